@@ -1,0 +1,36 @@
+#pragma once
+// Builds a graph op by op, inferring each output shape as it goes, so a shape error is
+// reported at the op (and source line) that caused it.
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+
+namespace resnetc::ir {
+
+class ShapeError : public std::runtime_error {
+ public:
+  ShapeError(std::string message, SourceLoc where) : std::runtime_error(std::move(message)), loc(std::move(where)) {}
+  SourceLoc loc;
+};
+
+class GraphBuilder {
+ public:
+  GraphBuilder(std::string graph_name, Dims input_shape);
+
+  ValueId input() const { return graph_.input; }
+  const Dims& shape(ValueId id) const { return graph_.shape(id); }
+
+  // Appends an op named `name`, creating its parameters ("<name>.weight", ...).
+  // Throws ShapeError (located at `loc`) when the inputs do not fit the op.
+  ValueId add(OpKind kind, std::string name, std::vector<ValueId> data_inputs, const Attrs& attrs, SourceLoc loc);
+
+  Graph finish(ValueId output) &&;
+
+ private:
+  ValueId new_value(std::string name, Dims shape, ValueRole role, OpId producer);
+  Graph graph_;
+};
+
+}  // namespace resnetc::ir

@@ -1,0 +1,157 @@
+#include "compiler/ir/shape_inference.h"
+
+#include <fmt/format.h>
+
+#include <limits>
+
+namespace resnetc::ir {
+namespace {
+
+// Bounds that keep every later size computation (bytes, MACs) inside int64.
+constexpr int64_t kMaxDim = int64_t{1} << 31;
+constexpr int64_t kMaxElements = int64_t{1} << 40;
+
+ShapeResult fail(std::string message) { return {{}, std::move(message)}; }
+
+std::string check_size(const Dims& dims) {
+  int64_t total = 1;
+  for (int64_t d : dims) {
+    if (d < 1) return fmt::format("shape {} has a dimension below 1", format_dims(dims));
+    if (d > kMaxDim) return fmt::format("shape {} has a dimension larger than 2^31", format_dims(dims));
+    if (total > kMaxElements / d) return fmt::format("shape {} has more than 2^40 elements", format_dims(dims));
+    total *= d;
+  }
+  return {};
+}
+
+ShapeResult expect_rank(const Dims& x, size_t rank, std::string_view what) {
+  if (x.size() == rank) return {x, {}};
+  return fail(fmt::format("{} expects a {}-d input, got {}", what, rank, format_dims(x)));
+}
+
+// Output extent of a sliding window along one axis; explains itself when it does not fit.
+ShapeResult window_extent(const Dims& x, int axis, const Attrs& a, std::string_view what) {
+  const char* axis_name = axis == 0 ? "height" : "width";
+  int64_t in = x[static_cast<size_t>(2 + axis)];
+  int64_t k = a.kernel[axis], s = a.stride[axis], p = a.padding[axis];
+  if (k < 1) return fail(fmt::format("{} kernel must be at least 1, got {}", what, k));
+  if (s < 1) return fail(fmt::format("{} stride must be at least 1, got {}", what, s));
+  if (p < 0) return fail(fmt::format("{} padding must not be negative, got {}", what, p));
+  if (k > kMaxDim || s > kMaxDim || p > kMaxDim)
+    return fail(fmt::format("{} kernel, stride or padding is larger than 2^31", what));
+  int64_t span = in + 2 * p - k;
+  if (span < 0)
+    return fail(fmt::format("{} kernel {} with padding {} does not fit the input {} {} (input {}): "
+                            "the output {} would be below 1",
+                            what, k, p, axis_name, in, format_dims(x), axis_name));
+  return {{span / s + 1}, {}};
+}
+
+ShapeResult infer_window(const Dims& x, const Attrs& a, int64_t channels, std::string_view what) {
+  ShapeResult h = window_extent(x, 0, a, what);
+  if (!h.ok()) return h;
+  ShapeResult w = window_extent(x, 1, a, what);
+  if (!w.ok()) return w;
+  return {{x[0], channels, h.dims[0], w.dims[0]}, {}};
+}
+
+ShapeResult infer_conv(const Dims& x, const Attrs& a) {
+  if (auto r = expect_rank(x, 4, "conv"); !r.ok()) return r;
+  int64_t cin = x[1], cout = a.out_channels, g = a.groups;
+  if (cout < 1) return fail(fmt::format("conv needs at least 1 output channel, got {}", cout));
+  if (cout > kMaxDim) return fail(fmt::format("conv output channels {} are larger than 2^31", cout));
+  if (g < 1) return fail(fmt::format("conv groups must be at least 1, got {}", g));
+  if (cin % g != 0)
+    return fail(fmt::format("conv input channels {} (input {}) do not divide into {} groups", cin,
+                            format_dims(x), g));
+  if (cout % g != 0)
+    return fail(fmt::format("conv output channels {} do not divide into {} groups", cout, g));
+  return infer_window(x, a, cout, "conv");
+}
+
+ShapeResult infer_pool(const Dims& x, const Attrs& a, std::string_view what) {
+  if (auto r = expect_rank(x, 4, what); !r.ok()) return r;
+  for (int axis = 0; axis < 2; ++axis)
+    if (a.padding[axis] > a.kernel[axis] / 2)
+      return fail(fmt::format("{} padding {} is more than half the kernel {}", what, a.padding[axis],
+                              a.kernel[axis]));
+  return infer_window(x, a, x[1], what);
+}
+
+ShapeResult infer_unchecked(OpKind kind, std::span<const Dims> data, const Attrs& a) {
+  const Dims& x = data[0];
+  switch (kind) {
+    case OpKind::Conv2d: return infer_conv(x, a);
+    case OpKind::BatchNorm: return expect_rank(x, 4, "bn");
+    case OpKind::Relu: return {x, {}};
+    case OpKind::Add:
+      if (data[0] != data[1])
+        return fail(fmt::format("residual add of two different shapes: {} and {}", format_dims(data[0]),
+                                format_dims(data[1])));
+      return {x, {}};
+    case OpKind::MaxPool: return infer_pool(x, a, "maxpool");
+    case OpKind::AvgPool: return infer_pool(x, a, "avgpool");
+    case OpKind::GlobalAvgPool:
+      if (auto r = expect_rank(x, 4, "global avgpool"); !r.ok()) return r;
+      return {{x[0], x[1], 1, 1}, {}};
+    case OpKind::Flatten: {
+      if (x.size() < 2) return fail(fmt::format("flatten expects at least a 2-d input, got {}", format_dims(x)));
+      Dims out{x[0], 1};
+      for (size_t i = 1; i < x.size(); ++i) out[1] *= x[i];  // bounded: x passed check_size
+      return {out, {}};
+    }
+    case OpKind::Linear:
+      if (x.size() != 2)
+        return fail(fmt::format("fc expects a 2-d input [N, features], got {}; add `flatten` first",
+                                format_dims(x)));
+      if (a.out_features < 1) return fail(fmt::format("fc needs at least 1 output, got {}", a.out_features));
+      if (a.out_features > kMaxDim) return fail(fmt::format("fc outputs {} are larger than 2^31", a.out_features));
+      return {{x[0], a.out_features}, {}};
+  }
+  return fail("unknown op kind");
+}
+
+}  // namespace
+
+size_t data_input_count(OpKind kind) { return kind == OpKind::Add ? 2 : 1; }
+
+ShapeResult infer_shape(OpKind kind, std::span<const Dims> data, const Attrs& attrs) {
+  if (data.size() != data_input_count(kind))
+    return fail(fmt::format("{} takes {} data inputs, got {}", op_kind_name(kind), data_input_count(kind),
+                            data.size()));
+  for (const Dims& d : data)
+    if (std::string e = check_size(d); !e.empty()) return fail(e);
+  ShapeResult r = infer_unchecked(kind, data, attrs);
+  if (r.ok())
+    if (std::string e = check_size(r.dims); !e.empty()) return fail(e);
+  if (r.ok()) {
+    // Parameters must be representable too (a 2^20-channel 1x1 conv has 2^40 weights).
+    for (const ParamSpec& p : param_specs(kind, data[0], attrs))
+      if (std::string e = check_size(p.shape); !e.empty()) return fail(fmt::format("{} {}", p.suffix, e));
+  }
+  return r;
+}
+
+std::vector<ParamSpec> param_specs(OpKind kind, const Dims& x, const Attrs& a) {
+  std::vector<ParamSpec> specs;
+  switch (kind) {
+    case OpKind::Conv2d:
+      specs.push_back({"weight", {a.out_channels, x[1] / a.groups, a.kernel[0], a.kernel[1]}, ValueRole::Parameter});
+      if (a.bias) specs.push_back({"bias", {a.out_channels}, ValueRole::Parameter});
+      break;
+    case OpKind::BatchNorm:
+      specs.push_back({"weight", {x[1]}, ValueRole::Parameter});
+      specs.push_back({"bias", {x[1]}, ValueRole::Parameter});
+      specs.push_back({"running_mean", {x[1]}, ValueRole::State});
+      specs.push_back({"running_var", {x[1]}, ValueRole::State});
+      break;
+    case OpKind::Linear:
+      specs.push_back({"weight", {a.out_features, x[1]}, ValueRole::Parameter});
+      if (a.bias) specs.push_back({"bias", {a.out_features}, ValueRole::Parameter});
+      break;
+    default: break;
+  }
+  return specs;
+}
+
+}  // namespace resnetc::ir

@@ -1,0 +1,33 @@
+#pragma once
+// Output and parameter shapes of each op kind: the one place that knows the shape rules,
+// used by the graph builder and re-checked by the verifier.
+#include <span>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+
+namespace resnetc::ir {
+
+struct ShapeResult {
+  Dims dims;
+  std::string error;  // empty on success; says what is wrong, with the shapes involved
+  bool ok() const { return error.empty(); }
+};
+
+// `data` holds the op's data inputs only (no parameters).
+ShapeResult infer_shape(OpKind kind, std::span<const Dims> data, const Attrs& attrs);
+
+struct ParamSpec {
+  std::string suffix;  // "weight", "bias", "running_mean", ...
+  Dims shape;
+  ValueRole role;
+};
+
+// The parameters and state an op owns, in the order they follow its data inputs.
+std::vector<ParamSpec> param_specs(OpKind kind, const Dims& data0, const Attrs& attrs);
+
+// How many leading inputs of an op are data (the rest are parameters or state).
+size_t data_input_count(OpKind kind);
+
+}  // namespace resnetc::ir

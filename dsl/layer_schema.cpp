@@ -1,0 +1,157 @@
+#include "dsl/layer_schema.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include "dsl/diagnostics.h"
+
+namespace resnetc::dsl {
+namespace {
+
+struct Key {
+  std::string_view name, short_name;
+};
+
+struct Schema {
+  std::string_view word;
+  ir::OpKind kind;
+  std::string_view positional;  // what the one positional argument means, or "" for none
+  std::vector<Key> keys;
+  std::vector<std::string_view> flags;
+};
+
+const std::vector<Key> kWindowKeys = {{"kernel", "k"}, {"stride", "s"}, {"padding", "p"}};
+
+const std::vector<Schema>& schemas() {
+  static const std::vector<Schema> all = {
+      {"conv", ir::OpKind::Conv2d, "output channels", {{"kernel", "k"}, {"stride", "s"}, {"padding", "p"}, {"groups", "g"}}, {"bias"}},
+      {"bn", ir::OpKind::BatchNorm, "", {}, {}},
+      {"relu", ir::OpKind::Relu, "", {}, {}},
+      {"maxpool", ir::OpKind::MaxPool, "", kWindowKeys, {}},
+      {"avgpool", ir::OpKind::AvgPool, "", kWindowKeys, {}},
+      {"flatten", ir::OpKind::Flatten, "", {}, {}},
+      {"fc", ir::OpKind::Linear, "outputs", {}, {}},
+  };
+  return all;
+}
+
+// Names people bring from other frameworks, mapped to ours.
+const std::map<std::string_view, std::string_view> kSynonyms = {
+    {"conv2d", "conv"}, {"convolution", "conv"}, {"batchnorm", "bn"}, {"batchnorm2d", "bn"},
+    {"batch_norm", "bn"}, {"linear", "fc"}, {"dense", "fc"}, {"maxpool2d", "maxpool"},
+    {"avgpool2d", "avgpool"}, {"pool", "maxpool"}, {"gap", "avgpool"}, {"activation", "relu"},
+};
+
+const Schema& find_schema(const ast::Layer& layer) {
+  for (const Schema& s : schemas())
+    if (s.word == layer.op) return s;
+  std::string hint;
+  if (auto it = kSynonyms.find(layer.op); it != kSynonyms.end()) {
+    hint = fmt::format("; did you mean '{}'?", it->second);
+  } else {
+    std::vector<std::string_view> words;
+    for (const Schema& s : schemas()) words.push_back(s.word);
+    hint = did_you_mean(layer.op, words);
+    if (hint.empty()) hint = fmt::format(" (layers are: {})", fmt::join(words, ", "));
+  }
+  error_at(layer.loc, fmt::format("unknown layer '{}'{}", layer.op, hint), static_cast<uint32_t>(layer.op.size()));
+}
+
+struct Given {
+  int64_t value;
+  SourceLoc loc;
+};
+
+}  // namespace
+
+ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
+  const Schema& schema = find_schema(layer);
+  std::optional<Given> positional;
+  std::map<std::string_view, Given> keys;
+  std::vector<std::string_view> flags_set;
+
+  for (const ast::Arg& arg : layer.args) {
+    uint32_t width = std::max<uint32_t>(1, static_cast<uint32_t>(arg.key.size()));
+    if (arg.key.empty()) {
+      const ast::Expr& e = *arg.value;
+      bool is_flag = e.kind == ast::Expr::Kind::Name &&
+                     std::find(schema.flags.begin(), schema.flags.end(), e.name) != schema.flags.end();
+      if (is_flag) {
+        flags_set.push_back(e.name);
+        continue;
+      }
+      if (schema.positional.empty())
+        error_at(arg.loc, fmt::format("'{}' takes no positional argument", schema.word));
+      if (positional)
+        error_at(arg.loc, fmt::format("'{}' takes one positional argument (the {}); name the others, like k3",
+                                      schema.word, schema.positional));
+      positional = Given{evaluate(e, env), arg.loc};
+      continue;
+    }
+    auto key = std::find_if(schema.keys.begin(), schema.keys.end(),
+                            [&](const Key& k) { return k.name == arg.key || k.short_name == arg.key; });
+    if (key == schema.keys.end()) {
+      std::vector<std::string_view> names;
+      for (const Key& k : schema.keys) names.push_back(k.name), names.push_back(k.short_name);
+      std::string hint = did_you_mean(arg.key, names);
+      if (schema.keys.empty()) hint = fmt::format(" ('{}' takes no arguments)", schema.word);
+      error_at(arg.loc, fmt::format("unknown argument '{}' for '{}'{}", arg.key, schema.word, hint), width);
+    }
+    if (keys.count(key->name)) error_at(arg.loc, fmt::format("argument '{}' is given twice", key->name), width);
+    keys[key->name] = Given{evaluate(*arg.value, env), arg.loc};
+  }
+
+  auto required = [&](std::string_view key, std::string_view example) -> int64_t {
+    if (auto it = keys.find(key); it != keys.end()) return it->second.value;
+    error_at(layer.loc, fmt::format("'{}' needs a {} size, like {}", schema.word, key, example),
+             static_cast<uint32_t>(layer.op.size()));
+  };
+  auto optional = [&](std::string_view key, int64_t fallback) {
+    auto it = keys.find(key);
+    return it == keys.end() ? fallback : it->second.value;
+  };
+  auto has_flag = [&](std::string_view f) {
+    return std::find(flags_set.begin(), flags_set.end(), f) != flags_set.end();
+  };
+
+  ResolvedLayer out{schema.kind, {}};
+  ir::Attrs& a = out.attrs;
+  switch (schema.kind) {
+    case ir::OpKind::Conv2d: {
+      if (!positional)
+        error_at(layer.loc, "'conv' needs its number of output channels, like 'conv 64 k3'", 4);
+      a.out_channels = positional->value;
+      int64_t k = required("kernel", "k3");
+      a.kernel[0] = a.kernel[1] = k;
+      a.stride[0] = a.stride[1] = optional("stride", 1);
+      a.padding[0] = a.padding[1] = optional("padding", 0);
+      a.groups = optional("groups", 1);
+      a.bias = has_flag("bias");
+      break;
+    }
+    case ir::OpKind::MaxPool:
+    case ir::OpKind::AvgPool: {
+      if (schema.kind == ir::OpKind::AvgPool && keys.empty()) {
+        out.kind = ir::OpKind::GlobalAvgPool;  // `avgpool` alone pools each channel to 1x1
+        break;
+      }
+      int64_t k = required("kernel", "k3");
+      a.kernel[0] = a.kernel[1] = k;
+      a.stride[0] = a.stride[1] = optional("stride", k);  // PyTorch's default: stride = kernel
+      a.padding[0] = a.padding[1] = optional("padding", 0);
+      break;
+    }
+    case ir::OpKind::Linear:
+      if (!positional) error_at(layer.loc, "'fc' needs its number of outputs, like 'fc 10'", 2);
+      a.out_features = positional->value;
+      a.bias = true;
+      break;
+    default: break;
+  }
+  return out;
+}
+
+}  // namespace resnetc::dsl

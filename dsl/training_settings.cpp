@@ -1,0 +1,71 @@
+#include "dsl/training_settings.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "dsl/diagnostics.h"
+
+namespace resnetc::dsl {
+namespace {
+
+const std::vector<std::string_view> kKeys = {"dataset", "epochs", "batch", "seed", "lr",
+                                             "momentum", "weight_decay", "schedule"};
+
+int64_t integer(const ast::Setting& s, int64_t min) {
+  if (s.value.kind != Tok::Int)
+    error_at(s.value.loc, fmt::format("'{}' must be an integer, found '{}'", s.key, s.value.text), s.value.length());
+  if (s.value.int_value < min)
+    error_at(s.value.loc, fmt::format("'{}' must be at least {}, got {}", s.key, min, s.value.int_value),
+             s.value.length());
+  return s.value.int_value;
+}
+
+double number(const ast::Setting& s, double min, double below) {
+  double v = s.value.kind == Tok::Int ? static_cast<double>(s.value.int_value) : s.value.float_value;
+  if (s.value.kind != Tok::Int && s.value.kind != Tok::Float)
+    error_at(s.value.loc, fmt::format("'{}' must be a number, found '{}'", s.key, s.value.text), s.value.length());
+  if (!(v >= min && v < below))
+    error_at(s.value.loc, fmt::format("'{}' must be in [{}, {}), got {}", s.key, min, below, s.value.text),
+             s.value.length());
+  return v;
+}
+
+std::string word(const ast::Setting& s, const std::vector<std::string_view>& allowed) {
+  if (s.value.kind != Tok::Ident && s.value.kind != Tok::String)
+    error_at(s.value.loc, fmt::format("'{}' must be a name, found '{}'", s.key, s.value.text), s.value.length());
+  std::string v = s.value.text;
+  std::replace(v.begin(), v.end(), '_', '-');
+  if (std::find(allowed.begin(), allowed.end(), v) == allowed.end())
+    error_at(s.value.loc,
+             fmt::format("unknown {} '{}': expected one of {}{}", s.key, s.value.text,
+                         fmt::join(allowed, ", "), did_you_mean(v, allowed)),
+             s.value.length());
+  return v;
+}
+
+}  // namespace
+
+TrainingSettings read_training_settings(const std::vector<ast::Setting>& settings) {
+  TrainingSettings t;
+  std::set<std::string> seen;
+  for (const ast::Setting& s : settings) {
+    if (!seen.insert(s.key).second)
+      error_at(s.loc, fmt::format("training setting '{}' is given twice", s.key), static_cast<uint32_t>(s.key.size()));
+    if (s.key == "dataset") t.dataset = word(s, {"fashion-mnist", "mnist"});
+    else if (s.key == "epochs") t.epochs = integer(s, 1);
+    else if (s.key == "batch") t.batch = integer(s, 1);
+    else if (s.key == "seed") t.seed = integer(s, 0);
+    else if (s.key == "lr") t.lr = number(s, 1e-12, 1e6);
+    else if (s.key == "momentum") t.momentum = number(s, 0, 1);
+    else if (s.key == "weight_decay") t.weight_decay = number(s, 0, 1);
+    else if (s.key == "schedule") t.schedule = word(s, {"constant", "cosine", "step"});
+    else
+      error_at(s.loc, fmt::format("unknown training setting '{}'{}", s.key, did_you_mean(s.key, kKeys)),
+               static_cast<uint32_t>(s.key.size()));
+  }
+  return t;
+}
+
+}  // namespace resnetc::dsl

@@ -1,0 +1,22 @@
+#pragma once
+// The optional `train { ... }` section: the recipe a file suggests, which flags override.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dsl/ast.h"
+
+namespace resnetc::dsl {
+
+struct TrainingSettings {
+  std::optional<std::string> dataset;   // "fashion-mnist" or "mnist"
+  std::optional<int64_t> epochs, batch, seed;
+  std::optional<double> lr, momentum, weight_decay;
+  std::optional<std::string> schedule;  // "constant", "cosine" or "step"
+};
+
+// Checks names, types and ranges; throws CompileError at the offending setting.
+TrainingSettings read_training_settings(const std::vector<ast::Setting>& settings);
+
+}  // namespace resnetc::dsl
