@@ -1,0 +1,186 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "dsl/diagnostics.h"
+#include "dsl/frontend.h"
+
+using namespace resnetc;
+using namespace resnetc::dsl;
+
+namespace {
+
+ir::Graph compile_text(const std::string& text, LowerOptions options = {}) {
+  SourceManager sources;
+  return compile_source(sources, "t.net", text, options).graph;
+}
+
+// The first line of the rendered error, as the user sees it.
+std::string first_error_line(const std::string& text) {
+  SourceManager sources;
+  try {
+    compile_source(sources, "t.net", text, {});
+  } catch (const CompileError& e) {
+    std::string r = render(e.diagnostic, sources);
+    return r.substr(0, r.find('\n'));
+  }
+  return "no error";
+}
+
+std::vector<std::string> op_names(const ir::Graph& g) {
+  std::vector<std::string> names;
+  for (const auto& op : g.ops) names.push_back(op.name);
+  return names;
+}
+
+const ir::Op& find_op(const ir::Graph& g, const std::string& name) {
+  auto it = std::find_if(g.ops.begin(), g.ops.end(), [&](const ir::Op& op) { return op.name == name; });
+  REQUIRE(it != g.ops.end());
+  return *it;
+}
+
+}  // namespace
+
+TEST_CASE("layers are named hierarchically; a word is numbered only when it repeats in its scope") {
+  auto g = compile_text(R"(
+network n {
+  input 3x16x16
+  stem { conv 8 k3 p1; bn; relu }
+  stage basic 8
+  stage basic 16 stride=2
+  head { avgpool; fc 10 }
+})");
+  CHECK(op_names(g) == std::vector<std::string>{
+                           "stem.conv", "stem.bn", "stem.relu",
+                           "stage1.block0.conv1", "stage1.block0.bn1", "stage1.block0.relu1", "stage1.block0.conv2",
+                           "stage1.block0.bn2", "stage1.block0.add", "stage1.block0.relu2",
+                           "stage2.block0.conv1", "stage2.block0.bn1", "stage2.block0.relu1", "stage2.block0.conv2",
+                           "stage2.block0.bn2", "stage2.block0.shortcut.conv", "stage2.block0.shortcut.bn",
+                           "stage2.block0.add", "stage2.block0.relu2",
+                           "head.avgpool", "head.flatten", "head.fc"});
+  CHECK(g.shape(g.output) == ir::Dims{1, 10});
+  CHECK(g.value(find_op(g, "stage2.block0.shortcut.conv").inputs[1]).name == "stage2.block0.shortcut.conv.weight");
+}
+
+TEST_CASE("the stage's stride applies to its first block only") {
+  auto g = compile_text("network n { input 4x16x16\n stage basic 8 x3 stride=2 }");
+  CHECK(g.shape(find_op(g, "stage1.block0.add").output) == ir::Dims{1, 8, 8, 8});
+  CHECK(find_op(g, "stage1.block0.conv1").attrs.stride[0] == 2);
+  CHECK(find_op(g, "stage1.block1.conv1").attrs.stride[0] == 1);
+  CHECK(find_op(g, "stage1.block2.conv1").attrs.stride[0] == 1);
+}
+
+TEST_CASE("the shortcut projects only when its condition holds") {
+  auto g = compile_text("network n { input 8x8x8\n stage basic 8 x1\n stage basic 16 }");
+  const ir::Op& same = find_op(g, "stage1.block0.add");
+  CHECK(same.inputs[1] == g.input);  // identity: the block input itself
+  const ir::Op& wider = find_op(g, "stage2.block0.add");
+  CHECK(g.ops[static_cast<size_t>(g.value(wider.inputs[1]).producer)].name == "stage2.block0.shortcut.bn");
+}
+
+TEST_CASE("a pre-activation block projects the pre-activated input") {
+  auto g = compile_text("network n { input 8x8x8\n stage preact 16 stride=2 }");
+  const ir::Op& proj = find_op(g, "stage1.block0.shortcut.conv");
+  CHECK(proj.inputs[0] == find_op(g, "stage1.block0.relu1").output);
+  CHECK(find_op(g, "stage1.block0.conv1").inputs[0] == find_op(g, "stage1.block0.relu1").output);
+}
+
+TEST_CASE("bottleneck arithmetic: width from groups and group width, expansion 4") {
+  auto g = compile_text("network n { input 64x8x8\n stage bottleneck 64 groups=32 group_width=4 }");
+  CHECK(find_op(g, "stage1.block0.conv1").attrs.out_channels == 128);
+  CHECK(find_op(g, "stage1.block0.conv2").attrs.groups == 32);
+  CHECK(find_op(g, "stage1.block0.conv3").attrs.out_channels == 256);
+}
+
+TEST_CASE("a user's block replaces the built-in block of the same name") {
+  auto g = compile_text(R"(
+block basic(width, stride = 1) {
+  branch { conv width k1 stride=stride }
+  shortcut if stride != 1 or in != width { conv width k1 stride=stride }
+}
+network n { input 3x8x8
+  stage basic 4 })");
+  CHECK(op_names(g) == std::vector<std::string>{"stage1.block0.conv", "stage1.block0.shortcut.conv", "stage1.block0.add"});
+}
+
+TEST_CASE("options replace the file's input size and set the batch") {
+  auto g = compile_text("network n { input 1x8x8\n stem { conv 4 k3 } }", {std::array<int64_t, 3>{3, 20, 30}, 5});
+  CHECK(g.shape(g.input) == ir::Dims{5, 3, 20, 30});
+  CHECK(g.shape(g.output) == ir::Dims{5, 4, 18, 28});
+}
+
+TEST_CASE("pooling defaults follow PyTorch: stride = kernel, avgpool alone is global") {
+  auto g = compile_text("network n { input 2x9x9\n head { maxpool k3; avgpool } }");
+  CHECK(g.shape(find_op(g, "head.maxpool").output) == ir::Dims{1, 2, 3, 3});
+  CHECK(find_op(g, "head.avgpool").kind == ir::OpKind::GlobalAvgPool);
+}
+
+TEST_CASE("training settings are read and checked") {
+  SourceManager sources;
+  auto net = compile_source(sources, "t.net",
+                            "network n { input 1x8x8\n train { dataset mnist; epochs 3; lr 0.5; schedule cosine } }", {});
+  CHECK(net.training.dataset == "mnist");
+  CHECK(net.training.epochs == 3);
+  CHECK(net.training.lr == Approx(0.5));
+  CHECK(net.training.schedule == "cosine");
+  CHECK_FALSE(net.training.batch);
+  CHECK(first_error_line("network n { input 1x8x8\n train { epoch 3 } }") ==
+        "t.net:2:10: error: unknown training setting 'epoch'; did you mean 'epochs'?");
+  CHECK(first_error_line("network n { input 1x8x8\n train { lr -1 } }") ==
+        "t.net:2:13: error: expected a value for 'lr', found '-'");
+  CHECK(first_error_line("network n { input 1x8x8\n train { momentum 1.5 } }") ==
+        "t.net:2:19: error: 'momentum' must be in [0, 1), got 1.5");
+}
+
+TEST_CASE("semantic errors point at the word that caused them") {
+  CHECK(first_error_line("network n { input 1x8x8\n stem { covn 4 k3 } }") ==
+        "t.net:2:9: error: unknown layer 'covn'; did you mean 'conv'?");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { batchnorm } }") ==
+        "t.net:2:9: error: unknown layer 'batchnorm'; did you mean 'bn'?");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { conv 4 kernal=3 } }") ==
+        "t.net:2:16: error: unknown argument 'kernal' for 'conv'; did you mean 'kernel'?");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { conv 4 } }") ==
+        "t.net:2:9: error: 'conv' needs a kernel size, like k3");
+  CHECK(first_error_line("network n { input 1x8x8\n stage basci 4 }") ==
+        "t.net:2:8: error: unknown block 'basci'; did you mean 'basic'?");
+  CHECK(first_error_line("network n { input 1x8x8\n stage basic 4 widht=3 }") ==
+        "t.net:2:16: error: block 'basic' has no parameter 'widht'; did you mean 'width'?");
+  CHECK(first_error_line("network n { input 1x8x8\n stage basic }") ==
+        "t.net:2:2: error: block 'basic' needs a value for its parameter 'width', like 'stage basic width=...'");
+  CHECK(first_error_line("network n { stem { relu } }") ==
+        "t.net:1:1: error: network 'n' has no input size; add a line like 'input 1x96x96'");
+  CHECK(first_error_line("block b(a) { branch { conv a k1 } }") ==
+        "t.net: error: no network in this file; a .net file needs 'network NAME { ... }'");
+  CHECK(first_error_line("block b(a) { let w = a / (a - a)\n branch { conv w k1 } }\nnetwork n { input 1x8x8\n stage b 2 }") ==
+        "t.net:1:24: error: division by zero in '/'");
+  CHECK(first_error_line("block b(a) { let w = a * a * a * a\n branch { conv w k1 } }\nnetwork n { input 1x8x8\n stage b 100000 }") ==
+        "t.net:1:32: error: integer overflow in '*'");
+  CHECK(first_error_line("block b(in) { branch { relu } }\nnetwork n { input 1x8x8 }") ==
+        "t.net:1:9: error: 'in' is reserved (the block's input channels) and cannot be a parameter");
+}
+
+TEST_CASE("shape errors are reported at the line that caused them, with both shapes") {
+  // A user block: the error is at the block's own line.
+  CHECK(first_error_line("block b(w) {\n branch { conv w k3 p1 }\n}\nnetwork n { input 3x8x8\n stage b 4 }") ==
+        "t.net:1:1: error: residual add of two different shapes: branch [1, 4, 8, 8] and shortcut [1, 3, 8, 8] "
+        "(the block has no shortcut projection, so it is the identity)");
+  // A built-in block: the error moves to the user's stage line.
+  CHECK(first_error_line("network n { input 3x8x8\n stage residual 8 groups=2 }") ==
+        "t.net:2:19: error: block 'residual' has no parameter 'groups'");
+  CHECK(first_error_line("network n { input 3x8x8\n stage basic 0 }") ==
+        "t.net:2:2: error: conv needs at least 1 output channel, got 0");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { conv 6 k1 g3 } }") ==
+        "t.net:2:9: error: conv input channels 1 (input [1, 1, 8, 8]) do not divide into 3 groups");
+  CHECK(first_error_line("network n { input 3x8x8\n stem { conv 4 k1 g3 } }") ==
+        "t.net:2:9: error: conv output channels 4 do not divide into 3 groups");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { conv 4 k9 } }") ==
+        "t.net:2:9: error: conv kernel 9 with padding 0 does not fit the input height 8 (input [1, 1, 8, 8]): "
+        "the output height would be below 1");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { maxpool k2 p2 } }") ==
+        "t.net:2:9: error: maxpool padding 2 is more than half the kernel 2");
+}
+
+TEST_CASE("a repeat count that would build an enormous graph is refused") {
+  CHECK(first_error_line("network n { input 1x8x8\n stage basic 1 x100000 }") ==
+        "t.net:2:16: error: a stage repeats its block 1 to 10000 times, not 100000");
+}
