@@ -1,0 +1,73 @@
+#pragma once
+
+// Streams, timing events and CUDA graphs captured from a stream: the training step is recorded
+// once and replayed as one graph launch per iteration.
+
+#include "runtime/cuda/driver.h"
+
+struct CUevent_st;
+struct CUgraphExec_st;
+
+namespace resnetc::cuda {
+
+class Graph;
+
+// A non-blocking stream: it does not synchronise with the legacy default stream.
+class Stream {
+public:
+  explicit Stream(const Device& device);
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  StreamHandle get() const noexcept { return stream_; }
+  void synchronize() const;
+
+  // Work enqueued on this stream between begin_capture() and end_capture() is recorded, not
+  // run. Capture is thread-local: only this thread's unsafe calls (allocations, synchronisation)
+  // invalidate it, so other threads keep using the driver freely.
+  void begin_capture();
+  Graph end_capture();
+
+private:
+  StreamHandle stream_ = nullptr;
+};
+
+// An instantiated (executable) graph.
+class Graph {
+public:
+  ~Graph();
+  Graph(Graph&& other) noexcept;
+  Graph& operator=(Graph&& other) noexcept;
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  void launch(const Stream& stream) const;
+
+private:
+  friend class Stream;
+  explicit Graph(CUgraphExec_st* exec) noexcept : exec_(exec) {}
+
+  CUgraphExec_st* exec_ = nullptr;
+};
+
+// A timing event (cuEventCreate with default flags, so it records timestamps).
+class Event {
+public:
+  explicit Event(const Device& device);
+  ~Event();
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+
+  void record(const Stream& stream);
+  void synchronize() const;
+
+private:
+  friend float elapsed_ms(const Event& start, const Event& end);
+  CUevent_st* event_ = nullptr;
+};
+
+// Milliseconds between two recorded events; waits for `end` to complete first.
+float elapsed_ms(const Event& start, const Event& end);
+
+}  // namespace resnetc::cuda
