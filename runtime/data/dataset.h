@@ -1,0 +1,33 @@
+// The MNIST-style data set: four IDX files in one directory, loaded and validated.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace resnetc::data {
+
+// Where Debian's dataset-fashion-mnist package installs the files.
+inline constexpr std::string_view kDefaultDataDir = "/usr/share/datasets/fashion-mnist";
+
+// One split; images are count * height * width uint8 pixels, row-major, image after image.
+struct Split {
+  int64_t count = 0, height = 0, width = 0;
+  std::vector<uint8_t> images;
+  std::vector<uint8_t> labels;
+};
+
+struct DataSet {
+  Split train, test;
+  int num_classes = 10;
+  std::string name;
+};
+
+// Reads train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and
+// t10k-labels-idx1-ubyte from `dir`, each with or without .gz (the .gz wins if both exist).
+// Throws DataError when a file is missing or malformed or the splits are inconsistent.
+DataSet load_mnist_like(const std::filesystem::path& dir);
+
+}  // namespace resnetc::data
