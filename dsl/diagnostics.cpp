@@ -98,7 +98,9 @@ std::string render(const Diagnostic& d, const SourceManager& sources) {
       shown.loc = user->loc;
       shown.length = 1;
       shown.notes.erase(shown.notes.begin() + (user - d.notes.begin()));
-      shown.notes.insert(shown.notes.begin(), Note{d.loc, "the error arises at this line of the built-in block"});
+      // "in block 'basic' (stage2.block0) instantiated here" becomes a note at the prelude line.
+      std::string where = user->message.substr(0, user->message.rfind(" instantiated here"));
+      shown.notes.insert(shown.notes.begin(), Note{d.loc, where + ", at this line of the built-in block"});
     }
   }
   std::string out;

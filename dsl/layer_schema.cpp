@@ -67,6 +67,8 @@ struct Given {
 
 }  // namespace
 
+void check_layer_word(const ast::Layer& layer) { find_schema(layer); }
+
 ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
   const Schema& schema = find_schema(layer);
   std::optional<Given> positional;
@@ -80,6 +82,8 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
       bool is_flag = e.kind == ast::Expr::Kind::Name &&
                      std::find(schema.flags.begin(), schema.flags.end(), e.name) != schema.flags.end();
       if (is_flag) {
+        if (std::find(flags_set.begin(), flags_set.end(), e.name) != flags_set.end())
+          error_at(arg.loc, fmt::format("'{}' is given twice", e.name), static_cast<uint32_t>(e.name.size()));
         flags_set.push_back(e.name);
         continue;
       }

@@ -16,4 +16,7 @@ struct ResolvedLayer {
 // Throws CompileError at the offending word or argument.
 ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env);
 
+// Throws CompileError (with the nearest name) when the layer's word names no layer.
+void check_layer_word(const ast::Layer& layer);
+
 }  // namespace resnetc::dsl

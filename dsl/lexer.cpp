@@ -47,14 +47,14 @@ class Lexer {
  public:
   explicit Lexer(const SourceFile& file) : file_(file), src_(file.text) {}
 
-  std::vector<Token> run() {
-    std::vector<Token> out;
+  // Appends to `out` so that the tokens before a lexical error survive it.
+  void run(std::vector<Token>& out) {
     while (true) {
       skip_blanks_and_comments();
       SourceLoc loc = here();
       if (pos_ >= src_.size()) {
         out.push_back({Tok::Eof, "", loc});
-        return out;
+        return;
       }
       char c = src_[pos_];
       if (c == '\n') {
@@ -102,7 +102,7 @@ class Lexer {
     size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 0;
     bool ok = n > 0 && pos_ + n <= src_.size();
     for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(src_[pos_ + k]) >> 6) == 0x2;
-    if (!ok) error_at(here(), fmt::format("invalid UTF-8 byte 0x{:02x}", b));
+    if (!ok) error_at(here(), fmt::format("invalid UTF-8 byte 0x{:02x}: a .net file must be UTF-8 text", b));
     if (b == 0) error_at(here(), "unexpected NUL byte");
     pos_ += n;
   }
@@ -134,7 +134,8 @@ class Lexer {
     }
     if (!is_float && pos_ < src_.size() && src_[pos_] == 'x') return dims(loc, start);
     if (pos_ < src_.size() && (std::isalpha(static_cast<unsigned char>(src_[pos_])) || src_[pos_] == '_'))
-      error_at(here(), fmt::format("unexpected '{}' after the number '{}'", src_[pos_], src_.substr(start, pos_ - start)));
+      error_at(here(), fmt::format("expected a space or an operator after the number '{}', found '{}'",
+                                   src_.substr(start, pos_ - start), src_[pos_]));
     std::string text(src_.substr(start, pos_ - start));
     Token t{is_float ? Tok::Float : Tok::Int, text, loc};
     if (is_float) {
@@ -206,11 +207,15 @@ class Lexer {
     auto b = static_cast<unsigned char>(c);
     if (b == 0) error_at(loc, "unexpected NUL byte: this does not look like a text file");
     if (b >= 0x80) {
+      size_t start = pos_;
       skip_utf8_char();  // throws on invalid UTF-8
-      error_at(loc, fmt::format("unexpected character '{}'", src_.substr(loc.col - 1 + line_start_, pos_ - (loc.col - 1 + line_start_))));
+      // Name the code point too: a no-break space or a zero-width space looks like nothing.
+      uint32_t cp = b & (pos_ - start == 2 ? 0x1F : pos_ - start == 3 ? 0x0F : 0x07);
+      for (size_t i = start + 1; i < pos_; ++i) cp = (cp << 6) | (static_cast<unsigned char>(src_[i]) & 0x3F);
+      error_at(loc, fmt::format("unexpected character '{}' (U+{:04X})", src_.substr(start, pos_ - start), cp));
     }
     if (b < 0x20 || b == 0x7f) error_at(loc, fmt::format("unexpected control character 0x{:02x}", b));
-    error_at(loc, fmt::format("unexpected character '{}'", c));
+    error_at(loc, fmt::format("unexpected character '{}'; expected a name, a number, an operator, a brace or '#'", c));
   }
 
   const SourceFile& file_;
@@ -221,6 +226,21 @@ class Lexer {
 
 }  // namespace
 
-std::vector<Token> lex(const SourceFile& file) { return Lexer(file).run(); }
+std::vector<Token> lex(const SourceFile& file) {
+  std::vector<Token> out;
+  Lexer(file).run(out);
+  return out;
+}
+
+std::vector<Token> lex(const SourceFile& file, std::optional<Diagnostic>& error) {
+  std::vector<Token> out;
+  try {
+    Lexer(file).run(out);
+  } catch (const CompileError& e) {
+    error = e.diagnostic;
+    out.push_back({Tok::Eof, "", e.diagnostic.loc});
+  }
+  return out;
+}
 
 }  // namespace resnetc::dsl

@@ -25,16 +25,19 @@ class Namer {
     for (const ast::LayerList* list : lists)
       if (list)
         for (const ast::Layer& l : list->layers) ++total_[l.op];
+    // Reserve every name the written layers will take, so implicit ops never collide with them.
+    for (const auto& [word, count] : total_) {
+      if (count == 1) taken_.insert(word);
+      for (int i = 1; count > 1 && i <= count; ++i) taken_.insert(fmt::format("{}{}", word, i));
+    }
   }
   std::string name(const std::string& word) {
-    std::string local = total_[word] > 1 ? fmt::format("{}{}", word, ++used_[word]) : word;
-    taken_.insert(local);
-    return qualified(local);
+    return qualified(total_[word] > 1 ? fmt::format("{}{}", word, ++used_[word]) : word);
   }
   // For ops the user did not write (an implicit flatten, the residual add).
   std::string unique(const std::string& word) {
     std::string local = word;
-    for (int i = 2; taken_.count(local) || total_.count(local); ++i) local = fmt::format("{}{}", word, i);
+    for (int i = 2; taken_.count(local); ++i) local = fmt::format("{}{}", word, i);
     taken_.insert(local);
     return qualified(local);
   }
@@ -58,6 +61,7 @@ class Lowerer {
       x = layers(*net_.stem, x, namer, channel_env(x));
     }
     for (size_t i = 0; i < net_.stages.size(); ++i) x = stage(net_.stages[i], i + 1, x);
+    stage_loc_ = nullptr;
     if (net_.head) {
       Namer namer("head", {&*net_.head});
       x = layers(*net_.head, x, namer, channel_env(x));
@@ -82,7 +86,9 @@ class Lowerer {
 
   ir::ValueId add_op(ir::OpKind kind, std::string name, std::vector<ir::ValueId> inputs, const ir::Attrs& attrs,
                      const SourceLoc& loc, uint32_t length) {
-    if (++op_count_ > kMaxOps) error_at(loc, fmt::format("network has more than {} layers", kMaxOps));
+    if (++op_count_ > kMaxOps)
+      error_at(stage_loc_ ? *stage_loc_ : loc, fmt::format("network has more than {} layers", kMaxOps),
+               stage_loc_ ? 5 : length);
     try {
       return builder_.add(kind, std::move(name), std::move(inputs), attrs, loc);
     } catch (const ir::ShapeError& e) {
@@ -112,27 +118,40 @@ class Lowerer {
 
   ir::ValueId stage(const ast::Stage& s, size_t index, ir::ValueId x) {
     const ast::BlockDef& def = find_block(s);
+    stage_loc_ = &s.loc;
     int64_t repeat = 1;
+    const ast::Arg* repeat_arg = nullptr;
     const ast::Arg* stride = nullptr;
     std::vector<const ast::Arg*> passed;
     for (const ast::Arg& arg : s.args) {
+      auto once = [&](const ast::Arg*& slot, std::string_view what) {
+        if (slot)
+          error_at(arg.loc, fmt::format("the {} of a stage is given twice", what),
+                   static_cast<uint32_t>(arg.key.size()));
+        slot = &arg;
+      };
       if (arg.key == "x" || arg.key == "repeat") {
+        once(repeat_arg, "repeat count");
         repeat = evaluate(*arg.value, {});
         if (repeat < 1 || repeat > kMaxRepeat)
           error_at(arg.loc, fmt::format("a stage repeats its block 1 to {} times, not {}", kMaxRepeat, repeat), 2);
       } else if (arg.key == "s" || arg.key == "stride") {
-        stride = &arg;
+        once(stride, "stride");
       } else {
         passed.push_back(&arg);
       }
     }
     for (int64_t b = 0; b < repeat; ++b) {
       std::string scope = fmt::format("stage{}.block{}", index, b);
-      Env env = bind(def, s, passed, b == 0 ? stride : nullptr, x);
       try {
+        // Binding evaluates the block's defaults and lets, which may fail inside the prelude.
+        Env env = bind(def, s, passed, b == 0 ? stride : nullptr, x);
         x = block(def, env, x, scope);
       } catch (CompileError& e) {
-        e.diagnostic.notes.push_back({s.loc, fmt::format("in block '{}' instantiated here as {}", def.name, scope)});
+        const SourceLoc& at = e.diagnostic.loc;
+        bool on_stage_line = at.file == s.loc.file && at.line == s.loc.line;  // no note needed
+        if (!on_stage_line)
+          e.diagnostic.notes.push_back({s.loc, fmt::format("in block '{}' ({}) instantiated here", def.name, scope)});
         throw;
       }
     }
@@ -147,7 +166,8 @@ class Lowerer {
     for (const ast::Param& p : def.params) param_names.push_back(p.name);
     auto set = [&](const std::string& name, const ast::Arg& arg) {
       if (env.count(name) && name != "in")
-        error_at(arg.loc, fmt::format("parameter '{}' of block '{}' is given twice", name, def.name));
+        error_at(arg.loc, fmt::format("parameter '{}' of block '{}' is given twice", name, def.name),
+                 static_cast<uint32_t>(std::max<size_t>(1, arg.key.size())));
       env[name] = evaluate(*arg.value, {});
     };
     size_t next_positional = 0;
@@ -157,6 +177,10 @@ class Lowerer {
           error_at(arg->loc, fmt::format("block '{}' takes {} parameter{} ({}), but more were given", def.name,
                                          def.params.size(), def.params.size() == 1 ? "" : "s",
                                          fmt::join(param_names, ", ")));
+        if (def.params[next_positional].name == "stride")
+          error_at(arg->loc, fmt::format("give the stride by name, as stride={}: a stage applies it to its first "
+                                         "block only",
+                                         evaluate(*arg->value, {})));
         set(def.params[next_positional++].name, *arg);
       } else if (std::find(param_names.begin(), param_names.end(), arg->key) != param_names.end()) {
         set(arg->key, *arg);
@@ -168,7 +192,9 @@ class Lowerer {
     }
     if (stride) {
       if (std::find(param_names.begin(), param_names.end(), "stride") == param_names.end())
-        error_at(stride->loc, fmt::format("block '{}' has no 'stride' parameter", def.name));
+        error_at(stride->loc, fmt::format("block '{}' has no 'stride' parameter (its parameters: {})", def.name,
+                                          param_names.empty() ? "none" : fmt::format("{}", fmt::join(param_names, ", "))),
+                 static_cast<uint32_t>(stride->key.size()));
       set("stride", *stride);
     }
     for (const ast::Param& p : def.params) {
@@ -206,7 +232,7 @@ class Lowerer {
                                        : "the block has no shortcut projection, so it is the identity";
       error_at(where, fmt::format("residual add of two different shapes: branch {} and shortcut {} ({})",
                                   ir::format_dims(b), ir::format_dims(sc), why),
-               8);
+               def.shortcut ? 8 : 5);
     }
     ir::ValueId sum = add_op(ir::OpKind::Add, namer.unique("add"), {branch, shortcut}, {}, where, 8);
     return def.post ? layers(*def.post, sum, namer, env) : sum;
@@ -216,6 +242,7 @@ class Lowerer {
   const BlockTable& blocks_;
   ir::GraphBuilder builder_;
   size_t op_count_ = 0;
+  const SourceLoc* stage_loc_ = nullptr;  // the stage being lowered, where a size limit is reported
 };
 
 }  // namespace
@@ -229,11 +256,26 @@ void check_block_definition(const ast::BlockDef& def) {
       error_at(loc, fmt::format("'{}' is already defined in block '{}'", name, def.name),
                static_cast<uint32_t>(name.size()));
   };
-  for (const ast::Param& p : def.params) declare(p.name, p.loc, "parameter");
+  for (const ast::Param& p : def.params) {
+    if (p.name == "x" || p.name == "repeat" || p.name == "s")
+      error_at(p.loc, fmt::format("'{}' cannot be a block parameter: a stage reads it as its {}", p.name,
+                                  p.name == "s" ? "stride" : "repeat count"),
+               static_cast<uint32_t>(p.name.size()));
+    declare(p.name, p.loc, "parameter");
+  }
   for (const ast::Let& l : def.lets) declare(l.name, l.loc, "name");
   if (!def.branch)
     error_at(def.loc, fmt::format("block '{}' has no 'branch' section: the residual branch is required", def.name),
              5);
+  if (def.branch->layers.empty())
+    error_at(def.branch->loc, fmt::format("the branch of block '{}' has no layers", def.name));
+  if (def.shortcut && def.shortcut->from_pre && !def.pre)
+    error_at(def.shortcut->loc, fmt::format("'shortcut from pre' needs a 'pre' section in block '{}'", def.name), 8);
+  // Check the layer words now, so a mistake in a block no stage uses is still reported.
+  for (const auto* list : {def.pre ? &*def.pre : nullptr, &*def.branch, def.post ? &*def.post : nullptr,
+                           def.shortcut ? &def.shortcut->layers : nullptr})
+    if (list)
+      for (const ast::Layer& layer : list->layers) check_layer_word(layer);
 }
 
 ir::Graph lower_network(const ast::NetworkDef& net, const BlockTable& blocks, const LowerOptions& options) {

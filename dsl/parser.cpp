@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "dsl/diagnostics.h"
 #include "dsl/lexer.h"
@@ -29,18 +31,18 @@ std::string describe(const Token& t) {
 }
 
 // `k3`, `s2`, `x4`: a shorthand for key=literal.
+// `k3`, `s2`, `p1`, `g32`, `x4`: shorthands for kernel, stride, padding, groups and repeat
+// with a literal. Only these letters, so a name like `c2` stays a name.
 bool is_shorthand(const std::string& s) {
-  size_t letters = 0;
-  while (letters < s.size() && std::islower(static_cast<unsigned char>(s[letters]))) ++letters;
-  if (letters == 0 || letters == s.size() || letters > 2) return false;
-  for (size_t i = letters; i < s.size(); ++i)
+  if (s.size() < 2 || std::string_view("kspgx").find(s[0]) == std::string_view::npos) return false;
+  for (size_t i = 1; i < s.size(); ++i)
     if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
   return true;
 }
 
 class Parser {
  public:
-  explicit Parser(const SourceFile& file) : tokens_(lex(file)) {}
+  explicit Parser(const SourceFile& file) : tokens_(lex(file, lex_error_)) {}
 
   ast::File file() {
     ast::File out;
@@ -52,6 +54,13 @@ class Parser {
         out.blocks.push_back(block());
       } else if (is_word("network")) {
         out.networks.push_back(network());
+      } else if (closed_network_ && t.kind == Tok::Ident &&
+                 std::find(kNetworkItems.begin(), kNetworkItems.end(), t.text) != kNetworkItems.end()) {
+        // `stage ...` after the network's '}': most likely one '}' too many above.
+        Diagnostic d{t.loc, fmt::format("expected 'block' or 'network', found '{}' outside any network", t.text), {},
+                     t.length()};
+        d.notes.push_back({*closed_network_, "the network was closed by this '}'; is it one too many?"});
+        throw CompileError(std::move(d));
       } else {
         unexpected("'block' or 'network'", kTopLevel);
       }
@@ -59,7 +68,13 @@ class Parser {
   }
 
  private:
-  const Token& peek(size_t ahead = 0) const { return tokens_[std::min(pos_ + ahead, tokens_.size() - 1)]; }
+  // Reaching the token where lexing stopped reports the lexical error, so errors come in
+  // source order: a syntax error on line 2 is reported before a stray byte on line 9.
+  const Token& peek(size_t ahead = 0) const {
+    size_t i = std::min(pos_ + ahead, tokens_.size() - 1);
+    if (lex_error_ && i == tokens_.size() - 1) throw CompileError(*lex_error_);
+    return tokens_[i];
+  }
   const Token& next() {
     const Token& t = peek();
     if (pos_ < tokens_.size() - 1) ++pos_;
@@ -238,7 +253,9 @@ class Parser {
       network_item(n);
       end_statement();
     }
+    SourceLoc close = peek().loc;
     close_brace(open, fmt::format("network '{}'", n.name));
+    closed_network_ = close;
     return n;
   }
 
@@ -256,7 +273,7 @@ class Parser {
       n.input = dims_value();
     } else if (word.text == "stem") {
       once(n.stem.has_value(), "stem");
-      if (!n.stages.empty()) error_at(word.loc, "'stem' must come before the stages", word.length());
+      if (!n.stages.empty() || n.head) error_at(word.loc, "'stem' must come before the stages and the head", word.length());
       n.stem = layer_list("'stem'");
     } else if (word.text == "stage") {
       next();
@@ -400,6 +417,8 @@ class Parser {
     unexpected("a value (a number, a name or '(')");
   }
 
+  std::optional<SourceLoc> closed_network_;  // where the last network's '}' was
+  std::optional<Diagnostic> lex_error_;  // declared before tokens_: the constructor fills both
   std::vector<Token> tokens_;
   size_t pos_ = 0;
   int depth_ = 0;

@@ -43,6 +43,8 @@ const SourceFile& SourceManager::load(const std::filesystem::path& path) {
 }
 
 const SourceFile& SourceManager::add(std::string name, std::string text, bool is_prelude) {
+  // Some editors start UTF-8 files with a byte order mark; it is not part of the text.
+  if (text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);
   files_.push_back(std::make_unique<SourceFile>(
       SourceFile{std::make_shared<const std::string>(std::move(name)), std::move(text), is_prelude}));
   return *files_.back();

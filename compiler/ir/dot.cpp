@@ -68,6 +68,7 @@ std::string_view fill_color(OpKind kind) {
     case OpKind::GlobalAvgPool: return "#bebada";
     case OpKind::Flatten: return "#d9d9d9";
     case OpKind::Linear: return "#fb8072";
+    default: break;  // training ops: drawn plain
   }
   return "#ffffff";
 }

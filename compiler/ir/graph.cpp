@@ -1,6 +1,7 @@
 #include "compiler/ir/graph.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace resnetc::ir {
 
@@ -15,8 +16,31 @@ std::string_view op_kind_name(OpKind kind) {
     case OpKind::GlobalAvgPool: return "global_avgpool";
     case OpKind::Flatten: return "flatten";
     case OpKind::Linear: return "linear";
+    case OpKind::BnStats: return "bn_stats";
+    case OpKind::BnApply: return "bn_apply";
+    case OpKind::SoftmaxCrossEntropy: return "softmax_cross_entropy";
+    case OpKind::SoftmaxCrossEntropyGrad: return "softmax_cross_entropy_grad";
+    case OpKind::ConvGradInput: return "conv2d_grad_input";
+    case OpKind::ConvGradWeight: return "conv2d_grad_weight";
+    case OpKind::BiasGrad: return "bias_grad";
+    case OpKind::BnGradWeight: return "bn_grad_weight";
+    case OpKind::BnGradInput: return "bn_grad_input";
+    case OpKind::ReluGrad: return "relu_grad";
+    case OpKind::MaxPoolGrad: return "maxpool_grad";
+    case OpKind::AvgPoolGrad: return "avgpool_grad";
+    case OpKind::GlobalAvgPoolGrad: return "global_avgpool_grad";
+    case OpKind::Reshape: return "reshape";
+    case OpKind::LinearGradInput: return "linear_grad_input";
+    case OpKind::LinearGradWeight: return "linear_grad_weight";
+    case OpKind::SgdUpdate: return "sgd_update";
+    case OpKind::SgdMomentumUpdate: return "sgd_momentum_update";
+    case OpKind::BnRunningUpdate: return "bn_running_update";
   }
   return "?";
+}
+
+bool is_update(OpKind kind) {
+  return kind == OpKind::SgdUpdate || kind == OpKind::SgdMomentumUpdate || kind == OpKind::BnRunningUpdate;
 }
 
 int64_t numel(const Dims& dims) {

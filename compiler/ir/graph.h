@@ -16,6 +16,7 @@ using OpId = int32_t;
 inline constexpr ValueId kNoValue = -1;
 
 enum class OpKind : uint8_t {
+  // The network, as the language describes it (BatchNorm here uses running statistics).
   Conv2d,         // inputs: x, weight[, bias]
   BatchNorm,      // inputs: x, weight, bias, running_mean, running_var
   Relu,           // inputs: x
@@ -25,7 +26,39 @@ enum class OpKind : uint8_t {
   GlobalAvgPool,  // inputs: x; [N,C,H,W] -> [N,C,1,1]
   Flatten,        // inputs: x; [N,...] -> [N, prod(...)]
   Linear,         // inputs: x, weight[, bias]
+
+  // Training forward: BatchNorm with batch statistics, decomposed so the statistics can
+  // later be computed in a convolution's epilogue.
+  BnStats,              // x [N,C,H,W] -> [2, C]: row 0 the batch mean, row 1 the biased batch variance
+  BnApply,              // x, stats, weight, bias -> (x - mean) / sqrt(var + eps) * weight + bias
+  SoftmaxCrossEntropy,  // logits [N,K], labels [N] (i32) -> [1]: the mean over the batch
+
+  // Backward. `shape` attributes give the shape of the forward input being differentiated.
+  SoftmaxCrossEntropyGrad,  // logits, labels -> (softmax(logits) - onehot(labels)) / N
+  ConvGradInput,            // dy, weight -> dx; the conv's attributes, shape = x's shape
+  ConvGradWeight,           // dy, x -> dweight; the conv's attributes
+  BiasGrad,                 // dy [N,C,...] -> [C]: the sum over every axis but 1
+  BnGradWeight,             // dy, x, stats -> [C]: sum(dy * xhat)
+  BnGradInput,              // dy, x, stats, weight -> dx, through the batch statistics too; eps
+  ReluGrad,                 // dy, y -> dy where y > 0, else 0
+  MaxPoolGrad,              // dy, x -> dx: to the first maximum of each window, as PyTorch does
+  AvgPoolGrad,              // dy -> dx; window attributes, shape = x's shape
+  GlobalAvgPoolGrad,        // dy -> dx; shape = x's shape
+  Reshape,                  // x -> the same elements as `shape`
+  LinearGradInput,          // dy, weight -> dx
+  LinearGradWeight,         // dy, x -> dweight
+
+  // Updates write into their first inputs and produce no value; they come after every
+  // reader of what they write.
+  SgdUpdate,          // param, grad, lr: param -= lr * (grad + weight_decay * param)
+  SgdMomentumUpdate,  // param, grad, lr, velocity: v = momentum * v + grad + weight_decay * param; param -= lr * v
+  BnRunningUpdate,    // running_mean, running_var, stats: PyTorch's update with `momentum`;
+                      // the variance made unbiased with n = N*H*W of `shape`
 };
+inline constexpr OpKind kLastOpKind = OpKind::BnRunningUpdate;
+
+// True for the kinds that write into their inputs instead of producing a value.
+bool is_update(OpKind kind);
 
 std::string_view op_kind_name(OpKind kind);
 
@@ -36,11 +69,14 @@ enum class ValueRole : uint8_t {
   State,       // non-trainable buffer (BatchNorm running statistics)
 };
 
+enum class DType : uint8_t { F32, I32 };
+
 struct Value {
   std::string name;  // parameters: "stage2.block0.conv1.weight"; activations: the op's name
   Dims shape;
   ValueRole role = ValueRole::Activation;
   OpId producer = -1;  // -1 unless role == Activation
+  DType dtype = DType::F32;
 };
 
 // One flat attribute record: every op reads the fields that concern it and the verifier
@@ -54,14 +90,16 @@ struct Attrs {
   int64_t groups = 1;
   bool bias = false;  // Conv2d / Linear
   double eps = 1e-5;       // BatchNorm
-  double momentum = 0.1;   // BatchNorm running-statistics update, as PyTorch
+  double momentum = 0.1;   // BatchNorm running-statistics update, as PyTorch; SGD momentum
+  double weight_decay = 0;  // SGD updates
+  Dims shape;               // backward ops: the shape of the forward input; Reshape: the result
 };
 
 struct Op {
   OpKind kind;
   std::string name;  // hierarchical layer name, e.g. "stage2.block0.conv1"
   std::vector<ValueId> inputs;
-  ValueId output = kNoValue;
+  ValueId output = kNoValue;  // kNoValue for updates
   Attrs attrs;
   SourceLoc loc;
 };
@@ -71,7 +109,11 @@ struct Graph {
   std::vector<Value> values;
   std::vector<Op> ops;  // topological order
   ValueId input = kNoValue;
-  ValueId output = kNoValue;
+  ValueId output = kNoValue;  // the logits
+  // Training graphs only (see compiler/autodiff): the other inputs and the loss.
+  ValueId labels = kNoValue;         // [N] int32 class indices
+  ValueId learning_rate = kNoValue;  // [1], set before every step by the schedule
+  ValueId loss = kNoValue;           // [1]
 
   const Value& value(ValueId id) const { return values.at(static_cast<size_t>(id)); }
   const Dims& shape(ValueId id) const { return value(id).shape; }

@@ -115,6 +115,8 @@ std::string print_ir(const Graph& g, const PrintOptions& options) {
     declare(g.input);
   else
     out += fmt::format("  input {}\n", ir_value_ref(g, g.input));
+  declare(g.labels);
+  declare(g.learning_rate);
 
   std::string previous_group;
   for (size_t i = 0; i < g.ops.size(); ++i) {
@@ -126,9 +128,14 @@ std::string print_ir(const Graph& g, const PrintOptions& options) {
     for (ValueId in : op.inputs) declare(in);
     std::vector<std::string> args;
     for (ValueId in : op.inputs) args.push_back(ir_value_ref(g, in));
-    std::string shape = valid_id(g, op.output) ? format_dims(g.shape(op.output)) : "?";
-    std::string line = fmt::format("  {} = {}({}){} : {}", ir_value_ref(g, op.output), kind_text(op.kind),
-                                   fmt::join(args, ", "), attr_list(op), shape);
+    std::string line;
+    if (op.output == kNoValue) {  // an update: writes into its first inputs
+      line = fmt::format("  {}({}){}", kind_text(op.kind), fmt::join(args, ", "), attr_list(op));
+    } else {
+      std::string shape = valid_id(g, op.output) ? format_dims(g.shape(op.output)) : "?";
+      line = fmt::format("  {} = {}({}){} : {}", ir_value_ref(g, op.output), kind_text(op.kind),
+                         fmt::join(args, ", "), attr_list(op), shape);
+    }
     if (valid_id(g, op.output) && g.value(op.output).name != op.name)
       line += fmt::format(" named {}", quote_name(op.name));  // only in a broken graph
     if (std::string loc = location_text(op.loc); options.locations && !loc.empty()) line += fmt::format("   // {}", loc);
@@ -144,6 +151,7 @@ std::string print_ir(const Graph& g, const PrintOptions& options) {
     declare(static_cast<ValueId>(i));
   }
 
+  if (g.loss != kNoValue) out += fmt::format("  loss {}\n", ir_value_ref(g, g.loss));
   out += fmt::format("  return {}\n}}\n", ir_value_ref(g, g.output));
   return out;
 }

@@ -78,6 +78,105 @@ ShapeResult infer_pool(const Dims& x, const Attrs& a, std::string_view what) {
   return infer_window(x, a, x[1], what);
 }
 
+ShapeResult same(const Dims& a, const Dims& b, std::string_view what) {
+  if (a == b) return {a, {}};
+  return fail(fmt::format("{}: shapes {} and {} differ", what, format_dims(a), format_dims(b)));
+}
+
+ShapeResult expect(const Dims& actual, const Dims& wanted, std::string_view what) {
+  if (actual == wanted) return {actual, {}};
+  return fail(fmt::format("{} has shape {}, expected {}", what, format_dims(actual), format_dims(wanted)));
+}
+
+// A backward op's gradient input must be what the forward op would produce from `x`.
+ShapeResult grad_matches(const ShapeResult& forward, const Dims& dy, const Dims& x) {
+  if (!forward.ok()) return forward;
+  if (forward.dims != dy) return expect(dy, forward.dims, "the incoming gradient");
+  return {x, {}};
+}
+
+ShapeResult channel_vector(const Dims& v, const Dims& x, std::string_view what) {
+  if (x.size() < 2) return fail(fmt::format("{} expects an input with channels, got {}", what, format_dims(x)));
+  return expect(v, Dims{x[1]}, what);
+}
+
+ShapeResult infer_training(OpKind kind, std::span<const Dims> d, const Attrs& a) {
+  switch (kind) {
+    case OpKind::BnStats:
+      if (auto r = expect_rank(d[0], 4, "bn_stats"); !r.ok()) return r;
+      return {{2, d[0][1]}, {}};
+    case OpKind::BnApply:
+    case OpKind::BnGradInput:
+    case OpKind::BnGradWeight: {
+      const Dims& x = kind == OpKind::BnApply ? d[0] : d[1];
+      const Dims& stats = kind == OpKind::BnApply ? d[1] : d[2];
+      if (auto r = expect_rank(x, 4, op_kind_name(kind)); !r.ok()) return r;
+      if (auto r = expect(stats, Dims{2, x[1]}, "the batch statistics"); !r.ok()) return r;
+      if (kind == OpKind::BnApply) {
+        for (size_t k = 2; k < 4; ++k)
+          if (auto r = channel_vector(d[k], x, "the scale and shift"); !r.ok()) return r;
+        return {x, {}};
+      }
+      if (auto r = same(d[0], x, "gradient and input"); !r.ok()) return r;
+      if (kind == OpKind::BnGradWeight) return {{x[1]}, {}};
+      if (auto r = channel_vector(d[3], x, "the scale"); !r.ok()) return r;
+      return {x, {}};
+    }
+    case OpKind::SoftmaxCrossEntropy:
+    case OpKind::SoftmaxCrossEntropyGrad:
+      if (auto r = expect_rank(d[0], 2, "softmax cross entropy"); !r.ok()) return r;
+      if (auto r = expect(d[1], Dims{d[0][0]}, "the labels"); !r.ok()) return r;
+      return {kind == OpKind::SoftmaxCrossEntropy ? Dims{1} : d[0], {}};
+    case OpKind::ConvGradInput: {
+      ShapeResult fwd = infer_conv(a.shape, a);
+      if (!fwd.ok()) return fwd;
+      if (auto r = expect(d[1], param_specs(OpKind::Conv2d, a.shape, a)[0].shape, "the weight"); !r.ok()) return r;
+      return grad_matches(fwd, d[0], a.shape);
+    }
+    case OpKind::ConvGradWeight: {
+      ShapeResult fwd = grad_matches(infer_conv(d[1], a), d[0], d[1]);
+      if (!fwd.ok()) return fwd;
+      return {param_specs(OpKind::Conv2d, d[1], a)[0].shape, {}};
+    }
+    case OpKind::BiasGrad:
+      if (d[0].size() < 2) return fail(fmt::format("bias_grad expects at least 2 axes, got {}", format_dims(d[0])));
+      return {{d[0][1]}, {}};
+    case OpKind::ReluGrad: return same(d[0], d[1], "relu_grad");
+    case OpKind::MaxPoolGrad: return grad_matches(infer_pool(d[1], a, "maxpool"), d[0], d[1]);
+    case OpKind::AvgPoolGrad: return grad_matches(infer_pool(a.shape, a, "avgpool"), d[0], a.shape);
+    case OpKind::GlobalAvgPoolGrad:
+      if (auto r = expect_rank(a.shape, 4, "global_avgpool_grad"); !r.ok()) return r;
+      return grad_matches({{a.shape[0], a.shape[1], 1, 1}, {}}, d[0], a.shape);
+    case OpKind::Reshape:
+      if (numel(d[0]) != numel(a.shape))
+        return fail(fmt::format("cannot reshape {} to {}", format_dims(d[0]), format_dims(a.shape)));
+      return {a.shape, {}};
+    case OpKind::LinearGradInput:
+      if (auto r = expect_rank(d[1], 2, "linear_grad_input"); !r.ok()) return r;
+      if (auto r = expect(d[0], Dims{d[0].empty() ? 0 : d[0][0], d[1][0]}, "the incoming gradient"); !r.ok()) return r;
+      return {{d[0][0], d[1][1]}, {}};
+    case OpKind::LinearGradWeight:
+      if (auto r = expect_rank(d[0], 2, "linear_grad_weight"); !r.ok()) return r;
+      if (auto r = expect_rank(d[1], 2, "linear_grad_weight"); !r.ok()) return r;
+      if (d[0][0] != d[1][0]) return fail("linear_grad_weight: gradient and input batch sizes differ");
+      return {{d[0][1], d[1][1]}, {}};
+    case OpKind::SgdUpdate:
+    case OpKind::SgdMomentumUpdate:
+      if (auto r = same(d[0], d[1], "parameter and gradient"); !r.ok()) return r;
+      if (auto r = expect(d[2], Dims{1}, "the learning rate"); !r.ok()) return r;
+      if (kind == OpKind::SgdMomentumUpdate)
+        if (auto r = same(d[0], d[3], "parameter and velocity"); !r.ok()) return r;
+      return {{}, {}};
+    case OpKind::BnRunningUpdate:
+      if (auto r = expect_rank(a.shape, 4, "bn_running_update"); !r.ok()) return r;
+      if (auto r = expect(d[0], Dims{a.shape[1]}, "the running mean"); !r.ok()) return r;
+      if (auto r = expect(d[1], Dims{a.shape[1]}, "the running variance"); !r.ok()) return r;
+      if (auto r = expect(d[2], Dims{2, a.shape[1]}, "the batch statistics"); !r.ok()) return r;
+      return {{}, {}};
+    default: return fail("unknown op kind");
+  }
+}
+
 ShapeResult infer_unchecked(OpKind kind, std::span<const Dims> data, const Attrs& a) {
   const Dims& x = data[0];
   switch (kind) {
@@ -107,13 +206,30 @@ ShapeResult infer_unchecked(OpKind kind, std::span<const Dims> data, const Attrs
       if (a.out_features < 1) return fail(fmt::format("fc needs at least 1 output, got {}", a.out_features));
       if (a.out_features > kMaxDim) return fail(fmt::format("fc outputs {} are larger than 2^31", a.out_features));
       return {{x[0], a.out_features}, {}};
+    default: return infer_training(kind, data, a);
   }
   return fail("unknown op kind");
 }
 
 }  // namespace
 
-size_t data_input_count(OpKind kind) { return kind == OpKind::Add ? 2 : 1; }
+size_t data_input_count(OpKind kind) {
+  switch (kind) {
+    case OpKind::Conv2d: case OpKind::BatchNorm: case OpKind::Relu: case OpKind::MaxPool: case OpKind::AvgPool:
+    case OpKind::GlobalAvgPool: case OpKind::Flatten: case OpKind::Linear: case OpKind::BnStats: case OpKind::BiasGrad:
+    case OpKind::AvgPoolGrad: case OpKind::GlobalAvgPoolGrad: case OpKind::Reshape:
+      return 1;
+    case OpKind::Add: case OpKind::SoftmaxCrossEntropy: case OpKind::SoftmaxCrossEntropyGrad:
+    case OpKind::ConvGradInput: case OpKind::ConvGradWeight: case OpKind::ReluGrad: case OpKind::MaxPoolGrad:
+    case OpKind::LinearGradInput: case OpKind::LinearGradWeight:
+      return 2;
+    case OpKind::BnGradWeight: case OpKind::SgdUpdate: case OpKind::BnRunningUpdate:
+      return 3;
+    case OpKind::BnApply: case OpKind::BnGradInput: case OpKind::SgdMomentumUpdate:
+      return 4;
+  }
+  return 1;
+}
 
 ShapeResult infer_shape(OpKind kind, std::span<const Dims> data, const Attrs& attrs) {
   if (data.size() != data_input_count(kind))

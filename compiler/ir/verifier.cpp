@@ -25,28 +25,37 @@ std::string_view attr_field_name(AttrField field) {
     case AttrField::Bias: return "bias";
     case AttrField::Eps: return "eps";
     case AttrField::Momentum: return "momentum";
+    case AttrField::WeightDecay: return "weight_decay";
+    case AttrField::Shape: return "shape";
   }
   return "?";
 }
 
-bool is_known_op_kind(OpKind kind) { return static_cast<uint8_t>(kind) <= static_cast<uint8_t>(OpKind::Linear); }
+bool is_known_op_kind(OpKind kind) { return static_cast<uint8_t>(kind) <= static_cast<uint8_t>(kLastOpKind); }
 
 bool op_uses_attr(OpKind kind, AttrField field) {
+  const bool conv = field == AttrField::OutChannels || field == AttrField::Kernel || field == AttrField::Stride ||
+                    field == AttrField::Padding || field == AttrField::Groups || field == AttrField::Bias;
+  const bool window = field == AttrField::Kernel || field == AttrField::Stride || field == AttrField::Padding;
   switch (kind) {
     case OpKind::Conv2d:
-      return field == AttrField::OutChannels || field == AttrField::Kernel || field == AttrField::Stride ||
-             field == AttrField::Padding || field == AttrField::Groups || field == AttrField::Bias;
+    case OpKind::ConvGradWeight: return conv;
+    case OpKind::ConvGradInput: return conv || field == AttrField::Shape;
     case OpKind::BatchNorm: return field == AttrField::Eps || field == AttrField::Momentum;
+    case OpKind::BnApply:
+    case OpKind::BnGradInput: return field == AttrField::Eps;
     case OpKind::MaxPool:
     case OpKind::AvgPool:
-      return field == AttrField::Kernel || field == AttrField::Stride || field == AttrField::Padding;
+    case OpKind::MaxPoolGrad: return window;
+    case OpKind::AvgPoolGrad: return window || field == AttrField::Shape;
+    case OpKind::GlobalAvgPoolGrad:
+    case OpKind::Reshape: return field == AttrField::Shape;
     case OpKind::Linear: return field == AttrField::OutFeatures || field == AttrField::Bias;
-    case OpKind::Relu:
-    case OpKind::Add:
-    case OpKind::GlobalAvgPool:
-    case OpKind::Flatten: return false;
+    case OpKind::SgdUpdate: return field == AttrField::WeightDecay;
+    case OpKind::SgdMomentumUpdate: return field == AttrField::WeightDecay || field == AttrField::Momentum;
+    case OpKind::BnRunningUpdate: return field == AttrField::Momentum || field == AttrField::Shape;
+    default: return false;
   }
-  return false;
 }
 
 namespace {
@@ -67,6 +76,8 @@ bool attr_is_default(const Attrs& a, AttrField field) {
     case AttrField::Bias: return a.bias == d.bias;
     case AttrField::Eps: return a.eps == d.eps;  // exact on purpose: NaN is never a default
     case AttrField::Momentum: return a.momentum == d.momentum;
+    case AttrField::WeightDecay: return a.weight_decay == d.weight_decay;
+    case AttrField::Shape: return a.shape.empty();
   }
   return true;
 }
@@ -82,6 +93,8 @@ std::string format_attr(const Attrs& a, AttrField field) {
     case AttrField::Bias: return a.bias ? "true" : "false";
     case AttrField::Eps: return fmt::format("{}", a.eps);
     case AttrField::Momentum: return fmt::format("{}", a.momentum);
+    case AttrField::WeightDecay: return fmt::format("{}", a.weight_decay);
+    case AttrField::Shape: return format_dims(a.shape);
   }
   return "?";
 }
@@ -183,8 +196,10 @@ class Verifier {
           report("{}: shape {} has a dimension below 1", value_subject(id), format_dims(v.shape));
           break;
         }
-      if (v.role == ValueRole::Input && id != g_.input)
-        report("{}: has the input role but is not the graph's input", value_subject(id));
+      if (v.role == ValueRole::Input && id != g_.input && id != g_.labels && id != g_.learning_rate)
+        report("{}: has the input role but is not one of the graph's inputs", value_subject(id));
+      if ((id == g_.labels) != (v.dtype == DType::I32))
+        report("{}: only the labels are int32", value_subject(id));
       if (v.role == ValueRole::Activation) {
         if (!valid_op(v.producer))
           report("{}: its producer op id {} is out of range (the graph has {} ops)", value_subject(id), v.producer,
@@ -213,8 +228,11 @@ class Verifier {
       report("{}: the name is already used by op #{}", me, it->second);
     }
 
-    // Output.
-    if (!valid_value(op.output)) {
+    // Output: none for an update, which writes into its inputs instead.
+    if (is_update(op.kind)) {
+      if (op.output != kNoValue) report("{}: an update produces no value, but has output {}", me, value_ref(op.output));
+      check_update_order(id, me);
+    } else if (!valid_value(op.output)) {
       report("{}: its output is {}", me, value_ref(op.output));
     } else {
       const Value& out = val(op.output);
@@ -246,6 +264,9 @@ class Verifier {
       if (!valid_value(in)) continue;
       const Value& v = val(in);
       data_shapes.push_back(v.shape);
+      bool wants_labels = (op.kind == OpKind::SoftmaxCrossEntropy || op.kind == OpKind::SoftmaxCrossEntropyGrad) && k == 1;
+      if ((v.dtype == DType::I32) != wants_labels)
+        report("{}: data input {} ({}) must be {}", me, k, value_ref(in), wants_labels ? "int32 labels" : "float32");
       if (v.role != ValueRole::Activation) continue;  // the input, a parameter or state: defined before every op
       OpId producer = produced_by_[static_cast<size_t>(in)];
       if (producer < 0)
@@ -267,7 +288,7 @@ class Verifier {
       report("{}: shape inference fails: {}", me, inferred.error);
       return;
     }
-    if (valid_value(op.output) && val(op.output).shape != inferred.dims)
+    if (!is_update(op.kind) && valid_value(op.output) && val(op.output).shape != inferred.dims)
       report("{}: output {} has shape {}, but its inputs give {}", me, value_ref(op.output),
              format_dims(val(op.output).shape), format_dims(inferred.dims));
 
@@ -308,14 +329,39 @@ class Verifier {
     }
   }
 
-  // Every parameter and state value belongs to exactly one op.
+  // An update writes its first inputs (the parameter and, with momentum, the velocity; or both
+  // running statistics), so every other reader of them must come before it.
+  void check_update_order(OpId id, const std::string& me) {
+    const Op& op = op_at(id);
+    std::vector<size_t> written = {0};
+    if (op.kind == OpKind::SgdMomentumUpdate) written.push_back(3);
+    if (op.kind == OpKind::BnRunningUpdate) written.push_back(1);
+    for (size_t k : written) {
+      if (k >= op.inputs.size() || !valid_value(op.inputs[k])) continue;
+      ValueId target = op.inputs[k];
+      if (val(target).role != ValueRole::Parameter && val(target).role != ValueRole::State)
+        report("{}: writes {}, which is not a parameter or state", me, value_ref(target));
+      for (OpId reader : uses_[static_cast<size_t>(target)])
+        if (reader > id) report("{}: updates {} before {} reads it", me, value_ref(target), op_ref(reader));
+    }
+  }
+
+  // Every parameter and state value is read, and belongs to at most one op's parameter slots;
+  // training graphs also read them as data (gradients, updates, batch-statistics BatchNorm).
   void check_parameter_use() {
+    std::vector<std::vector<OpId>> owners(g_.values.size());
+    for (size_t o = 0; o < g_.ops.size(); ++o) {
+      const Op& op = g_.ops[o];
+      if (!is_known_op_kind(op.kind)) continue;
+      for (size_t k = data_input_count(op.kind); k < op.inputs.size(); ++k)
+        if (valid_value(op.inputs[k])) owners[static_cast<size_t>(op.inputs[k])].push_back(static_cast<OpId>(o));
+    }
     for (size_t i = 0; i < g_.values.size(); ++i) {
       const Value& v = g_.values[i];
       if (v.role != ValueRole::Parameter && v.role != ValueRole::State) continue;
-      const std::vector<OpId>& users = uses_[i];
+      const std::vector<OpId>& users = owners[i];
       const auto id = static_cast<ValueId>(i);
-      if (users.empty()) {
+      if (uses_[i].empty()) {
         std::string owner;
         if (auto dot = v.name.rfind('.'); dot != std::string::npos)
           for (size_t o = 0; o < g_.ops.size(); ++o)
@@ -352,6 +398,8 @@ class Verifier {
   }
 
   void check_output() {
+    if (g_.loss != kNoValue && (!valid_value(g_.loss) || val(g_.loss).shape != Dims{1}))
+      report("graph: the loss {} is not a [1] value", value_ref(g_.loss));
     if (!valid_value(g_.output)) return;  // reported with the input
     const Value& v = val(g_.output);
     if (g_.output == g_.input) return;

@@ -31,7 +31,7 @@ TEST_CASE("an error inside the prelude is shown at the user's stage line, with t
     std::string r = render(e.diagnostic, sources);
     CHECK(r.rfind("u.net:2:3: error: conv needs at least 1 output channel, got 0\n", 0) == 0);
     CHECK(r.find("<prelude>:") != std::string::npos);
-    CHECK(r.find("note: the error arises at this line of the built-in block") != std::string::npos);
+    CHECK(r.find("note: in block 'basic' (stage1.block0), at this line of the built-in block") != std::string::npos);
   }
 }
 

@@ -60,13 +60,13 @@ TEST_CASE("lexer reads floats, strings and two-character operators") {
 }
 
 TEST_CASE("lexer rejects bytes that cannot start a token, at their position") {
-  CHECK(lex_error("conv $") == "1:6: unexpected character '$'");
+  CHECK(lex_error("conv $") == "1:6: unexpected character '$'; expected a name, a number, an operator, a brace or '#'");
   CHECK(lex_error(std::string("ab\0c", 4)) == "1:3: unexpected NUL byte: this does not look like a text file");
-  CHECK(lex_error("x \xff") == "1:3: invalid UTF-8 byte 0xff");
-  CHECK(lex_error("# caf\xc3\xa9 is fine in a comment\n\xc3\xa9") == "2:1: unexpected character '\xc3\xa9'");
+  CHECK(lex_error("x \xff") == "1:3: invalid UTF-8 byte 0xff: a .net file must be UTF-8 text");
+  CHECK(lex_error("# caf\xc3\xa9 is fine in a comment\n\xc3\xa9") == "2:1: unexpected character '\xc3\xa9' (U+00E9)");
   CHECK(lex_error("a ! b") == "1:3: unexpected '!'; use 'not' for negation or '!=' for inequality");
   CHECK(lex_error("\"open") == "1:1: unterminated string");
   CHECK(lex_error("input 1x96x") == "1:7: malformed dimensions '1x96x': expected numbers separated by 'x', like 1x96x96");
   CHECK(lex_error("99999999999999999999") == "1:1: integer '99999999999999999999' is too large");
-  CHECK(lex_error("64k") == "1:3: unexpected 'k' after the number '64'");
+  CHECK(lex_error("64k") == "1:3: expected a space or an operator after the number '64', found 'k'");
 }

@@ -184,3 +184,34 @@ TEST_CASE("a repeat count that would build an enormous graph is refused") {
   CHECK(first_error_line("network n { input 1x8x8\n stage basic 1 x100000 }") ==
         "t.net:2:16: error: a stage repeats its block 1 to 10000 times, not 100000");
 }
+
+TEST_CASE("only k, s, p, g and x followed by digits are shorthands; other such words are names") {
+  auto g = compile_text("block b(c2) { branch { conv c2 k1 } }\nnetwork n { input 3x4x4\n stage b c2=3 }");
+  CHECK(find_op(g, "stage1.block0.conv").attrs.out_channels == 3);
+}
+
+TEST_CASE("implicit layers never take a name a written layer will use") {
+  auto g = compile_text("network n { input 2x4x4\n head { fc 10; flatten; flatten } }");
+  CHECK(op_names(g) == std::vector<std::string>{"head.flatten", "head.fc", "head.flatten1", "head.flatten2"});
+}
+
+TEST_CASE("block definitions are checked even when no stage uses them") {
+  CHECK(first_error_line("block b(w) { branch { covn w k3 } }\nnetwork n { input 1x8x8 }") ==
+        "t.net:1:23: error: unknown layer 'covn'; did you mean 'conv'?");
+  CHECK(first_error_line("block b(w) { branch { } }\nnetwork n { input 1x8x8 }") ==
+        "t.net:1:21: error: the branch of block 'b' has no layers");
+  CHECK(first_error_line("block b(w) { branch { relu }\n shortcut from pre { relu } }\nnetwork n { input 1x8x8 }") ==
+        "t.net:2:2: error: 'shortcut from pre' needs a 'pre' section in block 'b'");
+  CHECK(first_error_line("block b(x) { branch { relu } }\nnetwork n { input 1x8x8 }") ==
+        "t.net:1:9: error: 'x' cannot be a block parameter: a stage reads it as its repeat count");
+}
+
+TEST_CASE("a stride given by position is refused: it would apply to every block") {
+  CHECK(first_error_line("network n { input 4x8x8\n stage basic 8 2 x2 }") ==
+        "t.net:2:16: error: give the stride by name, as stride=2: a stage applies it to its first block only");
+}
+
+TEST_CASE("sections come in order: stem before stages and head") {
+  CHECK(first_error_line("network n { input 1x8x8\n head { relu }\n stem { relu } }") ==
+        "t.net:3:2: error: 'stem' must come before the stages and the head");
+}

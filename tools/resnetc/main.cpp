@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "compiler/analysis/layer_table.h"
+#include "compiler/autodiff/training_graph.h"
+#include "compiler/ir/builder.h"
 #include "compiler/ir/dot.h"
 #include "compiler/ir/printer.h"
 #include "compiler/ir/verifier.h"
@@ -26,6 +28,9 @@ int run(const cli::Options& o) {
   dsl::SourceManager sources;
   try {
     dsl::CompiledNetwork net = dsl::compile_file(sources, o.model, {o.input, o.batch});
+    if (o.train)
+      net.graph = autodiff::make_training_graph(
+          net.graph, {net.training.momentum.value_or(0), net.training.weight_decay.value_or(0)});
     switch (o.emit) {
       case cli::Emit::Ir: fmt::print("{}", ir::print_ir(net.graph)); break;
       case cli::Emit::Dot: fmt::print("{}", ir::print_dot(net.graph)); break;
@@ -38,6 +43,9 @@ int run(const cli::Options& o) {
     return 0;
   } catch (const dsl::CompileError& e) {
     fmt::print(stderr, "{}", dsl::render(e.diagnostic, sources));
+  } catch (const ir::ShapeError& e) {
+    dsl::Diagnostic d{e.loc, e.what(), {}};
+    fmt::print(stderr, "{}", dsl::render(d, sources));
   } catch (const ir::VerifyError& e) {
     fmt::print(stderr, "{}: internal error: {}\n", o.model, e.what());
   }

@@ -10,7 +10,7 @@ namespace resnetc::cli {
 namespace {
 
 const std::vector<std::string_view> kOptions = {"--emit", "--format", "--depth", "--input", "--batch",
-                                                "--prelude", "--help", "--version"};
+                                                "--train", "--prelude", "--help", "--version"};
 
 int64_t positive(std::string_view option, std::string_view text, int64_t max) {
   int64_t v = 0;
@@ -53,6 +53,9 @@ options:
                     (1: stem, stages, head; 2: blocks); default: every layer
   --input=CxHxW     input size, replacing the file's `input` line
   --batch=N         batch size N of the shapes (default 1)
+  --train           with --emit=ir or dot: the graph of one training step
+                    (forward with batch statistics, loss, backward, SGD
+                    updates with the file's momentum and weight decay)
   --prelude         print the built-in blocks (basic, bottleneck, ...) and exit
   --help            print this help and exit
   --version         print the version and exit
@@ -87,6 +90,7 @@ Options parse_options(const std::vector<std::string>& args) {
     if (name == "--help" || name == "-h") flag(o.help);
     else if (name == "--version") flag(o.version);
     else if (name == "--prelude") flag(o.prelude);
+    else if (name == "--train") flag(o.train);
     else if (name == "--emit") {
       std::string v = take();
       if (v == "table") o.emit = Emit::Table;
@@ -109,6 +113,7 @@ Options parse_options(const std::vector<std::string>& args) {
     }
   }
   if (o.model.empty() && !o.help && !o.version && !o.prelude) throw UsageError("no model given");
+  if (o.train && o.emit == Emit::Table) throw UsageError("--train shows the training step's graph: use it with --emit=ir or --emit=dot");
   return o;
 }
 

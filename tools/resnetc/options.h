@@ -19,6 +19,7 @@ struct Options {
   int depth = 0;  // 0: every layer
   std::optional<std::array<int64_t, 3>> input;
   int64_t batch = 1;
+  bool train = false;  // --emit the training step's graph instead of the network's
   bool help = false, version = false, prelude = false;
 };
 

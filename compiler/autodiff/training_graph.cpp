@@ -1,0 +1,204 @@
+#include "compiler/autodiff/training_graph.h"
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "compiler/ir/builder.h"
+#include "compiler/ir/verifier.h"
+
+namespace resnetc::autodiff {
+namespace {
+
+using ir::Attrs;
+using ir::OpKind;
+using ir::ValueId;
+
+class Differentiator {
+ public:
+  Differentiator(const ir::Graph& forward, const TrainingOptions& options)
+      : fwd_(forward), options_(options), b_(forward.name, forward.shape(forward.input)) {}
+
+  ir::Graph run() && {
+    copy_leaves();
+    for (const ir::Op& op : fwd_.ops) forward_op(op);
+    ValueId logits = map_.at(fwd_.output);
+    const ir::Dims& shape = b_.shape(logits);
+    if (shape.size() != 2)
+      throw ir::ShapeError(fmt::format("training needs logits of shape [N, classes]; the network's output is {}",
+                                       ir::format_dims(shape)),
+                           fwd_.ops.empty() ? ir::SourceLoc{} : fwd_.ops.back().loc);
+    labels_ = b_.add_value("labels", {shape[0]}, ir::ValueRole::Input, ir::DType::I32);
+    lr_ = b_.add_value("learning_rate", {1}, ir::ValueRole::Input);
+    ir::SourceLoc loc = fwd_.ops.back().loc;
+    ValueId loss = b_.apply(OpKind::SoftmaxCrossEntropy, "loss", {logits, labels_}, {}, loc);
+    accumulate(logits, b_.apply(OpKind::SoftmaxCrossEntropyGrad, "loss.grad", {logits, labels_}, {}, loc), loc);
+
+    for (auto op = fwd_.ops.rbegin(); op != fwd_.ops.rend(); ++op) backward_op(*op);
+    updates();
+
+    ir::Graph g = std::move(b_).finish(logits);
+    g.labels = labels_;
+    g.learning_rate = lr_;
+    g.loss = loss;
+    ir::verify_or_throw(g, "autodiff");
+    return g;
+  }
+
+ private:
+  // Parameters and running statistics keep their names (they are what checkpoints hold).
+  void copy_leaves() {
+    map_[fwd_.input] = b_.input();
+    for (size_t i = 0; i < fwd_.values.size(); ++i) {
+      const ir::Value& v = fwd_.values[i];
+      if (v.role == ir::ValueRole::Parameter || v.role == ir::ValueRole::State)
+        map_[static_cast<ValueId>(i)] = b_.add_value(v.name, v.shape, v.role, v.dtype);
+    }
+  }
+
+  std::vector<ValueId> mapped(const std::vector<ValueId>& ids) const {
+    std::vector<ValueId> out;
+    for (ValueId id : ids) out.push_back(map_.at(id));
+    return out;
+  }
+
+  // The forward op in the training graph; BatchNorm uses the batch's statistics.
+  void forward_op(const ir::Op& op) {
+    std::vector<ValueId> in = mapped(op.inputs);
+    if (op.kind != OpKind::BatchNorm) {
+      map_[op.output] = b_.apply(op.kind, op.name, in, op.attrs, op.loc);
+      return;
+    }
+    ValueId stats = b_.apply(OpKind::BnStats, op.name + ".stats", {in[0]}, {}, op.loc);
+    Attrs apply_attrs;
+    apply_attrs.eps = op.attrs.eps;
+    map_[op.output] = b_.apply(OpKind::BnApply, op.name, {in[0], stats, in[1], in[2]}, apply_attrs, op.loc);
+    batch_norms_.push_back({&op, stats});
+  }
+
+  // Adds `g` to the gradient of forward value `v` (a value read twice gets the sum).
+  void accumulate(ValueId v, ValueId g, const ir::SourceLoc& loc) {
+    auto [it, fresh] = grad_.emplace(v, g);
+    if (fresh) return;
+    std::string name = fmt::format("{}.grad_sum{}", b_.graph().value(v).name, ++sums_[v]);
+    it->second = b_.apply(OpKind::Add, name, {it->second, g}, {}, loc);
+  }
+
+  // Gradient ops are named after the op they differentiate: "stage1.block0.conv1.grad_input".
+  ValueId grad_op(OpKind kind, const ir::Op& op, std::string_view suffix, std::vector<ValueId> inputs,
+                  Attrs attrs = {}) {
+    return b_.apply(kind, fmt::format("{}.{}", op.name, suffix), std::move(inputs), attrs, op.loc);
+  }
+
+  void backward_op(const ir::Op& op) {
+    ValueId y = map_.at(op.output);
+    auto found = grad_.find(y);
+    if (found == grad_.end()) return;  // nothing downstream depends on it
+    ValueId dy = found->second;
+    std::vector<ValueId> in = mapped(op.inputs);
+    ValueId x = in[0];
+    const bool x_needs_grad = x != b_.input();
+    const ir::Dims& x_shape = b_.shape(x);
+    Attrs a = op.attrs;
+
+    switch (op.kind) {
+      case OpKind::Conv2d: {
+        Attrs grad_in = a;
+        grad_in.shape = x_shape;
+        if (x_needs_grad) accumulate(x, grad_op(OpKind::ConvGradInput, op, "grad_input", {dy, in[1]}, grad_in), op.loc);
+        param_grad(in[1], grad_op(OpKind::ConvGradWeight, op, "grad_weight", {dy, x}, a));
+        if (a.bias) param_grad(in[2], grad_op(OpKind::BiasGrad, op, "grad_bias", {dy}));
+        break;
+      }
+      case OpKind::BatchNorm: {
+        ValueId stats = b_.graph().op(b_.graph().value(y).producer).inputs[1];  // BnApply(x, stats, ...)
+        Attrs eps;
+        eps.eps = a.eps;
+        accumulate(x, grad_op(OpKind::BnGradInput, op, "grad_input", {dy, x, stats, in[1]}, eps), op.loc);
+        param_grad(in[1], grad_op(OpKind::BnGradWeight, op, "grad_weight", {dy, x, stats}));
+        param_grad(in[2], grad_op(OpKind::BiasGrad, op, "grad_bias", {dy}));
+        break;
+      }
+      case OpKind::Relu: accumulate(x, grad_op(OpKind::ReluGrad, op, "grad", {dy, y}), op.loc); break;
+      case OpKind::Add:
+        accumulate(in[0], dy, op.loc);
+        accumulate(in[1], dy, op.loc);
+        break;
+      case OpKind::MaxPool: accumulate(x, grad_op(OpKind::MaxPoolGrad, op, "grad", {dy, x}, a), op.loc); break;
+      case OpKind::AvgPool: {
+        a.shape = x_shape;
+        accumulate(x, grad_op(OpKind::AvgPoolGrad, op, "grad", {dy}, a), op.loc);
+        break;
+      }
+      case OpKind::GlobalAvgPool: {
+        Attrs shape;
+        shape.shape = x_shape;
+        accumulate(x, grad_op(OpKind::GlobalAvgPoolGrad, op, "grad", {dy}, shape), op.loc);
+        break;
+      }
+      case OpKind::Flatten: {
+        Attrs shape;
+        shape.shape = x_shape;
+        accumulate(x, grad_op(OpKind::Reshape, op, "grad", {dy}, shape), op.loc);
+        break;
+      }
+      case OpKind::Linear:
+        if (x_needs_grad) accumulate(x, grad_op(OpKind::LinearGradInput, op, "grad_input", {dy, in[1]}), op.loc);
+        param_grad(in[1], grad_op(OpKind::LinearGradWeight, op, "grad_weight", {dy, x}));
+        if (a.bias) param_grad(in[2], grad_op(OpKind::BiasGrad, op, "grad_bias", {dy}));
+        break;
+      default:
+        throw ir::ShapeError(fmt::format("cannot differentiate op '{}' ({})", op.name, ir::op_kind_name(op.kind)),
+                             op.loc);
+    }
+  }
+
+  void param_grad(ValueId param, ValueId g) { param_grads_.emplace_back(param, g); }
+
+  // SGD for every parameter (in the order the backward pass produced their gradients),
+  // then the running statistics of every BatchNorm.
+  void updates() {
+    for (auto [param, g] : param_grads_) {
+      std::string name = b_.graph().value(param).name;
+      Attrs a;
+      a.weight_decay = options_.weight_decay;
+      if (options_.momentum > 0) {
+        a.momentum = options_.momentum;
+        ValueId velocity = b_.add_value(name + ".velocity", b_.shape(param), ir::ValueRole::State);
+        b_.apply(OpKind::SgdMomentumUpdate, name + ".update", {param, g, lr_, velocity}, a, {});
+      } else {
+        a.momentum = Attrs{}.momentum;
+        b_.apply(OpKind::SgdUpdate, name + ".update", {param, g, lr_}, a, {});
+      }
+    }
+    for (auto [op, stats] : batch_norms_) {
+      Attrs a;
+      a.momentum = op->attrs.momentum;
+      a.shape = b_.shape(map_.at(op->inputs[0]));
+      b_.apply(OpKind::BnRunningUpdate, op->name + ".running_update",
+               {map_.at(op->inputs[3]), map_.at(op->inputs[4]), stats}, a, op->loc);
+    }
+  }
+
+  const ir::Graph& fwd_;
+  TrainingOptions options_;
+  ir::GraphBuilder b_;
+  std::map<ValueId, ValueId> map_;   // forward value -> training-graph value
+  std::map<ValueId, ValueId> grad_;  // training-graph value -> its gradient so far
+  std::map<ValueId, int> sums_;
+  std::vector<std::pair<ValueId, ValueId>> param_grads_;
+  std::vector<std::pair<const ir::Op*, ValueId>> batch_norms_;  // forward BN op, its stats value
+  ValueId labels_ = ir::kNoValue, lr_ = ir::kNoValue;
+};
+
+}  // namespace
+
+ir::Graph make_training_graph(const ir::Graph& forward, const TrainingOptions& options) {
+  return Differentiator(forward, options).run();
+}
+
+bool is_velocity(const ir::Value& value) {
+  return value.role == ir::ValueRole::State && value.name.ends_with(".velocity");
+}
+
+}  // namespace resnetc::autodiff
