@@ -29,13 +29,14 @@ TEST_CASE("bad usage is a UsageError that says what was wrong") {
   CHECK(message({"m.net", "--depth", "0"}) == "--depth expects a whole number from 1 to 100, got '0'");
   CHECK(message({"m.net", "--input", "3x32"}) == "--input expects CxHxW, like 1x96x96, got '3x32'");
   CHECK(message({"m.net", "--input", "3x32x32x1"}) == "--input expects CxHxW, like 1x96x96, got '3x32x32x1'");
-  CHECK(message({"m.net", "--emit=llvm"}) == "--emit expects table, ir or dot, got 'llvm'");
+  CHECK(message({"m.net", "--emit=llvm"}) == "--emit expects table, ir, dot or plan, got 'llvm'");
   CHECK(message({"m.net", "--batch"}) == "--batch needs a value");
   CHECK(message({"a.net", "b.net"}) == "more than one model given: 'a.net' and 'b.net'");
 }
 
 TEST_CASE("--help documents every option it accepts") {
   std::string text = usage();
-  for (const char* option : {"--emit", "--format", "--depth", "--input", "--batch", "--prelude", "--help", "--version"})
+  for (const char* option :
+       {"--emit", "--format", "--depth", "--input", "--batch", "--train", "--prelude", "--help", "--version"})
     CHECK(text.find(option) != std::string::npos);
 }

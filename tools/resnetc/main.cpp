@@ -11,6 +11,7 @@
 #include "compiler/ir/dot.h"
 #include "compiler/ir/printer.h"
 #include "compiler/ir/verifier.h"
+#include "compiler/plan/kernel_plan.h"
 #include "dsl/diagnostics.h"
 #include "dsl/frontend.h"
 #include "tools/resnetc/options.h"
@@ -34,6 +35,7 @@ int run(const cli::Options& o) {
     switch (o.emit) {
       case cli::Emit::Ir: fmt::print("{}", ir::print_ir(net.graph)); break;
       case cli::Emit::Dot: fmt::print("{}", ir::print_dot(net.graph)); break;
+      case cli::Emit::Plan: fmt::print("{}", plan::print_plan(plan::make_plan(net.graph))); break;
       case cli::Emit::Table: {
         analysis::LayerTable table = analysis::layer_table(net.graph, o.depth);
         fmt::print("{}", o.format == cli::Format::Json ? cli::format_table_json(table) : cli::format_table_text(table));

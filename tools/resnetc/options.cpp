@@ -45,7 +45,9 @@ totals, parameter memory and the activation memory of a training step.
 
 options:
   --emit=WHAT       what to print: table (default), ir (the graph IR as text),
-                    dot (a Graphviz drawing: resnetc m.net --emit=dot | dot -Tsvg)
+                    dot (a Graphviz drawing: resnetc m.net --emit=dot | dot -Tsvg),
+                    plan (the kernels, their buffers and memory; ends with
+                    "kernels: N, bytes moved: B, peak buffer memory: M")
   --format=FMT      text (default) or json, for the table: one object with
                     layers [{name, op, shape, params, macs}], total_params,
                     trainable_params, total_macs, param_bytes, activation_bytes
@@ -53,7 +55,7 @@ options:
                     (1: stem, stages, head; 2: blocks); default: every layer
   --input=CxHxW     input size, replacing the file's `input` line
   --batch=N         batch size N of the shapes (default 1)
-  --train           with --emit=ir or dot: the graph of one training step
+  --train           with --emit=ir, dot or plan: one training step
                     (forward with batch statistics, loss, backward, SGD
                     updates with the file's momentum and weight decay)
   --prelude         print the built-in blocks (basic, bottleneck, ...) and exit
@@ -96,7 +98,8 @@ Options parse_options(const std::vector<std::string>& args) {
       if (v == "table") o.emit = Emit::Table;
       else if (v == "ir") o.emit = Emit::Ir;
       else if (v == "dot") o.emit = Emit::Dot;
-      else throw UsageError(fmt::format("--emit expects table, ir or dot, got '{}'", v));
+      else if (v == "plan") o.emit = Emit::Plan;
+      else throw UsageError(fmt::format("--emit expects table, ir, dot or plan, got '{}'", v));
     } else if (name == "--format") {
       std::string v = take();
       if (v == "text") o.format = Format::Text;
@@ -113,7 +116,8 @@ Options parse_options(const std::vector<std::string>& args) {
     }
   }
   if (o.model.empty() && !o.help && !o.version && !o.prelude) throw UsageError("no model given");
-  if (o.train && o.emit == Emit::Table) throw UsageError("--train shows the training step's graph: use it with --emit=ir or --emit=dot");
+  if (o.train && o.emit == Emit::Table)
+    throw UsageError("--train shows the training step: use it with --emit=ir, dot or plan");
   return o;
 }
 

@@ -9,7 +9,7 @@
 
 namespace resnetc::cli {
 
-enum class Emit { Table, Ir, Dot };
+enum class Emit { Table, Ir, Dot, Plan };
 enum class Format { Text, Json };
 
 struct Options {

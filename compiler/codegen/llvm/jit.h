@@ -1,0 +1,115 @@
+// The CPU backend's JIT: LLVM's ORC LLJIT, set up for the host CPU (its real name and feature
+// list, so AVX-512 is used where the machine has it), with modules optimized at O3 by the new
+// pass manager before they are handed to ORC. Every LLVM error becomes a JitError.
+//
+//   Jit jit;                                             // host CPU, O3
+//   auto tsc = Jit::new_context();
+//   auto module = jit.new_module("kernels", *tsc.getContext());
+//   ... build functions with IRBuilder (see loops.h) ...
+//   std::string ir = jit.optimized_ir(*module);          // --emit=llvm (optional)
+//   jit.add_module(std::move(module), tsc);
+//   auto* saxpy = jit.lookup<void(float*, const float*, float)>("saxpy");
+//
+// Code is generated lazily: the first lookup of a module's symbol runs the back end on it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/IR/DataLayout.h>
+#include <llvm/IR/Module.h>
+
+namespace llvm {
+class TargetMachine;
+class Triple;
+}  // namespace llvm
+
+namespace resnetc::codegen::llvm_backend {
+
+class JitError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct JitOptions {
+  // Target CPU; empty: the host's (llvm::sys::getHostCPUName()).
+  std::string cpu = {};
+  // Target features, LLVM style ("+avx2,-avx512f"), applied after the host's own
+  // (llvm::sys::getHostCPUFeatures()) when cpu is empty, or alone when cpu is given.
+  std::string features = {};
+  // 0..3: the IR pipeline (buildPerModuleDefaultPipeline(O<n>)) and the code generator level.
+  int opt_level = 3;
+  // Widest vectors the vectorizers should use, as the function attribute
+  // "prefer-vector-width". -1: 512 when the target has avx512f (LLVM's Intel tunings otherwise
+  // stop at 256), else the target's default; 0: the target's default; n: n bits.
+  int prefer_vector_width = -1;
+  // Run the IR verifier before optimizing (the message names the broken instruction).
+  bool verify = true;
+};
+
+class Jit {
+ public:
+  explicit Jit(JitOptions options = {});
+  ~Jit();
+  Jit(const Jit&) = delete;
+  Jit& operator=(const Jit&) = delete;
+
+  // What the code is generated for.
+  const std::string& cpu_name() const;
+  const std::string& cpu_features() const;  // "+avx512f,+fma,-amx-tile,..."
+  bool has_feature(std::string_view feature) const;  // has_feature("avx512f")
+  const llvm::DataLayout& data_layout() const;
+  const llvm::Triple& triple() const;
+  llvm::TargetMachine& target_machine();
+  // Effective "prefer-vector-width" (0: target default).
+  int prefer_vector_width() const;
+
+  // A fresh context for a group of modules (a ThreadSafeContext owns its LLVMContext).
+  static llvm::orc::ThreadSafeContext new_context();
+  // An empty module with this JIT's target triple and data layout.
+  std::unique_ptr<llvm::Module> new_module(std::string_view name, llvm::LLVMContext& context) const;
+
+  // Verifies the module, sets its triple and data layout, stamps the vector-width attribute on
+  // its functions, and runs the O<opt_level> pipeline with the target's TargetIRAnalysis (so the
+  // loop vectorizer knows the vector width). In place; a second call does nothing.
+  void optimize(llvm::Module& module);
+  // optimize(module), then the module as text: what --emit=llvm prints.
+  std::string optimized_ir(llvm::Module& module);
+
+  // Optimizes the module (unless already done) and gives it to ORC; its functions can then be
+  // looked up. The context is the one the module was created in.
+  void add_module(std::unique_ptr<llvm::Module> module, llvm::orc::ThreadSafeContext context);
+
+  // Makes `name` resolve to `address` in JIT code (runtime entry points such as
+  // resnetc_parallel_for, which every Jit defines already). Symbols of the process's shared
+  // libraries (libm's expf, libc's memset) resolve without this.
+  void define_symbol(std::string_view name, std::uintptr_t address);
+  template <typename Fn>
+  void define_function(std::string_view name, Fn* function) {
+    define_symbol(name, reinterpret_cast<std::uintptr_t>(function));
+  }
+
+  // Address of a compiled symbol, generating code for its module on first use. Throws JitError
+  // ("JIT: cannot find symbol `foo`: Symbols not found: [ foo ]") when it is missing or the
+  // module fails to compile.
+  std::uintptr_t lookup_address(std::string_view name);
+  // lookup<void(float*, float)>("f") or lookup<void (*)(float*, float)>("f"): a typed pointer.
+  template <typename Fn>
+  auto lookup(std::string_view name) {
+    using Pointer = std::conditional_t<std::is_function_v<Fn>, std::add_pointer_t<Fn>, Fn>;
+    static_assert(std::is_pointer_v<Pointer> && std::is_function_v<std::remove_pointer_t<Pointer>>,
+                  "lookup<F>: F must be a function type or a function pointer type");
+    return reinterpret_cast<Pointer>(lookup_address(name));
+  }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace resnetc::codegen::llvm_backend

@@ -1,0 +1,108 @@
+#include "compiler/plan/kernel_plan.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <map>
+
+namespace resnetc::plan {
+namespace {
+
+constexpr int64_t kAlignment = 64;  // a cache line; also an AVX-512 vector
+
+int64_t align(int64_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
+
+Storage storage_of(ir::ValueRole role) {
+  switch (role) {
+    case ir::ValueRole::Parameter:
+    case ir::ValueRole::State: return Storage::Persistent;
+    case ir::ValueRole::Input: return Storage::Input;
+    case ir::ValueRole::Activation: return Storage::Arena;
+  }
+  return Storage::Arena;
+}
+
+std::string_view storage_tag(Storage s) {
+  switch (s) {
+    case Storage::Persistent: return "p";
+    case Storage::Input: return "in";
+    case Storage::Arena: return "a";
+  }
+  return "?";
+}
+
+std::string human_bytes(int64_t b) {
+  double v = static_cast<double>(b);
+  if (v >= 1024.0 * 1024 * 1024) return fmt::format("{:.2f} GiB", v / (1024.0 * 1024 * 1024));
+  if (v >= 1024.0 * 1024) return fmt::format("{:.2f} MiB", v / (1024.0 * 1024));
+  return fmt::format("{:.1f} KiB", v / 1024.0);
+}
+
+}  // namespace
+
+KernelPlan make_plan(const ir::Graph& g) {
+  KernelPlan p;
+  p.name = g.name;
+  std::map<ir::ValueId, int> index;
+  for (size_t i = 0; i < g.values.size(); ++i) {
+    const ir::Value& v = g.values[i];
+    Buffer b{v.name, static_cast<ir::ValueId>(i), v.shape, v.dtype, v.role, storage_of(v.role), 0,
+             ir::numel(v.shape) * 4};  // float32 and int32 alike
+    int64_t& end = p.storage_bytes[static_cast<int>(b.storage)];
+    b.offset = end;
+    end += align(b.bytes);
+    index[b.value] = static_cast<int>(p.buffers.size());
+    p.buffers.push_back(std::move(b));
+  }
+  for (const ir::Op& op : g.ops) {
+    Kernel k{op.name, op.kind, op.attrs, {}, op.output == ir::kNoValue ? -1 : index.at(op.output), op.loc};
+    for (ir::ValueId in : op.inputs) k.inputs.push_back(index.at(in));
+    p.kernels.push_back(std::move(k));
+  }
+  auto find = [&](ir::ValueId id) { return id == ir::kNoValue ? -1 : index.at(id); };
+  p.input = find(g.input);
+  p.labels = find(g.labels);
+  p.learning_rate = find(g.learning_rate);
+  p.loss = find(g.loss);
+  p.logits = find(g.output);
+  return p;
+}
+
+int64_t bytes_moved(const KernelPlan& plan, const Kernel& k) {
+  int64_t total = 0;
+  for (int in : k.inputs) total += plan.buffer(in).bytes;
+  if (k.output >= 0) total += plan.buffer(k.output).bytes;
+  if (ir::is_update(k.kind)) {  // written back: the parameter (and velocity), or both running statistics
+    total += plan.buffer(k.inputs[0]).bytes;
+    if (k.kind == ir::OpKind::SgdMomentumUpdate) total += plan.buffer(k.inputs[3]).bytes;
+    if (k.kind == ir::OpKind::BnRunningUpdate) total += plan.buffer(k.inputs[1]).bytes;
+  }
+  return total;
+}
+
+std::string print_plan(const KernelPlan& p) {
+  auto ref = [&](int i) {
+    const Buffer& b = p.buffer(i);
+    return fmt::format("%{}{}@{}+{}", b.name, ir::format_dims(b.shape), storage_tag(b.storage), b.offset);
+  };
+  std::string out = fmt::format("plan {} {{\n", p.name);
+  out += fmt::format("  memory: persistent {} (p), inputs {} (in), arena {} (a)\n", human_bytes(p.bytes(Storage::Persistent)),
+                     human_bytes(p.bytes(Storage::Input)), human_bytes(p.bytes(Storage::Arena)));
+  int64_t moved = 0;
+  for (size_t i = 0; i < p.kernels.size(); ++i) {
+    const Kernel& k = p.kernels[i];
+    std::vector<std::string> ins;
+    for (int in : k.inputs) ins.push_back(ref(in));
+    int64_t bytes = bytes_moved(p, k);
+    moved += bytes;
+    std::string result = k.output >= 0 ? ref(k.output) + " = " : std::string();
+    out += fmt::format("  k{} {}{}({})  # {}, {}\n", i, result, ir::op_kind_name(k.kind), fmt::join(ins, ", "), k.name,
+                       human_bytes(bytes));
+  }
+  int64_t peak = p.bytes(Storage::Persistent) + p.bytes(Storage::Input) + p.bytes(Storage::Arena);
+  out += fmt::format("}}\nkernels: {}, bytes moved: {} ({}), peak buffer memory: {} ({})\n", p.kernels.size(), moved,
+                     human_bytes(moved), peak, human_bytes(peak));
+  return out;
+}
+
+}  // namespace resnetc::plan

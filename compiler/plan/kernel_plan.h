@@ -1,0 +1,60 @@
+#pragma once
+// The kernel plan: what the backends generate code for. One kernel per op of the graph
+// (fusion comes from the passes), every shape a constant, every tensor a buffer at a fixed
+// byte offset in one of three memories. Both the LLVM and the CUDA emitters read this.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+
+namespace resnetc::plan {
+
+enum class Storage : uint8_t {
+  Persistent,  // parameters, running statistics, optimizer velocity: kept across steps, checkpointed
+  Input,       // the image batch, the labels and the learning rate: written before each step
+  Arena,       // activations and gradients of one step
+};
+
+struct Buffer {
+  std::string name;  // the IR value's name
+  ir::ValueId value = ir::kNoValue;
+  ir::Dims shape;
+  ir::DType dtype = ir::DType::F32;
+  ir::ValueRole role = ir::ValueRole::Activation;
+  Storage storage = Storage::Arena;
+  int64_t offset = 0;  // bytes from the start of its storage, 64-byte aligned
+  int64_t bytes = 0;
+};
+
+struct Kernel {
+  std::string name;  // the op's name: "stage1.block0.conv1.grad_input"
+  ir::OpKind kind;
+  ir::Attrs attrs;
+  std::vector<int> inputs;  // buffer indices, in the op's input order
+  int output = -1;          // buffer index; -1 for an update, which writes into its inputs
+  ir::SourceLoc loc;
+};
+
+struct KernelPlan {
+  std::string name;
+  std::vector<Buffer> buffers;
+  std::vector<Kernel> kernels;
+  int64_t storage_bytes[3] = {0, 0, 0};  // by Storage
+  int input = -1, labels = -1, learning_rate = -1, loss = -1, logits = -1;  // buffer indices
+
+  const Buffer& buffer(int index) const { return buffers.at(static_cast<size_t>(index)); }
+  int64_t bytes(Storage s) const { return storage_bytes[static_cast<int>(s)]; }
+};
+
+KernelPlan make_plan(const ir::Graph& graph);
+
+// Bytes a kernel reads and writes (each buffer counted once per kernel); an update reads
+// and writes what it updates.
+int64_t bytes_moved(const KernelPlan& plan, const Kernel& kernel);
+
+// `--emit=plan`: one line per kernel, ending with a summary line
+// "kernels: N, bytes moved: B, peak buffer memory: M".
+std::string print_plan(const KernelPlan& plan);
+
+}  // namespace resnetc::plan

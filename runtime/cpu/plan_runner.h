@@ -1,0 +1,42 @@
+#pragma once
+// Runs a compiled kernel plan on the CPU: owns the three memories of the plan (persistent,
+// inputs, arena), hands each kernel its buffers' addresses, and runs the kernels in order.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "compiler/plan/kernel_plan.h"
+#include "runtime/cpu/thread_pool.h"
+
+namespace resnetc::cpu {
+
+// A compiled kernel: args holds its buffers' addresses (inputs, then the output).
+using KernelFn = void (*)(void** args, void* pool);
+
+class PlanRunner {
+ public:
+  PlanRunner(const plan::KernelPlan& plan, std::vector<KernelFn> kernels, ThreadPool& pool);
+
+  // A buffer's memory, as floats (labels: reinterpret as int32).
+  std::span<float> buffer(int index);
+  std::span<int32_t> int_buffer(int index);
+
+  // Fills the arena with NaN, so an element a kernel forgets to write shows up in tests.
+  void poison_arena();
+  void run();
+
+  const plan::KernelPlan& plan() const { return plan_; }
+
+ private:
+  struct Free {
+    void operator()(std::byte* p) const;
+  };
+  const plan::KernelPlan& plan_;
+  std::vector<KernelFn> kernels_;
+  ThreadPool& pool_;
+  std::unique_ptr<std::byte, Free> storage_[3];
+  std::vector<std::vector<void*>> args_;  // per kernel
+};
+
+}  // namespace resnetc::cpu
