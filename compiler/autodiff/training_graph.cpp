@@ -115,7 +115,7 @@ class Differentiator {
         Attrs eps;
         eps.eps = a.eps;
         accumulate(x, grad_op(OpKind::BnGradInput, op, "grad_input", {dy, x, stats, in[1]}, eps), op.loc);
-        param_grad(in[1], grad_op(OpKind::BnGradWeight, op, "grad_weight", {dy, x, stats}));
+        param_grad(in[1], grad_op(OpKind::BnGradWeight, op, "grad_weight", {dy, x, stats}, eps));
         param_grad(in[2], grad_op(OpKind::BiasGrad, op, "grad_bias", {dy}));
         break;
       }

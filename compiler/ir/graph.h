@@ -38,7 +38,7 @@ enum class OpKind : uint8_t {
   ConvGradInput,            // dy, weight -> dx; the conv's attributes, shape = x's shape
   ConvGradWeight,           // dy, x -> dweight; the conv's attributes
   BiasGrad,                 // dy [N,C,...] -> [C]: the sum over every axis but 1
-  BnGradWeight,             // dy, x, stats -> [C]: sum(dy * xhat)
+  BnGradWeight,             // dy, x, stats -> [C]: sum(dy * xhat); eps
   BnGradInput,              // dy, x, stats, weight -> dx, through the batch statistics too; eps
   ReluGrad,                 // dy, y -> dy where y > 0, else 0
   MaxPoolGrad,              // dy, x -> dx: to the first maximum of each window, as PyTorch does
@@ -52,6 +52,7 @@ enum class OpKind : uint8_t {
   // reader of what they write.
   SgdUpdate,          // param, grad, lr: param -= lr * (grad + weight_decay * param)
   SgdMomentumUpdate,  // param, grad, lr, velocity: v = momentum * v + grad + weight_decay * param; param -= lr * v
+                      // (the velocity starts at zero, which equals PyTorch's first step v = grad)
   BnRunningUpdate,    // running_mean, running_var, stats: PyTorch's update with `momentum`;
                       // the variance made unbiased with n = N*H*W of `shape`
 };

@@ -43,6 +43,7 @@ bool op_uses_attr(OpKind kind, AttrField field) {
     case OpKind::ConvGradInput: return conv || field == AttrField::Shape;
     case OpKind::BatchNorm: return field == AttrField::Eps || field == AttrField::Momentum;
     case OpKind::BnApply:
+    case OpKind::BnGradWeight:
     case OpKind::BnGradInput: return field == AttrField::Eps;
     case OpKind::MaxPool:
     case OpKind::AvgPool:

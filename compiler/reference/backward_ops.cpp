@@ -1,0 +1,198 @@
+// The reference backward kernels (see ops.h for each op's meaning). Each window kernel walks
+// the same loops as its forward kernel and scatters where the forward gathers.
+#include <cmath>
+
+#include "compiler/reference/ops.h"
+#include "compiler/reference/window.h"
+
+namespace resnetc::reference::ops {
+namespace {
+
+int64_t plane(const ir::Dims& s) { return s[2] * s[3]; }
+
+// Per channel of a 4-d x: the mean and 1 / sqrt(var + eps) from the [2, C] batch statistics.
+struct ChannelNorm {
+  double mean, invstd;
+};
+ChannelNorm channel_norm(const TensorRef& stats, int64_t c, int64_t channels, double eps) {
+  return {stats[c], 1.0 / std::sqrt(stats[channels + c] + eps)};
+}
+
+}  // namespace
+
+Buffer softmax_cross_entropy_grad(const TensorRef& logits, const TensorRef& labels) {
+  const int64_t batch = logits.dim(0), classes = logits.dim(1);
+  Buffer dx(logits.data.size());
+  for (int64_t n = 0; n < batch; ++n) {
+    const double lse = log_sum_exp(logits, n, classes);
+    const int64_t label = label_at(labels, n, classes);
+    for (int64_t k = 0; k < classes; ++k) {
+      const double p = std::exp(logits[n * classes + k] - lse) - (k == label ? 1.0 : 0.0);
+      dx[static_cast<size_t>(n * classes + k)] = p / static_cast<double>(batch);
+    }
+  }
+  return dx;
+}
+
+Buffer conv2d_grad_input(const TensorRef& dy, const TensorRef& w, const ir::Attrs& a) {
+  const Window g(a.shape, dy.shape, a);
+  const int64_t cin_per_group = g.in_channels / a.groups;
+  const int64_t cout_per_group = g.out_channels / a.groups;
+  Buffer dx(static_cast<size_t>(ir::numel(a.shape)));
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t k = 0; k < g.out_channels; ++k) {
+      const int64_t c0 = (k / cout_per_group) * cin_per_group;
+      for (int64_t oh = 0; oh < g.out_h; ++oh)
+        for (int64_t ow = 0; ow < g.out_w; ++ow) {
+          const double grad = dy[g.y_index(n, k, oh, ow)];
+          for (int64_t c = 0; c < cin_per_group; ++c)
+            for (int64_t i = 0; i < g.kh; ++i)
+              for (int64_t j = 0; j < g.kw; ++j) {
+                const int64_t r = g.row(oh, i), q = g.col(ow, j);
+                if (g.inside(r, q))
+                  dx[static_cast<size_t>(g.x_index(n, c0 + c, r, q))] +=
+                      grad * w[((k * cin_per_group + c) * g.kh + i) * g.kw + j];
+              }
+        }
+    }
+  return dx;
+}
+
+Buffer conv2d_grad_weight(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a, const ir::Dims& w_shape) {
+  const Window g(x.shape, dy.shape, a);
+  const int64_t cin_per_group = g.in_channels / a.groups;
+  const int64_t cout_per_group = g.out_channels / a.groups;
+  Buffer dw(static_cast<size_t>(ir::numel(w_shape)));
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t k = 0; k < g.out_channels; ++k) {
+      const int64_t c0 = (k / cout_per_group) * cin_per_group;
+      for (int64_t oh = 0; oh < g.out_h; ++oh)
+        for (int64_t ow = 0; ow < g.out_w; ++ow) {
+          const double grad = dy[g.y_index(n, k, oh, ow)];
+          for (int64_t c = 0; c < cin_per_group; ++c)
+            for (int64_t i = 0; i < g.kh; ++i)
+              for (int64_t j = 0; j < g.kw; ++j) {
+                const int64_t r = g.row(oh, i), q = g.col(ow, j);
+                if (g.inside(r, q))
+                  dw[static_cast<size_t>(((k * cin_per_group + c) * g.kh + i) * g.kw + j)] +=
+                      grad * x[g.x_index(n, c0 + c, r, q)];
+              }
+        }
+    }
+  return dw;
+}
+
+Buffer bias_grad(const TensorRef& dy) {
+  const int64_t channels = dy.dim(1);
+  int64_t inner = 1;  // elements per (sample, channel): H*W, or 1 for [N, C]
+  for (size_t axis = 2; axis < dy.shape.size(); ++axis) inner *= dy.dim(axis);
+  Buffer db(static_cast<size_t>(channels));
+  for (int64_t n = 0; n < dy.dim(0); ++n)
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t p = 0; p < inner; ++p) db[static_cast<size_t>(c)] += dy[(n * channels + c) * inner + p];
+  return db;
+}
+
+Buffer bn_grad_weight(const TensorRef& dy, const TensorRef& x, const TensorRef& stats, double eps) {
+  const int64_t channels = x.dim(1), hw = plane(x.shape);
+  Buffer dw(static_cast<size_t>(channels));
+  for (int64_t c = 0; c < channels; ++c) {
+    const ChannelNorm norm = channel_norm(stats, c, channels, eps);
+    double sum = 0;
+    for (int64_t n = 0; n < x.dim(0); ++n)
+      for (int64_t p = 0; p < hw; ++p) {
+        const int64_t i = (n * channels + c) * hw + p;
+        sum += dy[i] * (x[i] - norm.mean) * norm.invstd;
+      }
+    dw[static_cast<size_t>(c)] = sum;
+  }
+  return dw;
+}
+
+Buffer bn_grad_input(const TensorRef& dy, const TensorRef& x, const TensorRef& stats, const TensorRef& weight,
+                     double eps) {
+  const int64_t channels = x.dim(1), hw = plane(x.shape);
+  const auto count = static_cast<double>(x.dim(0) * hw);
+  Buffer dx(x.data.size());
+  for (int64_t c = 0; c < channels; ++c) {
+    const ChannelNorm norm = channel_norm(stats, c, channels, eps);
+    double sum_dy = 0, sum_dy_xhat = 0;
+    for (int64_t n = 0; n < x.dim(0); ++n)
+      for (int64_t p = 0; p < hw; ++p) {
+        const int64_t i = (n * channels + c) * hw + p;
+        sum_dy += dy[i];
+        sum_dy_xhat += dy[i] * (x[i] - norm.mean) * norm.invstd;
+      }
+    const double scale = weight[c] * norm.invstd / count;
+    for (int64_t n = 0; n < x.dim(0); ++n)
+      for (int64_t p = 0; p < hw; ++p) {
+        const int64_t i = (n * channels + c) * hw + p;
+        const double xhat = (x[i] - norm.mean) * norm.invstd;
+        dx[static_cast<size_t>(i)] = scale * (count * dy[i] - sum_dy - xhat * sum_dy_xhat);
+      }
+  }
+  return dx;
+}
+
+Buffer relu_grad(const TensorRef& dy, const TensorRef& y) {
+  Buffer dx(dy.data.size());
+  for (size_t i = 0; i < dx.size(); ++i) dx[i] = y.data[i] > 0 ? dy.data[i] : 0.0;
+  return dx;
+}
+
+Buffer maxpool_grad(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a) {
+  const Window g(x.shape, dy.shape, a);
+  Buffer dx(x.data.size());
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t c = 0; c < g.out_channels; ++c)
+      for (int64_t oh = 0; oh < g.out_h; ++oh)
+        for (int64_t ow = 0; ow < g.out_w; ++ow)
+          dx[static_cast<size_t>(window_argmax(x, g, n, c, oh, ow))] += dy[g.y_index(n, c, oh, ow)];
+  return dx;
+}
+
+Buffer avgpool_grad(const TensorRef& dy, const ir::Attrs& a) {
+  const Window g(a.shape, dy.shape, a);
+  const auto divisor = static_cast<double>(g.kh * g.kw);  // count_include_pad=True
+  Buffer dx(static_cast<size_t>(ir::numel(a.shape)));
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t c = 0; c < g.out_channels; ++c)
+      for (int64_t oh = 0; oh < g.out_h; ++oh)
+        for (int64_t ow = 0; ow < g.out_w; ++ow) {
+          const double share = dy[g.y_index(n, c, oh, ow)] / divisor;
+          for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j) {
+              const int64_t r = g.row(oh, i), q = g.col(ow, j);
+              if (g.inside(r, q)) dx[static_cast<size_t>(g.x_index(n, c, r, q))] += share;
+            }
+        }
+  return dx;
+}
+
+Buffer global_avgpool_grad(const TensorRef& dy, const ir::Dims& x_shape) {
+  const int64_t planes = x_shape[0] * x_shape[1], hw = plane(x_shape);
+  Buffer dx(static_cast<size_t>(planes * hw));
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t i = 0; i < hw; ++i) dx[static_cast<size_t>(p * hw + i)] = dy[p] / static_cast<double>(hw);
+  return dx;
+}
+
+Buffer linear_grad_input(const TensorRef& dy, const TensorRef& w) {
+  const int64_t batch = dy.dim(0), out = w.dim(0), in = w.dim(1);
+  Buffer dx(static_cast<size_t>(batch * in));
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < in; ++i) dx[static_cast<size_t>(n * in + i)] += dy[n * out + o] * w[o * in + i];
+  return dx;
+}
+
+Buffer linear_grad_weight(const TensorRef& dy, const TensorRef& x) {
+  const int64_t batch = dy.dim(0), out = dy.dim(1), in = x.dim(1);
+  Buffer dw(static_cast<size_t>(out * in));
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < in; ++i) dw[static_cast<size_t>(o * in + i)] += dy[n * out + o] * x[n * in + i];
+  return dw;
+}
+
+}  // namespace resnetc::reference::ops

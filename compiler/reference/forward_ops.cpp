@@ -1,0 +1,202 @@
+// The reference forward kernels (see ops.h for each op's meaning).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "compiler/reference/ops.h"
+#include "compiler/reference/window.h"
+
+namespace resnetc::reference::ops {
+namespace {
+
+// H*W of a 4-d shape (the elements of one channel of one sample).
+int64_t plane(const ir::Dims& s) { return s[2] * s[3]; }
+
+}  // namespace
+
+Buffer conv2d(const TensorRef& x, const TensorRef& w, const TensorRef* bias, const ir::Attrs& a,
+              const ir::Dims& y_shape) {
+  const Window g(x.shape, y_shape, a);
+  const int64_t cin_per_group = g.in_channels / a.groups;
+  const int64_t cout_per_group = g.out_channels / a.groups;
+  Buffer y(static_cast<size_t>(ir::numel(y_shape)));
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t k = 0; k < g.out_channels; ++k) {
+      const int64_t c0 = (k / cout_per_group) * cin_per_group;  // the group's first input channel
+      for (int64_t oh = 0; oh < g.out_h; ++oh)
+        for (int64_t ow = 0; ow < g.out_w; ++ow) {
+          double sum = bias ? (*bias)[k] : 0.0;
+          for (int64_t c = 0; c < cin_per_group; ++c)
+            for (int64_t i = 0; i < g.kh; ++i)
+              for (int64_t j = 0; j < g.kw; ++j) {
+                const int64_t r = g.row(oh, i), q = g.col(ow, j);
+                if (g.inside(r, q)) sum += x[g.x_index(n, c0 + c, r, q)] * w[((k * cin_per_group + c) * g.kh + i) * g.kw + j];
+              }
+          y[static_cast<size_t>(g.y_index(n, k, oh, ow))] = sum;
+        }
+    }
+  return y;
+}
+
+Buffer batchnorm(const TensorRef& x, const TensorRef& weight, const TensorRef& bias, const TensorRef& running_mean,
+                 const TensorRef& running_var, double eps) {
+  const int64_t channels = x.dim(1), hw = plane(x.shape);
+  Buffer y(x.data.size());
+  for (int64_t n = 0; n < x.dim(0); ++n)
+    for (int64_t c = 0; c < channels; ++c) {
+      const double scale = weight[c] / std::sqrt(running_var[c] + eps);
+      for (int64_t p = 0; p < hw; ++p) {
+        const int64_t i = (n * channels + c) * hw + p;
+        y[static_cast<size_t>(i)] = (x[i] - running_mean[c]) * scale + bias[c];
+      }
+    }
+  return y;
+}
+
+Buffer relu(const TensorRef& x) {
+  Buffer y(x.data.size());
+  for (size_t i = 0; i < y.size(); ++i) y[i] = x.data[i] > 0 ? x.data[i] : 0.0;
+  return y;
+}
+
+Buffer add(const TensorRef& a, const TensorRef& b) {
+  Buffer y(a.data.size());
+  for (size_t i = 0; i < y.size(); ++i) y[i] = a.data[i] + b.data[i];
+  return y;
+}
+
+int64_t window_argmax(const TensorRef& x, const Window& g, int64_t n, int64_t c, int64_t oh, int64_t ow) {
+  int64_t best = -1;
+  double best_value = -std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < g.kh; ++i)
+    for (int64_t j = 0; j < g.kw; ++j) {
+      const int64_t r = g.row(oh, i), q = g.col(ow, j);
+      if (!g.inside(r, q)) continue;  // padding is -inf
+      const int64_t index = g.x_index(n, c, r, q);
+      if (best < 0 || x[index] > best_value || std::isnan(x[index])) {
+        best = index;
+        best_value = x[index];
+      }
+    }
+  return best;  // never -1: the shape rules keep padding at most half the kernel
+}
+
+Buffer maxpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape) {
+  const Window g(x.shape, y_shape, a);
+  Buffer y(static_cast<size_t>(ir::numel(y_shape)));
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t c = 0; c < g.out_channels; ++c)
+      for (int64_t oh = 0; oh < g.out_h; ++oh)
+        for (int64_t ow = 0; ow < g.out_w; ++ow)
+          y[static_cast<size_t>(g.y_index(n, c, oh, ow))] = x[window_argmax(x, g, n, c, oh, ow)];
+  return y;
+}
+
+Buffer avgpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape) {
+  const Window g(x.shape, y_shape, a);
+  const auto divisor = static_cast<double>(g.kh * g.kw);  // count_include_pad=True
+  Buffer y(static_cast<size_t>(ir::numel(y_shape)));
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t c = 0; c < g.out_channels; ++c)
+      for (int64_t oh = 0; oh < g.out_h; ++oh)
+        for (int64_t ow = 0; ow < g.out_w; ++ow) {
+          double sum = 0;
+          for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j) {
+              const int64_t r = g.row(oh, i), q = g.col(ow, j);
+              if (g.inside(r, q)) sum += x[g.x_index(n, c, r, q)];
+            }
+          y[static_cast<size_t>(g.y_index(n, c, oh, ow))] = sum / divisor;
+        }
+  return y;
+}
+
+Buffer global_avgpool(const TensorRef& x) {
+  const int64_t planes = x.dim(0) * x.dim(1), hw = plane(x.shape);
+  Buffer y(static_cast<size_t>(planes));
+  for (int64_t p = 0; p < planes; ++p) {
+    double sum = 0;
+    for (int64_t i = 0; i < hw; ++i) sum += x[p * hw + i];
+    y[static_cast<size_t>(p)] = sum / static_cast<double>(hw);
+  }
+  return y;
+}
+
+Buffer copy(const TensorRef& x) { return Buffer(x.data.begin(), x.data.end()); }
+
+Buffer linear(const TensorRef& x, const TensorRef& w, const TensorRef* bias) {
+  const int64_t batch = x.dim(0), in = x.dim(1), out = w.dim(0);
+  Buffer y(static_cast<size_t>(batch * out));
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t o = 0; o < out; ++o) {
+      double sum = bias ? (*bias)[o] : 0.0;
+      for (int64_t i = 0; i < in; ++i) sum += x[n * in + i] * w[o * in + i];
+      y[static_cast<size_t>(n * out + o)] = sum;
+    }
+  return y;
+}
+
+Buffer bn_stats(const TensorRef& x) {
+  const int64_t channels = x.dim(1), hw = plane(x.shape);
+  const auto count = static_cast<double>(x.dim(0) * hw);
+  Buffer stats(static_cast<size_t>(2 * channels));
+  for (int64_t c = 0; c < channels; ++c) {
+    double sum = 0;
+    for (int64_t n = 0; n < x.dim(0); ++n)
+      for (int64_t p = 0; p < hw; ++p) sum += x[(n * channels + c) * hw + p];
+    const double mean = sum / count;
+    double squares = 0;  // two passes: no cancellation in E[x^2] - E[x]^2
+    for (int64_t n = 0; n < x.dim(0); ++n)
+      for (int64_t p = 0; p < hw; ++p) {
+        const double d = x[(n * channels + c) * hw + p] - mean;
+        squares += d * d;
+      }
+    stats[static_cast<size_t>(c)] = mean;
+    stats[static_cast<size_t>(channels + c)] = squares / count;
+  }
+  return stats;
+}
+
+Buffer bn_apply(const TensorRef& x, const TensorRef& stats, const TensorRef& weight, const TensorRef& bias,
+                double eps) {
+  const int64_t channels = x.dim(1), hw = plane(x.shape);
+  Buffer y(x.data.size());
+  for (int64_t n = 0; n < x.dim(0); ++n)
+    for (int64_t c = 0; c < channels; ++c) {
+      const double mean = stats[c], invstd = 1.0 / std::sqrt(stats[channels + c] + eps);
+      for (int64_t p = 0; p < hw; ++p) {
+        const int64_t i = (n * channels + c) * hw + p;
+        y[static_cast<size_t>(i)] = (x[i] - mean) * invstd * weight[c] + bias[c];
+      }
+    }
+  return y;
+}
+
+// The class index label[n] of a [N, K] logits row, checked.
+int64_t label_at(const TensorRef& labels, int64_t n, int64_t classes) {
+  const double v = labels[n];
+  if (!(v >= 0 && v < static_cast<double>(classes)) || v != std::floor(v))
+    throw std::runtime_error("label " + std::to_string(v) + " of sample " + std::to_string(n) +
+                             " is not a class index in [0, " + std::to_string(classes) + ")");
+  return static_cast<int64_t>(v);
+}
+
+double log_sum_exp(const TensorRef& logits, int64_t row, int64_t classes) {
+  double top = -std::numeric_limits<double>::infinity();
+  for (int64_t k = 0; k < classes; ++k) top = std::max(top, logits[row * classes + k]);
+  double sum = 0;
+  for (int64_t k = 0; k < classes; ++k) sum += std::exp(logits[row * classes + k] - top);
+  return top + std::log(sum);
+}
+
+Buffer softmax_cross_entropy(const TensorRef& logits, const TensorRef& labels) {
+  const int64_t batch = logits.dim(0), classes = logits.dim(1);
+  double total = 0;
+  for (int64_t n = 0; n < batch; ++n)
+    total += log_sum_exp(logits, n, classes) - logits[n * classes + label_at(labels, n, classes)];
+  return {total / static_cast<double>(batch)};
+}
+
+}  // namespace resnetc::reference::ops

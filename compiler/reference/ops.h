@@ -1,0 +1,96 @@
+#pragma once
+// The reference kernels: one plain function per op kind, in double precision, NCHW row-major.
+// Internal to the reference executor; the executor has checked every shape before calling.
+// Each function's comment gives the op's meaning; compiler/ir/graph.h is the specification.
+#include <span>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+
+namespace resnetc::reference::ops {
+
+using Buffer = std::vector<double>;
+
+// A read-only view of one value's data with its shape.
+struct TensorRef {
+  std::span<const double> data;
+  const ir::Dims& shape;
+  double operator[](int64_t i) const { return data[static_cast<size_t>(i)]; }
+  int64_t dim(size_t axis) const { return shape[axis]; }
+};
+
+struct Window;
+
+// ---- Helpers shared by forward and backward kernels (forward_ops.cpp) ----
+// label[n] as a class index of [0, classes); throws std::runtime_error when it is not one.
+int64_t label_at(const TensorRef& labels, int64_t n, int64_t classes);
+// log(sum_k exp(logits[row, k])), computed stably.
+double log_sum_exp(const TensorRef& logits, int64_t row, int64_t classes);
+// The index into x of the maximum of max-pooling window (n, c, oh, ow): the first maximum in
+// row-major scan order, padding never chosen; a NaN wins (the last NaN), as in PyTorch.
+int64_t window_argmax(const TensorRef& x, const Window& g, int64_t n, int64_t c, int64_t oh, int64_t ow);
+
+// ---- Forward (forward_ops.cpp) ----
+// y[n,k,oh,ow] = bias[k] + sum over the k's group of channels c and the window (i,j) of
+//   x[n, c, oh*sh - ph + i, ow*sw - pw + j] * w[k, c - group start, i, j]; zero padding.
+Buffer conv2d(const TensorRef& x, const TensorRef& w, const TensorRef* bias, const ir::Attrs& a,
+              const ir::Dims& y_shape);
+// Inference BatchNorm: (x - running_mean) / sqrt(running_var + eps) * weight + bias.
+Buffer batchnorm(const TensorRef& x, const TensorRef& weight, const TensorRef& bias, const TensorRef& running_mean,
+                 const TensorRef& running_var, double eps);
+Buffer relu(const TensorRef& x);
+Buffer add(const TensorRef& a, const TensorRef& b);
+// Padding is -inf: a padded position never wins. NaN propagates, as in PyTorch.
+Buffer maxpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape);
+// count_include_pad=True (PyTorch's default): every window divides by kernel_h * kernel_w.
+Buffer avgpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape);
+Buffer global_avgpool(const TensorRef& x);
+// Flatten and Reshape: the same elements in the same order.
+Buffer copy(const TensorRef& x);
+// y = x W^T + b, W [out, in].
+Buffer linear(const TensorRef& x, const TensorRef& w, const TensorRef* bias);
+// [2, C]: row 0 the batch mean, row 1 the biased batch variance, over N, H, W.
+Buffer bn_stats(const TensorRef& x);
+// (x - mean) / sqrt(var + eps) * weight + bias with the batch statistics.
+Buffer bn_apply(const TensorRef& x, const TensorRef& stats, const TensorRef& weight, const TensorRef& bias, double eps);
+// [1]: mean over the batch of logsumexp(logits[n]) - logits[n, label[n]].
+Buffer softmax_cross_entropy(const TensorRef& logits, const TensorRef& labels);
+
+// ---- Backward (backward_ops.cpp) ----
+// (softmax(logits) - onehot(labels)) / N.
+Buffer softmax_cross_entropy_grad(const TensorRef& logits, const TensorRef& labels);
+// dx of conv2d, x's shape in a.shape.
+Buffer conv2d_grad_input(const TensorRef& dy, const TensorRef& w, const ir::Attrs& a);
+// dweight of conv2d, with the weight's shape `w_shape`.
+Buffer conv2d_grad_weight(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a, const ir::Dims& w_shape);
+// [C]: the sum of dy over every axis but 1.
+Buffer bias_grad(const TensorRef& dy);
+// [C]: sum(dy * xhat), xhat = (x - mean) / sqrt(var + eps).
+Buffer bn_grad_weight(const TensorRef& dy, const TensorRef& x, const TensorRef& stats, double eps);
+// Training BatchNorm's dx, through the batch statistics: per channel, with n = N*H*W,
+//   dx = (weight * invstd / n) * (n*dy - sum(dy) - xhat * sum(dy * xhat)).
+Buffer bn_grad_input(const TensorRef& dy, const TensorRef& x, const TensorRef& stats, const TensorRef& weight,
+                     double eps);
+Buffer relu_grad(const TensorRef& dy, const TensorRef& y);
+// Each window's gradient goes to the first maximum in row-major scan order (as PyTorch).
+Buffer maxpool_grad(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a);
+Buffer avgpool_grad(const TensorRef& dy, const ir::Attrs& a);
+Buffer global_avgpool_grad(const TensorRef& dy, const ir::Dims& x_shape);
+// dx = dy W.
+Buffer linear_grad_input(const TensorRef& dy, const TensorRef& w);
+// dW = dy^T x.
+Buffer linear_grad_weight(const TensorRef& dy, const TensorRef& x);
+
+// ---- Updates (update_ops.cpp): write into their first arguments ----
+// param -= lr * (grad + weight_decay * param).
+void sgd_update(Buffer& param, const TensorRef& grad, double lr, double weight_decay);
+// PyTorch's SGD with momentum (dampening 0, no Nesterov), the velocity starting at zero:
+//   v = momentum * v + grad + weight_decay * param; param -= lr * v.
+void sgd_momentum_update(Buffer& param, const TensorRef& grad, double lr, Buffer& velocity, double momentum,
+                         double weight_decay);
+// running = (1 - momentum) * running + momentum * batch statistic, the variance made unbiased
+// by n / (n - 1) with n = N*H*W of `x_shape` (PyTorch's BatchNorm2d).
+void bn_running_update(Buffer& running_mean, Buffer& running_var, const TensorRef& stats, double momentum,
+                       const ir::Dims& x_shape);
+
+}  // namespace resnetc::reference::ops

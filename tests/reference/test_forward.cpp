@@ -1,0 +1,200 @@
+// Each forward op of the reference executor against a case small enough to compute by hand.
+#include <catch2/catch.hpp>
+
+#include "reference_test_util.h"
+
+using namespace resnetc::reference;
+using namespace resnetc::reference::testing;
+using Catch::Matchers::Approx;
+
+namespace {
+
+std::vector<double> iota(int64_t count, double start = 1, double step = 1) {
+  std::vector<double> v(static_cast<size_t>(count));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = start + step * static_cast<double>(i);
+  return v;
+}
+
+ValueId param(const resnetc::ir::Graph& g, const std::string& name) {
+  for (size_t i = 0; i < g.values.size(); ++i)
+    if (g.values[i].name == name) return static_cast<ValueId>(i);
+  FAIL("no value named " << name);
+  return -1;
+}
+
+// Runs one forward op `kind` (parameters created by the builder) on `x`, with the named
+// parameters set; returns its output.
+std::vector<double> run_one(OpKind kind, Dims shape, std::vector<double> x, const Attrs& attrs,
+                            const std::map<std::string, std::vector<double>>& params = {},
+                            Dims* out_shape = nullptr) {
+  resnetc::ir::GraphBuilder b("g", std::move(shape));
+  ValueId y = b.add(kind, "op", {b.input()}, attrs, here());
+  resnetc::ir::Graph g = std::move(b).finish(y);
+  if (out_shape) *out_shape = g.shape(y);
+  Executor ex(g);
+  ex.set(g.input, std::move(x));
+  for (const auto& [name, data] : params) ex.set(param(g, "op." + name), data);
+  ex.run();
+  return ex.get(y);
+}
+
+Attrs conv(int64_t out, int64_t k, int64_t stride = 1, int64_t pad = 0, bool bias = false, int64_t groups = 1) {
+  Attrs a;
+  a.out_channels = out;
+  a.kernel[0] = a.kernel[1] = k;
+  a.stride[0] = a.stride[1] = stride;
+  a.padding[0] = a.padding[1] = pad;
+  a.bias = bias;
+  a.groups = groups;
+  return a;
+}
+
+Attrs window(int64_t k, int64_t stride, int64_t pad) {
+  Attrs a;
+  a.kernel[0] = a.kernel[1] = k;
+  a.stride[0] = a.stride[1] = stride;
+  a.padding[0] = a.padding[1] = pad;
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d: a 2x2 kernel over a 3x3 image", "[reference][forward]") {
+  // y[i,j] = x[i,j] - x[i+1,j+1] = -4 everywhere for x = 1..9.
+  Dims out;
+  auto y = run_one(OpKind::Conv2d, {1, 1, 3, 3}, iota(9), conv(1, 2), {{"weight", {1, 0, 0, -1}}}, &out);
+  CHECK(out == Dims{1, 1, 2, 2});
+  CHECK_THAT(y, Approx(std::vector<double>{-4, -4, -4, -4}));
+}
+
+TEST_CASE("conv2d: zero padding and bias", "[reference][forward]") {
+  // A 3x3 box filter over 1..9 with padding 1: each output is the sum of its neighbourhood, + 1.
+  auto y = run_one(OpKind::Conv2d, {1, 1, 3, 3}, iota(9), conv(1, 3, 1, 1, true),
+                   {{"weight", std::vector<double>(9, 1.0)}, {"bias", {1}}});
+  CHECK_THAT(y, Approx(std::vector<double>{13, 22, 17, 28, 46, 34, 25, 40, 29}));
+}
+
+TEST_CASE("conv2d: stride 2 picks every other pixel", "[reference][forward]") {
+  auto y = run_one(OpKind::Conv2d, {1, 1, 3, 3}, iota(9), conv(1, 1, 2), {{"weight", {1}}});
+  CHECK_THAT(y, Approx(std::vector<double>{1, 3, 7, 9}));
+}
+
+TEST_CASE("conv2d: groups keep channels apart", "[reference][forward]") {
+  // Two groups of one channel each: output k reads only input channel k.
+  auto y = run_one(OpKind::Conv2d, {1, 2, 2, 2}, iota(8), conv(2, 1, 1, 0, false, 2), {{"weight", {2, 3}}});
+  CHECK_THAT(y, Approx(std::vector<double>{2, 4, 6, 8, 15, 18, 21, 24}));
+  // One group: both outputs read both channels.
+  auto z = run_one(OpKind::Conv2d, {1, 2, 2, 2}, iota(8), conv(2, 1), {{"weight", {1, 1, 1, -1}}});
+  CHECK_THAT(z, Approx(std::vector<double>{6, 8, 10, 12, -4, -4, -4, -4}));
+}
+
+TEST_CASE("batchnorm (inference) uses the running statistics and eps", "[reference][forward]") {
+  Attrs a;
+  a.eps = 1e-3;
+  auto y = run_one(OpKind::BatchNorm, {1, 2, 1, 2}, {1, 3, 5, 7}, a,
+                   {{"weight", {2, 1}}, {"bias", {0, 1}}, {"running_mean", {1, 5}}, {"running_var", {3, 0}}});
+  const double s0 = 2 / std::sqrt(3 + 1e-3), s1 = 1 / std::sqrt(1e-3);
+  CHECK_THAT(y, Approx(std::vector<double>{0, 2 * s0, 1, 2 * s1 + 1}));
+}
+
+TEST_CASE("relu, add, flatten", "[reference][forward]") {
+  CHECK_THAT(run_one(OpKind::Relu, {1, 1, 1, 4}, {-1, 0, 0.5, 2}, {}), Approx(std::vector<double>{0, 0, 0.5, 2}));
+  Dims out;
+  CHECK_THAT(run_one(OpKind::Flatten, {2, 2, 1, 2}, iota(8), {}, {}, &out), Approx(iota(8)));
+  CHECK(out == Dims{2, 4});
+
+  resnetc::ir::GraphBuilder b("g", {1, 1, 1, 3});
+  ValueId other = b.add_value("other", {1, 1, 1, 3}, ValueRole::State);
+  ValueId y = b.add(OpKind::Add, "add", {b.input(), other}, {}, here());
+  auto g = std::move(b).finish(y);
+  Executor ex(g);
+  ex.set(g.input, {1, 2, 3});
+  ex.set(other, {10, 20, 30});
+  ex.run();
+  CHECK_THAT(ex.get(y), Approx(std::vector<double>{11, 22, 33}));
+}
+
+TEST_CASE("maxpool: padding is -inf, not 0", "[reference][forward]") {
+  // x = -1..-9: with zero padding every window would give 0.
+  auto y = run_one(OpKind::MaxPool, {1, 1, 3, 3}, iota(9, -1, -1), window(3, 2, 1));
+  CHECK_THAT(y, Approx(std::vector<double>{-1, -2, -4, -5}));
+  auto z = run_one(OpKind::MaxPool, {1, 1, 3, 3}, iota(9), window(2, 1, 0));
+  CHECK_THAT(z, Approx(std::vector<double>{5, 6, 8, 9}));
+}
+
+TEST_CASE("avgpool: padding counts in the divisor (count_include_pad)", "[reference][forward]") {
+  auto y = run_one(OpKind::AvgPool, {1, 1, 3, 3}, iota(9), window(3, 2, 1));
+  CHECK_THAT(y, Approx(std::vector<double>{12.0 / 9, 16.0 / 9, 24.0 / 9, 28.0 / 9}));
+}
+
+TEST_CASE("global avgpool: the mean of each channel", "[reference][forward]") {
+  Dims out;
+  auto y = run_one(OpKind::GlobalAvgPool, {1, 2, 2, 2}, iota(8), {}, {}, &out);
+  CHECK(out == Dims{1, 2, 1, 1});
+  CHECK_THAT(y, Approx(std::vector<double>{2.5, 6.5}));
+}
+
+TEST_CASE("linear: y = x W^T + b", "[reference][forward]") {
+  Attrs a;
+  a.out_features = 2;
+  a.bias = true;
+  auto y = run_one(OpKind::Linear, {2, 3}, {1, 2, 3, 4, 5, 6}, a,
+                   {{"weight", {1, 0, -1, 0.5, 0.5, 0.5}}, {"bias", {10, 20}}});
+  CHECK_THAT(y, Approx(std::vector<double>{8, 23, 8, 27.5}));
+}
+
+TEST_CASE("bn_stats and bn_apply: batch mean, biased variance", "[reference][forward]") {
+  resnetc::ir::GraphBuilder b("g", {2, 2, 1, 2});
+  ValueId stats = b.add(OpKind::BnStats, "stats", {b.input()}, {}, here());
+  ValueId w = b.add_value("bn.weight", {2}, ValueRole::Parameter);
+  ValueId bias = b.add_value("bn.bias", {2}, ValueRole::Parameter);
+  Attrs a;
+  a.eps = 0.5;
+  ValueId y = b.apply(OpKind::BnApply, "apply", {b.input(), stats, w, bias}, a, here());
+  auto g = std::move(b).finish(y);
+  Executor ex(g);
+  // Channel 0: 1, 2, 3, 6 (mean 3, var 3.5); channel 1: 0, 0, 4, -4 (mean 0, var 8).
+  ex.set(g.input, {1, 2, 0, 0, 3, 6, 4, -4});
+  ex.set(w, {2, 1});
+  ex.set(bias, {1, -1});
+  ex.run();
+  CHECK_THAT(ex.get(stats), Approx(std::vector<double>{3, 0, 3.5, 8}));
+  const double s0 = 2 / std::sqrt(4.0), s1 = 1 / std::sqrt(8.5);
+  CHECK_THAT(ex.get(y), Approx(std::vector<double>{-2 * s0 + 1, -1 * s0 + 1, -1, -1, 1, 3 * s0 + 1, 4 * s1 - 1,
+                                                   -4 * s1 - 1}));
+}
+
+TEST_CASE("softmax cross entropy and its gradient, stable for huge logits", "[reference][forward]") {
+  resnetc::ir::GraphBuilder b("g", {2, 3});
+  ValueId labels = b.add_value("labels", {2}, ValueRole::Input, resnetc::ir::DType::I32);
+  ValueId loss = b.apply(OpKind::SoftmaxCrossEntropy, "loss", {b.input(), labels}, {}, here());
+  ValueId grad = b.apply(OpKind::SoftmaxCrossEntropyGrad, "grad", {b.input(), labels}, {}, here());
+  auto g = std::move(b).finish(loss);
+  Executor ex(g);
+  ex.set(g.input, {0, 0, 0, 1000, 0, -1000});
+  ex.set(labels, {1, 0});
+  ex.run();
+  // Sample 0: log 3; sample 1: 0 (its label has all the probability).
+  CHECK_THAT(ex.get(loss), Approx(std::vector<double>{std::log(3.0) / 2}));
+  const double t = 1.0 / 6;
+  CHECK_THAT(ex.get(grad), Approx(std::vector<double>{t, t - 0.5, t, 0, 0, 0}).margin(1e-15));
+}
+
+TEST_CASE("maxpool_grad sends a tie to the first maximum in scan order", "[reference][forward]") {
+  resnetc::ir::GraphBuilder b("g", {1, 1, 2, 2});
+  Attrs a = window(3, 1, 1);  // every window covers all 4 pixels (and padding)
+  ValueId y = b.add(OpKind::MaxPool, "pool", {b.input()}, a, here());
+  ValueId dy = b.add_value("dy", {1, 1, 2, 2}, ValueRole::State);
+  ValueId dx = b.apply(OpKind::MaxPoolGrad, "pool_grad", {dy, b.input()}, a, here());
+  auto g = std::move(b).finish(y);
+  Executor ex(g);
+  ex.set(g.input, {0, 0, 0, 0});
+  ex.set(dy, {1, 2, 3, 4});
+  ex.run();
+  CHECK_THAT(ex.get(y), Approx(std::vector<double>{0, 0, 0, 0}));
+  CHECK_THAT(ex.get(dx), Approx(std::vector<double>{10, 0, 0, 0}));
+  // A tie in the second row only: the earlier column wins.
+  ex.set(g.input, {-1, -2, 5, 5});
+  ex.run();
+  CHECK_THAT(ex.get(dx), Approx(std::vector<double>{0, 0, 10, 0}));
+}

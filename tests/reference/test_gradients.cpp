@@ -1,0 +1,251 @@
+// Every backward op of the reference executor against central finite differences in double
+// precision. Each case builds forward op(s) y = f(x, w), a fixed random R, and the backward ops
+// fed with dy = R; the scalar loss is sum(R * y), so the backward ops must give its gradient.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+
+#include "reference_test_util.h"
+
+using namespace resnetc::reference;
+using namespace resnetc::reference::testing;
+
+namespace {
+
+constexpr double kTolerance = 1e-6;
+
+// A graph under construction plus the data each of its leaves gets.
+struct Builder {
+  resnetc::ir::GraphBuilder b;
+  Case c;
+  uint32_t seed = 1;
+
+  explicit Builder(Dims input, std::vector<double> x) : b("g", input) { c.values[b.input()] = std::move(x); }
+
+  ValueId leaf(const std::string& name, Dims shape, std::vector<double> data = {}) {
+    const int64_t count = resnetc::ir::numel(shape);
+    ValueId id = b.add_value(name, std::move(shape), ValueRole::State);
+    c.values[id] = data.empty() ? random_values(count, ++seed) : std::move(data);
+    return id;
+  }
+  // The builder's parameters ("<op>.weight") get random data.
+  void fill_params(const resnetc::ir::Graph& g) {
+    for (size_t i = 0; i < g.values.size(); ++i)
+      if (g.values[i].role == ValueRole::Parameter && !c.values.count(static_cast<ValueId>(i)))
+        c.values[static_cast<ValueId>(i)] = random_values(resnetc::ir::numel(g.values[i].shape), ++seed);
+  }
+  Case finish(ValueId y) {
+    c.graph = std::move(b).finish(y);
+    fill_params(c.graph);
+    return std::move(c);
+  }
+};
+
+// The gradient of loss = sum(R * y) against central differences; prints the worst error.
+double check(const char* what, const Case& c, ValueId wrt, ValueId analytic, ValueId y, ValueId r) {
+  const double err = max_gradient_error(c, wrt, analytic, y, c.values.at(r));
+  std::printf("finite differences: %-28s worst relative error %.2e\n", what, err);
+  return err;
+}
+
+Attrs conv_attrs(int64_t out, Dims kernel, Dims stride, Dims pad, int64_t groups, bool bias) {
+  Attrs a;
+  a.out_channels = out;
+  for (int k = 0; k < 2; ++k) {
+    a.kernel[k] = kernel[static_cast<size_t>(k)];
+    a.stride[k] = stride[static_cast<size_t>(k)];
+    a.padding[k] = pad[static_cast<size_t>(k)];
+  }
+  a.groups = groups;
+  a.bias = bias;
+  return a;
+}
+
+Attrs window_attrs(Dims kernel, Dims stride, Dims pad) {
+  Attrs a;
+  for (int k = 0; k < 2; ++k) {
+    a.kernel[k] = kernel[static_cast<size_t>(k)];
+    a.stride[k] = stride[static_cast<size_t>(k)];
+    a.padding[k] = pad[static_cast<size_t>(k)];
+  }
+  return a;
+}
+
+void check_conv(const Attrs& a, Dims x_shape) {
+  Builder t(x_shape, random_values(resnetc::ir::numel(x_shape), 100));
+  ValueId x = t.b.input();
+  ValueId y = t.b.add(OpKind::Conv2d, "conv", {x}, a, here());
+  ValueId r = t.leaf("r", t.b.shape(y));
+  const ValueId w = 1;  // the builder creates the weight (and bias) right after the input
+  Attrs gi_attrs = a;
+  gi_attrs.shape = x_shape;
+  ValueId dx = t.b.apply(OpKind::ConvGradInput, "conv_grad_input", {r, w}, gi_attrs, here());
+  ValueId dw = t.b.apply(OpKind::ConvGradWeight, "conv_grad_weight", {r, x}, a, here());
+  ValueId db = a.bias ? t.b.apply(OpKind::BiasGrad, "bias_grad", {r}, {}, here()) : resnetc::ir::kNoValue;
+  Case c = t.finish(y);
+  REQUIRE(c.graph.value(w).name == "conv.weight");
+  CHECK(check("conv2d_grad_input", c, x, dx, y, r) < kTolerance);
+  CHECK(check("conv2d_grad_weight", c, w, dw, y, r) < kTolerance);
+  if (a.bias) {
+    REQUIRE(c.graph.value(2).name == "conv.bias");
+    CHECK(check("bias_grad (conv)", c, 2, db, y, r) < kTolerance);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("conv2d gradients: stride 2, padding 1, groups 2, bias", "[reference][gradients]") {
+  check_conv(conv_attrs(6, {3, 3}, {2, 2}, {1, 1}, 2, true), {2, 4, 5, 7});
+}
+
+TEST_CASE("conv2d gradients: 3 channels, a 2x3 kernel, uneven stride and padding", "[reference][gradients]") {
+  check_conv(conv_attrs(2, {2, 3}, {2, 1}, {1, 0}, 1, false), {2, 3, 5, 7});
+  check_conv(conv_attrs(4, {1, 1}, {2, 2}, {0, 0}, 1, true), {1, 3, 5, 7});  // a projection shortcut
+}
+
+TEST_CASE("linear gradients", "[reference][gradients]") {
+  Builder t({3, 5}, random_values(15, 200));
+  Attrs a;
+  a.out_features = 4;
+  a.bias = true;
+  ValueId x = t.b.input();
+  ValueId y = t.b.add(OpKind::Linear, "fc", {x}, a, here());
+  const ValueId w = 1, bias = 2;
+  ValueId r = t.leaf("r", t.b.shape(y));
+  ValueId dx = t.b.apply(OpKind::LinearGradInput, "fc_grad_input", {r, w}, {}, here());
+  ValueId dw = t.b.apply(OpKind::LinearGradWeight, "fc_grad_weight", {r, x}, {}, here());
+  ValueId db = t.b.apply(OpKind::BiasGrad, "fc_bias_grad", {r}, {}, here());
+  Case c = t.finish(y);
+  REQUIRE(c.graph.value(bias).name == "fc.bias");
+  CHECK(check("linear_grad_input", c, x, dx, y, r) < kTolerance);
+  CHECK(check("linear_grad_weight", c, w, dw, y, r) < kTolerance);
+  CHECK(check("bias_grad (linear)", c, bias, db, y, r) < kTolerance);
+}
+
+TEST_CASE("training batchnorm gradients, through the batch statistics", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  Builder t(shape, random_values(resnetc::ir::numel(shape), 300, -1, 3));
+  ValueId x = t.b.input();
+  ValueId stats = t.b.add(OpKind::BnStats, "bn_stats", {x}, {}, here());
+  ValueId w = t.leaf("bn.weight", {3});
+  ValueId bias = t.leaf("bn.bias", {3});
+  ValueId y = t.b.apply(OpKind::BnApply, "bn", {x, stats, w, bias}, {}, here());
+  ValueId r = t.leaf("r", shape);
+  ValueId dx = t.b.apply(OpKind::BnGradInput, "bn_grad_input", {r, x, stats, w}, {}, here());
+  ValueId dw = t.b.apply(OpKind::BnGradWeight, "bn_grad_weight", {r, x, stats}, {}, here());
+  ValueId db = t.b.apply(OpKind::BiasGrad, "bn_bias_grad", {r}, {}, here());
+  Case c = t.finish(y);
+  CHECK(check("bn_grad_input", c, x, dx, y, r) < kTolerance);
+  CHECK(check("bn_grad_weight", c, w, dw, y, r) < kTolerance);
+  CHECK(check("bias_grad (bn)", c, bias, db, y, r) < kTolerance);
+}
+
+TEST_CASE("training batchnorm gradient with a large eps", "[reference][gradients]") {
+  // eps matters in bn_grad_input's invstd; 0.5 makes a wrong eps visible. (bn_grad_weight
+  // has no eps attribute in the IR, so it is only exact for the default eps.)
+  const Dims shape{3, 2, 3, 5};
+  Builder t(shape, random_values(resnetc::ir::numel(shape), 310, -2, 1));
+  Attrs a;
+  a.eps = 0.5;
+  ValueId x = t.b.input();
+  ValueId stats = t.b.add(OpKind::BnStats, "bn_stats", {x}, {}, here());
+  ValueId w = t.leaf("bn.weight", {2});
+  ValueId bias = t.leaf("bn.bias", {2});
+  ValueId y = t.b.apply(OpKind::BnApply, "bn", {x, stats, w, bias}, a, here());
+  ValueId r = t.leaf("r", shape);
+  ValueId dx = t.b.apply(OpKind::BnGradInput, "bn_grad_input", {r, x, stats, w}, a, here());
+  Case c = t.finish(y);
+  CHECK(check("bn_grad_input (eps 0.5)", c, x, dx, y, r) < kTolerance);
+}
+
+TEST_CASE("relu gradient", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  Builder t(shape, away_from_zero(resnetc::ir::numel(shape), 400));
+  ValueId x = t.b.input();
+  ValueId y = t.b.add(OpKind::Relu, "relu", {x}, {}, here());
+  ValueId r = t.leaf("r", shape);
+  ValueId dx = t.b.apply(OpKind::ReluGrad, "relu_grad", {r, y}, {}, here());
+  Case c = t.finish(y);
+  CHECK(check("relu_grad", c, x, dx, y, r) < kTolerance);
+}
+
+TEST_CASE("maxpool gradients", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  for (const Attrs& a : {window_attrs({3, 3}, {2, 2}, {1, 1}), window_attrs({3, 2}, {1, 2}, {1, 1}),
+                         window_attrs({2, 2}, {2, 2}, {0, 0})}) {
+    Builder t(shape, distinct_values(resnetc::ir::numel(shape), 500));
+    ValueId x = t.b.input();
+    ValueId y = t.b.add(OpKind::MaxPool, "pool", {x}, a, here());
+    ValueId r = t.leaf("r", t.b.shape(y));
+    ValueId dx = t.b.apply(OpKind::MaxPoolGrad, "pool_grad", {r, x}, a, here());
+    Case c = t.finish(y);
+    CHECK(check("maxpool_grad", c, x, dx, y, r) < kTolerance);
+  }
+}
+
+TEST_CASE("avgpool gradients", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  for (Attrs a : {window_attrs({3, 3}, {2, 2}, {1, 1}), window_attrs({2, 3}, {2, 1}, {1, 1}),
+                  window_attrs({2, 2}, {2, 2}, {0, 0})}) {
+    Builder t(shape, random_values(resnetc::ir::numel(shape), 600));
+    ValueId x = t.b.input();
+    ValueId y = t.b.add(OpKind::AvgPool, "pool", {x}, a, here());
+    ValueId r = t.leaf("r", t.b.shape(y));
+    a.shape = shape;
+    ValueId dx = t.b.apply(OpKind::AvgPoolGrad, "pool_grad", {r}, a, here());
+    Case c = t.finish(y);
+    CHECK(check("avgpool_grad", c, x, dx, y, r) < kTolerance);
+  }
+}
+
+TEST_CASE("global avgpool gradient", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  Builder t(shape, random_values(resnetc::ir::numel(shape), 700));
+  ValueId x = t.b.input();
+  ValueId y = t.b.add(OpKind::GlobalAvgPool, "gap", {x}, {}, here());
+  ValueId r = t.leaf("r", t.b.shape(y));
+  Attrs a;
+  a.shape = shape;
+  ValueId dx = t.b.apply(OpKind::GlobalAvgPoolGrad, "gap_grad", {r}, a, here());
+  Case c = t.finish(y);
+  CHECK(check("global_avgpool_grad", c, x, dx, y, r) < kTolerance);
+}
+
+TEST_CASE("flatten gradient is a reshape", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  Builder t(shape, random_values(resnetc::ir::numel(shape), 800));
+  ValueId x = t.b.input();
+  ValueId y = t.b.add(OpKind::Flatten, "flatten", {x}, {}, here());
+  ValueId r = t.leaf("r", t.b.shape(y));
+  Attrs a;
+  a.shape = shape;
+  ValueId dx = t.b.apply(OpKind::Reshape, "flatten_grad", {r}, a, here());
+  Case c = t.finish(y);
+  CHECK(c.graph.shape(dx) == shape);
+  CHECK(check("reshape (flatten's grad)", c, x, dx, y, r) < kTolerance);
+}
+
+TEST_CASE("add passes its gradient to both inputs", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  Builder t(shape, random_values(resnetc::ir::numel(shape), 900));
+  ValueId x = t.b.input();
+  ValueId other = t.leaf("other", shape);
+  ValueId y = t.b.add(OpKind::Add, "add", {x, other}, {}, here());
+  ValueId r = t.leaf("r", shape);
+  Case c = t.finish(y);
+  CHECK(check("add (first input)", c, x, r, y, r) < kTolerance);
+  CHECK(check("add (second input)", c, other, r, y, r) < kTolerance);
+}
+
+TEST_CASE("softmax cross entropy gradient", "[reference][gradients]") {
+  Builder t({4, 5}, random_values(20, 1000, -3, 3));
+  ValueId logits = t.b.input();
+  ValueId labels = t.b.add_value("labels", {4}, ValueRole::Input, resnetc::ir::DType::I32);
+  t.c.values[labels] = {3, 0, 4, 1};
+  ValueId loss = t.b.apply(OpKind::SoftmaxCrossEntropy, "loss", {logits, labels}, {}, here());
+  ValueId grad = t.b.apply(OpKind::SoftmaxCrossEntropyGrad, "loss_grad", {logits, labels}, {}, here());
+  Case c = t.finish(loss);
+  const double err = max_gradient_error(c, logits, grad, loss, {1.0});
+  std::printf("finite differences: %-28s worst relative error %.2e\n", "softmax_cross_entropy_grad", err);
+  CHECK(err < kTolerance);
+}
