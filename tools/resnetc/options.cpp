@@ -3,20 +3,32 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 
 #include "dsl/diagnostics.h"
 
 namespace resnetc::cli {
 namespace {
 
-const std::vector<std::string_view> kOptions = {"--emit", "--format", "--depth", "--input", "--batch",
-                                                "--train", "--prelude", "--help", "--version"};
+const std::vector<std::string_view> kOptions = {
+    "--emit", "--format", "--depth", "--train", "--input", "--batch", "--device", "--threads", "--epochs",
+    "--seed", "--lr", "--momentum", "--weight-decay", "--schedule", "--data", "--checkpoint", "--log", "--resume",
+    "--no-progress", "--weights", "--steps", "--warmup", "--prelude", "--help", "--version"};
 
-int64_t positive(std::string_view option, std::string_view text, int64_t max) {
+int64_t whole(std::string_view option, std::string_view text, int64_t min, int64_t max) {
   int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v < 1 || v > max)
-    throw UsageError(fmt::format("{} expects a whole number from 1 to {}, got '{}'", option, max, text));
+  if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max)
+    throw UsageError(fmt::format("{} expects a whole number from {} to {}, got '{}'", option, min, max, text));
+  return v;
+}
+
+double number(std::string_view option, const std::string& text, double min, double below) {
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(v) || v < min || v >= below)
+    throw UsageError(fmt::format("{} expects a number in [{}, {}), got '{}'", option, min, below, text));
   return v;
 }
 
@@ -27,7 +39,7 @@ std::array<int64_t, 3> chw(std::string_view text) {
     size_t x = i < 2 ? text.find('x', start) : text.size();
     if (x == std::string_view::npos || (i == 2 && text.find('x', start) != std::string_view::npos))
       throw UsageError(fmt::format("--input expects CxHxW, like 1x96x96, got '{}'", text));
-    dims[i] = positive("--input", text.substr(start, x - start), int64_t{1} << 30);
+    dims[i] = whole("--input", text.substr(start, x - start), 1, int64_t{1} << 30);
     start = x + 1;
   }
   return dims;
@@ -36,41 +48,77 @@ std::array<int64_t, 3> chw(std::string_view text) {
 }  // namespace
 
 std::string usage() {
-  return R"(usage: resnetc [options] MODEL.net
+  return R"(usage: resnetc [options] MODEL.net          compile; print the layer table
+       resnetc train MODEL.net [options]    train on Fashion-MNIST (or MNIST)
+       resnetc eval MODEL.net --weights FILE [options]
+       resnetc bench MODEL.net [options]    time training steps on synthetic data
 
-Compiles a residual network described in MODEL.net and prints its layer table:
-one row per layer with its output shape [N, C, H, W], parameters and MACs
-(multiply-accumulates of convolutions and fully connected layers), then the
-totals, parameter memory and the activation memory of a training step.
+Compiling prints one row per layer with its output shape [N, C, H, W],
+parameters and MACs (multiply-accumulates of convolutions and fully connected
+layers), then the totals, parameter memory and the activation memory of a
+training step.
 
-options:
+compile options:
   --emit=WHAT       what to print: table (default), ir (the graph IR as text),
                     dot (a Graphviz drawing: resnetc m.net --emit=dot | dot -Tsvg),
                     plan (the kernels, their buffers and memory; ends with
-                    "kernels: N, bytes moved: B, peak buffer memory: M")
+                    "kernels: N, bytes moved: B, peak buffer memory: M"),
+                    llvm (the kernels as optimized LLVM IR for this CPU)
   --format=FMT      text (default) or json, for the table: one object with
                     layers [{name, op, shape, params, macs}], total_params,
                     trainable_params, total_macs, param_bytes, activation_bytes
   --depth=N         fold layers into their first N name components
                     (1: stem, stages, head; 2: blocks); default: every layer
-  --input=CxHxW     input size, replacing the file's `input` line
-  --batch=N         batch size N of the shapes (default 1)
-  --train           with --emit=ir, dot or plan: one training step
+  --train           with --emit=ir, dot, plan or llvm: one training step
                     (forward with batch statistics, loss, backward, SGD
                     updates with the file's momentum and weight decay)
+
+common options:
+  --input=CxHxW     input size, replacing the file's `input` line
+  --batch=N         batch size (compile: default 1; train: the recipe's, 256)
+  --device=D        auto (default), cpu or cuda
+  --threads=N       CPU threads (default: every core)
+
+train options (each replaces the file's `train` section; the defaults are the
+book's recipe: 10 epochs, batch 256, lr 0.05, plain SGD):
+  --epochs=N --lr=X --momentum=X --weight-decay=X --seed=N
+  --schedule=S      constant (default), cosine, or step (x0.1 at 50% and 75%)
+  --data=DIR        the IDX files (default /usr/share/datasets/fashion-mnist,
+                    from the Debian package dataset-fashion-mnist)
+  --checkpoint=FILE written after every epoch, atomically
+                    (default: the model's name + .safetensors)
+  --resume          continue from --checkpoint: weights, optimizer state,
+                    epoch and data order, to the same result as a run that
+                    was never stopped
+  --log=FILE        every epoch as CSV (.csv) or JSON lines (other names)
+  --no-progress     no live progress line (it is drawn only on a terminal)
+
+eval options:
+  --weights=FILE    a checkpoint written by resnetc train; prints test accuracy
+
+bench options:
+  --steps=N         timed training steps (default 10), after --warmup=N (2)
+
+other:
   --prelude         print the built-in blocks (basic, bottleneck, ...) and exit
-  --help            print this help and exit
-  --version         print the version and exit
+  --help, --version
 
 Options take their value after '=' or as the next argument.
-Exit status: 0 on success, 1 when the model has an error, 2 for bad usage.
+Exit status: 0 on success, 1 when the model, the data or a checkpoint has an
+error or training fails, 2 for bad usage.
 The language is described in docs/language.md.
 )";
 }
 
 Options parse_options(const std::vector<std::string>& args) {
   Options o;
-  for (size_t i = 0; i < args.size(); ++i) {
+  size_t first = 0;
+  if (!args.empty()) {
+    if (args[0] == "train") o.command = Command::Train, first = 1;
+    else if (args[0] == "eval") o.command = Command::Eval, first = 1;
+    else if (args[0] == "bench") o.command = Command::Bench, first = 1;
+  }
+  for (size_t i = first; i < args.size(); ++i) {
     std::string arg = args[i];
     if (arg.size() < 2 || arg[0] != '-') {
       if (!o.model.empty()) throw UsageError(fmt::format("more than one model given: '{}' and '{}'", o.model, arg));
@@ -85,39 +133,63 @@ Options parse_options(const std::vector<std::string>& args) {
       if (i + 1 >= args.size()) throw UsageError(fmt::format("{} needs a value", name));
       return args[++i];
     };
-    auto flag = [&](bool& target) {
+    auto flag = [&](bool& target, bool set = true) {
       if (has_value) throw UsageError(fmt::format("{} takes no value", name));
-      target = true;
+      target = set;
     };
     if (name == "--help" || name == "-h") flag(o.help);
     else if (name == "--version") flag(o.version);
     else if (name == "--prelude") flag(o.prelude);
     else if (name == "--train") flag(o.train);
+    else if (name == "--resume") flag(o.resume);
+    else if (name == "--no-progress") flag(o.progress, false);
     else if (name == "--emit") {
       std::string v = take();
       if (v == "table") o.emit = Emit::Table;
       else if (v == "ir") o.emit = Emit::Ir;
       else if (v == "dot") o.emit = Emit::Dot;
       else if (v == "plan") o.emit = Emit::Plan;
-      else throw UsageError(fmt::format("--emit expects table, ir, dot or plan, got '{}'", v));
+      else if (v == "llvm") o.emit = Emit::Llvm;
+      else throw UsageError(fmt::format("--emit expects table, ir, dot, plan or llvm, got '{}'", v));
     } else if (name == "--format") {
       std::string v = take();
       if (v == "text") o.format = Format::Text;
       else if (v == "json") o.format = Format::Json;
       else throw UsageError(fmt::format("--format expects text or json, got '{}'", v));
-    } else if (name == "--depth") {
-      o.depth = static_cast<int>(positive("--depth", take(), 100));
-    } else if (name == "--input") {
-      o.input = chw(take());
-    } else if (name == "--batch") {
-      o.batch = positive("--batch", take(), int64_t{1} << 20);
-    } else {
-      throw UsageError(fmt::format("unknown option '{}'{}", name, dsl::did_you_mean(name, kOptions)));
-    }
+    } else if (name == "--device") {
+      std::string v = take();
+      if (v == "auto") o.device = Device::Auto;
+      else if (v == "cpu") o.device = Device::Cpu;
+      else if (v == "cuda") o.device = Device::Cuda;
+      else throw UsageError(fmt::format("--device expects auto, cpu or cuda, got '{}'", v));
+    } else if (name == "--depth") o.depth = static_cast<int>(whole(name, take(), 1, 100));
+    else if (name == "--input") o.input = chw(take());
+    else if (name == "--batch") o.batch = whole(name, take(), 1, int64_t{1} << 20);
+    else if (name == "--threads") o.threads = static_cast<int>(whole(name, take(), 1, 1024));
+    else if (name == "--epochs") o.epochs = whole(name, take(), 1, 100000);
+    else if (name == "--seed") o.seed = whole(name, take(), 0, INT64_MAX);
+    else if (name == "--steps") o.steps = whole(name, take(), 1, 1000000);
+    else if (name == "--warmup") o.warmup = whole(name, take(), 0, 1000000);
+    else if (name == "--lr") o.lr = number(name, take(), 1e-12, 1e6);
+    else if (name == "--momentum") o.momentum = number(name, take(), 0, 1);
+    else if (name == "--weight-decay") o.weight_decay = number(name, take(), 0, 1);
+    else if (name == "--schedule") {
+      std::string v = take();
+      if (v != "constant" && v != "cosine" && v != "step")
+        throw UsageError(fmt::format("--schedule expects constant, cosine or step, got '{}'", v));
+      o.schedule = v;
+    } else if (name == "--data") o.data_dir = take();
+    else if (name == "--checkpoint") o.checkpoint = take();
+    else if (name == "--log") o.log = take();
+    else if (name == "--weights") o.weights = take();
+    else throw UsageError(fmt::format("unknown option '{}'{}", name, dsl::did_you_mean(name, kOptions)));
   }
-  if (o.model.empty() && !o.help && !o.version && !o.prelude) throw UsageError("no model given");
-  if (o.train && o.emit == Emit::Table)
-    throw UsageError("--train shows the training step: use it with --emit=ir, dot or plan");
+  if (o.help || o.version || o.prelude) return o;
+  if (o.model.empty()) throw UsageError("no model given");
+  if (o.train && (o.command != Command::Compile || o.emit == Emit::Table))
+    throw UsageError("--train shows the training step: use it with --emit=ir, dot, plan or llvm");
+  if (o.command == Command::Eval && o.weights.empty()) throw UsageError("eval needs --weights FILE");
+  if (o.resume && o.command != Command::Train) throw UsageError("--resume applies to train");
   return o;
 }
 

@@ -9,17 +9,37 @@
 
 namespace resnetc::cli {
 
-enum class Emit { Table, Ir, Dot, Plan };
+enum class Command { Compile, Train, Eval, Bench };
+enum class Emit { Table, Ir, Dot, Plan, Llvm };
 enum class Format { Text, Json };
+enum class Device { Auto, Cpu, Cuda };
 
 struct Options {
+  Command command = Command::Compile;
   std::string model;  // the .net file
+  // compile
   Emit emit = Emit::Table;
   Format format = Format::Text;
-  int depth = 0;  // 0: every layer
+  int depth = 0;       // 0: every layer
+  bool train = false;  // --emit the training step instead of the network
+  // every command
   std::optional<std::array<int64_t, 3>> input;
-  int64_t batch = 1;
-  bool train = false;  // --emit the training step's graph instead of the network's
+  std::optional<int64_t> batch;
+  Device device = Device::Auto;
+  int threads = 0;  // 0: every core
+  // train (each overrides the file's `train` section)
+  std::optional<int64_t> epochs, seed;
+  std::optional<double> lr, momentum, weight_decay;
+  std::optional<std::string> schedule;
+  std::string data_dir;    // empty: the data set's Debian location
+  std::string checkpoint;  // empty: <model>.safetensors beside the current directory
+  std::string log;
+  bool resume = false, progress = true;
+  // eval
+  std::string weights;
+  // bench
+  int64_t steps = 10, warmup = 2;
+
   bool help = false, version = false, prelude = false;
 };
 

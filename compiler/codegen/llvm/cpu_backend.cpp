@@ -1,0 +1,49 @@
+#include "compiler/codegen/llvm/cpu_backend.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include "compiler/codegen/llvm/cpu_program.h"
+#include "runtime/cpu/plan_runner.h"
+
+namespace resnetc::codegen::llvm_backend {
+namespace {
+
+class CpuExecutor : public train::PlanExecutor {
+ public:
+  CpuExecutor(const plan::KernelPlan& plan, std::vector<cpu::KernelFn> kernels, cpu::ThreadPool& pool)
+      : runner_(plan, std::move(kernels), pool) {}
+
+  void write(int buffer, std::span<const std::byte> bytes) override {
+    std::span<float> dst = runner_.buffer(buffer);
+    check(buffer, bytes.size(), dst.size_bytes());
+    std::memcpy(dst.data(), bytes.data(), bytes.size());
+  }
+  void read(int buffer, std::span<std::byte> bytes) override {
+    std::span<float> src = runner_.buffer(buffer);
+    check(buffer, bytes.size(), src.size_bytes());
+    std::memcpy(bytes.data(), src.data(), bytes.size());
+  }
+  void run() override { runner_.run(); }
+
+ private:
+  void check(int buffer, size_t given, size_t size) {
+    if (given != size)
+      throw std::logic_error(fmt::format("buffer '{}' holds {} bytes, not {}", runner_.plan().buffer(buffer).name, size, given));
+  }
+  cpu::PlanRunner runner_;
+};
+
+}  // namespace
+
+CpuBackend::CpuBackend(cpu::ThreadPool& pool) : pool_(pool) {}
+
+std::string CpuBackend::device_name() const { return "cpu"; }
+
+std::unique_ptr<train::PlanExecutor> CpuBackend::compile(const plan::KernelPlan& plan) {
+  return std::make_unique<CpuExecutor>(plan, compile_plan(jit_, plan), pool_);
+}
+
+}  // namespace resnetc::codegen::llvm_backend

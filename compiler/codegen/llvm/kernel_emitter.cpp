@@ -1,0 +1,97 @@
+#include "compiler/codegen/llvm/kernel_emitter.h"
+
+#include <fmt/format.h>
+#include <llvm/IR/Module.h>
+
+#include <stdexcept>
+
+namespace resnetc::codegen::llvm_backend {
+
+using ir::OpKind;
+
+namespace {
+
+void dispatch(KernelBody& k) {
+  switch (k.kernel.kind) {
+    case OpKind::Conv2d:
+    case OpKind::ConvGradInput:
+    case OpKind::ConvGradWeight: return emit_convolution(k);
+    case OpKind::Linear:
+    case OpKind::LinearGradInput:
+    case OpKind::LinearGradWeight: return emit_linear(k);
+    case OpKind::BatchNorm:
+    case OpKind::BnStats:
+    case OpKind::BnApply:
+    case OpKind::BnGradWeight:
+    case OpKind::BnGradInput: return emit_batchnorm(k);
+    case OpKind::Relu:
+    case OpKind::ReluGrad:
+    case OpKind::Add:
+    case OpKind::Flatten:
+    case OpKind::Reshape:
+    case OpKind::BiasGrad: return emit_elementwise(k);
+    case OpKind::MaxPool:
+    case OpKind::AvgPool:
+    case OpKind::GlobalAvgPool:
+    case OpKind::MaxPoolGrad:
+    case OpKind::AvgPoolGrad:
+    case OpKind::GlobalAvgPoolGrad: return emit_pooling(k);
+    case OpKind::SoftmaxCrossEntropy:
+    case OpKind::SoftmaxCrossEntropyGrad: return emit_loss(k);
+    case OpKind::SgdUpdate:
+    case OpKind::SgdMomentumUpdate:
+    case OpKind::BnRunningUpdate: return emit_update(k);
+  }
+  throw std::logic_error(fmt::format("the CPU backend cannot emit {}", ir::op_kind_name(k.kernel.kind)));
+}
+
+}  // namespace
+
+void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t index, const std::string& symbol) {
+  const plan::Kernel& kernel = plan.kernels.at(index);
+
+  // The typed kernel: one array parameter per buffer, then the pool.
+  std::vector<Param> params;
+  for (size_t i = 0; i < kernel.inputs.size(); ++i) {
+    const plan::Buffer& buf = plan.buffer(kernel.inputs[i]);
+    // An update writes its first inputs (and a momentum update its velocity, input 3).
+    bool written = ir::is_update(kernel.kind) &&
+                   (i == 0 || (kernel.kind == OpKind::SgdMomentumUpdate && i == 3) ||
+                    (kernel.kind == OpKind::BnRunningUpdate && i == 1));
+    params.push_back({fmt::format("in{}", i), written ? Param::F32Array : Param::ConstF32Array,
+                      static_cast<uint64_t>(ir::numel(buf.shape))});
+  }
+  if (kernel.output >= 0)
+    params.push_back({"out", Param::F32Array, static_cast<uint64_t>(ir::numel(plan.buffer(kernel.output).shape))});
+  params.push_back({"pool", Param::Opaque, 0});
+  llvm::Function* fn = make_kernel(module, symbol, llvm::ArrayRef<Param>(params));
+  fn->setLinkage(llvm::GlobalValue::InternalLinkage);  // reached through the entry point only
+
+  Builder b(&fn->getEntryBlock());
+  KernelBody body{b, module, plan, kernel, {}, nullptr, nullptr};
+  for (size_t i = 0; i < kernel.inputs.size(); ++i) body.in.push_back(fn->getArg(static_cast<unsigned>(i)));
+  if (kernel.output >= 0) body.out = fn->getArg(static_cast<unsigned>(kernel.inputs.size()));
+  body.pool = fn->getArg(static_cast<unsigned>(fn->arg_size() - 1));
+  dispatch(body);
+  b.CreateRetVoid();
+
+  // The entry point: unpacks the argument array and calls the typed kernel (inlined at O3).
+  llvm::LLVMContext& ctx = module.getContext();
+  auto* i8ptr = llvm::Type::getInt8PtrTy(ctx);
+  auto* entry_type = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {i8ptr->getPointerTo(), i8ptr}, false);
+  auto* entry = llvm::Function::Create(entry_type, llvm::GlobalValue::ExternalLinkage, symbol + ".entry", module);
+  entry->addFnAttr(llvm::Attribute::NoUnwind);
+  Builder e(llvm::BasicBlock::Create(ctx, "entry", entry));
+  std::vector<llvm::Value*> args;
+  const size_t arrays = params.size() - 1;
+  auto* f32ptr = llvm::Type::getFloatPtrTy(ctx);
+  for (size_t i = 0; i < arrays; ++i) {
+    llvm::Value* slot = e.CreateConstInBoundsGEP1_64(i8ptr, entry->getArg(0), static_cast<uint64_t>(i));
+    args.push_back(e.CreateBitCast(e.CreateAlignedLoad(i8ptr, slot, llvm::Align(8)), f32ptr));
+  }
+  args.push_back(entry->getArg(1));
+  e.CreateCall(fn, args);
+  e.CreateRetVoid();
+}
+
+}  // namespace resnetc::codegen::llvm_backend

@@ -1,0 +1,44 @@
+#pragma once
+// Turns each kernel of a plan into LLVM IR. Every kernel becomes
+//   void <symbol>(float* in0, ..., float* out, i8* pool)
+// with its shapes as constants and its arrays noalias, aligned and dereferenceable, plus
+//   void <symbol>.entry(i8** args, i8* pool)
+// which the runtime calls with the buffers' addresses (inputs, then the output).
+// Labels arrive as a float* and are read as int32.
+#include <string>
+#include <vector>
+
+#include "compiler/codegen/llvm/loops.h"
+#include "compiler/plan/kernel_plan.h"
+
+namespace resnetc::codegen::llvm_backend {
+
+// What an op emitter sees: the builder positioned in the kernel's body, its arrays and shapes.
+struct KernelBody {
+  Builder& b;
+  llvm::Module& module;
+  const plan::KernelPlan& plan;
+  const plan::Kernel& kernel;
+  std::vector<llvm::Value*> in;  // one float* per kernel input
+  llvm::Value* out = nullptr;    // float*; null for updates
+  llvm::Value* pool = nullptr;   // i8*, for emit_parallel_for
+
+  const ir::Dims& in_shape(size_t i) const { return plan.buffer(kernel.inputs.at(i)).shape; }
+  const ir::Dims& out_shape() const { return plan.buffer(kernel.output).shape; }
+  const ir::Attrs& attrs() const { return kernel.attrs; }
+};
+
+// Emits kernel `index` of `plan` into `module` as the function `symbol`, with the entry point
+// `symbol + ".entry"`. Throws std::logic_error for an op kind the backend does not know.
+void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t index, const std::string& symbol);
+
+// One emitter per family of op kinds (each in its own file).
+void emit_convolution(KernelBody& k);  // conv2d, conv2d_grad_input, conv2d_grad_weight
+void emit_linear(KernelBody& k);       // linear, linear_grad_input, linear_grad_weight
+void emit_batchnorm(KernelBody& k);    // batchnorm, bn_stats, bn_apply, bn_grad_weight, bn_grad_input
+void emit_elementwise(KernelBody& k);  // relu, relu_grad, add, flatten, reshape, bias_grad
+void emit_pooling(KernelBody& k);      // maxpool, avgpool, global_avgpool and their gradients
+void emit_loss(KernelBody& k);         // softmax_cross_entropy and its gradient
+void emit_update(KernelBody& k);       // sgd_update, sgd_momentum_update, bn_running_update
+
+}  // namespace resnetc::codegen::llvm_backend

@@ -1,0 +1,93 @@
+#include "runtime/train/model_state.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "runtime/checkpoint/match.h"
+#include "runtime/checkpoint/reader.h"
+#include "runtime/checkpoint/writer.h"
+
+namespace resnetc::train {
+namespace {
+
+bool persistent(const plan::Buffer& b) { return b.storage == plan::Storage::Persistent; }
+bool is_velocity(const plan::Buffer& b) { return b.name.ends_with(".velocity"); }
+
+}  // namespace
+
+std::string fingerprint(const plan::KernelPlan& plan) {
+  // FNV-1a over names and shapes of the parameters and statistics (not the velocity, which
+  // depends on the optimizer, not the model).
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  };
+  for (const plan::Buffer& b : plan.buffers)
+    if (persistent(b) && !is_velocity(b)) mix(fmt::format("{}{};", b.name, ir::format_dims(b.shape)));
+  return fmt::format("{:016x}", h);
+}
+
+TensorMap read_state(PlanExecutor& executor, const plan::KernelPlan& plan) {
+  TensorMap state;
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    const plan::Buffer& b = plan.buffers[i];
+    if (!persistent(b)) continue;
+    std::vector<float>& v = state[b.name];
+    v.resize(static_cast<size_t>(ir::numel(b.shape)));
+    read_buffer(executor, static_cast<int>(i), std::span<float>(v));
+  }
+  return state;
+}
+
+void write_state(PlanExecutor& executor, const plan::KernelPlan& plan, const TensorMap& state) {
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    const plan::Buffer& b = plan.buffers[i];
+    if (!persistent(b)) continue;
+    auto it = state.find(b.name);
+    if (it == state.end()) throw std::logic_error("write_state: no value for " + b.name);
+    write_buffer(executor, static_cast<int>(i), std::span<const float>(it->second));
+  }
+}
+
+void save_checkpoint(const std::filesystem::path& path, const plan::KernelPlan& plan, const TensorMap& state,
+                     std::map<std::string, std::string> metadata) {
+  std::vector<checkpoint::Tensor> tensors;
+  for (const plan::Buffer& b : plan.buffers) {
+    if (!persistent(b)) continue;
+    const std::vector<float>& v = state.at(b.name);
+    tensors.push_back({b.name, checkpoint::DType::F32, b.shape, std::as_bytes(std::span<const float>(v))});
+  }
+  metadata["format"] = "resnetc";
+  metadata["fingerprint"] = fingerprint(plan);
+  checkpoint::write_safetensors(path, tensors, metadata);
+}
+
+LoadedCheckpoint load_checkpoint(const std::filesystem::path& path, const plan::KernelPlan& plan,
+                                 bool velocity_optional) {
+  checkpoint::Checkpoint file = checkpoint::read_safetensors(path);
+  std::vector<checkpoint::TensorSpec> expected;
+  for (const plan::Buffer& b : plan.buffers)
+    if (persistent(b) && !(velocity_optional && is_velocity(b) && !file.find(b.name)))
+      expected.push_back({b.name, checkpoint::DType::F32, b.shape});
+  std::vector<checkpoint::TensorSpec> extra_ok;  // a training checkpoint's velocity, read for evaluation
+  for (const checkpoint::Tensor& t : file.tensors())
+    if (velocity_optional && t.name.ends_with(".velocity") &&
+        std::none_of(expected.begin(), expected.end(), [&](const auto& s) { return s.name == t.name; }))
+      extra_ok.push_back({t.name, t.dtype, t.shape});
+  expected.insert(expected.end(), extra_ok.begin(), extra_ok.end());
+  checkpoint::check_matches(file, expected);
+
+  LoadedCheckpoint out;
+  out.metadata = file.metadata();
+  for (const plan::Buffer& b : plan.buffers) {
+    if (!persistent(b)) continue;
+    std::vector<float>& v = out.state[b.name];
+    v.assign(static_cast<size_t>(ir::numel(b.shape)), 0.0f);
+    if (const checkpoint::Tensor* t = file.find(b.name)) std::memcpy(v.data(), t->data.data(), t->data.size());
+  }
+  return out;
+}
+
+}  // namespace resnetc::train

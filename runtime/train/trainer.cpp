@@ -1,0 +1,233 @@
+#include "runtime/train/trainer.h"
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <ostream>
+
+#include "compiler/autodiff/training_graph.h"
+#include "compiler/plan/kernel_plan.h"
+#include "runtime/data/resize.h"
+#include "runtime/data/sampler.h"
+#include "runtime/train/initialize.h"
+#include "runtime/train/model_state.h"
+#include "runtime/train/progress.h"
+
+namespace resnetc::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Fills the plan's input and labels with the examples at `indices`; returns how many are
+// real (a last, short batch is padded by repeating its first example).
+struct BatchFeeder {
+  const plan::KernelPlan& plan;
+  data::Resizer resizer;
+  std::vector<float> images;
+  std::vector<int32_t> labels;
+
+  BatchFeeder(const plan::KernelPlan& p, const data::Split& split)
+      : plan(p),
+        resizer(split.height, split.width, p.buffer(p.input).shape[2], p.buffer(p.input).shape[3]),
+        images(static_cast<size_t>(ir::numel(p.buffer(p.input).shape))),
+        labels(static_cast<size_t>(p.buffer(p.input).shape[0])) {
+    if (p.buffer(p.input).shape[1] != 1)
+      throw TrainingError(fmt::format("the network takes {} input channels, but the data set's images have 1",
+                                      p.buffer(p.input).shape[1]));
+  }
+
+  void feed(PlanExecutor& exec, const data::Split& split, std::vector<uint32_t> indices) {
+    while (indices.size() < labels.size()) indices.push_back(indices.front());
+    data::fill_batch(split, indices, resizer, images.data(), labels.data());
+    write_buffer(exec, plan.input, std::span<const float>(images));
+    if (plan.labels >= 0) write_buffer(exec, plan.labels, std::span<const int32_t>(labels));
+  }
+};
+
+// Correct predictions among the first `count` rows of the logits.
+int64_t correct(const std::vector<float>& logits, const std::vector<int32_t>& labels, int64_t count, int64_t classes) {
+  int64_t right = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const float* row = logits.data() + i * classes;
+    int64_t best = 0;
+    for (int64_t c = 1; c < classes; ++c)
+      if (row[c] > row[best]) best = c;
+    right += best == labels[static_cast<size_t>(i)];
+  }
+  return right;
+}
+
+class EpochLog {
+ public:
+  explicit EpochLog(const std::filesystem::path& path) : csv_(path.extension() == ".csv") {
+    if (path.empty()) return;
+    file_.open(path, std::ios::app);
+    if (!file_) throw TrainingError(fmt::format("cannot open the log file {}", path.string()));
+    if (csv_ && std::filesystem::file_size(path) == 0) file_ << "epoch,loss,train_acc,test_acc,seconds,examples_per_sec,lr\n";
+  }
+  void write(const EpochReport& r) {
+    if (!file_.is_open()) return;
+    if (csv_)
+      fmt::print(file_, "{},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f},{:.6g}\n", r.epoch, r.loss, r.train_acc, r.test_acc,
+                 r.seconds, r.examples_per_sec, r.lr);
+    else
+      fmt::print(file_,
+                 "{{\"epoch\": {}, \"loss\": {:.6f}, \"train_acc\": {:.6f}, \"test_acc\": {:.6f}, \"seconds\": {:.3f}, "
+                 "\"examples_per_sec\": {:.1f}, \"lr\": {:.6g}}}\n",
+                 r.epoch, r.loss, r.train_acc, r.test_acc, r.seconds, r.examples_per_sec, r.lr);
+    file_.flush();
+  }
+
+ private:
+  bool csv_;
+  std::ofstream file_;
+};
+
+// The network in evaluation mode (BatchNorm with running statistics), fed test batches.
+class Evaluator {
+ public:
+  Evaluator(const ir::Graph& forward, Backend& backend)
+      : plan_(plan::make_plan(forward)), exec_(backend.compile(plan_)) {}
+
+  const plan::KernelPlan& plan() const { return plan_; }
+  PlanExecutor& executor() { return *exec_; }
+
+  double accuracy(const data::Split& split) {
+    BatchFeeder feeder(plan_, split);
+    const int64_t batch = plan_.buffer(plan_.input).shape[0];
+    const int64_t classes = plan_.buffer(plan_.logits).shape[1];
+    std::vector<float> logits(static_cast<size_t>(batch * classes));
+    int64_t right = 0;
+    for (int64_t start = 0; start < split.count; start += batch) {
+      int64_t count = std::min(batch, split.count - start);
+      std::vector<uint32_t> indices;
+      for (int64_t i = 0; i < count; ++i) indices.push_back(static_cast<uint32_t>(start + i));
+      feeder.feed(*exec_, split, indices);
+      exec_->run();
+      read_buffer(*exec_, plan_.logits, std::span<float>(logits));
+      right += correct(logits, feeder.labels, count, classes);
+    }
+    return static_cast<double>(right) / static_cast<double>(split.count);
+  }
+
+ private:
+  plan::KernelPlan plan_;
+  std::unique_ptr<PlanExecutor> exec_;
+};
+
+std::map<std::string, std::string> run_metadata(const ir::Graph& forward, const Recipe& r, int64_t epoch) {
+  return {{"model", forward.name}, {"epoch", std::to_string(epoch)}, {"seed", std::to_string(r.seed)},
+          {"batch", std::to_string(r.batch)}, {"epochs", std::to_string(r.epochs)}};
+}
+
+}  // namespace
+
+TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& backend, const TrainOptions& options,
+                  std::ostream& out) {
+  const Recipe& r = options.recipe;
+  ir::Graph training = autodiff::make_training_graph(forward, {r.momentum, r.weight_decay});
+  plan::KernelPlan plan = plan::make_plan(training);
+  auto exec = backend.compile(plan);
+  Evaluator evaluator(forward, backend);
+
+  // Start: fresh weights, or everything the checkpoint saved.
+  int64_t first_epoch = 0;
+  if (options.resume) {
+    LoadedCheckpoint saved = load_checkpoint(options.checkpoint, plan, false);
+    auto meta = [&](const char* key) {
+      auto it = saved.metadata.find(key);
+      if (it == saved.metadata.end())
+        throw TrainingError(fmt::format("{} is not a resnetc training checkpoint (no '{}')", options.checkpoint.string(), key));
+      return it->second;
+    };
+    if (meta("seed") != std::to_string(r.seed) || meta("batch") != std::to_string(r.batch))
+      throw TrainingError(fmt::format("{} was written with seed {} and batch {}; resume with the same (--seed, --batch)",
+                                      options.checkpoint.string(), meta("seed"), meta("batch")));
+    first_epoch = std::stoll(meta("epoch"));
+    write_state(*exec, plan, saved.state);
+    fmt::print(out, "resuming from {} after epoch {}\n", options.checkpoint.string(), first_epoch);
+  } else {
+    for (size_t i = 0; i < plan.buffers.size(); ++i)
+      if (plan.buffers[i].storage == plan::Storage::Persistent)
+        write_buffer(*exec, static_cast<int>(i),
+                     std::span<const float>(initial_values(training, plan, static_cast<int>(i), r.seed)));
+  }
+
+  const int64_t batch = r.batch;
+  const int64_t steps = data.train.count / batch;  // a last, short batch is dropped: the plan's shapes are fixed
+  if (steps == 0) throw TrainingError(fmt::format("batch {} is larger than the training set ({})", batch, data.train.count));
+  const int64_t classes = plan.buffer(plan.logits).shape[1];
+  BatchFeeder feeder(plan, data.train);
+  std::vector<float> logits(static_cast<size_t>(batch * classes)), loss(1), lr(1);
+  ProgressLine progress(options.progress);
+  EpochLog log(options.log);
+  TrainResult result;
+  double train_seconds = 0;
+  int64_t trained_examples = 0;
+
+  for (int64_t epoch = first_epoch; epoch < r.epochs; ++epoch) {
+    auto start = Clock::now();
+    std::vector<uint32_t> order = data::epoch_order(r.seed, static_cast<int>(epoch), static_cast<uint32_t>(data.train.count));
+    double loss_sum = 0;
+    int64_t right = 0;
+    for (int64_t step = 0; step < steps; ++step) {
+      auto first = order.begin() + step * batch;
+      feeder.feed(*exec, data.train, std::vector<uint32_t>(first, first + batch));
+      lr[0] = static_cast<float>(learning_rate(r, epoch, step, steps));
+      write_buffer(*exec, plan.learning_rate, std::span<const float>(lr));
+      exec->run();
+      read_buffer(*exec, plan.loss, std::span<float>(loss));
+      if (!std::isfinite(loss[0])) {
+        progress.clear();
+        throw TrainingError(fmt::format(
+            "the loss became {} at epoch {}, batch {}; training stopped. {}", loss[0], epoch + 1, step + 1,
+            epoch > first_epoch || options.resume
+                ? fmt::format("The last good checkpoint, after epoch {}, is {}", epoch, options.checkpoint.string())
+                : std::string("No checkpoint was written yet. Try a lower --lr")));
+      }
+      read_buffer(*exec, plan.logits, std::span<float>(logits));
+      loss_sum += loss[0];
+      right += correct(logits, feeder.labels, batch, classes);
+      double elapsed = seconds_since(start);
+      double rate = static_cast<double>((step + 1) * batch) / elapsed;
+      double eta = elapsed / static_cast<double>(step + 1) * static_cast<double>((r.epochs - epoch) * steps - step - 1);
+      progress.update(epoch + 1, r.epochs, step + 1, steps, loss_sum / static_cast<double>(step + 1), rate, eta);
+    }
+    double epoch_train_seconds = seconds_since(start);
+    train_seconds += epoch_train_seconds;
+    trained_examples += steps * batch;
+
+    TensorMap state = read_state(*exec, plan);
+    write_state(evaluator.executor(), evaluator.plan(), state);
+    EpochReport rep{epoch + 1,
+                    loss_sum / static_cast<double>(steps),
+                    static_cast<double>(right) / static_cast<double>(steps * batch),
+                    evaluator.accuracy(data.test),
+                    seconds_since(start),
+                    static_cast<double>(steps * batch) / epoch_train_seconds,
+                    lr[0]};
+    save_checkpoint(options.checkpoint, plan, state, run_metadata(forward, r, epoch + 1));
+    progress.clear();
+    fmt::print(out, "epoch {}/{}: loss {:.4f}, train acc {:.3f}, test acc {:.3f}, {:.1f} s ({:.1f} examples/sec)\n",
+               rep.epoch, r.epochs, rep.loss, rep.train_acc, rep.test_acc, rep.seconds, rep.examples_per_sec);
+    out.flush();
+    log.write(rep);
+    result.epochs.push_back(rep);
+  }
+  result.examples_per_sec = train_seconds > 0 ? static_cast<double>(trained_examples) / train_seconds : 0;
+  return result;
+}
+
+double evaluate(const ir::Graph& forward, const data::DataSet& data, Backend& backend,
+                const std::filesystem::path& weights) {
+  Evaluator evaluator(forward, backend);
+  write_state(evaluator.executor(), evaluator.plan(), load_checkpoint(weights, evaluator.plan(), true).state);
+  return evaluator.accuracy(data.test);
+}
+
+}  // namespace resnetc::train

@@ -1,0 +1,74 @@
+#include "tests/backend/kernel_harness.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "compiler/codegen/llvm/cpu_program.h"
+#include "compiler/plan/kernel_plan.h"
+#include "compiler/reference/executor.h"
+#include "runtime/cpu/plan_runner.h"
+
+namespace resnetc::testing {
+
+std::vector<Mismatch> compare_with_reference(const ir::Graph& graph, const HarnessOptions& options) {
+  plan::KernelPlan plan = plan::make_plan(graph);
+  static codegen::llvm_backend::Jit jit;  // one per process: creating it costs ~100 ms
+  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit, plan), cpu::ThreadPool::global());
+  reference::Executor reference(graph);
+
+  std::mt19937 rng(options.seed);
+  std::uniform_real_distribution<float> uniform(-options.input_scale, options.input_scale);
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    const plan::Buffer& b = plan.buffers[i];
+    if (b.storage == plan::Storage::Arena) continue;
+    std::vector<double> values(static_cast<size_t>(ir::numel(b.shape)));
+    if (b.value == graph.labels) {
+      const int64_t classes = graph.shape(graph.output).back();
+      for (size_t j = 0; j < values.size(); ++j) {
+        auto label = static_cast<int32_t>(rng() % static_cast<unsigned>(classes));
+        runner.int_buffer(static_cast<int>(i))[j] = label;
+        values[j] = label;
+      }
+    } else {
+      bool positive = b.name.ends_with("running_var") || b.value == graph.learning_rate;
+      for (size_t j = 0; j < values.size(); ++j) {
+        float v = uniform(rng);
+        if (positive) v = std::abs(v) + 0.1f;
+        runner.buffer(static_cast<int>(i))[j] = v;
+        values[j] = v;
+      }
+    }
+    reference.set(b.value, std::move(values));
+  }
+  runner.poison_arena();
+  runner.run();
+  reference.run();
+
+  std::vector<Mismatch> out;
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    const plan::Buffer& b = plan.buffers[i];
+    if (b.storage == plan::Storage::Input) continue;
+    const std::vector<double>& want = reference.get(b.value);
+    std::span<const float> got = runner.buffer(static_cast<int>(i)).first(want.size());
+    double scale = 1e-6, worst = 0;
+    for (double w : want) scale = std::max(scale, std::abs(w));
+    for (size_t j = 0; j < want.size(); ++j) {
+      double e = std::abs(static_cast<double>(got[j]) - want[j]) / scale;
+      if (!std::isfinite(got[j])) e = INFINITY;
+      worst = std::max(worst, e);
+    }
+    if (!(worst <= options.tolerance)) out.push_back({b.name, worst});
+  }
+  return out;
+}
+
+std::string describe(const std::vector<Mismatch>& mismatches) {
+  std::string out;
+  for (const Mismatch& m : mismatches) out += fmt::format("{}: relative error {:.3g}; ", m.value, m.error);
+  return out.empty() ? "all values match" : out;
+}
+
+}  // namespace resnetc::testing

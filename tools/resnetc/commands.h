@@ -1,0 +1,14 @@
+#pragma once
+// The subcommands of `resnetc`; each returns the process exit status.
+#include "dsl/source.h"
+#include "tools/resnetc/options.h"
+
+namespace resnetc::cli {
+
+// `sources` collects the files read, so the caller can quote them in a CompileError.
+int run_compile(const Options& o, dsl::SourceManager& sources);  // the layer table and --emit
+int run_train(const Options& o, dsl::SourceManager& sources);
+int run_eval(const Options& o, dsl::SourceManager& sources);
+int run_bench(const Options& o, dsl::SourceManager& sources);
+
+}  // namespace resnetc::cli

@@ -1,0 +1,124 @@
+#include <fmt/format.h>
+
+#include <chrono>
+#include <iostream>
+#include <random>
+
+#include "compiler/autodiff/training_graph.h"
+#include "compiler/plan/kernel_plan.h"
+#include "dsl/frontend.h"
+#include "runtime/data/dataset.h"
+#include "runtime/train/initialize.h"
+#include "runtime/train/trainer.h"
+#include "tools/resnetc/backend_choice.h"
+#include "tools/resnetc/commands.h"
+
+namespace resnetc::cli {
+namespace {
+
+struct Model {
+  dsl::CompiledNetwork net;
+  train::Recipe recipe;
+};
+
+// The network at the batch the recipe trains with, and the recipe with the flags applied.
+void load_model(const Options& o, dsl::SourceManager& sources, Model& m) {
+  dsl::CompiledNetwork file = dsl::compile_file(sources, o.model, {o.input, 1});
+  m.recipe = train::recipe_from(file.training);
+  train::Recipe& r = m.recipe;
+  if (o.batch) r.batch = *o.batch;
+  if (o.epochs) r.epochs = *o.epochs;
+  if (o.lr) r.lr = *o.lr;
+  if (o.momentum) r.momentum = *o.momentum;
+  if (o.weight_decay) r.weight_decay = *o.weight_decay;
+  if (o.schedule) r.schedule = train::parse_schedule(*o.schedule);
+  if (o.seed) r.seed = static_cast<uint64_t>(*o.seed);
+  m.net = dsl::compile_file(sources, o.model, {o.input, r.batch});
+}
+
+data::DataSet load_data(const Options& o, const train::Recipe& r) {
+  std::filesystem::path dir = o.data_dir;
+  if (dir.empty()) dir = r.dataset == "mnist" ? "/usr/share/datasets/mnist" : std::string(data::kDefaultDataDir);
+  return data::load_mnist_like(dir);
+}
+
+}  // namespace
+
+int run_train(const Options& o, dsl::SourceManager& sources) {
+  Model m;
+  load_model(o, sources, m);
+  const train::Recipe& r = m.recipe;
+  data::DataSet data = load_data(o, r);
+  auto backend = make_backend(o);
+
+  train::TrainOptions t;
+  t.recipe = r;
+  t.checkpoint = o.checkpoint.empty() ? m.net.graph.name + ".safetensors" : o.checkpoint;
+  t.resume = o.resume;
+  t.log = o.log;
+  t.progress = o.progress;
+  fmt::print("training {} on {} ({} train / {} test images) on {}: {} epochs, batch {}, lr {}, momentum {}, "
+             "weight decay {}, {} schedule, seed {}\n",
+             m.net.graph.name, r.dataset, data.train.count, data.test.count, backend->device_name(), r.epochs, r.batch,
+             r.lr, r.momentum, r.weight_decay, train::schedule_name(r.schedule), r.seed);
+  std::fflush(stdout);
+  train::TrainResult result = train::train(m.net.graph, data, *backend, t, std::cout);
+  if (!result.epochs.empty()) {
+    const train::EpochReport& last = result.epochs.back();
+    fmt::print("loss {:.3f}, train acc {:.3f}, test acc {:.3f}\n", last.loss, last.train_acc, last.test_acc);
+    fmt::print("{:.1f} examples/sec on {}\n", result.examples_per_sec, backend->device_name());
+  }
+  fmt::print("checkpoint: {}\n", t.checkpoint.string());
+  return 0;
+}
+
+int run_eval(const Options& o, dsl::SourceManager& sources) {
+  Model m;
+  load_model(o, sources, m);
+  data::DataSet data = load_data(o, m.recipe);
+  auto backend = make_backend(o);
+  double acc = train::evaluate(m.net.graph, data, *backend, o.weights);
+  fmt::print("test acc {:.4f} ({} images, {} on {})\n", acc, data.test.count, o.weights, backend->device_name());
+  return 0;
+}
+
+int run_bench(const Options& o, dsl::SourceManager& sources) {
+  Model m;
+  load_model(o, sources, m);
+  auto backend = make_backend(o);
+  ir::Graph training = autodiff::make_training_graph(m.net.graph, {m.recipe.momentum, m.recipe.weight_decay});
+  plan::KernelPlan plan = plan::make_plan(training);
+  auto start = std::chrono::steady_clock::now();
+  auto exec = backend->compile(plan);
+  double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  // Synthetic data: uniform images, random labels; real weights from the initializer.
+  std::mt19937 rng(1);
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    const plan::Buffer& b = plan.buffers[i];
+    if (b.storage == plan::Storage::Persistent)
+      train::write_buffer(*exec, static_cast<int>(i),
+                          std::span<const float>(train::initial_values(training, plan, static_cast<int>(i), 0)));
+  }
+  std::vector<float> images(static_cast<size_t>(ir::numel(plan.buffer(plan.input).shape)));
+  std::uniform_real_distribution<float> pixel(0, 1);
+  for (float& v : images) v = pixel(rng);
+  const int64_t batch = plan.buffer(plan.input).shape[0], classes = plan.buffer(plan.logits).shape[1];
+  std::vector<int32_t> labels(static_cast<size_t>(batch));
+  for (int32_t& l : labels) l = static_cast<int32_t>(rng() % static_cast<unsigned>(classes));
+  std::vector<float> lr{static_cast<float>(m.recipe.lr)};
+  train::write_buffer(*exec, plan.input, std::span<const float>(images));
+  train::write_buffer(*exec, plan.labels, std::span<const int32_t>(labels));
+  train::write_buffer(*exec, plan.learning_rate, std::span<const float>(lr));
+
+  for (int64_t i = 0; i < o.warmup; ++i) exec->run();
+  start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < o.steps; ++i) exec->run();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fmt::print("{} at {} batch {}: {} training steps in {:.3f} s (compile {:.2f} s)\n", m.net.graph.name,
+             ir::format_dims(plan.buffer(plan.input).shape), batch, o.steps, seconds, compile_s);
+  fmt::print("{:.1f} examples/sec on {}\n", static_cast<double>(batch * o.steps) / seconds, backend->device_name());
+  return 0;
+}
+
+}  // namespace resnetc::cli
