@@ -30,10 +30,10 @@ TEST_CASE("bad usage is a UsageError that says what was wrong") {
   CHECK(message({"m.net", "--depth", "0"}) == "--depth expects a whole number from 1 to 100, got '0'");
   CHECK(message({"m.net", "--input", "3x32"}) == "--input expects CxHxW, like 1x96x96, got '3x32'");
   CHECK(message({"m.net", "--input", "3x32x32x1"}) == "--input expects CxHxW, like 1x96x96, got '3x32x32x1'");
-  CHECK(message({"m.net", "--emit=asm"}) == "--emit expects table, ir, dot, plan or llvm, got 'asm'");
+  CHECK(message({"m.net", "--emit=asm"}) == "--emit expects table, ir, dot, plan, llvm or cuda, got 'asm'");
   CHECK(message({"eval", "m.net"}) == "eval needs --weights FILE");
   CHECK(message({"m.net", "--resume"}) == "--resume applies to train");
-  CHECK(message({"m.net", "--train"}) == "--train shows the training step: use it with --emit=ir, dot, plan or llvm");
+  CHECK(message({"m.net", "--train"}) == "--train shows the training step: use it with --emit=ir, dot, plan, llvm or cuda");
   CHECK(message({"train", "m.net", "--lr", "-1"}) == "--lr expects a number in [1e-12, 1000000), got '-1'");
   CHECK(message({"train", "m.net", "--device", "tpu"}) == "--device expects auto, cpu or cuda, got 'tpu'");
   CHECK(message({"m.net", "--batch"}) == "--batch needs a value");
@@ -57,7 +57,7 @@ TEST_CASE("subcommands and their options") {
 
 TEST_CASE("--help documents every option it accepts") {
   std::string text = usage();
-  for (const char* option : {"--emit", "--format", "--depth", "--train", "--input", "--batch", "--device", "--threads",
+  for (const char* option : {"--emit", "--format", "--depth", "--train", "--input", "--batch", "--device", "--threads", "--cache-dir",
                              "--epochs", "--seed", "--lr", "--momentum", "--weight-decay", "--schedule", "--data",
                              "--checkpoint", "--log", "--resume", "--no-progress", "--weights", "--steps", "--warmup",
                              "--prelude", "--help", "--version"})

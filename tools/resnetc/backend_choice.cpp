@@ -5,18 +5,39 @@
 #ifdef RESNETC_HAVE_LLVM
 #include "compiler/codegen/llvm/cpu_backend.h"
 #endif
+#ifdef RESNETC_HAVE_CUDA
+#include "runtime/cuda_backend/cuda_backend.h"
+#endif
 
 namespace resnetc::cli {
+namespace {
 
-std::unique_ptr<train::Backend> make_backend(const Options& o) {
-  if (o.device == Device::Cuda)
-    throw std::runtime_error("--device cuda: the CUDA backend is not part of this build yet; use --device cpu");
+std::unique_ptr<train::Backend> cpu_backend(const Options& o) {
 #ifdef RESNETC_HAVE_LLVM
   static cpu::ThreadPool pool(cpu::ThreadPool::Options{o.threads, 100});
   return std::make_unique<codegen::llvm_backend::CpuBackend>(pool);
 #else
+  (void)o;
   throw std::runtime_error("this resnetc was built without the CPU backend (LLVM 14 was not found at build time)");
 #endif
+}
+
+}  // namespace
+
+std::unique_ptr<train::Backend> make_backend(const Options& o) {
+#ifdef RESNETC_HAVE_CUDA
+  bool gpu = cuda::driver_available() && cuda::device_count() > 0;
+  if (o.device == Device::Cuda && !gpu)
+    throw std::runtime_error(cuda::driver_available() ? "--device cuda: the NVIDIA driver reports no GPU"
+                                                      : "--device cuda: no NVIDIA driver found (libcuda.so.1 could not "
+                                                        "be loaded); use --device cpu");
+  if (o.device == Device::Cuda || (o.device == Device::Auto && gpu))
+    return std::make_unique<cuda_backend::CudaBackend>(0, cuda::CacheOptions{o.cache_dir, true});
+#else
+  if (o.device == Device::Cuda)
+    throw std::runtime_error("--device cuda: this resnetc was built without the CUDA toolkit (NVRTC)");
+#endif
+  return cpu_backend(o);
 }
 
 }  // namespace resnetc::cli

@@ -2,6 +2,7 @@
 
 #include "compiler/analysis/layer_table.h"
 #include "compiler/autodiff/training_graph.h"
+#include "compiler/codegen/cuda/cuda_emitter.h"
 #include "compiler/ir/dot.h"
 #include "compiler/ir/printer.h"
 #include "compiler/plan/kernel_plan.h"
@@ -23,6 +24,7 @@ int run_compile(const Options& o, dsl::SourceManager& sources) {
     case Emit::Ir: fmt::print("{}", ir::print_ir(net.graph)); break;
     case Emit::Dot: fmt::print("{}", ir::print_dot(net.graph)); break;
     case Emit::Plan: fmt::print("{}", plan::print_plan(plan::make_plan(net.graph))); break;
+    case Emit::Cuda: fmt::print("{}", codegen::cuda::emit_cuda(plan::make_plan(net.graph)).source); break;
     case Emit::Llvm: {
 #ifdef RESNETC_HAVE_LLVM
       codegen::llvm_backend::Jit jit;

@@ -12,7 +12,7 @@ namespace resnetc::cli {
 namespace {
 
 const std::vector<std::string_view> kOptions = {
-    "--emit", "--format", "--depth", "--train", "--input", "--batch", "--device", "--threads", "--epochs",
+    "--emit", "--format", "--depth", "--train", "--input", "--batch", "--device", "--threads", "--cache-dir", "--epochs",
     "--seed", "--lr", "--momentum", "--weight-decay", "--schedule", "--data", "--checkpoint", "--log", "--resume",
     "--no-progress", "--weights", "--steps", "--warmup", "--prelude", "--help", "--version"};
 
@@ -63,21 +63,25 @@ compile options:
                     dot (a Graphviz drawing: resnetc m.net --emit=dot | dot -Tsvg),
                     plan (the kernels, their buffers and memory; ends with
                     "kernels: N, bytes moved: B, peak buffer memory: M"),
-                    llvm (the kernels as optimized LLVM IR for this CPU)
+                    llvm (the kernels as optimized LLVM IR for this CPU),
+                    cuda (the kernels as one CUDA C++ translation unit for
+                    sm_90, which NVRTC and nvcc accept)
   --format=FMT      text (default) or json, for the table: one object with
                     layers [{name, op, shape, params, macs}], total_params,
                     trainable_params, total_macs, param_bytes, activation_bytes
   --depth=N         fold layers into their first N name components
                     (1: stem, stages, head; 2: blocks); default: every layer
-  --train           with --emit=ir, dot, plan or llvm: one training step
+  --train           with --emit=ir, dot, plan, llvm or cuda: one training step
                     (forward with batch statistics, loss, backward, SGD
                     updates with the file's momentum and weight decay)
 
 common options:
   --input=CxHxW     input size, replacing the file's `input` line
   --batch=N         batch size (compile: default 1; train: the recipe's, 256)
-  --device=D        auto (default), cpu or cuda
+  --device=D        auto (default: an NVIDIA GPU when one is there), cpu or cuda
   --threads=N       CPU threads (default: every core)
+  --cache-dir=DIR   where compiled GPU kernels are kept (default
+                    $XDG_CACHE_HOME/resnetc or ~/.cache/resnetc)
 
 train options (each replaces the file's `train` section; the defaults are the
 book's recipe: 10 epochs, batch 256, lr 0.05, plain SGD):
@@ -150,7 +154,8 @@ Options parse_options(const std::vector<std::string>& args) {
       else if (v == "dot") o.emit = Emit::Dot;
       else if (v == "plan") o.emit = Emit::Plan;
       else if (v == "llvm") o.emit = Emit::Llvm;
-      else throw UsageError(fmt::format("--emit expects table, ir, dot, plan or llvm, got '{}'", v));
+      else if (v == "cuda") o.emit = Emit::Cuda;
+      else throw UsageError(fmt::format("--emit expects table, ir, dot, plan, llvm or cuda, got '{}'", v));
     } else if (name == "--format") {
       std::string v = take();
       if (v == "text") o.format = Format::Text;
@@ -187,7 +192,7 @@ Options parse_options(const std::vector<std::string>& args) {
   if (o.help || o.version || o.prelude) return o;
   if (o.model.empty()) throw UsageError("no model given");
   if (o.train && (o.command != Command::Compile || o.emit == Emit::Table))
-    throw UsageError("--train shows the training step: use it with --emit=ir, dot, plan or llvm");
+    throw UsageError("--train shows the training step: use it with --emit=ir, dot, plan, llvm or cuda");
   if (o.command == Command::Eval && o.weights.empty()) throw UsageError("eval needs --weights FILE");
   if (o.resume && o.command != Command::Train) throw UsageError("--resume applies to train");
   return o;

@@ -10,7 +10,7 @@
 namespace resnetc::cli {
 
 enum class Command { Compile, Train, Eval, Bench };
-enum class Emit { Table, Ir, Dot, Plan, Llvm };
+enum class Emit { Table, Ir, Dot, Plan, Llvm, Cuda };
 enum class Format { Text, Json };
 enum class Device { Auto, Cpu, Cuda };
 
@@ -27,6 +27,7 @@ struct Options {
   std::optional<int64_t> batch;
   Device device = Device::Auto;
   int threads = 0;  // 0: every core
+  std::string cache_dir;  // NVRTC's compiled kernels; empty: $XDG_CACHE_HOME/resnetc
   // train (each overrides the file's `train` section)
   std::optional<int64_t> epochs, seed;
   std::optional<double> lr, momentum, weight_decay;

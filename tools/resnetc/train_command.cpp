@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <iostream>
 #include <random>
 
@@ -111,10 +112,15 @@ int run_bench(const Options& o, dsl::SourceManager& sources) {
   train::write_buffer(*exec, plan.labels, std::span<const int32_t>(labels));
   train::write_buffer(*exec, plan.learning_rate, std::span<const float>(lr));
 
+  // Reading the loss waits for a device's queued kernels, so the clock stops when they finish.
+  std::vector<float> loss(1);
   for (int64_t i = 0; i < o.warmup; ++i) exec->run();
+  train::read_buffer(*exec, plan.loss, std::span<float>(loss));
   start = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < o.steps; ++i) exec->run();
+  train::read_buffer(*exec, plan.loss, std::span<float>(loss));
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!std::isfinite(loss[0])) throw std::runtime_error(fmt::format("the loss became {} during the benchmark", loss[0]));
   fmt::print("{} at {} batch {}: {} training steps in {:.3f} s (compile {:.2f} s)\n", m.net.graph.name,
              ir::format_dims(plan.buffer(plan.input).shape), batch, o.steps, seconds, compile_s);
   fmt::print("{:.1f} examples/sec on {}\n", static_cast<double>(batch * o.steps) / seconds, backend->device_name());

@@ -1,0 +1,317 @@
+// The CUDA emitter's driver: runs each plan kernel's family emitter, emits each distinct kernel
+// once, and assembles the translation unit and the launch list.
+#include "compiler/codegen/cuda/cuda_emitter.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <stdexcept>
+
+#include "compiler/codegen/cuda/emit/emitter.h"
+
+namespace resnetc::codegen::cuda {
+namespace detail {
+
+Members& Members::constant(std::string_view name, int64_t value) {
+  const bool small = value >= std::numeric_limits<int>::min() && value <= std::numeric_limits<int>::max();
+  s_ += fmt::format("  static constexpr {} {} = {}{};\n", small ? "int" : "long long", name, value, small ? "" : "ll");
+  return *this;
+}
+
+Members& Members::constant_f(std::string_view name, double value) {
+  s_ += fmt::format("  static constexpr float {} = {};\n", name, float_literal(value));
+  return *this;
+}
+
+Members& Members::constant_d(std::string_view name, double value) {
+  s_ += fmt::format("  static constexpr double {} = {};\n", name, double_literal(value));
+  return *this;
+}
+
+Members& Members::text(std::string_view code) {
+  s_ += code;
+  return *this;
+}
+
+namespace {
+std::string with_point(std::string s) {
+  if (s.find_first_of(".en") == std::string::npos) s += ".0";
+  return s;
+}
+}  // namespace
+
+std::string float_literal(double v) {
+  if (!std::isfinite(v)) throw std::invalid_argument(fmt::format("CUDA emitter: constant {} is not finite", v));
+  return with_point(fmt::format("{:.9g}", static_cast<float>(v))) + "f";
+}
+
+std::string double_literal(double v) {
+  if (!std::isfinite(v)) throw std::invalid_argument(fmt::format("CUDA emitter: constant {} is not finite", v));
+  return with_point(fmt::format("{:.17g}", v));
+}
+
+std::string index_type(int64_t max_elements) {
+  // Headroom: indices are formed as sums of a few in-range terms.
+  return max_elements < (int64_t{1} << 30) ? "int" : "long long";
+}
+
+std::string subst(std::string_view code, const std::vector<std::pair<std::string, std::string>>& values) {
+  std::vector<std::pair<std::string, std::string>> sorted = values;
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  std::string out;
+  out.reserve(code.size());
+  for (size_t i = 0; i < code.size();) {
+    if (code[i] == '$') {
+      bool done = false;
+      for (const auto& [name, value] : sorted)
+        if (code.substr(i + 1, name.size()) == name) {
+          out += value;
+          i += 1 + name.size();
+          done = true;
+          break;
+        }
+      if (done) continue;
+    }
+    out += code[i++];
+  }
+  return out;
+}
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+unsigned grid_for(int64_t work, unsigned threads) {
+  const int64_t blocks = std::clamp<int64_t>(ceil_div(std::max<int64_t>(work, 1), threads), 1, 65535);
+  return static_cast<unsigned>(blocks);
+}
+
+std::string Emitter::where() const {
+  return fmt::format("'{}' ({})", kernel_->name, ir::op_kind_name(kernel_->kind));
+}
+
+void Emitter::launch(KernelSource source) {
+  launches_.push_back(std::move(source));
+  owner_.push_back(current_index());
+}
+
+unsigned Emitter::grid_stride(int64_t work, unsigned threads) const {
+  return std::min(grid_for(work, threads), static_cast<unsigned>(std::clamp(options_.grid_stride_blocks, 1, 65535)));
+}
+
+void Emitter::need_workspace(int64_t bytes) {
+  workspace_ = std::max(workspace_, bytes);
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::KernelSource;
+using detail::ParamType;
+
+std::string_view type_name(ParamType t) {
+  switch (t) {
+    case ParamType::Out:
+      return "float* __restrict__";
+    case ParamType::In:
+      return "const float* __restrict__";
+    case ParamType::InInt:
+      return "const int* __restrict__";
+  }
+  return "?";
+}
+
+std::string_view plain_type(ParamType t) {
+  switch (t) {
+    case ParamType::Out:
+      return "float*";
+    case ParamType::In:
+      return "const float*";
+    case ParamType::InInt:
+      return "const int*";
+  }
+  return "?";
+}
+
+std::string signature(const KernelSource& k) {
+  std::string s;
+  for (size_t i = 0; i < k.params.size(); ++i)
+    s += fmt::format("{}{} {}", i ? ", " : "", type_name(k.params[i].type), k.params[i].name);
+  return s;
+}
+
+std::string key_of(const KernelSource& k) {
+  return fmt::format("{} {}\n{}\n{}\n{}", k.threads, k.min_blocks, signature(k), k.members,
+                     k.body);  // not the family: same text, one kernel
+}
+
+void dispatch(detail::Emitter& e) {
+  using ir::OpKind;
+  switch (e.kernel().kind) {
+    case OpKind::Conv2d:
+    case OpKind::ConvGradInput:
+    case OpKind::ConvGradWeight:
+      detail::emit_convolution(e);
+      return;
+    case OpKind::Linear:
+    case OpKind::LinearGradInput:
+    case OpKind::LinearGradWeight:
+      detail::emit_linear(e);
+      return;
+    case OpKind::BatchNorm:
+    case OpKind::BnStats:
+    case OpKind::BnApply:
+    case OpKind::BnGradWeight:
+    case OpKind::BnGradInput:
+    case OpKind::BiasGrad:
+    case OpKind::BnRunningUpdate:
+      detail::emit_batchnorm(e);
+      return;
+    case OpKind::Relu:
+    case OpKind::Add:
+    case OpKind::ReluGrad:
+    case OpKind::Flatten:
+    case OpKind::Reshape:
+    case OpKind::GlobalAvgPoolGrad:
+      detail::emit_elementwise(e);
+      return;
+    case OpKind::MaxPool:
+    case OpKind::AvgPool:
+    case OpKind::GlobalAvgPool:
+    case OpKind::MaxPoolGrad:
+    case OpKind::AvgPoolGrad:
+      detail::emit_pooling(e);
+      return;
+    case OpKind::SoftmaxCrossEntropy:
+    case OpKind::SoftmaxCrossEntropyGrad:
+      detail::emit_loss(e);
+      return;
+    case OpKind::SgdUpdate:
+    case OpKind::SgdMomentumUpdate:
+      detail::emit_update(e);
+      return;
+  }
+  throw std::invalid_argument(fmt::format("CUDA emitter: no kernel for {}", e.where()));
+}
+
+std::string indent(std::string_view text, std::string_view pad) {
+  std::string out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    if (!line.empty()) out += fmt::format("{}{}", pad, line);
+    out += '\n';
+    start = end + 1;
+  }
+  return out;
+}
+
+constexpr std::string_view kTf32Helpers = R"(#ifndef RESNETC_CUDA_EMULATION
+// float32 -> TF32, rounded to nearest with ties away from zero (the low 13 mantissa bits zero).
+static __device__ __forceinline__ float rc_tf32(float x) {
+  unsigned u;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(u) : "f"(x));
+  return __uint_as_float(u);
+}
+// D = A * B + D for one warp: A 16x8 (row), B 8x8 (col), TF32 in, float32 accumulate. With
+// g = lane / 4 and t = lane % 4: a0 = A[g][t], a1 = A[g+8][t], a2 = A[g][t+4], a3 = A[g+8][t+4];
+// b0 = B[t][g], b1 = B[t+4][g]; d0 = D[g][2t], d1 = D[g][2t+1], d2 = D[g+8][2t], d3 = D[g+8][2t+1].
+static __device__ __forceinline__ void rc_mma_tf32(float& d0, float& d1, float& d2, float& d3, unsigned a0, unsigned a1,
+                                                   unsigned a2, unsigned a3, unsigned b0, unsigned b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3)
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+#endif
+
+)";
+
+}  // namespace
+
+CudaProgram emit_cuda(const plan::KernelPlan& plan, const CudaOptions& options) {
+  detail::Emitter e(plan, options);
+  for (const plan::Kernel& k : plan.kernels) {
+    e.begin(k);
+    for (int in : k.inputs)
+      if (plan.buffer(in).dtype == ir::DType::I32 && k.kind != ir::OpKind::SoftmaxCrossEntropy &&
+          k.kind != ir::OpKind::SoftmaxCrossEntropyGrad)
+        throw std::invalid_argument(
+            fmt::format("CUDA emitter: {} reads int32 buffer '{}'", e.where(), plan.buffer(in).name));
+    dispatch(e);
+  }
+
+  struct Unique {
+    std::string name;
+    const KernelSource* source;
+    std::vector<int> users;  // plan kernels
+  };
+  std::vector<Unique> unique;
+  std::map<std::string, size_t> by_key;
+  std::map<std::string, int> family_count;
+  CudaProgram program;
+  program.workspace_bytes = e.workspace_bytes();
+  const std::vector<KernelSource>& launches = e.launches();
+  for (size_t i = 0; i < launches.size(); ++i) {
+    const KernelSource& k = launches[i];
+    auto [it, added] = by_key.try_emplace(key_of(k), unique.size());
+    if (added) unique.push_back({fmt::format("{}_{}", k.family, family_count[k.family]++), &k, {}});
+    Unique& u = unique[it->second];
+    const int owner = e.launch_owner()[i];
+    if (u.users.empty() || u.users.back() != owner) u.users.push_back(owner);
+    CudaLaunch launch;
+    launch.kernel = u.name;
+    for (int d = 0; d < 3; ++d) launch.grid[d] = k.grid[d];
+    launch.block[0] = k.threads;
+    for (const detail::Param& p : k.params) launch.buffers.push_back(p.buffer);
+    launch.plan_kernel = owner;
+    program.launches.push_back(std::move(launch));
+  }
+  program.unique_kernels = unique.size();
+
+  std::string src = fmt::format(
+      "// Generated by resnetc: the CUDA kernels of plan '{}' ({} plan kernels, {} launches, {} distinct kernels).\n"
+      "// One translation unit for NVRTC or nvcc (sm_90), no includes. Tensors are float32, NCHW, row-major;\n"
+      "// every shape is a compile-time constant of the kernel's struct. Convolutions: {}.\n\n",
+      plan.name, plan.kernels.size(), program.launches.size(), unique.size(),
+      options.tensor_cores ? "TF32 tensor cores (mma.sync), float32 accumulation" : "float32 FMA");
+  bool tf32 = false;
+  for (const Unique& u : unique) tf32 = tf32 || u.source->members.find("rc_mma_tf32") != std::string::npos;
+  if (tf32) src += kTf32Helpers;
+  for (const Unique& u : unique) {
+    const KernelSource& k = *u.source;
+    const std::vector<std::pair<std::string, std::string>> name{{"K", u.name}};
+    std::string users;
+    for (size_t j = 0; j < u.users.size() && j < 3; ++j)
+      users += fmt::format("{}{}", j ? ", " : "", plan.kernels[static_cast<size_t>(u.users[j])].name);
+    if (u.users.size() > 3) users += fmt::format(" and {} more", u.users.size() - 3);
+    std::string args, casts;
+    for (size_t j = 0; j < k.params.size(); ++j) {
+      args += fmt::format("{}{}", j ? ", " : "", k.params[j].name);
+      casts += fmt::format("{}static_cast<{}>(a[{}])", j ? ", " : "", plain_type(k.params[j].type), j);
+    }
+    src += fmt::format("// {}\n// Used by {}.\nstruct {}_k {{\n{}", k.comment, users, u.name,
+                       detail::subst(k.members, name));
+    src += fmt::format("  static __device__ __forceinline__ void run({}) {{\n{}  }}\n}};\n", signature(k),
+                       indent(detail::subst(k.body, name), "    "));
+    // Always with a minimum of blocks per SM: without one, NVRTC 13.0's ptxas picked an occupancy
+    // of its own and spilled GEMM registers (nvcc did not).
+    src += fmt::format("extern \"C\" __global__ void __launch_bounds__({}, {}) {}({}) {{ {}_k::run({}); }}\n",
+                       k.threads, k.min_blocks, u.name, signature(k), u.name, args);
+    src += fmt::format(
+        "#ifdef RESNETC_CUDA_EMULATION\nextern \"C\" RESNETC_EMU_EXPORT void {}__emu(void* const* a) {{ {}({}); "
+        "}}\n#endif\n\n",
+        u.name, u.name, casts);
+  }
+  program.source = std::move(src);
+  return program;
+}
+
+}  // namespace resnetc::codegen::cuda

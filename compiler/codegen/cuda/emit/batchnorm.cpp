@@ -1,0 +1,332 @@
+// BatchNorm, inference and training, and the bias gradient. x is [N, C, H, W]: a channel is N
+// planes of H*W.
+// - batchnorm (running statistics), bn_apply: elementwise passes, the channel's scale computed
+//   per element from the [C] vectors (they stay in L1).
+// - bn_stats, bn_grad_weight, bn_grad_input, bias_grad: per-channel sums in double. A block sums
+//   a chunk of one channel (a warp-shuffle tree, then the warps in order); when a channel is
+//   split into several chunks, a second kernel adds the chunks' partial sums in order, so the
+//   result does not depend on scheduling. bn_stats sums x - x[first element of the channel],
+//   so sum(d^2) - sum(d)^2/n does not cancel for a channel with a large mean.
+// - bn_grad_input: the reduction leaves per-channel coefficients in the workspace, then one
+//   elementwise pass: dx = a*dy + b + c*(x - mean) with a = weight*invstd,
+//   b = -a*sum(dy)/n, c = -a*invstd^2*sum(dy*(x - mean))/n.
+// - bn_running_update: one thread per channel.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "compiler/codegen/cuda/emit/emitter.h"
+
+namespace resnetc::codegen::cuda::detail {
+namespace {
+
+constexpr std::string_view kPartial = R"(const int c = blockIdx.y;
+const int chunk = blockIdx.x;
+$PROLOGUE
+double s[NSUM];
+#pragma unroll
+for (int q = 0; q < NSUM; ++q) s[q] = 0.0;
+const I begin = (I)chunk * CHUNK_LEN;
+const I end = begin + CHUNK_LEN < COUNT ? begin + CHUNK_LEN : COUNT;
+#pragma unroll 4
+for (I e = begin + threadIdx.x; e < end; e += THREADS) {
+  const I idx = ((e / HW) * C + c) * HW + e % HW;
+$ELEMENT
+}
+__shared__ double part[NSUM][THREADS / 32];
+const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+#pragma unroll
+for (int q = 0; q < NSUM; ++q) {
+#pragma unroll
+  for (int o = 16; o > 0; o /= 2) s[q] += __shfl_xor_sync(0xffffffffu, s[q], o);
+  if (lane == 0) part[q][warp] = s[q];
+}
+__syncthreads();
+if (threadIdx.x == 0) {
+  double tot[NSUM];
+#pragma unroll
+  for (int q = 0; q < NSUM; ++q) {
+    tot[q] = 0.0;
+    for (int w = 0; w < THREADS / 32; ++w) tot[q] += part[q][w];
+  }
+$DONE
+})";
+
+constexpr std::string_view kStore =
+    R"(  double* out = reinterpret_cast<double*>(ws + WS_OFF) + ((I)c * CHUNKS + chunk) * NSUM;
+#pragma unroll
+  for (int q = 0; q < NSUM; ++q) out[q] = tot[q];)";
+
+constexpr std::string_view kFinal = R"(const int c = blockIdx.x * THREADS + threadIdx.x;
+if (c < C) {
+  const double* in = reinterpret_cast<const double*>(ws + WS_OFF) + (I)c * CHUNKS * NSUM;
+  double tot[NSUM];
+#pragma unroll
+  for (int q = 0; q < NSUM; ++q) tot[q] = 0.0;
+  for (int k = 0; k < CHUNKS; ++k)
+#pragma unroll
+    for (int q = 0; q < NSUM; ++q) tot[q] += in[k * NSUM + q];
+$FINALIZE
+})";
+
+std::string indent_lines(const std::string& code, std::string_view pad) {
+  std::string out;
+  for (size_t start = 0; start < code.size();) {
+    size_t end = code.find('\n', start);
+    if (end == std::string::npos) end = code.size();
+    out += std::string(pad) + code.substr(start, end - start) + "\n";
+    start = end + 1;
+  }
+  if (!out.empty()) out.pop_back();
+  return out;
+}
+
+struct Bn {
+  int64_t NB, C, HW;
+};
+Bn bn_shape(const ir::Dims& x) {
+  int64_t hw = 1;
+  for (size_t i = 2; i < x.size(); ++i) hw *= x[i];
+  return {x[0], x[1], hw};
+}
+
+// Chunks per channel: memory-bound, a reduction wants more blocks in flight than a GEMM (4x the
+// target), each summing at least min_reduce_chunk elements.
+int64_t reduce_chunks(const CudaOptions& o, int64_t channels, int64_t count) {
+  const int64_t blocks = 4 * static_cast<int64_t>(std::max(o.target_blocks, 1));
+  return std::clamp<int64_t>(
+      std::min(ceil_div(blocks, channels), ceil_div(count, std::max<int64_t>(o.min_reduce_chunk, 1))), 1, 65535);
+}
+
+std::string bn_members(const Bn& s) {
+  Members m;
+  m.constant("NB", s.NB).constant("C", s.C).constant("HW", s.HW).constant("COUNT", s.NB * s.HW);
+  return m.str();
+}
+
+}  // namespace
+
+int64_t emit_channel_reduce(Emitter& e, const ChannelReduce& r) {
+  const CudaOptions& o = e.options();
+  const int64_t count = r.NB * r.HW;
+  if (r.C > 65535) throw std::invalid_argument(fmt::format("CUDA emitter: {}: more than 65535 channels", e.where()));
+  int64_t chunks = reduce_chunks(o, r.C, count);
+  const int64_t chunk_len = ceil_div(count, chunks);
+  chunks = ceil_div(count, chunk_len);
+  const int64_t ws_floats = chunks > 1 ? r.C * chunks * r.nsum * 2 : 0;
+
+  Members m;
+  m.text(fmt::format("  using I = {};\n", index_type(r.max_elements)));
+  m.text(r.members);
+  m.constant("CHUNKS", chunks).constant("CHUNK_LEN", chunk_len).constant("NSUM", r.nsum).constant("THREADS", 256);
+  m.constant("WS_OFF", r.workspace_offset);
+  std::vector<Param> params = r.params;
+  params.push_back({"ws", ParamType::Out, kWorkspace});
+
+  KernelSource p;
+  p.family = r.family + (chunks > 1 ? "_partial" : "");
+  p.comment = fmt::format("{}: per-channel sums over {} elements{}", r.comment, count,
+                          chunks > 1 ? fmt::format(" in {} chunks of {}", chunks, chunk_len) : "");
+  p.members = m.str();
+  p.body = subst(kPartial, {{"PROLOGUE", r.prologue},
+                            {"ELEMENT", indent_lines(r.element, "  ")},
+                            {"DONE", chunks > 1 ? std::string(kStore) : indent_lines(r.finalize, "  ")}});
+  p.params = params;
+  p.threads = 256;
+  p.grid[0] = static_cast<unsigned>(chunks);
+  p.grid[1] = static_cast<unsigned>(r.C);
+  e.launch(std::move(p));
+  if (chunks == 1) return 0;
+
+  Members f;
+  f.text(fmt::format("  using I = {};\n", index_type(r.max_elements)));
+  f.text(r.members);
+  f.constant("CHUNKS", chunks).constant("NSUM", r.nsum).constant("THREADS", 128).constant("WS_OFF", r.workspace_offset);
+  KernelSource k;
+  k.family = r.family + "_final";
+  k.comment = fmt::format("{}: adds the {} chunks' sums of each channel in order", r.comment, chunks);
+  k.members = f.str();
+  k.body = subst(kFinal, {{"FINALIZE", indent_lines(r.finalize, "  ")}});
+  k.params = std::move(params);
+  k.threads = 128;
+  k.grid[0] = static_cast<unsigned>(ceil_div(r.C, 128));
+  e.launch(std::move(k));
+  return ws_floats;
+}
+
+void emit_batchnorm(Emitter& e) {
+  const plan::Kernel& k = e.kernel();
+  const ir::Attrs& a = k.attrs;
+  using Mode = Elementwise::Mode;
+  switch (k.kind) {
+    case ir::OpKind::BatchNorm:
+    case ir::OpKind::BnApply: {
+      const Bn s = bn_shape(e.in(0).shape);
+      Elementwise w;
+      Members m;
+      m.text(bn_members(s)).constant_f("EPS", a.eps);
+      w.members = m.str();
+      w.total = ir::numel(e.in(0).shape);
+      w.max_elements = w.total;
+      w.streams = {{"x", Mode::In, e.in_index(0)}, {"y", Mode::Out, e.out_index()}};
+      if (k.kind == ir::OpKind::BatchNorm) {
+        w.family = "batchnorm";
+        w.comment = "inference BatchNorm y = (x - running_mean) * weight / sqrt(running_var + eps) + bias, x " +
+                    ir::format_dims(e.in(0).shape);
+        w.extra = {{"w", ParamType::In, e.in_index(1)},
+                   {"b", ParamType::In, e.in_index(2)},
+                   {"rm", ParamType::In, e.in_index(3)},
+                   {"rv", ParamType::In, e.in_index(4)}};
+        w.code = "const int c = (int)((i / HW) % C);\ny_v = (x_v - rm[c]) * (w[c] / sqrtf(rv[c] + EPS)) + b[c];";
+      } else {
+        w.family = "bn_apply";
+        w.comment =
+            "training BatchNorm y = (x - mean) / sqrt(var + eps) * weight + bias, x " + ir::format_dims(e.in(0).shape);
+        w.extra = {{"stats", ParamType::In, e.in_index(1)},
+                   {"w", ParamType::In, e.in_index(2)},
+                   {"b", ParamType::In, e.in_index(3)}};
+        w.code =
+            "const int c = (int)((i / HW) % C);\ny_v = (x_v - stats[c]) * (1.0f / sqrtf(stats[C + c] + EPS)) * w[c] + "
+            "b[c];";
+      }
+      emit_elementwise_kernel(e, w);
+      return;
+    }
+    case ir::OpKind::BnStats: {
+      const Bn s = bn_shape(e.in(0).shape);
+      ChannelReduce r;
+      r.family = "bn_stats";
+      r.comment = "BatchNorm batch mean and biased variance of x " + ir::format_dims(e.in(0).shape);
+      r.C = s.C, r.NB = s.NB, r.HW = s.HW, r.nsum = 2;
+      r.members = bn_members(s);
+      r.prologue = "const double shift = x[(I)c * HW];";
+      r.element = "const double d = (double)x[idx] - shift;\ns[0] += d;\ns[1] += d * d;";
+      r.finalize =
+          "const double shift = x[(I)c * HW];\n"
+          "const double mean = tot[0] / COUNT;\n"
+          "const double var = tot[1] / COUNT - mean * mean;\n"
+          "stats[c] = (float)(shift + mean);\n"
+          "stats[C + c] = (float)(var > 0.0 ? var : 0.0);";
+      r.params = {{"x", ParamType::In, e.in_index(0)}, {"stats", ParamType::Out, e.out_index()}};
+      r.max_elements = ir::numel(e.in(0).shape);
+      e.need_workspace(emit_channel_reduce(e, r) * 4);
+      return;
+    }
+    case ir::OpKind::BiasGrad: {
+      const Bn s = bn_shape(e.in(0).shape);
+      ChannelReduce r;
+      r.family = "bias_grad";
+      r.comment = "bias gradient, the sum of dy " + ir::format_dims(e.in(0).shape) + " over every axis but 1";
+      r.C = s.C, r.NB = s.NB, r.HW = s.HW, r.nsum = 1;
+      r.members = bn_members(s);
+      r.element = "s[0] += dy[idx];";
+      r.finalize = "db[c] = (float)tot[0];";
+      r.params = {{"dy", ParamType::In, e.in_index(0)}, {"db", ParamType::Out, e.out_index()}};
+      r.max_elements = ir::numel(e.in(0).shape);
+      e.need_workspace(emit_channel_reduce(e, r) * 4);
+      return;
+    }
+    case ir::OpKind::BnGradWeight: {
+      const Bn s = bn_shape(e.in(1).shape);
+      ChannelReduce r;
+      r.family = "bn_grad_weight";
+      r.comment = "BatchNorm weight gradient sum(dy * xhat), x " + ir::format_dims(e.in(1).shape);
+      r.C = s.C, r.NB = s.NB, r.HW = s.HW, r.nsum = 1;
+      Members m;
+      m.text(bn_members(s)).constant_d("EPS", a.eps);
+      r.members = m.str();
+      r.prologue = "const double mean = stats[c];";
+      r.element = "s[0] += (double)dy[idx] * ((double)x[idx] - mean);";
+      r.finalize = "dw[c] = (float)(tot[0] / sqrt((double)stats[C + c] + EPS));";
+      r.params = {{"dy", ParamType::In, e.in_index(0)},
+                  {"x", ParamType::In, e.in_index(1)},
+                  {"stats", ParamType::In, e.in_index(2)},
+                  {"dw", ParamType::Out, e.out_index()}};
+      r.max_elements = ir::numel(e.in(1).shape);
+      e.need_workspace(emit_channel_reduce(e, r) * 4);
+      return;
+    }
+    case ir::OpKind::BnGradInput: {
+      const Bn s = bn_shape(e.in(1).shape);
+      // The coefficients go after the partial sums' space (sized for the most chunks possible).
+      const int64_t count = s.NB * s.HW;
+      const int64_t max_chunks = reduce_chunks(e.options(), s.C, count);
+      const int64_t coef_off = ceil_div(s.C * max_chunks * 2 * 2, 4) * 4;
+      ChannelReduce r;
+      r.family = "bn_grad_input_sums";
+      r.comment = "BatchNorm input gradient, sum(dy) and sum(dy * (x - mean)), x " + ir::format_dims(e.in(1).shape);
+      r.C = s.C, r.NB = s.NB, r.HW = s.HW, r.nsum = 2;
+      Members m;
+      m.text(bn_members(s)).constant_d("EPS", a.eps).constant("COEF_OFF", coef_off);
+      r.members = m.str();
+      r.prologue = "const double mean = stats[c];";
+      r.element = "const double g = dy[idx];\ns[0] += g;\ns[1] += g * ((double)x[idx] - mean);";
+      r.finalize =
+          "const double invstd = 1.0 / sqrt((double)stats[C + c] + EPS);\n"
+          "const double a = (double)w[c] * invstd;\n"
+          "float* coef = ws + COEF_OFF + 4 * c;\n"
+          "coef[0] = (float)a;\n"
+          "coef[1] = (float)(-a * tot[0] / COUNT);\n"
+          "coef[2] = (float)(-a * invstd * invstd * tot[1] / COUNT);\n"
+          "coef[3] = stats[c];";
+      r.params = {{"dy", ParamType::In, e.in_index(0)},
+                  {"x", ParamType::In, e.in_index(1)},
+                  {"stats", ParamType::In, e.in_index(2)},
+                  {"w", ParamType::In, e.in_index(3)}};
+      r.max_elements = ir::numel(e.in(1).shape);
+      emit_channel_reduce(e, r);
+      e.need_workspace((coef_off + 4 * s.C) * 4);
+
+      Elementwise w;
+      w.family = "bn_grad_input";
+      w.comment =
+          "BatchNorm input gradient dx = a*dy + b + c*(x - mean) per channel, x " + ir::format_dims(e.in(1).shape);
+      Members wm;
+      wm.text(bn_members(s)).constant("COEF_OFF", coef_off);
+      w.members = wm.str();
+      w.total = ir::numel(e.in(1).shape);
+      w.max_elements = w.total;
+      w.streams = {{"dy", Mode::In, e.in_index(0)}, {"x", Mode::In, e.in_index(1)}, {"dx", Mode::Out, e.out_index()}};
+      w.extra = {{"ws", ParamType::In, kWorkspace}};
+      w.code =
+          "const float* q = ws + COEF_OFF + 4 * (int)((i / HW) % C);\ndx_v = q[0] * dy_v + q[1] + q[2] * (x_v - q[3]);";
+      emit_elementwise_kernel(e, w);
+      return;
+    }
+    case ir::OpKind::BnRunningUpdate: {
+      const ir::Dims& x = a.shape;
+      const int64_t c = x[1], n = x[0] * x[2] * x[3];
+      if (n < 2)
+        throw std::invalid_argument(fmt::format(
+            "CUDA emitter: {}: the running variance needs more than 1 value per channel, but the input {} has 1",
+            e.where(), ir::format_dims(x)));
+      Members m;
+      m.constant("C", c).constant("THREADS", 128);
+      m.constant_f("MOMENTUM", a.momentum).constant_f("KEEP", 1.0 - a.momentum);
+      m.constant_f("UNBIAS", static_cast<double>(n) / static_cast<double>(n - 1));
+      KernelSource s;
+      s.family = "bn_running_update";
+      s.comment =
+          fmt::format("BatchNorm running statistics, momentum {}, variance unbiased by n/(n-1), n = {}", a.momentum, n);
+      s.members = m.str();
+      s.body =
+          "const int c = blockIdx.x * THREADS + threadIdx.x;\n"
+          "if (c < C) {\n"
+          "  rm[c] = KEEP * rm[c] + MOMENTUM * stats[c];\n"
+          "  rv[c] = KEEP * rv[c] + MOMENTUM * (stats[C + c] * UNBIAS);\n"
+          "}\n";
+      s.params = {{"rm", ParamType::Out, e.in_index(0)},
+                  {"rv", ParamType::Out, e.in_index(1)},
+                  {"stats", ParamType::In, e.in_index(2)}};
+      s.threads = 128;
+      s.grid[0] = static_cast<unsigned>(ceil_div(c, 128));
+      e.launch(std::move(s));
+      return;
+    }
+    default:
+      throw std::invalid_argument("CUDA emitter: not a BatchNorm op: " + e.where());
+  }
+}
+
+}  // namespace resnetc::codegen::cuda::detail

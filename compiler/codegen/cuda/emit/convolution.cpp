@@ -1,0 +1,206 @@
+// Convolutions as implicit GEMMs (see gemm.cpp), per group:
+// - forward:      C[m = (n, oh, ow)][co] = sum over k = (c, i, j) of x[n, c, oh*sh-ph+i, ow*sw-pw+j] * w[co, c, i, j]
+// - grad_input:   C[m = (n, h, w)][c] = sum over k = (co, i, j) of dy[n, co, oh, ow] * w[co, c, i, j],
+//                 where oh*sh = h+ph-i and ow*sw = w+pw-j. With a stride, only the taps i with
+//                 i = (h+ph) mod sh contribute to row h: the rows are split in sh*sw phases by
+//                 (h+ph) mod sh and (w+pw) mod sw, each its own GEMM over its pixels and its taps
+//                 only (no multiply-adds by the zeros of a strided transposed convolution).
+// - grad_weight:  C[co][(c, i, j)] = sum over k = (n, oh, ow) of dy[n, co, oh, ow] * x[n, c, oh*sh-ph+i, ow*sw-pw+j]
+// Zero padding and the edges of tiles that do not divide the shapes read as zeros.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "compiler/codegen/cuda/emit/emitter.h"
+
+namespace resnetc::codegen::cuda::detail {
+namespace {
+
+struct ConvShape {
+  int64_t NB, CIN, H, W, COUT, OH, OW, KH, KW, SH, SW, PH, PW, G;
+  int64_t CG() const { return CIN / G; }
+  int64_t CGO() const { return COUT / G; }
+};
+
+ConvShape conv_shape(const ir::Dims& x, const ir::Dims& y, const ir::Attrs& a) {
+  return {x[0],        x[1],        x[2],        x[3],        y[1],         y[2],         y[3],
+          a.kernel[0], a.kernel[1], a.stride[0], a.stride[1], a.padding[0], a.padding[1], a.groups};
+}
+
+std::string shape_members(const ConvShape& s) {
+  Members m;
+  m.constant("NB", s.NB).constant("CIN", s.CIN).constant("H", s.H).constant("W", s.W);
+  m.constant("COUT", s.COUT).constant("OH", s.OH).constant("OW", s.OW);
+  m.constant("KH", s.KH).constant("KW", s.KW).constant("SH", s.SH).constant("SW", s.SW);
+  m.constant("PH", s.PH).constant("PW", s.PW);
+  m.constant("CG", s.CG()).constant("CGO", s.CGO()).constant("KHW", s.KH * s.KW);
+  return m.str();
+}
+
+std::string describe(const ConvShape& s) {
+  return fmt::format("x [{}, {}, {}, {}], {} filters {}x{} stride {}x{} padding {}x{}{}", s.NB, s.CIN, s.H, s.W, s.COUT,
+                     s.KH, s.KW, s.SH, s.SW, s.PH, s.PW, s.G > 1 ? fmt::format(" in {} groups", s.G) : "");
+}
+
+// x[n, c, oh*sh - ph + i, ow*sw - pw + j] of group g (zero in the padding), with m = (n, oh, ow)
+// or k = (n, oh, ow) as `pixel`, and `tap` = (c, i, j).
+constexpr std::string_view kGatherX = R"(    const int ow = (int)($P % OW);
+    const I t = $P / OW;
+    const int oh = (int)(t % OH);
+    const I nb = t / OH;
+    const int j = (int)($T % KW);
+    const int t2 = (int)($T / KW);
+    const int i = t2 % KH;
+    const int c = t2 / KH;
+    const int h = oh * SH - PH + i, w = ow * SW - PW + j;
+    return (h >= 0 && h < H && w >= 0 && w < W) ? $X[((nb * CIN + g * CG + c) * H + h) * W + w] : 0.0f;
+)";
+
+}  // namespace
+
+void emit_convolution(Emitter& e) {
+  const plan::Kernel& k = e.kernel();
+  const ir::Attrs& a = k.attrs;
+  GemmProblem p;
+  p.tensor_cores = e.options().tensor_cores;
+  p.groups = a.groups;
+  int64_t biggest = 0;
+  for (size_t i = 0; i < k.inputs.size(); ++i) biggest = std::max(biggest, ir::numel(e.in(i).shape));
+  biggest = std::max(biggest, ir::numel(e.out().shape));
+  p.max_elements = biggest;
+  p.out_buffer = e.out_index();
+
+  switch (k.kind) {
+    case ir::OpKind::Conv2d: {
+      const ConvShape s = conv_shape(e.in(0).shape, e.out().shape, a);
+      p.family = "conv_fwd";
+      p.comment = "conv forward, " + describe(s);
+      p.members = shape_members(s);
+      p.M = s.NB * s.OH * s.OW;
+      p.N = s.CGO();
+      p.K = s.CG() * s.KH * s.KW;
+      p.a_name = std::string("x");
+      p.b_name = std::string("w");
+      p.a_buffer = e.in_index(0);
+      p.b_buffer = e.in_index(1);
+      if (k.inputs.size() > 2) p.bias_buffer = e.in_index(2);
+      p.load_a = subst(kGatherX, {{"P", "m"}, {"T", "k"}, {"X", "A"}});
+      p.a_m_contiguous = true;
+      p.load_b = "    return B[(I)(g * CGO + (int)n) * K + k];\n";
+      p.b_n_contiguous = false;
+      p.out_index = "    return ((m / (OH * OW)) * COUT + g * CGO + n) * (OH * OW) + m % (OH * OW);\n";
+      p.bias_index = "    return g * CGO + (int)n;\n";
+      break;
+    }
+    case ir::OpKind::ConvGradInput: {
+      const ConvShape s = conv_shape(a.shape, e.in(0).shape, a);
+      // One GEMM per phase (rh, rw): the pixels h = H0 + SH*hp, w = W0 + SW*wp with
+      // (h + PH) % SH == rh, (w + PW) % SW == rw, and the taps i = RH + SH*ti, j = RW + SW*tj.
+      for (int64_t rh = 0; rh < s.SH; ++rh)
+        for (int64_t rw = 0; rw < s.SW; ++rw) {
+          const int64_t h0 = ((rh - s.PH) % s.SH + s.SH) % s.SH, w0 = ((rw - s.PW) % s.SW + s.SW) % s.SW;
+          const int64_t hp = h0 < s.H ? ceil_div(s.H - h0, s.SH) : 0, wp = w0 < s.W ? ceil_div(s.W - w0, s.SW) : 0;
+          const int64_t th = rh < s.KH ? ceil_div(s.KH - rh, s.SH) : 0, tw = rw < s.KW ? ceil_div(s.KW - rw, s.SW) : 0;
+          if (hp == 0 || wp == 0) continue;  // no pixel in this phase
+          if (th == 0 || tw == 0) {
+            // No tap reaches these pixels (a 1x1 kernel with stride 2 skips 3 pixels of 4): zeros.
+            Members m;
+            m.text(fmt::format("  using I = {};\n", index_type(p.max_elements)));
+            m.text(shape_members(s));
+            m.constant("H0", h0).constant("W0", w0).constant("HP", hp).constant("WP", wp);
+            m.constant("TOTAL", s.NB * s.CIN * hp * wp).constant("THREADS", 256);
+            KernelSource z;
+            z.family = "conv_dgrad_zero";
+            z.comment = fmt::format("conv data gradient, {}, phase ({}, {}): {}x{} pixels no tap reaches, zeros",
+                                    describe(s), rh, rw, hp, wp);
+            z.members = m.str();
+            z.body = R"(for (I q = (I)blockIdx.x * THREADS + threadIdx.x; q < TOTAL; q += (I)gridDim.x * THREADS) {
+  const int wp = (int)(q % WP);
+  const I t = q / WP;
+  const int hp = (int)(t % HP);
+  dx[((t / HP) * H + H0 + SH * hp) * W + W0 + SW * wp] = 0.0f;
+}
+)";
+            z.params = {{"dx", ParamType::Out, e.out_index()}};
+            z.grid[0] = e.grid_stride(s.NB * s.CIN * hp * wp, 256);
+            e.launch(std::move(z));
+            continue;
+          }
+          GemmProblem q = p;
+          q.family = "conv_dgrad";
+          q.comment =
+              "conv data gradient, " + describe(s) +
+              (s.SH * s.SW > 1 ? fmt::format(", phase ({}, {}): {}x{} pixels, {}x{} taps", rh, rw, hp, wp, th, tw)
+                               : "");
+          Members m;
+          m.text(shape_members(s));
+          m.constant("H0", h0).constant("W0", w0).constant("HP", hp).constant("WP", wp);
+          m.constant("RH", rh).constant("RW", rw).constant("TH", th).constant("TW", tw);
+          q.members = m.str();
+          q.M = s.NB * hp * wp;
+          q.N = s.CG();
+          q.K = s.CGO() * th * tw;
+          q.a_name = std::string("dy");
+          q.b_name = std::string("w");
+          q.a_buffer = e.in_index(0);
+          q.b_buffer = e.in_index(1);
+          q.load_a = R"(    const int wp = (int)(m % WP);
+    const I t = m / WP;
+    const int hp = (int)(t % HP);
+    const I nb = t / HP;
+    const int tj = (int)(k % TW);
+    const int t2 = (int)(k / TW);
+    const int ti = t2 % TH;
+    const int co = t2 / TH;
+    // (h + PH - i) is a multiple of SH here: the division is exact, also below zero.
+    const int oh = (H0 + SH * hp + PH - (RH + SH * ti)) / SH;
+    const int ow = (W0 + SW * wp + PW - (RW + SW * tj)) / SW;
+    if (oh < 0 || oh >= OH || ow < 0 || ow >= OW) return 0.0f;
+    return A[((nb * COUT + g * CGO + co) * OH + oh) * OW + ow];
+)";
+          q.a_m_contiguous = true;
+          q.load_b = R"(    const int tj = (int)(k % TW);
+    const int t2 = (int)(k / TW);
+    const int ti = t2 % TH;
+    const int co = t2 / TH;
+    return B[((I)(g * CGO + co) * CG + n) * KHW + (RH + SH * ti) * KW + RW + SW * tj];
+)";
+          q.b_n_contiguous = th * tw == 1;
+          q.out_index = R"(    const int wp = (int)(m % WP);
+    const I t = m / WP;
+    const int hp = (int)(t % HP);
+    const I nb = t / HP;
+    return ((nb * CIN + g * CG + n) * H + H0 + SH * hp) * W + W0 + SW * wp;
+)";
+          emit_gemm(e, q);
+        }
+      return;
+    }
+    case ir::OpKind::ConvGradWeight: {
+      const ConvShape s = conv_shape(e.in(1).shape, e.in(0).shape, a);
+      p.family = "conv_wgrad";
+      p.comment = "conv weight gradient, " + describe(s);
+      p.members = shape_members(s);
+      p.M = s.CGO();
+      p.N = s.CG() * s.KH * s.KW;
+      p.K = s.NB * s.OH * s.OW;
+      p.a_name = std::string("dy");
+      p.b_name = std::string("x");
+      p.a_buffer = e.in_index(0);
+      p.b_buffer = e.in_index(1);
+      p.load_a = "    return A[((k / (OH * OW)) * COUT + g * CGO + m) * (OH * OW) + k % (OH * OW)];\n";
+      p.a_m_contiguous = false;
+      p.load_b = subst(kGatherX, {{"P", "k"}, {"T", "n"}, {"X", "B"}});
+      p.b_n_contiguous = false;
+      p.out_index = "    return (g * CGO + m) * (I)(CG * KHW) + n;\n";
+      p.out_m_contiguous = false;
+      break;
+    }
+    default:
+      throw std::invalid_argument("CUDA emitter: not a convolution: " + e.where());
+  }
+  emit_gemm(e, p);
+}
+
+}  // namespace resnetc::codegen::cuda::detail

@@ -1,0 +1,143 @@
+// Elementwise kernels: grid-stride loops, 16-byte (float4) loads and stores when the element
+// count allows, every shape a constant. ReLU, add, the ReLU gradient, copies (flatten,
+// reshape) and the global-average-pool gradient are written here; BatchNorm's and the
+// optimizer's elementwise passes use the same generator.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <regex>
+#include <stdexcept>
+
+#include "compiler/codegen/cuda/emit/emitter.h"
+
+namespace resnetc::codegen::cuda::detail {
+namespace {
+
+bool uses_word(const std::string& code, const std::string& word) {
+  return std::regex_search(code, std::regex("\\b" + word + "\\b"));
+}
+
+}  // namespace
+
+void emit_elementwise_kernel(Emitter& e, const Elementwise& k) {
+  const bool vec = k.vectorize && k.total % 4 == 0;
+  const int64_t items = vec ? k.total / 4 : k.total;
+  Members m;
+  m.text(fmt::format("  using I = {};\n", index_type(std::max(k.max_elements, k.total))));
+  m.text(k.members);
+  m.constant("TOTAL", k.total).constant("THREADS", 256);
+
+  std::string body = k.prologue;
+  std::string in_loop, out_loop, lane_in, lane_out;
+  std::vector<Param> params;
+  for (const Elementwise::Stream& s : k.streams) {
+    const bool reads = s.mode != Elementwise::Mode::Out, writes = s.mode != Elementwise::Mode::In;
+    params.push_back({s.name, writes ? ParamType::Out : ParamType::In, s.buffer});
+    if (vec) {
+      if (reads) {
+        in_loop += fmt::format("  const float4 {0}4 = reinterpret_cast<const float4*>({0})[vec];\n", s.name);
+        in_loop += fmt::format("  float {0}_a[4] = {{{0}4.x, {0}4.y, {0}4.z, {0}4.w}};\n", s.name);
+      } else {
+        in_loop += fmt::format("  float {}_a[4];\n", s.name);
+      }
+      lane_in += fmt::format("    {}float {}_v{};\n", writes ? "" : "const ", s.name,
+                             reads ? fmt::format(" = {}_a[l]", s.name) : "");
+      if (writes) {
+        lane_out += fmt::format("    {0}_a[l] = {0}_v;\n", s.name);
+        out_loop += fmt::format(
+            "  reinterpret_cast<float4*>({0})[vec] = make_float4({0}_a[0], {0}_a[1], {0}_a[2], {0}_a[3]);\n", s.name);
+      }
+    } else {
+      lane_in += fmt::format("  {}float {}_v{};\n", writes ? "" : "const ", s.name,
+                             reads ? fmt::format(" = {}[i]", s.name) : "");
+      if (writes) lane_out += fmt::format("  {0}[i] = {0}_v;\n", s.name);
+    }
+  }
+  for (const Param& p : k.extra) params.push_back(p);
+  if (vec) {
+    std::string code;
+    for (size_t start = 0; start < k.code.size();) {
+      size_t end = k.code.find('\n', start);
+      if (end == std::string::npos) end = k.code.size();
+      code += "    " + k.code.substr(start, end - start) + "\n";
+      start = end + 1;
+    }
+    body += "for (I vec = (I)blockIdx.x * THREADS + threadIdx.x; vec < TOTAL / 4; vec += (I)gridDim.x * THREADS) {\n";
+    body += in_loop;
+    body += "#pragma unroll\n  for (int l = 0; l < 4; ++l) {\n";
+    if (uses_word(k.code, "i")) body += "    const I i = vec * 4 + l;\n";
+    body += lane_in + code + lane_out + "  }\n" + out_loop + "}\n";
+  } else {
+    std::string code;
+    for (size_t start = 0; start < k.code.size();) {
+      size_t end = k.code.find('\n', start);
+      if (end == std::string::npos) end = k.code.size();
+      code += "  " + k.code.substr(start, end - start) + "\n";
+      start = end + 1;
+    }
+    body += "for (I i = (I)blockIdx.x * THREADS + threadIdx.x; i < TOTAL; i += (I)gridDim.x * THREADS) {\n";
+    body += lane_in + code + lane_out + "}\n";
+  }
+  KernelSource s;
+  s.family = k.family;
+  s.comment = fmt::format("{} ({} elements{})", k.comment, k.total, vec ? ", float4" : "");
+  s.members = m.str();
+  s.body = std::move(body);
+  s.params = std::move(params);
+  s.threads = 256;
+  s.grid[0] = e.grid_stride(items, 256);
+  e.launch(std::move(s));
+}
+
+void emit_elementwise(Emitter& e) {
+  const plan::Kernel& k = e.kernel();
+  using Mode = Elementwise::Mode;
+  Elementwise w;
+  w.total = ir::numel(e.out().shape);
+  w.max_elements = w.total;
+  const std::string shape = ir::format_dims(e.out().shape);
+  switch (k.kind) {
+    case ir::OpKind::Relu:
+      w.family = "relu";
+      w.comment = "y = max(x, 0), " + shape;
+      w.streams = {{"x", Mode::In, e.in_index(0)}, {"y", Mode::Out, e.out_index()}};
+      w.code = "y_v = x_v > 0.0f ? x_v : 0.0f;";
+      break;
+    case ir::OpKind::Add:
+      w.family = "add";
+      w.comment = "y = a + b, " + shape;
+      w.streams = {{"a", Mode::In, e.in_index(0)}, {"b", Mode::In, e.in_index(1)}, {"y", Mode::Out, e.out_index()}};
+      w.code = "y_v = a_v + b_v;";
+      break;
+    case ir::OpKind::ReluGrad:
+      w.family = "relu_grad";
+      w.comment = "dx = y > 0 ? dy : 0, " + shape;
+      w.streams = {{"dy", Mode::In, e.in_index(0)}, {"y", Mode::In, e.in_index(1)}, {"dx", Mode::Out, e.out_index()}};
+      w.code = "dx_v = y_v > 0.0f ? dy_v : 0.0f;";
+      break;
+    case ir::OpKind::Flatten:
+    case ir::OpKind::Reshape:
+      w.family = "copy";
+      w.comment = "y = x, the same elements as " + shape;
+      w.streams = {{"x", Mode::In, e.in_index(0)}, {"y", Mode::Out, e.out_index()}};
+      w.code = "y_v = x_v;";
+      break;
+    case ir::OpKind::GlobalAvgPoolGrad: {
+      const ir::Dims& x = e.out().shape;
+      w.family = "global_avgpool_grad";
+      w.comment = "dx[n, c, h, w] = dy[n, c] / (H * W), " + shape;
+      Members m;
+      m.constant("HW", x[2] * x[3]).constant_f("HWF", static_cast<double>(x[2] * x[3]));
+      w.members = m.str();
+      w.streams = {{"dx", Mode::Out, e.out_index()}};
+      w.extra = {{"dy", ParamType::In, e.in_index(0)}};
+      w.code = "dx_v = dy[i / HW] / HWF;";
+      break;
+    }
+    default:
+      throw std::invalid_argument("CUDA emitter: not an elementwise op: " + e.where());
+  }
+  emit_elementwise_kernel(e, w);
+}
+
+}  // namespace resnetc::codegen::cuda::detail

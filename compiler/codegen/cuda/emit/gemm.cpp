@@ -1,0 +1,335 @@
+// The GEMM every convolution and fully connected kernel is made of: C[m, n] = sum_k A[m, k] B[k, n],
+// per group, with A and B gathered by helper functions (implicit GEMM: no im2col buffer).
+//
+// Structure (the classic one of CUTLASS's SIMT and Ampere-style tensor-core kernels):
+// - a BM x BN output tile per block, the K loop staged through shared memory BK at a time,
+//   double-buffered: the next tile is fetched from global memory into registers while the
+//   current one is multiplied, then stored to the other buffer: one __syncthreads per step;
+// - FMA path: each thread owns a TM x TN register block (8x4 or 4x4), read from shared memory
+//   as two groups of 4 consecutive rows and columns;
+// - tensor-core path: each warp owns a (16*FM) x (8*FN) tile of mma.sync.m16n8k8 TF32
+//   fragments, operands rounded to TF32 (cvt.rna) once, when stored to shared memory; the
+//   shared tiles are padded so the fragment reads hit 32 distinct banks;
+// - split-K when the tiles alone cannot fill the GPU (the weight gradient, whose K is
+//   N*OH*OW): each split writes its partial tile to the workspace and a second kernel sums the
+//   splits in order (deterministic, no atomics) and adds the bias.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "compiler/codegen/cuda/emit/emitter.h"
+
+namespace resnetc::codegen::cuda::detail {
+namespace {
+
+struct Tile {
+  int BM, BN, BK, threads;
+  int TM = 0, TN = 0;            // FMA: the thread's register block
+  int WARPS_M = 0, WARPS_N = 0;  // tensor cores: the warp grid
+};
+
+Tile choose_tile(const GemmProblem& p, bool tc, int target_blocks) {
+  auto blocks = [&](int bm, int bn) { return ceil_div(p.M, bm) * ceil_div(p.N, bn) * p.groups; };
+  if (tc) {
+    if (p.N <= 16) return {128, 16, 16, 128, 0, 0, 4, 1};
+    if (p.M <= 16) return {16, 64, 16, 64, 0, 0, 1, 2};
+    if (p.M <= 32) return {32, 64, 16, 64, 0, 0, 1, 2};
+    if (blocks(128, 64) >= target_blocks) return {128, 64, 16, 256, 0, 0, 4, 2};
+    return {64, 64, 16, 128, 0, 0, 2, 2};
+  }
+  if (p.N <= 16) return {128, 16, 16, 128, 4, 4};
+  if (p.M <= 16) return {16, 64, 16, 64, 4, 4};
+  if (p.M <= 32) return {32, 64, 16, 128, 4, 4};
+  if (blocks(128, 64) >= target_blocks) return {128, 64, 16, 256, 8, 4};
+  return {64, 64, 16, 256, 4, 4};
+}
+
+// Index expressions of load element e (0 <= e < rows*BK) for a tile of `rows` x BK.
+struct Mapping {
+  std::string row, k;
+};
+Mapping mapping(bool row_contiguous, std::string_view rows) {
+  if (row_contiguous) return {fmt::format("e % {}", rows), fmt::format("e / {}", rows)};
+  return {fmt::format("e / BK"), "e % BK"};
+}
+
+constexpr std::string_view kRun = R"(__shared__ __align__(16) float as[2][BK][BM + APAD];
+__shared__ __align__(16) float bs[2][BK][BN + BPAD];
+const int g = blockIdx.z / KSPLIT;
+const int split = blockIdx.z % KSPLIT;
+const I m0 = (I)blockIdx.x * BM;
+const int n0 = blockIdx.y * BN;
+const I k0 = (I)split * KCHUNK;
+const I k_end = k0 + KCHUNK < K ? k0 + KCHUNK : K;
+const int tiles = (int)((k_end - k0 + BK - 1) / BK);
+$ACC_DECL
+float ra[A_PER], rb[B_PER];
+fetch($A, $B, g, m0, n0, k0, ra, rb);
+stash(ra, rb, as[0], bs[0]);
+__syncthreads();
+for (int t = 0; t < tiles; ++t) {
+  if (t + 1 < tiles) fetch($A, $B, g, m0, n0, k0 + (I)(t + 1) * BK, ra, rb);
+  compute(as[t & 1], bs[t & 1], acc);
+  if (t + 1 < tiles) stash(ra, rb, as[(t + 1) & 1], bs[(t + 1) & 1]);
+  __syncthreads();
+}
+$EPILOGUE)";
+
+constexpr std::string_view kFetch =
+    R"(  static __device__ __forceinline__ void fetch(const float* __restrict__ A, const float* __restrict__ B, int g, I m0,
+                                               int n0, I k0, float (&ra)[A_PER], float (&rb)[B_PER]) {
+    const int tid = threadIdx.x;
+#pragma unroll
+    for (int r = 0; r < A_PER; ++r) {
+      const int e = tid + r * THREADS;
+      const I m = m0 + ($AROW);
+      const I k = k0 + ($AK);
+      ra[r] = (m < M && k < K) ? load_a(A, g, m, k) : 0.0f;
+    }
+#pragma unroll
+    for (int r = 0; r < B_PER; ++r) {
+      const int e = tid + r * THREADS;
+      const int n = n0 + ($BROW);
+      const I k = k0 + ($BK);
+      rb[r] = (k < K && n < N) ? load_b(B, g, k, n) : 0.0f;
+    }
+  }
+  static __device__ __forceinline__ void stash(const float (&ra)[A_PER], const float (&rb)[B_PER],
+                                               float (&as)[BK][BM + APAD], float (&bs)[BK][BN + BPAD]) {
+    const int tid = threadIdx.x;
+#pragma unroll
+    for (int r = 0; r < A_PER; ++r) {
+      const int e = tid + r * THREADS;
+      as[$AK][$AROW] = $CVT(ra[r]);
+    }
+#pragma unroll
+    for (int r = 0; r < B_PER; ++r) {
+      const int e = tid + r * THREADS;
+      bs[$BK][$BROW] = $CVT(rb[r]);
+    }
+  }
+)";
+
+constexpr std::string_view kComputeFma =
+    R"(  // Thread (tx, ty) owns rows (i / 4) * (BM / 2) + tx * 4 + i % 4 (two groups of 4 when TM = 8)
+  // and columns ty * 4 + j.
+  static __device__ __forceinline__ I row_of(int tx, int i) { return (i / 4) * (BM * 4 / TM) + tx * 4 + i % 4; }
+  static __device__ __forceinline__ int col_of(int ty, int j) { return (j / 4) * (BN * 4 / TN) + ty * 4 + j % 4; }
+  static __device__ __forceinline__ void compute(const float (&as)[BK][BM + APAD], const float (&bs)[BK][BN + BPAD],
+                                                 float (&acc)[TM][TN]) {
+    const int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
+#pragma unroll
+    for (int kk = 0; kk < BK; ++kk) {
+      float a[TM], b[TN];
+#pragma unroll
+      for (int i = 0; i < TM; ++i) a[i] = as[kk][row_of(tx, i)];
+#pragma unroll
+      for (int j = 0; j < TN; ++j) b[j] = bs[kk][col_of(ty, j)];
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+  }
+)";
+
+constexpr std::string_view kComputeTc =
+    R"(  // Warp (wm, wn) owns rows wm * WTM + [0, WTM) and columns wn * WTN + [0, WTN): FM x FN
+  // fragments of 16 x 8. Lane (lg, lt) = (lane / 4, lane % 4) holds the mma.sync fragment elements.
+  static __device__ __forceinline__ void compute(const float (&as)[BK][BM + APAD], const float (&bs)[BK][BN + BPAD],
+                                                 float (&acc)[FM][FN][4]) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int wm = warp % WARPS_M, wn = warp / WARPS_M;
+    const int lg = lane / 4, lt = lane % 4;
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 8) {
+      unsigned fa[FM][4], fb[FN][2];
+#pragma unroll
+      for (int i = 0; i < FM; ++i) {
+        const int r = wm * WTM + i * 16 + lg;
+        fa[i][0] = __float_as_uint(as[kk + lt][r]);
+        fa[i][1] = __float_as_uint(as[kk + lt][r + 8]);
+        fa[i][2] = __float_as_uint(as[kk + lt + 4][r]);
+        fa[i][3] = __float_as_uint(as[kk + lt + 4][r + 8]);
+      }
+#pragma unroll
+      for (int j = 0; j < FN; ++j) {
+        const int c = wn * WTN + j * 8 + lg;
+        fb[j][0] = __float_as_uint(bs[kk + lt][c]);
+        fb[j][1] = __float_as_uint(bs[kk + lt + 4][c]);
+      }
+#pragma unroll
+      for (int i = 0; i < FM; ++i)
+#pragma unroll
+        for (int j = 0; j < FN; ++j)
+          rc_mma_tf32(acc[i][j][0], acc[i][j][1], acc[i][j][2], acc[i][j][3], fa[i][0], fa[i][1], fa[i][2], fa[i][3],
+                      fb[j][0], fb[j][1]);
+    }
+  }
+)";
+
+constexpr std::string_view kEpilogueFma = R"(const int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
+#pragma unroll
+for (int i = 0; i < TM; ++i) {
+  const I m = m0 + row_of(tx, i);
+#pragma unroll
+  for (int j = 0; j < TN; ++j) {
+    const int n = n0 + col_of(ty, j);
+    if (m < M && n < N) $STORE(acc[i][j]);
+  }
+})";
+
+constexpr std::string_view kEpilogueTc = R"(const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+const int wm = warp % WARPS_M, wn = warp / WARPS_M;
+const int lg = lane / 4, lt = lane % 4;
+#pragma unroll
+for (int i = 0; i < FM; ++i)
+#pragma unroll
+  for (int j = 0; j < FN; ++j)
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int q = 0; q < 2; ++q) {
+        const I m = m0 + wm * WTM + i * 16 + lg + 8 * h;
+        const int n = n0 + wn * WTN + j * 8 + 2 * lt + q;
+        if (m < M && n < N) $STORE(acc[i][j][2 * h + q]);
+      })";
+
+}  // namespace
+
+void emit_gemm(Emitter& e, const GemmProblem& p) {
+  const CudaOptions& o = e.options();
+  const bool tc = p.tensor_cores;
+  const Tile t = choose_tile(p, tc, o.target_blocks);
+  const int64_t tiles_mn = ceil_div(p.M, t.BM) * ceil_div(p.N, t.BN) * p.groups;
+  // Split K until the blocks fill the GPU, each split doing at least min_split_k of K.
+  int64_t split = 1;
+  if (tiles_mn < o.target_blocks)
+    split = std::clamp<int64_t>(
+        std::min(ceil_div(o.target_blocks, tiles_mn), p.K / std::max<int64_t>(o.min_split_k, 1)), 1, 64);
+  int64_t chunk = std::max<int64_t>(ceil_div(ceil_div(p.K, split), t.BK) * t.BK, t.BK);
+  split = std::max<int64_t>(ceil_div(p.K, chunk), 1);  // K = 0 (taps only in the padding): one split of zeros
+  if (ceil_div(p.M, t.BM) > 0x7fffffff || ceil_div(p.N, t.BN) > 65535 || p.groups * split > 65535)
+    throw std::invalid_argument(fmt::format("CUDA emitter: {}: GEMM {}x{}x{} in {} groups is too large for one grid",
+                                            e.where(), p.M, p.N, p.K, p.groups));
+  const int64_t part = p.groups * p.M * p.N;  // C's elements
+  const int64_t ws_numel = split > 1 ? split * part : 0;
+  const std::string I = index_type(std::max(p.max_elements, ws_numel));
+
+  Members m;
+  m.text(fmt::format("  using I = {};\n", I));
+  m.text(p.members);
+  m.constant("M", p.M).constant("N", p.N).constant("K", p.K).constant("G", p.groups);
+  m.constant("KSPLIT", split).constant("KCHUNK", chunk).constant("PART", part);
+  m.constant("BM", t.BM).constant("BN", t.BN).constant("BK", t.BK).constant("THREADS", t.threads);
+  m.constant("A_PER", t.BM * t.BK / t.threads).constant("B_PER", t.BN * t.BK / t.threads);
+  m.constant("APAD", tc ? 8 : 4).constant("BPAD", tc ? 8 : 4);
+  if (tc) {
+    m.constant("WARPS_M", t.WARPS_M).constant("WARPS_N", t.WARPS_N);
+    m.constant("WTM", t.BM / t.WARPS_M).constant("WTN", t.BN / t.WARPS_N);
+    m.constant("FM", t.BM / t.WARPS_M / 16).constant("FN", t.BN / t.WARPS_N / 8);
+  } else {
+    m.constant("TM", t.TM).constant("TN", t.TN).constant("TX", t.BM / t.TM);
+  }
+  m.text(fmt::format(
+      "  static __device__ __forceinline__ float load_a(const float* __restrict__ A, int g, I m, I k) {{\n{}  }}\n",
+      p.load_a));
+  m.text(fmt::format(
+      "  static __device__ __forceinline__ float load_b(const float* __restrict__ B, int g, I k, I n) {{\n{}  }}\n",
+      p.load_b));
+  m.text(fmt::format("  static __device__ __forceinline__ I out_index(int g, I m, I n) {{\n{}  }}\n", p.out_index));
+  const bool bias = p.bias_buffer >= 0;
+  if (bias && split == 1)
+    m.text(fmt::format("  static __device__ __forceinline__ int bias_index(int g, I n) {{\n{}  }}\n", p.bias_index));
+  // Split-K partial results: C of split s at ws[s * PART + part_index(g, m, n)], dense, in the
+  // output's contiguous order so the second pass reads and writes coalesced.
+  const std::string part_index =
+      p.out_m_contiguous ? "    return ((I)g * N + n) * M + m;\n" : "    return ((I)g * M + m) * N + n;\n";
+  if (split > 1)
+    m.text(fmt::format("  static __device__ __forceinline__ I part_index(int g, I m, I n) {{\n{}  }}\n", part_index));
+  const Mapping a = mapping(p.a_m_contiguous, "BM");
+  const Mapping b = mapping(p.b_n_contiguous, "BN");
+  m.text(subst(kFetch, {{"AROW", a.row}, {"AK", a.k}, {"BROW", b.row}, {"BK", b.k}, {"CVT", tc ? "rc_tf32" : ""}}));
+  m.text(tc ? kComputeTc : kComputeFma);
+
+  std::string store;
+  std::vector<Param> params;
+  if (split == 1) {
+    store = bias ? "y[out_index(g, m, n)] = $V + bias[bias_index(g, n)]" : "y[out_index(g, m, n)] = $V";
+    params = {{"y", ParamType::Out, p.out_buffer},
+              {p.a_name, ParamType::In, p.a_buffer},
+              {p.b_name, ParamType::In, p.b_buffer}};
+    if (bias) params.push_back({"bias", ParamType::In, p.bias_buffer});
+  } else {
+    store = "ws[(I)split * PART + part_index(g, m, n)] = $V";
+    params = {{"ws", ParamType::Out, kWorkspace},
+              {p.a_name, ParamType::In, p.a_buffer},
+              {p.b_name, ParamType::In, p.b_buffer}};
+  }
+  // $STORE(v) -> the store with v.
+  std::string epilogue(tc ? kEpilogueTc : kEpilogueFma);
+  {
+    const std::string_view tag = "$STORE(";
+    const size_t at = epilogue.find(tag);
+    const size_t close = epilogue.find(");", at);
+    const std::string v = epilogue.substr(at + tag.size(), close - at - tag.size());
+    epilogue = epilogue.substr(0, at) + subst(store, {{"V", v}}) + epilogue.substr(close + 1);
+  }
+  const std::string acc =
+      tc ? "float acc[FM][FN][4];\n#pragma unroll\nfor (int i = 0; i < FM; ++i)\n#pragma unroll\n"
+           "  for (int j = 0; j < FN; ++j)\n#pragma unroll\n    for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.0f;"
+         : "float acc[TM][TN];\n#pragma unroll\nfor (int i = 0; i < TM; ++i)\n#pragma unroll\n"
+           "  for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;";
+  KernelSource k;
+  k.family = p.family;
+  k.comment = fmt::format("{}: GEMM M={} N={} K={}{}, {}x{} tiles{}, {}{}", p.comment, p.M, p.N, p.K,
+                          p.groups > 1 ? fmt::format(" x {} groups", p.groups) : "", t.BM, t.BN,
+                          split > 1 ? fmt::format(", K split {} ways", split) : "", tc ? "TF32 mma.sync" : "FMA",
+                          split > 1 ? " (partial sums to the workspace)" : "");
+  k.members = m.str();
+  k.body = subst(kRun, {{"ACC_DECL", acc}, {"EPILOGUE", epilogue}, {"A", p.a_name}, {"B", p.b_name}});
+  k.params = std::move(params);
+  k.threads = static_cast<unsigned>(t.threads);
+  // The 256-thread tensor-core tiles with int indices: at most 128 registers a thread, so two
+  // blocks (16 warps) share an SM; ptxas fits them without spilling (the NVRTC tests check). The
+  // others (smaller tiles, FMA register blocks, 64-bit indices) spill under that cap: up to 255.
+  k.min_blocks = tc && t.threads == 256 && I == "int" ? 2 : 1;
+  k.grid[0] = static_cast<unsigned>(ceil_div(p.M, t.BM));
+  k.grid[1] = static_cast<unsigned>(ceil_div(p.N, t.BN));
+  k.grid[2] = static_cast<unsigned>(p.groups * split);
+  e.launch(std::move(k));
+  if (split == 1) return;
+
+  // Second pass: y = sum of the splits, in order (+ bias).
+  e.need_workspace(ws_numel * 4);
+  Members r;
+  r.text(fmt::format("  using I = {};\n", I));
+  r.text(p.members);
+  r.constant("M", p.M).constant("N", p.N).constant("KSPLIT", split).constant("PART", part).constant("THREADS", 256);
+  r.text(fmt::format("  static __device__ __forceinline__ I out_index(int g, I m, I n) {{\n{}  }}\n", p.out_index));
+  if (bias)
+    r.text(fmt::format("  static __device__ __forceinline__ int bias_index(int g, I n) {{\n{}  }}\n", p.bias_index));
+  const std::string decode =
+      p.out_m_contiguous ? "  const I m = q % M;\n  const I n = (q / M) % N;\n  const int g = (int)(q / ((I)M * N));\n"
+                         : "  const I n = q % N;\n  const I m = (q / N) % M;\n  const int g = (int)(q / ((I)M * N));\n";
+  KernelSource s;
+  s.family = p.family + "_sum";
+  s.comment =
+      fmt::format("{}: the sum of {} split-K partial results{}", p.comment, split, bias ? " plus the bias" : "");
+  s.members = r.str();
+  s.body = fmt::format(R"(for (I q = (I)blockIdx.x * THREADS + threadIdx.x; q < PART; q += (I)gridDim.x * THREADS) {{
+{}  float v = 0.0f;
+#pragma unroll 4
+  for (int s = 0; s < KSPLIT; ++s) v += ws[(I)s * PART + q];
+  y[out_index(g, m, n)] = v{};
+}})",
+                       decode, bias ? " + bias[bias_index(g, n)]" : "");
+  s.params = {{"y", ParamType::Out, p.out_buffer}, {"ws", ParamType::In, kWorkspace}};
+  if (bias) s.params.push_back({"bias", ParamType::In, p.bias_buffer});
+  s.threads = 256;
+  s.grid[0] = e.grid_stride(part, 256);
+  e.launch(std::move(s));
+}
+
+}  // namespace resnetc::codegen::cuda::detail

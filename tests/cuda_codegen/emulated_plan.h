@@ -1,0 +1,93 @@
+#pragma once
+// Runs the CUDA emitter's output on the host under emulation (compiler/codegen/cuda/emulation.h)
+// and compares it with the double-precision reference executor.
+//
+// The generated source is compiled with the host C++ compiler into a shared object (cached
+// under the build directory by a hash of the source, the emulation header and the flags) and
+// loaded with dlopen. Every plan buffer and the workspace get their own allocation, placed
+// against a PROT_NONE guard page with a canary in the slack, so a kernel that reads or writes
+// out of bounds faults or fails the canary check; the arena and the workspace are filled with
+// NaN before the run, so an element a kernel forgets to write fails the comparison.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "compiler/codegen/cuda/cuda_emitter.h"
+#include "compiler/ir/graph.h"
+#include "compiler/plan/kernel_plan.h"
+
+namespace resnetc::testing {
+
+// A compiled and loaded generated translation unit.
+class EmulatedModule {
+ public:
+  explicit EmulatedModule(const std::string& source);  // throws std::runtime_error with the compiler's output
+  ~EmulatedModule();
+  EmulatedModule(const EmulatedModule&) = delete;
+  EmulatedModule& operator=(const EmulatedModule&) = delete;
+
+  // Runs kernel `name` over the grid; throws std::runtime_error with the emulator's message.
+  void launch(const std::string& name, const unsigned grid[3], const unsigned block[3], void* const* args) const;
+
+  double compile_seconds() const { return compile_seconds_; }
+
+ private:
+  void* handle_ = nullptr;
+  void* launcher_ = nullptr;
+  double compile_seconds_ = 0;
+};
+
+// Memory with a guard page right after the last 64-byte line of the data (and one before it).
+class GuardedBuffer {
+ public:
+  explicit GuardedBuffer(int64_t bytes);
+  ~GuardedBuffer();
+  GuardedBuffer(const GuardedBuffer&) = delete;
+  GuardedBuffer& operator=(const GuardedBuffer&) = delete;
+  void* data() const { return data_; }
+  int64_t bytes() const { return bytes_; }
+  bool canary_intact() const;
+
+ private:
+  char* map_ = nullptr;
+  size_t map_bytes_ = 0;
+  char* data_ = nullptr;
+  int64_t bytes_ = 0, slack_ = 0;
+};
+
+struct EmulationOptions {
+  unsigned seed = 1;
+  double tolerance = 1e-4;
+  float input_scale = 1.0f;
+  bool quantize_inputs = false;  // inputs on a grid of 0.25: many exact ties (maxpool's tie rule)
+  codegen::cuda::CudaOptions cuda = plain_fma();
+
+  static codegen::cuda::CudaOptions plain_fma() {
+    codegen::cuda::CudaOptions o;
+    o.tensor_cores = false;
+    return o;
+  }
+};
+
+struct EmulationMismatch {
+  std::string value;  // the buffer's name
+  double error;       // max |emulated - reference| / max(max |reference|, 1e-6); inf when not finite
+};
+
+struct EmulationResult {
+  std::vector<EmulationMismatch> mismatches;  // values beyond the tolerance, and broken canaries
+  std::string worst_value;                    // the value with the largest relative error, and that error
+  double worst_error = 0;
+  size_t launches = 0, unique_kernels = 0;
+  double compile_seconds = 0, run_seconds = 0;
+  std::string describe() const;
+  bool ok() const { return mismatches.empty(); }
+};
+
+// Emits the graph's plan, runs it under emulation and the reference executor on the same
+// random inputs, and compares every value the kernels produce or update.
+EmulationResult compare_emulated(const ir::Graph& graph, const EmulationOptions& options = {});
+
+}  // namespace resnetc::testing

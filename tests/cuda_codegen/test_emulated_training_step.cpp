@@ -1,0 +1,61 @@
+// Every kernel of whole training steps, emitted as CUDA and run under emulation, against the
+// reference executor, on shapes that divide no tile size: FMA and TF32 tensor-core GEMMs, and
+// with every reduction split (split-K GEMMs, chunked BatchNorm sums) however small it is.
+#include <catch2/catch.hpp>
+
+#include "compiler/autodiff/training_graph.h"
+#include "dsl/frontend.h"
+#include "tests/cuda_codegen/emulated_plan.h"
+
+using namespace resnetc;
+
+namespace {
+
+ir::Graph training_graph(const std::string& text, autodiff::TrainingOptions options, int64_t batch = 3) {
+  dsl::SourceManager sources;
+  return autodiff::make_training_graph(dsl::compile_source(sources, "t.net", text, {std::nullopt, batch}).graph,
+                                       options);
+}
+
+const char* kTiny = R"(
+network tiny {
+  input 2x9x7
+  stem { conv 5 k3 p1; bn; relu; maxpool k3 s2 p1 }
+  stage basic 6 stride=2
+  stage preact 6
+  head { avgpool; fc 4 }
+})";
+
+void check(const ir::Graph& graph, const testing::EmulationOptions& options) {
+  const testing::EmulationResult r = testing::compare_emulated(graph, options);
+  INFO(r.describe());
+  CHECK(r.ok());
+}
+
+testing::EmulationOptions split_everything(testing::EmulationOptions o) {
+  o.cuda.target_blocks = 1 << 20;
+  o.cuda.min_split_k = 16;
+  o.cuda.min_reduce_chunk = 8;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("a whole training step under CUDA emulation matches the reference executor") {
+  SECTION("plain SGD, FMA") {
+    check(training_graph(kTiny, {0, 0}), {});
+  }
+  SECTION("momentum and weight decay, FMA") {
+    check(training_graph(kTiny, {0.9, 5e-4}), {});
+  }
+  SECTION("every GEMM split along K and every channel reduction split in chunks") {
+    check(training_graph(kTiny, {0.9, 5e-4}), split_everything({}));
+  }
+  SECTION("TF32 tensor cores (emulated mma.sync), at TF32's tolerance") {
+    testing::EmulationOptions o;
+    o.cuda.tensor_cores = true;
+    o.cuda.tensor_cores_linear = true;
+    o.tolerance = 1e-2;
+    check(training_graph(kTiny, {0.9, 5e-4}), o);
+  }
+}

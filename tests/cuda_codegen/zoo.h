@@ -1,0 +1,197 @@
+#pragma once
+// Test graphs for the CUDA emitter: every kernel kind on shapes that divide none of the tile
+// sizes (GEMM tiles of 16..128 rows and 16..64 columns, K steps of 16, 256-thread blocks, float4
+// vectors). Run under emulation (test_emulated_kernels.cpp) and compiled with NVRTC
+// (test_nvrtc_examples.cpp).
+#include <string>
+
+#include "compiler/ir/builder.h"
+
+namespace resnetc::testing::zoo {
+
+using ir::OpKind;
+using ir::ValueRole;
+
+struct Conv {
+  ir::Dims x;  // [N, C, H, W]
+  int64_t out;
+  int64_t kh, kw, sh, sw, ph, pw, groups = 1;
+  bool bias = false;
+
+  ir::Attrs attrs() const {
+    ir::Attrs a;
+    a.out_channels = out;
+    a.kernel[0] = kh;
+    a.kernel[1] = kw;
+    a.stride[0] = sh;
+    a.stride[1] = sw;
+    a.padding[0] = ph;
+    a.padding[1] = pw;
+    a.groups = groups;
+    a.bias = bias;
+    return a;
+  }
+};
+
+inline const Conv kConvs[] = {
+    {{3, 3, 11, 13}, 5, 3, 3, 1, 1, 1, 1},
+    {{2, 13, 9, 9}, 70, 3, 3, 2, 2, 1, 1},           // N = 70: two column tiles of 64
+    {{3, 6, 7, 7}, 10, 1, 1, 2, 2, 0, 0},            // 1x1 stride 2 (a shortcut)
+    {{2, 3, 12, 10}, 8, 7, 7, 2, 2, 3, 3, 1, true},  // a stem, with bias
+    {{2, 8, 6, 6}, 8, 3, 3, 1, 1, 1, 1, 4},          // 4 groups of 2 channels
+    {{2, 12, 5, 5}, 18, 3, 3, 2, 2, 1, 1, 3},        // 3 groups, stride 2
+    {{2, 20, 12, 12}, 17, 3, 3, 1, 1, 1, 1},         // M = 288 rows, K = 180
+    {{2, 4, 5, 9}, 6, 1, 3, 1, 2, 0, 1},             // rectangular kernel and strides
+    {{1, 2, 2, 2}, 3, 3, 3, 1, 1, 1, 1},             // taps that see only padding
+    {{2, 40, 4, 4}, 33, 2, 2, 2, 2, 0, 0, 1, true},  // K = 160, even kernel
+};
+
+struct Fc {
+  int64_t batch, in, out;
+  bool bias;
+};
+inline const Fc kFcs[] = {{3, 37, 70, true}, {5, 20, 10, false}, {33, 50, 40, true}, {2, 130, 3, true}};
+
+inline ir::ValueId input(ir::GraphBuilder& g, const std::string& name, ir::Dims shape) {
+  return g.add_value(name, std::move(shape), ValueRole::Input);
+}
+
+// Convolutions and fully connected layers: each forward, data gradient and weight gradient.
+inline ir::Graph gemm_zoo() {
+  ir::GraphBuilder g("gemm_zoo", {1, 1, 1, 1});
+  ir::ValueId last = g.input();
+  int i = 0;
+  for (const Conv& c : kConvs) {
+    const std::string name = "conv" + std::to_string(i++);
+    const ir::ValueId x = input(g, name + ".x", c.x);
+    const ir::ValueId y = g.add(OpKind::Conv2d, name, {x}, c.attrs(), {});
+    const ir::ValueId w = g.graph().ops.back().inputs[1];
+    const ir::ValueId dy = input(g, name + ".dy", g.shape(y));
+    ir::Attrs a = c.attrs();
+    a.bias = false;
+    a.shape = c.x;
+    g.apply(OpKind::ConvGradInput, name + ".grad_input", {dy, w}, a, {});
+    g.apply(OpKind::ConvGradWeight, name + ".grad_weight", {dy, x}, a, {});
+    last = y;
+  }
+  i = 0;
+  for (const Fc& f : kFcs) {
+    const std::string name = "fc" + std::to_string(i++);
+    ir::Attrs a;
+    a.out_features = f.out;
+    a.bias = f.bias;
+    const ir::ValueId x = input(g, name + ".x", {f.batch, f.in});
+    const ir::ValueId y = g.add(OpKind::Linear, name, {x}, a, {});
+    const ir::ValueId w = g.graph().ops.back().inputs[1];
+    const ir::ValueId dy = input(g, name + ".dy", g.shape(y));
+    g.apply(OpKind::LinearGradInput, name + ".grad_input", {dy, w}, {}, {});
+    g.apply(OpKind::LinearGradWeight, name + ".grad_weight", {dy, x}, {}, {});
+    g.apply(OpKind::BiasGrad, name + ".bias_grad", {dy}, {}, {});
+  }
+  return std::move(g).finish(last);
+}
+
+inline ir::Attrs window(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw) {
+  ir::Attrs a;
+  a.kernel[0] = kh;
+  a.kernel[1] = kw;
+  a.stride[0] = sh;
+  a.stride[1] = sw;
+  a.padding[0] = ph;
+  a.padding[1] = pw;
+  return a;
+}
+
+// Everything but the GEMMs.
+inline ir::Graph other_zoo() {
+  ir::GraphBuilder g("other_zoo", {3, 5, 7, 9});
+  const ir::ValueId x = g.input();
+  const ir::Dims xs = g.shape(x);
+
+  // Elementwise, both the float4 (multiple of 4) and the scalar path (945 elements).
+  const ir::ValueId v4 = input(g, "v4", {2, 4, 4, 4});
+  const ir::ValueId relu = g.add(OpKind::Relu, "relu", {x}, {}, {});
+  g.add(OpKind::Relu, "relu4", {v4}, {}, {});
+  const ir::ValueId b = input(g, "b", xs);
+  g.add(OpKind::Add, "add", {x, b}, {}, {});
+  g.apply(OpKind::ReluGrad, "relu.grad", {b, relu}, {}, {});
+  g.add(OpKind::Flatten, "flatten", {x}, {}, {});
+  ir::Attrs reshape;
+  reshape.shape = {5, 3, 63};
+  g.apply(OpKind::Reshape, "reshape", {x}, reshape, {});
+
+  // Pooling and gradients.
+  const ir::Attrs windows[] = {window(3, 3, 2, 2, 1, 1), window(2, 2, 2, 2, 0, 0), window(3, 3, 1, 1, 1, 1),
+                               window(3, 2, 2, 1, 0, 1), window(5, 5, 3, 3, 2, 2)};
+  int i = 0;
+  for (const ir::Attrs& a : windows) {
+    for (OpKind kind : {OpKind::MaxPool, OpKind::AvgPool}) {
+      const std::string name = std::string(kind == OpKind::MaxPool ? "max" : "avg") + std::to_string(i);
+      const ir::ValueId y = g.add(kind, name, {x}, a, {});
+      const ir::ValueId dy = input(g, name + ".dy", g.shape(y));
+      ir::Attrs grad = a;
+      grad.shape = xs;
+      if (kind == OpKind::MaxPool)
+        g.apply(OpKind::MaxPoolGrad, name + ".grad", {dy, x}, grad, {});
+      else
+        g.apply(OpKind::AvgPoolGrad, name + ".grad", {dy}, grad, {});
+    }
+    ++i;
+  }
+  const ir::ValueId gap = g.add(OpKind::GlobalAvgPool, "gap", {x}, {}, {});
+  ir::Attrs gap_grad;
+  gap_grad.shape = xs;
+  g.apply(OpKind::GlobalAvgPoolGrad, "gap.grad", {input(g, "gap.dy", g.shape(gap))}, gap_grad, {});
+  const ir::ValueId wide = input(g, "wide", {2, 3, 10, 10});  // 100 > 32 lanes per plane
+  g.add(OpKind::GlobalAvgPool, "gap.wide", {wide}, {}, {});
+
+  // BatchNorm: inference, and the training ops on one set of statistics.
+  ir::Attrs bn;
+  bn.eps = 1e-3;
+  g.add(OpKind::BatchNorm, "bn", {x}, bn, {});
+  const ir::ValueId stats = g.apply(OpKind::BnStats, "bn.stats", {x}, bn, {});
+  const ir::ValueId weight = g.add_value("bnt.weight", {xs[1]}, ValueRole::Parameter);
+  const ir::ValueId bias = g.add_value("bnt.bias", {xs[1]}, ValueRole::Parameter);
+  g.apply(OpKind::BnApply, "bn.apply", {x, stats, weight, bias}, bn, {});
+  const ir::ValueId dy = input(g, "bn.dy", xs);
+  g.apply(OpKind::BnGradWeight, "bn.grad_weight", {dy, x, stats}, bn, {});
+  g.apply(OpKind::BnGradInput, "bn.grad_input", {dy, x, stats, weight}, bn, {});
+  ir::Attrs running;
+  running.momentum = 0.1;
+  running.shape = xs;
+  g.apply(OpKind::BnRunningUpdate, "bn.running",
+          {g.add_value("bnt.running_mean", {xs[1]}, ValueRole::State),
+           g.add_value("bnt.running_var", {xs[1]}, ValueRole::State), stats},
+          running, {});
+  g.apply(OpKind::BiasGrad, "bias_grad", {dy}, {}, {});
+
+  // The loss and its gradient: 10 classes, and 1000 classes over 37 rows (several rows per
+  // warp and several lanes per row).
+  ir::ValueId logits = g.input();
+  for (auto [rows, classes] : {std::pair<int64_t, int64_t>{37, 1000}, {3, 10}}) {
+    const std::string name = "xent" + std::to_string(classes);
+    logits = input(g, name + ".logits", {rows, classes});
+    const ir::ValueId labels = g.add_value(name + ".labels", {rows}, ValueRole::Input, ir::DType::I32);
+    g.apply(OpKind::SoftmaxCrossEntropy, name, {logits, labels}, {}, {});
+    g.apply(OpKind::SoftmaxCrossEntropyGrad, name + ".grad", {logits, labels}, {}, {});
+  }
+
+  // The optimizer.
+  const ir::ValueId lr = input(g, "lr", {1});
+  ir::Attrs sgd;
+  sgd.weight_decay = 1e-2;
+  g.apply(OpKind::SgdUpdate, "sgd", {g.add_value("p0", {3, 7}, ValueRole::Parameter), input(g, "g0", {3, 7}), lr}, sgd,
+          {});
+  g.apply(OpKind::SgdUpdate, "sgd.plain", {g.add_value("p1", {16}, ValueRole::Parameter), input(g, "g1", {16}), lr}, {},
+          {});
+  ir::Attrs momentum;
+  momentum.momentum = 0.9;
+  momentum.weight_decay = 5e-4;
+  g.apply(OpKind::SgdMomentumUpdate, "sgd.momentum",
+          {g.add_value("p2", {4, 5, 3}, ValueRole::Parameter), input(g, "g2", {4, 5, 3}), lr,
+           g.add_value("p2.velocity", {4, 5, 3}, ValueRole::State)},
+          momentum, {});
+  return std::move(g).finish(logits);  // the 10-class logits: labels are drawn below 10
+}
+
+}  // namespace resnetc::testing::zoo

@@ -1,0 +1,84 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+
+#include "compiler/autodiff/training_graph.h"
+#include "compiler/plan/kernel_plan.h"
+#include "compiler/reference/executor.h"
+#include "dsl/frontend.h"
+#include "runtime/cuda/driver.h"
+#include "runtime/cuda_backend/cuda_backend.h"
+
+using namespace resnetc;
+
+namespace {
+
+// The worst relative error over every buffer the GPU writes, against the reference executor.
+double worst_error(const ir::Graph& graph, train::Backend& backend, std::string* where) {
+  plan::KernelPlan plan = plan::make_plan(graph);
+  auto exec = backend.compile(plan);
+  reference::Executor ref(graph);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    const plan::Buffer& b = plan.buffers[i];
+    if (b.storage == plan::Storage::Arena) continue;
+    auto n = static_cast<size_t>(ir::numel(b.shape));
+    std::vector<double> values(n);
+    if (b.value == graph.labels) {
+      std::vector<int32_t> labels(n);
+      for (size_t j = 0; j < n; ++j) labels[j] = static_cast<int32_t>(rng() % 10), values[j] = labels[j];
+      train::write_buffer(*exec, static_cast<int>(i), std::span<const int32_t>(labels));
+    } else {
+      std::vector<float> f(n);
+      bool positive = b.name.ends_with("running_var") || b.value == graph.learning_rate;
+      for (size_t j = 0; j < n; ++j) f[j] = positive ? std::abs(u(rng)) + 0.1f : u(rng), values[j] = f[j];
+      train::write_buffer(*exec, static_cast<int>(i), std::span<const float>(f));
+    }
+    ref.set(b.value, values);
+  }
+  exec->run();
+  ref.run();
+  double worst = 0;
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    const plan::Buffer& b = plan.buffers[i];
+    if (b.storage == plan::Storage::Input) continue;
+    const std::vector<double>& want = ref.get(b.value);
+    std::vector<float> got(want.size());
+    train::read_buffer(*exec, static_cast<int>(i), std::span<float>(got));
+    double scale = 1e-6, err = 0;
+    for (double w : want) scale = std::max(scale, std::abs(w));
+    for (size_t j = 0; j < want.size(); ++j)
+      err = std::max(err, std::isfinite(got[j]) ? std::abs(got[j] - want[j]) / scale : INFINITY);
+    if (err > worst) worst = err, *where = b.name;
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("a whole training step on the GPU matches the reference executor (TF32 tolerance)") {
+  if (!cuda::driver_available() || cuda::device_count() == 0) {
+    WARN("no NVIDIA GPU here: nothing to check (tools/gpu-check runs this on a GPU machine)");
+    return;
+  }
+  cuda_backend::CudaBackend backend(0, {});
+  const char* net = R"(
+network tiny {
+  input 3x19x17
+  stem { conv 16 k3 p1; bn; relu; maxpool k3 s2 p1 }
+  stage basic 24 stride=2
+  stage bottleneck 8 x2
+  head { avgpool; fc 10 }
+})";
+  dsl::SourceManager sources;
+  ir::Graph forward = dsl::compile_source(sources, "t.net", net, {std::nullopt, 5}).graph;
+  std::string where;
+  double forward_error = worst_error(forward, backend, &where);
+  INFO("forward, worst at " << where);
+  CHECK(forward_error < 1e-2);
+  double step_error = worst_error(autodiff::make_training_graph(forward, {0.9, 1e-4}), backend, &where);
+  INFO("training step, worst at " << where);
+  CHECK(step_error < 1e-2);
+}
