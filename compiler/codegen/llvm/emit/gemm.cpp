@@ -24,8 +24,6 @@ constexpr int64_t kMR = 8;             // microkernel rows (broadcast operand)
 constexpr int64_t kNV = 2;             // microkernel vectors (packed operand)
 constexpr int64_t kNR = kLanes * kNV;  // microkernel columns
 constexpr int64_t kMaxRuns = 4;        // more contiguous runs per vector than this: scatter
-constexpr int64_t kGradLanesBlock = 256;  // weight-gradient lanes per task block
-constexpr int64_t kGradChunk = 256;       // weight-gradient positions per packed chunk
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -139,6 +137,34 @@ void emit_if(Builder& b, llvm::Value* cond, llvm::function_ref<void()> then) {
   b.SetInsertPoint(end_block);
 }
 
+// 8 vectors a[c] of 16 floats -> 16 vectors of 8: out[l][c] = a[c][l] (unpack, 64-bit shuffles,
+// then one lane-pair shuffle per output: vunpck*ps / vshuff64x2 on AVX-512).
+std::vector<llvm::Value*> transpose8x16(Builder& b, llvm::ArrayRef<llvm::Value*> a) {
+  auto shuffle = [&](llvm::Value* x, llvm::Value* y, std::initializer_list<int> m) {
+    return b.CreateShuffleVector(x, y, llvm::ArrayRef<int>(m.begin(), m.end()));
+  };
+  llvm::Value* t[8];
+  for (int k = 0; k < 4; ++k) {
+    t[2 * k] = shuffle(a[2 * k], a[2 * k + 1], {0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29});
+    t[2 * k + 1] = shuffle(a[2 * k], a[2 * k + 1], {2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31});
+  }
+  // u[i] lane q = row 4q+i, columns 0-3; u[4+i]: columns 4-7.
+  llvm::Value* u[8];
+  for (int h = 0; h < 2; ++h) {
+    llvm::Value *p0 = t[4 * h], *p1 = t[4 * h + 1], *p2 = t[4 * h + 2], *p3 = t[4 * h + 3];
+    u[4 * h + 0] = shuffle(p0, p2, {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29});
+    u[4 * h + 1] = shuffle(p0, p2, {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31});
+    u[4 * h + 2] = shuffle(p1, p3, {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29});
+    u[4 * h + 3] = shuffle(p1, p3, {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31});
+  }
+  std::vector<llvm::Value*> rows(16);
+  for (int q = 0; q < 4; ++q)
+    for (int i = 0; i < 4; ++i)
+      rows[static_cast<size_t>(4 * q + i)] =
+          shuffle(u[i], u[4 + i], {4 * q, 4 * q + 1, 4 * q + 2, 4 * q + 3, 16 + 4 * q, 17 + 4 * q, 18 + 4 * q, 19 + 4 * q});
+  return rows;
+}
+
 llvm::Value* c64(Builder& b, int64_t v) { return b.getInt64(static_cast<uint64_t>(v)); }
 llvm::Value* min64(Builder& b, llvm::Value* x, llvm::Value* y) { return b.CreateSelect(b.CreateICmpSLT(x, y), x, y); }
 
@@ -197,6 +223,7 @@ struct WindowPlan {
 };
 
 constexpr int64_t kMinClassColumns = 2 * kNR;  // smaller classes join the all-taps class
+constexpr int64_t kIm2colUnrollBudget = 200;  // unrolled taps, summed over classes, before merging them
 constexpr int64_t kBlockBytes = 512 * 1024;     // packed column block, kept in L2 across row blocks
 
 void window_classes(const WindowGemm& d, WindowPlan& p, bool merge_small = true) {
@@ -222,6 +249,14 @@ void window_classes(const WindowGemm& d, WindowPlan& p, bool merge_small = true)
         own.push_back(std::move(c));
       }
     }
+  }
+  // Each class has its own unrolled code: past a budget of taps (7x7 kernels on small
+  // images), everything goes to the all-taps class.
+  int64_t unrolled = (all.h1 - all.h0) * (all.w1 - all.w0);
+  for (const WindowClass& c : own) unrolled += (c.h1 - c.h0) * (c.w1 - c.w0);
+  if (merge_small && unrolled > kIm2colUnrollBudget) {
+    for (WindowClass& c : own) all.cols.insert(all.cols.end(), c.cols.begin(), c.cols.end());
+    own.clear();
   }
   std::sort(all.cols.begin(), all.cols.end());
   if (!all.cols.empty()) own.push_back(std::move(all));
@@ -365,6 +400,7 @@ void window_store(const Ir& ir, Builder& b, const WindowGemm& d, const WindowPla
 constexpr int64_t kDC = 8;                 // columns per microkernel
 constexpr int64_t kDGroup = 8;             // microkernels per work item
 constexpr int64_t kDRows = kLanes * kNV;   // rows per panel
+constexpr int64_t kDirectUnrollBudget = 160;  // unrolled taps, summed over classes, before rolling
 
 struct DirectPlan {
   int64_t RPn = 0, T = 0, groups_total = 0, items = 0;
@@ -375,63 +411,116 @@ struct DirectPlan {
   std::vector<Class> classes;
   llvm::GlobalVariable* col_base = nullptr;  // per column: n*in_n + qh*in_sh*in_w + qw*in_sw
   llvm::GlobalVariable* col_off = nullptr;   // per column: output offset (group and row excluded)
+  llvm::GlobalVariable* contiguous = nullptr;  // per 8 columns: i8 1 when their outputs are consecutive
 };
 
+// With h0v/h1v (runtime tap rows [h0v, h1v), taps of a row unrolled) instead of c.h0/c.h1 (every tap
+// unrolled): one code for all classes that share a tap-column range.
 void direct_micro(const Ir& ir, Builder& b, const WindowGemm& d, const DirectPlan& p, const DirectPlan::Class& c,
                   llvm::Value* apanel, llvm::Value* in_g, llvm::Value* bias, llvm::Value* out_g, llvm::Value* rp,
-                  llvm::Value* g, llvm::Value* col0) {
+                  llvm::Value* g, llvm::Value* col0, llvm::Value* h0v = nullptr, llvm::Value* h1v = nullptr) {
   const auto TW = static_cast<int64_t>(d.tap_w.size());
   std::vector<llvm::Value*> base(kDC);
   for (int64_t r = 0; r < kDC; ++r)
     base[static_cast<size_t>(r)] = ir.at(b, in_g, b.CreateSExt(ir.load_scalar(b, p.col_base, b.CreateAdd(col0, c64(b, r))), b.getInt64Ty()));
   auto acc = make_acc(ir, b, kDC);
   for (auto* slot : acc) b.CreateStore(ir.fzero(), slot);
+  // One tap row: taps (th, tw) for tw in [c.w0, c.w1), th and the input row offset as Values.
+  auto tap_row = [&](llvm::Value* ap, llvm::Value* koff, llvm::Value* th, llvm::Value* row_off) {
+    std::vector<llvm::Value*> s(acc.size());
+    for (size_t i = 0; i < acc.size(); ++i) s[i] = b.CreateLoad(ir.vf, acc[i]);
+    llvm::Value* ap_row = ir.at(b, ap, b.CreateMul(th, c64(b, TW * kDRows)));
+    llvm::Value* in_off = b.CreateAdd(koff, row_off);
+    for (int64_t tw = c.w0; tw < c.w1; ++tw) {
+      const int64_t toff = d.tap_w[static_cast<size_t>(tw)];
+      llvm::Value* av[kNV];
+      for (int64_t v = 0; v < kNV; ++v) av[v] = ir.vload(b, ir.at(b, ap_row, tw * kDRows + v * kLanes), 64);
+      for (int64_t r = 0; r < kDC; ++r) {
+        llvm::Value* x = b.CreateAlignedLoad(ir.f32, ir.at(b, ir.at(b, base[static_cast<size_t>(r)], in_off), toff), llvm::Align(4));
+        llvm::Value* splat = b.CreateVectorSplat(kLanes, x);
+        for (int64_t v = 0; v < kNV; ++v) {
+          auto i = static_cast<size_t>(r * kNV + v);
+          s[i] = ir.fma(b, splat, av[v], s[i]);
+        }
+      }
+    }
+    for (size_t i = 0; i < acc.size(); ++i) b.CreateStore(s[i], acc[i]);
+  };
   const int64_t T = (c.h1 - c.h0) * (c.w1 - c.w0);
-  if (T > 0 && d.kouter > 0) {
+  if ((h0v || T > 0) && c.w1 > c.w0 && d.kouter > 0) {
     LoopHints hints{.no_vectorize = true};
-    if (T == 1) hints.unroll = 4; else hints.no_unroll = true;
+    if (!h0v && T == 1) hints.unroll = 4; else hints.no_unroll = true;
     emit_for(b, "dkc", 0, d.kouter, 1, [&](llvm::Value* kc) {
       llvm::Value* ap = ir.at(b, apanel, b.CreateMul(kc, c64(b, p.T * kDRows)));
       llvm::Value* koff = b.CreateMul(kc, c64(b, d.in_c));
-      std::vector<llvm::Value*> s(acc.size());
-      for (size_t i = 0; i < acc.size(); ++i) s[i] = b.CreateLoad(ir.vf, acc[i]);
-      for (int64_t th = c.h0; th < c.h1; ++th) {
-        for (int64_t tw = c.w0; tw < c.w1; ++tw) {
-          const int64_t t = th * TW + tw;
-          const int64_t toff = d.tap_h[static_cast<size_t>(th)] * d.in_w + d.tap_w[static_cast<size_t>(tw)];
-          llvm::Value* av[kNV];
-          for (int64_t v = 0; v < kNV; ++v) av[v] = ir.vload(b, ir.at(b, ap, t * kDRows + v * kLanes), 64);
-          for (int64_t r = 0; r < kDC; ++r) {
-            llvm::Value* x = b.CreateAlignedLoad(ir.f32, ir.at(b, ir.at(b, base[static_cast<size_t>(r)], koff), toff), llvm::Align(4));
-            llvm::Value* splat = b.CreateVectorSplat(kLanes, x);
-            for (int64_t v = 0; v < kNV; ++v) {
-              auto i = static_cast<size_t>(r * kNV + v);
-              s[i] = ir.fma(b, splat, av[v], s[i]);
-            }
-          }
-        }
+      if (h0v) {
+        // tap_h is affine in th (consecutive kernel rows): tap_h[th] = tap_h[0] + th * step.
+        const int64_t step = d.tap_h.size() > 1 ? d.tap_h[1] - d.tap_h[0] : 0;
+        emit_for(b, "th", h0v, h1v, c64(b, 1), [&](llvm::Value* th) {
+          llvm::Value* row_off = b.CreateMul(b.CreateAdd(c64(b, d.tap_h[0]), b.CreateMul(th, c64(b, step))), c64(b, d.in_w));
+          tap_row(ap, koff, th, row_off);
+        }, LoopHints{.no_vectorize = true, .no_unroll = true});
+      } else {
+        for (int64_t th = c.h0; th < c.h1; ++th)
+          tap_row(ap, koff, c64(b, th), c64(b, d.tap_h[static_cast<size_t>(th)] * d.in_w));
       }
-      for (size_t i = 0; i < acc.size(); ++i) b.CreateStore(s[i], acc[i]);
     }, hints);
   }
-  // Epilogue: rows rp*32 + [0, 32) of each column, out_row apart: masked scatters.
+  // Epilogue. Where the 8 columns are consecutive outputs and all 32 rows exist, transpose
+  // the 8 x 16 blocks in registers and store 8 floats per row; else masked scatters (rows
+  // are out_row apart).
+  std::vector<llvm::Value*> vals(acc.size());
   for (int64_t v = 0; v < kNV; ++v) {
     llvm::Value* rows = b.CreateAdd(ir.vsplat(b, b.CreateAdd(b.CreateMul(rp, c64(b, kDRows)), c64(b, v * kLanes))), ir.iota());
     llvm::Value* mask = b.CreateICmpSLT(rows, ir.vsplat(b, d.rows));
-    llvm::Value* row_off = b.CreateMul(rows, ir.vsplat(b, d.out_row));
     llvm::Value* bias_v = nullptr;
     if (bias) {
       llvm::Value* first = b.CreateAdd(b.CreateMul(g, c64(b, d.rows)), b.CreateAdd(b.CreateMul(rp, c64(b, kDRows)), c64(b, v * kLanes)));
       bias_v = b.CreateMaskedLoad(ir.vf, ir.vptr(b, ir.at(b, bias, first)), llvm::Align(4), mask, ir.fzero());
     }
     for (int64_t r = 0; r < kDC; ++r) {
-      llvm::Value* val = b.CreateLoad(ir.vf, acc[static_cast<size_t>(r * kNV + v)]);
-      if (bias_v) val = b.CreateFAdd(val, bias_v);
-      llvm::Value* off = ir.load_scalar(b, p.col_off, b.CreateAdd(col0, c64(b, r)));
-      llvm::Value* index = b.CreateAdd(row_off, ir.vsplat(b, off));
-      b.CreateMaskedScatter(val, b.CreateGEP(ir.f32, out_g, index), llvm::Align(4), mask);
+      auto i = static_cast<size_t>(r * kNV + v);
+      vals[i] = b.CreateLoad(ir.vf, acc[i]);
+      if (bias_v) vals[i] = b.CreateFAdd(vals[i], bias_v);
     }
   }
+  llvm::Value* off0 = b.CreateSExt(ir.load_scalar(b, p.col_off, col0), b.getInt64Ty());
+  llvm::Value* contiguous = b.CreateICmpNE(ir.load_scalar(b, p.contiguous, b.CreateUDiv(col0, c64(b, kDC))), b.getInt8(0));
+  if (d.rows % kDRows != 0) contiguous = b.CreateAnd(contiguous, b.CreateICmpSLT(rp, c64(b, p.RPn - 1)));
+  llvm::Function* fn = b.GetInsertBlock()->getParent();
+  auto* fast = llvm::BasicBlock::Create(b.getContext(), "store.rows", fn);
+  auto* slow = llvm::BasicBlock::Create(b.getContext(), "store.scatter", fn);
+  auto* join = llvm::BasicBlock::Create(b.getContext(), "store.done", fn);
+  b.CreateCondBr(contiguous, fast, slow);
+  b.SetInsertPoint(fast);
+  {
+    llvm::Value* out_c = ir.at(b, out_g, off0);
+    auto* v8 = llvm::FixedVectorType::get(ir.f32, kDC);
+    for (int64_t v = 0; v < kNV; ++v) {
+      llvm::Value* a[kDC];
+      for (int64_t r = 0; r < kDC; ++r) a[r] = vals[static_cast<size_t>(r * kNV + v)];
+      std::vector<llvm::Value*> rows = transpose8x16(b, a);
+      for (int64_t l = 0; l < kLanes; ++l) {
+        llvm::Value* r_index = b.CreateAdd(b.CreateMul(rp, c64(b, kDRows)), c64(b, v * kLanes + l));
+        llvm::Value* dst = ir.at(b, out_c, b.CreateMul(r_index, c64(b, d.out_row)));
+        b.CreateAlignedStore(rows[static_cast<size_t>(l)], b.CreateBitCast(dst, v8->getPointerTo()), llvm::Align(4));
+      }
+    }
+  }
+  b.CreateBr(join);
+  b.SetInsertPoint(slow);
+  for (int64_t v = 0; v < kNV; ++v) {
+    llvm::Value* rows = b.CreateAdd(ir.vsplat(b, b.CreateAdd(b.CreateMul(rp, c64(b, kDRows)), c64(b, v * kLanes))), ir.iota());
+    llvm::Value* mask = b.CreateICmpSLT(rows, ir.vsplat(b, d.rows));
+    llvm::Value* row_off = b.CreateMul(rows, ir.vsplat(b, d.out_row));
+    for (int64_t r = 0; r < kDC; ++r) {
+      llvm::Value* off = ir.load_scalar(b, p.col_off, b.CreateAdd(col0, c64(b, r)));
+      llvm::Value* index = b.CreateAdd(row_off, ir.vsplat(b, off));
+      b.CreateMaskedScatter(vals[static_cast<size_t>(r * kNV + v)], b.CreateGEP(ir.f32, out_g, index), llvm::Align(4), mask);
+    }
+  }
+  b.CreateBr(join);
+  b.SetInsertPoint(join);
 }
 
 void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, llvm::Value* a, llvm::Value* in,
@@ -462,6 +551,47 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
   p.groups_total = group;
   p.col_base = ir.table(prefix + ".col_base", ir.it, col_base);
   p.col_off = ir.table(prefix + ".col_off", ir.it, col_off);
+  {
+    std::vector<int64_t> contiguous(col_off.size() / kDC, 1);
+    for (size_t blk = 0; blk < contiguous.size(); ++blk)
+      for (size_t j = 1; j < kDC; ++j)
+        if (col_off[blk * kDC + j] != col_off[blk * kDC] + static_cast<int64_t>(j)) contiguous[blk] = 0;
+    p.contiguous = ir.table(prefix + ".contiguous", b.getInt8Ty(), contiguous);
+  }
+
+  // Every tap of every class unrolled, unless that makes too much code (7x7 kernels on small
+  // images have dozens of classes): then the classes come from tables and the kernel rows of
+  // a class are a loop, with one code per range of kernel columns.
+  int64_t unrolled = 0;
+  for (const DirectPlan::Class& c : p.classes) unrolled += (c.h1 - c.h0) * (c.w1 - c.w0);
+  bool affine = true;  // rolling computes tap_h[th] = tap_h[0] + th * step
+  for (size_t i = 2; i < d.tap_h.size(); ++i) affine = affine && d.tap_h[i] - d.tap_h[i - 1] == d.tap_h[1] - d.tap_h[0];
+  const bool rolled = affine && unrolled > kDirectUnrollBudget;
+  std::vector<std::pair<int64_t, int64_t>> wranges;
+  llvm::GlobalVariable *t_grp_cls = nullptr, *t_first_group = nullptr, *t_blocks = nullptr, *t_first_col = nullptr,
+                       *t_h0 = nullptr, *t_h1 = nullptr, *t_wg = nullptr;
+  if (rolled) {
+    std::vector<int64_t> grp_cls, first_group, blocks, first_col, h0, h1, wg;
+    for (size_t ci = 0; ci < p.classes.size(); ++ci) {
+      const DirectPlan::Class& c = p.classes[ci];
+      for (int64_t i = 0; i < c.groups; ++i) grp_cls.push_back(static_cast<int64_t>(ci));
+      first_group.push_back(c.first_group);
+      blocks.push_back(c.blocks);
+      first_col.push_back(c.first_col);
+      h0.push_back(c.h0);
+      h1.push_back(c.h1);
+      auto it = std::find(wranges.begin(), wranges.end(), std::pair<int64_t, int64_t>{c.w0, c.w1});
+      if (it == wranges.end()) it = wranges.insert(wranges.end(), {c.w0, c.w1});
+      wg.push_back(it - wranges.begin());
+    }
+    t_grp_cls = ir.table(prefix + ".grp_cls", ir.it, grp_cls);
+    t_first_group = ir.table(prefix + ".first_group", ir.it, first_group);
+    t_blocks = ir.table(prefix + ".blocks", ir.it, blocks);
+    t_first_col = ir.table(prefix + ".first_col", ir.it, first_col);
+    t_h0 = ir.table(prefix + ".h0", ir.it, h0);
+    t_h1 = ir.table(prefix + ".h1", ir.it, h1);
+    t_wg = ir.table(prefix + ".wg", ir.it, wg);
+  }
 
   // A, packed: [g][rp][kc][tap][32 rows], zero past the last row.
   const int64_t panel_floats = d.kouter * p.T * kDRows;
@@ -495,26 +625,54 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
                     [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
     llvm::Value* bias_ = cap.size() > 3 ? cap[3] : nullptr;
     emit_for(bb, "item", begin, end, c64(bb, 1), [&](llvm::Value* item) {
-      llvm::Value* rp = bb.CreateURem(item, c64(bb, p.RPn));
-      llvm::Value* rest = bb.CreateUDiv(item, c64(bb, p.RPn));
-      llvm::Value* grp = bb.CreateURem(rest, c64(bb, p.groups_total));
-      llvm::Value* g = bb.CreateUDiv(rest, c64(bb, p.groups_total));
+      // Column groups innermost: a thread's consecutive items share the packed row panel.
+      llvm::Value* grp = bb.CreateURem(item, c64(bb, p.groups_total));
+      llvm::Value* rest = bb.CreateUDiv(item, c64(bb, p.groups_total));
+      llvm::Value* rp = bb.CreateURem(rest, c64(bb, p.RPn));
+      llvm::Value* g = bb.CreateUDiv(rest, c64(bb, p.RPn));
       llvm::Value* apanel = ir.at(bb, cap[0], bb.CreateMul(bb.CreateAdd(bb.CreateMul(g, c64(bb, p.RPn)), rp), c64(bb, panel_floats)));
       llvm::Value* in_g = ir.at(bb, cap[1], bb.CreateMul(g, c64(bb, d.in_g)));
       llvm::Value* out_g = ir.at(bb, cap[2], bb.CreateMul(g, c64(bb, d.out_g)));
-      for (const DirectPlan::Class& c : p.classes) {
-        auto run_class = [&] {
-          llvm::Value* local = bb.CreateSub(grp, c64(bb, c.first_group));
-          llvm::Value* blk0 = bb.CreateMul(local, c64(bb, kDGroup));
-          llvm::Value* nblk = min64(bb, c64(bb, kDGroup), bb.CreateSub(c64(bb, c.blocks), blk0));
-          emit_for(bb, "blk", c64(bb, 0), nblk, c64(bb, 1), [&](llvm::Value* j) {
-            llvm::Value* col0 = bb.CreateAdd(c64(bb, c.first_col), bb.CreateMul(bb.CreateAdd(blk0, j), c64(bb, kDC)));
-            direct_micro(ir, bb, d, p, c, apanel, in_g, bias_, out_g, rp, g, col0);
-          }, LoopHints{.no_vectorize = true, .no_unroll = true});
-        };
-        if (p.classes.size() == 1) run_class();
-        else emit_if(bb, bb.CreateICmpULT(bb.CreateSub(grp, c64(bb, c.first_group)), c64(bb, c.groups)), run_class);
+      if (!rolled) {
+        for (const DirectPlan::Class& c : p.classes) {
+          auto run_class = [&] {
+            llvm::Value* local = bb.CreateSub(grp, c64(bb, c.first_group));
+            llvm::Value* blk0 = bb.CreateMul(local, c64(bb, kDGroup));
+            llvm::Value* nblk = min64(bb, c64(bb, kDGroup), bb.CreateSub(c64(bb, c.blocks), blk0));
+            emit_for(bb, "blk", c64(bb, 0), nblk, c64(bb, 1), [&](llvm::Value* j) {
+              llvm::Value* col0 = bb.CreateAdd(c64(bb, c.first_col), bb.CreateMul(bb.CreateAdd(blk0, j), c64(bb, kDC)));
+              direct_micro(ir, bb, d, p, c, apanel, in_g, bias_, out_g, rp, g, col0);
+            }, LoopHints{.no_vectorize = true, .no_unroll = true});
+          };
+          if (p.classes.size() == 1) run_class();
+          else emit_if(bb, bb.CreateICmpULT(bb.CreateSub(grp, c64(bb, c.first_group)), c64(bb, c.groups)), run_class);
+        }
+        return;
       }
+      // Rolled: the class of this group from the tables, one code per tap-column range.
+      auto load = [&](llvm::GlobalVariable* t, llvm::Value* i) { return bb.CreateSExt(ir.load_scalar(bb, t, i), bb.getInt64Ty()); };
+      llvm::Value* ci = load(t_grp_cls, grp);
+      llvm::Value* local = bb.CreateSub(grp, load(t_first_group, ci));
+      llvm::Value* blk0 = bb.CreateMul(local, c64(bb, kDGroup));
+      llvm::Value* nblk = min64(bb, c64(bb, kDGroup), bb.CreateSub(load(t_blocks, ci), blk0));
+      llvm::Value* first_col = load(t_first_col, ci);
+      llvm::Value* h0 = load(t_h0, ci);
+      llvm::Value* h1 = load(t_h1, ci);
+      llvm::Function* fn = bb.GetInsertBlock()->getParent();
+      auto* done = llvm::BasicBlock::Create(bb.getContext(), "wg.done", fn);
+      auto* sw = bb.CreateSwitch(load(t_wg, ci), done, static_cast<unsigned>(wranges.size()));
+      for (size_t w = 0; w < wranges.size(); ++w) {
+        auto* case_block = llvm::BasicBlock::Create(bb.getContext(), "wg", fn, done);
+        sw->addCase(llvm::cast<llvm::ConstantInt>(c64(bb, static_cast<int64_t>(w))), case_block);
+        bb.SetInsertPoint(case_block);
+        DirectPlan::Class c{0, 0, wranges[w].first, wranges[w].second, 0, 0, 0, 0};
+        emit_for(bb, "blk", c64(bb, 0), nblk, c64(bb, 1), [&](llvm::Value* j) {
+          llvm::Value* col0 = bb.CreateAdd(first_col, bb.CreateMul(bb.CreateAdd(blk0, j), c64(bb, kDC)));
+          direct_micro(ir, bb, d, p, c, apanel, in_g, bias_, out_g, rp, g, col0, h0, h1);
+        }, LoopHints{.no_vectorize = true, .no_unroll = true});
+        bb.CreateBr(done);
+      }
+      bb.SetInsertPoint(done);
     }, LoopHints{.no_vectorize = true, .no_unroll = true});
   });
   ir.release(b, apack);
@@ -530,21 +688,20 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
   if (d.batch * d.out_rows * d.out_cols == 0 || d.rows == 0 || d.groups == 0) return;
   const int threads = pool_threads();
   {
-    // Rows in lanes ("direct") packs A once (rows x k) and scatters the outputs (rows x
-    // columns); columns in lanes (im2col) gathers the image operand (columns x k). Take the
-    // one that moves fewer elements.
+    // Rows in lanes ("direct") packs A once (rows x k) and scatters its outputs; columns in
+    // lanes (im2col) gathers the image operand (columns x k) for every block of rows. Direct
+    // wins unless there are few columns for many rows (ResNet's last stages on small images),
+    // where packing all of A costs more than the convolution saves (measured with
+    // bench/conv_kernels on AVX-512, both ways forced by RESNETC_CONV_PATH).
     WindowPlan exact;
     window_classes(d, exact, /*merge_small=*/false);
     const int64_t cols = d.batch * d.out_rows * d.out_cols;
-    int64_t im2col = 0;
-    for (const WindowClass& c : exact.classes) im2col += static_cast<int64_t>(c.cols.size()) * c.T * d.kouter;
-    const int64_t direct = round_up(d.rows, kDRows) * static_cast<int64_t>(d.tap_a.size()) * d.kouter + 2 * cols * d.rows;
     const char* force = std::getenv("RESNETC_CONV_PATH");  // "direct" or "im2col": for tests and benchmarks
-    bool use_direct = force ? std::string_view(force) == "direct" : direct < im2col;
+    const bool use_direct = force ? std::string_view(force) == "direct" : cols * 4 > d.rows;
     if (use_direct) {
       int64_t extent = d.batch * std::abs(d.in_n) + (d.out_rows * d.in_sh + d.in_h) * d.in_w + d.out_cols * d.in_sw;
       int64_t out_extent = d.batch * std::abs(d.out_n) + d.rows * std::abs(d.out_row) + (d.out_rows * d.out_sh + 2) * d.out_w + d.out_cols * d.out_sw;
-      const bool wide = std::max(extent, out_extent) + kDRows * std::abs(d.out_row) >= (int64_t{1} << 31);
+      const bool wide = std::max({extent, out_extent + kDRows * std::abs(d.out_row), round_up(d.rows, kDRows) * std::abs(d.a_row)}) >= (int64_t{1} << 31);
       return emit_direct(k, d, exact, a, in, bias, out, unique_prefix(b, tag), wide);
     }
   }
@@ -676,247 +833,12 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
   });
 }
 
-// ---------------------------------------------------------------------------------------
-// WeightGrad
-
 namespace {
-
-struct GradPlan {
-  int64_t Kconv = 0, NB = 0, NBn = 0, P = 0;
-  bool by_pixels = false;  // chunks are pixel blocks of one image (else whole images)
-  int64_t PBn = 1, PB = 0, IB = 1, NCH = 0, rows_max = 0, CS = 1, items = 0;
-  int64_t Ofull = 0, Otail = 0;
-  llvm::GlobalVariable *lane_off = nullptr, *lane_y = nullptr, *lane_x = nullptr;
-};
-
-struct Chunk {
-  llvm::Value *n0, *n1, *p0, *p1, *npix;
-};
-
-Chunk decode_chunk(Builder& b, const WeightGrad& d, const GradPlan& p, llvm::Value* ch) {
-  Chunk c{};
-  if (p.by_pixels) {
-    c.n0 = b.CreateUDiv(ch, c64(b, p.PBn));
-    c.n1 = b.CreateAdd(c.n0, c64(b, 1));
-    c.p0 = b.CreateMul(b.CreateURem(ch, c64(b, p.PBn)), c64(b, p.PB));
-    c.p1 = min64(b, b.CreateAdd(c.p0, c64(b, p.PB)), c64(b, p.P));
-  } else {
-    c.n0 = b.CreateMul(ch, c64(b, p.IB));
-    c.n1 = min64(b, b.CreateAdd(c.n0, c64(b, p.IB)), c64(b, d.batch));
-    c.p0 = c64(b, 0);
-    c.p1 = c64(b, p.P);
-  }
-  c.npix = b.CreateSub(c.p1, c.p0);
-  return c;
-}
-
-void grad_pack(const Ir& ir, Builder& b, const WeightGrad& d, const GradPlan& p, llvm::Value* x, llvm::Value* g,
-               llvm::Value* lane0, const Chunk& c, llvm::Value* bt) {
-  const int64_t C = d.groups * d.in_per_group, HW = d.in_h * d.in_w;
-  llvm::Value* xg = ir.at(b, x, b.CreateMul(g, c64(b, d.in_per_group * HW)));
-  emit_for(b, "pack.n", c.n0, c.n1, c64(b, 1), [&](llvm::Value* n) {
-    llvm::Value* xn = ir.at(b, xg, b.CreateMul(n, c64(b, C * HW)));
-    llvm::Value* row_n = b.CreateMul(b.CreateSub(n, c.n0), c.npix);
-    emit_for(b, "pack.p", c.p0, c.p1, c64(b, 1), [&](llvm::Value* pix) {
-      llvm::Value* oh = b.CreateUDiv(pix, c64(b, d.out_w));
-      llvm::Value* ow = b.CreateSub(pix, b.CreateMul(oh, c64(b, d.out_w)));
-      llvm::Value* y0 = b.CreateMul(oh, c64(b, d.stride_h));
-      llvm::Value* x0 = b.CreateMul(ow, c64(b, d.stride_w));
-      llvm::Value* src = ir.at(b, xn, b.CreateAdd(b.CreateMul(y0, c64(b, d.in_w)), x0));
-      llvm::Value* y0v = ir.vsplat(b, y0);
-      llvm::Value* x0v = ir.vsplat(b, x0);
-      llvm::Value* row = b.CreateAdd(row_n, b.CreateSub(pix, c.p0));
-      emit_for(b, "pack.j", 0, p.NB / kNR, 1, [&](llvm::Value* j) {
-        llvm::Value* dst = ir.at(b, bt, b.CreateMul(b.CreateAdd(b.CreateMul(j, c64(b, p.rows_max)), row), c64(b, kNR)));
-        for (int64_t v = 0; v < kNV; ++v) {
-          llvm::Value* kk = b.CreateAdd(lane0, b.CreateAdd(b.CreateMul(j, c64(b, kNR)), c64(b, v * kLanes)));
-          llvm::Value* yy = b.CreateAdd(y0v, ir.load_vector(b, p.lane_y, kk));
-          llvm::Value* xx = b.CreateAdd(x0v, ir.load_vector(b, p.lane_x, kk));
-          llvm::Value* mask = b.CreateAnd(b.CreateICmpULT(yy, ir.vsplat(b, d.in_h)), b.CreateICmpULT(xx, ir.vsplat(b, d.in_w)));
-          ir.vstore(b, ir.gather(b, src, ir.load_vector(b, p.lane_off, kk), mask), ir.at(b, dst, v * kLanes), 64);
-        }
-      }, LoopHints{.no_vectorize = true});
-    }, LoopHints{.no_vectorize = true});
-  }, LoopHints{.no_vectorize = true, .no_unroll = true});
-}
-
-// dw rows [o0, o0 + mr) x lanes [col0, col0 + 32) += Σ over the chunk.
-void grad_micro(const Ir& ir, Builder& b, const WeightGrad& d, const GradPlan& p, int64_t mr, llvm::Value* dy,
-                llvm::Value* cbase, llvm::Value* g, llvm::Value* o0, llvm::Value* col0, llvm::Value* pj, const Chunk& c,
-                llvm::Value* bt) {
-  const int64_t O = d.groups * d.out_per_group;
-  llvm::Value* crow = ir.at(b, cbase, b.CreateAdd(b.CreateMul(o0, c64(b, p.Kconv)), col0));
-  llvm::Value* lanes = ir.vsplat(b, col0);
-  llvm::Value* mask[kNV];
-  for (int64_t v = 0; v < kNV; ++v)
-    mask[v] = b.CreateICmpULT(b.CreateAdd(b.CreateAdd(lanes, ir.vsplat(b, v * kLanes)), ir.iota()), ir.vsplat(b, p.Kconv));
-  std::vector<llvm::Value*> acc(static_cast<size_t>(mr * kNV));
-  for (int64_t r = 0; r < mr; ++r)
-    for (int64_t v = 0; v < kNV; ++v) {
-      auto* s = ir.slot(b, ir.vf);
-      b.CreateStore(b.CreateMaskedLoad(ir.vf, ir.vptr(b, ir.at(b, crow, r * p.Kconv + v * kLanes)), llvm::Align(4),
-                                       mask[v], ir.fzero()),
-                    s);
-      acc[static_cast<size_t>(r * kNV + v)] = s;
-    }
-  llvm::Value* dy_rows = ir.at(b, dy, b.CreateMul(b.CreateAdd(b.CreateMul(g, c64(b, d.out_per_group)), o0), c64(b, p.P)));
-  llvm::Value* bt_panel = ir.at(b, bt, b.CreateMul(pj, c64(b, p.rows_max * kNR)));
-  emit_for(b, "gw.n", c.n0, c.n1, c64(b, 1), [&](llvm::Value* n) {
-    llvm::Value* dyn = ir.at(b, dy_rows, b.CreateMul(n, c64(b, O * p.P)));
-    llvm::Value* bn = ir.at(b, bt_panel, b.CreateMul(b.CreateMul(b.CreateSub(n, c.n0), c.npix), c64(b, kNR)));
-    emit_for(b, "gw.p", c.p0, c.p1, c64(b, 1), [&](llvm::Value* pix) {
-      llvm::Value* bp = ir.at(b, bn, b.CreateMul(b.CreateSub(pix, c.p0), c64(b, kNR)));
-      llvm::Value* ap = ir.at(b, dyn, pix);
-      std::vector<llvm::Value*> s(acc.size());
-      for (size_t i = 0; i < acc.size(); ++i) s[i] = b.CreateLoad(ir.vf, acc[i]);
-      llvm::Value* bv[kNV];
-      for (int64_t v = 0; v < kNV; ++v) bv[v] = ir.vload(b, ir.at(b, bp, v * kLanes), 64);
-      for (int64_t r = 0; r < mr; ++r) {
-        llvm::Value* splat = b.CreateVectorSplat(kLanes, b.CreateAlignedLoad(ir.f32, ir.at(b, ap, r * p.P), llvm::Align(4)));
-        for (int64_t v = 0; v < kNV; ++v) {
-          auto i = static_cast<size_t>(r * kNV + v);
-          s[i] = ir.fma(b, splat, bv[v], s[i]);
-        }
-      }
-      for (size_t i = 0; i < acc.size(); ++i) b.CreateStore(s[i], acc[i]);
-    }, LoopHints{.no_vectorize = true, .unroll = 2});
-  }, LoopHints{.no_vectorize = true, .no_unroll = true});
-  for (int64_t r = 0; r < mr; ++r)
-    for (int64_t v = 0; v < kNV; ++v)
-      b.CreateMaskedStore(b.CreateLoad(ir.vf, acc[static_cast<size_t>(r * kNV + v)]),
-                          ir.vptr(b, ir.at(b, crow, r * p.Kconv + v * kLanes)), llvm::Align(4), mask[v]);
-}
-
-}  // namespace
-
-namespace {
-
-void emit_weight_grad_im2col(KernelBody& k, const WeightGrad& d, llvm::Value* dy, llvm::Value* x, llvm::Value* dw,
-                             const std::string& tag) {
-  Builder& b = k.b;
-  GradPlan p;
-  const int64_t KK = d.kernel_h * d.kernel_w;
-  p.Kconv = d.in_per_group * KK;
-  p.P = d.out_h * d.out_w;
-  const int64_t G = d.groups, Og = d.out_per_group;
-  if (p.Kconv == 0 || Og == 0 || G == 0) return;
-  const int64_t Kpad = round_up(p.Kconv, kNR);
-  p.NBn = ceil_div(Kpad, kGradLanesBlock);
-  p.NB = round_up(ceil_div(Kpad, p.NBn), kNR);
-  p.NBn = ceil_div(Kpad, p.NB);
-  if (p.P > kGradChunk) {
-    p.by_pixels = true;
-    p.PBn = ceil_div(p.P, kGradChunk);
-    p.PB = ceil_div(p.P, p.PBn);
-    p.NCH = d.batch * p.PBn;
-    p.rows_max = p.PB;
-  } else {
-    p.IB = std::max<int64_t>(1, kGradChunk / p.P);
-    p.NCH = ceil_div(d.batch, p.IB);
-    p.rows_max = std::min(p.IB, d.batch) * p.P;
-  }
-  const int threads = pool_threads();
-  const int64_t blocks = G * p.NBn;
-  p.CS = blocks >= 4 * threads ? 1 : std::min(p.NCH, ceil_div(4 * threads, blocks));
-  p.items = p.CS * blocks;
-  p.Ofull = Og / kMR * kMR;
-  p.Otail = Og - p.Ofull;
-  const int64_t weights = G * Og * p.Kconv;
-
-  const int64_t C = G * d.in_per_group, HW = d.in_h * d.in_w;
-  const bool wide = std::max(d.batch * C * HW, d.batch * G * Og * p.P) >= (int64_t{1} << 31) - 1024;
-  Ir ir(k.module, wide);
-  const std::string prefix = unique_prefix(b, tag);
-  // Lane tables: lane kk = (kc, kh, kw) reads x[kc*HW + (y0 + kh - pad_h)*W + x0 + kw - pad_w].
-  {
-    const auto lanes = static_cast<size_t>(p.NB * p.NBn);
-    std::vector<int64_t> off(lanes, 0), ly(lanes, std::numeric_limits<int32_t>::min() / 2), lx(lanes, 0);
-    for (int64_t kk = 0; kk < p.Kconv; ++kk) {
-      int64_t kc = kk / KK, kh = kk % KK / d.kernel_w, kw = kk % d.kernel_w;
-      off[static_cast<size_t>(kk)] = kc * HW + (kh - d.pad_h) * d.in_w + (kw - d.pad_w);
-      ly[static_cast<size_t>(kk)] = kh - d.pad_h;
-      lx[static_cast<size_t>(kk)] = kw - d.pad_w;
-    }
-    p.lane_off = ir.table(prefix + ".lane_off", ir.it, off);
-    p.lane_y = ir.table(prefix + ".lane_y", ir.it, ly);
-    p.lane_x = ir.table(prefix + ".lane_x", ir.it, lx);
-  }
-
-  // Partial sums of position slices 1..CS-1 (slice 0 accumulates into dw itself).
-  llvm::Value* partial = p.CS > 1 ? ir.alloc(b, (p.CS - 1) * weights * 4) : llvm::ConstantPointerNull::get(ir.f32->getPointerTo());
-  emit_parallel_for(b, k.pool, prefix, c64(b, p.items), {dy, x, dw, partial},
-                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
-    llvm::Value* dy_ = cap[0];
-    llvm::Value* x_ = cap[1];
-    llvm::Value* dw_ = cap[2];
-    llvm::Value* partial_ = cap[3];
-    llvm::Value* bt = ir.alloc(bb, p.rows_max * p.NB * 4);
-    emit_for(bb, "item", begin, end, c64(bb, 1), [&](llvm::Value* item) {
-      llvm::Value* nb = bb.CreateURem(item, c64(bb, p.NBn));
-      llvm::Value* rest = bb.CreateUDiv(item, c64(bb, p.NBn));
-      llvm::Value* g = bb.CreateURem(rest, c64(bb, G));
-      llvm::Value* cs = bb.CreateUDiv(rest, c64(bb, G));
-      llvm::Value* slice = ir.at(bb, partial_, bb.CreateMul(bb.CreateSub(cs, c64(bb, 1)), c64(bb, weights)));
-      llvm::Value* cbase = bb.CreateSelect(bb.CreateICmpEQ(cs, c64(bb, 0)), dw_, slice);
-      cbase = ir.at(bb, cbase, bb.CreateMul(g, c64(bb, Og * p.Kconv)));
-      llvm::Value* lane0 = bb.CreateMul(nb, c64(bb, p.NB));
-      // Zero this block of the accumulator.
-      emit_for(bb, "zero.o", 0, Og, 1, [&](llvm::Value* o) {
-        llvm::Value* row = ir.at(bb, cbase, bb.CreateAdd(bb.CreateMul(o, c64(bb, p.Kconv)), lane0));
-        llvm::Value* lanes = ir.vsplat(bb, lane0);
-        for (int64_t j = 0; j < p.NB / kLanes; ++j) {
-          llvm::Value* m = bb.CreateICmpULT(bb.CreateAdd(bb.CreateAdd(lanes, ir.vsplat(bb, j * kLanes)), ir.iota()), ir.vsplat(bb, p.Kconv));
-          bb.CreateMaskedStore(ir.fzero(), ir.vptr(bb, ir.at(bb, row, j * kLanes)), llvm::Align(4), m);
-        }
-      }, LoopHints{.no_vectorize = true, .no_unroll = true});
-      llvm::Value* panels = min64(bb, c64(bb, p.NB / kNR), bb.CreateUDiv(bb.CreateSub(c64(bb, Kpad), lane0), c64(bb, kNR)));
-      llvm::Value* ch_begin = bb.CreateUDiv(bb.CreateMul(cs, c64(bb, p.NCH)), c64(bb, p.CS));
-      llvm::Value* ch_end = bb.CreateUDiv(bb.CreateMul(bb.CreateAdd(cs, c64(bb, 1)), c64(bb, p.NCH)), c64(bb, p.CS));
-      emit_for(bb, "chunk", ch_begin, ch_end, c64(bb, 1), [&](llvm::Value* ch) {
-        Chunk c = decode_chunk(bb, d, p, ch);
-        grad_pack(ir, bb, d, p, x_, g, lane0, c, bt);
-        auto block = [&](int64_t mr, llvm::Value* o0) {
-          emit_for(bb, "gw.panel", c64(bb, 0), panels, c64(bb, 1), [&](llvm::Value* pj) {
-            llvm::Value* col0 = bb.CreateAdd(lane0, bb.CreateMul(pj, c64(bb, kNR)));
-            grad_micro(ir, bb, d, p, mr, dy_, cbase, g, o0, col0, pj, c, bt);
-          }, LoopHints{.no_vectorize = true, .no_unroll = true});
-        };
-        if (p.Ofull > 0)
-          emit_for(bb, "gw.o", 0, p.Ofull, kMR, [&](llvm::Value* o0) { block(kMR, o0); },
-                   LoopHints{.no_vectorize = true, .no_unroll = true});
-        if (p.Otail > 0) block(p.Otail, c64(bb, p.Ofull));
-      }, LoopHints{.no_vectorize = true, .no_unroll = true});
-    }, LoopHints{.no_vectorize = true, .no_unroll = true});
-    ir.release(bb, bt);
-  });
-  if (p.CS > 1) {
-    // dw += the partial sums, row by row.
-    const int64_t vecs = ceil_div(p.Kconv, kLanes);
-    emit_parallel_for(b, k.pool, prefix + ".reduce", c64(b, G * Og), {dw, partial},
-                      [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
-      emit_for(bb, "row", begin, end, c64(bb, 1), [&](llvm::Value* row) {
-        llvm::Value* dst = ir.at(bb, cap[0], bb.CreateMul(row, c64(bb, p.Kconv)));
-        emit_for(bb, "j", 0, vecs, 1, [&](llvm::Value* j) {
-          llvm::Value* lane = bb.CreateMul(j, c64(bb, kLanes));
-          llvm::Value* m = bb.CreateICmpULT(bb.CreateAdd(ir.vsplat(bb, lane), ir.iota()), ir.vsplat(bb, p.Kconv));
-          llvm::Value* ptr = ir.vptr(bb, ir.at(bb, dst, lane));
-          llvm::Value* sum = bb.CreateMaskedLoad(ir.vf, ptr, llvm::Align(4), m, ir.fzero());
-          for (int64_t s = 1; s < p.CS; ++s) {
-            llvm::Value* src = ir.at(bb, cap[1], bb.CreateAdd(c64(bb, (s - 1) * weights), bb.CreateAdd(bb.CreateMul(row, c64(bb, p.Kconv)), lane)));
-            sum = bb.CreateFAdd(sum, bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, src), llvm::Align(4), m, ir.fzero()));
-          }
-          bb.CreateMaskedStore(sum, ptr, llvm::Align(4), m);
-        }, LoopHints{.no_vectorize = true});
-      }, LoopHints{.no_vectorize = true, .no_unroll = true});
-    });
-    ir.release(b, partial);
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // WeightGrad, output channels in vector lanes ("direct"): a tile is 32 output channels x 8
 // k's (k = (kc, kh, kw)); it sums over every output position in registers, broadcasting x
-// straight from the input and reading dy from a transposed copy dyT[g][o/32][position][32]
+// straight from the input and reading dy from a transposed copy dyT[g][o/32][n, oh, ow][32]
 // made once per call, then scatters its 8 x 32 results into dw. With 8 or more input
 // channels a tile's k's share one tap, and each position class (gemm's WindowClass) only
 // contributes to the taps it sees; with fewer, the k's are consecutive (kc, kh, kw) and x
@@ -932,7 +854,7 @@ struct GradDirect {
   int64_t Hp = 0, Wp = 0;             // padded copy's extent
   std::vector<WindowClass> classes;   // not padded: columns by the taps they see
   llvm::GlobalVariable* col_x = nullptr;   // per column: x (or padded copy) offset of tap (0, 0), kc 0
-  llvm::GlobalVariable* col_dy = nullptr;  // per column: n*O*P + oh*OW + ow
+  llvm::GlobalVariable* col_dy = nullptr;  // per column: its row of dyT, n*P + oh*OW + ow
 };
 
 // acc[r][v] += Σ_{columns [c0, c1)} x[col_x[col] + koff[r]] · dyT[col][16v..]
@@ -942,7 +864,8 @@ void grad_direct_loop(const Ir& ir, Builder& b, const GradDirect& p, llvm::Value
   const auto mr = static_cast<int64_t>(koff.size());
   emit_for(b, "gwcol", c0, c1, c64(b, 1), [&](llvm::Value* col) {
     llvm::Value* xb = ir.at(b, xg, b.CreateSExt(ir.load_scalar(b, p.col_x, col), b.getInt64Ty()));
-    llvm::Value* dp = ir.at(b, dyt_panel, b.CreateMul(col, c64(b, kDRows)));
+    llvm::Value* pos = b.CreateSExt(ir.load_scalar(b, p.col_dy, col), b.getInt64Ty());
+    llvm::Value* dp = ir.at(b, dyt_panel, b.CreateMul(pos, c64(b, kDRows)));
     llvm::Value* av[kNV];
     for (int64_t v = 0; v < kNV; ++v) av[v] = ir.vload(b, ir.at(b, dp, v * kLanes), 64);
     std::vector<llvm::Value*> s(acc.size());
@@ -1002,33 +925,49 @@ void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy
     for (const auto& [n, qh, qw] : c.cols) {
       if (p.padded) col_x.push_back(n * C * p.Hp * p.Wp + qh * d.stride_h * p.Wp + qw * d.stride_w);
       else col_x.push_back(n * C * HW + (qh * d.stride_h - d.pad_h) * d.in_w + qw * d.stride_w - d.pad_w);
-      col_dy.push_back(n * O * p.P + qh * d.out_w + qw);
+      col_dy.push_back(n * p.P + qh * d.out_w + qw);
     }
   }
   p.cols = static_cast<int64_t>(col_x.size());
   p.col_x = ir.table(prefix + ".col_x", ir.it, col_x);
   p.col_dy = ir.table(prefix + ".col_dy", ir.it, col_dy);
 
-  // dyT[g][op][col][32], zero past the last channel.
-  const int64_t dyt_floats = p.G * p.OPn * p.cols * kDRows;
+  // dyT[g][op][n*P + p][32], zero past the last channel: 8 x 16 blocks of dy (8 channels, 16
+  // positions) transposed in registers.
+  const int64_t dyt_floats = p.G * p.OPn * d.batch * p.P * kDRows;
   llvm::Value* dyt = ir.alloc(b, dyt_floats * 4);
-  emit_parallel_for(b, k.pool, prefix + ".dyT", c64(b, p.G * p.OPn * p.cols), {dy, dyt},
+  emit_parallel_for(b, k.pool, prefix + ".dyT", c64(b, p.G * p.OPn * d.batch), {dy, dyt},
                     [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
+    auto* v8 = llvm::FixedVectorType::get(ir.f32, 8);
     emit_for(bb, "i", begin, end, c64(bb, 1), [&](llvm::Value* i) {
-      llvm::Value* col = bb.CreateURem(i, c64(bb, p.cols));
-      llvm::Value* gop = bb.CreateUDiv(i, c64(bb, p.cols));
+      llvm::Value* n = bb.CreateURem(i, c64(bb, d.batch));
+      llvm::Value* gop = bb.CreateUDiv(i, c64(bb, d.batch));
       llvm::Value* op = bb.CreateURem(gop, c64(bb, p.OPn));
       llvm::Value* g = bb.CreateUDiv(gop, c64(bb, p.OPn));
       llvm::Value* o0 = bb.CreateMul(op, c64(bb, kDRows));
-      llvm::Value* src = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateSExt(ir.load_scalar(bb, p.col_dy, col), bb.getInt64Ty()),
+      llvm::Value* src = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(n, c64(bb, O * p.P)),
                                                        bb.CreateMul(bb.CreateAdd(bb.CreateMul(g, c64(bb, p.Og)), o0), c64(bb, p.P))));
-      llvm::Value* dst = ir.at(bb, cap[1], bb.CreateMul(i, c64(bb, kDRows)));
-      for (int64_t v = 0; v < kNV; ++v) {
-        llvm::Value* o = bb.CreateAdd(ir.vsplat(bb, bb.CreateAdd(o0, c64(bb, v * kLanes))), ir.iota());
-        llvm::Value* mask = bb.CreateICmpSLT(o, ir.vsplat(bb, p.Og));
-        llvm::Value* index = bb.CreateMul(bb.CreateAdd(ir.iota(), ir.vsplat(bb, v * kLanes)), ir.vsplat(bb, p.P));
-        ir.vstore(bb, ir.gather(bb, src, index, mask), ir.at(bb, dst, v * kLanes), 64);
-      }
+      llvm::Value* dst = ir.at(bb, cap[1], bb.CreateMul(bb.CreateAdd(bb.CreateMul(gop, c64(bb, d.batch)), n), c64(bb, p.P * kDRows)));
+      emit_for(bb, "pb", 0, ceil_div(p.P, kLanes), 1, [&](llvm::Value* pb) {
+        llvm::Value* p0 = bb.CreateMul(pb, c64(bb, kLanes));
+        llvm::Value* pmask = bb.CreateICmpSLT(bb.CreateAdd(ir.vsplat(bb, p0), ir.iota()), ir.vsplat(bb, p.P));
+        for (int64_t h = 0; h < kDRows / 8; ++h) {
+          llvm::Value* a[8];
+          for (int64_t r = 0; r < 8; ++r) {
+            llvm::Value* ok = bb.CreateICmpSLT(bb.CreateAdd(o0, c64(bb, 8 * h + r)), c64(bb, p.Og));
+            llvm::Value* m = bb.CreateAnd(pmask, bb.CreateVectorSplat(kLanes, ok));
+            a[r] = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, src, bb.CreateAdd(c64(bb, (8 * h + r) * p.P), p0))),
+                                       llvm::Align(4), m, ir.fzero());
+          }
+          std::vector<llvm::Value*> rows = transpose8x16(bb, a);
+          for (int64_t l = 0; l < kLanes; ++l) {
+            llvm::Value* pos = bb.CreateAdd(p0, c64(bb, l));
+            llvm::Value* at = ir.at(bb, dst, bb.CreateAdd(bb.CreateMul(pos, c64(bb, kDRows)), c64(bb, 8 * h)));
+            llvm::Value* ok = bb.CreateVectorSplat(8, bb.CreateICmpSLT(pos, c64(bb, p.P)));
+            bb.CreateMaskedStore(rows[static_cast<size_t>(l)], bb.CreateBitCast(at, v8->getPointerTo()), llvm::Align(32), ok);
+          }
+        }
+      }, LoopHints{.no_vectorize = true, .no_unroll = true});
     }, LoopHints{.no_vectorize = true, .no_unroll = true});
   });
 
@@ -1060,48 +999,49 @@ void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy
 
   // Tiles: (g, k block, o panel); a work item is one o panel and up to kGBlocks k blocks, which
   // walk the columns in chunks (so dyT's chunk stays in L2 across them) with their
-  // accumulators parked in a small scratch between chunks. The k block is a constant in each
-  // branch of the tile code.
+  // accumulators parked in a small scratch between chunks.
+  //  * not padded: k block = (tap, 8 input channels from kc0): x offsets r*XHW from
+  //    kc0*XHW + tap_x[tap], dw columns (kc0 + r)*KK + tap; the columns that see the tap come
+  //    from per-tap range tables. One microkernel (and one for the channel tail).
+  //  * padded: k block = 8 consecutive (kc, kh, kw); one switch case per block (few: Cg < 8).
   const int64_t per_tap = ceil_div(p.Cg, kGRows);
   const int64_t KB = p.padded ? ceil_div(p.Kconv, kGRows) : p.KK * per_tap;
   const int64_t CH = p.cols <= 2 * kGChunk ? p.cols : kGChunk;
   const int64_t NCH = ceil_div(p.cols, CH);
-  const int64_t KBG = NCH == 1 ? 1 : std::min<int64_t>(KB, kGBlocks);
+  const int64_t KBG = std::min<int64_t>(KB, NCH == 1 ? 1 : kGBlocks);
   const int64_t KGn = ceil_div(KB, KBG);
   const int64_t items = p.G * p.OPn * KGn;
   const int64_t XHW = p.padded ? p.Hp * p.Wp : HW;
-  struct KBlock {
-    std::vector<int64_t> kidx, koff;                  // dw column, x offset of each k
-    std::vector<std::pair<int64_t, int64_t>> ranges;  // columns that see its tap
-  };
-  std::vector<KBlock> kblocks(static_cast<size_t>(KB));
+
+  std::vector<int64_t> tap_x, tap_rb, tap_re, rng_lo, rng_hi;
   std::vector<bool> dead(static_cast<size_t>(p.Kconv), false);
-  for (int64_t blk = 0; blk < KB; ++blk) {
-    KBlock& kbk = kblocks[static_cast<size_t>(blk)];
-    if (p.padded) {
-      for (int64_t kk = blk * kGRows; kk < std::min(p.Kconv, (blk + 1) * kGRows); ++kk) {
-        int64_t kc = kk / p.KK, kh = kk % p.KK / d.kernel_w, kw = kk % d.kernel_w;
-        kbk.kidx.push_back(kk);
-        kbk.koff.push_back(kc * XHW + kh * p.Wp + kw);
-      }
-      kbk.ranges.push_back({0, p.cols});
-    } else {
-      const int64_t tap = blk / per_tap, kc0 = blk % per_tap * kGRows;
+  if (!p.padded) {
+    for (int64_t tap = 0; tap < p.KK; ++tap) {
       const int64_t kh = tap / d.kernel_w, kw = tap % d.kernel_w;
-      for (int64_t kc = kc0; kc < std::min(p.Cg, kc0 + kGRows); ++kc) {
-        kbk.kidx.push_back(kc * p.KK + tap);
-        kbk.koff.push_back(kc * XHW + kh * d.in_w + kw);
-      }
+      tap_x.push_back(kh * d.in_w + kw);
+      tap_rb.push_back(static_cast<int64_t>(rng_lo.size()));
       for (const WindowClass& c : p.classes) {
         if (kh < c.h0 || kh >= c.h1 || kw < c.w0 || kw >= c.w1) continue;
-        std::pair<int64_t, int64_t> r{c.first_panel, c.first_panel + static_cast<int64_t>(c.cols.size())};
-        if (!kbk.ranges.empty() && kbk.ranges.back().second == r.first) kbk.ranges.back().second = r.second;
-        else kbk.ranges.push_back(r);
+        const int64_t c0 = c.first_panel, c1 = c.first_panel + static_cast<int64_t>(c.cols.size());
+        if (static_cast<int64_t>(rng_lo.size()) > tap_rb.back() && rng_hi.back() == c0) {
+          rng_hi.back() = c1;
+        } else {
+          rng_lo.push_back(c0);
+          rng_hi.push_back(c1);
+        }
       }
-      if (kbk.ranges.empty())
-        for (int64_t kk : kbk.kidx) dead[static_cast<size_t>(kk)] = true;
+      tap_re.push_back(static_cast<int64_t>(rng_lo.size()));
+      if (tap_re.back() == tap_rb.back())
+        for (int64_t kc = 0; kc < p.Cg; ++kc) dead[static_cast<size_t>(kc * p.KK + tap)] = true;
     }
+    rng_lo.push_back(0);  // never empty
+    rng_hi.push_back(0);
   }
+  llvm::GlobalVariable* t_x = p.padded ? nullptr : ir.table(prefix + ".tap_x", ir.it, tap_x);
+  llvm::GlobalVariable* t_rb = p.padded ? nullptr : ir.table(prefix + ".tap_rb", ir.it, tap_rb);
+  llvm::GlobalVariable* t_re = p.padded ? nullptr : ir.table(prefix + ".tap_re", ir.it, tap_re);
+  llvm::GlobalVariable* t_lo = p.padded ? nullptr : ir.table(prefix + ".rng_lo", ir.it, rng_lo);
+  llvm::GlobalVariable* t_hi = p.padded ? nullptr : ir.table(prefix + ".rng_hi", ir.it, rng_hi);
 
   // Taps no output position sees have a zero gradient: zeroed here, skipped by the tiles.
   if (std::find(dead.begin(), dead.end(), true) != dead.end()) {
@@ -1127,82 +1067,137 @@ void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy
                     [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
     llvm::Value* park = NCH > 1 ? ir.alloc(bb, KBG * kGRows * kNV * kLanes * 4) : nullptr;
     llvm::Function* f = bb.GetInsertBlock()->getParent();
-    // Emits `body(block)` for the k block `kb` (a runtime value), one switch case per block.
-    auto for_kblock = [&](llvm::Value* kb, llvm::function_ref<void(int64_t, const KBlock&)> body) {
-      auto* done = llvm::BasicBlock::Create(bb.getContext(), "kblock.done", f);
-      auto* sw = bb.CreateSwitch(kb, done, static_cast<unsigned>(KB));
-      for (int64_t blk = 0; blk < KB; ++blk) {
-        const KBlock& kbk = kblocks[static_cast<size_t>(blk)];
-        if (kbk.ranges.empty()) continue;  // dead: zeroed above
-        auto* case_block = llvm::BasicBlock::Create(bb.getContext(), "kblock", f, done);
-        sw->addCase(llvm::cast<llvm::ConstantInt>(c64(bb, blk)), case_block);
-        bb.SetInsertPoint(case_block);
-        body(blk, kbk);
-        bb.CreateBr(done);
-      }
-      bb.SetInsertPoint(done);
-    };
     emit_for(bb, "item", begin, end, c64(bb, 1), [&](llvm::Value* item) {
-      llvm::Value* op = bb.CreateURem(item, c64(bb, p.OPn));
-      llvm::Value* gk = bb.CreateUDiv(item, c64(bb, p.OPn));
-      llvm::Value* kg = bb.CreateURem(gk, c64(bb, KGn));
-      llvm::Value* g = bb.CreateUDiv(gk, c64(bb, KGn));
+      // k groups innermost: a thread's items share dyT's panel, and threads write disjoint
+      // rows of dw (tiles of one row interleave within cache lines).
+      llvm::Value* kg = bb.CreateURem(item, c64(bb, KGn));
+      llvm::Value* gop = bb.CreateUDiv(item, c64(bb, KGn));
+      llvm::Value* op = bb.CreateURem(gop, c64(bb, p.OPn));
+      llvm::Value* g = bb.CreateUDiv(gop, c64(bb, p.OPn));
       llvm::Value* xg = ir.at(bb, cap[0], bb.CreateMul(g, c64(bb, p.Cg * XHW)));
-      llvm::Value* dyt_panel = ir.at(bb, cap[1], bb.CreateMul(bb.CreateAdd(bb.CreateMul(g, c64(bb, p.OPn)), op), c64(bb, p.cols * kDRows)));
+      llvm::Value* dyt_panel = ir.at(bb, cap[1], bb.CreateMul(bb.CreateAdd(bb.CreateMul(g, c64(bb, p.OPn)), op), c64(bb, d.batch * p.P * kDRows)));
       llvm::Value* o0 = bb.CreateMul(op, c64(bb, kDRows));
       llvm::Value* dw_g = ir.at(bb, cap[2], bb.CreateMul(bb.CreateAdd(bb.CreateMul(g, c64(bb, p.Og)), o0), c64(bb, p.Kconv)));
       llvm::Value* kb0 = bb.CreateMul(kg, c64(bb, KBG));
       llvm::Value* nkb = min64(bb, c64(bb, KBG), bb.CreateSub(c64(bb, KB), kb0));
-      auto store = [&](const KBlock& kbk, const std::vector<llvm::Value*>& acc) {
+
+      // One k block: x offsets koff (from base), dw columns dcol (from dw_g), column ranges [lo, hi) read
+      // from the tables between rb and re (or all columns), accumulators from/to the park slot j.
+      auto tile = [&](llvm::Value* j, llvm::Value* base, const std::vector<int64_t>& koff, llvm::Value* dw_cols,
+                      const std::vector<int64_t>& dcol, llvm::Value* rb, llvm::Value* re, llvm::Value* lo,
+                      llvm::Value* hi, llvm::Value* first, bool final_store) {
+        const auto mr = static_cast<int64_t>(koff.size());
+        auto acc = make_acc(ir, bb, mr);
+        auto parked = [&](size_t i) {
+          return ir.at(bb, park, bb.CreateAdd(bb.CreateMul(j, c64(bb, kGRows * kNV * kLanes)), c64(bb, static_cast<int64_t>(i) * kLanes)));
+        };
+        if (lo) {
+          for (size_t i = 0; i < acc.size(); ++i) {
+            llvm::Value* init = park ? bb.CreateSelect(first, ir.fzero(), ir.vload(bb, parked(i), 64)) : ir.fzero();
+            bb.CreateStore(init, acc[i]);
+          }
+          auto columns = [&](llvm::Value* c0, llvm::Value* c1) {
+            llvm::Value* from = bb.CreateSelect(bb.CreateICmpSGT(lo, c0), lo, c0);
+            llvm::Value* to = min64(bb, hi, c1);
+            grad_direct_loop(ir, bb, p, base, dyt_panel, from, to, koff, acc);
+          };
+          if (rb) {
+            emit_for(bb, "range", rb, re, c64(bb, 1), [&](llvm::Value* ri) {
+              columns(bb.CreateSExt(ir.load_scalar(bb, t_lo, ri), bb.getInt64Ty()),
+                      bb.CreateSExt(ir.load_scalar(bb, t_hi, ri), bb.getInt64Ty()));
+            }, LoopHints{.no_vectorize = true, .no_unroll = true});
+          } else {
+            columns(c64(bb, 0), c64(bb, p.cols));
+          }
+          if (!final_store)
+            for (size_t i = 0; i < acc.size(); ++i) ir.vstore(bb, bb.CreateLoad(ir.vf, acc[i]), parked(i), 64);
+        } else {
+          for (size_t i = 0; i < acc.size(); ++i) bb.CreateStore(ir.vload(bb, parked(i), 64), acc[i]);
+        }
+        if (!final_store) return;
         for (int64_t v = 0; v < kNV; ++v) {
           llvm::Value* o = bb.CreateAdd(ir.vsplat(bb, bb.CreateAdd(o0, c64(bb, v * kLanes))), ir.iota());
           llvm::Value* mask = bb.CreateICmpSLT(o, ir.vsplat(bb, p.Og));
           llvm::Value* index = bb.CreateMul(bb.CreateAdd(ir.iota(), ir.vsplat(bb, v * kLanes)), ir.vsplat(bb, p.Kconv));
-          for (size_t r = 0; r < kbk.kidx.size(); ++r)
-            bb.CreateMaskedScatter(bb.CreateLoad(ir.vf, acc[r * kNV + static_cast<size_t>(v)]),
-                                   bb.CreateGEP(ir.f32, ir.at(bb, dw_g, kbk.kidx[r]), index), llvm::Align(4), mask);
+          for (int64_t r = 0; r < mr; ++r)
+            bb.CreateMaskedScatter(bb.CreateLoad(ir.vf, acc[static_cast<size_t>(r * kNV + v)]),
+                                   bb.CreateGEP(ir.f32, ir.at(bb, dw_cols, dcol[static_cast<size_t>(r)]), index), llvm::Align(4), mask);
         }
       };
+
+      // Runs tile(...) for k block kb0 + j, lo/hi the column chunk (null: the final store pass).
+      auto kblock = [&](llvm::Value* j, llvm::Value* lo, llvm::Value* hi, llvm::Value* first, bool final_store) {
+        llvm::Value* kb = bb.CreateAdd(kb0, j);
+        if (p.padded) {
+          auto* done = llvm::BasicBlock::Create(bb.getContext(), "kblock.done", f);
+          auto* sw = bb.CreateSwitch(kb, done, static_cast<unsigned>(KB));
+          for (int64_t blk = 0; blk < KB; ++blk) {
+            auto* case_block = llvm::BasicBlock::Create(bb.getContext(), "kblock", f, done);
+            sw->addCase(llvm::cast<llvm::ConstantInt>(c64(bb, blk)), case_block);
+            bb.SetInsertPoint(case_block);
+            std::vector<int64_t> koff, dcol;
+            for (int64_t kk = blk * kGRows; kk < std::min(p.Kconv, (blk + 1) * kGRows); ++kk) {
+              int64_t kc = kk / p.KK, kh = kk % p.KK / d.kernel_w, kw = kk % d.kernel_w;
+              dcol.push_back(kk);
+              koff.push_back(kc * XHW + kh * p.Wp + kw);
+            }
+            tile(j, xg, koff, dw_g, dcol, nullptr, nullptr, lo, hi, first, final_store);
+            bb.CreateBr(done);
+          }
+          bb.SetInsertPoint(done);
+          return;
+        }
+        llvm::Value* tap = bb.CreateUDiv(kb, c64(bb, per_tap));
+        llvm::Value* kc0 = bb.CreateMul(bb.CreateURem(kb, c64(bb, per_tap)), c64(bb, kGRows));
+        llvm::Value* rb = bb.CreateSExt(ir.load_scalar(bb, t_rb, tap), bb.getInt64Ty());
+        llvm::Value* re = bb.CreateSExt(ir.load_scalar(bb, t_re, tap), bb.getInt64Ty());
+        emit_if(bb, bb.CreateICmpNE(rb, re), [&] {  // else: a dead tap, zeroed already
+          llvm::Value* base = ir.at(bb, xg, bb.CreateAdd(bb.CreateMul(kc0, c64(bb, XHW)),
+                                                         bb.CreateSExt(ir.load_scalar(bb, t_x, tap), bb.getInt64Ty())));
+          llvm::Value* dw_cols = ir.at(bb, dw_g, bb.CreateAdd(bb.CreateMul(kc0, c64(bb, p.KK)), tap));
+          auto variant = [&](int64_t mr) {
+            std::vector<int64_t> koff, dcol;
+            for (int64_t r = 0; r < mr; ++r) {
+              koff.push_back(r * XHW);
+              dcol.push_back(r * p.KK);
+            }
+            tile(j, base, koff, dw_cols, dcol, rb, re, lo, hi, first, final_store);
+          };
+          const int64_t tail = p.Cg % kGRows;
+          if (tail == 0 || p.Cg < kGRows) {
+            variant(std::min(p.Cg, kGRows));
+          } else {
+            llvm::Function* fn = bb.GetInsertBlock()->getParent();
+            auto* full_b = llvm::BasicBlock::Create(bb.getContext(), "full", fn);
+            auto* tail_b = llvm::BasicBlock::Create(bb.getContext(), "tail", fn);
+            auto* join = llvm::BasicBlock::Create(bb.getContext(), "join", fn);
+            bb.CreateCondBr(bb.CreateICmpSLE(bb.CreateAdd(kc0, c64(bb, kGRows)), c64(bb, p.Cg)), full_b, tail_b);
+            bb.SetInsertPoint(full_b);
+            variant(kGRows);
+            bb.CreateBr(join);
+            bb.SetInsertPoint(tail_b);
+            variant(tail);
+            bb.CreateBr(join);
+            bb.SetInsertPoint(join);
+          }
+        });
+      };
+
       if (NCH == 1) {
         emit_for(bb, "kb", c64(bb, 0), nkb, c64(bb, 1), [&](llvm::Value* j) {
-          for_kblock(bb.CreateAdd(kb0, j), [&](int64_t, const KBlock& kbk) {
-            auto acc = make_acc(ir, bb, static_cast<int64_t>(kbk.kidx.size()));
-            for (auto* slot : acc) bb.CreateStore(ir.fzero(), slot);
-            for (auto [c0, c1] : kbk.ranges) grad_direct_loop(ir, bb, p, xg, dyt_panel, c64(bb, c0), c64(bb, c1), kbk.koff, acc);
-            store(kbk, acc);
-          });
+          kblock(j, c64(bb, 0), c64(bb, p.cols), bb.getTrue(), true);
         }, LoopHints{.no_vectorize = true, .no_unroll = true});
         return;
       }
-      // Park slot j of kb0 + j: [kGRows][kNV] vectors.
-      auto parked = [&](llvm::Value* j, size_t i) {
-        return ir.at(bb, park, bb.CreateAdd(bb.CreateMul(j, c64(bb, kGRows * kNV * kLanes)), c64(bb, static_cast<int64_t>(i) * kLanes)));
-      };
       emit_for(bb, "chunk", 0, NCH, 1, [&](llvm::Value* ch) {
         llvm::Value* lo = bb.CreateMul(ch, c64(bb, CH));
         llvm::Value* hi = min64(bb, bb.CreateAdd(lo, c64(bb, CH)), c64(bb, p.cols));
         llvm::Value* first = bb.CreateICmpEQ(ch, c64(bb, 0));
-        emit_for(bb, "kb", c64(bb, 0), nkb, c64(bb, 1), [&](llvm::Value* j) {
-          for_kblock(bb.CreateAdd(kb0, j), [&](int64_t, const KBlock& kbk) {
-            auto acc = make_acc(ir, bb, static_cast<int64_t>(kbk.kidx.size()));
-            for (size_t i = 0; i < acc.size(); ++i)
-              bb.CreateStore(bb.CreateSelect(first, ir.fzero(), ir.vload(bb, parked(j, i), 64)), acc[i]);
-            for (auto [c0, c1] : kbk.ranges) {
-              llvm::Value* from = bb.CreateSelect(bb.CreateICmpSGT(lo, c64(bb, c0)), lo, c64(bb, c0));
-              llvm::Value* to = min64(bb, hi, c64(bb, c1));
-              grad_direct_loop(ir, bb, p, xg, dyt_panel, from, to, kbk.koff, acc);
-            }
-            for (size_t i = 0; i < acc.size(); ++i) ir.vstore(bb, bb.CreateLoad(ir.vf, acc[i]), parked(j, i), 64);
-          });
-        }, LoopHints{.no_vectorize = true, .no_unroll = true});
+        emit_for(bb, "kb", c64(bb, 0), nkb, c64(bb, 1), [&](llvm::Value* j) { kblock(j, lo, hi, first, false); },
+                 LoopHints{.no_vectorize = true, .no_unroll = true});
       }, LoopHints{.no_vectorize = true, .no_unroll = true});
-      emit_for(bb, "kb", c64(bb, 0), nkb, c64(bb, 1), [&](llvm::Value* j) {
-        for_kblock(bb.CreateAdd(kb0, j), [&](int64_t, const KBlock& kbk) {
-          auto acc = make_acc(ir, bb, static_cast<int64_t>(kbk.kidx.size()));
-          for (size_t i = 0; i < acc.size(); ++i) bb.CreateStore(ir.vload(bb, parked(j, i), 64), acc[i]);
-          store(kbk, acc);
-        });
-      }, LoopHints{.no_vectorize = true, .no_unroll = true});
+      emit_for(bb, "kb", c64(bb, 0), nkb, c64(bb, 1), [&](llvm::Value* j) { kblock(j, nullptr, nullptr, nullptr, true); },
+               LoopHints{.no_vectorize = true, .no_unroll = true});
     }, LoopHints{.no_vectorize = true, .no_unroll = true});
     if (park) ir.release(bb, park);
   });
@@ -1214,8 +1209,6 @@ void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy
 
 void emit_weight_grad(KernelBody& k, const WeightGrad& d, llvm::Value* dy, llvm::Value* x, llvm::Value* dw,
                       const std::string& tag) {
-  const char* force = std::getenv("RESNETC_CONV_PATH");
-  if (force && std::string_view(force) == "im2col") return emit_weight_grad_im2col(k, d, dy, x, dw, tag);
   if (d.in_per_group == 0 || d.out_per_group == 0 || d.groups == 0) return;
   emit_weight_grad_direct(k, d, dy, x, dw, tag);
 }

@@ -1,32 +1,34 @@
 #pragma once
-// The CPU backend's GEMM generator, shared by convolutions and fully connected layers.
+// The CPU backend's GEMM generator, shared by convolutions and fully connected layers. Every
+// shape is a constant; the microkernels are explicit AVX-512 vector IR (<16 x float>
+// llvm.fma), 16 accumulators in registers, k innermost, one broadcast operand and one
+// 32-wide vector operand.
 //
-// Every convolution-like kernel is one of two register-blocked GEMMs, emitted as explicit
-// AVX-512 vector IR (<16 x float> llvm.fma) with every shape a constant:
+// WindowGemm: out[g][row][col] = Σ_{kc, tap} A[g][row][kc][tap] · B[g][kc][tap][col] (+ bias),
+// columns = output positions (n, qh, qw) of all images, B the image operand through a
+// sliding window. Used by conv2d (rows = output channels), conv2d_grad_input (the gradient
+// of a stride-s convolution as s² stride-1 "phase" correlations of dy with a flipped,
+// transposed sub-kernel, rows = input channels, outputs every s-th pixel of dx) and linear.
+//   * Position classes: output positions that see the same taps (the border rows and
+//     columns of a padded window see fewer) are grouped; each class runs only its taps, so
+//     no multiply ever meets padding (4x4 images: 31% of a 3x3's FLOPs; 1x1: 8/9).
+//   * "Direct" (rows in lanes), the usual choice: A is packed once per call as
+//     [32-row panel][kc][tap][32]; the 8x32 microkernel broadcasts 8 columns' inputs
+//     straight from the tensor (no im2col) against two row vectors; the 8x32 result is
+//     transposed in registers and stored as 8 consecutive floats per row (or scattered).
+//   * "im2col" (columns in lanes), for few columns and many rows (last stages on small
+//     images): per 32-column panel, B is gathered into a packed [k][32] panel (column
+//     blocks sized for L2), and the 8x32 microkernel broadcasts A (the weights, in place);
+//     stores by contiguous runs (masked stores) or scatters.
+// WeightGrad: dw[g][o][kc, kh, kw] = Σ_{n, oh, ow} dy[n][o][oh, ow] · x[n][kc][window]. Tiles
+//   of 32 output channels (lanes) x 8 k's (broadcast from x in place) sum over all output
+//   positions in registers, reading dy from a transposed copy made once per call; with 8+
+//   input channels a tile's k's share a tap and only the position classes that see it
+//   contribute (dead taps are zeroed); with fewer, x comes from a zero-padded copy.
 //
-//  * WindowGemm — out[g][row][col] = Σ_{kc, tap} A[g][row][kc][tap] · B[g][kc][tap][col] (+ bias).
-//    The columns are output positions (n, qh, qw) of all images; B is the image operand
-//    read through a sliding window (implicit im2col). Per task, a panel of 32 columns of B
-//    is gathered (masked AVX-512 gathers, zeros for padding) into a packed [k][32] scratch
-//    panel, then an MR×32 microkernel (MR = 8 rows broadcast from A, two <16 x float>
-//    vectors of B, 16 accumulators in registers, k innermost) runs over it for every row
-//    block. A is read in place (no packing): rows are weights, k = (kc, tap) with the taps
-//    unrolled. Taps that never touch the input (the padding of a 1x1 image) are dropped from
-//    k. The epilogue stores each 16-column vector with one masked store per contiguous run
-//    of output addresses (precomputed run tables), or a masked scatter where runs are short.
-//    Used for conv2d (rows = output channels), linear, and conv2d_grad_input: the
-//    gradient of a stride-s convolution splits into s² stride-1 "phase" correlations of dy
-//    with a flipped, transposed sub-kernel, each a WindowGemm (rows = input channels) whose
-//    outputs land every s-th pixel of dx.
-//  * WeightGrad — dw[g][o][kc, kh, kw] = Σ_{n, oh, ow} dy[n][o][oh, ow] · x[n][kc][window]:
-//    rows = output channels (broadcast from dy in place), lanes = (kc, kh, kw), reduction
-//    over output positions in chunks: per chunk, im2colᵀ is gathered into packed panels
-//    [lanes/32][positions][32], and the MR×32 microkernel accumulates into dw. Tasks split
-//    the lanes (and, for small weights, the positions into per-task partial sums that a
-//    second pass adds up).
-//
-// Work is spread over the CPU thread pool (emit_parallel_for); scratch panels come from
-// aligned_alloc per task.
+// Work is spread over the CPU thread pool (emit_parallel_for); scratch comes from
+// aligned_alloc. RESNETC_CONV_PATH=direct|im2col forces a WindowGemm formulation when the
+// kernels are emitted (tests, benchmarks: bench/conv_kernels).
 #include <cstdint>
 #include <string>
 #include <vector>
