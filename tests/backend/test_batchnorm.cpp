@@ -12,19 +12,14 @@
 #include "compiler/ir/builder.h"
 #include "compiler/reference/executor.h"
 #include "runtime/cpu/plan_runner.h"
-#include "tests/backend/kernel_harness.h"
+#include "tests/backend/check_reference.h"
 
 using namespace resnetc;
+using testing::check;
 using ir::OpKind;
 using ir::ValueRole;
 
 namespace {
-
-void check(const ir::Graph& graph, const testing::HarnessOptions& options = {}) {
-  auto mismatches = testing::compare_with_reference(graph, options);
-  INFO(testing::describe(mismatches));
-  CHECK(mismatches.empty());
-}
 
 std::string widest_float_vector(codegen::llvm_backend::Jit& jit) {
   return jit.has_feature("avx512f") ? "<16 x float>" : jit.has_feature("avx") ? "<8 x float>" : "<4 x float>";

@@ -7,19 +7,14 @@
 
 #include "compiler/codegen/llvm/cpu_program.h"
 #include "compiler/ir/builder.h"
-#include "tests/backend/kernel_harness.h"
+#include "tests/backend/check_reference.h"
 
 using namespace resnetc;
+using testing::check;
 using ir::OpKind;
 using ir::ValueRole;
 
 namespace {
-
-void check(const ir::Graph& graph, const testing::HarnessOptions& options = {}) {
-  auto mismatches = testing::compare_with_reference(graph, options);
-  INFO(testing::describe(mismatches));
-  CHECK(mismatches.empty());
-}
 
 // The optimized IR of a graph's kernels.
 std::string optimized_ir(const ir::Graph& graph) {

@@ -7,19 +7,14 @@
 #include "compiler/codegen/llvm/cpu_program.h"
 #include "compiler/ir/builder.h"
 #include "runtime/cpu/plan_runner.h"
-#include "tests/backend/kernel_harness.h"
+#include "tests/backend/check_reference.h"
 
 using namespace resnetc;
+using testing::check;
 using ir::OpKind;
 using ir::ValueRole;
 
 namespace {
-
-void check(const ir::Graph& graph, const testing::HarnessOptions& options = {}) {
-  auto mismatches = testing::compare_with_reference(graph, options);
-  INFO(testing::describe(mismatches));
-  CHECK(mismatches.empty());
-}
 
 // logits [N, K] (the graph's output, so the harness draws labels in [0, K)) -> loss, grad.
 ir::Graph loss_graph(int64_t batch, int64_t classes) {

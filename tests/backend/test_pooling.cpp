@@ -11,19 +11,14 @@
 #include "compiler/ir/builder.h"
 #include "compiler/reference/executor.h"
 #include "runtime/cpu/plan_runner.h"
-#include "tests/backend/kernel_harness.h"
+#include "tests/backend/check_reference.h"
 
 using namespace resnetc;
+using testing::check;
 using ir::OpKind;
 using ir::ValueRole;
 
 namespace {
-
-void check(const ir::Graph& graph, const testing::HarnessOptions& options = {}) {
-  auto mismatches = testing::compare_with_reference(graph, options);
-  INFO(testing::describe(mismatches));
-  CHECK(mismatches.empty());
-}
 
 ir::Attrs window(int64_t kh, int64_t kw, int64_t s, int64_t p) {
   ir::Attrs a;

@@ -3,19 +3,14 @@
 #include <catch2/catch.hpp>
 
 #include "compiler/ir/builder.h"
-#include "tests/backend/kernel_harness.h"
+#include "tests/backend/check_reference.h"
 
 using namespace resnetc;
+using testing::check;
 using ir::OpKind;
 using ir::ValueRole;
 
 namespace {
-
-void check(const ir::Graph& graph, const testing::HarnessOptions& options = {}) {
-  auto mismatches = testing::compare_with_reference(graph, options);
-  INFO(testing::describe(mismatches));
-  CHECK(mismatches.empty());
-}
 
 // param -= lr * ...: the graph's input is the gradient; lr a [1] input read at run time.
 ir::Graph sgd_graph(const ir::Dims& shape, double momentum, double weight_decay) {
