@@ -34,51 +34,40 @@ Buffer softmax_cross_entropy_grad(const TensorRef& logits, const TensorRef& labe
   return dx;
 }
 
-Buffer conv2d_grad_input(const TensorRef& dy, const TensorRef& w, const ir::Attrs& a) {
-  const Window g(a.shape, dy.shape, a);
+// Calls visit(y, x, w) with the flat indices of every multiply-add of a convolution: output
+// element y, input element x and weight element w; taps that fall on padding are skipped.
+template <class Visit>
+void for_each_conv_tap(const Window& g, const ir::Attrs& a, Visit visit) {
   const int64_t cin_per_group = g.in_channels / a.groups;
   const int64_t cout_per_group = g.out_channels / a.groups;
-  Buffer dx(static_cast<size_t>(ir::numel(a.shape)));
   for (int64_t n = 0; n < g.batch; ++n)
     for (int64_t k = 0; k < g.out_channels; ++k) {
       const int64_t c0 = (k / cout_per_group) * cin_per_group;
       for (int64_t oh = 0; oh < g.out_h; ++oh)
         for (int64_t ow = 0; ow < g.out_w; ++ow) {
-          const double grad = dy[g.y_index(n, k, oh, ow)];
+          const int64_t y = g.y_index(n, k, oh, ow);
           for (int64_t c = 0; c < cin_per_group; ++c)
             for (int64_t i = 0; i < g.kh; ++i)
               for (int64_t j = 0; j < g.kw; ++j) {
                 const int64_t r = g.row(oh, i), q = g.col(ow, j);
                 if (g.inside(r, q))
-                  dx[static_cast<size_t>(g.x_index(n, c0 + c, r, q))] +=
-                      grad * w[((k * cin_per_group + c) * g.kh + i) * g.kw + j];
+                  visit(y, g.x_index(n, c0 + c, r, q), ((k * cin_per_group + c) * g.kh + i) * g.kw + j);
               }
         }
     }
+}
+
+Buffer conv2d_grad_input(const TensorRef& dy, const TensorRef& w, const ir::Attrs& a) {
+  Buffer dx(static_cast<size_t>(ir::numel(a.shape)));
+  for_each_conv_tap(Window(a.shape, dy.shape, a), a,
+                    [&](int64_t y, int64_t x, int64_t wi) { dx[static_cast<size_t>(x)] += dy[y] * w[wi]; });
   return dx;
 }
 
 Buffer conv2d_grad_weight(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a, const ir::Dims& w_shape) {
-  const Window g(x.shape, dy.shape, a);
-  const int64_t cin_per_group = g.in_channels / a.groups;
-  const int64_t cout_per_group = g.out_channels / a.groups;
   Buffer dw(static_cast<size_t>(ir::numel(w_shape)));
-  for (int64_t n = 0; n < g.batch; ++n)
-    for (int64_t k = 0; k < g.out_channels; ++k) {
-      const int64_t c0 = (k / cout_per_group) * cin_per_group;
-      for (int64_t oh = 0; oh < g.out_h; ++oh)
-        for (int64_t ow = 0; ow < g.out_w; ++ow) {
-          const double grad = dy[g.y_index(n, k, oh, ow)];
-          for (int64_t c = 0; c < cin_per_group; ++c)
-            for (int64_t i = 0; i < g.kh; ++i)
-              for (int64_t j = 0; j < g.kw; ++j) {
-                const int64_t r = g.row(oh, i), q = g.col(ow, j);
-                if (g.inside(r, q))
-                  dw[static_cast<size_t>(((k * cin_per_group + c) * g.kh + i) * g.kw + j)] +=
-                      grad * x[g.x_index(n, c0 + c, r, q)];
-              }
-        }
-    }
+  for_each_conv_tap(Window(x.shape, dy.shape, a), a,
+                    [&](int64_t y, int64_t xi, int64_t wi) { dw[static_cast<size_t>(wi)] += dy[y] * x[xi]; });
   return dw;
 }
 
