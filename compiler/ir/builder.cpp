@@ -33,7 +33,7 @@ ValueId GraphBuilder::add_value(std::string name, Dims shape, ValueRole role, DT
 
 ValueId GraphBuilder::apply(OpKind kind, std::string name, std::vector<ValueId> inputs, const Attrs& attrs,
                             SourceLoc loc) {
-  size_t data_count = data_input_count(kind);
+  size_t data_count = data_input_count(kind, inputs.size());
   std::vector<Dims> data_shapes;
   for (size_t k = 0; k < inputs.size() && k < data_count; ++k) data_shapes.push_back(graph_.shape(inputs[k]));
   ShapeResult result = infer_shape(kind, data_shapes, attrs);

@@ -35,12 +35,60 @@ std::string_view op_kind_name(OpKind kind) {
     case OpKind::SgdUpdate: return "sgd_update";
     case OpKind::SgdMomentumUpdate: return "sgd_momentum_update";
     case OpKind::BnRunningUpdate: return "bn_running_update";
+    case OpKind::Fused: return "fused";
+    case OpKind::View: return "view";
+    case OpKind::SgdUpdateGroup: return "sgd_update_group";
+    case OpKind::SgdMomentumUpdateGroup: return "sgd_momentum_update_group";
+    case OpKind::BnRunningUpdateGroup: return "bn_running_update_group";
   }
   return "?";
 }
 
 bool is_update(OpKind kind) {
-  return kind == OpKind::SgdUpdate || kind == OpKind::SgdMomentumUpdate || kind == OpKind::BnRunningUpdate;
+  return kind == OpKind::SgdUpdate || kind == OpKind::SgdMomentumUpdate || kind == OpKind::BnRunningUpdate ||
+         kind == OpKind::SgdUpdateGroup || kind == OpKind::SgdMomentumUpdateGroup ||
+         kind == OpKind::BnRunningUpdateGroup;
+}
+
+bool is_variadic(OpKind kind) {
+  return kind == OpKind::Fused || kind == OpKind::SgdUpdateGroup || kind == OpKind::SgdMomentumUpdateGroup ||
+         kind == OpKind::BnRunningUpdateGroup;
+}
+
+bool writes_input(OpKind kind, size_t index) {
+  switch (kind) {
+    case OpKind::SgdUpdate: return index == 0;
+    case OpKind::SgdMomentumUpdate: return index == 0 || index == 3;
+    case OpKind::BnRunningUpdate: return index <= 1;
+    case OpKind::SgdUpdateGroup: return index >= 1 && (index - 1) % 2 == 0;
+    case OpKind::SgdMomentumUpdateGroup: return index >= 1 && (index - 1) % 3 != 1;
+    case OpKind::BnRunningUpdateGroup: return index % 3 != 2;
+    default: return false;
+  }
+}
+
+bool reads_register_a(FusedOpcode code) {
+  return code != FusedOpcode::Load && code != FusedOpcode::LoadChannel && code != FusedOpcode::Const;
+}
+
+bool reads_register_b(FusedOpcode code) {
+  return code == FusedOpcode::Add || code == FusedOpcode::Sub || code == FusedOpcode::Mul ||
+         code == FusedOpcode::ReluMask;
+}
+
+std::string_view fused_opcode_name(FusedOpcode code) {
+  switch (code) {
+    case FusedOpcode::Load: return "load";
+    case FusedOpcode::LoadChannel: return "channel";
+    case FusedOpcode::Const: return "const";
+    case FusedOpcode::Add: return "add";
+    case FusedOpcode::Sub: return "sub";
+    case FusedOpcode::Mul: return "mul";
+    case FusedOpcode::Relu: return "relu";
+    case FusedOpcode::ReluMask: return "relu_mask";
+    case FusedOpcode::Rsqrt: return "rsqrt";
+  }
+  return "?";
 }
 
 int64_t numel(const Dims& dims) {
@@ -64,6 +112,26 @@ int64_t op_macs(const Graph& graph, const Op& op) {
   }
   if (op.kind == OpKind::Linear) return numel(graph.shape(op.output)) * graph.shape(op.inputs[1])[1];
   return 0;
+}
+
+std::string format_program(const FusedProgram& p) {
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < p.instrs.size(); ++i) {
+    const FusedInstr& in = p.instrs[i];
+    std::string args;
+    switch (in.code) {
+      case FusedOpcode::Load: args = fmt::format("{}", in.a); break;
+      case FusedOpcode::LoadChannel: args = fmt::format("{},{}", in.a, in.b); break;
+      case FusedOpcode::Const: args = fmt::format("{}", in.value); break;
+      default:
+        args = reads_register_b(in.code) ? fmt::format("r{},r{}", in.a, in.b) : fmt::format("r{}", in.a);
+    }
+    lines.push_back(fmt::format("r{}={}({})", i, fused_opcode_name(in.code), args));
+  }
+  std::vector<std::string> results;
+  for (int32_t r : p.results) results.push_back(fmt::format("r{}", r));
+  return fmt::format("{{{}}} -> {}", fmt::join(lines, "; "),
+                     p.reduce ? fmt::format("sum({})", fmt::join(results, ",")) : fmt::format("{}", fmt::join(results, ",")));
 }
 
 std::string format_dims(const Dims& dims) { return fmt::format("[{}]", fmt::join(dims, ", ")); }

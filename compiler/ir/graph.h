@@ -55,11 +55,22 @@ enum class OpKind : uint8_t {
                       // (the velocity starts at zero, which equals PyTorch's first step v = grad)
   BnRunningUpdate,    // running_mean, running_var, stats: PyTorch's update with `momentum`;
                       // the variance made unbiased with n = N*H*W of `shape`
+
+  // Made by the optimization passes (compiler/passes), never by the front end or autodiff.
+  Fused,  // any number of inputs -> `program` evaluated over the iteration space `shape`
+  View,   // x -> `shape` elements of x starting at element `offset`: the same memory, no kernel
+  SgdUpdateGroup,          // lr, then (param, grad) per member: SgdUpdate of every member
+  SgdMomentumUpdateGroup,  // lr, then (param, grad, velocity) per member: SgdMomentumUpdate of each
+  BnRunningUpdateGroup,    // (running_mean, running_var, stats) per member; `counts` holds each n
 };
-inline constexpr OpKind kLastOpKind = OpKind::BnRunningUpdate;
+inline constexpr OpKind kLastOpKind = OpKind::BnRunningUpdateGroup;
 
 // True for the kinds that write into their inputs instead of producing a value.
 bool is_update(OpKind kind);
+// True for the kinds that take any number of inputs, all of them data.
+bool is_variadic(OpKind kind);
+// True when an update writes input `index` (the parameter, the velocity, the running statistics).
+bool writes_input(OpKind kind, size_t index);
 
 std::string_view op_kind_name(OpKind kind);
 
@@ -80,6 +91,45 @@ struct Value {
   DType dtype = DType::F32;
 };
 
+// A fused elementwise program: straight-line code over one element of an iteration space
+// [N, C, ...] (axis 1 is the channel). Instruction i defines register i from earlier registers.
+enum class FusedOpcode : uint8_t {
+  Load,         // input `a` at the element: an input with as many elements as the space
+  LoadChannel,  // input `a` ([R, C] or [C]) at row `b`, column = the element's channel
+  Const,        // `value`
+  Add,          // r[a] + r[b]
+  Sub,          // r[a] - r[b]
+  Mul,          // r[a] * r[b]
+  Relu,         // r[a] > 0 ? r[a] : 0
+  ReluMask,     // r[b] > 0 ? r[a] : 0 (relu's gradient: r[b] is relu's output)
+  Rsqrt,        // 1 / sqrt(r[a])
+};
+inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::Rsqrt;
+
+struct FusedInstr {
+  FusedOpcode code;
+  int32_t a = 0, b = 0;
+  double value = 0;
+  bool operator==(const FusedInstr&) const = default;
+};
+
+struct FusedProgram {
+  std::vector<FusedInstr> instrs;
+  // Map: one register, the output element ([the space's shape]). Reduce: one register per
+  // output row, summed over every axis of the space but the channel ([rows, C]).
+  std::vector<int32_t> results;
+  bool reduce = false;
+  bool operator==(const FusedProgram&) const = default;
+  bool empty() const { return instrs.empty(); }
+};
+
+// Whether a fused instruction reads registers a and b.
+bool reads_register_a(FusedOpcode code);
+bool reads_register_b(FusedOpcode code);
+std::string_view fused_opcode_name(FusedOpcode code);
+// "{r0=load(0); r1=channel(1,0); r2=sub(r0,r1)} -> r2", or "-> sum(r3,r4)" for a reduction.
+std::string format_program(const FusedProgram& program);
+
 // One flat attribute record: every op reads the fields that concern it and the verifier
 // checks the rest are left at their defaults.
 struct Attrs {
@@ -93,7 +143,11 @@ struct Attrs {
   double eps = 1e-5;       // BatchNorm
   double momentum = 0.1;   // BatchNorm running-statistics update, as PyTorch; SGD momentum
   double weight_decay = 0;  // SGD updates
-  Dims shape;               // backward ops: the shape of the forward input; Reshape: the result
+  Dims shape;               // backward ops: the shape of the forward input; Reshape, View: the
+                            // result; Fused: the iteration space
+  int64_t offset = 0;              // View: the first element
+  std::vector<int64_t> counts;     // BnRunningUpdateGroup: each member's n = N*H*W
+  FusedProgram program;            // Fused
 };
 
 struct Op {

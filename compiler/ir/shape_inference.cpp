@@ -100,6 +100,41 @@ ShapeResult channel_vector(const Dims& v, const Dims& x, std::string_view what) 
   return expect(v, Dims{x[1]}, what);
 }
 
+// A fused program must be straight-line code over registers defined before their use, loading
+// inputs that exist and fit the iteration space.
+ShapeResult infer_fused(std::span<const Dims> d, const Attrs& a) {
+  const Dims& space = a.shape;
+  const FusedProgram& p = a.program;
+  if (space.size() < 2) return fail(fmt::format("fused: the iteration space {} has no channel axis", format_dims(space)));
+  const int64_t channels = space[1];
+  const auto count = static_cast<int32_t>(p.instrs.size());
+  for (int32_t i = 0; i < count; ++i) {
+    const FusedInstr& in = p.instrs[static_cast<size_t>(i)];
+    auto bad = [&](std::string_view why) { return fail(fmt::format("fused: instruction r{}: {}", i, why)); };
+    if (static_cast<uint8_t>(in.code) > static_cast<uint8_t>(kLastFusedOpcode)) return bad("unknown opcode");
+    if ((reads_register_a(in.code) && (in.a < 0 || in.a >= i)) || (reads_register_b(in.code) && (in.b < 0 || in.b >= i)))
+      return bad("reads a register not defined before it");
+    if (in.code == FusedOpcode::Load || in.code == FusedOpcode::LoadChannel) {
+      if (in.a < 0 || static_cast<size_t>(in.a) >= d.size()) return bad(fmt::format("loads input {}, of {}", in.a, d.size()));
+      const Dims& src = d[static_cast<size_t>(in.a)];
+      if (in.code == FusedOpcode::Load && numel(src) != numel(space))
+        return bad(fmt::format("loads {} elementwise over the space {}", format_dims(src), format_dims(space)));
+      if (in.code == FusedOpcode::LoadChannel) {
+        const bool row_ok = (src.size() == 1 && src[0] == channels && in.b == 0) ||
+                            (src.size() == 2 && src[1] == channels && in.b >= 0 && in.b < src[0]);
+        if (!row_ok)
+          return bad(fmt::format("loads row {} of {} per channel of {}", in.b, format_dims(src), format_dims(space)));
+      }
+    }
+  }
+  if (p.results.empty() || (!p.reduce && p.results.size() != 1))
+    return fail(fmt::format("fused: a {} has {} results", p.reduce ? "reduction" : "map", p.results.size()));
+  for (int32_t r : p.results)
+    if (r < 0 || r >= count) return fail(fmt::format("fused: result r{} is not a register", r));
+  if (p.reduce) return {{static_cast<int64_t>(p.results.size()), channels}, {}};
+  return {space, {}};
+}
+
 ShapeResult infer_training(OpKind kind, std::span<const Dims> d, const Attrs& a) {
   switch (kind) {
     case OpKind::BnStats:
@@ -173,6 +208,39 @@ ShapeResult infer_training(OpKind kind, std::span<const Dims> d, const Attrs& a)
       if (auto r = expect(d[1], Dims{a.shape[1]}, "the running variance"); !r.ok()) return r;
       if (auto r = expect(d[2], Dims{2, a.shape[1]}, "the batch statistics"); !r.ok()) return r;
       return {{}, {}};
+    case OpKind::Fused: return infer_fused(d, a);
+    case OpKind::View:
+      if (a.offset < 0 || a.offset + numel(a.shape) > numel(d[0]))
+        return fail(fmt::format("view of {} elements at element {} is outside {}", numel(a.shape), a.offset,
+                                format_dims(d[0])));
+      return {a.shape, {}};
+    case OpKind::SgdUpdateGroup:
+    case OpKind::SgdMomentumUpdateGroup: {
+      const size_t stride = kind == OpKind::SgdUpdateGroup ? 2 : 3;
+      if (d.size() < 1 + stride || (d.size() - 1) % stride != 0)
+        return fail(fmt::format("{} takes the learning rate then groups of {} inputs, got {} inputs",
+                                op_kind_name(kind), stride, d.size()));
+      if (auto r = expect(d[0], Dims{1}, "the learning rate"); !r.ok()) return r;
+      for (size_t m = 1; m < d.size(); m += stride) {
+        if (auto r = same(d[m], d[m + 1], "parameter and gradient"); !r.ok()) return r;
+        if (stride == 3)
+          if (auto r = same(d[m], d[m + 2], "parameter and velocity"); !r.ok()) return r;
+      }
+      return {{}, {}};
+    }
+    case OpKind::BnRunningUpdateGroup: {
+      if (d.empty() || d.size() % 3 != 0 || a.counts.size() != d.size() / 3)
+        return fail(fmt::format("bn_running_update_group takes groups of 3 inputs and one count each, got {} "
+                                "inputs and {} counts",
+                                d.size(), a.counts.size()));
+      for (size_t m = 0; m < d.size(); m += 3) {
+        if (auto r = expect_rank(d[m], 1, "the running mean"); !r.ok()) return r;
+        if (auto r = same(d[m], d[m + 1], "running mean and variance"); !r.ok()) return r;
+        if (auto r = expect(d[m + 2], Dims{2, d[m][0]}, "the batch statistics"); !r.ok()) return r;
+        if (a.counts[m / 3] < 2) return fail(fmt::format("a running update needs n > 1, got {}", a.counts[m / 3]));
+      }
+      return {{}, {}};
+    }
     default: return fail("unknown op kind");
   }
 }
@@ -213,11 +281,12 @@ ShapeResult infer_unchecked(OpKind kind, std::span<const Dims> data, const Attrs
 
 }  // namespace
 
-size_t data_input_count(OpKind kind) {
+size_t data_input_count(OpKind kind, size_t input_count) {
+  if (is_variadic(kind)) return input_count;
   switch (kind) {
     case OpKind::Conv2d: case OpKind::BatchNorm: case OpKind::Relu: case OpKind::MaxPool: case OpKind::AvgPool:
     case OpKind::GlobalAvgPool: case OpKind::Flatten: case OpKind::Linear: case OpKind::BnStats: case OpKind::BiasGrad:
-    case OpKind::AvgPoolGrad: case OpKind::GlobalAvgPoolGrad: case OpKind::Reshape:
+    case OpKind::AvgPoolGrad: case OpKind::GlobalAvgPoolGrad: case OpKind::Reshape: case OpKind::View:
       return 1;
     case OpKind::Add: case OpKind::SoftmaxCrossEntropy: case OpKind::SoftmaxCrossEntropyGrad:
     case OpKind::ConvGradInput: case OpKind::ConvGradWeight: case OpKind::ReluGrad: case OpKind::MaxPoolGrad:
@@ -227,14 +296,16 @@ size_t data_input_count(OpKind kind) {
       return 3;
     case OpKind::BnApply: case OpKind::BnGradInput: case OpKind::SgdMomentumUpdate:
       return 4;
+    default: return input_count;
   }
   return 1;
 }
 
 ShapeResult infer_shape(OpKind kind, std::span<const Dims> data, const Attrs& attrs) {
-  if (data.size() != data_input_count(kind))
-    return fail(fmt::format("{} takes {} data inputs, got {}", op_kind_name(kind), data_input_count(kind),
+  if (data.size() != data_input_count(kind, data.size()))
+    return fail(fmt::format("{} takes {} data inputs, got {}", op_kind_name(kind), data_input_count(kind, data.size()),
                             data.size()));
+  if (data.empty()) return fail(fmt::format("{} takes at least one input", op_kind_name(kind)));
   for (const Dims& d : data)
     if (std::string e = check_size(d); !e.empty()) return fail(e);
   ShapeResult r = infer_unchecked(kind, data, attrs);

@@ -27,7 +27,8 @@ struct ParamSpec {
 // The parameters and state an op owns, in the order they follow its data inputs.
 std::vector<ParamSpec> param_specs(OpKind kind, const Dims& data0, const Attrs& attrs);
 
-// How many leading inputs of an op are data (the rest are parameters or state).
-size_t data_input_count(OpKind kind);
+// How many leading inputs of an op with `input_count` inputs are data (the rest are parameters
+// or state); every input of a variadic kind is data.
+size_t data_input_count(OpKind kind, size_t input_count);
 
 }  // namespace resnetc::ir

@@ -27,6 +27,9 @@ std::string_view attr_field_name(AttrField field) {
     case AttrField::Momentum: return "momentum";
     case AttrField::WeightDecay: return "weight_decay";
     case AttrField::Shape: return "shape";
+    case AttrField::Offset: return "offset";
+    case AttrField::Counts: return "counts";
+    case AttrField::Program: return "program";
   }
   return "?";
 }
@@ -55,6 +58,11 @@ bool op_uses_attr(OpKind kind, AttrField field) {
     case OpKind::SgdUpdate: return field == AttrField::WeightDecay;
     case OpKind::SgdMomentumUpdate: return field == AttrField::WeightDecay || field == AttrField::Momentum;
     case OpKind::BnRunningUpdate: return field == AttrField::Momentum || field == AttrField::Shape;
+    case OpKind::Fused: return field == AttrField::Shape || field == AttrField::Program;
+    case OpKind::View: return field == AttrField::Shape || field == AttrField::Offset;
+    case OpKind::SgdUpdateGroup: return field == AttrField::WeightDecay;
+    case OpKind::SgdMomentumUpdateGroup: return field == AttrField::WeightDecay || field == AttrField::Momentum;
+    case OpKind::BnRunningUpdateGroup: return field == AttrField::Momentum || field == AttrField::Counts;
     default: return false;
   }
 }
@@ -79,6 +87,9 @@ bool attr_is_default(const Attrs& a, AttrField field) {
     case AttrField::Momentum: return a.momentum == d.momentum;
     case AttrField::WeightDecay: return a.weight_decay == d.weight_decay;
     case AttrField::Shape: return a.shape.empty();
+    case AttrField::Offset: return a.offset == d.offset;
+    case AttrField::Counts: return a.counts.empty();
+    case AttrField::Program: return a.program.empty() && a.program.results.empty() && !a.program.reduce;
   }
   return true;
 }
@@ -96,6 +107,9 @@ std::string format_attr(const Attrs& a, AttrField field) {
     case AttrField::Momentum: return fmt::format("{}", a.momentum);
     case AttrField::WeightDecay: return fmt::format("{}", a.weight_decay);
     case AttrField::Shape: return format_dims(a.shape);
+    case AttrField::Offset: return fmt::format("{}", a.offset);
+    case AttrField::Counts: return fmt::format("[{}]", fmt::join(a.counts, ", "));
+    case AttrField::Program: return format_program(a.program);
   }
   return "?";
 }
@@ -254,7 +268,7 @@ class Verifier {
         report("{}: input {} is a dangling {}", me, k, value_ref(op.inputs[k]));
         inputs_ok = false;
       }
-    const size_t data_count = data_input_count(op.kind);
+    const size_t data_count = data_input_count(op.kind, op.inputs.size());
     if (op.inputs.size() < data_count) {
       report("{}: takes {} data inputs, but has {} inputs in all", me, data_count, op.inputs.size());
       inputs_ok = false;
@@ -306,6 +320,12 @@ class Verifier {
       ValueId in = op.inputs[data_count + k];
       const Value& v = val(in);
       std::string expected_name = op.name + "." + spec.suffix;
+      if (v.role == ValueRole::Activation) {  // computed from parameters by a pass (BatchNorm folding)
+        if (v.shape != spec.shape)
+          report("{}: {} {} has shape {}, expected {}", me, spec.suffix, value_ref(in), format_dims(v.shape),
+                 format_dims(spec.shape));
+        continue;
+      }
       if (v.role != spec.role)
         report("{}: input {} ({}) should be its {} {}, but is a {}", me, data_count + k, value_ref(in),
                role_name(spec.role), spec.suffix, role_name(v.role));
@@ -334,11 +354,8 @@ class Verifier {
   // running statistics), so every other reader of them must come before it.
   void check_update_order(OpId id, const std::string& me) {
     const Op& op = op_at(id);
-    std::vector<size_t> written = {0};
-    if (op.kind == OpKind::SgdMomentumUpdate) written.push_back(3);
-    if (op.kind == OpKind::BnRunningUpdate) written.push_back(1);
-    for (size_t k : written) {
-      if (k >= op.inputs.size() || !valid_value(op.inputs[k])) continue;
+    for (size_t k = 0; k < op.inputs.size(); ++k) {
+      if (!writes_input(op.kind, k) || !valid_value(op.inputs[k])) continue;
       ValueId target = op.inputs[k];
       if (val(target).role != ValueRole::Parameter && val(target).role != ValueRole::State)
         report("{}: writes {}, which is not a parameter or state", me, value_ref(target));
@@ -354,7 +371,7 @@ class Verifier {
     for (size_t o = 0; o < g_.ops.size(); ++o) {
       const Op& op = g_.ops[o];
       if (!is_known_op_kind(op.kind)) continue;
-      for (size_t k = data_input_count(op.kind); k < op.inputs.size(); ++k)
+      for (size_t k = data_input_count(op.kind, op.inputs.size()); k < op.inputs.size(); ++k)
         if (valid_value(op.inputs[k])) owners[static_cast<size_t>(op.inputs[k])].push_back(static_cast<OpId>(o));
     }
     for (size_t i = 0; i < g_.values.size(); ++i) {

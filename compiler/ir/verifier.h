@@ -29,12 +29,14 @@ void verify_or_throw(const Graph& graph, std::string_view after_what);
 // The attributes of Attrs, and which op kinds read which. An attribute an op kind does not
 // read must stay at its default (the verifier checks it; the printer shows it when it does not).
 enum class AttrField : uint8_t {
-  OutChannels, OutFeatures, Kernel, Stride, Padding, Groups, Bias, Eps, Momentum, WeightDecay, Shape
+  OutChannels, OutFeatures, Kernel, Stride, Padding, Groups, Bias, Eps, Momentum, WeightDecay, Shape, Offset,
+  Counts, Program
 };
 inline constexpr AttrField kAllAttrFields[] = {
     AttrField::OutChannels, AttrField::OutFeatures, AttrField::Kernel, AttrField::Stride,
     AttrField::Padding,     AttrField::Groups,      AttrField::Bias,   AttrField::Eps,
-    AttrField::Momentum,    AttrField::WeightDecay, AttrField::Shape};
+    AttrField::Momentum,    AttrField::WeightDecay, AttrField::Shape,  AttrField::Offset,
+    AttrField::Counts,      AttrField::Program};
 
 std::string_view attr_field_name(AttrField field);  // "out_channels", "kernel", ...
 bool op_uses_attr(OpKind kind, AttrField field);

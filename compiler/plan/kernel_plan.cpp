@@ -48,13 +48,24 @@ KernelPlan make_plan(const ir::Graph& g) {
     const ir::Value& v = g.values[i];
     Buffer b{v.name, static_cast<ir::ValueId>(i), v.shape, v.dtype, v.role, storage_of(v.role), 0,
              ir::numel(v.shape) * 4};  // float32 and int32 alike
-    int64_t& end = p.storage_bytes[static_cast<int>(b.storage)];
-    b.offset = end;
-    end += align(b.bytes);
+    const bool is_view = v.producer >= 0 && g.op(v.producer).kind == ir::OpKind::View;
+    if (!is_view) {
+      int64_t& end = p.storage_bytes[static_cast<int>(b.storage)];
+      b.offset = end;
+      end += align(b.bytes);
+    }
     index[b.value] = static_cast<int>(p.buffers.size());
     p.buffers.push_back(std::move(b));
   }
   for (const ir::Op& op : g.ops) {
+    if (op.kind == ir::OpKind::View) {  // the source's memory: no kernel, no memory of its own
+      Buffer& view = p.buffers[static_cast<size_t>(index.at(op.output))];
+      const Buffer& source = p.buffers[static_cast<size_t>(index.at(op.inputs[0]))];
+      view.view_of = index.at(op.inputs[0]);
+      view.storage = source.storage;
+      view.offset = source.offset + op.attrs.offset * 4;
+      continue;
+    }
     Kernel k{op.name, op.kind, op.attrs, {}, op.output == ir::kNoValue ? -1 : index.at(op.output), op.loc};
     for (ir::ValueId in : op.inputs) k.inputs.push_back(index.at(in));
     p.kernels.push_back(std::move(k));
@@ -72,11 +83,8 @@ int64_t bytes_moved(const KernelPlan& plan, const Kernel& k) {
   int64_t total = 0;
   for (int in : k.inputs) total += plan.buffer(in).bytes;
   if (k.output >= 0) total += plan.buffer(k.output).bytes;
-  if (ir::is_update(k.kind)) {  // written back: the parameter (and velocity), or both running statistics
-    total += plan.buffer(k.inputs[0]).bytes;
-    if (k.kind == ir::OpKind::SgdMomentumUpdate) total += plan.buffer(k.inputs[3]).bytes;
-    if (k.kind == ir::OpKind::BnRunningUpdate) total += plan.buffer(k.inputs[1]).bytes;
-  }
+  for (size_t i = 0; i < k.inputs.size(); ++i)  // written back: parameters, velocities, running statistics
+    if (ir::writes_input(k.kind, i)) total += plan.buffer(k.inputs[i]).bytes;
   return total;
 }
 

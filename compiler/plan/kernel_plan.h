@@ -1,7 +1,8 @@
 #pragma once
-// The kernel plan: what the backends generate code for. One kernel per op of the graph
-// (fusion comes from the passes), every shape a constant, every tensor a buffer at a fixed
-// byte offset in one of three memories. Both the LLVM and the CUDA emitters read this.
+// The kernel plan: what the backends generate code for. One kernel per op of the graph but
+// views, which alias memory (fusion comes from the passes), every shape a constant, every
+// tensor a buffer at a fixed byte offset in one of three memories. Both the LLVM and the CUDA
+// emitters read this.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -23,8 +24,9 @@ struct Buffer {
   ir::DType dtype = ir::DType::F32;
   ir::ValueRole role = ir::ValueRole::Activation;
   Storage storage = Storage::Arena;
-  int64_t offset = 0;  // bytes from the start of its storage, 64-byte aligned
+  int64_t offset = 0;  // bytes from the start of its storage, 64-byte aligned unless a view
   int64_t bytes = 0;
+  int view_of = -1;    // a view's buffer (no kernel computes it): the memory of this buffer
 };
 
 struct Kernel {

@@ -35,7 +35,7 @@ Executor::Executor(const ir::Graph& graph) : graph_(graph), data_(graph.values.s
     const std::string me = op_ref(op);
     auto fail = [&](std::string_view why) { throw ExecutorError(fmt::format("reference executor: {}: {}", me, why)); };
     if (!ir::is_update(op.kind) && (op.output < 0 || op.output >= value_count)) fail("its output is out of range");
-    const size_t data_count = ir::data_input_count(op.kind);
+    const size_t data_count = ir::data_input_count(op.kind, op.inputs.size());
     if (op.inputs.size() < data_count) fail(fmt::format("takes {} data inputs, has {}", data_count, op.inputs.size()));
     std::vector<ir::Dims> data_shapes;
     for (size_t k = 0; k < op.inputs.size(); ++k) {
@@ -178,7 +178,28 @@ void Executor::run_op(const ir::Op& op) {
     case OpKind::SgdMomentumUpdate:
       k::sgd_momentum_update(mut(0), in(1), in(2)[0], mut(3), a.momentum, a.weight_decay);
       return;
-    case OpKind::BnRunningUpdate: k::bn_running_update(mut(0), mut(1), in(2), a.momentum, a.shape); return;
+    case OpKind::BnRunningUpdate:
+      k::bn_running_update(mut(0), mut(1), in(2), a.momentum, a.shape[0] * a.shape[2] * a.shape[3]);
+      return;
+    // Made by the passes.
+    case OpKind::Fused: {
+      std::vector<k::TensorRef> inputs;
+      for (size_t i = 0; i < op.inputs.size(); ++i) inputs.push_back(in(i));
+      y = k::fused(inputs, a.program, a.shape);
+      break;
+    }
+    case OpKind::View: y = k::view(in(0), a.offset, ir::numel(a.shape)); break;
+    case OpKind::SgdUpdateGroup:
+      for (size_t m = 1; m < op.inputs.size(); m += 2) k::sgd_update(mut(m), in(m + 1), in(0)[0], a.weight_decay);
+      return;
+    case OpKind::SgdMomentumUpdateGroup:
+      for (size_t m = 1; m < op.inputs.size(); m += 3)
+        k::sgd_momentum_update(mut(m), in(m + 1), in(0)[0], mut(m + 2), a.momentum, a.weight_decay);
+      return;
+    case OpKind::BnRunningUpdateGroup:
+      for (size_t m = 0; m < op.inputs.size(); m += 3)
+        k::bn_running_update(mut(m), mut(m + 1), in(m + 2), a.momentum, a.counts[m / 3]);
+      return;
   }
   data_[static_cast<size_t>(op.output)] = std::move(y);
   present_[static_cast<size_t>(op.output)] = true;

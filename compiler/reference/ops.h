@@ -89,8 +89,14 @@ void sgd_update(Buffer& param, const TensorRef& grad, double lr, double weight_d
 void sgd_momentum_update(Buffer& param, const TensorRef& grad, double lr, Buffer& velocity, double momentum,
                          double weight_decay);
 // running = (1 - momentum) * running + momentum * batch statistic, the variance made unbiased
-// by n / (n - 1) with n = N*H*W of `x_shape` (PyTorch's BatchNorm2d).
+// by n / (n - 1) with n = N*H*W of the normalized input (PyTorch's BatchNorm2d).
 void bn_running_update(Buffer& running_mean, Buffer& running_var, const TensorRef& stats, double momentum,
-                       const ir::Dims& x_shape);
+                       int64_t n);
+
+// ---- Pass-made kinds (fused_ops.cpp) ----
+// The program evaluated at every element of `space` (a map), or summed per channel (a reduce).
+Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program, const ir::Dims& space);
+// `count` elements of x from element `offset`.
+Buffer view(const TensorRef& x, int64_t offset, int64_t count);
 
 }  // namespace resnetc::reference::ops

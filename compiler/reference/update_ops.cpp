@@ -21,12 +21,11 @@ void sgd_momentum_update(Buffer& param, const TensorRef& grad, double lr, Buffer
 }
 
 void bn_running_update(Buffer& running_mean, Buffer& running_var, const TensorRef& stats, double momentum,
-                       const ir::Dims& x_shape) {
+                       int64_t count) {
   const auto channels = static_cast<int64_t>(running_mean.size());
-  const auto n = static_cast<double>(x_shape[0] * x_shape[2] * x_shape[3]);
-  if (n < 2)  // as PyTorch: "Expected more than 1 value per channel when training"
-    throw std::runtime_error("the running variance needs more than 1 value per channel, but the input " +
-                             ir::format_dims(x_shape) + " has 1");
+  if (count < 2)  // as PyTorch: "Expected more than 1 value per channel when training"
+    throw std::runtime_error("the running variance needs more than 1 value per channel, but the input has 1");
+  const auto n = static_cast<double>(count);
   const double unbias = n / (n - 1);
   for (int64_t c = 0; c < channels; ++c) {
     const auto i = static_cast<size_t>(c);

@@ -54,10 +54,7 @@ void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t inde
   std::vector<Param> params;
   for (size_t i = 0; i < kernel.inputs.size(); ++i) {
     const plan::Buffer& buf = plan.buffer(kernel.inputs[i]);
-    // An update writes its first inputs (and a momentum update its velocity, input 3).
-    bool written = ir::is_update(kernel.kind) &&
-                   (i == 0 || (kernel.kind == OpKind::SgdMomentumUpdate && i == 3) ||
-                    (kernel.kind == OpKind::BnRunningUpdate && i == 1));
+    const bool written = ir::writes_input(kernel.kind, i);  // an update's parameters, velocities, statistics
     params.push_back({fmt::format("in{}", i), written ? Param::F32Array : Param::ConstF32Array,
                       static_cast<uint64_t>(ir::numel(buf.shape))});
   }

@@ -1,0 +1,51 @@
+// The reference kernels of the kinds the optimization passes make: fused elementwise programs
+// (maps and per-channel reductions) interpreted in double, and views.
+#include <cmath>
+
+#include "compiler/reference/ops.h"
+
+namespace resnetc::reference::ops {
+
+Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program, const ir::Dims& space) {
+  using ir::FusedOpcode;
+  const int64_t total = ir::numel(space);
+  const int64_t channels = space[1];
+  int64_t inner = 1;
+  for (size_t axis = 2; axis < space.size(); ++axis) inner *= space[axis];
+  const auto rows = static_cast<int64_t>(program.results.size());
+  Buffer out(static_cast<size_t>(program.reduce ? rows * channels : total), 0.0);
+  std::vector<double> r(program.instrs.size());
+  for (int64_t i = 0; i < total; ++i) {
+    const int64_t c = (i / inner) % channels;
+    for (size_t k = 0; k < program.instrs.size(); ++k) {
+      const ir::FusedInstr& in = program.instrs[k];
+      const double a = ir::reads_register_a(in.code) ? r[static_cast<size_t>(in.a)] : 0;
+      const double b = ir::reads_register_b(in.code) ? r[static_cast<size_t>(in.b)] : 0;
+      switch (in.code) {
+        case FusedOpcode::Load: r[k] = inputs[static_cast<size_t>(in.a)][i]; break;
+        case FusedOpcode::LoadChannel: r[k] = inputs[static_cast<size_t>(in.a)][in.b * channels + c]; break;
+        case FusedOpcode::Const: r[k] = in.value; break;
+        case FusedOpcode::Add: r[k] = a + b; break;
+        case FusedOpcode::Sub: r[k] = a - b; break;
+        case FusedOpcode::Mul: r[k] = a * b; break;
+        case FusedOpcode::Relu: r[k] = a > 0 ? a : 0; break;
+        case FusedOpcode::ReluMask: r[k] = b > 0 ? a : 0; break;
+        case FusedOpcode::Rsqrt: r[k] = 1 / std::sqrt(a); break;
+      }
+    }
+    if (program.reduce) {
+      for (int64_t row = 0; row < rows; ++row)
+        out[static_cast<size_t>(row * channels + c)] += r[static_cast<size_t>(program.results[static_cast<size_t>(row)])];
+    } else {
+      out[static_cast<size_t>(i)] = r[static_cast<size_t>(program.results[0])];
+    }
+  }
+  return out;
+}
+
+Buffer view(const TensorRef& x, int64_t offset, int64_t count) {
+  auto first = x.data.begin() + offset;
+  return Buffer(first, first + count);
+}
+
+}  // namespace resnetc::reference::ops
