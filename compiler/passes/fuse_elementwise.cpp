@@ -1,0 +1,176 @@
+// Elementwise fusion. First every elementwise op (relu, add, relu_grad, bn_apply, inference
+// batchnorm) becomes a fused map; then, in topological order, a fused map is inlined into the
+// fused ops that read it (maps and per-channel reductions over the same space), so its result
+// never goes to memory:
+//   bn_apply -> add -> relu            one kernel (forward BatchNorm, residual add, activation)
+//   add -> relu_grad -> grad_sums      the gradient accumulation and relu's gradient computed
+//                                      inside BatchNorm's backward reduction and input gradient
+// A map with one reader is always inlined. A map with several readers is recomputed by each
+// only when it loads at most two tensors, which bounds the extra reads.
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <tuple>
+
+#include "compiler/passes/graph_edit.h"
+#include "compiler/passes/pass.h"
+
+namespace resnetc::passes {
+
+namespace {
+
+using ir::FusedInstr;
+using ir::FusedOpcode;
+using ir::FusedProgram;
+
+constexpr size_t kMaxRecomputedLoads = 2;
+
+// The fused map an elementwise op is, or nothing.
+std::optional<FusedProgram> as_map(const ir::Graph& g, const ir::Op& op) {
+  if (op.output == ir::kNoValue || g.shape(op.output).size() < 2) return std::nullopt;
+  ProgramBuilder p;
+  switch (op.kind) {
+    case ir::OpKind::Relu: return std::move(p).map(p.relu(p.load(0)));
+    case ir::OpKind::Add: {
+      const int32_t a = p.load(0), b = p.load(1);
+      return std::move(p).map(p.add(a, b));
+    }
+    case ir::OpKind::ReluGrad: {
+      const int32_t dy = p.load(0), y = p.load(1);
+      return std::move(p).map(p.relu_mask(dy, y));
+    }
+    case ir::OpKind::BnApply:      // x, stats, weight, bias
+    case ir::OpKind::BatchNorm: {  // x, weight, bias, running_mean, running_var
+      const bool batch = op.kind == ir::OpKind::BnApply;
+      const int32_t x = p.load(0);
+      const int32_t mean = batch ? p.channel(1, 0) : p.channel(3);
+      const int32_t invstd = batch ? p.inverse_std(1, 1, op.attrs.eps) : p.inverse_std(4, 0, op.attrs.eps);
+      const int32_t xhat = p.normalized(x, mean, invstd);
+      const int32_t scaled = p.mul(xhat, p.channel(batch ? 2 : 1));
+      return std::move(p).map(p.add(scaled, p.channel(batch ? 3 : 2)));
+    }
+    default: return std::nullopt;
+  }
+}
+
+// Instructions appended with value numbering, so loads and arithmetic that two merged programs
+// share are computed once.
+class Emitter {
+ public:
+  int32_t push(FusedInstr in) {
+    auto key = std::tuple{in.code, in.a, in.b, in.value};
+    auto [it, inserted] = seen_.emplace(key, static_cast<int32_t>(instrs_.size()));
+    if (inserted) instrs_.push_back(in);
+    return it->second;
+  }
+  std::vector<FusedInstr> take() { return std::move(instrs_); }
+
+ private:
+  std::vector<FusedInstr> instrs_;
+  std::map<std::tuple<FusedOpcode, int32_t, int32_t, double>, int32_t> seen_;
+};
+
+bool loads_input(FusedOpcode code) { return code == FusedOpcode::Load || code == FusedOpcode::LoadChannel; }
+
+// Copies `from`'s instructions into `out`: inputs through `input_map`, registers through the
+// returned table (`replaced[k] >= 0`: register k is that register instead, no instruction).
+std::vector<int32_t> append(Emitter& out, const FusedProgram& from, const std::vector<int32_t>& input_map,
+                            const std::vector<int32_t>& replaced) {
+  std::vector<int32_t> reg(from.instrs.size());
+  for (size_t k = 0; k < from.instrs.size(); ++k) {
+    if (replaced[k] >= 0) {
+      reg[k] = replaced[k];
+      continue;
+    }
+    FusedInstr in = from.instrs[k];
+    if (loads_input(in.code)) {
+      in.a = input_map[static_cast<size_t>(in.a)];
+    } else {
+      if (ir::reads_register_a(in.code)) in.a = reg[static_cast<size_t>(in.a)];
+      if (ir::reads_register_b(in.code)) in.b = reg[static_cast<size_t>(in.b)];
+    }
+    reg[k] = out.push(in);
+  }
+  return reg;
+}
+
+// Inlines the fused map `p` into the fused op `u`, which reads p's output only through loads.
+void inline_into(ir::Op& u, const ir::Op& p) {
+  std::vector<ir::ValueId> inputs;
+  auto index_of = [&](ir::ValueId v) {
+    auto it = std::find(inputs.begin(), inputs.end(), v);
+    if (it != inputs.end()) return static_cast<int32_t>(it - inputs.begin());
+    inputs.push_back(v);
+    return static_cast<int32_t>(inputs.size() - 1);
+  };
+  std::vector<int32_t> u_inputs(u.inputs.size(), -1), p_inputs(p.inputs.size());
+  for (size_t i = 0; i < u.inputs.size(); ++i)
+    if (u.inputs[i] != p.output) u_inputs[i] = index_of(u.inputs[i]);
+  for (size_t i = 0; i < p.inputs.size(); ++i) p_inputs[i] = index_of(p.inputs[i]);
+
+  Emitter out;
+  const FusedProgram& pp = p.attrs.program;
+  const std::vector<int32_t> p_reg = append(out, pp, p_inputs, std::vector<int32_t>(pp.instrs.size(), -1));
+  const int32_t p_result = p_reg[static_cast<size_t>(pp.results[0])];
+  FusedProgram& up = u.attrs.program;
+  std::vector<int32_t> replaced(up.instrs.size(), -1);
+  for (size_t k = 0; k < up.instrs.size(); ++k)
+    if (up.instrs[k].code == FusedOpcode::Load && u.inputs[static_cast<size_t>(up.instrs[k].a)] == p.output)
+      replaced[k] = p_result;
+  const std::vector<int32_t> u_reg = append(out, up, u_inputs, replaced);
+  for (int32_t& r : up.results) r = u_reg[static_cast<size_t>(r)];
+  up.instrs = out.take();
+  u.inputs = std::move(inputs);
+}
+
+// Whether `u` can take `p` inline: a fused op over the same space reading p only elementwise.
+bool can_inline(const ir::Op& u, const ir::Op& p) {
+  if (u.kind != ir::OpKind::Fused || u.attrs.shape != p.attrs.shape) return false;
+  for (const FusedInstr& in : u.attrs.program.instrs)
+    if (in.code == FusedOpcode::LoadChannel && u.inputs[static_cast<size_t>(in.a)] == p.output) return false;
+  return true;
+}
+
+size_t tensors_loaded(const ir::Op& op) {
+  std::vector<int32_t> loaded;
+  for (const FusedInstr& in : op.attrs.program.instrs)
+    if (in.code == FusedOpcode::Load && std::find(loaded.begin(), loaded.end(), in.a) == loaded.end())
+      loaded.push_back(in.a);
+  return loaded.size();
+}
+
+std::vector<ir::OpId> distinct_users(const ir::Graph& g, ir::ValueId v) {
+  std::vector<ir::OpId> users;
+  for (size_t o = 0; o < g.ops.size(); ++o)
+    if (std::find(g.ops[o].inputs.begin(), g.ops[o].inputs.end(), v) != g.ops[o].inputs.end())
+      users.push_back(static_cast<ir::OpId>(o));
+  return users;
+}
+
+}  // namespace
+
+void fuse_elementwise(ir::Graph& g) {
+  for (ir::Op& op : g.ops)
+    if (std::optional<FusedProgram> program = as_map(g, op)) {
+      ir::Op fused = fused_op(op.name, op.inputs, g.shape(op.output), std::move(*program), op.loc);
+      fused.output = op.output;
+      op = std::move(fused);
+    }
+
+  std::vector<bool> inlined(g.ops.size());
+  for (size_t o = 0; o < g.ops.size(); ++o) {
+    const ir::Op& p = g.ops[o];
+    if (p.kind != ir::OpKind::Fused || p.attrs.program.reduce || is_graph_result(g, p.output)) continue;
+    const std::vector<ir::OpId> users = distinct_users(g, p.output);
+    if (users.empty() || (users.size() > 1 && tensors_loaded(p) > kMaxRecomputedLoads)) continue;
+    if (!std::all_of(users.begin(), users.end(), [&](ir::OpId u) { return can_inline(g.op(u), p); })) continue;
+    for (ir::OpId u : users) inline_into(g.ops[static_cast<size_t>(u)], p);
+    inlined[o] = true;
+  }
+  Rewriter r(g);
+  for (size_t o = 0; o < g.ops.size(); ++o)
+    if (!inlined[o]) r.keep(g.ops[o]);
+  r.finish();
+}
+
+}  // namespace resnetc::passes

@@ -1,0 +1,89 @@
+// Every SGD update in one kernel, and every BatchNorm running-statistics update in another,
+// instead of one small kernel per tensor (a ResNet-18 has 62 parameter tensors): launch and
+// pass overhead of tiny kernels dominates their work. The group takes the place of the last
+// update it replaces, after every reader of every member.
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "compiler/passes/graph_edit.h"
+#include "compiler/passes/pass.h"
+
+namespace resnetc::passes {
+
+namespace {
+
+struct Group {
+  ir::Op op;       // the group op being filled
+  size_t last = 0;  // the index of its last member in the graph
+  size_t members = 0;
+};
+
+// The group kind of an update kind, and the attributes that must agree within a group.
+std::optional<std::tuple<ir::OpKind, double, double>> group_key(const ir::Op& op) {
+  switch (op.kind) {
+    case ir::OpKind::SgdUpdate: return std::tuple{ir::OpKind::SgdUpdateGroup, op.attrs.momentum, op.attrs.weight_decay};
+    case ir::OpKind::SgdMomentumUpdate:
+      return std::tuple{ir::OpKind::SgdMomentumUpdateGroup, op.attrs.momentum, op.attrs.weight_decay};
+    case ir::OpKind::BnRunningUpdate: return std::tuple{ir::OpKind::BnRunningUpdateGroup, op.attrs.momentum, 0.0};
+    default: return std::nullopt;
+  }
+}
+
+std::string_view group_name(ir::OpKind kind) {
+  switch (kind) {
+    case ir::OpKind::SgdUpdateGroup:
+    case ir::OpKind::SgdMomentumUpdateGroup: return "optimizer.update";
+    default: return "batchnorm.running_update";
+  }
+}
+
+}  // namespace
+
+void group_updates(ir::Graph& g) {
+  std::map<std::tuple<ir::OpKind, double, double>, Group> groups;
+  for (size_t o = 0; o < g.ops.size(); ++o) {
+    const ir::Op& op = g.ops[o];
+    auto key = group_key(op);
+    if (!key) continue;
+    auto [it, inserted] = groups.try_emplace(*key);
+    Group& group = it->second;
+    if (inserted) {
+      const ir::OpKind kind = std::get<0>(*key);
+      group.op = ir::Op{kind, std::string(group_name(kind)), {}, ir::kNoValue, {}, op.loc};
+      group.op.attrs.momentum = op.attrs.momentum;
+      group.op.attrs.weight_decay = op.attrs.weight_decay;
+      if (kind != ir::OpKind::BnRunningUpdateGroup) group.op.inputs.push_back(op.inputs[2]);  // the learning rate
+    }
+    if (op.kind == ir::OpKind::BnRunningUpdate) {
+      group.op.inputs.insert(group.op.inputs.end(), op.inputs.begin(), op.inputs.end());
+      group.op.attrs.counts.push_back(op.attrs.shape[0] * op.attrs.shape[2] * op.attrs.shape[3]);
+    } else {
+      group.op.inputs.push_back(op.inputs[0]);
+      group.op.inputs.push_back(op.inputs[1]);
+      if (op.kind == ir::OpKind::SgdMomentumUpdate) group.op.inputs.push_back(op.inputs[3]);
+    }
+    group.last = o;
+    ++group.members;
+  }
+  // Two groups of the same kind (different hyperparameters) need different names.
+  std::map<std::string, int> names;
+  for (auto& [key, group] : groups)
+    if (int n = names[group.op.name]++; n > 0) group.op.name = fmt::format("{}.{}", group.op.name, n);
+
+  Rewriter r(g);
+  for (size_t o = 0; o < g.ops.size(); ++o) {
+    if (!group_key(g.ops[o])) {
+      r.keep(g.ops[o]);
+      continue;
+    }
+    for (auto& [key, group] : groups)
+      if (group.last == o) r.emit(std::move(group.op));
+  }
+  r.finish();
+}
+
+}  // namespace resnetc::passes

@@ -1,0 +1,146 @@
+// What each pass rewrites and what it deliberately leaves alone, read from the IR's text form
+// (compiler/ir/printer.h), and the kernel count the pipeline reaches on the seed's ResNet-18.
+#include <catch2/catch.hpp>
+
+#include "compiler/ir/builder.h"
+#include "compiler/ir/printer.h"
+#include "compiler/passes/pass.h"
+#include "compiler/plan/kernel_plan.h"
+#include "pass_test_util.h"
+
+using namespace resnetc;
+using namespace resnetc::passes;
+using namespace resnetc::passes::testing;
+using Catch::Contains;
+
+namespace {
+
+ir::Graph optimized(ir::Graph g, int level) {
+  PipelineOptions options;
+  options.level = level;
+  run_pipeline(g, options);
+  return g;
+}
+
+// The printed line that defines %name.
+std::string line_of(const std::string& ir_text, const std::string& name) {
+  const std::string start = "  %" + name + " = ";
+  const size_t at = ir_text.find(start);
+  if (at == std::string::npos) return {};
+  return ir_text.substr(at, ir_text.find('\n', at) - at);
+}
+
+size_t occurrences(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("fold-batchnorm: a conv with one reader takes its BatchNorm into its weights") {
+  const std::string text = ir::print_ir(optimized(forward_graph(kResidualNet, 2), 1));
+  CHECK(occurrences(text, "batchnorm(") == 0);
+  CHECK_THAT(line_of(text, "stem.conv"),
+             Contains("conv2d(%input, %stem.conv.folded_weight.view, %stem.conv.folded_bias.view)"));
+  CHECK_THAT(line_of(text, "stem.conv.folded_weight"), Contains("fused(%stem.conv.weight, %stem.bn.weight, %stem.bn.running_var)"));
+  CHECK_THAT(line_of(text, "stem.conv.folded_weight.view"), Contains("view(%stem.conv.folded_weight) {shape=[6, 3, 3, 3]}"));
+}
+
+TEST_CASE("fold-batchnorm leaves alone a conv whose output has two readers") {
+  const std::string text = ir::print_ir(optimized(forward_graph(kTwoUserConvNet, 2), 1));
+  CHECK_THAT(line_of(text, "stage1.block0.bn"), Contains("batchnorm(%stem.conv, "));
+  CHECK(occurrences(text, "folded") == 0);
+}
+
+TEST_CASE("BatchNorm in training mode is never folded into weights") {
+  const ir::Graph g = optimized(training_graph(kResidualNet, 2), 2);
+  const std::string text = ir::print_ir(g);
+  CHECK(occurrences(text, "folded") == 0);
+  CHECK(count_ops(g, ir::OpKind::BnStats) == count_ops(training_graph(kResidualNet, 2), ir::OpKind::BnStats));
+}
+
+TEST_CASE("fuse-elementwise: BatchNorm apply, the residual add and relu in one op") {
+  const std::string text = ir::print_ir(optimized(training_graph(kResidualNet, 2), 2));
+  // d2l's residual: relu(bn2(conv2(...)) + x), x the identity shortcut (the stem's relu).
+  const std::string block_out = line_of(text, "stage1.block0.relu2");
+  CHECK_THAT(block_out, Contains("= fused(%stem.relu, %stage1.block0.conv2, %stage1.block0.bn2.stats, "
+                                 "%stage1.block0.bn2.weight, %stage1.block0.bn2.bias)"));
+  CHECK_THAT(block_out, Contains("rsqrt("));
+  CHECK_THAT(block_out, Contains("relu(r"));
+  CHECK(line_of(text, "stage1.block0.bn2").empty());  // never materialized
+  CHECK(line_of(text, "stage1.block0.add").empty());
+  // Left alone: relu's output is read by the next conv and by backward, so it stays a tensor;
+  // bn_stats is a reduction of its own.
+  CHECK_THAT(line_of(text, "stage1.block0.relu1"), Contains("= fused(%stage1.block0.conv1, "));
+  CHECK_THAT(line_of(text, "stage1.block0.bn1.stats"), Contains("= bn_stats(%stage1.block0.conv1)"));
+}
+
+TEST_CASE("fuse-batchnorm-backward: one reduction feeds the weight, bias and input gradients") {
+  const std::string text = ir::print_ir(optimized(training_graph(kResidualNet, 2), 2));
+  const std::string sums = line_of(text, "stage1.block0.bn1.grad_sums");
+  CHECK_THAT(sums, Contains("= fused("));
+  CHECK_THAT(sums, Contains("-> sum(r"));
+  CHECK_THAT(sums, Contains("relu_mask("));  // relu's gradient computed inside, never stored
+  CHECK_THAT(line_of(text, "stage1.block0.bn1.grad_weight"),
+             Contains("= view(%stage1.block0.bn1.grad_sums) {shape=[6]}"));
+  CHECK_THAT(line_of(text, "stage1.block0.bn1.grad_bias"), Contains("view(%stage1.block0.bn1.grad_sums) {shape=[6], offset=6}"));
+  CHECK(occurrences(text, "bn_grad_input(") == 0);
+  CHECK(occurrences(text, "bn_grad_weight(") == 0);
+}
+
+TEST_CASE("group-updates: one kernel updates every parameter, one every running statistic") {
+  const ir::Graph before = training_graph(kResidualNet, 2);
+  const ir::Graph g = optimized(before, 2);
+  CHECK(count_ops(g, ir::OpKind::SgdMomentumUpdate) == 0);
+  CHECK(count_ops(g, ir::OpKind::BnRunningUpdate) == 0);
+  CHECK(count_ops(g, ir::OpKind::SgdMomentumUpdateGroup) == 1);
+  CHECK(count_ops(g, ir::OpKind::BnRunningUpdateGroup) == 1);
+  for (const ir::Op& op : g.ops) {
+    if (op.kind == ir::OpKind::SgdMomentumUpdateGroup)
+      CHECK(static_cast<int>(op.inputs.size()) == 1 + 3 * count_ops(before, ir::OpKind::SgdMomentumUpdate));
+    if (op.kind == ir::OpKind::BnRunningUpdateGroup)
+      CHECK(static_cast<int>(op.attrs.counts.size()) == count_ops(before, ir::OpKind::BnRunningUpdate));
+  }
+}
+
+TEST_CASE("cse merges equal ops and dce removes unread ones") {
+  ir::GraphBuilder b("cse", {2, 3, 4, 4});
+  const ir::ValueId x = b.graph().input;
+  const ir::ValueId r1 = b.add(ir::OpKind::Relu, "r1", {x}, {}, {});
+  const ir::ValueId r2 = b.add(ir::OpKind::Relu, "r2", {x}, {}, {});
+  b.add(ir::OpKind::Relu, "unread", {r1}, {}, {});
+  const ir::ValueId sum = b.add(ir::OpKind::Add, "sum", {r1, r2}, {}, {});
+  const ir::ValueId flat = b.add(ir::OpKind::Flatten, "flat", {sum}, {}, {});
+  ir::Graph g = std::move(b).finish(flat);
+  const Named before = run_reference(g);
+  eliminate_common_subexpressions(g);
+  eliminate_dead_code(g);
+  const std::string text = ir::print_ir(g);
+  CHECK(line_of(text, "r2").empty());
+  CHECK(line_of(text, "unread").empty());
+  CHECK_THAT(line_of(text, "sum"), Contains("add(%r1, %r1)"));
+  CHECK(max_relative_difference(before, run_reference(g)) == 0);
+}
+
+TEST_CASE("the seed's ResNet-18 training plan at -O2: at most 60% of the kernels of -O0, fewer bytes") {
+  dsl::SourceManager sources;
+  dsl::LowerOptions lower;
+  lower.input = std::array<int64_t, 3>{1, 96, 96};
+  lower.batch = 256;
+  const ir::Graph forward =
+      dsl::compile_file(sources, std::string(RESNETC_SOURCE_DIR) + "/examples/d2l-resnet18.net", lower).graph;
+  const ir::Graph training = autodiff::make_training_graph(forward, {0.0, 0.0});
+  auto measure = [&](int level) {
+    const plan::KernelPlan p = plan::make_plan(optimized(training, level), {.reuse_memory = level > 0});
+    int64_t bytes = 0;
+    for (const plan::Kernel& k : p.kernels) bytes += plan::bytes_moved(p, k);
+    return std::pair{p.kernels.size(), bytes};
+  };
+  const auto [k0, b0] = measure(0);
+  const auto [k2, b2] = measure(2);
+  INFO("-O0: " << k0 << " kernels, " << b0 << " bytes; -O2: " << k2 << " kernels, " << b2 << " bytes");
+  CHECK(k0 == 319);
+  CHECK(static_cast<double>(k2) <= 0.6 * static_cast<double>(k0));
+  CHECK(b2 < b0);
+}
