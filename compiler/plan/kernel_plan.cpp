@@ -5,12 +5,10 @@
 
 #include <map>
 
+#include "compiler/plan/memory_plan.h"
+
 namespace resnetc::plan {
 namespace {
-
-constexpr int64_t kAlignment = 64;  // a cache line; also an AVX-512 vector
-
-int64_t align(int64_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
 
 Storage storage_of(ir::ValueRole role) {
   switch (role) {
@@ -40,7 +38,7 @@ std::string human_bytes(int64_t b) {
 
 }  // namespace
 
-KernelPlan make_plan(const ir::Graph& g) {
+KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
   KernelPlan p;
   p.name = g.name;
   std::map<ir::ValueId, int> index;
@@ -52,7 +50,7 @@ KernelPlan make_plan(const ir::Graph& g) {
     if (!is_view) {
       int64_t& end = p.storage_bytes[static_cast<int>(b.storage)];
       b.offset = end;
-      end += align(b.bytes);
+      end += align_buffer(b.bytes);
     }
     index[b.value] = static_cast<int>(p.buffers.size());
     p.buffers.push_back(std::move(b));
@@ -76,7 +74,17 @@ KernelPlan make_plan(const ir::Graph& g) {
   p.learning_rate = find(g.learning_rate);
   p.loss = find(g.loss);
   p.logits = find(g.output);
+  p.unplanned_arena_bytes = p.bytes(Storage::Arena);
+  if (options.reuse_memory) plan_arena(p);
   return p;
+}
+
+int64_t planned_peak_bytes(const KernelPlan& p) {
+  return p.bytes(Storage::Persistent) + p.bytes(Storage::Input) + p.bytes(Storage::Arena);
+}
+
+int64_t unplanned_peak_bytes(const KernelPlan& p) {
+  return p.bytes(Storage::Persistent) + p.bytes(Storage::Input) + p.unplanned_arena_bytes;
 }
 
 int64_t bytes_moved(const KernelPlan& plan, const Kernel& k) {
@@ -107,9 +115,10 @@ std::string print_plan(const KernelPlan& p) {
     out += fmt::format("  k{} {}{}({})  # {}, {}\n", i, result, ir::op_kind_name(k.kind), fmt::join(ins, ", "), k.name,
                        human_bytes(bytes));
   }
-  int64_t peak = p.bytes(Storage::Persistent) + p.bytes(Storage::Input) + p.bytes(Storage::Arena);
-  out += fmt::format("}}\nkernels: {}, bytes moved: {} ({}), peak buffer memory: {} ({})\n", p.kernels.size(), moved,
-                     human_bytes(moved), peak, human_bytes(peak));
+  const int64_t peak = planned_peak_bytes(p), unplanned = unplanned_peak_bytes(p);
+  out += fmt::format("}}\nkernels: {}, bytes moved: {} ({}), peak buffer memory: {} ({}), unplanned: {} ({})\n",
+                     p.kernels.size(), moved, human_bytes(moved), peak, human_bytes(peak), unplanned,
+                     human_bytes(unplanned));
   return out;
 }
 

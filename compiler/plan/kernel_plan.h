@@ -11,10 +11,15 @@
 
 namespace resnetc::plan {
 
+inline constexpr int64_t kBufferAlignment = 64;  // a cache line; also an AVX-512 vector
+constexpr int64_t align_buffer(int64_t bytes) {
+  return (bytes + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+}
+
 enum class Storage : uint8_t {
   Persistent,  // parameters, running statistics, optimizer velocity: kept across steps, checkpointed
   Input,       // the image batch, the labels and the learning rate: written before each step
-  Arena,       // activations and gradients of one step
+  Arena,       // activations and gradients of one step; buffers not live at once share bytes
 };
 
 struct Buffer {
@@ -43,20 +48,31 @@ struct KernelPlan {
   std::vector<Buffer> buffers;
   std::vector<Kernel> kernels;
   int64_t storage_bytes[3] = {0, 0, 0};  // by Storage
+  int64_t unplanned_arena_bytes = 0;      // the arena with a buffer of its own for every value
   int input = -1, labels = -1, learning_rate = -1, loss = -1, logits = -1;  // buffer indices
 
   const Buffer& buffer(int index) const { return buffers.at(static_cast<size_t>(index)); }
   int64_t bytes(Storage s) const { return storage_bytes[static_cast<int>(s)]; }
 };
 
-KernelPlan make_plan(const ir::Graph& graph);
+struct PlanOptions {
+  // Arena buffers whose lifetimes do not overlap share bytes (compiler/plan/memory_plan.h);
+  // off: each its own bytes, so every value can still be read after a run (tests compare them).
+  bool reuse_memory = true;
+};
+
+KernelPlan make_plan(const ir::Graph& graph, const PlanOptions& options = {});
+
+// Persistent + inputs + arena, as planned and as it would be without reuse.
+int64_t planned_peak_bytes(const KernelPlan& plan);
+int64_t unplanned_peak_bytes(const KernelPlan& plan);
 
 // Bytes a kernel reads and writes (each buffer counted once per kernel); an update reads
 // and writes what it updates.
 int64_t bytes_moved(const KernelPlan& plan, const Kernel& kernel);
 
 // `--emit=plan`: one line per kernel, ending with a summary line
-// "kernels: N, bytes moved: B, peak buffer memory: M".
+// "kernels: N, bytes moved: B (..), peak buffer memory: M (..), unplanned: U (..)".
 std::string print_plan(const KernelPlan& plan);
 
 }  // namespace resnetc::plan

@@ -1,0 +1,93 @@
+#include "compiler/plan/memory_plan.h"
+
+#include <algorithm>
+#include <limits>
+#include <tuple>
+#include <utility>
+
+namespace resnetc::plan {
+namespace {
+
+// An Arena buffer with memory of its own (not a view), and when it is live.
+struct Block {
+  int buffer = -1;
+  int64_t size = 0;        // aligned
+  int first = 0, last = 0;  // kernel indices, both included
+  int64_t offset = 0;
+};
+
+bool overlap(const Block& a, const Block& b) { return a.first <= b.last && b.first <= a.last; }
+
+int root_of(const KernelPlan& p, int buffer) {
+  while (p.buffer(buffer).view_of >= 0) buffer = p.buffer(buffer).view_of;
+  return buffer;
+}
+
+}  // namespace
+
+void plan_arena(KernelPlan& p) {
+  std::vector<int> block_of(p.buffers.size(), -1);
+  std::vector<Block> blocks;
+  for (size_t i = 0; i < p.buffers.size(); ++i) {
+    const Buffer& b = p.buffers[i];
+    if (b.storage != Storage::Arena || b.view_of >= 0) continue;
+    block_of[i] = static_cast<int>(blocks.size());
+    blocks.push_back({static_cast<int>(i), align_buffer(b.bytes)});
+  }
+  auto block = [&](int buffer) -> Block* {
+    int b = block_of[static_cast<size_t>(root_of(p, buffer))];
+    return b >= 0 ? &blocks[static_cast<size_t>(b)] : nullptr;
+  };
+  // Ops are in topological order, so a buffer's writer comes before its readers.
+  for (size_t k = 0; k < p.kernels.size(); ++k) {
+    const Kernel& kernel = p.kernels[k];
+    const int at = static_cast<int>(k);
+    if (kernel.output >= 0)
+      if (Block* b = block(kernel.output)) b->first = b->last = at;
+    for (int in : kernel.inputs)
+      if (Block* b = block(in)) b->last = std::max(b->last, at);
+  }
+  const int end = std::max(static_cast<int>(p.kernels.size()) - 1, 0);
+  for (int read_after_run : {p.loss, p.logits})
+    if (read_after_run >= 0)
+      if (Block* b = block(read_after_run)) b->last = end;
+
+  // Greedy by size: the largest blocks first, each into the smallest gap left between the
+  // blocks already placed that are live at the same time, or above all of them.
+  std::vector<size_t> order(blocks.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const Block &x = blocks[a], &y = blocks[b];
+    return std::tuple(-x.size, x.first, x.buffer) < std::tuple(-y.size, y.first, y.buffer);
+  });
+  int64_t arena = 0;
+  std::vector<size_t> placed;
+  std::vector<std::pair<int64_t, int64_t>> busy;  // [begin, end) of the conflicting blocks
+  for (size_t i : order) {
+    Block& b = blocks[i];
+    busy.clear();
+    for (size_t j : placed)
+      if (overlap(b, blocks[j])) busy.emplace_back(blocks[j].offset, blocks[j].offset + blocks[j].size);
+    std::sort(busy.begin(), busy.end());
+    int64_t top = 0, best = -1, best_gap = std::numeric_limits<int64_t>::max();
+    for (const auto& [begin, finish] : busy) {
+      const int64_t gap = begin - top;
+      if (gap >= b.size && gap < best_gap) best = top, best_gap = gap;
+      top = std::max(top, finish);
+    }
+    b.offset = best >= 0 ? best : top;
+    arena = std::max(arena, b.offset + b.size);
+    placed.push_back(i);
+  }
+
+  // Views keep their place within their source; then the sources move.
+  for (Buffer& v : p.buffers)
+    if (v.storage == Storage::Arena && v.view_of >= 0) {
+      const int root = root_of(p, v.view_of);
+      v.offset += block(root)->offset - p.buffer(root).offset;
+    }
+  for (const Block& b : blocks) p.buffers[static_cast<size_t>(b.buffer)].offset = b.offset;
+  p.storage_bytes[static_cast<int>(Storage::Arena)] = arena;
+}
+
+}  // namespace resnetc::plan
