@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <random>
+#include <stdexcept>
+#include <string_view>
+#include <unordered_map>
 
 namespace resnetc::train {
 namespace {
@@ -29,12 +32,12 @@ std::vector<float> uniform(size_t n, double bound, uint64_t seed) {
 
 }  // namespace
 
-std::vector<float> initial_values(const ir::Graph& g, const plan::KernelPlan& plan, int index, uint64_t seed) {
-  const plan::Buffer& b = plan.buffer(index);
+std::vector<float> initial_values(const ir::Graph& g, ir::ValueId value, uint64_t seed) {
+  const ir::Value& b = g.value(value);
   const auto n = static_cast<size_t>(ir::numel(b.shape));
-  const uint64_t stream = seed * 1000003u + static_cast<uint64_t>(index);  // one stream per tensor
+  const uint64_t stream = seed * 1000003u + static_cast<uint64_t>(value);  // one stream per tensor
   size_t slot = 0;
-  const ir::Op* op = owner(g, b.value, &slot);
+  const ir::Op* op = owner(g, value, &slot);
   if (op && (op->kind == ir::OpKind::BnApply || op->kind == ir::OpKind::BatchNorm))
     // BnApply(x, stats, weight, bias); BatchNorm(x, weight, bias, mean, var).
     return std::vector<float>(n, slot == (op->kind == ir::OpKind::BnApply ? 2u : 1u) ? 1.0f : 0.0f);
@@ -46,6 +49,19 @@ std::vector<float> initial_values(const ir::Graph& g, const plan::KernelPlan& pl
     return uniform(n, 1.0 / std::sqrt(fan_in), stream);
   }
   return std::vector<float>(n, b.name.ends_with(".running_var") ? 1.0f : 0.0f);  // statistics, velocity
+}
+
+void initialize_persistent(PlanExecutor& exec, const plan::KernelPlan& plan, const ir::Graph& training, uint64_t seed) {
+  std::unordered_map<std::string_view, ir::ValueId> by_name;
+  for (size_t v = 0; v < training.values.size(); ++v) by_name.emplace(training.values[v].name, static_cast<ir::ValueId>(v));
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    const plan::Buffer& b = plan.buffers[i];
+    if (b.storage != plan::Storage::Persistent) continue;
+    auto it = by_name.find(b.name);
+    if (it == by_name.end())
+      throw std::logic_error("initialize_persistent: the plan's buffer '" + b.name + "' is not in the training graph");
+    write_buffer(exec, static_cast<int>(i), std::span<const float>(initial_values(training, it->second, seed)));
+  }
 }
 
 }  // namespace resnetc::train

@@ -9,10 +9,17 @@
 
 #include "compiler/ir/graph.h"
 #include "compiler/plan/kernel_plan.h"
+#include "runtime/train/executor.h"
 
 namespace resnetc::train {
 
-// Values for buffer `index` of `plan` (a persistent one), drawn deterministically from `seed`.
-std::vector<float> initial_values(const ir::Graph& graph, const plan::KernelPlan& plan, int index, uint64_t seed);
+// Values for the parameter or state `value` of the training graph as autodiff made it (before
+// the passes, which rewrite the ops this reads), drawn deterministically from `seed` and the
+// value's id, so every optimization level starts from the same weights.
+std::vector<float> initial_values(const ir::Graph& training, ir::ValueId value, uint64_t seed);
+
+// Writes the initial values of every persistent buffer of `plan` (made from `training`, maybe
+// optimized), found in `training` by name.
+void initialize_persistent(PlanExecutor& exec, const plan::KernelPlan& plan, const ir::Graph& training, uint64_t seed);
 
 }  // namespace resnetc::train

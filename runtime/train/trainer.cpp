@@ -88,11 +88,17 @@ class EpochLog {
   std::ofstream file_;
 };
 
+// The graph through the passes, then planned (buffers reused from -O1).
+plan::KernelPlan optimized_plan(ir::Graph graph, const passes::PipelineOptions& optimize) {
+  passes::run_pipeline(graph, optimize);
+  return plan::make_plan(graph, {.reuse_memory = optimize.level > 0});
+}
+
 // The network in evaluation mode (BatchNorm with running statistics), fed test batches.
 class Evaluator {
  public:
-  Evaluator(const ir::Graph& forward, Backend& backend)
-      : plan_(plan::make_plan(forward)), exec_(backend.compile(plan_)) {}
+  Evaluator(const ir::Graph& forward, Backend& backend, const passes::PipelineOptions& optimize)
+      : plan_(optimized_plan(forward, optimize)), exec_(backend.compile(plan_)) {}
 
   const plan::KernelPlan& plan() const { return plan_; }
   PlanExecutor& executor() { return *exec_; }
@@ -130,10 +136,10 @@ std::map<std::string, std::string> run_metadata(const ir::Graph& forward, const 
 TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& backend, const TrainOptions& options,
                   std::ostream& out) {
   const Recipe& r = options.recipe;
-  ir::Graph training = autodiff::make_training_graph(forward, {r.momentum, r.weight_decay});
-  plan::KernelPlan plan = plan::make_plan(training);
+  const ir::Graph training = autodiff::make_training_graph(forward, {r.momentum, r.weight_decay});
+  plan::KernelPlan plan = optimized_plan(training, options.optimize);
   auto exec = backend.compile(plan);
-  Evaluator evaluator(forward, backend);
+  Evaluator evaluator(forward, backend, options.optimize);
 
   // Start: fresh weights, or everything the checkpoint saved.
   int64_t first_epoch = 0;
@@ -152,10 +158,7 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
     write_state(*exec, plan, saved.state);
     fmt::print(out, "resuming from {} after epoch {}\n", options.checkpoint.string(), first_epoch);
   } else {
-    for (size_t i = 0; i < plan.buffers.size(); ++i)
-      if (plan.buffers[i].storage == plan::Storage::Persistent)
-        write_buffer(*exec, static_cast<int>(i),
-                     std::span<const float>(initial_values(training, plan, static_cast<int>(i), r.seed)));
+    initialize_persistent(*exec, plan, training, r.seed);
   }
 
   const int64_t batch = r.batch;
@@ -224,8 +227,8 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
 }
 
 double evaluate(const ir::Graph& forward, const data::DataSet& data, Backend& backend,
-                const std::filesystem::path& weights) {
-  Evaluator evaluator(forward, backend);
+                const std::filesystem::path& weights, const passes::PipelineOptions& optimize) {
+  Evaluator evaluator(forward, backend, optimize);
   write_state(evaluator.executor(), evaluator.plan(), load_checkpoint(weights, evaluator.plan(), true).state);
   return evaluator.accuracy(data.test);
 }

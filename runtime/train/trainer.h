@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/passes/pass.h"
 #include "compiler/ir/graph.h"
 #include "runtime/data/dataset.h"
 #include "runtime/train/executor.h"
@@ -28,6 +29,7 @@ struct TrainOptions {
   bool resume = false;               // continue from `checkpoint`
   std::filesystem::path log;         // every epoch as CSV (.csv) or JSON lines (anything else); empty: none
   bool progress = true;              // a live progress line on stderr
+  passes::PipelineOptions optimize;  // the passes run on the training and evaluation graphs
 };
 
 struct EpochReport {
@@ -46,6 +48,6 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
 
 // Test accuracy of the weights in `weights` (a checkpoint of this network).
 double evaluate(const ir::Graph& forward, const data::DataSet& data, Backend& backend,
-                const std::filesystem::path& weights);
+                const std::filesystem::path& weights, const passes::PipelineOptions& optimize = {});
 
 }  // namespace resnetc::train

@@ -85,17 +85,19 @@ TEST_CASE("memory figures: float32 parameters with BN statistics; activations an
 
 TEST_CASE("the JSON report holds every layer with name, op, shape, params and macs") {
   auto t = table_of("resnet18.net");
-  std::string json = cli::format_table_json(t);
+  std::string json = cli::format_table_json(t, {3000, 5000, 2});
   CHECK(json.find("{\"name\": \"stem.conv\", \"op\": \"conv2d\", \"shape\": [1, 64, 112, 112], \"params\": 9408, "
                   "\"macs\": 118013952}") != std::string::npos);
   CHECK(json.find("\"total_params\": 11689512") != std::string::npos);
   CHECK(json.find("\"total_macs\": 1814073344") != std::string::npos);
+  CHECK(json.find("\"planned_training_bytes\": 3000, \"unplanned_training_bytes\": 5000}") != std::string::npos);
 }
 
 TEST_CASE("the text report aligns columns and groups digits") {
   auto t = table_of("resnet18.net", {}, 1);
-  std::string text = cli::format_table_text(t);
+  std::string text = cli::format_table_text(t, {3 << 20, 5 << 20, 1});
   CHECK(text.find("Total params:       11,689,512") != std::string::npos);
   CHECK(text.find("Total MACs:         1,814,073,344 (1.81 G)") != std::string::npos);
   CHECK(text.find("stage4  stage  [1, 512, 7, 7]") != std::string::npos);
+  CHECK(text.find("Training memory:    3.00 MiB planned at -O1, 5.00 MiB unplanned") != std::string::npos);
 }

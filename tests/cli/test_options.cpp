@@ -60,6 +60,37 @@ TEST_CASE("--help documents every option it accepts") {
   for (const char* option : {"--emit", "--format", "--depth", "--train", "--input", "--batch", "--device", "--threads", "--cache-dir",
                              "--epochs", "--seed", "--lr", "--momentum", "--weight-decay", "--schedule", "--data",
                              "--checkpoint", "--log", "--resume", "--no-progress", "--weights", "--steps", "--warmup",
-                             "--prelude", "--help", "--version"})
+                             "--prelude", "--help", "--version", "-O0", "-O1", "-O2", "--print-after",
+                             "--print-after-all", "--verify-each", "--list-passes"})
     CHECK(text.find(option) != std::string::npos);
+}
+
+TEST_CASE("-O levels and pass printing") {
+  CHECK(parse_options({"m.net"}).opt_level == 2);
+  CHECK(parse_options({"train", "m.net", "-O0"}).opt_level == 0);
+  CHECK(parse_options({"m.net", "-O1"}).opt_level == 1);
+  Options o = parse_options({"m.net", "--print-after=fuse-elementwise", "--print-after", "dce", "--verify-each"});
+  CHECK(o.print_after == std::vector<std::string>{"fuse-elementwise", "dce"});
+  CHECK(o.verify_each);
+  CHECK(parse_options({"m.net", "--print-after-all"}).print_after_all);
+  const resnetc::passes::PipelineOptions p = pipeline_options(parse_options({"m.net", "-O1", "--print-after-all"}));
+  CHECK(p.level == 1);
+  CHECK(p.print_after_all);
+  CHECK(p.print_to != nullptr);
+}
+
+TEST_CASE("-O and --print-after reject what they do not know") {
+  auto message = [](std::vector<std::string> args) {
+    try {
+      parse_options(args);
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(message({"m.net", "-O3"}) == "unknown option '-O3'; did you mean '-O0'?");
+  CHECK(message({"m.net", "-O2=1"}) == "-O2 takes no value");
+  CHECK(message({"m.net", "--print-after=fuse-elementwize"}).starts_with(
+      "--print-after: there is no pass 'fuse-elementwize'; did you mean 'fuse-elementwise'? (passes: cse, "));
+  CHECK(list_passes().find("fold-batchnorm") != std::string::npos);
 }

@@ -14,30 +14,49 @@
 #endif
 
 namespace resnetc::cli {
+namespace {
+
+autodiff::TrainingOptions training_options(const dsl::CompiledNetwork& net) {
+  return {net.training.momentum.value_or(0), net.training.weight_decay.value_or(0)};
+}
+
+// The memory of one training step at the table's batch, with and without the memory plan.
+TrainingMemory training_memory(const dsl::CompiledNetwork& net, const Options& o) {
+  ir::Graph training = autodiff::make_training_graph(net.graph, training_options(net));
+  passes::PipelineOptions quiet;
+  quiet.level = o.opt_level;
+  passes::run_pipeline(training, quiet);
+  const plan::KernelPlan plan = plan::make_plan(training, {.reuse_memory = o.opt_level > 0});
+  return {plan::planned_peak_bytes(plan), plan::unplanned_peak_bytes(plan), o.opt_level};
+}
+
+}  // namespace
 
 int run_compile(const Options& o, dsl::SourceManager& sources) {
   dsl::CompiledNetwork net = dsl::compile_file(sources, o.model, {o.input, o.batch.value_or(1)});
-  if (o.train)
-    net.graph = autodiff::make_training_graph(
-        net.graph, {net.training.momentum.value_or(0), net.training.weight_decay.value_or(0)});
+  if (o.emit == Emit::Table) {
+    analysis::LayerTable table = analysis::layer_table(net.graph, o.depth);
+    const TrainingMemory memory = training_memory(net, o);
+    fmt::print("{}", o.format == Format::Json ? format_table_json(table, memory) : format_table_text(table, memory));
+    return 0;
+  }
+  if (o.train) net.graph = autodiff::make_training_graph(net.graph, training_options(net));
+  passes::run_pipeline(net.graph, pipeline_options(o));
+  const plan::PlanOptions plan_options{.reuse_memory = o.opt_level > 0};
   switch (o.emit) {
+    case Emit::Table: break;
     case Emit::Ir: fmt::print("{}", ir::print_ir(net.graph)); break;
     case Emit::Dot: fmt::print("{}", ir::print_dot(net.graph)); break;
-    case Emit::Plan: fmt::print("{}", plan::print_plan(plan::make_plan(net.graph))); break;
-    case Emit::Cuda: fmt::print("{}", codegen::cuda::emit_cuda(plan::make_plan(net.graph)).source); break;
+    case Emit::Plan: fmt::print("{}", plan::print_plan(plan::make_plan(net.graph, plan_options))); break;
+    case Emit::Cuda: fmt::print("{}", codegen::cuda::emit_cuda(plan::make_plan(net.graph, plan_options)).source); break;
     case Emit::Llvm: {
 #ifdef RESNETC_HAVE_LLVM
       codegen::llvm_backend::Jit jit;
-      fmt::print("{}", codegen::llvm_backend::plan_llvm_ir(jit, plan::make_plan(net.graph)));
+      fmt::print("{}", codegen::llvm_backend::plan_llvm_ir(jit, plan::make_plan(net.graph, plan_options)));
       break;
 #else
       throw std::runtime_error("--emit=llvm: this resnetc was built without the CPU backend (LLVM 14)");
 #endif
-    }
-    case Emit::Table: {
-      analysis::LayerTable table = analysis::layer_table(net.graph, o.depth);
-      fmt::print("{}", o.format == Format::Json ? format_table_json(table) : format_table_text(table));
-      break;
     }
   }
   return 0;

@@ -22,6 +22,7 @@ int run(const cli::Options& o, dsl::SourceManager& sources) {
   if (o.help) return fmt::print("{}", cli::usage()), 0;
   if (o.version) return fmt::print("resnetc {}\n", RESNETC_VERSION), 0;
   if (o.prelude) return fmt::print("{}", dsl::prelude_text()), 0;
+  if (o.list_passes) return fmt::print("passes, in pipeline order (-O2 is the default):\n{}", cli::list_passes()), 0;
   switch (o.command) {
     case cli::Command::Compile: return cli::run_compile(o, sources);
     case cli::Command::Train: return cli::run_train(o, sources);

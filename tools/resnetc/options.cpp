@@ -1,11 +1,14 @@
 #include "tools/resnetc/options.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <iostream>
 
+#include "compiler/passes/pass.h"
 #include "dsl/diagnostics.h"
 
 namespace resnetc::cli {
@@ -14,7 +17,14 @@ namespace {
 const std::vector<std::string_view> kOptions = {
     "--emit", "--format", "--depth", "--train", "--input", "--batch", "--device", "--threads", "--cache-dir", "--epochs",
     "--seed", "--lr", "--momentum", "--weight-decay", "--schedule", "--data", "--checkpoint", "--log", "--resume",
-    "--no-progress", "--weights", "--steps", "--warmup", "--prelude", "--help", "--version"};
+    "--no-progress", "--weights", "--steps", "--warmup", "--prelude", "--help", "--version", "-O0", "-O1", "-O2",
+    "--print-after", "--print-after-all", "--verify-each", "--list-passes"};
+
+std::vector<std::string_view> pass_names() {
+  std::vector<std::string_view> names;
+  for (const passes::Pass& p : passes::all_passes()) names.push_back(p.name);
+  return names;
+}
 
 int64_t whole(std::string_view option, std::string_view text, int64_t min, int64_t max) {
   int64_t v = 0;
@@ -62,7 +72,8 @@ compile options:
   --emit=WHAT       what to print: table (default), ir (the graph IR as text),
                     dot (a Graphviz drawing: resnetc m.net --emit=dot | dot -Tsvg),
                     plan (the kernels, their buffers and memory; ends with
-                    "kernels: N, bytes moved: B, peak buffer memory: M"),
+                    "kernels: N, bytes moved: B, peak buffer memory: M,
+                    unplanned: U", U the memory without buffer reuse),
                     llvm (the kernels as optimized LLVM IR for this CPU),
                     cuda (the kernels as one CUDA C++ translation unit for
                     sm_90, which NVRTC and nvcc accept)
@@ -103,6 +114,18 @@ eval options:
 bench options:
   --steps=N         timed training steps (default 10), after --warmup=N (2)
 
+optimization (every command):
+  -O0, -O1, -O2     -O0: one kernel per op, no memory reuse; -O1: common
+                    subexpressions and dead code removed, BatchNorm folded
+                    into convolutions for inference, buffers reused by
+                    liveness; -O2 (default): also BatchNorm's backward in two
+                    kernels, elementwise chains fused (BatchNorm + add + relu
+                    in one kernel), all parameters updated in one kernel
+  --print-after=PASS  print the IR to stderr after PASS (repeatable)
+  --print-after-all   print the IR to stderr after every pass
+  --verify-each     run the IR verifier after every pass
+  --list-passes     print the passes, their levels and what they do
+
 other:
   --prelude         print the built-in blocks (basic, bottleneck, ...) and exit
   --help, --version
@@ -112,6 +135,17 @@ Exit status: 0 on success, 1 when the model, the data or a checkpoint has an
 error or training fails, 2 for bad usage.
 The language is described in docs/language.md.
 )";
+}
+
+passes::PipelineOptions pipeline_options(const Options& o) {
+  return {o.opt_level, o.print_after, o.print_after_all, o.verify_each, &std::cerr};
+}
+
+std::string list_passes() {
+  std::string out;
+  for (const passes::Pass& p : passes::all_passes())
+    out += fmt::format("  {:<24} -O{}  {}\n", p.name, p.min_level, p.description);
+  return out;
 }
 
 Options parse_options(const std::vector<std::string>& args) {
@@ -187,9 +221,22 @@ Options parse_options(const std::vector<std::string>& args) {
     else if (name == "--checkpoint") o.checkpoint = take();
     else if (name == "--log") o.log = take();
     else if (name == "--weights") o.weights = take();
+    else if (name == "-O0" || name == "-O1" || name == "-O2") {
+      bool set = false;
+      flag(set);
+      o.opt_level = name[2] - '0';
+    } else if (name == "--print-after") {
+      std::string v = take();
+      if (passes::find_pass(v) == nullptr)
+        throw UsageError(fmt::format("--print-after: there is no pass '{}'{} (passes: {})", v,
+                                     dsl::did_you_mean(v, pass_names()), fmt::join(pass_names(), ", ")));
+      o.print_after.push_back(v);
+    } else if (name == "--print-after-all") flag(o.print_after_all);
+    else if (name == "--verify-each") flag(o.verify_each);
+    else if (name == "--list-passes") flag(o.list_passes);
     else throw UsageError(fmt::format("unknown option '{}'{}", name, dsl::did_you_mean(name, kOptions)));
   }
-  if (o.help || o.version || o.prelude) return o;
+  if (o.help || o.version || o.prelude || o.list_passes) return o;
   if (o.model.empty()) throw UsageError("no model given");
   if (o.train && (o.command != Command::Compile || o.emit == Emit::Table))
     throw UsageError("--train shows the training step: use it with --emit=ir, dot, plan, llvm or cuda");

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "compiler/passes/pass.h"
+
 namespace resnetc::cli {
 
 enum class Command { Compile, Train, Eval, Bench };
@@ -41,6 +43,11 @@ struct Options {
   // bench
   int64_t steps = 10, warmup = 2;
 
+  // optimization (every command)
+  int opt_level = 2;                     // -O0, -O1, -O2
+  std::vector<std::string> print_after;  // --print-after=PASS (repeatable)
+  bool print_after_all = false, verify_each = false, list_passes = false;
+
   bool help = false, version = false, prelude = false;
 };
 
@@ -50,6 +57,9 @@ class UsageError : public std::runtime_error {
 };
 
 Options parse_options(const std::vector<std::string>& args);  // throws UsageError
+// -O, --print-after(-all) and --verify-each as the pipeline takes them (printing to stderr).
+passes::PipelineOptions pipeline_options(const Options& o);
+std::string list_passes();
 std::string usage();
 
 }  // namespace resnetc::cli

@@ -35,7 +35,7 @@ std::string json_string(const std::string& s) {
 
 }  // namespace
 
-std::string format_table_text(const analysis::LayerTable& t) {
+std::string format_table_text(const analysis::LayerTable& t, const TrainingMemory& m) {
   size_t name_w = 5, op_w = 2, shape_w = 12;
   for (const auto& r : t.rows) {
     name_w = std::max(name_w, r.name.size());
@@ -59,10 +59,13 @@ std::string format_table_text(const analysis::LayerTable& t) {
   out += fmt::format("Parameter memory:   {} (float32, with BatchNorm running statistics)\n", bytes(t.param_bytes));
   out += fmt::format("Activation memory:  {} (a training step at batch {}: layer outputs and their gradients)\n",
                      bytes(t.activation_bytes), t.input.empty() ? 0 : t.input[0]);
+  out += fmt::format("Training memory:    {} planned at -O{}, {} unplanned (the kernel plan's buffers, reused by "
+                     "liveness vs one each)\n",
+                     bytes(m.planned_bytes), m.opt_level, bytes(m.unplanned_bytes));
   return out;
 }
 
-std::string format_table_json(const analysis::LayerTable& t) {
+std::string format_table_json(const analysis::LayerTable& t, const TrainingMemory& m) {
   std::string out = fmt::format("{{\"network\": {}, \"input\": [{}], \"layers\": [", json_string(t.network),
                                 fmt::join(t.input, ", "));
   for (size_t i = 0; i < t.rows.size(); ++i) {
@@ -73,8 +76,9 @@ std::string format_table_json(const analysis::LayerTable& t) {
   }
   out += fmt::format(
       "\n], \"total_params\": {}, \"trainable_params\": {}, \"total_macs\": {}, \"param_bytes\": {}, "
-      "\"activation_bytes\": {}}}\n",
-      t.total_params, t.trainable_params, t.total_macs, t.param_bytes, t.activation_bytes);
+      "\"activation_bytes\": {}, \"planned_training_bytes\": {}, \"unplanned_training_bytes\": {}}}\n",
+      t.total_params, t.trainable_params, t.total_macs, t.param_bytes, t.activation_bytes, m.planned_bytes,
+      m.unplanned_bytes);
   return out;
 }
 

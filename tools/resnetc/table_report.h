@@ -1,12 +1,20 @@
 #pragma once
 // Renders a layer table for people (aligned text) and for programs (JSON).
+#include <cstdint>
 #include <string>
 
 #include "compiler/analysis/layer_table.h"
 
 namespace resnetc::cli {
 
-std::string format_table_text(const analysis::LayerTable& table);
-std::string format_table_json(const analysis::LayerTable& table);
+// The memory of one training step as the kernel plan lays it out.
+struct TrainingMemory {
+  int64_t planned_bytes = 0;    // persistent + inputs + the arena with buffers reused by liveness
+  int64_t unplanned_bytes = 0;  // the same with every buffer its own memory
+  int opt_level = 2;
+};
+
+std::string format_table_text(const analysis::LayerTable& table, const TrainingMemory& memory);
+std::string format_table_json(const analysis::LayerTable& table, const TrainingMemory& memory);
 
 }  // namespace resnetc::cli

@@ -58,6 +58,7 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.resume = o.resume;
   t.log = o.log;
   t.progress = o.progress;
+  t.optimize = pipeline_options(o);
   fmt::print("training {} on {} ({} train / {} test images) on {}: {} epochs, batch {}, lr {}, momentum {}, "
              "weight decay {}, {} schedule, seed {}\n",
              m.net.graph.name, r.dataset, data.train.count, data.test.count, backend->device_name(), r.epochs, r.batch,
@@ -78,7 +79,7 @@ int run_eval(const Options& o, dsl::SourceManager& sources) {
   load_model(o, sources, m);
   data::DataSet data = load_data(o, m.recipe);
   auto backend = make_backend(o);
-  double acc = train::evaluate(m.net.graph, data, *backend, o.weights);
+  double acc = train::evaluate(m.net.graph, data, *backend, o.weights, pipeline_options(o));
   fmt::print("test acc {:.4f} ({} images, {} on {})\n", acc, data.test.count, o.weights, backend->device_name());
   return 0;
 }
@@ -87,20 +88,17 @@ int run_bench(const Options& o, dsl::SourceManager& sources) {
   Model m;
   load_model(o, sources, m);
   auto backend = make_backend(o);
-  ir::Graph training = autodiff::make_training_graph(m.net.graph, {m.recipe.momentum, m.recipe.weight_decay});
-  plan::KernelPlan plan = plan::make_plan(training);
+  const ir::Graph training = autodiff::make_training_graph(m.net.graph, {m.recipe.momentum, m.recipe.weight_decay});
+  ir::Graph optimized = training;
+  passes::run_pipeline(optimized, pipeline_options(o));
+  const plan::KernelPlan plan = plan::make_plan(optimized, {.reuse_memory = o.opt_level > 0});
   auto start = std::chrono::steady_clock::now();
   auto exec = backend->compile(plan);
   double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   // Synthetic data: uniform images, random labels; real weights from the initializer.
   std::mt19937 rng(1);
-  for (size_t i = 0; i < plan.buffers.size(); ++i) {
-    const plan::Buffer& b = plan.buffers[i];
-    if (b.storage == plan::Storage::Persistent)
-      train::write_buffer(*exec, static_cast<int>(i),
-                          std::span<const float>(train::initial_values(training, plan, static_cast<int>(i), 0)));
-  }
+  train::initialize_persistent(*exec, plan, training, 0);
   std::vector<float> images(static_cast<size_t>(ir::numel(plan.buffer(plan.input).shape)));
   std::uniform_real_distribution<float> pixel(0, 1);
   for (float& v : images) v = pixel(rng);
