@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "compiler/autodiff/training_graph.h"
+#include "compiler/passes/pass.h"
 #include "dsl/frontend.h"
 #include "tests/backend/kernel_harness.h"
 
@@ -36,5 +37,17 @@ network tiny {
     auto mismatches = testing::compare_with_reference(training_graph(net, {0.9, 5e-4}));
     INFO(testing::describe(mismatches));
     CHECK(mismatches.empty());
+  }
+  // The fused and grouped kernels the passes make, on the graph they make them for.
+  for (int level : {1, 2}) {
+    DYNAMIC_SECTION("after the -O" << level << " passes, momentum and weight decay") {
+      ir::Graph g = training_graph(net, {0.9, 5e-4});
+      passes::PipelineOptions optimize;
+      optimize.level = level;
+      passes::run_pipeline(g, optimize);
+      auto mismatches = testing::compare_with_reference(g);
+      INFO(testing::describe(mismatches));
+      CHECK(mismatches.empty());
+    }
   }
 }

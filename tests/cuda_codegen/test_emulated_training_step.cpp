@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "compiler/autodiff/training_graph.h"
+#include "compiler/passes/pass.h"
 #include "dsl/frontend.h"
 #include "tests/cuda_codegen/emulated_plan.h"
 
@@ -50,6 +51,11 @@ TEST_CASE("a whole training step under CUDA emulation matches the reference exec
   }
   SECTION("every GEMM split along K and every channel reduction split in chunks") {
     check(training_graph(kTiny, {0.9, 5e-4}), split_everything({}));
+  }
+  SECTION("after the -O2 passes: fused maps and reductions, grouped updates, every reduction split") {
+    ir::Graph g = training_graph(kTiny, {0.9, 5e-4});
+    passes::run_pipeline(g, {});
+    check(g, split_everything({}));
   }
   SECTION("TF32 tensor cores (emulated mma.sync), at TF32's tolerance") {
     testing::EmulationOptions o;
