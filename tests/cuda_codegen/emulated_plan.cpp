@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -132,7 +133,9 @@ std::string EmulationResult::describe() const {
 }
 
 EmulationResult compare_emulated(const ir::Graph& graph, const EmulationOptions& options) {
-  const plan::KernelPlan plan = plan::make_plan(graph);
+  // Every buffer its own guarded allocation (a view is an address inside its source's), so an
+  // out-of-bounds access hits a canary instead of a neighbour.
+  const plan::KernelPlan plan = plan::make_plan(graph, {.reuse_memory = false});
   const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(plan, options.cuda);
   EmulationResult result;
   result.launches = program.launches.size();
@@ -142,6 +145,11 @@ EmulationResult compare_emulated(const ir::Graph& graph, const EmulationOptions&
 
   std::vector<std::unique_ptr<GuardedBuffer>> memory;
   for (const plan::Buffer& b : plan.buffers) memory.push_back(std::make_unique<GuardedBuffer>(b.bytes));
+  std::function<char*(int)> address = [&](int i) -> char* {
+    const plan::Buffer& b = plan.buffer(i);
+    if (b.view_of < 0) return static_cast<char*>(memory[static_cast<size_t>(i)]->data());
+    return address(b.view_of) + (b.offset - plan.buffer(b.view_of).offset);
+  };
   GuardedBuffer workspace(std::max<int64_t>(program.workspace_bytes, 4));
   reference::Executor reference(graph);
 
@@ -151,6 +159,7 @@ EmulationResult compare_emulated(const ir::Graph& graph, const EmulationOptions&
   for (size_t i = 0; i < plan.buffers.size(); ++i) {
     const plan::Buffer& b = plan.buffers[i];
     const size_t n = static_cast<size_t>(ir::numel(b.shape));
+    if (b.view_of >= 0) continue;  // its source's memory
     if (b.storage == plan::Storage::Arena) {
       std::fill_n(static_cast<float*>(memory[i]->data()), n, nan);
       continue;
@@ -182,7 +191,7 @@ EmulationResult compare_emulated(const ir::Graph& graph, const EmulationOptions&
   for (const codegen::cuda::CudaLaunch& l : program.launches) {
     std::vector<void*> args;
     for (int b : l.buffers)
-      args.push_back(b == codegen::cuda::kWorkspace ? workspace.data() : memory[static_cast<size_t>(b)]->data());
+      args.push_back(b == codegen::cuda::kWorkspace ? workspace.data() : static_cast<void*>(address(b)));
     if (l.zero_output_first) {
       const int out = plan.kernels[static_cast<size_t>(l.plan_kernel)].output;
       std::fill_n(static_cast<char*>(memory[static_cast<size_t>(out)]->data()), plan.buffer(out).bytes, 0);
@@ -202,7 +211,7 @@ EmulationResult compare_emulated(const ir::Graph& graph, const EmulationOptions&
     if (!memory[i]->canary_intact()) result.mismatches.push_back({b.name + " (written past its end)", INFINITY});
     if (b.storage == plan::Storage::Input) continue;
     const std::vector<double>& want = reference.get(b.value);
-    const auto* got = static_cast<const float*>(memory[i]->data());
+    const auto* got = reinterpret_cast<const float*>(address(static_cast<int>(i)));
     double scale = 1e-6, worst = 0;
     for (double w : want) scale = std::max(scale, std::abs(w));
     for (size_t j = 0; j < want.size(); ++j) {

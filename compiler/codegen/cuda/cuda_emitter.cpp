@@ -44,13 +44,26 @@ std::string with_point(std::string s) {
 }  // namespace
 
 std::string float_literal(double v) {
-  if (!std::isfinite(v)) throw std::invalid_argument(fmt::format("CUDA emitter: constant {} is not finite", v));
-  return with_point(fmt::format("{:.9g}", static_cast<float>(v))) + "f";
+  const auto f = static_cast<float>(v);  // 1e300 is a finite double but not a float
+  if (!std::isfinite(f)) throw std::invalid_argument(fmt::format("CUDA emitter: constant {} is not a finite float", v));
+  return with_point(fmt::format("{:.9g}", f)) + "f";
 }
 
 std::string double_literal(double v) {
   if (!std::isfinite(v)) throw std::invalid_argument(fmt::format("CUDA emitter: constant {} is not finite", v));
   return with_point(fmt::format("{:.17g}", v));
+}
+
+std::string indent_lines(std::string_view code, std::string_view pad) {
+  std::string out;
+  for (size_t start = 0; start < code.size();) {
+    size_t end = code.find('\n', start);
+    if (end == std::string_view::npos) end = code.size();
+    out += fmt::format("{}{}\n", pad, code.substr(start, end - start));
+    start = end + 1;
+  }
+  if (!out.empty()) out.pop_back();
+  return out;
 }
 
 std::string index_type(int64_t max_elements) {
@@ -169,6 +182,7 @@ void dispatch(detail::Emitter& e) {
     case OpKind::BnGradInput:
     case OpKind::BiasGrad:
     case OpKind::BnRunningUpdate:
+    case OpKind::BnRunningUpdateGroup:
       detail::emit_batchnorm(e);
       return;
     case OpKind::Relu:
@@ -192,8 +206,15 @@ void dispatch(detail::Emitter& e) {
       return;
     case OpKind::SgdUpdate:
     case OpKind::SgdMomentumUpdate:
+    case OpKind::SgdUpdateGroup:
+    case OpKind::SgdMomentumUpdateGroup:
       detail::emit_update(e);
       return;
+    case OpKind::Fused:
+      detail::emit_fused(e);
+      return;
+    case OpKind::View:  // the plan makes a view an alias of its source's memory, never a kernel
+      break;
   }
   throw std::invalid_argument(fmt::format("CUDA emitter: no kernel for {}", e.where()));
 }
@@ -234,6 +255,16 @@ static __device__ __forceinline__ void rc_mma_tf32(float& d0, float& d1, float& 
 
 )";
 
+constexpr std::string_view kLdgHelper = R"(#ifdef RESNETC_CUDA_EMULATION
+// On the GPU a load through the read-only data cache; on the host a load.
+template <class T>
+static inline T __ldg(const T* p) {
+  return *p;
+}
+#endif
+
+)";
+
 }  // namespace
 
 CudaProgram emit_cuda(const plan::KernelPlan& plan, const CudaOptions& options) {
@@ -261,6 +292,10 @@ CudaProgram emit_cuda(const plan::KernelPlan& plan, const CudaOptions& options) 
   const std::vector<KernelSource>& launches = e.launches();
   for (size_t i = 0; i < launches.size(); ++i) {
     const KernelSource& k = launches[i];
+    if (k.params.size() > detail::kMaxKernelParams)
+      throw std::invalid_argument(fmt::format("CUDA emitter: '{}' would launch a kernel with {} parameters, over {}",
+                                              plan.kernels[static_cast<size_t>(e.launch_owner()[i])].name,
+                                              k.params.size(), detail::kMaxKernelParams));
     auto [it, added] = by_key.try_emplace(key_of(k), unique.size());
     if (added) unique.push_back({fmt::format("{}_{}", k.family, family_count[k.family]++), &k, {}});
     Unique& u = unique[it->second];
@@ -285,6 +320,9 @@ CudaProgram emit_cuda(const plan::KernelPlan& plan, const CudaOptions& options) 
   bool tf32 = false;
   for (const Unique& u : unique) tf32 = tf32 || u.source->members.find("rc_mma_tf32") != std::string::npos;
   if (tf32) src += kTf32Helpers;
+  bool ldg = false;
+  for (const Unique& u : unique) ldg = ldg || u.source->body.find("__ldg(") != std::string::npos;
+  if (ldg) src += kLdgHelper;
   for (const Unique& u : unique) {
     const KernelSource& k = *u.source;
     const std::vector<std::pair<std::string, std::string>> name{{"K", u.name}};

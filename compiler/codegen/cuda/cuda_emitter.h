@@ -15,7 +15,12 @@
 // smaller tiles, TF32 mma.sync or 8x4 / 4x4 FMA register blocks, split-K for the weight
 // gradients); a strided convolution's data gradient is split into stride^2 phases, each a dense
 // GEMM over its own taps. BatchNorm statistics and gradients are per-channel reductions in
-// double; elementwise kernels use float4; pooling gradients gather (no atomics).
+// double; elementwise kernels use float4; pooling gradients gather (no atomics). The passes'
+// kinds (emit/fused.cpp, emit/update.cpp): a fused map is an elementwise kernel running its
+// program per element; a fused reduction is a channel reduction of its program's results; a
+// grouped update is one launch whose blocks are split between the members by compile-time
+// boundaries (split into several launches past 512 pointer parameters, 4 KB). Views have no
+// kernel: the plan makes them addresses inside their source.
 //
 // Running a CudaProgram (what a CUDA runtime executor does):
 //   1. compile `source` once (NVRTC, sm_90);

@@ -10,7 +10,8 @@
 // - bn_grad_input: the reduction leaves per-channel coefficients in the workspace, then one
 //   elementwise pass: dx = a*dy + b + c*(x - mean) with a = weight*invstd,
 //   b = -a*sum(dy)/n, c = -a*invstd^2*sum(dy*(x - mean))/n.
-// - bn_running_update: one thread per channel.
+// - bn_running_update: one thread per channel; a group of them (made by the passes) one launch,
+//   each member a range of blocks (emit_update_group).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -69,18 +70,6 @@ if (c < C) {
     for (int q = 0; q < NSUM; ++q) tot[q] += in[k * NSUM + q];
 $FINALIZE
 })";
-
-std::string indent_lines(const std::string& code, std::string_view pad) {
-  std::string out;
-  for (size_t start = 0; start < code.size();) {
-    size_t end = code.find('\n', start);
-    if (end == std::string::npos) end = code.size();
-    out += std::string(pad) + code.substr(start, end - start) + "\n";
-    start = end + 1;
-  }
-  if (!out.empty()) out.pop_back();
-  return out;
-}
 
 struct Bn {
   int64_t NB, C, HW;
@@ -322,6 +311,48 @@ void emit_batchnorm(Emitter& e) {
       s.threads = 128;
       s.grid[0] = static_cast<unsigned>(ceil_div(c, 128));
       e.launch(std::move(s));
+      return;
+    }
+    case ir::OpKind::BnRunningUpdateGroup: {
+      // (running_mean, running_var, stats) per member; counts[m] is member m's n.
+      UpdateGroup g;
+      g.family = "bn_running_update_group";
+      g.comment = fmt::format("BatchNorm running statistics, momentum {}, variance unbiased by n/(n-1)", a.momentum);
+      g.threads = 128;
+      const char* names[3] = {"rm", "rv", "stats"};
+      for (size_t first = 0; first + 3 <= k.inputs.size(); first += 3) {
+        const size_t member = first / 3;
+        const int64_t c = e.in(first).shape.at(0), n = a.counts.at(member);
+        if (n < 2)
+          throw std::invalid_argument(fmt::format(
+              "CUDA emitter: {}: the running variance of member {} needs more than 1 value per channel, but n = {}",
+              e.where(), member, n));
+        GroupMember gm;
+        for (size_t j = 0; j < 3; ++j)
+          gm.params.push_back({fmt::format("{}{}", names[j], member),
+                               ir::writes_input(k.kind, first + j) ? ParamType::Out : ParamType::In,
+                               e.in_index(first + j)});
+        gm.blocks = ceil_div(c, 128);
+        gm.call = fmt::format("member<{0}>(rm{2}, rv{2}, stats{2}, {1}, $B);", c,
+                              float_literal(static_cast<double>(n) / static_cast<double>(n - 1)), member);
+        g.group.push_back(std::move(gm));
+      }
+      Members m;
+      m.constant("THREADS", 128).constant_f("MOMENTUM", a.momentum).constant_f("KEEP", 1.0 - a.momentum);
+      // One member's C channels, one thread each, by its blocks (`block` the index among them).
+      m.text(
+          "  template <int C>\n"
+          "  static __device__ __forceinline__ void member(float* __restrict__ rm, float* __restrict__ rv,\n"
+          "                                                const float* __restrict__ stats, float unbias,\n"
+          "                                                int block) {\n"
+          "    const int c = block * THREADS + threadIdx.x;\n"
+          "    if (c < C) {\n"
+          "      rm[c] = KEEP * rm[c] + MOMENTUM * stats[c];\n"
+          "      rv[c] = KEEP * rv[c] + MOMENTUM * (stats[C + c] * unbias);\n"
+          "    }\n"
+          "  }\n");
+      g.members = m.str();
+      emit_update_group(e, g);
       return;
     }
     default:

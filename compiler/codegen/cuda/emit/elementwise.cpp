@@ -19,24 +19,19 @@ bool uses_word(const std::string& code, const std::string& word) {
 
 }  // namespace
 
-void emit_elementwise_kernel(Emitter& e, const Elementwise& k) {
-  const bool vec = k.vectorize && k.total % 4 == 0;
-  const int64_t items = vec ? k.total / 4 : k.total;
-  Members m;
-  m.text(fmt::format("  using I = {};\n", index_type(std::max(k.max_elements, k.total))));
-  m.text(k.members);
-  m.constant("TOTAL", k.total).constant("THREADS", 256);
+bool aligned16(const Emitter& e, int buffer) {
+  return buffer == kWorkspace || e.plan().buffer(buffer).offset % 16 == 0;
+}
 
-  std::string body = k.prologue;
+std::string elementwise_loop(const Elementwise& k, bool vec, std::string_view total, std::string_view first,
+                             std::string_view step) {
   std::string in_loop, out_loop, lane_in, lane_out;
-  std::vector<Param> params;
   for (const Elementwise::Stream& s : k.streams) {
     const bool reads = s.mode != Elementwise::Mode::Out, writes = s.mode != Elementwise::Mode::In;
-    params.push_back({s.name, writes ? ParamType::Out : ParamType::In, s.buffer});
     if (vec) {
       if (reads) {
-        in_loop += fmt::format("  const float4 {0}4 = reinterpret_cast<const float4*>({0})[vec];\n", s.name);
-        in_loop += fmt::format("  float {0}_a[4] = {{{0}4.x, {0}4.y, {0}4.z, {0}4.w}};\n", s.name);
+        in_loop += fmt::format("  const float4 {0}_4 = reinterpret_cast<const float4*>({0})[vec];\n", s.name);
+        in_loop += fmt::format("  float {0}_a[4] = {{{0}_4.x, {0}_4.y, {0}_4.z, {0}_4.w}};\n", s.name);
       } else {
         in_loop += fmt::format("  float {}_a[4];\n", s.name);
       }
@@ -53,36 +48,42 @@ void emit_elementwise_kernel(Emitter& e, const Elementwise& k) {
       if (writes) lane_out += fmt::format("  {0}[i] = {0}_v;\n", s.name);
     }
   }
-  for (const Param& p : k.extra) params.push_back(p);
-  if (vec) {
-    std::string code;
-    for (size_t start = 0; start < k.code.size();) {
-      size_t end = k.code.find('\n', start);
-      if (end == std::string::npos) end = k.code.size();
-      code += "    " + k.code.substr(start, end - start) + "\n";
-      start = end + 1;
-    }
-    body += "for (I vec = (I)blockIdx.x * THREADS + threadIdx.x; vec < TOTAL / 4; vec += (I)gridDim.x * THREADS) {\n";
-    body += in_loop;
-    body += "#pragma unroll\n  for (int l = 0; l < 4; ++l) {\n";
-    if (uses_word(k.code, "i")) body += "    const I i = vec * 4 + l;\n";
-    body += lane_in + code + lane_out + "  }\n" + out_loop + "}\n";
-  } else {
-    std::string code;
-    for (size_t start = 0; start < k.code.size();) {
-      size_t end = k.code.find('\n', start);
-      if (end == std::string::npos) end = k.code.size();
-      code += "  " + k.code.substr(start, end - start) + "\n";
-      start = end + 1;
-    }
-    body += "for (I i = (I)blockIdx.x * THREADS + threadIdx.x; i < TOTAL; i += (I)gridDim.x * THREADS) {\n";
-    body += lane_in + code + lane_out + "}\n";
+  std::string code;
+  for (size_t start = 0; start < k.code.size();) {
+    size_t end = k.code.find('\n', start);
+    if (end == std::string::npos) end = k.code.size();
+    code += (vec ? "    " : "  ") + k.code.substr(start, end - start) + "\n";
+    start = end + 1;
   }
+  if (!vec)
+    return fmt::format("for (I i = {} * THREADS + threadIdx.x; i < {}; i += {} * THREADS) {{\n", first, total, step) +
+           lane_in + code + lane_out + "}\n";
+  std::string body = fmt::format("for (I vec = {} * THREADS + threadIdx.x; vec < {} / 4; vec += {} * THREADS) {{\n",
+                                 first, total, step);
+  body += in_loop;
+  body += "#pragma unroll\n  for (int l = 0; l < 4; ++l) {\n";
+  if (uses_word(k.code, "i")) body += "    const I i = vec * 4 + l;\n";
+  return body + lane_in + code + lane_out + "  }\n" + out_loop + "}\n";
+}
+
+void emit_elementwise_kernel(Emitter& e, const Elementwise& k) {
+  bool vec = k.vectorize && k.total % 4 == 0;
+  for (const Elementwise::Stream& s : k.streams) vec = vec && aligned16(e, s.buffer);  // a view may not be
+  const int64_t items = vec ? k.total / 4 : k.total;
+  Members m;
+  m.text(fmt::format("  using I = {};\n", index_type(std::max(k.max_elements, k.total))));
+  m.text(k.members);
+  m.constant("TOTAL", k.total).constant("THREADS", 256);
+
+  std::vector<Param> params;
+  for (const Elementwise::Stream& s : k.streams)
+    params.push_back({s.name, s.mode == Elementwise::Mode::In ? ParamType::In : ParamType::Out, s.buffer});
+  for (const Param& p : k.extra) params.push_back(p);
   KernelSource s;
   s.family = k.family;
   s.comment = fmt::format("{} ({} elements{})", k.comment, k.total, vec ? ", float4" : "");
   s.members = m.str();
-  s.body = std::move(body);
+  s.body = k.prologue + elementwise_loop(k, vec, "TOTAL", "(I)blockIdx.x", "(I)gridDim.x");
   s.params = std::move(params);
   s.threads = 256;
   s.grid[0] = e.grid_stride(items, 256);

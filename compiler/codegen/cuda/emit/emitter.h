@@ -28,6 +28,10 @@ namespace resnetc::codegen::cuda::detail {
 
 enum class ParamType { Out, In, InInt };  // float*, const float*, const int*
 
+// The most parameters a kernel takes: 4 KB of kernel parameters (sm_90, any driver) of 8-byte
+// pointers.
+inline constexpr size_t kMaxKernelParams = 512;
+
 struct Param {
   std::string name;
   ParamType type;
@@ -64,6 +68,9 @@ std::string double_literal(double v);
 
 // "int" when every index below `max_elements` fits an int, else "long long".
 std::string index_type(int64_t max_elements);
+
+// Each line of `code` prefixed by `pad`, without a final newline.
+std::string indent_lines(std::string_view code, std::string_view pad);
 
 // Replaces each "$name" in `code` by its value; longest names first, "$K" untouched unless given.
 std::string subst(std::string_view code, const std::vector<std::pair<std::string, std::string>>& values);
@@ -113,11 +120,13 @@ class Emitter {
 // ---- Op families (one file each under emit/) ----
 void emit_convolution(Emitter& e);  // Conv2d, ConvGradInput, ConvGradWeight
 void emit_linear(Emitter& e);       // Linear, LinearGradInput, LinearGradWeight
-void emit_batchnorm(Emitter& e);    // BatchNorm, BnStats, BnApply, BnGradWeight, BnGradInput, BiasGrad, BnRunningUpdate
+void emit_batchnorm(Emitter& e);    // BatchNorm, BnStats, BnApply, BnGradWeight, BnGradInput, BiasGrad,
+                                    // BnRunningUpdate, BnRunningUpdateGroup
 void emit_elementwise(Emitter& e);  // Relu, Add, ReluGrad, Flatten, Reshape, GlobalAvgPoolGrad
 void emit_pooling(Emitter& e);      // MaxPool, AvgPool, GlobalAvgPool and their gradients
 void emit_loss(Emitter& e);         // SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad
-void emit_update(Emitter& e);       // SgdUpdate, SgdMomentumUpdate
+void emit_update(Emitter& e);       // SgdUpdate, SgdMomentumUpdate and their groups
+void emit_fused(Emitter& e);        // Fused (the fusion passes' elementwise programs)
 
 // ---- Shared generators ----
 
@@ -188,6 +197,33 @@ struct Elementwise {
   int64_t max_elements = 0;
 };
 void emit_elementwise_kernel(Emitter& e, const Elementwise& k);
+// Its grid-stride loop over the streams (no prologue): items from `first` * THREADS +
+// threadIdx.x in steps of `step` * THREADS below `total` (float4 items below total / 4 when
+// `vec`); the three are expressions in the struct's index type I.
+std::string elementwise_loop(const Elementwise& k, bool vec, std::string_view total, std::string_view first,
+                             std::string_view step);
+// Whether a buffer starts on 16 bytes, as float4 accesses need: plan buffers do, a view may not.
+bool aligned16(const Emitter& e, int buffer);
+
+// An update group (SgdUpdateGroup, ...) in one launch: member m owns `blocks` consecutive blocks
+// of the grid, and a block finds its member by comparing blockIdx.x with those compile-time
+// boundaries (a binary tree of ifs), then runs the member's call. Members that would take the
+// kernel past kMaxKernelParams go to further launches.
+struct GroupMember {
+  std::vector<Param> params;  // named uniquely within the group
+  int64_t blocks = 1;
+  std::string call;  // e.g. "member<21, 1>(p3, g3, rate, $B);", $B the block's index among the member's
+};
+struct UpdateGroup {
+  std::string family;
+  std::string comment;
+  std::string members;        // the index type, constants and the helpers the calls use
+  std::vector<Param> shared;  // parameters every launch takes first (the learning rate)
+  std::string prologue;       // once per thread, before the member's call
+  std::vector<GroupMember> group;
+  unsigned threads = 256;
+};
+void emit_update_group(Emitter& e, const UpdateGroup& g);
 
 // Blocks of `threads` threads for `work` items, one per thread (at most 65535).
 unsigned grid_for(int64_t work, unsigned threads);

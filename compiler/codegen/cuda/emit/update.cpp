@@ -1,5 +1,7 @@
 // The optimizer: PyTorch's SGD (dampening 0, no Nesterov, weight decay added to the gradient),
 // in place, elementwise; the learning rate is read from its [1] buffer once per thread.
+// A group of updates (made by the passes) is one launch: each member a range of blocks that
+// runs the single update's loop over that member (emit_update_group, also BatchNorm's).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -8,35 +10,143 @@
 #include "compiler/codegen/cuda/emit/emitter.h"
 
 namespace resnetc::codegen::cuda::detail {
+namespace {
+
+// `if (b < FIRST) ... else ...` down to one member, so a block finds its member in
+// log2(members) uniform branches.
+std::string member_tree(const std::vector<GroupMember>& group, const std::vector<int64_t>& first, size_t lo,
+                        size_t hi) {
+  if (hi - lo == 1)
+    return subst(group[lo].call, {{"B", first[lo] == 0 ? std::string("b") : fmt::format("b - {}", first[lo])}});
+  const size_t mid = (lo + hi) / 2;
+  return fmt::format("if (b < {}) {{\n{}\n}} else {{\n{}\n}}", first[mid],
+                     indent_lines(member_tree(group, first, lo, mid), "  "),
+                     indent_lines(member_tree(group, first, mid, hi), "  "));
+}
+
+void emit_group_launch(Emitter& e, const UpdateGroup& g, size_t lo, size_t hi) {
+  std::vector<GroupMember> part(g.group.begin() + static_cast<std::ptrdiff_t>(lo),
+                                g.group.begin() + static_cast<std::ptrdiff_t>(hi));
+  std::vector<int64_t> first;
+  int64_t blocks = 0;
+  KernelSource s;
+  s.params = g.shared;
+  for (const GroupMember& m : part) {
+    first.push_back(blocks);
+    blocks += m.blocks;
+    s.params.insert(s.params.end(), m.params.begin(), m.params.end());
+  }
+  if (blocks > 0x7fffffff) throw std::invalid_argument(fmt::format("CUDA emitter: {}: over 2^31 blocks", e.where()));
+  s.family = g.family;
+  s.comment =
+      lo == 0 && hi == g.group.size()
+          ? fmt::format("{}: {} members in {} blocks", g.comment, part.size(), blocks)
+          : fmt::format("{}: members {} to {} of {}, in {} blocks", g.comment, lo, hi - 1, g.group.size(), blocks);
+  s.members = g.members;
+  s.body = g.prologue + "const int b = blockIdx.x;\n" + member_tree(part, first, 0, part.size()) + "\n";
+  s.threads = g.threads;
+  s.grid[0] = static_cast<unsigned>(blocks);
+  e.launch(std::move(s));
+}
+
+}  // namespace
+
+void emit_update_group(Emitter& e, const UpdateGroup& g) {
+  size_t lo = 0, params = g.shared.size();
+  for (size_t m = 0; m < g.group.size(); ++m) {
+    const size_t more = g.group[m].params.size();
+    if (m > lo && params + more > kMaxKernelParams) {
+      emit_group_launch(e, g, lo, m);
+      lo = m;
+      params = g.shared.size();
+    }
+    params += more;
+  }
+  if (lo < g.group.size()) emit_group_launch(e, g, lo, g.group.size());
+}
 
 void emit_update(Emitter& e) {
   const plan::Kernel& k = e.kernel();
   const ir::Attrs& a = k.attrs;
   using Mode = Elementwise::Mode;
+  const bool group = k.kind == ir::OpKind::SgdUpdateGroup || k.kind == ir::OpKind::SgdMomentumUpdateGroup;
+  const bool momentum = k.kind == ir::OpKind::SgdMomentumUpdate || k.kind == ir::OpKind::SgdMomentumUpdateGroup;
+  if (!group && k.kind != ir::OpKind::SgdUpdate && !momentum)
+    throw std::invalid_argument("CUDA emitter: not an update: " + e.where());
   Elementwise w;
-  w.total = ir::numel(e.in(0).shape);
-  w.max_elements = w.total;
   Members m;
   if (a.weight_decay != 0) m.constant_f("WEIGHT_DECAY", a.weight_decay);
   const std::string decay = a.weight_decay != 0 ? " + WEIGHT_DECAY * p_v" : "";
   w.prologue = "const float rate = lr[0];\n";
-  if (k.kind == ir::OpKind::SgdUpdate) {
-    w.family = "sgd";
-    w.comment = fmt::format("SGD: p -= lr * (g + {} * p)", a.weight_decay);
-    w.streams = {{"p", Mode::InOut, e.in_index(0)}, {"g", Mode::In, e.in_index(1)}};
-    w.code = "p_v -= rate * (g_v" + decay + ");";
-  } else if (k.kind == ir::OpKind::SgdMomentumUpdate) {
+  if (momentum) {
     m.constant_f("MOMENTUM", a.momentum);
     w.family = "sgd_momentum";
     w.comment = fmt::format("SGD with momentum: v = {} * v + g + {} * p; p -= lr * v", a.momentum, a.weight_decay);
-    w.streams = {{"p", Mode::InOut, e.in_index(0)}, {"g", Mode::In, e.in_index(1)}, {"v", Mode::InOut, e.in_index(3)}};
+    w.streams = {{"p", Mode::InOut, -1}, {"g", Mode::In, -1}, {"v", Mode::InOut, -1}};
     w.code = "v_v = MOMENTUM * v_v + g_v" + decay + ";\np_v -= rate * v_v;";
   } else {
-    throw std::invalid_argument("CUDA emitter: not an update: " + e.where());
+    w.family = "sgd";
+    w.comment = fmt::format("SGD: p -= lr * (g + {} * p)", a.weight_decay);
+    w.streams = {{"p", Mode::InOut, -1}, {"g", Mode::In, -1}};
+    w.code = "p_v -= rate * (g_v" + decay + ");";
   }
-  w.extra = {{"lr", ParamType::In, e.in_index(2)}};
-  w.members = m.str();
-  emit_elementwise_kernel(e, w);
+  if (!group) {
+    w.streams[0].buffer = e.in_index(0);
+    w.streams[1].buffer = e.in_index(1);
+    if (momentum) w.streams[2].buffer = e.in_index(3);
+    w.total = ir::numel(e.in(0).shape);
+    w.max_elements = w.total;
+    w.extra = {{"lr", ParamType::In, e.in_index(2)}};
+    w.members = m.str();
+    emit_elementwise_kernel(e, w);
+    return;
+  }
+
+  // A group: lr, then (param, grad[, velocity]) per member; each member runs the single
+  // update's loop, float4 or not, over its own range of blocks.
+  const size_t stride = w.streams.size();
+  UpdateGroup g;
+  g.family = w.family + "_group";
+  g.comment = w.comment;
+  g.shared = {{"lr", ParamType::In, e.in_index(0)}};
+  g.prologue = w.prologue;
+  int64_t largest = 0;
+  bool scalar = false, vector = false;
+  for (size_t first = 1; first + stride <= k.inputs.size(); first += stride) {
+    const size_t member = (first - 1) / stride;
+    const int64_t n = ir::numel(e.in(first).shape);
+    largest = std::max(largest, n);
+    GroupMember gm;
+    bool vec = n % 4 == 0;
+    for (size_t j = 0; j < stride; ++j) {
+      vec = vec && aligned16(e, e.in_index(first + j));
+      gm.params.push_back({fmt::format("{}{}", w.streams[j].name, member),
+                           ir::writes_input(k.kind, first + j) ? ParamType::Out : ParamType::In,
+                           e.in_index(first + j)});
+    }
+    (vec ? vector : scalar) = true;
+    gm.blocks = e.grid_stride(vec ? n / 4 : n, 256);
+    std::string args;
+    for (const Param& p : gm.params) args += p.name + ", ";
+    gm.call = fmt::format("{}<{}, {}>({}rate, $B);", vec ? "member4" : "member", n, gm.blocks, args);
+    g.group.push_back(std::move(gm));
+  }
+  Members h;
+  h.text(fmt::format("  using I = {};\n", index_type(largest))).text(m.str()).constant("THREADS", 256);
+  std::string signature;
+  for (const Elementwise::Stream& s : w.streams)
+    signature +=
+        fmt::format("{} {}, ", s.mode == Mode::In ? "const float* __restrict__" : "float* __restrict__", s.name);
+  // One member's N elements, by the BLOCKS blocks of its range (`block` the index among them).
+  for (bool vec : {false, true})
+    if (vec ? vector : scalar)
+      h.text(
+          fmt::format("  template <I N, int BLOCKS>\n"
+                      "  static __device__ __forceinline__ void {}({}float rate, int block) {{\n{}\n  }}\n",
+                      vec ? "member4" : "member", signature,
+                      indent_lines(elementwise_loop(w, vec, "N", "(I)block", "(I)BLOCKS"), "    ")));
+  g.members = h.str();
+  emit_update_group(e, g);
 }
 
 }  // namespace resnetc::codegen::cuda::detail

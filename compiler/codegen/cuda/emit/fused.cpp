@@ -1,0 +1,177 @@
+// Fused elementwise programs (OpKind::Fused, made by the fusion passes): straight-line code over
+// one element of an iteration space [N, C, ...] (axis 1 the channel), emitted as one C++
+// declaration per instruction a result needs (`const float r3 = r1 - r2;`); input a is `in<a>`.
+// - map: an elementwise kernel (emit_elementwise_kernel: grid-stride, float4 when the sizes and
+//   alignments allow) in float; a channel load reads in<a>[row * C + c] through __ldg, c the
+//   element's channel.
+// - reduce: the per-channel reduction of BatchNorm's statistics (emit_channel_reduce: chunks,
+//   partial sums in the workspace added in order by a second pass), in double like the other
+//   reductions; what depends on the channel only (channel loads, constants and what is computed
+//   from them alone) is evaluated once per block, outside the element loop.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "compiler/codegen/cuda/emit/emitter.h"
+
+namespace resnetc::codegen::cuda::detail {
+namespace {
+
+using ir::FusedInstr;
+using ir::FusedOpcode;
+
+// The instructions some result depends on: the others would be unused variables (an NVRTC
+// warning) and their inputs unused parameters.
+std::vector<bool> live_instructions(const ir::FusedProgram& p) {
+  std::vector<bool> live(p.instrs.size(), false);
+  for (int32_t r : p.results) live.at(static_cast<size_t>(r)) = true;
+  for (size_t k = p.instrs.size(); k-- > 0;) {
+    if (!live[k]) continue;
+    const FusedInstr& in = p.instrs[k];
+    if (ir::reads_register_a(in.code)) live.at(static_cast<size_t>(in.a)) = true;
+    if (ir::reads_register_b(in.code)) live.at(static_cast<size_t>(in.b)) = true;
+  }
+  return live;
+}
+
+// The instructions whose value is the same for every element of a channel.
+std::vector<bool> channel_uniform(const ir::FusedProgram& p) {
+  std::vector<bool> uniform(p.instrs.size(), false);
+  for (size_t k = 0; k < p.instrs.size(); ++k) {
+    const FusedInstr& in = p.instrs[k];
+    switch (in.code) {
+      case FusedOpcode::Load:
+        break;
+      case FusedOpcode::LoadChannel:
+      case FusedOpcode::Const:
+        uniform[k] = true;
+        break;
+      default:
+        uniform[k] = uniform[static_cast<size_t>(in.a)] &&
+                     (!ir::reads_register_b(in.code) || uniform[static_cast<size_t>(in.b)]);
+    }
+  }
+  return uniform;
+}
+
+// Where row `row` of an [R, C] tensor starts: "", "C + ", "2 * C + ".
+std::string row_offset(int64_t row) {
+  return row == 0 ? "" : row == 1 ? "C + " : fmt::format("{} * C + ", row);
+}
+
+// The right-hand side of instruction `in`: in float for a map, in double for a reduction.
+// `load` is what Load reads for input a.
+std::string expression(const Emitter& e, const FusedInstr& in, bool dbl, const std::string& load) {
+  const std::string zero = dbl ? "0.0" : "0.0f";
+  const auto reg = [](int32_t r) { return fmt::format("r{}", r); };
+  switch (in.code) {
+    case FusedOpcode::Load:
+      return load;
+    case FusedOpcode::LoadChannel:
+      return fmt::format("{}__ldg(in{} + {}c)", dbl ? "(double)" : "", in.a, row_offset(in.b));
+    case FusedOpcode::Const:
+      if (!std::isfinite(dbl ? in.value : static_cast<float>(in.value)))
+        throw std::invalid_argument(fmt::format("CUDA emitter: {}: constant {} is not finite in {}", e.where(),
+                                                in.value, dbl ? "double" : "float"));
+      return dbl ? double_literal(in.value) : float_literal(in.value);
+    case FusedOpcode::Add:
+      return fmt::format("{} + {}", reg(in.a), reg(in.b));
+    case FusedOpcode::Sub:
+      return fmt::format("{} - {}", reg(in.a), reg(in.b));
+    case FusedOpcode::Mul:
+      return fmt::format("{} * {}", reg(in.a), reg(in.b));
+    case FusedOpcode::Relu:
+      return fmt::format("{0} > {1} ? {0} : {1}", reg(in.a), zero);
+    case FusedOpcode::ReluMask:
+      return fmt::format("{} > {} ? {} : {}", reg(in.b), zero, reg(in.a), zero);
+    case FusedOpcode::Rsqrt:
+      return fmt::format("{} / {}({})", dbl ? "1.0" : "1.0f", dbl ? "sqrt" : "sqrtf", reg(in.a));
+  }
+  throw std::invalid_argument(fmt::format("CUDA emitter: {}: unknown fused opcode", e.where()));
+}
+
+std::string declare(const Emitter& e, const ir::FusedProgram& p, size_t k, bool dbl, const std::string& load) {
+  return fmt::format("const {} r{} = {};\n", dbl ? "double" : "float", k, expression(e, p.instrs[k], dbl, load));
+}
+
+}  // namespace
+
+void emit_fused(Emitter& e) {
+  const ir::Attrs& a = e.attrs();
+  const ir::FusedProgram& p = a.program;
+  const ir::Dims& space = a.shape;
+  if (space.size() < 2 || p.results.empty())
+    throw std::invalid_argument(fmt::format("CUDA emitter: {}: no channel axis or no result", e.where()));
+  const int64_t total = ir::numel(space), channels = space[1];
+  int64_t inner = 1;
+  for (size_t axis = 2; axis < space.size(); ++axis) inner *= space[axis];
+  const std::vector<bool> live = live_instructions(p);
+  // What each input is read as: elementwise (a Load) and/or per channel.
+  std::vector<bool> loaded(e.kernel().inputs.size(), false), per_channel(e.kernel().inputs.size(), false);
+  bool any_channel = false;
+  for (size_t k = 0; k < p.instrs.size(); ++k) {
+    if (!live[k]) continue;
+    const FusedInstr& in = p.instrs[k];
+    if (in.code == FusedOpcode::Load) loaded.at(static_cast<size_t>(in.a)) = true;
+    if (in.code == FusedOpcode::LoadChannel) per_channel.at(static_cast<size_t>(in.a)) = any_channel = true;
+  }
+  const std::string program = ir::format_program(p);
+
+  if (!p.reduce) {
+    using Mode = Elementwise::Mode;
+    Elementwise w;
+    w.family = "fused_map";
+    w.comment = fmt::format("fused map over {}: {}", ir::format_dims(space), program);
+    w.total = total;
+    w.max_elements = total;
+    Members m;
+    m.constant("C", channels).constant("INNER", inner);
+    w.members = m.str();
+    for (size_t i = 0; i < loaded.size(); ++i) {
+      if (loaded[i])
+        w.streams.push_back({fmt::format("in{}", i), Mode::In, e.in_index(i)});
+      else if (per_channel[i])
+        w.extra.push_back({fmt::format("in{}", i), ParamType::In, e.in_index(i)});
+    }
+    w.streams.push_back({"y", Mode::Out, e.out_index()});
+    if (any_channel) w.code = "const int c = (int)((i / INNER) % C);\n";
+    for (size_t k = 0; k < p.instrs.size(); ++k)
+      if (live[k]) w.code += declare(e, p, k, false, fmt::format("in{}_v", p.instrs[k].a));
+    w.code += fmt::format("y_v = r{};", p.results[0]);
+    emit_elementwise_kernel(e, w);
+    return;
+  }
+
+  const std::vector<bool> uniform = channel_uniform(p);
+  ChannelReduce r;
+  r.family = "fused_reduce";
+  r.comment = fmt::format("fused reduction over {}: {}", ir::format_dims(space), program);
+  r.C = channels, r.NB = space[0], r.HW = inner;
+  r.nsum = static_cast<int>(p.results.size());
+  Members m;
+  m.constant("NB", space[0]).constant("C", channels).constant("HW", inner).constant("COUNT", space[0] * inner);
+  r.members = m.str();
+  bool uses_idx = false;
+  for (size_t k = 0; k < p.instrs.size(); ++k) {
+    if (!live[k]) continue;
+    const std::string line = declare(e, p, k, true, fmt::format("(double)in{}[idx]", p.instrs[k].a));
+    (uniform[k] ? r.prologue : r.element) += line;
+    uses_idx = uses_idx || p.instrs[k].code == FusedOpcode::Load;
+  }
+  if (!r.prologue.empty()) r.prologue.pop_back();
+  if (!uses_idx) r.element += "(void)idx;\n";  // a sum of channel constants: count * value
+  for (size_t q = 0; q < p.results.size(); ++q) {
+    r.element += fmt::format("s[{}] += r{};\n", q, p.results[q]);
+    r.finalize += fmt::format("y[{}c] = (float)tot[{}];\n", row_offset(static_cast<int64_t>(q)), q);
+  }
+  r.element.pop_back();
+  r.finalize.pop_back();
+  for (size_t i = 0; i < loaded.size(); ++i)
+    if (loaded[i] || per_channel[i]) r.params.push_back({fmt::format("in{}", i), ParamType::In, e.in_index(i)});
+  r.params.push_back({"y", ParamType::Out, e.out_index()});
+  r.max_elements = total;
+  e.need_workspace(emit_channel_reduce(e, r) * 4);
+}
+
+}  // namespace resnetc::codegen::cuda::detail
