@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <llvm/IR/Module.h>
 
+#include <bit>
 #include <stdexcept>
 
 namespace resnetc::codegen::llvm_backend {
@@ -40,7 +41,12 @@ void dispatch(KernelBody& k) {
     case OpKind::SoftmaxCrossEntropyGrad: return emit_loss(k);
     case OpKind::SgdUpdate:
     case OpKind::SgdMomentumUpdate:
-    case OpKind::BnRunningUpdate: return emit_update(k);
+    case OpKind::BnRunningUpdate:
+    case OpKind::SgdUpdateGroup:
+    case OpKind::SgdMomentumUpdateGroup:
+    case OpKind::BnRunningUpdateGroup: return emit_update(k);
+    case OpKind::Fused: return emit_fused(k);
+    case OpKind::View: break;  // the plan makes a view an alias of its source, never a kernel
   }
   throw std::logic_error(fmt::format("the CPU backend cannot emit {}", ir::op_kind_name(k.kernel.kind)));
 }
@@ -63,6 +69,16 @@ void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t inde
   params.push_back({"pool", Param::Opaque, 0});
   llvm::Function* fn = make_kernel(module, symbol, llvm::ArrayRef<Param>(params));
   fn->setLinkage(llvm::GlobalValue::InternalLinkage);  // reached through the entry point only
+  // make_kernel promises 64-byte aligned arrays; a view that starts inside its source's cache
+  // line has only the alignment of its offset (the storage itself is 64-byte aligned).
+  for (size_t i = 0; i + 1 < params.size(); ++i) {
+    const int64_t offset = plan.buffer(i < kernel.inputs.size() ? kernel.inputs[i] : kernel.output).offset;
+    if (offset % 64 == 0) continue;
+    const auto arg = static_cast<unsigned>(i);
+    const uint64_t align = uint64_t{1} << std::countr_zero(static_cast<uint64_t>(offset));
+    fn->removeParamAttr(arg, llvm::Attribute::Alignment);
+    fn->addParamAttr(arg, llvm::Attribute::getWithAlignment(module.getContext(), llvm::Align(align)));
+  }
 
   Builder b(&fn->getEntryBlock());
   KernelBody body{b, module, plan, kernel, {}, nullptr, nullptr};

@@ -1,0 +1,284 @@
+// fused: the straight-line programs of the elementwise-fusion pass (ir::FusedProgram) over an
+// iteration space [N, C, ...] whose axis 1 is the channel.
+//
+// Registers that depend on the channel only (LoadChannel, Const and arithmetic on those: a
+// BatchNorm's 1/sqrt(var + eps) * weight) are computed in double once per plane or channel and
+// truncated, as the BatchNorm kernels compute their scale; the others are computed in float in
+// the contiguous plane loop, which is vectorized.
+//
+// - map:    out[i] = r[result]; the N*C planes split over the thread pool.
+// - reduce: out[row, c] = the sum of r[results[row]] over channel c; channels split over the
+//           thread pool, each plane summed in float (vectorized), the planes added in double,
+//           as bias_grad.
+// - A space with one element per plane ([N, C], [N, C, 1, 1]) has no plane loop worth
+//   vectorizing: maps run along rows of channels instead, vectorized over the channels, the
+//   channel registers computed per element; reductions run per channel down the rows.
+#include <llvm/IR/Intrinsics.h>
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "compiler/codegen/llvm/emit/emit_helpers.h"
+#include "compiler/codegen/llvm/kernel_emitter.h"
+
+namespace resnetc::codegen::llvm_backend {
+namespace {
+
+using namespace emit_helpers;
+using ir::FusedOpcode;
+
+llvm::Constant* fp(llvm::Type* type, double v) { return llvm::ConstantFP::get(type, v); }
+
+// An arithmetic instruction on x = r[a] and y = r[b] (null when not read), in their type.
+llvm::Value* arithmetic(Builder& b, FusedOpcode code, llvm::Value* x, llvm::Value* y) {
+  llvm::Type* t = x->getType();
+  switch (code) {
+    case FusedOpcode::Add: return b.CreateFAdd(x, y);
+    case FusedOpcode::Sub: return b.CreateFSub(x, y);
+    case FusedOpcode::Mul: return b.CreateFMul(x, y);
+    case FusedOpcode::Relu: return b.CreateSelect(b.CreateFCmpOGT(x, fp(t, 0)), x, fp(t, 0));
+    case FusedOpcode::ReluMask: return b.CreateSelect(b.CreateFCmpOGT(y, fp(t, 0)), x, fp(t, 0));
+    case FusedOpcode::Rsqrt: return b.CreateFDiv(fp(t, 1), b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x));
+    case FusedOpcode::Load:
+    case FusedOpcode::LoadChannel:
+    case FusedOpcode::Const: break;
+  }
+  throw std::logic_error(fmt::format("fused: {} is not arithmetic", ir::fused_opcode_name(code)));
+}
+
+// The program's registers as LLVM values, emitted in two steps: the channel's registers
+// (emit_channel), then the element's (emit_element), which may sit in an inner loop.
+//
+// A varying register times channel-uniform factors, ((v * u1) * u2) ..., is emitted as v times
+// the factors' product, which emit_channel computes in double: a BatchNorm's
+// (x - mean) * rsqrt(var + eps) * weight then costs one multiply per element, as bn_apply's
+// precomputed scale does.
+class Registers {
+ public:
+  Registers(const ir::FusedProgram& program, int64_t channels)
+      : program_(program), channels_(channels), uniform_(program.instrs.size()), scaled_(program.instrs.size()),
+        wide_(program.instrs.size()), factor_(program.instrs.size()), scale_(program.instrs.size()),
+        value_(program.instrs.size()) {
+    for (size_t i = 0; i < program.instrs.size(); ++i) {
+      const ir::FusedInstr& in = program.instrs[i];
+      const auto a = static_cast<size_t>(in.a), b = static_cast<size_t>(in.b);
+      switch (in.code) {
+        case FusedOpcode::Load: uniform_[i] = false; break;
+        case FusedOpcode::LoadChannel:
+        case FusedOpcode::Const: uniform_[i] = true; break;
+        default: uniform_[i] = uniform_[a] && (!ir::reads_register_b(in.code) || uniform_[b]);
+      }
+      if (in.code == FusedOpcode::Mul && uniform_[a] != uniform_[b]) {
+        const size_t v = uniform_[a] ? b : a;
+        scaled_[i] = {scaled_[v].base >= 0 ? scaled_[v].base : static_cast<int32_t>(v), static_cast<int32_t>(v),
+                      static_cast<int32_t>(uniform_[a] ? a : b)};
+      }
+    }
+  }
+
+  // The channel-uniform registers of channel c (an i64), in double with float copies, and the
+  // factors of the scaled registers.
+  void emit_channel(Builder& b, llvm::ArrayRef<llvm::Value*> in, llvm::Value* c) {
+    for (size_t i = 0; i < program_.instrs.size(); ++i) {
+      const ir::FusedInstr& ins = program_.instrs[i];
+      if (const Scaled& s = scaled_[i]; s.base >= 0) {
+        llvm::Value* u = wide_[static_cast<size_t>(s.uniform)];
+        const auto v = static_cast<size_t>(s.operand);
+        factor_[i] = scaled_[v].base >= 0 ? b.CreateFMul(factor_[v], u) : u;
+        scale_[i] = to_f32(b, factor_[i]);
+      }
+      if (!uniform_[i]) continue;
+      if (ins.code == FusedOpcode::LoadChannel) {
+        llvm::Value* index = b.CreateAdd(i64(b, ins.b * channels_), c);
+        wide_[i] = to_f64(b, load_f32(b, in[static_cast<size_t>(ins.a)], index));
+      } else if (ins.code == FusedOpcode::Const) {
+        wide_[i] = f64(b, ins.value);
+      } else {
+        wide_[i] = arithmetic(b, ins.code, wide_[static_cast<size_t>(ins.a)],
+                              ir::reads_register_b(ins.code) ? wide_[static_cast<size_t>(ins.b)] : nullptr);
+      }
+      value_[i] = to_f32(b, wide_[i]);
+    }
+  }
+
+  // The other registers at flat element i of the space, in float.
+  void emit_element(Builder& b, llvm::ArrayRef<llvm::Value*> in, llvm::Value* i) {
+    for (size_t r = 0; r < program_.instrs.size(); ++r) {
+      if (uniform_[r]) continue;
+      const ir::FusedInstr& ins = program_.instrs[r];
+      if (scaled_[r].base >= 0) {
+        value_[r] = b.CreateFMul(value_[static_cast<size_t>(scaled_[r].base)], scale_[r]);
+      } else if (ins.code == FusedOpcode::Load) {
+        value_[r] = load_f32(b, in[static_cast<size_t>(ins.a)], i);
+      } else {
+        value_[r] = arithmetic(b, ins.code, value_[static_cast<size_t>(ins.a)],
+                               ir::reads_register_b(ins.code) ? value_[static_cast<size_t>(ins.b)] : nullptr);
+      }
+    }
+  }
+
+  // Result `row` in float (after emit_element).
+  llvm::Value* result(size_t row) const { return value_[static_cast<size_t>(program_.results.at(row))]; }
+
+ private:
+  // A varying register times a uniform one: base * (the factors' product), base the first
+  // register of the chain that is not such a product; operand the varying factor.
+  struct Scaled {
+    int32_t base = -1, operand = -1, uniform = -1;  // base -1: not a scaled register
+  };
+
+  const ir::FusedProgram& program_;
+  int64_t channels_;
+  std::vector<bool> uniform_;
+  std::vector<Scaled> scaled_;
+  std::vector<llvm::Value*> wide_;    // uniform registers, double
+  std::vector<llvm::Value*> factor_;  // scaled registers: the factors' product, double
+  std::vector<llvm::Value*> scale_;   // ... and in float
+  std::vector<llvm::Value*> value_;   // every register, float
+};
+
+struct Space {
+  int64_t batch, channels, inner;  // inner: the elements of one (n, c) plane
+  int64_t total() const { return batch * channels * inner; }
+};
+
+Space space_of(const ir::Dims& dims) {
+  Space s{dims[0], dims[1], 1};
+  for (size_t axis = 2; axis < dims.size(); ++axis) s.inner *= dims[axis];
+  return s;
+}
+
+// The kernel's arrays for a for_range body: the inputs, then the output.
+std::vector<llvm::Value*> arrays_of(const KernelBody& k) {
+  std::vector<llvm::Value*> arrays(k.in.begin(), k.in.end());
+  arrays.push_back(k.out);
+  return arrays;
+}
+
+// Elements touched: the space once per elementwise load, plus the output.
+int64_t work_of(const ir::FusedProgram& program, const Space& s) {
+  int64_t loads = 1;
+  for (const ir::FusedInstr& in : program.instrs) loads += in.code == FusedOpcode::Load ? 1 : 0;
+  return loads * s.total();
+}
+
+void emit_map_planes(KernelBody& k, const Space& s) {
+  const ir::FusedProgram& program = k.attrs().program;
+  for_range(k, "planes", s.batch * s.channels, work_of(program, s), arrays_of(k),
+            [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
+              Registers r(program, s.channels);
+              emit_for(b, "plane", begin, end, i64(b, 1), [&](llvm::Value* plane) {
+                r.emit_channel(b, a, b.CreateURem(plane, i64(b, s.channels), "c"));
+                llvm::Value* first = b.CreateNUWMul(plane, i64(b, s.inner), "first");
+                emit_for(
+                    b, "p", 0, s.inner, 1,
+                    [&](llvm::Value* p) {
+                      llvm::Value* i = b.CreateNUWAdd(first, p);
+                      r.emit_element(b, a, i);
+                      store_f32(b, r.result(0), a.back(), i);
+                    },
+                    kVector);
+              }, kOuter);
+            });
+}
+
+void emit_map_rows(KernelBody& k, const Space& s) {
+  const ir::FusedProgram& program = k.attrs().program;
+  for_range(k, "rows", s.batch, work_of(program, s), arrays_of(k),
+            [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
+              Registers r(program, s.channels);
+              emit_for(b, "n", begin, end, i64(b, 1), [&](llvm::Value* n) {
+                llvm::Value* first = b.CreateNUWMul(n, i64(b, s.channels), "first");
+                emit_for(
+                    b, "c", 0, s.channels, 1,
+                    [&](llvm::Value* c) {
+                      llvm::Value* i = b.CreateNUWAdd(first, c);
+                      r.emit_channel(b, a, c);
+                      r.emit_element(b, a, i);
+                      store_f32(b, r.result(0), a.back(), i);
+                    },
+                    kVector);
+              }, kOuter);
+            });
+}
+
+void emit_reduce_planes(KernelBody& k, const Space& s) {
+  const ir::FusedProgram& program = k.attrs().program;
+  const size_t rows = program.results.size();
+  for_range(k, "channels", s.channels, work_of(program, s), arrays_of(k),
+            [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
+              Registers r(program, s.channels);
+              std::vector<llvm::AllocaInst*> totals, planes;
+              for (size_t row = 0; row < rows; ++row) {
+                totals.push_back(local(b, b.getDoubleTy(), "total"));
+                planes.push_back(local(b, b.getFloatTy(), "plane"));
+              }
+              emit_for(b, "c", begin, end, i64(b, 1), [&](llvm::Value* c) {
+                r.emit_channel(b, a, c);
+                for (llvm::AllocaInst* t : totals) b.CreateStore(f64(b, 0), t);
+                emit_for(b, "n", 0, s.batch, 1, [&](llvm::Value* n) {
+                  llvm::Value* first =
+                      b.CreateNUWMul(b.CreateNUWAdd(b.CreateNUWMul(n, i64(b, s.channels)), c), i64(b, s.inner), "first");
+                  for (llvm::AllocaInst* p : planes) b.CreateStore(f32(b, 0), p);
+                  emit_for(
+                      b, "p", 0, s.inner, 1,
+                      [&](llvm::Value* p) {
+                        r.emit_element(b, a, b.CreateNUWAdd(first, p));
+                        for (size_t row = 0; row < rows; ++row)
+                          b.CreateStore(reduce_add(b, b.CreateLoad(b.getFloatTy(), planes[row]), r.result(row)),
+                                        planes[row]);
+                      },
+                      kReduce);
+                  for (size_t row = 0; row < rows; ++row)
+                    b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), totals[row]),
+                                               to_f64(b, b.CreateLoad(b.getFloatTy(), planes[row]))),
+                                  totals[row]);
+                }, kOuter);
+                for (size_t row = 0; row < rows; ++row)
+                  store_f32(b, to_f32(b, b.CreateLoad(b.getDoubleTy(), totals[row])), a.back(),
+                            b.CreateNUWAdd(i64(b, static_cast<int64_t>(row) * s.channels), c));
+              }, kOuter);
+            });
+}
+
+// One element per plane: per channel, down the rows with stride C, added in double, the
+// channel's registers computed once. Not vectorized over the channels as bias_grad is: adding
+// several results into output rows C elements apart is a dependence the vectorizer refuses
+// for small C. Neighbouring channels share the rows' cache lines, so the stride costs little.
+void emit_reduce_rows(KernelBody& k, const Space& s) {
+  const ir::FusedProgram& program = k.attrs().program;
+  const size_t rows = program.results.size();
+  for_range(k, "channels", s.channels, work_of(program, s), arrays_of(k),
+            [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
+              Registers r(program, s.channels);
+              std::vector<llvm::AllocaInst*> totals;
+              for (size_t row = 0; row < rows; ++row) totals.push_back(local(b, b.getDoubleTy(), "total"));
+              emit_for(b, "c", begin, end, i64(b, 1), [&](llvm::Value* c) {
+                r.emit_channel(b, a, c);
+                for (llvm::AllocaInst* t : totals) b.CreateStore(f64(b, 0), t);
+                emit_for(b, "n", 0, s.batch, 1, [&](llvm::Value* n) {
+                  r.emit_element(b, a, b.CreateNUWAdd(b.CreateNUWMul(n, i64(b, s.channels)), c));
+                  for (size_t row = 0; row < rows; ++row)
+                    b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), totals[row]), to_f64(b, r.result(row))),
+                                  totals[row]);
+                }, kOuter);
+                for (size_t row = 0; row < rows; ++row)
+                  store_f32(b, to_f32(b, b.CreateLoad(b.getDoubleTy(), totals[row])), a.back(),
+                            b.CreateNUWAdd(i64(b, static_cast<int64_t>(row) * s.channels), c));
+              }, kOuter);
+            });
+}
+
+}  // namespace
+
+void emit_fused(KernelBody& k) {
+  if (k.kernel.kind != ir::OpKind::Fused)
+    throw std::logic_error(fmt::format("emit_fused: {} is not a fused op", ir::op_kind_name(k.kernel.kind)));
+  const ir::FusedProgram& program = k.attrs().program;
+  const Space s = space_of(k.attrs().shape);
+  if (program.reduce) return s.inner == 1 ? emit_reduce_rows(k, s) : emit_reduce_planes(k, s);
+  return s.inner == 1 ? emit_map_rows(k, s) : emit_map_planes(k, s);
+}
+
+}  // namespace resnetc::codegen::llvm_backend
