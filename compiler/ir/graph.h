@@ -29,7 +29,8 @@ enum class OpKind : uint8_t {
 
   // Training forward: BatchNorm with batch statistics, decomposed so the statistics can
   // later be computed in a convolution's epilogue.
-  BnStats,              // x [N,C,H,W] -> [2, C]: row 0 the batch mean, row 1 the biased batch variance
+  BnStats,              // x [N,C,H,W] -> [2, C]: row 0 the batch mean, row 1 the biased batch variance;
+                        // `epilogue`: x is a conv2d's output and that kernel computes them
   BnApply,              // x, stats, weight, bias -> (x - mean) / sqrt(var + eps) * weight + bias
   SoftmaxCrossEntropy,  // logits [N,K], labels [N] (i32) -> [1]: the mean over the batch
 
@@ -145,6 +146,8 @@ struct Attrs {
   double weight_decay = 0;  // SGD updates
   Dims shape;               // backward ops: the shape of the forward input; Reshape, View: the
                             // result; Fused: the iteration space
+  bool epilogue = false;           // BnStats: computed in the epilogue of the conv2d that
+                                   // produces its input (the kernel plan merges the two)
   int64_t offset = 0;              // View: the first element
   std::vector<int64_t> counts;     // BnRunningUpdateGroup: each member's n = N*H*W
   FusedProgram program;            // Fused

@@ -30,6 +30,7 @@ std::string_view attr_field_name(AttrField field) {
     case AttrField::Offset: return "offset";
     case AttrField::Counts: return "counts";
     case AttrField::Program: return "program";
+    case AttrField::Epilogue: return "epilogue";
   }
   return "?";
 }
@@ -59,6 +60,7 @@ bool op_uses_attr(OpKind kind, AttrField field) {
     case OpKind::SgdMomentumUpdate: return field == AttrField::WeightDecay || field == AttrField::Momentum;
     case OpKind::BnRunningUpdate: return field == AttrField::Momentum || field == AttrField::Shape;
     case OpKind::Fused: return field == AttrField::Shape || field == AttrField::Program;
+    case OpKind::BnStats: return field == AttrField::Epilogue;
     case OpKind::View: return field == AttrField::Shape || field == AttrField::Offset;
     case OpKind::SgdUpdateGroup: return field == AttrField::WeightDecay;
     case OpKind::SgdMomentumUpdateGroup: return field == AttrField::WeightDecay || field == AttrField::Momentum;
@@ -90,6 +92,7 @@ bool attr_is_default(const Attrs& a, AttrField field) {
     case AttrField::Offset: return a.offset == d.offset;
     case AttrField::Counts: return a.counts.empty();
     case AttrField::Program: return a.program.empty() && a.program.results.empty() && !a.program.reduce;
+    case AttrField::Epilogue: return a.epilogue == d.epilogue;
   }
   return true;
 }
@@ -110,6 +113,7 @@ std::string format_attr(const Attrs& a, AttrField field) {
     case AttrField::Offset: return fmt::format("{}", a.offset);
     case AttrField::Counts: return fmt::format("[{}]", fmt::join(a.counts, ", "));
     case AttrField::Program: return format_program(a.program);
+    case AttrField::Epilogue: return a.epilogue ? "true" : "false";
   }
   return "?";
 }
@@ -347,6 +351,11 @@ class Verifier {
         report("{}: eps must be a positive number, got {}", me, op.attrs.eps);
       if (!(op.attrs.momentum >= 0 && op.attrs.momentum <= 1))
         report("{}: momentum must be between 0 and 1, got {}", me, op.attrs.momentum);
+    }
+    if (op.kind == OpKind::BnStats && op.attrs.epilogue && !op.inputs.empty() && valid_value(op.inputs[0])) {
+      const OpId producer = produced_by_[static_cast<size_t>(op.inputs[0])];
+      if (producer < 0 || op_at(producer).kind != OpKind::Conv2d)
+        report("{}: epilogue=true, but its input {} is not a conv2d's output", me, value_ref(op.inputs[0]));
     }
   }
 

@@ -30,13 +30,13 @@ void verify_or_throw(const Graph& graph, std::string_view after_what);
 // read must stay at its default (the verifier checks it; the printer shows it when it does not).
 enum class AttrField : uint8_t {
   OutChannels, OutFeatures, Kernel, Stride, Padding, Groups, Bias, Eps, Momentum, WeightDecay, Shape, Offset,
-  Counts, Program
+  Counts, Program, Epilogue
 };
 inline constexpr AttrField kAllAttrFields[] = {
     AttrField::OutChannels, AttrField::OutFeatures, AttrField::Kernel, AttrField::Stride,
     AttrField::Padding,     AttrField::Groups,      AttrField::Bias,   AttrField::Eps,
     AttrField::Momentum,    AttrField::WeightDecay, AttrField::Shape,  AttrField::Offset,
-    AttrField::Counts,      AttrField::Program};
+    AttrField::Counts,      AttrField::Program,     AttrField::Epilogue};
 
 std::string_view attr_field_name(AttrField field);  // "out_channels", "kernel", ...
 bool op_uses_attr(OpKind kind, AttrField field);

@@ -41,6 +41,7 @@ void fold_batchnorm(ir::Graph& graph);
 void fuse_batchnorm_backward(ir::Graph& graph);
 void fuse_elementwise(ir::Graph& graph);
 void group_updates(ir::Graph& graph);
+void fuse_conv_stats(ir::Graph& graph);
 void eliminate_dead_code(ir::Graph& graph);
 
 }  // namespace resnetc::passes

@@ -55,7 +55,13 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
     index[b.value] = static_cast<int>(p.buffers.size());
     p.buffers.push_back(std::move(b));
   }
-  for (const ir::Op& op : g.ops) {
+  // Statistics computed in a conv's epilogue: the bn_stats has no kernel of its own.
+  std::map<ir::OpId, ir::ValueId> epilogue_stats;  // conv op -> its statistics
+  for (const ir::Op& op : g.ops)
+    if (op.kind == ir::OpKind::BnStats && op.attrs.epilogue) epilogue_stats[g.value(op.inputs[0]).producer] = op.output;
+  for (size_t o = 0; o < g.ops.size(); ++o) {
+    const ir::Op& op = g.ops[o];
+    if (op.kind == ir::OpKind::BnStats && op.attrs.epilogue) continue;
     if (op.kind == ir::OpKind::View) {  // the source's memory: no kernel, no memory of its own
       Buffer& view = p.buffers[static_cast<size_t>(index.at(op.output))];
       const Buffer& source = p.buffers[static_cast<size_t>(index.at(op.inputs[0]))];
@@ -66,6 +72,8 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
     }
     Kernel k{op.name, op.kind, op.attrs, {}, op.output == ir::kNoValue ? -1 : index.at(op.output), op.loc};
     for (ir::ValueId in : op.inputs) k.inputs.push_back(index.at(in));
+    if (auto stats = epilogue_stats.find(static_cast<ir::OpId>(o)); stats != epilogue_stats.end())
+      k.epilogue_stats = index.at(stats->second);
     p.kernels.push_back(std::move(k));
   }
   auto find = [&](ir::ValueId id) { return id == ir::kNoValue ? -1 : index.at(id); };
@@ -91,6 +99,7 @@ int64_t bytes_moved(const KernelPlan& plan, const Kernel& k) {
   int64_t total = 0;
   for (int in : k.inputs) total += plan.buffer(in).bytes;
   if (k.output >= 0) total += plan.buffer(k.output).bytes;
+  if (k.epilogue_stats >= 0) total += plan.buffer(k.epilogue_stats).bytes;
   for (size_t i = 0; i < k.inputs.size(); ++i)  // written back: parameters, velocities, running statistics
     if (ir::writes_input(k.kind, i)) total += plan.buffer(k.inputs[i]).bytes;
   return total;
@@ -112,6 +121,7 @@ std::string print_plan(const KernelPlan& p) {
     int64_t bytes = bytes_moved(p, k);
     moved += bytes;
     std::string result = k.output >= 0 ? ref(k.output) + " = " : std::string();
+    if (k.epilogue_stats >= 0) result = fmt::format("{}, {} = ", ref(k.output), ref(k.epilogue_stats));
     out += fmt::format("  k{} {}{}({})  # {}, {}\n", i, result, ir::op_kind_name(k.kind), fmt::join(ins, ", "), k.name,
                        human_bytes(bytes));
   }

@@ -41,6 +41,9 @@ struct Kernel {
   std::vector<int> inputs;  // buffer indices, in the op's input order
   int output = -1;          // buffer index; -1 for an update, which writes into its inputs
   ir::SourceLoc loc;
+  // conv2d only: the [2, C] batch statistics (mean, biased variance) of `output`, computed in
+  // the kernel's epilogue (a bn_stats with epilogue=true, merged here); -1: none.
+  int epilogue_stats = -1;
 };
 
 struct KernelPlan {

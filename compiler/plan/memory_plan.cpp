@@ -42,8 +42,9 @@ void plan_arena(KernelPlan& p) {
   for (size_t k = 0; k < p.kernels.size(); ++k) {
     const Kernel& kernel = p.kernels[k];
     const int at = static_cast<int>(k);
-    if (kernel.output >= 0)
-      if (Block* b = block(kernel.output)) b->first = b->last = at;
+    for (int written : {kernel.output, kernel.epilogue_stats})
+      if (written >= 0)
+        if (Block* b = block(written)) b->first = b->last = at;
     for (int in : kernel.inputs)
       if (Block* b = block(in)) b->last = std::max(b->last, at);
   }
