@@ -276,6 +276,9 @@ CudaProgram emit_cuda(const plan::KernelPlan& plan, const CudaOptions& options) 
           k.kind != ir::OpKind::SoftmaxCrossEntropyGrad)
         throw std::invalid_argument(
             fmt::format("CUDA emitter: {} reads int32 buffer '{}'", e.where(), plan.buffer(in).name));
+    if (k.epilogue_stats >= 0 && k.kind != ir::OpKind::Conv2d)
+      throw std::invalid_argument(
+          fmt::format("CUDA emitter: {} has epilogue statistics, which only a conv2d computes", e.where()));
     dispatch(e);
   }
 

@@ -14,13 +14,17 @@
 // connected layers are implicit GEMMs tiled through shared memory (emit/gemm.cpp: 128x64 or
 // smaller tiles, TF32 mma.sync or 8x4 / 4x4 FMA register blocks, split-K for the weight
 // gradients); a strided convolution's data gradient is split into stride^2 phases, each a dense
-// GEMM over its own taps. BatchNorm statistics and gradients are per-channel reductions in
-// double; elementwise kernels use float4; pooling gradients gather (no atomics). The passes'
-// kinds (emit/fused.cpp, emit/update.cpp): a fused map is an elementwise kernel running its
-// program per element; a fused reduction is a channel reduction of its program's results; a
-// grouped update is one launch whose blocks are split between the members by compile-time
-// boundaries (split into several launches past 512 pointer parameters, 4 KB). Views have no
-// kernel: the plan makes them addresses inside their source.
+// GEMM over its own taps. A conv2d with `epilogue_stats` (a merged bn_stats) also sums each
+// channel's values and squares in double as its epilogue holds the output tile in registers,
+// one partial pair per row tile to the workspace, and a small channel reduction per conv turns
+// them into mean and variance (under split-K, the splits' sum does both: it is then a channel
+// reduction). BatchNorm statistics and gradients are per-channel reductions in double;
+// elementwise kernels use float4; pooling gradients gather (no atomics). The passes' kinds
+// (emit/fused.cpp, emit/update.cpp): a fused map is an elementwise kernel running its program
+// per element; a fused reduction is a channel reduction of its program's results; a grouped
+// update is one launch whose blocks are split between the members by compile-time boundaries
+// (split into several launches past 512 pointer parameters, 4 KB). Views have no kernel: the
+// plan makes them addresses inside their source.
 //
 // Running a CudaProgram (what a CUDA runtime executor does):
 //   1. compile `source` once (NVRTC, sm_90);
@@ -31,9 +35,10 @@
 //      `zero_output_first` is set, memset the plan kernel's output buffer to 0 first (no
 //      kernel emitted today sets it: no reduction uses atomics).
 //
-// Determinism: no atomics anywhere. Reductions (BatchNorm statistics and gradients, bias
-// gradients, split-K GEMMs, the loss) write per-block partial results to the workspace and a
-// second pass sums them in a fixed order, so results are bitwise reproducible run to run.
+// Determinism: no atomics anywhere. Reductions (BatchNorm statistics and gradients, also in a
+// convolution's epilogue, bias gradients, split-K GEMMs, the loss) write per-block partial
+// results to the workspace and a second pass sums them in a fixed order, so results are bitwise
+// reproducible run to run.
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -91,6 +91,13 @@ void emit_convolution(Emitter& e) {
       p.b_n_contiguous = false;
       p.out_index = "    return ((m / (OH * OW)) * COUT + g * CGO + n) * (OH * OW) + m % (OH * OW);\n";
       p.bias_index = "    return g * CGO + (int)n;\n";
+      if (k.epilogue_stats >= 0) {  // the batch statistics of y's channels (a merged bn_stats)
+        if (e.plan().buffer(k.epilogue_stats).shape != ir::Dims{2, s.COUT})
+          throw std::invalid_argument(fmt::format("CUDA emitter: {}: epilogue statistics {} are not [2, {}]", e.where(),
+                                                  ir::format_dims(e.plan().buffer(k.epilogue_stats).shape), s.COUT));
+        p.stats_buffer = k.epilogue_stats;
+        p.comment += ", with its BatchNorm statistics";
+      }
       break;
     }
     case ir::OpKind::ConvGradInput: {

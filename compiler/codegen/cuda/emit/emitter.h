@@ -148,6 +148,10 @@ struct GemmProblem {
   bool b_n_contiguous = false;
   bool out_m_contiguous = true;  // consecutive m are adjacent in the output (else consecutive n)
   int a_buffer = -1, b_buffer = -1, out_buffer = -1, bias_buffer = -1;  // bias: -1 for none
+  // A [2, G*N] buffer for the mean and biased variance of each output column g*N + n over its M
+  // rows (a convolution's BatchNorm statistics), computed in the epilogue; -1 for none. Needs
+  // out_m_contiguous (the split-K partial results then hold each column's rows contiguously).
+  int stats_buffer = -1;
   std::string a_name = "a", b_name = "b";
   int64_t max_elements = 0;  // the largest buffer it indexes
   bool tensor_cores = false;

@@ -12,7 +12,14 @@
 //   shared tiles are padded so the fragment reads hit 32 distinct banks;
 // - split-K when the tiles alone cannot fill the GPU (the weight gradient, whose K is
 //   N*OH*OW): each split writes its partial tile to the workspace and a second kernel sums the
-//   splits in order (deterministic, no atomics) and adds the bias.
+//   splits in order (deterministic, no atomics) and adds the bias;
+// - BatchNorm statistics of the output columns (a convolution's channels), when asked: the
+//   epilogue sums each column's values and squares over the tile's rows in double (the
+//   thread's own values, then the threads of the column: warp shuffles, then for tensor cores
+//   the warps through shared memory) and writes one partial pair per row tile to the
+//   workspace; a channel reduction adds each column's row tiles in order and writes mean and
+//   variance. Under split-K the tiles hold no final values: the second pass becomes a channel
+//   reduction that sums the splits, stores y and accumulates the statistics as it goes.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -196,6 +203,87 @@ for (int i = 0; i < FM; ++i)
         if (m < M && n < N) $STORE(acc[i][j][2 * h + q]);
       })";
 
+// Statistics epilogues: $VALUE is the stored value of the element (row m, column n).
+constexpr std::string_view kStatsFma = R"(
+// BatchNorm statistics: the column's TX threads are lanes of one warp (tx = lane % TX).
+#pragma unroll
+for (int j = 0; j < TN; ++j) {
+  const int n = n0 + col_of(ty, j);
+  double s = 0.0, ss = 0.0;
+#pragma unroll
+  for (int i = 0; i < TM; ++i) {
+    const I m = m0 + row_of(tx, i);
+    if (m < M && n < N) {
+      const double v = $VALUE;
+      s += v;
+      ss += v * v;
+    }
+  }
+#pragma unroll
+  for (int o = TX / 2; o > 0; o /= 2) {
+    s += __shfl_xor_sync(0xffffffffu, s, o);
+    ss += __shfl_xor_sync(0xffffffffu, ss, o);
+  }
+  if (tx == 0 && n < N) stats_partial(ws, g, n, s, ss);
+})";
+
+constexpr std::string_view kStatsTc = R"(
+// BatchNorm statistics: a column's rows are in lanes lt + 4 * lg of each warp wm, then in red[wm].
+__shared__ double red[WARPS_M][BN][2];
+#pragma unroll
+for (int j = 0; j < FN; ++j)
+#pragma unroll
+  for (int q = 0; q < 2; ++q) {
+    const int col = wn * WTN + j * 8 + 2 * lt + q;
+    const int n = n0 + col;
+    double s = 0.0, ss = 0.0;
+#pragma unroll
+    for (int i = 0; i < FM; ++i)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const I m = m0 + wm * WTM + i * 16 + lg + 8 * h;
+        if (m < M && n < N) {
+          const double v = $VALUE;
+          s += v;
+          ss += v * v;
+        }
+      }
+#pragma unroll
+    for (int o = 16; o >= 4; o /= 2) {
+      s += __shfl_xor_sync(0xffffffffu, s, o);
+      ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    }
+    if (lg == 0) {
+      red[wm][col][0] = s;
+      red[wm][col][1] = ss;
+    }
+  }
+__syncthreads();
+for (int col = threadIdx.x; col < BN; col += THREADS) {
+  double s = 0.0, ss = 0.0;
+  for (int w = 0; w < WARPS_M; ++w) {
+    s += red[w][col][0];
+    ss += red[w][col][1];
+  }
+  if (n0 + col < N) stats_partial(ws, g, n0 + col, s, ss);
+})";
+
+// Row tile blockIdx.x's sums of column g*N + n: at [column][row tile][2] doubles from the
+// workspace's start, so the reduction reads each column's row tiles contiguously.
+constexpr std::string_view kStatsPartial =
+    R"(  static __device__ __forceinline__ void stats_partial(float* ws, int g, int n, double s, double ss) {
+    double* p = reinterpret_cast<double*>(ws) + ((I)(g * N + n) * MT + blockIdx.x) * 2;
+    p[0] = s;
+    p[1] = ss;
+  }
+)";
+
+// The channel reduction's last step, with tot = (sum, sum of squares) of column c's ROWS values.
+constexpr std::string_view kStatsFinalize = R"(const double mean = tot[0] / ROWS;
+const double var = tot[1] / ROWS - mean * mean;
+stats[c] = (float)mean;
+stats[C + c] = (float)(var > 0.0 ? var : 0.0);)";
+
 }  // namespace
 
 void emit_gemm(Emitter& e, const GemmProblem& p) {
@@ -215,7 +303,14 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
                                             e.where(), p.M, p.N, p.K, p.groups));
   const int64_t part = p.groups * p.M * p.N;  // C's elements
   const int64_t ws_numel = split > 1 ? split * part : 0;
-  const std::string I = index_type(std::max(p.max_elements, ws_numel));
+  const bool stats = p.stats_buffer >= 0;
+  if (stats && !p.out_m_contiguous)
+    throw std::invalid_argument(
+        fmt::format("CUDA emitter: {}: column statistics need a row-contiguous output", e.where()));
+  const int64_t row_tiles = ceil_div(p.M, t.BM);
+  // The epilogue's statistics: two doubles (four floats) per column and row tile.
+  const int64_t stats_floats = stats && split == 1 ? p.groups * p.N * row_tiles * 4 : 0;
+  const std::string I = index_type(std::max({p.max_elements, ws_numel, stats_floats}));
 
   Members m;
   m.text(fmt::format("  using I = {};\n", I));
@@ -248,6 +343,7 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
       p.out_m_contiguous ? "    return ((I)g * N + n) * M + m;\n" : "    return ((I)g * M + m) * N + n;\n";
   if (split > 1)
     m.text(fmt::format("  static __device__ __forceinline__ I part_index(int g, I m, I n) {{\n{}  }}\n", part_index));
+  if (stats_floats > 0) m.constant("MT", row_tiles).text(kStatsPartial);
   const Mapping a = mapping(p.a_m_contiguous, "BM");
   const Mapping b = mapping(p.b_n_contiguous, "BN");
   m.text(subst(kFetch, {{"AROW", a.row}, {"AK", a.k}, {"BROW", b.row}, {"BK", b.k}, {"CVT", tc ? "rc_tf32" : ""}}));
@@ -255,12 +351,14 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
 
   std::string store;
   std::vector<Param> params;
+  const std::string value = bias ? "$V + bias[bias_index(g, n)]" : "$V";  // the output element, from $V
   if (split == 1) {
-    store = bias ? "y[out_index(g, m, n)] = $V + bias[bias_index(g, n)]" : "y[out_index(g, m, n)] = $V";
+    store = "y[out_index(g, m, n)] = " + value;
     params = {{"y", ParamType::Out, p.out_buffer},
               {p.a_name, ParamType::In, p.a_buffer},
               {p.b_name, ParamType::In, p.b_buffer}};
     if (bias) params.push_back({"bias", ParamType::In, p.bias_buffer});
+    if (stats) params.push_back({"ws", ParamType::Out, kWorkspace});
   } else {
     store = "ws[(I)split * PART + part_index(g, m, n)] = $V";
     params = {{"ws", ParamType::Out, kWorkspace},
@@ -276,6 +374,9 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
     const std::string v = epilogue.substr(at + tag.size(), close - at - tag.size());
     epilogue = epilogue.substr(0, at) + subst(store, {{"V", v}}) + epilogue.substr(close + 1);
   }
+  if (stats_floats > 0)
+    epilogue += subst(tc ? kStatsTc : kStatsFma,
+                      {{"VALUE", subst(value, {{"V", tc ? "acc[i][j][2 * h + q]" : "acc[i][j]"}})}});
   const std::string acc =
       tc ? "float acc[FM][FN][4];\n#pragma unroll\nfor (int i = 0; i < FM; ++i)\n#pragma unroll\n"
            "  for (int j = 0; j < FN; ++j)\n#pragma unroll\n    for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.0f;"
@@ -283,10 +384,11 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
            "  for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;";
   KernelSource k;
   k.family = p.family;
-  k.comment = fmt::format("{}: GEMM M={} N={} K={}{}, {}x{} tiles{}, {}{}", p.comment, p.M, p.N, p.K,
+  k.comment = fmt::format("{}: GEMM M={} N={} K={}{}, {}x{} tiles{}, {}{}{}", p.comment, p.M, p.N, p.K,
                           p.groups > 1 ? fmt::format(" x {} groups", p.groups) : "", t.BM, t.BN,
                           split > 1 ? fmt::format(", K split {} ways", split) : "", tc ? "TF32 mma.sync" : "FMA",
-                          split > 1 ? " (partial sums to the workspace)" : "");
+                          split > 1 ? " (partial sums to the workspace)" : "",
+                          stats_floats > 0 ? ", column sums and sums of squares per row tile to the workspace" : "");
   k.members = m.str();
   k.body = subst(kRun, {{"ACC_DECL", acc}, {"EPILOGUE", epilogue}, {"A", p.a_name}, {"B", p.b_name}});
   k.params = std::move(params);
@@ -299,17 +401,74 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
   k.grid[1] = static_cast<unsigned>(ceil_div(p.N, t.BN));
   k.grid[2] = static_cast<unsigned>(p.groups * split);
   e.launch(std::move(k));
-  if (split == 1) return;
+  const std::string out_index_fn =
+      fmt::format("  static __device__ __forceinline__ I out_index(int g, I m, I n) {{\n{}  }}\n", p.out_index);
+  const std::string bias_index_fn =
+      bias ? fmt::format("  static __device__ __forceinline__ int bias_index(int g, I n) {{\n{}  }}\n", p.bias_index)
+           : std::string();
+  if (split == 1) {
+    if (!stats) return;
+    // Each column's row tiles added in order (a channel reduction over [1, G*N, MT] pairs).
+    ChannelReduce r;
+    r.family = p.family + "_stats";
+    r.comment = fmt::format("{}: BatchNorm mean and biased variance of the {} channels from their {} row tiles' sums",
+                            p.comment, p.groups * p.N, row_tiles);
+    r.C = p.groups * p.N, r.NB = 1, r.HW = row_tiles, r.nsum = 2;
+    Members rm;
+    rm.constant("C", r.C).constant("HW", row_tiles).constant("COUNT", row_tiles).constant("ROWS", p.M);
+    r.members = rm.str();
+    r.element =
+        "const double* pair = reinterpret_cast<const double*>(ws) + 2 * idx;\n"
+        "s[0] += pair[0];\n"
+        "s[1] += pair[1];";
+    r.finalize = kStatsFinalize;
+    r.params = {{"stats", ParamType::Out, p.stats_buffer}};
+    r.max_elements = stats_floats;
+    r.workspace_offset = stats_floats;
+    e.need_workspace((stats_floats + emit_channel_reduce(e, r)) * 4);
+    return;
+  }
+  e.need_workspace(ws_numel * 4);
+  if (stats) {
+    // The splits' sum as a channel reduction over [1, G*N, M]: part_index(g, m, n) is
+    // (g*N + n)*M + m, so a block sums a run of one column's rows, stores them and accumulates
+    // their statistics.
+    ChannelReduce r;
+    r.family = p.family + "_sum_stats";
+    r.comment = fmt::format("{}: the sum of {} split-K partial results{}, and the BatchNorm mean and biased variance "
+                            "of each of its {} channels",
+                            p.comment, split, bias ? " plus the bias" : "", p.groups * p.N);
+    r.C = p.groups * p.N, r.NB = 1, r.HW = p.M, r.nsum = 2;
+    Members rm;
+    rm.text(p.members);
+    rm.constant("M", p.M).constant("N", p.N).constant("KSPLIT", split).constant("PART", part);
+    rm.constant("C", r.C).constant("HW", p.M).constant("COUNT", p.M).constant("ROWS", p.M);
+    rm.text(out_index_fn).text(bias_index_fn);
+    r.members = rm.str();
+    r.prologue = "const int g = c / N, n = c % N;";
+    if (bias) r.prologue += "\nconst float b = bias[bias_index(g, n)];";
+    r.element = fmt::format(R"(float v = 0.0f;
+#pragma unroll 4
+for (int k = 0; k < KSPLIT; ++k) v += ws[(I)k * PART + idx];
+{}y[out_index(g, idx % M, n)] = v;
+s[0] += v;
+s[1] += (double)v * v;)",
+                            bias ? "v = v + b;\n" : "");
+    r.finalize = kStatsFinalize;
+    r.params = {{"y", ParamType::Out, p.out_buffer}, {"stats", ParamType::Out, p.stats_buffer}};
+    if (bias) r.params.push_back({"bias", ParamType::In, p.bias_buffer});
+    r.max_elements = std::max(p.max_elements, ws_numel);
+    r.workspace_offset = ceil_div(ws_numel, 2) * 2;  // the chunks' double sums, 8-byte aligned
+    e.need_workspace((r.workspace_offset + emit_channel_reduce(e, r)) * 4);
+    return;
+  }
 
   // Second pass: y = sum of the splits, in order (+ bias).
-  e.need_workspace(ws_numel * 4);
   Members r;
   r.text(fmt::format("  using I = {};\n", I));
   r.text(p.members);
   r.constant("M", p.M).constant("N", p.N).constant("KSPLIT", split).constant("PART", part).constant("THREADS", 256);
-  r.text(fmt::format("  static __device__ __forceinline__ I out_index(int g, I m, I n) {{\n{}  }}\n", p.out_index));
-  if (bias)
-    r.text(fmt::format("  static __device__ __forceinline__ int bias_index(int g, I n) {{\n{}  }}\n", p.bias_index));
+  r.text(out_index_fn).text(bias_index_fn);
   const std::string decode =
       p.out_m_contiguous ? "  const I m = q % M;\n  const I n = (q / M) % N;\n  const int g = (int)(q / ((I)M * N));\n"
                          : "  const I n = q % N;\n  const I m = (q / N) % M;\n  const int g = (int)(q / ((I)M * N));\n";

@@ -1,0 +1,212 @@
+// BatchNorm statistics computed in the convolution's epilogue (a bn_stats with epilogue=true,
+// merged into its conv2d's plan kernel), run under emulation against the reference executor:
+// convolutions on odd shapes (N = 3, C = 5, 7x7 and 9x9 images, 6 to 70 filters, strides 1 to 3,
+// with and without bias, groups), with every tile configuration, FMA and TF32 mma.sync, and with
+// K split (the statistics then come from the splits' sum); and a whole training step after the
+// -O2 passes with every BatchNorm's statistics in its conv's epilogue.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cctype>
+#include <stdexcept>
+#include <string>
+
+#include "compiler/autodiff/training_graph.h"
+#include "compiler/codegen/cuda/cuda_emitter.h"
+#include "compiler/ir/builder.h"
+#include "compiler/passes/pass.h"
+#include "compiler/plan/kernel_plan.h"
+#include "dsl/frontend.h"
+#include "tests/cuda_codegen/emulated_plan.h"
+
+using namespace resnetc;
+using ir::OpKind;
+
+namespace {
+
+struct Conv {
+  ir::Dims x;  // [N, C, H, W]
+  int64_t out, k, stride, pad, groups = 1;
+  bool bias = false;
+};
+
+// M = N*OH*OW rows of 12 (the 16-row tiles), 27 (32 rows), 48 to 243 (64 or 128), and 6 to 70
+// columns (16-column tiles for N <= 16, two 64-column tiles for 70).
+const Conv kConvs[] = {
+    {{3, 5, 7, 7}, 6, 3, 1, 1},                // M = 147, N = 6, K = 45
+    {{3, 5, 9, 9}, 13, 3, 2, 1, 1, true},      // stride 2, bias
+    {{3, 5, 9, 9}, 70, 3, 1, 1, 1, true},      // M = 243, two column tiles
+    {{3, 5, 7, 7}, 70, 3, 3, 0},               // M = 12
+    {{3, 5, 7, 7}, 20, 3, 2, 0, 1, true},      // M = 27
+    {{3, 5, 7, 7}, 13, 1, 2, 0},               // 1x1 stride 2, K = 5: never split
+    {{3, 10, 9, 9}, 15, 3, 1, 1, 5, true},     // 5 groups of 2 input and 3 output channels
+};
+
+ir::Graph conv_stats_graph() {
+  ir::GraphBuilder g("conv_stats", kConvs[0].x);
+  ir::ValueId y = ir::kNoValue;
+  int i = 0;
+  for (const Conv& c : kConvs) {
+    const std::string name = "conv" + std::to_string(i);
+    const ir::ValueId x = i++ == 0 ? g.input() : g.add_value(name + ".x", c.x, ir::ValueRole::Input);
+    ir::Attrs a;
+    a.out_channels = c.out;
+    a.kernel[0] = a.kernel[1] = c.k;
+    a.stride[0] = a.stride[1] = c.stride;
+    a.padding[0] = a.padding[1] = c.pad;
+    a.groups = c.groups;
+    a.bias = c.bias;
+    y = g.add(OpKind::Conv2d, name, {x}, a, {});
+    ir::Attrs stats;
+    stats.epilogue = true;
+    g.apply(OpKind::BnStats, name + ".stats", {y}, stats, {});
+  }
+  return std::move(g).finish(y);
+}
+
+const char* kTiny = R"(
+network tiny {
+  input 2x9x7
+  stem { conv 5 k3 p1; bn; relu; maxpool k3 s2 p1 }
+  stage basic 6 stride=2
+  stage preact 6
+  head { avgpool; fc 4 }
+})";
+
+// kTiny's training step after the -O2 passes, its BatchNorm statistics in the convs' epilogues.
+ir::Graph tiny_training_step() {
+  dsl::SourceManager sources;
+  ir::Graph g = autodiff::make_training_graph(dsl::compile_source(sources, "t.net", kTiny, {std::nullopt, 3}).graph,
+                                              {0.9, 5e-4});
+  passes::run_pipeline(g, {});
+  passes::fuse_conv_stats(g);
+  return g;
+}
+
+void check(const ir::Graph& graph, const testing::EmulationOptions& options) {
+  const testing::EmulationResult r = testing::compare_emulated(graph, options);
+  INFO(r.describe());
+  CHECK(r.ok());
+}
+
+testing::EmulationOptions tensor_cores(testing::EmulationOptions o) {
+  o.cuda.tensor_cores = true;
+  o.tolerance = 1e-2;  // TF32 operands: 10 mantissa bits
+  return o;
+}
+
+testing::EmulationOptions big_tiles(testing::EmulationOptions o) {
+  o.cuda.target_blocks = 1;  // the 128x64 tiles wherever M and N allow
+  return o;
+}
+
+testing::EmulationOptions split_everything(testing::EmulationOptions o) {
+  o.cuda.target_blocks = 1 << 20;
+  o.cuda.min_split_k = 16;
+  o.cuda.min_reduce_chunk = 8;  // the statistics' channel reductions in several chunks too
+  return o;
+}
+
+// How many launches run a kernel whose name starts with `family` followed by its number.
+size_t launches_of(const codegen::cuda::CudaProgram& program, const std::string& family) {
+  size_t n = 0;
+  for (const codegen::cuda::CudaLaunch& l : program.launches)
+    n += l.kernel.starts_with(family + "_") && std::isdigit(static_cast<unsigned char>(l.kernel[family.size() + 1]));
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("BatchNorm statistics in the convolution's epilogue match the reference under emulation",
+          "[cuda][emulation][conv_stats]") {
+  const ir::Graph graph = conv_stats_graph();
+  SECTION("FMA, the tiles chosen for the shapes") {
+    check(graph, {});
+  }
+  SECTION("FMA, 128x64 tiles") {
+    check(graph, big_tiles({}));
+  }
+  SECTION("FMA, K split: the statistics in the splits' sum") {
+    check(graph, split_everything({}));
+  }
+  SECTION("TF32 mma.sync, the tiles chosen for the shapes") {
+    check(graph, tensor_cores({}));
+  }
+  SECTION("TF32 mma.sync, 128x64 tiles") {
+    check(graph, tensor_cores(big_tiles({})));
+  }
+  SECTION("TF32 mma.sync, K split") {
+    check(graph, tensor_cores(split_everything({})));
+  }
+}
+
+TEST_CASE("epilogue statistics replace the bn_stats kernels", "[cuda][conv_stats]") {
+  const plan::KernelPlan plan = plan::make_plan(conv_stats_graph());
+  REQUIRE(plan.kernels.size() == std::size(kConvs));
+  for (const plan::Kernel& k : plan.kernels) REQUIRE(k.epilogue_stats >= 0);
+  const size_t convs = std::size(kConvs);
+
+  SECTION("unsplit: a finalize launch per conv, reading the tiles' partial sums from the workspace") {
+    const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(plan, {});
+    CHECK(launches_of(program, "conv_fwd") == convs);
+    CHECK(launches_of(program, "conv_fwd_stats") == convs);
+    CHECK(launches_of(program, "bn_stats") == 0);
+    CHECK(program.launches.size() == 2 * convs);
+    CHECK(program.workspace_bytes > 0);
+    for (const codegen::cuda::CudaLaunch& l : program.launches) {  // the finalize writes the statistics
+      const int stats = plan.kernels[static_cast<size_t>(l.plan_kernel)].epilogue_stats;
+      CHECK(std::count(l.buffers.begin(), l.buffers.end(), stats) == (l.kernel.starts_with("conv_fwd_stats") ? 1 : 0));
+    }
+  }
+  SECTION("K split: the splits' sum computes them (but for the 1x1 and the grouped conv: K = 5, 18, not split)") {
+    codegen::cuda::CudaOptions o = split_everything({}).cuda;
+    o.min_reduce_chunk = 1 << 20;  // one block per channel: no chunk sums
+    const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(plan, o);
+    CHECK(launches_of(program, "conv_fwd_sum_stats") == convs - 2);
+    CHECK(launches_of(program, "conv_fwd_stats") == 2);
+    CHECK(launches_of(program, "conv_fwd_sum") == 0);
+  }
+  SECTION("repeated convs with statistics share their two kernels; one without them has its own") {
+    ir::GraphBuilder g("twice", {3, 5, 7, 7});
+    ir::Attrs a;
+    a.out_channels = 6;
+    a.kernel[0] = a.kernel[1] = 3;
+    a.padding[0] = a.padding[1] = 1;
+    ir::Attrs stats;
+    stats.epilogue = true;
+    const ir::ValueId y0 = g.add(OpKind::Conv2d, "a", {g.input()}, a, {});
+    g.apply(OpKind::BnStats, "a.stats", {y0}, stats, {});
+    const ir::ValueId y1 = g.add(OpKind::Conv2d, "b", {g.add_value("b.x", {3, 5, 7, 7}, ir::ValueRole::Input)}, a, {});
+    g.apply(OpKind::BnStats, "b.stats", {y1}, stats, {});
+    const ir::ValueId y2 = g.add(OpKind::Conv2d, "c", {g.add_value("c.x", {3, 5, 7, 7}, ir::ValueRole::Input)}, a, {});
+    const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(plan::make_plan(std::move(g).finish(y2)), {});
+    CHECK(program.launches.size() == 5);
+    CHECK(program.unique_kernels == 3);  // conv with statistics, their finalize, conv without
+  }
+  SECTION("statistics on a kernel other than a conv2d, or of the wrong shape, are refused") {
+    plan::KernelPlan wrong = plan;
+    wrong.kernels[0].epilogue_stats = wrong.kernels[0].inputs[0];  // conv0's input: [3, 5, 7, 7]
+    CHECK_THROWS_AS(codegen::cuda::emit_cuda(wrong), std::invalid_argument);
+    wrong = plan;
+    wrong.kernels[0].kind = OpKind::Relu;
+    CHECK_THROWS_AS(codegen::cuda::emit_cuda(wrong), std::invalid_argument);
+  }
+}
+
+TEST_CASE("a training step with the statistics in the convs' epilogues matches the reference under emulation",
+          "[cuda][emulation][conv_stats]") {
+  const ir::Graph g = tiny_training_step();
+  size_t fused = 0;
+  for (const ir::Op& op : g.ops) fused += op.kind == OpKind::BnStats && op.attrs.epilogue;
+  REQUIRE(fused == 5);  // the stem's, the basic block's two and its shortcut's, the preact block's inner one
+  SECTION("FMA") {
+    check(g, {});
+  }
+  SECTION("every GEMM split along K and every channel reduction split in chunks") {
+    check(g, split_everything({}));
+  }
+  SECTION("TF32 tensor cores, at TF32's tolerance") {
+    testing::EmulationOptions o = tensor_cores({});
+    o.cuda.tensor_cores_linear = true;
+    check(g, o);
+  }
+}
