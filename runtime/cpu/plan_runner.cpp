@@ -25,6 +25,7 @@ PlanRunner::PlanRunner(const plan::KernelPlan& plan, std::vector<KernelFn> kerne
     std::vector<void*> args;
     for (int in : k.inputs) args.push_back(buffer(in).data());
     if (k.output >= 0) args.push_back(buffer(k.output).data());
+    if (k.epilogue_stats >= 0) args.push_back(buffer(k.epilogue_stats).data());  // after the output, as the kernel expects
     args_.push_back(std::move(args));
   }
 }

@@ -11,7 +11,8 @@
 
 namespace resnetc::cpu {
 
-// A compiled kernel: args holds its buffers' addresses (inputs, then the output).
+// A compiled kernel: args holds its buffers' addresses (inputs, then the output, then a
+// conv2d's epilogue statistics, plan::Kernel::epilogue_stats, if any).
 using KernelFn = void (*)(void** args, void* pool);
 
 class PlanRunner {

@@ -5,6 +5,7 @@
 
 #include <bit>
 #include <stdexcept>
+#include <utility>
 
 namespace resnetc::codegen::llvm_backend {
 
@@ -56,23 +57,32 @@ void dispatch(KernelBody& k) {
 void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t index, const std::string& symbol) {
   const plan::Kernel& kernel = plan.kernels.at(index);
 
+  if (kernel.epilogue_stats >= 0 && kernel.kind != OpKind::Conv2d)
+    throw std::logic_error(fmt::format("{}: epilogue statistics on {}, which only conv2d computes", kernel.name,
+                                       ir::op_kind_name(kernel.kind)));
+
   // The typed kernel: one array parameter per buffer, then the pool.
   std::vector<Param> params;
+  std::vector<int> array_buffers;  // the buffer of each array parameter
   for (size_t i = 0; i < kernel.inputs.size(); ++i) {
     const plan::Buffer& buf = plan.buffer(kernel.inputs[i]);
     const bool written = ir::writes_input(kernel.kind, i);  // an update's parameters, velocities, statistics
     params.push_back({fmt::format("in{}", i), written ? Param::F32Array : Param::ConstF32Array,
                       static_cast<uint64_t>(ir::numel(buf.shape))});
+    array_buffers.push_back(kernel.inputs[i]);
   }
-  if (kernel.output >= 0)
-    params.push_back({"out", Param::F32Array, static_cast<uint64_t>(ir::numel(plan.buffer(kernel.output).shape))});
+  for (auto [name, buffer] : {std::pair{"out", kernel.output}, std::pair{"stats", kernel.epilogue_stats}}) {
+    if (buffer < 0) continue;
+    params.push_back({name, Param::F32Array, static_cast<uint64_t>(ir::numel(plan.buffer(buffer).shape))});
+    array_buffers.push_back(buffer);
+  }
   params.push_back({"pool", Param::Opaque, 0});
   llvm::Function* fn = make_kernel(module, symbol, llvm::ArrayRef<Param>(params));
   fn->setLinkage(llvm::GlobalValue::InternalLinkage);  // reached through the entry point only
   // make_kernel promises 64-byte aligned arrays; a view that starts inside its source's cache
   // line has only the alignment of its offset (the storage itself is 64-byte aligned).
-  for (size_t i = 0; i + 1 < params.size(); ++i) {
-    const int64_t offset = plan.buffer(i < kernel.inputs.size() ? kernel.inputs[i] : kernel.output).offset;
+  for (size_t i = 0; i < array_buffers.size(); ++i) {
+    const int64_t offset = plan.buffer(array_buffers[i]).offset;
     if (offset % 64 == 0) continue;
     const auto arg = static_cast<unsigned>(i);
     const uint64_t align = uint64_t{1} << std::countr_zero(static_cast<uint64_t>(offset));
@@ -81,9 +91,11 @@ void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t inde
   }
 
   Builder b(&fn->getEntryBlock());
-  KernelBody body{b, module, plan, kernel, {}, nullptr, nullptr};
+  KernelBody body{b, module, plan, kernel, {}, nullptr, nullptr, nullptr};
   for (size_t i = 0; i < kernel.inputs.size(); ++i) body.in.push_back(fn->getArg(static_cast<unsigned>(i)));
-  if (kernel.output >= 0) body.out = fn->getArg(static_cast<unsigned>(kernel.inputs.size()));
+  auto next = static_cast<unsigned>(kernel.inputs.size());
+  if (kernel.output >= 0) body.out = fn->getArg(next++);
+  if (kernel.epilogue_stats >= 0) body.stats = fn->getArg(next);
   body.pool = fn->getArg(static_cast<unsigned>(fn->arg_size() - 1));
   dispatch(body);
   b.CreateRetVoid();

@@ -1,9 +1,10 @@
 #pragma once
 // Turns each kernel of a plan into LLVM IR. Every kernel becomes
-//   void <symbol>(float* in0, ..., float* out, i8* pool)
+//   void <symbol>(float* in0, ..., float* out, [float* stats,] i8* pool)
 // with its shapes as constants and its arrays noalias, aligned and dereferenceable, plus
 //   void <symbol>.entry(i8** args, i8* pool)
-// which the runtime calls with the buffers' addresses (inputs, then the output).
+// which the runtime calls with the buffers' addresses (inputs, then the output, then a
+// conv2d's epilogue statistics when the plan gives it some).
 // Labels arrive as a float* and are read as int32.
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@ struct KernelBody {
   const plan::Kernel& kernel;
   std::vector<llvm::Value*> in;  // one float* per kernel input
   llvm::Value* out = nullptr;    // float*; null for updates
+  llvm::Value* stats = nullptr;  // float* [2, C]: conv2d's epilogue statistics (plan::Kernel::epilogue_stats); null: none
   llvm::Value* pool = nullptr;   // i8*, for emit_parallel_for
 
   const ir::Dims& in_shape(size_t i) const { return plan.buffer(kernel.inputs.at(i)).shape; }
@@ -29,7 +31,8 @@ struct KernelBody {
 };
 
 // Emits kernel `index` of `plan` into `module` as the function `symbol`, with the entry point
-// `symbol + ".entry"`. Throws std::logic_error for an op kind the backend does not know.
+// `symbol + ".entry"`. Throws std::logic_error for an op kind the backend does not know, and
+// for epilogue statistics on a kernel other than conv2d.
 void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t index, const std::string& symbol);
 
 // One emitter per family of op kinds (each in its own file).

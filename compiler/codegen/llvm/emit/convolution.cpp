@@ -2,7 +2,8 @@
 // lowered onto the register-blocked GEMMs of gemm.h.
 //
 //  conv2d             WindowGemm: rows = output channels, columns = (n, oh, ow), k = (c, kh, kw)
-//                     with the taps that never meet the image dropped.
+//                     with the taps that never meet the image dropped; the epilogue also
+//                     computes the output's BatchNorm statistics when the plan asks for them.
 //  conv2d_grad_input  s² stride-1 phase correlations (s = stride): for phase (rh, rw), dx at
 //                     ih ≡ rh - pad (mod s) gets Σ dy[oh = q - jh] · W[o][c][rh + s*jh][...],
 //                     a WindowGemm with rows = input channels and k = (o, jh, jw).
@@ -68,7 +69,7 @@ void emit_forward(KernelBody& k) {
   d.out_row = s.OH * s.OW;
   d.out_w = s.OW;
   llvm::Value* bias = k.in.size() > 2 ? k.in[2] : nullptr;
-  emit_window_gemm(k, d, k.in[1], k.in[0], bias, k.out, "conv");
+  emit_window_gemm(k, d, k.in[1], k.in[0], bias, k.out, k.stats, "conv");
 }
 
 void emit_grad_input(KernelBody& k) {
@@ -115,7 +116,7 @@ void emit_grad_input(KernelBody& k) {
       d.out_oh = s.SH * qh_lo + rh - s.PH;
       d.out_sw = s.SW;
       d.out_ow = s.SW * qw_lo + rw - s.PW;
-      emit_window_gemm(k, d, k.in[1], k.in[0], nullptr, k.out, fmt::format("dx{}{}", rh, rw));
+      emit_window_gemm(k, d, k.in[1], k.in[0], nullptr, k.out, nullptr, fmt::format("dx{}{}", rh, rw));
     }
   }
 }

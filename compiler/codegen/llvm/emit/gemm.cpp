@@ -173,6 +173,77 @@ std::string unique_prefix(Builder& b, const std::string& tag) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Row statistics: conv2d's BatchNorm statistics (mean and biased variance of each output
+// channel over all positions) in the GEMM's epilogue. Each work item sums the values and the
+// squares of the block it writes, per row, while they are still in registers (in float over
+// a direct item's <= 64 columns or an im2col panel's 32, in double beyond) into its own slot of
+// partials[item][2][RB] (sums, then squares, of the RB rows the item may own): no atomics,
+// no second read of the output. The values are taken before the bias is added: shifted by
+// it, as bn_stats shifts by a channel's first element, so a large bias does not cancel in
+// Q/n - mean². After the parallel loop a serial finalize adds the slots of each row block in
+// item order (deterministic) and writes mean = bias + S/n, var = max(Q/n - (S/n)², 0).
+
+struct RowStats {
+  llvm::Value* partials = nullptr;  // double*, [items][2][RB]; null: no statistics
+  int64_t RB = 0;                   // rows per slot
+  // The items that own rows [rb*RB, (rb + 1)*RB) of group g: g*ig + rb*ir + j*ij, j in [0, J).
+  int64_t ig = 0, ir = 0, ij = 0, J = 0;
+};
+
+llvm::Value* at_f64(Builder& b, llvm::Value* p, llvm::Value* i) { return b.CreateGEP(b.getDoubleTy(), p, i); }
+
+// The slots, allocated at the builder's position (one per item).
+RowStats row_stats(const Ir& ir, Builder& b, int64_t items, int64_t RB, int64_t ig, int64_t irb, int64_t ij, int64_t J) {
+  llvm::Value* partials = b.CreateBitCast(ir.alloc(b, items * 2 * RB * 8), b.getDoubleTy()->getPointerTo());
+  return {partials, RB, ig, irb, ij, J};
+}
+
+// stats[c] = mean, stats[groups*rows + c] = biased variance of row c = g*rows + row (bias: the
+// kernel's, or null); frees the slots.
+void finalize_row_stats(const Ir& ir, Builder& b, const WindowGemm& d, const RowStats& s, llvm::Value* bias,
+                        llvm::Value* stats) {
+  auto* f64 = b.getDoubleTy();
+  const double count = static_cast<double>(d.batch * d.out_rows * d.out_cols);
+  emit_for(b, "stats.g", 0, d.groups, 1, [&](llvm::Value* g) {
+    emit_for(b, "stats.rb", 0, ceil_div(d.rows, s.RB), 1, [&](llvm::Value* rb) {
+      llvm::Value* first = b.CreateAdd(b.CreateMul(g, c64(b, s.ig)), b.CreateMul(rb, c64(b, s.ir)));
+      llvm::Value* total = at_f64(b, s.partials, b.CreateMul(first, c64(b, 2 * s.RB)));
+      emit_for(b, "stats.j", 1, s.J, 1, [&](llvm::Value* j) {  // into the first item's slot, in item order
+        llvm::Value* slot = at_f64(b, total, b.CreateMul(j, c64(b, s.ij * 2 * s.RB)));
+        emit_for(b, "stats.l", 0, 2 * s.RB, 1, [&](llvm::Value* l) {
+          llvm::Value* t = at_f64(b, total, l);
+          b.CreateStore(b.CreateFAdd(b.CreateLoad(f64, t), b.CreateLoad(f64, at_f64(b, slot, l))), t);
+        }, LoopHints{.vectorize = true, .no_unroll = true});
+      }, LoopHints{.no_vectorize = true, .no_unroll = true});
+      llvm::Value* row0 = b.CreateMul(rb, c64(b, s.RB));
+      emit_for(b, "stats.row", c64(b, 0), min64(b, c64(b, s.RB), b.CreateSub(c64(b, d.rows), row0)), c64(b, 1),
+               [&](llvm::Value* l) {
+        llvm::Value* mean = b.CreateFDiv(b.CreateLoad(f64, at_f64(b, total, l)), llvm::ConstantFP::get(f64, count));
+        llvm::Value* squares = b.CreateLoad(f64, at_f64(b, total, b.CreateAdd(l, c64(b, s.RB))));
+        llvm::Value* var = b.CreateFSub(b.CreateFDiv(squares, llvm::ConstantFP::get(f64, count)), b.CreateFMul(mean, mean));
+        var = b.CreateSelect(b.CreateFCmpOLT(var, llvm::ConstantFP::get(f64, 0.0)), llvm::ConstantFP::get(f64, 0.0), var);
+        llvm::Value* c = b.CreateAdd(b.CreateMul(g, c64(b, d.rows)), b.CreateAdd(row0, l));
+        if (bias) mean = b.CreateFAdd(mean, b.CreateFPExt(b.CreateAlignedLoad(ir.f32, ir.at(b, bias, c), llvm::Align(4)), f64));
+        b.CreateAlignedStore(b.CreateFPTrunc(mean, ir.f32), ir.at(b, stats, c), llvm::Align(4));
+        b.CreateAlignedStore(b.CreateFPTrunc(var, ir.f32), ir.at(b, stats, b.CreateAdd(c, c64(b, d.groups * d.rows))), llvm::Align(4));
+      }, LoopHints{.no_vectorize = true, .no_unroll = true});
+    }, LoopHints{.no_vectorize = true, .no_unroll = true});
+  }, LoopHints{.no_vectorize = true, .no_unroll = true});
+  ir.release(b, s.partials);
+}
+
+// v[0] + v[1] + ... as a tree (short dependency chains).
+llvm::Value* tree_sum(Builder& b, std::vector<llvm::Value*> v) {
+  while (v.size() > 1) {
+    std::vector<llvm::Value*> next;
+    for (size_t i = 0; i + 1 < v.size(); i += 2) next.push_back(b.CreateFAdd(v[i], v[i + 1]));
+    if (v.size() % 2) next.push_back(v.back());
+    v = std::move(next);
+  }
+  return v.front();
+}
+
+// ---------------------------------------------------------------------------------------
 // WindowGemm
 
 // Output positions along one axis that see the same range of taps: tap t reaches the input at
@@ -355,10 +426,14 @@ void window_kloop(const Ir& ir, Builder& b, const WindowGemm& d, const WindowCla
   }, hints);
 }
 
-// Epilogue of an mr x 32 block: bias, then stores by contiguous runs or a scatter.
+// Epilogue of an mr x 32 block: bias, then stores by contiguous runs or a scatter. With
+// stat_rows (double*, the item's slot at this block's first row, RB rows per slot) the rows'
+// sums and squares over the panel's columns (before the bias) are added to it: lanes past a
+// class's last column add nothing, their packed B being zero.
 void window_store(const Ir& ir, Builder& b, const WindowGemm& d, const WindowPlan& p, const WindowClass& c, int64_t mr,
                   llvm::Value* bias, llvm::Value* out, llvm::Value* g, llvm::Value* row, llvm::Value* panel,
-                  const std::vector<llvm::Value*>& acc) {
+                  const std::vector<llvm::Value*>& acc, llvm::Value* stat_rows, int64_t RB) {
+  std::vector<std::vector<llvm::Value*>> stat_vals(static_cast<size_t>(mr));  // per row: its kNV vectors
   llvm::Value* out_rows = ir.at(b, out, b.CreateAdd(b.CreateMul(g, c64(b, d.out_g)), b.CreateMul(row, c64(b, d.out_row))));
   llvm::Value* bias_rows = bias ? ir.at(b, bias, b.CreateAdd(b.CreateMul(g, c64(b, d.rows)), row)) : nullptr;
   for (int64_t v = 0; v < kNV; ++v) {
@@ -377,6 +452,7 @@ void window_store(const Ir& ir, Builder& b, const WindowGemm& d, const WindowPla
     }
     for (int64_t r = 0; r < mr; ++r) {
       llvm::Value* val = b.CreateLoad(ir.vf, acc[static_cast<size_t>(r * kNV + v)]);
+      if (stat_rows) stat_vals[static_cast<size_t>(r)].push_back(val);
       if (bias_rows) val = b.CreateFAdd(val, b.CreateVectorSplat(kLanes, b.CreateAlignedLoad(ir.f32, ir.at(b, bias_rows, r), llvm::Align(4))));
       llvm::Value* row_ptr = ir.at(b, out_rows, r * d.out_row);
       if (c.runs > 0) {
@@ -386,6 +462,23 @@ void window_store(const Ir& ir, Builder& b, const WindowGemm& d, const WindowPla
       } else {
         b.CreateMaskedScatter(val, b.CreateGEP(ir.f32, row_ptr, index), llvm::Align(4), mask);
       }
+    }
+  }
+  if (!stat_rows) return;
+  llvm::FastMathFlags reassoc;
+  reassoc.setAllowReassoc();
+  auto* f64 = b.getDoubleTy();
+  for (int64_t r = 0; r < mr; ++r) {
+    const auto& vals = stat_vals[static_cast<size_t>(r)];
+    std::vector<llvm::Value*> squares;
+    for (llvm::Value* v : vals) squares.push_back(b.CreateFMul(v, v));
+    int64_t at = r;
+    for (llvm::Value* lanes : {tree_sum(b, vals), tree_sum(b, squares)}) {
+      auto* sum = llvm::cast<llvm::Instruction>(b.CreateFAddReduce(llvm::ConstantFP::getNegativeZero(ir.f32), lanes));
+      sum->setFastMathFlags(reassoc);
+      llvm::Value* slot = at_f64(b, stat_rows, c64(b, at));
+      b.CreateStore(b.CreateFAdd(b.CreateLoad(f64, slot), b.CreateFPExt(sum, f64)), slot);
+      at += RB;
     }
   }
 }
@@ -407,6 +500,7 @@ struct DirectPlan {
   struct Class {
     int64_t h0, h1, w0, w1;
     int64_t first_col, blocks, first_group, groups;
+    int64_t col_end;  // first_col + its columns (the padding to whole microkernels excluded)
   };
   std::vector<Class> classes;
   llvm::GlobalVariable* col_base = nullptr;  // per column: n*in_n + qh*in_sh*in_w + qw*in_sw
@@ -414,11 +508,21 @@ struct DirectPlan {
   llvm::GlobalVariable* contiguous = nullptr;  // per 8 columns: i8 1 when their outputs are consecutive
 };
 
+// A direct work item's running sums and squares of its 32 rows (kNV vectors each, in float: an
+// item has at most kDGroup * kDC columns), and the end of its class's columns (the padding
+// past it repeats the last column).
+struct DirectStats {
+  std::vector<llvm::Value*> sums, squares;  // allocas
+  llvm::Value* col_end = nullptr;
+};
+
 // With h0v/h1v (runtime tap rows [h0v, h1v), taps of a row unrolled) instead of c.h0/c.h1 (every tap
-// unrolled): one code for all classes that share a tap-column range.
+// unrolled): one code for all classes that share a tap-column range. With stats, adds the
+// block's row sums and squares to them.
 void direct_micro(const Ir& ir, Builder& b, const WindowGemm& d, const DirectPlan& p, const DirectPlan::Class& c,
                   llvm::Value* apanel, llvm::Value* in_g, llvm::Value* bias, llvm::Value* out_g, llvm::Value* rp,
-                  llvm::Value* g, llvm::Value* col0, llvm::Value* h0v = nullptr, llvm::Value* h1v = nullptr) {
+                  llvm::Value* g, llvm::Value* col0, const DirectStats* stats, llvm::Value* h0v = nullptr,
+                  llvm::Value* h1v = nullptr) {
   const auto TW = static_cast<int64_t>(d.tap_w.size());
   std::vector<llvm::Value*> base(kDC);
   for (int64_t r = 0; r < kDC; ++r)
@@ -484,6 +588,23 @@ void direct_micro(const Ir& ir, Builder& b, const WindowGemm& d, const DirectPla
       if (bias_v) vals[i] = b.CreateFAdd(vals[i], bias_v);
     }
   }
+  if (stats) {
+    // Before the bias (see RowStats). Rows past d.rows hold zeros (A is zero-padded), which
+    // finalize never reads.
+    for (int64_t v = 0; v < kNV; ++v) {
+      std::vector<llvm::Value*> cols, squares;
+      for (int64_t r = 0; r < kDC; ++r) {
+        llvm::Value* val = b.CreateLoad(ir.vf, acc[static_cast<size_t>(r * kNV + v)]);
+        if (r > 0)  // column 0 is always real: a class's padding is under kDC columns
+          val = b.CreateSelect(b.CreateICmpSLT(b.CreateAdd(col0, c64(b, r)), stats->col_end), val, ir.fzero());
+        cols.push_back(val);
+        squares.push_back(b.CreateFMul(val, val));
+      }
+      auto vs = static_cast<size_t>(v);
+      b.CreateStore(b.CreateFAdd(b.CreateLoad(ir.vf, stats->sums[vs]), tree_sum(b, cols)), stats->sums[vs]);
+      b.CreateStore(b.CreateFAdd(b.CreateLoad(ir.vf, stats->squares[vs]), tree_sum(b, squares)), stats->squares[vs]);
+    }
+  }
   llvm::Value* off0 = b.CreateSExt(ir.load_scalar(b, p.col_off, col0), b.getInt64Ty());
   llvm::Value* contiguous = b.CreateICmpNE(ir.load_scalar(b, p.contiguous, b.CreateUDiv(col0, c64(b, kDC))), b.getInt8(0));
   if (d.rows % kDRows != 0) contiguous = b.CreateAnd(contiguous, b.CreateICmpSLT(rp, c64(b, p.RPn - 1)));
@@ -524,7 +645,7 @@ void direct_micro(const Ir& ir, Builder& b, const WindowGemm& d, const DirectPla
 }
 
 void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, llvm::Value* a, llvm::Value* in,
-                 llvm::Value* bias, llvm::Value* out, const std::string& prefix, bool wide) {
+                 llvm::Value* bias, llvm::Value* out, llvm::Value* stats, const std::string& prefix, bool wide) {
   Builder& b = k.b;
   Ir ir(k.module, wide);
   DirectPlan p;
@@ -533,7 +654,8 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
   std::vector<int64_t> col_base, col_off;
   int64_t group = 0;
   for (const WindowClass& wc : classes.classes) {
-    DirectPlan::Class c{wc.h0, wc.h1, wc.w0, wc.w1, static_cast<int64_t>(col_base.size()), 0, group, 0};
+    const auto first = static_cast<int64_t>(col_base.size());
+    DirectPlan::Class c{wc.h0, wc.h1, wc.w0, wc.w1, first, 0, group, 0, first + static_cast<int64_t>(wc.cols.size())};
     for (const auto& [n, qh, qw] : wc.cols) {
       col_base.push_back(n * d.in_n + qh * d.in_sh * d.in_w + qw * d.in_sw);
       col_off.push_back(n * d.out_n + (qh * d.out_sh + d.out_oh) * d.out_w + qw * d.out_sw + d.out_ow);
@@ -569,15 +691,16 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
   const bool rolled = affine && unrolled > kDirectUnrollBudget;
   std::vector<std::pair<int64_t, int64_t>> wranges;
   llvm::GlobalVariable *t_grp_cls = nullptr, *t_first_group = nullptr, *t_blocks = nullptr, *t_first_col = nullptr,
-                       *t_h0 = nullptr, *t_h1 = nullptr, *t_wg = nullptr;
+                       *t_col_end = nullptr, *t_h0 = nullptr, *t_h1 = nullptr, *t_wg = nullptr;
   if (rolled) {
-    std::vector<int64_t> grp_cls, first_group, blocks, first_col, h0, h1, wg;
+    std::vector<int64_t> grp_cls, first_group, blocks, first_col, col_end, h0, h1, wg;
     for (size_t ci = 0; ci < p.classes.size(); ++ci) {
       const DirectPlan::Class& c = p.classes[ci];
       for (int64_t i = 0; i < c.groups; ++i) grp_cls.push_back(static_cast<int64_t>(ci));
       first_group.push_back(c.first_group);
       blocks.push_back(c.blocks);
       first_col.push_back(c.first_col);
+      col_end.push_back(c.col_end);
       h0.push_back(c.h0);
       h1.push_back(c.h1);
       auto it = std::find(wranges.begin(), wranges.end(), std::pair<int64_t, int64_t>{c.w0, c.w1});
@@ -588,6 +711,7 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
     t_first_group = ir.table(prefix + ".first_group", ir.it, first_group);
     t_blocks = ir.table(prefix + ".blocks", ir.it, blocks);
     t_first_col = ir.table(prefix + ".first_col", ir.it, first_col);
+    if (stats) t_col_end = ir.table(prefix + ".col_end", ir.it, col_end);
     t_h0 = ir.table(prefix + ".h0", ir.it, h0);
     t_h1 = ir.table(prefix + ".h1", ir.it, h1);
     t_wg = ir.table(prefix + ".wg", ir.it, wg);
@@ -618,13 +742,28 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
     });
   }
 
+  p.items = d.groups * p.groups_total * p.RPn;
+  // Statistics: an item owns its 32-row panel rp over its column group.
+  RowStats st;
+  if (stats) st = row_stats(ir, b, p.items, kDRows, p.RPn * p.groups_total, p.groups_total, 1, p.groups_total);
   std::vector<llvm::Value*> captured{apack, in, out};
   if (bias) captured.push_back(bias);
-  p.items = d.groups * p.groups_total * p.RPn;
+  if (st.partials) captured.push_back(st.partials);
   emit_parallel_for(b, k.pool, prefix, c64(b, p.items), captured,
                     [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
-    llvm::Value* bias_ = cap.size() > 3 ? cap[3] : nullptr;
+    llvm::Value* bias_ = bias ? cap[3] : nullptr;
+    llvm::Value* partials = st.partials ? cap.back() : nullptr;
+    DirectStats ds;
+    for (int64_t v = 0; partials && v < kNV; ++v) {
+      ds.sums.push_back(ir.slot(bb, ir.vf));
+      ds.squares.push_back(ir.slot(bb, ir.vf));
+    }
+    const DirectStats* stats_ = partials ? &ds : nullptr;
     emit_for(bb, "item", begin, end, c64(bb, 1), [&](llvm::Value* item) {
+      for (size_t v = 0; v < ds.sums.size(); ++v) {
+        bb.CreateStore(ir.fzero(), ds.sums[v]);
+        bb.CreateStore(ir.fzero(), ds.squares[v]);
+      }
       // Column groups innermost: a thread's consecutive items share the packed row panel.
       llvm::Value* grp = bb.CreateURem(item, c64(bb, p.groups_total));
       llvm::Value* rest = bb.CreateUDiv(item, c64(bb, p.groups_total));
@@ -633,20 +772,33 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
       llvm::Value* apanel = ir.at(bb, cap[0], bb.CreateMul(bb.CreateAdd(bb.CreateMul(g, c64(bb, p.RPn)), rp), c64(bb, panel_floats)));
       llvm::Value* in_g = ir.at(bb, cap[1], bb.CreateMul(g, c64(bb, d.in_g)));
       llvm::Value* out_g = ir.at(bb, cap[2], bb.CreateMul(g, c64(bb, d.out_g)));
+      // The item's slot: [2][32] doubles, sums then squares.
+      auto store_stats = [&] {
+        if (!partials) return;
+        llvm::Value* slot = at_f64(bb, partials, bb.CreateMul(item, c64(bb, 2 * kDRows)));
+        auto* v16d = llvm::FixedVectorType::get(bb.getDoubleTy(), kLanes);
+        for (int64_t v = 0; v < kNV; ++v)
+          for (auto [from, at] : {std::pair{ds.sums[static_cast<size_t>(v)], v * kLanes},
+                                  std::pair{ds.squares[static_cast<size_t>(v)], kDRows + v * kLanes}})
+            bb.CreateAlignedStore(bb.CreateFPExt(bb.CreateLoad(ir.vf, from), v16d),
+                                  bb.CreateBitCast(at_f64(bb, slot, c64(bb, at)), v16d->getPointerTo()), llvm::Align(64));
+      };
       if (!rolled) {
         for (const DirectPlan::Class& c : p.classes) {
           auto run_class = [&] {
             llvm::Value* local = bb.CreateSub(grp, c64(bb, c.first_group));
             llvm::Value* blk0 = bb.CreateMul(local, c64(bb, kDGroup));
             llvm::Value* nblk = min64(bb, c64(bb, kDGroup), bb.CreateSub(c64(bb, c.blocks), blk0));
+            ds.col_end = c64(bb, c.col_end);
             emit_for(bb, "blk", c64(bb, 0), nblk, c64(bb, 1), [&](llvm::Value* j) {
               llvm::Value* col0 = bb.CreateAdd(c64(bb, c.first_col), bb.CreateMul(bb.CreateAdd(blk0, j), c64(bb, kDC)));
-              direct_micro(ir, bb, d, p, c, apanel, in_g, bias_, out_g, rp, g, col0);
+              direct_micro(ir, bb, d, p, c, apanel, in_g, bias_, out_g, rp, g, col0, stats_);
             }, LoopHints{.no_vectorize = true, .no_unroll = true});
           };
           if (p.classes.size() == 1) run_class();
           else emit_if(bb, bb.CreateICmpULT(bb.CreateSub(grp, c64(bb, c.first_group)), c64(bb, c.groups)), run_class);
         }
+        store_stats();
         return;
       }
       // Rolled: the class of this group from the tables, one code per tap-column range.
@@ -658,6 +810,7 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
       llvm::Value* first_col = load(t_first_col, ci);
       llvm::Value* h0 = load(t_h0, ci);
       llvm::Value* h1 = load(t_h1, ci);
+      if (t_col_end) ds.col_end = load(t_col_end, ci);
       llvm::Function* fn = bb.GetInsertBlock()->getParent();
       auto* done = llvm::BasicBlock::Create(bb.getContext(), "wg.done", fn);
       auto* sw = bb.CreateSwitch(load(t_wg, ci), done, static_cast<unsigned>(wranges.size()));
@@ -665,23 +818,25 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
         auto* case_block = llvm::BasicBlock::Create(bb.getContext(), "wg", fn, done);
         sw->addCase(llvm::cast<llvm::ConstantInt>(c64(bb, static_cast<int64_t>(w))), case_block);
         bb.SetInsertPoint(case_block);
-        DirectPlan::Class c{0, 0, wranges[w].first, wranges[w].second, 0, 0, 0, 0};
+        DirectPlan::Class c{0, 0, wranges[w].first, wranges[w].second, 0, 0, 0, 0, 0};
         emit_for(bb, "blk", c64(bb, 0), nblk, c64(bb, 1), [&](llvm::Value* j) {
           llvm::Value* col0 = bb.CreateAdd(first_col, bb.CreateMul(bb.CreateAdd(blk0, j), c64(bb, kDC)));
-          direct_micro(ir, bb, d, p, c, apanel, in_g, bias_, out_g, rp, g, col0, h0, h1);
+          direct_micro(ir, bb, d, p, c, apanel, in_g, bias_, out_g, rp, g, col0, stats_, h0, h1);
         }, LoopHints{.no_vectorize = true, .no_unroll = true});
         bb.CreateBr(done);
       }
       bb.SetInsertPoint(done);
+      store_stats();
     }, LoopHints{.no_vectorize = true, .no_unroll = true});
   });
   ir.release(b, apack);
+  if (st.partials) finalize_row_stats(ir, b, d, st, bias, stats);
 }
 
 }  // namespace
 
 void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::Value* in, llvm::Value* bias,
-                      llvm::Value* out, const std::string& tag) {
+                      llvm::Value* out, llvm::Value* stats, const std::string& tag) {
   Builder& b = k.b;
   if (static_cast<int64_t>(d.tap_a.size()) != static_cast<int64_t>(d.tap_h.size() * d.tap_w.size()))
     throw std::logic_error("WindowGemm: tap_a does not match the taps");
@@ -702,7 +857,7 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
       int64_t extent = d.batch * std::abs(d.in_n) + (d.out_rows * d.in_sh + d.in_h) * d.in_w + d.out_cols * d.in_sw;
       int64_t out_extent = d.batch * std::abs(d.out_n) + d.rows * std::abs(d.out_row) + (d.out_rows * d.out_sh + 2) * d.out_w + d.out_cols * d.out_sw;
       const bool wide = std::max({extent, out_extent + kDRows * std::abs(d.out_row), round_up(d.rows, kDRows) * std::abs(d.a_row)}) >= (int64_t{1} << 31);
-      return emit_direct(k, d, exact, a, in, bias, out, unique_prefix(b, tag), wide);
+      return emit_direct(k, d, exact, a, in, bias, out, stats, unique_prefix(b, tag), wide);
     }
   }
   WindowPlan p;
@@ -775,14 +930,19 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
   p.x0 = ir.table(prefix + ".x0", ir.it, x0);
   if (any_scatter) p.col_off = ir.table(prefix + ".col_off", ir.it, off);
 
+  // Statistics: an item owns rows [mb*MB, mb*MB + MB) of its column block.
+  RowStats st;
+  if (stats) st = row_stats(ir, b, p.items, p.MB, p.NBLK * p.MBn, 1, p.MBn, p.NBLK);
   std::vector<llvm::Value*> captured{a, in, out};
   if (bias) captured.push_back(bias);
+  if (st.partials) captured.push_back(st.partials);
   emit_parallel_for(b, k.pool, prefix, c64(b, p.items), captured,
                     [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
     llvm::Value* a_ = cap[0];
     llvm::Value* in_ = cap[1];
     llvm::Value* out_ = cap[2];
-    llvm::Value* bias_ = cap.size() > 3 ? cap[3] : nullptr;
+    llvm::Value* bias_ = bias ? cap[3] : nullptr;
+    llvm::Value* partials = st.partials ? cap.back() : nullptr;
     llvm::Value* bpack = p.Kmax > 0 ? ir.alloc(bb, p.Kmax * kNR * 4) : nullptr;  // one column block
     llvm::Value* last = ir.slot(bb, bb.getInt64Ty());
     bb.CreateStore(c64(bb, -1), last);
@@ -793,6 +953,8 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
       llvm::Value* g = bb.CreateUDiv(gb, c64(bb, p.NBLK));
       llvm::Value* row0 = bb.CreateMul(mb, c64(bb, p.MB));
       llvm::Value* full_end = p.MBn == 1 ? c64(bb, p.Mfull) : min64(bb, bb.CreateAdd(row0, c64(bb, p.MB)), c64(bb, p.Mfull));
+      llvm::Value* slot = partials ? at_f64(bb, partials, bb.CreateMul(item, c64(bb, 2 * p.MB))) : nullptr;
+      if (slot) bb.CreateMemSet(slot, bb.getInt8(0), c64(bb, 2 * p.MB * 8), llvm::MaybeAlign(8));
       for (const WindowClass& c : p.classes) {
         auto run_class = [&] {
           // This item: panels [p0, p0 + np) of class c, rows of block mb.
@@ -813,7 +975,8 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
               auto acc = make_acc(ir, bb, mr);
               llvm::Value* bp = panel_floats > 0 ? ir.at(bb, bpack, bb.CreateMul(j, c64(bb, panel_floats))) : nullptr;
               window_kloop(ir, bb, d, c, mr, a_, g, row, bp, acc);
-              window_store(ir, bb, d, p, c, mr, bias_, out_, g, row, bb.CreateAdd(p0, j), acc);
+              llvm::Value* stat_rows = slot ? at_f64(bb, slot, bb.CreateSub(row, row0)) : nullptr;
+              window_store(ir, bb, d, p, c, mr, bias_, out_, g, row, bb.CreateAdd(p0, j), acc, stat_rows, p.MB);
             }, LoopHints{.no_vectorize = true, .no_unroll = true});
           };
           if (p.Mfull > 0)
@@ -831,6 +994,7 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
     }, LoopHints{.no_vectorize = true, .no_unroll = true});
     if (bpack) ir.release(bb, bpack);
   });
+  if (st.partials) finalize_row_stats(ir, b, d, st, bias, stats);
 }
 
 namespace {

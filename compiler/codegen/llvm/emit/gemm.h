@@ -26,6 +26,13 @@
 //   input channels a tile's k's share a tap and only the position classes that see it
 //   contribute (dead taps are zeroed); with fewer, x comes from a zero-padded copy.
 //
+// Row statistics (`stats`: conv2d's BatchNorm statistics in its epilogue), on both WindowGemm
+// paths: every work item adds the rows' sums and squares of the block it writes, taken from
+// the registers it stores, before the bias (direct: channels in lanes, summed over its <= 64
+// columns; im2col: each row's panel reduced across lanes), into a slot of its own (no
+// atomics); a serial finalize adds the slots in a fixed order in double and writes mean and
+// variance.
+//
 // Work is spread over the CPU thread pool (emit_parallel_for); scratch comes from
 // aligned_alloc. RESNETC_CONV_PATH=direct|im2col forces a WindowGemm formulation when the
 // kernels are emitted (tests, benchmarks: bench/conv_kernels).
@@ -57,8 +64,10 @@ struct WindowGemm {
 };
 
 // Emits `d` at the builder's position. `bias` (float*, indexed g*rows + row) may be null.
+// `stats` (float* [2, groups*rows], may be null): the mean and biased variance of each output
+// row over its columns (conv2d's BatchNorm statistics), summed in the epilogue.
 void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::Value* in, llvm::Value* bias,
-                      llvm::Value* out, const std::string& tag);
+                      llvm::Value* out, llvm::Value* stats, const std::string& tag);
 
 struct WeightGrad {
   int64_t groups = 1;

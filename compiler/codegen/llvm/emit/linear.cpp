@@ -39,7 +39,7 @@ void emit_linear(KernelBody& k) {
       d.a_kc = 1;
       d.out_n = O;
       d.out_row = 1;
-      return emit_window_gemm(k, d, k.in[1], k.in[0], k.in.size() > 2 ? k.in[2] : nullptr, k.out, "fc");
+      return emit_window_gemm(k, d, k.in[1], k.in[0], k.in.size() > 2 ? k.in[2] : nullptr, k.out, nullptr, "fc");
     }
     case ir::OpKind::LinearGradInput: {
       const int64_t N = k.in_shape(0)[0], O = k.in_shape(0)[1], F = k.out_shape()[1];
@@ -50,7 +50,7 @@ void emit_linear(KernelBody& k) {
       d.a_kc = F;
       d.out_n = F;
       d.out_row = 1;
-      return emit_window_gemm(k, d, k.in[1], k.in[0], nullptr, k.out, "fc_dx");
+      return emit_window_gemm(k, d, k.in[1], k.in[0], nullptr, k.out, nullptr, "fc_dx");
     }
     case ir::OpKind::LinearGradWeight: {
       const int64_t N = k.in_shape(0)[0], O = k.in_shape(0)[1], F = k.in_shape(1)[1];
