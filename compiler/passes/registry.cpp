@@ -19,6 +19,8 @@ const Pass kPasses[] = {
     {"fuse-elementwise", "fuse chains of elementwise ops (BatchNorm apply, add, relu, their gradients) into one kernel",
      2, fuse_elementwise},
     {"group-updates", "update every parameter (and every running statistic) in one kernel", 2, group_updates},
+    {"fuse-conv-stats", "compute training BatchNorm's batch statistics in the epilogue of the conv before it", 2,
+     fuse_conv_stats},
     {"dce", "remove ops whose results nothing reads", 1, eliminate_dead_code},
 };
 

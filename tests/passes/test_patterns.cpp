@@ -104,6 +104,31 @@ TEST_CASE("group-updates: one kernel updates every parameter, one every running 
   }
 }
 
+TEST_CASE("fuse-conv-stats: batch statistics of a conv's output in the conv's epilogue, no kernel of their own") {
+  const char* preact_net = R"(network preact_test {
+    input 3x9x9
+    stem { conv 6 k3 p1 }
+    stage preact 6
+    head { bn; relu; avgpool; fc 5 }
+  })";
+  const ir::Graph g = optimized(training_graph(preact_net, 2), 2);
+  const std::string text = ir::print_ir(g);
+  // Pre-activation: the block's first BatchNorm reads the stem conv; the head's reads an add.
+  CHECK_THAT(line_of(text, "stage1.block0.bn1.stats"), Contains("= bn_stats(%stem.conv) {epilogue=true}"));
+  CHECK_THAT(line_of(text, "stage1.block0.bn2.stats"), Contains("= bn_stats(%stage1.block0.conv1) {epilogue=true}"));
+  CHECK_THAT(line_of(text, "head.bn.stats"), Contains("= bn_stats(%stage1.block0.add)"));
+  CHECK_THAT(line_of(text, "head.bn.stats"), !Contains("epilogue"));
+  const plan::KernelPlan p = plan::make_plan(g);
+  int epilogues = 0, stats_kernels = 0;
+  for (const plan::Kernel& k : p.kernels) {
+    epilogues += k.epilogue_stats >= 0;
+    stats_kernels += k.kind == ir::OpKind::BnStats;
+    if (k.epilogue_stats >= 0) CHECK(k.kind == ir::OpKind::Conv2d);
+  }
+  CHECK(epilogues == 2);
+  CHECK(stats_kernels == 1);
+}
+
 TEST_CASE("cse merges equal ops and dce removes unread ones") {
   ir::GraphBuilder b("cse", {2, 3, 4, 4});
   const ir::ValueId x = b.graph().input;
