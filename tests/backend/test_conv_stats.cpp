@@ -24,6 +24,7 @@
 #include "dsl/frontend.h"
 #include "runtime/cpu/plan_runner.h"
 #include "tests/backend/kernel_harness.h"
+#include "tests/tiny_network.h"
 
 using namespace resnetc;
 using ir::OpKind;
@@ -122,12 +123,10 @@ struct Run {
   }
 };
 
-ir::Graph training_step(const std::string& text) {
-  dsl::SourceManager sources;
-  ir::Graph g = autodiff::make_training_graph(dsl::compile_source(sources, "t.net", text, {std::nullopt, 3}).graph,
-                                              {0.9, 5e-4});
+// The tiny network's training step after the -O2 passes (which include fuse-conv-stats).
+ir::Graph training_step() {
+  ir::Graph g = testing::tiny_training_graph({0.9, 5e-4});
   passes::run_pipeline(g, {});
-  passes::fuse_conv_stats(g);
   return g;
 }
 
@@ -202,15 +201,7 @@ TEST_CASE("epilogue statistics on a kernel other than conv2d are refused", "[bac
 
 TEST_CASE("a training step with the statistics in the convs' epilogues matches the reference",
           "[backend][conv_stats]") {
-  // The network of test_training_step.cpp.
-  const ir::Graph g = training_step(R"(
-network tiny {
-  input 2x9x7
-  stem { conv 5 k3 p1; bn; relu; maxpool k3 s2 p1 }
-  stage basic 6 stride=2
-  stage preact 6
-  head { avgpool; fc 4 }
-})");
+  const ir::Graph g = training_step();
   size_t fused = 0;
   for (const ir::Op& op : g.ops) fused += op.kind == OpKind::BnStats && op.attrs.epilogue;
   REQUIRE(fused == 5);  // the stem, two per basic block and the shortcut's

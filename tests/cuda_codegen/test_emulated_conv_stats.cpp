@@ -17,6 +17,7 @@
 #include "compiler/plan/kernel_plan.h"
 #include "dsl/frontend.h"
 #include "tests/cuda_codegen/emulated_plan.h"
+#include "tests/tiny_network.h"
 
 using namespace resnetc;
 using ir::OpKind;
@@ -63,22 +64,10 @@ ir::Graph conv_stats_graph() {
   return std::move(g).finish(y);
 }
 
-const char* kTiny = R"(
-network tiny {
-  input 2x9x7
-  stem { conv 5 k3 p1; bn; relu; maxpool k3 s2 p1 }
-  stage basic 6 stride=2
-  stage preact 6
-  head { avgpool; fc 4 }
-})";
-
-// kTiny's training step after the -O2 passes, its BatchNorm statistics in the convs' epilogues.
+// The tiny network's training step after the -O2 passes (which include fuse-conv-stats).
 ir::Graph tiny_training_step() {
-  dsl::SourceManager sources;
-  ir::Graph g = autodiff::make_training_graph(dsl::compile_source(sources, "t.net", kTiny, {std::nullopt, 3}).graph,
-                                              {0.9, 5e-4});
+  ir::Graph g = testing::tiny_training_graph({0.9, 5e-4});
   passes::run_pipeline(g, {});
-  passes::fuse_conv_stats(g);
   return g;
 }
 

@@ -7,25 +7,11 @@
 #include "compiler/passes/pass.h"
 #include "dsl/frontend.h"
 #include "tests/cuda_codegen/emulated_plan.h"
+#include "tests/tiny_network.h"
 
 using namespace resnetc;
 
 namespace {
-
-ir::Graph training_graph(const std::string& text, autodiff::TrainingOptions options, int64_t batch = 3) {
-  dsl::SourceManager sources;
-  return autodiff::make_training_graph(dsl::compile_source(sources, "t.net", text, {std::nullopt, batch}).graph,
-                                       options);
-}
-
-const char* kTiny = R"(
-network tiny {
-  input 2x9x7
-  stem { conv 5 k3 p1; bn; relu; maxpool k3 s2 p1 }
-  stage basic 6 stride=2
-  stage preact 6
-  head { avgpool; fc 4 }
-})";
 
 void check(const ir::Graph& graph, const testing::EmulationOptions& options) {
   const testing::EmulationResult r = testing::compare_emulated(graph, options);
@@ -44,16 +30,16 @@ testing::EmulationOptions split_everything(testing::EmulationOptions o) {
 
 TEST_CASE("a whole training step under CUDA emulation matches the reference executor") {
   SECTION("plain SGD, FMA") {
-    check(training_graph(kTiny, {0, 0}), {});
+    check(testing::tiny_training_graph({0, 0}), {});
   }
   SECTION("momentum and weight decay, FMA") {
-    check(training_graph(kTiny, {0.9, 5e-4}), {});
+    check(testing::tiny_training_graph({0.9, 5e-4}), {});
   }
   SECTION("every GEMM split along K and every channel reduction split in chunks") {
-    check(training_graph(kTiny, {0.9, 5e-4}), split_everything({}));
+    check(testing::tiny_training_graph({0.9, 5e-4}), split_everything({}));
   }
   SECTION("after the -O2 passes: fused maps and reductions, grouped updates, every reduction split") {
-    ir::Graph g = training_graph(kTiny, {0.9, 5e-4});
+    ir::Graph g = testing::tiny_training_graph({0.9, 5e-4});
     passes::run_pipeline(g, {});
     check(g, split_everything({}));
   }
@@ -62,6 +48,6 @@ TEST_CASE("a whole training step under CUDA emulation matches the reference exec
     o.cuda.tensor_cores = true;
     o.cuda.tensor_cores_linear = true;
     o.tolerance = 1e-2;
-    check(training_graph(kTiny, {0.9, 5e-4}), o);
+    check(testing::tiny_training_graph({0.9, 5e-4}), o);
   }
 }

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/tiny_network.h"
 #include "compiler/autodiff/training_graph.h"
 #include "compiler/ir/builder.h"
 #include "compiler/plan/kernel_plan.h"
@@ -33,19 +34,7 @@ ir::Graph d2l_resnet18(int64_t batch) {
 }
 
 // A training step on shapes that divide nothing evenly, with momentum (so velocities too).
-ir::Graph small_training_graph() {
-  dsl::SourceManager sources;
-  const char* net = R"(
-network tiny {
-  input 2x9x7
-  stem { conv 5 k3 p1; bn; relu; maxpool k3 s2 p1 }
-  stage basic 6 stride=2
-  stage preact 6
-  head { avgpool; fc 4 }
-})";
-  return autodiff::make_training_graph(dsl::compile_source(sources, "t.net", net, {std::nullopt, 3}).graph,
-                                       {0.9, 5e-4});
-}
+ir::Graph small_training_graph() { return testing::tiny_training_graph({0.9, 5e-4}); }
 
 // Views read after their source's own last reader, one a view of a view: `a` must outlive
 // the kernels that write `b` and `c`, though no kernel names `a` after the first.

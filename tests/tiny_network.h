@@ -1,0 +1,30 @@
+#pragma once
+// The small network several test suites train one step of: every block kind of a ResNet
+// (basic with a projection shortcut, pre-activation, max pooling) on shapes that divide no
+// tile size evenly.
+#include <optional>
+#include <string>
+
+#include "compiler/autodiff/training_graph.h"
+#include "dsl/frontend.h"
+
+namespace resnetc::testing {
+
+inline constexpr const char* kTinyNetwork = R"(
+network tiny {
+  input 2x9x7
+  stem { conv 5 k3 p1; bn; relu; maxpool k3 s2 p1 }
+  stage basic 6 stride=2
+  stage preact 6
+  head { avgpool; fc 4 }
+})";
+
+// The training step of `text` (default: kTinyNetwork) at `batch`.
+inline ir::Graph tiny_training_graph(autodiff::TrainingOptions options, int64_t batch = 3,
+                                     const std::string& text = kTinyNetwork) {
+  dsl::SourceManager sources;
+  return autodiff::make_training_graph(dsl::compile_source(sources, "t.net", text, {std::nullopt, batch}).graph,
+                                       options);
+}
+
+}  // namespace resnetc::testing
