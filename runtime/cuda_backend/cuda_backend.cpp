@@ -2,18 +2,28 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <map>
 #include <stdexcept>
+#include <thread>
 
 #include "compiler/codegen/cuda/cuda_emitter.h"
+#include "runtime/cuda/parallel_compile.h"
 
 namespace resnetc::cuda_backend {
 namespace {
 
 class CudaExecutor : public train::PlanExecutor {
  public:
+  // `units[i]` compiled is `cubins[i]`.
   CudaExecutor(const cuda::Device& device, const plan::KernelPlan& plan, const codegen::cuda::CudaProgram& program,
-               std::span<const std::byte> cubin)
-      : plan_(plan), module_(device, cubin) {
+               const std::vector<codegen::cuda::CudaUnit>& units, const std::vector<cuda::CompileResult>& cubins)
+      : plan_(plan) {
+    std::map<std::string, size_t> module_of;  // kernel name -> index into modules_
+    for (size_t i = 0; i < units.size(); ++i) {
+      modules_.emplace_back(device, cubins[i].cubin);
+      for (const std::string& name : units[i].kernels) module_of[name] = i;
+    }
     for (int s = 0; s < 3; ++s)
       storage_[s] = cuda::DeviceBuffer(device, static_cast<size_t>(std::max<int64_t>(plan.storage_bytes[s], 64)));
     for (auto& s : storage_) s.fill_zero();
@@ -21,7 +31,7 @@ class CudaExecutor : public train::PlanExecutor {
     for (const codegen::cuda::CudaLaunch& l : program.launches) {
       if (l.zero_output_first)
         throw std::logic_error(fmt::format("launch {} asks for a zeroed output, which this executor does not do", l.kernel));
-      Launch run{module_.function(l.kernel), {{l.grid[0], l.grid[1], l.grid[2]}, {l.block[0], l.block[1], l.block[2]},
+      Launch run{modules_[module_of.at(l.kernel)].function(l.kernel), {{l.grid[0], l.grid[1], l.grid[2]}, {l.block[0], l.block[1], l.block[2]},
                                               l.shared_bytes, nullptr}, {}, {}};
       if (l.shared_bytes > 48 * 1024) cuda::set_max_dynamic_shared_memory(run.function, static_cast<int>(l.shared_bytes));
       for (int b : l.buffers) run.args.push_back(b == codegen::cuda::kWorkspace ? workspace_.get() : address(b));
@@ -63,7 +73,7 @@ class CudaExecutor : public train::PlanExecutor {
   }
 
   const plan::KernelPlan& plan_;
-  cuda::Module module_;
+  std::vector<cuda::Module> modules_;
   cuda::DeviceBuffer storage_[3];
   cuda::DeviceBuffer workspace_;
   std::vector<Launch> launches_;
@@ -81,15 +91,26 @@ CudaBackend::CudaBackend(int device_index, cuda::CacheOptions cache) : device_(d
 std::string CudaBackend::device_name() const { return fmt::format("cuda:{} ({})", device_.index(), device_.name()); }
 
 std::unique_ptr<train::PlanExecutor> CudaBackend::compile(const plan::KernelPlan& plan) {
-  codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(plan);
-  cuda::CompileRequest request;
-  request.name = plan.name + ".cu";
-  request.source = program.source;
-  request.arch = device_.arch();
-  cuda::CompileStats stats;
-  cuda::CompileResult compiled = cuda::compile_cached(request, cache_, &stats);
-  last_ = {stats.milliseconds, stats.cache_hit, program.unique_kernels};
-  return std::make_unique<CudaExecutor>(device_, plan, program, compiled.cubin);
+  const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(plan);
+  // One translation unit per hardware thread, compiled concurrently (each cached on its own).
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  const std::vector<codegen::cuda::CudaUnit> units = codegen::cuda::split_units(program, threads);
+  std::vector<cuda::CompileRequest> requests;
+  for (size_t i = 0; i < units.size(); ++i) {
+    cuda::CompileRequest request;
+    request.name = fmt::format("{}.{}.cu", plan.name, i);
+    request.source = units[i].source;
+    request.arch = device_.arch();
+    requests.push_back(std::move(request));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<cuda::CompileStats> stats;
+  const std::vector<cuda::CompileResult> compiled = cuda::compile_all_cached(requests, cache_, &stats, threads);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  bool all_cached = true;
+  for (const cuda::CompileStats& s : stats) all_cached = all_cached && s.cache_hit;
+  last_ = {ms, all_cached, program.unique_kernels};
+  return std::make_unique<CudaExecutor>(device_, plan, program, units, compiled);
 }
 
 }  // namespace resnetc::cuda_backend

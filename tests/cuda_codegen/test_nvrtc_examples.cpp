@@ -195,3 +195,44 @@ network huge {
     CHECK_FALSE(f.uses_local_memory());
   }
 }
+
+TEST_CASE("a program split into translation units defines every kernel once, and each unit compiles",
+          "[cuda][nvrtc]") {
+  dsl::SourceManager sources;
+  const dsl::CompiledNetwork net =
+      dsl::compile_file(sources, fs::path(RESNETC_SOURCE_DIR) / "examples" / "small-fashion.net", {std::nullopt, 2});
+  const codegen::cuda::CudaProgram program =
+      codegen::cuda::emit_cuda(optimized_plan(autodiff::make_training_graph(net.graph, {0.9, 5e-4}), 2));
+  REQUIRE(program.kernels.size() == program.unique_kernels);
+  CHECK(codegen::cuda::split_units(program, 1).front().source == program.source);
+  CHECK(codegen::cuda::split_units(program, 1000).size() == program.kernels.size());  // at most one per kernel
+
+  const std::vector<codegen::cuda::CudaUnit> units = codegen::cuda::split_units(program, 4);
+  REQUIRE(units.size() == 4);
+  std::multiset<std::string> defined;
+  size_t smallest = SIZE_MAX, largest = 0;
+  std::vector<cuda::CompileRequest> requests;
+  for (size_t i = 0; i < units.size(); ++i) {
+    const std::set<std::string> names = kernel_names(units[i].source);
+    CHECK(names == std::set<std::string>(units[i].kernels.begin(), units[i].kernels.end()));
+    defined.insert(units[i].kernels.begin(), units[i].kernels.end());
+    smallest = std::min(smallest, units[i].source.size());
+    largest = std::max(largest, units[i].source.size());
+    requests.push_back({.name = fmt::format("unit{}.cu", i), .source = units[i].source, .arch = "sm_90",
+                        .ptxas_verbose = true});
+  }
+  CHECK(std::set<std::string>(defined.begin(), defined.end()) == kernel_names(program.source));
+  CHECK(defined.size() == program.kernels.size());  // none twice
+  CHECK(largest < 2 * smallest);                    // balanced by text
+  std::vector<cuda::CompileResult> results;
+  try {
+    results = cuda::compile_all_cached(requests, cuda::CacheOptions{.dir = {}, .enabled = false});
+  } catch (const cuda::CudaError& e) {
+    FAIL(e.what());
+  }
+  for (size_t i = 0; i < units.size(); ++i) {
+    INFO("unit " << i << ": " << results[i].log.substr(0, 2000));
+    CHECK(results[i].log.find("warning") == std::string::npos);
+    CHECK(cuda::parse_ptxas_info(results[i].log).size() == units[i].kernels.size());
+  }
+}

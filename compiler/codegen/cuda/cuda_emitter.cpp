@@ -326,7 +326,9 @@ CudaProgram emit_cuda(const plan::KernelPlan& plan, const CudaOptions& options) 
   bool ldg = false;
   for (const Unique& u : unique) ldg = ldg || u.source->body.find("__ldg(") != std::string::npos;
   if (ldg) src += kLdgHelper;
+  program.prelude = src;
   for (const Unique& u : unique) {
+    std::string text;
     const KernelSource& k = *u.source;
     const std::vector<std::pair<std::string, std::string>> name{{"K", u.name}};
     std::string users;
@@ -338,21 +340,53 @@ CudaProgram emit_cuda(const plan::KernelPlan& plan, const CudaOptions& options) 
       args += fmt::format("{}{}", j ? ", " : "", k.params[j].name);
       casts += fmt::format("{}static_cast<{}>(a[{}])", j ? ", " : "", plain_type(k.params[j].type), j);
     }
-    src += fmt::format("// {}\n// Used by {}.\nstruct {}_k {{\n{}", k.comment, users, u.name,
+    text += fmt::format("// {}\n// Used by {}.\nstruct {}_k {{\n{}", k.comment, users, u.name,
                        detail::subst(k.members, name));
-    src += fmt::format("  static __device__ __forceinline__ void run({}) {{\n{}  }}\n}};\n", signature(k),
+    text += fmt::format("  static __device__ __forceinline__ void run({}) {{\n{}  }}\n}};\n", signature(k),
                        indent(detail::subst(k.body, name), "    "));
     // Always with a minimum of blocks per SM: without one, NVRTC 13.0's ptxas picked an occupancy
     // of its own and spilled GEMM registers (nvcc did not).
-    src += fmt::format("extern \"C\" __global__ void __launch_bounds__({}, {}) {}({}) {{ {}_k::run({}); }}\n",
+    text += fmt::format("extern \"C\" __global__ void __launch_bounds__({}, {}) {}({}) {{ {}_k::run({}); }}\n",
                        k.threads, k.min_blocks, u.name, signature(k), u.name, args);
-    src += fmt::format(
+    text += fmt::format(
         "#ifdef RESNETC_CUDA_EMULATION\nextern \"C\" RESNETC_EMU_EXPORT void {}__emu(void* const* a) {{ {}({}); "
         "}}\n#endif\n\n",
         u.name, u.name, casts);
+    src += text;
+    program.kernels.push_back({u.name, std::move(text)});
   }
   program.source = std::move(src);
   return program;
+}
+
+std::vector<CudaUnit> split_units(const CudaProgram& program, size_t count) {
+  count = std::clamp<size_t>(count, 1, std::max<size_t>(program.kernels.size(), 1));
+  // Longest kernels first, each to the unit with the least text so far: NVRTC's time follows
+  // the text's size closely enough to balance by it.
+  std::vector<size_t> order(program.kernels.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return program.kernels[a].text.size() > program.kernels[b].text.size();
+  });
+  std::vector<size_t> load(count, 0);
+  std::vector<std::vector<size_t>> members(count);
+  for (size_t k : order) {
+    const size_t unit = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    load[unit] += program.kernels[k].text.size();
+    members[unit].push_back(k);
+  }
+  std::vector<CudaUnit> units;
+  for (std::vector<size_t>& m : members) {
+    if (m.empty()) continue;
+    std::sort(m.begin(), m.end());  // source order, so a unit reads like the whole program
+    CudaUnit u{program.prelude, {}};
+    for (size_t k : m) {
+      u.source += program.kernels[k].text;
+      u.kernels.push_back(program.kernels[k].name);
+    }
+    units.push_back(std::move(u));
+  }
+  return units;
 }
 
 }  // namespace resnetc::codegen::cuda

@@ -60,8 +60,16 @@ struct CudaLaunch {
   int plan_kernel = -1;            // index of the plan kernel this launch belongs to
 };
 
+// One distinct kernel's text in CudaProgram::source.
+struct CudaKernelText {
+  std::string name;  // the extern "C" kernel
+  std::string text;  // its struct and __global__ function
+};
+
 struct CudaProgram {
-  std::string source;                // one translation unit, no #include
+  std::string source;                // one translation unit, no #include: prelude + every kernel's text
+  std::string prelude;               // the header comment and the helpers the kernels share
+  std::vector<CudaKernelText> kernels;  // the distinct kernels, in source order
   std::vector<CudaLaunch> launches;  // in execution order; a plan kernel may need several
   int64_t workspace_bytes = 0;       // scratch shared by all launches (reused kernel to kernel)
   size_t unique_kernels = 0;         // distinct __global__ functions in `source`
@@ -85,6 +93,15 @@ struct CudaOptions {
   // (a grid-stride loop). Tests lower it so the loops take several turns.
   int grid_stride_blocks = 2048;
 };
+
+// The program as at most `count` translation units of about equal size, each the prelude and a
+// share of the kernels (every kernel in exactly one), for NVRTC to compile concurrently: one
+// NVRTC compile is single-threaded.
+struct CudaUnit {
+  std::string source;
+  std::vector<std::string> kernels;  // the names it defines
+};
+std::vector<CudaUnit> split_units(const CudaProgram& program, size_t count);
 
 // Throws std::invalid_argument for a kernel it cannot generate (an op kind or dtype it does
 // not know), naming the kernel.
