@@ -9,6 +9,7 @@
 
 #include "compiler/codegen/cuda/cuda_emitter.h"
 #include "runtime/cuda/parallel_compile.h"
+#include "runtime/cuda_backend/device_batches.h"
 
 namespace resnetc::cuda_backend {
 namespace {
@@ -16,9 +17,10 @@ namespace {
 class CudaExecutor : public train::PlanExecutor {
  public:
   // `units[i]` compiled is `cubins[i]`.
-  CudaExecutor(const cuda::Device& device, const plan::KernelPlan& plan, const codegen::cuda::CudaProgram& program,
-               const std::vector<codegen::cuda::CudaUnit>& units, const std::vector<cuda::CompileResult>& cubins)
-      : plan_(plan) {
+  CudaExecutor(const cuda::Device& device, const cuda::CacheOptions& cache, const plan::KernelPlan& plan,
+               const codegen::cuda::CudaProgram& program, const std::vector<codegen::cuda::CudaUnit>& units,
+               const std::vector<cuda::CompileResult>& cubins)
+      : device_(device), cache_(cache), plan_(plan) {
     std::map<std::string, size_t> module_of;  // kernel name -> index into modules_
     for (size_t i = 0; i < units.size(); ++i) {
       modules_.emplace_back(device, cubins[i].cubin);
@@ -52,6 +54,12 @@ class CudaExecutor : public train::PlanExecutor {
   void run() override {
     for (Launch& l : launches_) cuda::launch(l.function, l.config, l.params);
   }
+  std::unique_ptr<train::BatchSource> batch_source(const data::Split& split) override {
+    const plan::Buffer& input = plan_.buffer(plan_.input);
+    return make_device_batches(device_, cache_, split,
+                               {address(plan_.input), plan_.labels >= 0 ? address(plan_.labels) : 0, input.shape[0],
+                                input.shape[2], input.shape[3]});
+  }
 
  private:
   struct Launch {
@@ -72,6 +80,8 @@ class CudaExecutor : public train::PlanExecutor {
     return b;
   }
 
+  const cuda::Device& device_;  // the backend's, which outlives its executors
+  cuda::CacheOptions cache_;
   const plan::KernelPlan& plan_;
   std::vector<cuda::Module> modules_;
   cuda::DeviceBuffer storage_[3];
@@ -110,7 +120,7 @@ std::unique_ptr<train::PlanExecutor> CudaBackend::compile(const plan::KernelPlan
   bool all_cached = true;
   for (const cuda::CompileStats& s : stats) all_cached = all_cached && s.cache_hit;
   last_ = {ms, all_cached, program.unique_kernels};
-  return std::make_unique<CudaExecutor>(device_, plan, program, units, compiled);
+  return std::make_unique<CudaExecutor>(device_, cache_, plan, program, units, compiled);
 }
 
 }  // namespace resnetc::cuda_backend

@@ -123,6 +123,14 @@ void Resizer::vertical(const uint8_t* in, float* out) const {
   }
 }
 
+Resizer::Filter Resizer::filter_of(const Axis& axis) {
+  if (!axis.identity()) return {axis.taps, axis.first, axis.weights};
+  Filter f{1, std::vector<int>(static_cast<size_t>(axis.out_size)),
+           std::vector<int32_t>(static_cast<size_t>(axis.out_size), int32_t{1} << kPrecisionBits)};
+  for (int i = 0; i < axis.out_size; ++i) f.first[static_cast<size_t>(i)] = i;
+  return f;
+}
+
 void Resizer::resize(std::span<const uint8_t> in, std::span<float> out, std::span<uint8_t> scratch) const {
   const auto in_pixels = static_cast<size_t>(rows_.in_size) * static_cast<size_t>(cols_.in_size);
   const auto out_pixels = static_cast<size_t>(rows_.out_size) * static_cast<size_t>(cols_.out_size);

@@ -30,6 +30,17 @@ class Resizer {
   // scratch_size() bytes. Throws std::invalid_argument on a size mismatch.
   void resize(std::span<const uint8_t> in, std::span<float> out, std::span<uint8_t> scratch) const;
 
+  // One axis's filter, for resizing elsewhere (the GPU: compiler/codegen/cuda/batch_kernels.h):
+  // output i = clamp((2^21 + sum over t < taps of in[first[i] + t] * weights[i * taps + t]) >> 22,
+  // 0, 255). An unchanged axis gives the identity (1 tap of weight 2^22): what skipping it does.
+  struct Filter {
+    int taps = 1;
+    std::vector<int> first;
+    std::vector<int32_t> weights;
+  };
+  Filter row_filter() const { return filter_of(rows_); }
+  Filter col_filter() const { return filter_of(cols_); }
+
  private:
   // The filter for one axis: output position i is the sum over t < taps of
   // input[first[i] + t] * weights[i * taps + t], in 22-bit fixed point. Every position
@@ -41,6 +52,7 @@ class Resizer {
     bool identity() const { return in_size == out_size; }
   };
   static Axis make_axis(int64_t in_size, int64_t out_size);
+  static Filter filter_of(const Axis& axis);
 
   void horizontal(const uint8_t* in, uint8_t* out) const;
   void vertical(const uint8_t* in, float* out) const;

@@ -23,26 +23,34 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Fills the plan's input and labels with the examples at `indices`; returns how many are
-// real (a last, short batch is padded by repeating its first example).
+// Fills the plan's input and labels with the examples at `indices` (a last, short batch is
+// padded by repeating its first example): on the backend's device when it keeps the data set
+// there, else assembled on the host and written. `labels` holds the batch's labels either way.
 struct BatchFeeder {
   const plan::KernelPlan& plan;
   data::Resizer resizer;
   std::vector<float> images;
   std::vector<int32_t> labels;
+  std::unique_ptr<BatchSource> device;
 
-  BatchFeeder(const plan::KernelPlan& p, const data::Split& split)
+  BatchFeeder(const plan::KernelPlan& p, PlanExecutor& exec, const data::Split& split)
       : plan(p),
         resizer(split.height, split.width, p.buffer(p.input).shape[2], p.buffer(p.input).shape[3]),
-        images(static_cast<size_t>(ir::numel(p.buffer(p.input).shape))),
         labels(static_cast<size_t>(p.buffer(p.input).shape[0])) {
     if (p.buffer(p.input).shape[1] != 1)
       throw TrainingError(fmt::format("the network takes {} input channels, but the data set's images have 1",
                                       p.buffer(p.input).shape[1]));
+    device = exec.batch_source(split);
+    if (!device) images.resize(static_cast<size_t>(ir::numel(p.buffer(p.input).shape)));
   }
 
   void feed(PlanExecutor& exec, const data::Split& split, std::vector<uint32_t> indices) {
     while (indices.size() < labels.size()) indices.push_back(indices.front());
+    if (device) {
+      for (size_t i = 0; i < indices.size(); ++i) labels[i] = split.labels.at(indices[i]);
+      device->feed(indices);
+      return;
+    }
     data::fill_batch(split, indices, resizer, images.data(), labels.data());
     write_buffer(exec, plan.input, std::span<const float>(images));
     if (plan.labels >= 0) write_buffer(exec, plan.labels, std::span<const int32_t>(labels));
@@ -104,7 +112,7 @@ class Evaluator {
   PlanExecutor& executor() { return *exec_; }
 
   double accuracy(const data::Split& split) {
-    BatchFeeder feeder(plan_, split);
+    BatchFeeder feeder(plan_, *exec_, split);
     const int64_t batch = plan_.buffer(plan_.input).shape[0];
     const int64_t classes = plan_.buffer(plan_.logits).shape[1];
     std::vector<float> logits(static_cast<size_t>(batch * classes));
@@ -165,7 +173,7 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
   const int64_t steps = data.train.count / batch;  // a last, short batch is dropped: the plan's shapes are fixed
   if (steps == 0) throw TrainingError(fmt::format("batch {} is larger than the training set ({})", batch, data.train.count));
   const int64_t classes = plan.buffer(plan.logits).shape[1];
-  BatchFeeder feeder(plan, data.train);
+  BatchFeeder feeder(plan, *exec, data.train);
   std::vector<float> logits(static_cast<size_t>(batch * classes)), loss(1), lr(1);
   ProgressLine progress(options.progress);
   EpochLog log(options.log);

@@ -1,0 +1,39 @@
+#pragma once
+// The CUDA kernels that assemble a training batch on the GPU from the uint8 data set kept in
+// GPU memory: gather the batch's images by index, resize them bit-for-bit like the host's
+// data::Resizer (PIL's bilinear filter in 22-bit fixed point, a horizontal then a vertical
+// pass, each rounded back to uint8), convert to [0,1] floats (ToTensor) and gather the labels.
+// Only the indices of a batch cross the bus.
+//
+// Kernels (every size a constant of the source), in launch order:
+//   rc_batch_horizontal(scratch, images, indices, col_first, col_weights)
+//       scratch [B, IN_H, OUT_W] uint8 = the horizontal pass of images[indices[b]]
+//   rc_batch_vertical(input, scratch, row_first, row_weights)
+//       input [B, 1, OUT_H, OUT_W] float = the vertical pass of scratch, / 255
+//   rc_batch_labels(labels_out, labels, indices)
+//       labels_out [B] int32 = labels[indices[b]]
+// An axis whose size does not change takes an identity filter (1 tap, weight 2^22), which
+// reproduces the host's skipped pass exactly.
+#include <cstdint>
+#include <string>
+
+namespace resnetc::codegen::cuda {
+
+struct BatchShape {
+  int64_t batch = 1;
+  int64_t in_height = 1, in_width = 1;    // the data set's images
+  int64_t out_height = 1, out_width = 1;  // the plan's input
+  int64_t row_taps = 1, col_taps = 1;     // of the vertical and horizontal filters
+};
+
+inline constexpr unsigned kBatchThreads = 256;
+
+// One translation unit with the three kernels (and their emulation entry points).
+std::string batch_kernels_source(const BatchShape& shape);
+
+// The blocks each kernel launches (kBatchThreads threads each): one thread per output element.
+unsigned batch_horizontal_blocks(const BatchShape& shape);
+unsigned batch_vertical_blocks(const BatchShape& shape);
+unsigned batch_labels_blocks(const BatchShape& shape);
+
+}  // namespace resnetc::codegen::cuda
