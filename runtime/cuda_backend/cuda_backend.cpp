@@ -3,12 +3,16 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <optional>
+#include <string_view>
 #include <map>
 #include <stdexcept>
 #include <thread>
 
 #include "compiler/codegen/cuda/cuda_emitter.h"
 #include "runtime/cuda/parallel_compile.h"
+#include "runtime/cuda/stream.h"
 #include "runtime/cuda_backend/device_batches.h"
 
 namespace resnetc::cuda_backend {
@@ -20,21 +24,35 @@ class CudaExecutor : public train::PlanExecutor {
   CudaExecutor(const cuda::Device& device, const cuda::CacheOptions& cache, const plan::KernelPlan& plan,
                const codegen::cuda::CudaProgram& program, const std::vector<codegen::cuda::CudaUnit>& units,
                const std::vector<cuda::CompileResult>& cubins)
-      : device_(device), cache_(cache), plan_(plan) {
+      : device_(device), cache_(cache), plan_(plan), stream_(device) {
     std::map<std::string, size_t> module_of;  // kernel name -> index into modules_
     for (size_t i = 0; i < units.size(); ++i) {
       modules_.emplace_back(device, cubins[i].cubin);
       for (const std::string& name : units[i].kernels) module_of[name] = i;
     }
-    for (int s = 0; s < 3; ++s)
-      storage_[s] = cuda::DeviceBuffer(device, static_cast<size_t>(std::max<int64_t>(plan.storage_bytes[s], 64)));
+    try {
+      for (int s = 0; s < 3; ++s)
+        storage_[s] = cuda::DeviceBuffer(device, static_cast<size_t>(std::max<int64_t>(plan.storage_bytes[s], 64)));
+      if (program.workspace_bytes > 0)
+        workspace_ = cuda::DeviceBuffer(device, static_cast<size_t>(program.workspace_bytes));
+    } catch (const cuda::CudaError& e) {
+      const auto mib = [](int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); };
+      throw cuda::CudaError(fmt::format(
+          "plan '{}' needs {:.1f} MiB of GPU memory (parameters and optimizer state {:.1f}, inputs {:.1f}, "
+          "activations and gradients {:.1f}, scratch {:.1f}) and {} could not provide it: {}. A smaller --batch needs "
+          "less",
+          plan.name, mib(planned_peak_bytes(plan) + program.workspace_bytes), mib(plan.bytes(plan::Storage::Persistent)),
+          mib(plan.bytes(plan::Storage::Input)), mib(plan.bytes(plan::Storage::Arena)), mib(program.workspace_bytes),
+          device.name(), e.what()));
+    }
     for (auto& s : storage_) s.fill_zero();
-    if (program.workspace_bytes > 0) workspace_ = cuda::DeviceBuffer(device, static_cast<size_t>(program.workspace_bytes));
     for (const codegen::cuda::CudaLaunch& l : program.launches) {
       if (l.zero_output_first)
         throw std::logic_error(fmt::format("launch {} asks for a zeroed output, which this executor does not do", l.kernel));
-      Launch run{modules_[module_of.at(l.kernel)].function(l.kernel), {{l.grid[0], l.grid[1], l.grid[2]}, {l.block[0], l.block[1], l.block[2]},
-                                              l.shared_bytes, nullptr}, {}, {}};
+      Launch run{modules_[module_of.at(l.kernel)].function(l.kernel),
+                 {{l.grid[0], l.grid[1], l.grid[2]}, {l.block[0], l.block[1], l.block[2]}, l.shared_bytes,
+                  stream_.get()},
+                 plan.kernels.at(static_cast<size_t>(l.plan_kernel)).name, {}, {}};
       if (l.shared_bytes > 48 * 1024) cuda::set_max_dynamic_shared_memory(run.function, static_cast<int>(l.shared_bytes));
       for (int b : l.buffers) run.args.push_back(b == codegen::cuda::kWorkspace ? workspace_.get() : address(b));
       launches_.push_back(std::move(run));
@@ -51,23 +69,48 @@ class CudaExecutor : public train::PlanExecutor {
     const plan::Buffer& b = checked(buffer, bytes.size());
     storage_[static_cast<int>(b.storage)].download(bytes, static_cast<size_t>(b.offset));  // waits for the kernels
   }
+  // The step's launches are recorded once as a CUDA graph and replayed (one launch call per
+  // step instead of one per kernel); RESNETC_CUDA_GRAPHS=0 launches them one by one. Returns
+  // when the step is done: the stream does not synchronise with the default stream that
+  // write() and read() copy on, and the trainer reads the loss after every step anyway.
   void run() override {
-    for (Launch& l : launches_) cuda::launch(l.function, l.config, l.params);
+    if (!use_graph_) {
+      launch_all();
+    } else {
+      if (!graph_) {
+        stream_.begin_capture();
+        launch_all();
+        graph_.emplace(stream_.end_capture());
+      }
+      graph_->launch(stream_);
+    }
+    stream_.synchronize();
   }
   std::unique_ptr<train::BatchSource> batch_source(const data::Split& split) override {
     const plan::Buffer& input = plan_.buffer(plan_.input);
     return make_device_batches(device_, cache_, split,
                                {address(plan_.input), plan_.labels >= 0 ? address(plan_.labels) : 0, input.shape[0],
-                                input.shape[2], input.shape[3]});
+                                input.shape[2], input.shape[3], stream_.get()});
   }
 
  private:
   struct Launch {
     cuda::Function function;
     cuda::LaunchConfig config;
+    std::string plan_kernel;  // for error messages
     std::vector<cuda::DevicePtr> args;
     std::vector<void*> params;
   };
+
+  void launch_all() {
+    for (Launch& l : launches_) {
+      try {
+        cuda::launch(l.function, l.config, l.params);
+      } catch (const cuda::CudaError& e) {
+        throw cuda::CudaError(fmt::format("launching the kernel of '{}' failed: {}", l.plan_kernel, e.what()));
+      }
+    }
+  }
 
   cuda::DevicePtr address(int buffer) const {
     const plan::Buffer& b = plan_.buffer(buffer);
@@ -83,6 +126,9 @@ class CudaExecutor : public train::PlanExecutor {
   const cuda::Device& device_;  // the backend's, which outlives its executors
   cuda::CacheOptions cache_;
   const plan::KernelPlan& plan_;
+  cuda::Stream stream_;
+  bool use_graph_ = std::getenv("RESNETC_CUDA_GRAPHS") == nullptr || std::string_view(std::getenv("RESNETC_CUDA_GRAPHS")) != "0";
+  std::optional<cuda::Graph> graph_;
   std::vector<cuda::Module> modules_;
   cuda::DeviceBuffer storage_[3];
   cuda::DeviceBuffer workspace_;

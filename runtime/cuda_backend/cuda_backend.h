@@ -1,7 +1,10 @@
 #pragma once
-// An NVIDIA GPU as a training backend: a plan emitted as CUDA C++ (compiler/codegen/cuda),
-// compiled by NVRTC for the device's own architecture through the on-disk cache, its three
-// memories allocated on the device, its launches run in order on one stream.
+// An NVIDIA GPU as a training backend: a plan emitted as CUDA C++ (compiler/codegen/cuda), split
+// into one translation unit per hardware thread and compiled concurrently by NVRTC for the
+// device's own architecture through the on-disk cache; its three memories allocated on the
+// device (running out names what the plan needs); its launches recorded once as a CUDA graph on
+// the executor's stream and replayed every step (RESNETC_CUDA_GRAPHS=0: launched one by one);
+// the data set kept on the device and batches assembled there (device_batches.h).
 #include <memory>
 #include <string>
 

@@ -49,8 +49,8 @@ class DeviceBatches : public train::BatchSource {
 
   void feed(std::span<const uint32_t> indices) override {
     indices_.upload(std::as_bytes(indices));
-    auto config = [](unsigned blocks) {
-      return cuda::LaunchConfig{{blocks, 1, 1}, {codegen::cuda::kBatchThreads, 1, 1}, 0, nullptr};
+    auto config = [&](unsigned blocks) {
+      return cuda::LaunchConfig{{blocks, 1, 1}, {codegen::cuda::kBatchThreads, 1, 1}, 0, target_.stream};
     };
     cuda::launch_with(horizontal_, config(codegen::cuda::batch_horizontal_blocks(shape_)), scratch_.get(), images_.get(),
                       indices_.get(), col_first_.get(), col_weights_.get());

@@ -15,8 +15,11 @@ struct BatchTarget {
   cuda::DevicePtr input = 0;   // [B, 1, H, W] float
   cuda::DevicePtr labels = 0;  // [B] int32; 0: the plan takes no labels (evaluation)
   int64_t batch = 1, height = 1, width = 1;
+  cuda::StreamHandle stream = nullptr;  // the plan's stream: the batch is ready when its step starts
 };
 
+// feed() uploads the indices (a synchronous copy) and enqueues the kernels on `target.stream`,
+// which must be idle: the executor synchronises it at the end of every step.
 // Compiles the batch kernels for `split` -> `target` through the NVRTC cache. Throws
 // cuda::CudaError (out of memory: the message says how much the data set needs).
 std::unique_ptr<train::BatchSource> make_device_batches(const cuda::Device& device, const cuda::CacheOptions& cache,
