@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <map>
 
 #include "compiler/plan/memory_plan.h"
@@ -59,8 +60,27 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
   std::map<ir::OpId, ir::ValueId> epilogue_stats;  // conv op -> its statistics
   for (const ir::Op& op : g.ops)
     if (op.kind == ir::OpKind::BnStats && op.attrs.epilogue) epilogue_stats[g.value(op.inputs[0]).producer] = op.output;
+  // Without updates, ops that compute only from parameters and state go first, as a preamble
+  // (stable, so the order stays topological: a constant op reads only earlier constants).
+  std::vector<bool> constant(g.values.size());
+  for (size_t v = 0; v < g.values.size(); ++v)
+    constant[v] = g.values[v].role == ir::ValueRole::Parameter || g.values[v].role == ir::ValueRole::State;
+  const bool has_updates = std::any_of(g.ops.begin(), g.ops.end(), [](const ir::Op& op) { return ir::is_update(op.kind); });
+  std::vector<size_t> order, rest;
   for (size_t o = 0; o < g.ops.size(); ++o) {
     const ir::Op& op = g.ops[o];
+    const bool from_constants = !has_updates && op.output != ir::kNoValue &&
+                                std::all_of(op.inputs.begin(), op.inputs.end(),
+                                            [&](ir::ValueId in) { return constant[static_cast<size_t>(in)]; });
+    if (from_constants) constant[static_cast<size_t>(op.output)] = true;
+    (from_constants ? order : rest).push_back(o);
+  }
+  const size_t preamble_ops = order.size();
+  order.insert(order.end(), rest.begin(), rest.end());
+  for (size_t position = 0; position < order.size(); ++position) {
+    const size_t o = order[position];
+    const ir::Op& op = g.ops[o];
+    if (position == preamble_ops) p.preamble_kernels = p.kernels.size();
     if (op.kind == ir::OpKind::BnStats && op.attrs.epilogue) continue;
     if (op.kind == ir::OpKind::View) {  // the source's memory: no kernel, no memory of its own
       Buffer& view = p.buffers[static_cast<size_t>(index.at(op.output))];
@@ -76,6 +96,7 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
       k.epilogue_stats = index.at(stats->second);
     p.kernels.push_back(std::move(k));
   }
+  if (preamble_ops == order.size()) p.preamble_kernels = p.kernels.size();
   auto find = [&](ir::ValueId id) { return id == ir::kNoValue ? -1 : index.at(id); };
   p.input = find(g.input);
   p.labels = find(g.labels);
@@ -118,17 +139,21 @@ std::string print_plan(const KernelPlan& p) {
     const Kernel& k = p.kernels[i];
     std::vector<std::string> ins;
     for (int in : k.inputs) ins.push_back(ref(in));
-    int64_t bytes = bytes_moved(p, k);
-    moved += bytes;
+    const int64_t bytes = bytes_moved(p, k);
+    const bool preamble = i < p.preamble_kernels;
+    if (!preamble) moved += bytes;
     std::string result = k.output >= 0 ? ref(k.output) + " = " : std::string();
     if (k.epilogue_stats >= 0) result = fmt::format("{}, {} = ", ref(k.output), ref(k.epilogue_stats));
-    out += fmt::format("  k{} {}{}({})  # {}, {}\n", i, result, ir::op_kind_name(k.kind), fmt::join(ins, ", "), k.name,
-                       human_bytes(bytes));
+    out += fmt::format("  k{} {}{}({})  # {}, {}{}\n", i, result, ir::op_kind_name(k.kind), fmt::join(ins, ", "), k.name,
+                       human_bytes(bytes), preamble ? ", preamble: runs when the weights change" : "");
   }
   const int64_t peak = planned_peak_bytes(p), unplanned = unplanned_peak_bytes(p);
   out += fmt::format("}}\nkernels: {}, bytes moved: {} ({}), peak buffer memory: {} ({}), unplanned: {} ({})\n",
                      p.kernels.size(), moved, human_bytes(moved), peak, human_bytes(peak), unplanned,
                      human_bytes(unplanned));
+  if (p.preamble_kernels > 0)
+    out += fmt::format("preamble: the first {} kernels, run when the weights change (not counted in bytes moved)\n",
+                       p.preamble_kernels);
   return out;
 }
 

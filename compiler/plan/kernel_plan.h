@@ -53,6 +53,11 @@ struct KernelPlan {
   int64_t storage_bytes[3] = {0, 0, 0};  // by Storage
   int64_t unplanned_arena_bytes = 0;      // the arena with a buffer of its own for every value
   int input = -1, labels = -1, learning_rate = -1, loss = -1, logits = -1;  // buffer indices
+  // The first `preamble_kernels` kernels read only persistent buffers and what other preamble
+  // kernels compute (BatchNorm folded into conv weights): in a graph without updates their
+  // results change only when a persistent buffer is written, so executors run them again only
+  // then. Their outputs keep their memory across runs.
+  size_t preamble_kernels = 0;
 
   const Buffer& buffer(int index) const { return buffers.at(static_cast<size_t>(index)); }
   int64_t bytes(Storage s) const { return storage_bytes[static_cast<int>(s)]; }
@@ -75,7 +80,8 @@ int64_t unplanned_peak_bytes(const KernelPlan& plan);
 int64_t bytes_moved(const KernelPlan& plan, const Kernel& kernel);
 
 // `--emit=plan`: one line per kernel, ending with a summary line
-// "kernels: N, bytes moved: B (..), peak buffer memory: M (..), unplanned: U (..)".
+// "kernels: N, bytes moved: B (..), peak buffer memory: M (..), unplanned: U (..)" (B without
+// the preamble) and, when there is a preamble, a line saying how many kernels it has.
 std::string print_plan(const KernelPlan& plan);
 
 }  // namespace resnetc::plan

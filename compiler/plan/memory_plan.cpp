@@ -49,6 +49,10 @@ void plan_arena(KernelPlan& p) {
       if (Block* b = block(in)) b->last = std::max(b->last, at);
   }
   const int end = std::max(static_cast<int>(p.kernels.size()) - 1, 0);
+  // The preamble's results are kept from run to run (executors skip the preamble while the
+  // weights are unchanged): nothing else may use their bytes.
+  for (size_t k = 0; k < p.preamble_kernels; ++k)
+    if (Block* b = block(p.kernels[k].output)) b->first = 0, b->last = end;
   for (int read_after_run : {p.loss, p.logits})
     if (read_after_run >= 0)
       if (Block* b = block(read_after_run)) b->last = end;

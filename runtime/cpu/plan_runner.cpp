@@ -47,8 +47,8 @@ void PlanRunner::poison_arena() {
       for (float& v : buffer(static_cast<int>(i))) v = std::numeric_limits<float>::quiet_NaN();
 }
 
-void PlanRunner::run() {
-  for (size_t i = 0; i < kernels_.size(); ++i) kernels_[i](args_[i].data(), &pool_);
+void PlanRunner::run(size_t first) {
+  for (size_t i = first; i < kernels_.size(); ++i) kernels_[i](args_[i].data(), &pool_);
 }
 
 }  // namespace resnetc::cpu

@@ -25,7 +25,8 @@ class PlanRunner {
 
   // Fills the arena with NaN, so an element a kernel forgets to write shows up in tests.
   void poison_arena();
-  void run();
+  // Runs kernels first..end in order (first > 0: a preamble whose results are still valid).
+  void run(size_t first = 0);
 
   const plan::KernelPlan& plan() const { return plan_; }
 

@@ -52,7 +52,8 @@ class CudaExecutor : public train::PlanExecutor {
       Launch run{modules_[module_of.at(l.kernel)].function(l.kernel),
                  {{l.grid[0], l.grid[1], l.grid[2]}, {l.block[0], l.block[1], l.block[2]}, l.shared_bytes,
                   stream_.get()},
-                 plan.kernels.at(static_cast<size_t>(l.plan_kernel)).name, {}, {}};
+                 plan.kernels.at(static_cast<size_t>(l.plan_kernel)).name,
+                 static_cast<size_t>(l.plan_kernel) < plan.preamble_kernels, {}, {}};
       if (l.shared_bytes > 48 * 1024) cuda::set_max_dynamic_shared_memory(run.function, static_cast<int>(l.shared_bytes));
       for (int b : l.buffers) run.args.push_back(b == codegen::cuda::kWorkspace ? workspace_.get() : address(b));
       launches_.push_back(std::move(run));
@@ -64,22 +65,26 @@ class CudaExecutor : public train::PlanExecutor {
   void write(int buffer, std::span<const std::byte> bytes) override {
     const plan::Buffer& b = checked(buffer, bytes.size());
     storage_[static_cast<int>(b.storage)].upload(bytes, static_cast<size_t>(b.offset));
+    if (b.storage == plan::Storage::Persistent) weights_changed_ = true;
   }
   void read(int buffer, std::span<std::byte> bytes) override {
     const plan::Buffer& b = checked(buffer, bytes.size());
     storage_[static_cast<int>(b.storage)].download(bytes, static_cast<size_t>(b.offset));  // waits for the kernels
   }
   // The step's launches are recorded once as a CUDA graph and replayed (one launch call per
-  // step instead of one per kernel); RESNETC_CUDA_GRAPHS=0 launches them one by one. Returns
-  // when the step is done: the stream does not synchronise with the default stream that
-  // write() and read() copy on, and the trainer reads the loss after every step anyway.
+  // step instead of one per kernel); RESNETC_CUDA_GRAPHS=0 launches them one by one. The
+  // preamble (folded weights) runs before it, only after the weights changed. Returns when the
+  // step is done: the stream does not synchronise with the default stream that write() and
+  // read() copy on, and the trainer reads the loss after every step anyway.
   void run() override {
+    if (weights_changed_) launch(true);
+    weights_changed_ = false;
     if (!use_graph_) {
-      launch_all();
+      launch(false);
     } else {
       if (!graph_) {
         stream_.begin_capture();
-        launch_all();
+        launch(false);
         graph_.emplace(stream_.end_capture());
       }
       graph_->launch(stream_);
@@ -98,12 +103,15 @@ class CudaExecutor : public train::PlanExecutor {
     cuda::Function function;
     cuda::LaunchConfig config;
     std::string plan_kernel;  // for error messages
+    bool preamble = false;
     std::vector<cuda::DevicePtr> args;
     std::vector<void*> params;
   };
 
-  void launch_all() {
+  // The preamble's launches, or the step's.
+  void launch(bool preamble) {
     for (Launch& l : launches_) {
+      if (l.preamble != preamble) continue;
       try {
         cuda::launch(l.function, l.config, l.params);
       } catch (const cuda::CudaError& e) {
@@ -129,6 +137,7 @@ class CudaExecutor : public train::PlanExecutor {
   cuda::Stream stream_;
   bool use_graph_ = std::getenv("RESNETC_CUDA_GRAPHS") == nullptr || std::string_view(std::getenv("RESNETC_CUDA_GRAPHS")) != "0";
   std::optional<cuda::Graph> graph_;
+  bool weights_changed_ = true;
   std::vector<cuda::Module> modules_;
   cuda::DeviceBuffer storage_[3];
   cuda::DeviceBuffer workspace_;

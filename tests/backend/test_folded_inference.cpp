@@ -16,20 +16,13 @@ using namespace resnetc;
 
 namespace {
 
-// The logits of `forward` optimized at `level`, with every persistent buffer and the input
-// drawn from generators seeded by the buffer's name.
-std::vector<float> logits_at(const ir::Graph& forward, int level) {
-  ir::Graph g = forward;
-  passes::PipelineOptions optimize;
-  optimize.level = level;
-  passes::run_pipeline(g, optimize);
-  const plan::KernelPlan plan = plan::make_plan(g, {.reuse_memory = level > 0});
-  codegen::llvm_backend::CpuBackend backend(cpu::ThreadPool::global());
-  auto exec = backend.compile(plan);
+// Writes every persistent buffer and the input from generators seeded by the buffer's name
+// (and `salt`).
+void fill(train::PlanExecutor& exec, const plan::KernelPlan& plan, uint32_t salt = 0) {
   for (size_t i = 0; i < plan.buffers.size(); ++i) {
     const plan::Buffer& b = plan.buffers[i];
     if (b.storage == plan::Storage::Arena) continue;
-    std::mt19937 rng(static_cast<uint32_t>(std::hash<std::string>{}(b.name)));
+    std::mt19937 rng(static_cast<uint32_t>(std::hash<std::string>{}(b.name)) + salt);
     // Weights scaled by their fan-in so that activations stay near 1 through 18 layers.
     const bool positive = b.name.ends_with(".running_var");
     const float bound =
@@ -37,15 +30,55 @@ std::vector<float> logits_at(const ir::Graph& forward, int level) {
     std::uniform_real_distribution<float> u(positive ? 0.5f : -bound, positive ? 1.5f : bound);
     std::vector<float> values(static_cast<size_t>(ir::numel(b.shape)));
     for (float& v : values) v = u(rng);
-    train::write_buffer(*exec, static_cast<int>(i), std::span<const float>(values));
+    train::write_buffer(exec, static_cast<int>(i), std::span<const float>(values));
   }
-  exec->run();
+}
+
+std::vector<float> logits_of(train::PlanExecutor& exec, const plan::KernelPlan& plan) {
+  exec.run();
   std::vector<float> logits(static_cast<size_t>(ir::numel(plan.buffer(plan.logits).shape)));
-  train::read_buffer(*exec, plan.logits, std::span<float>(logits));
+  train::read_buffer(exec, plan.logits, std::span<float>(logits));
   return logits;
 }
 
+plan::KernelPlan optimized_plan(ir::Graph g, int level) {
+  passes::PipelineOptions optimize;
+  optimize.level = level;
+  passes::run_pipeline(g, optimize);
+  return plan::make_plan(g, {.reuse_memory = level > 0});
+}
+
+// The logits of `forward` optimized at `level`, with every input drawn by fill().
+std::vector<float> logits_at(const ir::Graph& forward, int level) {
+  const plan::KernelPlan plan = optimized_plan(forward, level);
+  codegen::llvm_backend::CpuBackend backend(cpu::ThreadPool::global());
+  auto exec = backend.compile(plan);
+  fill(*exec, plan);
+  return logits_of(*exec, plan);
+}
+
 }  // namespace
+
+TEST_CASE("the folded weights are computed again exactly when the weights change") {
+  dsl::SourceManager sources;
+  dsl::LowerOptions lower;
+  lower.batch = 3;
+  const ir::Graph forward =
+      dsl::compile_file(sources, std::string(RESNETC_SOURCE_DIR) + "/examples/small-fashion.net", lower).graph;
+  const plan::KernelPlan plan = optimized_plan(forward, 2);
+  REQUIRE(plan.preamble_kernels > 0);
+  codegen::llvm_backend::CpuBackend backend(cpu::ThreadPool::global());
+  auto exec = backend.compile(plan);
+  fill(*exec, plan);
+  const std::vector<float> first = logits_of(*exec, plan);
+  CHECK(logits_of(*exec, plan) == first);  // the preamble skipped: its results kept
+  fill(*exec, plan, 7);                    // new weights (and input)
+  const std::vector<float> changed = logits_of(*exec, plan);
+  CHECK(changed != first);
+  auto fresh = backend.compile(plan);
+  fill(*fresh, plan, 7);
+  CHECK(logits_of(*fresh, plan) == changed);
+}
 
 TEST_CASE("folded BatchNorm keeps the logits within 1e-5 relative on the CPU backend") {
   for (const char* example : {"small-fashion.net", "d2l-resnet18.net", "resnet18.net"}) {

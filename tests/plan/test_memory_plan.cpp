@@ -10,11 +10,12 @@
 #include <utility>
 #include <vector>
 
-#include "tests/tiny_network.h"
 #include "compiler/autodiff/training_graph.h"
 #include "compiler/ir/builder.h"
+#include "compiler/passes/pass.h"
 #include "compiler/plan/kernel_plan.h"
 #include "dsl/frontend.h"
+#include "tests/tiny_network.h"
 
 #ifdef RESNETC_HAVE_LLVM
 #include "compiler/codegen/llvm/cpu_program.h"
@@ -73,8 +74,15 @@ int64_t check_plan(const plan::KernelPlan& p) {
   std::vector<int> written(p.buffers.size(), -1), last_read(p.buffers.size(), -1);
   for (int k = 0; k < n; ++k) {
     const plan::Kernel& kernel = p.kernels[static_cast<size_t>(k)];
-    if (kernel.output >= 0) written[static_cast<size_t>(kernel.output)] = k;
+    for (int out : {kernel.output, kernel.epilogue_stats})
+      if (out >= 0) written[static_cast<size_t>(out)] = k;
     for (int in : kernel.inputs) last_read[static_cast<size_t>(root_of(p, in))] = k;
+  }
+  // The preamble's results are kept from run to run: live from the start to the end.
+  for (size_t k = 0; k < p.preamble_kernels; ++k) {
+    const auto out = static_cast<size_t>(p.kernels[k].output);
+    written[out] = 0;
+    last_read[out] = n;
   }
   for (int pinned : {p.loss, p.logits})
     if (pinned >= 0) last_read[static_cast<size_t>(root_of(p, pinned))] = n;
@@ -196,6 +204,32 @@ TEST_CASE("memory planning: the d2l ResNet-18 training step at 1x96x96, batch 25
     check_against_unplanned(eval, plan::make_plan(forward, {.reuse_memory = false}));
     CHECK(eval.bytes(plan::Storage::Arena) < eval.unplanned_arena_bytes);
   }
+}
+
+TEST_CASE("memory planning: folded weights form a preamble whose results keep their memory") {
+  dsl::SourceManager sources;
+  dsl::LowerOptions lower;
+  lower.input = std::array<int64_t, 3>{1, 32, 32};
+  lower.batch = 4;
+  ir::Graph forward =
+      dsl::compile_file(sources, std::string(RESNETC_SOURCE_DIR) + "/examples/d2l-resnet18.net", lower).graph;
+  CHECK(plan::make_plan(forward).preamble_kernels == 0);  // nothing folded: every op reads the input
+  passes::PipelineOptions optimize;
+  optimize.level = 1;
+  passes::run_pipeline(forward, optimize);
+  const plan::KernelPlan p = plan::make_plan(forward);
+  CHECK(p.preamble_kernels == 2 * 17);  // a weight and a bias for each of the 17 BatchNorms
+  for (size_t k = 0; k < p.kernels.size(); ++k) {
+    INFO(p.kernels[k].name);
+    const bool folds = p.kernels[k].name.find(".folded_") != std::string::npos;
+    CHECK(folds == (k < p.preamble_kernels));
+  }
+  check_plan(p);
+  CHECK(plan::print_plan(p).find("preamble: the first 34 kernels") != std::string::npos);
+  // Training graphs update their weights within the step: no preamble.
+  ir::Graph training = small_training_graph();
+  passes::run_pipeline(training, {});
+  CHECK(plan::make_plan(training).preamble_kernels == 0);
 }
 
 TEST_CASE("memory planning: a small training step and a graph of views") {

@@ -20,13 +20,18 @@ class CpuExecutor : public train::PlanExecutor {
     std::span<float> dst = runner_.buffer(buffer);
     check(buffer, bytes.size(), dst.size_bytes());
     std::memcpy(dst.data(), bytes.data(), bytes.size());
+    if (runner_.plan().buffer(buffer).storage == plan::Storage::Persistent) weights_changed_ = true;
   }
   void read(int buffer, std::span<std::byte> bytes) override {
     std::span<float> src = runner_.buffer(buffer);
     check(buffer, bytes.size(), src.size_bytes());
     std::memcpy(bytes.data(), src.data(), bytes.size());
   }
-  void run() override { runner_.run(); }
+  // The preamble (folded weights) only after the weights changed.
+  void run() override {
+    runner_.run(weights_changed_ ? 0 : runner_.plan().preamble_kernels);
+    weights_changed_ = false;
+  }
 
  private:
   void check(int buffer, size_t given, size_t size) {
@@ -34,6 +39,7 @@ class CpuExecutor : public train::PlanExecutor {
       throw std::logic_error(fmt::format("buffer '{}' holds {} bytes, not {}", runner_.plan().buffer(buffer).name, size, given));
   }
   cpu::PlanRunner runner_;
+  bool weights_changed_ = true;
 };
 
 }  // namespace
