@@ -85,10 +85,4 @@ ir::Op fused_op(std::string name, std::vector<ir::ValueId> inputs, const ir::Dim
   return ir::Op{ir::OpKind::Fused, std::move(name), std::move(inputs), ir::kNoValue, std::move(a), std::move(loc)};
 }
 
-ir::Dims fused_shape(const ir::Op& op) {
-  const ir::FusedProgram& p = op.attrs.program;
-  if (p.reduce) return {static_cast<int64_t>(p.results.size()), op.attrs.shape[1]};
-  return op.attrs.shape;
-}
-
 }  // namespace resnetc::passes

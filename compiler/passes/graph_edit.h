@@ -75,7 +75,5 @@ class ProgramBuilder {
 // An op of kind Fused named `name` over `space` reading `inputs`.
 ir::Op fused_op(std::string name, std::vector<ir::ValueId> inputs, const ir::Dims& space, ir::FusedProgram program,
                 ir::SourceLoc loc);
-// The output shape of a fused op.
-ir::Dims fused_shape(const ir::Op& op);
 
 }  // namespace resnetc::passes

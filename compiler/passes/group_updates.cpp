@@ -19,7 +19,6 @@ namespace {
 struct Group {
   ir::Op op;       // the group op being filled
   size_t last = 0;  // the index of its last member in the graph
-  size_t members = 0;
 };
 
 // The group kind of an update kind, and the attributes that must agree within a group.
@@ -67,7 +66,6 @@ void group_updates(ir::Graph& g) {
       if (op.kind == ir::OpKind::SgdMomentumUpdate) group.op.inputs.push_back(op.inputs[3]);
     }
     group.last = o;
-    ++group.members;
   }
   // Two groups of the same kind (different hyperparameters) need different names.
   std::map<std::string, int> names;

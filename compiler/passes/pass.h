@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "compiler/ir/graph.h"
+#include "compiler/plan/kernel_plan.h"
 
 namespace resnetc::passes {
 
@@ -32,8 +33,19 @@ struct PipelineOptions {
   std::ostream* print_to = nullptr;  // where --print-after goes; required when printing
 };
 
+// The options of level `level` with nothing printed or verified between passes.
+inline PipelineOptions at_level(int level) {
+  PipelineOptions options;
+  options.level = level;
+  return options;
+}
+
 // Runs the passes of `options.level`; throws ir::VerifyError naming the pass that broke the graph.
 void run_pipeline(ir::Graph& graph, const PipelineOptions& options);
+
+// `graph` through the pipeline, then planned with buffers reused by liveness from -O1 on: what
+// every command and backend runs.
+plan::KernelPlan optimized_plan(ir::Graph graph, const PipelineOptions& options);
 
 // The passes themselves (one file each).
 void eliminate_common_subexpressions(ir::Graph& graph);

@@ -47,4 +47,9 @@ void run_pipeline(ir::Graph& graph, const PipelineOptions& options) {
   ir::verify_or_throw(graph, options.level > 0 ? "the optimization passes" : "lowering");
 }
 
+plan::KernelPlan optimized_plan(ir::Graph graph, const PipelineOptions& options) {
+  run_pipeline(graph, options);
+  return plan::make_plan(graph, {.reuse_memory = options.level > 0});
+}
+
 }  // namespace resnetc::passes

@@ -65,38 +65,37 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
   std::vector<bool> constant(g.values.size());
   for (size_t v = 0; v < g.values.size(); ++v)
     constant[v] = g.values[v].role == ir::ValueRole::Parameter || g.values[v].role == ir::ValueRole::State;
-  const bool has_updates = std::any_of(g.ops.begin(), g.ops.end(), [](const ir::Op& op) { return ir::is_update(op.kind); });
-  std::vector<size_t> order, rest;
+  const bool has_updates =
+      std::any_of(g.ops.begin(), g.ops.end(), [](const ir::Op& op) { return ir::is_update(op.kind); });
+  std::vector<size_t> preamble, rest;
   for (size_t o = 0; o < g.ops.size(); ++o) {
     const ir::Op& op = g.ops[o];
     const bool from_constants = !has_updates && op.output != ir::kNoValue &&
                                 std::all_of(op.inputs.begin(), op.inputs.end(),
                                             [&](ir::ValueId in) { return constant[static_cast<size_t>(in)]; });
     if (from_constants) constant[static_cast<size_t>(op.output)] = true;
-    (from_constants ? order : rest).push_back(o);
+    (from_constants ? preamble : rest).push_back(o);
   }
-  const size_t preamble_ops = order.size();
-  order.insert(order.end(), rest.begin(), rest.end());
-  for (size_t position = 0; position < order.size(); ++position) {
-    const size_t o = order[position];
+  auto add_kernel = [&](size_t o) {
     const ir::Op& op = g.ops[o];
-    if (position == preamble_ops) p.preamble_kernels = p.kernels.size();
-    if (op.kind == ir::OpKind::BnStats && op.attrs.epilogue) continue;
+    if (op.kind == ir::OpKind::BnStats && op.attrs.epilogue) return;
     if (op.kind == ir::OpKind::View) {  // the source's memory: no kernel, no memory of its own
       Buffer& view = p.buffers[static_cast<size_t>(index.at(op.output))];
       const Buffer& source = p.buffers[static_cast<size_t>(index.at(op.inputs[0]))];
       view.view_of = index.at(op.inputs[0]);
       view.storage = source.storage;
       view.offset = source.offset + op.attrs.offset * 4;
-      continue;
+      return;
     }
     Kernel k{op.name, op.kind, op.attrs, {}, op.output == ir::kNoValue ? -1 : index.at(op.output), op.loc};
     for (ir::ValueId in : op.inputs) k.inputs.push_back(index.at(in));
     if (auto stats = epilogue_stats.find(static_cast<ir::OpId>(o)); stats != epilogue_stats.end())
       k.epilogue_stats = index.at(stats->second);
     p.kernels.push_back(std::move(k));
-  }
-  if (preamble_ops == order.size()) p.preamble_kernels = p.kernels.size();
+  };
+  for (size_t o : preamble) add_kernel(o);
+  p.preamble_kernels = p.kernels.size();
+  for (size_t o : rest) add_kernel(o);
   auto find = [&](ir::ValueId id) { return id == ir::kNoValue ? -1 : index.at(id); };
   p.input = find(g.input);
   p.labels = find(g.labels);

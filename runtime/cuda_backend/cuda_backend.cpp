@@ -18,6 +18,12 @@
 namespace resnetc::cuda_backend {
 namespace {
 
+// RESNETC_CUDA_GRAPHS=0 turns the step's CUDA graph off (every launch made one by one).
+bool graphs_enabled() {
+  const char* setting = std::getenv("RESNETC_CUDA_GRAPHS");
+  return setting == nullptr || std::string_view(setting) != "0";
+}
+
 class CudaExecutor : public train::PlanExecutor {
  public:
   // `units[i]` compiled is `cubins[i]`.
@@ -135,7 +141,7 @@ class CudaExecutor : public train::PlanExecutor {
   cuda::CacheOptions cache_;
   const plan::KernelPlan& plan_;
   cuda::Stream stream_;
-  bool use_graph_ = std::getenv("RESNETC_CUDA_GRAPHS") == nullptr || std::string_view(std::getenv("RESNETC_CUDA_GRAPHS")) != "0";
+  bool use_graph_ = graphs_enabled();
   std::optional<cuda::Graph> graph_;
   bool weights_changed_ = true;
   std::vector<cuda::Module> modules_;

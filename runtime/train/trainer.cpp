@@ -96,17 +96,11 @@ class EpochLog {
   std::ofstream file_;
 };
 
-// The graph through the passes, then planned (buffers reused from -O1).
-plan::KernelPlan optimized_plan(ir::Graph graph, const passes::PipelineOptions& optimize) {
-  passes::run_pipeline(graph, optimize);
-  return plan::make_plan(graph, {.reuse_memory = optimize.level > 0});
-}
-
 // The network in evaluation mode (BatchNorm with running statistics), fed test batches.
 class Evaluator {
  public:
   Evaluator(const ir::Graph& forward, Backend& backend, const passes::PipelineOptions& optimize)
-      : plan_(optimized_plan(forward, optimize)), exec_(backend.compile(plan_)) {}
+      : plan_(passes::optimized_plan(forward, optimize)), exec_(backend.compile(plan_)) {}
 
   const plan::KernelPlan& plan() const { return plan_; }
   PlanExecutor& executor() { return *exec_; }
@@ -145,7 +139,7 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
                   std::ostream& out) {
   const Recipe& r = options.recipe;
   const ir::Graph training = autodiff::make_training_graph(forward, {r.momentum, r.weight_decay});
-  plan::KernelPlan plan = optimized_plan(training, options.optimize);
+  plan::KernelPlan plan = passes::optimized_plan(training, options.optimize);
   auto exec = backend.compile(plan);
   Evaluator evaluator(forward, backend, options.optimize);
 

@@ -41,16 +41,9 @@ std::vector<float> logits_of(train::PlanExecutor& exec, const plan::KernelPlan& 
   return logits;
 }
 
-plan::KernelPlan optimized_plan(ir::Graph g, int level) {
-  passes::PipelineOptions optimize;
-  optimize.level = level;
-  passes::run_pipeline(g, optimize);
-  return plan::make_plan(g, {.reuse_memory = level > 0});
-}
-
 // The logits of `forward` optimized at `level`, with every input drawn by fill().
 std::vector<float> logits_at(const ir::Graph& forward, int level) {
-  const plan::KernelPlan plan = optimized_plan(forward, level);
+  const plan::KernelPlan plan = passes::optimized_plan(forward, passes::at_level(level));
   codegen::llvm_backend::CpuBackend backend(cpu::ThreadPool::global());
   auto exec = backend.compile(plan);
   fill(*exec, plan);
@@ -65,7 +58,7 @@ TEST_CASE("the folded weights are computed again exactly when the weights change
   lower.batch = 3;
   const ir::Graph forward =
       dsl::compile_file(sources, std::string(RESNETC_SOURCE_DIR) + "/examples/small-fashion.net", lower).graph;
-  const plan::KernelPlan plan = optimized_plan(forward, 2);
+  const plan::KernelPlan plan = passes::optimized_plan(forward, passes::at_level(2));
   REQUIRE(plan.preamble_kernels > 0);
   codegen::llvm_backend::CpuBackend backend(cpu::ThreadPool::global());
   auto exec = backend.compile(plan);

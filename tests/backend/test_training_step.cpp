@@ -25,9 +25,7 @@ TEST_CASE("a whole training step on the CPU backend matches the reference execut
   for (int level : {1, 2}) {
     DYNAMIC_SECTION("after the -O" << level << " passes, momentum and weight decay") {
       ir::Graph g = testing::tiny_training_graph({0.9, 5e-4});
-      passes::PipelineOptions optimize;
-      optimize.level = level;
-      passes::run_pipeline(g, optimize);
+      passes::run_pipeline(g, passes::at_level(level));
       auto mismatches = testing::compare_with_reference(g);
       INFO(testing::describe(mismatches));
       CHECK(mismatches.empty());

@@ -61,13 +61,6 @@ std::set<std::string> kernel_texts(const std::string& source) {
   return texts;
 }
 
-plan::KernelPlan optimized_plan(ir::Graph graph, int level) {
-  passes::PipelineOptions optimize;
-  optimize.level = level;
-  passes::run_pipeline(graph, optimize);
-  return plan::make_plan(graph, {.reuse_memory = level > 0});
-}
-
 }  // namespace
 
 TEST_CASE("every kernel of every example compiles with NVRTC for sm_90 without warnings or spills",
@@ -94,19 +87,22 @@ TEST_CASE("every kernel of every example compiles with NVRTC for sm_90 without w
     const std::string stem = file.stem().string();
     // Every example as it runs by default (-O2: fused and grouped kernels, buffers reused); the
     // zoos above hold every unfused kernel kind.
-    const plan::KernelPlan train_plan = optimized_plan(autodiff::make_training_graph(net.graph, {0.9, 5e-4}), 2);
+    const plan::KernelPlan train_plan =
+        passes::optimized_plan(autodiff::make_training_graph(net.graph, {0.9, 5e-4}), passes::at_level(2));
     // ResNeXt-50's training plan (226 distinct kernels, the largest unit) is left out to keep the
     // suite near 2 minutes: its grouped data and weight gradients are the gemm_zoo's (3 and 4
     // groups), its other kernels ResNet-50's; its forward plan is compiled.
     if (stem != "resnext50-32x4d") candidates.push_back({stem + ".train", codegen::cuda::emit_cuda(train_plan, tc)});
-    candidates.push_back({stem + ".forward", codegen::cuda::emit_cuda(optimized_plan(net.graph, 2), tc)});
+    candidates.push_back(
+        {stem + ".forward", codegen::cuda::emit_cuda(passes::optimized_plan(net.graph, passes::at_level(2)), tc)});
     if (stem == "d2l-resnet18" || stem == "small-fashion") {
       // At the batch size of the network's recipe, where the big GEMMs take the 128x64 tiles:
       // the seed's ResNet with tensor cores, the small network with FMA.
       const int64_t batch = net.training.batch.value_or(stem == "d2l-resnet18" ? 256 : 128);
       const dsl::CompiledNetwork full = dsl::compile_file(sources, file, {std::nullopt, batch});
       for (int level : {0, 2}) {
-        const plan::KernelPlan plan = optimized_plan(autodiff::make_training_graph(full.graph, {0.9, 5e-4}), level);
+        const plan::KernelPlan plan =
+            passes::optimized_plan(autodiff::make_training_graph(full.graph, {0.9, 5e-4}), passes::at_level(level));
         candidates.push_back({fmt::format("{}.train.batch{}.O{}{}", stem, batch, level, stem == "small-fashion" ? ".fma" : ""),
                               codegen::cuda::emit_cuda(plan, stem == "small-fashion" ? fma : tc)});
       }
@@ -202,7 +198,8 @@ TEST_CASE("a program split into translation units defines every kernel once, and
   const dsl::CompiledNetwork net =
       dsl::compile_file(sources, fs::path(RESNETC_SOURCE_DIR) / "examples" / "small-fashion.net", {std::nullopt, 2});
   const codegen::cuda::CudaProgram program =
-      codegen::cuda::emit_cuda(optimized_plan(autodiff::make_training_graph(net.graph, {0.9, 5e-4}), 2));
+      codegen::cuda::emit_cuda(passes::optimized_plan(autodiff::make_training_graph(net.graph, {0.9, 5e-4}),
+                                                      passes::at_level(2)));
   REQUIRE(program.kernels.size() == program.unique_kernels);
   CHECK(codegen::cuda::split_units(program, 1).front().source == program.source);
   CHECK(codegen::cuda::split_units(program, 1000).size() == program.kernels.size());  // at most one per kernel

@@ -16,9 +16,7 @@ using Catch::Contains;
 namespace {
 
 ir::Graph optimized(ir::Graph g, int level) {
-  PipelineOptions options;
-  options.level = level;
-  run_pipeline(g, options);
+  run_pipeline(g, at_level(level));
   return g;
 }
 
@@ -157,7 +155,7 @@ TEST_CASE("the seed's ResNet-18 training plan at -O2: at most 60% of the kernels
       dsl::compile_file(sources, std::string(RESNETC_SOURCE_DIR) + "/examples/d2l-resnet18.net", lower).graph;
   const ir::Graph training = autodiff::make_training_graph(forward, {0.0, 0.0});
   auto measure = [&](int level) {
-    const plan::KernelPlan p = plan::make_plan(optimized(training, level), {.reuse_memory = level > 0});
+    const plan::KernelPlan p = optimized_plan(training, at_level(level));
     int64_t bytes = 0;
     for (const plan::Kernel& k : p.kernels) bytes += plan::bytes_moved(p, k);
     return std::pair{p.kernels.size(), bytes};

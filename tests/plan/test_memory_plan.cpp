@@ -214,9 +214,7 @@ TEST_CASE("memory planning: folded weights form a preamble whose results keep th
   ir::Graph forward =
       dsl::compile_file(sources, std::string(RESNETC_SOURCE_DIR) + "/examples/d2l-resnet18.net", lower).graph;
   CHECK(plan::make_plan(forward).preamble_kernels == 0);  // nothing folded: every op reads the input
-  passes::PipelineOptions optimize;
-  optimize.level = 1;
-  passes::run_pipeline(forward, optimize);
+  passes::run_pipeline(forward, passes::at_level(1));
   const plan::KernelPlan p = plan::make_plan(forward);
   CHECK(p.preamble_kernels == 2 * 17);  // a weight and a bias for each of the 17 BatchNorms
   for (size_t k = 0; k < p.kernels.size(); ++k) {

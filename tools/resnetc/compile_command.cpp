@@ -22,11 +22,8 @@ autodiff::TrainingOptions training_options(const dsl::CompiledNetwork& net) {
 
 // The memory of one training step at the table's batch, with and without the memory plan.
 TrainingMemory training_memory(const dsl::CompiledNetwork& net, const Options& o) {
-  ir::Graph training = autodiff::make_training_graph(net.graph, training_options(net));
-  passes::PipelineOptions quiet;
-  quiet.level = o.opt_level;
-  passes::run_pipeline(training, quiet);
-  const plan::KernelPlan plan = plan::make_plan(training, {.reuse_memory = o.opt_level > 0});
+  const plan::KernelPlan plan = passes::optimized_plan(
+      autodiff::make_training_graph(net.graph, training_options(net)), passes::at_level(o.opt_level));
   return {plan::planned_peak_bytes(plan), plan::unplanned_peak_bytes(plan), o.opt_level};
 }
 

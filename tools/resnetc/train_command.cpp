@@ -89,9 +89,7 @@ int run_bench(const Options& o, dsl::SourceManager& sources) {
   load_model(o, sources, m);
   auto backend = make_backend(o);
   const ir::Graph training = autodiff::make_training_graph(m.net.graph, {m.recipe.momentum, m.recipe.weight_decay});
-  ir::Graph optimized = training;
-  passes::run_pipeline(optimized, pipeline_options(o));
-  const plan::KernelPlan plan = plan::make_plan(optimized, {.reuse_memory = o.opt_level > 0});
+  const plan::KernelPlan plan = passes::optimized_plan(training, pipeline_options(o));
   auto start = std::chrono::steady_clock::now();
   auto exec = backend->compile(plan);
   double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
