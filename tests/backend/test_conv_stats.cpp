@@ -24,6 +24,7 @@
 #include "dsl/frontend.h"
 #include "runtime/cpu/plan_runner.h"
 #include "tests/backend/kernel_harness.h"
+#include "tests/conv_case.h"
 #include "tests/tiny_network.h"
 
 using namespace resnetc;
@@ -31,44 +32,25 @@ using ir::OpKind;
 
 namespace {
 
-struct Conv {
-  ir::Dims x;  // [N, C, H, W]
-  int64_t out, k, stride, pad, groups = 1;
-  bool bias = false;
-
-  std::string describe() const {
-    return ir::format_dims(x) + " -> " + std::to_string(out) + " k" + std::to_string(k) + " s" +
-           std::to_string(stride) + " p" + std::to_string(pad) + " g" + std::to_string(groups) + (bias ? " bias" : "");
-  }
-};
+using Conv = testing::ConvCase;
+using testing::square_conv;
 
 const Conv kConvs[] = {
-    {{3, 5, 7, 7}, 6, 3, 1, 1},                // fewer rows than a direct panel (32) or an im2col block (8)
-    {{3, 5, 9, 9}, 13, 3, 2, 1, 1, true},      // stride 2, bias, a row tail of 5 under im2col
-    {{3, 5, 9, 9}, 40, 3, 1, 1, 1, true},      // two direct row panels, five im2col row blocks
-    {{3, 5, 7, 7}, 40, 3, 2, 0},               // stride 2, no padding
-    {{3, 5, 7, 7}, 13, 1, 1, 0, 1, true},      // 1x1
-    {{3, 5, 9, 9}, 6, 1, 2, 0},                // 1x1 stride 2 (scattered outputs)
-    {{3, 10, 9, 9}, 15, 3, 1, 1, 5, true},     // 5 groups of 2 input and 3 output channels
-    {{3, 5, 9, 9}, 6, 7, 1, 3},                // 7x7 on 9x9: 49 position classes, the direct GEMM rolled
-    {{4, 16, 20, 20}, 40, 3, 1, 1, 1, true},   // many work items per row block
+    square_conv({3, 5, 7, 7}, 6, 3, 1, 1),                // fewer rows than a direct panel (32) or an im2col block (8)
+    square_conv({3, 5, 9, 9}, 13, 3, 2, 1, 1, true),      // stride 2, bias, a row tail of 5 under im2col
+    square_conv({3, 5, 9, 9}, 40, 3, 1, 1, 1, true),      // two direct row panels, five im2col row blocks
+    square_conv({3, 5, 7, 7}, 40, 3, 2, 0),               // stride 2, no padding
+    square_conv({3, 5, 7, 7}, 13, 1, 1, 0, 1, true),      // 1x1
+    square_conv({3, 5, 9, 9}, 6, 1, 2, 0),                // 1x1 stride 2 (scattered outputs)
+    square_conv({3, 10, 9, 9}, 15, 3, 1, 1, 5, true),     // 5 groups of 2 input and 3 output channels
+    square_conv({3, 5, 9, 9}, 6, 7, 1, 3),                // 7x7 on 9x9: 49 position classes, the direct GEMM rolled
+    square_conv({4, 16, 20, 20}, 40, 3, 1, 1, 1, true),   // many work items per row block
 };
-
-ir::Attrs conv_attrs(const Conv& c) {
-  ir::Attrs a;
-  a.out_channels = c.out;
-  a.kernel[0] = a.kernel[1] = c.k;
-  a.stride[0] = a.stride[1] = c.stride;
-  a.padding[0] = a.padding[1] = c.pad;
-  a.groups = c.groups;
-  a.bias = c.bias;
-  return a;
-}
 
 // conv -> bn_stats (epilogue=true): the statistics are the graph's output.
 ir::Graph conv_stats_graph(const Conv& c) {
   ir::GraphBuilder g("conv_stats", c.x);
-  const ir::ValueId y = g.add(OpKind::Conv2d, "conv", {g.input()}, conv_attrs(c), {});
+  const ir::ValueId y = g.add(OpKind::Conv2d, "conv", {g.input()}, c.attrs(), {});
   ir::Attrs stats;
   stats.epilogue = true;
   return std::move(g).finish(g.apply(OpKind::BnStats, "conv.stats", {y}, stats, {}));
@@ -147,7 +129,7 @@ TEST_CASE("conv2d computes the BatchNorm statistics of its output in its epilogu
 // With a bias of 1000 and a spread of about 2, Q/n - mean² over the biased outputs would keep
 // no digit of the variance in the float partial sums: the epilogue sums before the bias.
 TEST_CASE("epilogue statistics keep the variance under a large bias", "[backend][conv_stats]") {
-  const Conv c{{3, 5, 9, 9}, 13, 3, 1, 1, 1, true};
+  const Conv c = square_conv({3, 5, 9, 9}, 13, 3, 1, 1, 1, true);
   for (const char* path : {"direct", "im2col"}) {
     DYNAMIC_SECTION(path) {
       setenv("RESNETC_CONV_PATH", path, 1);

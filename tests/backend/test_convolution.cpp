@@ -12,6 +12,7 @@
 #include "compiler/ir/builder.h"
 #include "compiler/ir/shape_inference.h"
 #include "tests/backend/kernel_harness.h"
+#include "tests/conv_case.h"
 
 using namespace resnetc;
 using ir::OpKind;
@@ -19,31 +20,7 @@ using ir::ValueRole;
 
 namespace {
 
-struct Conv {
-  ir::Dims x;  // [N, C, H, W]
-  int64_t out = 1;
-  int64_t kh = 3, kw = 3, sh = 1, sw = 1, ph = 0, pw = 0, groups = 1;
-  bool bias = false;
-
-  ir::Attrs attrs() const {
-    ir::Attrs a;
-    a.out_channels = out;
-    a.kernel[0] = kh;
-    a.kernel[1] = kw;
-    a.stride[0] = sh;
-    a.stride[1] = sw;
-    a.padding[0] = ph;
-    a.padding[1] = pw;
-    a.groups = groups;
-    a.bias = bias;
-    return a;
-  }
-  std::string describe() const {
-    return ir::format_dims(x) + " -> " + std::to_string(out) + " k" + std::to_string(kh) + "x" + std::to_string(kw) +
-           " s" + std::to_string(sh) + "," + std::to_string(sw) + " p" + std::to_string(ph) + "," + std::to_string(pw) +
-           " g" + std::to_string(groups) + (bias ? " bias" : "");
-  }
-};
+using Conv = testing::ConvCase;
 
 // Forward and input-gradient graphs run three times: as the backend chooses, and with each
 // GEMM formulation forced (RESNETC_CONV_PATH, read when the kernels are emitted): rows in

@@ -16,6 +16,7 @@
 #include "compiler/passes/pass.h"
 #include "compiler/plan/kernel_plan.h"
 #include "dsl/frontend.h"
+#include "tests/conv_case.h"
 #include "tests/cuda_codegen/emulated_plan.h"
 #include "tests/tiny_network.h"
 
@@ -24,22 +25,19 @@ using ir::OpKind;
 
 namespace {
 
-struct Conv {
-  ir::Dims x;  // [N, C, H, W]
-  int64_t out, k, stride, pad, groups = 1;
-  bool bias = false;
-};
+using Conv = testing::ConvCase;
+using testing::square_conv;
 
 // M = N*OH*OW rows of 12 (the 16-row tiles), 27 (32 rows), 48 to 243 (64 or 128), and 6 to 70
 // columns (16-column tiles for N <= 16, two 64-column tiles for 70).
 const Conv kConvs[] = {
-    {{3, 5, 7, 7}, 6, 3, 1, 1},                // M = 147, N = 6, K = 45
-    {{3, 5, 9, 9}, 13, 3, 2, 1, 1, true},      // stride 2, bias
-    {{3, 5, 9, 9}, 70, 3, 1, 1, 1, true},      // M = 243, two column tiles
-    {{3, 5, 7, 7}, 70, 3, 3, 0},               // M = 12
-    {{3, 5, 7, 7}, 20, 3, 2, 0, 1, true},      // M = 27
-    {{3, 5, 7, 7}, 13, 1, 2, 0},               // 1x1 stride 2, K = 5: never split
-    {{3, 10, 9, 9}, 15, 3, 1, 1, 5, true},     // 5 groups of 2 input and 3 output channels
+    square_conv({3, 5, 7, 7}, 6, 3, 1, 1),                // M = 147, N = 6, K = 45
+    square_conv({3, 5, 9, 9}, 13, 3, 2, 1, 1, true),      // stride 2, bias
+    square_conv({3, 5, 9, 9}, 70, 3, 1, 1, 1, true),      // M = 243, two column tiles
+    square_conv({3, 5, 7, 7}, 70, 3, 3, 0),               // M = 12
+    square_conv({3, 5, 7, 7}, 20, 3, 2, 0, 1, true),      // M = 27
+    square_conv({3, 5, 7, 7}, 13, 1, 2, 0),               // 1x1 stride 2, K = 5: never split
+    square_conv({3, 10, 9, 9}, 15, 3, 1, 1, 5, true),     // 5 groups of 2 input and 3 output channels
 };
 
 ir::Graph conv_stats_graph() {
@@ -49,14 +47,7 @@ ir::Graph conv_stats_graph() {
   for (const Conv& c : kConvs) {
     const std::string name = "conv" + std::to_string(i);
     const ir::ValueId x = i++ == 0 ? g.input() : g.add_value(name + ".x", c.x, ir::ValueRole::Input);
-    ir::Attrs a;
-    a.out_channels = c.out;
-    a.kernel[0] = a.kernel[1] = c.k;
-    a.stride[0] = a.stride[1] = c.stride;
-    a.padding[0] = a.padding[1] = c.pad;
-    a.groups = c.groups;
-    a.bias = c.bias;
-    y = g.add(OpKind::Conv2d, name, {x}, a, {});
+    y = g.add(OpKind::Conv2d, name, {x}, c.attrs(), {});
     ir::Attrs stats;
     stats.epilogue = true;
     g.apply(OpKind::BnStats, name + ".stats", {y}, stats, {});

@@ -6,32 +6,14 @@
 #include <string>
 
 #include "compiler/ir/builder.h"
+#include "tests/conv_case.h"
 
 namespace resnetc::testing::zoo {
 
 using ir::OpKind;
 using ir::ValueRole;
 
-struct Conv {
-  ir::Dims x;  // [N, C, H, W]
-  int64_t out;
-  int64_t kh, kw, sh, sw, ph, pw, groups = 1;
-  bool bias = false;
-
-  ir::Attrs attrs() const {
-    ir::Attrs a;
-    a.out_channels = out;
-    a.kernel[0] = kh;
-    a.kernel[1] = kw;
-    a.stride[0] = sh;
-    a.stride[1] = sw;
-    a.padding[0] = ph;
-    a.padding[1] = pw;
-    a.groups = groups;
-    a.bias = bias;
-    return a;
-  }
-};
+using Conv = ConvCase;
 
 inline const Conv kConvs[] = {
     {{3, 3, 11, 13}, 5, 3, 3, 1, 1, 1, 1},
