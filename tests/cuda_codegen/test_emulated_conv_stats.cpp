@@ -17,7 +17,7 @@
 #include "compiler/plan/kernel_plan.h"
 #include "dsl/frontend.h"
 #include "tests/conv_case.h"
-#include "tests/cuda_codegen/emulated_plan.h"
+#include "tests/cuda_codegen/emulation_test.h"
 #include "tests/tiny_network.h"
 
 using namespace resnetc;
@@ -62,30 +62,6 @@ ir::Graph tiny_training_step() {
   return g;
 }
 
-void check(const ir::Graph& graph, const testing::EmulationOptions& options) {
-  const testing::EmulationResult r = testing::compare_emulated(graph, options);
-  INFO(r.describe());
-  CHECK(r.ok());
-}
-
-testing::EmulationOptions tensor_cores(testing::EmulationOptions o) {
-  o.cuda.tensor_cores = true;
-  o.tolerance = 1e-2;  // TF32 operands: 10 mantissa bits
-  return o;
-}
-
-testing::EmulationOptions big_tiles(testing::EmulationOptions o) {
-  o.cuda.target_blocks = 1;  // the 128x64 tiles wherever M and N allow
-  return o;
-}
-
-testing::EmulationOptions split_everything(testing::EmulationOptions o) {
-  o.cuda.target_blocks = 1 << 20;
-  o.cuda.min_split_k = 16;
-  o.cuda.min_reduce_chunk = 8;  // the statistics' channel reductions in several chunks too
-  return o;
-}
-
 // How many launches run a kernel whose name starts with `family` followed by its number.
 size_t launches_of(const codegen::cuda::CudaProgram& program, const std::string& family) {
   size_t n = 0;
@@ -100,22 +76,22 @@ TEST_CASE("BatchNorm statistics in the convolution's epilogue match the referenc
           "[cuda][emulation][conv_stats]") {
   const ir::Graph graph = conv_stats_graph();
   SECTION("FMA, the tiles chosen for the shapes") {
-    check(graph, {});
+    testing::check_emulated(graph, {});
   }
   SECTION("FMA, 128x64 tiles") {
-    check(graph, big_tiles({}));
+    testing::check_emulated(graph, testing::big_tiles({}));
   }
   SECTION("FMA, K split: the statistics in the splits' sum") {
-    check(graph, split_everything({}));
+    testing::check_emulated(graph, testing::split_everything({}));
   }
   SECTION("TF32 mma.sync, the tiles chosen for the shapes") {
-    check(graph, tensor_cores({}));
+    testing::check_emulated(graph, testing::tensor_cores({}));
   }
   SECTION("TF32 mma.sync, 128x64 tiles") {
-    check(graph, tensor_cores(big_tiles({})));
+    testing::check_emulated(graph, testing::tensor_cores(testing::big_tiles({})));
   }
   SECTION("TF32 mma.sync, K split") {
-    check(graph, tensor_cores(split_everything({})));
+    testing::check_emulated(graph, testing::tensor_cores(testing::split_everything({})));
   }
 }
 
@@ -138,7 +114,7 @@ TEST_CASE("epilogue statistics replace the bn_stats kernels", "[cuda][conv_stats
     }
   }
   SECTION("K split: the splits' sum computes them (but for the 1x1 and the grouped conv: K = 5, 18, not split)") {
-    codegen::cuda::CudaOptions o = split_everything({}).cuda;
+    codegen::cuda::CudaOptions o = testing::split_everything({}).cuda;
     o.min_reduce_chunk = 1 << 20;  // one block per channel: no chunk sums
     const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(plan, o);
     CHECK(launches_of(program, "conv_fwd_sum_stats") == convs - 2);
@@ -179,14 +155,14 @@ TEST_CASE("a training step with the statistics in the convs' epilogues matches t
   for (const ir::Op& op : g.ops) fused += op.kind == OpKind::BnStats && op.attrs.epilogue;
   REQUIRE(fused == 5);  // the stem's, the basic block's two and its shortcut's, the preact block's inner one
   SECTION("FMA") {
-    check(g, {});
+    testing::check_emulated(g, {});
   }
   SECTION("every GEMM split along K and every channel reduction split in chunks") {
-    check(g, split_everything({}));
+    testing::check_emulated(g, testing::split_everything({}));
   }
   SECTION("TF32 tensor cores, at TF32's tolerance") {
-    testing::EmulationOptions o = tensor_cores({});
+    testing::EmulationOptions o = testing::tensor_cores({});
     o.cuda.tensor_cores_linear = true;
-    check(g, o);
+    testing::check_emulated(g, o);
   }
 }

@@ -14,7 +14,7 @@
 #include "compiler/codegen/cuda/cuda_emitter.h"
 #include "compiler/ir/builder.h"
 #include "compiler/plan/kernel_plan.h"
-#include "tests/cuda_codegen/emulated_plan.h"
+#include "tests/cuda_codegen/emulation_test.h"
 
 using namespace resnetc;
 using ir::FusedOpcode;
@@ -249,20 +249,6 @@ ir::Graph big_group() {
   return std::move(g).finish(g.input());
 }
 
-void check(const ir::Graph& graph, const testing::EmulationOptions& options) {
-  const testing::EmulationResult r = testing::compare_emulated(graph, options);
-  INFO(r.describe());
-  CHECK(r.ok());
-}
-
-testing::EmulationOptions split_everything() {
-  testing::EmulationOptions o;
-  o.cuda.target_blocks = 1 << 20;
-  o.cuda.min_reduce_chunk = 8;
-  o.cuda.grid_stride_blocks = 1;
-  return o;
-}
-
 size_t count(const std::string& text, const std::string& what) {
   size_t n = 0;
   for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
@@ -281,10 +267,10 @@ std::string kernel_of(const std::string& source, const std::string& name) {
 TEST_CASE("emulated fused programs and update groups match the reference", "[cuda][emulation][fused]") {
   const ir::Graph graph = fused_zoo();
   SECTION("one block per channel, one pass per grid") {
-    check(graph, {});
+    testing::check_emulated(graph, {});
   }
   SECTION("channels split in chunks, grid-stride loops") {
-    check(graph, split_everything());
+    testing::check_emulated(graph, testing::split_everything());
   }
   SECTION("two blocks per loop, other random inputs") {
     testing::EmulationOptions o;
@@ -292,7 +278,7 @@ TEST_CASE("emulated fused programs and update groups match the reference", "[cud
     o.input_scale = 2.5f;
     o.cuda.grid_stride_blocks = 2;
     o.cuda.min_reduce_chunk = 40;
-    check(graph, o);
+    testing::check_emulated(graph, o);
   }
 }
 
@@ -303,8 +289,8 @@ TEST_CASE("an update group beyond the kernel parameter limit is split into launc
   CHECK(program.launches[0].buffers.size() == 511);  // lr and 170 members
   CHECK(program.launches[1].buffers.size() == 91);   // lr and 30 members
   CHECK(program.launches[0].grid[0] == 170);
-  check(graph, {});
-  check(graph, split_everything());
+  testing::check_emulated(graph, {});
+  testing::check_emulated(graph, testing::split_everything());
 }
 
 TEST_CASE("the fused kernels' source: shared kernels, float4, channel loads", "[cuda][fused]") {
@@ -340,7 +326,7 @@ TEST_CASE("the fused kernels' source: shared kernels, float4, channel loads", "[
   const codegen::cuda::CudaProgram shared = codegen::cuda::emit_cuda(plan::make_plan(twice));
   CHECK(shared.launches.size() == 2);
   CHECK(shared.unique_kernels == 1);
-  check(twice, {});
+  testing::check_emulated(twice, {});
 }
 
 TEST_CASE("a view off 16 bytes is read without float4; a view kernel is refused", "[cuda][fused]") {

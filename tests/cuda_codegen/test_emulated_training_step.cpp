@@ -6,48 +6,31 @@
 #include "compiler/autodiff/training_graph.h"
 #include "compiler/passes/pass.h"
 #include "dsl/frontend.h"
-#include "tests/cuda_codegen/emulated_plan.h"
+#include "tests/cuda_codegen/emulation_test.h"
 #include "tests/tiny_network.h"
 
 using namespace resnetc;
 
-namespace {
-
-void check(const ir::Graph& graph, const testing::EmulationOptions& options) {
-  const testing::EmulationResult r = testing::compare_emulated(graph, options);
-  INFO(r.describe());
-  CHECK(r.ok());
-}
-
-testing::EmulationOptions split_everything(testing::EmulationOptions o) {
-  o.cuda.target_blocks = 1 << 20;
-  o.cuda.min_split_k = 16;
-  o.cuda.min_reduce_chunk = 8;
-  return o;
-}
-
-}  // namespace
-
 TEST_CASE("a whole training step under CUDA emulation matches the reference executor") {
   SECTION("plain SGD, FMA") {
-    check(testing::tiny_training_graph({0, 0}), {});
+    testing::check_emulated(testing::tiny_training_graph({0, 0}), {});
   }
   SECTION("momentum and weight decay, FMA") {
-    check(testing::tiny_training_graph({0.9, 5e-4}), {});
+    testing::check_emulated(testing::tiny_training_graph({0.9, 5e-4}), {});
   }
   SECTION("every GEMM split along K and every channel reduction split in chunks") {
-    check(testing::tiny_training_graph({0.9, 5e-4}), split_everything({}));
+    testing::check_emulated(testing::tiny_training_graph({0.9, 5e-4}), testing::split_everything({}));
   }
   SECTION("after the -O2 passes: fused maps and reductions, grouped updates, every reduction split") {
     ir::Graph g = testing::tiny_training_graph({0.9, 5e-4});
     passes::run_pipeline(g, {});
-    check(g, split_everything({}));
+    testing::check_emulated(g, testing::split_everything({}));
   }
   SECTION("TF32 tensor cores (emulated mma.sync), at TF32's tolerance") {
     testing::EmulationOptions o;
     o.cuda.tensor_cores = true;
     o.cuda.tensor_cores_linear = true;
     o.tolerance = 1e-2;
-    check(testing::tiny_training_graph({0.9, 5e-4}), o);
+    testing::check_emulated(testing::tiny_training_graph({0.9, 5e-4}), o);
   }
 }
