@@ -1,7 +1,8 @@
 #pragma once
-// Batches assembled on the GPU: the split's uint8 images and labels uploaded once, each batch
-// gathered, resized (PIL-exact, compiler/codegen/cuda/batch_kernels.h) and converted there
-// straight into the plan's input buffer. Only the batch's indices cross the bus.
+// Batches assembled on the GPU: the split's uint8 images and labels uploaded once, each
+// epoch's order drawn there, each batch gathered, resized (PIL-exact,
+// compiler/codegen/cuda/batch_kernels.h) and converted there straight into the plan's input
+// buffer. A training batch sends nothing over the bus; an evaluation batch, its indices.
 #include <memory>
 
 #include "runtime/cuda/compile_cache.h"
@@ -18,8 +19,9 @@ struct BatchTarget {
   cuda::StreamHandle stream = nullptr;  // the plan's stream: the batch is ready when its step starts
 };
 
-// feed() uploads the indices (a synchronous copy) and enqueues the kernels on `target.stream`,
-// which must be idle: the executor synchronises it at the end of every step.
+// feed_order() and feed() enqueue the kernels on `target.stream`, which must be idle (the
+// executor synchronises it at the end of every step); feed() first uploads the indices, a
+// synchronous copy.
 // Compiles the batch kernels for `split` -> `target` through the NVRTC cache. Throws
 // cuda::CudaError (out of memory: the message says how much the data set needs).
 std::unique_ptr<train::BatchSource> make_device_batches(const cuda::Device& device, const cuda::CacheOptions& cache,

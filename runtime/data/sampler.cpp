@@ -1,7 +1,7 @@
 #include "runtime/data/sampler.h"
 
-#include <numeric>
-#include <random>
+#include <algorithm>
+#include <bit>
 #include <stdexcept>
 #include <utility>
 
@@ -10,8 +10,7 @@
 namespace resnetc::data {
 namespace {
 
-// SplitMix64 finaliser: spreads (seed, epoch) over the whole state so neighbouring
-// epochs or seeds start unrelated streams.
+// SplitMix64: the golden-ratio increment, then its finaliser.
 uint64_t mix(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -19,25 +18,27 @@ uint64_t mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// Uniform in [0, bound): reject the lowest 2^64 mod bound raw values so that every
-// residue is equally likely (std::uniform_int_distribution's algorithm is unspecified).
-uint64_t below(std::mt19937_64& rng, uint64_t bound) {
-  const uint64_t threshold = (0 - bound) % bound;  // == 2^64 mod bound
-  uint64_t x = rng();
-  while (x < threshold) x = rng();
-  return x % bound;
-}
-
 }  // namespace
 
+uint64_t order_stream(uint64_t seed, int epoch) {
+  return mix(mix(seed) ^ static_cast<uint64_t>(static_cast<int64_t>(epoch)));
+}
+
+int order_index_bits(uint32_t n) { return n <= 1 ? 0 : static_cast<int>(std::bit_width(n - 1)); }
+
+uint64_t order_key(uint64_t stream, uint32_t i, int index_bits) {
+  return (mix(stream + i * 0x9E3779B97F4A7C15ull) >> index_bits << index_bits) | i;
+}
+
 std::vector<uint32_t> epoch_order(uint64_t seed, int epoch, uint32_t n) {
-  std::mt19937_64 rng(mix(mix(seed) ^ static_cast<uint64_t>(static_cast<int64_t>(epoch))));
+  const uint64_t stream = order_stream(seed, epoch);
+  const int bits = order_index_bits(n);
+  std::vector<uint64_t> keys(n);
+  for (uint32_t i = 0; i < n; ++i) keys[i] = order_key(stream, i, bits);
+  std::sort(keys.begin(), keys.end());
+  const uint64_t index_mask = (uint64_t{1} << bits) - 1;
   std::vector<uint32_t> order(n);
-  std::iota(order.begin(), order.end(), 0u);
-  for (uint32_t i = n; i > 1; --i) {
-    const auto j = static_cast<uint32_t>(below(rng, i));
-    std::swap(order[i - 1], order[j]);
-  }
+  for (uint32_t i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(keys[i] & index_mask);
   return order;
 }
 

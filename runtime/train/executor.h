@@ -7,18 +7,24 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "compiler/plan/kernel_plan.h"
 #include "runtime/data/dataset.h"
 
 namespace resnetc::train {
 
-// Fills a plan's input and labels with the examples at given indices of one split, from data
-// the backend keeps in its own memory (the GPU's: only the indices cross the bus).
+// Fills a plan's input and labels with examples of one split from data the backend keeps in
+// its own memory (the GPU's), shuffled there too: per training batch nothing crosses the bus.
 class BatchSource {
  public:
   virtual ~BatchSource() = default;
-  // indices.size() is the plan's batch.
+  // Draws data::epoch_order(seed, epoch, split.count) where the data lives, for feed_order().
+  // Returns it as well: the trainer counts correct predictions with the labels on the host.
+  virtual std::vector<uint32_t> shuffle(uint64_t seed, int epoch) = 0;
+  // The examples at positions first .. first + batch - 1 of the last shuffle()'s order.
+  virtual void feed_order(int64_t first) = 0;
+  // The examples at `indices`; indices.size() is the plan's batch.
   virtual void feed(std::span<const uint32_t> indices) = 0;
 };
 

@@ -23,9 +23,9 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Fills the plan's input and labels with the examples at `indices` (a last, short batch is
-// padded by repeating its first example): on the backend's device when it keeps the data set
-// there, else assembled on the host and written. `labels` holds the batch's labels either way.
+// Fills the plan's input and labels with examples of `split`: on the backend's device when it
+// keeps the data set there (shuffled there too), else assembled on the host and written.
+// `labels` holds the batch's labels either way.
 struct BatchFeeder {
   const plan::KernelPlan& plan;
   data::Resizer resizer;
@@ -44,6 +44,23 @@ struct BatchFeeder {
     if (!device) images.resize(static_cast<size_t>(ir::numel(p.buffer(p.input).shape)));
   }
 
+  // data::epoch_order(seed, epoch, split.count), drawn where the data lives.
+  std::vector<uint32_t> shuffle(const data::Split& split, uint64_t seed, int epoch) {
+    return device ? device->shuffle(seed, epoch) : data::epoch_order(seed, epoch, static_cast<uint32_t>(split.count));
+  }
+
+  // The examples at positions first .. first + batch - 1 of `order`, the last shuffle()'s.
+  void feed_order(PlanExecutor& exec, const data::Split& split, const std::vector<uint32_t>& order, int64_t first) {
+    const auto begin = order.begin() + first;
+    if (!device) {
+      feed(exec, split, std::vector<uint32_t>(begin, begin + static_cast<int64_t>(labels.size())));
+      return;
+    }
+    for (size_t i = 0; i < labels.size(); ++i) labels[i] = split.labels.at(begin[static_cast<int64_t>(i)]);
+    device->feed_order(first);
+  }
+
+  // The examples at `indices`; a short batch is padded by repeating its first example.
   void feed(PlanExecutor& exec, const data::Split& split, std::vector<uint32_t> indices) {
     while (indices.size() < labels.size()) indices.push_back(indices.front());
     if (device) {
@@ -177,12 +194,11 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
 
   for (int64_t epoch = first_epoch; epoch < r.epochs; ++epoch) {
     auto start = Clock::now();
-    std::vector<uint32_t> order = data::epoch_order(r.seed, static_cast<int>(epoch), static_cast<uint32_t>(data.train.count));
+    const std::vector<uint32_t> order = feeder.shuffle(data.train, r.seed, static_cast<int>(epoch));
     double loss_sum = 0;
     int64_t right = 0;
     for (int64_t step = 0; step < steps; ++step) {
-      auto first = order.begin() + step * batch;
-      feeder.feed(*exec, data.train, std::vector<uint32_t>(first, first + batch));
+      feeder.feed_order(*exec, data.train, order, step * batch);
       lr[0] = static_cast<float>(learning_rate(r, epoch, step, steps));
       write_buffer(*exec, plan.learning_rate, std::span<const float>(lr));
       exec->run();

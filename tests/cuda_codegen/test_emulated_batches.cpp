@@ -1,5 +1,6 @@
 // The GPU's batch assembly (compiler/codegen/cuda/batch_kernels.h) under emulation gives the
-// host's batches bit for bit: data::fill_batch's gather, PIL-exact resize, /255 and labels.
+// host's batches bit for bit: data::fill_batch's gather, PIL-exact resize, /255 and labels,
+// and data::epoch_order's shuffle.
 #include <catch2/catch.hpp>
 
 #include <random>
@@ -62,4 +63,30 @@ TEST_CASE("batches assembled by the GPU kernels equal the host's bit for bit", "
   check_batches(28, 28, 28, 28);  // unchanged: both passes the identity
   check_batches(28, 28, 20, 24);  // shrinking: antialiased, wider filters
   check_batches(7, 9, 13, 5);     // one axis each way, sizes that divide nothing
+}
+
+namespace {
+
+std::vector<uint32_t> emulated_order(uint64_t seed, int epoch, int64_t examples) {
+  codegen::cuda::BatchShape shape;
+  shape.examples = examples;
+  testing::EmulatedModule module(codegen::cuda::batch_kernels_source(shape));
+  std::vector<uint32_t> order(static_cast<size_t>(examples), 0xFFFFFFFFu);
+  std::vector<uint64_t> keys(static_cast<size_t>(codegen::cuda::shuffle_keys(shape)));
+  uint64_t stream = data::order_stream(seed, epoch);
+  void* args[] = {order.data(), keys.data(), &stream};
+  const unsigned grid[3] = {1, 1, 1}, block[3] = {codegen::cuda::kShuffleThreads, 1, 1};
+  module.launch("rc_batch_shuffle", grid, block, args);
+  return order;
+}
+
+}  // namespace
+
+TEST_CASE("the GPU's shuffle draws the host's epoch order", "[cuda][batches]") {
+  // Sizes below, at and above the block's thread count and powers of two, the training set's.
+  for (const int64_t n : {1, 2, 3, 1000, 1024, 1025, 4096, 60000}) {
+    INFO("n = " << n);
+    CHECK(emulated_order(42, 3, n) == data::epoch_order(42, 3, static_cast<uint32_t>(n)));
+  }
+  CHECK(emulated_order(7, 0, 777) == data::epoch_order(7, 0, 777));
 }

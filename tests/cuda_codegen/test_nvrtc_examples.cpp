@@ -23,6 +23,7 @@
 
 #include "compiler/autodiff/training_graph.h"
 #include "compiler/passes/pass.h"
+#include "compiler/codegen/cuda/batch_kernels.h"
 #include "compiler/codegen/cuda/cuda_emitter.h"
 #include "compiler/plan/kernel_plan.h"
 #include "dsl/frontend.h"
@@ -160,6 +161,26 @@ TEST_CASE("every kernel of every example compiles with NVRTC for sm_90 without w
   }
   WARN(fmt::format("NVRTC compiled {} translation units, {} kernels, in {:.1f} s; already compiled:{}", units.size(),
                    kernels, seconds, skipped));
+}
+
+TEST_CASE("the batch and shuffle kernels compile with NVRTC for sm_90 without warnings or spills", "[cuda][nvrtc]") {
+  // The seed's recipe: Fashion-MNIST's 60000 28x28 training images, batches of 256 at 96x96.
+  const codegen::cuda::BatchShape shape{256, 28, 28, 96, 96, 2, 2, 60000};
+  cuda::CompileResult result;
+  try {
+    result = cuda::compile(
+        {.name = "batches.cu", .source = codegen::cuda::batch_kernels_source(shape), .arch = "sm_90", .ptxas_verbose = true});
+  } catch (const cuda::CudaError& e) {
+    FAIL(e.what());
+  }
+  INFO(result.log.substr(0, 4000));
+  CHECK(result.log.find("warning") == std::string::npos);
+  const std::vector<cuda::FunctionResources> functions = cuda::parse_ptxas_info(result.log);
+  CHECK(functions.size() == 4);
+  for (const cuda::FunctionResources& f : functions) {
+    INFO(f.name);
+    CHECK_FALSE(f.uses_local_memory());
+  }
 }
 
 TEST_CASE("kernels over tensors of more than 2^30 elements index with long long and compile cleanly", "[cuda][nvrtc]") {

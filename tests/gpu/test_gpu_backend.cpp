@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <random>
+#include <stdexcept>
 
 #include "compiler/autodiff/training_graph.h"
 #include "compiler/passes/pass.h"
@@ -123,6 +124,21 @@ network small {
   train::read_buffer(*exec, plan.labels, std::span<int32_t>(got_labels));
   CHECK(got == want);
   CHECK(got_labels == want_labels);
+
+  // The epoch's order drawn on the GPU is the host's, and feed_order() feeds a slice of it.
+  const std::vector<uint32_t> order = source->shuffle(42, 1);
+  CHECK(order == data::epoch_order(42, 1, 9));
+  source->feed_order(3);
+  exec->run();
+  data::fill_batch(split, std::span(order).subspan(3, 6), data::Resizer(28, 28, 32, 30), want.data(), want_labels.data());
+  train::read_buffer(*exec, plan.input, std::span<float>(got));
+  train::read_buffer(*exec, plan.labels, std::span<int32_t>(got_labels));
+  CHECK(got == want);
+  CHECK(got_labels == want_labels);
+  CHECK_THROWS_AS(source->feed_order(4), std::out_of_range);
+  // At the training set's size, where the sort runs over 65536 keys in global memory.
+  const data::Split large{60000, 28, 28, std::vector<uint8_t>(60000 * 28 * 28), std::vector<uint8_t>(60000)};
+  CHECK(exec->batch_source(large)->shuffle(7, 2) == data::epoch_order(7, 2, 60000));
 
   // The graph replays: a second step from the updated weights gives a finite, different loss.
   std::vector<float> lr{0.1f}, loss1(1), loss2(1);

@@ -12,6 +12,12 @@
 //       input [B, 1, OUT_H, OUT_W] float = the vertical pass of scratch, / 255
 //   rc_batch_labels(labels_out, labels, indices)
 //       labels_out [B] int32 = labels[indices[b]]
+// and, once per epoch, before them:
+//   rc_batch_shuffle(order, keys, stream)     one block of kShuffleThreads threads
+//       order [N] uint32 = data::epoch_order for the epoch whose order_stream is `stream`:
+//       the same keys (data::order_key) sorted by a bitonic network over keys [P], P the
+//       power of two at or above N (padding keys sort last). The batch kernels then take
+//       `order + first` as their indices, so nothing crosses the bus per batch.
 // An axis whose size does not change takes an identity filter (1 tap, weight 2^22), which
 // reproduces the host's skipped pass exactly.
 #include <cstdint>
@@ -24,11 +30,16 @@ struct BatchShape {
   int64_t in_height = 1, in_width = 1;    // the data set's images
   int64_t out_height = 1, out_width = 1;  // the plan's input
   int64_t row_taps = 1, col_taps = 1;     // of the vertical and horizontal filters
+  int64_t examples = 1;                   // in the split: what rc_batch_shuffle orders
 };
 
 inline constexpr unsigned kBatchThreads = 256;
+inline constexpr unsigned kShuffleThreads = 1024;
 
-// One translation unit with the three kernels (and their emulation entry points).
+// The sort's length P: the power of two at or above shape.examples.
+int64_t shuffle_keys(const BatchShape& shape);
+
+// One translation unit with the four kernels (and their emulation entry points).
 std::string batch_kernels_source(const BatchShape& shape);
 
 // The blocks each kernel launches (kBatchThreads threads each): one thread per output element.
