@@ -223,7 +223,7 @@ class Parser {
       if (is(Tok::Ident) && peek(1).kind == Tok::Assign) {
         a.key = next().text;
         next();
-        a.value = expr();
+        a.value = argument_expr();
       } else if (is(Tok::Ident) && is_shorthand(peek().text)) {
         const Token& t = next();
         size_t letters = 0;
@@ -235,7 +235,7 @@ class Parser {
         value->value = std::stoll(digits);
         a.value = std::move(value);
       } else {
-        a.value = expr();
+        a.value = argument_expr();
       }
       out.push_back(std::move(a));
     }
@@ -344,6 +344,33 @@ class Parser {
     return a.loc.line == b.loc.line && a.loc.col + a.text.size() == b.loc.col;
   }
 
+  // An argument's value. Arguments are separated by spaces only, so `fc 10 -1` would silently
+  // be `fc 9`: outside parentheses, a `+` or `-` with a space before it and none after is an
+  // error instead.
+  ast::ExprPtr argument_expr() {
+    const bool outer = in_argument_;
+    in_argument_ = true;
+    ast::ExprPtr e = expr();
+    in_argument_ = outer;
+    return e;
+  }
+
+  void reject_sign_like_operator() const {
+    const Token& op = peek();
+    if (!in_argument_ || (op.kind != Tok::Plus && op.kind != Tok::Minus) || adjacent(tokens_[pos_ - 1], op) ||
+        !adjacent(op, peek(1)))
+      return;
+    error_at(op.loc,
+             op.kind == Tok::Minus
+                 ? fmt::format("'-{0}' after a space would subtract {0} from the argument before it; write '- {0}' "
+                               "for that, or '(-{0})' for an argument of its own",
+                               peek(1).text)
+                 : fmt::format("'+{0}' after a space would add {0} to the argument before it; write '+ {0}' for "
+                               "that, or '{0}' for an argument of its own",
+                               peek(1).text),
+             op.length() + peek(1).length());
+  }
+
   // Expressions: or < and < not < comparison < + - < * / % < unary minus < primary.
   ast::ExprPtr expr() {
     if (++depth_ > kMaxNesting) error_at(peek().loc, fmt::format("expression nested more than {} levels deep", kMaxNesting));
@@ -367,6 +394,7 @@ class Parser {
     while (true) {
       int prec = precedence(peek());
       if (prec == 0 || prec <= min_prec) return lhs;
+      reject_sign_like_operator();
       const Token op = next();
       // Comparisons do not chain: `a < b < c` is an error, not (a < b) < c.
       ast::ExprPtr rhs = binary(prec);
@@ -409,7 +437,10 @@ class Parser {
     }
     if (t.kind == Tok::LParen) {
       next();
+      const bool outer = in_argument_;
+      in_argument_ = false;  // `(10 -1)` is unambiguous
       ast::ExprPtr e = expr();
+      in_argument_ = outer;
       expect(Tok::RParen, "')'");
       return e;
     }
@@ -421,6 +452,7 @@ class Parser {
   std::optional<Diagnostic> lex_error_;  // declared before tokens_: the constructor fills both
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  bool in_argument_ = false;  // parsing an argument's value, outside parentheses
   int depth_ = 0;
 };
 

@@ -88,6 +88,22 @@ TEST_CASE("expression precedence: * before +, comparisons before and/or, not loo
   CHECK(y.lhs->lhs->lhs->name == "==");
 }
 
+TEST_CASE("a sign after a space in an argument is an error; spaced or parenthesized arithmetic is not") {
+  CHECK(parse_error("network n { head { fc 10 -1 } }") ==
+        "1:26: '-1' after a space would subtract 1 from the argument before it; write '- 1' for that, or '(-1)' "
+        "for an argument of its own");
+  CHECK(parse_error("network n { head { fc k=n +2 } }") ==
+        "1:27: '+2' after a space would add 2 to the argument before it; write '+ 2' for that, or '2' for an "
+        "argument of its own");
+  for (const char* fine : {"fc 10 - 1", "fc 10-1", "fc (10 -1)", "fc 10 (-1)"}) {
+    INFO(fine);
+    const auto f = parse_text(std::string("network n { head { ") + fine + " } }");
+    CHECK(f.networks[0].head->layers[0].args.size() == (std::string(fine) == "fc 10 (-1)" ? 2u : 1u));
+  }
+  // Not an argument: a let's value has no neighbours to confuse.
+  CHECK(parse_error("block b(a) { let x = a -1\n branch { relu } }") == "no error");
+}
+
 TEST_CASE("parser errors say what was expected and suggest the nearest word") {
   CHECK(parse_error("netwrk n {}") == "1:1: expected 'block' or 'network', found 'netwrk'; did you mean 'network'?");
   CHECK(parse_error("network n {\n  stme { relu }\n}") ==
