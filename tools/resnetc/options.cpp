@@ -234,6 +234,11 @@ Options parse_options(const std::vector<std::string>& args) {
     } else if (name == "--print-after-all") flag(o.print_after_all);
     else if (name == "--verify-each") flag(o.verify_each);
     else if (name == "--list-passes") flag(o.list_passes);
+    else if (name.size() > 2 && name.starts_with("-O"))
+      throw UsageError(fmt::format(
+          "there is no optimization level '{}': use -O0 (one kernel per operation), -O1 (common subexpressions, dead "
+          "code, inference BatchNorm folding, memory reuse) or -O2 (all passes, the default)",
+          name));
     else throw UsageError(fmt::format("unknown option '{}'{}", name, dsl::did_you_mean(name, kOptions)));
   }
   if (o.help || o.version || o.prelude || o.list_passes) return o;
