@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <ostream>
 
 #include "compiler/autodiff/training_graph.h"
@@ -72,6 +73,20 @@ struct BatchFeeder {
     write_buffer(exec, plan.input, std::span<const float>(images));
     if (plan.labels >= 0) write_buffer(exec, plan.labels, std::span<const int32_t>(labels));
   }
+};
+
+// The epoch's last, short batch: a training plan of its own (a plan's shapes are fixed), whose
+// weights and optimizer state are copied in from the main plan before its step and back after.
+struct ShortBatch {
+  plan::KernelPlan plan;
+  std::unique_ptr<PlanExecutor> exec;
+  BatchFeeder feeder;
+
+  ShortBatch(const ir::Graph& forward, const Recipe& r, Backend& backend, const passes::PipelineOptions& optimize,
+             const data::Split& split)
+      : plan(passes::optimized_plan(autodiff::make_training_graph(forward, {r.momentum, r.weight_decay}), optimize)),
+        exec(backend.compile(plan)),
+        feeder(plan, *exec, split) {}
 };
 
 // Correct predictions among the first `count` rows of the logits.
@@ -181,8 +196,14 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
   }
 
   const int64_t batch = r.batch;
-  const int64_t steps = data.train.count / batch;  // a last, short batch is dropped: the plan's shapes are fixed
-  if (steps == 0) throw TrainingError(fmt::format("batch {} is larger than the training set ({})", batch, data.train.count));
+  const int64_t full_steps = data.train.count / batch;
+  if (full_steps == 0)
+    throw TrainingError(fmt::format("batch {} is larger than the training set ({})", batch, data.train.count));
+  std::optional<ShortBatch> short_batch;
+  if (const int64_t rest = data.train.count % batch; rest > 0 && options.network_at_batch)
+    short_batch.emplace(options.network_at_batch(rest), r, backend, options.optimize, data.train);
+  const int64_t steps = full_steps + (short_batch ? 1 : 0);
+  const int64_t epoch_examples = short_batch ? data.train.count : full_steps * batch;
   const int64_t classes = plan.buffer(plan.logits).shape[1];
   BatchFeeder feeder(plan, *exec, data.train);
   std::vector<float> logits(static_cast<size_t>(batch * classes)), loss(1), lr(1);
@@ -195,14 +216,14 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
   for (int64_t epoch = first_epoch; epoch < r.epochs; ++epoch) {
     auto start = Clock::now();
     const std::vector<uint32_t> order = feeder.shuffle(data.train, r.seed, static_cast<int>(epoch));
-    double loss_sum = 0;
-    int64_t right = 0;
-    for (int64_t step = 0; step < steps; ++step) {
-      feeder.feed_order(*exec, data.train, order, step * batch);
+    double loss_sum = 0;  // over examples
+    int64_t right = 0, done = 0;
+    // One SGD step of `p` on the `count` examples its feeder was given.
+    auto step_on = [&](PlanExecutor& e, const plan::KernelPlan& p, const BatchFeeder& f, int64_t step, int64_t count) {
       lr[0] = static_cast<float>(learning_rate(r, epoch, step, steps));
-      write_buffer(*exec, plan.learning_rate, std::span<const float>(lr));
-      exec->run();
-      read_buffer(*exec, plan.loss, std::span<float>(loss));
+      write_buffer(e, p.learning_rate, std::span<const float>(lr));
+      e.run();
+      read_buffer(e, p.loss, std::span<float>(loss));
       if (!std::isfinite(loss[0])) {
         progress.clear();
         throw TrainingError(fmt::format(
@@ -211,26 +232,38 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
                 ? fmt::format("The last good checkpoint, after epoch {}, is {}", epoch, options.checkpoint.string())
                 : std::string("No checkpoint was written yet. Try a lower --lr")));
       }
-      read_buffer(*exec, plan.logits, std::span<float>(logits));
-      loss_sum += loss[0];
-      right += correct(logits, feeder.labels, batch, classes);
+      read_buffer(e, p.logits, std::span<float>(logits.data(), static_cast<size_t>(count * classes)));
+      loss_sum += loss[0] * static_cast<double>(count);
+      right += correct(logits, f.labels, count, classes);
+      done += count;
       double elapsed = seconds_since(start);
-      double rate = static_cast<double>((step + 1) * batch) / elapsed;
+      double rate = static_cast<double>(done) / elapsed;
       double eta = elapsed / static_cast<double>(step + 1) * static_cast<double>((r.epochs - epoch) * steps - step - 1);
-      progress.update(epoch + 1, r.epochs, step + 1, steps, loss_sum / static_cast<double>(step + 1), rate, eta);
+      progress.update(epoch + 1, r.epochs, step + 1, steps, loss_sum / static_cast<double>(done), rate, eta);
+    };
+    for (int64_t step = 0; step < full_steps; ++step) {
+      feeder.feed_order(*exec, data.train, order, step * batch);
+      step_on(*exec, plan, feeder, step, batch);
+    }
+    if (short_batch) {
+      ShortBatch& b = *short_batch;
+      write_state(*b.exec, b.plan, read_state(*exec, plan));
+      b.feeder.feed(*b.exec, data.train, std::vector<uint32_t>(order.begin() + full_steps * batch, order.end()));
+      step_on(*b.exec, b.plan, b.feeder, full_steps, data.train.count - full_steps * batch);
+      write_state(*exec, plan, read_state(*b.exec, b.plan));
     }
     double epoch_train_seconds = seconds_since(start);
     train_seconds += epoch_train_seconds;
-    trained_examples += steps * batch;
+    trained_examples += epoch_examples;
 
     TensorMap state = read_state(*exec, plan);
     write_state(evaluator.executor(), evaluator.plan(), state);
     EpochReport rep{epoch + 1,
-                    loss_sum / static_cast<double>(steps),
-                    static_cast<double>(right) / static_cast<double>(steps * batch),
+                    loss_sum / static_cast<double>(epoch_examples),
+                    static_cast<double>(right) / static_cast<double>(epoch_examples),
                     evaluator.accuracy(data.test),
                     seconds_since(start),
-                    static_cast<double>(steps * batch) / epoch_train_seconds,
+                    static_cast<double>(epoch_examples) / epoch_train_seconds,
                     lr[0]};
     save_checkpoint(options.checkpoint, plan, state, run_metadata(forward, r, epoch + 1));
     progress.clear();

@@ -30,6 +30,10 @@ struct TrainOptions {
   std::filesystem::path log;         // every epoch as CSV (.csv) or JSON lines (anything else); empty: none
   bool progress = true;              // a live progress line on stderr
   passes::PipelineOptions optimize;  // the passes run on the training and evaluation graphs
+  // The network at another batch size, for each epoch's last, short batch (the training set's
+  // size modulo the recipe's batch), which PyTorch's DataLoader trains by default. Unset: that
+  // batch is dropped.
+  std::function<ir::Graph(int64_t batch)> network_at_batch;
 };
 
 struct EpochReport {

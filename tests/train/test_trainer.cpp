@@ -7,10 +7,15 @@
 
 #include <unistd.h>
 
+#include "compiler/autodiff/training_graph.h"
 #include "compiler/codegen/llvm/cpu_backend.h"
+#include "compiler/reference/executor.h"
 #include "dsl/frontend.h"
 #include "runtime/checkpoint/error.h"
 #include "runtime/checkpoint/reader.h"
+#include "runtime/data/sampler.h"
+#include "runtime/train/initialize.h"
+#include "runtime/train/model_state.h"
 #include "runtime/train/trainer.h"
 
 using namespace resnetc;
@@ -97,6 +102,57 @@ TEST_CASE("training learns the synthetic task and reports every epoch") {
   CHECK(log.rfind("epoch,loss,train_acc,test_acc,seconds,examples_per_sec,lr\n1,", 0) == 0);
   // The checkpoint holds the final weights: evaluating it gives the last test accuracy.
   CHECK(train::evaluate(network(32), f.data, f.backend, t.checkpoint) == Approx(r.epochs[2].test_acc));
+}
+
+TEST_CASE("an epoch trains its last, short batch too: the weights are the reference executor's after both steps") {
+  Fixture f;
+  f.data.train = stripes(48, 5);
+  auto t = f.options("short", 1);  // batch 32: a step on 32 examples, then one on the other 16
+  t.network_at_batch = [](int64_t batch) { return network(batch); };
+  f.run(t);
+
+  // The same initial weights and order, the two steps in double precision.
+  const train::Recipe& r = t.recipe;
+  const ir::Graph full = autodiff::make_training_graph(network(32), {r.momentum, r.weight_decay});
+  const ir::Graph rest = autodiff::make_training_graph(network(16), {r.momentum, r.weight_decay});
+  const plan::KernelPlan full_plan = plan::make_plan(full);
+  auto exec = f.backend.compile(full_plan);
+  train::initialize_persistent(*exec, full_plan, full, r.seed);
+  std::map<std::string, std::vector<double>> weights;
+  for (const auto& [name, values] : train::read_state(*exec, full_plan)) weights[name].assign(values.begin(), values.end());
+  const std::vector<uint32_t> order = data::epoch_order(r.seed, 0, 48);
+  auto reference_step = [&](const ir::Graph& g, std::span<const uint32_t> indices, int64_t step) {
+    reference::Executor ex(g);
+    std::vector<float> images(indices.size() * 64);
+    std::vector<int32_t> labels(indices.size());
+    data::fill_batch(f.data.train, indices, data::Resizer(8, 8, 8, 8), images.data(), labels.data());
+    ex.set(g.input, {images.begin(), images.end()});
+    ex.set(g.labels, {labels.begin(), labels.end()});
+    ex.set(g.learning_rate, {static_cast<float>(train::learning_rate(r, 0, step, 2))});
+    const plan::KernelPlan p = plan::make_plan(g);
+    for (const plan::Buffer& b : p.buffers)
+      if (b.storage == plan::Storage::Persistent) ex.set(b.value, weights.at(b.name));
+    ex.run();
+    for (const plan::Buffer& b : p.buffers)
+      if (b.storage == plan::Storage::Persistent) weights[b.name] = ex.get(b.value);
+  };
+  reference_step(full, std::span(order).first(32), 0);
+  reference_step(rest, std::span(order).subspan(32), 1);
+
+  const train::TensorMap trained = train::load_checkpoint(t.checkpoint, full_plan, false).state;
+  REQUIRE(trained.size() == weights.size());
+  double worst = 0;
+  std::string where;
+  for (const auto& [name, got] : trained) {
+    const std::vector<double>& want = weights.at(name);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double error = std::abs(got[i] - want[i]) / (1e-3 + std::abs(want[i]));
+      if (error > worst) worst = error, where = name;
+    }
+  }
+  INFO("worst relative error " << worst << " in " << where);
+  CHECK(worst < 1e-3);
 }
 
 TEST_CASE("a resumed run ends with the same weights as one that was never stopped") {

@@ -59,6 +59,7 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.log = o.log;
   t.progress = o.progress;
   t.optimize = pipeline_options(o);
+  t.network_at_batch = [&](int64_t batch) { return dsl::compile_file(sources, o.model, {o.input, batch}).graph; };
   fmt::print("training {} on {} ({} train / {} test images) on {}: {} epochs, batch {}, lr {}, momentum {}, "
              "weight decay {}, {} schedule, seed {}\n",
              m.net.graph.name, r.dataset, data.train.count, data.test.count, backend->device_name(), r.epochs, r.batch,
