@@ -125,6 +125,31 @@ int64_t bytes_moved(const KernelPlan& plan, const Kernel& k) {
   return total;
 }
 
+int64_t kernel_macs(const KernelPlan& plan, const Kernel& k) {
+  const auto shape = [&](int buffer) -> const ir::Dims& { return plan.buffer(buffer).shape; };
+  switch (k.kind) {
+    case ir::OpKind::Conv2d: {  // x, weight -> y
+      const ir::Dims& w = shape(k.inputs[1]);
+      return ir::numel(shape(k.output)) * w[1] * w[2] * w[3];
+    }
+    case ir::OpKind::ConvGradInput: {  // dy, weight -> dx
+      const ir::Dims& w = shape(k.inputs[1]);
+      return ir::numel(shape(k.inputs[0])) * w[1] * w[2] * w[3];
+    }
+    case ir::OpKind::ConvGradWeight: {  // dy, x -> dweight
+      const ir::Dims& w = shape(k.output);
+      return ir::numel(shape(k.inputs[0])) * w[1] * w[2] * w[3];
+    }
+    case ir::OpKind::Linear:           // x, weight [K, C] -> y [N, K]
+    case ir::OpKind::LinearGradInput:  // dy [N, K], weight [K, C] -> dx
+      return ir::numel(k.kind == ir::OpKind::Linear ? shape(k.output) : shape(k.inputs[0])) * shape(k.inputs[1])[1];
+    case ir::OpKind::LinearGradWeight:  // dy [N, K], x [N, C] -> dweight [K, C]
+      return ir::numel(shape(k.output)) * shape(k.inputs[0])[0];
+    default:
+      return 0;
+  }
+}
+
 std::string print_plan(const KernelPlan& p) {
   auto ref = [&](int i) {
     const Buffer& b = p.buffer(i);

@@ -79,6 +79,10 @@ int64_t unplanned_peak_bytes(const KernelPlan& plan);
 // and writes what it updates.
 int64_t bytes_moved(const KernelPlan& plan, const Kernel& kernel);
 
+// Multiply-accumulates of a convolution or fully connected kernel, forward or either gradient
+// (all three are (elements of the conv's output) x (weights feeding each)); 0 for other kinds.
+int64_t kernel_macs(const KernelPlan& plan, const Kernel& kernel);
+
 // `--emit=plan`: one line per kernel, ending with a summary line
 // "kernels: N, bytes moved: B (..), peak buffer memory: M (..), unplanned: U (..)" (B without
 // the preamble) and, when there is a preamble, a line saying how many kernels it has.

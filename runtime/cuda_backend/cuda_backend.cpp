@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <deque>
 #include <cstdlib>
 #include <optional>
 #include <string_view>
@@ -82,20 +83,49 @@ class CudaExecutor : public train::PlanExecutor {
   // preamble (folded weights) runs before it, only after the weights changed. Returns when the
   // step is done: the stream does not synchronise with the default stream that write() and
   // read() copy on, and the trainer reads the loss after every step anyway.
+  // A kernel's fault (an illegal address) is reported by a later call that cannot name it: the
+  // synchronisation, or the launch of a later kernel; so failures name the plan, and say how to
+  // make the faulting kernel's own launch report it.
   void run() override {
-    if (weights_changed_) launch(true);
-    weights_changed_ = false;
-    if (!use_graph_) {
-      launch(false);
-    } else {
-      if (!graph_) {
-        stream_.begin_capture();
+    try {
+      if (weights_changed_) launch(true);
+      weights_changed_ = false;
+      if (!use_graph_) {
         launch(false);
-        graph_.emplace(stream_.end_capture());
+      } else {
+        if (!graph_) {
+          stream_.begin_capture();
+          launch(false);
+          graph_.emplace(stream_.end_capture());
+        }
+        graph_->launch(stream_);
       }
-      graph_->launch(stream_);
+      stream_.synchronize();
+    } catch (const cuda::CudaError& e) {
+      const char* blocking = std::getenv("CUDA_LAUNCH_BLOCKING");
+      const bool named = !use_graph_ && blocking != nullptr && std::string_view(blocking) == "1";
+      throw cuda::CudaError(fmt::format("running plan '{}' on {} failed: {}{}", plan_.name, device_.name(), e.what(),
+                                        named ? "" : ". To name the kernel that faulted, run with "
+                                                     "RESNETC_CUDA_GRAPHS=0 CUDA_LAUNCH_BLOCKING=1"));
     }
-    stream_.synchronize();
+  }
+  // Launch by launch, without the graph, each between two events on the stream.
+  void run_timed(std::span<double> seconds) override {
+    std::map<std::string_view, size_t> index;  // plan kernel name -> its index
+    for (size_t i = 0; i < plan_.kernels.size(); ++i) index[plan_.kernels[i].name] = i;
+    std::vector<Launch*> launches;
+    for (bool preamble : {true, false})
+      for (Launch& l : launches_)
+        if (l.preamble == preamble && (!preamble || weights_changed_)) launches.push_back(&l);
+    weights_changed_ = false;
+    std::deque<cuda::Event> events;
+    events.emplace_back(device_).record(stream_);
+    for (Launch* l : launches) {
+      cuda::launch(l->function, l->config, l->params);
+      events.emplace_back(device_).record(stream_);
+    }
+    for (size_t i = 0; i < launches.size(); ++i)
+      seconds[index.at(launches[i]->plan_kernel)] += cuda::elapsed_ms(events[i], events[i + 1]) / 1e3;
   }
   std::unique_ptr<train::BatchSource> batch_source(const data::Split& split) override {
     const plan::Buffer& input = plan_.buffer(plan_.input);

@@ -37,6 +37,9 @@ class PlanExecutor {
   virtual void write(int buffer, std::span<const std::byte> bytes) = 0;  // the buffer's full size
   virtual void read(int buffer, std::span<std::byte> bytes) = 0;
   virtual void run() = 0;  // every kernel in order
+  // As run(), adding each kernel's seconds to seconds[kernel] (plan order; a preamble that
+  // does not run adds nothing). Kernel by kernel, so slower than run(): for profiles.
+  virtual void run_timed(std::span<double> seconds) = 0;
 };
 
 class Backend {

@@ -53,13 +53,14 @@ TEST_CASE("subcommands and their options") {
   CHECK(o.device == Device::Cpu);
   CHECK(parse_options({"eval", "m.net", "--weights", "w.safetensors"}).command == Command::Eval);
   CHECK(parse_options({"bench", "m.net", "--batch", "64", "--steps", "3"}).steps == 3);
+  CHECK(parse_options({"bench", "m.net", "--profile"}).profile);
 }
 
 TEST_CASE("--help documents every option it accepts") {
   std::string text = usage();
   for (const char* option : {"--emit", "--format", "--depth", "--train", "--input", "--batch", "--device", "--threads", "--cache-dir",
                              "--epochs", "--seed", "--lr", "--momentum", "--weight-decay", "--schedule", "--data",
-                             "--checkpoint", "--log", "--resume", "--no-progress", "--weights", "--steps", "--warmup",
+                             "--checkpoint", "--log", "--resume", "--no-progress", "--weights", "--steps", "--warmup", "--profile",
                              "--prelude", "--help", "--version", "-O0", "-O1", "-O2", "--print-after",
                              "--print-after-all", "--verify-each", "--list-passes"})
     CHECK(text.find(option) != std::string::npos);

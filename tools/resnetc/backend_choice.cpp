@@ -26,12 +26,10 @@ std::unique_ptr<train::Backend> cpu_backend(const Options& o) {
 
 std::unique_ptr<train::Backend> make_backend(const Options& o) {
 #ifdef RESNETC_HAVE_CUDA
-  bool gpu = cuda::driver_available() && cuda::device_count() > 0;
-  if (o.device == Device::Cuda && !gpu)
-    throw std::runtime_error(cuda::driver_available() ? "--device cuda: the NVIDIA driver reports no GPU"
-                                                      : "--device cuda: no NVIDIA driver found (libcuda.so.1 could not "
-                                                        "be loaded); use --device cpu");
-  if (o.device == Device::Cuda || (o.device == Device::Auto && gpu))
+  // device_count() throws the driver's own reason: not loadable (the loader's words) or cuInit failed.
+  if (o.device == Device::Cuda && cuda::device_count() == 0)
+    throw std::runtime_error("--device cuda: the NVIDIA driver reports no GPU");
+  if (o.device == Device::Cuda || (o.device == Device::Auto && cuda::driver_available()))
     return std::make_unique<cuda_backend::CudaBackend>(0, cuda::CacheOptions{o.cache_dir, true});
 #else
   if (o.device == Device::Cuda)

@@ -17,7 +17,7 @@ namespace {
 const std::vector<std::string_view> kOptions = {
     "--emit", "--format", "--depth", "--train", "--input", "--batch", "--device", "--threads", "--cache-dir", "--epochs",
     "--seed", "--lr", "--momentum", "--weight-decay", "--schedule", "--data", "--checkpoint", "--log", "--resume",
-    "--no-progress", "--weights", "--steps", "--warmup", "--prelude", "--help", "--version", "-O0", "-O1", "-O2",
+    "--no-progress", "--weights", "--steps", "--warmup", "--profile", "--prelude", "--help", "--version", "-O0", "-O1", "-O2",
     "--print-after", "--print-after-all", "--verify-each", "--list-passes"};
 
 std::vector<std::string_view> pass_names() {
@@ -113,6 +113,9 @@ eval options:
 
 bench options:
   --steps=N         timed training steps (default 10), after --warmup=N (2)
+  --profile         then time the same steps kernel by kernel (no CUDA
+                    graph, so a little slower) and print the slowest
+                    kernels and the time by kind, with GFLOP/s and GB/s
 
 optimization (every command):
   -O0, -O1, -O2     -O0: one kernel per op, no memory reuse; -O1: common
@@ -205,10 +208,12 @@ Options parse_options(const std::vector<std::string>& args) {
     else if (name == "--input") o.input = chw(take());
     else if (name == "--batch") o.batch = whole(name, take(), 1, int64_t{1} << 20);
     else if (name == "--threads") o.threads = static_cast<int>(whole(name, take(), 1, 1024));
+    else if (name == "--cache-dir") o.cache_dir = take();
     else if (name == "--epochs") o.epochs = whole(name, take(), 1, 100000);
     else if (name == "--seed") o.seed = whole(name, take(), 0, INT64_MAX);
     else if (name == "--steps") o.steps = whole(name, take(), 1, 1000000);
     else if (name == "--warmup") o.warmup = whole(name, take(), 0, 1000000);
+    else if (name == "--profile") flag(o.profile);
     else if (name == "--lr") o.lr = number(name, take(), 1e-12, 1e6);
     else if (name == "--momentum") o.momentum = number(name, take(), 0, 1);
     else if (name == "--weight-decay") o.weight_decay = number(name, take(), 0, 1);

@@ -42,6 +42,7 @@ struct Options {
   std::string weights;
   // bench
   int64_t steps = 10, warmup = 2;
+  bool profile = false;  // also time every kernel (bench)
 
   // optimization (every command)
   int opt_level = 2;                     // -O0, -O1, -O2

@@ -13,6 +13,7 @@
 #include "runtime/train/trainer.h"
 #include "tools/resnetc/backend_choice.h"
 #include "tools/resnetc/commands.h"
+#include "tools/resnetc/profile_report.h"
 
 namespace resnetc::cli {
 namespace {
@@ -122,6 +123,11 @@ int run_bench(const Options& o, dsl::SourceManager& sources) {
              m.net.graph.name, ir::format_dims(plan.buffer(plan.input).shape), batch, o.opt_level, plan.kernels.size(),
              o.steps, seconds, compile_s);
   fmt::print("{:.1f} examples/sec on {}\n", static_cast<double>(batch * o.steps) / seconds, backend->device_name());
+  if (o.profile) {
+    std::vector<double> kernel_seconds(plan.kernels.size());
+    for (int64_t i = 0; i < o.steps; ++i) exec->run_timed(kernel_seconds);
+    fmt::print("{}", format_profile(plan, kernel_seconds, o.steps, 15));
+  }
   return 0;
 }
 

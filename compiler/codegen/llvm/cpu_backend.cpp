@@ -32,6 +32,10 @@ class CpuExecutor : public train::PlanExecutor {
     runner_.run(weights_changed_ ? 0 : runner_.plan().preamble_kernels);
     weights_changed_ = false;
   }
+  void run_timed(std::span<double> seconds) override {
+    runner_.run_timed(weights_changed_ ? 0 : runner_.plan().preamble_kernels, seconds);
+    weights_changed_ = false;
+  }
 
  private:
   void check(int buffer, size_t given, size_t size) {
