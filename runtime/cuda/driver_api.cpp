@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 #include "runtime/cuda/error.h"
@@ -84,7 +86,11 @@ DriverApi load_driver_api(const char* library) {
 namespace {
 
 DriverApi load_and_init() {
-  DriverApi api = load_driver_api("libcuda.so.1");
+  // RESNETC_CUDA_DRIVER, when set, names the driver library to load instead of libcuda.so.1:
+  // the tests point it at a fake driver (tests/fake_driver) to run the GPU runtime without a GPU.
+  const char* override_library = std::getenv("RESNETC_CUDA_DRIVER");
+  DriverApi api = load_driver_api(override_library != nullptr && *override_library != '\0' ? override_library
+                                                                                            : "libcuda.so.1");
   // Checked by hand: check() would call driver(), which is what is being initialised.
   if (CUresult result = api.init(0); result != CUDA_SUCCESS) {
     throw CudaError(fmt::format("cuInit: {}; use --device cpu", describe_result(api, result)));

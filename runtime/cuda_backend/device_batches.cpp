@@ -62,6 +62,12 @@ class DeviceBatches : public train::BatchSource {
                       keys_.get(), stream);
     std::vector<uint32_t> order(static_cast<size_t>(shape_.examples));
     order_.download(std::as_writable_bytes(std::span(order)));
+    // The batch kernels index the data set with it: an index out of range must stop here, named.
+    for (size_t i = 0; i < order.size(); ++i)
+      if (order[i] >= order.size())
+        throw cuda::CudaError(fmt::format("rc_batch_shuffle drew a wrong order for epoch {}: position {} holds {}, "
+                                          "past the {} examples",
+                                          epoch, i, order[i], order.size()));
     return order;
   }
 
