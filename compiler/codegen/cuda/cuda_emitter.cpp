@@ -233,9 +233,11 @@ std::string indent(std::string_view text, std::string_view pad) {
   return out;
 }
 
+// Inline, not static: a translation unit whose kernels use no tensor cores (split_units makes
+// such units) would otherwise draw NVRTC's warning #177 (declared but never referenced).
 constexpr std::string_view kTf32Helpers = R"(#ifndef RESNETC_CUDA_EMULATION
 // float32 -> TF32, rounded to nearest with ties away from zero (the low 13 mantissa bits zero).
-static __device__ __forceinline__ float rc_tf32(float x) {
+__device__ __forceinline__ float rc_tf32(float x) {
   unsigned u;
   asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(u) : "f"(x));
   return __uint_as_float(u);
@@ -243,8 +245,8 @@ static __device__ __forceinline__ float rc_tf32(float x) {
 // D = A * B + D for one warp: A 16x8 (row), B 8x8 (col), TF32 in, float32 accumulate. With
 // g = lane / 4 and t = lane % 4: a0 = A[g][t], a1 = A[g+8][t], a2 = A[g][t+4], a3 = A[g+8][t+4];
 // b0 = B[t][g], b1 = B[t+4][g]; d0 = D[g][2t], d1 = D[g][2t+1], d2 = D[g+8][2t], d3 = D[g+8][2t+1].
-static __device__ __forceinline__ void rc_mma_tf32(float& d0, float& d1, float& d2, float& d3, unsigned a0, unsigned a1,
-                                                   unsigned a2, unsigned a3, unsigned b0, unsigned b1) {
+__device__ __forceinline__ void rc_mma_tf32(float& d0, float& d1, float& d2, float& d3, unsigned a0, unsigned a1,
+                                            unsigned a2, unsigned a3, unsigned b0, unsigned b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
       "{%0, %1, %2, %3};\n"
