@@ -34,6 +34,13 @@ Graph Stream::end_capture() {
   return Graph(exec);
 }
 
+void Stream::abandon_capture() noexcept {
+  const auto& api = driver();
+  CUgraph graph = nullptr;
+  api.stream_end_capture(stream_, &graph);  // fails when the capture was invalidated: nothing to keep either way
+  if (graph != nullptr) api.graph_destroy(graph);
+}
+
 Graph::~Graph() {
   if (exec_ != nullptr) {
     driver().graph_exec_destroy(exec_);

@@ -28,6 +28,9 @@ public:
   // invalidate it, so other threads keep using the driver freely.
   void begin_capture();
   Graph end_capture();
+  // Ends a capture whose recording failed and discards what it recorded, so the stream runs
+  // work again. Never throws: it is called on the way out of an error.
+  void abandon_capture() noexcept;
 
 private:
   StreamHandle stream_ = nullptr;

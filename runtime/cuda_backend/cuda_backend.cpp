@@ -95,7 +95,12 @@ class CudaExecutor : public train::PlanExecutor {
       } else {
         if (!graph_) {
           stream_.begin_capture();
-          launch(false);
+          try {
+            launch(false);
+          } catch (...) {
+            stream_.abandon_capture();
+            throw;
+          }
           graph_.emplace(stream_.end_capture());
         }
         graph_->launch(stream_);
