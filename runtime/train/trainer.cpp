@@ -34,14 +34,15 @@ struct BatchFeeder {
   std::vector<int32_t> labels;
   std::unique_ptr<BatchSource> device;
 
-  BatchFeeder(const plan::KernelPlan& p, PlanExecutor& exec, const data::Split& split)
+  // `device_data` false: assemble on the host even when the backend could keep the data.
+  BatchFeeder(const plan::KernelPlan& p, PlanExecutor& exec, const data::Split& split, bool device_data = true)
       : plan(p),
         resizer(split.height, split.width, p.buffer(p.input).shape[2], p.buffer(p.input).shape[3]),
         labels(static_cast<size_t>(p.buffer(p.input).shape[0])) {
     if (p.buffer(p.input).shape[1] != 1)
       throw TrainingError(fmt::format("the network takes {} input channels, but the data set's images have 1",
                                       p.buffer(p.input).shape[1]));
-    device = exec.batch_source(split);
+    if (device_data) device = exec.batch_source(split);
     if (!device) images.resize(static_cast<size_t>(ir::numel(p.buffer(p.input).shape)));
   }
 
@@ -77,6 +78,8 @@ struct BatchFeeder {
 
 // The epoch's last, short batch: a training plan of its own (a plan's shapes are fixed), whose
 // weights and optimizer state are copied in from the main plan before its step and back after.
+// Its one batch an epoch is assembled on the host: a second copy of the data set on the GPU
+// would cost more than that batch's upload.
 struct ShortBatch {
   plan::KernelPlan plan;
   std::unique_ptr<PlanExecutor> exec;
@@ -86,7 +89,7 @@ struct ShortBatch {
              const data::Split& split)
       : plan(passes::optimized_plan(autodiff::make_training_graph(forward, {r.momentum, r.weight_decay}), optimize)),
         exec(backend.compile(plan)),
-        feeder(plan, *exec, split) {}
+        feeder(plan, *exec, split, false) {}
 };
 
 // Correct predictions among the first `count` rows of the logits.
