@@ -131,36 +131,42 @@ class EpochLog {
   std::ofstream file_;
 };
 
-// The network in evaluation mode (BatchNorm with running statistics), fed test batches.
+// The network in evaluation mode (BatchNorm with running statistics), fed batches of one split
+// (on a GPU, kept there from the first evaluation to the last).
 class Evaluator {
  public:
-  Evaluator(const ir::Graph& forward, Backend& backend, const passes::PipelineOptions& optimize)
-      : plan_(passes::optimized_plan(forward, optimize)), exec_(backend.compile(plan_)) {}
+  Evaluator(const ir::Graph& forward, Backend& backend, const passes::PipelineOptions& optimize,
+            const data::Split& split)
+      : plan_(passes::optimized_plan(forward, optimize)),
+        exec_(backend.compile(plan_)),
+        split_(split),
+        feeder_(plan_, *exec_, split) {}
 
   const plan::KernelPlan& plan() const { return plan_; }
   PlanExecutor& executor() { return *exec_; }
 
-  double accuracy(const data::Split& split) {
-    BatchFeeder feeder(plan_, *exec_, split);
+  double accuracy() {
     const int64_t batch = plan_.buffer(plan_.input).shape[0];
     const int64_t classes = plan_.buffer(plan_.logits).shape[1];
     std::vector<float> logits(static_cast<size_t>(batch * classes));
     int64_t right = 0;
-    for (int64_t start = 0; start < split.count; start += batch) {
-      int64_t count = std::min(batch, split.count - start);
+    for (int64_t start = 0; start < split_.count; start += batch) {
+      int64_t count = std::min(batch, split_.count - start);
       std::vector<uint32_t> indices;
       for (int64_t i = 0; i < count; ++i) indices.push_back(static_cast<uint32_t>(start + i));
-      feeder.feed(*exec_, split, indices);
+      feeder_.feed(*exec_, split_, indices);
       exec_->run();
       read_buffer(*exec_, plan_.logits, std::span<float>(logits));
-      right += correct(logits, feeder.labels, count, classes);
+      right += correct(logits, feeder_.labels, count, classes);
     }
-    return static_cast<double>(right) / static_cast<double>(split.count);
+    return static_cast<double>(right) / static_cast<double>(split_.count);
   }
 
  private:
   plan::KernelPlan plan_;
   std::unique_ptr<PlanExecutor> exec_;
+  const data::Split& split_;
+  BatchFeeder feeder_;
 };
 
 std::map<std::string, std::string> run_metadata(const ir::Graph& forward, const Recipe& r, int64_t epoch) {
@@ -175,8 +181,22 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
   const Recipe& r = options.recipe;
   const ir::Graph training = autodiff::make_training_graph(forward, {r.momentum, r.weight_decay});
   plan::KernelPlan plan = passes::optimized_plan(training, options.optimize);
+  const int64_t batch = r.batch;
+  const int64_t full_steps = data.train.count / batch;
+  if (full_steps == 0)
+    throw TrainingError(fmt::format("batch {} is larger than the training set ({})", batch, data.train.count));
+
+  // Every plan compiled up front (on a GPU, a second run takes them from the kernel cache).
+  const Clock::time_point compile_start = Clock::now();
   auto exec = backend.compile(plan);
-  Evaluator evaluator(forward, backend, options.optimize);
+  Evaluator evaluator(forward, backend, options.optimize, data.test);
+  std::optional<ShortBatch> short_batch;
+  if (const int64_t rest = data.train.count % batch; rest > 0 && options.network_at_batch)
+    short_batch.emplace(options.network_at_batch(rest), r, backend, options.optimize, data.train);
+  BatchFeeder feeder(plan, *exec, data.train);
+  fmt::print(out, "compiled {} kernels in {:.2f} s (the training step{}, evaluation)\n",
+             plan.kernels.size() + evaluator.plan().kernels.size() + (short_batch ? short_batch->plan.kernels.size() : 0),
+             seconds_since(compile_start), short_batch ? ", the last short batch" : "");
 
   // Start: fresh weights, or everything the checkpoint saved.
   int64_t first_epoch = 0;
@@ -198,17 +218,9 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
     initialize_persistent(*exec, plan, training, r.seed);
   }
 
-  const int64_t batch = r.batch;
-  const int64_t full_steps = data.train.count / batch;
-  if (full_steps == 0)
-    throw TrainingError(fmt::format("batch {} is larger than the training set ({})", batch, data.train.count));
-  std::optional<ShortBatch> short_batch;
-  if (const int64_t rest = data.train.count % batch; rest > 0 && options.network_at_batch)
-    short_batch.emplace(options.network_at_batch(rest), r, backend, options.optimize, data.train);
   const int64_t steps = full_steps + (short_batch ? 1 : 0);
   const int64_t epoch_examples = short_batch ? data.train.count : full_steps * batch;
   const int64_t classes = plan.buffer(plan.logits).shape[1];
-  BatchFeeder feeder(plan, *exec, data.train);
   std::vector<float> logits(static_cast<size_t>(batch * classes)), loss(1), lr(1);
   ProgressLine progress(options.progress);
   EpochLog log(options.log);
@@ -264,7 +276,7 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
     EpochReport rep{epoch + 1,
                     loss_sum / static_cast<double>(epoch_examples),
                     static_cast<double>(right) / static_cast<double>(epoch_examples),
-                    evaluator.accuracy(data.test),
+                    evaluator.accuracy(),
                     seconds_since(start),
                     static_cast<double>(epoch_examples) / epoch_train_seconds,
                     lr[0]};
@@ -282,9 +294,9 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
 
 double evaluate(const ir::Graph& forward, const data::DataSet& data, Backend& backend,
                 const std::filesystem::path& weights, const passes::PipelineOptions& optimize) {
-  Evaluator evaluator(forward, backend, optimize);
+  Evaluator evaluator(forward, backend, optimize, data.test);
   write_state(evaluator.executor(), evaluator.plan(), load_checkpoint(weights, evaluator.plan(), true).state);
-  return evaluator.accuracy(data.test);
+  return evaluator.accuracy();
 }
 
 }  // namespace resnetc::train

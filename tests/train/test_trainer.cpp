@@ -97,6 +97,8 @@ TEST_CASE("training learns the synthetic task and reports every epoch") {
   CHECK(r.epochs[2].loss < r.epochs[0].loss);
   CHECK(r.epochs[2].test_acc > 0.9);
   CHECK(printed.find("epoch 3/3: loss ") != std::string::npos);
+  CHECK(printed.rfind("compiled ", 0) == 0);
+  CHECK(printed.find(" kernels in ") != std::string::npos);
   CHECK(r.examples_per_sec > 0);
   std::string log = file_bytes(t.log);
   CHECK(log.rfind("epoch,loss,train_acc,test_acc,seconds,examples_per_sec,lr\n1,", 0) == 0);
