@@ -59,8 +59,7 @@ class CudaExecutor : public train::PlanExecutor {
       Launch run{modules_[module_of.at(l.kernel)].function(l.kernel),
                  {{l.grid[0], l.grid[1], l.grid[2]}, {l.block[0], l.block[1], l.block[2]}, l.shared_bytes,
                   stream_.get()},
-                 plan.kernels.at(static_cast<size_t>(l.plan_kernel)).name,
-                 static_cast<size_t>(l.plan_kernel) < plan.preamble_kernels, {}, {}};
+                 static_cast<size_t>(l.plan_kernel), {}, {}};
       if (l.shared_bytes > 48 * 1024) cuda::set_max_dynamic_shared_memory(run.function, static_cast<int>(l.shared_bytes));
       for (int b : l.buffers) run.args.push_back(b == codegen::cuda::kWorkspace ? workspace_.get() : address(b));
       launches_.push_back(std::move(run));
@@ -116,12 +115,10 @@ class CudaExecutor : public train::PlanExecutor {
   }
   // Launch by launch, without the graph, each between two events on the stream.
   void run_timed(std::span<double> seconds) override {
-    std::map<std::string_view, size_t> index;  // plan kernel name -> its index
-    for (size_t i = 0; i < plan_.kernels.size(); ++i) index[plan_.kernels[i].name] = i;
     std::vector<Launch*> launches;
     for (bool preamble : {true, false})
       for (Launch& l : launches_)
-        if (l.preamble == preamble && (!preamble || weights_changed_)) launches.push_back(&l);
+        if (in_preamble(l) == preamble && (!preamble || weights_changed_)) launches.push_back(&l);
     weights_changed_ = false;
     std::deque<cuda::Event> events;
     events.emplace_back(device_).record(stream_);
@@ -130,7 +127,7 @@ class CudaExecutor : public train::PlanExecutor {
       events.emplace_back(device_).record(stream_);
     }
     for (size_t i = 0; i < launches.size(); ++i)
-      seconds[index.at(launches[i]->plan_kernel)] += cuda::elapsed_ms(events[i], events[i + 1]) / 1e3;
+      seconds[launches[i]->plan_kernel] += cuda::elapsed_ms(events[i], events[i + 1]) / 1e3;
   }
   std::unique_ptr<train::BatchSource> batch_source(const data::Split& split) override {
     const plan::Buffer& input = plan_.buffer(plan_.input);
@@ -143,20 +140,22 @@ class CudaExecutor : public train::PlanExecutor {
   struct Launch {
     cuda::Function function;
     cuda::LaunchConfig config;
-    std::string plan_kernel;  // for error messages
-    bool preamble = false;
+    size_t plan_kernel = 0;  // its index in the plan
     std::vector<cuda::DevicePtr> args;
     std::vector<void*> params;
   };
 
+  bool in_preamble(const Launch& l) const { return l.plan_kernel < plan_.preamble_kernels; }
+
   // The preamble's launches, or the step's.
   void launch(bool preamble) {
     for (Launch& l : launches_) {
-      if (l.preamble != preamble) continue;
+      if (in_preamble(l) != preamble) continue;
       try {
         cuda::launch(l.function, l.config, l.params);
       } catch (const cuda::CudaError& e) {
-        throw cuda::CudaError(fmt::format("launching the kernel of '{}' failed: {}", l.plan_kernel, e.what()));
+        throw cuda::CudaError(
+            fmt::format("launching the kernel of '{}' failed: {}", plan_.kernels[l.plan_kernel].name, e.what()));
       }
     }
   }

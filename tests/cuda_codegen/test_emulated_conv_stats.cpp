@@ -74,25 +74,7 @@ size_t launches_of(const codegen::cuda::CudaProgram& program, const std::string&
 
 TEST_CASE("BatchNorm statistics in the convolution's epilogue match the reference under emulation",
           "[cuda][emulation][conv_stats]") {
-  const ir::Graph graph = conv_stats_graph();
-  SECTION("FMA, the tiles chosen for the shapes") {
-    testing::check_emulated(graph, {});
-  }
-  SECTION("FMA, 128x64 tiles") {
-    testing::check_emulated(graph, testing::big_tiles({}));
-  }
-  SECTION("FMA, K split: the statistics in the splits' sum") {
-    testing::check_emulated(graph, testing::split_everything({}));
-  }
-  SECTION("TF32 mma.sync, the tiles chosen for the shapes") {
-    testing::check_emulated(graph, testing::tensor_cores({}));
-  }
-  SECTION("TF32 mma.sync, 128x64 tiles") {
-    testing::check_emulated(graph, testing::tensor_cores(testing::big_tiles({})));
-  }
-  SECTION("TF32 mma.sync, K split") {
-    testing::check_emulated(graph, testing::tensor_cores(testing::split_everything({})));
-  }
+  testing::check_emulated_every_gemm_config(conv_stats_graph());
 }
 
 TEST_CASE("epilogue statistics replace the bn_stats kernels", "[cuda][conv_stats]") {

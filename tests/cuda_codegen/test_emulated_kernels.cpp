@@ -18,30 +18,8 @@ using namespace resnetc;
 using testing::zoo::gemm_zoo;
 using testing::zoo::other_zoo;
 
-namespace {
-
-}  // namespace
-
 TEST_CASE("emulated convolution and fully connected kernels match the reference", "[cuda][emulation][gemm]") {
-  const ir::Graph graph = gemm_zoo();
-  SECTION("FMA, the tiles chosen for the shapes") {
-    testing::check_emulated(graph, {});
-  }
-  SECTION("FMA, 128x64 tiles") {
-    testing::check_emulated(graph, testing::big_tiles({}));
-  }
-  SECTION("FMA, K split") {
-    testing::check_emulated(graph, testing::split_everything({}));
-  }
-  SECTION("TF32 mma.sync, the tiles chosen for the shapes") {
-    testing::check_emulated(graph, testing::tensor_cores({}));
-  }
-  SECTION("TF32 mma.sync, 128x64 tiles") {
-    testing::check_emulated(graph, testing::tensor_cores(testing::big_tiles({})));
-  }
-  SECTION("TF32 mma.sync, K split") {
-    testing::check_emulated(graph, testing::tensor_cores(testing::split_everything({})));
-  }
+  testing::check_emulated_every_gemm_config(gemm_zoo());
 }
 
 TEST_CASE("emulated pooling, BatchNorm, elementwise, loss and update kernels match the reference",

@@ -60,13 +60,17 @@ double worst_error(const ir::Graph& graph, train::Backend& backend, std::string*
   return worst;
 }
 
+// False, with a warning, where there is no GPU to check against.
+bool gpu_here() {
+  if (cuda::driver_available() && cuda::device_count() > 0) return true;
+  WARN("no NVIDIA GPU here: nothing to check (tools/gpu-check runs this on a GPU machine)");
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("a whole training step on the GPU matches the reference executor (TF32 tolerance)") {
-  if (!cuda::driver_available() || cuda::device_count() == 0) {
-    WARN("no NVIDIA GPU here: nothing to check (tools/gpu-check runs this on a GPU machine)");
-    return;
-  }
+  if (!gpu_here()) return;
   cuda_backend::CudaBackend backend(0, {});
   const char* net = R"(
 network tiny {
@@ -88,10 +92,7 @@ network tiny {
 }
 
 TEST_CASE("batches assembled on the GPU equal the host's, and the -O2 step runs through its CUDA graph twice") {
-  if (!cuda::driver_available() || cuda::device_count() == 0) {
-    WARN("no NVIDIA GPU here: nothing to check (tools/gpu-check runs this on a GPU machine)");
-    return;
-  }
+  if (!gpu_here()) return;
   cuda_backend::CudaBackend backend(0, {});
   const char* net = R"(
 network small {

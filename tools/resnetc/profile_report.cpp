@@ -14,7 +14,7 @@ struct Row {
   double seconds = 0;  // per step
   int64_t macs = 0, bytes = 0;
   std::string kind, name;  // by kind: how many kernels
-  int kernels = 0;
+  int kernels = 1;
 };
 
 std::string format_row(const Row& r, double step_seconds) {
@@ -34,12 +34,10 @@ std::string format_profile(const plan::KernelPlan& plan, std::span<const double>
   for (size_t i = 0; i < plan.kernels.size(); ++i) {
     const plan::Kernel& k = plan.kernels[i];
     Row r{seconds[i] / static_cast<double>(steps), plan::kernel_macs(plan, k), plan::bytes_moved(plan, k),
-          std::string(ir::op_kind_name(k.kind)), k.name, 1};
+          std::string(ir::op_kind_name(k.kind)), k.name};
     if (k.epilogue_stats >= 0) r.kind += "+stats";
-    Row& sum = kinds[r.kind];
+    Row& sum = kinds.try_emplace(r.kind, Row{0, 0, 0, r.kind, "", 0}).first->second;
     sum.seconds += r.seconds, sum.macs += r.macs, sum.bytes += r.bytes, sum.kernels += 1;
-    sum.kind = r.kind;
-    sum.name = fmt::format("{} kernel{}", sum.kernels, sum.kernels == 1 ? "" : "s");
     kernels.push_back(std::move(r));
   }
   const double step =
@@ -50,7 +48,10 @@ std::string format_profile(const plan::KernelPlan& plan, std::span<const double>
   out += fmt::format("  {:>9} {:>7} {:>9} {:>8}  {:<26} {}\n", "ms/step", "share", "GFLOP/s", "GB/s", "kind", "kernel");
   for (size_t i = 0; i < std::min(top, kernels.size()); ++i) out += format_row(kernels[i], step);
   std::vector<Row> by_kind;
-  for (auto& [kind, row] : kinds) by_kind.push_back(row);
+  for (auto& [kind, row] : kinds) {
+    row.name = fmt::format("{} kernel{}", row.kernels, row.kernels == 1 ? "" : "s");
+    by_kind.push_back(row);
+  }
   std::stable_sort(by_kind.begin(), by_kind.end(), [](const Row& a, const Row& b) { return a.seconds > b.seconds; });
   out += "by kind:\n";
   for (const Row& r : by_kind) out += format_row(r, step);
