@@ -18,7 +18,8 @@ const std::vector<std::string_view> kOptions = {
     "--emit", "--format", "--depth", "--train", "--input", "--batch", "--device", "--threads", "--cache-dir", "--epochs",
     "--seed", "--lr", "--momentum", "--weight-decay", "--schedule", "--data", "--checkpoint", "--log", "--resume",
     "--no-progress", "--weights", "--steps", "--warmup", "--profile", "--prelude", "--help", "--version", "-O0", "-O1", "-O2",
-    "--print-after", "--print-after-all", "--verify-each", "--list-passes"};
+    "--print-after", "--print-after-all", "--verify-each", "--list-passes", "--overwrite-log", "--allow-recipe-change",
+    "--init", "--max-steps", "--limit"};
 
 std::vector<std::string_view> pass_names() {
   std::vector<std::string_view> names;
@@ -184,6 +185,11 @@ Options parse_options(const std::vector<std::string>& args) {
     else if (name == "--train") flag(o.train);
     else if (name == "--resume") flag(o.resume);
     else if (name == "--no-progress") flag(o.progress, false);
+    else if (name == "--overwrite-log") flag(o.overwrite_log);
+    else if (name == "--allow-recipe-change") flag(o.allow_recipe_change);
+    else if (name == "--init") o.init = take();
+    else if (name == "--max-steps") o.max_steps = whole(name, take(), 1, INT64_MAX);
+    else if (name == "--limit") o.limit = whole(name, take(), 1, INT64_MAX);
     else if (name == "--emit") {
       std::string v = take();
       if (v == "table") o.emit = Emit::Table;
@@ -223,7 +229,10 @@ Options parse_options(const std::vector<std::string>& args) {
         throw UsageError(fmt::format("--schedule expects constant, cosine or step, got '{}'", v));
       o.schedule = v;
     } else if (name == "--data") o.data_dir = take();
-    else if (name == "--checkpoint") o.checkpoint = take();
+    else if (name == "--checkpoint") {
+      o.checkpoint = take();
+      if (o.checkpoint.empty()) throw UsageError("--checkpoint needs a file name (it is empty)");
+    }
     else if (name == "--log") o.log = take();
     else if (name == "--weights") o.weights = take();
     else if (name == "-O0" || name == "-O1" || name == "-O2") {

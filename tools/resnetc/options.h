@@ -37,9 +37,14 @@ struct Options {
   std::string data_dir;    // empty: the data set's Debian location
   std::string checkpoint;  // empty: <model>.safetensors beside the current directory
   std::string log;
+  bool overwrite_log = false;        // --overwrite-log: start the log afresh instead of adding a run to it
   bool resume = false, progress = true;
+  bool allow_recipe_change = false;  // --allow-recipe-change: --resume with other epochs, lr, schedule, ...
+  std::string init;                  // --init FILE: start from these weights (every tensor whose name and shape match)
+  std::optional<int64_t> max_steps;  // --max-steps N: stop after N training steps, with a resumable checkpoint
   // eval
   std::string weights;
+  std::optional<int64_t> limit;  // --limit N: evaluate the first N test images only
   // bench
   int64_t steps = 10, warmup = 2;
   bool profile = false;  // also time every kernel (bench)

@@ -1,0 +1,154 @@
+"""The harness of the command-line suites in tests/cli (suite_*.py): each suite runs the real
+resnetc binary as a user would and checks the exit status, the first line of the message and
+what was (or was not) left on disk.
+
+    python3 tests/cli/suite_NAME.py --resnetc build/tools/resnetc/resnetc [-k SUBSTRING]
+
+A suite is a list of functions decorated with @suite.test; each raises Failure (through
+expect() or check()) when resnetc does not behave. The suite prints one line per case and
+ends with 'N passed, M failed'. Every suite gets a fresh temporary directory (suite.tmp) and
+one kernel cache inside it shared by its runs (suite.cache_dir), so a model compiles once.
+"""
+import argparse
+import gzip
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+
+# A network small enough that a whole training run takes seconds on 2 cores.
+TINY_NET = """network tiny {
+  input 1x12x12
+  stem { conv 4 k3 p1; bn; relu }
+  stage basic 8 stride=2
+  head { avgpool; fc 10 }
+  train {
+    epochs 2
+    batch 32
+    lr 0.05
+    momentum 0.9
+  }
+}
+"""
+
+
+class Failure(Exception):
+    pass
+
+
+def describe(result):
+    return (f"\n    command: {' '.join(result.args)}\n    exit: {result.returncode}"
+            f"\n--- stdout\n{result.stdout}--- stderr\n{result.stderr}")
+
+
+def check(condition, what, result=None):
+    if not condition:
+        raise Failure(what + (describe(result) if result is not None else ""))
+
+
+def first_line(text):
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[0].strip() if lines else ""
+
+
+def expect(result, exit, first=None, stdout=None):
+    """Exit status `exit`; the first non-empty stderr line fully matches the regex `first`;
+    stdout contains every regex of `stdout` (a string or a list)."""
+    check(result.returncode == exit, f"expected exit status {exit}", result)
+    if first is not None:
+        line = first_line(result.stderr)
+        check(re.fullmatch(first, line) is not None, f"first stderr line {line!r} does not match {first!r}", result)
+    for pattern in [stdout] if isinstance(stdout, str) else (stdout or []):
+        check(re.search(pattern, result.stdout) is not None, f"stdout has no match for {pattern!r}", result)
+    return result
+
+
+def write_idx_subset(directory, train_count, test_count, labels=None):
+    """The four IDX files of the first `train_count` / `test_count` real Fashion-MNIST images
+    (uncompressed). `labels`, if given, maps (split, index, label) to the label written."""
+    os.makedirs(directory, exist_ok=True)
+    for split, count in (("train", train_count), ("t10k", test_count)):
+        with gzip.open(os.path.join(FASHION_MNIST, f"{split}-images-idx3-ubyte.gz"), "rb") as f:
+            f.read(16)
+            pixels = f.read(count * 28 * 28)
+        with gzip.open(os.path.join(FASHION_MNIST, f"{split}-labels-idx1-ubyte.gz"), "rb") as f:
+            f.read(8)
+            names = list(f.read(count))
+        if labels is not None:
+            names = [labels(split, i, v) for i, v in enumerate(names)]
+        with open(os.path.join(directory, f"{split}-images-idx3-ubyte"), "wb") as f:
+            f.write(struct.pack(">IIII", 0x803, count, 28, 28) + pixels)
+        with open(os.path.join(directory, f"{split}-labels-idx1-ubyte"), "wb") as f:
+            f.write(struct.pack(">II", 0x801, count) + bytes(names))
+    return directory
+
+
+class Suite:
+    def __init__(self, doc):
+        parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser.add_argument("--resnetc", required=True, help="the resnetc binary")
+        parser.add_argument("-k", default="", help="run only the cases whose name contains this")
+        parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+        args = parser.parse_args()
+        self.resnetc = os.path.abspath(args.resnetc)
+        self.only = args.k
+        self.keep = args.keep
+        self.tmp = tempfile.mkdtemp(prefix="resnetc-cli-")
+        self.cache_dir = os.path.join(self.tmp, "kernel-cache")
+        self.tests = []
+
+    def test(self, function):
+        self.tests.append(function)
+        return function
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def write(self, name, text):
+        path = self.path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def run(self, args, cwd=ROOT, env=None, timeout=180, stdin=subprocess.DEVNULL):
+        """resnetc ARGS, with the suite's kernel cache, on the CPU unless args choose."""
+        full_env = dict(os.environ, XDG_CACHE_HOME=self.cache_dir)
+        full_env.update(env or {})
+        try:
+            return subprocess.run([self.resnetc] + [str(a) for a in args], cwd=cwd, env=full_env, stdin=stdin,
+                                  capture_output=True, text=True, errors="replace", timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise Failure(f"resnetc {' '.join(map(str, args))} did not finish within {timeout} s")
+
+    def main(self):
+        passed = failed = 0
+        for function in self.tests:
+            name = function.__name__
+            if self.only not in name:
+                continue
+            start = time.monotonic()
+            try:
+                function()
+                passed += 1
+                print(f"ok      {name} ({time.monotonic() - start:.1f} s)", flush=True)
+            except Failure as e:
+                failed += 1
+                print(f"FAILED  {name}: {e}", flush=True)
+            except Exception:
+                failed += 1
+                print(f"FAILED  {name}: the case itself raised\n{traceback.format_exc()}", flush=True)
+        if self.keep:
+            print(f"kept {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        print(f"{passed} passed, {failed} failed")
+        sys.exit(1 if failed or not passed else 0)
