@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "runtime/checkpoint/match.h"
@@ -14,6 +15,23 @@ namespace {
 
 bool persistent(const plan::Buffer& b) { return b.storage == plan::Storage::Persistent; }
 bool is_velocity(const plan::Buffer& b) { return b.name.ends_with(".velocity"); }
+
+// The tensors of a file as a TensorMap, for the soundness check before anything is used.
+TensorMap float_tensors(const checkpoint::Checkpoint& file) {
+  TensorMap out;
+  for (const checkpoint::Tensor& t : file.tensors()) {
+    if (t.dtype != checkpoint::DType::F32) continue;
+    std::vector<float>& v = out[t.name];
+    v.resize(t.data.size() / sizeof(float));
+    std::memcpy(v.data(), t.data.data(), v.size() * sizeof(float));
+  }
+  return out;
+}
+
+void check_sound(const checkpoint::Checkpoint& file, const std::filesystem::path& path) {
+  if (std::string bad = unsound_tensor(float_tensors(file)); !bad.empty())
+    throw checkpoint::CheckpointError(path.string(), bad + "; refusing to load it");
+}
 
 }  // namespace
 
@@ -78,6 +96,7 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path, const plan::
       extra_ok.push_back({t.name, t.dtype, t.shape});
   expected.insert(expected.end(), extra_ok.begin(), extra_ok.end());
   checkpoint::check_matches(file, expected);
+  check_sound(file, path);
 
   LoadedCheckpoint out;
   out.metadata = file.metadata();
@@ -88,6 +107,43 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path, const plan::
     if (const checkpoint::Tensor* t = file.find(b.name)) std::memcpy(v.data(), t->data.data(), t->data.size());
   }
   return out;
+}
+
+std::string unsound_tensor(const TensorMap& state) {
+  for (const auto& [name, values] : state) {
+    const bool variance = name.ends_with(".running_var");
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (!std::isfinite(values[i]))
+        return fmt::format("tensor '{}' holds {} at element {}", name, values[i], i);
+      if (variance && values[i] < 0)
+        return fmt::format("tensor '{}' holds a negative variance ({}) at element {}", name, values[i], i);
+    }
+  }
+  return {};
+}
+
+std::vector<std::string> init_from_checkpoint(const std::filesystem::path& path, const plan::KernelPlan& plan,
+                                              TensorMap& state) {
+  checkpoint::Checkpoint file = checkpoint::read_safetensors(path);
+  check_sound(file, path);
+  std::vector<std::string> not_taken;
+  for (const plan::Buffer& b : plan.buffers) {
+    if (!persistent(b) || is_velocity(b)) continue;
+    const checkpoint::Tensor* t = file.find(b.name);
+    if (!t) {
+      not_taken.push_back(fmt::format("{}: not in the file (initialized)", b.name));
+    } else if (t->dtype != checkpoint::DType::F32 || t->shape != b.shape) {
+      not_taken.push_back(fmt::format("{}: {} {} in the file, {} here (initialized)", b.name,
+                                      checkpoint::dtype_name(t->dtype), checkpoint::format_shape(t->shape),
+                                      ir::format_dims(b.shape)));
+    } else {
+      std::memcpy(state.at(b.name).data(), t->data.data(), t->data.size());
+    }
+  }
+  for (const checkpoint::Tensor& t : file.tensors())
+    if (!t.name.ends_with(".velocity") && !state.contains(t.name))
+      not_taken.push_back(fmt::format("{}: in the file only (not used)", t.name));
+  return not_taken;
 }
 
 }  // namespace resnetc::train

@@ -30,8 +30,20 @@ struct LoadedCheckpoint {
 };
 
 // Reads `path` and checks it holds exactly the tensors `plan` expects (the first mismatch is
-// named); `optional_suffix` tensors (".velocity") may be absent, and are then zero.
+// named) and only values a training step can produce (unsound_tensor); with
+// `velocity_optional`, ".velocity" tensors may be absent, and are then zero.
 LoadedCheckpoint load_checkpoint(const std::filesystem::path& path, const plan::KernelPlan& plan,
                                  bool velocity_optional);
+
+// The first tensor holding a value no sound training step produces: NaN or infinity anywhere,
+// a negative running variance; described ("tensor 'fc.weight' holds nan at element 17"), or
+// empty when every tensor is sound.
+std::string unsound_tensor(const TensorMap& state);
+
+// Fine-tuning: overwrites each tensor of `state` (the plan's, freshly initialized) with the
+// checkpoint's tensor of the same name and shape; optimizer state (".velocity") starts afresh.
+// Returns one line per tensor not taken, on either side ("fc.weight: [5, 64] in the file, [10, 64] here").
+std::vector<std::string> init_from_checkpoint(const std::filesystem::path& path, const plan::KernelPlan& plan,
+                                              TensorMap& state);
 
 }  // namespace resnetc::train

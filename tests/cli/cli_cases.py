@@ -152,3 +152,30 @@ class Suite:
             shutil.rmtree(self.tmp, ignore_errors=True)
         print(f"{passed} passed, {failed} failed")
         sys.exit(1 if failed or not passed else 0)
+
+
+def read_safetensors(path):
+    """(header without __metadata__, metadata, data bytes) of a safetensors file."""
+    import json
+    with open(path, "rb") as f:
+        blob = f.read()
+    (size,) = struct.unpack_from("<Q", blob)
+    header = json.loads(blob[8:8 + size])
+    metadata = header.pop("__metadata__", {})
+    return header, metadata, bytearray(blob[8 + size:])
+
+
+def write_safetensors(path, header, metadata, data):
+    import json
+    full = dict(header)
+    full["__metadata__"] = metadata
+    text = json.dumps(full).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + bytes(data))
+
+
+def set_float(data, header, name, index, value):
+    """Overwrites element `index` of the F32 tensor `name` in the data bytes."""
+    begin = header[name]["data_offsets"][0] + 4 * index
+    data[begin:begin + 4] = struct.pack("<f", value)

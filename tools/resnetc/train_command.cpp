@@ -10,6 +10,8 @@
 #include "dsl/frontend.h"
 #include "runtime/data/dataset.h"
 #include "runtime/train/initialize.h"
+#include "runtime/train/interrupt.h"
+#include "runtime/train/run_files.h"
 #include "runtime/train/trainer.h"
 #include "tools/resnetc/backend_choice.h"
 #include "tools/resnetc/commands.h"
@@ -38,10 +40,22 @@ void load_model(const Options& o, dsl::SourceManager& sources, Model& m) {
   m.net = dsl::compile_file(sources, o.model, {o.input, r.batch});
 }
 
-data::DataSet load_data(const Options& o, const train::Recipe& r) {
-  std::filesystem::path dir = o.data_dir;
-  if (dir.empty()) dir = r.dataset == "mnist" ? "/usr/share/datasets/mnist" : std::string(data::kDefaultDataDir);
-  return data::load_mnist_like(dir);
+std::filesystem::path data_dir(const Options& o, const train::Recipe& r) {
+  if (!o.data_dir.empty()) return o.data_dir;
+  return r.dataset == "mnist" ? "/usr/share/datasets/mnist" : std::string(data::kDefaultDataDir);
+}
+
+data::DataSet load_data(const Options& o, const train::Recipe& r) { return data::load_mnist_like(data_dir(o, r)); }
+
+// Every file a training run reads, which its outputs must not replace: the model, the data
+// set's files (whatever their names) and the weights it starts from.
+std::vector<std::filesystem::path> run_inputs(const Options& o, const train::Recipe& r) {
+  std::vector<std::filesystem::path> inputs{o.model};
+  if (!o.init.empty()) inputs.push_back(o.init);
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(data_dir(o, r), ec))
+    if (entry.is_regular_file(ec)) inputs.push_back(entry.path());
+  return inputs;
 }
 
 }  // namespace
@@ -50,14 +64,23 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   Model m;
   load_model(o, sources, m);
   const train::Recipe& r = m.recipe;
+  // The outputs are checked (and the checkpoint locked) before the data is read or anything compiled.
+  const train::RunFiles files(o.checkpoint.empty() ? m.net.graph.name + ".safetensors" : o.checkpoint, o.log,
+                              run_inputs(o, r));
+  if (o.resume && !files.checkpoint_exists())
+    throw std::runtime_error(fmt::format("--resume: there is no checkpoint {} to continue from", files.checkpoint().string()));
   data::DataSet data = load_data(o, r);
   auto backend = make_backend(o);
 
   train::TrainOptions t;
   t.recipe = r;
-  t.checkpoint = o.checkpoint.empty() ? m.net.graph.name + ".safetensors" : o.checkpoint;
+  t.checkpoint = files.checkpoint();
   t.resume = o.resume;
-  t.log = o.log;
+  t.allow_recipe_change = o.allow_recipe_change;
+  t.init = o.init;
+  t.max_steps = o.max_steps;
+  t.log = files.log();
+  t.overwrite_log = o.overwrite_log;
   t.progress = o.progress;
   t.optimize = pipeline_options(o);
   t.network_at_batch = [&](int64_t batch) { return dsl::compile_file(sources, o.model, {o.input, batch}).graph; };
@@ -66,7 +89,20 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
              m.net.graph.name, r.dataset, data.train.count, data.test.count, backend->device_name(), r.epochs, r.batch,
              r.lr, r.momentum, r.weight_decay, train::schedule_name(r.schedule), r.seed);
   std::fflush(stdout);
+  if (files.checkpoint_exists() && !o.resume)
+    fmt::print("note: {} holds an earlier run; this one replaces it after its first epoch (--resume continues that "
+               "run instead)\n",
+               t.checkpoint.string());
+  std::fflush(stdout);
   train::TrainResult result = train::train(m.net.graph, data, *backend, t, std::cout);
+  if (result.already_finished) return 0;
+  if (result.stopped_by_signal != 0 || result.stopped_at_max_steps) {
+    fmt::print("{}: saved {}; `resnetc train {} --resume` continues where this run stopped\n",
+               result.stopped_by_signal ? fmt::format("stopped by {}", train::signal_name(result.stopped_by_signal))
+                                        : fmt::format("stopped after {} training steps (--max-steps)", *o.max_steps),
+               t.checkpoint.string(), o.model);
+    return result.stopped_by_signal ? 128 + result.stopped_by_signal : 0;
+  }
   if (!result.epochs.empty()) {
     const train::EpochReport& last = result.epochs.back();
     fmt::print("loss {:.3f}, train acc {:.3f}, test acc {:.3f}\n", last.loss, last.train_acc, last.test_acc);
@@ -81,8 +117,9 @@ int run_eval(const Options& o, dsl::SourceManager& sources) {
   load_model(o, sources, m);
   data::DataSet data = load_data(o, m.recipe);
   auto backend = make_backend(o);
-  double acc = train::evaluate(m.net.graph, data, *backend, o.weights, pipeline_options(o));
-  fmt::print("test acc {:.4f} ({} images, {} on {})\n", acc, data.test.count, o.weights, backend->device_name());
+  const int64_t images = o.limit ? std::min(*o.limit, data.test.count) : data.test.count;
+  double acc = train::evaluate(m.net.graph, data, *backend, o.weights, pipeline_options(o), images);
+  fmt::print("test acc {:.4f} ({} images, {} on {})\n", acc, images, o.weights, backend->device_name());
   return 0;
 }
 
