@@ -294,18 +294,19 @@ void add_bench(CLI::App& app, Options& o) {
              "Prints the steps' time and examples/sec.");
 }
 
-const std::map<std::string, std::string> kUsage = {
-    {"resnetc", "resnetc [compile] MODEL.net [options]\n"
-                "       resnetc train MODEL.net [options]\n"
-                "       resnetc eval MODEL.net --weights FILE [options]\n"
-                "       resnetc bench MODEL.net [options]\n"
-                "       resnetc help [COMMAND]"},
-    {"compile", "resnetc [compile] MODEL.net [options]"},
-    {"train", "resnetc train MODEL.net [options]"},
-    {"eval", "resnetc eval MODEL.net --weights FILE [options]"},
-    {"bench", "resnetc bench MODEL.net [options]"},
-    {"help", "resnetc help [COMMAND]"},
-};
+// What follows "usage: " in each command's --help; the top level's lists them all.
+std::map<std::string, std::string> usage_lines() {
+  std::map<std::string, std::string> usage = {
+      {"compile", "resnetc [compile] MODEL.net [options]"},
+      {"train", "resnetc train MODEL.net [options]"},
+      {"eval", "resnetc eval MODEL.net --weights FILE [options]"},
+      {"bench", "resnetc bench MODEL.net [options]"},
+      {"help", "resnetc help [COMMAND]"},
+  };
+  usage["resnetc"] = fmt::format("{}\n       {}\n       {}\n       {}\n       {}", usage["compile"], usage["train"],
+                                 usage["eval"], usage["bench"], usage["help"]);
+  return usage;
+}
 
 }  // namespace
 
@@ -313,8 +314,8 @@ CommandLine::CommandLine(Options& o)
     : app_("Compiles a residual network described in a .net file, reports on it, trains it and tests it, on the "
            "CPU or an NVIDIA GPU.", "resnetc") {
   // Set before the commands are added, which inherit them.
-  app_.formatter(std::make_shared<HelpFormatter>(kUsage));
-  app_.option_defaults()->disable_flag_override();  // --train=1 is an error, not "true"
+  app_.formatter(std::make_shared<HelpFormatter>(usage_lines()));
+  app_.option_defaults()->disable_flag_override();  // --train=0 is an error (CLI11 lets --train=true through)
   app_.allow_extras();  // parse_options reports them, naming the command they belong to
   app_.fallthrough();   // --version, --prelude and --list-passes after a command too
   app_.require_subcommand(0, 1);

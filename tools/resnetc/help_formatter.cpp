@@ -7,8 +7,7 @@ namespace {
 
 constexpr size_t kWidth = 80;
 
-}  // namespace
-
+// `text` with its lines broken at spaces so none is longer than `width` (a longer word stays whole).
 std::string wrap(const std::string& text, size_t width) {
   std::string out, line;
   std::istringstream lines(text);
@@ -24,6 +23,8 @@ std::string wrap(const std::string& text, size_t width) {
   if (!text.ends_with('\n') && !out.empty()) out.pop_back();
   return out;
 }
+
+}  // namespace
 
 HelpFormatter::HelpFormatter(std::map<std::string, std::string> usage) : usage_(std::move(usage)) {
   column_width(26);

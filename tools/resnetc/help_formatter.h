@@ -8,9 +8,6 @@
 
 namespace resnetc::cli {
 
-// `text` with its lines broken at spaces so none is longer than `width` (a longer word stays whole).
-std::string wrap(const std::string& text, size_t width);
-
 class HelpFormatter : public CLI::Formatter {
  public:
   // `usage` maps an app's name ("" for the top level) to what follows "usage: ".
