@@ -19,7 +19,7 @@ namespace {
 using namespace resnetc;
 
 int run(const cli::Options& o, dsl::SourceManager& sources) {
-  if (o.help) return fmt::print("{}", cli::usage()), 0;
+  if (o.help) return fmt::print("{}", cli::usage(o.help_for)), 0;
   if (o.version) return fmt::print("resnetc {}\n", RESNETC_VERSION), 0;
   if (o.prelude) return fmt::print("{}", dsl::prelude_text()), 0;
   if (o.list_passes) return fmt::print("passes, in pipeline order (-O2 is the default):\n{}", cli::list_passes()), 0;
@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
   try {
     options = cli::parse_options(std::vector<std::string>(argv + 1, argv + argc));
   } catch (const cli::UsageError& e) {
-    fmt::print(stderr, "resnetc: error: {}\nTry 'resnetc --help' for more information.\n", e.what());
+    fmt::print(stderr, "resnetc: error: {}\nTry 'resnetc {}--help' for more information.\n", e.what(),
+               e.command().empty() ? "" : e.command() + " ");
     return 2;
   }
   // Every failure the user can act on is one clear message and exit status 1.

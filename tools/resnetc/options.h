@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "compiler/passes/pass.h"
@@ -55,17 +56,27 @@ struct Options {
   bool print_after_all = false, verify_each = false, list_passes = false;
 
   bool help = false, version = false, prelude = false;
+  std::optional<Command> help_for;  // with help: the command whose options to list; none: the top level's
 };
 
 class UsageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+  // `command`: the command in use, whose --help the message points at ("": the top level's).
+  UsageError(const std::string& message, std::string command)
+      : std::runtime_error(message), command_(std::move(command)) {}
+  const std::string& command() const { return command_; }
+
+ private:
+  std::string command_;
 };
 
+// No command is `compile`: `resnetc MODEL.net` is `resnetc compile MODEL.net`.
 Options parse_options(const std::vector<std::string>& args);  // throws UsageError
 // -O, --print-after(-all) and --verify-each as the pipeline takes them (printing to stderr).
 passes::PipelineOptions pipeline_options(const Options& o);
 std::string list_passes();
-std::string usage();
+// --help's text: a command's options, or (none) the commands.
+std::string usage(std::optional<Command> command = std::nullopt);
 
 }  // namespace resnetc::cli

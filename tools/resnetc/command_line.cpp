@@ -1,0 +1,375 @@
+#include "tools/resnetc/command_line.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "compiler/passes/pass.h"
+#include "dsl/diagnostics.h"
+#include "tools/resnetc/help_formatter.h"
+
+namespace resnetc::cli {
+namespace {
+
+// --- Values: each check names its option and says what it expects (CLI11's messages do not).
+
+int64_t whole(std::string_view option, std::string_view text, int64_t min, int64_t max) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max)
+    throw UsageError(fmt::format("{} expects a whole number from {} to {}, got '{}'", option, min, max, text));
+  return v;
+}
+
+double number(std::string_view option, const std::string& text, double min, double below) {
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(v) || v < min || v >= below)
+    throw UsageError(fmt::format("{} expects a number in [{}, {}), got '{}'", option, min, below, text));
+  return v;
+}
+
+std::array<int64_t, 3> chw(std::string_view text) {
+  std::array<int64_t, 3> dims{};
+  size_t start = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    size_t x = i < 2 ? text.find('x', start) : text.size();
+    if (x == std::string_view::npos || (i == 2 && text.find('x', start) != std::string_view::npos))
+      throw UsageError(fmt::format("--input expects CxHxW, like 1x96x96, got '{}'", text));
+    dims[i] = whole("--input", text.substr(start, x - start), 1, int64_t{1} << 30);
+    start = x + 1;
+  }
+  return dims;
+}
+
+// "a, b or c"
+std::string alternatives(const std::vector<std::string_view>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i)
+    out += fmt::format("{}{}", i == 0 ? "" : i + 1 == names.size() ? " or " : ", ", names[i]);
+  return out;
+}
+
+template <class T>
+T choice(std::string_view option, const std::string& text, const std::vector<std::pair<std::string_view, T>>& choices) {
+  std::vector<std::string_view> names;
+  for (const auto& [name, value] : choices) {
+    if (name == text) return value;
+    names.push_back(name);
+  }
+  throw UsageError(fmt::format("{} expects {}, got '{}'", option, alternatives(names), text));
+}
+
+std::vector<std::string_view> pass_names() {
+  std::vector<std::string_view> names;
+  for (const passes::Pass& p : passes::all_passes()) names.push_back(p.name);
+  return names;
+}
+
+// --- Options, declared group by group: --help lists each under its group's heading.
+
+struct Group {
+  CLI::App& app;
+  std::string name;
+
+  // A value, checked and stored by `set` as soon as it is read: the first bad value on the command
+  // line is the one reported, and a repeated option keeps its last value (--print-after: all).
+  void value(const std::string& option, const std::string& type, const std::string& help,
+             std::function<void(const std::string&)> set) const {
+    app.add_option_function<std::string>(option, std::move(set), help)
+        ->type_name(type)
+        ->trigger_on_parse()
+        ->group(name);
+  }
+  void flag(const std::string& option, bool& target, const std::string& help) const {
+    app.add_flag(option, target, help)->group(name);
+  }
+};
+
+void add_output(const Group& g, Options& o) {
+  g.value("--emit", "WHAT",
+          "what to print: table (the default), ir (the graph IR as text), dot (a Graphviz drawing: resnetc m.net "
+          "--emit=dot | dot -Tsvg), plan (the kernels, their buffers and memory; ends with \"kernels: N, bytes moved: "
+          "B, peak buffer memory: M, unplanned: U\", U the memory without buffer reuse), llvm (the kernels as "
+          "optimized LLVM IR for this CPU), cuda (the kernels as one CUDA C++ translation unit for sm_90, which NVRTC "
+          "and nvcc accept)",
+          [&o](const std::string& v) {
+            o.emit = choice<Emit>("--emit", v, {{"table", Emit::Table}, {"ir", Emit::Ir}, {"dot", Emit::Dot},
+                                                {"plan", Emit::Plan}, {"llvm", Emit::Llvm}, {"cuda", Emit::Cuda}});
+          });
+  g.value("--format", "FMT",
+          "the table as text (the default) or json: one object with network, input, layers [{name, op, shape, params, "
+          "macs}], total_params, trainable_params, total_macs, param_bytes, activation_bytes",
+          [&o](const std::string& v) {
+            o.format = choice<Format>("--format", v, {{"text", Format::Text}, {"json", Format::Json}});
+          });
+  g.value("--depth", "N",
+          "fold the table's layers into their first N name components (1: stem, stages, head; 2: blocks); default: "
+          "every layer",
+          [&o](const std::string& v) { o.depth = static_cast<int>(whole("--depth", v, 1, 100)); });
+  g.flag("--train", o.train,
+         "with --emit=ir, dot, plan, llvm or cuda: one training step (forward with batch statistics, loss, backward, "
+         "SGD updates with the file's momentum and weight decay)");
+}
+
+void add_network(const Group& g, Options& o, const std::string& batch_default) {
+  g.value("--input", "CxHxW", "input size, replacing the file's `input` line",
+          [&o](const std::string& v) { o.input = chw(v); });
+  g.value("--batch", "N", "batch size (default: " + batch_default + ")",
+          [&o](const std::string& v) { o.batch = whole("--batch", v, 1, int64_t{1} << 20); });
+}
+
+void add_update(const Group& g, Options& o) {
+  g.value("--lr", "X", "learning rate (default 0.05)",
+          [&o](const std::string& v) { o.lr = number("--lr", v, 1e-12, 1e6); });
+  g.value("--momentum", "X", "SGD momentum, at least 0 and below 1 (default 0)",
+          [&o](const std::string& v) { o.momentum = number("--momentum", v, 0, 1); });
+  g.value("--weight-decay", "X", "L2 weight decay, at least 0 and below 1 (default 0)",
+          [&o](const std::string& v) { o.weight_decay = number("--weight-decay", v, 0, 1); });
+}
+
+void add_data(const Group& g, Options& o) {
+  g.value("--data", "DIR",
+          "the IDX files (default /usr/share/datasets/fashion-mnist, from the Debian package dataset-fashion-mnist; "
+          "/usr/share/datasets/mnist when the file's train section says dataset mnist)",
+          [&o](const std::string& v) { o.data_dir = v; });
+}
+
+void add_no_progress(const Group& g, Options& o) {
+  g.app.add_flag_callback("--no-progress", [&o] { o.progress = false; },
+                          "no live progress line (it is drawn only on a terminal)")->group(g.name);
+}
+
+void add_device(const Group& g, Options& o) {
+  g.value("--device", "D", "auto (the default: an NVIDIA GPU when one is there, else the CPU), cpu or cuda",
+          [&o](const std::string& v) {
+            o.device =
+                choice<Device>("--device", v, {{"auto", Device::Auto}, {"cpu", Device::Cpu}, {"cuda", Device::Cuda}});
+          });
+  g.value("--threads", "N", "CPU threads (default: every core)",
+          [&o](const std::string& v) { o.threads = static_cast<int>(whole("--threads", v, 1, 1024)); });
+  g.value("--cache-dir", "DIR",
+          "where compiled GPU kernels are kept (default $XDG_CACHE_HOME/resnetc or ~/.cache/resnetc)",
+          [&o](const std::string& v) { o.cache_dir = v; });
+}
+
+// `printing`: also --print-after, --print-after-all and --verify-each.
+void add_optimization(const Group& g, Options& o, bool printing) {
+  // CLI11 reads -O2 as the short option -O with the value 2.
+  g.value("-O", "",
+          "-O0: one kernel per op, no memory reuse; -O1: common subexpressions and dead code removed, BatchNorm "
+          "folded into convolutions for inference, buffers reused by liveness; -O2 (the default): also BatchNorm's "
+          "backward in two kernels, elementwise chains fused (BatchNorm + add + relu in one kernel), all parameters "
+          "updated in one kernel",
+          [&o](const std::string& v) {
+            if (v != "0" && v != "1" && v != "2")
+              throw UsageError(fmt::format(
+                  "there is no optimization level '-O{}': use -O0 (one kernel per operation), -O1 (common "
+                  "subexpressions, dead code, inference BatchNorm folding, memory reuse) or -O2 (all passes, the "
+                  "default)", v));
+            o.opt_level = v[0] - '0';
+          });
+  if (!printing) return;
+  g.value("--print-after", "PASS",
+          "print the IR to stderr after PASS (repeatable; resnetc --list-passes lists the passes)",
+          [&o](const std::string& v) {
+            if (passes::find_pass(v) == nullptr)
+              throw UsageError(fmt::format("--print-after: there is no pass '{}'{} (passes: {})", v,
+                                           dsl::did_you_mean(v, pass_names()), fmt::join(pass_names(), ", ")));
+            o.print_after.push_back(v);
+          });
+  g.flag("--print-after-all", o.print_after_all, "print the IR to stderr after every pass");
+  g.flag("--verify-each", o.verify_each, "run the IR verifier after every pass");
+}
+
+// CLI11 adds -h, --help first; made again last, it is listed after the command's own options.
+void add_help(CLI::App& app, const std::string& group) {
+  app.set_help_flag("-h,--help", "print this help and exit")->group(group);
+}
+
+// Every command but help: MODEL.net, its options, then --help.
+void add_model(CLI::App& app, Options& o) { app.add_option("MODEL.net", o.model, "the network, a .net file"); }
+
+void add_compile(CLI::App& app, Options& o) {
+  add_model(app, o);
+  add_output({app, "output"}, o);
+  add_network({app, "network"}, o, "1");
+  add_optimization({app, "optimization"}, o, true);
+  add_help(app, "other");
+  app.footer("The table has one row per layer with its output shape [N, C, H, W], parameters and MACs "
+             "(multiply-accumulates of convolutions and fully connected layers), then the totals, the parameter "
+             "memory and the activation memory of a training step at the batch size.\n\n"
+             "'resnetc MODEL.net' (no command) is 'resnetc compile MODEL.net'. The language is described in "
+             "docs/language.md.");
+}
+
+void add_train(CLI::App& app, Options& o) {
+  add_model(app, o);
+  const Group recipe{app, "recipe (each replaces the file's `train` section; the defaults are the book's)"};
+  recipe.value("--epochs", "N", "epochs to train (default 10)",
+               [&o](const std::string& v) { o.epochs = whole("--epochs", v, 1, 100000); });
+  add_update(recipe, o);
+  recipe.value("--schedule", "S",
+               "the learning rate over the run: constant (the default), cosine, or step (x0.1 at 50% and 75% of it)",
+               [&o](const std::string& v) {
+                 o.schedule = choice<std::string>("--schedule", v,
+                                                  {{"constant", "constant"}, {"cosine", "cosine"}, {"step", "step"}});
+               });
+  recipe.value("--seed", "N", "the seed of the initial weights and of the data order (default 0)",
+               [&o](const std::string& v) { o.seed = whole("--seed", v, 0, INT64_MAX); });
+  add_network({app, "network"}, o, "the recipe's, 256");
+
+  const Group run{app, "the run"};
+  add_data(run, o);
+  run.value("--checkpoint", "FILE",
+            "written after every epoch, atomically (default: the network's name + .safetensors)",
+            [&o](const std::string& v) {
+              if (v.empty()) throw UsageError("--checkpoint needs a file name (it is empty)");
+              o.checkpoint = v;
+            });
+  run.flag("--resume", o.resume,
+           "continue the run in --checkpoint: weights, optimizer state, epoch and data order, to the same result as a "
+           "run that was never stopped");
+  run.flag("--allow-recipe-change", o.allow_recipe_change,
+           "with --resume: let the resumed run change its recipe (epochs, lr, schedule, ...)");
+  run.value("--init", "FILE",
+            "start a new run from the weights in FILE (a checkpoint): every tensor whose name and shape match",
+            [&o](const std::string& v) {
+              if (v.empty()) throw UsageError("--init needs a file name (it is empty)");
+              o.init = v;
+            });
+  run.value("--max-steps", "N", "stop after N training steps, leaving a checkpoint that --resume continues",
+            [&o](const std::string& v) { o.max_steps = whole("--max-steps", v, 1, INT64_MAX); });
+  run.value("--log", "FILE", "every epoch as CSV (.csv) or JSON lines (other names)",
+            [&o](const std::string& v) { o.log = v; });
+  run.flag("--overwrite-log", o.overwrite_log, "start --log afresh instead of adding this run to it");
+  add_no_progress(run, o);
+  add_device({app, "device"}, o);
+  add_optimization({app, "optimization"}, o, true);
+  add_help(app, "other");
+  app.footer("The book's recipe (Dive into Deep Learning, \"Residual Networks\"): 10 epochs, batch 256, lr 0.05, "
+             "plain SGD, a constant rate. Training prints one line per epoch and ends with the loss, train and test "
+             "accuracy and examples/sec.");
+}
+
+void add_eval(CLI::App& app, Options& o) {
+  add_model(app, o);
+  const Group evaluation{app, "evaluation"};
+  evaluation.value("--weights", "FILE", "the checkpoint to test, written by resnetc train (required)",
+                   [&o](const std::string& v) { o.weights = v; });
+  add_data(evaluation, o);
+  evaluation.value("--limit", "N", "test the first N test images only (default: all of them)",
+                   [&o](const std::string& v) { o.limit = whole("--limit", v, 1, INT64_MAX); });
+  add_no_progress(evaluation, o);
+  add_network({app, "network"}, o, "the recipe's, 256");
+  add_device({app, "device"}, o);
+  add_optimization({app, "optimization"}, o, false);
+  add_help(app, "other");
+  app.footer("Prints the test accuracy of the weights.");
+}
+
+void add_bench(CLI::App& app, Options& o) {
+  add_model(app, o);
+  const Group bench{app, "benchmark"};
+  bench.value("--steps", "N", "timed training steps (default 10)",
+              [&o](const std::string& v) { o.steps = whole("--steps", v, 1, 1000000); });
+  bench.value("--warmup", "N", "untimed steps before them (default 2)",
+              [&o](const std::string& v) { o.warmup = whole("--warmup", v, 0, 1000000); });
+  bench.flag("--profile", o.profile,
+             "then time the same steps kernel by kernel (no CUDA graph, so a little slower) and print the slowest "
+             "kernels and the time by kind, with GFLOP/s and GB/s");
+  add_update({app, "the update (each replaces the file's `train` section)"}, o);
+  add_network({app, "network"}, o, "the recipe's, 256");
+  add_device({app, "device"}, o);
+  add_optimization({app, "optimization"}, o, false);
+  add_help(app, "other");
+  app.footer("The images are uniform noise and the labels random; the weights are initialized as for training. "
+             "Prints the steps' time and examples/sec.");
+}
+
+// What follows "usage: " in each command's --help; the top level's lists them all.
+std::map<std::string, std::string> usage_lines() {
+  std::map<std::string, std::string> usage = {
+      {"compile", "resnetc [compile] MODEL.net [options]"},
+      {"train", "resnetc train MODEL.net [options]"},
+      {"eval", "resnetc eval MODEL.net --weights FILE [options]"},
+      {"bench", "resnetc bench MODEL.net [options]"},
+      {"help", "resnetc help [COMMAND]"},
+  };
+  usage["resnetc"] = fmt::format("{}\n       {}\n       {}\n       {}\n       {}", usage["compile"], usage["train"],
+                                 usage["eval"], usage["bench"], usage["help"]);
+  return usage;
+}
+
+}  // namespace
+
+CommandLine::CommandLine(Options& o)
+    : app_("Compiles a residual network described in a .net file, reports on it, trains it and tests it, on the "
+           "CPU or an NVIDIA GPU.", "resnetc") {
+  // Set before the commands are added, which inherit them.
+  app_.formatter(std::make_shared<HelpFormatter>(usage_lines()));
+  app_.option_defaults()->disable_flag_override();  // --train=0 is an error (CLI11 lets --train=true through)
+  app_.allow_extras();  // parse_options reports them, naming the command they belong to
+  app_.fallthrough();   // --version, --prelude and --list-passes after a command too
+  app_.require_subcommand(0, 1);
+
+  const std::vector<std::pair<std::string, std::string>> commands = {
+      {"compile", "print a model's layer table, or its IR, kernel plan or generated code (the default command)"},
+      {"train", "train a model on Fashion-MNIST (or MNIST), with a checkpoint after every epoch"},
+      {"eval", "print the test accuracy of a model's trained weights"},
+      {"bench", "time training steps on synthetic data"},
+      {"help", "list a command's options (the same as COMMAND --help)"},
+  };
+  for (const auto& [name, description] : commands) app_.add_subcommand(name, description)->group("commands");
+  add_compile(*command("compile"), o);
+  add_train(*command("train"), o);
+  add_eval(*command("eval"), o);
+  add_bench(*command("bench"), o);
+  command("help")->add_option("COMMAND", help_topic_, "the command whose options to list");
+  add_help(*command("help"), "options");
+
+  app_.add_flag("--version", o.version, "print resnetc's version and exit")->group("options");
+  app_.add_flag("--prelude", o.prelude, "print the built-in blocks (basic, bottleneck, ...) in the language itself")
+      ->group("options");
+  app_.add_flag("--list-passes", o.list_passes, "print the optimization passes, their levels and what they do")
+      ->group("options");
+  add_help(app_, "options");
+  app_.footer("'resnetc help COMMAND' (or 'resnetc COMMAND --help') lists a command's options. Without a command, "
+              "resnetc compiles: 'resnetc MODEL.net' is 'resnetc compile MODEL.net'. Options take their value after "
+              "'=' or as the next argument.\n\n"
+              "Exit status: 0 on success, 1 when the model, the data or a checkpoint has an error or training fails, "
+              "2 for bad usage. The language is described in docs/language.md.");
+}
+
+CLI::App* CommandLine::command(std::string_view name) {
+  for (CLI::App* sub : commands())
+    if (sub->get_name() == name) return sub;
+  return nullptr;
+}
+
+std::vector<CLI::App*> CommandLine::commands() { return app_.get_subcommands([](CLI::App*) { return true; }); }
+
+std::optional<Command> command_named(std::string_view name) {
+  for (Command c : {Command::Compile, Command::Train, Command::Eval, Command::Bench})
+    if (name_of(c) == name) return c;
+  return std::nullopt;
+}
+
+std::string_view name_of(Command command) {
+  switch (command) {
+    case Command::Compile: return "compile";
+    case Command::Train: return "train";
+    case Command::Eval: return "eval";
+    case Command::Bench: return "bench";
+  }
+  return "";
+}
+
+}  // namespace resnetc::cli
