@@ -256,7 +256,9 @@ void add_train(CLI::App& app, Options& o) {
   add_help(app, "other");
   app.footer("The book's recipe (Dive into Deep Learning, \"Residual Networks\"): 10 epochs, batch 256, lr 0.05, "
              "plain SGD, a constant rate. Training prints one line per epoch and ends with the loss, train and test "
-             "accuracy and examples/sec.");
+             "accuracy and examples/sec. Ctrl-C or SIGTERM stops after the step in progress and saves a checkpoint that "
+             "--resume continues exactly (exit status 130 or 143); a second Ctrl-C stops at once. What is written, "
+             "and how it is kept safe: docs/training.md.");
 }
 
 void add_eval(CLI::App& app, Options& o) {
