@@ -17,19 +17,20 @@ struct Unit {
   std::unique_ptr<llvm::Module> module;
 };
 
-// Symbols are unique per compiled plan, since one JIT holds several (training and evaluation).
-std::string symbol(uint64_t plan_id, size_t kernel) { return fmt::format("plan{}.k{}", plan_id, kernel); }
+// Each plan has a library of its own (Jit::new_library), so a kernel's symbol, and with it the
+// plan's IR, does not depend on which plans the JIT compiled before.
+std::string symbol(size_t kernel) { return fmt::format("k{}", kernel); }
 
 // Emits and optimizes kernels [begin, end) into one module.
-Unit build_unit(Jit& jit, const plan::KernelPlan& plan, uint64_t plan_id, size_t begin, size_t end) {
+Unit build_unit(Jit& jit, const plan::KernelPlan& plan, size_t begin, size_t end) {
   Unit u{Jit::new_context(), nullptr};
   u.module = jit.new_module(fmt::format("{}.{}", plan.name, begin / kKernelsPerModule), *u.context.getContext());
-  for (size_t i = begin; i < end; ++i) emit_kernel(*u.module, plan, i, symbol(plan_id, i));
+  for (size_t i = begin; i < end; ++i) emit_kernel(*u.module, plan, i, symbol(i));
   jit.optimize(*u.module);
   return u;
 }
 
-std::vector<Unit> build_units(Jit& jit, const plan::KernelPlan& plan, uint64_t plan_id) {
+std::vector<Unit> build_units(Jit& jit, const plan::KernelPlan& plan) {
   const size_t n = plan.kernels.size();
   const size_t count = (n + kKernelsPerModule - 1) / kKernelsPerModule;
   std::vector<Unit> units(count);
@@ -41,7 +42,7 @@ std::vector<Unit> build_units(Jit& jit, const plan::KernelPlan& plan, uint64_t p
     threads.emplace_back([&, w] {
       try {
         for (size_t u = w; u < count; u += workers)
-          units[u] = build_unit(jit, plan, plan_id, u * kKernelsPerModule, std::min(n, (u + 1) * kKernelsPerModule));
+          units[u] = build_unit(jit, plan, u * kKernelsPerModule, std::min(n, (u + 1) * kKernelsPerModule));
       } catch (...) {
         errors[w] = std::current_exception();
       }
@@ -56,17 +57,17 @@ std::vector<Unit> build_units(Jit& jit, const plan::KernelPlan& plan, uint64_t p
 
 std::vector<cpu::KernelFn> compile_plan(Jit& jit, const plan::KernelPlan& plan) {
   static std::atomic<uint64_t> next_plan{0};
-  const uint64_t plan_id = next_plan++;
-  for (Unit& u : build_units(jit, plan, plan_id)) jit.add_module(std::move(u.module), std::move(u.context));
+  Jit::Library& library = jit.new_library(fmt::format("plan{}", next_plan++));
+  for (Unit& u : build_units(jit, plan)) jit.add_module(std::move(u.module), std::move(u.context), &library);
   std::vector<cpu::KernelFn> kernels;
   for (size_t i = 0; i < plan.kernels.size(); ++i)
-    kernels.push_back(jit.lookup<cpu::KernelFn>(symbol(plan_id, i) + ".entry"));
+    kernels.push_back(jit.lookup<cpu::KernelFn>(symbol(i) + ".entry", &library));
   return kernels;
 }
 
 std::string plan_llvm_ir(Jit& jit, const plan::KernelPlan& plan) {
   std::string out;
-  for (Unit& u : build_units(jit, plan, 0)) out += jit.optimized_ir(*u.module);
+  for (Unit& u : build_units(jit, plan)) out += jit.optimized_ir(*u.module);
   return out;
 }
 

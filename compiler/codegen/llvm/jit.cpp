@@ -82,6 +82,10 @@ struct Jit::Impl {
   std::mutex errors_mutex;
   std::vector<std::string> session_errors;  // what ORC reported while materializing
 
+  llvm::orc::JITDylib& library_or_main(Library* library) {
+    return library != nullptr ? *library : lljit->getMainJITDylib();
+  }
+
   std::string take_session_errors() {
     std::lock_guard lock(errors_mutex);
     std::string text;
@@ -147,6 +151,16 @@ Jit::~Jit() = default;
 const std::string& Jit::cpu_name() const { return impl_->cpu; }
 const std::string& Jit::cpu_features() const { return impl_->features; }
 int Jit::prefer_vector_width() const { return impl_->vector_width; }
+
+Jit::Library& Jit::new_library(std::string_view name) {
+  // ORC only asserts this, in its debug builds.
+  if (impl_->lljit->getExecutionSession().getJITDylibByName(llvm::StringRef(name.data(), name.size())) != nullptr)
+    throw JitError(fmt::format("JIT: cannot create library `{}`: the name is taken", name));
+  auto library = impl_->lljit->createJITDylib(std::string(name));
+  if (!library) fail(fmt::format("cannot create library `{}`", name), library.takeError());
+  library->addToLinkOrder(impl_->lljit->getMainJITDylib());
+  return *library;
+}
 
 bool Jit::has_feature(std::string_view feature) const {
   // "+avx512f,...,-avx512f": as in LLVM, the last mention wins.
@@ -241,7 +255,7 @@ std::string Jit::optimized_ir(llvm::Module& module) {
   return text;
 }
 
-void Jit::add_module(std::unique_ptr<llvm::Module> module, llvm::orc::ThreadSafeContext context) {
+void Jit::add_module(std::unique_ptr<llvm::Module> module, llvm::orc::ThreadSafeContext context, Library* library) {
   if (!module) throw JitError("JIT: add_module: null module");
   if (&module->getContext() != context.getContext()) {
     throw JitError(fmt::format("JIT: add_module: module `{}` belongs to another LLVMContext", module->getName().str()));
@@ -252,7 +266,8 @@ void Jit::add_module(std::unique_ptr<llvm::Module> module, llvm::orc::ThreadSafe
     optimize(*module);
   }
   check(fmt::format("cannot add module `{}`", name),
-        impl_->lljit->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))));
+        impl_->lljit->addIRModule(impl_->library_or_main(library),
+                                  llvm::orc::ThreadSafeModule(std::move(module), std::move(context))));
 }
 
 void Jit::define_symbol(std::string_view name, std::uintptr_t address) {
@@ -264,8 +279,8 @@ void Jit::define_symbol(std::string_view name, std::uintptr_t address) {
   check(fmt::format("cannot define symbol `{}`", name), main.define(llvm::orc::absoluteSymbols(std::move(symbols))));
 }
 
-std::uintptr_t Jit::lookup_address(std::string_view name) {
-  auto symbol = impl_->lljit->lookup(llvm::StringRef(name.data(), name.size()));
+std::uintptr_t Jit::lookup_address(std::string_view name, Library* library) {
+  auto symbol = impl_->lljit->lookup(impl_->library_or_main(library), llvm::StringRef(name.data(), name.size()));
   if (!symbol) {
     std::string message = llvm::toString(symbol.takeError());
     throw JitError(fmt::format("JIT: cannot find symbol `{}`: {}{}", name, message, impl_->take_session_errors()));

@@ -27,6 +27,9 @@
 namespace llvm {
 class TargetMachine;
 class Triple;
+namespace orc {
+class JITDylib;
+}  // namespace orc
 }  // namespace llvm
 
 namespace resnetc::codegen::llvm_backend {
@@ -69,6 +72,13 @@ class Jit {
   // Effective "prefer-vector-width" (0: target default).
   int prefer_vector_width() const;
 
+  // A namespace of symbols (an ORC JITDylib): what is added to one library and looked up in it
+  // cannot clash with another's symbols; all of them see the main library's (define_symbol's,
+  // the process's). Functions taking a Library* use the main library for null. Names are unique
+  // (JitError for one taken).
+  using Library = llvm::orc::JITDylib;
+  Library& new_library(std::string_view name);
+
   // A fresh context for a group of modules (a ThreadSafeContext owns its LLVMContext).
   static llvm::orc::ThreadSafeContext new_context();
   // An empty module with this JIT's target triple and data layout.
@@ -83,7 +93,8 @@ class Jit {
 
   // Optimizes the module (unless already done) and gives it to ORC; its functions can then be
   // looked up. The context is the one the module was created in.
-  void add_module(std::unique_ptr<llvm::Module> module, llvm::orc::ThreadSafeContext context);
+  void add_module(std::unique_ptr<llvm::Module> module, llvm::orc::ThreadSafeContext context,
+                  Library* library = nullptr);
 
   // Makes `name` resolve to `address` in JIT code (runtime entry points such as
   // resnetc_parallel_for, which every Jit defines already). Symbols of the process's shared
@@ -97,14 +108,14 @@ class Jit {
   // Address of a compiled symbol, generating code for its module on first use. Throws JitError
   // ("JIT: cannot find symbol `foo`: Symbols not found: [ foo ]") when it is missing or the
   // module fails to compile.
-  std::uintptr_t lookup_address(std::string_view name);
+  std::uintptr_t lookup_address(std::string_view name, Library* library = nullptr);
   // lookup<void(float*, float)>("f") or lookup<void (*)(float*, float)>("f"): a typed pointer.
   template <typename Fn>
-  auto lookup(std::string_view name) {
+  auto lookup(std::string_view name, Library* library = nullptr) {
     using Pointer = std::conditional_t<std::is_function_v<Fn>, std::add_pointer_t<Fn>, Fn>;
     static_assert(std::is_pointer_v<Pointer> && std::is_function_v<std::remove_pointer_t<Pointer>>,
                   "lookup<F>: F must be a function type or a function pointer type");
-    return reinterpret_cast<Pointer>(lookup_address(name));
+    return reinterpret_cast<Pointer>(lookup_address(name, library));
   }
 
  private:
