@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <llvm/IR/Module.h>
+#include <llvm/Support/MemoryBuffer.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,29 +13,35 @@
 namespace resnetc::codegen::llvm_backend {
 namespace {
 
+// A module of kernels, optimized; or, when the cache had it, its object code instead.
 struct Unit {
   llvm::orc::ThreadSafeContext context;
   std::unique_ptr<llvm::Module> module;
+  std::unique_ptr<llvm::MemoryBuffer> object;
 };
 
 // Each plan has a library of its own (Jit::new_library), so a kernel's symbol, and with it the
 // plan's IR, does not depend on which plans the JIT compiled before.
 std::string symbol(size_t kernel) { return fmt::format("k{}", kernel); }
 
-// Emits and optimizes kernels [begin, end) into one module.
-Unit build_unit(Jit& jit, const plan::KernelPlan& plan, size_t begin, size_t end) {
-  Unit u{Jit::new_context(), nullptr};
+// Emits kernels [begin, end) into one module, then takes its object from the cache or optimizes it.
+Unit build_unit(Jit& jit, const plan::KernelPlan& plan, size_t begin, size_t end, bool use_cache) {
+  Unit u{Jit::new_context(), nullptr, nullptr};
   u.module = jit.new_module(fmt::format("{}.{}", plan.name, begin / kKernelsPerModule), *u.context.getContext());
   for (size_t i = begin; i < end; ++i) emit_kernel(*u.module, plan, i, symbol(i));
-  jit.optimize(*u.module);
+  if (use_cache) u.object = jit.cached_object(*u.module);
+  if (u.object)
+    u.module.reset();
+  else
+    jit.optimize(*u.module);
   return u;
 }
 
-std::vector<Unit> build_units(Jit& jit, const plan::KernelPlan& plan) {
+std::vector<Unit> build_units(Jit& jit, const plan::KernelPlan& plan, bool use_cache) {
   const size_t n = plan.kernels.size();
   const size_t count = (n + kKernelsPerModule - 1) / kKernelsPerModule;
   std::vector<Unit> units(count);
-  // O3 dominates compile time: optimize the modules on every core.
+  // Optimizing is most of a cold compile, emitting and hashing most of a warm one: every core.
   const size_t workers = std::max<size_t>(1, std::min<size_t>(count, std::thread::hardware_concurrency()));
   std::vector<std::thread> threads;
   std::vector<std::exception_ptr> errors(workers);
@@ -42,7 +49,7 @@ std::vector<Unit> build_units(Jit& jit, const plan::KernelPlan& plan) {
     threads.emplace_back([&, w] {
       try {
         for (size_t u = w; u < count; u += workers)
-          units[u] = build_unit(jit, plan, u * kKernelsPerModule, std::min(n, (u + 1) * kKernelsPerModule));
+          units[u] = build_unit(jit, plan, u * kKernelsPerModule, std::min(n, (u + 1) * kKernelsPerModule), use_cache);
       } catch (...) {
         errors[w] = std::current_exception();
       }
@@ -58,7 +65,12 @@ std::vector<Unit> build_units(Jit& jit, const plan::KernelPlan& plan) {
 std::vector<cpu::KernelFn> compile_plan(Jit& jit, const plan::KernelPlan& plan) {
   static std::atomic<uint64_t> next_plan{0};
   Jit::Library& library = jit.new_library(fmt::format("plan{}", next_plan++));
-  for (Unit& u : build_units(jit, plan)) jit.add_module(std::move(u.module), std::move(u.context), &library);
+  for (Unit& u : build_units(jit, plan, true)) {
+    if (u.object)
+      jit.add_object(std::move(u.object), &library);
+    else
+      jit.add_module(std::move(u.module), std::move(u.context), &library);
+  }
   std::vector<cpu::KernelFn> kernels;
   for (size_t i = 0; i < plan.kernels.size(); ++i)
     kernels.push_back(jit.lookup<cpu::KernelFn>(symbol(i) + ".entry", &library));
@@ -67,7 +79,7 @@ std::vector<cpu::KernelFn> compile_plan(Jit& jit, const plan::KernelPlan& plan) 
 
 std::string plan_llvm_ir(Jit& jit, const plan::KernelPlan& plan) {
   std::string out;
-  for (Unit& u : build_units(jit, plan)) out += jit.optimized_ir(*u.module);
+  for (Unit& u : build_units(jit, plan, false)) out += jit.optimized_ir(*u.module);
   return out;
 }
 

@@ -11,9 +11,16 @@
 //   auto* saxpy = jit.lookup<void(float*, const float*, float)>("saxpy");
 //
 // Code is generated lazily: the first lookup of a module's symbol runs the back end on it.
+//
+// With JitOptions::cache_dir set, compiled objects are kept on disk (object_cache.h) and a module
+// whose object is there skips both optimization and code generation:
+//
+//   if (auto object = jit.cached_object(*module)) jit.add_object(std::move(object));
+//   else jit.add_module(std::move(module), tsc);  // optimized, compiled, then stored
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -25,6 +32,7 @@
 #include <llvm/IR/Module.h>
 
 namespace llvm {
+class MemoryBuffer;
 class TargetMachine;
 class Triple;
 namespace orc {
@@ -53,6 +61,18 @@ struct JitOptions {
   int prefer_vector_width = -1;
   // Run the IR verifier before optimizing (the message names the broken instruction).
   bool verify = true;
+  // Where compiled objects are kept between runs (see object_cache.h); empty: no cache, every
+  // module is optimized and compiled. Off unless asked for, so that tests and library users
+  // never write into a directory they did not choose; resnetc's commands pass
+  // object_cache_dir(--cache-dir).
+  std::filesystem::path cache_dir = {};
+};
+
+// What a Jit has done with its modules so far (counts of modules).
+struct JitStats {
+  int optimized = 0;  // run through the O<opt_level> pipeline
+  int compiled = 0;   // run through the code generator
+  int loaded = 0;     // added as object code (add_object): neither optimized nor compiled here
 };
 
 class Jit {
@@ -71,6 +91,7 @@ class Jit {
   llvm::TargetMachine& target_machine();
   // Effective "prefer-vector-width" (0: target default).
   int prefer_vector_width() const;
+  JitStats stats() const;
 
   // A namespace of symbols (an ORC JITDylib): what is added to one library and looked up in it
   // cannot clash with another's symbols; all of them see the main library's (define_symbol's,
@@ -91,10 +112,18 @@ class Jit {
   // optimize(module), then the module as text: what --emit=llvm prints.
   std::string optimized_ir(llvm::Module& module);
 
+  // The object code of `module` from the cache, or null: no cache_dir, or no valid entry. Keys
+  // the module on its IR as it is now, so call it before optimize(); the key stays recorded in
+  // the module, and the object compiled from it is stored under that key. Safe to call from
+  // several threads at once for modules of different contexts.
+  std::unique_ptr<llvm::MemoryBuffer> cached_object(llvm::Module& module);
+
   // Optimizes the module (unless already done) and gives it to ORC; its functions can then be
   // looked up. The context is the one the module was created in.
   void add_module(std::unique_ptr<llvm::Module> module, llvm::orc::ThreadSafeContext context,
                   Library* library = nullptr);
+  // Gives ORC an object file (one cached_object returned); its functions can then be looked up.
+  void add_object(std::unique_ptr<llvm::MemoryBuffer> object, Library* library = nullptr);
 
   // Makes `name` resolve to `address` in JIT code (runtime entry points such as
   // resnetc_parallel_for, which every Jit defines already). Symbols of the process's shared
