@@ -131,7 +131,7 @@ float compile_add_one(Jit& jit) {
 }
 
 bool same_stats(const JitStats& a, const JitStats& b) {
-  return a.optimized == b.optimized && a.compiled == b.compiled && a.loaded == b.loaded;
+  return a.optimized == b.optimized && a.compiled == b.compiled && a.cached == b.cached;
 }
 
 }  // namespace
@@ -149,14 +149,14 @@ TEST_CASE("object cache: a hit runs the same kernels without optimizing or compi
 
   Jit cold(JitOptions{.cache_dir = dir.path()});
   CHECK(run_step(cold, plan) == expected);
-  CHECK(same_stats(cold.stats(), {.optimized = static_cast<int>(modules), .compiled = static_cast<int>(modules), .loaded = 0}));
+  CHECK(same_stats(cold.stats(), {.optimized = static_cast<int>(modules), .compiled = static_cast<int>(modules), .cached = 0}));
   const std::vector<fs::path> entries = files(dir.path());
   CHECK(entries.size() == modules);  // one entry a module, no temporary file left behind
   for (const fs::path& entry : entries) CHECK(entry.extension() == ".o");
 
   Jit warm(JitOptions{.cache_dir = dir.path()});
   CHECK(run_step(warm, plan) == expected);
-  CHECK(same_stats(warm.stats(), {.optimized = 0, .compiled = 0, .loaded = static_cast<int>(modules)}));
+  CHECK(same_stats(warm.stats(), {.optimized = 0, .compiled = 0, .cached = static_cast<int>(modules)}));
   CHECK(files(dir.path()) == entries);
 }
 
@@ -182,7 +182,7 @@ TEST_CASE("object cache: a truncated or flipped entry is rewritten and never loa
     write_all(victim, bytes);
     Jit jit(JitOptions{.cache_dir = dir.path()});
     CHECK(run_step(jit, plan) == expected);
-    CHECK(same_stats(jit.stats(), {.optimized = 1, .compiled = 1, .loaded = modules - 1}));
+    CHECK(same_stats(jit.stats(), {.optimized = 1, .compiled = 1, .cached = modules - 1}));
     CHECK(read_all(victim) == intact);  // compiled again and stored again, whole
     CHECK(files(dir.path()) == entries);
   }
@@ -199,18 +199,18 @@ TEST_CASE("object cache: the key covers the IR, the CPU features and the optimiz
   // The same IR and target hit, from another Jit.
   Jit same(JitOptions{.cache_dir = dir.path()});
   CHECK(compile_add_one(same) == 2.0f);
-  CHECK(same.stats().loaded == 1);
+  CHECK(same.stats().cached == 1);
   CHECK(entries() == 1);
 
   // Whether or not this CPU has AVX-512, "-avx512f" changes the feature string, and -O2 the
   // pipeline: each is a miss with an entry of its own.
   Jit no_avx512(JitOptions{.features = "-avx512f", .cache_dir = dir.path()});
   CHECK(compile_add_one(no_avx512) == 2.0f);
-  CHECK(no_avx512.stats().loaded == 0);
+  CHECK(no_avx512.stats().cached == 0);
   CHECK(entries() == 2);
   Jit o2(JitOptions{.opt_level = 2, .cache_dir = dir.path()});
   CHECK(compile_add_one(o2) == 2.0f);
-  CHECK(o2.stats().loaded == 0);
+  CHECK(o2.stats().cached == 0);
   CHECK(entries() == 3);
 
   // Other IR (a function renamed): another key.
@@ -227,7 +227,7 @@ TEST_CASE("object cache: an unusable directory only costs the cache", "[llvm][ca
   write_all(blocker, "a file where the cache directory should be");
   Jit jit(JitOptions{.cache_dir = blocker / "cpu"});
   CHECK(compile_add_one(jit) == 2.0f);
-  CHECK(same_stats(jit.stats(), {.optimized = 1, .compiled = 1, .loaded = 0}));
+  CHECK(same_stats(jit.stats(), {.optimized = 1, .compiled = 1, .cached = 0}));
   CHECK(files(dir.path()) == std::vector<fs::path>{blocker});
 }
 

@@ -13,43 +13,37 @@
 namespace resnetc::codegen::llvm_backend {
 namespace {
 
-// A module of kernels, optimized; or, when the cache had it, its object code instead.
 struct Unit {
   llvm::orc::ThreadSafeContext context;
   std::unique_ptr<llvm::Module> module;
-  std::unique_ptr<llvm::MemoryBuffer> object;
 };
 
 // Each plan has a library of its own (Jit::new_library), so a kernel's symbol, and with it the
 // plan's IR, does not depend on which plans the JIT compiled before.
 std::string symbol(size_t kernel) { return fmt::format("k{}", kernel); }
 
-// Emits kernels [begin, end) into one module, then takes its object from the cache or optimizes it.
-Unit build_unit(Jit& jit, const plan::KernelPlan& plan, size_t begin, size_t end, bool use_cache) {
-  Unit u{Jit::new_context(), nullptr, nullptr};
-  u.module = jit.new_module(fmt::format("{}.{}", plan.name, begin / kKernelsPerModule), *u.context.getContext());
-  for (size_t i = begin; i < end; ++i) emit_kernel(*u.module, plan, i, symbol(i));
-  if (use_cache) u.object = jit.cached_object(*u.module);
-  if (u.object)
-    u.module.reset();
-  else
-    jit.optimize(*u.module);
-  return u;
+size_t unit_count(const plan::KernelPlan& plan) { return (plan.kernels.size() + kKernelsPerModule - 1) / kKernelsPerModule; }
+
+// Emits unit `u`'s kernels into a module of their own.
+Unit emit_unit(Jit& jit, const plan::KernelPlan& plan, size_t u) {
+  Unit unit{Jit::new_context(), nullptr};
+  unit.module = jit.new_module(fmt::format("{}.{}", plan.name, u), *unit.context.getContext());
+  const size_t end = std::min(plan.kernels.size(), (u + 1) * kKernelsPerModule);
+  for (size_t i = u * kKernelsPerModule; i < end; ++i) emit_kernel(*unit.module, plan, i, symbol(i));
+  return unit;
 }
 
-std::vector<Unit> build_units(Jit& jit, const plan::KernelPlan& plan, bool use_cache) {
-  const size_t n = plan.kernels.size();
-  const size_t count = (n + kKernelsPerModule - 1) / kKernelsPerModule;
-  std::vector<Unit> units(count);
-  // Optimizing is most of a cold compile, emitting and hashing most of a warm one: every core.
+// work(u) for every unit, on every core. O3 and code generation are most of a cold compile,
+// emitting and hashing most of a warm one; all of it is per module.
+template <typename Work>
+void for_each_unit(size_t count, Work work) {
   const size_t workers = std::max<size_t>(1, std::min<size_t>(count, std::thread::hardware_concurrency()));
   std::vector<std::thread> threads;
   std::vector<std::exception_ptr> errors(workers);
   for (size_t w = 0; w < workers; ++w)
     threads.emplace_back([&, w] {
       try {
-        for (size_t u = w; u < count; u += workers)
-          units[u] = build_unit(jit, plan, u * kKernelsPerModule, std::min(n, (u + 1) * kKernelsPerModule), use_cache);
+        for (size_t u = w; u < count; u += workers) work(u);
       } catch (...) {
         errors[w] = std::current_exception();
       }
@@ -57,20 +51,20 @@ std::vector<Unit> build_units(Jit& jit, const plan::KernelPlan& plan, bool use_c
   for (auto& t : threads) t.join();
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
-  return units;
 }
 
 }  // namespace
 
 std::vector<cpu::KernelFn> compile_plan(Jit& jit, const plan::KernelPlan& plan) {
   static std::atomic<uint64_t> next_plan{0};
+  std::vector<std::unique_ptr<llvm::MemoryBuffer>> objects(unit_count(plan));
+  for_each_unit(objects.size(), [&](size_t u) {
+    Unit unit = emit_unit(jit, plan, u);
+    objects[u] = jit.cached_object(*unit.module);
+    if (!objects[u]) objects[u] = jit.compile(*unit.module);
+  });
   Jit::Library& library = jit.new_library(fmt::format("plan{}", next_plan++));
-  for (Unit& u : build_units(jit, plan, true)) {
-    if (u.object)
-      jit.add_object(std::move(u.object), &library);
-    else
-      jit.add_module(std::move(u.module), std::move(u.context), &library);
-  }
+  for (auto& object : objects) jit.add_object(std::move(object), &library);
   std::vector<cpu::KernelFn> kernels;
   for (size_t i = 0; i < plan.kernels.size(); ++i)
     kernels.push_back(jit.lookup<cpu::KernelFn>(symbol(i) + ".entry", &library));
@@ -78,8 +72,10 @@ std::vector<cpu::KernelFn> compile_plan(Jit& jit, const plan::KernelPlan& plan) 
 }
 
 std::string plan_llvm_ir(Jit& jit, const plan::KernelPlan& plan) {
+  std::vector<std::string> modules(unit_count(plan));
+  for_each_unit(modules.size(), [&](size_t u) { modules[u] = jit.optimized_ir(*emit_unit(jit, plan, u).module); });
   std::string out;
-  for (Unit& u : build_units(jit, plan, false)) out += jit.optimized_ir(*u.module);
+  for (const std::string& text : modules) out += text;
   return out;
 }
 

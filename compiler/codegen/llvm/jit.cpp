@@ -79,12 +79,13 @@ llvm::CodeGenOpt::Level codegen_level(int level) {
 struct Counters {
   std::atomic<int> optimized{0};
   std::atomic<int> compiled{0};
-  std::atomic<int> loaded{0};
+  std::atomic<int> cached{0};
 };
 
-// ORC's compile step: LLVM's code generator, counted, with the object handed to the cache.
-// Unlike SimpleCompiler given the cache, it does not ask the cache first: Jit::cached_object
-// asked before the module was optimized, when a hit still saved the O3 pipeline.
+// LLVM's code generator on one module (ORC's compile step, and Jit::compile's), counted, with
+// the object handed to the cache. Unlike SimpleCompiler given the cache, it does not ask the
+// cache first: Jit::cached_object asked before the module was optimized, when a hit still saved
+// the O3 pipeline.
 class CachingCompiler final : public llvm::orc::TMOwningSimpleCompiler {
  public:
   CachingCompiler(std::unique_ptr<llvm::TargetMachine> tm, llvm::ObjectCache* cache, Counters& counters)
@@ -110,6 +111,7 @@ struct Jit::Impl {
   std::string features;
   int vector_width = 0;
   std::unique_ptr<llvm::TargetMachine> target_machine;  // for the IR pipeline's TargetIRAnalysis
+  std::optional<llvm::orc::JITTargetMachineBuilder> machine_builder;  // one machine per compile()
   std::optional<DiskObjectCache> cache;
   Counters counters;
   std::unique_ptr<llvm::orc::LLJIT> lljit;
@@ -163,6 +165,7 @@ Jit::Jit(JitOptions options) : impl_(std::make_unique<Impl>()) {
   if (impl_->vector_width < 0) impl_->vector_width = has_feature("avx512f") ? 512 : 0;
 
   impl_->target_machine = unwrap("cannot create a target machine for " + impl_->cpu, builder.createTargetMachine());
+  impl_->machine_builder = builder;
   if (!options.cache_dir.empty()) {
     // Everything besides the IR that decides the object code (the IR carries the data layout).
     impl_->cache.emplace(options.cache_dir,
@@ -201,7 +204,7 @@ const std::string& Jit::cpu_features() const { return impl_->features; }
 int Jit::prefer_vector_width() const { return impl_->vector_width; }
 
 JitStats Jit::stats() const {
-  return {impl_->counters.optimized.load(), impl_->counters.compiled.load(), impl_->counters.loaded.load()};
+  return {impl_->counters.optimized.load(), impl_->counters.compiled.load(), impl_->counters.cached.load()};
 }
 
 Jit::Library& Jit::new_library(std::string_view name) {
@@ -311,7 +314,17 @@ std::string Jit::optimized_ir(llvm::Module& module) {
 std::unique_ptr<llvm::MemoryBuffer> Jit::cached_object(llvm::Module& module) {
   if (!impl_->cache) return nullptr;
   impl_->cache->assign_key(module);
-  return impl_->cache->getObject(&module);
+  std::unique_ptr<llvm::MemoryBuffer> object = impl_->cache->getObject(&module);
+  if (object) ++impl_->counters.cached;
+  return object;
+}
+
+std::unique_ptr<llvm::MemoryBuffer> Jit::compile(llvm::Module& module) {
+  optimize(module);
+  // A target machine is not safe to share between threads generating code; each call has its own.
+  CachingCompiler compiler(unwrap("cannot create a target machine for " + impl_->cpu, impl_->machine_builder->createTargetMachine()),
+                           impl_->cache ? &*impl_->cache : nullptr, impl_->counters);
+  return unwrap(fmt::format("cannot compile module `{}`", module.getName().str()), compiler(module));
 }
 
 void Jit::add_module(std::unique_ptr<llvm::Module> module, llvm::orc::ThreadSafeContext context, Library* library) {
@@ -334,7 +347,6 @@ void Jit::add_object(std::unique_ptr<llvm::MemoryBuffer> object, Library* librar
   std::string name = object->getBufferIdentifier().str();
   check(fmt::format("cannot add object `{}`", name),
         impl_->lljit->addObjectFile(impl_->library_or_main(library), std::move(object)));
-  ++impl_->counters.loaded;
 }
 
 void Jit::define_symbol(std::string_view name, std::uintptr_t address) {

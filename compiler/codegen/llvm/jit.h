@@ -10,13 +10,16 @@
 //   jit.add_module(std::move(module), tsc);
 //   auto* saxpy = jit.lookup<void(float*, const float*, float)>("saxpy");
 //
-// Code is generated lazily: the first lookup of a module's symbol runs the back end on it.
+// Code is generated lazily: the first lookup of a module's symbol runs the back end on it. Or
+// eagerly, on the caller's thread, so that several threads can compile modules at once:
+//
+//   jit.add_object(jit.compile(*module));
 //
 // With JitOptions::cache_dir set, compiled objects are kept on disk (object_cache.h) and a module
 // whose object is there skips both optimization and code generation:
 //
-//   if (auto object = jit.cached_object(*module)) jit.add_object(std::move(object));
-//   else jit.add_module(std::move(module), tsc);  // optimized, compiled, then stored
+//   auto object = jit.cached_object(*module);      // before optimizing
+//   jit.add_object(object ? std::move(object) : jit.compile(*module));  // compiled: also stored
 #pragma once
 
 #include <cstdint>
@@ -72,7 +75,7 @@ struct JitOptions {
 struct JitStats {
   int optimized = 0;  // run through the O<opt_level> pipeline
   int compiled = 0;   // run through the code generator
-  int loaded = 0;     // added as object code (add_object): neither optimized nor compiled here
+  int cached = 0;     // found in the cache (cached_object): neither optimized nor compiled
 };
 
 class Jit {
@@ -122,7 +125,11 @@ class Jit {
   // looked up. The context is the one the module was created in.
   void add_module(std::unique_ptr<llvm::Module> module, llvm::orc::ThreadSafeContext context,
                   Library* library = nullptr);
-  // Gives ORC an object file (one cached_object returned); its functions can then be looked up.
+  // Optimizes the module (unless already done) and generates its object code now, storing it in
+  // the cache when cached_object keyed the module. Safe to call from several threads at once for
+  // modules of different contexts (optimize() is too).
+  std::unique_ptr<llvm::MemoryBuffer> compile(llvm::Module& module);
+  // Gives ORC an object file (from compile or cached_object); its functions can then be looked up.
   void add_object(std::unique_ptr<llvm::MemoryBuffer> object, Library* library = nullptr);
 
   // Makes `name` resolve to `address` in JIT code (runtime entry points such as
