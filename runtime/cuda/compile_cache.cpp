@@ -1,26 +1,23 @@
 #include "runtime/cuda/compile_cache.h"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <optional>
 #include <span>
-#include <system_error>
 #include <vector>
 
-#include "runtime/cuda/sha256.h"
+#include "runtime/cache/cache_files.h"
+#include "runtime/cache/sha256.h"
 
 namespace resnetc::cuda {
 namespace {
+
+using cache::Sha256;
 
 // Entry layout: magic, cubin size, log size (native-endian u64: the cache is per machine),
 // SHA-256 of cubin + log, the cubin, the log. Bump the magic when the layout changes.
@@ -70,78 +67,20 @@ std::optional<CompileResult> decode_entry(std::span<const std::byte> entry) {
   return CompileResult{{cubin.begin(), cubin.end()}, std::string(log_text)};
 }
 
-std::optional<std::vector<std::byte>> read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) {
-    return std::nullopt;
-  }
-  const std::streamoff size = in.tellg();
-  if (size < 0) {
-    return std::nullopt;
-  }
-  std::vector<std::byte> bytes(static_cast<std::size_t>(size));
-  in.seekg(0);
-  if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()))) {
-    return std::nullopt;
-  }
-  return bytes;
-}
-
-// Writes a temporary file beside `path` and renames it over `path`: rename() is atomic, so a
-// concurrent reader sees the old entry or the whole new one, and a crash leaves at worst a stray
-// temporary file. Failures are ignored because the cache only saves time.
-void write_atomically(const std::filesystem::path& path, std::span<const std::byte> bytes) {
-  static std::atomic<unsigned> counter{0};
-  std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
-  std::filesystem::path temp = path;
-  temp += fmt::format(".tmp.{}.{}", static_cast<long>(getpid()), counter++);
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    if (!out.flush()) {
-      out.close();
-      std::filesystem::remove(temp, ec);
-      return;
-    }
-  }
-  std::filesystem::rename(temp, path, ec);
-  if (ec) {
-    std::filesystem::remove(temp, ec);
-  }
-}
-
-// Hashes a length before each field so that no two field lists hash the same bytes.
-void add_field(Sha256& hash, std::string_view field) {
-  const std::uint64_t size = field.size();
-  hash.update(std::as_bytes(std::span(&size, 1)));
-  hash.update(field);
-}
-
 }  // namespace
-
-std::filesystem::path default_cache_dir() {
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
-    return std::filesystem::path(xdg) / "resnetc";
-  }
-  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
-    return std::filesystem::path(home) / ".cache" / "resnetc";
-  }
-  return std::filesystem::temp_directory_path() / "resnetc-cache";
-}
 
 std::string cache_key(const CompileRequest& request) {
   const NvrtcVersion version = nvrtc_version();
   Sha256 hash;
-  add_field(hash, std::string_view(kMagic.data(), kMagic.size()));
-  add_field(hash, fmt::format("nvrtc {}.{}", version.major, version.minor));
+  hash.update_field(std::string_view(kMagic.data(), kMagic.size()));
+  hash.update_field(fmt::format("nvrtc {}.{}", version.major, version.minor));
   // The program name appears in the log, which is cached too.
-  add_field(hash, request.name);
+  hash.update_field(request.name);
   for (const std::string& option : nvrtc_options(request)) {
-    add_field(hash, option);
+    hash.update_field(option);
   }
-  add_field(hash, request.source);
-  return to_hex(hash.finish());
+  hash.update_field(request.source);
+  return cache::to_hex(hash.finish());
 }
 
 std::filesystem::path cache_entry_path(const CompileRequest& request, const CacheOptions& options) {
@@ -163,13 +102,13 @@ CompileResult compile_cached(const CompileRequest& request, const CacheOptions& 
   }
 
   const std::filesystem::path path = cache_entry_path(request, options);
-  if (std::optional<std::vector<std::byte>> entry = read_file(path)) {
+  if (std::optional<std::vector<std::byte>> entry = cache::read_file(path)) {
     if (std::optional<CompileResult> cached = decode_entry(*entry)) {
       return finish(std::move(*cached), true);
     }
   }
   CompileResult result = compile(request);
-  write_atomically(path, encode_entry(result));
+  cache::write_atomically(path, encode_entry(result));
   return finish(std::move(result), false);
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "runtime/cache/cache_files.h"
 #include "runtime/cuda/nvrtc.h"
 
 namespace resnetc::cuda {
@@ -21,8 +22,8 @@ struct CompileStats {
   double milliseconds = 0.0;  // lookup plus compile, as the caller waited
 };
 
-// $XDG_CACHE_HOME/resnetc, else $HOME/.cache/resnetc, else <temp dir>/resnetc-cache.
-std::filesystem::path default_cache_dir();
+// $XDG_CACHE_HOME/resnetc, else $HOME/.cache/resnetc: the directory every kernel cache shares.
+using cache::default_cache_dir;
 
 // Hex SHA-256 identifying what NVRTC would produce for `request`.
 std::string cache_key(const CompileRequest& request);

@@ -2,11 +2,11 @@
 
 #include <string>
 
-#include "runtime/cuda/sha256.h"
+#include "runtime/cache/sha256.h"
 
-using resnetc::cuda::Sha256;
-using resnetc::cuda::sha256_hex;
-using resnetc::cuda::to_hex;
+using resnetc::cache::Sha256;
+using resnetc::cache::sha256_hex;
+using resnetc::cache::to_hex;
 
 // Vectors from FIPS 180-4's examples and NIST's SHA-256 test suite.
 TEST_CASE("sha256 matches the standard test vectors", "[cuda][sha256]") {

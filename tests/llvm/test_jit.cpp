@@ -153,3 +153,30 @@ TEST_CASE("jit: the runtime's parallel_for is defined", "[llvm]") {
   Jit jit;
   CHECK(jit.lookup_address("resnetc_parallel_for") != 0);
 }
+
+TEST_CASE("jit: libraries keep apart symbols of the same name and see the main library's", "[llvm]") {
+  Jit jit;
+  static float (*host_bias)() = [] { return 0.5f; };
+  jit.define_function("host_bias", host_bias);
+  Jit::Library& a = jit.new_library("a");
+  Jit::Library& b = jit.new_library("b");
+
+  // f(x) = x + 1 in a; f(x) = x + host_bias() in b, calling what the main library defines.
+  auto tsc = Jit::new_context();
+  auto& ctx = *tsc.getContext();
+  jit.add_module(add_one_module(jit, ctx, "f"), tsc, &a);
+  auto module = jit.new_module("b", ctx);
+  llvm::IRBuilder<> builder(ctx);
+  auto* bias = llvm::Function::Create(llvm::FunctionType::get(builder.getFloatTy(), false),
+                                      llvm::Function::ExternalLinkage, "host_bias", *module);
+  auto* f = llvm::Function::Create(llvm::FunctionType::get(builder.getFloatTy(), {builder.getFloatTy()}, false),
+                                   llvm::Function::ExternalLinkage, "f", *module);
+  builder.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", f));
+  builder.CreateRet(builder.CreateFAdd(f->getArg(0), builder.CreateCall(bias)));
+  jit.add_module(std::move(module), tsc, &b);
+
+  CHECK(jit.lookup<float(float)>("f", &a)(1.0f) == 2.0f);
+  CHECK(jit.lookup<float(float)>("f", &b)(1.0f) == 1.5f);
+  CHECK_THROWS_WITH(jit.lookup<float(float)>("f"), Contains("cannot find symbol `f`"));  // not in main
+  CHECK_THROWS_WITH(jit.new_library("a"), Contains("cannot create library `a`"));
+}

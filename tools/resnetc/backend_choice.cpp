@@ -4,6 +4,7 @@
 
 #ifdef RESNETC_HAVE_LLVM
 #include "compiler/codegen/llvm/cpu_backend.h"
+#include "compiler/codegen/llvm/object_cache.h"
 #endif
 #ifdef RESNETC_HAVE_CUDA
 #include "runtime/cuda_backend/cuda_backend.h"
@@ -15,7 +16,8 @@ namespace {
 std::unique_ptr<train::Backend> cpu_backend(const Options& o) {
 #ifdef RESNETC_HAVE_LLVM
   static cpu::ThreadPool pool(cpu::ThreadPool::Options{o.threads, 100});
-  return std::make_unique<codegen::llvm_backend::CpuBackend>(pool);
+  return std::make_unique<codegen::llvm_backend::CpuBackend>(
+      pool, codegen::llvm_backend::JitOptions{.cache_dir = codegen::llvm_backend::object_cache_dir(o.cache_dir)});
 #else
   (void)o;
   throw std::runtime_error("this resnetc was built without the CPU backend (LLVM 14 was not found at build time)");

@@ -48,7 +48,7 @@ class CpuExecutor : public train::PlanExecutor {
 
 }  // namespace
 
-CpuBackend::CpuBackend(cpu::ThreadPool& pool) : pool_(pool) {}
+CpuBackend::CpuBackend(cpu::ThreadPool& pool, JitOptions options) : pool_(pool), jit_(std::move(options)) {}
 
 std::string CpuBackend::device_name() const { return "cpu"; }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <llvm/IR/Module.h>
+#include <llvm/Support/MemoryBuffer.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,31 +18,32 @@ struct Unit {
   std::unique_ptr<llvm::Module> module;
 };
 
-// Symbols are unique per compiled plan, since one JIT holds several (training and evaluation).
-std::string symbol(uint64_t plan_id, size_t kernel) { return fmt::format("plan{}.k{}", plan_id, kernel); }
+// Each plan has a library of its own (Jit::new_library), so a kernel's symbol, and with it the
+// plan's IR, does not depend on which plans the JIT compiled before.
+std::string symbol(size_t kernel) { return fmt::format("k{}", kernel); }
 
-// Emits and optimizes kernels [begin, end) into one module.
-Unit build_unit(Jit& jit, const plan::KernelPlan& plan, uint64_t plan_id, size_t begin, size_t end) {
-  Unit u{Jit::new_context(), nullptr};
-  u.module = jit.new_module(fmt::format("{}.{}", plan.name, begin / kKernelsPerModule), *u.context.getContext());
-  for (size_t i = begin; i < end; ++i) emit_kernel(*u.module, plan, i, symbol(plan_id, i));
-  jit.optimize(*u.module);
-  return u;
+size_t unit_count(const plan::KernelPlan& plan) { return (plan.kernels.size() + kKernelsPerModule - 1) / kKernelsPerModule; }
+
+// Emits unit `u`'s kernels into a module of their own.
+Unit emit_unit(Jit& jit, const plan::KernelPlan& plan, size_t u) {
+  Unit unit{Jit::new_context(), nullptr};
+  unit.module = jit.new_module(fmt::format("{}.{}", plan.name, u), *unit.context.getContext());
+  const size_t end = std::min(plan.kernels.size(), (u + 1) * kKernelsPerModule);
+  for (size_t i = u * kKernelsPerModule; i < end; ++i) emit_kernel(*unit.module, plan, i, symbol(i));
+  return unit;
 }
 
-std::vector<Unit> build_units(Jit& jit, const plan::KernelPlan& plan, uint64_t plan_id) {
-  const size_t n = plan.kernels.size();
-  const size_t count = (n + kKernelsPerModule - 1) / kKernelsPerModule;
-  std::vector<Unit> units(count);
-  // O3 dominates compile time: optimize the modules on every core.
+// work(u) for every unit, on every core. O3 and code generation are most of a cold compile,
+// emitting and hashing most of a warm one; all of it is per module.
+template <typename Work>
+void for_each_unit(size_t count, Work work) {
   const size_t workers = std::max<size_t>(1, std::min<size_t>(count, std::thread::hardware_concurrency()));
   std::vector<std::thread> threads;
   std::vector<std::exception_ptr> errors(workers);
   for (size_t w = 0; w < workers; ++w)
     threads.emplace_back([&, w] {
       try {
-        for (size_t u = w; u < count; u += workers)
-          units[u] = build_unit(jit, plan, plan_id, u * kKernelsPerModule, std::min(n, (u + 1) * kKernelsPerModule));
+        for (size_t u = w; u < count; u += workers) work(u);
       } catch (...) {
         errors[w] = std::current_exception();
       }
@@ -49,24 +51,31 @@ std::vector<Unit> build_units(Jit& jit, const plan::KernelPlan& plan, uint64_t p
   for (auto& t : threads) t.join();
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
-  return units;
 }
 
 }  // namespace
 
 std::vector<cpu::KernelFn> compile_plan(Jit& jit, const plan::KernelPlan& plan) {
   static std::atomic<uint64_t> next_plan{0};
-  const uint64_t plan_id = next_plan++;
-  for (Unit& u : build_units(jit, plan, plan_id)) jit.add_module(std::move(u.module), std::move(u.context));
+  std::vector<std::unique_ptr<llvm::MemoryBuffer>> objects(unit_count(plan));
+  for_each_unit(objects.size(), [&](size_t u) {
+    Unit unit = emit_unit(jit, plan, u);
+    objects[u] = jit.cached_object(*unit.module);
+    if (!objects[u]) objects[u] = jit.compile(*unit.module);
+  });
+  Jit::Library& library = jit.new_library(fmt::format("plan{}", next_plan++));
+  for (auto& object : objects) jit.add_object(std::move(object), &library);
   std::vector<cpu::KernelFn> kernels;
   for (size_t i = 0; i < plan.kernels.size(); ++i)
-    kernels.push_back(jit.lookup<cpu::KernelFn>(symbol(plan_id, i) + ".entry"));
+    kernels.push_back(jit.lookup<cpu::KernelFn>(symbol(i) + ".entry", &library));
   return kernels;
 }
 
 std::string plan_llvm_ir(Jit& jit, const plan::KernelPlan& plan) {
+  std::vector<std::string> modules(unit_count(plan));
+  for_each_unit(modules.size(), [&](size_t u) { modules[u] = jit.optimized_ir(*emit_unit(jit, plan, u).module); });
   std::string out;
-  for (Unit& u : build_units(jit, plan, 0)) out += jit.optimized_ir(*u.module);
+  for (const std::string& text : modules) out += text;
   return out;
 }
 

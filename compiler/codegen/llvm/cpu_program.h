@@ -1,6 +1,7 @@
 #pragma once
 // A kernel plan compiled for the host CPU: every kernel emitted as LLVM IR, optimized at O3
-// for this CPU and JIT-compiled, ready for runtime/cpu's PlanRunner.
+// for this CPU and JIT-compiled (or, for modules the JIT's object cache holds, loaded from it),
+// ready for runtime/cpu's PlanRunner.
 #include <string>
 #include <vector>
 

@@ -1,6 +1,8 @@
 #include "compiler/codegen/llvm/jit.h"
 
+#include <atomic>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
@@ -8,6 +10,8 @@
 #include <llvm/Analysis/AliasAnalysis.h>
 #include <llvm/Analysis/CGSCCPassManager.h>
 #include <llvm/Analysis/LoopAnalysisManager.h>
+#include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/Orc/CompileUtils.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
@@ -21,6 +25,7 @@
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 
+#include "compiler/codegen/llvm/object_cache.h"
 #include "runtime/cpu/thread_pool.h"
 
 namespace resnetc::codegen::llvm_backend {
@@ -70,6 +75,34 @@ llvm::CodeGenOpt::Level codegen_level(int level) {
   }
 }
 
+// JitStats, counted from several threads.
+struct Counters {
+  std::atomic<int> optimized{0};
+  std::atomic<int> compiled{0};
+  std::atomic<int> cached{0};
+};
+
+// LLVM's code generator on one module (ORC's compile step, and Jit::compile's), counted, with
+// the object handed to the cache. Unlike SimpleCompiler given the cache, it does not ask the
+// cache first: Jit::cached_object asked before the module was optimized, when a hit still saved
+// the O3 pipeline.
+class CachingCompiler final : public llvm::orc::TMOwningSimpleCompiler {
+ public:
+  CachingCompiler(std::unique_ptr<llvm::TargetMachine> tm, llvm::ObjectCache* cache, Counters& counters)
+      : TMOwningSimpleCompiler(std::move(tm)), cache_(cache), counters_(counters) {}
+
+  llvm::Expected<CompileResult> operator()(llvm::Module& module) override {
+    ++counters_.compiled;
+    auto object = TMOwningSimpleCompiler::operator()(module);
+    if (object && cache_ != nullptr) cache_->notifyObjectCompiled(&module, (*object)->getMemBufferRef());
+    return object;
+  }
+
+ private:
+  llvm::ObjectCache* cache_;
+  Counters& counters_;
+};
+
 }  // namespace
 
 struct Jit::Impl {
@@ -78,9 +111,16 @@ struct Jit::Impl {
   std::string features;
   int vector_width = 0;
   std::unique_ptr<llvm::TargetMachine> target_machine;  // for the IR pipeline's TargetIRAnalysis
+  std::optional<llvm::orc::JITTargetMachineBuilder> machine_builder;  // one machine per compile()
+  std::optional<DiskObjectCache> cache;
+  Counters counters;
   std::unique_ptr<llvm::orc::LLJIT> lljit;
   std::mutex errors_mutex;
   std::vector<std::string> session_errors;  // what ORC reported while materializing
+
+  llvm::orc::JITDylib& library_or_main(Library* library) {
+    return library != nullptr ? *library : lljit->getMainJITDylib();
+  }
 
   std::string take_session_errors() {
     std::lock_guard lock(errors_mutex);
@@ -125,7 +165,22 @@ Jit::Jit(JitOptions options) : impl_(std::make_unique<Impl>()) {
   if (impl_->vector_width < 0) impl_->vector_width = has_feature("avx512f") ? 512 : 0;
 
   impl_->target_machine = unwrap("cannot create a target machine for " + impl_->cpu, builder.createTargetMachine());
-  impl_->lljit = unwrap("cannot create the ORC JIT", llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(builder).create());
+  impl_->machine_builder = builder;
+  if (!options.cache_dir.empty()) {
+    // Everything besides the IR that decides the object code (the IR carries the data layout).
+    impl_->cache.emplace(options.cache_dir,
+                         std::vector<std::string>{"llvm " LLVM_VERSION_STRING, impl_->target_machine->getTargetTriple().str(),
+                                                  impl_->cpu, impl_->features, fmt::format("O{}", options.opt_level),
+                                                  fmt::format("prefer-vector-width {}", impl_->vector_width)});
+  }
+  auto compiler = [impl = impl_.get()](llvm::orc::JITTargetMachineBuilder target)
+      -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {
+    auto machine = target.createTargetMachine();
+    if (!machine) return machine.takeError();
+    return std::make_unique<CachingCompiler>(std::move(*machine), impl->cache ? &*impl->cache : nullptr, impl->counters);
+  };
+  impl_->lljit = unwrap("cannot create the ORC JIT",
+                        llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(builder).setCompileFunctionCreator(compiler).create());
 
   // Materialization errors (a module that fails to compile, a symbol nobody defines) reach
   // the session, not the lookup that triggered them: keep them for the exception's message.
@@ -147,6 +202,20 @@ Jit::~Jit() = default;
 const std::string& Jit::cpu_name() const { return impl_->cpu; }
 const std::string& Jit::cpu_features() const { return impl_->features; }
 int Jit::prefer_vector_width() const { return impl_->vector_width; }
+
+JitStats Jit::stats() const {
+  return {impl_->counters.optimized.load(), impl_->counters.compiled.load(), impl_->counters.cached.load()};
+}
+
+Jit::Library& Jit::new_library(std::string_view name) {
+  // ORC only asserts this, in its debug builds.
+  if (impl_->lljit->getExecutionSession().getJITDylibByName(llvm::StringRef(name.data(), name.size())) != nullptr)
+    throw JitError(fmt::format("JIT: cannot create library `{}`: the name is taken", name));
+  auto library = impl_->lljit->createJITDylib(std::string(name));
+  if (!library) fail(fmt::format("cannot create library `{}`", name), library.takeError());
+  library->addToLinkOrder(impl_->lljit->getMainJITDylib());
+  return *library;
+}
 
 bool Jit::has_feature(std::string_view feature) const {
   // "+avx512f,...,-avx512f": as in LLVM, the last mention wins.
@@ -228,6 +297,7 @@ void Jit::optimize(llvm::Module& module) {
                                          ? passes.buildO0DefaultPipeline(level)
                                          : passes.buildPerModuleDefaultPipeline(level);
   pipeline.run(module, module_am);
+  ++impl_->counters.optimized;
 
   module.getOrInsertNamedMetadata(kOptimizedMarker);
 }
@@ -241,7 +311,23 @@ std::string Jit::optimized_ir(llvm::Module& module) {
   return text;
 }
 
-void Jit::add_module(std::unique_ptr<llvm::Module> module, llvm::orc::ThreadSafeContext context) {
+std::unique_ptr<llvm::MemoryBuffer> Jit::cached_object(llvm::Module& module) {
+  if (!impl_->cache) return nullptr;
+  impl_->cache->assign_key(module);
+  std::unique_ptr<llvm::MemoryBuffer> object = impl_->cache->getObject(&module);
+  if (object) ++impl_->counters.cached;
+  return object;
+}
+
+std::unique_ptr<llvm::MemoryBuffer> Jit::compile(llvm::Module& module) {
+  optimize(module);
+  // A target machine is not safe to share between threads generating code; each call has its own.
+  CachingCompiler compiler(unwrap("cannot create a target machine for " + impl_->cpu, impl_->machine_builder->createTargetMachine()),
+                           impl_->cache ? &*impl_->cache : nullptr, impl_->counters);
+  return unwrap(fmt::format("cannot compile module `{}`", module.getName().str()), compiler(module));
+}
+
+void Jit::add_module(std::unique_ptr<llvm::Module> module, llvm::orc::ThreadSafeContext context, Library* library) {
   if (!module) throw JitError("JIT: add_module: null module");
   if (&module->getContext() != context.getContext()) {
     throw JitError(fmt::format("JIT: add_module: module `{}` belongs to another LLVMContext", module->getName().str()));
@@ -252,7 +338,15 @@ void Jit::add_module(std::unique_ptr<llvm::Module> module, llvm::orc::ThreadSafe
     optimize(*module);
   }
   check(fmt::format("cannot add module `{}`", name),
-        impl_->lljit->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))));
+        impl_->lljit->addIRModule(impl_->library_or_main(library),
+                                  llvm::orc::ThreadSafeModule(std::move(module), std::move(context))));
+}
+
+void Jit::add_object(std::unique_ptr<llvm::MemoryBuffer> object, Library* library) {
+  if (!object) throw JitError("JIT: add_object: null object");
+  std::string name = object->getBufferIdentifier().str();
+  check(fmt::format("cannot add object `{}`", name),
+        impl_->lljit->addObjectFile(impl_->library_or_main(library), std::move(object)));
 }
 
 void Jit::define_symbol(std::string_view name, std::uintptr_t address) {
@@ -264,8 +358,9 @@ void Jit::define_symbol(std::string_view name, std::uintptr_t address) {
   check(fmt::format("cannot define symbol `{}`", name), main.define(llvm::orc::absoluteSymbols(std::move(symbols))));
 }
 
-std::uintptr_t Jit::lookup_address(std::string_view name) {
-  auto symbol = impl_->lljit->lookup(llvm::StringRef(name.data(), name.size()));
+std::uintptr_t Jit::lookup_address(std::string_view name, Library* library) {
+  auto symbol = impl_->lljit->lookup(impl_->library_or_main(library),
+                                     llvm::StringRef(name.data(), name.size()));
   if (!symbol) {
     std::string message = llvm::toString(symbol.takeError());
     throw JitError(fmt::format("JIT: cannot find symbol `{}`: {}{}", name, message, impl_->take_session_errors()));

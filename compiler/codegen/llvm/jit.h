@@ -10,10 +10,20 @@
 //   jit.add_module(std::move(module), tsc);
 //   auto* saxpy = jit.lookup<void(float*, const float*, float)>("saxpy");
 //
-// Code is generated lazily: the first lookup of a module's symbol runs the back end on it.
+// Code is generated lazily: the first lookup of a module's symbol runs the back end on it. Or
+// eagerly, on the caller's thread, so that several threads can compile modules at once:
+//
+//   jit.add_object(jit.compile(*module));
+//
+// With JitOptions::cache_dir set, compiled objects are kept on disk (object_cache.h) and a module
+// whose object is there skips both optimization and code generation:
+//
+//   auto object = jit.cached_object(*module);      // before optimizing
+//   jit.add_object(object ? std::move(object) : jit.compile(*module));  // compiled: also stored
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -25,8 +35,12 @@
 #include <llvm/IR/Module.h>
 
 namespace llvm {
+class MemoryBuffer;
 class TargetMachine;
 class Triple;
+namespace orc {
+class JITDylib;
+}  // namespace orc
 }  // namespace llvm
 
 namespace resnetc::codegen::llvm_backend {
@@ -50,6 +64,18 @@ struct JitOptions {
   int prefer_vector_width = -1;
   // Run the IR verifier before optimizing (the message names the broken instruction).
   bool verify = true;
+  // Where compiled objects are kept between runs (see object_cache.h); empty: no cache, every
+  // module is optimized and compiled. Off unless asked for, so that tests and library users
+  // never write into a directory they did not choose; resnetc's commands pass
+  // object_cache_dir(--cache-dir).
+  std::filesystem::path cache_dir = {};
+};
+
+// What a Jit has done with its modules so far (counts of modules).
+struct JitStats {
+  int optimized = 0;  // run through the O<opt_level> pipeline
+  int compiled = 0;   // run through the code generator
+  int cached = 0;     // found in the cache (cached_object): neither optimized nor compiled
 };
 
 class Jit {
@@ -68,6 +94,14 @@ class Jit {
   llvm::TargetMachine& target_machine();
   // Effective "prefer-vector-width" (0: target default).
   int prefer_vector_width() const;
+  JitStats stats() const;
+
+  // A namespace of symbols (an ORC JITDylib): what is added to one library and looked up in it
+  // cannot clash with another's symbols; all of them see the main library's (define_symbol's,
+  // the process's). Functions taking a Library* use the main library for null. Names are unique
+  // (JitError for one taken).
+  using Library = llvm::orc::JITDylib;
+  Library& new_library(std::string_view name);
 
   // A fresh context for a group of modules (a ThreadSafeContext owns its LLVMContext).
   static llvm::orc::ThreadSafeContext new_context();
@@ -81,9 +115,22 @@ class Jit {
   // optimize(module), then the module as text: what --emit=llvm prints.
   std::string optimized_ir(llvm::Module& module);
 
+  // The object code of `module` from the cache, or null: no cache_dir, or no valid entry. Keys
+  // the module on its IR as it is now, so call it before optimize(); the key stays recorded in
+  // the module, and the object compiled from it is stored under that key. Safe to call from
+  // several threads at once for modules of different contexts.
+  std::unique_ptr<llvm::MemoryBuffer> cached_object(llvm::Module& module);
+
   // Optimizes the module (unless already done) and gives it to ORC; its functions can then be
   // looked up. The context is the one the module was created in.
-  void add_module(std::unique_ptr<llvm::Module> module, llvm::orc::ThreadSafeContext context);
+  void add_module(std::unique_ptr<llvm::Module> module, llvm::orc::ThreadSafeContext context,
+                  Library* library = nullptr);
+  // Optimizes the module (unless already done) and generates its object code now, storing it in
+  // the cache when cached_object keyed the module. Safe to call from several threads at once for
+  // modules of different contexts (optimize() is too).
+  std::unique_ptr<llvm::MemoryBuffer> compile(llvm::Module& module);
+  // Gives ORC an object file (from compile or cached_object); its functions can then be looked up.
+  void add_object(std::unique_ptr<llvm::MemoryBuffer> object, Library* library = nullptr);
 
   // Makes `name` resolve to `address` in JIT code (runtime entry points such as
   // resnetc_parallel_for, which every Jit defines already). Symbols of the process's shared
@@ -97,14 +144,14 @@ class Jit {
   // Address of a compiled symbol, generating code for its module on first use. Throws JitError
   // ("JIT: cannot find symbol `foo`: Symbols not found: [ foo ]") when it is missing or the
   // module fails to compile.
-  std::uintptr_t lookup_address(std::string_view name);
+  std::uintptr_t lookup_address(std::string_view name, Library* library = nullptr);
   // lookup<void(float*, float)>("f") or lookup<void (*)(float*, float)>("f"): a typed pointer.
   template <typename Fn>
-  auto lookup(std::string_view name) {
+  auto lookup(std::string_view name, Library* library = nullptr) {
     using Pointer = std::conditional_t<std::is_function_v<Fn>, std::add_pointer_t<Fn>, Fn>;
     static_assert(std::is_pointer_v<Pointer> && std::is_function_v<std::remove_pointer_t<Pointer>>,
                   "lookup<F>: F must be a function type or a function pointer type");
-    return reinterpret_cast<Pointer>(lookup_address(name));
+    return reinterpret_cast<Pointer>(lookup_address(name, library));
   }
 
  private:

@@ -1,6 +1,6 @@
 #pragma once
 
-// SHA-256 (FIPS 180-4), for the compile cache's keys and its entries' checksums.
+// SHA-256 (FIPS 180-4), for the kernel caches' keys and their entries' checksums.
 
 #include <array>
 #include <cstddef>
@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace resnetc::cuda {
+namespace resnetc::cache {
 
 class Sha256 {
 public:
@@ -18,6 +18,9 @@ public:
   Sha256() noexcept;
   void update(std::span<const std::byte> data) noexcept;
   void update(std::string_view text) noexcept;
+  // The field's length, then its bytes: a list of fields hashes unlike any other list, so a
+  // key built from several ("ab", "c") cannot collide with another ("a", "bc").
+  void update_field(std::string_view field) noexcept;
   // Ends the hash; the object must not be updated afterwards.
   Digest finish() noexcept;
 
@@ -35,4 +38,4 @@ std::string to_hex(const Sha256::Digest& digest);
 // Lower-case hex SHA-256 of `text`.
 std::string sha256_hex(std::string_view text);
 
-}  // namespace resnetc::cuda
+}  // namespace resnetc::cache

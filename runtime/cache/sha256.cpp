@@ -1,10 +1,10 @@
-#include "runtime/cuda/sha256.h"
+#include "runtime/cache/sha256.h"
 
 #include <algorithm>
 #include <bit>
 #include <cstring>
 
-namespace resnetc::cuda {
+namespace resnetc::cache {
 namespace {
 
 constexpr std::array<std::uint32_t, 64> kRoundConstants = {
@@ -90,6 +90,12 @@ void Sha256::update(std::span<const std::byte> data) noexcept {
 
 void Sha256::update(std::string_view text) noexcept { update(std::as_bytes(std::span(text))); }
 
+void Sha256::update_field(std::string_view field) noexcept {
+  const std::uint64_t size = field.size();
+  update(std::as_bytes(std::span(&size, 1)));
+  update(field);
+}
+
 Sha256::Digest Sha256::finish() noexcept {
   const std::uint64_t bit_length = total_bytes_ * 8;
   // Padding: one 1 bit, zeros up to 56 bytes into a block, then the big-endian bit length.
@@ -127,4 +133,4 @@ std::string sha256_hex(std::string_view text) {
   return to_hex(hash.finish());
 }
 
-}  // namespace resnetc::cuda
+}  // namespace resnetc::cache
