@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <stdexcept>
+#include <system_error>
 #include <thread>
 
 #include "compiler/codegen/llvm/kernel_emitter.h"
+#include "compiler/codegen/llvm/llvm_memory.h"
 
 namespace resnetc::codegen::llvm_backend {
 namespace {
@@ -29,6 +32,12 @@ Unit build_unit(Jit& jit, const plan::KernelPlan& plan, uint64_t plan_id, size_t
   return u;
 }
 
+// What an LlvmMemoryGuard prints if LLVM runs out of memory compiling `plan`.
+std::string out_of_memory_message(const plan::KernelPlan& plan) {
+  return fmt::format("resnetc: error: out of memory while LLVM compiled the kernels of {}; try a smaller --batch",
+                     cpu::plan_description(plan));
+}
+
 std::vector<Unit> build_units(Jit& jit, const plan::KernelPlan& plan, uint64_t plan_id) {
   const size_t n = plan.kernels.size();
   const size_t count = (n + kKernelsPerModule - 1) / kKernelsPerModule;
@@ -37,15 +46,23 @@ std::vector<Unit> build_units(Jit& jit, const plan::KernelPlan& plan, uint64_t p
   const size_t workers = std::max<size_t>(1, std::min<size_t>(count, std::thread::hardware_concurrency()));
   std::vector<std::thread> threads;
   std::vector<std::exception_ptr> errors(workers);
-  for (size_t w = 0; w < workers; ++w)
-    threads.emplace_back([&, w] {
-      try {
-        for (size_t u = w; u < count; u += workers)
-          units[u] = build_unit(jit, plan, plan_id, u * kKernelsPerModule, std::min(n, (u + 1) * kKernelsPerModule));
-      } catch (...) {
-        errors[w] = std::current_exception();
-      }
-    });
+  const std::string oom_message = out_of_memory_message(plan);
+  try {
+    for (size_t w = 0; w < workers; ++w)
+      threads.emplace_back([&, w] {
+        try {
+          const LlvmMemoryGuard guard(oom_message);
+          for (size_t u = w; u < count; u += workers)
+            units[u] = build_unit(jit, plan, plan_id, u * kKernelsPerModule, std::min(n, (u + 1) * kKernelsPerModule));
+        } catch (...) {
+          errors[w] = std::current_exception();
+        }
+      });
+  } catch (const std::system_error& e) {
+    // Destroying a joinable std::thread calls std::terminate: join the ones started first.
+    for (auto& t : threads) t.join();
+    throw std::runtime_error(fmt::format("cannot start a thread to compile the kernels: {}", e.what()));
+  }
   for (auto& t : threads) t.join();
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
@@ -57,6 +74,8 @@ std::vector<Unit> build_units(Jit& jit, const plan::KernelPlan& plan, uint64_t p
 std::vector<cpu::KernelFn> compile_plan(Jit& jit, const plan::KernelPlan& plan) {
   static std::atomic<uint64_t> next_plan{0};
   const uint64_t plan_id = next_plan++;
+  // ORC generates the machine code here, on this thread, at the lookups.
+  const LlvmMemoryGuard guard(out_of_memory_message(plan));
   for (Unit& u : build_units(jit, plan, plan_id)) jit.add_module(std::move(u.module), std::move(u.context));
   std::vector<cpu::KernelFn> kernels;
   for (size_t i = 0; i < plan.kernels.size(); ++i)
