@@ -169,24 +169,24 @@ TEST_CASE("read_idx refuses a FIFO, or a link to one, without waiting for a writ
 }
 
 TEST_CASE("a gzip bomb that inflates past the memory limit is a DataError naming the numbers", "[idx]") {
-  // 512 MiB of zeros deflate to about half a megabyte: within deflate's 1032:1, so only
-  // reading can tell. The address-space limit leaves this process 128 MiB to grow into.
+  // 256 MiB of zeros deflate to about a quarter of a megabyte: within deflate's 1032:1, so
+  // only reading can tell. The address-space limit leaves this process 64 MiB to grow into.
   TempDir tmp;
   const auto bomb = tmp.path() / "bomb.gz";
   {
     gzFile out = gzopen(bomb.c_str(), "wb");
     REQUIRE(out != nullptr);
-    const Bytes header = idx_bytes(0x803, {512, 1024, 1024}, {});
+    const Bytes header = idx_bytes(0x803, {256, 1024, 1024}, {});
     REQUIRE(gzwrite(out, header.data(), static_cast<unsigned>(header.size())) == static_cast<int>(header.size()));
     const Bytes zeros(size_t{1} << 20);
-    for (int i = 0; i < 512; ++i) REQUIRE(gzwrite(out, zeros.data(), static_cast<unsigned>(zeros.size())) > 0);
+    for (int i = 0; i < 256; ++i) REQUIRE(gzwrite(out, zeros.data(), static_cast<unsigned>(zeros.size())) > 0);
     REQUIRE(gzclose(out) == Z_OK);
   }
   std::string message;
   {
-    const AddressSpaceLimit limit(size_t{128} << 20);
+    const AddressSpaceLimit limit(size_t{64} << 20);
     message = data_error_message([&] { read_idx(bomb, 3); });
   }
-  CHECK_THAT(message, Contains(bomb.string() + ": out of memory: dimensions [512, 1024, 1024] need 512.0 MiB of payload, "
+  CHECK_THAT(message, Contains(bomb.string() + ": out of memory: dimensions [256, 1024, 1024] need 256.0 MiB of payload, "
                                                "and allocating "));
 }
