@@ -23,20 +23,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A FIFO at `path`, and a writer that opens it after `patience`, so that a reader blocked in
-// open() is let go and the test fails on the time it took instead of hanging.
+// A FIFO at `path`, and a writer that opens it (again and again) after `patience`, so that a
+// reader blocked in open() is let go and the test fails on the time it took instead of hanging.
 class Fifo {
  public:
   explicit Fifo(fs::path path, std::chrono::seconds patience = std::chrono::seconds(5)) : path_(std::move(path)) {
     REQUIRE(::mkfifo(path_.c_str(), 0600) == 0);
     rescuer_ = std::thread([this, patience] {
       const auto deadline = std::chrono::steady_clock::now() + patience;
-      while (!done_ && std::chrono::steady_clock::now() < deadline)
+      while (!done_) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      if (done_) return;
-      // O_NONBLOCK: succeeds only if a reader is waiting, which it then releases.
-      const int fd = ::open(path_.c_str(), O_WRONLY | O_NONBLOCK);
-      if (fd >= 0) ::close(fd);
+        if (std::chrono::steady_clock::now() < deadline) continue;
+        // O_NONBLOCK: succeeds only if a reader is waiting, which it then releases.
+        if (const int fd = ::open(path_.c_str(), O_WRONLY | O_NONBLOCK); fd >= 0) ::close(fd);
+      }
     });
   }
   ~Fifo() {

@@ -154,8 +154,11 @@ TEST_CASE("read_idx refuses a FIFO, or a link to one, without waiting for a writ
   // a regression fails on the time taken instead of hanging the suite.
   std::atomic<bool> done{false};
   std::thread rescuer([&] {
-    for (int i = 0; i < 500 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK); fd >= 0) ::close(fd);
+    for (int i = 0; !done; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (i < 300) continue;
+      if (const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK); fd >= 0) ::close(fd);
+    }
   });
   for (const auto& path : {fifo, link}) {
     INFO(path);
