@@ -78,7 +78,7 @@ void AtomicFile::write(std::span<const std::byte> bytes) {
 }
 
 void AtomicFile::commit() {
-  // A full disk can surface only here, on delayed allocation (ENOSPC from fsync or close).
+  // With delayed allocation a full disk surfaces here (ENOSPC from fsync or close), not in write().
   if (::fsync(fd_) != 0) fail_data("cannot write (fsync)");
   // close() can report a delayed write error (NFS), so it must succeed before the rename.
   if (::close(std::exchange(fd_, -1)) != 0) fail_data("cannot write (close)");
