@@ -1,10 +1,10 @@
 #include "dsl/source.h"
 
-#include <fstream>
-#include <iterator>
-#include <system_error>
+#include <cerrno>
+#include <span>
 
 #include "dsl/diagnostics.h"
+#include "runtime/host/files.h"
 
 namespace resnetc::dsl {
 namespace {
@@ -28,17 +28,17 @@ const SourceFile& SourceManager::load(const std::filesystem::path& path) {
   auto fail = [&](std::string why) -> CompileError {
     return CompileError(Diagnostic{SourceLoc{std::make_shared<const std::string>(path.string()), 0, 0}, std::move(why), {}});
   };
-  std::error_code ec;
-  auto status = std::filesystem::status(path, ec);
-  if (ec || !std::filesystem::exists(status)) throw fail("cannot open file: no such file");
-  if (std::filesystem::is_directory(status)) throw fail("cannot read file: it is a directory");
-  if (!std::filesystem::is_regular_file(status)) throw fail("cannot read file: not a regular file");
-  if (std::filesystem::file_size(path, ec) > kMaxSourceBytes)
-    throw fail("file is too large for a network description (over 1 MiB)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw fail("cannot open file: permission denied or unreadable");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw fail("error while reading file");
+  // Opened without blocking and checked on the descriptor (host::InputFile), so a FIFO or a
+  // device named as the model is refused at once instead of waiting for a writer.
+  host::InputFile in(path);
+  if (!in) {
+    if (in.open_error() == ENOENT) throw fail("cannot open file: no such file");
+    throw fail((in.open_error() ? "cannot open file: " : "cannot read file: ") + in.problem());
+  }
+  if (in.size() > kMaxSourceBytes) throw fail("file is too large for a network description (over 1 MiB)");
+  std::string text(static_cast<size_t>(in.size()), '\0');
+  if (std::string problem = in.read(std::as_writable_bytes(std::span(text))); !problem.empty())
+    throw fail("error while reading file: " + problem);
   return add(path.string(), std::move(text));
 }
 

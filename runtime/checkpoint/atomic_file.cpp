@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "runtime/checkpoint/error.h"
+#include "runtime/host/files.h"
 
 namespace resnetc::checkpoint {
 namespace {
@@ -24,9 +25,22 @@ std::filesystem::path directory_of(const std::filesystem::path& file) {
   return file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
 }
 
+// strerror, and for the file-size limit where it comes from: EFBIG reads like a bug otherwise.
+std::string error_text(int error) {
+  std::string text = std::error_code(error, std::generic_category()).message();
+  if (error == EFBIG) text += " (the file-size limit, ulimit -f)";
+  return text;
+}
+
 }  // namespace
 
+void require_regular_or_absent(const std::filesystem::path& path) {
+  if (std::string problem = host::output_file_problem(path); !problem.empty())
+    throw CheckpointError(path.string(), std::move(problem));
+}
+
 AtomicFile::AtomicFile(std::filesystem::path target) : target_(std::move(target)) {
+  require_regular_or_absent(target_);
   // O_EXCL never reuses someone else's file; a name left by a crashed process that had our
   // pid is skipped. 0666 lets the umask decide permissions, as for any new file.
   constexpr int kAttempts = 100;
@@ -46,24 +60,28 @@ AtomicFile::~AtomicFile() {
 
 void AtomicFile::fail(std::string_view action, const std::filesystem::path& path) const {
   const int error = errno;  // before anything below can overwrite it
-  throw CheckpointError(target_.string(),
-                        fmt::format("{} '{}': {}", action, path.string(),
-                                    std::error_code(error, std::generic_category()).message()));
+  throw CheckpointError(target_.string(), fmt::format("{} '{}': {}", action, path.string(), error_text(error)));
+}
+
+void AtomicFile::fail_data(std::string_view action) const {
+  const int error = errno;
+  throw CheckpointError(target_.string(), fmt::format("{}: {}", action, error_text(error)));
 }
 
 void AtomicFile::write(std::span<const std::byte> bytes) {
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("cannot write", temp_);
+    if (n < 0) fail_data("cannot write");
     bytes = bytes.subspan(static_cast<size_t>(n));
   }
 }
 
 void AtomicFile::commit() {
-  if (::fsync(fd_) != 0) fail("cannot fsync", temp_);
+  // With delayed allocation a full disk surfaces here (ENOSPC from fsync or close), not in write().
+  if (::fsync(fd_) != 0) fail_data("cannot write (fsync)");
   // close() can report a delayed write error (NFS), so it must succeed before the rename.
-  if (::close(std::exchange(fd_, -1)) != 0) fail("cannot close", temp_);
+  if (::close(std::exchange(fd_, -1)) != 0) fail_data("cannot write (close)");
   if (::rename(temp_.c_str(), target_.c_str()) != 0) fail("cannot rename into place", temp_);
   renamed_ = true;
   const std::filesystem::path directory = directory_of(target_);

@@ -1,20 +1,18 @@
 #include "runtime/checkpoint/reader.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <memory>
+#include <new>
 #include <string_view>
-#include <system_error>
 #include <utility>
 #include <vector>
 
 #include "runtime/checkpoint/header.h"
 #include "runtime/checkpoint/json_reader.h"
+#include "runtime/host/files.h"
+#include "runtime/host/memory.h"
 
 namespace resnetc::checkpoint {
 namespace {
@@ -111,33 +109,19 @@ Checkpoint decode(std::span<const std::byte> bytes, std::string source,
                     std::move(storage));
 }
 
-struct CloseOnExit {
-  int fd;
-  ~CloseOnExit() { ::close(fd); }
-};
-
+// The whole file; a FIFO or device is refused without blocking (host::InputFile), and a file
+// too large to hold is an error naming its size.
 std::vector<std::byte> read_file(const std::filesystem::path& path) {
-  const auto fail = [&](std::string_view action) {
-    const int error = errno;  // before anything below can overwrite it
-    throw CheckpointError(path.string(),
-                          fmt::format("cannot {}: {}", action,
-                                      std::error_code(error, std::generic_category()).message()));
-  };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("open");
-  const CloseOnExit closer{fd};
-  struct stat info {};
-  if (::fstat(fd, &info) != 0) fail("stat");
-  if (!S_ISREG(info.st_mode)) throw CheckpointError(path.string(), "not a regular file");
-  std::vector<std::byte> bytes(static_cast<size_t>(info.st_size));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("read");
-    if (n == 0) throw CheckpointError(path.string(), "file shrank while it was being read");
-    done += static_cast<size_t>(n);
+  host::InputFile in(path);
+  if (!in) throw CheckpointError(path.string(), in.open_error() ? "cannot open: " + in.problem() : in.problem());
+  std::vector<std::byte> bytes;
+  try {
+    bytes.resize(static_cast<size_t>(in.size()));
+  } catch (const std::bad_alloc&) {
+    throw CheckpointError(path.string(), fmt::format("out of memory reading the file ({})", host::format_bytes(in.size())));
   }
+  if (std::string problem = in.read(bytes); !problem.empty())
+    throw CheckpointError(path.string(), "cannot read: " + problem);
   return bytes;
 }
 

@@ -1,27 +1,19 @@
 #include "runtime/cpu/plan_runner.h"
 
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
 #include <limits>
-#include <new>
 #include <stdexcept>
+#include <utility>
 
 namespace resnetc::cpu {
 
-void PlanRunner::Free::operator()(std::byte* p) const { std::free(p); }
-
 PlanRunner::PlanRunner(const plan::KernelPlan& plan, std::vector<KernelFn> kernels, ThreadPool& pool)
-    : plan_(plan), kernels_(std::move(kernels)), pool_(pool) {
+    : PlanRunner(PlanMemory(plan), std::move(kernels), pool) {}
+
+PlanRunner::PlanRunner(PlanMemory memory, std::vector<KernelFn> kernels, ThreadPool& pool)
+    : memory_(std::move(memory)), kernels_(std::move(kernels)), pool_(pool) {
+  const plan::KernelPlan& plan = memory_.plan();
   if (kernels_.size() != plan.kernels.size()) throw std::logic_error("PlanRunner: one function per kernel needed");
-  for (int s = 0; s < 3; ++s) {
-    // Aligned to 64 bytes as the plan's offsets are; zeroed so parameters start defined.
-    size_t bytes = static_cast<size_t>(std::max<int64_t>(plan.storage_bytes[s], 64));
-    auto* p = static_cast<std::byte*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-    if (!p) throw std::bad_alloc();
-    std::memset(p, 0, bytes);
-    storage_[s].reset(p);
-  }
   for (const plan::Kernel& k : plan.kernels) {
     std::vector<void*> args;
     for (int in : k.inputs) args.push_back(buffer(in).data());
@@ -31,20 +23,14 @@ PlanRunner::PlanRunner(const plan::KernelPlan& plan, std::vector<KernelFn> kerne
   }
 }
 
-std::span<float> PlanRunner::buffer(int index) {
-  const plan::Buffer& b = plan_.buffer(index);
-  auto* base = storage_[static_cast<int>(b.storage)].get() + b.offset;
-  return {reinterpret_cast<float*>(base), static_cast<size_t>(b.bytes / 4)};
-}
-
 std::span<int32_t> PlanRunner::int_buffer(int index) {
   std::span<float> f = buffer(index);
   return {reinterpret_cast<int32_t*>(f.data()), f.size()};
 }
 
 void PlanRunner::poison_arena() {
-  for (size_t i = 0; i < plan_.buffers.size(); ++i)
-    if (plan_.buffers[i].storage == plan::Storage::Arena)
+  for (size_t i = 0; i < plan().buffers.size(); ++i)
+    if (plan().buffers[i].storage == plan::Storage::Arena)
       for (float& v : buffer(static_cast<int>(i))) v = std::numeric_limits<float>::quiet_NaN();
 }
 

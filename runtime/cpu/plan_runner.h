@@ -1,12 +1,12 @@
 #pragma once
-// Runs a compiled kernel plan on the CPU: owns the three memories of the plan (persistent,
-// inputs, arena), hands each kernel its buffers' addresses, and runs the kernels in order.
+// Runs a compiled kernel plan on the CPU: owns the plan's memory (PlanMemory), hands each
+// kernel its buffers' addresses, and runs the kernels in order.
 #include <cstdint>
-#include <memory>
 #include <span>
 #include <vector>
 
 #include "compiler/plan/kernel_plan.h"
+#include "runtime/cpu/plan_memory.h"
 #include "runtime/cpu/thread_pool.h"
 
 namespace resnetc::cpu {
@@ -17,10 +17,13 @@ using KernelFn = void (*)(void** args, void* pool);
 
 class PlanRunner {
  public:
+  // Allocates the plan's memory (throws host::OutOfMemory), or takes memory allocated before
+  // the kernels were compiled.
   PlanRunner(const plan::KernelPlan& plan, std::vector<KernelFn> kernels, ThreadPool& pool);
+  PlanRunner(PlanMemory memory, std::vector<KernelFn> kernels, ThreadPool& pool);
 
   // A buffer's memory, as floats (labels: reinterpret as int32).
-  std::span<float> buffer(int index);
+  std::span<float> buffer(int index) { return memory_.buffer(index); }
   std::span<int32_t> int_buffer(int index);
 
   // Fills the arena with NaN, so an element a kernel forgets to write shows up in tests.
@@ -30,16 +33,12 @@ class PlanRunner {
   // As run(), adding each kernel's wall-clock seconds to seconds[kernel] (plan order).
   void run_timed(size_t first, std::span<double> seconds);
 
-  const plan::KernelPlan& plan() const { return plan_; }
+  const plan::KernelPlan& plan() const { return memory_.plan(); }
 
  private:
-  struct Free {
-    void operator()(std::byte* p) const;
-  };
-  const plan::KernelPlan& plan_;
+  PlanMemory memory_;
   std::vector<KernelFn> kernels_;
   ThreadPool& pool_;
-  std::unique_ptr<std::byte, Free> storage_[3];
   std::vector<std::vector<void*>> args_;  // per kernel
 };
 

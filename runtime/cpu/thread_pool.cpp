@@ -1,8 +1,12 @@
 #include "runtime/cpu/thread_pool.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <stdexcept>
+#include <system_error>
 #include <utility>
 
 #if defined(__linux__)
@@ -74,10 +78,21 @@ ThreadPool::ThreadPool(Options options) {
   num_threads_ = std::clamp(num_threads_, 1, kMaxThreads);
   spin_microseconds_ = std::max(0, options.spin_microseconds);
   workers_.reserve(static_cast<size_t>(num_threads_ - 1));
-  for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+  try {
+    for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+  } catch (const std::system_error& e) {
+    // The destructor does not run for a half-built pool, and destroying a joinable
+    // std::thread calls std::terminate: stop the workers already started here.
+    const size_t started = workers_.size();
+    stop_workers();
+    throw std::runtime_error(fmt::format("cannot start the CPU thread pool: thread {} of {}: {}", started + 2,
+                                         num_threads_, e.what()));
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() {
   {
     std::lock_guard lock(submit_mutex_);
     stop_.store(true, std::memory_order_seq_cst);

@@ -29,6 +29,7 @@ class ThreadPool {
   };
 
   ThreadPool();  // Options{}
+  // Throws std::runtime_error when a worker thread cannot be started (thread or memory limits).
   explicit ThreadPool(Options options);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -51,6 +52,7 @@ class ThreadPool {
   static ThreadPool& global();
 
  private:
+  void stop_workers();  // wakes and joins every worker
   void worker_main(int index);
   void run_chunks(uint32_t generation);
   void run_inline(int64_t n, RangeFn fn, void* ctx);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "runtime/data/idx.h"
+#include "runtime/data/resize.h"
 
 namespace resnetc::data {
 namespace {
@@ -32,6 +33,11 @@ Split load_split(const fs::path& dir, const std::string& prefix, int num_classes
     throw DataError(fmt::format("{}: empty image array ({} images of {}x{})", image_file.string(), split.count,
                                 split.height, split.width));
   }
+  // Checked here, with the file's name, rather than later by the resizer.
+  if (split.height > kMaxImageSide || split.width > kMaxImageSide) {
+    throw DataError(fmt::format("{}: images of {}x{} are larger than the {}x{} resnetc can resize", image_file.string(),
+                                split.height, split.width, kMaxImageSide, kMaxImageSide));
+  }
   if (labels.shape[0] != split.count) {
     throw DataError(fmt::format("{} has {} labels but {} has {} images", label_file.string(), labels.shape[0],
                                 image_file.string(), split.count));
@@ -49,13 +55,21 @@ Split load_split(const fs::path& dir, const std::string& prefix, int num_classes
 
 }  // namespace
 
-DataSet load_mnist_like(const fs::path& dir) {
+DataSet load_mnist_like(const fs::path& dir, std::string_view dataset) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
+    const char* state = fs::exists(dir, ec) ? "is not a directory" : "does not exist";
+    if (dataset == "mnist") {
+      throw DataError(fmt::format(
+          "data directory {} {}; Debian has no MNIST package: put the four IDX files (train-images-idx3-ubyte, "
+          "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each may be .gz) in {}, "
+          "the default, or in a directory given with --data DIR",
+          dir.string(), state, kDefaultMnistDir));
+    }
     throw DataError(fmt::format(
         "data directory {} {}; install Fashion-MNIST with `apt-get install dataset-fashion-mnist` "
         "or point --data DIR at a directory holding the four MNIST-style IDX files",
-        dir.string(), fs::exists(dir, ec) ? "is not a directory" : "does not exist"));
+        dir.string(), state));
   }
   DataSet ds;
   ds.train = load_split(dir, "train", ds.num_classes);

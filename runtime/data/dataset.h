@@ -11,6 +11,8 @@ namespace resnetc::data {
 
 // Where Debian's dataset-fashion-mnist package installs the files.
 inline constexpr std::string_view kDefaultDataDir = "/usr/share/datasets/fashion-mnist";
+// Where MNIST is looked for by default; Debian has no package for it, the user puts it there.
+inline constexpr std::string_view kDefaultMnistDir = "/usr/share/datasets/mnist";
 
 // One split; images are count * height * width uint8 pixels, row-major, image after image.
 struct Split {
@@ -28,6 +30,8 @@ struct DataSet {
 // Reads train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and
 // t10k-labels-idx1-ubyte from `dir`, each with or without .gz (the .gz wins if both exist).
 // Throws DataError when a file is missing or malformed or the splits are inconsistent.
-DataSet load_mnist_like(const std::filesystem::path& dir);
+// `dataset` is the recipe's data set ("fashion-mnist" or "mnist"): a missing directory's
+// message says how to get that one.
+DataSet load_mnist_like(const std::filesystem::path& dir, std::string_view dataset);
 
 }  // namespace resnetc::data

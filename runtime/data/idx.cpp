@@ -8,11 +8,16 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 
 #include <fmt/format.h>
+#include <unistd.h>
+
+#include "runtime/host/files.h"
+#include "runtime/host/memory.h"
 
 namespace resnetc::data {
 namespace {
@@ -35,10 +40,10 @@ void check_stream(gzFile f, const fs::path& file) {
   const char* msg = gzerror(f, &code);
   if (code == Z_ERRNO) fail(file, fmt::format("read error: {}", std::strerror(errno)));
   if (code != Z_OK) {
-    // zlib prefixes its message with the path, which ours already starts with.
+    // zlib prefixes its message with the name it opened, "<fd:3>" for gzdopen; ours is the path.
     std::string_view detail = msg;
-    const std::string prefix = file.string() + ": ";
-    if (detail.starts_with(prefix)) detail.remove_prefix(prefix.size());
+    if (const size_t colon = detail.find(": "); detail.starts_with("<fd:") && colon != std::string_view::npos)
+      detail.remove_prefix(colon + 2);
     fail(file, fmt::format("corrupt gzip stream ({})", detail));
   }
 }
@@ -63,6 +68,31 @@ std::string shape_string(const std::vector<int64_t>& shape) {
   return out + "]";
 }
 
+// The magic number and one 32-bit size per dimension.
+uint64_t header_bytes(int rank) { return 4 + 4 * static_cast<uint64_t>(rank); }
+
+// Refuses, before anything is allocated, a header that claims more payload than the file can
+// hold: a plain file holds exactly its size, and deflate expands at most 1032:1 (zlib's own
+// bound), so a gzip file of S bytes inflates to at most 1032 * S. The gzip trailer's ISIZE
+// would be tighter, but it is not decisive here: read_idx accepts concatenated gzip members and
+// bytes after the stream, and either leaves the last four bytes of the file meaning something
+// else. The incremental read below remains the exact check.
+void check_payload_fits(const fs::path& file, const std::vector<int64_t>& shape, uint64_t payload, uint64_t file_size,
+                        bool plain, uint64_t header) {
+  constexpr uint64_t kMaxDeflateRatio = 1032;
+  const uint64_t limit = plain ? (file_size > header ? file_size - header : 0)
+                               : (file_size > std::numeric_limits<uint64_t>::max() / kMaxDeflateRatio
+                                      ? std::numeric_limits<uint64_t>::max()
+                                      : file_size * kMaxDeflateRatio);
+  if (payload <= limit) return;
+  if (plain) {
+    fail(file, fmt::format("truncated: dimensions {} need {} bytes of payload, the file has {} after its {}-byte header",
+                           shape_string(shape), payload, limit, header));
+  }
+  fail(file, fmt::format("truncated: dimensions {} need {} bytes of payload, but {} bytes of gzip inflate to at most {}",
+                         shape_string(shape), payload, file_size, limit));
+}
+
 uint32_t big_endian_u32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
@@ -71,14 +101,20 @@ uint32_t big_endian_u32(const uint8_t* p) {
 
 IdxArray read_idx(const fs::path& file, int rank) {
   if (rank < 1 || rank > 255) throw std::invalid_argument(fmt::format("read_idx: rank {} is not 1..255", rank));
-  std::error_code ec;
-  const auto status = fs::status(file, ec);
-  if (!fs::exists(status)) fail(file, "no such file");
-  if (!fs::is_regular_file(status)) fail(file, "not a regular file");
-
-  // gzopen also reads uncompressed files transparently, so one path serves .gz and plain.
-  GzFile f(gzopen(file.c_str(), "rb"));
-  if (!f) fail(file, fmt::format("cannot open: {}", std::strerror(errno)));
+  host::InputFile in(file);
+  if (!in) {
+    if (in.open_error() == ENOENT) fail(file, "no such file");
+    fail(file, in.open_error() ? "cannot open: " + in.problem() : in.problem());
+  }
+  const uint64_t file_size = in.size();
+  // gzdopen on the descriptor already checked, not gzopen on the path again (which could
+  // open something else by now). It also reads uncompressed files, so one path serves both.
+  const int fd = in.release();
+  GzFile f(gzdopen(fd, "rb"));
+  if (!f) {
+    ::close(fd);
+    fail(file, "cannot open: out of memory");
+  }
   gzbuffer(f.get(), 1u << 17);  // larger than the 8 KiB default: fewer syscalls on 26 MB files
 
   std::array<uint8_t, 4> magic_bytes{};
@@ -112,13 +148,21 @@ IdxArray read_idx(const fs::path& file, int rank) {
     fail(file, fmt::format("absurd dimensions {}: the payload size overflows", shape_string(out.shape)));
   }
 
-  // Grow the buffer only as bytes actually arrive, so a header claiming billions of
-  // items fails as "truncated" instead of attempting a huge allocation up front.
+  check_payload_fits(file, out.shape, payload, file_size, gzdirect(f.get()) != 0, header_bytes(rank));
+
+  // Grow the buffer only as bytes actually arrive, so a gzip stream that ends early fails as
+  // "truncated" instead of after a huge allocation; one that really inflates to more than
+  // memory holds (a gzip bomb) is an error naming the numbers, not a std::bad_alloc.
   auto& data = out.data;
   while (data.size() < payload) {
     const size_t have = data.size();
     const size_t step = std::min<size_t>(payload - have, std::max<size_t>(have, size_t{1} << 20));
-    data.resize(have + step);
+    try {
+      data.resize(have + step);
+    } catch (const std::bad_alloc&) {
+      fail(file, fmt::format("out of memory: dimensions {} need {} of payload, and allocating {} failed",
+                             shape_string(out.shape), host::format_bytes(payload), host::format_bytes(have + step)));
+    }
     const size_t got = read_some(f.get(), file, data.data() + have, step);
     if (got < step) {
       fail(file, fmt::format("truncated: dimensions {} need {} bytes of payload, got {}", shape_string(out.shape), payload,

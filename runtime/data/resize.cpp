@@ -34,9 +34,9 @@ float to_unit(uint8_t v) {
 // Mirrors PIL's precompute_coeffs + normalize_coeffs_8bpc for the bilinear filter,
 // including its operation order, so the double weights and their rounding agree exactly.
 Resizer::Axis Resizer::make_axis(int64_t in_size, int64_t out_size) {
-  constexpr int64_t kMaxSize = 32768;
-  if (in_size < 1 || in_size > kMaxSize || out_size < 1 || out_size > kMaxSize) {
-    throw std::invalid_argument(fmt::format("Resizer: sizes must be in 1..{}, got {} -> {}", kMaxSize, in_size, out_size));
+  if (in_size < 1 || in_size > kMaxImageSide || out_size < 1 || out_size > kMaxImageSide) {
+    throw std::invalid_argument(
+        fmt::format("Resizer: sizes must be in 1..{}, got {} -> {}", kMaxImageSide, in_size, out_size));
   }
   Axis axis;
   axis.in_size = static_cast<int>(in_size);

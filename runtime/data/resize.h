@@ -8,6 +8,9 @@
 
 namespace resnetc::data {
 
+// The largest image side, in and out, a Resizer takes.
+inline constexpr int64_t kMaxImageSide = 32768;
+
 // Resizes uint8 in_height x in_width images to float out_height x out_width images in
 // [0,1], bit-for-bit like PIL's Image.resize(BILINEAR) followed by a division by 255.
 // PIL resamples separably (horizontal pass, then vertical), widens the triangle filter's
@@ -16,7 +19,7 @@ namespace resnetc::data {
 // as in PIL, so equal sizes just divide by 255. The filter tables are built once here.
 class Resizer {
  public:
-  // Throws std::invalid_argument unless every size is in 1..32768.
+  // Throws std::invalid_argument unless every size is in 1..kMaxImageSide.
   Resizer(int64_t in_height, int64_t in_width, int64_t out_height, int64_t out_width);
 
   int64_t in_height() const { return rows_.in_size; }

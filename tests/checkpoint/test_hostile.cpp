@@ -147,7 +147,7 @@ TEST_CASE("file-level problems name the path and the system error", "[checkpoint
   const auto missing = dir.path() / "missing.safetensors";
   REQUIRE_THROWS_WITH(read_safetensors(missing),
                       missing.string() + ": cannot open: No such file or directory");
-  REQUIRE_THROWS_WITH(read_safetensors(dir.path()), dir.path().string() + ": not a regular file");
+  REQUIRE_THROWS_WITH(read_safetensors(dir.path()), dir.path().string() + ": it is a directory");
   const auto truncated = dir.path() / "truncated.safetensors";
   test::write_bytes(truncated, std::vector<std::byte>(5));
   REQUIRE_THROWS_WITH(

@@ -1,8 +1,12 @@
+#include <sys/resource.h>
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <string>
 #include <memory>
 #include <set>
 #include <stdexcept>
@@ -179,6 +183,45 @@ void add_range(void* ctx, int64_t begin, int64_t end) {
 }
 void throw_range(void*, int64_t, int64_t) { throw std::runtime_error("from C callback"); }
 }  // namespace
+
+// Caps this process's address space at what it uses now plus `headroom`, while it lives.
+class AddressSpaceLimit {
+ public:
+  explicit AddressSpaceLimit(size_t headroom) {
+    REQUIRE(::getrlimit(RLIMIT_AS, &saved_) == 0);
+    rlimit limit = saved_;
+    limit.rlim_cur = static_cast<rlim_t>(virtual_size() + headroom);
+    REQUIRE(::setrlimit(RLIMIT_AS, &limit) == 0);
+  }
+  ~AddressSpaceLimit() { ::setrlimit(RLIMIT_AS, &saved_); }
+  AddressSpaceLimit(const AddressSpaceLimit&) = delete;
+  AddressSpaceLimit& operator=(const AddressSpaceLimit&) = delete;
+
+ private:
+  static size_t virtual_size() {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.starts_with("VmSize:")) return std::stoull(line.substr(7)) * 1024;
+    FAIL("no VmSize in /proc/self/status");
+    return 0;
+  }
+  rlimit saved_{};
+};
+
+TEST_CASE("thread pool: a thread that cannot start is an error, and the started ones are stopped", "[cpu]") {
+  // Each thread reserves a stack of megabytes: 64 MiB of address space runs out long before
+  // 512 threads. Before the fix, the half-built pool's joinable threads called std::terminate.
+  std::string message;
+  {
+    const AddressSpaceLimit limit(size_t{64} << 20);
+    try {
+      ThreadPool pool(ThreadPool::Options{.num_threads = 512});
+    } catch (const std::runtime_error& e) {
+      message = e.what();
+    }
+  }
+  CHECK_THAT(message, Catch::StartsWith("cannot start the CPU thread pool: thread ") && Catch::Contains(" of 512: "));
+}
 
 TEST_CASE("thread pool: C entry point", "[cpu]") {
   ThreadPool pool(ThreadPool::Options{.num_threads = 2});

@@ -21,7 +21,7 @@ TEST_CASE("load_mnist_like loads a consistent data set", "[dataset]") {
   // A stale unpacked copy next to the .gz must be ignored.
   write_file(dir / "train-labels-idx1-ubyte", idx_bytes(0x801, {1}, {0}));
 
-  const DataSet ds = load_mnist_like(dir / "");
+  const DataSet ds = load_mnist_like(dir / "", "fashion-mnist");
   CHECK(ds.name == "tiny-mnist");
   CHECK(ds.num_classes == 10);
   CHECK(ds.train.count == 12);
@@ -41,7 +41,7 @@ TEST_CASE("load_mnist_like reports inconsistent or missing files", "[dataset]") 
   const fs::path dir = tmp.path();
   write_mnist_like(dir, 4, 3, 2, 2);
   auto expect_error = [&dir](const std::string& what) {
-    CHECK_THAT(data_error_message([&] { load_mnist_like(dir); }), Contains(what));
+    CHECK_THAT(data_error_message([&] { load_mnist_like(dir, "fashion-mnist"); }), Contains(what));
   };
 
   SECTION("label out of range names file, index and value") {
@@ -65,16 +65,27 @@ TEST_CASE("load_mnist_like reports inconsistent or missing files", "[dataset]") 
   SECTION("a directory in place of a file") {
     fs::remove(dir / "train-images-idx3-ubyte.gz");
     fs::create_directory(dir / "train-images-idx3-ubyte.gz");
-    expect_error("train-images-idx3-ubyte.gz: not a regular file");
+    expect_error("train-images-idx3-ubyte.gz: it is a directory");
   }
   SECTION("a corrupt member file") {
     write_file(dir / "train-images-idx3-ubyte.gz", gzip_bytes(idx_bytes(0x801, {1}, {0})));
     expect_error("train-images-idx3-ubyte.gz: bad magic number");
   }
+  SECTION("images too large to resize are refused with the file's name") {
+    write_file(dir / "train-images-idx3-ubyte.gz", gzip_bytes(idx_bytes(0x803, {4, 1, 40000}, Bytes(160000))));
+    expect_error("train-images-idx3-ubyte.gz: images of 1x40000 are larger than the 32768x32768 resnetc can resize");
+  }
   SECTION("missing directory suggests how to get the data") {
-    CHECK_THAT(data_error_message([&] { load_mnist_like(dir / "absent"); }),
+    CHECK_THAT(data_error_message([&] { load_mnist_like(dir / "absent", "fashion-mnist"); }),
                Contains("does not exist") && Contains("apt-get install dataset-fashion-mnist") &&
                    Contains("--data DIR"));
+  }
+  SECTION("for MNIST, which Debian does not package, it says where the files go") {
+    const std::string message = data_error_message([&] { load_mnist_like(dir / "absent", "mnist"); });
+    CHECK_THAT(message, Contains("does not exist; Debian has no MNIST package: put the four IDX files") &&
+                            Contains("train-images-idx3-ubyte") && Contains("t10k-labels-idx1-ubyte") &&
+                            Contains("in /usr/share/datasets/mnist, the default, or in a directory given with --data DIR"));
+    CHECK_THAT(message, !Contains("apt-get"));
   }
 }
 
@@ -83,7 +94,7 @@ TEST_CASE("the installed Fashion-MNIST loads with its known shape and contents",
     WARN("skipped: " << kDefaultDataDir << " is absent (apt-get install dataset-fashion-mnist)");
     return;
   }
-  const DataSet ds = load_mnist_like(kDefaultDataDir);
+  const DataSet ds = load_mnist_like(kDefaultDataDir, "fashion-mnist");
   CHECK(ds.name == "fashion-mnist");
   CHECK(ds.train.count == 60000);
   CHECK(ds.test.count == 10000);

@@ -156,7 +156,8 @@ void add_device(const Group& g, Options& o) {
   g.value("--threads", "N", "CPU threads (default: every core)",
           [&o](const std::string& v) { o.threads = static_cast<int>(whole("--threads", v, 1, 1024)); });
   g.value("--cache-dir", "DIR",
-          "where compiled GPU kernels are kept (default $XDG_CACHE_HOME/resnetc or ~/.cache/resnetc)",
+          "where compiled kernels are kept, the CPU's in DIR/cpu, the GPU's in DIR (default "
+          "$XDG_CACHE_HOME/resnetc or ~/.cache/resnetc); a second run of a model compiles in about a second",
           [&o](const std::string& v) { o.cache_dir = v; });
 }
 

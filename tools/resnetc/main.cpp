@@ -11,6 +11,7 @@
 #include "dsl/frontend.h"
 #include "runtime/checkpoint/error.h"
 #include "runtime/data/idx.h"
+#include "runtime/host/signals.h"
 #include "runtime/train/trainer.h"
 #include "tools/resnetc/commands.h"
 
@@ -35,6 +36,9 @@ int run(const cli::Options& o, dsl::SourceManager& sources) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) then fails the write with EFBIG, which names the file,
+  // instead of killing the process with SIGXFSZ.
+  host::ignore_file_size_signal();
   cli::Options options;
   try {
     options = cli::parse_options(std::vector<std::string>(argv + 1, argv + argc));

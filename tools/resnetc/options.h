@@ -30,7 +30,7 @@ struct Options {
   std::optional<int64_t> batch;
   Device device = Device::Auto;
   int threads = 0;  // 0: every core
-  std::string cache_dir;  // NVRTC's compiled kernels; empty: $XDG_CACHE_HOME/resnetc
+  std::string cache_dir;  // compiled kernels (CPU objects in cpu/, NVRTC cubins); empty: $XDG_CACHE_HOME/resnetc
   // train (each overrides the file's `train` section)
   std::optional<int64_t> epochs, seed;
   std::optional<double> lr, momentum, weight_decay;

@@ -45,7 +45,9 @@ std::filesystem::path data_dir(const Options& o, const train::Recipe& r) {
   return r.dataset == "mnist" ? "/usr/share/datasets/mnist" : std::string(data::kDefaultDataDir);
 }
 
-data::DataSet load_data(const Options& o, const train::Recipe& r) { return data::load_mnist_like(data_dir(o, r)); }
+data::DataSet load_data(const Options& o, const train::Recipe& r) {
+  return data::load_mnist_like(data_dir(o, r), r.dataset);
+}
 
 // Every file a training run reads, which its outputs must not replace: the model, the data
 // set's files (whatever their names) and the weights it starts from.

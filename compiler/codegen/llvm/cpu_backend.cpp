@@ -13,8 +13,8 @@ namespace {
 
 class CpuExecutor : public train::PlanExecutor {
  public:
-  CpuExecutor(const plan::KernelPlan& plan, std::vector<cpu::KernelFn> kernels, cpu::ThreadPool& pool)
-      : runner_(plan, std::move(kernels), pool) {}
+  CpuExecutor(cpu::PlanMemory memory, std::vector<cpu::KernelFn> kernels, cpu::ThreadPool& pool)
+      : runner_(std::move(memory), std::move(kernels), pool) {}
 
   void write(int buffer, std::span<const std::byte> bytes) override {
     std::span<float> dst = runner_.buffer(buffer);
@@ -53,7 +53,11 @@ CpuBackend::CpuBackend(cpu::ThreadPool& pool, JitOptions options) : pool_(pool),
 std::string CpuBackend::device_name() const { return "cpu"; }
 
 std::unique_ptr<train::PlanExecutor> CpuBackend::compile(const plan::KernelPlan& plan) {
-  return std::make_unique<CpuExecutor>(plan, compile_plan(jit_, plan), pool_);
+  // The memory first: a batch too large for it fails here, with a message, before LLVM spends
+  // minutes compiling (and memory it could not give back if it ran out).
+  cpu::PlanMemory memory(plan);
+  std::vector<cpu::KernelFn> kernels = compile_plan(jit_, plan);
+  return std::make_unique<CpuExecutor>(std::move(memory), std::move(kernels), pool_);
 }
 
 }  // namespace resnetc::codegen::llvm_backend
