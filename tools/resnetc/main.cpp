@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,9 @@ int main(int argc, char** argv) {
   } catch (const ir::VerifyError& e) {
     fmt::print(stderr, "{}: internal error: {}\n", options.model, e.what());
     return 70;
+  } catch (const std::bad_alloc&) {
+    // The large allocations name themselves (host::OutOfMemory); this is any other.
+    fmt::print(stderr, "resnetc: error: out of memory; try a smaller --batch\n");
   } catch (const std::exception& e) {
     fmt::print(stderr, "resnetc: error: {}\n", e.what());
   }
