@@ -13,6 +13,7 @@
 
 #include "runtime/checkpoint/error.h"
 #include "runtime/checkpoint/reader.h"
+#include "runtime/host/files.h"
 
 namespace resnetc::train {
 namespace {
@@ -37,17 +38,6 @@ fs::path resolve_links(fs::path path, std::string_view what) {
   refuse(fmt::format("{} ({}) is a chain of more than 40 symbolic links", path.string(), what));
 }
 
-std::string kind_of(const fs::file_status& s) {
-  switch (s.type()) {
-    case fs::file_type::directory: return "a directory";
-    case fs::file_type::fifo: return "a FIFO";
-    case fs::file_type::character: return "a character device";
-    case fs::file_type::block: return "a block device";
-    case fs::file_type::socket: return "a socket";
-    default: return "not a regular file";
-  }
-}
-
 // An output must not be any input: the same file under another name counts too.
 void check_not_an_input(const fs::path& output, std::string_view what, const std::vector<fs::path>& inputs) {
   for (const fs::path& input : inputs) {
@@ -58,15 +48,13 @@ void check_not_an_input(const fs::path& output, std::string_view what, const std
   }
 }
 
-// Creating (and removing) a file is the one test of writability that permissions, read-only
-// mounts, ACLs and quotas all answer truthfully.
-void check_directory_writable(const fs::path& file, std::string_view what) {
-  const fs::path dir = directory_of(file);
-  std::error_code ec;
-  const fs::file_status s = fs::status(dir, ec);
-  if (!fs::exists(s)) refuse(fmt::format("cannot write the {} {}: the directory {} does not exist", what, file.string(), dir.string()));
-  if (!fs::is_directory(s)) refuse(fmt::format("cannot write the {} {}: {} is not a directory", what, file.string(), dir.string()));
-  const fs::path probe = dir / fmt::format(".{}.probe-{}", file.filename().string(), ::getpid());
+// host::output_file_problem's checks (a regular file or nothing, in a directory that exists),
+// then creating and removing a file beside it: the one test of writability that permissions,
+// read-only mounts, ACLs and quotas all answer truthfully.
+void check_writable(const fs::path& file, std::string_view what) {
+  if (const std::string problem = host::output_file_problem(file); !problem.empty())
+    refuse(fmt::format("cannot write the {} {}: {}", what, file.string(), problem));
+  const fs::path probe = directory_of(file) / fmt::format(".{}.probe-{}", file.filename().string(), ::getpid());
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) refuse(fmt::format("cannot write the {} {}: {}", what, file.string(), error_text(errno)));
   ::close(fd);
@@ -80,9 +68,7 @@ std::string read_first_line(const fs::path& file) {
   return line;
 }
 
-void check_existing_checkpoint(const fs::path& file, const fs::file_status& s) {
-  if (!fs::is_regular_file(s))
-    refuse(fmt::format("the checkpoint {} is {}; give --checkpoint a file name", file.string(), kind_of(s)));
+void check_existing_checkpoint(const fs::path& file) {
   try {
     const checkpoint::Checkpoint existing = checkpoint::read_safetensors(file);
     auto format = existing.metadata().find("format");
@@ -97,13 +83,13 @@ void check_existing_checkpoint(const fs::path& file, const fs::file_status& s) {
   }
 }
 
-void check_existing_log(const fs::path& file, const fs::file_status& s) {
-  if (!fs::is_regular_file(s)) refuse(fmt::format("the log {} is {}; give --log a file name", file.string(), kind_of(s)));
+void check_existing_log(const fs::path& file) {
   std::error_code ec;
   if (fs::file_size(file, ec) == 0) return;
   if (!looks_like_resnetc_log(read_first_line(file)))
     refuse(fmt::format("{} exists and is not a resnetc log; refusing to add to it: remove it or choose another --log",
                        file.string()));
+  // The log is appended to in place, so the file itself must be writable, not only its directory.
   if (::access(file.c_str(), W_OK) != 0) refuse(fmt::format("cannot write the log {}: {}", file.string(), error_text(errno)));
 }
 
@@ -128,20 +114,18 @@ bool looks_like_resnetc_log(const std::string& line) {
 RunFiles::RunFiles(const fs::path& checkpoint, const fs::path& log, const std::vector<fs::path>& inputs) {
   checkpoint_ = resolve_links(checkpoint, "the checkpoint");
   std::error_code ec;
-  const fs::file_status cs = fs::status(checkpoint_, ec);
   check_not_an_input(checkpoint_, "the checkpoint", inputs);
-  checkpoint_exists_ = fs::exists(cs);
-  if (checkpoint_exists_) check_existing_checkpoint(checkpoint_, cs);
-  check_directory_writable(checkpoint_, "checkpoint");
+  check_writable(checkpoint_, "checkpoint");
+  checkpoint_exists_ = fs::exists(checkpoint_, ec);
+  if (checkpoint_exists_) check_existing_checkpoint(checkpoint_);
 
   if (!log.empty()) {
     log_ = resolve_links(log, "the log");
     if (fs::equivalent(log_, checkpoint_, ec) || log_.lexically_normal() == checkpoint_.lexically_normal())
       refuse(fmt::format("--log and --checkpoint name the same file {}", log_.string()));
     check_not_an_input(log_, "the log", inputs);
-    const fs::file_status ls = fs::status(log_, ec);
-    if (fs::exists(ls)) check_existing_log(log_, ls);
-    else check_directory_writable(log_, "log");
+    check_writable(log_, "log");
+    if (fs::exists(log_, ec)) check_existing_log(log_);
   }
 
   const fs::path lock = directory_of(checkpoint_) / fmt::format(".{}.lock", checkpoint_.filename().string());

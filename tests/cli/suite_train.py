@@ -109,11 +109,11 @@ def empty_checkpoint_flag_is_a_usage_error():
 @suite.test
 def unwritable_outputs_are_refused_before_compiling():
     r = train("--checkpoint", suite.path("no-such-dir", "x.safetensors"))
-    expect(r, 1, r"resnetc: error: cannot write the checkpoint .*: the directory .*no-such-dir does not exist")
+    expect(r, 1, r"resnetc: error: cannot write the checkpoint .*: its directory '.*no-such-dir' does not exist")
     check("compiled" not in r.stdout, "it compiled before refusing", r)
     plain = suite.write("plain-file", "x")
     r = train("--checkpoint", ckpt("c.safetensors"), "--log", os.path.join(plain, "log.csv"))
-    expect(r, 1, r"resnetc: error: cannot write the log .*: .*plain-file is not a directory")
+    expect(r, 1, r"resnetc: error: cannot write the log .*: '.*plain-file' is not a directory")
     check("compiled" not in r.stdout, "it compiled before refusing", r)
 
 
