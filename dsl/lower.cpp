@@ -67,7 +67,9 @@ class Lowerer {
       Namer namer("head", {&*net_.head});
       x = layers(*net_.head, x, namer, channel_env(x));
     }
-    return std::move(builder_).finish(x);
+    ir::Graph g = std::move(builder_).finish(x);
+    g.output_loc = net_.head && !net_.head->layers.empty() ? net_.head->layers.back().loc : net_.loc;
+    return g;
   }
 
  private:
