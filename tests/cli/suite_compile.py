@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cli_cases import Suite, check, expect, write_idx_subset
 
 suite = Suite(__doc__)
-CPU = ["--device", "cpu", "--no-progress"]
+CPU = ["--device", "cpu"]
 
 HEADLESS = suite.write("headless.net", """network headless {
   input 1x8x8
@@ -89,9 +89,10 @@ def located(path, line, col, message):
 def train_of_a_headless_network_is_refused_at_its_network_line():
     data = write_idx_subset(suite.path("data"), 64, 16)
     checkpoint = suite.path("headless.safetensors")
-    result = expect(suite.run(["train", HEADLESS, "--data", data, "--checkpoint", checkpoint, *CPU], cwd=suite.tmp),
-                    1, first=located(HEADLESS, 1, 1, r"a training step needs a classifier, .* but the network's "
-                                                     r"output is \[256, 8, 4, 4\]; .*"))
+    args = ["train", HEADLESS, "--data", data, "--checkpoint", checkpoint, "--no-progress", *CPU]
+    result = expect(suite.run(args, cwd=suite.tmp), 1,
+                    first=located(HEADLESS, 1, 1, r"a training step needs a classifier, .* but the network's "
+                                                  r"output is \[256, 8, 4, 4\]; .*"))
     check("network headless {" in result.stderr, "the source line is quoted", result)
     check(not os.path.exists(checkpoint), "no checkpoint is written", result)
 
