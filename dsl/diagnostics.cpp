@@ -101,6 +101,12 @@ std::string render(const Diagnostic& d, const SourceManager& sources) {
       // "in block 'basic' (stage2.block0) instantiated here" becomes a note at the prelude line.
       std::string where = user->message.substr(0, user->message.rfind(" instantiated here"));
       shown.notes.insert(shown.notes.begin(), Note{d.loc, where + ", at this line of the built-in block"});
+    } else if (const SourceFile* stage = d.loc.instance ? sources.find(*d.loc.instance) : nullptr;
+               stage && !stage->is_prelude) {
+      // Found after lowering (autodiff, a pass): the op remembers the stage of its block.
+      shown.loc = *d.loc.instance;
+      shown.length = 1;
+      shown.notes.insert(shown.notes.begin(), Note{d.loc, "in the built-in block this stage uses, at this line"});
     }
   }
   std::string out;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <memory>
 #include <set>
 
 #include "compiler/ir/builder.h"
@@ -61,12 +62,14 @@ class Lowerer {
       x = layers(*net_.stem, x, namer, channel_env(x));
     }
     for (size_t i = 0; i < net_.stages.size(); ++i) x = stage(net_.stages[i], i + 1, x);
-    stage_loc_ = nullptr;
+    stage_ = nullptr;
     if (net_.head) {
       Namer namer("head", {&*net_.head});
       x = layers(*net_.head, x, namer, channel_env(x));
     }
-    return std::move(builder_).finish(x);
+    ir::Graph g = std::move(builder_).finish(x);
+    g.output_loc = net_.head && !net_.head->layers.empty() ? net_.head->layers.back().loc : net_.loc;
+    return g;
   }
 
  private:
@@ -85,10 +88,10 @@ class Lowerer {
   }
 
   ir::ValueId add_op(ir::OpKind kind, std::string name, std::vector<ir::ValueId> inputs, const ir::Attrs& attrs,
-                     const SourceLoc& loc, uint32_t length) {
+                     SourceLoc loc, uint32_t length) {
     if (++op_count_ > kMaxOps)
-      error_at(stage_loc_ ? *stage_loc_ : loc, fmt::format("network has more than {} layers", kMaxOps),
-               stage_loc_ ? 5 : length);
+      error_at(stage_ ? *stage_ : loc, fmt::format("network has more than {} layers", kMaxOps), stage_ ? 5 : length);
+    loc.instance = stage_;
     try {
       return builder_.add(kind, std::move(name), std::move(inputs), attrs, loc);
     } catch (const ir::ShapeError& e) {
@@ -118,7 +121,7 @@ class Lowerer {
 
   ir::ValueId stage(const ast::Stage& s, size_t index, ir::ValueId x) {
     const ast::BlockDef& def = find_block(s);
-    stage_loc_ = &s.loc;
+    stage_ = std::make_shared<const SourceLoc>(s.loc);
     int64_t repeat = 1;
     const ast::Arg* repeat_arg = nullptr;
     const ast::Arg* stride = nullptr;
@@ -242,7 +245,8 @@ class Lowerer {
   const BlockTable& blocks_;
   ir::GraphBuilder builder_;
   size_t op_count_ = 0;
-  const SourceLoc* stage_loc_ = nullptr;  // the stage being lowered, where a size limit is reported
+  // The stage being lowered: its blocks' ops point back to it, and a size limit is reported there.
+  std::shared_ptr<const SourceLoc> stage_;
 };
 
 }  // namespace

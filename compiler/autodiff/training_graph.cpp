@@ -20,15 +20,11 @@ class Differentiator {
       : fwd_(forward), options_(options), b_(forward.name, forward.shape(forward.input)) {}
 
   ir::Graph run() && {
+    if (std::optional<Refusal> why = why_untrainable(fwd_)) throw ir::ShapeError(why->reason, why->loc);
     copy_leaves();
     for (const ir::Op& op : fwd_.ops) forward_op(op);
     ValueId logits = map_.at(fwd_.output);
-    const ir::Dims& shape = b_.shape(logits);
-    if (shape.size() != 2)
-      throw ir::ShapeError(fmt::format("training needs logits of shape [N, classes]; the network's output is {}",
-                                       ir::format_dims(shape)),
-                           fwd_.ops.empty() ? ir::SourceLoc{} : fwd_.ops.back().loc);
-    labels_ = b_.add_value("labels", {shape[0]}, ir::ValueRole::Input, ir::DType::I32);
+    labels_ = b_.add_value("labels", {b_.shape(logits)[0]}, ir::ValueRole::Input, ir::DType::I32);
     lr_ = b_.add_value("learning_rate", {1}, ir::ValueRole::Input);
     ir::SourceLoc loc = fwd_.ops.back().loc;
     ValueId loss = b_.apply(OpKind::SoftmaxCrossEntropy, "loss", {logits, labels_}, {}, loc);
@@ -38,6 +34,7 @@ class Differentiator {
     updates();
 
     ir::Graph g = std::move(b_).finish(logits);
+    g.output_loc = fwd_.output_loc;
     g.labels = labels_;
     g.learning_rate = lr_;
     g.loss = loss;
@@ -192,6 +189,32 @@ class Differentiator {
 };
 
 }  // namespace
+
+std::optional<Refusal> why_not_a_classifier(const ir::Graph& forward) {
+  const ir::Dims& out = forward.shape(forward.output);
+  if (out.size() == 2) return std::nullopt;
+  ir::SourceLoc at = forward.output_loc;
+  if (!at.valid() && !forward.ops.empty()) at = forward.ops.back().loc;  // a graph built without the language
+  return Refusal{fmt::format("a training step needs a classifier, logits of shape [N, classes] for its softmax "
+                             "cross-entropy loss, but the network's output is {}; end the network with a head "
+                             "such as 'head {{ avgpool; fc 10 }}'",
+                             ir::format_dims(out)),
+                 at};
+}
+
+std::optional<Refusal> why_untrainable(const ir::Graph& forward) {
+  if (std::optional<Refusal> not_classifier = why_not_a_classifier(forward)) return not_classifier;
+  for (const ir::Op& op : forward.ops) {
+    if (op.kind != OpKind::BatchNorm) continue;
+    const ir::Dims& x = forward.shape(op.inputs[0]);
+    if (x[0] * x[2] * x[3] > 1) continue;
+    return Refusal{fmt::format("training BatchNorm normalizes with the batch's statistics, which need more than "
+                               "one value per channel, but '{}' gets {}; train with a batch of 2 or more",
+                               op.name, ir::format_dims(x)),
+                   op.loc};
+  }
+  return std::nullopt;
+}
 
 ir::Graph make_training_graph(const ir::Graph& forward, const TrainingOptions& options) {
   return Differentiator(forward, options).run();

@@ -168,6 +168,8 @@ struct Graph {
   std::vector<Op> ops;  // topological order
   ValueId input = kNoValue;
   ValueId output = kNoValue;  // the logits
+  SourceLoc output_loc;       // where the user defined the output (the head's last layer, else the
+                              // network's name): errors about the logits point there
   // Training graphs only (see compiler/autodiff): the other inputs and the loss.
   ValueId labels = kNoValue;         // [N] int32 class indices
   ValueId learning_rate = kNoValue;  // [1], set before every step by the schedule

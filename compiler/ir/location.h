@@ -11,6 +11,9 @@ struct SourceLoc {
   std::shared_ptr<const std::string> file;  // shared: hundreds of ops name the same file
   uint32_t line = 0;                        // 1-based; 0 means "no location"
   uint32_t col = 0;                         // 1-based, in bytes
+  // A layer of a block: the `stage` that instantiated it. Errors found after lowering point
+  // there when the block's own line is not the user's (the built-in prelude).
+  std::shared_ptr<const SourceLoc> instance = nullptr;
 
   bool valid() const { return file && line > 0; }
 };

@@ -139,11 +139,12 @@ size_t tensors_loaded(const ir::Op& op) {
   return loaded.size();
 }
 
-std::vector<ir::OpId> distinct_users(const ir::Graph& g, ir::ValueId v) {
-  std::vector<ir::OpId> users;
-  for (size_t o = 0; o < g.ops.size(); ++o)
-    if (std::find(g.ops[o].inputs.begin(), g.ops[o].inputs.end(), v) != g.ops[o].inputs.end())
-      users.push_back(static_cast<ir::OpId>(o));
+// Each op reading a value once, in op order. Taken before any inlining: inlining a map into
+// its readers only gives them inputs produced before that map, so the readers of every value
+// the loop reaches later are still these.
+std::vector<std::vector<ir::OpId>> distinct_users(const ir::Graph& g) {
+  std::vector<std::vector<ir::OpId>> users = value_users(g);
+  for (std::vector<ir::OpId>& u : users) u.erase(std::unique(u.begin(), u.end()), u.end());
   return users;
 }
 
@@ -157,11 +158,12 @@ void fuse_elementwise(ir::Graph& g) {
       op = std::move(fused);
     }
 
+  const std::vector<std::vector<ir::OpId>> readers = distinct_users(g);
   std::vector<bool> inlined(g.ops.size());
   for (size_t o = 0; o < g.ops.size(); ++o) {
     const ir::Op& p = g.ops[o];
     if (p.kind != ir::OpKind::Fused || p.attrs.program.reduce || is_graph_result(g, p.output)) continue;
-    const std::vector<ir::OpId> users = distinct_users(g, p.output);
+    const std::vector<ir::OpId>& users = readers[static_cast<size_t>(p.output)];
     if (users.empty() || (users.size() > 1 && tensors_loaded(p) > kMaxRecomputedLoads)) continue;
     if (!std::all_of(users.begin(), users.end(), [&](ir::OpId u) { return can_inline(g.op(u), p); })) continue;
     for (ir::OpId u : users) inline_into(g.ops[static_cast<size_t>(u)], p);

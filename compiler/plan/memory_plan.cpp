@@ -1,9 +1,10 @@
 #include "compiler/plan/memory_plan.h"
 
 #include <algorithm>
-#include <limits>
 #include <tuple>
 #include <utility>
+
+#include "compiler/plan/arena_occupancy.h"
 
 namespace resnetc::plan {
 namespace {
@@ -15,8 +16,6 @@ struct Block {
   int first = 0, last = 0;  // kernel indices, both included
   int64_t offset = 0;
 };
-
-bool overlap(const Block& a, const Block& b) { return a.first <= b.last && b.first <= a.last; }
 
 int root_of(const KernelPlan& p, int buffer) {
   while (p.buffer(buffer).view_of >= 0) buffer = p.buffer(buffer).view_of;
@@ -58,31 +57,21 @@ void plan_arena(KernelPlan& p) {
       if (Block* b = block(read_after_run)) b->last = end;
 
   // Greedy by size: the largest blocks first, each into the smallest gap left between the
-  // blocks already placed that are live at the same time, or above all of them.
+  // blocks already placed that are live at the same time (of the lowest kMaxGaps), or above
+  // all of them.
   std::vector<size_t> order(blocks.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     const Block &x = blocks[a], &y = blocks[b];
     return std::tuple(-x.size, x.first, x.buffer) < std::tuple(-y.size, y.first, y.buffer);
   });
+  ArenaOccupancy taken(end + 1);
   int64_t arena = 0;
-  std::vector<size_t> placed;
-  std::vector<std::pair<int64_t, int64_t>> busy;  // [begin, end) of the conflicting blocks
   for (size_t i : order) {
     Block& b = blocks[i];
-    busy.clear();
-    for (size_t j : placed)
-      if (overlap(b, blocks[j])) busy.emplace_back(blocks[j].offset, blocks[j].offset + blocks[j].size);
-    std::sort(busy.begin(), busy.end());
-    int64_t top = 0, best = -1, best_gap = std::numeric_limits<int64_t>::max();
-    for (const auto& [begin, finish] : busy) {
-      const int64_t gap = begin - top;
-      if (gap >= b.size && gap < best_gap) best = top, best_gap = gap;
-      top = std::max(top, finish);
-    }
-    b.offset = best >= 0 ? best : top;
+    b.offset = taken.best_fit(b.first, b.last, b.size);
+    taken.take(b.first, b.last, b.offset, b.offset + b.size);
     arena = std::max(arena, b.offset + b.size);
-    placed.push_back(i);
   }
 
   // Views keep their place within their source; then the sources move.

@@ -89,7 +89,8 @@ void sgd_update(Buffer& param, const TensorRef& grad, double lr, double weight_d
 void sgd_momentum_update(Buffer& param, const TensorRef& grad, double lr, Buffer& velocity, double momentum,
                          double weight_decay);
 // running = (1 - momentum) * running + momentum * batch statistic, the variance made unbiased
-// by n / (n - 1) with n = N*H*W of the normalized input (PyTorch's BatchNorm2d).
+// by n / (n - 1) with n = N*H*W of the normalized input (PyTorch's BatchNorm2d; the shape rules
+// keep n > 1).
 void bn_running_update(Buffer& running_mean, Buffer& running_var, const TensorRef& stats, double momentum,
                        int64_t n);
 

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "compiler/analysis/layer_table.h"
+#include "compiler/autodiff/training_graph.h"
 #include "dsl/frontend.h"
 #include "tools/resnetc/table_report.h"
 
@@ -100,4 +101,26 @@ TEST_CASE("the text report aligns columns and groups digits") {
   CHECK(text.find("Total MACs:         1,814,073,344 (1.81 G)") != std::string::npos);
   CHECK(text.find("stage4  stage  [1, 512, 7, 7]") != std::string::npos);
   CHECK(text.find("Training memory:    3.00 MiB planned at -O1, 5.00 MiB unplanned") != std::string::npos);
+}
+
+TEST_CASE("a network without a training step: the report has its table and says why, text and JSON") {
+  dsl::SourceManager sources;
+  auto net = dsl::compile_source(sources, "h.net", "network pooled {\n input 1x8x8\n stem { conv 4 k3 p1 }\n head { avgpool }\n}",
+                                 {});
+  const auto why = autodiff::why_untrainable(net.graph);
+  REQUIRE(why);
+  const analysis::LayerTable t = analysis::layer_table(net.graph, 0);
+  const cli::TrainingMemory none{.opt_level = 2, .none_because = why->reason};
+
+  const std::string text = cli::format_table_text(t, none);
+  CHECK(text.find("head.avgpool  global_avgpool  [1, 4, 1, 1]") != std::string::npos);
+  CHECK(text.find("Total params:       36\n") != std::string::npos);
+  CHECK(text.find("Training memory:    none: a training step needs a classifier, logits of shape [N, classes] for "
+                  "its softmax cross-entropy loss, but the network's output is [1, 4, 1, 1]; ") != std::string::npos);
+  CHECK(text.find("planned") == std::string::npos);
+
+  const std::string json = cli::format_table_json(t, none);
+  CHECK(json.find("\"planned_training_bytes\": null, \"unplanned_training_bytes\": null, \"training_note\": \"a "
+                  "training step needs a classifier") != std::string::npos);
+  CHECK(json.find("'head { avgpool; fc 10 }'\"}\n") != std::string::npos);
 }

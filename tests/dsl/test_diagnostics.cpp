@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "dsl/diagnostics.h"
 #include "dsl/frontend.h"
 
@@ -33,6 +35,20 @@ TEST_CASE("an error inside the prelude is shown at the user's stage line, with t
     CHECK(r.find("<prelude>:") != std::string::npos);
     CHECK(r.find("note: in block 'basic' (stage1.block0), at this line of the built-in block") != std::string::npos);
   }
+}
+
+TEST_CASE("an error found after lowering at a built-in block's op is shown at the stage that uses it") {
+  SourceManager sources;
+  const auto net = compile_source(sources, "u.net", "network n { input 3x8x8\n  stem { conv 4 k1 }\n  stage basic 4\n}", {});
+  const auto bn = std::find_if(net.graph.ops.begin(), net.graph.ops.end(),
+                               [](const auto& op) { return op.name == "stage1.block0.bn1"; });
+  REQUIRE(bn != net.graph.ops.end());
+  const std::string r = render(Diagnostic{bn->loc, "found later", {}}, sources);
+  CHECK(r.rfind("u.net:3:3: error: found later\n    3 |   stage basic 4\n      |   ^\n<prelude>:", 0) == 0);
+  CHECK(r.find(": note: in the built-in block this stage uses, at this line\n") != std::string::npos);
+  // The user's own layers keep their lines.
+  const std::string stem = render(Diagnostic{net.graph.ops.front().loc, "x", {}}, sources);
+  CHECK(stem.rfind("u.net:2:10: error: x\n", 0) == 0);
 }
 
 TEST_CASE("suggestions come only for plausible typos") {

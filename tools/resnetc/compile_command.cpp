@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "compiler/analysis/layer_table.h"
 #include "compiler/autodiff/training_graph.h"
 #include "compiler/codegen/cuda/cuda_emitter.h"
@@ -20,11 +22,14 @@ autodiff::TrainingOptions training_options(const dsl::CompiledNetwork& net) {
   return {net.training.momentum.value_or(0), net.training.weight_decay.value_or(0)};
 }
 
-// The memory of one training step at the table's batch, with and without the memory plan.
+// The memory of one training step at the table's batch, with and without the memory plan; for a
+// network that has none (no classifier, say), why.
 TrainingMemory training_memory(const dsl::CompiledNetwork& net, const Options& o) {
+  if (std::optional<autodiff::Refusal> why = autodiff::why_untrainable(net.graph))
+    return {.opt_level = o.opt_level, .none_because = why->reason};
   const plan::KernelPlan plan = passes::optimized_plan(
       autodiff::make_training_graph(net.graph, training_options(net)), passes::at_level(o.opt_level));
-  return {plan::planned_peak_bytes(plan), plan::unplanned_peak_bytes(plan), o.opt_level};
+  return {plan::planned_peak_bytes(plan), plan::unplanned_peak_bytes(plan), o.opt_level, {}};
 }
 
 }  // namespace

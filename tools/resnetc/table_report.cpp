@@ -59,9 +59,12 @@ std::string format_table_text(const analysis::LayerTable& t, const TrainingMemor
   out += fmt::format("Parameter memory:   {} (float32, with BatchNorm running statistics)\n", bytes(t.param_bytes));
   out += fmt::format("Activation memory:  {} (a training step at batch {}: layer outputs and their gradients)\n",
                      bytes(t.activation_bytes), t.input.empty() ? 0 : t.input[0]);
-  out += fmt::format("Training memory:    {} planned at -O{}, {} unplanned (the kernel plan's buffers, reused by "
-                     "liveness vs one each)\n",
-                     bytes(m.planned_bytes), m.opt_level, bytes(m.unplanned_bytes));
+  if (!m.none_because.empty())
+    out += fmt::format("Training memory:    none: {}\n", m.none_because);
+  else
+    out += fmt::format("Training memory:    {} planned at -O{}, {} unplanned (the kernel plan's buffers, reused by "
+                       "liveness vs one each)\n",
+                       bytes(m.planned_bytes), m.opt_level, bytes(m.unplanned_bytes));
   return out;
 }
 
@@ -74,11 +77,14 @@ std::string format_table_json(const analysis::LayerTable& t, const TrainingMemor
                        i ? "," : "", json_string(r.name), json_string(r.op), fmt::join(r.shape, ", "), r.params,
                        r.macs);
   }
+  // Without a training step its byte counts are null and a note says why.
+  const bool none = !m.none_because.empty();
   out += fmt::format(
       "\n], \"total_params\": {}, \"trainable_params\": {}, \"total_macs\": {}, \"param_bytes\": {}, "
-      "\"activation_bytes\": {}, \"planned_training_bytes\": {}, \"unplanned_training_bytes\": {}}}\n",
-      t.total_params, t.trainable_params, t.total_macs, t.param_bytes, t.activation_bytes, m.planned_bytes,
-      m.unplanned_bytes);
+      "\"activation_bytes\": {}, \"planned_training_bytes\": {}, \"unplanned_training_bytes\": {}{}}}\n",
+      t.total_params, t.trainable_params, t.total_macs, t.param_bytes, t.activation_bytes,
+      none ? "null" : std::to_string(m.planned_bytes), none ? "null" : std::to_string(m.unplanned_bytes),
+      none ? fmt::format(", \"training_note\": {}", json_string(m.none_because)) : std::string());
   return out;
 }
 
