@@ -95,8 +95,9 @@ struct Group {
 
 void add_output(const Group& g, Options& o) {
   g.value("--emit", "WHAT",
-          "what to print: table (the default), ir (the graph IR as text), dot (a Graphviz drawing: resnetc m.net "
-          "--emit=dot | dot -Tsvg), plan (the kernels, their buffers and memory; ends with \"kernels: N, bytes moved: "
+          "what to print: table (the default), ir (the graph IR as text), dot (a Graphviz drawing of the network as "
+          "written, stem, stages and blocks as nested boxes, shapes on the edges: resnetc m.net --emit=dot | dot "
+          "-Tsvg > m.svg; with -O1 or -O2, the graph after the passes), plan (the kernels, their buffers and memory; ends with \"kernels: N, bytes moved: "
           "B, peak buffer memory: M, unplanned: U\", U the memory without buffer reuse), llvm (the kernels as "
           "optimized LLVM IR for this CPU), cuda (the kernels as one CUDA C++ translation unit for sm_90, which NVRTC "
           "and nvcc accept)",
@@ -111,8 +112,8 @@ void add_output(const Group& g, Options& o) {
             o.format = choice<Format>("--format", v, {{"text", Format::Text}, {"json", Format::Json}});
           });
   g.value("--depth", "N",
-          "fold the table's layers into their first N name components (1: stem, stages, head; 2: blocks); default: "
-          "every layer",
+          "fold the table's layers (and --emit=dot's nodes) into their first N name components (1: stem, stages, "
+          "head; 2: blocks); default: every layer",
           [&o](const std::string& v) { o.depth = static_cast<int>(whole("--depth", v, 1, 100)); });
   g.flag("--train", o.train,
          "with --emit=ir, dot, plan, llvm or cuda: one training step (forward with batch statistics, loss, backward, "
@@ -175,6 +176,7 @@ void add_optimization(const Group& g, Options& o, bool printing) {
                   "subexpressions, dead code, inference BatchNorm folding, memory reuse) or -O2 (all passes, the "
                   "default)", v));
             o.opt_level = v[0] - '0';
+            o.opt_level_given = true;
           });
   if (!printing) return;
   g.value("--print-after", "PASS",

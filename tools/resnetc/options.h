@@ -52,6 +52,7 @@ struct Options {
 
   // optimization (every command)
   int opt_level = 2;                     // -O0, -O1, -O2
+  bool opt_level_given = false;          // -O was given: --emit=dot then draws the optimized graph
   std::vector<std::string> print_after;  // --print-after=PASS (repeatable)
   bool print_after_all = false, verify_each = false, list_passes = false;
 
