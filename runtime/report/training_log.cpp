@@ -110,7 +110,8 @@ std::optional<std::map<std::string, JsonValue>> flat_object(std::string_view s) 
   skip();
   if (i >= s.size() || s[i++] != '{') return std::nullopt;
   skip();
-  while (i < s.size() && s[i] != '}') {
+  const bool empty = i < s.size() && s[i] == '}';
+  while (!empty) {
     skip();
     std::optional<std::string> key = string();
     if (!key) return std::nullopt;
@@ -132,17 +133,17 @@ std::optional<std::map<std::string, JsonValue>> flat_object(std::string_view s) 
     }
     members[*key] = value;
     skip();
-    if (i < s.size() && s[i] == ',') ++i;
-    else if (i >= s.size() || s[i] != '}') return std::nullopt;
+    if (i >= s.size() || (s[i] != ',' && s[i] != '}')) return std::nullopt;
+    if (s[i] == '}') break;
+    ++i;  // a comma: another member follows
   }
-  if (i >= s.size()) return std::nullopt;
-  ++i;
+  ++i;  // the closing brace
   skip();
   if (i != s.size()) return std::nullopt;
   return members;
 }
 
-// "> 60 characters..." for a message quoting a line.
+// The line, cut to 60 characters, for a message.
 std::string quote(std::string_view line) {
   std::string out(line.substr(0, 60));
   for (char& c : out)
