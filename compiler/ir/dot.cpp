@@ -359,7 +359,7 @@ class DotWriter {
     std::string title = fmt::format("<b>{}</b>", html(name));
     if (c.params > 0) title += fmt::format("<br/><font point-size=\"9\">{}</font>", param_text(c.params));
     // Stages shaded, blocks white, anything deeper (a block's shortcut) dashed.
-    const std::string_view style = level == 1 ? "style=\"rounded,filled\", fillcolor=\"#f3f5f8\""
+    const std::string_view style = level == 1   ? "style=\"rounded,filled\", fillcolor=\"#f3f5f8\""
                                    : level == 2 ? "style=\"rounded,filled\", fillcolor=\"#ffffff\""
                                                 : "style=\"rounded,dashed\"";
     // A cluster that starts with a node is titled by a text node to that node's left, which

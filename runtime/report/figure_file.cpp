@@ -42,16 +42,20 @@ std::optional<fs::path> converter() {
 }
 
 std::string no_converter(const fs::path& out) {
-  return fmt::format("cannot write {}: PNG needs {} (Debian: apt-get install librsvg2-bin); or write an SVG "
-                     "(-o {}), which every browser shows",
-                     out.string(), kConverter, fs::path(out).replace_extension(".svg").string());
+  return fmt::format(
+      "cannot write {}: PNG needs {} (Debian: apt-get install librsvg2-bin); or write an SVG "
+      "(-o {}), which every browser shows",
+      out.string(), kConverter, fs::path(out).replace_extension(".svg").string());
 }
 
 // A temporary file, removed however the conversion ends.
 struct TempFile {
-  explicit TempFile(const std::string& suffix) : path((fs::temp_directory_path() / ("resnetc-figure-XXXXXX" + suffix)).string()) {
+  explicit TempFile(const std::string& suffix)
+      : path((fs::temp_directory_path() / ("resnetc-figure-XXXXXX" + suffix)).string()) {
     const int fd = ::mkstemps(path.data(), static_cast<int>(suffix.size()));
-    if (fd < 0) refuse(fmt::format("cannot create a temporary file in {}: {}", fs::temp_directory_path().string(), error_text(errno)));
+    if (fd < 0)
+      refuse(fmt::format("cannot create a temporary file in {}: {}", fs::temp_directory_path().string(),
+                         error_text(errno)));
     ::close(fd);
   }
   ~TempFile() { ::unlink(path.c_str()); }
@@ -97,7 +101,8 @@ std::string kind_of(const fs::file_status& s) {
 
 std::optional<FigureFormat> figure_format(const fs::path& path) {
   std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (ext == ".svg") return FigureFormat::Svg;
   if (ext == ".png") return FigureFormat::Png;
   return std::nullopt;

@@ -14,8 +14,8 @@ namespace {
 
 // Options that say where files go or how the terminal looks, not how the network was trained.
 const std::set<std::string, std::less<>> kNotRecipe = {
-    "--log", "--checkpoint", "--plot", "--no-progress", "--overwrite-log", "--cache-dir", "--resume",
-    "--allow-recipe-change", "--threads",
+    "--log",    "--checkpoint",          "--plot",    "--no-progress", "--overwrite-log", "--cache-dir",
+    "--resume", "--allow-recipe-change", "--threads",
 };
 
 struct Command {
@@ -127,20 +127,27 @@ RunNames name_runs(const std::vector<const LoggedRun*>& runs) {
 
   std::map<std::filesystem::path, size_t> runs_per_file;
   for (const LoggedRun* run : runs) ++runs_per_file[run->file];
+  std::vector<std::vector<std::string>> parts(runs.size());
+  size_t plain = 0;  // described runs that change nothing the others share
   for (size_t k = 0; k < runs.size(); ++k) {
     const LoggedRun& run = *runs[k];
-    std::vector<std::string> parts;
     if (!run.has_header) {
-      parts.push_back(run.file.filename().string());
-      if (runs_per_file[run.file] > 1) parts.push_back(fmt::format("run {}", run.ordinal));
-    } else {
-      const Command& c = commands[k];
-      if (!model_in_title) parts.push_back(c.model.empty() ? "run" : c.model);
-      for (const std::string& o : c.options)
-        if (std::find(shared.begin(), shared.end(), o) == shared.end()) parts.push_back(o);
-      if (parts.empty()) parts.push_back(short_date(run.date));  // the same recipe as every other run
+      parts[k].push_back(run.file.filename().string());
+      if (runs_per_file[run.file] > 1) parts[k].push_back(fmt::format("run {}", run.ordinal));
+      continue;
     }
-    out.names.push_back(fmt::format("{}", fmt::join(parts, " ")));
+    const Command& c = commands[k];
+    if (!model_in_title) parts[k].push_back(c.model.empty() ? "run" : c.model);
+    for (const std::string& o : c.options)
+      if (std::find(shared.begin(), shared.end(), o) == shared.end()) parts[k].push_back(o);
+    plain += parts[k].empty() ? 1 : 0;
+  }
+  for (size_t k = 0; k < runs.size(); ++k) {
+    // One run beside others that change its recipe trained with what the .net file says; runs of
+    // one recipe are told apart by when they started.
+    if (parts[k].empty())
+      parts[k].push_back(plain == 1 && runs.size() > 1 ? "the file's recipe" : short_date(runs[k]->date));
+    out.names.push_back(fmt::format("{}", fmt::join(parts[k], " ")));
   }
   // Runs that still read the same (one recipe, started in the same minute) are numbered.
   std::map<std::string, int> seen;

@@ -15,7 +15,7 @@ namespace {
 constexpr double kWidth = 960, kLeft = 60, kRight = 24, kGap = 72;
 constexpr double kPanelTop = 92, kPanelHeight = 290;
 constexpr double kLegendRow = 22, kInset = 8;
-constexpr double kCharWidth = 6.9;  // of 12 px sans-serif text, for laying out the legend
+constexpr double kCharWidth = 6.9;    // of 12 px sans-serif text, for laying out the legend
 constexpr size_t kMarkedPoints = 40;  // series with at most this many points mark each one
 constexpr std::string_view kFont = "DejaVu Sans, Helvetica, Arial, sans-serif";
 constexpr std::string_view kDash = "7 4";
@@ -117,30 +117,35 @@ class Writer {
     out_ += fmt::format("<g class=\"panel\" data-title=\"{}\">\n", escaped(p.title));
     out_ += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"14\" font-weight=\"bold\">{}</text>\n", x0_,
                         kPanelTop - 10, escaped(p.title));
-    out_ += fmt::format("<clipPath id=\"plot{}\"><rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\"/>"
-                        "</clipPath>\n",
-                        k, x0_, kPanelTop, panel_width_, kPanelHeight);
+    out_ += fmt::format(
+        "<clipPath id=\"plot{}\"><rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\"/>"
+        "</clipPath>\n",
+        k, x0_, kPanelTop, panel_width_, kPanelHeight);
     // Grid and ticks.
     for (double t : y_.ticks) {
       out_ += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#e4e4e4\"/>\n", x0_,
                           py(t), right, py(t));
-      out_ += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"12\" fill=\"#333333\" text-anchor=\"end\">{}"
-                          "</text>\n",
-                          x0_ - 7, py(t) + 4, tick_label(t, y_.decimals));
+      out_ += fmt::format(
+          "<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"12\" fill=\"#333333\" text-anchor=\"end\">{}"
+          "</text>\n",
+          x0_ - 7, py(t) + 4, tick_label(t, y_.decimals));
     }
     for (double t : x_.ticks) {
       out_ += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#e4e4e4\"/>\n", px(t),
                           kPanelTop, px(t), bottom);
-      out_ += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"12\" fill=\"#333333\" text-anchor=\"middle\">{}"
-                          "</text>\n",
-                          px(t), bottom + 17, tick_label(t, x_.decimals));
+      out_ += fmt::format(
+          "<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"12\" fill=\"#333333\" text-anchor=\"middle\">{}"
+          "</text>\n",
+          px(t), bottom + 17, tick_label(t, x_.decimals));
     }
-    out_ += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"none\" "
-                        "stroke=\"#888888\"/>\n",
-                        x0_, kPanelTop, panel_width_, kPanelHeight);
-    out_ += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"12\" fill=\"#333333\" text-anchor=\"middle\">{}"
-                        "</text>\n",
-                        x0_ + panel_width_ / 2, bottom + 36, escaped(c_.x_label));
+    out_ += fmt::format(
+        "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"none\" "
+        "stroke=\"#888888\"/>\n",
+        x0_, kPanelTop, panel_width_, kPanelHeight);
+    out_ += fmt::format(
+        "<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"12\" fill=\"#333333\" text-anchor=\"middle\">{}"
+        "</text>\n",
+        x0_ + panel_width_ / 2, bottom + 36, escaped(c_.x_label));
     out_ += fmt::format("<g clip-path=\"url(#plot{})\">\n", k);
     for (const Series& s : p.series) series(s);
     out_ += "</g>\n</g>\n";
@@ -160,14 +165,15 @@ class Writer {
     }
     if (!path.empty()) {
       path.pop_back();
-      out_ += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\" stroke-linejoin=\"round\"{}/>\n",
-                          path, s.color, s.dashed ? fmt::format(" stroke-dasharray=\"{}\"", kDash) : "");
+      out_ +=
+          fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\" stroke-linejoin=\"round\"{}/>\n",
+                      path, s.color, s.dashed ? fmt::format(" stroke-dasharray=\"{}\"", kDash) : "");
     }
     for (size_t i = 0; i < n; ++i) {
       const bool alone = finite(i) && !(i > 0 && finite(i - 1)) && !finite(i + 1);
       if (finite(i) && (points <= kMarkedPoints || alone))
-        out_ += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", px(s.x[i]), py(s.y[i]),
-                            s.color);
+        out_ +=
+            fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", px(s.x[i]), py(s.y[i]), s.color);
     }
     out_ += "</g>\n";
   }
@@ -187,9 +193,10 @@ class Writer {
         ++legend_lines_;
       }
       out += fmt::format("<g class=\"entry\"><title>{}</title>", escaped(e.label));
-      out += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" "
-                         "stroke-width=\"2\"{}/>",
-                         x, y, x + line, y, e.color, e.dashed ? fmt::format(" stroke-dasharray=\"{}\"", kDash) : "");
+      out += fmt::format(
+          "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" "
+          "stroke-width=\"2\"{}/>",
+          x, y, x + line, y, e.color, e.dashed ? fmt::format(" stroke-dasharray=\"{}\"", kDash) : "");
       out += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"12\" fill=\"#222222\">{}</text></g>\n",
                          x + line + 8, y + 4, escaped(text));
       x += width;

@@ -22,8 +22,8 @@ struct Series {
 struct Panel {
   std::string title;
   std::vector<Series> series;
-  bool from_zero = false;                  // the y axis includes 0 (a loss)
-  std::optional<double> y_floor, y_cap;    // it never goes below / above these (an accuracy: 0 and 1)
+  bool from_zero = false;                // the y axis includes 0 (a loss)
+  std::optional<double> y_floor, y_cap;  // it never goes below / above these (an accuracy: 0 and 1)
 };
 
 struct LegendEntry {

@@ -45,8 +45,9 @@ std::string subtitle(const std::vector<const LoggedRun*>& runs) {
     epochs = std::max(epochs, run->epochs.size());
   }
   if (runs.size() == 1)
-    return fmt::format("{}: {} epoch{}{}", files.front(), epochs, epochs == 1 ? "" : "s",
-                       runs.front()->date.empty() ? "" : fmt::format(", started {}", readable_date(runs.front()->date)));
+    return fmt::format(
+        "{}: {} epoch{}{}", files.front(), epochs, epochs == 1 ? "" : "s",
+        runs.front()->date.empty() ? "" : fmt::format(", started {}", readable_date(runs.front()->date)));
   return fmt::format("{}: {} runs, up to {} epochs", fmt::join(files, ", "), runs.size(), epochs);
 }
 
@@ -67,8 +68,8 @@ Chart training_chart(const std::vector<const LoggedRun*>& runs) {
     const char* color = kRunColors[k % kRunColors.size()];
     loss.series.push_back(
         series_of(run, name, kLoss, &train::EpochReport::loss, "train loss", one ? kLossColor : color, false));
-    accuracy.series.push_back(series_of(run, name, kTrainAcc, &train::EpochReport::train_acc, "train acc",
-                                        one ? kTrainColor : color, false));
+    accuracy.series.push_back(
+        series_of(run, name, kTrainAcc, &train::EpochReport::train_acc, "train acc", one ? kTrainColor : color, false));
     accuracy.series.push_back(
         series_of(run, name, kTestAcc, &train::EpochReport::test_acc, "test acc", one ? kTestColor : color, true));
     if (!one) c.legend.push_back({name, color, false});

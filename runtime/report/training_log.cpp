@@ -92,7 +92,8 @@ std::optional<std::map<std::string, JsonValue>> flat_object(std::string_view s) 
         case 'f': out += '\f'; break;
         case 'u': {
           unsigned code = 0;
-          if (i + 4 >= s.size() || std::from_chars(s.data() + i + 1, s.data() + i + 5, code, 16).ptr != s.data() + i + 5)
+          if (i + 4 >= s.size() ||
+              std::from_chars(s.data() + i + 1, s.data() + i + 5, code, 16).ptr != s.data() + i + 5)
             return std::nullopt;
           i += 4;
           // Names and commands: anything beyond ASCII is kept as a replacement mark.
@@ -163,9 +164,10 @@ class LogReader {
       const std::string_view line = trimmed(std::string_view(text).substr(begin, end - begin));
       if (line.empty()) continue;
       if (!started_ && !train::looks_like_resnetc_log(std::string(line)))
-        fail(fmt::format("not a resnetc training log: it starts with {}, where resnetc train --log writes '# run ...', "
-                         "'epoch,loss,...' or a JSON object with \"run\" or \"epoch\"",
-                         quote(line)));
+        fail(
+            fmt::format("not a resnetc training log: it starts with {}, where resnetc train --log writes '# run ...', "
+                        "'epoch,loss,...' or a JSON object with \"run\" or \"epoch\"",
+                        quote(line)));
       started_ = true;
       if (line.starts_with('{'))
         json_line(line);
@@ -267,7 +269,8 @@ class LogReader {
     if (!object->contains("epoch"))
       fail(fmt::format("a JSON line with neither \"run\" nor \"epoch\": {}", quote(line)));
     for (std::string_view required : kRequired)
-      if (!object->contains(std::string(required))) fail(fmt::format("an epoch without \"{}\": {}", required, quote(line)));
+      if (!object->contains(std::string(required)))
+        fail(fmt::format("an epoch without \"{}\": {}", required, quote(line)));
     EpochReport report;
     for (const auto& [key, value] : *object) set(report, key, value.text, line);
     row(report);

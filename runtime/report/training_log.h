@@ -21,7 +21,7 @@ struct LoggedRun {
   std::filesystem::path file;
   size_t ordinal = 0;  // 1-based, among the runs of its file
   bool has_header = false;
-  std::string id, date, command;  // from the header row; empty without one
+  std::string id, date, command;           // from the header row; empty without one
   std::vector<train::EpochReport> epochs;  // a value that is not a number (nan, inf) stays one
 };
 

@@ -10,7 +10,7 @@
 namespace resnetc::report {
 
 size_t plot_training_logs(const std::vector<std::filesystem::path>& logs, const std::filesystem::path& out,
-                        bool last_run_only) {
+                          bool last_run_only) {
   std::vector<std::vector<LoggedRun>> read;
   for (const std::filesystem::path& log : logs) read.push_back(read_training_log(log));
   std::vector<const LoggedRun*> runs;

@@ -11,6 +11,6 @@ namespace resnetc::report {
 // last log, the one a trainer is writing), into `out`, and returns how many. Throws LogError for
 // a log (one without any epoch too) and std::runtime_error for the figure.
 size_t plot_training_logs(const std::vector<std::filesystem::path>& logs, const std::filesystem::path& out,
-                        bool last_run_only = false);
+                          bool last_run_only = false);
 
 }  // namespace resnetc::report

@@ -2,8 +2,8 @@
 // the add beside it, shapes on the edges, parameter counts and --depth folding equal to the
 // layer table's for every example, escaping, and (when the `dot` program is installed) that
 // Graphviz accepts it.
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -290,7 +290,8 @@ TEST_CASE("print_dot: Graphviz accepts the output", "[ir][dot]") {
     return;
   }
   CHECK(run_graphviz(print_dot(tiny_resnet()), "test_ir_tiny.dot") == 0);
-  for (int depth : {1, 2, 3}) CHECK(run_graphviz(print_dot(tiny_with_projection(), {depth}), "test_ir_folded.dot") == 0);
+  for (int depth : {1, 2, 3})
+    CHECK(run_graphviz(print_dot(tiny_with_projection(), {depth}), "test_ir_folded.dot") == 0);
   // A broken graph still gives valid DOT.
   Graph g = tiny_resnet();
   g.ops[3].inputs[0] = 999;

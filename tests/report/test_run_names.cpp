@@ -33,8 +33,9 @@ TEST_CASE("shell_words splits as /bin/sh does, undoing the log's quoting") {
 }
 
 TEST_CASE("runs are named by what differs; what they share is the title") {
-  RunNames n = names({run("resnetc train examples/small-fashion.net --log a.csv --lr 0.1 --momentum 0.9"),
-                      run("resnetc train examples/small-fashion.net --log b.csv --lr=0.05 --momentum 0.9 --checkpoint x")});
+  RunNames n =
+      names({run("resnetc train examples/small-fashion.net --log a.csv --lr 0.1 --momentum 0.9"),
+             run("resnetc train examples/small-fashion.net --log b.csv --lr=0.05 --momentum 0.9 --checkpoint x")});
   CHECK(n.title == "small-fashion --momentum 0.9");
   CHECK(n.names == std::vector<std::string>{"--lr 0.1", "--lr 0.05"});
 
@@ -43,10 +44,15 @@ TEST_CASE("runs are named by what differs; what they share is the title") {
   CHECK(n.names == std::vector<std::string>{"a", "b -O1"});
 
   // The same recipe twice: by date, then by number.
-  n = names({run("resnetc train m.net", "2026-12-02T13:07:44Z"), run("resnetc train m.net --no-progress", "2026-12-03T09:00:00Z"),
+  n = names({run("resnetc train m.net", "2026-12-02T13:07:44Z"),
+             run("resnetc train m.net --no-progress", "2026-12-03T09:00:00Z"),
              run("resnetc train m.net", "2026-12-03T09:00:10Z")});
   CHECK(n.title == "m");
   CHECK(n.names == std::vector<std::string>{"2026-12-02 13:07", "2026-12-03 09:00 (1)", "2026-12-03 09:00 (2)"});
+
+  // Beside runs that change it, a run of the file's own recipe says so.
+  n = names({run("resnetc train m.net --log a.csv"), run("resnetc train m.net --lr 0.05")});
+  CHECK(n.names == std::vector<std::string>{"the file's recipe", "--lr 0.05"});
 
   // A repeated option counts once, with its last value; train's flags take no value.
   n = names({run("resnetc train --resume m.net --lr 1 --lr 2"), run("resnetc train m.net --lr 3")});

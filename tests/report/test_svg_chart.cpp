@@ -48,7 +48,8 @@ TEST_CASE("render_svg: a series per <g>, gaps at values that are not numbers, te
   Panel p;
   p.title = "loss";
   p.from_zero = true;
-  p.series.push_back({"run <1>", "loss", "run <1>: loss", "#1f77b4", false, {1, 2, 3, 4, 5}, {2, 1, NAN, 0.5, INFINITY}});
+  p.series.push_back(
+      {"run <1>", "loss", "run <1>: loss", "#1f77b4", false, {1, 2, 3, 4, 5}, {2, 1, NAN, 0.5, INFINITY}});
   p.series.push_back({"run 2", "loss", "run 2: loss", "#ff7f0e", true, {1}, {NAN}});
   c.panels = {p};
   c.legend = {{"run <1>", "#1f77b4", false}};

@@ -34,13 +34,14 @@ constexpr const char* kColumns = "epoch,loss,train_acc,test_acc,seconds,examples
 }  // namespace
 
 TEST_CASE("a CSV log: runs by header row, a resumed one joined to the run before") {
-  const auto path = log_file("runs.csv", std::string("# run 20261202T130744Z-1 2026-12-02T13:07:44Z: resnetc train m.net --lr 0.1\n") +
-                                             kColumns + "1,2.0,0.3,0.4,1.0,10.0,0.1\n2,1.0,0.6,0.6,1.0,10.0,0.1\n" +
-                                             "# run 20261202T140000Z-2 2026-12-02T14:00:00Z (resumed_after_epoch 2): "
-                                             "resnetc train m.net --lr 0.1 --resume\n" +
-                                             kColumns + "3,0.5,0.8,0.7,1.0,10.0,0.1\n\n" +
-                                             "# run 20261202T150000Z-3 2026-12-02T15:00:00Z: resnetc train 'my net.net'\n" +
-                                             kColumns + "1,nan,nan,0.1,1.0,10.0,0.05\r\n");
+  const auto path = log_file(
+      "runs.csv", std::string("# run 20261202T130744Z-1 2026-12-02T13:07:44Z: resnetc train m.net --lr 0.1\n") +
+                      kColumns + "1,2.0,0.3,0.4,1.0,10.0,0.1\n2,1.0,0.6,0.6,1.0,10.0,0.1\n" +
+                      "# run 20261202T140000Z-2 2026-12-02T14:00:00Z (resumed_after_epoch 2): "
+                      "resnetc train m.net --lr 0.1 --resume\n" +
+                      kColumns + "3,0.5,0.8,0.7,1.0,10.0,0.1\n\n" +
+                      "# run 20261202T150000Z-3 2026-12-02T15:00:00Z: resnetc train 'my net.net'\n" + kColumns +
+                      "1,nan,nan,0.1,1.0,10.0,0.05\r\n");
   const std::vector<LoggedRun> runs = read_training_log(path);
   REQUIRE(runs.size() == 2);
   CHECK(runs[0].ordinal == 1);
@@ -60,10 +61,11 @@ TEST_CASE("a CSV log: runs by header row, a resumed one joined to the run before
 }
 
 TEST_CASE("a JSON lines log, NaN and null included, and an older log without header rows") {
-  const auto json = log_file("runs.jsonl",
-                             "{\"run\": \"r1\", \"date\": \"2026-12-02T13:07:44Z\", \"command\": \"resnetc train \\\"m\\\".net\"}\n"
-                             "{\"epoch\": 1, \"loss\": 2.5, \"train_acc\": 0.25, \"test_acc\": null, \"future\": \"x\"}\n"
-                             "{\"epoch\": 2, \"loss\": NaN, \"train_acc\": 0.5, \"test_acc\": 0.5, \"lr\": 1e-3}\n");
+  const auto json =
+      log_file("runs.jsonl",
+               "{\"run\": \"r1\", \"date\": \"2026-12-02T13:07:44Z\", \"command\": \"resnetc train \\\"m\\\".net\"}\n"
+               "{\"epoch\": 1, \"loss\": 2.5, \"train_acc\": 0.25, \"test_acc\": null, \"future\": \"x\"}\n"
+               "{\"epoch\": 2, \"loss\": NaN, \"train_acc\": 0.5, \"test_acc\": 0.5, \"lr\": 1e-3}\n");
   const std::vector<LoggedRun> runs = read_training_log(json);
   REQUIRE(runs.size() == 1);
   CHECK(runs[0].command == "resnetc train \"m\".net");
@@ -73,7 +75,8 @@ TEST_CASE("a JSON lines log, NaN and null included, and an older log without hea
   CHECK(std::isnan(runs[0].epochs[1].loss));
   CHECK(runs[0].epochs[1].lr == 1e-3);
 
-  const auto old = log_file("old.csv", std::string(kColumns) + "1,2,0.1,0.1,1,1,1\n2,1,0.2,0.2,1,1,1\n1,2,0.1,0.1,1,1,1\n");
+  const auto old =
+      log_file("old.csv", std::string(kColumns) + "1,2,0.1,0.1,1,1,1\n2,1,0.2,0.2,1,1,1\n1,2,0.1,0.1,1,1,1\n");
   const std::vector<LoggedRun> split = read_training_log(old);
   REQUIRE(split.size() == 2);  // the epoch went back: a second run
   CHECK_FALSE(split[0].has_header);
@@ -86,7 +89,8 @@ TEST_CASE("a last line without its newline is still being written") {
   const std::string head = std::string("# run r 2026-12-02T13:07:44Z: resnetc train m.net\n") + kColumns;
   CHECK(read_training_log(log_file("partial.csv", head + "1,2,0.1,0.1,1,1,1\n2,1.5")).front().epochs.size() == 1);
   // Even one that would parse: its last number may be cut short.
-  CHECK(read_training_log(log_file("cut.csv", head + "1,2,0.1,0.1,1,1,1\n2,1,0.2,0.2,1,1,0.0")).front().epochs.size() == 1);
+  CHECK(read_training_log(log_file("cut.csv", head + "1,2,0.1,0.1,1,1,1\n2,1,0.2,0.2,1,1,0.0")).front().epochs.size() ==
+        1);
   CHECK(read_training_log(log_file("header-only.csv", head)).front().epochs.empty());
 }
 
@@ -98,7 +102,8 @@ TEST_CASE("what is not a resnetc log is refused, naming the file and the line") 
     CHECK_THAT(message, StartsWith(path.string() + ":"));
     return message.substr(path.string().size());
   };
-  CHECK_THAT(located("model.csv", "network tiny {\n"), StartsWith(":1: not a resnetc training log: it starts with 'network tiny {'"));
+  CHECK_THAT(located("model.csv", "network tiny {\n"),
+             StartsWith(":1: not a resnetc training log: it starts with 'network tiny {'"));
   CHECK_THAT(located("blank-first.csv", "\n\nhello\n"), StartsWith(":3: not a resnetc training log"));
   CHECK(located("fields.csv", head + "1,2,3\n") ==
         ":3: a row of 3 fields where the columns are 7 (epoch,loss,train_acc,test_acc,seconds,examples_per_sec,lr): "
@@ -109,9 +114,12 @@ TEST_CASE("what is not a resnetc log is refused, naming the file and the line") 
   CHECK(located("mixed.csv", head + "{\"epoch\": 1}\n") == ":3: a JSON line in a CSV log");
   CHECK(located("no-columns.csv", "# run r d: resnetc train m.net\n1,2,0.1,0.1,1,1,1\n") ==
         ":2: a row before the column names (epoch,loss,...): '1,2,0.1,0.1,1,1,1'");
-  CHECK(located("columns.csv", "epoch,loss,seconds\n") == ":1: the column names lack 'train_acc': 'epoch,loss,seconds'");
-  CHECK_THAT(located("json.jsonl", "{\"run\": \"r\"}\n{\"epoch\": 1, \"loss\": 2,}\n"), StartsWith(":2: not a JSON object"));
-  CHECK_THAT(located("json-missing.jsonl", "{\"epoch\": 1, \"loss\": 2}\n"), StartsWith(":1: an epoch without \"train_acc\""));
+  CHECK(located("columns.csv", "epoch,loss,seconds\n") ==
+        ":1: the column names lack 'train_acc': 'epoch,loss,seconds'");
+  CHECK_THAT(located("json.jsonl", "{\"run\": \"r\"}\n{\"epoch\": 1, \"loss\": 2,}\n"),
+             StartsWith(":2: not a JSON object"));
+  CHECK_THAT(located("json-missing.jsonl", "{\"epoch\": 1, \"loss\": 2}\n"),
+             StartsWith(":1: an epoch without \"train_acc\""));
 }
 
 TEST_CASE("files that are not logs at all") {

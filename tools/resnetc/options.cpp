@@ -82,7 +82,8 @@ std::string mismatch(const CLI::ArgumentMismatch& e) {
 
 void check_figure_name(std::string_view option, const std::string& name) {
   if (!report::figure_format(name))
-    throw UsageError(fmt::format("{} writes an SVG or a PNG figure: its name ends in .svg or .png, got '{}'", option, name));
+    throw UsageError(
+        fmt::format("{} writes an SVG or a PNG figure: its name ends in .svg or .png, got '{}'", option, name));
 }
 
 void finish_plot(Options& o) {
