@@ -378,6 +378,7 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
     fmt::print(out, "epoch {}/{}: loss {:.4f}, train acc {:.3f}, test acc {:.3f}, {:.1f} s ({:.1f} examples/sec)\n",
                rep.epoch, r.epochs, rep.loss, rep.train_acc, rep.test_acc, rep.seconds, rep.examples_per_sec);
     out.flush();
+    if (options.after_epoch) options.after_epoch(rep);
     result.epochs.push_back(rep);
     if (epoch + 1 < r.epochs && stop_requested()) {
       record_stop();

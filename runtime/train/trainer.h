@@ -42,6 +42,9 @@ struct TrainOptions {
   // size modulo the recipe's batch), which PyTorch's DataLoader trains by default. Unset: that
   // batch is dropped.
   std::function<ir::Graph(int64_t batch)> network_at_batch;
+  // Called after each epoch's row is logged and its checkpoint saved (resnetc train --plot redraws
+  // its figure from the log).
+  std::function<void(const EpochReport&)> after_epoch;
 };
 
 struct TrainResult {

@@ -70,7 +70,7 @@ def help_fits_80_columns():
 @suite.test
 def unknown_help_topic():
     result = expect(suite.run(["help", "trian"]), 2, r"resnetc: error: there is no command 'trian'; did you mean "
-                                                     r"'train'\? \(commands: compile, train, eval, bench, help\)")
+                                                     r"'train'\? \(commands: compile, train, eval, bench, plot, help\)")
     try_line(result, "")
 
 

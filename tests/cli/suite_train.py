@@ -16,7 +16,6 @@ import struct
 import subprocess
 import sys
 import termios
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cli_cases import (ROOT, TINY_NET, Suite, check, expect, read_safetensors, set_float, write_idx_subset,
@@ -233,10 +232,15 @@ def max_steps_then_resume_gives_the_same_bytes_as_one_run():
     check(got_epochs == ref_epochs, f"epoch reports differ: {got_epochs} vs {ref_epochs}", r)
 
 
-def interrupt(path, signals, wait_for="compiled"):
-    """Starts training the big data set, sends `signals` once training has begun; returns
-    (exit status, stdout, stderr)."""
-    cmd = [suite.resnetc, "train", MODEL, "--data", BIG_DATA, "--checkpoint", path, *CPU]
+# Long enough (about 0.1 s an epoch) that a signal sent after epoch 1's line lands in a run
+# still training; wherever it lands, the run must resume to the same bytes.
+LONG = ["--epochs", "20"]
+
+
+def interrupt(path, signals, wait_for="epoch 1/"):
+    """Starts training the big data set for LONG, sends `signals` once epoch 1 has ended;
+    returns (exit status, stdout, stderr)."""
+    cmd = [suite.resnetc, "train", MODEL, "--data", BIG_DATA, "--checkpoint", path, *CPU, *LONG]
     p = subprocess.Popen(cmd, cwd=suite.tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=dict(os.environ, XDG_CACHE_HOME=suite.cache_dir))
     out = ""
@@ -244,7 +248,6 @@ def interrupt(path, signals, wait_for="compiled"):
         out += line
         if line.startswith(wait_for):
             break
-    time.sleep(0.15)
     for s in signals:
         p.send_signal(s)
     rest, err = p.communicate(timeout=120)
@@ -253,13 +256,15 @@ def interrupt(path, signals, wait_for="compiled"):
 
 @suite.test
 def ctrl_c_saves_a_checkpoint_that_resumes_to_the_same_bytes():
-    reference = reference_run()
+    reference_path = ckpt("long-reference.safetensors")
+    expect(train("--checkpoint", reference_path, *LONG, data=BIG_DATA), 0)
     path = ckpt("sigint.safetensors")
     code, out, err = interrupt(path, [signal.SIGINT])
     check(code == 130, f"exit status {code}, expected 130\n{out}{err}")
     check("stopped by SIGINT: saved" in out and os.path.exists(path), f"nothing saved\n{out}{err}")
-    expect(train("--checkpoint", path, "--resume", data=BIG_DATA), 0)
-    check(read_bytes(path) == reference, "the resumed run's checkpoint differs from the uninterrupted run's")
+    expect(train("--checkpoint", path, "--resume", *LONG, data=BIG_DATA), 0)
+    check(read_bytes(path) == read_bytes(reference_path),
+          "the resumed run's checkpoint differs from the uninterrupted run's")
 
 
 @suite.test

@@ -265,7 +265,7 @@ TEST_CASE("--help, before or after a command's model, and help COMMAND") {
   }
   CHECK(parse_options({"m.net", "--help"}).help_for == Command::Compile);
   CHECK(message({"help", "trian"}) ==
-        "there is no command 'trian'; did you mean 'train'? (commands: compile, train, eval, bench, help)");
+        "there is no command 'trian'; did you mean 'train'? (commands: compile, train, eval, bench, plot, help)");
   CHECK(message({"help", "train", "eval"}) == "help takes one command, got 'train' and 'eval'");
 }
 

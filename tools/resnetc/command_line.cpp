@@ -95,9 +95,11 @@ struct Group {
 
 void add_output(const Group& g, Options& o) {
   g.value("--emit", "WHAT",
-          "what to print: table (the default), ir (the graph IR as text), dot (a Graphviz drawing: resnetc m.net "
-          "--emit=dot | dot -Tsvg), plan (the kernels, their buffers and memory; ends with \"kernels: N, bytes moved: "
-          "B, peak buffer memory: M, unplanned: U\", U the memory without buffer reuse), llvm (the kernels as "
+          "what to print: table (the default), ir (the graph IR as text), dot (a Graphviz drawing of the network as "
+          "written, stem, stages and blocks as nested boxes, shapes on the edges: resnetc m.net --emit=dot | dot "
+          "-Tsvg > m.svg; with an -O level given, the graph after its passes), plan (the kernels, their buffers and "
+          "memory; ends with \"kernels: N, bytes moved: B, peak buffer memory: M, unplanned: U\", U the memory "
+          "without buffer reuse), llvm (the kernels as "
           "optimized LLVM IR for this CPU), cuda (the kernels as one CUDA C++ translation unit for sm_90, which NVRTC "
           "and nvcc accept)",
           [&o](const std::string& v) {
@@ -111,8 +113,8 @@ void add_output(const Group& g, Options& o) {
             o.format = choice<Format>("--format", v, {{"text", Format::Text}, {"json", Format::Json}});
           });
   g.value("--depth", "N",
-          "fold the table's layers into their first N name components (1: stem, stages, head; 2: blocks); default: "
-          "every layer",
+          "fold the table's layers (and --emit=dot's nodes) into their first N name components (1: stem, stages, "
+          "head; 2: blocks); default: every layer",
           [&o](const std::string& v) { o.depth = static_cast<int>(whole("--depth", v, 1, 100)); });
   g.flag("--train", o.train,
          "with --emit=ir, dot, plan, llvm or cuda: one training step (forward with batch statistics, loss, backward, "
@@ -176,6 +178,7 @@ void add_optimization(const Group& g, Options& o, bool printing) {
                   "subexpressions, dead code, inference BatchNorm folding, memory reuse) or -O2 (all passes, the "
                   "default)", v));
             o.opt_level = v[0] - '0';
+            o.opt_level_given = true;
           });
   if (!printing) return;
   g.value("--print-after", "PASS",
@@ -251,6 +254,13 @@ void add_train(CLI::App& app, Options& o) {
   run.value("--log", "FILE", "every epoch as CSV (.csv) or JSON lines (other names)",
             [&o](const std::string& v) { o.log = v; });
   run.flag("--overwrite-log", o.overwrite_log, "start --log afresh instead of adding this run to it");
+  run.value("--plot", "FILE",
+            "after every epoch, redraw this run's figure from --log (loss, train and test accuracy against epoch) as "
+            "SVG, or PNG for a .png name; keep it open in a browser to watch the run",
+            [&o](const std::string& v) {
+              if (v.empty()) throw UsageError("--plot needs a file name (it is empty)");
+              o.plot = v;
+            });
   add_no_progress(run, o);
   add_device({app, "device"}, o);
   add_optimization({app, "optimization"}, o, true);
@@ -297,6 +307,22 @@ void add_bench(CLI::App& app, Options& o) {
              "Prints the steps' time and examples/sec.");
 }
 
+void add_plot(CLI::App& app, Options& o) {
+  app.add_option("LOG", o.logs, "training logs written by resnetc train --log (CSV or JSON lines)");
+  const Group figure{app, "the figure"};
+  figure.value("-o,--output", "FILE", "the figure to write: .svg, or .png when rsvg-convert is installed (required)",
+               [&o](const std::string& v) {
+                 if (v.empty()) throw UsageError("-o needs a file name (it is empty)");
+                 o.output = v;
+               });
+  add_help(app, "other");
+  app.footer("Draws the book's figure of training runs: the training loss in one panel, the train and test accuracy "
+             "in the other, against the epoch. Every run of every log is drawn, several overlaid in their own colors "
+             "and named by what differs in their command lines (--lr 0.1, --device cuda, ...); a resumed run is one "
+             "run. A log being written is read up to its last complete line; an epoch whose value is not a number "
+             "leaves a gap. The figure is replaced atomically, never an input.");
+}
+
 // What follows "usage: " in each command's --help; the top level's lists them all.
 std::map<std::string, std::string> usage_lines() {
   std::map<std::string, std::string> usage = {
@@ -304,10 +330,11 @@ std::map<std::string, std::string> usage_lines() {
       {"train", "resnetc train MODEL.net [options]"},
       {"eval", "resnetc eval MODEL.net --weights FILE [options]"},
       {"bench", "resnetc bench MODEL.net [options]"},
+      {"plot", "resnetc plot LOG... -o FIGURE"},
       {"help", "resnetc help [COMMAND]"},
   };
-  usage["resnetc"] = fmt::format("{}\n       {}\n       {}\n       {}\n       {}", usage["compile"], usage["train"],
-                                 usage["eval"], usage["bench"], usage["help"]);
+  usage["resnetc"] = fmt::format("{}\n       {}\n       {}\n       {}\n       {}\n       {}", usage["compile"],
+                                 usage["train"], usage["eval"], usage["bench"], usage["plot"], usage["help"]);
   return usage;
 }
 
@@ -328,6 +355,7 @@ CommandLine::CommandLine(Options& o)
       {"train", "train a model on Fashion-MNIST (or MNIST), with a checkpoint after every epoch"},
       {"eval", "print the test accuracy of a model's trained weights"},
       {"bench", "time training steps on synthetic data"},
+      {"plot", "draw training logs as the book's figure: loss, train and test accuracy against epoch"},
       {"help", "list a command's options (the same as COMMAND --help)"},
   };
   for (const auto& [name, description] : commands) app_.add_subcommand(name, description)->group("commands");
@@ -335,6 +363,7 @@ CommandLine::CommandLine(Options& o)
   add_train(*command("train"), o);
   add_eval(*command("eval"), o);
   add_bench(*command("bench"), o);
+  add_plot(*command("plot"), o);
   command("help")->add_option("COMMAND", help_topic_, "the command whose options to list");
   add_help(*command("help"), "options");
 
@@ -360,7 +389,7 @@ CLI::App* CommandLine::command(std::string_view name) {
 std::vector<CLI::App*> CommandLine::commands() { return app_.get_subcommands([](CLI::App*) { return true; }); }
 
 std::optional<Command> command_named(std::string_view name) {
-  for (Command c : {Command::Compile, Command::Train, Command::Eval, Command::Bench})
+  for (Command c : {Command::Compile, Command::Train, Command::Eval, Command::Bench, Command::Plot})
     if (name_of(c) == name) return c;
   return std::nullopt;
 }
@@ -371,6 +400,7 @@ std::string_view name_of(Command command) {
     case Command::Train: return "train";
     case Command::Eval: return "eval";
     case Command::Bench: return "bench";
+    case Command::Plot: return "plot";
   }
   return "";
 }

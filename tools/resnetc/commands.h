@@ -10,5 +10,6 @@ int run_compile(const Options& o, dsl::SourceManager& sources);  // the layer ta
 int run_train(const Options& o, dsl::SourceManager& sources);
 int run_eval(const Options& o, dsl::SourceManager& sources);
 int run_bench(const Options& o, dsl::SourceManager& sources);
+int run_plot(const Options& o);
 
 }  // namespace resnetc::cli

@@ -43,12 +43,15 @@ int run_compile(const Options& o, dsl::SourceManager& sources) {
     return 0;
   }
   if (o.train) net.graph = autodiff::make_training_graph(net.graph, training_options(net));
+  // --emit=dot draws the network as written; an explicit -O draws it after the passes.
+  std::optional<ir::Graph> as_written;
+  if (o.emit == Emit::Dot && !o.opt_level_given) as_written = net.graph;
   passes::run_pipeline(net.graph, pipeline_options(o));
   const plan::PlanOptions plan_options{.reuse_memory = o.opt_level > 0};
   switch (o.emit) {
     case Emit::Table: break;
     case Emit::Ir: fmt::print("{}", ir::print_ir(net.graph)); break;
-    case Emit::Dot: fmt::print("{}", ir::print_dot(net.graph)); break;
+    case Emit::Dot: fmt::print("{}", ir::print_dot(as_written ? *as_written : net.graph, {o.depth})); break;
     case Emit::Plan: fmt::print("{}", plan::print_plan(plan::make_plan(net.graph, plan_options))); break;
     case Emit::Cuda: fmt::print("{}", codegen::cuda::emit_cuda(plan::make_plan(net.graph, plan_options)).source); break;
     case Emit::Llvm: {

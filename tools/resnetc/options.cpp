@@ -8,6 +8,7 @@
 
 #include "compiler/passes/pass.h"
 #include "dsl/diagnostics.h"
+#include "runtime/report/figure_file.h"
 #include "tools/resnetc/command_line.h"
 
 namespace resnetc::cli {
@@ -79,6 +80,19 @@ std::string mismatch(const CLI::ArgumentMismatch& e) {
   return what;
 }
 
+void check_figure_name(std::string_view option, const std::string& name) {
+  if (!report::figure_format(name))
+    throw UsageError(
+        fmt::format("{} writes an SVG or a PNG figure: its name ends in .svg or .png, got '{}'", option, name));
+}
+
+void finish_plot(Options& o) {
+  o.command = Command::Plot;
+  if (o.logs.empty()) throw UsageError("plot needs one or more training logs (written by resnetc train --log)");
+  if (o.output.empty()) throw UsageError("plot needs -o FILE, the figure to write (.svg or .png)");
+  check_figure_name("-o", o.output);
+}
+
 // What `command` (parsed into `o`) asks for, or what is wrong with it.
 void finish(CommandLine& cl, CLI::App* command, Options& o) {
   std::vector<std::string> extras = cl.top().remaining(true);
@@ -98,6 +112,7 @@ void finish(CommandLine& cl, CLI::App* command, Options& o) {
     return;
   }
   if (o.version || o.prelude || o.list_passes) return;
+  if (command != nullptr && command->get_name() == "plot") return finish_plot(o);
   if (command == nullptr || o.model.empty()) throw UsageError("no model given");
   o.command = *command_named(command->get_name());
   if (o.train && o.emit == Emit::Table)
@@ -107,6 +122,8 @@ void finish(CommandLine& cl, CLI::App* command, Options& o) {
     throw UsageError("--allow-recipe-change applies to --resume: it lets a resumed run change its recipe");
   if (!o.init.empty() && o.resume)
     throw UsageError("--init starts a new run from a checkpoint's weights and --resume continues a run: use one");
+  if (!o.plot.empty() && o.log.empty()) throw UsageError("--plot draws the figure from the log: give --log FILE too");
+  if (!o.plot.empty()) check_figure_name("--plot", o.plot);
 }
 
 }  // namespace

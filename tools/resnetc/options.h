@@ -12,7 +12,7 @@
 
 namespace resnetc::cli {
 
-enum class Command { Compile, Train, Eval, Bench };
+enum class Command { Compile, Train, Eval, Bench, Plot };
 enum class Emit { Table, Ir, Dot, Plan, Llvm, Cuda };
 enum class Format { Text, Json };
 enum class Device { Auto, Cpu, Cuda };
@@ -43,15 +43,20 @@ struct Options {
   bool allow_recipe_change = false;  // --allow-recipe-change: --resume with other epochs, lr, schedule, ...
   std::string init;                  // --init FILE: start from these weights (every tensor whose name and shape match)
   std::optional<int64_t> max_steps;  // --max-steps N: stop after N training steps, with a resumable checkpoint
+  std::string plot;                  // --plot FILE: the run's figure, redrawn from --log after every epoch
   // eval
   std::string weights;
   std::optional<int64_t> limit;  // --limit N: evaluate the first N test images only
+  // plot
+  std::vector<std::string> logs;  // the training logs to draw
+  std::string output;             // -o FILE: the figure, .svg or .png
   // bench
   int64_t steps = 10, warmup = 2;
   bool profile = false;  // also time every kernel (bench)
 
   // optimization (every command)
   int opt_level = 2;                     // -O0, -O1, -O2
+  bool opt_level_given = false;          // -O was given: --emit=dot then draws the optimized graph
   std::vector<std::string> print_after;  // --print-after=PASS (repeatable)
   bool print_after_all = false, verify_each = false, list_passes = false;
 

@@ -9,6 +9,8 @@
 #include "compiler/plan/kernel_plan.h"
 #include "dsl/frontend.h"
 #include "runtime/data/dataset.h"
+#include "runtime/report/figure_file.h"
+#include "runtime/report/training_plot.h"
 #include "runtime/train/initialize.h"
 #include "runtime/train/interrupt.h"
 #include "runtime/train/run_files.h"
@@ -69,6 +71,11 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   // The outputs are checked (and the checkpoint locked) before the data is read or anything compiled.
   const train::RunFiles files(o.checkpoint.empty() ? m.net.graph.name + ".safetensors" : o.checkpoint, o.log,
                               run_inputs(o, r));
+  if (!o.plot.empty()) {
+    std::vector<std::filesystem::path> taken = run_inputs(o, r);
+    taken.insert(taken.end(), {files.checkpoint(), files.log()});
+    report::check_figure_output(o.plot, taken);
+  }
   if (o.resume && !files.checkpoint_exists())
     throw std::runtime_error(fmt::format("--resume: there is no checkpoint {} to continue from", files.checkpoint().string()));
   data::DataSet data = load_data(o, r);
@@ -86,6 +93,16 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.progress = o.progress;
   t.optimize = pipeline_options(o);
   t.network_at_batch = [&](int64_t batch) { return dsl::compile_file(sources, o.model, {o.input, batch}).graph; };
+  // The figure is drawn from the log, so it shows the epochs before a --resume too. A figure that
+  // cannot be drawn (a full disk) is worth a warning, not the run.
+  if (!o.plot.empty())
+    t.after_epoch = [&](const train::EpochReport&) {
+      try {
+        report::plot_training_logs({files.log()}, o.plot, true);
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "resnetc: warning: {} was not redrawn: {}\n", o.plot, e.what());
+      }
+    };
   fmt::print("training {} on {} ({} train / {} test images) on {}: {} epochs, batch {}, lr {}, momentum {}, "
              "weight decay {}, {} schedule, seed {}\n",
              m.net.graph.name, r.dataset, data.train.count, data.test.count, backend->device_name(), r.epochs, r.batch,
