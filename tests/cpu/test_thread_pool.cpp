@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "runtime/cpu/thread_pool.h"
+#include "tests/address_space_limit.h"
 
 using resnetc::cpu::ThreadPool;
 
@@ -184,29 +185,7 @@ void add_range(void* ctx, int64_t begin, int64_t end) {
 void throw_range(void*, int64_t, int64_t) { throw std::runtime_error("from C callback"); }
 }  // namespace
 
-// Caps this process's address space at what it uses now plus `headroom`, while it lives.
-class AddressSpaceLimit {
- public:
-  explicit AddressSpaceLimit(size_t headroom) {
-    REQUIRE(::getrlimit(RLIMIT_AS, &saved_) == 0);
-    rlimit limit = saved_;
-    limit.rlim_cur = static_cast<rlim_t>(virtual_size() + headroom);
-    REQUIRE(::setrlimit(RLIMIT_AS, &limit) == 0);
-  }
-  ~AddressSpaceLimit() { ::setrlimit(RLIMIT_AS, &saved_); }
-  AddressSpaceLimit(const AddressSpaceLimit&) = delete;
-  AddressSpaceLimit& operator=(const AddressSpaceLimit&) = delete;
-
- private:
-  static size_t virtual_size() {
-    std::ifstream status("/proc/self/status");
-    for (std::string line; std::getline(status, line);)
-      if (line.starts_with("VmSize:")) return std::stoull(line.substr(7)) * 1024;
-    FAIL("no VmSize in /proc/self/status");
-    return 0;
-  }
-  rlimit saved_{};
-};
+using resnetc::testing::AddressSpaceLimit;
 
 TEST_CASE("thread pool: a thread that cannot start is an error, and the started ones are stopped", "[cpu]") {
   // Each thread reserves a stack of megabytes: 64 MiB of address space runs out long before

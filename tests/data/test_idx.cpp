@@ -15,6 +15,7 @@
 
 #include "fixtures.h"
 #include "runtime/data/idx.h"
+#include "tests/address_space_limit.h"
 
 using namespace resnetc::data;
 using namespace resnetc::data::testing;
@@ -22,29 +23,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-// Caps this process's address space at what it uses now plus `headroom`, while it lives.
-class AddressSpaceLimit {
- public:
-  explicit AddressSpaceLimit(size_t headroom) {
-    REQUIRE(::getrlimit(RLIMIT_AS, &saved_) == 0);
-    rlimit limit = saved_;
-    limit.rlim_cur = static_cast<rlim_t>(virtual_size() + headroom);
-    REQUIRE(::setrlimit(RLIMIT_AS, &limit) == 0);
-  }
-  ~AddressSpaceLimit() { ::setrlimit(RLIMIT_AS, &saved_); }
-  AddressSpaceLimit(const AddressSpaceLimit&) = delete;
-  AddressSpaceLimit& operator=(const AddressSpaceLimit&) = delete;
-
- private:
-  static size_t virtual_size() {
-    std::ifstream status("/proc/self/status");
-    for (std::string line; std::getline(status, line);)
-      if (line.starts_with("VmSize:")) return std::stoull(line.substr(7)) * 1024;
-    FAIL("no VmSize in /proc/self/status");
-    return 0;
-  }
-  rlimit saved_{};
-};
+using resnetc::testing::AddressSpaceLimit;
 
 const Bytes kPixels = [] {
   Bytes b(2 * 3 * 4);
