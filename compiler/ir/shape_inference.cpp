@@ -206,7 +206,7 @@ ShapeResult infer_training(OpKind kind, std::span<const Dims> d, const Attrs& a)
       if (auto r = expect_rank(a.shape, 4, "bn_running_update"); !r.ok()) return r;
       // The unbiased variance divides by n - 1 (as its group's rule says too).
       if (const int64_t n = a.shape[0] * a.shape[2] * a.shape[3]; n < 2)
-        return fail(fmt::format("a running update needs n > 1, got {}", n));
+        return fail(fmt::format("a running update needs more than 1 value per channel, got n = {}", n));
       if (auto r = expect(d[0], Dims{a.shape[1]}, "the running mean"); !r.ok()) return r;
       if (auto r = expect(d[1], Dims{a.shape[1]}, "the running variance"); !r.ok()) return r;
       if (auto r = expect(d[2], Dims{2, a.shape[1]}, "the batch statistics"); !r.ok()) return r;
@@ -240,7 +240,8 @@ ShapeResult infer_training(OpKind kind, std::span<const Dims> d, const Attrs& a)
         if (auto r = expect_rank(d[m], 1, "the running mean"); !r.ok()) return r;
         if (auto r = same(d[m], d[m + 1], "running mean and variance"); !r.ok()) return r;
         if (auto r = expect(d[m + 2], Dims{2, d[m][0]}, "the batch statistics"); !r.ok()) return r;
-        if (a.counts[m / 3] < 2) return fail(fmt::format("a running update needs n > 1, got {}", a.counts[m / 3]));
+        if (a.counts[m / 3] < 2)
+          return fail(fmt::format("a running update needs more than 1 value per channel, got n = {}", a.counts[m / 3]));
       }
       return {{}, {}};
     }
