@@ -196,7 +196,7 @@ ResumePoint read_resume_point(const TrainOptions& options, const plan::KernelPla
 }  // namespace
 
 void check_labels_fit(const ir::Graph& forward, const data::DataSet& data) {
-  if (forward.shape(forward.output).size() != 2) return;  // not a classifier: the training graph says so
+  if (const auto refusal = autodiff::why_not_a_classifier(forward)) throw ir::ShapeError(refusal->reason, refusal->loc);
   const int64_t classes = forward.shape(forward.output)[1];
   const int64_t largest = std::max(largest_label(data.train), largest_label(data.test));
   if (largest < classes) return;

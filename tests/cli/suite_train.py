@@ -351,6 +351,17 @@ def labels_beyond_the_classifier_are_a_located_error():
 
 
 @suite.test
+def a_network_without_a_classifier_is_refused_at_its_line_before_any_work():
+    net = suite.write("headless.net", TINY_NET.replace("head { avgpool; fc 10 }", "head { avgpool }"))
+    for command in (["train", net, "--checkpoint", ckpt("headless.safetensors")],
+                    ["eval", net, "--weights", ckpt("headless.safetensors")]):
+        r = suite.run([*command, "--data", DATA, *CPU])
+        expect(r, 1, r".*headless\.net:\d+:\d+: error: .*classifier.*")
+        check("training tiny" not in r.stdout, "work began before the refusal", r)
+    check(not os.path.exists(suite.path(".headless.safetensors.lock")), "train locked a checkpoint it refused")
+
+
+@suite.test
 def init_loads_matching_tensors_and_lists_the_rest():
     source = ckpt("init5.safetensors")
     net5 = suite.write("init5.net", TINY_NET.replace("fc 10", "fc 5"))
