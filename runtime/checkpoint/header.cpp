@@ -81,6 +81,9 @@ Metadata parse_metadata(JsonReader& json) {
   return metadata;
 }
 
+
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view text) {
   out.push_back('"');
   for (const char c : text) {
@@ -116,8 +119,6 @@ void append_json_string(std::string& out, std::string_view text) {
   }
   out.push_back('"');
 }
-
-}  // namespace
 
 std::array<std::byte, kLengthPrefixBytes> encode_length(uint64_t length) {
   std::array<std::byte, kLengthPrefixBytes> bytes{};

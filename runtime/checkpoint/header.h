@@ -45,6 +45,9 @@ uint64_t decode_length(std::span<const std::byte, kLengthPrefixBytes> bytes);
 Header parse_header(std::string_view json);
 
 // Compact JSON, space-padded to kHeaderAlignment. Names and metadata must be valid UTF-8.
+// Appends `text` as a JSON string literal (quotes and escapes included).
+void append_json_string(std::string& out, std::string_view text);
+
 std::string encode_header(std::span<const HeaderEntry> entries, const Metadata& metadata);
 
 }  // namespace resnetc::checkpoint

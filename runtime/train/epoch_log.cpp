@@ -17,6 +17,7 @@
 
 #include "runtime/checkpoint/atomic_file.h"
 #include "runtime/checkpoint/error.h"
+#include "runtime/checkpoint/header.h"
 
 namespace resnetc::train {
 namespace {
@@ -26,13 +27,9 @@ namespace fs = std::filesystem;
 constexpr std::string_view kCsvColumns = "epoch,loss,train_acc,test_acc,seconds,examples_per_sec,lr";
 
 std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\', out += c;
-    else if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-    else out += c;
-  }
-  return out + "\"";
+  std::string out;
+  checkpoint::append_json_string(out, s);
+  return out;
 }
 
 // "a b" -> 'a b': the command line as a shell would take it back.
