@@ -1,0 +1,38 @@
+#pragma once
+// Reads the IR's text form (compiler/ir/printer.h) back into a Graph, so that passes can be
+// tested from IR text (tests/lit) and `resnetc` can compile a `.ir` file.
+//
+// What the text leaves implicit, the parser fills in the way the compiler makes it:
+// - the first `input` is the network's input; in a training graph the second is the labels
+//   (int32) and the third the learning rate (the printer declares them in that order);
+// - an op that defines a value is named after it (unless the line says `named X`); an update,
+//   which defines none, is named as autodiff and group-updates name it ("P.update",
+//   "BN.running_update", "optimizer.update", "batchnorm.running_update", numbered when repeated);
+// - a trailing `// file:line[:col]` comment is the op's source location.
+// The result is checked with the verifier.
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "compiler/ir/graph.h"
+
+namespace resnetc::ir {
+
+// Bad text: `loc` points at it (1-based line and column in bytes), `length` bytes long.
+class ParseError : public std::runtime_error {
+ public:
+  ParseError(SourceLoc where, std::string message, uint32_t extent)
+      : std::runtime_error(std::move(message)), loc(std::move(where)), length(extent) {}
+  SourceLoc loc;
+  uint32_t length;
+};
+
+// Throws ParseError for text that is not the printer's format, VerifyError for a graph that
+// parses but is invalid.
+Graph parse_ir(std::string_view text, std::string_view file_name);
+
+// The op kind printed as `name`, or nullopt. The one place the parser maps names to kinds.
+std::optional<OpKind> op_kind_named(std::string_view name);
+
+}  // namespace resnetc::ir
