@@ -1,6 +1,7 @@
 #pragma once
 // Reads the IR's text form (compiler/ir/printer.h) back into a Graph, so that passes can be
-// tested from IR text (tests/lit) and `resnetc` can compile a `.ir` file.
+// tested from IR text. Today tests/ir/test_parser.cpp uses it; `resnetc` reading `.ir` files
+// and the FileCheck tests in tests/lit are the next steps of issue 11.
 //
 // What the text leaves implicit, the parser fills in the way the compiler makes it:
 // - the first `input` is the network's input; in a training graph the second is the labels
