@@ -35,6 +35,13 @@ CLASSIFIER_NOTE = (r"Training memory:    none: a training step needs a classifie
 ONE_VALUE_NOTE = (r"Training memory:    none: training BatchNorm normalizes with the batch's statistics, which need "
                   r"more than one value per channel, but 'stage4.block0.bn1' gets \[1, 512, 1, 1\]; train with a "
                   r"batch of 2 or more")
+HEADLESS_CLASSIFIER = suite.write("classifier.net", """network classifier {
+  input 1x8x8
+  stem { conv 4 k3 p1; bn; relu }
+  stage basic 4
+  head { avgpool; fc 3 }
+}
+""")
 PLANNED = r"Training memory:    [0-9.]+ MiB planned at -O{}, "
 
 
@@ -125,6 +132,36 @@ def a_network_3000_blocks_deep_prints_its_table_in_seconds():
 """)
     expect(suite.run([deep, "--depth", "1"], timeout=60), 0,
            stdout=[r"stage1 +stage +\[1, 4, 8, 8\] +912,000 ", r"Total params:       912,094\n", PLANNED.format(2)])
+
+
+@suite.test
+def an_ir_file_compiles_like_its_network():
+    # What --emit=ir prints is an input: the graph reads back to the same text, before and after
+    # the passes and for the training step, and its plan has the network's kernels.
+    for flags in (["-O0"], ["-O2"], ["-O0", "--train"]):
+        printed = expect(suite.run([HEADLESS_CLASSIFIER, "--emit=ir"] + flags), 0).stdout
+        path = suite.write(f"graph{len(flags)}{flags[0]}.ir", printed)
+        expect(suite.run([path, "--emit=ir", "-O0"]), 0)
+        check(suite.run([path, "--emit=ir", "-O0"]).stdout == printed, f"{flags}: the IR does not read back as printed")
+    net_plan = expect(suite.run([HEADLESS_CLASSIFIER, "--train", "--emit=plan"]), 0).stdout
+    graph = suite.write("classifier.ir", expect(suite.run([HEADLESS_CLASSIFIER, "-O0", "--train", "--emit=ir"]), 0).stdout)
+    ir_plan = expect(suite.run([graph, "--emit=plan"]), 0).stdout
+    kernels = lambda plan: re.search(r"kernels: \d+, bytes moved: \d+", plan).group(0)
+    check(kernels(ir_plan) == kernels(net_plan), "the IR file's plan differs from the network's")
+
+
+@suite.test
+def bad_ir_is_refused_at_its_line():
+    good = expect(suite.run([HEADLESS_CLASSIFIER, "--emit=ir"]), 0).stdout
+    lines = good.splitlines()
+    row = next(i for i, line in enumerate(lines) if "conv2d(" in line)
+    column = lines[row].index("conv2d(") + 1
+    lines[row] = lines[row].replace("conv2d(", "conv3d(", 1)
+    bad = suite.write("bad.ir", "\n".join(lines) + "\n")
+    expect(suite.run([bad]), 1, first=rf".*bad\.ir:{row + 1}:{column}: error: .*conv3d.*")
+    expect(suite.run([bad, "--batch", "2"]), 1, first=r"resnetc: error: --input and --batch do not apply to .*")
+    training = suite.write("step.ir", expect(suite.run([HEADLESS_CLASSIFIER, "-O0", "--train", "--emit=ir"]), 0).stdout)
+    expect(suite.run([training, "--train", "--emit=ir"]), 1, first=r"resnetc: error: --train: .* is already a training graph")
 
 
 if __name__ == "__main__":

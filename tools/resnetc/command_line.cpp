@@ -199,7 +199,7 @@ void add_help(CLI::App& app, const std::string& group) {
 }
 
 // Every command but help: MODEL.net, its options, then --help.
-void add_model(CLI::App& app, Options& o) { app.add_option("MODEL.net", o.model, "the network, a .net file"); }
+void add_model(CLI::App& app, Options& o) { app.add_option("MODEL.net", o.model, "the network, a .net file (compile also reads a .ir file: what --emit=ir prints)"); }
 
 void add_compile(CLI::App& app, Options& o) {
   add_model(app, o);

@@ -1,13 +1,17 @@
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <optional>
 
 #include "compiler/analysis/layer_table.h"
 #include "compiler/autodiff/training_graph.h"
 #include "compiler/codegen/cuda/cuda_emitter.h"
 #include "compiler/ir/dot.h"
+#include "compiler/ir/parser.h"
 #include "compiler/ir/printer.h"
+#include "compiler/ir/verifier.h"
 #include "compiler/plan/kernel_plan.h"
+#include "dsl/diagnostics.h"
 #include "dsl/frontend.h"
 #include "tools/resnetc/commands.h"
 #include "tools/resnetc/table_report.h"
@@ -24,21 +28,47 @@ autodiff::TrainingOptions training_options(const dsl::CompiledNetwork& net) {
 
 // The memory of one training step at the table's batch, with and without the memory plan; for a
 // network that has none (no classifier, say), why.
-TrainingMemory training_memory(const dsl::CompiledNetwork& net, const Options& o) {
-  if (std::optional<autodiff::Refusal> why = autodiff::why_untrainable(net.graph))
+TrainingMemory training_memory(const ir::Graph& graph, const autodiff::TrainingOptions& recipe, const Options& o) {
+  if (std::optional<autodiff::Refusal> why = autodiff::why_untrainable(graph))
     return {.opt_level = o.opt_level, .none_because = why->reason};
-  const plan::KernelPlan plan = passes::optimized_plan(
-      autodiff::make_training_graph(net.graph, training_options(net)), passes::at_level(o.opt_level));
+  const plan::KernelPlan plan =
+      passes::optimized_plan(autodiff::make_training_graph(graph, recipe), passes::at_level(o.opt_level));
   return {plan::planned_peak_bytes(plan), plan::unplanned_peak_bytes(plan), o.opt_level, {}};
 }
+
+// A `.ir` file is the text `--emit=ir` prints: the graph, past the front end, with its shapes
+// fixed. Its errors are reported at file:line:col like the language's.
+dsl::CompiledNetwork load_ir(dsl::SourceManager& sources, const Options& o) {
+  if (o.input || o.batch)
+    throw std::invalid_argument(fmt::format("--input and --batch do not apply to {}: an IR file's shapes are fixed", o.model));
+  const dsl::SourceFile& file = sources.load(o.model);
+  dsl::CompiledNetwork net;
+  try {
+    net.graph = ir::parse_ir(file.text, *file.name);
+  } catch (const ir::ParseError& e) {
+    ir::SourceLoc where = e.loc;
+    where.file = file.name;  // the diagnostic quotes the line through the file's own name
+    throw dsl::CompileError(dsl::Diagnostic{where, e.what(), {}, e.length});
+  } catch (const ir::VerifyError& e) {
+    throw std::invalid_argument(fmt::format("{}: {}", o.model, e.what()));  // bad input, not our fault
+  }
+  if (o.train && net.graph.loss != ir::kNoValue)
+    throw std::invalid_argument(fmt::format("--train: {} is already a training graph", o.model));
+  return net;
+}
+
+bool is_ir_file(const std::string& path) { return std::filesystem::path(path).extension() == ".ir"; }
 
 }  // namespace
 
 int run_compile(const Options& o, dsl::SourceManager& sources) {
-  dsl::CompiledNetwork net = dsl::compile_file(sources, o.model, {o.input, o.batch.value_or(1)});
+  dsl::CompiledNetwork net = is_ir_file(o.model) ? load_ir(sources, o)
+                                                 : dsl::compile_file(sources, o.model, {o.input, o.batch.value_or(1)});
   if (o.emit == Emit::Table) {
     analysis::LayerTable table = analysis::layer_table(net.graph, o.depth);
-    const TrainingMemory memory = training_memory(net, o);
+    const TrainingMemory memory =
+        is_ir_file(o.model) ? TrainingMemory{.opt_level = o.opt_level, .none_because = "not estimated for an IR file"}
+                            : training_memory(net.graph, training_options(net), o);
     fmt::print("{}", o.format == Format::Json ? format_table_json(table, memory) : format_table_text(table, memory));
     return 0;
   }
