@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "compiler/ir/printer.h"
-#include "compiler/ir/verifier.h"
+#include "compiler/ir/ops.h"
 
 namespace resnetc::ir {
 namespace {
@@ -66,19 +66,8 @@ std::string param_text(int64_t params) { return fmt::format("{} param{}", thousa
 std::string edge_shape(const Dims& dims) { return fmt::format("{}", fmt::join(dims, "×")); }
 
 std::string_view fill_color(OpKind kind) {
-  switch (kind) {
-    case OpKind::Conv2d: return "#a6cee3";
-    case OpKind::BatchNorm: return "#ffffb3";
-    case OpKind::Relu: return "#b3de69";
-    case OpKind::Add: return "#fdb462";
-    case OpKind::MaxPool:
-    case OpKind::AvgPool: return "#fccde5";
-    case OpKind::GlobalAvgPool: return "#bebada";
-    case OpKind::Flatten: return "#d9d9d9";
-    case OpKind::Linear: return "#fb8072";
-    default: break;  // training ops: drawn plain
-  }
-  return "#ffffff";
+  const std::string_view color = is_known_op_kind(kind) ? op_info(kind).dot_color : "";
+  return color.empty() ? "#ffffff" : color;  // training ops: drawn plain
 }
 constexpr std::string_view kFoldedColor = "#dfe7f2";
 

@@ -5,68 +5,6 @@
 
 namespace resnetc::ir {
 
-std::string_view op_kind_name(OpKind kind) {
-  switch (kind) {
-    case OpKind::Conv2d: return "conv2d";
-    case OpKind::BatchNorm: return "batchnorm";
-    case OpKind::Relu: return "relu";
-    case OpKind::Add: return "add";
-    case OpKind::MaxPool: return "maxpool";
-    case OpKind::AvgPool: return "avgpool";
-    case OpKind::GlobalAvgPool: return "global_avgpool";
-    case OpKind::Flatten: return "flatten";
-    case OpKind::Linear: return "linear";
-    case OpKind::BnStats: return "bn_stats";
-    case OpKind::BnApply: return "bn_apply";
-    case OpKind::SoftmaxCrossEntropy: return "softmax_cross_entropy";
-    case OpKind::SoftmaxCrossEntropyGrad: return "softmax_cross_entropy_grad";
-    case OpKind::ConvGradInput: return "conv2d_grad_input";
-    case OpKind::ConvGradWeight: return "conv2d_grad_weight";
-    case OpKind::BiasGrad: return "bias_grad";
-    case OpKind::BnGradWeight: return "bn_grad_weight";
-    case OpKind::BnGradInput: return "bn_grad_input";
-    case OpKind::ReluGrad: return "relu_grad";
-    case OpKind::MaxPoolGrad: return "maxpool_grad";
-    case OpKind::AvgPoolGrad: return "avgpool_grad";
-    case OpKind::GlobalAvgPoolGrad: return "global_avgpool_grad";
-    case OpKind::Reshape: return "reshape";
-    case OpKind::LinearGradInput: return "linear_grad_input";
-    case OpKind::LinearGradWeight: return "linear_grad_weight";
-    case OpKind::SgdUpdate: return "sgd_update";
-    case OpKind::SgdMomentumUpdate: return "sgd_momentum_update";
-    case OpKind::BnRunningUpdate: return "bn_running_update";
-    case OpKind::Fused: return "fused";
-    case OpKind::View: return "view";
-    case OpKind::SgdUpdateGroup: return "sgd_update_group";
-    case OpKind::SgdMomentumUpdateGroup: return "sgd_momentum_update_group";
-    case OpKind::BnRunningUpdateGroup: return "bn_running_update_group";
-  }
-  return "?";
-}
-
-bool is_update(OpKind kind) {
-  return kind == OpKind::SgdUpdate || kind == OpKind::SgdMomentumUpdate || kind == OpKind::BnRunningUpdate ||
-         kind == OpKind::SgdUpdateGroup || kind == OpKind::SgdMomentumUpdateGroup ||
-         kind == OpKind::BnRunningUpdateGroup;
-}
-
-bool is_variadic(OpKind kind) {
-  return kind == OpKind::Fused || kind == OpKind::SgdUpdateGroup || kind == OpKind::SgdMomentumUpdateGroup ||
-         kind == OpKind::BnRunningUpdateGroup;
-}
-
-bool writes_input(OpKind kind, size_t index) {
-  switch (kind) {
-    case OpKind::SgdUpdate: return index == 0;
-    case OpKind::SgdMomentumUpdate: return index == 0 || index == 3;
-    case OpKind::BnRunningUpdate: return index <= 1;
-    case OpKind::SgdUpdateGroup: return index >= 1 && (index - 1) % 2 == 0;
-    case OpKind::SgdMomentumUpdateGroup: return index >= 1 && (index - 1) % 3 != 1;
-    case OpKind::BnRunningUpdateGroup: return index % 3 != 2;
-    default: return false;
-  }
-}
-
 bool reads_register_a(FusedOpcode code) {
   return code != FusedOpcode::Load && code != FusedOpcode::LoadChannel && code != FusedOpcode::Const;
 }

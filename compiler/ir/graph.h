@@ -15,54 +15,11 @@ using ValueId = int32_t;
 using OpId = int32_t;
 inline constexpr ValueId kNoValue = -1;
 
+// One enumerator per row of the op table, compiler/ir/ops.def, which says what each op is.
 enum class OpKind : uint8_t {
-  // The network, as the language describes it (BatchNorm here uses running statistics).
-  Conv2d,         // inputs: x, weight[, bias]
-  BatchNorm,      // inputs: x, weight, bias, running_mean, running_var
-  Relu,           // inputs: x
-  Add,            // inputs: a, b (same shape)
-  MaxPool,        // inputs: x
-  AvgPool,        // inputs: x; window given by kernel/stride/padding
-  GlobalAvgPool,  // inputs: x; [N,C,H,W] -> [N,C,1,1]
-  Flatten,        // inputs: x; [N,...] -> [N, prod(...)]
-  Linear,         // inputs: x, weight[, bias]
-
-  // Training forward: BatchNorm with batch statistics, decomposed so the statistics can
-  // later be computed in a convolution's epilogue.
-  BnStats,              // x [N,C,H,W] -> [2, C]: row 0 the batch mean, row 1 the biased batch variance;
-                        // `epilogue`: x is a conv2d's output and that kernel computes them
-  BnApply,              // x, stats, weight, bias -> (x - mean) / sqrt(var + eps) * weight + bias
-  SoftmaxCrossEntropy,  // logits [N,K], labels [N] (i32) -> [1]: the mean over the batch
-
-  // Backward. `shape` attributes give the shape of the forward input being differentiated.
-  SoftmaxCrossEntropyGrad,  // logits, labels -> (softmax(logits) - onehot(labels)) / N
-  ConvGradInput,            // dy, weight -> dx; the conv's attributes, shape = x's shape
-  ConvGradWeight,           // dy, x -> dweight; the conv's attributes
-  BiasGrad,                 // dy [N,C,...] -> [C]: the sum over every axis but 1
-  BnGradWeight,             // dy, x, stats -> [C]: sum(dy * xhat); eps
-  BnGradInput,              // dy, x, stats, weight -> dx, through the batch statistics too; eps
-  ReluGrad,                 // dy, y -> dy where y > 0, else 0
-  MaxPoolGrad,              // dy, x -> dx: to the first maximum of each window, as PyTorch does
-  AvgPoolGrad,              // dy -> dx; window attributes, shape = x's shape
-  GlobalAvgPoolGrad,        // dy -> dx; shape = x's shape
-  Reshape,                  // x -> the same elements as `shape`
-  LinearGradInput,          // dy, weight -> dx
-  LinearGradWeight,         // dy, x -> dweight
-
-  // Updates write into their first inputs and produce no value; they come after every
-  // reader of what they write.
-  SgdUpdate,          // param, grad, lr: param -= lr * (grad + weight_decay * param)
-  SgdMomentumUpdate,  // param, grad, lr, velocity: v = momentum * v + grad + weight_decay * param; param -= lr * v
-                      // (the velocity starts at zero, which equals PyTorch's first step v = grad)
-  BnRunningUpdate,    // running_mean, running_var, stats: PyTorch's update with `momentum`;
-                      // the variance made unbiased with n = N*H*W of `shape`
-
-  // Made by the optimization passes (compiler/passes), never by the front end or autodiff.
-  Fused,  // any number of inputs -> `program` evaluated over the iteration space `shape`
-  View,   // x -> `shape` elements of x starting at element `offset`: the same memory, no kernel
-  SgdUpdateGroup,          // lr, then (param, grad) per member: SgdUpdate of every member
-  SgdMomentumUpdateGroup,  // lr, then (param, grad, velocity) per member: SgdMomentumUpdate of each
-  BnRunningUpdateGroup,    // (running_mean, running_var, stats) per member; `counts` holds each n
+#define OP(kind, ...) kind,
+#include "compiler/ir/ops.def"
+#undef OP
 };
 inline constexpr OpKind kLastOpKind = OpKind::BnRunningUpdateGroup;
 

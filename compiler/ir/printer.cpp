@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join moved here in fmt 11
 
-#include "compiler/ir/verifier.h"
+#include "compiler/ir/ops.h"
 
 namespace resnetc::ir {
 namespace {
@@ -36,17 +36,11 @@ std::string quote_name(std::string_view name) {
   return out + "\"";
 }
 
-// Attributes that define an op kind's output shape: printed even at their default.
-bool defines_shape(AttrField field) {
-  return field == AttrField::OutChannels || field == AttrField::OutFeatures || field == AttrField::Kernel ||
-         field == AttrField::Stride || field == AttrField::Padding;
-}
-
 std::string attr_list(const Op& op) {
   std::vector<std::string> parts;
   bool known = is_known_op_kind(op.kind);
   for (AttrField f : kAllAttrFields) {
-    bool required = known && op_uses_attr(op.kind, f) && defines_shape(f);
+    bool required = known && op_uses_attr(op.kind, f) && attr_printed_always(f);
     if (required || !attr_is_default(op.attrs, f))
       parts.push_back(fmt::format("{}={}", attr_field_name(f), format_attr(op.attrs, f)));
   }

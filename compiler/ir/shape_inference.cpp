@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include "compiler/ir/ops.h"
+
 namespace resnetc::ir {
 namespace {
 
@@ -286,23 +288,8 @@ ShapeResult infer_unchecked(OpKind kind, std::span<const Dims> data, const Attrs
 }  // namespace
 
 size_t data_input_count(OpKind kind, size_t input_count) {
-  if (is_variadic(kind)) return input_count;
-  switch (kind) {
-    case OpKind::Conv2d: case OpKind::BatchNorm: case OpKind::Relu: case OpKind::MaxPool: case OpKind::AvgPool:
-    case OpKind::GlobalAvgPool: case OpKind::Flatten: case OpKind::Linear: case OpKind::BnStats: case OpKind::BiasGrad:
-    case OpKind::AvgPoolGrad: case OpKind::GlobalAvgPoolGrad: case OpKind::Reshape: case OpKind::View:
-      return 1;
-    case OpKind::Add: case OpKind::SoftmaxCrossEntropy: case OpKind::SoftmaxCrossEntropyGrad:
-    case OpKind::ConvGradInput: case OpKind::ConvGradWeight: case OpKind::ReluGrad: case OpKind::MaxPoolGrad:
-    case OpKind::LinearGradInput: case OpKind::LinearGradWeight:
-      return 2;
-    case OpKind::BnGradWeight: case OpKind::SgdUpdate: case OpKind::BnRunningUpdate:
-      return 3;
-    case OpKind::BnApply: case OpKind::BnGradInput: case OpKind::SgdMomentumUpdate:
-      return 4;
-    default: return input_count;
-  }
-  return 1;
+  if (!is_known_op_kind(kind) || is_variadic(kind)) return input_count;
+  return op_info(kind).lead;
 }
 
 ShapeResult infer_shape(OpKind kind, std::span<const Dims> data, const Attrs& attrs) {

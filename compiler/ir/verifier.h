@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "compiler/ir/graph.h"
+#include "compiler/ir/ops.h"  // the attribute schema, which callers of verify() print
 
 namespace resnetc::ir {
 
@@ -25,25 +26,5 @@ class VerifyError : public std::runtime_error {
 // Throws VerifyError when verify() finds anything; the message reads
 // "graph 'g' is invalid after 'dsl lowering' (2 problems):\n  - ...\n  - ...".
 void verify_or_throw(const Graph& graph, std::string_view after_what);
-
-// The attributes of Attrs, and which op kinds read which. An attribute an op kind does not
-// read must stay at its default (the verifier checks it; the printer shows it when it does not).
-enum class AttrField : uint8_t {
-  OutChannels, OutFeatures, Kernel, Stride, Padding, Groups, Bias, Eps, Momentum, WeightDecay, Shape, Offset,
-  Counts, Program, Epilogue
-};
-inline constexpr AttrField kAllAttrFields[] = {
-    AttrField::OutChannels, AttrField::OutFeatures, AttrField::Kernel, AttrField::Stride,
-    AttrField::Padding,     AttrField::Groups,      AttrField::Bias,   AttrField::Eps,
-    AttrField::Momentum,    AttrField::WeightDecay, AttrField::Shape,  AttrField::Offset,
-    AttrField::Counts,      AttrField::Program,     AttrField::Epilogue};
-
-std::string_view attr_field_name(AttrField field);  // "out_channels", "kernel", ...
-bool op_uses_attr(OpKind kind, AttrField field);
-bool attr_is_default(const Attrs& attrs, AttrField field);
-std::string format_attr(const Attrs& attrs, AttrField field);  // the value only: "64", "3x3", "true", "1e-05"
-
-// False for a value outside the OpKind enumerators (a corrupted op).
-bool is_known_op_kind(OpKind kind);
 
 }  // namespace resnetc::ir
