@@ -8,15 +8,10 @@
 #include <memory>
 #include <unordered_map>
 
+#include "compiler/ir/ops.h"
 #include "compiler/ir/verifier.h"
 
 namespace resnetc::ir {
-
-std::optional<OpKind> op_kind_named(std::string_view name) {
-  for (int k = 0; k <= static_cast<int>(kLastOpKind); ++k)
-    if (op_kind_name(static_cast<OpKind>(k)) == name) return static_cast<OpKind>(k);
-  return std::nullopt;
-}
 
 namespace {
 
@@ -289,7 +284,7 @@ class Parser {
 
   // --- ops -----------------------------------------------------------------------------------
   OpKind kind(const std::string& word, const Mark& at) {
-    if (std::optional<OpKind> k = op_kind_named(word)) return *k;
+    if (std::optional<OpKind> k = op_kind_from_name(word)) return *k;
     fail_at(at, fmt::format("unknown op '{}'", word), static_cast<uint32_t>(word.size()));
   }
 

@@ -33,7 +33,4 @@ class ParseError : public std::runtime_error {
 // parses but is invalid.
 Graph parse_ir(std::string_view text, std::string_view file_name);
 
-// The op kind printed as `name`, or nullopt. The one place the parser maps names to kinds.
-std::optional<OpKind> op_kind_named(std::string_view name);
-
 }  // namespace resnetc::ir
