@@ -16,6 +16,7 @@
 #include "compiler/ir/dot.h"
 #include "compiler/passes/pass.h"
 #include "dsl/frontend.h"
+#include "tests/example_files.h"
 #include "test_graphs.h"
 
 using namespace resnetc;
@@ -124,15 +125,6 @@ std::string with_commas(int64_t n) {
   return out;
 }
 
-std::vector<std::string> examples() {
-  std::vector<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(std::string(RESNETC_SOURCE_DIR) + "/examples"))
-    if (entry.path().extension() == ".net") files.push_back(entry.path().string());
-  std::sort(files.begin(), files.end());
-  REQUIRE(files.size() >= 10);
-  return files;
-}
-
 }  // namespace
 
 TEST_CASE("print_dot: clusters nest by every component of the dotted name", "[ir][dot]") {
@@ -221,7 +213,7 @@ TEST_CASE("print_dot: --depth folds into the layer table's rows, drawn as rows",
 }
 
 TEST_CASE("print_dot: every example drawn as its table (names, parameters, total) with every add", "[ir][dot]") {
-  for (const std::string& file : examples()) {
+  for (const std::string& file : example_files()) {
     INFO(file);
     dsl::SourceManager sources;
     const Graph g = dsl::compile_file(sources, file, {}).graph;

@@ -13,20 +13,12 @@
 #include "compiler/ir/verifier.h"
 #include "compiler/passes/pass.h"
 #include "dsl/frontend.h"
+#include "tests/example_files.h"
 
 using namespace resnetc;
 using ir::Graph;
 
 namespace {
-
-std::vector<std::string> example_files() {
-  std::vector<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(std::string(RESNETC_SOURCE_DIR) + "/examples"))
-    if (entry.path().extension() == ".net") files.push_back(entry.path().string());
-  std::sort(files.begin(), files.end());
-  REQUIRE(files.size() >= 10);
-  return files;
-}
 
 // print(parse(print(g))) == print(g), and what the text leaves implicit comes back as it was.
 void check_round_trip(const Graph& g) {
