@@ -23,11 +23,11 @@
 #include <string>
 #include <vector>
 
-#include "compiler/codegen/llvm/cpu_program.h"
+#include "backends/cpu/cpu_program.h"
 #include "compiler/ir/builder.h"
 #include "compiler/ir/shape_inference.h"
 #include "compiler/plan/kernel_plan.h"
-#include "runtime/cpu/plan_runner.h"
+#include "backends/cpu/plan_runner.h"
 #include "runtime/cpu/thread_pool.h"
 
 using namespace resnetc;

@@ -33,7 +33,7 @@ class Resizer {
   // scratch_size() bytes. Throws std::invalid_argument on a size mismatch.
   void resize(std::span<const uint8_t> in, std::span<float> out, std::span<uint8_t> scratch) const;
 
-  // One axis's filter, for resizing elsewhere (the GPU: compiler/codegen/cuda/batch_kernels.h):
+  // One axis's filter, for resizing elsewhere (the GPU: backends/cuda/batch_kernels.h):
   // output i = clamp((2^21 + sum over t < taps of in[first[i] + t] * weights[i * taps + t]) >> 22,
   // 0, 255). An unchanged axis gives the identity (1 tap of weight 2^22): what skipping it does.
   struct Filter {

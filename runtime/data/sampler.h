@@ -13,7 +13,7 @@ namespace resnetc::data {
 // A permutation of 0..n-1 that depends only on (seed, epoch), so every platform and every
 // resumed run sees the same order. It is a sort by random keys, not Fisher-Yates, because a
 // sort parallelises: the GPU draws the same order with a bitonic sort
-// (compiler/codegen/cuda/batch_kernels.h) and the two are tested equal.
+// (backends/cuda/batch_kernels.h) and the two are tested equal.
 //
 // Item i's key is SplitMix64's i-th output for the epoch's stream, with its low
 // order_index_bits(n) bits replaced by i: keys are then distinct (ties between the random

@@ -6,10 +6,10 @@
 #include <cmath>
 #include <random>
 
-#include "compiler/codegen/llvm/cpu_program.h"
+#include "backends/cpu/cpu_program.h"
 #include "compiler/plan/kernel_plan.h"
 #include "compiler/reference/executor.h"
-#include "runtime/cpu/plan_runner.h"
+#include "backends/cpu/plan_runner.h"
 
 namespace resnetc::testing {
 

@@ -8,10 +8,10 @@
 #include <random>
 #include <string>
 
-#include "compiler/codegen/llvm/cpu_program.h"
+#include "backends/cpu/cpu_program.h"
 #include "compiler/ir/builder.h"
 #include "compiler/reference/executor.h"
-#include "runtime/cpu/plan_runner.h"
+#include "backends/cpu/plan_runner.h"
 #include "tests/backend/check_reference.h"
 
 using namespace resnetc;

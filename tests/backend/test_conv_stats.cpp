@@ -17,12 +17,12 @@
 #include <vector>
 
 #include "compiler/autodiff/training_graph.h"
-#include "compiler/codegen/llvm/cpu_program.h"
+#include "backends/cpu/cpu_program.h"
 #include "compiler/ir/builder.h"
 #include "compiler/passes/pass.h"
 #include "compiler/reference/executor.h"
 #include "dsl/frontend.h"
-#include "runtime/cpu/plan_runner.h"
+#include "backends/cpu/plan_runner.h"
 #include "tests/backend/kernel_harness.h"
 #include "tests/conv_case.h"
 #include "tests/tiny_network.h"

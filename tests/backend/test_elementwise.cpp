@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "compiler/codegen/llvm/cpu_program.h"
+#include "backends/cpu/cpu_program.h"
 #include "compiler/ir/builder.h"
 #include "tests/backend/check_reference.h"
 

@@ -8,7 +8,7 @@
 #include <map>
 #include <random>
 
-#include "compiler/codegen/llvm/cpu_backend.h"
+#include "backends/cpu/cpu_backend.h"
 #include "compiler/passes/pass.h"
 #include "dsl/frontend.h"
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/codegen/llvm/cpu_program.h"
+#include "backends/cpu/cpu_program.h"
 #include "compiler/codegen/llvm/kernel_emitter.h"
 #include "compiler/ir/builder.h"
 #include "tests/backend/check_reference.h"

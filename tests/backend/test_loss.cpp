@@ -4,9 +4,9 @@
 
 #include <cmath>
 
-#include "compiler/codegen/llvm/cpu_program.h"
+#include "backends/cpu/cpu_program.h"
 #include "compiler/ir/builder.h"
-#include "runtime/cpu/plan_runner.h"
+#include "backends/cpu/plan_runner.h"
 #include "tests/backend/check_reference.h"
 
 using namespace resnetc;

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <set>
 
-#include "runtime/cpu/plan_memory.h"
+#include "backends/cpu/plan_memory.h"
 #include "runtime/host/memory.h"
 
 using resnetc::cpu::PlanMemory;

@@ -1,5 +1,5 @@
 #pragma once
-// Runs the CUDA emitter's output on the host under emulation (compiler/codegen/cuda/emulation.h)
+// Runs the CUDA emitter's output on the host under emulation (tests/cuda_codegen/emulation.h)
 // and compares it with the double-precision reference executor.
 //
 // The generated source is compiled with the host C++ compiler into a shared object (cached

@@ -1,11 +1,11 @@
-// The GPU's batch assembly (compiler/codegen/cuda/batch_kernels.h) under emulation gives the
+// The GPU's batch assembly (backends/cuda/batch_kernels.h) under emulation gives the
 // host's batches bit for bit: data::fill_batch's gather, PIL-exact resize, /255 and labels,
 // and data::epoch_order's shuffle.
 #include <catch2/catch.hpp>
 
 #include <random>
 
-#include "compiler/codegen/cuda/batch_kernels.h"
+#include "backends/cuda/batch_kernels.h"
 #include "runtime/data/sampler.h"
 #include "tests/cuda_codegen/emulated_plan.h"
 

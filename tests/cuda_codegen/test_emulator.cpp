@@ -1,4 +1,4 @@
-// The CUDA emulator itself (compiler/codegen/cuda/emulation.h), on small hand-written kernels:
+// The CUDA emulator itself (tests/cuda_codegen/emulation.h), on small hand-written kernels:
 // __syncthreads is a real barrier and misuse is reported, warp shuffles and the TF32 mma.sync
 // follow the documented lane layouts, cvt.rna.tf32 rounds ties away from zero.
 #include <catch2/catch.hpp>

@@ -22,7 +22,7 @@
 
 #include "compiler/autodiff/training_graph.h"
 #include "compiler/passes/pass.h"
-#include "compiler/codegen/cuda/batch_kernels.h"
+#include "backends/cuda/batch_kernels.h"
 #include "compiler/codegen/cuda/cuda_emitter.h"
 #include "compiler/plan/kernel_plan.h"
 #include "dsl/frontend.h"

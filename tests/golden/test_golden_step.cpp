@@ -12,8 +12,8 @@
 #include "dsl/frontend.h"
 #include "runtime/checkpoint/reader.h"
 #ifdef RESNETC_HAVE_LLVM
-#include "compiler/codegen/llvm/cpu_program.h"
-#include "runtime/cpu/plan_runner.h"
+#include "backends/cpu/cpu_program.h"
+#include "backends/cpu/plan_runner.h"
 #endif
 
 using namespace resnetc;

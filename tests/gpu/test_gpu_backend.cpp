@@ -10,9 +10,9 @@
 #include "compiler/reference/executor.h"
 #include "dsl/frontend.h"
 #include "runtime/cuda/driver.h"
-#include "runtime/cuda_backend/cuda_backend.h"
+#include "backends/cuda/cuda_backend.h"
 #include "runtime/data/sampler.h"
-#include "runtime/train/executor.h"
+#include "train/executor.h"
 
 using namespace resnetc;
 

@@ -18,12 +18,12 @@
 #include <llvm/Support/MemoryBuffer.h>
 
 #include "compiler/autodiff/training_graph.h"
-#include "compiler/codegen/llvm/cpu_program.h"
+#include "backends/cpu/cpu_program.h"
 #include "compiler/codegen/llvm/jit.h"
 #include "compiler/codegen/llvm/object_cache.h"
 #include "compiler/plan/kernel_plan.h"
 #include "dsl/frontend.h"
-#include "runtime/cpu/plan_runner.h"
+#include "backends/cpu/plan_runner.h"
 #include "runtime/cpu/thread_pool.h"
 
 using namespace resnetc;

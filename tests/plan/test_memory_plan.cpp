@@ -18,9 +18,9 @@
 #include "tests/tiny_network.h"
 
 #ifdef RESNETC_HAVE_LLVM
-#include "compiler/codegen/llvm/cpu_program.h"
+#include "backends/cpu/cpu_program.h"
 #include "compiler/reference/executor.h"
-#include "runtime/cpu/plan_runner.h"
+#include "backends/cpu/plan_runner.h"
 #endif
 
 using namespace resnetc;

@@ -1,7 +1,7 @@
 // Legend names: what differs between runs' commands, the shared part as the title.
 #include <catch2/catch.hpp>
 
-#include "runtime/report/run_names.h"
+#include "train/report/run_names.h"
 
 using namespace resnetc::report;
 

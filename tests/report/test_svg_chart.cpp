@@ -3,8 +3,8 @@
 
 #include <cmath>
 
-#include "runtime/report/axis.h"
-#include "runtime/report/svg_chart.h"
+#include "train/report/axis.h"
+#include "train/report/svg_chart.h"
 
 using namespace resnetc::report;
 using Catch::Matchers::Contains;

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "runtime/report/training_log.h"
+#include "train/report/training_log.h"
 
 using namespace resnetc::report;
 using Catch::Matchers::Contains;

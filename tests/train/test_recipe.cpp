@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "runtime/train/recipe.h"
+#include "train/recipe.h"
 
 using namespace resnetc::train;
 

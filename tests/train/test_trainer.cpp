@@ -8,15 +8,15 @@
 #include <unistd.h>
 
 #include "compiler/autodiff/training_graph.h"
-#include "compiler/codegen/llvm/cpu_backend.h"
+#include "backends/cpu/cpu_backend.h"
 #include "compiler/reference/executor.h"
 #include "dsl/frontend.h"
 #include "runtime/checkpoint/error.h"
 #include "runtime/checkpoint/reader.h"
 #include "runtime/data/sampler.h"
-#include "runtime/train/initialize.h"
-#include "runtime/train/model_state.h"
-#include "runtime/train/trainer.h"
+#include "train/initialize.h"
+#include "train/model_state.h"
+#include "train/trainer.h"
 
 using namespace resnetc;
 

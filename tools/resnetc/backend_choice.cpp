@@ -3,11 +3,11 @@
 #include <stdexcept>
 
 #ifdef RESNETC_HAVE_LLVM
-#include "compiler/codegen/llvm/cpu_backend.h"
+#include "backends/cpu/cpu_backend.h"
 #include "compiler/codegen/llvm/object_cache.h"
 #endif
 #ifdef RESNETC_HAVE_CUDA
-#include "runtime/cuda_backend/cuda_backend.h"
+#include "backends/cuda/cuda_backend.h"
 #endif
 
 namespace resnetc::cli {

@@ -2,7 +2,7 @@
 // Picks the device that runs the generated kernels (--device).
 #include <memory>
 
-#include "runtime/train/executor.h"
+#include "train/executor.h"
 #include "tools/resnetc/options.h"
 
 namespace resnetc::cli {

@@ -16,7 +16,7 @@
 #include "tools/resnetc/commands.h"
 #include "tools/resnetc/table_report.h"
 #ifdef RESNETC_HAVE_LLVM
-#include "compiler/codegen/llvm/cpu_program.h"
+#include "backends/cpu/cpu_program.h"
 #endif
 
 namespace resnetc::cli {

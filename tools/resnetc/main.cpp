@@ -13,7 +13,7 @@
 #include "runtime/checkpoint/error.h"
 #include "runtime/data/idx.h"
 #include "runtime/host/signals.h"
-#include "runtime/train/trainer.h"
+#include "train/trainer.h"
 #include "tools/resnetc/commands.h"
 
 namespace {

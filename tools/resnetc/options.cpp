@@ -8,7 +8,7 @@
 
 #include "compiler/passes/pass.h"
 #include "dsl/diagnostics.h"
-#include "runtime/report/figure_file.h"
+#include "train/report/figure_file.h"
 #include "tools/resnetc/command_line.h"
 
 namespace resnetc::cli {

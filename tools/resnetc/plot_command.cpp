@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <vector>
 
-#include "runtime/report/figure_file.h"
-#include "runtime/report/training_plot.h"
+#include "train/report/figure_file.h"
+#include "train/report/training_plot.h"
 #include "tools/resnetc/commands.h"
 
 namespace resnetc::cli {

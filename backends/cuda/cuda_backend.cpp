@@ -1,0 +1,221 @@
+#include "backends/cuda/cuda_backend.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <deque>
+#include <cstdlib>
+#include <optional>
+#include <string_view>
+#include <map>
+#include <stdexcept>
+#include <thread>
+
+#include "compiler/codegen/cuda/cuda_emitter.h"
+#include "runtime/cuda/parallel_compile.h"
+#include "runtime/cuda/stream.h"
+#include "backends/cuda/device_batches.h"
+
+namespace resnetc::cuda_backend {
+namespace {
+
+// RESNETC_CUDA_GRAPHS=0 turns the step's CUDA graph off (every launch made one by one).
+bool graphs_enabled() {
+  const char* setting = std::getenv("RESNETC_CUDA_GRAPHS");
+  return setting == nullptr || std::string_view(setting) != "0";
+}
+
+class CudaExecutor : public train::PlanExecutor {
+ public:
+  // `units[i]` compiled is `cubins[i]`.
+  CudaExecutor(const cuda::Device& device, const cuda::CacheOptions& cache, const plan::KernelPlan& plan,
+               const codegen::cuda::CudaProgram& program, const std::vector<codegen::cuda::CudaUnit>& units,
+               const std::vector<cuda::CompileResult>& cubins)
+      : device_(device), cache_(cache), plan_(plan), stream_(device) {
+    std::map<std::string, size_t> module_of;  // kernel name -> index into modules_
+    for (size_t i = 0; i < units.size(); ++i) {
+      modules_.emplace_back(device, cubins[i].cubin);
+      for (const std::string& name : units[i].kernels) module_of[name] = i;
+    }
+    try {
+      for (int s = 0; s < 3; ++s)
+        storage_[s] = cuda::DeviceBuffer(device, static_cast<size_t>(std::max<int64_t>(plan.storage_bytes[s], 64)));
+      if (program.workspace_bytes > 0)
+        workspace_ = cuda::DeviceBuffer(device, static_cast<size_t>(program.workspace_bytes));
+    } catch (const cuda::CudaError& e) {
+      const auto mib = [](int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); };
+      throw cuda::CudaError(fmt::format(
+          "plan '{}' needs {:.1f} MiB of GPU memory (parameters and optimizer state {:.1f}, inputs {:.1f}, "
+          "activations and gradients {:.1f}, scratch {:.1f}) and {} could not provide it: {}. A smaller --batch needs "
+          "less",
+          plan.name, mib(planned_peak_bytes(plan) + program.workspace_bytes), mib(plan.bytes(plan::Storage::Persistent)),
+          mib(plan.bytes(plan::Storage::Input)), mib(plan.bytes(plan::Storage::Arena)), mib(program.workspace_bytes),
+          device.name(), e.what()));
+    }
+    for (auto& s : storage_) s.fill_zero();
+    for (const codegen::cuda::CudaLaunch& l : program.launches) {
+      if (l.zero_output_first)
+        throw std::logic_error(fmt::format("launch {} asks for a zeroed output, which this executor does not do", l.kernel));
+      Launch run{modules_[module_of.at(l.kernel)].function(l.kernel),
+                 {{l.grid[0], l.grid[1], l.grid[2]}, {l.block[0], l.block[1], l.block[2]}, l.shared_bytes,
+                  stream_.get()},
+                 static_cast<size_t>(l.plan_kernel), {}, {}};
+      if (l.shared_bytes > 48 * 1024) cuda::set_max_dynamic_shared_memory(run.function, static_cast<int>(l.shared_bytes));
+      for (int b : l.buffers) run.args.push_back(b == codegen::cuda::kWorkspace ? workspace_.get() : address(b));
+      launches_.push_back(std::move(run));
+    }
+    for (Launch& l : launches_)
+      for (cuda::DevicePtr& a : l.args) l.params.push_back(&a);  // stable now: launches_ no longer grows
+  }
+
+  void write(int buffer, std::span<const std::byte> bytes) override {
+    const plan::Buffer& b = checked(buffer, bytes.size());
+    storage_[static_cast<int>(b.storage)].upload(bytes, static_cast<size_t>(b.offset));
+    if (b.storage == plan::Storage::Persistent) weights_changed_ = true;
+  }
+  void read(int buffer, std::span<std::byte> bytes) override {
+    const plan::Buffer& b = checked(buffer, bytes.size());
+    storage_[static_cast<int>(b.storage)].download(bytes, static_cast<size_t>(b.offset));  // waits for the kernels
+  }
+  // The step's launches are recorded once as a CUDA graph and replayed (one launch call per
+  // step instead of one per kernel); RESNETC_CUDA_GRAPHS=0 launches them one by one. The
+  // preamble (folded weights) runs before it, only after the weights changed. Returns when the
+  // step is done: the stream does not synchronise with the default stream that write() and
+  // read() copy on, and the trainer reads the loss after every step anyway.
+  // A kernel's fault (an illegal address) is reported by a later call that cannot name it: the
+  // synchronisation, or the launch of a later kernel; so failures name the plan, and say how to
+  // make the faulting kernel's own launch report it.
+  void run() override {
+    try {
+      if (weights_changed_) launch(true);
+      weights_changed_ = false;
+      if (!use_graph_) {
+        launch(false);
+      } else {
+        if (!graph_) {
+          stream_.begin_capture();
+          try {
+            launch(false);
+          } catch (...) {
+            stream_.abandon_capture();
+            throw;
+          }
+          graph_.emplace(stream_.end_capture());
+        }
+        graph_->launch(stream_);
+      }
+      stream_.synchronize();
+    } catch (const cuda::CudaError& e) {
+      const char* blocking = std::getenv("CUDA_LAUNCH_BLOCKING");
+      const bool named = !use_graph_ && blocking != nullptr && std::string_view(blocking) == "1";
+      throw cuda::CudaError(fmt::format("running plan '{}' on {} failed: {}{}", plan_.name, device_.name(), e.what(),
+                                        named ? "" : ". To name the kernel that faulted, run with "
+                                                     "RESNETC_CUDA_GRAPHS=0 CUDA_LAUNCH_BLOCKING=1"));
+    }
+  }
+  // Launch by launch, without the graph, each between two events on the stream.
+  void run_timed(std::span<double> seconds) override {
+    std::vector<Launch*> launches;
+    for (bool preamble : {true, false})
+      for (Launch& l : launches_)
+        if (in_preamble(l) == preamble && (!preamble || weights_changed_)) launches.push_back(&l);
+    weights_changed_ = false;
+    std::deque<cuda::Event> events;
+    events.emplace_back(device_).record(stream_);
+    for (Launch* l : launches) {
+      cuda::launch(l->function, l->config, l->params);
+      events.emplace_back(device_).record(stream_);
+    }
+    for (size_t i = 0; i < launches.size(); ++i)
+      seconds[launches[i]->plan_kernel] += cuda::elapsed_ms(events[i], events[i + 1]) / 1e3;
+  }
+  std::unique_ptr<train::BatchSource> batch_source(const data::Split& split) override {
+    const plan::Buffer& input = plan_.buffer(plan_.input);
+    return make_device_batches(device_, cache_, split,
+                               {address(plan_.input), plan_.labels >= 0 ? address(plan_.labels) : 0, input.shape[0],
+                                input.shape[2], input.shape[3], stream_.get()});
+  }
+
+ private:
+  struct Launch {
+    cuda::Function function;
+    cuda::LaunchConfig config;
+    size_t plan_kernel = 0;  // its index in the plan
+    std::vector<cuda::DevicePtr> args;
+    std::vector<void*> params;
+  };
+
+  bool in_preamble(const Launch& l) const { return l.plan_kernel < plan_.preamble_kernels; }
+
+  // The preamble's launches, or the step's.
+  void launch(bool preamble) {
+    for (Launch& l : launches_) {
+      if (in_preamble(l) != preamble) continue;
+      try {
+        cuda::launch(l.function, l.config, l.params);
+      } catch (const cuda::CudaError& e) {
+        throw cuda::CudaError(
+            fmt::format("launching the kernel of '{}' failed: {}", plan_.kernels[l.plan_kernel].name, e.what()));
+      }
+    }
+  }
+
+  cuda::DevicePtr address(int buffer) const {
+    const plan::Buffer& b = plan_.buffer(buffer);
+    return storage_[static_cast<int>(b.storage)].get() + static_cast<cuda::DevicePtr>(b.offset);
+  }
+  const plan::Buffer& checked(int buffer, size_t bytes) const {
+    const plan::Buffer& b = plan_.buffer(buffer);
+    if (static_cast<int64_t>(bytes) != b.bytes)
+      throw std::logic_error(fmt::format("buffer '{}' holds {} bytes, not {}", b.name, b.bytes, bytes));
+    return b;
+  }
+
+  const cuda::Device& device_;  // the backend's, which outlives its executors
+  cuda::CacheOptions cache_;
+  const plan::KernelPlan& plan_;
+  cuda::Stream stream_;
+  bool use_graph_ = graphs_enabled();
+  std::optional<cuda::Graph> graph_;
+  bool weights_changed_ = true;
+  std::vector<cuda::Module> modules_;
+  cuda::DeviceBuffer storage_[3];
+  cuda::DeviceBuffer workspace_;
+  std::vector<Launch> launches_;
+};
+
+}  // namespace
+
+CudaBackend::CudaBackend(int device_index, cuda::CacheOptions cache) : device_(device_index), cache_(std::move(cache)) {
+  if (device_.compute_capability() < 80)
+    throw cuda::CudaError(fmt::format("{} has compute capability {}.{}; resnetc's CUDA kernels need 8.0 or newer",
+                                      device_.name(), device_.compute_capability() / 10,
+                                      device_.compute_capability() % 10));
+}
+
+std::string CudaBackend::device_name() const { return fmt::format("cuda:{} ({})", device_.index(), device_.name()); }
+
+std::unique_ptr<train::PlanExecutor> CudaBackend::compile(const plan::KernelPlan& plan) {
+  const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(plan);
+  // One translation unit per hardware thread, compiled concurrently (each cached on its own).
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  const std::vector<codegen::cuda::CudaUnit> units = codegen::cuda::split_units(program, threads);
+  std::vector<cuda::CompileRequest> requests;
+  for (size_t i = 0; i < units.size(); ++i) {
+    cuda::CompileRequest request;
+    request.name = fmt::format("{}.{}.cu", plan.name, i);
+    request.source = units[i].source;
+    request.arch = device_.arch();
+    requests.push_back(std::move(request));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<cuda::CompileStats> stats;
+  const std::vector<cuda::CompileResult> compiled = cuda::compile_all_cached(requests, cache_, &stats, threads);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  bool all_cached = true;
+  for (const cuda::CompileStats& s : stats) all_cached = all_cached && s.cache_hit;
+  last_ = {ms, all_cached, program.unique_kernels};
+  return std::make_unique<CudaExecutor>(device_, cache_, plan, program, units, compiled);
+}
+
+}  // namespace resnetc::cuda_backend

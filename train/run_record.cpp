@@ -1,0 +1,108 @@
+#include "train/run_record.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <vector>
+
+#include "runtime/checkpoint/error.h"
+
+namespace resnetc::train {
+namespace {
+
+constexpr int64_t kMaxCount = int64_t{1} << 50;  // far above any epoch, step or example count
+
+const std::string* find(const Metadata& m, const char* key) {
+  auto it = m.find(key);
+  return it == m.end() ? nullptr : &it->second;
+}
+
+int64_t whole_field(const Metadata& m, const char* key, const std::string& source, int64_t fallback) {
+  const std::string* text = find(m, key);
+  if (!text) return fallback;
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (text->empty() || ec != std::errc() || end != text->data() + text->size() || v < 0 || v > kMaxCount)
+    throw checkpoint::CheckpointError(
+        source, fmt::format("metadata '{}' is '{}', expected a whole number from 0 to {}", key, *text, kMaxCount));
+  return v;
+}
+
+double number_field(const Metadata& m, const char* key, const std::string& source) {
+  const std::string* text = find(m, key);
+  if (!text) return 0;
+  char* end = nullptr;
+  const double v = std::strtod(text->c_str(), &end);
+  if (text->empty() || *end != '\0' || !std::isfinite(v) || v < 0)
+    throw checkpoint::CheckpointError(source,
+                                      fmt::format("metadata '{}' is '{}', expected a finite number >= 0", key, *text));
+  return v;
+}
+
+}  // namespace
+
+Metadata run_metadata(const std::string& model, const Recipe& r, const RunPosition& at) {
+  Metadata m{{"model", model},
+             {"epoch", std::to_string(at.epoch)},
+             {"epochs", std::to_string(r.epochs)},
+             {"batch", std::to_string(r.batch)},
+             {"seed", std::to_string(r.seed)},
+             {"lr", fmt::format("{}", r.lr)},
+             {"momentum", fmt::format("{}", r.momentum)},
+             {"weight_decay", fmt::format("{}", r.weight_decay)},
+             {"schedule", std::string(schedule_name(r.schedule))}};
+  if (at.step > 0) {
+    m["step"] = std::to_string(at.step);
+    m["epoch_loss_sum"] = fmt::format("{:a}", at.loss_sum);  // hexadecimal: every bit kept
+    m["epoch_correct"] = std::to_string(at.correct);
+    m["epoch_examples"] = std::to_string(at.examples);
+    m["epoch_seconds"] = fmt::format("{:a}", at.seconds);
+  }
+  return m;
+}
+
+RunPosition read_position(const Metadata& m, const std::string& source) {
+  if (!find(m, "epoch"))
+    throw checkpoint::CheckpointError(source, "not a resnetc training checkpoint (its metadata has no 'epoch')");
+  RunPosition p;
+  p.epoch = whole_field(m, "epoch", source, 0);
+  p.step = whole_field(m, "step", source, 0);
+  if (p.step > 0) {
+    p.loss_sum = number_field(m, "epoch_loss_sum", source);
+    p.correct = whole_field(m, "epoch_correct", source, 0);
+    p.examples = whole_field(m, "epoch_examples", source, 0);
+    p.seconds = number_field(m, "epoch_seconds", source);
+    if (p.correct > p.examples)
+      throw checkpoint::CheckpointError(
+          source, fmt::format("metadata 'epoch_correct' ({}) exceeds 'epoch_examples' ({})", p.correct, p.examples));
+  }
+  return p;
+}
+
+std::vector<std::string> recipe_changes(const Metadata& m, const Recipe& r) {
+  std::vector<std::string> changes;
+  auto compare = [&](const char* key, const std::string& now) {
+    const std::string* saved = find(m, key);
+    if (!saved) return;
+    bool same = *saved == now;
+    // Numbers compare by value: "0.10" and "0.1" are one learning rate.
+    char* end_saved = nullptr;
+    char* end_now = nullptr;
+    const double a = std::strtod(saved->c_str(), &end_saved), b = std::strtod(now.c_str(), &end_now);
+    if (!saved->empty() && *end_saved == '\0' && *end_now == '\0') same = a == b;
+    if (!same) changes.push_back(fmt::format("{} {} (the checkpoint's: {})", key, now, *saved));
+  };
+  compare("epochs", std::to_string(r.epochs));
+  compare("batch", std::to_string(r.batch));
+  compare("seed", std::to_string(r.seed));
+  compare("lr", fmt::format("{}", r.lr));
+  compare("momentum", fmt::format("{}", r.momentum));
+  compare("weight_decay", fmt::format("{}", r.weight_decay));
+  compare("schedule", std::string(schedule_name(r.schedule)));
+  return changes;
+}
+
+}  // namespace resnetc::train

@@ -1,0 +1,39 @@
+#pragma once
+// What a training checkpoint records besides its tensors: the recipe that wrote it (so that a
+// resume with another recipe is refused unless asked for) and where in the run it was taken:
+// an epoch's end, or inside an epoch (Ctrl-C, --max-steps) with that epoch's running totals.
+// Everything is validated when read back: a checkpoint is input like any other.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "train/recipe.h"
+
+namespace resnetc::train {
+
+struct RunPosition {
+  int64_t epoch = 0;  // epochs finished
+  int64_t step = 0;   // steps finished inside the next epoch (0 at an epoch's end)
+  // That partial epoch's totals, so its report equals an uninterrupted run's.
+  double loss_sum = 0;  // over examples
+  int64_t correct = 0, examples = 0;
+  double seconds = 0;
+};
+
+using Metadata = std::map<std::string, std::string>;
+
+// The metadata of a checkpoint of `model` trained with `recipe`, at `at`. At an epoch's end it
+// holds nothing that differs between two runs of the same recipe (no times, no dates), so an
+// interrupted and resumed run ends with the same bytes as one never stopped.
+Metadata run_metadata(const std::string& model, const Recipe& recipe, const RunPosition& at);
+
+// The position a checkpoint was taken at; a CheckpointError naming the field when a value is
+// missing or malformed (`source` is the file, for the message).
+RunPosition read_position(const Metadata& metadata, const std::string& source);
+
+// The recipe fields in which `recipe` differs from the checkpoint's, "lr 0.1 (checkpoint: 0.05)".
+// Fields an older checkpoint did not record are not compared.
+std::vector<std::string> recipe_changes(const Metadata& metadata, const Recipe& recipe);
+
+}  // namespace resnetc::train

@@ -1,0 +1,402 @@
+#include "train/trainer.h"
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+#include <fmt/ranges.h>
+
+#include <chrono>
+#include <cmath>
+#include <optional>
+#include <ostream>
+
+#include "compiler/autodiff/training_graph.h"
+#include "compiler/ir/builder.h"
+#include "compiler/plan/kernel_plan.h"
+#include "runtime/data/resize.h"
+#include "runtime/data/sampler.h"
+#include "train/initialize.h"
+#include "train/interrupt.h"
+#include "train/model_state.h"
+#include "train/progress.h"
+#include "train/run_record.h"
+
+namespace resnetc::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Fills the plan's input and labels with examples of `split`: on the backend's device when it
+// keeps the data set there (shuffled there too), else assembled on the host and written.
+// `labels` holds the batch's labels either way.
+struct BatchFeeder {
+  const plan::KernelPlan& plan;
+  data::Resizer resizer;
+  std::vector<float> images;
+  std::vector<int32_t> labels;
+  std::unique_ptr<BatchSource> device;
+
+  // `device_data` false: assemble on the host even when the backend could keep the data.
+  BatchFeeder(const plan::KernelPlan& p, PlanExecutor& exec, const data::Split& split, bool device_data = true)
+      : plan(p),
+        resizer(split.height, split.width, p.buffer(p.input).shape[2], p.buffer(p.input).shape[3]),
+        labels(static_cast<size_t>(p.buffer(p.input).shape[0])) {
+    if (p.buffer(p.input).shape[1] != 1)
+      throw std::runtime_error(fmt::format("the network takes {} input channels, but the data set's images have 1",
+                                      p.buffer(p.input).shape[1]));
+    if (device_data) device = exec.batch_source(split);
+    if (!device) images.resize(static_cast<size_t>(ir::numel(p.buffer(p.input).shape)));
+  }
+
+  // data::epoch_order(seed, epoch, split.count), drawn where the data lives.
+  std::vector<uint32_t> shuffle(const data::Split& split, uint64_t seed, int epoch) {
+    return device ? device->shuffle(seed, epoch) : data::epoch_order(seed, epoch, static_cast<uint32_t>(split.count));
+  }
+
+  // The examples at positions first .. first + batch - 1 of `order`, the last shuffle()'s.
+  void feed_order(PlanExecutor& exec, const data::Split& split, const std::vector<uint32_t>& order, int64_t first) {
+    const auto begin = order.begin() + first;
+    if (!device) {
+      feed(exec, split, std::vector<uint32_t>(begin, begin + static_cast<int64_t>(labels.size())));
+      return;
+    }
+    for (size_t i = 0; i < labels.size(); ++i) labels[i] = split.labels.at(begin[static_cast<int64_t>(i)]);
+    device->feed_order(first);
+  }
+
+  // The examples at `indices`; a short batch is padded by repeating its first example.
+  void feed(PlanExecutor& exec, const data::Split& split, std::vector<uint32_t> indices) {
+    while (indices.size() < labels.size()) indices.push_back(indices.front());
+    if (device) {
+      for (size_t i = 0; i < indices.size(); ++i) labels[i] = split.labels.at(indices[i]);
+      device->feed(indices);
+      return;
+    }
+    data::fill_batch(split, indices, resizer, images.data(), labels.data());
+    write_buffer(exec, plan.input, std::span<const float>(images));
+    if (plan.labels >= 0) write_buffer(exec, plan.labels, std::span<const int32_t>(labels));
+  }
+};
+
+// The epoch's last, short batch: a training plan of its own (a plan's shapes are fixed), whose
+// weights and optimizer state are copied in from the main plan before its step and back after.
+// Its one batch an epoch is assembled on the host: a second copy of the data set on the GPU
+// would cost more than that batch's upload.
+struct ShortBatch {
+  plan::KernelPlan plan;
+  std::unique_ptr<PlanExecutor> exec;
+  BatchFeeder feeder;
+
+  ShortBatch(const ir::Graph& forward, const Recipe& r, Backend& backend, const passes::PipelineOptions& optimize,
+             const data::Split& split)
+      : plan(passes::optimized_plan(autodiff::make_training_graph(forward, {r.momentum, r.weight_decay}), optimize)),
+        exec(backend.compile(plan)),
+        feeder(plan, *exec, split, false) {}
+};
+
+// Correct predictions among the first `count` rows of the logits.
+int64_t correct(const std::vector<float>& logits, const std::vector<int32_t>& labels, int64_t count, int64_t classes) {
+  int64_t right = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const float* row = logits.data() + i * classes;
+    int64_t best = 0;
+    for (int64_t c = 1; c < classes; ++c)
+      if (row[c] > row[best]) best = c;
+    right += best == labels[static_cast<size_t>(i)];
+  }
+  return right;
+}
+
+// The network in evaluation mode (BatchNorm with running statistics), fed batches of one split
+// (on a GPU, kept there from the first evaluation to the last).
+class Evaluator {
+ public:
+  // `plan`: the forward graph's (passes::optimized_plan).
+  Evaluator(plan::KernelPlan plan, Backend& backend, const data::Split& split)
+      : plan_(std::move(plan)),
+        exec_(backend.compile(plan_)),
+        split_(split),
+        feeder_(plan_, *exec_, split) {}
+
+  const plan::KernelPlan& plan() const { return plan_; }
+  PlanExecutor& executor() { return *exec_; }
+
+  // Over the first `limit` images of the split (0: all of them).
+  double accuracy(int64_t limit = 0) {
+    const int64_t batch = plan_.buffer(plan_.input).shape[0];
+    const int64_t classes = plan_.buffer(plan_.logits).shape[1];
+    const int64_t total = limit > 0 ? std::min(limit, split_.count) : split_.count;
+    std::vector<float> logits(static_cast<size_t>(batch * classes));
+    int64_t right = 0;
+    for (int64_t start = 0; start < total; start += batch) {
+      int64_t count = std::min(batch, total - start);
+      std::vector<uint32_t> indices;
+      for (int64_t i = 0; i < count; ++i) indices.push_back(static_cast<uint32_t>(start + i));
+      feeder_.feed(*exec_, split_, indices);
+      exec_->run();
+      read_buffer(*exec_, plan_.logits, std::span<float>(logits));
+      right += correct(logits, feeder_.labels, count, classes);
+    }
+    return static_cast<double>(right) / static_cast<double>(total);
+  }
+
+ private:
+  plan::KernelPlan plan_;
+  std::unique_ptr<PlanExecutor> exec_;
+  const data::Split& split_;
+  BatchFeeder feeder_;
+};
+
+}  // namespace
+
+namespace {
+
+// A mean loss this many times a uniform guess's (ln classes) is divergence, not learning: a
+// freshly initialized network starts near 1x, and no sound run comes back from 100x.
+constexpr double kExplodedLossFactor = 100;
+
+int64_t largest_label(const data::Split& split) {
+  int64_t largest = 0;
+  for (uint8_t l : split.labels) largest = std::max<int64_t>(largest, l);
+  return largest;
+}
+
+// Where a resumed run starts, read and checked before anything is compiled.
+struct ResumePoint {
+  LoadedCheckpoint saved;
+  RunPosition position;
+};
+
+ResumePoint read_resume_point(const TrainOptions& options, const plan::KernelPlan& plan, std::ostream& out) {
+  const Recipe& r = options.recipe;
+  const std::string source = options.checkpoint.string();
+  ResumePoint p{load_checkpoint(options.checkpoint, plan, false), {}};
+  p.position = read_position(p.saved.metadata, source);
+  const RunPosition& at = p.position;
+  const std::vector<std::string> changes = recipe_changes(p.saved.metadata, r);
+  if (!changes.empty() && !options.allow_recipe_change)
+    throw std::runtime_error(fmt::format(
+        "--resume: {} was written with another recipe: {}; resume with the checkpoint's values, or add "
+        "--allow-recipe-change to continue with these",
+        source, fmt::join(changes, ", ")));
+  const auto saved_value = [&](const char* key) {
+    auto it = p.saved.metadata.find(key);
+    return it == p.saved.metadata.end() ? std::string() : it->second;
+  };
+  if (at.step > 0 && (saved_value("batch") != std::to_string(r.batch) || saved_value("seed") != std::to_string(r.seed)))
+    throw std::runtime_error(fmt::format(
+        "--resume: {} was saved inside epoch {} (after batch {}); its place in the epoch's order needs the same "
+        "--batch ({}) and --seed ({})",
+        source, at.epoch + 1, at.step, saved_value("batch"), saved_value("seed")));
+  if (!changes.empty()) fmt::print(out, "note: resuming with a changed recipe: {}\n", fmt::join(changes, ", "));
+  return p;
+}
+
+}  // namespace
+
+void check_labels_fit(const ir::Graph& forward, const data::DataSet& data) {
+  if (const auto refusal = autodiff::why_not_a_classifier(forward)) throw ir::ShapeError(refusal->reason, refusal->loc);
+  const int64_t classes = forward.shape(forward.output)[1];
+  const int64_t largest = std::max(largest_label(data.train), largest_label(data.test));
+  if (largest < classes) return;
+  const ir::Value& logits = forward.value(forward.output);
+  const ir::SourceLoc loc = logits.producer >= 0 ? forward.op(logits.producer).loc : ir::SourceLoc{};
+  throw ir::ShapeError(fmt::format("the classifier has {} outputs, but the data set {} has labels up to {} ({} classes): "
+                                   "it needs at least {} outputs",
+                                   classes, data.name, largest, largest + 1, largest + 1),
+                       loc);
+}
+
+TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& backend, const TrainOptions& options,
+                  std::ostream& out) {
+  const Recipe& r = options.recipe;
+  const ir::Graph training = autodiff::make_training_graph(forward, {r.momentum, r.weight_decay});
+  check_labels_fit(forward, data);
+  plan::KernelPlan plan = passes::optimized_plan(training, options.optimize);
+  const int64_t batch = r.batch;
+  const int64_t full_steps = data.train.count / batch;
+  if (full_steps == 0)
+    throw std::runtime_error(fmt::format("batch {} is larger than the training set ({})", batch, data.train.count));
+  TrainResult result;
+
+  // A resumed run is checked before the (slow) compile: another recipe or a finished run.
+  std::optional<ResumePoint> resume;
+  if (options.resume) {
+    resume = read_resume_point(options, plan, out);
+    if (resume->position.epoch >= r.epochs) {
+      fmt::print(out, "{} is a finished run: {} of {} epochs trained, nothing to do (to train longer: --epochs N "
+                      "--allow-recipe-change)\n",
+                 options.checkpoint.string(), resume->position.epoch, r.epochs);
+      result.already_finished = true;
+      return result;
+    }
+  }
+
+  // Every plan compiled up front (on a GPU, a second run takes them from the kernel cache).
+  const Clock::time_point compile_start = Clock::now();
+  auto exec = backend.compile(plan);
+  Evaluator evaluator(passes::optimized_plan(forward, options.optimize), backend, data.test);
+  std::optional<ShortBatch> short_batch;
+  if (const int64_t rest = data.train.count % batch; rest > 0 && options.network_at_batch)
+    short_batch.emplace(options.network_at_batch(rest), r, backend, options.optimize, data.train);
+  BatchFeeder feeder(plan, *exec, data.train);
+  fmt::print(out, "compiled {} kernels in {:.2f} s (the training step{}, evaluation)\n",
+             plan.kernels.size() + evaluator.plan().kernels.size() + (short_batch ? short_batch->plan.kernels.size() : 0),
+             seconds_since(compile_start), short_batch ? ", the last short batch" : "");
+
+  // Start: everything the checkpoint saved, or fresh weights (maybe some from --init).
+  RunPosition start;
+  if (resume) {
+    start = resume->position;
+    write_state(*exec, plan, resume->saved.state);
+    if (start.step > 0)
+      fmt::print(out, "resuming from {} inside epoch {}, after batch {}\n", options.checkpoint.string(), start.epoch + 1,
+                 start.step);
+    else
+      fmt::print(out, "resuming from {} after epoch {}\n", options.checkpoint.string(), start.epoch);
+    resume.reset();  // the host copy of the weights is no longer needed
+  } else {
+    initialize_persistent(*exec, plan, training, r.seed);
+    if (!options.init.empty()) {
+      TensorMap state = read_state(*exec, plan);
+      const std::vector<std::string> not_taken = init_from_checkpoint(options.init, plan, state);
+      write_state(*exec, plan, state);
+      fmt::print(out, "initialized from {}{}\n", options.init.string(),
+                 not_taken.empty() ? ": every tensor" : fmt::format(", except:\n  {}", fmt::join(not_taken, "\n  ")));
+    }
+  }
+
+  const int64_t steps = full_steps + (short_batch ? 1 : 0);
+  const int64_t epoch_examples = short_batch ? data.train.count : full_steps * batch;
+  const int64_t classes = plan.buffer(plan.logits).shape[1];
+  const double exploded_loss = kExplodedLossFactor * std::log(static_cast<double>(classes));
+  std::vector<float> logits(static_cast<size_t>(batch * classes)), loss(1), lr(1);
+  ProgressLine progress(options.progress);
+  EpochLog log(options.log, make_run_header(options.resume ? start.epoch : -1), options.overwrite_log);
+  InterruptGuard interrupts;
+  double train_seconds = 0;
+  int64_t trained_examples = 0, steps_run = 0;
+  // The epoch whose end the checkpoint on disk holds; -1 while it holds none of this run's.
+  int64_t saved_epoch = options.resume ? start.epoch : -1;
+
+  const auto last_good = [&] {
+    return saved_epoch >= 0 ? fmt::format("The last good checkpoint, after epoch {}, is {}", saved_epoch,
+                                          options.checkpoint.string())
+                            : std::string("No checkpoint was written yet. Try a lower --lr");
+  };
+  const auto stop_requested = [&] {
+    return InterruptGuard::requested() != 0 || (options.max_steps && steps_run >= *options.max_steps);
+  };
+  // Only finite tensors reach the disk, so the last checkpoint is always a good one.
+  const auto save = [&](const TensorMap& state, const RunPosition& at, int64_t epoch, int64_t step) {
+    if (const std::string bad = unsound_tensor(state); !bad.empty()) {
+      progress.clear();
+      throw TrainingError(fmt::format("after epoch {}, batch {}, {}. {}", epoch + 1, step, bad,
+                                      last_good()));
+    }
+    save_checkpoint(options.checkpoint, plan, state, run_metadata(forward.name, r, at));
+  };
+  const auto record_stop = [&] {
+    result.stopped_by_signal = InterruptGuard::requested();
+    result.stopped_at_max_steps = result.stopped_by_signal == 0;
+  };
+
+  for (int64_t epoch = start.epoch; epoch < r.epochs; ++epoch) {
+    const bool resumed_inside = epoch == start.epoch && start.step > 0;
+    const auto clock_start = Clock::now() - std::chrono::duration_cast<Clock::duration>(
+                                                std::chrono::duration<double>(resumed_inside ? start.seconds : 0));
+    const std::vector<uint32_t> order = feeder.shuffle(data.train, r.seed, static_cast<int>(epoch));
+    double loss_sum = resumed_inside ? start.loss_sum : 0;  // over examples
+    int64_t right = resumed_inside ? start.correct : 0, done = resumed_inside ? start.examples : 0;
+    // One SGD step of `p` on the `count` examples its feeder was given.
+    auto step_on = [&](PlanExecutor& e, const plan::KernelPlan& p, const BatchFeeder& f, int64_t step, int64_t count) {
+      lr[0] = static_cast<float>(learning_rate(r, epoch, step, steps));
+      write_buffer(e, p.learning_rate, std::span<const float>(lr));
+      e.run();
+      read_buffer(e, p.loss, std::span<float>(loss));
+      if (!std::isfinite(loss[0]) || loss[0] > exploded_loss) {
+        progress.clear();
+        throw TrainingError(fmt::format(
+            "the loss became {} at epoch {}, batch {}{}. {}", loss[0], epoch + 1, step + 1,
+            std::isfinite(loss[0])
+                ? fmt::format(" ({:.0f}x a uniform guess's {:.3f}: training diverged)", loss[0] / std::log(classes),
+                              std::log(static_cast<double>(classes)))
+                : "",
+            last_good()));
+      }
+      read_buffer(e, p.logits, std::span<float>(logits.data(), static_cast<size_t>(count * classes)));
+      loss_sum += loss[0] * static_cast<double>(count);
+      right += correct(logits, f.labels, count, classes);
+      done += count;
+      double elapsed = seconds_since(clock_start);
+      double rate = static_cast<double>(done) / elapsed;
+      double eta = elapsed / static_cast<double>(step + 1) * static_cast<double>((r.epochs - epoch) * steps - step - 1);
+      progress.update(epoch + 1, r.epochs, step + 1, steps, loss_sum / static_cast<double>(done), rate, eta);
+    };
+    for (int64_t step = resumed_inside ? start.step : 0; step < steps; ++step) {
+      if (step < full_steps) {
+        feeder.feed_order(*exec, data.train, order, step * batch);
+        step_on(*exec, plan, feeder, step, batch);
+      } else {
+        ShortBatch& b = *short_batch;
+        write_state(*b.exec, b.plan, read_state(*exec, plan));
+        b.feeder.feed(*b.exec, data.train, std::vector<uint32_t>(order.begin() + full_steps * batch, order.end()));
+        step_on(*b.exec, b.plan, b.feeder, full_steps, data.train.count - full_steps * batch);
+        write_state(*exec, plan, read_state(*b.exec, b.plan));
+      }
+      ++steps_run;
+      if (step + 1 < steps && stop_requested()) {
+        const RunPosition at{epoch, step + 1, loss_sum, right, done, seconds_since(clock_start)};
+        save(read_state(*exec, plan), at, epoch, step + 1);
+        progress.clear();
+        record_stop();
+        fmt::print(out, "epoch {}/{} stopped after batch {}/{}: loss {:.4f}, train acc {:.3f}\n", epoch + 1, r.epochs,
+                   step + 1, steps, loss_sum / static_cast<double>(done), static_cast<double>(right) / static_cast<double>(done));
+        return result;
+      }
+    }
+    double epoch_train_seconds = seconds_since(clock_start);
+    train_seconds += epoch_train_seconds;
+    trained_examples += epoch_examples;
+
+    TensorMap state = read_state(*exec, plan);
+    write_state(evaluator.executor(), evaluator.plan(), state);
+    EpochReport rep{epoch + 1,
+                    loss_sum / static_cast<double>(epoch_examples),
+                    static_cast<double>(right) / static_cast<double>(epoch_examples),
+                    evaluator.accuracy(),
+                    seconds_since(clock_start),
+                    static_cast<double>(epoch_examples) / epoch_train_seconds,
+                    lr[0]};
+    // The row first: a kill before the checkpoint lands leaves a row that the resumed run,
+    // training this epoch again, replaces; the other order could lose it.
+    log.write(rep);
+    save(state, RunPosition{epoch + 1}, epoch, steps);
+    saved_epoch = epoch + 1;
+    progress.clear();
+    fmt::print(out, "epoch {}/{}: loss {:.4f}, train acc {:.3f}, test acc {:.3f}, {:.1f} s ({:.1f} examples/sec)\n",
+               rep.epoch, r.epochs, rep.loss, rep.train_acc, rep.test_acc, rep.seconds, rep.examples_per_sec);
+    out.flush();
+    if (options.after_epoch) options.after_epoch(rep);
+    result.epochs.push_back(rep);
+    if (epoch + 1 < r.epochs && stop_requested()) {
+      record_stop();
+      break;
+    }
+  }
+  result.examples_per_sec = train_seconds > 0 ? static_cast<double>(trained_examples) / train_seconds : 0;
+  return result;
+}
+
+double evaluate(const ir::Graph& forward, const data::DataSet& data, Backend& backend,
+                const std::filesystem::path& weights, const passes::PipelineOptions& optimize, int64_t limit) {
+  check_labels_fit(forward, data);
+  plan::KernelPlan plan = passes::optimized_plan(forward, optimize);
+  const LoadedCheckpoint saved = load_checkpoint(weights, plan, true);  // refused before the compile
+  Evaluator evaluator(std::move(plan), backend, data.test);
+  write_state(evaluator.executor(), evaluator.plan(), saved.state);
+  return evaluator.accuracy(limit);
+}
+
+}  // namespace resnetc::train
