@@ -257,7 +257,8 @@ TEST_CASE("--help, before or after a command's model, and help COMMAND") {
   for (const auto& [name, command] : kCommands) {
     INFO(name);
     for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-             {name, "--help"}, {name, "m.net", "--help"}, {name, "-h", "m.net"}, {"help", name}}) {
+             {name, "--help"}, {name, "m.net", "--help"}, {name, "-h", "m.net"}, {"help", name}, {"--help", name},
+             {"-h", name}}) {
       Options o = parse_options(args);
       CHECK(o.help);
       CHECK(o.help_for == command);

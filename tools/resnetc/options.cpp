@@ -149,6 +149,9 @@ Options parse_options(const std::vector<std::string>& given) {
   Options o;
   CommandLine cl(o);
   std::vector<std::string> args = given;
+  // `resnetc --help train` asks for train's help, as `git --help commit` does for commit.
+  if (args.size() == 2 && (args[0] == "--help" || args[0] == "-h") && cl.command(args[1]) != nullptr)
+    args = {"help", args[1]};
   if (!args.empty() && cl.command(args[0]) == nullptr && !std::all_of(args.begin(), args.end(), top_level_flag))
     args.insert(args.begin(), "compile");
   CLI::App* command = args.empty() ? nullptr : cl.command(args[0]);
