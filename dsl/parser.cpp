@@ -211,6 +211,13 @@ class Parser {
     ast::Layer l;
     l.loc = peek().loc;
     l.op = name("a layer such as 'conv', 'bn' or 'relu'");
+    // `gate { layers }` or `gate NAME { layers }`: a nested layer list, not arguments.
+    const bool named_gate = is(Tok::Ident) && peek(1).kind == Tok::LBrace;
+    if (l.op == "gate" && (is(Tok::LBrace) || named_gate)) {
+      if (named_gate) l.op = next().text;
+      l.gate = std::make_unique<ast::LayerList>(layer_list("a gate"));
+      return l;
+    }
     l.args = args();
     return l;
   }

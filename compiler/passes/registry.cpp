@@ -10,6 +10,8 @@ namespace resnetc::passes {
 namespace {
 
 const Pass kPasses[] = {
+    {"lower-gates", "lower sigmoid, silu and the channel gate's multiply, and their gradients, to fused maps", 0,
+     lower_gates},
     {"cse", "merge ops of the same kind, inputs and attributes", 1, eliminate_common_subexpressions},
     {"fold-batchnorm", "fold inference BatchNorm into the preceding convolution's weights and bias", 1,
      fold_batchnorm},
