@@ -44,23 +44,6 @@ ir::Graph optimized(ir::Graph g, int level) {
   return g;
 }
 
-// An SE module (pool, squeeze, silu, expand, sigmoid, scale) in a residual block.
-constexpr const char* kSeNetwork = R"(
-block se(width, stride = 1) {
-  branch {
-    conv width k3 stride=stride p1; bn; relu
-    conv width k3 p1; bn
-    gate se { avgpool; conv 3 k1 bias; silu; conv width k1 bias; sigmoid }
-  }
-  shortcut if stride != 1 or in != width { conv width k1 stride=stride; bn }
-  post { relu }
-}
-network tiny_se {
-  input 2x9x7
-  stem { conv 5 k3 p1; bn; silu }
-  stage se 7 stride=2
-  head { avgpool; fc 4 }
-})";
 
 }  // namespace
 
@@ -79,7 +62,7 @@ TEST_CASE("backend sigmoid stays finite for large |x|") {
 TEST_CASE("a training step of an SE network on the CPU backend matches the reference") {
   for (int level : {0, 2}) {
     DYNAMIC_SECTION("-O" << level) {
-      testing::check(optimized(testing::tiny_training_graph({0.9, 5e-4}, 3, kSeNetwork), level));
+      testing::check(optimized(testing::tiny_training_graph({0.9, 5e-4}, 3, testing::kTinySeNetwork), level));
     }
   }
 }

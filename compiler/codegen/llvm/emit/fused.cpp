@@ -41,8 +41,8 @@ llvm::Value* arithmetic(Builder& b, FusedOpcode code, llvm::Value* x, llvm::Valu
     case FusedOpcode::ReluMask: return b.CreateSelect(b.CreateFCmpOGT(y, fp(t, 0)), x, fp(t, 0));
     case FusedOpcode::Rsqrt: return b.CreateFDiv(fp(t, 1), b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x));
     // 1 / (1 + exp(-x)) is stable for large |x| in IEEE arithmetic: exp(-x) overflowing to +inf
-    // (x below about -88 in float) gives 0, within a denormal of the true value, never a NaN.
-    // (The form with exp(-|x|) and a select stops the loop vectorizer at some trip counts.)
+    // (x below about -88 in float) gives 0, within a denormal of the true value, never a NaN;
+    // and it is one exp and one division, without the select of the exp(-|x|) form.
     case FusedOpcode::Sigmoid:
       return b.CreateFDiv(fp(t, 1), b.CreateFAdd(fp(t, 1), b.CreateUnaryIntrinsic(llvm::Intrinsic::exp, b.CreateFNeg(x))));
     case FusedOpcode::Load:
@@ -208,7 +208,9 @@ void emit_map_rows(KernelBody& k, const Space& s) {
                       r.emit_element(b, a, i, i);
                       store_f32(b, r.result(0), a.back(), i);
                     },
-                    kVector);
+                    // Fewer channels than the narrowest vector's 4 floats: nothing to vectorize,
+                    // and LLVM rotates a 2-trip loop into a form its forced vectorizer warns about.
+                    s.channels < 4 ? kOuter : kVector);
               }, kOuter);
             });
 }
