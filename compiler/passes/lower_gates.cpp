@@ -53,10 +53,10 @@ void lower_gates(ir::Graph& g) {
   Rewriter r(g);
   for (const ir::Op& op : g.ops) {
     if (std::optional<ir::FusedProgram> program = gate_map(op)) {
-      const ir::Dims& shape = g.shape(op.output);
+      const ir::Dims shape = g.shape(op.output);  // a copy: emit() grows the value list
       r.replace(op.output, r.emit(fused_op(op.name, op.inputs, shape, std::move(*program), op.loc), shape));
     } else if (op.kind == OpKind::ChannelMulGradGate) {  // dy, x
-      const ir::Dims& x = g.shape(op.inputs[1]);
+      const ir::Dims x = g.shape(op.inputs[1]);
       ProgramBuilder p;
       const int32_t dy = p.load(0), xs = p.load(1);
       const int32_t product = p.mul(dy, xs);
