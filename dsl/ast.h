@@ -32,10 +32,13 @@ struct Arg {
   SourceLoc loc;
 };
 
+struct LayerList;
+
 struct Layer {
-  std::string op;
+  std::string op;  // a gate: its name ("gate" unless written, `gate se { ... }`)
   SourceLoc loc;
   std::vector<Arg> args;
+  std::unique_ptr<LayerList> gate;  // `gate { layers }`: y = x * layers(x); null for other layers
 };
 
 struct LayerList {

@@ -34,6 +34,8 @@ const std::vector<Schema>& schemas() {
       {"avgpool", ir::OpKind::AvgPool, "", kWindowKeys, {}},
       {"flatten", ir::OpKind::Flatten, "", {}, {}},
       {"fc", ir::OpKind::Linear, "outputs", {}, {}},
+      {"sigmoid", ir::OpKind::Sigmoid, "", {}, {}},
+      {"silu", ir::OpKind::Silu, "", {}, {}},
   };
   return all;
 }
@@ -67,7 +69,13 @@ struct Given {
 
 }  // namespace
 
-void check_layer_word(const ast::Layer& layer) { find_schema(layer); }
+void check_layer_word(const ast::Layer& layer) {
+  if (!layer.gate) {
+    find_schema(layer);
+    return;
+  }
+  for (const ast::Layer& inner : layer.gate->layers) check_layer_word(inner);
+}
 
 ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
   const Schema& schema = find_schema(layer);

@@ -101,6 +101,10 @@ class Lowerer {
 
   ir::ValueId layers(const ast::LayerList& list, ir::ValueId x, Namer& namer, const Env& env) {
     for (const ast::Layer& layer : list.layers) {
+      if (layer.gate) {
+        x = gate(layer, x, namer, env);
+        continue;
+      }
       ResolvedLayer r = resolve_layer(layer, env);
       auto length = static_cast<uint32_t>(layer.op.size());
       if (r.kind == ir::OpKind::Linear && builder_.shape(x).size() > 2)
@@ -108,6 +112,33 @@ class Lowerer {
       x = add_op(r.kind, namer.name(layer.op), {x}, r.attrs, layer.loc, length);
     }
     return x;
+  }
+
+  // `gate NAME { layers }`: x times layers(x), which must end in one value per sample and channel
+  // of x. The gate's layers are named in a scope of their own, NAME's ("stage1.block0.se.conv1");
+  // the multiply is NAME itself.
+  ir::ValueId gate(const ast::Layer& layer, ir::ValueId x, Namer& namer, const Env& env) {
+    const std::string name = namer.name(layer.op);
+    const ast::LayerList& list = *layer.gate;
+    if (list.layers.empty()) error_at(list.loc, "a gate needs layers that compute its [N, C, 1, 1] scale");
+    Namer inner(name, {&list});
+    const ir::ValueId scale = layers(list, x, inner, env);
+    const ir::Dims& xs = builder_.shape(x);
+    const ir::Dims& ss = builder_.shape(scale);
+    const auto length = static_cast<uint32_t>(std::string_view("gate").size());
+    if (xs.size() != 4)
+      error_at(layer.loc, fmt::format("a gate scales the channels of a 4-d input, got {}", ir::format_dims(xs)), length);
+    const ir::Dims want{xs[0], xs[1], 1, 1};
+    if (ss != want) {
+      const ast::Layer& last = list.layers.back();
+      const std::string hint = ss.size() == 4 && ss[2] == 1 && ss[3] == 1
+                                   ? fmt::format("; its last layer must give the input's {} channels", xs[1])
+                                   : "; pool it to 1x1 first (avgpool)";
+      error_at(last.loc, fmt::format("a gate's layers must end in {} (one scale per channel of its input {}), got {}{}",
+                                     ir::format_dims(want), ir::format_dims(xs), ir::format_dims(ss), hint),
+               static_cast<uint32_t>(last.op.size()));
+    }
+    return add_op(ir::OpKind::ChannelMul, name, {x, scale}, {}, layer.loc, length);
   }
 
   const ast::BlockDef& find_block(const ast::Stage& s) const {

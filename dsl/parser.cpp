@@ -14,6 +14,8 @@ namespace {
 
 // Deep enough for any honest expression, shallow enough that recursion stays cheap.
 constexpr int kMaxNesting = 64;
+// A gate nests a layer list; deeper than this is a mistake, not a network.
+constexpr int kMaxGateNesting = 16;
 
 const std::vector<std::string_view> kTopLevel = {"block", "network"};
 const std::vector<std::string_view> kBlockItems = {"let", "pre", "branch", "shortcut", "post"};
@@ -211,6 +213,16 @@ class Parser {
     ast::Layer l;
     l.loc = peek().loc;
     l.op = name("a layer such as 'conv', 'bn' or 'relu'");
+    // `gate { layers }` or `gate NAME { layers }`: a nested layer list, not arguments.
+    const bool named_gate = is(Tok::Ident) && peek(1).kind == Tok::LBrace;
+    if (l.op == "gate" && (is(Tok::LBrace) || named_gate)) {
+      if (named_gate) l.op = next().text;
+      if (++gate_depth_ > kMaxGateNesting)
+        error_at(l.loc, fmt::format("gates nested more than {} levels deep", kMaxGateNesting), 4);
+      l.gate = std::make_unique<ast::LayerList>(layer_list("a gate"));
+      --gate_depth_;
+      return l;
+    }
     l.args = args();
     return l;
   }
@@ -454,6 +466,7 @@ class Parser {
   size_t pos_ = 0;
   bool in_argument_ = false;  // parsing an argument's value, outside parentheses
   int depth_ = 0;
+  int gate_depth_ = 0;  // gates inside gates: bounded, as expressions are, so recursion cannot exhaust the stack
 };
 
 }  // namespace

@@ -19,6 +19,25 @@ network tiny {
   head { avgpool; fc 4 }
 })";
 
+// A squeeze-excitation block (a gate of pool, squeeze, silu, expand, sigmoid) with a projection,
+// and a silu stem.
+inline constexpr const char* kTinySeNetwork = R"(
+block se(width, stride = 1) {
+  branch {
+    conv width k3 stride=stride p1; bn; relu
+    conv width k3 p1; bn
+    gate se { avgpool; conv 3 k1 bias; silu; conv width k1 bias; sigmoid }
+  }
+  shortcut if stride != 1 or in != width { conv width k1 stride=stride; bn }
+  post { relu }
+}
+network tiny_se {
+  input 2x9x7
+  stem { conv 5 k3 p1; bn; silu }
+  stage se 7 stride=2
+  head { avgpool; fc 4 }
+})";
+
 // The training step of `text` (default: kTinyNetwork) at `batch`.
 inline ir::Graph tiny_training_graph(autodiff::TrainingOptions options, int64_t batch = 3,
                                      const std::string& text = kTinyNetwork) {

@@ -117,6 +117,12 @@ class Differentiator {
         break;
       }
       case OpKind::Relu: accumulate(x, grad_op(OpKind::ReluGrad, op, "grad", {dy, y}), op.loc); break;
+      case OpKind::Sigmoid: accumulate(x, grad_op(OpKind::SigmoidGrad, op, "grad", {dy, y}), op.loc); break;
+      case OpKind::Silu: accumulate(x, grad_op(OpKind::SiluGrad, op, "grad", {dy, x}), op.loc); break;
+      case OpKind::ChannelMul:  // y = x * gate: dx = dy * gate, dgate = the sum over each plane of dy * x
+        accumulate(x, grad_op(OpKind::ChannelMul, op, "grad_input", {dy, in[1]}), op.loc);
+        accumulate(in[1], grad_op(OpKind::ChannelMulGradGate, op, "grad_gate", {dy, x}), op.loc);
+        break;
       case OpKind::Add:
         accumulate(in[0], dy, op.loc);
         accumulate(in[1], dy, op.loc);

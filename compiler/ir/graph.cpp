@@ -6,7 +6,8 @@
 namespace resnetc::ir {
 
 bool reads_register_a(FusedOpcode code) {
-  return code != FusedOpcode::Load && code != FusedOpcode::LoadChannel && code != FusedOpcode::Const;
+  return code != FusedOpcode::Load && code != FusedOpcode::LoadChannel && code != FusedOpcode::Const &&
+         code != FusedOpcode::LoadPlane;
 }
 
 bool reads_register_b(FusedOpcode code) {
@@ -25,6 +26,8 @@ std::string_view fused_opcode_name(FusedOpcode code) {
     case FusedOpcode::Relu: return "relu";
     case FusedOpcode::ReluMask: return "relu_mask";
     case FusedOpcode::Rsqrt: return "rsqrt";
+    case FusedOpcode::LoadPlane: return "plane";
+    case FusedOpcode::Sigmoid: return "sigmoid";
   }
   return "?";
 }
@@ -58,7 +61,8 @@ std::string format_program(const FusedProgram& p) {
     const FusedInstr& in = p.instrs[i];
     std::string args;
     switch (in.code) {
-      case FusedOpcode::Load: args = fmt::format("{}", in.a); break;
+      case FusedOpcode::Load:
+      case FusedOpcode::LoadPlane: args = fmt::format("{}", in.a); break;
       case FusedOpcode::LoadChannel: args = fmt::format("{},{}", in.a, in.b); break;
       case FusedOpcode::Const: args = fmt::format("{}", in.value); break;
       default:

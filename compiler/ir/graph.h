@@ -61,8 +61,10 @@ enum class FusedOpcode : uint8_t {
   Relu,         // r[a] > 0 ? r[a] : 0
   ReluMask,     // r[b] > 0 ? r[a] : 0 (relu's gradient: r[b] is relu's output)
   Rsqrt,        // 1 / sqrt(r[a])
+  LoadPlane,    // input `a` ([N, C] or [N, C, 1, 1]) at the element's sample and channel
+  Sigmoid,      // 1 / (1 + exp(-r[a])), computed without overflow for large |r[a]|
 };
-inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::Rsqrt;
+inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::Sigmoid;
 
 struct FusedInstr {
   FusedOpcode code;

@@ -348,7 +348,8 @@ class Parser {
         FusedInstr in{*code};
         expect("(");
         switch (*code) {
-          case FusedOpcode::Load: in.a = static_cast<int32_t>(integer()); break;
+          case FusedOpcode::Load:
+          case FusedOpcode::LoadPlane: in.a = static_cast<int32_t>(integer()); break;
           case FusedOpcode::LoadChannel:
             in.a = static_cast<int32_t>(integer());
             expect(",");

@@ -102,6 +102,12 @@ ShapeResult channel_vector(const Dims& v, const Dims& x, std::string_view what) 
   return expect(v, Dims{x[1]}, what);
 }
 
+// The [N, C, 1, 1] gate that scales each (n, c) plane of x.
+ShapeResult infer_channel_gate(const Dims& x) {
+  if (auto r = expect_rank(x, 4, "a channel gate's input"); !r.ok()) return r;
+  return {{x[0], x[1], 1, 1}, {}};
+}
+
 // A fused program must be straight-line code over registers defined before their use, loading
 // inputs that exist and fit the iteration space.
 ShapeResult infer_fused(std::span<const Dims> d, const Attrs& a) {
@@ -116,7 +122,7 @@ ShapeResult infer_fused(std::span<const Dims> d, const Attrs& a) {
     if (static_cast<uint8_t>(in.code) > static_cast<uint8_t>(kLastFusedOpcode)) return bad("unknown opcode");
     if ((reads_register_a(in.code) && (in.a < 0 || in.a >= i)) || (reads_register_b(in.code) && (in.b < 0 || in.b >= i)))
       return bad("reads a register not defined before it");
-    if (in.code == FusedOpcode::Load || in.code == FusedOpcode::LoadChannel) {
+    if (in.code == FusedOpcode::Load || in.code == FusedOpcode::LoadChannel || in.code == FusedOpcode::LoadPlane) {
       if (in.a < 0 || static_cast<size_t>(in.a) >= d.size()) return bad(fmt::format("loads input {}, of {}", in.a, d.size()));
       const Dims& src = d[static_cast<size_t>(in.a)];
       if (in.code == FusedOpcode::Load && numel(src) != numel(space))
@@ -126,6 +132,11 @@ ShapeResult infer_fused(std::span<const Dims> d, const Attrs& a) {
                             (src.size() == 2 && src[1] == channels && in.b >= 0 && in.b < src[0]);
         if (!row_ok)
           return bad(fmt::format("loads row {} of {} per channel of {}", in.b, format_dims(src), format_dims(space)));
+      }
+      if (in.code == FusedOpcode::LoadPlane) {
+        const bool plane_ok = (src.size() == 2 || (src.size() == 4 && src[2] == 1 && src[3] == 1)) &&
+                              src[0] == space[0] && src[1] == channels;
+        if (!plane_ok) return bad(fmt::format("loads {} per sample and channel of {}", format_dims(src), format_dims(space)));
       }
     }
   }
@@ -179,6 +190,11 @@ ShapeResult infer_training(OpKind kind, std::span<const Dims> d, const Attrs& a)
       if (d[0].size() < 2) return fail(fmt::format("bias_grad expects at least 2 axes, got {}", format_dims(d[0])));
       return {{d[0][1]}, {}};
     case OpKind::ReluGrad: return same(d[0], d[1], "relu_grad");
+    case OpKind::SigmoidGrad: return same(d[0], d[1], "sigmoid_grad");
+    case OpKind::SiluGrad: return same(d[0], d[1], "silu_grad");
+    case OpKind::ChannelMulGradGate:
+      if (auto r = same(d[0], d[1], "channel_mul_grad_gate"); !r.ok()) return r;
+      return infer_channel_gate(d[1]);
     case OpKind::MaxPoolGrad: return grad_matches(infer_pool(d[1], a, "maxpool"), d[0], d[1]);
     case OpKind::AvgPoolGrad: return grad_matches(infer_pool(a.shape, a, "avgpool"), d[0], a.shape);
     case OpKind::GlobalAvgPoolGrad:
@@ -257,6 +273,16 @@ ShapeResult infer_unchecked(OpKind kind, std::span<const Dims> data, const Attrs
     case OpKind::Conv2d: return infer_conv(x, a);
     case OpKind::BatchNorm: return expect_rank(x, 4, "bn");
     case OpKind::Relu: return {x, {}};
+    case OpKind::Sigmoid:
+    case OpKind::Silu: return {x, {}};
+    case OpKind::ChannelMul: {
+      ShapeResult gate = infer_channel_gate(x);
+      if (!gate.ok()) return gate;
+      if (data[1] != gate.dims)
+        return fail(fmt::format("a channel gate of {} must be {} (one value per sample and channel), got {}",
+                                format_dims(x), format_dims(gate.dims), format_dims(data[1])));
+      return {x, {}};
+    }
     case OpKind::Add:
       if (data[0] != data[1])
         return fail(fmt::format("residual add of two different shapes: {} and {}", format_dims(data[0]),

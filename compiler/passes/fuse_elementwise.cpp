@@ -70,7 +70,9 @@ class Emitter {
   std::map<std::tuple<FusedOpcode, int32_t, int32_t, double>, int32_t> seen_;
 };
 
-bool loads_input(FusedOpcode code) { return code == FusedOpcode::Load || code == FusedOpcode::LoadChannel; }
+bool loads_input(FusedOpcode code) {
+  return code == FusedOpcode::Load || code == FusedOpcode::LoadChannel || code == FusedOpcode::LoadPlane;
+}
 
 // Copies `from`'s instructions into `out`: inputs through `input_map`, registers through the
 // returned table (`replaced[k] >= 0`: register k is that register instead, no instruction).
@@ -127,7 +129,9 @@ void inline_into(ir::Op& u, const ir::Op& p) {
 bool can_inline(const ir::Op& u, const ir::Op& p) {
   if (u.kind != ir::OpKind::Fused || u.attrs.shape != p.attrs.shape) return false;
   for (const FusedInstr& in : u.attrs.program.instrs)
-    if (in.code == FusedOpcode::LoadChannel && u.inputs[static_cast<size_t>(in.a)] == p.output) return false;
+    if ((in.code == FusedOpcode::LoadChannel || in.code == FusedOpcode::LoadPlane) &&
+        u.inputs[static_cast<size_t>(in.a)] == p.output)
+      return false;
   return true;
 }
 

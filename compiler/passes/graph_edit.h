@@ -46,6 +46,7 @@ class ProgramBuilder {
  public:
   int32_t load(int32_t input) { return push({ir::FusedOpcode::Load, input, 0, 0}); }
   int32_t channel(int32_t input, int32_t row = 0) { return push({ir::FusedOpcode::LoadChannel, input, row, 0}); }
+  int32_t plane(int32_t input) { return push({ir::FusedOpcode::LoadPlane, input, 0, 0}); }
   int32_t constant(double v) { return push({ir::FusedOpcode::Const, 0, 0, v}); }
   int32_t add(int32_t a, int32_t b) { return push({ir::FusedOpcode::Add, a, b, 0}); }
   int32_t sub(int32_t a, int32_t b) { return push({ir::FusedOpcode::Sub, a, b, 0}); }
@@ -53,6 +54,7 @@ class ProgramBuilder {
   int32_t relu(int32_t a) { return push({ir::FusedOpcode::Relu, a, 0, 0}); }
   int32_t relu_mask(int32_t dy, int32_t y) { return push({ir::FusedOpcode::ReluMask, dy, y, 0}); }
   int32_t rsqrt(int32_t a) { return push({ir::FusedOpcode::Rsqrt, a, 0, 0}); }
+  int32_t sigmoid(int32_t a) { return push({ir::FusedOpcode::Sigmoid, a, 0, 0}); }
   // 1 / sqrt(var + eps) from the variance row of a [2, C] statistics input (or a [C] one).
   int32_t inverse_std(int32_t input, int32_t row, double eps) {
     const int32_t var = channel(input, row);

@@ -16,6 +16,8 @@ const Pass kPasses[] = {
     {"fuse-batchnorm-backward",
      "compute BatchNorm's weight and bias gradients in one reduction that its input gradient reuses", 2,
      fuse_batchnorm_backward},
+    {"lower-gates", "lower sigmoid, silu and the channel gate's multiply, and their gradients, to fused maps", 0,
+     lower_gates},
     {"fuse-elementwise", "fuse chains of elementwise ops (BatchNorm apply, add, relu, their gradients) into one kernel",
      2, fuse_elementwise},
     {"group-updates", "update every parameter (and every running statistic) in one kernel", 2, group_updates},

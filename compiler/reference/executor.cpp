@@ -146,6 +146,9 @@ void Executor::run_op(const ir::Op& op) {
     }
     case OpKind::BatchNorm: y = k::batchnorm(in(0), in(1), in(2), in(3), in(4), a.eps); break;
     case OpKind::Relu: y = k::relu(in(0)); break;
+    case OpKind::Sigmoid: y = k::sigmoid(in(0)); break;
+    case OpKind::Silu: y = k::silu(in(0)); break;
+    case OpKind::ChannelMul: y = k::channel_mul(in(0), in(1)); break;
     case OpKind::Add: y = k::add(in(0), in(1)); break;
     case OpKind::MaxPool: y = k::maxpool(in(0), a, out_shape); break;
     case OpKind::AvgPool: y = k::avgpool(in(0), a, out_shape); break;
@@ -168,6 +171,9 @@ void Executor::run_op(const ir::Op& op) {
     case OpKind::BnGradWeight: y = k::bn_grad_weight(in(0), in(1), in(2), a.eps); break;
     case OpKind::BnGradInput: y = k::bn_grad_input(in(0), in(1), in(2), in(3), a.eps); break;
     case OpKind::ReluGrad: y = k::relu_grad(in(0), in(1)); break;
+    case OpKind::SigmoidGrad: y = k::sigmoid_grad(in(0), in(1)); break;
+    case OpKind::SiluGrad: y = k::silu_grad(in(0), in(1)); break;
+    case OpKind::ChannelMulGradGate: y = k::channel_mul_grad_gate(in(0), in(1)); break;
     case OpKind::MaxPoolGrad: y = k::maxpool_grad(in(0), in(1), a); break;
     case OpKind::AvgPoolGrad: y = k::avgpool_grad(in(0), a); break;
     case OpKind::GlobalAvgPoolGrad: y = k::global_avgpool_grad(in(0), a.shape); break;

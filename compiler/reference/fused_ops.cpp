@@ -16,7 +16,7 @@ Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program,
   Buffer out(static_cast<size_t>(program.reduce ? rows * channels : total), 0.0);
   std::vector<double> r(program.instrs.size());
   for (int64_t i = 0; i < total; ++i) {
-    const int64_t c = (i / inner) % channels;
+    const int64_t plane = i / inner, c = plane % channels;
     for (size_t k = 0; k < program.instrs.size(); ++k) {
       const ir::FusedInstr& in = program.instrs[k];
       const double a = ir::reads_register_a(in.code) ? r[static_cast<size_t>(in.a)] : 0;
@@ -31,6 +31,8 @@ Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program,
         case FusedOpcode::Relu: r[k] = a > 0 ? a : 0; break;
         case FusedOpcode::ReluMask: r[k] = b > 0 ? a : 0; break;
         case FusedOpcode::Rsqrt: r[k] = 1 / std::sqrt(a); break;
+        case FusedOpcode::LoadPlane: r[k] = inputs[static_cast<size_t>(in.a)][plane]; break;
+        case FusedOpcode::Sigmoid: r[k] = sigmoid(a); break;
       }
     }
     if (program.reduce) {

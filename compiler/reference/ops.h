@@ -94,6 +94,22 @@ void sgd_momentum_update(Buffer& param, const TensorRef& grad, double lr, Buffer
 void bn_running_update(Buffer& running_mean, Buffer& running_var, const TensorRef& stats, double momentum,
                        int64_t n);
 
+// ---- Gating activations and their gradients (gate_ops.cpp) ----
+// The logistic sigmoid 1 / (1 + exp(-x)), without overflow for large |x|.
+double sigmoid(double x);
+// y = sigmoid(x).
+Buffer sigmoid(const TensorRef& x);
+// y = x * sigmoid(x).
+Buffer silu(const TensorRef& x);
+// y[n,c,h,w] = x[n,c,h,w] * gate[n,c] (gate [N, C, 1, 1]).
+Buffer channel_mul(const TensorRef& x, const TensorRef& gate);
+// dx = dy * y * (1 - y), y the sigmoid's output.
+Buffer sigmoid_grad(const TensorRef& dy, const TensorRef& y);
+// dx = dy * s * (1 + x * (1 - s)), s = sigmoid(x).
+Buffer silu_grad(const TensorRef& dy, const TensorRef& x);
+// dgate[n,c] = the sum over h, w of dy[n,c,h,w] * x[n,c,h,w]; [N, C, 1, 1].
+Buffer channel_mul_grad_gate(const TensorRef& dy, const TensorRef& x);
+
 // ---- Pass-made kinds (fused_ops.cpp) ----
 // The program evaluated at every element of `space` (a map), or summed per channel (a reduce).
 Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program, const ir::Dims& space);

@@ -52,6 +52,8 @@ def generate(tmp):
     # 10,000 nested `not`s and 10,000 open braces.
     write("deep-not.net", b"block b(w) {\n  branch { relu }\n  shortcut if " + b"not " * 10_000 + b"w { relu }\n}\n")
     write("deep-braces.net", b"network n {\n  input 1x8x8\n  stem " + b"{" * 10_000 + b"\n")
+    # 10,000 gates, each inside the one before.
+    write("deep-gates.net", b"network n {\n  input 1x8x8\n  stem { " + b"gate { " * 10_000 + b"\n")
     # 100,000 stages: more layers than a network may have.
     write("many-stages.net", b"block a() {\n  branch { relu; relu }\n}\nnetwork n {\n  input 1x8x8\n"
           + b"  stage a\n" * 100_000 + b"}\n")

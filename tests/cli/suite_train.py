@@ -302,6 +302,41 @@ def a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint():
           f"the last checkpoint is not epoch 1's: {metadata}")
 
 
+# --- networks with squeeze-excitation gates --------------------------------------------------------
+
+SE_NET = """block se_basic(width, stride = 1) {
+  branch {
+    conv width k3 stride=stride p1; bn; silu
+    conv width k3 p1; bn
+    gate se { avgpool; conv width / 4 k1 bias; relu; conv width k1 bias; sigmoid }
+  }
+  shortcut if stride != 1 or in != width { conv width k1 stride=stride; bn }
+  post { relu }
+}
+network se_small {
+  input 1x12x12
+  stem { conv 8 k3 p1; bn; relu }
+  stage se_basic 8
+  stage se_basic 16 stride=2
+  head { avgpool; fc 10 }
+}
+"""
+
+
+@suite.test
+def an_se_network_trains_and_its_loss_falls():
+    model = suite.write("se.net", SE_NET)
+    data = write_idx_subset(suite.path("se-data"), 256, 64)  # 8 steps an epoch at batch 32
+    log = suite.path("se.csv")
+    r = expect(suite.run(["train", model, "--data", data, *CPU, "--batch", "32", "--epochs", "4", "--lr", "0.05",
+                          "--momentum", "0.9", "--max-steps", "24", "--checkpoint", ckpt("se.safetensors"),
+                          "--log", log]), 0)
+    check("stopped after 24 training steps" in r.stdout, "--max-steps did not stop the run", r)
+    losses = [float(line.split(",")[1]) for line in log_lines(log) if line[:1].isdigit()]
+    check(len(losses) == 3 and all(math.isfinite(v) for v in losses), f"expected 3 epochs' losses: {losses}")
+    check(losses[0] > losses[1] > losses[2], f"the loss did not fall epoch after epoch: {losses}")
+
+
 # --- the log ---------------------------------------------------------------------------------------
 
 def log_lines(path):

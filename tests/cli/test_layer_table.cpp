@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "compiler/analysis/layer_table.h"
 #include "compiler/autodiff/training_graph.h"
 #include "dsl/frontend.h"
@@ -123,4 +125,35 @@ TEST_CASE("a network without a training step: the report has its table and says 
   CHECK(json.find("\"planned_training_bytes\": null, \"unplanned_training_bytes\": null, \"training_note\": \"a "
                   "training step needs a classifier") != std::string::npos);
   CHECK(json.find("'head { avgpool; fc 10 }'\"}\n") != std::string::npos);
+}
+
+TEST_CASE("SE-ResNet-50: PyTorch's parameters and MACs; the SE module's rows after the last BatchNorm") {
+  auto t = table_of("se-resnet50.net");
+  CHECK(t.total_params == 28'088'024);
+  CHECK(t.total_macs == 4'091'699'200);
+  auto row = [&](const std::string& name) {
+    auto it = std::find_if(t.rows.begin(), t.rows.end(), [&](const auto& r) { return r.name == name; });
+    REQUIRE(it != t.rows.end());
+    return *it;
+  };
+  CHECK(row("stage1.block0.se.avgpool").shape == ir::Dims{1, 256, 1, 1});
+  CHECK(row("stage1.block0.se.conv1").shape == ir::Dims{1, 16, 1, 1});
+  CHECK(row("stage1.block0.se.conv1").params == 256 * 16 + 16);
+  CHECK(row("stage1.block0.se.conv2").params == 16 * 256 + 256);
+  CHECK(row("stage1.block0.se.sigmoid").op == "sigmoid");
+  CHECK(row("stage1.block0.se").op == "channel_mul");
+  CHECK(row("stage1.block0.se").shape == ir::Dims{1, 256, 56, 56});
+  CHECK(row("stage4.block2.se.conv1").shape == ir::Dims{1, 128, 1, 1});
+  // The SE module sits after bn3 and before the add, in every one of the 16 blocks.
+  size_t gates = 0;
+  for (size_t i = 0; i < t.rows.size(); ++i) {
+    if (t.rows[i].op != "channel_mul") continue;
+    ++gates;
+    REQUIRE(i >= 6);
+    CHECK(t.rows[i - 6].name.ends_with(".bn3"));  // then the module's avgpool, conv1, relu, conv2, sigmoid
+    size_t next = i + 1;
+    while (t.rows[next].name.find(".shortcut.") != std::string::npos) ++next;  // a projection's conv, bn
+    CHECK(t.rows[next].name.ends_with(".add"));
+  }
+  CHECK(gates == 16);
 }

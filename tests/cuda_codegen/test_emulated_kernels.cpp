@@ -11,10 +11,12 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "compiler/passes/pass.h"
 #include "tests/cuda_codegen/emulation_test.h"
 #include "tests/cuda_codegen/zoo.h"
 
 using namespace resnetc;
+using testing::zoo::gate_zoo;
 using testing::zoo::gemm_zoo;
 using testing::zoo::other_zoo;
 
@@ -37,6 +39,19 @@ TEST_CASE("emulated pooling, BatchNorm, elementwise, loss and update kernels mat
     testing::EmulationOptions o;
     o.seed = 7;
     o.input_scale = 3.0f;
+    testing::check_emulated(graph, o);
+  }
+}
+
+TEST_CASE("emulated gating ops (sigmoid, silu, channel_mul) and their gradients match the reference",
+          "[cuda][emulation]") {
+  ir::Graph graph = gate_zoo();
+  passes::lower_gates(graph);  // fused maps, with the plane and sigmoid opcodes
+  SECTION("one pass per grid") { testing::check_emulated(graph, {}); }
+  SECTION("grid-stride loops, large inputs") {
+    testing::EmulationOptions o = testing::split_everything();
+    o.seed = 5;
+    o.input_scale = 100.0f;  // exp overflows float: sigmoid must still be finite
     testing::check_emulated(graph, o);
   }
 }

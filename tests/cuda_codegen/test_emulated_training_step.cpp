@@ -34,3 +34,15 @@ TEST_CASE("a whole training step under CUDA emulation matches the reference exec
     testing::check_emulated(testing::tiny_training_graph({0.9, 5e-4}), o);
   }
 }
+
+// An SE block: the gate's maps at -O0, and at -O2 the channel multiply inlined into the add and
+// BatchNorm's backward reduction (a plane load in a reduction).
+TEST_CASE("a training step of an SE network under CUDA emulation matches the reference executor") {
+  for (int level : {0, 2}) {
+    DYNAMIC_SECTION("-O" << level << ", every reduction split") {
+      ir::Graph g = testing::tiny_training_graph({0.9, 5e-4}, 3, testing::kTinySeNetwork);
+      passes::run_pipeline(g, passes::at_level(level));
+      testing::check_emulated(g, testing::split_everything({}));
+    }
+  }
+}

@@ -87,6 +87,9 @@ TEST_CASE("every kernel of every example compiles with NVRTC for sm_90 without w
   candidates.push_back({"gemm_zoo", codegen::cuda::emit_cuda(plan::make_plan(testing::zoo::gemm_zoo()), tc)});
   candidates.push_back({"gemm_zoo.fma", codegen::cuda::emit_cuda(plan::make_plan(testing::zoo::gemm_zoo()), fma)});
   candidates.push_back({"other_zoo", codegen::cuda::emit_cuda(plan::make_plan(testing::zoo::other_zoo()), tc)});
+  ir::Graph gates = testing::zoo::gate_zoo();
+  passes::lower_gates(gates);  // fused maps with plane loads and sigmoids
+  candidates.push_back({"gate_zoo", codegen::cuda::emit_cuda(plan::make_plan(gates), tc)});
   for (const fs::path& file : files) {
     dsl::SourceManager sources;
     const dsl::CompiledNetwork net = dsl::compile_file(sources, file, {std::nullopt, 2});

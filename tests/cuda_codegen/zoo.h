@@ -176,4 +176,29 @@ inline ir::Graph other_zoo() {
   return std::move(g).finish(logits);  // the 10-class logits: labels are drawn below 10
 }
 
+// The gating ops (sigmoid, silu, channel_mul) and their gradients, before lower-gates makes
+// them fused maps (the CUDA emitter has no kernels of their own for them): on [3, 5, 7, 9] (945
+// elements: the scalar path) and [2, 4, 4, 4] (float4), their gates [N, C, 1, 1], and the
+// activations on a gate itself and on a 2-d [N, C] tensor.
+inline ir::Graph gate_zoo() {
+  ir::GraphBuilder g("gate_zoo", {3, 5, 7, 9});
+  ir::ValueId last = g.input();
+  for (const ir::Dims& xs : {ir::Dims{3, 5, 7, 9}, ir::Dims{2, 4, 4, 4}}) {
+    const std::string name = xs[1] == 5 ? "odd" : "float4";
+    const ir::ValueId x = input(g, name + ".x", xs);
+    const ir::ValueId gate = input(g, name + ".gate", {xs[0], xs[1], 1, 1});
+    const ir::ValueId dy = input(g, name + ".dy", xs);
+    const ir::ValueId s = g.add(OpKind::Sigmoid, name + ".sigmoid", {x}, {}, {});
+    g.add(OpKind::Silu, name + ".silu", {x}, {}, {});
+    g.add(OpKind::ChannelMul, name + ".scale", {x, gate}, {}, {});
+    g.apply(OpKind::SigmoidGrad, name + ".sigmoid.grad", {dy, s}, {}, {});
+    g.apply(OpKind::SiluGrad, name + ".silu.grad", {dy, x}, {}, {});
+    g.apply(OpKind::ChannelMul, name + ".scale.grad_input", {dy, gate}, {}, {});
+    const ir::ValueId dg = g.apply(OpKind::ChannelMulGradGate, name + ".scale.grad_gate", {dy, x}, {}, {});
+    g.add(OpKind::Sigmoid, name + ".gate_sigmoid", {dg}, {}, {});
+    last = g.add(OpKind::Silu, name + ".rows_silu", {input(g, name + ".rows", {xs[0], xs[1]})}, {}, {});
+  }
+  return std::move(g).finish(last);
+}
+
 }  // namespace resnetc::testing::zoo

@@ -215,3 +215,51 @@ TEST_CASE("sections come in order: stem before stages and head") {
   CHECK(first_error_line("network n { input 1x8x8\n head { relu }\n stem { relu } }") ==
         "t.net:3:2: error: 'stem' must come before the stages and the head");
 }
+
+TEST_CASE("a gate multiplies its input by its layers' [N, C, 1, 1] result; its layers are scoped by its name") {
+  auto g = compile_text(R"(
+block se_block(width) {
+  branch {
+    conv width k3 p1; bn
+    gate se { avgpool; conv width / 4 k1 bias; relu; conv width k1 bias; sigmoid }
+  }
+}
+network n {
+  input 8x6x6
+  stem { silu; gate { avgpool; conv 8 k1 }; gate { avgpool; conv 8 k1 } }
+  stage se_block 8
+})", {std::nullopt, 2});
+  CHECK(op_names(g) == std::vector<std::string>{
+                           "stem.silu", "stem.gate1.avgpool", "stem.gate1.conv", "stem.gate1", "stem.gate2.avgpool",
+                           "stem.gate2.conv", "stem.gate2", "stage1.block0.conv", "stage1.block0.bn",
+                           "stage1.block0.se.avgpool", "stage1.block0.se.conv1", "stage1.block0.se.relu",
+                           "stage1.block0.se.conv2", "stage1.block0.se.sigmoid", "stage1.block0.se", "stage1.block0.add"});
+  const ir::Op& se = find_op(g, "stage1.block0.se");
+  CHECK(se.kind == ir::OpKind::ChannelMul);
+  CHECK(g.value(se.inputs[0]).name == "stage1.block0.bn");
+  CHECK(g.value(se.inputs[1]).name == "stage1.block0.se.sigmoid");
+  CHECK(g.shape(se.inputs[1]) == ir::Dims{2, 8, 1, 1});
+  CHECK(g.value(find_op(g, "stage1.block0.se.conv1").inputs[1]).name == "stage1.block0.se.conv1.weight");
+  CHECK(find_op(g, "stage1.block0.se.conv1").attrs.out_channels == 2);
+  CHECK(find_op(g, "stem.silu").kind == ir::OpKind::Silu);
+}
+
+TEST_CASE("a gate nests: the inner gate's layers in the outer's scope") {
+  auto g = compile_text("network n { input 4x5x5\n stem { gate outer { avgpool; gate inner { conv 4 k1 } } } }");
+  CHECK(op_names(g) == std::vector<std::string>{"stem.outer.avgpool", "stem.outer.inner.conv", "stem.outer.inner",
+                                                "stem.outer"});
+}
+
+TEST_CASE("a gate whose layers do not end in one value per sample and channel is an error at its last layer") {
+  CHECK(first_error_line("network n { input 4x8x8\n stem { gate { avgpool; conv 2 k1 } } }") ==
+        "t.net:2:25: error: a gate's layers must end in [1, 4, 1, 1] (one scale per channel of its input "
+        "[1, 4, 8, 8]), got [1, 2, 1, 1]; its last layer must give the input's 4 channels");
+  CHECK(first_error_line("network n { input 4x8x8\n stem { gate { relu } } }") ==
+        "t.net:2:16: error: a gate's layers must end in [1, 4, 1, 1] (one scale per channel of its input "
+        "[1, 4, 8, 8]), got [1, 4, 8, 8]; pool it to 1x1 first (avgpool)");
+  CHECK(first_error_line("network n { input 4x8x8\n head { avgpool; fc 4; gate { relu } } }") ==
+        "t.net:2:24: error: a gate scales the channels of a 4-d input, got [1, 4]");
+  // Its layer words are checked with the block's, used or not.
+  CHECK(first_error_line("block b(w) { branch { gate { avgpool; sigmiod } } }\nnetwork n { input 1x8x8 }") ==
+        "t.net:1:39: error: unknown layer 'sigmiod'; did you mean 'sigmoid'?");
+}

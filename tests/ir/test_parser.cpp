@@ -114,6 +114,28 @@ TEST_CASE("parse_ir: quoted names and fused programs", "[ir][parser]") {
   CHECK_FALSE(p.reduce);
 }
 
+TEST_CASE("parse_ir: the gating opcodes, a plane load and sigmoid, read back as printed", "[ir][parser]") {
+  const std::string text =
+      "graph g {\n"
+      "  input %x : [2, 3, 4, 5]\n"
+      "  state %gate : [2, 3, 1, 1]\n"
+      "  %y = fused(%x, %gate) {shape=[2, 3, 4, 5], program={r0=load(0); r1=plane(1); r2=sigmoid(r1); "
+      "r3=mul(r0,r2)} -> r3} : [2, 3, 4, 5]\n"
+      "  return %y\n"
+      "}\n";
+  const Graph g = parse(text);
+  const ir::FusedProgram& p = g.ops[0].attrs.program;
+  REQUIRE(p.instrs.size() == 4);
+  CHECK(p.instrs[1] == ir::FusedInstr{ir::FusedOpcode::LoadPlane, 1, 0, 0});
+  CHECK(p.instrs[2] == ir::FusedInstr{ir::FusedOpcode::Sigmoid, 1, 0, 0});
+  CHECK(ir::format_program(p) == "{r0=load(0); r1=plane(1); r2=sigmoid(r1); r3=mul(r0,r2)} -> r3");
+  check_round_trip(g);
+  // A plane load needs one value per sample and channel of the space.
+  std::string wrong = text;
+  wrong.replace(wrong.find("[2, 3, 1, 1]"), 12, "[1, 3, 1, 1]");
+  CHECK_THROWS_WITH(parse(wrong), Catch::Contains("per sample and channel"));
+}
+
 TEST_CASE("parse_ir: bad text is an error at its line and column", "[ir][parser]") {
   auto replaced = [](std::string from, std::string to) {
     std::string t = kTiny;

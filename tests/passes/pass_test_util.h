@@ -103,4 +103,21 @@ network two_users {
   head { avgpool; fc 3 }
 })";
 
+// Gating activations in the places relu takes: silu after a BatchNorm, a sigmoid-gated SE module
+// (its multiply before the residual add), silu after the add.
+inline const char* kGatedNet = R"(block se_block(width) {
+  branch {
+    conv width k3 p1; bn; silu
+    conv width k3 p1; bn
+    gate se { avgpool; conv 2 k1 bias; relu; conv width k1 bias; sigmoid }
+  }
+  post { silu }
+}
+network gated {
+  input 3x9x9
+  stem { conv 5 k3 p1; bn; relu }
+  stage se_block 5
+  head { avgpool; fc 4 }
+})";
+
 }  // namespace resnetc::passes::testing

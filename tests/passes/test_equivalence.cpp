@@ -35,11 +35,14 @@ TEST_CASE("each pass keeps a training step's loss, logits and updated weights") 
   SECTION("d2l residual and torchvision basic blocks, momentum") { check_each_pass(training_graph(kResidualNet, 3), 1e-10); }
   SECTION("plain SGD") { check_each_pass(training_graph(kResidualNet, 2, 0.0), 1e-10); }
   SECTION("a conv read by BatchNorm and a shortcut") { check_each_pass(training_graph(kTwoUserConvNet, 3), 1e-10); }
+  // lower-gates: the gate's gradient as a map of dy * x * (H * W) read by the global average pool.
+  SECTION("silu, sigmoid and an SE gate") { check_each_pass(training_graph(kGatedNet, 3), 1e-10); }
 }
 
 TEST_CASE("each pass keeps inference outputs; folded BatchNorm within 1e-5 relative") {
   check_each_pass(forward_graph(kResidualNet, 3), 1e-5);
   check_each_pass(forward_graph(kTwoUserConvNet, 2), 1e-5);
+  check_each_pass(forward_graph(kGatedNet, 2), 1e-5);
 }
 
 TEST_CASE("the passes change the graphs they should") {

@@ -74,6 +74,41 @@ TEST_CASE("fuse-elementwise: BatchNorm apply, the residual add and relu in one o
   CHECK_THAT(line_of(text, "stage1.block0.bn1.stats"), Contains("= bn_stats(%stage1.block0.conv1)"));
 }
 
+TEST_CASE("lower-gates and fuse-elementwise: silu, sigmoid and the gate's multiply fuse as relu does") {
+  // -O0: every gating op and gradient a fused map (no kernel of its own in either backend).
+  const ir::Graph o0 = optimized(training_graph(kGatedNet, 2), 0);
+  for (ir::OpKind kind : {ir::OpKind::Sigmoid, ir::OpKind::Silu, ir::OpKind::ChannelMul, ir::OpKind::SigmoidGrad,
+                          ir::OpKind::SiluGrad, ir::OpKind::ChannelMulGradGate})
+    CHECK(count_ops(o0, kind) == 0);
+  const std::string o0_text = ir::print_ir(o0);
+  CHECK_THAT(line_of(o0_text, "stage1.block0.se"), Contains("= fused(%stage1.block0.bn2, %stage1.block0.se.sigmoid)"));
+  CHECK_THAT(line_of(o0_text, "stage1.block0.se.grad_gate"),
+             Contains("= global_avgpool(%stage1.block0.se.grad_gate.product)"));
+
+  const std::string text = ir::print_ir(optimized(training_graph(kGatedNet, 2), 2));
+  // silu after a BatchNorm: in the BatchNorm's map, as relu1 is in the residual network.
+  const std::string silu = line_of(text, "stage1.block0.silu1");
+  CHECK_THAT(silu, Contains("= fused(%stage1.block0.conv1, %stage1.block0.bn1.stats, "));
+  CHECK_THAT(silu, Contains("sigmoid(r"));
+  // The gate's multiply, the residual add and the silu after it: one map reading the gate per
+  // sample and channel; the product and the add never materialized.
+  const std::string block_out = line_of(text, "stage1.block0.silu2");
+  CHECK_THAT(block_out, Contains("plane("));
+  CHECK_THAT(block_out, Contains("sigmoid(r"));
+  CHECK(line_of(text, "stage1.block0.se").empty());
+  CHECK(line_of(text, "stage1.block0.add").empty());
+  // The gate's own sigmoid is read per plane, so it stays a tensor of [N, C, 1, 1].
+  CHECK_THAT(line_of(text, "stage1.block0.se.sigmoid"), Contains("sigmoid(r"));
+  // Backward: the gradient through the multiply is inlined into BatchNorm's backward
+  // reduction, a plane load inside a per-channel sum.
+  bool plane_in_reduction = false;
+  for (size_t at = text.find("-> sum("); at != std::string::npos; at = text.find("-> sum(", at + 1)) {
+    const size_t start = text.rfind('\n', at);
+    plane_in_reduction = plane_in_reduction || text.substr(start, at - start).find("plane(") != std::string::npos;
+  }
+  CHECK(plane_in_reduction);
+}
+
 TEST_CASE("fuse-batchnorm-backward: one reduction feeds the weight, bias and input gradients") {
   const std::string text = ir::print_ir(optimized(training_graph(kResidualNet, 2), 2));
   const std::string sums = line_of(text, "stage1.block0.bn1.grad_sums");

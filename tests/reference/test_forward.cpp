@@ -1,6 +1,8 @@
 // Each forward op of the reference executor against a case small enough to compute by hand.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "reference_test_util.h"
 
 using namespace resnetc::reference;
@@ -112,6 +114,25 @@ TEST_CASE("relu, add, flatten", "[reference][forward]") {
   ex.set(other, {10, 20, 30});
   ex.run();
   CHECK_THAT(ex.get(y), Approx(std::vector<double>{11, 22, 33}));
+}
+
+TEST_CASE("sigmoid and silu, finite for large |x|", "[reference][forward]") {
+  const std::vector<double> x{-1000, -2, 0, 2, 1000};
+  const double s2 = 1 / (1 + std::exp(-2.0));
+  CHECK_THAT(run_one(OpKind::Sigmoid, {1, 1, 1, 5}, x, {}), Approx(std::vector<double>{0, 1 - s2, 0.5, s2, 1}));
+  CHECK_THAT(run_one(OpKind::Silu, {1, 1, 1, 5}, x, {}), Approx(std::vector<double>{0, -2 * (1 - s2), 0, 2 * s2, 1000}));
+}
+
+TEST_CASE("channel_mul scales each (n, c) plane by its gate", "[reference][forward]") {
+  resnetc::ir::GraphBuilder b("g", {2, 2, 1, 2});
+  ValueId gate = b.add_value("gate", {2, 2, 1, 1}, ValueRole::State);
+  ValueId y = b.add(OpKind::ChannelMul, "scale", {b.input(), gate}, {}, here());
+  auto g = std::move(b).finish(y);
+  Executor ex(g);
+  ex.set(g.input, iota(8));
+  ex.set(gate, {1, 10, 100, -1});
+  ex.run();
+  CHECK_THAT(ex.get(y), Approx(std::vector<double>{1, 2, 30, 40, 500, 600, -7, -8}));
 }
 
 TEST_CASE("maxpool: padding is -inf, not 0", "[reference][forward]") {

@@ -249,3 +249,33 @@ TEST_CASE("softmax cross entropy gradient", "[reference][gradients]") {
   std::printf("finite differences: %-28s worst relative error %.2e\n", "softmax_cross_entropy_grad", err);
   CHECK(err < kTolerance);
 }
+
+TEST_CASE("sigmoid and silu gradients", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  for (OpKind kind : {OpKind::Sigmoid, OpKind::Silu}) {
+    Builder t(shape, random_values(resnetc::ir::numel(shape), 700, -4, 4));
+    ValueId x = t.b.input();
+    ValueId y = t.b.add(kind, "act", {x}, {}, here());
+    ValueId r = t.leaf("r", shape);
+    // sigmoid's gradient reads its output, silu's its input.
+    const bool sigmoid = kind == OpKind::Sigmoid;
+    ValueId dx = t.b.apply(sigmoid ? OpKind::SigmoidGrad : OpKind::SiluGrad, "act_grad", {r, sigmoid ? y : x}, {},
+                           here());
+    Case c = t.finish(y);
+    CHECK(check(sigmoid ? "sigmoid_grad" : "silu_grad", c, x, dx, y, r) < kTolerance);
+  }
+}
+
+TEST_CASE("channel_mul gradients: the input's and the gate's", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  Builder t(shape, random_values(resnetc::ir::numel(shape), 800));
+  ValueId x = t.b.input();
+  ValueId g = t.leaf("gate", {2, 3, 1, 1});
+  ValueId y = t.b.add(OpKind::ChannelMul, "scale", {x, g}, {}, here());
+  ValueId r = t.leaf("r", shape);
+  ValueId dx = t.b.apply(OpKind::ChannelMul, "scale.grad_input", {r, g}, {}, here());
+  ValueId dg = t.b.apply(OpKind::ChannelMulGradGate, "scale.grad_gate", {r, x}, {}, here());
+  Case c = t.finish(y);
+  CHECK(check("channel_mul (input)", c, x, dx, y, r) < kTolerance);
+  CHECK(check("channel_mul_grad_gate", c, g, dg, y, r) < kTolerance);
+}

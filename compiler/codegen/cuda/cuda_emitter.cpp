@@ -215,6 +215,13 @@ void dispatch(detail::Emitter& e) {
       return;
     case OpKind::View:  // the plan makes a view an alias of its source's memory, never a kernel
       break;
+    case OpKind::Sigmoid:  // lowered to fused maps at every level (passes/lower_gates.cpp)
+    case OpKind::Silu:
+    case OpKind::ChannelMul:
+    case OpKind::SigmoidGrad:
+    case OpKind::SiluGrad:
+    case OpKind::ChannelMulGradGate:
+      break;
   }
   throw std::invalid_argument(fmt::format("CUDA emitter: no kernel for {}", e.where()));
 }

@@ -48,6 +48,12 @@ void dispatch(KernelBody& k) {
     case OpKind::BnRunningUpdateGroup: return emit_update(k);
     case OpKind::Fused: return emit_fused(k);
     case OpKind::View: break;  // the plan makes a view an alias of its source, never a kernel
+    case OpKind::Sigmoid:      // lowered to fused maps at every level (passes/lower_gates.cpp)
+    case OpKind::Silu:
+    case OpKind::ChannelMul:
+    case OpKind::SigmoidGrad:
+    case OpKind::SiluGrad:
+    case OpKind::ChannelMulGradGate: break;
   }
   throw std::logic_error(fmt::format("the CPU backend cannot emit {}", ir::op_kind_name(k.kernel.kind)));
 }

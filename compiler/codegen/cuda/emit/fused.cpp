@@ -3,7 +3,7 @@
 // declaration per instruction a result needs (`const float r3 = r1 - r2;`); input a is `in<a>`.
 // - map: an elementwise kernel (emit_elementwise_kernel: grid-stride, float4 when the sizes and
 //   alignments allow) in float; a channel load reads in<a>[row * C + c] through __ldg, c the
-//   element's channel.
+//   element's channel, a plane load in<a>[i / INNER], the element's (n, c) plane.
 // - reduce: the per-channel reduction of BatchNorm's statistics (emit_channel_reduce: chunks,
 //   partial sums in the workspace added in order by a second pass), in double like the other
 //   reductions; what depends on the channel only (channel loads, constants and what is computed
@@ -42,6 +42,7 @@ std::vector<bool> channel_uniform(const ir::FusedProgram& p) {
     const FusedInstr& in = p.instrs[k];
     switch (in.code) {
       case FusedOpcode::Load:
+      case FusedOpcode::LoadPlane:
         break;
       case FusedOpcode::LoadChannel:
       case FusedOpcode::Const:
@@ -61,8 +62,9 @@ std::string row_offset(int64_t row) {
 }
 
 // The right-hand side of instruction `in`: in float for a map, in double for a reduction.
-// `load` is what Load reads for input a.
-std::string expression(const Emitter& e, const FusedInstr& in, bool dbl, const std::string& load) {
+// `load` is what Load reads for input a; `plane` the element's (n, c) plane index.
+std::string expression(const Emitter& e, const FusedInstr& in, bool dbl, const std::string& load,
+                       std::string_view plane) {
   const std::string zero = dbl ? "0.0" : "0.0f";
   const auto reg = [](int32_t r) { return fmt::format("r{}", r); };
   switch (in.code) {
@@ -87,12 +89,17 @@ std::string expression(const Emitter& e, const FusedInstr& in, bool dbl, const s
       return fmt::format("{} > {} ? {} : {}", reg(in.b), zero, reg(in.a), zero);
     case FusedOpcode::Rsqrt:
       return fmt::format("{} / {}({})", dbl ? "1.0" : "1.0f", dbl ? "sqrt" : "sqrtf", reg(in.a));
+    case FusedOpcode::LoadPlane:
+      return fmt::format("{}__ldg(in{} + {})", dbl ? "(double)" : "", in.a, plane);
+    case FusedOpcode::Sigmoid:  // exp(-x) = +inf below about -88 (float) gives 0, never a NaN
+      return fmt::format("{1} / ({1} + {2}(-{0}))", reg(in.a), dbl ? "1.0" : "1.0f", dbl ? "exp" : "expf");
   }
   throw std::invalid_argument(fmt::format("CUDA emitter: {}: unknown fused opcode", e.where()));
 }
 
-std::string declare(const Emitter& e, const ir::FusedProgram& p, size_t k, bool dbl, const std::string& load) {
-  return fmt::format("const {} r{} = {};\n", dbl ? "double" : "float", k, expression(e, p.instrs[k], dbl, load));
+std::string declare(const Emitter& e, const ir::FusedProgram& p, size_t k, bool dbl, const std::string& load,
+                    std::string_view plane) {
+  return fmt::format("const {} r{} = {};\n", dbl ? "double" : "float", k, expression(e, p.instrs[k], dbl, load, plane));
 }
 
 }  // namespace
@@ -107,7 +114,7 @@ void emit_fused(Emitter& e) {
   int64_t inner = 1;
   for (size_t axis = 2; axis < space.size(); ++axis) inner *= space[axis];
   const std::vector<bool> live = live_instructions(p);
-  // What each input is read as: elementwise (a Load) and/or per channel.
+  // What each input is read as: elementwise (a Load) and/or per channel or plane (a parameter).
   std::vector<bool> loaded(e.kernel().inputs.size(), false), per_channel(e.kernel().inputs.size(), false);
   bool any_channel = false;
   for (size_t k = 0; k < p.instrs.size(); ++k) {
@@ -115,6 +122,7 @@ void emit_fused(Emitter& e) {
     const FusedInstr& in = p.instrs[k];
     if (in.code == FusedOpcode::Load) loaded.at(static_cast<size_t>(in.a)) = true;
     if (in.code == FusedOpcode::LoadChannel) per_channel.at(static_cast<size_t>(in.a)) = any_channel = true;
+    if (in.code == FusedOpcode::LoadPlane) per_channel.at(static_cast<size_t>(in.a)) = true;
   }
   const std::string program = ir::format_program(p);
 
@@ -137,7 +145,7 @@ void emit_fused(Emitter& e) {
     w.streams.push_back({"y", Mode::Out, e.out_index()});
     if (any_channel) w.code = "const int c = (int)((i / INNER) % C);\n";
     for (size_t k = 0; k < p.instrs.size(); ++k)
-      if (live[k]) w.code += declare(e, p, k, false, fmt::format("in{}_v", p.instrs[k].a));
+      if (live[k]) w.code += declare(e, p, k, false, fmt::format("in{}_v", p.instrs[k].a), "i / INNER");
     w.code += fmt::format("y_v = r{};", p.results[0]);
     emit_elementwise_kernel(e, w);
     return;
@@ -155,9 +163,9 @@ void emit_fused(Emitter& e) {
   bool uses_idx = false;
   for (size_t k = 0; k < p.instrs.size(); ++k) {
     if (!live[k]) continue;
-    const std::string line = declare(e, p, k, true, fmt::format("(double)in{}[idx]", p.instrs[k].a));
+    const std::string line = declare(e, p, k, true, fmt::format("(double)in{}[idx]", p.instrs[k].a), "idx / HW");
     (uniform[k] ? r.prologue : r.element) += line;
-    uses_idx = uses_idx || p.instrs[k].code == FusedOpcode::Load;
+    uses_idx = uses_idx || p.instrs[k].code == FusedOpcode::Load || p.instrs[k].code == FusedOpcode::LoadPlane;
   }
   if (!r.prologue.empty()) r.prologue.pop_back();
   if (!uses_idx) r.element += "(void)idx;\n";  // a sum of channel constants: count * value

@@ -40,8 +40,14 @@ llvm::Value* arithmetic(Builder& b, FusedOpcode code, llvm::Value* x, llvm::Valu
     case FusedOpcode::Relu: return b.CreateSelect(b.CreateFCmpOGT(x, fp(t, 0)), x, fp(t, 0));
     case FusedOpcode::ReluMask: return b.CreateSelect(b.CreateFCmpOGT(y, fp(t, 0)), x, fp(t, 0));
     case FusedOpcode::Rsqrt: return b.CreateFDiv(fp(t, 1), b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x));
+    // 1 / (1 + exp(-x)) is stable for large |x| in IEEE arithmetic: exp(-x) overflowing to +inf
+    // (x below about -88 in float) gives 0, within a denormal of the true value, never a NaN;
+    // and it is one exp and one division, without the select of the exp(-|x|) form.
+    case FusedOpcode::Sigmoid:
+      return b.CreateFDiv(fp(t, 1), b.CreateFAdd(fp(t, 1), b.CreateUnaryIntrinsic(llvm::Intrinsic::exp, b.CreateFNeg(x))));
     case FusedOpcode::Load:
     case FusedOpcode::LoadChannel:
+    case FusedOpcode::LoadPlane:
     case FusedOpcode::Const: break;
   }
   throw std::logic_error(fmt::format("fused: {} is not arithmetic", ir::fused_opcode_name(code)));
@@ -64,7 +70,8 @@ class Registers {
       const ir::FusedInstr& in = program.instrs[i];
       const auto a = static_cast<size_t>(in.a), b = static_cast<size_t>(in.b);
       switch (in.code) {
-        case FusedOpcode::Load: uniform_[i] = false; break;
+        case FusedOpcode::Load:
+        case FusedOpcode::LoadPlane: uniform_[i] = false; break;
         case FusedOpcode::LoadChannel:
         case FusedOpcode::Const: uniform_[i] = true; break;
         default: uniform_[i] = uniform_[a] && (!ir::reads_register_b(in.code) || uniform_[b]);
@@ -102,8 +109,9 @@ class Registers {
     }
   }
 
-  // The other registers at flat element i of the space, in float.
-  void emit_element(Builder& b, llvm::ArrayRef<llvm::Value*> in, llvm::Value* i) {
+  // The other registers at flat element i of the space, in float; `plane` is i's (n, c) plane,
+  // n * C + c, where LoadPlane reads.
+  void emit_element(Builder& b, llvm::ArrayRef<llvm::Value*> in, llvm::Value* i, llvm::Value* plane) {
     for (size_t r = 0; r < program_.instrs.size(); ++r) {
       if (uniform_[r]) continue;
       const ir::FusedInstr& ins = program_.instrs[r];
@@ -111,6 +119,8 @@ class Registers {
         value_[r] = b.CreateFMul(value_[static_cast<size_t>(scaled_[r].base)], scale_[r]);
       } else if (ins.code == FusedOpcode::Load) {
         value_[r] = load_f32(b, in[static_cast<size_t>(ins.a)], i);
+      } else if (ins.code == FusedOpcode::LoadPlane) {
+        value_[r] = load_f32(b, in[static_cast<size_t>(ins.a)], plane);
       } else {
         value_[r] = arithmetic(b, ins.code, value_[static_cast<size_t>(ins.a)],
                                ir::reads_register_b(ins.code) ? value_[static_cast<size_t>(ins.b)] : nullptr);
@@ -175,7 +185,7 @@ void emit_map_planes(KernelBody& k, const Space& s) {
                     b, "p", 0, s.inner, 1,
                     [&](llvm::Value* p) {
                       llvm::Value* i = b.CreateNUWAdd(first, p);
-                      r.emit_element(b, a, i);
+                      r.emit_element(b, a, i, plane);
                       store_f32(b, r.result(0), a.back(), i);
                     },
                     kVector);
@@ -195,10 +205,12 @@ void emit_map_rows(KernelBody& k, const Space& s) {
                     [&](llvm::Value* c) {
                       llvm::Value* i = b.CreateNUWAdd(first, c);
                       r.emit_channel(b, a, c);
-                      r.emit_element(b, a, i);
+                      r.emit_element(b, a, i, i);
                       store_f32(b, r.result(0), a.back(), i);
                     },
-                    kVector);
+                    // Fewer channels than the narrowest vector's 4 floats: nothing to vectorize,
+                    // and LLVM rotates a 2-trip loop into a form its forced vectorizer warns about.
+                    s.channels < 4 ? kOuter : kVector);
               }, kOuter);
             });
 }
@@ -218,13 +230,13 @@ void emit_reduce_planes(KernelBody& k, const Space& s) {
                 r.emit_channel(b, a, c);
                 for (llvm::AllocaInst* t : totals) b.CreateStore(f64(b, 0), t);
                 emit_for(b, "n", 0, s.batch, 1, [&](llvm::Value* n) {
-                  llvm::Value* first =
-                      b.CreateNUWMul(b.CreateNUWAdd(b.CreateNUWMul(n, i64(b, s.channels)), c), i64(b, s.inner), "first");
+                  llvm::Value* plane = b.CreateNUWAdd(b.CreateNUWMul(n, i64(b, s.channels)), c);
+                  llvm::Value* first = b.CreateNUWMul(plane, i64(b, s.inner), "first");
                   for (llvm::AllocaInst* p : planes) b.CreateStore(f32(b, 0), p);
                   emit_for(
                       b, "p", 0, s.inner, 1,
                       [&](llvm::Value* p) {
-                        r.emit_element(b, a, b.CreateNUWAdd(first, p));
+                        r.emit_element(b, a, b.CreateNUWAdd(first, p), plane);
                         for (size_t row = 0; row < rows; ++row)
                           b.CreateStore(reduce_add(b, b.CreateLoad(b.getFloatTy(), planes[row]), r.result(row)),
                                         planes[row]);
@@ -258,7 +270,8 @@ void emit_reduce_rows(KernelBody& k, const Space& s) {
                 r.emit_channel(b, a, c);
                 for (llvm::AllocaInst* t : totals) b.CreateStore(f64(b, 0), t);
                 emit_for(b, "n", 0, s.batch, 1, [&](llvm::Value* n) {
-                  r.emit_element(b, a, b.CreateNUWAdd(b.CreateNUWMul(n, i64(b, s.channels)), c));
+                  llvm::Value* i = b.CreateNUWAdd(b.CreateNUWMul(n, i64(b, s.channels)), c);
+                  r.emit_element(b, a, i, i);
                   for (size_t row = 0; row < rows; ++row)
                     b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), totals[row]), to_f64(b, r.result(row))),
                                   totals[row]);
