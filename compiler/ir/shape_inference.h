@@ -1,6 +1,7 @@
 #pragma once
-// Output and parameter shapes of each op kind: the one place that knows the shape rules,
-// used by the graph builder and re-checked by the verifier.
+// Output and parameter shapes of each op kind, used by the graph builder and re-checked by the
+// verifier: the checks every op passes, then its kind's rules (shape_rules/rules.h), reached
+// through tables built from the rows of ops.def.
 #include <span>
 #include <string>
 #include <vector>

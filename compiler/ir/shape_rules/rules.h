@@ -1,0 +1,30 @@
+#pragma once
+// The shape rule and the parameters of every op kind, one function each, named after the kind
+// and declared from the rows of ops.def: a row without its rules fails to link. shape_inference.cpp
+// reaches them through tables built from the same rows. The definitions live by family:
+// network.cpp, training.cpp, backward.cpp, update.cpp, fused.cpp; parameters.cpp holds every
+// kind's parameters.
+#include <span>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+#include "compiler/ir/shape_inference.h"
+
+namespace resnetc::ir {
+
+namespace shape_rules {
+// The output shape from the data inputs' shapes (checked to be in range and as many as the row
+// says) and the attributes; `{}` for an update.
+#define OP(kind, ...) ShapeResult kind(std::span<const Dims> data, const Attrs& attrs);
+#include "compiler/ir/ops.def"
+#undef OP
+}  // namespace shape_rules
+
+namespace param_rules {
+// The parameters and state the op owns, in the order they follow its data inputs.
+#define OP(kind, ...) std::vector<ParamSpec> kind(const Dims& data0, const Attrs& attrs);
+#include "compiler/ir/ops.def"
+#undef OP
+}  // namespace param_rules
+
+}  // namespace resnetc::ir
