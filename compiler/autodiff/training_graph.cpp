@@ -4,7 +4,9 @@
 
 #include <map>
 
+#include "compiler/autodiff/gradients/rule.h"
 #include "compiler/ir/builder.h"
+#include "compiler/ir/ops.h"
 #include "compiler/ir/verifier.h"
 
 namespace resnetc::autodiff {
@@ -14,7 +16,16 @@ using ir::Attrs;
 using ir::OpKind;
 using ir::ValueId;
 
-class Differentiator {
+// The gradient rule of every kind, indexed by OpKind (ops.cpp checks that the rows are in enum order).
+using GradientRule = void (*)(const OpGradient&);
+constexpr GradientRule kGradientRules[] = {
+#define OP(kind, ...) &gradients::kind,
+#include "compiler/ir/ops.def"
+#undef OP
+};
+static_assert(std::size(kGradientRules) == static_cast<size_t>(ir::kLastOpKind) + 1, "one gradient rule per OpKind");
+
+class Differentiator final : private GradientSink {
  public:
   Differentiator(const ir::Graph& forward, const TrainingOptions& options)
       : fwd_(forward), options_(options), b_(forward.name, forward.shape(forward.input)) {}
@@ -73,90 +84,35 @@ class Differentiator {
     batch_norms_.push_back({&op, stats});
   }
 
+  ValueId apply(OpKind kind, std::string name, std::vector<ValueId> inputs, const Attrs& attrs,
+                const ir::SourceLoc& loc) override {
+    return b_.apply(kind, std::move(name), std::move(inputs), attrs, loc);
+  }
+
   // Adds `g` to the gradient of forward value `v` (a value read twice gets the sum).
-  void accumulate(ValueId v, ValueId g, const ir::SourceLoc& loc) {
+  void accumulate(ValueId v, ValueId g, const ir::SourceLoc& loc) override {
     auto [it, fresh] = grad_.emplace(v, g);
     if (fresh) return;
     std::string name = fmt::format("{}.grad_sum{}", b_.graph().value(v).name, ++sums_[v]);
     it->second = b_.apply(OpKind::Add, name, {it->second, g}, {}, loc);
   }
 
-  // Gradient ops are named after the op they differentiate: "stage1.block0.conv1.grad_input".
-  ValueId grad_op(OpKind kind, const ir::Op& op, std::string_view suffix, std::vector<ValueId> inputs,
-                  Attrs attrs = {}) {
-    return b_.apply(kind, fmt::format("{}.{}", op.name, suffix), std::move(inputs), attrs, op.loc);
-  }
+  void param_grad(ValueId param, ValueId g) override { param_grads_.emplace_back(param, g); }
 
+  const ir::Graph& graph() const override { return b_.graph(); }
+
+  // The op's gradients, by its kind's rule (gradients/rule.h).
   void backward_op(const ir::Op& op) {
     ValueId y = map_.at(op.output);
     auto found = grad_.find(y);
     if (found == grad_.end()) return;  // nothing downstream depends on it
-    ValueId dy = found->second;
     std::vector<ValueId> in = mapped(op.inputs);
-    ValueId x = in[0];
-    const bool x_needs_grad = x != b_.input();
-    const ir::Dims& x_shape = b_.shape(x);
-    Attrs a = op.attrs;
-
-    switch (op.kind) {
-      case OpKind::Conv2d: {
-        Attrs grad_in = a;
-        grad_in.shape = x_shape;
-        if (x_needs_grad) accumulate(x, grad_op(OpKind::ConvGradInput, op, "grad_input", {dy, in[1]}, grad_in), op.loc);
-        param_grad(in[1], grad_op(OpKind::ConvGradWeight, op, "grad_weight", {dy, x}, a));
-        if (a.bias) param_grad(in[2], grad_op(OpKind::BiasGrad, op, "grad_bias", {dy}));
-        break;
-      }
-      case OpKind::BatchNorm: {
-        ValueId stats = b_.graph().op(b_.graph().value(y).producer).inputs[1];  // BnApply(x, stats, ...)
-        Attrs eps;
-        eps.eps = a.eps;
-        accumulate(x, grad_op(OpKind::BnGradInput, op, "grad_input", {dy, x, stats, in[1]}, eps), op.loc);
-        param_grad(in[1], grad_op(OpKind::BnGradWeight, op, "grad_weight", {dy, x, stats}, eps));
-        param_grad(in[2], grad_op(OpKind::BiasGrad, op, "grad_bias", {dy}));
-        break;
-      }
-      case OpKind::Relu: accumulate(x, grad_op(OpKind::ReluGrad, op, "grad", {dy, y}), op.loc); break;
-      case OpKind::Sigmoid: accumulate(x, grad_op(OpKind::SigmoidGrad, op, "grad", {dy, y}), op.loc); break;
-      case OpKind::Silu: accumulate(x, grad_op(OpKind::SiluGrad, op, "grad", {dy, x}), op.loc); break;
-      case OpKind::ChannelMul:  // y = x * gate: dx = dy * gate, dgate = the sum over each plane of dy * x
-        accumulate(x, grad_op(OpKind::ChannelMul, op, "grad_input", {dy, in[1]}), op.loc);
-        accumulate(in[1], grad_op(OpKind::ChannelMulGradGate, op, "grad_gate", {dy, x}), op.loc);
-        break;
-      case OpKind::Add:
-        accumulate(in[0], dy, op.loc);
-        accumulate(in[1], dy, op.loc);
-        break;
-      case OpKind::MaxPool: accumulate(x, grad_op(OpKind::MaxPoolGrad, op, "grad", {dy, x}, a), op.loc); break;
-      case OpKind::AvgPool: {
-        a.shape = x_shape;
-        accumulate(x, grad_op(OpKind::AvgPoolGrad, op, "grad", {dy}, a), op.loc);
-        break;
-      }
-      case OpKind::GlobalAvgPool: {
-        Attrs shape;
-        shape.shape = x_shape;
-        accumulate(x, grad_op(OpKind::GlobalAvgPoolGrad, op, "grad", {dy}, shape), op.loc);
-        break;
-      }
-      case OpKind::Flatten: {
-        Attrs shape;
-        shape.shape = x_shape;
-        accumulate(x, grad_op(OpKind::Reshape, op, "grad", {dy}, shape), op.loc);
-        break;
-      }
-      case OpKind::Linear:
-        if (x_needs_grad) accumulate(x, grad_op(OpKind::LinearGradInput, op, "grad_input", {dy, in[1]}), op.loc);
-        param_grad(in[1], grad_op(OpKind::LinearGradWeight, op, "grad_weight", {dy, x}));
-        if (a.bias) param_grad(in[2], grad_op(OpKind::BiasGrad, op, "grad_bias", {dy}));
-        break;
-      default:
-        throw ir::ShapeError(fmt::format("cannot differentiate op '{}' ({})", op.name, ir::op_kind_name(op.kind)),
-                             op.loc);
-    }
+    const bool x_needs_grad = in[0] != b_.input();
+    ir::Dims x_shape = b_.shape(in[0]);
+    if (!ir::is_known_op_kind(op.kind)) not_differentiable(op);
+    kGradientRules[static_cast<size_t>(op.kind)](
+        OpGradient{op, y, found->second, std::move(in), x_needs_grad, std::move(x_shape), *this});
   }
-
-  void param_grad(ValueId param, ValueId g) { param_grads_.emplace_back(param, g); }
 
   // SGD for every parameter (in the order the backward pass produced their gradients),
   // then the running statistics of every BatchNorm.

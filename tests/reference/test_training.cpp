@@ -211,3 +211,25 @@ TEST_CASE("training graph: BatchNorm with one value per channel is refused at it
   CHECK(*in_block.loc.instance->file == "t.net");
   CHECK(in_block.loc.instance->line == 3);
 }
+
+TEST_CASE("training graph: an op autodiff has no gradient for is refused at its op, by name and kind",
+          "[reference][training][errors]") {
+  ir::GraphBuilder b("n", {2, 4});
+  ir::SourceLoc at;
+  at.line = 7;
+  ir::Attrs reshape;
+  reshape.shape = {2, 4};
+  const ValueId r = b.apply(ir::OpKind::Reshape, "r", {b.input()}, reshape, at);
+  ir::Attrs fc;
+  fc.out_features = 3;
+  const ValueId logits = b.add(ir::OpKind::Linear, "fc", {r}, fc, {});
+  const ir::Graph forward = std::move(b).finish(logits);
+  REQUIRE_FALSE(autodiff::why_untrainable(forward).has_value());
+  try {
+    autodiff::make_training_graph(forward, {});
+    FAIL("make_training_graph accepted a reshape");
+  } catch (const ir::ShapeError& e) {
+    CHECK(std::string(e.what()) == "cannot differentiate op 'r' (reshape)");
+    CHECK(e.loc.line == 7);
+  }
+}

@@ -1,0 +1,49 @@
+// The kinds autodiff never differentiates: it makes them itself (the training forward, the
+// loss, the backward ops and the updates), or the passes make them after autodiff has run.
+// Each is named so that a new row must choose.
+#include <fmt/format.h>
+
+#include "compiler/autodiff/gradients/rule.h"
+#include "compiler/ir/builder.h"
+
+namespace resnetc::autodiff {
+
+void not_differentiable(const ir::Op& op) {
+  throw ir::ShapeError(fmt::format("cannot differentiate op '{}' ({})", op.name, ir::op_kind_name(op.kind)), op.loc);
+}
+
+namespace gradients {
+
+#define RESNETC_NOT_DIFFERENTIABLE(kind) \
+  void kind(const OpGradient& g) { not_differentiable(g.op); }
+RESNETC_NOT_DIFFERENTIABLE(BnStats)
+RESNETC_NOT_DIFFERENTIABLE(BnApply)
+RESNETC_NOT_DIFFERENTIABLE(SoftmaxCrossEntropy)
+RESNETC_NOT_DIFFERENTIABLE(SoftmaxCrossEntropyGrad)
+RESNETC_NOT_DIFFERENTIABLE(ConvGradInput)
+RESNETC_NOT_DIFFERENTIABLE(ConvGradWeight)
+RESNETC_NOT_DIFFERENTIABLE(BiasGrad)
+RESNETC_NOT_DIFFERENTIABLE(BnGradWeight)
+RESNETC_NOT_DIFFERENTIABLE(BnGradInput)
+RESNETC_NOT_DIFFERENTIABLE(ReluGrad)
+RESNETC_NOT_DIFFERENTIABLE(SigmoidGrad)
+RESNETC_NOT_DIFFERENTIABLE(SiluGrad)
+RESNETC_NOT_DIFFERENTIABLE(ChannelMulGradGate)
+RESNETC_NOT_DIFFERENTIABLE(MaxPoolGrad)
+RESNETC_NOT_DIFFERENTIABLE(AvgPoolGrad)
+RESNETC_NOT_DIFFERENTIABLE(GlobalAvgPoolGrad)
+RESNETC_NOT_DIFFERENTIABLE(Reshape)
+RESNETC_NOT_DIFFERENTIABLE(LinearGradInput)
+RESNETC_NOT_DIFFERENTIABLE(LinearGradWeight)
+RESNETC_NOT_DIFFERENTIABLE(SgdUpdate)
+RESNETC_NOT_DIFFERENTIABLE(SgdMomentumUpdate)
+RESNETC_NOT_DIFFERENTIABLE(BnRunningUpdate)
+RESNETC_NOT_DIFFERENTIABLE(Fused)
+RESNETC_NOT_DIFFERENTIABLE(View)
+RESNETC_NOT_DIFFERENTIABLE(SgdUpdateGroup)
+RESNETC_NOT_DIFFERENTIABLE(SgdMomentumUpdateGroup)
+RESNETC_NOT_DIFFERENTIABLE(BnRunningUpdateGroup)
+#undef RESNETC_NOT_DIFFERENTIABLE
+
+}  // namespace gradients
+}  // namespace resnetc::autodiff

@@ -1,0 +1,59 @@
+#pragma once
+// The gradient rule of every op kind, one function each, named after the kind and declared
+// from the rows of ops.def: a row without its rule fails to link. training_graph.cpp reaches
+// them through a table built from the same rows. The definitions live by family:
+// weighted.cpp (ops with parameters), elementwise.cpp, spatial.cpp (pooling, flatten), and
+// none.cpp for the kinds that are never differentiated.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+
+namespace resnetc::autodiff {
+
+// The training graph under construction, as a gradient rule adds to it.
+class GradientSink {
+ public:
+  virtual ir::ValueId apply(ir::OpKind kind, std::string name, std::vector<ir::ValueId> inputs, const ir::Attrs& attrs,
+                            const ir::SourceLoc& loc) = 0;
+  // Adds `g` to the gradient of `v` (a value read twice gets the sum).
+  virtual void accumulate(ir::ValueId v, ir::ValueId g, const ir::SourceLoc& loc) = 0;
+  // `g` is the gradient of parameter `param`, for its update.
+  virtual void param_grad(ir::ValueId param, ir::ValueId g) = 0;
+  virtual const ir::Graph& graph() const = 0;
+
+ protected:
+  ~GradientSink() = default;
+};
+
+// One forward op whose output has a gradient, in the training graph's values.
+struct OpGradient {
+  const ir::Op& op;             // the forward op
+  ir::ValueId y;                // its output
+  ir::ValueId dy;               // the gradient of y
+  std::vector<ir::ValueId> in;  // its inputs
+  bool x_needs_grad;            // in[0] is not the network's input, whose gradient nobody reads
+  ir::Dims x_shape;             // in[0]'s shape
+  GradientSink& sink;
+
+  ir::ValueId x() const { return in[0]; }
+  // A gradient op named after the forward op: "stage1.block0.conv1.grad_input".
+  ir::ValueId grad_op(ir::OpKind kind, std::string_view suffix, std::vector<ir::ValueId> inputs,
+                      const ir::Attrs& attrs = {}) const;
+  void accumulate(ir::ValueId v, ir::ValueId g) const { sink.accumulate(v, g, op.loc); }
+  void param_grad(ir::ValueId param, ir::ValueId g) const { sink.param_grad(param, g); }
+};
+
+// Throws ir::ShapeError, at the op: autodiff has no gradient for its kind.
+[[noreturn]] void not_differentiable(const ir::Op& op);
+
+namespace gradients {
+// Adds the gradients of the op's inputs (and parameters) to the training graph, or calls
+// not_differentiable.
+#define OP(kind, ...) void kind(const OpGradient& g);
+#include "compiler/ir/ops.def"
+#undef OP
+}  // namespace gradients
+
+}  // namespace resnetc::autodiff
