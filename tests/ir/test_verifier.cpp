@@ -114,6 +114,34 @@ TEST_CASE("verifier: attribute the op kind does not use", "[ir][verifier]") {
   CHECK_REPORTED(verify(h), "op 'stem.bn' (batchnorm): eps must be a positive number");
 }
 
+TEST_CASE("verifier: what an op's kind requires beyond its shape rule", "[ir][verifier]") {
+  Graph g = tiny_resnet();
+  g.ops[static_cast<size_t>(find_op(g, "stem.bn"))].attrs.momentum = 1.5;
+  CHECK_REPORTED(verify(g), "op 'stem.bn' (batchnorm): momentum must be between 0 and 1, got 1.5");
+
+  // Only a convolution computes batch statistics in its epilogue.
+  GraphBuilder b("stats", {2, 3, 4, 4});
+  Attrs epilogue;
+  epilogue.epilogue = true;
+  const ValueId relu = b.apply(OpKind::Relu, "relu", {b.input()}, {}, {});
+  b.apply(OpKind::BnStats, "stats", {relu}, epilogue, {});
+  Graph stats = std::move(b).finish(relu);
+  CHECK_REPORTED(verify(stats), "op 'stats' (bn_stats): epilogue=true, but its input %relu is not a conv2d's output");
+
+  // The loss reads int32 labels as its second data input, and float32 logits as its first.
+  GraphBuilder l("loss", {2, 5});
+  const ValueId labels = l.add_value("labels", {2}, ValueRole::Input, DType::I32);
+  const ValueId loss = l.apply(OpKind::SoftmaxCrossEntropy, "loss", {l.input(), labels}, {}, {});
+  Graph good = std::move(l).finish(loss);
+  good.labels = labels;
+  CHECK(verify(good).empty());
+  Graph swapped = good;
+  std::swap(swapped.ops[0].inputs[0], swapped.ops[0].inputs[1]);
+  auto problems = verify(swapped);
+  CHECK_REPORTED(problems, "op 'loss' (softmax_cross_entropy): data input 0 (%labels) must be float32");
+  CHECK_REPORTED(problems, "op 'loss' (softmax_cross_entropy): data input 1 (%input) must be int32 labels");
+}
+
 TEST_CASE("verifier: dangling value ids", "[ir][verifier]") {
   Graph g = tiny_resnet();
   g.ops[static_cast<size_t>(find_op(g, "stage1.block0.add"))].inputs[1] = 999;
