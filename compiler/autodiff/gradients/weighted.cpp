@@ -15,10 +15,9 @@ void Conv2d(const OpGradient& g) {
   if (a.bias) g.param_grad(g.in[2], g.grad_op(OpKind::BiasGrad, "grad_bias", {g.dy}));
 }
 
-// Through the batch statistics the training forward computed (BnApply(x, stats, ...) made y).
+// Through the batch statistics the training forward computed.
 void BatchNorm(const OpGradient& g) {
-  const ir::Graph& graph = g.sink.graph();
-  ir::ValueId stats = graph.op(graph.value(g.y).producer).inputs[1];
+  ir::ValueId stats = g.y_producer().inputs[1];  // BnApply(x, stats, weight, bias)
   ir::Attrs eps;
   eps.eps = g.op.attrs.eps;
   g.accumulate(g.x(), g.grad_op(OpKind::BnGradInput, "grad_input", {g.dy, g.x(), stats, g.in[1]}, eps));
