@@ -21,6 +21,7 @@ struct Schema {
   std::string_view positional;  // what the one positional argument means, or "" for none
   std::vector<Key> keys;
   std::vector<std::string_view> flags;
+  bool real_positional = false;  // the positional argument is a decimal literal (a probability)
 };
 
 const std::vector<Key> kWindowKeys = {{"kernel", "k"}, {"stride", "s"}, {"padding", "p"}};
@@ -34,6 +35,9 @@ const std::vector<Schema>& schemas() {
       {"avgpool", ir::OpKind::AvgPool, "", kWindowKeys, {}},
       {"flatten", ir::OpKind::Flatten, "", {}, {}},
       {"fc", ir::OpKind::Linear, "outputs", {}, {}},
+      {"padshortcut", ir::OpKind::PadShortcut, "output channels", {{"stride", "s"}}, {}},
+      {"dropout", ir::OpKind::Dropout, "probability of dropping", {}, {}, true},
+      {"droppath", ir::OpKind::DropPath, "probability of dropping", {}, {}, true},
   };
   return all;
 }
@@ -67,7 +71,12 @@ struct Given {
 
 }  // namespace
 
-void check_layer_word(const ast::Layer& layer) { find_schema(layer); }
+void check_layer_word(const ast::Layer& layer) {
+  const Schema& schema = find_schema(layer);
+  for (const ast::Arg& arg : layer.args)
+    if (arg.value->kind == ast::Expr::Kind::Real && !(arg.key.empty() && schema.real_positional))
+      evaluate(*arg.value, {});  // says an integer was expected
+}
 
 ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
   const Schema& schema = find_schema(layer);
@@ -75,8 +84,11 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
   std::map<std::string_view, Given> keys;
   std::vector<std::string_view> flags_set;
 
+  std::optional<double> probability;
   for (const ast::Arg& arg : layer.args) {
     uint32_t width = std::max<uint32_t>(1, static_cast<uint32_t>(arg.key.size()));
+    if (arg.value->kind == ast::Expr::Kind::Real && !(arg.key.empty() && schema.real_positional))
+      evaluate(*arg.value, env);  // says an integer was expected
     if (arg.key.empty()) {
       const ast::Expr& e = *arg.value;
       bool is_flag = e.kind == ast::Expr::Kind::Name &&
@@ -92,7 +104,16 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
       if (positional)
         error_at(arg.loc, fmt::format("'{}' takes one positional argument (the {}); name the others, like k3",
                                       schema.word, schema.positional));
-      positional = Given{evaluate(e, env), arg.loc};
+      if (schema.real_positional) {
+        probability = e.kind == ast::Expr::Kind::Real ? e.real : static_cast<double>(evaluate(e, env));
+        if (!(*probability >= 0 && *probability < 1))
+          error_at(arg.loc,
+                   fmt::format("'{}' takes the probability of dropping, in [0, 1), like '{} 0.3'; got {}", schema.word,
+                               schema.word, e.kind == ast::Expr::Kind::Real ? e.name : fmt::format("{}", *probability)),
+                   e.kind == ast::Expr::Kind::Real ? static_cast<uint32_t>(e.name.size()) : 1);
+      }
+      positional = Given{0, arg.loc};
+      if (!schema.real_positional) positional->value = evaluate(e, env);
       continue;
     }
     auto key = std::find_if(schema.keys.begin(), schema.keys.end(),
@@ -152,6 +173,19 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
       if (!positional) error_at(layer.loc, "'fc' needs its number of outputs, like 'fc 10'", 2);
       a.out_features = positional->value;
       a.bias = true;
+      break;
+    case ir::OpKind::Dropout:
+    case ir::OpKind::DropPath:
+      if (!probability)
+        error_at(layer.loc, fmt::format("'{0}' needs the probability of dropping, like '{0} 0.3'", schema.word),
+                 static_cast<uint32_t>(layer.op.size()));
+      a.rate = *probability;
+      break;
+    case ir::OpKind::PadShortcut:
+      if (!positional)
+        error_at(layer.loc, "'padshortcut' needs its number of output channels, like 'padshortcut 32 stride=2'", 11);
+      a.out_channels = positional->value;
+      a.stride[0] = a.stride[1] = optional("stride", 1);
       break;
     default: break;
   }

@@ -100,6 +100,7 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
   p.input = find(g.input);
   p.labels = find(g.labels);
   p.learning_rate = find(g.learning_rate);
+  p.rng = find(g.rng);
   p.loss = find(g.loss);
   p.logits = find(g.output);
   p.unplanned_arena_bytes = p.bytes(Storage::Arena);

@@ -190,6 +190,8 @@ void dispatch(detail::Emitter& e) {
     case OpKind::ReluGrad:
     case OpKind::Flatten:
     case OpKind::Reshape:
+    case OpKind::Dropout:
+    case OpKind::DropPath:
     case OpKind::GlobalAvgPoolGrad:
       detail::emit_elementwise(e);
       return;
@@ -209,6 +211,14 @@ void dispatch(detail::Emitter& e) {
     case OpKind::SgdUpdateGroup:
     case OpKind::SgdMomentumUpdateGroup:
       detail::emit_update(e);
+      return;
+    case OpKind::PadShortcut:
+    case OpKind::PadShortcutGrad:
+      detail::emit_shortcut(e);
+      return;
+    case OpKind::DropoutMask:
+    case OpKind::DropPathMask:
+      detail::emit_random_mask(e);
       return;
     case OpKind::Fused:
       detail::emit_fused(e);

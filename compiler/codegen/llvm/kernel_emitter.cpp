@@ -31,6 +31,8 @@ void dispatch(KernelBody& k) {
     case OpKind::Add:
     case OpKind::Flatten:
     case OpKind::Reshape:
+    case OpKind::Dropout:
+    case OpKind::DropPath:
     case OpKind::BiasGrad: return emit_elementwise(k);
     case OpKind::MaxPool:
     case OpKind::AvgPool:
@@ -46,6 +48,10 @@ void dispatch(KernelBody& k) {
     case OpKind::SgdUpdateGroup:
     case OpKind::SgdMomentumUpdateGroup:
     case OpKind::BnRunningUpdateGroup: return emit_update(k);
+    case OpKind::PadShortcut:
+    case OpKind::PadShortcutGrad: return emit_shortcut(k);
+    case OpKind::DropoutMask:
+    case OpKind::DropPathMask: return emit_random_mask(k);
     case OpKind::Fused: return emit_fused(k);
     case OpKind::View: break;  // the plan makes a view an alias of its source, never a kernel
   }
