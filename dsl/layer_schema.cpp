@@ -69,14 +69,30 @@ struct Given {
   SourceLoc loc;
 };
 
-}  // namespace
-
-void check_layer_word(const ast::Layer& layer) {
-  const Schema& schema = find_schema(layer);
+// A decimal literal is only a probability (dropout, droppath); anywhere else evaluate() says
+// an integer was expected, before any other error of the layer, as when the parser said so.
+void refuse_misplaced_decimals(const Schema& schema, const ast::Layer& layer) {
   for (const ast::Arg& arg : layer.args)
     if (arg.value->kind == ast::Expr::Kind::Real && !(arg.key.empty() && schema.real_positional))
-      evaluate(*arg.value, {});  // says an integer was expected
+      evaluate(*arg.value, {});
 }
+
+// The probability of dropping: a decimal literal, or an integer expression; in [0, 1).
+double probability_value(const Schema& schema, const ast::Arg& arg, const Env& env) {
+  const ast::Expr& e = *arg.value;
+  const bool literal = e.kind == ast::Expr::Kind::Real;
+  const double p = literal ? e.real : static_cast<double>(evaluate(e, env));
+  if (!(p >= 0 && p < 1))
+    error_at(arg.loc,
+             fmt::format("'{0}' takes the probability of dropping, in [0, 1), like '{0} 0.3'; got {1}", schema.word,
+                         literal ? e.name : fmt::format("{}", p)),
+             literal ? static_cast<uint32_t>(e.name.size()) : 1);
+  return p;
+}
+
+}  // namespace
+
+void check_layer_word(const ast::Layer& layer) { refuse_misplaced_decimals(find_schema(layer), layer); }
 
 ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
   const Schema& schema = find_schema(layer);
@@ -85,10 +101,9 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
   std::vector<std::string_view> flags_set;
 
   std::optional<double> probability;
+  refuse_misplaced_decimals(schema, layer);
   for (const ast::Arg& arg : layer.args) {
     uint32_t width = std::max<uint32_t>(1, static_cast<uint32_t>(arg.key.size()));
-    if (arg.value->kind == ast::Expr::Kind::Real && !(arg.key.empty() && schema.real_positional))
-      evaluate(*arg.value, env);  // says an integer was expected
     if (arg.key.empty()) {
       const ast::Expr& e = *arg.value;
       bool is_flag = e.kind == ast::Expr::Kind::Name &&
@@ -105,15 +120,11 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
         error_at(arg.loc, fmt::format("'{}' takes one positional argument (the {}); name the others, like k3",
                                       schema.word, schema.positional));
       if (schema.real_positional) {
-        probability = e.kind == ast::Expr::Kind::Real ? e.real : static_cast<double>(evaluate(e, env));
-        if (!(*probability >= 0 && *probability < 1))
-          error_at(arg.loc,
-                   fmt::format("'{}' takes the probability of dropping, in [0, 1), like '{} 0.3'; got {}", schema.word,
-                               schema.word, e.kind == ast::Expr::Kind::Real ? e.name : fmt::format("{}", *probability)),
-                   e.kind == ast::Expr::Kind::Real ? static_cast<uint32_t>(e.name.size()) : 1);
+        probability = probability_value(schema, arg, env);
+        positional = Given{0, arg.loc};
+      } else {
+        positional = Given{evaluate(e, env), arg.loc};
       }
-      positional = Given{0, arg.loc};
-      if (!schema.real_positional) positional->value = evaluate(e, env);
       continue;
     }
     auto key = std::find_if(schema.keys.begin(), schema.keys.end(),
