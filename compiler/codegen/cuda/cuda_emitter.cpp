@@ -190,8 +190,6 @@ void dispatch(detail::Emitter& e) {
     case OpKind::ReluGrad:
     case OpKind::Flatten:
     case OpKind::Reshape:
-    case OpKind::Dropout:
-    case OpKind::DropPath:
     case OpKind::GlobalAvgPoolGrad:
       detail::emit_elementwise(e);
       return;
@@ -223,7 +221,9 @@ void dispatch(detail::Emitter& e) {
     case OpKind::Fused:
       detail::emit_fused(e);
       return;
-    case OpKind::View:  // the plan makes a view an alias of its source's memory, never a kernel
+    case OpKind::View:  // the plan makes a view, dropout and drop-path aliases of their source, never kernels
+    case OpKind::Dropout:
+    case OpKind::DropPath:
       break;
   }
   throw std::invalid_argument(fmt::format("CUDA emitter: no kernel for {}", e.where()));

@@ -31,8 +31,6 @@ void dispatch(KernelBody& k) {
     case OpKind::Add:
     case OpKind::Flatten:
     case OpKind::Reshape:
-    case OpKind::Dropout:
-    case OpKind::DropPath:
     case OpKind::BiasGrad: return emit_elementwise(k);
     case OpKind::MaxPool:
     case OpKind::AvgPool:
@@ -53,7 +51,9 @@ void dispatch(KernelBody& k) {
     case OpKind::DropoutMask:
     case OpKind::DropPathMask: return emit_random_mask(k);
     case OpKind::Fused: return emit_fused(k);
-    case OpKind::View: break;  // the plan makes a view an alias of its source, never a kernel
+    case OpKind::View:  // the plan makes a view, dropout and drop-path aliases of their source, never kernels
+    case OpKind::Dropout:
+    case OpKind::DropPath: break;
   }
   throw std::logic_error(fmt::format("the CPU backend cannot emit {}", ir::op_kind_name(k.kernel.kind)));
 }

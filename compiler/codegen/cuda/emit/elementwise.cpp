@@ -118,8 +118,6 @@ void emit_elementwise(Emitter& e) {
       break;
     case ir::OpKind::Flatten:
     case ir::OpKind::Reshape:
-    case ir::OpKind::Dropout:  // the identity in evaluation
-    case ir::OpKind::DropPath:
       w.family = "copy";
       w.comment = "y = x, the same elements as " + shape;
       w.streams = {{"x", Mode::In, e.in_index(0)}, {"y", Mode::Out, e.out_index()}};

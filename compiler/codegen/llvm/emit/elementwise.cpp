@@ -105,9 +105,7 @@ void emit_elementwise(KernelBody& k) {
     case OpKind::Add:
       return emit_map(k, [](Builder& b, llvm::ArrayRef<llvm::Value*> x) { return b.CreateFAdd(x[0], x[1]); });
     case OpKind::Flatten:
-    case OpKind::Reshape:
-    case OpKind::Dropout:   // the identity in evaluation
-    case OpKind::DropPath: return emit_copy(k);
+    case OpKind::Reshape: return emit_copy(k);
     case OpKind::BiasGrad: return emit_bias_grad(k);
     default: break;
   }
