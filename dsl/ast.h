@@ -10,10 +10,12 @@
 namespace resnetc::dsl::ast {
 
 struct Expr {
-  enum class Kind { Int, Name, Unary, Binary } kind = Kind::Int;
+  enum class Kind { Int, Name, Unary, Binary, Real } kind = Kind::Int;
   SourceLoc loc;
   int64_t value = 0;     // Int
-  std::string name;      // Name; operator spelling for Unary/Binary ("-", "not", "+", "and", ...)
+  double real = 0;       // Real: a decimal literal, a whole argument of a layer (`dropout 0.3`)
+  std::string name;      // Name; operator spelling for Unary/Binary ("-", "not", "+", "and", ...);
+                         // Real: its spelling
   std::unique_ptr<Expr> lhs, rhs;  // Unary uses lhs
 };
 using ExprPtr = std::unique_ptr<Expr>;

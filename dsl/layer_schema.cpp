@@ -21,6 +21,7 @@ struct Schema {
   std::string_view positional;  // what the one positional argument means, or "" for none
   std::vector<Key> keys;
   std::vector<std::string_view> flags;
+  bool real_positional = false;  // the positional argument is a decimal literal (a probability)
 };
 
 const std::vector<Key> kWindowKeys = {{"kernel", "k"}, {"stride", "s"}, {"padding", "p"}};
@@ -36,6 +37,9 @@ const std::vector<Schema>& schemas() {
       {"fc", ir::OpKind::Linear, "outputs", {}, {}},
       {"sigmoid", ir::OpKind::Sigmoid, "", {}, {}},
       {"silu", ir::OpKind::Silu, "", {}, {}},
+      {"padshortcut", ir::OpKind::PadShortcut, "output channels", {{"stride", "s"}}, {}},
+      {"dropout", ir::OpKind::Dropout, "probability of dropping", {}, {}, true},
+      {"droppath", ir::OpKind::DropPath, "probability of dropping", {}, {}, true},
   };
   return all;
 }
@@ -67,11 +71,32 @@ struct Given {
   SourceLoc loc;
 };
 
+// A decimal literal is only a probability (dropout, droppath); anywhere else evaluate() says
+// an integer was expected, before any other error of the layer, as when the parser said so.
+void refuse_misplaced_decimals(const Schema& schema, const ast::Layer& layer) {
+  for (const ast::Arg& arg : layer.args)
+    if (arg.value->kind == ast::Expr::Kind::Real && !(arg.key.empty() && schema.real_positional))
+      evaluate(*arg.value, {});
+}
+
+// The probability of dropping: a decimal literal, or an integer expression; in [0, 1).
+double probability_value(const Schema& schema, const ast::Arg& arg, const Env& env) {
+  const ast::Expr& e = *arg.value;
+  const bool literal = e.kind == ast::Expr::Kind::Real;
+  const double p = literal ? e.real : static_cast<double>(evaluate(e, env));
+  if (!(p >= 0 && p < 1))
+    error_at(arg.loc,
+             fmt::format("'{0}' takes the probability of dropping, in [0, 1), like '{0} 0.3'; got {1}", schema.word,
+                         literal ? e.name : fmt::format("{}", p)),
+             literal ? static_cast<uint32_t>(e.name.size()) : 1);
+  return p;
+}
+
 }  // namespace
 
 void check_layer_word(const ast::Layer& layer) {
   if (!layer.gate) {
-    find_schema(layer);
+    refuse_misplaced_decimals(find_schema(layer), layer);
     return;
   }
   for (const ast::Layer& inner : layer.gate->layers) check_layer_word(inner);
@@ -83,6 +108,8 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
   std::map<std::string_view, Given> keys;
   std::vector<std::string_view> flags_set;
 
+  std::optional<double> probability;
+  refuse_misplaced_decimals(schema, layer);
   for (const ast::Arg& arg : layer.args) {
     uint32_t width = std::max<uint32_t>(1, static_cast<uint32_t>(arg.key.size()));
     if (arg.key.empty()) {
@@ -100,7 +127,12 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
       if (positional)
         error_at(arg.loc, fmt::format("'{}' takes one positional argument (the {}); name the others, like k3",
                                       schema.word, schema.positional));
-      positional = Given{evaluate(e, env), arg.loc};
+      if (schema.real_positional) {
+        probability = probability_value(schema, arg, env);
+        positional = Given{0, arg.loc};
+      } else {
+        positional = Given{evaluate(e, env), arg.loc};
+      }
       continue;
     }
     auto key = std::find_if(schema.keys.begin(), schema.keys.end(),
@@ -160,6 +192,19 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
       if (!positional) error_at(layer.loc, "'fc' needs its number of outputs, like 'fc 10'", 2);
       a.out_features = positional->value;
       a.bias = true;
+      break;
+    case ir::OpKind::Dropout:
+    case ir::OpKind::DropPath:
+      if (!probability)
+        error_at(layer.loc, fmt::format("'{0}' needs the probability of dropping, like '{0} 0.3'", schema.word),
+                 static_cast<uint32_t>(layer.op.size()));
+      a.rate = *probability;
+      break;
+    case ir::OpKind::PadShortcut:
+      if (!positional)
+        error_at(layer.loc, "'padshortcut' needs its number of output channels, like 'padshortcut 32 stride=2'", 11);
+      a.out_channels = positional->value;
+      a.stride[0] = a.stride[1] = optional("stride", 1);
       break;
     default: break;
   }

@@ -235,7 +235,7 @@ class Parser {
       if (is(Tok::Ident) && peek(1).kind == Tok::Assign) {
         a.key = next().text;
         next();
-        a.value = argument_expr();
+        a.value = is(Tok::Float) ? real_literal() : argument_expr();
       } else if (is(Tok::Ident) && is_shorthand(peek().text)) {
         const Token& t = next();
         size_t letters = 0;
@@ -246,12 +246,23 @@ class Parser {
         if (digits.size() > 18) error_at(t.loc, fmt::format("number in '{}' is too large", t.text), t.length());
         value->value = std::stoll(digits);
         a.value = std::move(value);
+      } else if (is(Tok::Float)) {
+        a.value = real_literal();
       } else {
         a.value = argument_expr();
       }
       out.push_back(std::move(a));
     }
     return out;
+  }
+
+  // A decimal as a whole argument; the layer's schema says whether it takes one.
+  ast::ExprPtr real_literal() {
+    const Token& t = next();
+    auto e = ast::make_expr(ast::Expr::Kind::Real, t.loc);
+    e->real = t.float_value;
+    e->name = t.text;
+    return e;
   }
 
   ast::NetworkDef network() {

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "compiler/ir/builder.h"
+#include "compiler/ir/random_mask.h"
 #include "compiler/ir/verifier.h"
 
 namespace resnetc::autodiff {
@@ -37,6 +38,7 @@ class Differentiator {
     g.output_loc = fwd_.output_loc;
     g.labels = labels_;
     g.learning_rate = lr_;
+    g.rng = rng_;
     g.loss = loss;
     ir::verify_or_throw(g, "autodiff");
     return g;
@@ -62,6 +64,10 @@ class Differentiator {
   // The forward op in the training graph; BatchNorm uses the batch's statistics.
   void forward_op(const ir::Op& op) {
     std::vector<ValueId> in = mapped(op.inputs);
+    if (op.kind == OpKind::Dropout || op.kind == OpKind::DropPath) {
+      map_[op.output] = b_.apply(mask_kind(op.kind), op.name, {in[0], rng()}, mask_attrs(op), op.loc);
+      return;
+    }
     if (op.kind != OpKind::BatchNorm) {
       map_[op.output] = b_.apply(op.kind, op.name, in, op.attrs, op.loc);
       return;
@@ -71,6 +77,22 @@ class Differentiator {
     apply_attrs.eps = op.attrs.eps;
     map_[op.output] = b_.apply(OpKind::BnApply, op.name, {in[0], stats, in[1], in[2]}, apply_attrs, op.loc);
     batch_norms_.push_back({&op, stats});
+  }
+
+  // Dropout and drop-path train with a mask drawn from the rng input; the mask op is its own
+  // gradient, so the backward pass draws the same mask again.
+  static OpKind mask_kind(OpKind kind) { return kind == OpKind::Dropout ? OpKind::DropoutMask : OpKind::DropPathMask; }
+  static Attrs mask_attrs(const ir::Op& op) {
+    Attrs a;
+    a.rate = op.attrs.rate;
+    a.salt = ir::random_mask::salt(op.name);
+    return a;
+  }
+  // The [2] int32 input (seed, step), made at the first dropout: graphs without one keep
+  // their inputs.
+  ValueId rng() {
+    if (rng_ == ir::kNoValue) rng_ = b_.add_value("rng", {2}, ir::ValueRole::Input, ir::DType::I32);
+    return rng_;
   }
 
   // Adds `g` to the gradient of forward value `v` (a value read twice gets the sum).
@@ -150,6 +172,17 @@ class Differentiator {
         param_grad(in[1], grad_op(OpKind::LinearGradWeight, op, "grad_weight", {dy, x}));
         if (a.bias) param_grad(in[2], grad_op(OpKind::BiasGrad, op, "grad_bias", {dy}));
         break;
+      case OpKind::Dropout:
+      case OpKind::DropPath:
+        accumulate(x, grad_op(mask_kind(op.kind), op, "grad", {dy, rng_}, mask_attrs(op)), op.loc);
+        break;
+      case OpKind::PadShortcut: {
+        Attrs grad;
+        grad.stride[0] = a.stride[0], grad.stride[1] = a.stride[1];
+        grad.shape = x_shape;
+        accumulate(x, grad_op(OpKind::PadShortcutGrad, op, "grad", {dy}, grad), op.loc);
+        break;
+      }
       default:
         throw ir::ShapeError(fmt::format("cannot differentiate op '{}' ({})", op.name, ir::op_kind_name(op.kind)),
                              op.loc);
@@ -191,7 +224,7 @@ class Differentiator {
   std::map<ValueId, int> sums_;
   std::vector<std::pair<ValueId, ValueId>> param_grads_;
   std::vector<std::pair<const ir::Op*, ValueId>> batch_norms_;  // forward BN op, its stats value
-  ValueId labels_ = ir::kNoValue, lr_ = ir::kNoValue;
+  ValueId labels_ = ir::kNoValue, lr_ = ir::kNoValue, rng_ = ir::kNoValue;
 };
 
 }  // namespace

@@ -110,6 +110,8 @@ struct Attrs {
   int64_t offset = 0;              // View: the first element
   std::vector<int64_t> counts;     // BnRunningUpdateGroup: each member's n = N*H*W
   FusedProgram program;            // Fused
+  double rate = 0;                 // Dropout, DropPath and their masks: the probability of dropping
+  int64_t salt = 0;                // DropoutMask, DropPathMask: tells the masks of two layers apart
 };
 
 struct Op {
@@ -133,6 +135,7 @@ struct Graph {
   ValueId labels = kNoValue;         // [N] int32 class indices
   ValueId learning_rate = kNoValue;  // [1], set before every step by the schedule
   ValueId loss = kNoValue;           // [1]
+  ValueId rng = kNoValue;            // [2] int32 (seed, step), set every step; only with dropout
 
   const Value& value(ValueId id) const { return values.at(static_cast<size_t>(id)); }
   const Dims& shape(ValueId id) const { return value(id).shape; }

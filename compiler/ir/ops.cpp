@@ -65,6 +65,8 @@ bool attr_is_default(const Attrs& a, AttrField field) {
     case AttrField::Counts: return a.counts.empty();
     case AttrField::Program: return a.program.empty() && a.program.results.empty() && !a.program.reduce;
     case AttrField::Epilogue: return a.epilogue == d.epilogue;
+    case AttrField::Rate: return a.rate == d.rate;
+    case AttrField::Salt: return a.salt == d.salt;
   }
   return true;
 }
@@ -86,6 +88,8 @@ std::string format_attr(const Attrs& a, AttrField field) {
     case AttrField::Counts: return fmt::format("[{}]", fmt::join(a.counts, ", "));
     case AttrField::Program: return format_program(a.program);
     case AttrField::Epilogue: return a.epilogue ? "true" : "false";
+    case AttrField::Rate: return fmt::format("{}", a.rate);
+    case AttrField::Salt: return fmt::format("{}", a.salt);
   }
   return "?";
 }

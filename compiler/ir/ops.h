@@ -32,7 +32,9 @@ namespace resnetc::ir {
   ATTRIBUTE(Offset, "offset", false)              \
   ATTRIBUTE(Counts, "counts", false)              \
   ATTRIBUTE(Program, "program", false)            \
-  ATTRIBUTE(Epilogue, "epilogue", false)
+  ATTRIBUTE(Epilogue, "epilogue", false)          \
+  ATTRIBUTE(Rate, "rate", true)                   \
+  ATTRIBUTE(Salt, "salt", false)
 
 enum class AttrField : uint8_t {
 #define RESNETC_ATTR_ENUM(field, name, printed_always) field,

@@ -80,6 +80,26 @@ ShapeResult infer_pool(const Dims& x, const Attrs& a, std::string_view what) {
   return infer_window(x, a, x[1], what);
 }
 
+// x[:, :, ::s, ::s] keeps ceil(H / s) rows and ceil(W / s) columns, then zero channels follow.
+ShapeResult infer_pad_shortcut(const Dims& x, const Attrs& a) {
+  if (auto r = expect_rank(x, 4, "pad_shortcut"); !r.ok()) return r;
+  for (int axis = 0; axis < 2; ++axis)
+    if (a.stride[axis] < 1 || a.stride[axis] > kMaxDim)
+      return fail(fmt::format("pad_shortcut stride must be 1 to 2^31, got {}", a.stride[axis]));
+  if (a.out_channels < x[1] || a.out_channels > kMaxDim)
+    return fail(fmt::format("pad_shortcut pads {} input channels (input {}) with zeros, so it needs {} to 2^31 "
+                            "output channels, got {}",
+                            x[1], format_dims(x), x[1], a.out_channels));
+  return {{x[0], a.out_channels, (x[2] + a.stride[0] - 1) / a.stride[0], (x[3] + a.stride[1] - 1) / a.stride[1]}, {}};
+}
+
+// The probability of dropping an element or a sample: [0, 1), so 1 / (1 - rate) is finite.
+ShapeResult drop_rate(const Dims& x, const Attrs& a, std::string_view what) {
+  if (!(a.rate >= 0 && a.rate < 1))
+    return fail(fmt::format("{} rate must be in [0, 1), got {}", what, a.rate));
+  return {x, {}};
+}
+
 ShapeResult same(const Dims& a, const Dims& b, std::string_view what) {
   if (a == b) return {a, {}};
   return fail(fmt::format("{}: shapes {} and {} differ", what, format_dims(a), format_dims(b)));
@@ -150,6 +170,10 @@ ShapeResult infer_fused(std::span<const Dims> d, const Attrs& a) {
 
 ShapeResult infer_training(OpKind kind, std::span<const Dims> d, const Attrs& a) {
   switch (kind) {
+    case OpKind::DropoutMask:
+    case OpKind::DropPathMask:
+      if (auto r = expect(d[1], Dims{2}, "the masks' seed and step"); !r.ok()) return r;
+      return drop_rate(d[0], a, op_kind_name(kind));
     case OpKind::BnStats:
       if (auto r = expect_rank(d[0], 4, "bn_stats"); !r.ok()) return r;
       return {{2, d[0][1]}, {}};
@@ -200,6 +224,12 @@ ShapeResult infer_training(OpKind kind, std::span<const Dims> d, const Attrs& a)
     case OpKind::GlobalAvgPoolGrad:
       if (auto r = expect_rank(a.shape, 4, "global_avgpool_grad"); !r.ok()) return r;
       return grad_matches({{a.shape[0], a.shape[1], 1, 1}, {}}, d[0], a.shape);
+    case OpKind::PadShortcutGrad: {
+      if (auto r = expect_rank(d[0], 4, "pad_shortcut_grad"); !r.ok()) return r;
+      Attrs forward = a;
+      forward.out_channels = d[0][1];
+      return grad_matches(infer_pad_shortcut(a.shape, forward), d[0], a.shape);
+    }
     case OpKind::Reshape:
       if (numel(d[0]) != numel(a.shape))
         return fail(fmt::format("cannot reshape {} to {}", format_dims(d[0]), format_dims(a.shape)));
@@ -306,6 +336,9 @@ ShapeResult infer_unchecked(OpKind kind, std::span<const Dims> data, const Attrs
       if (a.out_features < 1) return fail(fmt::format("fc needs at least 1 output, got {}", a.out_features));
       if (a.out_features > kMaxDim) return fail(fmt::format("fc outputs {} are larger than 2^31", a.out_features));
       return {{x[0], a.out_features}, {}};
+    case OpKind::PadShortcut: return infer_pad_shortcut(x, a);
+    case OpKind::Dropout: return drop_rate(x, a, "dropout");
+    case OpKind::DropPath: return drop_rate(x, a, "droppath");
     default: return infer_training(kind, data, a);
   }
   return fail("unknown op kind");

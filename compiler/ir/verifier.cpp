@@ -108,10 +108,10 @@ class Verifier {
           report("{}: shape {} has a dimension below 1", value_subject(id), format_dims(v.shape));
           break;
         }
-      if (v.role == ValueRole::Input && id != g_.input && id != g_.labels && id != g_.learning_rate)
+      if (v.role == ValueRole::Input && id != g_.input && id != g_.labels && id != g_.learning_rate && id != g_.rng)
         report("{}: has the input role but is not one of the graph's inputs", value_subject(id));
-      if ((id == g_.labels) != (v.dtype == DType::I32))
-        report("{}: only the labels are int32", value_subject(id));
+      if ((id == g_.labels || id == g_.rng) != (v.dtype == DType::I32))
+        report("{}: only the labels and the masks' seed and step are int32", value_subject(id));
       if (v.role == ValueRole::Activation) {
         if (!valid_op(v.producer))
           report("{}: its producer op id {} is out of range (the graph has {} ops)", value_subject(id), v.producer,
@@ -177,8 +177,10 @@ class Verifier {
       const Value& v = val(in);
       data_shapes.push_back(v.shape);
       bool wants_labels = (op.kind == OpKind::SoftmaxCrossEntropy || op.kind == OpKind::SoftmaxCrossEntropyGrad) && k == 1;
-      if ((v.dtype == DType::I32) != wants_labels)
-        report("{}: data input {} ({}) must be {}", me, k, value_ref(in), wants_labels ? "int32 labels" : "float32");
+      bool wants_rng = (op.kind == OpKind::DropoutMask || op.kind == OpKind::DropPathMask) && k == 1;
+      if ((v.dtype == DType::I32) != (wants_labels || wants_rng))
+        report("{}: data input {} ({}) must be {}", me, k, value_ref(in),
+               wants_labels ? "int32 labels" : wants_rng ? "the int32 seed and step" : "float32");
       if (v.role != ValueRole::Activation) continue;  // the input, a parameter or state: defined before every op
       OpId producer = produced_by_[static_cast<size_t>(in)];
       if (producer < 0)

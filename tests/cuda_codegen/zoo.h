@@ -4,6 +4,7 @@
 // vectors). Run under emulation (test_emulated_kernels.cpp) and compiled with NVRTC
 // (test_nvrtc_examples.cpp).
 #include <string>
+#include <tuple>
 
 #include "compiler/ir/builder.h"
 #include "tests/conv_case.h"
@@ -84,6 +85,20 @@ inline ir::Attrs window(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t 
   return a;
 }
 
+// Dropout's [2] int32 (seed, step) input, made once per graph.
+inline ir::ValueId mask_seed(ir::GraphBuilder& g) {
+  for (size_t i = 0; i < g.graph().values.size(); ++i)
+    if (g.graph().values[i].name == "rng") return static_cast<ir::ValueId>(i);
+  return g.add_value("rng", {2}, ValueRole::Input, ir::DType::I32);
+}
+
+inline ir::Attrs mask_attrs(double rate, int64_t salt) {
+  ir::Attrs a;
+  a.rate = rate;
+  a.salt = salt;
+  return a;
+}
+
 // Everything but the GEMMs.
 inline ir::Graph other_zoo() {
   ir::GraphBuilder g("other_zoo", {3, 5, 7, 9});
@@ -126,6 +141,26 @@ inline ir::Graph other_zoo() {
   g.apply(OpKind::GlobalAvgPoolGrad, "gap.grad", {input(g, "gap.dy", g.shape(gap))}, gap_grad, {});
   const ir::ValueId wide = input(g, "wide", {2, 3, 10, 10});  // 100 > 32 lanes per plane
   g.add(OpKind::GlobalAvgPool, "gap.wide", {wide}, {}, {});
+
+  // Option-A shortcuts and their gradients: float4 (480 and 216 outputs) and scalar (1323).
+  for (auto [out, sh, sw] : {std::tuple{8, 2, 2}, std::tuple{6, 2, 3}, std::tuple{7, 1, 1}}) {
+    const std::string name = "pad" + std::to_string(out);
+    ir::Attrs pad;
+    pad.out_channels = out;
+    pad.stride[0] = sh, pad.stride[1] = sw;
+    const ir::ValueId y = g.add(OpKind::PadShortcut, name, {x}, pad, {});
+    ir::Attrs grad;
+    grad.stride[0] = sh, grad.stride[1] = sw;
+    grad.shape = xs;
+    g.apply(OpKind::PadShortcutGrad, name + ".grad", {input(g, name + ".dy", g.shape(y))}, grad, {});
+  }
+
+  // Dropout and drop-path: the identity in evaluation, masks in training (float4 and scalar).
+  g.add(OpKind::Dropout, "dropout", {x}, [] { ir::Attrs a; a.rate = 0.3; return a; }(), {});
+  g.add(OpKind::DropPath, "droppath", {x}, [] { ir::Attrs a; a.rate = 0.2; return a; }(), {});
+  g.apply(OpKind::DropoutMask, "dropout.mask", {x, mask_seed(g)}, mask_attrs(0.3, 1), {});
+  g.apply(OpKind::DropoutMask, "dropout.mask4", {v4, mask_seed(g)}, mask_attrs(0.5, 2), {});
+  g.apply(OpKind::DropPathMask, "droppath.mask", {x, mask_seed(g)}, mask_attrs(0.4, 3), {});
 
   // BatchNorm: inference, and the training ops on one set of statistics.
   ir::Attrs bn;

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <tuple>
 
 #include "reference_test_util.h"
 
@@ -278,4 +279,41 @@ TEST_CASE("channel_mul gradients: the input's and the gate's", "[reference][grad
   Case c = t.finish(y);
   CHECK(check("channel_mul (input)", c, x, dx, y, r) < kTolerance);
   CHECK(check("channel_mul_grad_gate", c, g, dg, y, r) < kTolerance);
+}
+
+TEST_CASE("pad_shortcut gradient: strided scatter of the first channels", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  for (auto [out, sh, sw] : {std::tuple{5, 2, 2}, std::tuple{3, 2, 3}, std::tuple{4, 1, 1}}) {
+    Builder t(shape, random_values(resnetc::ir::numel(shape), 1100));
+    Attrs a;
+    a.out_channels = out;
+    a.stride[0] = sh, a.stride[1] = sw;
+    ValueId x = t.b.input();
+    ValueId y = t.b.add(OpKind::PadShortcut, "pad", {x}, a, here());
+    ValueId r = t.leaf("r", t.b.shape(y));
+    Attrs g;
+    g.stride[0] = sh, g.stride[1] = sw;
+    g.shape = shape;
+    ValueId dx = t.b.apply(OpKind::PadShortcutGrad, "pad_grad", {r}, g, here());
+    Case c = t.finish(y);
+    CHECK(c.graph.shape(y) == Dims{2, out, (5 + sh - 1) / sh, (7 + sw - 1) / sw});
+    CHECK(check("pad_shortcut_grad", c, x, dx, y, r) < kTolerance);
+  }
+}
+
+TEST_CASE("dropout and drop-path masks are their own gradients (fixed seed and step)", "[reference][gradients]") {
+  const Dims shape{4, 3, 5, 7};
+  for (OpKind kind : {OpKind::DropoutMask, OpKind::DropPathMask}) {
+    Builder t(shape, random_values(resnetc::ir::numel(shape), 1200));
+    ValueId x = t.b.input();
+    ValueId rng = t.leaf("rng", {2}, {12345, 17});  // seed, step
+    Attrs a;
+    a.rate = 0.4;
+    a.salt = 99;
+    ValueId y = t.b.apply(kind, "mask", {x, rng}, a, here());
+    ValueId r = t.leaf("r", shape);
+    ValueId dx = t.b.apply(kind, "mask_grad", {r, rng}, a, here());
+    Case c = t.finish(y);
+    CHECK(check(kind == OpKind::DropoutMask ? "dropout_mask" : "droppath_mask", c, x, dx, y, r) < kTolerance);
+  }
 }
