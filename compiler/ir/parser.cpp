@@ -318,6 +318,7 @@ class Parser {
       case AttrField::Kernel: pair(a.kernel); break;
       case AttrField::Stride: pair(a.stride); break;
       case AttrField::Padding: pair(a.padding); break;
+      case AttrField::Dilation: pair(a.dilation); break;
       case AttrField::Groups: a.groups = integer(); break;
       case AttrField::Bias: a.bias = boolean(); break;
       case AttrField::Eps: a.eps = real(); break;

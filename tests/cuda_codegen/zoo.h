@@ -26,6 +26,10 @@ inline const Conv kConvs[] = {
     {{2, 4, 5, 9}, 6, 1, 3, 1, 2, 0, 1},             // rectangular kernel and strides
     {{1, 2, 2, 2}, 3, 3, 3, 1, 1, 1, 1},             // taps that see only padding
     {{2, 40, 4, 4}, 33, 2, 2, 2, 2, 0, 0, 1, true},  // K = 160, even kernel
+    {{2, 3, 7, 9}, 5, 1, 7, 1, 1, 0, 3},             // 1x7
+    {{2, 3, 9, 7}, 6, 7, 1, 2, 1, 3, 0, 1, true},    // 7x1, stride 2x1
+    {{2, 4, 7, 9}, 6, 3, 3, 1, 1, 2, 2, 1, false, 2, 2},  // dilation 2
+    {{2, 6, 9, 8}, 9, 3, 5, 2, 2, 3, 2, 3, false, 3, 2},  // dilation 3x2 with stride 2 and groups: mixed dx phases
 };
 
 struct Fc {

@@ -103,6 +103,19 @@ TEST_CASE("conv2d gradients: 3 channels, a 2x3 kernel, uneven stride and padding
   check_conv(conv_attrs(4, {1, 1}, {2, 2}, {0, 0}, 1, true), {1, 3, 5, 7});  // a projection shortcut
 }
 
+TEST_CASE("conv2d gradients: dilation and 1x7 / 7x1 kernels", "[reference][gradients]") {
+  Attrs dilated = conv_attrs(3, {3, 3}, {1, 2}, {2, 1}, 1, true);
+  dilated.dilation[0] = 2;
+  dilated.dilation[1] = 3;
+  check_conv(dilated, {2, 2, 7, 9});
+  Attrs strided = conv_attrs(4, {3, 2}, {2, 2}, {1, 1}, 2, false);
+  strided.dilation[0] = 3;  // dilation and stride share no factor: the dx phases mix taps
+  strided.dilation[1] = 2;
+  check_conv(strided, {1, 4, 8, 7});
+  check_conv(conv_attrs(2, {1, 7}, {1, 1}, {0, 3}, 1, false), {2, 3, 4, 9});
+  check_conv(conv_attrs(2, {7, 1}, {2, 1}, {3, 0}, 1, false), {1, 3, 9, 4});
+}
+
 TEST_CASE("linear gradients", "[reference][gradients]") {
   Builder t({3, 5}, random_values(15, 200));
   Attrs a;

@@ -1058,8 +1058,8 @@ void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy
   if (p.padded) {
     p.Hp = d.in_h + 2 * d.pad_h + d.stride_h;  // room for every tap of every output position
     p.Wp = d.in_w + 2 * d.pad_w + d.stride_w;
-    p.Hp = std::max(p.Hp, (d.out_h - 1) * d.stride_h + d.kernel_h);
-    p.Wp = std::max(p.Wp, (d.out_w - 1) * d.stride_w + d.kernel_w);
+    p.Hp = std::max(p.Hp, (d.out_h - 1) * d.stride_h + (d.kernel_h - 1) * d.dilation_h + 1);
+    p.Wp = std::max(p.Wp, (d.out_w - 1) * d.stride_w + (d.kernel_w - 1) * d.dilation_w + 1);
   }
   const bool wide = std::max(d.batch * C * std::max(HW, p.Hp * p.Wp), d.batch * O * p.P) >= (int64_t{1} << 31) - 1024;
   Ir ir(k.module, wide);
@@ -1077,8 +1077,8 @@ void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy
   } else {
     WindowGemm fd;
     fd.batch = d.batch, fd.out_rows = d.out_h, fd.out_cols = d.out_w;
-    for (int64_t kh = 0; kh < d.kernel_h; ++kh) fd.tap_h.push_back(kh - d.pad_h);
-    for (int64_t kw = 0; kw < d.kernel_w; ++kw) fd.tap_w.push_back(kw - d.pad_w);
+    for (int64_t kh = 0; kh < d.kernel_h; ++kh) fd.tap_h.push_back(kh * d.dilation_h - d.pad_h);
+    for (int64_t kw = 0; kw < d.kernel_w; ++kw) fd.tap_w.push_back(kw * d.dilation_w - d.pad_w);
     fd.in_h = d.in_h, fd.in_w = d.in_w, fd.in_sh = d.stride_h, fd.in_sw = d.stride_w;
     WindowPlan wp;
     window_classes(fd, wp, /*merge_small=*/false);
@@ -1182,7 +1182,7 @@ void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy
   if (!p.padded) {
     for (int64_t tap = 0; tap < p.KK; ++tap) {
       const int64_t kh = tap / d.kernel_w, kw = tap % d.kernel_w;
-      tap_x.push_back(kh * d.in_w + kw);
+      tap_x.push_back(kh * d.dilation_h * d.in_w + kw * d.dilation_w);
       tap_rb.push_back(static_cast<int64_t>(rng_lo.size()));
       for (const WindowClass& c : p.classes) {
         if (kh < c.h0 || kh >= c.h1 || kw < c.w0 || kw >= c.w1) continue;
@@ -1303,7 +1303,7 @@ void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy
             for (int64_t kk = blk * kGRows; kk < std::min(p.Kconv, (blk + 1) * kGRows); ++kk) {
               int64_t kc = kk / p.KK, kh = kk % p.KK / d.kernel_w, kw = kk % d.kernel_w;
               dcol.push_back(kk);
-              koff.push_back(kc * XHW + kh * p.Wp + kw);
+              koff.push_back(kc * XHW + kh * d.dilation_h * p.Wp + kw * d.dilation_w);
             }
             tile(j, xg, koff, dw_g, dcol, nullptr, nullptr, lo, hi, first, final_store);
             bb.CreateBr(done);

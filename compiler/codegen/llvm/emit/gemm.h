@@ -75,6 +75,7 @@ struct WeightGrad {
   int64_t kernel_h = 1, kernel_w = 1;
   int64_t batch = 1, in_h = 1, in_w = 1, out_h = 1, out_w = 1;
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;  // kernel row kh reads x row oh*stride_h - pad_h + kh*dilation_h
 };
 
 // dw [G*Og, Cg, KH, KW] from dy [N, G*Og, OH, OW] and x [N, G*Cg, H, W].

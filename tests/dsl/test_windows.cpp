@@ -1,0 +1,95 @@
+// Window attributes in the language: rectangular kernels, strides and paddings as height x
+// width pairs (`k1x7`, `kernel=1x7`), dilation (`d2`), and the errors for malformed ones.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "dsl/diagnostics.h"
+#include "dsl/frontend.h"
+
+using namespace resnetc;
+using namespace resnetc::dsl;
+
+namespace {
+
+ir::Graph compile_text(const std::string& text) {
+  SourceManager sources;
+  return compile_source(sources, "t.net", text, {}).graph;
+}
+
+std::string first_error_line(const std::string& text) {
+  SourceManager sources;
+  try {
+    compile_source(sources, "t.net", text, {});
+  } catch (const CompileError& e) {
+    std::string r = render(e.diagnostic, sources);
+    return r.substr(0, r.find('\n'));
+  }
+  return "no error";
+}
+
+const ir::Op& find_op(const ir::Graph& g, const std::string& name) {
+  auto it = std::find_if(g.ops.begin(), g.ops.end(), [&](const ir::Op& op) { return op.name == name; });
+  REQUIRE(it != g.ops.end());
+  return *it;
+}
+
+std::vector<int64_t> pair(const int64_t (&p)[2]) { return {p[0], p[1]}; }
+
+}  // namespace
+
+TEST_CASE("a window key takes a height x width pair, as a shorthand or after '='") {
+  auto g = compile_text(
+      "network n { input 3x20x17\n"
+      " stem { conv 8 k1x7 p0x3; conv 8 kernel=3x5 stride=2x1 padding=1x2 d2x3; maxpool k3x2 s2 } }");
+  const ir::Op& c1 = find_op(g, "stem.conv1");
+  CHECK(pair(c1.attrs.kernel) == std::vector<int64_t>{1, 7});
+  CHECK(pair(c1.attrs.padding) == std::vector<int64_t>{0, 3});
+  CHECK(g.shape(c1.output) == ir::Dims{1, 8, 20, 17});
+  const ir::Op& c2 = find_op(g, "stem.conv2");
+  CHECK(pair(c2.attrs.kernel) == std::vector<int64_t>{3, 5});
+  CHECK(pair(c2.attrs.stride) == std::vector<int64_t>{2, 1});
+  CHECK(pair(c2.attrs.dilation) == std::vector<int64_t>{2, 3});
+  // PyTorch: floor((20 + 2 - 2*2 - 1) / 2) + 1 = 9 and floor((17 + 4 - 3*4 - 1) / 1) + 1 = 9.
+  CHECK(g.shape(c2.output) == ir::Dims{1, 8, 9, 9});
+  const ir::Op& pool = find_op(g, "stem.maxpool");
+  CHECK(pair(pool.attrs.kernel) == std::vector<int64_t>{3, 2});
+  CHECK(pair(pool.attrs.stride) == std::vector<int64_t>{2, 2});
+}
+
+TEST_CASE("one number means a square window; a pool's stride defaults to its kernel, pair included") {
+  auto g = compile_text("network n { input 2x9x9\n stem { conv 4 k3 dilation=2 p2; maxpool k3x1 } }");
+  CHECK(pair(find_op(g, "stem.conv").attrs.dilation) == std::vector<int64_t>{2, 2});
+  CHECK(g.shape(find_op(g, "stem.conv").output) == ir::Dims{1, 4, 9, 9});
+  CHECK(pair(find_op(g, "stem.maxpool").attrs.stride) == std::vector<int64_t>{3, 1});
+  CHECK(g.shape(find_op(g, "stem.maxpool").output) == ir::Dims{1, 4, 3, 9});
+}
+
+TEST_CASE("bad window arguments are refused at the word, with a hint") {
+  CHECK(first_error_line("network n { input 1x8x8\n stem { conv 4 k3 d0 } }") ==
+        "t.net:2:9: error: conv dilation must be at least 1, got 0");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { conv 4 k0x3 } }") ==
+        "t.net:2:9: error: conv kernel must be at least 1, got 0");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { conv 4 k1x } }") ==
+        "t.net:2:16: error: malformed shorthand 'k1x': expected 'k' then a number, or a height x width pair like k1x7");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { conv 4 k3x3x3 } }") ==
+        "t.net:2:16: error: malformed shorthand 'k3x3x3': expected 'k' then a number, or a height x width pair like "
+        "k1x7");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { conv 4 k3 g2x2 } }") ==
+        "t.net:2:19: error: 'g' takes one number, not a pair: only k, s, p and d (kernel, stride, padding, dilation) "
+        "take height x width");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { conv 4 k3 groups=1x1 } }") ==
+        "t.net:2:19: error: 'groups' takes one number, not a height x width pair");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { conv 4 kernel=1x3x3 } }") ==
+        "t.net:2:23: error: '1x3x3' has 3 numbers: a pair is height x width, like kernel=1x7");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { maxpool k3 d2 } }") ==
+        "t.net:2:20: error: unknown argument 'd' for 'maxpool'; 'dilation' is an argument of conv only");
+  CHECK(first_error_line("network n { input 1x8x8\n stage basic 4 x2x2 }") ==
+        "t.net:2:16: error: 'x' takes one number, not a pair: only k, s, p and d (kernel, stride, padding, dilation) "
+        "take height x width");
+  CHECK(first_error_line("network n { input 1x8x8\n stage basic 4 s2x1 }") ==
+        "t.net:2:16: error: a stage argument is one number; height x width pairs like k1x7 belong to a layer's window");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { conv 4 k3 d4 } }") ==
+        "t.net:2:9: error: conv kernel 3 dilated by 4 with padding 0 does not fit the input height 8 "
+        "(input [1, 1, 8, 8]): the output height would be below 1");
+}
