@@ -24,14 +24,16 @@ struct Schema {
 };
 
 const std::vector<Key> kWindowKeys = {{"kernel", "k"}, {"stride", "s"}, {"padding", "p"}};
+// count_include_pad has no alias: it is 1 (PyTorch's default) or 0.
+const std::vector<Key> kAvgPoolKeys = {{"kernel", "k"}, {"stride", "s"}, {"padding", "p"}, {"count_include_pad", ""}};
 
 const std::vector<Schema>& schemas() {
   static const std::vector<Schema> all = {
       {"conv", ir::OpKind::Conv2d, "output channels", {{"kernel", "k"}, {"stride", "s"}, {"padding", "p"}, {"groups", "g"}, {"dilation", "d"}}, {"bias"}},
       {"bn", ir::OpKind::BatchNorm, "", {}, {}},
       {"relu", ir::OpKind::Relu, "", {}, {}},
-      {"maxpool", ir::OpKind::MaxPool, "", kWindowKeys, {}},
-      {"avgpool", ir::OpKind::AvgPool, "", kWindowKeys, {}},
+      {"maxpool", ir::OpKind::MaxPool, "", kWindowKeys, {"ceil_mode"}},
+      {"avgpool", ir::OpKind::AvgPool, "", kAvgPoolKeys, {"ceil_mode"}},
       {"flatten", ir::OpKind::Flatten, "", {}, {}},
       {"fc", ir::OpKind::Linear, "outputs", {}, {}},
   };
@@ -126,7 +128,10 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
                             [&](const Key& k) { return k.name == arg.key || k.short_name == arg.key; });
     if (key == schema.keys.end()) {
       std::vector<std::string_view> names;
-      for (const Key& k : schema.keys) names.push_back(k.name), names.push_back(k.short_name);
+      for (const Key& k : schema.keys) {
+        names.push_back(k.name);
+        if (!k.short_name.empty()) names.push_back(k.short_name);
+      }
       std::string hint = did_you_mean(arg.key, names);
       if (schema.keys.empty()) hint = fmt::format(" ('{}' takes no arguments)", schema.word);
       if (std::string elsewhere = taken_by_others(schema, arg.key, false); !elsewhere.empty()) hint = elsewhere;
@@ -176,7 +181,7 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
     }
     case ir::OpKind::MaxPool:
     case ir::OpKind::AvgPool: {
-      if (schema.kind == ir::OpKind::AvgPool && keys.empty()) {
+      if (schema.kind == ir::OpKind::AvgPool && keys.empty() && flags_set.empty()) {
         out.kind = ir::OpKind::GlobalAvgPool;  // `avgpool` alone pools each channel to 1x1
         break;
       }
@@ -184,6 +189,15 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
       window_pair("kernel", a.kernel, 0, 0);
       window_pair("stride", a.stride, a.kernel[0], a.kernel[1]);  // PyTorch's default: stride = kernel
       window_pair("padding", a.padding, 0, 0);
+      a.ceil_mode = has_flag("ceil_mode");
+      if (auto it = keys.find("count_include_pad"); it != keys.end()) {
+        if (it->second.value != 0 && it->second.value != 1)
+          error_at(it->second.loc, fmt::format("count_include_pad is 1 (count the padding, PyTorch's default) or 0, "
+                                               "got {}",
+                                               it->second.value),
+                   static_cast<uint32_t>(std::string_view("count_include_pad").size()));
+        a.count_include_pad = it->second.value == 1;
+      }
       break;
     }
     case ir::OpKind::Linear:

@@ -24,6 +24,8 @@ namespace resnetc::ir {
   ATTRIBUTE(Stride, "stride", true)               \
   ATTRIBUTE(Padding, "padding", true)             \
   ATTRIBUTE(Dilation, "dilation", false)          \
+  ATTRIBUTE(CeilMode, "ceil_mode", false)         \
+  ATTRIBUTE(CountIncludePad, "count_include_pad", false) \
   ATTRIBUTE(Groups, "groups", false)              \
   ATTRIBUTE(Bias, "bias", false)                  \
   ATTRIBUTE(Eps, "eps", false)                    \

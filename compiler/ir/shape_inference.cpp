@@ -51,7 +51,12 @@ ShapeResult window_extent(const Dims& x, int axis, const Attrs& a, std::string_v
                             "the output {} would be below 1",
                             what, kernel, p, axis_name, in, format_dims(x), axis_name));
   }
-  return {{span / s + 1}, {}};
+  if (!a.ceil_mode) return {{span / s + 1}, {}};
+  // PyTorch's ceil_mode: round up, but the last window must start inside the input or the
+  // left padding.
+  int64_t out = (span + s - 1) / s + 1;
+  if ((out - 1) * s >= in + p) --out;
+  return {{out}, {}};
 }
 
 ShapeResult infer_window(const Dims& x, const Attrs& a, int64_t channels, std::string_view what) {

@@ -1,5 +1,6 @@
 #pragma once
 // Sliding-window geometry shared by the reference convolution and pooling kernels.
+#include <algorithm>
 #include <cstdint>
 
 #include "compiler/ir/graph.h"
@@ -23,6 +24,16 @@ struct Window {
   int64_t row(int64_t oh, int64_t i) const { return oh * sh - ph + i * dh; }
   int64_t col(int64_t ow, int64_t j) const { return ow * sw - pw + j * dw; }
   bool inside(int64_t r, int64_t c) const { return r >= 0 && r < in_h && c >= 0 && c < in_w; }
+
+  // avgpool's divisor for output (oh, ow), as PyTorch's: the window clipped to the padded
+  // input (count_include_pad; kh*kw unless a ceil_mode window hangs past it) or to the input.
+  double avg_divisor(int64_t oh, int64_t ow, bool count_include_pad) const {
+    const int64_t r0 = row(oh, 0), c0 = col(ow, 0);
+    if (count_include_pad)
+      return static_cast<double>((std::min(r0 + kh, in_h + ph) - r0) * (std::min(c0 + kw, in_w + pw) - c0));
+    return static_cast<double>((std::min(r0 + kh, in_h) - std::max<int64_t>(r0, 0)) *
+                               (std::min(c0 + kw, in_w) - std::max<int64_t>(c0, 0)));
+  }
 
   int64_t x_index(int64_t n, int64_t c, int64_t r, int64_t q) const { return ((n * in_channels + c) * in_h + r) * in_w + q; }
   int64_t y_index(int64_t n, int64_t k, int64_t oh, int64_t ow) const {

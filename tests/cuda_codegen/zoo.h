@@ -107,8 +107,14 @@ inline ir::Graph other_zoo() {
   g.apply(OpKind::Reshape, "reshape", {x}, reshape, {});
 
   // Pooling and gradients.
+  auto ceil = [](ir::Attrs a) {
+    a.ceil_mode = true;
+    return a;
+  };
   const ir::Attrs windows[] = {window(3, 3, 2, 2, 1, 1), window(2, 2, 2, 2, 0, 0), window(3, 3, 1, 1, 1, 1),
-                               window(3, 2, 2, 1, 0, 1), window(5, 5, 3, 3, 2, 2)};
+                               window(3, 2, 2, 1, 0, 1), window(5, 5, 3, 3, 2, 2),
+                               ceil(window(2, 2, 2, 2, 0, 0)),   // 7x9: the last row and column hang off
+                               ceil(window(3, 2, 2, 3, 1, 1))};
   int i = 0;
   for (const ir::Attrs& a : windows) {
     for (OpKind kind : {OpKind::MaxPool, OpKind::AvgPool}) {
@@ -123,6 +129,14 @@ inline ir::Graph other_zoo() {
         g.apply(OpKind::AvgPoolGrad, name + ".grad", {dy}, grad, {});
     }
     ++i;
+  }
+  for (ir::Attrs a : {window(3, 3, 2, 2, 1, 1), ceil(window(3, 3, 2, 2, 1, 1)), ceil(window(2, 2, 2, 2, 0, 0))}) {
+    a.count_include_pad = false;  // the divisor per window
+    const std::string name = "avg_nopad" + std::to_string(i++);
+    const ir::ValueId y = g.add(OpKind::AvgPool, name, {x}, a, {});
+    ir::Attrs grad = a;
+    grad.shape = xs;
+    g.apply(OpKind::AvgPoolGrad, name + ".grad", {input(g, name + ".dy", g.shape(y))}, grad, {});
   }
   const ir::ValueId gap = g.add(OpKind::GlobalAvgPool, "gap", {x}, {}, {});
   ir::Attrs gap_grad;

@@ -93,3 +93,31 @@ TEST_CASE("bad window arguments are refused at the word, with a hint") {
         "t.net:2:9: error: conv kernel 3 dilated by 4 with padding 0 does not fit the input height 8 "
         "(input [1, 1, 8, 8]): the output height would be below 1");
 }
+
+TEST_CASE("pools take ceil_mode, and avgpool count_include_pad, as PyTorch") {
+  auto g = compile_text(
+      "network n { input 2x7x9\n"
+      " stem { maxpool k2 ceil_mode; avgpool k2 s2 ceil_mode count_include_pad=0; avgpool k3 s2 p1 } }");
+  const ir::Op& m = find_op(g, "stem.maxpool");
+  CHECK(m.attrs.ceil_mode);
+  CHECK(g.shape(m.output) == ir::Dims{1, 2, 4, 5});  // ceil(5/2)+1 x ceil(7/2)+1; floor would give 3x4
+  const ir::Op& a1 = find_op(g, "stem.avgpool1");
+  CHECK(a1.attrs.ceil_mode);
+  CHECK_FALSE(a1.attrs.count_include_pad);
+  CHECK(g.shape(a1.output) == ir::Dims{1, 2, 2, 3});
+  const ir::Op& a2 = find_op(g, "stem.avgpool2");
+  CHECK_FALSE(a2.attrs.ceil_mode);
+  CHECK(a2.attrs.count_include_pad);  // PyTorch's default
+}
+
+TEST_CASE("pooling modes are refused where PyTorch has no such argument") {
+  CHECK(first_error_line("network n { input 1x8x8\n stem { conv 4 k3 ceil_mode } }") ==
+        "t.net:2:19: error: 'conv' takes no flag 'ceil_mode'; 'ceil_mode' is a flag of maxpool and avgpool only");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { maxpool k2 count_include_pad=0 } }") ==
+        "t.net:2:20: error: unknown argument 'count_include_pad' for 'maxpool'; 'count_include_pad' is an argument of "
+        "avgpool only");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { avgpool k2 count_include_pad=2 } }") ==
+        "t.net:2:20: error: count_include_pad is 1 (count the padding, PyTorch's default) or 0, got 2");
+  CHECK(first_error_line("network n { input 1x8x8\n stem { avgpool ceil_mode } }") ==
+        "t.net:2:9: error: 'avgpool' needs a kernel size, like k3");
+}

@@ -211,6 +211,39 @@ TEST_CASE("avgpool gradients", "[reference][gradients]") {
   }
 }
 
+TEST_CASE("pooling gradients with ceil_mode and count_include_pad off", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  auto modes = [](Attrs a, bool ceil, bool count_pad) {
+    a.ceil_mode = ceil;
+    a.count_include_pad = count_pad;
+    return a;
+  };
+  for (const Attrs& a : {modes(window_attrs({2, 2}, {2, 2}, {0, 0}), true, true),
+                         modes(window_attrs({3, 3}, {2, 2}, {1, 1}), true, false),
+                         modes(window_attrs({3, 2}, {2, 3}, {1, 1}), true, true),
+                         modes(window_attrs({3, 3}, {2, 2}, {1, 1}), false, false)}) {
+    {
+      Builder t(shape, random_values(resnetc::ir::numel(shape), 610));
+      ValueId x = t.b.input();
+      ValueId y = t.b.add(OpKind::AvgPool, "pool", {x}, a, here());
+      ValueId r = t.leaf("r", t.b.shape(y));
+      Attrs g = a;
+      g.shape = shape;
+      ValueId dx = t.b.apply(OpKind::AvgPoolGrad, "pool_grad", {r}, g, here());
+      Case c = t.finish(y);
+      CHECK(check("avgpool_grad (modes)", c, x, dx, y, r) < kTolerance);
+    }
+    if (!a.count_include_pad) continue;  // maxpool takes no count_include_pad
+    Builder t(shape, distinct_values(resnetc::ir::numel(shape), 510));
+    ValueId x = t.b.input();
+    ValueId y = t.b.add(OpKind::MaxPool, "pool", {x}, a, here());
+    ValueId r = t.leaf("r", t.b.shape(y));
+    ValueId dx = t.b.apply(OpKind::MaxPoolGrad, "pool_grad", {r, x}, a, here());
+    Case c = t.finish(y);
+    CHECK(check("maxpool_grad (ceil_mode)", c, x, dx, y, r) < kTolerance);
+  }
+}
+
 TEST_CASE("global avgpool gradient", "[reference][gradients]") {
   const Dims shape{2, 3, 5, 7};
   Builder t(shape, random_values(resnetc::ir::numel(shape), 700));
