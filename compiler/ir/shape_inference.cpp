@@ -277,6 +277,9 @@ ShapeResult infer_unchecked(OpKind kind, std::span<const Dims> data, const Attrs
     case OpKind::GlobalAvgPool:
       if (auto r = expect_rank(x, 4, "global avgpool"); !r.ok()) return r;
       return {{x[0], x[1], 1, 1}, {}};
+    case OpKind::GlobalMaxPool:
+      if (auto r = expect_rank(x, 4, "global maxpool"); !r.ok()) return r;
+      return {{x[0], x[1], 1, 1}, {}};
     case OpKind::Flatten: {
       if (x.size() < 2) return fail(fmt::format("flatten expects at least a 2-d input, got {}", format_dims(x)));
       Dims out{x[0], 1};

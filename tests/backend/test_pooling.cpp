@@ -113,6 +113,19 @@ TEST_CASE("backend global_avgpool and its gradient match the reference") {
   SECTION("large, on the thread pool") { check(graph({3, 6, 37, 41})); }
 }
 
+TEST_CASE("backend global_maxpool and its gradient (maxpool_grad over the plane) match the reference") {
+  auto graph = [](const ir::Dims& shape) {
+    ir::GraphBuilder b("gmp", shape);
+    ir::ValueId y = b.add(OpKind::GlobalMaxPool, "gmp", {b.input()}, {}, {});
+    ir::ValueId dy = b.add_value("dy", b.shape(y), ValueRole::Input);
+    b.apply(OpKind::MaxPoolGrad, "gmp.grad", {dy, b.input()}, window(shape[2], shape[3], 1, 0), {});
+    return std::move(b).finish(y);
+  };
+  SECTION("5x7 planes") { check(graph({3, 3, 5, 7})); }
+  SECTION("1x1 planes") { check(graph({3, 5, 1, 1})); }
+  SECTION("large, looped and on the thread pool") { check(graph({3, 6, 37, 41})); }
+}
+
 // Small integers make ties in most windows: the gradient must go to the first maximum in
 // row-major scan order, as PyTorch and the reference do; and a NaN in a window wins.
 TEST_CASE("backend maxpool_grad sends ties to the first maximum and NaN wins") {

@@ -144,6 +144,8 @@ inline ir::Graph other_zoo() {
   g.apply(OpKind::GlobalAvgPoolGrad, "gap.grad", {input(g, "gap.dy", g.shape(gap))}, gap_grad, {});
   const ir::ValueId wide = input(g, "wide", {2, 3, 10, 10});  // 100 > 32 lanes per plane
   g.add(OpKind::GlobalAvgPool, "gap.wide", {wide}, {}, {});
+  const ir::ValueId gmp = g.add(OpKind::GlobalMaxPool, "gmp", {x}, {}, {});
+  g.apply(OpKind::MaxPoolGrad, "gmp.grad", {input(g, "gmp.dy", g.shape(gmp)), x}, window(xs[2], xs[3], 1, 1, 0, 0), {});
 
   // BatchNorm: inference, and the training ops on one set of statistics.
   ir::Attrs bn;

@@ -121,3 +121,10 @@ TEST_CASE("pooling modes are refused where PyTorch has no such argument") {
   CHECK(first_error_line("network n { input 1x8x8\n stem { avgpool ceil_mode } }") ==
         "t.net:2:9: error: 'avgpool' needs a kernel size, like k3");
 }
+
+TEST_CASE("maxpool written alone is global, as avgpool alone") {
+  auto g = compile_text("network n { input 2x7x9\n head { maxpool; fc 3 } }");
+  const ir::Op& pool = find_op(g, "head.maxpool");
+  CHECK(pool.kind == ir::OpKind::GlobalMaxPool);
+  CHECK(g.shape(pool.output) == ir::Dims{1, 2, 1, 1});
+}

@@ -154,6 +154,13 @@ TEST_CASE("pooling with ceil_mode: PyTorch's sizes and divisors", "[reference][f
   CHECK(out == Dims{1, 1, 3, 3});
 }
 
+TEST_CASE("global maxpool: the maximum of each channel", "[reference][forward]") {
+  Dims out;
+  auto y = run_one(OpKind::GlobalMaxPool, {2, 1, 2, 3}, {3, -1, 7, 2, 0, 5, -4, -2, -9, -3, -8, -5}, {}, {}, &out);
+  CHECK(out == Dims{2, 1, 1, 1});
+  CHECK_THAT(y, Approx(std::vector<double>{7, -2}));
+}
+
 TEST_CASE("global avgpool: the mean of each channel", "[reference][forward]") {
   Dims out;
   auto y = run_one(OpKind::GlobalAvgPool, {1, 2, 2, 2}, iota(8), {}, {}, &out);

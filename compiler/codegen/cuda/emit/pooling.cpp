@@ -6,7 +6,8 @@
 // - their gradients gather instead of scatter: one thread per input element sums the dy of the
 //   windows that cover it, in row-major window order, so no atomics are needed; a max window
 //   gives its dy to the first maximum in row-major scan order (recomputed per window).
-// - global_avgpool: one warp per (n, c) plane, a shuffle tree.
+// - global_avgpool: one warp per (n, c) plane, a shuffle tree; global_maxpool is maxpool with
+//   the whole plane as its window.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -85,11 +86,14 @@ float acc = 0.0f;
 
 void emit_pooling(Emitter& e) {
   const plan::Kernel& k = e.kernel();
-  const ir::Attrs& a = k.attrs;
+  ir::Attrs a = k.attrs;
+  if (k.kind == ir::OpKind::GlobalMaxPool)  // maxpool with the whole plane as its window
+    a.kernel[0] = e.in(0).shape[2], a.kernel[1] = e.in(0).shape[3];
   KernelSource s;
   s.threads = 256;
   switch (k.kind) {
     case ir::OpKind::MaxPool:
+    case ir::OpKind::GlobalMaxPool:
     case ir::OpKind::AvgPool: {
       const ir::Dims& x = e.in(0).shape;
       const ir::Dims& y = e.out().shape;
@@ -97,7 +101,7 @@ void emit_pooling(Emitter& e) {
       Members m;
       m.text(fmt::format("  using I = {};\n", index_type(ir::numel(x))));
       m.text(window_members(x, y, a)).constant("TOTAL", total);
-      const bool max = k.kind == ir::OpKind::MaxPool;
+      const bool max = k.kind != ir::OpKind::AvgPool;
       s.family = max ? "maxpool" : "avgpool";
       s.comment = fmt::format("{}, {}", max                    ? "max pooling"
                                         : a.count_include_pad ? "average pooling (count_include_pad)"

@@ -1,4 +1,5 @@
-// maxpool, avgpool, global_avgpool and their gradients, over N*C planes in parallel.
+// maxpool, avgpool, global_avgpool, global_maxpool and their gradients, over N*C planes in
+// parallel (global_maxpool is maxpool with the whole plane as its window).
 //
 // A window op splits each plane's outputs at compile time into an interior, whose windows
 // lie wholly inside the image (no bounds checks, the window unrolled, the ow loop
@@ -151,9 +152,9 @@ llvm::Value* takes_max(Builder& b, llvm::Value* v, llvm::Value* best) {
   return b.CreateOr(b.CreateFCmpOGT(v, best), b.CreateFCmpUNO(v, v));
 }
 
-// maxpool / avgpool: x -> y.
-void emit_pool_forward(KernelBody& k, bool max) {
-  const Window g = window(k.in_shape(0), k.out_shape(), k.attrs());
+// maxpool / avgpool: x -> y, over the windows `attrs` gives.
+void emit_pool_forward(KernelBody& k, bool max, const ir::Attrs& attrs) {
+  const Window g = window(k.in_shape(0), k.out_shape(), attrs);
   for_range(k, "planes", g.planes, g.planes * g.in_plane(), {k.in[0], k.out},
             [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
               llvm::AllocaInst* acc = local(b, b.getFloatTy(), "acc");
@@ -295,9 +296,14 @@ void emit_global_backward(KernelBody& k) {
 
 void emit_pooling(KernelBody& k) {
   switch (k.kernel.kind) {
-    case OpKind::MaxPool: return emit_pool_forward(k, true);
-    case OpKind::AvgPool: return emit_pool_forward(k, false);
+    case OpKind::MaxPool: return emit_pool_forward(k, true, k.attrs());
+    case OpKind::AvgPool: return emit_pool_forward(k, false, k.attrs());
     case OpKind::GlobalAvgPool: return emit_global_forward(k);
+    case OpKind::GlobalMaxPool: {  // maxpool with the whole plane as its window
+      ir::Attrs plane;
+      plane.kernel[0] = k.in_shape(0)[2], plane.kernel[1] = k.in_shape(0)[3];
+      return emit_pool_forward(k, true, plane);
+    }
     case OpKind::MaxPoolGrad: return emit_pool_backward(k, true);
     case OpKind::AvgPoolGrad: return emit_pool_backward(k, false);
     case OpKind::GlobalAvgPoolGrad: return emit_global_backward(k);
