@@ -1,11 +1,12 @@
-// Training steps of networks written with the window attributes and pools of issue 11
-// (global max pooling in the head) on the CPU backend, against the reference executor:
-// forward, autodiff's gradients, updates, before and after the -O2 passes.
+// Training steps of networks written with the window attributes and pools of issue 11 on the
+// CPU backend, against the reference executor: forward, autodiff's gradients, updates,
+// before and after the -O2 passes.
 #include <catch2/catch.hpp>
 
 #include "compiler/passes/pass.h"
 #include "tests/backend/kernel_harness.h"
 #include "tests/tiny_network.h"
+#include "tests/window_network.h"
 
 using namespace resnetc;
 
@@ -33,4 +34,9 @@ network gmp {
   stage basic 6 stride=2
   head { maxpool; fc 4 }
 })");
+}
+
+TEST_CASE("a training step of a ResNet-D-like network with dilated and rectangular convs matches the reference",
+          "[backend][window]") {
+  check_training_step(testing::kWindowNetwork);
 }

@@ -128,3 +128,32 @@ TEST_CASE("maxpool written alone is global, as avgpool alone") {
   CHECK(pool.kind == ir::OpKind::GlobalMaxPool);
   CHECK(g.shape(pool.output) == ir::Dims{1, 2, 1, 1});
 }
+
+// examples/resnet50-d.net's shapes, as PyTorch's ResNet-50-D gives them (tests/pytorch/
+// example_counts.py builds it): at 200x200 the stride-2 shortcuts' ceil_mode pools give
+// 13x13 after 25x25, the size of the 3x3 convs' output; without ceil_mode they would give 12.
+TEST_CASE("resnet50-d's shapes at 3x224x224 and at the odd 3x200x200") {
+  struct Size {
+    int64_t input;
+    std::vector<int64_t> stage_sides;  // after stem, stage1..4
+  };
+  for (const Size& size : {Size{224, {56, 56, 28, 14, 7}}, Size{200, {50, 50, 25, 13, 7}}}) {
+    SourceManager sources;
+    const ir::Graph g = compile_file(sources, std::string(RESNETC_SOURCE_DIR) + "/examples/resnet50-d.net",
+                                     {std::array<int64_t, 3>{3, size.input, size.input}, 1})
+                            .graph;
+    auto side = [&](const std::string& op) { return g.shape(find_op(g, op).output); };
+    const std::vector<int64_t>& s = size.stage_sides;
+    CHECK(side("stem.maxpool") == ir::Dims{1, 64, s[0], s[0]});
+    CHECK(side("stage1.block2.relu3") == ir::Dims{1, 256, s[1], s[1]});
+    CHECK(side("stage2.block0.shortcut.avgpool") == ir::Dims{1, 256, s[2], s[2]});
+    CHECK(side("stage2.block3.relu3") == ir::Dims{1, 512, s[2], s[2]});
+    CHECK(side("stage3.block0.shortcut.avgpool") == ir::Dims{1, 512, s[3], s[3]});
+    CHECK(side("stage3.block5.relu3") == ir::Dims{1, 1024, s[3], s[3]});
+    CHECK(side("stage4.block2.relu3") == ir::Dims{1, 2048, s[4], s[4]});
+    CHECK(g.shape(g.output) == ir::Dims{1, 1000});
+    int64_t params = 0;
+    for (const ir::Op& op : g.ops) params += ir::op_param_count(g, op);
+    CHECK(params == 25'576'264);  // PyTorch's count, independent of the input size
+  }
+}
