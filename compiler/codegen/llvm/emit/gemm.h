@@ -36,6 +36,10 @@
 // Work is spread over the CPU thread pool (emit_parallel_for); scratch comes from
 // aligned_alloc. RESNETC_CONV_PATH=direct|im2col forces a WindowGemm formulation when the
 // kernels are emitted (tests, benchmarks: bench/conv_kernels).
+//
+// One file per concern: gemm_im2col.cpp (emit_window_gemm: the choice of formulation, and the
+// im2col path), gemm_direct.cpp, gemm_weight_grad.cpp, and gemm.cpp for what they share
+// (gemm_internal.h).
 #include <cstdint>
 #include <string>
 #include <vector>
