@@ -73,7 +73,7 @@ struct Given {
   SourceLoc loc;
 };
 
-// Where a word that `schema` does not take is taken, for the error's hint: " (an argument of avgpool)".
+// Which other layers take a word `schema` does not, for the error's hint: "; 'bias' is a flag of conv only".
 std::string taken_by_others(const Schema& schema, std::string_view word, bool flag) {
   std::vector<std::string_view> owners;
   std::string_view name = word;  // a key's full name when `word` is its alias

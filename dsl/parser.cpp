@@ -247,12 +247,15 @@ class Parser {
     };
     const bool one = cross == std::string_view::npos && digits_only(rest);
     const bool two = cross != std::string_view::npos && digits_only(rest.substr(0, cross)) && digits_only(rest.substr(cross + 1));
+    const bool pairs = std::string_view("kspd").find(a.key[0]) != std::string_view::npos;
     if (!one && !two)
-      error_at(t.loc, fmt::format("malformed shorthand '{}': expected '{}' then a number, or a height x width pair "
-                                  "like {}1x7",
-                                  t.text, a.key, a.key),
+      error_at(t.loc, pairs ? fmt::format("malformed shorthand '{}': expected '{}' then a number, or a height x width "
+                                          "pair like {}1x7",
+                                          t.text, a.key, a.key)
+                            : fmt::format("malformed shorthand '{}': expected '{}' then a number, like {}4", t.text,
+                                          a.key, a.key),
                t.length());
-    if (two && std::string_view("kspd").find(a.key[0]) == std::string_view::npos)
+    if (two && !pairs)
       error_at(t.loc, fmt::format("'{}' takes one number, not a pair: only k, s, p and d (kernel, stride, padding, "
                                   "dilation) take height x width",
                                   a.key),

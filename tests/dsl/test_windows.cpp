@@ -75,6 +75,8 @@ TEST_CASE("bad window arguments are refused at the word, with a hint") {
   CHECK(first_error_line("network n { input 1x8x8\n stem { conv 4 k3x3x3 } }") ==
         "t.net:2:16: error: malformed shorthand 'k3x3x3': expected 'k' then a number, or a height x width pair like "
         "k1x7");
+  CHECK(first_error_line("network n { input 1x8x8\n stage basic 4 x2y } }") ==
+        "t.net:2:16: error: malformed shorthand 'x2y': expected 'x' then a number, like x4");
   CHECK(first_error_line("network n { input 1x8x8\n stem { conv 4 k3 g2x2 } }") ==
         "t.net:2:19: error: 'g' takes one number, not a pair: only k, s, p and d (kernel, stride, padding, dilation) "
         "take height x width");
