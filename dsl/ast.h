@@ -27,10 +27,12 @@ inline ExprPtr make_expr(Expr::Kind kind, SourceLoc loc) {
   return e;
 }
 
-// `64` (positional), `stride=2` (named), `k3` (shorthand for k=3).
+// `64` (positional), `stride=2` (named), `k3` (shorthand for k=3); `k1x7` and `kernel=1x7`
+// give a pair, height then width.
 struct Arg {
   std::string key;  // empty for positional
   ExprPtr value;
+  ExprPtr width;    // the pair's second literal, or null
   SourceLoc loc;
 };
 

@@ -161,6 +161,12 @@ class Differentiator {
         accumulate(x, grad_op(OpKind::GlobalAvgPoolGrad, op, "grad", {dy}, shape), op.loc);
         break;
       }
+      case OpKind::GlobalMaxPool: {  // maxpool's gradient, the whole plane as the window
+        Attrs plane;
+        plane.kernel[0] = x_shape[2], plane.kernel[1] = x_shape[3];
+        accumulate(x, grad_op(OpKind::MaxPoolGrad, op, "grad", {dy, x}, plane), op.loc);
+        break;
+      }
       case OpKind::Flatten: {
         Attrs shape;
         shape.shape = x_shape;

@@ -98,6 +98,9 @@ struct Attrs {
   int64_t kernel[2] = {1, 1};
   int64_t stride[2] = {1, 1};
   int64_t padding[2] = {0, 0};
+  int64_t dilation[2] = {1, 1};  // Conv2d and its gradients: kernel tap i reads row i * dilation
+  bool ceil_mode = false;          // MaxPool, AvgPool: the output size rounds up (PyTorch's ceil_mode)
+  bool count_include_pad = true;   // AvgPool: the divisor counts the padding (PyTorch's default)
   int64_t groups = 1;
   bool bias = false;  // Conv2d / Linear
   double eps = 1e-5;       // BatchNorm

@@ -322,6 +322,9 @@ class Parser {
       case AttrField::Kernel: pair(a.kernel); break;
       case AttrField::Stride: pair(a.stride); break;
       case AttrField::Padding: pair(a.padding); break;
+      case AttrField::Dilation: pair(a.dilation); break;
+      case AttrField::CeilMode: a.ceil_mode = boolean(); break;
+      case AttrField::CountIncludePad: a.count_include_pad = boolean(); break;
       case AttrField::Groups: a.groups = integer(); break;
       case AttrField::Bias: a.bias = boolean(); break;
       case AttrField::Eps: a.eps = real(); break;

@@ -35,18 +35,28 @@ ShapeResult expect_rank(const Dims& x, size_t rank, std::string_view what) {
 ShapeResult window_extent(const Dims& x, int axis, const Attrs& a, std::string_view what) {
   const char* axis_name = axis == 0 ? "height" : "width";
   int64_t in = x[static_cast<size_t>(2 + axis)];
-  int64_t k = a.kernel[axis], s = a.stride[axis], p = a.padding[axis];
+  int64_t k = a.kernel[axis], s = a.stride[axis], p = a.padding[axis], d = a.dilation[axis];
   if (k < 1) return fail(fmt::format("{} kernel must be at least 1, got {}", what, k));
   if (s < 1) return fail(fmt::format("{} stride must be at least 1, got {}", what, s));
   if (p < 0) return fail(fmt::format("{} padding must not be negative, got {}", what, p));
-  if (k > kMaxDim || s > kMaxDim || p > kMaxDim)
-    return fail(fmt::format("{} kernel, stride or padding is larger than 2^31", what));
-  int64_t span = in + 2 * p - k;
-  if (span < 0)
-    return fail(fmt::format("{} kernel {} with padding {} does not fit the input {} {} (input {}): "
+  if (d < 1) return fail(fmt::format("{} dilation must be at least 1, got {}", what, d));
+  if (k > kMaxDim || s > kMaxDim || p > kMaxDim || d > kMaxDim)
+    return fail(fmt::format("{} kernel, stride, padding or dilation is larger than 2^31", what));
+  // PyTorch's rule: the dilated kernel spans d*(k-1)+1 input rows.
+  const int64_t extent = d * (k - 1) + 1;
+  int64_t span = in + 2 * p - extent;
+  if (span < 0) {
+    const std::string kernel = d == 1 ? fmt::format("kernel {}", k) : fmt::format("kernel {} dilated by {}", k, d);
+    return fail(fmt::format("{} {} with padding {} does not fit the input {} {} (input {}): "
                             "the output {} would be below 1",
-                            what, k, p, axis_name, in, format_dims(x), axis_name));
-  return {{span / s + 1}, {}};
+                            what, kernel, p, axis_name, in, format_dims(x), axis_name));
+  }
+  if (!a.ceil_mode) return {{span / s + 1}, {}};
+  // PyTorch's ceil_mode: round up, but the last window must start inside the input or the
+  // left padding.
+  int64_t out = (span + s - 1) / s + 1;
+  if ((out - 1) * s >= in + p) --out;
+  return {{out}, {}};
 }
 
 ShapeResult infer_window(const Dims& x, const Attrs& a, int64_t channels, std::string_view what) {
@@ -322,6 +332,9 @@ ShapeResult infer_unchecked(OpKind kind, std::span<const Dims> data, const Attrs
     case OpKind::AvgPool: return infer_pool(x, a, "avgpool");
     case OpKind::GlobalAvgPool:
       if (auto r = expect_rank(x, 4, "global avgpool"); !r.ok()) return r;
+      return {{x[0], x[1], 1, 1}, {}};
+    case OpKind::GlobalMaxPool:
+      if (auto r = expect_rank(x, 4, "global maxpool"); !r.ok()) return r;
       return {{x[0], x[1], 1, 1}, {}};
     case OpKind::Flatten: {
       if (x.size() < 2) return fail(fmt::format("flatten expects at least a 2-d input, got {}", format_dims(x)));

@@ -142,13 +142,12 @@ Buffer maxpool_grad(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a)
 
 Buffer avgpool_grad(const TensorRef& dy, const ir::Attrs& a) {
   const Window g(a.shape, dy.shape, a);
-  const auto divisor = static_cast<double>(g.kh * g.kw);  // count_include_pad=True
   Buffer dx(static_cast<size_t>(ir::numel(a.shape)));
   for (int64_t n = 0; n < g.batch; ++n)
     for (int64_t c = 0; c < g.out_channels; ++c)
       for (int64_t oh = 0; oh < g.out_h; ++oh)
         for (int64_t ow = 0; ow < g.out_w; ++ow) {
-          const double share = dy[g.y_index(n, c, oh, ow)] / divisor;
+          const double share = dy[g.y_index(n, c, oh, ow)] / g.avg_divisor(oh, ow, a.count_include_pad);
           for (int64_t i = 0; i < g.kh; ++i)
             for (int64_t j = 0; j < g.kw; ++j) {
               const int64_t r = g.row(oh, i), q = g.col(ow, j);

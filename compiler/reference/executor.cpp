@@ -153,6 +153,12 @@ void Executor::run_op(const ir::Op& op) {
     case OpKind::MaxPool: y = k::maxpool(in(0), a, out_shape); break;
     case OpKind::AvgPool: y = k::avgpool(in(0), a, out_shape); break;
     case OpKind::GlobalAvgPool: y = k::global_avgpool(in(0)); break;
+    case OpKind::GlobalMaxPool: {  // maxpool with the whole plane as its window
+      ir::Attrs plane;
+      plane.kernel[0] = in(0).dim(2), plane.kernel[1] = in(0).dim(3);
+      y = k::maxpool(in(0), plane, out_shape);
+      break;
+    }
     case OpKind::Flatten:
     case OpKind::Reshape:
     case OpKind::Dropout:

@@ -81,7 +81,8 @@ int64_t window_argmax(const TensorRef& x, const Window& g, int64_t n, int64_t c,
         best_value = x[index];
       }
     }
-  return best;  // never -1: the shape rules keep padding at most half the kernel
+  return best;  // never -1: the shape rules keep padding at most half the kernel, and a
+                // ceil_mode window starts inside the input
 }
 
 Buffer maxpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape) {
@@ -97,7 +98,6 @@ Buffer maxpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape) 
 
 Buffer avgpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape) {
   const Window g(x.shape, y_shape, a);
-  const auto divisor = static_cast<double>(g.kh * g.kw);  // count_include_pad=True
   Buffer y(static_cast<size_t>(ir::numel(y_shape)));
   for (int64_t n = 0; n < g.batch; ++n)
     for (int64_t c = 0; c < g.out_channels; ++c)
@@ -109,7 +109,7 @@ Buffer avgpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape) 
               const int64_t r = g.row(oh, i), q = g.col(ow, j);
               if (g.inside(r, q)) sum += x[g.x_index(n, c, r, q)];
             }
-          y[static_cast<size_t>(g.y_index(n, c, oh, ow))] = sum / divisor;
+          y[static_cast<size_t>(g.y_index(n, c, oh, ow))] = sum / g.avg_divisor(oh, ow, a.count_include_pad);
         }
   return y;
 }

@@ -104,6 +104,19 @@ TEST_CASE("conv2d gradients: 3 channels, a 2x3 kernel, uneven stride and padding
   check_conv(conv_attrs(4, {1, 1}, {2, 2}, {0, 0}, 1, true), {1, 3, 5, 7});  // a projection shortcut
 }
 
+TEST_CASE("conv2d gradients: dilation and 1x7 / 7x1 kernels", "[reference][gradients]") {
+  Attrs dilated = conv_attrs(3, {3, 3}, {1, 2}, {2, 1}, 1, true);
+  dilated.dilation[0] = 2;
+  dilated.dilation[1] = 3;
+  check_conv(dilated, {2, 2, 7, 9});
+  Attrs strided = conv_attrs(4, {3, 2}, {2, 2}, {1, 1}, 2, false);
+  strided.dilation[0] = 3;  // dilation and stride share no factor: the dx phases mix taps
+  strided.dilation[1] = 2;
+  check_conv(strided, {1, 4, 8, 7});
+  check_conv(conv_attrs(2, {1, 7}, {1, 1}, {0, 3}, 1, false), {2, 3, 4, 9});
+  check_conv(conv_attrs(2, {7, 1}, {2, 1}, {3, 0}, 1, false), {1, 3, 9, 4});
+}
+
 TEST_CASE("linear gradients", "[reference][gradients]") {
   Builder t({3, 5}, random_values(15, 200));
   Attrs a;
@@ -197,6 +210,50 @@ TEST_CASE("avgpool gradients", "[reference][gradients]") {
     Case c = t.finish(y);
     CHECK(check("avgpool_grad", c, x, dx, y, r) < kTolerance);
   }
+}
+
+TEST_CASE("pooling gradients with ceil_mode and count_include_pad off", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  auto modes = [](Attrs a, bool ceil, bool count_pad) {
+    a.ceil_mode = ceil;
+    a.count_include_pad = count_pad;
+    return a;
+  };
+  for (const Attrs& a : {modes(window_attrs({2, 2}, {2, 2}, {0, 0}), true, true),
+                         modes(window_attrs({3, 3}, {2, 2}, {1, 1}), true, false),
+                         modes(window_attrs({3, 2}, {2, 3}, {1, 1}), true, true),
+                         modes(window_attrs({3, 3}, {2, 2}, {1, 1}), false, false)}) {
+    {
+      Builder t(shape, random_values(resnetc::ir::numel(shape), 610));
+      ValueId x = t.b.input();
+      ValueId y = t.b.add(OpKind::AvgPool, "pool", {x}, a, here());
+      ValueId r = t.leaf("r", t.b.shape(y));
+      Attrs g = a;
+      g.shape = shape;
+      ValueId dx = t.b.apply(OpKind::AvgPoolGrad, "pool_grad", {r}, g, here());
+      Case c = t.finish(y);
+      CHECK(check("avgpool_grad (modes)", c, x, dx, y, r) < kTolerance);
+    }
+    if (!a.count_include_pad) continue;  // maxpool takes no count_include_pad
+    Builder t(shape, distinct_values(resnetc::ir::numel(shape), 510));
+    ValueId x = t.b.input();
+    ValueId y = t.b.add(OpKind::MaxPool, "pool", {x}, a, here());
+    ValueId r = t.leaf("r", t.b.shape(y));
+    ValueId dx = t.b.apply(OpKind::MaxPoolGrad, "pool_grad", {r, x}, a, here());
+    Case c = t.finish(y);
+    CHECK(check("maxpool_grad (ceil_mode)", c, x, dx, y, r) < kTolerance);
+  }
+}
+
+TEST_CASE("global maxpool gradient: maxpool_grad over the whole plane", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  Builder t(shape, distinct_values(resnetc::ir::numel(shape), 520));
+  ValueId x = t.b.input();
+  ValueId y = t.b.add(OpKind::GlobalMaxPool, "pool", {x}, {}, here());
+  ValueId r = t.leaf("r", t.b.shape(y));
+  ValueId dx = t.b.apply(OpKind::MaxPoolGrad, "pool_grad", {r, x}, window_attrs({5, 7}, {1, 1}, {0, 0}), here());
+  Case c = t.finish(y);
+  CHECK(check("maxpool_grad (global)", c, x, dx, y, r) < kTolerance);
 }
 
 TEST_CASE("global avgpool gradient", "[reference][gradients]") {

@@ -196,6 +196,7 @@ void dispatch(detail::Emitter& e) {
     case OpKind::MaxPool:
     case OpKind::AvgPool:
     case OpKind::GlobalAvgPool:
+    case OpKind::GlobalMaxPool:
     case OpKind::MaxPoolGrad:
     case OpKind::AvgPoolGrad:
       detail::emit_pooling(e);

@@ -35,6 +35,7 @@ void dispatch(KernelBody& k) {
     case OpKind::MaxPool:
     case OpKind::AvgPool:
     case OpKind::GlobalAvgPool:
+    case OpKind::GlobalMaxPool:
     case OpKind::MaxPoolGrad:
     case OpKind::AvgPoolGrad:
     case OpKind::GlobalAvgPoolGrad: return emit_pooling(k);
