@@ -10,10 +10,12 @@
 namespace resnetc::dsl::ast {
 
 struct Expr {
-  enum class Kind { Int, Name, Unary, Binary } kind = Kind::Int;
+  enum class Kind { Int, Name, Unary, Binary, Real } kind = Kind::Int;
   SourceLoc loc;
   int64_t value = 0;     // Int
-  std::string name;      // Name; operator spelling for Unary/Binary ("-", "not", "+", "and", ...)
+  double real = 0;       // Real: a decimal literal, a whole argument of a layer (`dropout 0.3`)
+  std::string name;      // Name; operator spelling for Unary/Binary ("-", "not", "+", "and", ...);
+                         // Real: its spelling
   std::unique_ptr<Expr> lhs, rhs;  // Unary uses lhs
 };
 using ExprPtr = std::unique_ptr<Expr>;
@@ -25,10 +27,12 @@ inline ExprPtr make_expr(Expr::Kind kind, SourceLoc loc) {
   return e;
 }
 
-// `64` (positional), `stride=2` (named), `k3` (shorthand for k=3).
+// `64` (positional), `stride=2` (named), `k3` (shorthand for k=3); `k1x7` and `kernel=1x7`
+// give a pair, height then width.
 struct Arg {
   std::string key;  // empty for positional
   ExprPtr value;
+  ExprPtr width;    // the pair's second literal, or null
   SourceLoc loc;
 };
 

@@ -38,6 +38,9 @@ int64_t arithmetic(const ast::Expr& e, int64_t a, int64_t b) {
 int64_t evaluate(const ast::Expr& e, const Env& env) {
   switch (e.kind) {
     case ast::Expr::Kind::Int: return e.value;
+    case ast::Expr::Kind::Real:
+      error_at(e.loc, fmt::format("expected an integer, found '{}'", e.name.substr(0, 40)),
+               static_cast<uint32_t>(e.name.size()));
     case ast::Expr::Kind::Name: {
       if (auto it = env.find(e.name); it != env.end()) return it->second;
       std::vector<std::string_view> names;

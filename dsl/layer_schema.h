@@ -16,8 +16,8 @@ struct ResolvedLayer {
 // Throws CompileError at the offending word or argument.
 ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env);
 
-// Throws CompileError (with the nearest name) when the layer's word names no layer; a gate's
-// layers are checked in turn.
+// Throws CompileError (with the nearest name) when the layer's word names no layer, and when
+// a decimal is given where the layer takes an integer; a gate's layers are checked in turn.
 void check_layer_word(const ast::Layer& layer);
 
 }  // namespace resnetc::dsl

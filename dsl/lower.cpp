@@ -158,6 +158,9 @@ class Lowerer {
     const ast::Arg* stride = nullptr;
     std::vector<const ast::Arg*> passed;
     for (const ast::Arg& arg : s.args) {
+      if (arg.width)
+        error_at(arg.loc, "a stage argument is one number; height x width pairs like k1x7 belong to a layer's window",
+                 static_cast<uint32_t>(std::max<size_t>(1, arg.key.size())));
       auto once = [&](const ast::Arg*& slot, std::string_view what) {
         if (slot)
           error_at(arg.loc, fmt::format("the {} of a stage is given twice", what),

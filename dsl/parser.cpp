@@ -32,14 +32,13 @@ std::string describe(const Token& t) {
   }
 }
 
-// `k3`, `s2`, `x4`: a shorthand for key=literal.
-// `k3`, `s2`, `p1`, `g32`, `x4`: shorthands for kernel, stride, padding, groups and repeat
-// with a literal. Only these letters, so a name like `c2` stays a name.
+// `k3`, `s2`, `p1`, `d2`, `g32`, `x4`: shorthands for kernel, stride, padding, dilation, groups
+// and repeat with a literal; `k1x7`, `s2x1`, `p0x3`, `d2x1` a height x width pair. Only these
+// letters followed by a digit, so a name like `c2` stays a name; the rest of the word is
+// checked by shorthand_arg.
 bool is_shorthand(const std::string& s) {
-  if (s.size() < 2 || std::string_view("kspgx").find(s[0]) == std::string_view::npos) return false;
-  for (size_t i = 1; i < s.size(); ++i)
-    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
-  return true;
+  return s.size() >= 2 && std::string_view("kspdgx").find(s[0]) != std::string_view::npos &&
+         std::isdigit(static_cast<unsigned char>(s[1]));
 }
 
 class Parser {
@@ -235,23 +234,77 @@ class Parser {
       if (is(Tok::Ident) && peek(1).kind == Tok::Assign) {
         a.key = next().text;
         next();
-        a.value = argument_expr();
+        if (is(Tok::Float)) {
+          a.value = real_literal();
+        } else if (is(Tok::Dims)) {
+          pair_arg(next(), a);
+        } else {
+          a.value = argument_expr();
+        }
       } else if (is(Tok::Ident) && is_shorthand(peek().text)) {
-        const Token& t = next();
-        size_t letters = 0;
-        while (std::islower(static_cast<unsigned char>(t.text[letters]))) ++letters;
-        a.key = t.text.substr(0, letters);
-        auto value = ast::make_expr(ast::Expr::Kind::Int, t.loc);
-        std::string digits = t.text.substr(letters);
-        if (digits.size() > 18) error_at(t.loc, fmt::format("number in '{}' is too large", t.text), t.length());
-        value->value = std::stoll(digits);
-        a.value = std::move(value);
+        shorthand_arg(next(), a);
+      } else if (is(Tok::Float)) {
+        a.value = real_literal();
       } else {
         a.value = argument_expr();
       }
       out.push_back(std::move(a));
     }
     return out;
+  }
+
+  // A decimal as a whole argument; the layer's schema says whether it takes one.
+  ast::ExprPtr real_literal() {
+    const Token& t = next();
+    auto e = ast::make_expr(ast::Expr::Kind::Real, t.loc);
+    e->real = t.float_value;
+    e->name = t.text;
+    return e;
+  }
+
+  // `k3` or `k1x7`: the key letter, then one number or a height x width pair.
+  void shorthand_arg(const Token& t, ast::Arg& a) {
+    a.key = t.text.substr(0, 1);
+    const std::string_view rest = std::string_view(t.text).substr(1);
+    const size_t cross = rest.find('x');
+    auto digits_only = [](std::string_view d) {
+      return !d.empty() && std::all_of(d.begin(), d.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    };
+    const bool one = cross == std::string_view::npos && digits_only(rest);
+    const bool two = cross != std::string_view::npos && digits_only(rest.substr(0, cross)) && digits_only(rest.substr(cross + 1));
+    const bool pairs = std::string_view("kspd").find(a.key[0]) != std::string_view::npos;
+    if (!one && !two)
+      error_at(t.loc, pairs ? fmt::format("malformed shorthand '{}': expected '{}' then a number, or a height x width "
+                                          "pair like {}1x7",
+                                          t.text, a.key, a.key)
+                            : fmt::format("malformed shorthand '{}': expected '{}' then a number, like {}4", t.text,
+                                          a.key, a.key),
+               t.length());
+    if (two && !pairs)
+      error_at(t.loc, fmt::format("'{}' takes one number, not a pair: only k, s, p and d (kernel, stride, padding, "
+                                  "dilation) take height x width",
+                                  a.key),
+               t.length());
+    a.value = literal(rest.substr(0, cross), t);
+    if (two) a.width = literal(rest.substr(cross + 1), t);
+  }
+
+  // `kernel=1x7`: the dimensions token as a height x width pair.
+  void pair_arg(const Token& t, ast::Arg& a) {
+    const size_t cross = t.text.find('x');
+    if (t.text.find('x', cross + 1) != std::string::npos)
+      error_at(t.loc, fmt::format("'{}' has {} numbers: a pair is height x width, like {}=1x7", t.text,
+                                  std::count(t.text.begin(), t.text.end(), 'x') + 1, a.key),
+               t.length());
+    a.value = literal(std::string_view(t.text).substr(0, cross), t);
+    a.width = literal(std::string_view(t.text).substr(cross + 1), t);
+  }
+
+  static ast::ExprPtr literal(std::string_view digits, const Token& t) {
+    if (digits.size() > 18) error_at(t.loc, fmt::format("number in '{}' is too large", t.text), t.length());
+    auto value = ast::make_expr(ast::Expr::Kind::Int, t.loc);
+    value->value = std::stoll(std::string(digits));
+    return value;
   }
 
   ast::NetworkDef network() {

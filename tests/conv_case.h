@@ -13,6 +13,7 @@ struct ConvCase {
   int64_t out = 1;
   int64_t kh = 3, kw = 3, sh = 1, sw = 1, ph = 0, pw = 0, groups = 1;
   bool bias = false;
+  int64_t dh = 1, dw = 1;  // dilation
 
   ir::Attrs attrs() const {
     ir::Attrs a;
@@ -23,6 +24,8 @@ struct ConvCase {
     a.stride[1] = sw;
     a.padding[0] = ph;
     a.padding[1] = pw;
+    a.dilation[0] = dh;
+    a.dilation[1] = dw;
     a.groups = groups;
     a.bias = bias;
     return a;
@@ -30,7 +33,8 @@ struct ConvCase {
   std::string describe() const {
     return ir::format_dims(x) + " -> " + std::to_string(out) + " k" + std::to_string(kh) + "x" + std::to_string(kw) +
            " s" + std::to_string(sh) + "," + std::to_string(sw) + " p" + std::to_string(ph) + "," + std::to_string(pw) +
-           " g" + std::to_string(groups) + (bias ? " bias" : "");
+           " g" + std::to_string(groups) + (bias ? " bias" : "") +
+           (dh != 1 || dw != 1 ? " d" + std::to_string(dh) + "," + std::to_string(dw) : "");
   }
 };
 

@@ -38,6 +38,22 @@ network tiny_se {
   head { avgpool; fc 4 }
 })";
 
+// Option-A shortcuts, dropout between the convs, drop-path on the branch and dropout before
+// the classifier: the training step reads the [2] int32 seed and step.
+inline constexpr const char* kTinyDropoutNetwork = R"(
+block a(width, stride = 1) {
+  branch { conv width k3 stride=stride p1; bn; relu; dropout 0.3; conv width k3 p1; bn; droppath 0.4 }
+  shortcut if stride != 1 or in != width { padshortcut width stride=stride }
+  post { relu }
+}
+network tiny_dropout {
+  input 2x9x7
+  stem { conv 5 k3 p1; bn; relu }
+  stage a 5
+  stage a 7 stride=2
+  head { avgpool; dropout 0.5; fc 4 }
+})";
+
 // The training step of `text` (default: kTinyNetwork) at `batch`.
 inline ir::Graph tiny_training_graph(autodiff::TrainingOptions options, int64_t batch = 3,
                                      const std::string& text = kTinyNetwork) {

@@ -11,6 +11,7 @@
 
 #include "compiler/autodiff/training_graph.h"
 #include "compiler/ir/builder.h"
+#include "compiler/ir/random_mask.h"
 #include "compiler/plan/kernel_plan.h"
 #include "runtime/data/resize.h"
 #include "runtime/data/sampler.h"
@@ -313,6 +314,10 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
     auto step_on = [&](PlanExecutor& e, const plan::KernelPlan& p, const BatchFeeder& f, int64_t step, int64_t count) {
       lr[0] = static_cast<float>(learning_rate(r, epoch, step, steps));
       write_buffer(e, p.learning_rate, std::span<const float>(lr));
+      if (p.rng >= 0) {  // dropout's masks: a function of the seed and the step, so a resumed run draws the same
+        const uint32_t rng[2] = {ir::random_mask::seed_word(r.seed), static_cast<uint32_t>(epoch * steps + step)};
+        write_buffer(e, p.rng, std::span<const uint32_t>(rng));
+      }
       e.run();
       read_buffer(e, p.loss, std::span<float>(loss));
       if (!std::isfinite(loss[0]) || loss[0] > exploded_loss) {

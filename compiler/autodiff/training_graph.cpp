@@ -7,6 +7,7 @@
 #include "compiler/autodiff/gradients/rule.h"
 #include "compiler/ir/builder.h"
 #include "compiler/ir/ops.h"
+#include "compiler/ir/random_mask.h"
 #include "compiler/ir/verifier.h"
 
 namespace resnetc::autodiff {
@@ -48,6 +49,7 @@ class Differentiator final : private GradientSink {
     g.output_loc = fwd_.output_loc;
     g.labels = labels_;
     g.learning_rate = lr_;
+    g.rng = rng_;
     g.loss = loss;
     ir::verify_or_throw(g, "autodiff");
     return g;
@@ -73,6 +75,10 @@ class Differentiator final : private GradientSink {
   // The forward op in the training graph; BatchNorm uses the batch's statistics.
   void forward_op(const ir::Op& op) {
     std::vector<ValueId> in = mapped(op.inputs);
+    if (op.kind == OpKind::Dropout || op.kind == OpKind::DropPath) {
+      map_[op.output] = b_.apply(mask_kind(op.kind), op.name, {in[0], rng()}, mask_attrs(op), op.loc);
+      return;
+    }
     if (op.kind != OpKind::BatchNorm) {
       map_[op.output] = b_.apply(op.kind, op.name, in, op.attrs, op.loc);
       return;
@@ -82,6 +88,22 @@ class Differentiator final : private GradientSink {
     apply_attrs.eps = op.attrs.eps;
     map_[op.output] = b_.apply(OpKind::BnApply, op.name, {in[0], stats, in[1], in[2]}, apply_attrs, op.loc);
     batch_norms_.push_back({&op, stats});
+  }
+
+  // Dropout and drop-path train with a mask drawn from the rng input (their gradient rules
+  // draw the same mask again).
+  static OpKind mask_kind(OpKind kind) { return kind == OpKind::Dropout ? OpKind::DropoutMask : OpKind::DropPathMask; }
+  static Attrs mask_attrs(const ir::Op& op) {
+    Attrs a;
+    a.rate = op.attrs.rate;
+    a.salt = ir::random_mask::salt(op.name);
+    return a;
+  }
+  // The [2] int32 input (seed, step), made at the first dropout: graphs without one keep
+  // their inputs.
+  ValueId rng() {
+    if (rng_ == ir::kNoValue) rng_ = b_.add_value("rng", {2}, ir::ValueRole::Input, ir::DType::I32);
+    return rng_;
   }
 
   ValueId apply(OpKind kind, std::string name, std::vector<ValueId> inputs, const Attrs& attrs,
@@ -147,7 +169,7 @@ class Differentiator final : private GradientSink {
   std::map<ValueId, int> sums_;
   std::vector<std::pair<ValueId, ValueId>> param_grads_;
   std::vector<std::pair<const ir::Op*, ValueId>> batch_norms_;  // forward BN op, its stats value
-  ValueId labels_ = ir::kNoValue, lr_ = ir::kNoValue;
+  ValueId labels_ = ir::kNoValue, lr_ = ir::kNoValue, rng_ = ir::kNoValue;
 };
 
 }  // namespace

@@ -86,6 +86,11 @@ std::string kind_summary(const Op& op) {
                                           : fmt::format(" pad {}x{}", a.padding[0], a.padding[1]);
   }
   if (op.kind == OpKind::Conv2d && a.groups != 1) out += fmt::format(" groups {}", a.groups);
+  if (a.dilation[0] != 1 || a.dilation[1] != 1)
+    out += a.dilation[0] == a.dilation[1] ? fmt::format(" dilation {}", a.dilation[0])
+                                          : fmt::format(" dilation {}x{}", a.dilation[0], a.dilation[1]);
+  if (a.ceil_mode) out += " ceil";
+  if (!a.count_include_pad) out += " pad not counted";
   return out;
 }
 

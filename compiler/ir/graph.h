@@ -98,6 +98,9 @@ struct Attrs {
   int64_t kernel[2] = {1, 1};
   int64_t stride[2] = {1, 1};
   int64_t padding[2] = {0, 0};
+  int64_t dilation[2] = {1, 1};  // Conv2d and its gradients: kernel tap i reads row i * dilation
+  bool ceil_mode = false;          // MaxPool, AvgPool: the output size rounds up (PyTorch's ceil_mode)
+  bool count_include_pad = true;   // AvgPool: the divisor counts the padding (PyTorch's default)
   int64_t groups = 1;
   bool bias = false;  // Conv2d / Linear
   double eps = 1e-5;       // BatchNorm
@@ -110,6 +113,8 @@ struct Attrs {
   int64_t offset = 0;              // View: the first element
   std::vector<int64_t> counts;     // BnRunningUpdateGroup: each member's n = N*H*W
   FusedProgram program;            // Fused
+  double rate = 0;                 // Dropout, DropPath and their masks: the probability of dropping
+  int64_t salt = 0;                // DropoutMask, DropPathMask: tells the masks of two layers apart
 };
 
 struct Op {
@@ -133,6 +138,7 @@ struct Graph {
   ValueId labels = kNoValue;         // [N] int32 class indices
   ValueId learning_rate = kNoValue;  // [1], set before every step by the schedule
   ValueId loss = kNoValue;           // [1]
+  ValueId rng = kNoValue;            // [2] int32 (seed, step), set every step; only with dropout
 
   const Value& value(ValueId id) const { return values.at(static_cast<size_t>(id)); }
   const Dims& shape(ValueId id) const { return value(id).shape; }

@@ -55,6 +55,9 @@ bool attr_is_default(const Attrs& a, AttrField field) {
     case AttrField::Kernel: return same_pair(a.kernel, d.kernel);
     case AttrField::Stride: return same_pair(a.stride, d.stride);
     case AttrField::Padding: return same_pair(a.padding, d.padding);
+    case AttrField::Dilation: return same_pair(a.dilation, d.dilation);
+    case AttrField::CeilMode: return a.ceil_mode == d.ceil_mode;
+    case AttrField::CountIncludePad: return a.count_include_pad == d.count_include_pad;
     case AttrField::Groups: return a.groups == d.groups;
     case AttrField::Bias: return a.bias == d.bias;
     case AttrField::Eps: return a.eps == d.eps;  // exact on purpose: NaN is never a default
@@ -65,6 +68,8 @@ bool attr_is_default(const Attrs& a, AttrField field) {
     case AttrField::Counts: return a.counts.empty();
     case AttrField::Program: return a.program.empty() && a.program.results.empty() && !a.program.reduce;
     case AttrField::Epilogue: return a.epilogue == d.epilogue;
+    case AttrField::Rate: return a.rate == d.rate;
+    case AttrField::Salt: return a.salt == d.salt;
   }
   return true;
 }
@@ -76,6 +81,9 @@ std::string format_attr(const Attrs& a, AttrField field) {
     case AttrField::Kernel: return fmt::format("{}x{}", a.kernel[0], a.kernel[1]);
     case AttrField::Stride: return fmt::format("{}x{}", a.stride[0], a.stride[1]);
     case AttrField::Padding: return fmt::format("{}x{}", a.padding[0], a.padding[1]);
+    case AttrField::Dilation: return fmt::format("{}x{}", a.dilation[0], a.dilation[1]);
+    case AttrField::CeilMode: return a.ceil_mode ? "true" : "false";
+    case AttrField::CountIncludePad: return a.count_include_pad ? "true" : "false";
     case AttrField::Groups: return fmt::format("{}", a.groups);
     case AttrField::Bias: return a.bias ? "true" : "false";
     case AttrField::Eps: return fmt::format("{}", a.eps);
@@ -86,6 +94,8 @@ std::string format_attr(const Attrs& a, AttrField field) {
     case AttrField::Counts: return fmt::format("[{}]", fmt::join(a.counts, ", "));
     case AttrField::Program: return format_program(a.program);
     case AttrField::Epilogue: return a.epilogue ? "true" : "false";
+    case AttrField::Rate: return fmt::format("{}", a.rate);
+    case AttrField::Salt: return fmt::format("{}", a.salt);
   }
   return "?";
 }

@@ -23,6 +23,9 @@ namespace resnetc::ir {
   ATTRIBUTE(Kernel, "kernel", true)               \
   ATTRIBUTE(Stride, "stride", true)               \
   ATTRIBUTE(Padding, "padding", true)             \
+  ATTRIBUTE(Dilation, "dilation", false)          \
+  ATTRIBUTE(CeilMode, "ceil_mode", false)         \
+  ATTRIBUTE(CountIncludePad, "count_include_pad", false) \
   ATTRIBUTE(Groups, "groups", false)              \
   ATTRIBUTE(Bias, "bias", false)                  \
   ATTRIBUTE(Eps, "eps", false)                    \
@@ -32,7 +35,9 @@ namespace resnetc::ir {
   ATTRIBUTE(Offset, "offset", false)              \
   ATTRIBUTE(Counts, "counts", false)              \
   ATTRIBUTE(Program, "program", false)            \
-  ATTRIBUTE(Epilogue, "epilogue", false)
+  ATTRIBUTE(Epilogue, "epilogue", false)          \
+  ATTRIBUTE(Rate, "rate", true)                   \
+  ATTRIBUTE(Salt, "salt", false)
 
 enum class AttrField : uint8_t {
 #define RESNETC_ATTR_ENUM(field, name, printed_always) field,
@@ -54,7 +59,7 @@ namespace attrs {
 RESNETC_ATTRIBUTES(RESNETC_ATTR_BIT)
 #undef RESNETC_ATTR_BIT
 inline constexpr AttrSet window = Kernel | Stride | Padding;  // pooling windows
-inline constexpr AttrSet conv = OutChannels | window | Groups | Bias;
+inline constexpr AttrSet conv = OutChannels | window | Dilation | Groups | Bias;
 }  // namespace attrs
 
 std::string_view attr_field_name(AttrField field);  // "out_channels", "kernel", ...

@@ -276,8 +276,12 @@ class Parser {
         g_.values[static_cast<size_t>(id)].dtype = DType::I32;
       } else if (g_.learning_rate == kNoValue) {
         g_.learning_rate = id;
+      } else if (g_.rng == kNoValue) {
+        g_.rng = id;
+        g_.values[static_cast<size_t>(id)].dtype = DType::I32;
       } else {
-        fail_at(at, "a graph has at most three inputs: the batch, the labels and the learning rate");
+        fail_at(at, "a graph has at most four inputs: the batch, the labels, the learning rate and the masks' "
+                    "seed and step");
       }
     }
   }
@@ -318,6 +322,9 @@ class Parser {
       case AttrField::Kernel: pair(a.kernel); break;
       case AttrField::Stride: pair(a.stride); break;
       case AttrField::Padding: pair(a.padding); break;
+      case AttrField::Dilation: pair(a.dilation); break;
+      case AttrField::CeilMode: a.ceil_mode = boolean(); break;
+      case AttrField::CountIncludePad: a.count_include_pad = boolean(); break;
       case AttrField::Groups: a.groups = integer(); break;
       case AttrField::Bias: a.bias = boolean(); break;
       case AttrField::Eps: a.eps = real(); break;
@@ -328,6 +335,8 @@ class Parser {
       case AttrField::Counts: a.counts = dims(); break;
       case AttrField::Program: a.program = program(); break;
       case AttrField::Epilogue: a.epilogue = boolean(); break;
+      case AttrField::Rate: a.rate = real(); break;
+      case AttrField::Salt: a.salt = integer(); break;
     }
   }
 

@@ -111,6 +111,7 @@ std::string print_ir(const Graph& g, const PrintOptions& options) {
     out += fmt::format("  input {}\n", ir_value_ref(g, g.input));
   declare(g.labels);
   declare(g.learning_rate);
+  declare(g.rng);
 
   std::string previous_group;
   for (size_t i = 0; i < g.ops.size(); ++i) {

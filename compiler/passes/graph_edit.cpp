@@ -72,6 +72,7 @@ void Rewriter::finish() {
   g_.output = map(g_.output);
   g_.labels = map(g_.labels);
   g_.learning_rate = map(g_.learning_rate);
+  g_.rng = map(g_.rng);
   g_.loss = map(g_.loss);
   ops_.clear();
   replacement_.assign(g_.values.size(), ir::kNoValue);

@@ -43,11 +43,15 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
   KernelPlan p;
   p.name = g.name;
   std::map<ir::ValueId, int> index;
+  // A view, and dropout and drop-path (the identity outside training), alias their source.
+  auto aliases = [](ir::OpKind kind) {
+    return kind == ir::OpKind::View || kind == ir::OpKind::Dropout || kind == ir::OpKind::DropPath;
+  };
   for (size_t i = 0; i < g.values.size(); ++i) {
     const ir::Value& v = g.values[i];
     Buffer b{v.name, static_cast<ir::ValueId>(i), v.shape, v.dtype, v.role, storage_of(v.role), 0,
              ir::numel(v.shape) * 4};  // float32 and int32 alike
-    const bool is_view = v.producer >= 0 && g.op(v.producer).kind == ir::OpKind::View;
+    const bool is_view = v.producer >= 0 && aliases(g.op(v.producer).kind);
     if (!is_view) {
       int64_t& end = p.storage_bytes[static_cast<int>(b.storage)];
       b.offset = end;
@@ -79,7 +83,7 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
   auto add_kernel = [&](size_t o) {
     const ir::Op& op = g.ops[o];
     if (op.kind == ir::OpKind::BnStats && op.attrs.epilogue) return;
-    if (op.kind == ir::OpKind::View) {  // the source's memory: no kernel, no memory of its own
+    if (aliases(op.kind)) {  // the source's memory: no kernel, no memory of its own
       Buffer& view = p.buffers[static_cast<size_t>(index.at(op.output))];
       const Buffer& source = p.buffers[static_cast<size_t>(index.at(op.inputs[0]))];
       view.view_of = index.at(op.inputs[0]);
@@ -100,6 +104,7 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
   p.input = find(g.input);
   p.labels = find(g.labels);
   p.learning_rate = find(g.learning_rate);
+  p.rng = find(g.rng);
   p.loss = find(g.loss);
   p.logits = find(g.output);
   p.unplanned_arena_bytes = p.bytes(Storage::Arena);

@@ -53,6 +53,7 @@ struct KernelPlan {
   int64_t storage_bytes[3] = {0, 0, 0};  // by Storage
   int64_t unplanned_arena_bytes = 0;      // the arena with a buffer of its own for every value
   int input = -1, labels = -1, learning_rate = -1, loss = -1, logits = -1;  // buffer indices
+  int rng = -1;  // [2] int32: the dropout masks' seed and step; -1 without dropout
   // The first `preamble_kernels` kernels read only persistent buffers and what other preamble
   // kernels compute (BatchNorm folded into conv weights): in a graph without updates their
   // results change only when a persistent buffer is written, so executors run them again only

@@ -142,13 +142,12 @@ Buffer maxpool_grad(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a)
 
 Buffer avgpool_grad(const TensorRef& dy, const ir::Attrs& a) {
   const Window g(a.shape, dy.shape, a);
-  const auto divisor = static_cast<double>(g.kh * g.kw);  // count_include_pad=True
   Buffer dx(static_cast<size_t>(ir::numel(a.shape)));
   for (int64_t n = 0; n < g.batch; ++n)
     for (int64_t c = 0; c < g.out_channels; ++c)
       for (int64_t oh = 0; oh < g.out_h; ++oh)
         for (int64_t ow = 0; ow < g.out_w; ++ow) {
-          const double share = dy[g.y_index(n, c, oh, ow)] / divisor;
+          const double share = dy[g.y_index(n, c, oh, ow)] / g.avg_divisor(oh, ow, a.count_include_pad);
           for (int64_t i = 0; i < g.kh; ++i)
             for (int64_t j = 0; j < g.kw; ++j) {
               const int64_t r = g.row(oh, i), q = g.col(ow, j);
@@ -163,6 +162,20 @@ Buffer global_avgpool_grad(const TensorRef& dy, const ir::Dims& x_shape) {
   Buffer dx(static_cast<size_t>(planes * hw));
   for (int64_t p = 0; p < planes; ++p)
     for (int64_t i = 0; i < hw; ++i) dx[static_cast<size_t>(p * hw + i)] = dy[p] / static_cast<double>(hw);
+  return dx;
+}
+
+Buffer pad_shortcut_grad(const TensorRef& dy, const ir::Attrs& a) {
+  const ir::Dims& x = a.shape;
+  const int64_t cin = x[1], h = x[2], w = x[3];
+  const int64_t cout = dy.dim(1), oh = dy.dim(2), ow = dy.dim(3);
+  Buffer dx(static_cast<size_t>(ir::numel(x)));
+  for (int64_t n = 0; n < x[0]; ++n)
+    for (int64_t c = 0; c < cin; ++c)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j)
+          dx[static_cast<size_t>(((n * cin + c) * h + i * a.stride[0]) * w + j * a.stride[1])] =
+              dy[((n * cout + c) * oh + i) * ow + j];
   return dx;
 }
 

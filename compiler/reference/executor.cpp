@@ -153,13 +153,24 @@ void Executor::run_op(const ir::Op& op) {
     case OpKind::MaxPool: y = k::maxpool(in(0), a, out_shape); break;
     case OpKind::AvgPool: y = k::avgpool(in(0), a, out_shape); break;
     case OpKind::GlobalAvgPool: y = k::global_avgpool(in(0)); break;
+    case OpKind::GlobalMaxPool: {  // maxpool with the whole plane as its window
+      ir::Attrs plane;
+      plane.kernel[0] = in(0).dim(2), plane.kernel[1] = in(0).dim(3);
+      y = k::maxpool(in(0), plane, out_shape);
+      break;
+    }
     case OpKind::Flatten:
-    case OpKind::Reshape: y = k::copy(in(0)); break;
+    case OpKind::Reshape:
+    case OpKind::Dropout:
+    case OpKind::DropPath: y = k::copy(in(0)); break;
     case OpKind::Linear: {
       const k::TensorRef bias = has_bias ? in(2) : in(1);
       y = k::linear(in(0), in(1), has_bias ? &bias : nullptr);
       break;
     }
+    case OpKind::PadShortcut: y = k::pad_shortcut(in(0), a, out_shape); break;
+    case OpKind::DropoutMask: y = k::random_mask(in(0), in(1), a, false); break;
+    case OpKind::DropPathMask: y = k::random_mask(in(0), in(1), a, true); break;
     case OpKind::BnStats: y = k::bn_stats(in(0)); break;
     case OpKind::BnApply: y = k::bn_apply(in(0), in(1), in(2), in(3), a.eps); break;
     case OpKind::SoftmaxCrossEntropy: y = k::softmax_cross_entropy(in(0), in(1)); break;
@@ -177,6 +188,7 @@ void Executor::run_op(const ir::Op& op) {
     case OpKind::MaxPoolGrad: y = k::maxpool_grad(in(0), in(1), a); break;
     case OpKind::AvgPoolGrad: y = k::avgpool_grad(in(0), a); break;
     case OpKind::GlobalAvgPoolGrad: y = k::global_avgpool_grad(in(0), a.shape); break;
+    case OpKind::PadShortcutGrad: y = k::pad_shortcut_grad(in(0), a); break;
     case OpKind::LinearGradInput: y = k::linear_grad_input(in(0), in(1)); break;
     case OpKind::LinearGradWeight: y = k::linear_grad_weight(in(0), in(1)); break;
     // Updates: in place, no output.

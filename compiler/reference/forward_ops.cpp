@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "compiler/ir/random_mask.h"
 #include "compiler/reference/ops.h"
 #include "compiler/reference/window.h"
 
@@ -80,7 +81,8 @@ int64_t window_argmax(const TensorRef& x, const Window& g, int64_t n, int64_t c,
         best_value = x[index];
       }
     }
-  return best;  // never -1: the shape rules keep padding at most half the kernel
+  return best;  // never -1: the shape rules keep padding at most half the kernel, and a
+                // ceil_mode window starts inside the input
 }
 
 Buffer maxpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape) {
@@ -96,7 +98,6 @@ Buffer maxpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape) 
 
 Buffer avgpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape) {
   const Window g(x.shape, y_shape, a);
-  const auto divisor = static_cast<double>(g.kh * g.kw);  // count_include_pad=True
   Buffer y(static_cast<size_t>(ir::numel(y_shape)));
   for (int64_t n = 0; n < g.batch; ++n)
     for (int64_t c = 0; c < g.out_channels; ++c)
@@ -108,8 +109,34 @@ Buffer avgpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape) 
               const int64_t r = g.row(oh, i), q = g.col(ow, j);
               if (g.inside(r, q)) sum += x[g.x_index(n, c, r, q)];
             }
-          y[static_cast<size_t>(g.y_index(n, c, oh, ow))] = sum / divisor;
+          y[static_cast<size_t>(g.y_index(n, c, oh, ow))] = sum / g.avg_divisor(oh, ow, a.count_include_pad);
         }
+  return y;
+}
+
+Buffer pad_shortcut(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape) {
+  const int64_t cin = x.dim(1), h = x.dim(2), w = x.dim(3);
+  const int64_t cout = y_shape[1], oh = y_shape[2], ow = y_shape[3];
+  Buffer y(static_cast<size_t>(ir::numel(y_shape)));
+  for (int64_t n = 0; n < y_shape[0]; ++n)
+    for (int64_t c = 0; c < cin; ++c)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j)
+          y[static_cast<size_t>(((n * cout + c) * oh + i) * ow + j)] =
+              x[((n * cin + c) * h + i * a.stride[0]) * w + j * a.stride[1]];
+  return y;
+}
+
+Buffer random_mask(const TensorRef& x, const TensorRef& rng, const ir::Attrs& a, bool per_sample) {
+  namespace rm = ir::random_mask;
+  const uint32_t key = rm::key(static_cast<uint32_t>(static_cast<int64_t>(rng[0])),
+                               static_cast<uint32_t>(static_cast<int64_t>(rng[1])), static_cast<uint32_t>(a.salt));
+  const uint32_t threshold = rm::threshold(a.rate);
+  const int64_t total = ir::numel(x.shape), per = per_sample ? total / x.dim(0) : 1;
+  Buffer y(static_cast<size_t>(total));
+  for (int64_t i = 0; i < total; ++i)
+    if (rm::keeps(rm::bits(key, static_cast<uint64_t>(i / per)), threshold))
+      y[static_cast<size_t>(i)] = x[i] / (1.0 - a.rate);
   return y;
 }
 

@@ -49,6 +49,11 @@ Buffer global_avgpool(const TensorRef& x);
 Buffer copy(const TensorRef& x);
 // y = x W^T + b, W [out, in].
 Buffer linear(const TensorRef& x, const TensorRef& w, const TensorRef* bias);
+// Option-A shortcut: y[n, c, h, w] = x[n, c, h*s, w*s] for c < x's channels, else 0.
+Buffer pad_shortcut(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape);
+// x * keep / (1 - rate): keep drawn per element, or per sample (index n) when `per_sample`,
+// by compiler/ir/random_mask.h from rng = (seed, step) and a.salt.
+Buffer random_mask(const TensorRef& x, const TensorRef& rng, const ir::Attrs& a, bool per_sample);
 // [2, C]: row 0 the batch mean, row 1 the biased batch variance, over N, H, W.
 Buffer bn_stats(const TensorRef& x);
 // (x - mean) / sqrt(var + eps) * weight + bias with the batch statistics.
@@ -76,6 +81,8 @@ Buffer relu_grad(const TensorRef& dy, const TensorRef& y);
 Buffer maxpool_grad(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a);
 Buffer avgpool_grad(const TensorRef& dy, const ir::Attrs& a);
 Buffer global_avgpool_grad(const TensorRef& dy, const ir::Dims& x_shape);
+// pad_shortcut's adjoint: dx[n, c, h, w] = dy[n, c, h/s, w/s] where s divides h and w, else 0.
+Buffer pad_shortcut_grad(const TensorRef& dy, const ir::Attrs& a);
 // dx = dy W.
 Buffer linear_grad_input(const TensorRef& dy, const TensorRef& w);
 // dW = dy^T x.

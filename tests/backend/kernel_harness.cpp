@@ -25,7 +25,7 @@ std::vector<Mismatch> compare_with_reference(const ir::Graph& graph, const Harne
     const plan::Buffer& b = plan.buffers[i];
     if (b.storage == plan::Storage::Arena) continue;
     std::vector<double> values(static_cast<size_t>(ir::numel(b.shape)));
-    if (b.value == graph.labels) {
+    if (b.dtype == ir::DType::I32) {  // the labels, or dropout's seed and step
       const int64_t classes = graph.shape(graph.output).back();
       for (size_t j = 0; j < values.size(); ++j) {
         auto label = static_cast<int32_t>(rng() % static_cast<unsigned>(classes));
@@ -33,7 +33,7 @@ std::vector<Mismatch> compare_with_reference(const ir::Graph& graph, const Harne
         values[j] = label;
       }
     } else {
-      bool positive = b.name.ends_with("running_var") || b.value == graph.learning_rate;
+      bool positive = options.positive_inputs || b.name.ends_with("running_var") || b.value == graph.learning_rate;
       for (size_t j = 0; j < values.size(); ++j) {
         float v = uniform(rng);
         if (positive) v = std::abs(v) + 0.1f;

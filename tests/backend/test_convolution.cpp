@@ -2,8 +2,8 @@
 // gradient of the input and of the weight, on shapes that divide none of the GEMM's tile
 // sizes (8 rows, 32 columns, 256-lane blocks): odd images, 3 or 13 channels, batch 3,
 // stride 2, padding, 1x1 / 3x3 / 7x7 and rectangular kernels, groups, images smaller than
-// the kernel's reach (taps that only see padding), and big enough ones that the work splits
-// over many tasks and chunks.
+// the kernel's reach (taps that only see padding), dilation, and big enough ones that the work
+// splits over many tasks and chunks.
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -129,4 +129,16 @@ TEST_CASE("conv2d big enough to split over tasks, chunks and row blocks matches 
   check_all({.x = {2, 1, 28, 28}, .out = 16, .kh = 7, .kw = 7, .sh = 2, .sw = 2, .ph = 3, .pw = 3, .bias = true});
   check_all({.x = {13, 3, 16, 17}, .out = 10, .ph = 1, .pw = 1});   // 3536 positions: column chunks
   check_all({.x = {11, 9, 15, 16}, .out = 33, .ph = 1, .pw = 1});   // chunks, 9 channels: 8 + 1
+}
+
+TEST_CASE("conv2d with dilation and 1x7 / 7x1 / 3x5 kernels matches the reference", "[backend][conv][dilation]") {
+  check_all({.x = {2, 3, 7, 9}, .out = 5, .kh = 1, .kw = 7, .ph = 0, .pw = 3});
+  check_all({.x = {2, 3, 7, 9}, .out = 5, .kh = 7, .kw = 1, .ph = 3, .pw = 0, .bias = true});
+  check_all({.x = {3, 4, 7, 9}, .out = 6, .kh = 3, .kw = 5, .sh = 2, .sw = 1, .ph = 1, .pw = 2});
+  check_all({.x = {2, 3, 7, 9}, .out = 5, .ph = 2, .pw = 2, .dh = 2, .dw = 2});
+  check_all({.x = {2, 5, 9, 7}, .out = 7, .ph = 3, .pw = 3, .bias = true, .dh = 3, .dw = 3});
+  check_all({.x = {3, 4, 9, 11}, .out = 6, .kh = 3, .kw = 5, .sh = 2, .sw = 2, .ph = 1, .pw = 2, .dh = 2, .dw = 3});
+  check_all({.x = {2, 6, 8, 7}, .out = 9, .sh = 3, .sw = 2, .ph = 2, .pw = 1, .groups = 3, .dh = 2, .dw = 3});
+  check_all({.x = {2, 12, 7, 9}, .out = 10, .kh = 1, .kw = 7, .ph = 0, .pw = 6, .dh = 1, .dw = 2});  // 8+ channels
+  check_all({.x = {2, 10, 4, 5}, .out = 8, .ph = 2, .pw = 2, .dh = 3, .dw = 2});  // taps beyond the image
 }

@@ -74,6 +74,30 @@ TEST_CASE("backend avgpool and avgpool_grad match the reference (padding counted
   }
 }
 
+TEST_CASE("backend pooling with ceil_mode and count_include_pad off matches the reference") {
+  auto modes = [](ir::Attrs a, bool ceil, bool count_pad) {
+    a.ceil_mode = ceil;
+    a.count_include_pad = count_pad;
+    return a;
+  };
+  const Case cases[] = {
+      {"k2 s2 ceil on 7x9: the last row and column hang off", {3, 3, 7, 9}, modes(window(2, 2, 2, 0), true, true)},
+      {"k3 s2 p1 ceil on 6x8", {2, 3, 6, 8}, modes(window(3, 3, 2, 1), true, true)},
+      {"k3x2 s2 p1x0 ceil on 7x9", {2, 3, 7, 9}, [&] { auto a = window(3, 2, 2, 1); a.padding[1] = 0; return modes(a, true, true); }()},
+      {"large ceil, on the thread pool", {3, 4, 45, 43}, modes(window(3, 3, 2, 0), true, true)},
+  };
+  for (const Case& c : cases) {
+    SECTION(std::string("maxpool ") + c.name) { check(pool_graph(OpKind::MaxPool, c.shape, c.attrs)); }
+    SECTION(std::string("avgpool ") + c.name) { check(pool_graph(OpKind::AvgPool, c.shape, c.attrs)); }
+    SECTION(std::string("avgpool, padding not counted, ") + c.name) {
+      check(pool_graph(OpKind::AvgPool, c.shape, modes(c.attrs, c.attrs.ceil_mode, false)));
+    }
+  }
+  SECTION("avgpool k3 s2 p1 without ceil_mode, padding not counted, 7x9") {
+    check(pool_graph(OpKind::AvgPool, {2, 3, 7, 9}, modes(window(3, 3, 2, 1), false, false)));
+  }
+}
+
 TEST_CASE("backend global_avgpool and its gradient match the reference") {
   auto graph = [](const ir::Dims& shape) {
     ir::GraphBuilder b("gap", shape);
@@ -87,6 +111,19 @@ TEST_CASE("backend global_avgpool and its gradient match the reference") {
   SECTION("5x7 planes") { check(graph({3, 3, 5, 7})); }
   SECTION("1x1 planes") { check(graph({3, 5, 1, 1})); }
   SECTION("large, on the thread pool") { check(graph({3, 6, 37, 41})); }
+}
+
+TEST_CASE("backend global_maxpool and its gradient (maxpool_grad over the plane) match the reference") {
+  auto graph = [](const ir::Dims& shape) {
+    ir::GraphBuilder b("gmp", shape);
+    ir::ValueId y = b.add(OpKind::GlobalMaxPool, "gmp", {b.input()}, {}, {});
+    ir::ValueId dy = b.add_value("dy", b.shape(y), ValueRole::Input);
+    b.apply(OpKind::MaxPoolGrad, "gmp.grad", {dy, b.input()}, window(shape[2], shape[3], 1, 0), {});
+    return std::move(b).finish(y);
+  };
+  SECTION("5x7 planes") { check(graph({3, 3, 5, 7})); }
+  SECTION("1x1 planes") { check(graph({3, 5, 1, 1})); }
+  SECTION("large, looped and on the thread pool") { check(graph({3, 6, 37, 41})); }
 }
 
 // Small integers make ties in most windows: the gradient must go to the first maximum in

@@ -232,6 +232,47 @@ def max_steps_then_resume_gives_the_same_bytes_as_one_run():
     check(got_epochs == ref_epochs, f"epoch reports differ: {got_epochs} vs {ref_epochs}", r)
 
 
+# Dropout, drop-path and an option-A shortcut: the masks are drawn from the seed and the step,
+# so a run stopped inside an epoch resumes to the same bytes as a run never stopped.
+DROPOUT_NET = """block a(width, stride = 1) {
+  branch { conv width k3 stride=stride p1; bn; relu; dropout 0.3; conv width k3 p1; bn; droppath 0.2 }
+  shortcut if stride != 1 or in != width { padshortcut width stride=stride }
+  post { relu }
+}
+network drop {
+  input 1x12x12
+  stem { conv 4 k3 p1; bn; relu }
+  stage a 4
+  stage a 8 stride=2
+  head { avgpool; dropout 0.5; fc 10 }
+  train {
+    epochs 2
+    batch 32
+    lr 0.05
+    momentum 0.9
+  }
+}
+"""
+
+
+@suite.test
+def dropout_run_stopped_and_resumed_gives_the_same_bytes_as_one_run():
+    model = suite.write("drop.net", DROPOUT_NET)
+    one, stopped = ckpt("drop-one.safetensors"), ckpt("drop-stopped.safetensors")
+    expect(suite.run(["train", model, "--data", DATA, *CPU, "--checkpoint", one]), 0)
+    expect(suite.run(["train", model, "--data", DATA, *CPU, "--checkpoint", stopped, "--max-steps", "4"]), 0,
+           stdout=r"epoch 2/2 stopped after batch 1/3")
+    r = expect(suite.run(["train", model, "--data", DATA, *CPU, "--checkpoint", stopped, "--resume"]), 0,
+               stdout=r"resuming from .* inside epoch 2, after batch 1")
+    check(read_bytes(stopped) == read_bytes(one), "the resumed dropout run's checkpoint differs from one run's", r)
+    # The masks do act: the same run without dropout ends elsewhere.
+    plain = suite.write("plain.net", DROPOUT_NET.replace("dropout 0.3", "dropout 0").replace("dropout 0.5", "dropout 0")
+                        .replace("droppath 0.2", "droppath 0"))
+    other = ckpt("drop-plain.safetensors")
+    expect(suite.run(["train", plain, "--data", DATA, *CPU, "--checkpoint", other]), 0)
+    check(read_bytes(other) != read_bytes(one), "training with dropout gave the bytes of training without", r)
+
+
 # Long enough (about 0.1 s an epoch) that a signal sent after epoch 1's line lands in a run
 # still training; wherever it lands, the run must resume to the same bytes.
 LONG = ["--epochs", "20"]

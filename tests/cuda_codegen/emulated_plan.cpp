@@ -173,7 +173,7 @@ EmulationResult compare_emulated(const ir::Graph& graph, const EmulationOptions&
         values[j] = data[j];
       }
     } else {
-      const bool positive = b.name.ends_with("running_var") || b.value == graph.learning_rate;
+      const bool positive = options.positive_inputs || b.name.ends_with("running_var") || b.value == graph.learning_rate;
       auto* data = static_cast<float*>(memory[i]->data());
       for (size_t j = 0; j < n; ++j) {
         float v = uniform(rng);

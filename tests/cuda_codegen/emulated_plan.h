@@ -62,6 +62,7 @@ struct EmulationOptions {
   double tolerance = 1e-4;
   float input_scale = 1.0f;
   bool quantize_inputs = false;  // inputs on a grid of 0.25: many exact ties (maxpool's tie rule)
+  bool positive_inputs = false;  // from [0.1, 0.1 + scale]: a zeroed element always shows
   codegen::cuda::CudaOptions cuda = plain_fma();
 
   static codegen::cuda::CudaOptions plain_fma() {

@@ -55,3 +55,24 @@ TEST_CASE("emulated gating ops (sigmoid, silu, channel_mul) and their gradients 
     testing::check_emulated(graph, o);
   }
 }
+
+// Positive inputs and a tolerance below float's rounding of x / (1 - p): one element kept by the
+// kernel and dropped by the reference (or the reverse) fails. The CPU backend is held to the
+// same (tests/backend/test_random_mask.cpp), so CPU and GPU masks agree element for element.
+TEST_CASE("emulated dropout and drop-path kernels draw the reference's masks element for element",
+          "[cuda][emulation][dropout]") {
+  using testing::zoo::mask_attrs;
+  ir::GraphBuilder g("masks", {3, 5, 7, 9});
+  const ir::ValueId rng = testing::zoo::mask_seed(g);
+  const ir::ValueId wide = g.add_value("wide", {4, 16, 33, 35}, ir::ValueRole::Input);
+  g.apply(ir::OpKind::DropoutMask, "dropout", {g.input(), rng}, mask_attrs(0.3, 11), {});
+  g.apply(ir::OpKind::DropoutMask, "dropout.wide", {wide, rng}, mask_attrs(0.5, 12), {});
+  g.apply(ir::OpKind::DropPathMask, "droppath", {g.input(), rng}, mask_attrs(0.4, 13), {});
+  const ir::ValueId y = g.apply(ir::OpKind::DropPathMask, "droppath.wide", {wide, rng}, mask_attrs(0.5, 14), {});
+  const ir::Graph graph = std::move(g).finish(y);
+  testing::EmulationOptions exact;
+  exact.positive_inputs = true;
+  exact.tolerance = 1e-6;
+  SECTION("one pass per grid") { testing::check_emulated(graph, exact); }
+  SECTION("grid-stride loops") { testing::check_emulated(graph, testing::split_everything(exact)); }
+}

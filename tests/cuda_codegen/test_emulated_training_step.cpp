@@ -26,6 +26,12 @@ TEST_CASE("a whole training step under CUDA emulation matches the reference exec
     passes::run_pipeline(g, {});
     testing::check_emulated(g, testing::split_everything({}));
   }
+  SECTION("option-A shortcuts, dropout and drop-path, before and after the -O2 passes") {
+    ir::Graph g = testing::tiny_training_graph({0.9, 5e-4}, 5, testing::kTinyDropoutNetwork);
+    testing::check_emulated(g, {});
+    passes::run_pipeline(g, {});
+    testing::check_emulated(g, testing::split_everything({}));
+  }
   SECTION("TF32 tensor cores (emulated mma.sync), at TF32's tolerance") {
     testing::EmulationOptions o;
     o.cuda.tensor_cores = true;

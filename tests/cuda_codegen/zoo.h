@@ -4,6 +4,7 @@
 // vectors). Run under emulation (test_emulated_kernels.cpp) and compiled with NVRTC
 // (test_nvrtc_examples.cpp).
 #include <string>
+#include <tuple>
 
 #include "compiler/ir/builder.h"
 #include "tests/conv_case.h"
@@ -26,6 +27,10 @@ inline const Conv kConvs[] = {
     {{2, 4, 5, 9}, 6, 1, 3, 1, 2, 0, 1},             // rectangular kernel and strides
     {{1, 2, 2, 2}, 3, 3, 3, 1, 1, 1, 1},             // taps that see only padding
     {{2, 40, 4, 4}, 33, 2, 2, 2, 2, 0, 0, 1, true},  // K = 160, even kernel
+    {{2, 3, 7, 9}, 5, 1, 7, 1, 1, 0, 3},             // 1x7
+    {{2, 3, 9, 7}, 6, 7, 1, 2, 1, 3, 0, 1, true},    // 7x1, stride 2x1
+    {{2, 4, 7, 9}, 6, 3, 3, 1, 1, 2, 2, 1, false, 2, 2},  // dilation 2
+    {{2, 6, 9, 8}, 9, 3, 5, 2, 2, 3, 2, 3, false, 3, 2},  // dilation 3x2 with stride 2 and groups: mixed dx phases
 };
 
 struct Fc {
@@ -84,6 +89,20 @@ inline ir::Attrs window(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t 
   return a;
 }
 
+// Dropout's [2] int32 (seed, step) input, made once per graph.
+inline ir::ValueId mask_seed(ir::GraphBuilder& g) {
+  for (size_t i = 0; i < g.graph().values.size(); ++i)
+    if (g.graph().values[i].name == "rng") return static_cast<ir::ValueId>(i);
+  return g.add_value("rng", {2}, ValueRole::Input, ir::DType::I32);
+}
+
+inline ir::Attrs mask_attrs(double rate, int64_t salt) {
+  ir::Attrs a;
+  a.rate = rate;
+  a.salt = salt;
+  return a;
+}
+
 // Everything but the GEMMs.
 inline ir::Graph other_zoo() {
   ir::GraphBuilder g("other_zoo", {3, 5, 7, 9});
@@ -103,8 +122,14 @@ inline ir::Graph other_zoo() {
   g.apply(OpKind::Reshape, "reshape", {x}, reshape, {});
 
   // Pooling and gradients.
+  auto ceil = [](ir::Attrs a) {
+    a.ceil_mode = true;
+    return a;
+  };
   const ir::Attrs windows[] = {window(3, 3, 2, 2, 1, 1), window(2, 2, 2, 2, 0, 0), window(3, 3, 1, 1, 1, 1),
-                               window(3, 2, 2, 1, 0, 1), window(5, 5, 3, 3, 2, 2)};
+                               window(3, 2, 2, 1, 0, 1), window(5, 5, 3, 3, 2, 2),
+                               ceil(window(2, 2, 2, 2, 0, 0)),   // 7x9: the last row and column hang off
+                               ceil(window(3, 2, 2, 3, 1, 1))};
   int i = 0;
   for (const ir::Attrs& a : windows) {
     for (OpKind kind : {OpKind::MaxPool, OpKind::AvgPool}) {
@@ -120,12 +145,42 @@ inline ir::Graph other_zoo() {
     }
     ++i;
   }
+  for (ir::Attrs a : {window(3, 3, 2, 2, 1, 1), ceil(window(3, 3, 2, 2, 1, 1)), ceil(window(2, 2, 2, 2, 0, 0))}) {
+    a.count_include_pad = false;  // the divisor per window
+    const std::string name = "avg_nopad" + std::to_string(i++);
+    const ir::ValueId y = g.add(OpKind::AvgPool, name, {x}, a, {});
+    ir::Attrs grad = a;
+    grad.shape = xs;
+    g.apply(OpKind::AvgPoolGrad, name + ".grad", {input(g, name + ".dy", g.shape(y))}, grad, {});
+  }
   const ir::ValueId gap = g.add(OpKind::GlobalAvgPool, "gap", {x}, {}, {});
   ir::Attrs gap_grad;
   gap_grad.shape = xs;
   g.apply(OpKind::GlobalAvgPoolGrad, "gap.grad", {input(g, "gap.dy", g.shape(gap))}, gap_grad, {});
   const ir::ValueId wide = input(g, "wide", {2, 3, 10, 10});  // 100 > 32 lanes per plane
   g.add(OpKind::GlobalAvgPool, "gap.wide", {wide}, {}, {});
+  const ir::ValueId gmp = g.add(OpKind::GlobalMaxPool, "gmp", {x}, {}, {});
+  g.apply(OpKind::MaxPoolGrad, "gmp.grad", {input(g, "gmp.dy", g.shape(gmp)), x}, window(xs[2], xs[3], 1, 1, 0, 0), {});
+
+  // Option-A shortcuts and their gradients: float4 (480 and 216 outputs) and scalar (1323).
+  for (auto [out, sh, sw] : {std::tuple{8, 2, 2}, std::tuple{6, 2, 3}, std::tuple{7, 1, 1}}) {
+    const std::string name = "pad" + std::to_string(out);
+    ir::Attrs pad;
+    pad.out_channels = out;
+    pad.stride[0] = sh, pad.stride[1] = sw;
+    const ir::ValueId y = g.add(OpKind::PadShortcut, name, {x}, pad, {});
+    ir::Attrs grad;
+    grad.stride[0] = sh, grad.stride[1] = sw;
+    grad.shape = xs;
+    g.apply(OpKind::PadShortcutGrad, name + ".grad", {input(g, name + ".dy", g.shape(y))}, grad, {});
+  }
+
+  // Dropout and drop-path: the identity in evaluation, masks in training (float4 and scalar).
+  g.add(OpKind::Dropout, "dropout", {x}, [] { ir::Attrs a; a.rate = 0.3; return a; }(), {});
+  g.add(OpKind::DropPath, "droppath", {x}, [] { ir::Attrs a; a.rate = 0.2; return a; }(), {});
+  g.apply(OpKind::DropoutMask, "dropout.mask", {x, mask_seed(g)}, mask_attrs(0.3, 1), {});
+  g.apply(OpKind::DropoutMask, "dropout.mask4", {v4, mask_seed(g)}, mask_attrs(0.5, 2), {});
+  g.apply(OpKind::DropPathMask, "droppath.mask", {x, mask_seed(g)}, mask_attrs(0.4, 3), {});
 
   // BatchNorm: inference, and the training ops on one set of statistics.
   ir::Attrs bn;

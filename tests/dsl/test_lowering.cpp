@@ -263,3 +263,45 @@ TEST_CASE("a gate whose layers do not end in one value per sample and channel is
   CHECK(first_error_line("block b(w) { branch { gate { avgpool; sigmiod } } }\nnetwork n { input 1x8x8 }") ==
         "t.net:1:39: error: unknown layer 'sigmiod'; did you mean 'sigmoid'?");
 }
+
+TEST_CASE("padshortcut subsamples and pads channels: He et al.'s option A") {
+  ir::Graph g = compile_text(
+      "block a(w, stride = 1) {\n branch { conv w k3 stride=stride p1; bn }\n"
+      " shortcut if stride != 1 or in != w { padshortcut w stride=stride }\n post { relu } }\n"
+      "network n { input 3x9x9\n stem { conv 4 k3 p1 }\n stage a 4\n stage a 8 stride=2 }");
+  const ir::Op& pad = find_op(g, "stage2.block0.shortcut.padshortcut");
+  CHECK(pad.kind == ir::OpKind::PadShortcut);
+  CHECK(pad.attrs.out_channels == 8);
+  CHECK(pad.attrs.stride[0] == 2);
+  CHECK(g.shape(pad.output) == ir::Dims{1, 8, 5, 5});  // ceil(9 / 2), as x[:, :, ::2, ::2]
+  CHECK(ir::op_param_count(g, pad) == 0);
+  CHECK(first_error_line("network n { input 4x8x8\n stem { padshortcut 2 s2 } }") ==
+        "t.net:2:9: error: pad_shortcut pads 4 input channels (input [1, 4, 8, 8]) with zeros, so it needs 4 to 2^31 "
+        "output channels, got 2");
+  CHECK(first_error_line("network n { input 4x8x8\n stem { padshortcut s2 } }") ==
+        "t.net:2:9: error: 'padshortcut' needs its number of output channels, like 'padshortcut 32 stride=2'");
+}
+
+TEST_CASE("dropout and droppath take a probability as a decimal literal") {
+  ir::Graph g = compile_text(
+      "block b(w) {\n branch { conv w k3 p1; relu; dropout 0.3; conv w k3 p1; droppath 0.1 } }\n"
+      "network n { input 3x8x8\n stem { conv 4 k3 p1 }\n stage b 4\n head { avgpool; dropout 0; fc 10 } }");
+  CHECK(find_op(g, "stage1.block0.dropout").kind == ir::OpKind::Dropout);
+  CHECK(find_op(g, "stage1.block0.dropout").attrs.rate == 0.3);
+  CHECK(find_op(g, "stage1.block0.droppath").kind == ir::OpKind::DropPath);
+  CHECK(find_op(g, "stage1.block0.droppath").attrs.rate == 0.1);
+  CHECK(find_op(g, "head.dropout").attrs.rate == 0.0);
+  CHECK(first_error_line("network n { input 3x8x8\n stem { dropout 1.5 } }") ==
+        "t.net:2:17: error: 'dropout' takes the probability of dropping, in [0, 1), like 'dropout 0.3'; got 1.5");
+  CHECK(first_error_line("network n { input 3x8x8\n stem { droppath 1 } }") ==
+        "t.net:2:18: error: 'droppath' takes the probability of dropping, in [0, 1), like 'droppath 0.3'; got 1");
+  CHECK(first_error_line("network n { input 3x8x8\n stem { dropout } }") ==
+        "t.net:2:9: error: 'dropout' needs the probability of dropping, like 'dropout 0.3'");
+  // A decimal anywhere else is still an integer expected, even in a block no stage uses.
+  CHECK(first_error_line("network n { input 3x8x8\n stem { conv 4 k3 0.5 } }") ==
+        "t.net:2:19: error: expected an integer, found '0.5'");
+  CHECK(first_error_line("network n { input 3x8x8\n stem { conv 4 k=0.5 } }") ==
+        "t.net:2:18: error: expected an integer, found '0.5'");
+  CHECK(first_error_line("block b(w) { branch { conv w k3 p1.5 } }\nnetwork n { input 3x8x8 }") ==
+        "t.net:1:35: error: expected an integer, found '.5'");
+}

@@ -291,3 +291,15 @@ TEST_CASE("print_dot: Graphviz accepts the output", "[ir][dot]") {
   g.output = 4242;
   CHECK(run_graphviz(print_dot(g), "test_ir_broken.dot") == 0);
 }
+
+TEST_CASE("print_dot: dilation, ceil_mode and uncounted padding in the op's summary", "[ir][dot]") {
+  dsl::SourceManager sources;
+  const Graph g = dsl::compile_source(sources, "w.net",
+                                      "network w { input 2x9x9\n stem { conv 3 k3x1 p2x0 d2; "
+                                      "avgpool k2 s2 ceil_mode count_include_pad=0 } }",
+                                      {})
+                      .graph;
+  const std::string dot = print_dot(g);
+  CHECK_THAT(dot, Contains("conv2d 3x1 pad 2x0 dilation 2<br/>"));
+  CHECK_THAT(dot, Contains("avgpool 2x2/2 ceil pad not counted>"));
+}

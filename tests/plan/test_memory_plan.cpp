@@ -251,6 +251,31 @@ TEST_CASE("memory planning: a view keeps its source's offset") {
   CHECK(find("thrice.first").offset == find("thrice").offset);
 }
 
+// The evaluation graph of a network with dropout and drop-path: both are the identity there.
+ir::Graph dropout_forward_graph() {
+  dsl::SourceManager sources;
+  return dsl::compile_source(sources, "t.net", testing::kTinyDropoutNetwork, {std::nullopt, 3}).graph;
+}
+
+TEST_CASE("memory planning: dropout and drop-path in evaluation alias their source, with no kernel") {
+  const ir::Graph graph = dropout_forward_graph();
+  const plan::KernelPlan p = plan::make_plan(graph);
+  check_plan(p);
+  int aliases = 0;
+  for (const ir::Op& op : graph.ops) {
+    if (op.kind != ir::OpKind::Dropout && op.kind != ir::OpKind::DropPath) continue;
+    ++aliases;
+    const plan::Buffer& b = p.buffers[static_cast<size_t>(op.output)];
+    const plan::Buffer& source = p.buffers[static_cast<size_t>(op.inputs[0])];
+    CHECK(b.view_of == op.inputs[0]);
+    CHECK(b.offset == source.offset);
+  }
+  CHECK(aliases == 5);  // a dropout and a drop-path in each of the two blocks, a dropout in the head
+  CHECK(std::none_of(p.kernels.begin(), p.kernels.end(), [](const plan::Kernel& k) {
+    return k.kind == ir::OpKind::Dropout || k.kind == ir::OpKind::DropPath;
+  }));
+}
+
 #ifdef RESNETC_HAVE_LLVM
 namespace {
 
@@ -333,5 +358,6 @@ void check_reuse_runs(const ir::Graph& graph) {
 TEST_CASE("memory planning: CPU runs with reuse match the reference executor and runs without") {
   SECTION("a training step") { check_reuse_runs(small_training_graph()); }
   SECTION("views of a source past its last direct reader") { check_reuse_runs(views_graph()); }
+  SECTION("dropout and drop-path in evaluation") { check_reuse_runs(dropout_forward_graph()); }
 }
 #endif

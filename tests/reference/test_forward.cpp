@@ -148,6 +148,40 @@ TEST_CASE("avgpool: padding counts in the divisor (count_include_pad)", "[refere
   CHECK_THAT(y, Approx(std::vector<double>{12.0 / 9, 16.0 / 9, 24.0 / 9, 28.0 / 9}));
 }
 
+TEST_CASE("pooling with ceil_mode: PyTorch's sizes and divisors", "[reference][forward]") {
+  // PyTorch: avg_pool2d(ones(1,1,4,4), 3, 2, 1, ceil_mode=True) is 3x3; the last window (rows
+  // 3..5) is clipped to the padded image (rows up to 4): 2 of its rows count.
+  Attrs a = window(3, 2, 1);
+  a.ceil_mode = true;
+  Dims out;
+  auto y = run_one(OpKind::AvgPool, {1, 1, 4, 4}, std::vector<double>(16, 1.0), a, {}, &out);
+  CHECK(out == Dims{1, 1, 3, 3});
+  CHECK_THAT(y, Approx(std::vector<double>{4.0 / 9, 6.0 / 9, 2.0 / 6, 6.0 / 9, 1, 3.0 / 6, 2.0 / 6, 3.0 / 6, 1.0 / 4}));
+  a.count_include_pad = false;  // every window divides by its elements inside the image
+  CHECK_THAT(run_one(OpKind::AvgPool, {1, 1, 4, 4}, std::vector<double>(16, 1.0), a),
+             Approx(std::vector<double>(9, 1.0)));
+  // max_pool2d(arange(25).view(1,1,5,5), 2, 2, ceil_mode=True): the last row and column are
+  // windows of their own.
+  Attrs m = window(2, 2, 0);
+  m.ceil_mode = true;
+  CHECK_THAT(run_one(OpKind::MaxPool, {1, 1, 5, 5}, iota(25, 0), m, {}, &out),
+             Approx(std::vector<double>{6, 8, 9, 16, 18, 19, 21, 23, 24}));
+  CHECK(out == Dims{1, 1, 3, 3});
+  // k2 s2 p1 on 5 rows: ceil((5 + 2 - 2) / 2) + 1 = 4, but window 3 would start at row 5,
+  // in the right padding (PyTorch drops it): 3, as without ceil_mode.
+  Attrs dropped = window(2, 2, 1);
+  dropped.ceil_mode = true;
+  run_one(OpKind::MaxPool, {1, 1, 5, 5}, iota(25), dropped, {}, &out);
+  CHECK(out == Dims{1, 1, 3, 3});
+}
+
+TEST_CASE("global maxpool: the maximum of each channel", "[reference][forward]") {
+  Dims out;
+  auto y = run_one(OpKind::GlobalMaxPool, {2, 1, 2, 3}, {3, -1, 7, 2, 0, 5, -4, -2, -9, -3, -8, -5}, {}, {}, &out);
+  CHECK(out == Dims{2, 1, 1, 1});
+  CHECK_THAT(y, Approx(std::vector<double>{7, -2}));
+}
+
 TEST_CASE("global avgpool: the mean of each channel", "[reference][forward]") {
   Dims out;
   auto y = run_one(OpKind::GlobalAvgPool, {1, 2, 2, 2}, iota(8), {}, {}, &out);

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <tuple>
 
 #include "reference_test_util.h"
 
@@ -103,6 +104,19 @@ TEST_CASE("conv2d gradients: 3 channels, a 2x3 kernel, uneven stride and padding
   check_conv(conv_attrs(4, {1, 1}, {2, 2}, {0, 0}, 1, true), {1, 3, 5, 7});  // a projection shortcut
 }
 
+TEST_CASE("conv2d gradients: dilation and 1x7 / 7x1 kernels", "[reference][gradients]") {
+  Attrs dilated = conv_attrs(3, {3, 3}, {1, 2}, {2, 1}, 1, true);
+  dilated.dilation[0] = 2;
+  dilated.dilation[1] = 3;
+  check_conv(dilated, {2, 2, 7, 9});
+  Attrs strided = conv_attrs(4, {3, 2}, {2, 2}, {1, 1}, 2, false);
+  strided.dilation[0] = 3;  // dilation and stride share no factor: the dx phases mix taps
+  strided.dilation[1] = 2;
+  check_conv(strided, {1, 4, 8, 7});
+  check_conv(conv_attrs(2, {1, 7}, {1, 1}, {0, 3}, 1, false), {2, 3, 4, 9});
+  check_conv(conv_attrs(2, {7, 1}, {2, 1}, {3, 0}, 1, false), {1, 3, 9, 4});
+}
+
 TEST_CASE("linear gradients", "[reference][gradients]") {
   Builder t({3, 5}, random_values(15, 200));
   Attrs a;
@@ -198,6 +212,50 @@ TEST_CASE("avgpool gradients", "[reference][gradients]") {
   }
 }
 
+TEST_CASE("pooling gradients with ceil_mode and count_include_pad off", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  auto modes = [](Attrs a, bool ceil, bool count_pad) {
+    a.ceil_mode = ceil;
+    a.count_include_pad = count_pad;
+    return a;
+  };
+  for (const Attrs& a : {modes(window_attrs({2, 2}, {2, 2}, {0, 0}), true, true),
+                         modes(window_attrs({3, 3}, {2, 2}, {1, 1}), true, false),
+                         modes(window_attrs({3, 2}, {2, 3}, {1, 1}), true, true),
+                         modes(window_attrs({3, 3}, {2, 2}, {1, 1}), false, false)}) {
+    {
+      Builder t(shape, random_values(resnetc::ir::numel(shape), 610));
+      ValueId x = t.b.input();
+      ValueId y = t.b.add(OpKind::AvgPool, "pool", {x}, a, here());
+      ValueId r = t.leaf("r", t.b.shape(y));
+      Attrs g = a;
+      g.shape = shape;
+      ValueId dx = t.b.apply(OpKind::AvgPoolGrad, "pool_grad", {r}, g, here());
+      Case c = t.finish(y);
+      CHECK(check("avgpool_grad (modes)", c, x, dx, y, r) < kTolerance);
+    }
+    if (!a.count_include_pad) continue;  // maxpool takes no count_include_pad
+    Builder t(shape, distinct_values(resnetc::ir::numel(shape), 510));
+    ValueId x = t.b.input();
+    ValueId y = t.b.add(OpKind::MaxPool, "pool", {x}, a, here());
+    ValueId r = t.leaf("r", t.b.shape(y));
+    ValueId dx = t.b.apply(OpKind::MaxPoolGrad, "pool_grad", {r, x}, a, here());
+    Case c = t.finish(y);
+    CHECK(check("maxpool_grad (ceil_mode)", c, x, dx, y, r) < kTolerance);
+  }
+}
+
+TEST_CASE("global maxpool gradient: maxpool_grad over the whole plane", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  Builder t(shape, distinct_values(resnetc::ir::numel(shape), 520));
+  ValueId x = t.b.input();
+  ValueId y = t.b.add(OpKind::GlobalMaxPool, "pool", {x}, {}, here());
+  ValueId r = t.leaf("r", t.b.shape(y));
+  ValueId dx = t.b.apply(OpKind::MaxPoolGrad, "pool_grad", {r, x}, window_attrs({5, 7}, {1, 1}, {0, 0}), here());
+  Case c = t.finish(y);
+  CHECK(check("maxpool_grad (global)", c, x, dx, y, r) < kTolerance);
+}
+
 TEST_CASE("global avgpool gradient", "[reference][gradients]") {
   const Dims shape{2, 3, 5, 7};
   Builder t(shape, random_values(resnetc::ir::numel(shape), 700));
@@ -278,4 +336,41 @@ TEST_CASE("channel_mul gradients: the input's and the gate's", "[reference][grad
   Case c = t.finish(y);
   CHECK(check("channel_mul (input)", c, x, dx, y, r) < kTolerance);
   CHECK(check("channel_mul_grad_gate", c, g, dg, y, r) < kTolerance);
+}
+
+TEST_CASE("pad_shortcut gradient: strided scatter of the first channels", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  for (auto [out, sh, sw] : {std::tuple{5, 2, 2}, std::tuple{3, 2, 3}, std::tuple{4, 1, 1}}) {
+    Builder t(shape, random_values(resnetc::ir::numel(shape), 1100));
+    Attrs a;
+    a.out_channels = out;
+    a.stride[0] = sh, a.stride[1] = sw;
+    ValueId x = t.b.input();
+    ValueId y = t.b.add(OpKind::PadShortcut, "pad", {x}, a, here());
+    ValueId r = t.leaf("r", t.b.shape(y));
+    Attrs g;
+    g.stride[0] = sh, g.stride[1] = sw;
+    g.shape = shape;
+    ValueId dx = t.b.apply(OpKind::PadShortcutGrad, "pad_grad", {r}, g, here());
+    Case c = t.finish(y);
+    CHECK(c.graph.shape(y) == Dims{2, out, (5 + sh - 1) / sh, (7 + sw - 1) / sw});
+    CHECK(check("pad_shortcut_grad", c, x, dx, y, r) < kTolerance);
+  }
+}
+
+TEST_CASE("dropout and drop-path masks are their own gradients (fixed seed and step)", "[reference][gradients]") {
+  const Dims shape{4, 3, 5, 7};
+  for (OpKind kind : {OpKind::DropoutMask, OpKind::DropPathMask}) {
+    Builder t(shape, random_values(resnetc::ir::numel(shape), 1200));
+    ValueId x = t.b.input();
+    ValueId rng = t.leaf("rng", {2}, {12345, 17});  // seed, step
+    Attrs a;
+    a.rate = 0.4;
+    a.salt = 99;
+    ValueId y = t.b.apply(kind, "mask", {x, rng}, a, here());
+    ValueId r = t.leaf("r", shape);
+    ValueId dx = t.b.apply(kind, "mask_grad", {r, rng}, a, here());
+    Case c = t.finish(y);
+    CHECK(check(kind == OpKind::DropoutMask ? "dropout_mask" : "droppath_mask", c, x, dx, y, r) < kTolerance);
+  }
 }

@@ -9,6 +9,7 @@
 
 #include "compiler/autodiff/training_graph.h"
 #include "backends/cpu/cpu_backend.h"
+#include "compiler/ir/random_mask.h"
 #include "compiler/reference/executor.h"
 #include "dsl/frontend.h"
 #include "runtime/checkpoint/error.h"
@@ -51,6 +52,16 @@ ir::Graph network(int64_t batch, const char* width = "4") {
   dsl::SourceManager sources;
   std::string text = std::string("network stripes {\n input 1x8x8\n stem { conv ") + width +
                      " k3 p1; bn; relu }\n stage basic 4\n head { avgpool; fc 10 }\n}";
+  return dsl::compile_source(sources, "stripes.net", text, {std::nullopt, batch}).graph;
+}
+
+// With dropout after the stem, drop-path on the block's branch and dropout before the classifier.
+ir::Graph dropout_network(int64_t batch) {
+  dsl::SourceManager sources;
+  const char* text =
+      "block d(width) { branch { conv width k3 p1; bn; relu; conv width k3 p1; bn; droppath 0.25 }; post { relu } }\n"
+      "network stripes {\n input 1x8x8\n stem { conv 4 k3 p1; bn; relu; dropout 0.2 }\n stage d 4\n"
+      " head { avgpool; dropout 0.5; fc 10 }\n}";
   return dsl::compile_source(sources, "stripes.net", text, {std::nullopt, batch}).graph;
 }
 
@@ -141,6 +152,61 @@ TEST_CASE("an epoch trains its last, short batch too: the weights are the refere
   };
   reference_step(full, std::span(order).first(32), 0);
   reference_step(rest, std::span(order).subspan(32), 1);
+
+  const train::TensorMap trained = train::load_checkpoint(t.checkpoint, full_plan, false).state;
+  REQUIRE(trained.size() == weights.size());
+  double worst = 0;
+  std::string where;
+  for (const auto& [name, got] : trained) {
+    const std::vector<double>& want = weights.at(name);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double error = std::abs(got[i] - want[i]) / (1e-3 + std::abs(want[i]));
+      if (error > worst) worst = error, where = name;
+    }
+  }
+  INFO("worst relative error " << worst << " in " << where);
+  CHECK(worst < 1e-3);
+}
+
+TEST_CASE("the trainer draws dropout's masks from (seed, epoch * steps + step): the weights are the reference's") {
+  Fixture f;
+  f.data.train = stripes(48, 5);
+  auto t = f.options("dropout", 2);  // per epoch: a step on 32 examples, then one on the other 16
+  t.network_at_batch = dropout_network;
+  std::ostringstream out;
+  train::train(dropout_network(32), f.data, f.backend, t, out);
+
+  const train::Recipe& r = t.recipe;
+  const ir::Graph full = autodiff::make_training_graph(dropout_network(32), {r.momentum, r.weight_decay});
+  const ir::Graph rest = autodiff::make_training_graph(dropout_network(16), {r.momentum, r.weight_decay});
+  REQUIRE(full.rng != ir::kNoValue);
+  const plan::KernelPlan full_plan = plan::make_plan(full);
+  auto exec = f.backend.compile(full_plan);
+  train::initialize_persistent(*exec, full_plan, full, r.seed);
+  std::map<std::string, std::vector<double>> weights;
+  for (const auto& [name, values] : train::read_state(*exec, full_plan)) weights[name].assign(values.begin(), values.end());
+  auto reference_step = [&](const ir::Graph& g, std::span<const uint32_t> indices, int64_t epoch, int64_t step) {
+    reference::Executor ex(g);
+    std::vector<float> images(indices.size() * 64);
+    std::vector<int32_t> labels(indices.size());
+    data::fill_batch(f.data.train, indices, data::Resizer(8, 8, 8, 8), images.data(), labels.data());
+    ex.set(g.input, {images.begin(), images.end()});
+    ex.set(g.labels, {labels.begin(), labels.end()});
+    ex.set(g.learning_rate, {static_cast<float>(train::learning_rate(r, epoch, step, 2))});
+    ex.set(g.rng, {static_cast<double>(ir::random_mask::seed_word(r.seed)), static_cast<double>(epoch * 2 + step)});
+    const plan::KernelPlan p = plan::make_plan(g);
+    for (const plan::Buffer& b : p.buffers)
+      if (b.storage == plan::Storage::Persistent) ex.set(b.value, weights.at(b.name));
+    ex.run();
+    for (const plan::Buffer& b : p.buffers)
+      if (b.storage == plan::Storage::Persistent) weights[b.name] = ex.get(b.value);
+  };
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    const std::vector<uint32_t> order = data::epoch_order(r.seed, epoch, 48);
+    reference_step(full, std::span(order).first(32), epoch, 0);
+    reference_step(rest, std::span(order).subspan(32), epoch, 1);
+  }
 
   const train::TensorMap trained = train::load_checkpoint(t.checkpoint, full_plan, false).state;
   REQUIRE(trained.size() == weights.size());

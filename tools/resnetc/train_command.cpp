@@ -169,6 +169,10 @@ int run_bench(const Options& o, dsl::SourceManager& sources) {
   train::write_buffer(*exec, plan.input, std::span<const float>(images));
   train::write_buffer(*exec, plan.labels, std::span<const int32_t>(labels));
   train::write_buffer(*exec, plan.learning_rate, std::span<const float>(lr));
+  if (plan.rng >= 0) {  // dropout's masks: seed 0, step 0 for every step (the timing does not depend on them)
+    const uint32_t seed_step[2] = {0, 0};
+    train::write_buffer(*exec, plan.rng, std::span<const uint32_t>(seed_step));
+  }
 
   // Reading the loss waits for a device's queued kernels, so the clock stops when they finish.
   std::vector<float> loss(1);

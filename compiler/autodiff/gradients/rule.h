@@ -38,8 +38,8 @@ struct OpGradient {
   GradientSink& sink;
 
   ir::ValueId x() const { return in[0]; }
-  // The training graph's op that computes y: BnApply(x, stats, ...) for a BatchNorm, else the
-  // op itself.
+  // The training graph's op that computes y: BnApply(x, stats, ...) for a BatchNorm, the mask
+  // op (x, rng) for a dropout or drop-path, else the op itself.
   const ir::Op& y_producer() const { return sink.graph().op(sink.graph().value(y).producer); }
   // A gradient op named after the forward op: "stage1.block0.conv1.grad_input".
   ir::ValueId grad_op(ir::OpKind kind, std::string_view suffix, std::vector<ir::ValueId> inputs,

@@ -196,6 +196,7 @@ void dispatch(detail::Emitter& e) {
     case OpKind::MaxPool:
     case OpKind::AvgPool:
     case OpKind::GlobalAvgPool:
+    case OpKind::GlobalMaxPool:
     case OpKind::MaxPoolGrad:
     case OpKind::AvgPoolGrad:
       detail::emit_pooling(e);
@@ -210,10 +211,20 @@ void dispatch(detail::Emitter& e) {
     case OpKind::SgdMomentumUpdateGroup:
       detail::emit_update(e);
       return;
+    case OpKind::PadShortcut:
+    case OpKind::PadShortcutGrad:
+      detail::emit_shortcut(e);
+      return;
+    case OpKind::DropoutMask:
+    case OpKind::DropPathMask:
+      detail::emit_random_mask(e);
+      return;
     case OpKind::Fused:
       detail::emit_fused(e);
       return;
-    case OpKind::View:  // the plan makes a view an alias of its source's memory, never a kernel
+    case OpKind::View:  // the plan makes a view, dropout and drop-path aliases of their source, never kernels
+    case OpKind::Dropout:
+    case OpKind::DropPath:
       break;
     case OpKind::Sigmoid:  // lowered to fused maps at every level (passes/lower_gates.cpp)
     case OpKind::Silu:
@@ -282,7 +293,8 @@ CudaProgram emit_cuda(const plan::KernelPlan& plan, const CudaOptions& options) 
     e.begin(k);
     for (int in : k.inputs)
       if (plan.buffer(in).dtype == ir::DType::I32 && k.kind != ir::OpKind::SoftmaxCrossEntropy &&
-          k.kind != ir::OpKind::SoftmaxCrossEntropyGrad)
+          k.kind != ir::OpKind::SoftmaxCrossEntropyGrad && k.kind != ir::OpKind::DropoutMask &&
+          k.kind != ir::OpKind::DropPathMask)
         throw std::invalid_argument(
             fmt::format("CUDA emitter: {} reads int32 buffer '{}'", e.where(), plan.buffer(in).name));
     if (k.epilogue_stats >= 0 && k.kind != ir::OpKind::Conv2d)

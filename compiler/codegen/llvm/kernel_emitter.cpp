@@ -35,6 +35,7 @@ void dispatch(KernelBody& k) {
     case OpKind::MaxPool:
     case OpKind::AvgPool:
     case OpKind::GlobalAvgPool:
+    case OpKind::GlobalMaxPool:
     case OpKind::MaxPoolGrad:
     case OpKind::AvgPoolGrad:
     case OpKind::GlobalAvgPoolGrad: return emit_pooling(k);
@@ -46,9 +47,15 @@ void dispatch(KernelBody& k) {
     case OpKind::SgdUpdateGroup:
     case OpKind::SgdMomentumUpdateGroup:
     case OpKind::BnRunningUpdateGroup: return emit_update(k);
+    case OpKind::PadShortcut:
+    case OpKind::PadShortcutGrad: return emit_shortcut(k);
+    case OpKind::DropoutMask:
+    case OpKind::DropPathMask: return emit_random_mask(k);
     case OpKind::Fused: return emit_fused(k);
-    case OpKind::View: break;  // the plan makes a view an alias of its source, never a kernel
-    case OpKind::Sigmoid:      // lowered to fused maps at every level (passes/lower_gates.cpp)
+    case OpKind::View:  // the plan makes a view, dropout and drop-path aliases of their source, never kernels
+    case OpKind::Dropout:
+    case OpKind::DropPath: break;
+    case OpKind::Sigmoid:  // lowered to fused maps at every level (passes/lower_gates.cpp)
     case OpKind::Silu:
     case OpKind::ChannelMul:
     case OpKind::SigmoidGrad:

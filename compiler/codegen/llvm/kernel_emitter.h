@@ -43,6 +43,8 @@ void emit_elementwise(KernelBody& k);  // relu, relu_grad, add, flatten, reshape
 void emit_pooling(KernelBody& k);      // maxpool, avgpool, global_avgpool and their gradients
 void emit_loss(KernelBody& k);         // softmax_cross_entropy and its gradient
 void emit_update(KernelBody& k);       // sgd_update, sgd_momentum_update, bn_running_update and their groups
+void emit_shortcut(KernelBody& k);     // pad_shortcut and its gradient
+void emit_random_mask(KernelBody& k);  // dropout_mask, droppath_mask
 void emit_fused(KernelBody& k);        // fused (the fusion pass's elementwise maps and reductions)
 
 }  // namespace resnetc::codegen::llvm_backend

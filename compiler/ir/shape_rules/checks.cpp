@@ -11,18 +11,28 @@ namespace {
 ShapeResult window_extent(const Dims& x, int axis, const Attrs& a, std::string_view what) {
   const char* axis_name = axis == 0 ? "height" : "width";
   int64_t in = x[static_cast<size_t>(2 + axis)];
-  int64_t k = a.kernel[axis], s = a.stride[axis], p = a.padding[axis];
+  int64_t k = a.kernel[axis], s = a.stride[axis], p = a.padding[axis], d = a.dilation[axis];
   if (k < 1) return fail(fmt::format("{} kernel must be at least 1, got {}", what, k));
   if (s < 1) return fail(fmt::format("{} stride must be at least 1, got {}", what, s));
   if (p < 0) return fail(fmt::format("{} padding must not be negative, got {}", what, p));
-  if (k > kMaxDim || s > kMaxDim || p > kMaxDim)
-    return fail(fmt::format("{} kernel, stride or padding is larger than 2^31", what));
-  int64_t span = in + 2 * p - k;
-  if (span < 0)
-    return fail(fmt::format("{} kernel {} with padding {} does not fit the input {} {} (input {}): "
+  if (d < 1) return fail(fmt::format("{} dilation must be at least 1, got {}", what, d));
+  if (k > kMaxDim || s > kMaxDim || p > kMaxDim || d > kMaxDim)
+    return fail(fmt::format("{} kernel, stride, padding or dilation is larger than 2^31", what));
+  // PyTorch's rule: the dilated kernel spans d*(k-1)+1 input rows.
+  const int64_t extent = d * (k - 1) + 1;
+  int64_t span = in + 2 * p - extent;
+  if (span < 0) {
+    const std::string kernel = d == 1 ? fmt::format("kernel {}", k) : fmt::format("kernel {} dilated by {}", k, d);
+    return fail(fmt::format("{} {} with padding {} does not fit the input {} {} (input {}): "
                             "the output {} would be below 1",
-                            what, k, p, axis_name, in, format_dims(x), axis_name));
-  return {{span / s + 1}, {}};
+                            what, kernel, p, axis_name, in, format_dims(x), axis_name));
+  }
+  if (!a.ceil_mode) return {{span / s + 1}, {}};
+  // PyTorch's ceil_mode: round up, but the last window must start inside the input or the
+  // left padding.
+  int64_t out = (span + s - 1) / s + 1;
+  if ((out - 1) * s >= in + p) --out;
+  return {{out}, {}};
 }
 
 ShapeResult infer_window(const Dims& x, const Attrs& a, int64_t channels, std::string_view what) {
@@ -89,6 +99,26 @@ ShapeResult pool_output(const Dims& x, const Attrs& a, std::string_view what) {
       return fail(fmt::format("{} padding {} is more than half the kernel {}", what, a.padding[axis],
                               a.kernel[axis]));
   return infer_window(x, a, x[1], what);
+}
+
+// x[:, :, ::s, ::s] keeps ceil(H / s) rows and ceil(W / s) columns, then zero channels follow.
+ShapeResult pad_shortcut_output(const Dims& x, const Attrs& a) {
+  if (auto r = expect_rank(x, 4, "pad_shortcut"); !r.ok()) return r;
+  for (int axis = 0; axis < 2; ++axis)
+    if (a.stride[axis] < 1 || a.stride[axis] > kMaxDim)
+      return fail(fmt::format("pad_shortcut stride must be 1 to 2^31, got {}", a.stride[axis]));
+  if (a.out_channels < x[1] || a.out_channels > kMaxDim)
+    return fail(fmt::format("pad_shortcut pads {} input channels (input {}) with zeros, so it needs {} to 2^31 "
+                            "output channels, got {}",
+                            x[1], format_dims(x), x[1], a.out_channels));
+  return {{x[0], a.out_channels, (x[2] + a.stride[0] - 1) / a.stride[0], (x[3] + a.stride[1] - 1) / a.stride[1]}, {}};
+}
+
+// The probability of dropping an element or a sample: [0, 1), so 1 / (1 - rate) is finite.
+ShapeResult drop_rate(const Dims& x, const Attrs& a, std::string_view what) {
+  if (!(a.rate >= 0 && a.rate < 1))
+    return fail(fmt::format("{} rate must be in [0, 1), got {}", what, a.rate));
+  return {x, {}};
 }
 
 ShapeResult batch_statistics(OpKind kind, const Dims& x, const Dims& stats) {

@@ -31,6 +31,11 @@ ShapeResult channel_gate(const Dims& x);
 ShapeResult conv_output(const Dims& x, const Attrs& a);
 ShapeResult pool_output(const Dims& x, const Attrs& a, std::string_view what);
 
+// Option-A shortcut: x[:, :, ::s, ::s] with zero channels appended up to out_channels.
+ShapeResult pad_shortcut_output(const Dims& x, const Attrs& a);
+// x itself, when the drop probability `rate` is in [0, 1).
+ShapeResult drop_rate(const Dims& x, const Attrs& a, std::string_view what);
+
 // x [N,C,H,W] and its batch statistics [2, C], as BatchNorm's training ops read them.
 ShapeResult batch_statistics(OpKind kind, const Dims& x, const Dims& stats);
 // logits [N, K] and labels [N]; the logits' shape.

@@ -28,6 +28,12 @@ ShapeResult GlobalAvgPool(std::span<const Dims> d, const Attrs&) {
   return {{x[0], x[1], 1, 1}, {}};
 }
 
+ShapeResult GlobalMaxPool(std::span<const Dims> d, const Attrs&) {
+  const Dims& x = d[0];
+  if (auto r = expect_rank(x, 4, "global maxpool"); !r.ok()) return r;
+  return {{x[0], x[1], 1, 1}, {}};
+}
+
 ShapeResult Flatten(std::span<const Dims> d, const Attrs&) {
   const Dims& x = d[0];
   if (x.size() < 2) return fail(fmt::format("flatten expects at least a 2-d input, got {}", format_dims(x)));
@@ -58,5 +64,11 @@ ShapeResult ChannelMul(std::span<const Dims> d, const Attrs&) {
                             format_dims(x), format_dims(gate.dims), format_dims(d[1])));
   return {x, {}};
 }
+
+ShapeResult PadShortcut(std::span<const Dims> d, const Attrs& a) { return pad_shortcut_output(d[0], a); }
+
+ShapeResult Dropout(std::span<const Dims> d, const Attrs& a) { return drop_rate(d[0], a, "dropout"); }
+
+ShapeResult DropPath(std::span<const Dims> d, const Attrs& a) { return drop_rate(d[0], a, "droppath"); }
 
 }  // namespace resnetc::ir::shape_rules

@@ -31,6 +31,9 @@ const KindChecks BnStats{std::nullopt, &bn_stats};
 // logits, labels
 const KindChecks SoftmaxCrossEntropy{Int32Input{1, "int32 labels"}, nullptr};
 const KindChecks SoftmaxCrossEntropyGrad{Int32Input{1, "int32 labels"}, nullptr};
+// x, rng
+const KindChecks DropoutMask{Int32Input{1, "the int32 seed and step"}, nullptr};
+const KindChecks DropPathMask{Int32Input{1, "the int32 seed and step"}, nullptr};
 
 // Kinds the shape rule and the attribute schema check fully, each named so that a new row
 // must choose.
@@ -41,11 +44,16 @@ RESNETC_NO_KIND_CHECKS(Add)
 RESNETC_NO_KIND_CHECKS(MaxPool)
 RESNETC_NO_KIND_CHECKS(AvgPool)
 RESNETC_NO_KIND_CHECKS(GlobalAvgPool)
+RESNETC_NO_KIND_CHECKS(GlobalMaxPool)
 RESNETC_NO_KIND_CHECKS(Flatten)
 RESNETC_NO_KIND_CHECKS(Linear)
 RESNETC_NO_KIND_CHECKS(Sigmoid)
 RESNETC_NO_KIND_CHECKS(Silu)
 RESNETC_NO_KIND_CHECKS(ChannelMul)
+RESNETC_NO_KIND_CHECKS(PadShortcut)
+RESNETC_NO_KIND_CHECKS(Dropout)
+RESNETC_NO_KIND_CHECKS(DropPath)
+RESNETC_NO_KIND_CHECKS(PadShortcutGrad)
 RESNETC_NO_KIND_CHECKS(BnApply)
 RESNETC_NO_KIND_CHECKS(ConvGradInput)
 RESNETC_NO_KIND_CHECKS(ConvGradWeight)

@@ -37,10 +37,10 @@ void Verifier::check_graph_ends_and_values() {
         report("{}: shape {} has a dimension below 1", value_subject(id), format_dims(v.shape));
         break;
       }
-    if (v.role == ValueRole::Input && id != g_.input && id != g_.labels && id != g_.learning_rate)
+    if (v.role == ValueRole::Input && id != g_.input && id != g_.labels && id != g_.learning_rate && id != g_.rng)
       report("{}: has the input role but is not one of the graph's inputs", value_subject(id));
-    if ((id == g_.labels) != (v.dtype == DType::I32))
-      report("{}: only the labels are int32", value_subject(id));
+    if ((id == g_.labels || id == g_.rng) != (v.dtype == DType::I32))
+      report("{}: only the labels and the masks' seed and step are int32", value_subject(id));
     if (v.role == ValueRole::Activation) {
       if (!valid_op(v.producer))
         report("{}: its producer op id {} is out of range (the graph has {} ops)", value_subject(id), v.producer,

@@ -6,10 +6,14 @@
 //                 (h+ph) mod sh and (w+pw) mod sw, each its own GEMM over its pixels and its taps
 //                 only (no multiply-adds by the zeros of a strided transposed convolution).
 // - grad_weight:  C[co][(c, i, j)] = sum over k = (n, oh, ow) of dy[n, co, oh, ow] * x[n, c, oh*sh-ph+i, ow*sw-pw+j]
+// With dilation d, tap i sits at i*d: oh*sh - ph + i*dh, and the data gradient's phase rh gets
+// the taps with i*dh = rh (mod sh), every sh/gcd(sh, dh)-th one from the first. Undilated
+// convolutions keep the undilated text (no DH/DW constants).
 // Zero padding and the edges of tiles that do not divide the shapes read as zeros.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <numeric>
 #include <stdexcept>
 
 #include "compiler/codegen/cuda/emit/emitter.h"
@@ -18,14 +22,16 @@ namespace resnetc::codegen::cuda::detail {
 namespace {
 
 struct ConvShape {
-  int64_t NB, CIN, H, W, COUT, OH, OW, KH, KW, SH, SW, PH, PW, G;
+  int64_t NB, CIN, H, W, COUT, OH, OW, KH, KW, SH, SW, PH, PW, G, DH, DW;
+  bool dilated() const { return DH != 1 || DW != 1; }
   int64_t CG() const { return CIN / G; }
   int64_t CGO() const { return COUT / G; }
 };
 
 ConvShape conv_shape(const ir::Dims& x, const ir::Dims& y, const ir::Attrs& a) {
   return {x[0],        x[1],        x[2],        x[3],        y[1],         y[2],         y[3],
-          a.kernel[0], a.kernel[1], a.stride[0], a.stride[1], a.padding[0], a.padding[1], a.groups};
+          a.kernel[0], a.kernel[1], a.stride[0], a.stride[1], a.padding[0], a.padding[1], a.groups,
+          a.dilation[0], a.dilation[1]};
 }
 
 std::string shape_members(const ConvShape& s) {
@@ -34,13 +40,15 @@ std::string shape_members(const ConvShape& s) {
   m.constant("COUT", s.COUT).constant("OH", s.OH).constant("OW", s.OW);
   m.constant("KH", s.KH).constant("KW", s.KW).constant("SH", s.SH).constant("SW", s.SW);
   m.constant("PH", s.PH).constant("PW", s.PW);
+  if (s.dilated()) m.constant("DH", s.DH).constant("DW", s.DW);
   m.constant("CG", s.CG()).constant("CGO", s.CGO()).constant("KHW", s.KH * s.KW);
   return m.str();
 }
 
 std::string describe(const ConvShape& s) {
-  return fmt::format("x [{}, {}, {}, {}], {} filters {}x{} stride {}x{} padding {}x{}{}", s.NB, s.CIN, s.H, s.W, s.COUT,
-                     s.KH, s.KW, s.SH, s.SW, s.PH, s.PW, s.G > 1 ? fmt::format(" in {} groups", s.G) : "");
+  return fmt::format("x [{}, {}, {}, {}], {} filters {}x{} stride {}x{} padding {}x{}{}{}", s.NB, s.CIN, s.H, s.W, s.COUT,
+                     s.KH, s.KW, s.SH, s.SW, s.PH, s.PW, s.dilated() ? fmt::format(" dilation {}x{}", s.DH, s.DW) : "",
+                     s.G > 1 ? fmt::format(" in {} groups", s.G) : "");
 }
 
 // x[n, c, oh*sh - ph + i, ow*sw - pw + j] of group g (zero in the padding), with m = (n, oh, ow)
@@ -56,6 +64,32 @@ constexpr std::string_view kGatherX = R"(    const int ow = (int)($P % OW);
     const int h = oh * SH - PH + i, w = ow * SW - PW + j;
     return (h >= 0 && h < H && w >= 0 && w < W) ? $X[((nb * CIN + g * CG + c) * H + h) * W + w] : 0.0f;
 )";
+
+std::string replace_once(std::string text, std::string_view from, std::string_view to) {
+  const size_t at = text.find(from);
+  if (at == std::string::npos) throw std::logic_error("CUDA emitter: dilated text not found: " + std::string(from));
+  return text.replace(at, from.size(), to);
+}
+
+std::string gather_x(const ConvShape& s, std::string_view pixel, std::string_view tap, std::string_view x) {
+  std::string text = subst(kGatherX, {{"P", std::string(pixel)}, {"T", std::string(tap)}, {"X", std::string(x)}});
+  if (!s.dilated()) return text;
+  return replace_once(std::move(text), "const int h = oh * SH - PH + i, w = ow * SW - PW + j;",
+                      "const int h = oh * SH - PH + i * DH, w = ow * SW - PW + j * DW;");
+}
+
+// The taps of the data gradient's phase r along one axis: i = first + step*t, t < count.
+struct PhaseTaps {
+  int64_t first = 0, step = 1, count = 0;
+};
+PhaseTaps phase_taps(int64_t kernel, int64_t stride, int64_t dilation, int64_t r) {
+  PhaseTaps t;
+  t.step = stride / std::gcd(stride, dilation);
+  t.first = 0;
+  while (t.first < t.step && (t.first * dilation) % stride != r) ++t.first;
+  if (t.first < t.step && t.first < kernel) t.count = ceil_div(kernel - t.first, t.step);
+  return t;
+}
 
 }  // namespace
 
@@ -85,7 +119,7 @@ void emit_convolution(Emitter& e) {
       p.a_buffer = e.in_index(0);
       p.b_buffer = e.in_index(1);
       if (k.inputs.size() > 2) p.bias_buffer = e.in_index(2);
-      p.load_a = subst(kGatherX, {{"P", "m"}, {"T", "k"}, {"X", "A"}});
+      p.load_a = gather_x(s, "m", "k", "A");
       p.a_m_contiguous = true;
       p.load_b = "    return B[(I)(g * CGO + (int)n) * K + k];\n";
       p.b_n_contiguous = false;
@@ -108,7 +142,8 @@ void emit_convolution(Emitter& e) {
         for (int64_t rw = 0; rw < s.SW; ++rw) {
           const int64_t h0 = ((rh - s.PH) % s.SH + s.SH) % s.SH, w0 = ((rw - s.PW) % s.SW + s.SW) % s.SW;
           const int64_t hp = h0 < s.H ? ceil_div(s.H - h0, s.SH) : 0, wp = w0 < s.W ? ceil_div(s.W - w0, s.SW) : 0;
-          const int64_t th = rh < s.KH ? ceil_div(s.KH - rh, s.SH) : 0, tw = rw < s.KW ? ceil_div(s.KW - rw, s.SW) : 0;
+          const PhaseTaps taps_h = phase_taps(s.KH, s.SH, s.DH, rh), taps_w = phase_taps(s.KW, s.SW, s.DW, rw);
+          const int64_t th = taps_h.count, tw = taps_w.count;
           if (hp == 0 || wp == 0) continue;  // no pixel in this phase
           if (th == 0 || tw == 0) {
             // No tap reaches these pixels (a 1x1 kernel with stride 2 skips 3 pixels of 4): zeros.
@@ -144,6 +179,10 @@ void emit_convolution(Emitter& e) {
           m.text(shape_members(s));
           m.constant("H0", h0).constant("W0", w0).constant("HP", hp).constant("WP", wp);
           m.constant("RH", rh).constant("RW", rw).constant("TH", th).constant("TW", tw);
+          if (s.dilated()) {
+            m.constant("IH0", taps_h.first).constant("IW0", taps_w.first);
+            m.constant("TSH", taps_h.step).constant("TSW", taps_w.step);
+          }
           q.members = m.str();
           q.M = s.NB * hp * wp;
           q.N = s.CG();
@@ -166,6 +205,12 @@ void emit_convolution(Emitter& e) {
     if (oh < 0 || oh >= OH || ow < 0 || ow >= OW) return 0.0f;
     return A[((nb * COUT + g * CGO + co) * OH + oh) * OW + ow];
 )";
+          if (s.dilated()) {
+            q.load_a = replace_once(q.load_a, "const int oh = (H0 + SH * hp + PH - (RH + SH * ti)) / SH;",
+                                    "const int oh = (H0 + SH * hp + PH - (IH0 + TSH * ti) * DH) / SH;");
+            q.load_a = replace_once(q.load_a, "const int ow = (W0 + SW * wp + PW - (RW + SW * tj)) / SW;",
+                                    "const int ow = (W0 + SW * wp + PW - (IW0 + TSW * tj) * DW) / SW;");
+          }
           q.a_m_contiguous = true;
           q.load_b = R"(    const int tj = (int)(k % TW);
     const int t2 = (int)(k / TW);
@@ -173,6 +218,8 @@ void emit_convolution(Emitter& e) {
     const int co = t2 / TH;
     return B[((I)(g * CGO + co) * CG + n) * KHW + (RH + SH * ti) * KW + RW + SW * tj];
 )";
+          if (s.dilated())
+            q.load_b = replace_once(q.load_b, "(RH + SH * ti) * KW + RW + SW * tj", "(IH0 + TSH * ti) * KW + IW0 + TSW * tj");
           q.b_n_contiguous = th * tw == 1;
           q.out_index = R"(    const int wp = (int)(m % WP);
     const I t = m / WP;
@@ -198,7 +245,7 @@ void emit_convolution(Emitter& e) {
       p.b_buffer = e.in_index(1);
       p.load_a = "    return A[((k / (OH * OW)) * COUT + g * CGO + m) * (OH * OW) + k % (OH * OW)];\n";
       p.a_m_contiguous = false;
-      p.load_b = subst(kGatherX, {{"P", "k"}, {"T", "n"}, {"X", "B"}});
+      p.load_b = gather_x(s, "k", "n", "B");
       p.b_n_contiguous = false;
       p.out_index = "    return (g * CGO + m) * (I)(CG * KHW) + n;\n";
       p.out_m_contiguous = false;

@@ -123,9 +123,11 @@ void emit_linear(Emitter& e);       // Linear, LinearGradInput, LinearGradWeight
 void emit_batchnorm(Emitter& e);    // BatchNorm, BnStats, BnApply, BnGradWeight, BnGradInput, BiasGrad,
                                     // BnRunningUpdate, BnRunningUpdateGroup
 void emit_elementwise(Emitter& e);  // Relu, Add, ReluGrad, Flatten, Reshape, GlobalAvgPoolGrad
-void emit_pooling(Emitter& e);      // MaxPool, AvgPool, GlobalAvgPool and their gradients
+void emit_pooling(Emitter& e);      // MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool and their gradients
 void emit_loss(Emitter& e);         // SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad
 void emit_update(Emitter& e);       // SgdUpdate, SgdMomentumUpdate and their groups
+void emit_shortcut(Emitter& e);     // PadShortcut, PadShortcutGrad
+void emit_random_mask(Emitter& e);  // DropoutMask, DropPathMask
 void emit_fused(Emitter& e);        // Fused (the fusion passes' elementwise programs)
 
 // ---- Shared generators ----

@@ -8,6 +8,8 @@
 //                     ih ≡ rh - pad (mod s) gets Σ dy[oh = q - jh] · W[o][c][rh + s*jh][...],
 //                     a WindowGemm with rows = input channels and k = (o, jh, jw).
 //  conv2d_grad_weight WeightGrad: rows = output channels, lanes = (c, kh, kw).
+// Dilation d moves tap t to t*d: the taps are lists of offsets, so the GEMMs need no change;
+// in the data gradient, phase rh gets the taps with t*d ≡ rh (mod s).
 #include <fmt/format.h>
 
 #include <stdexcept>
@@ -22,20 +24,39 @@ int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1)
 int64_t ceil_div_signed(int64_t a, int64_t b) { return -floor_div(-a, b); }
 
 struct ConvShape {
-  int64_t N, C, H, W, O, OH, OW, KH, KW, SH, SW, PH, PW, G;
+  int64_t N, C, H, W, O, OH, OW, KH, KW, SH, SW, PH, PW, G, DH, DW;
 };
 
 ConvShape conv_shape(const ir::Dims& x, const ir::Dims& y, const ir::Attrs& a) {
   return {x[0], x[1], x[2], x[3], y[1], y[2], y[3], a.kernel[0], a.kernel[1],
-          a.stride[0], a.stride[1], a.padding[0], a.padding[1], a.groups};
+          a.stride[0], a.stride[1], a.padding[0], a.padding[1], a.groups, a.dilation[0], a.dilation[1]};
 }
 
 // The kernel taps along one axis that meet the input for at least one output position:
-// tap t at output q reads input q*stride + t - pad, q in [0, out).
-std::pair<int64_t, int64_t> useful_taps(int64_t kernel, int64_t stride, int64_t pad, int64_t in, int64_t out) {
-  int64_t lo = std::max<int64_t>(0, pad - (out - 1) * stride);
-  int64_t hi = std::min<int64_t>(kernel - 1, pad + in - 1);
-  return {lo, hi};
+// tap t at output q reads input q*stride + t*dilation - pad, q in [0, out).
+std::vector<int64_t> useful_taps(int64_t kernel, int64_t stride, int64_t pad, int64_t dilation, int64_t in, int64_t out) {
+  std::vector<int64_t> taps;
+  for (int64_t t = 0; t < kernel; ++t)
+    if (t * dilation - pad <= in - 1 && (out - 1) * stride + t * dilation - pad >= 0) taps.push_back(t);
+  return taps;
+}
+
+// The kernel taps along one axis that reach the dx pixels of phase r (ih = stride*q + r - pad,
+// q in [q_lo, q_lo + count)): tap i with i*dilation ≡ r (mod stride), which reads dy row
+// q - j, j = (i*dilation - r) / stride; only those that some q reads inside [0, out).
+struct PhaseTap {
+  int64_t tap, j;
+};
+std::vector<PhaseTap> phase_taps(int64_t kernel, int64_t stride, int64_t dilation, int64_t r, int64_t q_lo,
+                                 int64_t count, int64_t out) {
+  std::vector<PhaseTap> taps;
+  for (int64_t i = 0; i < kernel; ++i) {
+    const int64_t offset = i * dilation - r;
+    if (offset < 0 || offset % stride != 0) continue;
+    const int64_t j = offset / stride;
+    if (j >= q_lo - (out - 1) && j <= q_lo + count - 1) taps.push_back({i, j});
+  }
+  return taps;
 }
 
 void emit_forward(KernelBody& k) {
@@ -48,12 +69,12 @@ void emit_forward(KernelBody& k) {
   d.batch = s.N;
   d.out_rows = s.OH;
   d.out_cols = s.OW;
-  auto [h_lo, h_hi] = useful_taps(s.KH, s.SH, s.PH, s.H, s.OH);
-  auto [w_lo, w_hi] = useful_taps(s.KW, s.SW, s.PW, s.W, s.OW);
-  for (int64_t kh = h_lo; kh <= h_hi; ++kh) d.tap_h.push_back(kh - s.PH);
-  for (int64_t kw = w_lo; kw <= w_hi; ++kw) d.tap_w.push_back(kw - s.PW);
-  for (int64_t kh = h_lo; kh <= h_hi; ++kh)
-    for (int64_t kw = w_lo; kw <= w_hi; ++kw) d.tap_a.push_back(kh * s.KW + kw);
+  const std::vector<int64_t> khs = useful_taps(s.KH, s.SH, s.PH, s.DH, s.H, s.OH);
+  const std::vector<int64_t> kws = useful_taps(s.KW, s.SW, s.PW, s.DW, s.W, s.OW);
+  for (int64_t kh : khs) d.tap_h.push_back(kh * s.DH - s.PH);
+  for (int64_t kw : kws) d.tap_w.push_back(kw * s.DW - s.PW);
+  for (int64_t kh : khs)
+    for (int64_t kw : kws) d.tap_a.push_back(kh * s.KW + kw);
   d.in_g = Cg * s.H * s.W;
   d.in_n = s.C * s.H * s.W;
   d.in_c = s.H * s.W;
@@ -89,17 +110,16 @@ void emit_grad_input(KernelBody& k) {
       d.batch = s.N;
       d.out_rows = Hq;
       d.out_cols = Wq;
-      // Tap jh uses kernel row rh + s*jh and reads dy row q + qh_lo - jh.
-      std::vector<int64_t> jhs, jws;
-      for (int64_t jh = 0; rh + s.SH * jh < s.KH; ++jh)
-        if (jh >= qh_lo - (s.OH - 1) && jh <= qh_lo + Hq - 1) jhs.push_back(jh);
-      for (int64_t jw = 0; rw + s.SW * jw < s.KW; ++jw)
-        if (jw >= qw_lo - (s.OW - 1) && jw <= qw_lo + Wq - 1) jws.push_back(jw);
-      if (jhs.empty() || jws.empty()) jhs.clear(), jws.clear();  // no tap: this phase of dx is zero
-      for (int64_t jh : jhs) d.tap_h.push_back(qh_lo - jh);
-      for (int64_t jw : jws) d.tap_w.push_back(qw_lo - jw);
-      for (int64_t jh : jhs)
-        for (int64_t jw : jws) d.tap_a.push_back((rh + s.SH * jh) * s.KW + rw + s.SW * jw);
+      // Kernel row i (dilated offset i*dh) reaches this phase when i*dh ≡ rh (mod s); it
+      // reads dy row q + qh_lo - jh with jh = (i*dh - rh) / s.
+      const std::vector<PhaseTap> ths = phase_taps(s.KH, s.SH, s.DH, rh, qh_lo, Hq, s.OH);
+      const std::vector<PhaseTap> tws = phase_taps(s.KW, s.SW, s.DW, rw, qw_lo, Wq, s.OW);
+      if (!ths.empty() && !tws.empty()) {  // else no tap: this phase of dx is zero
+        for (const PhaseTap& th : ths) d.tap_h.push_back(qh_lo - th.j);
+        for (const PhaseTap& tw : tws) d.tap_w.push_back(qw_lo - tw.j);
+        for (const PhaseTap& th : ths)
+          for (const PhaseTap& tw : tws) d.tap_a.push_back(th.tap * s.KW + tw.tap);
+      }
       d.in_g = Og * s.OH * s.OW;
       d.in_n = s.O * s.OH * s.OW;
       d.in_c = s.OH * s.OW;
@@ -138,6 +158,8 @@ void emit_grad_weight(KernelBody& k) {
   d.stride_w = s.SW;
   d.pad_h = s.PH;
   d.pad_w = s.PW;
+  d.dilation_h = s.DH;
+  d.dilation_w = s.DW;
   emit_weight_grad(k, d, k.in[0], k.in[1], k.out, "dw");
 }
 

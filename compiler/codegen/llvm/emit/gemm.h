@@ -36,6 +36,10 @@
 // Work is spread over the CPU thread pool (emit_parallel_for); scratch comes from
 // aligned_alloc. RESNETC_CONV_PATH=direct|im2col forces a WindowGemm formulation when the
 // kernels are emitted (tests, benchmarks: bench/conv_kernels).
+//
+// One file per concern: gemm_im2col.cpp (emit_window_gemm: the choice of formulation, and the
+// im2col path), gemm_direct.cpp, gemm_weight_grad.cpp, and gemm.cpp for what they share
+// (gemm_internal.h).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -75,6 +79,7 @@ struct WeightGrad {
   int64_t kernel_h = 1, kernel_w = 1;
   int64_t batch = 1, in_h = 1, in_w = 1, out_h = 1, out_w = 1;
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;  // kernel row kh reads x row oh*stride_h - pad_h + kh*dilation_h
 };
 
 // dw [G*Og, Cg, KH, KW] from dy [N, G*Og, OH, OW] and x [N, G*Cg, H, W].

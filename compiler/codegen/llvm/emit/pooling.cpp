@@ -1,9 +1,12 @@
-// maxpool, avgpool, global_avgpool and their gradients, over N*C planes in parallel.
+// maxpool, avgpool, global_avgpool, global_maxpool and their gradients, over N*C planes in
+// parallel (global_maxpool is maxpool with the whole plane as its window).
 //
 // A window op splits each plane's outputs at compile time into an interior, whose windows
 // lie wholly inside the image (no bounds checks, the window unrolled, the ow loop
 // vectorized), and a border of windows that reach into the padding (checked, scalar).
-// Padding never wins a max and counts as zero in an average (count_include_pad).
+// Padding never wins a max and counts as zero in an average. avgpool divides by kh*kw, or, on
+// the border with count_include_pad off or ceil_mode windows hanging past the padded image,
+// by PyTorch's per-window count (computed there, in the checked code only).
 // The gradients zero their plane of dx, then scatter each output's gradient in scan order
 // (to the first maximum of its window for maxpool): deterministic, and each plane belongs to
 // one thread. maxpool_grad finds the argmaxes of an interior row first, vectorized, into a
@@ -35,6 +38,8 @@ struct Window {
   int64_t kh, kw, sh, sw, ph, pw;
   // Outputs [oh_lo, oh_hi) x [ow_lo, ow_hi) have their windows wholly inside the image.
   int64_t oh_lo, oh_hi, ow_lo, ow_hi;
+  bool count_include_pad = true;
+  bool fixed_divisor = true;  // every avgpool window divides by kh*kw
 
   int64_t in_plane() const { return in_h * in_w; }
   int64_t out_plane() const { return out_h * out_w; }
@@ -53,7 +58,25 @@ Window window(const ir::Dims& x, const ir::Dims& y, const ir::Attrs& a) {
            a.padding[0], a.padding[1], 0, 0, 0, 0};
   std::tie(g.oh_lo, g.oh_hi) = interior(g.in_h, g.out_h, g.kh, g.sh, g.ph);
   std::tie(g.ow_lo, g.ow_hi) = interior(g.in_w, g.out_w, g.kw, g.sw, g.pw);
+  g.count_include_pad = a.count_include_pad;
+  g.fixed_divisor = a.count_include_pad && !a.ceil_mode;
   return g;
+}
+
+// avgpool's divisor for output (oh, ow): the window clipped to the padded image
+// (count_include_pad) or to the image, as PyTorch's; kh*kw for a window inside the image.
+llvm::Value* avg_divisor(Builder& b, const Window& g, llvm::Value* oh, llvm::Value* ow, bool checked) {
+  if (g.fixed_divisor || !checked) return f32(b, static_cast<float>(g.kh * g.kw));
+  auto smin = [&](llvm::Value* x, llvm::Value* y) { return b.CreateSelect(b.CreateICmpSLT(x, y), x, y); };
+  auto smax = [&](llvm::Value* x, llvm::Value* y) { return b.CreateSelect(b.CreateICmpSGT(x, y), x, y); };
+  auto extent = [&](llvm::Value* o, int64_t s, int64_t p, int64_t k, int64_t in) {
+    llvm::Value* start = b.CreateSub(b.CreateMul(o, i64(b, s)), i64(b, p));
+    llvm::Value* end = b.CreateAdd(start, i64(b, k));
+    if (g.count_include_pad) return b.CreateSub(smin(end, i64(b, in + p)), start);
+    return b.CreateSub(smin(end, i64(b, in)), smax(start, i64(b, 0)));
+  };
+  llvm::Value* count = b.CreateMul(extent(oh, g.sh, g.ph, g.kh, g.in_h), extent(ow, g.sw, g.pw, g.kw, g.in_w));
+  return b.CreateSIToFP(count, b.getFloatTy());
 }
 
 using Visit = llvm::function_ref<void(llvm::Value* index)>;  // index into the input plane: r*W + q
@@ -129,10 +152,9 @@ llvm::Value* takes_max(Builder& b, llvm::Value* v, llvm::Value* best) {
   return b.CreateOr(b.CreateFCmpOGT(v, best), b.CreateFCmpUNO(v, v));
 }
 
-// maxpool / avgpool: x -> y.
-void emit_pool_forward(KernelBody& k, bool max) {
-  const Window g = window(k.in_shape(0), k.out_shape(), k.attrs());
-  const float divisor = static_cast<float>(g.kh * g.kw);
+// maxpool / avgpool: x -> y, over the windows `attrs` gives.
+void emit_pool_forward(KernelBody& k, bool max, const ir::Attrs& attrs) {
+  const Window g = window(k.in_shape(0), k.out_shape(), attrs);
   for_range(k, "planes", g.planes, g.planes * g.in_plane(), {k.in[0], k.out},
             [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
               llvm::AllocaInst* acc = local(b, b.getFloatTy(), "acc");
@@ -147,7 +169,7 @@ void emit_pool_forward(KernelBody& k, bool max) {
                     b.CreateStore(max ? b.CreateSelect(takes_max(b, v, best), v, best) : b.CreateFAdd(best, v), acc);
                   });
                   llvm::Value* result = b.CreateLoad(b.getFloatTy(), acc);
-                  if (!max) result = b.CreateFDiv(result, f32(b, divisor));
+                  if (!max) result = b.CreateFDiv(result, avg_divisor(b, g, oh, ow, checked));
                   store_f32(b, result, y, y_index(b, g, oh, ow));
                 });
               }, kOuter);
@@ -158,7 +180,6 @@ void emit_pool_forward(KernelBody& k, bool max) {
 void emit_pool_backward(KernelBody& k, bool max) {
   const ir::Dims& x_shape = k.out_shape();
   const Window g = window(x_shape, k.in_shape(0), k.attrs());
-  const float divisor = static_cast<float>(g.kh * g.kw);
   std::vector<llvm::Value*> arrays{k.in[0]};
   if (max) arrays.push_back(k.in[1]);
   arrays.push_back(k.out);
@@ -186,7 +207,7 @@ void emit_pool_backward(KernelBody& k, bool max) {
                 auto one_output = [&](llvm::Value* oh, llvm::Value* ow, bool checked) {
                   llvm::Value* grad = load_f32(b, dy, y_index(b, g, oh, ow));
                   if (!max) {
-                    llvm::Value* share = b.CreateFDiv(grad, f32(b, divisor));
+                    llvm::Value* share = b.CreateFDiv(grad, avg_divisor(b, g, oh, ow, checked));
                     emit_window(b, g, oh, ow, checked, [&](llvm::Value* index) { add_to(index, share); });
                     return;
                   }
@@ -275,9 +296,14 @@ void emit_global_backward(KernelBody& k) {
 
 void emit_pooling(KernelBody& k) {
   switch (k.kernel.kind) {
-    case OpKind::MaxPool: return emit_pool_forward(k, true);
-    case OpKind::AvgPool: return emit_pool_forward(k, false);
+    case OpKind::MaxPool: return emit_pool_forward(k, true, k.attrs());
+    case OpKind::AvgPool: return emit_pool_forward(k, false, k.attrs());
     case OpKind::GlobalAvgPool: return emit_global_forward(k);
+    case OpKind::GlobalMaxPool: {  // maxpool with the whole plane as its window
+      ir::Attrs plane;
+      plane.kernel[0] = k.in_shape(0)[2], plane.kernel[1] = k.in_shape(0)[3];
+      return emit_pool_forward(k, true, plane);
+    }
     case OpKind::MaxPoolGrad: return emit_pool_backward(k, true);
     case OpKind::AvgPoolGrad: return emit_pool_backward(k, false);
     case OpKind::GlobalAvgPoolGrad: return emit_global_backward(k);

@@ -1,0 +1,210 @@
+#pragma once
+// What the CPU backend's GEMM generators (gemm.h) share: the vector shape, the IR helpers,
+// the row statistics of the epilogue and the position classes of a window. gemm.cpp defines
+// them; gemm_im2col.cpp, gemm_direct.cpp and gemm_weight_grad.cpp are the three paths.
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/DerivedTypes.h>
+#include <llvm/IR/GlobalVariable.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "compiler/codegen/llvm/emit/gemm.h"
+
+namespace resnetc::codegen::llvm_backend::gemm_internal {
+
+constexpr int64_t kLanes = 16;         // floats per <16 x float>
+constexpr int64_t kMR = 8;             // microkernel rows (broadcast operand)
+constexpr int64_t kNV = 2;             // microkernel vectors (packed operand)
+constexpr int64_t kNR = kLanes * kNV;  // microkernel columns
+constexpr int64_t kMaxRuns = 4;        // more contiguous runs per vector than this: scatter
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+int pool_threads();
+
+// Types and small IR helpers, shared by the functions a kernel is split into.
+struct Ir {
+  llvm::Module& module;
+  llvm::LLVMContext& ctx;
+  llvm::Type* f32;
+  llvm::FixedVectorType* vf;  // <16 x float>
+  llvm::IntegerType* it;      // index type: i32, or i64 for tensors beyond 2^31 elements
+  llvm::FixedVectorType* vi;  // <16 x it>
+  llvm::FixedVectorType* vm;  // <16 x i1>
+
+  Ir(llvm::Module& m, bool wide)
+      : module(m),
+        ctx(m.getContext()),
+        f32(llvm::Type::getFloatTy(ctx)),
+        vf(llvm::FixedVectorType::get(f32, kLanes)),
+        it(wide ? llvm::Type::getInt64Ty(ctx) : llvm::Type::getInt32Ty(ctx)),
+        vi(llvm::FixedVectorType::get(it, kLanes)),
+        vm(llvm::FixedVectorType::get(llvm::Type::getInt1Ty(ctx), kLanes)) {}
+
+  llvm::Constant* ic(int64_t v) const { return llvm::ConstantInt::get(it, static_cast<uint64_t>(v), true); }
+  llvm::Value* vsplat(Builder& b, int64_t v) const { return b.CreateVectorSplat(kLanes, ic(v)); }
+  llvm::Value* vsplat(Builder& b, llvm::Value* v) const {
+    if (v->getType() != it) v = b.CreateIntCast(v, it, true);
+    return b.CreateVectorSplat(kLanes, v);
+  }
+  llvm::Constant* iota() const {
+    std::vector<llvm::Constant*> lanes;
+    for (int64_t l = 0; l < kLanes; ++l) lanes.push_back(ic(l));
+    return llvm::ConstantVector::get(lanes);
+  }
+  llvm::Constant* fzero() const { return llvm::Constant::getNullValue(vf); }
+
+  // &p[i] without inbounds (run bases may point before a row; the masked lanes are never touched).
+  llvm::Value* at(Builder& b, llvm::Value* p, llvm::Value* i) const { return b.CreateGEP(f32, p, i); }
+  llvm::Value* at(Builder& b, llvm::Value* p, int64_t i) const { return b.CreateGEP(f32, p, b.getInt64(static_cast<uint64_t>(i))); }
+  llvm::Value* vptr(Builder& b, llvm::Value* p) const { return b.CreateBitCast(p, vf->getPointerTo()); }
+  llvm::Value* vload(Builder& b, llvm::Value* p, uint64_t align) const {
+    return b.CreateAlignedLoad(vf, vptr(b, p), llvm::Align(align));
+  }
+  void vstore(Builder& b, llvm::Value* v, llvm::Value* p, uint64_t align) const {
+    b.CreateAlignedStore(v, vptr(b, p), llvm::Align(align));
+  }
+  llvm::Value* fma(Builder& b, llvm::Value* x, llvm::Value* y, llvm::Value* acc) const {
+    return b.CreateIntrinsic(llvm::Intrinsic::fma, {vf}, {x, y, acc});
+  }
+  llvm::Value* gather(Builder& b, llvm::Value* base, llvm::Value* index, llvm::Value* mask) const {
+    return b.CreateMaskedGather(vf, b.CreateGEP(f32, base, index), llvm::Align(4), mask, fzero());
+  }
+
+  // A constant table of integers (type `type`) as an internal global.
+  llvm::GlobalVariable* table(const std::string& name, llvm::IntegerType* type, const std::vector<int64_t>& values) const {
+    std::vector<llvm::Constant*> elems;
+    elems.reserve(values.size());
+    for (int64_t v : values) elems.push_back(llvm::ConstantInt::get(type, static_cast<uint64_t>(v), true));
+    auto* array_type = llvm::ArrayType::get(type, values.size());
+    auto* gv = new llvm::GlobalVariable(module, array_type, /*isConstant=*/true, llvm::GlobalValue::InternalLinkage,
+                                        llvm::ConstantArray::get(array_type, elems), name);
+    gv->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+    gv->setAlignment(llvm::Align(64));
+    return gv;
+  }
+  llvm::Value* element(Builder& b, llvm::GlobalVariable* t, llvm::Value* index) const {
+    return b.CreateInBoundsGEP(t->getValueType(), t, {b.getInt64(0), index});
+  }
+  llvm::Value* load_scalar(Builder& b, llvm::GlobalVariable* t, llvm::Value* index) const {
+    auto* type = llvm::cast<llvm::ArrayType>(t->getValueType())->getElementType();
+    return b.CreateAlignedLoad(type, element(b, t, index), llvm::Align(type->getPrimitiveSizeInBits() / 8));
+  }
+  llvm::Value* load_vector(Builder& b, llvm::GlobalVariable* t, llvm::Value* index) const {
+    auto* type = llvm::cast<llvm::ArrayType>(t->getValueType())->getElementType();
+    auto* vt = llvm::FixedVectorType::get(type, kLanes);
+    return b.CreateAlignedLoad(vt, b.CreateBitCast(element(b, t, index), vt->getPointerTo()),
+                               llvm::Align(type->getPrimitiveSizeInBits() / 8));
+  }
+
+  // Scratch from the C library: aligned_alloc(64, bytes) / free.
+  llvm::Value* alloc(Builder& b, int64_t bytes) const {
+    auto* i8ptr = b.getInt8PtrTy();
+    auto fn = module.getOrInsertFunction("aligned_alloc", llvm::FunctionType::get(i8ptr, {b.getInt64Ty(), b.getInt64Ty()}, false));
+    llvm::Value* p = b.CreateCall(fn, {b.getInt64(64), b.getInt64(static_cast<uint64_t>(round_up(std::max<int64_t>(bytes, 64), 64)))});
+    return b.CreateBitCast(p, f32->getPointerTo());
+  }
+  void release(Builder& b, llvm::Value* p) const {
+    auto* i8ptr = b.getInt8PtrTy();
+    auto fn = module.getOrInsertFunction("free", llvm::FunctionType::get(b.getVoidTy(), {i8ptr}, false));
+    b.CreateCall(fn, {b.CreateBitCast(p, i8ptr)});
+  }
+
+  // Accumulators: allocas in the entry block (SROA turns them into registers).
+  llvm::Value* slot(Builder& b, llvm::Type* type) const {
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    Builder eb(&f->getEntryBlock(), f->getEntryBlock().begin());
+    return eb.CreateAlloca(type);
+  }
+};
+
+void emit_if(Builder& b, llvm::Value* cond, llvm::function_ref<void()> then);
+
+// 8 vectors a[c] of 16 floats -> 16 vectors of 8: out[l][c] = a[c][l] (unpack, 64-bit shuffles,
+// then one lane-pair shuffle per output: vunpck*ps / vshuff64x2 on AVX-512).
+std::vector<llvm::Value*> transpose8x16(Builder& b, llvm::ArrayRef<llvm::Value*> a);
+
+inline llvm::Value* c64(Builder& b, int64_t v) { return b.getInt64(static_cast<uint64_t>(v)); }
+inline llvm::Value* min64(Builder& b, llvm::Value* x, llvm::Value* y) { return b.CreateSelect(b.CreateICmpSLT(x, y), x, y); }
+
+std::string unique_prefix(Builder& b, const std::string& tag);
+
+// ---------------------------------------------------------------------------------------
+// Row statistics: conv2d's BatchNorm statistics (mean and biased variance of each output
+// channel over all positions) in the GEMM's epilogue. Each work item sums the values and the
+// squares of the block it writes, per row, while they are still in registers (in float over
+// a direct item's <= 64 columns or an im2col panel's 32, in double beyond) into its own slot of
+// partials[item][2][RB] (sums, then squares, of the RB rows the item may own): no atomics,
+// no second read of the output. The values are taken before the bias is added: shifted by
+// it, as bn_stats shifts by a channel's first element, so a large bias does not cancel in
+// Q/n - mean². After the parallel loop a serial finalize adds the slots of each row block in
+// item order (deterministic) and writes mean = bias + S/n, var = max(Q/n - (S/n)², 0).
+
+struct RowStats {
+  llvm::Value* partials = nullptr;  // double*, [items][2][RB]; null: no statistics
+  int64_t RB = 0;                   // rows per slot
+  // The items that own rows [rb*RB, (rb + 1)*RB) of group g: g*ig + rb*ir + j*ij, j in [0, J).
+  int64_t ig = 0, ir = 0, ij = 0, J = 0;
+};
+
+inline llvm::Value* at_f64(Builder& b, llvm::Value* p, llvm::Value* i) { return b.CreateGEP(b.getDoubleTy(), p, i); }
+
+// The slots, allocated at the builder's position (one per item).
+RowStats row_stats(const Ir& ir, Builder& b, int64_t items, int64_t RB, int64_t ig, int64_t irb, int64_t ij, int64_t J);
+
+// stats[c] = mean, stats[groups*rows + c] = biased variance of row c = g*rows + row (bias: the
+// kernel's, or null); frees the slots.
+void finalize_row_stats(const Ir& ir, Builder& b, const WindowGemm& d, const RowStats& s, llvm::Value* bias,
+                        llvm::Value* stats);
+
+// v[0] + v[1] + ... as a tree (short dependency chains).
+llvm::Value* tree_sum(Builder& b, std::vector<llvm::Value*> v);
+
+// A set of columns (output positions of all images) computed with the same taps: the taps
+// outside [h0, h1) x [w0, w1) only ever meet padding there, so they are left out of k.
+struct WindowClass {
+  int64_t h0 = 0, h1 = 0, w0 = 0, w1 = 0, T = 0;
+  std::vector<std::array<int64_t, 3>> cols;  // (n, qh, qw)
+  int64_t first_panel = 0, panels = 0;
+  int64_t block_panels = 1, first_block = 0, blocks = 0;  // column blocks of block_panels panels
+  int64_t runs = 0;  // contiguous output runs per vector; 0: scatter
+  llvm::GlobalVariable* run_base = nullptr;  // [local vector * runs + r]: output offset of lane 0
+  llvm::GlobalVariable* run_mask = nullptr;  // [local vector * runs + r]: i16 lane mask
+};
+
+struct WindowPlan {
+  int64_t NP = 0, NBLK = 0, MB = 0, MBn = 1, items = 0, Mfull = 0, Mtail = 0, Kmax = 0;
+  std::vector<WindowClass> classes;
+  // Per column (global index, each class padded to whole panels):
+  llvm::GlobalVariable* in_base = nullptr;  // n*in_n + y0*in_w + x0
+  llvm::GlobalVariable* y0 = nullptr;       // qh*in_sh (a huge negative past a class's end)
+  llvm::GlobalVariable* x0 = nullptr;       // qw*in_sw
+  llvm::GlobalVariable* col_off = nullptr;  // output offset (group and row excluded), -1 past the end
+};
+
+constexpr int64_t kMinClassColumns = 2 * kNR;  // smaller classes join the all-taps class
+constexpr int64_t kIm2colUnrollBudget = 200;  // unrolled taps, summed over classes, before merging them
+constexpr int64_t kBlockBytes = 512 * 1024;     // packed column block, kept in L2 across row blocks
+
+// The position classes of d: columns grouped by the taps they see, laid out in panels and
+// column blocks (merge_small: small classes and past-budget ones join the all-taps class).
+void window_classes(const WindowGemm& d, WindowPlan& p, bool merge_small = true);
+
+// Accumulators of one mr x 32 block: allocas in the entry block, which SROA promotes to registers.
+std::vector<llvm::Value*> make_acc(const Ir& ir, Builder& b, int64_t mr);
+
+// The direct path's shape (gemm_direct.cpp); its panels of 32 rows are also the weight
+// gradient's tiles of 32 output channels.
+constexpr int64_t kDC = 8;                 // columns per microkernel
+constexpr int64_t kDGroup = 8;             // microkernels per work item
+constexpr int64_t kDRows = kLanes * kNV;   // rows per panel
+constexpr int64_t kDirectUnrollBudget = 160;  // unrolled taps, summed over classes, before rolling
+
+// WindowGemm with rows in vector lanes (gemm_direct.cpp), over the classes `classes`.
+void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, llvm::Value* a, llvm::Value* in,
+                 llvm::Value* bias, llvm::Value* out, llvm::Value* stats, const std::string& prefix, bool wide);
+
+}  // namespace resnetc::codegen::llvm_backend::gemm_internal
