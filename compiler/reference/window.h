@@ -41,10 +41,4 @@ struct Window {
   }
 };
 
-// The output shape a window op gives on x (the shape rules' window_extent, compiler/ir/shape_rules/checks.cpp).
-inline ir::Dims window_output(const ir::Dims& x, int64_t channels, const ir::Attrs& a) {
-  return {x[0], channels, (x[2] + 2 * a.padding[0] - a.dilation[0] * (a.kernel[0] - 1) - 1) / a.stride[0] + 1,
-          (x[3] + 2 * a.padding[1] - a.dilation[1] * (a.kernel[1] - 1) - 1) / a.stride[1] + 1};
-}
-
 }  // namespace resnetc::reference::ops

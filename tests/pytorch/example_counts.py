@@ -8,8 +8,8 @@ padding, WRN's pre-activation blocks with dropout). Parameters are sum(p.numel()
 MACs are the multiply-accumulates of Conv2d and Linear layers over one image.
 
 Usage: example_counts.py RESNETC EXAMPLES_DIR   (exits 77, "skipped", without torch)
-The last four entries are issue 11's targets; until their files exist they are listed as
-missing, with the counts PyTorch gives, and do not fail the run.
+Every .net file in EXAMPLES_DIR must have an entry here; ResNet-50-D is also compared at an
+odd input size, where ceil_mode pooling decides the shapes.
 """
 import json
 import os
@@ -208,8 +208,8 @@ EXAMPLES = {  # example file: (the PyTorch model, its input shape C, H, W)
 }
 
 
-# Examples that need ops the language does not have yet (issue 11).
-NOT_YET_WRITTEN = {"se-resnet50.net", "resnet50-d.net", "cifar-resnet20.net", "wrn-28-10.net"}
+# Further input sizes at which an example is compared (`resnetc --input`).
+OTHER_SIZES = [("resnet50-d.net", (3, 200, 200))]
 
 
 def torch_counts(model, shape):
@@ -232,8 +232,9 @@ def torch_counts(model, shape):
     return sum(p.numel() for p in model.parameters()), macs
 
 
-def resnetc_counts(resnetc, path):
-    out = subprocess.run([resnetc, path, "--format=json"], capture_output=True, text=True)
+def resnetc_counts(resnetc, path, shape):
+    dims = "x".join(str(d) for d in shape)
+    out = subprocess.run([resnetc, path, "--format=json", f"--input={dims}"], capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(out.stderr.strip())
     table = json.loads(out.stdout)
@@ -243,20 +244,24 @@ def resnetc_counts(resnetc, path):
 def main():
     resnetc, examples = sys.argv[1], sys.argv[2]
     failures = 0
-    for name, (build, shape) in EXAMPLES.items():
+    unlisted = sorted(set(n for n in os.listdir(examples) if n.endswith(".net")) - set(EXAMPLES))
+    for name in unlisted:
+        print(f"FAIL    {name}: no PyTorch model for it in {os.path.basename(__file__)}")
+        failures += 1
+    cases = [(name, build, shape) for name, (build, shape) in EXAMPLES.items()]
+    cases += [(name, EXAMPLES[name][0], shape) for name, shape in OTHER_SIZES]
+    for name, build, shape in cases:
         expected = torch_counts(build(), shape)
-        if name in NOT_YET_WRITTEN and not os.path.exists(f"{examples}/{name}"):
-            print(f"missing {name}: not written yet; PyTorch counts {expected[0]:,} params, {expected[1]:,} MACs")
-            continue
         try:
-            got = resnetc_counts(resnetc, f"{examples}/{name}")
+            got = resnetc_counts(resnetc, f"{examples}/{name}", shape)
         except (RuntimeError, OSError) as error:
             print(f"FAIL    {name}: resnetc: {error}")
             failures += 1
             continue
         status = "ok     " if got == expected else "FAIL   "
         failures += got != expected
-        print(f"{status} {name:22} params {got[0]:>12,} (PyTorch {expected[0]:>12,})"
+        size = "x".join(str(d) for d in shape)
+        print(f"{status} {name:22} {size:>9}  params {got[0]:>12,} (PyTorch {expected[0]:>12,})"
               f"  MACs {got[1]:>15,} (PyTorch {expected[1]:>15,})")
     return 1 if failures else 0
 

@@ -110,7 +110,7 @@ struct Jit::Impl {
   std::string cpu;
   std::string features;
   int vector_width = 0;
-  std::unique_ptr<llvm::TargetMachine> target_machine;  // for the IR pipeline's TargetIRAnalysis
+  std::unique_ptr<llvm::TargetMachine> target_machine;  // the host's, as detected: its triple and CPU
   std::optional<llvm::orc::JITTargetMachineBuilder> machine_builder;  // one machine per compile()
   std::optional<DiskObjectCache> cache;
   Counters counters;
@@ -275,6 +275,11 @@ void Jit::optimize(llvm::Module& module) {
   //  - TargetIRAnalysis must come from the target machine, or the cost model assumes a
   //    generic target without vector registers and the loop vectorizer does nothing useful.
   //    PassBuilder(TM) registers it too; registering first makes the dependence explicit.
+  // The target machine is this call's own: the cost model asks it for each function's subtarget,
+  // which it caches in a map it does not lock, and plans are optimized on several threads at once
+  // (sharing one crashed LLVM's inliner now and then).
+  std::unique_ptr<llvm::TargetMachine> machine =
+      unwrap("cannot create a target machine for " + impl_->cpu, impl_->machine_builder->createTargetMachine());
   llvm::LoopAnalysisManager loop_am;
   llvm::FunctionAnalysisManager function_am;
   llvm::CGSCCAnalysisManager cgscc_am;
@@ -283,8 +288,8 @@ void Jit::optimize(llvm::Module& module) {
   tuning.LoopVectorization = impl_->options.opt_level >= 2;
   tuning.SLPVectorization = impl_->options.opt_level >= 2;
   tuning.LoopUnrolling = impl_->options.opt_level >= 1;
-  llvm::PassBuilder passes(impl_->target_machine.get(), tuning);
-  function_am.registerPass([&] { return impl_->target_machine->getTargetIRAnalysis(); });
+  llvm::PassBuilder passes(machine.get(), tuning);
+  function_am.registerPass([&] { return machine->getTargetIRAnalysis(); });
   function_am.registerPass([&] { return passes.buildDefaultAAPipeline(); });
   passes.registerModuleAnalyses(module_am);
   passes.registerCGSCCAnalyses(cgscc_am);
