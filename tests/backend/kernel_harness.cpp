@@ -10,6 +10,7 @@
 #include "compiler/plan/kernel_plan.h"
 #include "compiler/reference/executor.h"
 #include "backends/cpu/plan_runner.h"
+#include "tests/label_classes.h"
 
 namespace resnetc::testing {
 
@@ -25,8 +26,8 @@ std::vector<Mismatch> compare_with_reference(const ir::Graph& graph, const Harne
     const plan::Buffer& b = plan.buffers[i];
     if (b.storage == plan::Storage::Arena) continue;
     std::vector<double> values(static_cast<size_t>(ir::numel(b.shape)));
-    if (b.value == graph.labels) {
-      const int64_t classes = graph.shape(graph.output).back();
+    if (b.dtype == ir::DType::I32) {
+      const int64_t classes = label_classes(graph, b.value);
       for (size_t j = 0; j < values.size(); ++j) {
         auto label = static_cast<int32_t>(rng() % static_cast<unsigned>(classes));
         runner.int_buffer(static_cast<int>(i))[j] = label;

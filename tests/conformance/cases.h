@@ -1,0 +1,33 @@
+#pragma once
+// The conformance cases: every kernel kind on shapes that divide no tile or vector width, each
+// run by every backend against the double-precision reference executor
+// (test_llvm_conformance.cpp: the LLVM CPU backend; test_cuda_conformance.cpp: the CUDA emitter
+// under emulation; test_cuda_codegen_nvrtc compiles them all with NVRTC).
+//
+// Adding an op's case is one entry in the list in cases.cpp: a name, a function that builds
+// the graph, and the tolerance and inputs it needs. Checks that belong to one backend (that a
+// kernel is vectorized, which launches it makes) stay in that backend's own tests.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+
+namespace resnetc::testing::conformance {
+
+struct Case {
+  std::string name;
+  std::function<ir::Graph()> graph;  // every value an op computes or updates is compared
+  double tolerance = 1e-4;           // max |backend - reference| / max |reference|, per value
+  float input_scale = 1.0f;          // inputs, parameters and states drawn from [-scale, scale]
+  // The case holds GEMMs (convolutions, fully connected layers): each backend runs it under each
+  // of its GEMM formulations (CPU: RESNETC_CONV_PATH; CUDA: tiles, split-K, TF32 mma.sync).
+  bool gemm = false;
+  // Sized to spread over many threads (the CPU's thread pool): a backend that is slow to run it
+  // (CUDA under emulation runs one thread after another) may run it under fewer variants.
+  bool large = false;
+};
+
+const std::vector<Case>& cases();
+
+}  // namespace resnetc::testing::conformance
