@@ -2,7 +2,7 @@
 // The conformance cases: every kernel kind on shapes that divide no tile or vector width, each
 // run by every backend against the double-precision reference executor
 // (test_llvm_conformance.cpp: the LLVM CPU backend; test_cuda_conformance.cpp: the CUDA emitter
-// under emulation; test_cuda_codegen_nvrtc compiles them all with NVRTC).
+// under emulation; test_cuda_codegen_nvrtc compiles all but the large ones with NVRTC).
 //
 // Adding an op's case is one entry in the list in cases.cpp: a name, a function that builds
 // the graph, and the tolerance and inputs it needs. Checks that belong to one backend (that a
