@@ -3,10 +3,10 @@
 // cases are merged into a few graphs (merge.h) and each graph runs under the options that push
 // the kernels down their paths: the GEMM cases under every tile configuration, split-K and TF32
 // mma.sync; the others with tied inputs (maxpool's first-maximum rule), with every reduction
-// split in chunks and every grid-stride loop looping, on other random inputs, and with two
-// blocks per grid-stride loop and short reduction chunks. The large cases (sized for the CPU's
-// threads: emulated, they take seconds a variant) run under the default options, and the GEMMs
-// also with TF32.
+// split in chunks and every grid-stride loop looping, and with two blocks per grid-stride loop
+// and short reduction chunks on other random inputs. The large cases (sized for the CPU's
+// threads: emulated, they take seconds a variant) and those on scaled inputs (their kernels'
+// paths are the unscaled cases') run under the default options, and the GEMMs also with TF32.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -47,7 +47,7 @@ TEST_CASE("emulated CUDA matches the reference executor on every conformance cas
                                          group.large ? "large " : "", group.tolerance, group.input_scale);
     EmulationOptions ties;
     ties.quantize_inputs = true;  // maxpool windows with several equal maxima
-    if (group.large) {
+    if (group.large || group.input_scale != 1.0f) {
       DYNAMIC_SECTION(name << ": the default options, tied inputs") { check(group, ties); }
       if (group.gemm) DYNAMIC_SECTION(name << ": TF32 mma.sync") { check(group, testing::tensor_cores({})); }
     } else if (group.gemm) {
@@ -64,16 +64,10 @@ TEST_CASE("emulated CUDA matches the reference executor on every conformance cas
       DYNAMIC_SECTION(name << ": channels split in chunks, grid-stride loops, tied inputs") {
         check(group, testing::split_everything(ties));
       }
-      DYNAMIC_SECTION(name << ": other random inputs") {
+      DYNAMIC_SECTION(name << ": two blocks per loop, reductions in chunks of 40, other random inputs") {
         EmulationOptions o;
         o.seed = 7;
         o.input_scale = 3.0f;
-        check(group, o);
-      }
-      DYNAMIC_SECTION(name << ": two blocks per loop, reductions in chunks of 40, other random inputs") {
-        EmulationOptions o;
-        o.seed = 11;
-        o.input_scale = 2.5f;
         o.cuda.grid_stride_blocks = 2;
         o.cuda.min_reduce_chunk = 40;
         check(group, o);
