@@ -26,4 +26,13 @@ network windows {
   head { maxpool; fc 4 }
 })";
 
+// Global max pooling after a plain stage: its gradient reaches every block.
+inline constexpr const char* kGlobalMaxPoolNetwork = R"(
+network gmp {
+  input 2x9x7
+  stem { conv 5 k3 p1; bn; relu }
+  stage basic 6 stride=2
+  head { maxpool; fc 4 }
+})";
+
 }  // namespace resnetc::testing

@@ -10,6 +10,7 @@
 #include "compiler/plan/kernel_plan.h"
 #include "compiler/reference/executor.h"
 #include "backends/cpu/plan_runner.h"
+#include "tests/label_classes.h"
 
 namespace resnetc::testing {
 
@@ -24,9 +25,10 @@ std::vector<Mismatch> compare_with_reference(const ir::Graph& graph, const Harne
   for (size_t i = 0; i < plan.buffers.size(); ++i) {
     const plan::Buffer& b = plan.buffers[i];
     if (b.storage == plan::Storage::Arena) continue;
+    if (b.view_of >= 0) continue;  // its source's memory (dropout in evaluation: the input's)
     std::vector<double> values(static_cast<size_t>(ir::numel(b.shape)));
     if (b.dtype == ir::DType::I32) {  // the labels, or dropout's seed and step
-      const int64_t classes = graph.shape(graph.output).back();
+      const int64_t classes = label_classes(graph, b.value);
       for (size_t j = 0; j < values.size(); ++j) {
         auto label = static_cast<int32_t>(rng() % static_cast<unsigned>(classes));
         runner.int_buffer(static_cast<int>(i))[j] = label;

@@ -1,10 +1,8 @@
 // BatchNorm statistics computed in the convolution's epilogue on the CPU backend (a bn_stats
-// with epilogue=true, merged into its conv2d's plan kernel as epilogue_stats), against the
-// reference executor: odd shapes (N = 3, C = 5, 7x7 and 9x9 images, 6 to 40 filters, strides
-// 1 and 2, padding, bias, groups, 1x1, a 7x7 kernel whose direct GEMM rolls its classes), each
-// with the GEMM as the backend picks it and with both formulations forced; a bias that dwarfs
-// the spread; bit-identical results from run to run; and a whole training step after the -O2
-// passes with every BatchNorm's statistics in its conv's epilogue.
+// with epilogue=true, merged into its conv2d's plan kernel as epilogue_stats): the plan merges
+// them; a bias that dwarfs the spread; bit-identical results from run to run; refused on any
+// other kernel. (Results against the reference executor, with each GEMM formulation, and the
+// training step with every statistic in an epilogue: tests/conformance.)
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -21,9 +19,8 @@
 #include "compiler/ir/builder.h"
 #include "compiler/passes/pass.h"
 #include "compiler/reference/executor.h"
-#include "dsl/frontend.h"
 #include "backends/cpu/plan_runner.h"
-#include "tests/backend/kernel_harness.h"
+#include "tests/conformance/graphs.h"
 #include "tests/conv_case.h"
 #include "tests/tiny_network.h"
 
@@ -34,40 +31,7 @@ namespace {
 
 using Conv = testing::ConvCase;
 using testing::square_conv;
-
-const Conv kConvs[] = {
-    square_conv({3, 5, 7, 7}, 6, 3, 1, 1),                // fewer rows than a direct panel (32) or an im2col block (8)
-    square_conv({3, 5, 9, 9}, 13, 3, 2, 1, 1, true),      // stride 2, bias, a row tail of 5 under im2col
-    square_conv({3, 5, 9, 9}, 40, 3, 1, 1, 1, true),      // two direct row panels, five im2col row blocks
-    square_conv({3, 5, 7, 7}, 40, 3, 2, 0),               // stride 2, no padding
-    square_conv({3, 5, 7, 7}, 13, 1, 1, 0, 1, true),      // 1x1
-    square_conv({3, 5, 9, 9}, 6, 1, 2, 0),                // 1x1 stride 2 (scattered outputs)
-    square_conv({3, 10, 9, 9}, 15, 3, 1, 1, 5, true),     // 5 groups of 2 input and 3 output channels
-    square_conv({3, 5, 9, 9}, 6, 7, 1, 3),                // 7x7 on 9x9: 49 position classes, the direct GEMM rolled
-    square_conv({4, 16, 20, 20}, 40, 3, 1, 1, 1, true),   // many work items per row block
-};
-
-// conv -> bn_stats (epilogue=true): the statistics are the graph's output.
-ir::Graph conv_stats_graph(const Conv& c) {
-  ir::GraphBuilder g("conv_stats", c.x);
-  const ir::ValueId y = g.add(OpKind::Conv2d, "conv", {g.input()}, c.attrs(), {});
-  ir::Attrs stats;
-  stats.epilogue = true;
-  return std::move(g).finish(g.apply(OpKind::BnStats, "conv.stats", {y}, stats, {}));
-}
-
-// Against the reference three times: as the backend chooses, and with each WindowGemm
-// formulation forced (RESNETC_CONV_PATH, read when the kernels are emitted).
-void check_paths(const ir::Graph& graph) {
-  for (const char* path : {"", "direct", "im2col"}) {
-    if (*path) setenv("RESNETC_CONV_PATH", path, 1);
-    else unsetenv("RESNETC_CONV_PATH");
-    auto mismatches = testing::compare_with_reference(graph);
-    unsetenv("RESNETC_CONV_PATH");
-    INFO("RESNETC_CONV_PATH=" << path << ": " << testing::describe(mismatches));
-    CHECK(mismatches.empty());
-  }
-}
+using testing::conformance::conv_stats;
 
 codegen::llvm_backend::Jit& jit() {
   static codegen::llvm_backend::Jit instance;  // creating one costs ~100 ms
@@ -105,25 +69,12 @@ struct Run {
   }
 };
 
-// The tiny network's training step after the -O2 passes (which include fuse-conv-stats).
-ir::Graph training_step() {
-  ir::Graph g = testing::tiny_training_graph({0.9, 5e-4});
-  passes::run_pipeline(g, {});
-  return g;
-}
-
 }  // namespace
 
 TEST_CASE("conv2d computes the BatchNorm statistics of its output in its epilogue", "[backend][conv_stats]") {
-  for (const Conv& c : kConvs) {
-    DYNAMIC_SECTION(c.describe()) {
-      const ir::Graph graph = conv_stats_graph(c);
-      const plan::KernelPlan plan = plan::make_plan(graph);
-      REQUIRE(plan.kernels.size() == 1);  // no bn_stats kernel: the conv's computes the statistics
-      REQUIRE(plan.kernels[0].epilogue_stats >= 0);
-      check_paths(graph);
-    }
-  }
+  const plan::KernelPlan plan = plan::make_plan(conv_stats(square_conv({3, 5, 9, 9}, 13, 3, 2, 1, 1, true)));
+  REQUIRE(plan.kernels.size() == 1);  // no bn_stats kernel: the conv's computes the statistics
+  CHECK(plan.kernels[0].epilogue_stats >= 0);
 }
 
 // With a bias of 1000 and a spread of about 2, Q/n - mean² over the biased outputs would keep
@@ -133,7 +84,7 @@ TEST_CASE("epilogue statistics keep the variance under a large bias", "[backend]
   for (const char* path : {"direct", "im2col"}) {
     DYNAMIC_SECTION(path) {
       setenv("RESNETC_CONV_PATH", path, 1);
-      Run run(conv_stats_graph(c));
+      Run run(conv_stats(c));
       unsetenv("RESNETC_CONV_PATH");
       const int bias = run.buffer("conv.bias");
       std::vector<double> values(run.runner.buffer(bias).size());
@@ -158,7 +109,7 @@ TEST_CASE("epilogue statistics are the same bits from run to run", "[backend][co
   for (const char* path : {"direct", "im2col"}) {
     DYNAMIC_SECTION(path) {
       setenv("RESNETC_CONV_PATH", path, 1);
-      Run run(conv_stats_graph({{4, 16, 20, 20}, 40, 3, 1, 1, 1, true}));
+      Run run(conv_stats({{4, 16, 20, 20}, 40, 3, 1, 1, 1, true}));
       unsetenv("RESNETC_CONV_PATH");
       const int stats = run.buffer("conv.stats");
       run.runner.run();
@@ -181,11 +132,11 @@ TEST_CASE("epilogue statistics on a kernel other than conv2d are refused", "[bac
   CHECK_THROWS_AS(codegen::llvm_backend::compile_plan(jit(), plan), std::logic_error);
 }
 
-TEST_CASE("a training step with the statistics in the convs' epilogues matches the reference",
+TEST_CASE("the -O2 passes put every BatchNorm's statistics of a training step in its conv's epilogue",
           "[backend][conv_stats]") {
-  const ir::Graph g = training_step();
+  ir::Graph g = testing::tiny_training_graph({0.9, 5e-4});
+  passes::run_pipeline(g, {});
   size_t fused = 0;
   for (const ir::Op& op : g.ops) fused += op.kind == OpKind::BnStats && op.attrs.epilogue;
-  REQUIRE(fused == 5);  // the stem, two per basic block and the shortcut's
-  check_paths(g);
+  CHECK(fused == 5);  // the stem, two per basic block and the shortcut's
 }

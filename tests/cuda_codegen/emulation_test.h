@@ -37,27 +37,4 @@ inline EmulationOptions big_tiles(EmulationOptions o = {}) {
   return o;
 }
 
-// Every GEMM configuration: FMA and TF32 mma.sync, each with the tiles chosen for the shapes,
-// the 128x64 tiles, and K split (with BatchNorm statistics in the epilogue, in the splits' sum).
-inline void check_emulated_every_gemm_config(const ir::Graph& graph) {
-  SECTION("FMA, the tiles chosen for the shapes") {
-    check_emulated(graph, {});
-  }
-  SECTION("FMA, 128x64 tiles") {
-    check_emulated(graph, big_tiles({}));
-  }
-  SECTION("FMA, K split") {
-    check_emulated(graph, split_everything({}));
-  }
-  SECTION("TF32 mma.sync, the tiles chosen for the shapes") {
-    check_emulated(graph, tensor_cores({}));
-  }
-  SECTION("TF32 mma.sync, 128x64 tiles") {
-    check_emulated(graph, tensor_cores(big_tiles({})));
-  }
-  SECTION("TF32 mma.sync, K split") {
-    check_emulated(graph, tensor_cores(split_everything({})));
-  }
-}
-
 }  // namespace resnetc::testing

@@ -4,7 +4,7 @@
 // Each example's training plan at batch 2 with TF32 tensor cores (the GPU default) and its
 // forward plan; the seed's ResNet (TF32) and the small network (FMA GEMMs, TF32 fully connected
 // layers) also at the batch size of their recipes (256, 128), where the big GEMMs take the
-// largest tiles; and the emulation tests' graphs (zoo.h). A kernel whose text (its name aside)
+// largest tiles; and the conformance cases (tests/conformance). A kernel whose text (its name aside)
 // was compiled already, for an earlier program, is not compiled again: each program contributes
 // one translation unit of its prelude and its new kernels (at batch 2, ResNet-34's training plan
 // adds nothing to ResNet-18's, ResNet-101's and -152's nothing to ResNet-50's). The units are
@@ -29,7 +29,7 @@
 #include "runtime/cuda/nvrtc.h"
 #include "runtime/cuda/parallel_compile.h"
 #include "runtime/cuda/ptxas_info.h"
-#include "tests/cuda_codegen/zoo.h"
+#include "tests/conformance/merge.h"
 
 using namespace resnetc;
 namespace fs = std::filesystem;
@@ -83,19 +83,21 @@ TEST_CASE("every kernel of every example compiles with NVRTC for sm_90 without w
   fma.tensor_cores_linear = true;
 
   std::vector<Candidate> candidates;
-  // The emulation tests' graphs first: every kernel kind on odd shapes, every tile configuration.
-  candidates.push_back({"gemm_zoo", codegen::cuda::emit_cuda(plan::make_plan(testing::zoo::gemm_zoo()), tc)});
-  candidates.push_back({"gemm_zoo.fma", codegen::cuda::emit_cuda(plan::make_plan(testing::zoo::gemm_zoo()), fma)});
-  candidates.push_back({"other_zoo", codegen::cuda::emit_cuda(plan::make_plan(testing::zoo::other_zoo()), tc)});
-  ir::Graph gates = testing::zoo::gate_zoo();
-  passes::lower_gates(gates);  // fused maps with plane loads and sigmoids
-  candidates.push_back({"gate_zoo", codegen::cuda::emit_cuda(plan::make_plan(gates), tc)});
+  // The conformance cases first (tests/conformance): every kernel kind on odd shapes, the GEMMs
+  // with TF32 and with FMA. Not the large ones: sized for the CPU's threads, their kernels are the
+  // small cases' with other constants, and the examples below take the largest tiles.
+  for (const testing::conformance::Group& group : testing::conformance::merged_groups(testing::conformance::cases())) {
+    if (group.large) continue;
+    const plan::KernelPlan plan = plan::make_plan(group.graph);
+    candidates.push_back({group.graph.name, codegen::cuda::emit_cuda(plan, tc)});
+    if (group.gemm) candidates.push_back({group.graph.name + ".fma", codegen::cuda::emit_cuda(plan, fma)});
+  }
   for (const fs::path& file : files) {
     dsl::SourceManager sources;
     const dsl::CompiledNetwork net = dsl::compile_file(sources, file, {std::nullopt, 2});
     const std::string stem = file.stem().string();
     // Every example as it runs by default (-O2: fused and grouped kernels, buffers reused); the
-    // zoos above hold every unfused kernel kind.
+    // conformance cases above hold every unfused kernel kind.
     const plan::KernelPlan train_plan =
         passes::optimized_plan(autodiff::make_training_graph(net.graph, {0.9, 5e-4}), passes::at_level(2));
     candidates.push_back({stem + ".train", codegen::cuda::emit_cuda(train_plan, tc)});
