@@ -26,7 +26,8 @@ std::string hash_helpers() {
       "  }}\n"
       "  static __device__ __forceinline__ bool keeps(unsigned key, unsigned long long index) {{\n"
       "    const unsigned bits = mix(mix(key ^ (unsigned)index) ^ (unsigned)(index >> 32));\n"
-      "    return (bits >> 8) >= THRESHOLD;\n"
+      // "+ 1 >", not ">=": THRESHOLD is 0 at p = 0, where NVRTC warns that unsigned >= 0 is pointless.
+      "    return (bits >> 8) + 1u > THRESHOLD;\n"
       "  }}\n",
       rm::kMul1, rm::kMul2);
 }
