@@ -96,6 +96,45 @@ std::string file_bytes(const std::filesystem::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+using Weights = std::map<std::string, std::vector<double>>;
+
+// One training step of `g` in double precision on the training examples `indices`, reading
+// and writing the persistent buffers in `weights`; `rng` is the dropout masks' (seed, step).
+void reference_step(const ir::Graph& g, const data::Split& train_data, std::span<const uint32_t> indices, float lr,
+                    Weights& weights, std::vector<double> rng = {}) {
+  reference::Executor ex(g);
+  std::vector<float> images(indices.size() * 64);
+  std::vector<int32_t> labels(indices.size());
+  data::fill_batch(train_data, indices, data::Resizer(8, 8, 8, 8), images.data(), labels.data());
+  ex.set(g.input, {images.begin(), images.end()});
+  ex.set(g.labels, {labels.begin(), labels.end()});
+  ex.set(g.learning_rate, {lr});
+  if (!rng.empty()) ex.set(g.rng, rng);
+  const plan::KernelPlan p = plan::make_plan(g);
+  for (const plan::Buffer& b : p.buffers)
+    if (b.storage == plan::Storage::Persistent) ex.set(b.value, weights.at(b.name));
+  ex.run();
+  for (const plan::Buffer& b : p.buffers)
+    if (b.storage == plan::Storage::Persistent) weights[b.name] = ex.get(b.value);
+}
+
+// The largest relative difference between a checkpoint's tensors and the reference's weights,
+// and the tensor where it is.
+std::pair<double, std::string> worst_relative_error(const train::TensorMap& trained, const Weights& weights) {
+  REQUIRE(trained.size() == weights.size());
+  double worst = 0;
+  std::string where;
+  for (const auto& [name, got] : trained) {
+    const std::vector<double>& want = weights.at(name);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double error = std::abs(got[i] - want[i]) / (1e-3 + std::abs(want[i]));
+      if (error > worst) worst = error, where = name;
+    }
+  }
+  return {worst, where};
+}
+
 }  // namespace
 
 TEST_CASE("training learns the synthetic task and reports every epoch") {
@@ -132,39 +171,16 @@ TEST_CASE("an epoch trains its last, short batch too: the weights are the refere
   const plan::KernelPlan full_plan = plan::make_plan(full);
   auto exec = f.backend.compile(full_plan);
   train::initialize_persistent(*exec, full_plan, full, r.seed);
-  std::map<std::string, std::vector<double>> weights;
+  Weights weights;
   for (const auto& [name, values] : train::read_state(*exec, full_plan)) weights[name].assign(values.begin(), values.end());
   const std::vector<uint32_t> order = data::epoch_order(r.seed, 0, 48);
-  auto reference_step = [&](const ir::Graph& g, std::span<const uint32_t> indices, int64_t step) {
-    reference::Executor ex(g);
-    std::vector<float> images(indices.size() * 64);
-    std::vector<int32_t> labels(indices.size());
-    data::fill_batch(f.data.train, indices, data::Resizer(8, 8, 8, 8), images.data(), labels.data());
-    ex.set(g.input, {images.begin(), images.end()});
-    ex.set(g.labels, {labels.begin(), labels.end()});
-    ex.set(g.learning_rate, {static_cast<float>(train::learning_rate(r, 0, step, 2))});
-    const plan::KernelPlan p = plan::make_plan(g);
-    for (const plan::Buffer& b : p.buffers)
-      if (b.storage == plan::Storage::Persistent) ex.set(b.value, weights.at(b.name));
-    ex.run();
-    for (const plan::Buffer& b : p.buffers)
-      if (b.storage == plan::Storage::Persistent) weights[b.name] = ex.get(b.value);
-  };
-  reference_step(full, std::span(order).first(32), 0);
-  reference_step(rest, std::span(order).subspan(32), 1);
+  reference_step(full, f.data.train, std::span(order).first(32), static_cast<float>(train::learning_rate(r, 0, 0, 2)),
+                 weights);
+  reference_step(rest, f.data.train, std::span(order).subspan(32),
+                 static_cast<float>(train::learning_rate(r, 0, 1, 2)), weights);
 
   const train::TensorMap trained = train::load_checkpoint(t.checkpoint, full_plan, false).state;
-  REQUIRE(trained.size() == weights.size());
-  double worst = 0;
-  std::string where;
-  for (const auto& [name, got] : trained) {
-    const std::vector<double>& want = weights.at(name);
-    REQUIRE(got.size() == want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      const double error = std::abs(got[i] - want[i]) / (1e-3 + std::abs(want[i]));
-      if (error > worst) worst = error, where = name;
-    }
-  }
+  const auto [worst, where] = worst_relative_error(trained, weights);
   INFO("worst relative error " << worst << " in " << where);
   CHECK(worst < 1e-3);
 }
@@ -184,42 +200,20 @@ TEST_CASE("the trainer draws dropout's masks from (seed, epoch * steps + step): 
   const plan::KernelPlan full_plan = plan::make_plan(full);
   auto exec = f.backend.compile(full_plan);
   train::initialize_persistent(*exec, full_plan, full, r.seed);
-  std::map<std::string, std::vector<double>> weights;
+  Weights weights;
   for (const auto& [name, values] : train::read_state(*exec, full_plan)) weights[name].assign(values.begin(), values.end());
-  auto reference_step = [&](const ir::Graph& g, std::span<const uint32_t> indices, int64_t epoch, int64_t step) {
-    reference::Executor ex(g);
-    std::vector<float> images(indices.size() * 64);
-    std::vector<int32_t> labels(indices.size());
-    data::fill_batch(f.data.train, indices, data::Resizer(8, 8, 8, 8), images.data(), labels.data());
-    ex.set(g.input, {images.begin(), images.end()});
-    ex.set(g.labels, {labels.begin(), labels.end()});
-    ex.set(g.learning_rate, {static_cast<float>(train::learning_rate(r, epoch, step, 2))});
-    ex.set(g.rng, {static_cast<double>(ir::random_mask::seed_word(r.seed)), static_cast<double>(epoch * 2 + step)});
-    const plan::KernelPlan p = plan::make_plan(g);
-    for (const plan::Buffer& b : p.buffers)
-      if (b.storage == plan::Storage::Persistent) ex.set(b.value, weights.at(b.name));
-    ex.run();
-    for (const plan::Buffer& b : p.buffers)
-      if (b.storage == plan::Storage::Persistent) weights[b.name] = ex.get(b.value);
-  };
   for (int epoch = 0; epoch < 2; ++epoch) {
     const std::vector<uint32_t> order = data::epoch_order(r.seed, epoch, 48);
-    reference_step(full, std::span(order).first(32), epoch, 0);
-    reference_step(rest, std::span(order).subspan(32), epoch, 1);
+    for (int64_t step : {0, 1}) {
+      const std::span<const uint32_t> indices = step == 0 ? std::span(order).first(32) : std::span(order).subspan(32);
+      reference_step(step == 0 ? full : rest, f.data.train, indices,
+                     static_cast<float>(train::learning_rate(r, epoch, step, 2)), weights,
+                     {static_cast<double>(ir::random_mask::seed_word(r.seed)), static_cast<double>(epoch * 2 + step)});
+    }
   }
 
   const train::TensorMap trained = train::load_checkpoint(t.checkpoint, full_plan, false).state;
-  REQUIRE(trained.size() == weights.size());
-  double worst = 0;
-  std::string where;
-  for (const auto& [name, got] : trained) {
-    const std::vector<double>& want = weights.at(name);
-    REQUIRE(got.size() == want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      const double error = std::abs(got[i] - want[i]) / (1e-3 + std::abs(want[i]));
-      if (error > worst) worst = error, where = name;
-    }
-  }
+  const auto [worst, where] = worst_relative_error(trained, weights);
   INFO("worst relative error " << worst << " in " << where);
   CHECK(worst < 1e-3);
 }
