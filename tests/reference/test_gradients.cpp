@@ -72,6 +72,13 @@ Attrs window_attrs(Dims kernel, Dims stride, Dims pad) {
   return a;
 }
 
+// PyTorch's ceil_mode and avgpool's count_include_pad on a window.
+Attrs pool_modes(Attrs a, bool ceil, bool count_pad) {
+  a.ceil_mode = ceil;
+  a.count_include_pad = count_pad;
+  return a;
+}
+
 void check_conv(const Attrs& a, Dims x_shape) {
   Builder t(x_shape, random_values(resnetc::ir::numel(x_shape), 100));
   ValueId x = t.b.input();
@@ -185,8 +192,11 @@ TEST_CASE("relu gradient", "[reference][gradients]") {
 
 TEST_CASE("maxpool gradients", "[reference][gradients]") {
   const Dims shape{2, 3, 5, 7};
+  // The last three with ceil_mode: windows that hang past the input.
   for (const Attrs& a : {window_attrs({3, 3}, {2, 2}, {1, 1}), window_attrs({3, 2}, {1, 2}, {1, 1}),
-                         window_attrs({2, 2}, {2, 2}, {0, 0})}) {
+                         window_attrs({2, 2}, {2, 2}, {0, 0}), pool_modes(window_attrs({2, 2}, {2, 2}, {0, 0}), true, true),
+                         pool_modes(window_attrs({3, 3}, {2, 2}, {1, 1}), true, true),
+                         pool_modes(window_attrs({3, 2}, {2, 3}, {1, 1}), true, true)}) {
     Builder t(shape, distinct_values(resnetc::ir::numel(shape), 500));
     ValueId x = t.b.input();
     ValueId y = t.b.add(OpKind::MaxPool, "pool", {x}, a, here());
@@ -199,8 +209,12 @@ TEST_CASE("maxpool gradients", "[reference][gradients]") {
 
 TEST_CASE("avgpool gradients", "[reference][gradients]") {
   const Dims shape{2, 3, 5, 7};
+  // The last four with ceil_mode and/or count_include_pad off, PyTorch's divisor rules.
   for (Attrs a : {window_attrs({3, 3}, {2, 2}, {1, 1}), window_attrs({2, 3}, {2, 1}, {1, 1}),
-                  window_attrs({2, 2}, {2, 2}, {0, 0})}) {
+                  window_attrs({2, 2}, {2, 2}, {0, 0}), pool_modes(window_attrs({2, 2}, {2, 2}, {0, 0}), true, true),
+                  pool_modes(window_attrs({3, 3}, {2, 2}, {1, 1}), true, false),
+                  pool_modes(window_attrs({3, 2}, {2, 3}, {1, 1}), true, true),
+                  pool_modes(window_attrs({3, 3}, {2, 2}, {1, 1}), false, false)}) {
     Builder t(shape, random_values(resnetc::ir::numel(shape), 600));
     ValueId x = t.b.input();
     ValueId y = t.b.add(OpKind::AvgPool, "pool", {x}, a, here());
@@ -209,39 +223,6 @@ TEST_CASE("avgpool gradients", "[reference][gradients]") {
     ValueId dx = t.b.apply(OpKind::AvgPoolGrad, "pool_grad", {r}, a, here());
     Case c = t.finish(y);
     CHECK(check("avgpool_grad", c, x, dx, y, r) < kTolerance);
-  }
-}
-
-TEST_CASE("pooling gradients with ceil_mode and count_include_pad off", "[reference][gradients]") {
-  const Dims shape{2, 3, 5, 7};
-  auto modes = [](Attrs a, bool ceil, bool count_pad) {
-    a.ceil_mode = ceil;
-    a.count_include_pad = count_pad;
-    return a;
-  };
-  for (const Attrs& a : {modes(window_attrs({2, 2}, {2, 2}, {0, 0}), true, true),
-                         modes(window_attrs({3, 3}, {2, 2}, {1, 1}), true, false),
-                         modes(window_attrs({3, 2}, {2, 3}, {1, 1}), true, true),
-                         modes(window_attrs({3, 3}, {2, 2}, {1, 1}), false, false)}) {
-    {
-      Builder t(shape, random_values(resnetc::ir::numel(shape), 610));
-      ValueId x = t.b.input();
-      ValueId y = t.b.add(OpKind::AvgPool, "pool", {x}, a, here());
-      ValueId r = t.leaf("r", t.b.shape(y));
-      Attrs g = a;
-      g.shape = shape;
-      ValueId dx = t.b.apply(OpKind::AvgPoolGrad, "pool_grad", {r}, g, here());
-      Case c = t.finish(y);
-      CHECK(check("avgpool_grad (modes)", c, x, dx, y, r) < kTolerance);
-    }
-    if (!a.count_include_pad) continue;  // maxpool takes no count_include_pad
-    Builder t(shape, distinct_values(resnetc::ir::numel(shape), 510));
-    ValueId x = t.b.input();
-    ValueId y = t.b.add(OpKind::MaxPool, "pool", {x}, a, here());
-    ValueId r = t.leaf("r", t.b.shape(y));
-    ValueId dx = t.b.apply(OpKind::MaxPoolGrad, "pool_grad", {r, x}, a, here());
-    Case c = t.finish(y);
-    CHECK(check("maxpool_grad (ceil_mode)", c, x, dx, y, r) < kTolerance);
   }
 }
 
