@@ -34,7 +34,11 @@ InterruptGuard::InterruptGuard() {
   sigaction(SIGTERM, &action, &g_previous_term);
 }
 
+// Once a stop was asked for, the process is on its way out with that signal's status: the
+// handler stays, so a second signal while the caller reports and exits still ends it with its
+// message and 128 + its number, rather than the default death that drops buffered output.
 InterruptGuard::~InterruptGuard() {
+  if (g_requested != 0) return;
   sigaction(SIGINT, &g_previous_int, nullptr);
   sigaction(SIGTERM, &g_previous_term, nullptr);
 }

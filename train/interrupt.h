@@ -7,7 +7,7 @@ namespace resnetc::train {
 class InterruptGuard {
  public:
   InterruptGuard();   // installs the handlers for SIGINT and SIGTERM
-  ~InterruptGuard();  // restores the previous ones
+  ~InterruptGuard();  // restores the previous ones, unless a stop was asked for
   InterruptGuard(const InterruptGuard&) = delete;
   InterruptGuard& operator=(const InterruptGuard&) = delete;
 

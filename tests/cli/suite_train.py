@@ -316,11 +316,12 @@ def sigterm_saves_and_exits_143():
 
 @suite.test
 def a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint():
-    # The example network's steps (tens of milliseconds) leave time for the second signal to
-    # arrive inside the step the first one lets finish; it is sent once the first has landed,
-    # since two pending SIGINTs would merge into one.
+    # The example network's steps at batch 1000 (about a second each) leave time for the second
+    # signal to arrive inside the step the first one lets finish, even on a loaded machine; it is
+    # sent once the first has landed, since two pending SIGINTs would merge into one.
     path = ckpt("twice.safetensors")
-    cmd = [suite.resnetc, "train", "examples/small-fashion.net", "--data", BIG_DATA, "--checkpoint", path, *CPU]
+    cmd = [suite.resnetc, "train", "examples/small-fashion.net", "--data", BIG_DATA, "--checkpoint", path, *CPU,
+           "--batch", "1000"]
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=dict(os.environ, XDG_CACHE_HOME=suite.cache_dir))
     out = ""
