@@ -9,8 +9,8 @@ namespace resnetc::ir {
 namespace {
 
 constexpr std::array kOps = {
-#define OP(kind, name, lead, group, lead_writes, group_writes, attributes, color) \
-  OpInfo{OpKind::kind, name, lead, group, lead_writes, group_writes, attributes, color},
+#define OP(kind, name, lead, group, lead_writes, group_writes, attributes, color, skeleton) \
+  OpInfo{OpKind::kind, name, lead, group, lead_writes, group_writes, attributes, color, Skeleton::skeleton},
 #include "compiler/ir/ops.def"
 #undef OP
 };
@@ -113,6 +113,8 @@ std::optional<OpKind> op_kind_from_name(std::string_view name) {
 bool op_uses_attr(OpKind kind, AttrField field) {
   return is_known_op_kind(kind) && (op_info(kind).attributes & attr_bit(field)) != 0;
 }
+
+Skeleton op_skeleton(OpKind kind) { return op_info(kind).skeleton; }
 
 // graph.h's questions about a kind, answered from its row.
 

@@ -67,6 +67,25 @@ bool attr_printed_always(AttrField field);
 bool attr_is_default(const Attrs& attrs, AttrField field);
 std::string format_attr(const Attrs& attrs, AttrField field);  // the value only: "64", "3x3", "true", "1e-05"
 
+// The shape of the loop nest that computes an op kind (its row's `skeleton`). Each backend
+// renders every skeleton but None and Alias with one family emitter, looked up by skeleton, so
+// a new op whose kernel fits a skeleton reaches its emitter from its row alone.
+enum class Skeleton : uint8_t {
+  None,               // never a kernel: lowered to other ops before the plan (passes/lower_gates.cpp)
+  Alias,              // never a kernel: the plan makes the output a view of input 0
+  WindowContraction,  // a matrix product over windows of the input (implicit GEMM): conv and its gradients
+  Contraction,        // a dense matrix product: linear and its gradients
+  PerChannel,         // per channel, over its N*H*W elements: sums (statistics, their gradients) and maps
+  Map,                // each output element from the input elements at one index (copies and broadcasts too)
+  Window,             // each output element from a window of its input plane: pooling and its gradients
+  Loss,               // per row of logits (a softmax over the classes), then the mean over the batch
+  Update,             // in place over parameters and state: the optimizer, BatchNorm's running statistics
+  Shortcut,           // the option-A shortcut's strided gather with zero channels, and its scatter back
+  RandomMask,         // each element kept or zeroed by a draw from (seed, step, index)
+  Fused,              // the fusion passes' programs over the scalar instruction set
+};
+inline constexpr Skeleton kLastSkeleton = Skeleton::Fused;
+
 // One row of ops.def; see there for what each field means.
 struct OpInfo {
   OpKind kind;
@@ -77,6 +96,7 @@ struct OpInfo {
   uint32_t group_writes; // bit k: writes input k of each member
   AttrSet attributes;
   std::string_view dot_color;  // "" when drawn plain
+  Skeleton skeleton;
 };
 
 // False for a value outside the OpKind enumerators (a corrupted op).
@@ -86,5 +106,7 @@ const OpInfo& op_info(OpKind kind);
 // The kind the IR text names `name` ("conv2d"), if any.
 std::optional<OpKind> op_kind_from_name(std::string_view name);
 bool op_uses_attr(OpKind kind, AttrField field);
+// The skeleton of a known kind's kernel.
+Skeleton op_skeleton(OpKind kind);
 
 }  // namespace resnetc::ir

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 
+#include "compiler/ir/ops.h"
 #include "compiler/plan/memory_plan.h"
 
 namespace resnetc::plan {
@@ -44,9 +45,7 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
   p.name = g.name;
   std::map<ir::ValueId, int> index;
   // A view, and dropout and drop-path (the identity outside training), alias their source.
-  auto aliases = [](ir::OpKind kind) {
-    return kind == ir::OpKind::View || kind == ir::OpKind::Dropout || kind == ir::OpKind::DropPath;
-  };
+  auto aliases = [](ir::OpKind kind) { return ir::op_skeleton(kind) == ir::Skeleton::Alias; };
   for (size_t i = 0; i < g.values.size(); ++i) {
     const ir::Value& v = g.values[i];
     Buffer b{v.name, static_cast<ir::ValueId>(i), v.shape, v.dtype, v.role, storage_of(v.role), 0,

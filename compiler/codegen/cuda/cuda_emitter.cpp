@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "compiler/codegen/cuda/emit/emitter.h"
+#include "compiler/ir/ops.h"
 
 namespace resnetc::codegen::cuda {
 namespace detail {
@@ -162,76 +163,42 @@ std::string key_of(const KernelSource& k) {
                      k.body);  // not the family: same text, one kernel
 }
 
+// Each skeleton's family emitter (ops.def gives every kind its skeleton).
 void dispatch(detail::Emitter& e) {
-  using ir::OpKind;
-  switch (e.kernel().kind) {
-    case OpKind::Conv2d:
-    case OpKind::ConvGradInput:
-    case OpKind::ConvGradWeight:
+  using ir::Skeleton;
+  switch (ir::op_skeleton(e.kernel().kind)) {
+    case Skeleton::WindowContraction:
       detail::emit_convolution(e);
       return;
-    case OpKind::Linear:
-    case OpKind::LinearGradInput:
-    case OpKind::LinearGradWeight:
+    case Skeleton::Contraction:
       detail::emit_linear(e);
       return;
-    case OpKind::BatchNorm:
-    case OpKind::BnStats:
-    case OpKind::BnApply:
-    case OpKind::BnGradWeight:
-    case OpKind::BnGradInput:
-    case OpKind::BiasGrad:
-    case OpKind::BnRunningUpdate:
-    case OpKind::BnRunningUpdateGroup:
+    case Skeleton::PerChannel:
       detail::emit_batchnorm(e);
       return;
-    case OpKind::Relu:
-    case OpKind::Add:
-    case OpKind::ReluGrad:
-    case OpKind::Flatten:
-    case OpKind::Reshape:
-    case OpKind::GlobalAvgPoolGrad:
+    case Skeleton::Map:
       detail::emit_elementwise(e);
       return;
-    case OpKind::MaxPool:
-    case OpKind::AvgPool:
-    case OpKind::GlobalAvgPool:
-    case OpKind::GlobalMaxPool:
-    case OpKind::MaxPoolGrad:
-    case OpKind::AvgPoolGrad:
+    case Skeleton::Window:
       detail::emit_pooling(e);
       return;
-    case OpKind::SoftmaxCrossEntropy:
-    case OpKind::SoftmaxCrossEntropyGrad:
+    case Skeleton::Loss:
       detail::emit_loss(e);
       return;
-    case OpKind::SgdUpdate:
-    case OpKind::SgdMomentumUpdate:
-    case OpKind::SgdUpdateGroup:
-    case OpKind::SgdMomentumUpdateGroup:
+    case Skeleton::Update:
       detail::emit_update(e);
       return;
-    case OpKind::PadShortcut:
-    case OpKind::PadShortcutGrad:
+    case Skeleton::Shortcut:
       detail::emit_shortcut(e);
       return;
-    case OpKind::DropoutMask:
-    case OpKind::DropPathMask:
+    case Skeleton::RandomMask:
       detail::emit_random_mask(e);
       return;
-    case OpKind::Fused:
+    case Skeleton::Fused:
       detail::emit_fused(e);
       return;
-    case OpKind::View:  // the plan makes a view, dropout and drop-path aliases of their source, never kernels
-    case OpKind::Dropout:
-    case OpKind::DropPath:
-      break;
-    case OpKind::Sigmoid:  // lowered to fused maps at every level (passes/lower_gates.cpp)
-    case OpKind::Silu:
-    case OpKind::ChannelMul:
-    case OpKind::SigmoidGrad:
-    case OpKind::SiluGrad:
-    case OpKind::ChannelMulGradGate:
+    case Skeleton::Alias:  // the plan makes these views of their source, never kernels
+    case Skeleton::None:   // lowered to fused maps at every level (passes/lower_gates.cpp)
       break;
   }
   throw std::invalid_argument(fmt::format("CUDA emitter: no kernel for {}", e.where()));

@@ -7,62 +7,32 @@
 #include <stdexcept>
 #include <utility>
 
+#include "compiler/ir/ops.h"
+
 namespace resnetc::codegen::llvm_backend {
 
 using ir::OpKind;
 
 namespace {
 
+// Each skeleton's family emitter (ops.def gives every kind its skeleton).
 void dispatch(KernelBody& k) {
-  switch (k.kernel.kind) {
-    case OpKind::Conv2d:
-    case OpKind::ConvGradInput:
-    case OpKind::ConvGradWeight: return emit_convolution(k);
-    case OpKind::Linear:
-    case OpKind::LinearGradInput:
-    case OpKind::LinearGradWeight: return emit_linear(k);
-    case OpKind::BatchNorm:
-    case OpKind::BnStats:
-    case OpKind::BnApply:
-    case OpKind::BnGradWeight:
-    case OpKind::BnGradInput: return emit_batchnorm(k);
-    case OpKind::Relu:
-    case OpKind::ReluGrad:
-    case OpKind::Add:
-    case OpKind::Flatten:
-    case OpKind::Reshape:
-    case OpKind::BiasGrad: return emit_elementwise(k);
-    case OpKind::MaxPool:
-    case OpKind::AvgPool:
-    case OpKind::GlobalAvgPool:
-    case OpKind::GlobalMaxPool:
-    case OpKind::MaxPoolGrad:
-    case OpKind::AvgPoolGrad:
-    case OpKind::GlobalAvgPoolGrad: return emit_pooling(k);
-    case OpKind::SoftmaxCrossEntropy:
-    case OpKind::SoftmaxCrossEntropyGrad: return emit_loss(k);
-    case OpKind::SgdUpdate:
-    case OpKind::SgdMomentumUpdate:
-    case OpKind::BnRunningUpdate:
-    case OpKind::SgdUpdateGroup:
-    case OpKind::SgdMomentumUpdateGroup:
-    case OpKind::BnRunningUpdateGroup: return emit_update(k);
-    case OpKind::PadShortcut:
-    case OpKind::PadShortcutGrad: return emit_shortcut(k);
-    case OpKind::DropoutMask:
-    case OpKind::DropPathMask: return emit_random_mask(k);
-    case OpKind::Fused: return emit_fused(k);
-    case OpKind::View:  // the plan makes a view, dropout and drop-path aliases of their source, never kernels
-    case OpKind::Dropout:
-    case OpKind::DropPath: break;
-    case OpKind::Sigmoid:  // lowered to fused maps at every level (passes/lower_gates.cpp)
-    case OpKind::Silu:
-    case OpKind::ChannelMul:
-    case OpKind::SigmoidGrad:
-    case OpKind::SiluGrad:
-    case OpKind::ChannelMulGradGate: break;
+  using ir::Skeleton;
+  switch (ir::op_skeleton(k.kernel.kind)) {
+    case Skeleton::WindowContraction: return emit_convolution(k);
+    case Skeleton::Contraction: return emit_linear(k);
+    case Skeleton::PerChannel: return emit_batchnorm(k);
+    case Skeleton::Map: return emit_elementwise(k);
+    case Skeleton::Window: return emit_pooling(k);
+    case Skeleton::Loss: return emit_loss(k);
+    case Skeleton::Update: return emit_update(k);
+    case Skeleton::Shortcut: return emit_shortcut(k);
+    case Skeleton::RandomMask: return emit_random_mask(k);
+    case Skeleton::Fused: return emit_fused(k);
+    case Skeleton::Alias:  // the plan makes these views of their source, never kernels
+    case Skeleton::None: break;  // lowered to fused maps at every level (passes/lower_gates.cpp)
   }
-  throw std::logic_error(fmt::format("the CPU backend cannot emit {}", ir::op_kind_name(k.kernel.kind)));
+  throw std::logic_error(fmt::format("the CPU backend has no kernel for {}", ir::op_kind_name(k.kernel.kind)));
 }
 
 }  // namespace

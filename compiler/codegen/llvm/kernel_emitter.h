@@ -31,20 +31,21 @@ struct KernelBody {
 };
 
 // Emits kernel `index` of `plan` into `module` as the function `symbol`, with the entry point
-// `symbol + ".entry"`. Throws std::logic_error for an op kind the backend does not know, and
-// for epilogue statistics on a kernel other than conv2d.
+// `symbol + ".entry"`. Throws std::logic_error for an op kind whose skeleton has no kernel
+// (ir::Skeleton None or Alias), and for epilogue statistics on a kernel other than conv2d.
 void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t index, const std::string& symbol);
 
-// One emitter per family of op kinds (each in its own file).
-void emit_convolution(KernelBody& k);  // conv2d, conv2d_grad_input, conv2d_grad_weight
-void emit_linear(KernelBody& k);       // linear, linear_grad_input, linear_grad_weight
-void emit_batchnorm(KernelBody& k);    // batchnorm, bn_stats, bn_apply, bn_grad_weight, bn_grad_input
-void emit_elementwise(KernelBody& k);  // relu, relu_grad, add, flatten, reshape, bias_grad
-void emit_pooling(KernelBody& k);      // maxpool, avgpool, global_avgpool and their gradients
-void emit_loss(KernelBody& k);         // softmax_cross_entropy and its gradient
-void emit_update(KernelBody& k);       // sgd_update, sgd_momentum_update, bn_running_update and their groups
-void emit_shortcut(KernelBody& k);     // pad_shortcut and its gradient
-void emit_random_mask(KernelBody& k);  // dropout_mask, droppath_mask
-void emit_fused(KernelBody& k);        // fused (the fusion pass's elementwise maps and reductions)
+// One emitter per kernel skeleton (ir::Skeleton; each in its own file), for the kinds whose
+// row in ops.def names that skeleton.
+void emit_convolution(KernelBody& k);  // WindowContraction: conv2d, conv2d_grad_input, conv2d_grad_weight
+void emit_linear(KernelBody& k);       // Contraction: linear, linear_grad_input, linear_grad_weight
+void emit_batchnorm(KernelBody& k);    // PerChannel: batchnorm, bn_stats, bn_apply, bn_grad_*, bias_grad
+void emit_elementwise(KernelBody& k);  // Map: relu, relu_grad, add, flatten, reshape, global_avgpool_grad
+void emit_pooling(KernelBody& k);      // Window: maxpool, avgpool, global_*pool, maxpool_grad, avgpool_grad
+void emit_loss(KernelBody& k);         // Loss: softmax_cross_entropy and its gradient
+void emit_update(KernelBody& k);       // Update: sgd_update, sgd_momentum_update, bn_running_update and their groups
+void emit_shortcut(KernelBody& k);     // Shortcut: pad_shortcut and its gradient
+void emit_random_mask(KernelBody& k);  // RandomMask: dropout_mask, droppath_mask
+void emit_fused(KernelBody& k);        // Fused: fused (the fusion pass's elementwise maps and reductions)
 
 }  // namespace resnetc::codegen::llvm_backend

@@ -1,5 +1,5 @@
-// BatchNorm, inference and training, and the bias gradient. x is [N, C, H, W]: a channel is N
-// planes of H*W.
+// BatchNorm, inference and training, and the bias gradient: per-channel kernels. x is
+// [N, C, H, W]: a channel is N planes of H*W.
 // - batchnorm (running statistics), bn_apply: elementwise passes, the channel's scale computed
 //   per element from the [C] vectors (they stay in L1).
 // - bn_stats, bn_grad_weight, bn_grad_input, bias_grad: per-channel sums in double. A block sums
@@ -10,8 +10,6 @@
 // - bn_grad_input: the reduction leaves per-channel coefficients in the workspace, then one
 //   elementwise pass: dx = a*dy + b + c*(x - mean) with a = weight*invstd,
 //   b = -a*sum(dy)/n, c = -a*invstd^2*sum(dy*(x - mean))/n.
-// - bn_running_update: one thread per channel; a group of them (made by the passes) one launch,
-//   each member a range of blocks (emit_update_group).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -281,78 +279,6 @@ void emit_batchnorm(Emitter& e) {
       w.code =
           "const float* q = ws + COEF_OFF + 4 * (int)((i / HW) % C);\ndx_v = q[0] * dy_v + q[1] + q[2] * (x_v - q[3]);";
       emit_elementwise_kernel(e, w);
-      return;
-    }
-    case ir::OpKind::BnRunningUpdate: {
-      const ir::Dims& x = a.shape;
-      const int64_t c = x[1], n = x[0] * x[2] * x[3];
-      if (n < 2)
-        throw std::invalid_argument(fmt::format(
-            "CUDA emitter: {}: the running variance needs more than 1 value per channel, but the input {} has 1",
-            e.where(), ir::format_dims(x)));
-      Members m;
-      m.constant("C", c).constant("THREADS", 128);
-      m.constant_f("MOMENTUM", a.momentum).constant_f("KEEP", 1.0 - a.momentum);
-      m.constant_f("UNBIAS", static_cast<double>(n) / static_cast<double>(n - 1));
-      KernelSource s;
-      s.family = "bn_running_update";
-      s.comment =
-          fmt::format("BatchNorm running statistics, momentum {}, variance unbiased by n/(n-1), n = {}", a.momentum, n);
-      s.members = m.str();
-      s.body =
-          "const int c = blockIdx.x * THREADS + threadIdx.x;\n"
-          "if (c < C) {\n"
-          "  rm[c] = KEEP * rm[c] + MOMENTUM * stats[c];\n"
-          "  rv[c] = KEEP * rv[c] + MOMENTUM * (stats[C + c] * UNBIAS);\n"
-          "}\n";
-      s.params = {{"rm", ParamType::Out, e.in_index(0)},
-                  {"rv", ParamType::Out, e.in_index(1)},
-                  {"stats", ParamType::In, e.in_index(2)}};
-      s.threads = 128;
-      s.grid[0] = static_cast<unsigned>(ceil_div(c, 128));
-      e.launch(std::move(s));
-      return;
-    }
-    case ir::OpKind::BnRunningUpdateGroup: {
-      // (running_mean, running_var, stats) per member; counts[m] is member m's n.
-      UpdateGroup g;
-      g.family = "bn_running_update_group";
-      g.comment = fmt::format("BatchNorm running statistics, momentum {}, variance unbiased by n/(n-1)", a.momentum);
-      g.threads = 128;
-      const char* names[3] = {"rm", "rv", "stats"};
-      for (size_t first = 0; first + 3 <= k.inputs.size(); first += 3) {
-        const size_t member = first / 3;
-        const int64_t c = e.in(first).shape.at(0), n = a.counts.at(member);
-        if (n < 2)
-          throw std::invalid_argument(fmt::format(
-              "CUDA emitter: {}: the running variance of member {} needs more than 1 value per channel, but n = {}",
-              e.where(), member, n));
-        GroupMember gm;
-        for (size_t j = 0; j < 3; ++j)
-          gm.params.push_back({fmt::format("{}{}", names[j], member),
-                               ir::writes_input(k.kind, first + j) ? ParamType::Out : ParamType::In,
-                               e.in_index(first + j)});
-        gm.blocks = ceil_div(c, 128);
-        gm.call = fmt::format("member<{0}>(rm{2}, rv{2}, stats{2}, {1}, $B);", c,
-                              float_literal(static_cast<double>(n) / static_cast<double>(n - 1)), member);
-        g.group.push_back(std::move(gm));
-      }
-      Members m;
-      m.constant("THREADS", 128).constant_f("MOMENTUM", a.momentum).constant_f("KEEP", 1.0 - a.momentum);
-      // One member's C channels, one thread each, by its blocks (`block` the index among them).
-      m.text(
-          "  template <int C>\n"
-          "  static __device__ __forceinline__ void member(float* __restrict__ rm, float* __restrict__ rv,\n"
-          "                                                const float* __restrict__ stats, float unbias,\n"
-          "                                                int block) {\n"
-          "    const int c = block * THREADS + threadIdx.x;\n"
-          "    if (c < C) {\n"
-          "      rm[c] = KEEP * rm[c] + MOMENTUM * stats[c];\n"
-          "      rv[c] = KEEP * rv[c] + MOMENTUM * (stats[C + c] * unbias);\n"
-          "    }\n"
-          "  }\n");
-      g.members = m.str();
-      emit_update_group(e, g);
       return;
     }
     default:

@@ -117,18 +117,18 @@ class Emitter {
   int64_t workspace_ = 0;
 };
 
-// ---- Op families (one file each under emit/) ----
-void emit_convolution(Emitter& e);  // Conv2d, ConvGradInput, ConvGradWeight
-void emit_linear(Emitter& e);       // Linear, LinearGradInput, LinearGradWeight
-void emit_batchnorm(Emitter& e);    // BatchNorm, BnStats, BnApply, BnGradWeight, BnGradInput, BiasGrad,
-                                    // BnRunningUpdate, BnRunningUpdateGroup
-void emit_elementwise(Emitter& e);  // Relu, Add, ReluGrad, Flatten, Reshape, GlobalAvgPoolGrad
-void emit_pooling(Emitter& e);      // MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool and their gradients
-void emit_loss(Emitter& e);         // SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad
-void emit_update(Emitter& e);       // SgdUpdate, SgdMomentumUpdate and their groups
-void emit_shortcut(Emitter& e);     // PadShortcut, PadShortcutGrad
-void emit_random_mask(Emitter& e);  // DropoutMask, DropPathMask
-void emit_fused(Emitter& e);        // Fused (the fusion passes' elementwise programs)
+// ---- One family emitter per kernel skeleton (ir::Skeleton; one file each under emit/), for
+// the kinds whose row in ops.def names that skeleton ----
+void emit_convolution(Emitter& e);  // WindowContraction: Conv2d, ConvGradInput, ConvGradWeight
+void emit_linear(Emitter& e);       // Contraction: Linear, LinearGradInput, LinearGradWeight
+void emit_batchnorm(Emitter& e);    // PerChannel: BatchNorm, BnStats, BnApply, BnGradWeight, BnGradInput, BiasGrad
+void emit_elementwise(Emitter& e);  // Map: Relu, Add, ReluGrad, Flatten, Reshape, GlobalAvgPoolGrad
+void emit_pooling(Emitter& e);      // Window: MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPoolGrad, AvgPoolGrad
+void emit_loss(Emitter& e);         // Loss: SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad
+void emit_update(Emitter& e);       // Update: SgdUpdate, SgdMomentumUpdate, BnRunningUpdate and their groups
+void emit_shortcut(Emitter& e);     // Shortcut: PadShortcut, PadShortcutGrad
+void emit_random_mask(Emitter& e);  // RandomMask: DropoutMask, DropPathMask
+void emit_fused(Emitter& e);        // Fused: Fused (the fusion passes' elementwise programs)
 
 // ---- Shared generators ----
 

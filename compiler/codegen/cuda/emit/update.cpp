@@ -1,7 +1,8 @@
-// The optimizer: PyTorch's SGD (dampening 0, no Nesterov, weight decay added to the gradient),
-// in place, elementwise; the learning rate is read from its [1] buffer once per thread.
+// The updates, in place: the optimizer, PyTorch's SGD (dampening 0, no Nesterov, weight decay
+// added to the gradient), elementwise, the learning rate read from its [1] buffer once per
+// thread; and BatchNorm's running statistics, one thread per channel.
 // A group of updates (made by the passes) is one launch: each member a range of blocks that
-// runs the single update's loop over that member (emit_update_group, also BatchNorm's).
+// runs the single update's loop over that member (emit_update_group).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -65,8 +66,91 @@ void emit_update_group(Emitter& e, const UpdateGroup& g) {
   if (lo < g.group.size()) emit_group_launch(e, g, lo, g.group.size());
 }
 
+namespace {
+
+// BatchNorm running statistics from a [2, C] stats buffer: one thread per channel.
+void emit_running_update(Emitter& e) {
+  const ir::Attrs& a = e.attrs();
+  const ir::Dims& x = a.shape;
+  const int64_t c = x[1], n = x[0] * x[2] * x[3];
+  if (n < 2)
+    throw std::invalid_argument(fmt::format(
+        "CUDA emitter: {}: the running variance needs more than 1 value per channel, but the input {} has 1",
+        e.where(), ir::format_dims(x)));
+  Members m;
+  m.constant("C", c).constant("THREADS", 128);
+  m.constant_f("MOMENTUM", a.momentum).constant_f("KEEP", 1.0 - a.momentum);
+  m.constant_f("UNBIAS", static_cast<double>(n) / static_cast<double>(n - 1));
+  KernelSource s;
+  s.family = "bn_running_update";
+  s.comment =
+      fmt::format("BatchNorm running statistics, momentum {}, variance unbiased by n/(n-1), n = {}", a.momentum, n);
+  s.members = m.str();
+  s.body =
+      "const int c = blockIdx.x * THREADS + threadIdx.x;\n"
+      "if (c < C) {\n"
+      "  rm[c] = KEEP * rm[c] + MOMENTUM * stats[c];\n"
+      "  rv[c] = KEEP * rv[c] + MOMENTUM * (stats[C + c] * UNBIAS);\n"
+      "}\n";
+  s.params = {{"rm", ParamType::Out, e.in_index(0)},
+              {"rv", ParamType::Out, e.in_index(1)},
+              {"stats", ParamType::In, e.in_index(2)}};
+  s.threads = 128;
+  s.grid[0] = static_cast<unsigned>(ceil_div(c, 128));
+  e.launch(std::move(s));
+}
+
+// A group of them (made by the passes), (running_mean, running_var, stats) per member and
+// counts[m] member m's n: one launch, each member a range of blocks.
+void emit_running_update_group(Emitter& e) {
+  const plan::Kernel& k = e.kernel();
+  const ir::Attrs& a = k.attrs;
+  UpdateGroup g;
+  g.family = "bn_running_update_group";
+  g.comment = fmt::format("BatchNorm running statistics, momentum {}, variance unbiased by n/(n-1)", a.momentum);
+  g.threads = 128;
+  const char* names[3] = {"rm", "rv", "stats"};
+  for (size_t first = 0; first + 3 <= k.inputs.size(); first += 3) {
+    const size_t member = first / 3;
+    const int64_t c = e.in(first).shape.at(0), n = a.counts.at(member);
+    if (n < 2)
+      throw std::invalid_argument(fmt::format(
+          "CUDA emitter: {}: the running variance of member {} needs more than 1 value per channel, but n = {}",
+          e.where(), member, n));
+    GroupMember gm;
+    for (size_t j = 0; j < 3; ++j)
+      gm.params.push_back({fmt::format("{}{}", names[j], member),
+                           ir::writes_input(k.kind, first + j) ? ParamType::Out : ParamType::In,
+                           e.in_index(first + j)});
+    gm.blocks = ceil_div(c, 128);
+    gm.call = fmt::format("member<{0}>(rm{2}, rv{2}, stats{2}, {1}, $B);", c,
+                          float_literal(static_cast<double>(n) / static_cast<double>(n - 1)), member);
+    g.group.push_back(std::move(gm));
+  }
+  Members m;
+  m.constant("THREADS", 128).constant_f("MOMENTUM", a.momentum).constant_f("KEEP", 1.0 - a.momentum);
+  // One member's C channels, one thread each, by its blocks (`block` the index among them).
+  m.text(
+      "  template <int C>\n"
+      "  static __device__ __forceinline__ void member(float* __restrict__ rm, float* __restrict__ rv,\n"
+      "                                                const float* __restrict__ stats, float unbias,\n"
+      "                                                int block) {\n"
+      "    const int c = block * THREADS + threadIdx.x;\n"
+      "    if (c < C) {\n"
+      "      rm[c] = KEEP * rm[c] + MOMENTUM * stats[c];\n"
+      "      rv[c] = KEEP * rv[c] + MOMENTUM * (stats[C + c] * unbias);\n"
+      "    }\n"
+      "  }\n");
+  g.members = m.str();
+  emit_update_group(e, g);
+}
+
+}  // namespace
+
 void emit_update(Emitter& e) {
   const plan::Kernel& k = e.kernel();
+  if (k.kind == ir::OpKind::BnRunningUpdate) return emit_running_update(e);
+  if (k.kind == ir::OpKind::BnRunningUpdateGroup) return emit_running_update_group(e);
   const ir::Attrs& a = k.attrs;
   using Mode = Elementwise::Mode;
   const bool group = k.kind == ir::OpKind::SgdUpdateGroup || k.kind == ir::OpKind::SgdMomentumUpdateGroup;

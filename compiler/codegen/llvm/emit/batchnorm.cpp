@@ -1,5 +1,6 @@
 // BatchNorm, inference and training: batchnorm (running statistics), bn_stats, bn_apply,
-// bn_grad_weight, bn_grad_input. x is [N, C, H, W]: a channel is N contiguous planes of H*W.
+// bn_grad_weight, bn_grad_input; and bias_grad, a per-channel sum like theirs. x is
+// [N, C, H, W]: a channel is N contiguous planes of H*W.
 //
 // - The per-element passes (batchnorm, bn_apply) run over N*C planes, the per-channel scale
 //   computed once per plane in double, the plane loop vectorized.
@@ -224,6 +225,53 @@ void emit_grad_input(KernelBody& k) {
       });
 }
 
+// out[c] = the sum of dy[n, c, ...] over every axis but 1.
+void emit_bias_grad(KernelBody& k) {
+  const ir::Dims& dy = k.in_shape(0);
+  const int64_t batch = dy[0], channels = dy[1];
+  int64_t inner = 1;
+  for (size_t axis = 2; axis < dy.size(); ++axis) inner *= dy[axis];
+  const int64_t total = batch * channels * inner;
+  Builder& b0 = k.b;
+  if (inner == 1) {
+    // [N, C]: rows added into the output, vectorized over channels.
+    emit_for(b0, "c", 0, channels, 1, [&](llvm::Value* c) { store_f32(b0, f32(b0, 0), k.out, c); }, kVector);
+    emit_for(b0, "n", 0, batch, 1, [&](llvm::Value* n) {
+      llvm::Value* row = gep_f32(b0, k.in[0], b0.CreateMul(n, i64(b0, channels)));
+      emit_for(
+          b0, "c", 0, channels, 1,
+          [&](llvm::Value* c) { store_f32(b0, b0.CreateFAdd(load_f32(b0, k.out, c), load_f32(b0, row, c)), k.out, c); },
+          kVector);
+    }, kOuter);
+    return;
+  }
+  // Per channel: each plane summed in float (vectorized), the planes added in double.
+  for_range(k, "channels", channels, total, {k.in[0], k.out},
+            [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
+              llvm::AllocaInst* total_sum = local(b, b.getDoubleTy(), "total");
+              llvm::AllocaInst* plane_sum = local(b, b.getFloatTy(), "plane");
+              emit_for(b, "c", begin, end, i64(b, 1), [&](llvm::Value* c) {
+                b.CreateStore(f64(b, 0), total_sum);
+                emit_for(b, "n", 0, batch, 1, [&](llvm::Value* n) {
+                  llvm::Value* plane =
+                      gep_f32(b, a[0], b.CreateMul(b.CreateAdd(b.CreateMul(n, i64(b, channels)), c), i64(b, inner)));
+                  b.CreateStore(f32(b, 0), plane_sum);
+                  emit_for(
+                      b, "p", 0, inner, 1,
+                      [&](llvm::Value* p) {
+                        b.CreateStore(reduce_add(b, b.CreateLoad(b.getFloatTy(), plane_sum), load_f32(b, plane, p)),
+                                      plane_sum);
+                      },
+                      kReduce);
+                  b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), total_sum),
+                                             to_f64(b, b.CreateLoad(b.getFloatTy(), plane_sum))),
+                                total_sum);
+                }, kOuter);
+                store_f32(b, to_f32(b, b.CreateLoad(b.getDoubleTy(), total_sum)), a[1], c);
+              }, kOuter);
+            });
+}
+
 }  // namespace
 
 void emit_batchnorm(KernelBody& k) {
@@ -233,6 +281,7 @@ void emit_batchnorm(KernelBody& k) {
     case OpKind::BnApply: return emit_apply(k);
     case OpKind::BnGradWeight: return emit_grad_weight(k);
     case OpKind::BnGradInput: return emit_grad_input(k);
+    case OpKind::BiasGrad: return emit_bias_grad(k);
     default: break;
   }
   throw std::logic_error(fmt::format("emit_batchnorm: {} is not a BatchNorm op", ir::op_kind_name(k.kernel.kind)));

@@ -1,6 +1,6 @@
-// relu, relu_grad, add, flatten, reshape, bias_grad: flat loops over the elements (split over
-// the thread pool by element ranges when large), copies as memcpy, and bias_grad as a per
-// channel sum over contiguous planes.
+// relu, relu_grad, add, flatten, reshape, global_avgpool_grad: flat loops over the elements
+// (split over the thread pool by element ranges when large), copies as memcpy, and
+// global_avgpool_grad as each plane filled with its one gradient value.
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -43,49 +43,16 @@ void emit_copy(KernelBody& k) {
             });
 }
 
-// out[c] = the sum of dy[n, c, ...] over every axis but 1.
-void emit_bias_grad(KernelBody& k) {
-  const ir::Dims& dy = k.in_shape(0);
-  const int64_t batch = dy[0], channels = dy[1];
-  int64_t inner = 1;
-  for (size_t axis = 2; axis < dy.size(); ++axis) inner *= dy[axis];
-  const int64_t total = batch * channels * inner;
-  Builder& b0 = k.b;
-  if (inner == 1) {
-    // [N, C]: rows added into the output, vectorized over channels.
-    emit_for(b0, "c", 0, channels, 1, [&](llvm::Value* c) { store_f32(b0, f32(b0, 0), k.out, c); }, kVector);
-    emit_for(b0, "n", 0, batch, 1, [&](llvm::Value* n) {
-      llvm::Value* row = gep_f32(b0, k.in[0], b0.CreateMul(n, i64(b0, channels)));
-      emit_for(
-          b0, "c", 0, channels, 1,
-          [&](llvm::Value* c) { store_f32(b0, b0.CreateFAdd(load_f32(b0, k.out, c), load_f32(b0, row, c)), k.out, c); },
-          kVector);
-    }, kOuter);
-    return;
-  }
-  // Per channel: each plane summed in float (vectorized), the planes added in double.
-  for_range(k, "channels", channels, total, {k.in[0], k.out},
+// global_avgpool_grad: dy [N, C, 1, 1] -> dx (attrs.shape): dy / (H*W) everywhere in the plane.
+void emit_global_avgpool_grad(KernelBody& k) {
+  const ir::Dims& x = k.out_shape();
+  const int64_t planes = x[0] * x[1], hw = x[2] * x[3];
+  for_range(k, "planes", planes, planes * hw, {k.in[0], k.out},
             [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
-              llvm::AllocaInst* total_sum = local(b, b.getDoubleTy(), "total");
-              llvm::AllocaInst* plane_sum = local(b, b.getFloatTy(), "plane");
-              emit_for(b, "c", begin, end, i64(b, 1), [&](llvm::Value* c) {
-                b.CreateStore(f64(b, 0), total_sum);
-                emit_for(b, "n", 0, batch, 1, [&](llvm::Value* n) {
-                  llvm::Value* plane =
-                      gep_f32(b, a[0], b.CreateMul(b.CreateAdd(b.CreateMul(n, i64(b, channels)), c), i64(b, inner)));
-                  b.CreateStore(f32(b, 0), plane_sum);
-                  emit_for(
-                      b, "p", 0, inner, 1,
-                      [&](llvm::Value* p) {
-                        b.CreateStore(reduce_add(b, b.CreateLoad(b.getFloatTy(), plane_sum), load_f32(b, plane, p)),
-                                      plane_sum);
-                      },
-                      kReduce);
-                  b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), total_sum),
-                                             to_f64(b, b.CreateLoad(b.getFloatTy(), plane_sum))),
-                                total_sum);
-                }, kOuter);
-                store_f32(b, to_f32(b, b.CreateLoad(b.getDoubleTy(), total_sum)), a[1], c);
+              emit_for(b, "plane", begin, end, i64(b, 1), [&](llvm::Value* plane) {
+                llvm::Value* v = b.CreateFDiv(load_f32(b, a[0], plane), f32(b, static_cast<float>(hw)));
+                llvm::Value* dst = gep_f32(b, a[1], b.CreateMul(plane, i64(b, hw)), "dx");
+                emit_for(b, "p", 0, hw, 1, [&](llvm::Value* p) { store_f32(b, v, dst, p); }, kVector);
               }, kOuter);
             });
 }
@@ -106,7 +73,7 @@ void emit_elementwise(KernelBody& k) {
       return emit_map(k, [](Builder& b, llvm::ArrayRef<llvm::Value*> x) { return b.CreateFAdd(x[0], x[1]); });
     case OpKind::Flatten:
     case OpKind::Reshape: return emit_copy(k);
-    case OpKind::BiasGrad: return emit_bias_grad(k);
+    case OpKind::GlobalAvgPoolGrad: return emit_global_avgpool_grad(k);
     default: break;
   }
   throw std::logic_error(fmt::format("emit_elementwise: {} is not an elementwise op", ir::op_kind_name(k.kernel.kind)));

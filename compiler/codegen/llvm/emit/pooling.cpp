@@ -1,5 +1,6 @@
-// maxpool, avgpool, global_avgpool, global_maxpool and their gradients, over N*C planes in
-// parallel (global_maxpool is maxpool with the whole plane as its window).
+// maxpool, avgpool, global_avgpool, global_maxpool and the gradients of maxpool and avgpool,
+// over N*C planes in parallel (global_maxpool is maxpool with the whole plane as its window;
+// global_avgpool's gradient is a map, in elementwise.cpp).
 //
 // A window op splits each plane's outputs at compile time into an interior, whose windows
 // lie wholly inside the image (no bounds checks, the window unrolled, the ow loop
@@ -278,20 +279,6 @@ void emit_global_forward(KernelBody& k) {
             });
 }
 
-// global_avgpool_grad: dy [N, C, 1, 1] -> dx (attrs.shape): dy / (H*W) everywhere in the plane.
-void emit_global_backward(KernelBody& k) {
-  const ir::Dims& x = k.out_shape();
-  const int64_t planes = x[0] * x[1], hw = x[2] * x[3];
-  for_range(k, "planes", planes, planes * hw, {k.in[0], k.out},
-            [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
-              emit_for(b, "plane", begin, end, i64(b, 1), [&](llvm::Value* plane) {
-                llvm::Value* v = b.CreateFDiv(load_f32(b, a[0], plane), f32(b, static_cast<float>(hw)));
-                llvm::Value* dst = gep_f32(b, a[1], b.CreateMul(plane, i64(b, hw)), "dx");
-                emit_for(b, "p", 0, hw, 1, [&](llvm::Value* p) { store_f32(b, v, dst, p); }, kVector);
-              }, kOuter);
-            });
-}
-
 }  // namespace
 
 void emit_pooling(KernelBody& k) {
@@ -306,7 +293,6 @@ void emit_pooling(KernelBody& k) {
     }
     case OpKind::MaxPoolGrad: return emit_pool_backward(k, true);
     case OpKind::AvgPoolGrad: return emit_pool_backward(k, false);
-    case OpKind::GlobalAvgPoolGrad: return emit_global_backward(k);
     default: break;
   }
   throw std::logic_error(fmt::format("emit_pooling: {} is not a pooling op", ir::op_kind_name(k.kernel.kind)));
