@@ -114,7 +114,7 @@ bool op_uses_attr(OpKind kind, AttrField field) {
   return is_known_op_kind(kind) && (op_info(kind).attributes & attr_bit(field)) != 0;
 }
 
-Skeleton op_skeleton(OpKind kind) { return op_info(kind).skeleton; }
+Skeleton op_skeleton(OpKind kind) { return is_known_op_kind(kind) ? op_info(kind).skeleton : Skeleton::None; }
 
 // graph.h's questions about a kind, answered from its row.
 

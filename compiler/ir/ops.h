@@ -84,7 +84,6 @@ enum class Skeleton : uint8_t {
   RandomMask,         // each element kept or zeroed by a draw from (seed, step, index)
   Fused,              // the fusion passes' programs over the scalar instruction set
 };
-inline constexpr Skeleton kLastSkeleton = Skeleton::Fused;
 
 // One row of ops.def; see there for what each field means.
 struct OpInfo {
@@ -106,7 +105,7 @@ const OpInfo& op_info(OpKind kind);
 // The kind the IR text names `name` ("conv2d"), if any.
 std::optional<OpKind> op_kind_from_name(std::string_view name);
 bool op_uses_attr(OpKind kind, AttrField field);
-// The skeleton of a known kind's kernel.
+// The skeleton of a kind's kernel; None for a value outside the enumerators.
 Skeleton op_skeleton(OpKind kind);
 
 }  // namespace resnetc::ir

@@ -9,6 +9,7 @@
 
 #include <tuple>
 
+#include "compiler/ir/ops.h"
 #include "compiler/passes/pass.h"
 #include "tests/conformance/graphs.h"
 #include "tests/tiny_network.h"
@@ -409,6 +410,11 @@ ir::Graph backend_graph(const Case& c) {
   ir::Graph g = c.graph();
   if (c.lower_gates) passes::lower_gates(g);
   return g;
+}
+
+bool has_kernel(ir::OpKind kind) {
+  const ir::Skeleton s = ir::op_skeleton(kind);
+  return s != ir::Skeleton::None && s != ir::Skeleton::Alias;
 }
 
 }  // namespace resnetc::testing::conformance

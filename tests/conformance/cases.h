@@ -39,4 +39,8 @@ const std::vector<Case>& cases();
 // The graph a backend runs for `c`: c.graph() after the passes the case asks for.
 ir::Graph backend_graph(const Case& c);
 
+// Whether a kind becomes a kernel: its skeleton (ops.def) is not None or Alias. The cases' plans
+// hold a kernel of every such kind, so each backend's test of its skeleton table emits them all.
+bool has_kernel(ir::OpKind kind);
+
 }  // namespace resnetc::testing::conformance

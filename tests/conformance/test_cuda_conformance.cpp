@@ -11,9 +11,14 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "compiler/codegen/cuda/cuda_emitter.h"
+#include "compiler/plan/kernel_plan.h"
+#include "tests/conformance/cases.h"
+#include "tests/conformance/graphs.h"
 #include "tests/conformance/merge.h"
 #include "tests/cuda_codegen/emulation_test.h"
 
@@ -75,5 +80,28 @@ TEST_CASE("emulated CUDA matches the reference executor on every conformance cas
         check(group, o);
       }
     }
+  }
+}
+
+// The kernel dispatch follows each kind's skeleton (ops.def): a kind whose row names the wrong
+// family's skeleton throws in that family's emitter, one with a kernel marked None or Alias
+// throws "no kernel", and one without a kernel marked otherwise is never planned.
+TEST_CASE("the CUDA emitter emits every kind whose skeleton has a kernel, and only those", "[conformance][cuda]") {
+  std::set<ir::OpKind> emitted;
+  for (const testing::conformance::Case& c : testing::conformance::cases()) {
+    const plan::KernelPlan plan = plan::make_plan(testing::conformance::backend_graph(c));
+    INFO(c.name);
+    CHECK_NOTHROW(codegen::cuda::emit_cuda(plan));
+    for (const plan::Kernel& k : plan.kernels) emitted.insert(k.kind);
+  }
+  for (int k = 0; k <= static_cast<int>(ir::kLastOpKind); ++k) {
+    const auto kind = static_cast<ir::OpKind>(k);
+    INFO(ir::op_kind_name(kind));
+    CHECK(emitted.contains(kind) == testing::conformance::has_kernel(kind));
+    if (testing::conformance::has_kernel(kind)) continue;
+    plan::KernelPlan plan = plan::make_plan(testing::conformance::relu_add({2, 3, 4, 5}));
+    plan.kernels.at(0).kind = kind;
+    CHECK_THROWS_WITH(codegen::cuda::emit_cuda(plan),
+                      Catch::Contains(fmt::format("no kernel for '{}' ({})", plan.kernels[0].name, ir::op_kind_name(kind))));
   }
 }

@@ -30,6 +30,7 @@ TEST_CASE("every op kind has a unique name that op_kind_from_name maps back") {
   CHECK_FALSE(op_kind_from_name("conv").has_value());
   CHECK_FALSE(op_kind_from_name("").has_value());
   CHECK_FALSE(is_known_op_kind(static_cast<OpKind>(static_cast<int>(kLastOpKind) + 1)));
+  CHECK(op_skeleton(static_cast<OpKind>(static_cast<int>(kLastOpKind) + 1)) == Skeleton::None);  // no kernel
 }
 
 TEST_CASE("updates write only their data inputs and variadic kinds take members") {
