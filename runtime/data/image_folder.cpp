@@ -95,20 +95,18 @@ FolderListing list_image_folder(const fs::path& root) {
   return listing;
 }
 
-Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width) {
+Split load_images(std::span<const fs::path> files, int64_t channels, int64_t height, int64_t width) {
   Split split;
-  split.count = static_cast<int64_t>(listing.files.size());
+  split.count = static_cast<int64_t>(files.size());
   split.channels = channels, split.height = height, split.width = width;
   const auto plane = static_cast<size_t>(height * width);
   const size_t image_bytes = plane * static_cast<size_t>(channels);
-  split.images.resize(image_bytes * listing.files.size());
-  split.labels.reserve(listing.labels.size());
-  for (int label : listing.labels) split.labels.push_back(static_cast<uint8_t>(label));
+  split.images.resize(image_bytes * files.size());
 
   cpu::ThreadPool::global().parallel_for(split.count, [&](int64_t begin, int64_t end) {
     std::vector<uint8_t> scratch;
     for (int64_t i = begin; i < end; ++i) {
-      const Image image = decode_image_file(listing.files[static_cast<size_t>(i)], static_cast<int>(channels));
+      const Image image = decode_image_file(files[static_cast<size_t>(i)], static_cast<int>(channels));
       uint8_t* out = split.images.data() + static_cast<size_t>(i) * image_bytes;
       if (image.height == height && image.width == width) {
         std::copy(image.pixels.begin(), image.pixels.end(), out);
@@ -122,6 +120,12 @@ Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t 
                        std::span(out + static_cast<size_t>(c) * plane, plane), scratch);
     }
   });
+  return split;
+}
+
+Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width) {
+  Split split = load_images(listing.files, channels, height, width);
+  split.labels.assign(listing.labels.begin(), listing.labels.end());
   return split;
 }
 

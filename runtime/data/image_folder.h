@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -27,9 +28,12 @@ struct FolderListing {
 // image, or there are more classes than a label byte holds.
 FolderListing list_image_folder(const std::filesystem::path& root);
 
-// Decodes every listed image into `channels` planes (image_decode.h) and resizes it to
-// height x width as PIL's Image.resize(BILINEAR) does, in parallel on the CPU pool.
+// Decodes every file into `channels` planes (image_decode.h) and resizes it to height x width
+// as PIL's Image.resize(BILINEAR) does, in parallel on the CPU pool: a split without labels.
 // Throws DataError naming the first file that cannot be read.
+Split load_images(std::span<const std::filesystem::path> files, int64_t channels, int64_t height, int64_t width);
+
+// load_images of the listing's files, with its labels.
 Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width);
 
 }  // namespace resnetc::data
