@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <stdexcept>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -27,6 +28,13 @@ uint8_t clip8(int32_t acc) {
 // values agree exactly).
 float to_unit(uint8_t v) {
   return static_cast<float>(v) / 255.0f;
+}
+
+// A resized pixel as the caller stores it: in [0,1] for training, as a byte for storage.
+template <class Pixel>
+Pixel stored(uint8_t v) {
+  if constexpr (std::is_same_v<Pixel, float>) return to_unit(v);
+  else return v;
 }
 
 }  // namespace
@@ -101,10 +109,11 @@ void Resizer::horizontal(const uint8_t* in, uint8_t* out) const {
 }
 
 // in: in_height x out_width (after the horizontal pass, or the input if it was skipped);
-// out: out_height x out_width, converted to [0,1]. Each output row is accumulated tap by
+// out: out_height x out_width, stored as Pixel. Each output row is accumulated tap by
 // tap over a block of columns, so the inner loop is contiguous and vectorises; integer
 // sums are exact, so the order does not change the result.
-void Resizer::vertical(const uint8_t* in, float* out) const {
+template <class Pixel>
+void Resizer::vertical(const uint8_t* in, Pixel* out) const {
   constexpr ptrdiff_t kBlock = 128;
   const ptrdiff_t width = cols_.out_size;
   std::array<int32_t, kBlock> acc;
@@ -118,7 +127,7 @@ void Resizer::vertical(const uint8_t* in, float* out) const {
         const uint8_t* row = src + t * width + x0;
         for (ptrdiff_t x = 0; x < len; ++x) acc[x] += row[x] * k[t];
       }
-      for (ptrdiff_t x = 0; x < len; ++x) *out++ = to_unit(clip8(acc[x]));
+      for (ptrdiff_t x = 0; x < len; ++x) *out++ = stored<Pixel>(clip8(acc[x]));
     }
   }
 }
@@ -131,7 +140,8 @@ Resizer::Filter Resizer::filter_of(const Axis& axis) {
   return f;
 }
 
-void Resizer::resize(std::span<const uint8_t> in, std::span<float> out, std::span<uint8_t> scratch) const {
+template <class Pixel>
+void Resizer::resize_into(std::span<const uint8_t> in, std::span<Pixel> out, std::span<uint8_t> scratch) const {
   const auto in_pixels = static_cast<size_t>(rows_.in_size) * static_cast<size_t>(cols_.in_size);
   const auto out_pixels = static_cast<size_t>(rows_.out_size) * static_cast<size_t>(cols_.out_size);
   if (in.size() != in_pixels || out.size() != out_pixels || scratch.size() < scratch_size()) {
@@ -147,8 +157,16 @@ void Resizer::resize(std::span<const uint8_t> in, std::span<float> out, std::spa
   if (!rows_.identity()) {
     vertical(rows, out.data());
   } else {
-    std::transform(rows, rows + out_pixels, out.begin(), to_unit);
+    std::transform(rows, rows + out_pixels, out.begin(), stored<Pixel>);
   }
+}
+
+void Resizer::resize(std::span<const uint8_t> in, std::span<float> out, std::span<uint8_t> scratch) const {
+  resize_into(in, out, scratch);
+}
+
+void Resizer::resize(std::span<const uint8_t> in, std::span<uint8_t> out, std::span<uint8_t> scratch) const {
+  resize_into(in, out, scratch);
 }
 
 }  // namespace resnetc::data

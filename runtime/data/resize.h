@@ -32,6 +32,9 @@ class Resizer {
   // in: in_height*in_width pixels; out: out_height*out_width values; scratch: at least
   // scratch_size() bytes. Throws std::invalid_argument on a size mismatch.
   void resize(std::span<const uint8_t> in, std::span<float> out, std::span<uint8_t> scratch) const;
+  // The same resize without ToTensor's division: uint8 pixels, as PIL's Image.resize returns
+  // them (an image decoded from a file is resized once, on load, to the size it is stored at).
+  void resize(std::span<const uint8_t> in, std::span<uint8_t> out, std::span<uint8_t> scratch) const;
 
   // One axis's filter, for resizing elsewhere (the GPU: backends/cuda/batch_kernels.h):
   // output i = clamp((2^21 + sum over t < taps of in[first[i] + t] * weights[i * taps + t]) >> 22,
@@ -58,7 +61,10 @@ class Resizer {
   static Filter filter_of(const Axis& axis);
 
   void horizontal(const uint8_t* in, uint8_t* out) const;
-  void vertical(const uint8_t* in, float* out) const;
+  template <class Pixel>
+  void vertical(const uint8_t* in, Pixel* out) const;
+  template <class Pixel>
+  void resize_into(std::span<const uint8_t> in, std::span<Pixel> out, std::span<uint8_t> scratch) const;
 
   Axis rows_, cols_;
 };

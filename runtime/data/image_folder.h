@@ -1,0 +1,39 @@
+// An image-classification folder, read as torchvision's ImageFolder reads it, so a folder
+// gives the same classes, the same order and the same labels in resnetc and in PyTorch.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "runtime/data/dataset.h"
+
+namespace resnetc::data {
+
+// ROOT/<class>/**/<image>: the classes are ROOT's subdirectories sorted by name (label i is
+// the i-th); a class's images are every PNG or JPEG file below its directory, subdirectories
+// and symbolic links included, sorted by (directory, file name) as sorted(os.walk(...)) and
+// sorted(file names) order them. Files with other extensions are not images and are skipped,
+// except the image formats torchvision reads and resnetc does not (BMP, TIFF, WebP, PPM,
+// PGM): those are an error naming the file, so that no image is silently left out.
+struct FolderListing {
+  std::vector<std::string> classes;
+  std::vector<std::filesystem::path> files;
+  std::vector<int> labels;  // one per file
+};
+
+// Throws DataError when ROOT is not a directory, has no class directory, a class has no
+// image, or there are more classes than a label byte holds.
+FolderListing list_image_folder(const std::filesystem::path& root);
+
+// Decodes every file into `channels` planes (image_decode.h) and resizes it to height x width
+// as PIL's Image.resize(BILINEAR) does, in parallel on the CPU pool: a split without labels.
+// Throws DataError naming the first file that cannot be read.
+Split load_images(std::span<const std::filesystem::path> files, int64_t channels, int64_t height, int64_t width);
+
+// load_images of the listing's files, with its labels.
+Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width);
+
+}  // namespace resnetc::data

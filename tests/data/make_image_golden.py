@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Writes the image-folder fixture and what PyTorch reads from it, for tests/data/test_image_folder.cpp.
+
+The fixture is a small folder in torchvision's ImageFolder layout, built from real
+Fashion-MNIST images saved in the formats users have: gray, RGB, RGBA and palette PNGs,
+colour (4:2:0 and 4:4:4) and gray JPEGs, at the data set's 28x28 and at other sizes, in
+nested directories, next to files that are not images. Colour images are tinted (each
+channel a different function of the gray image) so a swapped channel shows.
+
+The reference is torchvision itself: ImageFolder's class list and sample order, its default
+loader (PIL's convert("RGB")), or convert("L") for one channel, then Image.resize(BILINEAR)
+to each size the test loads at. Each result is a gzip-compressed uint8 IDX array
+[images * channels, height, width], which the C++ test reads with resnetc's own IDX reader.
+
+Usage: /path/to/venv/bin/python tests/data/make_image_golden.py [FASHION_MNIST_DIR]
+(needs Pillow and torchvision; tests/pytorch says how to make such a venv)
+"""
+import gzip
+import shutil
+import struct
+import sys
+from pathlib import Path
+
+from PIL import Image
+from torchvision.datasets import ImageFolder
+
+HERE = Path(__file__).resolve().parent / "golden"
+ROOT = HERE / "folder"
+SIZES = [(28, 28), (32, 24)]  # (height, width): as stored, and a resize of every image
+
+
+def fashion_images(data_dir, count):
+    with gzip.open(Path(data_dir) / "train-images-idx3-ubyte.gz", "rb") as f:
+        _, n, rows, cols = struct.unpack(">IIII", f.read(16))
+        return [Image.frombytes("L", (cols, rows), f.read(rows * cols)) for _ in range(count)]
+
+
+def tinted(gray):
+    r = gray
+    g = gray.point(lambda v: 255 - v)
+    b = gray.point(lambda v: (v * 3) // 4 + 40)
+    return Image.merge("RGB", (r, g, b))
+
+
+def build(data_dir):
+    shutil.rmtree(ROOT, ignore_errors=True)
+    img = fashion_images(data_dir, 12)
+    files = {
+        "Bag/a_gray.png": img[0],
+        "Bag/b_rgb.png": tinted(img[1]),
+        "Bag/c_color.jpg": tinted(img[2]),
+        "Bag/notes.txt": None,
+        "Bag/d_rgba.PNG": tinted(img[3]).convert("RGBA"),
+        "T-shirt/z_palette.png": tinted(img[4]).convert("P"),
+        "T-shirt/gray.jpeg": img[5],
+        "T-shirt/more/x_wide.png": tinted(img[6]).resize((40, 30), Image.BILINEAR),
+        "T-shirt/more b/y_444.jpg": tinted(img[7]),
+        "Été/small.png": img[8].resize((20, 17), Image.BILINEAR),
+        "Été/big.jpg": tinted(img[9]).resize((61, 45), Image.BILINEAR),
+    }
+    for name, image in files.items():
+        path = ROOT / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if image is None:
+            path.write_text("not an image: ImageFolder skips it, and so does resnetc\n")
+        elif name.endswith("_444.jpg"):
+            image.save(path, quality=90, subsampling=0)
+        elif name.lower().endswith((".jpg", ".jpeg")):
+            image.save(path, quality=90)
+        else:
+            image.save(path)
+
+
+def write_idx(path, arrays, height, width):
+    with gzip.GzipFile(path, "wb", mtime=0) as f:  # no timestamp: the same bytes every run
+        f.write(struct.pack(">IIII", 0x803, len(arrays), height, width))
+        for a in arrays:
+            f.write(a)
+
+
+def main():
+    build(sys.argv[1] if len(sys.argv) > 1 else "/usr/share/datasets/fashion-mnist")
+    folder = ImageFolder(str(ROOT))
+    with open(HERE / "folder_samples.txt", "w") as f:
+        for path, label in folder.samples:
+            f.write(f"{label} {Path(path).relative_to(ROOT).as_posix()}\n")
+    for height, width in SIZES:
+        for mode, channels in (("L", 1), ("RGB", 3)):
+            planes = []
+            for path, _ in folder.samples:
+                image = Image.open(path).convert(mode).resize((width, height), Image.BILINEAR)
+                planes += [band.tobytes() for band in image.split()]
+            write_idx(HERE / f"folder_{channels}x{height}x{width}.idx3-ubyte.gz", planes, height, width)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "runtime/data/idx.h"
+#include "runtime/data/image_decode.h"
+#include "runtime/data/image_folder.h"
+#include "tests/data/fixtures.h"
+
+using namespace resnetc::data;
+using resnetc::data::testing::data_error_message;
+using resnetc::data::testing::TempDir;
+using resnetc::data::testing::write_file;
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The fixture and torchvision's reading of it, from tests/data/make_image_golden.py.
+const fs::path kGolden = fs::path(RESNETC_SOURCE_DIR) / "tests/data/golden";
+const fs::path kFolder = kGolden / "folder";
+
+void touch(const fs::path& file) {
+  fs::create_directories(file.parent_path());
+  std::ofstream(file) << "x";
+}
+
+}  // namespace
+
+TEST_CASE("list_image_folder gives ImageFolder's classes, order and labels", "[image_folder]") {
+  const FolderListing listing = list_image_folder(kFolder);
+  CHECK(listing.classes == std::vector<std::string>{"Bag", "T-shirt", "Été"});
+  std::ifstream samples(kGolden / "folder_samples.txt");
+  std::vector<std::string> expected;
+  for (std::string line; std::getline(samples, line);) expected.push_back(line);
+  std::vector<std::string> got;
+  for (size_t i = 0; i < listing.files.size(); ++i)
+    got.push_back(std::to_string(listing.labels[i]) + " " + listing.files[i].lexically_relative(kFolder).string());
+  CHECK(got == expected);
+}
+
+TEST_CASE("decoded and resized images equal what torchvision reads", "[image_folder]") {
+  const FolderListing listing = list_image_folder(kFolder);
+  const auto [channels, height, width] = GENERATE(std::tuple{1, 28, 28}, std::tuple{3, 28, 28},
+                                                  std::tuple{1, 32, 24}, std::tuple{3, 32, 24});
+  const IdxArray golden = read_idx(kGolden / fmt::format("folder_{}x{}x{}.idx3-ubyte.gz", channels, height, width), 3);
+  const Split split = load_image_folder(listing, channels, height, width);
+  REQUIRE(golden.shape[0] == split.count * channels);
+  CHECK(split.channels == channels);
+  CHECK(split.labels == std::vector<uint8_t>(listing.labels.begin(), listing.labels.end()));
+  const auto image_bytes = static_cast<size_t>(channels * height * width);
+  for (int64_t i = 0; i < split.count; ++i) {
+    INFO(listing.files[static_cast<size_t>(i)].string() << " as " << channels << "x" << height << "x" << width);
+    const auto at = static_cast<std::ptrdiff_t>(static_cast<size_t>(i) * image_bytes);
+    CHECK(std::equal(split.images.begin() + at, split.images.begin() + at + static_cast<std::ptrdiff_t>(image_bytes),
+                     golden.data.begin() + at));
+  }
+}
+
+TEST_CASE("a folder that is not an image folder is a clear error", "[image_folder]") {
+  TempDir tmp;
+  const fs::path root = tmp.path() / "data";
+  CHECK_THAT(data_error_message([&] { list_image_folder(root); }), Contains("it does not exist"));
+  fs::create_directories(root);
+  CHECK_THAT(data_error_message([&] { list_image_folder(root); }), Contains("no class folders"));
+  touch(root / "cat" / "readme.txt");
+  CHECK_THAT(data_error_message([&] { list_image_folder(root); }), Contains("no PNG or JPEG image in class folder 'cat'"));
+  touch(root / "cat" / "deep" / "photo.BMP");
+  CHECK_THAT(data_error_message([&] { list_image_folder(root); }),
+             Contains("photo.BMP: bmp files are not read (PNG and JPEG are)"));
+}
+
+TEST_CASE("a file that is not a readable image is named in the error", "[image_folder]") {
+  TempDir tmp;
+  write_file(tmp.path() / "text.png", {'h', 'e', 'l', 'l', 'o'});
+  CHECK_THAT(data_error_message([&] { decode_image_file(tmp.path() / "text.png", 3); }),
+             Contains("text.png: neither a PNG nor a JPEG file"));
+  // A real PNG and JPEG cut short: the decoders' own reasons, after the file's name.
+  for (const char* name : {"Bag/b_rgb.png", "Bag/c_color.jpg"}) {
+    std::ifstream in(kFolder / name, std::ios::binary);
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
+    bytes.resize(bytes.size() / 2);
+    const fs::path cut = tmp.path() / fs::path(name).filename();
+    write_file(cut, bytes);
+    CHECK_THAT(data_error_message([&] { decode_image_file(cut, 3); }), Contains(cut.string() + ": not a readable"));
+  }
+  CHECK_THAT(data_error_message([&] { decode_image_file(tmp.path() / "missing.png", 1); }), Contains("missing.png"));
+  CHECK_THAT(data_error_message([&] { decode_image_file(kFolder / "Bag/a_gray.png", 4); }), Contains("1 or 3 channels"));
+}
