@@ -82,7 +82,7 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 }  // namespace
 
 void error_at(const SourceLoc& loc, std::string message, uint32_t length) {
-  throw CompileError(Diagnostic{loc, std::move(message), {}, length});
+  throw CompileError(CompileError::Phase::Source, loc, std::move(message), length);
 }
 
 std::string render(const Diagnostic& d, const SourceManager& sources) {

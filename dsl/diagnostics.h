@@ -1,33 +1,21 @@
 #pragma once
-// Compile errors in the style of clang: `file:line:col: error: message`, the source line,
-// a caret under the offending text, then notes (e.g. where a block was instantiated).
-#include <stdexcept>
+// Renders compile errors (compiler/ir/compile_error.h) in the style of clang: `file:line:col:
+// error: message`, the source line, a caret under the offending text, then notes (e.g. where a
+// block was instantiated).
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "compiler/ir/compile_error.h"
 #include "dsl/source.h"
 
 namespace resnetc::dsl {
 
-struct Note {
-  SourceLoc loc;
-  std::string message;
-};
+using ir::CompileError;
+using ir::Diagnostic;
+using ir::Note;
 
-struct Diagnostic {
-  SourceLoc loc;
-  std::string message;
-  std::vector<Note> notes;
-  uint32_t length = 1;  // how many bytes the caret underlines
-};
-
-class CompileError : public std::runtime_error {
- public:
-  explicit CompileError(Diagnostic d) : std::runtime_error(d.message), diagnostic(std::move(d)) {}
-  Diagnostic diagnostic;
-};
-
+// Throws a CompileError (Phase::Source) at `loc`.
 [[noreturn]] void error_at(const SourceLoc& loc, std::string message, uint32_t length = 1);
 
 // Renders the diagnostic. Errors that arise inside the built-in prelude are reported at

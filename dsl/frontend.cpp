@@ -26,19 +26,19 @@ CompiledNetwork compile(SourceManager& sources, const SourceFile& file, const Lo
     if (auto [it, fresh] = user_blocks.emplace(def.name, &def); !fresh) {
       Diagnostic d{def.loc, fmt::format("block '{}' is defined twice", def.name), {}, 5};
       d.notes.push_back({it->second->loc, "first defined here"});
-      throw CompileError(std::move(d));
+      throw CompileError(CompileError::Phase::Source, std::move(d));
     }
     check_block_definition(def);
     blocks[def.name] = &def;  // a user's block replaces the built-in one of that name
   }
 
   if (user.networks.empty())
-    throw CompileError(Diagnostic{SourceLoc{file.name, 0, 0},
-                                  "no network in this file; a .net file needs 'network NAME { ... }'", {}});
+    throw CompileError(CompileError::Phase::Source, SourceLoc{file.name, 0, 0},
+                       "no network in this file; a .net file needs 'network NAME { ... }'");
   if (user.networks.size() > 1) {
     Diagnostic d{user.networks[1].loc, "only one network per file", {}, 7};
     d.notes.push_back({user.networks[0].loc, "the first network is here"});
-    throw CompileError(std::move(d));
+    throw CompileError(CompileError::Phase::Source, std::move(d));
   }
   const ast::NetworkDef& net = user.networks[0];
   CompiledNetwork out{lower_network(net, blocks, options), read_training_settings(net.train)};

@@ -94,8 +94,9 @@ class Lowerer {
     loc.instance = stage_;
     try {
       return builder_.add(kind, std::move(name), std::move(inputs), attrs, loc);
-    } catch (const ir::ShapeError& e) {
-      error_at(loc, e.what(), length);
+    } catch (CompileError& e) {
+      e.diagnostic.length = length;  // the builder knows the op, not how long its word is
+      throw;
     }
   }
 

@@ -61,7 +61,7 @@ class Parser {
         Diagnostic d{t.loc, fmt::format("expected 'block' or 'network', found '{}' outside any network", t.text), {},
                      t.length()};
         d.notes.push_back({*closed_network_, "the network was closed by this '}'; is it one too many?"});
-        throw CompileError(std::move(d));
+        throw CompileError(CompileError::Phase::Source, std::move(d));
       } else {
         unexpected("'block' or 'network'", kTopLevel);
       }
@@ -73,7 +73,7 @@ class Parser {
   // source order: a syntax error on line 2 is reported before a stray byte on line 9.
   const Token& peek(size_t ahead = 0) const {
     size_t i = std::min(pos_ + ahead, tokens_.size() - 1);
-    if (lex_error_ && i == tokens_.size() - 1) throw CompileError(*lex_error_);
+    if (lex_error_ && i == tokens_.size() - 1) throw CompileError(CompileError::Phase::Source, *lex_error_);
     return tokens_[i];
   }
   const Token& next() {
@@ -119,7 +119,7 @@ class Parser {
     const Token& t = peek();
     Diagnostic d{t.loc, fmt::format("expected '}}' to close {}, found {}", what, describe(t)), {}, t.length()};
     d.notes.push_back({open, "the '{' opened here"});
-    throw CompileError(std::move(d));
+    throw CompileError(CompileError::Phase::Source, std::move(d));
   }
 
   ast::BlockDef block() {

@@ -26,7 +26,8 @@ std::string_view SourceFile::line(uint32_t line_number) const {
 
 const SourceFile& SourceManager::load(const std::filesystem::path& path) {
   auto fail = [&](std::string why) -> CompileError {
-    return CompileError(Diagnostic{SourceLoc{std::make_shared<const std::string>(path.string()), 0, 0}, std::move(why), {}});
+    return CompileError(CompileError::Phase::Source,
+                        SourceLoc{std::make_shared<const std::string>(path.string()), 0, 0}, std::move(why));
   };
   // Opened without blocking and checked on the descriptor (host::InputFile), so a FIFO or a
   // device named as the model is refused at once instead of waiting for a writer.

@@ -10,7 +10,7 @@
 #include <ostream>
 
 #include "compiler/autodiff/training_graph.h"
-#include "compiler/ir/builder.h"
+#include "compiler/ir/compile_error.h"
 #include "compiler/ir/random_mask.h"
 #include "compiler/plan/kernel_plan.h"
 #include "runtime/data/resize.h"
@@ -197,16 +197,16 @@ ResumePoint read_resume_point(const TrainOptions& options, const plan::KernelPla
 }  // namespace
 
 void check_labels_fit(const ir::Graph& forward, const data::DataSet& data) {
-  if (const auto refusal = autodiff::why_not_a_classifier(forward)) throw ir::ShapeError(refusal->reason, refusal->loc);
+  if (const auto refusal = autodiff::why_not_a_classifier(forward)) throw refusal->error();
   const int64_t classes = forward.shape(forward.output)[1];
   const int64_t largest = std::max(largest_label(data.train), largest_label(data.test));
   if (largest < classes) return;
   const ir::Value& logits = forward.value(forward.output);
   const ir::SourceLoc loc = logits.producer >= 0 ? forward.op(logits.producer).loc : ir::SourceLoc{};
-  throw ir::ShapeError(fmt::format("the classifier has {} outputs, but the data set {} has labels up to {} ({} classes): "
-                                   "it needs at least {} outputs",
-                                   classes, data.name, largest, largest + 1, largest + 1),
-                       loc);
+  throw ir::CompileError(ir::CompileError::Phase::Graph, loc,
+                         fmt::format("the classifier has {} outputs, but the data set {} has labels up to {} ({} "
+                                     "classes): it needs at least {} outputs",
+                                     classes, data.name, largest, largest + 1, largest + 1));
 }
 
 TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& backend, const TrainOptions& options,

@@ -65,7 +65,7 @@ double evaluate(const ir::Graph& forward, const data::DataSet& data, Backend& ba
                 const std::filesystem::path& weights, const passes::PipelineOptions& optimize = {},
                 int64_t limit = 0);
 
-// Refuses (a ShapeError at the classifier's line) data whose labels the network cannot output.
+// Refuses (a CompileError at the classifier's line) data whose labels the network cannot output.
 void check_labels_fit(const ir::Graph& forward, const data::DataSet& data);
 
 }  // namespace resnetc::train

@@ -32,7 +32,7 @@ class Differentiator final : private GradientSink {
       : fwd_(forward), options_(options), b_(forward.name, forward.shape(forward.input)) {}
 
   ir::Graph run() && {
-    if (std::optional<Refusal> why = why_untrainable(fwd_)) throw ir::ShapeError(why->reason, why->loc);
+    if (std::optional<Refusal> why = why_untrainable(fwd_)) throw why->error();
     copy_leaves();
     for (const ir::Op& op : fwd_.ops) forward_op(op);
     ValueId logits = map_.at(fwd_.output);

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "compiler/ir/compile_error.h"
 #include "compiler/ir/graph.h"
 
 namespace resnetc::autodiff {
@@ -18,6 +19,9 @@ struct TrainingOptions {
 struct Refusal {
   std::string reason;  // a sentence, starting lowercase: "a training step needs a classifier, ..."
   ir::SourceLoc loc;
+
+  // The error that tells the user, when they asked for what is refused.
+  ir::CompileError error() const { return {ir::CompileError::Phase::Graph, loc, reason}; }
 };
 // Why `forward` is not a classifier: its output is not logits [N, classes].
 std::optional<Refusal> why_not_a_classifier(const ir::Graph& forward);
@@ -28,7 +32,7 @@ std::optional<Refusal> why_untrainable(const ir::Graph& forward);
 
 // The forward graph's output must be the logits [N, classes]. The result's `labels`
 // ([N] int32) and `learning_rate` ([1]) are inputs to set before each step; `loss` is the
-// batch's mean loss and `output` the logits. Throws ir::ShapeError, located, for a graph that
+// batch's mean loss and `output` the logits. Throws a located ir::CompileError for a graph that
 // cannot be trained (why_untrainable).
 ir::Graph make_training_graph(const ir::Graph& forward, const TrainingOptions& options);
 

@@ -17,7 +17,7 @@ ValueId GraphBuilder::add(OpKind kind, std::string name, std::vector<ValueId> da
   std::vector<Dims> data_shapes;
   for (ValueId id : data_inputs) data_shapes.push_back(graph_.shape(id));
   ShapeResult result = infer_shape(kind, data_shapes, attrs);
-  if (!result.ok()) throw ShapeError(result.error, std::move(loc));
+  if (!result.ok()) throw CompileError(CompileError::Phase::Graph, std::move(loc), result.error);
 
   Op op{kind, std::move(name), std::move(data_inputs), kNoValue, attrs, std::move(loc)};
   for (ParamSpec& p : param_specs(kind, data_shapes[0], attrs))
@@ -37,7 +37,7 @@ ValueId GraphBuilder::apply(OpKind kind, std::string name, std::vector<ValueId> 
   std::vector<Dims> data_shapes;
   for (size_t k = 0; k < inputs.size() && k < data_count; ++k) data_shapes.push_back(graph_.shape(inputs[k]));
   ShapeResult result = infer_shape(kind, data_shapes, attrs);
-  if (!result.ok()) throw ShapeError(result.error, std::move(loc));
+  if (!result.ok()) throw CompileError(CompileError::Phase::Graph, std::move(loc), result.error);
   return append(Op{kind, std::move(name), std::move(inputs), kNoValue, attrs, std::move(loc)}, result);
 }
 

@@ -98,7 +98,8 @@ class Parser {
   }
 
   [[noreturn]] void fail_at(const Mark& at, std::string message, uint32_t length = 1) const {
-    throw ParseError(SourceLoc{file_, at.line, at.col, nullptr}, std::move(message), length);
+    throw CompileError(CompileError::Phase::Source, SourceLoc{file_, at.line, at.col, nullptr}, std::move(message),
+                       length);
   }
   [[noreturn]] void fail(std::string message) const {
     fail_at(mark(), std::move(message), 1);

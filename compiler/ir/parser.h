@@ -11,26 +11,15 @@
 //   "BN.running_update", "optimizer.update", "batchnorm.running_update", numbered when repeated);
 // - a trailing `// file:line[:col]` comment is the op's source location.
 // The result is checked with the verifier.
-#include <optional>
-#include <stdexcept>
-#include <string>
 #include <string_view>
 
+#include "compiler/ir/compile_error.h"
 #include "compiler/ir/graph.h"
 
 namespace resnetc::ir {
 
-// Bad text: `loc` points at it (1-based line and column in bytes), `length` bytes long.
-class ParseError : public std::runtime_error {
- public:
-  ParseError(SourceLoc where, std::string message, uint32_t extent)
-      : std::runtime_error(std::move(message)), loc(std::move(where)), length(extent) {}
-  SourceLoc loc;
-  uint32_t length;
-};
-
-// Throws ParseError for text that is not the printer's format, VerifyError for a graph that
-// parses but is invalid.
+// Throws CompileError: Phase::Source located at text that is not the printer's format (1-based
+// line and column in bytes), Phase::Verify for a graph that parses but is invalid.
 Graph parse_ir(std::string_view text, std::string_view file_name);
 
 }  // namespace resnetc::ir

@@ -32,7 +32,7 @@ void verify_or_throw(const Graph& graph, std::string_view after_what) {
                                     problems.size(), problems.size() == 1 ? "" : "s");
   for (size_t i = 0; i < problems.size() && i < kShown; ++i) message += fmt::format("\n  - {}", problems[i]);
   if (problems.size() > kShown) message += fmt::format("\n  ... and {} more", problems.size() - kShown);
-  throw VerifyError(std::move(message), std::move(problems));
+  throw CompileError(CompileError::Phase::Verify, SourceLoc{}, std::move(message));
 }
 
 }  // namespace resnetc::ir

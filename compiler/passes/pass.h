@@ -40,7 +40,8 @@ inline PipelineOptions at_level(int level) {
   return options;
 }
 
-// Runs the passes of `options.level`; throws ir::VerifyError naming the pass that broke the graph.
+// Runs the passes of `options.level`; throws ir::CompileError (Phase::Verify) naming the pass
+// that broke the graph.
 void run_pipeline(ir::Graph& graph, const PipelineOptions& options);
 
 // `graph` through the pipeline, then planned with buffers reused by liveness from -O1 on: what

@@ -86,7 +86,7 @@ CompileResult compile(const CompileRequest& request) {
     std::string message = fmt::format("NVRTC could not compile {} for {} ({}; options: {}):\n{}{}{}", request.name,
                                       request.arch, nvrtcGetErrorString(result), fmt::join(options, " "), quoted,
                                       quoted.empty() ? "" : "NVRTC log:\n", compiled.log);
-    throw CompileError(message, std::move(compiled.log));
+    throw NvrtcError(message, std::move(compiled.log));
   }
 
   std::size_t size = 0;

@@ -28,10 +28,11 @@ struct CompileResult {
   std::string log;  // NVRTC's log, warnings and ptxas info included; often empty
 };
 
-// A failed compile: what() holds the log and the offending source lines with context.
-class CompileError : public CudaError {
+// NVRTC refused the CUDA source: what() holds the log and the offending source lines with
+// context. Not ir::CompileError, which is an error in the user's network.
+class NvrtcError : public CudaError {
 public:
-  CompileError(const std::string& message, std::string log) : CudaError(message), log_(std::move(log)) {}
+  NvrtcError(const std::string& message, std::string log) : CudaError(message), log_(std::move(log)) {}
   const std::string& log() const noexcept { return log_; }
 
 private:
@@ -48,7 +49,7 @@ NvrtcVersion nvrtc_version();
 // Every option passed to NVRTC for `request`, defaults first; the compile cache hashes these.
 std::vector<std::string> nvrtc_options(const CompileRequest& request);
 
-// Compiles to a cubin for request.arch; throws CompileError on a compile error and CudaError
+// Compiles to a cubin for request.arch; throws NvrtcError on a compile error and CudaError
 // on any other NVRTC failure.
 CompileResult compile(const CompileRequest& request);
 

@@ -163,8 +163,8 @@ TEST_CASE("errors are not cached", "[cuda][cache]") {
   TempDir dir;
   const CacheOptions options{.dir = dir.path()};
   const CompileRequest request{.source = test::kSyntaxErrorKernel};
-  CHECK_THROWS_AS(compile_cached(request, options), CompileError);
-  CHECK_THROWS_AS(compile_cached(request, options), CompileError);
+  CHECK_THROWS_AS(compile_cached(request, options), NvrtcError);
+  CHECK_THROWS_AS(compile_cached(request, options), NvrtcError);
   CHECK(file_count(dir.path()) == 0);
 }
 

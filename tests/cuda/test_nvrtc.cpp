@@ -55,7 +55,7 @@ TEST_CASE("a syntax error throws with the log and the offending source line", "[
   try {
     compile(request);
     FAIL("compile() accepted a syntax error");
-  } catch (const CompileError& e) {
+  } catch (const NvrtcError& e) {
     const std::string message = e.what();
     INFO(message);
     CHECK(e.log().find("plan_unit_0.cu(4): error") != std::string::npos);
@@ -68,7 +68,7 @@ TEST_CASE("a syntax error throws with the log and the offending source line", "[
 
 TEST_CASE("an unknown option is a compile error naming it", "[cuda][nvrtc]") {
   CompileRequest request{.source = test::kScaleKernel, .options = {"--no-such-option"}};
-  CHECK_THROWS_AS(compile(request), CompileError);
+  CHECK_THROWS_AS(compile(request), NvrtcError);
   CHECK_THROWS_WITH(compile(request), Catch::Contains("--no-such-option"));
 }
 

@@ -17,7 +17,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     resnetc::dsl::CompiledNetwork net = resnetc::dsl::compile_source(sources, "fuzz.net", std::move(text), {});
     if (net.graph.ops.empty() && net.graph.values.empty()) std::abort();  // a graph always has its input
-  } catch (const resnetc::dsl::CompileError& e) {
+  } catch (const resnetc::ir::CompileError& e) {
+    // The verifier rejecting what the front end built is the compiler's bug, not the input's.
+    if (e.phase == resnetc::ir::CompileError::Phase::Verify) std::abort();
     std::string shown = resnetc::dsl::render(e.diagnostic, sources);
     // The first line is always `fuzz.net:LINE:COL: error: ...` (or the prelude's name
     // for errors that cannot point into the user's file), never empty.

@@ -34,15 +34,16 @@ void check_round_trip(const Graph& g) {
 
 ir::Graph parse(const std::string& text) { return ir::parse_ir(text, "t.ir"); }
 
-// The line and column of the ParseError that `text` raises.
+// The line and column of the syntax error that `text` raises.
 std::pair<uint32_t, uint32_t> error_position(const std::string& text) {
   try {
     parse(text);
-  } catch (const ir::ParseError& e) {
-    CHECK(*e.loc.file == "t.ir");
-    return {e.loc.line, e.loc.col};
+  } catch (const ir::CompileError& e) {
+    CHECK(e.phase == ir::CompileError::Phase::Source);
+    CHECK(*e.diagnostic.loc.file == "t.ir");
+    return {e.diagnostic.loc.line, e.diagnostic.loc.col};
   }
-  FAIL("no ParseError for:\n" << text);
+  FAIL("no CompileError for:\n" << text);
   return {0, 0};
 }
 
@@ -156,5 +157,10 @@ TEST_CASE("parse_ir: a graph that parses but is invalid fails the verifier", "[i
   std::string t = kTiny;
   const std::string from = "%r = relu(%c) : [1, 4, 8, 8]";
   t.replace(t.find(from), from.size(), "%r = relu(%c) : [1, 4, 8, 9]");
-  CHECK_THROWS_AS(parse(t), ir::VerifyError);
+  try {
+    parse(t);
+    FAIL("the invalid graph was accepted");
+  } catch (const ir::CompileError& e) {
+    CHECK(e.phase == ir::CompileError::Phase::Verify);
+  }
 }

@@ -10,15 +10,16 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-// The ShapeError message from adding one op, or "" when it fits.
+// The error message from adding one op, or "" when it fits.
 std::string shape_error(Dims input, OpKind kind, const Attrs& attrs) {
   GraphBuilder b("g", std::move(input));
   try {
     b.add(kind, "layer", {b.input()}, attrs, at(7, 12));
-  } catch (const ShapeError& e) {
-    CHECK(e.loc.line == 7);
-    CHECK(e.loc.col == 12);
-    CHECK(*e.loc.file == "tiny.net");
+  } catch (const CompileError& e) {
+    CHECK(e.phase == CompileError::Phase::Graph);
+    CHECK(e.diagnostic.loc.line == 7);
+    CHECK(e.diagnostic.loc.col == 12);
+    CHECK(*e.diagnostic.loc.file == "tiny.net");
     return e.what();
   }
   return {};
@@ -40,19 +41,19 @@ TEST_CASE("builder infers the shapes of a residual network", "[ir][shapes]") {
   CHECK(g.op(find_op(g, "stem.bn")).inputs.size() == 5);
 }
 
-TEST_CASE("ShapeError: residual add of different shapes shows both", "[ir][shapes]") {
+TEST_CASE("shape errors: residual add of different shapes shows both", "[ir][shapes]") {
   GraphBuilder b("g", {1, 4, 8, 8});
   ValueId down = b.add(OpKind::Conv2d, "down", {b.input()}, conv_attrs(8, 1, 2, 0), at(1, 1));
   try {
     b.add(OpKind::Add, "block.add", {down, b.input()}, {}, at(9, 4));
-    FAIL("expected a ShapeError");
-  } catch (const ShapeError& e) {
+    FAIL("expected a CompileError");
+  } catch (const CompileError& e) {
     CHECK_THAT(e.what(), Contains("[1, 8, 4, 4]") && Contains("[1, 4, 8, 8]"));
-    CHECK(e.loc.line == 9);
+    CHECK(e.diagnostic.loc.line == 9);
   }
 }
 
-TEST_CASE("ShapeError: conv groups must divide the channels", "[ir][shapes]") {
+TEST_CASE("shape errors: conv groups must divide the channels", "[ir][shapes]") {
   CHECK_THAT(shape_error({1, 6, 8, 8}, OpKind::Conv2d, conv_attrs(8, 3, 1, 1, 4)),
              Contains("input channels 6") && Contains("4 groups"));
   CHECK_THAT(shape_error({1, 8, 8, 8}, OpKind::Conv2d, conv_attrs(6, 3, 1, 1, 4)),
@@ -60,7 +61,7 @@ TEST_CASE("ShapeError: conv groups must divide the channels", "[ir][shapes]") {
   CHECK(shape_error({1, 8, 8, 8}, OpKind::Conv2d, conv_attrs(8, 3, 1, 1, 4)).empty());
 }
 
-TEST_CASE("ShapeError: a kernel larger than the padded input", "[ir][shapes]") {
+TEST_CASE("shape errors: a kernel larger than the padded input", "[ir][shapes]") {
   CHECK_THAT(shape_error({1, 3, 8, 8}, OpKind::Conv2d, conv_attrs(4, 9, 1, 0)),
              Contains("below 1") && Contains("[1, 3, 8, 8]"));
   CHECK_THAT(shape_error({1, 3, 2, 2}, OpKind::MaxPool, pool_attrs(3, 2, 0)), Contains("below 1"));
@@ -68,12 +69,12 @@ TEST_CASE("ShapeError: a kernel larger than the padded input", "[ir][shapes]") {
   CHECK(shape_error({1, 3, 8, 8}, OpKind::Conv2d, conv_attrs(4, 9, 1, 1)).empty());
 }
 
-TEST_CASE("ShapeError: fc on a 4-d input", "[ir][shapes]") {
+TEST_CASE("shape errors: fc on a 4-d input", "[ir][shapes]") {
   CHECK_THAT(shape_error({1, 512, 1, 1}, OpKind::Linear, fc_attrs(10)),
              Contains("2-d") && Contains("[1, 512, 1, 1]") && Contains("flatten"));
 }
 
-TEST_CASE("ShapeError: other misfits", "[ir][shapes]") {
+TEST_CASE("shape errors: other misfits", "[ir][shapes]") {
   CHECK_THAT(shape_error({1, 3, 8}, OpKind::Conv2d, conv_attrs(4, 3, 1, 1)), Contains("4-d"));
   CHECK_THAT(shape_error({1, 3, 8, 8}, OpKind::Conv2d, conv_attrs(0, 3, 1, 1)), Contains("output channel"));
   CHECK_THAT(shape_error({1, 3, 8, 8}, OpKind::Conv2d, conv_attrs(4, 3, 0, 1)), Contains("stride"));

@@ -162,12 +162,12 @@ network resnet18 {
 namespace {
 
 // The error make_training_graph throws for `text` at `batch`.
-ir::ShapeError training_error(const std::string& text, int64_t batch) {
+ir::CompileError training_error(const std::string& text, int64_t batch) {
   const ir::Graph forward = compile(text, batch);
   REQUIRE(autodiff::why_untrainable(forward).has_value());
   try {
     autodiff::make_training_graph(forward, {});
-  } catch (const ir::ShapeError& e) {
+  } catch (const ir::CompileError& e) {
     return e;
   }
   FAIL("make_training_graph accepted it");
@@ -178,38 +178,38 @@ ir::ShapeError training_error(const std::string& text, int64_t batch) {
 
 TEST_CASE("training graph: no classifier is refused at the head's last layer, or the network's name",
           "[reference][training][errors]") {
-  const ir::ShapeError headless = training_error("network n {\n input 1x8x8\n stem { conv 4 k3 p1; bn; relu }\n"
+  const ir::CompileError headless = training_error("network n {\n input 1x8x8\n stem { conv 4 k3 p1; bn; relu }\n"
                                                  " stage basic 4\n}",
                                                  2);
   CHECK_THAT(headless.what(), Catch::Matchers::StartsWith("a training step needs a classifier") &&
                                   Catch::Matchers::Contains("the network's output is [2, 4, 8, 8]"));
-  CHECK(*headless.loc.file == "t.net");
-  CHECK(headless.loc.line == 1);
-  const ir::ShapeError pooled = training_error("network n {\n input 1x8x8\n stem { conv 4 k3 p1 }\n"
+  CHECK(*headless.diagnostic.loc.file == "t.net");
+  CHECK(headless.diagnostic.loc.line == 1);
+  const ir::CompileError pooled = training_error("network n {\n input 1x8x8\n stem { conv 4 k3 p1 }\n"
                                                " head { avgpool }\n}",
                                                2);
   CHECK_THAT(pooled.what(), Catch::Matchers::Contains("the network's output is [2, 4, 1, 1]"));
-  CHECK(pooled.loc.line == 4);
-  CHECK(pooled.loc.col == 9);
+  CHECK(pooled.diagnostic.loc.line == 4);
+  CHECK(pooled.diagnostic.loc.col == 9);
 }
 
 TEST_CASE("training graph: BatchNorm with one value per channel is refused at its layer, as PyTorch does",
           "[reference][training][errors]") {
   const std::string stem = "network n {\n input 1x2x2\n stem { conv 4 k2; bn; relu }\n head { avgpool; fc 3 }\n}";
-  const ir::ShapeError one = training_error(stem, 1);
+  const ir::CompileError one = training_error(stem, 1);
   CHECK_THAT(one.what(), Catch::Matchers::Contains("more than one value per channel, but 'stem.bn' gets [1, 4, 1, 1]"));
-  CHECK(one.loc.line == 3);
-  CHECK(one.loc.col == 20);
+  CHECK(one.diagnostic.loc.line == 3);
+  CHECK(one.diagnostic.loc.col == 20);
   CHECK_FALSE(autodiff::why_untrainable(compile(stem, 2)).has_value());  // two values per channel
 
   // In a built-in block the op remembers the stage, where the error is shown.
-  const ir::ShapeError in_block =
+  const ir::CompileError in_block =
       training_error("network n {\n input 4x1x1\n stage basic 4\n head { avgpool; fc 3 }\n}", 1);
   CHECK_THAT(in_block.what(), Catch::Matchers::Contains("'stage1.block0.bn1' gets [1, 4, 1, 1]"));
-  CHECK(*in_block.loc.file == "<prelude>");
-  REQUIRE(in_block.loc.instance);
-  CHECK(*in_block.loc.instance->file == "t.net");
-  CHECK(in_block.loc.instance->line == 3);
+  CHECK(*in_block.diagnostic.loc.file == "<prelude>");
+  REQUIRE(in_block.diagnostic.loc.instance);
+  CHECK(*in_block.diagnostic.loc.instance->file == "t.net");
+  CHECK(in_block.diagnostic.loc.instance->line == 3);
 }
 
 TEST_CASE("training graph: an op autodiff has no gradient for is refused at its op, by name and kind",
@@ -228,8 +228,8 @@ TEST_CASE("training graph: an op autodiff has no gradient for is refused at its 
   try {
     autodiff::make_training_graph(forward, {});
     FAIL("make_training_graph accepted a reshape");
-  } catch (const ir::ShapeError& e) {
+  } catch (const ir::CompileError& e) {
     CHECK(std::string(e.what()) == "cannot differentiate op 'r' (reshape)");
-    CHECK(e.loc.line == 7);
+    CHECK(e.diagnostic.loc.line == 7);
   }
 }

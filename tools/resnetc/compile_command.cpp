@@ -6,10 +6,10 @@
 #include "compiler/analysis/layer_table.h"
 #include "compiler/autodiff/training_graph.h"
 #include "compiler/codegen/cuda/cuda_emitter.h"
+#include "compiler/ir/compile_error.h"
 #include "compiler/ir/dot.h"
 #include "compiler/ir/parser.h"
 #include "compiler/ir/printer.h"
-#include "compiler/ir/verifier.h"
 #include "compiler/plan/kernel_plan.h"
 #include "dsl/diagnostics.h"
 #include "dsl/frontend.h"
@@ -45,12 +45,11 @@ dsl::CompiledNetwork load_ir(dsl::SourceManager& sources, const Options& o) {
   dsl::CompiledNetwork net;
   try {
     net.graph = ir::parse_ir(file.text, *file.name);
-  } catch (const ir::ParseError& e) {
-    ir::SourceLoc where = e.loc;
-    where.file = file.name;  // the diagnostic quotes the line through the file's own name
-    throw dsl::CompileError(dsl::Diagnostic{where, e.what(), {}, e.length});
-  } catch (const ir::VerifyError& e) {
-    throw std::invalid_argument(fmt::format("{}: {}", o.model, e.what()));  // bad input, not our fault
+  } catch (ir::CompileError& e) {
+    if (e.phase == ir::CompileError::Phase::Verify)
+      throw std::invalid_argument(fmt::format("{}: {}", o.model, e.what()));  // bad input, not our fault
+    e.diagnostic.loc.file = file.name;  // the diagnostic quotes the line through the file's own name
+    throw;
   }
   if (o.train && net.graph.loss != ir::kNoValue)
     throw std::invalid_argument(fmt::format("--train: {} is already a training graph", o.model));

@@ -6,8 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/ir/builder.h"
-#include "compiler/ir/verifier.h"
+#include "compiler/ir/compile_error.h"
 #include "dsl/diagnostics.h"
 #include "dsl/frontend.h"
 #include "runtime/checkpoint/error.h"
@@ -53,19 +52,18 @@ int main(int argc, char** argv) {
   dsl::SourceManager sources;
   try {
     return run(options, sources);
-  } catch (const dsl::CompileError& e) {
+  } catch (const ir::CompileError& e) {
+    if (e.phase == ir::CompileError::Phase::Verify) {  // of a graph the compiler built: our bug
+      fmt::print(stderr, "{}: internal error: {}\n", options.model, e.what());
+      return 70;
+    }
     fmt::print(stderr, "{}", dsl::render(e.diagnostic, sources));
-  } catch (const ir::ShapeError& e) {
-    fmt::print(stderr, "{}", dsl::render(dsl::Diagnostic{e.loc, e.what(), {}}, sources));
   } catch (const resnetc::data::DataError& e) {
     fmt::print(stderr, "resnetc: data error: {}\n", e.what());
   } catch (const checkpoint::CheckpointError& e) {
     fmt::print(stderr, "resnetc: checkpoint error: {}\n", e.what());
   } catch (const train::TrainingError& e) {
     fmt::print(stderr, "\nresnetc: training stopped: {}\n", e.what());
-  } catch (const ir::VerifyError& e) {
-    fmt::print(stderr, "{}: internal error: {}\n", options.model, e.what());
-    return 70;
   } catch (const std::bad_alloc&) {
     // The large allocations name themselves (host::OutOfMemory); this is any other.
     fmt::print(stderr, "resnetc: error: out of memory; try a smaller --batch\n");

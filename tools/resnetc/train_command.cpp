@@ -6,7 +6,7 @@
 #include <random>
 
 #include "compiler/autodiff/training_graph.h"
-#include "compiler/ir/builder.h"
+#include "compiler/ir/compile_error.h"
 #include "compiler/plan/kernel_plan.h"
 #include "dsl/frontend.h"
 #include "runtime/data/dataset.h"
@@ -70,7 +70,7 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   load_model(o, sources, m);
   const train::Recipe& r = m.recipe;
   // A network that has no training step is refused at the user's line before anything else.
-  if (const auto refusal = autodiff::why_untrainable(m.net.graph)) throw ir::ShapeError(refusal->reason, refusal->loc);
+  if (const auto refusal = autodiff::why_untrainable(m.net.graph)) throw refusal->error();
   // The outputs are checked (and the checkpoint locked) before the data is read or anything compiled.
   const train::RunFiles files(o.checkpoint.empty() ? m.net.graph.name + ".safetensors" : o.checkpoint, o.log,
                               run_inputs(o, r));
@@ -137,7 +137,7 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
 int run_eval(const Options& o, dsl::SourceManager& sources) {
   Model m;
   load_model(o, sources, m);
-  if (const auto refusal = autodiff::why_not_a_classifier(m.net.graph)) throw ir::ShapeError(refusal->reason, refusal->loc);
+  if (const auto refusal = autodiff::why_not_a_classifier(m.net.graph)) throw refusal->error();
   data::DataSet data = load_data(o, m.recipe);
   auto backend = make_backend(o);
   const int64_t images = o.limit ? std::min(*o.limit, data.test.count) : data.test.count;

@@ -4,12 +4,13 @@
 #include <fmt/format.h>
 
 #include "compiler/autodiff/gradients/rule.h"
-#include "compiler/ir/builder.h"
+#include "compiler/ir/compile_error.h"
 
 namespace resnetc::autodiff {
 
 void not_differentiable(const ir::Op& op) {
-  throw ir::ShapeError(fmt::format("cannot differentiate op '{}' ({})", op.name, ir::op_kind_name(op.kind)), op.loc);
+  throw ir::CompileError(ir::CompileError::Phase::Graph, op.loc,
+                         fmt::format("cannot differentiate op '{}' ({})", op.name, ir::op_kind_name(op.kind)));
 }
 
 namespace gradients {

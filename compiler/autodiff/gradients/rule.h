@@ -48,7 +48,7 @@ struct OpGradient {
   void param_grad(ir::ValueId param, ir::ValueId g) const { sink.param_grad(param, g); }
 };
 
-// Throws ir::ShapeError, at the op: autodiff has no gradient for its kind.
+// Throws ir::CompileError, at the op: autodiff has no gradient for its kind.
 [[noreturn]] void not_differentiable(const ir::Op& op);
 
 namespace gradients {
