@@ -43,9 +43,9 @@ struct BatchFeeder {
       : plan(p),
         resizer(split.height, split.width, p.buffer(p.input).shape[2], p.buffer(p.input).shape[3]),
         labels(static_cast<size_t>(p.buffer(p.input).shape[0])) {
-    if (p.buffer(p.input).shape[1] != 1)
-      throw std::runtime_error(fmt::format("the network takes {} input channels, but the data set's images have 1",
-                                      p.buffer(p.input).shape[1]));
+    if (p.buffer(p.input).shape[1] != split.channels)
+      throw std::runtime_error(fmt::format("the network takes {} input channels, but the data set's images have {}",
+                                      p.buffer(p.input).shape[1], split.channels));
     if (device_data) device = exec.batch_source(split);
     if (!device) images.resize(static_cast<size_t>(ir::numel(p.buffer(p.input).shape)));
   }

@@ -14,11 +14,13 @@ inline constexpr std::string_view kDefaultDataDir = "/usr/share/datasets/fashion
 // Where MNIST is looked for by default; Debian has no package for it, the user puts it there.
 inline constexpr std::string_view kDefaultMnistDir = "/usr/share/datasets/mnist";
 
-// One split; images are count * height * width uint8 pixels, row-major, image after image.
+// One split; images are count * channels * height * width uint8 pixels, image after image,
+// each channel's plane after the other (CHW), each plane row-major.
 struct Split {
   int64_t count = 0, height = 0, width = 0;
   std::vector<uint8_t> images;
   std::vector<uint8_t> labels;
+  int64_t channels = 1;  // last, so that {count, height, width, images, labels} still means one channel
 };
 
 struct DataSet {
