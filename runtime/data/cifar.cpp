@@ -3,7 +3,8 @@
 #include <fmt/format.h>
 
 #include <cerrno>
-#include <fstream>
+#include <algorithm>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -24,13 +25,30 @@ struct RecordFormat {
   int classes = 10;
 };
 
+// Files are opened as host::InputFile, so that a FIFO or a device cannot block or surprise.
+void check_open(const host::InputFile& in, const fs::path& file) {
+  if (in) return;
+  if (in.open_error() == ENOENT) throw DataError(fmt::format("{}: no such file", file.string()));
+  throw DataError(fmt::format("{}: {}", file.string(), in.open_error() ? "cannot open: " + in.problem() : in.problem()));
+}
+
+void read_into(host::InputFile& in, const fs::path& file, std::span<std::byte> dst) {
+  if (const std::string problem = in.read(dst); !problem.empty())
+    throw DataError(fmt::format("{}: {}", file.string(), problem));
+}
+
+std::string read_whole(const fs::path& file) {
+  host::InputFile in(file);
+  check_open(in, file);
+  std::string text(in.size(), '\0');
+  read_into(in, file, std::as_writable_bytes(std::span(text)));
+  return text;
+}
+
 // Appends every record of `file` to `split`.
 void read_batch_file(const fs::path& file, const RecordFormat& format, Split& split) {
   host::InputFile in(file);
-  if (!in) {
-    if (in.open_error() == ENOENT) throw DataError(fmt::format("{}: no such file", file.string()));
-    throw DataError(fmt::format("{}: {}", file.string(), in.open_error() ? "cannot open: " + in.problem() : in.problem()));
-  }
+  check_open(in, file);
   const uint64_t record = static_cast<uint64_t>(format.label_bytes + kPixels);
   const uint64_t size = in.size();
   if (size == 0 || size % record != 0)
@@ -39,8 +57,7 @@ void read_batch_file(const fs::path& file, const RecordFormat& format, Split& sp
                                 file.string(), size, record, format.label_bytes, format.label_bytes == 1 ? "" : "s",
                                 size == 0 ? "" : fmt::format(": {} bytes left over", size % record)));
   std::vector<uint8_t> bytes(size);
-  if (const std::string problem = in.read(std::as_writable_bytes(std::span(bytes))); !problem.empty())
-    throw DataError(fmt::format("{}: {}", file.string(), problem));
+  read_into(in, file, std::as_writable_bytes(std::span(bytes)));
   const auto records = static_cast<int64_t>(size / record);
   split.images.reserve(split.images.size() + static_cast<size_t>(records * kPixels));
   for (int64_t i = 0; i < records; ++i) {
@@ -74,11 +91,13 @@ std::vector<std::string> class_names(const fs::path& file, int classes) {
     for (int i = 0; i < classes; ++i) names.push_back(std::to_string(i));
     return names;
   }
-  std::ifstream in(file);
-  if (!in) throw DataError(fmt::format("{}: cannot open", file.string()));
-  for (std::string line; std::getline(in, line);) {
+  std::string text = read_whole(file);
+  for (size_t start = 0; start < text.size();) {
+    size_t end = std::min(text.find('\n', start), text.size());
+    std::string line = text.substr(start, end - start);
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) names.push_back(line);
+    if (!line.empty()) names.push_back(std::move(line));
+    start = end + 1;
   }
   if (std::ssize(names) != classes)
     throw DataError(fmt::format("{}: {} class names, expected {} (one a line)", file.string(), names.size(), classes));
