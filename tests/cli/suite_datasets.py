@@ -75,6 +75,8 @@ def cifar10_trains_and_its_class_names_reach_the_checkpoint():
     losses = epoch_losses(r)
     check(len(losses) == 3 and losses[2] < losses[0], f"the loss did not fall: {losses}", r)
     check(class_names(path) == names, f"class names {class_names(path)}", r)
+    expect(suite.run(["eval", RGB10, "--dataset", "cifar10", "--data", CIFAR10, "--weights", path, *CPU]), 0,
+           stdout=r"test acc [0-9.]+ \(64 images")
 
 
 @suite.test
