@@ -89,6 +89,7 @@ struct Stage {
 struct Setting {
   std::string key;
   Token value;
+  std::optional<Token> second;  // a second value on the line: `dataset cifar10 "data/cifar-10-batches-bin"`
   SourceLoc loc;
 };
 

@@ -41,7 +41,8 @@ CompiledNetwork compile(SourceManager& sources, const SourceFile& file, const Lo
     throw CompileError(CompileError::Phase::Source, std::move(d));
   }
   const ast::NetworkDef& net = user.networks[0];
-  CompiledNetwork out{lower_network(net, blocks, options), read_training_settings(net.train)};
+  CompiledNetwork out{lower_network(net, blocks, options), read_training_settings(net.train),
+                      net.input_loc.valid() ? net.input_loc : net.loc};
   ir::verify_or_throw(out.graph, "dsl lowering");
   return out;
 }

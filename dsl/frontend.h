@@ -15,6 +15,7 @@ namespace resnetc::dsl {
 struct CompiledNetwork {
   ir::Graph graph;
   TrainingSettings training;
+  SourceLoc input_loc;  // the network's `input` line: errors about the input's size point there
 };
 
 // Both throw CompileError; render it with the same SourceManager.

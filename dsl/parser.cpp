@@ -399,6 +399,7 @@ class Parser {
         next();
         s.value.text += "-" + next().text;
       }
+      if (is(Tok::String)) s.second = next();
       n.train.push_back(std::move(s));
       end_statement();
     }

@@ -53,8 +53,17 @@ TrainingSettings read_training_settings(const std::vector<ast::Setting>& setting
   for (const ast::Setting& s : settings) {
     if (!seen.insert(s.key).second)
       error_at(s.loc, fmt::format("training setting '{}' is given twice", s.key), static_cast<uint32_t>(s.key.size()));
-    if (s.key == "dataset") t.dataset = word(s, {"fashion-mnist", "mnist"});
-    else if (s.key == "epochs") t.epochs = integer(s, 1);
+    if (s.second && s.key != "dataset")
+      error_at(s.second->loc, fmt::format("'{}' takes one value; only 'dataset' takes a second, its path", s.key),
+               s.second->length());
+    if (s.key == "dataset") {
+      // The names of runtime/data/catalog.h (the language does not depend on the loaders).
+      t.dataset = word(s, {"fashion-mnist", "mnist", "cifar10", "cifar100", "cifar100-coarse"});
+      if (s.second) {
+        if (s.second->text.empty()) error_at(s.second->loc, "the data set's path is empty", s.second->length());
+        t.data = s.second->text;
+      }
+    } else if (s.key == "epochs") t.epochs = integer(s, 1);
     else if (s.key == "batch") t.batch = integer(s, 1);
     else if (s.key == "seed") t.seed = integer(s, 0);
     else if (s.key == "lr") t.lr = number(s, 1e-12, 1e6);

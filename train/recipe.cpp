@@ -25,6 +25,7 @@ std::string_view schedule_name(Schedule s) {
 Recipe recipe_from(const dsl::TrainingSettings& s) {
   Recipe r;
   if (s.dataset) r.dataset = *s.dataset;
+  if (s.data) r.data = *s.data;
   if (s.epochs) r.epochs = *s.epochs;
   if (s.batch) r.batch = *s.batch;
   if (s.lr) r.lr = *s.lr;

@@ -14,6 +14,7 @@ enum class Schedule { Constant, Cosine, Step };
 struct Recipe {
   // Dive into Deep Learning's recipe for ResNet-18 on Fashion-MNIST.
   std::string dataset = "fashion-mnist";
+  std::string data;  // the train section's path for `dataset`, as written; empty: none
   int64_t epochs = 10;
   int64_t batch = 256;
   double lr = 0.05;

@@ -1,6 +1,7 @@
 #include "train/run_record.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <charconv>
 #include <cmath>
@@ -44,7 +45,8 @@ double number_field(const Metadata& m, const char* key, const std::string& sourc
 
 }  // namespace
 
-Metadata run_metadata(const std::string& model, const Recipe& r, const RunPosition& at) {
+Metadata run_metadata(const std::string& model, const Recipe& r, const RunPosition& at,
+                      const std::vector<std::string>& class_names) {
   Metadata m{{"model", model},
              {"epoch", std::to_string(at.epoch)},
              {"epochs", std::to_string(r.epochs)},
@@ -54,6 +56,8 @@ Metadata run_metadata(const std::string& model, const Recipe& r, const RunPositi
              {"momentum", fmt::format("{}", r.momentum)},
              {"weight_decay", fmt::format("{}", r.weight_decay)},
              {"schedule", std::string(schedule_name(r.schedule))}};
+  // One a line: a data set's class names hold no line breaks (they are read a line each).
+  if (!class_names.empty()) m["class_names"] = fmt::format("{}", fmt::join(class_names, "\n"));
   if (at.step > 0) {
     m["step"] = std::to_string(at.step);
     m["epoch_loss_sum"] = fmt::format("{:a}", at.loss_sum);  // hexadecimal: every bit kept

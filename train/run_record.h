@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "train/recipe.h"
 
@@ -25,8 +26,11 @@ using Metadata = std::map<std::string, std::string>;
 
 // The metadata of a checkpoint of `model` trained with `recipe`, at `at`. At an epoch's end it
 // holds nothing that differs between two runs of the same recipe (no times, no dates), so an
-// interrupted and resumed run ends with the same bytes as one never stopped.
-Metadata run_metadata(const std::string& model, const Recipe& recipe, const RunPosition& at);
+// interrupted and resumed run ends with the same bytes as one never stopped. `class_names`, the
+// data set's (label i's name on line i), are kept under "class_names" for whoever reads the
+// weights later; a resume neither needs nor compares them.
+Metadata run_metadata(const std::string& model, const Recipe& recipe, const RunPosition& at,
+                      const std::vector<std::string>& class_names = {});
 
 // The position a checkpoint was taken at; a CheckpointError naming the field when a value is
 // missing or malformed (`source` is the file, for the message).

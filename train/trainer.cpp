@@ -43,9 +43,9 @@ struct BatchFeeder {
       : plan(p),
         resizer(split.height, split.width, p.buffer(p.input).shape[2], p.buffer(p.input).shape[3]),
         labels(static_cast<size_t>(p.buffer(p.input).shape[0])) {
-    if (p.buffer(p.input).shape[1] != 1)
-      throw std::runtime_error(fmt::format("the network takes {} input channels, but the data set's images have 1",
-                                      p.buffer(p.input).shape[1]));
+    if (p.buffer(p.input).shape[1] != split.channels)
+      throw std::runtime_error(fmt::format("the network takes {} input channels, but the data set's images have {}",
+                                      p.buffer(p.input).shape[1], split.channels));
     if (device_data) device = exec.batch_source(split);
     if (!device) images.resize(static_cast<size_t>(ir::numel(p.buffer(p.input).shape)));
   }
@@ -296,7 +296,7 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
       throw TrainingError(fmt::format("after epoch {}, batch {}, {}. {}", epoch + 1, step, bad,
                                       last_good()));
     }
-    save_checkpoint(options.checkpoint, plan, state, run_metadata(forward.name, r, at));
+    save_checkpoint(options.checkpoint, plan, state, run_metadata(forward.name, r, at, data.class_names));
   };
   const auto record_stop = [&] {
     result.stopped_by_signal = InterruptGuard::requested();
@@ -380,8 +380,9 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
     save(state, RunPosition{epoch + 1}, epoch, steps);
     saved_epoch = epoch + 1;
     progress.clear();
-    fmt::print(out, "epoch {}/{}: loss {:.4f}, train acc {:.3f}, test acc {:.3f}, {:.1f} s ({:.1f} examples/sec)\n",
-               rep.epoch, r.epochs, rep.loss, rep.train_acc, rep.test_acc, rep.seconds, rep.examples_per_sec);
+    fmt::print(out, "epoch {}/{}: loss {:.4f}, train acc {:.3f}, {} acc {:.3f}, {:.1f} s ({:.1f} examples/sec)\n",
+               rep.epoch, r.epochs, rep.loss, rep.train_acc, options.evaluated, rep.test_acc, rep.seconds,
+               rep.examples_per_sec);
     out.flush();
     if (options.after_epoch) options.after_epoch(rep);
     result.epochs.push_back(rep);

@@ -45,6 +45,9 @@ struct TrainOptions {
   // Called after each epoch's row is logged and its checkpoint saved (resnetc train --plot redraws
   // its figure from the log).
   std::function<void(const EpochReport&)> after_epoch;
+  // What the data set's test split is, for the epoch lines' "test acc": "val" when it was carved
+  // out of the training images.
+  std::string evaluated = "test";
 };
 
 struct TrainResult {

@@ -7,9 +7,9 @@
 //
 // Kernels (every size a constant of the source), in launch order:
 //   rc_batch_horizontal(scratch, images, indices, col_first, col_weights)
-//       scratch [B, IN_H, OUT_W] uint8 = the horizontal pass of images[indices[b]]
+//       scratch [B, C, IN_H, OUT_W] uint8 = the horizontal pass of images[indices[b]] (each [C, IN_H, IN_W])
 //   rc_batch_vertical(input, scratch, row_first, row_weights)
-//       input [B, 1, OUT_H, OUT_W] float = the vertical pass of scratch, / 255
+//       input [B, C, OUT_H, OUT_W] float = the vertical pass of scratch, / 255
 //   rc_batch_labels(labels_out, labels, indices)
 //       labels_out [B] int32 = labels[indices[b]]
 // and, once per epoch, before them:
@@ -31,6 +31,7 @@ struct BatchShape {
   int64_t out_height = 1, out_width = 1;  // the plan's input
   int64_t row_taps = 1, col_taps = 1;     // of the vertical and horizontal filters
   int64_t examples = 1;                   // in the split: what rc_batch_shuffle orders
+  int64_t channels = 1;                   // planes an image, each resized alone
 };
 
 inline constexpr unsigned kBatchThreads = 256;

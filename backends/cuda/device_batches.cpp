@@ -26,7 +26,8 @@ class DeviceBatches : public train::BatchSource {
       : target_(target) {
     const data::Resizer resizer(split.height, split.width, target.height, target.width);
     const data::Resizer::Filter rows = resizer.row_filter(), cols = resizer.col_filter();
-    shape_ = {target.batch, split.height, split.width, target.height, target.width, rows.taps, cols.taps, split.count};
+    shape_ = {target.batch, split.height, split.width, target.height, target.width, rows.taps, cols.taps, split.count,
+              split.channels};
     try {
       images_ = upload(device, split.images);
       labels_ = upload(device, std::vector<int32_t>(split.labels.begin(), split.labels.end()));
@@ -37,10 +38,10 @@ class DeviceBatches : public train::BatchSource {
       indices_ = cuda::DeviceBuffer(device, static_cast<size_t>(target.batch) * sizeof(uint32_t));
       order_ = cuda::DeviceBuffer(device, static_cast<size_t>(std::max<int64_t>(split.count, 1)) * sizeof(uint32_t));
       keys_ = cuda::DeviceBuffer(device, static_cast<size_t>(codegen::cuda::shuffle_keys(shape_)) * sizeof(uint64_t));
-      scratch_ = cuda::DeviceBuffer(device, static_cast<size_t>(target.batch * split.height * target.width));
+      scratch_ = cuda::DeviceBuffer(device, static_cast<size_t>(target.batch * split.channels * split.height * target.width));
     } catch (const cuda::CudaError& e) {
-      throw cuda::CudaError(fmt::format("keeping the data set on the GPU ({} images of {}x{}, {:.1f} MiB) failed: {}",
-                                        split.count, split.height, split.width,
+      throw cuda::CudaError(fmt::format("keeping the data set on the GPU ({} images of {}x{}x{}, {:.1f} MiB) failed: {}",
+                                        split.count, split.channels, split.height, split.width,
                                         static_cast<double>(split.images.size()) / (1 << 20), e.what()));
     }
     cuda::CompileRequest request;

@@ -13,7 +13,7 @@
 namespace resnetc::cuda_backend {
 
 struct BatchTarget {
-  cuda::DevicePtr input = 0;   // [B, 1, H, W] float
+  cuda::DevicePtr input = 0;   // [B, C, H, W] float, C the split's channels
   cuda::DevicePtr labels = 0;  // [B] int32; 0: the plan takes no labels (evaluation)
   int64_t batch = 1, height = 1, width = 1;
   cuda::StreamHandle stream = nullptr;  // the plan's stream: the batch is ready when its step starts

@@ -81,6 +81,12 @@ DataSet load_mnist_like(const fs::path& dir, std::string_view dataset) {
   // "/x/fashion-mnist/" has an empty filename; the name is the last real component.
   const fs::path normal = dir.lexically_normal();
   ds.name = (normal.has_filename() ? normal.filename() : normal.parent_path().filename()).string();
+  if (dataset == "mnist") {
+    for (int i = 0; i < ds.num_classes; ++i) ds.class_names.push_back(std::to_string(i));
+  } else {
+    ds.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  }
   return ds;
 }
 

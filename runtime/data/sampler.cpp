@@ -48,6 +48,8 @@ void fill_batch(const Split& split, std::span<const uint32_t> indices, const Res
     throw std::invalid_argument(fmt::format("fill_batch: resizer expects {}x{} images, the split has {}x{}",
                                             resizer.in_height(), resizer.in_width(), split.height, split.width));
   }
+  // Each channel is a plane of its own, resized alone, as PIL resizes each band of an image.
+  const auto planes = static_cast<size_t>(split.channels);
   const auto in_pixels = static_cast<size_t>(split.height * split.width);
   const auto out_pixels = static_cast<size_t>(resizer.out_height() * resizer.out_width());
   // One scratch buffer per batch; the per-image loop allocates nothing.
@@ -57,8 +59,9 @@ void fill_batch(const Split& split, std::span<const uint32_t> indices, const Res
     if (index >= split.count) {
       throw std::out_of_range(fmt::format("fill_batch: index {} but the split has {} images", index, split.count));
     }
-    resizer.resize(std::span(split.images).subspan(index * in_pixels, in_pixels),
-                   std::span(images_out + i * out_pixels, out_pixels), scratch);
+    for (size_t c = 0; c < planes; ++c)
+      resizer.resize(std::span(split.images).subspan((index * planes + c) * in_pixels, in_pixels),
+                     std::span(images_out + (i * planes + c) * out_pixels, out_pixels), scratch);
     labels_out[i] = split.labels[index];
   }
 }

@@ -28,8 +28,8 @@ int order_index_bits(uint32_t n);
 // Item i's sort key (see epoch_order).
 uint64_t order_key(uint64_t stream, uint32_t i, int index_bits);
 
-// Writes images split[indices[i]], resized by `resizer`, to images_out [n,1,OH,OW] and
-// their labels to labels_out [n]. Throws std::invalid_argument if the resizer's input
+// Writes images split[indices[i]], each channel resized by `resizer`, to images_out
+// [n,C,OH,OW] (C = split.channels) and their labels to labels_out [n]. Throws std::invalid_argument if the resizer's input
 // size differs from the split's images, std::out_of_range for an index past the split.
 void fill_batch(const Split& split, std::span<const uint32_t> indices, const Resizer& resizer, float* images_out,
                 int32_t* labels_out);

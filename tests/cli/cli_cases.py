@@ -91,6 +91,54 @@ def write_idx_subset(directory, train_count, test_count, labels=None):
     return directory
 
 
+def fashion_images(split, count):
+    """(pixels, labels) of the first `count` real Fashion-MNIST images of `split` ("train", "t10k")."""
+    with gzip.open(os.path.join(FASHION_MNIST, f"{split}-images-idx3-ubyte.gz"), "rb") as f:
+        f.read(16)
+        pixels = f.read(count * 28 * 28)
+    with gzip.open(os.path.join(FASHION_MNIST, f"{split}-labels-idx1-ubyte.gz"), "rb") as f:
+        f.read(8)
+        labels = list(f.read(count))
+    return pixels, labels
+
+
+def cifar_image(pixels, index):
+    """Fashion-MNIST image `index` as CIFAR's 3072 bytes: padded by 2 to 32x32, written as a red
+    plane, a green plane at 3/4 and a blue plane at 1/2 of its brightness."""
+    image = pixels[index * 784:(index + 1) * 784]
+    plane = bytearray(32 * 32)
+    for y in range(28):
+        plane[(y + 2) * 32 + 2:(y + 2) * 32 + 30] = image[y * 28:(y + 1) * 28]
+    return bytes(plane) + bytes(v * 3 // 4 for v in plane) + bytes(v // 2 for v in plane)
+
+
+def write_cifar_subset(directory, kind, train_count, test_count):
+    """CIFAR-format files of real Fashion-MNIST images (cifar_image) and labels: for kind
+    "cifar10", data_batch_1..5.bin (the training images split among them) and test_batch.bin;
+    for "cifar100", train.bin and test.bin with the coarse label = label // 2 and the fine
+    label = the Fashion-MNIST label."""
+    os.makedirs(directory, exist_ok=True)
+
+    def records(split, count):
+        pixels, labels = fashion_images(split, count)
+        heads = [bytes([l]) if kind == "cifar10" else bytes([l // 2, l]) for l in labels]
+        return [heads[i] + cifar_image(pixels, i) for i in range(count)]
+
+    train, test = records("train", train_count), records("t10k", test_count)
+    if kind == "cifar10":
+        per_file = (train_count + 4) // 5
+        for b in range(5):
+            with open(os.path.join(directory, f"data_batch_{b + 1}.bin"), "wb") as f:
+                f.write(b"".join(train[b * per_file:(b + 1) * per_file]))
+        files = {"test_batch.bin": test}
+    else:
+        files = {"train.bin": train, "test.bin": test}
+    for name, chunks in files.items():
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(b"".join(chunks))
+    return directory
+
+
 class Suite:
     def __init__(self, doc):
         parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -41,6 +41,8 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kOwners = {
     {"--schedule", {"train"}},
     {"--seed", {"train"}},
     {"--data", {"train", "eval"}},
+    {"--dataset", {"train", "eval"}},
+    {"--val-split", {"train"}},
     {"--checkpoint", {"train"}},
     {"--log", {"train"}},
     {"--overwrite-log", {"train"}},
@@ -172,6 +174,16 @@ TEST_CASE("train's options") {
   CHECK(o.print_after == std::vector<std::string>{"dce"});
   CHECK(o.print_after_all);
   CHECK(o.verify_each);
+  CHECK_FALSE(o.dataset);
+  CHECK_FALSE(o.val_split);
+  Options cifar = parse_options({"train", "m.net", "--dataset", "cifar100", "--val-split=0.2"});
+  CHECK(cifar.dataset == "cifar100");
+  CHECK(cifar.val_split == 0.2);
+  CHECK_THROWS_WITH(parse_options({"train", "m.net", "--dataset", "cifar"}),
+                    Catch::Contains("--dataset expects"));
+  CHECK_THROWS_WITH(parse_options({"train", "m.net", "--val-split", "0"}),
+                    "--val-split expects a fraction above 0 and below 1, got '0'");
+  CHECK_THROWS_WITH(parse_options({"train", "m.net", "--val-split", "1"}), Catch::Contains("--val-split expects"));
   Options fresh = parse_options({"train", "m.net", "--init", "pretrained.safetensors"});
   CHECK(fresh.init == "pretrained.safetensors");
   CHECK_FALSE(fresh.resume);

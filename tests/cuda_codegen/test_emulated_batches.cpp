@@ -13,24 +13,25 @@ using namespace resnetc;
 
 namespace {
 
-void check_batches(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w) {
-  INFO(in_h << "x" << in_w << " -> " << out_h << "x" << out_w);
+void check_batches(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, int64_t channels = 1) {
+  INFO(channels << "x" << in_h << "x" << in_w << " -> " << out_h << "x" << out_w);
   data::Split split{11, in_h, in_w, {}, {}};
+  split.channels = channels;
   std::mt19937 rng(5);
-  for (int64_t i = 0; i < split.count * in_h * in_w; ++i) split.images.push_back(static_cast<uint8_t>(rng()));
+  for (int64_t i = 0; i < split.count * channels * in_h * in_w; ++i) split.images.push_back(static_cast<uint8_t>(rng()));
   for (int64_t i = 0; i < split.count; ++i) split.labels.push_back(static_cast<uint8_t>(rng() % 10));
   const std::vector<uint32_t> indices{7, 0, 10, 3, 3, 9, 1};  // a repeat, the first and last images
   const auto batch = static_cast<int64_t>(indices.size());
 
   const data::Resizer resizer(in_h, in_w, out_h, out_w);
-  std::vector<float> want(static_cast<size_t>(batch * out_h * out_w));
+  std::vector<float> want(static_cast<size_t>(batch * channels * out_h * out_w));
   std::vector<int32_t> want_labels(indices.size());
   data::fill_batch(split, indices, resizer, want.data(), want_labels.data());
 
   const data::Resizer::Filter rows = resizer.row_filter(), cols = resizer.col_filter();
-  const codegen::cuda::BatchShape shape{batch, in_h, in_w, out_h, out_w, rows.taps, cols.taps};
+  const codegen::cuda::BatchShape shape{batch, in_h, in_w, out_h, out_w, rows.taps, cols.taps, split.count, channels};
   testing::EmulatedModule module(codegen::cuda::batch_kernels_source(shape));
-  std::vector<uint8_t> scratch(static_cast<size_t>(batch * in_h * out_w));
+  std::vector<uint8_t> scratch(static_cast<size_t>(batch * channels * in_h * out_w));
   std::vector<float> input(want.size(), -1.0f);
   std::vector<int32_t> labels(split.labels.begin(), split.labels.end()), labels_out(indices.size(), -1);
   const unsigned block[3] = {codegen::cuda::kBatchThreads, 1, 1};
@@ -63,6 +64,8 @@ TEST_CASE("batches assembled by the GPU kernels equal the host's bit for bit", "
   check_batches(28, 28, 28, 28);  // unchanged: both passes the identity
   check_batches(28, 28, 20, 24);  // shrinking: antialiased, wider filters
   check_batches(7, 9, 13, 5);     // one axis each way, sizes that divide nothing
+  check_batches(32, 32, 32, 32, 3);  // CIFAR: three planes an image, unchanged
+  check_batches(32, 32, 40, 24, 3);  // three planes, one axis each way
 }
 
 namespace {

@@ -87,3 +87,38 @@ TEST_CASE("fill_batch resizes the chosen images and copies their labels", "[samp
   CHECK_THROWS_AS(fill_batch(split, indices, Resizer(28, 28, 4, 5), images.data(), labels.data()),
                   std::invalid_argument);
 }
+
+TEST_CASE("fill_batch keeps each channel's plane in place (CHW)", "[sampler]") {
+  // Two images of 3 channels, 2x2: pixel (c, y, x) of image n is 100 * n + 10 * c + 2 * y + x.
+  Split split;
+  split.count = 2;
+  split.channels = 3;
+  split.height = 2;
+  split.width = 2;
+  for (int n = 0; n < 2; ++n)
+    for (int c = 0; c < 3; ++c)
+      for (int p = 0; p < 4; ++p) split.images.push_back(static_cast<uint8_t>(100 * n + 10 * c + p));
+  split.labels = {7, 2};
+  const std::array<uint32_t, 3> indices{1, 0, 1};
+  std::vector<float> images(3 * 3 * 2 * 2, -1.0f);
+  std::array<int32_t, 3> labels{};
+  fill_batch(split, indices, Resizer(2, 2, 2, 2), images.data(), labels.data());
+  CHECK(labels == std::array<int32_t, 3>{2, 7, 2});
+  for (size_t b = 0; b < 3; ++b)
+    for (int c = 0; c < 3; ++c)
+      for (int p = 0; p < 4; ++p) {
+        INFO("batch row " << b << ", channel " << c << ", pixel " << p);
+        CHECK(images[(b * 3 + c) * 4 + p] == static_cast<float>(100 * indices[b] + 10 * c + p) / 255.0f);
+      }
+
+  // Enlarged, each plane equals that plane resized alone.
+  const Resizer larger(2, 2, 5, 3);
+  std::vector<float> big(3 * 15);
+  fill_batch(split, std::span(indices).first(1), larger, big.data(), labels.data());
+  std::vector<uint8_t> scratch(larger.scratch_size());
+  for (size_t c = 0; c < 3; ++c) {
+    std::vector<float> plane(15);
+    larger.resize(std::span(split.images).subspan((3 + c) * 4, 4), plane, scratch);
+    CHECK(std::equal(plane.begin(), plane.end(), big.begin() + static_cast<std::ptrdiff_t>(c * 15)));
+  }
+}

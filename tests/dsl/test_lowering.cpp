@@ -132,6 +132,26 @@ TEST_CASE("training settings are read and checked") {
         "t.net:2:19: error: 'momentum' must be in [0, 1), got 1.5");
 }
 
+TEST_CASE("a data set may name its directory; no other setting takes a second value") {
+  SourceManager sources;
+  auto net = compile_source(sources, "t.net",
+                            "network n { input 3x32x32\n train { dataset cifar10 \"data/cifar-10-batches-bin\" } }", {});
+  CHECK(net.training.dataset == "cifar10");
+  CHECK(net.training.data == "data/cifar-10-batches-bin");
+  CHECK(net.input_loc.line == 1);
+  CHECK(net.input_loc.col == 19);  // the dimensions after `input`
+  auto plain = compile_source(sources, "u.net", "network n { input 3x32x32\n train { dataset cifar100-coarse } }", {});
+  CHECK(plain.training.dataset == "cifar100-coarse");
+  CHECK_FALSE(plain.training.data);
+  CHECK(first_error_line("network n { input 1x8x8\n train { epochs 3 \"x\" } }") ==
+        "t.net:2:19: error: 'epochs' takes one value; only 'dataset' takes a second, its path");
+  CHECK(first_error_line("network n { input 1x8x8\n train { dataset cifar10 \"\" } }") ==
+        "t.net:2:26: error: the data set's path is empty");
+  CHECK(first_error_line("network n { input 1x8x8\n train { dataset cifar \"d\" } }") ==
+        "t.net:2:18: error: unknown dataset 'cifar': expected one of fashion-mnist, mnist, cifar10, cifar100, "
+        "cifar100-coarse; did you mean 'cifar10'?");
+}
+
 TEST_CASE("semantic errors point at the word that caused them") {
   CHECK(first_error_line("network n { input 1x8x8\n stem { covn 4 k3 } }") ==
         "t.net:2:9: error: unknown layer 'covn'; did you mean 'conv'?");

@@ -138,9 +138,21 @@ void add_update(const Group& g, Options& o) {
 }
 
 void add_data(const Group& g, Options& o) {
+  g.value("--dataset", "NAME",
+          "the data set, replacing the file's train section's: fashion-mnist (the default), mnist (IDX files), "
+          "cifar10, cifar100 (its 100 fine labels) or cifar100-coarse (its 20 superclasses), the binary versions",
+          [&o](const std::string& v) {
+            o.dataset = choice<std::string>("--dataset", v,
+                                            {{"fashion-mnist", "fashion-mnist"},
+                                             {"mnist", "mnist"},
+                                             {"cifar10", "cifar10"},
+                                             {"cifar100", "cifar100"},
+                                             {"cifar100-coarse", "cifar100-coarse"}});
+          });
   g.value("--data", "DIR",
-          "the IDX files (default /usr/share/datasets/fashion-mnist, from the Debian package dataset-fashion-mnist; "
-          "/usr/share/datasets/mnist when the file's train section says dataset mnist)",
+          "where the data set's files are (default: the path in the train section's `dataset NAME \"PATH\"`, else "
+          "/usr/share/datasets/fashion-mnist, from the Debian package dataset-fashion-mnist, or "
+          "/usr/share/datasets/mnist; CIFAR has no default: the directory its archive unpacks to)",
           [&o](const std::string& v) { o.data_dir = v; });
 }
 
@@ -232,6 +244,14 @@ void add_train(CLI::App& app, Options& o) {
 
   const Group run{app, "the run"};
   add_data(run, o);
+  run.value("--val-split", "F",
+            "evaluate on a validation set instead of the test set: the fraction F (above 0, below 1) of the training "
+            "images, drawn from --seed, kept out of training; the epoch lines then say \"val acc\"",
+            [&o](const std::string& v) {
+              const double f = number("--val-split", v, 0, 1);
+              if (f <= 0) throw UsageError(fmt::format("--val-split expects a fraction above 0 and below 1, got '{}'", v));
+              o.val_split = f;
+            });
   run.value("--checkpoint", "FILE",
             "written after every epoch, atomically (default: the network's name + .safetensors)",
             [&o](const std::string& v) {
@@ -269,7 +289,7 @@ void add_train(CLI::App& app, Options& o) {
              "plain SGD, a constant rate. Training prints one line per epoch and ends with the loss, train and test "
              "accuracy and examples/sec. Ctrl-C or SIGTERM stops after the step in progress and saves a checkpoint that "
              "--resume continues exactly (exit status 130 or 143); a second Ctrl-C stops at once. What is written, "
-             "and how it is kept safe: docs/training.md.");
+             "and how it is kept safe: docs/training.md. The data sets and their files: docs/data.md.");
 }
 
 void add_eval(CLI::App& app, Options& o) {

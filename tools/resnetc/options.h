@@ -35,7 +35,9 @@ struct Options {
   std::optional<int64_t> epochs, seed;
   std::optional<double> lr, momentum, weight_decay;
   std::optional<std::string> schedule;
-  std::string data_dir;    // empty: the data set's Debian location
+  std::optional<std::string> dataset;  // --dataset NAME, replacing the recipe's
+  std::string data_dir;    // empty: the recipe's path, else the data set's Debian location
+  std::optional<double> val_split;     // --val-split F: evaluate on this fraction of the training set
   std::string checkpoint;  // empty: <model>.safetensors beside the current directory
   std::string log;
   bool overwrite_log = false;        // --overwrite-log: start the log afresh instead of adding a run to it

@@ -9,7 +9,10 @@
 #include "compiler/ir/compile_error.h"
 #include "compiler/plan/kernel_plan.h"
 #include "dsl/frontend.h"
-#include "runtime/data/dataset.h"
+#include "runtime/data/catalog.h"
+#include "runtime/data/idx.h"
+#include "runtime/data/validation.h"
+#include "train/data_fit.h"
 #include "train/report/figure_file.h"
 #include "train/report/training_plot.h"
 #include "train/initialize.h"
@@ -40,16 +43,30 @@ void load_model(const Options& o, dsl::SourceManager& sources, Model& m) {
   if (o.weight_decay) r.weight_decay = *o.weight_decay;
   if (o.schedule) r.schedule = train::parse_schedule(*o.schedule);
   if (o.seed) r.seed = static_cast<uint64_t>(*o.seed);
+  if (o.dataset && *o.dataset != r.dataset) {
+    r.dataset = *o.dataset;
+    r.data.clear();  // the file's path is its own data set's
+  }
   m.net = dsl::compile_file(sources, o.model, {o.input, r.batch});
 }
 
+// --data, else the train section's path (relative to the .net file), else the data set's default.
 std::filesystem::path data_dir(const Options& o, const train::Recipe& r) {
   if (!o.data_dir.empty()) return o.data_dir;
-  return r.dataset == "mnist" ? "/usr/share/datasets/mnist" : std::string(data::kDefaultDataDir);
+  if (!r.data.empty()) return std::filesystem::path(o.model).parent_path() / r.data;
+  std::filesystem::path dir = data::default_data_dir(r.dataset);
+  if (dir.empty())
+    throw data::DataError(fmt::format("{} has no default directory: give --data DIR, or `dataset {} \"DIR\"` in the "
+                                      "train section of {}",
+                                      r.dataset, r.dataset, o.model));
+  return dir;
 }
 
-data::DataSet load_data(const Options& o, const train::Recipe& r) {
-  return data::load_mnist_like(data_dir(o, r), r.dataset);
+// The data set, its images' channels checked against the network's before anything is compiled.
+data::DataSet load_data(const Options& o, const Model& m) {
+  data::DataSet data = data::load_dataset(m.recipe.dataset, data_dir(o, m.recipe));
+  train::check_channels_fit(m.net.graph, data, m.net.input_loc);
+  return data;
 }
 
 // Every file a training run reads, which its outputs must not replace: the model, the data
@@ -81,10 +98,20 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   }
   if (o.resume && !files.checkpoint_exists())
     throw std::runtime_error(fmt::format("--resume: there is no checkpoint {} to continue from", files.checkpoint().string()));
-  data::DataSet data = load_data(o, r);
+  data::DataSet data = load_data(o, m);
+  std::string images = fmt::format("{} train / {} test images", data.train.count, data.test.count);
+  if (o.val_split) {
+    data::CarvedSplits carved = data::carve_validation(data.train, *o.val_split, r.seed);
+    data.train = std::move(carved.train);
+    data.test = std::move(carved.validation);
+    images = fmt::format("{} train / {} validation images, --val-split {} of the training set drawn from seed {}, "
+                         "evaluated instead of the test set",
+                         data.train.count, data.test.count, *o.val_split, r.seed);
+  }
   auto backend = make_backend(o);
 
   train::TrainOptions t;
+  if (o.val_split) t.evaluated = "val";
   t.recipe = r;
   t.checkpoint = files.checkpoint();
   t.resume = o.resume;
@@ -106,9 +133,9 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
         fmt::print(stderr, "resnetc: warning: {} was not redrawn: {}\n", o.plot, e.what());
       }
     };
-  fmt::print("training {} on {} ({} train / {} test images) on {}: {} epochs, batch {}, lr {}, momentum {}, "
+  fmt::print("training {} on {} ({}) on {}: {} epochs, batch {}, lr {}, momentum {}, "
              "weight decay {}, {} schedule, seed {}\n",
-             m.net.graph.name, r.dataset, data.train.count, data.test.count, backend->device_name(), r.epochs, r.batch,
+             m.net.graph.name, r.dataset, images, backend->device_name(), r.epochs, r.batch,
              r.lr, r.momentum, r.weight_decay, train::schedule_name(r.schedule), r.seed);
   std::fflush(stdout);
   if (files.checkpoint_exists() && !o.resume)
@@ -127,7 +154,8 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   }
   if (!result.epochs.empty()) {
     const train::EpochReport& last = result.epochs.back();
-    fmt::print("loss {:.3f}, train acc {:.3f}, test acc {:.3f}\n", last.loss, last.train_acc, last.test_acc);
+    fmt::print("loss {:.3f}, train acc {:.3f}, {} acc {:.3f}\n", last.loss, last.train_acc, t.evaluated,
+               last.test_acc);
     fmt::print("{:.1f} examples/sec on {}\n", result.examples_per_sec, backend->device_name());
   }
   fmt::print("checkpoint: {}\n", t.checkpoint.string());
@@ -138,7 +166,7 @@ int run_eval(const Options& o, dsl::SourceManager& sources) {
   Model m;
   load_model(o, sources, m);
   if (const auto refusal = autodiff::why_not_a_classifier(m.net.graph)) throw refusal->error();
-  data::DataSet data = load_data(o, m.recipe);
+  data::DataSet data = load_data(o, m);
   auto backend = make_backend(o);
   const int64_t images = o.limit ? std::min(*o.limit, data.test.count) : data.test.count;
   double acc = train::evaluate(m.net.graph, data, *backend, o.weights, pipeline_options(o), images);

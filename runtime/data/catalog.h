@@ -1,0 +1,24 @@
+// The data sets resnetc trains on, by the name a recipe's `dataset` or --dataset gives.
+#pragma once
+
+#include <filesystem>
+#include <string_view>
+#include <vector>
+
+#include "runtime/data/dataset.h"
+
+namespace resnetc::data {
+
+// fashion-mnist, mnist (IDX files), cifar10, cifar100 (fine labels) and cifar100-coarse (its
+// 20 superclasses), the official binary versions.
+const std::vector<std::string_view>& dataset_names();
+
+// Where `name` is read from when neither --data nor the recipe says: Fashion-MNIST's Debian
+// package, MNIST's conventional place; empty for CIFAR, which has no standard place.
+std::filesystem::path default_data_dir(std::string_view name);
+
+// Loads data set `name` from `dir`. Throws DataError (the message names the file and the fault),
+// std::invalid_argument for a name not in dataset_names().
+DataSet load_dataset(std::string_view name, const std::filesystem::path& dir);
+
+}  // namespace resnetc::data

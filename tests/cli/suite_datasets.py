@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""resnetc train on data other than Fashion-MNIST's IDX files: CIFAR-10 and CIFAR-100 in their
+binary formats (written here from real Fashion-MNIST images, padded to 32x32 and tinted into
+three planes), chosen by --dataset or the train section's `dataset NAME "PATH"`; the loss falls,
+class names reach the checkpoint, malformed files and a network of the wrong channel count are
+refused before anything compiles, and --val-split evaluates on held-out training images.
+
+    python3 tests/cli/suite_datasets.py --resnetc build/tools/resnetc/resnetc [-k NAME]
+"""
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_cases import (TINY_NET, Suite, check, expect, read_safetensors, write_cifar_subset, write_idx_subset,
+                       write_safetensors)
+
+suite = Suite(__doc__)
+CPU = ["--device", "cpu", "--no-progress"]
+CIFAR10 = write_cifar_subset(suite.path("cifar10"), "cifar10", 320, 64)  # 64 a file, 10 steps an epoch
+IDX = write_idx_subset(suite.path("idx"), 96, 32)
+FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                 "Ankle boot"]
+
+
+def rgb_net(name, classes, train_extra=""):
+    return f"""network {name} {{
+  input 3x16x16
+  stem {{ conv 8 k3 p1; bn; relu }}
+  stage basic 8 stride=2
+  head {{ avgpool; fc {classes} }}
+  train {{
+    epochs 3
+    batch 32
+    lr 0.05
+    momentum 0.9{train_extra}
+  }}
+}}
+"""
+
+
+RGB10 = suite.write("rgb10.net", rgb_net("rgb10", 10))
+TINY = suite.write("tiny.net", TINY_NET)
+
+
+def epoch_losses(result):
+    return [float(v) for v in re.findall(r"^epoch \d+/\d+: loss ([0-9.]+)", result.stdout, re.M)]
+
+
+def class_names(checkpoint):
+    _, metadata, _ = read_safetensors(checkpoint)
+    return metadata.get("class_names", "").split("\n")
+
+
+def refused_before_compiling(result, first):
+    expect(result, 1, first)
+    check("compiled" not in result.stdout, "work began before the refusal", result)
+
+
+def broken_cifar10(name, damage):
+    """A copy of CIFAR10 with damage(directory) applied."""
+    directory = write_cifar_subset(suite.path(name), "cifar10", 20, 8)
+    damage(directory)
+    return directory
+
+
+@suite.test
+def cifar10_trains_and_its_class_names_reach_the_checkpoint():
+    names = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    with open(os.path.join(CIFAR10, "batches.meta.txt"), "w") as f:
+        f.write("\n".join(names) + "\n\n")  # the official file ends with blank lines
+    path = suite.path("c10.safetensors")
+    r = expect(suite.run(["train", RGB10, "--dataset", "cifar10", "--data", CIFAR10, "--checkpoint", path, *CPU]), 0,
+               stdout=r"training rgb10 on cifar10 \(320 train / 64 test images\)")
+    losses = epoch_losses(r)
+    check(len(losses) == 3 and losses[2] < losses[0], f"the loss did not fall: {losses}", r)
+    check(class_names(path) == names, f"class names {class_names(path)}", r)
+    expect(suite.run(["eval", RGB10, "--dataset", "cifar10", "--data", CIFAR10, "--weights", path, *CPU]), 0,
+           stdout=r"test acc [0-9.]+ \(64 images")
+
+
+@suite.test
+def cifar100_from_the_train_section_uses_fine_labels():
+    directory = write_cifar_subset(suite.path("runs", "c100"), "cifar100", 256, 32)
+    fine = [f"fine{i}" for i in range(100)]
+    with open(os.path.join(directory, "fine_label_names.txt"), "w") as f:
+        f.write("\n".join(fine) + "\n")
+    # The path is relative to the .net file, not to the directory resnetc runs in.
+    model = suite.write(os.path.join("runs", "rgb100.net"), rgb_net("rgb100", 100, '\n    dataset cifar100 "c100"'))
+    path = suite.path("c100.safetensors")
+    r = expect(suite.run(["train", model, "--checkpoint", path, *CPU]), 0,
+               stdout=r"training rgb100 on cifar100 \(256 train / 32 test images\)")
+    losses = epoch_losses(r)
+    check(len(losses) == 3 and losses[2] < losses[0], f"the loss did not fall: {losses}", r)
+    check(class_names(path) == fine, "not the fine label names", r)
+
+    # cifar100-coarse: the 20 superclasses, named by number without coarse_label_names.txt.
+    coarse = suite.path("coarse.safetensors")
+    r = expect(suite.run(["train", model, "--dataset", "cifar100-coarse", "--data", directory, "--checkpoint", coarse,
+                          "--max-steps", "1", *CPU]), 0, stdout=r"on cifar100-coarse")
+    check(class_names(coarse) == [str(i) for i in range(20)], f"class names {class_names(coarse)}", r)
+
+
+@suite.test
+def malformed_cifar_files_are_named():
+    missing = broken_cifar10("missing", lambda d: os.remove(os.path.join(d, "data_batch_3.bin")))
+    refused_before_compiling(
+        suite.run(["train", RGB10, "--dataset", "cifar10", "--data", missing, *CPU]),
+        r"resnetc: data error: .*missing/data_batch_3\.bin: no such file")
+
+    def truncate(d):
+        with open(os.path.join(d, "test_batch.bin"), "r+b") as f:
+            f.truncate(3073 * 8 - 100)
+    short = broken_cifar10("short", truncate)
+    refused_before_compiling(
+        suite.run(["train", RGB10, "--dataset", "cifar10", "--data", short, *CPU]),
+        r"resnetc: data error: .*short/test_batch\.bin: 24484 bytes is not a whole number of 3073-byte records "
+        r"\(1 label byte and a 3x32x32 image each\): 2973 bytes left over")
+
+    def bad_label(d):
+        with open(os.path.join(d, "data_batch_2.bin"), "r+b") as f:
+            f.seek(3073)
+            f.write(bytes([12]))
+    label = broken_cifar10("label", bad_label)
+    refused_before_compiling(
+        suite.run(["train", RGB10, "--dataset", "cifar10", "--data", label, *CPU]),
+        r"resnetc: data error: .*label/data_batch_2\.bin: record 1 \(byte offset 3073\) has label 12, expected 0\.\.9")
+
+    refused_before_compiling(suite.run(["train", RGB10, "--dataset", "cifar10", *CPU]),
+                             r"resnetc: data error: cifar10 has no default directory: give --data DIR, or "
+                             r"`dataset cifar10 \"DIR\"` in the train section of .*rgb10\.net")
+
+
+@suite.test
+def a_network_of_other_channels_is_refused_at_its_input_line():
+    refused_before_compiling(
+        suite.run(["train", TINY, "--dataset", "cifar10", "--data", CIFAR10, *CPU]),
+        r".*tiny\.net:2:9: error: the network takes 1 channel \(input 1x12x12\) but cifar10 has 3: give the network "
+        r"`input 3x12x12` or train it on a data set of 1 channel")
+    refused_before_compiling(
+        suite.run(["train", RGB10, "--data", IDX, *CPU]),
+        r".*rgb10\.net:2:9: error: the network takes 3 channels \(input 3x16x16\) but idx has 1: give the network "
+        r"`input 1x16x16` or train it on a data set of 3 channels")
+    r = suite.run(["eval", TINY, "--dataset", "cifar10", "--data", CIFAR10, "--weights", suite.path("none"), *CPU])
+    expect(r, 1, r".*tiny\.net:2:9: error: the network takes 1 channel .*")
+
+
+@suite.test
+def bad_val_split_is_refused():
+    for value in ["0", "1", "1.5", "half"]:
+        r = suite.run(["train", TINY, "--data", IDX, "--val-split", value, *CPU])
+        expect(r, 2, r"resnetc: error: --val-split expects .*")
+    refused_before_compiling(suite.run(["train", TINY, "--data", IDX, "--val-split", "0.001", *CPU]),
+                             r"resnetc: data error: a validation split of 0\.001 of the 96 training images leaves 0 "
+                             r"for validation and 96 for training; each needs at least one")
+
+
+@suite.test
+def val_split_evaluates_held_out_training_images():
+    path = suite.path("val.safetensors")
+    r = expect(suite.run(["train", TINY, "--data", IDX, "--val-split", "0.25", "--epochs", "1", "--checkpoint", path,
+                          *CPU]), 0,
+               stdout=[r"\(72 train / 24 validation images, --val-split 0\.25 of the training set drawn from seed 0, "
+                       r"evaluated instead of the test set\)",
+                       r"epoch 1/1: loss [0-9.]+, train acc [0-9.]+, val acc [0-9.]+,",
+                       r"loss [0-9.]+, train acc [0-9.]+, val acc [0-9.]+\n"])
+    check("test acc" not in r.stdout, "a line still says test acc", r)
+    check(class_names(path) == FASHION_NAMES, f"class names {class_names(path)}", r)
+
+
+@suite.test
+def a_checkpoint_without_class_names_resumes():
+    path = suite.path("old.safetensors")
+    expect(suite.run(["train", TINY, "--data", IDX, "--checkpoint", path, "--max-steps", "1", *CPU]), 0)
+    header, metadata, data = read_safetensors(path)
+    check(metadata.pop("class_names", None) is not None, "the checkpoint had no class names")
+    write_safetensors(path, header, metadata, data)  # as an older resnetc wrote it
+    r = expect(suite.run(["train", TINY, "--data", IDX, "--checkpoint", path, "--resume", *CPU]), 0,
+               stdout=r"epoch 2/2: loss")
+    check(class_names(path) == FASHION_NAMES, "the resumed run's checkpoint has no class names", r)
+
+
+suite.main()
