@@ -58,7 +58,7 @@ TrainingSettings read_training_settings(const std::vector<ast::Setting>& setting
                s.second->length());
     if (s.key == "dataset") {
       // The names of runtime/data/catalog.h (the language does not depend on the loaders).
-      t.dataset = word(s, {"fashion-mnist", "mnist", "cifar10", "cifar100", "cifar100-coarse"});
+      t.dataset = word(s, {"fashion-mnist", "mnist", "cifar10", "cifar100", "cifar100-coarse", "folder"});
       if (s.second) {
         if (s.second->text.empty()) error_at(s.second->loc, "the data set's path is empty", s.second->length());
         t.data = s.second->text;

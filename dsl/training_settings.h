@@ -10,7 +10,7 @@
 namespace resnetc::dsl {
 
 struct TrainingSettings {
-  std::optional<std::string> dataset;   // "fashion-mnist", "mnist", "cifar10", "cifar100" or "cifar100-coarse"
+  std::optional<std::string> dataset;   // "fashion-mnist", "mnist", "cifar10", "cifar100", "cifar100-coarse" or "folder"
   std::optional<std::string> data;      // where it is: `dataset NAME "PATH"`, as written (relative to the file)
   std::optional<int64_t> epochs, batch, seed;
   std::optional<double> lr, momentum, weight_decay;

@@ -6,12 +6,13 @@
 
 #include "runtime/data/cifar.h"
 #include "runtime/data/idx.h"
+#include "runtime/data/image_folder.h"
 
 namespace resnetc::data {
 
 const std::vector<std::string_view>& dataset_names() {
   static const std::vector<std::string_view> names = {"fashion-mnist", "mnist", "cifar10", "cifar100",
-                                                      "cifar100-coarse"};
+                                                      "cifar100-coarse", "folder"};
   return names;
 }
 
@@ -21,10 +22,11 @@ std::filesystem::path default_data_dir(std::string_view name) {
   return {};
 }
 
-DataSet load_dataset(std::string_view name, const std::filesystem::path& dir) {
+DataSet load_dataset(std::string_view name, const std::filesystem::path& dir, const InputImage& input) {
   if (name == "fashion-mnist" || name == "mnist") return load_mnist_like(dir, name);
   if (name == "cifar10") return load_cifar10(dir);
   if (name == "cifar100" || name == "cifar100-coarse") return load_cifar100(dir, name == "cifar100-coarse");
+  if (name == "folder") return load_folder_dataset(dir, input.channels, input.height, input.width);
   throw std::invalid_argument(fmt::format("there is no data set '{}'", name));
 }
 

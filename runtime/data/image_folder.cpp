@@ -1,10 +1,12 @@
 #include "runtime/data/image_folder.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <iterator>
 #include <limits>
 #include <string_view>
 #include <system_error>
@@ -127,6 +129,43 @@ Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t 
   Split split = load_images(listing.files, channels, height, width);
   split.labels.assign(listing.labels.begin(), listing.labels.end());
   return split;
+}
+
+DataSet load_folder_dataset(const fs::path& dir, int64_t channels, int64_t height, int64_t width) {
+  std::error_code e;
+  if (!fs::is_directory(dir, e))
+    throw DataError(fmt::format("{}: the folder data set is a directory holding train/ and val/ (or test/): {}",
+                                dir.string(), fs::exists(dir, e) ? "this is not a directory" : "it does not exist"));
+  const fs::path test_dir = fs::is_directory(dir / "val", e) ? dir / "val" : dir / "test";
+  if (!fs::is_directory(dir / "train", e) || !fs::is_directory(test_dir, e))
+    throw DataError(fmt::format("{}: the folder data set needs train/ and val/ (or test/) in it, each a folder of "
+                                "class folders; {} is missing",
+                                dir.string(), fs::is_directory(dir / "train", e) ? "val/ (or test/)" : "train/"));
+  const FolderListing train = list_image_folder(dir / "train");
+  const FolderListing test = list_image_folder(test_dir);
+  if (train.classes != test.classes) {
+    // Labels are positions in the sorted class list: both splits must list the same classes.
+    const auto missing_from = [](const FolderListing& a, const FolderListing& b) {
+      std::vector<std::string> out;
+      std::set_difference(a.classes.begin(), a.classes.end(), b.classes.begin(), b.classes.end(),
+                          std::back_inserter(out));
+      return out;
+    };
+    const std::vector<std::string> only_train = missing_from(train, test), only_test = missing_from(test, train);
+    throw DataError(fmt::format("{}: train/ and {}/ must have the same class folders; {}{}{}", dir.string(),
+                                test_dir.filename().string(),
+                                only_train.empty() ? "" : fmt::format("only train/ has '{}'", fmt::join(only_train, "', '")),
+                                !only_train.empty() && !only_test.empty() ? "; " : "",
+                                only_test.empty() ? "" : fmt::format("only {}/ has '{}'", test_dir.filename().string(),
+                                                                     fmt::join(only_test, "', '"))));
+  }
+  DataSet data;
+  data.name = "folder";
+  data.class_names = train.classes;
+  data.num_classes = static_cast<int>(train.classes.size());
+  data.train = load_image_folder(train, channels, height, width);
+  data.test = load_image_folder(test, channels, height, width);
+  return data;
 }
 
 }  // namespace resnetc::data

@@ -36,4 +36,9 @@ Split load_images(std::span<const std::filesystem::path> files, int64_t channels
 // load_images of the listing's files, with its labels.
 Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width);
 
+// The `folder` data set: DIR/train and DIR/val (or, without val, DIR/test), each a folder of
+// class folders with the same names, images read as load_image_folder reads them. Throws
+// DataError when a split is missing or the two splits' classes differ (naming the difference).
+DataSet load_folder_dataset(const std::filesystem::path& dir, int64_t channels, int64_t height, int64_t width);
+
 }  // namespace resnetc::data

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import traceback
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
@@ -110,6 +111,34 @@ def cifar_image(pixels, index):
     for y in range(28):
         plane[(y + 2) * 32 + 2:(y + 2) * 32 + 30] = image[y * 28:(y + 1) * 28]
     return bytes(plane) + bytes(v * 3 // 4 for v in plane) + bytes(v // 2 for v in plane)
+
+
+def png_bytes(width, height, channels, pixels):
+    """A PNG of 8-bit gray (channels 1) or RGB (3) interleaved pixels, row by row: signature,
+    IHDR, one zlib IDAT of filter-0 rows, IEND."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    stride = width * channels
+    rows = b"".join(b"\0" + pixels[y * stride:(y + 1) * stride] for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0 if channels == 1 else 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def write_image_folder(directory, train_count, test_count, classes=None, test_name="val"):
+    """An image-folder data set of real Fashion-MNIST images and labels, as RGB PNGs (the CIFAR
+    tint of cifar_image, 32x32): DIRECTORY/train/<class>/<i>.png and DIRECTORY/<test_name>/...,
+    class folders named `classes` (default: "c0".."c9") by label."""
+    classes = classes or [f"c{i}" for i in range(10)]
+    for split, folder, count in (("train", "train", train_count), ("t10k", test_name, test_count)):
+        pixels, labels = fashion_images(split, count)
+        for name in classes:
+            os.makedirs(os.path.join(directory, folder, name), exist_ok=True)
+        for i in range(count):
+            planes = cifar_image(pixels, i)
+            rgb = bytes(planes[c * 1024 + p] for p in range(1024) for c in range(3))
+            with open(os.path.join(directory, folder, classes[labels[i]], f"{i:05d}.png"), "wb") as f:
+                f.write(png_bytes(32, 32, 3, rgb))
+    return directory
 
 
 def write_cifar_subset(directory, kind, train_count, test_count):

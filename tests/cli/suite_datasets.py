@@ -3,7 +3,8 @@
 binary formats (written here from real Fashion-MNIST images, padded to 32x32 and tinted into
 three planes), chosen by --dataset or the train section's `dataset NAME "PATH"`; the loss falls,
 class names reach the checkpoint, malformed files and a network of the wrong channel count are
-refused before anything compiles, and --val-split evaluates on held-out training images.
+refused before anything compiles, and --val-split evaluates on held-out training images; and
+folders of PNG images sorted into class folders (the `folder` data set).
 
     python3 tests/cli/suite_datasets.py --resnetc build/tools/resnetc/resnetc [-k NAME]
 """
@@ -12,8 +13,8 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_cases import (TINY_NET, Suite, check, expect, read_safetensors, write_cifar_subset, write_idx_subset,
-                       write_safetensors)
+from cli_cases import (TINY_NET, Suite, check, expect, png_bytes, read_safetensors, write_cifar_subset,
+                       write_idx_subset, write_image_folder, write_safetensors)
 
 suite = Suite(__doc__)
 CPU = ["--device", "cpu", "--no-progress"]
@@ -178,6 +179,53 @@ def a_checkpoint_without_class_names_resumes():
     r = expect(suite.run(["train", TINY, "--data", IDX, "--checkpoint", path, "--resume", *CPU]), 0,
                stdout=r"epoch 2/2: loss")
     check(class_names(path) == FASHION_NAMES, "the resumed run's checkpoint has no class names", r)
+
+
+# Class folders in an order their names sort into, which is not the labels' order.
+FOLDER_CLASSES = ["tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
+
+
+@suite.test
+def an_image_folder_trains_with_its_sorted_class_names():
+    directory = write_image_folder(suite.path("folder"), 320, 64, FOLDER_CLASSES)
+    path = suite.path("folder.safetensors")
+    r = expect(suite.run(["train", RGB10, "--dataset", "folder", "--data", directory, "--checkpoint", path, *CPU]), 0,
+               stdout=r"training rgb10 on folder \(320 train / 64 test images\)")
+    losses = epoch_losses(r)
+    check(len(losses) == 3 and losses[2] < losses[0], f"the loss did not fall: {losses}", r)
+    check(class_names(path) == sorted(FOLDER_CLASSES), f"class names {class_names(path)}", r)
+    expect(suite.run(["eval", RGB10, "--dataset", "folder", "--data", directory, "--weights", path, *CPU]), 0,
+           stdout=r"test acc [0-9.]+ \(64 images")
+    # A one-channel network reads the same RGB files as gray (PIL's convert("L")), from test/.
+    os.rename(os.path.join(directory, "val"), os.path.join(directory, "test"))
+    expect(suite.run(["train", TINY, "--dataset", "folder", "--data", directory, "--checkpoint",
+                      suite.path("gray.safetensors"), "--max-steps", "2", *CPU]), 0, stdout=r"on folder")
+
+
+@suite.test
+def a_broken_image_folder_is_refused_naming_the_fault():
+    base = write_image_folder(suite.path("broken"), 40, 20)
+    model = ["train", RGB10, "--dataset", "folder", *CPU, "--data"]
+    os.rename(os.path.join(base, "val"), os.path.join(base, "v"))
+    refused_before_compiling(suite.run([*model, base]),
+                             r"resnetc: data error: .*broken: the folder data set needs train/ and val/ \(or test/\) "
+                             r"in it, each a folder of class folders; val/ \(or test/\) is missing")
+    os.rename(os.path.join(base, "v"), os.path.join(base, "val"))
+    os.makedirs(os.path.join(base, "val", "zebra"))
+    with open(os.path.join(base, "val", "zebra", "z.png"), "wb") as f:
+        f.write(png_bytes(2, 2, 1, bytes(4)))
+    refused_before_compiling(suite.run([*model, base]),
+                             r"resnetc: data error: .*broken: train/ and val/ must have the same class folders; "
+                             r"only val/ has 'zebra'")
+    os.remove(os.path.join(base, "val", "zebra", "z.png"))
+    os.rmdir(os.path.join(base, "val", "zebra"))
+    victim = os.path.join(base, "train", "c0", sorted(os.listdir(os.path.join(base, "train", "c0")))[0])
+    with open(victim, "r+b") as f:
+        f.truncate(100)
+    refused_before_compiling(suite.run([*model, base]), r"resnetc: data error: .*c0/\d+\.png: not a readable PNG")
+    os.rename(victim, victim[:-4] + ".bmp")
+    refused_before_compiling(suite.run([*model, base]),
+                             r"resnetc: data error: .*c0/\d+\.bmp: bmp files are not read \(PNG and JPEG are\)")
 
 
 suite.main()

@@ -51,7 +51,7 @@ fs::path write_cifar10(const TempDir& tmp) {
 TEST_CASE("CIFAR-10's records land as CHW images with their labels", "[cifar]") {
   TempDir tmp;
   const fs::path dir = write_cifar10(tmp);
-  const DataSet ds = load_dataset("cifar10", dir);
+  const DataSet ds = load_dataset("cifar10", dir, {3, 32, 32});
   CHECK(ds.name == "cifar10");
   CHECK(ds.num_classes == 10);
   CHECK(ds.train.count == 10);
@@ -107,13 +107,13 @@ TEST_CASE("CIFAR-100 keeps the fine label, or the coarse one when asked", "[cifa
   const auto labels = [](int n) { return Bytes{static_cast<uint8_t>(n % 20), static_cast<uint8_t>(99 - n)}; };
   write_file(dir / "train.bin", records(0, 4, labels));
   write_file(dir / "test.bin", records(40, 2, labels));
-  const DataSet fine = load_dataset("cifar100", dir);
+  const DataSet fine = load_dataset("cifar100", dir, {3, 32, 32});
   CHECK(fine.num_classes == 100);
   CHECK(fine.train.labels == std::vector<uint8_t>{99, 98, 97, 96});
   CHECK(fine.test.labels == std::vector<uint8_t>{59, 58});
   CHECK(fine.train.images[3 * 3072 + 2 * 1024 + 4 * 32 + 1] == pixel(3, 2, 4, 1));
   CHECK(fine.class_names.size() == 100);
-  const DataSet coarse = load_dataset("cifar100-coarse", dir);
+  const DataSet coarse = load_dataset("cifar100-coarse", dir, {3, 32, 32});
   CHECK(coarse.num_classes == 20);
   CHECK(coarse.train.labels == std::vector<uint8_t>{0, 1, 2, 3});
   CHECK(coarse.test.labels == std::vector<uint8_t>{0, 1});

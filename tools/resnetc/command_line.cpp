@@ -140,19 +140,21 @@ void add_update(const Group& g, Options& o) {
 void add_data(const Group& g, Options& o) {
   g.value("--dataset", "NAME",
           "the data set, replacing the file's train section's: fashion-mnist (the default), mnist (IDX files), "
-          "cifar10, cifar100 (its 100 fine labels) or cifar100-coarse (its 20 superclasses), the binary versions",
+          "cifar10, cifar100 (its 100 fine labels) or cifar100-coarse (its 20 superclasses), the binary versions, or "
+          "folder (PNG and JPEG images in DIR/train/CLASS/ and DIR/val/CLASS/)",
           [&o](const std::string& v) {
             o.dataset = choice<std::string>("--dataset", v,
                                             {{"fashion-mnist", "fashion-mnist"},
                                              {"mnist", "mnist"},
                                              {"cifar10", "cifar10"},
                                              {"cifar100", "cifar100"},
-                                             {"cifar100-coarse", "cifar100-coarse"}});
+                                             {"cifar100-coarse", "cifar100-coarse"},
+                                             {"folder", "folder"}});
           });
   g.value("--data", "DIR",
           "where the data set's files are (default: the path in the train section's `dataset NAME \"PATH\"`, else "
           "/usr/share/datasets/fashion-mnist, from the Debian package dataset-fashion-mnist, or "
-          "/usr/share/datasets/mnist; CIFAR has no default: the directory its archive unpacks to)",
+          "/usr/share/datasets/mnist; CIFAR and folder have no default: for CIFAR the directory its archive unpacks to)",
           [&o](const std::string& v) { o.data_dir = v; });
 }
 

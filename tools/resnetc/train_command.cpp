@@ -64,7 +64,8 @@ std::filesystem::path data_dir(const Options& o, const train::Recipe& r) {
 
 // The data set, its images' channels checked against the network's before anything is compiled.
 data::DataSet load_data(const Options& o, const Model& m) {
-  data::DataSet data = data::load_dataset(m.recipe.dataset, data_dir(o, m.recipe));
+  const ir::Dims& input = m.net.graph.shape(m.net.graph.input);  // [N, C, H, W]
+  data::DataSet data = data::load_dataset(m.recipe.dataset, data_dir(o, m.recipe), {input[1], input[2], input[3]});
   train::check_channels_fit(m.net.graph, data, m.net.input_loc);
   return data;
 }
@@ -75,6 +76,12 @@ std::vector<std::filesystem::path> run_inputs(const Options& o, const train::Rec
   std::vector<std::filesystem::path> inputs{o.model};
   if (!o.init.empty()) inputs.push_back(o.init);
   std::error_code ec;
+  if (r.dataset == "folder") {  // the images are in class folders, below train/ and val/
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(
+             data_dir(o, r), std::filesystem::directory_options::follow_directory_symlink, ec))
+      if (entry.is_regular_file(ec)) inputs.push_back(entry.path());
+    return inputs;
+  }
   for (const auto& entry : std::filesystem::directory_iterator(data_dir(o, r), ec))
     if (entry.is_regular_file(ec)) inputs.push_back(entry.path());
   return inputs;
