@@ -1,0 +1,48 @@
+// How the reference runs the backward ops.
+#include "compiler/reference/run.h"
+
+namespace resnetc::reference::run {
+
+ops::Buffer SoftmaxCrossEntropyGrad(const OpArgs& args) {
+  return ops::softmax_cross_entropy_grad(args.in(0), args.in(1));
+}
+
+ops::Buffer ConvGradInput(const OpArgs& args) { return ops::conv2d_grad_input(args.in(0), args.in(1), args.attrs); }
+
+ops::Buffer ConvGradWeight(const OpArgs& args) {
+  return ops::conv2d_grad_weight(args.in(0), args.in(1), args.attrs, args.out_shape);
+}
+
+ops::Buffer BiasGrad(const OpArgs& args) { return ops::bias_grad(args.in(0)); }
+
+ops::Buffer BnGradWeight(const OpArgs& args) {
+  return ops::bn_grad_weight(args.in(0), args.in(1), args.in(2), args.attrs.eps);
+}
+
+ops::Buffer BnGradInput(const OpArgs& args) {
+  return ops::bn_grad_input(args.in(0), args.in(1), args.in(2), args.in(3), args.attrs.eps);
+}
+
+ops::Buffer ReluGrad(const OpArgs& args) { return ops::relu_grad(args.in(0), args.in(1)); }
+
+ops::Buffer SigmoidGrad(const OpArgs& args) { return ops::sigmoid_grad(args.in(0), args.in(1)); }
+
+ops::Buffer SiluGrad(const OpArgs& args) { return ops::silu_grad(args.in(0), args.in(1)); }
+
+ops::Buffer ChannelMulGradGate(const OpArgs& args) { return ops::channel_mul_grad_gate(args.in(0), args.in(1)); }
+
+ops::Buffer MaxPoolGrad(const OpArgs& args) { return ops::maxpool_grad(args.in(0), args.in(1), args.attrs); }
+
+ops::Buffer AvgPoolGrad(const OpArgs& args) { return ops::avgpool_grad(args.in(0), args.attrs); }
+
+ops::Buffer GlobalAvgPoolGrad(const OpArgs& args) { return ops::global_avgpool_grad(args.in(0), args.attrs.shape); }
+
+ops::Buffer PadShortcutGrad(const OpArgs& args) { return ops::pad_shortcut_grad(args.in(0), args.attrs); }
+
+ops::Buffer Reshape(const OpArgs& args) { return ops::copy(args.in(0)); }
+
+ops::Buffer LinearGradInput(const OpArgs& args) { return ops::linear_grad_input(args.in(0), args.in(1)); }
+
+ops::Buffer LinearGradWeight(const OpArgs& args) { return ops::linear_grad_weight(args.in(0), args.in(1)); }
+
+}  // namespace resnetc::reference::run
