@@ -14,8 +14,6 @@ void not_differentiable(const ir::Op& op) {
 
 namespace gradients {
 
-#define RESNETC_NOT_DIFFERENTIABLE(kind) \
-  void kind(const OpGradient& g) { not_differentiable(g.op); }
 RESNETC_NOT_DIFFERENTIABLE(BnStats)
 RESNETC_NOT_DIFFERENTIABLE(BnApply)
 RESNETC_NOT_DIFFERENTIABLE(SoftmaxCrossEntropy)
@@ -31,9 +29,6 @@ RESNETC_NOT_DIFFERENTIABLE(ReluGrad)
 RESNETC_NOT_DIFFERENTIABLE(SigmoidGrad)
 RESNETC_NOT_DIFFERENTIABLE(SiluGrad)
 RESNETC_NOT_DIFFERENTIABLE(ChannelMulGradGate)
-RESNETC_NOT_DIFFERENTIABLE(MaxPoolGrad)
-RESNETC_NOT_DIFFERENTIABLE(AvgPoolGrad)
-RESNETC_NOT_DIFFERENTIABLE(GlobalAvgPoolGrad)
 RESNETC_NOT_DIFFERENTIABLE(Reshape)
 RESNETC_NOT_DIFFERENTIABLE(LinearGradInput)
 RESNETC_NOT_DIFFERENTIABLE(LinearGradWeight)
@@ -46,7 +41,6 @@ RESNETC_NOT_DIFFERENTIABLE(View)
 RESNETC_NOT_DIFFERENTIABLE(SgdUpdateGroup)
 RESNETC_NOT_DIFFERENTIABLE(SgdMomentumUpdateGroup)
 RESNETC_NOT_DIFFERENTIABLE(BnRunningUpdateGroup)
-#undef RESNETC_NOT_DIFFERENTIABLE
 
 }  // namespace gradients
 }  // namespace resnetc::autodiff

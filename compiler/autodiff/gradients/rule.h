@@ -48,6 +48,9 @@ struct OpGradient {
   void param_grad(ir::ValueId param, ir::ValueId g) const { sink.param_grad(param, g); }
 };
 
+// Attributes that give only `shape`, the shape of x: for a gradient op that reads no forward input.
+ir::Attrs shape_of_x(const OpGradient& g);
+
 // Throws ir::ShapeError, at the op: autodiff has no gradient for its kind.
 [[noreturn]] void not_differentiable(const ir::Op& op);
 
@@ -58,5 +61,9 @@ namespace gradients {
 #include "compiler/ir/ops.def"
 #undef OP
 }  // namespace gradients
+
+// In namespace gradients: the rule of a kind autodiff never differentiates.
+#define RESNETC_NOT_DIFFERENTIABLE(kind) \
+  void kind(const OpGradient& g) { not_differentiable(g.op); }
 
 }  // namespace resnetc::autodiff

@@ -58,22 +58,6 @@ ShapeResult ChannelMulGradGate(std::span<const Dims> d, const Attrs&) {
   return channel_gate(d[1]);
 }
 
-// dy, x
-ShapeResult MaxPoolGrad(std::span<const Dims> d, const Attrs& a) {
-  return grad_matches(pool_output(d[1], a, "maxpool"), d[0], d[1]);
-}
-
-// dy; shape = x's shape
-ShapeResult AvgPoolGrad(std::span<const Dims> d, const Attrs& a) {
-  return grad_matches(pool_output(a.shape, a, "avgpool"), d[0], a.shape);
-}
-
-// dy; shape = x's shape
-ShapeResult GlobalAvgPoolGrad(std::span<const Dims> d, const Attrs& a) {
-  if (auto r = expect_rank(a.shape, 4, "global_avgpool_grad"); !r.ok()) return r;
-  return grad_matches({{a.shape[0], a.shape[1], 1, 1}, {}}, d[0], a.shape);
-}
-
 // dy; shape = x's shape; the forward's out_channels are dy's channels
 ShapeResult PadShortcutGrad(std::span<const Dims> d, const Attrs& a) {
   if (auto r = expect_rank(d[0], 4, "pad_shortcut_grad"); !r.ok()) return r;

@@ -18,22 +18,6 @@ ShapeResult Add(std::span<const Dims> d, const Attrs&) {
   return {d[0], {}};
 }
 
-ShapeResult MaxPool(std::span<const Dims> d, const Attrs& a) { return pool_output(d[0], a, "maxpool"); }
-
-ShapeResult AvgPool(std::span<const Dims> d, const Attrs& a) { return pool_output(d[0], a, "avgpool"); }
-
-ShapeResult GlobalAvgPool(std::span<const Dims> d, const Attrs&) {
-  const Dims& x = d[0];
-  if (auto r = expect_rank(x, 4, "global avgpool"); !r.ok()) return r;
-  return {{x[0], x[1], 1, 1}, {}};
-}
-
-ShapeResult GlobalMaxPool(std::span<const Dims> d, const Attrs&) {
-  const Dims& x = d[0];
-  if (auto r = expect_rank(x, 4, "global maxpool"); !r.ok()) return r;
-  return {{x[0], x[1], 1, 1}, {}};
-}
-
 ShapeResult Flatten(std::span<const Dims> d, const Attrs&) {
   const Dims& x = d[0];
   if (x.size() < 2) return fail(fmt::format("flatten expects at least a 2-d input, got {}", format_dims(x)));

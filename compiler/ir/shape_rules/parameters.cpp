@@ -26,14 +26,8 @@ std::vector<ParamSpec> Linear(const Dims& x, const Attrs& a) {
 }
 
 // Kinds that own nothing, each named so that a new row must choose.
-#define RESNETC_NO_PARAMS(kind) \
-  std::vector<ParamSpec> kind(const Dims&, const Attrs&) { return {}; }
 RESNETC_NO_PARAMS(Relu)
 RESNETC_NO_PARAMS(Add)
-RESNETC_NO_PARAMS(MaxPool)
-RESNETC_NO_PARAMS(AvgPool)
-RESNETC_NO_PARAMS(GlobalAvgPool)
-RESNETC_NO_PARAMS(GlobalMaxPool)
 RESNETC_NO_PARAMS(Flatten)
 RESNETC_NO_PARAMS(Sigmoid)
 RESNETC_NO_PARAMS(Silu)
@@ -57,9 +51,6 @@ RESNETC_NO_PARAMS(ReluGrad)
 RESNETC_NO_PARAMS(SigmoidGrad)
 RESNETC_NO_PARAMS(SiluGrad)
 RESNETC_NO_PARAMS(ChannelMulGradGate)
-RESNETC_NO_PARAMS(MaxPoolGrad)
-RESNETC_NO_PARAMS(AvgPoolGrad)
-RESNETC_NO_PARAMS(GlobalAvgPoolGrad)
 RESNETC_NO_PARAMS(Reshape)
 RESNETC_NO_PARAMS(LinearGradInput)
 RESNETC_NO_PARAMS(LinearGradWeight)
@@ -71,6 +62,5 @@ RESNETC_NO_PARAMS(View)
 RESNETC_NO_PARAMS(SgdUpdateGroup)
 RESNETC_NO_PARAMS(SgdMomentumUpdateGroup)
 RESNETC_NO_PARAMS(BnRunningUpdateGroup)
-#undef RESNETC_NO_PARAMS
 
 }  // namespace resnetc::ir::param_rules

@@ -27,4 +27,8 @@ namespace param_rules {
 #undef OP
 }  // namespace param_rules
 
+// In namespace param_rules: the parameter rule of a kind that owns nothing.
+#define RESNETC_NO_PARAMS(kind) \
+  std::vector<ParamSpec> kind(const Dims&, const Attrs&) { return {}; }
+
 }  // namespace resnetc::ir

@@ -37,14 +37,9 @@ const KindChecks DropPathMask{Int32Input{1, "the int32 seed and step"}, nullptr}
 
 // Kinds the shape rule and the attribute schema check fully, each named so that a new row
 // must choose.
-#define RESNETC_NO_KIND_CHECKS(kind) const KindChecks kind{std::nullopt, nullptr};
 RESNETC_NO_KIND_CHECKS(Conv2d)
 RESNETC_NO_KIND_CHECKS(Relu)
 RESNETC_NO_KIND_CHECKS(Add)
-RESNETC_NO_KIND_CHECKS(MaxPool)
-RESNETC_NO_KIND_CHECKS(AvgPool)
-RESNETC_NO_KIND_CHECKS(GlobalAvgPool)
-RESNETC_NO_KIND_CHECKS(GlobalMaxPool)
 RESNETC_NO_KIND_CHECKS(Flatten)
 RESNETC_NO_KIND_CHECKS(Linear)
 RESNETC_NO_KIND_CHECKS(Sigmoid)
@@ -64,9 +59,6 @@ RESNETC_NO_KIND_CHECKS(ReluGrad)
 RESNETC_NO_KIND_CHECKS(SigmoidGrad)
 RESNETC_NO_KIND_CHECKS(SiluGrad)
 RESNETC_NO_KIND_CHECKS(ChannelMulGradGate)
-RESNETC_NO_KIND_CHECKS(MaxPoolGrad)
-RESNETC_NO_KIND_CHECKS(AvgPoolGrad)
-RESNETC_NO_KIND_CHECKS(GlobalAvgPoolGrad)
 RESNETC_NO_KIND_CHECKS(Reshape)
 RESNETC_NO_KIND_CHECKS(LinearGradInput)
 RESNETC_NO_KIND_CHECKS(LinearGradWeight)
@@ -78,7 +70,6 @@ RESNETC_NO_KIND_CHECKS(View)
 RESNETC_NO_KIND_CHECKS(SgdUpdateGroup)
 RESNETC_NO_KIND_CHECKS(SgdMomentumUpdateGroup)
 RESNETC_NO_KIND_CHECKS(BnRunningUpdateGroup)
-#undef RESNETC_NO_KIND_CHECKS
 
 }  // namespace kind_checks
 

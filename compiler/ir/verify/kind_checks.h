@@ -45,6 +45,9 @@ namespace kind_checks {
 #undef OP
 }  // namespace kind_checks
 
+// In namespace kind_checks: a kind the shape rule and the attribute schema check fully.
+#define RESNETC_NO_KIND_CHECKS(kind) const KindChecks kind{std::nullopt, nullptr};
+
 // The checks of a known kind.
 const KindChecks& checks_of(OpKind kind);
 

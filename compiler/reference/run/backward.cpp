@@ -31,12 +31,6 @@ ops::Buffer SiluGrad(const OpArgs& args) { return ops::silu_grad(args.in(0), arg
 
 ops::Buffer ChannelMulGradGate(const OpArgs& args) { return ops::channel_mul_grad_gate(args.in(0), args.in(1)); }
 
-ops::Buffer MaxPoolGrad(const OpArgs& args) { return ops::maxpool_grad(args.in(0), args.in(1), args.attrs); }
-
-ops::Buffer AvgPoolGrad(const OpArgs& args) { return ops::avgpool_grad(args.in(0), args.attrs); }
-
-ops::Buffer GlobalAvgPoolGrad(const OpArgs& args) { return ops::global_avgpool_grad(args.in(0), args.attrs.shape); }
-
 ops::Buffer PadShortcutGrad(const OpArgs& args) { return ops::pad_shortcut_grad(args.in(0), args.attrs); }
 
 ops::Buffer Reshape(const OpArgs& args) { return ops::copy(args.in(0)); }

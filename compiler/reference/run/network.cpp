@@ -21,19 +21,6 @@ ops::Buffer Relu(const OpArgs& args) { return ops::relu(args.in(0)); }
 
 ops::Buffer Add(const OpArgs& args) { return ops::add(args.in(0), args.in(1)); }
 
-ops::Buffer MaxPool(const OpArgs& args) { return ops::maxpool(args.in(0), args.attrs, args.out_shape); }
-
-ops::Buffer AvgPool(const OpArgs& args) { return ops::avgpool(args.in(0), args.attrs, args.out_shape); }
-
-ops::Buffer GlobalAvgPool(const OpArgs& args) { return ops::global_avgpool(args.in(0)); }
-
-// maxpool with the whole plane as its window
-ops::Buffer GlobalMaxPool(const OpArgs& args) {
-  ir::Attrs plane;
-  plane.kernel[0] = args.in(0).dim(2), plane.kernel[1] = args.in(0).dim(3);
-  return ops::maxpool(args.in(0), plane, args.out_shape);
-}
-
 ops::Buffer Flatten(const OpArgs& args) { return ops::copy(args.in(0)); }
 
 ops::Buffer Linear(const OpArgs& args) {
