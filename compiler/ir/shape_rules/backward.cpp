@@ -48,16 +48,6 @@ ShapeResult BnGradInput(std::span<const Dims> d, const Attrs&) {
 
 ShapeResult ReluGrad(std::span<const Dims> d, const Attrs&) { return same(d[0], d[1], "relu_grad"); }
 
-ShapeResult SigmoidGrad(std::span<const Dims> d, const Attrs&) { return same(d[0], d[1], "sigmoid_grad"); }
-
-ShapeResult SiluGrad(std::span<const Dims> d, const Attrs&) { return same(d[0], d[1], "silu_grad"); }
-
-// dy, x -> the gate's shape
-ShapeResult ChannelMulGradGate(std::span<const Dims> d, const Attrs&) {
-  if (auto r = same(d[0], d[1], "channel_mul_grad_gate"); !r.ok()) return r;
-  return channel_gate(d[1]);
-}
-
 // dy; shape = x's shape; the forward's out_channels are dy's channels
 ShapeResult PadShortcutGrad(std::span<const Dims> d, const Attrs& a) {
   if (auto r = expect_rank(d[0], 4, "pad_shortcut_grad"); !r.ok()) return r;

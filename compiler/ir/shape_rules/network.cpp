@@ -35,20 +35,6 @@ ShapeResult Linear(std::span<const Dims> d, const Attrs& a) {
   return {{x[0], a.out_features}, {}};
 }
 
-ShapeResult Sigmoid(std::span<const Dims> d, const Attrs&) { return {d[0], {}}; }
-
-ShapeResult Silu(std::span<const Dims> d, const Attrs&) { return {d[0], {}}; }
-
-ShapeResult ChannelMul(std::span<const Dims> d, const Attrs&) {
-  const Dims& x = d[0];
-  ShapeResult gate = channel_gate(x);
-  if (!gate.ok()) return gate;
-  if (d[1] != gate.dims)
-    return fail(fmt::format("a channel gate of {} must be {} (one value per sample and channel), got {}",
-                            format_dims(x), format_dims(gate.dims), format_dims(d[1])));
-  return {x, {}};
-}
-
 ShapeResult PadShortcut(std::span<const Dims> d, const Attrs& a) { return pad_shortcut_output(d[0], a); }
 
 ShapeResult Dropout(std::span<const Dims> d, const Attrs& a) { return drop_rate(d[0], a, "dropout"); }

@@ -25,12 +25,6 @@ ops::Buffer BnGradInput(const OpArgs& args) {
 
 ops::Buffer ReluGrad(const OpArgs& args) { return ops::relu_grad(args.in(0), args.in(1)); }
 
-ops::Buffer SigmoidGrad(const OpArgs& args) { return ops::sigmoid_grad(args.in(0), args.in(1)); }
-
-ops::Buffer SiluGrad(const OpArgs& args) { return ops::silu_grad(args.in(0), args.in(1)); }
-
-ops::Buffer ChannelMulGradGate(const OpArgs& args) { return ops::channel_mul_grad_gate(args.in(0), args.in(1)); }
-
 ops::Buffer PadShortcutGrad(const OpArgs& args) { return ops::pad_shortcut_grad(args.in(0), args.attrs); }
 
 ops::Buffer Reshape(const OpArgs& args) { return ops::copy(args.in(0)); }

@@ -28,12 +28,6 @@ ops::Buffer Linear(const OpArgs& args) {
   return ops::linear(args.in(0), args.in(1), has_bias(args) ? &bias : nullptr);
 }
 
-ops::Buffer Sigmoid(const OpArgs& args) { return ops::sigmoid(args.in(0)); }
-
-ops::Buffer Silu(const OpArgs& args) { return ops::silu(args.in(0)); }
-
-ops::Buffer ChannelMul(const OpArgs& args) { return ops::channel_mul(args.in(0), args.in(1)); }
-
 ops::Buffer PadShortcut(const OpArgs& args) { return ops::pad_shortcut(args.in(0), args.attrs, args.out_shape); }
 
 // The identity in evaluation; training runs the mask ops.
