@@ -48,20 +48,6 @@ ShapeResult BnGradInput(std::span<const Dims> d, const Attrs&) {
 
 ShapeResult ReluGrad(std::span<const Dims> d, const Attrs&) { return same(d[0], d[1], "relu_grad"); }
 
-// dy; shape = x's shape; the forward's out_channels are dy's channels
-ShapeResult PadShortcutGrad(std::span<const Dims> d, const Attrs& a) {
-  if (auto r = expect_rank(d[0], 4, "pad_shortcut_grad"); !r.ok()) return r;
-  Attrs forward = a;
-  forward.out_channels = d[0][1];
-  return grad_matches(pad_shortcut_output(a.shape, forward), d[0], a.shape);
-}
-
-ShapeResult Reshape(std::span<const Dims> d, const Attrs& a) {
-  if (numel(d[0]) != numel(a.shape))
-    return fail(fmt::format("cannot reshape {} to {}", format_dims(d[0]), format_dims(a.shape)));
-  return {a.shape, {}};
-}
-
 // dy, weight
 ShapeResult LinearGradInput(std::span<const Dims> d, const Attrs&) {
   if (auto r = expect_rank(d[1], 2, "linear_grad_input"); !r.ok()) return r;

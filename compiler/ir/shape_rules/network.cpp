@@ -18,14 +18,6 @@ ShapeResult Add(std::span<const Dims> d, const Attrs&) {
   return {d[0], {}};
 }
 
-ShapeResult Flatten(std::span<const Dims> d, const Attrs&) {
-  const Dims& x = d[0];
-  if (x.size() < 2) return fail(fmt::format("flatten expects at least a 2-d input, got {}", format_dims(x)));
-  Dims out{x[0], 1};
-  for (size_t i = 1; i < x.size(); ++i) out[1] *= x[i];  // bounded: x passed check_size
-  return {out, {}};
-}
-
 ShapeResult Linear(std::span<const Dims> d, const Attrs& a) {
   const Dims& x = d[0];
   if (x.size() != 2)
@@ -34,8 +26,6 @@ ShapeResult Linear(std::span<const Dims> d, const Attrs& a) {
   if (a.out_features > kMaxDim) return fail(fmt::format("fc outputs {} are larger than 2^31", a.out_features));
   return {{x[0], a.out_features}, {}};
 }
-
-ShapeResult PadShortcut(std::span<const Dims> d, const Attrs& a) { return pad_shortcut_output(d[0], a); }
 
 ShapeResult Dropout(std::span<const Dims> d, const Attrs& a) { return drop_rate(d[0], a, "dropout"); }
 

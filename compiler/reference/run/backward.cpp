@@ -25,10 +25,6 @@ ops::Buffer BnGradInput(const OpArgs& args) {
 
 ops::Buffer ReluGrad(const OpArgs& args) { return ops::relu_grad(args.in(0), args.in(1)); }
 
-ops::Buffer PadShortcutGrad(const OpArgs& args) { return ops::pad_shortcut_grad(args.in(0), args.attrs); }
-
-ops::Buffer Reshape(const OpArgs& args) { return ops::copy(args.in(0)); }
-
 ops::Buffer LinearGradInput(const OpArgs& args) { return ops::linear_grad_input(args.in(0), args.in(1)); }
 
 ops::Buffer LinearGradWeight(const OpArgs& args) { return ops::linear_grad_weight(args.in(0), args.in(1)); }

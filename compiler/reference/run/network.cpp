@@ -21,14 +21,10 @@ ops::Buffer Relu(const OpArgs& args) { return ops::relu(args.in(0)); }
 
 ops::Buffer Add(const OpArgs& args) { return ops::add(args.in(0), args.in(1)); }
 
-ops::Buffer Flatten(const OpArgs& args) { return ops::copy(args.in(0)); }
-
 ops::Buffer Linear(const OpArgs& args) {
   const ops::TensorRef bias = has_bias(args) ? args.in(2) : args.in(1);
   return ops::linear(args.in(0), args.in(1), has_bias(args) ? &bias : nullptr);
 }
-
-ops::Buffer PadShortcut(const OpArgs& args) { return ops::pad_shortcut(args.in(0), args.attrs, args.out_shape); }
 
 // The identity in evaluation; training runs the mask ops.
 ops::Buffer Dropout(const OpArgs& args) { return ops::copy(args.in(0)); }
