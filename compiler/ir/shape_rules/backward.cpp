@@ -9,26 +9,6 @@ namespace resnetc::ir::shape_rules {
 
 ShapeResult SoftmaxCrossEntropyGrad(std::span<const Dims> d, const Attrs&) { return logits_and_labels(d); }
 
-// dy, weight; shape = x's shape
-ShapeResult ConvGradInput(std::span<const Dims> d, const Attrs& a) {
-  ShapeResult fwd = conv_output(a.shape, a);
-  if (!fwd.ok()) return fwd;
-  if (auto r = expect(d[1], param_rules::Conv2d(a.shape, a)[0].shape, "the weight"); !r.ok()) return r;
-  return grad_matches(fwd, d[0], a.shape);
-}
-
-// dy, x
-ShapeResult ConvGradWeight(std::span<const Dims> d, const Attrs& a) {
-  ShapeResult fwd = grad_matches(conv_output(d[1], a), d[0], d[1]);
-  if (!fwd.ok()) return fwd;
-  return {param_rules::Conv2d(d[1], a)[0].shape, {}};
-}
-
-ShapeResult BiasGrad(std::span<const Dims> d, const Attrs&) {
-  if (d[0].size() < 2) return fail(fmt::format("bias_grad expects at least 2 axes, got {}", format_dims(d[0])));
-  return {{d[0][1]}, {}};
-}
-
 // dy, x, stats
 ShapeResult BnGradWeight(std::span<const Dims> d, const Attrs&) {
   const Dims& x = d[1];
@@ -47,20 +27,5 @@ ShapeResult BnGradInput(std::span<const Dims> d, const Attrs&) {
 }
 
 ShapeResult ReluGrad(std::span<const Dims> d, const Attrs&) { return same(d[0], d[1], "relu_grad"); }
-
-// dy, weight
-ShapeResult LinearGradInput(std::span<const Dims> d, const Attrs&) {
-  if (auto r = expect_rank(d[1], 2, "linear_grad_input"); !r.ok()) return r;
-  if (auto r = expect(d[0], Dims{d[0].empty() ? 0 : d[0][0], d[1][0]}, "the incoming gradient"); !r.ok()) return r;
-  return {{d[0][0], d[1][1]}, {}};
-}
-
-// dy, x
-ShapeResult LinearGradWeight(std::span<const Dims> d, const Attrs&) {
-  if (auto r = expect_rank(d[0], 2, "linear_grad_weight"); !r.ok()) return r;
-  if (auto r = expect_rank(d[1], 2, "linear_grad_weight"); !r.ok()) return r;
-  if (d[0][0] != d[1][0]) return fail("linear_grad_weight: gradient and input batch sizes differ");
-  return {{d[0][1], d[1][1]}, {}};
-}
 
 }  // namespace resnetc::ir::shape_rules

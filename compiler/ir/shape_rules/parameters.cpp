@@ -1,28 +1,15 @@
-// The parameters and state each op kind owns (param_specs in shape_inference.h): the weights of
-// the network's ops; every other kind reads its tensors as data.
+// The parameters and state each op kind owns (param_specs in shape_inference.h): BatchNorm's
+// here, conv2d's and linear's in compiler/ops/dense.cpp; every other kind reads its tensors as
+// data.
 #include "compiler/ir/shape_rules/rules.h"
 
 namespace resnetc::ir::param_rules {
-
-std::vector<ParamSpec> Conv2d(const Dims& x, const Attrs& a) {
-  std::vector<ParamSpec> specs;
-  specs.push_back({"weight", {a.out_channels, x[1] / a.groups, a.kernel[0], a.kernel[1]}, ValueRole::Parameter});
-  if (a.bias) specs.push_back({"bias", {a.out_channels}, ValueRole::Parameter});
-  return specs;
-}
 
 std::vector<ParamSpec> BatchNorm(const Dims& x, const Attrs&) {
   return {{"weight", {x[1]}, ValueRole::Parameter},
           {"bias", {x[1]}, ValueRole::Parameter},
           {"running_mean", {x[1]}, ValueRole::State},
           {"running_var", {x[1]}, ValueRole::State}};
-}
-
-std::vector<ParamSpec> Linear(const Dims& x, const Attrs& a) {
-  std::vector<ParamSpec> specs;
-  specs.push_back({"weight", {a.out_features, x[1]}, ValueRole::Parameter});
-  if (a.bias) specs.push_back({"bias", {a.out_features}, ValueRole::Parameter});
-  return specs;
 }
 
 // Kinds that own nothing, each named so that a new row must choose.
@@ -36,14 +23,9 @@ RESNETC_NO_PARAMS(BnStats)
 RESNETC_NO_PARAMS(BnApply)
 RESNETC_NO_PARAMS(SoftmaxCrossEntropy)
 RESNETC_NO_PARAMS(SoftmaxCrossEntropyGrad)
-RESNETC_NO_PARAMS(ConvGradInput)
-RESNETC_NO_PARAMS(ConvGradWeight)
-RESNETC_NO_PARAMS(BiasGrad)
 RESNETC_NO_PARAMS(BnGradWeight)
 RESNETC_NO_PARAMS(BnGradInput)
 RESNETC_NO_PARAMS(ReluGrad)
-RESNETC_NO_PARAMS(LinearGradInput)
-RESNETC_NO_PARAMS(LinearGradWeight)
 RESNETC_NO_PARAMS(Fused)
 RESNETC_NO_PARAMS(View)
 

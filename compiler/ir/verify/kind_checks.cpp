@@ -37,21 +37,14 @@ const KindChecks DropPathMask{Int32Input{1, "the int32 seed and step"}, nullptr}
 
 // Kinds the shape rule and the attribute schema check fully, each named so that a new row
 // must choose.
-RESNETC_NO_KIND_CHECKS(Conv2d)
 RESNETC_NO_KIND_CHECKS(Relu)
 RESNETC_NO_KIND_CHECKS(Add)
-RESNETC_NO_KIND_CHECKS(Linear)
 RESNETC_NO_KIND_CHECKS(Dropout)
 RESNETC_NO_KIND_CHECKS(DropPath)
 RESNETC_NO_KIND_CHECKS(BnApply)
-RESNETC_NO_KIND_CHECKS(ConvGradInput)
-RESNETC_NO_KIND_CHECKS(ConvGradWeight)
-RESNETC_NO_KIND_CHECKS(BiasGrad)
 RESNETC_NO_KIND_CHECKS(BnGradWeight)
 RESNETC_NO_KIND_CHECKS(BnGradInput)
 RESNETC_NO_KIND_CHECKS(ReluGrad)
-RESNETC_NO_KIND_CHECKS(LinearGradInput)
-RESNETC_NO_KIND_CHECKS(LinearGradWeight)
 RESNETC_NO_KIND_CHECKS(Fused)
 RESNETC_NO_KIND_CHECKS(View)
 

@@ -7,14 +7,6 @@ ops::Buffer SoftmaxCrossEntropyGrad(const OpArgs& args) {
   return ops::softmax_cross_entropy_grad(args.in(0), args.in(1));
 }
 
-ops::Buffer ConvGradInput(const OpArgs& args) { return ops::conv2d_grad_input(args.in(0), args.in(1), args.attrs); }
-
-ops::Buffer ConvGradWeight(const OpArgs& args) {
-  return ops::conv2d_grad_weight(args.in(0), args.in(1), args.attrs, args.out_shape);
-}
-
-ops::Buffer BiasGrad(const OpArgs& args) { return ops::bias_grad(args.in(0)); }
-
 ops::Buffer BnGradWeight(const OpArgs& args) {
   return ops::bn_grad_weight(args.in(0), args.in(1), args.in(2), args.attrs.eps);
 }
@@ -24,9 +16,5 @@ ops::Buffer BnGradInput(const OpArgs& args) {
 }
 
 ops::Buffer ReluGrad(const OpArgs& args) { return ops::relu_grad(args.in(0), args.in(1)); }
-
-ops::Buffer LinearGradInput(const OpArgs& args) { return ops::linear_grad_input(args.in(0), args.in(1)); }
-
-ops::Buffer LinearGradWeight(const OpArgs& args) { return ops::linear_grad_weight(args.in(0), args.in(1)); }
 
 }  // namespace resnetc::reference::run
