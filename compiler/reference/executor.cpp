@@ -5,9 +5,10 @@
 #include <fmt/ranges.h>
 
 #include <cmath>
+#include <iterator>
 
 #include "compiler/ir/shape_inference.h"
-#include "compiler/reference/ops.h"
+#include "compiler/reference/run.h"
 
 namespace resnetc::reference {
 namespace {
@@ -23,6 +24,15 @@ std::string_view role_name(ir::ValueRole role) {
 }
 
 std::string op_ref(const ir::Op& op) { return fmt::format("op '{}' ({})", op.name, ir::op_kind_name(op.kind)); }
+
+// How each kind runs, indexed by OpKind (ops.cpp checks that the rows are in enum order).
+using RunRule = ops::Buffer (*)(const OpArgs&);
+constexpr RunRule kRunRules[] = {
+#define OP(kind, ...) &run::kind,
+#include "compiler/ir/ops.def"
+#undef OP
+};
+static_assert(std::size(kRunRules) == static_cast<size_t>(ir::kLastOpKind) + 1, "one run rule per OpKind");
 
 }  // namespace
 
@@ -126,99 +136,8 @@ void Executor::run() {
 }
 
 void Executor::run_op(const ir::Op& op) {
-  using ir::OpKind;
-  namespace k = ops;
-  auto in = [&](size_t i) {
-    const ir::ValueId id = op.inputs[i];
-    return k::TensorRef{data_[static_cast<size_t>(id)], graph_.shape(id)};
-  };
-  auto mut = [&](size_t i) -> k::Buffer& { return data_[static_cast<size_t>(op.inputs[i])]; };
-  const ir::Attrs& a = op.attrs;
-  const ir::Dims& out_shape = ir::is_update(op.kind) ? a.shape : graph_.shape(op.output);
-  const bool has_bias = op.inputs.size() > 2;
-  k::Buffer y;
-  switch (op.kind) {
-    // Forward.
-    case OpKind::Conv2d: {
-      const k::TensorRef bias = has_bias ? in(2) : in(1);
-      y = k::conv2d(in(0), in(1), has_bias ? &bias : nullptr, a, out_shape);
-      break;
-    }
-    case OpKind::BatchNorm: y = k::batchnorm(in(0), in(1), in(2), in(3), in(4), a.eps); break;
-    case OpKind::Relu: y = k::relu(in(0)); break;
-    case OpKind::Sigmoid: y = k::sigmoid(in(0)); break;
-    case OpKind::Silu: y = k::silu(in(0)); break;
-    case OpKind::ChannelMul: y = k::channel_mul(in(0), in(1)); break;
-    case OpKind::Add: y = k::add(in(0), in(1)); break;
-    case OpKind::MaxPool: y = k::maxpool(in(0), a, out_shape); break;
-    case OpKind::AvgPool: y = k::avgpool(in(0), a, out_shape); break;
-    case OpKind::GlobalAvgPool: y = k::global_avgpool(in(0)); break;
-    case OpKind::GlobalMaxPool: {  // maxpool with the whole plane as its window
-      ir::Attrs plane;
-      plane.kernel[0] = in(0).dim(2), plane.kernel[1] = in(0).dim(3);
-      y = k::maxpool(in(0), plane, out_shape);
-      break;
-    }
-    case OpKind::Flatten:
-    case OpKind::Reshape:
-    case OpKind::Dropout:
-    case OpKind::DropPath: y = k::copy(in(0)); break;
-    case OpKind::Linear: {
-      const k::TensorRef bias = has_bias ? in(2) : in(1);
-      y = k::linear(in(0), in(1), has_bias ? &bias : nullptr);
-      break;
-    }
-    case OpKind::PadShortcut: y = k::pad_shortcut(in(0), a, out_shape); break;
-    case OpKind::DropoutMask: y = k::random_mask(in(0), in(1), a, false); break;
-    case OpKind::DropPathMask: y = k::random_mask(in(0), in(1), a, true); break;
-    case OpKind::BnStats: y = k::bn_stats(in(0)); break;
-    case OpKind::BnApply: y = k::bn_apply(in(0), in(1), in(2), in(3), a.eps); break;
-    case OpKind::SoftmaxCrossEntropy: y = k::softmax_cross_entropy(in(0), in(1)); break;
-    // Backward.
-    case OpKind::SoftmaxCrossEntropyGrad: y = k::softmax_cross_entropy_grad(in(0), in(1)); break;
-    case OpKind::ConvGradInput: y = k::conv2d_grad_input(in(0), in(1), a); break;
-    case OpKind::ConvGradWeight: y = k::conv2d_grad_weight(in(0), in(1), a, out_shape); break;
-    case OpKind::BiasGrad: y = k::bias_grad(in(0)); break;
-    case OpKind::BnGradWeight: y = k::bn_grad_weight(in(0), in(1), in(2), a.eps); break;
-    case OpKind::BnGradInput: y = k::bn_grad_input(in(0), in(1), in(2), in(3), a.eps); break;
-    case OpKind::ReluGrad: y = k::relu_grad(in(0), in(1)); break;
-    case OpKind::SigmoidGrad: y = k::sigmoid_grad(in(0), in(1)); break;
-    case OpKind::SiluGrad: y = k::silu_grad(in(0), in(1)); break;
-    case OpKind::ChannelMulGradGate: y = k::channel_mul_grad_gate(in(0), in(1)); break;
-    case OpKind::MaxPoolGrad: y = k::maxpool_grad(in(0), in(1), a); break;
-    case OpKind::AvgPoolGrad: y = k::avgpool_grad(in(0), a); break;
-    case OpKind::GlobalAvgPoolGrad: y = k::global_avgpool_grad(in(0), a.shape); break;
-    case OpKind::PadShortcutGrad: y = k::pad_shortcut_grad(in(0), a); break;
-    case OpKind::LinearGradInput: y = k::linear_grad_input(in(0), in(1)); break;
-    case OpKind::LinearGradWeight: y = k::linear_grad_weight(in(0), in(1)); break;
-    // Updates: in place, no output.
-    case OpKind::SgdUpdate: k::sgd_update(mut(0), in(1), in(2)[0], a.weight_decay); return;
-    case OpKind::SgdMomentumUpdate:
-      k::sgd_momentum_update(mut(0), in(1), in(2)[0], mut(3), a.momentum, a.weight_decay);
-      return;
-    case OpKind::BnRunningUpdate:
-      k::bn_running_update(mut(0), mut(1), in(2), a.momentum, a.shape[0] * a.shape[2] * a.shape[3]);
-      return;
-    // Made by the passes.
-    case OpKind::Fused: {
-      std::vector<k::TensorRef> inputs;
-      for (size_t i = 0; i < op.inputs.size(); ++i) inputs.push_back(in(i));
-      y = k::fused(inputs, a.program, a.shape);
-      break;
-    }
-    case OpKind::View: y = k::view(in(0), a.offset, ir::numel(a.shape)); break;
-    case OpKind::SgdUpdateGroup:
-      for (size_t m = 1; m < op.inputs.size(); m += 2) k::sgd_update(mut(m), in(m + 1), in(0)[0], a.weight_decay);
-      return;
-    case OpKind::SgdMomentumUpdateGroup:
-      for (size_t m = 1; m < op.inputs.size(); m += 3)
-        k::sgd_momentum_update(mut(m), in(m + 1), in(0)[0], mut(m + 2), a.momentum, a.weight_decay);
-      return;
-    case OpKind::BnRunningUpdateGroup:
-      for (size_t m = 0; m < op.inputs.size(); m += 3)
-        k::bn_running_update(mut(m), mut(m + 1), in(m + 2), a.momentum, a.counts[m / 3]);
-      return;
-  }
+  ops::Buffer y = kRunRules[static_cast<size_t>(op.kind)](OpArgs(op, graph_, data_));
+  if (ir::is_update(op.kind)) return;
   data_[static_cast<size_t>(op.output)] = std::move(y);
   present_[static_cast<size_t>(op.output)] = true;
 }

@@ -1,6 +1,7 @@
 #pragma once
-// The reference kernels: one plain function per op kind, in double precision, NCHW row-major.
-// Internal to the reference executor; the executor has checked every shape before calling.
+// The reference kernels: plain functions in double precision, NCHW row-major, which each kind's
+// run function (run.h) calls. Internal to the reference executor; the executor has checked
+// every shape before calling.
 // Each function's comment gives the op's meaning; compiler/ir/graph.h is the specification.
 #include <span>
 #include <vector>

@@ -9,4 +9,10 @@ ir::ValueId OpGradient::grad_op(ir::OpKind kind, std::string_view suffix, std::v
   return sink.apply(kind, fmt::format("{}.{}", op.name, suffix), std::move(inputs), attrs, op.loc);
 }
 
+ir::Attrs shape_of_x(const OpGradient& g) {
+  ir::Attrs a;
+  a.shape = g.x_shape;
+  return a;
+}
+
 }  // namespace resnetc::autodiff

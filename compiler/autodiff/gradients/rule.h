@@ -1,9 +1,10 @@
 #pragma once
 // The gradient rule of every op kind, one function each, named after the kind and declared
 // from the rows of ops.def: a row without its rule fails to link. training_graph.cpp reaches
-// them through a table built from the same rows. The definitions live by family:
-// weighted.cpp (ops with parameters), elementwise.cpp, spatial.cpp (pooling, flatten), and
-// none.cpp for the kinds that are never differentiated.
+// them through a table built from the same rows. The definitions live by family: the families
+// moved to compiler/ops/ (window, gate, layout, update, dense) hold their kinds' gradients; the
+// others' are in weighted.cpp (BatchNorm), elementwise.cpp, and none.cpp for the kinds that are
+// never differentiated.
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,9 @@ struct OpGradient {
   void param_grad(ir::ValueId param, ir::ValueId g) const { sink.param_grad(param, g); }
 };
 
+// Attributes that give only `shape`, the shape of x: for a gradient op that reads no forward input.
+ir::Attrs shape_of_x(const OpGradient& g);
+
 // Throws ir::CompileError, at the op: autodiff has no gradient for its kind.
 [[noreturn]] void not_differentiable(const ir::Op& op);
 
@@ -58,5 +62,9 @@ namespace gradients {
 #include "compiler/ir/ops.def"
 #undef OP
 }  // namespace gradients
+
+// In namespace gradients: the rule of a kind autodiff never differentiates.
+#define RESNETC_NOT_DIFFERENTIABLE(kind) \
+  void kind(const OpGradient& g) { not_differentiable(g.op); }
 
 }  // namespace resnetc::autodiff

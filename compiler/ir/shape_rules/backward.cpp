@@ -9,26 +9,6 @@ namespace resnetc::ir::shape_rules {
 
 ShapeResult SoftmaxCrossEntropyGrad(std::span<const Dims> d, const Attrs&) { return logits_and_labels(d); }
 
-// dy, weight; shape = x's shape
-ShapeResult ConvGradInput(std::span<const Dims> d, const Attrs& a) {
-  ShapeResult fwd = conv_output(a.shape, a);
-  if (!fwd.ok()) return fwd;
-  if (auto r = expect(d[1], param_rules::Conv2d(a.shape, a)[0].shape, "the weight"); !r.ok()) return r;
-  return grad_matches(fwd, d[0], a.shape);
-}
-
-// dy, x
-ShapeResult ConvGradWeight(std::span<const Dims> d, const Attrs& a) {
-  ShapeResult fwd = grad_matches(conv_output(d[1], a), d[0], d[1]);
-  if (!fwd.ok()) return fwd;
-  return {param_rules::Conv2d(d[1], a)[0].shape, {}};
-}
-
-ShapeResult BiasGrad(std::span<const Dims> d, const Attrs&) {
-  if (d[0].size() < 2) return fail(fmt::format("bias_grad expects at least 2 axes, got {}", format_dims(d[0])));
-  return {{d[0][1]}, {}};
-}
-
 // dy, x, stats
 ShapeResult BnGradWeight(std::span<const Dims> d, const Attrs&) {
   const Dims& x = d[1];
@@ -47,60 +27,5 @@ ShapeResult BnGradInput(std::span<const Dims> d, const Attrs&) {
 }
 
 ShapeResult ReluGrad(std::span<const Dims> d, const Attrs&) { return same(d[0], d[1], "relu_grad"); }
-
-ShapeResult SigmoidGrad(std::span<const Dims> d, const Attrs&) { return same(d[0], d[1], "sigmoid_grad"); }
-
-ShapeResult SiluGrad(std::span<const Dims> d, const Attrs&) { return same(d[0], d[1], "silu_grad"); }
-
-// dy, x -> the gate's shape
-ShapeResult ChannelMulGradGate(std::span<const Dims> d, const Attrs&) {
-  if (auto r = same(d[0], d[1], "channel_mul_grad_gate"); !r.ok()) return r;
-  return channel_gate(d[1]);
-}
-
-// dy, x
-ShapeResult MaxPoolGrad(std::span<const Dims> d, const Attrs& a) {
-  return grad_matches(pool_output(d[1], a, "maxpool"), d[0], d[1]);
-}
-
-// dy; shape = x's shape
-ShapeResult AvgPoolGrad(std::span<const Dims> d, const Attrs& a) {
-  return grad_matches(pool_output(a.shape, a, "avgpool"), d[0], a.shape);
-}
-
-// dy; shape = x's shape
-ShapeResult GlobalAvgPoolGrad(std::span<const Dims> d, const Attrs& a) {
-  if (auto r = expect_rank(a.shape, 4, "global_avgpool_grad"); !r.ok()) return r;
-  return grad_matches({{a.shape[0], a.shape[1], 1, 1}, {}}, d[0], a.shape);
-}
-
-// dy; shape = x's shape; the forward's out_channels are dy's channels
-ShapeResult PadShortcutGrad(std::span<const Dims> d, const Attrs& a) {
-  if (auto r = expect_rank(d[0], 4, "pad_shortcut_grad"); !r.ok()) return r;
-  Attrs forward = a;
-  forward.out_channels = d[0][1];
-  return grad_matches(pad_shortcut_output(a.shape, forward), d[0], a.shape);
-}
-
-ShapeResult Reshape(std::span<const Dims> d, const Attrs& a) {
-  if (numel(d[0]) != numel(a.shape))
-    return fail(fmt::format("cannot reshape {} to {}", format_dims(d[0]), format_dims(a.shape)));
-  return {a.shape, {}};
-}
-
-// dy, weight
-ShapeResult LinearGradInput(std::span<const Dims> d, const Attrs&) {
-  if (auto r = expect_rank(d[1], 2, "linear_grad_input"); !r.ok()) return r;
-  if (auto r = expect(d[0], Dims{d[0].empty() ? 0 : d[0][0], d[1][0]}, "the incoming gradient"); !r.ok()) return r;
-  return {{d[0][0], d[1][1]}, {}};
-}
-
-// dy, x
-ShapeResult LinearGradWeight(std::span<const Dims> d, const Attrs&) {
-  if (auto r = expect_rank(d[0], 2, "linear_grad_weight"); !r.ok()) return r;
-  if (auto r = expect_rank(d[1], 2, "linear_grad_weight"); !r.ok()) return r;
-  if (d[0][0] != d[1][0]) return fail("linear_grad_weight: gradient and input batch sizes differ");
-  return {{d[0][1], d[1][1]}, {}};
-}
 
 }  // namespace resnetc::ir::shape_rules

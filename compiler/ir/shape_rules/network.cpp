@@ -6,8 +6,6 @@
 
 namespace resnetc::ir::shape_rules {
 
-ShapeResult Conv2d(std::span<const Dims> d, const Attrs& a) { return conv_output(d[0], a); }
-
 ShapeResult BatchNorm(std::span<const Dims> d, const Attrs&) { return expect_rank(d[0], 4, "bn"); }
 
 ShapeResult Relu(std::span<const Dims> d, const Attrs&) { return {d[0], {}}; }
@@ -17,55 +15,6 @@ ShapeResult Add(std::span<const Dims> d, const Attrs&) {
     return fail(fmt::format("residual add of two different shapes: {} and {}", format_dims(d[0]), format_dims(d[1])));
   return {d[0], {}};
 }
-
-ShapeResult MaxPool(std::span<const Dims> d, const Attrs& a) { return pool_output(d[0], a, "maxpool"); }
-
-ShapeResult AvgPool(std::span<const Dims> d, const Attrs& a) { return pool_output(d[0], a, "avgpool"); }
-
-ShapeResult GlobalAvgPool(std::span<const Dims> d, const Attrs&) {
-  const Dims& x = d[0];
-  if (auto r = expect_rank(x, 4, "global avgpool"); !r.ok()) return r;
-  return {{x[0], x[1], 1, 1}, {}};
-}
-
-ShapeResult GlobalMaxPool(std::span<const Dims> d, const Attrs&) {
-  const Dims& x = d[0];
-  if (auto r = expect_rank(x, 4, "global maxpool"); !r.ok()) return r;
-  return {{x[0], x[1], 1, 1}, {}};
-}
-
-ShapeResult Flatten(std::span<const Dims> d, const Attrs&) {
-  const Dims& x = d[0];
-  if (x.size() < 2) return fail(fmt::format("flatten expects at least a 2-d input, got {}", format_dims(x)));
-  Dims out{x[0], 1};
-  for (size_t i = 1; i < x.size(); ++i) out[1] *= x[i];  // bounded: x passed check_size
-  return {out, {}};
-}
-
-ShapeResult Linear(std::span<const Dims> d, const Attrs& a) {
-  const Dims& x = d[0];
-  if (x.size() != 2)
-    return fail(fmt::format("fc expects a 2-d input [N, features], got {}; add `flatten` first", format_dims(x)));
-  if (a.out_features < 1) return fail(fmt::format("fc needs at least 1 output, got {}", a.out_features));
-  if (a.out_features > kMaxDim) return fail(fmt::format("fc outputs {} are larger than 2^31", a.out_features));
-  return {{x[0], a.out_features}, {}};
-}
-
-ShapeResult Sigmoid(std::span<const Dims> d, const Attrs&) { return {d[0], {}}; }
-
-ShapeResult Silu(std::span<const Dims> d, const Attrs&) { return {d[0], {}}; }
-
-ShapeResult ChannelMul(std::span<const Dims> d, const Attrs&) {
-  const Dims& x = d[0];
-  ShapeResult gate = channel_gate(x);
-  if (!gate.ok()) return gate;
-  if (d[1] != gate.dims)
-    return fail(fmt::format("a channel gate of {} must be {} (one value per sample and channel), got {}",
-                            format_dims(x), format_dims(gate.dims), format_dims(d[1])));
-  return {x, {}};
-}
-
-ShapeResult PadShortcut(std::span<const Dims> d, const Attrs& a) { return pad_shortcut_output(d[0], a); }
 
 ShapeResult Dropout(std::span<const Dims> d, const Attrs& a) { return drop_rate(d[0], a, "dropout"); }
 

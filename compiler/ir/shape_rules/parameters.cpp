@@ -1,15 +1,9 @@
-// The parameters and state each op kind owns (param_specs in shape_inference.h): the weights of
-// the network's ops; every other kind reads its tensors as data.
+// The parameters and state each op kind owns (param_specs in shape_inference.h): BatchNorm's
+// here, conv2d's and linear's in compiler/ops/dense.cpp; every other kind reads its tensors as
+// data.
 #include "compiler/ir/shape_rules/rules.h"
 
 namespace resnetc::ir::param_rules {
-
-std::vector<ParamSpec> Conv2d(const Dims& x, const Attrs& a) {
-  std::vector<ParamSpec> specs;
-  specs.push_back({"weight", {a.out_channels, x[1] / a.groups, a.kernel[0], a.kernel[1]}, ValueRole::Parameter});
-  if (a.bias) specs.push_back({"bias", {a.out_channels}, ValueRole::Parameter});
-  return specs;
-}
 
 std::vector<ParamSpec> BatchNorm(const Dims& x, const Attrs&) {
   return {{"weight", {x[1]}, ValueRole::Parameter},
@@ -18,59 +12,21 @@ std::vector<ParamSpec> BatchNorm(const Dims& x, const Attrs&) {
           {"running_var", {x[1]}, ValueRole::State}};
 }
 
-std::vector<ParamSpec> Linear(const Dims& x, const Attrs& a) {
-  std::vector<ParamSpec> specs;
-  specs.push_back({"weight", {a.out_features, x[1]}, ValueRole::Parameter});
-  if (a.bias) specs.push_back({"bias", {a.out_features}, ValueRole::Parameter});
-  return specs;
-}
-
 // Kinds that own nothing, each named so that a new row must choose.
-#define RESNETC_NO_PARAMS(kind) \
-  std::vector<ParamSpec> kind(const Dims&, const Attrs&) { return {}; }
 RESNETC_NO_PARAMS(Relu)
 RESNETC_NO_PARAMS(Add)
-RESNETC_NO_PARAMS(MaxPool)
-RESNETC_NO_PARAMS(AvgPool)
-RESNETC_NO_PARAMS(GlobalAvgPool)
-RESNETC_NO_PARAMS(GlobalMaxPool)
-RESNETC_NO_PARAMS(Flatten)
-RESNETC_NO_PARAMS(Sigmoid)
-RESNETC_NO_PARAMS(Silu)
-RESNETC_NO_PARAMS(ChannelMul)
-RESNETC_NO_PARAMS(PadShortcut)
 RESNETC_NO_PARAMS(Dropout)
 RESNETC_NO_PARAMS(DropPath)
 RESNETC_NO_PARAMS(DropoutMask)
 RESNETC_NO_PARAMS(DropPathMask)
-RESNETC_NO_PARAMS(PadShortcutGrad)
 RESNETC_NO_PARAMS(BnStats)
 RESNETC_NO_PARAMS(BnApply)
 RESNETC_NO_PARAMS(SoftmaxCrossEntropy)
 RESNETC_NO_PARAMS(SoftmaxCrossEntropyGrad)
-RESNETC_NO_PARAMS(ConvGradInput)
-RESNETC_NO_PARAMS(ConvGradWeight)
-RESNETC_NO_PARAMS(BiasGrad)
 RESNETC_NO_PARAMS(BnGradWeight)
 RESNETC_NO_PARAMS(BnGradInput)
 RESNETC_NO_PARAMS(ReluGrad)
-RESNETC_NO_PARAMS(SigmoidGrad)
-RESNETC_NO_PARAMS(SiluGrad)
-RESNETC_NO_PARAMS(ChannelMulGradGate)
-RESNETC_NO_PARAMS(MaxPoolGrad)
-RESNETC_NO_PARAMS(AvgPoolGrad)
-RESNETC_NO_PARAMS(GlobalAvgPoolGrad)
-RESNETC_NO_PARAMS(Reshape)
-RESNETC_NO_PARAMS(LinearGradInput)
-RESNETC_NO_PARAMS(LinearGradWeight)
-RESNETC_NO_PARAMS(SgdUpdate)
-RESNETC_NO_PARAMS(SgdMomentumUpdate)
-RESNETC_NO_PARAMS(BnRunningUpdate)
 RESNETC_NO_PARAMS(Fused)
 RESNETC_NO_PARAMS(View)
-RESNETC_NO_PARAMS(SgdUpdateGroup)
-RESNETC_NO_PARAMS(SgdMomentumUpdateGroup)
-RESNETC_NO_PARAMS(BnRunningUpdateGroup)
-#undef RESNETC_NO_PARAMS
 
 }  // namespace resnetc::ir::param_rules

@@ -1,9 +1,10 @@
 #pragma once
 // The shape rule and the parameters of every op kind, one function each, named after the kind
 // and declared from the rows of ops.def: a row without its rules fails to link. shape_inference.cpp
-// reaches them through tables built from the same rows. The definitions live by family:
-// network.cpp, training.cpp, backward.cpp, update.cpp, fused.cpp; parameters.cpp holds every
-// kind's parameters.
+// reaches them through tables built from the same rows. The definitions live by family: the
+// families moved to compiler/ops/ (window, gate, layout, update, dense) hold their kinds' shape rules
+// and parameters; the others' are in network.cpp, training.cpp, backward.cpp, fused.cpp, and
+// their parameters in parameters.cpp.
 #include <span>
 #include <vector>
 
@@ -26,5 +27,9 @@ namespace param_rules {
 #include "compiler/ir/ops.def"
 #undef OP
 }  // namespace param_rules
+
+// In namespace param_rules: the parameter rule of a kind that owns nothing.
+#define RESNETC_NO_PARAMS(kind) \
+  std::vector<ParamSpec> kind(const Dims&, const Attrs&) { return {}; }
 
 }  // namespace resnetc::ir

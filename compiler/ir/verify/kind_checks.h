@@ -1,7 +1,8 @@
 #pragma once
 // What the verifier checks of an op because of its kind, beyond the shape rule and the
 // attribute schema: one KindChecks per op kind, named after the kind and declared from the rows
-// of ops.def (a row without one fails to link), defined in kind_checks.cpp.
+// of ops.def (a row without one fails to link), defined in kind_checks.cpp and,
+// for the families moved there, compiler/ops/<family>.cpp.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,6 +45,9 @@ namespace kind_checks {
 #include "compiler/ir/ops.def"
 #undef OP
 }  // namespace kind_checks
+
+// In namespace kind_checks: a kind the shape rule and the attribute schema check fully.
+#define RESNETC_NO_KIND_CHECKS(kind) const KindChecks kind{std::nullopt, nullptr};
 
 // The checks of a known kind.
 const KindChecks& checks_of(OpKind kind);

@@ -1,0 +1,96 @@
+// The layout family: flatten, the option-A shortcut (pad_shortcut), and their gradients
+// (reshape, pad_shortcut_grad). Everything about these kinds that is not a backend kernel, one
+// section per layer (compiler/ops/family.h): shape rules, parameters and kind checks; gradients
+// (those that read no forward input carry the input's shape as their `shape` attribute); how
+// the reference executor runs them (their kernels are in reference/forward_ops.cpp and
+// backward_ops.cpp).
+#include "compiler/ops/family.h"
+
+#if defined(RESNETC_OPS_IR)
+#include <fmt/format.h>
+
+#include "compiler/ir/shape_rules/checks.h"
+#include "compiler/ir/shape_rules/rules.h"
+#include "compiler/ir/verify/kind_checks.h"
+
+namespace resnetc::ir {
+namespace shape_rules {
+
+ShapeResult Flatten(std::span<const Dims> d, const Attrs&) {
+  const Dims& x = d[0];
+  if (x.size() < 2) return fail(fmt::format("flatten expects at least a 2-d input, got {}", format_dims(x)));
+  Dims out{x[0], 1};
+  for (size_t i = 1; i < x.size(); ++i) out[1] *= x[i];  // bounded: x passed check_size
+  return {out, {}};
+}
+
+ShapeResult PadShortcut(std::span<const Dims> d, const Attrs& a) { return pad_shortcut_output(d[0], a); }
+
+// dy; shape = x's shape; the forward's out_channels are dy's channels
+ShapeResult PadShortcutGrad(std::span<const Dims> d, const Attrs& a) {
+  if (auto r = expect_rank(d[0], 4, "pad_shortcut_grad"); !r.ok()) return r;
+  Attrs forward = a;
+  forward.out_channels = d[0][1];
+  return grad_matches(pad_shortcut_output(a.shape, forward), d[0], a.shape);
+}
+
+ShapeResult Reshape(std::span<const Dims> d, const Attrs& a) {
+  if (numel(d[0]) != numel(a.shape))
+    return fail(fmt::format("cannot reshape {} to {}", format_dims(d[0]), format_dims(a.shape)));
+  return {a.shape, {}};
+}
+
+}  // namespace shape_rules
+
+namespace param_rules {
+RESNETC_NO_PARAMS(Flatten)
+RESNETC_NO_PARAMS(PadShortcut)
+RESNETC_NO_PARAMS(PadShortcutGrad)
+RESNETC_NO_PARAMS(Reshape)
+}  // namespace param_rules
+
+namespace kind_checks {
+RESNETC_NO_KIND_CHECKS(Flatten)
+RESNETC_NO_KIND_CHECKS(PadShortcut)
+RESNETC_NO_KIND_CHECKS(PadShortcutGrad)
+RESNETC_NO_KIND_CHECKS(Reshape)
+}  // namespace kind_checks
+}  // namespace resnetc::ir
+
+#elif defined(RESNETC_OPS_AUTODIFF)
+#include "compiler/autodiff/gradients/rule.h"
+
+namespace resnetc::autodiff::gradients {
+
+using ir::OpKind;
+
+// dy's first channels scattered back to every s-th row and column
+void PadShortcut(const OpGradient& g) {
+  ir::Attrs grad;
+  grad.stride[0] = g.op.attrs.stride[0], grad.stride[1] = g.op.attrs.stride[1];
+  grad.shape = g.x_shape;
+  g.accumulate(g.x(), g.grad_op(OpKind::PadShortcutGrad, "grad", {g.dy}, grad));
+}
+
+void Flatten(const OpGradient& g) { g.accumulate(g.x(), g.grad_op(OpKind::Reshape, "grad", {g.dy}, shape_of_x(g))); }
+
+RESNETC_NOT_DIFFERENTIABLE(PadShortcutGrad)
+RESNETC_NOT_DIFFERENTIABLE(Reshape)
+
+}  // namespace resnetc::autodiff::gradients
+
+#elif defined(RESNETC_OPS_REFERENCE)
+#include "compiler/reference/run.h"
+
+namespace resnetc::reference::run {
+
+ops::Buffer Flatten(const OpArgs& args) { return ops::copy(args.in(0)); }
+
+ops::Buffer PadShortcut(const OpArgs& args) { return ops::pad_shortcut(args.in(0), args.attrs, args.out_shape); }
+
+ops::Buffer PadShortcutGrad(const OpArgs& args) { return ops::pad_shortcut_grad(args.in(0), args.attrs); }
+
+ops::Buffer Reshape(const OpArgs& args) { return ops::copy(args.in(0)); }
+
+}  // namespace resnetc::reference::run
+#endif

@@ -1,0 +1,130 @@
+// The pooling family: maxpool, avgpool, their global forms and their gradients. Everything
+// about these kinds that is not a backend kernel, one section per layer (compiler/ops/family.h):
+// shape rules, parameters and kind checks; gradients; how the reference executor runs them
+// (their double-precision kernels are reference/forward_ops.cpp and backward_ops.cpp, shared
+// with the convolution through reference/window.h).
+#include "compiler/ops/family.h"
+
+#if defined(RESNETC_OPS_IR)
+#include "compiler/ir/shape_rules/checks.h"
+#include "compiler/ir/shape_rules/rules.h"
+#include "compiler/ir/verify/kind_checks.h"
+
+namespace resnetc::ir {
+namespace shape_rules {
+
+ShapeResult MaxPool(std::span<const Dims> d, const Attrs& a) { return pool_output(d[0], a, "maxpool"); }
+
+ShapeResult AvgPool(std::span<const Dims> d, const Attrs& a) { return pool_output(d[0], a, "avgpool"); }
+
+ShapeResult GlobalAvgPool(std::span<const Dims> d, const Attrs&) {
+  const Dims& x = d[0];
+  if (auto r = expect_rank(x, 4, "global avgpool"); !r.ok()) return r;
+  return {{x[0], x[1], 1, 1}, {}};
+}
+
+ShapeResult GlobalMaxPool(std::span<const Dims> d, const Attrs&) {
+  const Dims& x = d[0];
+  if (auto r = expect_rank(x, 4, "global maxpool"); !r.ok()) return r;
+  return {{x[0], x[1], 1, 1}, {}};
+}
+
+// dy, x
+ShapeResult MaxPoolGrad(std::span<const Dims> d, const Attrs& a) {
+  return grad_matches(pool_output(d[1], a, "maxpool"), d[0], d[1]);
+}
+
+// dy; shape = x's shape
+ShapeResult AvgPoolGrad(std::span<const Dims> d, const Attrs& a) {
+  return grad_matches(pool_output(a.shape, a, "avgpool"), d[0], a.shape);
+}
+
+// dy; shape = x's shape
+ShapeResult GlobalAvgPoolGrad(std::span<const Dims> d, const Attrs& a) {
+  if (auto r = expect_rank(a.shape, 4, "global_avgpool_grad"); !r.ok()) return r;
+  return grad_matches({{a.shape[0], a.shape[1], 1, 1}, {}}, d[0], a.shape);
+}
+
+}  // namespace shape_rules
+
+namespace param_rules {
+RESNETC_NO_PARAMS(MaxPool)
+RESNETC_NO_PARAMS(AvgPool)
+RESNETC_NO_PARAMS(GlobalAvgPool)
+RESNETC_NO_PARAMS(GlobalMaxPool)
+RESNETC_NO_PARAMS(MaxPoolGrad)
+RESNETC_NO_PARAMS(AvgPoolGrad)
+RESNETC_NO_PARAMS(GlobalAvgPoolGrad)
+}  // namespace param_rules
+
+namespace kind_checks {
+RESNETC_NO_KIND_CHECKS(MaxPool)
+RESNETC_NO_KIND_CHECKS(AvgPool)
+RESNETC_NO_KIND_CHECKS(GlobalAvgPool)
+RESNETC_NO_KIND_CHECKS(GlobalMaxPool)
+RESNETC_NO_KIND_CHECKS(MaxPoolGrad)
+RESNETC_NO_KIND_CHECKS(AvgPoolGrad)
+RESNETC_NO_KIND_CHECKS(GlobalAvgPoolGrad)
+}  // namespace kind_checks
+}  // namespace resnetc::ir
+
+#elif defined(RESNETC_OPS_AUTODIFF)
+#include "compiler/autodiff/gradients/rule.h"
+
+namespace resnetc::autodiff::gradients {
+
+using ir::OpKind;
+
+void MaxPool(const OpGradient& g) {
+  g.accumulate(g.x(), g.grad_op(OpKind::MaxPoolGrad, "grad", {g.dy, g.x()}, g.op.attrs));
+}
+
+void AvgPool(const OpGradient& g) {
+  ir::Attrs a = g.op.attrs;
+  a.shape = g.x_shape;
+  g.accumulate(g.x(), g.grad_op(OpKind::AvgPoolGrad, "grad", {g.dy}, a));
+}
+
+void GlobalAvgPool(const OpGradient& g) {
+  g.accumulate(g.x(), g.grad_op(OpKind::GlobalAvgPoolGrad, "grad", {g.dy}, shape_of_x(g)));
+}
+
+// maxpool's gradient, the whole plane as the window
+void GlobalMaxPool(const OpGradient& g) {
+  ir::Attrs plane;
+  plane.kernel[0] = g.x_shape[2], plane.kernel[1] = g.x_shape[3];
+  g.accumulate(g.x(), g.grad_op(OpKind::MaxPoolGrad, "grad", {g.dy, g.x()}, plane));
+}
+
+RESNETC_NOT_DIFFERENTIABLE(MaxPoolGrad)
+RESNETC_NOT_DIFFERENTIABLE(AvgPoolGrad)
+RESNETC_NOT_DIFFERENTIABLE(GlobalAvgPoolGrad)
+
+}  // namespace resnetc::autodiff::gradients
+
+#elif defined(RESNETC_OPS_REFERENCE)
+#include "compiler/reference/run.h"
+
+namespace resnetc::reference::run {
+
+ops::Buffer MaxPool(const OpArgs& args) { return ops::maxpool(args.in(0), args.attrs, args.out_shape); }
+
+ops::Buffer AvgPool(const OpArgs& args) { return ops::avgpool(args.in(0), args.attrs, args.out_shape); }
+
+ops::Buffer GlobalAvgPool(const OpArgs& args) { return ops::global_avgpool(args.in(0)); }
+
+// maxpool with the whole plane as its window
+ops::Buffer GlobalMaxPool(const OpArgs& args) {
+  ir::Attrs plane;
+  plane.kernel[0] = args.in(0).dim(2), plane.kernel[1] = args.in(0).dim(3);
+  return ops::maxpool(args.in(0), plane, args.out_shape);
+}
+
+ops::Buffer MaxPoolGrad(const OpArgs& args) { return ops::maxpool_grad(args.in(0), args.in(1), args.attrs); }
+
+ops::Buffer AvgPoolGrad(const OpArgs& args) { return ops::avgpool_grad(args.in(0), args.attrs); }
+
+ops::Buffer GlobalAvgPoolGrad(const OpArgs& args) { return ops::global_avgpool_grad(args.in(0), args.attrs.shape); }
+
+}  // namespace resnetc::reference::run
+#endif

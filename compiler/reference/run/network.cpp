@@ -1,0 +1,19 @@
+// How the reference runs the network's ops, as the language describes them.
+#include "compiler/reference/run.h"
+
+namespace resnetc::reference::run {
+
+ops::Buffer BatchNorm(const OpArgs& args) {
+  return ops::batchnorm(args.in(0), args.in(1), args.in(2), args.in(3), args.in(4), args.attrs.eps);
+}
+
+ops::Buffer Relu(const OpArgs& args) { return ops::relu(args.in(0)); }
+
+ops::Buffer Add(const OpArgs& args) { return ops::add(args.in(0), args.in(1)); }
+
+// The identity in evaluation; training runs the mask ops.
+ops::Buffer Dropout(const OpArgs& args) { return ops::copy(args.in(0)); }
+
+ops::Buffer DropPath(const OpArgs& args) { return ops::copy(args.in(0)); }
+
+}  // namespace resnetc::reference::run
