@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
       if (!only.empty() && cc.name.find(only) == std::string::npos) continue;
       plan::KernelPlan plan = plan::make_plan(graph_of(cc, batch, kind));
       codegen::llvm_backend::Jit jit;
-      fmt::print("; {}\n{}", cc.name, codegen::llvm_backend::plan_llvm_ir(jit, plan));
+      fmt::print("; {}\n{}", cc.name, codegen::llvm_backend::plan_llvm_ir(jit, plan, pool));
     }
     return 0;
   }
@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
       const bool cpu_time = g_cpu_time;
       g_cpu_time = false;
       double c0 = now();
-      std::vector<cpu::KernelFn> fns = codegen::llvm_backend::compile_plan(jit, plan);
+      std::vector<cpu::KernelFn> fns = codegen::llvm_backend::compile_plan(jit, plan, pool);
       compile_seconds += now() - c0;
       g_cpu_time = cpu_time;
       cpu::PlanRunner runner(plan, std::move(fns), pool);

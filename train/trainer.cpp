@@ -19,6 +19,7 @@
 #include "train/interrupt.h"
 #include "train/model_state.h"
 #include "train/progress.h"
+#include "train/resume_point.h"
 #include "train/run_record.h"
 
 namespace resnetc::train {
@@ -163,37 +164,6 @@ int64_t largest_label(const data::Split& split) {
   return largest;
 }
 
-// Where a resumed run starts, read and checked before anything is compiled.
-struct ResumePoint {
-  LoadedCheckpoint saved;
-  RunPosition position;
-};
-
-ResumePoint read_resume_point(const TrainOptions& options, const plan::KernelPlan& plan, std::ostream& out) {
-  const Recipe& r = options.recipe;
-  const std::string source = options.checkpoint.string();
-  ResumePoint p{load_checkpoint(options.checkpoint, plan, false), {}};
-  p.position = read_position(p.saved.metadata, source);
-  const RunPosition& at = p.position;
-  const std::vector<std::string> changes = recipe_changes(p.saved.metadata, r);
-  if (!changes.empty() && !options.allow_recipe_change)
-    throw std::runtime_error(fmt::format(
-        "--resume: {} was written with another recipe: {}; resume with the checkpoint's values, or add "
-        "--allow-recipe-change to continue with these",
-        source, fmt::join(changes, ", ")));
-  const auto saved_value = [&](const char* key) {
-    auto it = p.saved.metadata.find(key);
-    return it == p.saved.metadata.end() ? std::string() : it->second;
-  };
-  if (at.step > 0 && (saved_value("batch") != std::to_string(r.batch) || saved_value("seed") != std::to_string(r.seed)))
-    throw std::runtime_error(fmt::format(
-        "--resume: {} was saved inside epoch {} (after batch {}); its place in the epoch's order needs the same "
-        "--batch ({}) and --seed ({})",
-        source, at.epoch + 1, at.step, saved_value("batch"), saved_value("seed")));
-  if (!changes.empty()) fmt::print(out, "note: resuming with a changed recipe: {}\n", fmt::join(changes, ", "));
-  return p;
-}
-
 }  // namespace
 
 void check_labels_fit(const ir::Graph& forward, const data::DataSet& data) {
@@ -209,171 +179,187 @@ void check_labels_fit(const ir::Graph& forward, const data::DataSet& data) {
                                      classes, data.name, largest, largest + 1, largest + 1));
 }
 
-TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& backend, const TrainOptions& options,
-                  std::ostream& out) {
-  const Recipe& r = options.recipe;
-  const ir::Graph training = autodiff::make_training_graph(forward, {r.momentum, r.weight_decay});
-  check_labels_fit(forward, data);
-  plan::KernelPlan plan = passes::optimized_plan(training, options.optimize);
-  const int64_t batch = r.batch;
-  const int64_t full_steps = data.train.count / batch;
-  if (full_steps == 0)
-    throw std::runtime_error(fmt::format("batch {} is larger than the training set ({})", batch, data.train.count));
-  TrainResult result;
+namespace {
 
-  // A resumed run is checked before the (slow) compile: another recipe or a finished run.
-  std::optional<ResumePoint> resume;
-  if (options.resume) {
-    resume = read_resume_point(options, plan, out);
-    if (resume->position.epoch >= r.epochs) {
-      fmt::print(out, "{} is a finished run: {} of {} epochs trained, nothing to do (to train longer: --epochs N "
-                      "--allow-recipe-change)\n",
-                 options.checkpoint.string(), resume->position.epoch, r.epochs);
-      result.already_finished = true;
-      return result;
-    }
+// Every plan of a run, compiled up front (on a GPU, a second run takes them from the kernel
+// cache): the training step, evaluation, and the epoch's last short batch.
+struct CompiledRun {
+  plan::KernelPlan plan;  // the training step
+  std::unique_ptr<PlanExecutor> exec;
+  Evaluator evaluator;
+  std::optional<ShortBatch> short_batch;
+  BatchFeeder feeder;
+
+  CompiledRun(plan::KernelPlan training_plan, const ir::Graph& forward, const data::DataSet& data, Backend& backend,
+              const TrainOptions& options)
+      : plan(std::move(training_plan)),
+        exec(backend.compile(plan)),
+        evaluator(passes::optimized_plan(forward, options.optimize), backend, data.test),
+        short_batch(compile_short_batch(data.train, backend, options)),
+        feeder(plan, *exec, data.train) {}
+
+  size_t kernels() const {
+    return plan.kernels.size() + evaluator.plan().kernels.size() + (short_batch ? short_batch->plan.kernels.size() : 0);
   }
 
-  // Every plan compiled up front (on a GPU, a second run takes them from the kernel cache).
-  const Clock::time_point compile_start = Clock::now();
-  auto exec = backend.compile(plan);
-  Evaluator evaluator(passes::optimized_plan(forward, options.optimize), backend, data.test);
-  std::optional<ShortBatch> short_batch;
-  if (const int64_t rest = data.train.count % batch; rest > 0 && options.network_at_batch)
-    short_batch.emplace(options.network_at_batch(rest), r, backend, options.optimize, data.train);
-  BatchFeeder feeder(plan, *exec, data.train);
-  fmt::print(out, "compiled {} kernels in {:.2f} s (the training step{}, evaluation)\n",
-             plan.kernels.size() + evaluator.plan().kernels.size() + (short_batch ? short_batch->plan.kernels.size() : 0),
-             seconds_since(compile_start), short_batch ? ", the last short batch" : "");
+ private:
+  // None when the batch divides the training set, or when that batch is dropped.
+  static std::optional<ShortBatch> compile_short_batch(const data::Split& train, Backend& backend,
+                                                       const TrainOptions& options) {
+    const int64_t rest = train.count % options.recipe.batch;
+    if (rest == 0 || !options.network_at_batch) return std::nullopt;
+    return std::optional<ShortBatch>(std::in_place, options.network_at_batch(rest), options.recipe, backend,
+                                     options.optimize, train);
+  }
+};
 
-  // Start: everything the checkpoint saved, or fresh weights (maybe some from --init).
+// Start: everything the checkpoint saved, or fresh weights (maybe some from --init). Returns
+// where the run starts; the host copy of the saved weights goes with `resume`.
+RunPosition start_run(CompiledRun& run, const ir::Graph& training, const TrainOptions& options,
+                      std::optional<ResumePoint> resume, std::ostream& out) {
+  const Recipe& r = options.recipe;
   RunPosition start;
   if (resume) {
     start = resume->position;
-    write_state(*exec, plan, resume->saved.state);
+    write_state(*run.exec, run.plan, resume->saved.state);
     if (start.step > 0)
       fmt::print(out, "resuming from {} inside epoch {}, after batch {}\n", options.checkpoint.string(), start.epoch + 1,
                  start.step);
     else
       fmt::print(out, "resuming from {} after epoch {}\n", options.checkpoint.string(), start.epoch);
-    resume.reset();  // the host copy of the weights is no longer needed
   } else {
-    initialize_persistent(*exec, plan, training, r.seed);
+    initialize_persistent(*run.exec, run.plan, training, r.seed);
     if (!options.init.empty()) {
-      TensorMap state = read_state(*exec, plan);
-      const std::vector<std::string> not_taken = init_from_checkpoint(options.init, plan, state);
-      write_state(*exec, plan, state);
+      TensorMap state = read_state(*run.exec, run.plan);
+      const std::vector<std::string> not_taken = init_from_checkpoint(options.init, run.plan, state);
+      write_state(*run.exec, run.plan, state);
       fmt::print(out, "initialized from {}{}\n", options.init.string(),
                  not_taken.empty() ? ": every tensor" : fmt::format(", except:\n  {}", fmt::join(not_taken, "\n  ")));
     }
   }
+  return start;
+}
 
-  const int64_t steps = full_steps + (short_batch ? 1 : 0);
-  const int64_t epoch_examples = short_batch ? data.train.count : full_steps * batch;
-  const int64_t classes = plan.buffer(plan.logits).shape[1];
+// The epochs of a run, from where it starts: each one's steps, then its evaluation, log row,
+// checkpoint and line of output; a stop asked for (a signal, --max-steps) saves a checkpoint
+// where the run stopped. Its fields are what train() kept in locals.
+struct EpochLoop {
+  const ir::Graph& forward;
+  const data::DataSet& data;
+  CompiledRun& run;
+  const TrainOptions& options;
+  std::ostream& out;
+  const Recipe& r = options.recipe;
+  const RunPosition start;
+  const int64_t batch = r.batch;
+  const int64_t full_steps = data.train.count / batch;
+  const int64_t steps = full_steps + (run.short_batch ? 1 : 0);
+  const int64_t epoch_examples = run.short_batch ? data.train.count : full_steps * batch;
+  const int64_t classes = run.plan.buffer(run.plan.logits).shape[1];
   const double exploded_loss = kExplodedLossFactor * std::log(static_cast<double>(classes));
-  std::vector<float> logits(static_cast<size_t>(batch * classes)), loss(1), lr(1);
-  ProgressLine progress(options.progress);
-  EpochLog log(options.log, make_run_header(options.resume ? start.epoch : -1), options.overwrite_log);
-  InterruptGuard interrupts;
+  std::vector<float> logits = std::vector<float>(static_cast<size_t>(batch * classes));
+  std::vector<float> loss = std::vector<float>(1), lr = std::vector<float>(1);
+  ProgressLine progress{options.progress};
+  EpochLog log{options.log, make_run_header(options.resume ? start.epoch : -1), options.overwrite_log};
+  InterruptGuard interrupts{};
   double train_seconds = 0;
   int64_t trained_examples = 0, steps_run = 0;
   // The epoch whose end the checkpoint on disk holds; -1 while it holds none of this run's.
   int64_t saved_epoch = options.resume ? start.epoch : -1;
+  TrainResult result{};
+  // The epoch's running totals (a resumed one's start from the checkpoint's).
+  Clock::time_point clock_start{};
+  std::vector<uint32_t> order{};  // the epoch's shuffle of the training set
+  double loss_sum = 0;          // over examples
+  int64_t right = 0, done = 0;
 
-  const auto last_good = [&] {
-    return saved_epoch >= 0 ? fmt::format("The last good checkpoint, after epoch {}, is {}", saved_epoch,
-                                          options.checkpoint.string())
-                            : std::string("No checkpoint was written yet. Try a lower --lr");
-  };
-  const auto stop_requested = [&] {
-    return InterruptGuard::requested() != 0 || (options.max_steps && steps_run >= *options.max_steps);
-  };
-  // Only finite tensors reach the disk, so the last checkpoint is always a good one.
-  const auto save = [&](const TensorMap& state, const RunPosition& at, int64_t epoch, int64_t step) {
-    if (const std::string bad = unsound_tensor(state); !bad.empty()) {
-      progress.clear();
-      throw TrainingError(fmt::format("after epoch {}, batch {}, {}. {}", epoch + 1, step, bad,
-                                      last_good()));
+  TrainResult train_epochs() {
+    for (int64_t epoch = start.epoch; epoch < r.epochs; ++epoch) {
+      if (!train_steps(epoch)) return result;
+      end_epoch(epoch);
+      if (epoch + 1 < r.epochs && stop_requested()) {
+        record_stop();
+        break;
+      }
     }
-    save_checkpoint(options.checkpoint, plan, state, run_metadata(forward.name, r, at, data.class_names));
-  };
-  const auto record_stop = [&] {
-    result.stopped_by_signal = InterruptGuard::requested();
-    result.stopped_at_max_steps = result.stopped_by_signal == 0;
-  };
+    result.examples_per_sec = train_seconds > 0 ? static_cast<double>(trained_examples) / train_seconds : 0;
+    return result;
+  }
 
-  for (int64_t epoch = start.epoch; epoch < r.epochs; ++epoch) {
+  // The epoch's steps (from the checkpoint's, resumed inside it). False: a stop was asked for
+  // inside the epoch, and a checkpoint of where it stopped is saved.
+  bool train_steps(int64_t epoch) {
     const bool resumed_inside = epoch == start.epoch && start.step > 0;
-    const auto clock_start = Clock::now() - std::chrono::duration_cast<Clock::duration>(
-                                                std::chrono::duration<double>(resumed_inside ? start.seconds : 0));
-    const std::vector<uint32_t> order = feeder.shuffle(data.train, r.seed, static_cast<int>(epoch));
-    double loss_sum = resumed_inside ? start.loss_sum : 0;  // over examples
-    int64_t right = resumed_inside ? start.correct : 0, done = resumed_inside ? start.examples : 0;
-    // One SGD step of `p` on the `count` examples its feeder was given.
-    auto step_on = [&](PlanExecutor& e, const plan::KernelPlan& p, const BatchFeeder& f, int64_t step, int64_t count) {
-      lr[0] = static_cast<float>(learning_rate(r, epoch, step, steps));
-      write_buffer(e, p.learning_rate, std::span<const float>(lr));
-      if (p.rng >= 0) {  // dropout's masks: a function of the seed and the step, so a resumed run draws the same
-        const uint32_t rng[2] = {ir::random_mask::seed_word(r.seed), static_cast<uint32_t>(epoch * steps + step)};
-        write_buffer(e, p.rng, std::span<const uint32_t>(rng));
-      }
-      e.run();
-      read_buffer(e, p.loss, std::span<float>(loss));
-      if (!std::isfinite(loss[0]) || loss[0] > exploded_loss) {
-        progress.clear();
-        throw TrainingError(fmt::format(
-            "the loss became {} at epoch {}, batch {}{}. {}", loss[0], epoch + 1, step + 1,
-            std::isfinite(loss[0])
-                ? fmt::format(" ({:.0f}x a uniform guess's {:.3f}: training diverged)", loss[0] / std::log(classes),
-                              std::log(static_cast<double>(classes)))
-                : "",
-            last_good()));
-      }
-      read_buffer(e, p.logits, std::span<float>(logits.data(), static_cast<size_t>(count * classes)));
-      loss_sum += loss[0] * static_cast<double>(count);
-      right += correct(logits, f.labels, count, classes);
-      done += count;
-      double elapsed = seconds_since(clock_start);
-      double rate = static_cast<double>(done) / elapsed;
-      double eta = elapsed / static_cast<double>(step + 1) * static_cast<double>((r.epochs - epoch) * steps - step - 1);
-      progress.update(epoch + 1, r.epochs, step + 1, steps, loss_sum / static_cast<double>(done), rate, eta);
-    };
+    clock_start = Clock::now() - std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(resumed_inside ? start.seconds : 0));
+    order = run.feeder.shuffle(data.train, r.seed, static_cast<int>(epoch));
+    loss_sum = resumed_inside ? start.loss_sum : 0;
+    right = resumed_inside ? start.correct : 0;
+    done = resumed_inside ? start.examples : 0;
     for (int64_t step = resumed_inside ? start.step : 0; step < steps; ++step) {
       if (step < full_steps) {
-        feeder.feed_order(*exec, data.train, order, step * batch);
-        step_on(*exec, plan, feeder, step, batch);
+        run.feeder.feed_order(*run.exec, data.train, order, step * batch);
+        step_on(*run.exec, run.plan, run.feeder, epoch, step, batch);
       } else {
-        ShortBatch& b = *short_batch;
-        write_state(*b.exec, b.plan, read_state(*exec, plan));
+        ShortBatch& b = *run.short_batch;
+        write_state(*b.exec, b.plan, read_state(*run.exec, run.plan));
         b.feeder.feed(*b.exec, data.train, std::vector<uint32_t>(order.begin() + full_steps * batch, order.end()));
-        step_on(*b.exec, b.plan, b.feeder, full_steps, data.train.count - full_steps * batch);
-        write_state(*exec, plan, read_state(*b.exec, b.plan));
+        step_on(*b.exec, b.plan, b.feeder, epoch, full_steps, data.train.count - full_steps * batch);
+        write_state(*run.exec, run.plan, read_state(*b.exec, b.plan));
       }
       ++steps_run;
       if (step + 1 < steps && stop_requested()) {
         const RunPosition at{epoch, step + 1, loss_sum, right, done, seconds_since(clock_start)};
-        save(read_state(*exec, plan), at, epoch, step + 1);
+        save(read_state(*run.exec, run.plan), at, epoch, step + 1);
         progress.clear();
         record_stop();
         fmt::print(out, "epoch {}/{} stopped after batch {}/{}: loss {:.4f}, train acc {:.3f}\n", epoch + 1, r.epochs,
                    step + 1, steps, loss_sum / static_cast<double>(done), static_cast<double>(right) / static_cast<double>(done));
-        return result;
+        return false;
       }
     }
+    return true;
+  }
+
+  // One SGD step of `p` on the `count` examples its feeder was given.
+  void step_on(PlanExecutor& e, const plan::KernelPlan& p, const BatchFeeder& f, int64_t epoch, int64_t step,
+               int64_t count) {
+    lr[0] = static_cast<float>(learning_rate(r, epoch, step, steps));
+    write_buffer(e, p.learning_rate, std::span<const float>(lr));
+    if (p.rng >= 0) {  // dropout's masks: a function of the seed and the step, so a resumed run draws the same
+      const uint32_t rng[2] = {ir::random_mask::seed_word(r.seed), static_cast<uint32_t>(epoch * steps + step)};
+      write_buffer(e, p.rng, std::span<const uint32_t>(rng));
+    }
+    e.run();
+    read_buffer(e, p.loss, std::span<float>(loss));
+    if (!std::isfinite(loss[0]) || loss[0] > exploded_loss) {
+      progress.clear();
+      throw TrainingError(fmt::format(
+          "the loss became {} at epoch {}, batch {}{}. {}", loss[0], epoch + 1, step + 1,
+          std::isfinite(loss[0])
+              ? fmt::format(" ({:.0f}x a uniform guess's {:.3f}: training diverged)", loss[0] / std::log(classes),
+                            std::log(static_cast<double>(classes)))
+              : "",
+          last_good()));
+    }
+    read_buffer(e, p.logits, std::span<float>(logits.data(), static_cast<size_t>(count * classes)));
+    loss_sum += loss[0] * static_cast<double>(count);
+    right += correct(logits, f.labels, count, classes);
+    done += count;
+    double elapsed = seconds_since(clock_start);
+    double rate = static_cast<double>(done) / elapsed;
+    double eta = elapsed / static_cast<double>(step + 1) * static_cast<double>((r.epochs - epoch) * steps - step - 1);
+    progress.update(epoch + 1, r.epochs, step + 1, steps, loss_sum / static_cast<double>(done), rate, eta);
+  }
+
+  // After the epoch's steps: its evaluation, log row, checkpoint and line of output.
+  void end_epoch(int64_t epoch) {
     double epoch_train_seconds = seconds_since(clock_start);
     train_seconds += epoch_train_seconds;
     trained_examples += epoch_examples;
 
-    TensorMap state = read_state(*exec, plan);
-    write_state(evaluator.executor(), evaluator.plan(), state);
-    EpochReport rep{epoch + 1,
-                    loss_sum / static_cast<double>(epoch_examples),
-                    static_cast<double>(right) / static_cast<double>(epoch_examples),
-                    evaluator.accuracy(),
-                    seconds_since(clock_start),
-                    static_cast<double>(epoch_examples) / epoch_train_seconds,
-                    lr[0]};
+    TensorMap state = read_state(*run.exec, run.plan);
+    EpochReport rep = evaluate_epoch(epoch, state, epoch_train_seconds);
     // The row first: a kill before the checkpoint lands leaves a row that the resumed run,
     // training this epoch again, replaces; the other order could lose it.
     log.write(rep);
@@ -386,13 +372,79 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
     out.flush();
     if (options.after_epoch) options.after_epoch(rep);
     result.epochs.push_back(rep);
-    if (epoch + 1 < r.epochs && stop_requested()) {
-      record_stop();
-      break;
+  }
+
+  // The epoch's report: its training totals, and the test accuracy of `state`, the weights at
+  // its end.
+  EpochReport evaluate_epoch(int64_t epoch, const TensorMap& state, double epoch_train_seconds) {
+    write_state(run.evaluator.executor(), run.evaluator.plan(), state);
+    return EpochReport{epoch + 1,
+                       loss_sum / static_cast<double>(epoch_examples),
+                       static_cast<double>(right) / static_cast<double>(epoch_examples),
+                       run.evaluator.accuracy(),
+                       seconds_since(clock_start),
+                       static_cast<double>(epoch_examples) / epoch_train_seconds,
+                       lr[0]};
+  }
+
+  // Only finite tensors reach the disk, so the last checkpoint is always a good one.
+  void save(const TensorMap& state, const RunPosition& at, int64_t epoch, int64_t step) {
+    if (const std::string bad = unsound_tensor(state); !bad.empty()) {
+      progress.clear();
+      throw TrainingError(fmt::format("after epoch {}, batch {}, {}. {}", epoch + 1, step, bad,
+                                      last_good()));
+    }
+    save_checkpoint(options.checkpoint, run.plan, state, run_metadata(forward.name, r, at, data.class_names));
+  }
+
+  std::string last_good() const {
+    return saved_epoch >= 0 ? fmt::format("The last good checkpoint, after epoch {}, is {}", saved_epoch,
+                                          options.checkpoint.string())
+                            : std::string("No checkpoint was written yet. Try a lower --lr");
+  }
+
+  bool stop_requested() const {
+    return InterruptGuard::requested() != 0 || (options.max_steps && steps_run >= *options.max_steps);
+  }
+
+  void record_stop() {
+    result.stopped_by_signal = InterruptGuard::requested();
+    result.stopped_at_max_steps = result.stopped_by_signal == 0;
+  }
+};
+
+}  // namespace
+
+TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& backend, const TrainOptions& options,
+                  std::ostream& out) {
+  const Recipe& r = options.recipe;
+  const ir::Graph training = autodiff::make_training_graph(forward, {r.momentum, r.weight_decay});
+  check_labels_fit(forward, data);
+  plan::KernelPlan plan = passes::optimized_plan(training, options.optimize);
+  if (data.train.count / r.batch == 0)
+    throw std::runtime_error(fmt::format("batch {} is larger than the training set ({})", r.batch, data.train.count));
+
+  // A resumed run is checked before the (slow) compile: another recipe or a finished run.
+  std::optional<ResumePoint> resume;
+  if (options.resume) {
+    resume = read_resume_point(options, plan, out);
+    if (resume->position.epoch >= r.epochs) {
+      fmt::print(out, "{} is a finished run: {} of {} epochs trained, nothing to do (to train longer: --epochs N "
+                      "--allow-recipe-change)\n",
+                 options.checkpoint.string(), resume->position.epoch, r.epochs);
+      TrainResult result;
+      result.already_finished = true;
+      return result;
     }
   }
-  result.examples_per_sec = train_seconds > 0 ? static_cast<double>(trained_examples) / train_seconds : 0;
-  return result;
+
+  const Clock::time_point compile_start = Clock::now();
+  CompiledRun run(std::move(plan), forward, data, backend, options);
+  fmt::print(out, "compiled {} kernels in {:.2f} s (the training step{}, evaluation)\n", run.kernels(),
+             seconds_since(compile_start), run.short_batch ? ", the last short batch" : "");
+  const RunPosition start = start_run(run, training, options, std::move(resume), out);
+  return EpochLoop{.forward = forward, .data = data, .run = run, .options = options, .out = out, .start = start}
+      .train_epochs();
 }
 
 double evaluate(const ir::Graph& forward, const data::DataSet& data, Backend& backend,

@@ -56,7 +56,7 @@ std::unique_ptr<train::PlanExecutor> CpuBackend::compile(const plan::KernelPlan&
   // The memory first: a batch too large for it fails here, with a message, before LLVM spends
   // minutes compiling (and memory it could not give back if it ran out).
   cpu::PlanMemory memory(plan);
-  std::vector<cpu::KernelFn> kernels = compile_plan(jit_, plan);
+  std::vector<cpu::KernelFn> kernels = compile_plan(jit_, plan, pool_);
   return std::make_unique<CpuExecutor>(std::move(memory), std::move(kernels), pool_);
 }
 

@@ -13,6 +13,7 @@
 #include "compiler/codegen/llvm/kernel_emitter.h"
 #include "compiler/codegen/llvm/llvm_memory.h"
 #include "backends/cpu/plan_memory.h"
+#include "runtime/cpu/thread_pool.h"
 
 namespace resnetc::codegen::llvm_backend {
 namespace {
@@ -29,13 +30,16 @@ std::string symbol(size_t kernel) { return fmt::format("k{}", kernel); }
 size_t unit_count(const plan::KernelPlan& plan) { return (plan.kernels.size() + kKernelsPerModule - 1) / kKernelsPerModule; }
 
 // Emits unit `u`'s kernels into a module of their own.
-Unit emit_unit(Jit& jit, const plan::KernelPlan& plan, size_t u) {
+Unit emit_unit(Jit& jit, const plan::KernelPlan& plan, size_t u, const EmitOptions& options) {
   Unit unit{Jit::new_context(), nullptr};
   unit.module = jit.new_module(fmt::format("{}.{}", plan.name, u), *unit.context.getContext());
   const size_t end = std::min(plan.kernels.size(), (u + 1) * kKernelsPerModule);
-  for (size_t i = u * kKernelsPerModule; i < end; ++i) emit_kernel(*unit.module, plan, i, symbol(i));
+  for (size_t i = u * kKernelsPerModule; i < end; ++i) emit_kernel(*unit.module, plan, i, symbol(i), options);
   return unit;
 }
+
+// What the kernels are generated for when `pool` runs them.
+EmitOptions emit_options(const cpu::ThreadPool& pool) { return {.threads = pool.num_threads()}; }
 
 // What an LlvmMemoryGuard prints if LLVM runs out of memory compiling `plan`.
 std::string out_of_memory_message(const plan::KernelPlan& plan) {
@@ -73,18 +77,22 @@ void for_each_unit(size_t count, const std::string& oom_message, Work work) {
 
 }  // namespace
 
-std::vector<cpu::KernelFn> compile_plan(Jit& jit, const plan::KernelPlan& plan) {
+std::vector<cpu::KernelFn> compile_plan(Jit& jit, const plan::KernelPlan& plan, const cpu::ThreadPool& pool) {
+  const EmitOptions options = emit_options(pool);
   static std::atomic<uint64_t> next_plan{0};
   const std::string oom_message = out_of_memory_message(plan);
   std::vector<std::unique_ptr<llvm::MemoryBuffer>> objects(unit_count(plan));
   for_each_unit(objects.size(), oom_message, [&](size_t u) {
-    Unit unit = emit_unit(jit, plan, u);
+    Unit unit = emit_unit(jit, plan, u, options);
     objects[u] = jit.cached_object(*unit.module);
     if (!objects[u]) objects[u] = jit.compile(*unit.module);
   });
   // Linking the objects (at the lookups) allocates inside LLVM too.
   const LlvmMemoryGuard guard(oom_message);
   Jit::Library& library = jit.new_library(fmt::format("plan{}", next_plan++));
+  // The runtime entry point the kernels' parallel loops call (loops.h), in the plan's own
+  // library: a Jit compiles many plans, and a library defines a name once.
+  jit.define_function("resnetc_parallel_for", &resnetc_parallel_for, &library);
   for (auto& object : objects) jit.add_object(std::move(object), &library);
   std::vector<cpu::KernelFn> kernels;
   for (size_t i = 0; i < plan.kernels.size(); ++i)
@@ -92,10 +100,11 @@ std::vector<cpu::KernelFn> compile_plan(Jit& jit, const plan::KernelPlan& plan) 
   return kernels;
 }
 
-std::string plan_llvm_ir(Jit& jit, const plan::KernelPlan& plan) {
+std::string plan_llvm_ir(Jit& jit, const plan::KernelPlan& plan, const cpu::ThreadPool& pool) {
+  const EmitOptions options = emit_options(pool);
   std::vector<std::string> modules(unit_count(plan));
   for_each_unit(modules.size(), out_of_memory_message(plan),
-                [&](size_t u) { modules[u] = jit.optimized_ir(*emit_unit(jit, plan, u).module); });
+                [&](size_t u) { modules[u] = jit.optimized_ir(*emit_unit(jit, plan, u, options).module); });
   std::string out;
   for (const std::string& text : modules) out += text;
   return out;

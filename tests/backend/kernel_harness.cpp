@@ -17,7 +17,8 @@ namespace resnetc::testing {
 std::vector<Mismatch> compare_with_reference(const ir::Graph& graph, const HarnessOptions& options) {
   plan::KernelPlan plan = plan::make_plan(graph, {.reuse_memory = false});  // every value is read back
   static codegen::llvm_backend::Jit jit;  // one per process: creating it costs ~100 ms
-  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit, plan), cpu::ThreadPool::global());
+  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit, plan, cpu::ThreadPool::global()),
+                         cpu::ThreadPool::global());
   reference::Executor reference(graph);
 
   std::mt19937 rng(options.seed);

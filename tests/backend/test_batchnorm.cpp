@@ -30,7 +30,8 @@ TEST_CASE("backend bn_stats keeps the variance of activations with a large mean"
   ir::Graph graph = batchnorm_training(shape);
   plan::KernelPlan plan = plan::make_plan(graph);
   codegen::llvm_backend::Jit jit;
-  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit, plan), cpu::ThreadPool::global());
+  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit, plan, cpu::ThreadPool::global()),
+                         cpu::ThreadPool::global());
   reference::Executor reference(graph);
   std::mt19937 rng(7);
   std::normal_distribution<float> noise(0.0f, 1.0f);
@@ -72,7 +73,8 @@ TEST_CASE("backend bn_stats keeps the variance of activations with a large mean"
 
 TEST_CASE("backend BatchNorm kernels are vectorized") {
   codegen::llvm_backend::Jit jit;
-  const std::string ir = codegen::llvm_backend::plan_llvm_ir(jit, plan::make_plan(batchnorm_training({3, 6, 41, 37})));
+  const std::string ir = codegen::llvm_backend::plan_llvm_ir(jit, plan::make_plan(batchnorm_training({3, 6, 41, 37})),
+                                                              cpu::ThreadPool::global());
   CHECK_THAT(ir, Catch::Matchers::Contains(widest_float_vector(jit)));
   CHECK_THAT(ir, Catch::Matchers::Contains("x double>"));  // the reductions, in double lanes
 }

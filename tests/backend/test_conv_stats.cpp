@@ -49,7 +49,8 @@ struct Run {
   explicit Run(ir::Graph g)
       : graph(std::move(g)),
         plan(plan::make_plan(graph, {.reuse_memory = false})),
-        runner(plan, codegen::llvm_backend::compile_plan(jit(), plan), cpu::ThreadPool::global()),
+        runner(plan, codegen::llvm_backend::compile_plan(jit(), plan, cpu::ThreadPool::global()),
+               cpu::ThreadPool::global()),
         reference(graph) {
     std::mt19937 rng(3);
     std::uniform_real_distribution<float> uniform(-1, 1);
@@ -129,7 +130,7 @@ TEST_CASE("epilogue statistics on a kernel other than conv2d are refused", "[bac
   const ir::Graph graph = std::move(g).finish(y);
   plan::KernelPlan plan = plan::make_plan(graph);
   plan.kernels.at(0).epilogue_stats = plan.kernels[0].output;
-  CHECK_THROWS_AS(codegen::llvm_backend::compile_plan(jit(), plan), std::logic_error);
+  CHECK_THROWS_AS(codegen::llvm_backend::compile_plan(jit(), plan, cpu::ThreadPool::global()), std::logic_error);
 }
 
 TEST_CASE("the -O2 passes put every BatchNorm's statistics of a training step in its conv's epilogue",

@@ -15,7 +15,7 @@ namespace {
 // The optimized IR of a graph's kernels.
 std::string optimized_ir(const ir::Graph& graph) {
   static codegen::llvm_backend::Jit jit;
-  return codegen::llvm_backend::plan_llvm_ir(jit, plan::make_plan(graph));
+  return codegen::llvm_backend::plan_llvm_ir(jit, plan::make_plan(graph), cpu::ThreadPool::global());
 }
 
 std::string widest_float_vector() {

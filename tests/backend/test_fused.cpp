@@ -32,7 +32,7 @@ TEST_CASE("backend fused map over an unaligned view promises only its 4-byte ali
   REQUIRE(plan.kernels.size() == 2);
   llvm::LLVMContext context;
   llvm::Module module("view", context);
-  codegen::llvm_backend::emit_kernel(module, plan, 1, "twice");
+  codegen::llvm_backend::emit_kernel(module, plan, 1, "twice", {});
   CHECK(module.getFunction("twice")->getParamAlign(0).valueOrOne().value() == 4);
   CHECK(module.getFunction("twice")->getParamAlign(1).valueOrOne().value() == 64);
 }
@@ -41,7 +41,7 @@ TEST_CASE("backend fused kernels are vectorized, the channel's registers hoisted
   codegen::llvm_backend::Jit jit;
   for (bool reduce : {false, true}) {
     const ir::Graph graph = reduce ? fused_bn_backward({4, 6, 41, 37}, true) : fused_bn_apply_add_relu({3, 6, 41, 37});
-    const std::string ir = codegen::llvm_backend::plan_llvm_ir(jit, plan::make_plan(graph));
+    const std::string ir = codegen::llvm_backend::plan_llvm_ir(jit, plan::make_plan(graph), cpu::ThreadPool::global());
     CHECK_THAT(ir, Catch::Matchers::Contains(widest_float_vector(jit)));
     // 1/sqrt(var + eps) once per plane or channel, in double; never per element.
     CHECK_THAT(ir, Catch::Matchers::Contains("@llvm.sqrt.f64"));
@@ -63,5 +63,6 @@ TEST_CASE("backend refuses to emit a view as a kernel") {
   plan.kernels.push_back(kernel);
   llvm::LLVMContext context;
   llvm::Module module("view", context);
-  CHECK_THROWS_AS(codegen::llvm_backend::emit_kernel(module, plan, plan.kernels.size() - 1, "view"), std::logic_error);
+  CHECK_THROWS_AS(codegen::llvm_backend::emit_kernel(module, plan, plan.kernels.size() - 1, "view", {}),
+                  std::logic_error);
 }

@@ -14,7 +14,8 @@ TEST_CASE("backend softmax cross entropy reads no label out of range") {
   ir::Graph graph = testing::conformance::loss(3, 4);
   plan::KernelPlan plan = plan::make_plan(graph);
   codegen::llvm_backend::Jit jit;
-  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit, plan), cpu::ThreadPool::global());
+  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit, plan, cpu::ThreadPool::global()),
+                         cpu::ThreadPool::global());
   for (float& v : runner.buffer(plan.input)) v = 0.5f;
   auto labels = runner.int_buffer(plan.labels);
   labels[0] = 1;

@@ -25,7 +25,8 @@ TEST_CASE("backend maxpool_grad sends ties to the first maximum and NaN wins") {
     ir::Graph graph = testing::conformance::pool(OpKind::MaxPool, shape, window(3, 3, 2, 2, 1, 1));
     plan::KernelPlan plan = plan::make_plan(graph);
     codegen::llvm_backend::Jit jit;
-    cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit, plan), cpu::ThreadPool::global());
+    cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit, plan, cpu::ThreadPool::global()),
+                           cpu::ThreadPool::global());
     reference::Executor reference(graph);
     std::mt19937 rng(3);
     for (size_t i = 0; i < plan.buffers.size(); ++i) {
@@ -70,7 +71,7 @@ TEST_CASE("backend maxpool's interior is vectorized, forward and backward") {
       a.shape = b.shape(b.input());
       y = b.apply(OpKind::MaxPoolGrad, "pool.grad", {y, b.input()}, a, {});
     }
-    return codegen::llvm_backend::plan_llvm_ir(jit, plan::make_plan(std::move(b).finish(y)));
+    return codegen::llvm_backend::plan_llvm_ir(jit, plan::make_plan(std::move(b).finish(y)), cpu::ThreadPool::global());
   };
   CHECK_THAT(ir_of(OpKind::MaxPool), Catch::Matchers::Contains(" x float>"));
   // The argmaxes of an interior row, stored as a vector of indices.

@@ -2,7 +2,8 @@
 """The CPU kernel cache, through the real binary: a second run loads the kernels the first one
 compiled (same output, same trained weights, no entry rewritten), --cache-dir and
 $XDG_CACHE_HOME choose where, damaged entries are compiled again and rewritten, an unusable
-directory costs nothing but the cache, and two runs filling one cache at once leave it whole.
+directory costs nothing but the cache, two runs filling one cache at once leave it whole, and
+kernels generated for another thread count are entries of their own.
 Compile times are printed, never asserted.
 
     python3 tests/cli/suite_cpu_cache.py --resnetc build/tools/resnetc/resnetc
@@ -102,6 +103,20 @@ def bench_twice_with_cache_dir():
     check(entries(cache_dir) == filled, "the warm bench rewrote or added entries", warm)
     compile_s = [re.search(r"compile ([\d.]+) s", r.stdout).group(1) for r in (cold, warm)]
     print(f"        small-fashion compile: cold {compile_s[0]} s, warm {compile_s[1]} s")
+
+
+@suite.test
+def another_thread_count_is_compiled_into_entries_of_its_own():
+    # Kernels are generated for the pool that runs them: the im2col GEMM (here fc's input
+    # gradient, 64 rows for 8 columns) sizes its work items by its threads.
+    cache_dir = suite.path("threads-cache")
+    args = ["bench", "examples/small-fashion.net", "--batch", "8", "--steps", "1", "--warmup", "0",
+            "--cache-dir", cache_dir, "--device", "cpu", "--threads"]
+    expect(suite.run(args + ["1"]), 0)
+    one = entries(cache_dir)
+    result = expect(suite.run(args + ["2"]), 0)
+    check(one.items() < entries(cache_dir).items(),
+          "--threads 2 added no entries to those of --threads 1, or rewrote one of them", result)
 
 
 @suite.test

@@ -168,7 +168,8 @@ TEST_CASE("one training step of the seed's ResNet-18: the CPU backend matches Py
   Step s = training_step();
   plan::KernelPlan plan = plan::make_plan(s.graph);
   codegen::llvm_backend::Jit jit;
-  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit, plan), cpu::ThreadPool::global());
+  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit, plan, cpu::ThreadPool::global()),
+                         cpu::ThreadPool::global());
   std::map<ir::ValueId, int> buffer_of;
   for (size_t i = 0; i < plan.buffers.size(); ++i) buffer_of[plan.buffers[i].value] = static_cast<int>(i);
   for (auto& [id, values] : inputs(s.graph)) {

@@ -149,9 +149,33 @@ TEST_CASE("jit: several modules, libm and defined symbols", "[llvm]") {
   CHECK_THROWS_AS(jit.define_function("host_bias", host_bias), JitError);
 }
 
-TEST_CASE("jit: the runtime's parallel_for is defined", "[llvm]") {
+TEST_CASE("jit: a symbol defined in a library resolves there only", "[llvm]") {
   Jit jit;
-  CHECK(jit.lookup_address("resnetc_parallel_for") != 0);
+  static float (*half)() = [] { return 0.5f; };
+  static float (*quarter)() = [] { return 0.25f; };
+  Jit::Library& a = jit.new_library("a");
+  Jit::Library& b = jit.new_library("b");
+  jit.define_function("host_bias", half, &a);
+  jit.define_function("host_bias", quarter, &b);  // the same name in another library: no clash
+
+  // f(x) = x + host_bias() in each library, each calling its own library's definition.
+  auto tsc = Jit::new_context();
+  auto& ctx = *tsc.getContext();
+  for (Jit::Library* library : {&a, &b}) {
+    auto module = jit.new_module("calls", ctx);
+    llvm::IRBuilder<> builder(ctx);
+    auto* bias = llvm::Function::Create(llvm::FunctionType::get(builder.getFloatTy(), false),
+                                        llvm::Function::ExternalLinkage, "host_bias", *module);
+    auto* f = llvm::Function::Create(llvm::FunctionType::get(builder.getFloatTy(), {builder.getFloatTy()}, false),
+                                     llvm::Function::ExternalLinkage, "f", *module);
+    builder.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", f));
+    builder.CreateRet(builder.CreateFAdd(f->getArg(0), builder.CreateCall(bias)));
+    jit.add_module(std::move(module), tsc, library);
+  }
+  CHECK(jit.lookup<float(float)>("f", &a)(1.0f) == 1.5f);
+  CHECK(jit.lookup<float(float)>("f", &b)(1.0f) == 1.25f);
+  CHECK_THROWS_WITH(jit.lookup_address("host_bias"), Contains("cannot find symbol `host_bias`"));  // not in main
+  CHECK_THROWS_AS(jit.define_function("host_bias", half, &a), JitError);
 }
 
 TEST_CASE("jit: libraries keep apart symbols of the same name and see the main library's", "[llvm]") {

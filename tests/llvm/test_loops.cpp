@@ -240,6 +240,7 @@ TEST_CASE("loops: runtime bounds, zero trips, and a loop in the middle of a bloc
 TEST_CASE("loops: generated code runs on the thread pool through resnetc_parallel_for", "[llvm][cpu]") {
   constexpr int64_t n = 100003;
   Jit jit;
+  jit.define_function("resnetc_parallel_for", &resnetc_parallel_for);  // as the CPU backend does for its kernels
   auto tsc = Jit::new_context();
   auto module = jit.new_module("parallel", *tsc.getContext());
   emit_saxpy_parallel(*module, n);

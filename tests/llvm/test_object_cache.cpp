@@ -83,10 +83,21 @@ plan::KernelPlan small_training_plan() {
   return plan::make_plan(autodiff::make_training_graph(forward, {0.9, 0.0}), {.reuse_memory = false});
 }
 
-// Compiles `plan` with `jit`, runs one step from fixed inputs, and returns every buffer's bytes.
-std::vector<std::vector<float>> run_step(Jit& jit, const plan::KernelPlan& plan) {
-  cpu::ThreadPool pool(cpu::ThreadPool::Options{1, 0});  // one thread: the sums' order is fixed
-  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit, plan), pool);
+// A network whose convolution has few columns (4x4 positions) for many rows (256 channels):
+// the im2col GEMM, which sizes its work items by the thread count.
+ir::Graph few_columns_network() {
+  dsl::SourceManager sources;
+  const std::string text =
+      "network few_columns {\n input 16x4x4\n stem { conv 256 k3 p1; bn; relu }\n head { avgpool; fc 10 }\n}";
+  return dsl::compile_source(sources, "few_columns.net", text, {std::nullopt, 1}).graph;
+}
+
+// Compiles `plan` with `jit` (for a pool of `threads`), runs one step from fixed inputs on one
+// thread (the sums' order is fixed), and returns every buffer's bytes.
+std::vector<std::vector<float>> run_step(Jit& jit, const plan::KernelPlan& plan, int threads = 1) {
+  const cpu::ThreadPool generated_for(cpu::ThreadPool::Options{threads, 0});
+  cpu::ThreadPool pool(cpu::ThreadPool::Options{1, 0});
+  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit, plan, generated_for), pool);
   for (size_t i = 0; i < plan.buffers.size(); ++i) {
     const int b = static_cast<int>(i);
     if (plan.buffers[i].storage == plan::Storage::Arena || plan.buffers[i].view_of >= 0) continue;
@@ -219,6 +230,35 @@ TEST_CASE("object cache: the key covers the IR, the CPU features and the optimiz
   auto module = add_one_module(other, *tsc.getContext());
   module->getFunction("add_one")->setName("add_two");
   CHECK(other.cached_object(*module) == nullptr);
+}
+
+TEST_CASE("object cache: the key covers the thread count the kernels were generated for", "[llvm][cache]") {
+  TempDir dir;
+  const plan::KernelPlan plan = plan::make_plan(few_columns_network(), {.reuse_memory = false});
+  REQUIRE(plan.kernels.size() <= codegen::llvm_backend::kKernelsPerModule);  // one module
+  const cpu::ThreadPool one(cpu::ThreadPool::Options{1, 0}), four(cpu::ThreadPool::Options{4, 0});
+  Jit ir_one, ir_four;
+  const std::string for_one = codegen::llvm_backend::plan_llvm_ir(ir_one, plan, one);
+  REQUIRE(for_one != codegen::llvm_backend::plan_llvm_ir(ir_four, plan, four));  // the code depends on it
+
+  Jit cold(JitOptions{.cache_dir = dir.path()});
+  codegen::llvm_backend::compile_plan(cold, plan, one);
+  CHECK(files(dir.path()).size() == 1);
+  Jit other(JitOptions{.cache_dir = dir.path()});
+  codegen::llvm_backend::compile_plan(other, plan, four);
+  CHECK(same_stats(other.stats(), {.optimized = 1, .compiled = 1, .cached = 0}));
+  CHECK(files(dir.path()).size() == 2);
+  Jit warm(JitOptions{.cache_dir = dir.path()});
+  codegen::llvm_backend::compile_plan(warm, plan, four);
+  CHECK(same_stats(warm.stats(), {.optimized = 0, .compiled = 0, .cached = 1}));
+}
+
+TEST_CASE("object cache: kernels sized for more threads compute the same bytes", "[llvm][cache]") {
+  // The thread count only splits the work: no sum changes its order.
+  const plan::KernelPlan plan =
+      plan::make_plan(autodiff::make_training_graph(few_columns_network(), {0.9, 0.0}), {.reuse_memory = false});
+  Jit one, four;
+  CHECK(run_step(one, plan, 1) == run_step(four, plan, 4));
 }
 
 TEST_CASE("object cache: an unusable directory only costs the cache", "[llvm][cache]") {

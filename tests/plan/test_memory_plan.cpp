@@ -285,7 +285,8 @@ struct CpuRun {
   cpu::PlanRunner runner;
   CpuRun(const ir::Graph& graph, plan::PlanOptions options, codegen::llvm_backend::Jit& jit)
       : plan(plan::make_plan(graph, options)),
-        runner(plan, codegen::llvm_backend::compile_plan(jit, plan), cpu::ThreadPool::global()) {
+        runner(plan, codegen::llvm_backend::compile_plan(jit, plan, cpu::ThreadPool::global()),
+               cpu::ThreadPool::global()) {
     runner.poison_arena();
   }
   std::vector<float> values(int buffer) {

@@ -86,7 +86,8 @@ int run_compile(const Options& o, dsl::SourceManager& sources) {
     case Emit::Llvm: {
 #ifdef RESNETC_HAVE_LLVM
       codegen::llvm_backend::Jit jit;
-      fmt::print("{}", codegen::llvm_backend::plan_llvm_ir(jit, plan::make_plan(net.graph, plan_options)));
+      fmt::print("{}", codegen::llvm_backend::plan_llvm_ir(jit, plan::make_plan(net.graph, plan_options),
+                                                           cpu::ThreadPool::global()));
       break;
 #else
       throw std::runtime_error("--emit=llvm: this resnetc was built without the CPU backend (LLVM 14)");

@@ -26,7 +26,6 @@
 #include <llvm/Target/TargetMachine.h>
 
 #include "compiler/codegen/llvm/object_cache.h"
-#include "runtime/cpu/thread_pool.h"
 
 namespace resnetc::codegen::llvm_backend {
 namespace {
@@ -194,7 +193,6 @@ Jit::Jit(JitOptions options) : impl_(std::make_unique<Impl>()) {
   main.addGenerator(unwrap("cannot search the process for symbols",
                            llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
                                impl_->lljit->getDataLayout().getGlobalPrefix())));
-  define_function("resnetc_parallel_for", &resnetc_parallel_for);
 }
 
 Jit::~Jit() = default;
@@ -354,13 +352,13 @@ void Jit::add_object(std::unique_ptr<llvm::MemoryBuffer> object, Library* librar
         impl_->lljit->addObjectFile(impl_->library_or_main(library), std::move(object)));
 }
 
-void Jit::define_symbol(std::string_view name, std::uintptr_t address) {
-  auto& main = impl_->lljit->getMainJITDylib();
+void Jit::define_symbol(std::string_view name, std::uintptr_t address, Library* library) {
   llvm::orc::SymbolMap symbols;
   symbols[impl_->lljit->mangleAndIntern(llvm::StringRef(name.data(), name.size()))] =
       llvm::JITEvaluatedSymbol(static_cast<llvm::JITTargetAddress>(address),
                                llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable);
-  check(fmt::format("cannot define symbol `{}`", name), main.define(llvm::orc::absoluteSymbols(std::move(symbols))));
+  check(fmt::format("cannot define symbol `{}`", name),
+        impl_->library_or_main(library).define(llvm::orc::absoluteSymbols(std::move(symbols))));
 }
 
 std::uintptr_t Jit::lookup_address(std::string_view name, Library* library) {

@@ -132,13 +132,14 @@ class Jit {
   // Gives ORC an object file (from compile or cached_object); its functions can then be looked up.
   void add_object(std::unique_ptr<llvm::MemoryBuffer> object, Library* library = nullptr);
 
-  // Makes `name` resolve to `address` in JIT code (runtime entry points such as
-  // resnetc_parallel_for, which every Jit defines already). Symbols of the process's shared
+  // Makes `name` resolve to `address` in the code of `library` (and, for the main library, of
+  // every library): runtime entry points such as resnetc_parallel_for, which the CPU backend
+  // defines for its kernels (backends/cpu/cpu_program.cpp). Symbols of the process's shared
   // libraries (libm's expf, libc's memset) resolve without this.
-  void define_symbol(std::string_view name, std::uintptr_t address);
+  void define_symbol(std::string_view name, std::uintptr_t address, Library* library = nullptr);
   template <typename Fn>
-  void define_function(std::string_view name, Fn* function) {
-    define_symbol(name, reinterpret_cast<std::uintptr_t>(function));
+  void define_function(std::string_view name, Fn* function, Library* library = nullptr) {
+    define_symbol(name, reinterpret_cast<std::uintptr_t>(function), library);
   }
 
   // Address of a compiled symbol, generating code for its module on first use. Throws JitError

@@ -37,7 +37,8 @@ void dispatch(KernelBody& k) {
 
 }  // namespace
 
-void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t index, const std::string& symbol) {
+void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t index, const std::string& symbol,
+                 const EmitOptions& options) {
   const plan::Kernel& kernel = plan.kernels.at(index);
 
   if (kernel.epilogue_stats >= 0 && kernel.kind != OpKind::Conv2d)
@@ -74,7 +75,7 @@ void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t inde
   }
 
   Builder b(&fn->getEntryBlock());
-  KernelBody body{b, module, plan, kernel, {}, nullptr, nullptr, nullptr};
+  KernelBody body{b, module, plan, kernel, {}, nullptr, nullptr, nullptr, options};
   for (size_t i = 0; i < kernel.inputs.size(); ++i) body.in.push_back(fn->getArg(static_cast<unsigned>(i)));
   auto next = static_cast<unsigned>(kernel.inputs.size());
   if (kernel.output >= 0) body.out = fn->getArg(next++);

@@ -14,6 +14,15 @@
 
 namespace resnetc::codegen::llvm_backend {
 
+// What the kernels are generated for besides the plan. The caller, which knows where they will
+// run, fills it in: code generation reads no runtime state of its own, so the same inputs give
+// the same IR (and the same object cache key).
+struct EmitOptions {
+  // The chunks a parallel loop is split into by the thread pool that runs the kernels
+  // (cpu::ThreadPool::num_threads); the im2col GEMM sizes its work items by it.
+  int threads = 1;
+};
+
 // What an op emitter sees: the builder positioned in the kernel's body, its arrays and shapes.
 struct KernelBody {
   Builder& b;
@@ -24,6 +33,7 @@ struct KernelBody {
   llvm::Value* out = nullptr;    // float*; null for updates
   llvm::Value* stats = nullptr;  // float* [2, C]: conv2d's epilogue statistics (plan::Kernel::epilogue_stats); null: none
   llvm::Value* pool = nullptr;   // i8*, for emit_parallel_for
+  EmitOptions options;
 
   const ir::Dims& in_shape(size_t i) const { return plan.buffer(kernel.inputs.at(i)).shape; }
   const ir::Dims& out_shape() const { return plan.buffer(kernel.output).shape; }
@@ -33,7 +43,8 @@ struct KernelBody {
 // Emits kernel `index` of `plan` into `module` as the function `symbol`, with the entry point
 // `symbol + ".entry"`. Throws std::logic_error for an op kind whose skeleton has no kernel
 // (ir::Skeleton None or Alias), and for epilogue statistics on a kernel other than conv2d.
-void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t index, const std::string& symbol);
+void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t index, const std::string& symbol,
+                 const EmitOptions& options);
 
 // One emitter per kernel skeleton (ir::Skeleton; each in its own file), for the kinds whose
 // row in ops.def names that skeleton.

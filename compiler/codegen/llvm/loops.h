@@ -105,7 +105,8 @@ void emit_for(Builder& b, std::string_view name, int64_t begin, int64_t end, int
 
 // ---- parallel loops on the CPU thread pool ----
 // `declare void @resnetc_parallel_for(i8* pool, i64 n, void (i8*, i64, i64)* fn, i8* ctx)`
-// (runtime/cpu/thread_pool.h); every Jit defines the symbol.
+// (runtime/cpu/thread_pool.h), which the CPU backend defines for its kernels
+// (backends/cpu/cpu_program.cpp); code generation only declares it.
 llvm::FunctionCallee declare_parallel_for(llvm::Module& module);
 
 // Runs body over [0, n) in parallel: emits a call to resnetc_parallel_for at the builder's

@@ -4,8 +4,6 @@
 
 #include <algorithm>
 
-#include "runtime/cpu/thread_pool.h"
-
 namespace resnetc::codegen::llvm_backend::gemm_internal {
 namespace {
 
@@ -35,8 +33,6 @@ std::vector<AxisClass> axis_classes(int64_t out, int64_t stride, const std::vect
 }
 
 }  // namespace
-
-int pool_threads() { return std::max(1, cpu::ThreadPool::global().num_threads()); }
 
 void emit_if(Builder& b, llvm::Value* cond, llvm::function_ref<void()> then) {
   llvm::Function* f = b.GetInsertBlock()->getParent();

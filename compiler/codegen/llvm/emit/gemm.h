@@ -33,9 +33,9 @@
 // atomics); a serial finalize adds the slots in a fixed order in double and writes mean and
 // variance.
 //
-// Work is spread over the CPU thread pool (emit_parallel_for); scratch comes from
-// aligned_alloc. RESNETC_CONV_PATH=direct|im2col forces a WindowGemm formulation when the
-// kernels are emitted (tests, benchmarks: bench/conv_kernels).
+// Work is spread over the CPU thread pool (emit_parallel_for; im2col sizes its work items by the
+// pool's thread count, EmitOptions::threads); scratch comes from aligned_alloc.
+// RESNETC_CONV_PATH=direct|im2col forces a WindowGemm formulation when the kernels are emitted (tests, benchmarks: bench/conv_kernels).
 //
 // One file per concern: gemm_im2col.cpp (emit_window_gemm: the choice of formulation, and the
 // im2col path), gemm_direct.cpp, gemm_weight_grad.cpp, and gemm.cpp for what they share

@@ -149,7 +149,7 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
   if (static_cast<int64_t>(d.tap_a.size()) != static_cast<int64_t>(d.tap_h.size() * d.tap_w.size()))
     throw std::logic_error("WindowGemm: tap_a does not match the taps");
   if (d.batch * d.out_rows * d.out_cols == 0 || d.rows == 0 || d.groups == 0) return;
-  const int threads = pool_threads();
+  const int threads = std::max(1, k.options.threads);
   {
     // Rows in lanes ("direct") packs A once (rows x k) and scatters its outputs; columns in
     // lanes (im2col) gathers the image operand (columns x k) for every block of rows. Direct

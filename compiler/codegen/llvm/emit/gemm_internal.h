@@ -23,8 +23,6 @@ constexpr int64_t kMaxRuns = 4;        // more contiguous runs per vector than t
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-int pool_threads();
-
 // Types and small IR helpers, shared by the functions a kernel is split into.
 struct Ir {
   llvm::Module& module;

@@ -1,0 +1,40 @@
+#include "train/resume_point.h"
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+#include <fmt/ranges.h>
+
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace resnetc::train {
+
+ResumePoint read_resume_point(const TrainOptions& options, const plan::KernelPlan& plan, std::ostream& out) {
+  const Recipe& r = options.recipe;
+  const std::string source = options.checkpoint.string();
+  ResumePoint p{load_checkpoint(options.checkpoint, plan, false), {}};
+  p.position = read_position(p.saved.metadata, source);
+  const RunPosition& at = p.position;
+  const std::vector<std::string> changes = recipe_changes(p.saved.metadata, r);
+  if (!changes.empty() && !options.allow_recipe_change)
+    throw std::runtime_error(fmt::format(
+        "--resume: {} was written with another recipe: {}; resume with the checkpoint's values, or add "
+        "--allow-recipe-change to continue with these",
+        source, fmt::join(changes, ", ")));
+  const auto saved_value = [&](const char* key) {
+    auto it = p.saved.metadata.find(key);
+    return it == p.saved.metadata.end() ? std::string() : it->second;
+  };
+  if (at.step > 0 && (saved_value("batch") != std::to_string(r.batch) || saved_value("seed") != std::to_string(r.seed)))
+    throw std::runtime_error(fmt::format(
+        "--resume: {} was saved inside epoch {} (after batch {}); its place in the epoch's order needs the same "
+        "--batch ({}) and --seed ({})",
+        source, at.epoch + 1, at.step, saved_value("batch"), saved_value("seed")));
+  if (!changes.empty()) fmt::print(out, "note: resuming with a changed recipe: {}\n", fmt::join(changes, ", "));
+  return p;
+}
+
+
+}  // namespace resnetc::train
