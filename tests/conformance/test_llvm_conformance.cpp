@@ -62,7 +62,7 @@ TEST_CASE("the LLVM CPU backend emits every kind whose skeleton has a kernel, an
     llvm::Module module("skeletons", context);
     for (size_t i = 0; i < plan.kernels.size(); ++i) {
       INFO(c.name << ": kernel " << plan.kernels[i].name << " (" << ir::op_kind_name(plan.kernels[i].kind) << ")");
-      CHECK_NOTHROW(codegen::llvm_backend::emit_kernel(module, plan, i, fmt::format("k{}", i)));
+      CHECK_NOTHROW(codegen::llvm_backend::emit_kernel(module, plan, i, fmt::format("k{}", i), {}));
       emitted.insert(plan.kernels[i].kind);
     }
   }
@@ -75,7 +75,7 @@ TEST_CASE("the LLVM CPU backend emits every kind whose skeleton has a kernel, an
     plan.kernels.at(0).kind = kind;
     llvm::LLVMContext context;
     llvm::Module module("refused", context);
-    CHECK_THROWS_WITH(codegen::llvm_backend::emit_kernel(module, plan, 0, "k0"),
+    CHECK_THROWS_WITH(codegen::llvm_backend::emit_kernel(module, plan, 0, "k0", {}),
                       Catch::Contains(fmt::format("no kernel for {}", ir::op_kind_name(kind))));
   }
 }
