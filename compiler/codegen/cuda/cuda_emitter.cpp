@@ -185,9 +185,6 @@ void dispatch(detail::Emitter& e) {
     case OpKind::BnRunningUpdateGroup:
       detail::emit_batchnorm(e);
       return;
-    case OpKind::Relu:
-    case OpKind::Add:
-    case OpKind::ReluGrad:
     case OpKind::Flatten:
     case OpKind::Reshape:
     case OpKind::GlobalAvgPoolGrad:
@@ -226,7 +223,10 @@ void dispatch(detail::Emitter& e) {
     case OpKind::Dropout:
     case OpKind::DropPath:
       break;
-    case OpKind::Sigmoid:  // lowered to fused maps at every level (passes/lower_gates.cpp)
+    case OpKind::Relu:  // lowered to fused maps at every level (passes/lower_maps.cpp)
+    case OpKind::Add:
+    case OpKind::ReluGrad:
+    case OpKind::Sigmoid:
     case OpKind::Silu:
     case OpKind::ChannelMul:
     case OpKind::SigmoidGrad:

@@ -26,9 +26,6 @@ void dispatch(KernelBody& k) {
     case OpKind::BnApply:
     case OpKind::BnGradWeight:
     case OpKind::BnGradInput: return emit_batchnorm(k);
-    case OpKind::Relu:
-    case OpKind::ReluGrad:
-    case OpKind::Add:
     case OpKind::Flatten:
     case OpKind::Reshape:
     case OpKind::BiasGrad: return emit_elementwise(k);
@@ -55,7 +52,10 @@ void dispatch(KernelBody& k) {
     case OpKind::View:  // the plan makes a view, dropout and drop-path aliases of their source, never kernels
     case OpKind::Dropout:
     case OpKind::DropPath: break;
-    case OpKind::Sigmoid:  // lowered to fused maps at every level (passes/lower_gates.cpp)
+    case OpKind::Relu:  // lowered to fused maps at every level (passes/lower_maps.cpp)
+    case OpKind::Add:
+    case OpKind::ReluGrad:
+    case OpKind::Sigmoid:
     case OpKind::Silu:
     case OpKind::ChannelMul:
     case OpKind::SigmoidGrad:

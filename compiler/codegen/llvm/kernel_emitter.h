@@ -39,7 +39,7 @@ void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t inde
 void emit_convolution(KernelBody& k);  // conv2d, conv2d_grad_input, conv2d_grad_weight
 void emit_linear(KernelBody& k);       // linear, linear_grad_input, linear_grad_weight
 void emit_batchnorm(KernelBody& k);    // batchnorm, bn_stats, bn_apply, bn_grad_weight, bn_grad_input
-void emit_elementwise(KernelBody& k);  // relu, relu_grad, add, flatten, reshape, bias_grad
+void emit_elementwise(KernelBody& k);  // flatten, reshape, bias_grad
 void emit_pooling(KernelBody& k);      // maxpool, avgpool, global_avgpool and their gradients
 void emit_loss(KernelBody& k);         // softmax_cross_entropy and its gradient
 void emit_update(KernelBody& k);       // sgd_update, sgd_momentum_update, bn_running_update and their groups

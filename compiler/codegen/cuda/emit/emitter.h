@@ -122,7 +122,7 @@ void emit_convolution(Emitter& e);  // Conv2d, ConvGradInput, ConvGradWeight
 void emit_linear(Emitter& e);       // Linear, LinearGradInput, LinearGradWeight
 void emit_batchnorm(Emitter& e);    // BatchNorm, BnStats, BnApply, BnGradWeight, BnGradInput, BiasGrad,
                                     // BnRunningUpdate, BnRunningUpdateGroup
-void emit_elementwise(Emitter& e);  // Relu, Add, ReluGrad, Flatten, Reshape, GlobalAvgPoolGrad
+void emit_elementwise(Emitter& e);  // Flatten, Reshape, GlobalAvgPoolGrad
 void emit_pooling(Emitter& e);      // MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool and their gradients
 void emit_loss(Emitter& e);         // SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad
 void emit_update(Emitter& e);       // SgdUpdate, SgdMomentumUpdate and their groups
