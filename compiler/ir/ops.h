@@ -71,7 +71,7 @@ std::string format_attr(const Attrs& attrs, AttrField field);  // the value only
 // renders every skeleton but None and Alias with one family emitter, looked up by skeleton, so
 // a new op whose kernel fits a skeleton reaches its emitter from its row alone.
 enum class Skeleton : uint8_t {
-  None,               // never a kernel: lowered to other ops before the plan (passes/lower_gates.cpp)
+  None,               // never a kernel: lowered to other ops before the plan (passes/lower_maps.cpp)
   Alias,              // never a kernel: the plan makes the output a view of input 0
   WindowContraction,  // a matrix product over windows of the input (implicit GEMM): conv and its gradients
   Contraction,        // a dense matrix product: linear and its gradients

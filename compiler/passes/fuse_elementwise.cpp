@@ -1,5 +1,5 @@
-// Elementwise fusion. First every elementwise op (relu, add, relu_grad, bn_apply, inference
-// batchnorm) becomes a fused map; then, in topological order, a fused map is inlined into the
+// Elementwise fusion. First BatchNorm's elementwise ops (bn_apply, inference batchnorm) become
+// fused maps (lower-maps made the others maps at every level); then, in topological order, a fused map is inlined into the
 // fused ops that read it (maps and per-channel reductions over the same space), so its result
 // never goes to memory:
 //   bn_apply -> add -> relu            one kernel (forward BatchNorm, residual add, activation)
@@ -25,20 +25,10 @@ using ir::FusedProgram;
 
 constexpr size_t kMaxRecomputedLoads = 2;
 
-// The fused map an elementwise op is, or nothing.
-std::optional<FusedProgram> as_map(const ir::Graph& g, const ir::Op& op) {
-  if (op.output == ir::kNoValue || g.shape(op.output).size() < 2) return std::nullopt;
+// The fused map a BatchNorm's elementwise op is, or nothing.
+std::optional<FusedProgram> as_map(const ir::Op& op) {
   ProgramBuilder p;
   switch (op.kind) {
-    case ir::OpKind::Relu: return std::move(p).map(p.relu(p.load(0)));
-    case ir::OpKind::Add: {
-      const int32_t a = p.load(0), b = p.load(1);
-      return std::move(p).map(p.add(a, b));
-    }
-    case ir::OpKind::ReluGrad: {
-      const int32_t dy = p.load(0), y = p.load(1);
-      return std::move(p).map(p.relu_mask(dy, y));
-    }
     case ir::OpKind::BnApply:      // x, stats, weight, bias
     case ir::OpKind::BatchNorm: {  // x, weight, bias, running_mean, running_var
       const bool batch = op.kind == ir::OpKind::BnApply;
@@ -156,7 +146,7 @@ std::vector<std::vector<ir::OpId>> distinct_users(const ir::Graph& g) {
 
 void fuse_elementwise(ir::Graph& g) {
   for (ir::Op& op : g.ops)
-    if (std::optional<FusedProgram> program = as_map(g, op)) {
+    if (std::optional<FusedProgram> program = as_map(op)) {
       ir::Op fused = fused_op(op.name, op.inputs, g.shape(op.output), std::move(*program), op.loc);
       fused.output = op.output;
       op = std::move(fused);

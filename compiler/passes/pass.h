@@ -49,7 +49,7 @@ void run_pipeline(ir::Graph& graph, const PipelineOptions& options);
 plan::KernelPlan optimized_plan(ir::Graph graph, const PipelineOptions& options);
 
 // The passes themselves (one file each).
-void lower_gates(ir::Graph& graph);
+void lower_maps(ir::Graph& graph);
 void eliminate_common_subexpressions(ir::Graph& graph);
 void fold_batchnorm(ir::Graph& graph);
 void fuse_batchnorm_backward(ir::Graph& graph);

@@ -2,6 +2,7 @@
 // (maps and per-channel reductions) interpreted in double, and views.
 #include <cmath>
 
+#include "compiler/ir/fused_extent.h"
 #include "compiler/reference/ops.h"
 
 namespace resnetc::reference::ops {
@@ -9,9 +10,8 @@ namespace resnetc::reference::ops {
 Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program, const ir::Dims& space) {
   using ir::FusedOpcode;
   const int64_t total = ir::numel(space);
-  const int64_t channels = space[1];
-  int64_t inner = 1;
-  for (size_t axis = 2; axis < space.size(); ++axis) inner *= space[axis];
+  const ir::FusedExtent extent = ir::fused_extent(space);
+  const int64_t channels = extent.channels, inner = extent.plane;
   const auto rows = static_cast<int64_t>(program.results.size());
   Buffer out(static_cast<size_t>(program.reduce ? rows * channels : total), 0.0);
   std::vector<double> r(program.instrs.size());

@@ -1,10 +1,11 @@
-// The CPU backend's elementwise kernels are vectorized and parallel. (Their results against the
-// reference executor: tests/conformance.)
+// The CPU backend's kernels of the elementwise ops (fused maps at every level) are vectorized and
+// parallel. (Their results against the reference executor: tests/conformance.)
 #include <catch2/catch.hpp>
 
 #include <string>
 
 #include "backends/cpu/cpu_program.h"
+#include "compiler/passes/pass.h"
 #include "compiler/plan/kernel_plan.h"
 #include "tests/conformance/graphs.h"
 
@@ -12,9 +13,10 @@ using namespace resnetc;
 
 namespace {
 
-// The optimized IR of a graph's kernels.
-std::string optimized_ir(const ir::Graph& graph) {
+// The optimized IR of a graph's kernels, the elementwise ops lowered as every level does.
+std::string optimized_ir(ir::Graph graph) {
   static codegen::llvm_backend::Jit jit;
+  passes::lower_maps(graph);
   return codegen::llvm_backend::plan_llvm_ir(jit, plan::make_plan(graph), cpu::ThreadPool::global());
 }
 
@@ -25,7 +27,7 @@ std::string widest_float_vector() {
 
 }  // namespace
 
-TEST_CASE("backend relu is vectorized") {
+TEST_CASE("backend relu, add and relu_grad are vectorized") {
   const std::string ir = optimized_ir(testing::conformance::relu_add({3, 5, 37, 41}));
   CHECK_THAT(ir, Catch::Matchers::Contains(widest_float_vector()));
   CHECK_THAT(ir, Catch::Matchers::Contains("resnetc_parallel_for"));

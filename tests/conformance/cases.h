@@ -29,14 +29,12 @@ struct Case {
   // Inputs from [0.1, 0.1 + scale] instead (with a tolerance below float's rounding, a mask
   // element kept by the backend and dropped by the reference fails).
   bool positive_inputs = false;
-  // The backends have no kernels of their own for the gating ops (sigmoid, silu, channel_mul):
-  // the graph goes through passes::lower_gates first (fused maps, as at -O0).
-  bool lower_gates = false;
 };
 
 const std::vector<Case>& cases();
 
-// The graph a backend runs for `c`: c.graph() after the passes the case asks for.
+// The graph a backend runs for `c`: c.graph() after passes::lower_maps, as every level runs it
+// (the backends have no kernels of their own for relu, add, the gating ops and their gradients).
 ir::Graph backend_graph(const Case& c);
 
 // Whether a kind becomes a kernel: its skeleton (ops.def) is not None or Alias. The cases' plans

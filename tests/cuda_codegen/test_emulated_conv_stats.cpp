@@ -107,7 +107,7 @@ TEST_CASE("epilogue statistics replace the bn_stats kernels", "[cuda][conv_stats
     wrong.kernels[0].epilogue_stats = wrong.kernels[0].inputs[0];  // conv0's input: [3, 5, 7, 7]
     CHECK_THROWS_AS(codegen::cuda::emit_cuda(wrong), std::invalid_argument);
     wrong = plan;
-    wrong.kernels[0].kind = OpKind::Relu;
+    wrong.kernels[0].kind = OpKind::MaxPool;  // a kernel the emitter has, but no conv2d
     CHECK_THROWS_AS(codegen::cuda::emit_cuda(wrong), std::invalid_argument);
   }
 }

@@ -210,7 +210,7 @@ network huge {
   dsl::SourceManager sources;
   const ir::Graph graph = autodiff::make_training_graph(
       dsl::compile_source(sources, "huge.net", text, {std::nullopt, 2048}).graph, {0.9, 5e-4});
-  const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(plan::make_plan(graph));
+  const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(passes::optimized_plan(graph, passes::at_level(0)));
   CHECK(program.source.find("using I = long long;") != std::string::npos);
   cuda::CompileResult result;
   try {

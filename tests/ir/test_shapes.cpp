@@ -1,6 +1,7 @@
 // Shape inference through the builder, and the parameter / MAC counts.
 #include <catch2/catch.hpp>
 
+#include "compiler/ir/fused_extent.h"
 #include "compiler/ir/shape_inference.h"
 #include "test_graphs.h"
 
@@ -83,6 +84,22 @@ TEST_CASE("shape errors: other misfits", "[ir][shapes]") {
   CHECK_THAT(shape_error({1, 3}, OpKind::GlobalAvgPool, {}), Contains("4-d"));
   CHECK_THAT(shape_error({0, 3, 8, 8}, OpKind::Relu, {}), Contains("below 1"));
   CHECK_THAT(shape_error({1, 1 << 20, 1, 1}, OpKind::Conv2d, conv_attrs(1 << 21, 1, 1, 0)), Contains("2^40"));
+}
+
+TEST_CASE("a fused map over a space without a channel axis may read it only element for element", "[ir][shapes]") {
+  auto fused = [](Dims space, FusedInstr load, bool reduce) {
+    Attrs a;
+    a.shape = std::move(space);
+    a.program = {{load, {FusedOpcode::Relu, 0, 0, 0}}, {1}, reduce};
+    return a;
+  };
+  const FusedInstr element{FusedOpcode::Load, 0, 0, 0}, channel{FusedOpcode::LoadChannel, 0, 0, 0};
+  CHECK(shape_error({7}, OpKind::Fused, fused({7}, element, false)).empty());
+  CHECK(shape_error({}, OpKind::Fused, fused({}, element, false)).empty());
+  CHECK_THAT(shape_error({7}, OpKind::Fused, fused({7}, channel, false)), Contains("no channel axis"));
+  CHECK_THAT(shape_error({7}, OpKind::Fused, fused({7}, element, true)), Contains("no channel axis"));
+  CHECK(fused_extent({7}).plane == 7);
+  CHECK(fused_extent({2, 3, 4, 5}).plane == 20);
 }
 
 TEST_CASE("numel, op_param_count and op_macs by hand", "[ir][shapes]") {

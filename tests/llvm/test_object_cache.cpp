@@ -21,6 +21,7 @@
 #include "backends/cpu/cpu_program.h"
 #include "compiler/codegen/llvm/jit.h"
 #include "compiler/codegen/llvm/object_cache.h"
+#include "compiler/passes/pass.h"
 #include "compiler/plan/kernel_plan.h"
 #include "dsl/frontend.h"
 #include "backends/cpu/plan_runner.h"
@@ -80,7 +81,7 @@ plan::KernelPlan small_training_plan() {
       "network tiny {\n input 1x8x8\n stem { conv 4 k3 p1; bn; relu }\n stage basic 8 stride=2\n"
       " head { avgpool; fc 10 }\n}";
   const ir::Graph forward = dsl::compile_source(sources, "tiny.net", text, {std::nullopt, 2}).graph;
-  return plan::make_plan(autodiff::make_training_graph(forward, {0.9, 0.0}), {.reuse_memory = false});
+  return passes::optimized_plan(autodiff::make_training_graph(forward, {0.9, 0.0}), passes::at_level(0));
 }
 
 // A network whose convolution has few columns (4x4 positions) for many rows (256 channels):

@@ -35,7 +35,7 @@ TEST_CASE("each pass keeps a training step's loss, logits and updated weights") 
   SECTION("d2l residual and torchvision basic blocks, momentum") { check_each_pass(training_graph(kResidualNet, 3), 1e-10); }
   SECTION("plain SGD") { check_each_pass(training_graph(kResidualNet, 2, 0.0), 1e-10); }
   SECTION("a conv read by BatchNorm and a shortcut") { check_each_pass(training_graph(kTwoUserConvNet, 3), 1e-10); }
-  // lower-gates: the gate's gradient as a map of dy * x * (H * W) read by the global average pool.
+  // lower-maps: the gate's gradient as a map of dy * x * (H * W) read by the global average pool.
   SECTION("silu, sigmoid and an SE gate") { check_each_pass(training_graph(kGatedNet, 3), 1e-10); }
 }
 

@@ -74,7 +74,31 @@ TEST_CASE("fuse-elementwise: BatchNorm apply, the residual add and relu in one o
   CHECK_THAT(line_of(text, "stage1.block0.bn1.stats"), Contains("= bn_stats(%stage1.block0.conv1)"));
 }
 
-TEST_CASE("lower-gates and fuse-elementwise: silu, sigmoid and the gate's multiply fuse as relu does") {
+TEST_CASE("lower-maps: at every level relu, add and relu_grad are fused maps that keep their values") {
+  const ir::Graph unlowered = training_graph(kResidualNet, 2);
+  REQUIRE(count_ops(unlowered, ir::OpKind::ReluGrad) > 0);
+  ir::Graph g = unlowered;
+  lower_maps(g);
+  for (ir::OpKind kind : {ir::OpKind::Relu, ir::OpKind::Add, ir::OpKind::ReluGrad}) CHECK(count_ops(g, kind) == 0);
+  // One map per op, in the op's place, computing into the op's own value.
+  REQUIRE(g.ops.size() == unlowered.ops.size());
+  REQUIRE(g.values.size() == unlowered.values.size());
+  for (size_t o = 0; o < g.ops.size(); ++o) {
+    CHECK(g.ops[o].output == unlowered.ops[o].output);
+    CHECK(g.ops[o].inputs == unlowered.ops[o].inputs);
+  }
+  const std::string text = ir::print_ir(g);
+  CHECK_THAT(line_of(text, "stage1.block0.add"), Contains("program={r0=load(0); r1=load(1); r2=add(r0,r1)} -> r2}"));
+  CHECK_THAT(line_of(text, "stage1.block0.relu2.grad"),
+             Contains("program={r0=load(0); r1=load(1); r2=relu_mask(r0,r1)} -> r2}"));
+  for (int level : {0, 1, 2}) {
+    const ir::Graph optimized_graph = optimized(unlowered, level);
+    for (ir::OpKind kind : {ir::OpKind::Relu, ir::OpKind::Add, ir::OpKind::ReluGrad})
+      CHECK(count_ops(optimized_graph, kind) == 0);
+  }
+}
+
+TEST_CASE("lower-maps and fuse-elementwise: silu, sigmoid and the gate's multiply fuse as relu does") {
   // -O0: every gating op and gradient a fused map (no kernel of its own in either backend).
   const ir::Graph o0 = optimized(training_graph(kGatedNet, 2), 0);
   for (ir::OpKind kind : {ir::OpKind::Sigmoid, ir::OpKind::Silu, ir::OpKind::ChannelMul, ir::OpKind::SigmoidGrad,

@@ -10,6 +10,7 @@
 #include "compiler/autodiff/training_graph.h"
 #include "backends/cpu/cpu_backend.h"
 #include "compiler/ir/random_mask.h"
+#include "compiler/passes/pass.h"
 #include "compiler/reference/executor.h"
 #include "dsl/frontend.h"
 #include "runtime/checkpoint/error.h"
@@ -168,7 +169,7 @@ TEST_CASE("an epoch trains its last, short batch too: the weights are the refere
   const train::Recipe& r = t.recipe;
   const ir::Graph full = autodiff::make_training_graph(network(32), {r.momentum, r.weight_decay});
   const ir::Graph rest = autodiff::make_training_graph(network(16), {r.momentum, r.weight_decay});
-  const plan::KernelPlan full_plan = plan::make_plan(full);
+  const plan::KernelPlan full_plan = passes::optimized_plan(full, passes::at_level(0));
   auto exec = f.backend.compile(full_plan);
   train::initialize_persistent(*exec, full_plan, full, r.seed);
   Weights weights;
@@ -197,7 +198,7 @@ TEST_CASE("the trainer draws dropout's masks from (seed, epoch * steps + step): 
   const ir::Graph full = autodiff::make_training_graph(dropout_network(32), {r.momentum, r.weight_decay});
   const ir::Graph rest = autodiff::make_training_graph(dropout_network(16), {r.momentum, r.weight_decay});
   REQUIRE(full.rng != ir::kNoValue);
-  const plan::KernelPlan full_plan = plan::make_plan(full);
+  const plan::KernelPlan full_plan = passes::optimized_plan(full, passes::at_level(0));
   auto exec = f.backend.compile(full_plan);
   train::initialize_persistent(*exec, full_plan, full, r.seed);
   Weights weights;

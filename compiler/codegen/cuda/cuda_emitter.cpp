@@ -198,7 +198,7 @@ void dispatch(detail::Emitter& e) {
       detail::emit_fused(e);
       return;
     case Skeleton::Alias:  // the plan makes these views of their source, never kernels
-    case Skeleton::None:   // lowered to fused maps at every level (passes/lower_gates.cpp)
+    case Skeleton::None:   // lowered to fused maps at every level (passes/lower_maps.cpp)
       break;
   }
   throw std::invalid_argument(fmt::format("CUDA emitter: no kernel for {}", e.where()));

@@ -30,7 +30,7 @@ void dispatch(KernelBody& k) {
     case Skeleton::RandomMask: return emit_random_mask(k);
     case Skeleton::Fused: return emit_fused(k);
     case Skeleton::Alias:  // the plan makes these views of their source, never kernels
-    case Skeleton::None: break;  // lowered to fused maps at every level (passes/lower_gates.cpp)
+    case Skeleton::None: break;  // lowered to fused maps at every level (passes/lower_maps.cpp)
   }
   throw std::logic_error(fmt::format("the CPU backend has no kernel for {}", ir::op_kind_name(k.kernel.kind)));
 }

@@ -1,18 +1,28 @@
 // Shape rules of the ops the optimization passes make: fused programs and views.
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "compiler/ir/fused_extent.h"
 #include "compiler/ir/shape_rules/checks.h"
 #include "compiler/ir/shape_rules/rules.h"
 
 namespace resnetc::ir::shape_rules {
 
 // A fused program must be straight-line code over registers defined before their use, loading
-// inputs that exist and fit the iteration space.
+// inputs that exist and fit the iteration space. Only a map loading nothing per channel or plane
+// may run over a space without a channel axis.
 ShapeResult Fused(std::span<const Dims> d, const Attrs& a) {
   const Dims& space = a.shape;
   const FusedProgram& p = a.program;
-  if (space.size() < 2) return fail(fmt::format("fused: the iteration space {} has no channel axis", format_dims(space)));
-  const int64_t channels = space[1];
+  if (space.size() < 2) {
+    const bool per_channel = std::any_of(p.instrs.begin(), p.instrs.end(), [](const FusedInstr& in) {
+      return in.code == FusedOpcode::LoadChannel || in.code == FusedOpcode::LoadPlane;
+    });
+    if (p.reduce || per_channel)
+      return fail(fmt::format("fused: the iteration space {} has no channel axis", format_dims(space)));
+  }
+  const int64_t channels = fused_extent(space).channels;
   const auto count = static_cast<int32_t>(p.instrs.size());
   for (int32_t i = 0; i < count; ++i) {
     const FusedInstr& in = p.instrs[static_cast<size_t>(i)];

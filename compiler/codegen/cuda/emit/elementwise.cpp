@@ -1,7 +1,7 @@
 // Elementwise kernels: grid-stride loops, 16-byte (float4) loads and stores when the element
-// count allows, every shape a constant. ReLU, add, the ReLU gradient, copies (flatten,
-// reshape) and the global-average-pool gradient are written here; BatchNorm's and the
-// optimizer's elementwise passes use the same generator.
+// count allows, every shape a constant. Copies (flatten, reshape) and the global-average-pool
+// gradient are written here; fused maps (relu, add and the other elementwise ops, lowered at
+// every level), BatchNorm's and the optimizer's elementwise passes use the same generator.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -98,24 +98,6 @@ void emit_elementwise(Emitter& e) {
   w.max_elements = w.total;
   const std::string shape = ir::format_dims(e.out().shape);
   switch (k.kind) {
-    case ir::OpKind::Relu:
-      w.family = "relu";
-      w.comment = "y = max(x, 0), " + shape;
-      w.streams = {{"x", Mode::In, e.in_index(0)}, {"y", Mode::Out, e.out_index()}};
-      w.code = "y_v = x_v > 0.0f ? x_v : 0.0f;";
-      break;
-    case ir::OpKind::Add:
-      w.family = "add";
-      w.comment = "y = a + b, " + shape;
-      w.streams = {{"a", Mode::In, e.in_index(0)}, {"b", Mode::In, e.in_index(1)}, {"y", Mode::Out, e.out_index()}};
-      w.code = "y_v = a_v + b_v;";
-      break;
-    case ir::OpKind::ReluGrad:
-      w.family = "relu_grad";
-      w.comment = "dx = y > 0 ? dy : 0, " + shape;
-      w.streams = {{"dy", Mode::In, e.in_index(0)}, {"y", Mode::In, e.in_index(1)}, {"dx", Mode::Out, e.out_index()}};
-      w.code = "dx_v = y_v > 0.0f ? dy_v : 0.0f;";
-      break;
     case ir::OpKind::Flatten:
     case ir::OpKind::Reshape:
       w.family = "copy";

@@ -122,7 +122,7 @@ class Emitter {
 void emit_convolution(Emitter& e);  // WindowContraction: Conv2d, ConvGradInput, ConvGradWeight
 void emit_linear(Emitter& e);       // Contraction: Linear, LinearGradInput, LinearGradWeight
 void emit_batchnorm(Emitter& e);    // PerChannel: BatchNorm, BnStats, BnApply, BnGradWeight, BnGradInput, BiasGrad
-void emit_elementwise(Emitter& e);  // Map: Relu, Add, ReluGrad, Flatten, Reshape, GlobalAvgPoolGrad
+void emit_elementwise(Emitter& e);  // Map: Flatten, Reshape, GlobalAvgPoolGrad
 void emit_pooling(Emitter& e);      // Window: MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPoolGrad, AvgPoolGrad
 void emit_loss(Emitter& e);         // Loss: SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad
 void emit_update(Emitter& e);       // Update: SgdUpdate, SgdMomentumUpdate, BnRunningUpdate and their groups

@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "compiler/codegen/cuda/emit/emitter.h"
+#include "compiler/ir/fused_extent.h"
 
 namespace resnetc::codegen::cuda::detail {
 namespace {
@@ -108,11 +109,9 @@ void emit_fused(Emitter& e) {
   const ir::Attrs& a = e.attrs();
   const ir::FusedProgram& p = a.program;
   const ir::Dims& space = a.shape;
-  if (space.size() < 2 || p.results.empty())
-    throw std::invalid_argument(fmt::format("CUDA emitter: {}: no channel axis or no result", e.where()));
-  const int64_t total = ir::numel(space), channels = space[1];
-  int64_t inner = 1;
-  for (size_t axis = 2; axis < space.size(); ++axis) inner *= space[axis];
+  if (p.results.empty()) throw std::invalid_argument(fmt::format("CUDA emitter: {}: no result", e.where()));
+  const ir::FusedExtent extent = ir::fused_extent(space);
+  const int64_t total = ir::numel(space), channels = extent.channels, inner = extent.plane;
   const std::vector<bool> live = live_instructions(p);
   // What each input is read as: elementwise (a Load) and/or per channel or plane (a parameter).
   std::vector<bool> loaded(e.kernel().inputs.size(), false), per_channel(e.kernel().inputs.size(), false);
@@ -155,10 +154,10 @@ void emit_fused(Emitter& e) {
   ChannelReduce r;
   r.family = "fused_reduce";
   r.comment = fmt::format("fused reduction over {}: {}", ir::format_dims(space), program);
-  r.C = channels, r.NB = space[0], r.HW = inner;
+  r.C = channels, r.NB = extent.batch, r.HW = inner;
   r.nsum = static_cast<int>(p.results.size());
   Members m;
-  m.constant("NB", space[0]).constant("C", channels).constant("HW", inner).constant("COUNT", space[0] * inner);
+  m.constant("NB", extent.batch).constant("C", channels).constant("HW", inner).constant("COUNT", extent.batch * inner);
   r.members = m.str();
   bool uses_idx = false;
   for (size_t k = 0; k < p.instrs.size(); ++k) {

@@ -1,6 +1,7 @@
-// relu, relu_grad, add, flatten, reshape, global_avgpool_grad: flat loops over the elements
-// (split over the thread pool by element ranges when large), copies as memcpy, and
-// global_avgpool_grad as each plane filled with its one gradient value.
+// flatten, reshape, global_avgpool_grad: flat loops over the elements (split over the thread
+// pool by element ranges when large), copies as memcpy, and global_avgpool_grad as each plane
+// filled with its one gradient value. (relu, add and relu_grad are fused maps at every level:
+// passes/lower_maps.cpp.)
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -13,24 +14,6 @@ namespace {
 
 using namespace emit_helpers;
 using ir::OpKind;
-
-// out[i] = f(in0[i], in1[i]...) for every element, in parallel element ranges when large.
-void emit_map(KernelBody& k, llvm::function_ref<llvm::Value*(Builder&, llvm::ArrayRef<llvm::Value*> x)> f) {
-  const int64_t n = ir::numel(k.out_shape());
-  std::vector<llvm::Value*> arrays(k.in.begin(), k.in.end());
-  arrays.push_back(k.out);
-  for_range(k, "map", n, n, arrays,
-            [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
-              emit_for(
-                  b, "i", begin, end, i64(b, 1),
-                  [&](llvm::Value* i) {
-                    std::vector<llvm::Value*> x;
-                    for (size_t j = 0; j + 1 < a.size(); ++j) x.push_back(load_f32(b, a[j], i));
-                    store_f32(b, f(b, x), a.back(), i);
-                  },
-                  kVector);
-            });
-}
 
 // out = in0, element for element (flatten, reshape).
 void emit_copy(KernelBody& k) {
@@ -61,16 +44,6 @@ void emit_global_avgpool_grad(KernelBody& k) {
 
 void emit_elementwise(KernelBody& k) {
   switch (k.kernel.kind) {
-    case OpKind::Relu:
-      return emit_map(k, [](Builder& b, llvm::ArrayRef<llvm::Value*> x) {
-        return b.CreateSelect(b.CreateFCmpOGT(x[0], f32(b, 0)), x[0], f32(b, 0));
-      });
-    case OpKind::ReluGrad:  // dy, y -> dy where y > 0
-      return emit_map(k, [](Builder& b, llvm::ArrayRef<llvm::Value*> x) {
-        return b.CreateSelect(b.CreateFCmpOGT(x[1], f32(b, 0)), x[0], f32(b, 0));
-      });
-    case OpKind::Add:
-      return emit_map(k, [](Builder& b, llvm::ArrayRef<llvm::Value*> x) { return b.CreateFAdd(x[0], x[1]); });
     case OpKind::Flatten:
     case OpKind::Reshape: return emit_copy(k);
     case OpKind::GlobalAvgPoolGrad: return emit_global_avgpool_grad(k);

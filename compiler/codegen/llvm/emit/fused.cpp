@@ -21,6 +21,7 @@
 
 #include "compiler/codegen/llvm/emit/emit_helpers.h"
 #include "compiler/codegen/llvm/kernel_emitter.h"
+#include "compiler/ir/fused_extent.h"
 
 namespace resnetc::codegen::llvm_backend {
 namespace {
@@ -154,9 +155,8 @@ struct Space {
 };
 
 Space space_of(const ir::Dims& dims) {
-  Space s{dims[0], dims[1], 1};
-  for (size_t axis = 2; axis < dims.size(); ++axis) s.inner *= dims[axis];
-  return s;
+  const ir::FusedExtent e = ir::fused_extent(dims);
+  return {e.batch, e.channels, e.plane};
 }
 
 // The kernel's arrays for a for_range body: the inputs, then the output.

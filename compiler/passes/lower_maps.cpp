@@ -1,6 +1,9 @@
-// Lowers the gating ops (sigmoid, silu, channel_mul and their gradients) at every level, -O0
-// included: each becomes a fused map, so neither backend needs a kernel of its own for them,
-// and from -O2 on fuse-elementwise inlines those maps into their readers as it does relu's.
+// Lowers the elementwise ops of the network and their gradients (relu, add, relu_grad, sigmoid,
+// silu, channel_mul and theirs) to fused maps at every level, -O0 included, so neither backend
+// needs a kernel of its own for them: each is written once, as opcodes of the fused program.
+// From -O2 on, fuse-elementwise inlines these maps into their readers. A map keeps the value
+// of the op it replaces (its number and name): a lowered graph's values are the unlowered
+// graph's, but for the gate's gradient below, which becomes two ops.
 //
 // channel_mul_grad_gate (the gate's gradient, a sum over each (n, c) plane of dy * x) becomes a
 // map of dy * x * (H * W) read by the global average pool, whose kernels both backends have:
@@ -18,10 +21,19 @@ namespace {
 
 using ir::OpKind;
 
-// The fused map an elementwise gating op is, or nothing.
-std::optional<ir::FusedProgram> gate_map(const ir::Op& op) {
+// The fused map an elementwise op is, or nothing.
+std::optional<ir::FusedProgram> as_map(const ir::Op& op) {
   ProgramBuilder p;
   switch (op.kind) {
+    case OpKind::Relu: return std::move(p).map(p.relu(p.load(0)));
+    case OpKind::Add: {
+      const int32_t a = p.load(0), b = p.load(1);
+      return std::move(p).map(p.add(a, b));
+    }
+    case OpKind::ReluGrad: {  // dy, y
+      const int32_t dy = p.load(0), y = p.load(1);
+      return std::move(p).map(p.relu_mask(dy, y));
+    }
     case OpKind::Sigmoid: return std::move(p).map(p.sigmoid(p.load(0)));
     case OpKind::Silu: {
       const int32_t x = p.load(0);
@@ -49,12 +61,13 @@ std::optional<ir::FusedProgram> gate_map(const ir::Op& op) {
 
 }  // namespace
 
-void lower_gates(ir::Graph& g) {
+void lower_maps(ir::Graph& g) {
   Rewriter r(g);
   for (const ir::Op& op : g.ops) {
-    if (std::optional<ir::FusedProgram> program = gate_map(op)) {
-      const ir::Dims shape = g.shape(op.output);  // a copy: emit() grows the value list
-      r.replace(op.output, r.emit(fused_op(op.name, op.inputs, shape, std::move(*program), op.loc), shape));
+    if (std::optional<ir::FusedProgram> program = as_map(op)) {
+      ir::Op map = fused_op(op.name, op.inputs, g.shape(op.output), std::move(*program), op.loc);
+      map.output = op.output;
+      r.keep(map);
     } else if (op.kind == OpKind::ChannelMulGradGate) {  // dy, x
       const ir::Dims x = g.shape(op.inputs[1]);
       ProgramBuilder p;
