@@ -13,8 +13,8 @@
 #include "compiler/ir/compile_error.h"
 #include "compiler/ir/random_mask.h"
 #include "compiler/plan/kernel_plan.h"
-#include "runtime/data/resize.h"
-#include "runtime/data/sampler.h"
+#include "train/batch_feeder.h"
+#include "train/evaluator.h"
 #include "train/initialize.h"
 #include "train/interrupt.h"
 #include "train/model_state.h"
@@ -28,58 +28,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// Fills the plan's input and labels with examples of `split`: on the backend's device when it
-// keeps the data set there (shuffled there too), else assembled on the host and written.
-// `labels` holds the batch's labels either way.
-struct BatchFeeder {
-  const plan::KernelPlan& plan;
-  data::Resizer resizer;
-  std::vector<float> images;
-  std::vector<int32_t> labels;
-  std::unique_ptr<BatchSource> device;
-
-  // `device_data` false: assemble on the host even when the backend could keep the data.
-  BatchFeeder(const plan::KernelPlan& p, PlanExecutor& exec, const data::Split& split, bool device_data = true)
-      : plan(p),
-        resizer(split.height, split.width, p.buffer(p.input).shape[2], p.buffer(p.input).shape[3]),
-        labels(static_cast<size_t>(p.buffer(p.input).shape[0])) {
-    if (p.buffer(p.input).shape[1] != split.channels)
-      throw std::runtime_error(fmt::format("the network takes {} input channels, but the data set's images have {}",
-                                      p.buffer(p.input).shape[1], split.channels));
-    if (device_data) device = exec.batch_source(split);
-    if (!device) images.resize(static_cast<size_t>(ir::numel(p.buffer(p.input).shape)));
-  }
-
-  // data::epoch_order(seed, epoch, split.count), drawn where the data lives.
-  std::vector<uint32_t> shuffle(const data::Split& split, uint64_t seed, int epoch) {
-    return device ? device->shuffle(seed, epoch) : data::epoch_order(seed, epoch, static_cast<uint32_t>(split.count));
-  }
-
-  // The examples at positions first .. first + batch - 1 of `order`, the last shuffle()'s.
-  void feed_order(PlanExecutor& exec, const data::Split& split, const std::vector<uint32_t>& order, int64_t first) {
-    const auto begin = order.begin() + first;
-    if (!device) {
-      feed(exec, split, std::vector<uint32_t>(begin, begin + static_cast<int64_t>(labels.size())));
-      return;
-    }
-    for (size_t i = 0; i < labels.size(); ++i) labels[i] = split.labels.at(begin[static_cast<int64_t>(i)]);
-    device->feed_order(first);
-  }
-
-  // The examples at `indices`; a short batch is padded by repeating its first example.
-  void feed(PlanExecutor& exec, const data::Split& split, std::vector<uint32_t> indices) {
-    while (indices.size() < labels.size()) indices.push_back(indices.front());
-    if (device) {
-      for (size_t i = 0; i < indices.size(); ++i) labels[i] = split.labels.at(indices[i]);
-      device->feed(indices);
-      return;
-    }
-    data::fill_batch(split, indices, resizer, images.data(), labels.data());
-    write_buffer(exec, plan.input, std::span<const float>(images));
-    if (plan.labels >= 0) write_buffer(exec, plan.labels, std::span<const int32_t>(labels));
-  }
-};
 
 // The epoch's last, short batch: a training plan of its own (a plan's shapes are fixed), whose
 // weights and optimizer state are copied in from the main plan before its step and back after.
@@ -95,59 +43,6 @@ struct ShortBatch {
       : plan(passes::optimized_plan(autodiff::make_training_graph(forward, {r.momentum, r.weight_decay}), optimize)),
         exec(backend.compile(plan)),
         feeder(plan, *exec, split, false) {}
-};
-
-// Correct predictions among the first `count` rows of the logits.
-int64_t correct(const std::vector<float>& logits, const std::vector<int32_t>& labels, int64_t count, int64_t classes) {
-  int64_t right = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    const float* row = logits.data() + i * classes;
-    int64_t best = 0;
-    for (int64_t c = 1; c < classes; ++c)
-      if (row[c] > row[best]) best = c;
-    right += best == labels[static_cast<size_t>(i)];
-  }
-  return right;
-}
-
-// The network in evaluation mode (BatchNorm with running statistics), fed batches of one split
-// (on a GPU, kept there from the first evaluation to the last).
-class Evaluator {
- public:
-  // `plan`: the forward graph's (passes::optimized_plan).
-  Evaluator(plan::KernelPlan plan, Backend& backend, const data::Split& split)
-      : plan_(std::move(plan)),
-        exec_(backend.compile(plan_)),
-        split_(split),
-        feeder_(plan_, *exec_, split) {}
-
-  const plan::KernelPlan& plan() const { return plan_; }
-  PlanExecutor& executor() { return *exec_; }
-
-  // Over the first `limit` images of the split (0: all of them).
-  double accuracy(int64_t limit = 0) {
-    const int64_t batch = plan_.buffer(plan_.input).shape[0];
-    const int64_t classes = plan_.buffer(plan_.logits).shape[1];
-    const int64_t total = limit > 0 ? std::min(limit, split_.count) : split_.count;
-    std::vector<float> logits(static_cast<size_t>(batch * classes));
-    int64_t right = 0;
-    for (int64_t start = 0; start < total; start += batch) {
-      int64_t count = std::min(batch, total - start);
-      std::vector<uint32_t> indices;
-      for (int64_t i = 0; i < count; ++i) indices.push_back(static_cast<uint32_t>(start + i));
-      feeder_.feed(*exec_, split_, indices);
-      exec_->run();
-      read_buffer(*exec_, plan_.logits, std::span<float>(logits));
-      right += correct(logits, feeder_.labels, count, classes);
-    }
-    return static_cast<double>(right) / static_cast<double>(total);
-  }
-
- private:
-  plan::KernelPlan plan_;
-  std::unique_ptr<PlanExecutor> exec_;
-  const data::Split& split_;
-  BatchFeeder feeder_;
 };
 
 }  // namespace
@@ -344,7 +239,7 @@ struct EpochLoop {
     }
     read_buffer(e, p.logits, std::span<float>(logits.data(), static_cast<size_t>(count * classes)));
     loss_sum += loss[0] * static_cast<double>(count);
-    right += correct(logits, f.labels, count, classes);
+    right += count_correct(logits, f.labels, count, classes);
     done += count;
     double elapsed = seconds_since(clock_start);
     double rate = static_cast<double>(done) / elapsed;

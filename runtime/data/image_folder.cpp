@@ -40,8 +40,10 @@ DataError filesystem_error(const fs::path& path, const std::error_code& e) {
   return DataError(fmt::format("{}: {}", path.string(), e.message()));
 }
 
-// One class's images in sorted(os.walk) order: by directory, then by file name.
-std::vector<fs::path> class_images(const fs::path& dir) {
+}  // namespace
+
+// In sorted(os.walk) order: by directory, then by file name.
+std::vector<fs::path> images_below(const fs::path& dir) {
   std::vector<std::pair<std::string, std::string>> found;  // (directory, file name)
   std::error_code e;
   fs::recursive_directory_iterator it(dir, fs::directory_options::follow_directory_symlink, e);
@@ -65,8 +67,6 @@ std::vector<fs::path> class_images(const fs::path& dir) {
   return files;
 }
 
-}  // namespace
-
 FolderListing list_image_folder(const fs::path& root) {
   std::error_code e;
   const fs::file_status status = fs::status(root, e);
@@ -88,7 +88,7 @@ FolderListing list_image_folder(const fs::path& root) {
                                 listing.classes.size()));
   for (size_t label = 0; label < listing.classes.size(); ++label) {
     const fs::path dir = root / listing.classes[label];
-    std::vector<fs::path> files = class_images(dir);
+    std::vector<fs::path> files = images_below(dir);
     if (files.empty())
       throw DataError(fmt::format("{}: no PNG or JPEG image in class folder '{}'", dir.string(), listing.classes[label]));
     listing.labels.insert(listing.labels.end(), files.size(), static_cast<int>(label));

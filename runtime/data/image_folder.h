@@ -28,6 +28,10 @@ struct FolderListing {
 // image, or there are more classes than a label byte holds.
 FolderListing list_image_folder(const std::filesystem::path& root);
 
+// The PNG and JPEG files below `dir`, in a class folder's order (above). Throws DataError for an
+// image format resnetc does not read, or a directory it cannot list.
+std::vector<std::filesystem::path> images_below(const std::filesystem::path& dir);
+
 // Decodes every file into `channels` planes (image_decode.h) and resizes it to height x width
 // as PIL's Image.resize(BILINEAR) does, in parallel on the CPU pool: a split without labels.
 // Throws DataError naming the first file that cannot be read.

@@ -8,6 +8,7 @@ folders of PNG images sorted into class folders (the `folder` data set).
 
     python3 tests/cli/suite_datasets.py --resnetc build/tools/resnetc/resnetc [-k NAME]
 """
+import json
 import os
 import re
 import sys
@@ -18,6 +19,7 @@ from cli_cases import (TINY_NET, Suite, check, expect, png_bytes, read_safetenso
 
 suite = Suite(__doc__)
 CPU = ["--device", "cpu", "--no-progress"]
+PREDICT = ["--device", "cpu"]  # predict shows no progress
 CIFAR10 = write_cifar_subset(suite.path("cifar10"), "cifar10", 320, 64)  # 64 a file, 10 steps an epoch
 IDX = write_idx_subset(suite.path("idx"), 96, 32)
 FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -194,12 +196,51 @@ def an_image_folder_trains_with_its_sorted_class_names():
     losses = epoch_losses(r)
     check(len(losses) == 3 and losses[2] < losses[0], f"the loss did not fall: {losses}", r)
     check(class_names(path) == sorted(FOLDER_CLASSES), f"class names {class_names(path)}", r)
-    expect(suite.run(["eval", RGB10, "--dataset", "folder", "--data", directory, "--weights", path, *CPU]), 0,
-           stdout=r"test acc [0-9.]+ \(64 images")
+    evaluated = expect(suite.run(["eval", RGB10, "--dataset", "folder", "--data", directory, "--weights", path, *CPU]),
+                       0, stdout=r"test acc [0-9.]+ \(64 images")
+    predictions_agree_with_eval(directory, path, float(re.search(r"test acc ([0-9.]+)", evaluated.stdout).group(1)))
     # A one-channel network reads the same RGB files as gray (PIL's convert("L")), from test/.
     os.rename(os.path.join(directory, "val"), os.path.join(directory, "test"))
     expect(suite.run(["train", TINY, "--dataset", "folder", "--data", directory, "--checkpoint",
                       suite.path("gray.safetensors"), "--max-steps", "2", *CPU]), 0, stdout=r"on folder")
+
+
+def predictions_agree_with_eval(directory, weights, accuracy):
+    """resnetc predict over the val/ folder: its most probable class is the folder's as often as
+    eval says (the same pixels and weights, another batch size); the probabilities are sorted,
+    named by the checkpoint's classes and sum to 1 over all classes."""
+    val = os.path.join(directory, "val")
+    r = expect(suite.run(["predict", RGB10, "--weights", weights, val, "--top", "10", "--format", "json", *PREDICT]), 0)
+    images = json.loads(r.stdout)
+    check(len(images) == 64, f"{len(images)} images predicted, expected 64", r)
+    right = 0
+    for image in images:
+        probs = [c["prob"] for c in image["top"]]
+        check(probs == sorted(probs, reverse=True) and abs(sum(probs) - 1) < 1e-9, f"probabilities {probs}", r)
+        check(sorted(c["class"] for c in image["top"]) == sorted(FOLDER_CLASSES), f"classes {image['top']}", r)
+        right += image["top"][0]["class"] == os.path.basename(os.path.dirname(image["file"]))
+    check(abs(right / 64 - accuracy) < 1e-4, f"predict is right on {right}/64, eval says {accuracy}", r)
+    one = os.path.join(val, "bag", sorted(os.listdir(os.path.join(val, "bag")))[0])
+    r = expect(suite.run(["predict", RGB10, "--weights", weights, one, *PREDICT]), 0)
+    lines = r.stdout.splitlines()
+    check(lines[0] == one and len(lines) == 6 and all(re.fullmatch(r"  [01]\.\d{4}  \S+", l) for l in lines[1:]),
+          "not the file and its 5 most probable classes", r)
+
+
+@suite.test
+def predict_refuses_what_it_cannot_read():
+    model = ["predict", RGB10, *PREDICT]
+    expect(suite.run([*model, "x.png"]), 2, r"resnetc: error: predict needs --weights FILE")
+    expect(suite.run([*model, "--weights", "w.safetensors"]), 2, r"resnetc: error: predict needs the images: .*")
+    weights = suite.path("tiny-for-predict.safetensors")
+    expect(suite.run(["train", TINY, "--data", IDX, "--checkpoint", weights, "--max-steps", "1", *CPU]), 0)
+    text = suite.write("not-an-image.png", "hello")
+    expect(suite.run(["predict", TINY, "--weights", weights, text, *PREDICT]), 1,
+           r"resnetc: data error: .*not-an-image\.png: neither a PNG nor a JPEG file .*")
+    picture = suite.path("one.png")
+    with open(picture, "wb") as f:
+        f.write(png_bytes(3, 2, 1, bytes(range(6))))
+    expect(suite.run(["predict", RGB10, "--weights", weights, picture, *PREDICT]), 1, r"resnetc: checkpoint error: .*")
 
 
 @suite.test
@@ -222,10 +263,10 @@ def a_broken_image_folder_is_refused_naming_the_fault():
     victim = os.path.join(base, "train", "c0", sorted(os.listdir(os.path.join(base, "train", "c0")))[0])
     with open(victim, "r+b") as f:
         f.truncate(100)
-    refused_before_compiling(suite.run([*model, base]), r"resnetc: data error: .*c0/\d+\.png: not a readable PNG")
+    refused_before_compiling(suite.run([*model, base]), r"resnetc: data error: .*c0/\d+\.png: not a readable PNG: end of stream")
     os.rename(victim, victim[:-4] + ".bmp")
     refused_before_compiling(suite.run([*model, base]),
-                             r"resnetc: data error: .*c0/\d+\.bmp: bmp files are not read \(PNG and JPEG are\)")
+                             r"resnetc: data error: .*c0/\d+\.bmp: bmp files are not read \(PNG and JPEG are\); .*")
 
 
 suite.main()

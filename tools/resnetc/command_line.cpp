@@ -310,6 +310,29 @@ void add_eval(CLI::App& app, Options& o) {
   app.footer("Prints the test accuracy of the weights.");
 }
 
+void add_predict(CLI::App& app, Options& o) {
+  add_model(app, o);
+  app.add_option("IMAGE", o.images, "PNG or JPEG files, and folders (every PNG and JPEG file below them)");
+  const Group prediction{app, "prediction"};
+  prediction.value("--weights", "FILE", "the trained weights, written by resnetc train (required)",
+                   [&o](const std::string& v) { o.weights = v; });
+  prediction.value("--top", "K", "print each image's K most probable classes (default 5)",
+                   [&o](const std::string& v) { o.top = whole("--top", v, 1, 100000); });
+  prediction.value("--format", "FORMAT",
+                   "text (the default) or json: a list of {\"file\": ..., \"top\": [{\"class\": ..., \"prob\": ...}]}",
+                   [&o](const std::string& v) {
+                     o.format = choice<Format>("--format", v, {{"text", Format::Text}, {"json", Format::Json}});
+                   });
+  add_network({app, "network"}, o, "the number of images, at most 64");
+  add_device({app, "device"}, o);
+  add_optimization({app, "optimization"}, o, false);
+  add_help(app, "other");
+  app.footer("Each image is read as the training data is: decoded to the network's input channels and resized to its "
+             "height and width with PIL's bilinear filter, pixels divided by 255. The classes are named as the data "
+             "set the weights were trained on named them (the checkpoint's class_names), else numbered. Probabilities "
+             "are the softmax of the logits, in double precision.");
+}
+
 void add_bench(CLI::App& app, Options& o) {
   add_model(app, o);
   const Group bench{app, "benchmark"};
@@ -351,12 +374,14 @@ std::map<std::string, std::string> usage_lines() {
       {"compile", "resnetc [compile] MODEL.net [options]"},
       {"train", "resnetc train MODEL.net [options]"},
       {"eval", "resnetc eval MODEL.net --weights FILE [options]"},
+      {"predict", "resnetc predict MODEL.net --weights FILE IMAGE... [options]"},
       {"bench", "resnetc bench MODEL.net [options]"},
       {"plot", "resnetc plot LOG... -o FIGURE"},
       {"help", "resnetc help [COMMAND]"},
   };
-  usage["resnetc"] = fmt::format("{}\n       {}\n       {}\n       {}\n       {}\n       {}", usage["compile"],
-                                 usage["train"], usage["eval"], usage["bench"], usage["plot"], usage["help"]);
+  usage["resnetc"] = fmt::format("{}\n       {}\n       {}\n       {}\n       {}\n       {}\n       {}",
+                                 usage["compile"], usage["train"], usage["eval"], usage["predict"], usage["bench"],
+                                 usage["plot"], usage["help"]);
   return usage;
 }
 
@@ -374,8 +399,9 @@ CommandLine::CommandLine(Options& o)
 
   const std::vector<std::pair<std::string, std::string>> commands = {
       {"compile", "print a model's layer table, or its IR, kernel plan or generated code (the default command)"},
-      {"train", "train a model on Fashion-MNIST (or MNIST), with a checkpoint after every epoch"},
+      {"train", "train a model on Fashion-MNIST, MNIST, CIFAR or image folders, with a checkpoint after every epoch"},
       {"eval", "print the test accuracy of a model's trained weights"},
+      {"predict", "print the most probable classes of images under a model's trained weights"},
       {"bench", "time training steps on synthetic data"},
       {"plot", "draw training logs as the book's figure: loss, train and test accuracy against epoch"},
       {"help", "list a command's options (the same as COMMAND --help)"},
@@ -384,6 +410,7 @@ CommandLine::CommandLine(Options& o)
   add_compile(*command("compile"), o);
   add_train(*command("train"), o);
   add_eval(*command("eval"), o);
+  add_predict(*command("predict"), o);
   add_bench(*command("bench"), o);
   add_plot(*command("plot"), o);
   command("help")->add_option("COMMAND", help_topic_, "the command whose options to list");
@@ -411,7 +438,7 @@ CLI::App* CommandLine::command(std::string_view name) {
 std::vector<CLI::App*> CommandLine::commands() { return app_.get_subcommands([](CLI::App*) { return true; }); }
 
 std::optional<Command> command_named(std::string_view name) {
-  for (Command c : {Command::Compile, Command::Train, Command::Eval, Command::Bench, Command::Plot})
+  for (Command c : {Command::Compile, Command::Train, Command::Eval, Command::Predict, Command::Bench, Command::Plot})
     if (name_of(c) == name) return c;
   return std::nullopt;
 }
@@ -421,6 +448,7 @@ std::string_view name_of(Command command) {
     case Command::Compile: return "compile";
     case Command::Train: return "train";
     case Command::Eval: return "eval";
+    case Command::Predict: return "predict";
     case Command::Bench: return "bench";
     case Command::Plot: return "plot";
   }

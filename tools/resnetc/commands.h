@@ -9,6 +9,7 @@ namespace resnetc::cli {
 int run_compile(const Options& o, dsl::SourceManager& sources);  // the layer table and --emit
 int run_train(const Options& o, dsl::SourceManager& sources);
 int run_eval(const Options& o, dsl::SourceManager& sources);
+int run_predict(const Options& o, dsl::SourceManager& sources);
 int run_bench(const Options& o, dsl::SourceManager& sources);
 int run_plot(const Options& o);
 

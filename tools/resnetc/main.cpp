@@ -28,6 +28,7 @@ int run(const cli::Options& o, dsl::SourceManager& sources) {
     case cli::Command::Compile: return cli::run_compile(o, sources);
     case cli::Command::Train: return cli::run_train(o, sources);
     case cli::Command::Eval: return cli::run_eval(o, sources);
+    case cli::Command::Predict: return cli::run_predict(o, sources);
     case cli::Command::Bench: return cli::run_bench(o, sources);
     case cli::Command::Plot: return cli::run_plot(o);
   }

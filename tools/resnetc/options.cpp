@@ -118,6 +118,9 @@ void finish(CommandLine& cl, CLI::App* command, Options& o) {
   if (o.train && o.emit == Emit::Table)
     throw UsageError("--train shows the training step: use it with --emit=ir, dot, plan, llvm or cuda");
   if (o.command == Command::Eval && o.weights.empty()) throw UsageError("eval needs --weights FILE");
+  if (o.command == Command::Predict && o.weights.empty()) throw UsageError("predict needs --weights FILE");
+  if (o.command == Command::Predict && o.images.empty())
+    throw UsageError("predict needs the images: PNG or JPEG files, or folders of them, after the model");
   if (o.allow_recipe_change && !o.resume)
     throw UsageError("--allow-recipe-change applies to --resume: it lets a resumed run change its recipe");
   if (!o.init.empty() && o.resume)

@@ -12,7 +12,7 @@
 
 namespace resnetc::cli {
 
-enum class Command { Compile, Train, Eval, Bench, Plot };
+enum class Command { Compile, Train, Eval, Predict, Bench, Plot };
 enum class Emit { Table, Ir, Dot, Plan, Llvm, Cuda };
 enum class Format { Text, Json };
 enum class Device { Auto, Cpu, Cuda };
@@ -49,6 +49,9 @@ struct Options {
   // eval
   std::string weights;
   std::optional<int64_t> limit;  // --limit N: evaluate the first N test images only
+  // predict (with --weights)
+  std::vector<std::string> images;  // image files, and folders of them
+  int64_t top = 5;                  // --top K: the most probable classes to print
   // plot
   std::vector<std::string> logs;  // the training logs to draw
   std::string output;             // -o FILE: the figure, .svg or .png

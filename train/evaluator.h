@@ -1,0 +1,48 @@
+#pragma once
+// The network in evaluation mode over a split: its accuracy, or every image's logits.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "compiler/plan/kernel_plan.h"
+#include "runtime/data/dataset.h"
+#include "train/batch_feeder.h"
+#include "train/executor.h"
+
+namespace resnetc::train {
+
+// Correct predictions among the first `count` rows of the logits.
+int64_t count_correct(std::span<const float> logits, const std::vector<int32_t>& labels, int64_t count,
+                      int64_t classes);
+
+// The network in evaluation mode (BatchNorm with running statistics), fed batches of one split
+// (on a GPU, kept there from the first evaluation to the last).
+class Evaluator {
+ public:
+  // `plan`: the forward graph's (passes::optimized_plan).
+  Evaluator(plan::KernelPlan plan, Backend& backend, const data::Split& split);
+
+  const plan::KernelPlan& plan() const { return plan_; }
+  PlanExecutor& executor() { return *exec_; }
+
+  // Over the first `limit` images of the split (0: all of them).
+  double accuracy(int64_t limit = 0);
+
+  // The logits of every image of the split, image after image (count x classes).
+  std::vector<float> logits();
+
+ private:
+  // Runs the network on the first `total` images, batch by batch, and hands each batch's
+  // logits (the batch's rows; the first `count` are the images') to `use`.
+  void for_each_batch(int64_t total, const std::function<void(std::span<const float> logits, int64_t first,
+                                                                int64_t count)>& use);
+
+  plan::KernelPlan plan_;
+  std::unique_ptr<PlanExecutor> exec_;
+  const data::Split& split_;
+  BatchFeeder feeder_;
+};
+
+}  // namespace resnetc::train

@@ -1,0 +1,34 @@
+#pragma once
+// What trained weights say of images: each image's most probable classes, named as the data set
+// the weights were trained on named them (the checkpoint's class_names).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+#include "compiler/passes/pass.h"
+#include "runtime/data/dataset.h"
+#include "train/executor.h"
+
+namespace resnetc::train {
+
+struct ClassProbability {
+  int64_t label = 0;
+  double probability = 0;
+};
+
+struct Predictions {
+  // Label i's name: the checkpoint's class_names, or "i" for weights saved without them.
+  std::vector<std::string> class_names;
+  // Per image, its `top` most probable classes, most probable first (ties: the lower label).
+  std::vector<std::vector<ClassProbability>> top;
+};
+
+// Runs `forward` (the network at some batch size) in evaluation mode with the weights in
+// `weights` over `images` (labels unused) and turns each image's logits into probabilities with
+// a softmax in double. Throws CheckpointError for weights of another network.
+Predictions predict(const ir::Graph& forward, const data::Split& images, Backend& backend,
+                    const std::filesystem::path& weights, int64_t top, const passes::PipelineOptions& optimize = {});
+
+}  // namespace resnetc::train
