@@ -69,8 +69,9 @@ def help_fits_80_columns():
 
 @suite.test
 def unknown_help_topic():
-    result = expect(suite.run(["help", "trian"]), 2, r"resnetc: error: there is no command 'trian'; did you mean "
-                                                     r"'train'\? \(commands: compile, train, eval, bench, plot, help\)")
+    result = expect(suite.run(["help", "trian"]), 2,
+                    r"resnetc: error: there is no command 'trian'; did you mean 'train'\? "
+                    r"\(commands: compile, train, eval, predict, bench, plot, help\)")
     try_line(result, "")
 
 

@@ -23,17 +23,17 @@ std::string message(const std::vector<std::string>& args) {
 // Which commands take each option (-O and --help: every one).
 const std::vector<std::pair<std::string, std::vector<std::string>>> kOwners = {
     {"--emit", {"compile"}},
-    {"--format", {"compile"}},
+    {"--format", {"compile", "predict"}},
     {"--depth", {"compile"}},
     {"--train", {"compile"}},
-    {"--input", {"compile", "train", "eval", "bench"}},
-    {"--batch", {"compile", "train", "eval", "bench"}},
+    {"--input", {"compile", "train", "eval", "predict", "bench"}},
+    {"--batch", {"compile", "train", "eval", "predict", "bench"}},
     {"--print-after", {"compile", "train"}},
     {"--print-after-all", {"compile", "train"}},
     {"--verify-each", {"compile", "train"}},
-    {"--device", {"train", "eval", "bench"}},
-    {"--threads", {"train", "eval", "bench"}},
-    {"--cache-dir", {"train", "eval", "bench"}},
+    {"--device", {"train", "eval", "predict", "bench"}},
+    {"--threads", {"train", "eval", "predict", "bench"}},
+    {"--cache-dir", {"train", "eval", "predict", "bench"}},
     {"--epochs", {"train"}},
     {"--lr", {"train", "bench"}},
     {"--momentum", {"train", "bench"}},
@@ -51,14 +51,16 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kOwners = {
     {"--init", {"train"}},
     {"--max-steps", {"train"}},
     {"--no-progress", {"train", "eval"}},
-    {"--weights", {"eval"}},
+    {"--weights", {"eval", "predict"}},
     {"--limit", {"eval"}},
+    {"--top", {"predict"}},
     {"--steps", {"bench"}},
     {"--warmup", {"bench"}},
     {"--profile", {"bench"}},
 };
 const std::map<std::string, Command> kCommands = {
-    {"compile", Command::Compile}, {"train", Command::Train}, {"eval", Command::Eval}, {"bench", Command::Bench}};
+    {"compile", Command::Compile}, {"train", Command::Train}, {"eval", Command::Eval}, {"predict", Command::Predict},
+    {"bench", Command::Bench}};
 
 bool owns(const std::vector<std::string>& owners, const std::string& command) {
   return std::find(owners.begin(), owners.end(), command) != owners.end();
@@ -235,7 +237,7 @@ TEST_CASE("an option of another command is refused, naming the commands it belon
     }
   CHECK(message({"examples/x.net", "--schedule", "cosine"}) ==
         "--schedule does not apply to compile (it is an option of train)");
-  CHECK(message({"help", "-O2"}) == "-O2 does not apply to help (it is an option of compile, train, eval and bench)");
+  CHECK(message({"help", "-O2"}) == "-O2 does not apply to help (it is an option of compile, train, eval, predict and bench)");
 }
 
 TEST_CASE("train refuses --weights, and the run options that contradict each other") {
@@ -278,7 +280,7 @@ TEST_CASE("--help, before or after a command's model, and help COMMAND") {
   }
   CHECK(parse_options({"m.net", "--help"}).help_for == Command::Compile);
   CHECK(message({"help", "trian"}) ==
-        "there is no command 'trian'; did you mean 'train'? (commands: compile, train, eval, bench, plot, help)");
+        "there is no command 'trian'; did you mean 'train'? (commands: compile, train, eval, predict, bench, plot, help)");
   CHECK(message({"help", "train", "eval"}) == "help takes one command, got 'train' and 'eval'");
 }
 

@@ -149,7 +149,7 @@ TEST_CASE("a data set may name its directory; no other setting takes a second va
         "t.net:2:26: error: the data set's path is empty");
   CHECK(first_error_line("network n { input 1x8x8\n train { dataset cifar \"d\" } }") ==
         "t.net:2:18: error: unknown dataset 'cifar': expected one of fashion-mnist, mnist, cifar10, cifar100, "
-        "cifar100-coarse; did you mean 'cifar10'?");
+        "cifar100-coarse, folder; did you mean 'cifar10'?");
 }
 
 TEST_CASE("semantic errors point at the word that caused them") {
