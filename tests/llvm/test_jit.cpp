@@ -25,6 +25,19 @@ std::unique_ptr<llvm::Module> add_one_module(Jit& jit, llvm::LLVMContext& ctx, c
   return module;
 }
 
+// f(x) = x + host_bias(), host_bias resolved wherever the module is added.
+std::unique_ptr<llvm::Module> add_bias_module(Jit& jit, llvm::LLVMContext& ctx, const std::string& name) {
+  auto module = jit.new_module(name, ctx);
+  llvm::IRBuilder<> builder(ctx);
+  auto* bias = llvm::Function::Create(llvm::FunctionType::get(builder.getFloatTy(), false),
+                                      llvm::Function::ExternalLinkage, "host_bias", *module);
+  auto* f = llvm::Function::Create(llvm::FunctionType::get(builder.getFloatTy(), {builder.getFloatTy()}, false),
+                                   llvm::Function::ExternalLinkage, "f", *module);
+  builder.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", f));
+  builder.CreateRet(builder.CreateFAdd(f->getArg(0), builder.CreateCall(bias)));
+  return module;
+}
+
 }  // namespace
 
 TEST_CASE("jit: targets the host CPU", "[llvm]") {
@@ -161,17 +174,7 @@ TEST_CASE("jit: a symbol defined in a library resolves there only", "[llvm]") {
   // f(x) = x + host_bias() in each library, each calling its own library's definition.
   auto tsc = Jit::new_context();
   auto& ctx = *tsc.getContext();
-  for (Jit::Library* library : {&a, &b}) {
-    auto module = jit.new_module("calls", ctx);
-    llvm::IRBuilder<> builder(ctx);
-    auto* bias = llvm::Function::Create(llvm::FunctionType::get(builder.getFloatTy(), false),
-                                        llvm::Function::ExternalLinkage, "host_bias", *module);
-    auto* f = llvm::Function::Create(llvm::FunctionType::get(builder.getFloatTy(), {builder.getFloatTy()}, false),
-                                     llvm::Function::ExternalLinkage, "f", *module);
-    builder.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", f));
-    builder.CreateRet(builder.CreateFAdd(f->getArg(0), builder.CreateCall(bias)));
-    jit.add_module(std::move(module), tsc, library);
-  }
+  for (Jit::Library* library : {&a, &b}) jit.add_module(add_bias_module(jit, ctx, "calls"), tsc, library);
   CHECK(jit.lookup<float(float)>("f", &a)(1.0f) == 1.5f);
   CHECK(jit.lookup<float(float)>("f", &b)(1.0f) == 1.25f);
   CHECK_THROWS_WITH(jit.lookup_address("host_bias"), Contains("cannot find symbol `host_bias`"));  // not in main
@@ -189,15 +192,7 @@ TEST_CASE("jit: libraries keep apart symbols of the same name and see the main l
   auto tsc = Jit::new_context();
   auto& ctx = *tsc.getContext();
   jit.add_module(add_one_module(jit, ctx, "f"), tsc, &a);
-  auto module = jit.new_module("b", ctx);
-  llvm::IRBuilder<> builder(ctx);
-  auto* bias = llvm::Function::Create(llvm::FunctionType::get(builder.getFloatTy(), false),
-                                      llvm::Function::ExternalLinkage, "host_bias", *module);
-  auto* f = llvm::Function::Create(llvm::FunctionType::get(builder.getFloatTy(), {builder.getFloatTy()}, false),
-                                   llvm::Function::ExternalLinkage, "f", *module);
-  builder.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", f));
-  builder.CreateRet(builder.CreateFAdd(f->getArg(0), builder.CreateCall(bias)));
-  jit.add_module(std::move(module), tsc, &b);
+  jit.add_module(add_bias_module(jit, ctx, "b"), tsc, &b);
 
   CHECK(jit.lookup<float(float)>("f", &a)(1.0f) == 2.0f);
   CHECK(jit.lookup<float(float)>("f", &b)(1.0f) == 1.5f);
