@@ -86,6 +86,12 @@ plan::KernelPlan small_training_plan() {
 
 // A network whose convolution has few columns (4x4 positions) for many rows (256 channels):
 // the im2col GEMM, which sizes its work items by the thread count.
+// A graph as every level hands it to a backend: relu, add and relu_grad lowered to fused maps.
+ir::Graph lowered(ir::Graph graph) {
+  passes::lower_maps(graph);
+  return graph;
+}
+
 ir::Graph few_columns_network() {
   dsl::SourceManager sources;
   const std::string text =
@@ -235,7 +241,7 @@ TEST_CASE("object cache: the key covers the IR, the CPU features and the optimiz
 
 TEST_CASE("object cache: the key covers the thread count the kernels were generated for", "[llvm][cache]") {
   TempDir dir;
-  const plan::KernelPlan plan = plan::make_plan(few_columns_network(), {.reuse_memory = false});
+  const plan::KernelPlan plan = plan::make_plan(lowered(few_columns_network()), {.reuse_memory = false});
   REQUIRE(plan.kernels.size() <= codegen::llvm_backend::kKernelsPerModule);  // one module
   const cpu::ThreadPool one(cpu::ThreadPool::Options{1, 0}), four(cpu::ThreadPool::Options{4, 0});
   Jit ir_one, ir_four;
@@ -257,7 +263,7 @@ TEST_CASE("object cache: the key covers the thread count the kernels were genera
 TEST_CASE("object cache: kernels sized for more threads compute the same bytes", "[llvm][cache]") {
   // The thread count only splits the work: no sum changes its order.
   const plan::KernelPlan plan =
-      plan::make_plan(autodiff::make_training_graph(few_columns_network(), {0.9, 0.0}), {.reuse_memory = false});
+      plan::make_plan(lowered(autodiff::make_training_graph(few_columns_network(), {0.9, 0.0})), {.reuse_memory = false});
   Jit one, four;
   CHECK(run_step(one, plan, 1) == run_step(four, plan, 4));
 }
