@@ -69,6 +69,12 @@ Interleaved decode_jpeg(std::span<const uint8_t> bytes, const std::string& name)
                           &subsampling, &colorspace) != 0)
     throw fail();
   check_size(height, width, name);
+  // Adobe's CMYK files store inverted inks that each reader converts its own way; rather than
+  // guess at PIL's conversion, they are refused.
+  if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
+    throw DataError(fmt::format("{}: a CMYK JPEG, which resnetc does not read: convert it to RGB (for example with "
+                                "PIL's Image.convert(\"RGB\"))",
+                                name));
   // A gray JPEG stays one channel, as PIL opens it ("L"); any other is decoded to RGB, so gray
   // from a colour JPEG is luma of RGB, as PIL computes it, not the file's Y plane.
   const bool gray = colorspace == TJCS_GRAY;

@@ -22,7 +22,7 @@ struct Image {
 // as PIL's convert("L") rounds; alpha dropped, as convert("RGB") drops it. 16-bit PNG samples
 // keep their high byte, as PIL reads 16-bit colour PNGs (it reads 16-bit gray ones as integers,
 // which its convert() clips instead: the one case where the pixels differ from PyTorch's).
-// Throws DataError naming `name` and the fault.
+// CMYK JPEGs are refused. Throws DataError naming `name` and the fault.
 Image decode_image(std::span<const uint8_t> bytes, int channels, const std::string& name);
 
 // Reads and decodes a file; throws DataError naming it when it cannot be read or decoded.

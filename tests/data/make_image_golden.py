@@ -71,6 +71,17 @@ def build(data_dir):
             image.save(path)
 
 
+def build_odd_files(data_dir):
+    """Files users meet that are not in the folder: a 16-bit gray PNG (PIL clips it when
+    converting; resnetc keeps each sample's high byte) and a CMYK JPEG (refused)."""
+    odd = HERE / "odd"
+    odd.mkdir(exist_ok=True)
+    img = fashion_images(data_dir, 12)
+    img[10].point(lambda v: v * 257, mode="I").convert("I;16").save(odd / "gray16.png")
+    img[10].save(odd / "gray8.png")  # the same image in 8 bits: what the 16-bit one must read as
+    tinted(img[11]).convert("CMYK").save(odd / "cmyk.jpg", quality=90)
+
+
 def write_idx(path, arrays, height, width):
     with gzip.GzipFile(path, "wb", mtime=0) as f:  # no timestamp: the same bytes every run
         f.write(struct.pack(">IIII", 0x803, len(arrays), height, width))
@@ -79,7 +90,9 @@ def write_idx(path, arrays, height, width):
 
 
 def main():
-    build(sys.argv[1] if len(sys.argv) > 1 else "/usr/share/datasets/fashion-mnist")
+    data_dir = sys.argv[1] if len(sys.argv) > 1 else "/usr/share/datasets/fashion-mnist"
+    build(data_dir)
+    build_odd_files(data_dir)
     folder = ImageFolder(str(ROOT))
     with open(HERE / "folder_samples.txt", "w") as f:
         for path, label in folder.samples:

@@ -77,6 +77,16 @@ TEST_CASE("a folder that is not an image folder is a clear error", "[image_folde
              Contains("photo.BMP: bmp files are not read (PNG and JPEG are)"));
 }
 
+TEST_CASE("a 16-bit PNG keeps each sample's high byte; a CMYK JPEG is refused", "[image_folder]") {
+  // gray16.png holds 257 x gray8.png's pixels (make_image_golden.py).
+  const Image wide = decode_image_file(kGolden / "odd/gray16.png", 1);
+  const Image narrow = decode_image_file(kGolden / "odd/gray8.png", 1);
+  CHECK(wide.pixels == narrow.pixels);
+  CHECK(std::any_of(narrow.pixels.begin(), narrow.pixels.end(), [](uint8_t v) { return v > 0 && v < 255; }));
+  CHECK_THAT(data_error_message([&] { decode_image_file(kGolden / "odd/cmyk.jpg", 3); }),
+             Contains("cmyk.jpg: a CMYK JPEG, which resnetc does not read: convert it to RGB"));
+}
+
 TEST_CASE("a file that is not a readable image is named in the error", "[image_folder]") {
   TempDir tmp;
   write_file(tmp.path() / "text.png", {'h', 'e', 'l', 'l', 'o'});
