@@ -6,8 +6,6 @@
 
 namespace resnetc::ir::shape_rules {
 
-ShapeResult BatchNorm(std::span<const Dims> d, const Attrs&) { return expect_rank(d[0], 4, "bn"); }
-
 ShapeResult Relu(std::span<const Dims> d, const Attrs&) { return {d[0], {}}; }
 
 ShapeResult Add(std::span<const Dims> d, const Attrs&) {

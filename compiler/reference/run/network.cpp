@@ -3,10 +3,6 @@
 
 namespace resnetc::reference::run {
 
-ops::Buffer BatchNorm(const OpArgs& args) {
-  return ops::batchnorm(args.in(0), args.in(1), args.in(2), args.in(3), args.in(4), args.attrs.eps);
-}
-
 ops::Buffer Relu(const OpArgs& args) { return ops::relu(args.in(0)); }
 
 ops::Buffer Add(const OpArgs& args) { return ops::add(args.in(0), args.in(1)); }
