@@ -1,17 +1,9 @@
-// Gradients of relu, dropout, drop-path and the residual add (the gating ops' are in
-// compiler/ops/gate.cpp).
+// Gradients of dropout and drop-path.
 #include "compiler/autodiff/gradients/rule.h"
 
 namespace resnetc::autodiff::gradients {
 
 using ir::OpKind;
-
-void Relu(const OpGradient& g) { g.accumulate(g.x(), g.grad_op(OpKind::ReluGrad, "grad", {g.dy, g.y})); }
-
-void Add(const OpGradient& g) {
-  g.accumulate(g.in[0], g.dy);
-  g.accumulate(g.in[1], g.dy);
-}
 
 namespace {
 // The training forward applied a mask op (x, rng); the mask is its own gradient, drawn again

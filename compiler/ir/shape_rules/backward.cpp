@@ -9,6 +9,4 @@ namespace resnetc::ir::shape_rules {
 
 ShapeResult SoftmaxCrossEntropyGrad(std::span<const Dims> d, const Attrs&) { return logits_and_labels(d); }
 
-ShapeResult ReluGrad(std::span<const Dims> d, const Attrs&) { return same(d[0], d[1], "relu_grad"); }
-
 }  // namespace resnetc::ir::shape_rules

@@ -6,15 +6,12 @@
 namespace resnetc::ir::param_rules {
 
 // Kinds that own nothing, each named so that a new row must choose.
-RESNETC_NO_PARAMS(Relu)
-RESNETC_NO_PARAMS(Add)
 RESNETC_NO_PARAMS(Dropout)
 RESNETC_NO_PARAMS(DropPath)
 RESNETC_NO_PARAMS(DropoutMask)
 RESNETC_NO_PARAMS(DropPathMask)
 RESNETC_NO_PARAMS(SoftmaxCrossEntropy)
 RESNETC_NO_PARAMS(SoftmaxCrossEntropyGrad)
-RESNETC_NO_PARAMS(ReluGrad)
 RESNETC_NO_PARAMS(Fused)
 RESNETC_NO_PARAMS(View)
 

@@ -13,11 +13,8 @@ const KindChecks DropPathMask{Int32Input{1, "the int32 seed and step"}, nullptr}
 
 // Kinds the shape rule and the attribute schema check fully, each named so that a new row
 // must choose.
-RESNETC_NO_KIND_CHECKS(Relu)
-RESNETC_NO_KIND_CHECKS(Add)
 RESNETC_NO_KIND_CHECKS(Dropout)
 RESNETC_NO_KIND_CHECKS(DropPath)
-RESNETC_NO_KIND_CHECKS(ReluGrad)
 RESNETC_NO_KIND_CHECKS(Fused)
 RESNETC_NO_KIND_CHECKS(View)
 

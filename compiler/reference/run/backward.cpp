@@ -7,6 +7,4 @@ ops::Buffer SoftmaxCrossEntropyGrad(const OpArgs& args) {
   return ops::softmax_cross_entropy_grad(args.in(0), args.in(1));
 }
 
-ops::Buffer ReluGrad(const OpArgs& args) { return ops::relu_grad(args.in(0), args.in(1)); }
-
 }  // namespace resnetc::reference::run

@@ -3,10 +3,6 @@
 
 namespace resnetc::reference::run {
 
-ops::Buffer Relu(const OpArgs& args) { return ops::relu(args.in(0)); }
-
-ops::Buffer Add(const OpArgs& args) { return ops::add(args.in(0), args.in(1)); }
-
 // The identity in evaluation; training runs the mask ops.
 ops::Buffer Dropout(const OpArgs& args) { return ops::copy(args.in(0)); }
 
