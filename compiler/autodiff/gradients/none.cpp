@@ -16,8 +16,6 @@ void not_differentiable(const ir::Op& op) {
 namespace gradients {
 
 RESNETC_NOT_DIFFERENTIABLE(SoftmaxCrossEntropy)
-RESNETC_NOT_DIFFERENTIABLE(DropoutMask)
-RESNETC_NOT_DIFFERENTIABLE(DropPathMask)
 RESNETC_NOT_DIFFERENTIABLE(SoftmaxCrossEntropyGrad)
 RESNETC_NOT_DIFFERENTIABLE(Fused)
 RESNETC_NOT_DIFFERENTIABLE(View)

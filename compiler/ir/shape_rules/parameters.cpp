@@ -6,10 +6,6 @@
 namespace resnetc::ir::param_rules {
 
 // Kinds that own nothing, each named so that a new row must choose.
-RESNETC_NO_PARAMS(Dropout)
-RESNETC_NO_PARAMS(DropPath)
-RESNETC_NO_PARAMS(DropoutMask)
-RESNETC_NO_PARAMS(DropPathMask)
 RESNETC_NO_PARAMS(SoftmaxCrossEntropy)
 RESNETC_NO_PARAMS(SoftmaxCrossEntropyGrad)
 RESNETC_NO_PARAMS(Fused)

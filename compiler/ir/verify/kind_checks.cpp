@@ -7,14 +7,9 @@ namespace kind_checks {
 // logits, labels
 const KindChecks SoftmaxCrossEntropy{Int32Input{1, "int32 labels"}, nullptr};
 const KindChecks SoftmaxCrossEntropyGrad{Int32Input{1, "int32 labels"}, nullptr};
-// x, rng
-const KindChecks DropoutMask{Int32Input{1, "the int32 seed and step"}, nullptr};
-const KindChecks DropPathMask{Int32Input{1, "the int32 seed and step"}, nullptr};
 
 // Kinds the shape rule and the attribute schema check fully, each named so that a new row
 // must choose.
-RESNETC_NO_KIND_CHECKS(Dropout)
-RESNETC_NO_KIND_CHECKS(DropPath)
 RESNETC_NO_KIND_CHECKS(Fused)
 RESNETC_NO_KIND_CHECKS(View)
 
