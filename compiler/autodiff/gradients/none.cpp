@@ -15,8 +15,6 @@ void not_differentiable(const ir::Op& op) {
 
 namespace gradients {
 
-RESNETC_NOT_DIFFERENTIABLE(SoftmaxCrossEntropy)
-RESNETC_NOT_DIFFERENTIABLE(SoftmaxCrossEntropyGrad)
 RESNETC_NOT_DIFFERENTIABLE(Fused)
 RESNETC_NOT_DIFFERENTIABLE(View)
 

@@ -2,8 +2,8 @@
 // The gradient rule of every op kind, one function each, named after the kind and declared
 // from the rows of ops.def: a row without its rule fails to link. training_graph.cpp reaches
 // them through a table built from the same rows. The definitions live by family: the families
-// moved to compiler/ops/ (window, gate, layout, update, dense, batchnorm, elementwise, dropout)
-// hold their kinds' gradients; the others' are in none.cpp, for the kinds that are never
+// moved to compiler/ops/ (window, gate, layout, update, dense, batchnorm, elementwise, dropout,
+// loss) hold their kinds' gradients; the others' are in none.cpp, for the kinds that are never
 // differentiated.
 #include <string>
 #include <string_view>

@@ -4,10 +4,6 @@
 
 namespace resnetc::ir {
 namespace kind_checks {
-// logits, labels
-const KindChecks SoftmaxCrossEntropy{Int32Input{1, "int32 labels"}, nullptr};
-const KindChecks SoftmaxCrossEntropyGrad{Int32Input{1, "int32 labels"}, nullptr};
-
 // Kinds the shape rule and the attribute schema check fully, each named so that a new row
 // must choose.
 RESNETC_NO_KIND_CHECKS(Fused)
