@@ -3,7 +3,7 @@
 // declared from the rows of ops.def, so a row without one fails to link. executor.cpp reaches
 // them through a table built from the same rows. Each calls the kind's kernels (ops.h) with
 // what OpArgs gives it. The definitions live by family: compiler/ops/{window,gate,layout,
-// update,dense,batchnorm,elementwise,dropout,loss}.cpp for the families moved there
+// update,dense,batchnorm,elementwise,dropout,loss,fused}.cpp for the families moved there
 // (docs/architecture.md), run/fused.cpp for the others.
 #include <vector>
 

@@ -15,7 +15,6 @@ void not_differentiable(const ir::Op& op) {
 
 namespace gradients {
 
-RESNETC_NOT_DIFFERENTIABLE(Fused)
 RESNETC_NOT_DIFFERENTIABLE(View)
 
 }  // namespace gradients

@@ -3,7 +3,7 @@
 // from the rows of ops.def: a row without its rule fails to link. training_graph.cpp reaches
 // them through a table built from the same rows. The definitions live by family: the families
 // moved to compiler/ops/ (window, gate, layout, update, dense, batchnorm, elementwise, dropout,
-// loss) hold their kinds' gradients; the others' are in none.cpp, for the kinds that are never
+// loss, fused) hold their kinds' gradients; the others' are in none.cpp, for the kinds that are never
 // differentiated.
 #include <string>
 #include <string_view>

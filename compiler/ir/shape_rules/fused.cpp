@@ -1,60 +1,10 @@
-// Shape rules of the ops the optimization passes make: fused programs and views.
+// Shape rules of the ops the optimization passes make: views.
 #include <fmt/format.h>
 
-#include <algorithm>
-
-#include "compiler/ir/fused_extent.h"
 #include "compiler/ir/shape_rules/checks.h"
 #include "compiler/ir/shape_rules/rules.h"
 
 namespace resnetc::ir::shape_rules {
-
-// A fused program must be straight-line code over registers defined before their use, loading
-// inputs that exist and fit the iteration space. Only a map loading nothing per channel or plane
-// may run over a space without a channel axis.
-ShapeResult Fused(std::span<const Dims> d, const Attrs& a) {
-  const Dims& space = a.shape;
-  const FusedProgram& p = a.program;
-  if (space.size() < 2) {
-    const bool per_channel = std::any_of(p.instrs.begin(), p.instrs.end(), [](const FusedInstr& in) {
-      return in.code == FusedOpcode::LoadChannel || in.code == FusedOpcode::LoadPlane;
-    });
-    if (p.reduce || per_channel)
-      return fail(fmt::format("fused: the iteration space {} has no channel axis", format_dims(space)));
-  }
-  const int64_t channels = fused_extent(space).channels;
-  const auto count = static_cast<int32_t>(p.instrs.size());
-  for (int32_t i = 0; i < count; ++i) {
-    const FusedInstr& in = p.instrs[static_cast<size_t>(i)];
-    auto bad = [&](std::string_view why) { return fail(fmt::format("fused: instruction r{}: {}", i, why)); };
-    if (static_cast<uint8_t>(in.code) > static_cast<uint8_t>(kLastFusedOpcode)) return bad("unknown opcode");
-    if ((reads_register_a(in.code) && (in.a < 0 || in.a >= i)) || (reads_register_b(in.code) && (in.b < 0 || in.b >= i)))
-      return bad("reads a register not defined before it");
-    if (in.code == FusedOpcode::Load || in.code == FusedOpcode::LoadChannel || in.code == FusedOpcode::LoadPlane) {
-      if (in.a < 0 || static_cast<size_t>(in.a) >= d.size()) return bad(fmt::format("loads input {}, of {}", in.a, d.size()));
-      const Dims& src = d[static_cast<size_t>(in.a)];
-      if (in.code == FusedOpcode::Load && numel(src) != numel(space))
-        return bad(fmt::format("loads {} elementwise over the space {}", format_dims(src), format_dims(space)));
-      if (in.code == FusedOpcode::LoadChannel) {
-        const bool row_ok = (src.size() == 1 && src[0] == channels && in.b == 0) ||
-                            (src.size() == 2 && src[1] == channels && in.b >= 0 && in.b < src[0]);
-        if (!row_ok)
-          return bad(fmt::format("loads row {} of {} per channel of {}", in.b, format_dims(src), format_dims(space)));
-      }
-      if (in.code == FusedOpcode::LoadPlane) {
-        const bool plane_ok = (src.size() == 2 || (src.size() == 4 && src[2] == 1 && src[3] == 1)) &&
-                              src[0] == space[0] && src[1] == channels;
-        if (!plane_ok) return bad(fmt::format("loads {} per sample and channel of {}", format_dims(src), format_dims(space)));
-      }
-    }
-  }
-  if (p.results.empty() || (!p.reduce && p.results.size() != 1))
-    return fail(fmt::format("fused: a {} has {} results", p.reduce ? "reduction" : "map", p.results.size()));
-  for (int32_t r : p.results)
-    if (r < 0 || r >= count) return fail(fmt::format("fused: result r{} is not a register", r));
-  if (p.reduce) return {{static_cast<int64_t>(p.results.size()), channels}, {}};
-  return {space, {}};
-}
 
 // x -> `shape` elements of x from element `offset`
 ShapeResult View(std::span<const Dims> d, const Attrs& a) {

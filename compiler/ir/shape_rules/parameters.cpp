@@ -6,7 +6,6 @@
 namespace resnetc::ir::param_rules {
 
 // Kinds that own nothing, each named so that a new row must choose.
-RESNETC_NO_PARAMS(Fused)
 RESNETC_NO_PARAMS(View)
 
 }  // namespace resnetc::ir::param_rules

@@ -3,7 +3,7 @@
 // and declared from the rows of ops.def: a row without its rules fails to link. shape_inference.cpp
 // reaches them through tables built from the same rows. The definitions live by family: the
 // families moved to compiler/ops/ (window, gate, layout, update, dense, batchnorm, elementwise,
-// dropout, loss) hold their kinds' shape rules and parameters; the others' are in fused.cpp, and
+// dropout, loss, fused) hold their kinds' shape rules and parameters; the others' are in fused.cpp, and
 // their parameters in parameters.cpp.
 #include <span>
 #include <vector>

@@ -6,7 +6,6 @@ namespace resnetc::ir {
 namespace kind_checks {
 // Kinds the shape rule and the attribute schema check fully, each named so that a new row
 // must choose.
-RESNETC_NO_KIND_CHECKS(Fused)
 RESNETC_NO_KIND_CHECKS(View)
 
 }  // namespace kind_checks
