@@ -3,13 +3,6 @@
 #include <iterator>
 
 namespace resnetc::ir {
-namespace kind_checks {
-// Kinds the shape rule and the attribute schema check fully, each named so that a new row
-// must choose.
-RESNETC_NO_KIND_CHECKS(View)
-
-}  // namespace kind_checks
-
 namespace {
 // Indexed by OpKind (ops.cpp checks that the rows are in enum order).
 const KindChecks* const kKindChecks[] = {
