@@ -1,9 +1,10 @@
-// The layout family: flatten, the option-A shortcut (pad_shortcut), and their gradients
-// (reshape, pad_shortcut_grad). Everything about these kinds that is not a backend kernel, one
-// section per layer (compiler/ops/family.h): shape rules, parameters and kind checks; gradients
-// (those that read no forward input carry the input's shape as their `shape` attribute); how
-// the reference executor runs them (their kernels are in reference/forward_ops.cpp and
-// backward_ops.cpp).
+// The layout family: flatten, the option-A shortcut (pad_shortcut), their gradients (reshape,
+// pad_shortcut_grad), and view, which the passes make to read part of a buffer in place.
+// Everything about these kinds that is not a backend kernel, one section per layer
+// (compiler/ops/family.h): shape rules, parameters and kind checks; gradients (those that read
+// no forward input carry the input's shape as their `shape` attribute); how the reference
+// executor runs them (their kernels are in reference/forward_ops.cpp, backward_ops.cpp and,
+// for view, fused_ops.cpp).
 #include "compiler/ops/family.h"
 
 #if defined(RESNETC_OPS_IR)
@@ -40,6 +41,14 @@ ShapeResult Reshape(std::span<const Dims> d, const Attrs& a) {
   return {a.shape, {}};
 }
 
+// x -> `shape` elements of x from element `offset`
+ShapeResult View(std::span<const Dims> d, const Attrs& a) {
+  if (a.offset < 0 || a.offset + numel(a.shape) > numel(d[0]))
+    return fail(fmt::format("view of {} elements at element {} is outside {}", numel(a.shape), a.offset,
+                            format_dims(d[0])));
+  return {a.shape, {}};
+}
+
 }  // namespace shape_rules
 
 namespace param_rules {
@@ -47,6 +56,7 @@ RESNETC_NO_PARAMS(Flatten)
 RESNETC_NO_PARAMS(PadShortcut)
 RESNETC_NO_PARAMS(PadShortcutGrad)
 RESNETC_NO_PARAMS(Reshape)
+RESNETC_NO_PARAMS(View)
 }  // namespace param_rules
 
 namespace kind_checks {
@@ -54,6 +64,7 @@ RESNETC_NO_KIND_CHECKS(Flatten)
 RESNETC_NO_KIND_CHECKS(PadShortcut)
 RESNETC_NO_KIND_CHECKS(PadShortcutGrad)
 RESNETC_NO_KIND_CHECKS(Reshape)
+RESNETC_NO_KIND_CHECKS(View)
 }  // namespace kind_checks
 }  // namespace resnetc::ir
 
@@ -76,6 +87,7 @@ void Flatten(const OpGradient& g) { g.accumulate(g.x(), g.grad_op(OpKind::Reshap
 
 RESNETC_NOT_DIFFERENTIABLE(PadShortcutGrad)
 RESNETC_NOT_DIFFERENTIABLE(Reshape)
+RESNETC_NOT_DIFFERENTIABLE(View)
 
 }  // namespace resnetc::autodiff::gradients
 
@@ -91,6 +103,10 @@ ops::Buffer PadShortcut(const OpArgs& args) { return ops::pad_shortcut(args.in(0
 ops::Buffer PadShortcutGrad(const OpArgs& args) { return ops::pad_shortcut_grad(args.in(0), args.attrs); }
 
 ops::Buffer Reshape(const OpArgs& args) { return ops::copy(args.in(0)); }
+
+ops::Buffer View(const OpArgs& args) {
+  return ops::view(args.in(0), args.attrs.offset, ir::numel(args.attrs.shape));
+}
 
 }  // namespace resnetc::reference::run
 #endif

@@ -2,9 +2,8 @@
 // How the reference executor runs each op kind: one function per kind, named after it and
 // declared from the rows of ops.def, so a row without one fails to link. executor.cpp reaches
 // them through a table built from the same rows. Each calls the kind's kernels (ops.h) with
-// what OpArgs gives it. The definitions live by family: compiler/ops/{window,gate,layout,
-// update,dense}.cpp for the families moved there (docs/architecture.md), run/{network,training,
-// backward,fused}.cpp for the others.
+// what OpArgs gives it. The definitions live by family, in the family files
+// compiler/ops/<family>.cpp (docs/architecture.md, "The op table").
 #include <vector>
 
 #include "compiler/ir/graph.h"

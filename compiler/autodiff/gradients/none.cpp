@@ -1,6 +1,6 @@
-// The kinds autodiff never differentiates: it makes them itself (the training forward, the
-// loss, the backward ops and the updates), or the passes make them after autodiff has run.
-// Each is named so that a new row must choose.
+// What the gradient rule of a kind that autodiff never differentiates does
+// (RESNETC_NOT_DIFFERENTIABLE in rule.h): autodiff makes such kinds itself (the training
+// forward, the loss, the backward ops and the updates), or the passes make them after it ran.
 #include <fmt/format.h>
 
 #include "compiler/autodiff/gradients/rule.h"
@@ -13,19 +13,4 @@ void not_differentiable(const ir::Op& op) {
                          fmt::format("cannot differentiate op '{}' ({})", op.name, ir::op_kind_name(op.kind)));
 }
 
-namespace gradients {
-
-RESNETC_NOT_DIFFERENTIABLE(BnStats)
-RESNETC_NOT_DIFFERENTIABLE(BnApply)
-RESNETC_NOT_DIFFERENTIABLE(SoftmaxCrossEntropy)
-RESNETC_NOT_DIFFERENTIABLE(DropoutMask)
-RESNETC_NOT_DIFFERENTIABLE(DropPathMask)
-RESNETC_NOT_DIFFERENTIABLE(SoftmaxCrossEntropyGrad)
-RESNETC_NOT_DIFFERENTIABLE(BnGradWeight)
-RESNETC_NOT_DIFFERENTIABLE(BnGradInput)
-RESNETC_NOT_DIFFERENTIABLE(ReluGrad)
-RESNETC_NOT_DIFFERENTIABLE(Fused)
-RESNETC_NOT_DIFFERENTIABLE(View)
-
-}  // namespace gradients
 }  // namespace resnetc::autodiff

@@ -1,10 +1,9 @@
 #pragma once
 // The gradient rule of every op kind, one function each, named after the kind and declared
 // from the rows of ops.def: a row without its rule fails to link. training_graph.cpp reaches
-// them through a table built from the same rows. The definitions live by family: the families
-// moved to compiler/ops/ (window, gate, layout, update, dense) hold their kinds' gradients; the
-// others' are in weighted.cpp (BatchNorm), elementwise.cpp, and none.cpp for the kinds that are
-// never differentiated.
+// them through a table built from the same rows. The definitions live by family, in the family
+// files compiler/ops/<family>.cpp (docs/architecture.md, "The op table"); none.cpp says what the
+// rule of a kind that is never differentiated does.
 #include <string>
 #include <string_view>
 #include <vector>

@@ -1,10 +1,9 @@
 #pragma once
 // The shape rule and the parameters of every op kind, one function each, named after the kind
 // and declared from the rows of ops.def: a row without its rules fails to link. shape_inference.cpp
-// reaches them through tables built from the same rows. The definitions live by family: the
-// families moved to compiler/ops/ (window, gate, layout, update, dense) hold their kinds' shape rules
-// and parameters; the others' are in network.cpp, training.cpp, backward.cpp, fused.cpp, and
-// their parameters in parameters.cpp.
+// reaches them through tables built from the same rows. The definitions live by family, in the
+// family files compiler/ops/<family>.cpp (docs/architecture.md, "The op table"); the checks they
+// share are checks.h.
 #include <span>
 #include <vector>
 

@@ -1,8 +1,8 @@
 #pragma once
 // What the verifier checks of an op because of its kind, beyond the shape rule and the
 // attribute schema: one KindChecks per op kind, named after the kind and declared from the rows
-// of ops.def (a row without one fails to link), defined in kind_checks.cpp and,
-// for the families moved there, compiler/ops/<family>.cpp.
+// of ops.def (a row without one fails to link), defined in the family files
+// compiler/ops/<family>.cpp; kind_checks.cpp holds the table that reaches them.
 #include <optional>
 #include <string>
 #include <string_view>

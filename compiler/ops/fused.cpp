@@ -1,4 +1,11 @@
-// Shape rules of the ops the optimization passes make: fused programs and views.
+// The fused family: `fused`, the elementwise maps and per-channel reductions the optimization
+// passes build as one program over a small scalar instruction set (ir::FusedProgram). Everything
+// about this kind that is not a backend kernel, one section per layer (compiler/ops/family.h):
+// its shape rule, parameters and kind checks; its gradient (the passes make it after autodiff,
+// so it has none); how the reference executor interprets the program (reference/fused_ops.cpp).
+#include "compiler/ops/family.h"
+
+#if defined(RESNETC_OPS_IR)
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -6,8 +13,10 @@
 #include "compiler/ir/fused_extent.h"
 #include "compiler/ir/shape_rules/checks.h"
 #include "compiler/ir/shape_rules/rules.h"
+#include "compiler/ir/verify/kind_checks.h"
 
-namespace resnetc::ir::shape_rules {
+namespace resnetc::ir {
+namespace shape_rules {
 
 // A fused program must be straight-line code over registers defined before their use, loading
 // inputs that exist and fit the iteration space. Only a map loading nothing per channel or plane
@@ -56,12 +65,36 @@ ShapeResult Fused(std::span<const Dims> d, const Attrs& a) {
   return {space, {}};
 }
 
-// x -> `shape` elements of x from element `offset`
-ShapeResult View(std::span<const Dims> d, const Attrs& a) {
-  if (a.offset < 0 || a.offset + numel(a.shape) > numel(d[0]))
-    return fail(fmt::format("view of {} elements at element {} is outside {}", numel(a.shape), a.offset,
-                            format_dims(d[0])));
-  return {a.shape, {}};
+}  // namespace shape_rules
+
+namespace param_rules {
+RESNETC_NO_PARAMS(Fused)
+}  // namespace param_rules
+
+namespace kind_checks {
+RESNETC_NO_KIND_CHECKS(Fused)
+}  // namespace kind_checks
+}  // namespace resnetc::ir
+
+#elif defined(RESNETC_OPS_AUTODIFF)
+#include "compiler/autodiff/gradients/rule.h"
+
+namespace resnetc::autodiff::gradients {
+
+RESNETC_NOT_DIFFERENTIABLE(Fused)
+
+}  // namespace resnetc::autodiff::gradients
+
+#elif defined(RESNETC_OPS_REFERENCE)
+#include "compiler/reference/run.h"
+
+namespace resnetc::reference::run {
+
+ops::Buffer Fused(const OpArgs& args) {
+  std::vector<ops::TensorRef> inputs;
+  for (size_t i = 0; i < args.input_count(); ++i) inputs.push_back(args.in(i));
+  return ops::fused(inputs, args.attrs.program, args.attrs.shape);
 }
 
-}  // namespace resnetc::ir::shape_rules
+}  // namespace resnetc::reference::run
+#endif

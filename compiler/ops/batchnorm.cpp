@@ -1,0 +1,151 @@
+// The BatchNorm family: batchnorm (with running statistics, as the language describes it), the
+// training forward's decomposition into bn_stats and bn_apply, and the gradients bn_grad_weight
+// and bn_grad_input (the bias's gradient is dense.cpp's bias_grad). Everything about these
+// kinds that is not a backend kernel, one section per layer (compiler/ops/family.h): shape
+// rules, parameters and kind checks; gradients; how the reference executor runs them (their
+// kernels are in reference/forward_ops.cpp and backward_ops.cpp).
+#include "compiler/ops/family.h"
+
+#if defined(RESNETC_OPS_IR)
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "compiler/ir/shape_rules/checks.h"
+#include "compiler/ir/shape_rules/rules.h"
+#include "compiler/ir/verify/kind_checks.h"
+
+namespace resnetc::ir {
+namespace shape_rules {
+
+ShapeResult BatchNorm(std::span<const Dims> d, const Attrs&) { return expect_rank(d[0], 4, "bn"); }
+
+// x [N,C,H,W] -> [2, C]
+ShapeResult BnStats(std::span<const Dims> d, const Attrs&) {
+  if (auto r = expect_rank(d[0], 4, "bn_stats"); !r.ok()) return r;
+  return {{2, d[0][1]}, {}};
+}
+
+// x, stats, weight, bias
+ShapeResult BnApply(std::span<const Dims> d, const Attrs&) {
+  const Dims& x = d[0];
+  if (auto r = batch_statistics(OpKind::BnApply, x, d[1]); !r.ok()) return r;
+  for (size_t k = 2; k < 4; ++k)
+    if (auto r = channel_vector(d[k], x, "the scale and shift"); !r.ok()) return r;
+  return {x, {}};
+}
+
+// dy, x, stats
+ShapeResult BnGradWeight(std::span<const Dims> d, const Attrs&) {
+  const Dims& x = d[1];
+  if (auto r = batch_statistics(OpKind::BnGradWeight, x, d[2]); !r.ok()) return r;
+  if (auto r = same(d[0], x, "gradient and input"); !r.ok()) return r;
+  return {{x[1]}, {}};
+}
+
+// dy, x, stats, weight
+ShapeResult BnGradInput(std::span<const Dims> d, const Attrs&) {
+  const Dims& x = d[1];
+  if (auto r = batch_statistics(OpKind::BnGradInput, x, d[2]); !r.ok()) return r;
+  if (auto r = same(d[0], x, "gradient and input"); !r.ok()) return r;
+  if (auto r = channel_vector(d[3], x, "the scale"); !r.ok()) return r;
+  return {x, {}};
+}
+
+}  // namespace shape_rules
+
+namespace param_rules {
+
+std::vector<ParamSpec> BatchNorm(const Dims& x, const Attrs&) {
+  return {{"weight", {x[1]}, ValueRole::Parameter},
+          {"bias", {x[1]}, ValueRole::Parameter},
+          {"running_mean", {x[1]}, ValueRole::State},
+          {"running_var", {x[1]}, ValueRole::State}};
+}
+
+RESNETC_NO_PARAMS(BnStats)
+RESNETC_NO_PARAMS(BnApply)
+RESNETC_NO_PARAMS(BnGradWeight)
+RESNETC_NO_PARAMS(BnGradInput)
+
+}  // namespace param_rules
+
+namespace kind_checks {
+namespace {
+
+// eps keeps the normalization's division finite; momentum blends the running statistics.
+void batch_norm(const Op& op, const KindCheckContext& c) {
+  if (!(std::isfinite(op.attrs.eps) && op.attrs.eps > 0))
+    c.report(fmt::format("eps must be a positive number, got {}", op.attrs.eps));
+  if (!(op.attrs.momentum >= 0 && op.attrs.momentum <= 1))
+    c.report(fmt::format("momentum must be between 0 and 1, got {}", op.attrs.momentum));
+}
+
+// Only a convolution's kernel can compute the statistics in its epilogue.
+void bn_stats(const Op& op, const KindCheckContext& c) {
+  if (!op.attrs.epilogue || op.inputs.empty() || !c.valid_value(op.inputs[0])) return;
+  if (c.producer_kind(op.inputs[0]) != OpKind::Conv2d)
+    c.report(fmt::format("epilogue=true, but its input {} is not a conv2d's output", c.value_ref(op.inputs[0])));
+}
+
+}  // namespace
+
+const KindChecks BatchNorm{std::nullopt, &batch_norm};
+const KindChecks BnStats{std::nullopt, &bn_stats};
+
+RESNETC_NO_KIND_CHECKS(BnApply)
+RESNETC_NO_KIND_CHECKS(BnGradWeight)
+RESNETC_NO_KIND_CHECKS(BnGradInput)
+
+}  // namespace kind_checks
+}  // namespace resnetc::ir
+
+#elif defined(RESNETC_OPS_AUTODIFF)
+#include "compiler/autodiff/gradients/rule.h"
+
+namespace resnetc::autodiff::gradients {
+
+using ir::OpKind;
+
+// Through the batch statistics the training forward computed.
+void BatchNorm(const OpGradient& g) {
+  ir::ValueId stats = g.y_producer().inputs[1];  // BnApply(x, stats, weight, bias)
+  ir::Attrs eps;
+  eps.eps = g.op.attrs.eps;
+  g.accumulate(g.x(), g.grad_op(OpKind::BnGradInput, "grad_input", {g.dy, g.x(), stats, g.in[1]}, eps));
+  g.param_grad(g.in[1], g.grad_op(OpKind::BnGradWeight, "grad_weight", {g.dy, g.x(), stats}, eps));
+  g.param_grad(g.in[2], g.grad_op(OpKind::BiasGrad, "grad_bias", {g.dy}));
+}
+
+RESNETC_NOT_DIFFERENTIABLE(BnStats)
+RESNETC_NOT_DIFFERENTIABLE(BnApply)
+RESNETC_NOT_DIFFERENTIABLE(BnGradWeight)
+RESNETC_NOT_DIFFERENTIABLE(BnGradInput)
+
+}  // namespace resnetc::autodiff::gradients
+
+#elif defined(RESNETC_OPS_REFERENCE)
+#include "compiler/reference/run.h"
+
+namespace resnetc::reference::run {
+
+ops::Buffer BatchNorm(const OpArgs& args) {
+  return ops::batchnorm(args.in(0), args.in(1), args.in(2), args.in(3), args.in(4), args.attrs.eps);
+}
+
+ops::Buffer BnStats(const OpArgs& args) { return ops::bn_stats(args.in(0)); }
+
+ops::Buffer BnApply(const OpArgs& args) {
+  return ops::bn_apply(args.in(0), args.in(1), args.in(2), args.in(3), args.attrs.eps);
+}
+
+ops::Buffer BnGradWeight(const OpArgs& args) {
+  return ops::bn_grad_weight(args.in(0), args.in(1), args.in(2), args.attrs.eps);
+}
+
+ops::Buffer BnGradInput(const OpArgs& args) {
+  return ops::bn_grad_input(args.in(0), args.in(1), args.in(2), args.in(3), args.attrs.eps);
+}
+
+}  // namespace resnetc::reference::run
+#endif
