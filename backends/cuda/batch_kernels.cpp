@@ -13,9 +13,15 @@ unsigned blocks_for(int64_t threads) {
 }
 
 // The vertical kernel's store of `value` (ToTensor's float) into input[i], normalized when asked:
-// channel c's mean and std as exact hexadecimal float literals, chosen by a chain of selects.
+// channel c's mean and std as exact hexadecimal float literals, chosen by a chain of selects
+// (one channel: the literals alone, no channel to compute).
 std::string store_input(const BatchShape& s) {
   if (s.mean.empty()) return "input[i] = value;";
+  if (s.mean.size() == 1)
+    return fmt::format(
+        "// Normalize as PyTorch's tensor.sub_(mean).div_(std): a float subtraction, then a float division.\n"
+        "  input[i] = (value - {:a}f) / {:a}f;",
+        s.mean[0], s.std[0]);
   auto pick = [&](const std::vector<float>& values) {
     std::string chain = fmt::format("{:a}f", values.back());
     for (size_t c = values.size() - 1; c-- > 0;) chain = fmt::format("c == {} ? {:a}f : {}", c, values[c], chain);

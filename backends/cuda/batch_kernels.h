@@ -34,7 +34,7 @@ struct BatchShape {
   int64_t row_taps = 1, col_taps = 1;     // of the vertical and horizontal filters
   int64_t examples = 1;                   // in the split: what rc_batch_shuffle orders
   int64_t channels = 1;                   // planes an image, each resized alone
-  std::vector<float> mean, std;           // data::Normalization's, one a channel; empty: none
+  std::vector<float> mean{}, std{};       // data::Normalization's, one a channel; empty: none
 };
 
 inline constexpr unsigned kBatchThreads = 256;

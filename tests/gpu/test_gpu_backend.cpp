@@ -137,6 +137,13 @@ network small {
   CHECK(got == want);
   CHECK(got_labels == want_labels);
   CHECK_THROWS_AS(source->feed_order(4), std::out_of_range);
+  // Normalized on the GPU as on the host, bit for bit.
+  const data::Normalization normalization{{0.2860f}, {0.3530f}};
+  exec->batch_source(split, normalization)->feed(indices);
+  exec->run();
+  data::fill_batch(split, indices, data::Resizer(28, 28, 32, 30), want.data(), want_labels.data(), normalization);
+  train::read_buffer(*exec, plan.input, std::span<float>(got));
+  CHECK(got == want);
   // At the training set's size, where the sort runs over 65536 keys in global memory.
   const data::Split large{60000, 28, 28, std::vector<uint8_t>(60000 * 28 * 28), std::vector<uint8_t>(60000)};
   CHECK(exec->batch_source(large, {})->shuffle(7, 2) == data::epoch_order(7, 2, 60000));
