@@ -19,6 +19,10 @@ BatchFeeder::BatchFeeder(const plan::KernelPlan& p, PlanExecutor& exec, const da
   if (p.buffer(p.input).shape[1] != split.channels)
     throw std::runtime_error(fmt::format("the network takes {} input channels, but the data set's images have {}",
                                          p.buffer(p.input).shape[1], split.channels));
+  if (!normalization.empty() && (std::ssize(normalization.mean) != split.channels ||
+                                 std::ssize(normalization.std) != split.channels))
+    throw std::runtime_error(fmt::format("the normalization has {} means and {} stds, but the images have {} channels",
+                                         normalization.mean.size(), normalization.std.size(), split.channels));
   if (device_data) device = exec.batch_source(split, normalization);
   if (!device) images.resize(static_cast<size_t>(ir::numel(p.buffer(p.input).shape)));
 }
