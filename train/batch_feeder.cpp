@@ -4,19 +4,26 @@
 
 #include <span>
 #include <stdexcept>
+#include <utility>
 
 #include "runtime/data/sampler.h"
 
 namespace resnetc::train {
 
-BatchFeeder::BatchFeeder(const plan::KernelPlan& p, PlanExecutor& exec, const data::Split& split, bool device_data)
+BatchFeeder::BatchFeeder(const plan::KernelPlan& p, PlanExecutor& exec, const data::Split& split,
+                         data::Normalization norm, bool device_data)
     : plan(p),
       resizer(split.height, split.width, p.buffer(p.input).shape[2], p.buffer(p.input).shape[3]),
+      normalization(std::move(norm)),
       labels(static_cast<size_t>(p.buffer(p.input).shape[0])) {
   if (p.buffer(p.input).shape[1] != split.channels)
     throw std::runtime_error(fmt::format("the network takes {} input channels, but the data set's images have {}",
                                          p.buffer(p.input).shape[1], split.channels));
-  if (device_data) device = exec.batch_source(split);
+  if (!normalization.empty() && (std::ssize(normalization.mean) != split.channels ||
+                                 std::ssize(normalization.std) != split.channels))
+    throw std::runtime_error(fmt::format("the normalization has {} means and {} stds, but the images have {} channels",
+                                         normalization.mean.size(), normalization.std.size(), split.channels));
+  if (device_data) device = exec.batch_source(split, normalization);
   if (!device) images.resize(static_cast<size_t>(ir::numel(p.buffer(p.input).shape)));
 }
 
@@ -42,7 +49,7 @@ void BatchFeeder::feed(PlanExecutor& exec, const data::Split& split, std::vector
     device->feed(indices);
     return;
   }
-  data::fill_batch(split, indices, resizer, images.data(), labels.data());
+  data::fill_batch(split, indices, resizer, images.data(), labels.data(), normalization);
   write_buffer(exec, plan.input, std::span<const float>(images));
   if (plan.labels >= 0) write_buffer(exec, plan.labels, std::span<const int32_t>(labels));
 }

@@ -18,12 +18,14 @@ namespace resnetc::train {
 struct BatchFeeder {
   const plan::KernelPlan& plan;
   data::Resizer resizer;
+  data::Normalization normalization;
   std::vector<float> images;
   std::vector<int32_t> labels;
   std::unique_ptr<BatchSource> device;
 
   // `device_data` false: assemble on the host even when the backend could keep the data.
-  BatchFeeder(const plan::KernelPlan& p, PlanExecutor& exec, const data::Split& split, bool device_data = true);
+  BatchFeeder(const plan::KernelPlan& p, PlanExecutor& exec, const data::Split& split,
+              data::Normalization normalization, bool device_data = true);
 
   // data::epoch_order(seed, epoch, split.count), drawn where the data lives.
   std::vector<uint32_t> shuffle(const data::Split& split, uint64_t seed, int epoch);

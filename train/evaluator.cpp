@@ -1,6 +1,7 @@
 #include "train/evaluator.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace resnetc::train {
 
@@ -17,8 +18,12 @@ int64_t count_correct(std::span<const float> logits, const std::vector<int32_t>&
   return right;
 }
 
-Evaluator::Evaluator(plan::KernelPlan plan, Backend& backend, const data::Split& split)
-    : plan_(std::move(plan)), exec_(backend.compile(plan_)), split_(split), feeder_(plan_, *exec_, split) {}
+Evaluator::Evaluator(plan::KernelPlan plan, Backend& backend, const data::Split& split,
+                     data::Normalization normalization)
+    : plan_(std::move(plan)),
+      exec_(backend.compile(plan_)),
+      split_(split),
+      feeder_(plan_, *exec_, split, std::move(normalization)) {}
 
 void Evaluator::for_each_batch(int64_t total,
                                const std::function<void(std::span<const float>, int64_t, int64_t)>& use) {

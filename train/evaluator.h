@@ -21,8 +21,8 @@ int64_t count_correct(std::span<const float> logits, const std::vector<int32_t>&
 // (on a GPU, kept there from the first evaluation to the last).
 class Evaluator {
  public:
-  // `plan`: the forward graph's (passes::optimized_plan).
-  Evaluator(plan::KernelPlan plan, Backend& backend, const data::Split& split);
+  // `plan`: the forward graph's (passes::optimized_plan); `normalization`: the weights' (empty: none).
+  Evaluator(plan::KernelPlan plan, Backend& backend, const data::Split& split, data::Normalization normalization);
 
   const plan::KernelPlan& plan() const { return plan_; }
   PlanExecutor& executor() { return *exec_; }

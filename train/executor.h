@@ -11,6 +11,7 @@
 
 #include "compiler/plan/kernel_plan.h"
 #include "runtime/data/dataset.h"
+#include "runtime/data/normalize.h"
 
 namespace resnetc::train {
 
@@ -31,9 +32,12 @@ class BatchSource {
 class PlanExecutor {
  public:
   virtual ~PlanExecutor() = default;
-  // A BatchSource for `split` (its images resized to the plan's input), or null when the
-  // backend has none and the trainer assembles batches on the host.
-  virtual std::unique_ptr<BatchSource> batch_source(const data::Split& /*split*/) { return nullptr; }
+  // A BatchSource for `split` (its images resized to the plan's input and normalized by
+  // `normalization`), or null when the backend has none and the trainer assembles batches on the host.
+  virtual std::unique_ptr<BatchSource> batch_source(const data::Split& /*split*/,
+                                                    const data::Normalization& /*normalization*/) {
+    return nullptr;
+  }
   virtual void write(int buffer, std::span<const std::byte> bytes) = 0;  // the buffer's full size
   virtual void read(int buffer, std::span<std::byte> bytes) = 0;
   virtual void run() = 0;  // every kernel in order

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -43,10 +44,44 @@ double number_field(const Metadata& m, const char* key, const std::string& sourc
   return v;
 }
 
+// "a,b,c" as float32 values, each finite (and > 0 when `positive`).
+std::vector<float> float_list(const Metadata& m, const char* key, const std::string& source, bool positive) {
+  const std::string& text = *find(m, key);
+  std::vector<float> values;
+  size_t begin = 0;
+  while (true) {
+    const size_t end = std::min(text.find(',', begin), text.size());
+    const std::string item = text.substr(begin, end - begin);
+    char* stop = nullptr;
+    const float v = std::strtof(item.c_str(), &stop);
+    if (item.empty() || *stop != '\0' || !std::isfinite(v) || (positive && !(v > 0)))
+      throw checkpoint::CheckpointError(
+          source, fmt::format("metadata '{}' is '{}', expected comma-separated finite numbers{}", key, text,
+                              positive ? " above 0" : ""));
+    values.push_back(v);
+    if (end == text.size()) return values;
+    begin = end + 1;
+  }
+}
+
 }  // namespace
 
+data::Normalization read_normalization(const Metadata& m, const std::string& source) {
+  const bool has_mean = find(m, "normalize_mean") != nullptr, has_std = find(m, "normalize_std") != nullptr;
+  if (!has_mean && !has_std) return {};
+  if (has_mean != has_std)
+    throw checkpoint::CheckpointError(source, fmt::format("metadata has '{}' but no '{}'",
+                                                          has_mean ? "normalize_mean" : "normalize_std",
+                                                          has_mean ? "normalize_std" : "normalize_mean"));
+  data::Normalization n{float_list(m, "normalize_mean", source, false), float_list(m, "normalize_std", source, true)};
+  if (n.mean.size() != n.std.size())
+    throw checkpoint::CheckpointError(source, fmt::format("metadata 'normalize_mean' has {} values but 'normalize_std' {}",
+                                                          n.mean.size(), n.std.size()));
+  return n;
+}
+
 Metadata run_metadata(const std::string& model, const Recipe& r, const RunPosition& at,
-                      const std::vector<std::string>& class_names) {
+                      const std::vector<std::string>& class_names, const data::Normalization& normalization) {
   Metadata m{{"model", model},
              {"epoch", std::to_string(at.epoch)},
              {"epochs", std::to_string(r.epochs)},
@@ -58,6 +93,10 @@ Metadata run_metadata(const std::string& model, const Recipe& r, const RunPositi
              {"schedule", std::string(schedule_name(r.schedule))}};
   // One a line: a data set's class names hold no line breaks (they are read a line each).
   if (!class_names.empty()) m["class_names"] = fmt::format("{}", fmt::join(class_names, "\n"));
+  if (!normalization.empty()) {
+    m["normalize_mean"] = data::format_values(normalization.mean);
+    m["normalize_std"] = data::format_values(normalization.std);
+  }
   if (at.step > 0) {
     m["step"] = std::to_string(at.step);
     m["epoch_loss_sum"] = fmt::format("{:a}", at.loss_sum);  // hexadecimal: every bit kept

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/data/normalize.h"
 #include "train/recipe.h"
 
 namespace resnetc::train {
@@ -28,9 +29,16 @@ using Metadata = std::map<std::string, std::string>;
 // holds nothing that differs between two runs of the same recipe (no times, no dates), so an
 // interrupted and resumed run ends with the same bytes as one never stopped. `class_names`, the
 // data set's (label i's name on line i), are kept under "class_names" for whoever reads the
-// weights later; a resume neither needs nor compares them.
+// weights later; a resume neither needs nor compares them. A normalization the run trains with
+// is kept under "normalize_mean" and "normalize_std" (comma-separated, each the shortest text that
+// reads back as the same float32), so eval, predict and a resume feed the weights what they learnt on.
 Metadata run_metadata(const std::string& model, const Recipe& recipe, const RunPosition& at,
-                      const std::vector<std::string>& class_names = {});
+                      const std::vector<std::string>& class_names = {},
+                      const data::Normalization& normalization = {});
+
+// The normalization a checkpoint's weights were trained with (empty when it records none); a
+// CheckpointError naming the field when the values are malformed, of unequal counts, or a std <= 0.
+data::Normalization read_normalization(const Metadata& metadata, const std::string& source);
 
 // The position a checkpoint was taken at; a CheckpointError naming the field when a value is
 // missing or malformed (`source` is the file, for the message).

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <optional>
+#include <utility>
 #include <ostream>
 
 #include "compiler/autodiff/training_graph.h"
@@ -20,6 +21,7 @@
 #include "train/model_state.h"
 #include "train/progress.h"
 #include "train/resume_point.h"
+#include "train/run_normalization.h"
 #include "train/run_record.h"
 
 namespace resnetc::train {
@@ -39,10 +41,10 @@ struct ShortBatch {
   BatchFeeder feeder;
 
   ShortBatch(const ir::Graph& forward, const Recipe& r, Backend& backend, const passes::PipelineOptions& optimize,
-             const data::Split& split)
+             const data::Split& split, const data::Normalization& normalization)
       : plan(passes::optimized_plan(autodiff::make_training_graph(forward, {r.momentum, r.weight_decay}), optimize)),
         exec(backend.compile(plan)),
-        feeder(plan, *exec, split, false) {}
+        feeder(plan, *exec, split, normalization, false) {}
 };
 
 }  // namespace
@@ -79,19 +81,21 @@ namespace {
 // Every plan of a run, compiled up front (on a GPU, a second run takes them from the kernel
 // cache): the training step, evaluation, and the epoch's last short batch.
 struct CompiledRun {
-  plan::KernelPlan plan;  // the training step
+  data::Normalization normalization;  // of every batch, trained and evaluated
+  plan::KernelPlan plan;              // the training step
   std::unique_ptr<PlanExecutor> exec;
   Evaluator evaluator;
   std::optional<ShortBatch> short_batch;
   BatchFeeder feeder;
 
   CompiledRun(plan::KernelPlan training_plan, const ir::Graph& forward, const data::DataSet& data, Backend& backend,
-              const TrainOptions& options)
-      : plan(std::move(training_plan)),
+              const TrainOptions& options, data::Normalization norm)
+      : normalization(std::move(norm)),
+        plan(std::move(training_plan)),
         exec(backend.compile(plan)),
-        evaluator(passes::optimized_plan(forward, options.optimize), backend, data.test),
-        short_batch(compile_short_batch(data.train, backend, options)),
-        feeder(plan, *exec, data.train) {}
+        evaluator(passes::optimized_plan(forward, options.optimize), backend, data.test, normalization),
+        short_batch(compile_short_batch(data.train, backend, options, normalization)),
+        feeder(plan, *exec, data.train, normalization) {}
 
   size_t kernels() const {
     return plan.kernels.size() + evaluator.plan().kernels.size() + (short_batch ? short_batch->plan.kernels.size() : 0);
@@ -100,11 +104,12 @@ struct CompiledRun {
  private:
   // None when the batch divides the training set, or when that batch is dropped.
   static std::optional<ShortBatch> compile_short_batch(const data::Split& train, Backend& backend,
-                                                       const TrainOptions& options) {
+                                                       const TrainOptions& options,
+                                                       const data::Normalization& normalization) {
     const int64_t rest = train.count % options.recipe.batch;
     if (rest == 0 || !options.network_at_batch) return std::nullopt;
     return std::optional<ShortBatch>(std::in_place, options.network_at_batch(rest), options.recipe, backend,
-                                     options.optimize, train);
+                                     options.optimize, train, normalization);
   }
 };
 
@@ -289,7 +294,7 @@ struct EpochLoop {
       throw TrainingError(fmt::format("after epoch {}, batch {}, {}. {}", epoch + 1, step, bad,
                                       last_good()));
     }
-    save_checkpoint(options.checkpoint, run.plan, state, run_metadata(forward.name, r, at, data.class_names));
+    save_checkpoint(options.checkpoint, run.plan, state, run_metadata(forward.name, r, at, data.class_names, run.normalization));
   }
 
   std::string last_good() const {
@@ -333,8 +338,10 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
     }
   }
 
+  data::Normalization normalization =
+      run_normalization(options, data.train, plan, resume ? &resume->saved.metadata : nullptr, out);
   const Clock::time_point compile_start = Clock::now();
-  CompiledRun run(std::move(plan), forward, data, backend, options);
+  CompiledRun run(std::move(plan), forward, data, backend, options, std::move(normalization));
   fmt::print(out, "compiled {} kernels in {:.2f} s (the training step{}, evaluation)\n", run.kernels(),
              seconds_since(compile_start), run.short_batch ? ", the last short batch" : "");
   const RunPosition start = start_run(run, training, options, std::move(resume), out);
@@ -347,7 +354,7 @@ double evaluate(const ir::Graph& forward, const data::DataSet& data, Backend& ba
   check_labels_fit(forward, data);
   plan::KernelPlan plan = passes::optimized_plan(forward, optimize);
   const LoadedCheckpoint saved = load_checkpoint(weights, plan, true);  // refused before the compile
-  Evaluator evaluator(std::move(plan), backend, data.test);
+  Evaluator evaluator(std::move(plan), backend, data.test, read_normalization(saved.metadata, weights.string()));
   write_state(evaluator.executor(), evaluator.plan(), saved.state);
   return evaluator.accuracy(limit);
 }

@@ -16,6 +16,7 @@
 #include "compiler/passes/pass.h"
 #include "compiler/ir/graph.h"
 #include "runtime/data/dataset.h"
+#include "runtime/data/normalize.h"
 #include "train/epoch_log.h"
 #include "train/executor.h"
 #include "train/recipe.h"
@@ -48,6 +49,10 @@ struct TrainOptions {
   // What the data set's test split is, for the epoch lines' "test acc": "val" when it was carved
   // out of the training images.
   std::string evaluated = "test";
+  // The pixels' normalization (docs/data.md): these values (one a channel, or one for all), or
+  // with compute_normalization the training set's; neither: none, or on --resume the checkpoint's.
+  data::Normalization normalization;
+  bool compute_normalization = false;
 };
 
 struct TrainResult {

@@ -12,6 +12,32 @@ unsigned blocks_for(int64_t threads) {
   return static_cast<unsigned>((threads + kBatchThreads - 1) / kBatchThreads);
 }
 
+// The vertical kernel's store of the pixel `rc_clip8(acc)` into input[i]: ToTensor's division
+// (the text of the kernels before normalization existed, so their cache entries still serve), then
+// when asked the normalization, channel c's mean and std as exact hexadecimal float literals
+// chosen by a chain of selects (one channel: the literals alone, no channel to compute).
+std::string store_input(const BatchShape& s) {
+  const std::string to_tensor = "static_cast<float>(rc_clip8(acc)) / 255.0f;  // a division, as ToTensor";
+  if (s.mean.empty()) return "input[i] = " + to_tensor;
+  const std::string value = "const float value = " + to_tensor + "\n  ";
+  if (s.mean.size() == 1)
+    return value + fmt::format(
+                       "// Normalize as PyTorch's tensor.sub_(mean).div_(std): a float subtraction, then a float "
+                       "division.\n"
+                       "  input[i] = (value - {:a}f) / {:a}f;",
+                       s.mean[0], s.std[0]);
+  auto pick = [&](const std::vector<float>& values) {
+    std::string chain = fmt::format("{:a}f", values.back());
+    for (size_t c = values.size() - 1; c-- > 0;) chain = fmt::format("c == {} ? {:a}f : {}", c, values[c], chain);
+    return chain;
+  };
+  return value + fmt::format(
+      "const int c = static_cast<int>(plane % {});\n"
+      "  // Normalize as PyTorch's tensor.sub_(mean).div_(std): a float subtraction, then a float division.\n"
+      "  input[i] = (value - ({})) / ({});",
+      s.channels, pick(s.mean), pick(s.std));
+}
+
 }  // namespace
 
 unsigned batch_horizontal_blocks(const BatchShape& s) {
@@ -65,7 +91,7 @@ extern "C" __global__ void __launch_bounds__({T}, 1) rc_batch_vertical(
   const int* k = row_weights + y * {RT};
   int acc = 1 << 21;
   for (int t = 0; t < {RT}; ++t) acc += src[t * {OW}] * k[t];
-  input[i] = static_cast<float>(rc_clip8(acc)) / 255.0f;  // a division, as ToTensor
+  {STORE}
 }}
 
 extern "C" __global__ void __launch_bounds__({T}, 1) rc_batch_labels(
@@ -129,7 +155,7 @@ extern "C" RESNETC_EMU_EXPORT void rc_batch_labels__emu(void* const* a) {{
                      fmt::arg("OH", s.out_height), fmt::arg("OW", s.out_width), fmt::arg("RT", s.row_taps),
                      fmt::arg("CT", s.col_taps), fmt::arg("T", kBatchThreads), fmt::arg("ST", kShuffleThreads),
                      fmt::arg("N", s.examples), fmt::arg("P", shuffle_keys(s)), fmt::arg("BITS", bits),
-                     fmt::arg("MASK", (uint64_t{1} << bits) - 1));
+                     fmt::arg("MASK", (uint64_t{1} << bits) - 1), fmt::arg("STORE", store_input(s)));
 }
 
 }  // namespace resnetc::codegen::cuda

@@ -9,7 +9,8 @@
 //   rc_batch_horizontal(scratch, images, indices, col_first, col_weights)
 //       scratch [B, C, IN_H, OUT_W] uint8 = the horizontal pass of images[indices[b]] (each [C, IN_H, IN_W])
 //   rc_batch_vertical(input, scratch, row_first, row_weights)
-//       input [B, C, OUT_H, OUT_W] float = the vertical pass of scratch, / 255
+//       input [B, C, OUT_H, OUT_W] float = the vertical pass of scratch, / 255, then (with a
+//       normalization) - mean[c], / std[c] (data::normalize_value; the values are constants)
 //   rc_batch_labels(labels_out, labels, indices)
 //       labels_out [B] int32 = labels[indices[b]]
 // and, once per epoch, before them:
@@ -22,6 +23,7 @@
 // reproduces the host's skipped pass exactly.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace resnetc::codegen::cuda {
 
@@ -32,6 +34,7 @@ struct BatchShape {
   int64_t row_taps = 1, col_taps = 1;     // of the vertical and horizontal filters
   int64_t examples = 1;                   // in the split: what rc_batch_shuffle orders
   int64_t channels = 1;                   // planes an image, each resized alone
+  std::vector<float> mean{}, std{};       // data::Normalization's, one a channel; empty: none
 };
 
 inline constexpr unsigned kBatchThreads = 256;

@@ -22,12 +22,12 @@ cuda::DeviceBuffer upload(const cuda::Device& device, const std::vector<T>& host
 class DeviceBatches : public train::BatchSource {
  public:
   DeviceBatches(const cuda::Device& device, const cuda::CacheOptions& cache, const data::Split& split,
-                const BatchTarget& target)
+                const data::Normalization& normalization, const BatchTarget& target)
       : target_(target) {
     const data::Resizer resizer(split.height, split.width, target.height, target.width);
     const data::Resizer::Filter rows = resizer.row_filter(), cols = resizer.col_filter();
     shape_ = {target.batch, split.height, split.width, target.height, target.width, rows.taps, cols.taps, split.count,
-              split.channels};
+              split.channels, normalization.mean, normalization.std};
     try {
       images_ = upload(device, split.images);
       labels_ = upload(device, std::vector<int32_t>(split.labels.begin(), split.labels.end()));
@@ -110,8 +110,10 @@ class DeviceBatches : public train::BatchSource {
 }  // namespace
 
 std::unique_ptr<train::BatchSource> make_device_batches(const cuda::Device& device, const cuda::CacheOptions& cache,
-                                                        const data::Split& split, const BatchTarget& target) {
-  return std::make_unique<DeviceBatches>(device, cache, split, target);
+                                                        const data::Split& split,
+                                                        const data::Normalization& normalization,
+                                                        const BatchTarget& target) {
+  return std::make_unique<DeviceBatches>(device, cache, split, normalization, target);
 }
 
 }  // namespace resnetc::cuda_backend

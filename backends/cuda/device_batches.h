@@ -8,6 +8,7 @@
 #include "runtime/cuda/compile_cache.h"
 #include "runtime/cuda/driver.h"
 #include "runtime/data/dataset.h"
+#include "runtime/data/normalize.h"
 #include "train/executor.h"
 
 namespace resnetc::cuda_backend {
@@ -22,9 +23,11 @@ struct BatchTarget {
 // feed_order() and feed() enqueue the kernels on `target.stream`, which must be idle (the
 // executor synchronises it at the end of every step); feed() first uploads the indices, a
 // synchronous copy.
-// Compiles the batch kernels for `split` -> `target` through the NVRTC cache. Throws
+// Compiles the batch kernels for `split` (normalized by `normalization`) -> `target` through the NVRTC cache. Throws
 // cuda::CudaError (out of memory: the message says how much the data set needs).
 std::unique_ptr<train::BatchSource> make_device_batches(const cuda::Device& device, const cuda::CacheOptions& cache,
-                                                        const data::Split& split, const BatchTarget& target);
+                                                        const data::Split& split,
+                                                        const data::Normalization& normalization,
+                                                        const BatchTarget& target);
 
 }  // namespace resnetc::cuda_backend

@@ -43,10 +43,15 @@ std::vector<uint32_t> epoch_order(uint64_t seed, int epoch, uint32_t n) {
 }
 
 void fill_batch(const Split& split, std::span<const uint32_t> indices, const Resizer& resizer, float* images_out,
-                int32_t* labels_out) {
+                int32_t* labels_out, const Normalization& normalization) {
   if (resizer.in_height() != split.height || resizer.in_width() != split.width) {
     throw std::invalid_argument(fmt::format("fill_batch: resizer expects {}x{} images, the split has {}x{}",
                                             resizer.in_height(), resizer.in_width(), split.height, split.width));
+  }
+  if (!normalization.empty() && (std::ssize(normalization.mean) != split.channels ||
+                                 std::ssize(normalization.std) != split.channels)) {
+    throw std::invalid_argument(fmt::format("fill_batch: {} means and {} stds for images of {} channels",
+                                            normalization.mean.size(), normalization.std.size(), split.channels));
   }
   // Each channel is a plane of its own, resized alone, as PIL resizes each band of an image.
   const auto planes = static_cast<size_t>(split.channels);
@@ -59,9 +64,11 @@ void fill_batch(const Split& split, std::span<const uint32_t> indices, const Res
     if (index >= split.count) {
       throw std::out_of_range(fmt::format("fill_batch: index {} but the split has {} images", index, split.count));
     }
-    for (size_t c = 0; c < planes; ++c)
-      resizer.resize(std::span(split.images).subspan((index * planes + c) * in_pixels, in_pixels),
-                     std::span(images_out + (i * planes + c) * out_pixels, out_pixels), scratch);
+    for (size_t c = 0; c < planes; ++c) {
+      const std::span<float> plane(images_out + (i * planes + c) * out_pixels, out_pixels);
+      resizer.resize(std::span(split.images).subspan((index * planes + c) * in_pixels, in_pixels), plane, scratch);
+      if (!normalization.empty()) normalize_plane(plane, normalization.mean[c], normalization.std[c]);
+    }
     labels_out[i] = split.labels[index];
   }
 }

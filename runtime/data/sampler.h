@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "runtime/data/dataset.h"
+#include "runtime/data/normalize.h"
 #include "runtime/data/resize.h"
 
 namespace resnetc::data {
@@ -28,10 +29,12 @@ int order_index_bits(uint32_t n);
 // Item i's sort key (see epoch_order).
 uint64_t order_key(uint64_t stream, uint32_t i, int index_bits);
 
-// Writes images split[indices[i]], each channel resized by `resizer`, to images_out
-// [n,C,OH,OW] (C = split.channels) and their labels to labels_out [n]. Throws std::invalid_argument if the resizer's input
-// size differs from the split's images, std::out_of_range for an index past the split.
+// Writes images split[indices[i]], each channel resized by `resizer` (and normalized by
+// `normalization` unless it is empty), to images_out [n,C,OH,OW] (C = split.channels) and their
+// labels to labels_out [n]. Throws std::invalid_argument if the resizer's input size differs from
+// the split's images or the normalization's channels from the split's, std::out_of_range for an
+// index past the split.
 void fill_batch(const Split& split, std::span<const uint32_t> indices, const Resizer& resizer, float* images_out,
-                int32_t* labels_out);
+                int32_t* labels_out, const Normalization& normalization = {});
 
 }  // namespace resnetc::data

@@ -228,6 +228,70 @@ def predictions_agree_with_eval(directory, weights, accuracy):
 
 
 @suite.test
+def normalization_reaches_the_checkpoint_eval_predict_and_resume():
+    """--normalize trains on (pixel/255 - mean) / std with the training set's statistics, kept in
+    the checkpoint; eval and predict read them there (predict agrees with eval, and predict's
+    probabilities change when the checkpoint loses them); --resume keeps them."""
+    directory = write_image_folder(suite.path("normalized"), 320, 64, FOLDER_CLASSES)
+    path = suite.path("normalized.safetensors")
+    model = ["train", RGB10, "--dataset", "folder", "--data", directory, *CPU]
+    r = expect(suite.run([*model, "--checkpoint", path, "--normalize"]), 0,
+               stdout=r"normalization computed from the 320 training images: mean \S+ std \S+")
+    printed = re.search(r"mean (\S+) std (\S+)", r.stdout).groups()
+    _, metadata, _ = read_safetensors(path)
+    saved = (metadata.get("normalize_mean"), metadata.get("normalize_std"))
+    check(saved == printed, f"the checkpoint holds {saved}, the run printed {printed}", r)
+    mean, std = ([float(v) for v in text.split(",")] for text in saved)
+    check(len(mean) == 3 and len(std) == 3 and all(0 < m < 1 for m in mean) and all(0 < s < 0.5 for s in std),
+          f"not three channels' statistics of [0,1] pixels: {saved}", r)
+    evaluated = expect(suite.run(["eval", RGB10, "--dataset", "folder", "--data", directory, "--weights", path, *CPU]),
+                       0, stdout=r"test acc [0-9.]+ \(64 images")
+    predictions_agree_with_eval(directory, path, float(re.search(r"test acc ([0-9.]+)", evaluated.stdout).group(1)))
+
+    one = os.path.join(directory, "val", "bag", sorted(os.listdir(os.path.join(directory, "val", "bag")))[0])
+    predict = ["predict", RGB10, one, "--top", "10", "--format", "json", *PREDICT]
+    normalized = expect(suite.run([*predict, "--weights", path]), 0).stdout
+    header, metadata, data = read_safetensors(path)
+    del metadata["normalize_mean"], metadata["normalize_std"]
+    stripped = suite.path("stripped.safetensors")
+    write_safetensors(stripped, header, metadata, data)
+    r = expect(suite.run([*predict, "--weights", stripped]), 0)
+    check(r.stdout != normalized, "predict gave the same probabilities without the checkpoint's normalization", r)
+
+    # Given values: one for all channels; a resume continues with them and refuses others.
+    given = suite.path("given.safetensors")
+    expect(suite.run([*model, "--checkpoint", given, "--mean", "0.5", "--std", "0.25", "--max-steps", "2"]), 0)
+    check(read_safetensors(given)[1].get("normalize_mean") == "0.5,0.5,0.5", "--mean 0.5 is not kept for 3 channels")
+    refused_before_compiling(
+        suite.run([*model, "--checkpoint", given, "--resume", "--mean", "0.4", "--std", "0.25"]),
+        r"resnetc: training stopped: --resume: .*given\.safetensors was trained with normalization mean 0\.5,0\.5,0\.5 "
+        r"std 0\.25,0\.25,0\.25, not mean 0\.4,0\.4,0\.4 std 0\.25,0\.25,0\.25; .*--allow-recipe-change.*")
+    expect(suite.run([*model, "--checkpoint", given, "--resume"]), 0, stdout=r"epoch 3/3: loss")
+    check(read_safetensors(given)[1].get("normalize_std") == "0.25,0.25,0.25", "the resumed run lost its normalization")
+
+
+@suite.test
+def bad_normalization_values_are_usage_errors():
+    model = ["train", RGB10, "--dataset", "folder", "--data", suite.path("no-data"), *CPU]
+    for args, message in (
+            (["--mean", "0.5", "--std", "0"], r"--std expects positive numbers separated by commas .*, got '0'"),
+            (["--mean", "0.5", "--std", "-1"], r"--std expects positive numbers .*, got '-1'"),
+            (["--mean", "0.5,x", "--std", "0.2"], r"--mean expects numbers separated by commas .*, got '0\.5,x'"),
+            (["--mean", "0.5,,0.4", "--std", "0.2"], r"--mean expects numbers .*, got '0\.5,,0\.4'"),
+            (["--mean", "nan", "--std", "0.2"], r"--mean expects numbers .*, got 'nan'"),
+            (["--mean", "0.5"], r"--mean needs --std too: a normalization takes both"),
+            (["--std", "0.5"], r"--std needs --mean too: a normalization takes both"),
+            (["--normalize", "--mean", "0.5", "--std", "0.2"], r"--normalize computes the mean and std .*not both")):
+        expect(suite.run([*model, *args]), 2, r"resnetc: error: " + message)
+    directory = write_image_folder(suite.path("two-values"), 40, 20)
+    refused_before_compiling(
+        suite.run(["train", RGB10, "--dataset", "folder", "--data", directory, "--mean", "0.5,0.4", "--std", "0.2",
+                   *CPU]),
+        r"resnetc: training stopped: --mean has 2 values, but the data set's images have 3 channels: give one a "
+        r"channel, or one for all")
+
+
+@suite.test
 def predict_refuses_what_it_cannot_read():
     model = ["predict", RGB10, *PREDICT]
     expect(suite.run([*model, "x.png"]), 2, r"resnetc: error: predict needs --weights FILE")

@@ -43,6 +43,9 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kOwners = {
     {"--data", {"train", "eval"}},
     {"--dataset", {"train", "eval"}},
     {"--val-split", {"train"}},
+    {"--mean", {"train"}},
+    {"--std", {"train"}},
+    {"--normalize", {"train"}},
     {"--checkpoint", {"train"}},
     {"--log", {"train"}},
     {"--overwrite-log", {"train"}},
@@ -250,6 +253,22 @@ TEST_CASE("train refuses --weights, and the run options that contradict each oth
         "--allow-recipe-change applies to --resume: it lets a resumed run change its recipe");
   CHECK(message({"train", "m.net", "--init", "w.safetensors", "--resume"}) ==
         "--init starts a new run from a checkpoint's weights and --resume continues a run: use one");
+}
+
+TEST_CASE("--mean and --std take one value a channel or one for all; --normalize computes them") {
+  const Options o = parse_options({"train", "m.net", "--mean", "0.4914,0.4822,0.4465", "--std=0.25"});
+  CHECK(o.mean == std::vector<float>{0.4914f, 0.4822f, 0.4465f});
+  CHECK(o.std_dev == std::vector<float>{0.25f});
+  CHECK(parse_options({"train", "m.net", "--normalize"}).normalize);
+  CHECK(message({"train", "m.net", "--mean", "0.5", "--std", "0"}) ==
+        "--std expects positive numbers separated by commas (one a channel, or one for all), got '0'");
+  CHECK(message({"train", "m.net", "--mean", "0.5,", "--std", "1"}) ==
+        "--mean expects numbers separated by commas (one a channel, or one for all), got '0.5,'");
+  CHECK(message({"train", "m.net", "--mean", "inf", "--std", "1"}) ==
+        "--mean expects numbers separated by commas (one a channel, or one for all), got 'inf'");
+  CHECK(message({"train", "m.net", "--std", "0.5"}) == "--std needs --mean too: a normalization takes both");
+  CHECK(message({"train", "m.net", "--normalize", "--mean", "0.5", "--std", "1"}) ==
+        "--normalize computes the mean and std from the training set: give it or --mean and --std, not both");
 }
 
 TEST_CASE("an empty --checkpoint= or --init= is refused, not read as the next argument") {

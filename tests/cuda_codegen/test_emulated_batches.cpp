@@ -1,8 +1,9 @@
 // The GPU's batch assembly (backends/cuda/batch_kernels.h) under emulation gives the
-// host's batches bit for bit: data::fill_batch's gather, PIL-exact resize, /255 and labels,
-// and data::epoch_order's shuffle.
+// host's batches bit for bit: data::fill_batch's gather, PIL-exact resize, /255, per-channel
+// normalization and labels, and data::epoch_order's shuffle.
 #include <catch2/catch.hpp>
 
+#include <bit>
 #include <random>
 
 #include "backends/cuda/batch_kernels.h"
@@ -13,8 +14,10 @@ using namespace resnetc;
 
 namespace {
 
-void check_batches(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, int64_t channels = 1) {
-  INFO(channels << "x" << in_h << "x" << in_w << " -> " << out_h << "x" << out_w);
+void check_batches(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, int64_t channels = 1,
+                   const data::Normalization& normalization = {}) {
+  INFO(channels << "x" << in_h << "x" << in_w << " -> " << out_h << "x" << out_w
+                << (normalization.empty() ? "" : ", normalized"));
   data::Split split{11, in_h, in_w, {}, {}};
   split.channels = channels;
   std::mt19937 rng(5);
@@ -26,10 +29,12 @@ void check_batches(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, int
   const data::Resizer resizer(in_h, in_w, out_h, out_w);
   std::vector<float> want(static_cast<size_t>(batch * channels * out_h * out_w));
   std::vector<int32_t> want_labels(indices.size());
-  data::fill_batch(split, indices, resizer, want.data(), want_labels.data());
+  data::fill_batch(split, indices, resizer, want.data(), want_labels.data(), normalization);
 
   const data::Resizer::Filter rows = resizer.row_filter(), cols = resizer.col_filter();
-  const codegen::cuda::BatchShape shape{batch, in_h, in_w, out_h, out_w, rows.taps, cols.taps, split.count, channels};
+  const codegen::cuda::BatchShape shape{batch,     in_h,        in_w,     out_h,
+                                        out_w,     rows.taps,   cols.taps, split.count,
+                                        channels,  normalization.mean, normalization.std};
   testing::EmulatedModule module(codegen::cuda::batch_kernels_source(shape));
   std::vector<uint8_t> scratch(static_cast<size_t>(batch * channels * in_h * out_w));
   std::vector<float> input(want.size(), -1.0f);
@@ -51,8 +56,9 @@ void check_batches(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, int
     const unsigned grid[3] = {codegen::cuda::batch_labels_blocks(shape), 1, 1};
     module.launch("rc_batch_labels", grid, block, args);
   }
+  // Bit for bit: a compare of the bytes (== would take -0.0 for 0.0).
   size_t differing = 0;
-  for (size_t i = 0; i < want.size(); ++i) differing += input[i] != want[i];
+  for (size_t i = 0; i < want.size(); ++i) differing += std::bit_cast<uint32_t>(input[i]) != std::bit_cast<uint32_t>(want[i]);
   CHECK(differing == 0);
   CHECK(labels_out == want_labels);
 }
@@ -66,6 +72,16 @@ TEST_CASE("batches assembled by the GPU kernels equal the host's bit for bit", "
   check_batches(7, 9, 13, 5);     // one axis each way, sizes that divide nothing
   check_batches(32, 32, 32, 32, 3);  // CIFAR: three planes an image, unchanged
   check_batches(32, 32, 40, 24, 3);  // three planes, one axis each way
+}
+
+TEST_CASE("normalized batches of the GPU kernels equal the host's bit for bit", "[cuda][batches]") {
+  // CIFAR-10's usual values: a mean and std a channel, neither exact in binary.
+  const data::Normalization cifar{{0.4914f, 0.4822f, 0.4465f}, {0.247f, 0.243f, 0.261f}};
+  check_batches(32, 32, 32, 32, 3, cifar);  // unchanged
+  check_batches(32, 32, 40, 24, 3, cifar);  // resized
+  const data::Normalization gray{{0.2860f}, {0.3530f}};  // Fashion-MNIST's
+  check_batches(28, 28, 28, 28, 1, gray);
+  check_batches(28, 28, 96, 96, 1, gray);
 }
 
 namespace {

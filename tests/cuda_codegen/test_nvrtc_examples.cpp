@@ -177,10 +177,13 @@ TEST_CASE("every kernel of every example compiles with NVRTC for sm_90 without w
 
 TEST_CASE("the batch and shuffle kernels compile with NVRTC for sm_90 without warnings or spills", "[cuda][nvrtc]") {
   // The seed's recipe: Fashion-MNIST's 60000 28x28 training images, batches of 256 at 96x96;
-  // and CIFAR's 50000 3x32x32 images, batches of 128 unresized.
-  const codegen::cuda::BatchShape shape = GENERATE(codegen::cuda::BatchShape{256, 28, 28, 96, 96, 2, 2, 60000},
-                                                   codegen::cuda::BatchShape{128, 32, 32, 32, 32, 1, 1, 50000, 3});
-  INFO(shape.channels << " channels");
+  // and CIFAR's 50000 3x32x32 images, batches of 128 unresized; each also normalized.
+  const codegen::cuda::BatchShape shape = GENERATE(
+      codegen::cuda::BatchShape{256, 28, 28, 96, 96, 2, 2, 60000},
+      codegen::cuda::BatchShape{128, 32, 32, 32, 32, 1, 1, 50000, 3},
+      codegen::cuda::BatchShape{256, 28, 28, 96, 96, 2, 2, 60000, 1, {0.2860f}, {0.3530f}},
+      codegen::cuda::BatchShape{128, 32, 32, 32, 32, 1, 1, 50000, 3, {0.4914f, 0.4822f, 0.4465f}, {0.247f, 0.243f, 0.261f}});
+  INFO(shape.channels << " channels" << (shape.mean.empty() ? "" : ", normalized"));
   cuda::CompileResult result;
   try {
     result = cuda::compile(

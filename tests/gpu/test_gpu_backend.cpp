@@ -113,7 +113,7 @@ network small {
   for (int i = 0; i < 9 * 28 * 28; ++i) split.images.push_back(static_cast<uint8_t>(rng()));
   for (int i = 0; i < 9; ++i) split.labels.push_back(static_cast<uint8_t>(i % 10));
   const std::vector<uint32_t> indices{8, 1, 1, 0, 5, 3};
-  std::unique_ptr<train::BatchSource> source = exec->batch_source(split);
+  std::unique_ptr<train::BatchSource> source = exec->batch_source(split, {});
   REQUIRE(source != nullptr);
   source->feed(indices);
   exec->run();  // the device batches are on the step's stream: run() waits for them too
@@ -137,9 +137,16 @@ network small {
   CHECK(got == want);
   CHECK(got_labels == want_labels);
   CHECK_THROWS_AS(source->feed_order(4), std::out_of_range);
+  // Normalized on the GPU as on the host, bit for bit.
+  const data::Normalization normalization{{0.2860f}, {0.3530f}};
+  exec->batch_source(split, normalization)->feed(indices);
+  exec->run();
+  data::fill_batch(split, indices, data::Resizer(28, 28, 32, 30), want.data(), want_labels.data(), normalization);
+  train::read_buffer(*exec, plan.input, std::span<float>(got));
+  CHECK(got == want);
   // At the training set's size, where the sort runs over 65536 keys in global memory.
   const data::Split large{60000, 28, 28, std::vector<uint8_t>(60000 * 28 * 28), std::vector<uint8_t>(60000)};
-  CHECK(exec->batch_source(large)->shuffle(7, 2) == data::epoch_order(7, 2, 60000));
+  CHECK(exec->batch_source(large, {})->shuffle(7, 2) == data::epoch_order(7, 2, 60000));
 
   // The graph replays: a second step from the updated weights gives a finite, different loss.
   std::vector<float> lr{0.1f}, loss1(1), loss2(1);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -34,6 +35,24 @@ double number(std::string_view option, const std::string& text, double min, doub
   if (text.empty() || *end != '\0' || !std::isfinite(v) || v < min || v >= below)
     throw UsageError(fmt::format("{} expects a number in [{}, {}), got '{}'", option, min, below, text));
   return v;
+}
+
+// "0.4914,0.4822,0.4465" (--mean, --std): float32 values, each above 0 when `positive`.
+std::vector<float> number_list(std::string_view option, const std::string& text, bool positive) {
+  std::vector<float> values;
+  size_t begin = 0;
+  while (true) {
+    const size_t end = std::min(text.find(',', begin), text.size());
+    const std::string item = text.substr(begin, end - begin);
+    char* stop = nullptr;
+    const float v = std::strtof(item.c_str(), &stop);
+    if (item.empty() || *stop != '\0' || !std::isfinite(v) || (positive && !(v > 0)))
+      throw UsageError(fmt::format("{} expects {}numbers separated by commas (one a channel, or one for all), got '{}'",
+                                   option, positive ? "positive " : "", text));
+    values.push_back(v);
+    if (end == text.size()) return values;
+    begin = end + 1;
+  }
 }
 
 std::array<int64_t, 3> chw(std::string_view text) {
@@ -254,6 +273,16 @@ void add_train(CLI::App& app, Options& o) {
               if (f <= 0) throw UsageError(fmt::format("--val-split expects a fraction above 0 and below 1, got '{}'", v));
               o.val_split = f;
             });
+  run.value("--mean", "M[,M...]",
+            "normalize the pixels as torchvision's Normalize after ToTensor: (pixel/255 - mean) / std per channel; "
+            "one value a channel, or one for all; needs --std; kept in the checkpoint for eval, predict and --resume "
+            "(docs/data.md)",
+            [&o](const std::string& v) { o.mean = number_list("--mean", v, false); });
+  run.value("--std", "S[,S...]", "the normalization's standard deviations, each above 0 (with --mean)",
+            [&o](const std::string& v) { o.std_dev = number_list("--std", v, true); });
+  run.flag("--normalize", o.normalize,
+           "normalize by the training set's per-channel mean and (population) standard deviation, computed from the "
+           "images as the network sees them (resized, /255) before training; printed and kept in the checkpoint");
   run.value("--checkpoint", "FILE",
             "written after every epoch, atomically (default: the network's name + .safetensors)",
             [&o](const std::string& v) {

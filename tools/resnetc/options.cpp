@@ -123,6 +123,11 @@ void finish(CommandLine& cl, CLI::App* command, Options& o) {
     throw UsageError("predict needs the images: PNG or JPEG files, or folders of them, after the model");
   if (o.allow_recipe_change && !o.resume)
     throw UsageError("--allow-recipe-change applies to --resume: it lets a resumed run change its recipe");
+  if (o.mean.empty() != o.std_dev.empty())
+    throw UsageError(fmt::format("{} needs {} too: a normalization takes both", o.mean.empty() ? "--std" : "--mean",
+                                 o.mean.empty() ? "--mean" : "--std"));
+  if (o.normalize && !o.mean.empty())
+    throw UsageError("--normalize computes the mean and std from the training set: give it or --mean and --std, not both");
   if (!o.init.empty() && o.resume)
     throw UsageError("--init starts a new run from a checkpoint's weights and --resume continues a run: use one");
   if (!o.plot.empty() && o.log.empty()) throw UsageError("--plot draws the figure from the log: give --log FILE too");

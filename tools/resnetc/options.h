@@ -38,6 +38,8 @@ struct Options {
   std::optional<std::string> dataset;  // --dataset NAME, replacing the recipe's
   std::string data_dir;    // empty: the recipe's path, else the data set's Debian location
   std::optional<double> val_split;     // --val-split F: evaluate on this fraction of the training set
+  std::vector<float> mean, std_dev;    // --mean, --std: the pixels' normalization, one a channel or one for all
+  bool normalize = false;              // --normalize: the normalization computed from the training set
   std::string checkpoint;  // empty: <model>.safetensors beside the current directory
   std::string log;
   bool overwrite_log = false;        // --overwrite-log: start the log afresh instead of adding a run to it

@@ -123,6 +123,8 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.checkpoint = files.checkpoint();
   t.resume = o.resume;
   t.allow_recipe_change = o.allow_recipe_change;
+  t.normalization = {o.mean, o.std_dev};
+  t.compute_normalization = o.normalize;
   t.init = o.init;
   t.max_steps = o.max_steps;
   t.log = files.log();
