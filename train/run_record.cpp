@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/checkpoint/error.h"
+#include "runtime/data/normalize.h"
 
 namespace resnetc::train {
 namespace {
@@ -47,21 +48,9 @@ double number_field(const Metadata& m, const char* key, const std::string& sourc
 // "a,b,c" as float32 values, each finite (and > 0 when `positive`).
 std::vector<float> float_list(const Metadata& m, const char* key, const std::string& source, bool positive) {
   const std::string& text = *find(m, key);
-  std::vector<float> values;
-  size_t begin = 0;
-  while (true) {
-    const size_t end = std::min(text.find(',', begin), text.size());
-    const std::string item = text.substr(begin, end - begin);
-    char* stop = nullptr;
-    const float v = std::strtof(item.c_str(), &stop);
-    if (item.empty() || *stop != '\0' || !std::isfinite(v) || (positive && !(v > 0)))
-      throw checkpoint::CheckpointError(
-          source, fmt::format("metadata '{}' is '{}', expected comma-separated finite numbers{}", key, text,
-                              positive ? " above 0" : ""));
-    values.push_back(v);
-    if (end == text.size()) return values;
-    begin = end + 1;
-  }
+  if (std::optional<std::vector<float>> values = data::parse_values(text, positive)) return *values;
+  throw checkpoint::CheckpointError(source, fmt::format("metadata '{}' is '{}', expected comma-separated finite numbers{}",
+                                                        key, text, positive ? " above 0" : ""));
 }
 
 }  // namespace

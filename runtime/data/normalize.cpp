@@ -1,6 +1,8 @@
 #include "runtime/data/normalize.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -52,5 +54,20 @@ Normalization channel_statistics(const Split& split, const Resizer& resizer) {
 }
 
 std::string format_values(const std::vector<float>& values) { return fmt::format("{}", fmt::join(values, ",")); }
+
+std::optional<std::vector<float>> parse_values(const std::string& text, bool positive) {
+  std::vector<float> values;
+  size_t begin = 0;
+  while (true) {
+    const size_t end = std::min(text.find(',', begin), text.size());
+    const std::string item = text.substr(begin, end - begin);
+    char* stop = nullptr;
+    const float v = std::strtof(item.c_str(), &stop);
+    if (item.empty() || *stop != '\0' || !std::isfinite(v) || (positive && !(v > 0))) return std::nullopt;
+    values.push_back(v);
+    if (end == text.size()) return values;
+    begin = end + 1;
+  }
+}
 
 }  // namespace resnetc::data

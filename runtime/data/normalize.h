@@ -1,6 +1,7 @@
 // Per-channel normalization of a batch's pixels, torchvision's Normalize after ToTensor.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -36,5 +37,9 @@ Normalization channel_statistics(const Split& split, const Resizer& resizer);
 
 // "0.4914,0.4822,0.4465": each value as the shortest text that reads back as the same float32.
 std::string format_values(const std::vector<float>& values);
+
+// The float32 values of a comma-separated list (what format_values writes, or what a user
+// types), each finite and, when `positive`, above 0; nothing when an item is not such a number.
+std::optional<std::vector<float>> parse_values(const std::string& text, bool positive);
 
 }  // namespace resnetc::data

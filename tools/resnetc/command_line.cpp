@@ -14,6 +14,7 @@
 
 #include "compiler/passes/pass.h"
 #include "dsl/diagnostics.h"
+#include "runtime/data/normalize.h"
 #include "tools/resnetc/help_formatter.h"
 
 namespace resnetc::cli {
@@ -39,20 +40,9 @@ double number(std::string_view option, const std::string& text, double min, doub
 
 // "0.4914,0.4822,0.4465" (--mean, --std): float32 values, each above 0 when `positive`.
 std::vector<float> number_list(std::string_view option, const std::string& text, bool positive) {
-  std::vector<float> values;
-  size_t begin = 0;
-  while (true) {
-    const size_t end = std::min(text.find(',', begin), text.size());
-    const std::string item = text.substr(begin, end - begin);
-    char* stop = nullptr;
-    const float v = std::strtof(item.c_str(), &stop);
-    if (item.empty() || *stop != '\0' || !std::isfinite(v) || (positive && !(v > 0)))
-      throw UsageError(fmt::format("{} expects {}numbers separated by commas (one a channel, or one for all), got '{}'",
-                                   option, positive ? "positive " : "", text));
-    values.push_back(v);
-    if (end == text.size()) return values;
-    begin = end + 1;
-  }
+  if (std::optional<std::vector<float>> values = data::parse_values(text, positive)) return *values;
+  throw UsageError(fmt::format("{} expects {}numbers separated by commas (one a channel, or one for all), got '{}'",
+                               option, positive ? "positive " : "", text));
 }
 
 std::array<int64_t, 3> chw(std::string_view text) {
