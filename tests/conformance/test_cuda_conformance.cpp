@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -20,6 +19,7 @@
 #include "tests/conformance/cases.h"
 #include "tests/conformance/graphs.h"
 #include "tests/conformance/merge.h"
+#include "tests/conformance/skeleton_check.h"
 #include "tests/cuda_codegen/emulation_test.h"
 
 using namespace resnetc;
@@ -83,25 +83,8 @@ TEST_CASE("emulated CUDA matches the reference executor on every conformance cas
   }
 }
 
-// The kernel dispatch follows each kind's skeleton (ops.def): a kind whose row names the wrong
-// family's skeleton throws in that family's emitter, one with a kernel marked None or Alias
-// throws "no kernel", and one without a kernel marked otherwise is never planned.
 TEST_CASE("the CUDA emitter emits every kind whose skeleton has a kernel, and only those", "[conformance][cuda]") {
-  std::set<ir::OpKind> emitted;
-  for (const testing::conformance::Case& c : testing::conformance::cases()) {
-    const plan::KernelPlan plan = plan::make_plan(testing::conformance::backend_graph(c));
-    INFO(c.name);
-    CHECK_NOTHROW(codegen::cuda::emit_cuda(plan));
-    for (const plan::Kernel& k : plan.kernels) emitted.insert(k.kind);
-  }
-  for (int k = 0; k <= static_cast<int>(ir::kLastOpKind); ++k) {
-    const auto kind = static_cast<ir::OpKind>(k);
-    INFO(ir::op_kind_name(kind));
-    CHECK(emitted.contains(kind) == testing::conformance::has_kernel(kind));
-    if (testing::conformance::has_kernel(kind)) continue;
-    plan::KernelPlan plan = plan::make_plan(testing::conformance::relu_add({2, 3, 4, 5}));
-    plan.kernels.at(0).kind = kind;
-    CHECK_THROWS_WITH(codegen::cuda::emit_cuda(plan),
-                      Catch::Contains(fmt::format("no kernel for '{}' ({})", plan.kernels[0].name, ir::op_kind_name(kind))));
-  }
+  testing::conformance::check_kernel_skeletons(
+      [](const plan::KernelPlan& plan) { codegen::cuda::emit_cuda(plan); },
+      [](const plan::Kernel& k) { return fmt::format("no kernel for '{}' ({})", k.name, ir::op_kind_name(k.kind)); });
 }

@@ -8,7 +8,6 @@
 #include <llvm/IR/Module.h>
 
 #include <cstdlib>
-#include <set>
 #include <vector>
 
 #include "compiler/codegen/llvm/kernel_emitter.h"
@@ -16,6 +15,7 @@
 #include "tests/backend/kernel_harness.h"
 #include "tests/conformance/cases.h"
 #include "tests/conformance/graphs.h"
+#include "tests/conformance/skeleton_check.h"
 
 using namespace resnetc;
 using testing::conformance::Case;
@@ -51,31 +51,13 @@ TEST_CASE("the LLVM CPU backend matches the reference executor on every conforma
   }
 }
 
-// The kernel dispatch follows each kind's skeleton (ops.def): a kind whose row names the wrong
-// family's skeleton throws in that family's emitter, one with a kernel marked None or Alias
-// throws "no kernel", and one without a kernel marked otherwise is never planned.
 TEST_CASE("the LLVM CPU backend emits every kind whose skeleton has a kernel, and only those", "[conformance][cpu]") {
-  std::set<ir::OpKind> emitted;
-  for (const Case& c : testing::conformance::cases()) {
-    const plan::KernelPlan plan = plan::make_plan(testing::conformance::backend_graph(c));
-    llvm::LLVMContext context;
-    llvm::Module module("skeletons", context);
-    for (size_t i = 0; i < plan.kernels.size(); ++i) {
-      INFO(c.name << ": kernel " << plan.kernels[i].name << " (" << ir::op_kind_name(plan.kernels[i].kind) << ")");
-      CHECK_NOTHROW(codegen::llvm_backend::emit_kernel(module, plan, i, fmt::format("k{}", i), {}));
-      emitted.insert(plan.kernels[i].kind);
-    }
-  }
-  for (int k = 0; k <= static_cast<int>(ir::kLastOpKind); ++k) {
-    const auto kind = static_cast<ir::OpKind>(k);
-    INFO(ir::op_kind_name(kind));
-    CHECK(emitted.contains(kind) == testing::conformance::has_kernel(kind));
-    if (testing::conformance::has_kernel(kind)) continue;
-    plan::KernelPlan plan = plan::make_plan(testing::conformance::relu_add({2, 3, 4, 5}));
-    plan.kernels.at(0).kind = kind;
-    llvm::LLVMContext context;
-    llvm::Module module("refused", context);
-    CHECK_THROWS_WITH(codegen::llvm_backend::emit_kernel(module, plan, 0, "k0", {}),
-                      Catch::Contains(fmt::format("no kernel for {}", ir::op_kind_name(kind))));
-  }
+  testing::conformance::check_kernel_skeletons(
+      [](const plan::KernelPlan& plan) {
+        llvm::LLVMContext context;
+        llvm::Module module("skeletons", context);
+        for (size_t i = 0; i < plan.kernels.size(); ++i)
+          codegen::llvm_backend::emit_kernel(module, plan, i, fmt::format("k{}", i), {});
+      },
+      [](const plan::Kernel& k) { return fmt::format("no kernel for {}", ir::op_kind_name(k.kind)); });
 }
