@@ -1,14 +1,19 @@
 #include "train/model_state.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
+#include <set>
 
+#include "compiler/ir/compile_error.h"
 #include "runtime/checkpoint/match.h"
 #include "runtime/checkpoint/reader.h"
 #include "runtime/checkpoint/writer.h"
+#include "train/torchvision_names.h"
 
 namespace resnetc::train {
 namespace {
@@ -31,6 +36,17 @@ TensorMap float_tensors(const checkpoint::Checkpoint& file) {
 void check_sound(const checkpoint::Checkpoint& file, const std::filesystem::path& path) {
   if (std::string bad = unsound_tensor(float_tensors(file)); !bad.empty())
     throw checkpoint::CheckpointError(path.string(), bad + "; refusing to load it");
+}
+
+// The parameters of the classifier: the last layer with any, which --reset-head initializes.
+std::set<std::string> classifier_tensors(const ir::Graph& forward) {
+  for (auto op = forward.ops.rbegin(); op != forward.ops.rend(); ++op) {
+    std::set<std::string> names;
+    for (ir::ValueId v : op->inputs)
+      if (forward.value(v).role == ir::ValueRole::Parameter) names.insert(forward.value(v).name);
+    if (!names.empty()) return names;
+  }
+  return {};
 }
 
 }  // namespace
@@ -122,28 +138,59 @@ std::string unsound_tensor(const TensorMap& state) {
   return {};
 }
 
-std::vector<std::string> init_from_checkpoint(const std::filesystem::path& path, const plan::KernelPlan& plan,
-                                              TensorMap& state) {
+InitWeights read_init_weights(const std::filesystem::path& path, const ir::Graph& forward, const plan::KernelPlan& plan,
+                              bool reset_head) {
   checkpoint::Checkpoint file = checkpoint::read_safetensors(path);
   check_sound(file, path);
-  std::vector<std::string> not_taken;
+  InitWeights report;
+  const auto format = file.metadata().find("format");
+  report.torchvision_names = format == file.metadata().end() || format->second != "resnetc";
+  std::optional<TorchvisionNames> names;
+  if (report.torchvision_names) try {
+      names.emplace(forward);
+    } catch (ir::CompileError& e) {
+      ir::Diagnostic d = e.diagnostic;
+      d.message = fmt::format("{} is not a resnetc checkpoint, so --init reads it as a PyTorch state dict, by the "
+                              "names of torchvision's ResNet; {}",
+                              path.string(), d.message);
+      throw ir::CompileError(e.phase, std::move(d));
+    }
+  // The name a tensor of this network has in the file, and how a message shows it.
+  auto file_name = [&](const std::string& name) { return names ? std::string(*names->to_torchvision(name)) : name; };
+  auto shown = [&](const std::string& name) {
+    return names ? fmt::format("{} (torchvision: {})", name, file_name(name)) : name;
+  };
+
+  const std::set<std::string> head = classifier_tensors(forward);
+  std::set<std::string> used;  // the file's names that name a tensor here
   for (const plan::Buffer& b : plan.buffers) {
     if (!persistent(b) || is_velocity(b)) continue;
-    const checkpoint::Tensor* t = file.find(b.name);
+    used.insert(file_name(b.name));
+    if (reset_head && head.contains(b.name)) continue;
+    const checkpoint::Tensor* t = file.find(file_name(b.name));
     if (!t) {
-      not_taken.push_back(fmt::format("{}: not in the file (initialized)", b.name));
+      report.not_taken.push_back(fmt::format("{}: not in the file (initialized)", shown(b.name)));
     } else if (t->dtype != checkpoint::DType::F32 || t->shape != b.shape) {
-      not_taken.push_back(fmt::format("{}: {} {} in the file, {} here (initialized)", b.name,
-                                      checkpoint::dtype_name(t->dtype), checkpoint::format_shape(t->shape),
-                                      ir::format_dims(b.shape)));
+      const std::string both = fmt::format("{} {} in the file, {} here", checkpoint::dtype_name(t->dtype),
+                                           checkpoint::format_shape(t->shape), ir::format_dims(b.shape));
+      if (head.contains(b.name))
+        throw checkpoint::CheckpointError(
+            path.string(), fmt::format("the classifier's {} is {}; give --reset-head to initialize the classifier "
+                                       "instead of reading it",
+                                       shown(b.name), both));
+      report.not_taken.push_back(fmt::format("{}: {} (initialized)", shown(b.name), both));
     } else {
-      std::memcpy(state.at(b.name).data(), t->data.data(), t->data.size());
+      std::vector<float>& v = report.taken[b.name];
+      v.resize(t->data.size() / sizeof(float));
+      std::memcpy(v.data(), t->data.data(), t->data.size());
     }
   }
+  if (reset_head)
+    report.not_taken.push_back(fmt::format("{}: the classifier, initialized (--reset-head)", fmt::join(head, ", ")));
   for (const checkpoint::Tensor& t : file.tensors())
-    if (!t.name.ends_with(".velocity") && !state.contains(t.name))
-      not_taken.push_back(fmt::format("{}: in the file only (not used)", t.name));
-  return not_taken;
+    if (!t.name.ends_with(".velocity") && !used.contains(t.name) && !(names && TorchvisionNames::is_batch_counter(t.name)))
+      report.not_taken.push_back(fmt::format("{}: in the file only (not used)", t.name));
+  return report;
 }
 
 }  // namespace resnetc::train

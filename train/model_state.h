@@ -40,10 +40,23 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path, const plan::
 // empty when every tensor is sound.
 std::string unsound_tensor(const TensorMap& state);
 
-// Fine-tuning: overwrites each tensor of `state` (the plan's, freshly initialized) with the
-// checkpoint's tensor of the same name and shape; optimizer state (".velocity") starts afresh.
-// Returns one line per tensor not taken, on either side ("fc.weight: [5, 64] in the file, [10, 64] here").
-std::vector<std::string> init_from_checkpoint(const std::filesystem::path& path, const plan::KernelPlan& plan,
-                                              TensorMap& state);
+// What --init takes from its file.
+struct InitWeights {
+  TensorMap taken;                     // by the network's names
+  bool torchvision_names = false;      // the file is a PyTorch state dict, read by torchvision's names
+  std::vector<std::string> not_taken;  // one line per tensor not taken, on either side
+                                       // ("head.fc.weight: F32 [5, 64] in the file, [10, 64] here (initialized)")
+};
+
+// Fine-tuning: the file's tensors that have the name and shape of one of the plan's parameters
+// or running statistics, to overwrite the fresh ones; optimizer state (".velocity") starts afresh. A
+// resnetc checkpoint is read by the network's names; any other safetensors file is a PyTorch
+// state dict, read by torchvision's ResNet names (train/torchvision_names.h; num_batches_tracked
+// is not used), which needs a network of torchvision's structure (a CompileError at the first
+// layer that has none). The classifier, `forward`'s last layer with weights, is initialized and
+// not read with `reset_head`; without, a tensor of it that the file holds in another shape is a
+// CheckpointError naming both shapes.
+InitWeights read_init_weights(const std::filesystem::path& path, const ir::Graph& forward, const plan::KernelPlan& plan,
+                              bool reset_head);
 
 }  // namespace resnetc::train

@@ -116,7 +116,7 @@ struct CompiledRun {
 // Start: everything the checkpoint saved, or fresh weights (maybe some from --init). Returns
 // where the run starts; the host copy of the saved weights goes with `resume`.
 RunPosition start_run(CompiledRun& run, const ir::Graph& training, const TrainOptions& options,
-                      std::optional<ResumePoint> resume, std::ostream& out) {
+                      std::optional<ResumePoint> resume, const std::optional<InitWeights>& init, std::ostream& out) {
   const Recipe& r = options.recipe;
   RunPosition start;
   if (resume) {
@@ -129,12 +129,14 @@ RunPosition start_run(CompiledRun& run, const ir::Graph& training, const TrainOp
       fmt::print(out, "resuming from {} after epoch {}\n", options.checkpoint.string(), start.epoch);
   } else {
     initialize_persistent(*run.exec, run.plan, training, r.seed);
-    if (!options.init.empty()) {
+    if (init) {
       TensorMap state = read_state(*run.exec, run.plan);
-      const std::vector<std::string> not_taken = init_from_checkpoint(options.init, run.plan, state);
+      for (const auto& [name, values] : init->taken) state.at(name) = values;
       write_state(*run.exec, run.plan, state);
-      fmt::print(out, "initialized from {}{}\n", options.init.string(),
-                 not_taken.empty() ? ": every tensor" : fmt::format(", except:\n  {}", fmt::join(not_taken, "\n  ")));
+      fmt::print(out, "initialized from {}{}{}\n", options.init.string(),
+                 init->torchvision_names ? " (a PyTorch state dict, read by torchvision's names)" : "",
+                 init->not_taken.empty() ? ": every tensor"
+                                         : fmt::format(", except:\n  {}", fmt::join(init->not_taken, "\n  ")));
     }
   }
   return start;
@@ -338,13 +340,17 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
     }
   }
 
+  // So are the weights of --init: a file that cannot be used is refused at once.
+  std::optional<InitWeights> init;
+  if (!options.init.empty()) init = read_init_weights(options.init, forward, plan, options.reset_head);
+
   data::Normalization normalization =
       run_normalization(options, data.train, plan, resume ? &resume->saved.metadata : nullptr, out);
   const Clock::time_point compile_start = Clock::now();
   CompiledRun run(std::move(plan), forward, data, backend, options, std::move(normalization));
   fmt::print(out, "compiled {} kernels in {:.2f} s (the training step{}, evaluation)\n", run.kernels(),
              seconds_since(compile_start), run.short_batch ? ", the last short batch" : "");
-  const RunPosition start = start_run(run, training, options, std::move(resume), out);
+  const RunPosition start = start_run(run, training, options, std::move(resume), init, out);
   return EpochLoop{.forward = forward, .data = data, .run = run, .options = options, .out = out, .start = start}
       .train_epochs();
 }

@@ -34,6 +34,7 @@ struct TrainOptions {
   bool resume = false;               // continue from `checkpoint`
   bool allow_recipe_change = false;  // resume although the recipe differs from the checkpoint's
   std::filesystem::path init;        // start from these weights (each tensor whose name and shape match)
+  bool reset_head = false;           // with `init`: initialize the classifier instead of reading it
   std::optional<int64_t> max_steps;  // stop after this many training steps, with a checkpoint
   std::filesystem::path log;         // every epoch as CSV (.csv) or JSON lines (anything else); empty: none
   bool overwrite_log = false;        // start the log afresh instead of adding this run to it

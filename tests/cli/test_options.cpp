@@ -52,6 +52,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kOwners = {
     {"--resume", {"train"}},
     {"--allow-recipe-change", {"train"}},
     {"--init", {"train"}},
+    {"--reset-head", {"train"}},
     {"--max-steps", {"train"}},
     {"--no-progress", {"train", "eval"}},
     {"--weights", {"eval", "predict"}},

@@ -290,6 +290,9 @@ void add_train(CLI::App& app, Options& o) {
               if (v.empty()) throw UsageError("--init needs a file name (it is empty)");
               o.init = v;
             });
+  run.flag("--reset-head", o.reset_head,
+           "with --init: initialize the classifier (the last layer with weights) instead of reading it, to fine-tune "
+           "for other classes");
   run.value("--max-steps", "N", "stop after N training steps, leaving a checkpoint that --resume continues",
             [&o](const std::string& v) { o.max_steps = whole("--max-steps", v, 1, INT64_MAX); });
   run.value("--log", "FILE", "every epoch as CSV (.csv) or JSON lines (other names)",

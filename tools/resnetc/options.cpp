@@ -130,6 +130,8 @@ void finish(CommandLine& cl, CLI::App* command, Options& o) {
     throw UsageError("--normalize computes the mean and std from the training set: give it or --mean and --std, not both");
   if (!o.init.empty() && o.resume)
     throw UsageError("--init starts a new run from a checkpoint's weights and --resume continues a run: use one");
+  if (o.reset_head && o.init.empty())
+    throw UsageError("--reset-head applies to --init: it initializes the classifier instead of reading it from FILE");
   if (!o.plot.empty() && o.log.empty()) throw UsageError("--plot draws the figure from the log: give --log FILE too");
   if (!o.plot.empty()) check_figure_name("--plot", o.plot);
 }

@@ -46,6 +46,7 @@ struct Options {
   bool resume = false, progress = true;
   bool allow_recipe_change = false;  // --allow-recipe-change: --resume with other epochs, lr, schedule, ...
   std::string init;                  // --init FILE: start from these weights (every tensor whose name and shape match)
+  bool reset_head = false;           // --reset-head: with --init, initialize the classifier instead of reading it
   std::optional<int64_t> max_steps;  // --max-steps N: stop after N training steps, with a resumable checkpoint
   std::string plot;                  // --plot FILE: the run's figure, redrawn from --log after every epoch
   // eval

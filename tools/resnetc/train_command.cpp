@@ -126,6 +126,7 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.normalization = {o.mean, o.std_dev};
   t.compute_normalization = o.normalize;
   t.init = o.init;
+  t.reset_head = o.reset_head;
   t.max_steps = o.max_steps;
   t.log = files.log();
   t.overwrite_log = o.overwrite_log;
