@@ -76,6 +76,11 @@ Checkpoint decode(std::span<const std::byte> bytes, std::string source,
   }
   const uint64_t header_size = decode_length(bytes.first<kLengthPrefixBytes>());
   if (header_size > kMaxHeaderBytes) {
+    // The usual mistake: a file torch.save wrote (a zip archive since PyTorch 1.6).
+    if (std::string_view(reinterpret_cast<const char*>(bytes.data()), 4) == "PK\x03\x04") {
+      throw CheckpointError(source, "not a safetensors file but a zip archive, as PyTorch's torch.save "
+                                    "writes; save the state dict with safetensors.torch.save_file");
+    }
     throw CheckpointError(source, fmt::format("header length {} is absurd (the limit is {})",
                                               header_size, kMaxHeaderBytes));
   }

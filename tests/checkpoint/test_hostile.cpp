@@ -50,6 +50,8 @@ std::vector<Hostile> hostile_files() {
       {"absurd header length", raw_image(1ull << 40, "{}"),
        "header length 1099511627776 is absurd"},
       {"maximal header length", raw_image(~0ull, "{}"), "is absurd"},
+      {"torch.save's zip archive", raw_image(0x0000000004034b50ull | (1ull << 60), "{}"),
+       "not a safetensors file but a zip archive, as PyTorch's torch.save writes"},
       {"empty header", file_image(""), "expected a header object, found the end of the header"},
       {"header is an array", file_image("[]"), "expected a header object, found an array"},
       {"unterminated object", file_image("{"), "expected a member name, found the end"},
