@@ -444,9 +444,12 @@ def init_loads_matching_tensors_and_lists_the_rest():
     net5 = suite.write("init5.net", TINY_NET.replace("fc 10", "fc 5"))
     data5 = write_idx_subset(suite.path("data5"), 96, 64, labels=lambda split, i, v: v % 5)
     expect(suite.run(["train", net5, "--data", data5, "--checkpoint", source, "--max-steps", "1", *CPU]), 0)
-    r = expect(train("--checkpoint", ckpt("tuned.safetensors"), "--init", source, "--max-steps", "1"), 0,
+    expect(train("--checkpoint", ckpt("tuned.safetensors"), "--init", source, "--max-steps", "1"), 1,
+           r"resnetc: checkpoint error: .*init5\.safetensors: the classifier's head\.fc\.weight is F32 \[5, 8\] in the "
+           r"file, \[10, 8\] here; give --reset-head .*")
+    r = expect(train("--checkpoint", ckpt("tuned.safetensors"), "--init", source, "--max-steps", "1", "--reset-head"), 0,
                stdout=[r"initialized from .*init5\.safetensors, except:",
-                       r"head\.fc\.weight: F32 \[5, 8\] in the file, \[10, 8\] here \(initialized\)"])
+                       r"head\.fc\.bias, head\.fc\.weight: the classifier, initialized \(--reset-head\)"])
     check("stem.conv.weight" not in r.stdout, "a matching tensor was listed as not loaded", r)
 
 
