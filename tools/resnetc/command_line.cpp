@@ -285,7 +285,8 @@ void add_train(CLI::App& app, Options& o) {
   run.flag("--allow-recipe-change", o.allow_recipe_change,
            "with --resume: let the resumed run change its recipe (epochs, lr, schedule, ...)");
   run.value("--init", "FILE",
-            "start a new run from the weights in FILE (a checkpoint): every tensor whose name and shape match",
+            "start a new run from the weights in FILE (a checkpoint, or a PyTorch state dict saved as safetensors, "
+            "read by torchvision's ResNet names): every tensor whose name and shape match",
             [&o](const std::string& v) {
               if (v.empty()) throw UsageError("--init needs a file name (it is empty)");
               o.init = v;
