@@ -38,6 +38,19 @@ void check_sound(const checkpoint::Checkpoint& file, const std::filesystem::path
     throw checkpoint::CheckpointError(path.string(), bad + "; refusing to load it");
 }
 
+// The torchvision names of `forward`'s tensors, for reading `path`; the refusal says why they are wanted.
+TorchvisionNames torchvision_names(const std::filesystem::path& path, const ir::Graph& forward) {
+  try {
+    return TorchvisionNames(forward);
+  } catch (const ir::CompileError& e) {
+    ir::Diagnostic d = e.diagnostic;
+    d.message = fmt::format("{} is not a resnetc checkpoint, so --init reads it as a PyTorch state dict, by the names "
+                            "of torchvision's ResNet; {}",
+                            path.string(), d.message);
+    throw ir::CompileError(e.phase, std::move(d));
+  }
+}
+
 // The parameters of the classifier: the last layer with any, which --reset-head initializes.
 std::set<std::string> classifier_tensors(const ir::Graph& forward) {
   for (auto op = forward.ops.rbegin(); op != forward.ops.rend(); ++op) {
@@ -142,21 +155,15 @@ InitWeights read_init_weights(const std::filesystem::path& path, const ir::Graph
                               bool reset_head) {
   checkpoint::Checkpoint file = checkpoint::read_safetensors(path);
   check_sound(file, path);
-  InitWeights report;
+  InitWeights init;
   const auto format = file.metadata().find("format");
-  report.torchvision_names = format == file.metadata().end() || format->second != "resnetc";
-  std::optional<TorchvisionNames> names;
-  if (report.torchvision_names) try {
-      names.emplace(forward);
-    } catch (ir::CompileError& e) {
-      ir::Diagnostic d = e.diagnostic;
-      d.message = fmt::format("{} is not a resnetc checkpoint, so --init reads it as a PyTorch state dict, by the "
-                              "names of torchvision's ResNet; {}",
-                              path.string(), d.message);
-      throw ir::CompileError(e.phase, std::move(d));
-    }
+  init.torchvision_names = format == file.metadata().end() || format->second != "resnetc";
+  const std::optional<TorchvisionNames> names =
+      init.torchvision_names ? std::optional(torchvision_names(path, forward)) : std::nullopt;
   // The name a tensor of this network has in the file, and how a message shows it.
-  auto file_name = [&](const std::string& name) { return names ? std::string(*names->to_torchvision(name)) : name; };
+  auto file_name = [&](const std::string& name) {
+    return names ? std::string(names->to_torchvision(name).value_or(name)) : name;
+  };
   auto shown = [&](const std::string& name) {
     return names ? fmt::format("{} (torchvision: {})", name, file_name(name)) : name;
   };
@@ -169,7 +176,7 @@ InitWeights read_init_weights(const std::filesystem::path& path, const ir::Graph
     if (reset_head && head.contains(b.name)) continue;
     const checkpoint::Tensor* t = file.find(file_name(b.name));
     if (!t) {
-      report.not_taken.push_back(fmt::format("{}: not in the file (initialized)", shown(b.name)));
+      init.not_taken.push_back(fmt::format("{}: not in the file (initialized)", shown(b.name)));
     } else if (t->dtype != checkpoint::DType::F32 || t->shape != b.shape) {
       const std::string both = fmt::format("{} {} in the file, {} here", checkpoint::dtype_name(t->dtype),
                                            checkpoint::format_shape(t->shape), ir::format_dims(b.shape));
@@ -178,19 +185,21 @@ InitWeights read_init_weights(const std::filesystem::path& path, const ir::Graph
             path.string(), fmt::format("the classifier's {} is {}; give --reset-head to initialize the classifier "
                                        "instead of reading it",
                                        shown(b.name), both));
-      report.not_taken.push_back(fmt::format("{}: {} (initialized)", shown(b.name), both));
+      init.not_taken.push_back(fmt::format("{}: {} (initialized)", shown(b.name), both));
     } else {
-      std::vector<float>& v = report.taken[b.name];
+      std::vector<float>& v = init.taken[b.name];
       v.resize(t->data.size() / sizeof(float));
       std::memcpy(v.data(), t->data.data(), t->data.size());
     }
   }
   if (reset_head)
-    report.not_taken.push_back(fmt::format("{}: the classifier, initialized (--reset-head)", fmt::join(head, ", ")));
-  for (const checkpoint::Tensor& t : file.tensors())
-    if (!t.name.ends_with(".velocity") && !used.contains(t.name) && !(names && TorchvisionNames::is_batch_counter(t.name)))
-      report.not_taken.push_back(fmt::format("{}: in the file only (not used)", t.name));
-  return report;
+    init.not_taken.push_back(fmt::format("{}: the classifier, initialized (--reset-head)", fmt::join(head, ", ")));
+  for (const checkpoint::Tensor& t : file.tensors()) {
+    const bool unused = !used.contains(t.name) && !t.name.ends_with(".velocity");
+    if (unused && !(names && TorchvisionNames::is_batch_counter(t.name)))
+      init.not_taken.push_back(fmt::format("{}: in the file only (not used)", t.name));
+  }
+  return init;
 }
 
 }  // namespace resnetc::train

@@ -107,6 +107,7 @@ TEST_CASE("a layer torchvision's ResNet has no counterpart for is refused at its
                             "of its blocks follows a convolution .*, and this one normalizes 'stem\\.conv'"));
   CHECK_THAT(refusal("resnet50-d"),
              Catch::Matches("layer 'stem\\.conv2' has no counterpart .*: its stem has one convolution \\(conv1\\)"));
-  CHECK_THAT(refusal("se-resnet50"), Catch::Matches("layer 'stage1\\.block0\\.se\\.conv1' has no counterpart .*gate.*"));
+  CHECK_THAT(refusal("se-resnet50"),
+             Catch::Matches("layer 'stage1\\.block0\\.se\\.conv1' has no counterpart .*gate.*"));
   CHECK_THAT(refusal("wrn-28-10"), Catch::Matches("layer 'stage1\\.block0\\.bn1' has no counterpart .*"));
 }
