@@ -1,11 +1,13 @@
 #include "backends/cuda/device_batches.h"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "backends/cuda/batch_kernels.h"
+#include "backends/cuda/view_kernels.h"
 #include "runtime/data/resize.h"
 #include "runtime/data/sampler.h"
 
@@ -19,10 +21,117 @@ cuda::DeviceBuffer upload(const cuda::Device& device, const std::vector<T>& host
   return buffer;
 }
 
+// A filter zero-padded to `taps` taps a position.
+data::Resizer::Filter padded(const data::Resizer::Filter& f, int taps) {
+  data::Resizer::Filter out{taps, f.first, std::vector<int32_t>(f.first.size() * static_cast<size_t>(taps), 0)};
+  for (size_t i = 0; i < f.first.size(); ++i)
+    std::copy_n(f.weights.begin() + static_cast<int64_t>(i) * f.taps, f.taps,
+                out.weights.begin() + static_cast<int64_t>(i) * taps);
+  return out;
+}
+
+// The most taps a filter from any side up to `largest` to `out` has.
+int most_taps(int64_t largest, int64_t out) {
+  int taps = 1;
+  for (int64_t in = 1; in <= largest; ++in) taps = std::max(taps, data::Resizer(1, in, 1, out).col_filter().taps);
+  return taps;
+}
+
+// The per-image views of an augmented split and their filter tables, on the device: the
+// view kernels (view_kernels.h) in place of the plain resize.
+class DeviceViews {
+ public:
+  DeviceViews(const cuda::Device& device, const cuda::CacheOptions& cache, const data::Split& split,
+              const data::ImageTransform& transform, const codegen::cuda::BatchShape& plain, const BatchTarget& target)
+      : transform_(transform), shape_{plain, 1} {
+    codegen::cuda::BatchShape& s = shape_.batch;
+    data::Resizer::Filter rows, cols;  // a fixed-size view's
+    if (transform.fixed_size()) {
+      const data::CropSize size = transform.view_size();
+      const data::Resizer resizer(size.height, size.width, target.height, target.width);
+      rows = resizer.row_filter();
+      cols = resizer.col_filter();
+      s.row_taps = rows.taps;
+      s.col_taps = cols.taps;
+      shape_.view_rows = size.height + s.row_taps;
+    } else {  // a random-resized crop: a table per image, of the most taps any view size needs
+      s.row_taps = most_taps(split.height, target.height);
+      s.col_taps = most_taps(split.width, target.width);
+      shape_.view_rows = split.height + s.row_taps;
+    }
+    const int64_t tables = transform.fixed_size() ? 1 : target.batch;
+    views_ = cuda::DeviceBuffer(device, static_cast<size_t>(target.batch * 4) * sizeof(int32_t));
+    row_first_ = cuda::DeviceBuffer(device, static_cast<size_t>(tables * target.height) * sizeof(int32_t));
+    row_weights_ = cuda::DeviceBuffer(device, static_cast<size_t>(tables * target.height * s.row_taps) * sizeof(int32_t));
+    col_first_ = cuda::DeviceBuffer(device, static_cast<size_t>(tables * target.width) * sizeof(int32_t));
+    col_weights_ = cuda::DeviceBuffer(device, static_cast<size_t>(tables * target.width * s.col_taps) * sizeof(int32_t));
+    scratch_ = cuda::DeviceBuffer(device, static_cast<size_t>(target.batch * split.channels * shape_.view_rows * target.width));
+    if (transform.fixed_size()) upload_tables({rows}, {cols});
+    cuda::CompileRequest request;
+    request.name = "views.cu";
+    request.source = codegen::cuda::view_kernels_source(shape_);
+    request.arch = device.arch();
+    module_ = std::make_unique<cuda::Module>(device, cuda::compile_cached(request, cache).cubin);
+    horizontal_ = module_->function("rc_view_horizontal");
+    vertical_ = module_->function("rc_view_vertical");
+  }
+
+  // Uploads the views of the images at `indices` (host copies) in epoch `epoch` of the run
+  // seeded `seed` (and, for random-resized crops, their filters), then enqueues the kernels on
+  // the images at `device_indices`.
+  void enqueue(std::span<const uint32_t> indices, uint64_t seed, int epoch, cuda::DevicePtr images,
+               cuda::DevicePtr device_indices, const BatchTarget& target) {
+    std::vector<int32_t> views;
+    std::vector<data::Resizer::Filter> rows, cols;
+    for (size_t b = 0; b < indices.size(); ++b) {
+      const data::View v = transform_.view(seed, epoch, indices[b]);
+      views.insert(views.end(), {v.top, v.left, v.flip ? 1 : 0, transform_.fixed_size() ? 0 : static_cast<int32_t>(b)});
+      if (!transform_.fixed_size()) {
+        const data::Resizer resizer(v.height, v.width, target.height, target.width);
+        rows.push_back(resizer.row_filter());
+        cols.push_back(resizer.col_filter());
+      }
+    }
+    views_.upload(std::as_bytes(std::span<const int32_t>(views)));
+    if (!transform_.fixed_size()) upload_tables(rows, cols);
+    auto config = [&](unsigned blocks) {
+      return cuda::LaunchConfig{{blocks, 1, 1}, {codegen::cuda::kBatchThreads, 1, 1}, 0, target.stream};
+    };
+    cuda::launch_with(horizontal_, config(codegen::cuda::view_horizontal_blocks(shape_)), scratch_.get(), images,
+                      device_indices, views_.get(), col_first_.get(), col_weights_.get());
+    cuda::launch_with(vertical_, config(codegen::cuda::view_vertical_blocks(shape_)), target.input, scratch_.get(),
+                      views_.get(), row_first_.get(), row_weights_.get());
+  }
+
+ private:
+  void upload_tables(const std::vector<data::Resizer::Filter>& rows, const std::vector<data::Resizer::Filter>& cols) {
+    auto upload_axis = [](const std::vector<data::Resizer::Filter>& filters, int taps, cuda::DeviceBuffer& first,
+                          cuda::DeviceBuffer& weights) {
+      std::vector<int32_t> all_first, all_weights;
+      for (const data::Resizer::Filter& f : filters) {
+        const data::Resizer::Filter p = padded(f, taps);
+        all_first.insert(all_first.end(), p.first.begin(), p.first.end());
+        all_weights.insert(all_weights.end(), p.weights.begin(), p.weights.end());
+      }
+      first.upload(std::as_bytes(std::span<const int32_t>(all_first)));
+      weights.upload(std::as_bytes(std::span<const int32_t>(all_weights)));
+    };
+    upload_axis(rows, static_cast<int>(shape_.batch.row_taps), row_first_, row_weights_);
+    upload_axis(cols, static_cast<int>(shape_.batch.col_taps), col_first_, col_weights_);
+  }
+
+  data::ImageTransform transform_;
+  codegen::cuda::ViewShape shape_;
+  cuda::DeviceBuffer views_, row_first_, row_weights_, col_first_, col_weights_, scratch_;
+  std::unique_ptr<cuda::Module> module_;
+  cuda::Function horizontal_{}, vertical_{};
+};
+
 class DeviceBatches : public train::BatchSource {
  public:
   DeviceBatches(const cuda::Device& device, const cuda::CacheOptions& cache, const data::Split& split,
-                const data::Normalization& normalization, const BatchTarget& target)
+                const data::Normalization& normalization, const data::ImageTransform& transform,
+                const BatchTarget& target)
       : target_(target) {
     const data::Resizer resizer(split.height, split.width, target.height, target.width);
     const data::Resizer::Filter rows = resizer.row_filter(), cols = resizer.col_filter();
@@ -53,6 +162,13 @@ class DeviceBatches : public train::BatchSource {
     vertical_ = module_->function("rc_batch_vertical");
     labels_fn_ = module_->function("rc_batch_labels");
     shuffle_fn_ = module_->function("rc_batch_shuffle");
+    if (!transform.identity()) {
+      try {
+        views_.emplace(device, cache, split, transform, shape_, target);
+      } catch (const cuda::CudaError& e) {
+        throw cuda::CudaError(fmt::format("the augmentation's buffers on the GPU: {}", e.what()));
+      }
+    }
   }
 
   // On the legacy default stream, so the synchronous download waits for the sort; the batch
@@ -63,12 +179,15 @@ class DeviceBatches : public train::BatchSource {
                       keys_.get(), stream);
     std::vector<uint32_t> order(static_cast<size_t>(shape_.examples));
     order_.download(std::as_writable_bytes(std::span(order)));
+    seed_ = seed;
+    epoch_ = epoch;
     // The batch kernels index the data set with it: an index out of range must stop here, named.
     for (size_t i = 0; i < order.size(); ++i)
       if (order[i] >= order.size())
         throw cuda::CudaError(fmt::format("rc_batch_shuffle drew a wrong order for epoch {}: position {} holds {}, "
                                           "past the {} examples",
                                           epoch, i, order[i], order.size()));
+    if (views_) order_host_ = order;  // the views are drawn on the host, from the images' indices
     return order;
   }
 
@@ -76,24 +195,32 @@ class DeviceBatches : public train::BatchSource {
     if (first < 0 || first + shape_.batch > shape_.examples)
       throw std::out_of_range(fmt::format("feed_order: positions {}..{} but the split has {} examples", first,
                                           first + shape_.batch - 1, shape_.examples));
-    enqueue(order_.get() + static_cast<cuda::DevicePtr>(first) * sizeof(uint32_t));
+    const auto batch = static_cast<size_t>(shape_.batch);
+    enqueue(order_.get() + static_cast<cuda::DevicePtr>(first) * sizeof(uint32_t),
+            views_ ? std::span<const uint32_t>(order_host_).subspan(static_cast<size_t>(first), batch)
+                   : std::span<const uint32_t>());
   }
 
   void feed(std::span<const uint32_t> indices) override {
     indices_.upload(std::as_bytes(indices));
-    enqueue(indices_.get());
+    enqueue(indices_.get(), indices);
   }
 
  private:
-  // The batch kernels for the examples whose indices are at `indices` on the device.
-  void enqueue(cuda::DevicePtr indices) {
+  // The batch kernels for the examples whose indices are at `indices` on the device (`host_indices`
+  // their host copy, for the views of an augmented split).
+  void enqueue(cuda::DevicePtr indices, std::span<const uint32_t> host_indices) {
     auto config = [&](unsigned blocks) {
       return cuda::LaunchConfig{{blocks, 1, 1}, {codegen::cuda::kBatchThreads, 1, 1}, 0, target_.stream};
     };
-    cuda::launch_with(horizontal_, config(codegen::cuda::batch_horizontal_blocks(shape_)), scratch_.get(), images_.get(),
-                      indices, col_first_.get(), col_weights_.get());
-    cuda::launch_with(vertical_, config(codegen::cuda::batch_vertical_blocks(shape_)), target_.input, scratch_.get(),
-                      row_first_.get(), row_weights_.get());
+    if (views_) {
+      views_->enqueue(host_indices, seed_, epoch_, images_.get(), indices, target_);
+    } else {
+      cuda::launch_with(horizontal_, config(codegen::cuda::batch_horizontal_blocks(shape_)), scratch_.get(),
+                        images_.get(), indices, col_first_.get(), col_weights_.get());
+      cuda::launch_with(vertical_, config(codegen::cuda::batch_vertical_blocks(shape_)), target_.input, scratch_.get(),
+                        row_first_.get(), row_weights_.get());
+    }
     if (target_.labels != 0)
       cuda::launch_with(labels_fn_, config(codegen::cuda::batch_labels_blocks(shape_)), target_.labels, labels_.get(),
                         indices);
@@ -105,6 +232,10 @@ class DeviceBatches : public train::BatchSource {
   cuda::DeviceBuffer order_, keys_;  // the epoch's order, and the sort's keys
   std::unique_ptr<cuda::Module> module_;
   cuda::Function horizontal_{}, vertical_{}, labels_fn_{}, shuffle_fn_{};
+  std::optional<DeviceViews> views_;  // an augmented split's
+  std::vector<uint32_t> order_host_;  // the last shuffle's order, for its views
+  uint64_t seed_ = 0;                 // the last shuffle's run and epoch: the views' draws
+  int epoch_ = 0;
 };
 
 }  // namespace
@@ -112,8 +243,9 @@ class DeviceBatches : public train::BatchSource {
 std::unique_ptr<train::BatchSource> make_device_batches(const cuda::Device& device, const cuda::CacheOptions& cache,
                                                         const data::Split& split,
                                                         const data::Normalization& normalization,
+                                                        const data::ImageTransform& transform,
                                                         const BatchTarget& target) {
-  return std::make_unique<DeviceBatches>(device, cache, split, normalization, target);
+  return std::make_unique<DeviceBatches>(device, cache, split, normalization, transform, target);
 }
 
 }  // namespace resnetc::cuda_backend
