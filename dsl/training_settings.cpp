@@ -47,12 +47,12 @@ std::string word(const ast::Setting& s, const std::vector<std::string_view>& all
   return v;
 }
 
-// An augmentation's text (docs/data.md): a size alone (`center_crop 24`, `center_crop 24x20`) or
-// a string with the flag's syntax (`random_crop "32,padding=4"`), read by `parse`.
+// An augmentation's text (docs/data.md): a side alone (`center_crop 24`) or a string with the
+// flag's syntax (`random_crop "32,padding=4"`, `center_crop "24x20"`), read by `parse`.
 template <class Parse>
 auto augmentation(const ast::Setting& s, Parse parse) {
-  if (s.value.kind != Tok::Int && s.value.kind != Tok::Dims && s.value.kind != Tok::String)
-    error_at(s.value.loc, fmt::format("'{}' must be a size or a string, found '{}'", s.key, s.value.text),
+  if (s.value.kind != Tok::Int && s.value.kind != Tok::String)
+    error_at(s.value.loc, fmt::format("'{}' must be a whole number or a string, found '{}'", s.key, s.value.text),
              s.value.length());
   try {
     return parse(s.value.text);

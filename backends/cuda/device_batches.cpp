@@ -1,6 +1,7 @@
 #include "backends/cuda/device_batches.h"
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <stdexcept>
 
@@ -8,6 +9,7 @@
 
 #include "backends/cuda/batch_kernels.h"
 #include "backends/cuda/view_kernels.h"
+#include "backends/cuda/view_tables.h"
 #include "runtime/data/resize.h"
 #include "runtime/data/sampler.h"
 
@@ -21,52 +23,23 @@ cuda::DeviceBuffer upload(const cuda::Device& device, const std::vector<T>& host
   return buffer;
 }
 
-// A filter zero-padded to `taps` taps a position.
-data::Resizer::Filter padded(const data::Resizer::Filter& f, int taps) {
-  data::Resizer::Filter out{taps, f.first, std::vector<int32_t>(f.first.size() * static_cast<size_t>(taps), 0)};
-  for (size_t i = 0; i < f.first.size(); ++i)
-    std::copy_n(f.weights.begin() + static_cast<int64_t>(i) * f.taps, f.taps,
-                out.weights.begin() + static_cast<int64_t>(i) * taps);
-  return out;
-}
-
-// The most taps a filter from any side up to `largest` to `out` has.
-int most_taps(int64_t largest, int64_t out) {
-  int taps = 1;
-  for (int64_t in = 1; in <= largest; ++in) taps = std::max(taps, data::Resizer(1, in, 1, out).col_filter().taps);
-  return taps;
-}
-
 // The per-image views of an augmented split and their filter tables, on the device: the
 // view kernels (view_kernels.h) in place of the plain resize.
 class DeviceViews {
  public:
   DeviceViews(const cuda::Device& device, const cuda::CacheOptions& cache, const data::Split& split,
               const data::ImageTransform& transform, const codegen::cuda::BatchShape& plain, const BatchTarget& target)
-      : transform_(transform), shape_{plain, 1} {
-    codegen::cuda::BatchShape& s = shape_.batch;
-    data::Resizer::Filter rows, cols;  // a fixed-size view's
-    if (transform.fixed_size()) {
-      const data::CropSize size = transform.view_size();
-      const data::Resizer resizer(size.height, size.width, target.height, target.width);
-      rows = resizer.row_filter();
-      cols = resizer.col_filter();
-      s.row_taps = rows.taps;
-      s.col_taps = cols.taps;
-      shape_.view_rows = size.height + s.row_taps;
-    } else {  // a random-resized crop: a table per image, of the most taps any view size needs
-      s.row_taps = most_taps(split.height, target.height);
-      s.col_taps = most_taps(split.width, target.width);
-      shape_.view_rows = split.height + s.row_taps;
-    }
+      : transform_(transform), shape_(codegen::cuda::view_shape(plain, transform)) {
+    const codegen::cuda::BatchShape& s = shape_.batch;
     const int64_t tables = transform.fixed_size() ? 1 : target.batch;
-    views_ = cuda::DeviceBuffer(device, static_cast<size_t>(target.batch * 4) * sizeof(int32_t));
-    row_first_ = cuda::DeviceBuffer(device, static_cast<size_t>(tables * target.height) * sizeof(int32_t));
-    row_weights_ = cuda::DeviceBuffer(device, static_cast<size_t>(tables * target.height * s.row_taps) * sizeof(int32_t));
-    col_first_ = cuda::DeviceBuffer(device, static_cast<size_t>(tables * target.width) * sizeof(int32_t));
-    col_weights_ = cuda::DeviceBuffer(device, static_cast<size_t>(tables * target.width * s.col_taps) * sizeof(int32_t));
+    auto ints = [&](int64_t count) { return cuda::DeviceBuffer(device, static_cast<size_t>(count) * sizeof(int32_t)); };
+    views_ = ints(target.batch * 4);
+    row_first_ = ints(tables * target.height);
+    row_weights_ = ints(tables * target.height * s.row_taps);
+    col_first_ = ints(tables * target.width);
+    col_weights_ = ints(tables * target.width * s.col_taps);
     scratch_ = cuda::DeviceBuffer(device, static_cast<size_t>(target.batch * split.channels * shape_.view_rows * target.width));
-    if (transform.fixed_size()) upload_tables({rows}, {cols});
+    if (transform.fixed_size()) upload_tables(codegen::cuda::view_tables(shape_, std::array{transform.view_size()}));
     cuda::CompileRequest request;
     request.name = "views.cu";
     request.source = codegen::cuda::view_kernels_source(shape_);
@@ -81,19 +54,15 @@ class DeviceViews {
   // the images at `device_indices`.
   void enqueue(std::span<const uint32_t> indices, uint64_t seed, int epoch, cuda::DevicePtr images,
                cuda::DevicePtr device_indices, const BatchTarget& target) {
-    std::vector<int32_t> views;
-    std::vector<data::Resizer::Filter> rows, cols;
-    for (size_t b = 0; b < indices.size(); ++b) {
-      const data::View v = transform_.view(seed, epoch, indices[b]);
-      views.insert(views.end(), {v.top, v.left, v.flip ? 1 : 0, transform_.fixed_size() ? 0 : static_cast<int32_t>(b)});
-      if (!transform_.fixed_size()) {
-        const data::Resizer resizer(v.height, v.width, target.height, target.width);
-        rows.push_back(resizer.row_filter());
-        cols.push_back(resizer.col_filter());
-      }
+    std::vector<data::View> views;
+    std::vector<data::CropSize> sizes;
+    for (const uint32_t index : indices) {
+      views.push_back(transform_.view(seed, epoch, index));
+      sizes.push_back({views.back().height, views.back().width});
     }
-    views_.upload(std::as_bytes(std::span<const int32_t>(views)));
-    if (!transform_.fixed_size()) upload_tables(rows, cols);
+    const std::vector<int32_t> arguments = codegen::cuda::view_arguments(views, !transform_.fixed_size());
+    views_.upload(std::as_bytes(std::span<const int32_t>(arguments)));
+    if (!transform_.fixed_size()) upload_tables(codegen::cuda::view_tables(shape_, sizes));
     auto config = [&](unsigned blocks) {
       return cuda::LaunchConfig{{blocks, 1, 1}, {codegen::cuda::kBatchThreads, 1, 1}, 0, target.stream};
     };
@@ -104,20 +73,14 @@ class DeviceViews {
   }
 
  private:
-  void upload_tables(const std::vector<data::Resizer::Filter>& rows, const std::vector<data::Resizer::Filter>& cols) {
-    auto upload_axis = [](const std::vector<data::Resizer::Filter>& filters, int taps, cuda::DeviceBuffer& first,
-                          cuda::DeviceBuffer& weights) {
-      std::vector<int32_t> all_first, all_weights;
-      for (const data::Resizer::Filter& f : filters) {
-        const data::Resizer::Filter p = padded(f, taps);
-        all_first.insert(all_first.end(), p.first.begin(), p.first.end());
-        all_weights.insert(all_weights.end(), p.weights.begin(), p.weights.end());
-      }
-      first.upload(std::as_bytes(std::span<const int32_t>(all_first)));
-      weights.upload(std::as_bytes(std::span<const int32_t>(all_weights)));
+  void upload_tables(const codegen::cuda::ViewTables& t) {
+    auto upload = [](cuda::DeviceBuffer& buffer, const std::vector<int32_t>& values) {
+      buffer.upload(std::as_bytes(std::span<const int32_t>(values)));
     };
-    upload_axis(rows, static_cast<int>(shape_.batch.row_taps), row_first_, row_weights_);
-    upload_axis(cols, static_cast<int>(shape_.batch.col_taps), col_first_, col_weights_);
+    upload(row_first_, t.row_first);
+    upload(row_weights_, t.row_weights);
+    upload(col_first_, t.col_first);
+    upload(col_weights_, t.col_weights);
   }
 
   data::ImageTransform transform_;

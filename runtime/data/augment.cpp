@@ -14,8 +14,8 @@ namespace resnetc::data {
 namespace {
 
 constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
-// Told apart from the shuffle's stream of the same (seed, epoch): "augment" in ASCII.
-constexpr uint64_t kAugmentSalt = 0x61756775'6D656E74ull;
+// Told apart from the shuffle's stream of the same (seed, epoch): "augment" in ASCII, big-endian.
+constexpr uint64_t kAugmentSalt = 0x0061'7567'6D65'6E74ull;
 
 // SplitMix64's step: the golden-ratio increment, then its finaliser (as data::epoch_order's).
 uint64_t mix(uint64_t x) {
