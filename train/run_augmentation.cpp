@@ -15,6 +15,7 @@ constexpr const char* kRandomCrop = "augment_random_crop";
 constexpr const char* kRandomResizedCrop = "augment_random_resized_crop";
 constexpr const char* kCenterCrop = "augment_center_crop";
 constexpr const char* kFlip = "augment_flip";
+constexpr const char* kImageSize = "augment_image_size";
 
 template <class Parse>
 auto read_key(const Metadata& m, const char* key, const std::string& source, Parse parse)
@@ -30,10 +31,13 @@ auto read_key(const Metadata& m, const char* key, const std::string& source, Par
 
 }  // namespace
 
-void write_augmentation(Metadata& m, const data::Augmentation& a) {
+void write_augmentation(Metadata& m, const data::Augmentation& a, const data::CropSize& image_size) {
   if (a.random_crop) m[kRandomCrop] = data::format_random_crop(*a.random_crop);
   if (a.random_resized_crop) m[kRandomResizedCrop] = data::format_random_resized_crop(*a.random_resized_crop);
-  if (a.center_crop) m[kCenterCrop] = data::format_crop_size(*a.center_crop);
+  if (a.center_crop) {
+    m[kCenterCrop] = data::format_crop_size(*a.center_crop);
+    m[kImageSize] = data::format_crop_size(image_size);
+  }
   if (a.flip) m[kFlip] = "true";
 }
 
@@ -48,6 +52,10 @@ data::Augmentation read_augmentation(const Metadata& m, const std::string& sourc
     a.flip = true;
   }
   return a;
+}
+
+std::optional<data::CropSize> read_image_size(const Metadata& m, const std::string& source) {
+  return read_key(m, kImageSize, source, data::parse_crop_size);
 }
 
 data::Augmentation run_augmentation(const TrainOptions& options, const Metadata* resumed, std::ostream& out) {

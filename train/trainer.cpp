@@ -303,7 +303,7 @@ struct EpochLoop {
                                       last_good()));
     }
     Metadata metadata = run_metadata(forward.name, r, at, data.class_names, run.normalization);
-    write_augmentation(metadata, run.augmentation);
+    write_augmentation(metadata, run.augmentation, {data.train.height, data.train.width});
     save_checkpoint(options.checkpoint, run.plan, state, metadata);
   }
 
