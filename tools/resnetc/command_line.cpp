@@ -387,7 +387,8 @@ void add_predict(CLI::App& app, Options& o) {
   add_optimization({app, "optimization"}, o, false);
   add_help(app, "other");
   app.footer("Each image is read as the training data is: decoded to the network's input channels and resized to its "
-             "height and width with PIL's bilinear filter, pixels divided by 255 and normalized with the mean and std "
+             "height and width with PIL's bilinear filter (with the weights' center crop, to the training images' size, "
+             "cropped, then resized to the input), pixels divided by 255 and normalized with the mean and std "
              "the weights were trained with (the checkpoint's normalize_mean and normalize_std), if any. The classes "
              "are named as the data set the weights were trained on named them (the checkpoint's class_names), else "
              "numbered. Probabilities are the softmax of the logits, in double precision.");
