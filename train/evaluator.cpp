@@ -24,8 +24,7 @@ Evaluator::Evaluator(plan::KernelPlan plan, Backend& backend, const data::Split&
       exec_(backend.compile(plan_)),
       split_(split),
       feeder_(plan_, *exec_, split, std::move(normalization), true,
-              data::ImageTransform::evaluation(augmentation, split.height, split.width,
-                                               plan_.buffer(plan_.input).shape[2], plan_.buffer(plan_.input).shape[3])) {}
+              data::ImageTransform::evaluation(augmentation, split.height, split.width)) {}
 
 void Evaluator::for_each_batch(int64_t total,
                                const std::function<void(std::span<const float>, int64_t, int64_t)>& use) {

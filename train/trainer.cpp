@@ -329,7 +329,7 @@ data::ImageTransform augmentation_views(const data::Augmentation& augmentation, 
                                         const plan::KernelPlan& plan) {
   const ir::Dims& input = plan.buffer(plan.input).shape;
   try {
-    data::ImageTransform::evaluation(augmentation, data.test.height, data.test.width, input[2], input[3]);
+    data::ImageTransform::evaluation(augmentation, data.test.height, data.test.width);
     return data::ImageTransform::training(augmentation, data.train.height, data.train.width, input[2], input[3]);
   } catch (const std::invalid_argument& e) {
     throw TrainingError(fmt::format("augmentation: {}", e.what()));

@@ -79,7 +79,7 @@ View random_resized_view(const RandomResizedCrop& c, int64_t height, int64_t wid
           static_cast<int32_t>(w)};
 }
 
-ImageTransform ImageTransform::evaluation(const Augmentation& a, int64_t height, int64_t width, int64_t, int64_t) {
+ImageTransform ImageTransform::evaluation(const Augmentation& a, int64_t height, int64_t width) {
   ImageTransform t;
   t.height_ = height;
   t.width_ = width;
@@ -98,7 +98,7 @@ ImageTransform ImageTransform::training(const Augmentation& a, int64_t height, i
                                         int64_t out_width) {
   if (a.random_crop && a.random_resized_crop)
     throw std::invalid_argument("a random crop and a random-resized crop cannot both be asked for: choose one");
-  ImageTransform t = evaluation(a, height, width, out_height, out_width);
+  ImageTransform t = evaluation(a, height, width);
   t.flip_ = a.flip;
   if (a.random_crop) {
     check_fits("random crop", a.random_crop->size, height, width, a.random_crop->padding);

@@ -37,17 +37,16 @@ double unit(uint64_t word);
 View random_resized_view(const RandomResizedCrop& crop, int64_t height, int64_t width, uint64_t seed, int epoch,
                          uint32_t index);
 
-// What one split's batches see of its images: training's random views or evaluation's center
-// crop, each then resized to the network's input out_height x out_width.
+// What one split's batches see of its images (height x width): training's random views or
+// evaluation's center crop, each then resized to the network's input out_height x out_width.
 class ImageTransform {
  public:
   ImageTransform() = default;  // the whole image, as without augmentation
-  // Throws std::invalid_argument, saying why, for crops that do not fit the images (or the
+  // Each throws std::invalid_argument, saying why, for crops that do not fit the images (or the
   // input, for a random-resized crop, whose size is the network's input).
   static ImageTransform training(const Augmentation& augmentation, int64_t height, int64_t width, int64_t out_height,
                                  int64_t out_width);
-  static ImageTransform evaluation(const Augmentation& augmentation, int64_t height, int64_t width,
-                                   int64_t out_height, int64_t out_width);
+  static ImageTransform evaluation(const Augmentation& augmentation, int64_t height, int64_t width);
 
   // Every view the whole image, unflipped: batches are made as without augmentation.
   bool identity() const;

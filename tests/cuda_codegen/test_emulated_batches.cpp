@@ -131,7 +131,7 @@ void check_view_batches(const data::Augmentation& augmentation, int64_t in_h, in
   const auto batch = static_cast<int64_t>(indices.size());
   const data::ImageTransform transform =
       training ? data::ImageTransform::training(augmentation, in_h, in_w, out_h, out_w)
-               : data::ImageTransform::evaluation(augmentation, in_h, in_w, out_h, out_w);
+               : data::ImageTransform::evaluation(augmentation, in_h, in_w);
   std::vector<data::View> views;
   std::vector<data::CropSize> sizes;
   for (const uint32_t i : indices) {

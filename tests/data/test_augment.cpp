@@ -134,7 +134,7 @@ TEST_CASE("center crops are torchvision's CenterCrop: offsets rounded half to ev
   Augmentation a;
   auto center = [&](int64_t size, int64_t height, int64_t width) {
     a.center_crop = CropSize{size, size};
-    return ImageTransform::evaluation(a, height, width, size, size).view(0, 0, 0);
+    return ImageTransform::evaluation(a, height, width).view(0, 0, 0);
   };
   CHECK(center(24, 28, 28) == View{2, 2, 24, 24, false});
   CHECK(center(4, 7, 9) == View{2, 2, 4, 4, false});  // int(round(1.5)) = 2, int(round(2.5)) = 2
@@ -151,9 +151,9 @@ TEST_CASE("center crops are torchvision's CenterCrop: offsets rounded half to ev
     flips.insert(v.flip);
   }
   CHECK(flips.size() == 2);
-  CHECK(ImageTransform::evaluation(a, 28, 28, 24, 24).view(3, 0, 1).flip == false);
+  CHECK(ImageTransform::evaluation(a, 28, 28).view(3, 0, 1).flip == false);
   CHECK_FALSE(ImageTransform::training(a, 28, 28, 24, 24).identity());
-  CHECK(ImageTransform::evaluation(crop(32, 4, true), 32, 32, 32, 32).identity());
+  CHECK(ImageTransform::evaluation(crop(32, 4, true), 32, 32).identity());
 }
 
 TEST_CASE("the draws are a function of seed, epoch and image alone", "[augment]") {
@@ -258,7 +258,7 @@ TEST_CASE("crops that do not fit are refused, saying why", "[augment]") {
   auto refusal = [](const Augmentation& a, int64_t out = 32) {
     try {
       (void)ImageTransform::training(a, 32, 32, out, out);
-      (void)ImageTransform::evaluation(a, 32, 32, out, out);
+      (void)ImageTransform::evaluation(a, 32, 32);
     } catch (const std::invalid_argument& e) {
       return std::string(e.what());
     }
