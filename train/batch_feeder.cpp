@@ -30,7 +30,8 @@ BatchFeeder::BatchFeeder(const plan::KernelPlan& p, PlanExecutor& exec, const da
 
 std::vector<uint32_t> BatchFeeder::shuffle(const data::Split& split, uint64_t run_seed, int run_epoch) {
   at_epoch(run_seed, run_epoch);
-  return device ? device->shuffle(run_seed, run_epoch) : data::epoch_order(run_seed, run_epoch, static_cast<uint32_t>(split.count));
+  return device ? device->shuffle(run_seed, run_epoch)
+                : data::epoch_order(run_seed, run_epoch, static_cast<uint32_t>(split.count));
 }
 
 void BatchFeeder::feed_order(PlanExecutor& exec, const data::Split& split, const std::vector<uint32_t>& order,

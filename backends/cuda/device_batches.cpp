@@ -33,12 +33,18 @@ class DeviceViews {
     const codegen::cuda::BatchShape& s = shape_.batch;
     const int64_t tables = transform.fixed_size() ? 1 : target.batch;
     auto ints = [&](int64_t count) { return cuda::DeviceBuffer(device, static_cast<size_t>(count) * sizeof(int32_t)); };
-    views_ = ints(target.batch * 4);
-    row_first_ = ints(tables * target.height);
-    row_weights_ = ints(tables * target.height * s.row_taps);
-    col_first_ = ints(tables * target.width);
-    col_weights_ = ints(tables * target.width * s.col_taps);
-    scratch_ = cuda::DeviceBuffer(device, static_cast<size_t>(target.batch * split.channels * shape_.view_rows * target.width));
+    const int64_t scratch_bytes = target.batch * split.channels * shape_.view_rows * target.width;
+    try {
+      views_ = ints(target.batch * 4);
+      row_first_ = ints(tables * target.height);
+      row_weights_ = ints(tables * target.height * s.row_taps);
+      col_first_ = ints(tables * target.width);
+      col_weights_ = ints(tables * target.width * s.col_taps);
+      scratch_ = cuda::DeviceBuffer(device, static_cast<size_t>(scratch_bytes));
+    } catch (const cuda::CudaError& e) {
+      throw cuda::CudaError(fmt::format("the augmentation's buffers on the GPU ({:.1f} MiB) failed: {}",
+                                        static_cast<double>(scratch_bytes) / (1 << 20), e.what()));
+    }
     if (transform.fixed_size()) upload_tables(codegen::cuda::view_tables(shape_, std::array{transform.view_size()}));
     cuda::CompileRequest request;
     request.name = "views.cu";
@@ -125,13 +131,7 @@ class DeviceBatches : public train::BatchSource {
     vertical_ = module_->function("rc_batch_vertical");
     labels_fn_ = module_->function("rc_batch_labels");
     shuffle_fn_ = module_->function("rc_batch_shuffle");
-    if (!transform.identity()) {
-      try {
-        views_.emplace(device, cache, split, transform, shape_, target);
-      } catch (const cuda::CudaError& e) {
-        throw cuda::CudaError(fmt::format("the augmentation's buffers on the GPU: {}", e.what()));
-      }
-    }
+    if (!transform.identity()) views_.emplace(device, cache, split, transform, shape_, target);
   }
 
   // On the legacy default stream, so the synchronous download waits for the sort; the batch
