@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <stdexcept>
 
 #include "dsl/diagnostics.h"
 
@@ -11,7 +12,8 @@ namespace resnetc::dsl {
 namespace {
 
 const std::vector<std::string_view> kKeys = {"dataset", "epochs", "batch", "seed", "lr",
-                                             "momentum", "weight_decay", "schedule"};
+                                             "momentum", "weight_decay", "schedule", "random_crop",
+                                             "random_resized_crop", "center_crop", "flip"};
 
 int64_t integer(const ast::Setting& s, int64_t min) {
   if (s.value.kind != Tok::Int)
@@ -45,6 +47,20 @@ std::string word(const ast::Setting& s, const std::vector<std::string_view>& all
   return v;
 }
 
+// An augmentation's text (docs/data.md): a side alone (`center_crop 24`) or a string with the
+// flag's syntax (`random_crop "32,padding=4"`, `center_crop "24x20"`), read by `parse`.
+template <class Parse>
+auto augmentation(const ast::Setting& s, Parse parse) {
+  if (s.value.kind != Tok::Int && s.value.kind != Tok::String)
+    error_at(s.value.loc, fmt::format("'{}' must be a whole number or a string, found '{}'", s.key, s.value.text),
+             s.value.length());
+  try {
+    return parse(s.value.text);
+  } catch (const std::invalid_argument& e) {
+    error_at(s.value.loc, fmt::format("'{}': {}", s.key, e.what()), s.value.length());
+  }
+}
+
 }  // namespace
 
 TrainingSettings read_training_settings(const std::vector<ast::Setting>& settings) {
@@ -70,6 +86,11 @@ TrainingSettings read_training_settings(const std::vector<ast::Setting>& setting
     else if (s.key == "momentum") t.momentum = number(s, 0, 1);
     else if (s.key == "weight_decay") t.weight_decay = number(s, 0, 1);
     else if (s.key == "schedule") t.schedule = word(s, {"constant", "cosine", "step"});
+    else if (s.key == "random_crop") t.augmentation.random_crop = augmentation(s, data::parse_random_crop);
+    else if (s.key == "random_resized_crop")
+      t.augmentation.random_resized_crop = augmentation(s, data::parse_random_resized_crop);
+    else if (s.key == "center_crop") t.augmentation.center_crop = augmentation(s, data::parse_crop_size);
+    else if (s.key == "flip") t.augmentation.flip = word(s, {"true", "false"}) == "true";
     else
       error_at(s.loc, fmt::format("unknown training setting '{}'{}", s.key, did_you_mean(s.key, kKeys)),
                static_cast<uint32_t>(s.key.size()));

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "dsl/ast.h"
+#include "runtime/data/augment_spec.h"
 
 namespace resnetc::dsl {
 
@@ -15,6 +16,7 @@ struct TrainingSettings {
   std::optional<int64_t> epochs, batch, seed;
   std::optional<double> lr, momentum, weight_decay;
   std::optional<std::string> schedule;  // "constant", "cosine" or "step"
+  data::Augmentation augmentation;      // random_crop, random_resized_crop, center_crop, flip
 };
 
 // Checks names, types and ranges; throws CompileError at the offending setting.

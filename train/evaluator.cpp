@@ -19,11 +19,12 @@ int64_t count_correct(std::span<const float> logits, const std::vector<int32_t>&
 }
 
 Evaluator::Evaluator(plan::KernelPlan plan, Backend& backend, const data::Split& split,
-                     data::Normalization normalization)
+                     data::Normalization normalization, const data::Augmentation& augmentation)
     : plan_(std::move(plan)),
       exec_(backend.compile(plan_)),
       split_(split),
-      feeder_(plan_, *exec_, split, std::move(normalization)) {}
+      feeder_(plan_, *exec_, split, std::move(normalization), true,
+              data::ImageTransform::evaluation(augmentation, split.height, split.width)) {}
 
 void Evaluator::for_each_batch(int64_t total,
                                const std::function<void(std::span<const float>, int64_t, int64_t)>& use) {

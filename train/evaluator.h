@@ -21,8 +21,11 @@ int64_t count_correct(std::span<const float> logits, const std::vector<int32_t>&
 // (on a GPU, kept there from the first evaluation to the last).
 class Evaluator {
  public:
-  // `plan`: the forward graph's (passes::optimized_plan); `normalization`: the weights' (empty: none).
-  Evaluator(plan::KernelPlan plan, Backend& backend, const data::Split& split, data::Normalization normalization);
+  // `plan`: the forward graph's (passes::optimized_plan); `normalization`: the weights' (empty: none);
+  // `augmentation`: the weights' recipe's, whose evaluation view (a center crop) the images get.
+  // Throws std::invalid_argument for a center crop larger than the split's images.
+  Evaluator(plan::KernelPlan plan, Backend& backend, const data::Split& split, data::Normalization normalization,
+            const data::Augmentation& augmentation = {});
 
   const plan::KernelPlan& plan() const { return plan_; }
   PlanExecutor& executor() { return *exec_; }

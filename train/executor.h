@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "compiler/plan/kernel_plan.h"
+#include "runtime/data/augment.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/normalize.h"
 
@@ -23,19 +24,22 @@ class BatchSource {
   // Draws data::epoch_order(seed, epoch, split.count) where the data lives, for feed_order().
   // Returns it as well: the trainer counts correct predictions with the labels on the host.
   virtual std::vector<uint32_t> shuffle(uint64_t seed, int epoch) = 0;
-  // The examples at positions first .. first + batch - 1 of the last shuffle()'s order.
+  // The examples at positions first .. first + batch - 1 of the last shuffle()'s order (an
+  // augmented split's views drawn for that shuffle's seed and epoch).
   virtual void feed_order(int64_t first) = 0;
-  // The examples at `indices`; indices.size() is the plan's batch.
+  // The examples at `indices` (views as feed_order's); indices.size() is the plan's batch.
   virtual void feed(std::span<const uint32_t> indices) = 0;
 };
 
 class PlanExecutor {
  public:
   virtual ~PlanExecutor() = default;
-  // A BatchSource for `split` (its images resized to the plan's input and normalized by
-  // `normalization`), or null when the backend has none and the trainer assembles batches on the host.
+  // A BatchSource for `split` (its images seen through `transform`, resized to the plan's input and
+  // normalized by `normalization`), or null when the backend has none and the trainer assembles
+  // batches on the host.
   virtual std::unique_ptr<BatchSource> batch_source(const data::Split& /*split*/,
-                                                    const data::Normalization& /*normalization*/) {
+                                                    const data::Normalization& /*normalization*/,
+                                                    const data::ImageTransform& /*transform*/ = {}) {
     return nullptr;
   }
   virtual void write(int buffer, std::span<const std::byte> bytes) = 0;  // the buffer's full size

@@ -6,6 +6,7 @@
 
 #include "train/evaluator.h"
 #include "train/model_state.h"
+#include "train/run_augmentation.h"
 #include "train/run_record.h"
 
 namespace resnetc::train {
@@ -48,7 +49,8 @@ Predictions predict(const ir::Graph& forward, const data::Split& images, Backend
   plan::KernelPlan plan = passes::optimized_plan(forward, optimize);
   const LoadedCheckpoint saved = load_checkpoint(weights, plan, true);  // refused before the compile
   const int64_t classes = plan.buffer(plan.logits).shape[1];
-  Evaluator evaluator(std::move(plan), backend, images, read_normalization(saved.metadata, weights.string()));
+  Evaluator evaluator(std::move(plan), backend, images, read_normalization(saved.metadata, weights.string()),
+                      read_augmentation(saved.metadata, weights.string()));
   write_state(evaluator.executor(), evaluator.plan(), saved.state);
   const std::vector<float> logits = evaluator.logits();
   Predictions out{class_names(saved.metadata, classes), {}};

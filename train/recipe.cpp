@@ -33,6 +33,7 @@ Recipe recipe_from(const dsl::TrainingSettings& s) {
   if (s.weight_decay) r.weight_decay = *s.weight_decay;
   if (s.schedule) r.schedule = parse_schedule(*s.schedule);
   if (s.seed) r.seed = static_cast<uint64_t>(*s.seed);
+  r.augmentation = s.augmentation;
   return r;
 }
 

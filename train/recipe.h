@@ -22,6 +22,7 @@ struct Recipe {
   double weight_decay = 0;
   Schedule schedule = Schedule::Constant;
   uint64_t seed = 0;
+  data::Augmentation augmentation;  // of the training images (docs/data.md); none by default
 };
 
 // The defaults overlaid with what the file's `train` section sets.

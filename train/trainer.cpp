@@ -21,6 +21,7 @@
 #include "train/model_state.h"
 #include "train/progress.h"
 #include "train/resume_point.h"
+#include "train/run_augmentation.h"
 #include "train/run_normalization.h"
 #include "train/run_record.h"
 
@@ -41,10 +42,10 @@ struct ShortBatch {
   BatchFeeder feeder;
 
   ShortBatch(const ir::Graph& forward, const Recipe& r, Backend& backend, const passes::PipelineOptions& optimize,
-             const data::Split& split, const data::Normalization& normalization)
+             const data::Split& split, const data::Normalization& normalization, const data::ImageTransform& transform)
       : plan(passes::optimized_plan(autodiff::make_training_graph(forward, {r.momentum, r.weight_decay}), optimize)),
         exec(backend.compile(plan)),
-        feeder(plan, *exec, split, normalization, false) {}
+        feeder(plan, *exec, split, normalization, false, transform) {}
 };
 
 }  // namespace
@@ -82,6 +83,8 @@ namespace {
 // cache): the training step, evaluation, and the epoch's last short batch.
 struct CompiledRun {
   data::Normalization normalization;  // of every batch, trained and evaluated
+  data::Augmentation augmentation;    // the training batches' (and the evaluation's center crop)
+  data::ImageTransform train_views;   // its views of the training images
   plan::KernelPlan plan;              // the training step
   std::unique_ptr<PlanExecutor> exec;
   Evaluator evaluator;
@@ -89,13 +92,16 @@ struct CompiledRun {
   BatchFeeder feeder;
 
   CompiledRun(plan::KernelPlan training_plan, const ir::Graph& forward, const data::DataSet& data, Backend& backend,
-              const TrainOptions& options, data::Normalization norm)
+              const TrainOptions& options, data::Normalization norm, data::Augmentation augment,
+              data::ImageTransform views)
       : normalization(std::move(norm)),
+        augmentation(std::move(augment)),
+        train_views(std::move(views)),
         plan(std::move(training_plan)),
         exec(backend.compile(plan)),
-        evaluator(passes::optimized_plan(forward, options.optimize), backend, data.test, normalization),
-        short_batch(compile_short_batch(data.train, backend, options, normalization)),
-        feeder(plan, *exec, data.train, normalization) {}
+        evaluator(passes::optimized_plan(forward, options.optimize), backend, data.test, normalization, augmentation),
+        short_batch(compile_short_batch(data.train, backend, options, normalization, train_views)),
+        feeder(plan, *exec, data.train, normalization, true, train_views) {}
 
   size_t kernels() const {
     return plan.kernels.size() + evaluator.plan().kernels.size() + (short_batch ? short_batch->plan.kernels.size() : 0);
@@ -105,11 +111,12 @@ struct CompiledRun {
   // None when the batch divides the training set, or when that batch is dropped.
   static std::optional<ShortBatch> compile_short_batch(const data::Split& train, Backend& backend,
                                                        const TrainOptions& options,
-                                                       const data::Normalization& normalization) {
+                                                       const data::Normalization& normalization,
+                                                       const data::ImageTransform& views) {
     const int64_t rest = train.count % options.recipe.batch;
     if (rest == 0 || !options.network_at_batch) return std::nullopt;
     return std::optional<ShortBatch>(std::in_place, options.network_at_batch(rest), options.recipe, backend,
-                                     options.optimize, train, normalization);
+                                     options.optimize, train, normalization, views);
   }
 };
 
@@ -205,6 +212,7 @@ struct EpochLoop {
       } else {
         ShortBatch& b = *run.short_batch;
         write_state(*b.exec, b.plan, read_state(*run.exec, run.plan));
+        b.feeder.at_epoch(r.seed, static_cast<int>(epoch));
         b.feeder.feed(*b.exec, data.train, std::vector<uint32_t>(order.begin() + full_steps * batch, order.end()));
         step_on(*b.exec, b.plan, b.feeder, epoch, full_steps, data.train.count - full_steps * batch);
         write_state(*run.exec, run.plan, read_state(*b.exec, b.plan));
@@ -296,7 +304,9 @@ struct EpochLoop {
       throw TrainingError(fmt::format("after epoch {}, batch {}, {}. {}", epoch + 1, step, bad,
                                       last_good()));
     }
-    save_checkpoint(options.checkpoint, run.plan, state, run_metadata(forward.name, r, at, data.class_names, run.normalization));
+    Metadata metadata = run_metadata(forward.name, r, at, data.class_names, run.normalization);
+    write_augmentation(metadata, run.augmentation, {data.train.height, data.train.width});
+    save_checkpoint(options.checkpoint, run.plan, state, metadata);
   }
 
   std::string last_good() const {
@@ -314,6 +324,19 @@ struct EpochLoop {
     result.stopped_at_max_steps = result.stopped_by_signal == 0;
   }
 };
+
+// The training images' views, the augmentation checked against the images and the network's
+// input before anything is compiled (a TrainingError saying why it does not fit).
+data::ImageTransform augmentation_views(const data::Augmentation& augmentation, const data::DataSet& data,
+                                        const plan::KernelPlan& plan) {
+  const ir::Dims& input = plan.buffer(plan.input).shape;
+  try {
+    data::ImageTransform::evaluation(augmentation, data.test.height, data.test.width);
+    return data::ImageTransform::training(augmentation, data.train.height, data.train.width, input[2], input[3]);
+  } catch (const std::invalid_argument& e) {
+    throw TrainingError(fmt::format("augmentation: {}", e.what()));
+  }
+}
 
 }  // namespace
 
@@ -346,8 +369,11 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
 
   data::Normalization normalization =
       run_normalization(options, data.train, plan, resume ? &resume->saved.metadata : nullptr, out);
+  data::Augmentation augmentation = run_augmentation(options, resume ? &resume->saved.metadata : nullptr, out);
+  data::ImageTransform train_views = augmentation_views(augmentation, data, plan);
   const Clock::time_point compile_start = Clock::now();
-  CompiledRun run(std::move(plan), forward, data, backend, options, std::move(normalization));
+  CompiledRun run(std::move(plan), forward, data, backend, options, std::move(normalization), std::move(augmentation),
+                  std::move(train_views));
   fmt::print(out, "compiled {} kernels in {:.2f} s (the training step{}, evaluation)\n", run.kernels(),
              seconds_since(compile_start), run.short_batch ? ", the last short batch" : "");
   const RunPosition start = start_run(run, training, options, std::move(resume), init, out);
@@ -360,7 +386,8 @@ double evaluate(const ir::Graph& forward, const data::DataSet& data, Backend& ba
   check_labels_fit(forward, data);
   plan::KernelPlan plan = passes::optimized_plan(forward, optimize);
   const LoadedCheckpoint saved = load_checkpoint(weights, plan, true);  // refused before the compile
-  Evaluator evaluator(std::move(plan), backend, data.test, read_normalization(saved.metadata, weights.string()));
+  Evaluator evaluator(std::move(plan), backend, data.test, read_normalization(saved.metadata, weights.string()),
+                      read_augmentation(saved.metadata, weights.string()));
   write_state(evaluator.executor(), evaluator.plan(), saved.state);
   return evaluator.accuracy(limit);
 }

@@ -12,11 +12,13 @@ unsigned blocks_for(int64_t threads) {
   return static_cast<unsigned>((threads + kBatchThreads - 1) / kBatchThreads);
 }
 
-// The vertical kernel's store of the pixel `rc_clip8(acc)` into input[i]: ToTensor's division
-// (the text of the kernels before normalization existed, so their cache entries still serve), then
-// when asked the normalization, channel c's mean and std as exact hexadecimal float literals
-// chosen by a chain of selects (one channel: the literals alone, no channel to compute).
-std::string store_input(const BatchShape& s) {
+}  // namespace
+
+// ToTensor's division (the text of the kernels before normalization existed, so their cache
+// entries still serve), then when asked the normalization, channel c's mean and std as exact
+// hexadecimal float literals chosen by a chain of selects (one channel: the literals alone, no
+// channel to compute).
+std::string batch_store_input(const BatchShape& s) {
   const std::string to_tensor = "static_cast<float>(rc_clip8(acc)) / 255.0f;  // a division, as ToTensor";
   if (s.mean.empty()) return "input[i] = " + to_tensor;
   const std::string value = "const float value = " + to_tensor + "\n  ";
@@ -37,8 +39,6 @@ std::string store_input(const BatchShape& s) {
       "  input[i] = (value - ({})) / ({});",
       s.channels, pick(s.mean), pick(s.std));
 }
-
-}  // namespace
 
 unsigned batch_horizontal_blocks(const BatchShape& s) {
   return blocks_for(s.batch * s.channels * s.in_height * s.out_width);
@@ -155,7 +155,7 @@ extern "C" RESNETC_EMU_EXPORT void rc_batch_labels__emu(void* const* a) {{
                      fmt::arg("OH", s.out_height), fmt::arg("OW", s.out_width), fmt::arg("RT", s.row_taps),
                      fmt::arg("CT", s.col_taps), fmt::arg("T", kBatchThreads), fmt::arg("ST", kShuffleThreads),
                      fmt::arg("N", s.examples), fmt::arg("P", shuffle_keys(s)), fmt::arg("BITS", bits),
-                     fmt::arg("MASK", (uint64_t{1} << bits) - 1), fmt::arg("STORE", store_input(s)));
+                     fmt::arg("MASK", (uint64_t{1} << bits) - 1), fmt::arg("STORE", batch_store_input(s)));
 }
 
 }  // namespace resnetc::codegen::cuda

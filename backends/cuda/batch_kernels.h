@@ -46,6 +46,10 @@ int64_t shuffle_keys(const BatchShape& shape);
 // One translation unit with the four kernels (and their emulation entry points).
 std::string batch_kernels_source(const BatchShape& shape);
 
+// The vertical pass's store of the pixel `rc_clip8(acc)` into input[i] (`plane` in scope): ToTensor's
+// division, then shape's normalization if any (view_kernels.h stores alike).
+std::string batch_store_input(const BatchShape& shape);
+
 // The blocks each kernel launches (kBatchThreads threads each): one thread per output element.
 unsigned batch_horizontal_blocks(const BatchShape& shape);
 unsigned batch_vertical_blocks(const BatchShape& shape);

@@ -129,10 +129,10 @@ class CudaExecutor : public train::PlanExecutor {
     for (size_t i = 0; i < launches.size(); ++i)
       seconds[launches[i]->plan_kernel] += cuda::elapsed_ms(events[i], events[i + 1]) / 1e3;
   }
-  std::unique_ptr<train::BatchSource> batch_source(const data::Split& split,
-                                                   const data::Normalization& normalization) override {
+  std::unique_ptr<train::BatchSource> batch_source(const data::Split& split, const data::Normalization& normalization,
+                                                   const data::ImageTransform& transform) override {
     const plan::Buffer& input = plan_.buffer(plan_.input);
-    return make_device_batches(device_, cache_, split, normalization,
+    return make_device_batches(device_, cache_, split, normalization, transform,
                                {address(plan_.input), plan_.labels >= 0 ? address(plan_.labels) : 0, input.shape[0],
                                 input.shape[2], input.shape[3], stream_.get()});
   }

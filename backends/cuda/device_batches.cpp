@@ -1,11 +1,15 @@
 #include "backends/cuda/device_batches.h"
 
 #include <algorithm>
+#include <array>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "backends/cuda/batch_kernels.h"
+#include "backends/cuda/view_kernels.h"
+#include "backends/cuda/view_tables.h"
 #include "runtime/data/resize.h"
 #include "runtime/data/sampler.h"
 
@@ -19,10 +23,84 @@ cuda::DeviceBuffer upload(const cuda::Device& device, const std::vector<T>& host
   return buffer;
 }
 
+// The per-image views of an augmented split and their filter tables, on the device: the
+// view kernels (view_kernels.h) in place of the plain resize.
+class DeviceViews {
+ public:
+  DeviceViews(const cuda::Device& device, const cuda::CacheOptions& cache, const data::Split& split,
+              const data::ImageTransform& transform, const codegen::cuda::BatchShape& plain, const BatchTarget& target)
+      : transform_(transform), shape_(codegen::cuda::view_shape(plain, transform)) {
+    const codegen::cuda::BatchShape& s = shape_.batch;
+    const int64_t tables = transform.fixed_size() ? 1 : target.batch;
+    auto ints = [&](int64_t count) { return cuda::DeviceBuffer(device, static_cast<size_t>(count) * sizeof(int32_t)); };
+    const int64_t scratch_bytes = target.batch * split.channels * shape_.view_rows * target.width;
+    try {
+      views_ = ints(target.batch * 4);
+      row_first_ = ints(tables * target.height);
+      row_weights_ = ints(tables * target.height * s.row_taps);
+      col_first_ = ints(tables * target.width);
+      col_weights_ = ints(tables * target.width * s.col_taps);
+      scratch_ = cuda::DeviceBuffer(device, static_cast<size_t>(scratch_bytes));
+    } catch (const cuda::CudaError& e) {
+      throw cuda::CudaError(fmt::format("the augmentation's buffers on the GPU ({:.1f} MiB) failed: {}",
+                                        static_cast<double>(scratch_bytes) / (1 << 20), e.what()));
+    }
+    if (transform.fixed_size()) upload_tables(codegen::cuda::view_tables(shape_, std::array{transform.view_size()}));
+    cuda::CompileRequest request;
+    request.name = "views.cu";
+    request.source = codegen::cuda::view_kernels_source(shape_);
+    request.arch = device.arch();
+    module_ = std::make_unique<cuda::Module>(device, cuda::compile_cached(request, cache).cubin);
+    horizontal_ = module_->function("rc_view_horizontal");
+    vertical_ = module_->function("rc_view_vertical");
+  }
+
+  // Uploads the views of the images at `indices` (host copies) in epoch `epoch` of the run
+  // seeded `seed` (and, for random-resized crops, their filters), then enqueues the kernels on
+  // the images at `device_indices`.
+  void enqueue(std::span<const uint32_t> indices, uint64_t seed, int epoch, cuda::DevicePtr images,
+               cuda::DevicePtr device_indices, const BatchTarget& target) {
+    std::vector<data::View> views;
+    std::vector<data::CropSize> sizes;
+    for (const uint32_t index : indices) {
+      views.push_back(transform_.view(seed, epoch, index));
+      sizes.push_back({views.back().height, views.back().width});
+    }
+    const std::vector<int32_t> arguments = codegen::cuda::view_arguments(views, !transform_.fixed_size());
+    views_.upload(std::as_bytes(std::span<const int32_t>(arguments)));
+    if (!transform_.fixed_size()) upload_tables(codegen::cuda::view_tables(shape_, sizes));
+    auto config = [&](unsigned blocks) {
+      return cuda::LaunchConfig{{blocks, 1, 1}, {codegen::cuda::kBatchThreads, 1, 1}, 0, target.stream};
+    };
+    cuda::launch_with(horizontal_, config(codegen::cuda::view_horizontal_blocks(shape_)), scratch_.get(), images,
+                      device_indices, views_.get(), col_first_.get(), col_weights_.get());
+    cuda::launch_with(vertical_, config(codegen::cuda::view_vertical_blocks(shape_)), target.input, scratch_.get(),
+                      views_.get(), row_first_.get(), row_weights_.get());
+  }
+
+ private:
+  void upload_tables(const codegen::cuda::ViewTables& t) {
+    auto upload = [](cuda::DeviceBuffer& buffer, const std::vector<int32_t>& values) {
+      buffer.upload(std::as_bytes(std::span<const int32_t>(values)));
+    };
+    upload(row_first_, t.row_first);
+    upload(row_weights_, t.row_weights);
+    upload(col_first_, t.col_first);
+    upload(col_weights_, t.col_weights);
+  }
+
+  data::ImageTransform transform_;
+  codegen::cuda::ViewShape shape_;
+  cuda::DeviceBuffer views_, row_first_, row_weights_, col_first_, col_weights_, scratch_;
+  std::unique_ptr<cuda::Module> module_;
+  cuda::Function horizontal_{}, vertical_{};
+};
+
 class DeviceBatches : public train::BatchSource {
  public:
   DeviceBatches(const cuda::Device& device, const cuda::CacheOptions& cache, const data::Split& split,
-                const data::Normalization& normalization, const BatchTarget& target)
+                const data::Normalization& normalization, const data::ImageTransform& transform,
+                const BatchTarget& target)
       : target_(target) {
     const data::Resizer resizer(split.height, split.width, target.height, target.width);
     const data::Resizer::Filter rows = resizer.row_filter(), cols = resizer.col_filter();
@@ -53,6 +131,7 @@ class DeviceBatches : public train::BatchSource {
     vertical_ = module_->function("rc_batch_vertical");
     labels_fn_ = module_->function("rc_batch_labels");
     shuffle_fn_ = module_->function("rc_batch_shuffle");
+    if (!transform.identity()) views_.emplace(device, cache, split, transform, shape_, target);
   }
 
   // On the legacy default stream, so the synchronous download waits for the sort; the batch
@@ -63,12 +142,15 @@ class DeviceBatches : public train::BatchSource {
                       keys_.get(), stream);
     std::vector<uint32_t> order(static_cast<size_t>(shape_.examples));
     order_.download(std::as_writable_bytes(std::span(order)));
+    seed_ = seed;
+    epoch_ = epoch;
     // The batch kernels index the data set with it: an index out of range must stop here, named.
     for (size_t i = 0; i < order.size(); ++i)
       if (order[i] >= order.size())
         throw cuda::CudaError(fmt::format("rc_batch_shuffle drew a wrong order for epoch {}: position {} holds {}, "
                                           "past the {} examples",
                                           epoch, i, order[i], order.size()));
+    if (views_) order_host_ = order;  // the views are drawn on the host, from the images' indices
     return order;
   }
 
@@ -76,24 +158,32 @@ class DeviceBatches : public train::BatchSource {
     if (first < 0 || first + shape_.batch > shape_.examples)
       throw std::out_of_range(fmt::format("feed_order: positions {}..{} but the split has {} examples", first,
                                           first + shape_.batch - 1, shape_.examples));
-    enqueue(order_.get() + static_cast<cuda::DevicePtr>(first) * sizeof(uint32_t));
+    const auto batch = static_cast<size_t>(shape_.batch);
+    enqueue(order_.get() + static_cast<cuda::DevicePtr>(first) * sizeof(uint32_t),
+            views_ ? std::span<const uint32_t>(order_host_).subspan(static_cast<size_t>(first), batch)
+                   : std::span<const uint32_t>());
   }
 
   void feed(std::span<const uint32_t> indices) override {
     indices_.upload(std::as_bytes(indices));
-    enqueue(indices_.get());
+    enqueue(indices_.get(), indices);
   }
 
  private:
-  // The batch kernels for the examples whose indices are at `indices` on the device.
-  void enqueue(cuda::DevicePtr indices) {
+  // The batch kernels for the examples whose indices are at `indices` on the device (`host_indices`
+  // their host copy, for the views of an augmented split).
+  void enqueue(cuda::DevicePtr indices, std::span<const uint32_t> host_indices) {
     auto config = [&](unsigned blocks) {
       return cuda::LaunchConfig{{blocks, 1, 1}, {codegen::cuda::kBatchThreads, 1, 1}, 0, target_.stream};
     };
-    cuda::launch_with(horizontal_, config(codegen::cuda::batch_horizontal_blocks(shape_)), scratch_.get(), images_.get(),
-                      indices, col_first_.get(), col_weights_.get());
-    cuda::launch_with(vertical_, config(codegen::cuda::batch_vertical_blocks(shape_)), target_.input, scratch_.get(),
-                      row_first_.get(), row_weights_.get());
+    if (views_) {
+      views_->enqueue(host_indices, seed_, epoch_, images_.get(), indices, target_);
+    } else {
+      cuda::launch_with(horizontal_, config(codegen::cuda::batch_horizontal_blocks(shape_)), scratch_.get(),
+                        images_.get(), indices, col_first_.get(), col_weights_.get());
+      cuda::launch_with(vertical_, config(codegen::cuda::batch_vertical_blocks(shape_)), target_.input, scratch_.get(),
+                        row_first_.get(), row_weights_.get());
+    }
     if (target_.labels != 0)
       cuda::launch_with(labels_fn_, config(codegen::cuda::batch_labels_blocks(shape_)), target_.labels, labels_.get(),
                         indices);
@@ -105,6 +195,10 @@ class DeviceBatches : public train::BatchSource {
   cuda::DeviceBuffer order_, keys_;  // the epoch's order, and the sort's keys
   std::unique_ptr<cuda::Module> module_;
   cuda::Function horizontal_{}, vertical_{}, labels_fn_{}, shuffle_fn_{};
+  std::optional<DeviceViews> views_;  // an augmented split's
+  std::vector<uint32_t> order_host_;  // the last shuffle's order, for its views
+  uint64_t seed_ = 0;                 // the last shuffle's run and epoch: the views' draws
+  int epoch_ = 0;
 };
 
 }  // namespace
@@ -112,8 +206,9 @@ class DeviceBatches : public train::BatchSource {
 std::unique_ptr<train::BatchSource> make_device_batches(const cuda::Device& device, const cuda::CacheOptions& cache,
                                                         const data::Split& split,
                                                         const data::Normalization& normalization,
+                                                        const data::ImageTransform& transform,
                                                         const BatchTarget& target) {
-  return std::make_unique<DeviceBatches>(device, cache, split, normalization, target);
+  return std::make_unique<DeviceBatches>(device, cache, split, normalization, transform, target);
 }
 
 }  // namespace resnetc::cuda_backend

@@ -7,6 +7,7 @@
 
 #include "runtime/cuda/compile_cache.h"
 #include "runtime/cuda/driver.h"
+#include "runtime/data/augment.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/normalize.h"
 #include "train/executor.h"
@@ -23,11 +24,14 @@ struct BatchTarget {
 // feed_order() and feed() enqueue the kernels on `target.stream`, which must be idle (the
 // executor synchronises it at the end of every step); feed() first uploads the indices, a
 // synchronous copy.
-// Compiles the batch kernels for `split` (normalized by `normalization`) -> `target` through the NVRTC cache. Throws
-// cuda::CudaError (out of memory: the message says how much the data set needs).
+// Compiles the batch kernels for `split` (seen through `transform`, normalized by `normalization`) -> `target`
+// through the NVRTC cache. Throws cuda::CudaError (out of memory: the message says how much the data set needs).
+// An augmented split's views are drawn on the host (the last shuffle's seed and epoch) and uploaded with each
+// batch, 16 bytes an image (and a random-resized crop's filters).
 std::unique_ptr<train::BatchSource> make_device_batches(const cuda::Device& device, const cuda::CacheOptions& cache,
                                                         const data::Split& split,
                                                         const data::Normalization& normalization,
+                                                        const data::ImageTransform& transform,
                                                         const BatchTarget& target);
 
 }  // namespace resnetc::cuda_backend

@@ -46,6 +46,10 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kOwners = {
     {"--mean", {"train"}},
     {"--std", {"train"}},
     {"--normalize", {"train"}},
+    {"--random-crop", {"train"}},
+    {"--random-resized-crop", {"train"}},
+    {"--center-crop", {"train"}},
+    {"--flip", {"train"}},
     {"--checkpoint", {"train"}},
     {"--log", {"train"}},
     {"--overwrite-log", {"train"}},
@@ -270,6 +274,21 @@ TEST_CASE("--mean and --std take one value a channel or one for all; --normalize
   CHECK(message({"train", "m.net", "--std", "0.5"}) == "--std needs --mean too: a normalization takes both");
   CHECK(message({"train", "m.net", "--normalize", "--mean", "0.5", "--std", "1"}) ==
         "--normalize computes the mean and std from the training set: give it or --mean and --std, not both");
+}
+
+TEST_CASE("the augmentation's options read the text of data/augment_spec.h, naming the option in a complaint") {
+  const Options o = parse_options({"train", "m.net", "--random-crop=32,padding=4", "--flip", "--center-crop", "28x24"});
+  CHECK(o.augmentation.random_crop == resnetc::data::RandomCrop{{32, 32}, 4});
+  CHECK(o.augmentation.center_crop == resnetc::data::CropSize{28, 24});
+  CHECK(o.augmentation.flip);
+  CHECK_FALSE(o.augmentation.random_resized_crop);
+  CHECK(parse_options({"train", "m.net", "--random-resized-crop", "224,scale=0.25:1"}).augmentation.random_resized_crop ==
+        resnetc::data::RandomResizedCrop{{224, 224}, 0.25, 1});
+  CHECK(parse_options({"train", "m.net"}).augmentation.empty());
+  CHECK(message({"train", "m.net", "--random-crop", "32,padding=x"}) ==
+        "--random-crop: padding: expected a whole number from 0 to 32768, got 'x'");
+  CHECK(message({"train", "m.net", "--random-resized-crop", "32,ratio=2:1"}) ==
+        "--random-resized-crop: ratio 2:1: the minimum is above the maximum");
 }
 
 TEST_CASE("an empty --checkpoint= or --init= is refused, not read as the next argument") {

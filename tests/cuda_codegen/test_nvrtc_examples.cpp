@@ -23,6 +23,7 @@
 #include "compiler/autodiff/training_graph.h"
 #include "compiler/passes/pass.h"
 #include "backends/cuda/batch_kernels.h"
+#include "backends/cuda/view_kernels.h"
 #include "compiler/codegen/cuda/cuda_emitter.h"
 #include "compiler/plan/kernel_plan.h"
 #include "dsl/frontend.h"
@@ -195,6 +196,31 @@ TEST_CASE("the batch and shuffle kernels compile with NVRTC for sm_90 without wa
   CHECK(result.log.find("warning") == std::string::npos);
   const std::vector<cuda::FunctionResources> functions = cuda::parse_ptxas_info(result.log);
   CHECK(functions.size() == 4);
+  for (const cuda::FunctionResources& f : functions) {
+    INFO(f.name);
+    CHECK_FALSE(f.uses_local_memory());
+  }
+}
+
+TEST_CASE("the augmentation's view kernels compile with NVRTC for sm_90 without warnings or spills",
+          "[cuda][nvrtc][augment]") {
+  // CIFAR's random crop (pad 4) with its normalization; a random-resized crop of 256x256
+  // images to 224x224, tables of the most taps any view needs.
+  const codegen::cuda::ViewShape shape = GENERATE(
+      codegen::cuda::ViewShape{{128, 32, 32, 32, 32, 1, 1, 50000, 3, {0.4914f, 0.4822f, 0.4465f}, {0.247f, 0.243f, 0.261f}},
+                               33},
+      codegen::cuda::ViewShape{{256, 256, 256, 224, 224, 5, 5, 100000, 3}, 261});
+  cuda::CompileResult result;
+  try {
+    result = cuda::compile(
+        {.name = "views.cu", .source = codegen::cuda::view_kernels_source(shape), .arch = "sm_90", .ptxas_verbose = true});
+  } catch (const cuda::CudaError& e) {
+    FAIL(e.what());
+  }
+  INFO(result.log.substr(0, 4000));
+  CHECK(result.log.find("warning") == std::string::npos);
+  const std::vector<cuda::FunctionResources> functions = cuda::parse_ptxas_info(result.log);
+  CHECK(functions.size() == 2);
   for (const cuda::FunctionResources& f : functions) {
     INFO(f.name);
     CHECK_FALSE(f.uses_local_memory());

@@ -152,6 +152,30 @@ TEST_CASE("a data set may name its directory; no other setting takes a second va
         "cifar100-coarse, folder; did you mean 'cifar10'?");
 }
 
+TEST_CASE("the train section's augmentation: the flags' syntax, checked at the value") {
+  SourceManager sources;
+  auto net = compile_source(sources, "t.net",
+                            "network n { input 3x32x32\n train { random_crop \"32,padding=4\"; flip true; "
+                            "center_crop \"28x24\" } }",
+                            {});
+  CHECK(net.training.augmentation.random_crop == data::RandomCrop{{32, 32}, 4});
+  CHECK(net.training.augmentation.center_crop == data::CropSize{28, 24});
+  CHECK(net.training.augmentation.flip);
+  CHECK_FALSE(net.training.augmentation.random_resized_crop);
+  auto rrc = compile_source(sources, "u.net", "network n { input 3x32x32\n train { random_resized_crop 32; flip false } }",
+                            {});
+  CHECK(rrc.training.augmentation.random_resized_crop == data::RandomResizedCrop{{32, 32}});
+  CHECK_FALSE(rrc.training.augmentation.flip);
+  CHECK(first_error_line("network n { input 1x8x8\n train { random_crop \"8,padding=x\" } }") ==
+        "t.net:2:22: error: 'random_crop': padding: expected a whole number from 0 to 32768, got 'x'");
+  CHECK(first_error_line("network n { input 1x8x8\n train { random_resized_crop \"8,scale=0.5:0.2\" } }") ==
+        "t.net:2:30: error: 'random_resized_crop': scale 0.5:0.2: the minimum is above the maximum");
+  CHECK(first_error_line("network n { input 1x8x8\n train { center_crop 0.5 } }") ==
+        "t.net:2:22: error: 'center_crop' must be a whole number or a string, found '0.5'");
+  CHECK(first_error_line("network n { input 1x8x8\n train { flip yes } }") ==
+        "t.net:2:15: error: unknown flip 'yes': expected one of true, false");
+}
+
 TEST_CASE("semantic errors point at the word that caused them") {
   CHECK(first_error_line("network n { input 1x8x8\n stem { covn 4 k3 } }") ==
         "t.net:2:9: error: unknown layer 'covn'; did you mean 'conv'?");

@@ -11,6 +11,7 @@
 #include "dsl/frontend.h"
 #include "runtime/cuda/driver.h"
 #include "backends/cuda/cuda_backend.h"
+#include "runtime/data/augment.h"
 #include "runtime/data/sampler.h"
 #include "train/executor.h"
 
@@ -144,6 +145,25 @@ network small {
   data::fill_batch(split, indices, data::Resizer(28, 28, 32, 30), want.data(), want_labels.data(), normalization);
   train::read_buffer(*exec, plan.input, std::span<float>(got));
   CHECK(got == want);
+  // Augmented on the GPU from the same views as on the host: a padded random crop with flips
+  // (the epoch's order on the device, the views of its images uploaded) and random-resized crops.
+  for (const bool resized : {false, true}) {
+    data::Augmentation augmentation;
+    if (resized) augmentation.random_resized_crop = data::RandomResizedCrop{{32, 30}};
+    else augmentation.random_crop = data::RandomCrop{{24, 24}, 4};
+    augmentation.flip = true;
+    const data::ImageTransform views = data::ImageTransform::training(augmentation, 28, 28, 32, 30);
+    std::unique_ptr<train::BatchSource> augmented = exec->batch_source(split, normalization, views);
+    const std::vector<uint32_t> epoch_order = augmented->shuffle(42, 2);
+    augmented->feed_order(2);
+    exec->run();
+    const std::span<const uint32_t> fed = std::span(epoch_order).subspan(2, 6);
+    std::vector<data::View> fed_views;
+    for (const uint32_t i : fed) fed_views.push_back(views.view(42, 2, i));
+    data::fill_view_batch(split, fed, fed_views, 32, 30, want.data(), want_labels.data(), normalization);
+    train::read_buffer(*exec, plan.input, std::span<float>(got));
+    CHECK(got == want);
+  }
   // At the training set's size, where the sort runs over 65536 keys in global memory.
   const data::Split large{60000, 28, 28, std::vector<uint8_t>(60000 * 28 * 28), std::vector<uint8_t>(60000)};
   CHECK(exec->batch_source(large, {})->shuffle(7, 2) == data::epoch_order(7, 2, 60000));

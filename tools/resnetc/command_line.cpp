@@ -167,6 +167,45 @@ void add_data(const Group& g, Options& o) {
           [&o](const std::string& v) { o.data_dir = v; });
 }
 
+// `parse` reads the value (data/augment_spec.h); its complaint is reported naming the option.
+template <class Parse>
+auto augmentation_value(std::string_view option, const std::string& text, Parse parse) {
+  try {
+    return parse(text);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(fmt::format("{}: {}", option, e.what()));
+  }
+}
+
+void add_augmentation(const Group& g, Options& o) {
+  g.value("--random-crop", "SIZE[,padding=P]",
+          "augment: each training image padded with P zero pixels a side (default 0), then a random SIZE crop of it "
+          "(N or HxW), as torchvision's RandomCrop(SIZE, padding=P); the CIFAR recipe is --random-crop 32,padding=4. "
+          "A crop of another size than the input is then resized to it",
+          [&o](const std::string& v) {
+            o.augmentation.random_crop = augmentation_value("--random-crop", v, data::parse_random_crop);
+          });
+  g.value("--random-resized-crop", "SIZE[,scale=A:B][,ratio=C:D]",
+          "augment: a random part of each training image, of A to B of its area (default 0.08:1) and aspect ratio "
+          "C to D (default 0.75:1.3333), resized to SIZE, the network's input, as torchvision's "
+          "RandomResizedCrop(SIZE, scale=(A, B), ratio=(C, D))",
+          [&o](const std::string& v) {
+            o.augmentation.random_resized_crop =
+                augmentation_value("--random-resized-crop", v, data::parse_random_resized_crop);
+          });
+  g.value("--center-crop", "SIZE",
+          "the center SIZE (N or HxW) of each image, as torchvision's CenterCrop(SIZE), resized to the input if it "
+          "differs: evaluation's view (and training's, without a random crop); eval and predict use it too",
+          [&o](const std::string& v) {
+            o.augmentation.center_crop = augmentation_value("--center-crop", v, data::parse_crop_size);
+          });
+  g.app.add_flag_callback("--flip", [&o] { o.augmentation.flip = true; },
+                          "augment: mirror each training image left to right with probability 1/2, as torchvision's "
+                          "RandomHorizontalFlip(). Every augmentation draws from (--seed, epoch, image) alone, so "
+                          "--resume and the GPU give the same batches; kept in the checkpoint (docs/data.md)")
+      ->group(g.name);
+}
+
 void add_no_progress(const Group& g, Options& o) {
   g.app.add_flag_callback("--no-progress", [&o] { o.progress = false; },
                           "no live progress line (it is drawn only on a terminal)")->group(g.name);
@@ -273,6 +312,7 @@ void add_train(CLI::App& app, Options& o) {
   run.flag("--normalize", o.normalize,
            "normalize by the training set's per-channel mean and (population) standard deviation, computed from the "
            "images as the network sees them (resized, /255) before training; printed and kept in the checkpoint");
+  add_augmentation(run, o);
   run.value("--checkpoint", "FILE",
             "written after every epoch, atomically (default: the network's name + .safetensors)",
             [&o](const std::string& v) {
@@ -351,7 +391,8 @@ void add_predict(CLI::App& app, Options& o) {
   add_optimization({app, "optimization"}, o, false);
   add_help(app, "other");
   app.footer("Each image is read as the training data is: decoded to the network's input channels and resized to its "
-             "height and width with PIL's bilinear filter, pixels divided by 255 and normalized with the mean and std "
+             "height and width with PIL's bilinear filter (with the weights' center crop, to the training images' size, "
+             "cropped, then resized to the input), pixels divided by 255 and normalized with the mean and std "
              "the weights were trained with (the checkpoint's normalize_mean and normalize_std), if any. The classes "
              "are named as the data set the weights were trained on named them (the checkpoint's class_names), else "
              "numbered. Probabilities are the softmax of the logits, in double precision.");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "compiler/passes/pass.h"
+#include "runtime/data/augment_spec.h"
 
 namespace resnetc::cli {
 
@@ -40,6 +41,7 @@ struct Options {
   std::optional<double> val_split;     // --val-split F: evaluate on this fraction of the training set
   std::vector<float> mean, std_dev;    // --mean, --std: the pixels' normalization, one a channel or one for all
   bool normalize = false;              // --normalize: the normalization computed from the training set
+  data::Augmentation augmentation;     // --random-crop, --random-resized-crop, --center-crop, --flip: each replaces the file's
   std::string checkpoint;  // empty: <model>.safetensors beside the current directory
   std::string log;
   bool overwrite_log = false;        // --overwrite-log: start the log afresh instead of adding a run to it

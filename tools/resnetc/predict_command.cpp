@@ -9,11 +9,13 @@
 #include "compiler/autodiff/training_graph.h"
 #include "dsl/frontend.h"
 #include "runtime/checkpoint/header.h"
+#include "runtime/checkpoint/reader.h"
 #include "runtime/data/idx.h"
 #include "runtime/data/image_folder.h"
 #include "tools/resnetc/backend_choice.h"
 #include "tools/resnetc/commands.h"
 #include "train/predict.h"
+#include "train/run_augmentation.h"
 
 namespace resnetc::cli {
 namespace {
@@ -70,7 +72,11 @@ int run_predict(const Options& o, dsl::SourceManager& sources) {
   if (const auto refusal = autodiff::why_not_a_classifier(probe.graph)) throw refusal->error();
   const std::vector<fs::path> files = image_files(o.images);
   const ir::Dims& input = probe.graph.shape(probe.graph.input);  // [1, C, H, W]
-  data::Split images = data::load_images(files, input[1], input[2], input[3]);
+  // At the training images' size when the weights' evaluation takes a center crop of it (then
+  // resized to the input), else at the input's.
+  const std::optional<data::CropSize> size =
+      train::read_image_size(checkpoint::read_safetensors(o.weights).metadata(), o.weights);
+  data::Split images = data::load_images(files, input[1], size ? size->height : input[2], size ? size->width : input[3]);
   images.labels.assign(files.size(), 0);  // unused: what the batches carry beside the images
   const int64_t batch = o.batch.value_or(std::min(images.count, kLargestBatch));
   const dsl::CompiledNetwork net = batch == 1 ? probe : dsl::compile_file(sources, o.model, {o.input, batch});

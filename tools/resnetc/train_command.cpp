@@ -43,6 +43,10 @@ void load_model(const Options& o, dsl::SourceManager& sources, Model& m) {
   if (o.weight_decay) r.weight_decay = *o.weight_decay;
   if (o.schedule) r.schedule = train::parse_schedule(*o.schedule);
   if (o.seed) r.seed = static_cast<uint64_t>(*o.seed);
+  if (o.augmentation.random_crop) r.augmentation.random_crop = o.augmentation.random_crop;
+  if (o.augmentation.random_resized_crop) r.augmentation.random_resized_crop = o.augmentation.random_resized_crop;
+  if (o.augmentation.center_crop) r.augmentation.center_crop = o.augmentation.center_crop;
+  if (o.augmentation.flip) r.augmentation.flip = true;
   if (o.dataset && *o.dataset != r.dataset) {
     r.dataset = *o.dataset;
     r.data.clear();  // the file's path is its own data set's
@@ -144,9 +148,10 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
       }
     };
   fmt::print("training {} on {} ({}) on {}: {} epochs, batch {}, lr {}, momentum {}, "
-             "weight decay {}, {} schedule, seed {}\n",
+             "weight decay {}, {} schedule, seed {}{}\n",
              m.net.graph.name, r.dataset, images, backend->device_name(), r.epochs, r.batch,
-             r.lr, r.momentum, r.weight_decay, train::schedule_name(r.schedule), r.seed);
+             r.lr, r.momentum, r.weight_decay, train::schedule_name(r.schedule), r.seed,
+             r.augmentation.empty() ? "" : ", augmentation: " + data::describe(r.augmentation));
   std::fflush(stdout);
   if (files.checkpoint_exists() && !o.resume)
     fmt::print("note: {} holds an earlier run; this one replaces it after its first epoch (--resume continues that "
