@@ -98,6 +98,11 @@ FolderListing list_image_folder(const fs::path& root) {
 }
 
 Split load_images(std::span<const fs::path> files, int64_t channels, int64_t height, int64_t width) {
+  return load_images(files, channels, height, width, cpu::ThreadPool::global());
+}
+
+Split load_images(std::span<const fs::path> files, int64_t channels, int64_t height, int64_t width,
+                  cpu::ThreadPool& pool) {
   Split split;
   split.count = static_cast<int64_t>(files.size());
   split.channels = channels, split.height = height, split.width = width;
@@ -105,7 +110,7 @@ Split load_images(std::span<const fs::path> files, int64_t channels, int64_t hei
   const size_t image_bytes = plane * static_cast<size_t>(channels);
   split.images.resize(image_bytes * files.size());
 
-  cpu::ThreadPool::global().parallel_for(split.count, [&](int64_t begin, int64_t end) {
+  pool.parallel_for(split.count, [&](int64_t begin, int64_t end) {
     std::vector<uint8_t> scratch;
     for (int64_t i = begin; i < end; ++i) {
       const Image image = decode_image_file(files[static_cast<size_t>(i)], static_cast<int>(channels));

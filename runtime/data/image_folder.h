@@ -10,6 +10,10 @@
 
 #include "runtime/data/dataset.h"
 
+namespace resnetc::cpu {
+class ThreadPool;
+}
+
 namespace resnetc::data {
 
 // ROOT/<class>/**/<image>: the classes are ROOT's subdirectories sorted by name (label i is
@@ -36,6 +40,9 @@ std::vector<std::filesystem::path> images_below(const std::filesystem::path& dir
 // as PIL's Image.resize(BILINEAR) does, in parallel on the CPU pool: a split without labels.
 // Throws DataError naming the first file that cannot be read.
 Split load_images(std::span<const std::filesystem::path> files, int64_t channels, int64_t height, int64_t width);
+// The same on `pool` (resnetc bench --data --threads N times it on N threads).
+Split load_images(std::span<const std::filesystem::path> files, int64_t channels, int64_t height, int64_t width,
+                  cpu::ThreadPool& pool);
 
 // load_images of the listing's files, with its labels.
 Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width);

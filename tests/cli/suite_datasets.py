@@ -333,4 +333,25 @@ def a_broken_image_folder_is_refused_naming_the_fault():
                              r"resnetc: data error: .*c0/\d+\.bmp: bmp files are not read \(PNG and JPEG are\); .*")
 
 
+@suite.test
+def bench_times_the_input_pipeline_of_a_folder():
+    """bench --data reads the folder's training images and batches one epoch, without training."""
+    directory = write_image_folder(suite.path("bench-folder"), 40, 20)
+    bench = ["bench", RGB10, "--dataset", "folder", "--data", directory, "--threads", "2"]
+    r = expect(suite.run([*bench, "--mean", "0.5", "--std", "0.25"]), 0,
+               stdout=[r"^input pipeline of rgb10 \(3x16x16, batch 32, normalized\) on folder, 2 threads\n",
+                       r"\ndecoded and resized 40 images of .*bench-folder/train in [0-9.]+ s: [0-9.]+ images/sec\n",
+                       r"\nassembled 2 batches in [0-9.]+ s: [0-9.]+ images/sec",
+                       r"\n[0-9.]+ images/sec from the files to batches \(one epoch, 40 images in [0-9.]+ s\)\n$"])
+    check("examples/sec" not in r.stdout and "kernels" not in r.stdout, "bench --data trained", r)
+    expect(suite.run([*bench, "--mean", "0.5,0.4", "--std", "0.25"]), 1,
+           r"resnetc: data error: --mean has 2 values, but the data set's images have 3 channels: .*")
+    expect(suite.run(["bench", TINY, "--data", IDX, "--batch", "16"]), 0,
+           stdout=[r"read 96 train and 32 test images of .*idx in", r"assembled 6 batches in"])
+    victim = os.path.join(directory, "train", "c1", sorted(os.listdir(os.path.join(directory, "train", "c1")))[0])
+    with open(victim, "r+b") as f:
+        f.truncate(60)
+    expect(suite.run(bench), 1, r"resnetc: data error: .*c1/\d+\.png: not a readable PNG: .*")
+
+
 suite.main()

@@ -363,13 +363,23 @@ void add_bench(CLI::App& app, Options& o) {
   bench.flag("--profile", o.profile,
              "then time the same steps kernel by kernel (no CUDA graph, so a little slower) and print the slowest "
              "kernels and the time by kind, with GFLOP/s and GB/s");
+  const Group input{app, "the input pipeline (with --data: no training; the data set's images/sec instead)"};
+  add_data(input, o);
+  input.value("--mean", "M[,M...]", "normalize the batches as training does (docs/data.md), with --std",
+              [&o](const std::string& v) { o.mean = number_list("--mean", v, false); });
+  input.value("--std", "S[,S...]", "the normalization's standard deviations, each above 0 (with --mean)",
+              [&o](const std::string& v) { o.std_dev = number_list("--std", v, true); });
   add_update({app, "the update (each replaces the file's `train` section)"}, o);
   add_network({app, "network"}, o, "the recipe's, 256");
   add_device({app, "device"}, o);
   add_optimization({app, "optimization"}, o, false);
   add_help(app, "other");
   app.footer("The images are uniform noise and the labels random; the weights are initialized as for training. "
-             "Prints the steps' time and examples/sec.");
+             "Prints the steps' time and examples/sec.\n\n"
+             "With --data DIR it times the input pipeline instead, on --threads threads: the data set's files read "
+             "(a folder's training images decoded and resized to the network's input), then one epoch of batches "
+             "assembled as training assembles them; it prints images/sec of each and of the two together. "
+             "bench/input_vs_torch compares it with torchvision's DataLoader.");
 }
 
 void add_plot(CLI::App& app, Options& o) {

@@ -11,6 +11,7 @@ int run_train(const Options& o, dsl::SourceManager& sources);
 int run_eval(const Options& o, dsl::SourceManager& sources);
 int run_predict(const Options& o, dsl::SourceManager& sources);
 int run_bench(const Options& o, dsl::SourceManager& sources);
+int run_input_bench(const Options& o, dsl::SourceManager& sources);  // bench --data: the input pipeline
 int run_plot(const Options& o);
 
 }  // namespace resnetc::cli

@@ -184,6 +184,7 @@ int run_eval(const Options& o, dsl::SourceManager& sources) {
 }
 
 int run_bench(const Options& o, dsl::SourceManager& sources) {
+  if (!o.data_dir.empty()) return run_input_bench(o, sources);
   Model m;
   load_model(o, sources, m);
   auto backend = make_backend(o);
