@@ -29,6 +29,7 @@ struct DataSet {
   int num_classes = 10;
   std::string name;
   std::vector<std::string> class_names;  // label i's name, one per class
+  std::vector<std::string> skipped;      // files left out as not readable images, "FILE: why" (folder)
 };
 
 // Reads train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and

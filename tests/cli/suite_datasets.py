@@ -327,10 +327,47 @@ def a_broken_image_folder_is_refused_naming_the_fault():
     victim = os.path.join(base, "train", "c0", sorted(os.listdir(os.path.join(base, "train", "c0")))[0])
     with open(victim, "r+b") as f:
         f.truncate(100)
-    refused_before_compiling(suite.run([*model, base]), r"resnetc: data error: .*c0/\d+\.png: not a readable PNG: end of stream")
+    refused_before_compiling(suite.run([*model, base]), r"resnetc: data error: .*c0/\d+\.png: not a readable PNG: end of "
+                                                        r"stream; --skip-bad-images leaves out every file that is not a "
+                                                        r"readable image")
     os.rename(victim, victim[:-4] + ".bmp")
     refused_before_compiling(suite.run([*model, base]),
                              r"resnetc: data error: .*c0/\d+\.bmp: bmp files are not read \(PNG and JPEG are\); .*")
+
+
+@suite.test
+def files_that_are_not_readable_images_stop_the_run_or_are_skipped_and_counted():
+    base = write_image_folder(suite.path("unreadable"), 64, 20)
+    model = ["train", RGB10, "--dataset", "folder", "--data", base, "--epochs", "1", *CPU]
+
+    def first_image(*parts):
+        folder = os.path.join(base, *parts)
+        return os.path.join(folder, sorted(f for f in os.listdir(folder) if f.endswith(".png"))[0])
+
+    notes = suite.write(os.path.join("unreadable", "train", "c3", "notes.txt"), "not an image")
+    with open(first_image("train", "c2"), "r+b") as f:
+        f.truncate(80)
+    with open(first_image("val", "c1"), "wb") as f:
+        f.write(b"hello")
+    with open(os.path.join(base, "train", "c0", ".DS_Store"), "wb") as f:
+        f.write(b"\0\0\0\1Bud1")  # hidden, not named as an image: never a file of the data set
+    refused_before_compiling(suite.run(model),
+                             r"resnetc: data error: .*c3/notes\.txt: not a PNG or JPEG image \(its name ends in "
+                             r"neither \.png, \.jpg nor \.jpeg\); move it out of the class folder; --skip-bad-images "
+                             r"leaves out every file that is not a readable image")
+    os.rename(notes, suite.path("notes.txt"))
+    refused_before_compiling(suite.run(model), r"resnetc: data error: .*c2/\d+\.png: not a readable PNG: .*")
+    os.rename(suite.path("notes.txt"), notes)
+    r = expect(suite.run([*model, "--skip-bad-images", "--checkpoint", suite.path("skipped.safetensors")]), 0,
+               stdout=[r"^skipped 3 files that are not readable images \(--skip-bad-images\):\n"
+                       r"  .*c3/notes\.txt: not a PNG or JPEG image .*\n"
+                       r"  .*c2/\d+\.png: not a readable PNG: .*\n"
+                       r"  .*val/c1/\d+\.png: neither a PNG nor a JPEG file .*\n"
+                       r"training rgb10 on folder \(63 train / 19 test images\)",
+                       r"epoch 1/1: loss"])
+    r = expect(suite.run(["eval", RGB10, "--dataset", "folder", "--data", base, "--skip-bad-images",
+                          "--weights", suite.path("skipped.safetensors"), *CPU]), 0,
+               stdout=[r"^skipped 3 files", r"test acc [0-9.]+ \(19 images"])
 
 
 @suite.test

@@ -165,6 +165,9 @@ void add_data(const Group& g, Options& o) {
           "/usr/share/datasets/fashion-mnist, from the Debian package dataset-fashion-mnist, or "
           "/usr/share/datasets/mnist; CIFAR and folder have no default: for CIFAR the directory its archive unpacks to)",
           [&o](const std::string& v) { o.data_dir = v; });
+  g.flag("--skip-bad-images", o.skip_bad_images,
+         "folder: leave out the files below a class folder that are not readable images (other files, other formats, "
+         "corrupt or truncated images) and print how many; without it the first stops the run, naming it");
 }
 
 void add_no_progress(const Group& g, Options& o) {

@@ -46,6 +46,7 @@ int run_input_bench(const Options& o, dsl::SourceManager& sources) {
   const int64_t batch = o.batch.value_or(recipe.batch);
   const ir::Dims& input = net.graph.shape(net.graph.input);  // [1, C, H, W]
   cpu::ThreadPool pool(cpu::ThreadPool::Options{o.threads, 0});
+  const data::BadImages bad = o.skip_bad_images ? data::BadImages::Skip : data::BadImages::Refuse;
 
   // A folder's training images, as torchvision's ImageFolder(DIR/train) reads them; any other
   // data set is read whole (both splits) and its training split batched.
@@ -53,9 +54,10 @@ int run_input_bench(const Options& o, dsl::SourceManager& sources) {
   data::Split train;
   std::string what;
   if (dataset == "folder") {
-    const data::FolderListing listing = data::list_image_folder(std::filesystem::path(o.data_dir) / "train");
-    train = data::load_images(listing.files, input[1], input[2], input[3], pool);
-    train.labels.assign(listing.labels.begin(), listing.labels.end());
+    const data::FolderListing listing = data::list_image_folder(std::filesystem::path(o.data_dir) / "train", bad);
+    std::vector<std::string> skipped = listing.skipped;
+    train = data::load_image_folder(listing, input[1], input[2], input[3], bad, skipped, pool);
+    print_skipped(skipped);
     what = fmt::format("decoded and resized {} images of {}/train", train.count, o.data_dir);
   } else {
     data::DataSet all = data::load_dataset(dataset, o.data_dir, {input[1], input[2], input[3]});

@@ -65,7 +65,9 @@ std::filesystem::path data_dir(const Options& o, const train::Recipe& r) {
 // The data set, its images' channels checked against the network's before anything is compiled.
 data::DataSet load_data(const Options& o, const Model& m) {
   const ir::Dims& input = m.net.graph.shape(m.net.graph.input);  // [N, C, H, W]
-  data::DataSet data = data::load_dataset(m.recipe.dataset, data_dir(o, m.recipe), {input[1], input[2], input[3]});
+  data::DataSet data = data::load_dataset(m.recipe.dataset, data_dir(o, m.recipe), {input[1], input[2], input[3]},
+                                          o.skip_bad_images ? data::BadImages::Skip : data::BadImages::Refuse);
+  print_skipped(data.skipped);
   train::check_channels_fit(m.net.graph, data, m.net.input_loc);
   return data;
 }
