@@ -57,7 +57,7 @@ constexpr double kExplodedLossFactor = 100;
 
 int64_t largest_label(const data::Split& split) {
   int64_t largest = 0;
-  for (uint8_t l : split.labels) largest = std::max<int64_t>(largest, l);
+  for (int32_t l : split.labels) largest = std::max<int64_t>(largest, l);
   return largest;
 }
 

@@ -7,7 +7,6 @@
 #include <array>
 #include <cctype>
 #include <iterator>
-#include <limits>
 #include <string_view>
 #include <system_error>
 #include <tuple>
@@ -145,9 +144,6 @@ FolderListing list_image_folder(const fs::path& root, BadImages bad) {
     throw DataError(fmt::format("{}: no class folders in it (expected {}/<class>/<image>.png or .jpg)", root.string(),
                                 root.string()));
   std::sort(listing.classes.begin(), listing.classes.end());
-  if (listing.classes.size() > std::numeric_limits<uint8_t>::max() + size_t{1})
-    throw DataError(fmt::format("{}: {} classes; resnetc reads at most 256 for now", root.string(),
-                                listing.classes.size()));
   for (size_t label = 0; label < listing.classes.size(); ++label) {
     const fs::path dir = root / listing.classes[label];
     size_t images = 0;
@@ -201,7 +197,7 @@ Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t 
     if (kept != static_cast<int64_t>(i))
       std::copy_n(split.images.begin() + static_cast<std::ptrdiff_t>(i * image_bytes), image_bytes,
                   split.images.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(kept) * image_bytes));
-    split.labels.push_back(static_cast<uint8_t>(listing.labels[i]));
+    split.labels.push_back(listing.labels[i]);
     ++kept;
   }
   if (kept == 0)

@@ -371,6 +371,45 @@ def files_that_are_not_readable_images_stop_the_run_or_are_skipped_and_counted()
 
 
 @suite.test
+def a_folder_of_300_classes_trains_with_labels_past_a_byte():
+    """Labels 256..299 reach the loss: the network needs 300 outputs, and trains with them."""
+    base = suite.path("classes300")
+    for split, count in (("train", 2), ("val", 1)):
+        for c in range(300):
+            os.makedirs(os.path.join(base, split, f"k{c:03d}"))
+            for i in range(count):
+                with open(os.path.join(base, split, f"k{c:03d}", f"{i}.png"), "wb") as f:
+                    f.write(png_bytes(4, 4, 1, bytes((c * 7 + i * 31 + p * 13) % 256 for p in range(16))))
+
+    def net(classes):
+        return suite.write(f"classes{classes}.net", f"""network classes{classes} {{
+  input 1x8x8
+  stem {{ conv 4 k3 p1; bn; relu }}
+  head {{ avgpool; fc {classes} }}
+  train {{
+    epochs 2
+    batch 100
+    lr 0.05
+  }}
+}}
+""")
+    model = ["--dataset", "folder", "--data", base, *CPU]
+    narrow = net(256)
+    r = suite.run(["train", narrow, *model])
+    expect(r, 1)
+    check(re.search(r"classes256\.net:4:\d+: error: the classifier has 256 outputs, but the data set folder has labels "
+                    r"up to 299 \(300 classes\): it needs at least 300 outputs", r.stderr) is not None,
+          "a 256-output network was not refused for label 299", r)
+    path = suite.path("classes300.safetensors")
+    r = expect(suite.run(["train", net(300), *model, "--checkpoint", path]), 0,
+               stdout=[r"training classes300 on folder \(600 train / 300 test images\)", r"epoch 2/2: loss"])
+    names = class_names(path)
+    check(len(names) == 300 and names[299] == "k299", f"class names {names[:3]} ... {names[-3:]}", r)
+    expect(suite.run(["eval", suite.path("classes300.net"), *model, "--weights", path]), 0,
+           stdout=r"test acc [0-9.]+ \(300 images")
+
+
+@suite.test
 def bench_times_the_input_pipeline_of_a_folder():
     """bench --data reads the folder's training images and batches one epoch, without training."""
     directory = write_image_folder(suite.path("bench-folder"), 40, 20)

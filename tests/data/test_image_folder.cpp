@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -61,7 +62,7 @@ TEST_CASE("decoded and resized images equal what torchvision reads", "[image_fol
   const Split split = load_image_folder(listing, channels, height, width);
   REQUIRE(golden.shape[0] == split.count * channels);
   CHECK(split.channels == channels);
-  CHECK(split.labels == std::vector<uint8_t>(listing.labels.begin(), listing.labels.end()));
+  CHECK(split.labels == std::vector<int32_t>(listing.labels.begin(), listing.labels.end()));
   const auto image_bytes = static_cast<size_t>(channels * height * width);
   for (int64_t i = 0; i < split.count; ++i) {
     INFO(listing.files[static_cast<size_t>(i)].string() << " as " << channels << "x" << height << "x" << width);
@@ -89,6 +90,23 @@ TEST_CASE("a folder that is not an image folder is a clear error", "[image_folde
              Contains("photo.BMP: bmp files are not read (PNG and JPEG are)"));
   CHECK_THAT(data_error_message([&] { images_below(root / "cat"); }),
              Contains("photo.BMP: bmp files are not read (PNG and JPEG are)"));
+}
+
+TEST_CASE("a folder of more classes than a byte holds keeps every label", "[image_folder]") {
+  TempDir tmp;
+  const fs::path root = tmp.path() / "data";
+  for (int c = 0; c < 300; ++c) {
+    const fs::path dir = root / fmt::format("k{:03d}", c);
+    fs::create_directories(dir);
+    fs::copy_file(kFolder / "Bag" / "a_gray.png", dir / "a.png");
+  }
+  const FolderListing listing = list_image_folder(root);
+  REQUIRE(listing.classes.size() == 300);
+  CHECK(listing.classes.back() == "k299");
+  const Split split = load_image_folder(listing, 1, 4, 4);
+  std::vector<int32_t> expected(300);
+  std::iota(expected.begin(), expected.end(), 0);
+  CHECK(split.labels == expected);
 }
 
 TEST_CASE("BadImages::Skip leaves out the files that are not readable images, labels kept in step", "[image_folder]") {
