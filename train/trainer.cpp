@@ -15,6 +15,7 @@
 #include "compiler/ir/random_mask.h"
 #include "compiler/plan/kernel_plan.h"
 #include "train/batch_feeder.h"
+#include "train/data_record.h"
 #include "train/evaluator.h"
 #include "train/initialize.h"
 #include "train/interrupt.h"
@@ -151,6 +152,7 @@ struct EpochLoop {
   std::ostream& out;
   const Recipe& r = options.recipe;
   const RunPosition start;
+  const DataRecord& record;  // what the checkpoints say the run trains on
   const int64_t batch = r.batch;
   const int64_t full_steps = data.train.count / batch;
   const int64_t steps = full_steps + (run.short_batch ? 1 : 0);
@@ -294,7 +296,9 @@ struct EpochLoop {
       throw TrainingError(fmt::format("after epoch {}, batch {}, {}. {}", epoch + 1, step, bad,
                                       last_good()));
     }
-    save_checkpoint(options.checkpoint, run.plan, state, run_metadata(forward.name, r, at, data.class_names, run.normalization));
+    Metadata metadata = run_metadata(forward.name, r, at, data.class_names, run.normalization);
+    add_data_record(metadata, record);
+    save_checkpoint(options.checkpoint, run.plan, state, metadata);
   }
 
   std::string last_good() const {
@@ -325,9 +329,10 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
     throw std::runtime_error(fmt::format("batch {} is larger than the training set ({})", r.batch, data.train.count));
 
   // A resumed run is checked before the (slow) compile: another recipe or a finished run.
+  const DataRecord record = data_record(r.dataset, options.val_split, data.train);
   std::optional<ResumePoint> resume;
   if (options.resume) {
-    resume = read_resume_point(options, plan, out);
+    resume = read_resume_point(options, plan, record, out);
     if (resume->position.epoch >= r.epochs) {
       fmt::print(out, "{} is a finished run: {} of {} epochs trained, nothing to do (to train longer: --epochs N "
                       "--allow-recipe-change)\n",
@@ -345,7 +350,8 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
   fmt::print(out, "compiled {} kernels in {:.2f} s (the training step{}, evaluation)\n", run.kernels(),
              seconds_since(compile_start), run.short_batch ? ", the last short batch" : "");
   const RunPosition start = start_run(run, training, options, std::move(resume), out);
-  return EpochLoop{.forward = forward, .data = data, .run = run, .options = options, .out = out, .start = start}
+  return EpochLoop{.forward = forward, .data = data, .run = run, .options = options, .out = out, .start = start,
+                   .record = record}
       .train_epochs();
 }
 

@@ -183,6 +183,47 @@ def a_checkpoint_without_class_names_resumes():
     check(class_names(path) == FASHION_NAMES, "the resumed run's checkpoint has no class names", r)
 
 
+@suite.test
+def resume_refuses_other_data_val_split_or_data_set():
+    """The checkpoint records the data set, --val-split and a fingerprint of the training images:
+    a --resume on other ones is refused before anything compiles (inside an epoch even with
+    --allow-recipe-change, since that epoch's order is of other images); the same images read
+    from another directory continue."""
+    path = suite.path("data-record.safetensors")
+    run = ["train", TINY, "--checkpoint", path, *CPU]
+    expect(suite.run([*run, "--data", IDX, "--max-steps", "1"]), 0)
+    _, metadata, _ = read_safetensors(path)
+    check(metadata.get("dataset") == "fashion-mnist" and "val_split" not in metadata and
+          re.fullmatch(r"96 images 1x28x28, fingerprint [0-9a-f]{16}", metadata.get("train_images", "")),
+          f"the checkpoint records {metadata}")
+    resume = [*run, "--resume"]
+    refused_before_compiling(
+        suite.run([*resume, "--data", IDX, "--val-split", "0.25"]),
+        r"resnetc: error: --resume: .*data-record\.safetensors was written with another recipe: "
+        r"--val-split 0\.25 \(the checkpoint's: none\), training set of 72 images 1x28x28, fingerprint [0-9a-f]+ "
+        r"\(the checkpoint's: 96 images 1x28x28, fingerprint [0-9a-f]+\); .*--allow-recipe-change.*")
+    refused_before_compiling(suite.run([*resume, "--data", IDX, "--dataset", "mnist"]),
+                             r"resnetc: error: --resume: .*another recipe: dataset mnist \(the "
+                             r"checkpoint's: fashion-mnist\); .*")
+    other = write_idx_subset(suite.path("idx-other"), 96, 32, labels=lambda split, i, v: (v + 1) % 10)
+    refused_before_compiling(suite.run([*resume, "--data", other]),
+                             r"resnetc: error: --resume: .*another recipe: training set of 96 images "
+                             r"1x28x28, fingerprint ([0-9a-f]+) \(the checkpoint's: 96 images 1x28x28, fingerprint "
+                             r"(?!\1)[0-9a-f]+\); .*")
+    refused_before_compiling(suite.run([*resume, "--data", other, "--allow-recipe-change"]),
+                             r"resnetc: error: --resume: .*data-record\.safetensors was saved inside epoch 1 "
+                             r"\(after batch 1\); its place in the epoch's order needs the same training images: "
+                             r"training set of .*")
+    copy = write_idx_subset(suite.path("idx-copy"), 96, 32)
+    expect(suite.run([*resume, "--data", copy]), 0, stdout=r"epoch 2/2: loss")
+    # At an epoch's end, other data continue when asked for, noted.
+    expect(suite.run([*resume, "--data", IDX, "--val-split", "0.25", "--allow-recipe-change", "--epochs", "3"]), 0,
+           stdout=[r"note: resuming with a changed recipe: epochs 3 \(the checkpoint's: 2\), --val-split 0\.25 \(the "
+                   r"checkpoint's: none\), training set of 72 images",
+                   r"epoch 3/3: loss"])
+    check(read_safetensors(path)[1].get("val_split") == "0.25", "the resumed run did not record its --val-split")
+
+
 # Class folders in an order their names sort into, which is not the labels' order.
 FOLDER_CLASSES = ["tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
 

@@ -121,6 +121,7 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
 
   train::TrainOptions t;
   if (o.val_split) t.evaluated = "val";
+  t.val_split = o.val_split;
   t.recipe = r;
   t.checkpoint = files.checkpoint();
   t.resume = o.resume;
