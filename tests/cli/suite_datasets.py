@@ -312,6 +312,39 @@ def normalization_reaches_the_checkpoint_eval_predict_and_resume():
 
 
 @suite.test
+def the_train_section_normalizes_and_the_flags_replace_it():
+    directory = write_image_folder(suite.path("file-normalized"), 64, 20)
+    given = suite.write("normalized-file.net", rgb_net("nf", 10, '\n    mean "0.5,0.4,0.3"\n    std 0.25'))
+    computed = suite.write("computed-file.net", rgb_net("nc", 10, "\n    normalize auto"))
+    data = ["--dataset", "folder", "--data", directory, "--max-steps", "1", *CPU]
+
+    def saved(model, *flags):
+        path = suite.path("file-normalized.safetensors")
+        r = expect(suite.run(["train", model, *data, "--checkpoint", path, *flags]), 0)
+        _, metadata, _ = read_safetensors(path)
+        return r, (metadata.get("normalize_mean"), metadata.get("normalize_std"))
+
+    r, values = saved(given)
+    check(values == ("0.5,0.4,0.3", "0.25,0.25,0.25"), f"the file's normalization gave {values}", r)
+    r, values = saved(given, "--mean", "0.1", "--std", "0.2")
+    check(values == ("0.1,0.1,0.1", "0.2,0.2,0.2"), f"--mean/--std over the file's gave {values}", r)
+    r, values = saved(given, "--normalize")
+    check("normalization computed from the 64 training images" in r.stdout and values[0] != "0.5,0.4,0.3",
+          f"--normalize over the file's mean gave {values}", r)
+    r, values = saved(computed)
+    printed = re.search(r"normalization computed from the 64 training images: mean (\S+) std (\S+)", r.stdout)
+    check(printed is not None and values == printed.groups(), f"normalize auto gave {values}", r)
+    r, values = saved(computed, "--mean", "0.5", "--std", "0.5")
+    check("normalization computed" not in r.stdout and values == ("0.5,0.5,0.5", "0.5,0.5,0.5"),
+          f"--mean/--std over normalize auto gave {values}", r)
+    # Refused at the file's value, before the data are read (there are none here).
+    bad = suite.write("bad-normalization.net", rgb_net("nb", 10, '\n    mean "0.5,0.4"\n    std 0.25'))
+    r = suite.run(["train", bad, "--dataset", "folder", "--data", suite.path("no-such-folder"), *CPU])
+    expect(r, 1, r".*bad-normalization\.net:11:10: error: 'mean' has 2 values, but the network's input has 3 channels: "
+                 r"give one a channel, or one for all")
+
+
+@suite.test
 def bad_normalization_values_are_usage_errors():
     model = ["train", RGB10, "--dataset", "folder", "--data", suite.path("no-data"), *CPU]
     for args, message in (

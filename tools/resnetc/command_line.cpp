@@ -269,7 +269,7 @@ void add_train(CLI::App& app, Options& o) {
   run.value("--mean", "M[,M...]",
             "normalize the pixels as torchvision's Normalize after ToTensor: (pixel/255 - mean) / std per channel; "
             "one value a channel, or one for all; needs --std; kept in the checkpoint for eval, predict and --resume "
-            "(docs/data.md)",
+            "(docs/data.md); with --std or --normalize, replaces the train section's mean and std or normalize auto",
             [&o](const std::string& v) { o.mean = number_list("--mean", v, false); });
   run.value("--std", "S[,S...]", "the normalization's standard deviations, each above 0 (with --mean)",
             [&o](const std::string& v) { o.std_dev = number_list("--std", v, true); });
@@ -368,7 +368,9 @@ void add_bench(CLI::App& app, Options& o) {
              "kernels and the time by kind, with GFLOP/s and GB/s");
   const Group input{app, "the input pipeline (with --data: no training; the data set's images/sec instead)"};
   add_data(input, o);
-  input.value("--mean", "M[,M...]", "normalize the batches as training does (docs/data.md), with --std",
+  input.value("--mean", "M[,M...]",
+              "normalize the batches as training does (docs/data.md), with --std (default: the train section's mean "
+              "and std, if any)",
               [&o](const std::string& v) { o.mean = number_list("--mean", v, false); });
   input.value("--std", "S[,S...]", "the normalization's standard deviations, each above 0 (with --mean)",
               [&o](const std::string& v) { o.std_dev = number_list("--std", v, true); });

@@ -14,6 +14,7 @@
 #include "runtime/data/image_folder.h"
 #include "runtime/data/normalize.h"
 #include "runtime/data/sampler.h"
+#include "train/normalization_settings.h"
 #include "train/recipe.h"
 #include "tools/resnetc/commands.h"
 
@@ -24,8 +25,8 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// --mean/--std, one value for all channels widened to `channels`.
-data::Normalization bench_normalization(const Options& o, int64_t channels) {
+// --mean/--std (else the train section's mean/std), one value for all channels widened to `channels`.
+data::Normalization bench_normalization(const Options& o, const dsl::TrainingSettings& file, int64_t channels) {
   const auto widen = [&](const std::vector<float>& values, const char* flag) {
     if (std::ssize(values) == channels) return values;
     if (values.size() == 1) return std::vector<float>(static_cast<size_t>(channels), values[0]);
@@ -33,8 +34,10 @@ data::Normalization bench_normalization(const Options& o, int64_t channels) {
                                       "channel, or one for all",
                                       flag, values.size(), channels));
   };
-  if (o.mean.empty()) return {};
-  return {widen(o.mean, "--mean"), widen(o.std_dev, "--std")};
+  const data::Normalization asked =
+      train::requested_normalization(file, {o.mean, o.std_dev}, false, channels).values;
+  if (asked.empty()) return {};
+  return {widen(asked.mean, "--mean"), widen(asked.std, "--std")};
 }
 
 }  // namespace
@@ -69,7 +72,7 @@ int run_input_bench(const Options& o, dsl::SourceManager& sources) {
     throw data::DataError(fmt::format("the network takes {} input channels, but {} has {}", input[1], dataset,
                                       train.channels));
 
-  const data::Normalization normalization = bench_normalization(o, train.channels);
+  const data::Normalization normalization = bench_normalization(o, net.training, train.channels);
   const data::Resizer resizer(train.height, train.width, input[2], input[3]);
   std::vector<float> images(static_cast<size_t>(batch * input[1] * input[2] * input[3]));
   std::vector<int32_t> labels(static_cast<size_t>(batch));

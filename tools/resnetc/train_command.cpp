@@ -16,6 +16,7 @@
 #include "train/report/figure_file.h"
 #include "train/report/training_plot.h"
 #include "train/initialize.h"
+#include "train/normalization_settings.h"
 #include "train/interrupt.h"
 #include "train/run_files.h"
 #include "train/trainer.h"
@@ -97,6 +98,8 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   const train::Recipe& r = m.recipe;
   // A network that has no training step is refused at the user's line before anything else.
   if (const auto refusal = autodiff::why_untrainable(m.net.graph)) throw refusal->error();
+  const train::NormalizationRequest normalization = train::requested_normalization(
+      m.net.training, {o.mean, o.std_dev}, o.normalize, m.net.graph.shape(m.net.graph.input)[1]);
   // The outputs are checked (and the checkpoint locked) before the data is read or anything compiled.
   const train::RunFiles files(o.checkpoint.empty() ? m.net.graph.name + ".safetensors" : o.checkpoint, o.log,
                               run_inputs(o, r));
@@ -126,8 +129,8 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.checkpoint = files.checkpoint();
   t.resume = o.resume;
   t.allow_recipe_change = o.allow_recipe_change;
-  t.normalization = {o.mean, o.std_dev};
-  t.compute_normalization = o.normalize;
+  t.normalization = normalization.values;
+  t.compute_normalization = normalization.compute;
   t.init = o.init;
   t.max_steps = o.max_steps;
   t.log = files.log();
