@@ -366,7 +366,7 @@ void add_bench(CLI::App& app, Options& o) {
   bench.flag("--profile", o.profile,
              "then time the same steps kernel by kernel (no CUDA graph, so a little slower) and print the slowest "
              "kernels and the time by kind, with GFLOP/s and GB/s");
-  const Group input{app, "the input pipeline (with --data: no training; the data set's images/sec instead)"};
+  const Group input{app, "the input pipeline (with --data: its images/sec, no training)"};
   add_data(input, o);
   input.value("--mean", "M[,M...]",
               "normalize the batches as training does (docs/data.md), with --std (default: the train section's mean "
