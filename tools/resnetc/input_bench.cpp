@@ -4,8 +4,12 @@
 // assembles them (train/batch_feeder.h: data::fill_batch in the epoch's order, /255, normalized).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "dsl/frontend.h"
 #include "runtime/cpu/thread_pool.h"
