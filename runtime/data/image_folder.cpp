@@ -40,10 +40,6 @@ DataError filesystem_error(const fs::path& path, const std::error_code& e) {
   return DataError(fmt::format("{}: {}", path.string(), e.message()));
 }
 
-}  // namespace
-
-namespace {
-
 struct Found {
   fs::path file;
   FileKind kind;
