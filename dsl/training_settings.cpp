@@ -13,7 +13,8 @@ namespace {
 
 const std::vector<std::string_view> kKeys = {"dataset", "epochs", "batch", "seed", "lr",
                                              "momentum", "weight_decay", "schedule", "random_crop",
-                                             "random_resized_crop", "center_crop", "flip"};
+                                             "random_resized_crop", "center_crop", "flip", "mean", "std",
+                                             "normalize"};
 
 int64_t integer(const ast::Setting& s, int64_t min) {
   if (s.value.kind != Tok::Int)
@@ -61,6 +62,17 @@ auto augmentation(const ast::Setting& s, Parse parse) {
   }
 }
 
+// `mean` or `std`: a number, or a string of them (the values are read where they are used).
+Token values(const ast::Setting& s) {
+  if (s.value.kind != Tok::Int && s.value.kind != Tok::Float && s.value.kind != Tok::String)
+    error_at(s.value.loc,
+             fmt::format("'{}' must be a number, or a string of numbers separated by commas (one a channel), found "
+                         "'{}'",
+                         s.key, s.value.text),
+             s.value.length());
+  return s.value;
+}
+
 }  // namespace
 
 TrainingSettings read_training_settings(const std::vector<ast::Setting>& settings) {
@@ -91,9 +103,21 @@ TrainingSettings read_training_settings(const std::vector<ast::Setting>& setting
       t.augmentation.random_resized_crop = augmentation(s, data::parse_random_resized_crop);
     else if (s.key == "center_crop") t.augmentation.center_crop = augmentation(s, data::parse_crop_size);
     else if (s.key == "flip") t.augmentation.flip = word(s, {"true", "false"}) == "true";
+    else if (s.key == "mean") t.mean = values(s);
+    else if (s.key == "std") t.std_dev = values(s);
+    else if (s.key == "normalize") t.normalize_auto = word(s, {"auto"}) == "auto";
     else
       error_at(s.loc, fmt::format("unknown training setting '{}'{}", s.key, did_you_mean(s.key, kKeys)),
                static_cast<uint32_t>(s.key.size()));
+  }
+  for (const ast::Setting& s : settings) {
+    if ((s.key == "mean" && !t.std_dev) || (s.key == "std" && !t.mean))
+      error_at(s.loc, fmt::format("'{}' needs '{}' too: a normalization takes both", s.key,
+                                  s.key == "mean" ? "std" : "mean"),
+               static_cast<uint32_t>(s.key.size()));
+    if (s.key == "normalize" && t.mean)
+      error_at(s.loc, "'normalize auto' computes the mean and std from the training set: give it or 'mean' and 'std', "
+               "not both", static_cast<uint32_t>(s.key.size()));
   }
   return t;
 }

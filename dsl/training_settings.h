@@ -17,6 +17,12 @@ struct TrainingSettings {
   std::optional<double> lr, momentum, weight_decay;
   std::optional<std::string> schedule;  // "constant", "cosine" or "step"
   data::Augmentation augmentation;      // random_crop, random_resized_crop, center_crop, flip
+  // The pixels' normalization (docs/data.md): `mean` and `std`, each a number or a string of
+  // comma-separated numbers (one a channel, or one for all), kept as written with their place
+  // (train/normalization_settings.h reads the values); or `normalize auto`, computed from the
+  // training set. Both given, or one of mean and std alone, is an error here.
+  std::optional<Token> mean, std_dev;
+  bool normalize_auto = false;
 };
 
 // Checks names, types and ranges; throws CompileError at the offending setting.

@@ -11,13 +11,16 @@
 
 namespace resnetc::train {
 
-ResumePoint read_resume_point(const TrainOptions& options, const plan::KernelPlan& plan, std::ostream& out) {
+ResumePoint read_resume_point(const TrainOptions& options, const plan::KernelPlan& plan, const DataRecord& data,
+                              std::ostream& out) {
   const Recipe& r = options.recipe;
   const std::string source = options.checkpoint.string();
   ResumePoint p{load_checkpoint(options.checkpoint, plan, false), {}};
   p.position = read_position(p.saved.metadata, source);
   const RunPosition& at = p.position;
-  const std::vector<std::string> changes = recipe_changes(p.saved.metadata, r);
+  std::vector<std::string> changes = recipe_changes(p.saved.metadata, r);
+  const std::vector<std::string> data_changed = data_changes(p.saved.metadata, data);
+  changes.insert(changes.end(), data_changed.begin(), data_changed.end());
   if (!changes.empty() && !options.allow_recipe_change)
     throw std::runtime_error(fmt::format(
         "--resume: {} was written with another recipe: {}; resume with the checkpoint's values, or add "
@@ -32,6 +35,11 @@ ResumePoint read_resume_point(const TrainOptions& options, const plan::KernelPla
         "--resume: {} was saved inside epoch {} (after batch {}); its place in the epoch's order needs the same "
         "--batch ({}) and --seed ({})",
         source, at.epoch + 1, at.step, saved_value("batch"), saved_value("seed")));
+  if (at.step > 0 && !data_changed.empty())
+    throw std::runtime_error(fmt::format(
+        "--resume: {} was saved inside epoch {} (after batch {}); its place in the epoch's order needs the same "
+        "training images: {}",
+        source, at.epoch + 1, at.step, fmt::join(data_changed, ", ")));
   if (!changes.empty()) fmt::print(out, "note: resuming with a changed recipe: {}\n", fmt::join(changes, ", "));
   return p;
 }

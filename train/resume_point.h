@@ -5,6 +5,7 @@
 #include <iosfwd>
 
 #include "compiler/plan/kernel_plan.h"
+#include "train/data_record.h"
 #include "train/model_state.h"
 #include "train/run_record.h"
 #include "train/trainer.h"
@@ -16,8 +17,9 @@ struct ResumePoint {
   RunPosition position;
 };
 
-// Reads options.checkpoint for `plan`; notes a changed recipe (allowed by
-// options.allow_recipe_change) on `out`.
-ResumePoint read_resume_point(const TrainOptions& options, const plan::KernelPlan& plan, std::ostream& out);
+// Reads options.checkpoint for `plan`; notes a changed recipe or other training data (`data`, allowed
+// by options.allow_recipe_change) on `out`.
+ResumePoint read_resume_point(const TrainOptions& options, const plan::KernelPlan& plan, const DataRecord& data,
+                              std::ostream& out);
 
 }  // namespace resnetc::train

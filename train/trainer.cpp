@@ -15,6 +15,7 @@
 #include "compiler/ir/random_mask.h"
 #include "compiler/plan/kernel_plan.h"
 #include "train/batch_feeder.h"
+#include "train/data_record.h"
 #include "train/evaluator.h"
 #include "train/initialize.h"
 #include "train/interrupt.h"
@@ -58,7 +59,7 @@ constexpr double kExplodedLossFactor = 100;
 
 int64_t largest_label(const data::Split& split) {
   int64_t largest = 0;
-  for (uint8_t l : split.labels) largest = std::max<int64_t>(largest, l);
+  for (int32_t l : split.labels) largest = std::max<int64_t>(largest, l);
   return largest;
 }
 
@@ -160,6 +161,7 @@ struct EpochLoop {
   std::ostream& out;
   const Recipe& r = options.recipe;
   const RunPosition start;
+  const DataRecord& record;  // what the checkpoints say the run trains on
   const int64_t batch = r.batch;
   const int64_t full_steps = data.train.count / batch;
   const int64_t steps = full_steps + (run.short_batch ? 1 : 0);
@@ -306,6 +308,7 @@ struct EpochLoop {
     }
     Metadata metadata = run_metadata(forward.name, r, at, data.class_names, run.normalization);
     write_augmentation(metadata, run.augmentation, {data.train.height, data.train.width});
+    add_data_record(metadata, record);
     save_checkpoint(options.checkpoint, run.plan, state, metadata);
   }
 
@@ -350,9 +353,10 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
     throw std::runtime_error(fmt::format("batch {} is larger than the training set ({})", r.batch, data.train.count));
 
   // A resumed run is checked before the (slow) compile: another recipe or a finished run.
+  const DataRecord record = data_record(r.dataset, options.val_split, data.train);
   std::optional<ResumePoint> resume;
   if (options.resume) {
-    resume = read_resume_point(options, plan, out);
+    resume = read_resume_point(options, plan, record, out);
     if (resume->position.epoch >= r.epochs) {
       fmt::print(out, "{} is a finished run: {} of {} epochs trained, nothing to do (to train longer: --epochs N "
                       "--allow-recipe-change)\n",
@@ -377,7 +381,8 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
   fmt::print(out, "compiled {} kernels in {:.2f} s (the training step{}, evaluation)\n", run.kernels(),
              seconds_since(compile_start), run.short_batch ? ", the last short batch" : "");
   const RunPosition start = start_run(run, training, options, std::move(resume), init, out);
-  return EpochLoop{.forward = forward, .data = data, .run = run, .options = options, .out = out, .start = start}
+  return EpochLoop{.forward = forward, .data = data, .run = run, .options = options, .out = out, .start = start,
+                   .record = record}
       .train_epochs();
 }
 

@@ -50,6 +50,9 @@ struct TrainOptions {
   // What the data set's test split is, for the epoch lines' "test acc": "val" when it was carved
   // out of the training images.
   std::string evaluated = "test";
+  // The --val-split fraction that carved the test split out of the training images, if any: kept
+  // in the checkpoint, so that a --resume with another is refused (train/data_record.h).
+  std::optional<double> val_split;
   // The pixels' normalization (docs/data.md): these values (one a channel, or one for all), or
   // with compute_normalization the training set's; neither: none, or on --resume the checkpoint's.
   data::Normalization normalization;

@@ -22,11 +22,12 @@ std::filesystem::path default_data_dir(std::string_view name) {
   return {};
 }
 
-DataSet load_dataset(std::string_view name, const std::filesystem::path& dir, const InputImage& input) {
+DataSet load_dataset(std::string_view name, const std::filesystem::path& dir, const InputImage& input,
+                     BadImages bad) {
   if (name == "fashion-mnist" || name == "mnist") return load_mnist_like(dir, name);
   if (name == "cifar10") return load_cifar10(dir);
   if (name == "cifar100" || name == "cifar100-coarse") return load_cifar100(dir, name == "cifar100-coarse");
-  if (name == "folder") return load_folder_dataset(dir, input.channels, input.height, input.width);
+  if (name == "folder") return load_folder_dataset(dir, input.channels, input.height, input.width, bad);
   throw std::invalid_argument(fmt::format("there is no data set '{}'", name));
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "runtime/data/dataset.h"
+#include "runtime/data/image_folder.h"
 
 namespace resnetc::data {
 
@@ -28,6 +29,8 @@ struct InputImage {
 
 // Loads data set `name` from `dir`. Throws DataError (the message names the file and the fault),
 // std::invalid_argument for a name not in dataset_names().
-DataSet load_dataset(std::string_view name, const std::filesystem::path& dir, const InputImage& input);
+// `bad`: what a folder's files that are not readable images do (image_folder.h).
+DataSet load_dataset(std::string_view name, const std::filesystem::path& dir, const InputImage& input,
+                     BadImages bad = BadImages::Refuse);
 
 }  // namespace resnetc::data

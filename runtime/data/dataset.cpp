@@ -49,7 +49,7 @@ Split load_split(const fs::path& dir, const std::string& prefix, int num_classes
     }
   }
   split.images = std::move(images.data);
-  split.labels = std::move(labels.data);
+  split.labels.assign(labels.data.begin(), labels.data.end());
   return split;
 }
 

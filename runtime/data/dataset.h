@@ -1,4 +1,4 @@
-// The data model (splits of uint8 images and labels), and the MNIST-style data set: four IDX
+// The data model (splits of uint8 images and their labels), and the MNIST-style data set: four IDX
 // files in one directory, loaded and validated.
 #pragma once
 
@@ -20,7 +20,7 @@ inline constexpr std::string_view kDefaultMnistDir = "/usr/share/datasets/mnist"
 struct Split {
   int64_t count = 0, height = 0, width = 0;
   std::vector<uint8_t> images;
-  std::vector<uint8_t> labels;
+  std::vector<int32_t> labels;  // 0 .. classes - 1: int32, as the plan's labels (more than 256 classes)
   int64_t channels = 1;  // last, so that {count, height, width, images, labels} still means one channel
 };
 
@@ -29,6 +29,7 @@ struct DataSet {
   int num_classes = 10;
   std::string name;
   std::vector<std::string> class_names;  // label i's name, one per class
+  std::vector<std::string> skipped;      // files left out as not readable images, "FILE: why" (folder)
 };
 
 // Reads train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and

@@ -7,9 +7,9 @@
 #include <array>
 #include <cctype>
 #include <iterator>
-#include <limits>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 #include "runtime/cpu/thread_pool.h"
@@ -40,75 +40,63 @@ DataError filesystem_error(const fs::path& path, const std::error_code& e) {
   return DataError(fmt::format("{}: {}", path.string(), e.message()));
 }
 
-}  // namespace
+struct Found {
+  fs::path file;
+  FileKind kind;
+};
 
-// In sorted(os.walk) order: by directory, then by file name.
-std::vector<fs::path> images_below(const fs::path& dir) {
-  std::vector<std::pair<std::string, std::string>> found;  // (directory, file name)
+// Every regular file below `dir` but hidden ones not named as images (.DS_Store), in
+// sorted(os.walk) order: by directory, then by file name.
+std::vector<Found> files_below(const fs::path& dir) {
+  std::vector<std::tuple<std::string, std::string, FileKind>> found;  // (directory, file name, kind)
   std::error_code e;
   fs::recursive_directory_iterator it(dir, fs::directory_options::follow_directory_symlink, e);
   if (e) throw filesystem_error(dir, e);
   for (; it != fs::recursive_directory_iterator(); it.increment(e)) {
     if (e) throw filesystem_error(it->path(), e);
     if (!it->is_regular_file(e)) continue;
-    switch (kind_of(it->path())) {
-      case FileKind::Image: found.emplace_back(it->path().parent_path().string(), it->path().filename().string()); break;
-      case FileKind::Unsupported:
-        throw DataError(fmt::format("{}: {} files are not read (PNG and JPEG are); convert it or move it out",
-                                    it->path().string(), lower(it->path().extension().string()).substr(1)));
-      case FileKind::Other: break;
-    }
+    const FileKind kind = kind_of(it->path());
+    if (kind != FileKind::Image && it->path().filename().string().starts_with('.')) continue;
+    found.emplace_back(it->path().parent_path().string(), it->path().filename().string(), kind);
   }
   if (e) throw filesystem_error(dir, e);
   std::sort(found.begin(), found.end());
-  std::vector<fs::path> files;
+  std::vector<Found> files;
   files.reserve(found.size());
-  for (const auto& [parent, name] : found) files.push_back(fs::path(parent) / name);
+  for (const auto& [parent, name, kind] : found) files.push_back({fs::path(parent) / name, kind});
   return files;
 }
 
-FolderListing list_image_folder(const fs::path& root) {
-  std::error_code e;
-  const fs::file_status status = fs::status(root, e);
-  if (!fs::is_directory(status))
-    throw DataError(fmt::format("{}: not a directory of class folders: {}", root.string(),
-                                status.type() == fs::file_type::not_found ? "it does not exist"
-                                : e                                       ? e.message()
-                                                                          : "it is not a directory"));
-  FolderListing listing;
-  for (fs::directory_iterator it(root, e), end; !e && it != end; it.increment(e))
-    if (it->is_directory(e)) listing.classes.push_back(it->path().filename().string());
-  if (e) throw filesystem_error(root, e);
-  if (listing.classes.empty())
-    throw DataError(fmt::format("{}: no class folders in it (expected {}/<class>/<image>.png or .jpg)", root.string(),
-                                root.string()));
-  std::sort(listing.classes.begin(), listing.classes.end());
-  if (listing.classes.size() > std::numeric_limits<uint8_t>::max() + size_t{1})
-    throw DataError(fmt::format("{}: {} classes; resnetc reads at most 256 for now", root.string(),
-                                listing.classes.size()));
-  for (size_t label = 0; label < listing.classes.size(); ++label) {
-    const fs::path dir = root / listing.classes[label];
-    std::vector<fs::path> files = images_below(dir);
-    if (files.empty())
-      throw DataError(fmt::format("{}: no PNG or JPEG image in class folder '{}'", dir.string(), listing.classes[label]));
-    listing.labels.insert(listing.labels.end(), files.size(), static_cast<int>(label));
-    std::move(files.begin(), files.end(), std::back_inserter(listing.files));
-  }
-  return listing;
+std::string unsupported_format(const fs::path& file) {
+  return fmt::format("{}: {} files are not read (PNG and JPEG are); convert it or move it out", file.string(),
+                     lower(file.extension().string()).substr(1));
 }
 
-Split load_images(std::span<const fs::path> files, int64_t channels, int64_t height, int64_t width) {
+constexpr std::string_view kSkipHint = "--skip-bad-images leaves out every file that is not a readable image";
+
+// Decodes and resizes files[i] into image i of the split. With `errors`, a file that cannot be
+// decoded leaves its image unwritten and its reason in errors[i]; without, it throws.
+Split decode_all(std::span<const fs::path> files, int64_t channels, int64_t height, int64_t width,
+                 cpu::ThreadPool& pool, std::vector<std::string>* errors) {
   Split split;
   split.count = static_cast<int64_t>(files.size());
   split.channels = channels, split.height = height, split.width = width;
   const auto plane = static_cast<size_t>(height * width);
   const size_t image_bytes = plane * static_cast<size_t>(channels);
   split.images.resize(image_bytes * files.size());
+  if (errors) errors->assign(files.size(), {});
 
-  cpu::ThreadPool::global().parallel_for(split.count, [&](int64_t begin, int64_t end) {
+  pool.parallel_for(split.count, [&](int64_t begin, int64_t end) {
     std::vector<uint8_t> scratch;
     for (int64_t i = begin; i < end; ++i) {
-      const Image image = decode_image_file(files[static_cast<size_t>(i)], static_cast<int>(channels));
+      Image image;
+      try {
+        image = decode_image_file(files[static_cast<size_t>(i)], static_cast<int>(channels));
+      } catch (const DataError& e) {
+        if (!errors) throw;
+        (*errors)[static_cast<size_t>(i)] = e.what();
+        continue;
+      }
       uint8_t* out = split.images.data() + static_cast<size_t>(i) * image_bytes;
       if (image.height == height && image.width == width) {
         std::copy(image.pixels.begin(), image.pixels.end(), out);
@@ -125,13 +113,103 @@ Split load_images(std::span<const fs::path> files, int64_t channels, int64_t hei
   return split;
 }
 
-Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width) {
-  Split split = load_images(listing.files, channels, height, width);
-  split.labels.assign(listing.labels.begin(), listing.labels.end());
+}  // namespace
+
+std::vector<fs::path> images_below(const fs::path& dir) {
+  std::vector<fs::path> images;
+  for (const Found& f : files_below(dir)) {
+    if (f.kind == FileKind::Unsupported) throw DataError(unsupported_format(f.file));
+    if (f.kind == FileKind::Image) images.push_back(f.file);
+  }
+  return images;
+}
+
+FolderListing list_image_folder(const fs::path& root, BadImages bad) {
+  std::error_code e;
+  const fs::file_status status = fs::status(root, e);
+  if (!fs::is_directory(status))
+    throw DataError(fmt::format("{}: not a directory of class folders: {}", root.string(),
+                                status.type() == fs::file_type::not_found ? "it does not exist"
+                                : e                                       ? e.message()
+                                                                          : "it is not a directory"));
+  FolderListing listing;
+  for (fs::directory_iterator it(root, e), end; !e && it != end; it.increment(e))
+    if (it->is_directory(e)) listing.classes.push_back(it->path().filename().string());
+  if (e) throw filesystem_error(root, e);
+  if (listing.classes.empty())
+    throw DataError(fmt::format("{}: no class folders in it (expected {}/<class>/<image>.png or .jpg)", root.string(),
+                                root.string()));
+  std::sort(listing.classes.begin(), listing.classes.end());
+  for (size_t label = 0; label < listing.classes.size(); ++label) {
+    const fs::path dir = root / listing.classes[label];
+    size_t images = 0;
+    for (const Found& f : files_below(dir)) {
+      if (f.kind == FileKind::Image) {
+        listing.files.push_back(f.file);
+        listing.labels.push_back(static_cast<int>(label));
+        ++images;
+        continue;
+      }
+      const std::string why = f.kind == FileKind::Unsupported
+                                  ? unsupported_format(f.file)
+                                  : fmt::format("{}: not a PNG or JPEG image (its name ends in neither .png, .jpg nor "
+                                                ".jpeg); move it out of the class folder",
+                                                f.file.string());
+      if (bad == BadImages::Refuse) throw DataError(fmt::format("{}; {}", why, kSkipHint));
+      listing.skipped.push_back(why);
+    }
+    if (images == 0)
+      throw DataError(fmt::format("{}: no PNG or JPEG image in class folder '{}'", dir.string(), listing.classes[label]));
+  }
+  return listing;
+}
+
+Split load_images(std::span<const fs::path> files, int64_t channels, int64_t height, int64_t width) {
+  return load_images(files, channels, height, width, cpu::ThreadPool::global());
+}
+
+Split load_images(std::span<const fs::path> files, int64_t channels, int64_t height, int64_t width,
+                  cpu::ThreadPool& pool) {
+  return decode_all(files, channels, height, width, pool, nullptr);
+}
+
+Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width, BadImages bad,
+                        std::vector<std::string>& skipped, cpu::ThreadPool& pool) {
+  std::vector<std::string> errors;
+  Split split = decode_all(listing.files, channels, height, width, pool, &errors);
+  if (bad == BadImages::Refuse) {
+    // The first in the listing's order, whichever thread met it first.
+    for (const std::string& error : errors)
+      if (!error.empty()) throw DataError(fmt::format("{}; {}", error, kSkipHint));
+  }
+  // Each image kept moves down over those left out, its label beside it.
+  const auto image_bytes = static_cast<size_t>(channels * height * width);
+  int64_t kept = 0;
+  for (size_t i = 0; i < listing.files.size(); ++i) {
+    if (!errors[i].empty()) {
+      skipped.push_back(std::move(errors[i]));
+      continue;
+    }
+    if (kept != static_cast<int64_t>(i))
+      std::copy_n(split.images.begin() + static_cast<std::ptrdiff_t>(i * image_bytes), image_bytes,
+                  split.images.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(kept) * image_bytes));
+    split.labels.push_back(listing.labels[i]);
+    ++kept;
+  }
+  if (kept == 0)
+    throw DataError(fmt::format("not one of the {} image files could be read; the first: {}", listing.files.size(),
+                                skipped[skipped.size() - listing.files.size()]));
+  split.count = kept;
+  split.images.resize(static_cast<size_t>(kept) * image_bytes);
   return split;
 }
 
-DataSet load_folder_dataset(const fs::path& dir, int64_t channels, int64_t height, int64_t width) {
+Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width) {
+  std::vector<std::string> skipped;
+  return load_image_folder(listing, channels, height, width, BadImages::Refuse, skipped, cpu::ThreadPool::global());
+}
+
+DataSet load_folder_dataset(const fs::path& dir, int64_t channels, int64_t height, int64_t width, BadImages bad) {
   std::error_code e;
   if (!fs::is_directory(dir, e))
     throw DataError(fmt::format("{}: the folder data set is a directory holding train/ and val/ (or test/): {}",
@@ -141,8 +219,8 @@ DataSet load_folder_dataset(const fs::path& dir, int64_t channels, int64_t heigh
     throw DataError(fmt::format("{}: the folder data set needs train/ and val/ (or test/) in it, each a folder of "
                                 "class folders; {} is missing",
                                 dir.string(), fs::is_directory(dir / "train", e) ? "val/ (or test/)" : "train/"));
-  const FolderListing train = list_image_folder(dir / "train");
-  const FolderListing test = list_image_folder(test_dir);
+  const FolderListing train = list_image_folder(dir / "train", bad);
+  const FolderListing test = list_image_folder(test_dir, bad);
   if (train.classes != test.classes) {
     // Labels are positions in the sorted class list: both splits must list the same classes.
     const auto missing_from = [](const FolderListing& a, const FolderListing& b) {
@@ -163,8 +241,10 @@ DataSet load_folder_dataset(const fs::path& dir, int64_t channels, int64_t heigh
   data.name = "folder";
   data.class_names = train.classes;
   data.num_classes = static_cast<int>(train.classes.size());
-  data.train = load_image_folder(train, channels, height, width);
-  data.test = load_image_folder(test, channels, height, width);
+  data.skipped = train.skipped;
+  data.train = load_image_folder(train, channels, height, width, bad, data.skipped, cpu::ThreadPool::global());
+  data.skipped.insert(data.skipped.end(), test.skipped.begin(), test.skipped.end());
+  data.test = load_image_folder(test, channels, height, width, bad, data.skipped, cpu::ThreadPool::global());
   return data;
 }
 

@@ -10,39 +10,60 @@
 
 #include "runtime/data/dataset.h"
 
+namespace resnetc::cpu {
+class ThreadPool;
+}
+
 namespace resnetc::data {
+
+// What to do with a file below a class folder that is not a readable image: a file not named
+// .png, .jpg or .jpeg (hidden files so named excepted: .DS_Store), one in a format resnetc does
+// not read, or an image that cannot be decoded (corrupt, truncated, CMYK, ...). Refuse: stop,
+// naming the file (the default, so that no file is silently left out). Skip: leave it out and
+// list it in DataSet::skipped (resnetc train --skip-bad-images).
+enum class BadImages { Refuse, Skip };
 
 // ROOT/<class>/**/<image>: the classes are ROOT's subdirectories sorted by name (label i is
 // the i-th); a class's images are every PNG or JPEG file below its directory, subdirectories
 // and symbolic links included, sorted by (directory, file name) as sorted(os.walk(...)) and
-// sorted(file names) order them. Files with other extensions are not images and are skipped,
-// except the image formats torchvision reads and resnetc does not (BMP, TIFF, WebP, PPM,
-// PGM): those are an error naming the file, so that no image is silently left out.
+// sorted(file names) order them, as torchvision's ImageFolder finds them. Other files are
+// handled as `bad` says.
 struct FolderListing {
   std::vector<std::string> classes;
   std::vector<std::filesystem::path> files;
   std::vector<int> labels;  // one per file
+  std::vector<std::string> skipped;  // with BadImages::Skip, "FILE: why" for each file left out
 };
 
 // Throws DataError when ROOT is not a directory, has no class directory, a class has no
-// image, or there are more classes than a label byte holds.
-FolderListing list_image_folder(const std::filesystem::path& root);
+// image, or (BadImages::Refuse) a file below it is not named as a PNG or JPEG image.
+FolderListing list_image_folder(const std::filesystem::path& root, BadImages bad = BadImages::Refuse);
 
-// The PNG and JPEG files below `dir`, in a class folder's order (above). Throws DataError for an
-// image format resnetc does not read, or a directory it cannot list.
+// The PNG and JPEG files below `dir`, in a class folder's order (above), other files skipped.
+// Throws DataError for an image format resnetc does not read (BMP, TIFF, WebP, PPM, PGM: named so
+// that no image is silently left out), or a directory it cannot list.
 std::vector<std::filesystem::path> images_below(const std::filesystem::path& dir);
 
 // Decodes every file into `channels` planes (image_decode.h) and resizes it to height x width
 // as PIL's Image.resize(BILINEAR) does, in parallel on the CPU pool: a split without labels.
 // Throws DataError naming the first file that cannot be read.
 Split load_images(std::span<const std::filesystem::path> files, int64_t channels, int64_t height, int64_t width);
+// The same on `pool` (resnetc bench --data --threads N times it on N threads).
+Split load_images(std::span<const std::filesystem::path> files, int64_t channels, int64_t height, int64_t width,
+                  cpu::ThreadPool& pool);
 
-// load_images of the listing's files, with its labels.
+// load_images of the listing's files, with its labels. With BadImages::Skip a file that cannot
+// be decoded is left out and added to `skipped` ("FILE: why"), in the listing's order; a DataError
+// when none is left.
 Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width);
+Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width, BadImages bad,
+                        std::vector<std::string>& skipped, cpu::ThreadPool& pool);
 
 // The `folder` data set: DIR/train and DIR/val (or, without val, DIR/test), each a folder of
 // class folders with the same names, images read as load_image_folder reads them. Throws
 // DataError when a split is missing or the two splits' classes differ (naming the difference).
-DataSet load_folder_dataset(const std::filesystem::path& dir, int64_t channels, int64_t height, int64_t width);
+// Files left out under BadImages::Skip are listed in the DataSet's `skipped`.
+DataSet load_folder_dataset(const std::filesystem::path& dir, int64_t channels, int64_t height, int64_t width,
+                            BadImages bad = BadImages::Refuse);
 
 }  // namespace resnetc::data

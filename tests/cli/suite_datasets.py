@@ -183,6 +183,47 @@ def a_checkpoint_without_class_names_resumes():
     check(class_names(path) == FASHION_NAMES, "the resumed run's checkpoint has no class names", r)
 
 
+@suite.test
+def resume_refuses_other_data_val_split_or_data_set():
+    """The checkpoint records the data set, --val-split and a fingerprint of the training images:
+    a --resume on other ones is refused before anything compiles (inside an epoch even with
+    --allow-recipe-change, since that epoch's order is of other images); the same images read
+    from another directory continue."""
+    path = suite.path("data-record.safetensors")
+    run = ["train", TINY, "--checkpoint", path, *CPU]
+    expect(suite.run([*run, "--data", IDX, "--max-steps", "1"]), 0)
+    _, metadata, _ = read_safetensors(path)
+    check(metadata.get("dataset") == "fashion-mnist" and "val_split" not in metadata and
+          re.fullmatch(r"96 images 1x28x28, fingerprint [0-9a-f]{16}", metadata.get("train_images", "")),
+          f"the checkpoint records {metadata}")
+    resume = [*run, "--resume"]
+    refused_before_compiling(
+        suite.run([*resume, "--data", IDX, "--val-split", "0.25"]),
+        r"resnetc: error: --resume: .*data-record\.safetensors was written with another recipe: "
+        r"--val-split 0\.25 \(the checkpoint's: none\), training set of 72 images 1x28x28, fingerprint [0-9a-f]+ "
+        r"\(the checkpoint's: 96 images 1x28x28, fingerprint [0-9a-f]+\); .*--allow-recipe-change.*")
+    refused_before_compiling(suite.run([*resume, "--data", IDX, "--dataset", "mnist"]),
+                             r"resnetc: error: --resume: .*another recipe: dataset mnist \(the "
+                             r"checkpoint's: fashion-mnist\); .*")
+    other = write_idx_subset(suite.path("idx-other"), 96, 32, labels=lambda split, i, v: (v + 1) % 10)
+    refused_before_compiling(suite.run([*resume, "--data", other]),
+                             r"resnetc: error: --resume: .*another recipe: training set of 96 images "
+                             r"1x28x28, fingerprint ([0-9a-f]+) \(the checkpoint's: 96 images 1x28x28, fingerprint "
+                             r"(?!\1)[0-9a-f]+\); .*")
+    refused_before_compiling(suite.run([*resume, "--data", other, "--allow-recipe-change"]),
+                             r"resnetc: error: --resume: .*data-record\.safetensors was saved inside epoch 1 "
+                             r"\(after batch 1\); its place in the epoch's order needs the same training images: "
+                             r"training set of .*")
+    copy = write_idx_subset(suite.path("idx-copy"), 96, 32)
+    expect(suite.run([*resume, "--data", copy]), 0, stdout=r"epoch 2/2: loss")
+    # At an epoch's end, other data continue when asked for, noted.
+    expect(suite.run([*resume, "--data", IDX, "--val-split", "0.25", "--allow-recipe-change", "--epochs", "3"]), 0,
+           stdout=[r"note: resuming with a changed recipe: epochs 3 \(the checkpoint's: 2\), --val-split 0\.25 \(the "
+                   r"checkpoint's: none\), training set of 72 images",
+                   r"epoch 3/3: loss"])
+    check(read_safetensors(path)[1].get("val_split") == "0.25", "the resumed run did not record its --val-split")
+
+
 # Class folders in an order their names sort into, which is not the labels' order.
 FOLDER_CLASSES = ["tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
 
@@ -271,6 +312,39 @@ def normalization_reaches_the_checkpoint_eval_predict_and_resume():
 
 
 @suite.test
+def the_train_section_normalizes_and_the_flags_replace_it():
+    directory = write_image_folder(suite.path("file-normalized"), 64, 20)
+    given = suite.write("normalized-file.net", rgb_net("nf", 10, '\n    mean "0.5,0.4,0.3"\n    std 0.25'))
+    computed = suite.write("computed-file.net", rgb_net("nc", 10, "\n    normalize auto"))
+    data = ["--dataset", "folder", "--data", directory, "--max-steps", "1", *CPU]
+
+    def saved(model, *flags):
+        path = suite.path("file-normalized.safetensors")
+        r = expect(suite.run(["train", model, *data, "--checkpoint", path, *flags]), 0)
+        _, metadata, _ = read_safetensors(path)
+        return r, (metadata.get("normalize_mean"), metadata.get("normalize_std"))
+
+    r, values = saved(given)
+    check(values == ("0.5,0.4,0.3", "0.25,0.25,0.25"), f"the file's normalization gave {values}", r)
+    r, values = saved(given, "--mean", "0.1", "--std", "0.2")
+    check(values == ("0.1,0.1,0.1", "0.2,0.2,0.2"), f"--mean/--std over the file's gave {values}", r)
+    r, values = saved(given, "--normalize")
+    check("normalization computed from the 64 training images" in r.stdout and values[0] != "0.5,0.4,0.3",
+          f"--normalize over the file's mean gave {values}", r)
+    r, values = saved(computed)
+    printed = re.search(r"normalization computed from the 64 training images: mean (\S+) std (\S+)", r.stdout)
+    check(printed is not None and values == printed.groups(), f"normalize auto gave {values}", r)
+    r, values = saved(computed, "--mean", "0.5", "--std", "0.5")
+    check("normalization computed" not in r.stdout and values == ("0.5,0.5,0.5", "0.5,0.5,0.5"),
+          f"--mean/--std over normalize auto gave {values}", r)
+    # Refused at the file's value, before the data are read (there are none here).
+    bad = suite.write("bad-normalization.net", rgb_net("nb", 10, '\n    mean "0.5,0.4"\n    std 0.25'))
+    r = suite.run(["train", bad, "--dataset", "folder", "--data", suite.path("no-such-folder"), *CPU])
+    expect(r, 1, r".*bad-normalization\.net:11:10: error: 'mean' has 2 values, but the network's input has 3 channels: "
+                 r"give one a channel, or one for all")
+
+
+@suite.test
 def bad_normalization_values_are_usage_errors():
     model = ["train", RGB10, "--dataset", "folder", "--data", suite.path("no-data"), *CPU]
     for args, message in (
@@ -327,10 +401,107 @@ def a_broken_image_folder_is_refused_naming_the_fault():
     victim = os.path.join(base, "train", "c0", sorted(os.listdir(os.path.join(base, "train", "c0")))[0])
     with open(victim, "r+b") as f:
         f.truncate(100)
-    refused_before_compiling(suite.run([*model, base]), r"resnetc: data error: .*c0/\d+\.png: not a readable PNG: end of stream")
+    refused_before_compiling(suite.run([*model, base]), r"resnetc: data error: .*c0/\d+\.png: not a readable PNG: end of "
+                                                        r"stream; --skip-bad-images leaves out every file that is not a "
+                                                        r"readable image")
     os.rename(victim, victim[:-4] + ".bmp")
     refused_before_compiling(suite.run([*model, base]),
                              r"resnetc: data error: .*c0/\d+\.bmp: bmp files are not read \(PNG and JPEG are\); .*")
+
+
+@suite.test
+def files_that_are_not_readable_images_stop_the_run_or_are_skipped_and_counted():
+    base = write_image_folder(suite.path("unreadable"), 64, 20)
+    model = ["train", RGB10, "--dataset", "folder", "--data", base, "--epochs", "1", *CPU]
+
+    def first_image(*parts):
+        folder = os.path.join(base, *parts)
+        return os.path.join(folder, sorted(f for f in os.listdir(folder) if f.endswith(".png"))[0])
+
+    notes = suite.write(os.path.join("unreadable", "train", "c3", "notes.txt"), "not an image")
+    with open(first_image("train", "c2"), "r+b") as f:
+        f.truncate(80)
+    with open(first_image("val", "c1"), "wb") as f:
+        f.write(b"hello")
+    with open(os.path.join(base, "train", "c0", ".DS_Store"), "wb") as f:
+        f.write(b"\0\0\0\1Bud1")  # hidden, not named as an image: never a file of the data set
+    refused_before_compiling(suite.run(model),
+                             r"resnetc: data error: .*c3/notes\.txt: not a PNG or JPEG image \(its name ends in "
+                             r"neither \.png, \.jpg nor \.jpeg\); move it out of the class folder; --skip-bad-images "
+                             r"leaves out every file that is not a readable image")
+    os.rename(notes, suite.path("notes.txt"))
+    refused_before_compiling(suite.run(model), r"resnetc: data error: .*c2/\d+\.png: not a readable PNG: .*")
+    os.rename(suite.path("notes.txt"), notes)
+    r = expect(suite.run([*model, "--skip-bad-images", "--checkpoint", suite.path("skipped.safetensors")]), 0,
+               stdout=[r"^skipped 3 files that are not readable images \(--skip-bad-images\):\n"
+                       r"  .*c3/notes\.txt: not a PNG or JPEG image .*\n"
+                       r"  .*c2/\d+\.png: not a readable PNG: .*\n"
+                       r"  .*val/c1/\d+\.png: neither a PNG nor a JPEG file .*\n"
+                       r"training rgb10 on folder \(63 train / 19 test images\)",
+                       r"epoch 1/1: loss"])
+    r = expect(suite.run(["eval", RGB10, "--dataset", "folder", "--data", base, "--skip-bad-images",
+                          "--weights", suite.path("skipped.safetensors"), *CPU]), 0,
+               stdout=[r"^skipped 3 files", r"test acc [0-9.]+ \(19 images"])
+
+
+@suite.test
+def a_folder_of_300_classes_trains_with_labels_past_a_byte():
+    """Labels 256..299 reach the loss: the network needs 300 outputs, and trains with them."""
+    base = suite.path("classes300")
+    for split, count in (("train", 2), ("val", 1)):
+        for c in range(300):
+            os.makedirs(os.path.join(base, split, f"k{c:03d}"))
+            for i in range(count):
+                with open(os.path.join(base, split, f"k{c:03d}", f"{i}.png"), "wb") as f:
+                    f.write(png_bytes(4, 4, 1, bytes((c * 7 + i * 31 + p * 13) % 256 for p in range(16))))
+
+    def net(classes):
+        return suite.write(f"classes{classes}.net", f"""network classes{classes} {{
+  input 1x8x8
+  stem {{ conv 4 k3 p1; bn; relu }}
+  head {{ avgpool; fc {classes} }}
+  train {{
+    epochs 2
+    batch 100
+    lr 0.05
+  }}
+}}
+""")
+    model = ["--dataset", "folder", "--data", base, *CPU]
+    narrow = net(256)
+    r = suite.run(["train", narrow, *model])
+    expect(r, 1)
+    check(re.search(r"classes256\.net:4:\d+: error: the classifier has 256 outputs, but the data set folder has labels "
+                    r"up to 299 \(300 classes\): it needs at least 300 outputs", r.stderr) is not None,
+          "a 256-output network was not refused for label 299", r)
+    path = suite.path("classes300.safetensors")
+    r = expect(suite.run(["train", net(300), *model, "--checkpoint", path]), 0,
+               stdout=[r"training classes300 on folder \(600 train / 300 test images\)", r"epoch 2/2: loss"])
+    names = class_names(path)
+    check(len(names) == 300 and names[299] == "k299", f"class names {names[:3]} ... {names[-3:]}", r)
+    expect(suite.run(["eval", suite.path("classes300.net"), *model, "--weights", path]), 0,
+           stdout=r"test acc [0-9.]+ \(300 images")
+
+
+@suite.test
+def bench_times_the_input_pipeline_of_a_folder():
+    """bench --data reads the folder's training images and batches one epoch, without training."""
+    directory = write_image_folder(suite.path("bench-folder"), 40, 20)
+    bench = ["bench", RGB10, "--dataset", "folder", "--data", directory, "--threads", "2"]
+    r = expect(suite.run([*bench, "--mean", "0.5", "--std", "0.25"]), 0,
+               stdout=[r"^input pipeline of rgb10 \(3x16x16, batch 32, normalized\) on folder, 2 threads\n",
+                       r"\ndecoded and resized 40 images of .*bench-folder/train in [0-9.]+ s: [0-9.]+ images/sec\n",
+                       r"\nassembled 2 batches in [0-9.]+ s: [0-9.]+ images/sec",
+                       r"\n[0-9.]+ images/sec from the files to batches \(one epoch, 40 images in [0-9.]+ s\)\n$"])
+    check("examples/sec" not in r.stdout and "kernels" not in r.stdout, "bench --data trained", r)
+    expect(suite.run([*bench, "--mean", "0.5,0.4", "--std", "0.25"]), 1,
+           r"resnetc: data error: --mean has 2 values, but the data set's images have 3 channels: .*")
+    expect(suite.run(["bench", TINY, "--data", IDX, "--batch", "16"]), 0,
+           stdout=[r"read 96 train and 32 test images of .*idx in", r"assembled 6 batches in"])
+    victim = os.path.join(directory, "train", "c1", sorted(os.listdir(os.path.join(directory, "train", "c1")))[0])
+    with open(victim, "r+b") as f:
+        f.truncate(60)
+    expect(suite.run(bench), 1, r"resnetc: data error: .*c1/\d+\.png: not a readable PNG: .*")
 
 
 suite.main()

@@ -40,11 +40,12 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kOwners = {
     {"--weight-decay", {"train", "bench"}},
     {"--schedule", {"train"}},
     {"--seed", {"train"}},
-    {"--data", {"train", "eval"}},
-    {"--dataset", {"train", "eval"}},
+    {"--data", {"train", "eval", "bench"}},
+    {"--dataset", {"train", "eval", "bench"}},
+    {"--skip-bad-images", {"train", "eval", "bench"}},
     {"--val-split", {"train"}},
-    {"--mean", {"train"}},
-    {"--std", {"train"}},
+    {"--mean", {"train", "bench"}},
+    {"--std", {"train", "bench"}},
     {"--normalize", {"train"}},
     {"--random-crop", {"train"}},
     {"--random-resized-crop", {"train"}},
@@ -228,6 +229,14 @@ TEST_CASE("eval's and bench's options") {
   CHECK(b.batch == 64);
   CHECK(b.device == Device::Cuda);
   CHECK(b.opt_level == 1);
+  Options input = parse_options({"bench", "m.net", "--dataset", "folder", "--data", "d", "--skip-bad-images",
+                                 "--mean", "0.5", "--std=0.25", "--threads", "4"});
+  CHECK(input.dataset == "folder");
+  CHECK(input.data_dir == "d");
+  CHECK(input.skip_bad_images);
+  CHECK(input.mean == std::vector<float>{0.5f});
+  CHECK(input.std_dev == std::vector<float>{0.25f});
+  CHECK_FALSE(parse_options({"eval", "m.net", "--weights", "w"}).skip_bad_images);
   CHECK(parse_options({"bench", "m.net"}).steps == 10);
   CHECK(parse_options({"bench", "m.net"}).warmup == 2);
 }

@@ -25,7 +25,7 @@ void check_batches(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, int
   split.channels = channels;
   std::mt19937 rng(5);
   for (int64_t i = 0; i < split.count * channels * in_h * in_w; ++i) split.images.push_back(static_cast<uint8_t>(rng()));
-  for (int64_t i = 0; i < split.count; ++i) split.labels.push_back(static_cast<uint8_t>(rng() % 10));
+  for (int64_t i = 0; i < split.count; ++i) split.labels.push_back(static_cast<int32_t>(rng() % 1000));  // past a byte
   const std::vector<uint32_t> indices{7, 0, 10, 3, 3, 9, 1};  // a repeat, the first and last images
   const auto batch = static_cast<int64_t>(indices.size());
 

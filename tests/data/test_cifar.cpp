@@ -61,7 +61,7 @@ TEST_CASE("CIFAR-10's records land as CHW images with their labels", "[cifar]") 
   CHECK(ds.test.count == 3);
   CHECK(ds.train.images.size() == 10u * 3072);
   for (int n = 0; n < 10; ++n) CHECK(ds.train.labels[static_cast<size_t>(n)] == n % 10);
-  CHECK(ds.test.labels == std::vector<uint8_t>{0, 1, 2});
+  CHECK(ds.test.labels == std::vector<int32_t>{0, 1, 2});
   // Image 7 (data_batch_4.bin's second), green plane, row 5, column 9.
   CHECK(ds.train.images[7 * 3072 + 1 * 1024 + 5 * 32 + 9] == pixel(7, 1, 5, 9));
   CHECK(ds.test.images[2 * 3072 + 2 * 1024 + 31 * 32 + 31] == pixel(102, 2, 31, 31));
@@ -109,14 +109,14 @@ TEST_CASE("CIFAR-100 keeps the fine label, or the coarse one when asked", "[cifa
   write_file(dir / "test.bin", records(40, 2, labels));
   const DataSet fine = load_dataset("cifar100", dir, {3, 32, 32});
   CHECK(fine.num_classes == 100);
-  CHECK(fine.train.labels == std::vector<uint8_t>{99, 98, 97, 96});
-  CHECK(fine.test.labels == std::vector<uint8_t>{59, 58});
+  CHECK(fine.train.labels == std::vector<int32_t>{99, 98, 97, 96});
+  CHECK(fine.test.labels == std::vector<int32_t>{59, 58});
   CHECK(fine.train.images[3 * 3072 + 2 * 1024 + 4 * 32 + 1] == pixel(3, 2, 4, 1));
   CHECK(fine.class_names.size() == 100);
   const DataSet coarse = load_dataset("cifar100-coarse", dir, {3, 32, 32});
   CHECK(coarse.num_classes == 20);
-  CHECK(coarse.train.labels == std::vector<uint8_t>{0, 1, 2, 3});
-  CHECK(coarse.test.labels == std::vector<uint8_t>{0, 1});
+  CHECK(coarse.train.labels == std::vector<int32_t>{0, 1, 2, 3});
+  CHECK(coarse.test.labels == std::vector<int32_t>{0, 1});
   CHECK(coarse.class_names.size() == 20);
   CHECK(coarse.train.images == fine.train.images);
 }

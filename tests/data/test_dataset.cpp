@@ -109,8 +109,8 @@ TEST_CASE("the installed Fashion-MNIST loads with its known shape and contents",
   CHECK(std::accumulate(ds.train.images.begin(), ds.train.images.begin() + 784, 0) == 76247);
   // Fashion-MNIST is balanced: 6000 training and 1000 test images per class.
   std::array<int, 10> train_per_class{}, test_per_class{};
-  for (uint8_t l : ds.train.labels) ++train_per_class[l];
-  for (uint8_t l : ds.test.labels) ++test_per_class[l];
+  for (int32_t l : ds.train.labels) ++train_per_class[l];
+  for (int32_t l : ds.test.labels) ++test_per_class[l];
   for (int c = 0; c < 10; ++c) {
     CHECK(train_per_class[static_cast<size_t>(c)] == 6000);
     CHECK(test_per_class[static_cast<size_t>(c)] == 1000);

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "runtime/cpu/thread_pool.h"
 #include "runtime/data/idx.h"
 #include "runtime/data/image_decode.h"
 #include "runtime/data/image_folder.h"
@@ -35,7 +37,13 @@ void touch(const fs::path& file) {
 }  // namespace
 
 TEST_CASE("list_image_folder gives ImageFolder's classes, order and labels", "[image_folder]") {
-  const FolderListing listing = list_image_folder(kFolder);
+  // Bag/notes.txt, which ImageFolder skips, stops the default listing and is skipped on request.
+  CHECK_THAT(data_error_message([&] { list_image_folder(kFolder); }),
+             Contains("notes.txt: not a PNG or JPEG image (its name ends in neither .png, .jpg nor .jpeg); move it "
+                      "out of the class folder; --skip-bad-images leaves out"));
+  const FolderListing listing = list_image_folder(kFolder, BadImages::Skip);
+  REQUIRE(listing.skipped.size() == 1);
+  CHECK_THAT(listing.skipped[0], Contains((kFolder / "Bag" / "notes.txt").string() + ": not a PNG or JPEG image"));
   CHECK(listing.classes == std::vector<std::string>{"Bag", "T-shirt", "Été"});
   std::ifstream samples(kGolden / "folder_samples.txt");
   std::vector<std::string> expected;
@@ -47,14 +55,14 @@ TEST_CASE("list_image_folder gives ImageFolder's classes, order and labels", "[i
 }
 
 TEST_CASE("decoded and resized images equal what torchvision reads", "[image_folder]") {
-  const FolderListing listing = list_image_folder(kFolder);
+  const FolderListing listing = list_image_folder(kFolder, BadImages::Skip);
   const auto [channels, height, width] = GENERATE(std::tuple{1, 28, 28}, std::tuple{3, 28, 28},
                                                   std::tuple{1, 32, 24}, std::tuple{3, 32, 24});
   const IdxArray golden = read_idx(kGolden / fmt::format("folder_{}x{}x{}.idx3-ubyte.gz", channels, height, width), 3);
   const Split split = load_image_folder(listing, channels, height, width);
   REQUIRE(golden.shape[0] == split.count * channels);
   CHECK(split.channels == channels);
-  CHECK(split.labels == std::vector<uint8_t>(listing.labels.begin(), listing.labels.end()));
+  CHECK(split.labels == std::vector<int32_t>(listing.labels.begin(), listing.labels.end()));
   const auto image_bytes = static_cast<size_t>(channels * height * width);
   for (int64_t i = 0; i < split.count; ++i) {
     INFO(listing.files[static_cast<size_t>(i)].string() << " as " << channels << "x" << height << "x" << width);
@@ -70,11 +78,81 @@ TEST_CASE("a folder that is not an image folder is a clear error", "[image_folde
   CHECK_THAT(data_error_message([&] { list_image_folder(root); }), Contains("it does not exist"));
   fs::create_directories(root);
   CHECK_THAT(data_error_message([&] { list_image_folder(root); }), Contains("no class folders"));
-  touch(root / "cat" / "readme.txt");
+  touch(root / "cat" / ".DS_Store");  // hidden and not named as an image: not a file of the data set
   CHECK_THAT(data_error_message([&] { list_image_folder(root); }), Contains("no PNG or JPEG image in class folder 'cat'"));
-  touch(root / "cat" / "deep" / "photo.BMP");
+  touch(root / "cat" / "readme.txt");
   CHECK_THAT(data_error_message([&] { list_image_folder(root); }),
+             Contains("readme.txt: not a PNG or JPEG image (its name ends in neither .png, .jpg nor .jpeg)"));
+  CHECK_THAT(data_error_message([&] { list_image_folder(root, BadImages::Skip); }),
+             Contains("no PNG or JPEG image in class folder 'cat'"));
+  touch(root / "cat" / "deep" / "photo.BMP");
+  CHECK_THAT(data_error_message([&] { list_image_folder(root / "cat"); }),
              Contains("photo.BMP: bmp files are not read (PNG and JPEG are)"));
+  CHECK_THAT(data_error_message([&] { images_below(root / "cat"); }),
+             Contains("photo.BMP: bmp files are not read (PNG and JPEG are)"));
+}
+
+TEST_CASE("a folder of more classes than a byte holds keeps every label", "[image_folder]") {
+  TempDir tmp;
+  const fs::path root = tmp.path() / "data";
+  for (int c = 0; c < 300; ++c) {
+    const fs::path dir = root / fmt::format("k{:03d}", c);
+    fs::create_directories(dir);
+    fs::copy_file(kFolder / "Bag" / "a_gray.png", dir / "a.png");
+  }
+  const FolderListing listing = list_image_folder(root);
+  REQUIRE(listing.classes.size() == 300);
+  CHECK(listing.classes.back() == "k299");
+  const Split split = load_image_folder(listing, 1, 4, 4);
+  std::vector<int32_t> expected(300);
+  std::iota(expected.begin(), expected.end(), 0);
+  CHECK(split.labels == expected);
+}
+
+TEST_CASE("BadImages::Skip leaves out the files that are not readable images, labels kept in step", "[image_folder]") {
+  TempDir tmp;
+  const fs::path root = tmp.path() / "data";
+  fs::copy(kFolder, root, fs::copy_options::recursive);
+  const fs::path cut = root / "Bag" / "b_rgb.png", fake = root / "T-shirt" / "fake.jpg";
+  fs::resize_file(cut, fs::file_size(cut) / 2);
+  write_file(fake, {'h', 'e', 'l', 'l', 'o'});
+  touch(root / "Été" / "deep" / "photo.webp");
+
+  CHECK_THAT(data_error_message([&] { list_image_folder(root); }), Contains("notes.txt: not a PNG or JPEG image"));
+  const FolderListing listing = list_image_folder(root, BadImages::Skip);
+  REQUIRE(listing.skipped.size() == 2);
+  CHECK_THAT(listing.skipped[0], Contains("notes.txt: not a PNG or JPEG image"));
+  CHECK_THAT(listing.skipped[1], Contains("photo.webp: webp files are not read"));
+  std::vector<std::string> unused;
+  CHECK_THAT(data_error_message([&] {
+               load_image_folder(listing, 3, 8, 8, BadImages::Refuse, unused, resnetc::cpu::ThreadPool::global());
+             }),
+             Contains(cut.string() + ": not a readable PNG") && Contains("--skip-bad-images leaves out"));
+
+  std::vector<std::string> skipped;
+  const Split split = load_image_folder(listing, 3, 8, 8, BadImages::Skip, skipped, resnetc::cpu::ThreadPool::global());
+  REQUIRE(skipped.size() == 2);  // in the listing's order
+  CHECK_THAT(skipped[0], Contains(cut.string() + ": not a readable PNG"));
+  CHECK_THAT(skipped[1], Contains(fake.string() + ": neither a PNG nor a JPEG file"));
+  // Every other image, as it decodes alone, beside its own label.
+  REQUIRE(split.count == static_cast<int64_t>(listing.files.size()) - 2);
+  REQUIRE(split.labels.size() == static_cast<size_t>(split.count));
+  size_t kept = 0;
+  for (size_t i = 0; i < listing.files.size(); ++i) {
+    if (listing.files[i] == cut || listing.files[i] == fake) continue;
+    const Split one = load_images(std::span(listing.files).subspan(i, 1), 3, 8, 8);
+    INFO(listing.files[i].string());
+    CHECK(std::equal(one.images.begin(), one.images.end(), split.images.begin() + static_cast<std::ptrdiff_t>(kept * 192)));
+    CHECK(split.labels[kept] == listing.labels[i]);
+    ++kept;
+  }
+
+  // Nothing readable left: an error, not an empty split.
+  const FolderListing only_bad{{"Bag"}, {cut}, {0}, {}};
+  CHECK_THAT(data_error_message([&] {
+               load_image_folder(only_bad, 1, 8, 8, BadImages::Skip, unused, resnetc::cpu::ThreadPool::global());
+             }),
+             Contains("not one of the 1 image files could be read; the first: " + cut.string()));
 }
 
 TEST_CASE("a 16-bit PNG keeps each sample's high byte; a CMYK JPEG is refused", "[image_folder]") {

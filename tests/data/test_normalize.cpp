@@ -15,7 +15,7 @@ using namespace resnetc::data;
 namespace {
 
 Split random_split(int64_t count, int64_t channels, int64_t h, int64_t w, unsigned seed) {
-  Split split{count, h, w, {}, std::vector<uint8_t>(static_cast<size_t>(count))};
+  Split split{count, h, w, {}, std::vector<int32_t>(static_cast<size_t>(count))};
   split.channels = channels;
   std::mt19937 rng(seed);
   for (int64_t i = 0; i < count * channels * h * w; ++i) split.images.push_back(static_cast<uint8_t>(rng() % 200));

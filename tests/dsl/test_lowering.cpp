@@ -176,6 +176,35 @@ TEST_CASE("the train section's augmentation: the flags' syntax, checked at the v
         "t.net:2:15: error: unknown flip 'yes': expected one of true, false");
 }
 
+TEST_CASE("the pixels' normalization: mean and std as written, or normalize auto") {
+  SourceManager sources;
+  auto net = compile_source(sources, "t.net",
+                            "network n { input 3x8x8\n train { mean \"0.49,0.48,0.44\"\n std 0.25 } }", {});
+  REQUIRE(net.training.mean);
+  REQUIRE(net.training.std_dev);
+  CHECK(net.training.mean->text == "0.49,0.48,0.44");
+  CHECK(net.training.std_dev->text == "0.25");
+  CHECK(net.training.std_dev->loc.line == 3);
+  CHECK_FALSE(net.training.normalize_auto);
+  auto computed = compile_source(sources, "u.net", "network n { input 3x8x8\n train { normalize auto } }", {});
+  CHECK(computed.training.normalize_auto);
+  CHECK_FALSE(computed.training.mean);
+  CHECK(first_error_line("network n { input 1x8x8\n train { mean 0.5 } }") ==
+        "t.net:2:10: error: 'mean' needs 'std' too: a normalization takes both");
+  CHECK(first_error_line("network n { input 1x8x8\n train { std 0.5 } }") ==
+        "t.net:2:10: error: 'std' needs 'mean' too: a normalization takes both");
+  CHECK(first_error_line("network n { input 1x8x8\n train { mean 0.5; std 0.2; normalize auto } }") ==
+        "t.net:2:29: error: 'normalize auto' computes the mean and std from the training set: give it or 'mean' and "
+        "'std', not both");
+  CHECK(first_error_line("network n { input 1x8x8\n train { normalize yes } }") ==
+        "t.net:2:20: error: unknown normalize 'yes': expected one of auto");
+  CHECK(first_error_line("network n { input 1x8x8\n train { mean half; std 0.2 } }") ==
+        "t.net:2:15: error: 'mean' must be a number, or a string of numbers separated by commas (one a channel), "
+        "found 'half'");
+  CHECK(first_error_line("network n { input 1x8x8\n train { means 0.5 } }") ==
+        "t.net:2:10: error: unknown training setting 'means'; did you mean 'mean'?");
+}
+
 TEST_CASE("semantic errors point at the word that caused them") {
   CHECK(first_error_line("network n { input 1x8x8\n stem { covn 4 k3 } }") ==
         "t.net:2:9: error: unknown layer 'covn'; did you mean 'conv'?");

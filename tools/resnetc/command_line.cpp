@@ -165,6 +165,9 @@ void add_data(const Group& g, Options& o) {
           "/usr/share/datasets/fashion-mnist, from the Debian package dataset-fashion-mnist, or "
           "/usr/share/datasets/mnist; CIFAR and folder have no default: for CIFAR the directory its archive unpacks to)",
           [&o](const std::string& v) { o.data_dir = v; });
+  g.flag("--skip-bad-images", o.skip_bad_images,
+         "folder: leave out the files below a class folder that are not readable images (other files, other formats, "
+         "corrupt or truncated images) and print how many; without it the first stops the run, naming it");
 }
 
 // `parse` reads the value (data/augment_spec.h); its complaint is reported naming the option.
@@ -305,7 +308,7 @@ void add_train(CLI::App& app, Options& o) {
   run.value("--mean", "M[,M...]",
             "normalize the pixels as torchvision's Normalize after ToTensor: (pixel/255 - mean) / std per channel; "
             "one value a channel, or one for all; needs --std; kept in the checkpoint for eval, predict and --resume "
-            "(docs/data.md)",
+            "(docs/data.md); with --std or --normalize, replaces the train section's mean and std or normalize auto",
             [&o](const std::string& v) { o.mean = number_list("--mean", v, false); });
   run.value("--std", "S[,S...]", "the normalization's standard deviations, each above 0 (with --mean)",
             [&o](const std::string& v) { o.std_dev = number_list("--std", v, true); });
@@ -408,13 +411,25 @@ void add_bench(CLI::App& app, Options& o) {
   bench.flag("--profile", o.profile,
              "then time the same steps kernel by kernel (no CUDA graph, so a little slower) and print the slowest "
              "kernels and the time by kind, with GFLOP/s and GB/s");
+  const Group input{app, "the input pipeline (with --data: its images/sec, no training)"};
+  add_data(input, o);
+  input.value("--mean", "M[,M...]",
+              "normalize the batches as training does (docs/data.md), with --std (default: the train section's mean "
+              "and std, if any)",
+              [&o](const std::string& v) { o.mean = number_list("--mean", v, false); });
+  input.value("--std", "S[,S...]", "the normalization's standard deviations, each above 0 (with --mean)",
+              [&o](const std::string& v) { o.std_dev = number_list("--std", v, true); });
   add_update({app, "the update (each replaces the file's `train` section)"}, o);
   add_network({app, "network"}, o, "the recipe's, 256");
   add_device({app, "device"}, o);
   add_optimization({app, "optimization"}, o, false);
   add_help(app, "other");
   app.footer("The images are uniform noise and the labels random; the weights are initialized as for training. "
-             "Prints the steps' time and examples/sec.");
+             "Prints the steps' time and examples/sec.\n\n"
+             "With --data DIR it times the input pipeline instead, on --threads threads: the data set's files read "
+             "(a folder's training images decoded and resized to the network's input), then one epoch of batches "
+             "assembled as training assembles them; it prints images/sec of each and of the two together. "
+             "bench/input_vs_torch compares it with torchvision's DataLoader.");
 }
 
 void add_plot(CLI::App& app, Options& o) {

@@ -1,5 +1,8 @@
 #pragma once
 // The subcommands of `resnetc`; each returns the process exit status.
+#include <string>
+#include <vector>
+
 #include "dsl/source.h"
 #include "tools/resnetc/options.h"
 
@@ -11,6 +14,10 @@ int run_train(const Options& o, dsl::SourceManager& sources);
 int run_eval(const Options& o, dsl::SourceManager& sources);
 int run_predict(const Options& o, dsl::SourceManager& sources);
 int run_bench(const Options& o, dsl::SourceManager& sources);
+int run_input_bench(const Options& o, dsl::SourceManager& sources);  // bench --data: the input pipeline
+
+// What --skip-bad-images left out: how many files, and the first few ("FILE: why").
+void print_skipped(const std::vector<std::string>& skipped);
 int run_plot(const Options& o);
 
 }  // namespace resnetc::cli

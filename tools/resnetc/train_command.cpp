@@ -16,6 +16,7 @@
 #include "train/report/figure_file.h"
 #include "train/report/training_plot.h"
 #include "train/initialize.h"
+#include "train/normalization_settings.h"
 #include "train/interrupt.h"
 #include "train/run_files.h"
 #include "train/trainer.h"
@@ -69,7 +70,9 @@ std::filesystem::path data_dir(const Options& o, const train::Recipe& r) {
 // The data set, its images' channels checked against the network's before anything is compiled.
 data::DataSet load_data(const Options& o, const Model& m) {
   const ir::Dims& input = m.net.graph.shape(m.net.graph.input);  // [N, C, H, W]
-  data::DataSet data = data::load_dataset(m.recipe.dataset, data_dir(o, m.recipe), {input[1], input[2], input[3]});
+  data::DataSet data = data::load_dataset(m.recipe.dataset, data_dir(o, m.recipe), {input[1], input[2], input[3]},
+                                          o.skip_bad_images ? data::BadImages::Skip : data::BadImages::Refuse);
+  print_skipped(data.skipped);
   train::check_channels_fit(m.net.graph, data, m.net.input_loc);
   return data;
 }
@@ -99,6 +102,8 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   const train::Recipe& r = m.recipe;
   // A network that has no training step is refused at the user's line before anything else.
   if (const auto refusal = autodiff::why_untrainable(m.net.graph)) throw refusal->error();
+  const train::NormalizationRequest normalization = train::requested_normalization(
+      m.net.training, {o.mean, o.std_dev}, o.normalize, m.net.graph.shape(m.net.graph.input)[1]);
   // The outputs are checked (and the checkpoint locked) before the data is read or anything compiled.
   const train::RunFiles files(o.checkpoint.empty() ? m.net.graph.name + ".safetensors" : o.checkpoint, o.log,
                               run_inputs(o, r));
@@ -123,12 +128,13 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
 
   train::TrainOptions t;
   if (o.val_split) t.evaluated = "val";
+  t.val_split = o.val_split;
   t.recipe = r;
   t.checkpoint = files.checkpoint();
   t.resume = o.resume;
   t.allow_recipe_change = o.allow_recipe_change;
-  t.normalization = {o.mean, o.std_dev};
-  t.compute_normalization = o.normalize;
+  t.normalization = normalization.values;
+  t.compute_normalization = normalization.compute;
   t.init = o.init;
   t.reset_head = o.reset_head;
   t.max_steps = o.max_steps;
@@ -190,6 +196,7 @@ int run_eval(const Options& o, dsl::SourceManager& sources) {
 }
 
 int run_bench(const Options& o, dsl::SourceManager& sources) {
+  if (!o.data_dir.empty()) return run_input_bench(o, sources);
   Model m;
   load_model(o, sources, m);
   auto backend = make_backend(o);
