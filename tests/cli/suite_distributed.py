@@ -4,7 +4,8 @@ batch B end with the weights of one process at batch B (a network without BatchN
 gradient does not depend on how the batch is split), also through an uneven last short batch;
 a run stopped by two ranks resumes in one process to the weights of a run never stopped; a
 batch the ranks cannot share, ranks with another recipe or other starting weights are refused;
-a killed rank ends the job within seconds and leaves the last checkpoint intact.
+a killed rank ends the job within seconds and leaves the last checkpoint intact; a process that
+mpirun did not start never loads MPI, and a rank that cannot load it says so.
 
     python3 tests/cli/suite_distributed.py --resnetc build/tools/resnetc/resnetc [-k NAME]
 """
@@ -34,16 +35,16 @@ def train_args(checkpoint, *args, data=DATA):
     return ["train", MODEL, "--data", data, "--checkpoint", checkpoint, *CPU, *args]
 
 
-def mpirun(*ranks, timeout=180):
+def mpirun(*ranks, timeout=180, env=None):
     """mpirun running resnetc with each argument list of `ranks` as one rank (MPMD: `A : B`)."""
     if shutil.which("mpirun") is None:
         raise Failure("mpirun is not installed (tools/setup installs openmpi-bin)")
     command = list(MPIRUN)
     for i, args in enumerate(ranks):
         command += ([":"] if i else []) + ["-np", "1", suite.resnetc] + [str(a) for a in args]
-    env = dict(os.environ, XDG_CACHE_HOME=suite.cache_dir)
+    full_env = dict(os.environ, XDG_CACHE_HOME=suite.cache_dir, **(env or {}))
     try:
-        return subprocess.run(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        return subprocess.run(command, cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               errors="replace", timeout=timeout)
     except subprocess.TimeoutExpired:
         raise Failure(f"{' '.join(command)} did not finish within {timeout} s")
@@ -106,6 +107,23 @@ def a_run_stopped_by_two_ranks_resumes_in_one_process():
            stdout=r"stopped after 3 training steps")
     expect(suite.run(train_args(path, "--resume")), 0, stdout=r"resuming from .* inside epoch 1, after batch 3")
     check_close(path, reference, "resumed after 2 ranks")
+
+
+@suite.test
+def a_single_process_does_not_load_mpi():
+    single_process()  # compiles the model into the suite's cache
+    r = expect(suite.run(train_args(suite.path("alone.safetensors"), "--max-steps", "1"), env={"LD_DEBUG": "files"}),
+               0)
+    check("libmpi" not in r.stderr, "a process that mpirun did not start loaded MPI", r)
+
+
+@suite.test
+def a_rank_without_openmpi_says_so():
+    path = suite.path("nompi.safetensors")
+    r = mpirun(train_args(path), train_args(path), env={"RESNETC_MPI_LIBRARY": "/nonexistent/libmpi.so.40"})
+    check(r.returncode != 0, "the job did not fail", r)
+    check("resnetc: error: this process was started by mpirun, but OpenMPI's library could not be loaded" in r.stderr,
+          "no message", r)
 
 
 @suite.test
