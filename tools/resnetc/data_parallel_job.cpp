@@ -25,7 +25,8 @@ std::unique_ptr<train::DataParallel> join_job(const Options& o) {
   if (job->rank() != 0) {
     std::fflush(stdout);
     const int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (null < 0 || dup2(null, STDOUT_FILENO) < 0) throw std::runtime_error("rank's stdout: /dev/null cannot be opened");
+    if (null < 0 || dup2(null, STDOUT_FILENO) < 0)
+      throw std::runtime_error("a rank's standard output cannot be sent to /dev/null");
     close(null);
   }
   return job;
