@@ -84,11 +84,42 @@ void DataParallel::check_same_weights(const TensorMap& state) const {
 
 DataParallel::Gradients& DataParallel::gradients_of(const plan::KernelPlan& plan) {
   if (auto found = gradients_.find(&plan); found != gradients_.end()) return found->second;
-  Gradients g;
+  GradientBuffers where = gradient_buffers(plan);
+  std::vector<float> host(static_cast<size_t>(where.floats));
+  return gradients_.emplace(&plan, Gradients{std::move(where), std::move(host)}).first->second;
+}
+
+void DataParallel::run_step(PlanExecutor& executor, const plan::KernelPlan& plan, double share) {
+  Gradients& g = gradients_of(plan);
+  executor.run_pausing_at(g.where.first_update, [&] {
+    std::span<float> all(g.host);
+    size_t at = 0;
+    for (int b : g.where.buffers) {
+      const size_t n = static_cast<size_t>(ir::numel(plan.buffer(b).shape));
+      read_buffer(executor, b, all.subspan(at, n));
+      at += n;
+    }
+    const float weight = static_cast<float>(share);
+    for (float& v : all) v *= weight;
+    world_->sum(all);
+    at = 0;
+    for (int b : g.where.buffers) {
+      const size_t n = static_cast<size_t>(ir::numel(plan.buffer(b).shape));
+      write_buffer(executor, b, std::span<const float>(all.subspan(at, n)));
+      at += n;
+    }
+  });
+}
+
+void DataParallel::sum(std::span<double> values) const { world_->sum(values); }
+int64_t DataParallel::max(int64_t value) const { return world_->max(value); }
+void DataParallel::barrier() const { world_->barrier(); }
+
+GradientBuffers gradient_buffers(const plan::KernelPlan& plan) {
+  GradientBuffers g;
   const auto first = std::find_if(plan.kernels.begin(), plan.kernels.end(),
                                   [](const plan::Kernel& k) { return ir::is_update(k.kind); });
   g.first_update = static_cast<size_t>(first - plan.kernels.begin());
-  size_t floats = 0;
   for (auto k = first; k != plan.kernels.end(); ++k) {
     // A gradient must be final before it is averaged: after the first update only updates may run.
     if (!ir::is_update(k->kind))
@@ -105,41 +136,13 @@ DataParallel::Gradients& DataParallel::gradients_of(const plan::KernelPlan& plan
       const plan::Buffer& buffer = plan.buffer(b);
       if (buffer.storage != plan::Storage::Arena || std::find(g.buffers.begin(), g.buffers.end(), b) != g.buffers.end())
         continue;
-      if (buffer.dtype != ir::DType::F32)
-        throw std::logic_error(fmt::format("gradient '{}' is not F32", buffer.name));
+      if (buffer.dtype != ir::DType::F32) throw std::logic_error(fmt::format("gradient '{}' is not F32", buffer.name));
       g.buffers.push_back(b);
-      floats += static_cast<size_t>(ir::numel(buffer.shape));
+      g.floats += ir::numel(buffer.shape);
     }
   }
-  g.host.resize(floats);
-  return gradients_.emplace(&plan, std::move(g)).first->second;
+  return g;
 }
-
-void DataParallel::run_step(PlanExecutor& executor, const plan::KernelPlan& plan, double share) {
-  Gradients& g = gradients_of(plan);
-  executor.run_pausing_at(g.first_update, [&] {
-    std::span<float> all(g.host);
-    size_t at = 0;
-    for (int b : g.buffers) {
-      const size_t n = static_cast<size_t>(ir::numel(plan.buffer(b).shape));
-      read_buffer(executor, b, all.subspan(at, n));
-      at += n;
-    }
-    const float weight = static_cast<float>(share);
-    for (float& v : all) v *= weight;
-    world_->sum(all);
-    at = 0;
-    for (int b : g.buffers) {
-      const size_t n = static_cast<size_t>(ir::numel(plan.buffer(b).shape));
-      write_buffer(executor, b, std::span<const float>(all.subspan(at, n)));
-      at += n;
-    }
-  });
-}
-
-void DataParallel::sum(std::span<double> values) const { world_->sum(values); }
-int64_t DataParallel::max(int64_t value) const { return world_->max(value); }
-void DataParallel::barrier() const { world_->barrier(); }
 
 Slice rank_slice(const DataParallel* dp, int64_t count) { return dp ? dp->slice(count) : Slice{0, count}; }
 

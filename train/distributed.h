@@ -31,6 +31,16 @@ struct Slice {
   int64_t first = 0, count = 0;
 };
 
+// Where a training plan's updates start, and the gradients its optimizer's updates read (in
+// the step's arena, final once the kernels before `first_update` have run). Throws
+// std::logic_error when a kernel that is not an update runs among the updates.
+struct GradientBuffers {
+  size_t first_update = 0;
+  std::vector<int> buffers;
+  int64_t floats = 0;
+};
+GradientBuffers gradient_buffers(const plan::KernelPlan& plan);
+
 class DataParallel {
  public:
   // Joins the MPI job this process was started in (loads MPI, MPI_Init). `version`: this
@@ -64,10 +74,8 @@ class DataParallel {
   void barrier() const;
 
  private:
-  // Where a plan's updates start and the gradients they read.
   struct Gradients {
-    size_t first_update = 0;
-    std::vector<int> buffers;
+    GradientBuffers where;
     std::vector<float> host;  // all of them, back to back, for the all-reduce
   };
   Gradients& gradients_of(const plan::KernelPlan& plan);
