@@ -136,6 +136,14 @@ def a_batch_the_ranks_cannot_share_is_refused():
 
 
 @suite.test
+def nproc_inside_a_job_of_another_size_is_refused():
+    path = suite.path("nproc.safetensors")
+    r = mpirun(train_args(path, "--nproc", "3"), train_args(path, "--nproc", "3"))
+    check(r.returncode != 0, "the job did not fail", r)
+    check("resnetc: error: --nproc 3 in a job that mpirun started with 2 processes" in r.stderr, "no message", r)
+
+
+@suite.test
 def ranks_with_another_recipe_are_refused():
     path = suite.path("recipes.safetensors")
     r = mpirun(train_args(path), train_args(path, "--lr", "0.2"))
