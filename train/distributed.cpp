@@ -134,8 +134,16 @@ GradientBuffers gradient_buffers(const plan::KernelPlan& plan) {
     if (!updates_parameters) continue;
     for (int b : k->inputs) {
       const plan::Buffer& buffer = plan.buffer(b);
-      if (buffer.storage != plan::Storage::Arena || std::find(g.buffers.begin(), g.buffers.end(), b) != g.buffers.end())
-        continue;
+      if (buffer.storage != plan::Storage::Arena) continue;
+      // Each gradient's bytes are reduced once: a buffer (or a view) over bytes already taken is skipped.
+      const auto same_bytes = [&](int taken) {
+        const plan::Buffer& t = plan.buffer(taken);
+        if (t.offset == buffer.offset && t.bytes == buffer.bytes) return true;
+        if (t.offset < buffer.offset + buffer.bytes && buffer.offset < t.offset + t.bytes)
+          throw std::logic_error(fmt::format("gradients '{}' and '{}' overlap", t.name, buffer.name));
+        return false;
+      };
+      if (std::any_of(g.buffers.begin(), g.buffers.end(), same_bytes)) continue;
       if (buffer.dtype != ir::DType::F32) throw std::logic_error(fmt::format("gradient '{}' is not F32", buffer.name));
       g.buffers.push_back(b);
       g.floats += ir::numel(buffer.shape);

@@ -32,8 +32,8 @@ struct Slice {
 };
 
 // Where a training plan's updates start, and the gradients its optimizer's updates read (in
-// the step's arena, final once the kernels before `first_update` have run). Throws
-// std::logic_error when a kernel that is not an update runs among the updates.
+// the step's arena, final once the kernels before `first_update` have run), each one's bytes
+// once. Throws std::logic_error when a kernel that is not an update runs among the updates.
 struct GradientBuffers {
   size_t first_update = 0;
   std::vector<int> buffers;
