@@ -4,8 +4,10 @@
 // implements the same, so the training loop is written once.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -48,6 +50,12 @@ class PlanExecutor {
   // As run(), adding each kernel's seconds to seconds[kernel] (plan order; a preamble that
   // does not run adds nothing). Kernel by kernel, so slower than run(): for profiles.
   virtual void run_timed(std::span<double> seconds) = 0;
+  // As run(), calling `between` after kernel `at` - 1 and before kernel `at`: data-parallel
+  // training averages the gradients there, between the backward pass and the updates
+  // (train/distributed.h). A backend that cannot pause a run refuses.
+  virtual void run_pausing_at(size_t /*at*/, const std::function<void()>& /*between*/) {
+    throw std::runtime_error("this backend cannot train across processes yet: use --device cpu (docs/distributed.md)");
+  }
 };
 
 class Backend {

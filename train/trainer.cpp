@@ -16,6 +16,7 @@
 #include "compiler/plan/kernel_plan.h"
 #include "train/batch_feeder.h"
 #include "train/data_record.h"
+#include "train/distributed.h"
 #include "train/evaluator.h"
 #include "train/initialize.h"
 #include "train/interrupt.h"
@@ -116,7 +117,10 @@ struct CompiledRun {
                                                        const data::ImageTransform& views) {
     const int64_t rest = train.count % options.recipe.batch;
     if (rest == 0 || !options.network_at_batch) return std::nullopt;
-    return std::optional<ShortBatch>(std::in_place, options.network_at_batch(rest), options.recipe, backend,
+    // A rank whose share is empty still runs the step (on one example whose gradient weighs
+    // nothing), so that it takes part in the all-reduce and applies the same update.
+    const int64_t mine = std::max<int64_t>(1, rank_slice(options.data_parallel, rest).count);
+    return std::optional<ShortBatch>(std::in_place, options.network_at_batch(mine), options.recipe, backend,
                                      options.optimize, train, normalization, views);
   }
 };
@@ -209,14 +213,18 @@ struct EpochLoop {
     done = resumed_inside ? start.examples : 0;
     for (int64_t step = resumed_inside ? start.step : 0; step < steps; ++step) {
       if (step < full_steps) {
-        run.feeder.feed_order(*run.exec, data.train, order, step * batch);
-        step_on(*run.exec, run.plan, run.feeder, epoch, step, batch);
+        const Slice mine = rank_slice(options.data_parallel, batch);
+        run.feeder.feed_order(*run.exec, data.train, order, step * batch + mine.first);
+        step_on(*run.exec, run.plan, run.feeder, epoch, step, mine.count, batch);
       } else {
         ShortBatch& b = *run.short_batch;
         write_state(*b.exec, b.plan, read_state(*run.exec, run.plan));
         b.feeder.at_epoch(r.seed, static_cast<int>(epoch));
-        b.feeder.feed(*b.exec, data.train, std::vector<uint32_t>(order.begin() + full_steps * batch, order.end()));
-        step_on(*b.exec, b.plan, b.feeder, epoch, full_steps, data.train.count - full_steps * batch);
+        const int64_t rest = data.train.count - full_steps * batch;
+        const Slice mine = rank_slice(options.data_parallel, rest);
+        const auto first = order.begin() + full_steps * batch + mine.first;
+        b.feeder.feed(*b.exec, data.train, std::vector<uint32_t>(first, first + std::max<int64_t>(mine.count, 1)));
+        step_on(*b.exec, b.plan, b.feeder, epoch, full_steps, mine.count, rest);
         write_state(*run.exec, run.plan, read_state(*b.exec, b.plan));
       }
       ++steps_run;
@@ -233,17 +241,28 @@ struct EpochLoop {
     return true;
   }
 
-  // One SGD step of `p` on the `count` examples its feeder was given.
+  // One SGD step of `p` on the `count` examples its feeder was given, of the step's
+  // `step_count` (all ranks').
   void step_on(PlanExecutor& e, const plan::KernelPlan& p, const BatchFeeder& f, int64_t epoch, int64_t step,
-               int64_t count) {
+               int64_t count, int64_t step_count) {
     lr[0] = static_cast<float>(learning_rate(r, epoch, step, steps));
     write_buffer(e, p.learning_rate, std::span<const float>(lr));
     if (p.rng >= 0) {  // dropout's masks: a function of the seed and the step, so a resumed run draws the same
       const uint32_t rng[2] = {ir::random_mask::seed_word(r.seed), static_cast<uint32_t>(epoch * steps + step)};
       write_buffer(e, p.rng, std::span<const uint32_t>(rng));
     }
-    e.run();
+    run_step(options.data_parallel, e, p, static_cast<double>(count) / static_cast<double>(step_count));
     read_buffer(e, p.loss, std::span<float>(loss));
+    // The plan's whole batch: a rank's empty share of a short batch runs on one example.
+    read_buffer(e, p.logits, std::span<float>(logits.data(), static_cast<size_t>(ir::numel(p.buffer(p.logits).shape))));
+    // The step's totals: this process's, or every rank's summed.
+    double totals[3] = {loss[0] * static_cast<double>(count),
+                        static_cast<double>(count_correct(logits, f.labels, count, classes)),
+                        static_cast<double>(count)};
+    if (options.data_parallel) {
+      options.data_parallel->sum(totals);
+      loss[0] = static_cast<float>(totals[0] / totals[2]);
+    }
     if (!std::isfinite(loss[0]) || loss[0] > exploded_loss) {
       progress.clear();
       throw TrainingError(fmt::format(
@@ -254,10 +273,9 @@ struct EpochLoop {
               : "",
           last_good()));
     }
-    read_buffer(e, p.logits, std::span<float>(logits.data(), static_cast<size_t>(count * classes)));
-    loss_sum += loss[0] * static_cast<double>(count);
-    right += count_correct(logits, f.labels, count, classes);
-    done += count;
+    loss_sum += totals[0];
+    right += static_cast<int64_t>(totals[1]);
+    done += static_cast<int64_t>(totals[2]);
     double elapsed = seconds_since(clock_start);
     double rate = static_cast<double>(done) / elapsed;
     double eta = elapsed / static_cast<double>(step + 1) * static_cast<double>((r.epochs - epoch) * steps - step - 1);
@@ -293,7 +311,7 @@ struct EpochLoop {
     return EpochReport{epoch + 1,
                        loss_sum / static_cast<double>(epoch_examples),
                        static_cast<double>(right) / static_cast<double>(epoch_examples),
-                       run.evaluator.accuracy(),
+                       reports() ? run.evaluator.accuracy() : std::nan(""),
                        seconds_since(clock_start),
                        static_cast<double>(epoch_examples) / epoch_train_seconds,
                        lr[0]};
@@ -306,6 +324,9 @@ struct EpochLoop {
       throw TrainingError(fmt::format("after epoch {}, batch {}, {}. {}", epoch + 1, step, bad,
                                       last_good()));
     }
+    // Of an MPI job, rank 0 writes it once every rank has finished the step.
+    if (options.data_parallel) options.data_parallel->barrier();
+    if (!reports()) return;
     Metadata metadata = run_metadata(forward.name, r, at, data.class_names, run.normalization);
     write_augmentation(metadata, run.augmentation, {data.train.height, data.train.width});
     add_data_record(metadata, record);
@@ -318,12 +339,20 @@ struct EpochLoop {
                             : std::string("No checkpoint was written yet. Try a lower --lr");
   }
 
+  // Whether this process evaluates and writes checkpoints: a single process, or rank 0.
+  bool reports() const { return !options.data_parallel || options.data_parallel->rank() == 0; }
+
+  // A signal any rank received stops every rank at the same step.
+  int signal_requested() const {
+    return static_cast<int>(agreed_max(options.data_parallel, InterruptGuard::requested()));
+  }
+
   bool stop_requested() const {
-    return InterruptGuard::requested() != 0 || (options.max_steps && steps_run >= *options.max_steps);
+    return signal_requested() != 0 || (options.max_steps && steps_run >= *options.max_steps);
   }
 
   void record_stop() {
-    result.stopped_by_signal = InterruptGuard::requested();
+    result.stopped_by_signal = signal_requested();
     result.stopped_at_max_steps = result.stopped_by_signal == 0;
   }
 };
@@ -351,6 +380,7 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
   plan::KernelPlan plan = passes::optimized_plan(training, options.optimize);
   if (data.train.count / r.batch == 0)
     throw std::runtime_error(fmt::format("batch {} is larger than the training set ({})", r.batch, data.train.count));
+  if (options.data_parallel) options.data_parallel->check_same_run(plan, r, data.train.count, data.test.count);
 
   // A resumed run is checked before the (slow) compile: another recipe or a finished run.
   const DataRecord record = data_record(r.dataset, options.val_split, data.train);
@@ -381,6 +411,7 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
   fmt::print(out, "compiled {} kernels in {:.2f} s (the training step{}, evaluation)\n", run.kernels(),
              seconds_since(compile_start), run.short_batch ? ", the last short batch" : "");
   const RunPosition start = start_run(run, training, options, std::move(resume), init, out);
+  if (options.data_parallel) options.data_parallel->check_same_weights(read_state(*run.exec, run.plan));
   return EpochLoop{.forward = forward, .data = data, .run = run, .options = options, .out = out, .start = start,
                    .record = record}
       .train_epochs();

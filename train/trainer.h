@@ -23,6 +23,8 @@
 
 namespace resnetc::train {
 
+class DataParallel;
+
 class TrainingError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -57,6 +59,9 @@ struct TrainOptions {
   // with compute_normalization the training set's; neither: none, or on --resume the checkpoint's.
   data::Normalization normalization;
   bool compute_normalization = false;
+  // Training as one rank of an MPI job (train/distributed.h): `forward` is then the network at
+  // this rank's share of the recipe's (global) batch. Null: a single process.
+  DataParallel* data_parallel = nullptr;
 };
 
 struct TrainResult {

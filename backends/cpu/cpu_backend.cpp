@@ -32,6 +32,12 @@ class CpuExecutor : public train::PlanExecutor {
     runner_.run(weights_changed_ ? 0 : runner_.plan().preamble_kernels);
     weights_changed_ = false;
   }
+  void run_pausing_at(size_t at, const std::function<void()>& between) override {
+    runner_.run(weights_changed_ ? 0 : runner_.plan().preamble_kernels, at);
+    weights_changed_ = false;
+    between();
+    runner_.run(at, runner_.plan().kernels.size());
+  }
   void run_timed(std::span<double> seconds) override {
     runner_.run_timed(weights_changed_ ? 0 : runner_.plan().preamble_kernels, seconds);
     weights_changed_ = false;

@@ -38,6 +38,10 @@ void PlanRunner::run(size_t first) {
   for (size_t i = first; i < kernels_.size(); ++i) kernels_[i](args_[i].data(), &pool_);
 }
 
+void PlanRunner::run(size_t first, size_t end) {
+  for (size_t i = first; i < end; ++i) kernels_[i](args_[i].data(), &pool_);
+}
+
 void PlanRunner::run_timed(size_t first, std::span<double> seconds) {
   using Clock = std::chrono::steady_clock;
   for (size_t i = first; i < kernels_.size(); ++i) {

@@ -30,6 +30,8 @@ class PlanRunner {
   void poison_arena();
   // Runs kernels first..end in order (first > 0: a preamble whose results are still valid).
   void run(size_t first = 0);
+  // Runs kernels first..end - 1 in order.
+  void run(size_t first, size_t end);
   // As run(), adding each kernel's wall-clock seconds to seconds[kernel] (plan order).
   void run_timed(size_t first, std::span<double> seconds);
 

@@ -339,6 +339,10 @@ void add_train(CLI::App& app, Options& o) {
            "for other classes");
   run.value("--max-steps", "N", "stop after N training steps, leaving a checkpoint that --resume continues",
             [&o](const std::string& v) { o.max_steps = whole("--max-steps", v, 1, INT64_MAX); });
+  run.value("--nproc", "N",
+            "train data-parallel as N processes on this machine, started by OpenMPI's mpirun (--batch stays the "
+            "global batch; docs/distributed.md)",
+            [&o](const std::string& v) { o.nproc = whole("--nproc", v, 1, 1024); });
   run.value("--log", "FILE", "every epoch as CSV (.csv) or JSON lines (other names)",
             [&o](const std::string& v) { o.log = v; });
   run.flag("--overwrite-log", o.overwrite_log, "start --log afresh instead of adding this run to it");

@@ -22,6 +22,7 @@
 #include "train/trainer.h"
 #include "tools/resnetc/backend_choice.h"
 #include "tools/resnetc/commands.h"
+#include "tools/resnetc/data_parallel_job.h"
 #include "tools/resnetc/profile_report.h"
 
 namespace resnetc::cli {
@@ -32,8 +33,9 @@ struct Model {
   train::Recipe recipe;
 };
 
-// The network at the batch the recipe trains with, and the recipe with the flags applied.
-void load_model(const Options& o, dsl::SourceManager& sources, Model& m) {
+// The network at the batch the recipe trains with (each of `ranks` processes its share of
+// it), and the recipe with the flags applied.
+void load_model(const Options& o, dsl::SourceManager& sources, Model& m, int ranks = 1) {
   dsl::CompiledNetwork file = dsl::compile_file(sources, o.model, {o.input, 1});
   m.recipe = train::recipe_from(file.training);
   train::Recipe& r = m.recipe;
@@ -52,7 +54,11 @@ void load_model(const Options& o, dsl::SourceManager& sources, Model& m) {
     r.dataset = *o.dataset;
     r.data.clear();  // the file's path is its own data set's
   }
-  m.net = dsl::compile_file(sources, o.model, {o.input, r.batch});
+  if (r.batch % ranks != 0)
+    throw std::runtime_error(fmt::format("batch {} does not divide among {} processes: the batch is the global one, "
+                                         "each process trains an equal share of it",
+                                         r.batch, ranks));
+  m.net = dsl::compile_file(sources, o.model, {o.input, r.batch / ranks});
 }
 
 // --data, else the train section's path (relative to the .net file), else the data set's default.
@@ -94,20 +100,35 @@ std::vector<std::filesystem::path> run_inputs(const Options& o, const train::Rec
   return inputs;
 }
 
+// The run's files as train() needs them: RunFiles' answers where they are written; on the
+// other ranks of an MPI job, the checkpoint that --resume reads and no log.
+struct RunPaths {
+  std::filesystem::path checkpoint_path, log_path;
+  bool exists = false;
+  const std::filesystem::path& checkpoint() const { return checkpoint_path; }
+  const std::filesystem::path& log() const { return log_path; }
+  bool checkpoint_exists() const { return exists; }
+};
+
 }  // namespace
 
 int run_train(const Options& o, dsl::SourceManager& sources) {
+  const std::unique_ptr<train::DataParallel> job = join_job(o);
   Model m;
-  load_model(o, sources, m);
+  load_model(o, sources, m, job ? job->size() : 1);
   const train::Recipe& r = m.recipe;
   // A network that has no training step is refused at the user's line before anything else.
   if (const auto refusal = autodiff::why_untrainable(m.net.graph)) throw refusal->error();
   const train::NormalizationRequest normalization = train::requested_normalization(
       m.net.training, {o.mean, o.std_dev}, o.normalize, m.net.graph.shape(m.net.graph.input)[1]);
-  // The outputs are checked (and the checkpoint locked) before the data is read or anything compiled.
-  const train::RunFiles files(o.checkpoint.empty() ? m.net.graph.name + ".safetensors" : o.checkpoint, o.log,
-                              run_inputs(o, r));
-  if (!o.plot.empty()) {
+  // The outputs are checked (and the checkpoint locked) before the data is read or anything
+  // compiled. Of an MPI job, rank 0 alone writes them; the other ranks read the checkpoint to resume.
+  const std::filesystem::path checkpoint = o.checkpoint.empty() ? m.net.graph.name + ".safetensors" : o.checkpoint;
+  std::optional<train::RunFiles> writes;
+  if (!job || job->rank() == 0) writes.emplace(checkpoint, o.log, run_inputs(o, r));
+  const RunPaths files = writes ? RunPaths{writes->checkpoint(), writes->log(), writes->checkpoint_exists()}
+                                : RunPaths{checkpoint, {}, std::filesystem::exists(checkpoint)};
+  if (!o.plot.empty() && writes) {
     std::vector<std::filesystem::path> taken = run_inputs(o, r);
     taken.insert(taken.end(), {files.checkpoint(), files.log()});
     report::check_figure_output(o.plot, taken);
@@ -124,7 +145,11 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
                          "evaluated instead of the test set",
                          data.train.count, data.test.count, *o.val_split, r.seed);
   }
-  auto backend = make_backend(o);
+  auto backend = make_backend(for_rank(o, job.get()));
+  if (job && backend->device_name() != "cpu")
+    throw std::runtime_error(fmt::format("training across processes runs on the CPU only for now, not on {}: add "
+                                         "--device cpu (docs/distributed.md)",
+                                         backend->device_name()));
 
   train::TrainOptions t;
   if (o.val_split) t.evaluated = "val";
@@ -140,12 +165,13 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.max_steps = o.max_steps;
   t.log = files.log();
   t.overwrite_log = o.overwrite_log;
-  t.progress = o.progress;
+  t.progress = o.progress && writes;
+  t.data_parallel = job.get();
   t.optimize = pipeline_options(o);
   t.network_at_batch = [&](int64_t batch) { return dsl::compile_file(sources, o.model, {o.input, batch}).graph; };
   // The figure is drawn from the log, so it shows the epochs before a --resume too. A figure that
   // cannot be drawn (a full disk) is worth a warning, not the run.
-  if (!o.plot.empty())
+  if (!o.plot.empty() && writes)
     t.after_epoch = [&](const train::EpochReport&) {
       try {
         report::plot_training_logs({files.log()}, o.plot, true);
@@ -158,6 +184,9 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
              m.net.graph.name, r.dataset, images, backend->device_name(), r.epochs, r.batch,
              r.lr, r.momentum, r.weight_decay, train::schedule_name(r.schedule), r.seed,
              r.augmentation.empty() ? "" : ", augmentation: " + data::describe(r.augmentation));
+  if (job)
+    fmt::print("data-parallel: {} processes (MPI), each training {} examples of every batch of {}\n", job->size(),
+               r.batch / job->size(), r.batch);
   std::fflush(stdout);
   if (files.checkpoint_exists() && !o.resume)
     fmt::print("note: {} holds an earlier run; this one replaces it after its first epoch (--resume continues that "

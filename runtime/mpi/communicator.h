@@ -1,0 +1,43 @@
+#pragma once
+// MPI_COMM_WORLD of a process that mpirun started, with the few collectives data-parallel
+// training needs. OpenMPI is loaded at run time (mpi_library.h says why); nothing here
+// includes <mpi.h>.
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <vector>
+
+namespace resnetc::mpi {
+
+class MpiError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Communicator {
+ public:
+  // Loads libmpi.so.40 (or the library RESNETC_MPI_LIBRARY names) and calls MPI_Init.
+  // Throws MpiError.
+  Communicator();
+  // MPI_Finalize, but not while an exception unwinds: the other ranks may be waiting in a
+  // collective, and a rank that exits without finalizing makes mpirun end the whole job.
+  ~Communicator();
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+  // In place: every rank's values summed, element by element, on every rank.
+  void sum(std::span<float> values) const;
+  void sum(std::span<double> values) const;
+  int64_t max(int64_t value) const;
+  // Every rank's `values` (the same count on each), rank after rank.
+  std::vector<int64_t> gather_all(std::span<const int64_t> values) const;
+  void barrier() const;
+
+ private:
+  int rank_ = 0, size_ = 1;
+};
+
+}  // namespace resnetc::mpi

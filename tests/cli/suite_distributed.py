@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""resnetc train as N processes of an OpenMPI job (docs/distributed.md): two ranks at global
+batch B end with the weights of one process at batch B (a network without BatchNorm, whose
+gradient does not depend on how the batch is split), also through an uneven last short batch;
+a run stopped by two ranks resumes in one process to the weights of a run never stopped; a
+batch the ranks cannot share, ranks with another recipe or other starting weights are refused;
+a killed rank ends the job within seconds and leaves the last checkpoint intact; a process that
+mpirun did not start never loads MPI, and a rank that cannot load it says so.
+
+    python3 tests/cli/suite_distributed.py --resnetc build/tools/resnetc/resnetc [-k NAME]
+"""
+import math
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_cases import ROOT, Failure, Suite, check, expect, read_safetensors, write_idx_subset
+
+suite = Suite(__doc__)
+MODEL = os.path.join(ROOT, "tests", "cli", "no_batchnorm.net")  # batch 16, 2 epochs
+# 73 images: 4 full batches of 16 and a short one of 9, which two ranks share 5 and 4.
+DATA = write_idx_subset(suite.path("data"), 73, 24)
+CPU = ["--device", "cpu", "--no-progress"]
+# OpenMPI counts physical cores as slots and refuses root unless told: CI runs 2 ranks on 2
+# cores, as root.
+MPIRUN = ["mpirun", "--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
+
+
+def train_args(checkpoint, *args, data=DATA):
+    return ["train", MODEL, "--data", data, "--checkpoint", checkpoint, *CPU, *args]
+
+
+def mpirun(*ranks, timeout=180, env=None):
+    """mpirun running resnetc with each argument list of `ranks` as one rank (MPMD: `A : B`)."""
+    if shutil.which("mpirun") is None:
+        raise Failure("mpirun is not installed (tools/setup installs openmpi-bin)")
+    command = list(MPIRUN)
+    for i, args in enumerate(ranks):
+        command += ([":"] if i else []) + ["-np", "1", suite.resnetc] + [str(a) for a in args]
+    full_env = dict(os.environ, XDG_CACHE_HOME=suite.cache_dir, **(env or {}))
+    try:
+        return subprocess.run(command, cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              errors="replace", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Failure(f"{' '.join(command)} did not finish within {timeout} s")
+
+
+def tensors(path):
+    header, _, data = read_safetensors(path)
+    out = {}
+    for name, t in header.items():
+        begin, end = t["data_offsets"]
+        out[name] = struct.unpack(f"<{(end - begin) // 4}f", bytes(data[begin:end]))
+    return out
+
+
+def check_close(path, reference, what):
+    """Every tensor of `path` within float tolerance of `reference`'s."""
+    a, b = tensors(path), tensors(reference)
+    check(sorted(a) == sorted(b), f"{what}: other tensors than the single process's")
+    for name in a:
+        for i, (x, y) in enumerate(zip(a[name], b[name])):
+            if not abs(x - y) <= 1e-5 + 1e-4 * abs(y):
+                raise Failure(f"{what}: {name}[{i}] is {x}, the single process's {y}")
+
+
+_single = {}
+
+
+def single_process():
+    """One process training the model at batch 16: (checkpoint, stdout)."""
+    if not _single:
+        path = suite.path("single.safetensors")
+        r = expect(suite.run(train_args(path)), 0)
+        _single["path"], _single["stdout"] = path, r.stdout
+    return _single["path"], _single["stdout"]
+
+
+def epoch_lines(stdout):
+    return [line for line in stdout.splitlines() if line.startswith("epoch ")]
+
+
+@suite.test
+def two_ranks_train_the_weights_of_one_process():
+    reference, reference_stdout = single_process()
+    path = suite.path("two.safetensors")
+    r = expect(mpirun(train_args(path), train_args(path)), 0,
+               stdout=r"data-parallel: 2 processes \(MPI\), each training 8 examples of every batch of 16")
+    check_close(path, reference, "2 ranks")
+    # The reports are global and printed once: the same epochs, losses and accuracies.
+    lines, expected = epoch_lines(r.stdout), epoch_lines(reference_stdout)
+    check(len(lines) == len(expected) == 2, "not one line per epoch", r)
+    for line, want in zip(lines, expected):
+        check(line.split(", ")[:3] == want.split(", ")[:3], f"{line!r} is not the single process's {want!r}", r)
+
+
+@suite.test
+def a_run_stopped_by_two_ranks_resumes_in_one_process():
+    reference, _ = single_process()
+    path = suite.path("resumed.safetensors")
+    expect(suite.run(train_args(path, "--nproc", "2", "--max-steps", "3")), 0,
+           stdout=r"stopped after 3 training steps")
+    expect(suite.run(train_args(path, "--resume")), 0, stdout=r"resuming from .* inside epoch 1, after batch 3")
+    check_close(path, reference, "resumed after 2 ranks")
+
+
+@suite.test
+def a_single_process_does_not_load_mpi():
+    single_process()  # compiles the model into the suite's cache
+    r = expect(suite.run(train_args(suite.path("alone.safetensors"), "--max-steps", "1"), env={"LD_DEBUG": "files"}),
+               0)
+    check("libmpi" not in r.stderr, "a process that mpirun did not start loaded MPI", r)
+
+
+@suite.test
+def a_rank_without_openmpi_says_so():
+    path = suite.path("nompi.safetensors")
+    r = mpirun(train_args(path), train_args(path), env={"RESNETC_MPI_LIBRARY": "/nonexistent/libmpi.so.40"})
+    check(r.returncode != 0, "the job did not fail", r)
+    check("resnetc: error: this process was started by mpirun, but OpenMPI's library could not be loaded" in r.stderr,
+          "no message", r)
+
+
+@suite.test
+def a_batch_the_ranks_cannot_share_is_refused():
+    path = suite.path("uneven.safetensors")
+    r = mpirun(train_args(path, "--batch", "15"), train_args(path, "--batch", "15"))
+    check(r.returncode != 0, "the job did not fail", r)
+    check("resnetc: error: batch 15 does not divide among 2 processes" in r.stderr, "no message naming both", r)
+    check(not os.path.exists(path), "a checkpoint was written", r)
+
+
+@suite.test
+def nproc_inside_a_job_of_another_size_is_refused():
+    path = suite.path("nproc.safetensors")
+    r = mpirun(train_args(path, "--nproc", "3"), train_args(path, "--nproc", "3"))
+    check(r.returncode != 0, "the job did not fail", r)
+    check("resnetc: error: --nproc 3 in a job that mpirun started with 2 processes" in r.stderr, "no message", r)
+
+
+@suite.test
+def ranks_with_another_recipe_are_refused():
+    path = suite.path("recipes.safetensors")
+    r = mpirun(train_args(path), train_args(path, "--lr", "0.2"))
+    check(r.returncode != 0, "the job did not fail", r)
+    check("resnetc: error: rank 1 has another recipe or data set than rank 0" in r.stderr, "rank 1 not named", r)
+    check("compiled" not in r.stdout, "the ranks compiled before comparing their runs", r)
+
+
+@suite.test
+def ranks_starting_from_other_weights_are_refused():
+    reference, _ = single_process()
+    path = suite.path("weights.safetensors")
+    r = mpirun(train_args(path, "--init", reference), train_args(path))
+    check(r.returncode != 0, "the job did not fail", r)
+    check("resnetc: error: rank 1 starts from other weights than rank 0" in r.stderr, "rank 1 not named", r)
+
+
+@suite.test
+def a_killed_rank_ends_the_job_and_the_checkpoint_stays_intact():
+    data = write_idx_subset(suite.path("big"), 2000, 24)
+    path = suite.path("killed.safetensors")
+    command = list(MPIRUN) + ["-np", "2", suite.resnetc] + train_args(path, "--epochs", "1000", data=data)
+    env = dict(os.environ, XDG_CACHE_HOME=suite.cache_dir)
+    job = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, errors="replace")
+    try:
+        deadline = time.monotonic() + 120
+        while not os.path.exists(path) and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(0.2)
+        check(os.path.exists(path), "no checkpoint was written within 120 s")
+        rank1 = [pid for pid in children(job.pid) if b"OMPI_COMM_WORLD_RANK=1\0" in environ(pid)]
+        check(len(rank1) == 1, f"rank 1 not found among mpirun's children {children(job.pid)}")
+        os.kill(rank1[0], signal.SIGKILL)
+        killed = time.monotonic()
+        stdout, stderr = job.communicate(timeout=30)
+        took = time.monotonic() - killed
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.communicate()
+    check(job.returncode != 0, "the job did not fail")
+    check(took < 10, f"the job took {took:.1f} s to end after its rank 1 was killed")
+    check("rank 1" in stderr and "signal 9" in stderr, f"the message does not name rank 1 and its signal:\n{stderr}")
+    for name, values in tensors(path).items():
+        check(all(math.isfinite(v) for v in values), f"{name} is not finite")
+    expect(suite.run(["eval", MODEL, "--data", data, "--weights", path, "--device", "cpu", "--limit", "8"]), 0,
+           stdout=r"test acc")
+
+
+def children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def environ(pid):
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+if __name__ == "__main__":
+    suite.main()
