@@ -103,6 +103,11 @@ Split decode_all(std::span<const fs::path> files, int64_t channels, const ImageS
       }
       uint8_t* out = split.images.data() + static_cast<size_t>(i) * image_bytes;
       const LoadGeometry g = load_geometry(size, image.height, image.width);
+      if (std::max(g.resized_height, g.resized_width) > kMaxImageSide)
+        throw DataError(fmt::format("{}: an image of {}x{} with its shorter side resized to {} (--image-size) would be "
+                                    "{}x{}, more than {} pixels a side; crop it, or give another --image-size",
+                                    files[static_cast<size_t>(i)].string(), image.height, image.width,
+                                    size.size.height, g.resized_height, g.resized_width, kMaxImageSide));
       const bool cropped = g.resized_height != split.height || g.resized_width != split.width;
       if (image.height == split.height && image.width == split.width && !cropped) {
         std::copy(image.pixels.begin(), image.pixels.end(), out);

@@ -339,6 +339,12 @@ def an_image_size_that_does_not_fit_or_does_not_apply_is_refused():
                   r"but [0-9.]+ [kMGT]?B is available: give a smaller --image-size \(or `image_size` in the train "
                   r"section\), or free memory")
     check("compiled" not in r.stdout, "work began before the refusal", r)
+    # A panorama of 1x2000 pixels with its shorter side resized to 20 would be 20x40000.
+    with open(os.path.join(directory, "train", "bag", "panorama.png"), "wb") as f:
+        f.write(png_bytes(2000, 1, 3, bytes(6000)))
+    expect(suite.run(["train", RGB32, "--dataset", "folder", "--data", directory, "--image-size", "20", *CPU]), 1,
+           r"resnetc: data error: .*panorama\.png: an image of 1x2000 with its shorter side resized to 20 "
+           r"\(--image-size\) would be 20x40000, more than 32768 pixels a side; crop it, or give another --image-size")
     expect(suite.run(["train", TINY, "--data", IDX, "--image-size", "32", *CPU]), 1,
            r"resnetc: .*--image-size \(or the train section's image_size\) is the size a folder's images are kept "
            r"at; fashion-mnist's are kept as its files hold them: crop them with --random-crop or --center-crop")
