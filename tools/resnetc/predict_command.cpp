@@ -77,8 +77,9 @@ int run_predict(const Options& o, dsl::SourceManager& sources) {
   // from), then cropped and resized to the input as evaluation does; else at the input's.
   const std::optional<data::ImageSize> size =
       train::read_image_size(checkpoint::read_safetensors(o.weights).metadata(), o.weights);
-  data::Split images = data::load_images(files, input[1], size.value_or(data::ImageSize{{input[2], input[3]}}),
-                                         cpu::ThreadPool::global());
+  cpu::ThreadPool decoders(cpu::ThreadPool::Options{o.threads, 0});  // --threads, as train and eval
+  data::Split images =
+      data::load_images(files, input[1], size.value_or(data::ImageSize{{input[2], input[3]}}), decoders);
   images.labels.assign(files.size(), 0);  // unused: what the batches carry beside the images
   const int64_t batch = o.batch.value_or(std::min(images.count, kLargestBatch));
   const dsl::CompiledNetwork net = batch == 1 ? probe : dsl::compile_file(sources, o.model, {o.input, batch});
