@@ -14,7 +14,7 @@ namespace {
 const std::vector<std::string_view> kKeys = {"dataset", "epochs", "batch", "seed", "lr",
                                              "momentum", "weight_decay", "schedule", "random_crop",
                                              "random_resized_crop", "center_crop", "flip", "mean", "std",
-                                             "normalize"};
+                                             "normalize", "image_size"};
 
 int64_t integer(const ast::Setting& s, int64_t min) {
   if (s.value.kind != Tok::Int)
@@ -103,6 +103,7 @@ TrainingSettings read_training_settings(const std::vector<ast::Setting>& setting
       t.augmentation.random_resized_crop = augmentation(s, data::parse_random_resized_crop);
     else if (s.key == "center_crop") t.augmentation.center_crop = augmentation(s, data::parse_crop_size);
     else if (s.key == "flip") t.augmentation.flip = word(s, {"true", "false"}) == "true";
+    else if (s.key == "image_size") t.image_size = augmentation(s, data::parse_image_size);
     else if (s.key == "mean") t.mean = values(s);
     else if (s.key == "std") t.std_dev = values(s);
     else if (s.key == "normalize") t.normalize_auto = word(s, {"auto"}) == "auto";

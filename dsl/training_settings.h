@@ -17,6 +17,7 @@ struct TrainingSettings {
   std::optional<double> lr, momentum, weight_decay;
   std::optional<std::string> schedule;  // "constant", "cosine" or "step"
   data::Augmentation augmentation;      // random_crop, random_resized_crop, center_crop, flip
+  std::optional<data::ImageSize> image_size;  // a folder's images as kept in memory: `image_size 256` or "HxW"
   // The pixels' normalization (docs/data.md): `mean` and `std`, each a number or a string of
   // comma-separated numbers (one a channel, or one for all), kept as written with their place
   // (train/normalization_settings.h reads the values); or `normalize auto`, computed from the

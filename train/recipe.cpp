@@ -34,6 +34,7 @@ Recipe recipe_from(const dsl::TrainingSettings& s) {
   if (s.schedule) r.schedule = parse_schedule(*s.schedule);
   if (s.seed) r.seed = static_cast<uint64_t>(*s.seed);
   r.augmentation = s.augmentation;
+  r.image_size = s.image_size;
   return r;
 }
 

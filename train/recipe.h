@@ -23,6 +23,7 @@ struct Recipe {
   Schedule schedule = Schedule::Constant;
   uint64_t seed = 0;
   data::Augmentation augmentation;  // of the training images (docs/data.md); none by default
+  std::optional<data::ImageSize> image_size;  // a folder's images as kept (--image-size); none: the input's
 };
 
 // The defaults overlaid with what the file's `train` section sets.

@@ -31,13 +31,13 @@ auto read_key(const Metadata& m, const char* key, const std::string& source, Par
 
 }  // namespace
 
-void write_augmentation(Metadata& m, const data::Augmentation& a, const data::CropSize& image_size) {
+void write_augmentation(Metadata& m, const data::Augmentation& a, const data::CropSize& images,
+                        const std::optional<data::ImageSize>& load_size) {
   if (a.random_crop) m[kRandomCrop] = data::format_random_crop(*a.random_crop);
   if (a.random_resized_crop) m[kRandomResizedCrop] = data::format_random_resized_crop(*a.random_resized_crop);
-  if (a.center_crop) {
-    m[kCenterCrop] = data::format_crop_size(*a.center_crop);
-    m[kImageSize] = data::format_crop_size(image_size);
-  }
+  if (a.center_crop) m[kCenterCrop] = data::format_crop_size(*a.center_crop);
+  if (load_size) m[kImageSize] = data::format_image_size(*load_size);
+  else if (a.center_crop) m[kImageSize] = data::format_crop_size(images);
   if (a.flip) m[kFlip] = "true";
 }
 
@@ -54,8 +54,30 @@ data::Augmentation read_augmentation(const Metadata& m, const std::string& sourc
   return a;
 }
 
-std::optional<data::CropSize> read_image_size(const Metadata& m, const std::string& source) {
-  return read_key(m, kImageSize, source, data::parse_crop_size);
+std::optional<data::ImageSize> read_image_size(const Metadata& m, const std::string& source) {
+  return read_key(m, kImageSize, source, data::parse_image_size);
+}
+
+std::optional<data::ImageSize> run_image_size(const std::optional<data::ImageSize>& asked, const data::CropSize& input,
+                                              const Metadata* resumed, const std::string& source, bool allow_change,
+                                              std::ostream& out) {
+  if (!resumed) return asked;
+  const std::optional<data::ImageSize> saved = read_image_size(*resumed, source);
+  if (!asked) return saved;
+  const data::ImageSize as_input{input};  // what none means
+  const data::ImageSize now = *asked, before = saved.value_or(as_input);
+  if (now == before) return asked;
+  const auto describe = [&](const data::ImageSize& s) {
+    return s == as_input ? fmt::format("{} (the input's size)", data::format_image_size(s)) : data::format_image_size(s);
+  };
+  if (!allow_change)
+    throw TrainingError(fmt::format("--resume: {} was trained on images kept at --image-size {}, not {}; resume "
+                                    "without --image-size to continue with the checkpoint's, or add "
+                                    "--allow-recipe-change to continue with this one",
+                                    source, describe(before), describe(now)));
+  fmt::print(out, "note: resuming with the images kept at another size: {} (the checkpoint's: {})\n", describe(now),
+             describe(before));
+  return asked;
 }
 
 data::Augmentation run_augmentation(const TrainOptions& options, const Metadata* resumed, std::ostream& out) {

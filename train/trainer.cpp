@@ -328,7 +328,7 @@ struct EpochLoop {
     if (options.data_parallel) options.data_parallel->barrier();
     if (!reports()) return;
     Metadata metadata = run_metadata(forward.name, r, at, data.class_names, run.normalization);
-    write_augmentation(metadata, run.augmentation, {data.train.height, data.train.width});
+    write_augmentation(metadata, run.augmentation, {data.train.height, data.train.width}, r.image_size);
     add_data_record(metadata, record);
     save_checkpoint(options.checkpoint, run.plan, state, metadata);
   }

@@ -70,6 +70,10 @@ CropSize parse_crop_size(std::string_view text) {
   }
 }
 
+ImageSize parse_image_size(std::string_view text) {
+  return {parse_crop_size(text), text.find('x') == std::string_view::npos};
+}
+
 RandomCrop parse_random_crop(std::string_view text) {
   const std::vector<std::string_view> items = split_commas(text);
   RandomCrop crop{parse_crop_size(items[0]), 0};
@@ -109,6 +113,10 @@ RandomResizedCrop parse_random_resized_crop(std::string_view text) {
 }
 
 std::string format_crop_size(const CropSize& s) { return fmt::format("{}x{}", s.height, s.width); }
+
+std::string format_image_size(const ImageSize& s) {
+  return s.shorter_side ? std::to_string(s.size.height) : format_crop_size(s.size);
+}
 
 std::string format_random_crop(const RandomCrop& c) {
   return fmt::format("{},padding={}", format_crop_size(c.size), c.padding);

@@ -30,6 +30,16 @@ struct RandomResizedCrop {
   bool operator==(const RandomResizedCrop&) const = default;
 };
 
+// The size a folder's images are kept at in memory, each resized once as it is read
+// (--image-size): "N" is torchvision's Resize(N) then CenterCrop(N) — the shorter side to N,
+// keeping the aspect ratio, then the center N x N — so that images of any aspect ratio are kept
+// at one size; "HxW" is Resize((H, W)), every image to exactly H x W.
+struct ImageSize {
+  CropSize size;              // as kept: N x N, or H x W
+  bool shorter_side = false;  // "N": resize the shorter side, then center crop
+  bool operator==(const ImageSize&) const = default;
+};
+
 struct Augmentation {
   std::optional<RandomCrop> random_crop;
   std::optional<RandomResizedCrop> random_resized_crop;
@@ -46,11 +56,14 @@ CropSize parse_crop_size(std::string_view text);
 RandomCrop parse_random_crop(std::string_view text);
 // "SIZE[,scale=A:B][,ratio=C:D]": 0 < A <= B <= 1, 0 < C <= D.
 RandomResizedCrop parse_random_resized_crop(std::string_view text);
+// "N" (shorter side, then center crop) or "HxW" (exact), each side 1..32768.
+ImageSize parse_image_size(std::string_view text);
 
 // The text each parser reads back to the same value (every digit of the ranges kept).
 std::string format_crop_size(const CropSize& size);
 std::string format_random_crop(const RandomCrop& crop);
 std::string format_random_resized_crop(const RandomResizedCrop& crop);
+std::string format_image_size(const ImageSize& size);
 
 // For messages: "random crop 32x32,padding=4, flip"; "none" when empty.
 std::string describe(const Augmentation& augmentation);

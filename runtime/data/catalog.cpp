@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 
+#include "runtime/cpu/thread_pool.h"
 #include "runtime/data/cifar.h"
 #include "runtime/data/idx.h"
 #include "runtime/data/image_folder.h"
@@ -23,11 +24,13 @@ std::filesystem::path default_data_dir(std::string_view name) {
 }
 
 DataSet load_dataset(std::string_view name, const std::filesystem::path& dir, const InputImage& input,
-                     BadImages bad) {
+                     const FolderReading& folder) {
   if (name == "fashion-mnist" || name == "mnist") return load_mnist_like(dir, name);
   if (name == "cifar10") return load_cifar10(dir);
   if (name == "cifar100" || name == "cifar100-coarse") return load_cifar100(dir, name == "cifar100-coarse");
-  if (name == "folder") return load_folder_dataset(dir, input.channels, input.height, input.width, bad);
+  if (name == "folder")
+    return load_folder_dataset(dir, input.channels, folder.size.value_or(ImageSize{{input.height, input.width}}),
+                               folder.bad, folder.pool ? *folder.pool : cpu::ThreadPool::global());
   throw std::invalid_argument(fmt::format("there is no data set '{}'", name));
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -21,16 +22,25 @@ const std::vector<std::string_view>& dataset_names();
 std::filesystem::path default_data_dir(std::string_view name);
 
 // The network's input image. A folder's images are decoded to its channels and resized to its
-// size as they are read, so they are kept at the size the network reads; the other data sets'
-// files hold images of one size, kept as they are and resized as batches are made.
+// size as they are read (unless FolderReading::size names another), so they are kept at the size
+// the network reads; the other data sets' files hold images of one size, kept as they are and
+// resized as batches are made.
 struct InputImage {
   int64_t channels = 1, height = 0, width = 0;
 };
 
+// How a folder's files are read: what its files that are not readable images do
+// (image_folder.h); the size its images are kept at (--image-size; none: the input's, exactly);
+// the threads that decode them (none: the CPU pool, every core).
+struct FolderReading {
+  BadImages bad = BadImages::Refuse;
+  std::optional<ImageSize> size;
+  cpu::ThreadPool* pool = nullptr;
+};
+
 // Loads data set `name` from `dir`. Throws DataError (the message names the file and the fault),
 // std::invalid_argument for a name not in dataset_names().
-// `bad`: what a folder's files that are not readable images do (image_folder.h).
 DataSet load_dataset(std::string_view name, const std::filesystem::path& dir, const InputImage& input,
-                     BadImages bad = BadImages::Refuse);
+                     const FolderReading& folder = {});
 
 }  // namespace resnetc::data

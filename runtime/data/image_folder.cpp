@@ -7,6 +7,7 @@
 #include <array>
 #include <cctype>
 #include <iterator>
+#include <optional>
 #include <string_view>
 #include <system_error>
 #include <tuple>
@@ -15,6 +16,8 @@
 #include "runtime/cpu/thread_pool.h"
 #include "runtime/data/idx.h"
 #include "runtime/data/image_decode.h"
+#include "runtime/data/load_size.h"
+#include "runtime/data/memory_fit.h"
 #include "runtime/data/resize.h"
 
 namespace fs = std::filesystem;
@@ -74,20 +77,21 @@ std::string unsupported_format(const fs::path& file) {
 
 constexpr std::string_view kSkipHint = "--skip-bad-images leaves out every file that is not a readable image";
 
-// Decodes and resizes files[i] into image i of the split. With `errors`, a file that cannot be
-// decoded leaves its image unwritten and its reason in errors[i]; without, it throws.
-Split decode_all(std::span<const fs::path> files, int64_t channels, int64_t height, int64_t width,
-                 cpu::ThreadPool& pool, std::vector<std::string>* errors) {
+// Decodes files[i], resizes it as `size` says and keeps it as image i of the split. With
+// `errors`, a file that cannot be decoded leaves its image unwritten and its reason in errors[i];
+// without, it throws.
+Split decode_all(std::span<const fs::path> files, int64_t channels, const ImageSize& size, cpu::ThreadPool& pool,
+                 std::vector<std::string>* errors) {
   Split split;
   split.count = static_cast<int64_t>(files.size());
-  split.channels = channels, split.height = height, split.width = width;
-  const auto plane = static_cast<size_t>(height * width);
+  split.channels = channels, split.height = size.size.height, split.width = size.size.width;
+  const auto plane = static_cast<size_t>(split.height * split.width);
   const size_t image_bytes = plane * static_cast<size_t>(channels);
   split.images.resize(image_bytes * files.size());
   if (errors) errors->assign(files.size(), {});
 
   pool.parallel_for(split.count, [&](int64_t begin, int64_t end) {
-    std::vector<uint8_t> scratch;
+    std::vector<uint8_t> scratch, resized;
     for (int64_t i = begin; i < end; ++i) {
       Image image;
       try {
@@ -98,16 +102,36 @@ Split decode_all(std::span<const fs::path> files, int64_t channels, int64_t heig
         continue;
       }
       uint8_t* out = split.images.data() + static_cast<size_t>(i) * image_bytes;
-      if (image.height == height && image.width == width) {
+      const LoadGeometry g = load_geometry(size, image.height, image.width);
+      if (std::max(g.resized_height, g.resized_width) > kMaxImageSide)
+        throw DataError(fmt::format("{}: an image of {}x{} with its shorter side resized to {} (--image-size) would be "
+                                    "{}x{}, more than {} pixels a side; crop it, or give another --image-size",
+                                    files[static_cast<size_t>(i)].string(), image.height, image.width,
+                                    size.size.height, g.resized_height, g.resized_width, kMaxImageSide));
+      const bool cropped = g.resized_height != split.height || g.resized_width != split.width;
+      if (image.height == split.height && image.width == split.width && !cropped) {
         std::copy(image.pixels.begin(), image.pixels.end(), out);
         continue;
       }
-      const Resizer resizer(image.height, image.width, height, width);
+      const Resizer resizer(image.height, image.width, g.resized_height, g.resized_width);
       scratch.resize(resizer.scratch_size());
       const auto in_plane = static_cast<size_t>(image.height * image.width);
-      for (int64_t c = 0; c < channels; ++c)
-        resizer.resize(std::span(image.pixels).subspan(static_cast<size_t>(c) * in_plane, in_plane),
-                       std::span(out + static_cast<size_t>(c) * plane, plane), scratch);
+      const auto resized_plane = static_cast<size_t>(g.resized_height * g.resized_width);
+      // Resized whole, then cropped, as torchvision's Resize then CenterCrop: the kept pixels are
+      // those of the whole image's resize.
+      if (cropped) resized.resize(resized_plane);
+      for (int64_t c = 0; c < channels; ++c) {
+        const auto in = std::span(image.pixels).subspan(static_cast<size_t>(c) * in_plane, in_plane);
+        uint8_t* out_plane = out + static_cast<size_t>(c) * plane;
+        if (!cropped) {
+          resizer.resize(in, std::span(out_plane, plane), scratch);
+          continue;
+        }
+        resizer.resize(in, std::span(resized), scratch);  // an unchanged size is copied
+        for (int64_t y = 0; y < split.height; ++y)
+          std::copy_n(resized.begin() + static_cast<std::ptrdiff_t>((g.top + y) * g.resized_width + g.left),
+                      split.width, out_plane + y * split.width);
+      }
     }
   });
   return split;
@@ -164,26 +188,25 @@ FolderListing list_image_folder(const fs::path& root, BadImages bad) {
   return listing;
 }
 
+Split load_images(std::span<const fs::path> files, int64_t channels, const ImageSize& size, cpu::ThreadPool& pool) {
+  return decode_all(files, channels, size, pool, nullptr);
+}
+
 Split load_images(std::span<const fs::path> files, int64_t channels, int64_t height, int64_t width) {
-  return load_images(files, channels, height, width, cpu::ThreadPool::global());
+  return load_images(files, channels, ImageSize{{height, width}}, cpu::ThreadPool::global());
 }
 
-Split load_images(std::span<const fs::path> files, int64_t channels, int64_t height, int64_t width,
-                  cpu::ThreadPool& pool) {
-  return decode_all(files, channels, height, width, pool, nullptr);
-}
-
-Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width, BadImages bad,
+Split load_image_folder(const FolderListing& listing, int64_t channels, const ImageSize& size, BadImages bad,
                         std::vector<std::string>& skipped, cpu::ThreadPool& pool) {
   std::vector<std::string> errors;
-  Split split = decode_all(listing.files, channels, height, width, pool, &errors);
+  Split split = decode_all(listing.files, channels, size, pool, &errors);
   if (bad == BadImages::Refuse) {
     // The first in the listing's order, whichever thread met it first.
     for (const std::string& error : errors)
       if (!error.empty()) throw DataError(fmt::format("{}; {}", error, kSkipHint));
   }
   // Each image kept moves down over those left out, its label beside it.
-  const auto image_bytes = static_cast<size_t>(channels * height * width);
+  const auto image_bytes = static_cast<size_t>(channels * split.height * split.width);
   int64_t kept = 0;
   for (size_t i = 0; i < listing.files.size(); ++i) {
     if (!errors[i].empty()) {
@@ -206,10 +229,12 @@ Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t 
 
 Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width) {
   std::vector<std::string> skipped;
-  return load_image_folder(listing, channels, height, width, BadImages::Refuse, skipped, cpu::ThreadPool::global());
+  return load_image_folder(listing, channels, ImageSize{{height, width}}, BadImages::Refuse, skipped,
+                           cpu::ThreadPool::global());
 }
 
-DataSet load_folder_dataset(const fs::path& dir, int64_t channels, int64_t height, int64_t width, BadImages bad) {
+DataSet load_folder_dataset(const fs::path& dir, int64_t channels, const ImageSize& size, BadImages bad,
+                            cpu::ThreadPool& pool) {
   std::error_code e;
   if (!fs::is_directory(dir, e))
     throw DataError(fmt::format("{}: the folder data set is a directory holding train/ and val/ (or test/): {}",
@@ -237,14 +262,20 @@ DataSet load_folder_dataset(const fs::path& dir, int64_t channels, int64_t heigh
                                 only_test.empty() ? "" : fmt::format("only {}/ has '{}'", test_dir.filename().string(),
                                                                      fmt::join(only_test, "', '"))));
   }
+  if (const std::optional<uint64_t> available = available_memory()) {
+    const auto images = static_cast<uint64_t>(train.files.size() + test.files.size());
+    check_memory_fits(images * static_cast<uint64_t>(channels * size.size.height * size.size.width), *available,
+                      fmt::format("{}'s {} images at {}x{}x{}", dir.string(), images, channels, size.size.height,
+                                  size.size.width));
+  }
   DataSet data;
   data.name = "folder";
   data.class_names = train.classes;
   data.num_classes = static_cast<int>(train.classes.size());
   data.skipped = train.skipped;
-  data.train = load_image_folder(train, channels, height, width, bad, data.skipped, cpu::ThreadPool::global());
+  data.train = load_image_folder(train, channels, size, bad, data.skipped, pool);
   data.skipped.insert(data.skipped.end(), test.skipped.begin(), test.skipped.end());
-  data.test = load_image_folder(test, channels, height, width, bad, data.skipped, cpu::ThreadPool::global());
+  data.test = load_image_folder(test, channels, size, bad, data.skipped, pool);
   return data;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/data/augment_spec.h"
 #include "runtime/data/dataset.h"
 
 namespace resnetc::cpu {
@@ -44,26 +45,29 @@ FolderListing list_image_folder(const std::filesystem::path& root, BadImages bad
 // that no image is silently left out), or a directory it cannot list.
 std::vector<std::filesystem::path> images_below(const std::filesystem::path& dir);
 
-// Decodes every file into `channels` planes (image_decode.h) and resizes it to height x width
-// as PIL's Image.resize(BILINEAR) does, in parallel on the CPU pool: a split without labels.
-// Throws DataError naming the first file that cannot be read.
-Split load_images(std::span<const std::filesystem::path> files, int64_t channels, int64_t height, int64_t width);
-// The same on `pool` (resnetc bench --data --threads N times it on N threads).
-Split load_images(std::span<const std::filesystem::path> files, int64_t channels, int64_t height, int64_t width,
+// Decodes every file into `channels` planes (image_decode.h) and resizes it to `size` as
+// torchvision's Resize does on a PIL image (load_size.h: "HxW" exactly, "N" its shorter side, then
+// the center N x N), in parallel on `pool`: a split without labels. Throws DataError naming the
+// first file that cannot be read.
+Split load_images(std::span<const std::filesystem::path> files, int64_t channels, const ImageSize& size,
                   cpu::ThreadPool& pool);
+// The same at exactly height x width, on the CPU pool.
+Split load_images(std::span<const std::filesystem::path> files, int64_t channels, int64_t height, int64_t width);
 
 // load_images of the listing's files, with its labels. With BadImages::Skip a file that cannot
 // be decoded is left out and added to `skipped` ("FILE: why"), in the listing's order; a DataError
 // when none is left.
-Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width);
-Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width, BadImages bad,
+Split load_image_folder(const FolderListing& listing, int64_t channels, const ImageSize& size, BadImages bad,
                         std::vector<std::string>& skipped, cpu::ThreadPool& pool);
+// The same at exactly height x width, refusing bad images, on the CPU pool.
+Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t height, int64_t width);
 
 // The `folder` data set: DIR/train and DIR/val (or, without val, DIR/test), each a folder of
-// class folders with the same names, images read as load_image_folder reads them. Throws
-// DataError when a split is missing or the two splits' classes differ (naming the difference).
-// Files left out under BadImages::Skip are listed in the DataSet's `skipped`.
-DataSet load_folder_dataset(const std::filesystem::path& dir, int64_t channels, int64_t height, int64_t width,
-                            BadImages bad = BadImages::Refuse);
+// class folders with the same names, images read as load_image_folder reads them, on `pool`.
+// Throws DataError when a split is missing, the two splits' classes differ (naming the
+// difference), or their images at `size` would not fit in the memory available (before
+// decoding any). Files left out under BadImages::Skip are listed in the DataSet's `skipped`.
+DataSet load_folder_dataset(const std::filesystem::path& dir, int64_t channels, const ImageSize& size, BadImages bad,
+                            cpu::ThreadPool& pool);
 
 }  // namespace resnetc::data

@@ -268,6 +268,90 @@ def predictions_agree_with_eval(directory, weights, accuracy):
           "not the file and its 5 most probable classes", r)
 
 
+RGB32 = suite.write("rgb32.net", rgb_net("rgb32", 10).replace("input 3x16x16", "input 3x32x32"))
+
+
+def augmentation_keys(checkpoint):
+    return {k: v for k, v in read_safetensors(checkpoint)[1].items() if k.startswith("augment_")}
+
+
+@suite.test
+def a_folder_kept_at_another_size_is_cropped_and_eval_and_predict_read_it_so():
+    """The ImageNet pairing at small scale: the 32x32 images kept at --image-size 40, random-
+    resized crops of them in training, their center 32x32 in evaluation; eval and predict read
+    the images at the checkpoint's size, and predict's probabilities change without it."""
+    directory = write_image_folder(suite.path("sized"), 160, 32, FOLDER_CLASSES)
+    path = suite.path("sized.safetensors")
+    expect(suite.run(["train", RGB32, "--dataset", "folder", "--data", directory, "--checkpoint", path,
+                      "--image-size", "40", "--random-resized-crop", "32", "--center-crop", "32", "--flip",
+                      "--epochs", "2", *CPU]), 0,
+           stdout=r"on folder \(160 train / 32 test images, kept at --image-size 40\)")
+    check(augmentation_keys(path) == {"augment_random_resized_crop": "32x32,scale=0.08:1,ratio=0.75:1.3333333333333333",
+                                      "augment_center_crop": "32x32", "augment_image_size": "40",
+                                      "augment_flip": "true"}, f"{augmentation_keys(path)}")
+    r = expect(suite.run(["eval", RGB32, "--dataset", "folder", "--data", directory, "--weights", path, *CPU]), 0,
+               stdout=r"test acc [0-9.]+ \(32 images")
+    accuracy = float(re.search(r"test acc ([0-9.]+)", r.stdout).group(1))
+    predict = ["predict", RGB32, os.path.join(directory, "val"), "--top", "10", "--format", "json", *PREDICT]
+    r = expect(suite.run([*predict, "--weights", path]), 0)
+    right = sum(image["top"][0]["class"] == os.path.basename(os.path.dirname(image["file"]))
+                for image in json.loads(r.stdout))
+    check(abs(right / 32 - accuracy) < 1e-4, f"predict is right on {right}/32, eval says {accuracy}", r)
+    # Without the size, predict reads the files at the input's 32x32: other pixels, other probabilities.
+    header, metadata, data = read_safetensors(path)
+    del metadata["augment_image_size"]
+    stripped = suite.path("sized-stripped.safetensors")
+    write_safetensors(stripped, header, metadata, data)
+    unsized = expect(suite.run([*predict, "--weights", stripped]), 0)
+    check(unsized.stdout != r.stdout, "predict gave the same probabilities without the image size", unsized)
+
+
+@suite.test
+def a_resume_keeps_the_image_size_and_refuses_another():
+    directory = write_image_folder(suite.path("resized"), 96, 20, FOLDER_CLASSES)
+    # The train section names the size; --image-size replaces it.
+    model = suite.write("sized.net", rgb_net("sized", 10, "\n    image_size \"36x40\""))
+    path = suite.path("resized.safetensors")
+    train = ["train", model, "--dataset", "folder", "--data", directory, "--checkpoint", path, *CPU]
+    expect(suite.run([*train, "--max-steps", "2"]), 0, stdout=r"kept at --image-size 36x40\)")
+    check(augmentation_keys(path) == {"augment_image_size": "36x40"}, f"{augmentation_keys(path)}")
+    r = expect(suite.run([*train, "--resume", "--image-size", "40"]), 1,
+               r"resnetc: training stopped: --resume: .*resized\.safetensors was trained on images kept at "
+               r"--image-size 36x40, not 40; resume without --image-size to continue with the checkpoint's, or add "
+               r"--allow-recipe-change to continue with this one")
+    check("compiled" not in r.stdout, "work began before the refusal", r)
+    expect(suite.run([*train, "--resume", "--max-steps", "3"]), 0)
+    check(augmentation_keys(path) == {"augment_image_size": "36x40"}, f"the resumed run: {augmentation_keys(path)}")
+    # Allowed, a change continues from the end of an epoch (inside one, its order needs the same images).
+    epoch = suite.path("resized-epoch.safetensors")
+    train[train.index(path)] = epoch
+    expect(suite.run([*train, "--epochs", "1"]), 0)
+    expect(suite.run([*train, "--resume", "--epochs", "2", "--image-size", "40", "--allow-recipe-change"]), 0,
+           stdout=r"note: resuming with the images kept at another size: 40 \(the checkpoint's: 36x40\)")
+    check(augmentation_keys(epoch) == {"augment_image_size": "40"}, f"{augmentation_keys(epoch)}")
+
+
+@suite.test
+def an_image_size_that_does_not_fit_or_does_not_apply_is_refused():
+    directory = write_image_folder(suite.path("huge"), 320, 64, FOLDER_CLASSES)
+    r = expect(suite.run(["train", RGB32, "--dataset", "folder", "--data", directory, "--image-size", "32768", *CPU]),
+               1, r"resnetc: .*huge's 384 images at 3x32768x32768 need 1\.2 TB of memory, kept decoded as uint8, "
+                  r"but [0-9.]+ [kMGT]?B is available: give a smaller --image-size \(or `image_size` in the train "
+                  r"section\), or free memory")
+    check("compiled" not in r.stdout, "work began before the refusal", r)
+    # A panorama of 1x2000 pixels with its shorter side resized to 20 would be 20x40000.
+    with open(os.path.join(directory, "train", "bag", "panorama.png"), "wb") as f:
+        f.write(png_bytes(2000, 1, 3, bytes(6000)))
+    expect(suite.run(["train", RGB32, "--dataset", "folder", "--data", directory, "--image-size", "20", *CPU]), 1,
+           r"resnetc: data error: .*panorama\.png: an image of 1x2000 with its shorter side resized to 20 "
+           r"\(--image-size\) would be 20x40000, more than 32768 pixels a side; crop it, or give another --image-size")
+    expect(suite.run(["train", TINY, "--data", IDX, "--image-size", "32", *CPU]), 1,
+           r"resnetc: .*--image-size \(or the train section's image_size\) is the size a folder's images are kept "
+           r"at; fashion-mnist's are kept as its files hold them: crop them with --random-crop or --center-crop")
+    expect(suite.run(["train", RGB32, "--image-size", "32x", *CPU]), 2,
+           r"resnetc: error: --image-size: expected a size N or HxW \(each side from 1 to 32768\), got '32x'.*")
+
+
 @suite.test
 def normalization_reaches_the_checkpoint_eval_predict_and_resume():
     """--normalize trains on (pixel/255 - mean) / std with the training set's statistics, kept in

@@ -51,6 +51,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kOwners = {
     {"--random-resized-crop", {"train"}},
     {"--center-crop", {"train"}},
     {"--flip", {"train"}},
+    {"--image-size", {"train"}},
     {"--checkpoint", {"train"}},
     {"--log", {"train"}},
     {"--overwrite-log", {"train"}},
@@ -298,6 +299,12 @@ TEST_CASE("the augmentation's options read the text of data/augment_spec.h, nami
         "--random-crop: padding: expected a whole number from 0 to 32768, got 'x'");
   CHECK(message({"train", "m.net", "--random-resized-crop", "32,ratio=2:1"}) ==
         "--random-resized-crop: ratio 2:1: the minimum is above the maximum");
+  CHECK(parse_options({"train", "m.net", "--image-size", "256"}).image_size == resnetc::data::ImageSize{{256, 256}, true});
+  CHECK(parse_options({"train", "m.net", "--image-size=36x48"}).image_size ==
+        resnetc::data::ImageSize{{36, 48}, false});
+  CHECK_FALSE(parse_options({"train", "m.net"}).image_size);
+  CHECK(message({"train", "m.net", "--image-size", "0"}) ==
+        "--image-size: expected a size N or HxW (each side from 1 to 32768), got '0'");
 }
 
 TEST_CASE("an empty --checkpoint= or --init= is refused, not read as the next argument") {

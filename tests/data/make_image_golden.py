@@ -9,8 +9,10 @@ channel a different function of the gray image) so a swapped channel shows.
 
 The reference is torchvision itself: ImageFolder's class list and sample order, its default
 loader (PIL's convert("RGB")), or convert("L") for one channel, then Image.resize(BILINEAR)
-to each size the test loads at. Each result is a gzip-compressed uint8 IDX array
-[images * channels, height, width], which the C++ test reads with resnetc's own IDX reader.
+to each size the test loads at, or (--image-size N) transforms.Resize(N) then CenterCrop(N).
+Each result is a gzip-compressed uint8 IDX array [images * channels, height, width], which the
+C++ test reads with resnetc's own IDX reader. load_geometry.txt holds, for images of many
+shapes, where Resize(N) + CenterCrop(N) puts them: the resized size and the crop's offsets.
 
 Usage: /path/to/venv/bin/python tests/data/make_image_golden.py [FASHION_MNIST_DIR]
 (needs Pillow and torchvision; tests/pytorch says how to make such a venv)
@@ -22,11 +24,17 @@ import sys
 from pathlib import Path
 
 from PIL import Image
+from torchvision import transforms
 from torchvision.datasets import ImageFolder
 
 HERE = Path(__file__).resolve().parent / "golden"
 ROOT = HERE / "folder"
 SIZES = [(28, 28), (32, 24)]  # (height, width): as stored, and a resize of every image
+SHORTER_SIDES = [24, 15]  # --image-size N: 15 puts a crop offset on a tie, (20 - 15) / 2
+# (height, width, N): tall, wide and square images, up- and downscaled, crop offsets on ties
+GEOMETRIES = [(30, 40, 24), (40, 30, 24), (45, 61, 23), (61, 45, 23), (30, 40, 15), (40, 30, 15), (17, 20, 21),
+              (28, 28, 32), (28, 28, 20), (375, 500, 256), (500, 333, 256), (1, 7, 3), (7, 1, 3), (100, 101, 224),
+              (480, 640, 224), (3, 1000, 10)]
 
 
 def fashion_images(data_dir, count):
@@ -89,6 +97,16 @@ def write_idx(path, arrays, height, width):
             f.write(a)
 
 
+def load_geometry(height, width, n):
+    """Resize(n)'s output size, read off a resized blank image, and CenterCrop(n)'s offsets, read
+    off the first pixel of the crop of an image whose pixels count 0, 1, 2, ... row by row."""
+    resized_w, resized_h = transforms.Resize(n)(Image.new("L", (width, height))).size
+    counting = Image.new("I", (resized_w, resized_h))
+    counting.putdata(range(resized_w * resized_h))
+    first = transforms.CenterCrop(n)(counting).getpixel((0, 0))
+    return resized_h, resized_w, first // resized_w, first % resized_w
+
+
 def main():
     data_dir = sys.argv[1] if len(sys.argv) > 1 else "/usr/share/datasets/fashion-mnist"
     build(data_dir)
@@ -104,6 +122,17 @@ def main():
                 image = Image.open(path).convert(mode).resize((width, height), Image.BILINEAR)
                 planes += [band.tobytes() for band in image.split()]
             write_idx(HERE / f"folder_{channels}x{height}x{width}.idx3-ubyte.gz", planes, height, width)
+    for n in SHORTER_SIDES:
+        resize = transforms.Compose([transforms.Resize(n), transforms.CenterCrop(n)])
+        for mode, channels in (("L", 1), ("RGB", 3)):
+            planes = []
+            for path, _ in folder.samples:
+                planes += [band.tobytes() for band in resize(Image.open(path).convert(mode)).split()]
+            write_idx(HERE / f"folder_{channels}x{n}_shorter.idx3-ubyte.gz", planes, n, n)
+    with open(HERE / "load_geometry.txt", "w") as f:
+        f.write("# height width N -> resized_height resized_width top left (Resize(N), CenterCrop(N))\n")
+        for height, width, n in GEOMETRIES:
+            f.write("{} {} {} {} {} {} {}\n".format(height, width, n, *load_geometry(height, width, n)))
 
 
 if __name__ == "__main__":

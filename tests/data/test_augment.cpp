@@ -62,6 +62,10 @@ TEST_CASE("augmentation text reads back to the same value and bad text says what
   CHECK(parse_random_crop(format_random_crop({{32, 32}, 4})) == RandomCrop{{32, 32}, 4});
   CHECK(describe(crop(32, 4, true)) == "random crop 32x32,padding=4, flip");
   CHECK(describe({}) == "none");
+  // --image-size: a side alone resizes the shorter side, then center crops; HxW is exact.
+  CHECK(parse_image_size("256") == ImageSize{{256, 256}, true});
+  CHECK(parse_image_size("256x256") == ImageSize{{256, 256}, false});
+  for (const char* text : {"40", "36x48"}) CHECK(format_image_size(parse_image_size(text)) == text);
 
   auto message = [](auto parse, const char* text) {
     try {
@@ -73,6 +77,7 @@ TEST_CASE("augmentation text reads back to the same value and bad text says what
   };
   CHECK(message(parse_crop_size, "0") == "expected a size N or HxW (each side from 1 to 32768), got '0'");
   CHECK(message(parse_crop_size, "32x") == "expected a size N or HxW (each side from 1 to 32768), got '32x'");
+  CHECK(message(parse_image_size, "32769") == "expected a size N or HxW (each side from 1 to 32768), got '32769'");
   CHECK(message(parse_random_crop, "32,pad=4") == "expected SIZE[,padding=P], got '32,pad=4'");
   CHECK(message(parse_random_crop, "32,padding=-1") ==
         "padding: expected a whole number from 0 to 32768, got '-1'");

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -14,6 +15,8 @@
 #include "runtime/data/idx.h"
 #include "runtime/data/image_decode.h"
 #include "runtime/data/image_folder.h"
+#include "runtime/data/load_size.h"
+#include "runtime/data/memory_fit.h"
 #include "tests/data/fixtures.h"
 
 using namespace resnetc::data;
@@ -72,6 +75,51 @@ TEST_CASE("decoded and resized images equal what torchvision reads", "[image_fol
   }
 }
 
+TEST_CASE("--image-size N places each image as torchvision's Resize(N) then CenterCrop(N)", "[image_folder]") {
+  std::ifstream table(kGolden / "load_geometry.txt");
+  int rows = 0;
+  for (std::string line; std::getline(table, line);) {
+    if (line.starts_with('#')) continue;
+    std::istringstream fields(line);
+    int64_t height = 0, width = 0, n = 0;
+    LoadGeometry expected;
+    fields >> height >> width >> n >> expected.resized_height >> expected.resized_width >> expected.top >> expected.left;
+    INFO(line);
+    CHECK(load_geometry(ImageSize{{n, n}, true}, height, width) == expected);
+    ++rows;
+  }
+  CHECK(rows == 16);
+  // HxW resizes exactly, whatever the image's shape.
+  CHECK(load_geometry(ImageSize{{36, 48}, false}, 500, 333) == LoadGeometry{36, 48, 0, 0});
+}
+
+TEST_CASE("images kept at --image-size N equal torchvision's Resize(N) + CenterCrop(N)", "[image_folder]") {
+  const FolderListing listing = list_image_folder(kFolder, BadImages::Skip);
+  const auto [channels, n] = GENERATE(std::tuple{1, 24}, std::tuple{3, 24}, std::tuple{1, 15}, std::tuple{3, 15});
+  const IdxArray golden = read_idx(kGolden / fmt::format("folder_{}x{}_shorter.idx3-ubyte.gz", channels, n), 3);
+  std::vector<std::string> skipped;
+  const Split split = load_image_folder(listing, channels, ImageSize{{n, n}, true}, BadImages::Refuse, skipped,
+                                        resnetc::cpu::ThreadPool::global());
+  REQUIRE(golden.shape[0] == split.count * channels);
+  CHECK((split.height == n && split.width == n));
+  const auto image_bytes = static_cast<size_t>(channels * n * n);
+  for (int64_t i = 0; i < split.count; ++i) {
+    INFO(listing.files[static_cast<size_t>(i)].string() << " at --image-size " << n << ", " << channels << " channels");
+    const auto at = static_cast<std::ptrdiff_t>(static_cast<size_t>(i) * image_bytes);
+    CHECK(std::equal(split.images.begin() + at, split.images.begin() + at + static_cast<std::ptrdiff_t>(image_bytes),
+                     golden.data.begin() + at));
+  }
+}
+
+TEST_CASE("a folder whose images would not fit in memory is refused before decoding", "[image_folder]") {
+  CHECK_NOTHROW(check_memory_fits(1000, 1000, "x"));
+  CHECK(data_error_message([] {
+          check_memory_fits(3ull * 256 * 256 * 1331167, 16'000'000'000ull, "data's 1331167 images at 3x256x256");
+        }) == "data's 1331167 images at 3x256x256 need 261.7 GB of memory, kept decoded as uint8, but 16.0 GB is "
+              "available: give a smaller --image-size (or `image_size` in the train section), or free memory");
+  CHECK(available_memory().value_or(1) > 0);
+}
+
 TEST_CASE("a folder that is not an image folder is a clear error", "[image_folder]") {
   TempDir tmp;
   const fs::path root = tmp.path() / "data";
@@ -125,12 +173,12 @@ TEST_CASE("BadImages::Skip leaves out the files that are not readable images, la
   CHECK_THAT(listing.skipped[1], Contains("photo.webp: webp files are not read"));
   std::vector<std::string> unused;
   CHECK_THAT(data_error_message([&] {
-               load_image_folder(listing, 3, 8, 8, BadImages::Refuse, unused, resnetc::cpu::ThreadPool::global());
+               load_image_folder(listing, 3, ImageSize{{8, 8}}, BadImages::Refuse, unused, resnetc::cpu::ThreadPool::global());
              }),
              Contains(cut.string() + ": not a readable PNG") && Contains("--skip-bad-images leaves out"));
 
   std::vector<std::string> skipped;
-  const Split split = load_image_folder(listing, 3, 8, 8, BadImages::Skip, skipped, resnetc::cpu::ThreadPool::global());
+  const Split split = load_image_folder(listing, 3, ImageSize{{8, 8}}, BadImages::Skip, skipped, resnetc::cpu::ThreadPool::global());
   REQUIRE(skipped.size() == 2);  // in the listing's order
   CHECK_THAT(skipped[0], Contains(cut.string() + ": not a readable PNG"));
   CHECK_THAT(skipped[1], Contains(fake.string() + ": neither a PNG nor a JPEG file"));
@@ -150,7 +198,7 @@ TEST_CASE("BadImages::Skip leaves out the files that are not readable images, la
   // Nothing readable left: an error, not an empty split.
   const FolderListing only_bad{{"Bag"}, {cut}, {0}, {}};
   CHECK_THAT(data_error_message([&] {
-               load_image_folder(only_bad, 1, 8, 8, BadImages::Skip, unused, resnetc::cpu::ThreadPool::global());
+               load_image_folder(only_bad, 1, ImageSize{{8, 8}}, BadImages::Skip, unused, resnetc::cpu::ThreadPool::global());
              }),
              Contains("not one of the 1 image files could be read; the first: " + cut.string()));
 }

@@ -172,6 +172,12 @@ TEST_CASE("the train section's augmentation: the flags' syntax, checked at the v
         "t.net:2:30: error: 'random_resized_crop': scale 0.5:0.2: the minimum is above the maximum");
   CHECK(first_error_line("network n { input 1x8x8\n train { center_crop 0.5 } }") ==
         "t.net:2:22: error: 'center_crop' must be a whole number or a string, found '0.5'");
+  auto sized = compile_source(sources, "v.net", "network n { input 3x32x32\n train { image_size 40 } }", {});
+  CHECK(sized.training.image_size == data::ImageSize{{40, 40}, true});
+  CHECK(compile_source(sources, "w.net", "network n { input 3x32x32\n train { image_size \"36x48\" } }", {})
+            .training.image_size == data::ImageSize{{36, 48}, false});
+  CHECK(first_error_line("network n { input 1x8x8\n train { image_size \"8x\" } }") ==
+        "t.net:2:21: error: 'image_size': expected a size N or HxW (each side from 1 to 32768), got '8x'");
   CHECK(first_error_line("network n { input 1x8x8\n train { flip yes } }") ==
         "t.net:2:15: error: unknown flip 'yes': expected one of true, false");
 }

@@ -22,12 +22,48 @@ TEST_CASE("a run's augmentation goes into its metadata and reads back") {
                              {"augment_image_size", "32x30"},
                              {"augment_flip", "true"}});
   CHECK(train::read_augmentation(m, "w") == a);
-  CHECK(train::read_image_size(m, "w") == data::CropSize{32, 30});
+  CHECK(train::read_image_size(m, "w") == data::ImageSize{{32, 30}, false});
   train::Metadata plain;
   train::write_augmentation(plain, {}, {32, 30});
   CHECK(plain.empty());
   CHECK(train::read_augmentation(plain, "w").empty());
   CHECK_FALSE(train::read_image_size(plain, "w"));
+}
+
+TEST_CASE("a recipe's image size is recorded with or without a crop, as --image-size writes it") {
+  train::Metadata shorter;
+  train::write_augmentation(shorter, {}, {40, 40}, data::ImageSize{{40, 40}, true});
+  CHECK(shorter == train::Metadata{{"augment_image_size", "40"}});
+  CHECK(train::read_image_size(shorter, "w") == data::ImageSize{{40, 40}, true});
+  data::Augmentation crop;
+  crop.center_crop = data::CropSize{32, 32};
+  train::Metadata exact;
+  train::write_augmentation(exact, crop, {36, 48}, data::ImageSize{{36, 48}, false});
+  CHECK(exact == train::Metadata{{"augment_center_crop", "32x32"}, {"augment_image_size", "36x48"}});
+  CHECK(train::read_image_size(exact, "w") == data::ImageSize{{36, 48}, false});
+}
+
+TEST_CASE("a resume keeps the checkpoint's image size, and refuses another unless allowed") {
+  const data::CropSize input{32, 32};
+  train::Metadata m;
+  train::write_augmentation(m, {}, {40, 40}, data::ImageSize{{40, 40}, true});
+  std::ostringstream out;
+  CHECK(train::run_image_size(std::nullopt, input, &m, "r.st", false, out) == data::ImageSize{{40, 40}, true});
+  CHECK(train::run_image_size(data::ImageSize{{40, 40}, true}, input, &m, "r.st", false, out) ==
+        data::ImageSize{{40, 40}, true});
+  CHECK_THROWS_WITH(train::run_image_size(data::ImageSize{{40, 40}, false}, input, &m, "r.st", false, out),
+                    Catch::Contains("r.st was trained on images kept at --image-size 40, not 40x40;"));
+  // A checkpoint without the key kept them at the input's size: asking for it exactly is no change.
+  const train::Metadata plain;
+  CHECK(train::run_image_size(data::ImageSize{input}, input, &plain, "r.st", false, out) == data::ImageSize{input});
+  CHECK_THROWS_WITH(train::run_image_size(data::ImageSize{{48, 48}, true}, input, &plain, "r.st", false, out),
+                    Catch::Contains("kept at --image-size 32x32 (the input's size), not 48;"));
+  CHECK(out.str().empty());
+  CHECK(train::run_image_size(data::ImageSize{{48, 48}, true}, input, &plain, "r.st", true, out) ==
+        data::ImageSize{{48, 48}, true});
+  CHECK_THAT(out.str(), Catch::Contains("note: resuming with the images kept at another size: 48 (the checkpoint's: "
+                                        "32x32 (the input's size))"));
+  CHECK(train::run_image_size(std::nullopt, input, nullptr, "r.st", false, out) == std::nullopt);
 }
 
 TEST_CASE("malformed augmentation metadata is a CheckpointError naming the key") {

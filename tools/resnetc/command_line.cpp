@@ -316,6 +316,12 @@ void add_train(CLI::App& app, Options& o) {
            "normalize by the training set's per-channel mean and (population) standard deviation, computed from the "
            "images as the network sees them (resized, /255) before training; printed and kept in the checkpoint");
   add_augmentation(run, o);
+  run.value("--image-size", "N|HxW",
+            "folder: the size its images are kept at in memory, each resized once as it is read, as torchvision's "
+            "Resize(N) then CenterCrop(N) (the shorter side to N, then the center NxN: any aspect ratio) or "
+            "Resize((H, W)) (exactly); the crops above are taken from it (default: the network's input, HxW); kept "
+            "in the checkpoint for eval, predict and --resume",
+            [&o](const std::string& v) { o.image_size = augmentation_value("--image-size", v, data::parse_image_size); });
   run.value("--checkpoint", "FILE",
             "written after every epoch, atomically (default: the network's name + .safetensors)",
             [&o](const std::string& v) {

@@ -63,7 +63,7 @@ int run_input_bench(const Options& o, dsl::SourceManager& sources) {
   if (dataset == "folder") {
     const data::FolderListing listing = data::list_image_folder(std::filesystem::path(o.data_dir) / "train", bad);
     std::vector<std::string> skipped = listing.skipped;
-    train = data::load_image_folder(listing, input[1], input[2], input[3], bad, skipped, pool);
+    train = data::load_image_folder(listing, input[1], data::ImageSize{{input[2], input[3]}}, bad, skipped, pool);
     print_skipped(skipped);
     what = fmt::format("decoded and resized {} images of {}/train", train.count, o.data_dir);
   } else {

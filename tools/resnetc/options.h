@@ -39,6 +39,7 @@ struct Options {
   std::optional<std::string> dataset;  // --dataset NAME, replacing the recipe's
   std::string data_dir;    // empty: the recipe's path, else the data set's Debian location
   bool skip_bad_images = false;  // --skip-bad-images: leave out a folder's files that are not readable images
+  std::optional<data::ImageSize> image_size;  // --image-size: a folder's images as kept in memory, replacing the file's
   std::optional<double> val_split;     // --val-split F: evaluate on this fraction of the training set
   std::vector<float> mean, std_dev;    // --mean, --std: the pixels' normalization, one a channel or one for all
   bool normalize = false;              // --normalize: the normalization computed from the training set

@@ -10,6 +10,7 @@
 #include "dsl/frontend.h"
 #include "runtime/checkpoint/header.h"
 #include "runtime/checkpoint/reader.h"
+#include "runtime/cpu/thread_pool.h"
 #include "runtime/data/idx.h"
 #include "runtime/data/image_folder.h"
 #include "tools/resnetc/backend_choice.h"
@@ -72,11 +73,13 @@ int run_predict(const Options& o, dsl::SourceManager& sources) {
   if (const auto refusal = autodiff::why_not_a_classifier(probe.graph)) throw refusal->error();
   const std::vector<fs::path> files = image_files(o.images);
   const ir::Dims& input = probe.graph.shape(probe.graph.input);  // [1, C, H, W]
-  // At the training images' size when the weights' evaluation takes a center crop of it (then
-  // resized to the input), else at the input's.
-  const std::optional<data::CropSize> size =
+  // At the size the training images were kept at (--image-size, or the one a center crop was taken
+  // from), then cropped and resized to the input as evaluation does; else at the input's.
+  const std::optional<data::ImageSize> size =
       train::read_image_size(checkpoint::read_safetensors(o.weights).metadata(), o.weights);
-  data::Split images = data::load_images(files, input[1], size ? size->height : input[2], size ? size->width : input[3]);
+  cpu::ThreadPool decoders(cpu::ThreadPool::Options{o.threads, 0});  // --threads, as train and eval
+  data::Split images =
+      data::load_images(files, input[1], size.value_or(data::ImageSize{{input[2], input[3]}}), decoders);
   images.labels.assign(files.size(), 0);  // unused: what the batches carry beside the images
   const int64_t batch = o.batch.value_or(std::min(images.count, kLargestBatch));
   const dsl::CompiledNetwork net = batch == 1 ? probe : dsl::compile_file(sources, o.model, {o.input, batch});

@@ -9,6 +9,8 @@
 #include "compiler/ir/compile_error.h"
 #include "compiler/plan/kernel_plan.h"
 #include "dsl/frontend.h"
+#include "runtime/checkpoint/reader.h"
+#include "runtime/cpu/thread_pool.h"
 #include "runtime/data/catalog.h"
 #include "runtime/data/idx.h"
 #include "runtime/data/validation.h"
@@ -18,6 +20,7 @@
 #include "train/initialize.h"
 #include "train/normalization_settings.h"
 #include "train/interrupt.h"
+#include "train/run_augmentation.h"
 #include "train/run_files.h"
 #include "train/trainer.h"
 #include "tools/resnetc/backend_choice.h"
@@ -53,7 +56,9 @@ void load_model(const Options& o, dsl::SourceManager& sources, Model& m, int ran
   if (o.dataset && *o.dataset != r.dataset) {
     r.dataset = *o.dataset;
     r.data.clear();  // the file's path is its own data set's
+    if (r.dataset != "folder") r.image_size.reset();  // the file's image size is a folder's
   }
+  if (o.image_size) r.image_size = o.image_size;
   if (r.batch % ranks != 0)
     throw std::runtime_error(fmt::format("batch {} does not divide among {} processes: the batch is the global one, "
                                          "each process trains an equal share of it",
@@ -73,14 +78,38 @@ std::filesystem::path data_dir(const Options& o, const train::Recipe& r) {
   return dir;
 }
 
-// The data set, its images' channels checked against the network's before anything is compiled.
-data::DataSet load_data(const Options& o, const Model& m) {
+// The data set, its images' channels checked against the network's before anything is compiled; a
+// folder's images kept at `image_size` (none: the input's size), decoded on --threads threads.
+data::DataSet load_data(const Options& o, const Model& m, const std::optional<data::ImageSize>& image_size) {
   const ir::Dims& input = m.net.graph.shape(m.net.graph.input);  // [N, C, H, W]
-  data::DataSet data = data::load_dataset(m.recipe.dataset, data_dir(o, m.recipe), {input[1], input[2], input[3]},
-                                          o.skip_bad_images ? data::BadImages::Skip : data::BadImages::Refuse);
+  cpu::ThreadPool pool(cpu::ThreadPool::Options{o.threads, 0});
+  data::DataSet data = data::load_dataset(
+      m.recipe.dataset, data_dir(o, m.recipe), {input[1], input[2], input[3]},
+      {o.skip_bad_images ? data::BadImages::Skip : data::BadImages::Refuse, image_size, &pool});
   print_skipped(data.skipped);
   train::check_channels_fit(m.net.graph, data, m.net.input_loc);
   return data;
+}
+
+// The size a training run keeps a folder's images at: the recipe's, or on --resume the
+// checkpoint's (another refused unless --allow-recipe-change). Other data sets' images are kept
+// as their files hold them.
+std::optional<data::ImageSize> train_image_size(const Options& o, const Model& m,
+                                                const std::filesystem::path& resumed) {
+  const train::Recipe& r = m.recipe;
+  if (r.dataset != "folder") {
+    if (r.image_size)
+      throw data::DataError(fmt::format("--image-size (or the train section's image_size) is the size a folder's "
+                                        "images are kept at; {}'s are kept as its files hold them: crop them with "
+                                        "--random-crop or --center-crop",
+                                        r.dataset));
+    return std::nullopt;
+  }
+  if (!o.resume) return r.image_size;
+  const ir::Dims& input = m.net.graph.shape(m.net.graph.input);  // [N, C, H, W]
+  return train::run_image_size(r.image_size, {input[2], input[3]},
+                               &checkpoint::read_safetensors(resumed).metadata(), resumed.string(),
+                               o.allow_recipe_change, std::cout);
 }
 
 // Every file a training run reads, which its outputs must not replace: the model, the data
@@ -135,7 +164,8 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   }
   if (o.resume && !files.checkpoint_exists())
     throw std::runtime_error(fmt::format("--resume: there is no checkpoint {} to continue from", files.checkpoint().string()));
-  data::DataSet data = load_data(o, m);
+  m.recipe.image_size = train_image_size(o, m, files.checkpoint());
+  data::DataSet data = load_data(o, m, r.image_size);
   std::string images = fmt::format("{} train / {} test images", data.train.count, data.test.count);
   if (o.val_split) {
     data::CarvedSplits carved = data::carve_validation(data.train, *o.val_split, r.seed);
@@ -145,6 +175,7 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
                          "evaluated instead of the test set",
                          data.train.count, data.test.count, *o.val_split, r.seed);
   }
+  if (r.image_size) images += ", kept at --image-size " + data::format_image_size(*r.image_size);
   auto backend = make_backend(for_rank(o, job.get()));
   if (job && backend->device_name() != "cpu")
     throw std::runtime_error(fmt::format("training across processes runs on the CPU only for now, not on {}: add "
@@ -216,7 +247,12 @@ int run_eval(const Options& o, dsl::SourceManager& sources) {
   Model m;
   load_model(o, sources, m);
   if (const auto refusal = autodiff::why_not_a_classifier(m.net.graph)) throw refusal->error();
-  data::DataSet data = load_data(o, m);
+  // A folder's images at the size the weights were trained on.
+  const std::optional<data::ImageSize> image_size =
+      m.recipe.dataset == "folder"
+          ? train::read_image_size(checkpoint::read_safetensors(o.weights).metadata(), o.weights)
+          : std::nullopt;
+  data::DataSet data = load_data(o, m, image_size);
   auto backend = make_backend(o);
   const int64_t images = o.limit ? std::min(*o.limit, data.test.count) : data.test.count;
   double acc = train::evaluate(m.net.graph, data, *backend, o.weights, pipeline_options(o), images);
