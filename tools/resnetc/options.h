@@ -31,6 +31,7 @@ struct Options {
   std::optional<int64_t> batch;
   Device device = Device::Auto;
   int threads = 0;  // 0: every core
+  std::optional<plan::Precision> precision;  // --precision; unset: the train section's, else fp32
   std::string cache_dir;  // compiled kernels (CPU objects in cpu/, NVRTC cubins); empty: $XDG_CACHE_HOME/resnetc
   // train (each overrides the file's `train` section)
   std::optional<int64_t> epochs, seed;
