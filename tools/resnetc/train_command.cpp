@@ -241,9 +241,11 @@ int run_bench(const Options& o, dsl::SourceManager& sources) {
   train::read_buffer(*exec, plan.loss, std::span<float>(loss));
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!std::isfinite(loss[0])) throw std::runtime_error(fmt::format("the loss became {} during the benchmark", loss[0]));
-  fmt::print("{} at {} batch {}, -O{} ({} kernels): {} training steps in {:.3f} s (compile {:.2f} s)\n",
-             m.net.graph.name, ir::format_dims(plan.buffer(plan.input).shape), batch, o.opt_level, plan.kernels.size(),
-             o.steps, seconds, compile_s);
+  const std::string precision =
+      plan.precision == plan::Precision::Fp32 ? "" : fmt::format(", {}", plan::precision_name(plan.precision));
+  fmt::print("{} at {} batch {}, -O{}{} ({} kernels): {} training steps in {:.3f} s (compile {:.2f} s)\n",
+             m.net.graph.name, ir::format_dims(plan.buffer(plan.input).shape), batch, o.opt_level, precision,
+             plan.kernels.size(), o.steps, seconds, compile_s);
   fmt::print("{:.1f} examples/sec on {}\n", static_cast<double>(batch * o.steps) / seconds, backend->device_name());
   if (o.profile) {
     std::vector<double> kernel_seconds(plan.kernels.size());
