@@ -9,7 +9,8 @@
 //    reduction length.
 // Half the operands are exact ties between two bfloat16 values, so a rounding that is not to
 // nearest even (truncation, ties away) breaks the first bound by far. Shapes divide no tile
-// (13 rows, 75 columns, odd K), with groups, strides and a bias.
+// (13 rows, 75 columns, odd K), with groups, strides and a bias; a conv's epilogue statistics
+// are those of its bf16 output.
 #include <catch2/catch.hpp>
 
 #include <llvm/ADT/StringMap.h>
@@ -107,6 +108,25 @@ void check(const ir::Graph& graph, int64_t K) {
   // The operands were rounded: float32 operands would be as close to the exact result as to
   // the rounded one's accumulation error.
   CHECK(worst_exact > 16 * worst_rounded);
+  if (kernel.epilogue_stats < 0) return;
+  // BatchNorm statistics from the epilogue: the mean and biased variance of the bf16 output
+  // itself, each channel's over N x H x W, summed in float32 blocks then double.
+  const ir::Dims& shape = plan.buffer(kernel.output).shape;
+  const int64_t N = shape[0], C = shape[1], HW = shape[2] * shape[3];
+  const std::span<float> stats = runner.buffer(kernel.epilogue_stats);
+  for (int64_t c = 0; c < C; ++c) {
+    double sum = 0, squares = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < HW; ++i) {
+        const double v = y[static_cast<size_t>((n * C + c) * HW + i)];
+        sum += v;
+        squares += v * v;
+      }
+    const double mean = sum / static_cast<double>(N * HW), var = squares / static_cast<double>(N * HW) - mean * mean;
+    INFO("channel " << c);
+    CHECK(stats[static_cast<size_t>(c)] == Approx(mean).margin(1e-5));
+    CHECK(stats[static_cast<size_t>(C + c)] == Approx(var).epsilon(1e-4));
+  }
 }
 
 }  // namespace
@@ -148,6 +168,9 @@ TEST_CASE("bf16 convolutions and fully connected layers match the reference at b
   SECTION("conv2d 7x7 stride 2") { check(conformance::conv_forward(square_conv({2, 3, 19, 19}, 9, 7, 2, 3)), 147); }
   SECTION("conv2d_grad_input stride 2") { check(conformance::conv_grad_input(square_conv({3, 5, 9, 9}, 13, 3, 2, 1)), 117); }
   SECTION("conv2d_grad_input grouped") { check(conformance::conv_grad_input(square_conv({2, 8, 7, 7}, 12, 3, 1, 1, 2)), 54); }
+  SECTION("conv2d with BatchNorm statistics in its epilogue") {
+    check(conformance::conv_stats(square_conv({3, 5, 9, 9}, 13, 3, 2, 1, 1, true)), 45);
+  }
   SECTION("linear with bias") { check(conformance::linear_forward(11, 37, 19, true), 37); }
   SECTION("linear_grad_input") { check(conformance::linear_grad_input(11, 37, 19), 19); }
 }
