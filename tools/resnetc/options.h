@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "compiler/passes/pass.h"
+#include "dsl/training_settings.h"
 #include "runtime/data/augment_spec.h"
 
 namespace resnetc::cli {
@@ -90,8 +91,10 @@ class UsageError : public std::runtime_error {
 
 // No command is `compile`: `resnetc MODEL.net` is `resnetc compile MODEL.net`.
 Options parse_options(const std::vector<std::string>& args);  // throws UsageError
-// -O, --print-after(-all) and --verify-each as the pipeline takes them (printing to stderr).
+// -O, --print-after(-all), --verify-each and --precision as the pipeline takes them (printing to stderr).
 passes::PipelineOptions pipeline_options(const Options& o);
+// The same with the precision of --precision, else of the model's train section, else fp32.
+passes::PipelineOptions pipeline_options(const Options& o, const dsl::TrainingSettings& training);
 std::string list_passes();
 // --help's text: a command's options, or (none) the commands.
 std::string usage(std::optional<Command> command = std::nullopt);

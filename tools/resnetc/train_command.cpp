@@ -55,14 +55,6 @@ void load_model(const Options& o, dsl::SourceManager& sources, Model& m) {
   m.net = dsl::compile_file(sources, o.model, {o.input, r.batch});
 }
 
-// The passes and plan: --precision, else the train section's, else fp32.
-passes::PipelineOptions optimize_for(const Options& o, const Model& m) {
-  passes::PipelineOptions p = pipeline_options(o);
-  if (o.precision) p.precision = *o.precision;
-  else if (m.net.training.precision) p.precision = *plan::parse_precision(*m.net.training.precision);
-  return p;
-}
-
 // --data, else the train section's path (relative to the .net file), else the data set's default.
 std::filesystem::path data_dir(const Options& o, const train::Recipe& r) {
   if (!o.data_dir.empty()) return o.data_dir;
@@ -149,7 +141,7 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.log = files.log();
   t.overwrite_log = o.overwrite_log;
   t.progress = o.progress;
-  t.optimize = optimize_for(o, m);
+  t.optimize = pipeline_options(o, m.net.training);
   t.network_at_batch = [&](int64_t batch) { return dsl::compile_file(sources, o.model, {o.input, batch}).graph; };
   // The figure is drawn from the log, so it shows the epochs before a --resume too. A figure that
   // cannot be drawn (a full disk) is worth a warning, not the run.
@@ -198,7 +190,7 @@ int run_eval(const Options& o, dsl::SourceManager& sources) {
   data::DataSet data = load_data(o, m);
   auto backend = make_backend(o);
   const int64_t images = o.limit ? std::min(*o.limit, data.test.count) : data.test.count;
-  double acc = train::evaluate(m.net.graph, data, *backend, o.weights, optimize_for(o, m), images);
+  double acc = train::evaluate(m.net.graph, data, *backend, o.weights, pipeline_options(o, m.net.training), images);
   fmt::print("test acc {:.4f} ({} images, {} on {})\n", acc, images, o.weights, backend->device_name());
   return 0;
 }
@@ -209,7 +201,7 @@ int run_bench(const Options& o, dsl::SourceManager& sources) {
   load_model(o, sources, m);
   auto backend = make_backend(o);
   const ir::Graph training = autodiff::make_training_graph(m.net.graph, {m.recipe.momentum, m.recipe.weight_decay});
-  const plan::KernelPlan plan = passes::optimized_plan(training, optimize_for(o, m));
+  const plan::KernelPlan plan = passes::optimized_plan(training, pipeline_options(o, m.net.training));
   auto start = std::chrono::steady_clock::now();
   auto exec = backend->compile(plan);
   double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
