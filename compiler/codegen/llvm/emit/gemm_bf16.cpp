@@ -32,26 +32,31 @@ llvm::Value* round_to_bf16(Builder& b, llvm::Value* x) {
   return b.CreateSelect(b.CreateFCmpUNO(x, x), int_like(b, bits, 0x7fc0), rounded);
 }
 
-llvm::Value* pack_a_bf16(const Ir& ir, Builder& b, const WindowGemm& d, int64_t K, llvm::Value* a) {
+llvm::Value* pack_a_bf16(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix, const WindowGemm& d,
+                         int64_t K, llvm::Value* a) {
   const int64_t T = static_cast<int64_t>(d.tap_a.size()), pairs = ceil_div(K, 2);
   llvm::Value* apack = ir.alloc(b, std::max<int64_t>(1, d.groups * d.rows * pairs) * 4);
-  llvm::Value* words = b.CreateBitCast(apack, b.getInt16Ty()->getPointerTo());
-  auto* i16 = b.getInt16Ty();
-  emit_for(b, "abf.row", 0, d.groups * d.rows, 1, [&](llvm::Value* gr) {
-    llvm::Value* g = b.CreateUDiv(gr, c64(b, d.rows));
-    llvm::Value* row = b.CreateURem(gr, c64(b, d.rows));
-    llvm::Value* src = ir.at(b, a, b.CreateAdd(b.CreateMul(g, c64(b, d.a_g)), b.CreateMul(row, c64(b, d.a_row))));
-    llvm::Value* dst = b.CreateGEP(i16, words, b.CreateMul(gr, c64(b, 2 * pairs)));
-    emit_for(b, "abf.kc", 0, d.kouter, 1, [&](llvm::Value* kc) {
-      llvm::Value* from = ir.at(b, src, b.CreateMul(kc, c64(b, d.a_kc)));
-      llvm::Value* to = b.CreateGEP(i16, dst, b.CreateMul(kc, c64(b, T)));
-      for (int64_t t = 0; t < T; ++t) {
-        llvm::Value* x = b.CreateAlignedLoad(ir.f32, ir.at(b, from, d.tap_a[static_cast<size_t>(t)]), llvm::Align(4));
-        b.CreateAlignedStore(b.CreateTrunc(round_to_bf16(b, x), i16), b.CreateGEP(i16, to, c64(b, t)), llvm::Align(2));
-      }
+  // Rows over the thread pool: the copy is made on every call (the weights change every step).
+  emit_parallel_for(b, pool, prefix + ".abf", c64(b, d.groups * d.rows), {a, apack},
+                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
+    auto* i16 = bb.getInt16Ty();
+    llvm::Value* words = bb.CreateBitCast(cap[1], i16->getPointerTo());
+    emit_for(bb, "abf.row", begin, end, c64(bb, 1), [&](llvm::Value* gr) {
+      llvm::Value* g = bb.CreateUDiv(gr, c64(bb, d.rows));
+      llvm::Value* row = bb.CreateURem(gr, c64(bb, d.rows));
+      llvm::Value* src = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(g, c64(bb, d.a_g)), bb.CreateMul(row, c64(bb, d.a_row))));
+      llvm::Value* dst = bb.CreateGEP(i16, words, bb.CreateMul(gr, c64(bb, 2 * pairs)));
+      emit_for(bb, "abf.kc", 0, d.kouter, 1, [&](llvm::Value* kc) {
+        llvm::Value* from = ir.at(bb, src, bb.CreateMul(kc, c64(bb, d.a_kc)));
+        llvm::Value* to = bb.CreateGEP(i16, dst, bb.CreateMul(kc, c64(bb, T)));
+        for (int64_t t = 0; t < T; ++t) {
+          llvm::Value* x = bb.CreateAlignedLoad(ir.f32, ir.at(bb, from, d.tap_a[static_cast<size_t>(t)]), llvm::Align(4));
+          bb.CreateAlignedStore(bb.CreateTrunc(round_to_bf16(bb, x), i16), bb.CreateGEP(i16, to, c64(bb, t)), llvm::Align(2));
+        }
+      }, LoopHints{.no_vectorize = true, .no_unroll = true});
+      if (K % 2) bb.CreateAlignedStore(bb.getInt16(0), bb.CreateGEP(i16, dst, c64(bb, K)), llvm::Align(2));
     }, LoopHints{.no_vectorize = true, .no_unroll = true});
-    if (K % 2) b.CreateAlignedStore(b.getInt16(0), b.CreateGEP(i16, dst, c64(b, K)), llvm::Align(2));
-  }, LoopHints{.no_vectorize = true, .no_unroll = true});
+  });
   return apack;
 }
 

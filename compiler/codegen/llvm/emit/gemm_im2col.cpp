@@ -246,7 +246,7 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
   // Statistics: an item owns rows [mb*MB, mb*MB + MB) of its column block.
   RowStats st;
   if (stats) st = row_stats(ir, b, p.items, p.MB, p.NBLK * p.MBn, 1, p.MBn, p.NBLK);
-  llvm::Value* apack = bf16 ? pack_a_bf16(ir, b, d, K, a) : nullptr;
+  llvm::Value* apack = bf16 ? pack_a_bf16(ir, b, k.pool, prefix, d, K, a) : nullptr;
   std::vector<llvm::Value*> captured{a, in, out};
   if (bias) captured.push_back(bias);
   if (apack) captured.push_back(apack);

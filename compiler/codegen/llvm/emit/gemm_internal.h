@@ -216,8 +216,10 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
 llvm::Value* round_to_bf16(Builder& b, llvm::Value* x);
 
 // The weights A in bf16, [groups * rows][ceil(K/2) words], k = kc * taps + tap, the odd K's
-// last word padded with zero; allocated with Ir::alloc (the caller releases it).
-llvm::Value* pack_a_bf16(const Ir& ir, Builder& b, const WindowGemm& d, int64_t K, llvm::Value* a);
+// last word padded with zero; allocated with Ir::alloc (the caller releases it), filled by a
+// parallel loop on `pool` (functions named after `prefix`).
+llvm::Value* pack_a_bf16(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix, const WindowGemm& d,
+                         int64_t K, llvm::Value* a);
 
 // A packed panel of K rows of 32 floats (room for K + 1 when K is odd) rewritten in place as
 // ceil(K/2) rows of 32 bf16 pairs.
