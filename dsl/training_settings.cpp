@@ -14,7 +14,7 @@ namespace {
 const std::vector<std::string_view> kKeys = {"dataset", "epochs", "batch", "seed", "lr",
                                              "momentum", "weight_decay", "schedule", "random_crop",
                                              "random_resized_crop", "center_crop", "flip", "mean", "std",
-                                             "normalize", "image_size"};
+                                             "normalize", "image_size", "precision"};
 
 int64_t integer(const ast::Setting& s, int64_t min) {
   if (s.value.kind != Tok::Int)
@@ -106,6 +106,7 @@ TrainingSettings read_training_settings(const std::vector<ast::Setting>& setting
     else if (s.key == "image_size") t.image_size = augmentation(s, data::parse_image_size);
     else if (s.key == "mean") t.mean = values(s);
     else if (s.key == "std") t.std_dev = values(s);
+    else if (s.key == "precision") t.precision = word(s, {"fp32", "tf32", "bf16"});
     else if (s.key == "normalize") t.normalize_auto = word(s, {"auto"}) == "auto";
     else
       error_at(s.loc, fmt::format("unknown training setting '{}'{}", s.key, did_you_mean(s.key, kKeys)),

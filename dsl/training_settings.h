@@ -16,6 +16,7 @@ struct TrainingSettings {
   std::optional<int64_t> epochs, batch, seed;
   std::optional<double> lr, momentum, weight_decay;
   std::optional<std::string> schedule;  // "constant", "cosine" or "step"
+  std::optional<std::string> precision; // "fp32", "tf32" or "bf16": plan::Precision's names
   data::Augmentation augmentation;      // random_crop, random_resized_crop, center_crop, flip
   std::optional<data::ImageSize> image_size;  // a folder's images as kept in memory: `image_size 256` or "HxW"
   // The pixels' normalization (docs/data.md): `mean` and `std`, each a number or a string of

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "backends/cpu/cpu_precision.h"
 #include "backends/cpu/cpu_program.h"
 #include "backends/cpu/plan_runner.h"
 
@@ -61,6 +62,7 @@ std::string CpuBackend::device_name() const { return "cpu"; }
 std::unique_ptr<train::PlanExecutor> CpuBackend::compile(const plan::KernelPlan& plan) {
   // The memory first: a batch too large for it fails here, with a message, before LLVM spends
   // minutes compiling (and memory it could not give back if it ran out).
+  check_host_precision(plan);
   cpu::PlanMemory memory(plan);
   std::vector<cpu::KernelFn> kernels = compile_plan(jit_, plan, pool_);
   return std::make_unique<CpuExecutor>(std::move(memory), std::move(kernels), pool_);

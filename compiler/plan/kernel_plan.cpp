@@ -38,11 +38,24 @@ std::string human_bytes(int64_t b) {
   return fmt::format("{:.1f} KiB", v / 1024.0);
 }
 
+Precision contraction_operands(ir::OpKind kind, Precision precision) {
+  switch (kind) {
+    case ir::OpKind::Conv2d:
+    case ir::OpKind::ConvGradInput:
+    case ir::OpKind::Linear:
+    case ir::OpKind::LinearGradInput: return precision;
+    case ir::OpKind::ConvGradWeight:
+    case ir::OpKind::LinearGradWeight: return precision == Precision::Bf16 ? Precision::Fp32 : precision;
+    default: return Precision::Fp32;
+  }
+}
+
 }  // namespace
 
 KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
   KernelPlan p;
   p.name = g.name;
+  p.precision = options.precision;
   std::map<ir::ValueId, int> index;
   // A view, and dropout and drop-path (the identity outside training), alias their source.
   auto aliases = [](ir::OpKind kind) { return ir::op_skeleton(kind) == ir::Skeleton::Alias; };
@@ -92,6 +105,7 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
     }
     Kernel k{op.name, op.kind, op.attrs, {}, op.output == ir::kNoValue ? -1 : index.at(op.output), op.loc};
     for (ir::ValueId in : op.inputs) k.inputs.push_back(index.at(in));
+    k.operands = contraction_operands(op.kind, options.precision);
     if (auto stats = epilogue_stats.find(static_cast<ir::OpId>(o)); stats != epilogue_stats.end())
       k.epilogue_stats = index.at(stats->second);
     p.kernels.push_back(std::move(k));
@@ -172,8 +186,10 @@ std::string print_plan(const KernelPlan& p) {
     if (!preamble) moved += bytes;
     std::string result = k.output >= 0 ? ref(k.output) + " = " : std::string();
     if (k.epilogue_stats >= 0) result = fmt::format("{}, {} = ", ref(k.output), ref(k.epilogue_stats));
-    out += fmt::format("  k{} {}{}({})  # {}, {}{}\n", i, result, ir::op_kind_name(k.kind), fmt::join(ins, ", "), k.name,
-                       human_bytes(bytes), preamble ? ", preamble: runs when the weights change" : "");
+    const std::string operands =
+        k.operands == Precision::Fp32 ? "" : fmt::format(", {} operands", precision_name(k.operands));
+    out += fmt::format("  k{} {}{}({})  # {}, {}{}{}\n", i, result, ir::op_kind_name(k.kind), fmt::join(ins, ", "), k.name,
+                       human_bytes(bytes), operands, preamble ? ", preamble: runs when the weights change" : "");
   }
   const int64_t peak = planned_peak_bytes(p), unplanned = unplanned_peak_bytes(p);
   out += fmt::format("}}\nkernels: {}, bytes moved: {} ({}), peak buffer memory: {} ({}), unplanned: {} ({})\n",

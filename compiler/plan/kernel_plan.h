@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "compiler/ir/graph.h"
+#include "compiler/plan/precision.h"
 
 namespace resnetc::plan {
 
@@ -44,6 +45,9 @@ struct Kernel {
   // conv2d only: the [2, C] batch statistics (mean, biased variance) of `output`, computed in
   // the kernel's epilogue (a bn_stats with epilogue=true, merged here); -1: none.
   int epilogue_stats = -1;
+  // A contraction's operands (convolutions and fully connected layers, forward and gradients):
+  // the plan's precision where a backend has kernels for it, else Fp32; other kinds: Fp32.
+  Precision operands = Precision::Fp32;
 };
 
 struct KernelPlan {
@@ -59,6 +63,7 @@ struct KernelPlan {
   // results change only when a persistent buffer is written, so executors run them again only
   // then. Their outputs keep their memory across runs.
   size_t preamble_kernels = 0;
+  Precision precision = Precision::Fp32;  // PlanOptions::precision
 
   const Buffer& buffer(int index) const { return buffers.at(static_cast<size_t>(index)); }
   int64_t bytes(Storage s) const { return storage_bytes[static_cast<int>(s)]; }
@@ -68,6 +73,9 @@ struct PlanOptions {
   // Arena buffers whose lifetimes do not overlap share bytes (compiler/plan/memory_plan.h);
   // off: each its own bytes, so every value can still be read after a run (tests compare them).
   bool reuse_memory = true;
+  // The contractions' arithmetic. Bf16 covers the kernels on the window GEMM (conv2d,
+  // conv2d_grad_input, linear, linear_grad_input); the weight gradients stay Fp32.
+  Precision precision = Precision::Fp32;
 };
 
 KernelPlan make_plan(const ir::Graph& graph, const PlanOptions& options = {});

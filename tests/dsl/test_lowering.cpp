@@ -132,6 +132,15 @@ TEST_CASE("training settings are read and checked") {
         "t.net:2:19: error: 'momentum' must be in [0, 1), got 1.5");
 }
 
+TEST_CASE("the precision setting names one of fp32, tf32 and bf16") {
+  SourceManager sources;
+  CHECK(compile_source(sources, "t.net", "network n { input 1x8x8\n train { precision bf16 } }", {}).training.precision ==
+        "bf16");
+  CHECK_FALSE(compile_source(sources, "u.net", "network n { input 1x8x8 }", {}).training.precision);
+  CHECK(first_error_line("network n { input 1x8x8\n train { precision fp16 } }") ==
+        "t.net:2:20: error: unknown precision 'fp16': expected one of fp32, tf32, bf16; did you mean 'fp32'?");
+}
+
 TEST_CASE("a data set may name its directory; no other setting takes a second value") {
   SourceManager sources;
   auto net = compile_source(sources, "t.net",

@@ -222,6 +222,14 @@ void add_device(const Group& g, Options& o) {
           });
   g.value("--threads", "N", "CPU threads (default: every core)",
           [&o](const std::string& v) { o.threads = static_cast<int>(whole("--threads", v, 1, 1024)); });
+  g.value("--precision", "P",
+          "the convolutions' and fully connected layers' arithmetic: fp32 (the default), bf16 (bfloat16 operands, "
+          "float32 accumulation; CPUs with avx512_bf16) or tf32 (GPU tensor cores); replaces the train section's "
+          "(docs/precision.md)",
+          [&o](const std::string& v) {
+            o.precision = choice<plan::Precision>(
+                "--precision", v, {{"fp32", plan::Precision::Fp32}, {"tf32", plan::Precision::Tf32}, {"bf16", plan::Precision::Bf16}});
+          });
   g.value("--cache-dir", "DIR",
           "where compiled kernels are kept, the CPU's in DIR/cpu, the GPU's in DIR (default "
           "$XDG_CACHE_HOME/resnetc or ~/.cache/resnetc); a second run of a model compiles in about a second",

@@ -145,7 +145,14 @@ std::string usage(std::optional<Command> command) {
 }
 
 passes::PipelineOptions pipeline_options(const Options& o) {
-  return {o.opt_level, o.print_after, o.print_after_all, o.verify_each, &std::cerr};
+  return {o.opt_level, o.print_after, o.print_after_all, o.verify_each, &std::cerr,
+          o.precision.value_or(plan::Precision::Fp32)};
+}
+
+passes::PipelineOptions pipeline_options(const Options& o, const dsl::TrainingSettings& training) {
+  passes::PipelineOptions p = pipeline_options(o);
+  if (!o.precision && training.precision) p.precision = *plan::parse_precision(*training.precision);
+  return p;
 }
 
 std::string list_passes() {

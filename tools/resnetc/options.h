@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "compiler/passes/pass.h"
+#include "dsl/training_settings.h"
 #include "runtime/data/augment_spec.h"
 
 namespace resnetc::cli {
@@ -31,6 +32,7 @@ struct Options {
   std::optional<int64_t> batch;
   Device device = Device::Auto;
   int threads = 0;  // 0: every core
+  std::optional<plan::Precision> precision;  // --precision; unset: the train section's, else fp32
   std::string cache_dir;  // compiled kernels (CPU objects in cpu/, NVRTC cubins); empty: $XDG_CACHE_HOME/resnetc
   // train (each overrides the file's `train` section)
   std::optional<int64_t> epochs, seed;
@@ -91,8 +93,10 @@ class UsageError : public std::runtime_error {
 
 // No command is `compile`: `resnetc MODEL.net` is `resnetc compile MODEL.net`.
 Options parse_options(const std::vector<std::string>& args);  // throws UsageError
-// -O, --print-after(-all) and --verify-each as the pipeline takes them (printing to stderr).
+// -O, --print-after(-all), --verify-each and --precision as the pipeline takes them (printing to stderr).
 passes::PipelineOptions pipeline_options(const Options& o);
+// The same with the precision of --precision, else of the model's train section, else fp32.
+passes::PipelineOptions pipeline_options(const Options& o, const dsl::TrainingSettings& training);
 std::string list_passes();
 // --help's text: a command's options, or (none) the commands.
 std::string usage(std::optional<Command> command = std::nullopt);

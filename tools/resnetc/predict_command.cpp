@@ -84,7 +84,7 @@ int run_predict(const Options& o, dsl::SourceManager& sources) {
   const int64_t batch = o.batch.value_or(std::min(images.count, kLargestBatch));
   const dsl::CompiledNetwork net = batch == 1 ? probe : dsl::compile_file(sources, o.model, {o.input, batch});
   auto backend = make_backend(o);
-  const train::Predictions p = train::predict(net.graph, images, *backend, o.weights, o.top, pipeline_options(o));
+  const train::Predictions p = train::predict(net.graph, images, *backend, o.weights, o.top, pipeline_options(o, net.training));
   if (o.format == Format::Json) print_json(files, p);
   else print_text(files, p);
   return 0;

@@ -198,7 +198,7 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.overwrite_log = o.overwrite_log;
   t.progress = o.progress && writes;
   t.data_parallel = job.get();
-  t.optimize = pipeline_options(o);
+  t.optimize = pipeline_options(o, m.net.training);
   t.network_at_batch = [&](int64_t batch) { return dsl::compile_file(sources, o.model, {o.input, batch}).graph; };
   // The figure is drawn from the log, so it shows the epochs before a --resume too. A figure that
   // cannot be drawn (a full disk) is worth a warning, not the run.
@@ -255,7 +255,7 @@ int run_eval(const Options& o, dsl::SourceManager& sources) {
   data::DataSet data = load_data(o, m, image_size);
   auto backend = make_backend(o);
   const int64_t images = o.limit ? std::min(*o.limit, data.test.count) : data.test.count;
-  double acc = train::evaluate(m.net.graph, data, *backend, o.weights, pipeline_options(o), images);
+  double acc = train::evaluate(m.net.graph, data, *backend, o.weights, pipeline_options(o, m.net.training), images);
   fmt::print("test acc {:.4f} ({} images, {} on {})\n", acc, images, o.weights, backend->device_name());
   return 0;
 }
@@ -266,7 +266,7 @@ int run_bench(const Options& o, dsl::SourceManager& sources) {
   load_model(o, sources, m);
   auto backend = make_backend(o);
   const ir::Graph training = autodiff::make_training_graph(m.net.graph, {m.recipe.momentum, m.recipe.weight_decay});
-  const plan::KernelPlan plan = passes::optimized_plan(training, pipeline_options(o));
+  const plan::KernelPlan plan = passes::optimized_plan(training, pipeline_options(o, m.net.training));
   auto start = std::chrono::steady_clock::now();
   auto exec = backend->compile(plan);
   double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -298,9 +298,11 @@ int run_bench(const Options& o, dsl::SourceManager& sources) {
   train::read_buffer(*exec, plan.loss, std::span<float>(loss));
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!std::isfinite(loss[0])) throw std::runtime_error(fmt::format("the loss became {} during the benchmark", loss[0]));
-  fmt::print("{} at {} batch {}, -O{} ({} kernels): {} training steps in {:.3f} s (compile {:.2f} s)\n",
-             m.net.graph.name, ir::format_dims(plan.buffer(plan.input).shape), batch, o.opt_level, plan.kernels.size(),
-             o.steps, seconds, compile_s);
+  const std::string precision =
+      plan.precision == plan::Precision::Fp32 ? "" : fmt::format(", {}", plan::precision_name(plan.precision));
+  fmt::print("{} at {} batch {}, -O{}{} ({} kernels): {} training steps in {:.3f} s (compile {:.2f} s)\n",
+             m.net.graph.name, ir::format_dims(plan.buffer(plan.input).shape), batch, o.opt_level, precision,
+             plan.kernels.size(), o.steps, seconds, compile_s);
   fmt::print("{:.1f} examples/sec on {}\n", static_cast<double>(batch * o.steps) / seconds, backend->device_name());
   if (o.profile) {
     std::vector<double> kernel_seconds(plan.kernels.size());

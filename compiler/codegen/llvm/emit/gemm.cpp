@@ -122,7 +122,7 @@ llvm::Value* tree_sum(Builder& b, std::vector<llvm::Value*> v) {
   return v.front();
 }
 
-void window_classes(const WindowGemm& d, WindowPlan& p, bool merge_small) {
+void window_classes(const WindowGemm& d, WindowPlan& p, bool merge_small, bool one_class) {
   const auto TH = static_cast<int64_t>(d.tap_h.size()), TW = static_cast<int64_t>(d.tap_w.size());
   std::vector<AxisClass> hc = axis_classes(d.out_rows, d.in_sh, d.tap_h, d.in_h);
   std::vector<AxisClass> wc = axis_classes(d.out_cols, d.in_sw, d.tap_w, d.in_w);
@@ -150,7 +150,7 @@ void window_classes(const WindowGemm& d, WindowPlan& p, bool merge_small) {
   // images), everything goes to the all-taps class.
   int64_t unrolled = (all.h1 - all.h0) * (all.w1 - all.w0);
   for (const WindowClass& c : own) unrolled += (c.h1 - c.h0) * (c.w1 - c.w0);
-  if (merge_small && unrolled > kIm2colUnrollBudget) {
+  if (one_class || (merge_small && unrolled > kIm2colUnrollBudget)) {
     for (WindowClass& c : own) all.cols.insert(all.cols.end(), c.cols.begin(), c.cols.end());
     own.clear();
   }

@@ -150,7 +150,10 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
     throw std::logic_error("WindowGemm: tap_a does not match the taps");
   if (d.batch * d.out_rows * d.out_cols == 0 || d.rows == 0 || d.groups == 0) return;
   const int threads = std::max(1, k.options.threads);
-  {
+  // bf16 operands run on this path only: its packed panels are where the image operand is
+  // converted, once per column block, and its weights are read in one k order.
+  const bool bf16 = k.kernel.operands == plan::Precision::Bf16;
+  if (!bf16) {
     // Rows in lanes ("direct") packs A once (rows x k) and scatters its outputs; columns in
     // lanes (im2col) gathers the image operand (columns x k) for every block of rows. Direct
     // wins unless there are few columns for many rows (ResNet's last stages on small images),
@@ -169,7 +172,9 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
     }
   }
   WindowPlan p;
-  window_classes(d, p);
+  window_classes(d, p, /*merge_small=*/true, /*one_class=*/bf16);
+  const int64_t K = static_cast<int64_t>(d.tap_a.size()) * d.kouter;  // bf16: the one class's
+  if (bf16 && !p.classes.empty()) p.Kmax = round_up(K, 2) * p.classes.front().block_panels;
   const int64_t blocks = d.groups * p.NBLK;
   if (blocks < 4 * threads) p.MBn = std::min(ceil_div(d.rows, kMR), ceil_div(4 * threads, blocks));
   p.MB = round_up(ceil_div(d.rows, p.MBn), kMR);
@@ -241,8 +246,10 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
   // Statistics: an item owns rows [mb*MB, mb*MB + MB) of its column block.
   RowStats st;
   if (stats) st = row_stats(ir, b, p.items, p.MB, p.NBLK * p.MBn, 1, p.MBn, p.NBLK);
+  llvm::Value* apack = bf16 ? pack_a_bf16(ir, b, k.pool, prefix, d, K, a) : nullptr;
   std::vector<llvm::Value*> captured{a, in, out};
   if (bias) captured.push_back(bias);
+  if (apack) captured.push_back(apack);
   if (st.partials) captured.push_back(st.partials);
   emit_parallel_for(b, k.pool, prefix, c64(b, p.items), captured,
                     [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
@@ -250,6 +257,7 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
     llvm::Value* in_ = cap[1];
     llvm::Value* out_ = cap[2];
     llvm::Value* bias_ = bias ? cap[3] : nullptr;
+    llvm::Value* apack_ = apack ? cap[bias ? 4 : 3] : nullptr;
     llvm::Value* partials = st.partials ? cap.back() : nullptr;
     llvm::Value* bpack = p.Kmax > 0 ? ir.alloc(bb, p.Kmax * kNR * 4) : nullptr;  // one column block
     llvm::Value* last = ir.slot(bb, bb.getInt64Ty());
@@ -269,11 +277,13 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
           llvm::Value* local = bb.CreateSub(blk, c64(bb, c.first_block));
           llvm::Value* p0 = bb.CreateAdd(c64(bb, c.first_panel), bb.CreateMul(local, c64(bb, c.block_panels)));
           llvm::Value* np = min64(bb, c64(bb, c.block_panels), bb.CreateSub(c64(bb, c.first_panel + c.panels), p0));
-          const int64_t panel_floats = c.T * d.kouter * kNR;
+          const int64_t panel_floats = (bf16 ? round_up(K, 2) : c.T * d.kouter) * kNR;
           if (panel_floats > 0) {
             emit_if(bb, bb.CreateICmpNE(gb, bb.CreateLoad(bb.getInt64Ty(), last)), [&] {
               emit_for(bb, "pack.panel", c64(bb, 0), np, c64(bb, 1), [&](llvm::Value* j) {
-                window_pack(ir, bb, d, p, c, in_, g, bb.CreateAdd(p0, j), ir.at(bb, bpack, bb.CreateMul(j, c64(bb, panel_floats))));
+                llvm::Value* panel = ir.at(bb, bpack, bb.CreateMul(j, c64(bb, panel_floats)));
+                window_pack(ir, bb, d, p, c, in_, g, bb.CreateAdd(p0, j), panel);
+                if (bf16) panel_to_bf16(ir, bb, panel, K);
               }, LoopHints{.no_vectorize = true, .no_unroll = true});
               bb.CreateStore(gb, last);
             });
@@ -282,7 +292,13 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
             emit_for(bb, "panel", c64(bb, 0), np, c64(bb, 1), [&](llvm::Value* j) {
               auto acc = make_acc(ir, bb, mr);
               llvm::Value* bp = panel_floats > 0 ? ir.at(bb, bpack, bb.CreateMul(j, c64(bb, panel_floats))) : nullptr;
-              window_kloop(ir, bb, d, c, mr, a_, g, row, bp, acc);
+              if (bf16) {
+                llvm::Value* a_rows = bb.CreateGEP(bb.getInt32Ty(), bb.CreateBitCast(apack_, bb.getInt32Ty()->getPointerTo()),
+                                                   bb.CreateMul(bb.CreateAdd(bb.CreateMul(g, c64(bb, d.rows)), row), c64(bb, ceil_div(K, 2))));
+                bf16_kloop(ir, bb, K, mr, a_rows, bp, acc);
+              } else {
+                window_kloop(ir, bb, d, c, mr, a_, g, row, bp, acc);
+              }
               llvm::Value* stat_rows = slot ? at_f64(bb, slot, bb.CreateSub(row, row0)) : nullptr;
               window_store(ir, bb, d, p, c, mr, bias_, out_, g, row, bb.CreateAdd(p0, j), acc, stat_rows, p.MB);
             }, LoopHints{.no_vectorize = true, .no_unroll = true});
@@ -302,6 +318,7 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
     }, LoopHints{.no_vectorize = true, .no_unroll = true});
     if (bpack) ir.release(bb, bpack);
   });
+  if (apack) ir.release(b, apack);
   if (st.partials) finalize_row_stats(ir, b, d, st, bias, stats);
 }
 

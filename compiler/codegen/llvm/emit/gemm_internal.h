@@ -188,8 +188,9 @@ constexpr int64_t kIm2colUnrollBudget = 200;  // unrolled taps, summed over clas
 constexpr int64_t kBlockBytes = 512 * 1024;     // packed column block, kept in L2 across row blocks
 
 // The position classes of d: columns grouped by the taps they see, laid out in panels and
-// column blocks (merge_small: small classes and past-budget ones join the all-taps class).
-void window_classes(const WindowGemm& d, WindowPlan& p, bool merge_small = true);
+// column blocks (merge_small: small classes and past-budget ones join the all-taps class;
+// one_class: every column does, so all share one k order: the bf16 path's packed weights).
+void window_classes(const WindowGemm& d, WindowPlan& p, bool merge_small = true, bool one_class = false);
 
 // Accumulators of one mr x 32 block: allocas in the entry block, which SROA promotes to registers.
 std::vector<llvm::Value*> make_acc(const Ir& ir, Builder& b, int64_t mr);
@@ -204,5 +205,28 @@ constexpr int64_t kDirectUnrollBudget = 160;  // unrolled taps, summed over clas
 // WindowGemm with rows in vector lanes (gemm_direct.cpp), over the classes `classes`.
 void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, llvm::Value* a, llvm::Value* in,
                  llvm::Value* bias, llvm::Value* out, llvm::Value* stats, const std::string& prefix, bool wide);
+
+// ---------------------------------------------------------------------------------------
+// bf16 operands (gemm_bf16.cpp; plan::Precision::Bf16 on the im2col path, one class of all
+// taps, K = taps x kouter in the packed panels' order). Pairs of k are multiplied by
+// vdpbf16ps: the even k in the low half of a 32-bit word, the odd k in the high half.
+
+// x (float or <16 x float>) rounded to bfloat16, to nearest with ties to even, NaN to the
+// quiet 0x7fc0: the bits in the low half of an i32 (or <16 x i32>).
+llvm::Value* round_to_bf16(Builder& b, llvm::Value* x);
+
+// The weights A in bf16, [groups * rows][ceil(K/2) words], k = kc * taps + tap, the odd K's
+// last word padded with zero; allocated with Ir::alloc (the caller releases it), filled by a
+// parallel loop on `pool` (functions named after `prefix`).
+llvm::Value* pack_a_bf16(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix, const WindowGemm& d,
+                         int64_t K, llvm::Value* a);
+
+// A packed panel of K rows of 32 floats (room for K + 1 when K is odd) rewritten in place as
+// ceil(K/2) rows of 32 bf16 pairs.
+void panel_to_bf16(const Ir& ir, Builder& b, llvm::Value* panel, int64_t K);
+
+// acc[r][v] = Σ_k A[row + r][k] · B[k][16v..], A at a_rows (pack_a_bf16's row), B a panel_to_bf16 panel.
+void bf16_kloop(const Ir& ir, Builder& b, int64_t K, int64_t mr, llvm::Value* a_rows, llvm::Value* bpanel,
+                const std::vector<llvm::Value*>& acc);
 
 }  // namespace resnetc::codegen::llvm_backend::gemm_internal

@@ -1,0 +1,109 @@
+// The window GEMM's bf16 pieces (gemm_internal.h): operands rounded to bfloat16 as PyTorch
+// rounds them, multiplied in pairs along k by vdpbf16ps into float32 accumulators.
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/IntrinsicsX86.h>
+
+#include "compiler/codegen/llvm/emit/gemm_internal.h"
+
+namespace resnetc::codegen::llvm_backend::gemm_internal {
+namespace {
+
+llvm::Value* at_i32(Builder& b, llvm::Value* p, llvm::Value* i) { return b.CreateGEP(b.getInt32Ty(), p, i); }
+llvm::Value* as_i32(Builder& b, llvm::Value* p) { return b.CreateBitCast(p, b.getInt32Ty()->getPointerTo()); }
+
+llvm::Value* int_like(Builder& b, llvm::Value* x, uint32_t v) {
+  llvm::Constant* c = b.getInt32(v);
+  if (auto* vt = llvm::dyn_cast<llvm::FixedVectorType>(x->getType())) return llvm::ConstantVector::getSplat(vt->getElementCount(), c);
+  return c;
+}
+
+}  // namespace
+
+llvm::Value* round_to_bf16(Builder& b, llvm::Value* x) {
+  llvm::Type* int_type = llvm::isa<llvm::FixedVectorType>(x->getType())
+                             ? static_cast<llvm::Type*>(llvm::FixedVectorType::get(b.getInt32Ty(), kLanes))
+                             : b.getInt32Ty();
+  llvm::Value* bits = b.CreateBitCast(x, int_type);
+  // Round to nearest, ties to even: add 0x7fff plus the kept part's lowest bit, keep the top
+  // half (c10::BFloat16's round_to_nearest_even; denormals are kept, not flushed).
+  llvm::Value* odd = b.CreateAnd(b.CreateLShr(bits, int_like(b, bits, 16)), int_like(b, bits, 1));
+  llvm::Value* rounded = b.CreateLShr(b.CreateAdd(b.CreateAdd(bits, int_like(b, bits, 0x7fff)), odd), int_like(b, bits, 16));
+  // A NaN would round into the infinities (or carry into the sign): PyTorch's canonical quiet NaN.
+  return b.CreateSelect(b.CreateFCmpUNO(x, x), int_like(b, bits, 0x7fc0), rounded);
+}
+
+llvm::Value* pack_a_bf16(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix, const WindowGemm& d,
+                         int64_t K, llvm::Value* a) {
+  const int64_t T = static_cast<int64_t>(d.tap_a.size()), pairs = ceil_div(K, 2);
+  llvm::Value* apack = ir.alloc(b, std::max<int64_t>(1, d.groups * d.rows * pairs) * 4);
+  // Rows over the thread pool: the copy is made on every call (the weights change every step).
+  emit_parallel_for(b, pool, prefix + ".abf", c64(b, d.groups * d.rows), {a, apack},
+                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
+    auto* i16 = bb.getInt16Ty();
+    llvm::Value* words = bb.CreateBitCast(cap[1], i16->getPointerTo());
+    emit_for(bb, "abf.row", begin, end, c64(bb, 1), [&](llvm::Value* gr) {
+      llvm::Value* g = bb.CreateUDiv(gr, c64(bb, d.rows));
+      llvm::Value* row = bb.CreateURem(gr, c64(bb, d.rows));
+      llvm::Value* src = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(g, c64(bb, d.a_g)), bb.CreateMul(row, c64(bb, d.a_row))));
+      llvm::Value* dst = bb.CreateGEP(i16, words, bb.CreateMul(gr, c64(bb, 2 * pairs)));
+      emit_for(bb, "abf.kc", 0, d.kouter, 1, [&](llvm::Value* kc) {
+        llvm::Value* from = ir.at(bb, src, bb.CreateMul(kc, c64(bb, d.a_kc)));
+        llvm::Value* to = bb.CreateGEP(i16, dst, bb.CreateMul(kc, c64(bb, T)));
+        for (int64_t t = 0; t < T; ++t) {
+          llvm::Value* x = bb.CreateAlignedLoad(ir.f32, ir.at(bb, from, d.tap_a[static_cast<size_t>(t)]), llvm::Align(4));
+          bb.CreateAlignedStore(bb.CreateTrunc(round_to_bf16(bb, x), i16), bb.CreateGEP(i16, to, c64(bb, t)), llvm::Align(2));
+        }
+      }, LoopHints{.no_vectorize = true, .no_unroll = true});
+      if (K % 2) bb.CreateAlignedStore(bb.getInt16(0), bb.CreateGEP(i16, dst, c64(bb, K)), llvm::Align(2));
+    }, LoopHints{.no_vectorize = true, .no_unroll = true});
+  });
+  return apack;
+}
+
+void panel_to_bf16(const Ir& ir, Builder& b, llvm::Value* panel, int64_t K) {
+  if (K % 2)
+    for (int64_t v = 0; v < kNV; ++v) ir.vstore(b, ir.fzero(), ir.at(b, panel, K * kNR + v * kLanes), 64);
+  llvm::Value* words = as_i32(b, panel);
+  auto* vi32 = llvm::FixedVectorType::get(b.getInt32Ty(), kLanes);
+  emit_for(b, "bbf.pair", 0, ceil_div(K, 2), 1, [&](llvm::Value* kp) {
+    llvm::Value* even = ir.at(b, panel, b.CreateMul(kp, c64(b, 2 * kNR)));
+    llvm::Value* rounded[kNV][2];
+    for (int64_t v = 0; v < kNV; ++v)  // every load before a store: pair 0 is rewritten in place
+      for (int64_t h = 0; h < 2; ++h) rounded[v][h] = round_to_bf16(b, ir.vload(b, ir.at(b, even, h * kNR + v * kLanes), 64));
+    llvm::Value* dst = at_i32(b, words, b.CreateMul(kp, c64(b, kNR)));
+    for (int64_t v = 0; v < kNV; ++v) {
+      llvm::Value* pair = b.CreateOr(rounded[v][0], b.CreateShl(rounded[v][1], int_like(b, rounded[v][1], 16)));
+      b.CreateAlignedStore(pair, b.CreateBitCast(at_i32(b, dst, c64(b, v * kLanes)), vi32->getPointerTo()), llvm::Align(64));
+    }
+  }, LoopHints{.no_vectorize = true, .no_unroll = true});
+}
+
+void bf16_kloop(const Ir& ir, Builder& b, int64_t K, int64_t mr, llvm::Value* a_rows, llvm::Value* bpanel,
+                const std::vector<llvm::Value*>& acc) {
+  for (auto* slot : acc) b.CreateStore(ir.fzero(), slot);
+  const int64_t pairs = ceil_div(K, 2);
+  if (pairs == 0) return;
+  auto* vi32 = llvm::FixedVectorType::get(b.getInt32Ty(), kLanes);
+  llvm::Value* a_words = as_i32(b, a_rows);
+  llvm::Value* b_words = as_i32(b, bpanel);
+  llvm::Function* dot = llvm::Intrinsic::getDeclaration(&ir.module, llvm::Intrinsic::x86_avx512bf16_dpbf16ps_512);
+  emit_for(b, "kp", 0, pairs, 1, [&](llvm::Value* kp) {
+    std::vector<llvm::Value*> s(acc.size());
+    for (size_t i = 0; i < acc.size(); ++i) s[i] = b.CreateLoad(ir.vf, acc[i]);
+    llvm::Value* bv[kNV];
+    llvm::Value* bp = at_i32(b, b_words, b.CreateMul(kp, c64(b, kNR)));
+    for (int64_t v = 0; v < kNV; ++v)
+      bv[v] = b.CreateAlignedLoad(vi32, b.CreateBitCast(at_i32(b, bp, c64(b, v * kLanes)), vi32->getPointerTo()), llvm::Align(64));
+    for (int64_t r = 0; r < mr; ++r) {
+      llvm::Value* x = b.CreateAlignedLoad(b.getInt32Ty(), at_i32(b, a_words, b.CreateAdd(kp, c64(b, r * pairs))), llvm::Align(4));
+      llvm::Value* splat = b.CreateVectorSplat(kLanes, x);
+      for (int64_t v = 0; v < kNV; ++v) {
+        auto i = static_cast<size_t>(r * kNV + v);
+        s[i] = b.CreateCall(dot, {s[i], splat, bv[v]});
+      }
+    }
+    for (size_t i = 0; i < acc.size(); ++i) b.CreateStore(s[i], acc[i]);
+  }, LoopHints{.no_vectorize = true, .unroll = 2});
+}
+
+}  // namespace resnetc::codegen::llvm_backend::gemm_internal

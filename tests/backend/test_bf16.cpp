@@ -1,0 +1,176 @@
+// bf16 contractions on the CPU backend (plan::Precision::Bf16, docs/precision.md): each GEMM
+// kernel on the window GEMM against the reference executor in double, twice:
+//  * on the operands rounded to bfloat16 here (round to nearest even, as c10::BFloat16), where
+//    only float32 accumulation separates them: |y - ref(bf16(a), bf16(b))| <= (K + 2) 2^-23 S;
+//  * on the exact operands, at bf16's bound: each operand is off by at most 2^-9 relative (8
+//    significant bits), a product by 2^-8 + 2^-18, so
+//        |y - ref(a, b)| <= (2^-8 + (K + 2) 2^-23) S,
+//    with S = Σ_k |a_k| |b_k| (+ |bias|) computed by the reference on |a|, |b|, K the
+//    reduction length.
+// Half the operands are exact ties between two bfloat16 values, so a rounding that is not to
+// nearest even (truncation, ties away) breaks the first bound by far. Shapes divide no tile
+// (13 rows, 75 columns, odd K), with groups, strides and a bias; a conv's epilogue statistics
+// are those of its bf16 output.
+#include <catch2/catch.hpp>
+
+#include <llvm/ADT/StringMap.h>
+#include <llvm/Support/Host.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/cpu_precision.h"
+#include "backends/cpu/cpu_program.h"
+#include "backends/cpu/plan_runner.h"
+#include "compiler/reference/executor.h"
+#include "tests/conformance/graphs.h"
+#include "tests/conv_case.h"
+
+using namespace resnetc;
+using testing::square_conv;
+namespace conformance = testing::conformance;
+
+namespace {
+
+codegen::llvm_backend::Jit& jit() {
+  static codegen::llvm_backend::Jit instance;
+  return instance;
+}
+
+bool host_has_bf16() {
+  llvm::StringMap<bool> features;
+  llvm::sys::getHostCPUFeatures(features);
+  return !codegen::llvm_backend::cpu_precision_refusal(plan::Precision::Bf16, features);
+}
+
+double bf16(double x) {  // float(x) rounded to the nearest bfloat16, ties to even
+  const float f = static_cast<float>(x);
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  bits = (bits + 0x7fff + ((bits >> 16) & 1)) & 0xffff0000u;
+  float r;
+  std::memcpy(&r, &bits, 4);
+  return r;
+}
+
+// The graph's one contraction, with reduction length K, in bf16 against the two bounds.
+void check(const ir::Graph& graph, int64_t K) {
+  const plan::KernelPlan plan = plan::make_plan(graph, {.reuse_memory = false, .precision = plan::Precision::Bf16});
+  REQUIRE(plan.kernels.size() == 1);
+  const plan::Kernel& kernel = plan.kernels[0];
+  REQUIRE(kernel.operands == plan::Precision::Bf16);
+  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit(), plan, cpu::ThreadPool::global()),
+                         cpu::ThreadPool::global());
+  reference::Executor exact(graph), rounded(graph), magnitude(graph);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> uniform(-1, 1);
+  std::uniform_int_distribution<int> mantissa(0, 127), exponent(-3, 0), coin(0, 1);
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    if (plan.buffers[i].storage == plan::Storage::Arena) continue;
+    const bool operand = static_cast<int>(i) == kernel.inputs[0] || static_cast<int>(i) == kernel.inputs[1];
+    std::span<float> data = runner.buffer(static_cast<int>(i));
+    std::vector<double> values(data.size()), bf(data.size()), abs(data.size());
+    for (size_t j = 0; j < values.size(); ++j) {
+      // A tie: 1 + (2m + 1) 2^-8 lies halfway between two bfloat16 values.
+      const double tie = std::ldexp(1 + (2 * mantissa(rng) + 1) / 256.0, exponent(rng)) * (coin(rng) ? 1 : -1);
+      data[j] = static_cast<float>(coin(rng) ? tie : uniform(rng));
+      values[j] = data[j];
+      bf[j] = operand ? bf16(values[j]) : values[j];
+      abs[j] = std::abs(values[j]);
+    }
+    exact.set(plan.buffers[i].value, values);
+    rounded.set(plan.buffers[i].value, bf);
+    magnitude.set(plan.buffers[i].value, abs);
+  }
+  runner.poison_arena();
+  runner.run();
+  exact.run();
+  rounded.run();
+  magnitude.run();
+  const ir::ValueId out = plan.buffer(kernel.output).value;
+  const std::span<float> y = runner.buffer(kernel.output);
+  const double accumulation = static_cast<double>(K + 2) * std::ldexp(1.0, -23);
+  double worst_rounded = 0, worst_exact = 0;
+  for (size_t j = 0; j < y.size(); ++j) {
+    const double s = magnitude.get(out)[j];
+    const double e_rounded = std::abs(y[j] - rounded.get(out)[j]), e_exact = std::abs(y[j] - exact.get(out)[j]);
+    INFO(kernel.name << " element " << j << ": " << y[j] << " vs " << rounded.get(out)[j] << " (bf16 operands), "
+                     << exact.get(out)[j] << " (exact), S = " << s);
+    REQUIRE(e_rounded <= accumulation * s);
+    REQUIRE(e_exact <= (std::ldexp(1.0, -8) + accumulation) * s);
+    worst_rounded = std::max(worst_rounded, e_rounded / s);
+    worst_exact = std::max(worst_exact, e_exact / s);
+  }
+  // The operands were rounded: float32 operands would be as close to the exact result as to
+  // the rounded one's accumulation error.
+  CHECK(worst_exact > 16 * worst_rounded);
+  if (kernel.epilogue_stats < 0) return;
+  // BatchNorm statistics from the epilogue: the mean and biased variance of the bf16 output
+  // itself, each channel's over N x H x W, summed in float32 blocks then double.
+  const ir::Dims& shape = plan.buffer(kernel.output).shape;
+  const int64_t N = shape[0], C = shape[1], HW = shape[2] * shape[3];
+  const std::span<float> stats = runner.buffer(kernel.epilogue_stats);
+  for (int64_t c = 0; c < C; ++c) {
+    double sum = 0, squares = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < HW; ++i) {
+        const double v = y[static_cast<size_t>((n * C + c) * HW + i)];
+        sum += v;
+        squares += v * v;
+      }
+    const double mean = sum / static_cast<double>(N * HW), var = squares / static_cast<double>(N * HW) - mean * mean;
+    INFO("channel " << c);
+    CHECK(stats[static_cast<size_t>(c)] == Approx(mean).margin(1e-5));
+    CHECK(stats[static_cast<size_t>(C + c)] == Approx(var).epsilon(1e-4));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a bf16 plan puts the window GEMMs' operands in bf16, the weight gradients in fp32", "[backend][bf16]") {
+  const plan::KernelPlan plan =
+      plan::make_plan(conformance::conv_all(square_conv({2, 3, 6, 6}, 4, 3, 1, 1)), {.precision = plan::Precision::Bf16});
+  CHECK(plan.precision == plan::Precision::Bf16);
+  for (const plan::Kernel& k : plan.kernels) {
+    INFO(k.name);
+    CHECK(k.operands == (k.kind == ir::OpKind::ConvGradWeight ? plan::Precision::Fp32 : plan::Precision::Bf16));
+  }
+  CHECK_THAT(plan::print_plan(plan), Catch::Contains("bf16 operands"));
+  CHECK_THAT(plan::print_plan(plan::make_plan(conformance::conv_all(square_conv({2, 3, 6, 6}, 4, 3, 1, 1)))),
+             !Catch::Contains("operands"));
+}
+
+TEST_CASE("the CPU refuses bf16 without avx512_bf16 and tf32 always, naming why", "[backend][bf16]") {
+  using codegen::llvm_backend::cpu_precision_refusal;
+  llvm::StringMap<bool> zen3;
+  zen3["avx2"] = true;
+  zen3["avx512f"] = false;
+  CHECK_THAT(cpu_precision_refusal(plan::Precision::Bf16, zen3).value_or(""), Catch::Contains("lacks avx512_bf16"));
+  llvm::StringMap<bool> zen4 = zen3;
+  zen4["avx512f"] = zen4["avx512bf16"] = true;
+  CHECK_FALSE(cpu_precision_refusal(plan::Precision::Bf16, zen4));
+  CHECK_FALSE(cpu_precision_refusal(plan::Precision::Fp32, zen3));
+  CHECK_THAT(cpu_precision_refusal(plan::Precision::Tf32, zen4).value_or(""), Catch::Contains("the CPU has none"));
+}
+
+TEST_CASE("bf16 convolutions and fully connected layers match the reference at bf16's bound", "[backend][bf16]") {
+  if (!host_has_bf16()) {
+    WARN("not run: this CPU lacks avx512_bf16");
+    return;
+  }
+  SECTION("conv2d 3x3 stride 2, bias, odd K") { check(conformance::conv_forward(square_conv({3, 5, 9, 9}, 13, 3, 2, 1, 1, true)), 45); }
+  SECTION("conv2d grouped") { check(conformance::conv_forward(square_conv({2, 8, 7, 7}, 12, 3, 1, 1, 2)), 36); }
+  SECTION("conv2d 1x1 stride 2") { check(conformance::conv_forward(square_conv({2, 24, 8, 8}, 40, 1, 2, 0)), 24); }
+  SECTION("conv2d 7x7 stride 2") { check(conformance::conv_forward(square_conv({2, 3, 19, 19}, 9, 7, 2, 3)), 147); }
+  SECTION("conv2d_grad_input stride 2") { check(conformance::conv_grad_input(square_conv({3, 5, 9, 9}, 13, 3, 2, 1)), 117); }
+  SECTION("conv2d_grad_input grouped") { check(conformance::conv_grad_input(square_conv({2, 8, 7, 7}, 12, 3, 1, 1, 2)), 54); }
+  SECTION("conv2d with BatchNorm statistics in its epilogue") {
+    check(conformance::conv_stats(square_conv({3, 5, 9, 9}, 13, 3, 2, 1, 1, true)), 45);
+  }
+  SECTION("linear with bias") { check(conformance::linear_forward(11, 37, 19, true), 37); }
+  SECTION("linear_grad_input") { check(conformance::linear_grad_input(11, 37, 19), 19); }
+}
