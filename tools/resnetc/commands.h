@@ -12,5 +12,6 @@ int run_eval(const Options& o, dsl::SourceManager& sources);
 int run_predict(const Options& o, dsl::SourceManager& sources);
 int run_bench(const Options& o, dsl::SourceManager& sources);
 int run_plot(const Options& o);
+int run_export(const Options& o, dsl::SourceManager& sources);  // the network as an ONNX model
 
 }  // namespace resnetc::cli
