@@ -146,10 +146,11 @@ class Lowering {
     return n;
   }
 
-  // An intermediate value of a several-node op: named after the op, typed like its output.
-  std::string temporary(const ir::Op& op, const char* suffix) {
+  // An intermediate value of a several-node op, named after the op; of the op's output shape
+  // unless `dims` says otherwise.
+  std::string temporary(const ir::Op& op, const char* suffix, const ir::Dims* dims = nullptr) {
     const std::string name = claim(op.name + suffix);
-    set_type(*out_.add_value_info(), name, g_.shape(op.output));
+    set_type(*out_.add_value_info(), name, dims != nullptr ? *dims : g_.shape(op.output));
     return name;
   }
 
@@ -236,7 +237,9 @@ class Lowering {
       return;
     }
     if (s != 1) {
-      const std::string sliced = extra == 0 ? out(op) : temporary(op, ".strided");
+      ir::Dims strided = g_.shape(op.output);
+      strided[1] = g_.shape(op.inputs[0])[1];
+      const std::string sliced = extra == 0 ? out(op) : temporary(op, ".strided", &strided);
       const int64_t end = std::numeric_limits<int64_t>::max();
       node("Slice", extra == 0 ? op.name : op.name + ".strided",
            {x, add_ints(op.name + ".starts", {0, 0}), add_ints(op.name + ".ends", {end, end}),
