@@ -52,7 +52,10 @@ def ensure_venv(venv):
     shutil.rmtree(venv, ignore_errors=True)
     making = tempfile.mkdtemp(prefix=os.path.basename(venv) + ".", dir=os.path.dirname(os.path.abspath(venv)))
     try:
-        subprocess.run([sys.executable, "-m", "venv", making], check=True)
+        r = subprocess.run([sys.executable, "-m", "venv", making], capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"cannot make a virtual environment (is python3-venv installed?):\n{r.stdout}{r.stderr}")
+            return None
         r = subprocess.run([os.path.join(making, "bin", "pip"), "install", "--quiet", "--disable-pip-version-check",
                             *PACKAGES], capture_output=True, text=True)
         if r.returncode != 0:
@@ -154,6 +157,10 @@ def main():
     if python is None:
         print("skipped: no virtual environment with onnxruntime, onnx and numpy")
         sys.exit(77)
+    versions = subprocess.run([python, "-c", "import onnx, onnxruntime, numpy; print('onnx', onnx.__version__, "
+                               "'onnxruntime', onnxruntime.__version__, 'numpy', numpy.__version__)"],
+                              capture_output=True, text=True)
+    print(versions.stdout.strip(), flush=True)
     tmp = tempfile.mkdtemp(prefix="resnetc-onnx-")
     run = Run(os.path.abspath(args.resnetc), tmp)
     failed = passed = 0
