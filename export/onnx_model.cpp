@@ -217,7 +217,9 @@ class Lowering {
   void pool(const ir::Op& op) {
     const ir::Attrs& a = op.attrs;
     const int64_t ceil_mode = a.ceil_mode ? onnx_ceil_mode(g_, op) : 0;
-    if (ceil_mode < 0) no_equivalent(op, "its ceil_mode output size differs from ONNX's on one axis only");
+    if (ceil_mode < 0)
+      no_equivalent(op, "its ceil_mode keeps a last window past the input on one axis and drops one that would start "
+                        "in the padding on the other; ONNX's ceil_mode keeps both or neither");
     const bool average = op.kind == ir::OpKind::AvgPool;
     onnx::NodeProto& n = same(average ? "AveragePool" : "MaxPool", op);
     set_ints(n, "kernel_shape", {a.kernel[0], a.kernel[1]});

@@ -137,6 +137,20 @@ TEST_CASE("an op with no ONNX equivalent is refused by name") {
   CHECK_THROWS_WITH(exporter::onnx_model(folded, {}), "op 'stem.relu' (fused) has no ONNX equivalent");
 }
 
+TEST_CASE("a ceil_mode pool ONNX cannot size is refused by name") {
+  // Rows: 4 with a window of 2 every 3 keeps a second window (rows 3 and the one past the input);
+  // columns: 3 drops it, since it would start past the input. ONNX's ceil_mode keeps both.
+  const ir::Graph g = forward(R"(
+network odd_pool {
+  input 1x4x3
+  stem { maxpool k2 s3 ceil_mode }
+  head { flatten; fc 2 }
+})");
+  const exporter::InferenceGraph folded = exporter::fold_for_inference(g, weights_of(g));
+  CHECK_THROWS_WITH(exporter::onnx_model(folded, {}),
+                    Catch::StartsWith("op 'stem.maxpool' (maxpool) has no ONNX equivalent: its ceil_mode keeps"));
+}
+
 TEST_CASE("weights that do not fit the network are refused, naming the tensor") {
   const ir::Graph g = forward(testing::kTinyNetwork);
   exporter::Weights w = weights_of(g);
