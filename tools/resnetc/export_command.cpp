@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <stdexcept>
+#include <string_view>
+#include <unordered_map>
 
 #include "tools/resnetc/commands.h"
 
@@ -52,20 +54,17 @@ checkpoint::AtomicFile open_output(const fs::path& out, const std::vector<fs::pa
 // The initial values `resnetc train --seed` starts from: drawn per tensor of the training graph
 // the recipe trains (at its batch size: a batch of one has no batch statistics to train with).
 exporter::Weights initialized(const Options& o, dsl::SourceManager& sources, const ir::Graph& forward,
-                              const train::Recipe& recipe) {
+                              const train::Recipe& recipe, uint64_t seed) {
   const ir::Graph network = dsl::compile_file(sources, o.model, {o.input, recipe.batch}).graph;
   const ir::Graph training = autodiff::make_training_graph(network, {recipe.momentum, recipe.weight_decay});
-  const uint64_t seed = o.seed ? static_cast<uint64_t>(*o.seed) : recipe.seed;
+  std::unordered_map<std::string_view, ir::ValueId> by_name;
+  for (size_t t = 0; t < training.values.size(); ++t) by_name.emplace(training.values[t].name, static_cast<ir::ValueId>(t));
   exporter::Weights weights;
-  for (const ir::Value& v : forward.values) {
-    if (v.role != ir::ValueRole::Parameter && v.role != ir::ValueRole::State) continue;
-    for (size_t t = 0; t < training.values.size(); ++t)
-      if (training.values[t].name == v.name) {
-        weights[v.name] = train::initial_values(training, static_cast<ir::ValueId>(t), seed);
-        break;
-      }
-  }
-  return weights;
+  for (const ir::Value& v : forward.values)
+    if (v.role == ir::ValueRole::Parameter || v.role == ir::ValueRole::State)
+      if (const auto it = by_name.find(v.name); it != by_name.end())
+        weights[v.name] = train::initial_values(training, it->second, seed);
+  return weights;  // a tensor missing here is named by fold_for_inference
 }
 
 }  // namespace
@@ -83,8 +82,9 @@ int run_export(const Options& o, dsl::SourceManager& sources) {
   exporter::ModelInfo info{RESNETC_VERSION, {}};
   std::string source;
   if (o.weights.empty()) {
-    weights = initialized(o, sources, net.graph, recipe);
-    source = fmt::format("initialized from seed {}", o.seed ? static_cast<uint64_t>(*o.seed) : recipe.seed);
+    const uint64_t seed = o.seed ? static_cast<uint64_t>(*o.seed) : recipe.seed;
+    weights = initialized(o, sources, net.graph, recipe, seed);
+    source = fmt::format("initialized from seed {}", seed);
   } else {
     // The checkpoint's tensors are the forward plan's persistent buffers, checked as predict does.
     train::LoadedCheckpoint saved = train::load_checkpoint(o.weights, passes::optimized_plan(net.graph, {}), true);
