@@ -14,7 +14,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_cases import ROOT, TINY_NET, Failure, Suite, check, expect, write_idx_subset  # noqa: E402
+from cli_cases import (ROOT, TINY_NET, Failure, Suite, check, expect, read_safetensors,  # noqa: E402
+                       write_idx_subset, write_safetensors)
 
 suite = Suite(__doc__)
 MODEL = suite.write("tiny.net", TINY_NET)
@@ -74,6 +75,21 @@ def exports_trained_and_initialized_models():
     check(model["a"] != model["c"], "seeds 1 and 2 export the same model")
     check(model["t"] != model["a"], "the trained model is the initialized one")
     check(b"T-shirt/top" in model["t"], "the trained model's metadata lacks Fashion-MNIST's class names")
+
+
+@suite.test
+def class_names_only_one_per_output():
+    """Names of another data set's classes (3 for 10 outputs) are left out, as predict numbers them."""
+    header, metadata, data = read_safetensors(trained_weights())
+    metadata["class_names"] = "cat\ndog\nbird"
+    three = suite.path("three-names.safetensors")
+    write_safetensors(three, header, metadata, data)
+    out = suite.path("names", "m.onnx")
+    os.makedirs(os.path.dirname(out))
+    expect(suite.run(["export", MODEL, "--weights", three, "-o", out]), 0)
+    model = open(out, "rb").read()
+    check(b"class_names" not in model and b"dog" not in model, "the model names 10 classes with 3 names")
+    check(b"normalize_mean" not in model, "a checkpoint without normalization gave the model one")
 
 
 @suite.test

@@ -1,6 +1,7 @@
 // resnetc export: a network and its weights (trained, or initialized from a seed) as an ONNX model.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 #include <string_view>
@@ -91,6 +92,13 @@ int run_export(const Options& o, dsl::SourceManager& sources) {
     weights = std::move(saved.state);
     for (const char* key : kCarriedMetadata)
       if (const auto it = saved.metadata.find(key); it != saved.metadata.end()) info.metadata[key] = it->second;
+    // Names that are not one per output name nothing (a data set of another size): predict numbers
+    // the classes then, and so does the model by leaving them out.
+    if (const auto names = info.metadata.find("class_names"); names != info.metadata.end()) {
+      const std::string& s = names->second;  // lines as predict reads them, the last unterminated
+      const auto lines = std::count(s.begin(), s.end(), '\n') + (!s.empty() && s.back() != '\n');
+      if (lines != net.graph.shape(net.graph.output)[1]) info.metadata.erase(names);
+    }
     source = o.weights;
   }
   const std::string bytes = exporter::onnx_model(exporter::fold_for_inference(net.graph, weights), info);
