@@ -8,7 +8,7 @@ test_onnx_export.py in its virtual environment (onnx, onnxruntime, numpy).
   input "input" and the output "logits" have a free batch dimension.
 - ONNX Runtime runs the images (8-bit gray PNGs, as the test writes them: pixel / 255, then the
   metadata's normalization) one at a time and all together; each image's logits agree.
-- With --expect (resnetc predict --format json --top K, K the classes): the softmax of ONNX
+- With --expect (resnetc predict --format json --top K, K at least the classes): the softmax of ONNX
   Runtime's logits, at both batch sizes, equals predict's probabilities within T.
 Prints the model's metadata as JSON on its last line.
 """

@@ -116,7 +116,7 @@ def trained(run, python, net, name, train_flags=(), network=(), steps=3, batch=8
     run.resnetc_run("train", net, *network, "--data", run.data, "--epochs", 1, "--max-steps", steps, "--batch", batch,
                     "--checkpoint", weights, "--no-progress", "--device", "cpu", *train_flags)
     run.resnetc_run("export", net, *network, "--weights", weights, "-o", model)
-    predicted = run.resnetc_run("predict", net, *network, "--weights", weights, "--format", "json", "--top", 10,
+    predicted = run.resnetc_run("predict", net, *network, "--weights", weights, "--format", "json", "--top", 1000,
                                 "--device", "cpu", *run.pngs)
     expected = run.path(name + ".predict.json")
     with open(expected, "w") as f:
