@@ -14,7 +14,7 @@ from cli_cases import Suite, check, expect  # noqa: E402
 
 suite = Suite(__doc__)
 MODEL = "examples/resnet18.net"
-COMMANDS = ("compile", "train", "eval", "bench")
+COMMANDS = ("compile", "train", "eval", "bench", "export")
 
 
 def option_rows(text):
@@ -71,7 +71,7 @@ def help_fits_80_columns():
 def unknown_help_topic():
     result = expect(suite.run(["help", "trian"]), 2,
                     r"resnetc: error: there is no command 'trian'; did you mean 'train'\? "
-                    r"\(commands: compile, train, eval, predict, bench, plot, help\)")
+                    r"\(commands: compile, train, eval, predict, bench, plot, export, help\)")
     try_line(result, "")
 
 

@@ -466,6 +466,29 @@ void add_plot(CLI::App& app, Options& o) {
              "leaves a gap. The figure is replaced atomically, never an input.");
 }
 
+void add_export(CLI::App& app, Options& o) {
+  add_model(app, o);
+  const Group model{app, "the model"};
+  model.value("--weights", "FILE", "the trained weights, written by resnetc train (default: the initialized network)",
+              [&o](const std::string& v) { o.weights = v; });
+  model.value("--seed", "N", "without --weights: the seed of the initial weights, as resnetc train --seed (default: "
+              "the file's train section's, else 0)",
+              [&o](const std::string& v) { o.seed = whole("--seed", v, 0, INT64_MAX); });
+  model.value("-o,--output", "FILE", "the ONNX model to write, atomically (required)", [&o](const std::string& v) {
+    if (v.empty()) throw UsageError("-o needs a file name (it is empty)");
+    o.output = v;
+  });
+  model.value("--input", "CxHxW", "input size, replacing the file's `input` line",
+              [&o](const std::string& v) { o.input = chw(v); });
+  add_help(app, "other");
+  app.footer("Writes the network in evaluation mode as an ONNX model (opset 17) that ONNX Runtime runs: BatchNorm "
+             "folded into the convolutions, dropout the identity, the batch dimension free (\"N\"), the input named "
+             "\"input\" and the output \"logits\". The model's metadata holds the class names and the normalization "
+             "the weights were trained with (the checkpoint's class_names, normalize_mean and normalize_std); the "
+             "images go in as resnetc predict feeds them. The model passes the ONNX checker before it is written. "
+             "docs/export.md shows how to run it.");
+}
+
 // What follows "usage: " in each command's --help; the top level's lists them all.
 std::map<std::string, std::string> usage_lines() {
   std::map<std::string, std::string> usage = {
@@ -475,11 +498,12 @@ std::map<std::string, std::string> usage_lines() {
       {"predict", "resnetc predict MODEL.net --weights FILE IMAGE... [options]"},
       {"bench", "resnetc bench MODEL.net [options]"},
       {"plot", "resnetc plot LOG... -o FIGURE"},
+      {"export", "resnetc export MODEL.net [--weights FILE] -o MODEL.onnx"},
       {"help", "resnetc help [COMMAND]"},
   };
-  usage["resnetc"] = fmt::format("{}\n       {}\n       {}\n       {}\n       {}\n       {}\n       {}",
+  usage["resnetc"] = fmt::format("{}\n       {}\n       {}\n       {}\n       {}\n       {}\n       {}\n       {}",
                                  usage["compile"], usage["train"], usage["eval"], usage["predict"], usage["bench"],
-                                 usage["plot"], usage["help"]);
+                                 usage["plot"], usage["export"], usage["help"]);
   return usage;
 }
 
@@ -502,6 +526,7 @@ CommandLine::CommandLine(Options& o)
       {"predict", "print the most probable classes of images under a model's trained weights"},
       {"bench", "time training steps on synthetic data"},
       {"plot", "draw training logs as the book's figure: loss, train and test accuracy against epoch"},
+      {"export", "write a model and its weights as an ONNX model, for ONNX Runtime and other frameworks"},
       {"help", "list a command's options (the same as COMMAND --help)"},
   };
   for (const auto& [name, description] : commands) app_.add_subcommand(name, description)->group("commands");
@@ -511,6 +536,7 @@ CommandLine::CommandLine(Options& o)
   add_predict(*command("predict"), o);
   add_bench(*command("bench"), o);
   add_plot(*command("plot"), o);
+  add_export(*command("export"), o);
   command("help")->add_option("COMMAND", help_topic_, "the command whose options to list");
   add_help(*command("help"), "options");
 
@@ -536,7 +562,8 @@ CLI::App* CommandLine::command(std::string_view name) {
 std::vector<CLI::App*> CommandLine::commands() { return app_.get_subcommands([](CLI::App*) { return true; }); }
 
 std::optional<Command> command_named(std::string_view name) {
-  for (Command c : {Command::Compile, Command::Train, Command::Eval, Command::Predict, Command::Bench, Command::Plot})
+  for (Command c : {Command::Compile, Command::Train, Command::Eval, Command::Predict, Command::Bench, Command::Plot,
+                    Command::Export})
     if (name_of(c) == name) return c;
   return std::nullopt;
 }
@@ -549,6 +576,7 @@ std::string_view name_of(Command command) {
     case Command::Predict: return "predict";
     case Command::Bench: return "bench";
     case Command::Plot: return "plot";
+    case Command::Export: return "export";
   }
   return "";
 }

@@ -19,5 +19,6 @@ int run_input_bench(const Options& o, dsl::SourceManager& sources);  // bench --
 // What --skip-bad-images left out: how many files, and the first few ("FILE: why").
 void print_skipped(const std::vector<std::string>& skipped);
 int run_plot(const Options& o);
+int run_export(const Options& o, dsl::SourceManager& sources);  // the network as an ONNX model
 
 }  // namespace resnetc::cli

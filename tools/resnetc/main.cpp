@@ -31,6 +31,7 @@ int run(const cli::Options& o, dsl::SourceManager& sources) {
     case cli::Command::Predict: return cli::run_predict(o, sources);
     case cli::Command::Bench: return cli::run_bench(o, sources);
     case cli::Command::Plot: return cli::run_plot(o);
+    case cli::Command::Export: return cli::run_export(o, sources);
   }
   return 2;
 }

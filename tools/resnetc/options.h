@@ -14,7 +14,7 @@
 
 namespace resnetc::cli {
 
-enum class Command { Compile, Train, Eval, Predict, Bench, Plot };
+enum class Command { Compile, Train, Eval, Predict, Bench, Plot, Export };
 enum class Emit { Table, Ir, Dot, Plan, Llvm, Cuda };
 enum class Format { Text, Json };
 enum class Device { Auto, Cpu, Cuda };
@@ -64,7 +64,7 @@ struct Options {
   int64_t top = 5;                  // --top K: the most probable classes to print
   // plot
   std::vector<std::string> logs;  // the training logs to draw
-  std::string output;             // -o FILE: the figure, .svg or .png
+  std::string output;             // -o FILE: the figure, .svg or .png; export: the ONNX model
   // bench
   int64_t steps = 10, warmup = 2;
   bool profile = false;  // also time every kernel (bench)

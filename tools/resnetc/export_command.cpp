@@ -1,0 +1,127 @@
+// resnetc export: a network and its weights (trained, or initialized from a seed) as an ONNX model.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+#include <string_view>
+#include <unordered_map>
+
+#include "tools/resnetc/commands.h"
+
+#if RESNETC_HAVE_ONNX
+#include "compiler/autodiff/training_graph.h"
+#include "dsl/frontend.h"
+#include "export/inference_graph.h"
+#include "export/onnx_model.h"
+#include "runtime/checkpoint/atomic_file.h"
+#include "runtime/checkpoint/error.h"
+#include "train/initialize.h"
+#include "train/model_state.h"
+#include "train/recipe.h"
+#endif
+
+namespace resnetc::cli {
+
+#if RESNETC_HAVE_ONNX
+namespace {
+
+namespace fs = std::filesystem;
+
+// What a checkpoint says of its images, which a model's user needs to feed and read it.
+constexpr const char* kCarriedMetadata[] = {"class_names", "normalize_mean", "normalize_std"};
+
+[[noreturn]] void cannot_write(const fs::path& out, const std::string& why) {
+  throw std::runtime_error(fmt::format("cannot write the model {}: {}", out.string(), why));
+}
+
+// The temporary file beside `out`, made before anything is computed: an output that cannot be
+// written fails at once, and nothing but the complete model ever appears there.
+checkpoint::AtomicFile open_output(const fs::path& out, const std::vector<fs::path>& inputs) {
+  std::error_code ec;
+  for (const fs::path& input : inputs)
+    if (fs::equivalent(out, input, ec) || out.lexically_normal() == input.lexically_normal())
+      cannot_write(out, fmt::format("it is an input ({}); choose another file, outputs never overwrite inputs",
+                                    input.string()));
+  // Through a link to the file it names, as the trainer writes its checkpoint.
+  const fs::path target = fs::is_symlink(fs::symlink_status(out, ec)) ? fs::weakly_canonical(out, ec) : out;
+  try {
+    return checkpoint::AtomicFile(target.empty() ? out : target);
+  } catch (const checkpoint::CheckpointError& e) {
+    cannot_write(out, e.problem());
+  }
+}
+
+// The initial values `resnetc train --seed` starts from: drawn per tensor of the training graph
+// the recipe trains (at its batch size: a batch of one has no batch statistics to train with).
+exporter::Weights initialized(const Options& o, dsl::SourceManager& sources, const ir::Graph& forward,
+                              const train::Recipe& recipe, uint64_t seed) {
+  const ir::Graph network = dsl::compile_file(sources, o.model, {o.input, recipe.batch}).graph;
+  const ir::Graph training = autodiff::make_training_graph(network, {recipe.momentum, recipe.weight_decay});
+  std::unordered_map<std::string_view, ir::ValueId> by_name;
+  for (size_t t = 0; t < training.values.size(); ++t) by_name.emplace(training.values[t].name, static_cast<ir::ValueId>(t));
+  exporter::Weights weights;
+  for (const ir::Value& v : forward.values)
+    if (v.role == ir::ValueRole::Parameter || v.role == ir::ValueRole::State)
+      if (const auto it = by_name.find(v.name); it != by_name.end())
+        weights[v.name] = train::initial_values(training, it->second, seed);
+  return weights;  // a tensor missing here is named by fold_for_inference
+}
+
+}  // namespace
+
+int run_export(const Options& o, dsl::SourceManager& sources) {
+  const fs::path out = o.output;
+  std::vector<fs::path> inputs{o.model};
+  if (!o.weights.empty()) inputs.emplace_back(o.weights);
+  checkpoint::AtomicFile file = open_output(out, inputs);
+
+  const dsl::CompiledNetwork net = dsl::compile_file(sources, o.model, {o.input, 1});
+  if (const auto refusal = autodiff::why_not_a_classifier(net.graph)) throw refusal->error();
+  const train::Recipe recipe = train::recipe_from(net.training);
+  exporter::Weights weights;
+  exporter::ModelInfo info{RESNETC_VERSION, {}};
+  std::string source;
+  if (o.weights.empty()) {
+    const uint64_t seed = o.seed ? static_cast<uint64_t>(*o.seed) : recipe.seed;
+    weights = initialized(o, sources, net.graph, recipe, seed);
+    source = fmt::format("initialized from seed {}", seed);
+  } else {
+    // The checkpoint's tensors are the forward plan's persistent buffers, checked as predict does.
+    train::LoadedCheckpoint saved = train::load_checkpoint(o.weights, passes::optimized_plan(net.graph, {}), true);
+    weights = std::move(saved.state);
+    for (const char* key : kCarriedMetadata)
+      if (const auto it = saved.metadata.find(key); it != saved.metadata.end()) info.metadata[key] = it->second;
+    // Names that are not one per output name nothing (a data set of another size): predict numbers
+    // the classes then, and so does the model by leaving them out.
+    if (const auto names = info.metadata.find("class_names"); names != info.metadata.end()) {
+      const std::string& s = names->second;  // lines as predict reads them, the last unterminated
+      const auto lines = std::count(s.begin(), s.end(), '\n') + (!s.empty() && s.back() != '\n');
+      if (lines != net.graph.shape(net.graph.output)[1]) info.metadata.erase(names);
+    }
+    source = o.weights;
+  }
+  const std::string bytes = exporter::onnx_model(exporter::fold_for_inference(net.graph, weights), info);
+  try {
+    file.write(std::as_bytes(std::span(bytes)));
+    file.commit();
+  } catch (const checkpoint::CheckpointError& e) {
+    cannot_write(out, e.problem());
+  }
+  const ir::Dims& x = net.graph.shape(net.graph.input);
+  fmt::print("exported {} ({}) to {}: ONNX opset {}, input \"{}\" [N, {}, {}, {}], output \"{}\" [N, {}], {} bytes\n",
+             net.graph.name, source, out.string(), exporter::kOpset, exporter::kInputName, x[1], x[2], x[3],
+             exporter::kOutputName, net.graph.shape(net.graph.output)[1], bytes.size());
+  return 0;
+}
+
+#else
+
+int run_export(const Options&, dsl::SourceManager&) {
+  throw std::runtime_error("this resnetc was built without ONNX (Debian's libonnx-dev and libprotobuf-dev, which "
+                           "tools/setup installs): export is unavailable");
+}
+
+#endif
+
+}  // namespace resnetc::cli
