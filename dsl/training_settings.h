@@ -15,6 +15,11 @@ struct TrainingSettings {
   std::optional<int64_t> epochs, batch, seed;
   std::optional<double> lr, momentum, weight_decay;
   std::optional<std::string> schedule;  // "constant", "cosine" or "step"
+  // Modern recipes (docs/language.md, "train"):
+  std::optional<std::string> optimizer;  // "sgd" or "adamw"
+  std::optional<bool> nesterov, decay_bn_bias;
+  std::optional<double> beta1, beta2, eps, warmup_start, label_smoothing;
+  std::optional<int64_t> warmup;  // epochs
 };
 
 // Checks names, types and ranges; throws CompileError at the offending setting.

@@ -20,6 +20,10 @@ using TensorMap = std::map<std::string, std::vector<float>>;
 TensorMap read_state(PlanExecutor& executor, const plan::KernelPlan& plan);
 void write_state(PlanExecutor& executor, const plan::KernelPlan& plan, const TensorMap& state);
 
+// The buffer of AdamW's step count (autodiff::kOptimizerStep) in `plan`, or -1: the trainer sets
+// it before every step, so it is checkpointed like the moments it corrects.
+int optimizer_step_buffer(const plan::KernelPlan& plan);
+
 // Writes every tensor and `metadata` atomically to `path`.
 void save_checkpoint(const std::filesystem::path& path, const plan::KernelPlan& plan, const TensorMap& state,
                      std::map<std::string, std::string> metadata);
@@ -31,7 +35,8 @@ struct LoadedCheckpoint {
 
 // Reads `path` and checks it holds exactly the tensors `plan` expects (the first mismatch is
 // named) and only values a training step can produce (unsound_tensor); with
-// `velocity_optional`, ".velocity" tensors may be absent, and are then zero.
+// `velocity_optional`, the optimizer's state (autodiff::is_optimizer_state: ".velocity",
+// ".exp_avg", ...) may be absent, and is then zero.
 LoadedCheckpoint load_checkpoint(const std::filesystem::path& path, const plan::KernelPlan& plan,
                                  bool velocity_optional);
 
@@ -41,7 +46,8 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path, const plan::
 std::string unsound_tensor(const TensorMap& state);
 
 // Fine-tuning: overwrites each tensor of `state` (the plan's, freshly initialized) with the
-// checkpoint's tensor of the same name and shape; optimizer state (".velocity") starts afresh.
+// checkpoint's tensor of the same name and shape; optimizer state (".velocity", ".exp_avg", ...)
+// starts afresh.
 // Returns one line per tensor not taken, on either side ("fc.weight: [5, 64] in the file, [10, 64] here").
 std::vector<std::string> init_from_checkpoint(const std::filesystem::path& path, const plan::KernelPlan& plan,
                                               TensorMap& state);
