@@ -12,7 +12,7 @@ namespace {
 
 const std::vector<std::string_view> kKeys = {"dataset", "epochs", "batch", "seed", "lr",
                                              "momentum", "weight_decay", "schedule", "optimizer", "nesterov",
-                                             "beta1", "beta2", "eps", "warmup", "warmup_start",
+                                             "beta1", "beta2", "eps", "warmup_epochs", "warmup_start",
                                              "label_smoothing", "decay_bn_bias"};
 
 int64_t integer(const ast::Setting& s, int64_t min) {
@@ -93,7 +93,7 @@ TrainingSettings read_training_settings(const std::vector<ast::Setting>& setting
     else if (s.key == "beta1") t.beta1 = fraction_above_zero(s, false);
     else if (s.key == "beta2") t.beta2 = fraction_above_zero(s, false);
     else if (s.key == "eps") t.eps = fraction_above_zero(s, false);
-    else if (s.key == "warmup") t.warmup = integer(s, 0);
+    else if (s.key == "warmup_epochs") t.warmup_epochs = integer(s, 0);
     else if (s.key == "warmup_start") t.warmup_start = fraction_above_zero(s, true);
     else if (s.key == "label_smoothing") t.label_smoothing = number(s, 0, 1);
     else if (s.key == "decay_bn_bias") t.decay_bn_bias = boolean(s);

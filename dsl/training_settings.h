@@ -19,7 +19,7 @@ struct TrainingSettings {
   std::optional<std::string> optimizer;  // "sgd" or "adamw"
   std::optional<bool> nesterov, decay_bn_bias;
   std::optional<double> beta1, beta2, eps, warmup_start, label_smoothing;
-  std::optional<int64_t> warmup;  // epochs
+  std::optional<int64_t> warmup_epochs;
 };
 
 // Checks names, types and ranges; throws CompileError at the offending setting.

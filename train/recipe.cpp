@@ -47,8 +47,8 @@ autodiff::TrainingOptions training_options(const Recipe& r) {
 }
 
 std::string recipe_problem(const Recipe& r) {
-  if (r.warmup >= r.epochs)
-    return fmt::format("the warmup ({} epochs) must be shorter than the run ({} epochs)", r.warmup, r.epochs);
+  if (r.warmup_epochs >= r.epochs)
+    return fmt::format("the warmup ({} epochs) must be shorter than the run ({} epochs)", r.warmup_epochs, r.epochs);
   if (r.nesterov && (r.optimizer != Optimizer::Sgd || r.momentum <= 0))
     return "Nesterov momentum needs the sgd optimizer with a momentum above 0";
   if (r.optimizer == Optimizer::AdamW && r.momentum > 0)
@@ -72,7 +72,7 @@ Recipe recipe_from(const dsl::TrainingSettings& s) {
   if (s.beta1) r.beta1 = *s.beta1;
   if (s.beta2) r.beta2 = *s.beta2;
   if (s.eps) r.eps = *s.eps;
-  if (s.warmup) r.warmup = *s.warmup;
+  if (s.warmup_epochs) r.warmup_epochs = *s.warmup_epochs;
   if (s.warmup_start) r.warmup_start = *s.warmup_start;
   if (s.label_smoothing) r.label_smoothing = *s.label_smoothing;
   if (s.decay_bn_bias) r.decay_bn_bias = *s.decay_bn_bias;
@@ -80,14 +80,14 @@ Recipe recipe_from(const dsl::TrainingSettings& s) {
 }
 
 double learning_rate(const Recipe& r, int64_t epoch, int64_t step, int64_t steps_per_epoch) {
-  if (epoch < r.warmup) {
+  if (epoch < r.warmup_epochs) {
     const double done = static_cast<double>(epoch * steps_per_epoch + step) /
-                        static_cast<double>(r.warmup * steps_per_epoch);
+                        static_cast<double>(r.warmup_epochs * steps_per_epoch);
     return r.lr * (r.warmup_start + (1 - r.warmup_start) * done);
   }
   // The schedule's own epochs: those after the warmup.
-  epoch -= r.warmup;
-  const int64_t epochs = r.epochs - r.warmup;
+  epoch -= r.warmup_epochs;
+  const int64_t epochs = r.epochs - r.warmup_epochs;
   switch (r.schedule) {
     case Schedule::Constant: return r.lr;
     case Schedule::Cosine: {

@@ -28,7 +28,7 @@ struct Recipe {
   Optimizer optimizer = Optimizer::Sgd;
   bool nesterov = false;                          // SGD with momentum only
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // AdamW only
-  int64_t warmup = 0;                             // epochs of linear warmup before the schedule
+  int64_t warmup_epochs = 0;                      // epochs of linear warmup before the schedule
   double warmup_start = 1.0 / 3;                  // the warmup's first factor (LinearLR's start_factor)
   double label_smoothing = 0;
   bool decay_bn_bias = true;  // false: no weight decay on 1-d parameters (BatchNorm's, biases)
@@ -48,7 +48,7 @@ autodiff::TrainingOptions training_options(const Recipe& recipe);
 // Nesterov needs momentum (as torch.optim.SGD requires).
 std::string recipe_problem(const Recipe& recipe);
 
-// The learning rate for step `step` (0-based) of epoch `epoch` (0-based). With `warmup` W, the
+// The learning rate for step `step` (0-based) of epoch `epoch` (0-based). With `warmup_epochs` W, the
 // first W epochs' steps ramp linearly from lr * warmup_start toward lr, a step at a time
 // (PyTorch's LinearLR(start_factor, total_iters = W * steps_per_epoch) stepped every batch), and
 // the schedule then runs over the remaining epochs as if they were the whole run (SequentialLR

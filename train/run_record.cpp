@@ -72,8 +72,8 @@ std::vector<RecipeField> modern_fields(const Recipe& r) {
       {"beta1", adamw ? number(r.beta1) : number(d.beta1), number(d.beta1)},
       {"beta2", adamw ? number(r.beta2) : number(d.beta2), number(d.beta2)},
       {"eps", adamw ? number(r.eps) : number(d.eps), number(d.eps)},
-      {"warmup", std::to_string(r.warmup), std::to_string(d.warmup)},
-      {"warmup_start", r.warmup > 0 ? number(r.warmup_start) : number(d.warmup_start), number(d.warmup_start)},
+      {"warmup_epochs", std::to_string(r.warmup_epochs), std::to_string(d.warmup_epochs)},
+      {"warmup_start", r.warmup_epochs > 0 ? number(r.warmup_start) : number(d.warmup_start), number(d.warmup_start)},
       {"label_smoothing", number(r.label_smoothing), number(d.label_smoothing)},
       {"decay_bn_bias", flag(r.decay_bn_bias), flag(d.decay_bn_bias)}};
   return fields;

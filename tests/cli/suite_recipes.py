@@ -18,7 +18,7 @@ DATA = write_idx_subset(suite.path("data"), 96, 64)  # 3 steps an epoch at batch
 MODEL = suite.write("tiny.net", TINY_NET)  # 2 epochs, momentum 0.9
 CPU = ["--device", "cpu", "--no-progress"]
 NESTEROV = ["--nesterov", "--weight-decay", "0.001", "--label-smoothing", "0.1"]
-ADAMW = ["--optimizer", "adamw", "--momentum", "0", "--lr", "0.01", "--weight-decay", "0.05", "--warmup", "1",
+ADAMW = ["--optimizer", "adamw", "--momentum", "0", "--lr", "0.01", "--weight-decay", "0.05", "--warmup-epochs", "1",
          "--warmup-start", "0.1", "--label-smoothing", "0.1", "--no-decay-bn-bias", "--beta2", "0.99"]
 
 
@@ -69,7 +69,7 @@ def adamw_keeps_its_moments_and_step_count_and_resumes_to_the_same_bytes():
                                                      f"{tensor(path, 'optimizer.step')}, not 6")
     check(any(v != 0 for v in tensor(path, "head.fc.weight.exp_avg_sq")), "the second moment stayed zero")
     check(metadata.get("optimizer") == "adamw" and metadata.get("beta2") == "0.99" and
-          metadata.get("warmup") == "1" and metadata.get("decay_bn_bias") == "false",
+          metadata.get("warmup_epochs") == "1" and metadata.get("decay_bn_bias") == "false",
           f"the checkpoint's metadata does not record the recipe: {metadata}")
 
 
@@ -78,7 +78,7 @@ def the_default_recipe_records_none_of_the_new_fields():
     path = suite.path("default.safetensors")
     expect(train("--checkpoint", path, "--epochs", "1"), 0)
     _, metadata, _ = read_safetensors(path)
-    new = {"optimizer", "nesterov", "beta1", "beta2", "eps", "warmup", "warmup_start", "label_smoothing",
+    new = {"optimizer", "nesterov", "beta1", "beta2", "eps", "warmup_epochs", "warmup_start", "label_smoothing",
            "decay_bn_bias"} & set(metadata)
     check(not new, f"a default recipe's checkpoint records {sorted(new)}")
 
@@ -106,7 +106,7 @@ def resume_refuses_another_optimizer_or_loss_unless_allowed():
 @suite.test
 def bad_recipes_are_refused():
     expect(train("--optimizer", "adam"), 2, r"resnetc: error: --optimizer expects sgd or adamw, got 'adam'.*")
-    expect(train("--warmup", "2"), 1, r"resnetc: error: the recipe: the warmup \(2 epochs\) must be shorter than "
+    expect(train("--warmup-epochs", "2"), 1, r"resnetc: error: the recipe: the warmup \(2 epochs\) must be shorter than "
                                       r"the run \(2 epochs\).*")
     expect(train("--nesterov", "--momentum", "0"), 1, r"resnetc: error: the recipe: Nesterov momentum needs .*")
     expect(train("--optimizer", "adamw"), 1, r"resnetc: error: the recipe: momentum is SGD's.*")
@@ -120,20 +120,20 @@ def bad_recipes_are_refused():
 
 @suite.test
 def the_train_section_sets_the_recipe():
-    text = TINY_NET.replace("momentum 0.9", "optimizer adamw\n    weight_decay 0.01\n    warmup 1\n"
+    text = TINY_NET.replace("momentum 0.9", "optimizer adamw\n    weight_decay 0.01\n    warmup_epochs 1\n"
                                             "    label_smoothing 0.05\n    decay_bn_bias false")
     model = suite.write("adamw.net", text)
     path = suite.path("section.safetensors")
     expect(train("--checkpoint", path, model=model), 0)
     header, metadata, _ = read_safetensors(path)
     check("optimizer.step" in header and metadata.get("label_smoothing") == "0.05" and
-          metadata.get("warmup") == "1", f"the train section's recipe was not used: {metadata}")
+          metadata.get("warmup_epochs") == "1", f"the train section's recipe was not used: {metadata}")
 
 
 @suite.test
 def help_lists_the_recipe_flags():
     r = expect(suite.run(["train", "--help"]), 0)
-    for flag in ("--optimizer", "--nesterov", "--beta1", "--beta2", "--eps", "--warmup", "--warmup-start",
+    for flag in ("--optimizer", "--nesterov", "--beta1", "--beta2", "--eps", "--warmup-epochs", "--warmup-start",
                  "--label-smoothing", "--no-decay-bn-bias"):
         check(flag in r.stdout, f"train --help does not list {flag}", r)
 

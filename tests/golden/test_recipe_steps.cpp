@@ -175,7 +175,7 @@ TEST_CASE("the recipes' steps on the CPU backend match PyTorch's optimizers and 
 TEST_CASE("a warmup then the schedule gives PyTorch's LinearLR then the scheduler in SequentialLR") {
   train::Recipe r;
   r.lr = 0.1;
-  r.warmup = 1;
+  r.warmup_epochs = 1;
   const int64_t steps_per_epoch = 3;
   SECTION("cosine") {
     r.schedule = train::Schedule::Cosine;

@@ -172,10 +172,10 @@ void add_modern_recipe(const Group& g, Options& o) {
           [&o](const std::string& v) { o.beta2 = fraction_above_zero("--beta2", v, false); });
   g.value("--eps", "X", "AdamW's eps, added to the denominator's square root, above 0 and below 1 (default 1e-08)",
           [&o](const std::string& v) { o.eps = fraction_above_zero("--eps", v, false); });
-  g.value("--warmup", "N",
+  g.value("--warmup-epochs", "N",
           "epochs of linear warmup before the schedule: the lr ramps every step from lr * --warmup-start toward lr, "
           "then the schedule runs over the remaining epochs (LinearLR then the schedule in SequentialLR; default 0)",
-          [&o](const std::string& v) { o.warmup_epochs = whole("--warmup", v, 0, 100000); });
+          [&o](const std::string& v) { o.warmup_epochs = whole("--warmup-epochs", v, 0, 100000); });
   g.value("--warmup-start", "F", "the warmup's first factor of the lr, above 0 and at most 1 (default 1/3, LinearLR's)",
           [&o](const std::string& v) { o.warmup_start = fraction_above_zero("--warmup-start", v, true); });
   g.value("--label-smoothing", "E",

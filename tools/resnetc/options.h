@@ -38,7 +38,7 @@ struct Options {
   std::optional<std::string> optimizer;          // --optimizer sgd|adamw
   std::optional<bool> nesterov, decay_bn_bias;   // --nesterov, --no-decay-bn-bias
   std::optional<double> beta1, beta2, eps, warmup_start, label_smoothing;
-  std::optional<int64_t> warmup_epochs;          // --warmup N
+  std::optional<int64_t> warmup_epochs;          // --warmup-epochs N
   std::optional<std::string> dataset;  // --dataset NAME, replacing the recipe's
   std::string data_dir;    // empty: the recipe's path, else the data set's Debian location
   std::optional<double> val_split;     // --val-split F: evaluate on this fraction of the training set

@@ -49,7 +49,7 @@ void load_model(const Options& o, dsl::SourceManager& sources, Model& m) {
   if (o.beta1) r.beta1 = *o.beta1;
   if (o.beta2) r.beta2 = *o.beta2;
   if (o.eps) r.eps = *o.eps;
-  if (o.warmup_epochs) r.warmup = *o.warmup_epochs;
+  if (o.warmup_epochs) r.warmup_epochs = *o.warmup_epochs;
   if (o.warmup_start) r.warmup_start = *o.warmup_start;
   if (o.label_smoothing) r.label_smoothing = *o.label_smoothing;
   if (o.decay_bn_bias) r.decay_bn_bias = *o.decay_bn_bias;
