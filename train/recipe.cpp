@@ -46,6 +46,18 @@ autodiff::TrainingOptions training_options(const Recipe& r) {
   return t;
 }
 
+std::string describe_modern(const Recipe& r) {
+  std::string out;
+  if (r.optimizer == Optimizer::AdamW) out += fmt::format(", adamw (betas {}, {}, eps {})", r.beta1, r.beta2, r.eps);
+  if (r.nesterov) out += ", Nesterov momentum";
+  if (r.warmup_epochs > 0)
+    out += fmt::format(", warmup {} epoch{} from {} x lr", r.warmup_epochs, r.warmup_epochs == 1 ? "" : "s",
+                       r.warmup_start);
+  if (r.label_smoothing > 0) out += fmt::format(", label smoothing {}", r.label_smoothing);
+  if (!r.decay_bn_bias) out += ", no weight decay on BatchNorm and biases";
+  return out;
+}
+
 std::string recipe_problem(const Recipe& r) {
   if (r.warmup_epochs >= r.epochs)
     return fmt::format("the warmup ({} epochs) must be shorter than the run ({} epochs)", r.warmup_epochs, r.epochs);

@@ -41,6 +41,10 @@ std::string_view schedule_name(Schedule s);
 Optimizer parse_optimizer(const std::string& name);  // throws std::invalid_argument
 std::string_view optimizer_name(Optimizer o);
 
+// The recipes beyond the book's SGD that `recipe` uses, for the line a run starts with:
+// ", adamw (betas 0.9, 0.999, eps 1e-08), label smoothing 0.1"; empty for the default.
+std::string describe_modern(const Recipe& recipe);
+
 // What the training graph is made with: the optimizer, its hyperparameters, the loss.
 autodiff::TrainingOptions training_options(const Recipe& recipe);
 

@@ -61,6 +61,9 @@ def nesterov_sgd_resumes_to_the_same_bytes():
 @suite.test
 def adamw_keeps_its_moments_and_step_count_and_resumes_to_the_same_bytes():
     path = stopped_and_resumed_equals_one_run("adamw", ADAMW)
+    r = expect(train("--checkpoint", suite.path("line.safetensors"), "--max-steps", "1", *ADAMW), 0,
+               stdout=r"training tiny on .*seed 0, adamw \(betas 0\.9, 0\.99, eps 1e-08\), warmup 1 epoch from "
+                      r"0\.1 x lr, label smoothing 0\.1, no weight decay on BatchNorm and biases")
     header, metadata, _ = read_safetensors(path)
     for name in ("head.fc.weight.exp_avg", "head.fc.weight.exp_avg_sq", "optimizer.step"):
         check(name in header, f"{name} is not in the checkpoint: {sorted(header)}")

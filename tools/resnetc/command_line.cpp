@@ -136,7 +136,8 @@ void add_output(const Group& g, Options& o) {
           [&o](const std::string& v) { o.depth = static_cast<int>(whole("--depth", v, 1, 100)); });
   g.flag("--train", o.train,
          "with --emit=ir, dot, plan, llvm or cuda: one training step (forward with batch statistics, loss, backward, "
-         "SGD updates with the file's momentum and weight decay)");
+         "the optimizer's updates) with the recipe of the file's train section: its optimizer, momentum, weight "
+         "decay, label smoothing, ...");
 }
 
 void add_network(const Group& g, Options& o, const std::string& batch_default) {

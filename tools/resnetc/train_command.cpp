@@ -155,9 +155,9 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
       }
     };
   fmt::print("training {} on {} ({}) on {}: {} epochs, batch {}, lr {}, momentum {}, "
-             "weight decay {}, {} schedule, seed {}\n",
+             "weight decay {}, {} schedule, seed {}{}\n",
              m.net.graph.name, r.dataset, images, backend->device_name(), r.epochs, r.batch,
-             r.lr, r.momentum, r.weight_decay, train::schedule_name(r.schedule), r.seed);
+             r.lr, r.momentum, r.weight_decay, train::schedule_name(r.schedule), r.seed, train::describe_modern(r));
   std::fflush(stdout);
   if (files.checkpoint_exists() && !o.resume)
     fmt::print("note: {} holds an earlier run; this one replaces it after its first epoch (--resume continues that "
