@@ -14,7 +14,9 @@ namespace {
 const std::vector<std::string_view> kKeys = {"dataset", "epochs", "batch", "seed", "lr",
                                              "momentum", "weight_decay", "schedule", "random_crop",
                                              "random_resized_crop", "center_crop", "flip", "mean", "std",
-                                             "normalize", "image_size", "precision"};
+                                             "normalize", "image_size", "precision", "optimizer",
+                                             "nesterov", "beta1", "beta2", "eps", "warmup_epochs", "warmup_start",
+                                             "label_smoothing", "decay_bn_bias"};
 
 int64_t integer(const ast::Setting& s, int64_t min) {
   if (s.value.kind != Tok::Int)
@@ -73,6 +75,22 @@ Token values(const ast::Setting& s) {
   return s.value;
 }
 
+// A number above 0 and below 1, or at most 1 when `one_allowed`: factors where 0 means nothing sensible.
+double fraction_above_zero(const ast::Setting& s, bool one_allowed) {
+  const double v = number(s, 0, 2);
+  if (!(v > 0 && (v < 1 || (one_allowed && v == 1))))
+    error_at(s.value.loc,
+             fmt::format("'{}' must be above 0 and {} 1, got {}", s.key, one_allowed ? "at most" : "below",
+                         s.value.text),
+             s.value.length());
+  return v;
+}
+
+bool boolean(const ast::Setting& s) {
+  if (s.value.kind == Tok::Ident && (s.value.text == "true" || s.value.text == "false")) return s.value.text == "true";
+  error_at(s.value.loc, fmt::format("'{}' must be true or false, found '{}'", s.key, s.value.text), s.value.length());
+}
+
 }  // namespace
 
 TrainingSettings read_training_settings(const std::vector<ast::Setting>& settings) {
@@ -108,6 +126,15 @@ TrainingSettings read_training_settings(const std::vector<ast::Setting>& setting
     else if (s.key == "std") t.std_dev = values(s);
     else if (s.key == "precision") t.precision = word(s, {"fp32", "tf32", "bf16"});
     else if (s.key == "normalize") t.normalize_auto = word(s, {"auto"}) == "auto";
+    else if (s.key == "optimizer") t.optimizer = word(s, {"sgd", "adamw"});
+    else if (s.key == "nesterov") t.nesterov = boolean(s);
+    else if (s.key == "beta1") t.beta1 = fraction_above_zero(s, false);
+    else if (s.key == "beta2") t.beta2 = fraction_above_zero(s, false);
+    else if (s.key == "eps") t.eps = fraction_above_zero(s, false);
+    else if (s.key == "warmup_epochs") t.warmup_epochs = integer(s, 0);
+    else if (s.key == "warmup_start") t.warmup_start = fraction_above_zero(s, true);
+    else if (s.key == "label_smoothing") t.label_smoothing = number(s, 0, 1);
+    else if (s.key == "decay_bn_bias") t.decay_bn_bias = boolean(s);
     else
       error_at(s.loc, fmt::format("unknown training setting '{}'{}", s.key, did_you_mean(s.key, kKeys)),
                static_cast<uint32_t>(s.key.size()));

@@ -25,6 +25,11 @@ struct TrainingSettings {
   // training set. Both given, or one of mean and std alone, is an error here.
   std::optional<Token> mean, std_dev;
   bool normalize_auto = false;
+  // Modern recipes (docs/language.md, "train"):
+  std::optional<std::string> optimizer;  // "sgd" or "adamw"
+  std::optional<bool> nesterov, decay_bn_bias;
+  std::optional<double> beta1, beta2, eps, warmup_start, label_smoothing;
+  std::optional<int64_t> warmup_epochs;
 };
 
 // Checks names, types and ranges; throws CompileError at the offending setting.

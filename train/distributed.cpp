@@ -30,9 +30,9 @@ class Fingerprint {
 };
 
 std::string recipe_text(const Recipe& r, int64_t train_count, int64_t test_count) {
-  return fmt::format("{} {} epochs {} batch {} lr {} momentum {} weight decay {} schedule {} seed {} images {}/{}",
+  return fmt::format("{} {} epochs {} batch {} lr {} momentum {} weight decay {} schedule {} seed {}{} images {}/{}",
                      r.dataset, r.data, r.epochs, r.batch, r.lr, r.momentum, r.weight_decay, schedule_name(r.schedule),
-                     r.seed, train_count, test_count);
+                     r.seed, describe_modern(r), train_count, test_count);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 
+#include "compiler/autodiff/training_graph.h"
 #include "compiler/ir/compile_error.h"
 #include "runtime/checkpoint/match.h"
 #include "runtime/checkpoint/reader.h"
@@ -19,7 +20,7 @@ namespace resnetc::train {
 namespace {
 
 bool persistent(const plan::Buffer& b) { return b.storage == plan::Storage::Persistent; }
-bool is_velocity(const plan::Buffer& b) { return b.name.ends_with(".velocity"); }
+bool optimizer_state(const plan::Buffer& b) { return autodiff::is_optimizer_state(b.name); }
 
 // The tensors of a file as a TensorMap, for the soundness check before anything is used.
 TensorMap float_tensors(const checkpoint::Checkpoint& file) {
@@ -65,15 +66,21 @@ std::set<std::string> classifier_tensors(const ir::Graph& forward) {
 }  // namespace
 
 std::string fingerprint(const plan::KernelPlan& plan) {
-  // FNV-1a over names and shapes of the parameters and statistics (not the velocity, which
-  // depends on the optimizer, not the model).
+  // FNV-1a over names and shapes of the parameters and statistics (not the optimizer's state,
+  // which depends on the optimizer, not the model).
   uint64_t h = 1469598103934665603ull;
   auto mix = [&](std::string_view s) {
     for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
   };
   for (const plan::Buffer& b : plan.buffers)
-    if (persistent(b) && !is_velocity(b)) mix(fmt::format("{}{};", b.name, ir::format_dims(b.shape)));
+    if (persistent(b) && !optimizer_state(b)) mix(fmt::format("{}{};", b.name, ir::format_dims(b.shape)));
   return fmt::format("{:016x}", h);
+}
+
+int optimizer_step_buffer(const plan::KernelPlan& plan) {
+  for (size_t i = 0; i < plan.buffers.size(); ++i)
+    if (persistent(plan.buffers[i]) && plan.buffers[i].name == autodiff::kOptimizerStep) return static_cast<int>(i);
+  return -1;
 }
 
 TensorMap read_state(PlanExecutor& executor, const plan::KernelPlan& plan) {
@@ -116,11 +123,11 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path, const plan::
   checkpoint::Checkpoint file = checkpoint::read_safetensors(path);
   std::vector<checkpoint::TensorSpec> expected;
   for (const plan::Buffer& b : plan.buffers)
-    if (persistent(b) && !(velocity_optional && is_velocity(b) && !file.find(b.name)))
+    if (persistent(b) && !(velocity_optional && optimizer_state(b) && !file.find(b.name)))
       expected.push_back({b.name, checkpoint::DType::F32, b.shape});
-  std::vector<checkpoint::TensorSpec> extra_ok;  // a training checkpoint's velocity, read for evaluation
+  std::vector<checkpoint::TensorSpec> extra_ok;  // a training checkpoint's optimizer state, read for evaluation
   for (const checkpoint::Tensor& t : file.tensors())
-    if (velocity_optional && t.name.ends_with(".velocity") &&
+    if (velocity_optional && autodiff::is_optimizer_state(t.name) &&
         std::none_of(expected.begin(), expected.end(), [&](const auto& s) { return s.name == t.name; }))
       extra_ok.push_back({t.name, t.dtype, t.shape});
   expected.insert(expected.end(), extra_ok.begin(), extra_ok.end());
@@ -171,7 +178,7 @@ InitWeights read_init_weights(const std::filesystem::path& path, const ir::Graph
   const std::set<std::string> head = classifier_tensors(forward);
   std::set<std::string> used;  // the file's names that name a tensor here
   for (const plan::Buffer& b : plan.buffers) {
-    if (!persistent(b) || is_velocity(b)) continue;
+    if (!persistent(b) || optimizer_state(b)) continue;
     used.insert(file_name(b.name));
     if (reset_head && head.contains(b.name)) continue;
     const checkpoint::Tensor* t = file.find(file_name(b.name));
@@ -195,7 +202,7 @@ InitWeights read_init_weights(const std::filesystem::path& path, const ir::Graph
   if (reset_head)
     init.not_taken.push_back(fmt::format("{}: the classifier, initialized (--reset-head)", fmt::join(head, ", ")));
   for (const checkpoint::Tensor& t : file.tensors()) {
-    const bool unused = !used.contains(t.name) && !t.name.ends_with(".velocity");
+    const bool unused = !used.contains(t.name) && !autodiff::is_optimizer_state(t.name);
     if (unused && !(names && TorchvisionNames::is_batch_counter(t.name)))
       init.not_taken.push_back(fmt::format("{}: in the file only (not used)", t.name));
   }

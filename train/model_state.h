@@ -20,6 +20,10 @@ using TensorMap = std::map<std::string, std::vector<float>>;
 TensorMap read_state(PlanExecutor& executor, const plan::KernelPlan& plan);
 void write_state(PlanExecutor& executor, const plan::KernelPlan& plan, const TensorMap& state);
 
+// The buffer of AdamW's step count (autodiff::kOptimizerStep) in `plan`, or -1: the trainer sets
+// it before every step, so it is checkpointed like the moments it corrects.
+int optimizer_step_buffer(const plan::KernelPlan& plan);
+
 // Writes every tensor and `metadata` atomically to `path`.
 void save_checkpoint(const std::filesystem::path& path, const plan::KernelPlan& plan, const TensorMap& state,
                      std::map<std::string, std::string> metadata);
@@ -31,7 +35,8 @@ struct LoadedCheckpoint {
 
 // Reads `path` and checks it holds exactly the tensors `plan` expects (the first mismatch is
 // named) and only values a training step can produce (unsound_tensor); with
-// `velocity_optional`, ".velocity" tensors may be absent, and are then zero.
+// `velocity_optional`, the optimizer's state (autodiff::is_optimizer_state: ".velocity",
+// ".exp_avg", ...) may be absent, and is then zero.
 LoadedCheckpoint load_checkpoint(const std::filesystem::path& path, const plan::KernelPlan& plan,
                                  bool velocity_optional);
 
@@ -49,10 +54,10 @@ struct InitWeights {
 };
 
 // Fine-tuning: the file's tensors that have the name and shape of one of the plan's parameters
-// or running statistics, to overwrite the fresh ones; optimizer state (".velocity") starts afresh. A
-// resnetc checkpoint is read by the network's names; any other safetensors file is a PyTorch
-// state dict, read by torchvision's ResNet names (train/torchvision_names.h; num_batches_tracked
-// is not used), which needs a network of torchvision's structure (a CompileError at the first
+// or running statistics, to overwrite the fresh ones; optimizer state (".velocity", ".exp_avg",
+// ...) starts afresh. A resnetc checkpoint is read by the network's names; any other safetensors
+// file is a PyTorch state dict, read by torchvision's ResNet names (train/torchvision_names.h;
+// num_batches_tracked is not used), which needs a network of torchvision's structure (a CompileError at the first
 // layer that has none). The classifier, `forward`'s last layer with weights, is initialized and
 // not read with `reset_head`; without, a tensor of it that the file holds in another shape is a
 // CheckpointError naming both shapes.

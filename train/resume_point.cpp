@@ -9,13 +9,32 @@
 #include <string>
 #include <vector>
 
+#include "runtime/checkpoint/error.h"
+
 namespace resnetc::train {
+
+namespace {
+
+// The checkpoint with exactly the plan's tensors; failing that, when the recipe changed, with
+// the optimizer's state of another optimizer dropped and this one's starting at zero (refused
+// below unless a changed recipe is allowed), else the mismatch.
+LoadedCheckpoint load_for_resume(const TrainOptions& options, const plan::KernelPlan& plan) {
+  try {
+    return load_checkpoint(options.checkpoint, plan, false);
+  } catch (const checkpoint::CheckpointError&) {
+    LoadedCheckpoint other = load_checkpoint(options.checkpoint, plan, true);
+    if (recipe_changes(other.metadata, options.recipe).empty()) throw;
+    return other;
+  }
+}
+
+}  // namespace
 
 ResumePoint read_resume_point(const TrainOptions& options, const plan::KernelPlan& plan, const DataRecord& data,
                               std::ostream& out) {
   const Recipe& r = options.recipe;
   const std::string source = options.checkpoint.string();
-  ResumePoint p{load_checkpoint(options.checkpoint, plan, false), {}};
+  ResumePoint p{load_for_resume(options, plan), {}};
   p.position = read_position(p.saved.metadata, source);
   const RunPosition& at = p.position;
   std::vector<std::string> changes = recipe_changes(p.saved.metadata, r);

@@ -53,6 +53,39 @@ std::vector<float> float_list(const Metadata& m, const char* key, const std::str
                                                         key, text, positive ? " above 0" : ""));
 }
 
+// The recipe fields beyond the book's SGD, each with its text and the text of its default: only
+// those that differ from the default are written, so a checkpoint of the default recipe keeps
+// its bytes, and a missing one reads as the default.
+struct RecipeField {
+  const char* key;
+  std::string value, fallback;
+};
+std::vector<RecipeField> modern_fields(const Recipe& r) {
+  const Recipe d;
+  const bool adamw = r.optimizer == Optimizer::AdamW;
+  auto number = [](double v) { return fmt::format("{}", v); };
+  auto flag = [](bool v) { return std::string(v ? "true" : "false"); };
+  std::vector<RecipeField> fields{
+      {"optimizer", std::string(optimizer_name(r.optimizer)), std::string(optimizer_name(d.optimizer))},
+      {"nesterov", flag(r.nesterov), flag(d.nesterov)},
+      // AdamW's hyperparameters mean nothing to SGD: compared only when it is AdamW.
+      {"beta1", adamw ? number(r.beta1) : number(d.beta1), number(d.beta1)},
+      {"beta2", adamw ? number(r.beta2) : number(d.beta2), number(d.beta2)},
+      {"eps", adamw ? number(r.eps) : number(d.eps), number(d.eps)},
+      {"warmup_epochs", std::to_string(r.warmup_epochs), std::to_string(d.warmup_epochs)},
+      {"warmup_start", r.warmup_epochs > 0 ? number(r.warmup_start) : number(d.warmup_start), number(d.warmup_start)},
+      {"label_smoothing", number(r.label_smoothing), number(d.label_smoothing)},
+      {"decay_bn_bias", flag(r.decay_bn_bias), flag(d.decay_bn_bias)}};
+  return fields;
+}
+
+Metadata modern_recipe(const Recipe& r) {
+  Metadata m;
+  for (const RecipeField& f : modern_fields(r))
+    if (f.value != f.fallback) m[f.key] = f.value;
+  return m;
+}
+
 }  // namespace
 
 data::Normalization read_normalization(const Metadata& m, const std::string& source) {
@@ -80,6 +113,7 @@ Metadata run_metadata(const std::string& model, const Recipe& r, const RunPositi
              {"momentum", fmt::format("{}", r.momentum)},
              {"weight_decay", fmt::format("{}", r.weight_decay)},
              {"schedule", std::string(schedule_name(r.schedule))}};
+  for (const auto& [key, value] : modern_recipe(r)) m[key] = value;
   // One a line: a data set's class names hold no line breaks (they are read a line each).
   if (!class_names.empty()) m["class_names"] = fmt::format("{}", fmt::join(class_names, "\n"));
   if (!normalization.empty()) {
@@ -116,8 +150,9 @@ RunPosition read_position(const Metadata& m, const std::string& source) {
 
 std::vector<std::string> recipe_changes(const Metadata& m, const Recipe& r) {
   std::vector<std::string> changes;
-  auto compare = [&](const char* key, const std::string& now) {
+  auto compare = [&](const char* key, const std::string& now, const std::string* fallback = nullptr) {
     const std::string* saved = find(m, key);
+    if (!saved) saved = fallback;
     if (!saved) return;
     bool same = *saved == now;
     // Numbers compare by value: "0.10" and "0.1" are one learning rate.
@@ -134,6 +169,7 @@ std::vector<std::string> recipe_changes(const Metadata& m, const Recipe& r) {
   compare("momentum", fmt::format("{}", r.momentum));
   compare("weight_decay", fmt::format("{}", r.weight_decay));
   compare("schedule", std::string(schedule_name(r.schedule)));
+  for (const RecipeField& f : modern_fields(r)) compare(f.key, f.value, &f.fallback);
   return changes;
 }
 

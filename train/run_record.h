@@ -45,7 +45,9 @@ data::Normalization read_normalization(const Metadata& metadata, const std::stri
 RunPosition read_position(const Metadata& metadata, const std::string& source);
 
 // The recipe fields in which `recipe` differs from the checkpoint's, "lr 0.1 (checkpoint: 0.05)".
-// Fields an older checkpoint did not record are not compared.
+// Fields an older checkpoint did not record are not compared, but for the modern recipe's
+// (optimizer, nesterov, beta1, beta2, eps, warmup_epochs, warmup_start, label_smoothing, decay_bn_bias),
+// which are written only when not at their defaults: a missing one is its default.
 std::vector<std::string> recipe_changes(const Metadata& metadata, const Recipe& recipe);
 
 }  // namespace resnetc::train

@@ -45,7 +45,7 @@ struct ShortBatch {
 
   ShortBatch(const ir::Graph& forward, const Recipe& r, Backend& backend, const passes::PipelineOptions& optimize,
              const data::Split& split, const data::Normalization& normalization, const data::ImageTransform& transform)
-      : plan(passes::optimized_plan(autodiff::make_training_graph(forward, {r.momentum, r.weight_decay}), optimize)),
+      : plan(passes::optimized_plan(autodiff::make_training_graph(forward, training_options(r)), optimize)),
         exec(backend.compile(plan)),
         feeder(plan, *exec, split, normalization, false, transform) {}
 };
@@ -174,6 +174,9 @@ struct EpochLoop {
   const double exploded_loss = kExplodedLossFactor * std::log(static_cast<double>(classes));
   std::vector<float> logits = std::vector<float>(static_cast<size_t>(batch * classes));
   std::vector<float> loss = std::vector<float>(1), lr = std::vector<float>(1);
+  // AdamW's step count, the steps taken so far (the checkpoint's on a resume); float as its buffer,
+  // exact to 2^24 steps.
+  float optimizer_steps = saved_optimizer_steps();
   ProgressLine progress{options.progress};
   EpochLog log{options.log, make_run_header(options.resume ? start.epoch : -1), options.overwrite_log};
   InterruptGuard interrupts{};
@@ -241,12 +244,22 @@ struct EpochLoop {
     return true;
   }
 
-  // One SGD step of `p` on the `count` examples its feeder was given, of the step's
+  float saved_optimizer_steps() const {
+    float t = 0;
+    if (const int b = optimizer_step_buffer(run.plan); b >= 0) read_buffer(*run.exec, b, std::span<float>(&t, 1));
+    return t;
+  }
+
+  // One optimizer step of `p` on the `count` examples its feeder was given, of the step's
   // `step_count` (all ranks').
   void step_on(PlanExecutor& e, const plan::KernelPlan& p, const BatchFeeder& f, int64_t epoch, int64_t step,
                int64_t count, int64_t step_count) {
     lr[0] = static_cast<float>(learning_rate(r, epoch, step, steps));
     write_buffer(e, p.learning_rate, std::span<const float>(lr));
+    if (const int b = optimizer_step_buffer(p); b >= 0) {
+      optimizer_steps += 1;
+      write_buffer(e, b, std::span<const float>(&optimizer_steps, 1));
+    }
     if (p.rng >= 0) {  // dropout's masks: a function of the seed and the step, so a resumed run draws the same
       const uint32_t rng[2] = {ir::random_mask::seed_word(r.seed), static_cast<uint32_t>(epoch * steps + step)};
       write_buffer(e, p.rng, std::span<const uint32_t>(rng));
@@ -375,7 +388,7 @@ data::ImageTransform augmentation_views(const data::Augmentation& augmentation, 
 TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& backend, const TrainOptions& options,
                   std::ostream& out) {
   const Recipe& r = options.recipe;
-  const ir::Graph training = autodiff::make_training_graph(forward, {r.momentum, r.weight_decay});
+  const ir::Graph training = autodiff::make_training_graph(forward, training_options(r));
   check_labels_fit(forward, data);
   plan::KernelPlan plan = passes::optimized_plan(training, options.optimize);
   if (data.train.count / r.batch == 0)

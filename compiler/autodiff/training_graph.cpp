@@ -39,8 +39,11 @@ class Differentiator final : private GradientSink {
     labels_ = b_.add_value("labels", {b_.shape(logits)[0]}, ir::ValueRole::Input, ir::DType::I32);
     lr_ = b_.add_value("learning_rate", {1}, ir::ValueRole::Input);
     ir::SourceLoc loc = fwd_.ops.back().loc;
-    ValueId loss = b_.apply(OpKind::SoftmaxCrossEntropy, "loss", {logits, labels_}, {}, loc);
-    accumulate(logits, b_.apply(OpKind::SoftmaxCrossEntropyGrad, "loss.grad", {logits, labels_}, {}, loc), loc);
+    Attrs loss_attrs;
+    loss_attrs.label_smoothing = options_.label_smoothing;
+    ValueId loss = b_.apply(OpKind::SoftmaxCrossEntropy, "loss", {logits, labels_}, loss_attrs, loc);
+    accumulate(logits, b_.apply(OpKind::SoftmaxCrossEntropyGrad, "loss.grad", {logits, labels_}, loss_attrs, loc),
+               loc);
 
     for (auto op = fwd_.ops.rbegin(); op != fwd_.ops.rend(); ++op) backward_op(*op);
     updates();
@@ -136,15 +139,27 @@ class Differentiator final : private GradientSink {
         OpGradient{op, y, found->second, std::move(in), x_needs_grad, std::move(x_shape), *this});
   }
 
-  // SGD for every parameter (in the order the backward pass produced their gradients),
-  // then the running statistics of every BatchNorm.
+  // The optimizer's update of every parameter (in the order the backward pass produced their
+  // gradients), then the running statistics of every BatchNorm.
   void updates() {
+    const bool adamw = options_.optimizer == Optimizer::AdamW;
+    const ValueId step =
+        adamw ? b_.add_value(std::string(kOptimizerStep), {1}, ir::ValueRole::State) : ir::kNoValue;
     for (auto [param, g] : param_grads_) {
       std::string name = b_.graph().value(param).name;
       Attrs a;
-      a.weight_decay = options_.weight_decay;
-      if (options_.momentum > 0) {
+      const bool vector = b_.shape(param).size() == 1;  // BatchNorm's weight and bias, a layer's bias
+      a.weight_decay = vector && !options_.decay_vectors ? 0 : options_.weight_decay;
+      if (adamw) {
+        a.momentum = options_.beta1;
+        a.beta2 = options_.beta2;
+        a.eps = options_.eps;
+        ValueId exp_avg = b_.add_value(name + ".exp_avg", b_.shape(param), ir::ValueRole::State);
+        ValueId exp_avg_sq = b_.add_value(name + ".exp_avg_sq", b_.shape(param), ir::ValueRole::State);
+        b_.apply(OpKind::AdamwUpdate, name + ".update", {param, g, lr_, step, exp_avg, exp_avg_sq}, a, {});
+      } else if (options_.momentum > 0) {
         a.momentum = options_.momentum;
+        a.nesterov = options_.nesterov;
         ValueId velocity = b_.add_value(name + ".velocity", b_.shape(param), ir::ValueRole::State);
         b_.apply(OpKind::SgdMomentumUpdate, name + ".update", {param, g, lr_, velocity}, a, {});
       } else {
@@ -206,6 +221,11 @@ ir::Graph make_training_graph(const ir::Graph& forward, const TrainingOptions& o
 
 bool is_velocity(const ir::Value& value) {
   return value.role == ir::ValueRole::State && value.name.ends_with(".velocity");
+}
+
+bool is_optimizer_state(std::string_view name) {
+  return name.ends_with(".velocity") || name.ends_with(".exp_avg") || name.ends_with(".exp_avg_sq") ||
+         name == kOptimizerStep;
 }
 
 }  // namespace resnetc::autodiff

@@ -4,15 +4,24 @@
 // and the SGD update of every parameter and of the BatchNorm running statistics.
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "compiler/ir/compile_error.h"
 #include "compiler/ir/graph.h"
 
 namespace resnetc::autodiff {
 
+enum class Optimizer { Sgd, AdamW };
+
 struct TrainingOptions {
   double momentum = 0;      // SGD momentum; 0 keeps no velocity
-  double weight_decay = 0;  // L2 penalty added to each gradient, as torch.optim.SGD does
+  double weight_decay = 0;  // SGD: L2 penalty added to each gradient, as torch.optim.SGD does;
+                            // AdamW: decoupled, param *= 1 - lr * weight_decay
+  bool nesterov = false;    // SGD with momentum: torch.optim.SGD(nesterov=True)
+  Optimizer optimizer = Optimizer::Sgd;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // AdamW, as torch.optim.AdamW's defaults
+  double label_smoothing = 0;  // torch.nn.CrossEntropyLoss(label_smoothing=)
+  bool decay_vectors = true;   // false: no weight decay on 1-d parameters (BatchNorm's, biases)
 };
 
 // Why a graph cannot be used as asked, at the user's line (the op's, the head's or the network's).
@@ -39,5 +48,12 @@ ir::Graph make_training_graph(const ir::Graph& forward, const TrainingOptions& o
 // Names of the tensors a training run keeps: parameters, running statistics and, with
 // momentum, the optimizer's velocity (`<param>.velocity`).
 bool is_velocity(const ir::Value& value);
+
+// The optimizer's state, which a checkpoint of the model does not need and fine-tuning starts
+// afresh: SGD's `<param>.velocity`, AdamW's `<param>.exp_avg` and `<param>.exp_avg_sq` (PyTorch's
+// names) and its step count `optimizer.step` ([1], set by the trainer before each step: t = 1
+// at the first).
+bool is_optimizer_state(std::string_view name);
+inline constexpr std::string_view kOptimizerStep = "optimizer.step";
 
 }  // namespace resnetc::autodiff

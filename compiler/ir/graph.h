@@ -106,6 +106,9 @@ struct Attrs {
   double eps = 1e-5;       // BatchNorm
   double momentum = 0.1;   // BatchNorm running-statistics update, as PyTorch; SGD momentum
   double weight_decay = 0;  // SGD updates
+  bool nesterov = false;    // SgdMomentumUpdate(Group): PyTorch's SGD(nesterov=True)
+  double beta2 = 0.999;     // AdamwUpdate(Group): the second moment's decay (`momentum` is beta1, `eps` eps)
+  double label_smoothing = 0;  // SoftmaxCrossEntropy(Grad): PyTorch's CrossEntropyLoss(label_smoothing=)
   Dims shape;               // backward ops: the shape of the forward input; Reshape, View: the
                             // result; Fused: the iteration space
   bool epilogue = false;           // BnStats: computed in the epilogue of the conv2d that

@@ -70,6 +70,9 @@ bool attr_is_default(const Attrs& a, AttrField field) {
     case AttrField::Epilogue: return a.epilogue == d.epilogue;
     case AttrField::Rate: return a.rate == d.rate;
     case AttrField::Salt: return a.salt == d.salt;
+    case AttrField::Nesterov: return a.nesterov == d.nesterov;
+    case AttrField::Beta2: return a.beta2 == d.beta2;
+    case AttrField::LabelSmoothing: return a.label_smoothing == d.label_smoothing;
   }
   return true;
 }
@@ -96,6 +99,9 @@ std::string format_attr(const Attrs& a, AttrField field) {
     case AttrField::Epilogue: return a.epilogue ? "true" : "false";
     case AttrField::Rate: return fmt::format("{}", a.rate);
     case AttrField::Salt: return fmt::format("{}", a.salt);
+    case AttrField::Nesterov: return a.nesterov ? "true" : "false";
+    case AttrField::Beta2: return fmt::format("{}", a.beta2);
+    case AttrField::LabelSmoothing: return fmt::format("{}", a.label_smoothing);
   }
   return "?";
 }

@@ -37,7 +37,10 @@ namespace resnetc::ir {
   ATTRIBUTE(Program, "program", false)            \
   ATTRIBUTE(Epilogue, "epilogue", false)          \
   ATTRIBUTE(Rate, "rate", true)                   \
-  ATTRIBUTE(Salt, "salt", false)
+  ATTRIBUTE(Salt, "salt", false)                  \
+  ATTRIBUTE(Nesterov, "nesterov", false)          \
+  ATTRIBUTE(Beta2, "beta2", false)                \
+  ATTRIBUTE(LabelSmoothing, "label_smoothing", false)
 
 enum class AttrField : uint8_t {
 #define RESNETC_ATTR_ENUM(field, name, printed_always) field,

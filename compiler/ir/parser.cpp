@@ -338,6 +338,9 @@ class Parser {
       case AttrField::Epilogue: a.epilogue = boolean(); break;
       case AttrField::Rate: a.rate = real(); break;
       case AttrField::Salt: a.salt = integer(); break;
+      case AttrField::Nesterov: a.nesterov = boolean(); break;
+      case AttrField::Beta2: a.beta2 = real(); break;
+      case AttrField::LabelSmoothing: a.label_smoothing = real(); break;
     }
   }
 
@@ -478,7 +481,8 @@ class Parser {
       };
       switch (op.kind) {
         case OpKind::SgdUpdate:
-        case OpKind::SgdMomentumUpdate: op.name = target() + ".update"; break;
+        case OpKind::SgdMomentumUpdate:
+        case OpKind::AdamwUpdate: op.name = target() + ".update"; break;
         case OpKind::BnRunningUpdate: {
           std::string mean = target();
           constexpr std::string_view suffix = ".running_mean";
@@ -488,6 +492,7 @@ class Parser {
         }
         case OpKind::SgdUpdateGroup:
         case OpKind::SgdMomentumUpdateGroup:
+        case OpKind::AdamwUpdateGroup:
           op.name = numbered(seen, "optimizer.update");
           break;
         default: op.name = numbered(seen, "batchnorm.running_update");

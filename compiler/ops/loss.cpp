@@ -50,10 +50,12 @@ RESNETC_NOT_DIFFERENTIABLE(SoftmaxCrossEntropyGrad)
 
 namespace resnetc::reference::run {
 
-ops::Buffer SoftmaxCrossEntropy(const OpArgs& args) { return ops::softmax_cross_entropy(args.in(0), args.in(1)); }
+ops::Buffer SoftmaxCrossEntropy(const OpArgs& args) {
+  return ops::softmax_cross_entropy(args.in(0), args.in(1), args.attrs.label_smoothing);
+}
 
 ops::Buffer SoftmaxCrossEntropyGrad(const OpArgs& args) {
-  return ops::softmax_cross_entropy_grad(args.in(0), args.in(1));
+  return ops::softmax_cross_entropy_grad(args.in(0), args.in(1), args.attrs.label_smoothing);
 }
 
 }  // namespace resnetc::reference::run

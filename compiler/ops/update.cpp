@@ -1,4 +1,4 @@
-// The update family: SGD with and without momentum, BatchNorm's running statistics, and the
+// The update family: SGD with and without momentum, AdamW, BatchNorm's running statistics, and the
 // groups the passes make of each. They write into their inputs and produce no value: the shape
 // rules return `{}`, the reference writes through OpArgs::mut (kernels in
 // reference/update_ops.cpp). Everything about these kinds that is not a backend kernel, one
@@ -32,6 +32,22 @@ ShapeResult sgd_group(OpKind kind, size_t stride, std::span<const Dims> d) {
   return {{}, {}};
 }
 
+// lr, step, then groups of (param, grad, exp_avg, exp_avg_sq).
+ShapeResult adamw_group(std::span<const Dims> d) {
+  if (d.size() < 6 || (d.size() - 2) % 4 != 0)
+    return fail(fmt::format("adamw_update_group takes the learning rate, the step count, then groups of 4 inputs, "
+                            "got {} inputs",
+                            d.size()));
+  if (auto r = expect(d[0], Dims{1}, "the learning rate"); !r.ok()) return r;
+  if (auto r = expect(d[1], Dims{1}, "the step count"); !r.ok()) return r;
+  for (size_t m = 2; m < d.size(); m += 4) {
+    if (auto r = same(d[m], d[m + 1], "parameter and gradient"); !r.ok()) return r;
+    if (auto r = same(d[m], d[m + 2], "parameter and first moment"); !r.ok()) return r;
+    if (auto r = same(d[m], d[m + 3], "parameter and second moment"); !r.ok()) return r;
+  }
+  return {{}, {}};
+}
+
 ShapeResult too_few_values(int64_t n) {
   return fail(fmt::format("a running update needs more than 1 value per channel, got n = {}", n));
 }
@@ -52,6 +68,16 @@ ShapeResult SgdMomentumUpdate(std::span<const Dims> d, const Attrs& a) {
   return {{}, {}};
 }
 
+// param, grad, lr, step, exp_avg, exp_avg_sq
+ShapeResult AdamwUpdate(std::span<const Dims> d, const Attrs&) {
+  if (auto r = same(d[0], d[1], "parameter and gradient"); !r.ok()) return r;
+  if (auto r = expect(d[2], Dims{1}, "the learning rate"); !r.ok()) return r;
+  if (auto r = expect(d[3], Dims{1}, "the step count"); !r.ok()) return r;
+  if (auto r = same(d[0], d[4], "parameter and first moment"); !r.ok()) return r;
+  if (auto r = same(d[0], d[5], "parameter and second moment"); !r.ok()) return r;
+  return {{}, {}};
+}
+
 // running_mean, running_var, stats; shape = the normalized input's shape
 ShapeResult BnRunningUpdate(std::span<const Dims> d, const Attrs& a) {
   if (auto r = expect_rank(a.shape, 4, "bn_running_update"); !r.ok()) return r;
@@ -68,6 +94,8 @@ ShapeResult SgdUpdateGroup(std::span<const Dims> d, const Attrs&) { return sgd_g
 ShapeResult SgdMomentumUpdateGroup(std::span<const Dims> d, const Attrs&) {
   return sgd_group(OpKind::SgdMomentumUpdateGroup, 3, d);
 }
+
+ShapeResult AdamwUpdateGroup(std::span<const Dims> d, const Attrs&) { return adamw_group(d); }
 
 // (running_mean, running_var, stats) per member; `counts` holds each n
 ShapeResult BnRunningUpdateGroup(std::span<const Dims> d, const Attrs& a) {
@@ -89,18 +117,22 @@ ShapeResult BnRunningUpdateGroup(std::span<const Dims> d, const Attrs& a) {
 namespace param_rules {
 RESNETC_NO_PARAMS(SgdUpdate)
 RESNETC_NO_PARAMS(SgdMomentumUpdate)
+RESNETC_NO_PARAMS(AdamwUpdate)
 RESNETC_NO_PARAMS(BnRunningUpdate)
 RESNETC_NO_PARAMS(SgdUpdateGroup)
 RESNETC_NO_PARAMS(SgdMomentumUpdateGroup)
+RESNETC_NO_PARAMS(AdamwUpdateGroup)
 RESNETC_NO_PARAMS(BnRunningUpdateGroup)
 }  // namespace param_rules
 
 namespace kind_checks {
 RESNETC_NO_KIND_CHECKS(SgdUpdate)
 RESNETC_NO_KIND_CHECKS(SgdMomentumUpdate)
+RESNETC_NO_KIND_CHECKS(AdamwUpdate)
 RESNETC_NO_KIND_CHECKS(BnRunningUpdate)
 RESNETC_NO_KIND_CHECKS(SgdUpdateGroup)
 RESNETC_NO_KIND_CHECKS(SgdMomentumUpdateGroup)
+RESNETC_NO_KIND_CHECKS(AdamwUpdateGroup)
 RESNETC_NO_KIND_CHECKS(BnRunningUpdateGroup)
 }  // namespace kind_checks
 }  // namespace resnetc::ir
@@ -112,9 +144,11 @@ namespace resnetc::autodiff::gradients {
 
 RESNETC_NOT_DIFFERENTIABLE(SgdUpdate)
 RESNETC_NOT_DIFFERENTIABLE(SgdMomentumUpdate)
+RESNETC_NOT_DIFFERENTIABLE(AdamwUpdate)
 RESNETC_NOT_DIFFERENTIABLE(BnRunningUpdate)
 RESNETC_NOT_DIFFERENTIABLE(SgdUpdateGroup)
 RESNETC_NOT_DIFFERENTIABLE(SgdMomentumUpdateGroup)
+RESNETC_NOT_DIFFERENTIABLE(AdamwUpdateGroup)
 RESNETC_NOT_DIFFERENTIABLE(BnRunningUpdateGroup)
 
 }  // namespace resnetc::autodiff::gradients
@@ -132,8 +166,13 @@ ops::Buffer SgdUpdate(const OpArgs& args) {
 
 // param, grad, lr, velocity
 ops::Buffer SgdMomentumUpdate(const OpArgs& args) {
-  ops::sgd_momentum_update(args.mut(0), args.in(1), args.in(2)[0], args.mut(3), args.attrs.momentum,
-                           args.attrs.weight_decay);
+  ops::sgd_momentum_update(args.mut(0), args.in(1), args.in(2)[0], args.mut(3), args.attrs);
+  return {};
+}
+
+// param, grad, lr, step, exp_avg, exp_avg_sq
+ops::Buffer AdamwUpdate(const OpArgs& args) {
+  ops::adamw_update(args.mut(0), args.in(1), args.in(2)[0], args.in(3)[0], args.mut(4), args.mut(5), args.attrs);
   return {};
 }
 
@@ -154,8 +193,15 @@ ops::Buffer SgdUpdateGroup(const OpArgs& args) {
 // lr, then (param, grad, velocity) per member
 ops::Buffer SgdMomentumUpdateGroup(const OpArgs& args) {
   for (size_t m = 1; m < args.input_count(); m += 3)
-    ops::sgd_momentum_update(args.mut(m), args.in(m + 1), args.in(0)[0], args.mut(m + 2), args.attrs.momentum,
-                             args.attrs.weight_decay);
+    ops::sgd_momentum_update(args.mut(m), args.in(m + 1), args.in(0)[0], args.mut(m + 2), args.attrs);
+  return {};
+}
+
+// lr, step, then (param, grad, exp_avg, exp_avg_sq) per member
+ops::Buffer AdamwUpdateGroup(const OpArgs& args) {
+  for (size_t m = 2; m < args.input_count(); m += 4)
+    ops::adamw_update(args.mut(m), args.in(m + 1), args.in(0)[0], args.in(1)[0], args.mut(m + 2), args.mut(m + 3),
+                      args.attrs);
   return {};
 }
 

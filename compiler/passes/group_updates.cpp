@@ -22,12 +22,16 @@ struct Group {
 };
 
 // The group kind of an update kind, and the attributes that must agree within a group.
-std::optional<std::tuple<ir::OpKind, double, double>> group_key(const ir::Op& op) {
+using GroupKey = std::tuple<ir::OpKind, double, double, bool, double, double>;
+std::optional<GroupKey> group_key(const ir::Op& op) {
+  const ir::Attrs& a = op.attrs;
   switch (op.kind) {
-    case ir::OpKind::SgdUpdate: return std::tuple{ir::OpKind::SgdUpdateGroup, op.attrs.momentum, op.attrs.weight_decay};
+    case ir::OpKind::SgdUpdate: return GroupKey{ir::OpKind::SgdUpdateGroup, a.momentum, a.weight_decay, false, 0, 0};
     case ir::OpKind::SgdMomentumUpdate:
-      return std::tuple{ir::OpKind::SgdMomentumUpdateGroup, op.attrs.momentum, op.attrs.weight_decay};
-    case ir::OpKind::BnRunningUpdate: return std::tuple{ir::OpKind::BnRunningUpdateGroup, op.attrs.momentum, 0.0};
+      return GroupKey{ir::OpKind::SgdMomentumUpdateGroup, a.momentum, a.weight_decay, a.nesterov, 0, 0};
+    case ir::OpKind::AdamwUpdate:
+      return GroupKey{ir::OpKind::AdamwUpdateGroup, a.momentum, a.weight_decay, false, a.beta2, a.eps};
+    case ir::OpKind::BnRunningUpdate: return GroupKey{ir::OpKind::BnRunningUpdateGroup, a.momentum, 0.0, false, 0, 0};
     default: return std::nullopt;
   }
 }
@@ -35,7 +39,8 @@ std::optional<std::tuple<ir::OpKind, double, double>> group_key(const ir::Op& op
 std::string_view group_name(ir::OpKind kind) {
   switch (kind) {
     case ir::OpKind::SgdUpdateGroup:
-    case ir::OpKind::SgdMomentumUpdateGroup: return "optimizer.update";
+    case ir::OpKind::SgdMomentumUpdateGroup:
+    case ir::OpKind::AdamwUpdateGroup: return "optimizer.update";
     default: return "batchnorm.running_update";
   }
 }
@@ -43,7 +48,7 @@ std::string_view group_name(ir::OpKind kind) {
 }  // namespace
 
 void group_updates(ir::Graph& g) {
-  std::map<std::tuple<ir::OpKind, double, double>, Group> groups;
+  std::map<GroupKey, Group> groups;
   for (size_t o = 0; o < g.ops.size(); ++o) {
     const ir::Op& op = g.ops[o];
     auto key = group_key(op);
@@ -55,11 +60,17 @@ void group_updates(ir::Graph& g) {
       group.op = ir::Op{kind, std::string(group_name(kind)), {}, ir::kNoValue, {}, op.loc};
       group.op.attrs.momentum = op.attrs.momentum;
       group.op.attrs.weight_decay = op.attrs.weight_decay;
+      group.op.attrs.nesterov = op.attrs.nesterov;
+      group.op.attrs.beta2 = op.attrs.beta2;
+      group.op.attrs.eps = op.attrs.eps;
       if (kind != ir::OpKind::BnRunningUpdateGroup) group.op.inputs.push_back(op.inputs[2]);  // the learning rate
+      if (kind == ir::OpKind::AdamwUpdateGroup) group.op.inputs.push_back(op.inputs[3]);       // the step count
     }
     if (op.kind == ir::OpKind::BnRunningUpdate) {
       group.op.inputs.insert(group.op.inputs.end(), op.inputs.begin(), op.inputs.end());
       group.op.attrs.counts.push_back(op.attrs.shape[0] * op.attrs.shape[2] * op.attrs.shape[3]);
+    } else if (op.kind == ir::OpKind::AdamwUpdate) {
+      group.op.inputs.insert(group.op.inputs.end(), {op.inputs[0], op.inputs[1], op.inputs[4], op.inputs[5]});
     } else {
       group.op.inputs.push_back(op.inputs[0]);
       group.op.inputs.push_back(op.inputs[1]);

@@ -20,14 +20,15 @@ ChannelNorm channel_norm(const TensorRef& stats, int64_t c, int64_t channels, do
 
 }  // namespace
 
-Buffer softmax_cross_entropy_grad(const TensorRef& logits, const TensorRef& labels) {
+Buffer softmax_cross_entropy_grad(const TensorRef& logits, const TensorRef& labels, double smoothing) {
   const int64_t batch = logits.dim(0), classes = logits.dim(1);
   Buffer dx(logits.data.size());
   for (int64_t n = 0; n < batch; ++n) {
     const double lse = log_sum_exp(logits, n, classes);
     const int64_t label = label_at(labels, n, classes);
     for (int64_t k = 0; k < classes; ++k) {
-      const double p = std::exp(logits[n * classes + k] - lse) - (k == label ? 1.0 : 0.0);
+      const double q = (k == label ? 1 - smoothing : 0.0) + smoothing / static_cast<double>(classes);
+      const double p = std::exp(logits[n * classes + k] - lse) - q;
       dx[static_cast<size_t>(n * classes + k)] = p / static_cast<double>(batch);
     }
   }

@@ -218,11 +218,15 @@ double log_sum_exp(const TensorRef& logits, int64_t row, int64_t classes) {
   return top + std::log(sum);
 }
 
-Buffer softmax_cross_entropy(const TensorRef& logits, const TensorRef& labels) {
+Buffer softmax_cross_entropy(const TensorRef& logits, const TensorRef& labels, double smoothing) {
   const int64_t batch = logits.dim(0), classes = logits.dim(1);
   double total = 0;
-  for (int64_t n = 0; n < batch; ++n)
-    total += log_sum_exp(logits, n, classes) - logits[n * classes + label_at(labels, n, classes)];
+  for (int64_t n = 0; n < batch; ++n) {
+    double row_sum = 0;
+    for (int64_t k = 0; k < classes; ++k) row_sum += logits[n * classes + k];
+    total += log_sum_exp(logits, n, classes) - (1 - smoothing) * logits[n * classes + label_at(labels, n, classes)] -
+             smoothing / static_cast<double>(classes) * row_sum;
+  }
   return {total / static_cast<double>(batch)};
 }
 

@@ -59,12 +59,14 @@ Buffer random_mask(const TensorRef& x, const TensorRef& rng, const ir::Attrs& a,
 Buffer bn_stats(const TensorRef& x);
 // (x - mean) / sqrt(var + eps) * weight + bias with the batch statistics.
 Buffer bn_apply(const TensorRef& x, const TensorRef& stats, const TensorRef& weight, const TensorRef& bias, double eps);
-// [1]: mean over the batch of logsumexp(logits[n]) - logits[n, label[n]].
-Buffer softmax_cross_entropy(const TensorRef& logits, const TensorRef& labels);
+// [1]: mean over the batch of -sum_k q[k] log softmax(logits[n])[k], the target q = (1 - s) onehot(label[n]) + s/K
+// for label smoothing s (PyTorch's CrossEntropyLoss(label_smoothing=s)):
+// logsumexp(logits[n]) - (1 - s) logits[n, label[n]] - s/K sum_k logits[n, k].
+Buffer softmax_cross_entropy(const TensorRef& logits, const TensorRef& labels, double smoothing);
 
 // ---- Backward (backward_ops.cpp) ----
-// (softmax(logits) - onehot(labels)) / N.
-Buffer softmax_cross_entropy_grad(const TensorRef& logits, const TensorRef& labels);
+// (softmax(logits) - q) / N, q the smoothed target above.
+Buffer softmax_cross_entropy_grad(const TensorRef& logits, const TensorRef& labels, double smoothing);
 // dx of conv2d, x's shape in a.shape.
 Buffer conv2d_grad_input(const TensorRef& dy, const TensorRef& w, const ir::Attrs& a);
 // dweight of conv2d, with the weight's shape `w_shape`.
@@ -92,10 +94,15 @@ Buffer linear_grad_weight(const TensorRef& dy, const TensorRef& x);
 // ---- Updates (update_ops.cpp): write into their first arguments ----
 // param -= lr * (grad + weight_decay * param).
 void sgd_update(Buffer& param, const TensorRef& grad, double lr, double weight_decay);
-// PyTorch's SGD with momentum (dampening 0, no Nesterov), the velocity starting at zero:
-//   v = momentum * v + grad + weight_decay * param; param -= lr * v.
-void sgd_momentum_update(Buffer& param, const TensorRef& grad, double lr, Buffer& velocity, double momentum,
-                         double weight_decay);
+// PyTorch's SGD with momentum (dampening 0), the velocity starting at zero, with a's momentum,
+// weight_decay and nesterov: d = grad + weight_decay * param; v = momentum * v + d;
+// param -= lr * v, or with Nesterov param -= lr * (d + momentum * v).
+void sgd_momentum_update(Buffer& param, const TensorRef& grad, double lr, Buffer& velocity, const ir::Attrs& a);
+// PyTorch's AdamW at step t (1 at the first): param *= 1 - lr * weight_decay; m = b1 m + (1 - b1) grad;
+// v = b2 v + (1 - b2) grad^2; param -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps),
+// with b1 = a.momentum, b2 = a.beta2, eps = a.eps.
+void adamw_update(Buffer& param, const TensorRef& grad, double lr, double t, Buffer& exp_avg, Buffer& exp_avg_sq,
+                  const ir::Attrs& a);
 // running = (1 - momentum) * running + momentum * batch statistic, the variance made unbiased
 // by n / (n - 1) with n = N*H*W of the normalized input (PyTorch's BatchNorm2d; the shape rules
 // keep n > 1).

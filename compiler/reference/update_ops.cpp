@@ -1,5 +1,8 @@
-// The reference update kernels: PyTorch's torch.optim.SGD (dampening 0, no Nesterov, weight
-// decay added to the gradient) and BatchNorm2d's running-statistics update.
+// The reference update kernels: PyTorch's torch.optim.SGD (dampening 0, weight decay added to
+// the gradient, Nesterov or not), torch.optim.AdamW (single-tensor form) and BatchNorm2d's
+// running-statistics update.
+#include <cmath>
+
 #include "compiler/reference/ops.h"
 
 namespace resnetc::reference::ops {
@@ -8,13 +11,27 @@ void sgd_update(Buffer& param, const TensorRef& grad, double lr, double weight_d
   for (size_t i = 0; i < param.size(); ++i) param[i] -= lr * (grad.data[i] + weight_decay * param[i]);
 }
 
-void sgd_momentum_update(Buffer& param, const TensorRef& grad, double lr, Buffer& velocity, double momentum,
-                         double weight_decay) {
+void sgd_momentum_update(Buffer& param, const TensorRef& grad, double lr, Buffer& velocity, const ir::Attrs& a) {
   // PyTorch sets the buffer to the first step's gradient; with dampening 0 that is the same as
   // starting from a zero velocity.
   for (size_t i = 0; i < param.size(); ++i) {
-    velocity[i] = momentum * velocity[i] + grad.data[i] + weight_decay * param[i];
-    param[i] -= lr * velocity[i];
+    const double d = grad.data[i] + a.weight_decay * param[i];
+    velocity[i] = a.momentum * velocity[i] + d;
+    param[i] -= lr * (a.nesterov ? d + a.momentum * velocity[i] : velocity[i]);
+  }
+}
+
+void adamw_update(Buffer& param, const TensorRef& grad, double lr, double t, Buffer& exp_avg, Buffer& exp_avg_sq,
+                  const ir::Attrs& a) {
+  const double b1 = a.momentum, b2 = a.beta2;
+  const double step_size = lr / (1 - std::pow(b1, t));
+  const double bias_correction2_sqrt = std::sqrt(1 - std::pow(b2, t));
+  for (size_t i = 0; i < param.size(); ++i) {
+    const double g = grad.data[i];
+    param[i] *= 1 - lr * a.weight_decay;
+    exp_avg[i] = b1 * exp_avg[i] + (1 - b1) * g;
+    exp_avg_sq[i] = b2 * exp_avg_sq[i] + (1 - b2) * g * g;
+    param[i] -= step_size * exp_avg[i] / (std::sqrt(exp_avg_sq[i]) / bias_correction2_sqrt + a.eps);
   }
 }
 

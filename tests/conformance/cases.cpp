@@ -258,6 +258,9 @@ void losses(std::vector<Case>& out) {
   for (auto [n, k] : {std::pair<int64_t, int64_t>{3, 5}, {7, 10}, {1, 1}, {33, 1000}, {37, 1000}, {3, 10}})
     out.push_back({fmt::format("softmax_cross_entropy and its gradient {} x {}", n, k), [n, k] { return loss(n, k); }});
   out.push_back({"softmax_cross_entropy of large logits stays finite", [] { return loss(5, 7); }, 1e-4, 300});
+  for (auto [n, k, e] : {std::tuple<int64_t, int64_t, double>{3, 5, 0.1}, {7, 10, 0.3}, {33, 1000, 0.1}, {1, 1, 0.2}})
+    out.push_back({fmt::format("softmax_cross_entropy and its gradient {} x {} label smoothing {}", n, k, e),
+                   [n, k, e] { return loss(n, k, e); }});
 }
 
 void updates(std::vector<Case>& out) {
@@ -285,6 +288,23 @@ void updates(std::vector<Case>& out) {
                                members, m, wd),
                    [shapes, m, wd] { return sgd_group(shapes, m, wd); }, 1e-4, 1, false, shapes[0][0] == 64});
   }
+  // Nesterov: the same velocity, a different step.
+  for (auto [s, wd] : {std::pair<ir::Dims, double>{{5, 3, 3, 3}, 0}, {{13}, 5e-4}, {{64, 33, 3, 3}, 1e-2}})
+    out.push_back({fmt::format("sgd_momentum_update nesterov {} weight decay {}", dims(s), wd),
+                   [s, wd] { return sgd(s, 0.9, wd, true); }, 1e-4, 1, false, s[0] == 64});
+  out.push_back({"sgd_momentum_update_group nesterov [13][3, 5, 1, 1][9, 7]",
+                 [] { return sgd_group({{13}, {3, 5, 1, 1}, {9, 7}}, 0.9, 5e-4, true); }});
+  // AdamW: positive inputs keep the second moment and the step count (here fractional: the bias
+  // corrections are far from 1) meaningful.
+  for (auto [s, wd] : {std::pair<ir::Dims, double>{{5, 3, 3, 3}, 0}, {{13}, 1e-2}, {{64, 33, 3, 3}, 5e-2}})
+    out.push_back({fmt::format("adamw_update {} weight decay {}", dims(s), wd), [s, wd] { return adamw(s, wd); },
+                   1e-4, 1, false, s[0] == 64, true});
+  out.push_back({"adamw_update [7, 11] betas 0.5, 0.9", [] { return adamw({7, 11}, 1e-2, 0.5, 0.9); }, 1e-4, 1, false,
+                 false, true});
+  out.push_back({"adamw_update_group [13][3, 5, 1, 1][9, 7]", [] { return adamw_group({{13}, {3, 5, 1, 1}, {9, 7}}, 1e-2); },
+                 1e-4, 1, false, false, true});
+  out.push_back({"adamw_update_group, large", [] { return adamw_group({{64, 33, 3, 3}, {1}, {67, 31}}, 5e-2); }, 1e-4, 1,
+                 false, true, true});
   out.push_back({"bn_running_update_group of 5, 3 and 7 channels",
                  [] { return running_group({5, 3, 7}, {147, 5, 2}, 0.1); }});
   out.push_back({"bn_running_update_group, large", [] { return running_group({4099, 1, 8195}, {9, 3, 25}, 0.3); }, 1e-4,

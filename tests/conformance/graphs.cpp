@@ -332,11 +332,13 @@ ir::Graph batchnorm_training(const ir::Dims& shape, double eps, double momentum)
 
 // --- the loss ------------------------------------------------------------------------------
 
-ir::Graph loss(int64_t batch, int64_t classes) {
+ir::Graph loss(int64_t batch, int64_t classes, double label_smoothing) {
   ir::GraphBuilder b("loss", {batch, classes});
   ValueId labels = b.add_value("labels", {batch}, ValueRole::Input, ir::DType::I32);
-  ValueId loss = b.apply(OpKind::SoftmaxCrossEntropy, "loss", {b.input(), labels}, {}, {});
-  b.apply(OpKind::SoftmaxCrossEntropyGrad, "loss.grad", {b.input(), labels}, {}, {});
+  ir::Attrs a;
+  a.label_smoothing = label_smoothing;
+  ValueId loss = b.apply(OpKind::SoftmaxCrossEntropy, "loss", {b.input(), labels}, a, {});
+  b.apply(OpKind::SoftmaxCrossEntropyGrad, "loss.grad", {b.input(), labels}, a, {});
   ir::Graph g = std::move(b).finish(b.input());
   g.labels = labels;
   g.loss = loss;
@@ -346,13 +348,14 @@ ir::Graph loss(int64_t batch, int64_t classes) {
 // --- the optimizer -------------------------------------------------------------------------
 
 // param -= lr * ...: the graph's input is the gradient; lr a [1] input read at run time.
-ir::Graph sgd(const ir::Dims& shape, double momentum, double weight_decay) {
+ir::Graph sgd(const ir::Dims& shape, double momentum, double weight_decay, bool nesterov) {
   ir::GraphBuilder b("sgd", shape);
   ValueId param = b.add_value("w", shape, ValueRole::Parameter);
   ValueId lr = input(b, "lr", {1});
   ir::Attrs a;
   a.momentum = momentum;
   a.weight_decay = weight_decay;
+  a.nesterov = nesterov;
   if (momentum != 0) {
     ValueId velocity = b.add_value("w.velocity", shape, ValueRole::State);
     b.apply(OpKind::SgdMomentumUpdate, "w.update", {param, b.input(), lr, velocity}, a, {});
@@ -378,7 +381,7 @@ ir::Graph running_update(const ir::Dims& shape, double momentum) {
 }
 
 // One group update over members of the given shapes: lr, then (param, grad[, velocity]) each.
-ir::Graph sgd_group(const std::vector<ir::Dims>& shapes, double momentum, double weight_decay) {
+ir::Graph sgd_group(const std::vector<ir::Dims>& shapes, double momentum, double weight_decay, bool nesterov) {
   ir::GraphBuilder b("sgd_group", shapes[0]);
   ValueId lr = input(b, "lr", {1});
   std::vector<ValueId> inputs{lr};
@@ -390,7 +393,48 @@ ir::Graph sgd_group(const std::vector<ir::Dims>& shapes, double momentum, double
   ir::Attrs a;
   a.momentum = momentum;
   a.weight_decay = weight_decay;
+  a.nesterov = nesterov;
   b.apply(momentum != 0 ? OpKind::SgdMomentumUpdateGroup : OpKind::SgdUpdateGroup, "update", inputs, a, {});
+  ir::Graph g = std::move(b).finish(b.input());
+  g.learning_rate = lr;
+  return g;
+}
+
+ir::Graph adamw(const ir::Dims& shape, double weight_decay, double beta1, double beta2) {
+  ir::GraphBuilder b("adamw", shape);
+  ValueId param = b.add_value("w", shape, ValueRole::Parameter);
+  ValueId lr = input(b, "lr", {1});
+  ValueId step = b.add_value("optimizer.step", {1}, ValueRole::State);
+  ValueId avg = b.add_value("w.exp_avg", shape, ValueRole::State);
+  ValueId avg_sq = b.add_value("w.exp_avg_sq", shape, ValueRole::State);
+  ir::Attrs a;
+  a.weight_decay = weight_decay;
+  a.momentum = beta1;
+  a.beta2 = beta2;
+  a.eps = 1e-8;
+  b.apply(OpKind::AdamwUpdate, "w.update", {param, b.input(), lr, step, avg, avg_sq}, a, {});
+  ir::Graph g = std::move(b).finish(b.input());
+  g.learning_rate = lr;
+  return g;
+}
+
+// lr, step, then (param, grad, exp_avg, exp_avg_sq) per member.
+ir::Graph adamw_group(const std::vector<ir::Dims>& shapes, double weight_decay) {
+  ir::GraphBuilder b("adamw_group", shapes[0]);
+  ValueId lr = input(b, "lr", {1});
+  std::vector<ValueId> inputs{lr, b.add_value("optimizer.step", {1}, ValueRole::State)};
+  for (size_t m = 0; m < shapes.size(); ++m) {
+    inputs.push_back(b.add_value(fmt::format("w{}", m), shapes[m], ValueRole::Parameter));
+    inputs.push_back(m == 0 ? b.input() : input(b, fmt::format("w{}.grad", m), shapes[m]));
+    inputs.push_back(b.add_value(fmt::format("w{}.exp_avg", m), shapes[m], ValueRole::State));
+    inputs.push_back(b.add_value(fmt::format("w{}.exp_avg_sq", m), shapes[m], ValueRole::State));
+  }
+  ir::Attrs a;
+  a.weight_decay = weight_decay;
+  a.momentum = 0.9;
+  a.beta2 = 0.999;
+  a.eps = 1e-8;
+  b.apply(OpKind::AdamwUpdateGroup, "update", inputs, a, {});
   ir::Graph g = std::move(b).finish(b.input());
   g.learning_rate = lr;
   return g;

@@ -48,13 +48,16 @@ ir::Graph batchnorm_inference(const ir::Dims& shape, double eps = 1e-5);
 // bn_stats, bn_apply, both gradients and the running update on one set of statistics.
 ir::Graph batchnorm_training(const ir::Dims& shape, double eps = 1e-5, double momentum = 0.1);
 
-// The loss: logits [N, K] and labels -> loss and its gradient.
-ir::Graph loss(int64_t batch, int64_t classes);
+// The loss: logits [N, K] and labels -> loss and its gradient, with label smoothing.
+ir::Graph loss(int64_t batch, int64_t classes, double label_smoothing = 0);
 
 // The optimizer.
-ir::Graph sgd(const ir::Dims& shape, double momentum, double weight_decay);
+ir::Graph sgd(const ir::Dims& shape, double momentum, double weight_decay, bool nesterov = false);
 ir::Graph running_update(const ir::Dims& shape, double momentum);
-ir::Graph sgd_group(const std::vector<ir::Dims>& shapes, double momentum, double weight_decay);
+ir::Graph sgd_group(const std::vector<ir::Dims>& shapes, double momentum, double weight_decay, bool nesterov = false);
+// AdamW on one parameter, or a group of them: the step count is a [1] state (drawn like the moments).
+ir::Graph adamw(const ir::Dims& shape, double weight_decay, double beta1 = 0.9, double beta2 = 0.999);
+ir::Graph adamw_group(const std::vector<ir::Dims>& shapes, double weight_decay);
 ir::Graph running_group(const std::vector<int64_t>& channels, const std::vector<int64_t>& counts, double momentum);
 
 // Fused programs as the passes write them, and every opcode.

@@ -18,3 +18,8 @@ for step in training forward; do
   test -s "$tmp/$step.cubin"
   echo "nvcc compiled the $step step: $(grep -c '__global__' "$tmp/$step.cu") kernels"
 done
+# The recipes' kernels: AdamW groups with and without weight decay, the label-smoothed loss.
+"$resnetc" tests/lit/Inputs/adamw.net --emit=cuda --train --batch 2 > "$tmp/adamw.cu"
+"$nvcc" -arch=sm_90 -cubin -Werror all-warnings -o "$tmp/adamw.cubin" "$tmp/adamw.cu"
+test -s "$tmp/adamw.cubin"
+echo "nvcc compiled the AdamW training step: $(grep -c '__global__' "$tmp/adamw.cu") kernels"

@@ -12,76 +12,24 @@
 #include "compiler/reference/executor.h"
 #include "dsl/frontend.h"
 #include "runtime/checkpoint/reader.h"
+#include "tests/golden/golden_data.h"
 #ifdef RESNETC_HAVE_LLVM
 #include "backends/cpu/cpu_program.h"
 #include "backends/cpu/plan_runner.h"
 #endif
 
 using namespace resnetc;
+using namespace resnetc::testing::golden;
 
 namespace {
 
 constexpr size_t kSamples = 4096;  // as make_resnet18_step.py
-
-// The generator make_resnet18_step.py fills every tensor with (see there).
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-uint64_t name_seed(const std::string& name) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
-std::vector<double> uniform(const std::string& name, size_t n) {
-  std::vector<double> out(n);
-  for (size_t i = 0; i < n; ++i)
-    out[i] = static_cast<float>(static_cast<double>(splitmix64(name_seed(name) + i) >> 40) / 16777216.0 * 2 - 1);
-  return out;
-}
-
-std::vector<double> initial(const std::string& name, const ir::Dims& shape) {
-  std::vector<double> u = uniform(name, static_cast<size_t>(ir::numel(shape)));
-  for (double& v : u) {
-    float f = static_cast<float>(v);
-    if (name.ends_with("running_var")) f = 1 + 0.5f * std::abs(f);
-    else if (name.ends_with("running_mean")) f = 0.1f * f;
-    else if (shape.size() == 1 && name.find(".bn") != std::string::npos && name.ends_with("weight")) f = 1 + 0.1f * f;
-    else if (shape.size() == 1) f = 0.1f * f;
-    else f = f * static_cast<float>(std::sqrt(3.0 / static_cast<double>(ir::numel(shape) / shape[0])));
-    v = f;
-  }
-  return u;
-}
 
 std::vector<double> sample(const std::vector<double>& full) {
   if (full.size() <= kSamples) return full;
   std::vector<double> out;
   for (size_t k = 0; k < kSamples; ++k) out.push_back(full[k * full.size() / kSamples]);
   return out;
-}
-
-std::vector<double> golden(const checkpoint::Checkpoint& g, const std::string& name) {
-  const checkpoint::Tensor& t = g.at(name);
-  std::vector<double> out(t.data.size() / 4);
-  for (size_t i = 0; i < out.size(); ++i) {
-    float f;
-    std::memcpy(&f, t.data.data() + 4 * i, 4);
-    out[i] = f;
-  }
-  return out;
-}
-
-double relative_error(const std::vector<double>& got, const std::vector<double>& want) {
-  REQUIRE(got.size() == want.size());
-  double scale = 1e-12, worst = 0;
-  for (double w : want) scale = std::max(scale, std::abs(w));
-  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
-  return worst / scale;
 }
 
 double l2(const std::vector<double>& v) {

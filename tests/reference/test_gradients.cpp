@@ -289,6 +289,24 @@ TEST_CASE("softmax cross entropy gradient", "[reference][gradients]") {
   CHECK(err < kTolerance);
 }
 
+TEST_CASE("softmax cross entropy gradient with label smoothing", "[reference][gradients]") {
+  for (double smoothing : {0.1, 0.5, 0.9}) {
+    Builder t({4, 5}, random_values(20, 1001, -3, 3));
+    ValueId logits = t.b.input();
+    ValueId labels = t.b.add_value("labels", {4}, ValueRole::Input, resnetc::ir::DType::I32);
+    t.c.values[labels] = {3, 0, 4, 1};
+    resnetc::ir::Attrs a;
+    a.label_smoothing = smoothing;
+    ValueId loss = t.b.apply(OpKind::SoftmaxCrossEntropy, "loss", {logits, labels}, a, here());
+    ValueId grad = t.b.apply(OpKind::SoftmaxCrossEntropyGrad, "loss_grad", {logits, labels}, a, here());
+    Case c = t.finish(loss);
+    const double err = max_gradient_error(c, logits, grad, loss, {1.0});
+    std::printf("finite differences: %-28s worst relative error %.2e (label smoothing %g)\n",
+                "softmax_cross_entropy_grad", err, smoothing);
+    CHECK(err < kTolerance);
+  }
+}
+
 TEST_CASE("sigmoid and silu gradients", "[reference][gradients]") {
   const Dims shape{2, 3, 5, 7};
   for (OpKind kind : {OpKind::Sigmoid, OpKind::Silu}) {

@@ -36,3 +36,20 @@ TEST_CASE("malformed normalization metadata is a CheckpointError naming the fiel
   CHECK_THAT(refusal({{"normalize_mean", "0.5,0.5"}, {"normalize_std", "1"}}),
              Catch::Contains("'normalize_mean' has 2 values but 'normalize_std' 1"));
 }
+
+TEST_CASE("the modern recipe's fields are written when not at their defaults, and a missing one is its default") {
+  train::Recipe adamw;
+  adamw.optimizer = train::Optimizer::AdamW;
+  adamw.label_smoothing = 0.1;
+  const train::Metadata m = train::run_metadata("net", adamw, {});
+  CHECK(m.at("optimizer") == "adamw");
+  CHECK(m.at("label_smoothing") == "0.1");
+  CHECK(m.count("beta1") == 0);  // AdamW's default
+  CHECK(train::recipe_changes(m, adamw).empty());
+  // An older checkpoint (or one of the default recipe) records none: it was plain SGD.
+  const train::Metadata plain = train::run_metadata("net", {}, {});
+  CHECK(plain.count("optimizer") == 0);
+  CHECK(train::recipe_changes(plain, adamw) ==
+        std::vector<std::string>{"optimizer adamw (the checkpoint's: sgd)", "label_smoothing 0.1 (the checkpoint's: 0)"});
+  CHECK(train::recipe_changes(plain, {}).empty());
+}

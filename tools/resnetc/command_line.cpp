@@ -45,6 +45,15 @@ std::vector<float> number_list(std::string_view option, const std::string& text,
                                option, positive ? "positive " : "", text));
 }
 
+// Above 0 and below 1 (or at most 1 when `one_allowed`): factors where 0 means nothing sensible.
+double fraction_above_zero(std::string_view option, const std::string& text, bool one_allowed) {
+  const double v = number(option, text, 0, 2);
+  if (!(v > 0 && (v < 1 || (one_allowed && v == 1))))
+    throw UsageError(fmt::format("{} expects a number above 0 and {} 1, got '{}'", option,
+                                 one_allowed ? "at most" : "below", text));
+  return v;
+}
+
 std::array<int64_t, 3> chw(std::string_view text) {
   std::array<int64_t, 3> dims{};
   size_t start = 0;
@@ -127,7 +136,8 @@ void add_output(const Group& g, Options& o) {
           [&o](const std::string& v) { o.depth = static_cast<int>(whole("--depth", v, 1, 100)); });
   g.flag("--train", o.train,
          "with --emit=ir, dot, plan, llvm or cuda: one training step (forward with batch statistics, loss, backward, "
-         "SGD updates with the file's momentum and weight decay)");
+         "the optimizer's updates) with the recipe of the file's train section: its optimizer, momentum, weight "
+         "decay, label smoothing, ...");
 }
 
 void add_network(const Group& g, Options& o, const std::string& batch_default) {
@@ -144,6 +154,38 @@ void add_update(const Group& g, Options& o) {
           [&o](const std::string& v) { o.momentum = number("--momentum", v, 0, 1); });
   g.value("--weight-decay", "X", "L2 weight decay, at least 0 and below 1 (default 0)",
           [&o](const std::string& v) { o.weight_decay = number("--weight-decay", v, 0, 1); });
+}
+
+// The recipes beyond the book's plain SGD (docs/training.md, "Recipes").
+void add_modern_recipe(const Group& g, Options& o) {
+  g.value("--optimizer", "O",
+          "sgd (the default: torch.optim.SGD) or adamw (torch.optim.AdamW: decoupled weight decay, its moments and "
+          "step count kept in the checkpoint)",
+          [&o](const std::string& v) {
+            o.optimizer = choice<std::string>("--optimizer", v, {{"sgd", "sgd"}, {"adamw", "adamw"}});
+          });
+  g.app.add_flag_callback("--nesterov", [&o] { o.nesterov = true; },
+                          "SGD with Nesterov momentum (needs --momentum above 0), as SGD(nesterov=True)")
+      ->group(g.name);
+  g.value("--beta1", "X", "AdamW's first-moment decay, above 0 and below 1 (default 0.9)",
+          [&o](const std::string& v) { o.beta1 = fraction_above_zero("--beta1", v, false); });
+  g.value("--beta2", "X", "AdamW's second-moment decay, above 0 and below 1 (default 0.999)",
+          [&o](const std::string& v) { o.beta2 = fraction_above_zero("--beta2", v, false); });
+  g.value("--eps", "X", "AdamW's eps, added to the denominator's square root, above 0 and below 1 (default 1e-08)",
+          [&o](const std::string& v) { o.eps = fraction_above_zero("--eps", v, false); });
+  g.value("--warmup-epochs", "N",
+          "epochs of linear warmup before the schedule: the lr ramps every step from lr * --warmup-start toward lr, "
+          "then the schedule runs over the remaining epochs (LinearLR then the schedule in SequentialLR; default 0)",
+          [&o](const std::string& v) { o.warmup_epochs = whole("--warmup-epochs", v, 0, 100000); });
+  g.value("--warmup-start", "F", "the warmup's first factor of the lr, above 0 and at most 1 (default 1/3, LinearLR's)",
+          [&o](const std::string& v) { o.warmup_start = fraction_above_zero("--warmup-start", v, true); });
+  g.value("--label-smoothing", "E",
+          "the loss's target is (1 - E) one-hot + E / classes, as CrossEntropyLoss(label_smoothing=E); at least 0 and "
+          "below 1 (default 0)",
+          [&o](const std::string& v) { o.label_smoothing = number("--label-smoothing", v, 0, 1); });
+  g.app.add_flag_callback("--no-decay-bn-bias", [&o] { o.decay_bn_bias = false; },
+                          "no weight decay on one-dimensional parameters: BatchNorm's weight and bias, and biases")
+      ->group(g.name);
 }
 
 void add_data(const Group& g, Options& o) {
@@ -301,6 +343,7 @@ void add_train(CLI::App& app, Options& o) {
                });
   recipe.value("--seed", "N", "the seed of the initial weights and of the data order (default 0)",
                [&o](const std::string& v) { o.seed = whole("--seed", v, 0, INT64_MAX); });
+  add_modern_recipe(recipe, o);
   add_network({app, "network"}, o, "the recipe's, 256");
 
   const Group run{app, "the run"};

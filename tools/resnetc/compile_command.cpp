@@ -15,6 +15,7 @@
 #include "dsl/frontend.h"
 #include "tools/resnetc/commands.h"
 #include "tools/resnetc/table_report.h"
+#include "train/recipe.h"
 #ifdef RESNETC_HAVE_LLVM
 #include "backends/cpu/cpu_program.h"
 #endif
@@ -23,7 +24,7 @@ namespace resnetc::cli {
 namespace {
 
 autodiff::TrainingOptions training_options(const dsl::CompiledNetwork& net) {
-  return {net.training.momentum.value_or(0), net.training.weight_decay.value_or(0)};
+  return train::training_options(train::recipe_from(net.training));
 }
 
 // The memory of one training step at the table's batch, with and without the memory plan; for a

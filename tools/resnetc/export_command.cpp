@@ -57,7 +57,7 @@ checkpoint::AtomicFile open_output(const fs::path& out, const std::vector<fs::pa
 exporter::Weights initialized(const Options& o, dsl::SourceManager& sources, const ir::Graph& forward,
                               const train::Recipe& recipe, uint64_t seed) {
   const ir::Graph network = dsl::compile_file(sources, o.model, {o.input, recipe.batch}).graph;
-  const ir::Graph training = autodiff::make_training_graph(network, {recipe.momentum, recipe.weight_decay});
+  const ir::Graph training = autodiff::make_training_graph(network, train::training_options(recipe));
   std::unordered_map<std::string_view, ir::ValueId> by_name;
   for (size_t t = 0; t < training.values.size(); ++t) by_name.emplace(training.values[t].name, static_cast<ir::ValueId>(t));
   exporter::Weights weights;

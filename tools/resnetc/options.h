@@ -38,6 +38,10 @@ struct Options {
   std::optional<int64_t> epochs, seed;
   std::optional<double> lr, momentum, weight_decay;
   std::optional<std::string> schedule;
+  std::optional<std::string> optimizer;          // --optimizer sgd|adamw
+  std::optional<bool> nesterov, decay_bn_bias;   // --nesterov, --no-decay-bn-bias
+  std::optional<double> beta1, beta2, eps, warmup_start, label_smoothing;
+  std::optional<int64_t> warmup_epochs;          // --warmup-epochs N
   std::optional<std::string> dataset;  // --dataset NAME, replacing the recipe's
   std::string data_dir;    // empty: the recipe's path, else the data set's Debian location
   bool skip_bad_images = false;  // --skip-bad-images: leave out a folder's files that are not readable images

@@ -21,6 +21,7 @@
 #include "train/normalization_settings.h"
 #include "train/interrupt.h"
 #include "train/run_augmentation.h"
+#include "train/model_state.h"
 #include "train/run_files.h"
 #include "train/trainer.h"
 #include "tools/resnetc/backend_choice.h"
@@ -53,6 +54,17 @@ void load_model(const Options& o, dsl::SourceManager& sources, Model& m, int ran
   if (o.augmentation.random_resized_crop) r.augmentation.random_resized_crop = o.augmentation.random_resized_crop;
   if (o.augmentation.center_crop) r.augmentation.center_crop = o.augmentation.center_crop;
   if (o.augmentation.flip) r.augmentation.flip = true;
+  if (o.optimizer) r.optimizer = train::parse_optimizer(*o.optimizer);
+  if (o.nesterov) r.nesterov = *o.nesterov;
+  if (o.beta1) r.beta1 = *o.beta1;
+  if (o.beta2) r.beta2 = *o.beta2;
+  if (o.eps) r.eps = *o.eps;
+  if (o.warmup_epochs) r.warmup_epochs = *o.warmup_epochs;
+  if (o.warmup_start) r.warmup_start = *o.warmup_start;
+  if (o.label_smoothing) r.label_smoothing = *o.label_smoothing;
+  if (o.decay_bn_bias) r.decay_bn_bias = *o.decay_bn_bias;
+  if (const std::string problem = train::recipe_problem(r); !problem.empty())
+    throw std::runtime_error("the recipe: " + problem);
   if (o.dataset && *o.dataset != r.dataset) {
     r.dataset = *o.dataset;
     r.data.clear();  // the file's path is its own data set's
@@ -211,9 +223,9 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
       }
     };
   fmt::print("training {} on {} ({}) on {}: {} epochs, batch {}, lr {}, momentum {}, "
-             "weight decay {}, {} schedule, seed {}{}\n",
+             "weight decay {}, {} schedule, seed {}{}{}\n",
              m.net.graph.name, r.dataset, images, backend->device_name(), r.epochs, r.batch,
-             r.lr, r.momentum, r.weight_decay, train::schedule_name(r.schedule), r.seed,
+             r.lr, r.momentum, r.weight_decay, train::schedule_name(r.schedule), r.seed, train::describe_modern(r),
              r.augmentation.empty() ? "" : ", augmentation: " + data::describe(r.augmentation));
   if (job)
     fmt::print("data-parallel: {} processes (MPI), each training {} examples of every batch of {}\n", job->size(),
@@ -265,7 +277,7 @@ int run_bench(const Options& o, dsl::SourceManager& sources) {
   Model m;
   load_model(o, sources, m);
   auto backend = make_backend(o);
-  const ir::Graph training = autodiff::make_training_graph(m.net.graph, {m.recipe.momentum, m.recipe.weight_decay});
+  const ir::Graph training = autodiff::make_training_graph(m.net.graph, train::training_options(m.recipe));
   const plan::KernelPlan plan = passes::optimized_plan(training, pipeline_options(o, m.net.training));
   auto start = std::chrono::steady_clock::now();
   auto exec = backend->compile(plan);
@@ -284,6 +296,10 @@ int run_bench(const Options& o, dsl::SourceManager& sources) {
   train::write_buffer(*exec, plan.input, std::span<const float>(images));
   train::write_buffer(*exec, plan.labels, std::span<const int32_t>(labels));
   train::write_buffer(*exec, plan.learning_rate, std::span<const float>(lr));
+  if (const int step = train::optimizer_step_buffer(plan); step >= 0) {  // AdamW's step count: the first step's
+    const float first = 1;
+    train::write_buffer(*exec, step, std::span<const float>(&first, 1));
+  }
   if (plan.rng >= 0) {  // dropout's masks: seed 0, step 0 for every step (the timing does not depend on them)
     const uint32_t seed_step[2] = {0, 0};
     train::write_buffer(*exec, plan.rng, std::span<const uint32_t>(seed_step));

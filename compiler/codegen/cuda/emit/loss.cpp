@@ -2,6 +2,7 @@
 // of exponentials by shuffle trees). The loss, the mean over the batch, is one block whose warps
 // take rows in turn and whose per-warp totals are added in warp order (deterministic). A label
 // outside [0, K) makes its row's loss and gradient NaN (the reference executor rejects it).
+// Label smoothing s (the target (1 - s) onehot + s/K) adds each row's sum of logits to the loss.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -26,6 +27,17 @@ constexpr std::string_view kRowStats =
   }
 )";
 
+constexpr std::string_view kRowSum =
+    R"(  // The sum of row r of the logits, in every lane.
+  static __device__ __forceinline__ float row_sum(const float* __restrict__ logits, int r, int lane) {
+    float s = 0.0f;
+    for (int k = lane; k < K; k += 32) s += logits[(I)r * K + k];
+#pragma unroll
+    for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
+    return s;
+  }
+)";
+
 }  // namespace
 
 void emit_loss(Emitter& e) {
@@ -39,6 +51,12 @@ void emit_loss(Emitter& e) {
       .constant("THREADS", 256)
       .constant_f("INV_NB", 1.0 / static_cast<double>(n));
   m.text(kRowStats);
+  const double smoothing = k.attrs.label_smoothing, spread = smoothing / static_cast<double>(classes);
+  if (smoothing != 0) {
+    m.constant_d("TAKE", 1 - smoothing).constant_d("SPREAD", spread);
+    m.constant_f("ON", 1 - smoothing + spread).constant_f("OFF", spread);
+    m.text(kRowSum);
+  }
   KernelSource s;
   s.members = m.str();
   s.threads = 256;
@@ -52,7 +70,7 @@ for (int r = warp; r < NB; r += THREADS / 32) {
   row_stats(logits, r, lane, mx, sum);
   const int label = labels[r];
   const bool ok = label >= 0 && label < K;
-  const double row = ok ? (double)mx + log((double)sum) - (double)logits[(I)r * K + (ok ? label : 0)] : (double)nanf("");
+  const double row = ok ? (double)mx + log((double)sum) - $PICKED : (double)nanf("");
   total += row;
 }
 __shared__ double part[THREADS / 32];
@@ -64,6 +82,9 @@ if (threadIdx.x == 0) {
   loss[0] = (float)(all / NB);
 }
 )";
+    s.body = subst(s.body, {{"PICKED", smoothing != 0 ? "TAKE * (double)logits[(I)r * K + (ok ? label : 0)] - SPREAD * "
+                                                      "(double)row_sum(logits, r, lane)"
+                                                    : "(double)logits[(I)r * K + (ok ? label : 0)]"}});
     s.params = {{"loss", ParamType::Out, e.out_index()},
                 {"logits", ParamType::In, e.in_index(0)},
                 {"labels", ParamType::InInt, e.in_index(1)}};
@@ -81,16 +102,18 @@ if (r < NB) {
   const bool ok = label >= 0 && label < K;
   const float inv = 1.0f / sum;
   for (int k = lane; k < K; k += 32) {
-    const float p = expf(logits[(I)r * K + k] - mx) * inv - (k == label ? 1.0f : 0.0f);
+    const float p = expf(logits[(I)r * K + k] - mx) * inv - (k == label ? $ON : $OFF);
     dx[(I)r * K + k] = ok ? p * INV_NB : nanf("");
   }
 }
 )";
+    s.body = subst(s.body, {{"ON", smoothing != 0 ? "ON" : "1.0f"}, {"OFF", smoothing != 0 ? "OFF" : "0.0f"}});
     s.params = {{"dx", ParamType::Out, e.out_index()},
                 {"logits", ParamType::In, e.in_index(0)},
                 {"labels", ParamType::InInt, e.in_index(1)}};
     s.grid[0] = static_cast<unsigned>(ceil_div(n, 8));
   }
+  if (smoothing != 0) s.comment += fmt::format(", label smoothing {}", smoothing);
   e.launch(std::move(s));
 }
 

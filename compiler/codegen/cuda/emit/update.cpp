@@ -1,11 +1,13 @@
-// The updates, in place: the optimizer, PyTorch's SGD (dampening 0, no Nesterov, weight decay
-// added to the gradient), elementwise, the learning rate read from its [1] buffer once per
-// thread; and BatchNorm's running statistics, one thread per channel.
+// The updates, in place: the optimizer, PyTorch's SGD (dampening 0, weight decay added to the
+// gradient, Nesterov or not) or AdamW, elementwise, the learning rate (and AdamW's step count)
+// read from its [1] buffer once per thread; and BatchNorm's running statistics, one thread per
+// channel.
 // A group of updates (made by the passes) is one launch: each member a range of blocks that
 // runs the single update's loop over that member (emit_update_group).
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 #include "compiler/codegen/cuda/emit/emitter.h"
@@ -153,21 +155,49 @@ void emit_update(Emitter& e) {
   if (k.kind == ir::OpKind::BnRunningUpdateGroup) return emit_running_update_group(e);
   const ir::Attrs& a = k.attrs;
   using Mode = Elementwise::Mode;
-  const bool group = k.kind == ir::OpKind::SgdUpdateGroup || k.kind == ir::OpKind::SgdMomentumUpdateGroup;
+  const bool adamw = k.kind == ir::OpKind::AdamwUpdate || k.kind == ir::OpKind::AdamwUpdateGroup;
+  const bool group = k.kind == ir::OpKind::SgdUpdateGroup || k.kind == ir::OpKind::SgdMomentumUpdateGroup ||
+                     k.kind == ir::OpKind::AdamwUpdateGroup;
   const bool momentum = k.kind == ir::OpKind::SgdMomentumUpdate || k.kind == ir::OpKind::SgdMomentumUpdateGroup;
-  if (!group && k.kind != ir::OpKind::SgdUpdate && !momentum)
+  if (!group && k.kind != ir::OpKind::SgdUpdate && !momentum && !adamw)
     throw std::invalid_argument("CUDA emitter: not an update: " + e.where());
   Elementwise w;
   Members m;
   if (a.weight_decay != 0) m.constant_f("WEIGHT_DECAY", a.weight_decay);
   const std::string decay = a.weight_decay != 0 ? " + WEIGHT_DECAY * p_v" : "";
   w.prologue = "const float rate = lr[0];\n";
-  if (momentum) {
+  // The per-thread scalars the code reads, passed on to a group's member functions.
+  std::vector<std::string> scalars{"rate"};
+  if (adamw) {
+    // The bias corrections in double, as PyTorch computes them in Python: step_size = lr / (1 - beta1^t).
+    m.constant_f("BETA1", a.momentum).constant_f("BETA2", a.beta2).constant_f("EPS", a.eps);
+    m.constant_d("LOG_BETA1", std::log(a.momentum)).constant_d("LOG_BETA2", std::log(a.beta2));
+    w.prologue +=
+        "const double t = (double)step[0];\n"
+        "const float step_size = (float)((double)rate / (1.0 - exp(t * LOG_BETA1)));\n"
+        "const float inv_bc2 = (float)(1.0 / sqrt(1.0 - exp(t * LOG_BETA2)));\n";
+    scalars = {"rate", "step_size", "inv_bc2"};
+    w.family = "adamw";
+    w.comment = fmt::format("AdamW: p *= 1 - lr * {}; m, v with betas ({}, {}); p -= lr / (1 - beta1^t) * m / "
+                            "(sqrt(v / (1 - beta2^t)) + {})",
+                            a.weight_decay, a.momentum, a.beta2, a.eps);
+    w.streams = {{"p", Mode::InOut, -1}, {"g", Mode::In, -1}, {"avg", Mode::InOut, -1}, {"sq", Mode::InOut, -1}};
+    w.code = std::string(a.weight_decay != 0 ? "p_v *= 1.0f - rate * WEIGHT_DECAY;\n" : "") +
+             "avg_v = BETA1 * avg_v + (1.0f - BETA1) * g_v;\n"
+             "sq_v = BETA2 * sq_v + (1.0f - BETA2) * (g_v * g_v);\n"
+             "p_v -= step_size * avg_v / (sqrtf(sq_v) * inv_bc2 + EPS);";
+  } else if (momentum) {
     m.constant_f("MOMENTUM", a.momentum);
-    w.family = "sgd_momentum";
-    w.comment = fmt::format("SGD with momentum: v = {} * v + g + {} * p; p -= lr * v", a.momentum, a.weight_decay);
+    w.family = a.nesterov ? "sgd_nesterov" : "sgd_momentum";
     w.streams = {{"p", Mode::InOut, -1}, {"g", Mode::In, -1}, {"v", Mode::InOut, -1}};
-    w.code = "v_v = MOMENTUM * v_v + g_v" + decay + ";\np_v -= rate * v_v;";
+    if (a.nesterov) {
+      w.comment = fmt::format("SGD with Nesterov momentum: d = g + {} * p; v = {} * v + d; p -= lr * (d + {} * v)",
+                              a.weight_decay, a.momentum, a.momentum);
+      w.code = "const float d_v = g_v" + decay + ";\nv_v = MOMENTUM * v_v + d_v;\np_v -= rate * (d_v + MOMENTUM * v_v);";
+    } else {
+      w.comment = fmt::format("SGD with momentum: v = {} * v + g + {} * p; p -= lr * v", a.momentum, a.weight_decay);
+      w.code = "v_v = MOMENTUM * v_v + g_v" + decay + ";\np_v -= rate * v_v;";
+    }
   } else {
     w.family = "sgd";
     w.comment = fmt::format("SGD: p -= lr * (g + {} * p)", a.weight_decay);
@@ -178,26 +208,34 @@ void emit_update(Emitter& e) {
     w.streams[0].buffer = e.in_index(0);
     w.streams[1].buffer = e.in_index(1);
     if (momentum) w.streams[2].buffer = e.in_index(3);
+    if (adamw) {
+      w.streams[2].buffer = e.in_index(4);
+      w.streams[3].buffer = e.in_index(5);
+    }
     w.total = ir::numel(e.in(0).shape);
     w.max_elements = w.total;
     w.extra = {{"lr", ParamType::In, e.in_index(2)}};
+    if (adamw) w.extra.push_back({"step", ParamType::In, e.in_index(3)});
     w.members = m.str();
     emit_elementwise_kernel(e, w);
     return;
   }
 
-  // A group: lr, then (param, grad[, velocity]) per member; each member runs the single
-  // update's loop, float4 or not, over its own range of blocks.
+  // A group: lr (and AdamW's step), then (param, grad[, velocity]) or (param, grad, exp_avg,
+  // exp_avg_sq) per member; each member runs the single update's loop, float4 or not, over its
+  // own range of blocks.
   const size_t stride = w.streams.size();
+  const size_t lead = adamw ? 2 : 1;
   UpdateGroup g;
   g.family = w.family + "_group";
   g.comment = w.comment;
   g.shared = {{"lr", ParamType::In, e.in_index(0)}};
+  if (adamw) g.shared.push_back({"step", ParamType::In, e.in_index(1)});
   g.prologue = w.prologue;
   int64_t largest = 0;
   bool scalar = false, vector = false;
-  for (size_t first = 1; first + stride <= k.inputs.size(); first += stride) {
-    const size_t member = (first - 1) / stride;
+  for (size_t first = lead; first + stride <= k.inputs.size(); first += stride) {
+    const size_t member = (first - lead) / stride;
     const int64_t n = ir::numel(e.in(first).shape);
     largest = std::max(largest, n);
     GroupMember gm;
@@ -212,7 +250,8 @@ void emit_update(Emitter& e) {
     gm.blocks = e.grid_stride(vec ? n / 4 : n, 256);
     std::string args;
     for (const Param& p : gm.params) args += p.name + ", ";
-    gm.call = fmt::format("{}<{}, {}>({}rate, $B);", vec ? "member4" : "member", n, gm.blocks, args);
+    for (const std::string& scalar_name : scalars) args += scalar_name + ", ";
+    gm.call = fmt::format("{}<{}, {}>({}$B);", vec ? "member4" : "member", n, gm.blocks, args);
     g.group.push_back(std::move(gm));
   }
   Members h;
@@ -221,12 +260,13 @@ void emit_update(Emitter& e) {
   for (const Elementwise::Stream& s : w.streams)
     signature +=
         fmt::format("{} {}, ", s.mode == Mode::In ? "const float* __restrict__" : "float* __restrict__", s.name);
+  for (const std::string& scalar_name : scalars) signature += fmt::format("float {}, ", scalar_name);
   // One member's N elements, by the BLOCKS blocks of its range (`block` the index among them).
   for (bool vec : {false, true})
     if (vec ? vector : scalar)
       h.text(
           fmt::format("  template <I N, int BLOCKS>\n"
-                      "  static __device__ __forceinline__ void {}({}float rate, int block) {{\n{}\n  }}\n",
+                      "  static __device__ __forceinline__ void {}({}int block) {{\n{}\n  }}\n",
                       vec ? "member4" : "member", signature,
                       indent_lines(elementwise_loop(w, vec, "N", "(I)block", "(I)BLOCKS"), "    ")));
   g.members = h.str();

@@ -1,5 +1,5 @@
 // softmax_cross_entropy and its gradient, over logits [N, K] and int32 labels [N] (which
-// arrive in a float* buffer). Tiny (N*K elements once per step): computed in double on the
+// arrive in a float* buffer), with label smoothing s: the target (1 - s) onehot + s/K. Tiny (N*K elements once per step): computed in double on the
 // calling thread, each row's log-sum-exp taken stably (shifted by the row's maximum).
 // A label outside [0, K) reads nothing out of bounds and gives a NaN loss (or NaN gradient
 // row), which the trainer reports.
@@ -55,26 +55,43 @@ llvm::Value* nan_unless(Builder& b, llvm::Value* valid, llvm::Value* v) {
   return b.CreateSelect(valid, v, llvm::ConstantFP::getNaN(v->getType()));
 }
 
-// [1]: the mean over the batch of lse(row) - logits[n, label[n]].
+// The sum of row n's logits, in double.
+llvm::Value* emit_row_sum(Builder& b, llvm::Value* logits, llvm::Value* n, int64_t classes) {
+  llvm::Value* row = gep_f32(b, logits, b.CreateMul(n, i64(b, classes)), "row");
+  llvm::AllocaInst* sum = local(b, b.getDoubleTy(), "row_sum");
+  b.CreateStore(f64(b, 0), sum);
+  emit_for(b, "k", 0, classes, 1, [&](llvm::Value* k) {
+    b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), sum), to_f64(b, load_f32(b, row, k))), sum);
+  });
+  return b.CreateLoad(b.getDoubleTy(), sum);
+}
+
+// [1]: the mean over the batch of lse(row) - (1 - s) logits[n, label[n]] - s/K sum_k logits[n, k].
 void emit_loss_value(KernelBody& k) {
   Builder& b = k.b;
   const int64_t batch = k.in_shape(0)[0], classes = k.in_shape(0)[1];
+  const double s = k.attrs().label_smoothing;
   llvm::AllocaInst* total = local(b, b.getDoubleTy(), "total");
   b.CreateStore(f64(b, 0), total);
   emit_for(b, "n", 0, batch, 1, [&](llvm::Value* n) {
     Row r = emit_row(b, k.in[0], k.in[1], n, classes);
     llvm::Value* picked = to_f64(b, load_f32(b, k.in[0], b.CreateAdd(b.CreateMul(n, i64(b, classes)), r.label)));
-    llvm::Value* term = nan_unless(b, r.valid, b.CreateFSub(r.lse, picked));
+    llvm::Value* loss = b.CreateFSub(r.lse, s != 0 ? b.CreateFMul(f64(b, 1 - s), picked) : picked);
+    if (s != 0)
+      loss = b.CreateFSub(loss, b.CreateFMul(f64(b, s / static_cast<double>(classes)),
+                                             emit_row_sum(b, k.in[0], n, classes)));
+    llvm::Value* term = nan_unless(b, r.valid, loss);
     b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), total), term), total);
   }, kOuter);
   store_f32(b, to_f32(b, b.CreateFDiv(b.CreateLoad(b.getDoubleTy(), total), f64(b, static_cast<double>(batch)))),
             k.out, 0);
 }
 
-// [N, K]: (softmax(logits) - onehot(labels)) / N.
+// [N, K]: (softmax(logits) - (1 - s) onehot(labels) - s/K) / N.
 void emit_loss_grad(KernelBody& k) {
   Builder& b = k.b;
   const int64_t batch = k.in_shape(0)[0], classes = k.in_shape(0)[1];
+  const double s = k.attrs().label_smoothing, spread = s / static_cast<double>(classes);
   const double inv_batch = 1.0 / static_cast<double>(batch);
   emit_for(b, "n", 0, batch, 1, [&](llvm::Value* n) {
     Row r = emit_row(b, k.in[0], k.in[1], n, classes);
@@ -83,7 +100,7 @@ void emit_loss_grad(KernelBody& k) {
       llvm::Value* i = b.CreateAdd(offset, c);
       llvm::Value* shifted = b.CreateFSub(to_f64(b, load_f32(b, k.in[0], i)), r.lse);
       llvm::Value* p = b.CreateUnaryIntrinsic(llvm::Intrinsic::exp, shifted);
-      p = b.CreateFSub(p, b.CreateSelect(b.CreateICmpEQ(c, r.label), f64(b, 1), f64(b, 0)));
+      p = b.CreateFSub(p, b.CreateSelect(b.CreateICmpEQ(c, r.label), f64(b, 1 - s + spread), f64(b, spread)));
       store_f32(b, to_f32(b, nan_unless(b, r.valid, b.CreateFMul(p, f64(b, inv_batch)))), k.out, i);
     });
   }, kOuter);

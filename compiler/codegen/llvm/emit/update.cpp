@@ -1,14 +1,18 @@
 // The optimizer's updates, in place: sgd_update (param), sgd_momentum_update (param and
-// velocity, input 3) and bn_running_update (running mean and variance), and their groups made
-// by the passes (one kernel for many parameters). The learning rate is read from its [1]
-// buffer at run time (the schedule changes it between steps); momentum and weight decay are
-// constants of the kernel.
+// velocity, input 3, Nesterov or not), adamw_update (param and its two moments) and
+// bn_running_update (running mean and variance), and their groups made by the passes (one
+// kernel for many parameters). The learning rate (and AdamW's step count) is read from its [1]
+// buffer at run time (the schedule changes it between steps); momentum, weight decay and
+// AdamW's betas and eps are constants of the kernel.
 //
 // A group's members are laid end to end as one index space, split over the thread pool like
 // a single update's elements: each range runs every member's loop over the part of the range
 // that falls in that member, so small and large members balance across threads.
+#include <cmath>
 #include <stdexcept>
 #include <string_view>
+
+#include <llvm/IR/Intrinsics.h>
 
 #include <fmt/format.h>
 
@@ -29,6 +33,7 @@ struct SgdMember {
 // Elements [begin, end) of one parameter:
 //   plain:    param -= lr * (grad + weight_decay * param)
 //   momentum: v = momentum * v + grad + weight_decay * param; param -= lr * v
+//   Nesterov: the same v; param -= lr * (grad + weight_decay * param + momentum * v)
 void emit_sgd_elements(Builder& b, const ir::Attrs& attrs, llvm::Value* lr, const SgdMember& m, llvm::Value* begin,
                        llvm::Value* end) {
   const float weight_decay = static_cast<float>(attrs.weight_decay);
@@ -40,8 +45,9 @@ void emit_sgd_elements(Builder& b, const ir::Attrs& attrs, llvm::Value* lr, cons
         llvm::Value* g = load_f32(b, m.grad, i);
         if (weight_decay != 0) g = b.CreateFAdd(g, b.CreateFMul(f32(b, weight_decay), p));
         if (m.velocity) {
-          g = b.CreateFAdd(b.CreateFMul(f32(b, mu), load_f32(b, m.velocity, i)), g);
-          store_f32(b, g, m.velocity, i);
+          llvm::Value* v = b.CreateFAdd(b.CreateFMul(f32(b, mu), load_f32(b, m.velocity, i)), g);
+          store_f32(b, v, m.velocity, i);
+          g = attrs.nesterov ? b.CreateFAdd(g, b.CreateFMul(f32(b, mu), v)) : v;
         }
         store_f32(b, b.CreateFSub(p, b.CreateFMul(lr, g)), m.param, i);
       },
@@ -86,6 +92,82 @@ void emit_sgd_group(KernelBody& k, bool momentum) {
               for_each_member(b, begin, end, offsets, [&](size_t m, llvm::Value* lo, llvm::Value* hi) {
                 const size_t i = 1 + m * stride;
                 emit_sgd_elements(b, k.attrs(), lr, {a[i], a[i + 1], momentum ? a[i + 2] : nullptr}, lo, hi);
+              });
+            });
+}
+
+// One parameter's AdamW arrays.
+struct AdamwMember {
+  llvm::Value *param, *grad, *exp_avg, *exp_avg_sq;
+};
+
+// AdamW's per-step scalars from lr and the step count t (float buffers), computed in double once
+// per range as PyTorch computes them in Python: step_size = lr / (1 - beta1^t) and
+// 1 / sqrt(1 - beta2^t).
+struct AdamwScalars {
+  llvm::Value *step_size, *inv_bias_correction2_sqrt;  // float
+};
+AdamwScalars emit_adamw_scalars(Builder& b, const ir::Attrs& a, llvm::Value* lr_array, llvm::Value* step_array) {
+  llvm::Value* t = to_f64(b, load_f32(b, step_array, 0));
+  auto power = [&](double beta) {  // beta^t = exp(t ln beta), beta in (0, 1)
+    return b.CreateUnaryIntrinsic(llvm::Intrinsic::exp, b.CreateFMul(t, f64(b, std::log(beta))));
+  };
+  llvm::Value* bc1 = b.CreateFSub(f64(b, 1), power(a.momentum));
+  llvm::Value* bc2 = b.CreateFSub(f64(b, 1), power(a.beta2));
+  llvm::Value* step_size = b.CreateFDiv(to_f64(b, load_f32(b, lr_array, 0)), bc1);
+  llvm::Value* inv_sqrt = b.CreateFDiv(f64(b, 1), b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, bc2));
+  return {to_f32(b, step_size), to_f32(b, inv_sqrt)};
+}
+
+// Elements [begin, end) of one parameter: param *= 1 - lr * weight_decay; m = b1 m + (1 - b1) g;
+// v = b2 v + (1 - b2) g^2; param -= step_size * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+void emit_adamw_elements(Builder& b, const ir::Attrs& a, llvm::Value* lr, const AdamwScalars& s, const AdamwMember& m,
+                         llvm::Value* begin, llvm::Value* end) {
+  llvm::Value* keep = a.weight_decay != 0 ? b.CreateFSub(f32(b, 1), b.CreateFMul(lr, f32(b, static_cast<float>(a.weight_decay))))
+                                          : nullptr;
+  const float b1 = static_cast<float>(a.momentum), b2 = static_cast<float>(a.beta2);
+  emit_for(
+      b, "i", begin, end, i64(b, 1),
+      [&](llvm::Value* i) {
+        llvm::Value* p = load_f32(b, m.param, i);
+        if (keep) p = b.CreateFMul(p, keep);
+        llvm::Value* g = load_f32(b, m.grad, i);
+        llvm::Value* avg = b.CreateFAdd(b.CreateFMul(f32(b, b1), load_f32(b, m.exp_avg, i)),
+                                        b.CreateFMul(f32(b, 1 - b1), g));
+        llvm::Value* avg_sq = b.CreateFAdd(b.CreateFMul(f32(b, b2), load_f32(b, m.exp_avg_sq, i)),
+                                           b.CreateFMul(f32(b, 1 - b2), b.CreateFMul(g, g)));
+        store_f32(b, avg, m.exp_avg, i);
+        store_f32(b, avg_sq, m.exp_avg_sq, i);
+        llvm::Value* denom = b.CreateFAdd(
+            b.CreateFMul(b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, avg_sq), s.inv_bias_correction2_sqrt),
+            f32(b, static_cast<float>(a.eps)));
+        store_f32(b, b.CreateFSub(p, b.CreateFDiv(b.CreateFMul(s.step_size, avg), denom)), m.param, i);
+      },
+      kVector);
+}
+
+// param, grad, lr, step, exp_avg, exp_avg_sq.
+void emit_adamw(KernelBody& k) {
+  const int64_t n = ir::numel(k.in_shape(0));
+  for_range(k, "params", n, 4 * n, {k.in[0], k.in[1], k.in[2], k.in[3], k.in[4], k.in[5]},
+            [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
+              const AdamwScalars s = emit_adamw_scalars(b, k.attrs(), a[2], a[3]);
+              emit_adamw_elements(b, k.attrs(), load_f32(b, a[2], 0), s, {a[0], a[1], a[4], a[5]}, begin, end);
+            });
+}
+
+// lr, step, then (param, grad, exp_avg, exp_avg_sq) per member.
+void emit_adamw_group(KernelBody& k) {
+  std::vector<int64_t> offsets{0};
+  for (size_t i = 2; i < k.in.size(); i += 4) offsets.push_back(offsets.back() + ir::numel(k.in_shape(i)));
+  const int64_t n = offsets.back();
+  for_range(k, "params", n, 4 * n, k.in,
+            [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
+              const AdamwScalars s = emit_adamw_scalars(b, k.attrs(), a[0], a[1]);
+              llvm::Value* lr = load_f32(b, a[0], 0);
+              for_each_member(b, begin, end, offsets, [&](size_t m, llvm::Value* lo, llvm::Value* hi) {
+                const size_t i = 2 + m * 4;
+                emit_adamw_elements(b, k.attrs(), lr, s, {a[i], a[i + 1], a[i + 2], a[i + 3]}, lo, hi);
               });
             });
 }
@@ -144,9 +226,11 @@ void emit_update(KernelBody& k) {
   switch (k.kernel.kind) {
     case OpKind::SgdUpdate: return emit_sgd(k, false);
     case OpKind::SgdMomentumUpdate: return emit_sgd(k, true);
+    case OpKind::AdamwUpdate: return emit_adamw(k);
     case OpKind::BnRunningUpdate: return emit_running_update(k);
     case OpKind::SgdUpdateGroup: return emit_sgd_group(k, false);
     case OpKind::SgdMomentumUpdateGroup: return emit_sgd_group(k, true);
+    case OpKind::AdamwUpdateGroup: return emit_adamw_group(k);
     case OpKind::BnRunningUpdateGroup: return emit_running_group(k);
     default: break;
   }
