@@ -39,6 +39,7 @@ const std::vector<Schema>& schemas() {
       {"fc", ir::OpKind::Linear, "outputs", {}, {}},
       {"sigmoid", ir::OpKind::Sigmoid, "", {}, {}},
       {"silu", ir::OpKind::Silu, "", {}, {}},
+      {"hardswish", ir::OpKind::Hardswish, "", {}, {}},
       {"padshortcut", ir::OpKind::PadShortcut, "output channels", {{"stride", "s"}}, {}},
       {"dropout", ir::OpKind::Dropout, "probability of dropping", {}, {}, true},
       {"droppath", ir::OpKind::DropPath, "probability of dropping", {}, {}, true},

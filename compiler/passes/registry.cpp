@@ -16,7 +16,7 @@ const Pass kPasses[] = {
     {"fuse-batchnorm-backward",
      "compute BatchNorm's weight and bias gradients in one reduction that its input gradient reuses", 2,
      fuse_batchnorm_backward},
-    {"lower-maps", "lower relu, add, sigmoid, silu, the channel gate's multiply and their gradients to fused maps", 0,
+    {"lower-maps", "lower the map table's elementwise ops (relu, add, sigmoid, ...) and their gradients to maps", 0,
      lower_maps},
     {"fuse-elementwise", "fuse chains of elementwise ops (BatchNorm apply, add, relu, their gradients) into one kernel",
      2, fuse_elementwise},

@@ -124,12 +124,6 @@ Buffer bn_grad_input(const TensorRef& dy, const TensorRef& x, const TensorRef& s
   return dx;
 }
 
-Buffer relu_grad(const TensorRef& dy, const TensorRef& y) {
-  Buffer dx(dy.data.size());
-  for (size_t i = 0; i < dx.size(); ++i) dx[i] = y.data[i] > 0 ? dy.data[i] : 0.0;
-  return dx;
-}
-
 Buffer maxpool_grad(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a) {
   const Window g(x.shape, dy.shape, a);
   Buffer dx(x.data.size());

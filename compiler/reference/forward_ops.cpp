@@ -56,18 +56,6 @@ Buffer batchnorm(const TensorRef& x, const TensorRef& weight, const TensorRef& b
   return y;
 }
 
-Buffer relu(const TensorRef& x) {
-  Buffer y(x.data.size());
-  for (size_t i = 0; i < y.size(); ++i) y[i] = x.data[i] > 0 ? x.data[i] : 0.0;
-  return y;
-}
-
-Buffer add(const TensorRef& a, const TensorRef& b) {
-  Buffer y(a.data.size());
-  for (size_t i = 0; i < y.size(); ++i) y[i] = a.data[i] + b.data[i];
-  return y;
-}
-
 int64_t window_argmax(const TensorRef& x, const Window& g, int64_t n, int64_t c, int64_t oh, int64_t ow) {
   int64_t best = -1;
   double best_value = -std::numeric_limits<double>::infinity();

@@ -1,11 +1,23 @@
 // The reference kernels of the kinds the optimization passes make: fused elementwise programs
-// (maps and per-channel reductions) interpreted in double, and views.
+// (maps and per-channel reductions) interpreted in double, and views. The elementwise kinds of
+// the map table (ir/maps.def) run through the interpreter too, so the semantics of the scalar
+// opcodes below, in double, are what every backend's rendering of them is checked against.
 #include <cmath>
 
 #include "compiler/ir/fused_extent.h"
 #include "compiler/reference/ops.h"
 
 namespace resnetc::reference::ops {
+
+namespace {
+
+// The logistic sigmoid 1 / (1 + exp(-x)), without overflow for large |x|.
+double sigmoid(double x) {
+  const double e = std::exp(-std::abs(x));
+  return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+
+}  // namespace
 
 Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program, const ir::Dims& space) {
   using ir::FusedOpcode;

@@ -39,8 +39,6 @@ Buffer conv2d(const TensorRef& x, const TensorRef& w, const TensorRef* bias, con
 // Inference BatchNorm: (x - running_mean) / sqrt(running_var + eps) * weight + bias.
 Buffer batchnorm(const TensorRef& x, const TensorRef& weight, const TensorRef& bias, const TensorRef& running_mean,
                  const TensorRef& running_var, double eps);
-Buffer relu(const TensorRef& x);
-Buffer add(const TensorRef& a, const TensorRef& b);
 // Padding is -inf: a padded position never wins. NaN propagates, as in PyTorch.
 Buffer maxpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape);
 // count_include_pad=True (PyTorch's default): every window divides by kernel_h * kernel_w.
@@ -79,7 +77,6 @@ Buffer bn_grad_weight(const TensorRef& dy, const TensorRef& x, const TensorRef& 
 //   dx = (weight * invstd / n) * (n*dy - sum(dy) - xhat * sum(dy * xhat)).
 Buffer bn_grad_input(const TensorRef& dy, const TensorRef& x, const TensorRef& stats, const TensorRef& weight,
                      double eps);
-Buffer relu_grad(const TensorRef& dy, const TensorRef& y);
 // Each window's gradient goes to the first maximum in row-major scan order (as PyTorch).
 Buffer maxpool_grad(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a);
 Buffer avgpool_grad(const TensorRef& dy, const ir::Attrs& a);
@@ -109,23 +106,7 @@ void adamw_update(Buffer& param, const TensorRef& grad, double lr, double t, Buf
 void bn_running_update(Buffer& running_mean, Buffer& running_var, const TensorRef& stats, double momentum,
                        int64_t n);
 
-// ---- Gating activations and their gradients (gate_ops.cpp) ----
-// The logistic sigmoid 1 / (1 + exp(-x)), without overflow for large |x|.
-double sigmoid(double x);
-// y = sigmoid(x).
-Buffer sigmoid(const TensorRef& x);
-// y = x * sigmoid(x).
-Buffer silu(const TensorRef& x);
-// y[n,c,h,w] = x[n,c,h,w] * gate[n,c] (gate [N, C, 1, 1]).
-Buffer channel_mul(const TensorRef& x, const TensorRef& gate);
-// dx = dy * y * (1 - y), y the sigmoid's output.
-Buffer sigmoid_grad(const TensorRef& dy, const TensorRef& y);
-// dx = dy * s * (1 + x * (1 - s)), s = sigmoid(x).
-Buffer silu_grad(const TensorRef& dy, const TensorRef& x);
-// dgate[n,c] = the sum over h, w of dy[n,c,h,w] * x[n,c,h,w]; [N, C, 1, 1].
-Buffer channel_mul_grad_gate(const TensorRef& dy, const TensorRef& x);
-
-// ---- Pass-made kinds (fused_ops.cpp) ----
+// ---- Pass-made kinds (fused_ops.cpp; the map table's kinds run here too) ----
 // The program evaluated at every element of `space` (a map), or summed per channel (a reduce).
 Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program, const ir::Dims& space);
 // `count` elements of x from element `offset`.

@@ -265,6 +265,13 @@ ir::Graph gates(const ir::Dims& shape) {
   return std::move(b).finish(b.add(OpKind::Silu, "gate.silu", {gs}, {}, {}));
 }
 
+ir::Graph hardswish(const ir::Dims& shape) {
+  ir::GraphBuilder b("hardswish", shape);
+  const ValueId dy = input(b, "dy", shape);
+  b.apply(OpKind::HardswishGrad, "hardswish.grad", {dy, b.input()}, {}, {});
+  return std::move(b).finish(b.add(OpKind::Hardswish, "hardswish", {b.input()}, {}, {}));
+}
+
 ir::Graph pad_shortcut(const ir::Dims& shape, int64_t out_channels, int64_t sh, int64_t sw) {
   ir::GraphBuilder b("shortcut", shape);
   ir::Attrs a;

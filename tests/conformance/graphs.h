@@ -35,6 +35,8 @@ ir::Graph global_maxpool(const ir::Dims& shape);                                
 // Sigmoid, silu, channel_mul and their gradients on x `shape` [N, C, H, W] and a gate
 // [N, C, 1, 1]; the activations also on the gate's gradient and on an [N, C] tensor.
 ir::Graph gates(const ir::Dims& shape);
+// hardswish and its gradient (its kinks at -3 and 3: inputs scaled past them).
+ir::Graph hardswish(const ir::Dims& shape);
 // The option-A shortcut (strided, zero channels appended) and its gradient.
 ir::Graph pad_shortcut(const ir::Dims& shape, int64_t out_channels, int64_t sh, int64_t sw);
 // Dropout and drop-path in evaluation: the identity.

@@ -332,6 +332,13 @@ network n {
   CHECK(find_op(g, "stem.silu").kind == ir::OpKind::Silu);
 }
 
+TEST_CASE("hardswish is a layer, as MobileNetV3 gates write it") {
+  auto g = compile_text("network n { input 4x5x5\n stem { hardswish; gate { avgpool; conv 4 k1 bias; hardswish } } }");
+  CHECK(op_names(g) == std::vector<std::string>{"stem.hardswish", "stem.gate.avgpool", "stem.gate.conv",
+                                                "stem.gate.hardswish", "stem.gate"});
+  CHECK(find_op(g, "stem.hardswish").kind == ir::OpKind::Hardswish);
+}
+
 TEST_CASE("a gate nests: the inner gate's layers in the outer's scope") {
   auto g = compile_text("network n { input 4x5x5\n stem { gate outer { avgpool; gate inner { conv 4 k1 } } } }");
   CHECK(op_names(g) == std::vector<std::string>{"stem.outer.avgpool", "stem.outer.inner.conv", "stem.outer.inner",

@@ -123,6 +123,12 @@ TEST_CASE("sigmoid and silu, finite for large |x|", "[reference][forward]") {
   CHECK_THAT(run_one(OpKind::Silu, {1, 1, 1, 5}, x, {}), Approx(std::vector<double>{0, -2 * (1 - s2), 0, 2 * s2, 1000}));
 }
 
+TEST_CASE("hardswish: x * relu6(x + 3) / 6, exact beyond the kinks", "[reference][forward]") {
+  const std::vector<double> x{-1000, -3, -1.5, 0, 1, 3, 4, 1000};
+  CHECK_THAT(run_one(OpKind::Hardswish, {1, 1, 1, 8}, x, {}),
+             Approx(std::vector<double>{0, 0, -1.5 * 1.5 / 6, 0, 4.0 / 6, 3, 4, 1000}));
+}
+
 TEST_CASE("channel_mul scales each (n, c) plane by its gate", "[reference][forward]") {
   resnetc::ir::GraphBuilder b("g", {2, 2, 1, 2});
   ValueId gate = b.add_value("gate", {2, 2, 1, 1}, ValueRole::State);

@@ -323,6 +323,35 @@ TEST_CASE("sigmoid and silu gradients", "[reference][gradients]") {
   }
 }
 
+TEST_CASE("hardswish gradient", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  // x in [-5, 5], away from the kinks at -3 and 3, where the slope jumps.
+  std::vector<double> x = random_values(resnetc::ir::numel(shape), 750, -5, 5);
+  for (double& v : x)
+    if (std::abs(std::abs(v) - 3) < 0.05) v += 0.1;
+  Builder t(shape, x);
+  ValueId in = t.b.input();
+  ValueId y = t.b.add(OpKind::Hardswish, "act", {in}, {}, here());
+  ValueId r = t.leaf("r", shape);
+  ValueId dx = t.b.apply(OpKind::HardswishGrad, "act_grad", {r, in}, {}, here());
+  Case c = t.finish(y);
+  CHECK(check("hardswish_grad", c, in, dx, y, r) < kTolerance);
+}
+
+TEST_CASE("hardswish gradient at the kinks: x / 3 + 1/2 inside (-3, 3), as PyTorch", "[reference][gradients]") {
+  // PyTorch 2.x: hardswish_backward gives 0 at x = -3 and dy at x = 3 (the one-sided slopes outside).
+  Builder t({1, 1, 1, 6}, {-3.5, -3, -1.5, 0, 3, 3.5});
+  ValueId in = t.b.input();
+  ValueId y = t.b.add(OpKind::Hardswish, "act", {in}, {}, here());
+  ValueId r = t.leaf("r", {1, 1, 1, 6}, {1, 1, 1, 1, 1, 1});
+  ValueId dx = t.b.apply(OpKind::HardswishGrad, "act_grad", {r, in}, {}, here());
+  Case c = t.finish(y);
+  Executor ex(c.graph);
+  for (const auto& [id, data] : c.values) ex.set(id, data);
+  ex.run();
+  CHECK_THAT(ex.get(dx), Catch::Matchers::Approx(std::vector<double>{0, 0, 0, 0.5, 1, 1}));
+}
+
 TEST_CASE("channel_mul gradients: the input's and the gate's", "[reference][gradients]") {
   const Dims shape{2, 3, 5, 7};
   Builder t(shape, random_values(resnetc::ir::numel(shape), 800));
