@@ -4,7 +4,10 @@
 (2 for usage) with one clear first line and no file left behind, the previous model intact:
 missing weights, weights of another network, an output that cannot be written (no such
 directory, a directory, the model or the weights themselves, the file-size limit mid-write).
-ONNX Runtime's view of the models is tests/export/test_onnx_export.py's.
+ONNX Runtime's view of the models is tests/export/test_onnx_export.py's. --format pytorch writes
+torchvision's state dict: its keys are those of torchvision's resnet18 (a fixture), its tensors the
+checkpoint's unfolded, and resnetc train --init reads every one back; a network without
+torchvision's structure is refused where its source says so.
 
     python3 tests/cli/suite_export.py --resnetc build/tools/resnetc/resnetc [-k NAME]
 """
@@ -21,6 +24,7 @@ suite = Suite(__doc__)
 MODEL = suite.write("tiny.net", TINY_NET)
 OTHER = suite.write("other.net", TINY_NET.replace("network tiny", "network other").replace("conv 4", "conv 6"))
 OLD = b"an earlier model\n"
+TORCHVISION = os.path.join(ROOT, "tests", "train", "torchvision")
 
 
 def trained_weights():
@@ -136,9 +140,70 @@ def outputs_never_overwrite_inputs():
     check(open(weights, "rb").read() == saved, "the weights were changed")
 
 
+def tensors(path):
+    """name -> (dtype, shape, bytes) of a safetensors file."""
+    header, _, data = read_safetensors(path)
+    return {n: (t["dtype"], t["shape"], bytes(data[t["data_offsets"][0]:t["data_offsets"][1]]))
+            for n, t in header.items()}
+
+
+@suite.test
+def pytorch_keys_are_torchvision_resnet18s():
+    out = suite.path("r18.safetensors")
+    expect(suite.run(["export", os.path.join(ROOT, "examples", "resnet18.net"), "--seed", "1", "--format", "pytorch",
+                      "-o", out]), 0,
+           stdout=r"exported resnet18 \(initialized from seed 1\) to .*r18\.safetensors: the state dict of the "
+                  r"torchvision ResNet of its structure, \d+ bytes\n")
+    with open(os.path.join(TORCHVISION, "resnet18.keys")) as f:
+        keys = set(f.read().split())
+    got = tensors(out)
+    check(set(got) == keys, f"keys not torchvision's: missing {sorted(keys - set(got))[:5]}, "
+                            f"extra {sorted(set(got) - keys)[:5]}")
+    for name, shape in (("conv1.weight", [64, 3, 7, 7]), ("layer2.0.downsample.0.weight", [128, 64, 1, 1]),
+                        ("layer4.1.bn2.running_var", [512]), ("fc.weight", [1000, 512]), ("fc.bias", [1000])):
+        check(got[name][:2] == ("F32", shape), f"{name} is {got[name][:2]}, not F32 {shape}")
+    counters = [n for n in got if n.endswith("num_batches_tracked")]
+    check(len(counters) == 20 and all(got[n] == ("I64", [], bytes(8)) for n in counters),
+          "num_batches_tracked are not int64 scalar zeros")
+
+
+@suite.test
+def pytorch_state_dict_is_the_checkpoint_unfolded_and_reads_back():
+    net = suite.write("tv_basic.net", open(os.path.join(TORCHVISION, "tv_basic.net")).read())
+    data = write_idx_subset(suite.path("tv-data"), 32, 16)
+    run = ["--data", data, "--device", "cpu", "--no-progress", "--batch", "16", "--max-steps", "1"]
+    weights = suite.path("tv_basic.safetensors")
+    expect(suite.run(["train", net, "--checkpoint", weights, *run]), 0)
+    out = suite.path("tv_basic.pt.safetensors")
+    expect(suite.run(["export", net, "--weights", weights, "--format", "pytorch", "-o", out]), 0)
+    mine, theirs = tensors(weights), tensors(out)
+    for resnetc, torchvision in (("stem.conv.weight", "conv1.weight"), ("stem.bn.running_mean", "bn1.running_mean"),
+                                 ("stage1.block1.bn2.running_var", "layer1.1.bn2.running_var"),
+                                 ("stage2.block0.shortcut.conv.weight", "layer2.0.downsample.0.weight"),
+                                 ("stage4.block0.shortcut.bn.bias", "layer4.0.downsample.1.bias"),
+                                 ("head.fc.weight", "fc.weight"), ("head.fc.bias", "fc.bias")):
+        check(mine[resnetc] == theirs[torchvision], f"{torchvision} is not the checkpoint's {resnetc}")
+    # A trained running mean is not zero: the file holds the statistics, not a folded convolution.
+    check(any(theirs["bn1.running_mean"][2]), "bn1.running_mean is zero")
+    expect(suite.run(["train", net, "--checkpoint", suite.path("again.safetensors"), "--init", out, *run]), 0,
+           stdout=r"initialized from .*tv_basic\.pt\.safetensors \(a PyTorch state dict, read by torchvision's "
+                  r"names\): every tensor\n")
+
+
+@suite.test
+def pytorch_refuses_other_structures():
+    refused(["export", os.path.join(ROOT, "examples", "preact-resnet18.net"), "--format", "pytorch", "-o",
+             suite.path("out", "pre.safetensors")],
+            r".*preact-resnet18\.net:\d+:\d+: error: --format pytorch writes the state dict of the torchvision ResNet "
+            r"of the same structure; layer 'stage1\.block0\.bn1' has no counterpart in torchvision's ResNet.*",
+            out=suite.path("out", "pre.safetensors"))
+
+
 @suite.test
 def usage_errors():
-    expect(suite.run(["export", MODEL]), 2, r"resnetc: error: export needs -o FILE, the ONNX model to write")
+    expect(suite.run(["export", MODEL]), 2, r"resnetc: error: export needs -o FILE, the model to write")
+    expect(suite.run(["export", MODEL, "--format", "torch", "-o", "m.onnx"]), 2,
+           r"resnetc: error: --format expects onnx or pytorch, got 'torch'")
     expect(suite.run(["export", MODEL, "--weights", "w.safetensors", "--seed", "3", "-o", "m.onnx"]), 2,
            r"resnetc: error: --seed draws initial weights: give it or --weights, not both")
     expect(suite.run(["export", MODEL, "-o", "m.onnx", "--epochs", "3"]), 2,

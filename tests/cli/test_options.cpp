@@ -23,7 +23,7 @@ std::string message(const std::vector<std::string>& args) {
 // Which commands take each option (-O and --help: every one).
 const std::vector<std::pair<std::string, std::vector<std::string>>> kOwners = {
     {"--emit", {"compile"}},
-    {"--format", {"compile", "predict"}},
+    {"--format", {"compile", "predict", "export"}},
     {"--depth", {"compile"}},
     {"--train", {"compile"}},
     {"--input", {"compile", "train", "eval", "predict", "bench", "export"}},
@@ -240,6 +240,15 @@ TEST_CASE("eval's and bench's options") {
   CHECK_FALSE(parse_options({"eval", "m.net", "--weights", "w"}).skip_bad_images);
   CHECK(parse_options({"bench", "m.net"}).steps == 10);
   CHECK(parse_options({"bench", "m.net"}).warmup == 2);
+}
+
+TEST_CASE("export writes ONNX unless --format pytorch") {
+  CHECK(parse_options({"export", "m.net", "-o", "m.onnx"}).export_format == ExportFormat::Onnx);
+  CHECK(parse_options({"export", "m.net", "-o", "m.onnx", "--format=onnx"}).export_format == ExportFormat::Onnx);
+  CHECK(parse_options({"export", "m.net", "--format", "pytorch", "-o", "m.safetensors"}).export_format ==
+        ExportFormat::PyTorch);
+  CHECK(message({"export", "m.net", "-o", "m.onnx", "--format", "json"}) ==
+        "--format expects onnx or pytorch, got 'json'");
 }
 
 TEST_CASE("an option of another command is refused, naming the commands it belongs to") {

@@ -517,7 +517,14 @@ void add_export(CLI::App& app, Options& o) {
   model.value("--seed", "N", "without --weights: the seed of the initial weights, as resnetc train --seed (default: "
               "the file's train section's, else 0)",
               [&o](const std::string& v) { o.seed = whole("--seed", v, 0, INT64_MAX); });
-  model.value("-o,--output", "FILE", "the ONNX model to write, atomically (required)", [&o](const std::string& v) {
+  model.value("--format", "FORMAT",
+              "onnx: the network as an ONNX model (default); pytorch: its parameters and BatchNorm statistics as "
+              "the safetensors state dict of the torchvision ResNet of the same structure",
+              [&o](const std::string& v) {
+                o.export_format = choice<ExportFormat>("--format", v,
+                                                       {{"onnx", ExportFormat::Onnx}, {"pytorch", ExportFormat::PyTorch}});
+              });
+  model.value("-o,--output", "FILE", "the model to write, atomically (required)", [&o](const std::string& v) {
     if (v.empty()) throw UsageError("-o needs a file name (it is empty)");
     o.output = v;
   });
@@ -529,7 +536,9 @@ void add_export(CLI::App& app, Options& o) {
              "\"input\" and the output \"logits\". The model's metadata holds the class names and the normalization "
              "the weights were trained with (the checkpoint's class_names, normalize_mean and normalize_std); the "
              "images go in as resnetc predict feeds them. The model passes the ONNX checker before it is written. "
-             "docs/export.md shows how to run it.");
+             "docs/export.md shows how to run it. With --format pytorch: a safetensors file that "
+             "the torchvision ResNet of the same structure (its num_classes, conv1 taking the input's channels) loads "
+             "with load_state_dict(strict=True); a network without torchvision's structure is refused.");
 }
 
 // What follows "usage: " in each command's --help; the top level's lists them all.
@@ -541,7 +550,7 @@ std::map<std::string, std::string> usage_lines() {
       {"predict", "resnetc predict MODEL.net --weights FILE IMAGE... [options]"},
       {"bench", "resnetc bench MODEL.net [options]"},
       {"plot", "resnetc plot LOG... -o FIGURE"},
-      {"export", "resnetc export MODEL.net [--weights FILE] -o MODEL.onnx"},
+      {"export", "resnetc export MODEL.net [--weights FILE] [--format onnx|pytorch] -o FILE"},
       {"help", "resnetc help [COMMAND]"},
   };
   usage["resnetc"] = fmt::format("{}\n       {}\n       {}\n       {}\n       {}\n       {}\n       {}\n       {}",
@@ -569,7 +578,8 @@ CommandLine::CommandLine(Options& o)
       {"predict", "print the most probable classes of images under a model's trained weights"},
       {"bench", "time training steps on synthetic data"},
       {"plot", "draw training logs as the book's figure: loss, train and test accuracy against epoch"},
-      {"export", "write a model and its weights as an ONNX model, for ONNX Runtime and other frameworks"},
+      {"export", "write a model and its weights as an ONNX model, for ONNX Runtime and other frameworks, or as "
+                 "a PyTorch state dict"},
       {"help", "list a command's options (the same as COMMAND --help)"},
   };
   for (const auto& [name, description] : commands) app_.add_subcommand(name, description)->group("commands");

@@ -1,8 +1,10 @@
-// resnetc export: a network and its weights (trained, or initialized from a seed) as an ONNX model.
+// resnetc export: a network and its weights (trained, or initialized from a seed) as an ONNX model,
+// or as the PyTorch state dict of the equivalent torchvision ResNet.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <unordered_map>
@@ -19,6 +21,7 @@
 #include "train/initialize.h"
 #include "train/model_state.h"
 #include "train/recipe.h"
+#include "train/torchvision_export.h"
 #endif
 
 namespace resnetc::cli {
@@ -35,21 +38,15 @@ constexpr const char* kCarriedMetadata[] = {"class_names", "normalize_mean", "no
   throw std::runtime_error(fmt::format("cannot write the model {}: {}", out.string(), why));
 }
 
-// The temporary file beside `out`, made before anything is computed: an output that cannot be
-// written fails at once, and nothing but the complete model ever appears there.
-checkpoint::AtomicFile open_output(const fs::path& out, const std::vector<fs::path>& inputs) {
+// The file that `out` names: through a link, as the trainer writes its checkpoint.
+fs::path output_target(const fs::path& out, const std::vector<fs::path>& inputs) {
   std::error_code ec;
   for (const fs::path& input : inputs)
     if (fs::equivalent(out, input, ec) || out.lexically_normal() == input.lexically_normal())
       cannot_write(out, fmt::format("it is an input ({}); choose another file, outputs never overwrite inputs",
                                     input.string()));
-  // Through a link to the file it names, as the trainer writes its checkpoint.
   const fs::path target = fs::is_symlink(fs::symlink_status(out, ec)) ? fs::weakly_canonical(out, ec) : out;
-  try {
-    return checkpoint::AtomicFile(target.empty() ? out : target);
-  } catch (const checkpoint::CheckpointError& e) {
-    cannot_write(out, e.problem());
-  }
+  return target.empty() ? out : target;
 }
 
 // The initial values `resnetc train --seed` starts from: drawn per tensor of the training graph
@@ -74,7 +71,19 @@ int run_export(const Options& o, dsl::SourceManager& sources) {
   const fs::path out = o.output;
   std::vector<fs::path> inputs{o.model};
   if (!o.weights.empty()) inputs.emplace_back(o.weights);
-  checkpoint::AtomicFile file = open_output(out, inputs);
+  const fs::path target = output_target(out, inputs);
+  // The ONNX model's temporary file is made before anything is computed, so an output that cannot
+  // be written fails at once and nothing but the complete model ever appears there; the state
+  // dict's writer makes its own, after checking the target here.
+  std::optional<checkpoint::AtomicFile> onnx_file;
+  try {
+    if (o.export_format == ExportFormat::Onnx)
+      onnx_file.emplace(target);
+    else
+      checkpoint::require_regular_or_absent(target);
+  } catch (const checkpoint::CheckpointError& e) {
+    cannot_write(out, e.problem());
+  }
 
   const dsl::CompiledNetwork net = dsl::compile_file(sources, o.model, {o.input, 1});
   if (const auto refusal = autodiff::why_not_a_classifier(net.graph)) throw refusal->error();
@@ -101,10 +110,20 @@ int run_export(const Options& o, dsl::SourceManager& sources) {
     }
     source = o.weights;
   }
+  if (o.export_format == ExportFormat::PyTorch) {
+    try {
+      train::write_torchvision_state_dict(target, net.graph, weights, info.metadata);
+    } catch (const checkpoint::CheckpointError& e) {
+      cannot_write(out, e.problem());
+    }
+    fmt::print("exported {} ({}) to {}: the state dict of the torchvision ResNet of its structure, {} bytes\n",
+               net.graph.name, source, out.string(), fs::file_size(target));
+    return 0;
+  }
   const std::string bytes = exporter::onnx_model(exporter::fold_for_inference(net.graph, weights), info);
   try {
-    file.write(std::as_bytes(std::span(bytes)));
-    file.commit();
+    onnx_file->write(std::as_bytes(std::span(bytes)));
+    onnx_file->commit();
   } catch (const checkpoint::CheckpointError& e) {
     cannot_write(out, e.problem());
   }

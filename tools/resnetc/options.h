@@ -18,6 +18,7 @@ enum class Command { Compile, Train, Eval, Predict, Bench, Plot, Export };
 enum class Emit { Table, Ir, Dot, Plan, Llvm, Cuda };
 enum class Format { Text, Json };
 enum class Device { Auto, Cpu, Cuda };
+enum class ExportFormat { Onnx, PyTorch };
 
 struct Options {
   Command command = Command::Compile;
@@ -68,7 +69,8 @@ struct Options {
   int64_t top = 5;                  // --top K: the most probable classes to print
   // plot
   std::vector<std::string> logs;  // the training logs to draw
-  std::string output;             // -o FILE: the figure, .svg or .png; export: the ONNX model
+  std::string output;             // -o FILE: the figure, .svg or .png; export: the ONNX model or state dict
+  ExportFormat export_format = ExportFormat::Onnx;  // export --format onnx|pytorch
   // bench
   int64_t steps = 10, warmup = 2;
   bool profile = false;  // also time every kernel (bench)
