@@ -64,7 +64,9 @@ std::string recipe_problem(const Recipe& r) {
   if (r.nesterov && (r.optimizer != Optimizer::Sgd || r.momentum <= 0))
     return "Nesterov momentum needs the sgd optimizer with a momentum above 0";
   if (r.optimizer == Optimizer::AdamW && r.momentum > 0)
-    return "momentum is SGD's; AdamW's first-moment decay is beta1";
+    return fmt::format("momentum {} is SGD's (set by --momentum or the file's train section); AdamW's first-moment "
+                       "decay is beta1: add --momentum 0 with --optimizer adamw",
+                       r.momentum);
   return {};
 }
 

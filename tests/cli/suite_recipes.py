@@ -112,7 +112,8 @@ def bad_recipes_are_refused():
     expect(train("--warmup-epochs", "2"), 1, r"resnetc: error: the recipe: the warmup \(2 epochs\) must be shorter than "
                                       r"the run \(2 epochs\).*")
     expect(train("--nesterov", "--momentum", "0"), 1, r"resnetc: error: the recipe: Nesterov momentum needs .*")
-    expect(train("--optimizer", "adamw"), 1, r"resnetc: error: the recipe: momentum is SGD's.*")
+    expect(train("--optimizer", "adamw"), 1,
+           r"resnetc: error: the recipe: momentum 0\.9 is SGD's .*add --momentum 0 with --optimizer adamw.*")
     expect(train("--beta2", "1"), 2, r"resnetc: error: --beta2 expects a number above 0 and below 1, got '1'.*")
     expect(train("--label-smoothing", "1"), 2, r"resnetc: error: --label-smoothing expects a number in .*")
     bad = suite.write("bad.net", TINY_NET.replace("momentum 0.9", "momentum 0.9\n    optimizer adam"))
