@@ -51,7 +51,7 @@ std::string describe_modern(const Recipe& r) {
   if (r.optimizer == Optimizer::AdamW) out += fmt::format(", adamw (betas {}, {}, eps {})", r.beta1, r.beta2, r.eps);
   if (r.nesterov) out += ", Nesterov momentum";
   if (r.warmup_epochs > 0)
-    out += fmt::format(", warmup {} epoch{} from {} x lr", r.warmup_epochs, r.warmup_epochs == 1 ? "" : "s",
+    out += fmt::format(", warmup {} epoch{} from {:.4g} x lr", r.warmup_epochs, r.warmup_epochs == 1 ? "" : "s",
                        r.warmup_start);
   if (r.label_smoothing > 0) out += fmt::format(", label smoothing {}", r.label_smoothing);
   if (!r.decay_bn_bias) out += ", no weight decay on BatchNorm and biases";
