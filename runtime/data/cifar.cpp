@@ -51,11 +51,12 @@ void read_batch_file(const fs::path& file, const RecordFormat& format, Split& sp
   check_open(in, file);
   const uint64_t record = static_cast<uint64_t>(format.label_bytes + kPixels);
   const uint64_t size = in.size();
-  if (size == 0 || size % record != 0)
-    throw DataError(fmt::format("{}: {} bytes is not a whole number of {}-byte records ({} label byte{} and a "
-                                "3x32x32 image each){}",
-                                file.string(), size, record, format.label_bytes, format.label_bytes == 1 ? "" : "s",
-                                size == 0 ? "" : fmt::format(": {} bytes left over", size % record)));
+  const std::string record_text = fmt::format("{}-byte records ({} label byte{} and a 3x32x32 image each)", record,
+                                              format.label_bytes, format.label_bytes == 1 ? "" : "s");
+  if (size == 0) throw DataError(fmt::format("{}: the file is empty; it must hold {}", file.string(), record_text));
+  if (size % record != 0)
+    throw DataError(fmt::format("{}: {} bytes is not a whole number of {}: {} bytes left over", file.string(), size,
+                                record_text, size % record));
   std::vector<uint8_t> bytes(size);
   read_into(in, file, std::as_writable_bytes(std::span(bytes)));
   const auto records = static_cast<int64_t>(size / record);

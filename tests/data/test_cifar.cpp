@@ -133,7 +133,8 @@ TEST_CASE("malformed CIFAR files are named with their fault", "[cifar]") {
                       "3x32x32 image each): 3068 bytes left over"));
   write_file(dir / "data_batch_3.bin", Bytes{});
   CHECK_THAT(data_error_message([&] { load_cifar10(dir); }),
-             Contains("data_batch_3.bin: 0 bytes is not a whole number of 3073-byte records"));
+             Contains("data_batch_3.bin: the file is empty; it must hold 3073-byte records (1 label byte and a "
+                      "3x32x32 image each)"));
 
   Bytes bad = cifar10_records(4, 2);
   bad[3073] = 10;  // the second record's label
