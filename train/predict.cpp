@@ -45,15 +45,15 @@ std::vector<ClassProbability> top_classes(const float* logits, int64_t classes, 
 }  // namespace
 
 Predictions predict(const ir::Graph& forward, const data::Split& images, Backend& backend,
-                    const std::filesystem::path& weights, int64_t top, const passes::PipelineOptions& optimize) {
+                    const LoadedCheckpoint& weights, const std::string& weights_name, int64_t top,
+                    const passes::PipelineOptions& optimize) {
   plan::KernelPlan plan = passes::optimized_plan(forward, optimize);
-  const LoadedCheckpoint saved = load_checkpoint(weights, plan, true);  // refused before the compile
   const int64_t classes = plan.buffer(plan.logits).shape[1];
-  Evaluator evaluator(std::move(plan), backend, images, read_normalization(saved.metadata, weights.string()),
-                      read_augmentation(saved.metadata, weights.string()));
-  write_state(evaluator.executor(), evaluator.plan(), saved.state);
+  Evaluator evaluator(std::move(plan), backend, images, read_normalization(weights.metadata, weights_name),
+                      read_augmentation(weights.metadata, weights_name));
+  write_state(evaluator.executor(), evaluator.plan(), weights.state);
   const std::vector<float> logits = evaluator.logits();
-  Predictions out{class_names(saved.metadata, classes), {}};
+  Predictions out{class_names(weights.metadata, classes), {}};
   for (int64_t i = 0; i < images.count; ++i) out.top.push_back(top_classes(logits.data() + i * classes, classes, top));
   return out;
 }

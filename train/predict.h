@@ -2,7 +2,6 @@
 // What trained weights say of images: each image's most probable classes, named as the data set
 // the weights were trained on named them (the checkpoint's class_names).
 #include <cstdint>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -10,6 +9,7 @@
 #include "compiler/passes/pass.h"
 #include "runtime/data/dataset.h"
 #include "train/executor.h"
+#include "train/model_state.h"
 
 namespace resnetc::train {
 
@@ -25,10 +25,12 @@ struct Predictions {
   std::vector<std::vector<ClassProbability>> top;
 };
 
-// Runs `forward` (the network at some batch size) in evaluation mode with the weights in
-// `weights` over `images` (labels unused) and turns each image's logits into probabilities with
-// a softmax in double. Throws CheckpointError for weights of another network.
+// Runs `forward` (the network at some batch size) in evaluation mode with `weights` (a checkpoint's
+// tensors, checked against the forward plan by load_checkpoint, and its metadata: class names,
+// normalization, center crop; `weights_name` names them in errors) over `images` (labels unused)
+// and turns each image's logits into probabilities with a softmax in double.
 Predictions predict(const ir::Graph& forward, const data::Split& images, Backend& backend,
-                    const std::filesystem::path& weights, int64_t top, const passes::PipelineOptions& optimize = {});
+                    const LoadedCheckpoint& weights, const std::string& weights_name, int64_t top,
+                    const passes::PipelineOptions& optimize = {});
 
 }  // namespace resnetc::train

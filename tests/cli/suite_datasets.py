@@ -14,7 +14,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_cases import (TINY_NET, Suite, check, expect, png_bytes, read_safetensors, write_cifar_subset,
+from cli_cases import (TINY_NET, Suite, check, expect, fashion_images, png_bytes, read_safetensors, write_cifar_subset,
                        write_idx_subset, write_image_folder, write_safetensors)
 
 suite = Suite(__doc__)
@@ -452,7 +452,8 @@ def bad_normalization_values_are_usage_errors():
 @suite.test
 def predict_refuses_what_it_cannot_read():
     model = ["predict", RGB10, *PREDICT]
-    expect(suite.run([*model, "x.png"]), 2, r"resnetc: error: predict needs --weights FILE")
+    expect(suite.run([*model, "--weights", "w.safetensors", "--seed", "1", "x.png"]), 2,
+           r"resnetc: error: --seed draws initial weights: give it or --weights, not both")
     expect(suite.run([*model, "--weights", "w.safetensors"]), 2, r"resnetc: error: predict needs the images: .*")
     weights = suite.path("tiny-for-predict.safetensors")
     expect(suite.run(["train", TINY, "--data", IDX, "--checkpoint", weights, "--max-steps", "1", *CPU]), 0)
@@ -463,6 +464,21 @@ def predict_refuses_what_it_cannot_read():
     with open(picture, "wb") as f:
         f.write(png_bytes(3, 2, 1, bytes(range(6))))
     expect(suite.run(["predict", RGB10, "--weights", weights, picture, *PREDICT]), 1, r"resnetc: checkpoint error: .*")
+
+
+@suite.test
+def predict_without_weights_uses_the_initialized_network():
+    picture = suite.path("initialized.png")
+    with open(picture, "wb") as f:
+        f.write(png_bytes(28, 28, 1, fashion_images("t10k", 1)[0]))
+    runs = {seed: suite.run(["predict", TINY, picture, "--seed", seed, "--top", "3", *PREDICT]) for seed in ("1", "2")}
+    for r in runs.values():
+        expect(r, 0)
+        check(re.fullmatch(r"resnetc: no --weights: predicting with the initialized network \(seed \d\), untrained\n",
+                           r.stderr), "predict says it has no trained weights", r)
+    check(runs["1"].stdout != runs["2"].stdout, "another seed, other initial weights", runs["2"])
+    again = suite.run(["predict", TINY, picture, "--seed", "1", "--top", "3", *PREDICT])
+    check(again.stdout == runs["1"].stdout, "the same seed, the same predictions", again)
 
 
 @suite.test

@@ -441,8 +441,13 @@ void add_predict(CLI::App& app, Options& o) {
   add_model(app, o);
   app.add_option("IMAGE", o.images, "PNG or JPEG files, and folders (every PNG and JPEG file below them)");
   const Group prediction{app, "prediction"};
-  prediction.value("--weights", "FILE", "the trained weights, written by resnetc train (required)",
+  prediction.value("--weights", "FILE",
+                   "the trained weights, written by resnetc train (default: the initialized network, untrained, as "
+                   "resnetc export writes it without --weights)",
                    [&o](const std::string& v) { o.weights = v; });
+  prediction.value("--seed", "N", "without --weights: the seed of the initial weights, as resnetc train --seed "
+                   "(default: the file's train section's, else 0)",
+                   [&o](const std::string& v) { o.seed = whole("--seed", v, 0, INT64_MAX); });
   prediction.value("--top", "K", "print each image's K most probable classes (default 5)",
                    [&o](const std::string& v) { o.top = whole("--top", v, 1, 100000); });
   prediction.value("--format", "FORMAT",
@@ -547,7 +552,7 @@ std::map<std::string, std::string> usage_lines() {
       {"compile", "resnetc [compile] MODEL.net [options]"},
       {"train", "resnetc train MODEL.net [options]"},
       {"eval", "resnetc eval MODEL.net --weights FILE [options]"},
-      {"predict", "resnetc predict MODEL.net --weights FILE IMAGE... [options]"},
+      {"predict", "resnetc predict MODEL.net [--weights FILE] IMAGE... [options]"},
       {"bench", "resnetc bench MODEL.net [options]"},
       {"plot", "resnetc plot LOG... -o FIGURE"},
       {"export", "resnetc export MODEL.net [--weights FILE] [--format onnx|pytorch] -o FILE"},

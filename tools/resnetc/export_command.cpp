@@ -6,8 +6,6 @@
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
-#include <string_view>
-#include <unordered_map>
 
 #include "tools/resnetc/commands.h"
 
@@ -18,7 +16,7 @@
 #include "export/onnx_model.h"
 #include "runtime/checkpoint/atomic_file.h"
 #include "runtime/checkpoint/error.h"
-#include "train/initialize.h"
+#include "tools/resnetc/initial_weights.h"
 #include "train/model_state.h"
 #include "train/recipe.h"
 #include "train/torchvision_export.h"
@@ -49,22 +47,6 @@ fs::path output_target(const fs::path& out, const std::vector<fs::path>& inputs)
   return target.empty() ? out : target;
 }
 
-// The initial values `resnetc train --seed` starts from: drawn per tensor of the training graph
-// the recipe trains (at its batch size: a batch of one has no batch statistics to train with).
-exporter::Weights initialized(const Options& o, dsl::SourceManager& sources, const ir::Graph& forward,
-                              const train::Recipe& recipe, uint64_t seed) {
-  const ir::Graph network = dsl::compile_file(sources, o.model, {o.input, recipe.batch}).graph;
-  const ir::Graph training = autodiff::make_training_graph(network, train::training_options(recipe));
-  std::unordered_map<std::string_view, ir::ValueId> by_name;
-  for (size_t t = 0; t < training.values.size(); ++t) by_name.emplace(training.values[t].name, static_cast<ir::ValueId>(t));
-  exporter::Weights weights;
-  for (const ir::Value& v : forward.values)
-    if (v.role == ir::ValueRole::Parameter || v.role == ir::ValueRole::State)
-      if (const auto it = by_name.find(v.name); it != by_name.end())
-        weights[v.name] = train::initial_values(training, it->second, seed);
-  return weights;  // a tensor missing here is named by fold_for_inference
-}
-
 }  // namespace
 
 int run_export(const Options& o, dsl::SourceManager& sources) {
@@ -93,7 +75,7 @@ int run_export(const Options& o, dsl::SourceManager& sources) {
   std::string source;
   if (o.weights.empty()) {
     const uint64_t seed = o.seed ? static_cast<uint64_t>(*o.seed) : recipe.seed;
-    weights = initialized(o, sources, net.graph, recipe, seed);
+    weights = initial_weights(o, sources, net.graph, recipe, seed);  // a missing one is named by fold_for_inference
     source = fmt::format("initialized from seed {}", seed);
   } else {
     // The checkpoint's tensors are the forward plan's persistent buffers, checked as predict does.

@@ -118,9 +118,8 @@ void finish(CommandLine& cl, CLI::App* command, Options& o) {
   if (o.train && o.emit == Emit::Table)
     throw UsageError("--train shows the training step: use it with --emit=ir, dot, plan, llvm or cuda");
   if (o.command == Command::Eval && o.weights.empty()) throw UsageError("eval needs --weights FILE");
-  if (o.command == Command::Predict && o.weights.empty()) throw UsageError("predict needs --weights FILE");
   if (o.command == Command::Export && o.output.empty()) throw UsageError("export needs -o FILE, the model to write");
-  if (o.command == Command::Export && o.seed && !o.weights.empty())
+  if ((o.command == Command::Export || o.command == Command::Predict) && o.seed && !o.weights.empty())
     throw UsageError("--seed draws initial weights: give it or --weights, not both");
   if (o.command == Command::Predict && o.images.empty())
     throw UsageError("predict needs the images: PNG or JPEG files, or folders of them, after the model");

@@ -1,4 +1,5 @@
-// resnetc predict: each image's most probable classes under a model's trained weights.
+// resnetc predict: each image's most probable classes under a model's trained weights (or its
+// initialized ones, as export writes them).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -15,7 +16,10 @@
 #include "runtime/data/image_folder.h"
 #include "tools/resnetc/backend_choice.h"
 #include "tools/resnetc/commands.h"
+#include "tools/resnetc/initial_weights.h"
+#include "train/model_state.h"
 #include "train/predict.h"
+#include "train/recipe.h"
 #include "train/run_augmentation.h"
 
 namespace resnetc::cli {
@@ -76,15 +80,29 @@ int run_predict(const Options& o, dsl::SourceManager& sources) {
   // At the size the training images were kept at (--image-size, or the one a center crop was taken
   // from), then cropped and resized to the input as evaluation does; else at the input's.
   const std::optional<data::ImageSize> size =
-      train::read_image_size(checkpoint::read_safetensors(o.weights).metadata(), o.weights);
+      o.weights.empty() ? std::nullopt
+                        : train::read_image_size(checkpoint::read_safetensors(o.weights).metadata(), o.weights);
   cpu::ThreadPool decoders(cpu::ThreadPool::Options{o.threads, 0});  // --threads, as train and eval
   data::Split images =
       data::load_images(files, input[1], size.value_or(data::ImageSize{{input[2], input[3]}}), decoders);
   images.labels.assign(files.size(), 0);  // unused: what the batches carry beside the images
   const int64_t batch = o.batch.value_or(std::min(images.count, kLargestBatch));
   const dsl::CompiledNetwork net = batch == 1 ? probe : dsl::compile_file(sources, o.model, {o.input, batch});
+  const passes::PipelineOptions optimize = pipeline_options(o, net.training);
+  train::LoadedCheckpoint weights;
+  std::string weights_name = o.weights;
+  if (o.weights.empty()) {
+    const train::Recipe recipe = train::recipe_from(net.training);
+    const uint64_t seed = o.seed ? static_cast<uint64_t>(*o.seed) : recipe.seed;
+    weights.state = initial_weights(o, sources, net.graph, recipe, seed);
+    weights_name = fmt::format("the initialized network (seed {})", seed);
+    fmt::print(stderr, "resnetc: no --weights: predicting with {}, untrained\n", weights_name);
+  } else {
+    // Refused before anything is compiled: the tensors the forward plan expects.
+    weights = train::load_checkpoint(o.weights, passes::optimized_plan(net.graph, optimize), true);
+  }
   auto backend = make_backend(o);
-  const train::Predictions p = train::predict(net.graph, images, *backend, o.weights, o.top, pipeline_options(o, net.training));
+  const train::Predictions p = train::predict(net.graph, images, *backend, weights, weights_name, o.top, optimize);
   if (o.format == Format::Json) print_json(files, p);
   else print_text(files, p);
   return 0;
