@@ -7,11 +7,12 @@ it on real Fashion-MNIST images at batch 1 and at a batch the network was not co
   --normalize, so the model's metadata carries the normalization) and tests/export/every_op.net
   (every layer the exporter lowers). ONNX Runtime's probabilities equal `resnetc predict`'s
   within 1e-4, and the metadata holds the class names and the normalization.
-- Every example network, with its initialized weights (no checkpoint: training each one for a
-  step would compile every example's training kernels, minutes on 2 cores), at 1x28x28 so the
-  images go in unresized and the 224x224 ones run quickly: the model checks, and each image's
-  logits at batch 1 equal its row at batch 5. --trained-examples also trains each example one
-  step and compares it with resnetc predict, as for the trained models (not in CI: minutes).
+- Every example network, with its initialized weights (export and predict without --weights draw
+  the ones resnetc train --seed 0 starts from; training each one for a step would compile every
+  example's training kernels, minutes on 2 cores), at 1x28x28 so the images go in unresized and
+  the 224x224 ones run quickly: the model checks, and ONNX Runtime's probabilities at batch 1 and
+  5 equal `resnetc predict`'s within 1e-4. --trained-examples also trains each example one step
+  first (not in CI: minutes).
 
 The Python packages come from PyPI into a virtual environment kept under the build directory
 (--venv), made once and reused.
@@ -109,21 +110,29 @@ def check_onnx(python, model, images, expect_probabilities=None, input_size=None
     return r.stdout
 
 
-def trained(run, python, net, name, train_flags=(), network=(), steps=3, batch=8):
-    """Trains `net` a few steps, exports it, and compares ONNX Runtime with resnetc predict.
-    `network`: flags of every command (--input)."""
-    weights, model = run.path(name + ".safetensors"), run.path(name + ".onnx")
-    run.resnetc_run("train", net, *network, "--data", run.data, "--epochs", 1, "--max-steps", steps, "--batch", batch,
-                    "--checkpoint", weights, "--no-progress", "--device", "cpu", *train_flags)
-    run.resnetc_run("export", net, *network, "--weights", weights, "-o", model)
-    predicted = run.resnetc_run("predict", net, *network, "--weights", weights, "--format", "json", "--top", 1000,
+def compared(run, python, net, name, network=(), weights=()):
+    """Exports `net` and compares ONNX Runtime with resnetc predict. `network`: flags of both
+    commands (--input); `weights`: where the weights come from (--weights FILE, or none: both
+    draw the same initialized ones)."""
+    model = run.path(name + ".onnx")
+    run.resnetc_run("export", net, *network, *weights, "-o", model)
+    predicted = run.resnetc_run("predict", net, *network, *weights, "--format", "json", "--top", 1000,
                                 "--device", "cpu", *run.pngs)
     expected = run.path(name + ".predict.json")
     with open(expected, "w") as f:
         f.write(predicted)
     out = check_onnx(python, model, run.pngs, expected)
-    os.remove(model)
+    os.remove(model)  # the large ones take 100-250 MB each
     return out
+
+
+def trained(run, python, net, name, train_flags=(), network=(), steps=3, batch=8):
+    """Trains `net` a few steps, exports it, and compares ONNX Runtime with resnetc predict.
+    `network`: flags of every command (--input)."""
+    weights = run.path(name + ".safetensors")
+    run.resnetc_run("train", net, *network, "--data", run.data, "--epochs", 1, "--max-steps", steps, "--batch", batch,
+                    "--checkpoint", weights, "--no-progress", "--device", "cpu", *train_flags)
+    return compared(run, python, net, name, network, ["--weights", weights])
 
 
 def trained_small_fashion(run, python):
@@ -141,10 +150,7 @@ def trained_every_op(run, python):
 
 def initialized_examples(run, python):
     for net in sorted(glob.glob(os.path.join(ROOT, "examples", "*.net"))):
-        model = run.path(os.path.basename(net)[:-4] + ".onnx")
-        run.resnetc_run("export", net, "--input", "1x28x28", "-o", model)
-        check_onnx(python, model, run.pngs)
-        os.remove(model)  # the large ones take 100-250 MB each
+        compared(run, python, net, os.path.basename(net)[:-4], ["--input", "1x28x28"])
 
 
 def trained_examples(run, python):
