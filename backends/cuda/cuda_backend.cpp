@@ -96,12 +96,15 @@ class CudaExecutor : public DeviceExecutor {
       stream_.synchronize();
     });
   }
-  // The kernels before `at` and those from `at` on are two graphs (or two runs of launches), and
-  // `between` enqueues its work (the gradients' all-reduce) on the stream between them.
+  // The kernels before `at` and those from `at` on are two graphs (or two runs of launches).
+  // `between` runs once the first are done, as on the CPU: it may read and write buffers (which
+  // copy on the default stream, not ordered with this one), or enqueue work on this stream (the
+  // gradients' all-reduce by NCCL), which the second graph then follows.
   void run_pausing_at(size_t at, const std::function<void()>& between) override {
     reporting_faults([&] {
       run_preamble();
       run_step_kernels(0, at);
+      stream_.synchronize();
       between();
       run_step_kernels(at, plan_.kernels.size());
       stream_.synchronize();
