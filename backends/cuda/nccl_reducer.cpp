@@ -17,7 +17,8 @@ class NcclReducer : public train::DeviceReducer {
 
   void sum_scaled(train::PlanExecutor& executor, std::span<const int> buffers, float weight) override {
     auto* device = dynamic_cast<DeviceExecutor*>(&executor);
-    if (device == nullptr) throw std::logic_error("an NCCL reducer was given an executor that is not the CUDA backend's");
+    if (device == nullptr)
+      throw std::logic_error("an NCCL reducer was given an executor that is not the CUDA backend's");
     const plan::KernelPlan& plan = device->plan();
     // Buffers that lie back to back in device memory are summed by one call.
     std::vector<nccl::DeviceFloats> spans;

@@ -139,7 +139,8 @@ def case_call_sequence(r):
               f"rank {rank}'s shares of the 10 steps are {[s for s, _ in groups]}, not {shares[rank] * 2}")
         for scalar, counts in groups:
             check(sum(counts) == GRADIENT_FLOATS, f"rank {rank} all-reduces {counts} floats, not {GRADIENT_FLOATS}")
-        check(mine[-1] == ("CommDestroy", f"rank {rank}"), f"rank {rank}'s last call is {mine[-1]}, not ncclCommDestroy")
+        check(mine[-1] == ("CommDestroy", f"rank {rank}"),
+              f"rank {rank}'s last call is {mine[-1]}, not ncclCommDestroy")
         check(not any(name in ("CommAbort", "refused:") for name, _ in mine), f"rank {rank}: {mine}")
 
 

@@ -186,7 +186,7 @@ network small {
 // Data-parallel training pauses the step between the backward pass and the updates to sum the
 // gradients (train/distributed.h): the pause changes nothing by itself, with and without the
 // step's CUDA graphs, and the updates apply the gradients as the pause leaves them.
-TEST_CASE("a step paused before its updates gives the step's weights, and applies the gradients the pause leaves") {
+TEST_CASE("a step paused before its updates gives the step's weights and applies the gradients it leaves") {
   if (!gpu_here()) return;
   cuda_backend::CudaBackend backend(0, {});
   dsl::SourceManager sources;
