@@ -123,7 +123,7 @@ void DataParallel::broadcast(std::span<std::byte> bytes) const { world_->broadca
 
 void DataParallel::reduce_on_device(std::unique_ptr<DeviceReducer> reducer) {
   device_ = std::move(reducer);
-  gradients_.clear();  // their host copies are not needed on the device
+  gradients_.clear();  // made again as needed: with host copies only for MPI's sums
 }
 
 GradientBuffers gradient_buffers(const plan::KernelPlan& plan) {
