@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
-"""The NCCL path of data-parallel training without GPUs: `mpirun -np 2 resnetc train --device cuda`
-on the fake driver (two fake GPUs) and the fake NCCL (fake_nccl.cpp), whose log of calls is
-checked: the unique id made once, by rank 0, and given to both ranks; ncclCommInitRank with each
-rank, the job's size and the rank's GPU; per step one group of in-place float32 all-reduces of
-the gradients, pre-multiplied by the rank's share of the batch (5/9 and 4/9 in the short batch),
-whose counts add up to the gradients' floats, each followed by polls of the asynchronous error;
-ncclCommDestroy at the end. An injected asynchronous error and a hung all-reduce (with a short
-RESNETC_NCCL_TIMEOUT) end the job with a message naming the rank; a rank that cannot load NCCL
-says so; a single process never loads NCCL; a step paused for the all-reduce launches the
-kernels a single process launches, in the same order.
+"""The NCCL path of data-parallel training without GPUs: `mpirun -np 2 resnetc train --device cuda` on
+the fake driver (two fake GPUs) and the fake NCCL (fake_nccl.cpp), whose log of calls is checked:
+the unique id made once, by rank 0, and given to both ranks; ncclCommInitRank with each rank, the
+job's size and the rank's GPU; per step one group of in-place float32 all-reduces of the gradients,
+pre-multiplied by the rank's share of the batch (5/9 and 4/9 in the short batch), whose counts add
+up to the gradients' floats, each followed by polls of the asynchronous error; ncclCommDestroy at
+the end. An injected asynchronous error and a hung all-reduce (with a short RESNETC_NCCL_TIMEOUT)
+end the job with a message naming the rank; a rank that cannot load NCCL says so, and so does one
+without a GPU of its own; a single process never loads NCCL; a step paused for the all-reduce
+launches the kernels a single process launches, in the same order.
 
     python3 tests/fake_nccl/run_fake_nccl.py --resnetc build/tools/resnetc/resnetc \\
         --driver build/tests/fake_driver/libresnetc_fake_cuda.so \\
@@ -172,6 +172,13 @@ def case_rank_without_nccl(r):
           "a rank that cannot load NCCL does not say so", result)
 
 
+def case_more_ranks_than_gpus(r):
+    result, _, lines = r.train(2, "--epochs", "1", FAKE_CUDA_DEVICES="1")
+    check(result.returncode != 0 and "rank 1 is process 2 of 2 on its machine, which has 1 GPU(s): start one process "
+                                     "per GPU, or add --device cpu" in result.stderr,
+          "two ranks on one GPU are not refused naming the rank", result)
+
+
 def case_single_process_never_loads_nccl(r):
     result, _, lines = r.train(0, "--epochs", "1", LD_DEBUG="files")
     check(result.returncode == 0, "a single process on the fake GPU failed", result)
@@ -198,7 +205,7 @@ def case_paused_step_launches_the_same_kernels(r):
 
 
 CASES = [case_call_sequence, case_async_error_names_the_rank, case_hung_all_reduce_times_out, case_rank_without_nccl,
-         case_single_process_never_loads_nccl, case_paused_step_launches_the_same_kernels]
+         case_more_ranks_than_gpus, case_single_process_never_loads_nccl, case_paused_step_launches_the_same_kernels]
 
 
 def main():
