@@ -85,12 +85,17 @@ void DataParallel::check_same_weights(const TensorMap& state) const {
 DataParallel::Gradients& DataParallel::gradients_of(const plan::KernelPlan& plan) {
   if (auto found = gradients_.find(&plan); found != gradients_.end()) return found->second;
   GradientBuffers where = gradient_buffers(plan);
-  std::vector<float> host(static_cast<size_t>(where.floats));
+  std::vector<float> host(device_ ? 0 : static_cast<size_t>(where.floats));
   return gradients_.emplace(&plan, Gradients{std::move(where), std::move(host)}).first->second;
 }
 
 void DataParallel::run_step(PlanExecutor& executor, const plan::KernelPlan& plan, double share) {
   Gradients& g = gradients_of(plan);
+  if (device_) {
+    executor.run_pausing_at(g.where.first_update,
+                            [&] { device_->sum_scaled(executor, g.where.buffers, static_cast<float>(share)); });
+    return;
+  }
   executor.run_pausing_at(g.where.first_update, [&] {
     std::span<float> all(g.host);
     size_t at = 0;
@@ -114,6 +119,12 @@ void DataParallel::run_step(PlanExecutor& executor, const plan::KernelPlan& plan
 void DataParallel::sum(std::span<double> values) const { world_->sum(values); }
 int64_t DataParallel::max(int64_t value) const { return world_->max(value); }
 void DataParallel::barrier() const { world_->barrier(); }
+void DataParallel::broadcast(std::span<std::byte> bytes) const { world_->broadcast(bytes); }
+
+void DataParallel::reduce_on_device(std::unique_ptr<DeviceReducer> reducer) {
+  device_ = std::move(reducer);
+  gradients_.clear();  // made again as needed: with host copies only for MPI's sums
+}
 
 GradientBuffers gradient_buffers(const plan::KernelPlan& plan) {
   GradientBuffers g;

@@ -7,7 +7,8 @@
 //
 // The all-reduce goes between the plan's last backward kernel and its first update kernel
 // (PlanExecutor::run_pausing_at). One all-reduce over all gradients, after the whole backward
-// pass: buckets launched while the backward still runs are not done yet.
+// pass: buckets launched while the backward still runs are not done yet. On GPUs the gradients
+// are summed on the device (DeviceReducer: NCCL), elsewhere on the host (MPI).
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -72,16 +73,24 @@ class DataParallel {
   void sum(std::span<double> values) const;
   int64_t max(int64_t value) const;
   void barrier() const;
+  // Rank 0's `bytes` on every rank.
+  void broadcast(std::span<std::byte> bytes) const;
+
+  // From now on run_step sums the gradients where the backend keeps them, with `reducer` (NCCL
+  // between GPUs: Backend::device_reducer), instead of copying them to the host for MPI. Null
+  // keeps the host path.
+  void reduce_on_device(std::unique_ptr<DeviceReducer> reducer);
 
  private:
   struct Gradients {
     GradientBuffers where;
-    std::vector<float> host;  // all of them, back to back, for the all-reduce
+    std::vector<float> host;  // all of them, back to back, for the all-reduce on the host
   };
   Gradients& gradients_of(const plan::KernelPlan& plan);
 
   std::string version_;
   std::unique_ptr<mpi::Communicator> world_;
+  std::unique_ptr<DeviceReducer> device_;
   std::map<const plan::KernelPlan*, Gradients> gradients_;
 };
 

@@ -58,12 +58,30 @@ class PlanExecutor {
   }
 };
 
+// Sums buffers across the ranks of a data-parallel job on the device that holds them (NCCL
+// between GPUs), where copying them to the host for MPI would cost two trips over the bus.
+class DeviceReducer {
+ public:
+  virtual ~DeviceReducer() = default;
+  // In place on every rank: each of `buffers` (float32) of `executor`, an executor of the backend
+  // that made this reducer, times `weight`, summed over the ranks. Ordered after the kernels the
+  // executor has run so far; returns when the sums are done. Throws naming a rank that failed.
+  virtual void sum_scaled(PlanExecutor& executor, std::span<const int> buffers, float weight) = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string device_name() const = 0;  // "cpu", "cuda:0 (NVIDIA H100)"
   // The plan must outlive the executor.
   virtual std::unique_ptr<PlanExecutor> compile(const plan::KernelPlan& plan) = 0;
+  // For rank `rank` of a data-parallel job of `size` ranks: a reducer on this backend's device,
+  // or null when its buffers are host memory (the trainer then sums them with MPI). `broadcast`
+  // gives rank 0's bytes to every rank, for the reducer's setup. Called by every rank alike.
+  virtual std::unique_ptr<DeviceReducer> device_reducer(
+      int /*rank*/, int /*size*/, const std::function<void(std::span<std::byte>)>& /*broadcast*/) {
+    return nullptr;
+  }
 };
 
 // Typed helpers over PlanExecutor.

@@ -5,16 +5,20 @@
 #include <chrono>
 #include <deque>
 #include <cstdlib>
-#include <optional>
 #include <string_view>
 #include <map>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "compiler/codegen/cuda/cuda_emitter.h"
 #include "runtime/cuda/parallel_compile.h"
 #include "runtime/cuda/stream.h"
 #include "backends/cuda/device_batches.h"
+#include "backends/cuda/device_executor.h"
+#ifdef RESNETC_HAVE_NCCL
+#include "backends/cuda/nccl_reducer.h"
+#endif
 
 namespace resnetc::cuda_backend {
 namespace {
@@ -25,7 +29,7 @@ bool graphs_enabled() {
   return setting == nullptr || std::string_view(setting) != "0";
 }
 
-class CudaExecutor : public train::PlanExecutor {
+class CudaExecutor : public DeviceExecutor {
  public:
   // `units[i]` compiled is `cubins[i]`.
   CudaExecutor(const cuda::Device& device, const cuda::CacheOptions& cache, const plan::KernelPlan& plan,
@@ -86,25 +90,35 @@ class CudaExecutor : public train::PlanExecutor {
   // synchronisation, or the launch of a later kernel; so failures name the plan, and say how to
   // make the faulting kernel's own launch report it.
   void run() override {
-    try {
-      if (weights_changed_) launch(true);
-      weights_changed_ = false;
-      if (!use_graph_) {
-        launch(false);
-      } else {
-        if (!graph_) {
-          stream_.begin_capture();
-          try {
-            launch(false);
-          } catch (...) {
-            stream_.abandon_capture();
-            throw;
-          }
-          graph_.emplace(stream_.end_capture());
-        }
-        graph_->launch(stream_);
-      }
+    reporting_faults([&] {
+      run_preamble();
+      run_step_kernels(0, plan_.kernels.size());
       stream_.synchronize();
+    });
+  }
+  // The kernels before `at` and those from `at` on are two graphs (or two runs of launches).
+  // `between` runs once the first are done, as on the CPU: it may read and write buffers (which
+  // copy on the default stream, not ordered with this one), or enqueue work on this stream (the
+  // gradients' all-reduce by NCCL), which the second graph then follows.
+  void run_pausing_at(size_t at, const std::function<void()>& between) override {
+    reporting_faults([&] {
+      run_preamble();
+      run_step_kernels(0, at);
+      stream_.synchronize();
+      between();
+      run_step_kernels(at, plan_.kernels.size());
+      stream_.synchronize();
+    });
+  }
+  const plan::KernelPlan& plan() const override { return plan_; }
+  const cuda::Stream& stream() const override { return stream_; }
+  cuda::DevicePtr device_address(int buffer) const override { return address(buffer); }
+
+  // Runs `step`, naming the plan and device in a CUDA failure.
+  template <class Step>
+  void reporting_faults(Step&& step) {
+    try {
+      step();
     } catch (const cuda::CudaError& e) {
       const char* blocking = std::getenv("CUDA_LAUNCH_BLOCKING");
       const bool named = !use_graph_ && blocking != nullptr && std::string_view(blocking) == "1";
@@ -148,10 +162,32 @@ class CudaExecutor : public train::PlanExecutor {
 
   bool in_preamble(const Launch& l) const { return l.plan_kernel < plan_.preamble_kernels; }
 
-  // The preamble's launches, or the step's.
-  void launch(bool preamble) {
+  void run_preamble() {
+    if (weights_changed_) launch(true, 0, plan_.kernels.size());
+    weights_changed_ = false;
+  }
+
+  // The step's launches of plan kernels first .. end - 1, from their graph (recorded on first use).
+  void run_step_kernels(size_t first, size_t end) {
+    if (!use_graph_) return launch(false, first, end);
+    auto graph = graphs_.find({first, end});
+    if (graph == graphs_.end()) {
+      stream_.begin_capture();
+      try {
+        launch(false, first, end);
+      } catch (...) {
+        stream_.abandon_capture();
+        throw;
+      }
+      graph = graphs_.emplace(std::pair{first, end}, stream_.end_capture()).first;
+    }
+    graph->second.launch(stream_);
+  }
+
+  // The preamble's launches, or the step's, of plan kernels first .. end - 1.
+  void launch(bool preamble, size_t first, size_t end) {
     for (Launch& l : launches_) {
-      if (in_preamble(l) != preamble) continue;
+      if (in_preamble(l) != preamble || l.plan_kernel < first || l.plan_kernel >= end) continue;
       try {
         cuda::launch(l.function, l.config, l.params);
       } catch (const cuda::CudaError& e) {
@@ -177,7 +213,7 @@ class CudaExecutor : public train::PlanExecutor {
   const plan::KernelPlan& plan_;
   cuda::Stream stream_;
   bool use_graph_ = graphs_enabled();
-  std::optional<cuda::Graph> graph_;
+  std::map<std::pair<size_t, size_t>, cuda::Graph> graphs_;  // by the plan kernels they launch
   bool weights_changed_ = true;
   std::vector<cuda::Module> modules_;
   cuda::DeviceBuffer storage_[3];
@@ -195,6 +231,17 @@ CudaBackend::CudaBackend(int device_index, cuda::CacheOptions cache) : device_(d
 }
 
 std::string CudaBackend::device_name() const { return fmt::format("cuda:{} ({})", device_.index(), device_.name()); }
+
+std::unique_ptr<train::DeviceReducer> CudaBackend::device_reducer(
+    int rank, int size, const std::function<void(std::span<std::byte>)>& broadcast) {
+#ifdef RESNETC_HAVE_NCCL
+  device_.make_current();  // NCCL takes the current device as the rank's
+  return make_nccl_reducer(rank, size, broadcast);
+#else
+  (void)rank, (void)size, (void)broadcast;
+  return nullptr;
+#endif
+}
 
 std::unique_ptr<train::PlanExecutor> CudaBackend::compile(const plan::KernelPlan& plan) {
   if (plan.precision == plan::Precision::Bf16)

@@ -4,7 +4,8 @@
 // device's own architecture through the on-disk cache; its three memories allocated on the
 // device (running out names what the plan needs); its launches recorded once as a CUDA graph on
 // the executor's stream and replayed every step (RESNETC_CUDA_GRAPHS=0: launched one by one);
-// the data set kept on the device and batches assembled there (device_batches.h).
+// the data set kept on the device and batches assembled there (device_batches.h); in an MPI job
+// the gradients summed between the GPUs by NCCL (nccl_reducer.h).
 #include <memory>
 #include <string>
 
@@ -27,6 +28,10 @@ class CudaBackend : public train::Backend {
   std::string device_name() const override;  // "cuda:0 (NVIDIA H100 80GB HBM3)"
   std::unique_ptr<train::PlanExecutor> compile(const plan::KernelPlan& plan) override;
   const CompileReport& last_compile() const { return last_; }
+  // NCCL between the job's GPUs, this one for `rank` (nccl_reducer.h); null in a build without
+  // nccl.h (the trainer then sums the gradients on the host with MPI).
+  std::unique_ptr<train::DeviceReducer> device_reducer(
+      int rank, int size, const std::function<void(std::span<std::byte>)>& broadcast) override;
 
  private:
   cuda::Device device_;

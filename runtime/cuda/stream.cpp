@@ -18,6 +18,13 @@ Stream::~Stream() { driver().stream_destroy(stream_); }
 
 void Stream::synchronize() const { check(driver().stream_synchronize(stream_), "cuStreamSynchronize"); }
 
+bool Stream::done() const {
+  const CUresult result = driver().stream_query(stream_);
+  if (result == CUDA_ERROR_NOT_READY) return false;
+  check(result, "cuStreamQuery");
+  return true;
+}
+
 void Stream::begin_capture() {
   check(driver().stream_begin_capture(stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
 }

@@ -22,6 +22,9 @@ public:
 
   StreamHandle get() const noexcept { return stream_; }
   void synchronize() const;
+  // True once all work enqueued so far is done (cuStreamQuery): for waits that must also watch
+  // something else, as NCCL's errors.
+  bool done() const;
 
   // Work enqueued on this stream between begin_capture() and end_capture() is recorded, not
   // run. Capture is thread-local: only this thread's unsafe calls (allocations, synchronisation)

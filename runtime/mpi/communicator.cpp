@@ -74,4 +74,9 @@ std::vector<int64_t> Communicator::gather_all(std::span<const int64_t> values) c
 
 void Communicator::barrier() const { check(api().barrier(api().comm_world), "MPI_Barrier"); }
 
+void Communicator::broadcast(std::span<std::byte> bytes) const {
+  if (bytes.size() > INT_MAX) throw MpiError("MPI_Bcast of more than 2 GiB at once");
+  check(api().bcast(bytes.data(), static_cast<int>(bytes.size()), api().byte_type, 0, api().comm_world), "MPI_Bcast");
+}
+
 }  // namespace resnetc::mpi

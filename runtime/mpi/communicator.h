@@ -2,6 +2,7 @@
 // MPI_COMM_WORLD of a process that mpirun started, with the few collectives data-parallel
 // training needs. OpenMPI is loaded at run time (mpi_library.h says why); nothing here
 // includes <mpi.h>.
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <stdexcept>
@@ -35,6 +36,8 @@ class Communicator {
   // Every rank's `values` (the same count on each), rank after rank.
   std::vector<int64_t> gather_all(std::span<const int64_t> values) const;
   void barrier() const;
+  // Rank 0's `bytes` on every rank (the same count on each).
+  void broadcast(std::span<std::byte> bytes) const;
 
  private:
   int rank_ = 0, size_ = 1;

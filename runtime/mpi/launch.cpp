@@ -50,8 +50,9 @@ std::optional<Launch> launched_by_mpirun() {
   if (!size) return std::nullopt;
   const std::optional<int> rank = env_int("OMPI_COMM_WORLD_RANK");
   const std::optional<int> local_size = env_int("OMPI_COMM_WORLD_LOCAL_SIZE");
+  const std::optional<int> local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK");
   if (!rank || *rank >= *size) throw MpiError("mpirun set OMPI_COMM_WORLD_SIZE but no valid OMPI_COMM_WORLD_RANK");
-  return Launch{*rank, *size, local_size.value_or(1)};
+  return Launch{*rank, *size, local_size.value_or(1), local_rank.value_or(0)};
 }
 
 int threads_per_rank(const Launch& launch) {

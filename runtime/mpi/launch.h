@@ -10,6 +10,7 @@ struct Launch {
   int rank = 0;        // OMPI_COMM_WORLD_RANK
   int size = 1;        // OMPI_COMM_WORLD_SIZE
   int local_size = 1;  // OMPI_COMM_WORLD_LOCAL_SIZE: the ranks on this machine
+  int local_rank = 0;  // OMPI_COMM_WORLD_LOCAL_RANK: this rank among them (its GPU)
 };
 
 // None: a single process that mpirun did not start (MPI is then never loaded).

@@ -41,11 +41,13 @@ MpiApi load_mpi_api(const char* library) {
   RESNETC_MPI_FUNCTION(allreduce, MPI_Allreduce);
   RESNETC_MPI_FUNCTION(allgather, MPI_Allgather);
   RESNETC_MPI_FUNCTION(barrier, MPI_Barrier);
+  RESNETC_MPI_FUNCTION(bcast, MPI_Bcast);
   RESNETC_MPI_FUNCTION(error_string, MPI_Error_string);
   RESNETC_MPI_HANDLE(comm_world, MPI_Comm, ompi_mpi_comm_world);
   RESNETC_MPI_HANDLE(float_type, MPI_Datatype, ompi_mpi_float);
   RESNETC_MPI_HANDLE(double_type, MPI_Datatype, ompi_mpi_double);
   RESNETC_MPI_HANDLE(int64_type, MPI_Datatype, ompi_mpi_int64_t);
+  RESNETC_MPI_HANDLE(byte_type, MPI_Datatype, ompi_mpi_byte);
   RESNETC_MPI_HANDLE(sum, MPI_Op, ompi_mpi_op_sum);
   RESNETC_MPI_HANDLE(max, MPI_Op, ompi_mpi_op_max);
   return api;

@@ -23,9 +23,10 @@ struct MpiApi {
   decltype(&::MPI_Allreduce) allreduce;
   decltype(&::MPI_Allgather) allgather;
   decltype(&::MPI_Barrier) barrier;
+  decltype(&::MPI_Bcast) bcast;
   decltype(&::MPI_Error_string) error_string;
   MPI_Comm comm_world;
-  MPI_Datatype float_type, double_type, int64_type;
+  MPI_Datatype float_type, double_type, int64_type, byte_type;
   MPI_Op sum, max;
 };
 

@@ -15,6 +15,8 @@
 //                               asynchronous: the launch succeeds, every later call fails with
 //                               it (sticky); with CUDA_LAUNCH_BLOCKING=1 the launch itself fails
 //   FAKE_CUDA_LOG=FILE          appends "launch NAME grid x,y,z block x,y,z shared N" per kernel run
+//   FAKE_CUDA_DEVICES=N         how many GPUs (default 1, at most 8): alike, each with its own primary
+//                               context, sharing one memory (for one rank per GPU in an MPI job)
 //   FAKE_CUDA_FILL=BYTE         what new allocations hold (default 255). A real GPU's do not start
 //                               zeroed; 0xFF bytes read as NaN and as out-of-range indices, so host
 //                               code that reads memory nothing wrote fails visibly. Since the fake's
@@ -24,6 +26,7 @@
 #include <elf.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -65,6 +68,7 @@ struct Launch {
 // The opaque handle types <cuda.h> declares.
 struct CUctx_st {
   int retained = 0;
+  int device = 0;
 };
 
 struct CUfunc_st {
@@ -78,6 +82,7 @@ struct CUmod_st {
 };
 
 struct CUstream_st {
+  bool held = false;  // busy until released (fake_cuda_hold_stream): a collective a peer never joins
   bool capturing = false;
   bool capture_invalidated = false;
   CUstreamCaptureMode capture_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
@@ -129,7 +134,9 @@ struct Driver {
   bool launch_blocking = false;  // CUDA_LAUNCH_BLOCKING=1
   std::FILE* log = nullptr;
 
-  CUctx_st context;
+  static constexpr int kMaxDevices = 8;
+  int devices = 1;
+  CUctx_st contexts[kMaxDevices];
   std::map<CUdeviceptr, std::size_t> allocations;  // base -> bytes
   std::size_t allocated = 0;
   Registry<CUmod_st> modules;
@@ -162,6 +169,7 @@ constexpr ErrorText kErrors[] = {
     {CUDA_ERROR_OUT_OF_MEMORY, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory"},
     {CUDA_ERROR_NOT_INITIALIZED, "CUDA_ERROR_NOT_INITIALIZED", "initialization error"},
     {CUDA_ERROR_INVALID_DEVICE, "CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"},
+    {CUDA_ERROR_NOT_READY, "CUDA_ERROR_NOT_READY", "device not ready"},
     {CUDA_ERROR_INVALID_IMAGE, "CUDA_ERROR_INVALID_IMAGE", "device kernel image is invalid"},
     {CUDA_ERROR_INVALID_CONTEXT, "CUDA_ERROR_INVALID_CONTEXT", "invalid device context"},
     {CUDA_ERROR_NO_BINARY_FOR_GPU, "CUDA_ERROR_NO_BINARY_FOR_GPU",
@@ -202,6 +210,14 @@ bool configure(Driver& d) {
   if (!read_number("FAKE_CUDA_CC", cc) || !read_number("FAKE_CUDA_MEMORY", memory) ||
       !read_number("FAKE_CUDA_FAIL_LAUNCH", d.fail_launch) || !read_number("FAKE_CUDA_FILL", fill))
     return false;
+  unsigned long long devices = 1;
+  if (!read_number("FAKE_CUDA_DEVICES", devices)) return false;
+  if (devices < 1 || devices > Driver::kMaxDevices) {
+    std::fprintf(stderr, "fake CUDA driver: FAKE_CUDA_DEVICES=%llu is not 1 to %d\n", devices, Driver::kMaxDevices);
+    return false;
+  }
+  d.devices = static_cast<int>(devices);
+  for (int i = 0; i < d.devices; ++i) d.contexts[i].device = i;
   if (fill > 0xFF) {
     std::fprintf(stderr, "fake CUDA driver: FAKE_CUDA_FILL=%llu is not a byte\n", fill);
     return false;
@@ -350,7 +366,7 @@ CUresult CUDAAPI cuDeviceGetCount(int* count) {
   std::lock_guard lock(d.mutex);
   if (!d.initialized) return CUDA_ERROR_NOT_INITIALIZED;
   if (count == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  *count = 1;
+  *count = d.devices;
   return CUDA_SUCCESS;
 }
 
@@ -359,8 +375,8 @@ CUresult CUDAAPI cuDeviceGet(CUdevice* device, int ordinal) {
   std::lock_guard lock(d.mutex);
   if (!d.initialized) return CUDA_ERROR_NOT_INITIALIZED;
   if (device == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  if (ordinal != 0) return CUDA_ERROR_INVALID_DEVICE;
-  *device = 0;
+  if (ordinal < 0 || ordinal >= d.devices) return CUDA_ERROR_INVALID_DEVICE;
+  *device = ordinal;
   return CUDA_SUCCESS;
 }
 
@@ -368,7 +384,7 @@ CUresult CUDAAPI cuDeviceGetName(char* name, int length, CUdevice device) {
   Driver& d = driver();
   std::lock_guard lock(d.mutex);
   if (!d.initialized) return CUDA_ERROR_NOT_INITIALIZED;
-  if (device != 0) return CUDA_ERROR_INVALID_DEVICE;
+  if (device < 0 || device >= d.devices) return CUDA_ERROR_INVALID_DEVICE;
   if (name == nullptr || length <= 0) return CUDA_ERROR_INVALID_VALUE;
   std::snprintf(name, static_cast<std::size_t>(length), "%s", kDeviceName);
   return CUDA_SUCCESS;
@@ -378,7 +394,7 @@ CUresult CUDAAPI cuDeviceGetAttribute(int* value, CUdevice_attribute attribute, 
   Driver& d = driver();
   std::lock_guard lock(d.mutex);
   if (!d.initialized) return CUDA_ERROR_NOT_INITIALIZED;
-  if (device != 0) return CUDA_ERROR_INVALID_DEVICE;
+  if (device < 0 || device >= d.devices) return CUDA_ERROR_INVALID_DEVICE;
   if (value == nullptr) return CUDA_ERROR_INVALID_VALUE;
   switch (attribute) {
     case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: *value = d.cc_major; break;
@@ -405,7 +421,7 @@ CUresult CUDAAPI cuDeviceTotalMem(std::size_t* bytes, CUdevice device) {
   Driver& d = driver();
   std::lock_guard lock(d.mutex);
   if (!d.initialized) return CUDA_ERROR_NOT_INITIALIZED;
-  if (device != 0) return CUDA_ERROR_INVALID_DEVICE;
+  if (device < 0 || device >= d.devices) return CUDA_ERROR_INVALID_DEVICE;
   if (bytes == nullptr) return CUDA_ERROR_INVALID_VALUE;
   *bytes = d.memory;
   return CUDA_SUCCESS;
@@ -415,10 +431,10 @@ CUresult CUDAAPI cuDevicePrimaryCtxRetain(CUcontext* context, CUdevice device) {
   Driver& d = driver();
   std::lock_guard lock(d.mutex);
   if (!d.initialized) return CUDA_ERROR_NOT_INITIALIZED;
-  if (device != 0) return CUDA_ERROR_INVALID_DEVICE;
+  if (device < 0 || device >= d.devices) return CUDA_ERROR_INVALID_DEVICE;
   if (context == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  ++d.context.retained;
-  *context = &d.context;
+  ++d.contexts[device].retained;
+  *context = &d.contexts[device];
   return CUDA_SUCCESS;
 }
 
@@ -426,9 +442,9 @@ CUresult CUDAAPI cuDevicePrimaryCtxRelease(CUdevice device) {
   Driver& d = driver();
   std::lock_guard lock(d.mutex);
   if (!d.initialized) return CUDA_ERROR_NOT_INITIALIZED;
-  if (device != 0) return CUDA_ERROR_INVALID_DEVICE;
-  if (d.context.retained == 0) return CUDA_ERROR_INVALID_CONTEXT;
-  --d.context.retained;
+  if (device < 0 || device >= d.devices) return CUDA_ERROR_INVALID_DEVICE;
+  if (d.contexts[device].retained == 0) return CUDA_ERROR_INVALID_CONTEXT;
+  --d.contexts[device].retained;
   return CUDA_SUCCESS;
 }
 
@@ -436,8 +452,19 @@ CUresult CUDAAPI cuCtxSetCurrent(CUcontext context) {
   Driver& d = driver();
   std::lock_guard lock(d.mutex);
   if (!d.initialized) return CUDA_ERROR_NOT_INITIALIZED;
-  if (context != nullptr && (context != &d.context || context->retained == 0)) return CUDA_ERROR_INVALID_CONTEXT;
+  const bool known = context == nullptr || (context >= d.contexts && context < d.contexts + d.devices);
+  if (!known || (context != nullptr && context->retained == 0)) return CUDA_ERROR_INVALID_CONTEXT;
   current_context = context;
+  return CUDA_SUCCESS;
+}
+
+// What the CUDA runtime's cudaGetDevice answers, and so the device NCCL uses (tests/fake_nccl).
+CUresult CUDAAPI cuCtxGetDevice(CUdevice* device) {
+  Driver& d = driver();
+  std::lock_guard lock(d.mutex);
+  if (CUresult r = context_call(d)) return r;
+  if (device == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  *device = current_context->device;
   return CUDA_SUCCESS;
 }
 
@@ -614,6 +641,24 @@ CUresult CUDAAPI cuStreamDestroy(CUstream stream) {
 
 CUresult CUDAAPI cuStreamSynchronize(CUstream stream) {
   Driver& d = driver();
+  std::unique_lock lock(d.mutex);
+  if (CUresult r = context_call(d)) return r;
+  if (!valid_stream(d, stream)) return CUDA_ERROR_INVALID_HANDLE;
+  if (CUstream_st* capture = capturing(stream)) {
+    capture->capture_invalidated = true;
+    return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+  }
+  // A held stream blocks its waiters, as a collective that a peer never joins does.
+  while (stream != nullptr && d.streams.contains(stream) && stream->held) {
+    lock.unlock();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    lock.lock();
+  }
+  return capture_safe(d);
+}
+
+CUresult CUDAAPI cuStreamQuery(CUstream stream) {
+  Driver& d = driver();
   std::lock_guard lock(d.mutex);
   if (CUresult r = context_call(d)) return r;
   if (!valid_stream(d, stream)) return CUDA_ERROR_INVALID_HANDLE;
@@ -621,7 +666,15 @@ CUresult CUDAAPI cuStreamSynchronize(CUstream stream) {
     capture->capture_invalidated = true;
     return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
   }
-  return capture_safe(d);
+  return stream != nullptr && stream->held ? CUDA_ERROR_NOT_READY : CUDA_SUCCESS;
+}
+
+// The test hook of tests/fake_nccl: a collective that hangs holds its stream until an abort
+// releases it. Not a CUDA entry point.
+extern "C" __attribute__((visibility("default"))) void fake_cuda_hold_stream(CUstream stream, int held) {
+  Driver& d = driver();
+  std::lock_guard lock(d.mutex);
+  if (d.streams.contains(stream)) stream->held = held != 0;
 }
 
 CUresult CUDAAPI cuEventCreate(CUevent* event, unsigned int flags) {

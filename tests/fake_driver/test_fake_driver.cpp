@@ -21,7 +21,8 @@ constexpr std::size_t kMemory = 1 << 20;
 const detail::DriverApi& fake() {
   static const detail::DriverApi api = [] {
     setenv("FAKE_CUDA_MEMORY", std::to_string(kMemory).c_str(), 1);
-    for (const char* inherited : {"FAKE_CUDA_CC", "FAKE_CUDA_FAIL_LAUNCH", "FAKE_CUDA_FILL", "CUDA_LAUNCH_BLOCKING"})
+    for (const char* inherited :
+         {"FAKE_CUDA_CC", "FAKE_CUDA_FAIL_LAUNCH", "FAKE_CUDA_FILL", "FAKE_CUDA_DEVICES", "CUDA_LAUNCH_BLOCKING"})
       unsetenv(inherited);
     detail::DriverApi loaded = detail::load_driver_api(RESNETC_FAKE_CUDA_DRIVER);
     REQUIRE(loaded.init(0) == CUDA_SUCCESS);

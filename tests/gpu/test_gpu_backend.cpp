@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <stdexcept>
 
@@ -13,7 +14,9 @@
 #include "backends/cuda/cuda_backend.h"
 #include "runtime/data/augment.h"
 #include "runtime/data/sampler.h"
+#include "train/distributed.h"
 #include "train/executor.h"
+#include "train/initialize.h"
 
 using namespace resnetc;
 
@@ -178,4 +181,74 @@ network small {
   CHECK(std::isfinite(loss1[0]));
   CHECK(std::isfinite(loss2[0]));
   CHECK(loss1[0] != loss2[0]);
+}
+
+// Data-parallel training pauses the step between the backward pass and the updates to sum the
+// gradients (train/distributed.h): the pause changes nothing by itself, with and without the
+// step's CUDA graphs, and the updates apply the gradients as the pause leaves them.
+TEST_CASE("a step paused before its updates gives the step's weights and applies the gradients it leaves") {
+  if (!gpu_here()) return;
+  cuda_backend::CudaBackend backend(0, {});
+  dsl::SourceManager sources;
+  const char* net = "network n {\n input 1x8x8\n stem { conv 4 k3 p1; relu }\n stage basic 8 stride=2\n"
+                    " head { avgpool; fc 10 }\n}";
+  for (const double momentum : {0.9, 0.0}) {
+    const ir::Graph training = autodiff::make_training_graph(
+        dsl::compile_source(sources, "n.net", net, {std::nullopt, 4}).graph, {momentum, 0});
+    const plan::KernelPlan plan = passes::optimized_plan(training, {});
+    const train::GradientBuffers g = train::gradient_buffers(plan);
+    const auto prepared = [&] {
+      std::unique_ptr<train::PlanExecutor> e = backend.compile(plan);
+      train::initialize_persistent(*e, plan, training, 7);
+      std::vector<float> images(static_cast<size_t>(ir::numel(plan.buffer(plan.input).shape)));
+      std::mt19937 rng(3);
+      for (float& v : images) v = std::uniform_real_distribution<float>(0, 1)(rng);
+      const std::vector<int32_t> labels{1, 4, 7, 9};
+      const std::vector<float> lr{0.1f};
+      train::write_buffer(*e, plan.input, std::span<const float>(images));
+      train::write_buffer(*e, plan.labels, std::span<const int32_t>(labels));
+      train::write_buffer(*e, plan.learning_rate, std::span<const float>(lr));
+      return e;
+    };
+    const auto parameters = [&](train::PlanExecutor& e) {
+      std::vector<float> all;
+      for (size_t b = 0; b < plan.buffers.size(); ++b)
+        if (plan.buffers[b].role == ir::ValueRole::Parameter) {
+          std::vector<float> values(static_cast<size_t>(ir::numel(plan.buffers[b].shape)));
+          train::read_buffer(e, static_cast<int>(b), std::span<float>(values));
+          all.insert(all.end(), values.begin(), values.end());
+        }
+      return all;
+    };
+    auto whole = prepared();
+    const std::vector<float> before = parameters(*whole);
+    whole->run();
+    const std::vector<float> stepped = parameters(*whole);
+    CHECK(stepped != before);
+    if (momentum != 0) {
+      for (const char* graphs : {"1", "0"}) {  // read by each executor as it is made
+        INFO("RESNETC_CUDA_GRAPHS=" << graphs);
+        setenv("RESNETC_CUDA_GRAPHS", graphs, 1);
+        auto paused = prepared();
+        unsetenv("RESNETC_CUDA_GRAPHS");
+        int calls = 0;
+        paused->run_pausing_at(g.first_update, [&] { ++calls; });
+        CHECK(calls == 1);
+        const std::vector<float> got = parameters(*paused);
+        REQUIRE(got.size() == stepped.size());
+        for (size_t i = 0; i < got.size(); ++i)
+          CHECK(std::abs(got[i] - stepped[i]) <= 1e-5f * (1 + std::abs(stepped[i])));
+      }
+    } else {
+      // Plain SGD without weight decay: zero gradients leave every parameter as it was.
+      auto zeroed = prepared();
+      zeroed->run_pausing_at(g.first_update, [&] {
+        for (int b : g.buffers) {
+          const std::vector<float> zero(static_cast<size_t>(ir::numel(plan.buffer(b).shape)));
+          train::write_buffer(*zeroed, b, std::span<const float>(zero));
+        }
+      });
+      CHECK(parameters(*zeroed) == before);
+    }
+  }
 }

@@ -38,4 +38,14 @@ Options for_rank(const Options& o, const train::DataParallel* job) {
   return rank;
 }
 
+DeviceReduction::DeviceReduction(train::DataParallel* job, train::Backend& backend) : job_(job) {
+  if (job_)
+    job_->reduce_on_device(backend.device_reducer(job_->rank(), job_->size(),
+                                                  [&](std::span<std::byte> bytes) { job_->broadcast(bytes); }));
+}
+
+DeviceReduction::~DeviceReduction() {
+  if (job_) job_->reduce_on_device(nullptr);
+}
+
 }  // namespace resnetc::cli

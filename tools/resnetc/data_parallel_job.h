@@ -16,4 +16,17 @@ std::unique_ptr<train::DataParallel> join_job(const Options& o);
 // `o` for one rank of `job`: unless --threads says, its share of this machine's cores.
 Options for_rank(const Options& o, const train::DataParallel* job);
 
+// While it lives, `job` (when there is one) sums its gradients on `backend`'s device where the
+// backend can (NCCL on GPUs), so the device's collectives end before the backend does.
+class DeviceReduction {
+ public:
+  DeviceReduction(train::DataParallel* job, train::Backend& backend);
+  ~DeviceReduction();
+  DeviceReduction(const DeviceReduction&) = delete;
+  DeviceReduction& operator=(const DeviceReduction&) = delete;
+
+ private:
+  train::DataParallel* job_;
+};
+
 }  // namespace resnetc::cli

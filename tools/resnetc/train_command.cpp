@@ -189,10 +189,7 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   }
   if (r.image_size) images += ", kept at --image-size " + data::format_image_size(*r.image_size);
   auto backend = make_backend(for_rank(o, job.get()));
-  if (job && backend->device_name() != "cpu")
-    throw std::runtime_error(fmt::format("training across processes runs on the CPU only for now, not on {}: add "
-                                         "--device cpu (docs/distributed.md)",
-                                         backend->device_name()));
+  const DeviceReduction on_device(job.get(), *backend);
 
   train::TrainOptions t;
   if (o.val_split) t.evaluated = "val";

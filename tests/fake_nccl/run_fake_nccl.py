@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""The NCCL path of data-parallel training without GPUs: `mpirun -np 2 resnetc train --device cuda` on
+the fake driver (two fake GPUs) and the fake NCCL (fake_nccl.cpp), whose log of calls is checked:
+the unique id made once, by rank 0, and given to both ranks; ncclCommInitRank with each rank, the
+job's size and the rank's GPU; per step one group of in-place float32 all-reduces of the gradients,
+pre-multiplied by the rank's share of the batch (5/9 and 4/9 in the short batch), whose counts add
+up to the gradients' floats, each followed by polls of the asynchronous error; ncclCommDestroy at
+the end. An injected asynchronous error and a hung all-reduce (with a short RESNETC_NCCL_TIMEOUT)
+end the job with a message naming the rank; a rank that cannot load NCCL says so, and so does one
+without a GPU of its own; a single process never loads NCCL; a step paused for the all-reduce
+launches the kernels a single process launches, in the same order.
+
+    python3 tests/fake_nccl/run_fake_nccl.py --resnetc build/tools/resnetc/resnetc \\
+        --driver build/tests/fake_driver/libresnetc_fake_cuda.so \\
+        --nccl build/tests/fake_nccl/libresnetc_fake_nccl.so
+
+The fake kernels compute nothing and the fake NCCL sums nothing: losses and weights are not looked at.
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "cli"))
+from cli_cases import write_idx_subset  # noqa: E402
+
+MODEL = os.path.join(ROOT, "tests", "cli", "no_batchnorm.net")  # batch 16
+IMAGES = 73  # 4 batches of 16 and a short one of 9, shared 5 + 4: five steps an epoch
+# no_batchnorm.net has 1050 parameters; the biases of the block's last conv and of its shortcut
+# conv feed one sum, so they have one gradient buffer, reduced once (train/distributed.h): 1042.
+GRADIENT_FLOATS = 1042
+TIMEOUT_S = 300  # the first run compiles the plans with NVRTC
+MPIRUN = ["mpirun", "--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
+
+
+class Failure(Exception):
+    pass
+
+
+def check(condition, what, result=None):
+    if not condition:
+        detail = f"\n--- stdout\n{result.stdout}--- stderr\n{result.stderr}" if result is not None else ""
+        raise Failure(what + detail)
+
+
+class Runner:
+    def __init__(self, resnetc, driver, nccl, tmp):
+        self.resnetc, self.nccl, self.tmp = resnetc, nccl, tmp
+        self.data = write_idx_subset(os.path.join(tmp, "data"), IMAGES, 24)
+        self.cache = os.path.join(tmp, "cache")
+        # Nothing inherited may change how the fakes or the runtime behave.
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("FAKE_CUDA_", "FAKE_NCCL_", "RESNETC_", "CUDA_"))}
+        # Two GPUs, one per rank; zeroed memory makes the GPU shuffle's order valid (the fake
+        # kernels write nothing).
+        self.env.update(RESNETC_CUDA_DRIVER=driver, RESNETC_NCCL_LIBRARY=nccl, FAKE_CUDA_DEVICES="2",
+                        FAKE_CUDA_FILL="0")
+        self.runs = 0
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def train(self, ranks, *options, **env):
+        """`resnetc train --device cuda` as `ranks` processes of mpirun (0: a single process, no
+        mpirun), with `env` added. Returns (result, seconds, log lines of the fake NCCL)."""
+        if ranks and shutil.which("mpirun") is None:
+            raise Failure("mpirun is not installed (tools/setup installs openmpi-bin)")
+        self.runs += 1
+        log = self.path(f"nccl{self.runs}.log")
+        command = (MPIRUN + ["-np", str(ranks)] if ranks else []) + [
+            self.resnetc, "train", MODEL, "--device", "cuda", "--data", self.data, "--cache-dir", self.cache,
+            "--checkpoint", self.path(f"run{self.runs}.safetensors"), "--no-progress", *options]
+        start = time.monotonic()
+        result = subprocess.run(command, cwd=ROOT, env={**self.env, "FAKE_NCCL_LOG": log, **env},
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
+                                timeout=TIMEOUT_S)
+        seconds = time.monotonic() - start
+        lines = open(log).read().splitlines() if os.path.exists(log) else []
+        return result, seconds, lines
+
+
+def calls(lines, rank):
+    """Rank `rank`'s calls: [(name, args)]."""
+    out = []
+    for line in lines:
+        fields = line.split(" ", 3)
+        if fields[1] == str(rank):
+            out.append((fields[2], fields[3] if len(fields) > 3 else ""))
+    return out
+
+
+def steps(rank_calls):
+    """Each group of all-reduces with the operator it used: [(scalar, [counts])], checking the
+    order create, group start, all-reduces, group end, destroy, async-error poll."""
+    found, i = [], 0
+    while i < len(rank_calls):
+        name, args = rank_calls[i]
+        if name != "RedOpCreatePreMulSum":
+            i += 1
+            continue
+        scalar = args.split()[0]
+        check(args.endswith("float32"), f"the operator is not float32: {args}")
+        check(rank_calls[i + 1][0] == "GroupStart", f"no ncclGroupStart after the operator: {rank_calls[i:i + 3]}")
+        j, counts = i + 2, []
+        while rank_calls[j][0] == "AllReduce":
+            m = re.fullmatch(r"count (\d+) float32 premulsum (\S+) in-place grouped", rank_calls[j][1])
+            check(m is not None and m.group(2) == scalar, f"an all-reduce that is not float32, in place, grouped "
+                                                          f"and pre-multiplied by {scalar}: {rank_calls[j][1]}")
+            counts.append(int(m.group(1)))
+            j += 1
+        check([c[0] for c in rank_calls[j:j + 3]] == ["GroupEnd", "RedOpDestroy", "CommGetAsyncError"],
+              f"the group is not ended, its operator destroyed and the async error polled: {rank_calls[j:j + 3]}")
+        found.append((scalar, counts))
+        i = j + 3
+    return found
+
+
+def case_call_sequence(r):
+    result, _, lines = r.train(2, "--epochs", "2")
+    check(result.returncode == 0, "mpirun -np 2 train --device cuda failed", result)
+    check("data-parallel: 2 processes" in result.stdout, "the run does not say it is data-parallel", result)
+    ids = [line for line in lines if " GetUniqueId " in line]
+    check(len(ids) == 1 and ids[0].startswith("rank 0 "), f"ncclGetUniqueId is not called once, by rank 0: {ids}")
+    unique_id = ids[0].split(" GetUniqueId ")[1]
+    shares = {0: ["0.5"] * 4 + ["0.555555582"], 1: ["0.5"] * 4 + ["0.444444448"]}
+    for rank in (0, 1):
+        mine = calls(lines, rank)
+        inits = [args for name, args in mine if name == "CommInitRank"]
+        check(inits == [f"rank {rank} nranks 2 device {rank} id {unique_id}"],
+              f"rank {rank}'s ncclCommInitRank calls are {inits}: not one, with its rank, 2 ranks, GPU {rank} and "
+              f"rank 0's unique id {unique_id}")
+        groups = steps(mine)
+        check([scalar for scalar, _ in groups] == shares[rank] * 2,
+              f"rank {rank}'s shares of the 10 steps are {[s for s, _ in groups]}, not {shares[rank] * 2}")
+        for scalar, counts in groups:
+            check(sum(counts) == GRADIENT_FLOATS, f"rank {rank} all-reduces {counts} floats, not {GRADIENT_FLOATS}")
+        check(mine[-1] == ("CommDestroy", f"rank {rank}"),
+              f"rank {rank}'s last call is {mine[-1]}, not ncclCommDestroy")
+        check(not any(name in ("CommAbort", "refused:") for name, _ in mine), f"rank {rank}: {mine}")
+
+
+def case_async_error_names_the_rank(r):
+    result, seconds, lines = r.train(2, "--epochs", "1", FAKE_NCCL_ASYNC_ERROR="1:2")
+    check(result.returncode != 0, "an asynchronous NCCL error on rank 1 did not fail the job", result)
+    check(re.search(r"rank 1: NCCL reported an asynchronous error while summing the gradients: unhandled system "
+                    r"error.*injected asynchronous error", result.stderr),
+          "the message does not name rank 1 and NCCL's error", result)
+    mine = calls(lines, 1)
+    check(("CommGetAsyncError", "2") in mine and mine[-1] == ("CommAbort", "rank 1"),
+          f"rank 1 did not poll the error and abort its communicator: {mine[-4:]}")
+    check(seconds < 60, f"the job took {seconds:.0f} s to end")
+
+
+def case_hung_all_reduce_times_out(r):
+    result, seconds, lines = r.train(2, "--epochs", "1", FAKE_NCCL_HANG="1:2", RESNETC_NCCL_TIMEOUT="2")
+    check(result.returncode != 0, "a hung all-reduce on rank 1 did not fail the job", result)
+    check(re.search(r"rank 1: summing the gradients did not end within 2 s \(RESNETC_NCCL_TIMEOUT\)", result.stderr),
+          "the message does not name rank 1 and the timeout", result)
+    check(calls(lines, 1)[-1] == ("CommAbort", "rank 1"), "rank 1 did not abort its communicator")
+    check(seconds < 60, f"the job took {seconds:.0f} s to end")
+
+
+def case_rank_without_nccl(r):
+    result, _, _ = r.train(2, "--epochs", "1", RESNETC_NCCL_LIBRARY=r.path("no-such-libnccl.so"))
+    check(result.returncode != 0 and "this GPU rank of an MPI job needs NCCL, and " in result.stderr
+          and "no-such-libnccl.so could not be loaded" in result.stderr,
+          "a rank that cannot load NCCL does not say so", result)
+
+
+def case_more_ranks_than_gpus(r):
+    result, _, lines = r.train(2, "--epochs", "1", FAKE_CUDA_DEVICES="1")
+    check(result.returncode != 0 and "rank 1 is process 2 of 2 on its machine, which has 1 GPU(s): start one process "
+                                     "per GPU, or add --device cpu" in result.stderr,
+          "two ranks on one GPU are not refused naming the rank", result)
+
+
+def case_single_process_never_loads_nccl(r):
+    result, _, lines = r.train(0, "--epochs", "1", LD_DEBUG="files")
+    check(result.returncode == 0, "a single process on the fake GPU failed", result)
+    check("libresnetc_fake_nccl" not in result.stderr and not lines, "a single process loaded NCCL", result)
+
+
+def launches(path):
+    with open(path) as f:
+        return [line.split()[1] for line in f]
+
+
+def case_paused_step_launches_the_same_kernels(r):
+    for graphs in ("1", "0"):
+        single, _, _ = r.train(0, "--epochs", "1", FAKE_CUDA_LOG=r.path(f"single{graphs}.log"),
+                               RESNETC_CUDA_GRAPHS=graphs)
+        check(single.returncode == 0, "a single process failed", single)
+        paused, _, lines = r.train(1, "--epochs", "1", FAKE_CUDA_LOG=r.path(f"paused{graphs}.log"),
+                                   RESNETC_CUDA_GRAPHS=graphs)
+        check(paused.returncode == 0, "mpirun -np 1 failed", paused)
+        check(len(steps(calls(lines, 0))) == 5, "mpirun -np 1 did not all-reduce once per step")
+        check(launches(r.path(f"single{graphs}.log")) == launches(r.path(f"paused{graphs}.log")),
+              f"RESNETC_CUDA_GRAPHS={graphs}: a step paused for the all-reduce launches other kernels than one not "
+              f"paused")
+
+
+CASES = [case_call_sequence, case_async_error_names_the_rank, case_hung_all_reduce_times_out, case_rank_without_nccl,
+         case_more_ranks_than_gpus, case_single_process_never_loads_nccl, case_paused_step_launches_the_same_kernels]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--resnetc", required=True)
+    parser.add_argument("--driver", required=True, help="the fake driver library")
+    parser.add_argument("--nccl", required=True, help="the fake NCCL library")
+    parser.add_argument("-k", help="run only the cases whose name contains this")
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="resnetc-fake-nccl-")
+    cases = [c for c in CASES if not args.k or args.k in c.__name__]
+    failed = 0
+    try:
+        runner = Runner(os.path.abspath(args.resnetc), os.path.abspath(args.driver), os.path.abspath(args.nccl), tmp)
+        for case in cases:
+            try:
+                case(runner)
+                print(f"ok   {case.__name__}", flush=True)
+            except (Failure, subprocess.TimeoutExpired) as e:
+                failed += 1
+                print(f"FAIL {case.__name__}: {e}", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{len(cases) - failed} of {len(cases)} cases passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
