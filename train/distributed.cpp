@@ -115,6 +115,19 @@ void DataParallel::sum(std::span<double> values) const { world_->sum(values); }
 int64_t DataParallel::max(int64_t value) const { return world_->max(value); }
 void DataParallel::barrier() const { world_->barrier(); }
 
+void DataParallel::use_rank0_values(TensorMap& state) const {
+  // A sum to which every other rank adds zeros: rank 0's floats, exactly.
+  std::vector<float> all;
+  for (const auto& [name, values] : state) all.insert(all.end(), values.begin(), values.end());
+  if (rank() != 0) std::fill(all.begin(), all.end(), 0.0F);
+  world_->sum(std::span<float>(all));
+  auto at = all.begin();
+  for (auto& [name, values] : state) {
+    std::copy_n(at, values.size(), values.begin());
+    at += static_cast<std::ptrdiff_t>(values.size());
+  }
+}
+
 GradientBuffers gradient_buffers(const plan::KernelPlan& plan) {
   GradientBuffers g;
   const auto first = std::find_if(plan.kernels.begin(), plan.kernels.end(),

@@ -72,6 +72,9 @@ class DataParallel {
   void sum(std::span<double> values) const;
   int64_t max(int64_t value) const;
   void barrier() const;
+  // Every tensor of `state` (the same names and sizes on every rank) as rank 0 holds it: the
+  // running statistics that sharded evaluation uses are the checkpoint's, rank 0's.
+  void use_rank0_values(TensorMap& state) const;
 
  private:
   struct Gradients {

@@ -2,8 +2,8 @@
 """resnetc train as N processes of an OpenMPI job (docs/distributed.md): two ranks at global
 batch B end with the weights of one process at batch B (a network without BatchNorm, whose
 gradient does not depend on how the batch is split), also through an uneven last short batch;
-a run stopped by two ranks resumes in one process to the weights of a run never stopped; a
-batch the ranks cannot share, ranks with another recipe or other starting weights are refused;
+each rank evaluates its slice of the test split; a run stopped by two ranks resumes in one
+process to the weights of a run never stopped; a batch the ranks cannot share, ranks with another recipe or other starting weights are refused;
 a killed rank ends the job within seconds and leaves the last checkpoint intact; a process that
 mpirun did not start never loads MPI, and a rank that cannot load it says so.
 
@@ -11,6 +11,7 @@ mpirun did not start never loads MPI, and a rank that cannot load it says so.
 """
 import math
 import os
+import re
 import shutil
 import signal
 import struct
@@ -92,11 +93,38 @@ def two_ranks_train_the_weights_of_one_process():
     r = expect(mpirun(train_args(path), train_args(path)), 0,
                stdout=r"data-parallel: 2 processes \(MPI\), each training 8 examples of every batch of 16")
     check_close(path, reference, "2 ranks")
-    # The reports are global and printed once: the same epochs, losses and accuracies.
+    # The reports are global and printed once: the same epochs, losses and accuracies (the test
+    # accuracy of both ranks' shares of the test split).
     lines, expected = epoch_lines(r.stdout), epoch_lines(reference_stdout)
     check(len(lines) == len(expected) == 2, "not one line per epoch", r)
     for line, want in zip(lines, expected):
         check(line.split(", ")[:3] == want.split(", ")[:3], f"{line!r} is not the single process's {want!r}", r)
+
+
+def eval_accuracy(result):
+    match = re.search(r"^test acc ([0-9.]+) \((\d+) images", result.stdout, re.M)
+    check(match is not None, "no test accuracy", result)
+    return round(float(match.group(1)) * int(match.group(2)))
+
+
+@suite.test
+def two_ranks_evaluate_a_slice_each():
+    """resnetc eval under mpirun: rank 1 reads a copy of the test split whose labels are all
+    shifted by one, so the correct count says which images each rank evaluated: of 13 images (one
+    evaluation batch of 2 x 8), rank 0 the first 7, rank 1 the next 6, each counted once."""
+    weights, _ = single_process()
+    shifted = write_idx_subset(suite.path("shifted"), 73, 24, labels=lambda split, i, v: (v + 1) % 10)
+
+    def correct(data, limit):
+        return eval_accuracy(expect(suite.run(["eval", MODEL, "--data", data, "--weights", weights, *CPU, "--limit",
+                                               str(limit)]), 0))
+
+    expected = correct(DATA, 7) + correct(shifted, 13) - correct(shifted, 7)
+    check(expected != correct(DATA, 13), "the fixture cannot tell a sharded evaluation from rank 0's alone")
+    args = ["eval", MODEL, "--weights", weights, *CPU, "--limit", "13", "--data"]
+    r = expect(mpirun(args + [DATA], args + [shifted]), 0, stdout=r"test acc .*")
+    check(eval_accuracy(r) == expected, f"{eval_accuracy(r)} of 13 correct, not {expected}", r)
+    check(r.stdout.count("test acc") == 1, "the accuracy is not printed once", r)
 
 
 @suite.test

@@ -1,5 +1,5 @@
 #pragma once
-// `resnetc train` as one rank of an MPI job (docs/distributed.md): joining the job that mpirun
+// `resnetc train` (and eval) as one rank of an MPI job (docs/distributed.md): joining the job that mpirun
 // started, or starting one with --nproc.
 #include <memory>
 

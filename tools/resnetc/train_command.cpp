@@ -256,8 +256,9 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
 }
 
 int run_eval(const Options& o, dsl::SourceManager& sources) {
+  const std::unique_ptr<train::DataParallel> job = join_job(o);  // under mpirun: each rank evaluates its share
   Model m;
-  load_model(o, sources, m);
+  load_model(o, sources, m, job ? job->size() : 1);
   if (const auto refusal = autodiff::why_not_a_classifier(m.net.graph)) throw refusal->error();
   // A folder's images at the size the weights were trained on.
   const std::optional<data::ImageSize> image_size =
@@ -265,9 +266,10 @@ int run_eval(const Options& o, dsl::SourceManager& sources) {
           ? train::read_image_size(checkpoint::read_safetensors(o.weights).metadata(), o.weights)
           : std::nullopt;
   data::DataSet data = load_data(o, m, image_size);
-  auto backend = make_backend(o);
+  auto backend = make_backend(for_rank(o, job.get()));
   const int64_t images = o.limit ? std::min(*o.limit, data.test.count) : data.test.count;
-  double acc = train::evaluate(m.net.graph, data, *backend, o.weights, pipeline_options(o, m.net.training), images);
+  double acc = train::evaluate(m.net.graph, data, *backend, o.weights, pipeline_options(o, m.net.training), images,
+                               job.get());
   fmt::print("test acc {:.4f} ({} images, {} on {})\n", acc, images, o.weights, backend->device_name());
   return 0;
 }
