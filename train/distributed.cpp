@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "runtime/mpi/communicator.h"
+#include "runtime/mpi/watchdog.h"
 
 namespace resnetc::train {
 namespace {
@@ -114,6 +115,14 @@ void DataParallel::run_step(PlanExecutor& executor, const plan::KernelPlan& plan
 void DataParallel::sum(std::span<double> values) const { world_->sum(values); }
 int64_t DataParallel::max(int64_t value) const { return world_->max(value); }
 void DataParallel::barrier() const { world_->barrier(); }
+
+void DataParallel::watch(double timeout_seconds) {
+  watchdog_ = std::make_unique<mpi::Watchdog>(*world_, timeout_seconds);
+}
+
+void DataParallel::at_step(int64_t step) {
+  if (watchdog_) watchdog_->at_step(step);
+}
 
 void DataParallel::use_rank0_values(TensorMap& state) const {
   // A sum to which every other rank adds zeros: rank 0's floats, exactly.

@@ -22,6 +22,7 @@
 
 namespace resnetc::mpi {
 class Communicator;
+class Watchdog;
 }
 
 namespace resnetc::train {
@@ -72,6 +73,12 @@ class DataParallel {
   void sum(std::span<double> values) const;
   int64_t max(int64_t value) const;
   void barrier() const;
+  // Ends the job when a rank hangs for `timeout_seconds` (mpi::Watchdog), from now on.
+  void watch(double timeout_seconds);
+  // This rank now works on training step `step` (1, 2, ... over the whole run), for the watchdog.
+  void at_step(int64_t step);
+  const mpi::Communicator& world() const { return *world_; }
+
   // Every tensor of `state` (the same names and sizes on every rank) as rank 0 holds it: the
   // running statistics that sharded evaluation uses are the checkpoint's, rank 0's.
   void use_rank0_values(TensorMap& state) const;
@@ -85,6 +92,7 @@ class DataParallel {
 
   std::string version_;
   std::unique_ptr<mpi::Communicator> world_;
+  std::unique_ptr<mpi::Watchdog> watchdog_;  // after world_: its thread ends before MPI is finalized
   std::map<const plan::KernelPlan*, Gradients> gradients_;
 };
 

@@ -215,6 +215,7 @@ struct EpochLoop {
     right = resumed_inside ? start.correct : 0;
     done = resumed_inside ? start.examples : 0;
     for (int64_t step = resumed_inside ? start.step : 0; step < steps; ++step) {
+      if (options.data_parallel) options.data_parallel->at_step(epoch * steps + step + 1);
       if (step < full_steps) {
         const Slice mine = rank_slice(options.data_parallel, batch);
         run.feeder.feed_order(*run.exec, data.train, order, step * batch + mine.first);

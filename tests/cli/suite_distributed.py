@@ -159,7 +159,8 @@ def a_batch_the_ranks_cannot_share_is_refused():
     path = suite.path("uneven.safetensors")
     r = mpirun(train_args(path, "--batch", "15"), train_args(path, "--batch", "15"))
     check(r.returncode != 0, "the job did not fail", r)
-    check("resnetc: error: batch 15 does not divide among 2 processes" in r.stderr, "no message naming both", r)
+    check(r.stderr.count("resnetc: error: batch 15 does not divide among 2 processes") == 1, "not one message naming both",
+          r)
     check(not os.path.exists(path), "a checkpoint was written", r)
 
 
@@ -189,14 +190,15 @@ def ranks_starting_from_other_weights_are_refused():
     check("resnetc: error: rank 1 starts from other weights than rank 0" in r.stderr, "rank 1 not named", r)
 
 
-@suite.test
-def a_killed_rank_ends_the_job_and_the_checkpoint_stays_intact():
+def signal_rank1_after_a_checkpoint(path, sig, *args):
+    """Two ranks training on 2000 images until the first checkpoint is written, then `sig` to
+    rank 1: (seconds from the signal to the job's end, its exit status, stderr)."""
     data = write_idx_subset(suite.path("big"), 2000, 24)
-    path = suite.path("killed.safetensors")
-    command = list(MPIRUN) + ["-np", "2", suite.resnetc] + train_args(path, "--epochs", "1000", data=data)
+    command = list(MPIRUN) + ["-np", "2", suite.resnetc] + train_args(path, "--epochs", "1000", *args, data=data)
     env = dict(os.environ, XDG_CACHE_HOME=suite.cache_dir)
     job = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, errors="replace")
+    rank1 = []
     try:
         deadline = time.monotonic() + 120
         while not os.path.exists(path) and time.monotonic() < deadline and job.poll() is None:
@@ -204,21 +206,68 @@ def a_killed_rank_ends_the_job_and_the_checkpoint_stays_intact():
         check(os.path.exists(path), "no checkpoint was written within 120 s")
         rank1 = [pid for pid in children(job.pid) if b"OMPI_COMM_WORLD_RANK=1\0" in environ(pid)]
         check(len(rank1) == 1, f"rank 1 not found among mpirun's children {children(job.pid)}")
-        os.kill(rank1[0], signal.SIGKILL)
-        killed = time.monotonic()
-        stdout, stderr = job.communicate(timeout=30)
-        took = time.monotonic() - killed
+        os.kill(rank1[0], sig)
+        signalled = time.monotonic()
+        stdout, stderr = job.communicate(timeout=60)
+        took = time.monotonic() - signalled
     finally:
         if job.poll() is None:
             job.kill()
             job.communicate()
-    check(job.returncode != 0, "the job did not fail")
-    check(took < 10, f"the job took {took:.1f} s to end after its rank 1 was killed")
-    check("rank 1" in stderr and "signal 9" in stderr, f"the message does not name rank 1 and its signal:\n{stderr}")
+        for pid in rank1:  # a stopped rank that outlived its job
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    check_loadable(path, data)
+    return took, job.returncode, stderr
+
+
+def check_loadable(path, data):
     for name, values in tensors(path).items():
         check(all(math.isfinite(v) for v in values), f"{name} is not finite")
     expect(suite.run(["eval", MODEL, "--data", data, "--weights", path, "--device", "cpu", "--limit", "8"]), 0,
            stdout=r"test acc")
+
+
+@suite.test
+def a_killed_rank_ends_the_job_and_the_checkpoint_stays_intact():
+    took, status, stderr = signal_rank1_after_a_checkpoint(suite.path("killed.safetensors"), signal.SIGKILL)
+    check(status != 0, "the job did not fail")
+    check(took < 10, f"the job took {took:.1f} s to end after its rank 1 was killed")
+    check("rank 1" in stderr and "signal 9" in stderr, f"the message does not name rank 1 and its signal:\n{stderr}")
+
+
+@suite.test
+def a_stopped_rank_ends_the_job_within_the_timeout():
+    took, status, stderr = signal_rank1_after_a_checkpoint(suite.path("stopped.safetensors"), signal.SIGSTOP,
+                                                           "--collective-timeout", "5")
+    check(status != 0, "the job did not fail")
+    check(took < 5 + 10, f"the job took {took:.1f} s to end after its rank 1 was stopped (--collective-timeout 5)")
+    check(re.search(r"^resnetc: error: rank 1 did not reach step \d+ within 5 s \(--collective-timeout\): nothing "
+                    r"heard from it for 5\.\d s", stderr, re.M),
+          f"the message does not name rank 1 and its step:\n{stderr}")
+    check(stderr.count("did not reach") == 1, f"not one message:\n{stderr}")
+
+
+@suite.test
+def an_error_of_every_rank_is_printed_once():
+    path = suite.path("once.safetensors")
+    r = mpirun(train_args(path, "--warmup-epochs", "5"), train_args(path, "--warmup-epochs", "5"))
+    check(r.returncode != 0, "the job did not fail")
+    check(r.stderr.count("resnetc: error: the recipe: the warmup (5 epochs) must be shorter") == 1 and "rank 0:" not in r.stderr,
+          "the error is not printed once, by rank 0", r)
+
+
+@suite.test
+def an_error_of_one_rank_is_printed_with_its_rank():
+    path = suite.path("one.safetensors")
+    missing = suite.path("no-such-data")
+    r = mpirun(train_args(path), train_args(path, data=missing))
+    check(r.returncode != 0, "the job did not fail")
+    check(re.search(rf"^rank 1: resnetc: data error: data directory {re.escape(missing)} does not exist", r.stderr,
+                    re.M), "rank 1's error is not prefixed with its rank", r)
+    check(r.stderr.count("does not exist") == 1, "the error is printed more than once", r)
 
 
 def children(pid):

@@ -154,7 +154,7 @@ struct RunPaths {
 }  // namespace
 
 int run_train(const Options& o, dsl::SourceManager& sources) {
-  const std::unique_ptr<train::DataParallel> job = join_job(o);
+  train::DataParallel* const job = join_job(o);
   Model m;
   load_model(o, sources, m, job ? job->size() : 1);
   const train::Recipe& r = m.recipe;
@@ -188,7 +188,7 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
                          data.train.count, data.test.count, *o.val_split, r.seed);
   }
   if (r.image_size) images += ", kept at --image-size " + data::format_image_size(*r.image_size);
-  auto backend = make_backend(for_rank(o, job.get()));
+  auto backend = make_backend(for_rank(o, job));
   if (job && backend->device_name() != "cpu")
     throw std::runtime_error(fmt::format("training across processes runs on the CPU only for now, not on {}: add "
                                          "--device cpu (docs/distributed.md)",
@@ -209,7 +209,7 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.log = files.log();
   t.overwrite_log = o.overwrite_log;
   t.progress = o.progress && writes;
-  t.data_parallel = job.get();
+  t.data_parallel = job;
   t.optimize = pipeline_options(o, m.net.training);
   t.network_at_batch = [&](int64_t batch) { return dsl::compile_file(sources, o.model, {o.input, batch}).graph; };
   // The figure is drawn from the log, so it shows the epochs before a --resume too. A figure that
@@ -256,7 +256,7 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
 }
 
 int run_eval(const Options& o, dsl::SourceManager& sources) {
-  const std::unique_ptr<train::DataParallel> job = join_job(o);  // under mpirun: each rank evaluates its share
+  train::DataParallel* const job = join_job(o);  // under mpirun: each rank evaluates its share
   Model m;
   load_model(o, sources, m, job ? job->size() : 1);
   if (const auto refusal = autodiff::why_not_a_classifier(m.net.graph)) throw refusal->error();
@@ -266,10 +266,10 @@ int run_eval(const Options& o, dsl::SourceManager& sources) {
           ? train::read_image_size(checkpoint::read_safetensors(o.weights).metadata(), o.weights)
           : std::nullopt;
   data::DataSet data = load_data(o, m, image_size);
-  auto backend = make_backend(for_rank(o, job.get()));
+  auto backend = make_backend(for_rank(o, job));
   const int64_t images = o.limit ? std::min(*o.limit, data.test.count) : data.test.count;
   double acc = train::evaluate(m.net.graph, data, *backend, o.weights, pipeline_options(o, m.net.training), images,
-                               job.get());
+                               job);
   fmt::print("test acc {:.4f} ({} images, {} on {})\n", acc, images, o.weights, backend->device_name());
   return 0;
 }
