@@ -42,7 +42,15 @@ Watchdog::Watchdog(const Communicator& world, double timeout_seconds) : timeout_
     throw MpiError("the MPI library does not let threads call it at once (MPI_THREAD_MULTIPLE), which the "
                    "--collective-timeout watchdog needs: give --collective-timeout 0 to run without it");
   channel_ = std::make_unique<SideChannel>(world);
-  thread_ = std::thread([this] { watch(); });
+  thread_ = std::thread([this] {
+    try {
+      watch();
+    } catch (const MpiError& e) {  // MPI itself failed: the job cannot be watched, nor trusted
+      fmt::print(stderr, "resnetc: error: the --collective-timeout watchdog: {}; ending the job\n", e.what());
+      std::fflush(stderr);
+      channel_->abort_job(1);
+    }
+  });
 }
 
 Watchdog::~Watchdog() {
