@@ -2,9 +2,11 @@
 """resnetc train as N processes of an OpenMPI job (docs/distributed.md): two ranks at global
 batch B end with the weights of one process at batch B (a network without BatchNorm, whose
 gradient does not depend on how the batch is split), also through an uneven last short batch;
-each rank evaluates its slice of the test split; a run stopped by two ranks resumes in one
+each rank evaluates its slice of the test split (with BatchNorm, with the checkpoint's running
+statistics); a run stopped by two ranks resumes in one
 process to the weights of a run never stopped; a batch the ranks cannot share, ranks with another recipe or other starting weights are refused;
-a killed rank ends the job within seconds and leaves the last checkpoint intact; a process that
+a killed or stopped rank ends the job within seconds and leaves the last checkpoint intact; an
+error is printed once, or with the rank that alone hit it; a process that
 mpirun did not start never loads MPI, and a rank that cannot load it says so.
 
     python3 tests/cli/suite_distributed.py --resnetc build/tools/resnetc/resnetc [-k NAME]
@@ -20,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_cases import ROOT, Failure, Suite, check, expect, read_safetensors, write_idx_subset
+from cli_cases import ROOT, TINY_NET, Failure, Suite, check, expect, read_safetensors, write_idx_subset
 
 suite = Suite(__doc__)
 MODEL = os.path.join(ROOT, "tests", "cli", "no_batchnorm.net")  # batch 16, 2 epochs
@@ -125,6 +127,23 @@ def two_ranks_evaluate_a_slice_each():
     r = expect(mpirun(args + [DATA], args + [shifted]), 0, stdout=r"test acc .*")
     check(eval_accuracy(r) == expected, f"{eval_accuracy(r)} of 13 correct, not {expected}", r)
     check(r.stdout.count("test acc") == 1, "the accuracy is not printed once", r)
+
+
+@suite.test
+def with_batchnorm_the_epochs_accuracy_is_the_checkpoints():
+    """Each rank keeps its own BatchNorm running statistics; the epoch's sharded evaluation uses
+    rank 0's, the checkpoint's, so one process evaluating the checkpoint gets the same accuracy
+    (with rank 1's own statistics, 3 of these 400 images came out otherwise)."""
+    model = suite.write("tiny.net", TINY_NET)
+    data = write_idx_subset(suite.path("bn-data"), 1000, 400)
+    path = suite.path("bn.safetensors")
+    args = ["train", model, "--data", data, "--checkpoint", path, *CPU, "--epochs", "2", "--batch", "32"]
+    r = expect(mpirun(args, args), 0)
+    line = epoch_lines(r.stdout)[-1]
+    epoch_acc = float(re.search(r"test acc ([0-9.]+)", line).group(1))
+    e = expect(suite.run(["eval", model, "--data", data, "--weights", path, *CPU]), 0, stdout=r"test acc .*")
+    check(abs(eval_accuracy(e) / 400 - epoch_acc) <= 0.0005 + 1e-9,
+          f"the epoch line's {line!r} is not the checkpoint's accuracy {eval_accuracy(e)}/400", r)
 
 
 @suite.test
