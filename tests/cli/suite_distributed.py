@@ -3,10 +3,10 @@
 batch B end with the weights of one process at batch B (a network without BatchNorm, whose
 gradient does not depend on how the batch is split), also through an uneven last short batch;
 each rank evaluates its slice of the test split (with BatchNorm, with the checkpoint's running
-statistics); a run stopped by two ranks resumes in one
-process to the weights of a run never stopped; a batch the ranks cannot share, ranks with another recipe or other starting weights are refused;
-a killed or stopped rank ends the job within seconds and leaves the last checkpoint intact; an
-error is printed once, or with the rank that alone hit it; a process that
+statistics); a run stopped by two ranks resumes in one process to the weights of a run never
+stopped; a batch the ranks cannot share, ranks with another recipe or other starting weights
+are refused; a killed or stopped rank ends the job within seconds and leaves the last
+checkpoint intact; an error is printed once, or with the rank that alone hit it; a process that
 mpirun did not start never loads MPI, and a rank that cannot load it says so.
 
     python3 tests/cli/suite_distributed.py --resnetc build/tools/resnetc/resnetc [-k NAME]
