@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "runtime/mpi/communicator.h"
+#include "runtime/mpi/watchdog.h"
 
 namespace resnetc::train {
 namespace {
@@ -124,6 +125,27 @@ void DataParallel::broadcast(std::span<std::byte> bytes) const { world_->broadca
 void DataParallel::reduce_on_device(std::unique_ptr<DeviceReducer> reducer) {
   device_ = std::move(reducer);
   gradients_.clear();  // made again as needed: with host copies only for MPI's sums
+}
+
+void DataParallel::watch(double timeout_seconds) {
+  watchdog_ = std::make_unique<mpi::Watchdog>(*world_, timeout_seconds);
+}
+
+void DataParallel::at_step(int64_t step) {
+  if (watchdog_) watchdog_->at_step(step);
+}
+
+void DataParallel::use_rank0_values(TensorMap& state) const {
+  // A sum to which every other rank adds zeros: rank 0's floats, exactly.
+  std::vector<float> all;
+  for (const auto& [name, values] : state) all.insert(all.end(), values.begin(), values.end());
+  if (rank() != 0) std::fill(all.begin(), all.end(), 0.0F);
+  world_->sum(std::span<float>(all));
+  auto at = all.begin();
+  for (auto& [name, values] : state) {
+    std::copy_n(at, values.size(), values.begin());
+    at += static_cast<std::ptrdiff_t>(values.size());
+  }
 }
 
 GradientBuffers gradient_buffers(const plan::KernelPlan& plan) {

@@ -23,6 +23,7 @@
 
 namespace resnetc::mpi {
 class Communicator;
+class Watchdog;
 }
 
 namespace resnetc::train {
@@ -81,6 +82,16 @@ class DataParallel {
   // keeps the host path.
   void reduce_on_device(std::unique_ptr<DeviceReducer> reducer);
 
+  // Ends the job when a rank hangs for `timeout_seconds` (mpi::Watchdog), from now on.
+  void watch(double timeout_seconds);
+  // This rank now works on training step `step` (1, 2, ... over the whole run), for the watchdog.
+  void at_step(int64_t step);
+  const mpi::Communicator& world() const { return *world_; }
+
+  // Every tensor of `state` (the same names and sizes on every rank) as rank 0 holds it: the
+  // running statistics that sharded evaluation uses are the checkpoint's, rank 0's.
+  void use_rank0_values(TensorMap& state) const;
+
  private:
   struct Gradients {
     GradientBuffers where;
@@ -91,6 +102,7 @@ class DataParallel {
   std::string version_;
   std::unique_ptr<mpi::Communicator> world_;
   std::unique_ptr<DeviceReducer> device_;
+  std::unique_ptr<mpi::Watchdog> watchdog_;  // after world_: its thread ends before MPI is finalized
   std::map<const plan::KernelPlan*, Gradients> gradients_;
 };
 

@@ -215,6 +215,7 @@ struct EpochLoop {
     right = resumed_inside ? start.correct : 0;
     done = resumed_inside ? start.examples : 0;
     for (int64_t step = resumed_inside ? start.step : 0; step < steps; ++step) {
+      if (options.data_parallel) options.data_parallel->at_step(epoch * steps + step + 1);
       if (step < full_steps) {
         const Slice mine = rank_slice(options.data_parallel, batch);
         run.feeder.feed_order(*run.exec, data.train, order, step * batch + mine.first);
@@ -321,10 +322,15 @@ struct EpochLoop {
   // its end.
   EpochReport evaluate_epoch(int64_t epoch, const TensorMap& state, double epoch_train_seconds) {
     write_state(run.evaluator.executor(), run.evaluator.plan(), state);
+    if (options.data_parallel) {  // every rank evaluates its share with the weights the checkpoint holds
+      TensorMap evaluated = read_state(run.evaluator.executor(), run.evaluator.plan());
+      options.data_parallel->use_rank0_values(evaluated);
+      write_state(run.evaluator.executor(), run.evaluator.plan(), evaluated);
+    }
     return EpochReport{epoch + 1,
                        loss_sum / static_cast<double>(epoch_examples),
                        static_cast<double>(right) / static_cast<double>(epoch_examples),
-                       reports() ? run.evaluator.accuracy() : std::nan(""),
+                       run.evaluator.accuracy(0, options.data_parallel),
                        seconds_since(clock_start),
                        static_cast<double>(epoch_examples) / epoch_train_seconds,
                        lr[0]};
@@ -352,7 +358,7 @@ struct EpochLoop {
                             : std::string("No checkpoint was written yet. Try a lower --lr");
   }
 
-  // Whether this process evaluates and writes checkpoints: a single process, or rank 0.
+  // Whether this process writes checkpoints: a single process, or rank 0.
   bool reports() const { return !options.data_parallel || options.data_parallel->rank() == 0; }
 
   // A signal any rank received stops every rank at the same step.
@@ -431,14 +437,15 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
 }
 
 double evaluate(const ir::Graph& forward, const data::DataSet& data, Backend& backend,
-                const std::filesystem::path& weights, const passes::PipelineOptions& optimize, int64_t limit) {
+                const std::filesystem::path& weights, const passes::PipelineOptions& optimize, int64_t limit,
+                const DataParallel* data_parallel) {
   check_labels_fit(forward, data);
   plan::KernelPlan plan = passes::optimized_plan(forward, optimize);
   const LoadedCheckpoint saved = load_checkpoint(weights, plan, true);  // refused before the compile
   Evaluator evaluator(std::move(plan), backend, data.test, read_normalization(saved.metadata, weights.string()),
                       read_augmentation(saved.metadata, weights.string()));
   write_state(evaluator.executor(), evaluator.plan(), saved.state);
-  return evaluator.accuracy(limit);
+  return evaluator.accuracy(limit, data_parallel);
 }
 
 }  // namespace resnetc::train

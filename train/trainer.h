@@ -77,10 +77,10 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
                   std::ostream& out);
 
 // Test accuracy of the weights in `weights` (a checkpoint of this network) on the first
-// `limit` test images (0: all).
+// `limit` test images (0: all); of an MPI job (`data_parallel`), each rank evaluating its share.
 double evaluate(const ir::Graph& forward, const data::DataSet& data, Backend& backend,
                 const std::filesystem::path& weights, const passes::PipelineOptions& optimize = {},
-                int64_t limit = 0);
+                int64_t limit = 0, const DataParallel* data_parallel = nullptr);
 
 // Refuses (a CompileError at the classifier's line) data whose labels the network cannot output.
 void check_labels_fit(const ir::Graph& forward, const data::DataSet& data);

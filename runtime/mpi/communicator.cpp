@@ -46,7 +46,12 @@ void sum_in_place(std::span<T> values, MPI_Datatype type) {
 Communicator::Communicator() {
   int initialized = 0;
   check(api().initialized(&initialized), "MPI_Initialized");
-  if (initialized == 0) check(api().init(nullptr, nullptr), "MPI_Init");
+  // Any thread may call MPI: the watchdog's (watchdog.h) exchanges heartbeats while the main
+  // thread waits in a collective.
+  int provided = MPI_THREAD_SINGLE;
+  if (initialized == 0)
+    check(api().init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided), "MPI_Init_thread");
+  thread_multiple_ = provided == MPI_THREAD_MULTIPLE;
   check(api().comm_rank(api().comm_world, &rank_), "MPI_Comm_rank");
   check(api().comm_size(api().comm_world, &size_), "MPI_Comm_size");
 }

@@ -28,6 +28,8 @@ class Communicator {
 
   int rank() const { return rank_; }
   int size() const { return size_; }
+  // Whether MPI lets several threads call it at once (MPI_THREAD_MULTIPLE).
+  bool thread_multiple() const { return thread_multiple_; }
 
   // In place: every rank's values summed, element by element, on every rank.
   void sum(std::span<float> values) const;
@@ -41,6 +43,7 @@ class Communicator {
 
  private:
   int rank_ = 0, size_ = 1;
+  bool thread_multiple_ = false;
 };
 
 }  // namespace resnetc::mpi

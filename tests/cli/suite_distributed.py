@@ -2,15 +2,18 @@
 """resnetc train as N processes of an OpenMPI job (docs/distributed.md): two ranks at global
 batch B end with the weights of one process at batch B (a network without BatchNorm, whose
 gradient does not depend on how the batch is split), also through an uneven last short batch;
-a run stopped by two ranks resumes in one process to the weights of a run never stopped; a
-batch the ranks cannot share, ranks with another recipe or other starting weights are refused;
-a killed rank ends the job within seconds and leaves the last checkpoint intact; a process that
+each rank evaluates its slice of the test split (with BatchNorm, with the checkpoint's running
+statistics); a run stopped by two ranks resumes in one process to the weights of a run never
+stopped; a batch the ranks cannot share, ranks with another recipe or other starting weights
+are refused; a killed or stopped rank ends the job within seconds and leaves the last
+checkpoint intact; an error is printed once, or with the rank that alone hit it; a process that
 mpirun did not start never loads MPI, and a rank that cannot load it says so.
 
     python3 tests/cli/suite_distributed.py --resnetc build/tools/resnetc/resnetc [-k NAME]
 """
 import math
 import os
+import re
 import shutil
 import signal
 import struct
@@ -19,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_cases import ROOT, Failure, Suite, check, expect, read_safetensors, write_idx_subset
+from cli_cases import ROOT, TINY_NET, Failure, Suite, check, expect, read_safetensors, write_idx_subset
 
 suite = Suite(__doc__)
 MODEL = os.path.join(ROOT, "tests", "cli", "no_batchnorm.net")  # batch 16, 2 epochs
@@ -92,11 +95,55 @@ def two_ranks_train_the_weights_of_one_process():
     r = expect(mpirun(train_args(path), train_args(path)), 0,
                stdout=r"data-parallel: 2 processes \(MPI\), each training 8 examples of every batch of 16")
     check_close(path, reference, "2 ranks")
-    # The reports are global and printed once: the same epochs, losses and accuracies.
+    # The reports are global and printed once: the same epochs, losses and accuracies (the test
+    # accuracy of both ranks' shares of the test split).
     lines, expected = epoch_lines(r.stdout), epoch_lines(reference_stdout)
     check(len(lines) == len(expected) == 2, "not one line per epoch", r)
     for line, want in zip(lines, expected):
         check(line.split(", ")[:3] == want.split(", ")[:3], f"{line!r} is not the single process's {want!r}", r)
+
+
+def eval_accuracy(result):
+    match = re.search(r"^test acc ([0-9.]+) \((\d+) images", result.stdout, re.M)
+    check(match is not None, "no test accuracy", result)
+    return round(float(match.group(1)) * int(match.group(2)))
+
+
+@suite.test
+def two_ranks_evaluate_a_slice_each():
+    """resnetc eval under mpirun: rank 1 reads a copy of the test split whose labels are all
+    shifted by one, so the correct count says which images each rank evaluated: of 13 images (one
+    evaluation batch of 2 x 8), rank 0 the first 7, rank 1 the next 6, each counted once."""
+    weights, _ = single_process()
+    shifted = write_idx_subset(suite.path("shifted"), 73, 24, labels=lambda split, i, v: (v + 1) % 10)
+
+    def correct(data, limit):
+        return eval_accuracy(expect(suite.run(["eval", MODEL, "--data", data, "--weights", weights, *CPU, "--limit",
+                                               str(limit)]), 0))
+
+    expected = correct(DATA, 7) + correct(shifted, 13) - correct(shifted, 7)
+    check(expected != correct(DATA, 13), "the fixture cannot tell a sharded evaluation from rank 0's alone")
+    args = ["eval", MODEL, "--weights", weights, *CPU, "--limit", "13", "--data"]
+    r = expect(mpirun(args + [DATA], args + [shifted]), 0, stdout=r"test acc .*")
+    check(eval_accuracy(r) == expected, f"{eval_accuracy(r)} of 13 correct, not {expected}", r)
+    check(r.stdout.count("test acc") == 1, "the accuracy is not printed once", r)
+
+
+@suite.test
+def with_batchnorm_the_epochs_accuracy_is_the_checkpoints():
+    """Each rank keeps its own BatchNorm running statistics; the epoch's sharded evaluation uses
+    rank 0's, the checkpoint's, so one process evaluating the checkpoint gets the same accuracy
+    (with rank 1's own statistics, 3 of these 400 images came out otherwise)."""
+    model = suite.write("tiny.net", TINY_NET)
+    data = write_idx_subset(suite.path("bn-data"), 1000, 400)
+    path = suite.path("bn.safetensors")
+    args = ["train", model, "--data", data, "--checkpoint", path, *CPU, "--epochs", "2", "--batch", "32"]
+    r = expect(mpirun(args, args), 0)
+    line = epoch_lines(r.stdout)[-1]
+    epoch_acc = float(re.search(r"test acc ([0-9.]+)", line).group(1))
+    e = expect(suite.run(["eval", model, "--data", data, "--weights", path, *CPU]), 0, stdout=r"test acc .*")
+    check(abs(eval_accuracy(e) / 400 - epoch_acc) <= 0.0005 + 1e-9,
+          f"the epoch line's {line!r} is not the checkpoint's accuracy {eval_accuracy(e)}/400", r)
 
 
 @suite.test
@@ -131,7 +178,8 @@ def a_batch_the_ranks_cannot_share_is_refused():
     path = suite.path("uneven.safetensors")
     r = mpirun(train_args(path, "--batch", "15"), train_args(path, "--batch", "15"))
     check(r.returncode != 0, "the job did not fail", r)
-    check("resnetc: error: batch 15 does not divide among 2 processes" in r.stderr, "no message naming both", r)
+    check(r.stderr.count("resnetc: error: batch 15 does not divide among 2 processes") == 1, "not one message naming both",
+          r)
     check(not os.path.exists(path), "a checkpoint was written", r)
 
 
@@ -161,14 +209,15 @@ def ranks_starting_from_other_weights_are_refused():
     check("resnetc: error: rank 1 starts from other weights than rank 0" in r.stderr, "rank 1 not named", r)
 
 
-@suite.test
-def a_killed_rank_ends_the_job_and_the_checkpoint_stays_intact():
+def signal_rank1_after_a_checkpoint(path, sig, *args):
+    """Two ranks training on 2000 images until the first checkpoint is written, then `sig` to
+    rank 1: (seconds from the signal to the job's end, its exit status, stderr)."""
     data = write_idx_subset(suite.path("big"), 2000, 24)
-    path = suite.path("killed.safetensors")
-    command = list(MPIRUN) + ["-np", "2", suite.resnetc] + train_args(path, "--epochs", "1000", data=data)
+    command = list(MPIRUN) + ["-np", "2", suite.resnetc] + train_args(path, "--epochs", "1000", *args, data=data)
     env = dict(os.environ, XDG_CACHE_HOME=suite.cache_dir)
     job = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, errors="replace")
+    rank1 = []
     try:
         deadline = time.monotonic() + 120
         while not os.path.exists(path) and time.monotonic() < deadline and job.poll() is None:
@@ -176,21 +225,68 @@ def a_killed_rank_ends_the_job_and_the_checkpoint_stays_intact():
         check(os.path.exists(path), "no checkpoint was written within 120 s")
         rank1 = [pid for pid in children(job.pid) if b"OMPI_COMM_WORLD_RANK=1\0" in environ(pid)]
         check(len(rank1) == 1, f"rank 1 not found among mpirun's children {children(job.pid)}")
-        os.kill(rank1[0], signal.SIGKILL)
-        killed = time.monotonic()
-        stdout, stderr = job.communicate(timeout=30)
-        took = time.monotonic() - killed
+        os.kill(rank1[0], sig)
+        signalled = time.monotonic()
+        stdout, stderr = job.communicate(timeout=60)
+        took = time.monotonic() - signalled
     finally:
         if job.poll() is None:
             job.kill()
             job.communicate()
-    check(job.returncode != 0, "the job did not fail")
-    check(took < 10, f"the job took {took:.1f} s to end after its rank 1 was killed")
-    check("rank 1" in stderr and "signal 9" in stderr, f"the message does not name rank 1 and its signal:\n{stderr}")
+        for pid in rank1:  # a stopped rank that outlived its job
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    check_loadable(path, data)
+    return took, job.returncode, stderr
+
+
+def check_loadable(path, data):
     for name, values in tensors(path).items():
         check(all(math.isfinite(v) for v in values), f"{name} is not finite")
     expect(suite.run(["eval", MODEL, "--data", data, "--weights", path, "--device", "cpu", "--limit", "8"]), 0,
            stdout=r"test acc")
+
+
+@suite.test
+def a_killed_rank_ends_the_job_and_the_checkpoint_stays_intact():
+    took, status, stderr = signal_rank1_after_a_checkpoint(suite.path("killed.safetensors"), signal.SIGKILL)
+    check(status != 0, "the job did not fail")
+    check(took < 10, f"the job took {took:.1f} s to end after its rank 1 was killed")
+    check("rank 1" in stderr and "signal 9" in stderr, f"the message does not name rank 1 and its signal:\n{stderr}")
+
+
+@suite.test
+def a_stopped_rank_ends_the_job_within_the_timeout():
+    took, status, stderr = signal_rank1_after_a_checkpoint(suite.path("stopped.safetensors"), signal.SIGSTOP,
+                                                           "--collective-timeout", "5")
+    check(status != 0, "the job did not fail")
+    check(took < 5 + 10, f"the job took {took:.1f} s to end after its rank 1 was stopped (--collective-timeout 5)")
+    check(re.search(r"^resnetc: error: rank 1 did not reach step \d+ within 5 s \(--collective-timeout\): nothing "
+                    r"heard from it for 5\.\d s", stderr, re.M),
+          f"the message does not name rank 1 and its step:\n{stderr}")
+    check(stderr.count("did not reach") == 1, f"not one message:\n{stderr}")
+
+
+@suite.test
+def an_error_of_every_rank_is_printed_once():
+    path = suite.path("once.safetensors")
+    r = mpirun(train_args(path, "--warmup-epochs", "5"), train_args(path, "--warmup-epochs", "5"))
+    check(r.returncode != 0, "the job did not fail")
+    check(r.stderr.count("resnetc: error: the recipe: the warmup (5 epochs) must be shorter") == 1 and "rank 0:" not in r.stderr,
+          "the error is not printed once, by rank 0", r)
+
+
+@suite.test
+def an_error_of_one_rank_is_printed_with_its_rank():
+    path = suite.path("one.safetensors")
+    missing = suite.path("no-such-data")
+    r = mpirun(train_args(path), train_args(path, data=missing))
+    check(r.returncode != 0, "the job did not fail")
+    check(re.search(rf"^rank 1: resnetc: data error: data directory {re.escape(missing)} does not exist", r.stderr,
+                    re.M), "rank 1's error is not prefixed with its rank", r)
+    check(r.stderr.count("does not exist") == 1, "the error is printed more than once", r)
 
 
 def children(pid):

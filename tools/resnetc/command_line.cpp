@@ -400,6 +400,10 @@ void add_train(CLI::App& app, Options& o) {
             "train data-parallel as N processes on this machine, started by OpenMPI's mpirun (--batch stays the "
             "global batch; docs/distributed.md)",
             [&o](const std::string& v) { o.nproc = whole("--nproc", v, 1, 1024); });
+  run.value("--collective-timeout", "S",
+            "of an MPI job (--nproc or mpirun): end it, naming the rank, when a rank has not reached the step the "
+            "others wait in, or has not been heard from, for S seconds (default 60; 0: wait forever)",
+            [&o](const std::string& v) { o.collective_timeout = number("--collective-timeout", v, 0, 1e6); });
   run.value("--log", "FILE", "every epoch as CSV (.csv) or JSON lines (other names)",
             [&o](const std::string& v) { o.log = v; });
   run.flag("--overwrite-log", o.overwrite_log, "start --log afresh instead of adding this run to it");

@@ -5,31 +5,77 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 
+#include "runtime/mpi/communicator.h"
 #include "runtime/mpi/launch.h"
+#include "runtime/mpi/shared_error.h"
+#include "runtime/mpi/side_channel.h"
 
 namespace resnetc::cli {
+namespace {
 
-std::unique_ptr<train::DataParallel> join_job(const Options& o) {
+// How long a rank that failed waits for the others to fail alike before it prints its error.
+constexpr double kErrorAgreementSeconds = 5;
+
+struct Job {
+  std::unique_ptr<train::DataParallel> data_parallel;
+  std::unique_ptr<mpi::SideChannel> errors;  // print_error's agreement
+};
+
+// The job this process joined: it outlives the command, so that an error the command throws is
+// reported across the ranks before the process ends.
+std::unique_ptr<Job>& joined() {
+  static std::unique_ptr<Job> job;
+  return job;
+}
+
+}  // namespace
+
+train::DataParallel* join_job(const Options& o) {
   const std::optional<mpi::Launch> launch = mpi::launched_by_mpirun();
   if (!launch) {
     if (o.nproc) mpi::exec_mpirun(static_cast<int>(*o.nproc));
     return nullptr;
   }
+  auto job = std::make_unique<Job>();
+  job->data_parallel = std::make_unique<train::DataParallel>(RESNETC_VERSION);
+  job->errors = std::make_unique<mpi::SideChannel>(job->data_parallel->world());
+  if (o.collective_timeout > 0) job->data_parallel->watch(o.collective_timeout);
+  train::DataParallel* joined_job = (joined() = std::move(job))->data_parallel.get();
   if (o.nproc && *o.nproc != launch->size)
     throw std::runtime_error(fmt::format("--nproc {} in a job that mpirun started with {} processes: give one or the "
                                          "other",
                                          *o.nproc, launch->size));
-  auto job = std::make_unique<train::DataParallel>(RESNETC_VERSION);
-  if (job->rank() != 0) {
+  if (joined_job->rank() != 0) {
     std::fflush(stdout);
     const int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (null < 0 || dup2(null, STDOUT_FILENO) < 0)
       throw std::runtime_error("a rank's standard output cannot be sent to /dev/null");
     close(null);
   }
-  return job;
+  return joined_job;
+}
+
+void leave_job() { joined().reset(); }
+
+void print_error(std::string_view text, int status) {
+  if (joined()) {
+    mpi::print_shared_error(*joined()->errors, text, stderr, kErrorAgreementSeconds);
+    // _Exit: the watchdog's thread may be calling MPI still.
+    std::fflush(nullptr);
+    std::_Exit(status);
+  }
+  // A rank that failed before it joined its job (MPI not loaded) cannot agree with the others.
+  std::optional<mpi::Launch> launch;
+  try {
+    launch = mpi::launched_by_mpirun();
+  } catch (const mpi::MpiError&) {
+  }
+  fmt::print(stderr, "{}", launch && launch->size > 1 ? mpi::rank_prefixed(launch->rank, text) : std::string(text));
 }
 
 Options for_rank(const Options& o, const train::DataParallel* job) {

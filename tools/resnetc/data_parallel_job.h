@@ -1,7 +1,8 @@
 #pragma once
-// `resnetc train` as one rank of an MPI job (docs/distributed.md): joining the job that mpirun
-// started, or starting one with --nproc.
-#include <memory>
+// `resnetc train` (and eval) as one rank of an MPI job (docs/distributed.md): joining the job
+// that mpirun started, or starting one with --nproc; and leaving it, after the command or after
+// an error.
+#include <string_view>
 
 #include "tools/resnetc/options.h"
 #include "train/distributed.h"
@@ -10,8 +11,18 @@ namespace resnetc::cli {
 
 // None for a single process (mpirun did not start it; MPI is never loaded). With --nproc N and
 // no job yet, replaces this process with `mpirun -np N` of itself and does not return. Every
-// rank but 0 writes nothing to stdout: every report is rank 0's.
-std::unique_ptr<train::DataParallel> join_job(const Options& o);
+// rank but 0 writes nothing to stdout: every report is rank 0's. The job is kept until
+// leave_job() or print_error(), and watched for hung ranks (--collective-timeout).
+train::DataParallel* join_job(const Options& o);
+
+// After a command that returned: MPI is finalized (with every rank).
+void leave_job();
+
+// An error that ended the command, on stderr. In a job, printed once by rank 0 when every rank
+// failed alike, else prefixed with the rank (mpi/shared_error.h); the process then ends with
+// `status` without finalizing MPI, which would wait for ranks still in a collective (mpirun
+// ends the job when a rank exits without it).
+void print_error(std::string_view text, int status = 1);
 
 // `o` for one rank of `job`: unless --threads says, its share of this machine's cores.
 Options for_rank(const Options& o, const train::DataParallel* job);

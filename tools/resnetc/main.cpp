@@ -14,6 +14,7 @@
 #include "runtime/host/signals.h"
 #include "train/trainer.h"
 #include "tools/resnetc/commands.h"
+#include "tools/resnetc/data_parallel_job.h"
 
 namespace {
 
@@ -53,24 +54,26 @@ int main(int argc, char** argv) {
   // Every failure the user can act on is one clear message and exit status 1.
   dsl::SourceManager sources;
   try {
-    return run(options, sources);
+    const int status = run(options, sources);
+    cli::leave_job();
+    return status;
   } catch (const ir::CompileError& e) {
     if (e.phase == ir::CompileError::Phase::Verify) {  // of a graph the compiler built: our bug
-      fmt::print(stderr, "{}: internal error: {}\n", options.model, e.what());
+      cli::print_error(fmt::format("{}: internal error: {}\n", options.model, e.what()), 70);
       return 70;
     }
-    fmt::print(stderr, "{}", dsl::render(e.diagnostic, sources));
+    cli::print_error(dsl::render(e.diagnostic, sources));
   } catch (const resnetc::data::DataError& e) {
-    fmt::print(stderr, "resnetc: data error: {}\n", e.what());
+    cli::print_error(fmt::format("resnetc: data error: {}\n", e.what()));
   } catch (const checkpoint::CheckpointError& e) {
-    fmt::print(stderr, "resnetc: checkpoint error: {}\n", e.what());
+    cli::print_error(fmt::format("resnetc: checkpoint error: {}\n", e.what()));
   } catch (const train::TrainingError& e) {
-    fmt::print(stderr, "\nresnetc: training stopped: {}\n", e.what());
+    cli::print_error(fmt::format("\nresnetc: training stopped: {}\n", e.what()));
   } catch (const std::bad_alloc&) {
     // The large allocations name themselves (host::OutOfMemory); this is any other.
-    fmt::print(stderr, "resnetc: error: out of memory; try a smaller --batch\n");
+    cli::print_error("resnetc: error: out of memory; try a smaller --batch\n");
   } catch (const std::exception& e) {
-    fmt::print(stderr, "resnetc: error: {}\n", e.what());
+    cli::print_error(fmt::format("resnetc: error: {}\n", e.what()));
   }
   return 1;
 }

@@ -60,6 +60,7 @@ struct Options {
   bool reset_head = false;           // --reset-head: with --init, initialize the classifier instead of reading it
   std::optional<int64_t> max_steps;  // --max-steps N: stop after N training steps, with a resumable checkpoint
   std::optional<int64_t> nproc;      // --nproc N: train as N ranks of an MPI job on this machine (mpirun)
+  double collective_timeout = 60;    // --collective-timeout S: end an MPI job whose rank hangs this long (0: never)
   std::string plot;                  // --plot FILE: the run's figure, redrawn from --log after every epoch
   // eval
   std::string weights;

@@ -154,7 +154,7 @@ struct RunPaths {
 }  // namespace
 
 int run_train(const Options& o, dsl::SourceManager& sources) {
-  const std::unique_ptr<train::DataParallel> job = join_job(o);
+  train::DataParallel* const job = join_job(o);
   Model m;
   load_model(o, sources, m, job ? job->size() : 1);
   const train::Recipe& r = m.recipe;
@@ -188,8 +188,8 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
                          data.train.count, data.test.count, *o.val_split, r.seed);
   }
   if (r.image_size) images += ", kept at --image-size " + data::format_image_size(*r.image_size);
-  auto backend = make_backend(for_rank(o, job.get()));
-  const DeviceReduction on_device(job.get(), *backend);
+  auto backend = make_backend(for_rank(o, job));
+  const DeviceReduction on_device(job, *backend);
 
   train::TrainOptions t;
   if (o.val_split) t.evaluated = "val";
@@ -206,7 +206,7 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.log = files.log();
   t.overwrite_log = o.overwrite_log;
   t.progress = o.progress && writes;
-  t.data_parallel = job.get();
+  t.data_parallel = job;
   t.optimize = pipeline_options(o, m.net.training);
   t.network_at_batch = [&](int64_t batch) { return dsl::compile_file(sources, o.model, {o.input, batch}).graph; };
   // The figure is drawn from the log, so it shows the epochs before a --resume too. A figure that
@@ -253,8 +253,9 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
 }
 
 int run_eval(const Options& o, dsl::SourceManager& sources) {
+  train::DataParallel* const job = join_job(o);  // under mpirun: each rank evaluates its share
   Model m;
-  load_model(o, sources, m);
+  load_model(o, sources, m, job ? job->size() : 1);
   if (const auto refusal = autodiff::why_not_a_classifier(m.net.graph)) throw refusal->error();
   // A folder's images at the size the weights were trained on.
   const std::optional<data::ImageSize> image_size =
@@ -262,9 +263,10 @@ int run_eval(const Options& o, dsl::SourceManager& sources) {
           ? train::read_image_size(checkpoint::read_safetensors(o.weights).metadata(), o.weights)
           : std::nullopt;
   data::DataSet data = load_data(o, m, image_size);
-  auto backend = make_backend(o);
+  auto backend = make_backend(for_rank(o, job));
   const int64_t images = o.limit ? std::min(*o.limit, data.test.count) : data.test.count;
-  double acc = train::evaluate(m.net.graph, data, *backend, o.weights, pipeline_options(o, m.net.training), images);
+  double acc = train::evaluate(m.net.graph, data, *backend, o.weights, pipeline_options(o, m.net.training), images,
+                               job);
   fmt::print("test acc {:.4f} ({} images, {} on {})\n", acc, images, o.weights, backend->device_name());
   return 0;
 }
