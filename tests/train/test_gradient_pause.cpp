@@ -67,7 +67,7 @@ struct Step {
 
 TEST_CASE("every parameter's gradient is found once, final before the first update") {
   Step s({0.9, 5e-4});
-  const train::GradientBuffers g = train::gradient_buffers(s.plan);
+  const plan::GradientBuffers g = plan::gradient_buffers(s.plan);
   REQUIRE(g.first_update > 0);
   CHECK_FALSE(ir::is_update(s.plan.kernels[g.first_update - 1].kind));
   // An SGD update's inputs are (learning rate, then per parameter) the parameter, its gradient
@@ -94,7 +94,7 @@ TEST_CASE("every parameter's gradient is found once, final before the first upda
 
 TEST_CASE("a step paused before its updates gives the step's weights") {
   Step s({0.9, 5e-4});
-  const train::GradientBuffers g = train::gradient_buffers(s.plan);
+  const plan::GradientBuffers g = plan::gradient_buffers(s.plan);
   auto whole = s.prepared(), paused = s.prepared();
   whole->run();
   int calls = 0;
@@ -105,7 +105,7 @@ TEST_CASE("a step paused before its updates gives the step's weights") {
 
 TEST_CASE("the updates apply the gradients as the pause leaves them") {
   Step s({0, 0});  // plain SGD: a zero gradient leaves a parameter as it was
-  const train::GradientBuffers g = train::gradient_buffers(s.plan);
+  const plan::GradientBuffers g = plan::gradient_buffers(s.plan);
   auto e = s.prepared();
   const std::vector<std::vector<float>> before = s.parameters(*e);
   e->run_pausing_at(g.first_update, [&] {

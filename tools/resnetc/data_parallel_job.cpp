@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 
@@ -21,7 +22,7 @@ std::unique_ptr<train::DataParallel> join_job(const Options& o) {
     throw std::runtime_error(fmt::format("--nproc {} in a job that mpirun started with {} processes: give one or the "
                                          "other",
                                          *o.nproc, launch->size));
-  auto job = std::make_unique<train::DataParallel>(RESNETC_VERSION);
+  auto job = std::make_unique<train::DataParallel>(RESNETC_VERSION, collective_options(o));
   if (job->rank() != 0) {
     std::fflush(stdout);
     const int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -30,6 +31,10 @@ std::unique_ptr<train::DataParallel> join_job(const Options& o) {
     close(null);
   }
   return job;
+}
+
+plan::CollectiveOptions collective_options(const Options& o) {
+  return {.bucket_bytes = std::max<int64_t>(1, static_cast<int64_t>(o.bucket_mb * (1 << 20))), .sync_batchnorm = o.sync_bn};
 }
 
 Options for_rank(const Options& o, const train::DataParallel* job) {

@@ -13,6 +13,9 @@ namespace resnetc::cli {
 // rank but 0 writes nothing to stdout: every report is rank 0's.
 std::unique_ptr<train::DataParallel> join_job(const Options& o);
 
+// --bucket-mb and --sync-bn: where training's all-reduces go (compiler/plan/collectives.h).
+plan::CollectiveOptions collective_options(const Options& o);
+
 // `o` for one rank of `job`: unless --threads says, its share of this machine's cores.
 Options for_rank(const Options& o, const train::DataParallel* job);
 
