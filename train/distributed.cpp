@@ -154,12 +154,34 @@ void DataParallel::hand_over(PlanExecutor& executor, const plan::KernelPlan& pla
   write_buffer(executor, b, std::span<const float>(rows));
 }
 
+namespace {
+
+// The running variance's update (after the optimizer's) makes the synced variance unbiased
+// with the whole batch's count n, as one process (and PyTorch's SyncBatchNorm) does, not with
+// the rank's count m: so the variance is scaled by (n / (n - 1)) / (m / (m - 1)) before it.
+void unbias_with_all(PlanExecutor& executor, const plan::KernelPlan& plan, const plan::Collective& c, double share) {
+  const int b = c.buffers.at(0);
+  const size_t n = static_cast<size_t>(ir::numel(plan.buffer(b).shape)), channels = n / 2;
+  const auto mine = static_cast<double>(ir::numel(plan.buffer(c.statistics_of).shape) / static_cast<int64_t>(channels));
+  if (mine < 2) return;  // no unbiased variance of one value
+  const double all = std::round(mine / share);
+  const double scale = (all / (all - 1)) / (mine / (mine - 1));
+  std::vector<float> rows(n);
+  read_buffer(executor, b, std::span<float>(rows));
+  for (size_t k = channels; k < n; ++k) rows[k] = static_cast<float>(rows[k] * scale);
+  write_buffer(executor, b, std::span<const float>(rows));
+}
+
+}  // namespace
+
 // Before the first update: every bucket summed, and its gradients written back.
-void DataParallel::write_back(PlanExecutor& executor, const plan::KernelPlan& plan, Placed& p) {
+void DataParallel::write_back(PlanExecutor& executor, const plan::KernelPlan& plan, Placed& p, double share) {
   const Clock::time_point start = Clock::now();
   reducer_->wait_all();
   waiting_seconds_ += seconds_since(start);
   for (size_t i = 0; i < p.collectives.size(); ++i) {
+    const plan::Collective& c = p.collectives[i];
+    if (c.kind == plan::CollectiveKind::BatchNormForward && share > 0) unbias_with_all(executor, plan, c, share);
     if (!p.gradients[i]) continue;
     std::span<const float> all(*p.gradients[i]);
     size_t at = 0;
@@ -178,7 +200,7 @@ void DataParallel::run_step(PlanExecutor& executor, const plan::KernelPlan& plan
     if (i < p.collectives.size())
       hand_over(executor, plan, p, i, share);
     else
-      write_back(executor, plan, p);
+      write_back(executor, plan, p, share);
   });
   step_seconds_ += seconds_since(start);
 }

@@ -84,7 +84,7 @@ class DataParallel {
   };
   Placed& placed_in(const plan::KernelPlan& plan);
   void hand_over(PlanExecutor& executor, const plan::KernelPlan& plan, Placed& p, size_t i, double share);
-  void write_back(PlanExecutor& executor, const plan::KernelPlan& plan, Placed& p);
+  void write_back(PlanExecutor& executor, const plan::KernelPlan& plan, Placed& p, double share);
 
   std::string version_;
   plan::CollectiveOptions options_;

@@ -75,7 +75,8 @@ std::vector<Collective> batchnorm_syncs(const KernelPlan& plan, size_t first_upd
     if (s >= 0) {
       expect_f32(plan.buffer(s));
       stats.insert(s);
-      syncs.push_back({CollectiveKind::BatchNormForward, k + 1, {s}, ir::numel(plan.buffer(s).shape)});
+      const int of = kernel.epilogue_stats >= 0 ? kernel.output : kernel.inputs.at(0);
+      syncs.push_back({CollectiveKind::BatchNormForward, k + 1, {s}, ir::numel(plan.buffer(s).shape), of});
       continue;
     }
     const bool reads_stats =

@@ -43,6 +43,7 @@ struct Collective {
   size_t at = 0;
   std::vector<int> buffers;  // F32 arena buffers, in the order they are laid out for the call
   int64_t floats = 0;
+  int statistics_of = -1;  // BatchNormForward: the [N, C, H, W] buffer whose statistics these are
 };
 
 struct CollectiveOptions {

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """resnetc train as N processes of an OpenMPI job (docs/distributed.md): two ranks at global
 batch B end with the weights of one process at batch B (a network without BatchNorm, whose
-gradient does not depend on how the batch is split), also through an uneven last short batch;
+gradient does not depend on how the batch is split), also through an uneven last short batch,
+and also with the gradients all-reduced in several small buckets while the backward goes on;
+with --sync-bn, so does a network with BatchNorm, which without it normalizes each rank's
+examples alone;
 a run stopped by two ranks resumes in one process to the weights of a run never stopped; a
 batch the ranks cannot share, ranks with another recipe or other starting weights are refused;
 a killed rank ends the job within seconds and leaves the last checkpoint intact; a process that
@@ -23,6 +26,9 @@ from cli_cases import ROOT, Failure, Suite, check, expect, read_safetensors, wri
 
 suite = Suite(__doc__)
 MODEL = os.path.join(ROOT, "tests", "cli", "no_batchnorm.net")  # batch 16, 2 epochs
+BN_MODEL = os.path.join(ROOT, "tests", "cli", "batchnorm.net")  # the same with BatchNorm
+# Buckets of 512 bytes: the small networks' gradients travel in several.
+SMALL_BUCKETS = ["--bucket-mb", "0.00048828125"]
 # 73 images: 4 full batches of 16 and a short one of 9, which two ranks share 5 and 4.
 DATA = write_idx_subset(suite.path("data"), 73, 24)
 CPU = ["--device", "cpu", "--no-progress"]
@@ -31,8 +37,8 @@ CPU = ["--device", "cpu", "--no-progress"]
 MPIRUN = ["mpirun", "--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
 
 
-def train_args(checkpoint, *args, data=DATA):
-    return ["train", MODEL, "--data", data, "--checkpoint", checkpoint, *CPU, *args]
+def train_args(checkpoint, *args, data=DATA, model=MODEL):
+    return ["train", model, "--data", data, "--checkpoint", checkpoint, *CPU, *args]
 
 
 def mpirun(*ranks, timeout=180, env=None):
@@ -59,26 +65,32 @@ def tensors(path):
     return out
 
 
-def check_close(path, reference, what):
-    """Every tensor of `path` within float tolerance of `reference`'s."""
+def largest_difference(path, reference, what):
+    """The largest difference of a value of `path` from `reference`'s, relative to 1e-5 + 1e-4 |y|
+    (above 1: not within float tolerance), and where it is."""
     a, b = tensors(path), tensors(reference)
     check(sorted(a) == sorted(b), f"{what}: other tensors than the single process's")
-    for name in a:
-        for i, (x, y) in enumerate(zip(a[name], b[name])):
-            if not abs(x - y) <= 1e-5 + 1e-4 * abs(y):
-                raise Failure(f"{what}: {name}[{i}] is {x}, the single process's {y}")
+    return max(((abs(x - y) / (1e-5 + 1e-4 * abs(y)), f"{name}[{i}] is {x}, the single process's {y}")
+                for name in a for i, (x, y) in enumerate(zip(a[name], b[name]))), key=lambda d: d[0])
+
+
+def check_close(path, reference, what):
+    """Every tensor of `path` within float tolerance of `reference`'s."""
+    difference, where = largest_difference(path, reference, what)
+    if difference > 1:
+        raise Failure(f"{what}: {where}")
 
 
 _single = {}
 
 
-def single_process():
-    """One process training the model at batch 16: (checkpoint, stdout)."""
-    if not _single:
-        path = suite.path("single.safetensors")
-        r = expect(suite.run(train_args(path)), 0)
-        _single["path"], _single["stdout"] = path, r.stdout
-    return _single["path"], _single["stdout"]
+def single_process(model=MODEL):
+    """One process training `model` at batch 16: (checkpoint, stdout)."""
+    if model not in _single:
+        path = suite.path(f"single-{os.path.basename(model)}.safetensors")
+        r = expect(suite.run(train_args(path, model=model)), 0)
+        _single[model] = path, r.stdout
+    return _single[model]
 
 
 def epoch_lines(stdout):
@@ -97,6 +109,37 @@ def two_ranks_train_the_weights_of_one_process():
     check(len(lines) == len(expected) == 2, "not one line per epoch", r)
     for line, want in zip(lines, expected):
         check(line.split(", ")[:3] == want.split(", ")[:3], f"{line!r} is not the single process's {want!r}", r)
+
+
+@suite.test
+def two_ranks_in_small_buckets_train_the_weights_of_one_process():
+    plan = expect(suite.run(["compile", MODEL, "--emit=plan", "--train", "--collectives", *SMALL_BUCKETS]), 0).stdout
+    buckets = [line for line in plan.splitlines() if "all_reduce gradients" in line]
+    check(len(buckets) >= 3, f"the plan places {len(buckets)} buckets of 512 bytes, not several:\n{plan}")
+    reference, _ = single_process()
+    path = suite.path("buckets.safetensors")
+    expect(mpirun(train_args(path, *SMALL_BUCKETS), train_args(path, *SMALL_BUCKETS)), 0,
+           stdout=r"all-reduce: rank 0 waited \d+\.\d% of its training steps' time for it")
+    check_close(path, reference, "2 ranks in buckets of 512 bytes")
+
+
+@suite.test
+def two_ranks_with_sync_bn_train_the_weights_of_one_process():
+    reference, _ = single_process(BN_MODEL)
+    path = suite.path("syncbn.safetensors")
+    args = train_args(path, "--sync-bn", *SMALL_BUCKETS, model=BN_MODEL)
+    expect(mpirun(args, args), 0)
+    # Every tensor, the running statistics too (made unbiased with the global batch's count).
+    check_close(path, reference, "2 ranks with --sync-bn")
+
+
+@suite.test
+def without_sync_bn_each_rank_normalizes_its_own_examples():
+    reference, _ = single_process(BN_MODEL)
+    path = suite.path("ownbn.safetensors")
+    expect(mpirun(train_args(path, model=BN_MODEL), train_args(path, model=BN_MODEL)), 0)
+    difference, where = largest_difference(path, reference, "2 ranks without --sync-bn")
+    check(difference > 100, f"2 ranks normalizing 8 examples each end close to one process normalizing 16 ({where})")
 
 
 @suite.test
