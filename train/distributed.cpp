@@ -194,6 +194,8 @@ void DataParallel::write_back(PlanExecutor& executor, const plan::KernelPlan& pl
 }
 
 void DataParallel::run_step(PlanExecutor& executor, const plan::KernelPlan& plan, double share) {
+  // One rank has nothing to sum: its step is one process's (and its values stay bit for bit).
+  if (size() == 1) return executor.run();
   const Clock::time_point start = Clock::now();
   Placed& p = placed_in(plan);
   executor.run_stopping_at(p.stops, [&](size_t i) {
