@@ -3,8 +3,8 @@
 batch B end with the weights of one process at batch B (a network without BatchNorm, whose
 gradient does not depend on how the batch is split), also through an uneven last short batch,
 and also with the gradients all-reduced in several small buckets while the backward goes on;
-with --sync-bn, so does a network with BatchNorm, which without it normalizes each rank's
-examples alone;
+with --sync-bn, so does a network with BatchNorm, whose step without it is the mean of the
+steps one process takes on each rank's examples alone;
 a run stopped by two ranks resumes in one process to the weights of a run never stopped; a
 batch the ranks cannot share, ranks with another recipe or other starting weights are refused;
 a killed rank ends the job within seconds and leaves the last checkpoint intact; a process that
@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_cases import ROOT, Failure, Suite, check, expect, read_safetensors, write_idx_subset
+from cli_cases import ROOT, Failure, Suite, check, expect, fashion_images, read_safetensors, write_idx_subset
 
 suite = Suite(__doc__)
 MODEL = os.path.join(ROOT, "tests", "cli", "no_batchnorm.net")  # batch 16, 2 epochs
@@ -140,6 +140,63 @@ def without_sync_bn_each_rank_normalizes_its_own_examples():
     expect(mpirun(train_args(path, model=BN_MODEL), train_args(path, model=BN_MODEL)), 0)
     difference, where = largest_difference(path, reference, "2 ranks without --sync-bn")
     check(difference > 100, f"2 ranks normalizing 8 examples each end close to one process normalizing 16 ({where})")
+
+
+def epoch_order(seed, epoch, n):
+    """runtime/data/sampler.cpp's epoch_order(seed, epoch, n): the order every rank draws."""
+    mask = (1 << 64) - 1
+
+    def mix(x):  # SplitMix64
+        x = (x + 0x9E3779B97F4A7C15) & mask
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+        return x ^ (x >> 31)
+
+    stream = mix(mix(seed) ^ (epoch & mask))
+    bits = (n - 1).bit_length() if n > 1 else 0
+    keys = sorted((mix((stream + i * 0x9E3779B97F4A7C15) & mask) >> bits << bits) | i for i in range(n))
+    return [key & ((1 << bits) - 1) for key in keys]
+
+
+def write_idx_images(directory, train_indices, test_count):
+    """IDX files of the real Fashion-MNIST training images at `train_indices` (in that order) and
+    the first `test_count` test images."""
+    os.makedirs(directory, exist_ok=True)
+    pixels, labels = fashion_images("train", max(train_indices) + 1)
+    chosen = [(pixels[i * 784:(i + 1) * 784], labels[i]) for i in train_indices]
+    splits = {"train": (b"".join(p for p, _ in chosen), [l for _, l in chosen]), "t10k": fashion_images("t10k", test_count)}
+    for split, (images, names) in splits.items():
+        with open(os.path.join(directory, f"{split}-images-idx3-ubyte"), "wb") as f:
+            f.write(struct.pack(">IIII", 0x803, len(names), 28, 28) + images)
+        with open(os.path.join(directory, f"{split}-labels-idx1-ubyte"), "wb") as f:
+            f.write(struct.pack(">II", 0x801, len(names)) + bytes(names))
+    return directory
+
+
+@suite.test
+def without_sync_bn_two_ranks_step_as_one_process_on_each_rank_s_examples():
+    """Per-replica BatchNorm: one step of 2 ranks at batch 16 moves every weight by the mean of
+    the steps that one process takes on each rank's 8 examples alone (SGD's first step, its
+    momentum and weight decay included, is linear in the gradient), and keeps rank 0's running
+    statistics."""
+    order = epoch_order(0, 0, 16)  # the recipe's seed, the first epoch
+    whole = write_idx_images(suite.path("sixteen"), list(range(16)), 8)
+    replicas = []
+    for r in range(2):
+        data = write_idx_images(suite.path(f"replica{r}"), order[8 * r:8 * r + 8], 8)
+        replicas.append(suite.path(f"replica{r}.safetensors"))
+        expect(suite.run(train_args(replicas[-1], "--epochs", "1", "--batch", "8", data=data, model=BN_MODEL)), 0)
+    path = suite.path("replicas.safetensors")
+    args = train_args(path, "--epochs", "1", data=whole, model=BN_MODEL)
+    expect(mpirun(args, args), 0)
+    got, first, second = tensors(path), tensors(replicas[0]), tensors(replicas[1])
+    check(sorted(got) == sorted(first), "other tensors than the single processes'")
+    for name in got:
+        rank_0_only = "running" in name
+        for i, x in enumerate(got[name]):
+            y = first[name][i] if rank_0_only else (first[name][i] + second[name][i]) / 2
+            if not abs(x - y) <= 1e-5 + 1e-4 * abs(y):
+                raise Failure(f"{name}[{i}] is {x}, {'rank 0' if rank_0_only else 'the mean of'} the replicas' {y}")
 
 
 @suite.test
