@@ -5,10 +5,12 @@
 // applies the same update and the weights stay identical. The step's loss and correct counts
 // are summed the same way, so every report is global.
 //
-// The all-reduce goes between the plan's last backward kernel and its first update kernel
-// (PlanExecutor::run_pausing_at). One all-reduce over all gradients, after the whole backward
-// pass: buckets launched while the backward still runs are not done yet. On GPUs the gradients
-// are summed on the device (DeviceReducer: NCCL), elsewhere on the host (MPI).
+// The compiler places the all-reduces in the plan (compiler/plan/collectives.h): gradient
+// buckets of about 25 MB, each handed at its stop in the backward pass to a thread that sums it
+// across the ranks while the backward goes on (PlanExecutor::run_stopping_at); all are waited
+// for and written back before the first update. With --sync-bn, BatchNorm's statistics and its
+// backward's sums are summed too, at their stops, so BatchNorm sees the whole global batch. On GPUs the gradients are summed on the device
+// (DeviceReducer: NCCL), all at once after the backward pass.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -16,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/plan/collectives.h"
 #include "compiler/plan/kernel_plan.h"
 #include "train/executor.h"
 #include "train/model_state.h"
@@ -24,6 +27,7 @@
 namespace resnetc::mpi {
 class Communicator;
 class Watchdog;
+class ReduceThread;
 }
 
 namespace resnetc::train {
@@ -33,21 +37,11 @@ struct Slice {
   int64_t first = 0, count = 0;
 };
 
-// Where a training plan's updates start, and the gradients its optimizer's updates read (in
-// the step's arena, final once the kernels before `first_update` have run), each one's bytes
-// once. Throws std::logic_error when a kernel that is not an update runs among the updates.
-struct GradientBuffers {
-  size_t first_update = 0;
-  std::vector<int> buffers;
-  int64_t floats = 0;
-};
-GradientBuffers gradient_buffers(const plan::KernelPlan& plan);
-
 class DataParallel {
  public:
-  // Joins the MPI job this process was started in (loads MPI, MPI_Init). `version`: this
-  // binary's, compared across ranks by check_same_run.
-  explicit DataParallel(std::string version);
+  // Joins the MPI job this process was started in (loads MPI, MPI_Init_thread). `version`:
+  // this binary's, compared across ranks by check_same_run with the collectives' options.
+  DataParallel(std::string version, plan::CollectiveOptions collectives);
   ~DataParallel();
   DataParallel(const DataParallel&) = delete;
   DataParallel& operator=(const DataParallel&) = delete;
@@ -67,9 +61,15 @@ class DataParallel {
   // Refuses a job whose ranks start from different weights (a checksum of every tensor).
   void check_same_weights(const TensorMap& state) const;
 
-  // One training step of `plan`: the forward and backward pass, then every rank's gradients
-  // weighted by `share` (its examples over the step's, all ranks) and summed, then the updates.
+  // One training step of `plan`: the forward and backward pass, every rank's gradients weighted
+  // by `share` (its examples over the step's, all ranks) and summed in buckets as the backward
+  // finishes them, then the updates. With sync_batchnorm, BatchNorm's statistics are the
+  // step's (all ranks') and its backward sums are weighted and summed as the gradients.
   void run_step(PlanExecutor& executor, const plan::KernelPlan& plan, double share);
+
+  // Seconds of run_step so far, and of them the seconds spent waiting for all-reduces.
+  double step_seconds() const { return step_seconds_; }
+  double waiting_seconds() const { return waiting_seconds_; }
 
   void sum(std::span<double> values) const;
   int64_t max(int64_t value) const;
@@ -93,17 +93,28 @@ class DataParallel {
   void use_rank0_values(TensorMap& state) const;
 
  private:
-  struct Gradients {
-    GradientBuffers where;
-    std::vector<float> host;  // all of them, back to back, for the all-reduce on the host
+  // A plan's collectives, the stops run_stopping_at takes (theirs, then first_update for the
+  // wait), and each collective's staging on the host.
+  struct Placed {
+    std::vector<plan::Collective> collectives;
+    std::vector<size_t> stops;
+    std::vector<std::shared_ptr<std::vector<float>>> gradients;    // per collective; null unless Gradients
+    std::vector<std::shared_ptr<std::vector<double>>> batchnorm;  // per collective; null unless BatchNorm
   };
-  Gradients& gradients_of(const plan::KernelPlan& plan);
+  Placed& placed_in(const plan::KernelPlan& plan);
+  void hand_over(PlanExecutor& executor, const plan::KernelPlan& plan, Placed& p, size_t i, double share);
+  void write_back(PlanExecutor& executor, const plan::KernelPlan& plan, Placed& p, double share);
+  void run_step_on_device(PlanExecutor& executor, const plan::KernelPlan& plan, double share);
 
   std::string version_;
+  plan::CollectiveOptions options_;
   std::unique_ptr<mpi::Communicator> world_;
   std::unique_ptr<DeviceReducer> device_;
   std::unique_ptr<mpi::Watchdog> watchdog_;  // after world_: its thread ends before MPI is finalized
-  std::map<const plan::KernelPlan*, Gradients> gradients_;
+  std::unique_ptr<mpi::ReduceThread> reducer_;
+  std::map<const plan::KernelPlan*, Placed> placed_;
+  std::map<const plan::KernelPlan*, plan::GradientBuffers> device_gradients_;  // with device_
+  double step_seconds_ = 0, waiting_seconds_ = 0;
 };
 
 // The same for a run that may be a single process (`dp` null: the whole batch, run(), values

@@ -56,6 +56,18 @@ class PlanExecutor {
   virtual void run_pausing_at(size_t /*at*/, const std::function<void()>& /*between*/) {
     throw std::runtime_error("this backend cannot train across processes yet: use --device cpu (docs/distributed.md)");
   }
+  // As run(), calling at_stop(i) after kernel stops[i] - 1 and before kernel stops[i], for
+  // every i in order (stops ascending, repeats allowed, each at most the number of kernels; a
+  // stop inside a preamble that does not run comes where the run starts): data-parallel
+  // training hands over the collectives that the compiler placed there
+  // (compiler/plan/collectives.h) and waits for them before the updates. A backend that can
+  // pause only once takes one stop (run_pausing_at) and refuses more.
+  virtual void run_stopping_at(std::span<const size_t> stops, const std::function<void(size_t)>& at_stop) {
+    if (stops.size() != 1)
+      throw std::runtime_error("this backend cannot overlap the all-reduce with the backward pass yet: use --device "
+                               "cpu (docs/distributed.md)");
+    run_pausing_at(stops[0], [&] { at_stop(0); });
+  }
 };
 
 // Sums buffers across the ranks of a data-parallel job on the device that holds them (NCCL

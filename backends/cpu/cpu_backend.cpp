@@ -34,10 +34,20 @@ class CpuExecutor : public train::PlanExecutor {
     weights_changed_ = false;
   }
   void run_pausing_at(size_t at, const std::function<void()>& between) override {
-    runner_.run(weights_changed_ ? 0 : runner_.plan().preamble_kernels, at);
+    const size_t stops[1] = {at};
+    run_stopping_at(stops, [&](size_t) { between(); });
+  }
+  void run_stopping_at(std::span<const size_t> stops, const std::function<void(size_t)>& at_stop) override {
+    size_t next = weights_changed_ ? 0 : runner_.plan().preamble_kernels;
     weights_changed_ = false;
-    between();
-    runner_.run(at, runner_.plan().kernels.size());
+    for (size_t i = 0; i < stops.size(); ++i) {
+      if (stops[i] > next) {
+        runner_.run(next, stops[i]);
+        next = stops[i];
+      }
+      at_stop(i);
+    }
+    runner_.run(next, runner_.plan().kernels.size());
   }
   void run_timed(std::span<double> seconds) override {
     runner_.run_timed(weights_changed_ ? 0 : runner_.plan().preamble_kernels, seconds);

@@ -46,11 +46,15 @@ void sum_in_place(std::span<T> values, MPI_Datatype type) {
 Communicator::Communicator() {
   int initialized = 0;
   check(api().initialized(&initialized), "MPI_Initialized");
-  // Any thread may call MPI: the watchdog's (watchdog.h) exchanges heartbeats while the main
-  // thread waits in a collective.
+  // Any thread may call MPI: the all-reduces run on a thread of their own (reduce_thread.h) while
+  // the step goes on, and the watchdog's (watchdog.h) exchanges heartbeats meanwhile.
   int provided = MPI_THREAD_SINGLE;
   if (initialized == 0)
     check(api().init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided), "MPI_Init_thread");
+  if (initialized == 0 && provided < MPI_THREAD_SERIALIZED)
+    throw MpiError(fmt::format("this MPI library gives thread level {}; resnetc needs MPI_THREAD_SERIALIZED ({}): "
+                               "use an OpenMPI built with thread support",
+                               provided, MPI_THREAD_SERIALIZED));
   thread_multiple_ = provided == MPI_THREAD_MULTIPLE;
   check(api().comm_rank(api().comm_world, &rank_), "MPI_Comm_rank");
   check(api().comm_size(api().comm_world, &size_), "MPI_Comm_size");

@@ -17,8 +17,8 @@ class MpiError : public std::runtime_error {
 
 class Communicator {
  public:
-  // Loads libmpi.so.40 (or the library RESNETC_MPI_LIBRARY names) and calls MPI_Init.
-  // Throws MpiError.
+  // Loads libmpi.so.40 (or the library RESNETC_MPI_LIBRARY names) and calls MPI_Init_thread
+  // for MPI_THREAD_SERIALIZED: one thread at a time may make MPI calls. Throws MpiError.
   Communicator();
   // MPI_Finalize, but not while an exception unwinds: the other ranks may be waiting in a
   // collective, and a rank that exits without finalizing makes mpirun end the whole job.

@@ -33,7 +33,6 @@ MpiApi load_mpi_api(const char* library) {
                                why != nullptr ? why : library));
   }
   MpiApi api{};
-  RESNETC_MPI_FUNCTION(init, MPI_Init);
   RESNETC_MPI_FUNCTION(init_thread, MPI_Init_thread);
   RESNETC_MPI_FUNCTION(initialized, MPI_Initialized);
   RESNETC_MPI_FUNCTION(finalize, MPI_Finalize);

@@ -15,7 +15,6 @@
 namespace resnetc::mpi::detail {
 
 struct MpiApi {
-  decltype(&::MPI_Init) init;
   decltype(&::MPI_Init_thread) init_thread;
   decltype(&::MPI_Initialized) initialized;
   decltype(&::MPI_Finalize) finalize;

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """resnetc train as N processes of an OpenMPI job (docs/distributed.md): two ranks at global
 batch B end with the weights of one process at batch B (a network without BatchNorm, whose
-gradient does not depend on how the batch is split), also through an uneven last short batch;
-each rank evaluates its slice of the test split (with BatchNorm, with the checkpoint's running
-statistics); a run stopped by two ranks resumes in one process to the weights of a run never
-stopped; a batch the ranks cannot share, ranks with another recipe or other starting weights
-are refused; a killed or stopped rank ends the job within seconds and leaves the last
-checkpoint intact; an error is printed once, or with the rank that alone hit it; a process that
+gradient does not depend on how the batch is split), also through an uneven last short batch,
+and also with the gradients all-reduced in several small buckets while the backward goes on;
+with --sync-bn, so does a network with BatchNorm, whose step without it is the mean of the
+steps one process takes on each rank's examples alone; each rank evaluates its slice of the
+test split (with BatchNorm, with the checkpoint's running statistics); a run stopped by two
+ranks resumes in one process to the weights of a run never stopped; a batch the ranks cannot
+share, ranks with another recipe or other starting weights are refused; a killed or stopped
+rank ends the job within seconds and leaves the last checkpoint intact; an error is printed
+once, or with the rank that alone hit it; a process that
 mpirun did not start never loads MPI, and a rank that cannot load it says so.
 
     python3 tests/cli/suite_distributed.py --resnetc build/tools/resnetc/resnetc [-k NAME]
@@ -22,10 +25,14 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_cases import ROOT, TINY_NET, Failure, Suite, check, expect, read_safetensors, write_idx_subset
+from cli_cases import (ROOT, TINY_NET, Failure, Suite, check, expect, fashion_images, read_safetensors,
+                       write_idx_subset)
 
 suite = Suite(__doc__)
 MODEL = os.path.join(ROOT, "tests", "cli", "no_batchnorm.net")  # batch 16, 2 epochs
+BN_MODEL = os.path.join(ROOT, "tests", "cli", "batchnorm.net")  # the same with BatchNorm
+# Buckets of 512 bytes: the small networks' gradients travel in several.
+SMALL_BUCKETS = ["--bucket-mb", "0.00048828125"]
 # 73 images: 4 full batches of 16 and a short one of 9, which two ranks share 5 and 4.
 DATA = write_idx_subset(suite.path("data"), 73, 24)
 CPU = ["--device", "cpu", "--no-progress"]
@@ -34,8 +41,8 @@ CPU = ["--device", "cpu", "--no-progress"]
 MPIRUN = ["mpirun", "--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
 
 
-def train_args(checkpoint, *args, data=DATA):
-    return ["train", MODEL, "--data", data, "--checkpoint", checkpoint, *CPU, *args]
+def train_args(checkpoint, *args, data=DATA, model=MODEL):
+    return ["train", model, "--data", data, "--checkpoint", checkpoint, *CPU, *args]
 
 
 def mpirun(*ranks, timeout=180, env=None):
@@ -62,26 +69,32 @@ def tensors(path):
     return out
 
 
-def check_close(path, reference, what):
-    """Every tensor of `path` within float tolerance of `reference`'s."""
+def largest_difference(path, reference, what):
+    """The largest difference of a value of `path` from `reference`'s, relative to 1e-5 + 1e-4 |y|
+    (above 1: not within float tolerance), and where it is."""
     a, b = tensors(path), tensors(reference)
     check(sorted(a) == sorted(b), f"{what}: other tensors than the single process's")
-    for name in a:
-        for i, (x, y) in enumerate(zip(a[name], b[name])):
-            if not abs(x - y) <= 1e-5 + 1e-4 * abs(y):
-                raise Failure(f"{what}: {name}[{i}] is {x}, the single process's {y}")
+    return max(((abs(x - y) / (1e-5 + 1e-4 * abs(y)), f"{name}[{i}] is {x}, the single process's {y}")
+                for name in a for i, (x, y) in enumerate(zip(a[name], b[name]))), key=lambda d: d[0])
+
+
+def check_close(path, reference, what):
+    """Every tensor of `path` within float tolerance of `reference`'s."""
+    difference, where = largest_difference(path, reference, what)
+    if difference > 1:
+        raise Failure(f"{what}: {where}")
 
 
 _single = {}
 
 
-def single_process():
-    """One process training the model at batch 16: (checkpoint, stdout)."""
-    if not _single:
-        path = suite.path("single.safetensors")
-        r = expect(suite.run(train_args(path)), 0)
-        _single["path"], _single["stdout"] = path, r.stdout
-    return _single["path"], _single["stdout"]
+def single_process(model=MODEL):
+    """One process training `model` at batch 16: (checkpoint, stdout)."""
+    if model not in _single:
+        path = suite.path(f"single-{os.path.basename(model)}.safetensors")
+        r = expect(suite.run(train_args(path, model=model)), 0)
+        _single[model] = path, r.stdout
+    return _single[model]
 
 
 def epoch_lines(stdout):
@@ -144,6 +157,94 @@ def with_batchnorm_the_epochs_accuracy_is_the_checkpoints():
     e = expect(suite.run(["eval", model, "--data", data, "--weights", path, *CPU]), 0, stdout=r"test acc .*")
     check(abs(eval_accuracy(e) / 400 - epoch_acc) <= 0.0005 + 1e-9,
           f"the epoch line's {line!r} is not the checkpoint's accuracy {eval_accuracy(e)}/400", r)
+
+
+@suite.test
+def two_ranks_in_small_buckets_train_the_weights_of_one_process():
+    plan = expect(suite.run(["compile", MODEL, "--emit=plan", "--train", "--collectives", *SMALL_BUCKETS]), 0).stdout
+    buckets = [line for line in plan.splitlines() if "all_reduce gradients" in line]
+    check(len(buckets) >= 3, f"the plan places {len(buckets)} buckets of 512 bytes, not several:\n{plan}")
+    reference, _ = single_process()
+    path = suite.path("buckets.safetensors")
+    expect(mpirun(train_args(path, *SMALL_BUCKETS), train_args(path, *SMALL_BUCKETS)), 0,
+           stdout=r"all-reduce: rank 0 waited \d+\.\d% of its training steps' time for it")
+    check_close(path, reference, "2 ranks in buckets of 512 bytes")
+
+
+@suite.test
+def two_ranks_with_sync_bn_train_the_weights_of_one_process():
+    reference, _ = single_process(BN_MODEL)
+    path = suite.path("syncbn.safetensors")
+    args = train_args(path, "--sync-bn", *SMALL_BUCKETS, model=BN_MODEL)
+    expect(mpirun(args, args), 0)
+    # Every tensor, the running statistics too (made unbiased with the global batch's count).
+    check_close(path, reference, "2 ranks with --sync-bn")
+
+
+@suite.test
+def without_sync_bn_each_rank_normalizes_its_own_examples():
+    reference, _ = single_process(BN_MODEL)
+    path = suite.path("ownbn.safetensors")
+    expect(mpirun(train_args(path, model=BN_MODEL), train_args(path, model=BN_MODEL)), 0)
+    difference, where = largest_difference(path, reference, "2 ranks without --sync-bn")
+    check(difference > 100, f"2 ranks normalizing 8 examples each end close to one process normalizing 16 ({where})")
+
+
+def epoch_order(seed, epoch, n):
+    """runtime/data/sampler.cpp's epoch_order(seed, epoch, n): the order every rank draws."""
+    mask = (1 << 64) - 1
+
+    def mix(x):  # SplitMix64
+        x = (x + 0x9E3779B97F4A7C15) & mask
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+        return x ^ (x >> 31)
+
+    stream = mix(mix(seed) ^ (epoch & mask))
+    bits = (n - 1).bit_length() if n > 1 else 0
+    keys = sorted((mix((stream + i * 0x9E3779B97F4A7C15) & mask) >> bits << bits) | i for i in range(n))
+    return [key & ((1 << bits) - 1) for key in keys]
+
+
+def write_idx_images(directory, train_indices, test_count):
+    """IDX files of the real Fashion-MNIST training images at `train_indices` (in that order) and
+    the first `test_count` test images."""
+    os.makedirs(directory, exist_ok=True)
+    pixels, labels = fashion_images("train", max(train_indices) + 1)
+    chosen = [(pixels[i * 784:(i + 1) * 784], labels[i]) for i in train_indices]
+    splits = {"train": (b"".join(p for p, _ in chosen), [l for _, l in chosen]), "t10k": fashion_images("t10k", test_count)}
+    for split, (images, names) in splits.items():
+        with open(os.path.join(directory, f"{split}-images-idx3-ubyte"), "wb") as f:
+            f.write(struct.pack(">IIII", 0x803, len(names), 28, 28) + images)
+        with open(os.path.join(directory, f"{split}-labels-idx1-ubyte"), "wb") as f:
+            f.write(struct.pack(">II", 0x801, len(names)) + bytes(names))
+    return directory
+
+
+@suite.test
+def without_sync_bn_two_ranks_step_as_one_process_on_each_rank_s_examples():
+    """Per-replica BatchNorm: one step of 2 ranks at batch 16 moves every weight by the mean of
+    the steps that one process takes on each rank's 8 examples alone (SGD's first step, its
+    momentum and weight decay included, is linear in the gradient), and keeps rank 0's running
+    statistics."""
+    order = epoch_order(0, 0, 16)  # the recipe's seed, the first epoch
+    whole = write_idx_images(suite.path("sixteen"), list(range(16)), 8)
+    replicas = []
+    for r in range(2):
+        data = write_idx_images(suite.path(f"replica{r}"), order[8 * r:8 * r + 8], 8)
+        replicas.append(suite.path(f"replica{r}.safetensors"))
+        expect(suite.run(train_args(replicas[-1], "--epochs", "1", "--batch", "8", data=data, model=BN_MODEL)), 0)
+    path = suite.path("replicas.safetensors")
+    args = train_args(path, "--epochs", "1", data=whole, model=BN_MODEL)
+    expect(mpirun(args, args), 0)
+    got, first, second = tensors(path), tensors(replicas[0]), tensors(replicas[1])
+    check(sorted(got) == sorted(first), "other tensors than the single processes'")
+    for name in got:
+        rank_0_only = "running" in name
+        for i, x in enumerate(got[name]):
+            y = first[name][i] if rank_0_only else (first[name][i] + second[name][i]) / 2
+            if not abs(x - y) <= 1e-5 + 1e-4 * abs(y):
+                raise Failure(f"{name}[{i}] is {x}, {'rank 0' if rank_0_only else 'the mean of'} the replicas' {y}")
 
 
 @suite.test

@@ -251,6 +251,16 @@ void add_augmentation(const Group& g, Options& o) {
       ->group(g.name);
 }
 
+void add_data_parallel(const Group& g, Options& o) {
+  g.flag("--sync-bn", o.sync_bn,
+         "with several processes: BatchNorm normalizes with the statistics of the whole global batch (one small "
+         "all-reduce per BatchNorm forward and backward) instead of each process's own");
+  g.value("--bucket-mb", "MB",
+          "with several processes: the gradients are all-reduced in buckets of about MB MiB (default 25, PyTorch "
+          "DDP's), each as soon as the backward pass has finished it",
+          [&o](const std::string& v) { o.bucket_mb = number("--bucket-mb", v, 1e-6, 1e6); });
+}
+
 void add_no_progress(const Group& g, Options& o) {
   g.app.add_flag_callback("--no-progress", [&o] { o.progress = false; },
                           "no live progress line (it is drawn only on a terminal)")->group(g.name);
@@ -321,6 +331,11 @@ void add_compile(CLI::App& app, Options& o) {
   add_output({app, "output"}, o);
   add_network({app, "network"}, o, "1");
   add_optimization({app, "optimization"}, o, true);
+  const Group parallel{app, "data-parallel"};
+  parallel.flag("--collectives", o.collectives,
+                "with --emit=plan --train: after the plan, the all-reduces of data-parallel training and the kernel "
+                "before which each runs (--bucket-mb, --sync-bn)");
+  add_data_parallel(parallel, o);
   add_help(app, "other");
   app.footer("The table has one row per layer with its output shape [N, C, H, W], parameters and MACs "
              "(multiply-accumulates of convolutions and fully connected layers), then the totals, the parameter "
@@ -404,6 +419,7 @@ void add_train(CLI::App& app, Options& o) {
             "of an MPI job (--nproc or mpirun): end it, naming the rank, when a rank has not reached the step the "
             "others wait in, or has not been heard from, for S seconds (default 60; 0: wait forever)",
             [&o](const std::string& v) { o.collective_timeout = number("--collective-timeout", v, 0, 1e6); });
+  add_data_parallel(run, o);
   run.value("--log", "FILE", "every epoch as CSV (.csv) or JSON lines (other names)",
             [&o](const std::string& v) { o.log = v; });
   run.flag("--overwrite-log", o.overwrite_log, "start --log afresh instead of adding this run to it");

@@ -10,10 +10,12 @@
 #include "compiler/ir/dot.h"
 #include "compiler/ir/parser.h"
 #include "compiler/ir/printer.h"
+#include "compiler/plan/collectives.h"
 #include "compiler/plan/kernel_plan.h"
 #include "dsl/diagnostics.h"
 #include "dsl/frontend.h"
 #include "tools/resnetc/commands.h"
+#include "tools/resnetc/data_parallel_job.h"
 #include "tools/resnetc/table_report.h"
 #include "train/recipe.h"
 #ifdef RESNETC_HAVE_LLVM
@@ -82,7 +84,12 @@ int run_compile(const Options& o, dsl::SourceManager& sources) {
     case Emit::Table: break;
     case Emit::Ir: fmt::print("{}", ir::print_ir(net.graph)); break;
     case Emit::Dot: fmt::print("{}", ir::print_dot(as_written ? *as_written : net.graph, {o.depth})); break;
-    case Emit::Plan: fmt::print("{}", plan::print_plan(plan::make_plan(net.graph, plan_options))); break;
+    case Emit::Plan: {
+      const plan::KernelPlan plan = plan::make_plan(net.graph, plan_options);
+      fmt::print("{}", plan::print_plan(plan));
+      if (o.collectives) fmt::print("{}", plan::print_collectives(plan, plan::place_collectives(plan, collective_options(o))));
+      break;
+    }
     case Emit::Cuda: fmt::print("{}", codegen::cuda::emit_cuda(plan::make_plan(net.graph, plan_options)).source); break;
     case Emit::Llvm: {
 #ifdef RESNETC_HAVE_LLVM

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -42,7 +43,7 @@ train::DataParallel* join_job(const Options& o) {
     return nullptr;
   }
   auto job = std::make_unique<Job>();
-  job->data_parallel = std::make_unique<train::DataParallel>(RESNETC_VERSION);
+  job->data_parallel = std::make_unique<train::DataParallel>(RESNETC_VERSION, collective_options(o));
   job->errors = std::make_unique<mpi::SideChannel>(job->data_parallel->world());
   if (o.collective_timeout > 0) job->data_parallel->watch(o.collective_timeout);
   train::DataParallel* joined_job = (joined() = std::move(job))->data_parallel.get();
@@ -76,6 +77,10 @@ void print_error(std::string_view text, int status) {
   } catch (const mpi::MpiError&) {
   }
   fmt::print(stderr, "{}", launch && launch->size > 1 ? mpi::rank_prefixed(launch->rank, text) : std::string(text));
+}
+
+plan::CollectiveOptions collective_options(const Options& o) {
+  return {.bucket_bytes = std::max<int64_t>(1, static_cast<int64_t>(o.bucket_mb * (1 << 20))), .sync_batchnorm = o.sync_bn};
 }
 
 Options for_rank(const Options& o, const train::DataParallel* job) {

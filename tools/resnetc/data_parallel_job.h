@@ -24,6 +24,9 @@ void leave_job();
 // ends the job when a rank exits without it).
 void print_error(std::string_view text, int status = 1);
 
+// --bucket-mb and --sync-bn: where training's all-reduces go (compiler/plan/collectives.h).
+plan::CollectiveOptions collective_options(const Options& o);
+
 // `o` for one rank of `job`: unless --threads says, its share of this machine's cores.
 Options for_rank(const Options& o, const train::DataParallel* job);
 

@@ -28,6 +28,7 @@ struct Options {
   Format format = Format::Text;
   int depth = 0;       // 0: every layer
   bool train = false;  // --emit the training step instead of the network
+  bool collectives = false;  // --collectives: with --emit=plan --train, where data-parallel training all-reduces
   // every command
   std::optional<std::array<int64_t, 3>> input;
   std::optional<int64_t> batch;
@@ -61,6 +62,8 @@ struct Options {
   std::optional<int64_t> max_steps;  // --max-steps N: stop after N training steps, with a resumable checkpoint
   std::optional<int64_t> nproc;      // --nproc N: train as N ranks of an MPI job on this machine (mpirun)
   double collective_timeout = 60;    // --collective-timeout S: end an MPI job whose rank hangs this long (0: never)
+  bool sync_bn = false;              // --sync-bn: BatchNorm's statistics over every rank's examples
+  double bucket_mb = 25;             // --bucket-mb MB: the gradients' all-reduce buckets, in MiB
   std::string plot;                  // --plot FILE: the run's figure, redrawn from --log after every epoch
   // eval
   std::string weights;

@@ -247,6 +247,9 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
     fmt::print("loss {:.3f}, train acc {:.3f}, {} acc {:.3f}\n", last.loss, last.train_acc, t.evaluated,
                last.test_acc);
     fmt::print("{:.1f} examples/sec on {}\n", result.examples_per_sec, backend->device_name());
+    if (job && job->step_seconds() > 0)
+      fmt::print("all-reduce: rank 0 waited {:.1f}% of its training steps' time for it\n",
+                 100 * job->waiting_seconds() / job->step_seconds());
   }
   fmt::print("checkpoint: {}\n", t.checkpoint.string());
   return 0;
