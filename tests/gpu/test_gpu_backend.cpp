@@ -7,6 +7,7 @@
 
 #include "compiler/autodiff/training_graph.h"
 #include "compiler/passes/pass.h"
+#include "compiler/plan/collectives.h"
 #include "compiler/plan/kernel_plan.h"
 #include "compiler/reference/executor.h"
 #include "dsl/frontend.h"
@@ -14,7 +15,6 @@
 #include "backends/cuda/cuda_backend.h"
 #include "runtime/data/augment.h"
 #include "runtime/data/sampler.h"
-#include "train/distributed.h"
 #include "train/executor.h"
 #include "train/initialize.h"
 
@@ -196,7 +196,7 @@ TEST_CASE("a step paused before its updates gives the step's weights and applies
     const ir::Graph training = autodiff::make_training_graph(
         dsl::compile_source(sources, "n.net", net, {std::nullopt, 4}).graph, {momentum, 0});
     const plan::KernelPlan plan = passes::optimized_plan(training, {});
-    const train::GradientBuffers g = train::gradient_buffers(plan);
+    const plan::GradientBuffers g = plan::gradient_buffers(plan);
     const auto prepared = [&] {
       std::unique_ptr<train::PlanExecutor> e = backend.compile(plan);
       train::initialize_persistent(*e, plan, training, 7);
