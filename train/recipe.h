@@ -38,6 +38,9 @@ struct Recipe {
 
 // The defaults overlaid with what the file's `train` section sets.
 Recipe recipe_from(const dsl::TrainingSettings& settings);
+// `recipe` with each setting `settings` gives in place of its own (an augmentation's each part);
+// throws std::invalid_argument for a schedule or optimizer it does not know.
+void overlay_recipe(Recipe& recipe, const dsl::RecipeSettings& settings);
 Schedule parse_schedule(const std::string& name);  // throws std::invalid_argument
 std::string_view schedule_name(Schedule s);
 Optimizer parse_optimizer(const std::string& name);  // throws std::invalid_argument

@@ -43,34 +43,14 @@ void load_model(const Options& o, dsl::SourceManager& sources, Model& m, int ran
   dsl::CompiledNetwork file = dsl::compile_file(sources, o.model, {o.input, 1});
   m.recipe = train::recipe_from(file.training);
   train::Recipe& r = m.recipe;
-  if (o.batch) r.batch = *o.batch;
-  if (o.epochs) r.epochs = *o.epochs;
-  if (o.lr) r.lr = *o.lr;
-  if (o.momentum) r.momentum = *o.momentum;
-  if (o.weight_decay) r.weight_decay = *o.weight_decay;
-  if (o.schedule) r.schedule = train::parse_schedule(*o.schedule);
-  if (o.seed) r.seed = static_cast<uint64_t>(*o.seed);
-  if (o.augmentation.random_crop) r.augmentation.random_crop = o.augmentation.random_crop;
-  if (o.augmentation.random_resized_crop) r.augmentation.random_resized_crop = o.augmentation.random_resized_crop;
-  if (o.augmentation.center_crop) r.augmentation.center_crop = o.augmentation.center_crop;
-  if (o.augmentation.flip) r.augmentation.flip = true;
-  if (o.optimizer) r.optimizer = train::parse_optimizer(*o.optimizer);
-  if (o.nesterov) r.nesterov = *o.nesterov;
-  if (o.beta1) r.beta1 = *o.beta1;
-  if (o.beta2) r.beta2 = *o.beta2;
-  if (o.eps) r.eps = *o.eps;
-  if (o.warmup_epochs) r.warmup_epochs = *o.warmup_epochs;
-  if (o.warmup_start) r.warmup_start = *o.warmup_start;
-  if (o.label_smoothing) r.label_smoothing = *o.label_smoothing;
-  if (o.decay_bn_bias) r.decay_bn_bias = *o.decay_bn_bias;
-  if (const std::string problem = train::recipe_problem(r); !problem.empty())
-    throw std::runtime_error("the recipe: " + problem);
   if (o.dataset && *o.dataset != r.dataset) {
     r.dataset = *o.dataset;
     r.data.clear();  // the file's path is its own data set's
     if (r.dataset != "folder") r.image_size.reset();  // the file's image size is a folder's
   }
-  if (o.image_size) r.image_size = o.image_size;
+  train::overlay_recipe(r, o);
+  if (const std::string problem = train::recipe_problem(r); !problem.empty())
+    throw std::runtime_error("the recipe: " + problem);
   if (r.batch % ranks != 0)
     throw std::runtime_error(fmt::format("batch {} does not divide among {} processes: the batch is the global one, "
                                          "each process trains an equal share of it",
