@@ -7,6 +7,7 @@
 
 #include "compiler/autodiff/training_graph.h"
 #include "dsl/training_settings.h"
+#include "train/normalization_settings.h"
 
 namespace resnetc::train {
 
@@ -26,6 +27,7 @@ struct Recipe {
   uint64_t seed = 0;
   data::Augmentation augmentation;  // of the training images (docs/data.md); none by default
   std::optional<data::ImageSize> image_size;  // a folder's images as kept (--image-size); none: the input's
+  NormalizationRequest normalization;  // of the pixels (docs/data.md); none by default
   // Modern recipes (docs/training.md, "Recipes"); these defaults are the book's plain SGD.
   Optimizer optimizer = Optimizer::Sgd;
   bool nesterov = false;                          // SGD with momentum only
