@@ -77,12 +77,7 @@ def write_idx_subset(directory, train_count, test_count, labels=None):
     (uncompressed). `labels`, if given, maps (split, index, label) to the label written."""
     os.makedirs(directory, exist_ok=True)
     for split, count in (("train", train_count), ("t10k", test_count)):
-        with gzip.open(os.path.join(FASHION_MNIST, f"{split}-images-idx3-ubyte.gz"), "rb") as f:
-            f.read(16)
-            pixels = f.read(count * 28 * 28)
-        with gzip.open(os.path.join(FASHION_MNIST, f"{split}-labels-idx1-ubyte.gz"), "rb") as f:
-            f.read(8)
-            names = list(f.read(count))
+        pixels, names = fashion_images(split, count)
         if labels is not None:
             names = [labels(split, i, v) for i, v in enumerate(names)]
         with open(os.path.join(directory, f"{split}-images-idx3-ubyte"), "wb") as f:
