@@ -70,10 +70,7 @@ std::string recipe_problem(const Recipe& r) {
   return {};
 }
 
-Recipe recipe_from(const dsl::TrainingSettings& s) {
-  Recipe r;
-  if (s.dataset) r.dataset = *s.dataset;
-  if (s.data) r.data = *s.data;
+void overlay_recipe(Recipe& r, const dsl::RecipeSettings& s) {
   if (s.epochs) r.epochs = *s.epochs;
   if (s.batch) r.batch = *s.batch;
   if (s.lr) r.lr = *s.lr;
@@ -81,8 +78,11 @@ Recipe recipe_from(const dsl::TrainingSettings& s) {
   if (s.weight_decay) r.weight_decay = *s.weight_decay;
   if (s.schedule) r.schedule = parse_schedule(*s.schedule);
   if (s.seed) r.seed = static_cast<uint64_t>(*s.seed);
-  r.augmentation = s.augmentation;
-  r.image_size = s.image_size;
+  if (s.augmentation.random_crop) r.augmentation.random_crop = s.augmentation.random_crop;
+  if (s.augmentation.random_resized_crop) r.augmentation.random_resized_crop = s.augmentation.random_resized_crop;
+  if (s.augmentation.center_crop) r.augmentation.center_crop = s.augmentation.center_crop;
+  if (s.augmentation.flip) r.augmentation.flip = true;
+  if (s.image_size) r.image_size = s.image_size;
   if (s.optimizer) r.optimizer = parse_optimizer(*s.optimizer);
   if (s.nesterov) r.nesterov = *s.nesterov;
   if (s.beta1) r.beta1 = *s.beta1;
@@ -92,6 +92,13 @@ Recipe recipe_from(const dsl::TrainingSettings& s) {
   if (s.warmup_start) r.warmup_start = *s.warmup_start;
   if (s.label_smoothing) r.label_smoothing = *s.label_smoothing;
   if (s.decay_bn_bias) r.decay_bn_bias = *s.decay_bn_bias;
+}
+
+Recipe recipe_from(const dsl::TrainingSettings& s) {
+  Recipe r;
+  if (s.dataset) r.dataset = *s.dataset;
+  if (s.data) r.data = *s.data;
+  overlay_recipe(r, s);
   return r;
 }
 

@@ -7,6 +7,7 @@
 
 #include "compiler/autodiff/training_graph.h"
 #include "dsl/training_settings.h"
+#include "train/normalization_settings.h"
 
 namespace resnetc::train {
 
@@ -26,6 +27,7 @@ struct Recipe {
   uint64_t seed = 0;
   data::Augmentation augmentation;  // of the training images (docs/data.md); none by default
   std::optional<data::ImageSize> image_size;  // a folder's images as kept (--image-size); none: the input's
+  NormalizationRequest normalization;  // of the pixels (docs/data.md); none by default
   // Modern recipes (docs/training.md, "Recipes"); these defaults are the book's plain SGD.
   Optimizer optimizer = Optimizer::Sgd;
   bool nesterov = false;                          // SGD with momentum only
@@ -38,6 +40,9 @@ struct Recipe {
 
 // The defaults overlaid with what the file's `train` section sets.
 Recipe recipe_from(const dsl::TrainingSettings& settings);
+// `recipe` with each setting `settings` gives in place of its own (an augmentation's each part);
+// throws std::invalid_argument for a schedule or optimizer it does not know.
+void overlay_recipe(Recipe& recipe, const dsl::RecipeSettings& settings);
 Schedule parse_schedule(const std::string& name);  // throws std::invalid_argument
 std::string_view schedule_name(Schedule s);
 Optimizer parse_optimizer(const std::string& name);  // throws std::invalid_argument

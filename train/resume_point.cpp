@@ -15,6 +15,14 @@ namespace resnetc::train {
 
 namespace {
 
+// `recipe` continued from the checkpoint's `metadata`, and where it then differs from it.
+std::vector<std::string> continue_and_compare(const Metadata& metadata, Recipe& recipe, const plan::KernelPlan& plan,
+                                              const std::string& source) {
+  continue_recipe(recipe, metadata, source);
+  const ir::Dims& input = plan.buffer(plan.input).shape;  // [N, C, H, W]
+  return recipe_changes(metadata, recipe, {input[2], input[3]}, source);
+}
+
 // The checkpoint with exactly the plan's tensors; failing that, when the recipe changed, with
 // the optimizer's state of another optimizer dropped and this one's starting at zero (refused
 // below unless a changed recipe is allowed), else the mismatch.
@@ -23,21 +31,22 @@ LoadedCheckpoint load_for_resume(const TrainOptions& options, const plan::Kernel
     return load_checkpoint(options.checkpoint, plan, false);
   } catch (const checkpoint::CheckpointError&) {
     LoadedCheckpoint other = load_checkpoint(options.checkpoint, plan, true);
-    if (recipe_changes(other.metadata, options.recipe).empty()) throw;
+    Recipe continued = options.recipe;
+    if (continue_and_compare(other.metadata, continued, plan, options.checkpoint.string()).empty()) throw;
     return other;
   }
 }
 
 }  // namespace
 
-ResumePoint read_resume_point(const TrainOptions& options, const plan::KernelPlan& plan, const DataRecord& data,
+ResumePoint read_resume_point(TrainOptions& options, const plan::KernelPlan& plan, const DataRecord& data,
                               std::ostream& out) {
-  const Recipe& r = options.recipe;
+  Recipe& r = options.recipe;
   const std::string source = options.checkpoint.string();
   ResumePoint p{load_for_resume(options, plan), {}};
   p.position = read_position(p.saved.metadata, source);
   const RunPosition& at = p.position;
-  std::vector<std::string> changes = recipe_changes(p.saved.metadata, r);
+  std::vector<std::string> changes = continue_and_compare(p.saved.metadata, r, plan, source);
   const std::vector<std::string> data_changed = data_changes(p.saved.metadata, data);
   changes.insert(changes.end(), data_changed.begin(), data_changed.end());
   if (!changes.empty() && !options.allow_recipe_change)

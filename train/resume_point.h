@@ -17,9 +17,10 @@ struct ResumePoint {
   RunPosition position;
 };
 
-// Reads options.checkpoint for `plan`; notes a changed recipe or other training data (`data`, allowed
-// by options.allow_recipe_change) on `out`.
-ResumePoint read_resume_point(const TrainOptions& options, const plan::KernelPlan& plan, const DataRecord& data,
+// Reads options.checkpoint for `plan` and continues options.recipe (its normalization's values
+// computed) from it (continue_recipe); a changed recipe or other training data (`data`) is
+// refused unless options.allow_recipe_change, then noted on `out`.
+ResumePoint read_resume_point(TrainOptions& options, const plan::KernelPlan& plan, const DataRecord& data,
                               std::ostream& out);
 
 }  // namespace resnetc::train

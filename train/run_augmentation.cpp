@@ -1,9 +1,7 @@
 #include "train/run_augmentation.h"
 
 #include <fmt/format.h>
-#include <fmt/ostream.h>
 
-#include <ostream>
 #include <stdexcept>
 
 #include "runtime/checkpoint/error.h"
@@ -56,44 +54,6 @@ data::Augmentation read_augmentation(const Metadata& m, const std::string& sourc
 
 std::optional<data::ImageSize> read_image_size(const Metadata& m, const std::string& source) {
   return read_key(m, kImageSize, source, data::parse_image_size);
-}
-
-std::optional<data::ImageSize> run_image_size(const std::optional<data::ImageSize>& asked, const data::CropSize& input,
-                                              const Metadata* resumed, const std::string& source, bool allow_change,
-                                              std::ostream& out) {
-  if (!resumed) return asked;
-  const std::optional<data::ImageSize> saved = read_image_size(*resumed, source);
-  if (!asked) return saved;
-  const data::ImageSize as_input{input};  // what none means
-  const data::ImageSize now = *asked, before = saved.value_or(as_input);
-  if (now == before) return asked;
-  const auto describe = [&](const data::ImageSize& s) {
-    return s == as_input ? fmt::format("{} (the input's size)", data::format_image_size(s)) : data::format_image_size(s);
-  };
-  if (!allow_change)
-    throw TrainingError(fmt::format("--resume: {} was trained on images kept at --image-size {}, not {}; resume "
-                                    "without --image-size to continue with the checkpoint's, or add "
-                                    "--allow-recipe-change to continue with this one",
-                                    source, describe(before), describe(now)));
-  fmt::print(out, "note: resuming with the images kept at another size: {} (the checkpoint's: {})\n", describe(now),
-             describe(before));
-  return asked;
-}
-
-data::Augmentation run_augmentation(const TrainOptions& options, const Metadata* resumed, std::ostream& out) {
-  const data::Augmentation& asked = options.recipe.augmentation;
-  if (!resumed) return asked;
-  const std::string source = options.checkpoint.string();
-  const data::Augmentation saved = read_augmentation(*resumed, source);
-  if (asked.empty() || asked == saved) return saved;
-  if (!options.allow_recipe_change)
-    throw TrainingError(fmt::format("--resume: {} was trained with augmentation {}, not {}; resume without the "
-                                    "augmentation options to continue with the checkpoint's, or add "
-                                    "--allow-recipe-change to continue with these",
-                                    source, data::describe(saved), data::describe(asked)));
-  fmt::print(out, "note: resuming with a changed augmentation: {} (the checkpoint's: {})\n", data::describe(asked),
-             data::describe(saved));
-  return asked;
 }
 
 }  // namespace resnetc::train

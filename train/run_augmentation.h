@@ -1,14 +1,12 @@
 #pragma once
-// The augmentation a run trains with (docs/data.md, "Augmentation"): the recipe's, or on --resume
-// the checkpoint's; and its record in a checkpoint's metadata, which eval and predict read for
-// their center crop.
-#include <iosfwd>
+// A run's augmentation (docs/data.md, "Augmentation") and image size as a checkpoint's metadata
+// records them: a resume continues with them (continue_recipe), eval and predict read them for
+// their center crop and their images' size.
 #include <optional>
 #include <string>
 
 #include "runtime/data/augment_spec.h"
 #include "train/run_record.h"
-#include "train/trainer.h"
 
 namespace resnetc::train {
 
@@ -27,18 +25,5 @@ data::Augmentation read_augmentation(const Metadata& metadata, const std::string
 // The size the training images were kept at (eval loads a folder, predict its files, at it), or
 // none: the network's input size.
 std::optional<data::ImageSize> read_image_size(const Metadata& metadata, const std::string& source);
-
-// The size a folder's images are kept at in a run: `asked` (the recipe's --image-size); on --resume
-// (`resumed`: the checkpoint's metadata, read from `source`) the checkpoint's when none is asked,
-// and one that keeps them otherwise (none meaning the input's size, `input`) is refused (a
-// TrainingError) unless `allow_change`, then used and noted on `out`.
-std::optional<data::ImageSize> run_image_size(const std::optional<data::ImageSize>& asked, const data::CropSize& input,
-                                              const Metadata* resumed, const std::string& source, bool allow_change,
-                                              std::ostream& out);
-
-// options.recipe.augmentation; on --resume (`resumed`: the checkpoint's metadata) the
-// checkpoint's when the recipe asks for none, and one that differs from it is refused (a
-// TrainingError) unless options.allow_recipe_change, then used and noted on `out`.
-data::Augmentation run_augmentation(const TrainOptions& options, const Metadata* resumed, std::ostream& out);
 
 }  // namespace resnetc::train

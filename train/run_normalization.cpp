@@ -6,6 +6,8 @@
 #include <ostream>
 #include <string>
 
+#include "train/run_record.h"
+
 namespace resnetc::train {
 namespace {
 
@@ -17,36 +19,20 @@ std::vector<float> per_channel(const std::vector<float>& values, const char* fla
                                   flag, values.size(), channels, channels == 1 ? "" : "s"));
 }
 
-std::string describe(const data::Normalization& n) {
-  return n.empty() ? std::string("none")
-                   : fmt::format("mean {} std {}", data::format_values(n.mean), data::format_values(n.std));
-}
-
 }  // namespace
 
-data::Normalization run_normalization(const TrainOptions& options, const data::Split& train,
-                                      const plan::KernelPlan& plan, const Metadata* resumed, std::ostream& out) {
-  data::Normalization asked;
-  if (options.compute_normalization) {
+data::Normalization run_normalization(const NormalizationRequest& asked, const data::Split& train,
+                                      const plan::KernelPlan& plan, std::ostream& out) {
+  if (asked.compute) {
     const plan::Buffer& input = plan.buffer(plan.input);
-    asked = data::channel_statistics(train, data::Resizer(train.height, train.width, input.shape[2], input.shape[3]));
-    fmt::print(out, "normalization computed from the {} training images: {}\n", train.count, describe(asked));
-  } else if (!options.normalization.empty()) {
-    asked = {per_channel(options.normalization.mean, "--mean", train.channels),
-             per_channel(options.normalization.std, "--std", train.channels)};
+    const data::Normalization computed =
+        data::channel_statistics(train, data::Resizer(train.height, train.width, input.shape[2], input.shape[3]));
+    fmt::print(out, "normalization computed from the {} training images: {}\n", train.count,
+               describe_normalization(computed));
+    return computed;
   }
-  if (!resumed) return asked;
-  const std::string source = options.checkpoint.string();
-  data::Normalization saved = read_normalization(*resumed, source);
-  if (asked.empty() || asked == saved) return saved;
-  if (!options.allow_recipe_change)
-    throw TrainingError(fmt::format("--resume: {} was trained with normalization {}, not {}; resume without --mean, "
-                                    "--std and --normalize to continue with the checkpoint's, or add "
-                                    "--allow-recipe-change to continue with these",
-                                    source, describe(saved), describe(asked)));
-  fmt::print(out, "note: resuming with a changed normalization: {} (the checkpoint's: {})\n", describe(asked),
-             describe(saved));
-  return asked;
+  if (asked.values.empty()) return {};
+  return {per_channel(asked.values.mean, "--mean", train.channels), per_channel(asked.values.std, "--std", train.channels)};
 }
 
 }  // namespace resnetc::train

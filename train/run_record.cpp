@@ -12,6 +12,7 @@
 
 #include "runtime/checkpoint/error.h"
 #include "runtime/data/normalize.h"
+#include "train/run_augmentation.h"
 
 namespace resnetc::train {
 namespace {
@@ -86,7 +87,18 @@ Metadata modern_recipe(const Recipe& r) {
   return m;
 }
 
+// "40", or "32x32 (the input's size)" for `input`'s: what a folder's images were kept at.
+std::string describe_image_size(const data::ImageSize& size, const data::CropSize& input) {
+  const std::string text = data::format_image_size(size);
+  return size == data::ImageSize{input} ? text + " (the input's size)" : text;
+}
+
 }  // namespace
+
+std::string describe_normalization(const data::Normalization& n) {
+  return n.empty() ? std::string("none")
+                   : fmt::format("mean {} std {}", data::format_values(n.mean), data::format_values(n.std));
+}
 
 data::Normalization read_normalization(const Metadata& m, const std::string& source) {
   const bool has_mean = find(m, "normalize_mean") != nullptr, has_std = find(m, "normalize_std") != nullptr;
@@ -148,8 +160,18 @@ RunPosition read_position(const Metadata& m, const std::string& source) {
   return p;
 }
 
-std::vector<std::string> recipe_changes(const Metadata& m, const Recipe& r) {
+void continue_recipe(Recipe& r, const Metadata& m, const std::string& source) {
+  if (r.augmentation.empty()) r.augmentation = read_augmentation(m, source);
+  if (!r.image_size && r.dataset == "folder") r.image_size = read_image_size(m, source);
+  if (r.normalization.values.empty() && !r.normalization.compute) r.normalization.values = read_normalization(m, source);
+}
+
+std::vector<std::string> recipe_changes(const Metadata& m, const Recipe& r, const data::CropSize& input,
+                                        const std::string& source) {
   std::vector<std::string> changes;
+  auto note = [&](const char* key, bool same, const std::string& now, const std::string& saved) {
+    if (!same) changes.push_back(fmt::format("{} {} (the checkpoint's: {})", key, now, saved));
+  };
   auto compare = [&](const char* key, const std::string& now, const std::string* fallback = nullptr) {
     const std::string* saved = find(m, key);
     if (!saved) saved = fallback;
@@ -160,7 +182,7 @@ std::vector<std::string> recipe_changes(const Metadata& m, const Recipe& r) {
     char* end_now = nullptr;
     const double a = std::strtod(saved->c_str(), &end_saved), b = std::strtod(now.c_str(), &end_now);
     if (!saved->empty() && *end_saved == '\0' && *end_now == '\0') same = a == b;
-    if (!same) changes.push_back(fmt::format("{} {} (the checkpoint's: {})", key, now, *saved));
+    note(key, same, now, *saved);
   };
   compare("epochs", std::to_string(r.epochs));
   compare("batch", std::to_string(r.batch));
@@ -170,6 +192,16 @@ std::vector<std::string> recipe_changes(const Metadata& m, const Recipe& r) {
   compare("weight_decay", fmt::format("{}", r.weight_decay));
   compare("schedule", std::string(schedule_name(r.schedule)));
   for (const RecipeField& f : modern_fields(r)) compare(f.key, f.value, &f.fallback);
+  const data::Augmentation augmentation = read_augmentation(m, source);
+  note("augmentation", r.augmentation == augmentation, data::describe(r.augmentation), data::describe(augmentation));
+  if (r.dataset == "folder") {
+    const data::ImageSize now = r.image_size.value_or(data::ImageSize{input});
+    const data::ImageSize saved = read_image_size(m, source).value_or(data::ImageSize{input});
+    note("image_size", now == saved, describe_image_size(now, input), describe_image_size(saved, input));
+  }
+  const data::Normalization normalization = read_normalization(m, source);
+  note("normalization", r.normalization.values == normalization, describe_normalization(r.normalization.values),
+       describe_normalization(normalization));
   return changes;
 }
 

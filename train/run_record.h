@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/data/augment_spec.h"
 #include "runtime/data/normalize.h"
 #include "train/recipe.h"
 
@@ -36,6 +37,9 @@ Metadata run_metadata(const std::string& model, const Recipe& recipe, const RunP
                       const std::vector<std::string>& class_names = {},
                       const data::Normalization& normalization = {});
 
+// "mean 0.5 std 0.25" ("none" when empty), as messages name a normalization.
+std::string describe_normalization(const data::Normalization& normalization);
+
 // The normalization a checkpoint's weights were trained with (empty when it records none); a
 // CheckpointError naming the field when the values are malformed, of unequal counts, or a std <= 0.
 data::Normalization read_normalization(const Metadata& metadata, const std::string& source);
@@ -44,10 +48,18 @@ data::Normalization read_normalization(const Metadata& metadata, const std::stri
 // missing or malformed (`source` is the file, for the message).
 RunPosition read_position(const Metadata& metadata, const std::string& source);
 
-// The recipe fields in which `recipe` differs from the checkpoint's, "lr 0.1 (checkpoint: 0.05)".
-// Fields an older checkpoint did not record are not compared, but for the modern recipe's
-// (optimizer, nesterov, beta1, beta2, eps, warmup_epochs, warmup_start, label_smoothing, decay_bn_bias),
-// which are written only when not at their defaults: a missing one is its default.
-std::vector<std::string> recipe_changes(const Metadata& metadata, const Recipe& recipe);
+// A resumed run's recipe: what `recipe` asks none of continued from the checkpoint's `metadata`
+// (read from `source`): its augmentation, a folder's image size (other data sets' images are
+// kept as their files hold them) and its normalization.
+void continue_recipe(Recipe& recipe, const Metadata& metadata, const std::string& source);
+
+// The recipe fields in which `recipe` (continued, its normalization's values computed) differs
+// from the checkpoint's, "lr 0.1 (the checkpoint's: 0.05)". Fields an older checkpoint did not
+// record are not compared, but for the modern recipe's (optimizer, nesterov, beta1, beta2, eps,
+// warmup_epochs, warmup_start, label_smoothing, decay_bn_bias), which are written only when not at
+// their defaults: a missing one is its default; and for the augmentation, the normalization and a
+// folder's image size (none: `input`, the network's input size), whose absence is none.
+std::vector<std::string> recipe_changes(const Metadata& metadata, const Recipe& recipe, const data::CropSize& input,
+                                        const std::string& source);
 
 }  // namespace resnetc::train

@@ -391,9 +391,12 @@ data::ImageTransform augmentation_views(const data::Augmentation& augmentation, 
 
 }  // namespace
 
-TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& backend, const TrainOptions& options,
+TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& backend, const TrainOptions& asked,
                   std::ostream& out) {
-  const Recipe& r = options.recipe;
+  // The recipe as the run trains with it: its normalization's values (computed when asked, below)
+  // and on --resume what it asks none of continued from the checkpoint (read_resume_point).
+  TrainOptions options = asked;
+  Recipe& r = options.recipe;
   const ir::Graph training = autodiff::make_training_graph(forward, training_options(r));
   check_labels_fit(forward, data);
   plan::KernelPlan plan = passes::optimized_plan(training, options.optimize);
@@ -401,6 +404,7 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
     throw std::runtime_error(fmt::format("batch {} is larger than the training set ({})", r.batch, data.train.count));
   if (options.data_parallel) options.data_parallel->check_same_run(plan, r, data.train.count, data.test.count);
 
+  r.normalization = {run_normalization(r.normalization, data.train, plan, out)};
   // A resumed run is checked before the (slow) compile: another recipe or a finished run.
   const DataRecord record = data_record(r.dataset, options.val_split, data.train);
   std::optional<ResumePoint> resume;
@@ -420,12 +424,9 @@ TrainResult train(const ir::Graph& forward, const data::DataSet& data, Backend& 
   std::optional<InitWeights> init;
   if (!options.init.empty()) init = read_init_weights(options.init, forward, plan, options.reset_head);
 
-  data::Normalization normalization =
-      run_normalization(options, data.train, plan, resume ? &resume->saved.metadata : nullptr, out);
-  data::Augmentation augmentation = run_augmentation(options, resume ? &resume->saved.metadata : nullptr, out);
-  data::ImageTransform train_views = augmentation_views(augmentation, data, plan);
+  data::ImageTransform train_views = augmentation_views(r.augmentation, data, plan);
   const Clock::time_point compile_start = Clock::now();
-  CompiledRun run(std::move(plan), forward, data, backend, options, std::move(normalization), std::move(augmentation),
+  CompiledRun run(std::move(plan), forward, data, backend, options, r.normalization.values, r.augmentation,
                   std::move(train_views));
   fmt::print(out, "compiled {} kernels in {:.2f} s (the training step{}, evaluation)\n", run.kernels(),
              seconds_since(compile_start), run.short_batch ? ", the last short batch" : "");

@@ -55,10 +55,6 @@ struct TrainOptions {
   // The --val-split fraction that carved the test split out of the training images, if any: kept
   // in the checkpoint, so that a --resume with another is refused (train/data_record.h).
   std::optional<double> val_split;
-  // The pixels' normalization (docs/data.md): these values (one a channel, or one for all), or
-  // with compute_normalization the training set's; neither: none, or on --resume the checkpoint's.
-  data::Normalization normalization;
-  bool compute_normalization = false;
   // Training as one rank of an MPI job (train/distributed.h): `forward` is then the network at
   // this rank's share of the recipe's (global) batch. Null: a single process.
   DataParallel* data_parallel = nullptr;

@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <initializer_list>
+#include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -21,6 +25,20 @@ cuda::DeviceBuffer upload(const cuda::Device& device, const std::vector<T>& host
   cuda::DeviceBuffer buffer(device, std::max<size_t>(host.size() * sizeof(T), sizeof(T)));
   if (!host.empty()) buffer.upload(std::as_bytes(std::span<const T>(host)));
   return buffer;
+}
+
+// The module NVRTC compiles (through the cache) from `source`, named `name` in its diagnostics,
+// with each kernel's function stored where its pair points.
+std::unique_ptr<cuda::Module> load_kernels(const cuda::Device& device, const cuda::CacheOptions& cache,
+                                           const char* name, std::string source,
+                                           std::initializer_list<std::pair<cuda::Function*, const char*>> kernels) {
+  cuda::CompileRequest request;
+  request.name = name;
+  request.source = std::move(source);
+  request.arch = device.arch();
+  auto module = std::make_unique<cuda::Module>(device, cuda::compile_cached(request, cache).cubin);
+  for (const auto& [function, kernel] : kernels) *function = module->function(kernel);
+  return module;
 }
 
 // The per-image views of an augmented split and their filter tables, on the device: the
@@ -46,13 +64,8 @@ class DeviceViews {
                                         static_cast<double>(scratch_bytes) / (1 << 20), e.what()));
     }
     if (transform.fixed_size()) upload_tables(codegen::cuda::view_tables(shape_, std::array{transform.view_size()}));
-    cuda::CompileRequest request;
-    request.name = "views.cu";
-    request.source = codegen::cuda::view_kernels_source(shape_);
-    request.arch = device.arch();
-    module_ = std::make_unique<cuda::Module>(device, cuda::compile_cached(request, cache).cubin);
-    horizontal_ = module_->function("rc_view_horizontal");
-    vertical_ = module_->function("rc_view_vertical");
+    module_ = load_kernels(device, cache, "views.cu", codegen::cuda::view_kernels_source(shape_),
+                           {{&horizontal_, "rc_view_horizontal"}, {&vertical_, "rc_view_vertical"}});
   }
 
   // Uploads the views of the images at `indices` (host copies) in epoch `epoch` of the run
@@ -122,15 +135,11 @@ class DeviceBatches : public train::BatchSource {
                                         split.count, split.channels, split.height, split.width,
                                         static_cast<double>(split.images.size()) / (1 << 20), e.what()));
     }
-    cuda::CompileRequest request;
-    request.name = "batches.cu";
-    request.source = codegen::cuda::batch_kernels_source(shape_);
-    request.arch = device.arch();
-    module_ = std::make_unique<cuda::Module>(device, cuda::compile_cached(request, cache).cubin);
-    horizontal_ = module_->function("rc_batch_horizontal");
-    vertical_ = module_->function("rc_batch_vertical");
-    labels_fn_ = module_->function("rc_batch_labels");
-    shuffle_fn_ = module_->function("rc_batch_shuffle");
+    module_ = load_kernels(device, cache, "batches.cu", codegen::cuda::batch_kernels_source(shape_),
+                           {{&horizontal_, "rc_batch_horizontal"},
+                            {&vertical_, "rc_batch_vertical"},
+                            {&labels_fn_, "rc_batch_labels"},
+                            {&shuffle_fn_, "rc_batch_shuffle"}});
     if (!transform.identity()) views_.emplace(device, cache, split, transform, shape_, target);
   }
 

@@ -77,12 +77,7 @@ def write_idx_subset(directory, train_count, test_count, labels=None):
     (uncompressed). `labels`, if given, maps (split, index, label) to the label written."""
     os.makedirs(directory, exist_ok=True)
     for split, count in (("train", train_count), ("t10k", test_count)):
-        with gzip.open(os.path.join(FASHION_MNIST, f"{split}-images-idx3-ubyte.gz"), "rb") as f:
-            f.read(16)
-            pixels = f.read(count * 28 * 28)
-        with gzip.open(os.path.join(FASHION_MNIST, f"{split}-labels-idx1-ubyte.gz"), "rb") as f:
-            f.read(8)
-            names = list(f.read(count))
+        pixels, names = fashion_images(split, count)
         if labels is not None:
             names = [labels(split, i, v) for i, v in enumerate(names)]
         with open(os.path.join(directory, f"{split}-images-idx3-ubyte"), "wb") as f:
@@ -207,28 +202,35 @@ class Suite:
             raise Failure(f"resnetc {' '.join(map(str, args))} did not finish within {timeout} s")
 
     def main(self):
-        passed = failed = 0
-        for function in self.tests:
-            name = function.__name__
-            if self.only not in name:
-                continue
-            start = time.monotonic()
-            try:
-                function()
-                passed += 1
-                print(f"ok      {name} ({time.monotonic() - start:.1f} s)", flush=True)
-            except Failure as e:
-                failed += 1
-                print(f"FAILED  {name}: {e}", flush=True)
-            except Exception:
-                failed += 1
-                print(f"FAILED  {name}: the case itself raised\n{traceback.format_exc()}", flush=True)
-        if self.keep:
-            print(f"kept {self.tmp}")
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        print(f"{passed} passed, {failed} failed")
-        sys.exit(1 if failed or not passed else 0)
+        run_cases(self.tests, self.only, self.tmp, self.keep)
+
+
+def run_cases(cases, only, tmp, keep, *args):
+    """Runs each of `cases` whose name contains `only` with `args`, a line each ("ok" or "FAILED"
+    and why); then removes `tmp` unless `keep`, prints 'N passed, M failed' and exits 1 when one
+    failed or none ran."""
+    passed = failed = 0
+    for case in cases:
+        name = case.__name__
+        if only not in name:
+            continue
+        start = time.monotonic()
+        try:
+            case(*args)
+            passed += 1
+            print(f"ok      {name} ({time.monotonic() - start:.1f} s)", flush=True)
+        except Failure as e:
+            failed += 1
+            print(f"FAILED  {name}: {e}", flush=True)
+        except Exception:
+            failed += 1
+            print(f"FAILED  {name}: the case itself raised\n{traceback.format_exc()}", flush=True)
+    if keep:
+        print(f"kept {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed or not passed else 0)
 
 
 def read_safetensors(path):

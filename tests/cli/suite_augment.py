@@ -69,15 +69,15 @@ def a_resume_keeps_the_augmentation_and_refuses_another():
     path = suite.path("resumed.safetensors")
     expect(train("--checkpoint", path, *CROP_FLIP, "--max-steps", "3"), 0)
     r = expect(train("--checkpoint", path, "--resume", "--random-crop", "20,padding=3", "--flip"), 1,
-               r"resnetc: training stopped: --resume: .*resumed\.safetensors was trained with augmentation random crop "
-               r"24x24,padding=3, flip, not random crop 20x20,padding=3, flip; resume without the augmentation options "
-               r"to continue with the checkpoint's, or add --allow-recipe-change to continue with these")
+               r"resnetc: error: --resume: .*resumed\.safetensors was written with another recipe: augmentation random "
+               r"crop 20x20,padding=3, flip \(the checkpoint's: random crop 24x24,padding=3, flip\); resume with the "
+               r"checkpoint's values, or add --allow-recipe-change to continue with these")
     check("compiled" not in r.stdout, "work began before the refusal", r)
     expect(train("--checkpoint", path, "--resume", "--max-steps", "3"), 0)
     check(augmentation_keys(path)["augment_random_crop"] == "24x24,padding=3", "the resumed run lost its augmentation")
     expect(train("--checkpoint", path, "--resume", "--random-crop", "20,padding=3", "--allow-recipe-change"), 0,
-           stdout=r"note: resuming with a changed augmentation: random crop 20x20,padding=3 \(the checkpoint's: "
-                  r"random crop 24x24,padding=3, flip\)")
+           stdout=r"note: resuming with a changed recipe: augmentation random crop 20x20,padding=3 \(the "
+                  r"checkpoint's: random crop 24x24,padding=3, flip\)")
     check(augmentation_keys(path) == {"augment_random_crop": "20x20,padding=3"}, f"{augmentation_keys(path)}")
 
 

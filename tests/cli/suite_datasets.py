@@ -316,9 +316,9 @@ def a_resume_keeps_the_image_size_and_refuses_another():
     expect(suite.run([*train, "--max-steps", "2"]), 0, stdout=r"kept at --image-size 36x40\)")
     check(augmentation_keys(path) == {"augment_image_size": "36x40"}, f"{augmentation_keys(path)}")
     r = expect(suite.run([*train, "--resume", "--image-size", "40"]), 1,
-               r"resnetc: training stopped: --resume: .*resized\.safetensors was trained on images kept at "
-               r"--image-size 36x40, not 40; resume without --image-size to continue with the checkpoint's, or add "
-               r"--allow-recipe-change to continue with this one")
+               r"resnetc: error: --resume: .*resized\.safetensors was written with another recipe: image_size 40 "
+               r"\(the checkpoint's: 36x40\), .*; resume with the checkpoint's values, or add --allow-recipe-change "
+               r"to continue with these")
     check("compiled" not in r.stdout, "work began before the refusal", r)
     expect(suite.run([*train, "--resume", "--max-steps", "3"]), 0)
     check(augmentation_keys(path) == {"augment_image_size": "36x40"}, f"the resumed run: {augmentation_keys(path)}")
@@ -327,7 +327,7 @@ def a_resume_keeps_the_image_size_and_refuses_another():
     train[train.index(path)] = epoch
     expect(suite.run([*train, "--epochs", "1"]), 0)
     expect(suite.run([*train, "--resume", "--epochs", "2", "--image-size", "40", "--allow-recipe-change"]), 0,
-           stdout=r"note: resuming with the images kept at another size: 40 \(the checkpoint's: 36x40\)")
+           stdout=r"note: resuming with a changed recipe: .*image_size 40 \(the checkpoint's: 36x40\)")
     check(augmentation_keys(epoch) == {"augment_image_size": "40"}, f"{augmentation_keys(epoch)}")
 
 
@@ -389,8 +389,9 @@ def normalization_reaches_the_checkpoint_eval_predict_and_resume():
     check(read_safetensors(given)[1].get("normalize_mean") == "0.5,0.5,0.5", "--mean 0.5 is not kept for 3 channels")
     refused_before_compiling(
         suite.run([*model, "--checkpoint", given, "--resume", "--mean", "0.4", "--std", "0.25"]),
-        r"resnetc: training stopped: --resume: .*given\.safetensors was trained with normalization mean 0\.5,0\.5,0\.5 "
-        r"std 0\.25,0\.25,0\.25, not mean 0\.4,0\.4,0\.4 std 0\.25,0\.25,0\.25; .*--allow-recipe-change.*")
+        r"resnetc: error: --resume: .*given\.safetensors was written with another recipe: normalization mean "
+        r"0\.4,0\.4,0\.4 std 0\.25,0\.25,0\.25 \(the checkpoint's: mean 0\.5,0\.5,0\.5 std 0\.25,0\.25,0\.25\); "
+        r".*--allow-recipe-change.*")
     expect(suite.run([*model, "--checkpoint", given, "--resume"]), 0, stdout=r"epoch 3/3: loss")
     check(read_safetensors(given)[1].get("normalize_std") == "0.25,0.25,0.25", "the resumed run lost its normalization")
 

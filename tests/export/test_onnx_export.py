@@ -31,11 +31,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "cli"))
-from cli_cases import ROOT, fashion_images, png_bytes, write_idx_subset  # noqa: E402
+from cli_cases import ROOT, Failure, fashion_images, png_bytes, run_cases, write_idx_subset  # noqa: E402
 
 PACKAGES = ["onnxruntime", "onnx", "numpy"]
 IMAGES = 5        # the test images fed to both; predict compiles the network for 5
@@ -67,10 +66,6 @@ def ensure_venv(venv):
     finally:
         shutil.rmtree(making, ignore_errors=True)
     return python if subprocess.run(probe, capture_output=True).returncode == 0 else None
-
-
-class Failure(Exception):
-    pass
 
 
 class Run:
@@ -188,27 +183,7 @@ def main():
     print(versions.stdout.strip(), flush=True)
     tmp = tempfile.mkdtemp(prefix="resnetc-onnx-")
     run = Run(os.path.abspath(args.resnetc), tmp)
-    failed = passed = 0
-    for case in CASES + ([trained_examples] if args.trained_examples else []):
-        if args.k not in case.__name__:
-            continue
-        start = time.monotonic()
-        try:
-            case(run, python)
-            passed += 1
-            print(f"ok      {case.__name__} ({time.monotonic() - start:.1f} s)", flush=True)
-        except Failure as e:
-            failed += 1
-            print(f"FAILED  {case.__name__}: {e}", flush=True)
-        except Exception:
-            failed += 1
-            print(f"FAILED  {case.__name__}: the case itself raised\n{traceback.format_exc()}", flush=True)
-    if args.keep:
-        print(f"kept {tmp}")
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed or not passed else 0)
+    run_cases(CASES + ([trained_examples] if args.trained_examples else []), args.k, tmp, args.keep, run, python)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 // A checkpoint's normalization metadata: written exactly, read back to the same float32 values,
-// and refused, naming the field, when malformed.
+// and refused, naming the field, when malformed; and a resume's one rule: what the recipe asks
+// none of is the checkpoint's, and a field that differs from it is a change.
 #include <catch2/catch.hpp>
 
 #include "runtime/checkpoint/error.h"
+#include "train/run_augmentation.h"
 #include "train/run_record.h"
 
 using namespace resnetc;
+
+constexpr data::CropSize kInput{32, 32};  // the network's input size
 
 TEST_CASE("a run's normalization goes into its metadata and reads back bit for bit") {
   const data::Normalization n{{0.4914f, 0.4822f, 0.28787634f}, {0.247f, 0.243f, 0.31197065f}};
@@ -45,11 +49,77 @@ TEST_CASE("the modern recipe's fields are written when not at their defaults, an
   CHECK(m.at("optimizer") == "adamw");
   CHECK(m.at("label_smoothing") == "0.1");
   CHECK(m.count("beta1") == 0);  // AdamW's default
-  CHECK(train::recipe_changes(m, adamw).empty());
+  CHECK(train::recipe_changes(m, adamw, kInput, "w").empty());
   // An older checkpoint (or one of the default recipe) records none: it was plain SGD.
   const train::Metadata plain = train::run_metadata("net", {}, {});
   CHECK(plain.count("optimizer") == 0);
-  CHECK(train::recipe_changes(plain, adamw) ==
+  CHECK(train::recipe_changes(plain, adamw, kInput, "w") ==
         std::vector<std::string>{"optimizer adamw (the checkpoint's: sgd)", "label_smoothing 0.1 (the checkpoint's: 0)"});
-  CHECK(train::recipe_changes(plain, {}).empty());
+  CHECK(train::recipe_changes(plain, {}, kInput, "w").empty());
+}
+
+TEST_CASE("a resume continues with the checkpoint's augmentation, and another is a change") {
+  data::Augmentation saved;
+  saved.random_crop = data::RandomCrop{{32, 32}, 4};
+  saved.flip = true;
+  train::Metadata m = train::run_metadata("net", {}, {});
+  train::write_augmentation(m, saved, {32, 32});
+  train::Recipe r;
+  train::continue_recipe(r, m, "run.safetensors");  // none asked: the checkpoint's
+  CHECK(r.augmentation == saved);
+  CHECK(train::recipe_changes(m, r, kInput, "run.safetensors").empty());
+  r.augmentation.flip = false;
+  train::continue_recipe(r, m, "run.safetensors");  // one asked: kept
+  CHECK(train::recipe_changes(m, r, kInput, "run.safetensors") ==
+        std::vector<std::string>{"augmentation random crop 32x32,padding=4 (the checkpoint's: random crop "
+                                 "32x32,padding=4, flip)"});
+}
+
+TEST_CASE("a resume continues with a folder's image size, and another is a change") {
+  train::Metadata m = train::run_metadata("net", {}, {});
+  train::write_augmentation(m, {}, {40, 40}, data::ImageSize{{40, 40}, true});
+  train::Recipe folder;
+  folder.dataset = "folder";
+  train::continue_recipe(folder, m, "r.st");
+  CHECK(folder.image_size == data::ImageSize{{40, 40}, true});
+  CHECK(train::recipe_changes(m, folder, kInput, "r.st").empty());
+  folder.image_size = data::ImageSize{{40, 40}, false};
+  CHECK(train::recipe_changes(m, folder, kInput, "r.st") ==
+        std::vector<std::string>{"image_size 40x40 (the checkpoint's: 40)"});
+  // A checkpoint without the key kept them at the input's size: asking for it exactly is no change.
+  const train::Metadata plain = train::run_metadata("net", {}, {});
+  folder.image_size = data::ImageSize{kInput};
+  CHECK(train::recipe_changes(plain, folder, kInput, "r.st").empty());
+  folder.image_size = data::ImageSize{{48, 48}, true};
+  CHECK(train::recipe_changes(plain, folder, kInput, "r.st") ==
+        std::vector<std::string>{"image_size 48 (the checkpoint's: 32x32 (the input's size))"});
+  // Other data sets' images are kept as their files hold them: a center crop's record is no image size.
+  data::Augmentation crop;
+  crop.center_crop = data::CropSize{24, 24};
+  train::Metadata cropped = train::run_metadata("net", {}, {});
+  train::write_augmentation(cropped, crop, {28, 28});
+  train::Recipe mnist;
+  mnist.dataset = "mnist";
+  train::continue_recipe(mnist, cropped, "r.st");
+  CHECK_FALSE(mnist.image_size);
+  CHECK(train::recipe_changes(cropped, mnist, {24, 24}, "r.st").empty());
+}
+
+TEST_CASE("a resume continues with the checkpoint's normalization unless one is asked, and another is a change") {
+  const data::Normalization saved{{0.5f}, {0.25f}};
+  const train::Metadata m = train::run_metadata("net", {}, {}, {}, saved);
+  train::Recipe r;
+  train::continue_recipe(r, m, "w");
+  CHECK(r.normalization.values == saved);
+  CHECK(train::recipe_changes(m, r, kInput, "w").empty());
+  train::Recipe computed;
+  computed.normalization.compute = true;  // the training set's statistics, asked: not the checkpoint's
+  train::continue_recipe(computed, m, "w");
+  CHECK(computed.normalization.values.empty());
+  train::Recipe other;
+  other.normalization.values = {{0.4f}, {0.25f}};
+  CHECK(train::recipe_changes(m, other, kInput, "w") ==
+        std::vector<std::string>{"normalization mean 0.4 std 0.25 (the checkpoint's: mean 0.5 std 0.25)"});
+  CHECK(train::recipe_changes(train::run_metadata("net", {}, {}), other, kInput, "w") ==
+        std::vector<std::string>{"normalization mean 0.4 std 0.25 (the checkpoint's: none)"});
 }

@@ -20,7 +20,9 @@ enum class Format { Text, Json };
 enum class Device { Auto, Cpu, Cuda };
 enum class ExportFormat { Onnx, PyTorch };
 
-struct Options {
+// The recipe's flags (--batch, --epochs, --lr, ..., --random-crop, --image-size) are its
+// dsl::RecipeSettings: each replaces the file's `train` section's setting.
+struct Options : dsl::RecipeSettings {
   Command command = Command::Compile;
   std::string model;  // the .net file
   // compile
@@ -31,27 +33,17 @@ struct Options {
   bool collectives = false;  // --collectives: with --emit=plan --train, where data-parallel training all-reduces
   // every command
   std::optional<std::array<int64_t, 3>> input;
-  std::optional<int64_t> batch;
   Device device = Device::Auto;
   int threads = 0;  // 0: every core
   std::optional<plan::Precision> precision;  // --precision; unset: the train section's, else fp32
   std::string cache_dir;  // compiled kernels (CPU objects in cpu/, NVRTC cubins); empty: $XDG_CACHE_HOME/resnetc
-  // train (each overrides the file's `train` section)
-  std::optional<int64_t> epochs, seed;
-  std::optional<double> lr, momentum, weight_decay;
-  std::optional<std::string> schedule;
-  std::optional<std::string> optimizer;          // --optimizer sgd|adamw
-  std::optional<bool> nesterov, decay_bn_bias;   // --nesterov, --no-decay-bn-bias
-  std::optional<double> beta1, beta2, eps, warmup_start, label_smoothing;
-  std::optional<int64_t> warmup_epochs;          // --warmup-epochs N
+  // train
   std::optional<std::string> dataset;  // --dataset NAME, replacing the recipe's
   std::string data_dir;    // empty: the recipe's path, else the data set's Debian location
   bool skip_bad_images = false;  // --skip-bad-images: leave out a folder's files that are not readable images
-  std::optional<data::ImageSize> image_size;  // --image-size: a folder's images as kept in memory, replacing the file's
   std::optional<double> val_split;     // --val-split F: evaluate on this fraction of the training set
   std::vector<float> mean, std_dev;    // --mean, --std: the pixels' normalization, one a channel or one for all
   bool normalize = false;              // --normalize: the normalization computed from the training set
-  data::Augmentation augmentation;     // --random-crop, --random-resized-crop, --center-crop, --flip: each replaces the file's
   std::string checkpoint;  // empty: <model>.safetensors beside the current directory
   std::string log;
   bool overwrite_log = false;        // --overwrite-log: start the log afresh instead of adding a run to it

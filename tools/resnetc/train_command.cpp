@@ -21,6 +21,7 @@
 #include "train/normalization_settings.h"
 #include "train/interrupt.h"
 #include "train/run_augmentation.h"
+#include "train/run_record.h"
 #include "train/model_state.h"
 #include "train/run_files.h"
 #include "train/trainer.h"
@@ -43,34 +44,14 @@ void load_model(const Options& o, dsl::SourceManager& sources, Model& m, int ran
   dsl::CompiledNetwork file = dsl::compile_file(sources, o.model, {o.input, 1});
   m.recipe = train::recipe_from(file.training);
   train::Recipe& r = m.recipe;
-  if (o.batch) r.batch = *o.batch;
-  if (o.epochs) r.epochs = *o.epochs;
-  if (o.lr) r.lr = *o.lr;
-  if (o.momentum) r.momentum = *o.momentum;
-  if (o.weight_decay) r.weight_decay = *o.weight_decay;
-  if (o.schedule) r.schedule = train::parse_schedule(*o.schedule);
-  if (o.seed) r.seed = static_cast<uint64_t>(*o.seed);
-  if (o.augmentation.random_crop) r.augmentation.random_crop = o.augmentation.random_crop;
-  if (o.augmentation.random_resized_crop) r.augmentation.random_resized_crop = o.augmentation.random_resized_crop;
-  if (o.augmentation.center_crop) r.augmentation.center_crop = o.augmentation.center_crop;
-  if (o.augmentation.flip) r.augmentation.flip = true;
-  if (o.optimizer) r.optimizer = train::parse_optimizer(*o.optimizer);
-  if (o.nesterov) r.nesterov = *o.nesterov;
-  if (o.beta1) r.beta1 = *o.beta1;
-  if (o.beta2) r.beta2 = *o.beta2;
-  if (o.eps) r.eps = *o.eps;
-  if (o.warmup_epochs) r.warmup_epochs = *o.warmup_epochs;
-  if (o.warmup_start) r.warmup_start = *o.warmup_start;
-  if (o.label_smoothing) r.label_smoothing = *o.label_smoothing;
-  if (o.decay_bn_bias) r.decay_bn_bias = *o.decay_bn_bias;
-  if (const std::string problem = train::recipe_problem(r); !problem.empty())
-    throw std::runtime_error("the recipe: " + problem);
   if (o.dataset && *o.dataset != r.dataset) {
     r.dataset = *o.dataset;
     r.data.clear();  // the file's path is its own data set's
     if (r.dataset != "folder") r.image_size.reset();  // the file's image size is a folder's
   }
-  if (o.image_size) r.image_size = o.image_size;
+  train::overlay_recipe(r, o);
+  if (const std::string problem = train::recipe_problem(r); !problem.empty())
+    throw std::runtime_error("the recipe: " + problem);
   if (r.batch % ranks != 0)
     throw std::runtime_error(fmt::format("batch {} does not divide among {} processes: the batch is the global one, "
                                          "each process trains an equal share of it",
@@ -103,25 +84,13 @@ data::DataSet load_data(const Options& o, const Model& m, const std::optional<da
   return data;
 }
 
-// The size a training run keeps a folder's images at: the recipe's, or on --resume the
-// checkpoint's (another refused unless --allow-recipe-change). Other data sets' images are kept
-// as their files hold them.
-std::optional<data::ImageSize> train_image_size(const Options& o, const Model& m,
-                                                const std::filesystem::path& resumed) {
-  const train::Recipe& r = m.recipe;
-  if (r.dataset != "folder") {
-    if (r.image_size)
-      throw data::DataError(fmt::format("--image-size (or the train section's image_size) is the size a folder's "
-                                        "images are kept at; {}'s are kept as its files hold them: crop them with "
-                                        "--random-crop or --center-crop",
-                                        r.dataset));
-    return std::nullopt;
-  }
-  if (!o.resume) return r.image_size;
-  const ir::Dims& input = m.net.graph.shape(m.net.graph.input);  // [N, C, H, W]
-  return train::run_image_size(r.image_size, {input[2], input[3]},
-                               &checkpoint::read_safetensors(resumed).metadata(), resumed.string(),
-                               o.allow_recipe_change, std::cout);
+// An image size is a folder's: other data sets' images are kept as their files hold them.
+void check_image_size(const train::Recipe& r) {
+  if (r.dataset != "folder" && r.image_size)
+    throw data::DataError(fmt::format("--image-size (or the train section's image_size) is the size a folder's "
+                                      "images are kept at; {}'s are kept as its files hold them: crop them with "
+                                      "--random-crop or --center-crop",
+                                      r.dataset));
 }
 
 // Every file a training run reads, which its outputs must not replace: the model, the data
@@ -160,8 +129,8 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   const train::Recipe& r = m.recipe;
   // A network that has no training step is refused at the user's line before anything else.
   if (const auto refusal = autodiff::why_untrainable(m.net.graph)) throw refusal->error();
-  const train::NormalizationRequest normalization = train::requested_normalization(
-      m.net.training, {o.mean, o.std_dev}, o.normalize, m.net.graph.shape(m.net.graph.input)[1]);
+  m.recipe.normalization = train::requested_normalization(m.net.training, {o.mean, o.std_dev}, o.normalize,
+                                                          m.net.graph.shape(m.net.graph.input)[1]);
   // The outputs are checked (and the checkpoint locked) before the data is read or anything
   // compiled. Of an MPI job, rank 0 alone writes them; the other ranks read the checkpoint to resume.
   const std::filesystem::path checkpoint = o.checkpoint.empty() ? m.net.graph.name + ".safetensors" : o.checkpoint;
@@ -176,7 +145,12 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   }
   if (o.resume && !files.checkpoint_exists())
     throw std::runtime_error(fmt::format("--resume: there is no checkpoint {} to continue from", files.checkpoint().string()));
-  m.recipe.image_size = train_image_size(o, m, files.checkpoint());
+  check_image_size(r);
+  // What the recipe asks none of is the checkpoint's (a folder's image size before its images are
+  // read); the trainer refuses a changed recipe unless --allow-recipe-change.
+  if (o.resume)
+    train::continue_recipe(m.recipe, checkpoint::read_safetensors(files.checkpoint()).metadata(),
+                           files.checkpoint().string());
   data::DataSet data = load_data(o, m, r.image_size);
   std::string images = fmt::format("{} train / {} test images", data.train.count, data.test.count);
   if (o.val_split) {
@@ -198,8 +172,6 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.checkpoint = files.checkpoint();
   t.resume = o.resume;
   t.allow_recipe_change = o.allow_recipe_change;
-  t.normalization = normalization.values;
-  t.compute_normalization = normalization.compute;
   t.init = o.init;
   t.reset_head = o.reset_head;
   t.max_steps = o.max_steps;
