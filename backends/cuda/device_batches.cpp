@@ -16,8 +16,8 @@
 namespace resnetc::cuda_backend {
 namespace {
 
-template <class T>
-cuda::DeviceBuffer upload(const cuda::Device& device, const std::vector<T>& host) {
+template <class T, class Allocator>
+cuda::DeviceBuffer upload(const cuda::Device& device, const std::vector<T, Allocator>& host) {
   cuda::DeviceBuffer buffer(device, std::max<size_t>(host.size() * sizeof(T), sizeof(T)));
   if (!host.empty()) buffer.upload(std::as_bytes(std::span<const T>(host)));
   return buffer;
@@ -118,7 +118,8 @@ class DeviceBatches : public train::BatchSource {
       keys_ = cuda::DeviceBuffer(device, static_cast<size_t>(codegen::cuda::shuffle_keys(shape_)) * sizeof(uint64_t));
       scratch_ = cuda::DeviceBuffer(device, static_cast<size_t>(target.batch * split.channels * split.height * target.width));
     } catch (const cuda::CudaError& e) {
-      throw cuda::CudaError(fmt::format("keeping the data set on the GPU ({} images of {}x{}x{}, {:.1f} MiB) failed: {}",
+      throw cuda::CudaError(fmt::format("keeping the data set on the GPU ({} images of {}x{}x{}, {:.1f} MiB) failed: {}; "
+                                        "it is uploaded whole: give a smaller --image-size, or train on the CPU",
                                         split.count, split.channels, split.height, split.width,
                                         static_cast<double>(split.images.size()) / (1 << 20), e.what()));
     }
