@@ -1,7 +1,6 @@
 #include "backends/cuda/device_batches.h"
 
 #include <algorithm>
-#include <array>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -13,15 +12,15 @@
 
 #include "backends/cuda/batch_kernels.h"
 #include "backends/cuda/view_kernels.h"
-#include "backends/cuda/view_tables.h"
+#include "backends/cuda/view_arguments.h"
 #include "runtime/data/resize.h"
 #include "runtime/data/sampler.h"
 
 namespace resnetc::cuda_backend {
 namespace {
 
-template <class T>
-cuda::DeviceBuffer upload(const cuda::Device& device, const std::vector<T>& host) {
+template <class T, class Allocator>
+cuda::DeviceBuffer upload(const cuda::Device& device, const std::vector<T, Allocator>& host) {
   cuda::DeviceBuffer buffer(device, std::max<size_t>(host.size() * sizeof(T), sizeof(T)));
   if (!host.empty()) buffer.upload(std::as_bytes(std::span<const T>(host)));
   return buffer;
@@ -41,70 +40,46 @@ std::unique_ptr<cuda::Module> load_kernels(const cuda::Device& device, const cud
   return module;
 }
 
-// The per-image views of an augmented split and their filter tables, on the device: the
+// The per-image views of an augmented split, on the device: the
 // view kernels (view_kernels.h) in place of the plain resize.
 class DeviceViews {
  public:
   DeviceViews(const cuda::Device& device, const cuda::CacheOptions& cache, const data::Split& split,
               const data::ImageTransform& transform, const codegen::cuda::BatchShape& plain, const BatchTarget& target)
       : transform_(transform), shape_(codegen::cuda::view_shape(plain, transform)) {
-    const codegen::cuda::BatchShape& s = shape_.batch;
-    const int64_t tables = transform.fixed_size() ? 1 : target.batch;
-    auto ints = [&](int64_t count) { return cuda::DeviceBuffer(device, static_cast<size_t>(count) * sizeof(int32_t)); };
     const int64_t scratch_bytes = target.batch * split.channels * shape_.view_rows * target.width;
     try {
-      views_ = ints(target.batch * 4);
-      row_first_ = ints(tables * target.height);
-      row_weights_ = ints(tables * target.height * s.row_taps);
-      col_first_ = ints(tables * target.width);
-      col_weights_ = ints(tables * target.width * s.col_taps);
+      views_ = cuda::DeviceBuffer(device, static_cast<size_t>(target.batch * codegen::cuda::kViewInts) * sizeof(int32_t));
       scratch_ = cuda::DeviceBuffer(device, static_cast<size_t>(scratch_bytes));
     } catch (const cuda::CudaError& e) {
       throw cuda::CudaError(fmt::format("the augmentation's buffers on the GPU ({:.1f} MiB) failed: {}",
                                         static_cast<double>(scratch_bytes) / (1 << 20), e.what()));
     }
-    if (transform.fixed_size()) upload_tables(codegen::cuda::view_tables(shape_, std::array{transform.view_size()}));
     module_ = load_kernels(device, cache, "views.cu", codegen::cuda::view_kernels_source(shape_),
                            {{&horizontal_, "rc_view_horizontal"}, {&vertical_, "rc_view_vertical"}});
   }
 
   // Uploads the views of the images at `indices` (host copies) in epoch `epoch` of the run
-  // seeded `seed` (and, for random-resized crops, their filters), then enqueues the kernels on
-  // the images at `device_indices`.
+  // seeded `seed`, then enqueues the kernels on the images at `device_indices`.
   void enqueue(std::span<const uint32_t> indices, uint64_t seed, int epoch, cuda::DevicePtr images,
                cuda::DevicePtr device_indices, const BatchTarget& target) {
     std::vector<data::View> views;
-    std::vector<data::CropSize> sizes;
-    for (const uint32_t index : indices) {
-      views.push_back(transform_.view(seed, epoch, index));
-      sizes.push_back({views.back().height, views.back().width});
-    }
-    const std::vector<int32_t> arguments = codegen::cuda::view_arguments(views, !transform_.fixed_size());
+    for (const uint32_t index : indices) views.push_back(transform_.view(seed, epoch, index));
+    const std::vector<int32_t> arguments = codegen::cuda::view_arguments(views);
     views_.upload(std::as_bytes(std::span<const int32_t>(arguments)));
-    if (!transform_.fixed_size()) upload_tables(codegen::cuda::view_tables(shape_, sizes));
     auto config = [&](unsigned blocks) {
       return cuda::LaunchConfig{{blocks, 1, 1}, {codegen::cuda::kBatchThreads, 1, 1}, 0, target.stream};
     };
     cuda::launch_with(horizontal_, config(codegen::cuda::view_horizontal_blocks(shape_)), scratch_.get(), images,
-                      device_indices, views_.get(), col_first_.get(), col_weights_.get());
+                      device_indices, views_.get());
     cuda::launch_with(vertical_, config(codegen::cuda::view_vertical_blocks(shape_)), target.input, scratch_.get(),
-                      views_.get(), row_first_.get(), row_weights_.get());
+                      views_.get());
   }
 
  private:
-  void upload_tables(const codegen::cuda::ViewTables& t) {
-    auto upload = [](cuda::DeviceBuffer& buffer, const std::vector<int32_t>& values) {
-      buffer.upload(std::as_bytes(std::span<const int32_t>(values)));
-    };
-    upload(row_first_, t.row_first);
-    upload(row_weights_, t.row_weights);
-    upload(col_first_, t.col_first);
-    upload(col_weights_, t.col_weights);
-  }
-
   data::ImageTransform transform_;
   codegen::cuda::ViewShape shape_;
-  cuda::DeviceBuffer views_, row_first_, row_weights_, col_first_, col_weights_, scratch_;
+  cuda::DeviceBuffer views_, scratch_;
   std::unique_ptr<cuda::Module> module_;
   cuda::Function horizontal_{}, vertical_{};
 };
@@ -131,7 +106,8 @@ class DeviceBatches : public train::BatchSource {
       keys_ = cuda::DeviceBuffer(device, static_cast<size_t>(codegen::cuda::shuffle_keys(shape_)) * sizeof(uint64_t));
       scratch_ = cuda::DeviceBuffer(device, static_cast<size_t>(target.batch * split.channels * split.height * target.width));
     } catch (const cuda::CudaError& e) {
-      throw cuda::CudaError(fmt::format("keeping the data set on the GPU ({} images of {}x{}x{}, {:.1f} MiB) failed: {}",
+      throw cuda::CudaError(fmt::format("keeping the data set on the GPU ({} images of {}x{}x{}, {:.1f} MiB) failed: {}; "
+                                        "it is uploaded whole: give a smaller --image-size, or train on the CPU",
                                         split.count, split.channels, split.height, split.width,
                                         static_cast<double>(split.images.size()) / (1 << 20), e.what()));
     }

@@ -27,7 +27,7 @@ struct BatchTarget {
 // Compiles the batch kernels for `split` (seen through `transform`, normalized by `normalization`) -> `target`
 // through the NVRTC cache. Throws cuda::CudaError (out of memory: the message says how much the data set needs).
 // An augmented split's views are drawn on the host (the last shuffle's seed and epoch) and uploaded with each
-// batch, 16 bytes an image (and a random-resized crop's filters).
+// batch, 20 bytes an image, nothing else (the view kernels compute the resize filters).
 std::unique_ptr<train::BatchSource> make_device_batches(const cuda::Device& device, const cuda::CacheOptions& cache,
                                                         const data::Split& split,
                                                         const data::Normalization& normalization,

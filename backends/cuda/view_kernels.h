@@ -3,17 +3,25 @@
 // each image seen through its view (data::View: a crop that may reach into zero padding, and a
 // flip), resized to the plan's input bit for bit as data::fill_view_batch does on the host, then
 // converted and normalized as batch_kernels.h's. The views are drawn on the host from (seed,
-// epoch, index) and cross the bus, 16 bytes an image; the images never do. The labels and the
-// epoch's order come from batch_kernels.h's rc_batch_labels and rc_batch_shuffle.
+// epoch, index) and are all that crosses the bus, 20 bytes an image; the images never do, nor
+// the resize filters: each thread computes its output's filter itself.
 //
-// Per batch position b: views[4b .. 4b+3] = {top, left, flip (0 or 1), table}, `table` choosing
-// the filters of its view's size: col_first [T, OUT_W], col_weights [T, OUT_W, COL_TAPS],
-// row_first [T, OUT_H], row_weights [T, OUT_H, ROW_TAPS] (data::Resizer's filters for view
-// size -> input size, zero-padded to the common tap counts).
-//   rc_view_horizontal(scratch, images, indices, views, col_first, col_weights)
+// Why the filters are the host's bit for bit: data::Resizer builds PIL's bilinear filter in
+// double precision (the window's ends and each tap's triangle weight from the scale, the sum of
+// the weights, each weight divided by it and rounded to 22-bit fixed point), and the kernels
+// repeat those operations in the same order with __dadd_rn, __dsub_rn, __dmul_rn and __ddiv_rn:
+// each an IEEE 754 operation rounded to nearest even, which the compiler may not fuse into an
+// FMA or reorder, on double values that never flush to zero (only float has a flush-to-zero
+// mode), plus truncations to int, comparisons and fabs, which are exact. No transcendental
+// function is involved. The host compiles resize.cpp with -ffp-contract=off, so it rounds after
+// every operation as well: the same operations on the same doubles give the same doubles, hence
+// the same integer weights, and the rest of the resize is integer arithmetic on both sides.
+//
+// Per batch position b: views[5b .. 5b+4] = {top, left, flip (0 or 1), height, width} of its view.
+//   rc_view_horizontal(scratch, images, indices, views)
 //       scratch [B, C, VIEW_ROWS, OUT_W] uint8: row y of the view's horizontal pass (pixels past
 //       the image read as 0)
-//   rc_view_vertical(input, scratch, views, row_first, row_weights)
+//   rc_view_vertical(input, scratch, views)
 //       input [B, C, OUT_H, OUT_W] float: the vertical pass, column x read from OUT_W-1-x when
 //       flipped, / 255, normalized
 #include <cstdint>
@@ -23,12 +31,14 @@
 
 namespace resnetc::codegen::cuda {
 
+// The ints a view takes in the kernels' views argument.
+inline constexpr int kViewInts = 5;
+
 struct ViewShape {
-  // batch, sizes, channels and normalization as for the plain kernels; row_taps and col_taps:
-  // the most any view's filter has (every table is padded to them).
+  // batch, sizes, channels and normalization as for the plain kernels (their taps unused: the
+  // view kernels compute each filter's).
   BatchShape batch;
-  // Rows of each plane's horizontal pass: the tallest view's height plus row_taps, so the
-  // vertical pass's padded taps stay inside the plane.
+  // Rows of each plane's horizontal pass: the tallest view's height.
   int64_t view_rows = 1;
 };
 

@@ -30,7 +30,8 @@ DataSet load_dataset(std::string_view name, const std::filesystem::path& dir, co
   if (name == "cifar100" || name == "cifar100-coarse") return load_cifar100(dir, name == "cifar100-coarse");
   if (name == "folder")
     return load_folder_dataset(dir, input.channels, folder.size.value_or(ImageSize{{input.height, input.width}}),
-                               folder.bad, folder.pool ? *folder.pool : cpu::ThreadPool::global());
+                               folder.bad, folder.pool ? *folder.pool : cpu::ThreadPool::global(), folder.cache,
+                               folder.log);
   throw std::invalid_argument(fmt::format("there is no data set '{}'", name));
 }
 

@@ -31,11 +31,15 @@ struct InputImage {
 
 // How a folder's files are read: what its files that are not readable images do
 // (image_folder.h); the size its images are kept at (--image-size; none: the input's, exactly);
-// the threads that decode them (none: the CPU pool, every core).
+// the threads that decode them (none: the CPU pool, every core); where they are kept (memory or a
+// file, image_storage.h); where decoding says how far it got and where the images are kept (none:
+// nowhere).
 struct FolderReading {
   BadImages bad = BadImages::Refuse;
   std::optional<ImageSize> size;
   cpu::ThreadPool* pool = nullptr;
+  ImageCache cache;
+  std::ostream* log = nullptr;
 };
 
 // Loads data set `name` from `dir`. Throws DataError (the message names the file and the fault),

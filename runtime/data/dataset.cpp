@@ -48,7 +48,7 @@ Split load_split(const fs::path& dir, const std::string& prefix, int num_classes
                                   labels.data[i], num_classes - 1));
     }
   }
-  split.images = std::move(images.data);
+  split.images.assign(images.data.begin(), images.data.end());
   split.labels.assign(labels.data.begin(), labels.data.end());
   return split;
 }

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "runtime/data/image_storage.h"
+
 namespace resnetc::data {
 
 // Where Debian's dataset-fashion-mnist package installs the files.
@@ -16,10 +18,11 @@ inline constexpr std::string_view kDefaultDataDir = "/usr/share/datasets/fashion
 inline constexpr std::string_view kDefaultMnistDir = "/usr/share/datasets/mnist";
 
 // One split; images are count * channels * height * width uint8 pixels, image after image,
-// each channel's plane after the other (CHW), each plane row-major.
+// each channel's plane after the other (CHW), each plane row-major; in memory or in a file
+// (image_storage.h).
 struct Split {
   int64_t count = 0, height = 0, width = 0;
-  std::vector<uint8_t> images;
+  ImageBytes images;
   std::vector<int32_t> labels;  // 0 .. classes - 1: int32, as the plan's labels (more than 256 classes)
   int64_t channels = 1;  // last, so that {count, height, width, images, labels} still means one channel
 };

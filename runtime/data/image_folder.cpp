@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <iterator>
+#include <mutex>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -77,12 +79,39 @@ std::string unsupported_format(const fs::path& file) {
 
 constexpr std::string_view kSkipHint = "--skip-bad-images leaves out every file that is not a readable image";
 
-// Decodes files[i], resizes it as `size` says and keeps it as image i of the split. With
-// `errors`, a file that cannot be decoded leaves its image unwritten and its reason in errors[i];
-// without, it throws.
+// Counts decoded images from every thread and prints a line every `progress.every`.
+class ProgressCounter {
+ public:
+  ProgressCounter(const DecodeProgress& progress, int64_t total)
+      : progress_(progress), total_(total), last_(std::chrono::steady_clock::now()) {}
+
+  void one_more() {
+    const int64_t done = done_.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (!progress_.out) return;
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mutex_);
+    if (now - last_ < progress_.every) return;
+    last_ = now;
+    *progress_.out << fmt::format("decoding {}: {} of {} images ({}%)\n", progress_.what, done, total_,
+                                  done * 100 / total_)
+                   << std::flush;
+  }
+
+ private:
+  const DecodeProgress& progress_;
+  const int64_t total_;
+  std::atomic<int64_t> done_{0};
+  std::mutex mutex_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+// Decodes files[i], resizes it as `size` says and keeps it as image i of the split, in bytes from
+// `storage`. With `errors`, a file that cannot be decoded leaves its image unwritten and its reason
+// in errors[i]; without, it throws.
 Split decode_all(std::span<const fs::path> files, int64_t channels, const ImageSize& size, cpu::ThreadPool& pool,
-                 std::vector<std::string>* errors) {
+                 std::vector<std::string>* errors, const ImageAllocator& storage, const DecodeProgress& progress) {
   Split split;
+  split.images = ImageBytes(storage);
   split.count = static_cast<int64_t>(files.size());
   split.channels = channels, split.height = size.size.height, split.width = size.size.width;
   const auto plane = static_cast<size_t>(split.height * split.width);
@@ -90,9 +119,10 @@ Split decode_all(std::span<const fs::path> files, int64_t channels, const ImageS
   split.images.resize(image_bytes * files.size());
   if (errors) errors->assign(files.size(), {});
 
+  ProgressCounter counter(progress, split.count);
   pool.parallel_for(split.count, [&](int64_t begin, int64_t end) {
     std::vector<uint8_t> scratch, resized;
-    for (int64_t i = begin; i < end; ++i) {
+    for (int64_t i = begin; i < end; ++i, counter.one_more()) {
       Image image;
       try {
         image = decode_image_file(files[static_cast<size_t>(i)], static_cast<int>(channels));
@@ -188,8 +218,9 @@ FolderListing list_image_folder(const fs::path& root, BadImages bad) {
   return listing;
 }
 
-Split load_images(std::span<const fs::path> files, int64_t channels, const ImageSize& size, cpu::ThreadPool& pool) {
-  return decode_all(files, channels, size, pool, nullptr);
+Split load_images(std::span<const fs::path> files, int64_t channels, const ImageSize& size, cpu::ThreadPool& pool,
+                  const ImageAllocator& storage, const DecodeProgress& progress) {
+  return decode_all(files, channels, size, pool, nullptr, storage, progress);
 }
 
 Split load_images(std::span<const fs::path> files, int64_t channels, int64_t height, int64_t width) {
@@ -197,9 +228,10 @@ Split load_images(std::span<const fs::path> files, int64_t channels, int64_t hei
 }
 
 Split load_image_folder(const FolderListing& listing, int64_t channels, const ImageSize& size, BadImages bad,
-                        std::vector<std::string>& skipped, cpu::ThreadPool& pool) {
+                        std::vector<std::string>& skipped, cpu::ThreadPool& pool, const ImageAllocator& storage,
+                        const DecodeProgress& progress) {
   std::vector<std::string> errors;
-  Split split = decode_all(listing.files, channels, size, pool, &errors);
+  Split split = decode_all(listing.files, channels, size, pool, &errors, storage, progress);
   if (bad == BadImages::Refuse) {
     // The first in the listing's order, whichever thread met it first.
     for (const std::string& error : errors)
@@ -234,7 +266,7 @@ Split load_image_folder(const FolderListing& listing, int64_t channels, int64_t 
 }
 
 DataSet load_folder_dataset(const fs::path& dir, int64_t channels, const ImageSize& size, BadImages bad,
-                            cpu::ThreadPool& pool) {
+                            cpu::ThreadPool& pool, const ImageCache& cache, std::ostream* log) {
   std::error_code e;
   if (!fs::is_directory(dir, e))
     throw DataError(fmt::format("{}: the folder data set is a directory holding train/ and val/ (or test/): {}",
@@ -262,20 +294,22 @@ DataSet load_folder_dataset(const fs::path& dir, int64_t channels, const ImageSi
                                 only_test.empty() ? "" : fmt::format("only {}/ has '{}'", test_dir.filename().string(),
                                                                      fmt::join(only_test, "', '"))));
   }
-  if (const std::optional<uint64_t> available = available_memory()) {
-    const auto images = static_cast<uint64_t>(train.files.size() + test.files.size());
-    check_memory_fits(images * static_cast<uint64_t>(channels * size.size.height * size.size.width), *available,
-                      fmt::format("{}'s {} images at {}x{}x{}", dir.string(), images, channels, size.size.height,
-                                  size.size.width));
-  }
+  const auto images = static_cast<uint64_t>(train.files.size() + test.files.size());
+  const uint64_t needed = images * static_cast<uint64_t>(channels * size.size.height * size.size.width);
+  const std::string what =
+      fmt::format("{}'s {} images at {}x{}x{}", dir.string(), images, channels, size.size.height, size.size.width);
+  const ImageAllocator storage = image_storage(cache, needed, what, log);
+  const auto progress = [&](const fs::path& split) {
+    return DecodeProgress{log, split.string()};
+  };
   DataSet data;
   data.name = "folder";
   data.class_names = train.classes;
   data.num_classes = static_cast<int>(train.classes.size());
   data.skipped = train.skipped;
-  data.train = load_image_folder(train, channels, size, bad, data.skipped, pool);
+  data.train = load_image_folder(train, channels, size, bad, data.skipped, pool, storage, progress(dir / "train"));
   data.skipped.insert(data.skipped.end(), test.skipped.begin(), test.skipped.end());
-  data.test = load_image_folder(test, channels, size, bad, data.skipped, pool);
+  data.test = load_image_folder(test, channels, size, bad, data.skipped, pool, storage, progress(test_dir));
   return data;
 }
 

@@ -23,7 +23,8 @@ std::optional<uint64_t> available_memory() {
 void check_memory_fits(uint64_t needed, uint64_t available, const std::string& what) {
   if (needed <= available) return;
   throw DataError(fmt::format("{} need {} of memory, kept decoded as uint8, but {} is available: give a smaller "
-                              "--image-size (or `image_size` in the train section), or free memory",
+                              "--image-size (or `image_size` in the train section), free memory, or keep them in a "
+                              "file (--image-cache disk)",
                               what, format_bytes(needed), format_bytes(available)));
 }
 

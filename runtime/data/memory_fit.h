@@ -1,5 +1,6 @@
 // Whether a data set's decoded images fit in memory before they are decoded: a folder of photos
-// kept at too large an --image-size would otherwise fill the machine and be killed part-way.
+// kept at too large an --image-size in memory would otherwise fill the machine and be killed
+// part-way (image_storage.h keeps them in a file instead).
 #pragma once
 
 #include <cstdint>

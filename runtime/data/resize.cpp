@@ -41,6 +41,9 @@ Pixel stored(uint8_t v) {
 
 // Mirrors PIL's precompute_coeffs + normalize_coeffs_8bpc for the bilinear filter,
 // including its operation order, so the double weights and their rounding agree exactly.
+// Each double operation is rounded on its own (this file is compiled with -ffp-contract=off):
+// the GPU's view kernels repeat them, in this order, with __dadd_rn, __dsub_rn, __dmul_rn and
+// __ddiv_rn and get the same weights (backends/cuda/view_kernels.h).
 Resizer::Axis Resizer::make_axis(int64_t in_size, int64_t out_size) {
   if (in_size < 1 || in_size > kMaxImageSide || out_size < 1 || out_size > kMaxImageSide) {
     throw std::invalid_argument(

@@ -12,9 +12,10 @@
 namespace resnetc::data {
 namespace {
 
-// The images at `indices`, in that order.
+// The images at `indices`, in that order, kept where `from`'s are (in memory or in a file).
 Split take(const Split& from, const std::vector<uint32_t>& indices) {
   Split out;
+  out.images = ImageBytes(from.images.get_allocator());
   out.count = static_cast<int64_t>(indices.size());
   out.channels = from.channels;
   out.height = from.height;

@@ -306,6 +306,45 @@ def a_folder_kept_at_another_size_is_cropped_and_eval_and_predict_read_it_so():
     check(unsized.stdout != r.stdout, "predict gave the same probabilities without the image size", unsized)
 
 
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+@suite.test
+def a_folder_kept_in_a_file_trains_as_one_kept_in_memory():
+    """--image-cache disk keeps the decoded images in a file (deleted as it is made, so the
+    directory stays empty): the same batches, so the same epochs and the same checkpoint bytes,
+    a run stopped and resumed included; a directory that cannot hold the file is named."""
+    directory = write_image_folder(suite.path("cached"), 96, 32, FOLDER_CLASSES)
+    cache = suite.path("image-cache")
+    os.makedirs(cache)
+    train = ["train", RGB32, "--dataset", "folder", "--data", directory, "--image-size", "40",
+             "--random-resized-crop", "32", "--center-crop", "32", "--flip", "--val-split", "0.25", "--epochs", "2",
+             *CPU]
+    in_file = ["--image-cache", "disk", "--image-cache-dir", cache]
+    memory, disk = suite.path("memory.safetensors"), suite.path("disk.safetensors")
+    m = expect(suite.run([*train, "--checkpoint", memory, "--image-cache", "memory"]), 0)
+    check("kept in a file" not in m.stdout, "--image-cache memory kept the images in a file", m)
+    d = expect(suite.run([*train, "--checkpoint", disk, *in_file]), 0,
+               stdout=r".*cached's 128 images at 3x40x40 \(614\.4 kB\) are kept in a file in .*image-cache "
+                      r"\(--image-cache disk\)\n")
+    epochs = lambda r: re.findall(r"^epoch \d+/\d+: loss [0-9.]+, train acc [0-9.]+, val acc [0-9.]+", r.stdout, re.M)
+    check(len(epochs(d)) == 2 and epochs(d) == epochs(m), "the epochs differ between the file and memory", d)
+    check(read_bytes(disk) == read_bytes(memory), "the checkpoint differs between the file and memory", d)
+    check(os.listdir(cache) == [], f"the cache directory keeps {os.listdir(cache)}")
+    stopped = suite.path("stopped.safetensors")
+    expect(suite.run([*train, "--checkpoint", stopped, *in_file, "--max-steps", "3"]), 0)
+    expect(suite.run([*train, "--checkpoint", stopped, "--resume", *in_file]), 0, stdout=r"resuming from .*")
+    check(read_bytes(stopped) == read_bytes(memory), "stopped and resumed from the file, the checkpoint differs")
+    missing = suite.path("no-such-dir")
+    refused_before_compiling(
+        suite.run([*train, "--checkpoint", suite.path("x.safetensors"), "--image-cache", "disk",
+                   "--image-cache-dir", missing]),
+        r"resnetc: data error: .*no-such-dir: cannot make the decoded images' cache file there: No such file or "
+        r"directory; give --image-cache-dir a writable directory")
+
+
 @suite.test
 def a_resume_keeps_the_image_size_and_refuses_another():
     directory = write_image_folder(suite.path("resized"), 96, 20, FOLDER_CLASSES)
@@ -334,10 +373,18 @@ def a_resume_keeps_the_image_size_and_refuses_another():
 @suite.test
 def an_image_size_that_does_not_fit_or_does_not_apply_is_refused():
     directory = write_image_folder(suite.path("huge"), 320, 64, FOLDER_CLASSES)
-    r = expect(suite.run(["train", RGB32, "--dataset", "folder", "--data", directory, "--image-size", "32768", *CPU]),
+    huge = ["train", RGB32, "--dataset", "folder", "--data", directory, "--image-size", "32768", *CPU]
+    r = expect(suite.run([*huge, "--image-cache", "memory"]),
                1, r"resnetc: .*huge's 384 images at 3x32768x32768 need 1\.2 TB of memory, kept decoded as uint8, "
                   r"but [0-9.]+ [kMGT]?B is available: give a smaller --image-size \(or `image_size` in the train "
-                  r"section\), or free memory")
+                  r"section\), free memory, or keep them in a file \(--image-cache disk\)")
+    check("compiled" not in r.stdout, "work began before the refusal", r)
+    # By default they go to a file, which the disk has no room for (nor any disk in a test machine).
+    r = expect(suite.run([*huge, "--image-cache-dir", suite.path()]), 1,
+               r"resnetc: data error: .*: no room for the decoded images' cache: it needs 1\.0 TB, the disk has "
+               r"[0-9.]+ [kMGT]?B free \(.*\); give --image-cache-dir a directory on a disk with room, or a smaller "
+               r"--image-size", stdout=r".*huge's 384 images at 3x32768x32768 need 1\.2 TB of memory, .*: they are kept "
+               r"in a file in .* \(--image-cache-dir\), read from the disk as batches need them\n")
     check("compiled" not in r.stdout, "work began before the refusal", r)
     # A panorama of 1x2000 pixels with its shorter side resized to 20 would be 20x40000.
     with open(os.path.join(directory, "train", "bag", "panorama.png"), "wb") as f:
@@ -595,6 +642,12 @@ def bench_times_the_input_pipeline_of_a_folder():
                        r"\nassembled 2 batches in [0-9.]+ s: [0-9.]+ images/sec",
                        r"\n[0-9.]+ images/sec from the files to batches \(one epoch, 40 images in [0-9.]+ s\)\n$"])
     check("examples/sec" not in r.stdout and "kernels" not in r.stdout, "bench --data trained", r)
+    r = expect(suite.run([*bench, "--image-size", "20", "--image-cache", "disk", "--image-cache-dir", suite.path()]),
+               0, stdout=[r"^.*bench-folder/train's 40 images at 3x20x20 \(48\.0 kB\) are kept in a file in .*\n",
+                          r"\ninput pipeline of rgb10 \(3x16x16, batch 32, kept at --image-size 20\) on folder"])
+    expect(suite.run(["bench", TINY, "--data", IDX, "--image-size", "20"]), 1,
+           r"resnetc: data error: --image-size is the size a folder's images are kept at; fashion-mnist's are kept "
+           r"as its files hold them")
     expect(suite.run([*bench, "--mean", "0.5,0.4", "--std", "0.25"]), 1,
            r"resnetc: data error: --mean has 2 values, but the data set's images have 3 channels: .*")
     expect(suite.run(["bench", TINY, "--data", IDX, "--batch", "16"]), 0,

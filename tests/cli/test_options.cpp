@@ -43,6 +43,8 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kOwners = {
     {"--data", {"train", "eval", "bench"}},
     {"--dataset", {"train", "eval", "bench"}},
     {"--skip-bad-images", {"train", "eval", "bench"}},
+    {"--image-cache", {"train", "eval", "bench"}},
+    {"--image-cache-dir", {"train", "eval", "bench"}},
     {"--val-split", {"train"}},
     {"--mean", {"train", "bench"}},
     {"--std", {"train", "bench"}},
@@ -51,7 +53,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kOwners = {
     {"--random-resized-crop", {"train"}},
     {"--center-crop", {"train"}},
     {"--flip", {"train"}},
-    {"--image-size", {"train"}},
+    {"--image-size", {"train", "bench"}},
     {"--checkpoint", {"train"}},
     {"--log", {"train"}},
     {"--overwrite-log", {"train"}},
@@ -231,7 +233,15 @@ TEST_CASE("eval's and bench's options") {
   CHECK(b.device == Device::Cuda);
   CHECK(b.opt_level == 1);
   Options input = parse_options({"bench", "m.net", "--dataset", "folder", "--data", "d", "--skip-bad-images",
-                                 "--mean", "0.5", "--std=0.25", "--threads", "4"});
+                                 "--mean", "0.5", "--std=0.25", "--threads", "4", "--image-size", "20",
+                                 "--image-cache", "disk", "--image-cache-dir", "c"});
+  CHECK(input.image_size == resnetc::data::ImageSize{{20, 20}, true});
+  CHECK(input.image_cache.mode == resnetc::data::ImageCacheMode::Disk);
+  CHECK(input.image_cache.dir == "c");
+  CHECK(parse_options({"eval", "m.net", "--weights", "w", "--image-cache=memory"}).image_cache.mode ==
+        resnetc::data::ImageCacheMode::Memory);
+  CHECK(parse_options({"train", "m.net"}).image_cache.mode == resnetc::data::ImageCacheMode::Auto);
+  CHECK(message({"train", "m.net", "--image-cache", "ssd"}) == "--image-cache expects auto, memory or disk, got 'ssd'");
   CHECK(input.dataset == "folder");
   CHECK(input.data_dir == "d");
   CHECK(input.skip_bad_images);

@@ -394,6 +394,22 @@ inline float __int_as_float(int i) {
   return resnetc_emu::bits_to_float(static_cast<unsigned>(i));
 }
 
+// The correctly rounded double operations (round to nearest even) that the device never fuses
+// into an FMA: the host's operators, as the emulated module is compiled without contraction
+// (-O0, no FMA target).
+inline double __dadd_rn(double a, double b) {
+  return a + b;
+}
+inline double __dsub_rn(double a, double b) {
+  return a - b;
+}
+inline double __dmul_rn(double a, double b) {
+  return a * b;
+}
+inline double __ddiv_rn(double a, double b) {
+  return a / b;
+}
+
 // cvt.rna.tf32.f32: round to the nearest TF32 (10 mantissa bits), ties away from zero.
 inline float rc_tf32(float x) {
   unsigned u = resnetc_emu::float_to_bits(x);

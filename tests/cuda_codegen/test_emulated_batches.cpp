@@ -8,7 +8,7 @@
 #include <random>
 
 #include "backends/cuda/batch_kernels.h"
-#include "backends/cuda/view_tables.h"
+#include "backends/cuda/view_arguments.h"
 #include "runtime/data/augment.h"
 #include "runtime/data/sampler.h"
 #include "tests/cuda_codegen/emulated_plan.h"
@@ -115,9 +115,11 @@ TEST_CASE("the GPU's shuffle draws the host's epoch order", "[cuda][batches]") {
 
 namespace {
 
-// The view kernels with the arguments the device path uploads (backends/cuda/view_tables.h) give
-// data::fill_view_batch's batch, byte for byte: the resize is PIL's integer arithmetic on both
-// sides, the flip a choice of column and the normalization the same two float operations.
+// The view kernels with the arguments the device path uploads (backends/cuda/view_arguments.h),
+// the views alone, give data::fill_view_batch's batch, byte for byte: the kernels compute the
+// resize filters with the host's double operations, each rounded (view_kernels.h), the resize
+// is PIL's integer arithmetic on both sides, the flip a choice of column and the normalization
+// the same two float operations.
 void check_view_batches(const data::Augmentation& augmentation, int64_t in_h, int64_t in_w, int64_t out_h,
                         int64_t out_w, int64_t channels, bool training, const data::Normalization& normalization = {}) {
   INFO(data::describe(augmentation) << (training ? " (training) " : " (evaluation) ") << channels << "x" << in_h << "x"
@@ -133,11 +135,7 @@ void check_view_batches(const data::Augmentation& augmentation, int64_t in_h, in
       training ? data::ImageTransform::training(augmentation, in_h, in_w, out_h, out_w)
                : data::ImageTransform::evaluation(augmentation, in_h, in_w);
   std::vector<data::View> views;
-  std::vector<data::CropSize> sizes;
-  for (const uint32_t i : indices) {
-    views.push_back(transform.view(42, 3, i));
-    sizes.push_back({views.back().height, views.back().width});
-  }
+  for (const uint32_t i : indices) views.push_back(transform.view(42, 3, i));
   std::vector<float> want(static_cast<size_t>(batch * channels * out_h * out_w));
   std::vector<int32_t> want_labels(indices.size());
   data::fill_view_batch(split, indices, views, out_h, out_w, want.data(), want_labels.data(), normalization);
@@ -145,22 +143,18 @@ void check_view_batches(const data::Augmentation& augmentation, int64_t in_h, in
   codegen::cuda::BatchShape plain{batch, in_h, in_w, out_h, out_w, 1, 1, split.count, channels, normalization.mean,
                                   normalization.std};
   const codegen::cuda::ViewShape shape = codegen::cuda::view_shape(plain, transform);
-  codegen::cuda::ViewTables tables =
-      transform.fixed_size() ? codegen::cuda::view_tables(shape, std::vector{transform.view_size()})
-                             : codegen::cuda::view_tables(shape, sizes);
-  std::vector<int32_t> arguments = codegen::cuda::view_arguments(views, !transform.fixed_size());
+  std::vector<int32_t> arguments = codegen::cuda::view_arguments(views);
   testing::EmulatedModule module(codegen::cuda::view_kernels_source(shape));
   std::vector<uint8_t> scratch(static_cast<size_t>(batch * channels * shape.view_rows * out_w));
   std::vector<float> input(want.size(), -1.0f);
   const unsigned block[3] = {codegen::cuda::kBatchThreads, 1, 1};
   {
-    void* args[] = {scratch.data(), split.images.data(), const_cast<uint32_t*>(indices.data()), arguments.data(),
-                    tables.col_first.data(), tables.col_weights.data()};
+    void* args[] = {scratch.data(), split.images.data(), const_cast<uint32_t*>(indices.data()), arguments.data()};
     const unsigned grid[3] = {codegen::cuda::view_horizontal_blocks(shape), 1, 1};
     module.launch("rc_view_horizontal", grid, block, args);
   }
   {
-    void* args[] = {input.data(), scratch.data(), arguments.data(), tables.row_first.data(), tables.row_weights.data()};
+    void* args[] = {input.data(), scratch.data(), arguments.data()};
     const unsigned grid[3] = {codegen::cuda::view_vertical_blocks(shape), 1, 1};
     module.launch("rc_view_vertical", grid, block, args);
   }
@@ -193,7 +187,9 @@ TEST_CASE("augmented batches of the GPU kernels equal the host's bit for bit", "
   data::Augmentation resized;
   resized.random_resized_crop = data::RandomResizedCrop{{16, 16}};
   resized.flip = true;
-  check_view_batches(resized, 32, 30, 16, 16, 3, true, cifar);  // a filter table per image
+  check_view_batches(resized, 32, 30, 16, 16, 3, true, cifar);  // a filter per image
   resized.random_resized_crop = data::RandomResizedCrop{{40, 36}, 0.5, 1};
   check_view_batches(resized, 32, 30, 40, 36, 1, true);  // enlarged
+  resized.random_resized_crop = data::RandomResizedCrop{{20, 28}, 0.08, 1, 0.5, 2};
+  check_view_batches(resized, 64, 48, 20, 28, 2, true);  // shrunk by up to 3x, wide and tall views
 }

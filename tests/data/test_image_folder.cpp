@@ -116,7 +116,8 @@ TEST_CASE("a folder whose images would not fit in memory is refused before decod
   CHECK(data_error_message([] {
           check_memory_fits(3ull * 256 * 256 * 1331167, 16'000'000'000ull, "data's 1331167 images at 3x256x256");
         }) == "data's 1331167 images at 3x256x256 need 261.7 GB of memory, kept decoded as uint8, but 16.0 GB is "
-              "available: give a smaller --image-size (or `image_size` in the train section), or free memory");
+              "available: give a smaller --image-size (or `image_size` in the train section), free memory, or keep "
+              "them in a file (--image-cache disk)");
   CHECK(available_memory().value_or(1) > 0);
 }
 

@@ -64,7 +64,7 @@ TEST_CASE("channel_statistics is each channel's mean and population std of the r
 }
 
 TEST_CASE("channel_statistics refuses a channel with one value throughout", "[normalize]") {
-  const Split flat{3, 2, 2, std::vector<uint8_t>(12, 7), {0, 0, 0}};
+  const Split flat{3, 2, 2, ImageBytes(12, 7), {0, 0, 0}};
   CHECK_THROWS_AS(channel_statistics(flat, Resizer(2, 2, 2, 2)), std::invalid_argument);
   CHECK_THROWS_AS(channel_statistics(Split{}, Resizer(1, 1, 1, 1)), std::invalid_argument);
 }

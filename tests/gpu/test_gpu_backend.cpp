@@ -168,7 +168,7 @@ network small {
     CHECK(got == want);
   }
   // At the training set's size, where the sort runs over 65536 keys in global memory.
-  const data::Split large{60000, 28, 28, std::vector<uint8_t>(60000 * 28 * 28), std::vector<int32_t>(60000)};
+  const data::Split large{60000, 28, 28, data::ImageBytes(60000 * 28 * 28, 0), std::vector<int32_t>(60000)};
   CHECK(exec->batch_source(large, {})->shuffle(7, 2) == data::epoch_order(7, 2, 60000));
 
   // The graph replays: a second step from the updated weights gives a finite, different loss.

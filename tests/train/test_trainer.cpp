@@ -26,7 +26,7 @@ namespace {
 
 // Horizontal stripes are class 0, vertical stripes class 1, under noise: easy for a conv.
 data::Split stripes(int64_t count, unsigned seed) {
-  data::Split s{count, 8, 8, std::vector<uint8_t>(static_cast<size_t>(count * 64)), std::vector<int32_t>(static_cast<size_t>(count))};
+  data::Split s{count, 8, 8, data::ImageBytes(static_cast<size_t>(count * 64), 0), std::vector<int32_t>(static_cast<size_t>(count))};
   std::mt19937 rng(seed);
   for (int64_t i = 0; i < count; ++i) {
     uint8_t label = static_cast<uint8_t>(rng() % 2);

@@ -210,6 +210,20 @@ void add_data(const Group& g, Options& o) {
   g.flag("--skip-bad-images", o.skip_bad_images,
          "folder: leave out the files below a class folder that are not readable images (other files, other formats, "
          "corrupt or truncated images) and print how many; without it the first stops the run, naming it");
+  g.value("--image-cache", "WHERE",
+          "folder: where its decoded images are kept: auto (the default: in memory when they fit in the memory "
+          "available, else in a file), memory (refused when they do not fit) or disk (a file, paged in as batches "
+          "need it); the batches are the same (docs/data.md)",
+          [&o](const std::string& v) {
+            o.image_cache.mode = choice<data::ImageCacheMode>(
+                "--image-cache", v,
+                {{"auto", data::ImageCacheMode::Auto}, {"memory", data::ImageCacheMode::Memory},
+                 {"disk", data::ImageCacheMode::Disk}});
+          });
+  g.value("--image-cache-dir", "DIR",
+          "folder: the directory of the decoded images' file, when they are kept in one (default: $TMPDIR, else "
+          "/tmp); the file is deleted as it is made, so nothing is left there",
+          [&o](const std::string& v) { o.image_cache.dir = v; });
 }
 
 // `parse` reads the value (data/augment_spec.h); its complaint is reported naming the option.
@@ -505,6 +519,10 @@ void add_bench(CLI::App& app, Options& o) {
               [&o](const std::string& v) { o.mean = number_list("--mean", v, false); });
   input.value("--std", "S[,S...]", "the normalization's standard deviations, each above 0 (with --mean)",
               [&o](const std::string& v) { o.std_dev = number_list("--std", v, true); });
+  input.value("--image-size", "N|HxW",
+              "folder: the size its images are kept at, as resnetc train --image-size, the batches resized from it "
+              "to the network's input (default: the train section's image_size, else the input's size)",
+              [&o](const std::string& v) { o.image_size = augmentation_value("--image-size", v, data::parse_image_size); });
   add_update({app, "the update (each replaces the file's `train` section)"}, o);
   add_network({app, "network"}, o, "the recipe's, 256");
   add_device({app, "device"}, o);
@@ -513,8 +531,9 @@ void add_bench(CLI::App& app, Options& o) {
   app.footer("The images are uniform noise and the labels random; the weights are initialized as for training. "
              "Prints the steps' time and examples/sec.\n\n"
              "With --data DIR it times the input pipeline instead, on --threads threads: the data set's files read "
-             "(a folder's training images decoded and resized to the network's input), then one epoch of batches "
-             "assembled as training assembles them; it prints images/sec of each and of the two together. "
+             "(a folder's training images decoded and resized to the network's input, or to --image-size), then one "
+             "epoch of batches assembled as training assembles them; it prints images/sec of each and of the two "
+             "together. "
              "bench/input_vs_torch compares it with torchvision's DataLoader.");
 }
 

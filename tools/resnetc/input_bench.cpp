@@ -1,12 +1,15 @@
 // `resnetc bench MODEL.net --data DIR`: the input pipeline alone, without training: the data
-// set's files read (a folder's images decoded and resized to the network's input on --threads
-// threads), then one epoch of batches assembled on the host as the trainer's batch feeder
-// assembles them (train/batch_feeder.h: data::fill_batch in the epoch's order, /255, normalized).
+// set's files read (a folder's images decoded and resized to the network's input, or kept at
+// --image-size, on --threads threads), then one epoch of batches assembled on the host as the
+// trainer's batch feeder assembles them (train/batch_feeder.h: data::fill_batch in the epoch's
+// order, resized to the input, /255, normalized).
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <iostream>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -60,13 +63,27 @@ int run_input_bench(const Options& o, dsl::SourceManager& sources) {
   const Clock::time_point start = Clock::now();
   data::Split train;
   std::string what;
+  std::optional<data::ImageSize> kept_at;  // a folder's --image-size (or the train section's)
   if (dataset == "folder") {
-    const data::FolderListing listing = data::list_image_folder(std::filesystem::path(o.data_dir) / "train", bad);
+    const std::filesystem::path dir = std::filesystem::path(o.data_dir) / "train";
+    const data::FolderListing listing = data::list_image_folder(dir, bad);
     std::vector<std::string> skipped = listing.skipped;
-    train = data::load_image_folder(listing, input[1], data::ImageSize{{input[2], input[3]}}, bad, skipped, pool);
+    // Kept at --image-size (else the train section's, else the input's) as training keeps them.
+    kept_at = o.image_size ? o.image_size : recipe.image_size;
+    const data::ImageSize size = kept_at.value_or(data::ImageSize{{input[2], input[3]}});
+    const data::ImageAllocator storage = data::image_storage(
+        o.image_cache, listing.files.size() * static_cast<uint64_t>(input[1] * size.size.height * size.size.width),
+        fmt::format("{}'s {} images at {}x{}x{}", dir.string(), listing.files.size(), input[1], size.size.height,
+                    size.size.width),
+        &std::cout);
+    train = data::load_image_folder(listing, input[1], size, bad, skipped, pool, storage, {&std::cout, dir.string()});
     print_skipped(skipped);
     what = fmt::format("decoded and resized {} images of {}/train", train.count, o.data_dir);
   } else {
+    if (o.image_size)
+      throw data::DataError(fmt::format("--image-size is the size a folder's images are kept at; {}'s are kept as its "
+                                        "files hold them",
+                                        dataset));
     data::DataSet all = data::load_dataset(dataset, o.data_dir, {input[1], input[2], input[3]});
     what = fmt::format("read {} train and {} test images of {}", all.train.count, all.test.count, o.data_dir);
     train = std::move(all.train);
@@ -91,9 +108,9 @@ int run_input_bench(const Options& o, dsl::SourceManager& sources) {
   const double batch_s = seconds_since(batches_start);
 
   const auto rate = [&](double seconds) { return static_cast<double>(train.count) / seconds; };
-  fmt::print("input pipeline of {} ({}x{}x{}, batch {}{}) on {}, {} threads\n", net.graph.name, input[1], input[2],
+  fmt::print("input pipeline of {} ({}x{}x{}, batch {}{}{}) on {}, {} threads\n", net.graph.name, input[1], input[2],
              input[3], batch, normalization.empty() ? "" : ", normalized",
-             dataset, pool.num_threads());
+             kept_at ? ", kept at --image-size " + data::format_image_size(*kept_at) : "", dataset, pool.num_threads());
   fmt::print("{} in {:.3f} s: {:.1f} images/sec\n", what, load_s, rate(load_s));
   fmt::print("assembled {} batches in {:.3f} s: {:.1f} images/sec (every later epoch, from memory)\n", batches,
              batch_s, rate(batch_s));

@@ -11,6 +11,7 @@
 #include "compiler/passes/pass.h"
 #include "dsl/training_settings.h"
 #include "runtime/data/augment_spec.h"
+#include "runtime/data/image_storage.h"
 
 namespace resnetc::cli {
 
@@ -41,6 +42,7 @@ struct Options : dsl::RecipeSettings {
   std::optional<std::string> dataset;  // --dataset NAME, replacing the recipe's
   std::string data_dir;    // empty: the recipe's path, else the data set's Debian location
   bool skip_bad_images = false;  // --skip-bad-images: leave out a folder's files that are not readable images
+  data::ImageCache image_cache;        // --image-cache, --image-cache-dir: a folder's images in memory or in a file
   std::optional<double> val_split;     // --val-split F: evaluate on this fraction of the training set
   std::vector<float> mean, std_dev;    // --mean, --std: the pixels' normalization, one a channel or one for all
   bool normalize = false;              // --normalize: the normalization computed from the training set

@@ -78,7 +78,7 @@ data::DataSet load_data(const Options& o, const Model& m, const std::optional<da
   cpu::ThreadPool pool(cpu::ThreadPool::Options{o.threads, 0});
   data::DataSet data = data::load_dataset(
       m.recipe.dataset, data_dir(o, m.recipe), {input[1], input[2], input[3]},
-      {o.skip_bad_images ? data::BadImages::Skip : data::BadImages::Refuse, image_size, &pool});
+      {o.skip_bad_images ? data::BadImages::Skip : data::BadImages::Refuse, image_size, &pool, o.image_cache, &std::cout});
   print_skipped(data.skipped);
   train::check_channels_fit(m.net.graph, data, m.net.input_loc);
   return data;
