@@ -197,9 +197,6 @@ CudaBackend::CudaBackend(int device_index, cuda::CacheOptions cache) : device_(d
 std::string CudaBackend::device_name() const { return fmt::format("cuda:{} ({})", device_.index(), device_.name()); }
 
 std::unique_ptr<train::PlanExecutor> CudaBackend::compile(const plan::KernelPlan& plan) {
-  if (plan.precision == plan::Precision::Bf16)
-    throw std::runtime_error("--precision bf16: the CUDA backend's bf16 kernels are not built yet (issue 14); use "
-                             "tf32, the GPU's default, or --device cpu");
   const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(plan);
   // One translation unit per hardware thread, compiled concurrently (each cached on its own).
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
