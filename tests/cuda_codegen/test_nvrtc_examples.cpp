@@ -8,7 +8,8 @@
 // was compiled already, for an earlier program, is not compiled again: each program contributes
 // one translation unit of its prelude and its new kernels (at batch 2, ResNet-34's training plan
 // adds nothing to ResNet-18's, ResNet-101's and -152's nothing to ResNet-50's). The units are
-// compiled concurrently, one per thread.
+// compiled concurrently, one per thread. The bf16 training plans' GEMMs (bf16 mma.sync) are
+// compiled by a test case of their own.
 #include <fmt/format.h>
 
 #include <algorithm>

@@ -282,10 +282,11 @@ std::string convolutions_line(const plan::KernelPlan& plan, const CudaOptions& o
   const std::string_view tf32 =
       options.tensor_cores ? "TF32 tensor cores (mma.sync), float32 accumulation" : "float32 FMA";
   if (plan.precision != plan::Precision::Bf16) return std::string(tf32);
-  return fmt::format("bfloat16 operands (rounded to nearest even) on tensor cores (mma.sync m16n8k16), float32 "
-                     "accumulation,\n// in the forward and data-gradient GEMMs (fully connected layers too); weight "
-                     "gradients: {}",
-                     tf32);
+  return fmt::format(
+      "bfloat16 operands\n"
+      "// (rounded to nearest even) on tensor cores (mma.sync m16n8k16), float32 accumulation, in the forward and\n"
+      "// data-gradient GEMMs of convolutions and fully connected layers; weight gradients: {}",
+      tf32);
 }
 
 }  // namespace
