@@ -1,24 +1,17 @@
 // The CUDA emitter's bf16 GEMMs (plan::Precision::Bf16: mma.sync.m16n8k16 on bfloat16 operands,
 // docs/precision.md) under emulation, each kernel kind against the reference executor in double
-// at the bound the CPU's bf16 kernels meet (tests/backend/test_bf16.cpp), element by element:
-//  * against the exact result of the operands rounded to bfloat16 here (to nearest, ties to
-//    even), where only float32 accumulation separates them: |y - ref(bf16(a), bf16(b))| <=
-//    (K + 2) 2^-23 S;
-//  * against the exact result of the float32 operands: |y - ref(a, b)| <= (2^-8 + (K + 2) 2^-23) S,
-// with S = Σ_k |a_k| |b_k| (+ |bias|), K the reduction length. Half the operands are exact ties
-// between two bfloat16 values, so any rounding but ties to even breaks the first bound. Shapes
+// at the bounds the CPU's bf16 kernels meet (tests/bf16_bounds.h), element by element. Shapes
 // divide no tile and reach every tile shape (128x16, 16x64, 32x64, 64x64, and 128x64 when the
 // blocks need not fill a GPU), each also with K split.
 #include <catch2/catch.hpp>
 
-#include <cmath>
+#include <algorithm>
 #include <cstdint>
-#include <cstring>
-#include <random>
+#include <span>
 #include <string>
 #include <vector>
 
-#include "compiler/reference/executor.h"
+#include "tests/bf16_bounds.h"
 #include "tests/conformance/graphs.h"
 #include "tests/conv_case.h"
 #include "tests/cuda_codegen/emulation_test.h"
@@ -29,87 +22,21 @@ namespace conformance = testing::conformance;
 
 namespace {
 
-double bf16(double x) {  // float(x) rounded to the nearest bfloat16, ties to even
-  const float f = static_cast<float>(x);
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  bits = (bits + 0x7fff + ((bits >> 16) & 1)) & 0xffff0000u;
-  float r;
-  std::memcpy(&r, &bits, 4);
-  return r;
-}
-
 // The graph's one contraction, with reduction length K, in bf16 against the two bounds.
 void check_bounds(const ir::Graph& graph, int64_t K, const codegen::cuda::CudaOptions& options) {
   const testing::EmulatedPlan emulated(
       plan::make_plan(graph, {.reuse_memory = false, .precision = plan::Precision::Bf16}), options);
-  const plan::KernelPlan& plan = emulated.plan();
-  REQUIRE(plan.kernels.size() == 1);
-  const plan::Kernel& kernel = plan.kernels[0];
-  REQUIRE(kernel.operands == plan::Precision::Bf16);
   REQUIRE(emulated.program().source.find("rc_mma_bf16(") != std::string::npos);
-  reference::Executor exact(graph), rounded(graph), magnitude(graph);
-  std::mt19937 rng(7);
-  std::uniform_real_distribution<double> uniform(-1, 1);
-  std::uniform_int_distribution<int> mantissa(0, 127), exponent(-3, 0), coin(0, 1);
-  for (size_t i = 0; i < plan.buffers.size(); ++i) {
-    if (plan.buffers[i].storage == plan::Storage::Arena) continue;
-    const bool operand = static_cast<int>(i) == kernel.inputs[0] || static_cast<int>(i) == kernel.inputs[1];
-    const std::span<float> data = emulated.floats(static_cast<int>(i));
-    std::vector<double> values(data.size()), bf(data.size()), abs(data.size());
-    for (size_t j = 0; j < values.size(); ++j) {
-      // A tie: 1 + (2m + 1) 2^-8 lies halfway between two bfloat16 values.
-      const double tie = std::ldexp(1 + (2 * mantissa(rng) + 1) / 256.0, exponent(rng)) * (coin(rng) ? 1 : -1);
-      data[j] = static_cast<float>(coin(rng) ? tie : uniform(rng));
-      values[j] = data[j];
-      bf[j] = operand ? bf16(values[j]) : values[j];
-      abs[j] = std::abs(values[j]);
-    }
-    exact.set(plan.buffers[i].value, values);
-    rounded.set(plan.buffers[i].value, bf);
-    magnitude.set(plan.buffers[i].value, abs);
-  }
-  emulated.run();
-  exact.run();
-  rounded.run();
-  magnitude.run();
-  for (size_t i = 0; i < plan.buffers.size(); ++i) CHECK(emulated.canary_intact(static_cast<int>(i)));
+  testing::check_bf16_bounds(
+      graph, emulated.plan(), K,
+      {[&](int buffer, std::span<const float> values) { std::ranges::copy(values, emulated.floats(buffer).begin()); },
+       [&] { emulated.run(); },
+       [&](int buffer) {
+         const std::span<float> data = emulated.floats(buffer);
+         return std::vector<float>(data.begin(), data.end());
+       }});
+  for (size_t i = 0; i < emulated.plan().buffers.size(); ++i) CHECK(emulated.canary_intact(static_cast<int>(i)));
   CHECK(emulated.workspace_intact());
-  const ir::ValueId out = plan.buffer(kernel.output).value;
-  const std::span<float> y = emulated.floats(kernel.output);
-  const double accumulation = static_cast<double>(K + 2) * std::ldexp(1.0, -23);
-  double worst_rounded = 0, worst_exact = 0;
-  for (size_t j = 0; j < y.size(); ++j) {
-    const double s = magnitude.get(out)[j];
-    const double e_rounded = std::abs(y[j] - rounded.get(out)[j]), e_exact = std::abs(y[j] - exact.get(out)[j]);
-    INFO(kernel.name << " element " << j << ": " << y[j] << " vs " << rounded.get(out)[j] << " (bf16 operands), "
-                     << exact.get(out)[j] << " (exact), S = " << s);
-    REQUIRE(e_rounded <= accumulation * s);  // also false for a NaN: every element written
-    REQUIRE(e_exact <= (std::ldexp(1.0, -8) + accumulation) * s);
-    worst_rounded = std::max(worst_rounded, e_rounded / s);
-    worst_exact = std::max(worst_exact, e_exact / s);
-  }
-  // The operands were rounded: float32 operands would be as close to the exact result as to
-  // the rounded one's accumulation error.
-  CHECK(worst_exact > 16 * worst_rounded);
-  if (kernel.epilogue_stats < 0) return;
-  // BatchNorm statistics from the epilogue (or the split-K sum): those of the stored output.
-  const ir::Dims& shape = plan.buffer(kernel.output).shape;
-  const int64_t N = shape[0], C = shape[1], HW = shape[2] * shape[3];
-  const std::span<float> stats = emulated.floats(kernel.epilogue_stats);
-  for (int64_t c = 0; c < C; ++c) {
-    double sum = 0, squares = 0;
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t i = 0; i < HW; ++i) {
-        const double v = y[static_cast<size_t>((n * C + c) * HW + i)];
-        sum += v;
-        squares += v * v;
-      }
-    const double mean = sum / static_cast<double>(N * HW), var = squares / static_cast<double>(N * HW) - mean * mean;
-    INFO("channel " << c);
-    CHECK(stats[static_cast<size_t>(c)] == Approx(mean).margin(1e-5));
-    CHECK(stats[static_cast<size_t>(C + c)] == Approx(var).epsilon(1e-4));
-  }
 }
 
 // The tiles chosen for the shapes, 128x64 tiles wherever M and N allow, and K split.
