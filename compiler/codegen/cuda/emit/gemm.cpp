@@ -402,7 +402,11 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
   m.constant("BM", t.BM).constant("BN", t.BN).constant("BK", t.BK).constant("THREADS", t.threads);
   m.constant("A_PER", t.BM * t.BK / t.threads).constant("B_PER", t.BN * t.BK / t.threads);
   m.constant("APAD", tc ? 8 : 4).constant("BPAD", tc ? 8 : 4);
-  if (bf16) m.constant("KP", t.BK / 2);
+  if (bf16) {
+    if ((t.BM * t.BK / t.threads) % 2 || (t.BN * t.BK / t.threads) % 2)
+      throw std::logic_error("CUDA emitter: a bf16 tile must give each thread whole k pairs to load");
+    m.constant("KP", t.BK / 2);
+  }
   if (tc) {
     m.constant("WARPS_M", t.WARPS_M).constant("WARPS_N", t.WARPS_N);
     m.constant("WTM", t.BM / t.WARPS_M).constant("WTN", t.BN / t.WARPS_N);
