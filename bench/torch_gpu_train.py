@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """The seed's recipe in PyTorch on the GPU, for tools/gpu-check's side-by-side figures.
 
-Usage: torch_gpu_train.py DATA_DIR EPOCHS [RESIZE] [BATCH] [LR]
-Eager PyTorch with cuDNN's defaults. The whole data set is uploaded once as uint8 and
-resized, scaled and shuffled on the GPU, so the comparison is of training, not loaders.
-Prints one JSON line: examples_per_sec (training only), test_acc, loss, seconds.
+Usage: torch_gpu_train.py DATA_DIR EPOCHS [RESIZE] [BATCH] [LR] [PRECISION]
+Eager PyTorch with cuDNN's defaults. PRECISION tf32 (the default): those defaults, TF32
+convolutions and float32 matmuls; bf16: automatic mixed precision, the forward pass and the
+loss under torch.autocast("cuda", torch.bfloat16), no GradScaler (bfloat16 has float32's
+exponent range), float32 weights and optimizer. The whole data set is uploaded once as uint8
+and resized, scaled and shuffled on the GPU, so the comparison is of training, not loaders.
+Prints one JSON line: examples_per_sec (training only), test_acc, loss, seconds, precision.
 """
 import gzip
 import json
@@ -51,6 +54,10 @@ def main():
     resize = int(sys.argv[3]) if len(sys.argv) > 3 else 96
     batch = int(sys.argv[4]) if len(sys.argv) > 4 else 256
     lr = float(sys.argv[5]) if len(sys.argv) > 5 else 0.05
+    precision = sys.argv[6] if len(sys.argv) > 6 else "tf32"
+    if precision not in ("tf32", "bf16"):
+        sys.exit(f"precision {precision!r}: expected tf32 or bf16")
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16")
     torch.manual_seed(0)
     train_x, train_y = load(data_dir, "train-images-idx3-ubyte"), load(data_dir, "train-labels-idx1-ubyte")
     test_x, test_y = load(data_dir, "t10k-images-idx3-ubyte"), load(data_dir, "t10k-labels-idx1-ubyte")
@@ -66,7 +73,8 @@ def main():
         start = time.perf_counter()
         for x, y in batches(train_x, train_y, batch, resize, torch.randperm(len(train_y), device="cuda")):
             opt.zero_grad()
-            loss = F.cross_entropy(net(x), y)
+            with autocast:
+                loss = F.cross_entropy(net(x), y)
             loss.backward()
             opt.step()
             loss_sum += loss.detach()
@@ -76,11 +84,12 @@ def main():
         train_seconds += time.perf_counter() - start
     net.eval()
     right = 0
-    with torch.no_grad():
+    with torch.no_grad(), autocast:
         for x, y in batches(test_x, test_y, batch, resize, torch.arange(len(test_y), device="cuda")):
             right += (net(x).argmax(1) == y).sum().item()
     print(json.dumps({"examples_per_sec": examples / train_seconds, "test_acc": right / len(test_y),
-                      "loss": float(loss_sum) / steps, "seconds": train_seconds, "torch": torch.__version__,
+                      "loss": float(loss_sum) / steps, "seconds": train_seconds, "precision": precision,
+                      "torch": torch.__version__,
                       "device": torch.cuda.get_device_name()}))
 
 

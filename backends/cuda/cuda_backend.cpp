@@ -244,9 +244,6 @@ std::unique_ptr<train::DeviceReducer> CudaBackend::device_reducer(
 }
 
 std::unique_ptr<train::PlanExecutor> CudaBackend::compile(const plan::KernelPlan& plan) {
-  if (plan.precision == plan::Precision::Bf16)
-    throw std::runtime_error("--precision bf16: the CUDA backend's bf16 kernels are not built yet (issue 14); use "
-                             "tf32, the GPU's default, or --device cpu");
   const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(plan);
   // One translation unit per hardware thread, compiled concurrently (each cached on its own).
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());

@@ -135,49 +135,75 @@ std::string EmulationResult::describe() const {
   return out;
 }
 
+EmulatedPlan::EmulatedPlan(plan::KernelPlan plan, const codegen::cuda::CudaOptions& options)
+    : plan_(std::move(plan)),
+      program_(codegen::cuda::emit_cuda(plan_, options)),
+      module_(program_.source),
+      workspace_(std::max<int64_t>(program_.workspace_bytes, 4)) {
+  for (const plan::Buffer& b : plan_.buffers) memory_.push_back(std::make_unique<GuardedBuffer>(b.bytes));
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (size_t i = 0; i < plan_.buffers.size(); ++i)
+    if (plan_.buffers[i].view_of < 0 && plan_.buffers[i].storage == plan::Storage::Arena)
+      std::fill_n(static_cast<float*>(memory_[i]->data()), ir::numel(plan_.buffers[i].shape), nan);
+  std::fill_n(static_cast<float*>(workspace_.data()), workspace_.bytes() / 4, nan);
+}
+
+char* EmulatedPlan::address(int i) const {
+  const plan::Buffer& b = plan_.buffer(i);
+  if (b.view_of < 0) return static_cast<char*>(memory_[static_cast<size_t>(i)]->data());
+  return address(b.view_of) + (b.offset - plan_.buffer(b.view_of).offset);
+}
+
+std::span<float> EmulatedPlan::floats(int i) const {
+  return {reinterpret_cast<float*>(address(i)), static_cast<size_t>(ir::numel(plan_.buffer(i).shape))};
+}
+
+void EmulatedPlan::run() const {
+  for (const codegen::cuda::CudaLaunch& l : program_.launches) {
+    std::vector<void*> args;
+    for (int b : l.buffers)
+      args.push_back(b == codegen::cuda::kWorkspace ? workspace_.data() : static_cast<void*>(address(b)));
+    if (l.zero_output_first) {
+      const int out = plan_.kernels[static_cast<size_t>(l.plan_kernel)].output;
+      std::fill_n(address(out), plan_.buffer(out).bytes, 0);
+    }
+    try {
+      module_.launch(l.kernel, l.grid, l.block, args.data());
+    } catch (const std::exception& e) {
+      throw std::runtime_error(
+          fmt::format("{} (plan kernel '{}')", e.what(), plan_.kernels[static_cast<size_t>(l.plan_kernel)].name));
+    }
+  }
+}
+
 EmulationResult compare_emulated(const ir::Graph& graph, const EmulationOptions& options) {
   // Every buffer its own guarded allocation (a view is an address inside its source's), so an
   // out-of-bounds access hits a canary instead of a neighbour.
-  const plan::KernelPlan plan = plan::make_plan(graph, {.reuse_memory = false});
-  const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(plan, options.cuda);
+  const EmulatedPlan emulated(plan::make_plan(graph, {.reuse_memory = false, .precision = options.precision}), options.cuda);
+  const plan::KernelPlan& plan = emulated.plan();
   EmulationResult result;
-  result.launches = program.launches.size();
-  result.unique_kernels = program.unique_kernels;
-  EmulatedModule module(program.source);
-  result.compile_seconds = module.compile_seconds();
-
-  std::vector<std::unique_ptr<GuardedBuffer>> memory;
-  for (const plan::Buffer& b : plan.buffers) memory.push_back(std::make_unique<GuardedBuffer>(b.bytes));
-  std::function<char*(int)> address = [&](int i) -> char* {
-    const plan::Buffer& b = plan.buffer(i);
-    if (b.view_of < 0) return static_cast<char*>(memory[static_cast<size_t>(i)]->data());
-    return address(b.view_of) + (b.offset - plan.buffer(b.view_of).offset);
-  };
-  GuardedBuffer workspace(std::max<int64_t>(program.workspace_bytes, 4));
+  result.launches = emulated.program().launches.size();
+  result.unique_kernels = emulated.program().unique_kernels;
+  result.compile_seconds = emulated.compile_seconds();
   reference::Executor reference(graph);
 
   std::mt19937 rng(options.seed);
   std::uniform_real_distribution<float> uniform(-options.input_scale, options.input_scale);
-  const float nan = std::numeric_limits<float>::quiet_NaN();
   for (size_t i = 0; i < plan.buffers.size(); ++i) {
     const plan::Buffer& b = plan.buffers[i];
     const size_t n = static_cast<size_t>(ir::numel(b.shape));
-    if (b.view_of >= 0) continue;  // its source's memory
-    if (b.storage == plan::Storage::Arena) {
-      std::fill_n(static_cast<float*>(memory[i]->data()), n, nan);
-      continue;
-    }
+    if (b.view_of >= 0 || b.storage == plan::Storage::Arena) continue;  // its source's memory; NaN
     std::vector<double> values(n);
     if (b.dtype == ir::DType::I32) {
       const int64_t classes = label_classes(graph, b.value);
-      auto* data = static_cast<int32_t*>(memory[i]->data());
+      auto* data = reinterpret_cast<int32_t*>(emulated.address(static_cast<int>(i)));
       for (size_t j = 0; j < n; ++j) {
         data[j] = static_cast<int32_t>(rng() % static_cast<unsigned>(classes));
         values[j] = data[j];
       }
     } else {
       const bool positive = options.positive_inputs || b.name.ends_with("running_var") || b.value == graph.learning_rate;
-      auto* data = static_cast<float*>(memory[i]->data());
+      const std::span<float> data = emulated.floats(static_cast<int>(i));
       for (size_t j = 0; j < n; ++j) {
         float v = uniform(rng);
         if (options.quantize_inputs) v = std::round(v * 4.0f) / 4.0f;
@@ -188,33 +214,18 @@ EmulationResult compare_emulated(const ir::Graph& graph, const EmulationOptions&
     }
     reference.set(b.value, std::move(values));
   }
-  std::fill_n(static_cast<float*>(workspace.data()), workspace.bytes() / 4, nan);
 
   const auto start = std::chrono::steady_clock::now();
-  for (const codegen::cuda::CudaLaunch& l : program.launches) {
-    std::vector<void*> args;
-    for (int b : l.buffers)
-      args.push_back(b == codegen::cuda::kWorkspace ? workspace.data() : static_cast<void*>(address(b)));
-    if (l.zero_output_first) {
-      const int out = plan.kernels[static_cast<size_t>(l.plan_kernel)].output;
-      std::fill_n(static_cast<char*>(memory[static_cast<size_t>(out)]->data()), plan.buffer(out).bytes, 0);
-    }
-    try {
-      module.launch(l.kernel, l.grid, l.block, args.data());
-    } catch (const std::exception& e) {
-      throw std::runtime_error(
-          fmt::format("{} (plan kernel '{}')", e.what(), plan.kernels[static_cast<size_t>(l.plan_kernel)].name));
-    }
-  }
+  emulated.run();
   result.run_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   reference.run();
 
   for (size_t i = 0; i < plan.buffers.size(); ++i) {
     const plan::Buffer& b = plan.buffers[i];
-    if (!memory[i]->canary_intact()) result.mismatches.push_back({b.name + " (written past its end)", INFINITY});
+    if (!emulated.canary_intact(static_cast<int>(i))) result.mismatches.push_back({b.name + " (written past its end)", INFINITY});
     if (b.storage == plan::Storage::Input) continue;
     const std::vector<double>& want = reference.get(b.value);
-    const auto* got = reinterpret_cast<const float*>(address(static_cast<int>(i)));
+    const auto* got = reinterpret_cast<const float*>(emulated.address(static_cast<int>(i)));
     double scale = 1e-6, worst = 0;
     for (double w : want) scale = std::max(scale, std::abs(w));
     for (size_t j = 0; j < want.size(); ++j) {
@@ -228,7 +239,7 @@ EmulationResult compare_emulated(const ir::Graph& graph, const EmulationOptions&
       result.worst_value = b.name;
     }
   }
-  if (!workspace.canary_intact()) result.mismatches.push_back({"workspace (written past its end)", INFINITY});
+  if (!emulated.workspace_intact()) result.mismatches.push_back({"workspace (written past its end)", INFINITY});
   return result;
 }
 

@@ -57,6 +57,31 @@ class GuardedBuffer {
   int64_t bytes_ = 0, slack_ = 0;
 };
 
+// A plan's CUDA program compiled under emulation, every buffer and the workspace in guarded
+// memory of their own: the arena and the workspace filled with NaN, the rest zero until set.
+class EmulatedPlan {
+ public:
+  EmulatedPlan(plan::KernelPlan plan, const codegen::cuda::CudaOptions& options);
+
+  const plan::KernelPlan& plan() const { return plan_; }
+  const codegen::cuda::CudaProgram& program() const { return program_; }
+  double compile_seconds() const { return module_.compile_seconds(); }
+  // The buffer's memory (a view's is inside its source's).
+  char* address(int buffer) const;
+  std::span<float> floats(int buffer) const;
+  // Every launch, in order; throws std::runtime_error naming the plan kernel.
+  void run() const;
+  bool canary_intact(int buffer) const { return memory_[static_cast<size_t>(buffer)]->canary_intact(); }
+  bool workspace_intact() const { return workspace_.canary_intact(); }
+
+ private:
+  plan::KernelPlan plan_;
+  codegen::cuda::CudaProgram program_;
+  EmulatedModule module_;
+  std::vector<std::unique_ptr<GuardedBuffer>> memory_;
+  GuardedBuffer workspace_;
+};
+
 struct EmulationOptions {
   unsigned seed = 1;
   double tolerance = 1e-4;
@@ -64,6 +89,7 @@ struct EmulationOptions {
   bool quantize_inputs = false;  // inputs on a grid of 0.25: many exact ties (maxpool's tie rule)
   bool positive_inputs = false;  // from [0.1, 0.1 + scale]: a zeroed element always shows
   codegen::cuda::CudaOptions cuda = plain_fma();
+  plan::Precision precision = plan::Precision::Fp32;  // the plan's: Bf16 puts the GEMMs on bf16 mma.sync
 
   static codegen::cuda::CudaOptions plain_fma() {
     codegen::cuda::CudaOptions o;

@@ -17,7 +17,11 @@
 //   cleared) and rc_mma_tf32 computes mma.sync.m16n8k8.row.col.f32.tf32.tf32.f32 from the
 //   documented fragment layout: products of TF32 operands are exact in float32 and are added
 //   to the accumulator in k order (the tensor core's internal summation order is not
-//   documented, so results may differ from the hardware's in the last bits).
+//   documented, so results may differ from the hardware's in the last bits);
+// - rc_bf16x2 rounds as cvt.rn.bf16x2.f32 does (to nearest, ties to even, denormals kept, a NaN
+//   the canonical 0x7fff) and rc_mma_bf16 computes mma.sync.m16n8k16.row.col.f32.bf16.bf16.f32
+//   from the documented fragment layout the same way: the products of bfloat16 operands (8
+//   significant bits each) are exact in float32, added to the accumulator in k order 0..15.
 //
 // The shared object exports
 //   int resnetc_emu_launch(void (*kernel)(void* const*), const unsigned grid[3], const unsigned block[3],
@@ -439,6 +443,46 @@ inline void rc_mma_tf32(float& d0, float& d1, float& d2, float& d3, unsigned a0,
     const int row = g + (q >= 2 ? 8 : 0), col = 2 * t + (q % 2);
     float sum = *d[q];
     for (int k = 0; k < 8; ++k) sum += A(row, k) * B(k, col);
+    *d[q] = sum;
+  }
+}
+
+// cvt.rn.bf16x2.f32: each float rounded to the nearest bfloat16, ties to even (as
+// __float2bfloat16_rn); lo in the low 16 bits of the result, hi in the high.
+inline unsigned rc_bf16(float x) {
+  const unsigned u = resnetc_emu::float_to_bits(x);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fffu;  // NaN: PTX's canonical NaN
+  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+inline unsigned rc_bf16x2(float lo, float hi) {
+  return rc_bf16(lo) | rc_bf16(hi) << 16;
+}
+
+// mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32, one warp: each register two bfloat16
+// of consecutive k, the lower k in the low half. With g = lane / 4, t = lane % 4, lane holds
+// A[g][2t, 2t+1], A[g+8][2t, 2t+1], A[g][2t+8, 2t+9], A[g+8][2t+8, 2t+9]; B[2t, 2t+1][g],
+// B[2t+8, 2t+9][g]; and D as for m16n8k8.
+inline void rc_mma_bf16(float& d0, float& d1, float& d2, float& d3, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
+                        unsigned b0, unsigned b1) {
+  struct Fragment {
+    unsigned a[4], b[2];
+  };
+  const Fragment mine{{a0, a1, a2, a3}, {b0, b1}};
+  unsigned char(*slots)[48] = resnetc_emu::warp_exchange(&mine, sizeof mine);
+  Fragment all[32];
+  for (int l = 0; l < 32; ++l) std::memcpy(&all[l], slots[l], sizeof(Fragment));
+  auto half = [](unsigned u, int k) { return resnetc_emu::bits_to_float(k % 2 ? u & 0xffff0000u : u << 16); };
+  auto A = [&](int r, int k) {
+    return half(all[(r % 8) * 4 + (k % 8) / 2].a[(r >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0)], k);
+  };
+  auto B = [&](int k, int n) { return half(all[n * 4 + (k % 8) / 2].b[k >= 8 ? 1 : 0], k); };
+  const int lane = static_cast<int>(resnetc_emu::emu().current->linear % 32);
+  const int g = lane / 4, t = lane % 4;
+  float* d[4] = {&d0, &d1, &d2, &d3};
+  for (int q = 0; q < 4; ++q) {
+    const int row = g + (q >= 2 ? 8 : 0), col = 2 * t + (q % 2);
+    float sum = *d[q];
+    for (int k = 0; k < 16; ++k) sum += A(row, k) * B(k, col);
     *d[q] = sum;
   }
 }

@@ -8,7 +8,8 @@
 // was compiled already, for an earlier program, is not compiled again: each program contributes
 // one translation unit of its prelude and its new kernels (at batch 2, ResNet-34's training plan
 // adds nothing to ResNet-18's, ResNet-101's and -152's nothing to ResNet-50's). The units are
-// compiled concurrently, one per thread.
+// compiled concurrently, one per thread. The bf16 training plans' GEMMs (bf16 mma.sync) are
+// compiled by a test case of their own.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -66,6 +67,37 @@ std::set<std::string> kernel_texts(const std::string& source) {
     texts.insert(source.substr(body, source.find("\n};\n", at) - body));
   }
   return texts;
+}
+
+// Each unit's NVRTC log: no warning, and every kernel an entry (helpers inlined) without local
+// memory. Returns the kernels compiled.
+size_t check_compiled(const std::vector<Unit>& units, const std::vector<cuda::CompileResult>& results) {
+  size_t kernels = 0;
+  for (size_t i = 0; i < units.size(); ++i) {
+    const Unit& u = units[i];
+    const std::string& log = results[i].log;
+    INFO(u.name);
+    std::string lower = log;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    INFO(log.substr(0, 4000));
+    CHECK(lower.find("warning") == std::string::npos);
+    const std::vector<cuda::FunctionResources> functions = cuda::parse_ptxas_info(log);
+    const std::set<std::string> names = kernel_names(u.source);
+    size_t entries = 0;
+    for (const cuda::FunctionResources& f : functions) {
+      INFO(f.name << ": " << f.stack_frame_bytes << " bytes stack frame, " << f.spill_store_bytes
+                  << " bytes spill stores, " << f.spill_load_bytes << " bytes spill loads, " << f.lmem_bytes
+                  << " bytes lmem");
+      CHECK_FALSE(f.uses_local_memory());
+      CHECK(f.entry);  // every helper is inlined
+      entries += f.entry;
+      CHECK(names.count(f.name) == 1);
+    }
+    CHECK(entries == u.kernels);
+    CHECK(names.size() == u.kernels);
+    kernels += entries;
+  }
+  return kernels;
 }
 
 }  // namespace
@@ -147,33 +179,77 @@ TEST_CASE("every kernel of every example compiles with NVRTC for sm_90 without w
     FAIL(e.what());
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  size_t kernels = 0;
-  for (size_t i = 0; i < units.size(); ++i) {
-    const Unit& u = units[i];
-    const std::string& log = results[i].log;
-    INFO(u.name);
-    std::string lower = log;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-    INFO(log.substr(0, 4000));
-    CHECK(lower.find("warning") == std::string::npos);
-    const std::vector<cuda::FunctionResources> functions = cuda::parse_ptxas_info(log);
-    const std::set<std::string> names = kernel_names(u.source);
-    size_t entries = 0;
-    for (const cuda::FunctionResources& f : functions) {
-      INFO(f.name << ": " << f.stack_frame_bytes << " bytes stack frame, " << f.spill_store_bytes
-                  << " bytes spill stores, " << f.spill_load_bytes << " bytes spill loads, " << f.lmem_bytes
-                  << " bytes lmem");
-      CHECK_FALSE(f.uses_local_memory());
-      CHECK(f.entry);  // every helper is inlined
-      entries += f.entry;
-      CHECK(names.count(f.name) == 1);
-    }
-    CHECK(entries == u.kernels);
-    CHECK(names.size() == u.kernels);
-    kernels += entries;
-  }
+  const size_t kernels = check_compiled(units, results);
   WARN(fmt::format("NVRTC compiled {} translation units, {} kernels, in {:.1f} s; nothing new in:{}", units.size(),
                    kernels, seconds, skipped));
+}
+
+TEST_CASE("every bf16 GEMM of every example's bf16 training plan compiles with NVRTC for sm_90 without spills",
+          "[cuda][nvrtc][examples][bf16]") {
+  // A bf16 plan's program differs from the TF32 one's only in the forward and data-gradient
+  // GEMMs (bf16 mma.sync); its other kernels are the TF32 program's, which the test above
+  // compiles. Each example's training plan at batch 2; the seed's ResNet also at its recipe's
+  // batch, where the big GEMMs take the 128x64 tiles. (The bf16 GEMMs on odd shapes, every
+  // tile and K split, run under emulation: test_emulated_bf16.cpp.)
+  using plan::Precision;
+  std::vector<std::pair<std::string, plan::KernelPlan>> plans;  // bf16 plans
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(fs::path(RESNETC_SOURCE_DIR) / "examples"))
+    if (entry.path().extension() == ".net") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  REQUIRE(files.size() >= 8);
+  passes::PipelineOptions bf16 = passes::at_level(2);
+  bf16.precision = Precision::Bf16;
+  for (const fs::path& file : files) {
+    dsl::SourceManager sources;
+    const std::string stem = file.stem().string();
+    std::vector<int64_t> batches{2};
+    if (stem == "d2l-resnet18") batches.push_back(256);
+    for (int64_t batch : batches) {
+      const dsl::CompiledNetwork net = dsl::compile_file(sources, file, {std::nullopt, batch});
+      plans.emplace_back(fmt::format("{}.train.batch{}.bf16", stem, batch),
+                         passes::optimized_plan(autodiff::make_training_graph(net.graph, {0.9, 5e-4}), bf16));
+    }
+  }
+  std::vector<Unit> units;
+  std::set<std::string> compiled;
+  size_t gemms = 0;
+  for (auto& [name, bf_plan] : plans) {
+    INFO(name);
+    const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(bf_plan);
+    plan::KernelPlan tf32_plan = bf_plan;
+    tf32_plan.precision = Precision::Fp32;
+    for (plan::Kernel& k : tf32_plan.kernels) k.operands = Precision::Fp32;
+    const std::set<std::string> tf32_texts = kernel_texts(codegen::cuda::emit_cuda(tf32_plan).source);
+    Unit u{name, program.prelude, 0};
+    for (const codegen::cuda::CudaKernelText& k : program.kernels) {
+      const std::string text = *kernel_texts("\n" + k.text).begin();
+      if (k.text.find("rc_mma_bf16(") == std::string::npos) {
+        CHECK(tf32_texts.count(text) == 1);  // compiled by the test above
+        continue;
+      }
+      ++gemms;
+      if (!compiled.insert(text).second) continue;
+      u.source += k.text;
+      ++u.kernels;
+    }
+    if (u.kernels > 0) units.push_back(std::move(u));
+  }
+  CHECK(gemms > plans.size());
+  std::vector<cuda::CompileRequest> requests;
+  for (const Unit& u : units)
+    requests.push_back({.name = u.name + ".cu", .source = u.source, .arch = "sm_90", .ptxas_verbose = true});
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<cuda::CompileResult> results;
+  try {
+    results = cuda::compile_all_cached(requests, cuda::CacheOptions{.dir = {}, .enabled = false});
+  } catch (const cuda::CudaError& e) {
+    FAIL(e.what());
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const size_t kernels = check_compiled(units, results);
+  WARN(fmt::format("NVRTC compiled {} bf16 GEMM kernels in {} translation units in {:.1f} s", kernels, units.size(),
+                   seconds));
 }
 
 TEST_CASE("the batch and shuffle kernels compile with NVRTC for sm_90 without warnings or spills", "[cuda][nvrtc]") {

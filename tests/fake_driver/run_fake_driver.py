@@ -3,7 +3,7 @@
 of a GPU would see: training, benchmarking and evaluating work; a driver that does not load or
 initialise, an old GPU, too little memory and a kernel that faults end with a clear message and
 exit status 1; a fault leaves the last checkpoint usable; the step's CUDA graph launches the same
-kernels as launching them one by one.
+kernels as launching them one by one; a bf16 plan compiles and runs.
 
     python3 tests/fake_driver/run_fake_driver.py --resnetc build/tools/resnetc/resnetc \\
         --driver build/tests/fake_driver/libresnetc_fake_cuda.so
@@ -256,8 +256,17 @@ def case_graphs_on_and_off(r):
     check(logs["1"] == logs["0"], "training launches different kernels with and without CUDA graphs")
 
 
+def case_bf16(r):
+    # The bf16 program (bf16 mma.sync GEMMs) compiles with NVRTC and runs its launches.
+    result = r.run("bench", MODEL, "--device", "cuda", "--cache-dir", r.cache, "--steps", "2", "--warmup", "1",
+                   "--precision", "bf16")
+    check(result.returncode == 0, "bench --precision bf16 failed", result)
+    check(re.search(r"-O2, bf16 \(\d+ kernels\)", result.stdout), "bench's summary does not say bf16", result)
+
+
 CASES = [case_train_and_bench, case_short_batch_and_wrong_order, case_no_usable_driver, case_old_gpu, case_out_of_memory, case_launch_fault_in_epoch_2,
-         case_graphs_on_and_off]
+         case_graphs_on_and_off,
+         case_bf16]
 
 
 def main():

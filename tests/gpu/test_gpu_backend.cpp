@@ -15,6 +15,9 @@
 #include "backends/cuda/cuda_backend.h"
 #include "runtime/data/augment.h"
 #include "runtime/data/sampler.h"
+#include "tests/bf16_bounds.h"
+#include "tests/conformance/graphs.h"
+#include "tests/conv_case.h"
 #include "train/executor.h"
 #include "train/initialize.h"
 
@@ -93,6 +96,40 @@ network tiny {
   double step_error = worst_error(autodiff::make_training_graph(forward, {0.9, 1e-4}), backend, &where);
   INFO("training step, worst at " << where);
   CHECK(step_error < 1e-2);
+}
+
+TEST_CASE("bf16 mma.sync GEMMs on the GPU meet bf16's bound against the reference executor") {
+  // The bounds the emulated kernels meet (tests/cuda_codegen/test_emulated_bf16.cpp): on the
+  // hardware they also check the fragment layout the emulator assumes.
+  if (!gpu_here()) return;
+  cuda_backend::CudaBackend backend(0, {});
+  namespace conformance = testing::conformance;
+  using testing::square_conv;
+  auto check = [&](const ir::Graph& graph, int64_t K) {
+    const plan::KernelPlan plan =
+        plan::make_plan(graph, {.reuse_memory = false, .precision = plan::Precision::Bf16});
+    auto exec = backend.compile(plan);
+    testing::check_bf16_bounds(graph, plan, K,
+                               {[&](int buffer, std::span<const float> values) { train::write_buffer(*exec, buffer, values); },
+                                [&] { exec->run(); },
+                                [&](int buffer) {
+                                  std::vector<float> v(static_cast<size_t>(ir::numel(plan.buffer(buffer).shape)));
+                                  train::read_buffer(*exec, buffer, std::span<float>(v));
+                                  return v;
+                                }});
+  };
+  SECTION("conv2d, 128x16 tiles") { check(conformance::conv_forward(square_conv({3, 5, 9, 9}, 13, 3, 2, 1, 1, true)), 45); }
+  SECTION("conv2d, 64x64 tiles") { check(conformance::conv_forward(square_conv({3, 5, 9, 9}, 70, 3, 1, 1, 1, true)), 45); }
+  SECTION("conv2d, 64x64 tiles, K split in two") {
+    check(conformance::conv_forward(square_conv({32, 64, 14, 14}, 64, 3, 1, 1)), 576);
+  }
+  SECTION("conv2d 1x1, 128x64 tiles") { check(conformance::conv_forward(square_conv({44, 16, 28, 28}, 64, 1, 1, 0)), 16); }
+  SECTION("conv2d_grad_input stride 2") { check(conformance::conv_grad_input(square_conv({3, 5, 9, 9}, 13, 3, 2, 1)), 117); }
+  SECTION("conv2d with BatchNorm statistics") {
+    check(conformance::conv_stats(square_conv({3, 5, 9, 9}, 13, 3, 2, 1, 1, true)), 45);
+  }
+  SECTION("linear") { check(conformance::linear_forward(11, 37, 19, true), 37); }
+  SECTION("linear_grad_input") { check(conformance::linear_grad_input(11, 37, 19), 19); }
 }
 
 TEST_CASE("batches assembled on the GPU equal the host's, and the -O2 step runs through its CUDA graph twice") {

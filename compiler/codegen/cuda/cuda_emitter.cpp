@@ -242,6 +242,31 @@ __device__ __forceinline__ void rc_mma_tf32(float& d0, float& d1, float& d2, flo
 
 )";
 
+// The bf16 GEMMs' (plan::Precision::Bf16 operands); inline for the same reason.
+constexpr std::string_view kBf16Helpers = R"(#ifndef RESNETC_CUDA_EMULATION
+// Two float32 -> one word of two bfloat16, each rounded to nearest with ties to even (as
+// __float2bfloat16_rn): lo in the low 16 bits, hi in the high.
+__device__ __forceinline__ unsigned rc_bf16x2(float lo, float hi) {
+  unsigned u;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(u) : "f"(hi), "f"(lo));
+  return u;
+}
+// D = A * B + D for one warp: A 16x16 (row), B 16x8 (col), bfloat16 in, float32 accumulate.
+// Each register holds two consecutive k, the lower k in the low half. With g = lane / 4 and
+// t = lane % 4: a0 = A[g][2t..2t+1], a1 = A[g+8][2t..2t+1], a2 = A[g][2t+8..2t+9],
+// a3 = A[g+8][2t+8..2t+9]; b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g]; d as for m16n8k8.
+__device__ __forceinline__ void rc_mma_bf16(float& d0, float& d1, float& d2, float& d3, unsigned a0, unsigned a1,
+                                            unsigned a2, unsigned a3, unsigned b0, unsigned b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3)
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+#endif
+
+)";
+
 constexpr std::string_view kLdgHelper = R"(#ifdef RESNETC_CUDA_EMULATION
 // On the GPU a load through the read-only data cache; on the host a load.
 template <class T>
@@ -251,6 +276,18 @@ static inline T __ldg(const T* p) {
 #endif
 
 )";
+
+// The header's "Convolutions: ..." sentence.
+std::string convolutions_line(const plan::KernelPlan& plan, const CudaOptions& options) {
+  const std::string_view tf32 =
+      options.tensor_cores ? "TF32 tensor cores (mma.sync), float32 accumulation" : "float32 FMA";
+  if (plan.precision != plan::Precision::Bf16) return std::string(tf32);
+  return fmt::format(
+      "bfloat16 operands\n"
+      "// (rounded to nearest even) on tensor cores (mma.sync m16n8k16), float32 accumulation, in the forward and\n"
+      "// data-gradient GEMMs of convolutions and fully connected layers; weight gradients: {}",
+      tf32);
+}
 
 }  // namespace
 
@@ -307,10 +344,14 @@ CudaProgram emit_cuda(const plan::KernelPlan& plan, const CudaOptions& options) 
       "// One translation unit for NVRTC or nvcc (sm_90), no includes. Tensors are float32, NCHW, row-major;\n"
       "// every shape is a compile-time constant of the kernel's struct. Convolutions: {}.\n\n",
       plan.name, plan.kernels.size(), program.launches.size(), unique.size(),
-      options.tensor_cores ? "TF32 tensor cores (mma.sync), float32 accumulation" : "float32 FMA");
-  bool tf32 = false;
-  for (const Unique& u : unique) tf32 = tf32 || u.source->members.find("rc_mma_tf32") != std::string::npos;
+      convolutions_line(plan, options));
+  bool tf32 = false, bf16 = false;
+  for (const Unique& u : unique) {
+    tf32 = tf32 || u.source->members.find("rc_mma_tf32") != std::string::npos;
+    bf16 = bf16 || u.source->members.find("rc_mma_bf16") != std::string::npos;
+  }
   if (tf32) src += kTf32Helpers;
+  if (bf16) src += kBf16Helpers;
   bool ldg = false;
   for (const Unique& u : unique) ldg = ldg || u.source->body.find("__ldg(") != std::string::npos;
   if (ldg) src += kLdgHelper;

@@ -157,6 +157,9 @@ struct GemmProblem {
   std::string a_name = "a", b_name = "b";
   int64_t max_elements = 0;  // the largest buffer it indexes
   bool tensor_cores = false;
+  // bfloat16 operands (rounded to nearest even) on mma.sync.m16n8k16, float32 accumulation:
+  // the kernel's plan::Kernel::operands is Bf16. Overrides tensor_cores.
+  bool bf16 = false;
 };
 void emit_gemm(Emitter& e, const GemmProblem& p);
 

@@ -10,6 +10,11 @@
 // - tensor-core path: each warp owns a (16*FM) x (8*FN) tile of mma.sync.m16n8k8 TF32
 //   fragments, operands rounded to TF32 (cvt.rna) once, when stored to shared memory; the
 //   shared tiles are padded so the fragment reads hit 32 distinct banks;
+// - bf16 path (plan::Precision::Bf16 operands): the same warp tiles of mma.sync.m16n8k16 bf16
+//   fragments; each thread fetches pairs of consecutive k, rounds them to bfloat16 (cvt.rn, ties
+//   to even) and stores a pair as one 32-bit word, so shared memory holds [BK/2][rows] words
+//   and a fragment register is one word read (the PTX ISA's m16n8k16 layout keeps k pairs
+//   together in a register);
 // - split-K when the tiles alone cannot fill the GPU (the weight gradient, whose K is
 //   N*OH*OW): each split writes its partial tile to the workspace and a second kernel sums the
 //   splits in order (deterministic, no atomics) and adds the bias;
@@ -56,13 +61,15 @@ Tile choose_tile(const GemmProblem& p, bool tc, int target_blocks) {
 struct Mapping {
   std::string row, k;
 };
-Mapping mapping(bool row_contiguous, std::string_view rows) {
+// `depth` is the tile's extent in k: BK elements, or KP pairs of them (bf16).
+Mapping mapping(bool row_contiguous, std::string_view rows, std::string_view depth) {
   if (row_contiguous) return {fmt::format("e % {}", rows), fmt::format("e / {}", rows)};
-  return {fmt::format("e / BK"), "e % BK"};
+  return {fmt::format("e / {}", depth), fmt::format("e % {}", depth)};
 }
 
-constexpr std::string_view kRun = R"(__shared__ __align__(16) float as[2][BK][BM + APAD];
-__shared__ __align__(16) float bs[2][BK][BN + BPAD];
+// $SMEM: float [BK] rows of a tile's k, or unsigned [KP] rows of k pairs (bf16).
+constexpr std::string_view kRun = R"(__shared__ __align__(16) $SMEM as[2][$DEPTH][BM + APAD];
+__shared__ __align__(16) $SMEM bs[2][$DEPTH][BN + BPAD];
 const int g = blockIdx.z / KSPLIT;
 const int split = blockIdx.z % KSPLIT;
 const I m0 = (I)blockIdx.x * BM;
@@ -171,6 +178,80 @@ constexpr std::string_view kComputeTc =
 #pragma unroll
         for (int j = 0; j < FN; ++j)
           rc_mma_tf32(acc[i][j][0], acc[i][j][1], acc[i][j][2], acc[i][j][3], fa[i][0], fa[i][1], fa[i][2], fa[i][3],
+                      fb[j][0], fb[j][1]);
+    }
+  }
+)";
+
+// bf16: element pair e holds k = 2 * ($AK) and the next; ra[2r], ra[2r + 1] are pair r's.
+constexpr std::string_view kFetchBf16 =
+    R"(  static __device__ __forceinline__ void fetch(const float* __restrict__ A, const float* __restrict__ B, int g, I m0,
+                                               int n0, I k0, float (&ra)[A_PER], float (&rb)[B_PER]) {
+    const int tid = threadIdx.x;
+#pragma unroll
+    for (int r = 0; r < A_PER / 2; ++r) {
+      const int e = tid + r * THREADS;
+      const I m = m0 + ($AROW);
+      const I k = k0 + 2 * ($AK);
+      ra[2 * r] = (m < M && k < K) ? load_a(A, g, m, k) : 0.0f;
+      ra[2 * r + 1] = (m < M && k + 1 < K) ? load_a(A, g, m, k + 1) : 0.0f;
+    }
+#pragma unroll
+    for (int r = 0; r < B_PER / 2; ++r) {
+      const int e = tid + r * THREADS;
+      const int n = n0 + ($BROW);
+      const I k = k0 + 2 * ($BK);
+      rb[2 * r] = (k < K && n < N) ? load_b(B, g, k, n) : 0.0f;
+      rb[2 * r + 1] = (k + 1 < K && n < N) ? load_b(B, g, k + 1, n) : 0.0f;
+    }
+  }
+  static __device__ __forceinline__ void stash(const float (&ra)[A_PER], const float (&rb)[B_PER],
+                                               unsigned (&as)[KP][BM + APAD], unsigned (&bs)[KP][BN + BPAD]) {
+    const int tid = threadIdx.x;
+#pragma unroll
+    for (int r = 0; r < A_PER / 2; ++r) {
+      const int e = tid + r * THREADS;
+      as[$AK][$AROW] = rc_bf16x2(ra[2 * r], ra[2 * r + 1]);
+    }
+#pragma unroll
+    for (int r = 0; r < B_PER / 2; ++r) {
+      const int e = tid + r * THREADS;
+      bs[$BK][$BROW] = rc_bf16x2(rb[2 * r], rb[2 * r + 1]);
+    }
+  }
+)";
+
+constexpr std::string_view kComputeBf16 =
+    R"(  // Warp (wm, wn) owns rows wm * WTM + [0, WTM) and columns wn * WTN + [0, WTN): FM x FN
+  // fragments of 16 x 8. Lane (lg, lt) = (lane / 4, lane % 4) holds the mma.sync fragment
+  // registers, each a k pair: A rows lg and lg + 8, pairs lt and lt + 4; B column lg, the same pairs.
+  static __device__ __forceinline__ void compute(const unsigned (&as)[KP][BM + APAD], const unsigned (&bs)[KP][BN + BPAD],
+                                                 float (&acc)[FM][FN][4]) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int wm = warp % WARPS_M, wn = warp / WARPS_M;
+    const int lg = lane / 4, lt = lane % 4;
+#pragma unroll
+    for (int kp = 0; kp < KP; kp += 8) {
+      unsigned fa[FM][4], fb[FN][2];
+#pragma unroll
+      for (int i = 0; i < FM; ++i) {
+        const int r = wm * WTM + i * 16 + lg;
+        fa[i][0] = as[kp + lt][r];
+        fa[i][1] = as[kp + lt][r + 8];
+        fa[i][2] = as[kp + lt + 4][r];
+        fa[i][3] = as[kp + lt + 4][r + 8];
+      }
+#pragma unroll
+      for (int j = 0; j < FN; ++j) {
+        const int c = wn * WTN + j * 8 + lg;
+        fb[j][0] = bs[kp + lt][c];
+        fb[j][1] = bs[kp + lt + 4][c];
+      }
+#pragma unroll
+      for (int i = 0; i < FM; ++i)
+#pragma unroll
+        for (int j = 0; j < FN; ++j)
+          rc_mma_bf16(acc[i][j][0], acc[i][j][1], acc[i][j][2], acc[i][j][3], fa[i][0], fa[i][1], fa[i][2], fa[i][3],
                       fb[j][0], fb[j][1]);
     }
   }
@@ -288,7 +369,8 @@ stats[C + c] = (float)(var > 0.0 ? var : 0.0);)";
 
 void emit_gemm(Emitter& e, const GemmProblem& p) {
   const CudaOptions& o = e.options();
-  const bool tc = p.tensor_cores;
+  const bool bf16 = p.bf16;
+  const bool tc = p.tensor_cores || bf16;
   const Tile t = choose_tile(p, tc, o.target_blocks);
   const int64_t tiles_mn = ceil_div(p.M, t.BM) * ceil_div(p.N, t.BN) * p.groups;
   // Split K until the blocks fill the GPU, each split doing at least min_split_k of K.
@@ -320,6 +402,11 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
   m.constant("BM", t.BM).constant("BN", t.BN).constant("BK", t.BK).constant("THREADS", t.threads);
   m.constant("A_PER", t.BM * t.BK / t.threads).constant("B_PER", t.BN * t.BK / t.threads);
   m.constant("APAD", tc ? 8 : 4).constant("BPAD", tc ? 8 : 4);
+  if (bf16) {
+    if ((t.BM * t.BK / t.threads) % 2 || (t.BN * t.BK / t.threads) % 2)
+      throw std::logic_error("CUDA emitter: a bf16 tile must give each thread whole k pairs to load");
+    m.constant("KP", t.BK / 2);
+  }
   if (tc) {
     m.constant("WARPS_M", t.WARPS_M).constant("WARPS_N", t.WARPS_N);
     m.constant("WTM", t.BM / t.WARPS_M).constant("WTN", t.BN / t.WARPS_N);
@@ -344,10 +431,16 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
   if (split > 1)
     m.text(fmt::format("  static __device__ __forceinline__ I part_index(int g, I m, I n) {{\n{}  }}\n", part_index));
   if (stats_floats > 0) m.constant("MT", row_tiles).text(kStatsPartial);
-  const Mapping a = mapping(p.a_m_contiguous, "BM");
-  const Mapping b = mapping(p.b_n_contiguous, "BN");
-  m.text(subst(kFetch, {{"AROW", a.row}, {"AK", a.k}, {"BROW", b.row}, {"BK", b.k}, {"CVT", tc ? "rc_tf32" : ""}}));
-  m.text(tc ? kComputeTc : kComputeFma);
+  const std::string_view depth = bf16 ? "KP" : "BK";
+  const Mapping a = mapping(p.a_m_contiguous, "BM", depth);
+  const Mapping b = mapping(p.b_n_contiguous, "BN", depth);
+  if (bf16) {
+    m.text(subst(kFetchBf16, {{"AROW", a.row}, {"AK", a.k}, {"BROW", b.row}, {"BK", b.k}}));
+    m.text(kComputeBf16);
+  } else {
+    m.text(subst(kFetch, {{"AROW", a.row}, {"AK", a.k}, {"BROW", b.row}, {"BK", b.k}, {"CVT", tc ? "rc_tf32" : ""}}));
+    m.text(tc ? kComputeTc : kComputeFma);
+  }
 
   std::string store;
   std::vector<Param> params;
@@ -386,11 +479,17 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
   k.family = p.family;
   k.comment = fmt::format("{}: GEMM M={} N={} K={}{}, {}x{} tiles{}, {}{}{}", p.comment, p.M, p.N, p.K,
                           p.groups > 1 ? fmt::format(" x {} groups", p.groups) : "", t.BM, t.BN,
-                          split > 1 ? fmt::format(", K split {} ways", split) : "", tc ? "TF32 mma.sync" : "FMA",
+                          split > 1 ? fmt::format(", K split {} ways", split) : "",
+                          bf16 ? "BF16 mma.sync" : tc ? "TF32 mma.sync" : "FMA",
                           split > 1 ? " (partial sums to the workspace)" : "",
                           stats_floats > 0 ? ", column sums and sums of squares per row tile to the workspace" : "");
   k.members = m.str();
-  k.body = subst(kRun, {{"ACC_DECL", acc}, {"EPILOGUE", epilogue}, {"A", p.a_name}, {"B", p.b_name}});
+  k.body = subst(kRun, {{"ACC_DECL", acc},
+                        {"EPILOGUE", epilogue},
+                        {"A", p.a_name},
+                        {"B", p.b_name},
+                        {"SMEM", bf16 ? "unsigned" : "float"},
+                        {"DEPTH", bf16 ? "KP" : "BK"}});
   k.params = std::move(params);
   k.threads = static_cast<unsigned>(t.threads);
   // The 256-thread tensor-core tiles with int indices: at most 128 registers a thread, so two

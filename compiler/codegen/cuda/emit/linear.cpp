@@ -15,6 +15,7 @@ void emit_linear(Emitter& e) {
   const plan::Kernel& k = e.kernel();
   GemmProblem p;
   p.tensor_cores = e.options().tensor_cores_linear;
+  p.bf16 = k.operands == plan::Precision::Bf16;  // bf16 tensor cores, as autocast runs linear layers
   int64_t biggest = ir::numel(e.out().shape);
   for (size_t i = 0; i < k.inputs.size(); ++i) biggest = std::max(biggest, ir::numel(e.in(i).shape));
   p.max_elements = biggest;
