@@ -39,7 +39,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kOwners = {
     {"--momentum", {"train", "bench"}},
     {"--weight-decay", {"train", "bench"}},
     {"--schedule", {"train"}},
-    {"--seed", {"train", "export"}},
+    {"--seed", {"train", "predict", "export"}},
     {"--data", {"train", "eval", "bench"}},
     {"--dataset", {"train", "eval", "bench"}},
     {"--skip-bad-images", {"train", "eval", "bench"}},
