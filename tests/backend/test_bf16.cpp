@@ -18,6 +18,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -57,14 +58,18 @@ double bf16(double x) {  // float(x) rounded to the nearest bfloat16, ties to ev
   return r;
 }
 
-// The graph's one contraction, with reduction length K, in bf16 against the two bounds.
-void check(const ir::Graph& graph, int64_t K) {
+// The graph's one contraction, with reduction length K, in bf16 against the two bounds, with
+// the window GEMM's formulation `path` forced (RESNETC_CONV_PATH, read when kernels are emitted).
+void check_path(const ir::Graph& graph, int64_t K, const char* path) {
+  INFO("RESNETC_CONV_PATH=" << path);
   const plan::KernelPlan plan = plan::make_plan(graph, {.reuse_memory = false, .precision = plan::Precision::Bf16});
   REQUIRE(plan.kernels.size() == 1);
   const plan::Kernel& kernel = plan.kernels[0];
   REQUIRE(kernel.operands == plan::Precision::Bf16);
+  setenv("RESNETC_CONV_PATH", path, 1);
   cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit(), plan, cpu::ThreadPool::global()),
                          cpu::ThreadPool::global());
+  unsetenv("RESNETC_CONV_PATH");
   reference::Executor exact(graph), rounded(graph), magnitude(graph);
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> uniform(-1, 1);
@@ -127,6 +132,12 @@ void check(const ir::Graph& graph, int64_t K) {
     CHECK(stats[static_cast<size_t>(c)] == Approx(mean).margin(1e-5));
     CHECK(stats[static_cast<size_t>(C + c)] == Approx(var).epsilon(1e-4));
   }
+}
+
+// Both formulations: rows in lanes (direct, bf16 pairs of the image operand made once per
+// call) and columns in lanes (im2col, the packed panels converted).
+void check(const ir::Graph& graph, int64_t K) {
+  for (const char* path : {"direct", "im2col"}) check_path(graph, K, path);
 }
 
 }  // namespace

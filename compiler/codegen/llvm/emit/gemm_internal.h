@@ -221,6 +221,18 @@ llvm::Value* round_to_bf16(Builder& b, llvm::Value* x);
 llvm::Value* pack_a_bf16(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix, const WindowGemm& d,
                          int64_t K, llvm::Value* a);
 
+// d with its kc in pairs, as the direct path runs it under bf16: kouter = ceil(kouter/2),
+// a_kc doubled (a pair's even kc), and the image operand's strides those of
+// pack_input_pairs' copy.
+WindowGemm paired_window(const WindowGemm& d);
+
+// The image operand of d in bf16 pairs along kc, made once per call: 32-bit words
+// [batch][groups][ceil(kouter/2)][in_h * in_w], the even kc in the low half, an odd kouter's
+// last high half zero (paired_window's strides); Ir::alloc'd (the caller releases it),
+// filled over `pool`.
+llvm::Value* pack_input_pairs(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix, const WindowGemm& d,
+                              llvm::Value* in);
+
 // A packed panel of K rows of 32 floats (room for K + 1 when K is odd) rewritten in place as
 // ceil(K/2) rows of 32 bf16 pairs.
 void panel_to_bf16(const Ir& ir, Builder& b, llvm::Value* panel, int64_t K);
