@@ -153,6 +153,10 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
   // Under bf16 both formulations multiply bf16 pairs along k (vdpbf16ps); the im2col path
   // converts its packed panels, with one class of all taps (its weights in one k order).
   const bool bf16 = k.kernel.operands == plan::Precision::Bf16;
+  const char* force = std::getenv("RESNETC_CONV_PATH");  // "amx", "direct" or "im2col": for tests and benchmarks
+  // bf16 on AMX tiles wherever the shape and the host allow, unless another path is forced.
+  if (bf16 && (!force || std::string_view(force) == "amx") && amx_fits(d) && amx_ready())
+    return emit_amx(k, d, a, in, bias, out, stats, unique_prefix(b, tag));
   // Rows in lanes ("direct") packs A once (rows x k) and scatters its outputs; columns in
   // lanes (im2col) gathers the image operand (columns x k) for every block of rows. Direct
   // wins unless there are few columns for many rows (ResNet's last stages on small images),
@@ -161,8 +165,8 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
   WindowPlan exact;
   window_classes(d, exact, /*merge_small=*/false);
   const int64_t cols = d.batch * d.out_rows * d.out_cols;
-  const char* force = std::getenv("RESNETC_CONV_PATH");  // "direct" or "im2col": for tests and benchmarks
-  const bool use_direct = force ? std::string_view(force) == "direct" : cols * 4 > d.rows;
+  const bool forced = force && (std::string_view(force) == "direct" || std::string_view(force) == "im2col");
+  const bool use_direct = forced ? std::string_view(force) == "direct" : cols * 4 > d.rows;
   if (use_direct) {
     int64_t extent = d.batch * std::abs(d.in_n) + (d.out_rows * d.in_sh + d.in_h) * d.in_w + d.out_cols * d.in_sw;
     int64_t out_extent = d.batch * std::abs(d.out_n) + d.rows * std::abs(d.out_row) + (d.out_rows * d.out_sh + 2) * d.out_w + d.out_cols * d.out_sw;

@@ -241,4 +241,15 @@ void panel_to_bf16(const Ir& ir, Builder& b, llvm::Value* panel, int64_t K);
 void bf16_kloop(const Ir& ir, Builder& b, int64_t K, int64_t mr, llvm::Value* a_rows, llvm::Value* bpanel,
                 const std::vector<llvm::Value*>& acc);
 
+// ---------------------------------------------------------------------------------------
+// bf16 on AMX tiles (gemm_amx.cpp): stride-1 windows, one group, rows a multiple of 32.
+
+// Whether this process may use AMX's bf16 tiles: the host has amx-tile and amx-bf16 and Linux
+// granted the tile state (asked once, here).
+bool amx_ready();
+// Whether d has the shape emit_amx runs.
+bool amx_fits(const WindowGemm& d);
+void emit_amx(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::Value* in, llvm::Value* bias, llvm::Value* out,
+              llvm::Value* stats, const std::string& prefix);
+
 }  // namespace resnetc::codegen::llvm_backend::gemm_internal
