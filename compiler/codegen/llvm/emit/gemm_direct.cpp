@@ -40,7 +40,7 @@ struct DirectStats {
 // With h0v/h1v (runtime tap rows [h0v, h1v), taps of a row unrolled) instead of c.h0/c.h1 (every tap
 // unrolled): one code for all classes that share a tap-column range. With stats, adds the
 // block's row sums and squares to them. With `dot` (vdpbf16ps), A and the image operand hold
-// bf16 pairs along kc (paired_input, pack_a_pairs) and each kc step of d is a pair.
+// bf16 pairs along kc (pack_input_pairs, emit_direct's A pack) and each kc step of d is a pair.
 void direct_micro(const Ir& ir, Builder& b, const WindowGemm& d, const DirectPlan& p, const DirectPlan::Class& c,
                   llvm::Value* apanel, llvm::Value* in_g, llvm::Value* bias, llvm::Value* out_g, llvm::Value* rp,
                   llvm::Value* g, llvm::Value* col0, const DirectStats* stats, llvm::Function* dot,
