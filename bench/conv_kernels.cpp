@@ -9,6 +9,7 @@
 //                            [--ir fwd|dx|dw]   (print the optimized LLVM IR of the --only convs instead)
 //                            [--cpu-time]       (time the calling thread's CPU time: for --threads 1 on a busy machine)
 //                            [--shape C,O,HW,K,S,P ...]  (these convolutions instead of ResNet-18's)
+//                            [--precision fp32|bf16]  (the plan's precision, docs/precision.md)
 //
 // Timings are the fastest of several repetitions (the machine may be shared).
 #include <fmt/format.h>
@@ -19,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -121,6 +123,7 @@ int main(int argc, char** argv) {
   bool batch_given = false;
   int threads = 0, reps = 7;
   std::string python, only, ir_kind;
+  plan::PlanOptions plan_options;
   std::vector<std::string> shapes;  // --shape C,O,HW,K,S,P: these convs instead of ResNet-18's
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -139,10 +142,19 @@ int main(int argc, char** argv) {
     else if (arg == "--ir") ir_kind = next();
     else if (arg == "--cpu-time") g_cpu_time = true;
     else if (arg == "--shape") shapes.push_back(next());
+    else if (arg == "--precision") {
+      const std::string name = next();
+      std::optional<plan::Precision> precision = plan::parse_precision(name);
+      if (!precision || *precision == plan::Precision::Tf32) {
+        fmt::print(stderr, "--precision wants fp32 or bf16, got `{}`\n", name);
+        return 2;
+      }
+      plan_options.precision = *precision;
+    }
     else if (arg == "--torch") python = (i + 1 < argc && argv[i + 1][0] != '-') ? argv[++i] : "/usr/bin/python3";
     else {
       fmt::print(stderr, "usage: conv_kernels [--input 28|96] [--batch N] [--threads T] [--reps R] [--torch [PYTHON]] "
-                         "[--only NAME] [--ir fwd|dx|dw] [--cpu-time]\n");
+                         "[--only NAME] [--ir fwd|dx|dw] [--cpu-time] [--precision fp32|bf16]\n");
       return 2;
     }
   }
@@ -165,7 +177,7 @@ int main(int argc, char** argv) {
     OpKind kind = ir_kind == "dx" ? OpKind::ConvGradInput : ir_kind == "dw" ? OpKind::ConvGradWeight : OpKind::Conv2d;
     for (const ConvCase& cc : cases) {
       if (!only.empty() && cc.name.find(only) == std::string::npos) continue;
-      plan::KernelPlan plan = plan::make_plan(graph_of(cc, batch, kind));
+      plan::KernelPlan plan = plan::make_plan(graph_of(cc, batch, kind), plan_options);
       codegen::llvm_backend::Jit jit;
       fmt::print("; {}\n{}", cc.name, codegen::llvm_backend::plan_llvm_ir(jit, plan, pool));
     }
@@ -191,8 +203,8 @@ int main(int argc, char** argv) {
     if (torch.empty()) fmt::print(stderr, "warning: no timings from `{}`\n", cmd);
   }
 
-  fmt::print("d2l ResNet-18 convolutions, input 1x{}x{}, batch {}, {} threads; GFLOP/s (ms)\n", hw, hw, batch,
-             pool.num_threads());
+  fmt::print("d2l ResNet-18 convolutions, input 1x{}x{}, batch {}, {} threads, {}; GFLOP/s (ms)\n", hw, hw, batch,
+             pool.num_threads(), plan::precision_name(plan_options.precision));
   fmt::print("{:<14} {:>5} {:>8} | {:>16} {:>16} {:>16}", "conv", "count", "MFLOP", "forward", "grad input",
              "grad weight");
   if (!torch.empty()) fmt::print(" | {:>16} {:>16} {:>16}", "torch fwd", "torch dx", "torch dw");
@@ -204,7 +216,7 @@ int main(int argc, char** argv) {
     fmt::print("{:<14} {:>5} {:>8.1f} |", cc.name, cc.count, f / 1e6);
     for (OpKind kind : kinds) {
       ir::Graph g = graph_of(cc, batch, kind);
-      plan::KernelPlan plan = plan::make_plan(g);
+      plan::KernelPlan plan = plan::make_plan(g, plan_options);
       codegen::llvm_backend::Jit jit;  // one per plan: kernel symbols are per plan
       const bool cpu_time = g_cpu_time;
       g_cpu_time = false;

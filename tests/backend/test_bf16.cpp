@@ -18,6 +18,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -57,14 +58,18 @@ double bf16(double x) {  // float(x) rounded to the nearest bfloat16, ties to ev
   return r;
 }
 
-// The graph's one contraction, with reduction length K, in bf16 against the two bounds.
-void check(const ir::Graph& graph, int64_t K) {
+// The graph's one contraction, with reduction length K, in bf16 against the two bounds, with
+// the window GEMM's formulation `path` forced (RESNETC_CONV_PATH, read when kernels are emitted).
+void check_path(const ir::Graph& graph, int64_t K, const char* path) {
+  INFO("RESNETC_CONV_PATH=" << path);
   const plan::KernelPlan plan = plan::make_plan(graph, {.reuse_memory = false, .precision = plan::Precision::Bf16});
   REQUIRE(plan.kernels.size() == 1);
   const plan::Kernel& kernel = plan.kernels[0];
   REQUIRE(kernel.operands == plan::Precision::Bf16);
+  setenv("RESNETC_CONV_PATH", path, 1);
   cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit(), plan, cpu::ThreadPool::global()),
                          cpu::ThreadPool::global());
+  unsetenv("RESNETC_CONV_PATH");
   reference::Executor exact(graph), rounded(graph), magnitude(graph);
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> uniform(-1, 1);
@@ -129,6 +134,13 @@ void check(const ir::Graph& graph, int64_t K) {
   }
 }
 
+// Every formulation: AMX tiles (where the shape and the host allow; else the default choice),
+// rows in lanes (direct, bf16 pairs of the image operand made once per call) and columns in
+// lanes (im2col, the packed panels converted).
+void check(const ir::Graph& graph, int64_t K) {
+  for (const char* path : {"amx", "direct", "im2col"}) check_path(graph, K, path);
+}
+
 }  // namespace
 
 TEST_CASE("a bf16 plan puts the window GEMMs' operands in bf16, the weight gradients in fp32", "[backend][bf16]") {
@@ -170,6 +182,15 @@ TEST_CASE("bf16 convolutions and fully connected layers match the reference at b
   SECTION("conv2d_grad_input grouped") { check(conformance::conv_grad_input(square_conv({2, 8, 7, 7}, 12, 3, 1, 1, 2)), 54); }
   SECTION("conv2d with BatchNorm statistics in its epilogue") {
     check(conformance::conv_stats(square_conv({3, 5, 9, 9}, 13, 3, 2, 1, 1, true)), 45);
+  }
+  // Shapes AMX tiles take (stride 1, rows a multiple of 32): kc padded to whole 32-k blocks
+  // (40 channels), taps over padding on every side, 9x9 maps (positions past a row dropped).
+  SECTION("conv2d 3x3 stride 1 on 32-row tiles, bias, statistics") {
+    check(conformance::conv_stats(square_conv({3, 40, 9, 9}, 64, 3, 1, 1, 1, true)), 360);
+  }
+  SECTION("conv2d 1x1 on 32-row tiles") { check(conformance::conv_forward(square_conv({2, 64, 5, 5}, 32, 1, 1, 0)), 64); }
+  SECTION("conv2d_grad_input 3x3 stride 1 on 32-row tiles") {
+    check(conformance::conv_grad_input(square_conv({2, 32, 6, 6}, 48, 3, 1, 1)), 432);
   }
   SECTION("linear with bias") { check(conformance::linear_forward(11, 37, 19, true), 37); }
   SECTION("linear_grad_input") { check(conformance::linear_grad_input(11, 37, 19), 19); }

@@ -35,11 +35,11 @@
 //
 // Work is spread over the CPU thread pool (emit_parallel_for; im2col sizes its work items by the
 // pool's thread count, EmitOptions::threads); scratch comes from aligned_alloc.
-// RESNETC_CONV_PATH=direct|im2col forces a WindowGemm formulation when the kernels are emitted (tests, benchmarks: bench/conv_kernels).
+// RESNETC_CONV_PATH=direct|im2col (and amx, under bf16) forces a WindowGemm formulation when the kernels are emitted (tests, benchmarks: bench/conv_kernels).
 //
 // One file per concern: gemm_im2col.cpp (emit_window_gemm: the choice of formulation, and the
-// im2col path), gemm_direct.cpp, gemm_weight_grad.cpp, and gemm.cpp for what they share
-// (gemm_internal.h).
+// im2col path), gemm_direct.cpp, gemm_weight_grad.cpp, gemm_bf16.cpp and gemm_amx.cpp (bf16
+// operands: docs/precision.md), and gemm.cpp for what they share (gemm_internal.h).
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -60,6 +60,52 @@ llvm::Value* pack_a_bf16(const Ir& ir, Builder& b, llvm::Value* pool, const std:
   return apack;
 }
 
+WindowGemm paired_window(const WindowGemm& d) {
+  WindowGemm p = d;
+  const int64_t plane = d.in_h * d.in_w;
+  p.kouter = ceil_div(d.kouter, 2);
+  p.a_kc = 2 * d.a_kc;
+  p.in_c = plane;
+  p.in_g = p.kouter * plane;
+  p.in_n = d.groups * p.in_g;
+  return p;
+}
+
+llvm::Value* pack_input_pairs(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix, const WindowGemm& d,
+                              llvm::Value* in) {
+  const int64_t pairs = ceil_div(d.kouter, 2), plane = d.in_h * d.in_w;
+  llvm::Value* packed = ir.alloc(b, std::max<int64_t>(1, d.batch * d.groups * pairs * plane) * 4);
+  emit_parallel_for(b, pool, prefix + ".inbf", c64(b, d.batch * d.groups * pairs), {in, packed},
+                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
+    auto* vi32 = llvm::FixedVectorType::get(bb.getInt32Ty(), kLanes);
+    std::vector<llvm::Constant*> lanes;
+    for (int64_t l = 0; l < kLanes; ++l) lanes.push_back(bb.getInt64(static_cast<uint64_t>(l)));
+    llvm::Constant* iota = llvm::ConstantVector::get(lanes);
+    emit_for(bb, "inbf.plane", begin, end, c64(bb, 1), [&](llvm::Value* item) {
+      llvm::Value* kp = bb.CreateURem(item, c64(bb, pairs));
+      llvm::Value* ng = bb.CreateUDiv(item, c64(bb, pairs));
+      llvm::Value* g = bb.CreateURem(ng, c64(bb, d.groups));
+      llvm::Value* n = bb.CreateUDiv(ng, c64(bb, d.groups));
+      llvm::Value* even = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateAdd(bb.CreateMul(g, c64(bb, d.in_g)), bb.CreateMul(n, c64(bb, d.in_n))),
+                                                        bb.CreateMul(kp, c64(bb, 2 * d.in_c))));
+      llvm::Value* odd = ir.at(bb, even, d.in_c);
+      llvm::Value* has_odd = bb.CreateICmpSLT(bb.CreateAdd(bb.CreateMul(kp, c64(bb, 2)), c64(bb, 1)), c64(bb, d.kouter));
+      llvm::Value* dst = ir.at(bb, cap[1], bb.CreateMul(item, c64(bb, plane)));
+      emit_for(bb, "inbf.i", 0, ceil_div(plane, kLanes), 1, [&](llvm::Value* v) {
+        llvm::Value* i = bb.CreateMul(v, c64(bb, kLanes));
+        llvm::Value* mask = bb.CreateICmpSLT(bb.CreateAdd(bb.CreateVectorSplat(kLanes, i), iota), bb.CreateVectorSplat(kLanes, c64(bb, plane)));
+        llvm::Value* lo = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, even, i)), llvm::Align(4), mask, ir.fzero());
+        llvm::Value* hi = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, odd, i)), llvm::Align(4),
+                                              bb.CreateAnd(mask, bb.CreateVectorSplat(kLanes, has_odd)), ir.fzero());
+        llvm::Value* high = round_to_bf16(bb, hi);
+        llvm::Value* word = bb.CreateOr(round_to_bf16(bb, lo), bb.CreateShl(high, int_like(bb, high, 16)));
+        bb.CreateMaskedStore(word, bb.CreateBitCast(ir.at(bb, dst, i), vi32->getPointerTo()), llvm::Align(4), mask);
+      }, LoopHints{.no_vectorize = true, .no_unroll = true});
+    }, LoopHints{.no_vectorize = true, .no_unroll = true});
+  });
+  return packed;
+}
+
 void panel_to_bf16(const Ir& ir, Builder& b, llvm::Value* panel, int64_t K) {
   if (K % 2)
     for (int64_t v = 0; v < kNV; ++v) ir.vstore(b, ir.fzero(), ir.at(b, panel, K * kNR + v * kLanes), 64);

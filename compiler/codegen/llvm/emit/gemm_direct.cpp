@@ -1,5 +1,6 @@
 // WindowGemm (gemm.h) with rows in vector lanes: the "direct" formulation.
 #include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/IntrinsicsX86.h>
 
 #include <algorithm>
 #include <limits>
@@ -38,17 +39,19 @@ struct DirectStats {
 
 // With h0v/h1v (runtime tap rows [h0v, h1v), taps of a row unrolled) instead of c.h0/c.h1 (every tap
 // unrolled): one code for all classes that share a tap-column range. With stats, adds the
-// block's row sums and squares to them.
+// block's row sums and squares to them. With `dot` (vdpbf16ps), A and the image operand hold
+// bf16 pairs along kc (pack_input_pairs, emit_direct's A pack) and each kc step of d is a pair.
 void direct_micro(const Ir& ir, Builder& b, const WindowGemm& d, const DirectPlan& p, const DirectPlan::Class& c,
                   llvm::Value* apanel, llvm::Value* in_g, llvm::Value* bias, llvm::Value* out_g, llvm::Value* rp,
-                  llvm::Value* g, llvm::Value* col0, const DirectStats* stats, llvm::Value* h0v = nullptr,
-                  llvm::Value* h1v = nullptr) {
+                  llvm::Value* g, llvm::Value* col0, const DirectStats* stats, llvm::Function* dot,
+                  llvm::Value* h0v = nullptr, llvm::Value* h1v = nullptr) {
   const auto TW = static_cast<int64_t>(d.tap_w.size());
   std::vector<llvm::Value*> base(kDC);
   for (int64_t r = 0; r < kDC; ++r)
     base[static_cast<size_t>(r)] = ir.at(b, in_g, b.CreateSExt(ir.load_scalar(b, p.col_base, b.CreateAdd(col0, c64(b, r))), b.getInt64Ty()));
   auto acc = make_acc(ir, b, kDC);
   for (auto* slot : acc) b.CreateStore(ir.fzero(), slot);
+  auto* vi32 = llvm::FixedVectorType::get(b.getInt32Ty(), kLanes);
   // One tap row: taps (th, tw) for tw in [c.w0, c.w1), th and the input row offset as Values.
   auto tap_row = [&](llvm::Value* ap, llvm::Value* koff, llvm::Value* th, llvm::Value* row_off) {
     std::vector<llvm::Value*> s(acc.size());
@@ -59,12 +62,16 @@ void direct_micro(const Ir& ir, Builder& b, const WindowGemm& d, const DirectPla
       const int64_t toff = d.tap_w[static_cast<size_t>(tw)];
       llvm::Value* av[kNV];
       for (int64_t v = 0; v < kNV; ++v) av[v] = ir.vload(b, ir.at(b, ap_row, tw * kDRows + v * kLanes), 64);
+      if (dot)
+        for (int64_t v = 0; v < kNV; ++v) av[v] = b.CreateBitCast(av[v], vi32);
       for (int64_t r = 0; r < kDC; ++r) {
-        llvm::Value* x = b.CreateAlignedLoad(ir.f32, ir.at(b, ir.at(b, base[static_cast<size_t>(r)], in_off), toff), llvm::Align(4));
+        llvm::Value* x_at = ir.at(b, ir.at(b, base[static_cast<size_t>(r)], in_off), toff);
+        if (dot) x_at = b.CreateBitCast(x_at, b.getInt32Ty()->getPointerTo());
+        llvm::Value* x = b.CreateAlignedLoad(dot ? b.getInt32Ty() : ir.f32, x_at, llvm::Align(4));
         llvm::Value* splat = b.CreateVectorSplat(kLanes, x);
         for (int64_t v = 0; v < kNV; ++v) {
           auto i = static_cast<size_t>(r * kNV + v);
-          s[i] = ir.fma(b, splat, av[v], s[i]);
+          s[i] = dot ? b.CreateCall(dot, {s[i], splat, av[v]}) : ir.fma(b, splat, av[v], s[i]);
         }
       }
     }
@@ -166,10 +173,17 @@ void direct_micro(const Ir& ir, Builder& b, const WindowGemm& d, const DirectPla
 
 }  // namespace
 
-void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, llvm::Value* a, llvm::Value* in,
+void emit_direct(KernelBody& k, const WindowGemm& given, const WindowPlan& classes, llvm::Value* a, llvm::Value* in,
                  llvm::Value* bias, llvm::Value* out, llvm::Value* stats, const std::string& prefix, bool wide) {
   Builder& b = k.b;
   Ir ir(k.module, wide);
+  // bf16: kc runs over pairs, both operands packed as bf16 pairs (the image operand once per
+  // call, before the columns' offsets are taken from its strides).
+  const bool bf16 = k.kernel.operands == plan::Precision::Bf16;
+  const WindowGemm d = bf16 ? paired_window(given) : given;
+  llvm::Function* dot = bf16 ? llvm::Intrinsic::getDeclaration(&k.module, llvm::Intrinsic::x86_avx512bf16_dpbf16ps_512) : nullptr;
+  llvm::Value* in_pairs = bf16 ? pack_input_pairs(ir, b, k.pool, prefix, given, in) : nullptr;
+  if (in_pairs) in = in_pairs;
   DirectPlan p;
   p.RPn = ceil_div(d.rows, kDRows);
   p.T = static_cast<int64_t>(d.tap_h.size() * d.tap_w.size());
@@ -239,7 +253,8 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
     t_wg = ir.table(prefix + ".wg", ir.it, wg);
   }
 
-  // A, packed: [g][rp][kc][tap][32 rows], zero past the last row.
+  // A, packed: [g][rp][kc][tap][32 rows], zero past the last row; under bf16, kc a pair and
+  // each element a word of two bf16 (the odd kc's zero past an odd kouter).
   const int64_t panel_floats = d.kouter * p.T * kDRows;
   llvm::Value* apack = ir.alloc(b, std::max<int64_t>(1, d.groups * p.RPn * panel_floats) * 4);
   if (panel_floats > 0) {
@@ -256,9 +271,20 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
           llvm::Value* rows = bb.CreateAdd(ir.vsplat(bb, bb.CreateAdd(bb.CreateMul(rp, c64(bb, kDRows)), c64(bb, v * kLanes))), ir.iota());
           llvm::Value* mask = bb.CreateICmpSLT(rows, ir.vsplat(bb, d.rows));
           llvm::Value* index = bb.CreateMul(rows, ir.vsplat(bb, d.a_row));
-          for (int64_t t = 0; t < p.T; ++t)
-            ir.vstore(bb, ir.gather(bb, ir.at(bb, src, d.tap_a[static_cast<size_t>(t)]), index, mask),
-                      ir.at(bb, dst, t * kDRows + v * kLanes), 64);
+          llvm::Value* odd_mask = nullptr;
+          if (bf16) {
+            llvm::Value* has_odd = bb.CreateICmpSLT(bb.CreateAdd(bb.CreateMul(kc, c64(bb, 2)), c64(bb, 1)), c64(bb, given.kouter));
+            odd_mask = bb.CreateAnd(mask, bb.CreateVectorSplat(kLanes, has_odd));
+          }
+          for (int64_t t = 0; t < p.T; ++t) {
+            llvm::Value* val = ir.gather(bb, ir.at(bb, src, d.tap_a[static_cast<size_t>(t)]), index, mask);
+            if (bf16) {
+              llvm::Value* high = round_to_bf16(bb, ir.gather(bb, ir.at(bb, src, given.a_kc + d.tap_a[static_cast<size_t>(t)]), index, odd_mask));
+              high = bb.CreateShl(high, bb.CreateVectorSplat(kLanes, bb.getInt32(16)));
+              val = bb.CreateBitCast(bb.CreateOr(round_to_bf16(bb, val), high), ir.vf);
+            }
+            ir.vstore(bb, val, ir.at(bb, dst, t * kDRows + v * kLanes), 64);
+          }
         }
       }, LoopHints{.no_vectorize = true, .no_unroll = true});
     });
@@ -314,7 +340,7 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
             ds.col_end = c64(bb, c.col_end);
             emit_for(bb, "blk", c64(bb, 0), nblk, c64(bb, 1), [&](llvm::Value* j) {
               llvm::Value* col0 = bb.CreateAdd(c64(bb, c.first_col), bb.CreateMul(bb.CreateAdd(blk0, j), c64(bb, kDC)));
-              direct_micro(ir, bb, d, p, c, apanel, in_g, bias_, out_g, rp, g, col0, stats_);
+              direct_micro(ir, bb, d, p, c, apanel, in_g, bias_, out_g, rp, g, col0, stats_, dot);
             }, LoopHints{.no_vectorize = true, .no_unroll = true});
           };
           if (p.classes.size() == 1) run_class();
@@ -343,7 +369,7 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
         DirectPlan::Class c{0, 0, wranges[w].first, wranges[w].second, 0, 0, 0, 0, 0};
         emit_for(bb, "blk", c64(bb, 0), nblk, c64(bb, 1), [&](llvm::Value* j) {
           llvm::Value* col0 = bb.CreateAdd(first_col, bb.CreateMul(bb.CreateAdd(blk0, j), c64(bb, kDC)));
-          direct_micro(ir, bb, d, p, c, apanel, in_g, bias_, out_g, rp, g, col0, stats_, h0, h1);
+          direct_micro(ir, bb, d, p, c, apanel, in_g, bias_, out_g, rp, g, col0, stats_, dot, h0, h1);
         }, LoopHints{.no_vectorize = true, .no_unroll = true});
         bb.CreateBr(done);
       }
@@ -352,6 +378,7 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
     }, LoopHints{.no_vectorize = true, .no_unroll = true});
   });
   ir.release(b, apack);
+  if (in_pairs) ir.release(b, in_pairs);
   if (st.partials) finalize_row_stats(ir, b, d, st, bias, stats);
 }
 

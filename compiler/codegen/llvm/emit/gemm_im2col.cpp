@@ -150,26 +150,28 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
     throw std::logic_error("WindowGemm: tap_a does not match the taps");
   if (d.batch * d.out_rows * d.out_cols == 0 || d.rows == 0 || d.groups == 0) return;
   const int threads = std::max(1, k.options.threads);
-  // bf16 operands run on this path only: its packed panels are where the image operand is
-  // converted, once per column block, and its weights are read in one k order.
+  // Under bf16 both formulations multiply bf16 pairs along k (vdpbf16ps); the im2col path
+  // converts its packed panels, with one class of all taps (its weights in one k order).
   const bool bf16 = k.kernel.operands == plan::Precision::Bf16;
-  if (!bf16) {
-    // Rows in lanes ("direct") packs A once (rows x k) and scatters its outputs; columns in
-    // lanes (im2col) gathers the image operand (columns x k) for every block of rows. Direct
-    // wins unless there are few columns for many rows (ResNet's last stages on small images),
-    // where packing all of A costs more than the convolution saves (measured with
-    // bench/conv_kernels on AVX-512, both ways forced by RESNETC_CONV_PATH).
-    WindowPlan exact;
-    window_classes(d, exact, /*merge_small=*/false);
-    const int64_t cols = d.batch * d.out_rows * d.out_cols;
-    const char* force = std::getenv("RESNETC_CONV_PATH");  // "direct" or "im2col": for tests and benchmarks
-    const bool use_direct = force ? std::string_view(force) == "direct" : cols * 4 > d.rows;
-    if (use_direct) {
-      int64_t extent = d.batch * std::abs(d.in_n) + (d.out_rows * d.in_sh + d.in_h) * d.in_w + d.out_cols * d.in_sw;
-      int64_t out_extent = d.batch * std::abs(d.out_n) + d.rows * std::abs(d.out_row) + (d.out_rows * d.out_sh + 2) * d.out_w + d.out_cols * d.out_sw;
-      const bool wide = std::max({extent, out_extent + kDRows * std::abs(d.out_row), round_up(d.rows, kDRows) * std::abs(d.a_row)}) >= (int64_t{1} << 31);
-      return emit_direct(k, d, exact, a, in, bias, out, stats, unique_prefix(b, tag), wide);
-    }
+  const char* force = std::getenv("RESNETC_CONV_PATH");  // "amx", "direct" or "im2col": for tests and benchmarks
+  // bf16 on AMX tiles wherever the shape and the host allow, unless another path is forced.
+  if (bf16 && (!force || std::string_view(force) == "amx") && amx_fits(d) && amx_ready())
+    return emit_amx(k, d, a, in, bias, out, stats, unique_prefix(b, tag));
+  // Rows in lanes ("direct") packs A once (rows x k) and scatters its outputs; columns in
+  // lanes (im2col) gathers the image operand (columns x k) for every block of rows. Direct
+  // wins unless there are few columns for many rows (ResNet's last stages on small images),
+  // where packing all of A costs more than the convolution saves (measured with
+  // bench/conv_kernels on AVX-512, both ways forced by RESNETC_CONV_PATH).
+  WindowPlan exact;
+  window_classes(d, exact, /*merge_small=*/false);
+  const int64_t cols = d.batch * d.out_rows * d.out_cols;
+  const bool forced = force && (std::string_view(force) == "direct" || std::string_view(force) == "im2col");
+  const bool use_direct = forced ? std::string_view(force) == "direct" : cols * 4 > d.rows;
+  if (use_direct) {
+    int64_t extent = d.batch * std::abs(d.in_n) + (d.out_rows * d.in_sh + d.in_h) * d.in_w + d.out_cols * d.in_sw;
+    int64_t out_extent = d.batch * std::abs(d.out_n) + d.rows * std::abs(d.out_row) + (d.out_rows * d.out_sh + 2) * d.out_w + d.out_cols * d.out_sw;
+    const bool wide = std::max({extent, out_extent + kDRows * std::abs(d.out_row), round_up(d.rows, kDRows) * std::abs(d.a_row)}) >= (int64_t{1} << 31);
+    return emit_direct(k, d, exact, a, in, bias, out, stats, unique_prefix(b, tag), wide);
   }
   WindowPlan p;
   window_classes(d, p, /*merge_small=*/true, /*one_class=*/bf16);

@@ -221,6 +221,18 @@ llvm::Value* round_to_bf16(Builder& b, llvm::Value* x);
 llvm::Value* pack_a_bf16(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix, const WindowGemm& d,
                          int64_t K, llvm::Value* a);
 
+// d with its kc in pairs, as the direct path runs it under bf16: kouter = ceil(kouter/2),
+// a_kc doubled (a pair's even kc), and the image operand's strides those of
+// pack_input_pairs' copy.
+WindowGemm paired_window(const WindowGemm& d);
+
+// The image operand of d in bf16 pairs along kc, made once per call: 32-bit words
+// [batch][groups][ceil(kouter/2)][in_h * in_w], the even kc in the low half, an odd kouter's
+// last high half zero (paired_window's strides); Ir::alloc'd (the caller releases it),
+// filled over `pool`.
+llvm::Value* pack_input_pairs(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix, const WindowGemm& d,
+                              llvm::Value* in);
+
 // A packed panel of K rows of 32 floats (room for K + 1 when K is odd) rewritten in place as
 // ceil(K/2) rows of 32 bf16 pairs.
 void panel_to_bf16(const Ir& ir, Builder& b, llvm::Value* panel, int64_t K);
@@ -228,5 +240,16 @@ void panel_to_bf16(const Ir& ir, Builder& b, llvm::Value* panel, int64_t K);
 // acc[r][v] = Σ_k A[row + r][k] · B[k][16v..], A at a_rows (pack_a_bf16's row), B a panel_to_bf16 panel.
 void bf16_kloop(const Ir& ir, Builder& b, int64_t K, int64_t mr, llvm::Value* a_rows, llvm::Value* bpanel,
                 const std::vector<llvm::Value*>& acc);
+
+// ---------------------------------------------------------------------------------------
+// bf16 on AMX tiles (gemm_amx.cpp): stride-1 windows, one group, rows a multiple of 32.
+
+// Whether this process may use AMX's bf16 tiles: the host has amx-tile and amx-bf16 and Linux
+// granted the tile state (asked once, here).
+bool amx_ready();
+// Whether d has the shape emit_amx runs.
+bool amx_fits(const WindowGemm& d);
+void emit_amx(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::Value* in, llvm::Value* bias, llvm::Value* out,
+              llvm::Value* stats, const std::string& prefix);
 
 }  // namespace resnetc::codegen::llvm_backend::gemm_internal

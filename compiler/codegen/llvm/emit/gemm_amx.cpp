@@ -1,0 +1,295 @@
+// The window GEMM under bf16 on AMX tiles (gemm_internal.h: amx_fits, emit_amx). A tile
+// multiply (tdpbf16ps) does 16 x 16 x 32 multiply-adds where vdpbf16ps does 16 x 2, so on a
+// CPU with AMX this is where bf16 outruns float32 FMAs.
+//
+// Roles: C[16 rows][16 positions] (float32) += A[16 rows][32 k] · B[16 k pairs][16 positions],
+// A the weights (bf16, packed once per call as [row/16][tap][k/32][16][32]), B the image
+// operand in bf16 pairs along kc with its window's padding made explicit: each (image, pair)
+// plane is a zero-padded Hp x Wp copy, so an output position p = qh * Wp + qw reads tap
+// (th, tw) at p + (tap_h[th] + pad_top) * Wp + tap_w[tw] + pad_left, and 16 consecutive
+// positions are 16 consecutive words: one tileloadd with the plane as its row stride. The
+// positions with qw >= out_cols (the padded columns) are computed and dropped. A work item
+// is 32 rows x 32 positions (four C tiles); its tiles go through a 4 KiB scratch, from which
+// each row's 16-position vectors are stored by contiguous runs (masked stores), with the
+// bias and, for conv2d's epilogue, the row statistics (RowStats) of the valid positions.
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/IntrinsicsX86.h>
+#include <llvm/Support/Host.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "compiler/codegen/llvm/emit/gemm_internal.h"
+
+namespace resnetc::codegen::llvm_backend::gemm_internal {
+namespace {
+
+constexpr int64_t kTile = 16;          // rows of a tile, and positions (32-bit columns)
+constexpr int64_t kTileBytes = 1024;   // 16 rows x 64 bytes
+constexpr int64_t kKB = 32;            // k per A tile (bf16)
+constexpr long kReqXcompPerm = 0x1023;  // arch_prctl ARCH_REQ_XCOMP_PERM
+constexpr long kXfeatureTileData = 18;  // XFEATURE_XTILEDATA
+
+struct AmxShape {
+  int64_t T = 0, KB = 0, KP = 0;          // taps, 32-k blocks per tap, kc pairs (padded)
+  int64_t pad_t = 0, pad_l = 0, Wp = 0;   // the padded plane
+  int64_t S = 0;                          // words per plane (padded plane plus the reads past it)
+  int64_t PB = 0, RBn = 0;                // 32-position blocks per image, 32-row blocks
+};
+
+AmxShape amx_shape(const WindowGemm& d) {
+  AmxShape s;
+  s.T = static_cast<int64_t>(d.tap_a.size());
+  s.KB = ceil_div(d.kouter, kKB);
+  s.KP = s.KB * kKB / 2;
+  const auto [min_h, max_h] = std::minmax_element(d.tap_h.begin(), d.tap_h.end());
+  const auto [min_w, max_w] = std::minmax_element(d.tap_w.begin(), d.tap_w.end());
+  s.pad_t = std::max<int64_t>(0, -*min_h);
+  s.pad_l = std::max<int64_t>(0, -*min_w);
+  s.Wp = s.pad_l + std::max(d.in_w, d.out_cols + *max_w);
+  const int64_t Hp = s.pad_t + std::max(d.in_h, d.out_rows + *max_h);
+  s.PB = ceil_div(d.out_rows * s.Wp, 2 * kTile);
+  const int64_t max_off = (*max_h + s.pad_t) * s.Wp + *max_w + s.pad_l;
+  s.S = round_up(std::max(Hp * s.Wp, s.PB * 2 * kTile + max_off), kTile);
+  s.RBn = d.rows / (2 * kTile);
+  return s;
+}
+
+}  // namespace
+
+bool amx_ready() {
+  static const bool ready = [] {
+    llvm::StringMap<bool> features;
+    if (!llvm::sys::getHostCPUFeatures(features) || !features.lookup("amx-tile") || !features.lookup("amx-bf16")) return false;
+    // Linux lends a process the tiles' register state only when asked (once, for all threads).
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureTileData) == 0;
+  }();
+  return ready;
+}
+
+bool amx_fits(const WindowGemm& d) {
+  if (!(d.groups == 1 && d.in_sh == 1 && d.in_sw == 1 && d.out_sw == 1 && d.rows % (2 * kTile) == 0 &&
+        d.kouter >= kTile && !d.tap_a.empty()))
+    return false;
+  // Position blocks do not span images: on small maps most of a block would be padding (a 3x3
+  // map fills 9 of 32 positions), where the direct path wastes nothing. Half full at least.
+  return 2 * d.out_rows * d.out_cols >= amx_shape(d).PB * 2 * kTile;
+}
+
+void emit_amx(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::Value* in, llvm::Value* bias, llvm::Value* out,
+              llvm::Value* stats, const std::string& prefix) {
+  Builder& b = k.b;
+  const AmxShape s = amx_shape(d);
+  const int64_t out_extent = d.batch * std::abs(d.out_n) + d.rows * std::abs(d.out_row) +
+                             (d.out_rows * d.out_sh + d.out_oh + 1) * d.out_w + s.Wp + kTile;
+  Ir ir(k.module, out_extent >= (int64_t{1} << 31));
+  auto* i16 = b.getInt16Ty();
+  auto* amx = llvm::Type::getX86_AMXTy(ir.ctx);
+  auto* vi32 = llvm::FixedVectorType::get(b.getInt32Ty(), kLanes);
+
+  // B: [n][kp][S] words, zero but the image's pixels.
+  llvm::Value* planes = ir.alloc(b, d.batch * s.KP * s.S * 4);
+  emit_parallel_for(b, k.pool, prefix + ".amxb", c64(b, d.batch * s.KP), {in, planes},
+                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
+    std::vector<llvm::Constant*> lanes;
+    for (int64_t l = 0; l < kLanes; ++l) lanes.push_back(bb.getInt64(static_cast<uint64_t>(l)));
+    llvm::Constant* iota = llvm::ConstantVector::get(lanes);
+    emit_for(bb, "amxb.plane", begin, end, c64(bb, 1), [&](llvm::Value* item) {
+      llvm::Value* kp = bb.CreateURem(item, c64(bb, s.KP));
+      llvm::Value* n = bb.CreateUDiv(item, c64(bb, s.KP));
+      llvm::Value* dst = ir.at(bb, cap[1], bb.CreateMul(item, c64(bb, s.S)));
+      bb.CreateMemSet(dst, bb.getInt8(0), c64(bb, s.S * 4), llvm::MaybeAlign(4));
+      llvm::Value* kc = bb.CreateMul(kp, c64(bb, 2));
+      llvm::Value* has_even = bb.CreateICmpSLT(kc, c64(bb, d.kouter));
+      llvm::Value* has_odd = bb.CreateICmpSLT(bb.CreateAdd(kc, c64(bb, 1)), c64(bb, d.kouter));
+      emit_if(bb, has_even, [&] {
+        llvm::Value* even = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(n, c64(bb, d.in_n)), bb.CreateMul(kc, c64(bb, d.in_c))));
+        llvm::Value* odd = ir.at(bb, even, d.in_c);
+        emit_for(bb, "amxb.y", 0, d.in_h, 1, [&](llvm::Value* y) {
+          llvm::Value* src_row = bb.CreateMul(y, c64(bb, d.in_w));
+          llvm::Value* dst_row = ir.at(bb, dst, bb.CreateAdd(bb.CreateMul(bb.CreateAdd(y, c64(bb, s.pad_t)), c64(bb, s.Wp)), c64(bb, s.pad_l)));
+          emit_for(bb, "amxb.x", 0, ceil_div(d.in_w, kLanes), 1, [&](llvm::Value* v) {
+            llvm::Value* x = bb.CreateMul(v, c64(bb, kLanes));
+            llvm::Value* mask = bb.CreateICmpSLT(bb.CreateAdd(bb.CreateVectorSplat(kLanes, x), iota), bb.CreateVectorSplat(kLanes, c64(bb, d.in_w)));
+            llvm::Value* at = bb.CreateAdd(src_row, x);
+            llvm::Value* lo = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, even, at)), llvm::Align(4), mask, ir.fzero());
+            llvm::Value* hi = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, odd, at)), llvm::Align(4),
+                                                  bb.CreateAnd(mask, bb.CreateVectorSplat(kLanes, has_odd)), ir.fzero());
+            llvm::Value* high = round_to_bf16(bb, hi);
+            llvm::Value* word = bb.CreateOr(round_to_bf16(bb, lo), bb.CreateShl(high, bb.CreateVectorSplat(kLanes, bb.getInt32(16))));
+            bb.CreateMaskedStore(word, bb.CreateBitCast(ir.at(bb, dst_row, x), vi32->getPointerTo()), llvm::Align(4), mask);
+          }, LoopHints{.no_vectorize = true, .no_unroll = true});
+        }, LoopHints{.no_vectorize = true, .no_unroll = true});
+      });
+    }, LoopHints{.no_vectorize = true, .no_unroll = true});
+  });
+
+  // A: bf16 [row/16][tap][kb][16][32], zero past kouter.
+  llvm::Value* weights = ir.alloc(b, d.rows * s.T * s.KB * kKB * 2);
+  emit_parallel_for(b, k.pool, prefix + ".amxa", c64(b, d.rows), {a, weights},
+                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
+    llvm::Value* words = bb.CreateBitCast(cap[1], i16->getPointerTo());
+    emit_for(bb, "amxa.row", begin, end, c64(bb, 1), [&](llvm::Value* row) {
+      llvm::Value* src = ir.at(bb, cap[0], bb.CreateMul(row, c64(bb, d.a_row)));
+      llvm::Value* tile_row = bb.CreateAdd(bb.CreateMul(bb.CreateUDiv(row, c64(bb, kTile)), c64(bb, s.T * s.KB * kTile * kKB)),
+                                           bb.CreateMul(bb.CreateURem(row, c64(bb, kTile)), c64(bb, kKB)));
+      for (int64_t t = 0; t < s.T; ++t) {
+        emit_for(bb, "amxa.kc", 0, s.KB * kKB, 1, [&](llvm::Value* kc) {
+          llvm::Value* at = bb.CreateAdd(bb.CreateMul(kc, c64(bb, d.a_kc)), c64(bb, d.tap_a[static_cast<size_t>(t)]));
+          llvm::Value* inside = bb.CreateICmpSLT(kc, c64(bb, d.kouter));
+          llvm::Value* x = bb.CreateSelect(inside, bb.CreateAlignedLoad(ir.f32, ir.at(bb, src, bb.CreateSelect(inside, at, c64(bb, 0))), llvm::Align(4)),
+                                           llvm::ConstantFP::get(ir.f32, 0.0));
+          llvm::Value* dst = bb.CreateAdd(tile_row, bb.CreateAdd(bb.CreateMul(bb.CreateUDiv(kc, c64(bb, kKB)), c64(bb, kTile * kKB)),
+                                                                 bb.CreateURem(kc, c64(bb, kKB))));
+          dst = bb.CreateAdd(dst, c64(bb, t * s.KB * kTile * kKB));
+          bb.CreateAlignedStore(bb.CreateTrunc(round_to_bf16(bb, x), i16), bb.CreateGEP(i16, words, dst), llvm::Align(2));
+        }, LoopHints{.no_vectorize = true, .no_unroll = true});
+      }
+    }, LoopHints{.no_vectorize = true, .no_unroll = true});
+  });
+
+  // Per 16-position vector of an image: its valid lanes and their output runs.
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> vector_runs(static_cast<size_t>(s.PB * 2));
+  int64_t R = 1;
+  std::vector<int64_t> valid(vector_runs.size(), 0);
+  for (size_t v = 0; v < vector_runs.size(); ++v) {
+    auto& list = vector_runs[v];
+    int64_t prev = -2, prev_lane = -2;  // a run continues in the next lane and the next output
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const int64_t p = static_cast<int64_t>(v) * kLanes + l, qh = p / s.Wp, qw = p % s.Wp;
+      if (qh >= d.out_rows || qw >= d.out_cols) continue;
+      const int64_t o = (qh * d.out_sh + d.out_oh) * d.out_w + qw + d.out_ow;
+      if (o != prev + 1 || l != prev_lane + 1) list.push_back({o - l, 0});
+      list.back().second |= int64_t{1} << l;
+      valid[v] |= int64_t{1} << l;
+      prev = o;
+      prev_lane = l;
+    }
+    R = std::max(R, static_cast<int64_t>(list.size()));
+  }
+  std::vector<int64_t> run_base(vector_runs.size() * static_cast<size_t>(R), 0), run_mask(run_base.size(), 0);
+  for (size_t v = 0; v < vector_runs.size(); ++v)
+    for (size_t r = 0; r < vector_runs[v].size(); ++r) {
+      run_base[v * static_cast<size_t>(R) + r] = vector_runs[v][r].first;
+      run_mask[v * static_cast<size_t>(R) + r] = static_cast<int16_t>(static_cast<uint16_t>(vector_runs[v][r].second));
+    }
+  for (int64_t& m : valid) m = static_cast<int16_t>(static_cast<uint16_t>(m));
+  llvm::GlobalVariable* t_base = ir.table(prefix + ".amx.run_base", ir.it, run_base);
+  llvm::GlobalVariable* t_mask = ir.table(prefix + ".amx.run_mask", i16, run_mask);
+  llvm::GlobalVariable* t_valid = ir.table(prefix + ".amx.valid", i16, valid);
+  std::vector<int64_t> toff;
+  for (int64_t th : d.tap_h)
+    for (int64_t tw : d.tap_w) toff.push_back((th + s.pad_t) * s.Wp + tw + s.pad_l);
+  llvm::GlobalVariable* t_toff = ir.table(prefix + ".amx.toff", b.getInt64Ty(), toff);
+
+  const int64_t J = d.batch * s.PB, items = s.RBn * J;
+  RowStats st;
+  if (stats) st = row_stats(ir, b, items, 2 * kTile, items, J, 1, J);
+  std::vector<llvm::Value*> captured{weights, planes, out};
+  if (bias) captured.push_back(bias);
+  if (st.partials) captured.push_back(st.partials);
+  llvm::Function* load = llvm::Intrinsic::getDeclaration(&k.module, llvm::Intrinsic::x86_tileloadd64_internal);
+  llvm::Function* dot = llvm::Intrinsic::getDeclaration(&k.module, llvm::Intrinsic::x86_tdpbf16ps_internal);
+  llvm::Function* store = llvm::Intrinsic::getDeclaration(&k.module, llvm::Intrinsic::x86_tilestored64_internal);
+  llvm::Function* zero = llvm::Intrinsic::getDeclaration(&k.module, llvm::Intrinsic::x86_tilezero_internal);
+  emit_parallel_for(b, k.pool, prefix, c64(b, items), captured,
+                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
+    llvm::Value* bias_ = bias ? cap[3] : nullptr;
+    llvm::Value* partials = st.partials ? cap.back() : nullptr;
+    auto* scratch_type = llvm::ArrayType::get(ir.f32, 4 * kTile * kTile);
+    auto* scratch_alloca = llvm::cast<llvm::AllocaInst>(ir.slot(bb, scratch_type));
+    scratch_alloca->setAlignment(llvm::Align(64));
+    llvm::Value* scratch = bb.CreateBitCast(scratch_alloca, ir.f32->getPointerTo());
+    llvm::Value* rows16 = bb.getInt16(kTile);
+    llvm::Value* bytes64 = bb.getInt16(64);
+    auto i8at = [&](llvm::Value* p, llvm::Value* bytes) { return bb.CreateGEP(bb.getInt8Ty(), bb.CreateBitCast(p, bb.getInt8PtrTy()), bytes); };
+    emit_for(bb, "item", begin, end, c64(bb, 1), [&](llvm::Value* item) {
+      llvm::Value* rb = bb.CreateUDiv(item, c64(bb, J));
+      llvm::Value* j = bb.CreateURem(item, c64(bb, J));
+      llvm::Value* n = bb.CreateUDiv(j, c64(bb, s.PB));
+      llvm::Value* pb = bb.CreateURem(j, c64(bb, s.PB));
+      llvm::Value* a0 = i8at(cap[0], bb.CreateMul(rb, c64(bb, 2 * s.T * s.KB * kTileBytes)));
+      llvm::Value* a1 = bb.CreateGEP(bb.getInt8Ty(), a0, c64(bb, s.T * s.KB * kTileBytes));
+      llvm::Value* b0 = i8at(cap[1], bb.CreateMul(bb.CreateAdd(bb.CreateMul(n, c64(bb, s.KP * s.S)), bb.CreateMul(pb, c64(bb, 2 * kTile))), c64(bb, 4)));
+      llvm::Value* b_stride = c64(bb, s.S * 4);
+      // The k loop by hand: the four accumulator tiles are phis (x86_amx values live in tile registers).
+      llvm::Function* fn = bb.GetInsertBlock()->getParent();
+      llvm::BasicBlock* entry = bb.GetInsertBlock();
+      llvm::Value* init[4];
+      for (auto& z : init) z = bb.CreateCall(zero, {rows16, bytes64});
+      auto* loop = llvm::BasicBlock::Create(ir.ctx, "amx.k", fn);
+      auto* done = llvm::BasicBlock::Create(ir.ctx, "amx.k.done", fn);
+      bb.CreateBr(loop);
+      bb.SetInsertPoint(loop);
+      llvm::PHINode* i = bb.CreatePHI(bb.getInt64Ty(), 2);
+      i->addIncoming(c64(bb, 0), entry);
+      llvm::PHINode* acc[4];
+      for (int c = 0; c < 4; ++c) {
+        acc[c] = bb.CreatePHI(amx, 2);
+        acc[c]->addIncoming(init[c], entry);
+      }
+      llvm::Value* t = bb.CreateUDiv(i, c64(bb, s.KB));
+      llvm::Value* kb = bb.CreateURem(i, c64(bb, s.KB));
+      llvm::Value* a_off = bb.CreateMul(i, c64(bb, kTileBytes));
+      llvm::Value* ta[2] = {bb.CreateCall(load, {rows16, bytes64, bb.CreateGEP(bb.getInt8Ty(), a0, a_off), c64(bb, 64)}),
+                            bb.CreateCall(load, {rows16, bytes64, bb.CreateGEP(bb.getInt8Ty(), a1, a_off), c64(bb, 64)})};
+      llvm::Value* b_word = bb.CreateAdd(bb.CreateMul(kb, c64(bb, kTile * s.S)), ir.load_scalar(bb, t_toff, t));
+      llvm::Value* b_at = bb.CreateGEP(bb.getInt8Ty(), b0, bb.CreateMul(b_word, c64(bb, 4)));
+      llvm::Value* tb[2] = {bb.CreateCall(load, {rows16, bytes64, b_at, b_stride}),
+                            bb.CreateCall(load, {rows16, bytes64, bb.CreateGEP(bb.getInt8Ty(), b_at, c64(bb, 64)), b_stride})};
+      llvm::Value* next[4];
+      for (int r = 0; r < 2; ++r)
+        for (int c = 0; c < 2; ++c)
+          next[2 * r + c] = bb.CreateCall(dot, {rows16, bytes64, bytes64, acc[2 * r + c], ta[r], tb[c]});
+      llvm::Value* i_next = bb.CreateAdd(i, c64(bb, 1));
+      i->addIncoming(i_next, bb.GetInsertBlock());
+      for (int c = 0; c < 4; ++c) acc[c]->addIncoming(next[c], bb.GetInsertBlock());
+      bb.CreateCondBr(bb.CreateICmpULT(i_next, c64(bb, s.T * s.KB)), loop, done);
+      bb.SetInsertPoint(done);
+      // scratch[row][position], 32 x 32 floats.
+      for (int r = 0; r < 2; ++r)
+        for (int c = 0; c < 2; ++c)
+          bb.CreateCall(store, {rows16, bytes64, i8at(scratch, c64(bb, (r * kTile * 2 * kTile + c * kTile) * 4)), c64(bb, 2 * kTile * 4), next[2 * r + c]});
+
+      llvm::Value* slot = partials ? at_f64(bb, partials, bb.CreateMul(item, c64(bb, 2 * 2 * kTile))) : nullptr;
+      llvm::Value* out_n = ir.at(bb, cap[2], bb.CreateMul(n, c64(bb, d.out_n)));
+      emit_for(bb, "amx.row", 0, 2 * kTile, 1, [&](llvm::Value* r) {
+        llvm::Value* row = bb.CreateAdd(bb.CreateMul(rb, c64(bb, 2 * kTile)), r);
+        llvm::Value* out_row = ir.at(bb, out_n, bb.CreateMul(row, c64(bb, d.out_row)));
+        llvm::Value* bias_v = bias_ ? bb.CreateVectorSplat(kLanes, bb.CreateAlignedLoad(ir.f32, ir.at(bb, bias_, row), llvm::Align(4))) : nullptr;
+        llvm::Value* sums[2] = {ir.fzero(), ir.fzero()};
+        for (int64_t v = 0; v < 2; ++v) {
+          llvm::Value* val = ir.vload(bb, ir.at(bb, scratch, bb.CreateAdd(bb.CreateMul(r, c64(bb, 2 * kTile)), c64(bb, v * kTile))), 64);
+          llvm::Value* pv = bb.CreateAdd(bb.CreateMul(pb, c64(bb, 2)), c64(bb, v));
+          if (slot) {
+            llvm::Value* live = bb.CreateSelect(bb.CreateBitCast(ir.load_scalar(bb, t_valid, pv), ir.vm), val, ir.fzero());
+            sums[0] = bb.CreateFAdd(sums[0], live);
+            sums[1] = bb.CreateFAdd(sums[1], bb.CreateFMul(live, live));
+          }
+          if (bias_v) val = bb.CreateFAdd(val, bias_v);
+          for (int64_t q = 0; q < R; ++q) {
+            llvm::Value* at = bb.CreateAdd(bb.CreateMul(pv, c64(bb, R)), c64(bb, q));
+            llvm::Value* base = bb.CreateSExt(ir.load_scalar(bb, t_base, at), bb.getInt64Ty());
+            bb.CreateMaskedStore(val, ir.vptr(bb, ir.at(bb, out_row, base)), llvm::Align(4),
+                                 bb.CreateBitCast(ir.load_scalar(bb, t_mask, at), ir.vm));
+          }
+        }
+        if (slot) {
+          llvm::FastMathFlags reassoc;
+          reassoc.setAllowReassoc();
+          for (int64_t q = 0; q < 2; ++q) {
+            auto* sum = llvm::cast<llvm::Instruction>(bb.CreateFAddReduce(llvm::ConstantFP::getNegativeZero(ir.f32), sums[q]));
+            sum->setFastMathFlags(reassoc);
+            bb.CreateStore(bb.CreateFPExt(sum, bb.getDoubleTy()), at_f64(bb, slot, bb.CreateAdd(r, c64(bb, q * 2 * kTile))));
+          }
+        }
+      }, LoopHints{.no_vectorize = true, .no_unroll = true});
+    }, LoopHints{.no_vectorize = true, .no_unroll = true});
+  });
+  ir.release(b, weights);
+  ir.release(b, planes);
+  if (st.partials) finalize_row_stats(ir, b, d, st, bias, stats);
+}
+
+}  // namespace resnetc::codegen::llvm_backend::gemm_internal
