@@ -118,6 +118,8 @@ struct Attrs {
   FusedProgram program;            // Fused
   double rate = 0;                 // Dropout, DropPath and their masks: the probability of dropping
   int64_t salt = 0;                // DropoutMask, DropPathMask: tells the masks of two layers apart
+  std::vector<double> scalars;     // a map kind's row attributes (maps.def's ATTR), in the row's
+                                   // order; empty: each at its fallback (ir/maps.h)
 };
 
 struct Op {

@@ -218,6 +218,11 @@ void gates_shortcuts_masks(std::vector<Case>& out) {
                  [] { return gates({3, 5, 7, 9}); }, 1e-4, 200});
   for (const ir::Dims& s : {ir::Dims{3, 5, 7, 9}, {2, 4, 4, 4}})
     out.push_back({"hardswish and its gradient " + dims(s), [s] { return hardswish(s); }, 1e-4, 5});
+  for (const ir::Dims& s : {ir::Dims{3, 5, 7, 9}, {2, 3, 5, 11}})
+    for (std::optional<double> slope : {std::optional<double>{}, std::optional<double>{0.2}, std::optional<double>{1.5}})
+      out.push_back({fmt::format("leaky_relu and its gradient, slope {} {}", slope ? fmt::format("{}", *slope) : "fallback",
+                                 dims(s)),
+                     [s, slope] { return leaky_relu(s, slope); }, 1e-5, 1});
   // Strided, channels appended, or both; float4 (480 and 216 outputs) and scalar (1323) paths.
   for (auto [s, o, sh, sw] : {std::tuple<ir::Dims, int64_t, int64_t, int64_t>{{2, 3, 5, 7}, 5, 2, 2},
                               {{3, 4, 7, 11}, 4, 2, 3}, {{2, 3, 5, 7}, 8, 1, 1}, {{3, 5, 7, 9}, 8, 2, 2},

@@ -272,6 +272,15 @@ ir::Graph hardswish(const ir::Dims& shape) {
   return std::move(b).finish(b.add(OpKind::Hardswish, "hardswish", {b.input()}, {}, {}));
 }
 
+ir::Graph leaky_relu(const ir::Dims& shape, std::optional<double> slope) {
+  ir::GraphBuilder b("leaky_relu", shape);
+  ir::Attrs a;
+  if (slope) a.scalars = {*slope};
+  const ValueId dy = input(b, "dy", shape);
+  b.apply(OpKind::LeakyReluGrad, "leaky_relu.grad", {dy, b.input()}, a, {});
+  return std::move(b).finish(b.add(OpKind::LeakyRelu, "leaky_relu", {b.input()}, a, {}));
+}
+
 ir::Graph pad_shortcut(const ir::Dims& shape, int64_t out_channels, int64_t sh, int64_t sw) {
   ir::GraphBuilder b("shortcut", shape);
   ir::Attrs a;

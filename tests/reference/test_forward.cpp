@@ -129,6 +129,16 @@ TEST_CASE("hardswish: x * relu6(x + 3) / 6, exact beyond the kinks", "[reference
              Approx(std::vector<double>{0, 0, -1.5 * 1.5 / 6, 0, 4.0 / 6, 3, 4, 1000}));
 }
 
+TEST_CASE("leaky_relu: x where x > 0, else slope * x; the slope 0.01 unless given", "[reference][forward]") {
+  const std::vector<double> x{-1000, -2, -1e-3, 0, 1e-3, 5};
+  CHECK_THAT(run_one(OpKind::LeakyRelu, {1, 1, 1, 6}, x, {}),
+             Approx(std::vector<double>{-10, -0.02, -1e-5, 0, 1e-3, 5}));
+  Attrs steep;
+  steep.scalars = {0.25};
+  CHECK_THAT(run_one(OpKind::LeakyRelu, {1, 1, 1, 6}, x, steep),
+             Approx(std::vector<double>{-250, -0.5, -2.5e-4, 0, 1e-3, 5}));
+}
+
 TEST_CASE("channel_mul scales each (n, c) plane by its gate", "[reference][forward]") {
   resnetc::ir::GraphBuilder b("g", {2, 2, 1, 2});
   ValueId gate = b.add_value("gate", {2, 2, 1, 1}, ValueRole::State);
