@@ -63,8 +63,10 @@ enum class FusedOpcode : uint8_t {
   Rsqrt,        // 1 / sqrt(r[a])
   LoadPlane,    // input `a` ([N, C] or [N, C, 1, 1]) at the element's sample and channel
   Sigmoid,      // 1 / (1 + exp(-r[a])), computed without overflow for large |r[a]|
+  Max,          // r[b] > r[a] or r[b] is NaN ? r[b] : r[a] (max pooling's running maximum, PyTorch's
+                // rule: a NaN wins, the last one in scan order)
 };
-inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::Sigmoid;
+inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::Max;
 
 struct FusedInstr {
   FusedOpcode code;

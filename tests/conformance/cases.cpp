@@ -326,6 +326,8 @@ void fused(std::vector<Case>& out) {
   for (const ir::Dims& s : {ir::Dims{3, 5, 7, 7}, {3, 6, 41, 37}, {7, 5, 1, 1}})
     out.push_back({"fused BatchNorm apply + add + relu " + dims(s), [s] { return fused_bn_apply_add_relu(s); }, 1e-4, 1,
                    false, large(s)});
+  for (const ir::Dims& s : {ir::Dims{3, 5, 7, 7}, {2, 6, 3, 6}, {7, 5, 1, 1}})
+    out.push_back({"fused max " + dims(s), [s] { return fused_max(s); }});
   for (bool reduce : {true, false})
     for (const ir::Dims& s : {ir::Dims{3, 5, 7, 7}, {4, 6, 41, 37}, {9, 5, 1, 1}})
       out.push_back({fmt::format("fused BatchNorm backward, {} {}", reduce ? "the reduction" : "the input gradient", dims(s)),
