@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 
+#include "compiler/ir/maps.h"
 #include "dsl/diagnostics.h"
 
 namespace resnetc::dsl {
@@ -21,7 +23,9 @@ struct Schema {
   std::string_view positional;  // what the one positional argument means, or "" for none
   std::vector<Key> keys;
   std::vector<std::string_view> flags;
-  bool real_positional = false;  // the positional argument is a decimal literal (a probability)
+  // The positional argument is a decimal: a probability, or a map kind's first row attribute
+  // (ir/maps.h), which it then sets.
+  bool real_positional = false;
 };
 
 const std::vector<Key> kWindowKeys = {{"kernel", "k"}, {"stride", "s"}, {"padding", "p"}};
@@ -40,6 +44,7 @@ const std::vector<Schema>& schemas() {
       {"sigmoid", ir::OpKind::Sigmoid, "", {}, {}},
       {"silu", ir::OpKind::Silu, "", {}, {}},
       {"hardswish", ir::OpKind::Hardswish, "", {}, {}},
+      {"leaky_relu", ir::OpKind::LeakyRelu, "negative slope", {}, {}, true},
       {"padshortcut", ir::OpKind::PadShortcut, "output channels", {{"stride", "s"}}, {}},
       {"dropout", ir::OpKind::Dropout, "probability of dropping", {}, {}, true},
       {"droppath", ir::OpKind::DropPath, "probability of dropping", {}, {}, true},
@@ -101,6 +106,28 @@ double probability_value(const Schema& schema, const ast::Arg& arg, const Env& e
   return p;
 }
 
+// A map kind's row attribute: a decimal literal (negated too) or an integer expression, at
+// least the row's minimum.
+double attribute_value(const Schema& schema, const ast::Arg& arg, const Env& env, const ir::MapAttribute& attribute) {
+  const ast::Expr& e = *arg.value;
+  const bool negated = e.kind == ast::Expr::Kind::Unary && e.name == "-" && e.lhs->kind == ast::Expr::Kind::Real;
+  const ast::Expr& literal = negated ? *e.lhs : e;
+  const std::string example = fmt::format("like '{} {}'", schema.word, attribute.fallback);
+  if (e.kind == ast::Expr::Kind::Name && !env.count(e.name))
+    error_at(arg.loc, fmt::format("'{}' takes a number as its {}, {}; got '{}'", schema.word, schema.positional, example,
+                                  e.name),
+             static_cast<uint32_t>(e.name.size()));
+  double v = 0;
+  if (literal.kind == ast::Expr::Kind::Real)
+    v = negated ? -literal.real : literal.real;
+  else
+    v = static_cast<double>(evaluate(e, env));
+  if (!(v >= attribute.minimum) || !std::isfinite(v))
+    error_at(arg.loc, fmt::format("'{}' takes a {} of at least {}, {}; got {}", schema.word, schema.positional,
+                                  attribute.minimum, example, v));
+  return v;
+}
+
 // Which other layers take a word `schema` does not, for the error's hint: "; 'bias' is a flag of conv only".
 std::string taken_by_others(const Schema& schema, std::string_view word, bool flag) {
   std::vector<std::string_view> owners;
@@ -132,7 +159,8 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
   std::map<std::string_view, Given> keys;
   std::vector<std::string_view> flags_set;
 
-  std::optional<double> probability;
+  std::optional<double> probability, attribute;
+  const ir::MapKind* row = ir::map_kind(schema.kind);
   refuse_misplaced_decimals(schema, layer);
   for (const ast::Arg& arg : layer.args) {
     uint32_t width = std::max<uint32_t>(1, static_cast<uint32_t>(arg.key.size()));
@@ -156,7 +184,10 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
       if (positional)
         error_at(arg.loc, fmt::format("'{}' takes one positional argument (the {}); name the others, like k3",
                                       schema.word, schema.positional));
-      if (schema.real_positional) {
+      if (schema.real_positional && row) {
+        attribute = attribute_value(schema, arg, env, row->attributes.at(0));
+        positional = Given{0, 0, arg.loc};
+      } else if (schema.real_positional) {
         probability = probability_value(schema, arg, env);
         positional = Given{0, 0, arg.loc};
       } else {
@@ -259,7 +290,9 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
       a.out_channels = positional->value;
       a.stride[0] = a.stride[1] = optional("stride", 1);
       break;
-    default: break;
+    default:
+      if (attribute) ir::set_map_attribute(schema.kind, a, row->attributes.at(0).name, *attribute);
+      break;
   }
   return out;
 }

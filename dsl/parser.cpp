@@ -245,6 +245,13 @@ class Parser {
         shorthand_arg(next(), a);
       } else if (is(Tok::Float)) {
         a.value = real_literal();
+      } else if (is(Tok::Minus) && peek(1).kind == Tok::Float) {
+        // `-0.1`: a negative decimal, which the layer refuses with its own message (leaky_relu's slope)
+        const Token minus = next();
+        auto e = ast::make_expr(ast::Expr::Kind::Unary, minus.loc);
+        e->name = minus.text;
+        e->lhs = real_literal();
+        a.value = std::move(e);
       } else {
         a.value = argument_expr();
       }

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "compiler/ir/printer.h"
+#include "compiler/ir/maps.h"
 #include "compiler/ir/ops.h"
 
 namespace resnetc::ir {
@@ -91,6 +92,7 @@ std::string kind_summary(const Op& op) {
                                           : fmt::format(" dilation {}x{}", a.dilation[0], a.dilation[1]);
   if (a.ceil_mode) out += " ceil";
   if (!a.count_include_pad) out += " pad not counted";
+  for (const std::string& s : format_map_attributes(op.kind, a)) out += " " + s;  // "leaky_relu slope=0.2"
   return out;
 }
 

@@ -12,7 +12,7 @@ bool reads_register_a(FusedOpcode code) {
 
 bool reads_register_b(FusedOpcode code) {
   return code == FusedOpcode::Add || code == FusedOpcode::Sub || code == FusedOpcode::Mul ||
-         code == FusedOpcode::ReluMask;
+         code == FusedOpcode::ReluMask || code == FusedOpcode::Max;
 }
 
 std::string_view fused_opcode_name(FusedOpcode code) {
@@ -28,6 +28,7 @@ std::string_view fused_opcode_name(FusedOpcode code) {
     case FusedOpcode::Rsqrt: return "rsqrt";
     case FusedOpcode::LoadPlane: return "plane";
     case FusedOpcode::Sigmoid: return "sigmoid";
+    case FusedOpcode::Max: return "max";
   }
   return "?";
 }

@@ -63,8 +63,10 @@ enum class FusedOpcode : uint8_t {
   Rsqrt,        // 1 / sqrt(r[a])
   LoadPlane,    // input `a` ([N, C] or [N, C, 1, 1]) at the element's sample and channel
   Sigmoid,      // 1 / (1 + exp(-r[a])), computed without overflow for large |r[a]|
+  Max,          // r[b] > r[a] or r[b] is NaN ? r[b] : r[a] (max pooling's running maximum, PyTorch's
+                // rule: a NaN wins, the last one in scan order)
 };
-inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::Sigmoid;
+inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::Max;
 
 struct FusedInstr {
   FusedOpcode code;
@@ -118,6 +120,8 @@ struct Attrs {
   FusedProgram program;            // Fused
   double rate = 0;                 // Dropout, DropPath and their masks: the probability of dropping
   int64_t salt = 0;                // DropoutMask, DropPathMask: tells the masks of two layers apart
+  std::vector<double> scalars;     // a map kind's row attributes (maps.def's ATTR), in the row's
+                                   // order; empty: each at its fallback (ir/maps.h)
 };
 
 struct Op {

@@ -6,18 +6,22 @@
 
 namespace resnetc::ir::maps {
 
-Expr::Expr(double constant) : node_(std::make_shared<const Node>(Node{FusedOpcode::Const, {}, constant, {}, {}})) {}
+Expr::Expr(double constant) : node_(std::make_shared<const Node>(Node{FusedOpcode::Const, {}, constant, -1, {}, {}})) {}
 
 Expr Expr::leaf(Operand operand) {
-  return Expr(std::make_shared<const Node>(Node{FusedOpcode::Load, operand, 0, {}, {}}));
+  return Expr(std::make_shared<const Node>(Node{FusedOpcode::Load, operand, 0, -1, {}, {}}));
+}
+
+Expr Expr::attribute(int32_t index, double fallback) {
+  return Expr(std::make_shared<const Node>(Node{FusedOpcode::Const, {}, fallback, index, {}, {}}));
 }
 
 Expr Expr::apply(FusedOpcode code, const Expr& a) {
-  return Expr(std::make_shared<const Node>(Node{code, {}, 0, a.node_, {}}));
+  return Expr(std::make_shared<const Node>(Node{code, {}, 0, -1, a.node_, {}}));
 }
 
 Expr Expr::apply(FusedOpcode code, const Expr& a, const Expr& b) {
-  return Expr(std::make_shared<const Node>(Node{code, {}, 0, a.node_, b.node_}));
+  return Expr(std::make_shared<const Node>(Node{code, {}, 0, -1, a.node_, b.node_}));
 }
 
 Expr Expr::per_plane() const {
@@ -64,12 +68,17 @@ class Compiler {
       if (n.a) in.a = emit(*n.a);
       if (n.b) in.b = emit(*n.b);
     }
+    // An attribute is never the same instruction as a constant that equals its fallback.
     const auto next = static_cast<int32_t>(instrs_.size());
-    auto [it, inserted] = seen_.emplace(std::tuple{in.code, in.a, in.b, in.value}, next);
-    if (inserted) instrs_.push_back(in);
+    auto [it, inserted] = seen_.emplace(std::tuple{in.code, in.a, in.b, in.value, n.attribute}, next);
+    if (inserted) {
+      instrs_.push_back(in);
+      if (n.attribute >= 0) immediates_.push_back({next, n.attribute});
+    }
     return it->second;
   }
   std::vector<FusedInstr> take() { return std::move(instrs_); }
+  std::vector<Immediate> take_immediates() { return std::move(immediates_); }
 
  private:
   int32_t operand_index(const Operand& o) const {
@@ -81,16 +90,19 @@ class Compiler {
   std::span<const Operand> operands_;
   const std::vector<bool>& per_plane_;
   std::vector<FusedInstr> instrs_;
-  std::map<std::tuple<FusedOpcode, int32_t, int32_t, double>, int32_t> seen_;
+  std::vector<Immediate> immediates_;
+  std::map<std::tuple<FusedOpcode, int32_t, int32_t, double, int32_t>, int32_t> seen_;
 };
 
 }  // namespace
 
 bool reads_per_plane(const Expr& e, int32_t index) { return reads_per_plane(e.node(), index); }
 
-FusedProgram compile(const Expr& e, std::span<const Operand> operands, const std::vector<bool>& per_plane) {
+FusedProgram compile(const Expr& e, std::span<const Operand> operands, const std::vector<bool>& per_plane,
+                     std::vector<Immediate>* immediates) {
   Compiler c(operands, per_plane);
   const int32_t result = c.emit(e.node());
+  if (immediates) *immediates = c.take_immediates();
   return {c.take(), {result}, false};
 }
 

@@ -27,6 +27,9 @@ class Expr {
  public:
   Expr(double constant);  // NOLINT(google-explicit-constructor): `1 - y` reads as written
   static Expr leaf(Operand operand);
+  // Attribute `index` of the row (maps.def's ATTR): an immediate whose value each op gives, a
+  // Const of `fallback` in the compiled program until map_program() sets it from the op.
+  static Expr attribute(int32_t index, double fallback);
   static Expr apply(FusedOpcode code, const Expr& a);
   static Expr apply(FusedOpcode code, const Expr& a, const Expr& b);
   // The same expression, its leaf read as a [N, C, 1, 1] gate at the element's sample and
@@ -45,6 +48,7 @@ struct Expr::Node {
   FusedOpcode code;   // Load (a leaf; LoadPlane when read per plane), Const, or an operation
   Operand operand{};  // a leaf's
   double value = 0;   // Const's
+  int32_t attribute = -1;  // a Const that is the row's attribute this index
   std::shared_ptr<const Node> a, b;
 };
 
@@ -62,9 +66,18 @@ inline Expr plane(const Expr& leaf) { return leaf.per_plane(); }
 // Whether `e` reads input `index` per plane anywhere.
 bool reads_per_plane(const Expr& e, int32_t index);
 
+// An instruction of a compiled program that is the row's attribute `attribute`.
+struct Immediate {
+  int32_t instr;
+  int32_t attribute;
+  bool operator==(const Immediate&) const = default;
+};
+
 // The program computing `e` as a map: leaf k of `operands` is the op's data input k, loaded
-// per plane when `per_plane[k]` (a leaf's own plane() loads per plane too). Throws
-// std::logic_error when `e` reads an operand not in the list (a row of maps.def that is wrong).
-FusedProgram compile(const Expr& e, std::span<const Operand> operands, const std::vector<bool>& per_plane);
+// per plane when `per_plane[k]` (a leaf's own plane() loads per plane too); `immediates`, when
+// given, receives the instructions that are attributes. Throws std::logic_error when `e` reads
+// an operand not in the list (a row of maps.def that is wrong).
+FusedProgram compile(const Expr& e, std::span<const Operand> operands, const std::vector<bool>& per_plane,
+                     std::vector<Immediate>* immediates = nullptr);
 
 }  // namespace resnetc::ir::maps

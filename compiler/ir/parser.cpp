@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <map>
 #include <memory>
 #include <unordered_map>
 
+#include "compiler/ir/maps.h"
 #include "compiler/ir/ops.h"
 #include "compiler/ir/verifier.h"
 
@@ -304,19 +306,29 @@ class Parser {
     }
     skip_blanks();
     if (accept("{")) {
-      do attribute(op.attrs);
+      do attribute(op);
       while (accept(","));
       expect("}");
     }
     return op;
   }
 
-  void attribute(Attrs& a) {
+  void attribute(Op& op) {
+    Attrs& a = op.attrs;
     const Mark at = (skip_blanks(), mark());
     std::string field_name = identifier("an attribute name");
     std::optional<AttrField> field = attr_field_named(field_name);
-    if (!field) fail_at(at, fmt::format("unknown attribute '{}'", field_name), static_cast<uint32_t>(field_name.size()));
+    // else a map kind's own attribute (maps.def's ATTR): a real number
+    const MapKind* m = map_kind(op.kind);
+    const bool of_row = m && std::any_of(m->attributes.begin(), m->attributes.end(),
+                                         [&](const MapAttribute& r) { return r.name == field_name; });
+    if (!field && !of_row)
+      fail_at(at, fmt::format("unknown attribute '{}'", field_name), static_cast<uint32_t>(field_name.size()));
     expect("=");
+    if (!field) {
+      set_map_attribute(op.kind, a, field_name, real());
+      return;
+    }
     switch (*field) {
       case AttrField::OutChannels: a.out_channels = integer(); break;
       case AttrField::OutFeatures: a.out_features = integer(); break;

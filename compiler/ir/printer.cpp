@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join moved here in fmt 11
 
+#include "compiler/ir/maps.h"
 #include "compiler/ir/ops.h"
 
 namespace resnetc::ir {
@@ -44,6 +45,7 @@ std::string attr_list(const Op& op) {
     if (required || !attr_is_default(op.attrs, f))
       parts.push_back(fmt::format("{}={}", attr_field_name(f), format_attr(op.attrs, f)));
   }
+  for (std::string& a : format_map_attributes(op.kind, op.attrs)) parts.push_back(std::move(a));
   if (parts.empty()) return {};
   return fmt::format(" {{{}}}", fmt::join(parts, ", "));
 }

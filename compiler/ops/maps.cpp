@@ -11,6 +11,8 @@
 #if defined(RESNETC_OPS_IR)
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "compiler/ir/maps.h"
 #include "compiler/ir/shape_rules/checks.h"
 #include "compiler/ir/shape_rules/rules.h"
@@ -25,6 +27,7 @@
 
 // Expands F(Kind) for every kind of maps.def: each row's forward kind and its GRAD entries' kinds.
 #define MAP(Kind, name, arity, colour, forward, gradients) F(Kind) gradients
+#define MAP_WITH(Kind, name, arity, colour, attributes, forward, gradients) F(Kind) gradients
 #define PASS
 #define AS(Kind, suffix, operands)
 #define GRAD(Kind, name, suffix, operands, expression) F(Kind)
@@ -70,7 +73,26 @@ namespace param_rules {
 }  // namespace param_rules
 
 namespace kind_checks {
-#define F(Kind) RESNETC_NO_KIND_CHECKS(Kind)
+namespace {
+
+// The row's attributes: as many as it declares (or none: the fallbacks), each at least its minimum.
+void map_checks(const Op& op, const KindCheckContext& context) {
+  const MapKind& m = *map_kind(op.kind);
+  const std::vector<double>& s = op.attrs.scalars;
+  if (s.empty()) return;
+  if (s.size() != m.attributes.size()) {
+    context.report(fmt::format("takes {} attributes of its row, but is given {}", m.attributes.size(), s.size()));
+    return;
+  }
+  for (size_t i = 0; i < s.size(); ++i)
+    if (!(s[i] >= m.attributes[i].minimum) || !std::isfinite(s[i]))
+      context.report(fmt::format("{}={} must be a finite number of at least {}", m.attributes[i].name, s[i],
+                                 m.attributes[i].minimum));
+}
+
+}  // namespace
+
+#define F(Kind) const KindChecks Kind{std::nullopt, map_checks};
 #include "compiler/ir/maps.def"
 #undef F
 }  // namespace kind_checks
@@ -98,7 +120,9 @@ void map_gradient(const OpGradient& g) {
       inputs.push_back(o.role == Operand::Role::Input    ? g.in[static_cast<size_t>(o.index)]
                        : o.role == Operand::Role::Output ? g.y
                                                          : g.dy);
-    g.accumulate(g.in[i], g.grad_op(*grad.kind, grad.suffix, std::move(inputs)));
+    ir::Attrs attrs;  // the row's attributes: its gradients' programs read them too
+    attrs.scalars = g.op.attrs.scalars;
+    g.accumulate(g.in[i], g.grad_op(*grad.kind, grad.suffix, std::move(inputs), attrs));
   }
 }
 
@@ -123,7 +147,7 @@ ops::Buffer map_run(ir::OpKind kind, const OpArgs& args) {
   std::vector<ops::TensorRef> inputs;
   for (size_t i = 0; i < args.input_count(); ++i) inputs.push_back(args.in(i));
   const ir::Dims& space = inputs[0].shape;
-  ops::Buffer y = ops::fused(inputs, m.program, space);
+  ops::Buffer y = ops::fused(inputs, ir::map_program(m, args.attrs), space);
   if (!m.plane_sum) return y;
   const int64_t planes = space[0] * space[1], inner = space[2] * space[3];
   ops::Buffer sums(static_cast<size_t>(planes), 0.0);
@@ -145,4 +169,5 @@ ops::Buffer map_run(ir::OpKind kind, const OpArgs& args) {
 #undef GRAD
 #undef AS
 #undef PASS
+#undef MAP_WITH
 #undef MAP

@@ -6,11 +6,42 @@
 #include "compiler/ops/family.h"
 
 #if defined(RESNETC_OPS_IR)
+#include <fmt/format.h>
+
+#include <limits>
+#include <stdexcept>
+
+#include "compiler/ir/ops.h"
 #include "compiler/ir/shape_rules/checks.h"
 #include "compiler/ir/shape_rules/rules.h"
 #include "compiler/ir/verify/kind_checks.h"
+#include "compiler/ir/window_reduction.h"
 
 namespace resnetc::ir {
+
+WindowReduction window_reduction(OpKind kind, const Attrs& a, const Dims& x) {
+  using F = WindowReduction::Finalize;
+  const double lowest = -std::numeric_limits<double>::infinity();
+  // avgpool's windows all divide by their area with PyTorch's defaults; else by their count.
+  const F average = a.count_include_pad && !a.ceil_mode ? F::DivideByArea : F::DivideByCount;
+  auto window = [&](double init, FusedOpcode combine, F finalize, bool gradient) {
+    return WindowReduction{init, combine, finalize, a.count_include_pad, {a.kernel[0], a.kernel[1]},
+                           {a.stride[0], a.stride[1]}, {a.padding[0], a.padding[1]}, false, gradient};
+  };
+  auto plane = [&](double init, FusedOpcode combine, F finalize) {
+    return WindowReduction{init, combine, finalize, true, {x[2], x[3]}, {1, 1}, {0, 0}, true, false};
+  };
+  switch (kind) {
+    case OpKind::MaxPool: return window(lowest, FusedOpcode::Max, F::None, false);
+    case OpKind::AvgPool: return window(0, FusedOpcode::Add, average, false);
+    case OpKind::GlobalMaxPool: return plane(lowest, FusedOpcode::Max, F::None);
+    case OpKind::GlobalAvgPool: return plane(0, FusedOpcode::Add, F::DivideByArea);
+    case OpKind::MaxPoolGrad: return window(lowest, FusedOpcode::Max, F::None, true);
+    case OpKind::AvgPoolGrad: return window(0, FusedOpcode::Add, average, true);
+    default: break;
+  }
+  throw std::logic_error(fmt::format("window_reduction: {} is not a pooling op", op_kind_name(kind)));
+}
 namespace shape_rules {
 
 ShapeResult MaxPool(std::span<const Dims> d, const Attrs& a) { return pool_output(d[0], a, "maxpool"); }
@@ -107,18 +138,22 @@ RESNETC_NOT_DIFFERENTIABLE(GlobalAvgPoolGrad)
 
 namespace resnetc::reference::run {
 
-ops::Buffer MaxPool(const OpArgs& args) { return ops::maxpool(args.in(0), args.attrs, args.out_shape); }
+namespace {
 
-ops::Buffer AvgPool(const OpArgs& args) { return ops::avgpool(args.in(0), args.attrs, args.out_shape); }
-
-ops::Buffer GlobalAvgPool(const OpArgs& args) { return ops::global_avgpool(args.in(0)); }
-
-// maxpool with the whole plane as its window
-ops::Buffer GlobalMaxPool(const OpArgs& args) {
-  ir::Attrs plane;
-  plane.kernel[0] = args.in(0).dim(2), plane.kernel[1] = args.in(0).dim(3);
-  return ops::maxpool(args.in(0), plane, args.out_shape);
+// The kind's reduction (ir::window_reduction, above) interpreted in double.
+ops::Buffer pool(ir::OpKind kind, const OpArgs& args) {
+  return ops::window_reduce(args.in(0), ir::window_reduction(kind, args.attrs, args.in(0).shape), args.out_shape);
 }
+
+}  // namespace
+
+ops::Buffer MaxPool(const OpArgs& args) { return pool(ir::OpKind::MaxPool, args); }
+
+ops::Buffer AvgPool(const OpArgs& args) { return pool(ir::OpKind::AvgPool, args); }
+
+ops::Buffer GlobalAvgPool(const OpArgs& args) { return pool(ir::OpKind::GlobalAvgPool, args); }
+
+ops::Buffer GlobalMaxPool(const OpArgs& args) { return pool(ir::OpKind::GlobalMaxPool, args); }
 
 ops::Buffer MaxPoolGrad(const OpArgs& args) { return ops::maxpool_grad(args.in(0), args.in(1), args.attrs); }
 

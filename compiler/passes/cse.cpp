@@ -20,6 +20,7 @@ std::string op_key(const ir::Op& op, const Rewriter& r) {
   for (ir::ValueId in : op.inputs) key += fmt::format("{},", r.renamed(in));
   key += ")";
   for (ir::AttrField f : ir::kAllAttrFields) key += fmt::format(" {}", ir::format_attr(op.attrs, f));
+  for (double s : op.attrs.scalars) key += fmt::format(" {}", s);
   return key;
 }
 

@@ -24,12 +24,12 @@ void lower_maps(ir::Graph& g) {
     if (m == nullptr) {
       r.keep(op);
     } else if (!m->plane_sum) {
-      ir::Op map = fused_op(op.name, op.inputs, g.shape(op.output), m->program, op.loc);
+      ir::Op map = fused_op(op.name, op.inputs, g.shape(op.output), ir::map_program(*m, op.attrs), op.loc);
       map.output = op.output;
       r.keep(map);
     } else {
       const ir::Dims space = g.shape(op.inputs[0]);  // a copy: emit() adds values
-      ir::FusedProgram scaled = m->program;
+      ir::FusedProgram scaled = ir::map_program(*m, op.attrs);
       const auto plane = static_cast<int32_t>(scaled.instrs.size());
       scaled.instrs.push_back({ir::FusedOpcode::Const, 0, 0, static_cast<double>(space[2] * space[3])});
       scaled.instrs.push_back({ir::FusedOpcode::Mul, scaled.results[0], plane, 0});

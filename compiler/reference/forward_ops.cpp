@@ -73,31 +73,26 @@ int64_t window_argmax(const TensorRef& x, const Window& g, int64_t n, int64_t c,
                 // ceil_mode window starts inside the input
 }
 
-Buffer maxpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape) {
-  const Window g(x.shape, y_shape, a);
-  Buffer y(static_cast<size_t>(ir::numel(y_shape)));
-  for (int64_t n = 0; n < g.batch; ++n)
-    for (int64_t c = 0; c < g.out_channels; ++c)
-      for (int64_t oh = 0; oh < g.out_h; ++oh)
-        for (int64_t ow = 0; ow < g.out_w; ++ow)
-          y[static_cast<size_t>(g.y_index(n, c, oh, ow))] = x[window_argmax(x, g, n, c, oh, ow)];
-  return y;
-}
-
-Buffer avgpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape) {
-  const Window g(x.shape, y_shape, a);
+Buffer window_reduce(const TensorRef& x, const ir::WindowReduction& r, const ir::Dims& y_shape) {
+  using F = ir::WindowReduction::Finalize;
+  ir::Attrs window;
+  for (int d = 0; d < 2; ++d)
+    window.kernel[d] = r.kernel[d], window.stride[d] = r.stride[d], window.padding[d] = r.padding[d];
+  const Window g(x.shape, y_shape, window);
   Buffer y(static_cast<size_t>(ir::numel(y_shape)));
   for (int64_t n = 0; n < g.batch; ++n)
     for (int64_t c = 0; c < g.out_channels; ++c)
       for (int64_t oh = 0; oh < g.out_h; ++oh)
         for (int64_t ow = 0; ow < g.out_w; ++ow) {
-          double sum = 0;
+          double acc = r.init;
           for (int64_t i = 0; i < g.kh; ++i)
             for (int64_t j = 0; j < g.kw; ++j) {
-              const int64_t r = g.row(oh, i), q = g.col(ow, j);
-              if (g.inside(r, q)) sum += x[g.x_index(n, c, r, q)];
+              const int64_t row = g.row(oh, i), col = g.col(ow, j);
+              if (g.inside(row, col)) acc = scalar_op(r.combine, acc, x[g.x_index(n, c, row, col)]);
             }
-          y[static_cast<size_t>(g.y_index(n, c, oh, ow))] = sum / g.avg_divisor(oh, ow, a.count_include_pad);
+          if (r.finalize == F::DivideByArea) acc /= static_cast<double>(g.kh * g.kw);
+          if (r.finalize == F::DivideByCount) acc /= g.avg_divisor(oh, ow, r.count_include_pad);
+          y[static_cast<size_t>(g.y_index(n, c, oh, ow))] = acc;
         }
   return y;
 }
@@ -125,17 +120,6 @@ Buffer random_mask(const TensorRef& x, const TensorRef& rng, const ir::Attrs& a,
   for (int64_t i = 0; i < total; ++i)
     if (rm::keeps(rm::bits(key, static_cast<uint64_t>(i / per)), threshold))
       y[static_cast<size_t>(i)] = x[i] / (1.0 - a.rate);
-  return y;
-}
-
-Buffer global_avgpool(const TensorRef& x) {
-  const int64_t planes = x.dim(0) * x.dim(1), hw = plane(x.shape);
-  Buffer y(static_cast<size_t>(planes));
-  for (int64_t p = 0; p < planes; ++p) {
-    double sum = 0;
-    for (int64_t i = 0; i < hw; ++i) sum += x[p * hw + i];
-    y[static_cast<size_t>(p)] = sum / static_cast<double>(hw);
-  }
   return y;
 }
 

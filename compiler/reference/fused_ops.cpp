@@ -1,8 +1,12 @@
 // The reference kernels of the kinds the optimization passes make: fused elementwise programs
 // (maps and per-channel reductions) interpreted in double, and views. The elementwise kinds of
 // the map table (ir/maps.def) run through the interpreter too, so the semantics of the scalar
-// opcodes below, in double, are what every backend's rendering of them is checked against.
+// opcodes below, in double, are what every backend's rendering of them is checked against (the
+// window renderers' combining opcodes too, reference/forward_ops.cpp).
+#include <fmt/format.h>
+
 #include <cmath>
+#include <stdexcept>
 
 #include "compiler/ir/fused_extent.h"
 #include "compiler/reference/ops.h"
@@ -18,6 +22,25 @@ double sigmoid(double x) {
 }
 
 }  // namespace
+
+double scalar_op(ir::FusedOpcode code, double a, double b) {
+  using ir::FusedOpcode;
+  switch (code) {
+    case FusedOpcode::Add: return a + b;
+    case FusedOpcode::Sub: return a - b;
+    case FusedOpcode::Mul: return a * b;
+    case FusedOpcode::Relu: return a > 0 ? a : 0;
+    case FusedOpcode::ReluMask: return b > 0 ? a : 0;
+    case FusedOpcode::Rsqrt: return 1 / std::sqrt(a);
+    case FusedOpcode::Sigmoid: return sigmoid(a);
+    case FusedOpcode::Max: return b > a || std::isnan(b) ? b : a;
+    case FusedOpcode::Load:
+    case FusedOpcode::LoadChannel:
+    case FusedOpcode::LoadPlane:
+    case FusedOpcode::Const: break;
+  }
+  throw std::logic_error(fmt::format("reference: {} is not arithmetic", ir::fused_opcode_name(code)));
+}
 
 Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program, const ir::Dims& space) {
   using ir::FusedOpcode;
@@ -37,14 +60,8 @@ Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program,
         case FusedOpcode::Load: r[k] = inputs[static_cast<size_t>(in.a)][i]; break;
         case FusedOpcode::LoadChannel: r[k] = inputs[static_cast<size_t>(in.a)][in.b * channels + c]; break;
         case FusedOpcode::Const: r[k] = in.value; break;
-        case FusedOpcode::Add: r[k] = a + b; break;
-        case FusedOpcode::Sub: r[k] = a - b; break;
-        case FusedOpcode::Mul: r[k] = a * b; break;
-        case FusedOpcode::Relu: r[k] = a > 0 ? a : 0; break;
-        case FusedOpcode::ReluMask: r[k] = b > 0 ? a : 0; break;
-        case FusedOpcode::Rsqrt: r[k] = 1 / std::sqrt(a); break;
         case FusedOpcode::LoadPlane: r[k] = inputs[static_cast<size_t>(in.a)][plane]; break;
-        case FusedOpcode::Sigmoid: r[k] = sigmoid(a); break;
+        default: r[k] = scalar_op(in.code, a, b);
       }
     }
     if (program.reduce) {

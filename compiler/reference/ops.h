@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "compiler/ir/graph.h"
+#include "compiler/ir/window_reduction.h"
 
 namespace resnetc::reference::ops {
 
@@ -39,11 +40,9 @@ Buffer conv2d(const TensorRef& x, const TensorRef& w, const TensorRef* bias, con
 // Inference BatchNorm: (x - running_mean) / sqrt(running_var + eps) * weight + bias.
 Buffer batchnorm(const TensorRef& x, const TensorRef& weight, const TensorRef& bias, const TensorRef& running_mean,
                  const TensorRef& running_var, double eps);
-// Padding is -inf: a padded position never wins. NaN propagates, as in PyTorch.
-Buffer maxpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape);
-// count_include_pad=True (PyTorch's default): every window divides by kernel_h * kernel_w.
-Buffer avgpool(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape);
-Buffer global_avgpool(const TensorRef& x);
+// A pooling: each output the fold of its window's elements inside the image (padding never takes
+// part: a max never sees it, a sum counts it as zero), then finalized, as `r` describes.
+Buffer window_reduce(const TensorRef& x, const ir::WindowReduction& r, const ir::Dims& y_shape);
 // Flatten and Reshape: the same elements in the same order.
 Buffer copy(const TensorRef& x);
 // y = x W^T + b, W [out, in].
@@ -109,6 +108,8 @@ void bn_running_update(Buffer& running_mean, Buffer& running_var, const TensorRe
 // ---- Pass-made kinds (fused_ops.cpp; the map table's kinds run here too) ----
 // The program evaluated at every element of `space` (a map), or summed per channel (a reduce).
 Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program, const ir::Dims& space);
+// An arithmetic opcode of the scalar instruction set on a = r[a] and b = r[b], in double.
+double scalar_op(ir::FusedOpcode code, double a, double b);
 // `count` elements of x from element `offset`.
 Buffer view(const TensorRef& x, int64_t offset, int64_t count);
 

@@ -405,6 +405,17 @@ void dilated_and_rectangular_convs(std::vector<Case>& out) {
     out.push_back({"conv2d and its gradients " + c.describe(), [c] { return conv_all(c); }, 1e-4, 1, true});
 }
 
+// Cases added after the merged graph (cases() below), so that every case before keeps its inputs.
+void added_later(std::vector<Case>& out) {
+  for (const ir::Dims& s : {ir::Dims{3, 5, 7, 9}, {2, 3, 5, 11}})
+    for (std::optional<double> slope : {std::optional<double>{}, std::optional<double>{0.2}, std::optional<double>{1.5}})
+      out.push_back({fmt::format("leaky_relu and its gradient, slope {} {}", slope ? fmt::format("{}", *slope) : "fallback",
+                                 dims(s)),
+                     [s, slope] { return leaky_relu(s, slope); }, 1e-5, 1});
+  for (const ir::Dims& s : {ir::Dims{3, 5, 7, 7}, {2, 6, 3, 6}, {7, 5, 1, 1}})
+    out.push_back({"fused max " + dims(s), [s] { return fused_max(s); }});
+}
+
 }  // namespace
 
 const std::vector<Case>& cases() {
@@ -421,8 +432,10 @@ const std::vector<Case>& cases() {
     updates(out);
     fused(out);
     training_steps(out);
-    // Last: a merged graph draws its inputs in order, so the cases before keep theirs.
+    // A merged graph draws its inputs in order, so the cases before keep theirs; cases added
+    // since come after it, for the same reason.
     dilated_and_rectangular_convs(out);
+    added_later(out);
     return out;
   }();
   return list;

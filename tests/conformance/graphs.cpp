@@ -39,6 +39,7 @@ struct Program {
   int32_t relu(int32_t a) { return emit(FusedOpcode::Relu, a); }
   int32_t relu_mask(int32_t a, int32_t b) { return emit(FusedOpcode::ReluMask, a, b); }
   int32_t rsqrt(int32_t a) { return emit(FusedOpcode::Rsqrt, a); }
+  int32_t max(int32_t a, int32_t b) { return emit(FusedOpcode::Max, a, b); }
   // (x - mean) * rsqrt(var + eps), mean and var rows 0 and 1 of input `stats`.
   int32_t normalize(int32_t x, int32_t stats, double eps = 1e-5) {
     return mul(sub(x, channel(stats, 0)), rsqrt(add(channel(stats, 1), constant(eps))));
@@ -272,6 +273,15 @@ ir::Graph hardswish(const ir::Dims& shape) {
   return std::move(b).finish(b.add(OpKind::Hardswish, "hardswish", {b.input()}, {}, {}));
 }
 
+ir::Graph leaky_relu(const ir::Dims& shape, std::optional<double> slope) {
+  ir::GraphBuilder b("leaky_relu", shape);
+  ir::Attrs a;
+  if (slope) a.scalars = {*slope};
+  const ValueId dy = input(b, "dy", shape);
+  b.apply(OpKind::LeakyReluGrad, "leaky_relu.grad", {dy, b.input()}, a, {});
+  return std::move(b).finish(b.add(OpKind::LeakyRelu, "leaky_relu", {b.input()}, a, {}));
+}
+
 ir::Graph pad_shortcut(const ir::Dims& shape, int64_t out_channels, int64_t sh, int64_t sw) {
   ir::GraphBuilder b("shortcut", shape);
   ir::Attrs a;
@@ -478,6 +488,16 @@ ir::Graph fused_bn_apply_add_relu(const ir::Dims& shape) {
   y = p.relu(p.add(y, p.load(4)));
   ValueId out = b.apply(OpKind::Fused, "bn.apply_add_relu", {b.input(), stats, weight, bias, residual}, p.map(shape, y), {});
   return std::move(b).finish(out);
+}
+
+// y = max(max(x, other), bias[c]): the window renderers' combining opcode in a fused map.
+ir::Graph fused_max(const ir::Dims& shape) {
+  ir::GraphBuilder b("fused_max", shape);
+  ValueId other = input(b, "other", shape);
+  ValueId bias = b.add_value("bias", {shape[1]}, ValueRole::Parameter);
+  Program p;
+  const int32_t y = p.max(p.max(p.load(0), p.load(1)), p.channel(2));
+  return std::move(b).finish(b.apply(OpKind::Fused, "max", {b.input(), other, bias}, p.map(shape, y), {}));
 }
 
 // BatchNorm backward through a relu, g = relu_mask(dy, y), y a relu's output (exact zeros). The

@@ -2,6 +2,7 @@
 // The graph builders of the conformance cases (cases.cpp), one per kernel family: small graphs
 // of the ops on the shapes a case gives, each with its own inputs.
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "compiler/ir/graph.h"
@@ -37,6 +38,8 @@ ir::Graph global_maxpool(const ir::Dims& shape);                                
 ir::Graph gates(const ir::Dims& shape);
 // hardswish and its gradient (its kinks at -3 and 3: inputs scaled past them).
 ir::Graph hardswish(const ir::Dims& shape);
+// leaky_relu and its gradient with `slope`, or the row's fallback (0.01) when none is given.
+ir::Graph leaky_relu(const ir::Dims& shape, std::optional<double> slope);
 // The option-A shortcut (strided, zero channels appended) and its gradient.
 ir::Graph pad_shortcut(const ir::Dims& shape, int64_t out_channels, int64_t sh, int64_t sw);
 // Dropout and drop-path in evaluation: the identity.
@@ -64,6 +67,8 @@ ir::Graph running_group(const std::vector<int64_t>& channels, const std::vector<
 
 // Fused programs as the passes write them, and every opcode.
 ir::Graph fused_bn_apply_add_relu(const ir::Dims& shape);
+// The max opcode: max(max(x, other), bias[c]).
+ir::Graph fused_max(const ir::Dims& shape);
 ir::Graph fused_bn_backward(const ir::Dims& shape, bool reduce);
 ir::Graph fused_bn_training(const ir::Dims& shape);  // forward, both backward programs, the add's mask
 ir::Graph fused_fold_into_weights(const ir::Dims& weight_shape);

@@ -339,6 +339,17 @@ TEST_CASE("hardswish is a layer, as MobileNetV3 gates write it") {
   CHECK(find_op(g, "stem.hardswish").kind == ir::OpKind::Hardswish);
 }
 
+TEST_CASE("leaky_relu takes its negative slope, 0.01 (nn.LeakyReLU's) when none is given") {
+  auto g = compile_text("network n { input 4x5x5\n stem { leaky_relu; leaky_relu 0.2; leaky_relu 0; leaky_relu 2 } }");
+  CHECK(op_names(g) == std::vector<std::string>{"stem.leaky_relu1", "stem.leaky_relu2", "stem.leaky_relu3",
+                                                "stem.leaky_relu4"});
+  CHECK(find_op(g, "stem.leaky_relu1").kind == ir::OpKind::LeakyRelu);
+  CHECK(find_op(g, "stem.leaky_relu1").attrs.scalars.empty());
+  CHECK(find_op(g, "stem.leaky_relu2").attrs.scalars == std::vector<double>{0.2});
+  CHECK(find_op(g, "stem.leaky_relu3").attrs.scalars == std::vector<double>{0});
+  CHECK(find_op(g, "stem.leaky_relu4").attrs.scalars == std::vector<double>{2});
+}
+
 TEST_CASE("a gate nests: the inner gate's layers in the outer's scope") {
   auto g = compile_text("network n { input 4x5x5\n stem { gate outer { avgpool; gate inner { conv 4 k1 } } } }");
   CHECK(op_names(g) == std::vector<std::string>{"stem.outer.avgpool", "stem.outer.inner.conv", "stem.outer.inner",

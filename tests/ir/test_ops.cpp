@@ -2,11 +2,14 @@
 // arity and writes are consistent, and the attribute schema is well formed.
 #include <catch2/catch.hpp>
 
+#include <limits>
 #include <set>
+#include <stdexcept>
 #include <vector>
 #include <string_view>
 
 #include "compiler/ir/ops.h"
+#include "compiler/ir/window_reduction.h"
 
 namespace resnetc::ir {
 namespace {
@@ -62,6 +65,51 @@ TEST_CASE("attributes have unique names and a default Attrs is at every default"
   }
   CHECK(op_uses_attr(OpKind::Conv2d, AttrField::Groups));
   CHECK_FALSE(op_uses_attr(OpKind::Relu, AttrField::Kernel));
+}
+
+}  // namespace
+}  // namespace resnetc::ir
+
+namespace resnetc::ir {
+namespace {
+
+TEST_CASE("every Window kind, and no other, is a window reduction the renderers render") {
+  const Dims x{2, 3, 7, 9};
+  for (int k = 0; k <= static_cast<int>(kLastOpKind); ++k) {
+    const auto kind = static_cast<OpKind>(k);
+    INFO(op_kind_name(kind));
+    if (op_skeleton(kind) == Skeleton::Window) {
+      CHECK_NOTHROW(window_reduction(kind, Attrs{}, x));
+    } else {
+      CHECK_THROWS_AS(window_reduction(kind, Attrs{}, x), std::logic_error);
+    }
+  }
+}
+
+TEST_CASE("a pooling kind's reduction: its start, combining opcode and finalization, as PyTorch pools") {
+  using F = WindowReduction::Finalize;
+  const Dims x{2, 3, 7, 9};
+  Attrs a;
+  a.kernel[0] = a.kernel[1] = 3;
+  a.stride[0] = a.stride[1] = 2;
+  a.padding[0] = a.padding[1] = 1;
+  const WindowReduction max = window_reduction(OpKind::MaxPool, a, x);
+  CHECK((max.combine == FusedOpcode::Max && max.init == -std::numeric_limits<double>::infinity()));
+  CHECK((max.finalize == F::None && !max.whole_plane && !max.gradient));
+  CHECK((max.kernel[1] == 3 && max.stride[0] == 2 && max.padding[1] == 1));
+  const WindowReduction avg = window_reduction(OpKind::AvgPool, a, x);
+  CHECK((avg.combine == FusedOpcode::Add && avg.init == 0 && avg.finalize == F::DivideByArea));
+  a.ceil_mode = true;  // a window may hang past the padded image: each divides by its count
+  CHECK(window_reduction(OpKind::AvgPool, a, x).finalize == F::DivideByCount);
+  a.ceil_mode = false;
+  a.count_include_pad = false;
+  const WindowReduction clipped = window_reduction(OpKind::AvgPoolGrad, a, x);
+  CHECK((clipped.finalize == F::DivideByCount && !clipped.count_include_pad && clipped.gradient));
+  const WindowReduction global = window_reduction(OpKind::GlobalMaxPool, Attrs{}, x);
+  CHECK((global.whole_plane && global.combine == FusedOpcode::Max && global.kernel[0] == 7 && global.kernel[1] == 9));
+  CHECK((global.stride[0] == 1 && global.padding[0] == 0));
+  const WindowReduction mean = window_reduction(OpKind::GlobalAvgPool, Attrs{}, x);
+  CHECK((mean.whole_plane && mean.combine == FusedOpcode::Add && mean.finalize == F::DivideByArea));
 }
 
 }  // namespace

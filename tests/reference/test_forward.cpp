@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 
 #include "reference_test_util.h"
 
@@ -129,6 +130,16 @@ TEST_CASE("hardswish: x * relu6(x + 3) / 6, exact beyond the kinks", "[reference
              Approx(std::vector<double>{0, 0, -1.5 * 1.5 / 6, 0, 4.0 / 6, 3, 4, 1000}));
 }
 
+TEST_CASE("leaky_relu: x where x > 0, else slope * x; the slope 0.01 unless given", "[reference][forward]") {
+  const std::vector<double> x{-1000, -2, -1e-3, 0, 1e-3, 5};
+  CHECK_THAT(run_one(OpKind::LeakyRelu, {1, 1, 1, 6}, x, {}),
+             Approx(std::vector<double>{-10, -0.02, -1e-5, 0, 1e-3, 5}));
+  Attrs steep;
+  steep.scalars = {0.25};
+  CHECK_THAT(run_one(OpKind::LeakyRelu, {1, 1, 1, 6}, x, steep),
+             Approx(std::vector<double>{-250, -0.5, -2.5e-4, 0, 1e-3, 5}));
+}
+
 TEST_CASE("channel_mul scales each (n, c) plane by its gate", "[reference][forward]") {
   resnetc::ir::GraphBuilder b("g", {2, 2, 1, 2});
   ValueId gate = b.add_value("gate", {2, 2, 1, 1}, ValueRole::State);
@@ -186,6 +197,18 @@ TEST_CASE("global maxpool: the maximum of each channel", "[reference][forward]")
   auto y = run_one(OpKind::GlobalMaxPool, {2, 1, 2, 3}, {3, -1, 7, 2, 0, 5, -4, -2, -9, -3, -8, -5}, {}, {}, &out);
   CHECK(out == Dims{2, 1, 1, 1});
   CHECK_THAT(y, Approx(std::vector<double>{7, -2}));
+}
+
+TEST_CASE("a NaN wins a max window, as in PyTorch; windows without one keep their maximum", "[reference][forward]") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto y = run_one(OpKind::MaxPool, {1, 1, 2, 4}, {1, nan, 3, 4, 5, 6, 7, 8}, window(2, 2, 0));
+  REQUIRE(y.size() == 2);
+  CHECK(std::isnan(y[0]));
+  CHECK(y[1] == 8);
+  auto g = run_one(OpKind::GlobalMaxPool, {1, 2, 1, 3}, {nan, 9, -1, 2, -3, 1}, {});
+  REQUIRE(g.size() == 2);
+  CHECK(std::isnan(g[0]));
+  CHECK(g[1] == 2);
 }
 
 TEST_CASE("global avgpool: the mean of each channel", "[reference][forward]") {

@@ -323,6 +323,41 @@ TEST_CASE("sigmoid and silu gradients", "[reference][gradients]") {
   }
 }
 
+TEST_CASE("leaky_relu gradient, at the row's fallback slope and at a given one", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  // x in [-1, 1], away from the kink at 0.
+  std::vector<double> x = random_values(resnetc::ir::numel(shape), 760);
+  for (double& v : x)
+    if (std::abs(v) < 0.05) v += 0.1;
+  for (std::vector<double> scalars : {std::vector<double>{}, std::vector<double>{0.2}, std::vector<double>{1.5}}) {
+    Attrs a;
+    a.scalars = scalars;
+    Builder t(shape, x);
+    ValueId in = t.b.input();
+    ValueId y = t.b.add(OpKind::LeakyRelu, "act", {in}, a, here());
+    ValueId r = t.leaf("r", shape);
+    ValueId dx = t.b.apply(OpKind::LeakyReluGrad, "act_grad", {r, in}, a, here());
+    Case c = t.finish(y);
+    CHECK(check("leaky_relu_grad", c, in, dx, y, r) < kTolerance);
+  }
+}
+
+TEST_CASE("leaky_relu gradient at 0 is the slope's, as PyTorch", "[reference][gradients]") {
+  // PyTorch 2.x: leaky_relu_backward gives dy where x > 0, else dy * negative_slope.
+  Attrs a;
+  a.scalars = {0.2};
+  Builder t({1, 1, 1, 4}, {-2, 0, 1e-30, 3});
+  ValueId in = t.b.input();
+  ValueId y = t.b.add(OpKind::LeakyRelu, "act", {in}, a, here());
+  ValueId r = t.leaf("r", {1, 1, 1, 4}, {1, 2, 3, 4});
+  ValueId dx = t.b.apply(OpKind::LeakyReluGrad, "act_grad", {r, in}, a, here());
+  Case c = t.finish(y);
+  Executor ex(c.graph);
+  for (const auto& [id, data] : c.values) ex.set(id, data);
+  ex.run();
+  CHECK_THAT(ex.get(dx), Catch::Matchers::Approx(std::vector<double>{0.2, 0.4, 3, 4}));
+}
+
 TEST_CASE("hardswish gradient", "[reference][gradients]") {
   const Dims shape{2, 3, 5, 7};
   // x in [-5, 5], away from the kinks at -3 and 3, where the slope jumps.

@@ -2,6 +2,7 @@
 // parameters, and when an update may write.
 #include <fmt/ranges.h>  // fmt::join moved here in fmt 11
 
+#include "compiler/ir/maps.h"
 #include "compiler/ir/ops.h"
 #include "compiler/ir/shape_inference.h"
 #include "compiler/ir/verify/kind_checks.h"
@@ -142,6 +143,9 @@ void Verifier::check_attrs(const Op& op, const std::string& me) {
     if (!op_uses_attr(op.kind, f) && !attr_is_default(op.attrs, f))
       report("{}: attribute {}={} is not used by {} and must stay at its default {}", me, attr_field_name(f),
              format_attr(op.attrs, f), op_kind_name(op.kind), format_attr(Attrs{}, f));
+  if (!op.attrs.scalars.empty() && map_kind(op.kind) == nullptr)
+    report("{}: {} has no attributes of a map row, but is given {}", me, op_kind_name(op.kind),
+           op.attrs.scalars.size());
   if (const KindChecks& checks = checks_of(op.kind); checks.check) checks.check(op, KindContext(*this, me));
 }
 

@@ -94,6 +94,8 @@ std::string expression(const Emitter& e, const FusedInstr& in, bool dbl, const s
       return fmt::format("{}__ldg(in{} + {})", dbl ? "(double)" : "", in.a, plane);
     case FusedOpcode::Sigmoid:  // exp(-x) = +inf below about -88 (float) gives 0, never a NaN
       return fmt::format("{1} / ({1} + {2}(-{0}))", reg(in.a), dbl ? "1.0" : "1.0f", dbl ? "exp" : "expf");
+    case FusedOpcode::Max:
+      return fmt::format("{1} > {0} || {1} != {1} ? {1} : {0}", reg(in.a), reg(in.b));
   }
   throw std::invalid_argument(fmt::format("CUDA emitter: {}: unknown fused opcode", e.where()));
 }

@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "compiler/codegen/llvm/emit/emit_helpers.h"
+#include "compiler/codegen/llvm/emit/scalar_op.h"
 #include "compiler/codegen/llvm/kernel_emitter.h"
 #include "compiler/ir/fused_extent.h"
 
@@ -30,29 +31,6 @@ using namespace emit_helpers;
 using ir::FusedOpcode;
 
 llvm::Constant* fp(llvm::Type* type, double v) { return llvm::ConstantFP::get(type, v); }
-
-// An arithmetic instruction on x = r[a] and y = r[b] (null when not read), in their type.
-llvm::Value* arithmetic(Builder& b, FusedOpcode code, llvm::Value* x, llvm::Value* y) {
-  llvm::Type* t = x->getType();
-  switch (code) {
-    case FusedOpcode::Add: return b.CreateFAdd(x, y);
-    case FusedOpcode::Sub: return b.CreateFSub(x, y);
-    case FusedOpcode::Mul: return b.CreateFMul(x, y);
-    case FusedOpcode::Relu: return b.CreateSelect(b.CreateFCmpOGT(x, fp(t, 0)), x, fp(t, 0));
-    case FusedOpcode::ReluMask: return b.CreateSelect(b.CreateFCmpOGT(y, fp(t, 0)), x, fp(t, 0));
-    case FusedOpcode::Rsqrt: return b.CreateFDiv(fp(t, 1), b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x));
-    // 1 / (1 + exp(-x)) is stable for large |x| in IEEE arithmetic: exp(-x) overflowing to +inf
-    // (x below about -88 in float) gives 0, within a denormal of the true value, never a NaN;
-    // and it is one exp and one division, without the select of the exp(-|x|) form.
-    case FusedOpcode::Sigmoid:
-      return b.CreateFDiv(fp(t, 1), b.CreateFAdd(fp(t, 1), b.CreateUnaryIntrinsic(llvm::Intrinsic::exp, b.CreateFNeg(x))));
-    case FusedOpcode::Load:
-    case FusedOpcode::LoadChannel:
-    case FusedOpcode::LoadPlane:
-    case FusedOpcode::Const: break;
-  }
-  throw std::logic_error(fmt::format("fused: {} is not arithmetic", ir::fused_opcode_name(code)));
-}
 
 // The program's registers as LLVM values, emitted in two steps: the channel's registers
 // (emit_channel), then the element's (emit_element), which may sit in an inner loop.
@@ -103,7 +81,7 @@ class Registers {
       } else if (ins.code == FusedOpcode::Const) {
         wide_[i] = f64(b, ins.value);
       } else {
-        wide_[i] = arithmetic(b, ins.code, wide_[static_cast<size_t>(ins.a)],
+        wide_[i] = scalar_op(b, ins.code, wide_[static_cast<size_t>(ins.a)],
                               ir::reads_register_b(ins.code) ? wide_[static_cast<size_t>(ins.b)] : nullptr);
       }
       value_[i] = to_f32(b, wide_[i]);
@@ -123,7 +101,7 @@ class Registers {
       } else if (ins.code == FusedOpcode::LoadPlane) {
         value_[r] = load_f32(b, in[static_cast<size_t>(ins.a)], plane);
       } else {
-        value_[r] = arithmetic(b, ins.code, value_[static_cast<size_t>(ins.a)],
+        value_[r] = scalar_op(b, ins.code, value_[static_cast<size_t>(ins.a)],
                                ir::reads_register_b(ins.code) ? value_[static_cast<size_t>(ins.b)] : nullptr);
       }
     }
@@ -284,6 +262,29 @@ void emit_reduce_rows(KernelBody& k, const Space& s) {
 }
 
 }  // namespace
+
+llvm::Value* scalar_op(Builder& b, FusedOpcode code, llvm::Value* x, llvm::Value* y) {
+  llvm::Type* t = x->getType();
+  switch (code) {
+    case FusedOpcode::Add: return b.CreateFAdd(x, y);
+    case FusedOpcode::Sub: return b.CreateFSub(x, y);
+    case FusedOpcode::Mul: return b.CreateFMul(x, y);
+    case FusedOpcode::Relu: return b.CreateSelect(b.CreateFCmpOGT(x, fp(t, 0)), x, fp(t, 0));
+    case FusedOpcode::ReluMask: return b.CreateSelect(b.CreateFCmpOGT(y, fp(t, 0)), x, fp(t, 0));
+    case FusedOpcode::Rsqrt: return b.CreateFDiv(fp(t, 1), b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x));
+    // 1 / (1 + exp(-x)) is stable for large |x| in IEEE arithmetic: exp(-x) overflowing to +inf
+    // (x below about -88 in float) gives 0, within a denormal of the true value, never a NaN;
+    // and it is one exp and one division, without the select of the exp(-|x|) form.
+    case FusedOpcode::Sigmoid:
+      return b.CreateFDiv(fp(t, 1), b.CreateFAdd(fp(t, 1), b.CreateUnaryIntrinsic(llvm::Intrinsic::exp, b.CreateFNeg(x))));
+    case FusedOpcode::Max: return b.CreateSelect(b.CreateOr(b.CreateFCmpOGT(y, x), b.CreateFCmpUNO(y, y)), y, x);
+    case FusedOpcode::Load:
+    case FusedOpcode::LoadChannel:
+    case FusedOpcode::LoadPlane:
+    case FusedOpcode::Const: break;
+  }
+  throw std::logic_error(fmt::format("fused: {} is not arithmetic", ir::fused_opcode_name(code)));
+}
 
 void emit_fused(KernelBody& k) {
   if (k.kernel.kind != ir::OpKind::Fused)

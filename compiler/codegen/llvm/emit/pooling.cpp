@@ -1,6 +1,7 @@
-// maxpool, avgpool, global_avgpool, global_maxpool and the gradients of maxpool and avgpool,
-// over N*C planes in parallel (global_maxpool is maxpool with the whole plane as its window;
-// global_avgpool's gradient is a map, in elementwise.cpp).
+// The window renderer: the pooling kinds and their gradients, over N*C planes in parallel, each
+// rendered from its ir::WindowReduction (the accumulator's start, the combining opcode through
+// scalar_op.h's table, the finalization), never from its kind (global_avgpool's gradient is a
+// map, in elementwise.cpp). A whole-plane window (global pooling) is one loop per plane.
 //
 // A window op splits each plane's outputs at compile time into an interior, whose windows
 // lie wholly inside the image (no bounds checks, the window unrolled, the ow loop
@@ -14,20 +15,20 @@
 // row of indices on the stack, then scatters them.
 #include <algorithm>
 #include <limits>
-#include <stdexcept>
 #include <tuple>
 #include <utility>
 
-#include <fmt/format.h>
-
 #include "compiler/codegen/llvm/emit/emit_helpers.h"
+#include "compiler/codegen/llvm/emit/scalar_op.h"
 #include "compiler/codegen/llvm/kernel_emitter.h"
+#include "compiler/ir/window_reduction.h"
 
 namespace resnetc::codegen::llvm_backend {
 namespace {
 
 using namespace emit_helpers;
-using ir::OpKind;
+using ir::FusedOpcode;
+using Finalize = ir::WindowReduction::Finalize;
 
 // Windows past this many elements are walked by loops instead of being unrolled.
 constexpr int64_t kMaxUnrolledWindow = 64;
@@ -54,13 +55,13 @@ std::pair<int64_t, int64_t> interior(int64_t in, int64_t out, int64_t k, int64_t
   return {lo, hi};
 }
 
-Window window(const ir::Dims& x, const ir::Dims& y, const ir::Attrs& a) {
-  Window g{x[0] * x[1], x[2], x[3], y[2], y[3], a.kernel[0], a.kernel[1], a.stride[0], a.stride[1],
-           a.padding[0], a.padding[1], 0, 0, 0, 0};
+Window window(const ir::Dims& x, const ir::Dims& y, const ir::WindowReduction& r) {
+  Window g{x[0] * x[1], x[2], x[3], y[2], y[3], r.kernel[0], r.kernel[1], r.stride[0], r.stride[1],
+           r.padding[0], r.padding[1], 0, 0, 0, 0};
   std::tie(g.oh_lo, g.oh_hi) = interior(g.in_h, g.out_h, g.kh, g.sh, g.ph);
   std::tie(g.ow_lo, g.ow_hi) = interior(g.in_w, g.out_w, g.kw, g.sw, g.pw);
-  g.count_include_pad = a.count_include_pad;
-  g.fixed_divisor = a.count_include_pad && !a.ceil_mode;
+  g.count_include_pad = r.count_include_pad;
+  g.fixed_divisor = r.finalize != Finalize::DivideByCount;
   return g;
 }
 
@@ -153,9 +154,9 @@ llvm::Value* takes_max(Builder& b, llvm::Value* v, llvm::Value* best) {
   return b.CreateOr(b.CreateFCmpOGT(v, best), b.CreateFCmpUNO(v, v));
 }
 
-// maxpool / avgpool: x -> y, over the windows `attrs` gives.
-void emit_pool_forward(KernelBody& k, bool max, const ir::Attrs& attrs) {
-  const Window g = window(k.in_shape(0), k.out_shape(), attrs);
+// x -> y: each output the fold of its window, then finalized.
+void emit_pool_forward(KernelBody& k, const ir::WindowReduction& r) {
+  const Window g = window(k.in_shape(0), k.out_shape(), r);
   for_range(k, "planes", g.planes, g.planes * g.in_plane(), {k.in[0], k.out},
             [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
               llvm::AllocaInst* acc = local(b, b.getFloatTy(), "acc");
@@ -163,24 +164,25 @@ void emit_pool_forward(KernelBody& k, bool max, const ir::Attrs& attrs) {
                 llvm::Value* x = gep_f32(b, a[0], b.CreateMul(plane, i64(b, g.in_plane())), "x");
                 llvm::Value* y = gep_f32(b, a[1], b.CreateMul(plane, i64(b, g.out_plane())), "y");
                 emit_outputs(b, g, true, [&](llvm::Value* oh, llvm::Value* ow, bool checked) {
-                  b.CreateStore(max ? f32(b, -std::numeric_limits<float>::infinity()) : f32(b, 0), acc);
+                  b.CreateStore(f32(b, static_cast<float>(r.init)), acc);
                   emit_window(b, g, oh, ow, checked, [&](llvm::Value* index) {
                     llvm::Value* v = load_f32(b, x, index);
-                    llvm::Value* best = b.CreateLoad(b.getFloatTy(), acc);
-                    b.CreateStore(max ? b.CreateSelect(takes_max(b, v, best), v, best) : b.CreateFAdd(best, v), acc);
+                    b.CreateStore(scalar_op(b, r.combine, b.CreateLoad(b.getFloatTy(), acc), v), acc);
                   });
                   llvm::Value* result = b.CreateLoad(b.getFloatTy(), acc);
-                  if (!max) result = b.CreateFDiv(result, avg_divisor(b, g, oh, ow, checked));
+                  if (r.finalize != Finalize::None) result = b.CreateFDiv(result, avg_divisor(b, g, oh, ow, checked));
                   store_f32(b, result, y, y_index(b, g, oh, ow));
                 });
               }, kOuter);
             });
 }
 
-// maxpool_grad (dy, x -> dx) and avgpool_grad (dy -> dx).
-void emit_pool_backward(KernelBody& k, bool max) {
+// The gradient of a max (dy, x -> dx: to the first maximum of each window) or of a sum (dy -> dx:
+// to every element of the window, divided as the forward was).
+void emit_pool_backward(KernelBody& k, const ir::WindowReduction& r) {
+  const bool max = r.combine == FusedOpcode::Max;
   const ir::Dims& x_shape = k.out_shape();
-  const Window g = window(x_shape, k.in_shape(0), k.attrs());
+  const Window g = window(x_shape, k.in_shape(0), r);
   std::vector<llvm::Value*> arrays{k.in[0]};
   if (max) arrays.push_back(k.in[1]);
   arrays.push_back(k.out);
@@ -257,8 +259,10 @@ void emit_pool_backward(KernelBody& k, bool max) {
             });
 }
 
-// global_avgpool: [N, C, H, W] -> [N, C, 1, 1], the mean of each plane.
-void emit_global_forward(KernelBody& k) {
+// A whole-plane window: [N, C, H, W] -> [N, C, 1, 1], one loop over each plane; a sum is
+// reassociated (vectorized), a max folds in scan order.
+void emit_plane_forward(KernelBody& k, const ir::WindowReduction& r) {
+  const bool sum = r.combine == FusedOpcode::Add;
   const ir::Dims& x = k.in_shape(0);
   const int64_t planes = x[0] * x[1], hw = x[2] * x[3];
   for_range(k, "planes", planes, planes * hw, {k.in[0], k.out},
@@ -266,15 +270,18 @@ void emit_global_forward(KernelBody& k) {
               llvm::AllocaInst* acc = local(b, b.getFloatTy(), "acc");
               emit_for(b, "plane", begin, end, i64(b, 1), [&](llvm::Value* plane) {
                 llvm::Value* src = gep_f32(b, a[0], b.CreateMul(plane, i64(b, hw)), "x");
-                b.CreateStore(f32(b, 0), acc);
+                b.CreateStore(f32(b, static_cast<float>(r.init)), acc);
                 emit_for(
                     b, "p", 0, hw, 1,
                     [&](llvm::Value* p) {
-                      b.CreateStore(reduce_add(b, b.CreateLoad(b.getFloatTy(), acc), load_f32(b, src, p)), acc);
+                      llvm::Value* so_far = b.CreateLoad(b.getFloatTy(), acc);
+                      llvm::Value* v = load_f32(b, src, p);
+                      b.CreateStore(sum ? reduce_add(b, so_far, v) : scalar_op(b, r.combine, so_far, v), acc);
                     },
-                    kReduce);
-                store_f32(b, b.CreateFDiv(b.CreateLoad(b.getFloatTy(), acc), f32(b, static_cast<float>(hw))), a[1],
-                          plane);
+                    sum ? kReduce : LoopHints{});
+                llvm::Value* result = b.CreateLoad(b.getFloatTy(), acc);
+                if (r.finalize != Finalize::None) result = b.CreateFDiv(result, f32(b, static_cast<float>(hw)));
+                store_f32(b, result, a[1], plane);
               }, kOuter);
             });
 }
@@ -282,20 +289,10 @@ void emit_global_forward(KernelBody& k) {
 }  // namespace
 
 void emit_pooling(KernelBody& k) {
-  switch (k.kernel.kind) {
-    case OpKind::MaxPool: return emit_pool_forward(k, true, k.attrs());
-    case OpKind::AvgPool: return emit_pool_forward(k, false, k.attrs());
-    case OpKind::GlobalAvgPool: return emit_global_forward(k);
-    case OpKind::GlobalMaxPool: {  // maxpool with the whole plane as its window
-      ir::Attrs plane;
-      plane.kernel[0] = k.in_shape(0)[2], plane.kernel[1] = k.in_shape(0)[3];
-      return emit_pool_forward(k, true, plane);
-    }
-    case OpKind::MaxPoolGrad: return emit_pool_backward(k, true);
-    case OpKind::AvgPoolGrad: return emit_pool_backward(k, false);
-    default: break;
-  }
-  throw std::logic_error(fmt::format("emit_pooling: {} is not a pooling op", ir::op_kind_name(k.kernel.kind)));
+  const ir::WindowReduction r = ir::window_reduction(k.kernel.kind, k.attrs(), k.in_shape(0));
+  if (r.gradient) return emit_pool_backward(k, r);
+  if (r.whole_plane) return emit_plane_forward(k, r);
+  emit_pool_forward(k, r);
 }
 
 }  // namespace resnetc::codegen::llvm_backend
