@@ -10,6 +10,7 @@
 #include <limits>
 #include <set>
 
+#include "compiler/ir/maps.h"
 #include "export/export_error.h"
 
 namespace resnetc::exporter {
@@ -33,6 +34,13 @@ void set_int(onnx::NodeProto& n, const char* name, int64_t value) {
   a->set_name(name);
   a->set_type(onnx::AttributeProto::INT);
   a->set_i(value);
+}
+
+void set_float(onnx::NodeProto& n, const char* name, double value) {
+  onnx::AttributeProto* a = n.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(static_cast<float>(value));
 }
 
 // A float tensor's type with its batch dimension free.
@@ -170,6 +178,11 @@ class Lowering {
       case ir::OpKind::Relu: same("Relu", op); return;
       case ir::OpKind::Add: same("Add", op); return;
       case ir::OpKind::Sigmoid: same("Sigmoid", op); return;
+      // x * relu6(x + 3) / 6: ONNX's HardSwish, x * max(0, min(1, x / 6 + 1/2)) (opset 14)
+      case ir::OpKind::Hardswish: same("HardSwish", op); return;
+      case ir::OpKind::LeakyRelu:
+        set_float(same("LeakyRelu", op), "alpha", ir::map_attribute(*ir::map_kind(op.kind), a, 0));  // the slope
+        return;
       case ir::OpKind::ChannelMul: same("Mul", op); return;  // the gate [N, C, 1, 1] broadcasts
       case ir::OpKind::Silu: {  // x * sigmoid(x): ONNX has no SiLU operator
         const std::string x = in(op.inputs[0]), s = temporary(op, ".sigmoid");
