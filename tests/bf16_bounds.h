@@ -8,7 +8,8 @@
 // with S = Σ_k |a_k| |b_k| (+ |bias|), K the reduction length. Half the operands are exact ties
 // between two bfloat16 values, so any rounding but ties to even breaks the first bound. A conv's
 // epilogue statistics must be those of its stored output.
-// Used by the emulated CUDA kernels (tests/cuda_codegen/test_emulated_bf16.cpp) and on a GPU
+// Used by the CPU backend (tests/backend/test_bf16.cpp), the emulated CUDA kernels
+// (tests/cuda_codegen/test_emulated_bf16.cpp) and on a GPU
 // (tests/gpu/test_gpu_backend.cpp).
 #include <catch2/catch.hpp>
 

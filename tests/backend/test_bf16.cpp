@@ -1,5 +1,6 @@
 // bf16 contractions on the CPU backend (plan::Precision::Bf16, docs/precision.md): each GEMM
-// kernel on the window GEMM against the reference executor in double, twice:
+// kernel on the window GEMM against the reference executor in double (tests/bf16_bounds.h, the
+// check every backend shares), twice:
 //  * on the operands rounded to bfloat16 here (round to nearest even, as c10::BFloat16), where
 //    only float32 accumulation separates them: |y - ref(bf16(a), bf16(b))| <= (K + 2) 2^-23 S;
 //  * on the exact operands, at bf16's bound: each operand is off by at most 2^-9 relative (8
@@ -16,19 +17,17 @@
 #include <llvm/ADT/StringMap.h>
 #include <llvm/Support/Host.h>
 
-#include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <cstdlib>
-#include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "backends/cpu/cpu_precision.h"
 #include "backends/cpu/cpu_program.h"
 #include "backends/cpu/plan_runner.h"
-#include "compiler/reference/executor.h"
 #include "tests/conformance/graphs.h"
+#include "tests/bf16_bounds.h"
 #include "tests/conv_case.h"
 
 using namespace resnetc;
@@ -48,16 +47,6 @@ bool host_has_bf16() {
   return !codegen::llvm_backend::cpu_precision_refusal(plan::Precision::Bf16, features);
 }
 
-double bf16(double x) {  // float(x) rounded to the nearest bfloat16, ties to even
-  const float f = static_cast<float>(x);
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  bits = (bits + 0x7fff + ((bits >> 16) & 1)) & 0xffff0000u;
-  float r;
-  std::memcpy(&r, &bits, 4);
-  return r;
-}
-
 // The graph's one contraction, with reduction length K, in bf16 against the two bounds, with
 // the window GEMM's formulation `path` forced (RESNETC_CONV_PATH, read when kernels are emitted).
 void check_path(const ir::Graph& graph, int64_t K, const char* path) {
@@ -70,68 +59,19 @@ void check_path(const ir::Graph& graph, int64_t K, const char* path) {
   cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit(), plan, cpu::ThreadPool::global()),
                          cpu::ThreadPool::global());
   unsetenv("RESNETC_CONV_PATH");
-  reference::Executor exact(graph), rounded(graph), magnitude(graph);
-  std::mt19937 rng(7);
-  std::uniform_real_distribution<double> uniform(-1, 1);
-  std::uniform_int_distribution<int> mantissa(0, 127), exponent(-3, 0), coin(0, 1);
-  for (size_t i = 0; i < plan.buffers.size(); ++i) {
-    if (plan.buffers[i].storage == plan::Storage::Arena) continue;
-    const bool operand = static_cast<int>(i) == kernel.inputs[0] || static_cast<int>(i) == kernel.inputs[1];
-    std::span<float> data = runner.buffer(static_cast<int>(i));
-    std::vector<double> values(data.size()), bf(data.size()), abs(data.size());
-    for (size_t j = 0; j < values.size(); ++j) {
-      // A tie: 1 + (2m + 1) 2^-8 lies halfway between two bfloat16 values.
-      const double tie = std::ldexp(1 + (2 * mantissa(rng) + 1) / 256.0, exponent(rng)) * (coin(rng) ? 1 : -1);
-      data[j] = static_cast<float>(coin(rng) ? tie : uniform(rng));
-      values[j] = data[j];
-      bf[j] = operand ? bf16(values[j]) : values[j];
-      abs[j] = std::abs(values[j]);
-    }
-    exact.set(plan.buffers[i].value, values);
-    rounded.set(plan.buffers[i].value, bf);
-    magnitude.set(plan.buffers[i].value, abs);
-  }
-  runner.poison_arena();
-  runner.run();
-  exact.run();
-  rounded.run();
-  magnitude.run();
-  const ir::ValueId out = plan.buffer(kernel.output).value;
-  const std::span<float> y = runner.buffer(kernel.output);
-  const double accumulation = static_cast<double>(K + 2) * std::ldexp(1.0, -23);
-  double worst_rounded = 0, worst_exact = 0;
-  for (size_t j = 0; j < y.size(); ++j) {
-    const double s = magnitude.get(out)[j];
-    const double e_rounded = std::abs(y[j] - rounded.get(out)[j]), e_exact = std::abs(y[j] - exact.get(out)[j]);
-    INFO(kernel.name << " element " << j << ": " << y[j] << " vs " << rounded.get(out)[j] << " (bf16 operands), "
-                     << exact.get(out)[j] << " (exact), S = " << s);
-    REQUIRE(e_rounded <= accumulation * s);
-    REQUIRE(e_exact <= (std::ldexp(1.0, -8) + accumulation) * s);
-    worst_rounded = std::max(worst_rounded, e_rounded / s);
-    worst_exact = std::max(worst_exact, e_exact / s);
-  }
-  // The operands were rounded: float32 operands would be as close to the exact result as to
-  // the rounded one's accumulation error.
-  CHECK(worst_exact > 16 * worst_rounded);
-  if (kernel.epilogue_stats < 0) return;
-  // BatchNorm statistics from the epilogue: the mean and biased variance of the bf16 output
-  // itself, each channel's over N x H x W, summed in float32 blocks then double.
-  const ir::Dims& shape = plan.buffer(kernel.output).shape;
-  const int64_t N = shape[0], C = shape[1], HW = shape[2] * shape[3];
-  const std::span<float> stats = runner.buffer(kernel.epilogue_stats);
-  for (int64_t c = 0; c < C; ++c) {
-    double sum = 0, squares = 0;
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t i = 0; i < HW; ++i) {
-        const double v = y[static_cast<size_t>((n * C + c) * HW + i)];
-        sum += v;
-        squares += v * v;
-      }
-    const double mean = sum / static_cast<double>(N * HW), var = squares / static_cast<double>(N * HW) - mean * mean;
-    INFO("channel " << c);
-    CHECK(stats[static_cast<size_t>(c)] == Approx(mean).margin(1e-5));
-    CHECK(stats[static_cast<size_t>(C + c)] == Approx(var).epsilon(1e-4));
-  }
+  testing::check_bf16_bounds(graph, plan, K,
+                             {.write = [&](int buffer, std::span<const float> values) {
+                                std::span<float> to = runner.buffer(buffer);
+                                std::copy(values.begin(), values.end(), to.begin());
+                              },
+                              .run = [&] {
+                                runner.poison_arena();
+                                runner.run();
+                              },
+                              .read = [&](int buffer) {
+                                const std::span<float> from = runner.buffer(buffer);
+                                return std::vector<float>(from.begin(), from.end());
+                              }});
 }
 
 // Every formulation: AMX tiles (where the shape and the host allow; else the default choice),
