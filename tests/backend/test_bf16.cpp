@@ -17,8 +17,8 @@
 #include <llvm/ADT/StringMap.h>
 #include <llvm/Support/Host.h>
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -26,8 +26,8 @@
 #include "backends/cpu/cpu_precision.h"
 #include "backends/cpu/cpu_program.h"
 #include "backends/cpu/plan_runner.h"
-#include "tests/conformance/graphs.h"
 #include "tests/bf16_bounds.h"
+#include "tests/conformance/graphs.h"
 #include "tests/conv_case.h"
 
 using namespace resnetc;
