@@ -20,13 +20,12 @@ which tools/setup installs. Exits 77 (ctest's skip) when they cannot be imported
 """
 import json
 import os
-import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "cli"))
 from cli_cases import (ROOT, Failure, Suite, check, cifar_image, expect, fashion_images, png_bytes,  # noqa: E402
-                       read_safetensors, write_cifar_subset)
+                       read_safetensors, write_cifar_subset, write_safetensors)
 
 try:
     import torch
@@ -57,7 +56,7 @@ def load_state_dict(path):
 
 
 def save_state_dict(path, state):
-    """A state dict as safetensors (the layout read_safetensors reads), float32 and int64."""
+    """A state dict as safetensors (cli_cases.write_safetensors' layout), float32 and int64."""
     header, chunks, offset = {}, [], 0
     names = {torch.float32: "F32", torch.int64: "I64"}
     for name, tensor in state.items():
@@ -66,10 +65,7 @@ def save_state_dict(path, state):
                         "data_offsets": [offset, offset + len(raw)]}
         chunks.append(raw)
         offset += len(raw)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(chunks))
+    write_safetensors(path, header, {}, b"".join(chunks))
 
 
 def cifar_network():
