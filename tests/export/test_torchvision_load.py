@@ -24,7 +24,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "cli"))
-from cli_cases import (ROOT, Failure, Suite, check, cifar_image, expect, fashion_images, png_bytes,  # noqa: E402
+from cli_cases import (ROOT, Suite, check, cifar_image, expect, fashion_images, png_bytes,  # noqa: E402
                        read_safetensors, write_cifar_subset, write_safetensors)
 
 try:
