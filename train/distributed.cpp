@@ -240,16 +240,7 @@ void DataParallel::at_step(int64_t step) {
 }
 
 void DataParallel::use_rank0_values(TensorMap& state) const {
-  // A sum to which every other rank adds zeros: rank 0's floats, exactly.
-  std::vector<float> all;
-  for (const auto& [name, values] : state) all.insert(all.end(), values.begin(), values.end());
-  if (rank() != 0) std::fill(all.begin(), all.end(), 0.0F);
-  world_->sum(std::span<float>(all));
-  auto at = all.begin();
-  for (auto& [name, values] : state) {
-    std::copy_n(at, values.size(), values.begin());
-    at += static_cast<std::ptrdiff_t>(values.size());
-  }
+  for (auto& [name, values] : state) broadcast(std::as_writable_bytes(std::span(values)));
 }
 
 Slice rank_slice(const DataParallel* dp, int64_t count) { return dp ? dp->slice(count) : Slice{0, count}; }
