@@ -44,10 +44,8 @@ std::vector<ClassProbability> top_classes(const float* logits, int64_t classes, 
 
 }  // namespace
 
-Predictions predict(const ir::Graph& forward, const data::Split& images, Backend& backend,
-                    const LoadedCheckpoint& weights, const std::string& weights_name, int64_t top,
-                    const passes::PipelineOptions& optimize) {
-  plan::KernelPlan plan = passes::optimized_plan(forward, optimize);
+Predictions predict(plan::KernelPlan plan, const data::Split& images, Backend& backend, const LoadedCheckpoint& weights,
+                    const std::string& weights_name, int64_t top) {
   const int64_t classes = plan.buffer(plan.logits).shape[1];
   Evaluator evaluator(std::move(plan), backend, images, read_normalization(weights.metadata, weights_name),
                       read_augmentation(weights.metadata, weights_name));

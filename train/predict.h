@@ -5,8 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/ir/graph.h"
-#include "compiler/passes/pass.h"
+#include "compiler/plan/kernel_plan.h"
 #include "runtime/data/dataset.h"
 #include "train/executor.h"
 #include "train/model_state.h"
@@ -25,12 +24,12 @@ struct Predictions {
   std::vector<std::vector<ClassProbability>> top;
 };
 
-// Runs `forward` (the network at some batch size) in evaluation mode with `weights` (a checkpoint's
-// tensors, checked against the forward plan by load_checkpoint, and its metadata: class names,
-// normalization, center crop; `weights_name` names them in errors) over `images` (labels unused)
-// and turns each image's logits into probabilities with a softmax in double.
-Predictions predict(const ir::Graph& forward, const data::Split& images, Backend& backend,
-                    const LoadedCheckpoint& weights, const std::string& weights_name, int64_t top,
-                    const passes::PipelineOptions& optimize = {});
+// Runs `plan` (a forward plan of the network at some batch size) in evaluation mode with
+// `weights` (a checkpoint's tensors, checked against the plan by load_checkpoint, and its
+// metadata: class names, normalization, center crop; `weights_name` names them in errors) over
+// `images` (labels unused) and turns each image's logits into probabilities with a softmax in
+// double.
+Predictions predict(plan::KernelPlan plan, const data::Split& images, Backend& backend, const LoadedCheckpoint& weights,
+                    const std::string& weights_name, int64_t top);
 
 }  // namespace resnetc::train

@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "compiler/autodiff/training_graph.h"
+#include "compiler/passes/pass.h"
 #include "dsl/frontend.h"
 #include "runtime/checkpoint/header.h"
 #include "runtime/checkpoint/reader.h"
@@ -88,7 +90,7 @@ int run_predict(const Options& o, dsl::SourceManager& sources) {
   images.labels.assign(files.size(), 0);  // unused: what the batches carry beside the images
   const int64_t batch = o.batch.value_or(std::min(images.count, kLargestBatch));
   const dsl::CompiledNetwork net = batch == 1 ? probe : dsl::compile_file(sources, o.model, {o.input, batch});
-  const passes::PipelineOptions optimize = pipeline_options(o, net.training);
+  plan::KernelPlan plan = passes::optimized_plan(net.graph, pipeline_options(o, net.training));
   train::LoadedCheckpoint weights;
   std::string weights_name = o.weights;
   if (o.weights.empty()) {
@@ -99,10 +101,10 @@ int run_predict(const Options& o, dsl::SourceManager& sources) {
     fmt::print(stderr, "resnetc: no --weights: predicting with {}, untrained\n", weights_name);
   } else {
     // Refused before anything is compiled: the tensors the forward plan expects.
-    weights = train::load_checkpoint(o.weights, passes::optimized_plan(net.graph, optimize), true);
+    weights = train::load_checkpoint(o.weights, plan, true);
   }
   auto backend = make_backend(o);
-  const train::Predictions p = train::predict(net.graph, images, *backend, weights, weights_name, o.top, optimize);
+  const train::Predictions p = train::predict(std::move(plan), images, *backend, weights, weights_name, o.top);
   if (o.format == Format::Json) print_json(files, p);
   else print_text(files, p);
   return 0;
