@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "compiler/autodiff/training_graph.h"
@@ -100,15 +101,38 @@ size_t check_compiled(const std::vector<Unit>& units, const std::vector<cuda::Co
   return kernels;
 }
 
-}  // namespace
+// Every unit compiled by NVRTC for sm_90 at once, then checked (check_compiled): the kernels
+// compiled, and the seconds NVRTC took.
+std::pair<size_t, double> compile_and_check(const std::vector<Unit>& units) {
+  std::vector<cuda::CompileRequest> requests;
+  for (const Unit& u : units)
+    requests.push_back({.name = u.name + ".cu", .source = u.source, .arch = "sm_90", .ptxas_verbose = true});
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<cuda::CompileResult> results;
+  try {
+    results = cuda::compile_all_cached(requests, cuda::CacheOptions{.dir = {}, .enabled = false});
+  } catch (const cuda::CudaError& e) {
+    FAIL(e.what());
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return {check_compiled(units, results), seconds};
+}
 
-TEST_CASE("every kernel of every example compiles with NVRTC for sm_90 without warnings or spills",
-          "[cuda][nvrtc][examples]") {
+// examples/*.net, sorted.
+std::vector<fs::path> example_files() {
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(fs::path(RESNETC_SOURCE_DIR) / "examples"))
     if (entry.path().extension() == ".net") files.push_back(entry.path());
   std::sort(files.begin(), files.end());
   REQUIRE(files.size() >= 8);
+  return files;
+}
+
+}  // namespace
+
+TEST_CASE("every kernel of every example compiles with NVRTC for sm_90 without warnings or spills",
+          "[cuda][nvrtc][examples]") {
+  const std::vector<fs::path> files = example_files();
 
   codegen::cuda::CudaOptions tc;  // the GPU defaults: TF32 convolutions
   codegen::cuda::CudaOptions fma;
@@ -168,18 +192,7 @@ TEST_CASE("every kernel of every example compiles with NVRTC for sm_90 without w
       units.push_back(std::move(u));
   }
 
-  std::vector<cuda::CompileRequest> requests;
-  for (const Unit& u : units)
-    requests.push_back({.name = u.name + ".cu", .source = u.source, .arch = "sm_90", .ptxas_verbose = true});
-  const auto start = std::chrono::steady_clock::now();
-  std::vector<cuda::CompileResult> results;
-  try {
-    results = cuda::compile_all_cached(requests, cuda::CacheOptions{.dir = {}, .enabled = false});
-  } catch (const cuda::CudaError& e) {
-    FAIL(e.what());
-  }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const size_t kernels = check_compiled(units, results);
+  const auto [kernels, seconds] = compile_and_check(units);
   WARN(fmt::format("NVRTC compiled {} translation units, {} kernels, in {:.1f} s; nothing new in:{}", units.size(),
                    kernels, seconds, skipped));
 }
@@ -193,11 +206,7 @@ TEST_CASE("every bf16 GEMM of every example's bf16 training plan compiles with N
   // tile and K split, run under emulation: test_emulated_bf16.cpp.)
   using plan::Precision;
   std::vector<std::pair<std::string, plan::KernelPlan>> plans;  // bf16 plans
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(fs::path(RESNETC_SOURCE_DIR) / "examples"))
-    if (entry.path().extension() == ".net") files.push_back(entry.path());
-  std::sort(files.begin(), files.end());
-  REQUIRE(files.size() >= 8);
+  const std::vector<fs::path> files = example_files();
   passes::PipelineOptions bf16 = passes::at_level(2);
   bf16.precision = Precision::Bf16;
   for (const fs::path& file : files) {
@@ -236,18 +245,7 @@ TEST_CASE("every bf16 GEMM of every example's bf16 training plan compiles with N
     if (u.kernels > 0) units.push_back(std::move(u));
   }
   CHECK(gemms > plans.size());
-  std::vector<cuda::CompileRequest> requests;
-  for (const Unit& u : units)
-    requests.push_back({.name = u.name + ".cu", .source = u.source, .arch = "sm_90", .ptxas_verbose = true});
-  const auto start = std::chrono::steady_clock::now();
-  std::vector<cuda::CompileResult> results;
-  try {
-    results = cuda::compile_all_cached(requests, cuda::CacheOptions{.dir = {}, .enabled = false});
-  } catch (const cuda::CudaError& e) {
-    FAIL(e.what());
-  }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const size_t kernels = check_compiled(units, results);
+  const auto [kernels, seconds] = compile_and_check(units);
   WARN(fmt::format("NVRTC compiled {} bf16 GEMM kernels in {} translation units in {:.1f} s", kernels, units.size(),
                    seconds));
 }
