@@ -421,30 +421,44 @@ inline float rc_tf32(float x) {
   return resnetc_emu::bits_to_float(u & 0xffffe000u);
 }
 
-// mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32, one warp: with g = lane / 4, t = lane % 4,
-// lane holds A[g][t], A[g+8][t], A[g][t+4], A[g+8][t+4]; B[t][g], B[t+4][g]; and
-// D[g][2t], D[g][2t+1], D[g+8][2t], D[g+8][2t+1]. The tensor core reads only the TF32 bits.
-inline void rc_mma_tf32(float& d0, float& d1, float& d2, float& d3, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
-                        unsigned b0, unsigned b1) {
-  struct Fragment {
-    unsigned a[4], b[2];
-  };
-  const Fragment mine{{a0, a1, a2, a3}, {b0, b1}};
+// Every lane's mma.sync registers (a0..a3, b0, b1), by lane: what the tensor core reads.
+struct MmaFragment {
+  unsigned a[4], b[2];
+};
+inline void mma_warp_fragments(MmaFragment (&all)[32], unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0,
+                               unsigned b1) {
+  const MmaFragment mine{{a0, a1, a2, a3}, {b0, b1}};
   unsigned char(*slots)[48] = resnetc_emu::warp_exchange(&mine, sizeof mine);
-  Fragment all[32];
-  for (int l = 0; l < 32; ++l) std::memcpy(&all[l], slots[l], sizeof(Fragment));
-  auto tf32 = [](unsigned u) { return resnetc_emu::bits_to_float(u & 0xffffe000u); };
-  auto A = [&](int r, int k) { return tf32(all[(r % 8) * 4 + k % 4].a[(r >= 8 ? 1 : 0) + (k >= 4 ? 2 : 0)]); };
-  auto B = [&](int k, int n) { return tf32(all[n * 4 + k % 4].b[k >= 4 ? 1 : 0]); };
+  for (int l = 0; l < 32; ++l) std::memcpy(&all[l], slots[l], sizeof(MmaFragment));
+}
+
+// This lane's D elements of an m16n8kK product, D[g][2t], D[g][2t+1], D[g+8][2t], D[g+8][2t+1]
+// (g = lane / 4, t = lane % 4), each its products added in k order, each addition rounded to
+// float32.
+template <typename ElementA, typename ElementB>
+void mma_accumulate(float& d0, float& d1, float& d2, float& d3, int K, const ElementA& A, const ElementB& B) {
   const int lane = static_cast<int>(resnetc_emu::emu().current->linear % 32);
   const int g = lane / 4, t = lane % 4;
   float* d[4] = {&d0, &d1, &d2, &d3};
   for (int q = 0; q < 4; ++q) {
     const int row = g + (q >= 2 ? 8 : 0), col = 2 * t + (q % 2);
     float sum = *d[q];
-    for (int k = 0; k < 8; ++k) sum += A(row, k) * B(k, col);
+    for (int k = 0; k < K; ++k) sum += A(row, k) * B(k, col);
     *d[q] = sum;
   }
+}
+
+// mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32, one warp: with g = lane / 4, t = lane % 4,
+// lane holds A[g][t], A[g+8][t], A[g][t+4], A[g+8][t+4]; B[t][g], B[t+4][g]; and
+// D[g][2t], D[g][2t+1], D[g+8][2t], D[g+8][2t+1]. The tensor core reads only the TF32 bits.
+inline void rc_mma_tf32(float& d0, float& d1, float& d2, float& d3, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
+                        unsigned b0, unsigned b1) {
+  MmaFragment all[32];
+  mma_warp_fragments(all, a0, a1, a2, a3, b0, b1);
+  auto tf32 = [](unsigned u) { return resnetc_emu::bits_to_float(u & 0xffffe000u); };
+  auto A = [&](int r, int k) { return tf32(all[(r % 8) * 4 + k % 4].a[(r >= 8 ? 1 : 0) + (k >= 4 ? 2 : 0)]); };
+  auto B = [&](int k, int n) { return tf32(all[n * 4 + k % 4].b[k >= 4 ? 1 : 0]); };
+  mma_accumulate(d0, d1, d2, d3, 8, A, B);
 }
 
 // cvt.rn.bf16x2.f32: each float rounded to the nearest bfloat16, ties to even (as
@@ -464,25 +478,12 @@ inline unsigned rc_bf16x2(float lo, float hi) {
 // B[2t+8, 2t+9][g]; and D as for m16n8k8.
 inline void rc_mma_bf16(float& d0, float& d1, float& d2, float& d3, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
                         unsigned b0, unsigned b1) {
-  struct Fragment {
-    unsigned a[4], b[2];
-  };
-  const Fragment mine{{a0, a1, a2, a3}, {b0, b1}};
-  unsigned char(*slots)[48] = resnetc_emu::warp_exchange(&mine, sizeof mine);
-  Fragment all[32];
-  for (int l = 0; l < 32; ++l) std::memcpy(&all[l], slots[l], sizeof(Fragment));
+  MmaFragment all[32];
+  mma_warp_fragments(all, a0, a1, a2, a3, b0, b1);
   auto half = [](unsigned u, int k) { return resnetc_emu::bits_to_float(k % 2 ? u & 0xffff0000u : u << 16); };
   auto A = [&](int r, int k) {
     return half(all[(r % 8) * 4 + (k % 8) / 2].a[(r >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0)], k);
   };
   auto B = [&](int k, int n) { return half(all[n * 4 + (k % 8) / 2].b[k >= 8 ? 1 : 0], k); };
-  const int lane = static_cast<int>(resnetc_emu::emu().current->linear % 32);
-  const int g = lane / 4, t = lane % 4;
-  float* d[4] = {&d0, &d1, &d2, &d3};
-  for (int q = 0; q < 4; ++q) {
-    const int row = g + (q >= 2 ? 8 : 0), col = 2 * t + (q % 2);
-    float sum = *d[q];
-    for (int k = 0; k < 16; ++k) sum += A(row, k) * B(k, col);
-    *d[q] = sum;
-  }
+  mma_accumulate(d0, d1, d2, d3, 16, A, B);
 }
