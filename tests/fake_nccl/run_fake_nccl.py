@@ -27,7 +27,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "cli"))
-from cli_cases import write_idx_subset  # noqa: E402
+from cli_cases import Failure, check, run_cases, write_idx_subset  # noqa: E402
 
 MODEL = os.path.join(ROOT, "tests", "cli", "no_batchnorm.net")  # batch 16
 IMAGES = 73  # 4 batches of 16 and a short one of 9, shared 5 + 4: five steps an epoch
@@ -36,16 +36,6 @@ IMAGES = 73  # 4 batches of 16 and a short one of 9, shared 5 + 4: five steps an
 GRADIENT_FLOATS = 1042
 TIMEOUT_S = 300  # the first run compiles the plans with NVRTC
 MPIRUN = ["mpirun", "--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, what, result=None):
-    if not condition:
-        detail = f"\n--- stdout\n{result.stdout}--- stderr\n{result.stderr}" if result is not None else ""
-        raise Failure(what + detail)
 
 
 class Runner:
@@ -213,25 +203,12 @@ def main():
     parser.add_argument("--resnetc", required=True)
     parser.add_argument("--driver", required=True, help="the fake driver library")
     parser.add_argument("--nccl", required=True, help="the fake NCCL library")
-    parser.add_argument("-k", help="run only the cases whose name contains this")
+    parser.add_argument("-k", default="", help="run only the cases whose name contains this")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="resnetc-fake-nccl-")
-    cases = [c for c in CASES if not args.k or args.k in c.__name__]
-    failed = 0
-    try:
-        runner = Runner(os.path.abspath(args.resnetc), os.path.abspath(args.driver), os.path.abspath(args.nccl), tmp)
-        for case in cases:
-            try:
-                case(runner)
-                print(f"ok   {case.__name__}", flush=True)
-            except (Failure, subprocess.TimeoutExpired) as e:
-                failed += 1
-                print(f"FAIL {case.__name__}: {e}", flush=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{len(cases) - failed} of {len(cases)} cases passed")
-    return 1 if failed else 0
+    runner = Runner(os.path.abspath(args.resnetc), os.path.abspath(args.driver), os.path.abspath(args.nccl), tmp)
+    run_cases(CASES, args.k, tmp, False, runner)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
