@@ -75,7 +75,7 @@ void Watchdog::watch() {
   const auto beat = std::chrono::duration<double>(std::clamp(timeout_ / 10, 0.01, 1.0));
   const auto tick = std::chrono::duration<double>(std::clamp(timeout_ / 50, 0.005, 0.1));
   int64_t my_step = step_.load();
-  Clock::time_point my_step_start = start, last_beat = start - std::chrono::hours(1);
+  Clock::time_point my_step_start = start, last_beat = start - std::chrono::hours(1), awake = start;
 
   const auto end_job = [&](const Peer& p, const std::string& why) {
     fmt::print(stderr, "resnetc: error: rank {} did not reach {} within {} s (--collective-timeout): {}; ending the job\n",
@@ -86,6 +86,15 @@ void Watchdog::watch() {
 
   while (!abandon_.load()) {
     const Clock::time_point now = Clock::now();
+    // This process was not running (stopped, suspended) for much longer than a tick: the time it
+    // missed says nothing about the others, so it is not counted against them. (Without this a
+    // stopped rank that is continued only to be killed blames a rank that is already gone.)
+    if (const Clock::duration missed = now - awake - std::chrono::duration_cast<Clock::duration>(tick);
+        missed > 2 * beat) {
+      for (Peer& p : peers) p.last_heard += missed;
+      my_step_start += missed;
+    }
+    awake = now;
     if (const int64_t s = step_.load(std::memory_order_relaxed); s != my_step) {
       my_step = s;
       my_step_start = now;

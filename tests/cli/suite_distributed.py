@@ -8,7 +8,8 @@ steps one process takes on each rank's examples alone; each rank evaluates its s
 test split (with BatchNorm, with the checkpoint's running statistics); a run stopped by two
 ranks resumes in one process to the weights of a run never stopped; a batch the ranks cannot
 share, ranks with another recipe or other starting weights are refused; a killed or stopped
-rank ends the job within seconds and leaves the last checkpoint intact; an error is printed
+rank ends the job within seconds and leaves the last checkpoint intact, a job stopped as a whole
+goes on when continued; an error is printed
 once, or with the rank that alone hit it; a process that
 mpirun did not start never loads MPI, and a rank that cannot load it says so.
 
@@ -310,35 +311,52 @@ def ranks_starting_from_other_weights_are_refused():
     check("resnetc: error: rank 1 starts from other weights than rank 0" in r.stderr, "rank 1 not named", r)
 
 
-def signal_rank1_after_a_checkpoint(path, sig, *args):
-    """Two ranks training on 2000 images until the first checkpoint is written, then `sig` to
-    rank 1: (seconds from the signal to the job's end, its exit status, stderr)."""
+def start_job_until_a_checkpoint(path, epochs, *args):
+    """Two ranks training on 2000 images for `epochs` epochs, running until the first checkpoint
+    is written: (the data, the mpirun process, the ranks' process ids by rank)."""
     data = write_idx_subset(suite.path("big"), 2000, 24)
-    command = list(MPIRUN) + ["-np", "2", suite.resnetc] + train_args(path, "--epochs", "1000", *args, data=data)
+    command = list(MPIRUN) + ["-np", "2", suite.resnetc] + train_args(path, "--epochs", str(epochs), *args, data=data)
     env = dict(os.environ, XDG_CACHE_HOME=suite.cache_dir)
     job = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, errors="replace")
-    rank1 = []
+    deadline = time.monotonic() + 120
+    while not os.path.exists(path) and time.monotonic() < deadline and job.poll() is None:
+        time.sleep(0.2)
+    by_rank = {}
+    for pid in children(job.pid):
+        if m := re.search(rb"OMPI_COMM_WORLD_RANK=(\d+)\0", environ(pid)):
+            by_rank[int(m.group(1))] = pid
+    ranks = [by_rank[r] for r in sorted(by_rank)]
+    if not os.path.exists(path) or len(ranks) != 2:
+        job.kill()
+        job.communicate()
+        raise Failure(f"no checkpoint within 120 s, or not two ranks among mpirun's children ({ranks})")
+    return data, job, ranks
+
+
+def end_job(job, ranks):
+    """Kills what is left of the job, ranks that outlived it (stopped ones) included."""
+    if job.poll() is None:
+        job.kill()
+        job.communicate()
+    for pid in ranks:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def signal_rank1_after_a_checkpoint(path, sig, *args):
+    """`sig` to rank 1 of a long job once its first checkpoint is written: (seconds from the
+    signal to the job's end, its exit status, stderr)."""
+    data, job, ranks = start_job_until_a_checkpoint(path, 1000, *args)
     try:
-        deadline = time.monotonic() + 120
-        while not os.path.exists(path) and time.monotonic() < deadline and job.poll() is None:
-            time.sleep(0.2)
-        check(os.path.exists(path), "no checkpoint was written within 120 s")
-        rank1 = [pid for pid in children(job.pid) if b"OMPI_COMM_WORLD_RANK=1\0" in environ(pid)]
-        check(len(rank1) == 1, f"rank 1 not found among mpirun's children {children(job.pid)}")
-        os.kill(rank1[0], sig)
+        os.kill(ranks[1], sig)
         signalled = time.monotonic()
         stdout, stderr = job.communicate(timeout=60)
         took = time.monotonic() - signalled
     finally:
-        if job.poll() is None:
-            job.kill()
-            job.communicate()
-        for pid in rank1:  # a stopped rank that outlived its job
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        end_job(job, ranks)
     check_loadable(path, data)
     return took, job.returncode, stderr
 
@@ -368,6 +386,27 @@ def a_stopped_rank_ends_the_job_within_the_timeout():
                     r"heard from it for 5\.\d s", stderr, re.M),
           f"the message does not name rank 1 and its step:\n{stderr}")
     check(stderr.count("did not reach") == 1, f"not one message:\n{stderr}")
+
+
+@suite.test
+def a_job_suspended_as_a_whole_goes_on_when_continued():
+    # As a laptop's lid closed for longer than the timeout: no rank is to blame for the time
+    # that none of them ran.
+    path = suite.path("suspended.safetensors")
+    _, job, ranks = start_job_until_a_checkpoint(path, 300, "--collective-timeout", "2")
+    try:
+        check(job.poll() is None, "the job ended before it could be stopped; give it more epochs")
+        for pid in ranks:
+            os.kill(pid, signal.SIGSTOP)
+        time.sleep(4)
+        for pid in ranks:
+            os.kill(pid, signal.SIGCONT)
+        stdout, stderr = job.communicate(timeout=120)
+    finally:
+        end_job(job, ranks)
+    check(job.returncode == 0 and "did not reach" not in stderr,
+          f"the job did not go on after 4 s stopped (--collective-timeout 2):\n{stderr}")
+    check("epoch 300/300" in stdout, f"the job did not train its 300 epochs:\n{stdout}")
 
 
 @suite.test
