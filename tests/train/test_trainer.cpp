@@ -11,16 +11,19 @@
 #include "backends/cpu/cpu_backend.h"
 #include "compiler/ir/random_mask.h"
 #include "compiler/passes/pass.h"
-#include "compiler/reference/executor.h"
 #include "dsl/frontend.h"
 #include "runtime/checkpoint/error.h"
 #include "runtime/checkpoint/reader.h"
 #include "runtime/data/sampler.h"
+#include "tests/train/reference_step.h"
 #include "train/initialize.h"
 #include "train/model_state.h"
 #include "train/trainer.h"
 
 using namespace resnetc;
+using resnetc::testing::reference_step;
+using resnetc::testing::Weights;
+using resnetc::testing::worst_relative_error;
 
 namespace {
 
@@ -95,45 +98,6 @@ struct Fixture {
 std::string file_bytes(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-using Weights = std::map<std::string, std::vector<double>>;
-
-// One training step of `g` in double precision on the training examples `indices`, reading
-// and writing the persistent buffers in `weights`; `rng` is the dropout masks' (seed, step).
-void reference_step(const ir::Graph& g, const data::Split& train_data, std::span<const uint32_t> indices, float lr,
-                    Weights& weights, std::vector<double> rng = {}) {
-  reference::Executor ex(g);
-  std::vector<float> images(indices.size() * 64);
-  std::vector<int32_t> labels(indices.size());
-  data::fill_batch(train_data, indices, data::Resizer(8, 8, 8, 8), images.data(), labels.data());
-  ex.set(g.input, {images.begin(), images.end()});
-  ex.set(g.labels, {labels.begin(), labels.end()});
-  ex.set(g.learning_rate, {lr});
-  if (!rng.empty()) ex.set(g.rng, rng);
-  const plan::KernelPlan p = plan::make_plan(g);
-  for (const plan::Buffer& b : p.buffers)
-    if (b.storage == plan::Storage::Persistent) ex.set(b.value, weights.at(b.name));
-  ex.run();
-  for (const plan::Buffer& b : p.buffers)
-    if (b.storage == plan::Storage::Persistent) weights[b.name] = ex.get(b.value);
-}
-
-// The largest relative difference between a checkpoint's tensors and the reference's weights,
-// and the tensor where it is.
-std::pair<double, std::string> worst_relative_error(const train::TensorMap& trained, const Weights& weights) {
-  REQUIRE(trained.size() == weights.size());
-  double worst = 0;
-  std::string where;
-  for (const auto& [name, got] : trained) {
-    const std::vector<double>& want = weights.at(name);
-    REQUIRE(got.size() == want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      const double error = std::abs(got[i] - want[i]) / (1e-3 + std::abs(want[i]));
-      if (error > worst) worst = error, where = name;
-    }
-  }
-  return {worst, where};
 }
 
 }  // namespace
