@@ -9,7 +9,7 @@ test split (with BatchNorm, with the checkpoint's running statistics); a run sto
 ranks resumes in one process to the weights of a run never stopped; a batch the ranks cannot
 share, ranks with another recipe or other starting weights are refused; a killed or stopped
 rank ends the job within seconds and leaves the last checkpoint intact, a job stopped as a whole
-goes on when continued; an error is printed
+goes on when continued; an error, a bad command line too, is printed
 once, or with the rank that alone hit it; a process that
 mpirun did not start never loads MPI, and a rank that cannot load it says so.
 
@@ -271,8 +271,10 @@ def a_rank_without_openmpi_says_so():
     path = suite.path("nompi.safetensors")
     r = mpirun(train_args(path), train_args(path), env={"RESNETC_MPI_LIBRARY": "/nonexistent/libmpi.so.40"})
     check(r.returncode != 0, "the job did not fail", r)
-    check("resnetc: error: this process was started by mpirun, but OpenMPI's library could not be loaded" in r.stderr,
-          "no message", r)
+    # Before MPI is loaded the ranks cannot compare their errors: each prints its own, with its rank.
+    for rank in range(2):
+        check(f"rank {rank}: resnetc: error: this process was started by mpirun, but OpenMPI's library could not be "
+              "loaded" in r.stderr, f"no message from rank {rank}", r)
 
 
 @suite.test
@@ -416,6 +418,26 @@ def an_error_of_every_rank_is_printed_once():
     check(r.returncode != 0, "the job did not fail")
     check(r.stderr.count("resnetc: error: the recipe: the warmup (5 epochs) must be shorter") == 1 and "rank 0:" not in r.stderr,
           "the error is not printed once, by rank 0", r)
+
+
+@suite.test
+def a_usage_error_of_every_rank_is_printed_once():
+    # Found before the rank has joined the job: it joins MPI to compare the message with the others'.
+    r = mpirun(["train", MODEL, "--no-such-option"], ["train", MODEL, "--no-such-option"])
+    check(r.returncode != 0, "the job did not fail", r)
+    check(r.stderr.count("resnetc: error: unknown option '--no-such-option'") == 1 and
+          r.stderr.count("Try 'resnetc train --help' for more information.") == 1 and "rank 0:" not in r.stderr,
+          "the usage error is not printed once, by rank 0", r)
+
+
+@suite.test
+def a_usage_error_of_one_rank_is_printed_with_its_rank():
+    path = suite.path("usage.safetensors")
+    r = mpirun(train_args(path), ["train", MODEL, "--no-such-option"])
+    check(r.returncode != 0, "the job did not fail", r)
+    check(re.search(r"^rank 1: resnetc: error: unknown option '--no-such-option'\nrank 1: Try 'resnetc train --help'",
+                    r.stderr, re.M), "rank 1's usage error is not prefixed with its rank", r)
+    check(r.stderr.count("unknown option") == 1, "the usage error is printed more than once", r)
 
 
 @suite.test

@@ -34,6 +34,16 @@ std::unique_ptr<Job>& joined() {
   return job;
 }
 
+// How mpirun started this process, or none also when its environment cannot be read: only for
+// how an error is printed.
+std::optional<mpi::Launch> launch_if_readable() {
+  try {
+    return mpi::launched_by_mpirun();
+  } catch (const mpi::MpiError&) {
+    return std::nullopt;
+  }
+}
+
 }  // namespace
 
 train::DataParallel* join_job(const Options& o) {
@@ -71,12 +81,27 @@ void print_error(std::string_view text, int status) {
     std::_Exit(status);
   }
   // A rank that failed before it joined its job (MPI not loaded) cannot agree with the others.
-  std::optional<mpi::Launch> launch;
-  try {
-    launch = mpi::launched_by_mpirun();
-  } catch (const mpi::MpiError&) {
-  }
+  const std::optional<mpi::Launch> launch = launch_if_readable();
   fmt::print(stderr, "{}", launch && launch->size > 1 ? mpi::rank_prefixed(launch->rank, text) : std::string(text));
+}
+
+void print_usage_error(std::string_view text) {
+  const std::optional<mpi::Launch> launch = launch_if_readable();
+  if (launch && launch->size > 1) {
+    try {
+      // MPI's world and then its first duplicate, as join_job makes them on ranks whose command
+      // line parsed (DataParallel's construction calls no collective but MPI_Init_thread): that
+      // duplicate is the channel print_error agrees on.
+      mpi::Communicator world;
+      mpi::SideChannel errors(world);
+      mpi::print_shared_error(errors, text, stderr, kErrorAgreementSeconds);
+      std::fflush(nullptr);
+      std::_Exit(2);  // without MPI_Finalize, as print_error: other ranks may wait in a collective
+    } catch (const mpi::MpiError&) {
+      // MPI could not be loaded: no agreement; the message goes out with the rank (print_error).
+    }
+  }
+  print_error(text, 2);
 }
 
 plan::CollectiveOptions collective_options(const Options& o) {

@@ -24,6 +24,12 @@ void leave_job();
 // ends the job when a rank exits without it).
 void print_error(std::string_view text, int status = 1);
 
+// A bad command line (status 2), before any job was joined. In a job of several ranks it is
+// printed as print_error prints: a rank joins MPI only to compare the message with the other
+// ranks', so one command line given to every rank is refused once. A rank that cannot load MPI
+// prints it with its rank.
+void print_usage_error(std::string_view text);
+
 // --bucket-mb and --sync-bn: where training's all-reduces go (compiler/plan/collectives.h).
 plan::CollectiveOptions collective_options(const Options& o);
 

@@ -47,8 +47,8 @@ int main(int argc, char** argv) {
   try {
     options = cli::parse_options(std::vector<std::string>(argv + 1, argv + argc));
   } catch (const cli::UsageError& e) {
-    fmt::print(stderr, "resnetc: error: {}\nTry 'resnetc {}--help' for more information.\n", e.what(),
-               e.command().empty() ? "" : e.command() + " ");
+    cli::print_usage_error(fmt::format("resnetc: error: {}\nTry 'resnetc {}--help' for more information.\n", e.what(),
+                                       e.command().empty() ? "" : e.command() + " "));
     return 2;
   }
   // Every failure the user can act on is one clear message and exit status 1.
