@@ -81,8 +81,12 @@ bool running_statistic(const ir::Graph& g, const std::string& name) {
 }  // namespace
 
 TEST_CASE("without --sync-bn, 2 MPI ranks train the reference executor's per-replica BatchNorm; with it, one batch's") {
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("resnetc-per-replica-" + std::to_string(::getpid()));
+  const struct TempDir {
+    std::filesystem::path path =
+        std::filesystem::temp_directory_path() / ("resnetc-per-replica-" + std::to_string(::getpid()));
+    ~TempDir() { std::filesystem::remove_all(path); }
+  } temp;
+  const std::filesystem::path& dir = temp.path;
   std::filesystem::create_directories(dir / "data");
   write_idx(dir / "data", "train", kBatch * kSteps, 1);  // one epoch of three full batches
   write_idx(dir / "data", "t10k", 8, 2);
@@ -159,5 +163,4 @@ TEST_CASE("without --sync-bn, 2 MPI ranks train the reference executor's per-rep
       worst_relative_error(train::load_checkpoint(synced, plan, false).state, one_process);
   INFO("--sync-bn against one process: worst relative error " << synced_worst << " in " << synced_where);
   CHECK(synced_worst < 1e-3);
-  std::filesystem::remove_all(dir);
 }
