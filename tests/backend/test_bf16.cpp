@@ -3,9 +3,9 @@
 // check every backend shares), twice:
 //  * on the operands rounded to bfloat16 here (round to nearest even, as c10::BFloat16), where
 //    only float32 accumulation separates them: |y - ref(bf16(a), bf16(b))| <= (K + 2) 2^-23 S;
-//  * on the exact operands, at bf16's bound: each operand is off by at most 2^-9 relative (8
-//    significant bits), a product by 2^-8 + 2^-18, so
-//        |y - ref(a, b)| <= (2^-8 + (K + 2) 2^-23) S,
+//  * on the exact operands, at bf16's bound: each operand is off by at most 2^-8 relative (8
+//    significant bits: half an ulp is 2^-8 of the power of two below), a product by 2^-7 + 2^-16, so
+//        |y - ref(a, b)| <= (2^-7 + 2^-16 + (K + 2) 2^-23) S,
 //    with S = Σ_k |a_k| |b_k| (+ |bias|) computed by the reference on |a|, |b|, K the
 //    reduction length.
 // Half the operands are exact ties between two bfloat16 values, so a rounding that is not to
