@@ -174,6 +174,16 @@ TEST_CASE("bf16 convolutions and fully connected layers match the reference at b
   SECTION("conv2d 3x3 strides 2, 1 on 32-row tiles") {
     check_amx(conformance::conv_forward(testing::ConvCase{{3, 21, 9, 11}, 32, 3, 3, 2, 1, 1, 0}), 189);
   }
+  // Few input channels (a stem): the taps join k on AMX.
+  SECTION("conv2d 7x7 stride 2 from 1 channel on 32-row tiles, bias, statistics") {
+    check_amx(conformance::conv_stats(square_conv({3, 1, 21, 21}, 32, 7, 2, 3, 1, true)), 49);
+  }
+  SECTION("conv2d 7x7 stride 2 from 3 channels on 32-row tiles") {
+    check_amx(conformance::conv_forward(square_conv({3, 3, 17, 15}, 64, 7, 2, 3)), 147);
+  }
+  SECTION("conv2d 3x3 from 5 channels on 32-row tiles") {
+    check_amx(conformance::conv_forward(square_conv({3, 5, 9, 9}, 32, 3, 1, 1)), 45);
+  }
   SECTION("conv2d_grad_input 3x3 stride 2 on 32-row tiles") {
     check_amx(conformance::conv_grad_input(square_conv({3, 32, 9, 9}, 48, 3, 2, 1)), 432);
   }

@@ -65,7 +65,8 @@ bool amx_ready() {
   return ready;
 }
 
-bool amx_fits(const WindowGemm& d) {
+bool amx_fits(const WindowGemm& given) {
+  const WindowGemm d = amx_folds_taps(given) ? fold_taps(given) : given;
   if (!(d.groups == 1 && d.rows % (2 * kTile) == 0 && d.kouter >= kTile && !d.tap_a.empty()))
     return false;
   // Position blocks do not span images: on small maps most of a block would be padding (a 3x3
@@ -73,9 +74,11 @@ bool amx_fits(const WindowGemm& d) {
   return 2 * d.out_rows * d.out_cols >= amx_shape(d).PB * 2 * kTile;
 }
 
-void emit_amx(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::Value* in, llvm::Value* bias, llvm::Value* out,
+void emit_amx(KernelBody& k, const WindowGemm& given, llvm::Value* a, llvm::Value* in, llvm::Value* bias, llvm::Value* out,
               llvm::Value* stats, const std::string& prefix) {
   Builder& b = k.b;
+  const bool fold = amx_folds_taps(given);  // few kc (a stem): the taps join k
+  const WindowGemm d = fold ? fold_taps(given) : given;
   const AmxShape s = amx_shape(d);
   const int64_t out_extent = d.batch * std::abs(d.out_n) + d.rows * std::abs(d.out_row) +
                              (d.out_rows * d.out_sh + d.out_oh + 1) * d.out_w + (s.Wp + kTile) * d.out_sw;
@@ -84,7 +87,8 @@ void emit_amx(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::Value* i
   auto* amx = llvm::Type::getX86_AMXTy(ir.ctx);
 
   // B: [n][kp][S] words, zero but the image's pixels.
-  llvm::Value* planes = pack_amx_phase_planes(ir, b, k.pool, prefix, d, s.planes, s.KP, in);
+  llvm::Value* planes = fold ? pack_amx_folded_planes(ir, b, k.pool, prefix, given, s.KP, in)
+                             : pack_amx_phase_planes(ir, b, k.pool, prefix, d, s.planes, s.KP, in);
 
   // A: bf16 [row/16][tap][kb][16][32], zero past kouter.
   llvm::Value* weights = ir.alloc(b, d.rows * s.T * s.KB * kKB * 2);

@@ -242,8 +242,8 @@ void bf16_kloop(const Ir& ir, Builder& b, int64_t K, int64_t mr, llvm::Value* a_
                 const std::vector<llvm::Value*>& acc);
 
 // ---------------------------------------------------------------------------------------
-// bf16 on AMX tiles (gemm_amx.cpp, strided windows: gemm_amx_strided.cpp): one group, rows a
-// multiple of 32.
+// bf16 on AMX tiles (gemm_amx.cpp, strided windows: gemm_amx_strided.cpp, few input channels:
+// gemm_amx_taps.cpp): one group, rows a multiple of 32.
 
 // Whether this process may use AMX's bf16 tiles: the host has amx-tile and amx-bf16 and Linux
 // granted the tile state (asked once, here).
@@ -272,6 +272,14 @@ AmxPlanes amx_planes(const WindowGemm& d);
 // words (KP pairs, those past kouter zero); Ir::alloc'd (the caller releases it), filled over `pool`.
 llvm::Value* pack_amx_phase_planes(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix,
                                    const WindowGemm& d, const AmxPlanes& p, int64_t KP, llvm::Value* in);
+
+// Few input channels (gemm_amx_taps.cpp): whether d's taps join k on AMX (fewer than 16 kc, every
+// tap kept, in A's order); d with k' = kc * taps + tap and one tap over fold_taps' image operand;
+// that operand, KP pairs of k' over amx_planes(fold_taps(d)), made from d's phase planes.
+bool amx_folds_taps(const WindowGemm& d);
+WindowGemm fold_taps(const WindowGemm& d);
+llvm::Value* pack_amx_folded_planes(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix,
+                                    const WindowGemm& d, int64_t KP, llvm::Value* in);
 
 // v's 16 lanes spread `stride` apart over `stride` vectors: lane l to lane (l*stride) % 16 of
 // vector (l*stride) / 16, the lanes between undefined (the outputs of a phase of a strided
