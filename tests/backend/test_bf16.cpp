@@ -3,9 +3,9 @@
 // check every backend shares), twice:
 //  * on the operands rounded to bfloat16 here (round to nearest even, as c10::BFloat16), where
 //    only float32 accumulation separates them: |y - ref(bf16(a), bf16(b))| <= (K + 2) 2^-23 S;
-//  * on the exact operands, at bf16's bound: each operand is off by at most 2^-9 relative (8
-//    significant bits), a product by 2^-8 + 2^-18, so
-//        |y - ref(a, b)| <= (2^-8 + (K + 2) 2^-23) S,
+//  * on the exact operands, at bf16's bound: each operand is off by at most 2^-8 relative (8
+//    significant bits: half an ulp is 2^-8 of the power of two below), a product by 2^-7 + 2^-16, so
+//        |y - ref(a, b)| <= (2^-7 + 2^-16 + (K + 2) 2^-23) S,
 //    with S = Σ_k |a_k| |b_k| (+ |bias|) computed by the reference on |a|, |b|, K the
 //    reduction length.
 // Half the operands are exact ties between two bfloat16 values, so a rounding that is not to
@@ -15,6 +15,8 @@
 #include <catch2/catch.hpp>
 
 #include <llvm/ADT/StringMap.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
 #include <llvm/Support/Host.h>
 
 #include <algorithm>
@@ -26,6 +28,7 @@
 #include "backends/cpu/cpu_precision.h"
 #include "backends/cpu/cpu_program.h"
 #include "backends/cpu/plan_runner.h"
+#include "compiler/codegen/llvm/kernel_emitter.h"
 #include "tests/bf16_bounds.h"
 #include "tests/conformance/graphs.h"
 #include "tests/conv_case.h"
@@ -81,6 +84,27 @@ void check(const ir::Graph& graph, int64_t K) {
   for (const char* path : {"amx", "direct", "im2col"}) check_path(graph, K, path);
 }
 
+bool host_has_amx() {
+  llvm::StringMap<bool> features;
+  return llvm::sys::getHostCPUFeatures(features) && features.lookup("amx-tile") && features.lookup("amx-bf16");
+}
+
+// Whether the graph's one kernel, emitted under bf16, runs on AMX tiles (its image operand's
+// planes are packed by a function of its own, named *.amxb).
+bool emits_amx(const ir::Graph& graph) {
+  const plan::KernelPlan plan = plan::make_plan(graph, {.reuse_memory = false, .precision = plan::Precision::Bf16});
+  llvm::LLVMContext context;
+  llvm::Module module("amx", context);
+  codegen::llvm_backend::emit_kernel(module, plan, 0, "k", {});
+  return std::any_of(module.begin(), module.end(), [](const llvm::Function& f) { return f.getName().contains(".amxb"); });
+}
+
+// check(), on a shape AMX tiles must take where the host has them.
+void check_amx(const ir::Graph& graph, int64_t K) {
+  if (host_has_amx()) REQUIRE(emits_amx(graph));
+  check(graph, K);
+}
+
 }  // namespace
 
 TEST_CASE("a bf16 plan puts the window GEMMs' operands in bf16, the weight gradients in fp32", "[backend][bf16]") {
@@ -131,6 +155,43 @@ TEST_CASE("bf16 convolutions and fully connected layers match the reference at b
   SECTION("conv2d 1x1 on 32-row tiles") { check(conformance::conv_forward(square_conv({2, 64, 5, 5}, 32, 1, 1, 0)), 64); }
   SECTION("conv2d_grad_input 3x3 stride 1 on 32-row tiles") {
     check(conformance::conv_grad_input(square_conv({2, 32, 6, 6}, 48, 3, 1, 1)), 432);
+  }
+  // Strided windows on AMX tiles (one plane per phase of the stride; the input gradient's
+  // phases store every second pixel): odd maps, batch 3, padding 0 and 1, kc in no whole
+  // 32-k block, the 1x1/2 projections (one phase of four read), a 7x7/2 window, unequal strides.
+  SECTION("conv2d 3x3 stride 2 on 32-row tiles, bias, statistics") {
+    check_amx(conformance::conv_stats(square_conv({3, 40, 9, 9}, 64, 3, 2, 1, 1, true)), 360);
+  }
+  SECTION("conv2d 3x3 stride 2 padding 0 on 32-row tiles") {
+    check_amx(conformance::conv_forward(square_conv({3, 19, 11, 11}, 32, 3, 2, 0)), 171);
+  }
+  SECTION("conv2d 1x1 stride 2 on 32-row tiles") {
+    check_amx(conformance::conv_forward(square_conv({3, 40, 9, 9}, 64, 1, 2, 0)), 40);
+  }
+  SECTION("conv2d 7x7 stride 2 on 32-row tiles") {
+    check_amx(conformance::conv_forward(square_conv({3, 17, 13, 13}, 32, 7, 2, 3)), 833);
+  }
+  SECTION("conv2d 3x3 strides 2, 1 on 32-row tiles") {
+    check_amx(conformance::conv_forward(testing::ConvCase{{3, 21, 9, 11}, 32, 3, 3, 2, 1, 1, 0}), 189);
+  }
+  // Few input channels (a stem): the taps join k on AMX.
+  SECTION("conv2d 7x7 stride 2 from 1 channel on 32-row tiles, bias, statistics") {
+    check_amx(conformance::conv_stats(square_conv({3, 1, 21, 21}, 32, 7, 2, 3, 1, true)), 49);
+  }
+  SECTION("conv2d 7x7 stride 2 from 3 channels on 32-row tiles") {
+    check_amx(conformance::conv_forward(square_conv({3, 3, 17, 15}, 64, 7, 2, 3)), 147);
+  }
+  SECTION("conv2d 3x3 from 5 channels on 32-row tiles") {
+    check_amx(conformance::conv_forward(square_conv({3, 5, 9, 9}, 32, 3, 1, 1)), 45);
+  }
+  SECTION("conv2d_grad_input 3x3 stride 2 on 32-row tiles") {
+    check_amx(conformance::conv_grad_input(square_conv({3, 32, 9, 9}, 48, 3, 2, 1)), 432);
+  }
+  SECTION("conv2d_grad_input 3x3 stride 2 padding 0 on 32-row tiles") {
+    check_amx(conformance::conv_grad_input(square_conv({3, 32, 11, 11}, 17, 3, 2, 0)), 153);
+  }
+  SECTION("conv2d_grad_input 1x1 stride 2 on 32-row tiles") {
+    check_amx(conformance::conv_grad_input(square_conv({3, 64, 9, 9}, 40, 1, 2, 0)), 40);
   }
   SECTION("linear with bias") { check(conformance::linear_forward(11, 37, 19, true), 37); }
   SECTION("linear_grad_input") { check(conformance::linear_grad_input(11, 37, 19), 19); }

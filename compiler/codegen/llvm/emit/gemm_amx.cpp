@@ -5,13 +5,14 @@
 // Roles: C[16 rows][16 positions] (float32) += A[16 rows][32 k] · B[16 k pairs][16 positions],
 // A the weights (bf16, packed once per call as [row/16][tap][k/32][16][32]), B the image
 // operand in bf16 pairs along kc with its window's padding made explicit: each (image, pair)
-// plane is a zero-padded Hp x Wp copy, so an output position p = qh * Wp + qw reads tap
-// (th, tw) at p + (tap_h[th] + pad_top) * Wp + tap_w[tw] + pad_left, and 16 consecutive
-// positions are 16 consecutive words: one tileloadd with the plane as its row stride. The
-// positions with qw >= out_cols (the padded columns) are computed and dropped. A work item
-// is 32 rows x 32 positions (four C tiles); its tiles go through a 4 KiB scratch, from which
-// each row's 16-position vectors are stored by contiguous runs (masked stores), with the
-// bias and, for conv2d's epilogue, the row statistics (RowStats) of the valid positions.
+// plane is a zero-padded Hq x Wq copy (at stride s, one per phase of the stride:
+// gemm_amx_strided.cpp), so an output position p = qh * Wq + qw reads tap t at p +
+// tap_offset[t], and 16 consecutive positions are 16 consecutive words: one tileloadd with
+// the pairs' distance as its row stride. The positions with qw >= out_cols (the padded
+// columns) are computed and dropped. A work item is 32 rows x 32 positions (four C tiles);
+// its tiles go through a 4 KiB scratch, from which each row's 16-position vectors are stored
+// by contiguous runs (masked stores; spread out_sw apart first), with the bias and, for
+// conv2d's epilogue, the row statistics (RowStats) of the valid positions.
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/IntrinsicsX86.h>
 #include <llvm/Support/Host.h>
@@ -32,10 +33,11 @@ constexpr long kReqXcompPerm = 0x1023;  // arch_prctl ARCH_REQ_XCOMP_PERM
 constexpr long kXfeatureTileData = 18;  // XFEATURE_XTILEDATA
 
 struct AmxShape {
-  int64_t T = 0, KB = 0, KP = 0;          // taps, 32-k blocks per tap, kc pairs (padded)
-  int64_t pad_t = 0, pad_l = 0, Wp = 0;   // the padded plane
-  int64_t S = 0;                          // words per plane (padded plane plus the reads past it)
-  int64_t PB = 0, RBn = 0;                // 32-position blocks per image, 32-row blocks
+  int64_t T = 0, KB = 0, KP = 0;  // taps, 32-k blocks per tap, kc pairs (padded)
+  AmxPlanes planes;               // the image operand
+  int64_t Wp = 0;                 // positions per row of outputs (planes.Wq)
+  int64_t S = 0;                  // words per kc pair (its phase planes)
+  int64_t PB = 0, RBn = 0;        // 32-position blocks per image, 32-row blocks
 };
 
 AmxShape amx_shape(const WindowGemm& d) {
@@ -43,15 +45,10 @@ AmxShape amx_shape(const WindowGemm& d) {
   s.T = static_cast<int64_t>(d.tap_a.size());
   s.KB = ceil_div(d.kouter, kKB);
   s.KP = s.KB * kKB / 2;
-  const auto [min_h, max_h] = std::minmax_element(d.tap_h.begin(), d.tap_h.end());
-  const auto [min_w, max_w] = std::minmax_element(d.tap_w.begin(), d.tap_w.end());
-  s.pad_t = std::max<int64_t>(0, -*min_h);
-  s.pad_l = std::max<int64_t>(0, -*min_w);
-  s.Wp = s.pad_l + std::max(d.in_w, d.out_cols + *max_w);
-  const int64_t Hp = s.pad_t + std::max(d.in_h, d.out_rows + *max_h);
-  s.PB = ceil_div(d.out_rows * s.Wp, 2 * kTile);
-  const int64_t max_off = (*max_h + s.pad_t) * s.Wp + *max_w + s.pad_l;
-  s.S = round_up(std::max(Hp * s.Wp, s.PB * 2 * kTile + max_off), kTile);
+  s.planes = amx_planes(d);
+  s.Wp = s.planes.Wq;
+  s.S = static_cast<int64_t>(s.planes.phases.size()) * s.planes.plane;
+  s.PB = s.planes.PB;
   s.RBn = d.rows / (2 * kTile);
   return s;
 }
@@ -68,62 +65,30 @@ bool amx_ready() {
   return ready;
 }
 
-bool amx_fits(const WindowGemm& d) {
-  if (!(d.groups == 1 && d.in_sh == 1 && d.in_sw == 1 && d.out_sw == 1 && d.rows % (2 * kTile) == 0 &&
-        d.kouter >= kTile && !d.tap_a.empty()))
+bool amx_fits(const WindowGemm& given) {
+  const WindowGemm d = amx_folds_taps(given) ? fold_taps(given) : given;
+  if (!(d.groups == 1 && d.rows % (2 * kTile) == 0 && d.kouter >= kTile && !d.tap_a.empty()))
     return false;
   // Position blocks do not span images: on small maps most of a block would be padding (a 3x3
   // map fills 9 of 32 positions), where the direct path wastes nothing. Half full at least.
   return 2 * d.out_rows * d.out_cols >= amx_shape(d).PB * 2 * kTile;
 }
 
-void emit_amx(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::Value* in, llvm::Value* bias, llvm::Value* out,
+void emit_amx(KernelBody& k, const WindowGemm& given, llvm::Value* a, llvm::Value* in, llvm::Value* bias, llvm::Value* out,
               llvm::Value* stats, const std::string& prefix) {
   Builder& b = k.b;
+  const bool fold = amx_folds_taps(given);  // few kc (a stem): the taps join k
+  const WindowGemm d = fold ? fold_taps(given) : given;
   const AmxShape s = amx_shape(d);
   const int64_t out_extent = d.batch * std::abs(d.out_n) + d.rows * std::abs(d.out_row) +
-                             (d.out_rows * d.out_sh + d.out_oh + 1) * d.out_w + s.Wp + kTile;
+                             (d.out_rows * d.out_sh + d.out_oh + 1) * d.out_w + (s.Wp + kTile) * d.out_sw;
   Ir ir(k.module, out_extent >= (int64_t{1} << 31));
   auto* i16 = b.getInt16Ty();
   auto* amx = llvm::Type::getX86_AMXTy(ir.ctx);
-  auto* vi32 = llvm::FixedVectorType::get(b.getInt32Ty(), kLanes);
 
   // B: [n][kp][S] words, zero but the image's pixels.
-  llvm::Value* planes = ir.alloc(b, d.batch * s.KP * s.S * 4);
-  emit_parallel_for(b, k.pool, prefix + ".amxb", c64(b, d.batch * s.KP), {in, planes},
-                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
-    std::vector<llvm::Constant*> lanes;
-    for (int64_t l = 0; l < kLanes; ++l) lanes.push_back(bb.getInt64(static_cast<uint64_t>(l)));
-    llvm::Constant* iota = llvm::ConstantVector::get(lanes);
-    emit_for(bb, "amxb.plane", begin, end, c64(bb, 1), [&](llvm::Value* item) {
-      llvm::Value* kp = bb.CreateURem(item, c64(bb, s.KP));
-      llvm::Value* n = bb.CreateUDiv(item, c64(bb, s.KP));
-      llvm::Value* dst = ir.at(bb, cap[1], bb.CreateMul(item, c64(bb, s.S)));
-      bb.CreateMemSet(dst, bb.getInt8(0), c64(bb, s.S * 4), llvm::MaybeAlign(4));
-      llvm::Value* kc = bb.CreateMul(kp, c64(bb, 2));
-      llvm::Value* has_even = bb.CreateICmpSLT(kc, c64(bb, d.kouter));
-      llvm::Value* has_odd = bb.CreateICmpSLT(bb.CreateAdd(kc, c64(bb, 1)), c64(bb, d.kouter));
-      emit_if(bb, has_even, [&] {
-        llvm::Value* even = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(n, c64(bb, d.in_n)), bb.CreateMul(kc, c64(bb, d.in_c))));
-        llvm::Value* odd = ir.at(bb, even, d.in_c);
-        emit_for(bb, "amxb.y", 0, d.in_h, 1, [&](llvm::Value* y) {
-          llvm::Value* src_row = bb.CreateMul(y, c64(bb, d.in_w));
-          llvm::Value* dst_row = ir.at(bb, dst, bb.CreateAdd(bb.CreateMul(bb.CreateAdd(y, c64(bb, s.pad_t)), c64(bb, s.Wp)), c64(bb, s.pad_l)));
-          emit_for(bb, "amxb.x", 0, ceil_div(d.in_w, kLanes), 1, [&](llvm::Value* v) {
-            llvm::Value* x = bb.CreateMul(v, c64(bb, kLanes));
-            llvm::Value* mask = bb.CreateICmpSLT(bb.CreateAdd(bb.CreateVectorSplat(kLanes, x), iota), bb.CreateVectorSplat(kLanes, c64(bb, d.in_w)));
-            llvm::Value* at = bb.CreateAdd(src_row, x);
-            llvm::Value* lo = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, even, at)), llvm::Align(4), mask, ir.fzero());
-            llvm::Value* hi = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, odd, at)), llvm::Align(4),
-                                                  bb.CreateAnd(mask, bb.CreateVectorSplat(kLanes, has_odd)), ir.fzero());
-            llvm::Value* high = round_to_bf16(bb, hi);
-            llvm::Value* word = bb.CreateOr(round_to_bf16(bb, lo), bb.CreateShl(high, bb.CreateVectorSplat(kLanes, bb.getInt32(16))));
-            bb.CreateMaskedStore(word, bb.CreateBitCast(ir.at(bb, dst_row, x), vi32->getPointerTo()), llvm::Align(4), mask);
-          }, LoopHints{.no_vectorize = true, .no_unroll = true});
-        }, LoopHints{.no_vectorize = true, .no_unroll = true});
-      });
-    }, LoopHints{.no_vectorize = true, .no_unroll = true});
-  });
+  llvm::Value* planes = fold ? pack_amx_folded_planes(ir, b, k.pool, prefix, given, s.KP, in)
+                             : pack_amx_phase_planes(ir, b, k.pool, prefix, d, s.planes, s.KP, in);
 
   // A: bf16 [row/16][tap][kb][16][32], zero past kouter.
   llvm::Value* weights = ir.alloc(b, d.rows * s.T * s.KB * kKB * 2);
@@ -149,25 +114,24 @@ void emit_amx(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::Value* i
     }, LoopHints{.no_vectorize = true, .no_unroll = true});
   });
 
-  // Per 16-position vector of an image: its valid lanes and their output runs.
-  std::vector<std::vector<std::pair<int64_t, int64_t>>> vector_runs(static_cast<size_t>(s.PB * 2));
-  int64_t R = 1;
-  std::vector<int64_t> valid(vector_runs.size(), 0);
-  for (size_t v = 0; v < vector_runs.size(); ++v) {
-    auto& list = vector_runs[v];
-    int64_t prev = -2, prev_lane = -2;  // a run continues in the next lane and the next output
+  // Per 16-position vector of an image, its valid lanes; per store vector (out_sw of them per
+  // position vector, spread_lanes' order), its output runs: lanes whose output minus lane agree.
+  std::vector<int64_t> valid(static_cast<size_t>(s.PB * 2), 0);
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> vector_runs(valid.size() * static_cast<size_t>(d.out_sw));
+  for (size_t v = 0; v < valid.size(); ++v) {
     for (int64_t l = 0; l < kLanes; ++l) {
       const int64_t p = static_cast<int64_t>(v) * kLanes + l, qh = p / s.Wp, qw = p % s.Wp;
       if (qh >= d.out_rows || qw >= d.out_cols) continue;
-      const int64_t o = (qh * d.out_sh + d.out_oh) * d.out_w + qw + d.out_ow;
-      if (o != prev + 1 || l != prev_lane + 1) list.push_back({o - l, 0});
-      list.back().second |= int64_t{1} << l;
       valid[v] |= int64_t{1} << l;
-      prev = o;
-      prev_lane = l;
+      const int64_t o = (qh * d.out_sh + d.out_oh) * d.out_w + qw * d.out_sw + d.out_ow;
+      const int64_t spread = l * d.out_sw, lane = spread % kLanes;
+      auto& list = vector_runs[v * static_cast<size_t>(d.out_sw) + static_cast<size_t>(spread / kLanes)];
+      if (list.empty() || list.back().first != o - lane) list.push_back({o - lane, 0});
+      list.back().second |= int64_t{1} << lane;
     }
-    R = std::max(R, static_cast<int64_t>(list.size()));
   }
+  int64_t R = 1;
+  for (const auto& list : vector_runs) R = std::max(R, static_cast<int64_t>(list.size()));
   std::vector<int64_t> run_base(vector_runs.size() * static_cast<size_t>(R), 0), run_mask(run_base.size(), 0);
   for (size_t v = 0; v < vector_runs.size(); ++v)
     for (size_t r = 0; r < vector_runs[v].size(); ++r) {
@@ -178,10 +142,7 @@ void emit_amx(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::Value* i
   llvm::GlobalVariable* t_base = ir.table(prefix + ".amx.run_base", ir.it, run_base);
   llvm::GlobalVariable* t_mask = ir.table(prefix + ".amx.run_mask", i16, run_mask);
   llvm::GlobalVariable* t_valid = ir.table(prefix + ".amx.valid", i16, valid);
-  std::vector<int64_t> toff;
-  for (int64_t th : d.tap_h)
-    for (int64_t tw : d.tap_w) toff.push_back((th + s.pad_t) * s.Wp + tw + s.pad_l);
-  llvm::GlobalVariable* t_toff = ir.table(prefix + ".amx.toff", b.getInt64Ty(), toff);
+  llvm::GlobalVariable* t_toff = ir.table(prefix + ".amx.toff", b.getInt64Ty(), s.planes.tap_offset);
 
   const int64_t J = d.batch * s.PB, items = s.RBn * J;
   RowStats st;
@@ -268,11 +229,15 @@ void emit_amx(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::Value* i
             sums[1] = bb.CreateFAdd(sums[1], bb.CreateFMul(live, live));
           }
           if (bias_v) val = bb.CreateFAdd(val, bias_v);
-          for (int64_t q = 0; q < R; ++q) {
-            llvm::Value* at = bb.CreateAdd(bb.CreateMul(pv, c64(bb, R)), c64(bb, q));
-            llvm::Value* base = bb.CreateSExt(ir.load_scalar(bb, t_base, at), bb.getInt64Ty());
-            bb.CreateMaskedStore(val, ir.vptr(bb, ir.at(bb, out_row, base)), llvm::Align(4),
-                                 bb.CreateBitCast(ir.load_scalar(bb, t_mask, at), ir.vm));
+          const std::vector<llvm::Value*> spread = spread_lanes(bb, val, d.out_sw);
+          for (int64_t e = 0; e < d.out_sw; ++e) {
+            llvm::Value* sv = bb.CreateAdd(bb.CreateMul(pv, c64(bb, d.out_sw)), c64(bb, e));
+            for (int64_t q = 0; q < R; ++q) {
+              llvm::Value* at = bb.CreateAdd(bb.CreateMul(sv, c64(bb, R)), c64(bb, q));
+              llvm::Value* base = bb.CreateSExt(ir.load_scalar(bb, t_base, at), bb.getInt64Ty());
+              bb.CreateMaskedStore(spread[static_cast<size_t>(e)], ir.vptr(bb, ir.at(bb, out_row, base)), llvm::Align(4),
+                                   bb.CreateBitCast(ir.load_scalar(bb, t_mask, at), ir.vm));
+            }
           }
         }
         if (slot) {

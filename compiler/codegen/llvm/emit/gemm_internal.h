@@ -242,7 +242,8 @@ void bf16_kloop(const Ir& ir, Builder& b, int64_t K, int64_t mr, llvm::Value* a_
                 const std::vector<llvm::Value*>& acc);
 
 // ---------------------------------------------------------------------------------------
-// bf16 on AMX tiles (gemm_amx.cpp): stride-1 windows, one group, rows a multiple of 32.
+// bf16 on AMX tiles (gemm_amx.cpp, strided windows: gemm_amx_strided.cpp, few input channels:
+// gemm_amx_taps.cpp): one group, rows a multiple of 32.
 
 // Whether this process may use AMX's bf16 tiles: the host has amx-tile and amx-bf16 and Linux
 // granted the tile state (asked once, here).
@@ -251,5 +252,38 @@ bool amx_ready();
 bool amx_fits(const WindowGemm& d);
 void emit_amx(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::Value* in, llvm::Value* bias, llvm::Value* out,
               llvm::Value* stats, const std::string& prefix);
+
+// The image operand of emit_amx: per (image, kc pair) one zero-padded plane per phase of the
+// window's stride that some tap reads, phase (a, b) holding padded pixel (sh*y + a, sw*x + b)
+// at (y, x). So a tap reads one phase plane at a fixed offset, and 16 consecutive output
+// positions p = qh * Wq + qw read 16 consecutive words, as at stride 1 (one phase).
+struct AmxPlanes {
+  int64_t sh = 1, sw = 1;        // the window's strides
+  int64_t pad_t = 0, pad_l = 0;  // zero rows above and columns left of the image
+  int64_t Hq = 0, Wq = 0;        // a phase plane
+  std::vector<std::array<int64_t, 2>> phases;  // (a, b) some tap reads, in plane order
+  int64_t plane = 0;             // words per phase plane (with room for the reads past it)
+  int64_t PB = 0;                // 32-position blocks per image
+  std::vector<int64_t> tap_offset;  // per tap: the word it reads for position 0 (plane included)
+};
+AmxPlanes amx_planes(const WindowGemm& d);
+
+// The phase planes of d's image operand in bf16 pairs along kc, [batch][kc pair][phase][plane]
+// words (KP pairs, those past kouter zero); Ir::alloc'd (the caller releases it), filled over `pool`.
+llvm::Value* pack_amx_phase_planes(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix,
+                                   const WindowGemm& d, const AmxPlanes& p, int64_t KP, llvm::Value* in);
+
+// Few input channels (gemm_amx_taps.cpp): whether d's taps join k on AMX (fewer than 16 kc, every
+// tap kept, in A's order); d with k' = kc * taps + tap and one tap over fold_taps' image operand;
+// that operand, KP pairs of k' over amx_planes(fold_taps(d)), made from d's phase planes.
+bool amx_folds_taps(const WindowGemm& d);
+WindowGemm fold_taps(const WindowGemm& d);
+llvm::Value* pack_amx_folded_planes(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix,
+                                    const WindowGemm& d, int64_t KP, llvm::Value* in);
+
+// v's 16 lanes spread `stride` apart over `stride` vectors: lane l to lane (l*stride) % 16 of
+// vector (l*stride) / 16, the lanes between undefined (the outputs of a phase of a strided
+// input gradient, every stride-th pixel of dx).
+std::vector<llvm::Value*> spread_lanes(Builder& b, llvm::Value* v, int64_t stride);
 
 }  // namespace resnetc::codegen::llvm_backend::gemm_internal
