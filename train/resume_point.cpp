@@ -4,6 +4,7 @@
 #include <fmt/ostream.h>
 #include <fmt/ranges.h>
 
+#include <optional>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -20,7 +21,12 @@ std::vector<std::string> continue_and_compare(const Metadata& metadata, Recipe& 
                                               const std::string& source) {
   continue_recipe(recipe, metadata, source);
   const ir::Dims& input = plan.buffer(plan.input).shape;  // [N, C, H, W]
-  return recipe_changes(metadata, recipe, {input[2], input[3]}, source);
+  std::vector<std::string> changes = recipe_changes(metadata, recipe, {input[2], input[3]}, source);
+  const std::optional<plan::Precision> saved = recorded_precision(metadata, source);
+  if (saved && *saved != plan.precision)
+    changes.push_back(fmt::format("precision {} (the checkpoint's: {})", plan::precision_name(plan.precision),
+                                  plan::precision_name(*saved)));
+  return changes;
 }
 
 // The checkpoint with exactly the plan's tensors; failing that, when the recipe changed, with
@@ -51,8 +57,8 @@ ResumePoint read_resume_point(TrainOptions& options, const plan::KernelPlan& pla
   changes.insert(changes.end(), data_changed.begin(), data_changed.end());
   if (!changes.empty() && !options.allow_recipe_change)
     throw std::runtime_error(fmt::format(
-        "--resume: {} was written with another recipe: {}; resume with the checkpoint's values, or add "
-        "--allow-recipe-change to continue with these",
+        "--resume: {} was written with another recipe: {}; leave these out to resume with the checkpoint's values, "
+        "or add --allow-recipe-change to continue with these",
         source, fmt::join(changes, ", ")));
   const auto saved_value = [&](const char* key) {
     auto it = p.saved.metadata.find(key);
