@@ -356,7 +356,7 @@ def a_resume_keeps_the_image_size_and_refuses_another():
     check(augmentation_keys(path) == {"augment_image_size": "36x40"}, f"{augmentation_keys(path)}")
     r = expect(suite.run([*train, "--resume", "--image-size", "40"]), 1,
                r"resnetc: error: --resume: .*resized\.safetensors was written with another recipe: image_size 40 "
-               r"\(the checkpoint's: 36x40\), .*; resume with the checkpoint's values, or add --allow-recipe-change "
+               r"\(the checkpoint's: 36x40\), .*; leave these out to resume with the checkpoint's values, or add --allow-recipe-change "
                r"to continue with these")
     check("compiled" not in r.stdout, "work began before the refusal", r)
     expect(suite.run([*train, "--resume", "--max-steps", "3"]), 0)

@@ -85,6 +85,8 @@ void load_model(const Options& o, dsl::SourceManager& sources, Model& m, int ran
   m.recipe = train::recipe_from(file.training);
   train::Recipe& r = m.recipe;
   if (o.resume) adopt_checkpoint_recipe(o, file, m);
+  // The flags' augmentation replaces a resumed run's whole, so that a resume can leave a part out.
+  if (m.resumed && !o.augmentation.empty()) r.augmentation = {};
   if (o.dataset && *o.dataset != r.dataset) {
     r.dataset = *o.dataset;
     r.data.clear();  // the file's path is its own data set's
