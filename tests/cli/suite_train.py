@@ -262,10 +262,15 @@ def resume_refuses_an_explicit_flag_that_differs_from_the_checkpoint():
     header, metadata, data = read_safetensors(stopped)
     check(metadata.get("precision") == "fp32", f"the checkpoint records no precision: {metadata}")
     metadata["precision"] = "bf16"
-    bf16 = ckpt("conflict-bf16.safetensors")
-    write_safetensors(bf16, header, metadata, data)
-    expect(train("--checkpoint", bf16, "--resume", "--precision", "fp32"), 1,
+    edited = ckpt("conflict-precision.safetensors")
+    write_safetensors(edited, header, metadata, data)
+    expect(train("--checkpoint", edited, "--resume", "--precision", "fp32"), 1,
            r"resnetc: error: --resume: .* another recipe: precision fp32 \(the checkpoint's: bf16\);.*")
+    # Without the flag the run continues in the checkpoint's precision, here one the CPU does not have.
+    metadata["precision"] = "tf32"
+    write_safetensors(edited, header, metadata, data)
+    expect(train("--checkpoint", edited, "--resume"), 1, r"resnetc: error: --precision tf32: .*the CPU has none.*",
+           stdout=r"note: .*conflict-precision\.safetensors was trained in tf32; the resumed run continues in it")
 
 
 @suite.test

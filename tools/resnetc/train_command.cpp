@@ -54,7 +54,9 @@ void adopt_checkpoint_recipe(const Options& o, const dsl::CompiledNetwork& file,
   const std::filesystem::path path = checkpoint_path(o, file.graph.name);
   if (!std::filesystem::exists(path)) return;
   train::Metadata metadata = checkpoint::read_safetensors(path).metadata();
+  // A foreign file, or a resnetc file that is no training checkpoint, is refused later with its own message.
   if (auto format = metadata.find("format"); format == metadata.end() || format->second != "resnetc") return;
+  if (!metadata.contains("epoch")) return;
   if (const std::vector<std::string> missing = train::unrecorded_recipe(metadata); !missing.empty()) {
     if (o.allow_recipe_change) return;
     throw std::runtime_error(fmt::format(
@@ -224,8 +226,12 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.data_parallel = job;
   t.optimize = pipeline_options(o, m.net.training);
   if (m.resumed && !o.precision)
-    if (const auto saved = train::recorded_precision(*m.resumed, files.checkpoint().string()))
+    if (const auto saved = train::recorded_precision(*m.resumed, files.checkpoint().string())) {
       t.optimize.precision = *saved;
+      if (*saved != plan::Precision::Fp32)
+        fmt::print("note: {} was trained in {}; the resumed run continues in it\n", t.checkpoint.string(),
+                   plan::precision_name(*saved));
+    }
   t.network_at_batch = [&](int64_t batch) { return dsl::compile_file(sources, o.model, {o.input, batch}).graph; };
   // The figure is drawn from the log, so it shows the epochs before a --resume too. A figure that
   // cannot be drawn (a full disk) is worth a warning, not the run.
