@@ -1,6 +1,6 @@
 #pragma once
 // What a training checkpoint records besides its tensors: the recipe that wrote it (so that a
-// resume with another recipe is refused unless asked for) and where in the run it was taken:
+// resume continues it, and another recipe is refused unless asked for) and where in the run it was taken:
 // an epoch's end, or inside an epoch (Ctrl-C, --max-steps) with that epoch's running totals.
 // Everything is validated when read back: a checkpoint is input like any other.
 #include <cstdint>
