@@ -215,13 +215,15 @@ def resume_refuses_another_recipe_unless_allowed():
     r = expect(train("--checkpoint", path, "--resume", "--epochs", "3"), 0,
                stdout=r"is a finished run: 3 of 3 epochs trained, nothing to do")
     check("compiled" not in r.stdout, "a finished run was compiled", r)
+    # The longer run is what the checkpoint records now: a resume without flags continues (ends) it.
+    expect(train("--checkpoint", path, "--resume"), 0, stdout=r"is a finished run: 3 of 3 epochs trained")
 
 
 # A run started with flags that differ from tiny.net's train section in every kind of setting:
 # the recipe, the modern recipe's, the augmentation, the normalization and the data set's split.
 FLAGGED = ["--epochs", "3", "--batch", "24", "--lr", "0.02", "--momentum", "0.8", "--nesterov", "--weight-decay",
            "0.0001", "--schedule", "cosine", "--seed", "7", "--label-smoothing", "0.1", "--random-crop", "12,padding=2",
-           "--flip", "--normalize", "--val-split", "0.25"]  # 72 training images: 3 steps an epoch
+           "--flip", "--normalize", "--dataset", "mnist", "--val-split", "0.25"]  # 72 training images: 3 steps an epoch
 
 
 def flagged_run_stopped_inside_epoch_2(name):
@@ -242,12 +244,12 @@ def resume_without_flags_continues_the_recipe_the_checkpoint_records():
                stdout=[r"note: the train section of .*tiny-edited\.net differs from the recipe .*flagged-stopped\."
                        r"safetensors records, which the resumed run continues: epochs 2 \(the checkpoint's: 3\), "
                        r"batch 8 \(the checkpoint's: 24\), .*lr 0\.5 \(the checkpoint's: 0\.02\).*",
-                       r"72 train / 24 validation images, --val-split 0\.25 .* 3 epochs, batch 24, lr 0\.02, "
-                       r"momentum 0\.8, weight decay 0\.0001, cosine schedule, seed 7, Nesterov momentum, label "
+                       r"on mnist \(72 train / 24 validation images, --val-split 0\.25 .* 3 epochs, batch 24, "
+                       r"lr 0\.02, momentum 0\.8, weight decay 0\.0001, cosine schedule, seed 7, Nesterov momentum, label "
                        r"smoothing 0\.1, augmentation: ",
                        r"resuming from .* inside epoch 2, after batch 1"])
     check("changed recipe" not in r.stdout, "the resumed run reports a changed recipe", r)
-    check(read_bytes(stopped) == read_bytes(one), "the resumed run's checkpoint differs from the uninterrupted one's", r)
+    check(read_bytes(stopped) == read_bytes(one), "the resumed checkpoint differs from the uninterrupted run's", r)
 
 
 @suite.test

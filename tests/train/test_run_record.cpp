@@ -161,7 +161,8 @@ TEST_CASE("a resume adopts the whole recipe the checkpoint records, in place of 
   CHECK_FALSE(file.normalization.compute);
   CHECK(train::recipe_changes(m, file, kInput, "w").empty());
   ran.normalization.values = normalization;
-  CHECK(train::run_metadata("net", file, {}, {}, normalization) == train::run_metadata("net", ran, {}, {}, normalization));
+  CHECK(train::run_metadata("net", file, {}, {}, normalization) ==
+        train::run_metadata("net", ran, {}, {}, normalization));
   CHECK(file.augmentation == ran.augmentation);
   CHECK(file.image_size == ran.image_size);
 
