@@ -55,11 +55,17 @@ ResumePoint read_resume_point(TrainOptions& options, const plan::KernelPlan& pla
   std::vector<std::string> changes = continue_and_compare(p.saved.metadata, r, plan, source);
   const std::vector<std::string> data_changed = data_changes(p.saved.metadata, data);
   changes.insert(changes.end(), data_changed.begin(), data_changed.end());
+  // Other training images alone (not of another data set or --val-split) come from where they are
+  // read, not from a setting to leave out.
+  const auto images = p.saved.metadata.find("train_images");
+  const bool other_images =
+      data_changed.size() == 1 && images != p.saved.metadata.end() && images->second != data.train_images;
   if (!changes.empty() && !options.allow_recipe_change)
     throw std::runtime_error(fmt::format(
-        "--resume: {} was written with another recipe: {}; leave these out to resume with the checkpoint's values, "
+        "--resume: {} was written with another recipe: {}; leave these out to resume with the checkpoint's values{}, "
         "or add --allow-recipe-change to continue with these",
-        source, fmt::join(changes, ", ")));
+        source, fmt::join(changes, ", "),
+        other_images ? " (the checkpoint does not record --data: give the directory the run trained on)" : ""));
   const auto saved_value = [&](const char* key) {
     auto it = p.saved.metadata.find(key);
     return it == p.saved.metadata.end() ? std::string() : it->second;

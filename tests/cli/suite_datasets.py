@@ -209,7 +209,8 @@ def resume_refuses_other_data_val_split_or_data_set():
     refused_before_compiling(suite.run([*resume, "--data", other]),
                              r"resnetc: error: --resume: .*another recipe: training set of 96 images "
                              r"1x28x28, fingerprint ([0-9a-f]+) \(the checkpoint's: 96 images 1x28x28, fingerprint "
-                             r"(?!\1)[0-9a-f]+\); .*")
+                             r"(?!\1)[0-9a-f]+\); .*\(the checkpoint does not record --data: give the "
+                             r"directory the run trained on\).*")
     refused_before_compiling(suite.run([*resume, "--data", other, "--allow-recipe-change"]),
                              r"resnetc: error: --resume: .*data-record\.safetensors was saved inside epoch 1 "
                              r"\(after batch 1\); its place in the epoch's order needs the same training images: "

@@ -69,6 +69,9 @@ void adopt_checkpoint_recipe(const Options& o, const dsl::CompiledNetwork& file,
   train::overlay_recipe(file_says, file.training);
   const ir::Dims& input = file.graph.shape(file.graph.input);
   std::vector<std::string> differ = train::recipe_changes(metadata, file_says, {input[2], input[3]}, path.string());
+  if (auto dataset = metadata.find("dataset");
+      dataset != metadata.end() && file.training.dataset && *file.training.dataset != dataset->second)
+    differ.push_back(fmt::format("dataset {} (the checkpoint's: {})", *file.training.dataset, dataset->second));
   const std::optional<plan::Precision> saved = train::recorded_precision(metadata, path.string());
   if (saved && file.training.precision && *file.training.precision != plan::precision_name(*saved))
     differ.push_back(fmt::format("precision {} (the checkpoint's: {})", *file.training.precision,
