@@ -55,11 +55,11 @@ ResumePoint read_resume_point(TrainOptions& options, const plan::KernelPlan& pla
   std::vector<std::string> changes = continue_and_compare(p.saved.metadata, r, plan, source);
   const std::vector<std::string> data_changed = data_changes(p.saved.metadata, data);
   changes.insert(changes.end(), data_changed.begin(), data_changed.end());
-  // Other training images alone (not of another data set or --val-split) come from where they are
-  // read, not from a setting to leave out.
+  // Other training images and nothing else (no other data set, --val-split or image size) come from
+  // where they are read, not from a setting to leave out.
   const auto images = p.saved.metadata.find("train_images");
   const bool other_images =
-      data_changed.size() == 1 && images != p.saved.metadata.end() && images->second != data.train_images;
+      changes.size() == 1 && images != p.saved.metadata.end() && images->second != data.train_images;
   if (!changes.empty() && !options.allow_recipe_change)
     throw std::runtime_error(fmt::format(
         "--resume: {} was written with another recipe: {}; leave these out to resume with the checkpoint's values{}, "
