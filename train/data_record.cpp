@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <span>
+
+#include "runtime/checkpoint/error.h"
 
 namespace resnetc::train {
 namespace {
@@ -58,6 +61,17 @@ std::vector<std::string> data_changes(const Metadata& m, const DataRecord& now) 
   if (images->second != now.train_images)
     changes.push_back(fmt::format("training set of {} (the checkpoint's: {})", now.train_images, images->second));
   return changes;
+}
+
+std::optional<double> recorded_val_split(const Metadata& m, const std::string& source) {
+  const auto split = m.find("val_split");
+  if (split == m.end()) return std::nullopt;
+  char* end = nullptr;
+  const double v = std::strtod(split->second.c_str(), &end);
+  if (split->second.empty() || *end != '\0' || !(v > 0 && v < 1))
+    throw checkpoint::CheckpointError(
+        source, fmt::format("metadata 'val_split' is '{}', expected a fraction above 0 and below 1", split->second));
+  return v;
 }
 
 }  // namespace resnetc::train

@@ -29,4 +29,9 @@ void add_data_record(Metadata& metadata, const DataRecord& record);
 // checkpoint's: fashion-mnist)". A checkpoint written before data were recorded is not compared.
 std::vector<std::string> data_changes(const Metadata& metadata, const DataRecord& now);
 
+// The --val-split fraction the checkpoint's run evaluated with: none when it records none (a run
+// on the test set, or a checkpoint written before data were recorded); a CheckpointError when the
+// value is not a fraction above 0 and below 1.
+std::optional<double> recorded_val_split(const Metadata& metadata, const std::string& source);
+
 }  // namespace resnetc::train

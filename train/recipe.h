@@ -1,5 +1,5 @@
 #pragma once
-// The training recipe: the seed's defaults, then the .net file's `train` section, then flags.
+// The training recipe: the seed's defaults, then the `train` section (--resume: the checkpoint's), then flags.
 #include <cstdint>
 #include <filesystem>
 #include <optional>

@@ -4,6 +4,7 @@
 #include <fmt/ostream.h>
 #include <fmt/ranges.h>
 
+#include <optional>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -20,7 +21,12 @@ std::vector<std::string> continue_and_compare(const Metadata& metadata, Recipe& 
                                               const std::string& source) {
   continue_recipe(recipe, metadata, source);
   const ir::Dims& input = plan.buffer(plan.input).shape;  // [N, C, H, W]
-  return recipe_changes(metadata, recipe, {input[2], input[3]}, source);
+  std::vector<std::string> changes = recipe_changes(metadata, recipe, {input[2], input[3]}, source);
+  const std::optional<plan::Precision> saved = recorded_precision(metadata, source);
+  if (saved && *saved != plan.precision)
+    changes.push_back(fmt::format("precision {} (the checkpoint's: {})", plan::precision_name(plan.precision),
+                                  plan::precision_name(*saved)));
+  return changes;
 }
 
 // The checkpoint with exactly the plan's tensors; failing that, when the recipe changed, with
@@ -49,11 +55,17 @@ ResumePoint read_resume_point(TrainOptions& options, const plan::KernelPlan& pla
   std::vector<std::string> changes = continue_and_compare(p.saved.metadata, r, plan, source);
   const std::vector<std::string> data_changed = data_changes(p.saved.metadata, data);
   changes.insert(changes.end(), data_changed.begin(), data_changed.end());
+  // Other training images and nothing else (no other data set, --val-split or image size) come from
+  // where they are read, not from a setting to leave out.
+  const auto images = p.saved.metadata.find("train_images");
+  const bool other_images =
+      changes.size() == 1 && images != p.saved.metadata.end() && images->second != data.train_images;
   if (!changes.empty() && !options.allow_recipe_change)
     throw std::runtime_error(fmt::format(
-        "--resume: {} was written with another recipe: {}; resume with the checkpoint's values, or add "
-        "--allow-recipe-change to continue with these",
-        source, fmt::join(changes, ", ")));
+        "--resume: {} was written with another recipe: {}; leave these out to resume with the checkpoint's values{}, "
+        "or add --allow-recipe-change to continue with these",
+        source, fmt::join(changes, ", "),
+        other_images ? " (the checkpoint does not record --data: give the directory the run trained on)" : ""));
   const auto saved_value = [&](const char* key) {
     auto it = p.saved.metadata.find(key);
     return it == p.saved.metadata.end() ? std::string() : it->second;

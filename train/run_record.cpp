@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <stdexcept>
 #include <vector>
 
 #include "runtime/checkpoint/error.h"
@@ -18,6 +19,8 @@ namespace resnetc::train {
 namespace {
 
 constexpr int64_t kMaxCount = int64_t{1} << 50;  // far above any epoch, step or example count
+// What every checkpoint of `resnetc train` records, whatever the values.
+constexpr const char* kRecordedRecipe[] = {"epochs", "batch", "seed", "lr", "momentum", "weight_decay", "schedule"};
 
 const std::string* find(const Metadata& m, const char* key) {
   auto it = m.find(key);
@@ -164,6 +167,76 @@ void continue_recipe(Recipe& r, const Metadata& m, const std::string& source) {
   if (r.augmentation.empty()) r.augmentation = read_augmentation(m, source);
   if (!r.image_size && r.dataset == "folder") r.image_size = read_image_size(m, source);
   if (r.normalization.values.empty() && !r.normalization.compute) r.normalization.values = read_normalization(m, source);
+}
+
+std::vector<std::string> unrecorded_recipe(const Metadata& m) {
+  std::vector<std::string> missing;
+  for (const char* key : kRecordedRecipe)
+    if (!find(m, key)) missing.emplace_back(key);
+  return missing;
+}
+
+void adopt_recorded_recipe(Recipe& r, const Metadata& m, const std::string& source) {
+  if (const std::vector<std::string> missing = unrecorded_recipe(m); !missing.empty())
+    throw checkpoint::CheckpointError(source, fmt::format("metadata has no '{}'", fmt::join(missing, "', '")));
+  auto malformed = [&](const char* key, const std::string& expected) {
+    return checkpoint::CheckpointError(source, fmt::format("metadata '{}' is '{}', expected {}", key, *find(m, key),
+                                                           expected));
+  };
+  auto positive = [&](const char* key) {
+    const int64_t v = whole_field(m, key, source, 0);
+    if (v == 0) throw malformed(key, "a whole number above 0");
+    return v;
+  };
+  auto flag = [&](const char* key, bool fallback) {
+    const std::string* text = find(m, key);
+    if (!text) return fallback;
+    if (*text != "true" && *text != "false") throw malformed(key, "true or false");
+    return *text == "true";
+  };
+  // A modern field missing is its default (written only when not at it).
+  auto number = [&](const char* key, double fallback) {
+    return find(m, key) ? number_field(m, key, source) : fallback;
+  };
+  r.epochs = positive("epochs");
+  r.batch = positive("batch");
+  const std::string& seed = *find(m, "seed");
+  auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), r.seed);
+  if (seed.empty() || ec != std::errc() || end != seed.data() + seed.size())
+    throw malformed("seed", "a whole number from 0");
+  r.lr = number_field(m, "lr", source);
+  r.momentum = number_field(m, "momentum", source);
+  r.weight_decay = number_field(m, "weight_decay", source);
+  const Recipe d;
+  try {
+    r.schedule = parse_schedule(*find(m, "schedule"));
+    r.optimizer = find(m, "optimizer") ? parse_optimizer(*find(m, "optimizer")) : d.optimizer;
+  } catch (const std::invalid_argument& e) {
+    throw checkpoint::CheckpointError(source, fmt::format("metadata: {}", e.what()));
+  }
+  r.nesterov = flag("nesterov", d.nesterov);
+  r.beta1 = number("beta1", d.beta1);
+  r.beta2 = number("beta2", d.beta2);
+  r.eps = number("eps", d.eps);
+  r.warmup_epochs = whole_field(m, "warmup_epochs", source, d.warmup_epochs);
+  r.warmup_start = number("warmup_start", d.warmup_start);
+  r.label_smoothing = number("label_smoothing", d.label_smoothing);
+  r.decay_bn_bias = flag("decay_bn_bias", d.decay_bn_bias);
+  r.augmentation = read_augmentation(m, source);
+  r.normalization = {read_normalization(m, source), false};
+  if (const std::string* dataset = find(m, "dataset"); dataset && *dataset != r.dataset) {
+    r.dataset = *dataset;
+    r.data.clear();  // the train section's path is its own data set's
+  }
+  r.image_size = r.dataset == "folder" ? read_image_size(m, source) : std::nullopt;
+}
+
+std::optional<plan::Precision> recorded_precision(const Metadata& m, const std::string& source) {
+  const std::string* text = find(m, "precision");
+  if (!text) return std::nullopt;
+  if (std::optional<plan::Precision> p = plan::parse_precision(*text)) return p;
+  throw checkpoint::CheckpointError(source,
+                                    fmt::format("metadata 'precision' is '{}', expected fp32, tf32 or bf16", *text));
 }
 
 std::vector<std::string> recipe_changes(const Metadata& m, const Recipe& r, const data::CropSize& input,

@@ -1,14 +1,16 @@
 #pragma once
 // What a training checkpoint records besides its tensors: the recipe that wrote it (so that a
-// resume with another recipe is refused unless asked for) and where in the run it was taken:
+// resume continues it, and another recipe is refused unless asked for) and where in the run it was taken:
 // an epoch's end, or inside an epoch (Ctrl-C, --max-steps) with that epoch's running totals.
 // Everything is validated when read back: a checkpoint is input like any other.
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "compiler/plan/precision.h"
 #include "runtime/data/augment_spec.h"
 #include "runtime/data/normalize.h"
 #include "train/recipe.h"
@@ -52,6 +54,23 @@ RunPosition read_position(const Metadata& metadata, const std::string& source);
 // (read from `source`): its augmentation, a folder's image size (other data sets' images are
 // kept as their files hold them) and its normalization.
 void continue_recipe(Recipe& recipe, const Metadata& metadata, const std::string& source);
+
+// The fields of the recipe that every checkpoint `resnetc train` writes holds ("epochs", "batch",
+// "seed", "lr", "momentum", "weight_decay", "schedule") that `metadata` lacks: empty but for a
+// file resnetc train did not write, whose recipe is not known.
+std::vector<std::string> unrecorded_recipe(const Metadata& metadata);
+
+// `recipe` with the fields of the run that wrote `metadata` (read from `source`) in their place, so
+// that a resume continues the run it was, whatever the .net file's train section says now: those
+// unrecorded_recipe names, the modern recipe's (a missing one is its default), the augmentation,
+// the normalization (none asked for), the data set's name when recorded (the train section's path
+// dropped when it is another's) and a folder's image size. A CheckpointError naming the field
+// when a value is missing or malformed.
+void adopt_recorded_recipe(Recipe& recipe, const Metadata& metadata, const std::string& source);
+
+// The precision (--precision) the run that wrote `metadata` trained in; none in a checkpoint
+// written before it was recorded. A CheckpointError when the value is not a precision's name.
+std::optional<plan::Precision> recorded_precision(const Metadata& metadata, const std::string& source);
 
 // The recipe fields in which `recipe` (continued, its normalization's values computed) differs
 // from the checkpoint's, "lr 0.1 (the checkpoint's: 0.05)". Fields an older checkpoint did not

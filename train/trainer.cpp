@@ -349,6 +349,7 @@ struct EpochLoop {
     Metadata metadata = run_metadata(forward.name, r, at, data.class_names, run.normalization);
     write_augmentation(metadata, run.augmentation, {data.train.height, data.train.width}, r.image_size);
     add_data_record(metadata, record);
+    metadata["precision"] = plan::precision_name(run.plan.precision);
     save_checkpoint(options.checkpoint, run.plan, state, metadata);
   }
 

@@ -70,8 +70,8 @@ def a_resume_keeps_the_augmentation_and_refuses_another():
     expect(train("--checkpoint", path, *CROP_FLIP, "--max-steps", "3"), 0)
     r = expect(train("--checkpoint", path, "--resume", "--random-crop", "20,padding=3", "--flip"), 1,
                r"resnetc: error: --resume: .*resumed\.safetensors was written with another recipe: augmentation random "
-               r"crop 20x20,padding=3, flip \(the checkpoint's: random crop 24x24,padding=3, flip\); resume with the "
-               r"checkpoint's values, or add --allow-recipe-change to continue with these")
+               r"crop 20x20,padding=3, flip \(the checkpoint's: random crop 24x24,padding=3, flip\); leave these out to "
+               r"resume with the checkpoint's values, or add --allow-recipe-change to continue with these")
     check("compiled" not in r.stdout, "work began before the refusal", r)
     expect(train("--checkpoint", path, "--resume", "--max-steps", "3"), 0)
     check(augmentation_keys(path)["augment_random_crop"] == "24x24,padding=3", "the resumed run lost its augmentation")

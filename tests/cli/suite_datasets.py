@@ -209,7 +209,8 @@ def resume_refuses_other_data_val_split_or_data_set():
     refused_before_compiling(suite.run([*resume, "--data", other]),
                              r"resnetc: error: --resume: .*another recipe: training set of 96 images "
                              r"1x28x28, fingerprint ([0-9a-f]+) \(the checkpoint's: 96 images 1x28x28, fingerprint "
-                             r"(?!\1)[0-9a-f]+\); .*")
+                             r"(?!\1)[0-9a-f]+\); .*\(the checkpoint does not record --data: give the "
+                             r"directory the run trained on\).*")
     refused_before_compiling(suite.run([*resume, "--data", other, "--allow-recipe-change"]),
                              r"resnetc: error: --resume: .*data-record\.safetensors was saved inside epoch 1 "
                              r"\(after batch 1\); its place in the epoch's order needs the same training images: "
@@ -356,7 +357,7 @@ def a_resume_keeps_the_image_size_and_refuses_another():
     check(augmentation_keys(path) == {"augment_image_size": "36x40"}, f"{augmentation_keys(path)}")
     r = expect(suite.run([*train, "--resume", "--image-size", "40"]), 1,
                r"resnetc: error: --resume: .*resized\.safetensors was written with another recipe: image_size 40 "
-               r"\(the checkpoint's: 36x40\), .*; resume with the checkpoint's values, or add --allow-recipe-change "
+               r"\(the checkpoint's: 36x40\), .*; leave these out to resume with the checkpoint's values, or add --allow-recipe-change "
                r"to continue with these")
     check("compiled" not in r.stdout, "work began before the refusal", r)
     expect(suite.run([*train, "--resume", "--max-steps", "3"]), 0)

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """resnetc train and eval as a user (and a hostile one) runs them: outputs never replace inputs
 or foreign files, a diverging run stops with only finite checkpoints on disk, weights that no
-training step produces are refused, a second trainer is locked out, a resumed run keeps its
-recipe, a run stopped by Ctrl-C, SIGTERM or --max-steps resumes to the same bytes as a run
-never stopped, and the log never loses or repeats a row.
+training step produces are refused, a second trainer is locked out, a resumed run continues
+the recipe its checkpoint records and refuses flags that change it, a run stopped by Ctrl-C,
+SIGTERM or --max-steps resumes to the same bytes as a run never stopped, and the log never
+loses or repeats a row.
 
     python3 tests/cli/suite_train.py --resnetc build/tools/resnetc/resnetc [-k NAME]
 """
@@ -214,6 +215,81 @@ def resume_refuses_another_recipe_unless_allowed():
     r = expect(train("--checkpoint", path, "--resume", "--epochs", "3"), 0,
                stdout=r"is a finished run: 3 of 3 epochs trained, nothing to do")
     check("compiled" not in r.stdout, "a finished run was compiled", r)
+    # The longer run is what the checkpoint records now: a resume without flags continues (ends) it.
+    expect(train("--checkpoint", path, "--resume"), 0, stdout=r"is a finished run: 3 of 3 epochs trained")
+
+
+# A run started with flags that differ from tiny.net's train section in every kind of setting:
+# the recipe, the modern recipe's, the augmentation, the normalization and the data set's split.
+FLAGGED = ["--epochs", "3", "--batch", "24", "--lr", "0.02", "--momentum", "0.8", "--nesterov", "--weight-decay",
+           "0.0001", "--schedule", "cosine", "--seed", "7", "--label-smoothing", "0.1", "--random-crop", "12,padding=2",
+           "--flip", "--normalize", "--dataset", "mnist", "--val-split", "0.25"]  # 72 training images: 3 steps an epoch
+
+
+def flagged_run_stopped_inside_epoch_2(name):
+    """The checkpoint of the FLAGGED run stopped inside epoch 2."""
+    stopped = ckpt(f"{name}-stopped.safetensors")
+    expect(train("--checkpoint", stopped, *FLAGGED, "--max-steps", "4"), 0, stdout=r"epoch 2/3 stopped after batch 1/3")
+    return stopped
+
+
+@suite.test
+def resume_without_flags_continues_the_recipe_the_checkpoint_records():
+    one = ckpt("flagged-one.safetensors")
+    expect(train("--checkpoint", one, *FLAGGED), 0)
+    stopped = flagged_run_stopped_inside_epoch_2("flagged")
+    # The train section now says otherwise too: the checkpoint's recipe wins, and a note says so.
+    edited = suite.write("tiny-edited.net", TINY_NET.replace("lr 0.05", "lr 0.5").replace("batch 32", "batch 8"))
+    r = expect(suite.run(["train", edited, "--data", DATA, *CPU, "--checkpoint", stopped, "--resume"]), 0,
+               stdout=[r"note: the train section of .*tiny-edited\.net differs from the recipe .*flagged-stopped\."
+                       r"safetensors records, which the resumed run continues: epochs 2 \(the checkpoint's: 3\), "
+                       r"batch 8 \(the checkpoint's: 24\), .*lr 0\.5 \(the checkpoint's: 0\.02\).*",
+                       r"on mnist \(72 train / 24 validation images, --val-split 0\.25 .* 3 epochs, batch 24, "
+                       r"lr 0\.02, momentum 0\.8, weight decay 0\.0001, cosine schedule, seed 7, Nesterov momentum, label "
+                       r"smoothing 0\.1, augmentation: ",
+                       r"resuming from .* inside epoch 2, after batch 1"])
+    check("changed recipe" not in r.stdout, "the resumed run reports a changed recipe", r)
+    check(read_bytes(stopped) == read_bytes(one), "the resumed checkpoint differs from the uninterrupted run's", r)
+
+
+@suite.test
+def resume_refuses_an_explicit_flag_that_differs_from_the_checkpoint():
+    stopped = flagged_run_stopped_inside_epoch_2("conflict")
+    r = train("--checkpoint", stopped, "--resume", "--lr", "0.03", "--seed", "7")  # --seed is the checkpoint's
+    expect(r, 1, r"resnetc: error: --resume: .*conflict-stopped\.safetensors was written with another recipe: "
+                 r"lr 0\.03 \(the checkpoint's: 0\.02\); leave these out to resume with the checkpoint's values, or "
+                 r"add --allow-recipe-change to continue with these")
+    check("compiled" not in r.stdout, "it compiled before refusing", r)
+    # Precision is recorded too: one the checkpoint did not train in is refused the same way.
+    header, metadata, data = read_safetensors(stopped)
+    check(metadata.get("precision") == "fp32", f"the checkpoint records no precision: {metadata}")
+    metadata["precision"] = "bf16"
+    edited = ckpt("conflict-precision.safetensors")
+    write_safetensors(edited, header, metadata, data)
+    expect(train("--checkpoint", edited, "--resume", "--precision", "fp32"), 1,
+           r"resnetc: error: --resume: .* another recipe: precision fp32 \(the checkpoint's: bf16\);.*")
+    # Without the flag the run continues in the checkpoint's precision, here one the CPU does not have.
+    metadata["precision"] = "tf32"
+    write_safetensors(edited, header, metadata, data)
+    expect(train("--checkpoint", edited, "--resume"), 1, r"resnetc: error: --precision tf32: .*the CPU has none.*",
+           stdout=r"note: .*conflict-precision\.safetensors was trained in tf32; the resumed run continues in it")
+
+
+@suite.test
+def resume_of_a_checkpoint_that_records_no_recipe_says_so():
+    path = ckpt("unrecorded.safetensors")
+    expect(train("--checkpoint", path, "--max-steps", "3"), 0)  # one epoch
+    header, metadata, data = read_safetensors(path)
+    for key in ("epochs", "lr", "schedule"):
+        del metadata[key]
+    write_safetensors(path, header, metadata, data)
+    r = train("--checkpoint", path, "--resume")
+    expect(r, 1, r"resnetc: error: --resume: .*unrecorded\.safetensors records no recipe \(its metadata has no "
+                 r"'epochs', 'lr', 'schedule'\), so the run it continues is not known: give that run's settings as "
+                 r"flags and add --allow-recipe-change to resume with the train section's and theirs")
+    check("compiled" not in r.stdout, "it compiled before refusing", r)
+    expect(train("--checkpoint", path, "--resume", "--allow-recipe-change"), 0,
+           stdout=r"resuming from .* after epoch 1")
 
 
 @suite.test

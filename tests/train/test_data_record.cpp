@@ -59,3 +59,14 @@ TEST_CASE("a resume is compared with the checkpoint's data set, --val-split and 
   // A checkpoint written before data were recorded: nothing to compare.
   CHECK(train::data_changes({{"epoch", "1"}}, carved).empty());
 }
+
+TEST_CASE("a resume reads the checkpoint's --val-split back, and refuses one that is not a fraction") {
+  train::Metadata m;
+  train::add_data_record(m, train::data_record("mnist", 0.25, split_of(4)));
+  CHECK(train::recorded_val_split(m, "w") == 0.25);
+  CHECK_FALSE(train::recorded_val_split({{"epoch", "1"}}, "w"));  // evaluated on the test set
+  for (const char* bad : {"", "1", "0", "0.2x", "nan"})
+    CHECK_THROWS_WITH(train::recorded_val_split({{"val_split", bad}}, "w.safetensors"),
+                      Catch::Contains("w.safetensors") && Catch::Contains("metadata 'val_split' is '" +
+                                                                          std::string(bad) + "', expected a fraction"));
+}

@@ -123,3 +123,89 @@ TEST_CASE("a resume continues with the checkpoint's normalization unless one is 
   CHECK(train::recipe_changes(train::run_metadata("net", {}, {}), other, kInput, "w") ==
         std::vector<std::string>{"normalization mean 0.4 std 0.25 (the checkpoint's: none)"});
 }
+
+TEST_CASE("a resume adopts the whole recipe the checkpoint records, in place of the file's") {
+  train::Recipe ran;
+  ran.dataset = "folder";
+  ran.epochs = 7;
+  ran.batch = 24;
+  ran.lr = 0.02;
+  ran.momentum = 0.8;
+  ran.weight_decay = 1e-4;
+  ran.schedule = train::Schedule::Cosine;
+  ran.seed = 18446744073709551615ull;  // the largest --seed reads back whole
+  ran.nesterov = true;
+  ran.warmup_epochs = 2;
+  ran.warmup_start = 0.1;
+  ran.label_smoothing = 0.1;
+  ran.decay_bn_bias = false;
+  ran.augmentation.flip = true;
+  ran.image_size = data::ImageSize{{40, 40}, true};
+  const data::Normalization normalization{{0.5f}, {0.25f}};
+  train::Metadata m = train::run_metadata("net", ran, {}, {}, normalization);
+  train::write_augmentation(m, ran.augmentation, {40, 40}, ran.image_size);
+  m["dataset"] = "folder";
+  CHECK(train::unrecorded_recipe(m).empty());
+
+  train::Recipe file;  // what the file's train section says now: all of it another recipe
+  file.dataset = "cifar10";
+  file.data = "cifar";
+  file.optimizer = train::Optimizer::AdamW;
+  file.augmentation.center_crop = data::CropSize{8, 8};
+  file.normalization.compute = true;
+  train::adopt_recorded_recipe(file, m, "w");
+  CHECK(file.dataset == "folder");
+  CHECK(file.data.empty());  // cifar10's path is not the folder's
+  CHECK(file.optimizer == train::Optimizer::Sgd);
+  CHECK(file.normalization.values == normalization);
+  CHECK_FALSE(file.normalization.compute);
+  CHECK(train::recipe_changes(m, file, kInput, "w").empty());
+  ran.normalization.values = normalization;
+  CHECK(train::run_metadata("net", file, {}, {}, normalization) ==
+        train::run_metadata("net", ran, {}, {}, normalization));
+  CHECK(file.augmentation == ran.augmentation);
+  CHECK(file.image_size == ran.image_size);
+
+  // Of AdamW, its hyperparameters.
+  train::Recipe adamw;
+  adamw.optimizer = train::Optimizer::AdamW;
+  adamw.beta2 = 0.99;
+  train::Recipe read;
+  train::adopt_recorded_recipe(read, train::run_metadata("net", adamw, {}), "w");
+  CHECK(read.optimizer == train::Optimizer::AdamW);
+  CHECK(read.beta2 == 0.99);
+}
+
+TEST_CASE("a checkpoint that records no recipe, or a malformed one, is named field by field") {
+  train::Metadata m = train::run_metadata("net", {}, {});
+  m.erase("lr");
+  m.erase("schedule");
+  CHECK(train::unrecorded_recipe(m) == std::vector<std::string>{"lr", "schedule"});
+  train::Recipe r;
+  CHECK_THROWS_WITH(train::adopt_recorded_recipe(r, m, "w"), Catch::Contains("metadata has no 'lr', 'schedule'"));
+  auto refusal = [](const char* key, const char* value) {
+    train::Metadata bad = train::run_metadata("net", {}, {});
+    bad[key] = value;
+    train::Recipe into;
+    try {
+      train::adopt_recorded_recipe(into, bad, "w.safetensors");
+    } catch (const checkpoint::CheckpointError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_THAT(refusal("epochs", "0"), Catch::Contains("metadata 'epochs' is '0', expected a whole number above 0"));
+  CHECK_THAT(refusal("batch", "x"), Catch::Contains("metadata 'batch' is 'x'"));
+  CHECK_THAT(refusal("seed", "-1"), Catch::Contains("metadata 'seed' is '-1'"));
+  CHECK_THAT(refusal("lr", "inf"), Catch::Contains("metadata 'lr' is 'inf'"));
+  CHECK_THAT(refusal("schedule", "linear"), Catch::Contains("schedule must be constant, cosine or step, not 'linear'"));
+  CHECK_THAT(refusal("optimizer", "lion"), Catch::Contains("optimizer must be sgd or adamw, not 'lion'"));
+  CHECK_THAT(refusal("nesterov", "yes"), Catch::Contains("metadata 'nesterov' is 'yes', expected true or false"));
+}
+
+TEST_CASE("the precision a checkpoint records reads back; none is recorded by older ones") {
+  CHECK(train::recorded_precision({{"precision", "bf16"}}, "w") == plan::Precision::Bf16);
+  CHECK_FALSE(train::recorded_precision(train::run_metadata("net", {}, {}), "w"));
+  CHECK_THROWS_WITH(train::recorded_precision({{"precision", "fp16"}}, "w"),
+                    Catch::Contains("metadata 'precision' is 'fp16', expected fp32, tf32 or bf16"));
+}

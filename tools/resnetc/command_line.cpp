@@ -410,9 +410,10 @@ void add_train(CLI::App& app, Options& o) {
             });
   run.flag("--resume", o.resume,
            "continue the run in --checkpoint: weights, optimizer state, epoch and data order, to the same result as a "
-           "run that was never stopped");
+           "run that was never stopped, with the recipe the checkpoint records (not the train section's); a flag "
+           "that differs from it is refused unless --allow-recipe-change");
   run.flag("--allow-recipe-change", o.allow_recipe_change,
-           "with --resume: let the resumed run change its recipe (epochs, lr, schedule, ...)");
+           "with --resume: let flags change the resumed run's recipe (epochs, lr, schedule, ...)");
   run.value("--init", "FILE",
             "start a new run from the weights in FILE (a checkpoint, or a PyTorch state dict saved as safetensors, "
             "read by torchvision's ResNet names): every tensor whose name and shape match",

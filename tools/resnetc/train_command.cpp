@@ -1,4 +1,5 @@
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <cmath>
@@ -15,6 +16,7 @@
 #include "runtime/data/idx.h"
 #include "runtime/data/validation.h"
 #include "train/data_fit.h"
+#include "train/data_record.h"
 #include "train/report/figure_file.h"
 #include "train/report/training_plot.h"
 #include "train/initialize.h"
@@ -36,14 +38,60 @@ namespace {
 struct Model {
   dsl::CompiledNetwork net;
   train::Recipe recipe;
+  std::optional<train::Metadata> resumed;  // on --resume, the metadata whose recipe the run continues
 };
 
+// --checkpoint, else the network's name + .safetensors in the current directory.
+std::filesystem::path checkpoint_path(const Options& o, const std::string& network) {
+  return o.checkpoint.empty() ? network + ".safetensors" : o.checkpoint;
+}
+
+// On --resume, the recipe the checkpoint records in place of the file's (`file`): a resume continues
+// the run it was, and only flags change it. A train section that says otherwise now is noted. A
+// missing or foreign checkpoint is left to the checks of the run's files; one that records no
+// recipe is refused unless --allow-recipe-change takes the file's and the flags'.
+void adopt_checkpoint_recipe(const Options& o, const dsl::CompiledNetwork& file, Model& m) {
+  const std::filesystem::path path = checkpoint_path(o, file.graph.name);
+  if (!std::filesystem::exists(path)) return;
+  train::Metadata metadata = checkpoint::read_safetensors(path).metadata();
+  // A foreign file, or a resnetc file that is no training checkpoint, is refused later with its own message.
+  if (auto format = metadata.find("format"); format == metadata.end() || format->second != "resnetc") return;
+  if (!metadata.contains("epoch")) return;
+  if (const std::vector<std::string> missing = train::unrecorded_recipe(metadata); !missing.empty()) {
+    if (o.allow_recipe_change) return;
+    throw std::runtime_error(fmt::format(
+        "--resume: {} records no recipe (its metadata has no '{}'), so the run it continues is not known: give "
+        "that run's settings as flags and add --allow-recipe-change to resume with the train section's and theirs",
+        path.string(), fmt::join(missing, "', '")));
+  }
+  train::adopt_recorded_recipe(m.recipe, metadata, path.string());
+  train::Recipe file_says = m.recipe;
+  train::overlay_recipe(file_says, file.training);
+  const ir::Dims& input = file.graph.shape(file.graph.input);
+  std::vector<std::string> differ = train::recipe_changes(metadata, file_says, {input[2], input[3]}, path.string());
+  if (auto dataset = metadata.find("dataset");
+      dataset != metadata.end() && file.training.dataset && *file.training.dataset != dataset->second)
+    differ.push_back(fmt::format("dataset {} (the checkpoint's: {})", *file.training.dataset, dataset->second));
+  const std::optional<plan::Precision> saved = train::recorded_precision(metadata, path.string());
+  if (saved && file.training.precision && *file.training.precision != plan::precision_name(*saved))
+    differ.push_back(fmt::format("precision {} (the checkpoint's: {})", *file.training.precision,
+                                 plan::precision_name(*saved)));
+  if (!differ.empty())
+    fmt::print("note: the train section of {} differs from the recipe {} records, which the resumed run "
+               "continues: {} (a flag with --allow-recipe-change changes one)\n",
+               o.model, path.string(), fmt::join(differ, ", "));
+  m.resumed = std::move(metadata);
+}
+
 // The network at the batch the recipe trains with (each of `ranks` processes its share of
-// it), and the recipe with the flags applied.
+// it), and the recipe with the flags applied (on --resume, to the checkpoint's).
 void load_model(const Options& o, dsl::SourceManager& sources, Model& m, int ranks = 1) {
   dsl::CompiledNetwork file = dsl::compile_file(sources, o.model, {o.input, 1});
   m.recipe = train::recipe_from(file.training);
   train::Recipe& r = m.recipe;
+  if (o.resume) adopt_checkpoint_recipe(o, file, m);
+  // The flags' augmentation replaces a resumed run's whole, so that a resume can leave a part out.
+  if (m.resumed && !o.augmentation.empty()) r.augmentation = {};
   if (o.dataset && *o.dataset != r.dataset) {
     r.dataset = *o.dataset;
     r.data.clear();  // the file's path is its own data set's
@@ -129,11 +177,13 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   const train::Recipe& r = m.recipe;
   // A network that has no training step is refused at the user's line before anything else.
   if (const auto refusal = autodiff::why_untrainable(m.net.graph)) throw refusal->error();
-  m.recipe.normalization = train::requested_normalization(m.net.training, {o.mean, o.std_dev}, o.normalize,
-                                                          m.net.graph.shape(m.net.graph.input)[1]);
+  // A resumed run's is the checkpoint's unless flags ask for one.
+  if (!m.resumed || !o.mean.empty() || !o.std_dev.empty() || o.normalize)
+    m.recipe.normalization = train::requested_normalization(m.net.training, {o.mean, o.std_dev}, o.normalize,
+                                                            m.net.graph.shape(m.net.graph.input)[1]);
   // The outputs are checked (and the checkpoint locked) before the data is read or anything
   // compiled. Of an MPI job, rank 0 alone writes them; the other ranks read the checkpoint to resume.
-  const std::filesystem::path checkpoint = o.checkpoint.empty() ? m.net.graph.name + ".safetensors" : o.checkpoint;
+  const std::filesystem::path checkpoint = checkpoint_path(o, m.net.graph.name);
   std::optional<train::RunFiles> writes;
   if (!job || job->rank() == 0) writes.emplace(checkpoint, o.log, run_inputs(o, r));
   const RunPaths files = writes ? RunPaths{writes->checkpoint(), writes->log(), writes->checkpoint_exists()}
@@ -146,28 +196,26 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   if (o.resume && !files.checkpoint_exists())
     throw std::runtime_error(fmt::format("--resume: there is no checkpoint {} to continue from", files.checkpoint().string()));
   check_image_size(r);
-  // What the recipe asks none of is the checkpoint's (a folder's image size before its images are
-  // read); the trainer refuses a changed recipe unless --allow-recipe-change.
-  if (o.resume)
-    train::continue_recipe(m.recipe, checkpoint::read_safetensors(files.checkpoint()).metadata(),
-                           files.checkpoint().string());
+  // The trainer refuses a recipe or data that differ from the checkpoint's unless --allow-recipe-change.
+  const std::optional<double> val_split =
+      o.val_split || !m.resumed ? o.val_split : train::recorded_val_split(*m.resumed, files.checkpoint().string());
   data::DataSet data = load_data(o, m, r.image_size);
   std::string images = fmt::format("{} train / {} test images", data.train.count, data.test.count);
-  if (o.val_split) {
-    data::CarvedSplits carved = data::carve_validation(data.train, *o.val_split, r.seed);
+  if (val_split) {
+    data::CarvedSplits carved = data::carve_validation(data.train, *val_split, r.seed);
     data.train = std::move(carved.train);
     data.test = std::move(carved.validation);
     images = fmt::format("{} train / {} validation images, --val-split {} of the training set drawn from seed {}, "
                          "evaluated instead of the test set",
-                         data.train.count, data.test.count, *o.val_split, r.seed);
+                         data.train.count, data.test.count, *val_split, r.seed);
   }
   if (r.image_size) images += ", kept at --image-size " + data::format_image_size(*r.image_size);
   auto backend = make_backend(for_rank(o, job));
   const DeviceReduction on_device(job, *backend);
 
   train::TrainOptions t;
-  if (o.val_split) t.evaluated = "val";
-  t.val_split = o.val_split;
+  if (val_split) t.evaluated = "val";
+  t.val_split = val_split;
   t.recipe = r;
   t.checkpoint = files.checkpoint();
   t.resume = o.resume;
@@ -180,6 +228,13 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.progress = o.progress && writes;
   t.data_parallel = job;
   t.optimize = pipeline_options(o, m.net.training);
+  if (m.resumed && !o.precision)
+    if (const auto saved = train::recorded_precision(*m.resumed, files.checkpoint().string())) {
+      t.optimize.precision = *saved;
+      if (*saved != plan::Precision::Fp32)
+        fmt::print("note: {} was trained in {}; the resumed run continues in it\n", t.checkpoint.string(),
+                   plan::precision_name(*saved));
+    }
   t.network_at_batch = [&](int64_t batch) { return dsl::compile_file(sources, o.model, {o.input, batch}).graph; };
   // The figure is drawn from the log, so it shows the epochs before a --resume too. A figure that
   // cannot be drawn (a full disk) is worth a warning, not the run.
