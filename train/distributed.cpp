@@ -221,14 +221,14 @@ void DataParallel::reduce_on_device(std::unique_ptr<DeviceReducer> reducer) {
   device_ = std::move(reducer);
 }
 
-// All the gradients in one group of NCCL sums after the backward pass (even for one rank, so that
-// tools/gpu-check exercises NCCL): overlapping them with the backward would need NCCL on a stream
-// of its own, with events.
+// The buckets summed on the device as the backward pass finishes them, as on the host (even for
+// one rank, so that tools/gpu-check exercises NCCL).
 void DataParallel::run_step_on_device(PlanExecutor& executor, const plan::KernelPlan& plan, double share) {
-  auto found = device_gradients_.find(&plan);
-  if (found == device_gradients_.end()) found = device_gradients_.emplace(&plan, plan::gradient_buffers(plan)).first;
-  const plan::GradientBuffers& g = found->second;
-  executor.run_pausing_at(g.first_update, [&] { device_->sum_scaled(executor, g.buffers, static_cast<float>(share)); });
+  auto found = device_steps_.find(&plan);
+  if (found == device_steps_.end())
+    found = device_steps_.emplace(&plan, DeviceStep{plan::place_collectives(plan, options_),
+                                                    plan::gradient_buffers(plan).first_update}).first;
+  device_->run_step(executor, found->second.buckets, found->second.first_update, static_cast<float>(share));
 }
 
 void DataParallel::watch(double timeout_seconds) {
