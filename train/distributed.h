@@ -10,7 +10,8 @@
 // across the ranks while the backward goes on (PlanExecutor::run_stopping_at); all are waited
 // for and written back before the first update. With --sync-bn, BatchNorm's statistics and its
 // backward's sums are summed too, at their stops, so BatchNorm sees the whole global batch. On GPUs the gradients are summed on the device
-// (DeviceReducer: NCCL), each bucket from its stop on, beside the rest of the backward pass.
+// (DeviceReducer: NCCL), each bucket from its stop on, beside the rest of the backward pass, and
+// with --sync-bn BatchNorm's sums at their stops.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -114,7 +115,7 @@ class DataParallel {
   std::unique_ptr<mpi::ReduceThread> reducer_;
   std::map<const plan::KernelPlan*, Placed> placed_;
   struct DeviceStep {
-    std::vector<plan::Collective> buckets;
+    std::vector<plan::Collective> collectives;
     size_t first_update = 0;
   };
   std::map<const plan::KernelPlan*, DeviceStep> device_steps_;  // with device_

@@ -256,7 +256,7 @@ std::unique_ptr<train::DeviceReducer> CudaBackend::device_reducer(
     int rank, int size, const std::function<void(std::span<std::byte>)>& broadcast) {
 #ifdef RESNETC_HAVE_NCCL
   device_.make_current();  // NCCL takes the current device as the rank's
-  return make_nccl_reducer(device_, rank, size, broadcast);
+  return make_nccl_reducer(device_, cache_, rank, size, broadcast);
 #else
   (void)rank, (void)size, (void)broadcast;
   return nullptr;

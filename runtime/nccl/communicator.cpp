@@ -77,6 +77,12 @@ void Communicator::start_sum(std::span<const DeviceFloats> spans, float weight, 
   check(api.red_op_destroy(op, comm_), "ncclRedOpDestroy");
 }
 
+void Communicator::start_sum_doubles(cuda::DevicePtr data, size_t count, const cuda::Stream& stream) {
+  if (aborted_) throw NcclError(fmt::format("rank {}: NCCL's communicator was aborted after a failure", rank_));
+  void* at = reinterpret_cast<void*>(static_cast<uintptr_t>(data));
+  check(nccl().all_reduce(at, at, count, ncclFloat64, ncclSum, comm_, stream.get()), "ncclAllReduce");
+}
+
 void Communicator::wait(const cuda::Stream& stream) {
   if (aborted_) throw NcclError(fmt::format("rank {}: NCCL's communicator was aborted after a failure", rank_));
   const detail::NcclApi& api = nccl();

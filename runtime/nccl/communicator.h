@@ -50,6 +50,9 @@ class Communicator {
   // after the work already there. Returns once enqueued: wait() for the sums. A call NCCL
   // refuses aborts the communicator and throws NcclError naming this rank.
   void start_sum(std::span<const DeviceFloats> spans, float weight, const cuda::Stream& stream);
+  // In place on every rank: `count` doubles at `data` summed over the ranks (one ncclAllReduce),
+  // enqueued on `stream`; as start_sum otherwise.
+  void start_sum_doubles(cuda::DevicePtr data, size_t count, const cuda::Stream& stream);
   // Returns when `stream` is done, polling NCCL's asynchronous error meanwhile; an error, or no
   // end within the timeout, aborts the communicator and throws NcclError naming this rank. The
   // stream may hold other work than sums (a step's kernels that wait for them).

@@ -4,7 +4,8 @@
 // the calls, checks what the real library would refuse, and fails or hangs on demand, so the
 // NCCL path of data-parallel training runs and is tested on machines without GPUs. A
 // communicator of one rank computes its all-reduce's result, in the fake driver's memory (host
-// memory), as soon as it is called: its values times the pre-multiplying scalar. Settings:
+// memory), as soon as it is called: its values times the pre-multiplying scalar (float32), or as
+// they are (a float64 sum). Settings:
 //   FAKE_NCCL_LOG=FILE          appends one line per call, "rank R CALL ARGS", R being
 //                               OMPI_COMM_WORLD_RANK ("-" outside an MPI job); a run of
 //                               ncclCommGetAsyncError polls is one line. An all-reduce's line
@@ -263,6 +264,8 @@ ncclResult_t ncclAllReduce(const void* send, void* receive, size_t count, ncclDa
     const auto* in = static_cast<const float*>(send);
     auto* out = static_cast<float*>(receive);
     for (size_t i = 0; i < count; ++i) out[i] = in[i] * scalar;
+  } else if (comm->nranks == 1 && type == ncclFloat64 && op == ncclSum) {
+    std::memmove(receive, send, count * sizeof(double));
   }
   if (comm->all_reduces == setting_for_this_rank("FAKE_NCCL_ASYNC_ERROR")) {
     comm->async = ncclSystemError;

@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "cli"))
 from cli_cases import Failure, check, run_cases, write_idx_subset  # noqa: E402
 
 MODEL = os.path.join(ROOT, "tests", "cli", "no_batchnorm.net")  # batch 16
+BATCHNORM_MODEL = os.path.join(ROOT, "tests", "cli", "batchnorm.net")  # batch 16, three BatchNorms
 IMAGES = 73  # 4 batches of 16 and a short one of 9, shared 5 + 4: five steps an epoch
 # no_batchnorm.net has 1050 parameters; the biases of the block's last conv and of its shortcut
 # conv feed one sum, so they have one gradient buffer, reduced once (train/distributed.h): 1042.
@@ -55,7 +56,7 @@ class Runner:
     def path(self, name):
         return os.path.join(self.tmp, name)
 
-    def train(self, ranks, *options, **env):
+    def train(self, ranks, *options, model=MODEL, **env):
         """`resnetc train --device cuda` as `ranks` processes of mpirun (0: a single process, no
         mpirun), with `env` added. Returns (result, seconds, log lines of the fake NCCL)."""
         if ranks and shutil.which("mpirun") is None:
@@ -63,7 +64,7 @@ class Runner:
         self.runs += 1
         log = self.path(f"nccl{self.runs}.log")
         command = (MPIRUN + ["-np", str(ranks)] if ranks else []) + [
-            self.resnetc, "train", MODEL, "--device", "cuda", "--data", self.data, "--cache-dir", self.cache,
+            self.resnetc, "train", model, "--device", "cuda", "--data", self.data, "--cache-dir", self.cache,
             "--checkpoint", self.path(f"run{self.runs}.safetensors"), "--no-progress", *options]
         start = time.monotonic()
         result = subprocess.run(command, cwd=ROOT, env={**self.env, "FAKE_NCCL_LOG": log, **env},
@@ -160,6 +161,30 @@ def case_small_buckets_are_summed_one_by_one(r):
                   f"rank {rank} sums {buckets} a step: not the plan's {placed} buckets of {GRADIENT_FLOATS} floats")
 
 
+def case_sync_bn_sums_each_batchnorm_in_double(r):
+    plan = subprocess.run([r.resnetc, BATCHNORM_MODEL, "--emit=plan", "--train", "--collectives", "--sync-bn"],
+                          capture_output=True, text=True, check=True).stdout
+    order = re.findall(r"all_reduce batchnorm_\w+ [\d.]+ KiB \(%(\S+)\)", plan)
+    # [2, C] each: the stem's BatchNorm has 4 channels, the block's two 8
+    placed = [8 if name.startswith("stem.") else 16 for name in order]
+    check(len(placed) == 6, f"batchnorm.net's plan places {order}, not 3 forward and 3 backward BatchNorm collectives")
+    result, _, lines = r.train(2, "--epochs", "1", "--sync-bn", model=BATCHNORM_MODEL)
+    check(result.returncode == 0, "mpirun -np 2 train --device cuda --sync-bn failed", result)
+    for rank in (0, 1):
+        mine = calls(lines, rank)
+        sums = [args for name, args in mine if name == "AllReduce" and " float64 " in args]
+        check(len(sums) == 5 * len(placed), f"rank {rank} made {len(sums)} float64 sums in 5 steps, not {5 * len(placed)}")
+        counts = [int(re.fullmatch(r"count (\d+) float64 sum in-place on \S+", a).group(1)) for a in sums]
+        check(counts == placed * 5, f"rank {rank}'s float64 sums have the counts {counts[:6]}..., not the plan's {placed}")
+        # The buckets on the reducer's stream; BatchNorm's on the step's (each plan's executor has
+        # its own: the short batch's plan is another)
+        buckets = {a.split()[-1] for name, a in mine if name == "AllReduce" and " float32 " in a}
+        batchnorm = {a.split()[-1] for a in sums}
+        check(len(buckets) == 1 and not buckets & batchnorm,
+              f"rank {rank}'s BatchNorm sums are on {batchnorm}, not the step's stream beside the buckets' {buckets}")
+        check(len(steps(mine)) == 5, f"rank {rank} did not sum its gradient buckets in each of 5 steps")
+
+
 def case_async_error_names_the_rank(r):
     result, seconds, lines = r.train(2, "--epochs", "1", FAKE_NCCL_ASYNC_ERROR="1:2")
     check(result.returncode != 0, "an asynchronous NCCL error on rank 1 did not fail the job", result)
@@ -220,7 +245,8 @@ def case_paused_step_launches_the_same_kernels(r):
               f"other kernels than one not stopped")
 
 
-CASES = [case_call_sequence, case_small_buckets_are_summed_one_by_one, case_async_error_names_the_rank, case_hung_all_reduce_times_out, case_rank_without_nccl,
+CASES = [case_call_sequence, case_small_buckets_are_summed_one_by_one, case_sync_bn_sums_each_batchnorm_in_double,
+         case_async_error_names_the_rank, case_hung_all_reduce_times_out, case_rank_without_nccl,
          case_more_ranks_than_gpus, case_single_process_never_loads_nccl, case_paused_step_launches_the_same_kernels]
 
 
