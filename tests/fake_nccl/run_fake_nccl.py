@@ -2,10 +2,11 @@
 """The NCCL path of data-parallel training without GPUs: `mpirun -np 2 resnetc train --device cuda` on
 the fake driver (two fake GPUs) and the fake NCCL (fake_nccl.cpp), whose log of calls is checked:
 the unique id made once, by rank 0, and given to both ranks; ncclCommInitRank with each rank, the
-job's size and the rank's GPU; per step one group of in-place float32 all-reduces of the gradients,
-pre-multiplied by the rank's share of the batch (5/9 and 4/9 in the short batch), whose counts add
-up to the gradients' floats, each followed by polls of the asynchronous error; ncclCommDestroy at
-the end. An injected asynchronous error and a hung all-reduce (with a short RESNETC_NCCL_TIMEOUT)
+job's size and the rank's GPU; per step one group of in-place float32 all-reduces per gradient
+bucket (the plan's four with --bucket-mb 0.001), on one stream, pre-multiplied by the rank's share of
+the batch (5/9 and 4/9 in the short batch), whose counts add up to the gradients' floats, followed
+by polls of the asynchronous error; with --sync-bn each BatchNorm's float64 sum, on the step's
+stream; ncclCommDestroy at the end. An injected asynchronous error and a hung all-reduce (with a short RESNETC_NCCL_TIMEOUT)
 end the job with a message naming the rank; a rank that cannot load NCCL says so, and so does one
 without a GPU of its own; a single process never loads NCCL; a step paused for the all-reduce
 launches the kernels a single process launches, in the same order.
