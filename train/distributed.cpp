@@ -214,21 +214,16 @@ int64_t DataParallel::max(int64_t value) const { return world_->max(value); }
 void DataParallel::barrier() const { world_->barrier(); }
 void DataParallel::broadcast(std::span<std::byte> bytes) const { world_->broadcast(bytes); }
 
-void DataParallel::reduce_on_device(std::unique_ptr<DeviceReducer> reducer) {
-  if (reducer && options_.sync_batchnorm)
-    throw std::runtime_error("--sync-bn runs on the CPU only for now: train without it, or with --device cpu "
-                             "(docs/distributed.md)");
-  device_ = std::move(reducer);
-}
+void DataParallel::reduce_on_device(std::unique_ptr<DeviceReducer> reducer) { device_ = std::move(reducer); }
 
-// All the gradients in one group of NCCL sums after the backward pass (even for one rank, so that
-// tools/gpu-check exercises NCCL): overlapping them with the backward would need NCCL on a stream
-// of its own, with events.
+// The collectives summed on the device at their stops, as on the host (even for one rank, so that
+// tools/gpu-check exercises NCCL).
 void DataParallel::run_step_on_device(PlanExecutor& executor, const plan::KernelPlan& plan, double share) {
-  auto found = device_gradients_.find(&plan);
-  if (found == device_gradients_.end()) found = device_gradients_.emplace(&plan, plan::gradient_buffers(plan)).first;
-  const plan::GradientBuffers& g = found->second;
-  executor.run_pausing_at(g.first_update, [&] { device_->sum_scaled(executor, g.buffers, static_cast<float>(share)); });
+  auto found = device_steps_.find(&plan);
+  if (found == device_steps_.end())
+    found = device_steps_.emplace(&plan, DeviceStep{plan::place_collectives(plan, options_),
+                                                    plan::gradient_buffers(plan).first_update}).first;
+  device_->run_step(executor, found->second.collectives, found->second.first_update, share);
 }
 
 void DataParallel::watch(double timeout_seconds) {

@@ -10,7 +10,8 @@
 // across the ranks while the backward goes on (PlanExecutor::run_stopping_at); all are waited
 // for and written back before the first update. With --sync-bn, BatchNorm's statistics and its
 // backward's sums are summed too, at their stops, so BatchNorm sees the whole global batch. On GPUs the gradients are summed on the device
-// (DeviceReducer: NCCL), all at once after the backward pass.
+// (DeviceReducer: NCCL), each bucket from its stop on, beside the rest of the backward pass, and
+// with --sync-bn BatchNorm's sums at their stops.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -113,7 +114,11 @@ class DataParallel {
   std::unique_ptr<mpi::Watchdog> watchdog_;  // after world_: its thread ends before MPI is finalized
   std::unique_ptr<mpi::ReduceThread> reducer_;
   std::map<const plan::KernelPlan*, Placed> placed_;
-  std::map<const plan::KernelPlan*, plan::GradientBuffers> device_gradients_;  // with device_
+  struct DeviceStep {
+    std::vector<plan::Collective> collectives;
+    size_t first_update = 0;
+  };
+  std::map<const plan::KernelPlan*, DeviceStep> device_steps_;  // with device_
   double step_seconds_ = 0, waiting_seconds_ = 0;
 };
 

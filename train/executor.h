@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/plan/collectives.h"
 #include "compiler/plan/kernel_plan.h"
 #include "runtime/data/augment.h"
 #include "runtime/data/dataset.h"
@@ -75,10 +76,16 @@ class PlanExecutor {
 class DeviceReducer {
  public:
   virtual ~DeviceReducer() = default;
-  // In place on every rank: each of `buffers` (float32) of `executor`, an executor of the backend
-  // that made this reducer, times `weight`, summed over the ranks. Ordered after the kernels the
-  // executor has run so far; returns when the sums are done. Throws naming a rank that failed.
-  virtual void sum_scaled(PlanExecutor& executor, std::span<const int> buffers, float weight) = 0;
+  // One training step of `executor`, an executor of the backend that made this reducer, with the
+  // compiler's collectives (plan::place_collectives, ordered by stop) summed over the ranks, this
+  // rank's part weighted by `share`, its share of the step's examples: each gradient bucket's sum
+  // starts once the kernels before its stop have written the bucket and goes on beside the kernels
+  // after it, and the kernels from `first_update` on (the updates) start after every sum; a
+  // BatchNorm's statistics or backward sums are made the whole batch's before the kernels after
+  // their stop read them (docs/distributed.md, "Synchronized BatchNorm"). Returns when the step is
+  // done. Throws naming a rank that failed.
+  virtual void run_step(PlanExecutor& executor, std::span<const plan::Collective> collectives, size_t first_update,
+                        double share) = 0;
 };
 
 class Backend {

@@ -110,6 +110,25 @@ class CudaExecutor : public DeviceExecutor {
       stream_.synchronize();
     });
   }
+  void run_enqueuing_at(std::span<const size_t> stops, const std::function<void(size_t)>& at_stop,
+                        const std::function<void()>& finish) override {
+    for (size_t i = 0; i < stops.size(); ++i)
+      if (stops[i] > plan_.kernels.size() || (i > 0 && stops[i] < stops[i - 1]))
+        throw std::logic_error(fmt::format("stop {} of plan '{}' is out of order or past its {} kernels", stops[i],
+                                           plan_.name, plan_.kernels.size()));
+    reporting_faults([&] {
+      run_preamble();
+      size_t enqueued = 0;
+      for (size_t i = 0; i < stops.size(); ++i) {
+        run_step_kernels(enqueued, stops[i]);
+        enqueued = stops[i];
+        at_stop(i);
+      }
+      run_step_kernels(enqueued, plan_.kernels.size());
+      finish();
+      stream_.synchronize();
+    });
+  }
   const plan::KernelPlan& plan() const override { return plan_; }
   const cuda::Stream& stream() const override { return stream_; }
   cuda::DevicePtr device_address(int buffer) const override { return address(buffer); }
@@ -169,6 +188,7 @@ class CudaExecutor : public DeviceExecutor {
 
   // The step's launches of plan kernels first .. end - 1, from their graph (recorded on first use).
   void run_step_kernels(size_t first, size_t end) {
+    if (first >= end) return;  // between two stops at one kernel
     if (!use_graph_) return launch(false, first, end);
     auto graph = graphs_.find({first, end});
     if (graph == graphs_.end()) {
@@ -236,7 +256,7 @@ std::unique_ptr<train::DeviceReducer> CudaBackend::device_reducer(
     int rank, int size, const std::function<void(std::span<std::byte>)>& broadcast) {
 #ifdef RESNETC_HAVE_NCCL
   device_.make_current();  // NCCL takes the current device as the rank's
-  return make_nccl_reducer(rank, size, broadcast);
+  return make_nccl_reducer(device_, cache_, rank, size, broadcast);
 #else
   (void)rank, (void)size, (void)broadcast;
   return nullptr;

@@ -66,6 +66,7 @@ DriverApi load_driver_api(const char* library) {
   RESNETC_CUDA_RESOLVE(stream_destroy, cuStreamDestroy);
   RESNETC_CUDA_RESOLVE(stream_synchronize, cuStreamSynchronize);
   RESNETC_CUDA_RESOLVE(stream_query, cuStreamQuery);
+  RESNETC_CUDA_RESOLVE(stream_wait_event, cuStreamWaitEvent);
   RESNETC_CUDA_RESOLVE(event_create, cuEventCreate);
   RESNETC_CUDA_RESOLVE(event_destroy, cuEventDestroy);
   RESNETC_CUDA_RESOLVE(event_record, cuEventRecord);

@@ -43,6 +43,7 @@ struct DriverApi {
   decltype(&::cuStreamDestroy) stream_destroy;
   decltype(&::cuStreamSynchronize) stream_synchronize;
   decltype(&::cuStreamQuery) stream_query;
+  decltype(&::cuStreamWaitEvent) stream_wait_event;
   decltype(&::cuEventCreate) event_create;
   decltype(&::cuEventDestroy) event_destroy;
   decltype(&::cuEventRecord) event_record;

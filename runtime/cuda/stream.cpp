@@ -25,6 +25,10 @@ bool Stream::done() const {
   return true;
 }
 
+void Stream::wait(const Event& event) const {
+  check(driver().stream_wait_event(stream_, event.event_, CU_EVENT_WAIT_DEFAULT), "cuStreamWaitEvent");
+}
+
 void Stream::begin_capture() {
   check(driver().stream_begin_capture(stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
 }
@@ -68,9 +72,9 @@ Graph& Graph::operator=(Graph&& other) noexcept {
 
 void Graph::launch(const Stream& stream) const { check(driver().graph_launch(exec_, stream.get()), "cuGraphLaunch"); }
 
-Event::Event(const Device& device) {
+Event::Event(const Device& device, bool timing) {
   device.make_current();
-  check(driver().event_create(&event_, CU_EVENT_DEFAULT), "cuEventCreate");
+  check(driver().event_create(&event_, timing ? CU_EVENT_DEFAULT : CU_EVENT_DISABLE_TIMING), "cuEventCreate");
 }
 
 Event::~Event() { driver().event_destroy(event_); }

@@ -11,6 +11,7 @@ struct CUgraphExec_st;
 namespace resnetc::cuda {
 
 class Graph;
+class Event;
 
 // A non-blocking stream: it does not synchronise with the legacy default stream.
 class Stream {
@@ -25,6 +26,9 @@ public:
   // True once all work enqueued so far is done (cuStreamQuery): for waits that must also watch
   // something else, as NCCL's errors.
   bool done() const;
+  // Work enqueued on this stream from now on starts after the work that preceded `event`'s
+  // latest record (on any stream): how two streams of one device are ordered without the host.
+  void wait(const Event& event) const;
 
   // Work enqueued on this stream between begin_capture() and end_capture() is recorded, not
   // run. Capture is thread-local: only this thread's unsafe calls (allocations, synchronisation)
@@ -57,10 +61,11 @@ private:
   CUgraphExec_st* exec_ = nullptr;
 };
 
-// A timing event (cuEventCreate with default flags, so it records timestamps).
+// An event: with `timing`, one that records timestamps (cuEventCreate's default flags);
+// without, one that only orders streams (CU_EVENT_DISABLE_TIMING, cheaper to record and wait for).
 class Event {
 public:
-  explicit Event(const Device& device);
+  explicit Event(const Device& device, bool timing = true);
   ~Event();
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
@@ -69,6 +74,7 @@ public:
   void synchronize() const;
 
 private:
+  friend class Stream;
   friend float elapsed_ms(const Event& start, const Event& end);
   CUevent_st* event_ = nullptr;
 };

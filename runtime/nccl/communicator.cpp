@@ -60,7 +60,7 @@ void Communicator::check(int result, const char* call) {
                          detail != nullptr && *detail != '\0' ? ": " : "", detail != nullptr ? detail : ""));
 }
 
-void Communicator::sum_scaled(std::span<const DeviceFloats> spans, float weight, const cuda::Stream& stream) {
+void Communicator::start_sum(std::span<const DeviceFloats> spans, float weight, const cuda::Stream& stream) {
   if (aborted_) throw NcclError(fmt::format("rank {}: NCCL's communicator was aborted after a failure", rank_));
   const detail::NcclApi& api = nccl();
   // The weight multiplies each rank's values as NCCL reads them: no kernel of our own, no extra pass.
@@ -75,10 +75,16 @@ void Communicator::sum_scaled(std::span<const DeviceFloats> spans, float weight,
   check(api.group_end(), "ncclGroupEnd");
   // An operator may go once the last call that uses it has returned.
   check(api.red_op_destroy(op, comm_), "ncclRedOpDestroy");
-  wait(stream);
+}
+
+void Communicator::start_sum_doubles(cuda::DevicePtr data, size_t count, const cuda::Stream& stream) {
+  if (aborted_) throw NcclError(fmt::format("rank {}: NCCL's communicator was aborted after a failure", rank_));
+  void* at = reinterpret_cast<void*>(static_cast<uintptr_t>(data));
+  check(nccl().all_reduce(at, at, count, ncclFloat64, ncclSum, comm_, stream.get()), "ncclAllReduce");
 }
 
 void Communicator::wait(const cuda::Stream& stream) {
+  if (aborted_) throw NcclError(fmt::format("rank {}: NCCL's communicator was aborted after a failure", rank_));
   const detail::NcclApi& api = nccl();
   const auto start = std::chrono::steady_clock::now();
   // A peer that fails makes NCCL report an error here; one that hangs leaves the stream busy,

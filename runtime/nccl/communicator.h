@@ -47,14 +47,19 @@ class Communicator {
 
   // In place on every rank: each of `spans` times `weight`, summed over the ranks (one
   // ncclAllReduce per span, in one group, with a pre-multiplying sum), enqueued on `stream`
-  // after the work already there. Returns when the stream is done. While waiting it polls NCCL's
-  // asynchronous error; an error, or no end within the timeout, aborts the communicator and
-  // throws NcclError naming this rank.
-  void sum_scaled(std::span<const DeviceFloats> spans, float weight, const cuda::Stream& stream);
+  // after the work already there. Returns once enqueued: wait() for the sums. A call NCCL
+  // refuses aborts the communicator and throws NcclError naming this rank.
+  void start_sum(std::span<const DeviceFloats> spans, float weight, const cuda::Stream& stream);
+  // In place on every rank: `count` doubles at `data` summed over the ranks (one ncclAllReduce),
+  // enqueued on `stream`; as start_sum otherwise.
+  void start_sum_doubles(cuda::DevicePtr data, size_t count, const cuda::Stream& stream);
+  // Returns when `stream` is done, polling NCCL's asynchronous error meanwhile; an error, or no
+  // end within the timeout, aborts the communicator and throws NcclError naming this rank. The
+  // stream may hold other work than sums (a step's kernels that wait for them).
+  void wait(const cuda::Stream& stream);
 
  private:
   void check(int result, const char* call);
-  void wait(const cuda::Stream& stream);
   [[noreturn]] void abort_with(const std::string& why);
 
   int rank_ = 0;

@@ -14,7 +14,9 @@
 //                               with CUDA_ERROR_ILLEGAL_ADDRESS. As on a GPU the fault is
 //                               asynchronous: the launch succeeds, every later call fails with
 //                               it (sticky); with CUDA_LAUNCH_BLOCKING=1 the launch itself fails
-//   FAKE_CUDA_LOG=FILE          appends "launch NAME grid x,y,z block x,y,z shared N" per kernel run
+//   FAKE_CUDA_LOG=FILE          appends "launch NAME grid x,y,z block x,y,z shared N" per kernel run,
+//                               "record EVENT on STREAM" per cuEventRecord and "wait STREAM for EVENT"
+//                               per cuStreamWaitEvent (handles as %p prints them)
 //   FAKE_CUDA_DEVICES=N         how many GPUs (default 1, at most 8): alike, each with its own primary
 //                               context, sharing one memory (for one rank per GPU in an MPI job)
 //   FAKE_CUDA_FILL=BYTE         what new allocations hold (default 255). A real GPU's do not start
@@ -81,8 +83,7 @@ struct CUmod_st {
   std::map<std::string, std::unique_ptr<CUfunc_st>, std::less<>> functions;
 };
 
-struct CUstream_st {
-  bool held = false;  // busy until released (fake_cuda_hold_stream): a collective a peer never joins
+struct Capture {
   bool capturing = false;
   bool capture_invalidated = false;
   CUstreamCaptureMode capture_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
@@ -90,9 +91,18 @@ struct CUstream_st {
   std::vector<Launch> captured;
 };
 
+// A capture starts and ends its own state only: work enqueued before it still holds the stream.
+struct CUstream_st : Capture {
+  bool held = false;  // busy until released (fake_cuda_hold_stream): a collective a peer never joins
+  // Held streams whose work this stream waits for (cuStreamWaitEvent on an event recorded after
+  // it): this stream is busy too until they are released.
+  std::set<CUstream_st*> waits_for;
+};
+
 struct CUevent_st {
   unsigned flags = 0;
   bool recorded = false;
+  std::set<CUstream_st*> after;  // the held streams the work before its latest record waits for
 };
 
 struct CUgraph_st {
@@ -271,6 +281,20 @@ bool valid_stream(Driver& d, CUstream stream) {
 CUstream_st* capturing(CUstream stream) {
   if (stream == nullptr || stream == CU_STREAM_LEGACY || stream == CU_STREAM_PER_THREAD) return nullptr;
   return stream->capturing ? stream : nullptr;
+}
+
+// A held stream, or one waiting for a held one, does not finish. Forgets the streams it waited
+// for that are released or gone: what they held has ended.
+bool busy(Driver& d, CUstream stream) {
+  if (stream == nullptr || stream == CU_STREAM_LEGACY || stream == CU_STREAM_PER_THREAD) return false;
+  std::erase_if(stream->waits_for, [&](CUstream_st* s) { return !d.streams.contains(s) || !s->held; });
+  return stream->held || !stream->waits_for.empty();
+}
+
+void log_line(const Driver& d, const char* format, const void* a, const void* b) {
+  if (d.log == nullptr) return;
+  std::fprintf(d.log, format, a, b);
+  std::fflush(d.log);
 }
 
 // True when [ptr, ptr + bytes) lies inside one live allocation.
@@ -649,7 +673,7 @@ CUresult CUDAAPI cuStreamSynchronize(CUstream stream) {
     return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
   }
   // A held stream blocks its waiters, as a collective that a peer never joins does.
-  while (stream != nullptr && d.streams.contains(stream) && stream->held) {
+  while (stream != nullptr && d.streams.contains(stream) && busy(d, stream)) {
     lock.unlock();
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
     lock.lock();
@@ -666,7 +690,7 @@ CUresult CUDAAPI cuStreamQuery(CUstream stream) {
     capture->capture_invalidated = true;
     return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
   }
-  return stream != nullptr && stream->held ? CUDA_ERROR_NOT_READY : CUDA_SUCCESS;
+  return busy(d, stream) ? CUDA_ERROR_NOT_READY : CUDA_SUCCESS;
 }
 
 // The test hook of tests/fake_nccl: a collective that hangs holds its stream until an abort
@@ -702,6 +726,25 @@ CUresult CUDAAPI cuEventRecord(CUevent event, CUstream stream) {
   if (CUresult r = context_call(d)) return r;
   if (!d.events.contains(event) || !valid_stream(d, stream)) return CUDA_ERROR_INVALID_HANDLE;
   event->recorded = true;
+  event->after.clear();
+  if (busy(d, stream)) {
+    event->after = stream->waits_for;
+    if (stream->held) event->after.insert(stream);
+  }
+  log_line(d, "record %p on %p\n", event, stream);
+  return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuStreamWaitEvent(CUstream stream, CUevent event, unsigned int flags) {
+  Driver& d = driver();
+  std::lock_guard lock(d.mutex);
+  if (CUresult r = context_call(d)) return r;
+  if (!d.events.contains(event) || !valid_stream(d, stream)) return CUDA_ERROR_INVALID_HANDLE;
+  if (flags != CU_EVENT_WAIT_DEFAULT) return CUDA_ERROR_INVALID_VALUE;
+  // The default streams are never held here, so only a stream of ours can wait.
+  if (stream != nullptr && stream != CU_STREAM_LEGACY && stream != CU_STREAM_PER_THREAD)
+    stream->waits_for.insert(event->after.begin(), event->after.end());
+  log_line(d, "wait %p for %p\n", stream, event);
   return CUDA_SUCCESS;
 }
 
@@ -735,7 +778,7 @@ CUresult CUDAAPI cuStreamBeginCapture(CUstream stream, CUstreamCaptureMode mode)
   if (stream == nullptr || stream == CU_STREAM_LEGACY || stream == CU_STREAM_PER_THREAD)
     return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
   if (stream->capturing) return CUDA_ERROR_ILLEGAL_STATE;
-  *stream = CUstream_st{};
+  static_cast<Capture&>(*stream) = Capture{};
   stream->capturing = true;
   stream->capture_mode = mode;
   stream->capture_thread = std::this_thread::get_id();
@@ -755,7 +798,7 @@ CUresult CUDAAPI cuStreamEndCapture(CUstream stream, CUgraph* graph) {
   const bool invalidated = capture->capture_invalidated;
   auto captured = std::make_unique<CUgraph_st>();
   captured->launches = std::move(capture->captured);
-  *capture = CUstream_st{};
+  static_cast<Capture&>(*capture) = Capture{};
   if (invalidated) {
     *graph = nullptr;
     return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;

@@ -68,7 +68,7 @@ def read_checkpoint(path):
 
 def launch_names(log):
     with open(log) as f:
-        return [line.split()[1] for line in f]
+        return [line.split()[1] for line in f if line.startswith("launch ")]
 
 
 def count_runs(sequence, block):

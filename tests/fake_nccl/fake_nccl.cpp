@@ -2,10 +2,14 @@
 // resolves, which resnetc loads instead of libnccl.so.2 when RESNETC_NCCL_LIBRARY names it. It
 // sums nothing across processes (the fake driver's kernels compute nothing either); it records
 // the calls, checks what the real library would refuse, and fails or hangs on demand, so the
-// NCCL path of data-parallel training runs and is tested on machines without GPUs. Settings:
+// NCCL path of data-parallel training runs and is tested on machines without GPUs. A
+// communicator of one rank computes its all-reduce's result, in the fake driver's memory (host
+// memory), as soon as it is called: its values times the pre-multiplying scalar (float32), or as
+// they are (a float64 sum). Settings:
 //   FAKE_NCCL_LOG=FILE          appends one line per call, "rank R CALL ARGS", R being
 //                               OMPI_COMM_WORLD_RANK ("-" outside an MPI job); a run of
-//                               ncclCommGetAsyncError polls is one line
+//                               ncclCommGetAsyncError polls is one line. An all-reduce's line
+//                               ends with "on STREAM" (the handle as %p prints it)
 //   FAKE_NCCL_ASYNC_ERROR=R:N   on rank R, after its N-th ncclAllReduce, ncclCommGetAsyncError
 //                               reports ncclSystemError (a failed peer, a broken link)
 //   FAKE_NCCL_HANG=R:N          on rank R, the N-th ncclAllReduce never ends: its stream stays
@@ -252,8 +256,17 @@ ncclResult_t ncclAllReduce(const void* send, void* receive, size_t count, ncclDa
     return invalid("ncclAllReduce: an operator this communicator does not know");
   }
   ++comm->all_reduces;
-  log("AllReduce count %zu %s %s %s%s", count, type_name(type), op_text.c_str(),
-      send == receive ? "in-place" : "out-of-place", state().group_depth > 0 ? " grouped" : "");
+  log("AllReduce count %zu %s %s %s%s on %p", count, type_name(type), op_text.c_str(),
+      send == receive ? "in-place" : "out-of-place", state().group_depth > 0 ? " grouped" : "",
+      static_cast<void*>(stream));
+  if (comm->nranks == 1 && type == ncclFloat32) {
+    const float scalar = op == ncclSum ? 1.0f : comm->pre_mul_sums.at(static_cast<int>(op));
+    const auto* in = static_cast<const float*>(send);
+    auto* out = static_cast<float*>(receive);
+    for (size_t i = 0; i < count; ++i) out[i] = in[i] * scalar;
+  } else if (comm->nranks == 1 && type == ncclFloat64 && op == ncclSum) {
+    std::memmove(receive, send, count * sizeof(double));
+  }
   if (comm->all_reduces == setting_for_this_rank("FAKE_NCCL_ASYNC_ERROR")) {
     comm->async = ncclSystemError;
     state().last_error = "fake NCCL: injected asynchronous error (FAKE_NCCL_ASYNC_ERROR)";

@@ -42,6 +42,20 @@ std::vector<std::string> calls(const std::string& log) {
   return lines;
 }
 
+// The sum of `spans`, then the wait for it, as one call.
+void sum_scaled(nccl::Communicator& comm, std::span<const nccl::DeviceFloats> spans, float weight,
+                const cuda::Stream& stream) {
+  comm.start_sum(spans, weight, stream);
+  comm.wait(stream);
+}
+
+// " on STREAM" as the fake NCCL logs an all-reduce's stream.
+std::string on(const cuda::Stream& stream) {
+  char text[64];
+  std::snprintf(text, sizeof text, " on %p", static_cast<void*>(stream.get()));
+  return text;
+}
+
 // What one rank's MPI broadcast does, within one process: rank 0's bytes kept, then given.
 struct Broadcast {
   std::vector<std::byte> sent;
@@ -74,7 +88,8 @@ TEST_CASE("rank 0 alone makes the unique id, and every rank joins with it") {
                                                "CommDestroy rank 0"});
 }
 
-TEST_CASE("a sum is one group of in-place float32 all-reduces pre-multiplied by the weight, then error polls") {
+TEST_CASE("a sum is one group of in-place float32 all-reduces pre-multiplied by the weight on the stream given, "
+          "then error polls") {
   const std::string log = fresh_log();
   cuda::Device device;
   cuda::Stream stream(device);
@@ -82,13 +97,13 @@ TEST_CASE("a sum is one group of in-place float32 all-reduces pre-multiplied by 
   Broadcast broadcast;
   nccl::Communicator comm(0, 1, std::ref(broadcast), 1s);
   const nccl::DeviceFloats spans[] = {{buffer.get(), 10}, {buffer.get() + 40 * sizeof(float), 20}};
-  comm.sum_scaled(spans, 0.25f, stream);
+  sum_scaled(comm, spans, 0.25f, stream);
   const std::vector<std::string> lines = calls(log);
   REQUIRE(lines.size() == 9);
   CHECK(std::vector(lines.begin() + 2, lines.end()) ==
         std::vector<std::string>{"RedOpCreatePreMulSum 0.25 float32", "GroupStart",
-                                 "AllReduce count 10 float32 premulsum 0.25 in-place grouped",
-                                 "AllReduce count 20 float32 premulsum 0.25 in-place grouped", "GroupEnd",
+                                 "AllReduce count 10 float32 premulsum 0.25 in-place grouped" + on(stream),
+                                 "AllReduce count 20 float32 premulsum 0.25 in-place grouped" + on(stream), "GroupEnd",
                                  "RedOpDestroy", "CommGetAsyncError 0"});
 }
 
@@ -104,12 +119,12 @@ TEST_CASE("an asynchronous error aborts the communicator and names the rank") {
   std::snprintf(reinterpret_cast<char*>(broadcast.sent.data()), 128, "fake-nccl-id 1");
   nccl::Communicator comm(3, 4, std::ref(broadcast), 1s);
   const nccl::DeviceFloats spans[] = {{buffer.get(), 16}};
-  comm.sum_scaled(spans, 0.5f, stream);
-  CHECK_THROWS_WITH(comm.sum_scaled(spans, 0.5f, stream),
+  sum_scaled(comm, spans, 0.5f, stream);
+  CHECK_THROWS_WITH(sum_scaled(comm, spans, 0.5f, stream),
                     Catch::Matches("rank 3: NCCL reported an asynchronous error while summing the gradients: unhandled "
                                    "system error.*: fake NCCL: injected asynchronous error.*aborted.*"));
   CHECK(calls(log).back() == "CommAbort rank 3");
-  CHECK_THROWS_WITH(comm.sum_scaled(spans, 0.5f, stream), "rank 3: NCCL's communicator was aborted after a failure");
+  CHECK_THROWS_WITH(sum_scaled(comm, spans, 0.5f, stream), "rank 3: NCCL's communicator was aborted after a failure");
 }
 
 TEST_CASE("a sum that does not end within the timeout aborts and names the rank") {
@@ -123,7 +138,7 @@ TEST_CASE("a sum that does not end within the timeout aborts and names the rank"
   nccl::Communicator comm(0, 2, std::ref(broadcast), 200ms);
   const nccl::DeviceFloats spans[] = {{buffer.get(), 16}};
   const auto start = std::chrono::steady_clock::now();
-  CHECK_THROWS_WITH(comm.sum_scaled(spans, 0.5f, stream),
+  CHECK_THROWS_WITH(sum_scaled(comm, spans, 0.5f, stream),
                     Catch::Matches("rank 0: summing the gradients did not end within 0.2 s \\(RESNETC_NCCL_TIMEOUT\\): "
                                    "another rank hangs or has died.*"));
   CHECK(std::chrono::steady_clock::now() - start < 5s);
@@ -139,7 +154,7 @@ TEST_CASE("a call that NCCL refuses aborts and names the rank") {
   Broadcast broadcast;
   nccl::Communicator comm(0, 1, std::ref(broadcast), 1s);
   const nccl::DeviceFloats empty[] = {{buffer.get(), 0}};
-  CHECK_THROWS_WITH(comm.sum_scaled(empty, 1.0f, stream),
+  CHECK_THROWS_WITH(sum_scaled(comm, empty, 1.0f, stream),
                     Catch::Matches("rank 0: ncclAllReduce: invalid argument.*: ncclAllReduce: no data; NCCL's "
                                    "communicator was aborted.*"));
   CHECK(calls(log).back() == "CommAbort rank 0");

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <random>
 #include <stdexcept>
+#include <string_view>
 
 #include "compiler/autodiff/training_graph.h"
 #include "compiler/passes/pass.h"
@@ -286,6 +287,86 @@ TEST_CASE("a step paused before its updates gives the step's weights and applies
         }
       });
       CHECK(parameters(*zeroed) == before);
+    }
+  }
+}
+
+// The NCCL reducer of one rank (no MPI: its broadcast has no one to reach) sums each bucket on a
+// stream of its own from the bucket's stop on, and the updates wait for the sums: one rank's sum is
+// its gradients times the weight, so weight 1 gives the plain step's weights and weight 0.5, with
+// plain SGD, half its move. With --sync-bn's collectives (weight 1: one rank is the whole batch)
+// the BatchNorm kernels and float64 sums leave the statistics as they were, within rounding.
+// Needs libnccl.so.2; skipped, with a warning, without it.
+TEST_CASE("a step whose buckets one-rank NCCL sums beside the backward pass applies the summed gradients") {
+  if (!gpu_here()) return;
+  cuda_backend::CudaBackend backend(0, {});
+  std::unique_ptr<train::DeviceReducer> reducer;
+  try {
+    reducer = backend.device_reducer(0, 1, [](std::span<std::byte>) {});
+  } catch (const std::runtime_error& e) {
+    if (std::string_view(e.what()).find("could not be loaded") == std::string_view::npos) throw;
+    WARN(e.what());
+    return;
+  }
+  if (!reducer) {
+    WARN("resnetc was built without nccl.h: nothing to check");
+    return;
+  }
+  dsl::SourceManager sources;
+  for (const bool sync_bn : {false, true}) {
+    const char* net = sync_bn ? "network n {\n input 1x8x8\n stem { conv 4 k3 p1; bn; relu }\n"
+                                " stage basic 8 stride=2\n head { avgpool; fc 10 }\n}"
+                              : "network n {\n input 1x8x8\n stem { conv 4 k3 p1; relu }\n stage basic 8 stride=2\n"
+                                " head { avgpool; fc 10 }\n}";
+    const ir::Graph training =
+        autodiff::make_training_graph(dsl::compile_source(sources, "n.net", net, {std::nullopt, 4}).graph, {0.0, 0});
+    const plan::KernelPlan plan = passes::optimized_plan(training, {});
+    const std::vector<plan::Collective> collectives =
+        plan::place_collectives(plan, {.bucket_bytes = 1024, .sync_batchnorm = sync_bn});
+    REQUIRE(collectives.size() >= 3);
+    const size_t first_update = plan::gradient_buffers(plan).first_update;
+    const auto prepared = [&] {
+      std::unique_ptr<train::PlanExecutor> e = backend.compile(plan);
+      train::initialize_persistent(*e, plan, training, 7);
+      std::vector<float> images(static_cast<size_t>(ir::numel(plan.buffer(plan.input).shape)));
+      std::mt19937 rng(3);
+      for (float& v : images) v = std::uniform_real_distribution<float>(0, 1)(rng);
+      const std::vector<int32_t> labels{1, 4, 7, 9};
+      const std::vector<float> lr{0.1f};
+      train::write_buffer(*e, plan.input, std::span<const float>(images));
+      train::write_buffer(*e, plan.labels, std::span<const int32_t>(labels));
+      train::write_buffer(*e, plan.learning_rate, std::span<const float>(lr));
+      return e;
+    };
+    const auto parameters = [&](train::PlanExecutor& e) {
+      std::vector<float> all;
+      for (size_t b = 0; b < plan.buffers.size(); ++b)
+        if (plan.buffers[b].role == ir::ValueRole::Parameter) {
+          std::vector<float> values(static_cast<size_t>(ir::numel(plan.buffers[b].shape)));
+          train::read_buffer(e, static_cast<int>(b), std::span<float>(values));
+          all.insert(all.end(), values.begin(), values.end());
+        }
+      return all;
+    };
+    auto whole = prepared();
+    const std::vector<float> before = parameters(*whole);
+    whole->run();
+    const std::vector<float> stepped = parameters(*whole);
+    for (const char* graphs : {"1", "0"}) {
+      for (const float weight : {1.0f, 0.5f}) {
+        if (sync_bn && weight != 1.0f) continue;
+        INFO("RESNETC_CUDA_GRAPHS=" << graphs << ", weight " << weight << (sync_bn ? ", --sync-bn" : ""));
+        setenv("RESNETC_CUDA_GRAPHS", graphs, 1);  // read by each executor as it is made
+        auto summed = prepared();
+        unsetenv("RESNETC_CUDA_GRAPHS");
+        reducer->run_step(*summed, collectives, first_update, weight);
+        const std::vector<float> got = parameters(*summed);
+        REQUIRE(got.size() == stepped.size());
+        for (size_t i = 0; i < got.size(); ++i) {
+          const float want = before[i] + weight * (stepped[i] - before[i]);
+          CHECK(std::abs(got[i] - want) <= (sync_bn ? 1e-4f : 1e-5f) * (1 + std::abs(want)));
+        }
+      }
     }
   }
 }
