@@ -2,10 +2,13 @@
 #include <llvm/IR/Intrinsics.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
 #include <stdexcept>
+#include <string_view>
 
 #include "compiler/codegen/llvm/emit/gemm_internal.h"
+#include "compiler/codegen/llvm/emit/gemm_weight_grad_bf16.h"
 
 namespace resnetc::codegen::llvm_backend {
 using namespace gemm_internal;
@@ -495,11 +498,30 @@ void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy
   if (xpad) ir.release(k.b, xpad);
 }
 
+// bf16 operands: AMX tiles where the shape and the host allow (unless RESNETC_CONV_PATH forces
+// another formulation), else the float32 kernel on copies of dy and x rounded to bf16: the same
+// products (two bf16 values multiply exactly in float32), so every host gives bf16's numbers.
+void emit_weight_grad_bf16(KernelBody& k, const WeightGrad& d, llvm::Value* dy, llvm::Value* x, llvm::Value* dw,
+                           const std::string& tag) {
+  const char* force = std::getenv("RESNETC_CONV_PATH");
+  if ((!force || std::string_view(force) == "amx") && amx_weight_grad_fits(d) && amx_ready())
+    return emit_amx_weight_grad(k, d, dy, x, dw, unique_prefix(k.b, tag));
+  const Ir ir(k.module, /*wide=*/true);
+  const std::string prefix = unique_prefix(k.b, tag);
+  const int64_t C = d.groups * d.in_per_group, O = d.groups * d.out_per_group;
+  llvm::Value* dy_bf16 = emit_rounded_copy(ir, k, dy, d.batch * O * d.out_h * d.out_w, prefix + ".round_dy");
+  llvm::Value* x_bf16 = emit_rounded_copy(ir, k, x, d.batch * C * d.in_h * d.in_w, prefix + ".round_x");
+  emit_weight_grad_direct(k, d, dy_bf16, x_bf16, dw, tag);
+  ir.release(k.b, dy_bf16);
+  ir.release(k.b, x_bf16);
+}
+
 }  // namespace
 
 void emit_weight_grad(KernelBody& k, const WeightGrad& d, llvm::Value* dy, llvm::Value* x, llvm::Value* dw,
                       const std::string& tag) {
   if (d.in_per_group == 0 || d.out_per_group == 0 || d.groups == 0) return;
+  if (k.kernel.operands == plan::Precision::Bf16) return emit_weight_grad_bf16(k, d, dy, x, dw, tag);
   emit_weight_grad_direct(k, d, dy, x, dw, tag);
 }
 

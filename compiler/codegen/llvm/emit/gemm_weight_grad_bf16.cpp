@@ -1,0 +1,316 @@
+// The weight gradient with bf16 operands (gemm_weight_grad_bf16.h): AMX tiles, and the rounded
+// copies the float32 kernel runs on elsewhere.
+//
+// On AMX the reduction (AMX's k) is over the output positions of all images, so the layout is
+// chosen to make every tap a plain tile load of both operands, with no per-tap copy:
+//  * x: per input channel one row of bf16, the images' zero-padded Hp x Wp planes one after
+//    another. An output position g = n*S + qh*Wp + qw (S = Hp*Wp) reads tap t at g + toff[t],
+//    so a tile of 16 channels x 32 positions of a tap is one tileloadd at any offset (bf16 rows
+//    are byte-addressed; the channel row is the stride). Positions with qw >= OW or qh >= OH
+//    are padding and read whatever lies there.
+//  * dy: the tile multiply's B operand, pairs of positions along k: 32-bit words dyv[g/2][o],
+//    (position g, position g + 1) of channel o, zero at the padding positions (which is what
+//    drops their products). Made once per call, shared by every tap.
+// A work item is 32 input x 32 output channels (four float32 C tiles, C[kc][o]); it walks the
+// positions in chunks of 512 and, per chunk, every tap (the chunk's x and dy stay in L1/L2
+// across the taps), keeping each tap's four tiles in a small park between chunks. The park is
+// then scattered into dw[o][kc][tap].
+#include "compiler/codegen/llvm/emit/gemm_weight_grad_bf16.h"
+
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/IntrinsicsX86.h>
+
+#include <algorithm>
+
+namespace resnetc::codegen::llvm_backend::gemm_internal {
+namespace {
+
+constexpr int64_t kTile = 16;          // tile rows; 32-bit columns of a row
+constexpr int64_t kTileBytes = 1024;   // 16 rows x 64 bytes
+constexpr int64_t kBlock = 2 * kTile;  // channels per side of a work item (two tiles)
+constexpr int64_t kStep = 32;          // positions per tile multiply (bf16 k)
+constexpr int64_t kChunkSteps = 16;    // steps per chunk: 512 positions
+
+struct GradAmxShape {
+  int64_t C = 0, O = 0, T = 0, Kconv = 0;
+  int64_t CB = 0, OB = 0;           // 32-channel blocks of x and of dy
+  int64_t Hp = 0, Wp = 0, S = 0;    // the padded plane (Wp even: a pair never spans two rows)
+  int64_t steps = 0, chunks = 0;    // 32-position steps over all images
+  int64_t LR = 0;                   // bf16 elements per channel row of x (room for the last step's taps)
+  std::vector<int64_t> toff;        // per tap (kh, kw): its offset from the position
+};
+
+GradAmxShape grad_amx_shape(const WeightGrad& d) {
+  GradAmxShape s;
+  s.C = d.in_per_group, s.O = d.out_per_group, s.T = d.kernel_h * d.kernel_w, s.Kconv = s.C * s.T;
+  s.CB = ceil_div(s.C, kBlock), s.OB = ceil_div(s.O, kBlock);
+  s.Hp = std::max(d.pad_h + d.in_h, d.out_h + (d.kernel_h - 1) * d.dilation_h);
+  s.Wp = round_up(std::max(d.pad_w + d.in_w, d.out_w + (d.kernel_w - 1) * d.dilation_w), 2);
+  s.S = s.Hp * s.Wp;
+  for (int64_t kh = 0; kh < d.kernel_h; ++kh)
+    for (int64_t kw = 0; kw < d.kernel_w; ++kw) s.toff.push_back(kh * d.dilation_h * s.Wp + kw * d.dilation_w);
+  s.steps = ceil_div(d.batch * s.S, kStep);
+  s.chunks = ceil_div(s.steps, kChunkSteps);
+  s.LR = round_up(s.steps * kStep + s.toff.back(), kStep);
+  return s;
+}
+
+llvm::Value* byte_at(Builder& b, llvm::Value* p, llvm::Value* bytes) {
+  return b.CreateGEP(b.getInt8Ty(), b.CreateBitCast(p, b.getInt8PtrTy()), bytes);
+}
+
+llvm::Constant* iota64(Builder& b) {
+  std::vector<llvm::Constant*> lanes;
+  for (int64_t l = 0; l < kLanes; ++l) lanes.push_back(b.getInt64(static_cast<uint64_t>(l)));
+  return llvm::ConstantVector::get(lanes);
+}
+
+// Lanes x0 + l < limit.
+llvm::Value* lanes_below(Builder& b, llvm::Value* x0, int64_t limit) {
+  return b.CreateICmpSLT(b.CreateAdd(b.CreateVectorSplat(kLanes, x0), iota64(b)), b.CreateVectorSplat(kLanes, c64(b, limit)));
+}
+
+const LoopHints kPlain{.no_vectorize = true, .no_unroll = true};
+
+// x's rows (CB*32 of them, zero past C): each a channel's padded planes, image after image.
+llvm::Value* pack_x(const Ir& ir, KernelBody& k, const WeightGrad& d, const GradAmxShape& s, llvm::Value* x,
+                    const std::string& prefix) {
+  Builder& b = k.b;
+  llvm::Value* xb = ir.alloc(b, s.CB * kBlock * s.LR * 2);
+  emit_parallel_for(b, k.pool, prefix + ".xbf", c64(b, s.CB * kBlock), {x, xb},
+                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
+    auto* i16 = bb.getInt16Ty();
+    auto* v16 = llvm::FixedVectorType::get(i16, kLanes);
+    emit_for(bb, "xbf.c", begin, end, c64(bb, 1), [&](llvm::Value* c) {
+      llvm::Value* row = bb.CreateGEP(i16, bb.CreateBitCast(cap[1], i16->getPointerTo()), bb.CreateMul(c, c64(bb, s.LR)));
+      bb.CreateMemSet(row, bb.getInt8(0), c64(bb, s.LR * 2), llvm::MaybeAlign(64));
+      emit_if(bb, bb.CreateICmpSLT(c, c64(bb, s.C)), [&] {
+        emit_for(bb, "xbf.ny", 0, d.batch * d.in_h, 1, [&](llvm::Value* ny) {
+          llvm::Value* n = bb.CreateUDiv(ny, c64(bb, d.in_h));
+          llvm::Value* y = bb.CreateURem(ny, c64(bb, d.in_h));
+          llvm::Value* src = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(bb.CreateAdd(bb.CreateMul(n, c64(bb, s.C)), c), c64(bb, d.in_h * d.in_w)),
+                                                           bb.CreateMul(y, c64(bb, d.in_w))));
+          llvm::Value* dst = bb.CreateGEP(i16, row, bb.CreateAdd(bb.CreateMul(n, c64(bb, s.S)),
+                                                                 bb.CreateAdd(bb.CreateMul(bb.CreateAdd(y, c64(bb, d.pad_h)), c64(bb, s.Wp)), c64(bb, d.pad_w))));
+          emit_for(bb, "xbf.x", 0, ceil_div(d.in_w, kLanes), 1, [&](llvm::Value* v) {
+            llvm::Value* x0 = bb.CreateMul(v, c64(bb, kLanes));
+            llvm::Value* mask = lanes_below(bb, x0, d.in_w);
+            llvm::Value* val = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, src, x0)), llvm::Align(4), mask, ir.fzero());
+            bb.CreateMaskedStore(bb.CreateTrunc(round_to_bf16(bb, val), v16),
+                                 bb.CreateBitCast(bb.CreateGEP(i16, dst, x0), v16->getPointerTo()), llvm::Align(2), mask);
+          }, kPlain);
+        }, kPlain);
+      });
+    }, kPlain);
+  });
+  return xb;
+}
+
+// 16 words from 32 consecutive positions (two vectors): (even, odd) pairs in bf16, the even
+// position in the low half, as tdpbf16ps pairs k.
+llvm::Value* position_pairs(Builder& b, llvm::Value* lo, llvm::Value* hi) {
+  llvm::Value* rl = round_to_bf16(b, lo);
+  llvm::Value* rh = round_to_bf16(b, hi);
+  std::vector<int> even, odd;
+  for (int j = 0; j < kLanes; ++j) even.push_back(2 * j), odd.push_back(2 * j + 1);
+  llvm::Value* e = b.CreateShuffleVector(rl, rh, even);
+  llvm::Value* o = b.CreateShuffleVector(rl, rh, odd);
+  return b.CreateOr(e, b.CreateShl(o, b.CreateVectorSplat(kLanes, b.getInt32(16))));
+}
+
+// dyv[g/2][OB*32] words, zero at the padding positions and past O: per image, per 8 output
+// channels and 32 positions of a row, eight channels' 16 pairs transposed in registers.
+llvm::Value* pack_dy(const Ir& ir, KernelBody& k, const WeightGrad& d, const GradAmxShape& s, llvm::Value* dy,
+                     const std::string& prefix) {
+  Builder& b = k.b;
+  const int64_t Opad = s.OB * kBlock, pair_rows = s.steps * kStep / 2, image_pairs = s.S / 2;
+  llvm::Value* dyv = ir.alloc(b, pair_rows * Opad * 4);
+  const int64_t tail = pair_rows - d.batch * image_pairs;  // the last step's pairs past the last image
+  if (tail > 0) b.CreateMemSet(byte_at(b, dyv, c64(b, d.batch * image_pairs * Opad * 4)), b.getInt8(0), c64(b, tail * Opad * 4), llvm::MaybeAlign(4));
+  emit_parallel_for(b, k.pool, prefix + ".dybf", c64(b, d.batch), {dy, dyv},
+                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
+    auto* v8 = llvm::FixedVectorType::get(bb.getInt32Ty(), 8);
+    emit_for(bb, "dybf.n", begin, end, c64(bb, 1), [&](llvm::Value* n) {
+      llvm::Value* image = ir.at(bb, cap[1], bb.CreateMul(n, c64(bb, image_pairs * Opad)));
+      bb.CreateMemSet(image, bb.getInt8(0), c64(bb, image_pairs * Opad * 4), llvm::MaybeAlign(4));
+      emit_for(bb, "dybf.o", 0, ceil_div(s.O, 8), 1, [&](llvm::Value* o8) {
+        llvm::Value* o0 = bb.CreateMul(o8, c64(bb, 8));
+        emit_for(bb, "dybf.qh", 0, d.out_h, 1, [&](llvm::Value* qh) {
+          llvm::Value* src = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(bb.CreateAdd(bb.CreateMul(n, c64(bb, s.O)), o0), c64(bb, d.out_h * d.out_w)),
+                                                           bb.CreateMul(qh, c64(bb, d.out_w))));
+          llvm::Value* dst = ir.at(bb, image, bb.CreateAdd(bb.CreateMul(qh, c64(bb, s.Wp / 2 * Opad)), o0));
+          emit_for(bb, "dybf.q", 0, ceil_div(d.out_w, kStep), 1, [&](llvm::Value* qb) {
+            llvm::Value* q0 = bb.CreateMul(qb, c64(bb, kStep));
+            llvm::Value* words[8];
+            for (int64_t r = 0; r < 8; ++r) {
+              llvm::Value* channel = bb.CreateVectorSplat(kLanes, bb.CreateICmpSLT(bb.CreateAdd(o0, c64(bb, r)), c64(bb, s.O)));
+              llvm::Value* half[2];
+              for (int64_t h = 0; h < 2; ++h) {
+                llvm::Value* q = bb.CreateAdd(q0, c64(bb, h * kLanes));
+                llvm::Value* mask = bb.CreateAnd(lanes_below(bb, q, d.out_w), channel);
+                half[h] = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, src, bb.CreateAdd(c64(bb, r * d.out_h * d.out_w), q))),
+                                              llvm::Align(4), mask, ir.fzero());
+              }
+              words[r] = position_pairs(bb, half[0], half[1]);
+            }
+            std::vector<llvm::Value*> pairs = transpose8x16(bb, words);  // pairs[j]: channels o0..o0+7 of pair j
+            for (int64_t j = 0; j < kLanes; ++j) {
+              llvm::Value* q = bb.CreateAdd(q0, c64(bb, 2 * j));
+              llvm::Value* in_row = bb.CreateVectorSplat(8, bb.CreateICmpSLT(q, c64(bb, s.Wp)));
+              llvm::Value* at = ir.at(bb, dst, bb.CreateMul(bb.CreateAdd(bb.CreateUDiv(q0, c64(bb, 2)), c64(bb, j)), c64(bb, Opad)));
+              bb.CreateMaskedStore(pairs[static_cast<size_t>(j)], bb.CreateBitCast(at, v8->getPointerTo()), llvm::Align(4), in_row);
+            }
+          }, kPlain);
+        }, kPlain);
+      }, kPlain);
+    }, kPlain);
+  });
+  return dyv;
+}
+
+// The AMX intrinsics a work item calls.
+struct AmxOps {
+  llvm::Function *load, *dot, *store;
+  explicit AmxOps(llvm::Module& m)
+      : load(llvm::Intrinsic::getDeclaration(&m, llvm::Intrinsic::x86_tileloadd64_internal)),
+        dot(llvm::Intrinsic::getDeclaration(&m, llvm::Intrinsic::x86_tdpbf16ps_internal)),
+        store(llvm::Intrinsic::getDeclaration(&m, llvm::Intrinsic::x86_tilestored64_internal)) {}
+};
+
+// The four C tiles of tap t at `tpark` += the steps [s0, s1) of x block `xrow` (its first
+// channel's row) and dy block `ycol` (byte offset of its first channel in a pair row). The step
+// loop is built by hand: its accumulators are phis (x86_amx values live in tile registers).
+void accumulate(const Ir& ir, Builder& bb, const AmxOps& amx, const GradAmxShape& s, llvm::Value* tpark,
+                llvm::Value* xrow, llvm::Value* ycol, llvm::Value* toff, llvm::Value* s0, llvm::Value* s1) {
+  llvm::Value* rows16 = bb.getInt16(kTile);
+  llvm::Value* bytes64 = bb.getInt16(64);
+  auto* amx_type = llvm::Type::getX86_AMXTy(ir.ctx);
+  llvm::Value* init[4];
+  for (int64_t i = 0; i < 4; ++i) init[i] = bb.CreateCall(amx.load, {rows16, bytes64, byte_at(bb, tpark, c64(bb, i * kTileBytes)), c64(bb, 64)});
+  llvm::Function* fn = bb.GetInsertBlock()->getParent();
+  llvm::BasicBlock* entry = bb.GetInsertBlock();
+  auto* loop = llvm::BasicBlock::Create(ir.ctx, "amxdw.step", fn);
+  auto* done = llvm::BasicBlock::Create(ir.ctx, "amxdw.step.done", fn);
+  bb.CreateBr(loop);
+  bb.SetInsertPoint(loop);
+  llvm::PHINode* step = bb.CreatePHI(bb.getInt64Ty(), 2);
+  step->addIncoming(s0, entry);
+  llvm::PHINode* acc[4];
+  for (int64_t i = 0; i < 4; ++i) {
+    acc[i] = bb.CreatePHI(amx_type, 2);
+    acc[i]->addIncoming(init[i], entry);
+  }
+  llvm::Value* g = bb.CreateMul(step, c64(bb, kStep));
+  llvm::Value* x_at = byte_at(bb, xrow, bb.CreateMul(bb.CreateAdd(g, toff), c64(bb, 2)));
+  llvm::Value* y_at = byte_at(bb, ycol, bb.CreateMul(g, c64(bb, s.OB * kBlock * 4 / 2)));
+  llvm::Value* x_stride = c64(bb, s.LR * 2);
+  llvm::Value* y_stride = c64(bb, s.OB * kBlock * 4);
+  llvm::Value* ta[2] = {bb.CreateCall(amx.load, {rows16, bytes64, x_at, x_stride}),
+                        bb.CreateCall(amx.load, {rows16, bytes64, byte_at(bb, x_at, c64(bb, kTile * s.LR * 2)), x_stride})};
+  llvm::Value* tb[2] = {bb.CreateCall(amx.load, {rows16, bytes64, y_at, y_stride}),
+                        bb.CreateCall(amx.load, {rows16, bytes64, byte_at(bb, y_at, c64(bb, 64)), y_stride})};
+  llvm::Value* next[4];
+  for (int r = 0; r < 2; ++r)
+    for (int c = 0; c < 2; ++c) next[2 * r + c] = bb.CreateCall(amx.dot, {rows16, bytes64, bytes64, acc[2 * r + c], ta[r], tb[c]});
+  llvm::Value* step_next = bb.CreateAdd(step, c64(bb, 1));
+  step->addIncoming(step_next, bb.GetInsertBlock());
+  for (int64_t i = 0; i < 4; ++i) acc[i]->addIncoming(next[i], bb.GetInsertBlock());
+  bb.CreateCondBr(bb.CreateICmpULT(step_next, s1), loop, done);
+  bb.SetInsertPoint(done);
+  for (int64_t i = 0; i < 4; ++i)
+    bb.CreateCall(amx.store, {rows16, bytes64, byte_at(bb, tpark, c64(bb, i * kTileBytes)), c64(bb, 64), next[i]});
+}
+
+// The park's C[kc][o] tiles into dw[o][kc][tap], past C and O left out.
+void scatter_park(const Ir& ir, Builder& bb, const GradAmxShape& s, llvm::Value* park, llvm::Value* dw, llvm::Value* kc0,
+                  llvm::Value* o0) {
+  emit_for(bb, "amxdw.t", 0, s.T, 1, [&](llvm::Value* t) {
+    for (int64_t c = 0; c < 2; ++c) {
+      llvm::Value* o = bb.CreateAdd(bb.CreateVectorSplat(kLanes, bb.CreateAdd(o0, c64(bb, c * kTile))), iota64(bb));
+      llvm::Value* o_ok = bb.CreateICmpSLT(o, bb.CreateVectorSplat(kLanes, c64(bb, s.O)));
+      llvm::Value* o_at = bb.CreateAdd(bb.CreateMul(o, bb.CreateVectorSplat(kLanes, c64(bb, s.Kconv))), bb.CreateVectorSplat(kLanes, t));
+      for (int64_t r = 0; r < 2; ++r) {
+        llvm::Value* tile = ir.at(bb, park, bb.CreateAdd(bb.CreateMul(t, c64(bb, 4 * kTile * kTile)), c64(bb, (2 * r + c) * kTile * kTile)));
+        emit_for(bb, "amxdw.kc", 0, kTile, 1, [&](llvm::Value* kl) {
+          llvm::Value* kc = bb.CreateAdd(kc0, bb.CreateAdd(kl, c64(bb, r * kTile)));
+          llvm::Value* mask = bb.CreateAnd(o_ok, bb.CreateVectorSplat(kLanes, bb.CreateICmpSLT(kc, c64(bb, s.C))));
+          llvm::Value* at = bb.CreateAdd(o_at, bb.CreateVectorSplat(kLanes, bb.CreateMul(kc, c64(bb, s.T))));
+          llvm::Value* row = ir.vload(bb, ir.at(bb, tile, bb.CreateMul(kl, c64(bb, kTile))), 64);
+          bb.CreateMaskedScatter(row, bb.CreateGEP(ir.f32, dw, at), llvm::Align(4), mask);
+        }, kPlain);
+      }
+    }
+  }, kPlain);
+}
+
+// The work items (32 input x 32 output channels) over the thread pool.
+void emit_items(const Ir& ir, KernelBody& k, const GradAmxShape& s, llvm::Value* xb, llvm::Value* dyv, llvm::Value* dw,
+                const std::string& prefix) {
+  const AmxOps amx(k.module);
+  llvm::GlobalVariable* t_toff = ir.table(prefix + ".toff", k.b.getInt64Ty(), s.toff);
+  const int64_t park_bytes = s.T * 4 * kTileBytes;
+  emit_parallel_for(k.b, k.pool, prefix, c64(k.b, s.CB * s.OB), {xb, dyv, dw},
+                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
+    llvm::Value* park = ir.alloc(bb, park_bytes);
+    emit_for(bb, "amxdw.item", begin, end, c64(bb, 1), [&](llvm::Value* item) {
+      // Output blocks innermost: a thread's consecutive items share their x block.
+      llvm::Value* kc0 = bb.CreateMul(bb.CreateUDiv(item, c64(bb, s.OB)), c64(bb, kBlock));
+      llvm::Value* o0 = bb.CreateMul(bb.CreateURem(item, c64(bb, s.OB)), c64(bb, kBlock));
+      llvm::Value* xrow = byte_at(bb, cap[0], bb.CreateMul(kc0, c64(bb, s.LR * 2)));
+      llvm::Value* ycol = byte_at(bb, cap[1], bb.CreateMul(o0, c64(bb, 4)));
+      bb.CreateMemSet(park, bb.getInt8(0), c64(bb, park_bytes), llvm::MaybeAlign(64));
+      emit_for(bb, "amxdw.chunk", 0, s.chunks, 1, [&](llvm::Value* chunk) {
+        llvm::Value* s0 = bb.CreateMul(chunk, c64(bb, kChunkSteps));
+        llvm::Value* s1 = min64(bb, bb.CreateAdd(s0, c64(bb, kChunkSteps)), c64(bb, s.steps));
+        emit_for(bb, "amxdw.tap", 0, s.T, 1, [&](llvm::Value* t) {
+          llvm::Value* tpark = byte_at(bb, park, bb.CreateMul(t, c64(bb, 4 * kTileBytes)));
+          accumulate(ir, bb, amx, s, tpark, xrow, ycol, ir.load_scalar(bb, t_toff, t), s0, s1);
+        }, kPlain);
+      }, kPlain);
+      scatter_park(ir, bb, s, park, cap[2], kc0, o0);
+    }, kPlain);
+    ir.release(bb, park);
+  });
+}
+
+}  // namespace
+
+bool amx_weight_grad_fits(const WeightGrad& d) {
+  if (!(d.groups == 1 && d.stride_h == 1 && d.stride_w == 1 && d.in_per_group >= kTile && d.out_per_group >= kTile))
+    return false;
+  // The padding positions cost as much as real ones: on small maps (3x3 planes of 5x6) most
+  // of the work would be padding, where the float32 kernel skips it.
+  return 2 * d.batch * d.out_h * d.out_w >= grad_amx_shape(d).steps * kStep;
+}
+
+void emit_amx_weight_grad(KernelBody& k, const WeightGrad& d, llvm::Value* dy, llvm::Value* x, llvm::Value* dw,
+                          const std::string& prefix) {
+  const GradAmxShape s = grad_amx_shape(d);
+  Ir ir(k.module, /*wide=*/true);
+  llvm::Value* xb = pack_x(ir, k, d, s, x, prefix);
+  llvm::Value* dyv = pack_dy(ir, k, d, s, dy, prefix);
+  emit_items(ir, k, s, xb, dyv, dw, prefix);
+  ir.release(k.b, xb);
+  ir.release(k.b, dyv);
+}
+
+llvm::Value* emit_rounded_copy(const Ir& ir, KernelBody& k, llvm::Value* src, int64_t count, const std::string& prefix) {
+  constexpr int64_t kPiece = 4096;  // floats per parallel piece
+  Builder& b = k.b;
+  llvm::Value* copy = ir.alloc(b, count * 4);
+  emit_parallel_for(b, k.pool, prefix, c64(b, ceil_div(count, kPiece)), {src, copy},
+                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
+    llvm::Value* from = bb.CreateMul(begin, c64(bb, kPiece / kLanes));
+    llvm::Value* to = min64(bb, bb.CreateMul(end, c64(bb, kPiece / kLanes)), c64(bb, ceil_div(count, kLanes)));
+    emit_for(bb, "round.v", from, to, c64(bb, 1), [&](llvm::Value* v) {
+      llvm::Value* i = bb.CreateMul(v, c64(bb, kLanes));
+      llvm::Value* mask = lanes_below(bb, i, count);
+      llvm::Value* val = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, cap[0], i)), llvm::Align(4), mask, ir.fzero());
+      llvm::Value* bits = bb.CreateShl(round_to_bf16(bb, val), bb.CreateVectorSplat(kLanes, bb.getInt32(16)));
+      bb.CreateMaskedStore(bb.CreateBitCast(bits, ir.vf), ir.vptr(bb, ir.at(bb, cap[1], i)), llvm::Align(64), mask);
+    }, kPlain);
+  });
+  return copy;
+}
+
+}  // namespace resnetc::codegen::llvm_backend::gemm_internal
