@@ -132,16 +132,18 @@ TEST_CASE("bf16 convolutions and fully connected layers match the reference at b
   SECTION("conv2d_grad_input 3x3 stride 1 on 32-row tiles") {
     check(conformance::conv_grad_input(square_conv({2, 32, 6, 6}, 48, 3, 1, 1)), 432);
   }
-  // Weight gradients, K = N*OH*OW. On AMX (stride 1, one group, 16+ channels each side): 32x32
-  // channel blocks padded (19 and 21, 17 and 33), odd and unequal map sides (planes of odd
-  // width rounded up to pairs), batch 3 (positions spanning images), a dilated 3x3 and a 1x1.
-  // Strided and grouped ones take the float32 kernel on rounded operands; "direct" and
-  // "im2col" force that everywhere.
+  // Weight gradients, K = N*OH*OW. On AMX (one group, 16+ channels each side): 32x32 channel
+  // blocks padded (19 and 21, 17 and 33), odd and unequal map sides (planes of odd width
+  // rounded up to pairs), batch 3 (positions spanning images), a dilated 3x3, 1x1s, and
+  // stride 2 (x split into phases, odd padding). Few channels and groups take the float32
+  // kernel on rounded operands; "direct" and "im2col" force that everywhere.
   SECTION("conv2d_grad_weight 3x3 stride 1") { check(conformance::conv_grad_weight(square_conv({3, 19, 9, 7}, 21, 3, 1, 1)), 189); }
   SECTION("conv2d_grad_weight 3x3 stride 1 dilation 2") {
     check(conformance::conv_grad_weight(testing::ConvCase{{3, 17, 15, 13}, 33, 3, 3, 1, 1, 2, 2, 1, false, 2, 2}), 585);
   }
   SECTION("conv2d_grad_weight 1x1 stride 1") { check(conformance::conv_grad_weight(square_conv({3, 33, 7, 9}, 17, 1, 1, 0)), 189); }
+  SECTION("conv2d_grad_weight 3x3 stride 2 on tiles") { check(conformance::conv_grad_weight(square_conv({3, 17, 13, 11}, 19, 3, 2, 1)), 126); }
+  SECTION("conv2d_grad_weight 1x1 stride 2 on tiles") { check(conformance::conv_grad_weight(square_conv({3, 33, 9, 11}, 17, 1, 2, 0)), 90); }
   SECTION("conv2d_grad_weight 3x3 stride 2") { check(conformance::conv_grad_weight(square_conv({3, 5, 9, 9}, 13, 3, 2, 1)), 75); }
   SECTION("conv2d_grad_weight grouped") { check(conformance::conv_grad_weight(square_conv({2, 8, 7, 7}, 12, 3, 1, 1, 2)), 98); }
   SECTION("linear with bias") { check(conformance::linear_forward(11, 37, 19, true), 37); }

@@ -3,11 +3,13 @@
 //
 // On AMX the reduction (AMX's k) is over the output positions of all images, so the layout is
 // chosen to make every tap a plain tile load of both operands, with no per-tap copy:
-//  * x: per input channel one row of bf16, the images' zero-padded Hp x Wp planes one after
-//    another. An output position g = n*S + qh*Wp + qw (S = Hp*Wp) reads tap t at g + toff[t],
-//    so a tile of 16 channels x 32 positions of a tap is one tileloadd at any offset (bf16 rows
-//    are byte-addressed; the channel row is the stride). Positions with qw >= OW or qh >= OH
-//    are padding and read whatever lies there.
+//  * x: per input channel one row of bf16 holding its stride_h x stride_w phases (the padded
+//    rows and columns y = qh*stride + r, one plane per (r_h, r_w); stride 1: one phase, the
+//    padded image), each phase the images' Hq x Wq planes one after another. An output
+//    position g = n*S + qh*Wq + qw (S = Hq*Wq) reads tap t at g + toff[t] (the tap's phase
+//    and its row and column shift in it), so a tile of 16 channels x 32 positions of a tap is
+//    one tileloadd at any offset (bf16 rows are byte-addressed; the channel row is the
+//    stride). Positions with qw >= OW or qh >= OH are padding and read whatever lies there.
 //  * dy: the tile multiply's B operand, pairs of positions along k: 32-bit words dyv[g/2][o],
 //    (position g, position g + 1) of channel o, zero at the padding positions (which is what
 //    drops their products). Made once per call, shared by every tap.
@@ -34,9 +36,10 @@ constexpr int64_t kChunkSteps = 16;    // steps per chunk: 512 positions
 struct GradAmxShape {
   int64_t C = 0, O = 0, T = 0, Kconv = 0;
   int64_t CB = 0, OB = 0;           // 32-channel blocks of x and of dy
-  int64_t Hp = 0, Wp = 0, S = 0;    // the padded plane (Wp even: a pair never spans two rows)
+  int64_t Hq = 0, Wq = 0, S = 0;    // a phase plane (Wq even: a pair never spans two rows)
   int64_t steps = 0, chunks = 0;    // 32-position steps over all images
-  int64_t LR = 0;                   // bf16 elements per channel row of x (room for the last step's taps)
+  int64_t SEG = 0;                  // bf16 elements per phase of a channel row (room for the last step's taps)
+  int64_t LR = 0;                   // bf16 elements per channel row: stride_h * stride_w phases
   std::vector<int64_t> toff;        // per tap (kh, kw): its offset from the position
 };
 
@@ -44,14 +47,21 @@ GradAmxShape grad_amx_shape(const WeightGrad& d) {
   GradAmxShape s;
   s.C = d.in_per_group, s.O = d.out_per_group, s.T = d.kernel_h * d.kernel_w, s.Kconv = s.C * s.T;
   s.CB = ceil_div(s.C, kBlock), s.OB = ceil_div(s.O, kBlock);
-  s.Hp = std::max(d.pad_h + d.in_h, d.out_h + (d.kernel_h - 1) * d.dilation_h);
-  s.Wp = round_up(std::max(d.pad_w + d.in_w, d.out_w + (d.kernel_w - 1) * d.dilation_w), 2);
-  s.S = s.Hp * s.Wp;
-  for (int64_t kh = 0; kh < d.kernel_h; ++kh)
-    for (int64_t kw = 0; kw < d.kernel_w; ++kw) s.toff.push_back(kh * d.dilation_h * s.Wp + kw * d.dilation_w);
+  // Padded row qh*stride + kh*dilation is row qh + shift of phase plane (kh*dilation) % stride.
+  const int64_t shift_h = (d.kernel_h - 1) * d.dilation_h / d.stride_h, shift_w = (d.kernel_w - 1) * d.dilation_w / d.stride_w;
+  s.Hq = std::max(d.out_h + shift_h, ceil_div(d.pad_h + d.in_h, d.stride_h));
+  s.Wq = round_up(std::max(d.out_w + shift_w, ceil_div(d.pad_w + d.in_w, d.stride_w)), 2);
+  s.S = s.Hq * s.Wq;
   s.steps = ceil_div(d.batch * s.S, kStep);
   s.chunks = ceil_div(s.steps, kChunkSteps);
-  s.LR = round_up(s.steps * kStep + s.toff.back(), kStep);
+  s.SEG = round_up(s.steps * kStep + shift_h * s.Wq + shift_w, kStep);
+  s.LR = d.stride_h * d.stride_w * s.SEG;
+  for (int64_t kh = 0; kh < d.kernel_h; ++kh)
+    for (int64_t kw = 0; kw < d.kernel_w; ++kw) {
+      const int64_t h = kh * d.dilation_h, w = kw * d.dilation_w;
+      const int64_t phase = h % d.stride_h * d.stride_w + w % d.stride_w;
+      s.toff.push_back(phase * s.SEG + h / d.stride_h * s.Wq + w / d.stride_w);
+    }
   return s;
 }
 
@@ -72,7 +82,26 @@ llvm::Value* lanes_below(Builder& b, llvm::Value* x0, int64_t limit) {
 
 const LoopHints kPlain{.no_vectorize = true, .no_unroll = true};
 
-// x's rows (CB*32 of them, zero past C): each a channel's padded planes, image after image.
+// dst[j] = bf16(src[j * stride]), j < count (dst: i16*).
+void store_row_bf16(const Ir& ir, Builder& bb, llvm::Value* src, int64_t stride, int64_t count, llvm::Value* dst) {
+  auto* v16 = llvm::FixedVectorType::get(bb.getInt16Ty(), kLanes);
+  emit_for(bb, "xbf.x", 0, ceil_div(count, kLanes), 1, [&](llvm::Value* v) {
+    llvm::Value* j0 = bb.CreateMul(v, c64(bb, kLanes));
+    llvm::Value* mask = lanes_below(bb, j0, count);
+    llvm::Value* val;
+    if (stride == 1) {
+      val = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, src, j0)), llvm::Align(4), mask, ir.fzero());
+    } else {
+      llvm::Value* index = bb.CreateMul(bb.CreateAdd(bb.CreateVectorSplat(kLanes, j0), iota64(bb)), bb.CreateVectorSplat(kLanes, c64(bb, stride)));
+      val = bb.CreateMaskedGather(ir.vf, bb.CreateGEP(ir.f32, src, index), llvm::Align(4), mask, ir.fzero());
+    }
+    bb.CreateMaskedStore(bb.CreateTrunc(round_to_bf16(bb, val), v16),
+                         bb.CreateBitCast(bb.CreateGEP(bb.getInt16Ty(), dst, j0), v16->getPointerTo()), llvm::Align(2), mask);
+  }, kPlain);
+}
+
+// x's rows (CB*32 of them, zero past C): per channel its stride_h*stride_w phases, each the
+// images' phase planes one after another.
 llvm::Value* pack_x(const Ir& ir, KernelBody& k, const WeightGrad& d, const GradAmxShape& s, llvm::Value* x,
                     const std::string& prefix) {
   Builder& b = k.b;
@@ -80,7 +109,6 @@ llvm::Value* pack_x(const Ir& ir, KernelBody& k, const WeightGrad& d, const Grad
   emit_parallel_for(b, k.pool, prefix + ".xbf", c64(b, s.CB * kBlock), {x, xb},
                     [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
     auto* i16 = bb.getInt16Ty();
-    auto* v16 = llvm::FixedVectorType::get(i16, kLanes);
     emit_for(bb, "xbf.c", begin, end, c64(bb, 1), [&](llvm::Value* c) {
       llvm::Value* row = bb.CreateGEP(i16, bb.CreateBitCast(cap[1], i16->getPointerTo()), bb.CreateMul(c, c64(bb, s.LR)));
       bb.CreateMemSet(row, bb.getInt8(0), c64(bb, s.LR * 2), llvm::MaybeAlign(64));
@@ -90,15 +118,18 @@ llvm::Value* pack_x(const Ir& ir, KernelBody& k, const WeightGrad& d, const Grad
           llvm::Value* y = bb.CreateURem(ny, c64(bb, d.in_h));
           llvm::Value* src = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(bb.CreateAdd(bb.CreateMul(n, c64(bb, s.C)), c), c64(bb, d.in_h * d.in_w)),
                                                            bb.CreateMul(y, c64(bb, d.in_w))));
-          llvm::Value* dst = bb.CreateGEP(i16, row, bb.CreateAdd(bb.CreateMul(n, c64(bb, s.S)),
-                                                                 bb.CreateAdd(bb.CreateMul(bb.CreateAdd(y, c64(bb, d.pad_h)), c64(bb, s.Wp)), c64(bb, d.pad_w))));
-          emit_for(bb, "xbf.x", 0, ceil_div(d.in_w, kLanes), 1, [&](llvm::Value* v) {
-            llvm::Value* x0 = bb.CreateMul(v, c64(bb, kLanes));
-            llvm::Value* mask = lanes_below(bb, x0, d.in_w);
-            llvm::Value* val = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, src, x0)), llvm::Align(4), mask, ir.fzero());
-            bb.CreateMaskedStore(bb.CreateTrunc(round_to_bf16(bb, val), v16),
-                                 bb.CreateBitCast(bb.CreateGEP(i16, dst, x0), v16->getPointerTo()), llvm::Align(2), mask);
-          }, kPlain);
+          llvm::Value* padded_y = bb.CreateAdd(y, c64(bb, d.pad_h));
+          llvm::Value* plane_row = bb.CreateAdd(bb.CreateMul(n, c64(bb, s.S)), bb.CreateMul(bb.CreateUDiv(padded_y, c64(bb, d.stride_h)), c64(bb, s.Wq)));
+          llvm::Value* phase_h = bb.CreateURem(padded_y, c64(bb, d.stride_h));
+          for (int64_t pw = 0; pw < d.stride_w; ++pw) {
+            // The columns x whose padded column lies in phase pw: x0, x0 + stride_w, ...
+            const int64_t x0 = ((pw - d.pad_w) % d.stride_w + d.stride_w) % d.stride_w;
+            if (x0 >= d.in_w) continue;
+            llvm::Value* phase = bb.CreateAdd(bb.CreateMul(phase_h, c64(bb, d.stride_w)), c64(bb, pw));
+            llvm::Value* dst = bb.CreateGEP(i16, row, bb.CreateAdd(bb.CreateMul(phase, c64(bb, s.SEG)),
+                                                                   bb.CreateAdd(plane_row, c64(bb, (x0 + d.pad_w) / d.stride_w))));
+            store_row_bf16(ir, bb, ir.at(bb, src, x0), d.stride_w, ceil_div(d.in_w - x0, d.stride_w), dst);
+          }
         }, kPlain);
       });
     }, kPlain);
@@ -138,7 +169,7 @@ llvm::Value* pack_dy(const Ir& ir, KernelBody& k, const WeightGrad& d, const Gra
         emit_for(bb, "dybf.qh", 0, d.out_h, 1, [&](llvm::Value* qh) {
           llvm::Value* src = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(bb.CreateAdd(bb.CreateMul(n, c64(bb, s.O)), o0), c64(bb, d.out_h * d.out_w)),
                                                            bb.CreateMul(qh, c64(bb, d.out_w))));
-          llvm::Value* dst = ir.at(bb, image, bb.CreateAdd(bb.CreateMul(qh, c64(bb, s.Wp / 2 * Opad)), o0));
+          llvm::Value* dst = ir.at(bb, image, bb.CreateAdd(bb.CreateMul(qh, c64(bb, s.Wq / 2 * Opad)), o0));
           emit_for(bb, "dybf.q", 0, ceil_div(d.out_w, kStep), 1, [&](llvm::Value* qb) {
             llvm::Value* q0 = bb.CreateMul(qb, c64(bb, kStep));
             llvm::Value* words[8];
@@ -156,7 +187,7 @@ llvm::Value* pack_dy(const Ir& ir, KernelBody& k, const WeightGrad& d, const Gra
             std::vector<llvm::Value*> pairs = transpose8x16(bb, words);  // pairs[j]: channels o0..o0+7 of pair j
             for (int64_t j = 0; j < kLanes; ++j) {
               llvm::Value* q = bb.CreateAdd(q0, c64(bb, 2 * j));
-              llvm::Value* in_row = bb.CreateVectorSplat(8, bb.CreateICmpSLT(q, c64(bb, s.Wp)));
+              llvm::Value* in_row = bb.CreateVectorSplat(8, bb.CreateICmpSLT(q, c64(bb, s.Wq)));
               llvm::Value* at = ir.at(bb, dst, bb.CreateMul(bb.CreateAdd(bb.CreateUDiv(q0, c64(bb, 2)), c64(bb, j)), c64(bb, Opad)));
               bb.CreateMaskedStore(pairs[static_cast<size_t>(j)], bb.CreateBitCast(at, v8->getPointerTo()), llvm::Align(4), in_row);
             }
@@ -276,10 +307,9 @@ void emit_items(const Ir& ir, KernelBody& k, const GradAmxShape& s, llvm::Value*
 }  // namespace
 
 bool amx_weight_grad_fits(const WeightGrad& d) {
-  if (!(d.groups == 1 && d.stride_h == 1 && d.stride_w == 1 && d.in_per_group >= kTile && d.out_per_group >= kTile))
-    return false;
-  // The padding positions cost as much as real ones: on small maps (3x3 planes of 5x6) most
-  // of the work would be padding, where the float32 kernel skips it.
+  if (!(d.groups == 1 && d.in_per_group >= kTile && d.out_per_group >= kTile)) return false;
+  // The padding positions cost as much as real ones: on small maps (a 3x3 output in 5x6
+  // planes) most of the work would be padding, where the float32 kernel skips it.
   return 2 * d.batch * d.out_h * d.out_w >= grad_amx_shape(d).steps * kStep;
 }
 

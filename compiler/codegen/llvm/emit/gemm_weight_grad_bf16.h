@@ -8,8 +8,8 @@
 
 namespace resnetc::codegen::llvm_backend::gemm_internal {
 
-// Whether emit_amx_weight_grad runs d: one group, stride 1, at least 16 input and 16 output
-// channels (a tile's side), and output positions that fill half of the padded planes it walks.
+// Whether emit_amx_weight_grad runs d: one group, at least 16 input and 16 output channels (a
+// tile's side), and output positions that fill half of the padded planes it walks.
 bool amx_weight_grad_fits(const WeightGrad& d);
 
 // dw [Og, Cg, KH, KW] from dy and x (gemm.h's WeightGrad) on AMX tiles; needs amx_ready().
