@@ -1,5 +1,5 @@
-// The weight gradient with bf16 operands (gemm_weight_grad_bf16.h): AMX tiles, and the rounded
-// copies the float32 kernel runs on elsewhere.
+// The weight gradient with bf16 operands (gemm_weight_grad_bf16.h): AMX tiles, and the rounding
+// the float32 kernel does elsewhere.
 //
 // On AMX the reduction (AMX's k) is over the output positions of all images, so the layout is
 // chosen to make every tap a plain tile load of both operands, with no per-tap copy:
@@ -324,6 +324,11 @@ void emit_amx_weight_grad(KernelBody& k, const WeightGrad& d, llvm::Value* dy, l
   ir.release(k.b, dyv);
 }
 
+llvm::Value* round_as_float(Builder& b, llvm::Value* x) {
+  llvm::Value* bits = round_to_bf16(b, x);
+  return b.CreateBitCast(b.CreateShl(bits, llvm::ConstantInt::get(bits->getType(), 16)), x->getType());
+}
+
 llvm::Value* emit_rounded_copy(const Ir& ir, KernelBody& k, llvm::Value* src, int64_t count, const std::string& prefix) {
   constexpr int64_t kPiece = 4096;  // floats per parallel piece
   Builder& b = k.b;
@@ -336,8 +341,7 @@ llvm::Value* emit_rounded_copy(const Ir& ir, KernelBody& k, llvm::Value* src, in
       llvm::Value* i = bb.CreateMul(v, c64(bb, kLanes));
       llvm::Value* mask = lanes_below(bb, i, count);
       llvm::Value* val = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, cap[0], i)), llvm::Align(4), mask, ir.fzero());
-      llvm::Value* bits = bb.CreateShl(round_to_bf16(bb, val), bb.CreateVectorSplat(kLanes, bb.getInt32(16)));
-      bb.CreateMaskedStore(bb.CreateBitCast(bits, ir.vf), ir.vptr(bb, ir.at(bb, cap[1], i)), llvm::Align(64), mask);
+      bb.CreateMaskedStore(round_as_float(bb, val), ir.vptr(bb, ir.at(bb, cap[1], i)), llvm::Align(64), mask);
     }, kPlain);
   });
   return copy;
