@@ -133,13 +133,17 @@ TEST_CASE("bf16 convolutions and fully connected layers match the reference at b
     check(conformance::conv_grad_input(square_conv({2, 32, 6, 6}, 48, 3, 1, 1)), 432);
   }
   // Weight gradients, K = N*OH*OW. On AMX (one group, 16+ channels each side): 32x32 channel
-  // blocks padded (19 and 21, 17 and 33), odd and unequal map sides (planes of odd width
-  // rounded up to pairs), batch 3 (positions spanning images), a dilated 3x3, 1x1s, and
+  // blocks padded (19 and 21, 17 and 33, 129 and 97), odd and unequal map sides (planes of odd
+  // width rounded up to pairs), batch 3 (positions spanning images), positions split over
+  // items (the dilated 3x3: 3 splits) or walked in chunks (129 x 97), a dilated 3x3, 1x1s, and
   // stride 2 (x split into phases, odd padding). Few channels and groups take the float32
   // kernel on rounded operands; "direct" and "im2col" force that everywhere.
   SECTION("conv2d_grad_weight 3x3 stride 1") { check(conformance::conv_grad_weight(square_conv({3, 19, 9, 7}, 21, 3, 1, 1)), 189); }
   SECTION("conv2d_grad_weight 3x3 stride 1 dilation 2") {
     check(conformance::conv_grad_weight(testing::ConvCase{{3, 17, 15, 13}, 33, 3, 3, 1, 1, 2, 2, 1, false, 2, 2}), 585);
+  }
+  SECTION("conv2d_grad_weight 20 channel blocks, 2 chunks of positions each") {
+    check(conformance::conv_grad_weight(square_conv({3, 129, 13, 13}, 97, 3, 1, 1)), 507);
   }
   SECTION("conv2d_grad_weight 1x1 stride 1") { check(conformance::conv_grad_weight(square_conv({3, 33, 7, 9}, 17, 1, 1, 0)), 189); }
   SECTION("conv2d_grad_weight 3x3 stride 2 on tiles") { check(conformance::conv_grad_weight(square_conv({3, 17, 13, 11}, 19, 3, 2, 1)), 126); }

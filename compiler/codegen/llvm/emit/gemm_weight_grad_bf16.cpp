@@ -13,10 +13,10 @@
 //  * dy: the tile multiply's B operand, pairs of positions along k: 32-bit words dyv[g/2][o],
 //    (position g, position g + 1) of channel o, zero at the padding positions (which is what
 //    drops their products). Made once per call, shared by every tap.
-// A work item is 32 input x 32 output channels (four float32 C tiles, C[kc][o]); it walks the
-// positions in chunks of 512 and, per chunk, every tap (the chunk's x and dy stay in L1/L2
-// across the taps), keeping each tap's four tiles in a small park between chunks. The park is
-// then scattered into dw[o][kc][tap].
+// A work item is 32 input x 32 output channels (four float32 C tiles, C[kc][o]) over a split
+// of the positions; it walks them in chunks of 512 and, per chunk, every tap (the chunk's x and
+// dy stay in L1/L2 across the taps), keeping each tap's four tiles in its park between chunks.
+// The parks of a channel block's splits are then summed and scattered into dw[o][kc][tap].
 #include "compiler/codegen/llvm/emit/gemm_weight_grad_bf16.h"
 
 #include <llvm/IR/Intrinsics.h>
@@ -32,6 +32,7 @@ constexpr int64_t kTileBytes = 1024;   // 16 rows x 64 bytes
 constexpr int64_t kBlock = 2 * kTile;  // channels per side of a work item (two tiles)
 constexpr int64_t kStep = 32;          // positions per tile multiply (bf16 k)
 constexpr int64_t kChunkSteps = 16;    // steps per chunk: 512 positions
+constexpr int64_t kMinItems = 16;      // work items wanted, at least (chunks permitting)
 
 struct GradAmxShape {
   int64_t C = 0, O = 0, T = 0, Kconv = 0;
@@ -41,6 +42,14 @@ struct GradAmxShape {
   int64_t SEG = 0;                  // bf16 elements per phase of a channel row (room for the last step's taps)
   int64_t LR = 0;                   // bf16 elements per channel row: stride_h * stride_w phases
   std::vector<int64_t> toff;        // per tap (kh, kw): its offset from the position
+  // The phases some tap reads (a 1x1 stride-2 conv reads one of four): rows y % stride_h as
+  // bits, columns x % stride_w; the others are left zero, not copied.
+  int64_t used_h_bits = 0;
+  std::vector<bool> used_w;
+  // Work items split the chunks when there are few channel blocks (a 64-channel layer has
+  // four), so that threads have work; by the shape alone, so the sums do not depend on the
+  // thread count. An item's tiles wait in a park (T x 4 tiles) between chunks.
+  int64_t splits = 1, park_floats = 0;
 };
 
 GradAmxShape grad_amx_shape(const WeightGrad& d) {
@@ -56,9 +65,14 @@ GradAmxShape grad_amx_shape(const WeightGrad& d) {
   s.chunks = ceil_div(s.steps, kChunkSteps);
   s.SEG = round_up(s.steps * kStep + shift_h * s.Wq + shift_w, kStep);
   s.LR = d.stride_h * d.stride_w * s.SEG;
+  s.splits = std::clamp<int64_t>(ceil_div(kMinItems, s.CB * s.OB), 1, s.chunks);
+  s.park_floats = s.T * 4 * kTile * kTile;
+  s.used_w.assign(static_cast<size_t>(d.stride_w), false);
   for (int64_t kh = 0; kh < d.kernel_h; ++kh)
     for (int64_t kw = 0; kw < d.kernel_w; ++kw) {
       const int64_t h = kh * d.dilation_h, w = kw * d.dilation_w;
+      s.used_h_bits |= int64_t{1} << (h % d.stride_h);
+      s.used_w[static_cast<size_t>(w % d.stride_w)] = true;
       const int64_t phase = h % d.stride_h * d.stride_w + w % d.stride_w;
       s.toff.push_back(phase * s.SEG + h / d.stride_h * s.Wq + w / d.stride_w);
     }
@@ -121,15 +135,18 @@ llvm::Value* pack_x(const Ir& ir, KernelBody& k, const WeightGrad& d, const Grad
           llvm::Value* padded_y = bb.CreateAdd(y, c64(bb, d.pad_h));
           llvm::Value* plane_row = bb.CreateAdd(bb.CreateMul(n, c64(bb, s.S)), bb.CreateMul(bb.CreateUDiv(padded_y, c64(bb, d.stride_h)), c64(bb, s.Wq)));
           llvm::Value* phase_h = bb.CreateURem(padded_y, c64(bb, d.stride_h));
-          for (int64_t pw = 0; pw < d.stride_w; ++pw) {
-            // The columns x whose padded column lies in phase pw: x0, x0 + stride_w, ...
-            const int64_t x0 = ((pw - d.pad_w) % d.stride_w + d.stride_w) % d.stride_w;
-            if (x0 >= d.in_w) continue;
-            llvm::Value* phase = bb.CreateAdd(bb.CreateMul(phase_h, c64(bb, d.stride_w)), c64(bb, pw));
-            llvm::Value* dst = bb.CreateGEP(i16, row, bb.CreateAdd(bb.CreateMul(phase, c64(bb, s.SEG)),
-                                                                   bb.CreateAdd(plane_row, c64(bb, (x0 + d.pad_w) / d.stride_w))));
-            store_row_bf16(ir, bb, ir.at(bb, src, x0), d.stride_w, ceil_div(d.in_w - x0, d.stride_w), dst);
-          }
+          llvm::Value* row_used = bb.CreateTrunc(bb.CreateLShr(c64(bb, s.used_h_bits), phase_h), bb.getInt1Ty());
+          emit_if(bb, row_used, [&] {
+            for (int64_t pw = 0; pw < d.stride_w; ++pw) {
+              // The columns x whose padded column lies in phase pw: x0, x0 + stride_w, ...
+              const int64_t x0 = ((pw - d.pad_w) % d.stride_w + d.stride_w) % d.stride_w;
+              if (x0 >= d.in_w || !s.used_w[static_cast<size_t>(pw)]) continue;
+              llvm::Value* phase = bb.CreateAdd(bb.CreateMul(phase_h, c64(bb, d.stride_w)), c64(bb, pw));
+              llvm::Value* dst = bb.CreateGEP(i16, row, bb.CreateAdd(bb.CreateMul(phase, c64(bb, s.SEG)),
+                                                                     bb.CreateAdd(plane_row, c64(bb, (x0 + d.pad_w) / d.stride_w))));
+              store_row_bf16(ir, bb, ir.at(bb, src, x0), d.stride_w, ceil_div(d.in_w - x0, d.stride_w), dst);
+            }
+          });
         }, kPlain);
       });
     }, kPlain);
@@ -252,45 +269,55 @@ void accumulate(const Ir& ir, Builder& bb, const AmxOps& amx, const GradAmxShape
     bb.CreateCall(amx.store, {rows16, bytes64, byte_at(bb, tpark, c64(bb, i * kTileBytes)), c64(bb, 64), next[i]});
 }
 
-// The park's C[kc][o] tiles into dw[o][kc][tap], past C and O left out.
-void scatter_park(const Ir& ir, Builder& bb, const GradAmxShape& s, llvm::Value* park, llvm::Value* dw, llvm::Value* kc0,
-                  llvm::Value* o0) {
+// The `splits` consecutive parks of one channel block, summed in split order (the same sums
+// whatever the thread count), C[kc][o] into dw[o][kc][tap], past C and O left out.
+void scatter_parks(const Ir& ir, Builder& bb, const GradAmxShape& s, llvm::Value* parks, int64_t splits, llvm::Value* dw,
+                   llvm::Value* kc0, llvm::Value* o0) {
   emit_for(bb, "amxdw.t", 0, s.T, 1, [&](llvm::Value* t) {
     for (int64_t c = 0; c < 2; ++c) {
       llvm::Value* o = bb.CreateAdd(bb.CreateVectorSplat(kLanes, bb.CreateAdd(o0, c64(bb, c * kTile))), iota64(bb));
       llvm::Value* o_ok = bb.CreateICmpSLT(o, bb.CreateVectorSplat(kLanes, c64(bb, s.O)));
       llvm::Value* o_at = bb.CreateAdd(bb.CreateMul(o, bb.CreateVectorSplat(kLanes, c64(bb, s.Kconv))), bb.CreateVectorSplat(kLanes, t));
       for (int64_t r = 0; r < 2; ++r) {
-        llvm::Value* tile = ir.at(bb, park, bb.CreateAdd(bb.CreateMul(t, c64(bb, 4 * kTile * kTile)), c64(bb, (2 * r + c) * kTile * kTile)));
+        llvm::Value* tile = ir.at(bb, parks, bb.CreateAdd(bb.CreateMul(t, c64(bb, 4 * kTile * kTile)), c64(bb, (2 * r + c) * kTile * kTile)));
         emit_for(bb, "amxdw.kc", 0, kTile, 1, [&](llvm::Value* kl) {
           llvm::Value* kc = bb.CreateAdd(kc0, bb.CreateAdd(kl, c64(bb, r * kTile)));
           llvm::Value* mask = bb.CreateAnd(o_ok, bb.CreateVectorSplat(kLanes, bb.CreateICmpSLT(kc, c64(bb, s.C))));
           llvm::Value* at = bb.CreateAdd(o_at, bb.CreateVectorSplat(kLanes, bb.CreateMul(kc, c64(bb, s.T))));
-          llvm::Value* row = ir.vload(bb, ir.at(bb, tile, bb.CreateMul(kl, c64(bb, kTile))), 64);
-          bb.CreateMaskedScatter(row, bb.CreateGEP(ir.f32, dw, at), llvm::Align(4), mask);
+          llvm::Value* row = ir.at(bb, tile, bb.CreateMul(kl, c64(bb, kTile)));
+          llvm::Value* sum = ir.vload(bb, row, 64);
+          for (int64_t split = 1; split < splits; ++split) sum = bb.CreateFAdd(sum, ir.vload(bb, ir.at(bb, row, split * s.park_floats), 64));
+          bb.CreateMaskedScatter(sum, bb.CreateGEP(ir.f32, dw, at), llvm::Align(4), mask);
         }, kPlain);
       }
     }
   }, kPlain);
 }
 
-// The work items (32 input x 32 output channels) over the thread pool.
+// The work items (32 input x 32 output channels x a split of the chunks) over the thread pool,
+// each summing into its thread's park; with one split straight into dw, else into
+// partials[cb][ob][split] and from there, in a second loop, into dw.
 void emit_items(const Ir& ir, KernelBody& k, const GradAmxShape& s, llvm::Value* xb, llvm::Value* dyv, llvm::Value* dw,
                 const std::string& prefix) {
   const AmxOps amx(k.module);
   llvm::GlobalVariable* t_toff = ir.table(prefix + ".toff", k.b.getInt64Ty(), s.toff);
-  const int64_t park_bytes = s.T * 4 * kTileBytes;
-  emit_parallel_for(k.b, k.pool, prefix, c64(k.b, s.CB * s.OB), {xb, dyv, dw},
+  const int64_t blocks = s.CB * s.OB, per_split = ceil_div(s.chunks, s.splits);
+  llvm::Value* partials = s.splits > 1 ? ir.alloc(k.b, blocks * s.splits * s.park_floats * 4) : nullptr;
+  emit_parallel_for(k.b, k.pool, prefix, c64(k.b, blocks * s.splits), {xb, dyv, partials ? partials : dw},
                     [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
-    llvm::Value* park = ir.alloc(bb, park_bytes);
+    llvm::Value* park = ir.alloc(bb, s.park_floats * 4);
     emit_for(bb, "amxdw.item", begin, end, c64(bb, 1), [&](llvm::Value* item) {
-      // Output blocks innermost: a thread's consecutive items share their x block.
-      llvm::Value* kc0 = bb.CreateMul(bb.CreateUDiv(item, c64(bb, s.OB)), c64(bb, kBlock));
-      llvm::Value* o0 = bb.CreateMul(bb.CreateURem(item, c64(bb, s.OB)), c64(bb, kBlock));
+      // Splits, then output blocks innermost: a thread's consecutive items share their x block.
+      llvm::Value* block = bb.CreateUDiv(item, c64(bb, s.splits));
+      llvm::Value* split = bb.CreateURem(item, c64(bb, s.splits));
+      llvm::Value* kc0 = bb.CreateMul(bb.CreateUDiv(block, c64(bb, s.OB)), c64(bb, kBlock));
+      llvm::Value* o0 = bb.CreateMul(bb.CreateURem(block, c64(bb, s.OB)), c64(bb, kBlock));
       llvm::Value* xrow = byte_at(bb, cap[0], bb.CreateMul(kc0, c64(bb, s.LR * 2)));
       llvm::Value* ycol = byte_at(bb, cap[1], bb.CreateMul(o0, c64(bb, 4)));
-      bb.CreateMemSet(park, bb.getInt8(0), c64(bb, park_bytes), llvm::MaybeAlign(64));
-      emit_for(bb, "amxdw.chunk", 0, s.chunks, 1, [&](llvm::Value* chunk) {
+      bb.CreateMemSet(park, bb.getInt8(0), c64(bb, s.park_floats * 4), llvm::MaybeAlign(64));
+      llvm::Value* first = bb.CreateMul(split, c64(bb, per_split));
+      llvm::Value* last = min64(bb, bb.CreateAdd(first, c64(bb, per_split)), c64(bb, s.chunks));
+      emit_for(bb, "amxdw.chunk", first, last, c64(bb, 1), [&](llvm::Value* chunk) {
         llvm::Value* s0 = bb.CreateMul(chunk, c64(bb, kChunkSteps));
         llvm::Value* s1 = min64(bb, bb.CreateAdd(s0, c64(bb, kChunkSteps)), c64(bb, s.steps));
         emit_for(bb, "amxdw.tap", 0, s.T, 1, [&](llvm::Value* t) {
@@ -298,16 +325,32 @@ void emit_items(const Ir& ir, KernelBody& k, const GradAmxShape& s, llvm::Value*
           accumulate(ir, bb, amx, s, tpark, xrow, ycol, ir.load_scalar(bb, t_toff, t), s0, s1);
         }, kPlain);
       }, kPlain);
-      scatter_park(ir, bb, s, park, cap[2], kc0, o0);
+      if (s.splits == 1) {
+        scatter_parks(ir, bb, s, park, 1, cap[2], kc0, o0);
+      } else {
+        bb.CreateMemCpy(ir.at(bb, cap[2], bb.CreateMul(item, c64(bb, s.park_floats))), llvm::MaybeAlign(64), park,
+                        llvm::MaybeAlign(64), c64(bb, s.park_floats * 4));
+      }
     }, kPlain);
     ir.release(bb, park);
   });
+  if (!partials) return;
+  emit_parallel_for(k.b, k.pool, prefix + ".dw", c64(k.b, blocks), {partials, dw},
+                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
+    emit_for(bb, "amxdw.block", begin, end, c64(bb, 1), [&](llvm::Value* block) {
+      llvm::Value* kc0 = bb.CreateMul(bb.CreateUDiv(block, c64(bb, s.OB)), c64(bb, kBlock));
+      llvm::Value* o0 = bb.CreateMul(bb.CreateURem(block, c64(bb, s.OB)), c64(bb, kBlock));
+      llvm::Value* first = ir.at(bb, cap[0], bb.CreateMul(block, c64(bb, s.splits * s.park_floats)));
+      scatter_parks(ir, bb, s, first, s.splits, cap[1], kc0, o0);
+    }, kPlain);
+  });
+  ir.release(k.b, partials);
 }
 
 }  // namespace
 
 bool amx_weight_grad_fits(const WeightGrad& d) {
-  if (!(d.groups == 1 && d.in_per_group >= kTile && d.out_per_group >= kTile)) return false;
+  if (!(d.groups == 1 && d.in_per_group >= kTile && d.out_per_group >= kTile && d.stride_h <= 8 && d.stride_w <= 8)) return false;
   // The padding positions cost as much as real ones: on small maps (a 3x3 output in 5x6
   // planes) most of the work would be padding, where the float32 kernel skips it.
   return 2 * d.batch * d.out_h * d.out_w >= grad_amx_shape(d).steps * kStep;
