@@ -3,9 +3,9 @@
 // check every backend shares), twice:
 //  * on the operands rounded to bfloat16 here (round to nearest even, as c10::BFloat16), where
 //    only float32 accumulation separates them: |y - ref(bf16(a), bf16(b))| <= (K + 2) 2^-23 S;
-//  * on the exact operands, at bf16's bound: each operand is off by at most 2^-9 relative (8
-//    significant bits), a product by 2^-8 + 2^-18, so
-//        |y - ref(a, b)| <= (2^-8 + (K + 2) 2^-23) S,
+//  * on the exact operands, at bf16's bound: each operand is off by at most 2^-8 relative (8
+//    significant bits: half of 2^-7, the spacing above 1), a product by 2^-7 + 2^-16, so
+//        |y - ref(a, b)| <= (2^-7 + 2^-16 + (K + 2) 2^-23) S,
 //    with S = Σ_k |a_k| |b_k| (+ |bias|) computed by the reference on |a|, |b|, K the
 //    reduction length.
 // Half the operands are exact ties between two bfloat16 values, so a rounding that is not to
@@ -148,6 +148,11 @@ TEST_CASE("bf16 convolutions and fully connected layers match the reference at b
   SECTION("conv2d_grad_weight 1x1 stride 1") { check(conformance::conv_grad_weight(square_conv({3, 33, 7, 9}, 17, 1, 1, 0)), 189); }
   SECTION("conv2d_grad_weight 3x3 stride 2 on tiles") { check(conformance::conv_grad_weight(square_conv({3, 17, 13, 11}, 19, 3, 2, 1)), 126); }
   SECTION("conv2d_grad_weight 1x1 stride 2 on tiles") { check(conformance::conv_grad_weight(square_conv({3, 33, 9, 11}, 17, 1, 2, 0)), 90); }
+  // 3x3 output maps: the planes would be mostly padding, x is gathered per tap instead.
+  SECTION("conv2d_grad_weight 3x3 maps, gathered taps") { check(conformance::conv_grad_weight(square_conv({3, 20, 3, 3}, 18, 3, 1, 1)), 27); }
+  SECTION("conv2d_grad_weight 3x3 stride 2 to 3x3 maps, gathered taps") {
+    check(conformance::conv_grad_weight(square_conv({3, 17, 5, 5}, 19, 3, 2, 1)), 27);
+  }
   SECTION("conv2d_grad_weight 3x3 stride 2") { check(conformance::conv_grad_weight(square_conv({3, 5, 9, 9}, 13, 3, 2, 1)), 75); }
   SECTION("conv2d_grad_weight grouped") { check(conformance::conv_grad_weight(square_conv({2, 8, 7, 7}, 12, 3, 1, 1, 2)), 98); }
   SECTION("linear with bias") { check(conformance::linear_forward(11, 37, 19, true), 37); }

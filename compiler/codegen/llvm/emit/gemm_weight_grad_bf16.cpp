@@ -38,6 +38,11 @@ struct GradAmxShape {
   int64_t C = 0, O = 0, T = 0, Kconv = 0;
   int64_t CB = 0, OB = 0;           // 32-channel blocks of x and of dy
   int64_t Hq = 0, Wq = 0, S = 0;    // a phase plane (Wq even: a pair never spans two rows)
+  // Small maps, where the planes would be mostly padding: per tap a gathered copy of x, the
+  // positions of an image in a row of their own (rows = 1, cols = OH*OW, Wq that rounded to
+  // pairs), tap t at t*SEG. Else rows, cols = OH, OW: dy's rows as the planes hold them.
+  bool gathered = false;
+  int64_t rows = 0, cols = 0;
   int64_t steps = 0, chunks = 0;    // 32-position steps over all images
   int64_t SEG = 0;                  // bf16 elements per phase of a channel row (room for the last step's taps)
   int64_t LR = 0;                   // bf16 elements per channel row: stride_h * stride_w phases
@@ -52,10 +57,24 @@ struct GradAmxShape {
   int64_t splits = 1, park_floats = 0;
 };
 
+GradAmxShape gathered_shape(const WeightGrad& d, GradAmxShape s) {
+  s.gathered = true;
+  s.rows = 1, s.cols = d.out_h * d.out_w;
+  s.Hq = 1, s.Wq = round_up(s.cols, 2), s.S = s.Wq;
+  s.steps = ceil_div(d.batch * s.S, kStep);
+  s.chunks = ceil_div(s.steps, kChunkSteps);
+  s.SEG = s.steps * kStep;
+  s.LR = s.T * s.SEG;
+  s.splits = std::clamp<int64_t>(ceil_div(kMinItems, s.CB * s.OB), 1, s.chunks);
+  for (int64_t t = 0; t < s.T; ++t) s.toff.push_back(t * s.SEG);
+  return s;
+}
+
 GradAmxShape grad_amx_shape(const WeightGrad& d) {
   GradAmxShape s;
   s.C = d.in_per_group, s.O = d.out_per_group, s.T = d.kernel_h * d.kernel_w, s.Kconv = s.C * s.T;
   s.CB = ceil_div(s.C, kBlock), s.OB = ceil_div(s.O, kBlock);
+  s.park_floats = s.T * 4 * kTile * kTile;
   // Padded row qh*stride + kh*dilation is row qh + shift of phase plane (kh*dilation) % stride.
   const int64_t shift_h = (d.kernel_h - 1) * d.dilation_h / d.stride_h, shift_w = (d.kernel_w - 1) * d.dilation_w / d.stride_w;
   s.Hq = std::max(d.out_h + shift_h, ceil_div(d.pad_h + d.in_h, d.stride_h));
@@ -66,7 +85,8 @@ GradAmxShape grad_amx_shape(const WeightGrad& d) {
   s.SEG = round_up(s.steps * kStep + shift_h * s.Wq + shift_w, kStep);
   s.LR = d.stride_h * d.stride_w * s.SEG;
   s.splits = std::clamp<int64_t>(ceil_div(kMinItems, s.CB * s.OB), 1, s.chunks);
-  s.park_floats = s.T * 4 * kTile * kTile;
+  s.rows = d.out_h, s.cols = d.out_w;
+  if (2 * d.batch * d.out_h * d.out_w < s.steps * kStep) return gathered_shape(d, s);
   s.used_w.assign(static_cast<size_t>(d.stride_w), false);
   for (int64_t kh = 0; kh < d.kernel_h; ++kh)
     for (int64_t kw = 0; kw < d.kernel_w; ++kw) {
@@ -154,6 +174,49 @@ llvm::Value* pack_x(const Ir& ir, KernelBody& k, const WeightGrad& d, const Grad
   return xb;
 }
 
+// x gathered per tap (GradAmxShape::gathered): row c holds, for each tap, x at that tap of
+// every output position (zero where it reads padding), image after image.
+llvm::Value* pack_x_gathered(const Ir& ir, KernelBody& k, const WeightGrad& d, const GradAmxShape& s, llvm::Value* x,
+                             const std::string& prefix) {
+  Builder& b = k.b;
+  const int64_t P = d.out_h * d.out_w;
+  llvm::Value* xb = ir.alloc(b, s.CB * kBlock * s.LR * 2);
+  emit_parallel_for(b, k.pool, prefix + ".xgather", c64(b, s.CB * kBlock), {x, xb},
+                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
+    auto* i16 = bb.getInt16Ty();
+    auto* v16 = llvm::FixedVectorType::get(i16, kLanes);
+    auto splat = [&](int64_t v) { return bb.CreateVectorSplat(kLanes, c64(bb, v)); };
+    emit_for(bb, "xg.c", begin, end, c64(bb, 1), [&](llvm::Value* c) {
+      llvm::Value* row = bb.CreateGEP(i16, bb.CreateBitCast(cap[1], i16->getPointerTo()), bb.CreateMul(c, c64(bb, s.LR)));
+      bb.CreateMemSet(row, bb.getInt8(0), c64(bb, s.LR * 2), llvm::MaybeAlign(64));
+      emit_if(bb, bb.CreateICmpSLT(c, c64(bb, s.C)), [&] {
+        emit_for(bb, "xg.tn", 0, s.T * d.batch, 1, [&](llvm::Value* tn) {
+          llvm::Value* t = bb.CreateUDiv(tn, c64(bb, d.batch));
+          llvm::Value* n = bb.CreateURem(tn, c64(bb, d.batch));
+          // The tap's input row and column of output (0, 0), and the image's plane of channel c.
+          llvm::Value* y0 = bb.CreateSub(bb.CreateMul(bb.CreateUDiv(t, c64(bb, d.kernel_w)), c64(bb, d.dilation_h)), c64(bb, d.pad_h));
+          llvm::Value* x0 = bb.CreateSub(bb.CreateMul(bb.CreateURem(t, c64(bb, d.kernel_w)), c64(bb, d.dilation_w)), c64(bb, d.pad_w));
+          llvm::Value* src = ir.at(bb, cap[0], bb.CreateMul(bb.CreateAdd(bb.CreateMul(n, c64(bb, s.C)), c), c64(bb, d.in_h * d.in_w)));
+          llvm::Value* dst = bb.CreateGEP(i16, row, bb.CreateAdd(bb.CreateMul(t, c64(bb, s.SEG)), bb.CreateMul(n, c64(bb, s.Wq))));
+          emit_for(bb, "xg.p", 0, ceil_div(P, kLanes), 1, [&](llvm::Value* v) {
+            llvm::Value* p0 = bb.CreateMul(v, c64(bb, kLanes));
+            llvm::Value* p = bb.CreateAdd(bb.CreateVectorSplat(kLanes, p0), iota64(bb));
+            llvm::Value* iy = bb.CreateAdd(bb.CreateMul(bb.CreateUDiv(p, splat(d.out_w)), splat(d.stride_h)), bb.CreateVectorSplat(kLanes, y0));
+            llvm::Value* ix = bb.CreateAdd(bb.CreateMul(bb.CreateURem(p, splat(d.out_w)), splat(d.stride_w)), bb.CreateVectorSplat(kLanes, x0));
+            llvm::Value* in_p = bb.CreateICmpSLT(p, splat(P));
+            llvm::Value* ok = bb.CreateAnd(in_p, bb.CreateAnd(bb.CreateICmpULT(iy, splat(d.in_h)), bb.CreateICmpULT(ix, splat(d.in_w))));
+            llvm::Value* index = bb.CreateSelect(ok, bb.CreateAdd(bb.CreateMul(iy, splat(d.in_w)), ix), splat(0));
+            llvm::Value* val = bb.CreateMaskedGather(ir.vf, bb.CreateGEP(ir.f32, src, index), llvm::Align(4), ok, ir.fzero());
+            bb.CreateMaskedStore(bb.CreateTrunc(round_to_bf16(bb, val), v16),
+                                 bb.CreateBitCast(bb.CreateGEP(i16, dst, p0), v16->getPointerTo()), llvm::Align(2), in_p);
+          }, kPlain);
+        }, kPlain);
+      });
+    }, kPlain);
+  });
+  return xb;
+}
+
 // 16 words from 32 consecutive positions (two vectors): (even, odd) pairs in bf16, the even
 // position in the low half, as tdpbf16ps pairs k.
 llvm::Value* position_pairs(Builder& b, llvm::Value* lo, llvm::Value* hi) {
@@ -183,11 +246,11 @@ llvm::Value* pack_dy(const Ir& ir, KernelBody& k, const WeightGrad& d, const Gra
       bb.CreateMemSet(image, bb.getInt8(0), c64(bb, image_pairs * Opad * 4), llvm::MaybeAlign(4));
       emit_for(bb, "dybf.o", 0, ceil_div(s.O, 8), 1, [&](llvm::Value* o8) {
         llvm::Value* o0 = bb.CreateMul(o8, c64(bb, 8));
-        emit_for(bb, "dybf.qh", 0, d.out_h, 1, [&](llvm::Value* qh) {
+        emit_for(bb, "dybf.qh", 0, s.rows, 1, [&](llvm::Value* qh) {
           llvm::Value* src = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(bb.CreateAdd(bb.CreateMul(n, c64(bb, s.O)), o0), c64(bb, d.out_h * d.out_w)),
-                                                           bb.CreateMul(qh, c64(bb, d.out_w))));
+                                                           bb.CreateMul(qh, c64(bb, s.cols))));
           llvm::Value* dst = ir.at(bb, image, bb.CreateAdd(bb.CreateMul(qh, c64(bb, s.Wq / 2 * Opad)), o0));
-          emit_for(bb, "dybf.q", 0, ceil_div(d.out_w, kStep), 1, [&](llvm::Value* qb) {
+          emit_for(bb, "dybf.q", 0, ceil_div(s.cols, kStep), 1, [&](llvm::Value* qb) {
             llvm::Value* q0 = bb.CreateMul(qb, c64(bb, kStep));
             llvm::Value* words[8];
             for (int64_t r = 0; r < 8; ++r) {
@@ -195,7 +258,7 @@ llvm::Value* pack_dy(const Ir& ir, KernelBody& k, const WeightGrad& d, const Gra
               llvm::Value* half[2];
               for (int64_t h = 0; h < 2; ++h) {
                 llvm::Value* q = bb.CreateAdd(q0, c64(bb, h * kLanes));
-                llvm::Value* mask = bb.CreateAnd(lanes_below(bb, q, d.out_w), channel);
+                llvm::Value* mask = bb.CreateAnd(lanes_below(bb, q, s.cols), channel);
                 half[h] = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, src, bb.CreateAdd(c64(bb, r * d.out_h * d.out_w), q))),
                                               llvm::Align(4), mask, ir.fzero());
               }
@@ -351,16 +414,18 @@ void emit_items(const Ir& ir, KernelBody& k, const GradAmxShape& s, llvm::Value*
 
 bool amx_weight_grad_fits(const WeightGrad& d) {
   if (!(d.groups == 1 && d.in_per_group >= kTile && d.out_per_group >= kTile && d.stride_h <= 8 && d.stride_w <= 8)) return false;
-  // The padding positions cost as much as real ones: on small maps (a 3x3 output in 5x6
-  // planes) most of the work would be padding, where the float32 kernel skips it.
-  return 2 * d.batch * d.out_h * d.out_w >= grad_amx_shape(d).steps * kStep;
+  // The padding positions cost as much as real ones: where they would be most of the work (a
+  // single small image), the float32 kernel, which skips them; and the gathered copy of x
+  // (T times its positions) within bounds.
+  const GradAmxShape s = grad_amx_shape(d);
+  return 2 * d.batch * d.out_h * d.out_w >= s.steps * kStep && s.CB * kBlock * s.LR * 2 <= (int64_t{1} << 30);
 }
 
 void emit_amx_weight_grad(KernelBody& k, const WeightGrad& d, llvm::Value* dy, llvm::Value* x, llvm::Value* dw,
                           const std::string& prefix) {
   const GradAmxShape s = grad_amx_shape(d);
   Ir ir(k.module, /*wide=*/true);
-  llvm::Value* xb = pack_x(ir, k, d, s, x, prefix);
+  llvm::Value* xb = s.gathered ? pack_x_gathered(ir, k, d, s, x, prefix) : pack_x(ir, k, d, s, x, prefix);
   llvm::Value* dyv = pack_dy(ir, k, d, s, dy, prefix);
   emit_items(ir, k, s, xb, dyv, dw, prefix);
   ir.release(k.b, xb);
