@@ -2,7 +2,8 @@
 // the float32 kernel does elsewhere.
 //
 // On AMX the reduction (AMX's k) is over the output positions of all images, so the layout is
-// chosen to make every tap a plain tile load of both operands, with no per-tap copy:
+// chosen to make every tap a plain tile load of both operands, with no per-tap copy (but on
+// small maps):
 //  * x: per input channel one row of bf16 holding its stride_h x stride_w phases (the padded
 //    rows and columns y = qh*stride + r, one plane per (r_h, r_w); stride 1: one phase, the
 //    padded image), each phase the images' Hq x Wq planes one after another. An output
@@ -10,6 +11,8 @@
 //    and its row and column shift in it), so a tile of 16 channels x 32 positions of a tap is
 //    one tileloadd at any offset (bf16 rows are byte-addressed; the channel row is the
 //    stride). Positions with qw >= OW or qh >= OH are padding and read whatever lies there.
+//    Where those planes would be mostly padding (small maps), x is gathered per tap instead:
+//    the positions of each image without gaps, tap t's copy at toff[t] (GradAmxShape::gathered).
 //  * dy: the tile multiply's B operand, pairs of positions along k: 32-bit words dyv[g/2][o],
 //    (position g, position g + 1) of channel o, zero at the padding positions (which is what
 //    drops their products). Made once per call, shared by every tap.
