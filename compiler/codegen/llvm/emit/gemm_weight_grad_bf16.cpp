@@ -17,7 +17,7 @@
 //    (position g, position g + 1) of channel o, zero at the padding positions (which is what
 //    drops their products). Made once per call, shared by every tap.
 // A work item is 32 input x 32 output channels (four float32 C tiles, C[kc][o]) over a split
-// of the positions; it walks them in chunks of 512 and, per chunk, every tap (the chunk's x and
+// of the positions; it walks them in chunks of 128 and, per chunk, every tap (the chunk's x and
 // dy stay in L1/L2 across the taps), keeping each tap's four tiles in its park between chunks.
 // The parks of a channel block's splits are then summed and scattered into dw[o][kc][tap].
 #include "compiler/codegen/llvm/emit/gemm_weight_grad_bf16.h"
@@ -34,7 +34,7 @@ constexpr int64_t kTile = 16;          // tile rows; 32-bit columns of a row
 constexpr int64_t kTileBytes = 1024;   // 16 rows x 64 bytes
 constexpr int64_t kBlock = 2 * kTile;  // channels per side of a work item (two tiles)
 constexpr int64_t kStep = 32;          // positions per tile multiply (bf16 k)
-constexpr int64_t kChunkSteps = 16;    // steps per chunk: 512 positions
+constexpr int64_t kChunkSteps = 4;    // steps per chunk: 128 positions (measured best of 2-16)
 constexpr int64_t kMinItems = 16;      // work items wanted, at least (chunks permitting)
 
 struct GradAmxShape {
