@@ -43,8 +43,8 @@ Precision contraction_operands(ir::OpKind kind, Precision precision) {
     case ir::OpKind::Conv2d:
     case ir::OpKind::ConvGradInput:
     case ir::OpKind::Linear:
-    case ir::OpKind::LinearGradInput: return precision;
-    case ir::OpKind::ConvGradWeight:
+    case ir::OpKind::LinearGradInput:
+    case ir::OpKind::ConvGradWeight: return precision;
     case ir::OpKind::LinearGradWeight: return precision == Precision::Bf16 ? Precision::Fp32 : precision;
     default: return Precision::Fp32;
   }

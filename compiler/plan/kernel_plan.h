@@ -73,8 +73,9 @@ struct PlanOptions {
   // Arena buffers whose lifetimes do not overlap share bytes (compiler/plan/memory_plan.h);
   // off: each its own bytes, so every value can still be read after a run (tests compare them).
   bool reuse_memory = true;
-  // The contractions' arithmetic. Bf16 covers the kernels on the window GEMM (conv2d,
-  // conv2d_grad_input, linear, linear_grad_input); the weight gradients stay Fp32.
+  // The contractions' arithmetic. Bf16 covers the convolutions (conv2d, conv2d_grad_input,
+  // conv2d_grad_weight; the CUDA backend still runs the last as in fp32) and linear and
+  // linear_grad_input; linear_grad_weight stays Fp32.
   Precision precision = Precision::Fp32;
 };
 

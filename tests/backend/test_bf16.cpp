@@ -107,13 +107,13 @@ void check_amx(const ir::Graph& graph, int64_t K) {
 
 }  // namespace
 
-TEST_CASE("a bf16 plan puts the window GEMMs' operands in bf16, the weight gradients in fp32", "[backend][bf16]") {
+TEST_CASE("a bf16 plan puts every convolution's operands in bf16, weight gradient included", "[backend][bf16]") {
   const plan::KernelPlan plan =
       plan::make_plan(conformance::conv_all(square_conv({2, 3, 6, 6}, 4, 3, 1, 1)), {.precision = plan::Precision::Bf16});
   CHECK(plan.precision == plan::Precision::Bf16);
   for (const plan::Kernel& k : plan.kernels) {
     INFO(k.name);
-    CHECK(k.operands == (k.kind == ir::OpKind::ConvGradWeight ? plan::Precision::Fp32 : plan::Precision::Bf16));
+    CHECK(k.operands == plan::Precision::Bf16);
   }
   CHECK_THAT(plan::print_plan(plan), Catch::Contains("bf16 operands"));
   CHECK_THAT(plan::print_plan(plan::make_plan(conformance::conv_all(square_conv({2, 3, 6, 6}, 4, 3, 1, 1)))),
@@ -193,6 +193,29 @@ TEST_CASE("bf16 convolutions and fully connected layers match the reference at b
   SECTION("conv2d_grad_input 1x1 stride 2 on 32-row tiles") {
     check_amx(conformance::conv_grad_input(square_conv({3, 64, 9, 9}, 40, 1, 2, 0)), 40);
   }
+  // Weight gradients, K = N*OH*OW. On AMX (one group, 16+ channels each side): 32x32 channel
+  // blocks padded (19 and 21, 17 and 33, 129 and 97), odd and unequal map sides (planes of odd
+  // width rounded up to pairs), batch 3 (positions spanning images), positions split over
+  // items (the dilated 3x3: 3 splits) or walked in chunks (129 x 97), a dilated 3x3, 1x1s, and
+  // stride 2 (x split into phases, odd padding). Few channels and groups take the float32
+  // kernel on rounded operands; "direct" and "im2col" force that everywhere.
+  SECTION("conv2d_grad_weight 3x3 stride 1") { check(conformance::conv_grad_weight(square_conv({3, 19, 9, 7}, 21, 3, 1, 1)), 189); }
+  SECTION("conv2d_grad_weight 3x3 stride 1 dilation 2") {
+    check(conformance::conv_grad_weight(testing::ConvCase{{3, 17, 15, 13}, 33, 3, 3, 1, 1, 2, 2, 1, false, 2, 2}), 585);
+  }
+  SECTION("conv2d_grad_weight 20 channel blocks, 2 chunks of positions each") {
+    check(conformance::conv_grad_weight(square_conv({3, 129, 13, 13}, 97, 3, 1, 1)), 507);
+  }
+  SECTION("conv2d_grad_weight 1x1 stride 1") { check(conformance::conv_grad_weight(square_conv({3, 33, 7, 9}, 17, 1, 1, 0)), 189); }
+  SECTION("conv2d_grad_weight 3x3 stride 2 on tiles") { check(conformance::conv_grad_weight(square_conv({3, 17, 13, 11}, 19, 3, 2, 1)), 126); }
+  SECTION("conv2d_grad_weight 1x1 stride 2 on tiles") { check(conformance::conv_grad_weight(square_conv({3, 33, 9, 11}, 17, 1, 2, 0)), 90); }
+  // 3x3 output maps: the planes would be mostly padding, x is gathered per tap instead.
+  SECTION("conv2d_grad_weight 3x3 maps, gathered taps") { check(conformance::conv_grad_weight(square_conv({3, 20, 3, 3}, 18, 3, 1, 1)), 27); }
+  SECTION("conv2d_grad_weight 3x3 stride 2 to 3x3 maps, gathered taps") {
+    check(conformance::conv_grad_weight(square_conv({3, 17, 5, 5}, 19, 3, 2, 1)), 27);
+  }
+  SECTION("conv2d_grad_weight 3x3 stride 2") { check(conformance::conv_grad_weight(square_conv({3, 5, 9, 9}, 13, 3, 2, 1)), 75); }
+  SECTION("conv2d_grad_weight grouped") { check(conformance::conv_grad_weight(square_conv({2, 8, 7, 7}, 12, 3, 1, 1, 2)), 98); }
   SECTION("linear with bias") { check(conformance::linear_forward(11, 37, 19, true), 37); }
   SECTION("linear_grad_input") { check(conformance::linear_grad_input(11, 37, 19), 19); }
 }

@@ -24,7 +24,8 @@
 //   of 32 output channels (lanes) x 8 k's (broadcast from x in place) sum over all output
 //   positions in registers, reading dy from a transposed copy made once per call; with 8+
 //   input channels a tile's k's share a tap and only the position classes that see it
-//   contribute (dead taps are zeroed); with fewer, x comes from a zero-padded copy.
+//   contribute (dead taps are zeroed); with fewer, x comes from a zero-padded copy. With bf16
+//   operands: AMX tiles, or this kernel on operands rounded to bf16 (gemm_weight_grad_bf16.h).
 //
 // Row statistics (`stats`: conv2d's BatchNorm statistics in its epilogue), on both WindowGemm
 // paths: every work item adds the rows' sums and squares of the block it writes, taken from

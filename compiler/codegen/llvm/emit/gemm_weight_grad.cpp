@@ -2,10 +2,13 @@
 #include <llvm/IR/Intrinsics.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
 #include <stdexcept>
+#include <string_view>
 
 #include "compiler/codegen/llvm/emit/gemm_internal.h"
+#include "compiler/codegen/llvm/emit/gemm_weight_grad_bf16.h"
 
 namespace resnetc::codegen::llvm_backend {
 using namespace gemm_internal;
@@ -115,9 +118,10 @@ void lay_out_columns(const Ir& ir, const WeightGrad& d, GradDirect& p, const std
 }
 
 // dyT[g][op][n*P + p][32], zero past the last channel: 8 x 16 blocks of dy (8 channels, 16
-// positions) transposed in registers. Returns the scratch (the caller frees it).
+// positions) transposed in registers; `bf16`: each value rounded to bf16 on the way. Returns
+// the scratch (the caller frees it).
 llvm::Value* emit_transpose_dy(const Ir& ir, KernelBody& k, const WeightGrad& d, const GradDirect& p, llvm::Value* dy,
-                               const std::string& prefix) {
+                               const std::string& prefix, bool bf16) {
   Builder& b = k.b;
   const int64_t O = p.G * p.Og;
   const int64_t dyt_floats = p.G * p.OPn * d.batch * p.P * kDRows;
@@ -144,6 +148,7 @@ llvm::Value* emit_transpose_dy(const Ir& ir, KernelBody& k, const WeightGrad& d,
             llvm::Value* m = bb.CreateAnd(pmask, bb.CreateVectorSplat(kLanes, ok));
             a[r] = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, src, bb.CreateAdd(c64(bb, (8 * h + r) * p.P), p0))),
                                        llvm::Align(4), m, ir.fzero());
+            if (bf16) a[r] = round_as_float(bb, a[r]);
           }
           std::vector<llvm::Value*> rows = transpose8x16(bb, a);
           for (int64_t l = 0; l < kLanes; ++l) {
@@ -159,10 +164,10 @@ llvm::Value* emit_transpose_dy(const Ir& ir, KernelBody& k, const WeightGrad& d,
   return dyt;
 }
 
-// The zero-padded copy of x, for when the k's of a tile span several taps. Returns the scratch
-// (the caller frees it).
+// The zero-padded copy of x, for when the k's of a tile span several taps; `bf16`: rounded to
+// bf16. Returns the scratch (the caller frees it).
 llvm::Value* emit_padded_x(const Ir& ir, KernelBody& k, const WeightGrad& d, const GradDirect& p, llvm::Value* x,
-                           const std::string& prefix) {
+                           const std::string& prefix, bool bf16) {
   Builder& b = k.b;
   const int64_t C = p.G * p.Cg, HW = d.in_h * d.in_w;
   llvm::Value* xpad = ir.alloc(b, d.batch * C * p.Hp * p.Wp * 4);
@@ -179,6 +184,7 @@ llvm::Value* emit_padded_x(const Ir& ir, KernelBody& k, const WeightGrad& d, con
           llvm::Value* ok = bb.CreateAnd(row_ok, bb.CreateICmpULT(sx, c64(bb, d.in_w)));
           llvm::Value* at = bb.CreateSelect(ok, bb.CreateAdd(bb.CreateMul(sy, c64(bb, d.in_w)), sx), c64(bb, 0));
           llvm::Value* v = bb.CreateSelect(ok, bb.CreateAlignedLoad(ir.f32, ir.at(bb, src, at), llvm::Align(4)), f32(bb, 0));
+          if (bf16) v = round_as_float(bb, v);
           bb.CreateAlignedStore(v, ir.at(bb, dst, bb.CreateAdd(bb.CreateMul(y, c64(bb, p.Wp)), xx)), llvm::Align(4));
         }, LoopHints{.vectorize = true});
       }, LoopHints{.no_vectorize = true});
@@ -479,20 +485,37 @@ void emit_tiles(const Ir& ir, KernelBody& k, const WeightGrad& d, const GradDire
   });
 }
 
+// `bf16`: the operands rounded to bf16 in the copies the kernel makes anyway (dyT, the padded
+// x) or, for x read in place, in a copy of its own: the same products as bf16 multiplies
+// (two bf16 values multiply exactly in float32), at float32's speed.
 void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy, llvm::Value* x, llvm::Value* dw,
-                             const std::string& tag) {
+                             const std::string& tag, bool bf16) {
   GradDirect p = grad_direct_shape(d);
   Ir ir(k.module, needs_wide_index(d, p));
   const std::string prefix = unique_prefix(k.b, tag);
   lay_out_columns(ir, d, p, prefix);
-  llvm::Value* dyt = emit_transpose_dy(ir, k, d, p, dy, prefix);
-  llvm::Value* xpad = p.padded ? emit_padded_x(ir, k, d, p, x, prefix) : nullptr;
+  llvm::Value* dyt = emit_transpose_dy(ir, k, d, p, dy, prefix, bf16);
+  llvm::Value* x_bf16 = bf16 && !p.padded ? emit_rounded_copy(ir, k, x, d.batch * p.G * p.Cg * d.in_h * d.in_w, prefix + ".round_x") : nullptr;
+  if (x_bf16) x = x_bf16;
+  llvm::Value* xpad = p.padded ? emit_padded_x(ir, k, d, p, x, prefix, bf16) : nullptr;
   TileGrid t;
   const std::vector<bool> dead = lay_out_tiles(ir, d, p, t, prefix);
   emit_zero_dead_taps(ir, k, p, dead, dw, prefix);
   emit_tiles(ir, k, d, p, t, xpad ? xpad : x, dyt, dw, prefix);
   ir.release(k.b, dyt);
   if (xpad) ir.release(k.b, xpad);
+  if (x_bf16) ir.release(k.b, x_bf16);
+}
+
+// bf16 operands: AMX tiles where the shape and the host allow (unless RESNETC_CONV_PATH forces
+// another formulation), else the float32 kernel on operands rounded to bf16, so every host
+// gives bf16's numbers.
+void emit_weight_grad_bf16(KernelBody& k, const WeightGrad& d, llvm::Value* dy, llvm::Value* x, llvm::Value* dw,
+                           const std::string& tag) {
+  const char* force = std::getenv("RESNETC_CONV_PATH");
+  if ((!force || std::string_view(force) == "amx") && amx_weight_grad_fits(d) && amx_ready())
+    return emit_amx_weight_grad(k, d, dy, x, dw, unique_prefix(k.b, tag));
+  emit_weight_grad_direct(k, d, dy, x, dw, tag, /*bf16=*/true);
 }
 
 }  // namespace
@@ -500,7 +523,8 @@ void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy
 void emit_weight_grad(KernelBody& k, const WeightGrad& d, llvm::Value* dy, llvm::Value* x, llvm::Value* dw,
                       const std::string& tag) {
   if (d.in_per_group == 0 || d.out_per_group == 0 || d.groups == 0) return;
-  emit_weight_grad_direct(k, d, dy, x, dw, tag);
+  if (k.kernel.operands == plan::Precision::Bf16) return emit_weight_grad_bf16(k, d, dy, x, dw, tag);
+  emit_weight_grad_direct(k, d, dy, x, dw, tag, /*bf16=*/false);
 }
 
 }  // namespace resnetc::codegen::llvm_backend
