@@ -72,33 +72,6 @@ Buffer conv2d_grad_weight(const TensorRef& dy, const TensorRef& x, const ir::Att
   return dw;
 }
 
-Buffer bias_grad(const TensorRef& dy) {
-  const int64_t channels = dy.dim(1);
-  int64_t inner = 1;  // elements per (sample, channel): H*W, or 1 for [N, C]
-  for (size_t axis = 2; axis < dy.shape.size(); ++axis) inner *= dy.dim(axis);
-  Buffer db(static_cast<size_t>(channels));
-  for (int64_t n = 0; n < dy.dim(0); ++n)
-    for (int64_t c = 0; c < channels; ++c)
-      for (int64_t p = 0; p < inner; ++p) db[static_cast<size_t>(c)] += dy[(n * channels + c) * inner + p];
-  return db;
-}
-
-Buffer bn_grad_weight(const TensorRef& dy, const TensorRef& x, const TensorRef& stats, double eps) {
-  const int64_t channels = x.dim(1), hw = plane(x.shape);
-  Buffer dw(static_cast<size_t>(channels));
-  for (int64_t c = 0; c < channels; ++c) {
-    const ChannelNorm norm = channel_norm(stats, c, channels, eps);
-    double sum = 0;
-    for (int64_t n = 0; n < x.dim(0); ++n)
-      for (int64_t p = 0; p < hw; ++p) {
-        const int64_t i = (n * channels + c) * hw + p;
-        sum += dy[i] * (x[i] - norm.mean) * norm.invstd;
-      }
-    dw[static_cast<size_t>(c)] = sum;
-  }
-  return dw;
-}
-
 Buffer bn_grad_input(const TensorRef& dy, const TensorRef& x, const TensorRef& stats, const TensorRef& weight,
                      double eps) {
   const int64_t channels = x.dim(1), hw = plane(x.shape);
