@@ -1,7 +1,8 @@
 #pragma once
 // What a per-channel reduction kind computes, as data over the scalar instruction set: per
 // element, the terms summed over each channel (every axis but 1); per channel, what is made of
-// the sums. Each backend has one channel-reduction renderer that renders this
+// the sums; and, for a kind whose output is the space's shape, a map over the elements that
+// reads what the finalize made. Each backend has one channel-reduction renderer that renders this
 // (codegen/llvm/emit/channel_reduction.cpp, codegen/cuda/emit/channel_reduction.cpp) and the
 // reference interprets it (reference/channel_reduce.cpp), so none of them names a kind; the
 // kinds' descriptions are compiler/ops/batchnorm.cpp's.
@@ -25,14 +26,20 @@ struct ChannelReduction {
   // (the backends split a channel into chunks).
   FusedProgram terms;
   // A map program, evaluated in double once per channel (LoadChannel only, no Load): result r
-  // is row r of the [rows, C] output, stored as float.
+  // is row r of the [rows, C] output, stored as float; with a `map`, row r of the channel's
+  // coefficients instead.
   FusedProgram finalize;
+  // Empty, or a map program evaluated in float at every element of the space, its result the
+  // output (of the space's shape): it reads the kind's inputs and, as `coefficients()`, the
+  // finalize's results rounded to float.
+  FusedProgram map;
 
   int32_t shift() const { return inputs; }
   int32_t sums() const { return inputs + 1; }
+  int32_t coefficients() const { return inputs + 2; }
 };
 
-// The reduction of a bn_stats, bn_grad_weight or bias_grad op with inputs of shapes `inputs`;
+// The reduction of a bn_stats, bn_grad_weight, bn_grad_input or bias_grad op with inputs of shapes `inputs`;
 // throws std::logic_error for any other kind.
 ChannelReduction channel_reduction(OpKind kind, const Attrs& attrs, std::span<const Dims> inputs);
 

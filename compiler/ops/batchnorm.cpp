@@ -48,7 +48,7 @@ ChannelReduction channel_reduction(OpKind kind, const Attrs& a, std::span<const 
   Program t, f;
   switch (kind) {
     case OpKind::BnStats: {  // x -> [2, C]: the mean and the biased variance
-      ChannelReduction r{0, 1, {}, {}};
+      ChannelReduction r{0, 1, {}, {}, {}};
       const int32_t x = t.load(0);
       const int32_t d = t.push(FusedOpcode::Sub, x, t.channel(r.shift()));
       const int32_t d2 = t.push(FusedOpcode::Mul, d, d);
@@ -65,7 +65,7 @@ ChannelReduction channel_reduction(OpKind kind, const Attrs& a, std::span<const 
       return r;
     }
     case OpKind::BnGradWeight: {  // dy, x, stats -> [C]: sum(dy * (x - mean)) / sqrt(var + eps)
-      ChannelReduction r{1, 3, {}, {}};
+      ChannelReduction r{1, 3, {}, {}, {}};
       const int32_t dy = t.load(0);
       const int32_t x = t.load(1);
       const int32_t d = t.push(FusedOpcode::Sub, x, t.channel(2, 0));
@@ -78,8 +78,41 @@ ChannelReduction channel_reduction(OpKind kind, const Attrs& a, std::span<const 
       r.finalize = std::move(f).done({dw}, false);
       return r;
     }
+    // dy, x, stats, weight -> dx, through the batch statistics too. With n = N*H*W,
+    // invstd = 1/sqrt(var + eps), a = weight * invstd:
+    //   dx = a*dy + (-a*invstd^2*sum(dy*(x - mean))/n) * (x - mean) + (-a*sum(dy)/n)
+    case OpKind::BnGradInput: {
+      ChannelReduction r{1, 4, {}, {}, {}};
+      const int32_t dy = t.load(0);
+      const int32_t x = t.load(1);
+      const int32_t d = t.push(FusedOpcode::Sub, x, t.channel(2, 0));
+      const int32_t term = t.push(FusedOpcode::Mul, dy, d);
+      r.terms = std::move(t).done({dy, term}, true);
+      const FusedExtent e = fused_extent(inputs[1]);
+      const int32_t minus_inv_n = f.constant(-1.0 / static_cast<double>(e.batch * e.plane));
+      const int32_t var = f.channel(2, 1);
+      const int32_t invstd = f.push(FusedOpcode::Rsqrt, f.push(FusedOpcode::Add, var, f.constant(a.eps)));
+      const int32_t scale = f.push(FusedOpcode::Mul, f.channel(3, 0), invstd);
+      const int32_t sum_dy = f.push(FusedOpcode::Mul, scale, f.channel(r.sums(), 0));
+      const int32_t shift = f.push(FusedOpcode::Mul, sum_dy, minus_inv_n);
+      const int32_t invstd2 = f.push(FusedOpcode::Mul, invstd, invstd);
+      const int32_t scale2 = f.push(FusedOpcode::Mul, scale, invstd2);
+      const int32_t sum_dyx = f.push(FusedOpcode::Mul, scale2, f.channel(r.sums(), 1));
+      const int32_t slope = f.push(FusedOpcode::Mul, sum_dyx, minus_inv_n);
+      r.finalize = std::move(f).done({scale, slope, shift}, false);
+      Program m;
+      const int32_t m_dy = m.load(0);
+      const int32_t m_x = m.load(1);
+      const int32_t m_d = m.push(FusedOpcode::Sub, m_x, m.channel(2, 0));
+      const int32_t m_scaled = m.push(FusedOpcode::Mul, m.channel(r.coefficients(), 0), m_dy);
+      const int32_t m_sloped = m.push(FusedOpcode::Mul, m.channel(r.coefficients(), 1), m_d);
+      const int32_t m_sum = m.push(FusedOpcode::Add, m_scaled, m_sloped);
+      const int32_t dx = m.push(FusedOpcode::Add, m_sum, m.channel(r.coefficients(), 2));
+      r.map = std::move(m).done({dx}, false);
+      return r;
+    }
     case OpKind::BiasGrad: {  // dy -> [C]: the sum over every axis but 1
-      ChannelReduction r{0, 1, {}, {}};
+      ChannelReduction r{0, 1, {}, {}, {}};
       const int32_t dy = t.load(0), sum = f.channel(r.sums(), 0);
       r.terms = std::move(t).done({dy}, true);
       r.finalize = std::move(f).done({sum}, false);
@@ -230,9 +263,7 @@ ops::Buffer BnApply(const OpArgs& args) {
 
 ops::Buffer BnGradWeight(const OpArgs& args) { return channel_reduce(ir::OpKind::BnGradWeight, args); }
 
-ops::Buffer BnGradInput(const OpArgs& args) {
-  return ops::bn_grad_input(args.in(0), args.in(1), args.in(2), args.in(3), args.attrs.eps);
-}
+ops::Buffer BnGradInput(const OpArgs& args) { return channel_reduce(ir::OpKind::BnGradInput, args); }
 
 }  // namespace resnetc::reference::run
 #endif

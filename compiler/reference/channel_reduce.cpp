@@ -1,6 +1,6 @@
 // The reference's channel-reduction interpreter: an ir::ChannelReduction (bn_stats,
-// bn_grad_weight, bias_grad) evaluated in double, the terms summed per channel in element
-// order, then the finalize program once per channel.
+// bn_grad_weight, bn_grad_input, bias_grad) evaluated in double, the terms summed per channel in
+// element order, then the finalize program once per channel, then any map at every element.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -40,12 +40,15 @@ Buffer channel_reduce(std::span<const TensorRef> inputs, const ir::ChannelReduct
   const ir::FusedExtent e = ir::fused_extent(space.shape);
   const auto channels = static_cast<size_t>(e.channels);
   const size_t nsum = r.terms.results.size(), rows = r.finalize.results.size();
-  Buffer sums(nsum * channels), out(rows * channels);
-  std::vector<double> reg(std::max(r.terms.instrs.size(), r.finalize.instrs.size()));
+  const bool map = !r.map.empty();
+  Buffer sums(nsum * channels), finals(rows * channels), out(map ? space.data.size() : 0);
+  std::vector<double> reg(std::max({r.terms.instrs.size(), r.finalize.instrs.size(), r.map.instrs.size()}));
   for (int64_t c = 0; c < e.channels; ++c) {
     const auto at = [&](int32_t input, int32_t row) {
+      const size_t rc = static_cast<size_t>(row) * channels + static_cast<size_t>(c);
       if (input == r.shift()) return space[c * e.plane];
-      if (input == r.sums()) return sums[static_cast<size_t>(row) * channels + static_cast<size_t>(c)];
+      if (input == r.sums()) return sums[rc];
+      if (input == r.coefficients()) return finals[rc];
       return inputs[static_cast<size_t>(input)][row * e.channels + c];
     };
     for (int64_t n = 0; n < e.batch; ++n)
@@ -58,9 +61,16 @@ Buffer channel_reduce(std::span<const TensorRef> inputs, const ir::ChannelReduct
     const auto no_load = [](int32_t) -> double { throw std::logic_error("reference: a finalize loads no element"); };
     run(r.finalize, reg, no_load, at);
     for (size_t q = 0; q < rows; ++q)
-      out[q * channels + static_cast<size_t>(c)] = reg[static_cast<size_t>(r.finalize.results[q])];
+      finals[q * channels + static_cast<size_t>(c)] = reg[static_cast<size_t>(r.finalize.results[q])];
+    if (!map) continue;
+    for (int64_t n = 0; n < e.batch; ++n)
+      for (int64_t p = 0; p < e.plane; ++p) {
+        const int64_t i = (n * e.channels + c) * e.plane + p;
+        run(r.map, reg, [&](int32_t input) { return inputs[static_cast<size_t>(input)][i]; }, at);
+        out[static_cast<size_t>(i)] = reg[static_cast<size_t>(r.map.results[0])];
+      }
   }
-  return out;
+  return map ? out : finals;
 }
 
 }  // namespace resnetc::reference::ops

@@ -67,10 +67,6 @@ Buffer softmax_cross_entropy_grad(const TensorRef& logits, const TensorRef& labe
 Buffer conv2d_grad_input(const TensorRef& dy, const TensorRef& w, const ir::Attrs& a);
 // dweight of conv2d, with the weight's shape `w_shape`.
 Buffer conv2d_grad_weight(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a, const ir::Dims& w_shape);
-// Training BatchNorm's dx, through the batch statistics: per channel, with n = N*H*W,
-//   dx = (weight * invstd / n) * (n*dy - sum(dy) - xhat * sum(dy * xhat)).
-Buffer bn_grad_input(const TensorRef& dy, const TensorRef& x, const TensorRef& stats, const TensorRef& weight,
-                     double eps);
 // Each window's gradient goes to the first maximum in row-major scan order (as PyTorch).
 Buffer maxpool_grad(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a);
 Buffer avgpool_grad(const TensorRef& dy, const ir::Attrs& a);
@@ -103,7 +99,8 @@ void bn_running_update(Buffer& running_mean, Buffer& running_var, const TensorRe
 // ---- Pass-made kinds (fused_ops.cpp; the map table's kinds run here too) ----
 // The program evaluated at every element of `space` (a map), or summed per channel (a reduce).
 Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program, const ir::Dims& space);
-// A per-channel reduction (bn_stats, bn_grad_weight, bias_grad; channel_reduce.cpp): [rows, C].
+// A per-channel reduction (bn_stats, bn_grad_weight, bn_grad_input, bias_grad; channel_reduce.cpp):
+// [rows, C], or with a map the space's shape.
 Buffer channel_reduce(std::span<const TensorRef> inputs, const ir::ChannelReduction& r);
 // An arithmetic opcode of the scalar instruction set on a = r[a] and b = r[b], in double.
 double scalar_op(ir::FusedOpcode code, double a, double b);

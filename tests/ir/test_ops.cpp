@@ -114,8 +114,8 @@ TEST_CASE("a pooling kind's reduction: its start, combining opcode and finalizat
 }
 
 TEST_CASE("the per-channel reductions, and no other kind, are channel reductions the renderers render") {
-  const std::vector<Dims> shapes{{2, 3, 4, 5}, {2, 3, 4, 5}, {2, 3}};
-  const std::set<OpKind> reductions{OpKind::BnStats, OpKind::BnGradWeight, OpKind::BiasGrad};
+  const std::vector<Dims> shapes{{2, 3, 4, 5}, {2, 3, 4, 5}, {2, 3}, {3}};
+  const std::set<OpKind> reductions{OpKind::BnStats, OpKind::BnGradWeight, OpKind::BnGradInput, OpKind::BiasGrad};
   for (int k = 0; k <= static_cast<int>(kLastOpKind); ++k) {
     const auto kind = static_cast<OpKind>(k);
     INFO(op_kind_name(kind));
@@ -125,6 +125,10 @@ TEST_CASE("the per-channel reductions, and no other kind, are channel reductions
       CHECK((r.terms.reduce && !r.finalize.reduce));
       for (const FusedInstr& in : r.finalize.instrs) CHECK(in.code != FusedOpcode::Load);  // per channel only
       for (const FusedInstr& in : r.terms.instrs) CHECK(!(in.code == FusedOpcode::LoadChannel && in.a == r.sums()));
+      // A map's coefficients are the finalize's results.
+      for (const FusedInstr& in : r.map.instrs)
+        if (in.code == FusedOpcode::LoadChannel && in.a == r.coefficients())
+          CHECK(static_cast<size_t>(in.b) < r.finalize.results.size());
     } else {
       CHECK_THROWS_AS(channel_reduction(kind, Attrs{}, shapes), std::logic_error);
     }
