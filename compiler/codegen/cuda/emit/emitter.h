@@ -122,7 +122,7 @@ class Emitter {
 void emit_convolution(Emitter& e);  // WindowContraction: Conv2d, ConvGradInput, ConvGradWeight
 void emit_linear(Emitter& e);       // Contraction: Linear, LinearGradInput, LinearGradWeight
 void emit_batchnorm(Emitter& e);    // PerChannel: BatchNorm, BnStats, BnApply, BnGradWeight, BnGradInput, BiasGrad
-// BnStats, BnGradWeight, BiasGrad: their ir::ChannelReduction (emit_batchnorm's)
+// BnStats, BnGradWeight, BnGradInput, BiasGrad: their ir::ChannelReduction (emit_batchnorm's)
 void emit_channel_reduction(Emitter& e);
 void emit_elementwise(Emitter& e);  // Map: Flatten, Reshape, GlobalAvgPoolGrad
 void emit_pooling(Emitter& e);      // Window: MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPoolGrad, AvgPoolGrad
