@@ -10,12 +10,119 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <stdexcept>
 
+#include "compiler/ir/channel_reduction.h"
+#include "compiler/ir/fused_extent.h"
 #include "compiler/ir/shape_rules/checks.h"
 #include "compiler/ir/shape_rules/rules.h"
 #include "compiler/ir/verify/kind_checks.h"
 
 namespace resnetc::ir {
+
+namespace {
+
+// A straight-line program, appended to one instruction at a time.
+struct Program {
+  FusedProgram p;
+  int32_t push(FusedOpcode code, int32_t a = 0, int32_t b = 0, double value = 0) {
+    p.instrs.push_back({code, a, b, value});
+    return static_cast<int32_t>(p.instrs.size() - 1);
+  }
+  int32_t load(int32_t input) { return push(FusedOpcode::Load, input); }
+  int32_t channel(int32_t input, int32_t row = 0) { return push(FusedOpcode::LoadChannel, input, row); }
+  int32_t constant(double v) { return push(FusedOpcode::Const, 0, 0, v); }
+  FusedProgram done(std::vector<int32_t> results, bool reduce) && {
+    p.results = std::move(results);
+    p.reduce = reduce;
+    return std::move(p);
+  }
+};
+
+}  // namespace
+
+// bias_grad is dense.cpp's kind, but a per-channel sum like BatchNorm's: described here with them.
+ChannelReduction channel_reduction(OpKind kind, const Attrs& a, std::span<const Dims> inputs) {
+  // Each instruction on a line of its own: a call's arguments are evaluated in no fixed order,
+  // and the programs' register numbers must not depend on the compiler.
+  Program t, f;
+  switch (kind) {
+    case OpKind::BnStats: {  // x -> [2, C]: the mean and the biased variance
+      ChannelReduction r{0, 1, {}, {}, {}};
+      const int32_t x = t.load(0);
+      const int32_t d = t.push(FusedOpcode::Sub, x, t.channel(r.shift()));
+      const int32_t d2 = t.push(FusedOpcode::Mul, d, d);
+      r.terms = std::move(t).done({d, d2}, true);
+      const FusedExtent e = fused_extent(inputs[0]);
+      const int32_t n = f.constant(1.0 / static_cast<double>(e.batch * e.plane));
+      const int32_t sum = f.channel(r.sums(), 0);
+      const int32_t mean_d = f.push(FusedOpcode::Mul, sum, n);
+      const int32_t squares = f.push(FusedOpcode::Mul, f.channel(r.sums(), 1), n);
+      const int32_t mean_d2 = f.push(FusedOpcode::Mul, mean_d, mean_d);
+      const int32_t var = f.push(FusedOpcode::Relu, f.push(FusedOpcode::Sub, squares, mean_d2));  // < 0 by rounding
+      const int32_t mean = f.push(FusedOpcode::Add, f.channel(r.shift()), mean_d);
+      r.finalize = std::move(f).done({mean, var}, false);
+      return r;
+    }
+    case OpKind::BnGradWeight: {  // dy, x, stats -> [C]: sum(dy * (x - mean)) / sqrt(var + eps)
+      ChannelReduction r{1, 3, {}, {}, {}};
+      const int32_t dy = t.load(0);
+      const int32_t x = t.load(1);
+      const int32_t d = t.push(FusedOpcode::Sub, x, t.channel(2, 0));
+      const int32_t term = t.push(FusedOpcode::Mul, dy, d);
+      r.terms = std::move(t).done({term}, true);
+      const int32_t sum = f.channel(r.sums(), 0);
+      const int32_t var = f.channel(2, 1);
+      const int32_t invstd = f.push(FusedOpcode::Rsqrt, f.push(FusedOpcode::Add, var, f.constant(a.eps)));
+      const int32_t dw = f.push(FusedOpcode::Mul, sum, invstd);
+      r.finalize = std::move(f).done({dw}, false);
+      return r;
+    }
+    // dy, x, stats, weight -> dx, through the batch statistics too. With n = N*H*W,
+    // invstd = 1/sqrt(var + eps), a = weight * invstd:
+    //   dx = a*dy + (-a*invstd^2*sum(dy*(x - mean))/n) * (x - mean) + (-a*sum(dy)/n)
+    case OpKind::BnGradInput: {
+      ChannelReduction r{1, 4, {}, {}, {}};
+      const int32_t dy = t.load(0);
+      const int32_t x = t.load(1);
+      const int32_t d = t.push(FusedOpcode::Sub, x, t.channel(2, 0));
+      const int32_t term = t.push(FusedOpcode::Mul, dy, d);
+      r.terms = std::move(t).done({dy, term}, true);
+      const FusedExtent e = fused_extent(inputs[1]);
+      const int32_t minus_inv_n = f.constant(-1.0 / static_cast<double>(e.batch * e.plane));
+      const int32_t var = f.channel(2, 1);
+      const int32_t invstd = f.push(FusedOpcode::Rsqrt, f.push(FusedOpcode::Add, var, f.constant(a.eps)));
+      const int32_t scale = f.push(FusedOpcode::Mul, f.channel(3, 0), invstd);
+      const int32_t sum_dy = f.push(FusedOpcode::Mul, scale, f.channel(r.sums(), 0));
+      const int32_t shift = f.push(FusedOpcode::Mul, sum_dy, minus_inv_n);
+      const int32_t invstd2 = f.push(FusedOpcode::Mul, invstd, invstd);
+      const int32_t scale2 = f.push(FusedOpcode::Mul, scale, invstd2);
+      const int32_t sum_dyx = f.push(FusedOpcode::Mul, scale2, f.channel(r.sums(), 1));
+      const int32_t slope = f.push(FusedOpcode::Mul, sum_dyx, minus_inv_n);
+      r.finalize = std::move(f).done({scale, slope, shift}, false);
+      Program m;
+      const int32_t m_dy = m.load(0);
+      const int32_t m_x = m.load(1);
+      const int32_t m_d = m.push(FusedOpcode::Sub, m_x, m.channel(2, 0));
+      const int32_t m_scaled = m.push(FusedOpcode::Mul, m.channel(r.coefficients(), 0), m_dy);
+      const int32_t m_sloped = m.push(FusedOpcode::Mul, m.channel(r.coefficients(), 1), m_d);
+      const int32_t m_sum = m.push(FusedOpcode::Add, m_scaled, m_sloped);
+      const int32_t dx = m.push(FusedOpcode::Add, m_sum, m.channel(r.coefficients(), 2));
+      r.map = std::move(m).done({dx}, false);
+      return r;
+    }
+    case OpKind::BiasGrad: {  // dy -> [C]: the sum over every axis but 1
+      ChannelReduction r{0, 1, {}, {}, {}};
+      const int32_t dy = t.load(0), sum = f.channel(r.sums(), 0);
+      r.terms = std::move(t).done({dy}, true);
+      r.finalize = std::move(f).done({sum}, false);
+      return r;
+    }
+    default: break;
+  }
+  throw std::logic_error(fmt::format("channel_reduction: {} is not a per-channel reduction", op_kind_name(kind)));
+}
+
 namespace shape_rules {
 
 ShapeResult BatchNorm(std::span<const Dims> d, const Attrs&) { return expect_rank(d[0], 4, "bn"); }
@@ -133,19 +240,30 @@ ops::Buffer BatchNorm(const OpArgs& args) {
   return ops::batchnorm(args.in(0), args.in(1), args.in(2), args.in(3), args.in(4), args.attrs.eps);
 }
 
-ops::Buffer BnStats(const OpArgs& args) { return ops::bn_stats(args.in(0)); }
+namespace {
+
+// The kind's reduction (ir::channel_reduction, above) interpreted in double.
+ops::Buffer channel_reduce(ir::OpKind kind, const OpArgs& args) {
+  std::vector<ops::TensorRef> inputs;
+  std::vector<ir::Dims> shapes;
+  for (size_t i = 0; i < args.input_count(); ++i) {
+    inputs.push_back(args.in(i));
+    shapes.push_back(inputs.back().shape);
+  }
+  return ops::channel_reduce(inputs, ir::channel_reduction(kind, args.attrs, shapes));
+}
+
+}  // namespace
+
+ops::Buffer BnStats(const OpArgs& args) { return channel_reduce(ir::OpKind::BnStats, args); }
 
 ops::Buffer BnApply(const OpArgs& args) {
   return ops::bn_apply(args.in(0), args.in(1), args.in(2), args.in(3), args.attrs.eps);
 }
 
-ops::Buffer BnGradWeight(const OpArgs& args) {
-  return ops::bn_grad_weight(args.in(0), args.in(1), args.in(2), args.attrs.eps);
-}
+ops::Buffer BnGradWeight(const OpArgs& args) { return channel_reduce(ir::OpKind::BnGradWeight, args); }
 
-ops::Buffer BnGradInput(const OpArgs& args) {
-  return ops::bn_grad_input(args.in(0), args.in(1), args.in(2), args.in(3), args.attrs.eps);
-}
+ops::Buffer BnGradInput(const OpArgs& args) { return channel_reduce(ir::OpKind::BnGradInput, args); }
 
 }  // namespace resnetc::reference::run
 #endif

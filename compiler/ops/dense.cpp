@@ -155,7 +155,11 @@ ops::Buffer ConvGradWeight(const OpArgs& args) {
   return ops::conv2d_grad_weight(args.in(0), args.in(1), args.attrs, args.out_shape);
 }
 
-ops::Buffer BiasGrad(const OpArgs& args) { return ops::bias_grad(args.in(0)); }
+// A per-channel reduction (ir::channel_reduction, batchnorm.cpp) interpreted in double.
+ops::Buffer BiasGrad(const OpArgs& args) {
+  const ops::TensorRef dy = args.in(0);
+  return ops::channel_reduce({&dy, 1}, ir::channel_reduction(ir::OpKind::BiasGrad, args.attrs, {&dy.shape, 1}));
+}
 
 ops::Buffer LinearGradInput(const OpArgs& args) { return ops::linear_grad_input(args.in(0), args.in(1)); }
 

@@ -10,14 +10,6 @@ namespace {
 
 int64_t plane(const ir::Dims& s) { return s[2] * s[3]; }
 
-// Per channel of a 4-d x: the mean and 1 / sqrt(var + eps) from the [2, C] batch statistics.
-struct ChannelNorm {
-  double mean, invstd;
-};
-ChannelNorm channel_norm(const TensorRef& stats, int64_t c, int64_t channels, double eps) {
-  return {stats[c], 1.0 / std::sqrt(stats[channels + c] + eps)};
-}
-
 }  // namespace
 
 Buffer softmax_cross_entropy_grad(const TensorRef& logits, const TensorRef& labels, double smoothing) {
@@ -70,58 +62,6 @@ Buffer conv2d_grad_weight(const TensorRef& dy, const TensorRef& x, const ir::Att
   for_each_conv_tap(Window(x.shape, dy.shape, a), a,
                     [&](int64_t y, int64_t xi, int64_t wi) { dw[static_cast<size_t>(wi)] += dy[y] * x[xi]; });
   return dw;
-}
-
-Buffer bias_grad(const TensorRef& dy) {
-  const int64_t channels = dy.dim(1);
-  int64_t inner = 1;  // elements per (sample, channel): H*W, or 1 for [N, C]
-  for (size_t axis = 2; axis < dy.shape.size(); ++axis) inner *= dy.dim(axis);
-  Buffer db(static_cast<size_t>(channels));
-  for (int64_t n = 0; n < dy.dim(0); ++n)
-    for (int64_t c = 0; c < channels; ++c)
-      for (int64_t p = 0; p < inner; ++p) db[static_cast<size_t>(c)] += dy[(n * channels + c) * inner + p];
-  return db;
-}
-
-Buffer bn_grad_weight(const TensorRef& dy, const TensorRef& x, const TensorRef& stats, double eps) {
-  const int64_t channels = x.dim(1), hw = plane(x.shape);
-  Buffer dw(static_cast<size_t>(channels));
-  for (int64_t c = 0; c < channels; ++c) {
-    const ChannelNorm norm = channel_norm(stats, c, channels, eps);
-    double sum = 0;
-    for (int64_t n = 0; n < x.dim(0); ++n)
-      for (int64_t p = 0; p < hw; ++p) {
-        const int64_t i = (n * channels + c) * hw + p;
-        sum += dy[i] * (x[i] - norm.mean) * norm.invstd;
-      }
-    dw[static_cast<size_t>(c)] = sum;
-  }
-  return dw;
-}
-
-Buffer bn_grad_input(const TensorRef& dy, const TensorRef& x, const TensorRef& stats, const TensorRef& weight,
-                     double eps) {
-  const int64_t channels = x.dim(1), hw = plane(x.shape);
-  const auto count = static_cast<double>(x.dim(0) * hw);
-  Buffer dx(x.data.size());
-  for (int64_t c = 0; c < channels; ++c) {
-    const ChannelNorm norm = channel_norm(stats, c, channels, eps);
-    double sum_dy = 0, sum_dy_xhat = 0;
-    for (int64_t n = 0; n < x.dim(0); ++n)
-      for (int64_t p = 0; p < hw; ++p) {
-        const int64_t i = (n * channels + c) * hw + p;
-        sum_dy += dy[i];
-        sum_dy_xhat += dy[i] * (x[i] - norm.mean) * norm.invstd;
-      }
-    const double scale = weight[c] * norm.invstd / count;
-    for (int64_t n = 0; n < x.dim(0); ++n)
-      for (int64_t p = 0; p < hw; ++p) {
-        const int64_t i = (n * channels + c) * hw + p;
-        const double xhat = (x[i] - norm.mean) * norm.invstd;
-        dx[static_cast<size_t>(i)] = scale * (count * dy[i] - sum_dy - xhat * sum_dy_xhat);
-      }
-  }
-  return dx;
 }
 
 Buffer maxpool_grad(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a) {

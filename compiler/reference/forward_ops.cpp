@@ -137,27 +137,6 @@ Buffer linear(const TensorRef& x, const TensorRef& w, const TensorRef* bias) {
   return y;
 }
 
-Buffer bn_stats(const TensorRef& x) {
-  const int64_t channels = x.dim(1), hw = plane(x.shape);
-  const auto count = static_cast<double>(x.dim(0) * hw);
-  Buffer stats(static_cast<size_t>(2 * channels));
-  for (int64_t c = 0; c < channels; ++c) {
-    double sum = 0;
-    for (int64_t n = 0; n < x.dim(0); ++n)
-      for (int64_t p = 0; p < hw; ++p) sum += x[(n * channels + c) * hw + p];
-    const double mean = sum / count;
-    double squares = 0;  // two passes: no cancellation in E[x^2] - E[x]^2
-    for (int64_t n = 0; n < x.dim(0); ++n)
-      for (int64_t p = 0; p < hw; ++p) {
-        const double d = x[(n * channels + c) * hw + p] - mean;
-        squares += d * d;
-      }
-    stats[static_cast<size_t>(c)] = mean;
-    stats[static_cast<size_t>(channels + c)] = squares / count;
-  }
-  return stats;
-}
-
 Buffer bn_apply(const TensorRef& x, const TensorRef& stats, const TensorRef& weight, const TensorRef& bias,
                 double eps) {
   const int64_t channels = x.dim(1), hw = plane(x.shape);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "compiler/ir/graph.h"
+#include "compiler/ir/channel_reduction.h"
 #include "compiler/ir/window_reduction.h"
 
 namespace resnetc::reference::ops {
@@ -52,8 +53,6 @@ Buffer pad_shortcut(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_sh
 // x * keep / (1 - rate): keep drawn per element, or per sample (index n) when `per_sample`,
 // by compiler/ir/random_mask.h from rng = (seed, step) and a.salt.
 Buffer random_mask(const TensorRef& x, const TensorRef& rng, const ir::Attrs& a, bool per_sample);
-// [2, C]: row 0 the batch mean, row 1 the biased batch variance, over N, H, W.
-Buffer bn_stats(const TensorRef& x);
 // (x - mean) / sqrt(var + eps) * weight + bias with the batch statistics.
 Buffer bn_apply(const TensorRef& x, const TensorRef& stats, const TensorRef& weight, const TensorRef& bias, double eps);
 // [1]: mean over the batch of -sum_k q[k] log softmax(logits[n])[k], the target q = (1 - s) onehot(label[n]) + s/K
@@ -68,14 +67,6 @@ Buffer softmax_cross_entropy_grad(const TensorRef& logits, const TensorRef& labe
 Buffer conv2d_grad_input(const TensorRef& dy, const TensorRef& w, const ir::Attrs& a);
 // dweight of conv2d, with the weight's shape `w_shape`.
 Buffer conv2d_grad_weight(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a, const ir::Dims& w_shape);
-// [C]: the sum of dy over every axis but 1.
-Buffer bias_grad(const TensorRef& dy);
-// [C]: sum(dy * xhat), xhat = (x - mean) / sqrt(var + eps).
-Buffer bn_grad_weight(const TensorRef& dy, const TensorRef& x, const TensorRef& stats, double eps);
-// Training BatchNorm's dx, through the batch statistics: per channel, with n = N*H*W,
-//   dx = (weight * invstd / n) * (n*dy - sum(dy) - xhat * sum(dy * xhat)).
-Buffer bn_grad_input(const TensorRef& dy, const TensorRef& x, const TensorRef& stats, const TensorRef& weight,
-                     double eps);
 // Each window's gradient goes to the first maximum in row-major scan order (as PyTorch).
 Buffer maxpool_grad(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a);
 Buffer avgpool_grad(const TensorRef& dy, const ir::Attrs& a);
@@ -108,6 +99,9 @@ void bn_running_update(Buffer& running_mean, Buffer& running_var, const TensorRe
 // ---- Pass-made kinds (fused_ops.cpp; the map table's kinds run here too) ----
 // The program evaluated at every element of `space` (a map), or summed per channel (a reduce).
 Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program, const ir::Dims& space);
+// A per-channel reduction (bn_stats, bn_grad_weight, bn_grad_input, bias_grad; channel_reduce.cpp):
+// [rows, C], or with a map the space's shape.
+Buffer channel_reduce(std::span<const TensorRef> inputs, const ir::ChannelReduction& r);
 // An arithmetic opcode of the scalar instruction set on a = r[a] and b = r[b], in double.
 double scalar_op(ir::FusedOpcode code, double a, double b);
 // `count` elements of x from element `offset`.

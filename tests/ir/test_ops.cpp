@@ -8,6 +8,7 @@
 #include <vector>
 #include <string_view>
 
+#include "compiler/ir/channel_reduction.h"
 #include "compiler/ir/ops.h"
 #include "compiler/ir/window_reduction.h"
 
@@ -110,6 +111,45 @@ TEST_CASE("a pooling kind's reduction: its start, combining opcode and finalizat
   CHECK((global.stride[0] == 1 && global.padding[0] == 0));
   const WindowReduction mean = window_reduction(OpKind::GlobalAvgPool, Attrs{}, x);
   CHECK((mean.whole_plane && mean.combine == FusedOpcode::Add && mean.finalize == F::DivideByArea));
+}
+
+TEST_CASE("the per-channel reductions, and no other kind, are channel reductions the renderers render") {
+  const std::vector<Dims> shapes{{2, 3, 4, 5}, {2, 3, 4, 5}, {2, 3}, {3}};
+  const std::set<OpKind> reductions{OpKind::BnStats, OpKind::BnGradWeight, OpKind::BnGradInput, OpKind::BiasGrad};
+  for (int k = 0; k <= static_cast<int>(kLastOpKind); ++k) {
+    const auto kind = static_cast<OpKind>(k);
+    INFO(op_kind_name(kind));
+    if (reductions.contains(kind)) {
+      CHECK(op_skeleton(kind) == Skeleton::PerChannel);
+      const ChannelReduction r = channel_reduction(kind, Attrs{}, shapes);
+      CHECK((r.terms.reduce && !r.finalize.reduce));
+      for (const FusedInstr& in : r.finalize.instrs) CHECK(in.code != FusedOpcode::Load);  // per channel only
+      for (const FusedInstr& in : r.terms.instrs) CHECK(!(in.code == FusedOpcode::LoadChannel && in.a == r.sums()));
+      // A map's coefficients are the finalize's results.
+      for (const FusedInstr& in : r.map.instrs)
+        if (in.code == FusedOpcode::LoadChannel && in.a == r.coefficients())
+          CHECK(static_cast<size_t>(in.b) < r.finalize.results.size());
+    } else {
+      CHECK_THROWS_AS(channel_reduction(kind, Attrs{}, shapes), std::logic_error);
+    }
+  }
+}
+
+TEST_CASE("a per-channel reduction's terms and finalization: bn_stats sums x - shift and its square") {
+  const std::vector<Dims> x{{2, 3, 4, 5}};
+  const ChannelReduction stats = channel_reduction(OpKind::BnStats, Attrs{}, x);
+  CHECK(format_program(stats.terms) == "{r0=load(0); r1=channel(1,0); r2=sub(r0,r1); r3=mul(r2,r2)} -> sum(r2,r3)");
+  CHECK(stats.finalize.results.size() == 2);  // [2, C]: the mean, the variance
+  CHECK(stats.finalize.instrs[0].code == FusedOpcode::Const);
+  CHECK(stats.finalize.instrs[0].value == 1.0 / 40);  // 1 / (N * H * W)
+  Attrs eps;
+  eps.eps = 0.25;
+  const ChannelReduction dw = channel_reduction(OpKind::BnGradWeight, eps, {{{2, 3, 4, 5}, {2, 3, 4, 5}, {2, 3}}});
+  CHECK(dw.space_input == 1);
+  CHECK(format_program(dw.finalize) ==
+        "{r0=channel(4,0); r1=channel(2,1); r2=const(0.25); r3=add(r1,r2); r4=rsqrt(r3); r5=mul(r0,r4)} -> r5");
+  const ChannelReduction bias = channel_reduction(OpKind::BiasGrad, Attrs{}, {{{7, 3}}});
+  CHECK(format_program(bias.terms) == "{r0=load(0)} -> sum(r0)");
 }
 
 }  // namespace

@@ -51,6 +51,8 @@ void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t inde
 void emit_convolution(KernelBody& k);  // WindowContraction: conv2d, conv2d_grad_input, conv2d_grad_weight
 void emit_linear(KernelBody& k);       // Contraction: linear, linear_grad_input, linear_grad_weight
 void emit_batchnorm(KernelBody& k);    // PerChannel: batchnorm, bn_stats, bn_apply, bn_grad_*, bias_grad
+// bn_stats, bn_grad_weight, bn_grad_input, bias_grad: their ir::ChannelReduction (emit_batchnorm's)
+void emit_channel_reduction(KernelBody& k);
 void emit_elementwise(KernelBody& k);  // Map: flatten, reshape, global_avgpool_grad
 void emit_pooling(KernelBody& k);      // Window: maxpool, avgpool, global_*pool, maxpool_grad, avgpool_grad
 void emit_loss(KernelBody& k);         // Loss: softmax_cross_entropy and its gradient

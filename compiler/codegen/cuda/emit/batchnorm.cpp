@@ -2,14 +2,11 @@
 // [N, C, H, W]: a channel is N planes of H*W.
 // - batchnorm (running statistics), bn_apply: elementwise passes, the channel's scale computed
 //   per element from the [C] vectors (they stay in L1).
-// - bn_stats, bn_grad_weight, bn_grad_input, bias_grad: per-channel sums in double. A block sums
-//   a chunk of one channel (a warp-shuffle tree, then the warps in order); when a channel is
-//   split into several chunks, a second kernel adds the chunks' partial sums in order, so the
-//   result does not depend on scheduling. bn_stats sums x - x[first element of the channel],
-//   so sum(d^2) - sum(d)^2/n does not cancel for a channel with a large mean.
-// - bn_grad_input: the reduction leaves per-channel coefficients in the workspace, then one
-//   elementwise pass: dx = a*dy + b + c*(x - mean) with a = weight*invstd,
-//   b = -a*sum(dy)/n, c = -a*invstd^2*sum(dy*(x - mean))/n.
+// - emit_channel_reduce: per-channel sums in double. A block sums a chunk of one channel (a
+//   warp-shuffle tree, then the warps in order); when a channel is split into several chunks, a
+//   second kernel adds the chunks' partial sums in order, so the result does not depend on
+//   scheduling. bn_stats, bn_grad_weight, bn_grad_input and bias_grad are data
+//   (ir::ChannelReduction), rendered onto it by channel_reduction.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -180,107 +177,12 @@ void emit_batchnorm(Emitter& e) {
       emit_elementwise_kernel(e, w);
       return;
     }
-    case ir::OpKind::BnStats: {
-      const Bn s = bn_shape(e.in(0).shape);
-      ChannelReduce r;
-      r.family = "bn_stats";
-      r.comment = "BatchNorm batch mean and biased variance of x " + ir::format_dims(e.in(0).shape);
-      r.C = s.C, r.NB = s.NB, r.HW = s.HW, r.nsum = 2;
-      r.members = bn_members(s);
-      r.prologue = "const double shift = x[(I)c * HW];";
-      r.element = "const double d = (double)x[idx] - shift;\ns[0] += d;\ns[1] += d * d;";
-      r.finalize =
-          "const double shift = x[(I)c * HW];\n"
-          "const double mean = tot[0] / COUNT;\n"
-          "const double var = tot[1] / COUNT - mean * mean;\n"
-          "stats[c] = (float)(shift + mean);\n"
-          "stats[C + c] = (float)(var > 0.0 ? var : 0.0);";
-      r.params = {{"x", ParamType::In, e.in_index(0)}, {"stats", ParamType::Out, e.out_index()}};
-      r.max_elements = ir::numel(e.in(0).shape);
-      e.need_workspace(emit_channel_reduce(e, r) * 4);
+    case ir::OpKind::BnStats:
+    case ir::OpKind::BiasGrad:
+    case ir::OpKind::BnGradWeight:
+    case ir::OpKind::BnGradInput:
+      emit_channel_reduction(e);
       return;
-    }
-    case ir::OpKind::BiasGrad: {
-      const Bn s = bn_shape(e.in(0).shape);
-      ChannelReduce r;
-      r.family = "bias_grad";
-      r.comment = "bias gradient, the sum of dy " + ir::format_dims(e.in(0).shape) + " over every axis but 1";
-      r.C = s.C, r.NB = s.NB, r.HW = s.HW, r.nsum = 1;
-      r.members = bn_members(s);
-      r.element = "s[0] += dy[idx];";
-      r.finalize = "db[c] = (float)tot[0];";
-      r.params = {{"dy", ParamType::In, e.in_index(0)}, {"db", ParamType::Out, e.out_index()}};
-      r.max_elements = ir::numel(e.in(0).shape);
-      e.need_workspace(emit_channel_reduce(e, r) * 4);
-      return;
-    }
-    case ir::OpKind::BnGradWeight: {
-      const Bn s = bn_shape(e.in(1).shape);
-      ChannelReduce r;
-      r.family = "bn_grad_weight";
-      r.comment = "BatchNorm weight gradient sum(dy * xhat), x " + ir::format_dims(e.in(1).shape);
-      r.C = s.C, r.NB = s.NB, r.HW = s.HW, r.nsum = 1;
-      Members m;
-      m.text(bn_members(s)).constant_d("EPS", a.eps);
-      r.members = m.str();
-      r.prologue = "const double mean = stats[c];";
-      r.element = "s[0] += (double)dy[idx] * ((double)x[idx] - mean);";
-      r.finalize = "dw[c] = (float)(tot[0] / sqrt((double)stats[C + c] + EPS));";
-      r.params = {{"dy", ParamType::In, e.in_index(0)},
-                  {"x", ParamType::In, e.in_index(1)},
-                  {"stats", ParamType::In, e.in_index(2)},
-                  {"dw", ParamType::Out, e.out_index()}};
-      r.max_elements = ir::numel(e.in(1).shape);
-      e.need_workspace(emit_channel_reduce(e, r) * 4);
-      return;
-    }
-    case ir::OpKind::BnGradInput: {
-      const Bn s = bn_shape(e.in(1).shape);
-      // The coefficients go after the partial sums' space (sized for the most chunks possible).
-      const int64_t count = s.NB * s.HW;
-      const int64_t max_chunks = reduce_chunks(e.options(), s.C, count);
-      const int64_t coef_off = ceil_div(s.C * max_chunks * 2 * 2, 4) * 4;
-      ChannelReduce r;
-      r.family = "bn_grad_input_sums";
-      r.comment = "BatchNorm input gradient, sum(dy) and sum(dy * (x - mean)), x " + ir::format_dims(e.in(1).shape);
-      r.C = s.C, r.NB = s.NB, r.HW = s.HW, r.nsum = 2;
-      Members m;
-      m.text(bn_members(s)).constant_d("EPS", a.eps).constant("COEF_OFF", coef_off);
-      r.members = m.str();
-      r.prologue = "const double mean = stats[c];";
-      r.element = "const double g = dy[idx];\ns[0] += g;\ns[1] += g * ((double)x[idx] - mean);";
-      r.finalize =
-          "const double invstd = 1.0 / sqrt((double)stats[C + c] + EPS);\n"
-          "const double a = (double)w[c] * invstd;\n"
-          "float* coef = ws + COEF_OFF + 4 * c;\n"
-          "coef[0] = (float)a;\n"
-          "coef[1] = (float)(-a * tot[0] / COUNT);\n"
-          "coef[2] = (float)(-a * invstd * invstd * tot[1] / COUNT);\n"
-          "coef[3] = stats[c];";
-      r.params = {{"dy", ParamType::In, e.in_index(0)},
-                  {"x", ParamType::In, e.in_index(1)},
-                  {"stats", ParamType::In, e.in_index(2)},
-                  {"w", ParamType::In, e.in_index(3)}};
-      r.max_elements = ir::numel(e.in(1).shape);
-      emit_channel_reduce(e, r);
-      e.need_workspace((coef_off + 4 * s.C) * 4);
-
-      Elementwise w;
-      w.family = "bn_grad_input";
-      w.comment =
-          "BatchNorm input gradient dx = a*dy + b + c*(x - mean) per channel, x " + ir::format_dims(e.in(1).shape);
-      Members wm;
-      wm.text(bn_members(s)).constant("COEF_OFF", coef_off);
-      w.members = wm.str();
-      w.total = ir::numel(e.in(1).shape);
-      w.max_elements = w.total;
-      w.streams = {{"dy", Mode::In, e.in_index(0)}, {"x", Mode::In, e.in_index(1)}, {"dx", Mode::Out, e.out_index()}};
-      w.extra = {{"ws", ParamType::In, kWorkspace}};
-      w.code =
-          "const float* q = ws + COEF_OFF + 4 * (int)((i / HW) % C);\ndx_v = q[0] * dy_v + q[1] + q[2] * (x_v - q[3]);";
-      emit_elementwise_kernel(e, w);
-      return;
-    }
     default:
       throw std::invalid_argument("CUDA emitter: not a BatchNorm op: " + e.where());
   }

@@ -122,6 +122,8 @@ class Emitter {
 void emit_convolution(Emitter& e);  // WindowContraction: Conv2d, ConvGradInput, ConvGradWeight
 void emit_linear(Emitter& e);       // Contraction: Linear, LinearGradInput, LinearGradWeight
 void emit_batchnorm(Emitter& e);    // PerChannel: BatchNorm, BnStats, BnApply, BnGradWeight, BnGradInput, BiasGrad
+// BnStats, BnGradWeight, BnGradInput, BiasGrad: their ir::ChannelReduction (emit_batchnorm's)
+void emit_channel_reduction(Emitter& e);
 void emit_elementwise(Emitter& e);  // Map: Flatten, Reshape, GlobalAvgPoolGrad
 void emit_pooling(Emitter& e);      // Window: MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPoolGrad, AvgPoolGrad
 void emit_loss(Emitter& e);         // Loss: SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad
@@ -131,6 +133,12 @@ void emit_random_mask(Emitter& e);  // RandomMask: DropoutMask, DropPathMask
 void emit_fused(Emitter& e);        // Fused: Fused (the fusion passes' elementwise programs)
 
 // ---- Shared generators ----
+
+// The right-hand side of fused instruction `in` (fused.cpp, the one table from scalar opcode to
+// CUDA): in float, or in double when `dbl`. `load` is what Load reads for input a; `plane` the
+// element's (n, c) plane index.
+std::string fused_expression(const Emitter& e, const ir::FusedInstr& in, bool dbl, const std::string& load,
+                             std::string_view plane);
 
 // A GEMM C[m, n] = sum_k A[m, k] * B[k, n] per group, tiled through shared memory, with the
 // operands gathered by helper bodies (implicit GEMM for convolutions).

@@ -62,9 +62,15 @@ std::string row_offset(int64_t row) {
   return row == 0 ? "" : row == 1 ? "C + " : fmt::format("{} * C + ", row);
 }
 
-// The right-hand side of instruction `in`: in float for a map, in double for a reduction.
-// `load` is what Load reads for input a; `plane` the element's (n, c) plane index.
-std::string expression(const Emitter& e, const FusedInstr& in, bool dbl, const std::string& load,
+std::string declare(const Emitter& e, const ir::FusedProgram& p, size_t k, bool dbl, const std::string& load,
+                    std::string_view plane) {
+  return fmt::format("const {} r{} = {};\n", dbl ? "double" : "float", k,
+                     fused_expression(e, p.instrs[k], dbl, load, plane));
+}
+
+}  // namespace
+
+std::string fused_expression(const Emitter& e, const FusedInstr& in, bool dbl, const std::string& load,
                        std::string_view plane) {
   const std::string zero = dbl ? "0.0" : "0.0f";
   const auto reg = [](int32_t r) { return fmt::format("r{}", r); };
@@ -99,13 +105,6 @@ std::string expression(const Emitter& e, const FusedInstr& in, bool dbl, const s
   }
   throw std::invalid_argument(fmt::format("CUDA emitter: {}: unknown fused opcode", e.where()));
 }
-
-std::string declare(const Emitter& e, const ir::FusedProgram& p, size_t k, bool dbl, const std::string& load,
-                    std::string_view plane) {
-  return fmt::format("const {} r{} = {};\n", dbl ? "double" : "float", k, expression(e, p.instrs[k], dbl, load, plane));
-}
-
-}  // namespace
 
 void emit_fused(Emitter& e) {
   const ir::Attrs& a = e.attrs();
