@@ -99,8 +99,10 @@ class UsageError : public std::runtime_error {
 Options parse_options(const std::vector<std::string>& args);  // throws UsageError
 // -O, --print-after(-all), --verify-each and --precision as the pipeline takes them (printing to stderr).
 passes::PipelineOptions pipeline_options(const Options& o);
-// The same with the precision of --precision, else of the model's train section, else fp32.
-passes::PipelineOptions pipeline_options(const Options& o, const dsl::TrainingSettings& training);
+// The same with the precision of --precision, else of the model's train section, else the
+// device's default (train::Backend::default_precision: tf32 on a GPU, fp32 on the CPU).
+passes::PipelineOptions pipeline_options(const Options& o, const dsl::TrainingSettings& training,
+                                         plan::Precision device_default);
 std::string list_passes();
 // --help's text: a command's options, or (none) the commands.
 std::string usage(std::optional<Command> command = std::nullopt);
