@@ -2,7 +2,8 @@
 """--precision and the train section's `precision` (docs/precision.md): the tiny network trained
 in bf16 on the CPU keeps a finite loss close to fp32's, its checkpoint stays float32 and
 evaluates in either precision; tf32 on the CPU, an unknown precision and (on a CPU without
-avx512_bf16) bf16 are refused with the reason.
+avx512_bf16) bf16 are refused with the reason; fp32, the CPU's default, goes unnamed in train's,
+bench's and eval's lines, another precision is named.
 
     python3 tests/cli/suite_precision.py --resnetc build/tools/resnetc/resnetc [-k NAME]
 """
