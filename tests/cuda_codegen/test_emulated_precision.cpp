@@ -48,7 +48,8 @@ struct Expected {
 template <class Expect>
 void check_kernels(const ir::Graph& graph, Precision precision, Expect expect) {
   const plan::KernelPlan p = plan::make_plan(graph, {.precision = precision});
-  const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(p, codegen::cuda::options_for_precision(p.precision));
+  const codegen::cuda::CudaProgram program =
+      codegen::cuda::emit_cuda(p, codegen::cuda::options_for_precision(p.precision));
   if (precision == Precision::Fp32) CHECK(program.source.find("mma.sync") == std::string::npos);
   int contractions = 0;
   for (size_t k = 0; k < p.kernels.size(); ++k) {
@@ -87,7 +88,8 @@ TEST_CASE("fully connected layers stay off TF32 in every precision but bf16", "[
   });
 }
 
-TEST_CASE("fp32 and tf32 programs of a convolution match the reference under emulation", "[cuda][emulation][precision]") {
+TEST_CASE("fp32 and tf32 programs of a convolution match the reference under emulation",
+          "[cuda][emulation][precision]") {
   const ir::Graph conv = conformance::conv_all(square_conv({3, 5, 9, 9}, 13, 3, 2, 1, 1, true));
   testing::EmulationOptions o;
   SECTION("fp32: float32 FMA, float32's tolerance") {

@@ -91,7 +91,8 @@ int run_compile(const Options& o, dsl::SourceManager& sources) {
       break;
     }
     case Emit::Cuda: {  // what a GPU runs by default: tf32 (docs/precision.md)
-      const plan::KernelPlan plan = plan::make_plan(net.graph, {.reuse_memory = o.opt_level > 0, .precision = plan::Precision::Tf32});
+      const plan::KernelPlan plan =
+          plan::make_plan(net.graph, {.reuse_memory = o.opt_level > 0, .precision = plan::Precision::Tf32});
       fmt::print("{}", codegen::cuda::emit_cuda(plan, codegen::cuda::options_for_precision(plan.precision)).source);
       break;
     }

@@ -36,7 +36,7 @@ struct Options : dsl::RecipeSettings {
   std::optional<std::array<int64_t, 3>> input;
   Device device = Device::Auto;
   int threads = 0;  // 0: every core
-  std::optional<plan::Precision> precision;  // --precision; unset: the train section's, else fp32
+  std::optional<plan::Precision> precision;  // --precision; unset: the train section's, else the device's default
   std::string cache_dir;  // compiled kernels (CPU objects in cpu/, NVRTC cubins); empty: $XDG_CACHE_HOME/resnetc
   // train
   std::optional<std::string> dataset;  // --dataset NAME, replacing the recipe's

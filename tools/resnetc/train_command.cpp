@@ -261,7 +261,8 @@ int run_bench(const Options& o, dsl::SourceManager& sources) {
   load_model(o, sources, m);
   auto backend = make_backend(o);
   const ir::Graph training = autodiff::make_training_graph(m.net.graph, train::training_options(m.recipe));
-  const plan::KernelPlan plan = passes::optimized_plan(training, pipeline_options(o, m.net.training, backend->default_precision()));
+  const plan::KernelPlan plan =
+      passes::optimized_plan(training, pipeline_options(o, m.net.training, backend->default_precision()));
   auto start = std::chrono::steady_clock::now();
   auto exec = backend->compile(plan);
   double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
