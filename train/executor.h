@@ -94,6 +94,9 @@ class Backend {
   virtual std::string device_name() const = 0;  // "cpu", "cuda:0 (NVIDIA H100)"
   // The plan must outlive the executor.
   virtual std::unique_ptr<PlanExecutor> compile(const plan::KernelPlan& plan) = 0;
+  // What a run asks no precision of runs in (docs/precision.md): fp32 unless the device's own
+  // default differs.
+  virtual plan::Precision default_precision() const { return plan::Precision::Fp32; }
   // For rank `rank` of a data-parallel job of `size` ranks: a reducer on this backend's device,
   // or null when its buffers are host memory (the trainer then sums them with MPI). `broadcast`
   // gives rank 0's bytes to every rank, for the reducer's setup. Called by every rank alike.

@@ -264,7 +264,8 @@ std::unique_ptr<train::DeviceReducer> CudaBackend::device_reducer(
 }
 
 std::unique_ptr<train::PlanExecutor> CudaBackend::compile(const plan::KernelPlan& plan) {
-  const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(plan);
+  const codegen::cuda::CudaProgram program =
+      codegen::cuda::emit_cuda(plan, codegen::cuda::options_for_precision(plan.precision));
   // One translation unit per hardware thread, compiled concurrently (each cached on its own).
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   const std::vector<codegen::cuda::CudaUnit> units = codegen::cuda::split_units(program, threads);

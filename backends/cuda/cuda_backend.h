@@ -27,6 +27,8 @@ class CudaBackend : public train::Backend {
   CudaBackend(int device_index, cuda::CacheOptions cache);
   std::string device_name() const override;  // "cuda:0 (NVIDIA H100 80GB HBM3)"
   std::unique_ptr<train::PlanExecutor> compile(const plan::KernelPlan& plan) override;
+  // TF32 convolutions, float32 fully connected layers: PyTorch's defaults on a GPU.
+  plan::Precision default_precision() const override { return plan::Precision::Tf32; }
   const CompileReport& last_compile() const { return last_; }
   // NCCL between the job's GPUs, this one for `rank` (nccl_reducer.h); null in a build without
   // nccl.h (the trainer then sums the gradients on the host with MPI).

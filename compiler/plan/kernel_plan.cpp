@@ -38,15 +38,16 @@ std::string human_bytes(int64_t b) {
   return fmt::format("{:.1f} KiB", v / 1024.0);
 }
 
+// TF32 is for convolutions only: fully connected layers stay float32 under tf32, as PyTorch's
+// matmuls do by default (docs/precision.md).
 Precision contraction_operands(ir::OpKind kind, Precision precision) {
   switch (kind) {
     case ir::OpKind::Conv2d:
-    case ir::OpKind::ConvGradInput:
+    case ir::OpKind::ConvGradInput: return precision;
     case ir::OpKind::Linear:
-    case ir::OpKind::LinearGradInput:
+    case ir::OpKind::LinearGradInput: return precision == Precision::Tf32 ? Precision::Fp32 : precision;
     case ir::OpKind::ConvGradWeight: return precision;
-    case ir::OpKind::LinearGradWeight: return precision == Precision::Bf16 ? Precision::Fp32 : precision;
-    default: return Precision::Fp32;
+    default: return Precision::Fp32;  // linear_grad_weight too: float32 in every precision
   }
 }
 

@@ -2,7 +2,8 @@
 """--precision and the train section's `precision` (docs/precision.md): the tiny network trained
 in bf16 on the CPU keeps a finite loss close to fp32's, its checkpoint stays float32 and
 evaluates in either precision; tf32 on the CPU, an unknown precision and (on a CPU without
-avx512_bf16) bf16 are refused with the reason.
+avx512_bf16) bf16 are refused with the reason; fp32, the CPU's default, goes unnamed in train's,
+bench's and eval's lines, another precision is named.
 
     python3 tests/cli/suite_precision.py --resnetc build/tools/resnetc/resnetc [-k NAME]
 """
@@ -53,8 +54,9 @@ def bf16_training_stays_close_to_fp32():
     dtypes = {t["dtype"] for t in header.values()}
     check(dtypes == {"F32"}, f"the bf16 run's checkpoint holds {dtypes}, not only F32")
     for precision in ("fp32", "bf16"):
+        named = "" if precision == "fp32" else ", " + precision
         expect(suite.run(["eval", MODEL, "--data", DATA, "--weights", suite.path("bf16.safetensors"), *CPU[:2],
-                          "--precision", precision]), 0, None, r"test acc [0-9.]+ \(64 images")
+                          "--precision", precision]), 0, None, rf"test acc [0-9.]+ \(64 images, .* on cpu{named}\)\n")
 
 
 @suite.test
@@ -62,7 +64,8 @@ def the_train_section_chooses_the_precision_and_the_flag_replaces_it():
     model = suite.write("tf32.net", TINY_NET.replace("epochs 2", "epochs 2\n    precision tf32"))
     expect(train(None, "tf32.safetensors", model), 1,
            r"resnetc: error: --precision tf32: TF32 is a format of NVIDIA tensor cores, the CPU has none; use fp32.*")
-    expect(train("fp32", "fp32-over-tf32.safetensors", model), 0)
+    # fp32, the CPU's default, is not named in the header (as before --precision existed).
+    expect(train("fp32", "fp32-over-tf32.safetensors", model), 0, None, r"(?m)^training .*, seed 0\n")
 
 
 @suite.test
@@ -76,7 +79,8 @@ def an_unknown_precision_is_refused():
 @suite.test
 def bench_names_a_precision_other_than_fp32():
     args = ["bench", MODEL, "--batch", "8", "--steps", "1", "--warmup", "0", "--device", "cpu"]
-    expect(suite.run(args), 0, None, r"tiny at \[8, 1, 12, 12\] batch 8, -O2 \(\d+ kernels\)")
+    for fp32 in ([], ["--precision", "fp32"]):  # the CPU's default, not named
+        expect(suite.run(args + fp32), 0, None, r"tiny at \[8, 1, 12, 12\] batch 8, -O2 \(\d+ kernels\)")
     if host_has_bf16():
         expect(suite.run(args + ["--precision", "bf16"]), 0, None, r"tiny at \[8, 1, 12, 12\] batch 8, -O2, bf16 \(")
 

@@ -3,7 +3,8 @@
 of a GPU would see: training, benchmarking and evaluating work; a driver that does not load or
 initialise, an old GPU, too little memory and a kernel that faults end with a clear message and
 exit status 1; a fault leaves the last checkpoint usable; the step's CUDA graph launches the same
-kernels as launching them one by one; a bf16 plan compiles and runs.
+kernels as launching them one by one; a bf16 plan compiles and runs; train, bench and eval name
+the precision that ran: tf32 unless --precision says otherwise.
 
     python3 tests/fake_driver/run_fake_driver.py --resnetc build/tools/resnetc/resnetc \\
         --driver build/tests/fake_driver/libresnetc_fake_cuda.so
@@ -124,6 +125,8 @@ def case_train_and_bench(r):
     result = r.train("a.safetensors", 1, FAKE_CUDA_LOG=r.path("a.log"))
     check(result.returncode == 0, "train --epochs 1 failed", result)
     check("cuda:0 (resnetc fake GPU)" in result.stdout, "train does not name the fake device", result)
+    check(re.search(r"^training .*, seed \d+, tf32\b", result.stdout, re.M), "train's header does not say tf32, the "
+          "GPU's default", result)
     metadata, _ = read_checkpoint(r.path("a.safetensors"))
     check(metadata.get("epoch") == "1", f"the checkpoint's metadata is {metadata}, not epoch 1")
     check(any(name.endswith(".cubin") for name in os.listdir(r.cache)),
@@ -134,12 +137,14 @@ def case_train_and_bench(r):
     check(result.returncode == 0, "bench failed", result)
     check(re.search(r"examples/sec on cuda:0 \(resnetc fake GPU\)", result.stdout), "bench's summary is missing",
           result)
+    check(re.search(r"-O2, tf32 \(\d+ kernels\)", result.stdout), "bench's summary does not say tf32", result)
 
     result = r.run("eval", MODEL, "--device", "cuda", "--cache-dir", r.cache, "--data", r.data, "--weights",
                    r.path("a.safetensors"))
     check(result.returncode == 0, "eval of the checkpoint failed", result)
     check("test acc" in result.stdout and f"({TEST_IMAGES} images" in result.stdout, "eval printed no accuracy",
           result)
+    check(result.stdout.rstrip().endswith("(resnetc fake GPU), tf32)"), "eval does not say tf32", result)
 
 
 def case_short_batch_and_wrong_order(r):
@@ -264,9 +269,28 @@ def case_bf16(r):
     check(re.search(r"-O2, bf16 \(\d+ kernels\)", result.stdout), "bench's summary does not say bf16", result)
 
 
+def case_precision(r):
+    # --precision fp32 is a program of its own (no tensor cores: tests/cuda_codegen), compiled and
+    # run, and named; tf32 is the default's program.
+    for precision in ("fp32", "tf32"):
+        cubins = len(os.listdir(r.cache))
+        result = r.run("bench", MODEL, "--device", "cuda", "--cache-dir", r.cache, "--steps", "1", "--warmup", "0",
+                       "--precision", precision)
+        check(result.returncode == 0, f"bench --precision {precision} failed", result)
+        check(re.search(rf"-O2, {precision} \(\d+ kernels\)", result.stdout),
+              f"bench's summary does not say {precision}", result)
+        grew = len(os.listdir(r.cache)) > cubins
+        check(grew == (precision == "fp32"), f"--precision {precision} {'did not compile' if not grew else 'compiled'} "
+              "a program of its own", result)
+    result = r.run("eval", MODEL, "--device", "cuda", "--cache-dir", r.cache, "--data", r.data, "--weights",
+                   r.path("a.safetensors"), "--precision", "fp32")
+    check(result.returncode == 0 and result.stdout.rstrip().endswith("(resnetc fake GPU), fp32)"),
+          "eval --precision fp32 failed or does not say fp32", result)
+
+
 CASES = [case_train_and_bench, case_short_batch_and_wrong_order, case_no_usable_driver, case_old_gpu, case_out_of_memory, case_launch_fault_in_epoch_2,
          case_graphs_on_and_off,
-         case_bf16]
+         case_bf16, case_precision]
 
 
 def main():

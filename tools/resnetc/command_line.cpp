@@ -289,9 +289,10 @@ void add_device(const Group& g, Options& o) {
   g.value("--threads", "N", "CPU threads (default: every core)",
           [&o](const std::string& v) { o.threads = static_cast<int>(whole("--threads", v, 1, 1024)); });
   g.value("--precision", "P",
-          "the convolutions' and fully connected layers' arithmetic: fp32 (the default), bf16 (bfloat16 operands, "
-          "float32 accumulation; GPU tensor cores, or CPUs with avx512_bf16) or tf32 (GPU tensor cores); replaces the "
-          "train section's (docs/precision.md)",
+          "the convolutions' and fully connected layers' arithmetic: fp32 (float32, no tensor cores), tf32 (TF32 "
+          "tensor cores for the convolutions, float32 fully connected layers; GPU only) or bf16 (bfloat16 operands, "
+          "float32 accumulation; GPU tensor cores, or CPUs with avx512_bf16); replaces the train section's; default: "
+          "tf32 on a GPU, fp32 on the CPU (docs/precision.md)",
           [&o](const std::string& v) {
             o.precision = choice<plan::Precision>(
                 "--precision", v, {{"fp32", plan::Precision::Fp32}, {"tf32", plan::Precision::Tf32}, {"bf16", plan::Precision::Bf16}});

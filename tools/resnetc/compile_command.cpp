@@ -90,7 +90,12 @@ int run_compile(const Options& o, dsl::SourceManager& sources) {
       if (o.collectives) fmt::print("{}", plan::print_collectives(plan, plan::place_collectives(plan, collective_options(o))));
       break;
     }
-    case Emit::Cuda: fmt::print("{}", codegen::cuda::emit_cuda(plan::make_plan(net.graph, plan_options)).source); break;
+    case Emit::Cuda: {  // what a GPU runs by default: tf32 (docs/precision.md)
+      const plan::KernelPlan plan =
+          plan::make_plan(net.graph, {.reuse_memory = o.opt_level > 0, .precision = plan::Precision::Tf32});
+      fmt::print("{}", codegen::cuda::emit_cuda(plan, codegen::cuda::options_for_precision(plan.precision)).source);
+      break;
+    }
     case Emit::Llvm: {
 #ifdef RESNETC_HAVE_LLVM
       codegen::llvm_backend::Jit jit;

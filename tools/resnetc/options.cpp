@@ -153,9 +153,10 @@ passes::PipelineOptions pipeline_options(const Options& o) {
           o.precision.value_or(plan::Precision::Fp32)};
 }
 
-passes::PipelineOptions pipeline_options(const Options& o, const dsl::TrainingSettings& training) {
+passes::PipelineOptions pipeline_options(const Options& o, const dsl::TrainingSettings& training,
+                                         plan::Precision device_default) {
   passes::PipelineOptions p = pipeline_options(o);
-  if (!o.precision && training.precision) p.precision = *plan::parse_precision(*training.precision);
+  if (!o.precision) p.precision = training.precision ? *plan::parse_precision(*training.precision) : device_default;
   return p;
 }
 

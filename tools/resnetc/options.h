@@ -36,7 +36,7 @@ struct Options : dsl::RecipeSettings {
   std::optional<std::array<int64_t, 3>> input;
   Device device = Device::Auto;
   int threads = 0;  // 0: every core
-  std::optional<plan::Precision> precision;  // --precision; unset: the train section's, else fp32
+  std::optional<plan::Precision> precision;  // --precision; unset: the train section's, else the device's default
   std::string cache_dir;  // compiled kernels (CPU objects in cpu/, NVRTC cubins); empty: $XDG_CACHE_HOME/resnetc
   // train
   std::optional<std::string> dataset;  // --dataset NAME, replacing the recipe's
@@ -99,8 +99,10 @@ class UsageError : public std::runtime_error {
 Options parse_options(const std::vector<std::string>& args);  // throws UsageError
 // -O, --print-after(-all), --verify-each and --precision as the pipeline takes them (printing to stderr).
 passes::PipelineOptions pipeline_options(const Options& o);
-// The same with the precision of --precision, else of the model's train section, else fp32.
-passes::PipelineOptions pipeline_options(const Options& o, const dsl::TrainingSettings& training);
+// The same with the precision of --precision, else of the model's train section, else the
+// device's default (train::Backend::default_precision: tf32 on a GPU, fp32 on the CPU).
+passes::PipelineOptions pipeline_options(const Options& o, const dsl::TrainingSettings& training,
+                                         plan::Precision device_default);
 std::string list_passes();
 // --help's text: a command's options, or (none) the commands.
 std::string usage(std::optional<Command> command = std::nullopt);

@@ -90,7 +90,9 @@ int run_predict(const Options& o, dsl::SourceManager& sources) {
   images.labels.assign(files.size(), 0);  // unused: what the batches carry beside the images
   const int64_t batch = o.batch.value_or(std::min(images.count, kLargestBatch));
   const dsl::CompiledNetwork net = batch == 1 ? probe : dsl::compile_file(sources, o.model, {o.input, batch});
-  plan::KernelPlan plan = passes::optimized_plan(net.graph, pipeline_options(o, net.training));
+  auto backend = make_backend(o);
+  plan::KernelPlan plan =
+      passes::optimized_plan(net.graph, pipeline_options(o, net.training, backend->default_precision()));
   train::LoadedCheckpoint weights;
   std::string weights_name = o.weights;
   if (o.weights.empty()) {
@@ -103,7 +105,6 @@ int run_predict(const Options& o, dsl::SourceManager& sources) {
     // Refused before anything is compiled: the tensors the forward plan expects.
     weights = train::load_checkpoint(o.weights, plan, true);
   }
-  auto backend = make_backend(o);
   const train::Predictions p = train::predict(std::move(plan), images, *backend, weights, weights_name, o.top);
   if (o.format == Format::Json) print_json(files, p);
   else print_text(files, p);

@@ -168,6 +168,13 @@ struct RunPaths {
   bool checkpoint_exists() const { return exists; }
 };
 
+// ", tf32": the precision a run's plans have, for its summary line. Said on a device whose default
+// is not fp32 (a GPU) even for fp32, so that what ran there is never left to be guessed.
+std::string precision_note(plan::Precision ran, const train::Backend& backend) {
+  if (ran == plan::Precision::Fp32 && backend.default_precision() == plan::Precision::Fp32) return "";
+  return fmt::format(", {}", plan::precision_name(ran));
+}
+
 }  // namespace
 
 int run_train(const Options& o, dsl::SourceManager& sources) {
@@ -227,13 +234,13 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.overwrite_log = o.overwrite_log;
   t.progress = o.progress && writes;
   t.data_parallel = job;
-  t.optimize = pipeline_options(o, m.net.training);
+  t.optimize = pipeline_options(o, m.net.training, backend->default_precision());
   if (m.resumed && !o.precision)
     if (const auto saved = train::recorded_precision(*m.resumed, files.checkpoint().string())) {
-      t.optimize.precision = *saved;
-      if (*saved != plan::Precision::Fp32)
+      if (*saved != t.optimize.precision)
         fmt::print("note: {} was trained in {}; the resumed run continues in it\n", t.checkpoint.string(),
                    plan::precision_name(*saved));
+      t.optimize.precision = *saved;
     }
   t.network_at_batch = [&](int64_t batch) { return dsl::compile_file(sources, o.model, {o.input, batch}).graph; };
   // The figure is drawn from the log, so it shows the epochs before a --resume too. A figure that
@@ -247,9 +254,10 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
       }
     };
   fmt::print("training {} on {} ({}) on {}: {} epochs, batch {}, lr {}, momentum {}, "
-             "weight decay {}, {} schedule, seed {}{}{}\n",
+             "weight decay {}, {} schedule, seed {}{}{}{}\n",
              m.net.graph.name, r.dataset, images, backend->device_name(), r.epochs, r.batch,
-             r.lr, r.momentum, r.weight_decay, train::schedule_name(r.schedule), r.seed, train::describe_modern(r),
+             r.lr, r.momentum, r.weight_decay, train::schedule_name(r.schedule), r.seed,
+             precision_note(t.optimize.precision, *backend), train::describe_modern(r),
              r.augmentation.empty() ? "" : ", augmentation: " + data::describe(r.augmentation));
   if (job)
     fmt::print("data-parallel: {} processes (MPI), each training {} examples of every batch of {}\n", job->size(),
@@ -295,9 +303,10 @@ int run_eval(const Options& o, dsl::SourceManager& sources) {
   data::DataSet data = load_data(o, m, image_size);
   auto backend = make_backend(for_rank(o, job));
   const int64_t images = o.limit ? std::min(*o.limit, data.test.count) : data.test.count;
-  double acc = train::evaluate(m.net.graph, data, *backend, o.weights, pipeline_options(o, m.net.training), images,
-                               job);
-  fmt::print("test acc {:.4f} ({} images, {} on {})\n", acc, images, o.weights, backend->device_name());
+  const passes::PipelineOptions optimize = pipeline_options(o, m.net.training, backend->default_precision());
+  double acc = train::evaluate(m.net.graph, data, *backend, o.weights, optimize, images, job);
+  fmt::print("test acc {:.4f} ({} images, {} on {}{})\n", acc, images, o.weights, backend->device_name(),
+             precision_note(optimize.precision, *backend));
   return 0;
 }
 
@@ -307,7 +316,8 @@ int run_bench(const Options& o, dsl::SourceManager& sources) {
   load_model(o, sources, m);
   auto backend = make_backend(o);
   const ir::Graph training = autodiff::make_training_graph(m.net.graph, train::training_options(m.recipe));
-  const plan::KernelPlan plan = passes::optimized_plan(training, pipeline_options(o, m.net.training));
+  const plan::KernelPlan plan =
+      passes::optimized_plan(training, pipeline_options(o, m.net.training, backend->default_precision()));
   auto start = std::chrono::steady_clock::now();
   auto exec = backend->compile(plan);
   double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -343,8 +353,7 @@ int run_bench(const Options& o, dsl::SourceManager& sources) {
   train::read_buffer(*exec, plan.loss, std::span<float>(loss));
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!std::isfinite(loss[0])) throw std::runtime_error(fmt::format("the loss became {} during the benchmark", loss[0]));
-  const std::string precision =
-      plan.precision == plan::Precision::Fp32 ? "" : fmt::format(", {}", plan::precision_name(plan.precision));
+  const std::string precision = precision_note(plan.precision, *backend);
   fmt::print("{} at {} batch {}, -O{}{} ({} kernels): {} training steps in {:.3f} s (compile {:.2f} s)\n",
              m.net.graph.name, ir::format_dims(plan.buffer(plan.input).shape), batch, o.opt_level, precision,
              plan.kernels.size(), o.steps, seconds, compile_s);

@@ -291,6 +291,12 @@ std::string convolutions_line(const plan::KernelPlan& plan, const CudaOptions& o
 
 }  // namespace
 
+CudaOptions options_for_precision(plan::Precision precision) {
+  CudaOptions options;
+  options.tensor_cores = precision != plan::Precision::Fp32;
+  return options;
+}
+
 CudaProgram emit_cuda(const plan::KernelPlan& plan, const CudaOptions& options) {
   detail::Emitter e(plan, options);
   for (const plan::Kernel& k : plan.kernels) {

@@ -103,6 +103,11 @@ struct CudaUnit {
 };
 std::vector<CudaUnit> split_units(const CudaProgram& program, size_t count);
 
+// The options a plan of `precision` runs with on a GPU (docs/precision.md): fp32 turns the TF32
+// tensor cores off (float32 FMA throughout); tf32 and bf16 keep TF32 for the convolutions that do
+// not take bf16. Fully connected layers stay off TF32 in every precision, as PyTorch's matmuls.
+CudaOptions options_for_precision(plan::Precision precision);
+
 // Throws std::invalid_argument for a kernel it cannot generate (an op kind or dtype it does
 // not know), naming the kernel.
 CudaProgram emit_cuda(const plan::KernelPlan& plan, const CudaOptions& options = {});
