@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "compiler/codegen/llvm/emit/gemm_internal.h"
 
@@ -90,27 +91,41 @@ void emit_amx(KernelBody& k, const WindowGemm& given, llvm::Value* a, llvm::Valu
   llvm::Value* planes = fold ? pack_amx_folded_planes(ir, b, k.pool, prefix, given, s.KP, in)
                              : pack_amx_phase_planes(ir, b, k.pool, prefix, d, s.planes, s.KP, in);
 
-  // A: bf16 [row/16][tap][kb][16][32], zero past kouter.
+  // A: bf16 [row/16][tap][kb][16][32], zero past kouter. Made on every call (the weights change
+  // every step), 16 kc of a tap at a time: one (gathered, unless kc is A's contiguous axis)
+  // load, rounded in integers (round_to_bf16: vcvtne2ps2bf16 would flush denormals and keep
+  // NaN payloads, which the reference's rounding does not), one 32-byte store.
   llvm::Value* weights = ir.alloc(b, d.rows * s.T * s.KB * kKB * 2);
+  const bool wide_index = d.kouter * std::abs(d.a_kc) + *std::max_element(d.tap_a.begin(), d.tap_a.end()) >= (int64_t{1} << 31);
   emit_parallel_for(b, k.pool, prefix + ".amxa", c64(b, d.rows), {a, weights},
                     [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
+    auto* v16 = llvm::FixedVectorType::get(i16, kLanes);
+    llvm::IntegerType* xt = wide_index ? bb.getInt64Ty() : bb.getInt32Ty();
+    std::vector<llvm::Constant*> lanes;
+    for (int64_t l = 0; l < kLanes; ++l) lanes.push_back(llvm::ConstantInt::get(xt, static_cast<uint64_t>(l)));
+    llvm::Constant* iota = llvm::ConstantVector::get(lanes);
+    auto splat = [&](llvm::Value* v) { return bb.CreateVectorSplat(kLanes, bb.CreateIntCast(v, xt, true)); };
     llvm::Value* words = bb.CreateBitCast(cap[1], i16->getPointerTo());
     emit_for(bb, "amxa.row", begin, end, c64(bb, 1), [&](llvm::Value* row) {
       llvm::Value* src = ir.at(bb, cap[0], bb.CreateMul(row, c64(bb, d.a_row)));
       llvm::Value* tile_row = bb.CreateAdd(bb.CreateMul(bb.CreateUDiv(row, c64(bb, kTile)), c64(bb, s.T * s.KB * kTile * kKB)),
                                            bb.CreateMul(bb.CreateURem(row, c64(bb, kTile)), c64(bb, kKB)));
-      for (int64_t t = 0; t < s.T; ++t) {
-        emit_for(bb, "amxa.kc", 0, s.KB * kKB, 1, [&](llvm::Value* kc) {
-          llvm::Value* at = bb.CreateAdd(bb.CreateMul(kc, c64(bb, d.a_kc)), c64(bb, d.tap_a[static_cast<size_t>(t)]));
-          llvm::Value* inside = bb.CreateICmpSLT(kc, c64(bb, d.kouter));
-          llvm::Value* x = bb.CreateSelect(inside, bb.CreateAlignedLoad(ir.f32, ir.at(bb, src, bb.CreateSelect(inside, at, c64(bb, 0))), llvm::Align(4)),
-                                           llvm::ConstantFP::get(ir.f32, 0.0));
-          llvm::Value* dst = bb.CreateAdd(tile_row, bb.CreateAdd(bb.CreateMul(bb.CreateUDiv(kc, c64(bb, kKB)), c64(bb, kTile * kKB)),
-                                                                 bb.CreateURem(kc, c64(bb, kKB))));
-          dst = bb.CreateAdd(dst, c64(bb, t * s.KB * kTile * kKB));
-          bb.CreateAlignedStore(bb.CreateTrunc(round_to_bf16(bb, x), i16), bb.CreateGEP(i16, words, dst), llvm::Align(2));
-        }, LoopHints{.no_vectorize = true, .no_unroll = true});
-      }
+      emit_for(bb, "amxa.kc", 0, s.KB * kKB / kLanes, 1, [&](llvm::Value* v) {
+        llvm::Value* kc0 = bb.CreateMul(v, c64(bb, kLanes));
+        llvm::Value* kc = bb.CreateAdd(splat(kc0), iota);
+        llvm::Value* inside = bb.CreateICmpSLT(kc, splat(c64(bb, d.kouter)));
+        llvm::Value* index = bb.CreateMul(kc, splat(c64(bb, d.a_kc)));
+        llvm::Value* dst = bb.CreateAdd(tile_row, bb.CreateAdd(bb.CreateMul(bb.CreateUDiv(kc0, c64(bb, kKB)), c64(bb, kTile * kKB)),
+                                                               bb.CreateURem(kc0, c64(bb, kKB))));
+        for (int64_t t = 0; t < s.T; ++t) {
+          llvm::Value* tap = ir.at(bb, src, d.tap_a[static_cast<size_t>(t)]);
+          llvm::Value* x = d.a_kc == 1
+                               ? bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, tap, kc0)), llvm::Align(4), inside, ir.fzero())
+                               : bb.CreateMaskedGather(ir.vf, bb.CreateGEP(ir.f32, tap, index), llvm::Align(4), inside, ir.fzero());
+          llvm::Value* at = bb.CreateGEP(i16, words, bb.CreateAdd(dst, c64(bb, t * s.KB * kTile * kKB)));
+          bb.CreateAlignedStore(bb.CreateTrunc(round_to_bf16(bb, x), v16), bb.CreateBitCast(at, v16->getPointerTo()), llvm::Align(32));
+        }
+      }, LoopHints{.no_vectorize = true, .no_unroll = true});
     }, LoopHints{.no_vectorize = true, .no_unroll = true});
   });
 

@@ -3,6 +3,9 @@
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/IntrinsicsX86.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "compiler/codegen/llvm/emit/gemm_internal.h"
 
 namespace resnetc::codegen::llvm_backend::gemm_internal {
@@ -36,22 +39,49 @@ llvm::Value* pack_a_bf16(const Ir& ir, Builder& b, llvm::Value* pool, const std:
                          int64_t K, llvm::Value* a) {
   const int64_t T = static_cast<int64_t>(d.tap_a.size()), pairs = ceil_div(K, 2);
   llvm::Value* apack = ir.alloc(b, std::max<int64_t>(1, d.groups * d.rows * pairs) * 4);
+  // A row's element j = kc * T + tap reads (j / T) * a_kc + tap_a[j % T]: 16 kc span 16 * T
+  // elements, T vectors, whose offsets repeat 16 * a_kc further on. Those T vectors' offsets
+  // are constants: each vector one gather (a load where the offsets are 16 in a row).
+  std::vector<std::vector<int64_t>> offsets(static_cast<size_t>(T));
+  for (int64_t m = 0; m < kLanes * T; ++m)
+    offsets[static_cast<size_t>(m / kLanes)].push_back(m / T * d.a_kc + d.tap_a[static_cast<size_t>(m % T)]);
+  const int64_t groups16 = ceil_div(d.kouter, kLanes);
+  int64_t reach = groups16 * kLanes * std::abs(d.a_kc);  // a window may have no taps (a phase no tap reads)
+  for (int64_t t : d.tap_a) reach = std::max(reach, groups16 * kLanes * std::abs(d.a_kc) + std::abs(t));
+  const bool wide_index = reach >= (int64_t{1} << 31);
   // Rows over the thread pool: the copy is made on every call (the weights change every step).
   emit_parallel_for(b, pool, prefix + ".abf", c64(b, d.groups * d.rows), {a, apack},
                     [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
     auto* i16 = bb.getInt16Ty();
+    auto* v16 = llvm::FixedVectorType::get(i16, kLanes);
+    llvm::IntegerType* xt = wide_index ? bb.getInt64Ty() : bb.getInt32Ty();
+    auto vec = [&](const std::vector<int64_t>& values) {
+      std::vector<llvm::Constant*> lanes;
+      for (int64_t v : values) lanes.push_back(llvm::ConstantInt::get(xt, static_cast<uint64_t>(v), true));
+      return llvm::ConstantVector::get(lanes);
+    };
+    std::vector<int64_t> iota(kLanes);
+    for (int64_t l = 0; l < kLanes; ++l) iota[static_cast<size_t>(l)] = l;
+    llvm::Constant* lane = vec(iota);
     llvm::Value* words = bb.CreateBitCast(cap[1], i16->getPointerTo());
     emit_for(bb, "abf.row", begin, end, c64(bb, 1), [&](llvm::Value* gr) {
       llvm::Value* g = bb.CreateUDiv(gr, c64(bb, d.rows));
       llvm::Value* row = bb.CreateURem(gr, c64(bb, d.rows));
       llvm::Value* src = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(g, c64(bb, d.a_g)), bb.CreateMul(row, c64(bb, d.a_row))));
       llvm::Value* dst = bb.CreateGEP(i16, words, bb.CreateMul(gr, c64(bb, 2 * pairs)));
-      emit_for(bb, "abf.kc", 0, d.kouter, 1, [&](llvm::Value* kc) {
-        llvm::Value* from = ir.at(bb, src, bb.CreateMul(kc, c64(bb, d.a_kc)));
-        llvm::Value* to = bb.CreateGEP(i16, dst, bb.CreateMul(kc, c64(bb, T)));
-        for (int64_t t = 0; t < T; ++t) {
-          llvm::Value* x = bb.CreateAlignedLoad(ir.f32, ir.at(bb, from, d.tap_a[static_cast<size_t>(t)]), llvm::Align(4));
-          bb.CreateAlignedStore(bb.CreateTrunc(round_to_bf16(bb, x), i16), bb.CreateGEP(i16, to, c64(bb, t)), llvm::Align(2));
+      emit_for(bb, "abf.kc", 0, groups16, 1, [&](llvm::Value* q) {
+        llvm::Value* from = ir.at(bb, src, bb.CreateMul(q, c64(bb, kLanes * d.a_kc)));
+        llvm::Value* j0 = bb.CreateMul(q, c64(bb, kLanes * T));
+        for (int64_t r = 0; r < T; ++r) {
+          const std::vector<int64_t>& off = offsets[static_cast<size_t>(r)];
+          llvm::Value* j = bb.CreateAdd(bb.CreateVectorSplat(kLanes, bb.CreateIntCast(bb.CreateAdd(j0, c64(bb, r * kLanes)), xt, true)), lane);
+          llvm::Value* mask = bb.CreateICmpSLT(j, bb.CreateVectorSplat(kLanes, llvm::ConstantInt::get(xt, static_cast<uint64_t>(K))));
+          bool contiguous = true;
+          for (int64_t l = 1; l < kLanes; ++l) contiguous = contiguous && off[static_cast<size_t>(l)] == off[0] + l;
+          llvm::Value* x = contiguous ? bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, from, off[0])), llvm::Align(4), mask, ir.fzero())
+                                      : bb.CreateMaskedGather(ir.vf, bb.CreateGEP(ir.f32, from, vec(off)), llvm::Align(4), mask, ir.fzero());
+          llvm::Value* to = bb.CreateGEP(i16, dst, bb.CreateAdd(j0, c64(bb, r * kLanes)));
+          bb.CreateMaskedStore(bb.CreateTrunc(round_to_bf16(bb, x), v16), bb.CreateBitCast(to, v16->getPointerTo()), llvm::Align(2), mask);
         }
       }, LoopHints{.no_vectorize = true, .no_unroll = true});
       if (K % 2) bb.CreateAlignedStore(bb.getInt16(0), bb.CreateGEP(i16, dst, c64(bb, K)), llvm::Align(2));
