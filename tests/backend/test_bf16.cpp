@@ -193,6 +193,18 @@ TEST_CASE("bf16 convolutions and fully connected layers match the reference at b
   SECTION("conv2d_grad_input 1x1 stride 2 on 32-row tiles") {
     check_amx(conformance::conv_grad_input(square_conv({3, 64, 9, 9}, 40, 1, 2, 0)), 40);
   }
+  // The weights' bf16 copy, 16 kc of a tap at a time: kc ending mid-vector (37, 21, 33), read
+  // with gathers (kc strided: 3x3 windows, the input gradient's transposed weights) and with
+  // plain loads (1x1: kc contiguous); batch 3, unequal odd map sides.
+  SECTION("conv2d 3x3 from 37 channels on 32-row tiles, odd map sides, bias") {
+    check_amx(conformance::conv_forward(testing::ConvCase{{3, 37, 5, 7}, 32, 3, 3, 1, 1, 1, 1, 1, true}), 333);
+  }
+  SECTION("conv2d_grad_input 3x3 to 64 channels from 21 on 32-row tiles, odd map sides") {
+    check_amx(conformance::conv_grad_input(testing::ConvCase{{3, 64, 7, 5}, 21, 3, 3, 1, 1, 1, 1}), 189);
+  }
+  SECTION("conv2d 1x1 from 33 channels on 32-row tiles") {
+    check_amx(conformance::conv_forward(square_conv({3, 33, 7, 7}, 32, 1, 1, 0)), 33);
+  }
   // Weight gradients, K = N*OH*OW. On AMX (one group, 16+ channels each side): 32x32 channel
   // blocks padded (19 and 21, 17 and 33, 129 and 97), odd and unequal map sides (planes of odd
   // width rounded up to pairs), batch 3 (positions spanning images), positions split over
