@@ -205,6 +205,21 @@ TEST_CASE("bf16 convolutions and fully connected layers match the reference at b
   SECTION("conv2d 1x1 from 33 channels on 32-row tiles") {
     check_amx(conformance::conv_forward(square_conv({3, 33, 7, 7}, 32, 1, 1, 0)), 33);
   }
+  // Small maps (stage 4 at 96x96): a 32-position block would hold one image's 9 outputs, so
+  // the positions of all images are numbered without gaps (blocks spanning images, mid-vector
+  // with 9-position images) and each tap gets its own copy of B.
+  SECTION("conv2d 3x3 on 3x3 maps, batch 3, on 32-row tiles, bias, statistics") {
+    check_amx(conformance::conv_stats(square_conv({3, 40, 3, 3}, 64, 3, 1, 1, 1, true)), 360);
+  }
+  SECTION("conv2d 3x3 stride 2 from 6x5 to 3x3 maps, batch 5, on 32-row tiles") {
+    check_amx(conformance::conv_forward(testing::ConvCase{{5, 33, 6, 5}, 32, 3, 3, 2, 2, 1, 1}), 297);
+  }
+  SECTION("conv2d_grad_input 3x3 on 3x3 maps, batch 3, on 32-row tiles") {
+    check_amx(conformance::conv_grad_input(square_conv({3, 32, 3, 3}, 48, 3, 1, 1)), 432);
+  }
+  SECTION("conv2d_grad_input 3x3 stride 2 to 5x5 maps, batch 3, on 32-row tiles") {
+    check_amx(conformance::conv_grad_input(square_conv({3, 32, 5, 5}, 17, 3, 2, 1)), 153);
+  }
   // Weight gradients, K = N*OH*OW. On AMX (one group, 16+ channels each side): 32x32 channel
   // blocks padded (19 and 21, 17 and 33, 129 and 97), odd and unequal map sides (planes of odd
   // width rounded up to pairs), batch 3 (positions spanning images), positions split over

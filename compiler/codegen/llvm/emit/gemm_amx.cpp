@@ -39,9 +39,15 @@ struct AmxShape {
   int64_t Wp = 0;                 // positions per row of outputs (planes.Wq)
   int64_t S = 0;                  // words per kc pair (its phase planes)
   int64_t PB = 0, RBn = 0;        // 32-position blocks per image, 32-row blocks
+  // Small maps (gemm_amx_gathered.cpp): the positions of all images without gaps, as one image
+  // of PB blocks, each tap its own copy of B.
+  bool gathered = false;
+  int64_t images = 0;
+  std::vector<int64_t> toff;  // per tap: the word it reads for position 0
 };
 
-AmxShape amx_shape(const WindowGemm& d) {
+// `may_gather`: not over a folded window's operand (gemm_amx_taps.cpp), which has its own layout.
+AmxShape amx_shape(const WindowGemm& d, bool may_gather) {
   AmxShape s;
   s.T = static_cast<int64_t>(d.tap_a.size());
   s.KB = ceil_div(d.kouter, kKB);
@@ -51,6 +57,17 @@ AmxShape amx_shape(const WindowGemm& d) {
   s.S = static_cast<int64_t>(s.planes.phases.size()) * s.planes.plane;
   s.PB = s.planes.PB;
   s.RBn = d.rows / (2 * kTile);
+  s.images = d.batch;
+  s.toff = s.planes.tap_offset;
+  // Blocks that do not span images, on small maps, would be mostly padding (a 3x3 map fills 9
+  // of 32 positions).
+  if (may_gather && 2 * d.out_rows * d.out_cols < s.PB * 2 * kTile && amx_gathers(d, s.KP)) {
+    s.gathered = true;
+    s.images = 1;
+    s.S = round_up(d.batch * d.out_rows * d.out_cols, 2 * kTile);
+    s.PB = s.S / (2 * kTile);
+    for (int64_t t = 0; t < s.T; ++t) s.toff[static_cast<size_t>(t)] = t * s.KP * s.S;
+  }
   return s;
 }
 
@@ -67,12 +84,14 @@ bool amx_ready() {
 }
 
 bool amx_fits(const WindowGemm& given) {
-  const WindowGemm d = amx_folds_taps(given) ? fold_taps(given) : given;
+  const bool fold = amx_folds_taps(given);
+  const WindowGemm d = fold ? fold_taps(given) : given;
   if (!(d.groups == 1 && d.rows % (2 * kTile) == 0 && d.kouter >= kTile && !d.tap_a.empty()))
     return false;
-  // Position blocks do not span images: on small maps most of a block would be padding (a 3x3
-  // map fills 9 of 32 positions), where the direct path wastes nothing. Half full at least.
-  return 2 * d.out_rows * d.out_cols >= amx_shape(d).PB * 2 * kTile;
+  // Blocks at least half full (where the direct path wastes nothing): of one image's positions,
+  // or of all images' (gathered).
+  const AmxShape s = amx_shape(d, !fold);
+  return s.gathered || 2 * d.out_rows * d.out_cols >= s.PB * 2 * kTile;
 }
 
 void emit_amx(KernelBody& k, const WindowGemm& given, llvm::Value* a, llvm::Value* in, llvm::Value* bias, llvm::Value* out,
@@ -80,16 +99,17 @@ void emit_amx(KernelBody& k, const WindowGemm& given, llvm::Value* a, llvm::Valu
   Builder& b = k.b;
   const bool fold = amx_folds_taps(given);  // few kc (a stem): the taps join k
   const WindowGemm d = fold ? fold_taps(given) : given;
-  const AmxShape s = amx_shape(d);
+  const AmxShape s = amx_shape(d, !fold);
   const int64_t out_extent = d.batch * std::abs(d.out_n) + d.rows * std::abs(d.out_row) +
                              (d.out_rows * d.out_sh + d.out_oh + 1) * d.out_w + (s.Wp + kTile) * d.out_sw;
   Ir ir(k.module, out_extent >= (int64_t{1} << 31));
   auto* i16 = b.getInt16Ty();
   auto* amx = llvm::Type::getX86_AMXTy(ir.ctx);
 
-  // B: [n][kp][S] words, zero but the image's pixels.
-  llvm::Value* planes = fold ? pack_amx_folded_planes(ir, b, k.pool, prefix, given, s.KP, in)
-                             : pack_amx_phase_planes(ir, b, k.pool, prefix, d, s.planes, s.KP, in);
+  // B: [n][kp][S] words, zero but the image's pixels (gathered: [tap][kp][S]).
+  llvm::Value* planes = fold         ? pack_amx_folded_planes(ir, b, k.pool, prefix, given, s.KP, in)
+                        : s.gathered ? pack_amx_gathered(ir, b, k.pool, prefix, d, s.KP, in)
+                                     : pack_amx_phase_planes(ir, b, k.pool, prefix, d, s.planes, s.KP, in);
 
   // A: bf16 [row/16][tap][kb][16][32], zero past kouter. Made on every call (the weights change
   // every step), 16 kc of a tap at a time: one (gathered, unless kc is A's contiguous axis)
@@ -135,10 +155,12 @@ void emit_amx(KernelBody& k, const WindowGemm& given, llvm::Value* a, llvm::Valu
   std::vector<std::vector<std::pair<int64_t, int64_t>>> vector_runs(valid.size() * static_cast<size_t>(d.out_sw));
   for (size_t v = 0; v < valid.size(); ++v) {
     for (int64_t l = 0; l < kLanes; ++l) {
-      const int64_t p = static_cast<int64_t>(v) * kLanes + l, qh = p / s.Wp, qw = p % s.Wp;
-      if (qh >= d.out_rows || qw >= d.out_cols) continue;
+      const int64_t p = static_cast<int64_t>(v) * kLanes + l, P = d.out_rows * d.out_cols;
+      int64_t n = 0, qh = p / s.Wp, qw = p % s.Wp;
+      if (s.gathered) n = p / P, qh = p % P / d.out_cols, qw = p % d.out_cols;
+      if (n >= d.batch || qh >= d.out_rows || qw >= d.out_cols) continue;
       valid[v] |= int64_t{1} << l;
-      const int64_t o = (qh * d.out_sh + d.out_oh) * d.out_w + qw * d.out_sw + d.out_ow;
+      const int64_t o = n * d.out_n + (qh * d.out_sh + d.out_oh) * d.out_w + qw * d.out_sw + d.out_ow;
       const int64_t spread = l * d.out_sw, lane = spread % kLanes;
       auto& list = vector_runs[v * static_cast<size_t>(d.out_sw) + static_cast<size_t>(spread / kLanes)];
       if (list.empty() || list.back().first != o - lane) list.push_back({o - lane, 0});
@@ -157,9 +179,9 @@ void emit_amx(KernelBody& k, const WindowGemm& given, llvm::Value* a, llvm::Valu
   llvm::GlobalVariable* t_base = ir.table(prefix + ".amx.run_base", ir.it, run_base);
   llvm::GlobalVariable* t_mask = ir.table(prefix + ".amx.run_mask", i16, run_mask);
   llvm::GlobalVariable* t_valid = ir.table(prefix + ".amx.valid", i16, valid);
-  llvm::GlobalVariable* t_toff = ir.table(prefix + ".amx.toff", b.getInt64Ty(), s.planes.tap_offset);
+  llvm::GlobalVariable* t_toff = ir.table(prefix + ".amx.toff", b.getInt64Ty(), s.toff);
 
-  const int64_t J = d.batch * s.PB, items = s.RBn * J;
+  const int64_t J = s.images * s.PB, items = s.RBn * J;
   RowStats st;
   if (stats) st = row_stats(ir, b, items, 2 * kTile, items, J, 1, J);
   std::vector<llvm::Value*> captured{weights, planes, out};

@@ -243,7 +243,7 @@ void bf16_kloop(const Ir& ir, Builder& b, int64_t K, int64_t mr, llvm::Value* a_
 
 // ---------------------------------------------------------------------------------------
 // bf16 on AMX tiles (gemm_amx.cpp, strided windows: gemm_amx_strided.cpp, few input channels:
-// gemm_amx_taps.cpp): one group, rows a multiple of 32.
+// gemm_amx_taps.cpp, small maps: gemm_amx_gathered.cpp): one group, rows a multiple of 32.
 
 // Whether this process may use AMX's bf16 tiles: the host has amx-tile and amx-bf16 and Linux
 // granted the tile state (asked once, here).
@@ -280,6 +280,13 @@ bool amx_folds_taps(const WindowGemm& d);
 WindowGemm fold_taps(const WindowGemm& d);
 llvm::Value* pack_amx_folded_planes(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix,
                                     const WindowGemm& d, int64_t KP, llvm::Value* in);
+
+// Small maps (gemm_amx_gathered.cpp): whether emit_amx numbers the positions of all images
+// without gaps (its per-image blocks would be less than half full), and that operand: per tap
+// and kc pair (KP of them) what the tap reads at each position, [tap][pair][G rounded up to 32].
+bool amx_gathers(const WindowGemm& d, int64_t KP);
+llvm::Value* pack_amx_gathered(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix,
+                               const WindowGemm& d, int64_t KP, llvm::Value* in);
 
 // v's 16 lanes spread `stride` apart over `stride` vectors: lane l to lane (l*stride) % 16 of
 // vector (l*stride) / 16, the lanes between undefined (the outputs of a phase of a strided
