@@ -9,10 +9,12 @@
 // gemm_amx_strided.cpp), so an output position p = qh * Wq + qw reads tap t at p +
 // tap_offset[t], and 16 consecutive positions are 16 consecutive words: one tileloadd with
 // the pairs' distance as its row stride. The positions with qw >= out_cols (the padded
-// columns) are computed and dropped. A work item is 32 rows x 32 positions (four C tiles);
-// its tiles go through a 4 KiB scratch, from which each row's 16-position vectors are stored
-// by contiguous runs (masked stores; spread out_sw apart first), with the bias and, for
-// conv2d's epilogue, the row statistics (RowStats) of the valid positions.
+// columns) are computed and dropped. On maps too small for that (gemm_amx_gathered.cpp) the
+// positions of all images are numbered without gaps, each tap reading a copy of its own. A
+// work item is 32 rows x 32 positions (four C tiles); its tiles go through a 4 KiB scratch,
+// from which each row's 16-position vectors are stored by contiguous runs (masked stores;
+// spread out_sw apart first), with the bias and, for conv2d's epilogue, the row statistics
+// (RowStats) of the valid positions.
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/IntrinsicsX86.h>
 #include <llvm/Support/Host.h>
