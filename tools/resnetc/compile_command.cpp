@@ -79,7 +79,8 @@ int run_compile(const Options& o, dsl::SourceManager& sources) {
   std::optional<ir::Graph> as_written;
   if (o.emit == Emit::Dot && !o.opt_level_given) as_written = net.graph;
   passes::run_pipeline(net.graph, pipeline_options(o));
-  const plan::PlanOptions plan_options{.reuse_memory = o.opt_level > 0, .precision = o.precision.value_or(plan::Precision::Fp32)};
+  const plan::PlanOptions plan_options{.reuse_memory = o.opt_level > 0,
+                                       .precision = o.precision.value_or(plan::Precision::Fp32)};
   switch (o.emit) {
     case Emit::Table: break;
     case Emit::Ir: fmt::print("{}", ir::print_ir(net.graph)); break;
