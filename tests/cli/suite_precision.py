@@ -3,7 +3,8 @@
 in bf16 on the CPU keeps a finite loss close to fp32's, its checkpoint stays float32 and
 evaluates in either precision; tf32 on the CPU, an unknown precision and (on a CPU without
 avx512_bf16) bf16 are refused with the reason; fp32, the CPU's default, goes unnamed in train's,
-bench's and eval's lines, another precision is named.
+bench's and eval's lines, another precision is named; `compile --emit=plan|cuda --precision P`
+prints the plan and the CUDA program of precision P.
 
     python3 tests/cli/suite_precision.py --resnetc build/tools/resnetc/resnetc [-k NAME]
 """
@@ -83,6 +84,30 @@ def bench_names_a_precision_other_than_fp32():
         expect(suite.run(args + fp32), 0, None, r"tiny at \[8, 1, 12, 12\] batch 8, -O2 \(\d+ kernels\)")
     if host_has_bf16():
         expect(suite.run(args + ["--precision", "bf16"]), 0, None, r"tiny at \[8, 1, 12, 12\] batch 8, -O2, bf16 \(")
+
+
+@suite.test
+def compile_emits_the_plan_and_cuda_program_of_a_precision():
+    def emit(what, *precision):
+        return expect(suite.run([MODEL, f"--emit={what}", "--train", *precision]), 0).stdout
+
+    cuda = {p: emit("cuda", "--precision", p) for p in ("fp32", "tf32", "bf16")}
+    check(emit("cuda") == cuda["tf32"], "--emit=cuda's default is not the tf32 program")
+    check("mma.sync" not in cuda["fp32"], "the fp32 program uses tensor cores")
+    check("rc_mma_tf32(" in cuda["tf32"] and "bf16" not in cuda["tf32"], "the tf32 program is not on TF32")
+    check("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" in cuda["bf16"], "the bf16 program has no bf16 mma")
+    wgrad = re.findall(r"^// conv weight gradient, .*", cuda["bf16"], re.M)
+    check(wgrad and all(line.endswith("BF16 mma.sync") for line in wgrad),
+          f"the bf16 program's weight gradients are not all on bf16 mma.sync: {wgrad}")
+    plan = emit("plan")
+    check(plan == emit("plan", "--precision", "fp32") and "bf16 operands" not in plan,
+          "--emit=plan's default is not the fp32 plan")
+    check("bf16 operands" in emit("plan", "--precision", "bf16"), "the bf16 plan marks no bf16 operands")
+    for what in ("ir", "table"):
+        expect(suite.run([MODEL, f"--emit={what}", "--precision", "bf16"]), 2,
+               r"resnetc: error: --precision chooses the kernels' arithmetic: use it with --emit=plan or --emit=cuda.*")
+    expect(suite.run(["compile", MODEL, "--emit=cuda", "--precision", "fp16"]), 2,
+           r"resnetc: error: --precision expects fp32, tf32 or bf16, got 'fp16'.*")
 
 
 suite.main()

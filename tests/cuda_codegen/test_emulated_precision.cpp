@@ -1,8 +1,8 @@
 // What each --precision runs on a GPU (docs/precision.md, "Where each precision runs"), through
 // the options the CUDA backend takes from the plan (codegen::cuda::options_for_precision): fp32
 // has no tensor cores, tf32 TF32 mma.sync in every convolution GEMM and none in the fully
-// connected layers, bf16 bf16 mma.sync in the forward and data-gradient GEMMs and TF32 in the
-// convolutions' weight gradients. fp32 and tf32 programs match the reference executor under
+// connected layers, bf16 bf16 mma.sync in every convolution GEMM and in the fully connected
+// layers' forward and data gradient. fp32 and tf32 programs match the reference executor under
 // emulation at their own tolerances.
 #include <catch2/catch.hpp>
 
@@ -72,10 +72,7 @@ TEST_CASE("each precision's CUDA program runs its convolutions on the tensor cor
   const ir::Graph conv = conformance::conv_all(square_conv({2, 3, 6, 6}, 4, 3, 1, 1));
   check_kernels(conv, Precision::Fp32, [](ir::OpKind) { return Expected{false, false, Precision::Fp32}; });
   check_kernels(conv, Precision::Tf32, [](ir::OpKind) { return Expected{true, false, Precision::Tf32}; });
-  check_kernels(conv, Precision::Bf16, [](ir::OpKind kind) {
-    return kind == ir::OpKind::ConvGradWeight ? Expected{true, false, Precision::Fp32}
-                                              : Expected{false, true, Precision::Bf16};
-  });
+  check_kernels(conv, Precision::Bf16, [](ir::OpKind) { return Expected{false, true, Precision::Bf16}; });
 }
 
 TEST_CASE("fully connected layers stay off TF32 in every precision but bf16", "[cuda][emulation][precision]") {

@@ -199,8 +199,8 @@ TEST_CASE("every kernel of every example compiles with NVRTC for sm_90 without w
 
 TEST_CASE("every bf16 GEMM of every example's bf16 training plan compiles with NVRTC for sm_90 without spills",
           "[cuda][nvrtc][examples][bf16]") {
-  // A bf16 plan's program differs from the TF32 one's only in the forward and data-gradient
-  // GEMMs (bf16 mma.sync); its other kernels are the TF32 program's, which the test above
+  // A bf16 plan's program differs from the TF32 one's only in the convolutions' GEMMs and the
+  // fully connected layers' forward and data-gradient GEMMs (bf16 mma.sync); its other kernels are the TF32 program's, which the test above
   // compiles. Each example's training plan at batch 2; the seed's ResNet also at its recipe's
   // batch, where the big GEMMs take the 128x64 tiles. (The bf16 GEMMs on odd shapes, every
   // tile and K split, run under emulation: test_emulated_bf16.cpp.)

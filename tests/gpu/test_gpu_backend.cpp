@@ -129,6 +129,12 @@ TEST_CASE("bf16 mma.sync GEMMs on the GPU meet bf16's bound against the referenc
   SECTION("conv2d with BatchNorm statistics") {
     check(conformance::conv_stats(square_conv({3, 5, 9, 9}, 13, 3, 2, 1, 1, true)), 45);
   }
+  SECTION("conv2d_grad_weight stride 2, K split in two") {
+    check(conformance::conv_grad_weight(square_conv({8, 16, 16, 16}, 32, 3, 2, 1)), 512);
+  }
+  SECTION("conv2d_grad_weight, 64x64 tiles") {
+    check(conformance::conv_grad_weight(square_conv({3, 5, 9, 9}, 70, 3, 1, 1)), 243);
+  }
   SECTION("linear") { check(conformance::linear_forward(11, 37, 19, true), 37); }
   SECTION("linear_grad_input") { check(conformance::linear_grad_input(11, 37, 19), 19); }
 }

@@ -91,6 +91,11 @@ std::vector<std::string_view> pass_names() {
   return names;
 }
 
+plan::Precision precision_choice(const std::string& text) {
+  return choice<plan::Precision>(
+      "--precision", text, {{"fp32", plan::Precision::Fp32}, {"tf32", plan::Precision::Tf32}, {"bf16", plan::Precision::Bf16}});
+}
+
 // --- Options, declared group by group: --help lists each under its group's heading.
 
 struct Group {
@@ -138,6 +143,11 @@ void add_output(const Group& g, Options& o) {
          "with --emit=ir, dot, plan, llvm or cuda: one training step (forward with batch statistics, loss, backward, "
          "the optimizer's updates) with the recipe of the file's train section: its optimizer, momentum, weight "
          "decay, label smoothing, ...");
+  g.value("--precision", "P",
+          "with --emit=plan or cuda: the convolutions' and fully connected layers' arithmetic the plan marks and "
+          "the CUDA kernels run, fp32, tf32 or bf16 (docs/precision.md); default: fp32 for --emit=plan (the "
+          "CPU's), tf32 for --emit=cuda (a GPU's)",
+          [&o](const std::string& v) { o.precision = precision_choice(v); });
 }
 
 void add_network(const Group& g, Options& o, const std::string& batch_default) {
@@ -293,10 +303,7 @@ void add_device(const Group& g, Options& o) {
           "tensor cores for the convolutions, float32 fully connected layers; GPU only) or bf16 (bfloat16 operands, "
           "float32 accumulation; GPU tensor cores, or CPUs with avx512_bf16); replaces the train section's; default: "
           "tf32 on a GPU, fp32 on the CPU (docs/precision.md)",
-          [&o](const std::string& v) {
-            o.precision = choice<plan::Precision>(
-                "--precision", v, {{"fp32", plan::Precision::Fp32}, {"tf32", plan::Precision::Tf32}, {"bf16", plan::Precision::Bf16}});
-          });
+          [&o](const std::string& v) { o.precision = precision_choice(v); });
   g.value("--cache-dir", "DIR",
           "where compiled kernels are kept, the CPU's in DIR/cpu, the GPU's in DIR (default "
           "$XDG_CACHE_HOME/resnetc or ~/.cache/resnetc); a second run of a model compiles in about a second",

@@ -79,7 +79,8 @@ int run_compile(const Options& o, dsl::SourceManager& sources) {
   std::optional<ir::Graph> as_written;
   if (o.emit == Emit::Dot && !o.opt_level_given) as_written = net.graph;
   passes::run_pipeline(net.graph, pipeline_options(o));
-  const plan::PlanOptions plan_options{.reuse_memory = o.opt_level > 0};
+  const plan::PlanOptions plan_options{.reuse_memory = o.opt_level > 0,
+                                       .precision = o.precision.value_or(plan::Precision::Fp32)};
   switch (o.emit) {
     case Emit::Table: break;
     case Emit::Ir: fmt::print("{}", ir::print_ir(net.graph)); break;
@@ -90,9 +91,9 @@ int run_compile(const Options& o, dsl::SourceManager& sources) {
       if (o.collectives) fmt::print("{}", plan::print_collectives(plan, plan::place_collectives(plan, collective_options(o))));
       break;
     }
-    case Emit::Cuda: {  // what a GPU runs by default: tf32 (docs/precision.md)
-      const plan::KernelPlan plan =
-          plan::make_plan(net.graph, {.reuse_memory = o.opt_level > 0, .precision = plan::Precision::Tf32});
+    case Emit::Cuda: {  // unless --precision says otherwise, what a GPU runs by default: tf32 (docs/precision.md)
+      const plan::KernelPlan plan = plan::make_plan(
+          net.graph, {.reuse_memory = o.opt_level > 0, .precision = o.precision.value_or(plan::Precision::Tf32)});
       fmt::print("{}", codegen::cuda::emit_cuda(plan, codegen::cuda::options_for_precision(plan.precision)).source);
       break;
     }

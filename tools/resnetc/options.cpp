@@ -119,6 +119,8 @@ void finish(CommandLine& cl, CLI::App* command, Options& o) {
     throw UsageError("--train shows the training step: use it with --emit=ir, dot, plan, llvm or cuda");
   if (o.collectives && !(o.train && o.emit == Emit::Plan))
     throw UsageError("--collectives shows the training plan's all-reduces: use it with --emit=plan --train");
+  if (o.command == Command::Compile && o.precision && o.emit != Emit::Plan && o.emit != Emit::Cuda)
+    throw UsageError("--precision chooses the kernels' arithmetic: use it with --emit=plan or --emit=cuda");
   if (o.command == Command::Eval && o.weights.empty()) throw UsageError("eval needs --weights FILE");
   if (o.command == Command::Export && o.output.empty()) throw UsageError("export needs -o FILE, the model to write");
   if ((o.command == Command::Export || o.command == Command::Predict) && o.seed && !o.weights.empty())

@@ -98,8 +98,7 @@ void emit_convolution(Emitter& e) {
   const ir::Attrs& a = k.attrs;
   GemmProblem p;
   p.tensor_cores = e.options().tensor_cores;
-  // bf16 weight gradients are built on the CPU only: here they keep the fp32 path (TF32 tensor cores).
-  p.bf16 = k.operands == plan::Precision::Bf16 && k.kind != ir::OpKind::ConvGradWeight;
+  p.bf16 = k.operands == plan::Precision::Bf16;
   p.groups = a.groups;
   int64_t biggest = 0;
   for (size_t i = 0; i < k.inputs.size(); ++i) biggest = std::max(biggest, ir::numel(e.in(i).shape));
