@@ -39,6 +39,9 @@ ShapeResult Fused(std::span<const Dims> d, const Attrs& a) {
     if (static_cast<uint8_t>(in.code) > static_cast<uint8_t>(kLastFusedOpcode)) return bad("unknown opcode");
     if ((reads_register_a(in.code) && (in.a < 0 || in.a >= i)) || (reads_register_b(in.code) && (in.b < 0 || in.b >= i)))
       return bad("reads a register not defined before it");
+    if (in.code == FusedOpcode::MaskKey &&
+        (in.a < 0 || static_cast<size_t>(in.a) >= d.size() || d[static_cast<size_t>(in.a)] != Dims{2}))
+      return bad(fmt::format("mask_key reads input {}, not the [2] seed and step", in.a));
     if (in.code == FusedOpcode::Load || in.code == FusedOpcode::LoadChannel || in.code == FusedOpcode::LoadPlane) {
       if (in.a < 0 || static_cast<size_t>(in.a) >= d.size()) return bad(fmt::format("loads input {}, of {}", in.a, d.size()));
       const Dims& src = d[static_cast<size_t>(in.a)];

@@ -191,9 +191,6 @@ void dispatch(detail::Emitter& e) {
     case Skeleton::Shortcut:
       detail::emit_shortcut(e);
       return;
-    case Skeleton::RandomMask:
-      detail::emit_random_mask(e);
-      return;
     case Skeleton::Fused:
       detail::emit_fused(e);
       return;

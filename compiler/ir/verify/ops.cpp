@@ -80,7 +80,9 @@ void Verifier::check_op(OpId id) {
     const Value& v = val(in);
     data_shapes.push_back(v.shape);
     const std::optional<Int32Input>& int32 = checks_of(op.kind).int32_input;
-    const bool wants_int32 = int32 && int32->index == k;
+    // A fused program's integer inputs are the (seed, step) its mask keys read.
+    const bool wants_int32 = (int32 && int32->index == k) ||
+                             (op.kind == OpKind::Fused && reads_mask_key(op.attrs.program, static_cast<int32_t>(k)));
     if ((v.dtype == DType::I32) != wants_int32)
       report("{}: data input {} ({}) must be {}", me, k, value_ref(in), wants_int32 ? int32->what : "float32");
     if (v.role != ValueRole::Activation) continue;  // the input, a parameter or state: defined before every op
