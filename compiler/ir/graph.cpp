@@ -7,12 +7,13 @@ namespace resnetc::ir {
 
 bool reads_register_a(FusedOpcode code) {
   return code != FusedOpcode::Load && code != FusedOpcode::LoadChannel && code != FusedOpcode::Const &&
-         code != FusedOpcode::LoadPlane;
+         code != FusedOpcode::LoadPlane && code != FusedOpcode::MaskKey;
 }
 
 bool reads_register_b(FusedOpcode code) {
   return code == FusedOpcode::Add || code == FusedOpcode::Sub || code == FusedOpcode::Mul ||
-         code == FusedOpcode::ReluMask || code == FusedOpcode::Max;
+         code == FusedOpcode::ReluMask || code == FusedOpcode::Max || code == FusedOpcode::Keep ||
+         code == FusedOpcode::KeepSample;
 }
 
 std::string_view fused_opcode_name(FusedOpcode code) {
@@ -29,8 +30,17 @@ std::string_view fused_opcode_name(FusedOpcode code) {
     case FusedOpcode::LoadPlane: return "plane";
     case FusedOpcode::Sigmoid: return "sigmoid";
     case FusedOpcode::Max: return "max";
+    case FusedOpcode::MaskKey: return "mask_key";
+    case FusedOpcode::Keep: return "keep";
+    case FusedOpcode::KeepSample: return "keep_sample";
   }
   return "?";
+}
+
+bool reads_mask_key(const FusedProgram& program, int32_t input) {
+  for (const FusedInstr& in : program.instrs)
+    if (in.code == FusedOpcode::MaskKey && in.a == input) return true;
+  return false;
 }
 
 int64_t numel(const Dims& dims) {
@@ -66,6 +76,9 @@ std::string format_program(const FusedProgram& p) {
       case FusedOpcode::LoadPlane: args = fmt::format("{}", in.a); break;
       case FusedOpcode::LoadChannel: args = fmt::format("{},{}", in.a, in.b); break;
       case FusedOpcode::Const: args = fmt::format("{}", in.value); break;
+      case FusedOpcode::MaskKey: args = fmt::format("{},{}", in.a, in.value); break;
+      case FusedOpcode::Keep:
+      case FusedOpcode::KeepSample: args = fmt::format("r{},r{},{}", in.a, in.b, in.value); break;
       default:
         args = reads_register_b(in.code) ? fmt::format("r{},r{}", in.a, in.b) : fmt::format("r{}", in.a);
     }

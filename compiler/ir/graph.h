@@ -65,8 +65,13 @@ enum class FusedOpcode : uint8_t {
   Sigmoid,      // 1 / (1 + exp(-r[a])), computed without overflow for large |r[a]|
   Max,          // r[b] > r[a] or r[b] is NaN ? r[b] : r[a] (max pooling's running maximum, PyTorch's
                 // rule: a NaN wins, the last one in scan order)
+  MaskKey,      // the dropout masks' key (ir/random_mask.h), a 32-bit integer: from input `a`, the
+                // int32 [2] (seed, step), and the layer's salt `value`
+  Keep,         // r[a] * scale or 0, kept by the draw of key r[b] at the element's index, drop
+                // rate `value` (dropout's mask, ir/random_mask.h)
+  KeepSample,   // the same, drawn at the element's sample (drop-path's mask)
 };
-inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::Max;
+inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::KeepSample;
 
 struct FusedInstr {
   FusedOpcode code;
@@ -89,6 +94,8 @@ struct FusedProgram {
 bool reads_register_a(FusedOpcode code);
 bool reads_register_b(FusedOpcode code);
 std::string_view fused_opcode_name(FusedOpcode code);
+// Whether a MaskKey of the program reads input `input` (an int32 (seed, step)).
+bool reads_mask_key(const FusedProgram& program, int32_t input);
 // "{r0=load(0); r1=channel(1,0); r2=sub(r0,r1)} -> r2", or "-> sum(r3,r4)" for a reduction.
 std::string format_program(const FusedProgram& program);
 

@@ -84,7 +84,6 @@ enum class Skeleton : uint8_t {
   Loss,               // per row of logits (a softmax over the classes), then the mean over the batch
   Update,             // in place over parameters and state: the optimizer, BatchNorm's running statistics
   Shortcut,           // the option-A shortcut's strided gather with zero channels, and its scatter back
-  RandomMask,         // each element kept or zeroed by a draw from (seed, step, index)
   Fused,              // the fusion passes' programs over the scalar instruction set
 };
 

@@ -381,11 +381,20 @@ class Parser {
             in.b = static_cast<int32_t>(integer());
             break;
           case FusedOpcode::Const: in.value = real(); break;
+          case FusedOpcode::MaskKey:
+            in.a = static_cast<int32_t>(integer());
+            expect(",");
+            in.value = real();
+            break;
           default:
             in.a = reg();
             if (reads_register_b(*code)) {
               expect(",");
               in.b = reg();
+            }
+            if (*code == FusedOpcode::Keep || *code == FusedOpcode::KeepSample) {
+              expect(",");
+              in.value = real();
             }
         }
         expect(")");

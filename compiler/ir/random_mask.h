@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "compiler/ir/graph.h"
+
 namespace resnetc::ir::random_mask {
 
 inline constexpr uint32_t kMul1 = 0x7feb352du, kMul2 = 0x846ca68bu;
@@ -50,5 +52,9 @@ constexpr uint32_t salt(std::string_view name) {
 
 // The rng input's two words for a run's seed and a global step (epoch * steps + step).
 constexpr uint32_t seed_word(uint64_t seed) { return static_cast<uint32_t>(seed ^ (seed >> 32)); }
+
+// The mask op `kind` (dropout_mask or droppath_mask; x, rng) as the fused map every backend and
+// the reference run: {load(0); mask_key(1, salt); keep(r0, r1, rate)}, keep_sample per sample.
+FusedProgram mask_program(OpKind kind, const Attrs& a);
 
 }  // namespace resnetc::ir::random_mask

@@ -2,12 +2,13 @@
 // training forward applies in their place, dropout_mask and droppath_mask (each its own
 // gradient). Everything about these kinds that is not a backend kernel, one section per layer
 // (compiler/ops/family.h): shape rules, parameters and kind checks; gradients; how the reference
-// executor runs them (their kernels are in reference/forward_ops.cpp; the masks are drawn by
-// compiler/ir/random_mask.h).
+// executor runs them (the masks are the fused map of random_mask::mask_program, lowered so by
+// passes/lower_maps.cpp; its opcodes draw by compiler/ir/random_mask.h).
 #include "compiler/ops/family.h"
 
 #if defined(RESNETC_OPS_IR)
 #include "compiler/ir/ops.h"
+#include "compiler/ir/random_mask.h"
 #include "compiler/ir/shape_rules/checks.h"
 #include "compiler/ir/shape_rules/rules.h"
 #include "compiler/ir/verify/kind_checks.h"
@@ -32,6 +33,14 @@ ShapeResult DropoutMask(std::span<const Dims> d, const Attrs& a) { return mask(O
 ShapeResult DropPathMask(std::span<const Dims> d, const Attrs& a) { return mask(OpKind::DropPathMask, d, a); }
 
 }  // namespace shape_rules
+
+FusedProgram random_mask::mask_program(OpKind kind, const Attrs& a) {
+  const FusedOpcode keep = kind == OpKind::DropPathMask ? FusedOpcode::KeepSample : FusedOpcode::Keep;
+  return {{{FusedOpcode::Load, 0, 0, 0},
+           {FusedOpcode::MaskKey, 1, 0, static_cast<double>(static_cast<uint32_t>(a.salt))},
+           {keep, 0, 1, a.rate}},
+          {2}};
+}
 
 namespace param_rules {
 RESNETC_NO_PARAMS(Dropout)
@@ -74,6 +83,7 @@ RESNETC_NOT_DIFFERENTIABLE(DropPathMask)
 }  // namespace resnetc::autodiff::gradients
 
 #elif defined(RESNETC_OPS_REFERENCE)
+#include "compiler/ir/random_mask.h"
 #include "compiler/reference/run.h"
 
 namespace resnetc::reference::run {
@@ -83,9 +93,17 @@ ops::Buffer Dropout(const OpArgs& args) { return ops::copy(args.in(0)); }
 
 ops::Buffer DropPath(const OpArgs& args) { return ops::copy(args.in(0)); }
 
-ops::Buffer DropoutMask(const OpArgs& args) { return ops::random_mask(args.in(0), args.in(1), args.attrs, false); }
+namespace {
+// The mask's fused map, interpreted as lowered graphs run it.
+ops::Buffer mask(ir::OpKind kind, const OpArgs& args) {
+  const std::vector<ops::TensorRef> inputs{args.in(0), args.in(1)};
+  return ops::fused(inputs, ir::random_mask::mask_program(kind, args.attrs), args.in(0).shape);
+}
+}  // namespace
 
-ops::Buffer DropPathMask(const OpArgs& args) { return ops::random_mask(args.in(0), args.in(1), args.attrs, true); }
+ops::Buffer DropoutMask(const OpArgs& args) { return mask(ir::OpKind::DropoutMask, args); }
+
+ops::Buffer DropPathMask(const OpArgs& args) { return mask(ir::OpKind::DropPathMask, args); }
 
 }  // namespace resnetc::reference::run
 #endif

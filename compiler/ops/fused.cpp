@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "compiler/ir/fused_extent.h"
 #include "compiler/ir/shape_rules/checks.h"
@@ -39,8 +40,16 @@ ShapeResult Fused(std::span<const Dims> d, const Attrs& a) {
     if (static_cast<uint8_t>(in.code) > static_cast<uint8_t>(kLastFusedOpcode)) return bad("unknown opcode");
     if ((reads_register_a(in.code) && (in.a < 0 || in.a >= i)) || (reads_register_b(in.code) && (in.b < 0 || in.b >= i)))
       return bad("reads a register not defined before it");
+    if (in.code == FusedOpcode::MaskKey &&
+        (in.a < 0 || static_cast<size_t>(in.a) >= d.size() || d[static_cast<size_t>(in.a)] != Dims{2}))
+      return bad(fmt::format("mask_key reads input {}, not the [2] seed and step", in.a));
+    if (in.code == FusedOpcode::MaskKey && !(in.value >= 0 && in.value < 4294967296.0 && in.value == std::floor(in.value)))
+      return bad(fmt::format("mask_key's salt {} is not a 32-bit unsigned integer", in.value));
+    if ((in.code == FusedOpcode::Keep || in.code == FusedOpcode::KeepSample) && !(in.value >= 0 && in.value < 1))
+      return bad(fmt::format("{}'s drop rate {} is not in [0, 1)", fused_opcode_name(in.code), in.value));
     if (in.code == FusedOpcode::Load || in.code == FusedOpcode::LoadChannel || in.code == FusedOpcode::LoadPlane) {
       if (in.a < 0 || static_cast<size_t>(in.a) >= d.size()) return bad(fmt::format("loads input {}, of {}", in.a, d.size()));
+      if (reads_mask_key(p, in.a)) return bad(fmt::format("loads input {}, the int32 seed and step of a mask_key", in.a));
       const Dims& src = d[static_cast<size_t>(in.a)];
       if (in.code == FusedOpcode::Load && numel(src) != numel(space))
         return bad(fmt::format("loads {} elementwise over the space {}", format_dims(src), format_dims(space)));

@@ -5,6 +5,7 @@
 //   bn_apply -> add -> relu            one kernel (forward BatchNorm, residual add, activation)
 //   add -> relu_grad -> grad_sums      the gradient accumulation and relu's gradient computed
 //                                      inside BatchNorm's backward reduction and input gradient
+//   bn_apply -> relu -> dropout_mask   the mask drawn where the activation is computed
 // A map with one reader is always inlined. A map with several readers is recomputed by each
 // only when it loads at most two tensors, which bounds the extra reads.
 #include <algorithm>
@@ -60,8 +61,10 @@ class Emitter {
   std::map<std::tuple<FusedOpcode, int32_t, int32_t, double>, int32_t> seen_;
 };
 
+// Whether instruction `code` names an input in `a` (a mask key its (seed, step)).
 bool loads_input(FusedOpcode code) {
-  return code == FusedOpcode::Load || code == FusedOpcode::LoadChannel || code == FusedOpcode::LoadPlane;
+  return code == FusedOpcode::Load || code == FusedOpcode::LoadChannel || code == FusedOpcode::LoadPlane ||
+         code == FusedOpcode::MaskKey;
 }
 
 // Copies `from`'s instructions into `out`: inputs through `input_map`, registers through the
@@ -115,9 +118,17 @@ void inline_into(ir::Op& u, const ir::Op& p) {
   u.inputs = std::move(inputs);
 }
 
+bool draws_masks(const ir::Op& op) {
+  return std::any_of(op.attrs.program.instrs.begin(), op.attrs.program.instrs.end(),
+                     [](const FusedInstr& in) { return in.code == FusedOpcode::MaskKey; });
+}
+
 // Whether `u` can take `p` inline: a fused op over the same space reading p only elementwise.
+// Not a mask into a reduction: the hash in its loop changes the vector width LLVM picks for the
+// sums, hence their order and last bits, and the masks are to change no trained value.
 bool can_inline(const ir::Op& u, const ir::Op& p) {
   if (u.kind != ir::OpKind::Fused || u.attrs.shape != p.attrs.shape) return false;
+  if (u.attrs.program.reduce && draws_masks(p)) return false;
   for (const FusedInstr& in : u.attrs.program.instrs)
     if ((in.code == FusedOpcode::LoadChannel || in.code == FusedOpcode::LoadPlane) &&
         u.inputs[static_cast<size_t>(in.a)] == p.output)

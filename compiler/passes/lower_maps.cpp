@@ -1,7 +1,8 @@
 // Lowers the elementwise ops of the network and their gradients (the kinds of the map table,
 // compiler/ir/maps.def: relu, add, sigmoid, silu, channel_mul, ...) to fused maps at every
 // level, -O0 included, so neither backend needs a kernel of its own for them: each is its
-// row's program. From -O2 on, fuse-elementwise inlines these maps into their readers. A map
+// row's program; so are the dropout masks (dropout_mask, droppath_mask: ir/random_mask.h's
+// mask_program). From -O2 on, fuse-elementwise inlines these maps into their readers. A map
 // keeps the value of the op it replaces (its number and name): a lowered graph's values are the
 // unlowered graph's, but for the plane sums below, which become two ops.
 //
@@ -12,6 +13,7 @@
 // SE module sits in, and saves a per-sample variant of the fused reduction (which sums over the
 // batch too) in three renderers.
 #include "compiler/ir/maps.h"
+#include "compiler/ir/random_mask.h"
 #include "compiler/passes/graph_edit.h"
 #include "compiler/passes/pass.h"
 
@@ -21,7 +23,11 @@ void lower_maps(ir::Graph& g) {
   Rewriter r(g);
   for (const ir::Op& op : g.ops) {
     const ir::MapKind* m = ir::map_kind(op.kind);
-    if (m == nullptr) {
+    if (op.kind == ir::OpKind::DropoutMask || op.kind == ir::OpKind::DropPathMask) {
+      ir::Op map = fused_op(op.name, op.inputs, g.shape(op.output), ir::random_mask::mask_program(op.kind, op.attrs), op.loc);
+      map.output = op.output;
+      r.keep(map);
+    } else if (m == nullptr) {
       r.keep(op);
     } else if (!m->plane_sum) {
       ir::Op map = fused_op(op.name, op.inputs, g.shape(op.output), ir::map_program(*m, op.attrs), op.loc);

@@ -5,7 +5,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "compiler/ir/random_mask.h"
 #include "compiler/reference/ops.h"
 #include "compiler/reference/window.h"
 
@@ -107,19 +106,6 @@ Buffer pad_shortcut(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_sh
         for (int64_t j = 0; j < ow; ++j)
           y[static_cast<size_t>(((n * cout + c) * oh + i) * ow + j)] =
               x[((n * cin + c) * h + i * a.stride[0]) * w + j * a.stride[1]];
-  return y;
-}
-
-Buffer random_mask(const TensorRef& x, const TensorRef& rng, const ir::Attrs& a, bool per_sample) {
-  namespace rm = ir::random_mask;
-  const uint32_t key = rm::key(static_cast<uint32_t>(static_cast<int64_t>(rng[0])),
-                               static_cast<uint32_t>(static_cast<int64_t>(rng[1])), static_cast<uint32_t>(a.salt));
-  const uint32_t threshold = rm::threshold(a.rate);
-  const int64_t total = ir::numel(x.shape), per = per_sample ? total / x.dim(0) : 1;
-  Buffer y(static_cast<size_t>(total));
-  for (int64_t i = 0; i < total; ++i)
-    if (rm::keeps(rm::bits(key, static_cast<uint64_t>(i / per)), threshold))
-      y[static_cast<size_t>(i)] = x[i] / (1.0 - a.rate);
   return y;
 }
 

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "compiler/ir/fused_extent.h"
+#include "compiler/ir/random_mask.h"
 #include "compiler/reference/ops.h"
 
 namespace resnetc::reference::ops {
@@ -19,6 +20,21 @@ namespace {
 double sigmoid(double x) {
   const double e = std::exp(-std::abs(x));
   return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+
+// The dropout masks' key from (seed, step) and the salt, a 32-bit integer held exactly.
+double mask_key(const TensorRef& rng, double salt) {
+  namespace rm = ir::random_mask;
+  return rm::key(static_cast<uint32_t>(static_cast<int64_t>(rng[0])), static_cast<uint32_t>(static_cast<int64_t>(rng[1])),
+                 static_cast<uint32_t>(salt));
+}
+
+// x / (1 - rate) if the draw of `key` at counter `index` keeps it, else 0.
+double keep(double x, double key, int64_t index, double rate) {
+  namespace rm = ir::random_mask;
+  return rm::keeps(rm::bits(static_cast<uint32_t>(key), static_cast<uint64_t>(index)), rm::threshold(rate))
+             ? x / (1.0 - rate)
+             : 0.0;
 }
 
 }  // namespace
@@ -37,7 +53,10 @@ double scalar_op(ir::FusedOpcode code, double a, double b) {
     case FusedOpcode::Load:
     case FusedOpcode::LoadChannel:
     case FusedOpcode::LoadPlane:
-    case FusedOpcode::Const: break;
+    case FusedOpcode::Const:
+    case FusedOpcode::MaskKey:
+    case FusedOpcode::Keep:
+    case FusedOpcode::KeepSample: break;
   }
   throw std::logic_error(fmt::format("reference: {} is not arithmetic", ir::fused_opcode_name(code)));
 }
@@ -61,6 +80,9 @@ Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program,
         case FusedOpcode::LoadChannel: r[k] = inputs[static_cast<size_t>(in.a)][in.b * channels + c]; break;
         case FusedOpcode::Const: r[k] = in.value; break;
         case FusedOpcode::LoadPlane: r[k] = inputs[static_cast<size_t>(in.a)][plane]; break;
+        case FusedOpcode::MaskKey: r[k] = mask_key(inputs[static_cast<size_t>(in.a)], in.value); break;
+        case FusedOpcode::Keep: r[k] = keep(a, b, i, in.value); break;
+        case FusedOpcode::KeepSample: r[k] = keep(a, b, plane / channels, in.value); break;
         default: r[k] = scalar_op(in.code, a, b);
       }
     }

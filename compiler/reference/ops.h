@@ -50,9 +50,6 @@ Buffer copy(const TensorRef& x);
 Buffer linear(const TensorRef& x, const TensorRef& w, const TensorRef* bias);
 // Option-A shortcut: y[n, c, h, w] = x[n, c, h*s, w*s] for c < x's channels, else 0.
 Buffer pad_shortcut(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape);
-// x * keep / (1 - rate): keep drawn per element, or per sample (index n) when `per_sample`,
-// by compiler/ir/random_mask.h from rng = (seed, step) and a.salt.
-Buffer random_mask(const TensorRef& x, const TensorRef& rng, const ir::Attrs& a, bool per_sample);
 // (x - mean) / sqrt(var + eps) * weight + bias with the batch statistics.
 Buffer bn_apply(const TensorRef& x, const TensorRef& stats, const TensorRef& weight, const TensorRef& bias, double eps);
 // [1]: mean over the batch of -sum_k q[k] log softmax(logits[n])[k], the target q = (1 - s) onehot(label[n]) + s/K

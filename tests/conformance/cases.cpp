@@ -414,6 +414,10 @@ void added_later(std::vector<Case>& out) {
                      [s, slope] { return leaky_relu(s, slope); }, 1e-5, 1});
   for (const ir::Dims& s : {ir::Dims{3, 5, 7, 7}, {2, 6, 3, 6}, {7, 5, 1, 1}})
     out.push_back({"fused max " + dims(s), [s] { return fused_max(s); }});
+  for (bool reduce : {false, true})
+    for (const ir::Dims& s : {ir::Dims{3, 5, 7, 7}, {3, 7, 33, 29}, {11, 13}})
+      out.push_back({fmt::format("fused masks, {} {}", reduce ? "reduce" : "map", dims(s)),
+                     [s, reduce] { return fused_masks(s, reduce); }, 1e-4, 1, false, ir::numel(s) > 19000});
 }
 
 }  // namespace

@@ -40,6 +40,9 @@ struct Program {
   int32_t relu_mask(int32_t a, int32_t b) { return emit(FusedOpcode::ReluMask, a, b); }
   int32_t rsqrt(int32_t a) { return emit(FusedOpcode::Rsqrt, a); }
   int32_t max(int32_t a, int32_t b) { return emit(FusedOpcode::Max, a, b); }
+  int32_t mask_key(int32_t rng, uint32_t salt) { return emit(FusedOpcode::MaskKey, rng, 0, salt); }
+  int32_t keep(int32_t x, int32_t key, double rate) { return emit(FusedOpcode::Keep, x, key, rate); }
+  int32_t keep_sample(int32_t x, int32_t key, double rate) { return emit(FusedOpcode::KeepSample, x, key, rate); }
   // (x - mean) * rsqrt(var + eps), mean and var rows 0 and 1 of input `stats`.
   int32_t normalize(int32_t x, int32_t stats, double eps = 1e-5) {
     return mul(sub(x, channel(stats, 0)), rsqrt(add(channel(stats, 1), constant(eps))));
@@ -660,6 +663,21 @@ ir::Graph fused_every_opcode(const ir::Dims& shape, Use use) {
   if (use == Use::Broadcast) a = p.map(shape, uniform);
   ValueId out = b.apply(OpKind::Fused, "fused", {b.input(), u, v, rows}, a, {});
   return std::move(b).finish(out);
+}
+
+// keep(relu(x), 0.3) + keep_sample(x, 0.4) * v[c], two keys from one (seed, step); as a map, and
+// as a reduction of it and of each draw (a mask inside a summing loop).
+ir::Graph fused_masks(const ir::Dims& shape, bool reduce) {
+  ir::GraphBuilder b("masks", shape);
+  const ValueId rng = b.add_value("rng", {2}, ValueRole::Input, ir::DType::I32);
+  const ValueId v = b.add_value("v", {shape[1]}, ValueRole::Parameter);
+  Program p;
+  const int32_t x = p.load(0);
+  const int32_t kept = p.keep(p.relu(x), p.mask_key(1, 4321), 0.3);
+  const int32_t sample = p.keep_sample(x, p.mask_key(1, 4000000000u), 0.4);
+  const int32_t e = p.add(kept, p.mul(sample, p.channel(2)));
+  const ir::Attrs a = reduce ? p.reduce(shape, {e, kept, sample}) : p.map(shape, e);
+  return std::move(b).finish(b.apply(OpKind::Fused, "fused", {b.input(), rng, v}, a, {}));
 }
 
 // Rows 0..2 of a [3, C] input, a constant result, a dead instruction and an input nothing live

@@ -191,9 +191,6 @@ void dispatch(detail::Emitter& e) {
     case Skeleton::Shortcut:
       detail::emit_shortcut(e);
       return;
-    case Skeleton::RandomMask:
-      detail::emit_random_mask(e);
-      return;
     case Skeleton::Fused:
       detail::emit_fused(e);
       return;
@@ -303,8 +300,7 @@ CudaProgram emit_cuda(const plan::KernelPlan& plan, const CudaOptions& options) 
     e.begin(k);
     for (int in : k.inputs)
       if (plan.buffer(in).dtype == ir::DType::I32 && k.kind != ir::OpKind::SoftmaxCrossEntropy &&
-          k.kind != ir::OpKind::SoftmaxCrossEntropyGrad && k.kind != ir::OpKind::DropoutMask &&
-          k.kind != ir::OpKind::DropPathMask)
+          k.kind != ir::OpKind::SoftmaxCrossEntropyGrad && k.kind != ir::OpKind::Fused)  // a fused mask's (seed, step)
         throw std::invalid_argument(
             fmt::format("CUDA emitter: {} reads int32 buffer '{}'", e.where(), plan.buffer(in).name));
     if (k.epilogue_stats >= 0 && k.kind != ir::OpKind::Conv2d)

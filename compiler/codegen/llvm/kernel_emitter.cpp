@@ -27,7 +27,6 @@ void dispatch(KernelBody& k) {
     case Skeleton::Loss: return emit_loss(k);
     case Skeleton::Update: return emit_update(k);
     case Skeleton::Shortcut: return emit_shortcut(k);
-    case Skeleton::RandomMask: return emit_random_mask(k);
     case Skeleton::Fused: return emit_fused(k);
     case Skeleton::Alias:  // the plan makes these views of their source, never kernels
     case Skeleton::None: break;  // lowered to fused maps at every level (passes/lower_maps.cpp)

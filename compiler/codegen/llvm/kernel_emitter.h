@@ -58,7 +58,6 @@ void emit_pooling(KernelBody& k);      // Window: maxpool, avgpool, global_*pool
 void emit_loss(KernelBody& k);         // Loss: softmax_cross_entropy and its gradient
 void emit_update(KernelBody& k);       // Update: sgd_update, sgd_momentum_update, bn_running_update and their groups
 void emit_shortcut(KernelBody& k);     // Shortcut: pad_shortcut and its gradient
-void emit_random_mask(KernelBody& k);  // RandomMask: dropout_mask, droppath_mask
 void emit_fused(KernelBody& k);        // Fused: fused (the fusion pass's elementwise maps and reductions)
 
 }  // namespace resnetc::codegen::llvm_backend

@@ -80,9 +80,12 @@ void Verifier::check_op(OpId id) {
     const Value& v = val(in);
     data_shapes.push_back(v.shape);
     const std::optional<Int32Input>& int32 = checks_of(op.kind).int32_input;
-    const bool wants_int32 = int32 && int32->index == k;
-    if ((v.dtype == DType::I32) != wants_int32)
-      report("{}: data input {} ({}) must be {}", me, k, value_ref(in), wants_int32 ? int32->what : "float32");
+    // A fused program's integer inputs are the (seed, step) its mask keys read.
+    const bool kind_int32 = int32 && int32->index == k;
+    const bool key_int32 = op.kind == OpKind::Fused && reads_mask_key(op.attrs.program, static_cast<int32_t>(k));
+    if ((v.dtype == DType::I32) != (kind_int32 || key_int32))
+      report("{}: data input {} ({}) must be {}", me, k, value_ref(in),
+             kind_int32 ? int32->what : key_int32 ? "the int32 seed and step a mask_key reads" : "float32");
     if (v.role != ValueRole::Activation) continue;  // the input, a parameter or state: defined before every op
     OpId producer = produced_by_[static_cast<size_t>(in)];
     if (producer < 0)

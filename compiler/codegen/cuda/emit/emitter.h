@@ -129,16 +129,16 @@ void emit_pooling(Emitter& e);      // Window: MaxPool, AvgPool, GlobalAvgPool, 
 void emit_loss(Emitter& e);         // Loss: SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad
 void emit_update(Emitter& e);       // Update: SgdUpdate, SgdMomentumUpdate, BnRunningUpdate and their groups
 void emit_shortcut(Emitter& e);     // Shortcut: PadShortcut, PadShortcutGrad
-void emit_random_mask(Emitter& e);  // RandomMask: DropoutMask, DropPathMask
 void emit_fused(Emitter& e);        // Fused: Fused (the fusion passes' elementwise programs)
 
 // ---- Shared generators ----
 
 // The right-hand side of fused instruction `in` (fused.cpp, the one table from scalar opcode to
 // CUDA): in float, or in double when `dbl`. `load` is what Load reads for input a; `plane` the
-// element's (n, c) plane index.
+// element's (n, c) plane index, `index` its flat index (where the masks draw; they need the
+// members of mask_helpers()).
 std::string fused_expression(const Emitter& e, const ir::FusedInstr& in, bool dbl, const std::string& load,
-                             std::string_view plane);
+                             std::string_view plane, std::string_view index = "i");
 
 // A GEMM C[m, n] = sum_k A[m, k] * B[k, n] per group, tiled through shared memory, with the
 // operands gathered by helper bodies (implicit GEMM for convolutions).

@@ -10,11 +10,13 @@
 //   from them alone) is evaluated once per block, outside the element loop.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include "compiler/codegen/cuda/emit/emitter.h"
 #include "compiler/ir/fused_extent.h"
+#include "compiler/ir/random_mask.h"
 
 namespace resnetc::codegen::cuda::detail {
 namespace {
@@ -47,7 +49,11 @@ std::vector<bool> channel_uniform(const ir::FusedProgram& p) {
         break;
       case FusedOpcode::LoadChannel:
       case FusedOpcode::Const:
+      case FusedOpcode::MaskKey:
         uniform[k] = true;
+        break;
+      case FusedOpcode::Keep:
+      case FusedOpcode::KeepSample:
         break;
       default:
         uniform[k] = uniform[static_cast<size_t>(in.a)] &&
@@ -63,15 +69,38 @@ std::string row_offset(int64_t row) {
 }
 
 std::string declare(const Emitter& e, const ir::FusedProgram& p, size_t k, bool dbl, const std::string& load,
-                    std::string_view plane) {
-  return fmt::format("const {} r{} = {};\n", dbl ? "double" : "float", k,
-                     fused_expression(e, p.instrs[k], dbl, load, plane));
+                    std::string_view plane, std::string_view index) {
+  const char* type = p.instrs[k].code == FusedOpcode::MaskKey ? "unsigned" : dbl ? "double" : "float";
+  return fmt::format("const {} r{} = {};\n", type, k, fused_expression(e, p.instrs[k], dbl, load, plane, index));
+}
+
+bool draws_masks(const ir::FusedProgram& p) {
+  return std::any_of(p.instrs.begin(), p.instrs.end(), [](const FusedInstr& in) { return in.code == FusedOpcode::MaskKey; });
+}
+
+// The dropout masks' hash (ir/random_mask.h), the same 32-bit unsigned operations the reference
+// and the LLVM renderer compute, so the GPU draws the CPU's masks.
+std::string mask_helpers() {
+  namespace rm = ir::random_mask;
+  return fmt::format(
+      "  static __device__ __forceinline__ unsigned mix(unsigned x) {{\n"
+      "    x ^= x >> 16;\n"
+      "    x *= {}u;\n"
+      "    x ^= x >> 15;\n"
+      "    x *= {}u;\n"
+      "    x ^= x >> 16;\n"
+      "    return x;\n"
+      "  }}\n"
+      "  static __device__ __forceinline__ bool keeps(unsigned key, unsigned long long index, unsigned threshold) {{\n"
+      "    return (mix(mix(key ^ (unsigned)index) ^ (unsigned)(index >> 32)) >> 8) >= threshold;\n"
+      "  }}\n",
+      rm::kMul1, rm::kMul2);
 }
 
 }  // namespace
 
 std::string fused_expression(const Emitter& e, const FusedInstr& in, bool dbl, const std::string& load,
-                       std::string_view plane) {
+                       std::string_view plane, std::string_view index) {
   const std::string zero = dbl ? "0.0" : "0.0f";
   const auto reg = [](int32_t r) { return fmt::format("r{}", r); };
   switch (in.code) {
@@ -102,6 +131,17 @@ std::string fused_expression(const Emitter& e, const FusedInstr& in, bool dbl, c
       return fmt::format("{1} / ({1} + {2}(-{0}))", reg(in.a), dbl ? "1.0" : "1.0f", dbl ? "exp" : "expf");
     case FusedOpcode::Max:
       return fmt::format("{1} > {0} || {1} != {1} ? {1} : {0}", reg(in.a), reg(in.b));
+    case FusedOpcode::MaskKey:
+      return fmt::format("mix((unsigned)in{0}[0] ^ mix((unsigned)in{0}[1] ^ mix({1}u)))", in.a,
+                         static_cast<uint32_t>(in.value));
+    case FusedOpcode::Keep:
+    case FusedOpcode::KeepSample: {
+      namespace rm = ir::random_mask;
+      const double scale = rm::scale(in.value);
+      const std::string at = in.code == FusedOpcode::Keep ? std::string(index) : fmt::format("({}) / C", plane);
+      return fmt::format("keeps({}, (unsigned long long)({}), {}u) ? {} * {} : {}", reg(in.b), at, rm::threshold(in.value),
+                         reg(in.a), dbl ? double_literal(scale) : float_literal(scale), zero);
+    }
   }
   throw std::invalid_argument(fmt::format("CUDA emitter: {}: unknown fused opcode", e.where()));
 }
@@ -115,7 +155,8 @@ void emit_fused(Emitter& e) {
   const int64_t total = ir::numel(space), channels = extent.channels, inner = extent.plane;
   const std::vector<bool> live = live_instructions(p);
   // What each input is read as: elementwise (a Load) and/or per channel or plane (a parameter).
-  std::vector<bool> loaded(e.kernel().inputs.size(), false), per_channel(e.kernel().inputs.size(), false);
+  std::vector<bool> loaded(e.kernel().inputs.size(), false), per_channel(e.kernel().inputs.size(), false),
+      integer(e.kernel().inputs.size(), false);
   bool any_channel = false;
   for (size_t k = 0; k < p.instrs.size(); ++k) {
     if (!live[k]) continue;
@@ -123,7 +164,9 @@ void emit_fused(Emitter& e) {
     if (in.code == FusedOpcode::Load) loaded.at(static_cast<size_t>(in.a)) = true;
     if (in.code == FusedOpcode::LoadChannel) per_channel.at(static_cast<size_t>(in.a)) = any_channel = true;
     if (in.code == FusedOpcode::LoadPlane) per_channel.at(static_cast<size_t>(in.a)) = true;
+    if (in.code == FusedOpcode::MaskKey) integer.at(static_cast<size_t>(in.a)) = true;
   }
+  const std::string helpers = draws_masks(p) ? mask_helpers() : "";
   const std::string program = ir::format_program(p);
 
   if (!p.reduce) {
@@ -135,17 +178,19 @@ void emit_fused(Emitter& e) {
     w.max_elements = total;
     Members m;
     m.constant("C", channels).constant("INNER", inner);
-    w.members = m.str();
+    w.members = m.str() + helpers;
     for (size_t i = 0; i < loaded.size(); ++i) {
       if (loaded[i])
         w.streams.push_back({fmt::format("in{}", i), Mode::In, e.in_index(i)});
       else if (per_channel[i])
         w.extra.push_back({fmt::format("in{}", i), ParamType::In, e.in_index(i)});
+      else if (integer[i])
+        w.extra.push_back({fmt::format("in{}", i), ParamType::InInt, e.in_index(i)});
     }
     w.streams.push_back({"y", Mode::Out, e.out_index()});
     if (any_channel) w.code = "const int c = (int)((i / INNER) % C);\n";
     for (size_t k = 0; k < p.instrs.size(); ++k)
-      if (live[k]) w.code += declare(e, p, k, false, fmt::format("in{}_v", p.instrs[k].a), "i / INNER");
+      if (live[k]) w.code += declare(e, p, k, false, fmt::format("in{}_v", p.instrs[k].a), "i / INNER", "i");
     w.code += fmt::format("y_v = r{};", p.results[0]);
     emit_elementwise_kernel(e, w);
     return;
@@ -159,13 +204,14 @@ void emit_fused(Emitter& e) {
   r.nsum = static_cast<int>(p.results.size());
   Members m;
   m.constant("NB", extent.batch).constant("C", channels).constant("HW", inner).constant("COUNT", extent.batch * inner);
-  r.members = m.str();
+  r.members = m.str() + helpers;
   bool uses_idx = false;
   for (size_t k = 0; k < p.instrs.size(); ++k) {
     if (!live[k]) continue;
-    const std::string line = declare(e, p, k, true, fmt::format("(double)in{}[idx]", p.instrs[k].a), "idx / HW");
+    const std::string line = declare(e, p, k, true, fmt::format("(double)in{}[idx]", p.instrs[k].a), "idx / HW", "idx");
     (uniform[k] ? r.prologue : r.element) += line;
-    uses_idx = uses_idx || p.instrs[k].code == FusedOpcode::Load || p.instrs[k].code == FusedOpcode::LoadPlane;
+    uses_idx = uses_idx || p.instrs[k].code == FusedOpcode::Load || p.instrs[k].code == FusedOpcode::LoadPlane ||
+               p.instrs[k].code == FusedOpcode::Keep || p.instrs[k].code == FusedOpcode::KeepSample;
   }
   if (!r.prologue.empty()) r.prologue.pop_back();
   if (!uses_idx) r.element += "(void)idx;\n";  // a sum of channel constants: count * value
@@ -176,7 +222,8 @@ void emit_fused(Emitter& e) {
   r.element.pop_back();
   r.finalize.pop_back();
   for (size_t i = 0; i < loaded.size(); ++i)
-    if (loaded[i] || per_channel[i]) r.params.push_back({fmt::format("in{}", i), ParamType::In, e.in_index(i)});
+    if (loaded[i] || per_channel[i] || integer[i])
+      r.params.push_back({fmt::format("in{}", i), integer[i] ? ParamType::InInt : ParamType::In, e.in_index(i)});
   r.params.push_back({"y", ParamType::Out, e.out_index()});
   r.max_elements = total;
   e.need_workspace(emit_channel_reduce(e, r) * 4);

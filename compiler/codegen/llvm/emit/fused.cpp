@@ -23,6 +23,7 @@
 #include "compiler/codegen/llvm/emit/scalar_op.h"
 #include "compiler/codegen/llvm/kernel_emitter.h"
 #include "compiler/ir/fused_extent.h"
+#include "compiler/ir/random_mask.h"
 
 namespace resnetc::codegen::llvm_backend {
 namespace {
@@ -31,6 +32,36 @@ using namespace emit_helpers;
 using ir::FusedOpcode;
 
 llvm::Constant* fp(llvm::Type* type, double v) { return llvm::ConstantFP::get(type, v); }
+
+// The dropout masks (ir/random_mask.h) as the same 32-bit integer operations, so the CPU draws
+// the reference's and the GPU's masks.
+namespace rm = ir::random_mask;
+
+llvm::Value* mix(Builder& b, llvm::Value* x) {
+  x = b.CreateXor(x, b.CreateLShr(x, 16));
+  x = b.CreateMul(x, b.getInt32(rm::kMul1));
+  x = b.CreateXor(x, b.CreateLShr(x, 15));
+  x = b.CreateMul(x, b.getInt32(rm::kMul2));
+  return b.CreateXor(x, b.CreateLShr(x, 16));
+}
+
+// The key from the int32 (seed, step) at `rng` and the layer's salt.
+llvm::Value* mask_key(Builder& b, llvm::Value* rng, double salt) {
+  llvm::Value* words = b.CreateBitCast(rng, b.getInt32Ty()->getPointerTo(), "rng");
+  auto word = [&](int i) {
+    return b.CreateAlignedLoad(b.getInt32Ty(), b.CreateConstInBoundsGEP1_64(b.getInt32Ty(), words, i), llvm::Align(4));
+  };
+  return mix(b, b.CreateXor(word(0), mix(b, b.CreateXor(word(1), mix(b, b.getInt32(static_cast<uint32_t>(salt)))))));
+}
+
+// x * scale if the draw of `key` at counter `index` (an i64) keeps it, else 0.
+llvm::Value* keep(Builder& b, llvm::Value* x, llvm::Value* key, llvm::Value* index, double rate) {
+  llvm::Value* lo = b.CreateTrunc(index, b.getInt32Ty());
+  llvm::Value* hi = b.CreateTrunc(b.CreateLShr(index, 32), b.getInt32Ty());
+  llvm::Value* bits = mix(b, b.CreateXor(mix(b, b.CreateXor(key, lo)), hi));
+  llvm::Value* kept = b.CreateICmpUGE(b.CreateLShr(bits, 8), b.getInt32(rm::threshold(rate)));
+  return b.CreateSelect(kept, b.CreateFMul(x, f32(b, rm::scale(rate))), f32(b, 0));
+}
 
 // The program's registers as LLVM values, emitted in two steps: the channel's registers
 // (emit_channel), then the element's (emit_element), which may sit in an inner loop.
@@ -52,7 +83,10 @@ class Registers {
         case FusedOpcode::Load:
         case FusedOpcode::LoadPlane: uniform_[i] = false; break;
         case FusedOpcode::LoadChannel:
-        case FusedOpcode::Const: uniform_[i] = true; break;
+        case FusedOpcode::Const:
+        case FusedOpcode::MaskKey: uniform_[i] = true; break;
+        case FusedOpcode::Keep:
+        case FusedOpcode::KeepSample: uniform_[i] = false; break;
         default: uniform_[i] = uniform_[a] && (!ir::reads_register_b(in.code) || uniform_[b]);
       }
       if (in.code == FusedOpcode::Mul && uniform_[a] != uniform_[b]) {
@@ -80,6 +114,9 @@ class Registers {
         wide_[i] = to_f64(b, load_f32(b, in[static_cast<size_t>(ins.a)], index));
       } else if (ins.code == FusedOpcode::Const) {
         wide_[i] = f64(b, ins.value);
+      } else if (ins.code == FusedOpcode::MaskKey) {
+        value_[i] = wide_[i] = mask_key(b, in[static_cast<size_t>(ins.a)], ins.value);  // an i32, not a real
+        continue;
       } else {
         wide_[i] = scalar_op(b, ins.code, wide_[static_cast<size_t>(ins.a)],
                               ir::reads_register_b(ins.code) ? wide_[static_cast<size_t>(ins.b)] : nullptr);
@@ -100,6 +137,9 @@ class Registers {
         value_[r] = load_f32(b, in[static_cast<size_t>(ins.a)], i);
       } else if (ins.code == FusedOpcode::LoadPlane) {
         value_[r] = load_f32(b, in[static_cast<size_t>(ins.a)], plane);
+      } else if (ins.code == FusedOpcode::Keep || ins.code == FusedOpcode::KeepSample) {
+        llvm::Value* index = ins.code == FusedOpcode::Keep ? i : b.CreateUDiv(plane, i64(b, channels_), "sample");
+        value_[r] = keep(b, value_[static_cast<size_t>(ins.a)], value_[static_cast<size_t>(ins.b)], index, ins.value);
       } else {
         value_[r] = scalar_op(b, ins.code, value_[static_cast<size_t>(ins.a)],
                                ir::reads_register_b(ins.code) ? value_[static_cast<size_t>(ins.b)] : nullptr);
@@ -281,7 +321,10 @@ llvm::Value* scalar_op(Builder& b, FusedOpcode code, llvm::Value* x, llvm::Value
     case FusedOpcode::Load:
     case FusedOpcode::LoadChannel:
     case FusedOpcode::LoadPlane:
-    case FusedOpcode::Const: break;
+    case FusedOpcode::Const:
+    case FusedOpcode::MaskKey:
+    case FusedOpcode::Keep:
+    case FusedOpcode::KeepSample: break;
   }
   throw std::logic_error(fmt::format("fused: {} is not arithmetic", ir::fused_opcode_name(code)));
 }
