@@ -75,6 +75,35 @@ bool gpu_here() {
   return false;
 }
 
+// The step of `plan` (a training graph of batch 4) compiled, initialized from seed 7 and given a
+// batch of random images, labels and lr 0.1, not yet run.
+std::unique_ptr<train::PlanExecutor> prepared_step(train::Backend& backend, const plan::KernelPlan& plan,
+                                                   const ir::Graph& training) {
+  std::unique_ptr<train::PlanExecutor> e = backend.compile(plan);
+  train::initialize_persistent(*e, plan, training, 7);
+  std::vector<float> images(static_cast<size_t>(ir::numel(plan.buffer(plan.input).shape)));
+  std::mt19937 rng(3);
+  for (float& v : images) v = std::uniform_real_distribution<float>(0, 1)(rng);
+  const std::vector<int32_t> labels{1, 4, 7, 9};
+  const std::vector<float> lr{0.1f};
+  train::write_buffer(*e, plan.input, std::span<const float>(images));
+  train::write_buffer(*e, plan.labels, std::span<const int32_t>(labels));
+  train::write_buffer(*e, plan.learning_rate, std::span<const float>(lr));
+  return e;
+}
+
+// Every parameter's values, in buffer order.
+std::vector<float> parameter_values(train::PlanExecutor& e, const plan::KernelPlan& plan) {
+  std::vector<float> all;
+  for (size_t b = 0; b < plan.buffers.size(); ++b)
+    if (plan.buffers[b].role == ir::ValueRole::Parameter) {
+      std::vector<float> values(static_cast<size_t>(ir::numel(plan.buffers[b].shape)));
+      train::read_buffer(e, static_cast<int>(b), std::span<float>(values));
+      all.insert(all.end(), values.begin(), values.end());
+    }
+  return all;
+}
+
 }  // namespace
 
 TEST_CASE("a whole training step on the GPU matches the reference executor (TF32 tolerance)") {
@@ -241,29 +270,8 @@ TEST_CASE("a step paused before its updates gives the step's weights and applies
         dsl::compile_source(sources, "n.net", net, {std::nullopt, 4}).graph, {momentum, 0});
     const plan::KernelPlan plan = passes::optimized_plan(training, {});
     const plan::GradientBuffers g = plan::gradient_buffers(plan);
-    const auto prepared = [&] {
-      std::unique_ptr<train::PlanExecutor> e = backend.compile(plan);
-      train::initialize_persistent(*e, plan, training, 7);
-      std::vector<float> images(static_cast<size_t>(ir::numel(plan.buffer(plan.input).shape)));
-      std::mt19937 rng(3);
-      for (float& v : images) v = std::uniform_real_distribution<float>(0, 1)(rng);
-      const std::vector<int32_t> labels{1, 4, 7, 9};
-      const std::vector<float> lr{0.1f};
-      train::write_buffer(*e, plan.input, std::span<const float>(images));
-      train::write_buffer(*e, plan.labels, std::span<const int32_t>(labels));
-      train::write_buffer(*e, plan.learning_rate, std::span<const float>(lr));
-      return e;
-    };
-    const auto parameters = [&](train::PlanExecutor& e) {
-      std::vector<float> all;
-      for (size_t b = 0; b < plan.buffers.size(); ++b)
-        if (plan.buffers[b].role == ir::ValueRole::Parameter) {
-          std::vector<float> values(static_cast<size_t>(ir::numel(plan.buffers[b].shape)));
-          train::read_buffer(e, static_cast<int>(b), std::span<float>(values));
-          all.insert(all.end(), values.begin(), values.end());
-        }
-      return all;
-    };
+    const auto prepared = [&] { return prepared_step(backend, plan, training); };
+    const auto parameters = [&](train::PlanExecutor& e) { return parameter_values(e, plan); };
     auto whole = prepared();
     const std::vector<float> before = parameters(*whole);
     whole->run();
@@ -331,29 +339,8 @@ TEST_CASE("a step whose buckets one-rank NCCL sums beside the backward pass appl
         plan::place_collectives(plan, {.bucket_bytes = 1024, .sync_batchnorm = sync_bn});
     REQUIRE(collectives.size() >= 3);
     const size_t first_update = plan::gradient_buffers(plan).first_update;
-    const auto prepared = [&] {
-      std::unique_ptr<train::PlanExecutor> e = backend.compile(plan);
-      train::initialize_persistent(*e, plan, training, 7);
-      std::vector<float> images(static_cast<size_t>(ir::numel(plan.buffer(plan.input).shape)));
-      std::mt19937 rng(3);
-      for (float& v : images) v = std::uniform_real_distribution<float>(0, 1)(rng);
-      const std::vector<int32_t> labels{1, 4, 7, 9};
-      const std::vector<float> lr{0.1f};
-      train::write_buffer(*e, plan.input, std::span<const float>(images));
-      train::write_buffer(*e, plan.labels, std::span<const int32_t>(labels));
-      train::write_buffer(*e, plan.learning_rate, std::span<const float>(lr));
-      return e;
-    };
-    const auto parameters = [&](train::PlanExecutor& e) {
-      std::vector<float> all;
-      for (size_t b = 0; b < plan.buffers.size(); ++b)
-        if (plan.buffers[b].role == ir::ValueRole::Parameter) {
-          std::vector<float> values(static_cast<size_t>(ir::numel(plan.buffers[b].shape)));
-          train::read_buffer(e, static_cast<int>(b), std::span<float>(values));
-          all.insert(all.end(), values.begin(), values.end());
-        }
-      return all;
-    };
+    const auto prepared = [&] { return prepared_step(backend, plan, training); };
+    const auto parameters = [&](train::PlanExecutor& e) { return parameter_values(e, plan); };
     auto whole = prepared();
     const std::vector<float> before = parameters(*whole);
     whole->run();
