@@ -14,6 +14,7 @@
 
 #include "compiler/ir/channel_reduction.h"
 #include "compiler/ir/fused_extent.h"
+#include "compiler/ir/program_builder.h"
 #include "compiler/ir/shape_rules/checks.h"
 #include "compiler/ir/shape_rules/rules.h"
 #include "compiler/ir/verify/kind_checks.h"
@@ -22,22 +23,6 @@ namespace resnetc::ir {
 
 namespace {
 
-// A straight-line program, appended to one instruction at a time.
-struct Program {
-  FusedProgram p;
-  int32_t push(FusedOpcode code, int32_t a = 0, int32_t b = 0, double value = 0) {
-    p.instrs.push_back({code, a, b, value});
-    return static_cast<int32_t>(p.instrs.size() - 1);
-  }
-  int32_t load(int32_t input) { return push(FusedOpcode::Load, input); }
-  int32_t channel(int32_t input, int32_t row = 0) { return push(FusedOpcode::LoadChannel, input, row); }
-  int32_t constant(double v) { return push(FusedOpcode::Const, 0, 0, v); }
-  FusedProgram done(std::vector<int32_t> results, bool reduce) && {
-    p.results = std::move(results);
-    p.reduce = reduce;
-    return std::move(p);
-  }
-};
 
 }  // namespace
 
@@ -45,37 +30,37 @@ struct Program {
 ChannelReduction channel_reduction(OpKind kind, const Attrs& a, std::span<const Dims> inputs) {
   // Each instruction on a line of its own: a call's arguments are evaluated in no fixed order,
   // and the programs' register numbers must not depend on the compiler.
-  Program t, f;
+  ProgramBuilder t, f;
   switch (kind) {
     case OpKind::BnStats: {  // x -> [2, C]: the mean and the biased variance
       ChannelReduction r{0, 1, {}, {}, {}};
       const int32_t x = t.load(0);
-      const int32_t d = t.push(FusedOpcode::Sub, x, t.channel(r.shift()));
-      const int32_t d2 = t.push(FusedOpcode::Mul, d, d);
-      r.terms = std::move(t).done({d, d2}, true);
+      const int32_t d = t.sub(x, t.channel(r.shift()));
+      const int32_t d2 = t.mul(d, d);
+      r.terms = std::move(t).reduce({d, d2});
       const FusedExtent e = fused_extent(inputs[0]);
       const int32_t n = f.constant(1.0 / static_cast<double>(e.batch * e.plane));
       const int32_t sum = f.channel(r.sums(), 0);
-      const int32_t mean_d = f.push(FusedOpcode::Mul, sum, n);
-      const int32_t squares = f.push(FusedOpcode::Mul, f.channel(r.sums(), 1), n);
-      const int32_t mean_d2 = f.push(FusedOpcode::Mul, mean_d, mean_d);
-      const int32_t var = f.push(FusedOpcode::Relu, f.push(FusedOpcode::Sub, squares, mean_d2));  // < 0 by rounding
-      const int32_t mean = f.push(FusedOpcode::Add, f.channel(r.shift()), mean_d);
-      r.finalize = std::move(f).done({mean, var}, false);
+      const int32_t mean_d = f.mul(sum, n);
+      const int32_t squares = f.mul(f.channel(r.sums(), 1), n);
+      const int32_t mean_d2 = f.mul(mean_d, mean_d);
+      const int32_t var = f.relu(f.sub(squares, mean_d2));  // < 0 by rounding
+      const int32_t mean = f.add(f.channel(r.shift()), mean_d);
+      r.finalize = std::move(f).map({mean, var});
       return r;
     }
     case OpKind::BnGradWeight: {  // dy, x, stats -> [C]: sum(dy * (x - mean)) / sqrt(var + eps)
       ChannelReduction r{1, 3, {}, {}, {}};
       const int32_t dy = t.load(0);
       const int32_t x = t.load(1);
-      const int32_t d = t.push(FusedOpcode::Sub, x, t.channel(2, 0));
-      const int32_t term = t.push(FusedOpcode::Mul, dy, d);
-      r.terms = std::move(t).done({term}, true);
+      const int32_t d = t.sub(x, t.channel(2, 0));
+      const int32_t term = t.mul(dy, d);
+      r.terms = std::move(t).reduce({term});
       const int32_t sum = f.channel(r.sums(), 0);
       const int32_t var = f.channel(2, 1);
-      const int32_t invstd = f.push(FusedOpcode::Rsqrt, f.push(FusedOpcode::Add, var, f.constant(a.eps)));
-      const int32_t dw = f.push(FusedOpcode::Mul, sum, invstd);
-      r.finalize = std::move(f).done({dw}, false);
+      const int32_t invstd = f.rsqrt(f.add(var, f.constant(a.eps)));
+      const int32_t dw = f.mul(sum, invstd);
+      r.finalize = std::move(f).map({dw});
       return r;
     }
     // dy, x, stats, weight -> dx, through the batch statistics too. With n = N*H*W,
@@ -85,37 +70,37 @@ ChannelReduction channel_reduction(OpKind kind, const Attrs& a, std::span<const 
       ChannelReduction r{1, 4, {}, {}, {}};
       const int32_t dy = t.load(0);
       const int32_t x = t.load(1);
-      const int32_t d = t.push(FusedOpcode::Sub, x, t.channel(2, 0));
-      const int32_t term = t.push(FusedOpcode::Mul, dy, d);
-      r.terms = std::move(t).done({dy, term}, true);
+      const int32_t d = t.sub(x, t.channel(2, 0));
+      const int32_t term = t.mul(dy, d);
+      r.terms = std::move(t).reduce({dy, term});
       const FusedExtent e = fused_extent(inputs[1]);
       const int32_t minus_inv_n = f.constant(-1.0 / static_cast<double>(e.batch * e.plane));
       const int32_t var = f.channel(2, 1);
-      const int32_t invstd = f.push(FusedOpcode::Rsqrt, f.push(FusedOpcode::Add, var, f.constant(a.eps)));
-      const int32_t scale = f.push(FusedOpcode::Mul, f.channel(3, 0), invstd);
-      const int32_t sum_dy = f.push(FusedOpcode::Mul, scale, f.channel(r.sums(), 0));
-      const int32_t shift = f.push(FusedOpcode::Mul, sum_dy, minus_inv_n);
-      const int32_t invstd2 = f.push(FusedOpcode::Mul, invstd, invstd);
-      const int32_t scale2 = f.push(FusedOpcode::Mul, scale, invstd2);
-      const int32_t sum_dyx = f.push(FusedOpcode::Mul, scale2, f.channel(r.sums(), 1));
-      const int32_t slope = f.push(FusedOpcode::Mul, sum_dyx, minus_inv_n);
-      r.finalize = std::move(f).done({scale, slope, shift}, false);
-      Program m;
+      const int32_t invstd = f.rsqrt(f.add(var, f.constant(a.eps)));
+      const int32_t scale = f.mul(f.channel(3, 0), invstd);
+      const int32_t sum_dy = f.mul(scale, f.channel(r.sums(), 0));
+      const int32_t shift = f.mul(sum_dy, minus_inv_n);
+      const int32_t invstd2 = f.mul(invstd, invstd);
+      const int32_t scale2 = f.mul(scale, invstd2);
+      const int32_t sum_dyx = f.mul(scale2, f.channel(r.sums(), 1));
+      const int32_t slope = f.mul(sum_dyx, minus_inv_n);
+      r.finalize = std::move(f).map({scale, slope, shift});
+      ProgramBuilder m;
       const int32_t m_dy = m.load(0);
       const int32_t m_x = m.load(1);
-      const int32_t m_d = m.push(FusedOpcode::Sub, m_x, m.channel(2, 0));
-      const int32_t m_scaled = m.push(FusedOpcode::Mul, m.channel(r.coefficients(), 0), m_dy);
-      const int32_t m_sloped = m.push(FusedOpcode::Mul, m.channel(r.coefficients(), 1), m_d);
-      const int32_t m_sum = m.push(FusedOpcode::Add, m_scaled, m_sloped);
-      const int32_t dx = m.push(FusedOpcode::Add, m_sum, m.channel(r.coefficients(), 2));
-      r.map = std::move(m).done({dx}, false);
+      const int32_t m_d = m.sub(m_x, m.channel(2, 0));
+      const int32_t m_scaled = m.mul(m.channel(r.coefficients(), 0), m_dy);
+      const int32_t m_sloped = m.mul(m.channel(r.coefficients(), 1), m_d);
+      const int32_t m_sum = m.add(m_scaled, m_sloped);
+      const int32_t dx = m.add(m_sum, m.channel(r.coefficients(), 2));
+      r.map = std::move(m).map({dx});
       return r;
     }
     case OpKind::BiasGrad: {  // dy -> [C]: the sum over every axis but 1
       ChannelReduction r{0, 1, {}, {}, {}};
       const int32_t dy = t.load(0), sum = f.channel(r.sums(), 0);
-      r.terms = std::move(t).done({dy}, true);
-      r.finalize = std::move(f).done({sum}, false);
+      r.terms = std::move(t).reduce({dy});
+      r.finalize = std::move(f).map({sum});
       return r;
     }
     default: break;

@@ -270,37 +270,35 @@ TEST_CASE("a step paused before its updates gives the step's weights and applies
         dsl::compile_source(sources, "n.net", net, {std::nullopt, 4}).graph, {momentum, 0});
     const plan::KernelPlan plan = passes::optimized_plan(training, {});
     const plan::GradientBuffers g = plan::gradient_buffers(plan);
-    const auto prepared = [&] { return prepared_step(backend, plan, training); };
-    const auto parameters = [&](train::PlanExecutor& e) { return parameter_values(e, plan); };
-    auto whole = prepared();
-    const std::vector<float> before = parameters(*whole);
+    auto whole = prepared_step(backend, plan, training);
+    const std::vector<float> before = parameter_values(*whole, plan);
     whole->run();
-    const std::vector<float> stepped = parameters(*whole);
+    const std::vector<float> stepped = parameter_values(*whole, plan);
     CHECK(stepped != before);
     if (momentum != 0) {
       for (const char* graphs : {"1", "0"}) {  // read by each executor as it is made
         INFO("RESNETC_CUDA_GRAPHS=" << graphs);
         setenv("RESNETC_CUDA_GRAPHS", graphs, 1);
-        auto paused = prepared();
+        auto paused = prepared_step(backend, plan, training);
         unsetenv("RESNETC_CUDA_GRAPHS");
         int calls = 0;
         paused->run_pausing_at(g.first_update, [&] { ++calls; });
         CHECK(calls == 1);
-        const std::vector<float> got = parameters(*paused);
+        const std::vector<float> got = parameter_values(*paused, plan);
         REQUIRE(got.size() == stepped.size());
         for (size_t i = 0; i < got.size(); ++i)
           CHECK(std::abs(got[i] - stepped[i]) <= 1e-5f * (1 + std::abs(stepped[i])));
       }
     } else {
       // Plain SGD without weight decay: zero gradients leave every parameter as it was.
-      auto zeroed = prepared();
+      auto zeroed = prepared_step(backend, plan, training);
       zeroed->run_pausing_at(g.first_update, [&] {
         for (int b : g.buffers) {
           const std::vector<float> zero(static_cast<size_t>(ir::numel(plan.buffer(b).shape)));
           train::write_buffer(*zeroed, b, std::span<const float>(zero));
         }
       });
-      CHECK(parameters(*zeroed) == before);
+      CHECK(parameter_values(*zeroed, plan) == before);
     }
   }
 }
@@ -339,21 +337,19 @@ TEST_CASE("a step whose buckets one-rank NCCL sums beside the backward pass appl
         plan::place_collectives(plan, {.bucket_bytes = 1024, .sync_batchnorm = sync_bn});
     REQUIRE(collectives.size() >= 3);
     const size_t first_update = plan::gradient_buffers(plan).first_update;
-    const auto prepared = [&] { return prepared_step(backend, plan, training); };
-    const auto parameters = [&](train::PlanExecutor& e) { return parameter_values(e, plan); };
-    auto whole = prepared();
-    const std::vector<float> before = parameters(*whole);
+    auto whole = prepared_step(backend, plan, training);
+    const std::vector<float> before = parameter_values(*whole, plan);
     whole->run();
-    const std::vector<float> stepped = parameters(*whole);
+    const std::vector<float> stepped = parameter_values(*whole, plan);
     for (const char* graphs : {"1", "0"}) {
       for (const float weight : {1.0f, 0.5f}) {
         if (sync_bn && weight != 1.0f) continue;
         INFO("RESNETC_CUDA_GRAPHS=" << graphs << ", weight " << weight << (sync_bn ? ", --sync-bn" : ""));
         setenv("RESNETC_CUDA_GRAPHS", graphs, 1);  // read by each executor as it is made
-        auto summed = prepared();
+        auto summed = prepared_step(backend, plan, training);
         unsetenv("RESNETC_CUDA_GRAPHS");
         reducer->run_step(*summed, collectives, first_update, weight);
-        const std::vector<float> got = parameters(*summed);
+        const std::vector<float> got = parameter_values(*summed, plan);
         REQUIRE(got.size() == stepped.size());
         for (size_t i = 0; i < got.size(); ++i) {
           const float want = before[i] + weight * (stepped[i] - before[i]);
