@@ -39,7 +39,10 @@ enum class ValueRole : uint8_t {
   State,       // non-trainable buffer (BatchNorm running statistics)
 };
 
-enum class DType : uint8_t { F32, I32 };
+// BF16 only in kernel plans: an activation stored as bfloat16 bits (uint16, float32 rounded to
+// nearest even) where the plan's precision is bf16 and that halves the bytes moved.
+enum class DType : uint8_t { F32, I32, BF16 };
+constexpr int64_t dtype_bytes(DType dtype) { return dtype == DType::BF16 ? 2 : 4; }
 
 struct Value {
   std::string name;  // parameters: "stage2.block0.conv1.weight"; activations: the op's name

@@ -63,7 +63,7 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
   for (size_t i = 0; i < g.values.size(); ++i) {
     const ir::Value& v = g.values[i];
     Buffer b{v.name, static_cast<ir::ValueId>(i), v.shape, v.dtype, v.role, storage_of(v.role), 0,
-             ir::numel(v.shape) * 4};  // float32 and int32 alike
+             ir::numel(v.shape) * ir::dtype_bytes(v.dtype)};
     const bool is_view = v.producer >= 0 && aliases(g.op(v.producer).kind);
     if (!is_view) {
       int64_t& end = p.storage_bytes[static_cast<int>(b.storage)];
