@@ -454,6 +454,15 @@ def an_error_of_one_rank_is_printed_with_its_rank():
     check(r.stderr.count("does not exist") == 1, "the error is printed more than once", r)
 
 
+@suite.test
+def help_in_a_job_is_printed_once():
+    r = mpirun(["train", "--help"], ["train", "--help"])
+    check(r.returncode == 0, "the job failed", r)
+    check(r.stdout.count("usage: resnetc train") == 1, "the help is not printed once", r)
+    r = mpirun(["--version"], ["--version"])
+    check(r.returncode == 0 and r.stdout.count("resnetc ") == 1, "the version is not printed once", r)
+
+
 def children(pid):
     with open(f"/proc/{pid}/task/{pid}/children") as f:
         return [int(p) for p in f.read().split()]

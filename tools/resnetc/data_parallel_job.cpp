@@ -104,6 +104,11 @@ void print_usage_error(std::string_view text) {
   print_error(text, 2);
 }
 
+bool prints_job_free_output() {
+  const std::optional<mpi::Launch> launch = launch_if_readable();
+  return !launch || launch->rank == 0;
+}
+
 plan::CollectiveOptions collective_options(const Options& o) {
   return {.bucket_bytes = std::max<int64_t>(1, static_cast<int64_t>(o.bucket_mb * (1 << 20))), .sync_batchnorm = o.sync_bn};
 }

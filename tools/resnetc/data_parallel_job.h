@@ -30,6 +30,11 @@ void print_error(std::string_view text, int status = 1);
 // prints it with its rank.
 void print_usage_error(std::string_view text);
 
+// Whether this process prints what needs no job (--help, --version, --prelude, --list-passes):
+// a single process, or rank 0 of a job mpirun started, so `mpirun -np 2 resnetc --help` prints
+// it once.
+bool prints_job_free_output();
+
 // --bucket-mb and --sync-bn: where training's all-reduces go (compiler/plan/collectives.h).
 plan::CollectiveOptions collective_options(const Options& o);
 

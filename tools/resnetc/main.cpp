@@ -21,6 +21,7 @@ namespace {
 using namespace resnetc;
 
 int run(const cli::Options& o, dsl::SourceManager& sources) {
+  if ((o.help || o.version || o.prelude || o.list_passes) && !cli::prints_job_free_output()) return 0;
   if (o.help) return fmt::print("{}", cli::usage(o.help_for)), 0;
   if (o.version) return fmt::print("resnetc {}\n", RESNETC_VERSION), 0;
   if (o.prelude) return fmt::print("{}", dsl::prelude_text()), 0;
