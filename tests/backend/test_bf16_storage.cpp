@@ -12,8 +12,11 @@
 #include <catch2/catch.hpp>
 
 #include <llvm/ADT/StringMap.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
 #include <llvm/Support/Host.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -25,6 +28,7 @@
 #include "backends/cpu/cpu_precision.h"
 #include "backends/cpu/cpu_program.h"
 #include "backends/cpu/plan_runner.h"
+#include "compiler/codegen/llvm/kernel_emitter.h"
 #include "tests/conformance/graphs.h"
 #include "tests/conv_case.h"
 
@@ -43,6 +47,23 @@ bool host_has_bf16() {
   llvm::StringMap<bool> features;
   llvm::sys::getHostCPUFeatures(features);
   return !codegen::llvm_backend::cpu_precision_refusal(plan::Precision::Bf16, features);
+}
+
+bool host_has_amx() {
+  llvm::StringMap<bool> features;
+  return llvm::sys::getHostCPUFeatures(features) && features.lookup("amx-tile") && features.lookup("amx-bf16");
+}
+
+// Whether the plan's one kernel runs on AMX tiles when emitted with AMX allowed: its image
+// operand's planes (*.amxb) or the weight gradient's dy pairs (*.dybf) are packed by functions
+// of their own.
+bool emits_amx(const plan::KernelPlan& plan) {
+  llvm::LLVMContext context;
+  llvm::Module module("amx", context);
+  codegen::llvm_backend::emit_kernel(module, plan, 0, "k", {});
+  return std::any_of(module.begin(), module.end(), [](const llvm::Function& f) {
+    return f.getName().contains(".amxb") || f.getName().contains(".dybf");
+  });
 }
 
 // Round to nearest, ties to even (c10::BFloat16; the inputs here are finite).
@@ -103,8 +124,8 @@ Result run(const plan::KernelPlan& plan, const char* path, const std::vector<std
 }
 
 // The graph's one bf16 contraction on float32 operand buffers against the same kernel on BF16
-// ones, on every formulation.
-void check(const ir::Graph& graph) {
+// ones, on every formulation; `amx`: a shape AMX tiles must take where the host has them.
+void check(const ir::Graph& graph, bool amx = false) {
   const plan::KernelPlan f32 = plan::make_plan(graph, {.reuse_memory = false, .precision = plan::Precision::Bf16});
   REQUIRE(f32.kernels.size() == 1);
   REQUIRE(f32.kernels[0].operands == plan::Precision::Bf16);
@@ -114,6 +135,7 @@ void check(const ir::Graph& graph) {
     b.dtype = ir::DType::BF16;
     b.bytes = ir::numel(b.shape) * ir::dtype_bytes(ir::DType::BF16);
   }
+  if (amx && host_has_amx()) REQUIRE(emits_amx(bf16));
   // Uniform values, every other one an exact tie between two bfloat16 values (so the kernel's
   // own rounding must be to nearest even to meet the stored bits).
   std::mt19937 rng(7);
@@ -157,22 +179,22 @@ TEST_CASE("bf16 contractions read activations stored in bf16 as their float32 va
   SECTION("conv2d_grad_input grouped") { check(conformance::conv_grad_input(square_conv({2, 6, 7, 7}, 10, 3, 1, 1, 2))); }
   // Shapes the AMX tiles take: planes at stride 1 and per phase at stride 2, few input channels
   // (taps joined into k), small maps (gathered per tap), input gradients.
-  SECTION("conv2d 3x3 on 32-row tiles, kc in no whole block") { check(conformance::conv_forward(square_conv({3, 37, 9, 7}, 32, 3, 1, 1))); }
-  SECTION("conv2d 3x3 stride 2 on 32-row tiles") { check(conformance::conv_forward(square_conv({3, 19, 11, 11}, 32, 3, 2, 1))); }
-  SECTION("conv2d 1x1 stride 2 on 32-row tiles") { check(conformance::conv_forward(square_conv({3, 33, 9, 9}, 32, 1, 2, 0))); }
-  SECTION("conv2d 7x7 stride 2 from 3 channels (a stem)") { check(conformance::conv_forward(square_conv({3, 3, 17, 15}, 64, 7, 2, 3))); }
-  SECTION("conv2d 3x3 on 3x3 maps, batch 3") { check(conformance::conv_forward(square_conv({3, 33, 3, 3}, 32, 3, 1, 1))); }
+  SECTION("conv2d 3x3 on 32-row tiles, kc in no whole block") { check(conformance::conv_forward(square_conv({3, 37, 9, 7}, 32, 3, 1, 1)), true); }
+  SECTION("conv2d 3x3 stride 2 on 32-row tiles") { check(conformance::conv_forward(square_conv({3, 19, 11, 11}, 32, 3, 2, 1)), true); }
+  SECTION("conv2d 1x1 stride 2 on 32-row tiles") { check(conformance::conv_forward(square_conv({3, 33, 9, 9}, 32, 1, 2, 0)), true); }
+  SECTION("conv2d 7x7 stride 2 from 3 channels (a stem)") { check(conformance::conv_forward(square_conv({3, 3, 17, 15}, 64, 7, 2, 3)), true); }
+  SECTION("conv2d 3x3 on 3x3 maps, batch 3") { check(conformance::conv_forward(square_conv({3, 33, 3, 3}, 32, 3, 1, 1)), true); }
   SECTION("conv2d 3x3 stride 2 from 6x5 to 3x3 maps") {
-    check(conformance::conv_forward(testing::ConvCase{{5, 33, 6, 5}, 32, 3, 3, 2, 2, 1, 1}));
+    check(conformance::conv_forward(testing::ConvCase{{5, 33, 6, 5}, 32, 3, 3, 2, 2, 1, 1}), true);
   }
-  SECTION("conv2d_grad_input 3x3 stride 2 on 32-row tiles") { check(conformance::conv_grad_input(square_conv({3, 32, 9, 9}, 37, 3, 2, 1))); }
-  SECTION("conv2d_grad_input 3x3 on 3x3 maps") { check(conformance::conv_grad_input(square_conv({3, 32, 3, 3}, 33, 3, 1, 1))); }
+  SECTION("conv2d_grad_input 3x3 stride 2 on 32-row tiles") { check(conformance::conv_grad_input(square_conv({3, 32, 9, 9}, 37, 3, 2, 1)), true); }
+  SECTION("conv2d_grad_input 3x3 on 3x3 maps") { check(conformance::conv_grad_input(square_conv({3, 32, 3, 3}, 33, 3, 1, 1)), true); }
   // Weight gradients: AMX planes (stride 1 and 2), gathered taps (3x3 maps), and the float32
   // kernel on rounded operands (few channels, groups; x read in place by a 1x1, padded by a 3x3).
-  SECTION("conv2d_grad_weight 3x3 stride 1") { check(conformance::conv_grad_weight(square_conv({3, 19, 9, 7}, 21, 3, 1, 1))); }
-  SECTION("conv2d_grad_weight 3x3 stride 2") { check(conformance::conv_grad_weight(square_conv({3, 17, 13, 11}, 19, 3, 2, 1))); }
-  SECTION("conv2d_grad_weight 1x1 stride 2") { check(conformance::conv_grad_weight(square_conv({3, 33, 9, 11}, 17, 1, 2, 0))); }
-  SECTION("conv2d_grad_weight 3x3 maps, gathered taps") { check(conformance::conv_grad_weight(square_conv({3, 17, 5, 5}, 19, 3, 2, 1))); }
+  SECTION("conv2d_grad_weight 3x3 stride 1") { check(conformance::conv_grad_weight(square_conv({3, 19, 9, 7}, 21, 3, 1, 1)), true); }
+  SECTION("conv2d_grad_weight 3x3 stride 2") { check(conformance::conv_grad_weight(square_conv({3, 17, 13, 11}, 19, 3, 2, 1)), true); }
+  SECTION("conv2d_grad_weight 1x1 stride 2") { check(conformance::conv_grad_weight(square_conv({3, 33, 9, 11}, 17, 1, 2, 0)), true); }
+  SECTION("conv2d_grad_weight 3x3 maps, gathered taps") { check(conformance::conv_grad_weight(square_conv({3, 17, 5, 5}, 19, 3, 2, 1)), true); }
   SECTION("conv2d_grad_weight few channels") { check(conformance::conv_grad_weight(square_conv({3, 5, 9, 9}, 13, 3, 2, 1))); }
   SECTION("conv2d_grad_weight grouped") { check(conformance::conv_grad_weight(square_conv({2, 6, 7, 7}, 12, 3, 1, 1, 2))); }
   SECTION("conv2d_grad_weight 1x1 few channels") { check(conformance::conv_grad_weight(square_conv({3, 5, 7, 9}, 7, 1, 1, 0))); }
