@@ -6,7 +6,9 @@
 // (RESNETC_CONV_PATH: AMX tiles where the host has them, direct, im2col; for the weight
 // gradients direct and im2col mean the float32 kernel on rounded operands), on shapes that
 // divide no tile, strided, grouped (a group's operand at an odd element), few input channels
-// (the taps joining k on AMX) and small maps (AMX's gathered copies). The plan is made as usual
+// (the taps joining k on AMX) and small maps (AMX's gathered copies). linear_grad_weight, float32
+// in every precision, reads bf16-stored dy and x too: there against float32 buffers of the
+// rounded values. The plan is made as usual
 // and its operand buffers marked BF16 here: which buffers a training plan stores in bf16 is the
 // plan's rule, not this test's.
 #include <catch2/catch.hpp>
@@ -72,14 +74,16 @@ uint16_t bf16_bits(float v) {
   return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
-// The inputs of kernel `k` that are activations, read in bf16 under bf16 operands.
+// The inputs of kernel `k` that are activations, read in bf16 under bf16 operands (and by
+// linear_grad_weight, float32 in every precision, wherever they are stored in bf16).
 std::vector<size_t> activation_operands(const plan::Kernel& k) {
   switch (k.kind) {
     case ir::OpKind::Conv2d:
     case ir::OpKind::Linear:
     case ir::OpKind::ConvGradInput:
     case ir::OpKind::LinearGradInput: return {0};
-    case ir::OpKind::ConvGradWeight: return {0, 1};
+    case ir::OpKind::ConvGradWeight:
+    case ir::OpKind::LinearGradWeight: return {0, 1};
     default: break;
   }
   FAIL("not a bf16 contraction: " << k.name);
@@ -128,7 +132,10 @@ Result run(const plan::KernelPlan& plan, const char* path, const std::vector<std
 void check(const ir::Graph& graph, bool amx = false) {
   const plan::KernelPlan f32 = plan::make_plan(graph, {.reuse_memory = false, .precision = plan::Precision::Bf16});
   REQUIRE(f32.kernels.size() == 1);
-  REQUIRE(f32.kernels[0].operands == plan::Precision::Bf16);
+  // A kernel on float32 operands computes on them as they are: its float32 buffers get the
+  // rounded values, which is what the BF16 buffers hold.
+  const bool rounds = f32.kernels[0].operands == plan::Precision::Bf16;
+  REQUIRE((rounds || f32.kernels[0].kind == ir::OpKind::LinearGradWeight));
   plan::KernelPlan bf16 = f32;
   for (size_t i : activation_operands(f32.kernels[0])) {
     plan::Buffer& b = bf16.buffers[static_cast<size_t>(f32.kernels[0].inputs[i])];
@@ -149,9 +156,14 @@ void check(const ir::Graph& graph, bool amx = false) {
       values[i][j] = v;
     }
   }
+  std::vector<std::vector<float>> f32_values = values;
+  if (!rounds)
+    for (size_t i : activation_operands(f32.kernels[0]))
+      for (float& v : f32_values[static_cast<size_t>(f32.kernels[0].inputs[i])])
+        v = std::bit_cast<float>(static_cast<uint32_t>(bf16_bits(v)) << 16);
   for (const char* path : {"amx", "direct", "im2col"}) {
     INFO("RESNETC_CONV_PATH=" << path);
-    const Result want = run(f32, path, values);
+    const Result want = run(f32, path, f32_values);
     const Result got = run(bf16, path, values);
     REQUIRE(got.buffers.size() == want.buffers.size());
     for (size_t i = 0; i < want.buffers.size(); ++i) {
@@ -200,4 +212,5 @@ TEST_CASE("bf16 contractions read activations stored in bf16 as their float32 va
   SECTION("conv2d_grad_weight 1x1 few channels") { check(conformance::conv_grad_weight(square_conv({3, 5, 7, 9}, 7, 1, 1, 0))); }
   SECTION("linear with bias") { check(conformance::linear_forward(11, 37, 19, true)); }
   SECTION("linear_grad_input") { check(conformance::linear_grad_input(11, 37, 19)); }
+  SECTION("linear_grad_weight, float32 operands") { check(conformance::linear_grad_weight(11, 37, 19)); }
 }

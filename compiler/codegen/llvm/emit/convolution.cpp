@@ -1,5 +1,6 @@
-// conv2d, conv2d_grad_input, conv2d_grad_weight: NCHW float32, every shape a constant, all
-// lowered onto the register-blocked GEMMs of gemm.h.
+// conv2d, conv2d_grad_input, conv2d_grad_weight: NCHW float32 (under bf16 operands the
+// activations x and dy may be stored as bf16 bits: WindowGemm::in_bf16, WeightGrad::dy_bf16 and
+// x_bf16), every shape a constant, all lowered onto the register-blocked GEMMs of gemm.h.
 //
 //  conv2d             WindowGemm: rows = output channels, columns = (n, oh, ow), k = (c, kh, kw)
 //                     with the taps that never meet the image dropped; the epilogue also

@@ -488,7 +488,8 @@ void emit_tiles(const Ir& ir, KernelBody& k, const WeightGrad& d, const GradDire
 // `bf16`: the operands rounded to bf16 in the copies the kernel makes anyway (dyT, the padded
 // x) or, for x read in place, in a copy of its own: the same products as bf16 multiplies
 // (two bf16 values multiply exactly in float32), at float32's speed. An operand stored in bf16
-// (WeightGrad::dy_bf16, x_bf16) is widened in those copies instead.
+// (WeightGrad::dy_bf16, x_bf16), in any precision (linear_grad_weight is float32 in every one), is
+// widened in those copies instead (x read in place gets a widened copy).
 void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy, llvm::Value* x, llvm::Value* dw,
                              const std::string& tag, bool bf16) {
   GradDirect p = grad_direct_shape(d);
@@ -496,9 +497,8 @@ void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy
   const std::string prefix = unique_prefix(k.b, tag);
   lay_out_columns(ir, d, p, prefix);
   llvm::Value* dyt = emit_transpose_dy(ir, k, d, p, dy, prefix, bf16);
-  if ((d.dy_bf16 || d.x_bf16) && !bf16) throw std::logic_error("WeightGrad: bf16 operands stored need bf16 operands");
-  llvm::Value* x_rounded = bf16 && !p.padded ? emit_rounded_copy(ir, k, x, d.x_bf16, d.batch * p.G * p.Cg * d.in_h * d.in_w, prefix + ".round_x") : nullptr;
-  if (x_rounded) x = x_rounded;
+  llvm::Value* x_copy = (bf16 || d.x_bf16) && !p.padded ? emit_rounded_copy(ir, k, x, d.x_bf16, d.batch * p.G * p.Cg * d.in_h * d.in_w, prefix + ".round_x") : nullptr;
+  if (x_copy) x = x_copy;
   llvm::Value* xpad = p.padded ? emit_padded_x(ir, k, d, p, x, prefix, bf16) : nullptr;
   TileGrid t;
   const std::vector<bool> dead = lay_out_tiles(ir, d, p, t, prefix);
@@ -506,7 +506,7 @@ void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy
   emit_tiles(ir, k, d, p, t, xpad ? xpad : x, dyt, dw, prefix);
   ir.release(k.b, dyt);
   if (xpad) ir.release(k.b, xpad);
-  if (x_rounded) ir.release(k.b, x_rounded);
+  if (x_copy) ir.release(k.b, x_copy);
 }
 
 // bf16 operands: AMX tiles where the shape and the host allow (unless RESNETC_CONV_PATH forces

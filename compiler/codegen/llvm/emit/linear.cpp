@@ -60,6 +60,8 @@ void emit_linear(KernelBody& k) {
       d.out_per_group = O;
       d.in_per_group = F;
       d.batch = N;
+      d.dy_bf16 = k.plan.buffer(k.kernel.inputs[0]).dtype == ir::DType::BF16;
+      d.x_bf16 = k.plan.buffer(k.kernel.inputs[1]).dtype == ir::DType::BF16;
       return emit_weight_grad(k, d, k.in[0], k.in[1], k.out, "fc_dw");
     }
     default: break;
