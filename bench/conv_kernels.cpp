@@ -10,6 +10,7 @@
 //                            [--cpu-time]       (time the calling thread's CPU time: for --threads 1 on a busy machine)
 //                            [--shape C,O,HW,K,S,P ...]  (these convolutions instead of ResNet-18's)
 //                            [--precision fp32|bf16]  (the plan's precision, docs/precision.md)
+//                            [--bf16-activations]  (with bf16: x and dy stored as bf16 buffers, ir::DType::BF16)
 //
 // Timings are the fastest of several repetitions (the machine may be shared).
 #include <fmt/format.h>
@@ -18,10 +19,12 @@
 #include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -87,6 +90,25 @@ ir::Graph graph_of(const ConvCase& cc, int64_t batch, OpKind kind) {
   return std::move(g).finish(g.apply(kind, "conv.grad_weight", {dy, g.input()}, a, {}));
 }
 
+// Stores the activation operands of the plan's one kernel (x, dy) as bfloat16 bits, as a bf16
+// training plan stores activations between kernels.
+void store_activations_bf16(plan::KernelPlan& plan) {
+  const plan::Kernel& k = plan.kernels.at(0);
+  for (size_t i = 0; i < k.inputs.size(); ++i) {
+    plan::Buffer& b = plan.buffers[static_cast<size_t>(k.inputs[i])];
+    if (b.role == ir::ValueRole::Parameter) continue;  // the weights stay float32
+    b.dtype = ir::DType::BF16;
+    b.bytes = ir::numel(b.shape) * ir::dtype_bytes(b.dtype);
+  }
+}
+
+// bfloat16 bits of v, rounded to nearest even (v finite).
+uint16_t bf16_bits(float v) {
+  uint32_t u = 0;
+  std::memcpy(&u, &v, sizeof u);
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
 double flops(const ConvCase& cc, int64_t batch) {
   int64_t oh = (cc.hw + 2 * cc.p - cc.k) / cc.s + 1;
   return 2.0 * static_cast<double>(batch * cc.o * cc.c * cc.k * cc.k * oh * oh);
@@ -120,7 +142,7 @@ double time_seconds(cpu::PlanRunner& runner, int reps) {
 
 int main(int argc, char** argv) {
   int64_t hw = 28, batch = 64;
-  bool batch_given = false;
+  bool batch_given = false, bf16_activations = false;
   int threads = 0, reps = 7;
   std::string python, only, ir_kind;
   plan::PlanOptions plan_options;
@@ -142,6 +164,7 @@ int main(int argc, char** argv) {
     else if (arg == "--ir") ir_kind = next();
     else if (arg == "--cpu-time") g_cpu_time = true;
     else if (arg == "--shape") shapes.push_back(next());
+    else if (arg == "--bf16-activations") bf16_activations = true;
     else if (arg == "--precision") {
       const std::string name = next();
       std::optional<plan::Precision> precision = plan::parse_precision(name);
@@ -154,9 +177,13 @@ int main(int argc, char** argv) {
     else if (arg == "--torch") python = (i + 1 < argc && argv[i + 1][0] != '-') ? argv[++i] : "/usr/bin/python3";
     else {
       fmt::print(stderr, "usage: conv_kernels [--input 28|96] [--batch N] [--threads T] [--reps R] [--torch [PYTHON]] "
-                         "[--only NAME] [--ir fwd|dx|dw] [--cpu-time] [--precision fp32|bf16]\n");
+                         "[--only NAME] [--ir fwd|dx|dw] [--cpu-time] [--precision fp32|bf16] [--bf16-activations]\n");
       return 2;
     }
+  }
+  if (bf16_activations && plan_options.precision != plan::Precision::Bf16) {
+    fmt::print(stderr, "--bf16-activations needs --precision bf16\n");
+    return 2;
   }
   if (!batch_given && hw == 96) batch = 32;
   cpu::ThreadPool pool(cpu::ThreadPool::Options{.num_threads = threads});
@@ -178,6 +205,7 @@ int main(int argc, char** argv) {
     for (const ConvCase& cc : cases) {
       if (!only.empty() && cc.name.find(only) == std::string::npos) continue;
       plan::KernelPlan plan = plan::make_plan(graph_of(cc, batch, kind), plan_options);
+      if (bf16_activations) store_activations_bf16(plan);
       codegen::llvm_backend::Jit jit;
       fmt::print("; {}\n{}", cc.name, codegen::llvm_backend::plan_llvm_ir(jit, plan, pool));
     }
@@ -203,8 +231,8 @@ int main(int argc, char** argv) {
     if (torch.empty()) fmt::print(stderr, "warning: no timings from `{}`\n", cmd);
   }
 
-  fmt::print("d2l ResNet-18 convolutions, input 1x{}x{}, batch {}, {} threads, {}; GFLOP/s (ms)\n", hw, hw, batch,
-             pool.num_threads(), plan::precision_name(plan_options.precision));
+  fmt::print("d2l ResNet-18 convolutions, input 1x{}x{}, batch {}, {} threads, {}{}; GFLOP/s (ms)\n", hw, hw, batch,
+             pool.num_threads(), plan::precision_name(plan_options.precision), bf16_activations ? ", activations in bf16" : "");
   fmt::print("{:<14} {:>5} {:>8} | {:>16} {:>16} {:>16}", "conv", "count", "MFLOP", "forward", "grad input",
              "grad weight");
   if (!torch.empty()) fmt::print(" | {:>16} {:>16} {:>16}", "torch fwd", "torch dx", "torch dw");
@@ -217,6 +245,7 @@ int main(int argc, char** argv) {
     for (OpKind kind : kinds) {
       ir::Graph g = graph_of(cc, batch, kind);
       plan::KernelPlan plan = plan::make_plan(g, plan_options);
+      if (bf16_activations) store_activations_bf16(plan);
       codegen::llvm_backend::Jit jit;  // one per plan: kernel symbols are per plan
       const bool cpu_time = g_cpu_time;
       g_cpu_time = false;
@@ -227,9 +256,17 @@ int main(int argc, char** argv) {
       cpu::PlanRunner runner(plan, std::move(fns), pool);
       std::mt19937 rng(1);
       std::uniform_real_distribution<float> u(-1, 1);
-      for (size_t i = 0; i < plan.buffers.size(); ++i)
-        if (plan.buffers[i].storage != plan::Storage::Arena)
-          for (float& v : runner.buffer(static_cast<int>(i))) v = u(rng);
+      for (size_t i = 0; i < plan.buffers.size(); ++i) {
+        const plan::Buffer& b = plan.buffers[i];
+        if (b.storage == plan::Storage::Arena) continue;
+        std::span<float> memory = runner.buffer(static_cast<int>(i));
+        if (b.dtype == ir::DType::BF16) {
+          auto* bits = reinterpret_cast<uint16_t*>(memory.data());
+          for (int64_t j = 0; j < ir::numel(b.shape); ++j) bits[j] = bf16_bits(u(rng));
+        } else {
+          for (float& v : memory) v = u(rng);
+        }
+      }
       double t = time_seconds(runner, reps);
       if (!(kind == OpKind::ConvGradInput && cc.c == 1)) total_ours += t * cc.count;
       fmt::print(" {:>7.1f} ({:>6.2f})", f / t / 1e9, t * 1e3);

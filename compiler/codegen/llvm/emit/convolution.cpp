@@ -1,5 +1,6 @@
-// conv2d, conv2d_grad_input, conv2d_grad_weight: NCHW float32, every shape a constant, all
-// lowered onto the register-blocked GEMMs of gemm.h.
+// conv2d, conv2d_grad_input, conv2d_grad_weight: NCHW float32 (under bf16 operands the
+// activations x and dy may be stored as bf16 bits: WindowGemm::in_bf16, WeightGrad::dy_bf16 and
+// x_bf16), every shape a constant, all lowered onto the register-blocked GEMMs of gemm.h.
 //
 //  conv2d             WindowGemm: rows = output channels, columns = (n, oh, ow), k = (c, kh, kw)
 //                     with the taps that never meet the image dropped; the epilogue also
@@ -19,6 +20,9 @@
 
 namespace resnetc::codegen::llvm_backend {
 namespace {
+
+// Whether the kernel's input i is stored as bfloat16 bits (an activation between bf16 kernels).
+bool stored_bf16(const KernelBody& k, size_t i) { return k.plan.buffer(k.kernel.inputs.at(i)).dtype == ir::DType::BF16; }
 
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 int64_t ceil_div_signed(int64_t a, int64_t b) { return -floor_div(-a, b); }
@@ -89,6 +93,7 @@ void emit_forward(KernelBody& k) {
   d.out_n = s.O * s.OH * s.OW;
   d.out_row = s.OH * s.OW;
   d.out_w = s.OW;
+  d.in_bf16 = stored_bf16(k, 0);
   llvm::Value* bias = k.in.size() > 2 ? k.in[2] : nullptr;
   emit_window_gemm(k, d, k.in[1], k.in[0], bias, k.out, k.stats, "conv");
 }
@@ -136,6 +141,7 @@ void emit_grad_input(KernelBody& k) {
       d.out_oh = s.SH * qh_lo + rh - s.PH;
       d.out_sw = s.SW;
       d.out_ow = s.SW * qw_lo + rw - s.PW;
+      d.in_bf16 = stored_bf16(k, 0);
       emit_window_gemm(k, d, k.in[1], k.in[0], nullptr, k.out, nullptr, fmt::format("dx{}{}", rh, rw));
     }
   }
@@ -160,6 +166,8 @@ void emit_grad_weight(KernelBody& k) {
   d.pad_w = s.PW;
   d.dilation_h = s.DH;
   d.dilation_w = s.DW;
+  d.dy_bf16 = stored_bf16(k, 0);
+  d.x_bf16 = stored_bf16(k, 1);
   emit_weight_grad(k, d, k.in[0], k.in[1], k.out, "dw");
 }
 

@@ -26,6 +26,9 @@
 //   input channels a tile's k's share a tap and only the position classes that see it
 //   contribute (dead taps are zeroed); with fewer, x comes from a zero-padded copy. With bf16
 //   operands: AMX tiles, or this kernel on operands rounded to bf16 (gemm_weight_grad_bf16.h).
+// With bf16 operands the activation operand (WindowGemm's `in`, WeightGrad's dy and x) may be
+// stored as bfloat16 bits (a BF16 plan buffer): every path reads those bits as they are, in the
+// copies it makes anyway (gemm_internal.h: operand_at, load_operand, gather_operand).
 //
 // Row statistics (`stats`: conv2d's BatchNorm statistics in its epilogue), on both WindowGemm
 // paths: every work item adds the rows' sums and squares of the block it writes, taken from
@@ -66,6 +69,8 @@ struct WindowGemm {
   // Output (g, row, n, qh, qw):
   //   out[g*out_g + n*out_n + row*out_row + (qh*out_sh + out_oh)*out_w + qw*out_sw + out_ow].
   int64_t out_g = 0, out_n = 0, out_row = 0, out_w = 1, out_sh = 1, out_oh = 0, out_sw = 1, out_ow = 0;
+  // `in` holds bfloat16 bits (its plan buffer is ir::DType::BF16; bf16 operands only), not floats.
+  bool in_bf16 = false;
 };
 
 // Emits `d` at the builder's position. `bias` (float*, indexed g*rows + row) may be null.
@@ -81,6 +86,8 @@ struct WeightGrad {
   int64_t batch = 1, in_h = 1, in_w = 1, out_h = 1, out_w = 1;
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
   int64_t dilation_h = 1, dilation_w = 1;  // kernel row kh reads x row oh*stride_h - pad_h + kh*dilation_h
+  // dy, x hold bfloat16 bits (their plan buffers are ir::DType::BF16).
+  bool dy_bf16 = false, x_bf16 = false;
 };
 
 // dw [G*Og, Cg, KH, KW] from dy [N, G*Og, OH, OW] and x [N, G*Cg, H, W].

@@ -71,8 +71,9 @@ llvm::Value* pack_amx_gathered(const Ir& ir, Builder& b, llvm::Value* pool, cons
       llvm::Value* kc = bb.CreateMul(kp, c64(bb, 2));
       llvm::Value* has_even = splat(bb.CreateICmpSLT(kc, c64(bb, d.kouter)));
       llvm::Value* has_odd = splat(bb.CreateICmpSLT(bb.CreateAdd(kc, c64(bb, 1)), c64(bb, d.kouter)));
-      llvm::Value* even = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(kc, c64(bb, d.in_c)), bb.CreateAdd(bb.CreateMul(th, c64(bb, d.in_w)), tw)));
-      llvm::Value* odd = ir.at(bb, even, d.in_c);
+      llvm::Value* even = operand_at(ir, bb, cap[0], bb.CreateAdd(bb.CreateMul(kc, c64(bb, d.in_c)), bb.CreateAdd(bb.CreateMul(th, c64(bb, d.in_w)), tw)),
+                                     d.in_bf16);
+      llvm::Value* odd = operand_at(ir, bb, even, d.in_c, d.in_bf16);
       llvm::Value* dst = bb.CreateBitCast(ir.at(bb, cap[1], bb.CreateMul(item, c64(bb, S))), bb.getInt32Ty()->getPointerTo());
       emit_for(bb, "amxg.g", 0, S, kLanes, [&](llvm::Value* g0) {
         llvm::Value* y = bb.CreateAdd(vload64(t_row, g0), splat(th));
@@ -80,9 +81,9 @@ llvm::Value* pack_amx_gathered(const Ir& ir, Builder& b, llvm::Value* pool, cons
         llvm::Value* ok = bb.CreateAnd(bb.CreateAnd(bb.CreateICmpSGE(y, splat(c64(bb, 0))), bb.CreateICmpSLT(y, splat(c64(bb, d.in_h)))),
                                        bb.CreateAnd(bb.CreateICmpSGE(x, splat(c64(bb, 0))), bb.CreateICmpSLT(x, splat(c64(bb, d.in_w)))));
         llvm::Value* index = bb.CreateSelect(ok, vload64(t_base, g0), splat(c64(bb, 0)));
-        llvm::Value* lo = ir.gather(bb, even, index, bb.CreateAnd(ok, has_even));
-        llvm::Value* hi = ir.gather(bb, odd, index, bb.CreateAnd(ok, has_odd));
-        llvm::Value* word = bb.CreateOr(round_to_bf16(bb, lo), bb.CreateShl(round_to_bf16(bb, hi), splat(bb.getInt32(16))));
+        llvm::Value* lo = gather_operand(ir, bb, even, index, bb.CreateAnd(ok, has_even), d.in_bf16);
+        llvm::Value* hi = gather_operand(ir, bb, odd, index, bb.CreateAnd(ok, has_odd), d.in_bf16);
+        llvm::Value* word = bb.CreateOr(operand_bits(bb, lo, d.in_bf16), bb.CreateShl(operand_bits(bb, hi, d.in_bf16), splat(bb.getInt32(16))));
         bb.CreateAlignedStore(word, bb.CreateBitCast(bb.CreateGEP(bb.getInt32Ty(), dst, g0), vi32->getPointerTo()), llvm::Align(64));
       }, LoopHints{.no_vectorize = true, .no_unroll = true});
     }, LoopHints{.no_vectorize = true, .no_unroll = true});

@@ -24,17 +24,17 @@ std::pair<int64_t, int64_t> image_range(int64_t stride, int64_t phase, int64_t p
   return {lo, std::max(lo, hi)};
 }
 
-// 16 lanes of a row of phase b: lanes l*stride + b of the 16*stride floats from `src`
+// 16 lanes of a row of phase b: lanes l*stride + b of the 16*stride elements from `src`
 // (masked: lanes at or past `limit` are not read), as one <16 x float>.
 llvm::Value* load_phase_lanes(const Ir& ir, Builder& b, llvm::Value* src, llvm::Value* limit, llvm::Value* keep,
-                              int64_t stride) {
+                              int64_t stride, bool bf16) {
   llvm::Value* result = llvm::PoisonValue::get(ir.vf);
   for (int64_t c = 0; c < stride; ++c) {
     std::vector<llvm::Constant*> lanes;
     for (int64_t l = 0; l < kLanes; ++l) lanes.push_back(b.getInt64(static_cast<uint64_t>(c * kLanes + l)));
     llvm::Value* mask = b.CreateAnd(b.CreateICmpSLT(llvm::ConstantVector::get(lanes), b.CreateVectorSplat(kLanes, limit)),
                                     b.CreateVectorSplat(kLanes, keep));
-    llvm::Value* chunk = b.CreateMaskedLoad(ir.vf, ir.vptr(b, ir.at(b, src, c * kLanes)), llvm::Align(4), mask, ir.fzero());
+    llvm::Value* chunk = load_operand(ir, b, operand_at(ir, b, src, c * kLanes, bf16), mask, bf16);
     // Lane l takes chunk c's lane (l*stride) % 16 where (l*stride) / 16 == c.
     std::vector<int> pick;
     for (int64_t l = 0; l < kLanes; ++l)
@@ -60,9 +60,10 @@ void pack_phase(const Ir& ir, Builder& b, const WindowGemm& d, const AmxPlanes& 
       llvm::Value* x0 = b.CreateAdd(b.CreateMul(x, c64(b, p.sw)), c64(b, pb - p.pad_l));  // the image column of lane 0
       llvm::Value* limit = b.CreateSub(c64(b, d.in_w), x0);
       llvm::Value* at = b.CreateAdd(src_row, x0);
-      llvm::Value* lo = load_phase_lanes(ir, b, ir.at(b, even, at), limit, b.getTrue(), p.sw);
-      llvm::Value* hi = load_phase_lanes(ir, b, ir.at(b, odd, at), limit, has_odd, p.sw);
-      llvm::Value* word = b.CreateOr(round_to_bf16(b, lo), b.CreateShl(round_to_bf16(b, hi), b.CreateVectorSplat(kLanes, b.getInt32(16))));
+      llvm::Value* lo = load_phase_lanes(ir, b, operand_at(ir, b, even, at, d.in_bf16), limit, b.getTrue(), p.sw, d.in_bf16);
+      llvm::Value* hi = load_phase_lanes(ir, b, operand_at(ir, b, odd, at, d.in_bf16), limit, has_odd, p.sw, d.in_bf16);
+      llvm::Value* word = b.CreateOr(operand_bits(b, lo, d.in_bf16),
+                                     b.CreateShl(operand_bits(b, hi, d.in_bf16), b.CreateVectorSplat(kLanes, b.getInt32(16))));
       llvm::Value* mask = b.CreateICmpSLT(b.CreateAdd(b.CreateVectorSplat(kLanes, x), iota), b.CreateVectorSplat(kLanes, c64(b, x_hi)));
       b.CreateMaskedStore(word, b.CreateBitCast(ir.at(b, dst_row, x), vi32->getPointerTo()), llvm::Align(4), mask);
     }, LoopHints{.no_vectorize = true, .no_unroll = true});
@@ -114,8 +115,8 @@ llvm::Value* pack_amx_phase_planes(const Ir& ir, Builder& b, llvm::Value* pool, 
       llvm::Value* kc = bb.CreateMul(kp, c64(bb, 2));
       llvm::Value* has_odd = bb.CreateICmpSLT(bb.CreateAdd(kc, c64(bb, 1)), c64(bb, d.kouter));
       emit_if(bb, bb.CreateICmpSLT(kc, c64(bb, d.kouter)), [&] {
-        llvm::Value* even = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(n, c64(bb, d.in_n)), bb.CreateMul(kc, c64(bb, d.in_c))));
-        llvm::Value* odd = ir.at(bb, even, d.in_c);
+        llvm::Value* even = operand_at(ir, bb, cap[0], bb.CreateAdd(bb.CreateMul(n, c64(bb, d.in_n)), bb.CreateMul(kc, c64(bb, d.in_c))), d.in_bf16);
+        llvm::Value* odd = operand_at(ir, bb, even, d.in_c, d.in_bf16);
         for (int64_t i = 0; i < P; ++i) {
           const auto [a, pb] = p.phases[static_cast<size_t>(i)];
           pack_phase(ir, bb, d, p, a, pb, even, odd, has_odd, ir.at(bb, dst, i * p.plane));

@@ -35,6 +35,7 @@ WindowGemm fold_taps(const WindowGemm& d) {
   f.in_h = d.out_rows;
   f.in_w = p.Wq;
   f.in_sh = f.in_sw = 1;
+  f.in_bf16 = false;  // its image operand is pack_amx_folded_planes' copy
   return f;
 }
 

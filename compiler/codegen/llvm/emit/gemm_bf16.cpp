@@ -35,6 +35,65 @@ llvm::Value* round_to_bf16(Builder& b, llvm::Value* x) {
   return b.CreateSelect(b.CreateFCmpUNO(x, x), int_like(b, bits, 0x7fc0), rounded);
 }
 
+llvm::Value* operand_at(const Ir& ir, Builder& b, llvm::Value* p, llvm::Value* i, bool bf16) {
+  if (!bf16) return ir.at(b, p, i);
+  return b.CreateGEP(b.getInt16Ty(), b.CreateBitCast(p, b.getInt16Ty()->getPointerTo()), i);
+}
+
+llvm::Value* operand_at(const Ir& ir, Builder& b, llvm::Value* p, int64_t i, bool bf16) {
+  return operand_at(ir, b, p, b.getInt64(static_cast<uint64_t>(i)), bf16);
+}
+
+namespace {
+
+// bf16 bits in the low half of i32 lanes (or an i32) -> float32, exactly.
+llvm::Value* widen_bf16(const Ir& ir, Builder& b, llvm::Value* bits) {
+  llvm::Type* type = llvm::isa<llvm::FixedVectorType>(bits->getType()) ? static_cast<llvm::Type*>(ir.vf) : ir.f32;
+  return b.CreateBitCast(b.CreateShl(bits, int_like(b, bits, 16)), type);
+}
+
+}  // namespace
+
+llvm::Value* load_operand(const Ir& ir, Builder& b, llvm::Value* p, bool bf16) {
+  if (!bf16) return b.CreateAlignedLoad(ir.f32, p, llvm::Align(4));
+  llvm::Value* bits = b.CreateAlignedLoad(b.getInt16Ty(), b.CreateBitCast(p, b.getInt16Ty()->getPointerTo()), llvm::Align(2));
+  return widen_bf16(ir, b, b.CreateZExt(bits, b.getInt32Ty()));
+}
+
+llvm::Value* load_operand(const Ir& ir, Builder& b, llvm::Value* p, llvm::Value* mask, bool bf16) {
+  if (!bf16) return b.CreateMaskedLoad(ir.vf, ir.vptr(b, p), llvm::Align(4), mask, ir.fzero());
+  auto* v16 = llvm::FixedVectorType::get(b.getInt16Ty(), kLanes);
+  llvm::Value* bits = b.CreateMaskedLoad(v16, b.CreateBitCast(p, v16->getPointerTo()), llvm::Align(2), mask,
+                                         llvm::Constant::getNullValue(v16));
+  return widen_bf16(ir, b, b.CreateZExt(bits, llvm::FixedVectorType::get(b.getInt32Ty(), kLanes)));
+}
+
+llvm::Value* gather_operand(const Ir& ir, Builder& b, llvm::Value* p, llvm::Value* index, llvm::Value* mask, bool bf16) {
+  if (!bf16) return b.CreateMaskedGather(ir.vf, b.CreateGEP(ir.f32, p, index), llvm::Align(4), mask, ir.fzero());
+  // p may be at an odd element: count from the aligned word below it (16-bit gathers do not exist).
+  auto* index_type = llvm::cast<llvm::IntegerType>(index->getType()->getScalarType());
+  llvm::Value* odd_base = b.CreateAnd(b.CreateLShr(b.CreatePtrToInt(p, b.getInt64Ty()), b.getInt64(1)), b.getInt64(1));
+  llvm::Value* words = b.CreateBitCast(b.CreateGEP(b.getInt16Ty(), b.CreateBitCast(p, b.getInt16Ty()->getPointerTo()), b.CreateNeg(odd_base)),
+                                       b.getInt32Ty()->getPointerTo());
+  llvm::Value* element = b.CreateAdd(index, b.CreateVectorSplat(kLanes, b.CreateIntCast(odd_base, index_type, false)));
+  llvm::Value* one = b.CreateVectorSplat(kLanes, llvm::ConstantInt::get(index_type, 1));
+  auto* vi32 = llvm::FixedVectorType::get(b.getInt32Ty(), kLanes);
+  llvm::Value* word = b.CreateMaskedGather(vi32, b.CreateGEP(b.getInt32Ty(), words, b.CreateAShr(element, one)), llvm::Align(4), mask,
+                                           llvm::Constant::getNullValue(vi32));
+  llvm::Value* high = b.CreateICmpNE(b.CreateAnd(element, one), llvm::Constant::getNullValue(element->getType()));
+  llvm::Value* bits = b.CreateSelect(high, b.CreateAnd(word, int_like(b, word, 0xffff0000u)), b.CreateShl(word, int_like(b, word, 16)));
+  return b.CreateBitCast(bits, ir.vf);
+}
+
+llvm::Value* operand_bits(Builder& b, llvm::Value* x, bool bf16) {
+  if (!bf16) return round_to_bf16(b, x);
+  llvm::Type* int_type = llvm::isa<llvm::FixedVectorType>(x->getType())
+                             ? static_cast<llvm::Type*>(llvm::FixedVectorType::get(b.getInt32Ty(), kLanes))
+                             : b.getInt32Ty();
+  llvm::Value* bits = b.CreateBitCast(x, int_type);
+  return b.CreateLShr(bits, int_like(b, bits, 16));
+}
+
 llvm::Value* pack_a_bf16(const Ir& ir, Builder& b, llvm::Value* pool, const std::string& prefix, const WindowGemm& d,
                          int64_t K, llvm::Value* a) {
   const int64_t T = static_cast<int64_t>(d.tap_a.size()), pairs = ceil_div(K, 2);
@@ -98,6 +157,7 @@ WindowGemm paired_window(const WindowGemm& d) {
   p.in_c = plane;
   p.in_g = p.kouter * plane;
   p.in_n = d.groups * p.in_g;
+  p.in_bf16 = false;  // its image operand is pack_input_pairs' copy
   return p;
 }
 
@@ -116,19 +176,19 @@ llvm::Value* pack_input_pairs(const Ir& ir, Builder& b, llvm::Value* pool, const
       llvm::Value* ng = bb.CreateUDiv(item, c64(bb, pairs));
       llvm::Value* g = bb.CreateURem(ng, c64(bb, d.groups));
       llvm::Value* n = bb.CreateUDiv(ng, c64(bb, d.groups));
-      llvm::Value* even = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateAdd(bb.CreateMul(g, c64(bb, d.in_g)), bb.CreateMul(n, c64(bb, d.in_n))),
-                                                        bb.CreateMul(kp, c64(bb, 2 * d.in_c))));
-      llvm::Value* odd = ir.at(bb, even, d.in_c);
+      llvm::Value* even = operand_at(ir, bb, cap[0], bb.CreateAdd(bb.CreateAdd(bb.CreateMul(g, c64(bb, d.in_g)), bb.CreateMul(n, c64(bb, d.in_n))),
+                                                                 bb.CreateMul(kp, c64(bb, 2 * d.in_c))), d.in_bf16);
+      llvm::Value* odd = operand_at(ir, bb, even, d.in_c, d.in_bf16);
       llvm::Value* has_odd = bb.CreateICmpSLT(bb.CreateAdd(bb.CreateMul(kp, c64(bb, 2)), c64(bb, 1)), c64(bb, d.kouter));
       llvm::Value* dst = ir.at(bb, cap[1], bb.CreateMul(item, c64(bb, plane)));
       emit_for(bb, "inbf.i", 0, ceil_div(plane, kLanes), 1, [&](llvm::Value* v) {
         llvm::Value* i = bb.CreateMul(v, c64(bb, kLanes));
         llvm::Value* mask = bb.CreateICmpSLT(bb.CreateAdd(bb.CreateVectorSplat(kLanes, i), iota), bb.CreateVectorSplat(kLanes, c64(bb, plane)));
-        llvm::Value* lo = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, even, i)), llvm::Align(4), mask, ir.fzero());
-        llvm::Value* hi = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, odd, i)), llvm::Align(4),
-                                              bb.CreateAnd(mask, bb.CreateVectorSplat(kLanes, has_odd)), ir.fzero());
-        llvm::Value* high = round_to_bf16(bb, hi);
-        llvm::Value* word = bb.CreateOr(round_to_bf16(bb, lo), bb.CreateShl(high, int_like(bb, high, 16)));
+        llvm::Value* lo = load_operand(ir, bb, operand_at(ir, bb, even, i, d.in_bf16), mask, d.in_bf16);
+        llvm::Value* hi = load_operand(ir, bb, operand_at(ir, bb, odd, i, d.in_bf16),
+                                       bb.CreateAnd(mask, bb.CreateVectorSplat(kLanes, has_odd)), d.in_bf16);
+        llvm::Value* high = operand_bits(bb, hi, d.in_bf16);
+        llvm::Value* word = bb.CreateOr(operand_bits(bb, lo, d.in_bf16), bb.CreateShl(high, int_like(bb, high, 16)));
         bb.CreateMaskedStore(word, bb.CreateBitCast(ir.at(bb, dst, i), vi32->getPointerTo()), llvm::Align(4), mask);
       }, LoopHints{.no_vectorize = true, .no_unroll = true});
     }, LoopHints{.no_vectorize = true, .no_unroll = true});

@@ -26,7 +26,7 @@ void window_pack(const Ir& ir, Builder& b, const WindowGemm& d, const WindowPlan
     y0[v] = ir.load_vector(b, p.y0, col);
     x0[v] = ir.load_vector(b, p.x0, col);
   }
-  llvm::Value* in_g = ir.at(b, in, b.CreateMul(g, c64(b, d.in_g)));
+  llvm::Value* in_g = operand_at(ir, b, in, b.CreateMul(g, c64(b, d.in_g)), d.in_bf16);
   const int64_t TW = c.w1 - c.w0;
   for (int64_t th = c.h0; th < c.h1; ++th) {
     for (int64_t tw = c.w0; tw < c.w1; ++tw) {
@@ -45,7 +45,7 @@ void window_pack(const Ir& ir, Builder& b, const WindowGemm& d, const WindowPlan
         llvm::Value* channel = ir.vsplat(b, b.CreateMul(kc, c64(b, d.in_c)));
         llvm::Value* dst = ir.at(b, bpack, b.CreateAdd(b.CreateMul(kc, c64(b, c.T * kNR)), c64(b, t * kNR)));
         for (int64_t v = 0; v < kNV; ++v)
-          ir.vstore(b, ir.gather(b, in_g, b.CreateAdd(index[v], channel), mask[v]), ir.at(b, dst, v * kLanes), 64);
+          ir.vstore(b, gather_operand(ir, b, in_g, b.CreateAdd(index[v], channel), mask[v], d.in_bf16), ir.at(b, dst, v * kLanes), 64);
       }, LoopHints{.no_vectorize = true, .no_unroll = true});
     }
   }
@@ -153,6 +153,7 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
   // Under bf16 both formulations multiply bf16 pairs along k (vdpbf16ps); the im2col path
   // converts its packed panels, with one class of all taps (its weights in one k order).
   const bool bf16 = k.kernel.operands == plan::Precision::Bf16;
+  if (d.in_bf16 && !bf16) throw std::logic_error("WindowGemm: a bf16 image operand needs bf16 operands");
   const char* force = std::getenv("RESNETC_CONV_PATH");  // "amx", "direct" or "im2col": for tests and benchmarks
   // bf16 on AMX tiles wherever the shape and the host allow, unless another path is forced.
   if (bf16 && (!force || std::string_view(force) == "amx") && amx_fits(d) && amx_ready())

@@ -215,6 +215,25 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
 // quiet 0x7fc0: the bits in the low half of an i32 (or <16 x i32>).
 llvm::Value* round_to_bf16(Builder& b, llvm::Value* x);
 
+// An activation operand as its plan buffer stores it: float32, or (`bf16`, ir::DType::BF16) the
+// bits of bfloat16 values, which the kernels take as they are: a bf16 value rounds to itself,
+// so a kernel on the bf16 buffer computes what it computes on the float32 buffer of the same
+// values. These read either as float32 (bf16 widened exactly: the bits in a float's top half).
+// &p[i]:
+llvm::Value* operand_at(const Ir& ir, Builder& b, llvm::Value* p, llvm::Value* i, bool bf16);
+llvm::Value* operand_at(const Ir& ir, Builder& b, llvm::Value* p, int64_t i, bool bf16);
+// p[0]:
+llvm::Value* load_operand(const Ir& ir, Builder& b, llvm::Value* p, bool bf16);
+// p[0..16) where `mask` (lanes off: zero):
+llvm::Value* load_operand(const Ir& ir, Builder& b, llvm::Value* p, llvm::Value* mask, bool bf16);
+// p[index[l]] where `mask` (lanes off: zero). bf16: each lane gathers the aligned 32-bit word
+// holding its element (plan buffers start 4-byte aligned and span whole words: the arena's
+// alignment) and keeps its half.
+llvm::Value* gather_operand(const Ir& ir, Builder& b, llvm::Value* p, llvm::Value* index, llvm::Value* mask, bool bf16);
+// The bf16 bits (the low half of an i32 or <16 x i32>) of x, a value load_operand read:
+// round_to_bf16, or where the operand is stored in bf16, its bits as they are.
+llvm::Value* operand_bits(Builder& b, llvm::Value* x, bool bf16);
+
 // The weights A in bf16, [groups * rows][ceil(K/2) words], k = kc * taps + tap, the odd K's
 // last word padded with zero; allocated with Ir::alloc (the caller releases it), filled by a
 // parallel loop on `pool` (functions named after `prefix`).

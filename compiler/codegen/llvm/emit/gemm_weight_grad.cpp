@@ -135,8 +135,9 @@ llvm::Value* emit_transpose_dy(const Ir& ir, KernelBody& k, const WeightGrad& d,
       llvm::Value* op = bb.CreateURem(gop, c64(bb, p.OPn));
       llvm::Value* g = bb.CreateUDiv(gop, c64(bb, p.OPn));
       llvm::Value* o0 = bb.CreateMul(op, c64(bb, kDRows));
-      llvm::Value* src = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(n, c64(bb, O * p.P)),
-                                                       bb.CreateMul(bb.CreateAdd(bb.CreateMul(g, c64(bb, p.Og)), o0), c64(bb, p.P))));
+      llvm::Value* src = operand_at(ir, bb, cap[0], bb.CreateAdd(bb.CreateMul(n, c64(bb, O * p.P)),
+                                                                bb.CreateMul(bb.CreateAdd(bb.CreateMul(g, c64(bb, p.Og)), o0), c64(bb, p.P))),
+                                    d.dy_bf16);
       llvm::Value* dst = ir.at(bb, cap[1], bb.CreateMul(bb.CreateAdd(bb.CreateMul(gop, c64(bb, d.batch)), n), c64(bb, p.P * kDRows)));
       emit_for(bb, "pb", 0, ceil_div(p.P, kLanes), 1, [&](llvm::Value* pb) {
         llvm::Value* p0 = bb.CreateMul(pb, c64(bb, kLanes));
@@ -146,9 +147,8 @@ llvm::Value* emit_transpose_dy(const Ir& ir, KernelBody& k, const WeightGrad& d,
           for (int64_t r = 0; r < 8; ++r) {
             llvm::Value* ok = bb.CreateICmpSLT(bb.CreateAdd(o0, c64(bb, 8 * h + r)), c64(bb, p.Og));
             llvm::Value* m = bb.CreateAnd(pmask, bb.CreateVectorSplat(kLanes, ok));
-            a[r] = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, src, bb.CreateAdd(c64(bb, (8 * h + r) * p.P), p0))),
-                                       llvm::Align(4), m, ir.fzero());
-            if (bf16) a[r] = round_as_float(bb, a[r]);
+            a[r] = load_operand(ir, bb, operand_at(ir, bb, src, bb.CreateAdd(c64(bb, (8 * h + r) * p.P), p0), d.dy_bf16), m, d.dy_bf16);
+            if (bf16 && !d.dy_bf16) a[r] = round_as_float(bb, a[r]);
           }
           std::vector<llvm::Value*> rows = transpose8x16(bb, a);
           for (int64_t l = 0; l < kLanes; ++l) {
@@ -174,7 +174,7 @@ llvm::Value* emit_padded_x(const Ir& ir, KernelBody& k, const WeightGrad& d, con
   emit_parallel_for(b, k.pool, prefix + ".pad", c64(b, d.batch * C), {x, xpad},
                     [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
     emit_for(bb, "plane", begin, end, c64(bb, 1), [&](llvm::Value* plane) {
-      llvm::Value* src = ir.at(bb, cap[0], bb.CreateMul(plane, c64(bb, HW)));
+      llvm::Value* src = operand_at(ir, bb, cap[0], bb.CreateMul(plane, c64(bb, HW)), d.x_bf16);
       llvm::Value* dst = ir.at(bb, cap[1], bb.CreateMul(plane, c64(bb, p.Hp * p.Wp)));
       emit_for(bb, "y", 0, p.Hp, 1, [&](llvm::Value* y) {
         llvm::Value* sy = bb.CreateSub(y, c64(bb, d.pad_h));
@@ -183,8 +183,8 @@ llvm::Value* emit_padded_x(const Ir& ir, KernelBody& k, const WeightGrad& d, con
           llvm::Value* sx = bb.CreateSub(xx, c64(bb, d.pad_w));
           llvm::Value* ok = bb.CreateAnd(row_ok, bb.CreateICmpULT(sx, c64(bb, d.in_w)));
           llvm::Value* at = bb.CreateSelect(ok, bb.CreateAdd(bb.CreateMul(sy, c64(bb, d.in_w)), sx), c64(bb, 0));
-          llvm::Value* v = bb.CreateSelect(ok, bb.CreateAlignedLoad(ir.f32, ir.at(bb, src, at), llvm::Align(4)), f32(bb, 0));
-          if (bf16) v = round_as_float(bb, v);
+          llvm::Value* v = bb.CreateSelect(ok, load_operand(ir, bb, operand_at(ir, bb, src, at, d.x_bf16), d.x_bf16), f32(bb, 0));
+          if (bf16 && !d.x_bf16) v = round_as_float(bb, v);
           bb.CreateAlignedStore(v, ir.at(bb, dst, bb.CreateAdd(bb.CreateMul(y, c64(bb, p.Wp)), xx)), llvm::Align(4));
         }, LoopHints{.vectorize = true});
       }, LoopHints{.no_vectorize = true});
@@ -487,7 +487,9 @@ void emit_tiles(const Ir& ir, KernelBody& k, const WeightGrad& d, const GradDire
 
 // `bf16`: the operands rounded to bf16 in the copies the kernel makes anyway (dyT, the padded
 // x) or, for x read in place, in a copy of its own: the same products as bf16 multiplies
-// (two bf16 values multiply exactly in float32), at float32's speed.
+// (two bf16 values multiply exactly in float32), at float32's speed. An operand stored in bf16
+// (WeightGrad::dy_bf16, x_bf16), in any precision (linear_grad_weight is float32 in every one), is
+// widened in those copies instead (x read in place gets a widened copy).
 void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy, llvm::Value* x, llvm::Value* dw,
                              const std::string& tag, bool bf16) {
   GradDirect p = grad_direct_shape(d);
@@ -495,8 +497,8 @@ void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy
   const std::string prefix = unique_prefix(k.b, tag);
   lay_out_columns(ir, d, p, prefix);
   llvm::Value* dyt = emit_transpose_dy(ir, k, d, p, dy, prefix, bf16);
-  llvm::Value* x_bf16 = bf16 && !p.padded ? emit_rounded_copy(ir, k, x, d.batch * p.G * p.Cg * d.in_h * d.in_w, prefix + ".round_x") : nullptr;
-  if (x_bf16) x = x_bf16;
+  llvm::Value* x_copy = (bf16 || d.x_bf16) && !p.padded ? emit_rounded_copy(ir, k, x, d.x_bf16, d.batch * p.G * p.Cg * d.in_h * d.in_w, prefix + ".round_x") : nullptr;
+  if (x_copy) x = x_copy;
   llvm::Value* xpad = p.padded ? emit_padded_x(ir, k, d, p, x, prefix, bf16) : nullptr;
   TileGrid t;
   const std::vector<bool> dead = lay_out_tiles(ir, d, p, t, prefix);
@@ -504,7 +506,7 @@ void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy
   emit_tiles(ir, k, d, p, t, xpad ? xpad : x, dyt, dw, prefix);
   ir.release(k.b, dyt);
   if (xpad) ir.release(k.b, xpad);
-  if (x_bf16) ir.release(k.b, x_bf16);
+  if (x_copy) ir.release(k.b, x_copy);
 }
 
 // bf16 operands: AMX tiles where the shape and the host allow (unless RESNETC_CONV_PATH forces

@@ -119,20 +119,20 @@ llvm::Value* lanes_below(Builder& b, llvm::Value* x0, int64_t limit) {
 
 const LoopHints kPlain{.no_vectorize = true, .no_unroll = true};
 
-// dst[j] = bf16(src[j * stride]), j < count (dst: i16*).
-void store_row_bf16(const Ir& ir, Builder& bb, llvm::Value* src, int64_t stride, int64_t count, llvm::Value* dst) {
+// dst[j] = bf16(src[j * stride]), j < count (dst: i16*; src: bf16 bits where `bf16`).
+void store_row_bf16(const Ir& ir, Builder& bb, llvm::Value* src, int64_t stride, int64_t count, llvm::Value* dst, bool bf16) {
   auto* v16 = llvm::FixedVectorType::get(bb.getInt16Ty(), kLanes);
   emit_for(bb, "xbf.x", 0, ceil_div(count, kLanes), 1, [&](llvm::Value* v) {
     llvm::Value* j0 = bb.CreateMul(v, c64(bb, kLanes));
     llvm::Value* mask = lanes_below(bb, j0, count);
     llvm::Value* val;
     if (stride == 1) {
-      val = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, src, j0)), llvm::Align(4), mask, ir.fzero());
+      val = load_operand(ir, bb, operand_at(ir, bb, src, j0, bf16), mask, bf16);
     } else {
       llvm::Value* index = bb.CreateMul(bb.CreateAdd(bb.CreateVectorSplat(kLanes, j0), iota64(bb)), bb.CreateVectorSplat(kLanes, c64(bb, stride)));
-      val = bb.CreateMaskedGather(ir.vf, bb.CreateGEP(ir.f32, src, index), llvm::Align(4), mask, ir.fzero());
+      val = gather_operand(ir, bb, src, index, mask, bf16);
     }
-    bb.CreateMaskedStore(bb.CreateTrunc(round_to_bf16(bb, val), v16),
+    bb.CreateMaskedStore(bb.CreateTrunc(operand_bits(bb, val, bf16), v16),
                          bb.CreateBitCast(bb.CreateGEP(bb.getInt16Ty(), dst, j0), v16->getPointerTo()), llvm::Align(2), mask);
   }, kPlain);
 }
@@ -153,8 +153,8 @@ llvm::Value* pack_x(const Ir& ir, KernelBody& k, const WeightGrad& d, const Grad
         emit_for(bb, "xbf.ny", 0, d.batch * d.in_h, 1, [&](llvm::Value* ny) {
           llvm::Value* n = bb.CreateUDiv(ny, c64(bb, d.in_h));
           llvm::Value* y = bb.CreateURem(ny, c64(bb, d.in_h));
-          llvm::Value* src = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(bb.CreateAdd(bb.CreateMul(n, c64(bb, s.C)), c), c64(bb, d.in_h * d.in_w)),
-                                                           bb.CreateMul(y, c64(bb, d.in_w))));
+          llvm::Value* src = operand_at(ir, bb, cap[0], bb.CreateAdd(bb.CreateMul(bb.CreateAdd(bb.CreateMul(n, c64(bb, s.C)), c), c64(bb, d.in_h * d.in_w)),
+                                                                    bb.CreateMul(y, c64(bb, d.in_w))), d.x_bf16);
           llvm::Value* padded_y = bb.CreateAdd(y, c64(bb, d.pad_h));
           llvm::Value* plane_row = bb.CreateAdd(bb.CreateMul(n, c64(bb, s.S)), bb.CreateMul(bb.CreateUDiv(padded_y, c64(bb, d.stride_h)), c64(bb, s.Wq)));
           llvm::Value* phase_h = bb.CreateURem(padded_y, c64(bb, d.stride_h));
@@ -167,7 +167,7 @@ llvm::Value* pack_x(const Ir& ir, KernelBody& k, const WeightGrad& d, const Grad
               llvm::Value* phase = bb.CreateAdd(bb.CreateMul(phase_h, c64(bb, d.stride_w)), c64(bb, pw));
               llvm::Value* dst = bb.CreateGEP(i16, row, bb.CreateAdd(bb.CreateMul(phase, c64(bb, s.SEG)),
                                                                      bb.CreateAdd(plane_row, c64(bb, (x0 + d.pad_w) / d.stride_w))));
-              store_row_bf16(ir, bb, ir.at(bb, src, x0), d.stride_w, ceil_div(d.in_w - x0, d.stride_w), dst);
+              store_row_bf16(ir, bb, operand_at(ir, bb, src, x0, d.x_bf16), d.stride_w, ceil_div(d.in_w - x0, d.stride_w), dst, d.x_bf16);
             }
           });
         }, kPlain);
@@ -199,7 +199,7 @@ llvm::Value* pack_x_gathered(const Ir& ir, KernelBody& k, const WeightGrad& d, c
           // The tap's input row and column of output (0, 0), and the image's plane of channel c.
           llvm::Value* y0 = bb.CreateSub(bb.CreateMul(bb.CreateUDiv(t, c64(bb, d.kernel_w)), c64(bb, d.dilation_h)), c64(bb, d.pad_h));
           llvm::Value* x0 = bb.CreateSub(bb.CreateMul(bb.CreateURem(t, c64(bb, d.kernel_w)), c64(bb, d.dilation_w)), c64(bb, d.pad_w));
-          llvm::Value* src = ir.at(bb, cap[0], bb.CreateMul(bb.CreateAdd(bb.CreateMul(n, c64(bb, s.C)), c), c64(bb, d.in_h * d.in_w)));
+          llvm::Value* src = operand_at(ir, bb, cap[0], bb.CreateMul(bb.CreateAdd(bb.CreateMul(n, c64(bb, s.C)), c), c64(bb, d.in_h * d.in_w)), d.x_bf16);
           llvm::Value* dst = bb.CreateGEP(i16, row, bb.CreateAdd(bb.CreateMul(t, c64(bb, s.SEG)), bb.CreateMul(n, c64(bb, s.Wq))));
           emit_for(bb, "xg.p", 0, ceil_div(P, kLanes), 1, [&](llvm::Value* v) {
             llvm::Value* p0 = bb.CreateMul(v, c64(bb, kLanes));
@@ -209,8 +209,8 @@ llvm::Value* pack_x_gathered(const Ir& ir, KernelBody& k, const WeightGrad& d, c
             llvm::Value* in_p = bb.CreateICmpSLT(p, splat(P));
             llvm::Value* ok = bb.CreateAnd(in_p, bb.CreateAnd(bb.CreateICmpULT(iy, splat(d.in_h)), bb.CreateICmpULT(ix, splat(d.in_w))));
             llvm::Value* index = bb.CreateSelect(ok, bb.CreateAdd(bb.CreateMul(iy, splat(d.in_w)), ix), splat(0));
-            llvm::Value* val = bb.CreateMaskedGather(ir.vf, bb.CreateGEP(ir.f32, src, index), llvm::Align(4), ok, ir.fzero());
-            bb.CreateMaskedStore(bb.CreateTrunc(round_to_bf16(bb, val), v16),
+            llvm::Value* val = gather_operand(ir, bb, src, index, ok, d.x_bf16);
+            bb.CreateMaskedStore(bb.CreateTrunc(operand_bits(bb, val, d.x_bf16), v16),
                                  bb.CreateBitCast(bb.CreateGEP(i16, dst, p0), v16->getPointerTo()), llvm::Align(2), in_p);
           }, kPlain);
         }, kPlain);
@@ -220,11 +220,11 @@ llvm::Value* pack_x_gathered(const Ir& ir, KernelBody& k, const WeightGrad& d, c
   return xb;
 }
 
-// 16 words from 32 consecutive positions (two vectors): (even, odd) pairs in bf16, the even
-// position in the low half, as tdpbf16ps pairs k.
-llvm::Value* position_pairs(Builder& b, llvm::Value* lo, llvm::Value* hi) {
-  llvm::Value* rl = round_to_bf16(b, lo);
-  llvm::Value* rh = round_to_bf16(b, hi);
+// 16 words from 32 consecutive positions (two vectors, load_operand's): (even, odd) pairs in
+// bf16, the even position in the low half, as tdpbf16ps pairs k.
+llvm::Value* position_pairs(Builder& b, llvm::Value* lo, llvm::Value* hi, bool bf16) {
+  llvm::Value* rl = operand_bits(b, lo, bf16);
+  llvm::Value* rh = operand_bits(b, hi, bf16);
   std::vector<int> even, odd;
   for (int j = 0; j < kLanes; ++j) even.push_back(2 * j), odd.push_back(2 * j + 1);
   llvm::Value* e = b.CreateShuffleVector(rl, rh, even);
@@ -250,8 +250,8 @@ llvm::Value* pack_dy(const Ir& ir, KernelBody& k, const WeightGrad& d, const Gra
       emit_for(bb, "dybf.o", 0, ceil_div(s.O, 8), 1, [&](llvm::Value* o8) {
         llvm::Value* o0 = bb.CreateMul(o8, c64(bb, 8));
         emit_for(bb, "dybf.qh", 0, s.rows, 1, [&](llvm::Value* qh) {
-          llvm::Value* src = ir.at(bb, cap[0], bb.CreateAdd(bb.CreateMul(bb.CreateAdd(bb.CreateMul(n, c64(bb, s.O)), o0), c64(bb, d.out_h * d.out_w)),
-                                                           bb.CreateMul(qh, c64(bb, s.cols))));
+          llvm::Value* src = operand_at(ir, bb, cap[0], bb.CreateAdd(bb.CreateMul(bb.CreateAdd(bb.CreateMul(n, c64(bb, s.O)), o0), c64(bb, d.out_h * d.out_w)),
+                                                                    bb.CreateMul(qh, c64(bb, s.cols))), d.dy_bf16);
           llvm::Value* dst = ir.at(bb, image, bb.CreateAdd(bb.CreateMul(qh, c64(bb, s.Wq / 2 * Opad)), o0));
           emit_for(bb, "dybf.q", 0, ceil_div(s.cols, kStep), 1, [&](llvm::Value* qb) {
             llvm::Value* q0 = bb.CreateMul(qb, c64(bb, kStep));
@@ -262,10 +262,10 @@ llvm::Value* pack_dy(const Ir& ir, KernelBody& k, const WeightGrad& d, const Gra
               for (int64_t h = 0; h < 2; ++h) {
                 llvm::Value* q = bb.CreateAdd(q0, c64(bb, h * kLanes));
                 llvm::Value* mask = bb.CreateAnd(lanes_below(bb, q, s.cols), channel);
-                half[h] = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, src, bb.CreateAdd(c64(bb, r * d.out_h * d.out_w), q))),
-                                              llvm::Align(4), mask, ir.fzero());
+                half[h] = load_operand(ir, bb, operand_at(ir, bb, src, bb.CreateAdd(c64(bb, r * d.out_h * d.out_w), q), d.dy_bf16), mask,
+                                       d.dy_bf16);
               }
-              words[r] = position_pairs(bb, half[0], half[1]);
+              words[r] = position_pairs(bb, half[0], half[1], d.dy_bf16);
             }
             std::vector<llvm::Value*> pairs = transpose8x16(bb, words);  // pairs[j]: channels o0..o0+7 of pair j
             for (int64_t j = 0; j < kLanes; ++j) {
@@ -440,7 +440,8 @@ llvm::Value* round_as_float(Builder& b, llvm::Value* x) {
   return b.CreateBitCast(b.CreateShl(bits, llvm::ConstantInt::get(bits->getType(), 16)), x->getType());
 }
 
-llvm::Value* emit_rounded_copy(const Ir& ir, KernelBody& k, llvm::Value* src, int64_t count, const std::string& prefix) {
+llvm::Value* emit_rounded_copy(const Ir& ir, KernelBody& k, llvm::Value* src, bool src_bf16, int64_t count,
+                               const std::string& prefix) {
   constexpr int64_t kPiece = 4096;  // floats per parallel piece
   Builder& b = k.b;
   llvm::Value* copy = ir.alloc(b, count * 4);
@@ -451,8 +452,8 @@ llvm::Value* emit_rounded_copy(const Ir& ir, KernelBody& k, llvm::Value* src, in
     emit_for(bb, "round.v", from, to, c64(bb, 1), [&](llvm::Value* v) {
       llvm::Value* i = bb.CreateMul(v, c64(bb, kLanes));
       llvm::Value* mask = lanes_below(bb, i, count);
-      llvm::Value* val = bb.CreateMaskedLoad(ir.vf, ir.vptr(bb, ir.at(bb, cap[0], i)), llvm::Align(4), mask, ir.fzero());
-      bb.CreateMaskedStore(round_as_float(bb, val), ir.vptr(bb, ir.at(bb, cap[1], i)), llvm::Align(64), mask);
+      llvm::Value* val = load_operand(ir, bb, operand_at(ir, bb, cap[0], i, src_bf16), mask, src_bf16);
+      bb.CreateMaskedStore(src_bf16 ? val : round_as_float(bb, val), ir.vptr(bb, ir.at(bb, cap[1], i)), llvm::Align(64), mask);
     }, kPlain);
   });
   return copy;

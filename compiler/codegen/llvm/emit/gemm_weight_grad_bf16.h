@@ -19,8 +19,10 @@ void emit_amx_weight_grad(KernelBody& k, const WeightGrad& d, llvm::Value* dy, l
 // x (float or <16 x float>) rounded to bfloat16 and widened back to float32 (exactly).
 llvm::Value* round_as_float(Builder& b, llvm::Value* x);
 
-// A copy of the `count` floats at src, each rounded to bfloat16 (nearest, ties to even) and kept
-// as a float; Ir::alloc'd (the caller releases it), filled over the thread pool.
-llvm::Value* emit_rounded_copy(const Ir& ir, KernelBody& k, llvm::Value* src, int64_t count, const std::string& prefix);
+// A copy of the `count` elements at src, each rounded to bfloat16 (nearest, ties to even) and
+// kept as a float (`src_bf16`: src holds bf16 bits, widened); Ir::alloc'd (the caller releases
+// it), filled over the thread pool.
+llvm::Value* emit_rounded_copy(const Ir& ir, KernelBody& k, llvm::Value* src, bool src_bf16, int64_t count,
+                               const std::string& prefix);
 
 }  // namespace resnetc::codegen::llvm_backend::gemm_internal

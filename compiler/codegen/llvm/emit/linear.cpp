@@ -39,6 +39,7 @@ void emit_linear(KernelBody& k) {
       d.a_kc = 1;
       d.out_n = O;
       d.out_row = 1;
+      d.in_bf16 = k.plan.buffer(k.kernel.inputs[0]).dtype == ir::DType::BF16;
       return emit_window_gemm(k, d, k.in[1], k.in[0], k.in.size() > 2 ? k.in[2] : nullptr, k.out, nullptr, "fc");
     }
     case ir::OpKind::LinearGradInput: {
@@ -50,6 +51,7 @@ void emit_linear(KernelBody& k) {
       d.a_kc = F;
       d.out_n = F;
       d.out_row = 1;
+      d.in_bf16 = k.plan.buffer(k.kernel.inputs[0]).dtype == ir::DType::BF16;
       return emit_window_gemm(k, d, k.in[1], k.in[0], nullptr, k.out, nullptr, "fc_dx");
     }
     case ir::OpKind::LinearGradWeight: {
@@ -58,6 +60,8 @@ void emit_linear(KernelBody& k) {
       d.out_per_group = O;
       d.in_per_group = F;
       d.batch = N;
+      d.dy_bf16 = k.plan.buffer(k.kernel.inputs[0]).dtype == ir::DType::BF16;
+      d.x_bf16 = k.plan.buffer(k.kernel.inputs[1]).dtype == ir::DType::BF16;
       return emit_weight_grad(k, d, k.in[0], k.in[1], k.out, "fc_dw");
     }
     default: break;
