@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/codegen/llvm/emit/bf16.h"
 #include "compiler/codegen/llvm/emit/gemm.h"
 
 namespace resnetc::codegen::llvm_backend::gemm_internal {
@@ -210,10 +211,6 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
 // bf16 operands (gemm_bf16.cpp; plan::Precision::Bf16 on the im2col path, one class of all
 // taps, K = taps x kouter in the packed panels' order). Pairs of k are multiplied by
 // vdpbf16ps: the even k in the low half of a 32-bit word, the odd k in the high half.
-
-// x (float or <16 x float>) rounded to bfloat16, to nearest with ties to even, NaN to the
-// quiet 0x7fc0: the bits in the low half of an i32 (or <16 x i32>).
-llvm::Value* round_to_bf16(Builder& b, llvm::Value* x);
 
 // The weights A in bf16, [groups * rows][ceil(K/2) words], k = kc * taps + tap, the odd K's
 // last word padded with zero; allocated with Ir::alloc (the caller releases it), filled by a
