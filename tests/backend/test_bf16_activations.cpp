@@ -21,6 +21,7 @@
 #include "compiler/passes/pass.h"
 #include "compiler/reference/bf16.h"
 #include "compiler/reference/executor.h"
+#include "tests/bf16_bounds.h"
 #include "tests/conformance/graphs.h"
 
 using namespace resnetc;
@@ -210,7 +211,7 @@ TEST_CASE("a plan storing an activation in bf16 matches the reference rounding i
   const plan::KernelPlan p = with_bf16(fp32, chosen);
   cpu::PlanRunner run(p, codegen::llvm_backend::compile_plan(jit(), p, cpu::ThreadPool::global()), cpu::ThreadPool::global());
   reference::Executor exact(graph), stored(graph);
-  for (int b : chosen) stored.store_in_bf16(p.buffer(b).value);
+  testing::store_as_planned(stored, p);
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> uniform(-2, 2);
   std::vector<double> images(static_cast<size_t>(ir::numel(p.buffer(p.input).shape)));
