@@ -71,10 +71,10 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
     p.buffers.push_back(std::move(b));
   }
   // Statistics computed in a conv's epilogue: the bn_stats has no kernel of its own.
-  std::vector<std::pair<int, int64_t>> views;  // (view, its byte offset in its source), sources first
   std::map<ir::OpId, ir::ValueId> epilogue_stats;  // conv op -> its statistics
   for (const ir::Op& op : g.ops)
     if (op.kind == ir::OpKind::BnStats && op.attrs.epilogue) epilogue_stats[g.value(op.inputs[0]).producer] = op.output;
+  std::vector<std::pair<int, int64_t>> views;  // (view, its byte offset in its source), sources first
   // Without updates, ops that compute only from parameters and state go first, as a preamble
   // (stable, so the order stays topological: a constant op reads only earlier constants).
   std::vector<bool> constant(g.values.size());
