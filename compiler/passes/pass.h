@@ -32,6 +32,7 @@ struct PipelineOptions {
   bool verify_each = false;  // run the verifier after every pass (the pipeline always verifies at the end)
   std::ostream* print_to = nullptr;  // where --print-after goes; required when printing
   plan::Precision precision = plan::Precision::Fp32;  // the plan's (plan::PlanOptions::precision)
+  bool bf16_activations = false;                      // plan::PlanOptions::bf16_activations
 };
 
 // The options of level `level` with nothing printed or verified between passes.

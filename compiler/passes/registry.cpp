@@ -51,7 +51,9 @@ void run_pipeline(ir::Graph& graph, const PipelineOptions& options) {
 
 plan::KernelPlan optimized_plan(ir::Graph graph, const PipelineOptions& options) {
   run_pipeline(graph, options);
-  return plan::make_plan(graph, {.reuse_memory = options.level > 0, .precision = options.precision});
+  return plan::make_plan(graph, {.reuse_memory = options.level > 0,
+                                 .precision = options.precision,
+                                 .bf16_activations = options.bf16_activations});
 }
 
 }  // namespace resnetc::passes

@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "compiler/ir/ops.h"
 #include "compiler/plan/memory_plan.h"
+#include "compiler/plan/storage_precision.h"
 
 namespace resnetc::plan {
 namespace {
@@ -64,12 +67,6 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
     const ir::Value& v = g.values[i];
     Buffer b{v.name, static_cast<ir::ValueId>(i), v.shape, v.dtype, v.role, storage_of(v.role), 0,
              ir::numel(v.shape) * ir::dtype_bytes(v.dtype)};
-    const bool is_view = v.producer >= 0 && aliases(g.op(v.producer).kind);
-    if (!is_view) {
-      int64_t& end = p.storage_bytes[static_cast<int>(b.storage)];
-      b.offset = end;
-      end += align_buffer(b.bytes);
-    }
     index[b.value] = static_cast<int>(p.buffers.size());
     p.buffers.push_back(std::move(b));
   }
@@ -77,6 +74,7 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
   std::map<ir::OpId, ir::ValueId> epilogue_stats;  // conv op -> its statistics
   for (const ir::Op& op : g.ops)
     if (op.kind == ir::OpKind::BnStats && op.attrs.epilogue) epilogue_stats[g.value(op.inputs[0]).producer] = op.output;
+  std::vector<std::pair<int, int64_t>> views;  // (view, its byte offset in its source), sources first
   // Without updates, ops that compute only from parameters and state go first, as a preamble
   // (stable, so the order stays topological: a constant op reads only earlier constants).
   std::vector<bool> constant(g.values.size());
@@ -101,7 +99,7 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
       const Buffer& source = p.buffers[static_cast<size_t>(index.at(op.inputs[0]))];
       view.view_of = index.at(op.inputs[0]);
       view.storage = source.storage;
-      view.offset = source.offset + op.attrs.offset * 4;
+      views.emplace_back(index.at(op.output), op.attrs.offset * 4);
       return;
     }
     Kernel k{op.name, op.kind, op.attrs, {}, op.output == ir::kNoValue ? -1 : index.at(op.output), op.loc};
@@ -121,6 +119,18 @@ KernelPlan make_plan(const ir::Graph& g, const PlanOptions& options) {
   p.rng = find(g.rng);
   p.loss = find(g.loss);
   p.logits = find(g.output);
+  // Each buffer's bytes at its dtype, then laid out one after another, views inside their sources.
+  store_activations_in_bf16(p, options);
+  for (Buffer& b : p.buffers) {
+    if (b.view_of >= 0) continue;
+    int64_t& end = p.storage_bytes[static_cast<int>(b.storage)];
+    b.offset = end;
+    end += align_buffer(b.bytes);
+  }
+  for (const auto& [view, offset] : views) {
+    Buffer& v = p.buffers[static_cast<size_t>(view)];
+    v.offset = p.buffer(v.view_of).offset + offset;
+  }
   p.unplanned_arena_bytes = p.bytes(Storage::Arena);
   if (options.reuse_memory) plan_arena(p);
   return p;
@@ -172,7 +182,9 @@ int64_t kernel_macs(const KernelPlan& plan, const Kernel& k) {
 std::string print_plan(const KernelPlan& p) {
   auto ref = [&](int i) {
     const Buffer& b = p.buffer(i);
-    return fmt::format("%{}{}@{}+{}", b.name, ir::format_dims(b.shape), storage_tag(b.storage), b.offset);
+    // Only bf16 is named, so float32 plans print as before.
+    return fmt::format("%{}{}{}@{}+{}", b.name, ir::format_dims(b.shape), b.dtype == ir::DType::BF16 ? "bf16" : "",
+                       storage_tag(b.storage), b.offset);
   };
   std::string out = fmt::format("plan {} {{\n", p.name);
   out += fmt::format("  memory: persistent {} (p), inputs {} (in), arena {} (a)\n", human_bytes(p.bytes(Storage::Persistent)),

@@ -77,6 +77,10 @@ struct PlanOptions {
   // conv2d_grad_weight; the CUDA backend still runs the last as in fp32) and linear and
   // linear_grad_input; linear_grad_weight stays Fp32.
   Precision precision = Precision::Fp32;
+  // Under Bf16: the activations between an elementwise kernel and a bf16 contraction stored as
+  // bfloat16 (compiler/plan/storage_precision.h), where the backend's kernels read and write
+  // them (train::Backend::stores_bf16_activations).
+  bool bf16_activations = false;
 };
 
 KernelPlan make_plan(const ir::Graph& graph, const PlanOptions& options = {});

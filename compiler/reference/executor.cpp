@@ -8,6 +8,7 @@
 #include <iterator>
 
 #include "compiler/ir/shape_inference.h"
+#include "compiler/reference/bf16.h"
 #include "compiler/reference/run.h"
 
 namespace resnetc::reference {
@@ -36,7 +37,8 @@ static_assert(std::size(kRunRules) == static_cast<size_t>(ir::kLastOpKind) + 1, 
 
 }  // namespace
 
-Executor::Executor(const ir::Graph& graph) : graph_(graph), data_(graph.values.size()), present_(graph.values.size()) {
+Executor::Executor(const ir::Graph& graph)
+    : graph_(graph), data_(graph.values.size()), present_(graph.values.size()), bf16_(graph.values.size()) {
   // Enough of the verifier's checks that no kernel can read out of bounds.
   const auto value_count = static_cast<ir::ValueId>(graph.values.size());
   std::vector<bool> defined(graph.values.size());
@@ -110,6 +112,12 @@ const std::vector<double>& Executor::get(ir::ValueId id) const {
   return data_[static_cast<size_t>(id)];
 }
 
+void Executor::store_in_bf16(ir::ValueId id) {
+  if (id < 0 || static_cast<size_t>(id) >= graph_.values.size())
+    throw ExecutorError(fmt::format("reference executor: store_in_bf16: value id {} is out of range", id));
+  bf16_[static_cast<size_t>(id)] = true;
+}
+
 void Executor::run() {
   // Every value read but not computed must have been set: report them all before running anything.
   std::vector<std::string> missing;
@@ -138,6 +146,8 @@ void Executor::run() {
 void Executor::run_op(const ir::Op& op) {
   ops::Buffer y = kRunRules[static_cast<size_t>(op.kind)](OpArgs(op, graph_, data_));
   if (ir::is_update(op.kind)) return;
+  if (bf16_[static_cast<size_t>(op.output)])
+    for (double& v : y) v = round_to_bf16(v);
   data_[static_cast<size_t>(op.output)] = std::move(y);
   present_[static_cast<size_t>(op.output)] = true;
 }

@@ -48,6 +48,11 @@ class Executor {
   // a missing value is reported before any update is applied).
   void run();
 
+  // Value `id`, when an op computes it, is rounded at its store to float and then to bfloat16
+  // (bf16.h), as a plan that stores it in bf16 does (ir::DType::BF16), so the ops after it read
+  // what a backend's kernels read.
+  void store_in_bf16(ir::ValueId id);
+
   const ir::Graph& graph() const { return graph_; }
 
  private:
@@ -57,6 +62,7 @@ class Executor {
   const ir::Graph& graph_;
   std::vector<std::vector<double>> data_;
   std::vector<bool> present_;
+  std::vector<bool> bf16_;  // store_in_bf16
 };
 
 }  // namespace resnetc::reference

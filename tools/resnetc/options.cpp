@@ -156,9 +156,11 @@ passes::PipelineOptions pipeline_options(const Options& o) {
 }
 
 passes::PipelineOptions pipeline_options(const Options& o, const dsl::TrainingSettings& training,
-                                         plan::Precision device_default) {
+                                         const train::Backend& device) {
   passes::PipelineOptions p = pipeline_options(o);
-  if (!o.precision) p.precision = training.precision ? *plan::parse_precision(*training.precision) : device_default;
+  if (!o.precision)
+    p.precision = training.precision ? *plan::parse_precision(*training.precision) : device.default_precision();
+  p.bf16_activations = device.stores_bf16_activations();
   return p;
 }
 

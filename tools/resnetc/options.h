@@ -12,6 +12,7 @@
 #include "dsl/training_settings.h"
 #include "runtime/data/augment_spec.h"
 #include "runtime/data/image_storage.h"
+#include "train/executor.h"
 
 namespace resnetc::cli {
 
@@ -100,9 +101,10 @@ Options parse_options(const std::vector<std::string>& args);  // throws UsageErr
 // -O, --print-after(-all), --verify-each and --precision as the pipeline takes them (printing to stderr).
 passes::PipelineOptions pipeline_options(const Options& o);
 // The same with the precision of --precision, else of the model's train section, else the
-// device's default (train::Backend::default_precision: tf32 on a GPU, fp32 on the CPU).
+// device's default (train::Backend::default_precision: tf32 on a GPU, fp32 on the CPU), and
+// bf16 activations where the device stores them (train::Backend::stores_bf16_activations).
 passes::PipelineOptions pipeline_options(const Options& o, const dsl::TrainingSettings& training,
-                                         plan::Precision device_default);
+                                         const train::Backend& device);
 std::string list_passes();
 // --help's text: a command's options, or (none) the commands.
 std::string usage(std::optional<Command> command = std::nullopt);

@@ -92,7 +92,7 @@ int run_predict(const Options& o, dsl::SourceManager& sources) {
   const dsl::CompiledNetwork net = batch == 1 ? probe : dsl::compile_file(sources, o.model, {o.input, batch});
   auto backend = make_backend(o);
   plan::KernelPlan plan =
-      passes::optimized_plan(net.graph, pipeline_options(o, net.training, backend->default_precision()));
+      passes::optimized_plan(net.graph, pipeline_options(o, net.training, *backend));
   train::LoadedCheckpoint weights;
   std::string weights_name = o.weights;
   if (o.weights.empty()) {

@@ -234,7 +234,7 @@ int run_train(const Options& o, dsl::SourceManager& sources) {
   t.overwrite_log = o.overwrite_log;
   t.progress = o.progress && writes;
   t.data_parallel = job;
-  t.optimize = pipeline_options(o, m.net.training, backend->default_precision());
+  t.optimize = pipeline_options(o, m.net.training, *backend);
   if (m.resumed && !o.precision)
     if (const auto saved = train::recorded_precision(*m.resumed, files.checkpoint().string())) {
       if (*saved != t.optimize.precision)
@@ -303,7 +303,7 @@ int run_eval(const Options& o, dsl::SourceManager& sources) {
   data::DataSet data = load_data(o, m, image_size);
   auto backend = make_backend(for_rank(o, job));
   const int64_t images = o.limit ? std::min(*o.limit, data.test.count) : data.test.count;
-  const passes::PipelineOptions optimize = pipeline_options(o, m.net.training, backend->default_precision());
+  const passes::PipelineOptions optimize = pipeline_options(o, m.net.training, *backend);
   double acc = train::evaluate(m.net.graph, data, *backend, o.weights, optimize, images, job);
   fmt::print("test acc {:.4f} ({} images, {} on {}{})\n", acc, images, o.weights, backend->device_name(),
              precision_note(optimize.precision, *backend));
@@ -317,7 +317,7 @@ int run_bench(const Options& o, dsl::SourceManager& sources) {
   auto backend = make_backend(o);
   const ir::Graph training = autodiff::make_training_graph(m.net.graph, train::training_options(m.recipe));
   const plan::KernelPlan plan =
-      passes::optimized_plan(training, pipeline_options(o, m.net.training, backend->default_precision()));
+      passes::optimized_plan(training, pipeline_options(o, m.net.training, *backend));
   auto start = std::chrono::steady_clock::now();
   auto exec = backend->compile(plan);
   double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

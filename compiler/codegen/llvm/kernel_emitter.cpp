@@ -44,19 +44,20 @@ void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t inde
     throw std::logic_error(fmt::format("{}: epilogue statistics on {}, which only conv2d computes", kernel.name,
                                        ir::op_kind_name(kernel.kind)));
 
-  // The typed kernel: one array parameter per buffer, then the pool.
+  // The typed kernel: one array parameter per buffer, then the pool; each dereferenceable for
+  // its bytes (a bf16 buffer's are half its elements' floats).
   std::vector<Param> params;
   std::vector<int> array_buffers;  // the buffer of each array parameter
   for (size_t i = 0; i < kernel.inputs.size(); ++i) {
     const plan::Buffer& buf = plan.buffer(kernel.inputs[i]);
     const bool written = ir::writes_input(kernel.kind, i);  // an update's parameters, velocities, statistics
     params.push_back({fmt::format("in{}", i), written ? Param::F32Array : Param::ConstF32Array,
-                      static_cast<uint64_t>(ir::numel(buf.shape))});
+                      static_cast<uint64_t>(buf.bytes / 4)});
     array_buffers.push_back(kernel.inputs[i]);
   }
   for (auto [name, buffer] : {std::pair{"out", kernel.output}, std::pair{"stats", kernel.epilogue_stats}}) {
     if (buffer < 0) continue;
-    params.push_back({name, Param::F32Array, static_cast<uint64_t>(ir::numel(plan.buffer(buffer).shape))});
+    params.push_back({name, Param::F32Array, static_cast<uint64_t>(plan.buffer(buffer).bytes / 4)});
     array_buffers.push_back(buffer);
   }
   params.push_back({"pool", Param::Opaque, 0});

@@ -9,9 +9,11 @@
 // enough that a variance of activations with a large mean keeps its digits. A map then runs
 // over the channel's planes in float, vectorized, its channel registers computed once.
 #include <stdexcept>
+#include <vector>
 
 #include <fmt/format.h>
 
+#include "compiler/codegen/llvm/emit/bf16.h"
 #include "compiler/codegen/llvm/emit/emit_helpers.h"
 #include "compiler/codegen/llvm/emit/scalar_op.h"
 #include "compiler/codegen/llvm/kernel_emitter.h"
@@ -91,6 +93,13 @@ void emit_channel_reduction(KernelBody& k) {
   map_varying.flip();
   const std::vector<bool> every(r.finalize.instrs.size(), true);
   const bool map = !r.map.empty();
+  // A bf16 input's loads widen its bits; a bf16 output's stores round (bf16.h).
+  const std::vector<ir::DType> dtypes = input_dtypes(k);
+  const ir::DType out_dtype = output_dtype(k);
+  auto load_input = [&](Builder& b, llvm::ArrayRef<llvm::Value*> a, int32_t input, llvm::Value* index) {
+    const auto i = static_cast<size_t>(input);
+    return load_element(b, a[i], index, dtypes.at(i));
+  };
   std::vector<llvm::Value*> arrays = k.in;
   arrays.push_back(k.out);
   const int64_t work = static_cast<int64_t>(k.in.size() + (map ? 1 : 0)) * ir::numel(shapes[space]);
@@ -101,14 +110,14 @@ void emit_channel_reduction(KernelBody& k) {
     for (size_t q = 0; q < r.terms.results.size(); ++q) sums.push_back(local(b, f64_type, "sum"));
     emit_for(b, "c", begin, end, i64(b, 1), [&](llvm::Value* c) {
       auto channel = [&](int32_t input, int32_t row) -> llvm::Value* {
-        if (input == r.shift()) return to_f64(b, load_f32(b, a[space], b.CreateMul(c, i64(b, g.plane))));
+        if (input == r.shift()) return to_f64(b, load_input(b, a, r.space_input, b.CreateMul(c, i64(b, g.plane))));
         if (input == r.sums()) return b.CreateLoad(f64_type, sums.at(static_cast<size_t>(row)));
-        return to_f64(b, load_f32(b, a[static_cast<size_t>(input)], b.CreateAdd(i64(b, row * g.channels), c)));
+        return to_f64(b, load_input(b, a, input, b.CreateAdd(i64(b, row * g.channels), c)));
       };
       const std::vector<llvm::Value*> reg = registers(b, f64_type, r.terms, {}, uniform, no_load, channel);
       for (auto* sum : sums) b.CreateStore(f64(b, 0), sum);
       for_channel_elements(b, g, c, kReduce, [&](llvm::Value* e) {
-        auto load = [&](int32_t input, int32_t) { return to_f64(b, load_f32(b, a[static_cast<size_t>(input)], e)); };
+        auto load = [&](int32_t input, int32_t) { return to_f64(b, load_input(b, a, input, e)); };
         const std::vector<llvm::Value*> element = registers(b, f64_type, r.terms, reg, varying, load, channel);
         for (size_t q = 0; q < sums.size(); ++q) {
           llvm::Value* term = element[static_cast<size_t>(r.terms.results[q])];
@@ -119,22 +128,20 @@ void emit_channel_reduction(KernelBody& k) {
       auto result = [&](size_t row) { return to_f32(b, fin[static_cast<size_t>(r.finalize.results.at(row))]); };
       if (!map) {
         for (size_t row = 0; row < r.finalize.results.size(); ++row)
-          store_f32(b, result(row), a.back(), b.CreateAdd(i64(b, static_cast<int64_t>(row) * g.channels), c));
+          store_element(b, result(row), a.back(), b.CreateAdd(i64(b, static_cast<int64_t>(row) * g.channels), c), out_dtype);
         return;
       }
       // The map in float: the coefficients rounded, the channel's loads read once.
       auto channel_f32 = [&](int32_t input, int32_t row) -> llvm::Value* {
         if (input == r.coefficients()) return result(static_cast<size_t>(row));
-        return load_f32(b, a[static_cast<size_t>(input)], b.CreateAdd(i64(b, row * g.channels), c));
+        return load_input(b, a, input, b.CreateAdd(i64(b, row * g.channels), c));
       };
       const std::vector<llvm::Value*> mreg = registers(b, b.getFloatTy(), r.map, {}, map_uniform, no_load, channel_f32);
       for_channel_elements(b, g, c, kVector, [&](llvm::Value* e) {
-        auto load = [&](int32_t input, int32_t) -> llvm::Value* {
-          return load_f32(b, a[static_cast<size_t>(input)], e);
-        };
+        auto load = [&](int32_t input, int32_t) -> llvm::Value* { return load_input(b, a, input, e); };
         const std::vector<llvm::Value*> element =
             registers(b, b.getFloatTy(), r.map, mreg, map_varying, load, channel_f32);
-        store_f32(b, element[static_cast<size_t>(r.map.results[0])], a.back(), e);
+        store_element(b, element[static_cast<size_t>(r.map.results[0])], a.back(), e, out_dtype);
       });
     }, kOuter);
   });

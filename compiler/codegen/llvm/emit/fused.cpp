@@ -16,9 +16,12 @@
 #include <llvm/IR/Intrinsics.h>
 
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
+#include "compiler/codegen/llvm/emit/bf16.h"
 #include "compiler/codegen/llvm/emit/emit_helpers.h"
 #include "compiler/codegen/llvm/emit/scalar_op.h"
 #include "compiler/codegen/llvm/kernel_emitter.h"
@@ -72,8 +75,9 @@ llvm::Value* keep(Builder& b, llvm::Value* x, llvm::Value* key, llvm::Value* ind
 // precomputed scale does.
 class Registers {
  public:
-  Registers(const ir::FusedProgram& program, int64_t channels)
-      : program_(program), channels_(channels), uniform_(program.instrs.size()), scaled_(program.instrs.size()),
+  // `dtypes`: the inputs' (a bf16 input's loads widen its bits).
+  Registers(const ir::FusedProgram& program, int64_t channels, std::vector<ir::DType> dtypes)
+      : program_(program), channels_(channels), dtypes_(std::move(dtypes)), uniform_(program.instrs.size()), scaled_(program.instrs.size()),
         wide_(program.instrs.size()), factor_(program.instrs.size()), scale_(program.instrs.size()),
         value_(program.instrs.size()) {
     for (size_t i = 0; i < program.instrs.size(); ++i) {
@@ -111,7 +115,7 @@ class Registers {
       if (!uniform_[i]) continue;
       if (ins.code == FusedOpcode::LoadChannel) {
         llvm::Value* index = b.CreateAdd(i64(b, ins.b * channels_), c);
-        wide_[i] = to_f64(b, load_f32(b, in[static_cast<size_t>(ins.a)], index));
+        wide_[i] = to_f64(b, load(b, in, ins.a, index));
       } else if (ins.code == FusedOpcode::Const) {
         wide_[i] = f64(b, ins.value);
       } else if (ins.code == FusedOpcode::MaskKey) {
@@ -134,9 +138,9 @@ class Registers {
       if (scaled_[r].base >= 0) {
         value_[r] = b.CreateFMul(value_[static_cast<size_t>(scaled_[r].base)], scale_[r]);
       } else if (ins.code == FusedOpcode::Load) {
-        value_[r] = load_f32(b, in[static_cast<size_t>(ins.a)], i);
+        value_[r] = load(b, in, ins.a, i);
       } else if (ins.code == FusedOpcode::LoadPlane) {
-        value_[r] = load_f32(b, in[static_cast<size_t>(ins.a)], plane);
+        value_[r] = load(b, in, ins.a, plane);
       } else if (ins.code == FusedOpcode::Keep || ins.code == FusedOpcode::KeepSample) {
         llvm::Value* index = ins.code == FusedOpcode::Keep ? i : b.CreateUDiv(plane, i64(b, channels_), "sample");
         value_[r] = keep(b, value_[static_cast<size_t>(ins.a)], value_[static_cast<size_t>(ins.b)], index, ins.value);
@@ -151,6 +155,11 @@ class Registers {
   llvm::Value* result(size_t row) const { return value_[static_cast<size_t>(program_.results.at(row))]; }
 
  private:
+  llvm::Value* load(Builder& b, llvm::ArrayRef<llvm::Value*> in, int32_t input, llvm::Value* index) const {
+    const auto i = static_cast<size_t>(input);
+    return load_element(b, in[i], index, dtypes_.at(i));
+  }
+
   // A varying register times a uniform one: base * (the factors' product), base the first
   // register of the chain that is not such a product; operand the varying factor.
   struct Scaled {
@@ -159,6 +168,7 @@ class Registers {
 
   const ir::FusedProgram& program_;
   int64_t channels_;
+  std::vector<ir::DType> dtypes_;
   std::vector<bool> uniform_;
   std::vector<Scaled> scaled_;
   std::vector<llvm::Value*> wide_;    // uniform registers, double
@@ -195,7 +205,7 @@ void emit_map_planes(KernelBody& k, const Space& s) {
   const ir::FusedProgram& program = k.attrs().program;
   for_range(k, "planes", s.batch * s.channels, work_of(program, s), arrays_of(k),
             [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
-              Registers r(program, s.channels);
+              Registers r(program, s.channels, input_dtypes(k));
               emit_for(b, "plane", begin, end, i64(b, 1), [&](llvm::Value* plane) {
                 r.emit_channel(b, a, b.CreateURem(plane, i64(b, s.channels), "c"));
                 llvm::Value* first = b.CreateNUWMul(plane, i64(b, s.inner), "first");
@@ -204,7 +214,7 @@ void emit_map_planes(KernelBody& k, const Space& s) {
                     [&](llvm::Value* p) {
                       llvm::Value* i = b.CreateNUWAdd(first, p);
                       r.emit_element(b, a, i, plane);
-                      store_f32(b, r.result(0), a.back(), i);
+                      store_element(b, r.result(0), a.back(), i, output_dtype(k));
                     },
                     kVector);
               }, kOuter);
@@ -215,7 +225,7 @@ void emit_map_rows(KernelBody& k, const Space& s) {
   const ir::FusedProgram& program = k.attrs().program;
   for_range(k, "rows", s.batch, work_of(program, s), arrays_of(k),
             [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
-              Registers r(program, s.channels);
+              Registers r(program, s.channels, input_dtypes(k));
               emit_for(b, "n", begin, end, i64(b, 1), [&](llvm::Value* n) {
                 llvm::Value* first = b.CreateNUWMul(n, i64(b, s.channels), "first");
                 emit_for(
@@ -224,7 +234,7 @@ void emit_map_rows(KernelBody& k, const Space& s) {
                       llvm::Value* i = b.CreateNUWAdd(first, c);
                       r.emit_channel(b, a, c);
                       r.emit_element(b, a, i, i);
-                      store_f32(b, r.result(0), a.back(), i);
+                      store_element(b, r.result(0), a.back(), i, output_dtype(k));
                     },
                     // Fewer channels than the narrowest vector's 4 floats: nothing to vectorize,
                     // and LLVM rotates a 2-trip loop into a form its forced vectorizer warns about.
@@ -238,7 +248,7 @@ void emit_reduce_planes(KernelBody& k, const Space& s) {
   const size_t rows = program.results.size();
   for_range(k, "channels", s.channels, work_of(program, s), arrays_of(k),
             [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
-              Registers r(program, s.channels);
+              Registers r(program, s.channels, input_dtypes(k));
               std::vector<llvm::AllocaInst*> totals, planes;
               for (size_t row = 0; row < rows; ++row) {
                 totals.push_back(local(b, b.getDoubleTy(), "total"));
@@ -266,8 +276,8 @@ void emit_reduce_planes(KernelBody& k, const Space& s) {
                                   totals[row]);
                 }, kOuter);
                 for (size_t row = 0; row < rows; ++row)
-                  store_f32(b, to_f32(b, b.CreateLoad(b.getDoubleTy(), totals[row])), a.back(),
-                            b.CreateNUWAdd(i64(b, static_cast<int64_t>(row) * s.channels), c));
+                  store_element(b, to_f32(b, b.CreateLoad(b.getDoubleTy(), totals[row])), a.back(),
+                                b.CreateNUWAdd(i64(b, static_cast<int64_t>(row) * s.channels), c), output_dtype(k));
               }, kOuter);
             });
 }
@@ -281,7 +291,7 @@ void emit_reduce_rows(KernelBody& k, const Space& s) {
   const size_t rows = program.results.size();
   for_range(k, "channels", s.channels, work_of(program, s), arrays_of(k),
             [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
-              Registers r(program, s.channels);
+              Registers r(program, s.channels, input_dtypes(k));
               std::vector<llvm::AllocaInst*> totals;
               for (size_t row = 0; row < rows; ++row) totals.push_back(local(b, b.getDoubleTy(), "total"));
               emit_for(b, "c", begin, end, i64(b, 1), [&](llvm::Value* c) {
@@ -295,8 +305,8 @@ void emit_reduce_rows(KernelBody& k, const Space& s) {
                                   totals[row]);
                 }, kOuter);
                 for (size_t row = 0; row < rows; ++row)
-                  store_f32(b, to_f32(b, b.CreateLoad(b.getDoubleTy(), totals[row])), a.back(),
-                            b.CreateNUWAdd(i64(b, static_cast<int64_t>(row) * s.channels), c));
+                  store_element(b, to_f32(b, b.CreateLoad(b.getDoubleTy(), totals[row])), a.back(),
+                                b.CreateNUWAdd(i64(b, static_cast<int64_t>(row) * s.channels), c), output_dtype(k));
               }, kOuter);
             });
 }

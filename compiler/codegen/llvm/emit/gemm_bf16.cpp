@@ -22,19 +22,6 @@ llvm::Value* int_like(Builder& b, llvm::Value* x, uint32_t v) {
 
 }  // namespace
 
-llvm::Value* round_to_bf16(Builder& b, llvm::Value* x) {
-  llvm::Type* int_type = llvm::isa<llvm::FixedVectorType>(x->getType())
-                             ? static_cast<llvm::Type*>(llvm::FixedVectorType::get(b.getInt32Ty(), kLanes))
-                             : b.getInt32Ty();
-  llvm::Value* bits = b.CreateBitCast(x, int_type);
-  // Round to nearest, ties to even: add 0x7fff plus the kept part's lowest bit, keep the top
-  // half (c10::BFloat16's round_to_nearest_even; denormals are kept, not flushed).
-  llvm::Value* odd = b.CreateAnd(b.CreateLShr(bits, int_like(b, bits, 16)), int_like(b, bits, 1));
-  llvm::Value* rounded = b.CreateLShr(b.CreateAdd(b.CreateAdd(bits, int_like(b, bits, 0x7fff)), odd), int_like(b, bits, 16));
-  // A NaN would round into the infinities (or carry into the sign): PyTorch's canonical quiet NaN.
-  return b.CreateSelect(b.CreateFCmpUNO(x, x), int_like(b, bits, 0x7fc0), rounded);
-}
-
 llvm::Value* operand_at(const Ir& ir, Builder& b, llvm::Value* p, llvm::Value* i, bool bf16) {
   if (!bf16) return ir.at(b, p, i);
   return b.CreateGEP(b.getInt16Ty(), b.CreateBitCast(p, b.getInt16Ty()->getPointerTo()), i);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/codegen/llvm/emit/bf16.h"
 #include "compiler/codegen/llvm/emit/gemm.h"
 
 namespace resnetc::codegen::llvm_backend::gemm_internal {
@@ -210,10 +211,6 @@ void emit_direct(KernelBody& k, const WindowGemm& d, const WindowPlan& classes, 
 // bf16 operands (gemm_bf16.cpp; plan::Precision::Bf16 on the im2col path, one class of all
 // taps, K = taps x kouter in the packed panels' order). Pairs of k are multiplied by
 // vdpbf16ps: the even k in the low half of a 32-bit word, the odd k in the high half.
-
-// x (float or <16 x float>) rounded to bfloat16, to nearest with ties to even, NaN to the
-// quiet 0x7fc0: the bits in the low half of an i32 (or <16 x i32>).
-llvm::Value* round_to_bf16(Builder& b, llvm::Value* x);
 
 // An activation operand as its plan buffer stores it: float32, or (`bf16`, ir::DType::BF16) the
 // bits of bfloat16 values, which the kernels take as they are: a bf16 value rounds to itself,
