@@ -2,8 +2,8 @@
 // emulation: a kernel reading a bf16 buffer must compute exactly what it computes on a float32
 // buffer holding the widened values, and a kernel writing one must store its float32 result
 // rounded to nearest even. The plans here are bf16 training plans whose activations are marked
-// bf16 by hand where the kernels reading them take bf16 (the convolutions' image operands and
-// output gradients, fused kernels, channel reductions); each plan kernel runs on both plans in
+// bf16 by hand (bf16_activations.h: where the kernels reading them take bf16, the convolutions'
+// image operands and output gradients, fused kernels, channel reductions); each plan kernel runs on both plans in
 // lockstep, the float32 plan's inputs copied from the bf16 plan's, and their results compared
 // bit for bit. Shapes divide no tile and take both the float4 and the scalar elementwise loops.
 #include <catch2/catch.hpp>
@@ -23,6 +23,7 @@
 #include "compiler/ir/ops.h"
 #include "compiler/passes/pass.h"
 #include "compiler/plan/kernel_plan.h"
+#include "tests/cuda_codegen/bf16_activations.h"
 #include "tests/cuda_codegen/emulation_test.h"
 #include "tests/label_classes.h"
 #include "tests/tiny_network.h"
@@ -47,52 +48,6 @@ uint16_t bf16_bits(float x) {
   const uint32_t u = std::bit_cast<uint32_t>(x);
   if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
   return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
-void mark_bf16(plan::KernelPlan& plan, int buffer) {
-  plan::Buffer& b = plan.buffers[static_cast<size_t>(buffer)];
-  b.dtype = ir::DType::BF16;
-  b.bytes = ir::numel(b.shape) * 2;
-}
-
-bool reads_bf16(OpKind kind, size_t input) {
-  switch (kind) {
-    case OpKind::Conv2d:
-    case OpKind::Linear:
-    case OpKind::ConvGradInput:
-    case OpKind::LinearGradInput:
-      return input == 0;
-    case OpKind::ConvGradWeight:
-      return input <= 1;
-    case OpKind::Fused:
-    case OpKind::BnStats:
-    case OpKind::BnGradWeight:
-    case OpKind::BnGradInput:
-    case OpKind::BiasGrad:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// The outputs of fused maps and bn_grad_input that only kernels taking bf16 read, marked bf16.
-std::vector<int> mark_activations(plan::KernelPlan& plan) {
-  std::vector<int> marked;
-  for (const plan::Kernel& k : plan.kernels) {
-    const bool producer = (k.kind == OpKind::Fused && !k.attrs.program.reduce) || k.kind == OpKind::BnGradInput;
-    if (!producer || k.output < 0 || plan.buffer(k.output).storage != plan::Storage::Arena) continue;
-    bool ok = true, read = false;
-    for (const plan::Buffer& b : plan.buffers) ok = ok && b.view_of != k.output;
-    for (const plan::Kernel& r : plan.kernels)
-      for (size_t i = 0; i < r.inputs.size(); ++i)
-        if (r.inputs[i] == k.output) {
-          read = true;
-          ok = ok && reads_bf16(r.kind, i);
-        }
-    if (ok && read) marked.push_back(k.output);
-  }
-  for (int b : marked) mark_bf16(plan, b);
-  return marked;
 }
 
 // How many kernels of `kind` read a bf16 buffer as input `input` (-1: as any input).
@@ -167,7 +122,7 @@ void check_lockstep(int level, const codegen::cuda::CudaOptions& options) {
   passes::run_pipeline(graph, pipeline);
   const plan::KernelPlan wide_plan = plan::make_plan(graph, {.reuse_memory = false, .precision = Precision::Bf16});
   plan::KernelPlan narrow_plan = wide_plan;
-  const std::vector<int> marked = mark_activations(narrow_plan);
+  const std::vector<int> marked = testing::mark_bf16_activations(narrow_plan);
   INFO("level " << level << ", " << marked.size() << " bf16 activations");
   // Each kind of reader the rule names, and bf16 maps and channel-reduction maps writing them.
   CHECK(reading(narrow_plan, OpKind::Conv2d, 0) == 2);
@@ -245,7 +200,7 @@ TEST_CASE("a bf16 store rounds to nearest even, keeps denormals and quiets NaNs"
     copy.program.results = {0};
     const ir::ValueId y = g.apply(OpKind::Fused, "y", {g.input()}, copy, {});
     plan::KernelPlan plan = plan::make_plan(std::move(g).finish(y), {.reuse_memory = false});
-    mark_bf16(plan, plan.kernels.at(0).output);
+    testing::mark_bf16(plan, plan.kernels.at(0).output);
     const testing::EmulatedPlan emulated(plan, {});
     const std::span<float> x = emulated.floats(plan.kernels[0].inputs[0]);
     std::vector<uint16_t> want(x.size());
@@ -273,6 +228,6 @@ TEST_CASE("a bf16 buffer passed to a kernel that reads float32 is refused", "[cu
   const std::string source = codegen::cuda::emit_cuda(plan).source;
   CHECK(source.find("unsigned short") == std::string::npos);  // no bf16 buffer, no bf16 text
   for (const plan::Kernel& k : plan.kernels)
-    if (k.kind == OpKind::GlobalAvgPool) mark_bf16(plan, k.inputs.at(0));  // relu3, which pooling reads
+    if (k.kind == OpKind::GlobalAvgPool) testing::mark_bf16(plan, k.inputs.at(0));  // relu3, which pooling reads
   CHECK_THROWS_WITH(codegen::cuda::emit_cuda(plan), Catch::Contains("head.avgpool") && Catch::Contains("as const float*"));
 }
