@@ -229,5 +229,6 @@ TEST_CASE("a bf16 buffer passed to a kernel that reads float32 is refused", "[cu
   CHECK(source.find("unsigned short") == std::string::npos);  // no bf16 buffer, no bf16 text
   for (const plan::Kernel& k : plan.kernels)
     if (k.kind == OpKind::GlobalAvgPool) testing::mark_bf16(plan, k.inputs.at(0));  // relu3, which pooling reads
-  CHECK_THROWS_WITH(codegen::cuda::emit_cuda(plan), Catch::Contains("head.avgpool") && Catch::Contains("as const float*"));
+  CHECK_THROWS_WITH(codegen::cuda::emit_cuda(plan),
+                    Catch::Contains("head.avgpool") && Catch::Contains("as const float*"));
 }

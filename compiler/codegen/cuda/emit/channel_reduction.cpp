@@ -70,8 +70,8 @@ void emit_channel_reduction(Emitter& e) {
   const ir::ChannelReduction d = ir::channel_reduction(k.kind, k.attrs, shapes);
   const ir::Dims& space = shapes.at(static_cast<size_t>(d.space_input));
   const ir::FusedExtent g = ir::fused_extent(space);
-  const std::string shift =
-      "(double)" + widened(e, e.in_index(static_cast<size_t>(d.space_input)), fmt::format("in{}[(I)c * HW]", d.space_input));
+  const std::string shift = "(double)" + widened(e, e.in_index(static_cast<size_t>(d.space_input)),
+                                                 fmt::format("in{}[(I)c * HW]", d.space_input));
   std::vector<bool> read(k.inputs.size(), false);
   // Instruction i of `p`: a pseudo-operand (the shift, the sums) here, the rest by the table.
   auto line = [&](const ir::FusedProgram& p, size_t i) {

@@ -32,8 +32,9 @@ std::string elementwise_loop(const Elementwise& k, bool vec, std::string_view to
       if (reads && s.bf16) {  // four 16-bit elements: two words, the lower element in a word's low half
         in_loop += fmt::format("  const uint2 {0}_4 = reinterpret_cast<const uint2*>({0})[vec];\n", s.name);
         in_loop += fmt::format(
-            "  float {0}_a[4] = {{rc_bf16_widen((unsigned short){0}_4.x), rc_bf16_widen((unsigned short)({0}_4.x >> 16)), "
-            "rc_bf16_widen((unsigned short){0}_4.y), rc_bf16_widen((unsigned short)({0}_4.y >> 16))}};\n",
+            "  float {0}_a[4] = {{rc_bf16_widen((unsigned short){0}_4.x), "
+            "rc_bf16_widen((unsigned short)({0}_4.x >> 16)), rc_bf16_widen((unsigned short){0}_4.y), "
+            "rc_bf16_widen((unsigned short)({0}_4.y >> 16))}};\n",
             s.name);
       } else if (reads) {
         in_loop += fmt::format("  const float4 {0}_4 = reinterpret_cast<const float4*>({0})[vec];\n", s.name);
@@ -47,8 +48,9 @@ std::string elementwise_loop(const Elementwise& k, bool vec, std::string_view to
         lane_out += fmt::format("    {0}_a[l] = {0}_v;\n", s.name);
         if (s.bf16)
           out_loop += fmt::format(
-              "  reinterpret_cast<uint2*>({0})[vec] = make_uint2(rc_bf16_round({0}_a[0]) | (unsigned)rc_bf16_round({0}_a[1]) "
-              "<< 16, rc_bf16_round({0}_a[2]) | (unsigned)rc_bf16_round({0}_a[3]) << 16);\n",
+              "  reinterpret_cast<uint2*>({0})[vec] = make_uint2(rc_bf16_round({0}_a[0]) | "
+              "(unsigned)rc_bf16_round({0}_a[1]) << 16, rc_bf16_round({0}_a[2]) | (unsigned)rc_bf16_round({0}_a[3]) "
+              "<< 16);\n",
               s.name);
         else
           out_loop += fmt::format(
@@ -58,7 +60,8 @@ std::string elementwise_loop(const Elementwise& k, bool vec, std::string_view to
       const std::string element = fmt::format("{}[i]", s.name);
       lane_in += fmt::format("  {}float {}_v{};\n", writes ? "" : "const ", s.name,
                              reads ? fmt::format(" = {}", s.bf16 ? "rc_bf16_widen(" + element + ")" : element) : "");
-      if (writes) lane_out += fmt::format("  {0}[i] = {1};\n", s.name, s.bf16 ? "rc_bf16_round(" + s.name + "_v)" : s.name + "_v");
+      const std::string value = s.name + "_v";
+      if (writes) lane_out += fmt::format("  {}[i] = {};\n", s.name, s.bf16 ? "rc_bf16_round(" + value + ")" : value);
     }
   }
   std::string code;

@@ -108,7 +108,8 @@ std::string fused_expression(const Emitter& e, const FusedInstr& in, bool dbl, c
       return load;
     case FusedOpcode::LoadChannel:
       return fmt::format("{}{}", dbl ? "(double)" : "",
-                         widened(e, e.in_index(static_cast<size_t>(in.a)), fmt::format("__ldg(in{} + {}c)", in.a, row_offset(in.b))));
+                         widened(e, e.in_index(static_cast<size_t>(in.a)),
+                                 fmt::format("__ldg(in{} + {}c)", in.a, row_offset(in.b))));
     case FusedOpcode::Const:
       if (!std::isfinite(dbl ? in.value : static_cast<float>(in.value)))
         throw std::invalid_argument(fmt::format("CUDA emitter: {}: constant {} is not finite in {}", e.where(),
@@ -127,8 +128,9 @@ std::string fused_expression(const Emitter& e, const FusedInstr& in, bool dbl, c
     case FusedOpcode::Rsqrt:
       return fmt::format("{} / {}({})", dbl ? "1.0" : "1.0f", dbl ? "sqrt" : "sqrtf", reg(in.a));
     case FusedOpcode::LoadPlane:
-      return fmt::format("{}{}", dbl ? "(double)" : "",
-                         widened(e, e.in_index(static_cast<size_t>(in.a)), fmt::format("__ldg(in{} + {})", in.a, plane)));
+      return fmt::format(
+          "{}{}", dbl ? "(double)" : "",
+          widened(e, e.in_index(static_cast<size_t>(in.a)), fmt::format("__ldg(in{} + {})", in.a, plane)));
     case FusedOpcode::Sigmoid:  // exp(-x) = +inf below about -88 (float) gives 0, never a NaN
       return fmt::format("{1} / ({1} + {2}(-{0}))", reg(in.a), dbl ? "1.0" : "1.0f", dbl ? "exp" : "expf");
     case FusedOpcode::Max:
@@ -230,7 +232,8 @@ void emit_fused(Emitter& e) {
   r.finalize.pop_back();
   for (size_t i = 0; i < loaded.size(); ++i)
     if (loaded[i] || per_channel[i] || integer[i])
-      r.params.push_back({fmt::format("in{}", i), integer[i] ? ParamType::InInt : in_param(e, e.in_index(i)), e.in_index(i)});
+      r.params.push_back(
+          {fmt::format("in{}", i), integer[i] ? ParamType::InInt : in_param(e, e.in_index(i)), e.in_index(i)});
   r.params.push_back({"y", ParamType::Out, e.out_index()});
   r.max_elements = total;
   e.need_workspace(emit_channel_reduce(e, r) * 4);

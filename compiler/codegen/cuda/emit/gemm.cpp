@@ -417,7 +417,9 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
   }
   // An operand in a bf16 buffer: its pointer, and the bodies' A[...] / B[...] through a view that widens.
   const bool a_bf16 = is_bf16(e, p.a_buffer), b_bf16 = is_bf16(e, p.b_buffer);
-  const auto pointer = [](bool stored) { return stored ? "const unsigned short* __restrict__" : "const float* __restrict__"; };
+  const auto pointer = [](bool stored) {
+    return stored ? "const unsigned short* __restrict__" : "const float* __restrict__";
+  };
   const auto view = [](bool stored, char name) {
     return stored ? fmt::format("    const rc_bf16_view {0}{{{0}_bits}};\n", name) : std::string();
   };
@@ -440,7 +442,8 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
   const Mapping a = mapping(p.a_m_contiguous, "BM", depth);
   const Mapping b = mapping(p.b_n_contiguous, "BN", depth);
   const std::vector<std::pair<std::string, std::string>> operands = {
-      {"AROW", a.row}, {"AK", a.k}, {"BROW", b.row}, {"BK", b.k}, {"ATYPE", pointer(a_bf16)}, {"BTYPE", pointer(b_bf16)}};
+      {"AROW", a.row}, {"AK", a.k}, {"BROW", b.row}, {"BK", b.k},
+      {"ATYPE", pointer(a_bf16)}, {"BTYPE", pointer(b_bf16)}};
   if (bf16) {
     std::vector<std::pair<std::string, std::string>> values = operands;
     values.insert(values.end(), {{"ACVT", a_bf16 ? "rc_bf16_join" : "rc_bf16x2"},
