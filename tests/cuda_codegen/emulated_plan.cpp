@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -142,9 +144,14 @@ EmulatedPlan::EmulatedPlan(plan::KernelPlan plan, const codegen::cuda::CudaOptio
       workspace_(std::max<int64_t>(program_.workspace_bytes, 4)) {
   for (const plan::Buffer& b : plan_.buffers) memory_.push_back(std::make_unique<GuardedBuffer>(b.bytes));
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  for (size_t i = 0; i < plan_.buffers.size(); ++i)
-    if (plan_.buffers[i].view_of < 0 && plan_.buffers[i].storage == plan::Storage::Arena)
-      std::fill_n(static_cast<float*>(memory_[i]->data()), ir::numel(plan_.buffers[i].shape), nan);
+  for (size_t i = 0; i < plan_.buffers.size(); ++i) {
+    const plan::Buffer& b = plan_.buffers[i];
+    if (b.view_of >= 0 || b.storage != plan::Storage::Arena) continue;
+    if (b.dtype == ir::DType::BF16)
+      std::fill_n(static_cast<uint16_t*>(memory_[i]->data()), ir::numel(b.shape), uint16_t{0x7fc0});
+    else
+      std::fill_n(static_cast<float*>(memory_[i]->data()), ir::numel(b.shape), nan);
+  }
   std::fill_n(static_cast<float*>(workspace_.data()), workspace_.bytes() / 4, nan);
 }
 
@@ -155,25 +162,46 @@ char* EmulatedPlan::address(int i) const {
 }
 
 std::span<float> EmulatedPlan::floats(int i) const {
+  if (plan_.buffer(i).dtype == ir::DType::BF16)
+    throw std::logic_error(fmt::format("buffer '{}' holds bf16 bits, not floats", plan_.buffer(i).name));
   return {reinterpret_cast<float*>(address(i)), static_cast<size_t>(ir::numel(plan_.buffer(i).shape))};
 }
 
-void EmulatedPlan::run() const {
-  for (const codegen::cuda::CudaLaunch& l : program_.launches) {
-    std::vector<void*> args;
-    for (int b : l.buffers)
-      args.push_back(b == codegen::cuda::kWorkspace ? workspace_.data() : static_cast<void*>(address(b)));
-    if (l.zero_output_first) {
-      const int out = plan_.kernels[static_cast<size_t>(l.plan_kernel)].output;
-      std::fill_n(address(out), plan_.buffer(out).bytes, 0);
-    }
-    try {
-      module_.launch(l.kernel, l.grid, l.block, args.data());
-    } catch (const std::exception& e) {
-      throw std::runtime_error(
-          fmt::format("{} (plan kernel '{}')", e.what(), plan_.kernels[static_cast<size_t>(l.plan_kernel)].name));
-    }
+std::vector<float> EmulatedPlan::values(int i) const {
+  const size_t n = static_cast<size_t>(ir::numel(plan_.buffer(i).shape));
+  std::vector<float> out(n);
+  if (plan_.buffer(i).dtype != ir::DType::BF16) {
+    std::memcpy(out.data(), address(i), n * 4);
+    return out;
   }
+  const auto* bits = reinterpret_cast<const uint16_t*>(address(i));
+  for (size_t j = 0; j < n; ++j) out[j] = std::bit_cast<float>(uint32_t{bits[j]} << 16);
+  return out;
+}
+
+void EmulatedPlan::launch(const codegen::cuda::CudaLaunch& l) const {
+  std::vector<void*> args;
+  for (int b : l.buffers)
+    args.push_back(b == codegen::cuda::kWorkspace ? workspace_.data() : static_cast<void*>(address(b)));
+  if (l.zero_output_first) {
+    const int out = plan_.kernels[static_cast<size_t>(l.plan_kernel)].output;
+    std::fill_n(address(out), plan_.buffer(out).bytes, 0);
+  }
+  try {
+    module_.launch(l.kernel, l.grid, l.block, args.data());
+  } catch (const std::exception& e) {
+    throw std::runtime_error(
+        fmt::format("{} (plan kernel '{}')", e.what(), plan_.kernels[static_cast<size_t>(l.plan_kernel)].name));
+  }
+}
+
+void EmulatedPlan::run() const {
+  for (const codegen::cuda::CudaLaunch& l : program_.launches) launch(l);
+}
+
+void EmulatedPlan::run_kernel(int kernel) const {
+  for (const codegen::cuda::CudaLaunch& l : program_.launches)
+    if (l.plan_kernel == kernel) launch(l);
 }
 
 EmulationResult compare_emulated(const ir::Graph& graph, const EmulationOptions& options) {
@@ -225,7 +253,7 @@ EmulationResult compare_emulated(const ir::Graph& graph, const EmulationOptions&
     if (!emulated.canary_intact(static_cast<int>(i))) result.mismatches.push_back({b.name + " (written past its end)", INFINITY});
     if (b.storage == plan::Storage::Input) continue;
     const std::vector<double>& want = reference.get(b.value);
-    const auto* got = reinterpret_cast<const float*>(emulated.address(static_cast<int>(i)));
+    const std::vector<float> got = emulated.values(static_cast<int>(i));
     double scale = 1e-6, worst = 0;
     for (double w : want) scale = std::max(scale, std::abs(w));
     for (size_t j = 0; j < want.size(); ++j) {

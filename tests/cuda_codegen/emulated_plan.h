@@ -58,7 +58,8 @@ class GuardedBuffer {
 };
 
 // A plan's CUDA program compiled under emulation, every buffer and the workspace in guarded
-// memory of their own: the arena and the workspace filled with NaN, the rest zero until set.
+// memory of their own: the arena and the workspace filled with NaN (a bf16 buffer with bf16
+// NaNs), the rest zero until set.
 class EmulatedPlan {
  public:
   EmulatedPlan(plan::KernelPlan plan, const codegen::cuda::CudaOptions& options);
@@ -68,15 +69,21 @@ class EmulatedPlan {
   double compile_seconds() const { return module_.compile_seconds(); }
   // The buffer's memory (a view's is inside its source's).
   char* address(int buffer) const;
-  std::span<float> floats(int buffer) const;
+  std::span<float> floats(int buffer) const;  // a float32 buffer's elements
+  // The elements as float: a bf16 buffer's widened.
+  std::vector<float> values(int buffer) const;
   // Every launch, in order; throws std::runtime_error naming the plan kernel.
   void run() const;
+  // The launches of plan kernel `kernel` alone.
+  void run_kernel(int kernel) const;
   bool canary_intact(int buffer) const { return memory_[static_cast<size_t>(buffer)]->canary_intact(); }
   bool workspace_intact() const { return workspace_.canary_intact(); }
 
  private:
   plan::KernelPlan plan_;
   codegen::cuda::CudaProgram program_;
+  void launch(const codegen::cuda::CudaLaunch& launch) const;
+
   EmulatedModule module_;
   std::vector<std::unique_ptr<GuardedBuffer>> memory_;
   GuardedBuffer workspace_;

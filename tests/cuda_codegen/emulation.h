@@ -372,6 +372,13 @@ struct alignas(16) float4 {
 inline float4 make_float4(float x, float y, float z, float w) {
   return {x, y, z, w};
 }
+// Four bf16 activations as one 8-byte access.
+struct alignas(8) uint2 {
+  unsigned x, y;
+};
+inline uint2 make_uint2(unsigned x, unsigned y) {
+  return {x, y};
+}
 
 inline void __syncthreads() {
   resnetc_emu::sync_block();

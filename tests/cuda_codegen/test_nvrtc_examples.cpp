@@ -8,8 +8,8 @@
 // was compiled already, for an earlier program, is not compiled again: each program contributes
 // one translation unit of its prelude and its new kernels (at batch 2, ResNet-34's training plan
 // adds nothing to ResNet-18's, ResNet-101's and -152's nothing to ResNet-50's). The units are
-// compiled concurrently, one per thread. The bf16 training plans' GEMMs (bf16 mma.sync) are
-// compiled by a test case of their own.
+// compiled concurrently, one per thread. The bf16 training plans' GEMMs (bf16 mma.sync) and
+// the kernels on their bf16 activations are compiled by a test case of their own.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -33,6 +33,7 @@
 #include "runtime/cuda/parallel_compile.h"
 #include "runtime/cuda/ptxas_info.h"
 #include "tests/conformance/merge.h"
+#include "tests/cuda_codegen/bf16_activations.h"
 
 using namespace resnetc;
 namespace fs = std::filesystem;
@@ -197,13 +198,16 @@ TEST_CASE("every kernel of every example compiles with NVRTC for sm_90 without w
                    kernels, seconds, skipped));
 }
 
-TEST_CASE("every bf16 GEMM of every example's bf16 training plan compiles with NVRTC for sm_90 without spills",
+TEST_CASE("every bf16 GEMM and every kernel on bf16 activations of every example's bf16 training plan compiles "
+          "with NVRTC for sm_90 without spills",
           "[cuda][nvrtc][examples][bf16]") {
   // A bf16 plan's program differs from the TF32 one's only in the convolutions' GEMMs and the
-  // fully connected layers' forward and data-gradient GEMMs (bf16 mma.sync); its other kernels are the TF32 program's, which the test above
-  // compiles. Each example's training plan at batch 2; the seed's ResNet also at its recipe's
-  // batch, where the big GEMMs take the 128x64 tiles. (The bf16 GEMMs on odd shapes, every
-  // tile and K split, run under emulation: test_emulated_bf16.cpp.)
+  // fully connected layers' forward and data-gradient GEMMs (bf16 mma.sync), and in the kernels
+  // that read or write its activations stored in bf16 (marked here as bf16_activations.h says);
+  // its other kernels are the TF32 program's, which the test above compiles. Each example's
+  // training plan at batch 2; the seed's ResNet also at its recipe's batch, where the big GEMMs
+  // take the 128x64 tiles. (The bf16 GEMMs on odd shapes, every tile and K split, run under
+  // emulation: test_emulated_bf16.cpp; the kernels on bf16 activations: test_emulated_bf16_storage.cpp.)
   using plan::Precision;
   std::vector<std::pair<std::string, plan::KernelPlan>> plans;  // bf16 plans
   const std::vector<fs::path> files = example_files();
@@ -222,9 +226,10 @@ TEST_CASE("every bf16 GEMM of every example's bf16 training plan compiles with N
   }
   std::vector<Unit> units;
   std::set<std::string> compiled;
-  size_t gemms = 0;
+  size_t gemms = 0, on_bf16 = 0;
   for (auto& [name, bf_plan] : plans) {
     INFO(name);
+    testing::mark_bf16_activations(bf_plan);
     const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(bf_plan);
     plan::KernelPlan tf32_plan = bf_plan;
     tf32_plan.precision = Precision::Fp32;
@@ -233,11 +238,13 @@ TEST_CASE("every bf16 GEMM of every example's bf16 training plan compiles with N
     Unit u{name, program.prelude, 0};
     for (const codegen::cuda::CudaKernelText& k : program.kernels) {
       const std::string text = *kernel_texts("\n" + k.text).begin();
-      if (k.text.find("rc_mma_bf16(") == std::string::npos) {
+      const bool bf16_storage = k.text.find("unsigned short* __restrict__") != std::string::npos;
+      if (k.text.find("rc_mma_bf16(") == std::string::npos && !bf16_storage) {
         CHECK(tf32_texts.count(text) == 1);  // compiled by the test above
         continue;
       }
-      ++gemms;
+      if (k.text.find("rc_mma_bf16(") != std::string::npos) ++gemms;
+      if (bf16_storage) ++on_bf16;
       if (!compiled.insert(text).second) continue;
       u.source += k.text;
       ++u.kernels;
@@ -245,9 +252,11 @@ TEST_CASE("every bf16 GEMM of every example's bf16 training plan compiles with N
     if (u.kernels > 0) units.push_back(std::move(u));
   }
   CHECK(gemms > plans.size());
+  CHECK(on_bf16 > plans.size());
   const auto [kernels, seconds] = compile_and_check(units);
-  WARN(fmt::format("NVRTC compiled {} bf16 GEMM kernels in {} translation units in {:.1f} s", kernels, units.size(),
-                   seconds));
+  WARN(fmt::format("NVRTC compiled {} bf16 GEMM kernels and kernels on bf16 activations in {} translation units in "
+                   "{:.1f} s",
+                   kernels, units.size(), seconds));
 }
 
 TEST_CASE("the batch and shuffle kernels compile with NVRTC for sm_90 without warnings or spills", "[cuda][nvrtc]") {

@@ -135,6 +135,10 @@ std::string_view type_name(ParamType t) {
       return "const float* __restrict__";
     case ParamType::InInt:
       return "const int* __restrict__";
+    case ParamType::OutBf16:
+      return "unsigned short* __restrict__";
+    case ParamType::InBf16:
+      return "const unsigned short* __restrict__";
   }
   return "?";
 }
@@ -147,6 +151,10 @@ std::string_view plain_type(ParamType t) {
       return "const float*";
     case ParamType::InInt:
       return "const int*";
+    case ParamType::OutBf16:
+      return "unsigned short*";
+    case ParamType::InBf16:
+      return "const unsigned short*";
   }
   return "?";
 }
@@ -326,6 +334,14 @@ CudaProgram emit_cuda(const plan::KernelPlan& plan, const CudaOptions& options) 
       throw std::invalid_argument(fmt::format("CUDA emitter: '{}' would launch a kernel with {} parameters, over {}",
                                               plan.kernels[static_cast<size_t>(e.launch_owner()[i])].name,
                                               k.params.size(), detail::kMaxKernelParams));
+    for (const detail::Param& p : k.params) {  // a bf16 buffer read as float would read its bits as numbers
+      const bool bf16_param = p.type == ParamType::InBf16 || p.type == ParamType::OutBf16;
+      if (p.buffer != kWorkspace && bf16_param != (plan.buffer(p.buffer).dtype == ir::DType::BF16))
+        throw std::invalid_argument(fmt::format("CUDA emitter: '{}' takes {} buffer '{}' as {}",
+                                                plan.kernels[static_cast<size_t>(e.launch_owner()[i])].name,
+                                                bf16_param ? "non-bf16" : "bf16", plan.buffer(p.buffer).name,
+                                                type_name(p.type)));
+    }
     auto [it, added] = by_key.try_emplace(key_of(k), unique.size());
     if (added) unique.push_back({fmt::format("{}_{}", k.family, family_count[k.family]++), &k, {}});
     Unique& u = unique[it->second];
@@ -354,6 +370,11 @@ CudaProgram emit_cuda(const plan::KernelPlan& plan, const CudaOptions& options) 
   }
   if (tf32) src += kTf32Helpers;
   if (bf16) src += kBf16Helpers;
+  bool bf16_storage = false;
+  for (const Unique& u : unique)
+    for (const detail::Param& p : u.source->params)
+      bf16_storage = bf16_storage || p.type == ParamType::InBf16 || p.type == ParamType::OutBf16;
+  if (bf16_storage) src += detail::bf16_storage_helpers();
   bool ldg = false;
   for (const Unique& u : unique) ldg = ldg || u.source->body.find("__ldg(") != std::string::npos;
   if (ldg) src += kLdgHelper;

@@ -5,7 +5,8 @@
 // Every kernel is `extern "C" __global__` with `__launch_bounds__`, every shape a compile-time
 // constant (a `static constexpr` member of the kernel's own struct), and its parameters plain
 // pointers: `float*` for what it writes, `const float* __restrict__` for what it reads, labels
-// `const int*`, the learning rate read from its [1] buffer. Kernels with the same text (the
+// `const int*`, a buffer of bf16 activations `unsigned short*` (emit/bf16_storage.cpp), the
+// learning rate read from its [1] buffer. Kernels with the same text (the
 // repeated blocks of a ResNet stage) are emitted once and launched many times.
 //
 // Layout is the plan's: NCHW, row-major, each buffer at its byte offset in its memory.

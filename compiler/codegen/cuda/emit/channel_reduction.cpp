@@ -54,7 +54,7 @@ void emit_map(Emitter& e, const ir::ChannelReduction& d, const ir::Dims& space, 
     if (loaded[i])
       w.streams.push_back({fmt::format("in{}", i), Mode::In, e.in_index(i)});
     else if (per_channel[i])
-      w.extra.push_back({fmt::format("in{}", i), ParamType::In, e.in_index(i)});
+      w.extra.push_back({fmt::format("in{}", i), in_param(e, e.in_index(i)), e.in_index(i)});
   }
   w.streams.push_back({"y", Mode::Out, e.out_index()});
   w.extra.push_back({"ws", ParamType::In, kWorkspace});
@@ -70,7 +70,8 @@ void emit_channel_reduction(Emitter& e) {
   const ir::ChannelReduction d = ir::channel_reduction(k.kind, k.attrs, shapes);
   const ir::Dims& space = shapes.at(static_cast<size_t>(d.space_input));
   const ir::FusedExtent g = ir::fused_extent(space);
-  const std::string shift = fmt::format("(double)in{}[(I)c * HW]", d.space_input);
+  const std::string shift = "(double)" + widened(e, e.in_index(static_cast<size_t>(d.space_input)),
+                                                 fmt::format("in{}[(I)c * HW]", d.space_input));
   std::vector<bool> read(k.inputs.size(), false);
   // Instruction i of `p`: a pseudo-operand (the shift, the sums) here, the rest by the table.
   auto line = [&](const ir::FusedProgram& p, size_t i) {
@@ -85,7 +86,11 @@ void emit_channel_reduction(Emitter& e) {
       if (in.code == FusedOpcode::Load || in.code == FusedOpcode::LoadChannel)
         read.at(static_cast<size_t>(in.a)) = true;
       if (in.code == FusedOpcode::LoadPlane) throw std::logic_error("CUDA emitter: a channel reduction reads no plane");
-      rhs = fused_expression(e, in, true, fmt::format("(double)in{}[idx]", in.a), "");
+      const std::string load =
+          in.code == FusedOpcode::Load
+              ? "(double)" + widened(e, e.in_index(static_cast<size_t>(in.a)), fmt::format("in{}[idx]", in.a))
+              : std::string();
+      rhs = fused_expression(e, in, true, load, "");
     }
     return fmt::format("const double r{} = {};\n", i, rhs);
   };
@@ -123,7 +128,7 @@ void emit_channel_reduction(Emitter& e) {
   r.element.pop_back();
   r.finalize.pop_back();
   for (size_t i = 0; i < read.size(); ++i)
-    if (read[i]) r.params.push_back({fmt::format("in{}", i), ParamType::In, e.in_index(i)});
+    if (read[i]) r.params.push_back({fmt::format("in{}", i), in_param(e, e.in_index(i)), e.in_index(i)});
   r.max_elements = ir::numel(space);
   if (!map) {
     r.params.push_back({"y", ParamType::Out, e.out_index()});

@@ -29,7 +29,14 @@ std::string elementwise_loop(const Elementwise& k, bool vec, std::string_view to
   for (const Elementwise::Stream& s : k.streams) {
     const bool reads = s.mode != Elementwise::Mode::Out, writes = s.mode != Elementwise::Mode::In;
     if (vec) {
-      if (reads) {
+      if (reads && s.bf16) {  // four 16-bit elements: two words, the lower element in a word's low half
+        in_loop += fmt::format("  const uint2 {0}_4 = reinterpret_cast<const uint2*>({0})[vec];\n", s.name);
+        in_loop += fmt::format(
+            "  float {0}_a[4] = {{rc_bf16_widen((unsigned short){0}_4.x), "
+            "rc_bf16_widen((unsigned short)({0}_4.x >> 16)), rc_bf16_widen((unsigned short){0}_4.y), "
+            "rc_bf16_widen((unsigned short)({0}_4.y >> 16))}};\n",
+            s.name);
+      } else if (reads) {
         in_loop += fmt::format("  const float4 {0}_4 = reinterpret_cast<const float4*>({0})[vec];\n", s.name);
         in_loop += fmt::format("  float {0}_a[4] = {{{0}_4.x, {0}_4.y, {0}_4.z, {0}_4.w}};\n", s.name);
       } else {
@@ -39,13 +46,22 @@ std::string elementwise_loop(const Elementwise& k, bool vec, std::string_view to
                              reads ? fmt::format(" = {}_a[l]", s.name) : "");
       if (writes) {
         lane_out += fmt::format("    {0}_a[l] = {0}_v;\n", s.name);
-        out_loop += fmt::format(
-            "  reinterpret_cast<float4*>({0})[vec] = make_float4({0}_a[0], {0}_a[1], {0}_a[2], {0}_a[3]);\n", s.name);
+        if (s.bf16)
+          out_loop += fmt::format(
+              "  reinterpret_cast<uint2*>({0})[vec] = make_uint2(rc_bf16_round({0}_a[0]) | "
+              "(unsigned)rc_bf16_round({0}_a[1]) << 16, rc_bf16_round({0}_a[2]) | (unsigned)rc_bf16_round({0}_a[3]) "
+              "<< 16);\n",
+              s.name);
+        else
+          out_loop += fmt::format(
+              "  reinterpret_cast<float4*>({0})[vec] = make_float4({0}_a[0], {0}_a[1], {0}_a[2], {0}_a[3]);\n", s.name);
       }
     } else {
+      const std::string element = fmt::format("{}[i]", s.name);
       lane_in += fmt::format("  {}float {}_v{};\n", writes ? "" : "const ", s.name,
-                             reads ? fmt::format(" = {}[i]", s.name) : "");
-      if (writes) lane_out += fmt::format("  {0}[i] = {0}_v;\n", s.name);
+                             reads ? fmt::format(" = {}", s.bf16 ? "rc_bf16_widen(" + element + ")" : element) : "");
+      const std::string value = s.name + "_v";
+      if (writes) lane_out += fmt::format("  {}[i] = {};\n", s.name, s.bf16 ? "rc_bf16_round(" + value + ")" : value);
     }
   }
   std::string code;
@@ -66,7 +82,9 @@ std::string elementwise_loop(const Elementwise& k, bool vec, std::string_view to
   return body + lane_in + code + lane_out + "  }\n" + out_loop + "}\n";
 }
 
-void emit_elementwise_kernel(Emitter& e, const Elementwise& k) {
+void emit_elementwise_kernel(Emitter& e, const Elementwise& kernel) {
+  Elementwise k = kernel;
+  for (Elementwise::Stream& s : k.streams) s.bf16 = is_bf16(e, s.buffer);
   bool vec = k.vectorize && k.total % 4 == 0;
   for (const Elementwise::Stream& s : k.streams) vec = vec && aligned16(e, s.buffer);  // a view may not be
   const int64_t items = vec ? k.total / 4 : k.total;
@@ -77,7 +95,10 @@ void emit_elementwise_kernel(Emitter& e, const Elementwise& k) {
 
   std::vector<Param> params;
   for (const Elementwise::Stream& s : k.streams)
-    params.push_back({s.name, s.mode == Elementwise::Mode::In ? ParamType::In : ParamType::Out, s.buffer});
+    params.push_back({s.name,
+                      s.mode == Elementwise::Mode::In ? (s.bf16 ? ParamType::InBf16 : ParamType::In)
+                                                      : (s.bf16 ? ParamType::OutBf16 : ParamType::Out),
+                      s.buffer});
   for (const Param& p : k.extra) params.push_back(p);
   KernelSource s;
   s.family = k.family;

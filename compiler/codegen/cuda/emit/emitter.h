@@ -26,7 +26,10 @@
 
 namespace resnetc::codegen::cuda::detail {
 
-enum class ParamType { Out, In, InInt };  // float*, const float*, const int*
+// float*, const float*, const int*; a plan buffer of dtype bf16 (an activation stored as
+// bfloat16 bits) is unsigned short* / const unsigned short* (OutBf16, InBf16), and the driver
+// refuses a parameter whose type does not follow its buffer's dtype.
+enum class ParamType { Out, In, InInt, OutBf16, InBf16 };
 
 // The most parameters a kernel takes: 4 KB of kernel parameters (sm_90, any driver) of 8-byte
 // pointers.
@@ -117,6 +120,17 @@ class Emitter {
   int64_t workspace_ = 0;
 };
 
+// ---- bf16 activations (plan buffers of dtype bf16): the kernels' shared preamble defines
+// rc_bf16_widen (a load, exact: the bits are a float32's high half), rc_bf16_round (a store:
+// to nearest with ties to even, a NaN the quiet 0x7fc0, as the CPU backend's round_to_bf16) and
+// rc_bf16_view (a bf16 pointer indexed as floats, for the GEMMs' operand gathers) ----
+bool is_bf16(const Emitter& e, int buffer);  // false for the workspace
+ParamType in_param(const Emitter& e, int buffer);   // In, or InBf16 for a bf16 buffer
+// `element`, an element of `buffer` read as written (`x[i]`, `__ldg(x + c)`), as a float.
+std::string widened(const Emitter& e, int buffer, const std::string& element);
+// The preamble's text defining them (the driver adds it where a kernel uses one).
+std::string_view bf16_storage_helpers();
+
 // ---- One family emitter per kernel skeleton (ir::Skeleton; one file each under emit/), for
 // the kinds whose row in ops.def names that skeleton ----
 void emit_convolution(Emitter& e);  // WindowContraction: Conv2d, ConvGradInput, ConvGradWeight
@@ -201,6 +215,7 @@ struct Elementwise {
     std::string name;
     Mode mode;
     int buffer;
+    bool bf16 = false;  // 16-bit elements, widened when read, rounded when written (from the buffer's dtype)
   };
   std::string family;
   std::string comment;

@@ -107,7 +107,9 @@ std::string fused_expression(const Emitter& e, const FusedInstr& in, bool dbl, c
     case FusedOpcode::Load:
       return load;
     case FusedOpcode::LoadChannel:
-      return fmt::format("{}__ldg(in{} + {}c)", dbl ? "(double)" : "", in.a, row_offset(in.b));
+      return fmt::format("{}{}", dbl ? "(double)" : "",
+                         widened(e, e.in_index(static_cast<size_t>(in.a)),
+                                 fmt::format("__ldg(in{} + {}c)", in.a, row_offset(in.b))));
     case FusedOpcode::Const:
       if (!std::isfinite(dbl ? in.value : static_cast<float>(in.value)))
         throw std::invalid_argument(fmt::format("CUDA emitter: {}: constant {} is not finite in {}", e.where(),
@@ -126,7 +128,9 @@ std::string fused_expression(const Emitter& e, const FusedInstr& in, bool dbl, c
     case FusedOpcode::Rsqrt:
       return fmt::format("{} / {}({})", dbl ? "1.0" : "1.0f", dbl ? "sqrt" : "sqrtf", reg(in.a));
     case FusedOpcode::LoadPlane:
-      return fmt::format("{}__ldg(in{} + {})", dbl ? "(double)" : "", in.a, plane);
+      return fmt::format(
+          "{}{}", dbl ? "(double)" : "",
+          widened(e, e.in_index(static_cast<size_t>(in.a)), fmt::format("__ldg(in{} + {})", in.a, plane)));
     case FusedOpcode::Sigmoid:  // exp(-x) = +inf below about -88 (float) gives 0, never a NaN
       return fmt::format("{1} / ({1} + {2}(-{0}))", reg(in.a), dbl ? "1.0" : "1.0f", dbl ? "exp" : "expf");
     case FusedOpcode::Max:
@@ -183,7 +187,7 @@ void emit_fused(Emitter& e) {
       if (loaded[i])
         w.streams.push_back({fmt::format("in{}", i), Mode::In, e.in_index(i)});
       else if (per_channel[i])
-        w.extra.push_back({fmt::format("in{}", i), ParamType::In, e.in_index(i)});
+        w.extra.push_back({fmt::format("in{}", i), in_param(e, e.in_index(i)), e.in_index(i)});
       else if (integer[i])
         w.extra.push_back({fmt::format("in{}", i), ParamType::InInt, e.in_index(i)});
     }
@@ -208,7 +212,12 @@ void emit_fused(Emitter& e) {
   bool uses_idx = false;
   for (size_t k = 0; k < p.instrs.size(); ++k) {
     if (!live[k]) continue;
-    const std::string line = declare(e, p, k, true, fmt::format("(double)in{}[idx]", p.instrs[k].a), "idx / HW", "idx");
+    const int32_t input = p.instrs[k].a;
+    const std::string load =
+        p.instrs[k].code == FusedOpcode::Load
+            ? "(double)" + widened(e, e.in_index(static_cast<size_t>(input)), fmt::format("in{}[idx]", input))
+            : std::string();
+    const std::string line = declare(e, p, k, true, load, "idx / HW", "idx");
     (uniform[k] ? r.prologue : r.element) += line;
     uses_idx = uses_idx || p.instrs[k].code == FusedOpcode::Load || p.instrs[k].code == FusedOpcode::LoadPlane ||
                p.instrs[k].code == FusedOpcode::Keep || p.instrs[k].code == FusedOpcode::KeepSample;
@@ -223,7 +232,8 @@ void emit_fused(Emitter& e) {
   r.finalize.pop_back();
   for (size_t i = 0; i < loaded.size(); ++i)
     if (loaded[i] || per_channel[i] || integer[i])
-      r.params.push_back({fmt::format("in{}", i), integer[i] ? ParamType::InInt : ParamType::In, e.in_index(i)});
+      r.params.push_back(
+          {fmt::format("in{}", i), integer[i] ? ParamType::InInt : in_param(e, e.in_index(i)), e.in_index(i)});
   r.params.push_back({"y", ParamType::Out, e.out_index()});
   r.max_elements = total;
   e.need_workspace(emit_channel_reduce(e, r) * 4);

@@ -91,7 +91,7 @@ for (int t = 0; t < tiles; ++t) {
 $EPILOGUE)";
 
 constexpr std::string_view kFetch =
-    R"(  static __device__ __forceinline__ void fetch(const float* __restrict__ A, const float* __restrict__ B, int g, I m0,
+    R"(  static __device__ __forceinline__ void fetch($ATYPE A, $BTYPE B, int g, I m0,
                                                int n0, I k0, float (&ra)[A_PER], float (&rb)[B_PER]) {
     const int tid = threadIdx.x;
 #pragma unroll
@@ -183,9 +183,10 @@ constexpr std::string_view kComputeTc =
   }
 )";
 
-// bf16: element pair e holds k = 2 * ($AK) and the next; ra[2r], ra[2r + 1] are pair r's.
+// bf16: element pair e holds k = 2 * ($AK) and the next; ra[2r], ra[2r + 1] are pair r's. An
+// operand in a bf16 buffer was loaded exactly: rc_bf16_join makes its pair's bits the word.
 constexpr std::string_view kFetchBf16 =
-    R"(  static __device__ __forceinline__ void fetch(const float* __restrict__ A, const float* __restrict__ B, int g, I m0,
+    R"(  static __device__ __forceinline__ void fetch($ATYPE A, $BTYPE B, int g, I m0,
                                                int n0, I k0, float (&ra)[A_PER], float (&rb)[B_PER]) {
     const int tid = threadIdx.x;
 #pragma unroll
@@ -211,12 +212,12 @@ constexpr std::string_view kFetchBf16 =
 #pragma unroll
     for (int r = 0; r < A_PER / 2; ++r) {
       const int e = tid + r * THREADS;
-      as[$AK][$AROW] = rc_bf16x2(ra[2 * r], ra[2 * r + 1]);
+      as[$AK][$AROW] = $ACVT(ra[2 * r], ra[2 * r + 1]);
     }
 #pragma unroll
     for (int r = 0; r < B_PER / 2; ++r) {
       const int e = tid + r * THREADS;
-      bs[$BK][$BROW] = rc_bf16x2(rb[2 * r], rb[2 * r + 1]);
+      bs[$BK][$BROW] = $BCVT(rb[2 * r], rb[2 * r + 1]);
     }
   }
 )";
@@ -414,12 +415,18 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
   } else {
     m.constant("TM", t.TM).constant("TN", t.TN).constant("TX", t.BM / t.TM);
   }
-  m.text(fmt::format(
-      "  static __device__ __forceinline__ float load_a(const float* __restrict__ A, int g, I m, I k) {{\n{}  }}\n",
-      p.load_a));
-  m.text(fmt::format(
-      "  static __device__ __forceinline__ float load_b(const float* __restrict__ B, int g, I k, I n) {{\n{}  }}\n",
-      p.load_b));
+  // An operand in a bf16 buffer: its pointer, and the bodies' A[...] / B[...] through a view that widens.
+  const bool a_bf16 = is_bf16(e, p.a_buffer), b_bf16 = is_bf16(e, p.b_buffer);
+  const auto pointer = [](bool stored) {
+    return stored ? "const unsigned short* __restrict__" : "const float* __restrict__";
+  };
+  const auto view = [](bool stored, char name) {
+    return stored ? fmt::format("    const rc_bf16_view {0}{{{0}_bits}};\n", name) : std::string();
+  };
+  m.text(fmt::format("  static __device__ __forceinline__ float load_a({} A{}, int g, I m, I k) {{\n{}{}  }}\n",
+                     pointer(a_bf16), a_bf16 ? "_bits" : "", view(a_bf16, 'A'), p.load_a));
+  m.text(fmt::format("  static __device__ __forceinline__ float load_b({} B{}, int g, I k, I n) {{\n{}{}  }}\n",
+                     pointer(b_bf16), b_bf16 ? "_bits" : "", view(b_bf16, 'B'), p.load_b));
   m.text(fmt::format("  static __device__ __forceinline__ I out_index(int g, I m, I n) {{\n{}  }}\n", p.out_index));
   const bool bias = p.bias_buffer >= 0;
   if (bias && split == 1)
@@ -434,11 +441,19 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
   const std::string_view depth = bf16 ? "KP" : "BK";
   const Mapping a = mapping(p.a_m_contiguous, "BM", depth);
   const Mapping b = mapping(p.b_n_contiguous, "BN", depth);
+  const std::vector<std::pair<std::string, std::string>> operands = {
+      {"AROW", a.row}, {"AK", a.k}, {"BROW", b.row}, {"BK", b.k},
+      {"ATYPE", pointer(a_bf16)}, {"BTYPE", pointer(b_bf16)}};
   if (bf16) {
-    m.text(subst(kFetchBf16, {{"AROW", a.row}, {"AK", a.k}, {"BROW", b.row}, {"BK", b.k}}));
+    std::vector<std::pair<std::string, std::string>> values = operands;
+    values.insert(values.end(), {{"ACVT", a_bf16 ? "rc_bf16_join" : "rc_bf16x2"},
+                                 {"BCVT", b_bf16 ? "rc_bf16_join" : "rc_bf16x2"}});
+    m.text(subst(kFetchBf16, values));
     m.text(kComputeBf16);
   } else {
-    m.text(subst(kFetch, {{"AROW", a.row}, {"AK", a.k}, {"BROW", b.row}, {"BK", b.k}, {"CVT", tc ? "rc_tf32" : ""}}));
+    std::vector<std::pair<std::string, std::string>> values = operands;
+    values.emplace_back("CVT", tc ? "rc_tf32" : "");
+    m.text(subst(kFetch, values));
     m.text(tc ? kComputeTc : kComputeFma);
   }
 
@@ -448,15 +463,15 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
   if (split == 1) {
     store = "y[out_index(g, m, n)] = " + value;
     params = {{"y", ParamType::Out, p.out_buffer},
-              {p.a_name, ParamType::In, p.a_buffer},
-              {p.b_name, ParamType::In, p.b_buffer}};
+              {p.a_name, in_param(e, p.a_buffer), p.a_buffer},
+              {p.b_name, in_param(e, p.b_buffer), p.b_buffer}};
     if (bias) params.push_back({"bias", ParamType::In, p.bias_buffer});
     if (stats) params.push_back({"ws", ParamType::Out, kWorkspace});
   } else {
     store = "ws[(I)split * PART + part_index(g, m, n)] = $V";
     params = {{"ws", ParamType::Out, kWorkspace},
-              {p.a_name, ParamType::In, p.a_buffer},
-              {p.b_name, ParamType::In, p.b_buffer}};
+              {p.a_name, in_param(e, p.a_buffer), p.a_buffer},
+              {p.b_name, in_param(e, p.b_buffer), p.b_buffer}};
   }
   // $STORE(v) -> the store with v.
   std::string epilogue(tc ? kEpilogueTc : kEpilogueFma);
