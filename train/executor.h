@@ -97,9 +97,6 @@ class Backend {
   // What a run asks no precision of runs in (docs/precision.md): fp32 unless the device's own
   // default differs.
   virtual plan::Precision default_precision() const { return plan::Precision::Fp32; }
-  // Whether its kernels read and write bf16 activations between kernels, so a bf16 plan may
-  // store them (plan::PlanOptions::bf16_activations).
-  virtual bool stores_bf16_activations() const { return false; }
   // For rank `rank` of a data-parallel job of `size` ranks: a reducer on this backend's device,
   // or null when its buffers are host memory (the trainer then sums them with MPI). `broadcast`
   // gives rank 0's bytes to every rank, for the reducer's setup. Called by every rank alike.

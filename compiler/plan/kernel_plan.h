@@ -78,8 +78,8 @@ struct PlanOptions {
   // linear_grad_input; linear_grad_weight stays Fp32.
   Precision precision = Precision::Fp32;
   // Under Bf16: the activations between an elementwise kernel and a bf16 contraction stored as
-  // bfloat16 (compiler/plan/storage_precision.h), where the backend's kernels read and write
-  // them (train::Backend::stores_bf16_activations).
+  // bfloat16 (compiler/plan/storage_precision.h), as resnetc's commands plan them; off, every
+  // activation is float32 (kernel tests, bench/conv_kernels' comparison).
   bool bf16_activations = false;
 };
 

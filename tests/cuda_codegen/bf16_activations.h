@@ -2,7 +2,9 @@
 // bf16 activations marked by hand in a kernel plan, for the CUDA emitter's tests: the outputs of
 // fused maps and bn_grad_input that only kernels taking bf16 buffers read (a convolution's or
 // fully connected layer's image operand or output gradient, a fused kernel, a channel
-// reduction), stored as bfloat16 (ir::DType::BF16, two bytes an element).
+// reduction), stored as bfloat16 (ir::DType::BF16, two bytes an element). Every buffer the
+// kernels can take in bf16, more than the plan's rule stores (plan/storage_precision.h also
+// wants a contraction among the readers), so that each kind of reader is exercised.
 #include <vector>
 
 #include "compiler/ir/ops.h"

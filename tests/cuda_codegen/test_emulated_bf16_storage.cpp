@@ -8,6 +8,7 @@
 // bit for bit. Shapes divide no tile and take both the float4 and the scalar elementwise loops.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -124,6 +125,15 @@ void check_lockstep(int level, const codegen::cuda::CudaOptions& options) {
   plan::KernelPlan narrow_plan = wide_plan;
   const std::vector<int> marked = testing::mark_bf16_activations(narrow_plan);
   INFO("level " << level << ", " << marked.size() << " bf16 activations");
+  // What the plan's rule stores in bf16 is among them, so the lockstep covers every kernel a
+  // bf16 run executes on bf16 buffers.
+  const plan::KernelPlan ruled =
+      plan::make_plan(graph, {.reuse_memory = false, .precision = Precision::Bf16, .bf16_activations = true});
+  for (size_t b = 0; b < ruled.buffers.size(); ++b)
+    if (ruled.buffers[b].dtype == ir::DType::BF16) {
+      INFO(ruled.buffers[b].name);
+      CHECK(std::find(marked.begin(), marked.end(), static_cast<int>(b)) != marked.end());
+    }
   // Each kind of reader the rule names, and bf16 maps and channel-reduction maps writing them.
   CHECK(reading(narrow_plan, OpKind::Conv2d, 0) == 2);
   CHECK(reading(narrow_plan, OpKind::ConvGradInput, 0) == 2);

@@ -33,7 +33,6 @@
 #include "runtime/cuda/parallel_compile.h"
 #include "runtime/cuda/ptxas_info.h"
 #include "tests/conformance/merge.h"
-#include "tests/cuda_codegen/bf16_activations.h"
 
 using namespace resnetc;
 namespace fs = std::filesystem;
@@ -203,7 +202,7 @@ TEST_CASE("every bf16 GEMM and every kernel on bf16 activations of every example
           "[cuda][nvrtc][examples][bf16]") {
   // A bf16 plan's program differs from the TF32 one's only in the convolutions' GEMMs and the
   // fully connected layers' forward and data-gradient GEMMs (bf16 mma.sync), and in the kernels
-  // that read or write its activations stored in bf16 (marked here as bf16_activations.h says);
+  // that read or write its activations stored in bf16 (plan/storage_precision.h's rule);
   // its other kernels are the TF32 program's, which the test above compiles. Each example's
   // training plan at batch 2; the seed's ResNet also at its recipe's batch, where the big GEMMs
   // take the 128x64 tiles. (The bf16 GEMMs on odd shapes, every tile and K split, run under
@@ -213,6 +212,7 @@ TEST_CASE("every bf16 GEMM and every kernel on bf16 activations of every example
   const std::vector<fs::path> files = example_files();
   passes::PipelineOptions bf16 = passes::at_level(2);
   bf16.precision = Precision::Bf16;
+  bf16.bf16_activations = true;
   for (const fs::path& file : files) {
     dsl::SourceManager sources;
     const std::string stem = file.stem().string();
@@ -229,7 +229,6 @@ TEST_CASE("every bf16 GEMM and every kernel on bf16 activations of every example
   size_t gemms = 0, on_bf16 = 0;
   for (auto& [name, bf_plan] : plans) {
     INFO(name);
-    testing::mark_bf16_activations(bf_plan);
     const codegen::cuda::CudaProgram program = codegen::cuda::emit_cuda(bf_plan);
     plan::KernelPlan tf32_plan = bf_plan;
     tf32_plan.precision = Precision::Fp32;

@@ -80,7 +80,8 @@ int run_compile(const Options& o, dsl::SourceManager& sources) {
   if (o.emit == Emit::Dot && !o.opt_level_given) as_written = net.graph;
   passes::run_pipeline(net.graph, pipeline_options(o));
   const plan::PlanOptions plan_options{.reuse_memory = o.opt_level > 0,
-                                       .precision = o.precision.value_or(plan::Precision::Fp32)};
+                                       .precision = o.precision.value_or(plan::Precision::Fp32),
+                                       .bf16_activations = true};
   switch (o.emit) {
     case Emit::Table: break;
     case Emit::Ir: fmt::print("{}", ir::print_ir(net.graph)); break;
@@ -93,7 +94,9 @@ int run_compile(const Options& o, dsl::SourceManager& sources) {
     }
     case Emit::Cuda: {  // unless --precision says otherwise, what a GPU runs by default: tf32 (docs/precision.md)
       const plan::KernelPlan plan = plan::make_plan(
-          net.graph, {.reuse_memory = o.opt_level > 0, .precision = o.precision.value_or(plan::Precision::Tf32)});
+          net.graph, {.reuse_memory = o.opt_level > 0,
+                     .precision = o.precision.value_or(plan::Precision::Tf32),
+                     .bf16_activations = true});
       fmt::print("{}", codegen::cuda::emit_cuda(plan, codegen::cuda::options_for_precision(plan.precision)).source);
       break;
     }

@@ -151,8 +151,9 @@ std::string usage(std::optional<Command> command) {
 }
 
 passes::PipelineOptions pipeline_options(const Options& o) {
+  // Both backends' kernels read and write activations stored in bf16.
   return {o.opt_level, o.print_after, o.print_after_all, o.verify_each, &std::cerr,
-          o.precision.value_or(plan::Precision::Fp32)};
+          o.precision.value_or(plan::Precision::Fp32), /*bf16_activations=*/true};
 }
 
 passes::PipelineOptions pipeline_options(const Options& o, const dsl::TrainingSettings& training,
@@ -160,7 +161,6 @@ passes::PipelineOptions pipeline_options(const Options& o, const dsl::TrainingSe
   passes::PipelineOptions p = pipeline_options(o);
   if (!o.precision)
     p.precision = training.precision ? *plan::parse_precision(*training.precision) : device.default_precision();
-  p.bf16_activations = device.stores_bf16_activations();
   return p;
 }
 

@@ -98,11 +98,11 @@ class UsageError : public std::runtime_error {
 
 // No command is `compile`: `resnetc MODEL.net` is `resnetc compile MODEL.net`.
 Options parse_options(const std::vector<std::string>& args);  // throws UsageError
-// -O, --print-after(-all), --verify-each and --precision as the pipeline takes them (printing to stderr).
+// -O, --print-after(-all), --verify-each and --precision as the pipeline takes them (printing to
+// stderr); under bf16, activations stored in bf16 (plan/storage_precision.h).
 passes::PipelineOptions pipeline_options(const Options& o);
 // The same with the precision of --precision, else of the model's train section, else the
-// device's default (train::Backend::default_precision: tf32 on a GPU, fp32 on the CPU), and
-// bf16 activations where the device stores them (train::Backend::stores_bf16_activations).
+// device's default (train::Backend::default_precision: tf32 on a GPU, fp32 on the CPU).
 passes::PipelineOptions pipeline_options(const Options& o, const dsl::TrainingSettings& training,
                                          const train::Backend& device);
 std::string list_passes();
