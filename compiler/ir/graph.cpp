@@ -13,7 +13,7 @@ bool reads_register_a(FusedOpcode code) {
 bool reads_register_b(FusedOpcode code) {
   return code == FusedOpcode::Add || code == FusedOpcode::Sub || code == FusedOpcode::Mul ||
          code == FusedOpcode::ReluMask || code == FusedOpcode::Max || code == FusedOpcode::Keep ||
-         code == FusedOpcode::KeepSample;
+         code == FusedOpcode::KeepSample || code == FusedOpcode::Div;
 }
 
 std::string_view fused_opcode_name(FusedOpcode code) {
@@ -33,6 +33,9 @@ std::string_view fused_opcode_name(FusedOpcode code) {
     case FusedOpcode::MaskKey: return "mask_key";
     case FusedOpcode::Keep: return "keep";
     case FusedOpcode::KeepSample: return "keep_sample";
+    case FusedOpcode::Div: return "div";
+    case FusedOpcode::Sqrt: return "sqrt";
+    case FusedOpcode::Exp: return "exp";
   }
   return "?";
 }

@@ -73,8 +73,11 @@ enum class FusedOpcode : uint8_t {
   Keep,         // r[a] * scale or 0, kept by the draw of key r[b] at the element's index, drop
                 // rate `value` (dropout's mask, ir/random_mask.h)
   KeepSample,   // the same, drawn at the element's sample (drop-path's mask)
+  Div,          // r[a] / r[b]
+  Sqrt,         // sqrt(r[a])
+  Exp,          // exp(r[a])
 };
-inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::KeepSample;
+inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::Exp;
 
 struct FusedInstr {
   FusedOpcode code;

@@ -50,6 +50,9 @@ double scalar_op(ir::FusedOpcode code, double a, double b) {
     case FusedOpcode::Rsqrt: return 1 / std::sqrt(a);
     case FusedOpcode::Sigmoid: return sigmoid(a);
     case FusedOpcode::Max: return b > a || std::isnan(b) ? b : a;
+    case FusedOpcode::Div: return a / b;
+    case FusedOpcode::Sqrt: return std::sqrt(a);
+    case FusedOpcode::Exp: return std::exp(a);
     case FusedOpcode::Load:
     case FusedOpcode::LoadChannel:
     case FusedOpcode::LoadPlane:

@@ -3,11 +3,13 @@
 // run function (run.h) calls. Internal to the reference executor; the executor has checked
 // every shape before calling.
 // Each function's comment gives the op's meaning; compiler/ir/graph.h is the specification.
+#include <functional>
 #include <span>
 #include <vector>
 
 #include "compiler/ir/graph.h"
 #include "compiler/ir/channel_reduction.h"
+#include "compiler/ir/update_rule.h"
 #include "compiler/ir/window_reduction.h"
 
 namespace resnetc::reference::ops {
@@ -75,23 +77,11 @@ Buffer linear_grad_input(const TensorRef& dy, const TensorRef& w);
 // dW = dy^T x.
 Buffer linear_grad_weight(const TensorRef& dy, const TensorRef& x);
 
-// ---- Updates (update_ops.cpp): write into their first arguments ----
-// param -= lr * (grad + weight_decay * param).
-void sgd_update(Buffer& param, const TensorRef& grad, double lr, double weight_decay);
-// PyTorch's SGD with momentum (dampening 0), the velocity starting at zero, with a's momentum,
-// weight_decay and nesterov: d = grad + weight_decay * param; v = momentum * v + d;
-// param -= lr * v, or with Nesterov param -= lr * (d + momentum * v).
-void sgd_momentum_update(Buffer& param, const TensorRef& grad, double lr, Buffer& velocity, const ir::Attrs& a);
-// PyTorch's AdamW at step t (1 at the first): param *= 1 - lr * weight_decay; m = b1 m + (1 - b1) grad;
-// v = b2 v + (1 - b2) grad^2; param -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps),
-// with b1 = a.momentum, b2 = a.beta2, eps = a.eps.
-void adamw_update(Buffer& param, const TensorRef& grad, double lr, double t, Buffer& exp_avg, Buffer& exp_avg_sq,
-                  const ir::Attrs& a);
-// running = (1 - momentum) * running + momentum * batch statistic, the variance made unbiased
-// by n / (n - 1) with n = N*H*W of the normalized input (PyTorch's BatchNorm2d; the shape rules
-// keep n > 1).
-void bn_running_update(Buffer& running_mean, Buffer& running_var, const TensorRef& stats, double momentum,
-                       int64_t n);
+// ---- Updates (update_rule.cpp): write into their inputs ----
+// An update (ir::update_rule) in double: `inputs` read, `written(i)` the buffer of input i that
+// the rule stores into.
+void update(std::span<const TensorRef> inputs, const std::function<Buffer&(int32_t input)>& written,
+            const ir::UpdateRule& rule);
 
 // ---- Pass-made kinds (fused_ops.cpp; the map table's kinds run here too) ----
 // The program evaluated at every element of `space` (a map), or summed per channel (a reduce).

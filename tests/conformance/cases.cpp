@@ -418,6 +418,14 @@ void added_later(std::vector<Case>& out) {
     for (const ir::Dims& s : {ir::Dims{3, 5, 7, 7}, {3, 7, 33, 29}, {11, 13}})
       out.push_back({fmt::format("fused masks, {} {}", reduce ? "reduce" : "map", dims(s)),
                      [s, reduce] { return fused_masks(s, reduce); }, 1e-4, 1, false, ir::numel(s) > 19000});
+  for (const ir::Dims& s : {ir::Dims{2, 3, 5, 7}, ir::Dims{4, 8, 2, 2}})
+    out.push_back({"fused div, sqrt and exp " + dims(s), [s] { return fused_div_sqrt_exp(s); }});
+  // Nesterov with weight decay over members of odd sizes.
+  out.push_back({"sgd_momentum_update_group nesterov [2, 301][4, 5][1] momentum 0.5 weight decay 1e-2",
+                 [] { return sgd_group({{2, 301}, {4, 5}, {1}}, 0.5, 1e-2, true); }});
+  // Members of sizes that divide no vector width, between ones that do; no weight decay.
+  out.push_back({"adamw_update_group [5, 3][8][1][3, 301][6] betas 0.5, 0.9",
+                 [] { return adamw_group({{5, 3}, {8}, {1}, {3, 301}, {6}}, 0, 0.5, 0.9); }, 1e-4, 1, false, false, true});
 }
 
 }  // namespace

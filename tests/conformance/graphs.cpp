@@ -40,6 +40,9 @@ struct Program {
   int32_t relu_mask(int32_t a, int32_t b) { return emit(FusedOpcode::ReluMask, a, b); }
   int32_t rsqrt(int32_t a) { return emit(FusedOpcode::Rsqrt, a); }
   int32_t max(int32_t a, int32_t b) { return emit(FusedOpcode::Max, a, b); }
+  int32_t div(int32_t a, int32_t b) { return emit(FusedOpcode::Div, a, b); }
+  int32_t sqrt(int32_t a) { return emit(FusedOpcode::Sqrt, a); }
+  int32_t exp(int32_t a) { return emit(FusedOpcode::Exp, a); }
   int32_t mask_key(int32_t rng, uint32_t salt) { return emit(FusedOpcode::MaskKey, rng, 0, salt); }
   int32_t keep(int32_t x, int32_t key, double rate) { return emit(FusedOpcode::Keep, x, key, rate); }
   int32_t keep_sample(int32_t x, int32_t key, double rate) { return emit(FusedOpcode::KeepSample, x, key, rate); }
@@ -439,7 +442,7 @@ ir::Graph adamw(const ir::Dims& shape, double weight_decay, double beta1, double
 }
 
 // lr, step, then (param, grad, exp_avg, exp_avg_sq) per member.
-ir::Graph adamw_group(const std::vector<ir::Dims>& shapes, double weight_decay) {
+ir::Graph adamw_group(const std::vector<ir::Dims>& shapes, double weight_decay, double beta1, double beta2) {
   ir::GraphBuilder b("adamw_group", shapes[0]);
   ValueId lr = input(b, "lr", {1});
   std::vector<ValueId> inputs{lr, b.add_value("optimizer.step", {1}, ValueRole::State)};
@@ -451,8 +454,8 @@ ir::Graph adamw_group(const std::vector<ir::Dims>& shapes, double weight_decay) 
   }
   ir::Attrs a;
   a.weight_decay = weight_decay;
-  a.momentum = 0.9;
-  a.beta2 = 0.999;
+  a.momentum = beta1;
+  a.beta2 = beta2;
   a.eps = 1e-8;
   b.apply(OpKind::AdamwUpdateGroup, "update", inputs, a, {});
   ir::Graph g = std::move(b).finish(b.input());
@@ -501,6 +504,18 @@ ir::Graph fused_max(const ir::Dims& shape) {
   Program p;
   const int32_t y = p.max(p.max(p.load(0), p.load(1)), p.channel(2));
   return std::move(b).finish(b.apply(OpKind::Fused, "max", {b.input(), other, bias}, p.map(shape, y), {}));
+}
+
+// y = exp(x) / (sqrt(o * o) + 1): the div, sqrt and exp opcodes in a fused map.
+ir::Graph fused_div_sqrt_exp(const ir::Dims& shape) {
+  ir::GraphBuilder b("fused_div_sqrt_exp", shape);
+  ValueId other = input(b, "other", shape);
+  Program p;
+  const int32_t o = p.load(1);
+  const int32_t root = p.sqrt(p.mul(o, o));
+  const int32_t denom = p.add(root, p.constant(1));
+  const int32_t y = p.div(p.exp(p.load(0)), denom);
+  return std::move(b).finish(b.apply(OpKind::Fused, "div_sqrt_exp", {b.input(), other}, p.map(shape, y), {}));
 }
 
 // BatchNorm backward through a relu, g = relu_mask(dy, y), y a relu's output (exact zeros). The

@@ -62,13 +62,15 @@ ir::Graph running_update(const ir::Dims& shape, double momentum);
 ir::Graph sgd_group(const std::vector<ir::Dims>& shapes, double momentum, double weight_decay, bool nesterov = false);
 // AdamW on one parameter, or a group of them: the step count is a [1] state (drawn like the moments).
 ir::Graph adamw(const ir::Dims& shape, double weight_decay, double beta1 = 0.9, double beta2 = 0.999);
-ir::Graph adamw_group(const std::vector<ir::Dims>& shapes, double weight_decay);
+ir::Graph adamw_group(const std::vector<ir::Dims>& shapes, double weight_decay, double beta1 = 0.9,
+                      double beta2 = 0.999);
 ir::Graph running_group(const std::vector<int64_t>& channels, const std::vector<int64_t>& counts, double momentum);
 
 // Fused programs as the passes write them, and every opcode.
 ir::Graph fused_bn_apply_add_relu(const ir::Dims& shape);
 // The max opcode: max(max(x, other), bias[c]).
 ir::Graph fused_max(const ir::Dims& shape);
+ir::Graph fused_div_sqrt_exp(const ir::Dims& shape);
 ir::Graph fused_bn_backward(const ir::Dims& shape, bool reduce);
 ir::Graph fused_bn_training(const ir::Dims& shape);  // forward, both backward programs, the add's mask
 ir::Graph fused_fold_into_weights(const ir::Dims& weight_shape);

@@ -113,8 +113,8 @@ TEST_CASE("the fused kernels' source: shared kernels, float4, channel loads", "[
   // One launch per map, one per unsplit reduction, one per group; each kernel its own text.
   CHECK(count(src, "struct fused_map_") == 12);
   CHECK(count(src, "struct fused_reduce_") == 7);
-  CHECK(count(src, "struct sgd_group_") == 1);
-  CHECK(count(src, "struct sgd_momentum_group_") == 1);
+  CHECK(count(src, "struct sgd_update_group_") == 1);
+  CHECK(count(src, "struct sgd_momentum_update_group_") == 1);
   CHECK(count(src, "struct bn_running_update_group_") == 1);
   CHECK(count(src, "fused map over [2, 6, 3, 6]") == 3);
   CHECK(count(src, "elements, float4)") == 4);  // the [2, 6, 3, 6] maps and [4, 6]

@@ -10,6 +10,7 @@
 
 #include "compiler/ir/channel_reduction.h"
 #include "compiler/ir/ops.h"
+#include "compiler/ir/update_rule.h"
 #include "compiler/ir/window_reduction.h"
 
 namespace resnetc::ir {
@@ -150,6 +151,39 @@ TEST_CASE("a per-channel reduction's terms and finalization: bn_stats sums x - s
         "{r0=channel(4,0); r1=channel(2,1); r2=const(0.25); r3=add(r1,r2); r4=rsqrt(r3); r5=mul(r0,r4)} -> r5");
   const ChannelReduction bias = channel_reduction(OpKind::BiasGrad, Attrs{}, {{{7, 3}}});
   CHECK(format_program(bias.terms) == "{r0=load(0)} -> sum(r0)");
+}
+
+TEST_CASE("an update's rule: its scalars, each member's arrays, and what it writes where") {
+  for (int k = 0; k <= static_cast<int>(kLastOpKind); ++k) {
+    const auto kind = static_cast<OpKind>(k);
+    INFO(op_kind_name(kind));
+    if (op_skeleton(kind) != Skeleton::Update) CHECK_THROWS_AS(update_rule(kind, Attrs{}, {}), std::logic_error);
+  }
+  Attrs a;
+  a.momentum = 0.9;
+  a.nesterov = true;
+  a.weight_decay = 0.5;
+  // lr, then (param, grad, velocity) per member: each writes the velocity, then the param.
+  const UpdateRule sgd = update_rule(OpKind::SgdMomentumUpdateGroup, a, {{{1}, {3}, {3}, {3}, {5}, {5}, {5}}});
+  CHECK(sgd.scalars == std::vector<int32_t>{0});
+  REQUIRE(sgd.members.size() == 2);
+  CHECK(sgd.members[1].arrays == std::vector<int32_t>{4, 5, 6});
+  CHECK(sgd.members[1].writes == std::vector<int32_t>{2, 0});
+  CHECK(format_program(sgd.members[0].element) ==
+        "{r0=load(0); r1=load(1); r2=const(0.5); r3=mul(r2,r0); r4=add(r1,r3); r5=const(0.9); r6=load(2); "
+        "r7=mul(r5,r6); r8=add(r7,r4); r9=mul(r5,r8); r10=add(r4,r9); r11=channel(3,0); r12=mul(r11,r10); "
+        "r13=sub(r0,r12)} -> r8,r13");
+  // AdamW's single form: lr and step are inputs 2 and 3; the prologue makes two more scalars.
+  const UpdateRule adamw = update_rule(OpKind::AdamwUpdate, Attrs{}, {{{4}, {4}, {1}, {1}, {4}, {4}}});
+  CHECK(adamw.scalars == std::vector<int32_t>{2, 3});
+  CHECK(adamw.prologue.results.size() == 2);
+  CHECK(adamw.members.at(0).arrays == std::vector<int32_t>{0, 1, 4, 5});
+  CHECK(adamw.members.at(0).writes == std::vector<int32_t>{2, 3, 0});
+  // A running update's factors come from each member's n; n = 1 is refused.
+  Attrs counts;
+  counts.counts = {4, 1};
+  CHECK_THROWS_WITH(update_rule(OpKind::BnRunningUpdateGroup, counts, {{{2}, {2}, {2, 2}, {3}, {3}, {2, 3}}}),
+                    Catch::Contains("more than 1 value per channel, but member 1 has n = 1"));
 }
 
 }  // namespace

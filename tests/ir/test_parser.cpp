@@ -137,6 +137,23 @@ TEST_CASE("parse_ir: the gating opcodes, a plane load and sigmoid, read back as 
   CHECK_THROWS_WITH(parse(wrong), Catch::Contains("per sample and channel"));
 }
 
+TEST_CASE("parse_ir: div, sqrt and exp read back as printed", "[ir][parser]") {
+  const Graph g = parse(
+      "graph g {\n"
+      "  input %x : [2, 3]\n"
+      "  state %o : [2, 3]\n"
+      "  %y = fused(%x, %o) {shape=[2, 3], program={r0=load(0); r1=load(1); r2=exp(r0); r3=sqrt(r1); "
+      "r4=div(r2,r3)} -> r4} : [2, 3]\n"
+      "  return %y\n"
+      "}\n");
+  const ir::FusedProgram& p = g.ops[0].attrs.program;
+  REQUIRE(p.instrs.size() == 5);
+  CHECK(p.instrs[2] == ir::FusedInstr{ir::FusedOpcode::Exp, 0, 0, 0});
+  CHECK(p.instrs[3] == ir::FusedInstr{ir::FusedOpcode::Sqrt, 1, 0, 0});
+  CHECK(p.instrs[4] == ir::FusedInstr{ir::FusedOpcode::Div, 2, 3, 0});
+  check_round_trip(g);
+}
+
 TEST_CASE("parse_ir: bad text is an error at its line and column", "[ir][parser]") {
   auto replaced = [](std::string from, std::string to) {
     std::string t = kTiny;

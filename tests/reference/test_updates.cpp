@@ -1,4 +1,7 @@
-// The update ops (PyTorch's SGD and BatchNorm running statistics) and the executor's errors.
+// The update ops (PyTorch's SGD, Nesterov's too, AdamW and BatchNorm running statistics) and the
+// executor's errors.
+#include <cmath>
+
 #include <catch2/catch.hpp>
 
 #include "reference_test_util.h"
@@ -15,7 +18,7 @@ struct SgdGraph {
   ValueId param, grad, lr, velocity = resnetc::ir::kNoValue;
 };
 
-SgdGraph sgd_graph(double momentum, double weight_decay) {
+SgdGraph sgd_graph(double momentum, double weight_decay, bool nesterov = false) {
   resnetc::ir::GraphBuilder b("g", {1});
   SgdGraph s;
   s.param = b.add_value("w", {5}, ValueRole::Parameter);
@@ -25,6 +28,7 @@ SgdGraph sgd_graph(double momentum, double weight_decay) {
   a.weight_decay = weight_decay;
   if (momentum > 0) {
     a.momentum = momentum;
+    a.nesterov = nesterov;
     s.velocity = b.add_value("w.velocity", {5}, ValueRole::State);
     b.apply(OpKind::SgdMomentumUpdate, "update", {s.param, s.grad, s.lr, s.velocity}, a, here());
   } else {
@@ -51,7 +55,88 @@ void torch_sgd_step(std::vector<double>& p, const std::vector<double>& grad, std
   for (size_t i = 0; i < p.size(); ++i) p[i] -= lr * d_p[i];
 }
 
+struct AdamwGraph {
+  resnetc::ir::Graph g;
+  ValueId param, grad, lr, step, exp_avg, exp_avg_sq;
+};
+
+AdamwGraph adamw_graph(double weight_decay, double beta1, double beta2, double eps) {
+  resnetc::ir::GraphBuilder b("g", {1});
+  AdamwGraph s;
+  s.param = b.add_value("w", {5}, ValueRole::Parameter);
+  s.grad = b.add_value("w.grad", {5}, ValueRole::State);
+  s.lr = b.add_value("lr", {1}, ValueRole::Input);
+  s.step = b.add_value("optimizer.step", {1}, ValueRole::State);
+  s.exp_avg = b.add_value("w.exp_avg", {5}, ValueRole::State);
+  s.exp_avg_sq = b.add_value("w.exp_avg_sq", {5}, ValueRole::State);
+  Attrs a;
+  a.weight_decay = weight_decay;
+  a.momentum = beta1;
+  a.beta2 = beta2;
+  a.eps = eps;
+  b.apply(OpKind::AdamwUpdate, "update", {s.param, s.grad, s.lr, s.step, s.exp_avg, s.exp_avg_sq}, a, here());
+  s.g = std::move(b).finish(s.param);
+  return s;
+}
+
 }  // namespace
+
+TEST_CASE("SGD with Nesterov momentum and weight decay matches torch.optim.SGD(nesterov=True) over 3 steps",
+          "[reference][updates]") {
+  const double momentum = 0.9, weight_decay = 0.05;
+  SgdGraph s = sgd_graph(momentum, weight_decay, true);
+  Executor ex(s.g);
+  std::vector<double> p = random_values(5, 1), buf(5, 0.0);
+  ex.set(s.param, p);
+  ex.set(s.velocity, buf);
+  const double lrs[] = {0.1, 0.05, 0.2};
+  for (uint32_t step = 0; step < 3; ++step) {
+    const std::vector<double> grad = random_values(5, 10 + step);
+    ex.set(s.grad, grad);
+    ex.set(s.lr, {lrs[step]});
+    ex.run();
+    // As torch.optim.SGD's source: d_p = grad + wd p; buf = momentum buf + d_p (the first step's
+    // buf is d_p); d_p += momentum buf; p -= lr d_p.
+    for (size_t i = 0; i < p.size(); ++i) {
+      const double d = grad[i] + weight_decay * p[i];
+      buf[i] = step == 0 ? d : momentum * buf[i] + d;
+      p[i] -= lrs[step] * (d + momentum * buf[i]);
+    }
+    CHECK_THAT(ex.get(s.param), Approx(p).epsilon(1e-14));
+    CHECK_THAT(ex.get(s.velocity), Approx(buf).epsilon(1e-14));
+  }
+}
+
+TEST_CASE("AdamW matches torch.optim.AdamW's single-tensor step over 3 steps", "[reference][updates]") {
+  const double weight_decay = 0.1, b1 = 0.8, b2 = 0.95, eps = 1e-3;
+  AdamwGraph s = adamw_graph(weight_decay, b1, b2, eps);
+  Executor ex(s.g);
+  std::vector<double> p = random_values(5, 1), m(5, 0.0), v(5, 0.0);
+  ex.set(s.param, p);
+  ex.set(s.exp_avg, m);
+  ex.set(s.exp_avg_sq, v);
+  const double lrs[] = {0.1, 0.05, 0.2};
+  for (uint32_t step = 0; step < 3; ++step) {
+    const std::vector<double> grad = random_values(5, 10 + step);
+    const double t = step + 1;
+    ex.set(s.grad, grad);
+    ex.set(s.lr, {lrs[step]});
+    ex.set(s.step, {t});
+    ex.run();
+    // As torch.optim.adamw's _single_tensor_adamw: decay, the moments, then the step with
+    // step_size = lr / (1 - b1^t) and denom = sqrt(v) / sqrt(1 - b2^t) + eps.
+    const double step_size = lrs[step] / (1 - std::pow(b1, t)), bc2_sqrt = std::sqrt(1 - std::pow(b2, t));
+    for (size_t i = 0; i < p.size(); ++i) {
+      p[i] *= 1 - lrs[step] * weight_decay;
+      m[i] += (grad[i] - m[i]) * (1 - b1);
+      v[i] = b2 * v[i] + (1 - b2) * grad[i] * grad[i];
+      p[i] -= step_size * m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps);
+    }
+    CHECK_THAT(ex.get(s.param), Approx(p).epsilon(1e-13));
+    CHECK_THAT(ex.get(s.exp_avg), Approx(m).epsilon(1e-13));
+    CHECK_THAT(ex.get(s.exp_avg_sq), Approx(v).epsilon(1e-13));
+  }
+}
 
 TEST_CASE("SGD updates match torch.optim.SGD over 3 steps", "[reference][updates]") {
   for (double momentum : {0.0, 0.9})

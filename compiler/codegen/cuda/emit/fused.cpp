@@ -135,6 +135,12 @@ std::string fused_expression(const Emitter& e, const FusedInstr& in, bool dbl, c
       return fmt::format("{1} / ({1} + {2}(-{0}))", reg(in.a), dbl ? "1.0" : "1.0f", dbl ? "exp" : "expf");
     case FusedOpcode::Max:
       return fmt::format("{1} > {0} || {1} != {1} ? {1} : {0}", reg(in.a), reg(in.b));
+    case FusedOpcode::Div:
+      return fmt::format("{} / {}", reg(in.a), reg(in.b));
+    case FusedOpcode::Sqrt:
+      return fmt::format("{}({})", dbl ? "sqrt" : "sqrtf", reg(in.a));
+    case FusedOpcode::Exp:
+      return fmt::format("{}({})", dbl ? "exp" : "expf", reg(in.a));
     case FusedOpcode::MaskKey:
       return fmt::format("mix((unsigned)in{0}[0] ^ mix((unsigned)in{0}[1] ^ mix({1}u)))", in.a,
                          static_cast<uint32_t>(in.value));

@@ -1,16 +1,22 @@
-// The updates, in place: the optimizer, PyTorch's SGD (dampening 0, weight decay added to the
-// gradient, Nesterov or not) or AdamW, elementwise, the learning rate (and AdamW's step count)
-// read from its [1] buffer once per thread; and BatchNorm's running statistics, one thread per
-// channel.
+// The update renderer: sgd_update, sgd_momentum_update, adamw_update, bn_running_update and the
+// groups the passes make of them, each rendered from its ir::UpdateRule through the scalar
+// opcodes' one table (fused_expression), so no kind is named here. Per element, a grid-stride
+// loop (float4 where the member's arrays allow) runs the member's program in float and writes
+// its results in place; the run-time scalars (the learning rate, AdamW's step count) are read
+// from their [1] buffers once per thread, then the rule's prologue (AdamW's bias corrections)
+// runs in double.
 // A group of updates (made by the passes) is one launch: each member a range of blocks that
-// runs the single update's loop over that member (emit_update_group).
+// runs its program's loop over that member (emit_update_group).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
-#include <cmath>
+#include <functional>
 #include <stdexcept>
 
 #include "compiler/codegen/cuda/emit/emitter.h"
+#include "compiler/ir/ops.h"
+#include "compiler/ir/update_rule.h"
 
 namespace resnetc::codegen::cuda::detail {
 namespace {
@@ -70,80 +76,169 @@ void emit_update_group(Emitter& e, const UpdateGroup& g) {
 
 namespace {
 
-// BatchNorm running statistics from a [2, C] stats buffer: one thread per channel.
-void emit_running_update(Emitter& e) {
-  const ir::Attrs& a = e.attrs();
-  const ir::Dims& x = a.shape;
-  const int64_t c = x[1], n = x[0] * x[2] * x[3];
-  if (n < 2)
-    throw std::invalid_argument(fmt::format(
-        "CUDA emitter: {}: the running variance needs more than 1 value per channel, but the input {} has 1",
-        e.where(), ir::format_dims(x)));
-  Members m;
-  m.constant("C", c).constant("THREADS", 128);
-  m.constant_f("MOMENTUM", a.momentum).constant_f("KEEP", 1.0 - a.momentum);
-  m.constant_f("UNBIAS", static_cast<double>(n) / static_cast<double>(n - 1));
-  KernelSource s;
-  s.family = "bn_running_update";
-  s.comment =
-      fmt::format("BatchNorm running statistics, momentum {}, variance unbiased by n/(n-1), n = {}", a.momentum, n);
-  s.members = m.str();
-  s.body =
-      "const int c = blockIdx.x * THREADS + threadIdx.x;\n"
-      "if (c < C) {\n"
-      "  rm[c] = KEEP * rm[c] + MOMENTUM * stats[c];\n"
-      "  rv[c] = KEEP * rv[c] + MOMENTUM * (stats[C + c] * UNBIAS);\n"
-      "}\n";
-  s.params = {{"rm", ParamType::Out, e.in_index(0)},
-              {"rv", ParamType::Out, e.in_index(1)},
-              {"stats", ParamType::In, e.in_index(2)}};
-  s.threads = 128;
-  s.grid[0] = static_cast<unsigned>(ceil_div(c, 128));
-  e.launch(std::move(s));
+using ir::FusedOpcode;
+using Mode = Elementwise::Mode;
+
+// The scalars as `s0`, `s1`, ...: input s read from parameter `scalar{s}`, then the prologue's
+// results, computed in double in a block of their own.
+std::string scalars_prologue(const Emitter& e, const ir::UpdateRule& r) {
+  std::string code;
+  for (size_t s = 0; s < r.scalars.size(); ++s) code += fmt::format("const float s{0} = scalar{0}[0];\n", s);
+  if (r.prologue.empty()) return code;
+  std::vector<std::string> names;
+  for (size_t q = 0; q < r.prologue.results.size(); ++q) names.push_back(fmt::format("s{}", r.scalars.size() + q));
+  code += fmt::format("float {};\n{{\n", fmt::join(names, ", "));
+  for (size_t k = 0; k < r.prologue.instrs.size(); ++k) {
+    const ir::FusedInstr& in = r.prologue.instrs[k];
+    const std::string value = in.code == FusedOpcode::LoadChannel ? fmt::format("(double)s{}", in.a)
+                                                                   : fused_expression(e, in, true, "", "");
+    code += fmt::format("  const double r{} = {};\n", k, value);
+  }
+  for (size_t q = 0; q < names.size(); ++q)
+    code += fmt::format("  {} = (float)r{};\n", names[q], r.prologue.results[q]);
+  return code + "}\n";
 }
 
-// A group of them (made by the passes), (running_mean, running_var, stats) per member and
-// counts[m] member m's n: one launch, each member a range of blocks.
-void emit_running_update_group(Emitter& e) {
+// The streams of a member (array j as `a{j}`): the arrays it loads at the element or writes;
+// `buffer(j)` is array j's parameter's buffer (-1 in a group's member function).
+std::vector<Elementwise::Stream> member_streams(const ir::UpdateRule::Member& m, const std::function<int(size_t)>& buffer) {
+  std::vector<bool> loads(m.arrays.size()), writes(m.arrays.size());
+  for (const ir::FusedInstr& in : m.element.instrs)
+    if (in.code == FusedOpcode::Load) loads.at(static_cast<size_t>(in.a)) = true;
+  for (int32_t j : m.writes) writes.at(static_cast<size_t>(j)) = true;
+  std::vector<Elementwise::Stream> streams;
+  for (size_t j = 0; j < m.arrays.size(); ++j)
+    if (loads[j] || writes[j])
+      streams.push_back({fmt::format("a{}", j), loads[j] && writes[j] ? Mode::InOut : writes[j] ? Mode::Out : Mode::In,
+                         buffer(j)});
+  return streams;
+}
+
+// The arrays a member reads by row only (BatchNorm's [2, C] statistics): parameters, not streams.
+std::vector<size_t> row_arrays(const ir::UpdateRule::Member& m, const std::vector<Elementwise::Stream>& streams) {
+  std::vector<size_t> rows;
+  for (size_t j = 0; j < m.arrays.size(); ++j) {
+    const std::string name = fmt::format("a{}", j);
+    if (std::none_of(streams.begin(), streams.end(), [&](const Elementwise::Stream& s) { return s.name == name; }))
+      rows.push_back(j);
+  }
+  return rows;
+}
+
+// A member's program at one element, N its elements: registers r0, r1, ... then the stores
+// into the streams' values.
+std::string element_code(const Emitter& e, const ir::UpdateRule::Member& m) {
+  const auto arrays = static_cast<int32_t>(m.arrays.size());
+  std::string code;
+  for (size_t k = 0; k < m.element.instrs.size(); ++k) {
+    const ir::FusedInstr& in = m.element.instrs[k];
+    std::string value;
+    if (in.code == FusedOpcode::LoadChannel)
+      value = in.a >= arrays ? fmt::format("s{}", in.a - arrays)
+                             : fmt::format("a{}[{}i]", in.a, in.b == 0 ? "" : fmt::format("{} * N + ", in.b));
+    else
+      value = fused_expression(e, in, false, fmt::format("a{}_v", in.a), "");
+    code += fmt::format("const float r{} = {};\n", k, value);
+  }
+  for (size_t q = 0; q < m.writes.size(); ++q)
+    code += fmt::format("a{}_v = r{};\n", m.writes[q], m.element.results[q]);
+  code.pop_back();
+  return code;
+}
+
+std::string describe(const ir::UpdateRule& r, const ir::UpdateRule::Member& m) {
+  std::string writes;
+  for (int32_t j : m.writes) writes += fmt::format("{}a{}", writes.empty() ? "" : ",", j);
+  return fmt::format("{}{} into {}", r.prologue.empty() ? "" : "scalars " + ir::format_program(r.prologue) + "; ",
+                     ir::format_program(m.element), writes);
+}
+
+void emit_single(Emitter& e, const ir::UpdateRule& r) {
+  const ir::UpdateRule::Member& m = r.members.at(0);
+  Elementwise w;
+  w.family = std::string(ir::op_kind_name(e.kernel().kind));
+  w.comment = describe(r, m);
+  w.streams = member_streams(m, [&](size_t j) { return e.in_index(static_cast<size_t>(m.arrays[j])); });
+  w.total = ir::numel(e.in(static_cast<size_t>(m.arrays[0])).shape);
+  for (int32_t input : m.arrays) w.max_elements = std::max(w.max_elements, ir::numel(e.in(static_cast<size_t>(input)).shape));
+  for (size_t j : row_arrays(m, w.streams))
+    w.extra.push_back({fmt::format("a{}", j), ParamType::In, e.in_index(static_cast<size_t>(m.arrays[j]))});
+  for (size_t s = 0; s < r.scalars.size(); ++s)
+    w.extra.push_back({fmt::format("scalar{}", s), ParamType::In, e.in_index(static_cast<size_t>(r.scalars[s]))});
+  Members h;
+  h.constant("N", w.total);
+  w.members = h.str();
+  w.prologue = scalars_prologue(e, r);
+  w.code = element_code(e, m);
+  emit_elementwise_kernel(e, w);
+}
+
+// A group: every member a range of blocks running its program's loop (float4 or not); members
+// with the same program share its functions.
+void emit_group(Emitter& e, const ir::UpdateRule& r) {
   const plan::Kernel& k = e.kernel();
-  const ir::Attrs& a = k.attrs;
   UpdateGroup g;
-  g.family = "bn_running_update_group";
-  g.comment = fmt::format("BatchNorm running statistics, momentum {}, variance unbiased by n/(n-1)", a.momentum);
-  g.threads = 128;
-  const char* names[3] = {"rm", "rv", "stats"};
-  for (size_t first = 0; first + 3 <= k.inputs.size(); first += 3) {
-    const size_t member = first / 3;
-    const int64_t c = e.in(first).shape.at(0), n = a.counts.at(member);
-    if (n < 2)
-      throw std::invalid_argument(fmt::format(
-          "CUDA emitter: {}: the running variance of member {} needs more than 1 value per channel, but n = {}",
-          e.where(), member, n));
+  g.family = std::string(ir::op_kind_name(k.kind));
+  for (size_t s = 0; s < r.scalars.size(); ++s)
+    g.shared.push_back({fmt::format("scalar{}", s), ParamType::In, e.in_index(static_cast<size_t>(r.scalars[s]))});
+  g.prologue = scalars_prologue(e, r);
+  const size_t scalars = r.scalars.size() + r.prologue.results.size();
+  std::vector<const ir::UpdateRule::Member*> programs;  // the distinct ones
+  std::vector<std::pair<bool, bool>> forms;             // per program: scalar loop used, float4 loop used
+  int64_t largest = 0;
+  for (size_t member = 0; member < r.members.size(); ++member) {
+    const ir::UpdateRule::Member& m = r.members[member];
+    auto same = [&](const ir::UpdateRule::Member* p) { return p->element == m.element && p->writes == m.writes; };
+    const auto found = std::find_if(programs.begin(), programs.end(), same);
+    const size_t program = static_cast<size_t>(found - programs.begin());
+    if (found == programs.end()) {
+      programs.push_back(&m);
+      forms.emplace_back(false, false);
+    }
+    const int64_t n = ir::numel(e.in(static_cast<size_t>(m.arrays[0])).shape);
+    for (int32_t input : m.arrays) largest = std::max(largest, ir::numel(e.in(static_cast<size_t>(input)).shape));
     GroupMember gm;
-    for (size_t j = 0; j < 3; ++j)
-      gm.params.push_back({fmt::format("{}{}", names[j], member),
-                           ir::writes_input(k.kind, first + j) ? ParamType::Out : ParamType::In,
-                           e.in_index(first + j)});
-    gm.blocks = ceil_div(c, 128);
-    gm.call = fmt::format("member<{0}>(rm{2}, rv{2}, stats{2}, {1}, $B);", c,
-                          float_literal(static_cast<double>(n) / static_cast<double>(n - 1)), member);
+    bool vec = n % 4 == 0;
+    const std::vector<Elementwise::Stream> streams = member_streams(m, [](size_t) { return -1; });
+    for (size_t j = 0; j < m.arrays.size(); ++j) {
+      const auto input = static_cast<size_t>(m.arrays[j]);
+      const bool written = ir::writes_input(k.kind, input);
+      const bool stream = std::any_of(streams.begin(), streams.end(),
+                                      [&](const Elementwise::Stream& s) { return s.name == fmt::format("a{}", j); });
+      if (stream) vec = vec && aligned16(e, e.in_index(input));
+      gm.params.push_back({fmt::format("a{}_{}", j, member), written ? ParamType::Out : ParamType::In, e.in_index(input)});
+    }
+    (vec ? forms[program].second : forms[program].first) = true;
+    gm.blocks = e.grid_stride(vec ? n / 4 : n, 256);
+    std::string args;
+    for (const Param& p : gm.params) args += p.name + ", ";
+    for (size_t s = 0; s < scalars; ++s) args += fmt::format("s{}, ", s);
+    gm.call = fmt::format("member{}{}<{}, {}>({}$B);", program, vec ? "_4" : "", n, gm.blocks, args);
     g.group.push_back(std::move(gm));
   }
-  Members m;
-  m.constant("THREADS", 128).constant_f("MOMENTUM", a.momentum).constant_f("KEEP", 1.0 - a.momentum);
-  // One member's C channels, one thread each, by its blocks (`block` the index among them).
-  m.text(
-      "  template <int C>\n"
-      "  static __device__ __forceinline__ void member(float* __restrict__ rm, float* __restrict__ rv,\n"
-      "                                                const float* __restrict__ stats, float unbias,\n"
-      "                                                int block) {\n"
-      "    const int c = block * THREADS + threadIdx.x;\n"
-      "    if (c < C) {\n"
-      "      rm[c] = KEEP * rm[c] + MOMENTUM * stats[c];\n"
-      "      rv[c] = KEEP * rv[c] + MOMENTUM * (stats[C + c] * unbias);\n"
-      "    }\n"
-      "  }\n");
-  g.members = m.str();
+  g.comment = describe(r, *programs[0]);
+  Members h;
+  h.text(fmt::format("  using I = {};\n", index_type(largest))).constant("THREADS", 256);
+  for (size_t program = 0; program < programs.size(); ++program) {
+    const ir::UpdateRule::Member& m = *programs[program];
+    Elementwise w;
+    w.streams = member_streams(m, [](size_t) { return -1; });
+    w.code = element_code(e, m);
+    std::string signature;
+    for (size_t j = 0; j < m.arrays.size(); ++j) {
+      const bool written = std::find(m.writes.begin(), m.writes.end(), static_cast<int32_t>(j)) != m.writes.end();
+      signature += fmt::format("{} a{}, ", written ? "float* __restrict__" : "const float* __restrict__", j);
+    }
+    for (size_t s = 0; s < scalars; ++s) signature += fmt::format("float s{}, ", s);
+    // One member's N elements, by the BLOCKS blocks of its range (`block` the index among them).
+    for (bool vec : {false, true})
+      if (vec ? forms[program].second : forms[program].first)
+        h.text(fmt::format("  template <I N, int BLOCKS>\n"
+                           "  static __device__ __forceinline__ void member{}{}({}int block) {{\n{}\n  }}\n",
+                           program, vec ? "_4" : "", signature,
+                           indent_lines(elementwise_loop(w, vec, "N", "(I)block", "(I)BLOCKS"), "    ")));
+  }
+  g.members = h.str();
   emit_update_group(e, g);
 }
 
@@ -151,126 +246,16 @@ void emit_running_update_group(Emitter& e) {
 
 void emit_update(Emitter& e) {
   const plan::Kernel& k = e.kernel();
-  if (k.kind == ir::OpKind::BnRunningUpdate) return emit_running_update(e);
-  if (k.kind == ir::OpKind::BnRunningUpdateGroup) return emit_running_update_group(e);
-  const ir::Attrs& a = k.attrs;
-  using Mode = Elementwise::Mode;
-  const bool adamw = k.kind == ir::OpKind::AdamwUpdate || k.kind == ir::OpKind::AdamwUpdateGroup;
-  const bool group = k.kind == ir::OpKind::SgdUpdateGroup || k.kind == ir::OpKind::SgdMomentumUpdateGroup ||
-                     k.kind == ir::OpKind::AdamwUpdateGroup;
-  const bool momentum = k.kind == ir::OpKind::SgdMomentumUpdate || k.kind == ir::OpKind::SgdMomentumUpdateGroup;
-  if (!group && k.kind != ir::OpKind::SgdUpdate && !momentum && !adamw)
-    throw std::invalid_argument("CUDA emitter: not an update: " + e.where());
-  Elementwise w;
-  Members m;
-  if (a.weight_decay != 0) m.constant_f("WEIGHT_DECAY", a.weight_decay);
-  const std::string decay = a.weight_decay != 0 ? " + WEIGHT_DECAY * p_v" : "";
-  w.prologue = "const float rate = lr[0];\n";
-  // The per-thread scalars the code reads, passed on to a group's member functions.
-  std::vector<std::string> scalars{"rate"};
-  if (adamw) {
-    // The bias corrections in double, as PyTorch computes them in Python: step_size = lr / (1 - beta1^t).
-    m.constant_f("BETA1", a.momentum).constant_f("BETA2", a.beta2).constant_f("EPS", a.eps);
-    m.constant_d("LOG_BETA1", std::log(a.momentum)).constant_d("LOG_BETA2", std::log(a.beta2));
-    w.prologue +=
-        "const double t = (double)step[0];\n"
-        "const float step_size = (float)((double)rate / (1.0 - exp(t * LOG_BETA1)));\n"
-        "const float inv_bc2 = (float)(1.0 / sqrt(1.0 - exp(t * LOG_BETA2)));\n";
-    scalars = {"rate", "step_size", "inv_bc2"};
-    w.family = "adamw";
-    w.comment = fmt::format("AdamW: p *= 1 - lr * {}; m, v with betas ({}, {}); p -= lr / (1 - beta1^t) * m / "
-                            "(sqrt(v / (1 - beta2^t)) + {})",
-                            a.weight_decay, a.momentum, a.beta2, a.eps);
-    w.streams = {{"p", Mode::InOut, -1}, {"g", Mode::In, -1}, {"avg", Mode::InOut, -1}, {"sq", Mode::InOut, -1}};
-    w.code = std::string(a.weight_decay != 0 ? "p_v *= 1.0f - rate * WEIGHT_DECAY;\n" : "") +
-             "avg_v = BETA1 * avg_v + (1.0f - BETA1) * g_v;\n"
-             "sq_v = BETA2 * sq_v + (1.0f - BETA2) * (g_v * g_v);\n"
-             "p_v -= step_size * avg_v / (sqrtf(sq_v) * inv_bc2 + EPS);";
-  } else if (momentum) {
-    m.constant_f("MOMENTUM", a.momentum);
-    w.family = a.nesterov ? "sgd_nesterov" : "sgd_momentum";
-    w.streams = {{"p", Mode::InOut, -1}, {"g", Mode::In, -1}, {"v", Mode::InOut, -1}};
-    if (a.nesterov) {
-      w.comment = fmt::format("SGD with Nesterov momentum: d = g + {} * p; v = {} * v + d; p -= lr * (d + {} * v)",
-                              a.weight_decay, a.momentum, a.momentum);
-      w.code = "const float d_v = g_v" + decay + ";\nv_v = MOMENTUM * v_v + d_v;\np_v -= rate * (d_v + MOMENTUM * v_v);";
-    } else {
-      w.comment = fmt::format("SGD with momentum: v = {} * v + g + {} * p; p -= lr * v", a.momentum, a.weight_decay);
-      w.code = "v_v = MOMENTUM * v_v + g_v" + decay + ";\np_v -= rate * v_v;";
-    }
-  } else {
-    w.family = "sgd";
-    w.comment = fmt::format("SGD: p -= lr * (g + {} * p)", a.weight_decay);
-    w.streams = {{"p", Mode::InOut, -1}, {"g", Mode::In, -1}};
-    w.code = "p_v -= rate * (g_v" + decay + ");";
+  std::vector<ir::Dims> shapes;
+  for (size_t i = 0; i < k.inputs.size(); ++i) shapes.push_back(e.in(i).shape);
+  ir::UpdateRule r;
+  try {
+    r = ir::update_rule(k.kind, k.attrs, shapes);
+  } catch (const std::invalid_argument& error) {
+    throw std::invalid_argument(fmt::format("CUDA emitter: {}: {}", e.where(), error.what()));
   }
-  if (!group) {
-    w.streams[0].buffer = e.in_index(0);
-    w.streams[1].buffer = e.in_index(1);
-    if (momentum) w.streams[2].buffer = e.in_index(3);
-    if (adamw) {
-      w.streams[2].buffer = e.in_index(4);
-      w.streams[3].buffer = e.in_index(5);
-    }
-    w.total = ir::numel(e.in(0).shape);
-    w.max_elements = w.total;
-    w.extra = {{"lr", ParamType::In, e.in_index(2)}};
-    if (adamw) w.extra.push_back({"step", ParamType::In, e.in_index(3)});
-    w.members = m.str();
-    emit_elementwise_kernel(e, w);
-    return;
-  }
-
-  // A group: lr (and AdamW's step), then (param, grad[, velocity]) or (param, grad, exp_avg,
-  // exp_avg_sq) per member; each member runs the single update's loop, float4 or not, over its
-  // own range of blocks.
-  const size_t stride = w.streams.size();
-  const size_t lead = adamw ? 2 : 1;
-  UpdateGroup g;
-  g.family = w.family + "_group";
-  g.comment = w.comment;
-  g.shared = {{"lr", ParamType::In, e.in_index(0)}};
-  if (adamw) g.shared.push_back({"step", ParamType::In, e.in_index(1)});
-  g.prologue = w.prologue;
-  int64_t largest = 0;
-  bool scalar = false, vector = false;
-  for (size_t first = lead; first + stride <= k.inputs.size(); first += stride) {
-    const size_t member = (first - lead) / stride;
-    const int64_t n = ir::numel(e.in(first).shape);
-    largest = std::max(largest, n);
-    GroupMember gm;
-    bool vec = n % 4 == 0;
-    for (size_t j = 0; j < stride; ++j) {
-      vec = vec && aligned16(e, e.in_index(first + j));
-      gm.params.push_back({fmt::format("{}{}", w.streams[j].name, member),
-                           ir::writes_input(k.kind, first + j) ? ParamType::Out : ParamType::In,
-                           e.in_index(first + j)});
-    }
-    (vec ? vector : scalar) = true;
-    gm.blocks = e.grid_stride(vec ? n / 4 : n, 256);
-    std::string args;
-    for (const Param& p : gm.params) args += p.name + ", ";
-    for (const std::string& scalar_name : scalars) args += scalar_name + ", ";
-    gm.call = fmt::format("{}<{}, {}>({}$B);", vec ? "member4" : "member", n, gm.blocks, args);
-    g.group.push_back(std::move(gm));
-  }
-  Members h;
-  h.text(fmt::format("  using I = {};\n", index_type(largest))).text(m.str()).constant("THREADS", 256);
-  std::string signature;
-  for (const Elementwise::Stream& s : w.streams)
-    signature +=
-        fmt::format("{} {}, ", s.mode == Mode::In ? "const float* __restrict__" : "float* __restrict__", s.name);
-  for (const std::string& scalar_name : scalars) signature += fmt::format("float {}, ", scalar_name);
-  // One member's N elements, by the BLOCKS blocks of its range (`block` the index among them).
-  for (bool vec : {false, true})
-    if (vec ? vector : scalar)
-      h.text(
-          fmt::format("  template <I N, int BLOCKS>\n"
-                      "  static __device__ __forceinline__ void {}({}int block) {{\n{}\n  }}\n",
-                      vec ? "member4" : "member", signature,
-                      indent_lines(elementwise_loop(w, vec, "N", "(I)block", "(I)BLOCKS"), "    ")));
-  g.members = h.str();
-  emit_update_group(e, g);
+  if (ir::op_info(k.kind).group != 0) return emit_group(e, r);
+  emit_single(e, r);
 }
 
 }  // namespace resnetc::codegen::cuda::detail

@@ -328,6 +328,9 @@ llvm::Value* scalar_op(Builder& b, FusedOpcode code, llvm::Value* x, llvm::Value
     case FusedOpcode::Sigmoid:
       return b.CreateFDiv(fp(t, 1), b.CreateFAdd(fp(t, 1), b.CreateUnaryIntrinsic(llvm::Intrinsic::exp, b.CreateFNeg(x))));
     case FusedOpcode::Max: return b.CreateSelect(b.CreateOr(b.CreateFCmpOGT(y, x), b.CreateFCmpUNO(y, y)), y, x);
+    case FusedOpcode::Div: return b.CreateFDiv(x, y);
+    case FusedOpcode::Sqrt: return b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x);
+    case FusedOpcode::Exp: return b.CreateUnaryIntrinsic(llvm::Intrinsic::exp, x);
     case FusedOpcode::Load:
     case FusedOpcode::LoadChannel:
     case FusedOpcode::LoadPlane:
