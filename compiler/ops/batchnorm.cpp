@@ -2,8 +2,9 @@
 // training forward's decomposition into bn_stats and bn_apply, and the gradients bn_grad_weight
 // and bn_grad_input (the bias's gradient is dense.cpp's bias_grad). Everything about these
 // kinds that is not a backend kernel, one section per layer (compiler/ops/family.h): shape
-// rules, parameters and kind checks; gradients; how the reference executor runs them (their
-// kernels are in reference/forward_ops.cpp and backward_ops.cpp).
+// rules, parameters and kind checks; each kind's ir::ChannelReduction, which the backends render
+// and the reference interprets (reference/channel_reduce.cpp); gradients; how the reference
+// executor runs them.
 #include "compiler/ops/family.h"
 
 #if defined(RESNETC_OPS_IR)
@@ -23,6 +24,22 @@ namespace resnetc::ir {
 
 namespace {
 
+// batchnorm and bn_apply: y = (x - mean) * scale + shift, no sums. The finalize makes the
+// channel's scale, weight / sqrt(var + eps), in double; the map reads the mean and the shift
+// (the bias) from the kind's inputs.
+ChannelReduction affine(int32_t inputs, int32_t mean, int32_t mean_row, int32_t var, int32_t var_row, int32_t weight,
+                        int32_t bias, double eps) {
+  ChannelReduction r{0, inputs, {}, {}, {}};
+  ProgramBuilder f, m;
+  const int32_t invstd = f.inverse_std(var, var_row, eps);
+  const int32_t scale = f.mul(f.channel(weight), invstd);
+  r.finalize = std::move(f).map({scale});
+  const int32_t x = m.load(0);
+  const int32_t d = m.sub(x, m.channel(mean, mean_row));
+  const int32_t scaled = m.mul(d, m.channel(r.coefficients(), 0));
+  r.map = std::move(m).map({m.add(scaled, m.channel(bias))});
+  return r;
+}
 
 }  // namespace
 
@@ -32,6 +49,10 @@ ChannelReduction channel_reduction(OpKind kind, const Attrs& a, std::span<const 
   // and the programs' register numbers must not depend on the compiler.
   ProgramBuilder t, f;
   switch (kind) {
+    // x, weight, bias, running_mean, running_var -> y: normalized by the running statistics.
+    case OpKind::BatchNorm: return affine(5, 3, 0, 4, 0, 1, 2, a.eps);
+    // x, stats [2, C], weight, bias -> y: normalized by the batch's mean and variance.
+    case OpKind::BnApply: return affine(4, 1, 0, 1, 1, 2, 3, a.eps);
     case OpKind::BnStats: {  // x -> [2, C]: the mean and the biased variance
       ChannelReduction r{0, 1, {}, {}, {}};
       const int32_t x = t.load(0);
@@ -221,10 +242,6 @@ RESNETC_NOT_DIFFERENTIABLE(BnGradInput)
 
 namespace resnetc::reference::run {
 
-ops::Buffer BatchNorm(const OpArgs& args) {
-  return ops::batchnorm(args.in(0), args.in(1), args.in(2), args.in(3), args.in(4), args.attrs.eps);
-}
-
 namespace {
 
 // The kind's reduction (ir::channel_reduction, above) interpreted in double.
@@ -240,11 +257,11 @@ ops::Buffer channel_reduce(ir::OpKind kind, const OpArgs& args) {
 
 }  // namespace
 
+ops::Buffer BatchNorm(const OpArgs& args) { return channel_reduce(ir::OpKind::BatchNorm, args); }
+
 ops::Buffer BnStats(const OpArgs& args) { return channel_reduce(ir::OpKind::BnStats, args); }
 
-ops::Buffer BnApply(const OpArgs& args) {
-  return ops::bn_apply(args.in(0), args.in(1), args.in(2), args.in(3), args.attrs.eps);
-}
+ops::Buffer BnApply(const OpArgs& args) { return channel_reduce(ir::OpKind::BnApply, args); }
 
 ops::Buffer BnGradWeight(const OpArgs& args) { return channel_reduce(ir::OpKind::BnGradWeight, args); }
 
