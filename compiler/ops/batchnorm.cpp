@@ -24,20 +24,25 @@ namespace resnetc::ir {
 
 namespace {
 
-// batchnorm and bn_apply: y = (x - mean) * scale + shift, no sums. The finalize makes the
-// channel's scale, weight / sqrt(var + eps), in double; the map reads the mean and the shift
-// (the bias) from the kind's inputs.
-ChannelReduction affine(int32_t inputs, int32_t mean, int32_t mean_row, int32_t var, int32_t var_row, int32_t weight,
-                        int32_t bias, double eps) {
-  ChannelReduction r{0, inputs, {}, {}, {}};
+// Where a BatchNorm map's operands are among its inputs (x is input 0): the mean and the
+// variance are row `mean_row` and `var_row` of inputs `mean` and `var`.
+struct AffineInputs {
+  int32_t inputs, mean, mean_row, var, var_row, weight, bias;
+};
+
+// batchnorm and bn_apply: y = (x - mean) * scale + bias, no sums. The finalize makes the
+// channel's scale, weight / sqrt(var + eps), in double; the map reads the mean and the bias
+// from the kind's inputs.
+ChannelReduction affine(const AffineInputs& in, double eps) {
+  ChannelReduction r{0, in.inputs, {}, {}, {}};
   ProgramBuilder f, m;
-  const int32_t invstd = f.inverse_std(var, var_row, eps);
-  const int32_t scale = f.mul(f.channel(weight), invstd);
+  const int32_t invstd = f.inverse_std(in.var, in.var_row, eps);
+  const int32_t scale = f.mul(f.channel(in.weight), invstd);
   r.finalize = std::move(f).map({scale});
   const int32_t x = m.load(0);
-  const int32_t d = m.sub(x, m.channel(mean, mean_row));
+  const int32_t d = m.sub(x, m.channel(in.mean, in.mean_row));
   const int32_t scaled = m.mul(d, m.channel(r.coefficients(), 0));
-  r.map = std::move(m).map({m.add(scaled, m.channel(bias))});
+  r.map = std::move(m).map({m.add(scaled, m.channel(in.bias))});
   return r;
 }
 
@@ -49,10 +54,10 @@ ChannelReduction channel_reduction(OpKind kind, const Attrs& a, std::span<const 
   // and the programs' register numbers must not depend on the compiler.
   ProgramBuilder t, f;
   switch (kind) {
-    // x, weight, bias, running_mean, running_var -> y: normalized by the running statistics.
-    case OpKind::BatchNorm: return affine(5, 3, 0, 4, 0, 1, 2, a.eps);
-    // x, stats [2, C], weight, bias -> y: normalized by the batch's mean and variance.
-    case OpKind::BnApply: return affine(4, 1, 0, 1, 1, 2, 3, a.eps);
+    case OpKind::BatchNorm:  // x, weight, bias, running_mean, running_var -> y, by the running statistics
+      return affine({.inputs = 5, .mean = 3, .mean_row = 0, .var = 4, .var_row = 0, .weight = 1, .bias = 2}, a.eps);
+    case OpKind::BnApply:  // x, stats [2, C], weight, bias -> y, by the batch's mean and variance
+      return affine({.inputs = 4, .mean = 1, .mean_row = 0, .var = 1, .var_row = 1, .weight = 2, .bias = 3}, a.eps);
     case OpKind::BnStats: {  // x -> [2, C]: the mean and the biased variance
       ChannelReduction r{0, 1, {}, {}, {}};
       const int32_t x = t.load(0);
