@@ -2,8 +2,9 @@
 // training forward's decomposition into bn_stats and bn_apply, and the gradients bn_grad_weight
 // and bn_grad_input (the bias's gradient is dense.cpp's bias_grad). Everything about these
 // kinds that is not a backend kernel, one section per layer (compiler/ops/family.h): shape
-// rules, parameters and kind checks; gradients; how the reference executor runs them (their
-// kernels are in reference/forward_ops.cpp and backward_ops.cpp).
+// rules, parameters and kind checks; each kind's ir::ChannelReduction, which the backends render
+// and the reference interprets (reference/channel_reduce.cpp); gradients; how the reference
+// executor runs them.
 #include "compiler/ops/family.h"
 
 #if defined(RESNETC_OPS_IR)
@@ -23,6 +24,27 @@ namespace resnetc::ir {
 
 namespace {
 
+// Where a BatchNorm map's operands are among its inputs (x is input 0): the mean and the
+// variance are row `mean_row` and `var_row` of inputs `mean` and `var`.
+struct AffineInputs {
+  int32_t inputs, mean, mean_row, var, var_row, weight, bias;
+};
+
+// batchnorm and bn_apply: y = (x - mean) * scale + bias, no sums. The finalize makes the
+// channel's scale, weight / sqrt(var + eps), in double; the map reads the mean and the bias
+// from the kind's inputs.
+ChannelReduction affine(const AffineInputs& in, double eps) {
+  ChannelReduction r{0, in.inputs, {}, {}, {}};
+  ProgramBuilder f, m;
+  const int32_t invstd = f.inverse_std(in.var, in.var_row, eps);
+  const int32_t scale = f.mul(f.channel(in.weight), invstd);
+  r.finalize = std::move(f).map({scale});
+  const int32_t x = m.load(0);
+  const int32_t d = m.sub(x, m.channel(in.mean, in.mean_row));
+  const int32_t scaled = m.mul(d, m.channel(r.coefficients(), 0));
+  r.map = std::move(m).map({m.add(scaled, m.channel(in.bias))});
+  return r;
+}
 
 }  // namespace
 
@@ -32,6 +54,10 @@ ChannelReduction channel_reduction(OpKind kind, const Attrs& a, std::span<const 
   // and the programs' register numbers must not depend on the compiler.
   ProgramBuilder t, f;
   switch (kind) {
+    case OpKind::BatchNorm:  // x, weight, bias, running_mean, running_var -> y, by the running statistics
+      return affine({.inputs = 5, .mean = 3, .mean_row = 0, .var = 4, .var_row = 0, .weight = 1, .bias = 2}, a.eps);
+    case OpKind::BnApply:  // x, stats [2, C], weight, bias -> y, by the batch's mean and variance
+      return affine({.inputs = 4, .mean = 1, .mean_row = 0, .var = 1, .var_row = 1, .weight = 2, .bias = 3}, a.eps);
     case OpKind::BnStats: {  // x -> [2, C]: the mean and the biased variance
       ChannelReduction r{0, 1, {}, {}, {}};
       const int32_t x = t.load(0);
@@ -221,10 +247,6 @@ RESNETC_NOT_DIFFERENTIABLE(BnGradInput)
 
 namespace resnetc::reference::run {
 
-ops::Buffer BatchNorm(const OpArgs& args) {
-  return ops::batchnorm(args.in(0), args.in(1), args.in(2), args.in(3), args.in(4), args.attrs.eps);
-}
-
 namespace {
 
 // The kind's reduction (ir::channel_reduction, above) interpreted in double.
@@ -240,11 +262,11 @@ ops::Buffer channel_reduce(ir::OpKind kind, const OpArgs& args) {
 
 }  // namespace
 
+ops::Buffer BatchNorm(const OpArgs& args) { return channel_reduce(ir::OpKind::BatchNorm, args); }
+
 ops::Buffer BnStats(const OpArgs& args) { return channel_reduce(ir::OpKind::BnStats, args); }
 
-ops::Buffer BnApply(const OpArgs& args) {
-  return ops::bn_apply(args.in(0), args.in(1), args.in(2), args.in(3), args.attrs.eps);
-}
+ops::Buffer BnApply(const OpArgs& args) { return channel_reduce(ir::OpKind::BnApply, args); }
 
 ops::Buffer BnGradWeight(const OpArgs& args) { return channel_reduce(ir::OpKind::BnGradWeight, args); }
 

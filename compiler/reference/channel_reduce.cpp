@@ -1,5 +1,5 @@
-// The reference's channel-reduction interpreter: an ir::ChannelReduction (bn_stats,
-// bn_grad_weight, bn_grad_input, bias_grad) evaluated in double, the terms summed per channel in
+// The reference's channel-reduction interpreter: an ir::ChannelReduction (the BatchNorm family's
+// kinds and bias_grad) evaluated in double, the terms summed per channel in
 // element order, then the finalize program once per channel, then any map at every element.
 #include <fmt/format.h>
 

@@ -9,12 +9,6 @@
 #include "compiler/reference/window.h"
 
 namespace resnetc::reference::ops {
-namespace {
-
-// H*W of a 4-d shape (the elements of one channel of one sample).
-int64_t plane(const ir::Dims& s) { return s[2] * s[3]; }
-
-}  // namespace
 
 Buffer conv2d(const TensorRef& x, const TensorRef& w, const TensorRef* bias, const ir::Attrs& a,
               const ir::Dims& y_shape) {
@@ -36,21 +30,6 @@ Buffer conv2d(const TensorRef& x, const TensorRef& w, const TensorRef* bias, con
               }
           y[static_cast<size_t>(g.y_index(n, k, oh, ow))] = sum;
         }
-    }
-  return y;
-}
-
-Buffer batchnorm(const TensorRef& x, const TensorRef& weight, const TensorRef& bias, const TensorRef& running_mean,
-                 const TensorRef& running_var, double eps) {
-  const int64_t channels = x.dim(1), hw = plane(x.shape);
-  Buffer y(x.data.size());
-  for (int64_t n = 0; n < x.dim(0); ++n)
-    for (int64_t c = 0; c < channels; ++c) {
-      const double scale = weight[c] / std::sqrt(running_var[c] + eps);
-      for (int64_t p = 0; p < hw; ++p) {
-        const int64_t i = (n * channels + c) * hw + p;
-        y[static_cast<size_t>(i)] = (x[i] - running_mean[c]) * scale + bias[c];
-      }
     }
   return y;
 }
@@ -119,21 +98,6 @@ Buffer linear(const TensorRef& x, const TensorRef& w, const TensorRef* bias) {
       double sum = bias ? (*bias)[o] : 0.0;
       for (int64_t i = 0; i < in; ++i) sum += x[n * in + i] * w[o * in + i];
       y[static_cast<size_t>(n * out + o)] = sum;
-    }
-  return y;
-}
-
-Buffer bn_apply(const TensorRef& x, const TensorRef& stats, const TensorRef& weight, const TensorRef& bias,
-                double eps) {
-  const int64_t channels = x.dim(1), hw = plane(x.shape);
-  Buffer y(x.data.size());
-  for (int64_t n = 0; n < x.dim(0); ++n)
-    for (int64_t c = 0; c < channels; ++c) {
-      const double mean = stats[c], invstd = 1.0 / std::sqrt(stats[channels + c] + eps);
-      for (int64_t p = 0; p < hw; ++p) {
-        const int64_t i = (n * channels + c) * hw + p;
-        y[static_cast<size_t>(i)] = (x[i] - mean) * invstd * weight[c] + bias[c];
-      }
     }
   return y;
 }

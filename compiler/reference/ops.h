@@ -40,9 +40,6 @@ int64_t window_argmax(const TensorRef& x, const Window& g, int64_t n, int64_t c,
 //   x[n, c, oh*sh - ph + i, ow*sw - pw + j] * w[k, c - group start, i, j]; zero padding.
 Buffer conv2d(const TensorRef& x, const TensorRef& w, const TensorRef* bias, const ir::Attrs& a,
               const ir::Dims& y_shape);
-// Inference BatchNorm: (x - running_mean) / sqrt(running_var + eps) * weight + bias.
-Buffer batchnorm(const TensorRef& x, const TensorRef& weight, const TensorRef& bias, const TensorRef& running_mean,
-                 const TensorRef& running_var, double eps);
 // A pooling: each output the fold of its window's elements inside the image (padding never takes
 // part: a max never sees it, a sum counts it as zero), then finalized, as `r` describes.
 Buffer window_reduce(const TensorRef& x, const ir::WindowReduction& r, const ir::Dims& y_shape);
@@ -52,8 +49,6 @@ Buffer copy(const TensorRef& x);
 Buffer linear(const TensorRef& x, const TensorRef& w, const TensorRef* bias);
 // Option-A shortcut: y[n, c, h, w] = x[n, c, h*s, w*s] for c < x's channels, else 0.
 Buffer pad_shortcut(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape);
-// (x - mean) / sqrt(var + eps) * weight + bias with the batch statistics.
-Buffer bn_apply(const TensorRef& x, const TensorRef& stats, const TensorRef& weight, const TensorRef& bias, double eps);
 // [1]: mean over the batch of -sum_k q[k] log softmax(logits[n])[k], the target q = (1 - s) onehot(label[n]) + s/K
 // for label smoothing s (PyTorch's CrossEntropyLoss(label_smoothing=s)):
 // logsumexp(logits[n]) - (1 - s) logits[n, label[n]] - s/K sum_k logits[n, k].
@@ -86,7 +81,7 @@ void update(std::span<const TensorRef> inputs, const std::function<Buffer&(int32
 // ---- Pass-made kinds (fused_ops.cpp; the map table's kinds run here too) ----
 // The program evaluated at every element of `space` (a map), or summed per channel (a reduce).
 Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program, const ir::Dims& space);
-// A per-channel reduction (bn_stats, bn_grad_weight, bn_grad_input, bias_grad; channel_reduce.cpp):
+// A per-channel reduction or map (the BatchNorm family's kinds and bias_grad; channel_reduce.cpp):
 // [rows, C], or with a map the space's shape.
 Buffer channel_reduce(std::span<const TensorRef> inputs, const ir::ChannelReduction& r);
 // An arithmetic opcode of the scalar instruction set on a = r[a] and b = r[b], in double.

@@ -182,7 +182,7 @@ void dispatch(detail::Emitter& e) {
       detail::emit_linear(e);
       return;
     case Skeleton::PerChannel:
-      detail::emit_batchnorm(e);
+      detail::emit_channel_reduction(e);
       return;
     case Skeleton::Map:
       detail::emit_elementwise(e);

@@ -21,7 +21,7 @@ void dispatch(KernelBody& k) {
   switch (ir::op_skeleton(k.kernel.kind)) {
     case Skeleton::WindowContraction: return emit_convolution(k);
     case Skeleton::Contraction: return emit_linear(k);
-    case Skeleton::PerChannel: return emit_batchnorm(k);
+    case Skeleton::PerChannel: return emit_channel_reduction(k);
     case Skeleton::Map: return emit_elementwise(k);
     case Skeleton::Window: return emit_pooling(k);
     case Skeleton::Loss: return emit_loss(k);

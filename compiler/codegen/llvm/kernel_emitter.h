@@ -50,8 +50,7 @@ void emit_kernel(llvm::Module& module, const plan::KernelPlan& plan, size_t inde
 // row in ops.def names that skeleton.
 void emit_convolution(KernelBody& k);  // WindowContraction: conv2d, conv2d_grad_input, conv2d_grad_weight
 void emit_linear(KernelBody& k);       // Contraction: linear, linear_grad_input, linear_grad_weight
-void emit_batchnorm(KernelBody& k);    // PerChannel: batchnorm, bn_stats, bn_apply, bn_grad_*, bias_grad
-// bn_stats, bn_grad_weight, bn_grad_input, bias_grad: their ir::ChannelReduction (emit_batchnorm's)
+// PerChannel: batchnorm, bn_stats, bn_apply, bn_grad_*, bias_grad, each by its ir::ChannelReduction
 void emit_channel_reduction(KernelBody& k);
 void emit_elementwise(KernelBody& k);  // Map: flatten, reshape, global_avgpool_grad
 void emit_pooling(KernelBody& k);      // Window: maxpool, avgpool, global_*pool, maxpool_grad, avgpool_grad

@@ -1,10 +1,11 @@
-// The channel-reduction renderer: bn_stats, bn_grad_weight, bn_grad_input and bias_grad, each
-// rendered from its ir::ChannelReduction through the scalar opcodes' one table
+// The channel-reduction renderer: the PerChannel kinds (the BatchNorm family's and bias_grad),
+// each rendered from its ir::ChannelReduction through the scalar opcodes' one table
 // (fused_expression) onto the per-channel reduction kernels (emit_channel_reduce: chunks,
 // partial sums in the workspace added in order by a second pass), in double. The terms'
 // registers that depend on the channel only are computed once per block, outside the element
-// loop; the finalize's once per channel. A map is then an elementwise kernel in float that reads
-// the finalize's results, which the reduction left at the workspace's start.
+// loop; the finalize's once per channel (without terms, by a kernel of one thread a channel). A
+// map is then an elementwise kernel in float that reads the finalize's results, which the
+// reduction left at the workspace's start.
 #include <fmt/format.h>
 
 #include <stdexcept>
@@ -21,6 +22,25 @@ using ir::FusedOpcode;
 // Where row `row` of an [R, C] tensor starts: "", "C + ", "2 * C + ".
 std::string row_offset(int64_t row) {
   return row == 0 ? "" : row == 1 ? "C + " : fmt::format("{} * C + ", row);
+}
+
+// Nothing to sum (a per-channel map): r's finalize alone, one thread a channel, into the
+// coefficients. Returns the workspace floats it uses after r.workspace_offset: none.
+int64_t emit_finalize(Emitter& e, const ChannelReduce& r) {
+  Members m;
+  m.text(r.members);
+  m.constant("THREADS", 128);
+  KernelSource k;
+  k.family = r.family;
+  k.comment = r.comment;
+  k.members = m.str();
+  k.body = "const int c = blockIdx.x * THREADS + threadIdx.x;\nif (c < C) {\n" + indent_lines(r.finalize, "  ") + "\n}";
+  k.params = r.params;
+  k.params.push_back({"ws", ParamType::Out, kWorkspace});
+  k.threads = 128;
+  k.grid[0] = static_cast<unsigned>(ceil_div(r.C, 128));
+  e.launch(std::move(k));
+  return 0;
 }
 
 // The map of `d` at every element of `space`, in float: an elementwise kernel over the inputs it
@@ -98,9 +118,12 @@ void emit_channel_reduction(Emitter& e) {
   const bool map = !d.map.empty();
   const auto ncoef = static_cast<int64_t>(d.finalize.results.size());
   ChannelReduce r;
-  r.family = std::string(ir::op_kind_name(k.kind)) + (map ? "_sums" : "");
-  r.comment = fmt::format("{} over {}: per channel the sums of {}, then {}", r.family, ir::format_dims(space),
-                          ir::format_program(d.terms), ir::format_program(d.finalize));
+  const bool sums = !d.terms.empty();
+  r.family = std::string(ir::op_kind_name(k.kind)) + (!map ? "" : sums ? "_sums" : "_coefficients");
+  r.comment = sums ? fmt::format("{} over {}: per channel the sums of {}, then {}", r.family, ir::format_dims(space),
+                                 ir::format_program(d.terms), ir::format_program(d.finalize))
+                   : fmt::format("{} of {}: per channel {}", r.family, ir::format_dims(space),
+                                 ir::format_program(d.finalize));
   r.C = g.channels, r.NB = g.batch, r.HW = g.plane;
   r.nsum = static_cast<int>(d.terms.results.size());
   Members m;
@@ -125,7 +148,7 @@ void emit_channel_reduction(Emitter& e) {
     r.finalize += map ? fmt::format("ws[NCOEF * c + {}] = (float)r{};\n", q, d.finalize.results[q])
                       : fmt::format("y[{}c] = (float)r{};\n", row_offset(static_cast<int64_t>(q)), d.finalize.results[q]);
   if (!r.prologue.empty()) r.prologue.pop_back();
-  r.element.pop_back();
+  if (!r.element.empty()) r.element.pop_back();
   r.finalize.pop_back();
   for (size_t i = 0; i < read.size(); ++i)
     if (read[i]) r.params.push_back({fmt::format("in{}", i), in_param(e, e.in_index(i)), e.in_index(i)});
@@ -139,7 +162,7 @@ void emit_channel_reduction(Emitter& e) {
   m.constant("NCOEF", ncoef);
   r.members = m.str();
   r.workspace_offset = ceil_div(g.channels * ncoef, 2) * 2;
-  e.need_workspace((r.workspace_offset + emit_channel_reduce(e, r)) * 4);
+  e.need_workspace((r.workspace_offset + (sums ? emit_channel_reduce(e, r) : emit_finalize(e, r))) * 4);
   emit_map(e, d, space, m.str());
 }
 

@@ -135,8 +135,7 @@ std::string_view bf16_storage_helpers();
 // the kinds whose row in ops.def names that skeleton ----
 void emit_convolution(Emitter& e);  // WindowContraction: Conv2d, ConvGradInput, ConvGradWeight
 void emit_linear(Emitter& e);       // Contraction: Linear, LinearGradInput, LinearGradWeight
-void emit_batchnorm(Emitter& e);    // PerChannel: BatchNorm, BnStats, BnApply, BnGradWeight, BnGradInput, BiasGrad
-// BnStats, BnGradWeight, BnGradInput, BiasGrad: their ir::ChannelReduction (emit_batchnorm's)
+// PerChannel: BatchNorm, BnStats, BnApply, BnGradWeight, BnGradInput, BiasGrad, each by its ir::ChannelReduction
 void emit_channel_reduction(Emitter& e);
 void emit_elementwise(Emitter& e);  // Map: Flatten, Reshape, GlobalAvgPoolGrad
 void emit_pooling(Emitter& e);      // Window: MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPoolGrad, AvgPoolGrad

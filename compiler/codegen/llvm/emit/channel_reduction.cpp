@@ -1,7 +1,7 @@
-// The channel-reduction renderer: bn_stats, bn_grad_weight, bn_grad_input and bias_grad, each
-// rendered from its ir::ChannelReduction (the terms summed per channel, the finalize program
-// per channel, any map per element, all through the scalar opcodes' one table, scalar_op.h), so
-// no kind is named here.
+// The channel-reduction renderer: the PerChannel kinds (the BatchNorm family's and bias_grad),
+// each rendered from its ir::ChannelReduction (any terms summed per channel, the finalize
+// program per channel, any map per element, all through the scalar opcodes' one table,
+// scalar_op.h), so no kind is named here.
 //
 // Channels split over the thread pool; per channel, the terms' registers that depend on the
 // channel only are computed once, the others per element in double in the contiguous plane
@@ -116,7 +116,8 @@ void emit_channel_reduction(KernelBody& k) {
       };
       const std::vector<llvm::Value*> reg = registers(b, f64_type, r.terms, {}, uniform, no_load, channel);
       for (auto* sum : sums) b.CreateStore(f64(b, 0), sum);
-      for_channel_elements(b, g, c, kReduce, [&](llvm::Value* e) {
+      // A per-channel map (no terms) sums nothing.
+      if (!sums.empty()) for_channel_elements(b, g, c, kReduce, [&](llvm::Value* e) {
         auto load = [&](int32_t input, int32_t) { return to_f64(b, load_input(b, a, input, e)); };
         const std::vector<llvm::Value*> element = registers(b, f64_type, r.terms, reg, varying, load, channel);
         for (size_t q = 0; q < sums.size(); ++q) {

@@ -1,12 +1,9 @@
-// BatchNorm, inference and training, and the bias gradient: per-channel kernels. x is
-// [N, C, H, W]: a channel is N planes of H*W.
-// - batchnorm (running statistics), bn_apply: elementwise passes, the channel's scale computed
-//   per element from the [C] vectors (they stay in L1).
-// - emit_channel_reduce: per-channel sums in double. A block sums a chunk of one channel (a
-//   warp-shuffle tree, then the warps in order); when a channel is split into several chunks, a
-//   second kernel adds the chunks' partial sums in order, so the result does not depend on
-//   scheduling. bn_stats, bn_grad_weight, bn_grad_input and bias_grad are data
-//   (ir::ChannelReduction), rendered onto it by channel_reduction.cpp.
+// emit_channel_reduce: per-channel sums in double over x [N, C, ...] (a channel is N planes). A
+// block sums a chunk of one channel (a warp-shuffle tree, then the warps in order); when a
+// channel is split into several chunks, a second kernel adds the chunks' partial sums in order,
+// so the result does not depend on scheduling. The PerChannel kinds with sums are rendered onto
+// it by channel_reduction.cpp, and the fused reductions (fused.cpp) and a convolution's epilogue
+// statistics (gemm.cpp) use it too.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -66,27 +63,12 @@ if (c < C) {
 $FINALIZE
 })";
 
-struct Bn {
-  int64_t NB, C, HW;
-};
-Bn bn_shape(const ir::Dims& x) {
-  int64_t hw = 1;
-  for (size_t i = 2; i < x.size(); ++i) hw *= x[i];
-  return {x[0], x[1], hw};
-}
-
 // Chunks per channel: memory-bound, a reduction wants more blocks in flight than a GEMM (4x the
 // target), each summing at least min_reduce_chunk elements.
 int64_t reduce_chunks(const CudaOptions& o, int64_t channels, int64_t count) {
   const int64_t blocks = 4 * static_cast<int64_t>(std::max(o.target_blocks, 1));
   return std::clamp<int64_t>(
       std::min(ceil_div(blocks, channels), ceil_div(count, std::max<int64_t>(o.min_reduce_chunk, 1))), 1, 65535);
-}
-
-std::string bn_members(const Bn& s) {
-  Members m;
-  m.constant("NB", s.NB).constant("C", s.C).constant("HW", s.HW).constant("COUNT", s.NB * s.HW);
-  return m.str();
 }
 
 }  // namespace
@@ -137,55 +119,6 @@ int64_t emit_channel_reduce(Emitter& e, const ChannelReduce& r) {
   k.grid[0] = static_cast<unsigned>(ceil_div(r.C, 128));
   e.launch(std::move(k));
   return ws_floats;
-}
-
-void emit_batchnorm(Emitter& e) {
-  const plan::Kernel& k = e.kernel();
-  const ir::Attrs& a = k.attrs;
-  using Mode = Elementwise::Mode;
-  switch (k.kind) {
-    case ir::OpKind::BatchNorm:
-    case ir::OpKind::BnApply: {
-      const Bn s = bn_shape(e.in(0).shape);
-      Elementwise w;
-      Members m;
-      m.text(bn_members(s)).constant_f("EPS", a.eps);
-      w.members = m.str();
-      w.total = ir::numel(e.in(0).shape);
-      w.max_elements = w.total;
-      w.streams = {{"x", Mode::In, e.in_index(0)}, {"y", Mode::Out, e.out_index()}};
-      if (k.kind == ir::OpKind::BatchNorm) {
-        w.family = "batchnorm";
-        w.comment = "inference BatchNorm y = (x - running_mean) * weight / sqrt(running_var + eps) + bias, x " +
-                    ir::format_dims(e.in(0).shape);
-        w.extra = {{"w", ParamType::In, e.in_index(1)},
-                   {"b", ParamType::In, e.in_index(2)},
-                   {"rm", ParamType::In, e.in_index(3)},
-                   {"rv", ParamType::In, e.in_index(4)}};
-        w.code = "const int c = (int)((i / HW) % C);\ny_v = (x_v - rm[c]) * (w[c] / sqrtf(rv[c] + EPS)) + b[c];";
-      } else {
-        w.family = "bn_apply";
-        w.comment =
-            "training BatchNorm y = (x - mean) / sqrt(var + eps) * weight + bias, x " + ir::format_dims(e.in(0).shape);
-        w.extra = {{"stats", ParamType::In, e.in_index(1)},
-                   {"w", ParamType::In, e.in_index(2)},
-                   {"b", ParamType::In, e.in_index(3)}};
-        w.code =
-            "const int c = (int)((i / HW) % C);\ny_v = (x_v - stats[c]) * (1.0f / sqrtf(stats[C + c] + EPS)) * w[c] + "
-            "b[c];";
-      }
-      emit_elementwise_kernel(e, w);
-      return;
-    }
-    case ir::OpKind::BnStats:
-    case ir::OpKind::BiasGrad:
-    case ir::OpKind::BnGradWeight:
-    case ir::OpKind::BnGradInput:
-      emit_channel_reduction(e);
-      return;
-    default:
-      throw std::invalid_argument("CUDA emitter: not a BatchNorm op: " + e.where());
-  }
 }
 
 }  // namespace resnetc::codegen::cuda::detail
