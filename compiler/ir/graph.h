@@ -73,8 +73,13 @@ enum class FusedOpcode : uint8_t {
   Keep,         // r[a] * scale or 0, kept by the draw of key r[b] at the element's index, drop
                 // rate `value` (dropout's mask, ir/random_mask.h)
   KeepSample,   // the same, drawn at the element's sample (drop-path's mask)
+  Div,          // r[a] / r[b]
+  Exp,          // exp(r[a])
+  Log,          // log(r[a]) (natural)
+  AtLabel,      // input `a` ([N, K]) at the row's label (a loss's row reduction only: ir/row_reduction.h)
+  OnLabel,      // r[a] if the element's column is its row's label, else r[b] (the same)
 };
-inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::KeepSample;
+inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::OnLabel;
 
 struct FusedInstr {
   FusedOpcode code;
