@@ -1,9 +1,6 @@
 // The reference forward kernels (see ops.h for each op's meaning).
-#include <algorithm>
 #include <cmath>
 #include <limits>
-#include <stdexcept>
-#include <string>
 
 #include "compiler/reference/ops.h"
 #include "compiler/reference/window.h"

@@ -418,6 +418,10 @@ void added_later(std::vector<Case>& out) {
     for (const ir::Dims& s : {ir::Dims{3, 5, 7, 7}, {3, 7, 33, 29}, {11, 13}})
       out.push_back({fmt::format("fused masks, {} {}", reduce ? "reduce" : "map", dims(s)),
                      [s, reduce] { return fused_masks(s, reduce); }, 1e-4, 1, false, ir::numel(s) > 19000});
+  for (bool reduce : {false, true})
+    for (const ir::Dims& s : {ir::Dims{3, 5, 7, 7}, {2, 3, 5, 11}, {11, 13}})
+      out.push_back({fmt::format("fused exp, log and div, {} {}", reduce ? "reduce" : "map", dims(s)),
+                     [s, reduce] { return fused_exp_log(s, reduce); }});
 }
 
 }  // namespace

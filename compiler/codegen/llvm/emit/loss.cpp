@@ -5,10 +5,7 @@
 // description's order, so the additions are the description's. A label outside [0, K) reads
 // nothing out of bounds (it reads as 0) and makes its row's results NaN, which the trainer
 // reports.
-#include <limits>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "compiler/codegen/llvm/emit/emit_helpers.h"
 #include "compiler/codegen/llvm/emit/scalar_op.h"
