@@ -77,8 +77,8 @@ ir::Graph fused_rows(const ir::Dims& shape, bool reduce);
 ir::Graph fused_bias_relu(const ir::Dims& shape);    // a [N, C] bias + relu + mask, and the bias gradient
 enum class Use { Map, Reduce, Broadcast };
 ir::Graph fused_every_opcode(const ir::Dims& shape, Use use);
-ir::Graph fused_masks(const ir::Dims& shape, bool reduce);
-ir::Graph fused_exp_log(const ir::Dims& shape, bool reduce);  // exp, log and div in float  // dropout's and drop-path's draws among other opcodes
+ir::Graph fused_masks(const ir::Dims& shape, bool reduce);  // dropout's and drop-path's draws among other opcodes
+ir::Graph fused_exp_log(const ir::Dims& shape, bool reduce);  // exp, log and div in float
 ir::Graph fused_dead_code();                         // dead instructions, an unread input, constants
 ir::Graph fused_unaligned_view(const ir::Dims& shape);
 
