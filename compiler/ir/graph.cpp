@@ -7,13 +7,13 @@ namespace resnetc::ir {
 
 bool reads_register_a(FusedOpcode code) {
   return code != FusedOpcode::Load && code != FusedOpcode::LoadChannel && code != FusedOpcode::Const &&
-         code != FusedOpcode::LoadPlane && code != FusedOpcode::MaskKey;
+         code != FusedOpcode::LoadPlane && code != FusedOpcode::MaskKey && code != FusedOpcode::AtLabel;
 }
 
 bool reads_register_b(FusedOpcode code) {
   return code == FusedOpcode::Add || code == FusedOpcode::Sub || code == FusedOpcode::Mul ||
          code == FusedOpcode::ReluMask || code == FusedOpcode::Max || code == FusedOpcode::Keep ||
-         code == FusedOpcode::KeepSample || code == FusedOpcode::Div;
+         code == FusedOpcode::KeepSample || code == FusedOpcode::Div || code == FusedOpcode::OnLabel;
 }
 
 std::string_view fused_opcode_name(FusedOpcode code) {
@@ -36,6 +36,9 @@ std::string_view fused_opcode_name(FusedOpcode code) {
     case FusedOpcode::Div: return "div";
     case FusedOpcode::Sqrt: return "sqrt";
     case FusedOpcode::Exp: return "exp";
+    case FusedOpcode::Log: return "log";
+    case FusedOpcode::AtLabel: return "at_label";
+    case FusedOpcode::OnLabel: return "on_label";
   }
   return "?";
 }
@@ -76,7 +79,8 @@ std::string format_program(const FusedProgram& p) {
     std::string args;
     switch (in.code) {
       case FusedOpcode::Load:
-      case FusedOpcode::LoadPlane: args = fmt::format("{}", in.a); break;
+      case FusedOpcode::LoadPlane:
+      case FusedOpcode::AtLabel: args = fmt::format("{}", in.a); break;
       case FusedOpcode::LoadChannel: args = fmt::format("{},{}", in.a, in.b); break;
       case FusedOpcode::Const: args = fmt::format("{}", in.value); break;
       case FusedOpcode::MaskKey: args = fmt::format("{},{}", in.a, in.value); break;

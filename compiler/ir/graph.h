@@ -76,8 +76,11 @@ enum class FusedOpcode : uint8_t {
   Div,          // r[a] / r[b]
   Sqrt,         // sqrt(r[a])
   Exp,          // exp(r[a])
+  Log,          // log(r[a]) (natural)
+  AtLabel,      // input `a` ([N, K]) at the row's label (a loss's row reduction only: ir/row_reduction.h)
+  OnLabel,      // r[a] if the element's column is its row's label, else r[b] (the same)
 };
-inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::Exp;
+inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::OnLabel;
 
 struct FusedInstr {
   FusedOpcode code;

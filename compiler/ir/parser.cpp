@@ -374,7 +374,8 @@ class Parser {
         expect("(");
         switch (*code) {
           case FusedOpcode::Load:
-          case FusedOpcode::LoadPlane: in.a = static_cast<int32_t>(integer()); break;
+          case FusedOpcode::LoadPlane:
+          case FusedOpcode::AtLabel: in.a = static_cast<int32_t>(integer()); break;
           case FusedOpcode::LoadChannel:
             in.a = static_cast<int32_t>(integer());
             expect(",");

@@ -29,6 +29,9 @@ class ProgramBuilder {
   int32_t div(int32_t a, int32_t b) { return push({FusedOpcode::Div, a, b, 0}); }
   int32_t sqrt(int32_t a) { return push({FusedOpcode::Sqrt, a, 0, 0}); }
   int32_t exp(int32_t a) { return push({FusedOpcode::Exp, a, 0, 0}); }
+  int32_t log(int32_t a) { return push({FusedOpcode::Log, a, 0, 0}); }
+  int32_t at_label(int32_t input) { return push({FusedOpcode::AtLabel, input, 0, 0}); }
+  int32_t on_label(int32_t a, int32_t b) { return push({FusedOpcode::OnLabel, a, b, 0}); }
   // 1 / sqrt(var + eps) from the variance row of a [2, C] statistics input (or a [C] one).
   int32_t inverse_std(int32_t input, int32_t row, double eps) {
     const int32_t var = channel(input, row);

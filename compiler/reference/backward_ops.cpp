@@ -12,21 +12,6 @@ int64_t plane(const ir::Dims& s) { return s[2] * s[3]; }
 
 }  // namespace
 
-Buffer softmax_cross_entropy_grad(const TensorRef& logits, const TensorRef& labels, double smoothing) {
-  const int64_t batch = logits.dim(0), classes = logits.dim(1);
-  Buffer dx(logits.data.size());
-  for (int64_t n = 0; n < batch; ++n) {
-    const double lse = log_sum_exp(logits, n, classes);
-    const int64_t label = label_at(labels, n, classes);
-    for (int64_t k = 0; k < classes; ++k) {
-      const double q = (k == label ? 1 - smoothing : 0.0) + smoothing / static_cast<double>(classes);
-      const double p = std::exp(logits[n * classes + k] - lse) - q;
-      dx[static_cast<size_t>(n * classes + k)] = p / static_cast<double>(batch);
-    }
-  }
-  return dx;
-}
-
 // Calls visit(y, x, w) with the flat indices of every multiply-add of a convolution: output
 // element y, input element x and weight element w; taps that fall on padding are skipped.
 template <class Visit>

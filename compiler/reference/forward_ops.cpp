@@ -1,9 +1,6 @@
 // The reference forward kernels (see ops.h for each op's meaning).
-#include <algorithm>
 #include <cmath>
 #include <limits>
-#include <stdexcept>
-#include <string>
 
 #include "compiler/reference/ops.h"
 #include "compiler/reference/window.h"
@@ -102,33 +99,6 @@ Buffer linear(const TensorRef& x, const TensorRef& w, const TensorRef* bias) {
   return y;
 }
 
-// The class index label[n] of a [N, K] logits row, checked.
-int64_t label_at(const TensorRef& labels, int64_t n, int64_t classes) {
-  const double v = labels[n];
-  if (!(v >= 0 && v < static_cast<double>(classes)) || v != std::floor(v))
-    throw std::runtime_error("label " + std::to_string(v) + " of sample " + std::to_string(n) +
-                             " is not a class index in [0, " + std::to_string(classes) + ")");
-  return static_cast<int64_t>(v);
-}
-
-double log_sum_exp(const TensorRef& logits, int64_t row, int64_t classes) {
-  double top = -std::numeric_limits<double>::infinity();
-  for (int64_t k = 0; k < classes; ++k) top = std::max(top, logits[row * classes + k]);
-  double sum = 0;
-  for (int64_t k = 0; k < classes; ++k) sum += std::exp(logits[row * classes + k] - top);
-  return top + std::log(sum);
-}
-
-Buffer softmax_cross_entropy(const TensorRef& logits, const TensorRef& labels, double smoothing) {
-  const int64_t batch = logits.dim(0), classes = logits.dim(1);
-  double total = 0;
-  for (int64_t n = 0; n < batch; ++n) {
-    double row_sum = 0;
-    for (int64_t k = 0; k < classes; ++k) row_sum += logits[n * classes + k];
-    total += log_sum_exp(logits, n, classes) - (1 - smoothing) * logits[n * classes + label_at(labels, n, classes)] -
-             smoothing / static_cast<double>(classes) * row_sum;
-  }
-  return {total / static_cast<double>(batch)};
 }
 
 }  // namespace resnetc::reference::ops

@@ -53,13 +53,16 @@ double scalar_op(ir::FusedOpcode code, double a, double b) {
     case FusedOpcode::Div: return a / b;
     case FusedOpcode::Sqrt: return std::sqrt(a);
     case FusedOpcode::Exp: return std::exp(a);
+    case FusedOpcode::Log: return std::log(a);
     case FusedOpcode::Load:
     case FusedOpcode::LoadChannel:
     case FusedOpcode::LoadPlane:
     case FusedOpcode::Const:
     case FusedOpcode::MaskKey:
     case FusedOpcode::Keep:
-    case FusedOpcode::KeepSample: break;
+    case FusedOpcode::KeepSample:
+    case FusedOpcode::AtLabel:
+    case FusedOpcode::OnLabel: break;
   }
   throw std::logic_error(fmt::format("reference: {} is not arithmetic", ir::fused_opcode_name(code)));
 }

@@ -10,6 +10,7 @@
 #include "compiler/ir/graph.h"
 #include "compiler/ir/channel_reduction.h"
 #include "compiler/ir/update_rule.h"
+#include "compiler/ir/row_reduction.h"
 #include "compiler/ir/window_reduction.h"
 
 namespace resnetc::reference::ops {
@@ -27,10 +28,6 @@ struct TensorRef {
 struct Window;
 
 // ---- Helpers shared by forward and backward kernels (forward_ops.cpp) ----
-// label[n] as a class index of [0, classes); throws std::runtime_error when it is not one.
-int64_t label_at(const TensorRef& labels, int64_t n, int64_t classes);
-// log(sum_k exp(logits[row, k])), computed stably.
-double log_sum_exp(const TensorRef& logits, int64_t row, int64_t classes);
 // The index into x of the maximum of max-pooling window (n, c, oh, ow): the first maximum in
 // row-major scan order, padding never chosen; a NaN wins (the last NaN), as in PyTorch.
 int64_t window_argmax(const TensorRef& x, const Window& g, int64_t n, int64_t c, int64_t oh, int64_t ow);
@@ -49,14 +46,8 @@ Buffer copy(const TensorRef& x);
 Buffer linear(const TensorRef& x, const TensorRef& w, const TensorRef* bias);
 // Option-A shortcut: y[n, c, h, w] = x[n, c, h*s, w*s] for c < x's channels, else 0.
 Buffer pad_shortcut(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape);
-// [1]: mean over the batch of -sum_k q[k] log softmax(logits[n])[k], the target q = (1 - s) onehot(label[n]) + s/K
-// for label smoothing s (PyTorch's CrossEntropyLoss(label_smoothing=s)):
-// logsumexp(logits[n]) - (1 - s) logits[n, label[n]] - s/K sum_k logits[n, k].
-Buffer softmax_cross_entropy(const TensorRef& logits, const TensorRef& labels, double smoothing);
 
 // ---- Backward (backward_ops.cpp) ----
-// (softmax(logits) - q) / N, q the smoothed target above.
-Buffer softmax_cross_entropy_grad(const TensorRef& logits, const TensorRef& labels, double smoothing);
 // dx of conv2d, x's shape in a.shape.
 Buffer conv2d_grad_input(const TensorRef& dy, const TensorRef& w, const ir::Attrs& a);
 // dweight of conv2d, with the weight's shape `w_shape`.
@@ -84,6 +75,9 @@ Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program,
 // A per-channel reduction or map (the BatchNorm family's kinds and bias_grad; channel_reduce.cpp):
 // [rows, C], or with a map the space's shape.
 Buffer channel_reduce(std::span<const TensorRef> inputs, const ir::ChannelReduction& r);
+// A loss or its gradient (softmax_cross_entropy, softmax_cross_entropy_grad; row_reduce.cpp):
+// [1], or with a map the rows' shape; a label that is no class index throws std::runtime_error.
+Buffer row_reduce(std::span<const TensorRef> inputs, const ir::RowReduction& r);
 // An arithmetic opcode of the scalar instruction set on a = r[a] and b = r[b], in double.
 double scalar_op(ir::FusedOpcode code, double a, double b);
 // `count` elements of x from element `offset`.

@@ -426,6 +426,10 @@ void added_later(std::vector<Case>& out) {
   // Members of sizes that divide no vector width, between ones that do; no weight decay.
   out.push_back({"adamw_update_group [5, 3][8][1][3, 301][6] betas 0.5, 0.9",
                  [] { return adamw_group({{5, 3}, {8}, {1}, {3, 301}, {6}}, 0, 0.5, 0.9); }, 1e-4, 1, false, false, true});
+  for (bool reduce : {false, true})
+    for (const ir::Dims& s : {ir::Dims{3, 5, 7, 7}, {2, 3, 5, 11}, {11, 13}})
+      out.push_back({fmt::format("fused exp, log and div, {} {}", reduce ? "reduce" : "map", dims(s)),
+                     [s, reduce] { return fused_exp_log(s, reduce); }});
 }
 
 }  // namespace

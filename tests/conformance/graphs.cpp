@@ -680,6 +680,24 @@ ir::Graph fused_every_opcode(const ir::Dims& shape, Use use) {
   return std::move(b).finish(out);
 }
 
+// exp(x) / (log(u^2 + 0.5) + 2) - exp(v[c]) * log(v[c]^2 + 1): the exponential, logarithm and
+// division of the scalar set (the loss's, ir/row_reduction.h) in a fused program, where both
+// backends render them in float; as a map, and as a reduction of it and of each part.
+ir::Graph fused_exp_log(const ir::Dims& shape, bool reduce) {
+  ir::GraphBuilder b("exp_log", shape);
+  const ValueId u = input(b, "u", shape);
+  const ValueId v = b.add_value("v", {shape[1]}, ValueRole::Parameter);
+  Program p;
+  const int32_t x = p.load(0), y = p.load(1), c = p.channel(2);
+  const int32_t e = p.emit(FusedOpcode::Exp, x);
+  const int32_t l = p.emit(FusedOpcode::Log, p.add(p.mul(y, y), p.constant(0.5)));
+  const int32_t d = p.emit(FusedOpcode::Div, e, p.add(l, p.constant(2)));
+  const int32_t uniform = p.mul(p.emit(FusedOpcode::Exp, c), p.emit(FusedOpcode::Log, p.add(p.mul(c, c), p.constant(1))));
+  const int32_t out = p.sub(d, uniform);
+  const ir::Attrs a = reduce ? p.reduce(shape, {out, e, l, uniform}) : p.map(shape, out);
+  return std::move(b).finish(b.apply(OpKind::Fused, "fused", {b.input(), u, v}, a, {}));
+}
+
 // keep(relu(x), 0.3) + keep_sample(x, 0.4) * v[c], two keys from one (seed, step); as a map, and
 // as a reduction of it and of each draw (a mask inside a summing loop).
 ir::Graph fused_masks(const ir::Dims& shape, bool reduce) {

@@ -80,6 +80,7 @@ ir::Graph fused_bias_relu(const ir::Dims& shape);    // a [N, C] bias + relu + m
 enum class Use { Map, Reduce, Broadcast };
 ir::Graph fused_every_opcode(const ir::Dims& shape, Use use);
 ir::Graph fused_masks(const ir::Dims& shape, bool reduce);  // dropout's and drop-path's draws among other opcodes
+ir::Graph fused_exp_log(const ir::Dims& shape, bool reduce);  // exp, log and div in float
 ir::Graph fused_dead_code();                         // dead instructions, an unread input, constants
 ir::Graph fused_unaligned_view(const ir::Dims& shape);
 

@@ -11,6 +11,7 @@
 #include "compiler/ir/channel_reduction.h"
 #include "compiler/ir/ops.h"
 #include "compiler/ir/update_rule.h"
+#include "compiler/ir/row_reduction.h"
 #include "compiler/ir/window_reduction.h"
 
 namespace resnetc::ir {
@@ -112,6 +113,51 @@ TEST_CASE("a pooling kind's reduction: its start, combining opcode and finalizat
   CHECK((global.stride[0] == 1 && global.padding[0] == 0));
   const WindowReduction mean = window_reduction(OpKind::GlobalAvgPool, Attrs{}, x);
   CHECK((mean.whole_plane && mean.combine == FusedOpcode::Add && mean.finalize == F::DivideByArea));
+}
+
+TEST_CASE("every Loss kind, and no other, is a row reduction the renderers render") {
+  const std::vector<Dims> shapes{{3, 7}, {3}};
+  for (int k = 0; k <= static_cast<int>(kLastOpKind); ++k) {
+    const auto kind = static_cast<OpKind>(k);
+    INFO(op_kind_name(kind));
+    if (op_skeleton(kind) != Skeleton::Loss) {
+      CHECK_THROWS_AS(row_reduction(kind, Attrs{}, shapes), std::logic_error);
+      continue;
+    }
+    const RowReduction r = row_reduction(kind, Attrs{}, shapes);
+    CHECK(r.map.empty() != r.total.empty());  // a mean over the rows, or a map at each element
+    for (const FusedInstr& in : r.row.instrs) CHECK((in.code != FusedOpcode::Load && in.code != FusedOpcode::OnLabel));
+    for (const FusedInstr& in : r.total.instrs) CHECK((in.code == FusedOpcode::LoadChannel ? in.a == r.sums() : true));
+    for (size_t f = 0; f < r.folds.size(); ++f)  // a fold reads the folds before it only
+      for (const FusedInstr& in : r.folds[f].term.instrs)
+        if (in.code == FusedOpcode::LoadChannel) CHECK((in.a == r.folded() && static_cast<size_t>(in.b) < f));
+  }
+}
+
+TEST_CASE("softmax cross-entropy's row reduction: a maximum, a sum of exp(x - max), label smoothing as PyTorch's") {
+  const std::vector<Dims> shapes{{4, 10}, {4}};
+  const RowReduction loss = row_reduction(OpKind::SoftmaxCrossEntropy, Attrs{}, shapes);
+  REQUIRE(loss.folds.size() == 2);
+  CHECK((loss.folds[0].combine == FusedOpcode::Max && loss.folds[0].init == -std::numeric_limits<double>::infinity()));
+  CHECK((loss.folds[1].combine == FusedOpcode::Add && loss.folds[1].init == 0));
+  CHECK(format_program(loss.folds[1].term) == "{r0=load(0); r1=channel(2,0); r2=sub(r0,r1); r3=exp(r2)} -> r3");
+  CHECK(format_program(loss.row) ==
+        "{r0=channel(2,0); r1=channel(2,1); r2=log(r1); r3=add(r0,r2); r4=at_label(0); r5=sub(r3,r4)} -> r5");
+  CHECK(format_program(loss.total) == "{r0=channel(4,0); r1=const(4); r2=div(r0,r1)} -> r2");  // the mean
+  Attrs smooth;
+  smooth.label_smoothing = 0.2;
+  const RowReduction smoothed = row_reduction(OpKind::SoftmaxCrossEntropy, smooth, shapes);
+  REQUIRE(smoothed.folds.size() == 3);  // and the row's sum, weighed by s/K
+  CHECK(format_program(smoothed.row) ==
+        "{r0=channel(2,0); r1=channel(2,1); r2=log(r1); r3=add(r0,r2); r4=at_label(0); r5=const(0.8); r6=mul(r5,r4); "
+        "r7=sub(r3,r6); r8=const(0.02); r9=channel(2,2); r10=mul(r8,r9); r11=sub(r7,r10)} -> r11");
+  const RowReduction grad = row_reduction(OpKind::SoftmaxCrossEntropyGrad, smooth, shapes);
+  CHECK(grad.folds.size() == 2);
+  CHECK(format_program(grad.row) == "{r0=channel(2,0); r1=channel(2,1); r2=log(r1); r3=add(r0,r2)} -> r3");
+  // (softmax - q) / N, the target q = (1 - s) onehot + s/K: 1 - 0.2 + 0.02 in double at the label
+  CHECK(format_program(grad.map) ==
+        "{r0=load(0); r1=channel(3,0); r2=sub(r0,r1); r3=exp(r2); r4=const(0.8200000000000001); r5=const(0.02); r6=on_label(r4,r5); "
+        "r7=sub(r3,r6); r8=const(0.25); r9=mul(r7,r8)} -> r9");
 }
 
 TEST_CASE("the per-channel reductions, and no other kind, are channel reductions the renderers render") {

@@ -331,13 +331,16 @@ llvm::Value* scalar_op(Builder& b, FusedOpcode code, llvm::Value* x, llvm::Value
     case FusedOpcode::Div: return b.CreateFDiv(x, y);
     case FusedOpcode::Sqrt: return b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x);
     case FusedOpcode::Exp: return b.CreateUnaryIntrinsic(llvm::Intrinsic::exp, x);
+    case FusedOpcode::Log: return b.CreateUnaryIntrinsic(llvm::Intrinsic::log, x);
     case FusedOpcode::Load:
     case FusedOpcode::LoadChannel:
     case FusedOpcode::LoadPlane:
     case FusedOpcode::Const:
     case FusedOpcode::MaskKey:
     case FusedOpcode::Keep:
-    case FusedOpcode::KeepSample: break;
+    case FusedOpcode::KeepSample:
+    case FusedOpcode::AtLabel:
+    case FusedOpcode::OnLabel: break;
   }
   throw std::logic_error(fmt::format("fused: {} is not arithmetic", ir::fused_opcode_name(code)));
 }

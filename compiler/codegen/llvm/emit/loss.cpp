@@ -1,120 +1,138 @@
-// softmax_cross_entropy and its gradient, over logits [N, K] and int32 labels [N] (which
-// arrive in a float* buffer), with label smoothing s: the target (1 - s) onehot + s/K. Tiny (N*K elements once per step): computed in double on the
-// calling thread, each row's log-sum-exp taken stably (shifted by the row's maximum).
-// A label outside [0, K) reads nothing out of bounds and gives a NaN loss (or NaN gradient
-// row), which the trainer reports.
-#include <limits>
+// The row renderer: softmax_cross_entropy and its gradient, each rendered from its
+// ir::RowReduction (folds over each row of the logits, a program per row, then the total or a
+// map at every element, the opcodes through scalar_op.h's table), so no kind is named here.
+// Tiny (N*K elements once per step): computed in double on the calling thread, in the
+// description's order, so the additions are the description's. A label outside [0, K) reads
+// nothing out of bounds (it reads as 0) and makes its row's results NaN, which the trainer
+// reports.
 #include <stdexcept>
 
-#include <fmt/format.h>
-#include <llvm/IR/Intrinsics.h>
-
 #include "compiler/codegen/llvm/emit/emit_helpers.h"
+#include "compiler/codegen/llvm/emit/scalar_op.h"
 #include "compiler/codegen/llvm/kernel_emitter.h"
+#include "compiler/ir/row_reduction.h"
 
 namespace resnetc::codegen::llvm_backend {
 namespace {
 
 using namespace emit_helpers;
-using ir::OpKind;
+using ir::FusedOpcode;
 
+// Where the programs of row n read: the inputs, the row's label, its folds and results so far,
+// and (for the total) the sums over the rows.
 struct Row {
-  llvm::Value* lse;    // double: log(sum_k exp(logits[n, k]))
-  llvm::Value* label;  // i64, clamped into [0, K)
-  llvm::Value* valid;  // i1: the label was a class index
+  const ir::RowReduction& r;
+  llvm::ArrayRef<llvm::Value*> in;
+  int64_t classes;
+  llvm::Value* n = nullptr;
+  llvm::Value* label = nullptr;  // i64, 0 when not a class index
+  llvm::Value* valid = nullptr;  // i1: the label is a class index
+  std::vector<llvm::Value*> folded{}, results{}, sums{};
 };
-
-// The log-sum-exp and label of row n.
-Row emit_row(Builder& b, llvm::Value* logits, llvm::Value* labels, llvm::Value* n, int64_t classes) {
-  llvm::Value* row = gep_f32(b, logits, b.CreateMul(n, i64(b, classes)), "row");
-  llvm::AllocaInst* top = local(b, b.getDoubleTy(), "top");
-  llvm::AllocaInst* sum = local(b, b.getDoubleTy(), "sum");
-  b.CreateStore(f64(b, -std::numeric_limits<double>::infinity()), top);
-  emit_for(b, "k", 0, classes, 1, [&](llvm::Value* k) {
-    llvm::Value* v = to_f64(b, load_f32(b, row, k));
-    llvm::Value* t = b.CreateLoad(b.getDoubleTy(), top);
-    b.CreateStore(b.CreateSelect(b.CreateFCmpOLT(t, v), v, t), top);  // std::max(t, v)
-  });
-  llvm::Value* t = b.CreateLoad(b.getDoubleTy(), top);
-  b.CreateStore(f64(b, 0), sum);
-  emit_for(b, "k", 0, classes, 1, [&](llvm::Value* k) {
-    llvm::Value* e = b.CreateUnaryIntrinsic(llvm::Intrinsic::exp, b.CreateFSub(to_f64(b, load_f32(b, row, k)), t));
-    b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), sum), e), sum);
-  });
-  llvm::Value* lse = b.CreateFAdd(t, b.CreateUnaryIntrinsic(llvm::Intrinsic::log, b.CreateLoad(b.getDoubleTy(), sum)));
-
-  llvm::Value* int_labels = b.CreateBitCast(labels, b.getInt32Ty()->getPointerTo(), "labels");
-  llvm::Value* label = b.CreateSExt(
-      b.CreateAlignedLoad(b.getInt32Ty(), b.CreateInBoundsGEP(b.getInt32Ty(), int_labels, n), llvm::Align(4)),
-      b.getInt64Ty(), "label");
-  llvm::Value* valid = b.CreateAnd(b.CreateICmpSGE(label, i64(b, 0)), b.CreateICmpSLT(label, i64(b, classes)), "valid");
-  return {lse, b.CreateSelect(valid, label, i64(b, 0)), valid};
-}
 
 llvm::Value* nan_unless(Builder& b, llvm::Value* valid, llvm::Value* v) {
   return b.CreateSelect(valid, v, llvm::ConstantFP::getNaN(v->getType()));
 }
 
-// The sum of row n's logits, in double.
-llvm::Value* emit_row_sum(Builder& b, llvm::Value* logits, llvm::Value* n, int64_t classes) {
-  llvm::Value* row = gep_f32(b, logits, b.CreateMul(n, i64(b, classes)), "row");
-  llvm::AllocaInst* sum = local(b, b.getDoubleTy(), "row_sum");
-  b.CreateStore(f64(b, 0), sum);
-  emit_for(b, "k", 0, classes, 1, [&](llvm::Value* k) {
-    b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), sum), to_f64(b, load_f32(b, row, k))), sum);
-  });
-  return b.CreateLoad(b.getDoubleTy(), sum);
+// The label of row n, read as 0 when it is not a class index.
+void read_label(Builder& b, Row& row) {
+  llvm::Value* labels = b.CreateBitCast(row.in[static_cast<size_t>(row.r.labels)], b.getInt32Ty()->getPointerTo(), "labels");
+  llvm::Value* label = b.CreateSExt(
+      b.CreateAlignedLoad(b.getInt32Ty(), b.CreateInBoundsGEP(b.getInt32Ty(), labels, row.n), llvm::Align(4)),
+      b.getInt64Ty(), "label");
+  row.valid = b.CreateAnd(b.CreateICmpSGE(label, i64(b, 0)), b.CreateICmpSLT(label, i64(b, row.classes)), "valid");
+  row.label = b.CreateSelect(row.valid, label, i64(b, 0));
 }
 
-// [1]: the mean over the batch of lse(row) - (1 - s) logits[n, label[n]] - s/K sum_k logits[n, k].
-void emit_loss_value(KernelBody& k) {
-  Builder& b = k.b;
-  const int64_t batch = k.in_shape(0)[0], classes = k.in_shape(0)[1];
-  const double s = k.attrs().label_smoothing;
-  llvm::AllocaInst* total = local(b, b.getDoubleTy(), "total");
-  b.CreateStore(f64(b, 0), total);
-  emit_for(b, "n", 0, batch, 1, [&](llvm::Value* n) {
-    Row r = emit_row(b, k.in[0], k.in[1], n, classes);
-    llvm::Value* picked = to_f64(b, load_f32(b, k.in[0], b.CreateAdd(b.CreateMul(n, i64(b, classes)), r.label)));
-    llvm::Value* loss = b.CreateFSub(r.lse, s != 0 ? b.CreateFMul(f64(b, 1 - s), picked) : picked);
-    if (s != 0)
-      loss = b.CreateFSub(loss, b.CreateFMul(f64(b, s / static_cast<double>(classes)),
-                                             emit_row_sum(b, k.in[0], n, classes)));
-    llvm::Value* term = nan_unless(b, r.valid, loss);
-    b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), total), term), total);
-  }, kOuter);
-  store_f32(b, to_f32(b, b.CreateFDiv(b.CreateLoad(b.getDoubleTy(), total), f64(b, static_cast<double>(batch)))),
-            k.out, 0);
+// Program `p` of row `row` in double at column `k` (null outside the element loops); its registers.
+std::vector<llvm::Value*> run(Builder& b, const ir::FusedProgram& p, const Row& row, llvm::Value* k) {
+  const ir::RowReduction& r = row.r;
+  auto element = [&](int32_t input, llvm::Value* column) {
+    return to_f64(b, load_f32(b, row.in[static_cast<size_t>(input)],
+                              b.CreateAdd(b.CreateMul(row.n, i64(b, row.classes)), column)));
+  };
+  std::vector<llvm::Value*> reg;
+  for (const ir::FusedInstr& in : p.instrs) {
+    llvm::Value* v = nullptr;
+    switch (in.code) {
+      case FusedOpcode::Load: v = element(in.a, k); break;
+      case FusedOpcode::AtLabel: v = element(in.a, row.label); break;
+      case FusedOpcode::OnLabel:
+        v = b.CreateSelect(b.CreateICmpEQ(k, row.label), reg[static_cast<size_t>(in.a)], reg[static_cast<size_t>(in.b)]);
+        break;
+      case FusedOpcode::Const: v = f64(b, in.value); break;
+      case FusedOpcode::LoadChannel: {
+        const auto q = static_cast<size_t>(in.b);
+        if (in.a == r.folded()) v = row.folded.at(q);
+        else if (in.a == r.row_results()) v = row.results.at(q);
+        else if (in.a == r.sums()) v = row.sums.at(q);
+        else throw std::logic_error("row reduction: an input read per row");
+        break;
+      }
+      default:
+        v = scalar_op(b, in.code, reg[static_cast<size_t>(in.a)],
+                      ir::reads_register_b(in.code) ? reg[static_cast<size_t>(in.b)] : nullptr);
+    }
+    reg.push_back(v);
+  }
+  return reg;
 }
 
-// [N, K]: (softmax(logits) - (1 - s) onehot(labels) - s/K) / N.
-void emit_loss_grad(KernelBody& k) {
-  Builder& b = k.b;
-  const int64_t batch = k.in_shape(0)[0], classes = k.in_shape(0)[1];
-  const double s = k.attrs().label_smoothing, spread = s / static_cast<double>(classes);
-  const double inv_batch = 1.0 / static_cast<double>(batch);
-  emit_for(b, "n", 0, batch, 1, [&](llvm::Value* n) {
-    Row r = emit_row(b, k.in[0], k.in[1], n, classes);
-    llvm::Value* offset = b.CreateMul(n, i64(b, classes));
-    emit_for(b, "k", 0, classes, 1, [&](llvm::Value* c) {
-      llvm::Value* i = b.CreateAdd(offset, c);
-      llvm::Value* shifted = b.CreateFSub(to_f64(b, load_f32(b, k.in[0], i)), r.lse);
-      llvm::Value* p = b.CreateUnaryIntrinsic(llvm::Intrinsic::exp, shifted);
-      p = b.CreateFSub(p, b.CreateSelect(b.CreateICmpEQ(c, r.label), f64(b, 1 - s + spread), f64(b, spread)));
-      store_f32(b, to_f32(b, nan_unless(b, r.valid, b.CreateFMul(p, f64(b, inv_batch)))), k.out, i);
+llvm::Value* result(const ir::FusedProgram& p, const std::vector<llvm::Value*>& reg, size_t q = 0) {
+  return reg[static_cast<size_t>(p.results.at(q))];
+}
+
+// Row n's folds, each a loop over its elements in column order, then its program; an invalid
+// label makes its results NaN.
+void emit_row(Builder& b, Row& row) {
+  read_label(b, row);
+  row.folded.clear();
+  for (const ir::RowReduction::Fold& f : row.r.folds) {
+    llvm::AllocaInst* acc = local(b, b.getDoubleTy(), "acc");
+    b.CreateStore(f64(b, f.init), acc);
+    emit_for(b, "k", 0, row.classes, 1, [&](llvm::Value* k) {
+      llvm::Value* term = result(f.term, run(b, f.term, row, k));
+      b.CreateStore(scalar_op(b, f.combine, b.CreateLoad(b.getDoubleTy(), acc), term), acc);
     });
-  }, kOuter);
+    row.folded.push_back(b.CreateLoad(b.getDoubleTy(), acc));
+  }
+  const std::vector<llvm::Value*> reg = run(b, row.r.row, row, nullptr);
+  row.results.clear();
+  for (size_t q = 0; q < row.r.row.results.size(); ++q) row.results.push_back(nan_unless(b, row.valid, result(row.r.row, reg, q)));
 }
 
 }  // namespace
 
 void emit_loss(KernelBody& k) {
-  switch (k.kernel.kind) {
-    case OpKind::SoftmaxCrossEntropy: return emit_loss_value(k);
-    case OpKind::SoftmaxCrossEntropyGrad: return emit_loss_grad(k);
-    default: break;
+  const ir::Dims& logits = k.in_shape(0);
+  const ir::RowReduction r = ir::row_reduction(k.kernel.kind, k.attrs(), std::vector<ir::Dims>{logits, k.in_shape(1)});
+  Builder& b = k.b;
+  Row row{r, k.in, logits[1]};
+  if (!r.map.empty()) {
+    emit_for(b, "n", 0, logits[0], 1, [&](llvm::Value* n) {
+      row.n = n;
+      emit_row(b, row);
+      llvm::Value* offset = b.CreateMul(n, i64(b, row.classes));
+      emit_for(b, "k", 0, row.classes, 1, [&](llvm::Value* c) {
+        llvm::Value* v = result(r.map, run(b, r.map, row, c));
+        store_f32(b, to_f32(b, nan_unless(b, row.valid, v)), k.out, b.CreateAdd(offset, c));
+      });
+    }, kOuter);
+    return;
   }
-  throw std::logic_error(fmt::format("emit_loss: {} is not a loss op", ir::op_kind_name(k.kernel.kind)));
+  std::vector<llvm::AllocaInst*> sums;
+  for (size_t q = 0; q < r.row.results.size(); ++q) {
+    sums.push_back(local(b, b.getDoubleTy(), "total"));
+    b.CreateStore(f64(b, 0), sums.back());
+  }
+  emit_for(b, "n", 0, logits[0], 1, [&](llvm::Value* n) {
+    row.n = n;
+    emit_row(b, row);
+    for (size_t q = 0; q < sums.size(); ++q)
+      b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), sums[q]), row.results[q]), sums[q]);
+  }, kOuter);
+  for (llvm::AllocaInst* sum : sums) row.sums.push_back(b.CreateLoad(b.getDoubleTy(), sum));
+  store_f32(b, to_f32(b, result(r.total, run(b, r.total, row, nullptr))), k.out, 0);
 }
 
 }  // namespace resnetc::codegen::llvm_backend
