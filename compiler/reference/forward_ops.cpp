@@ -99,6 +99,4 @@ Buffer linear(const TensorRef& x, const TensorRef& w, const TensorRef* bias) {
   return y;
 }
 
-}
-
 }  // namespace resnetc::reference::ops

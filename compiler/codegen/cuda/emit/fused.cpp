@@ -152,10 +152,6 @@ std::string fused_expression(const Emitter& e, const FusedInstr& in, bool dbl, c
       return fmt::format("keeps({}, (unsigned long long)({}), {}u) ? {} * {} : {}", reg(in.b), at, rm::threshold(in.value),
                          reg(in.a), dbl ? double_literal(scale) : float_literal(scale), zero);
     }
-    case FusedOpcode::Div:
-      return fmt::format("{} / {}", reg(in.a), reg(in.b));
-    case FusedOpcode::Exp:
-      return fmt::format("{}({})", dbl ? "exp" : "expf", reg(in.a));
     case FusedOpcode::Log:
       return fmt::format("{}({})", dbl ? "log" : "logf", reg(in.a));
     case FusedOpcode::AtLabel:  // the row renderer's (loss.cpp)
