@@ -160,16 +160,20 @@ TEST_CASE("softmax cross-entropy's row reduction: a maximum, a sum of exp(x - ma
         "r7=sub(r3,r6); r8=const(0.25); r9=mul(r7,r8)} -> r9");
 }
 
-TEST_CASE("the per-channel reductions, and no other kind, are channel reductions the renderers render") {
+TEST_CASE("the per-channel kinds, and no other kind, are channel reductions the renderers render") {
   const std::vector<Dims> shapes{{2, 3, 4, 5}, {2, 3, 4, 5}, {2, 3}, {3}};
   const std::set<OpKind> reductions{OpKind::BnStats, OpKind::BnGradWeight, OpKind::BnGradInput, OpKind::BiasGrad};
+  const std::set<OpKind> maps{OpKind::BatchNorm, OpKind::BnApply};  // no terms: a finalize and a map
   for (int k = 0; k <= static_cast<int>(kLastOpKind); ++k) {
     const auto kind = static_cast<OpKind>(k);
     INFO(op_kind_name(kind));
-    if (reductions.contains(kind)) {
+    if (reductions.contains(kind) || maps.contains(kind)) {
       CHECK(op_skeleton(kind) == Skeleton::PerChannel);
       const ChannelReduction r = channel_reduction(kind, Attrs{}, shapes);
-      CHECK((r.terms.reduce && !r.finalize.reduce));
+      CHECK(!r.finalize.reduce);
+      CHECK(r.terms.empty() == maps.contains(kind));
+      if (maps.contains(kind)) CHECK(!r.map.empty());
+      if (reductions.contains(kind)) CHECK(r.terms.reduce);
       for (const FusedInstr& in : r.finalize.instrs) CHECK(in.code != FusedOpcode::Load);  // per channel only
       for (const FusedInstr& in : r.terms.instrs) CHECK(!(in.code == FusedOpcode::LoadChannel && in.a == r.sums()));
       // A map's coefficients are the finalize's results.
