@@ -1,8 +1,8 @@
-// Fused elementwise programs (OpKind::Fused, made by the fusion passes, and the Map kinds'
+// Fused elementwise programs (OpKind::Fused, made by the fusion passes; and the Map kinds'
 // programs from ir::map_program over their output's shape: flatten, reshape,
-// global_avgpool_grad): straight-line code over
-// one element of an iteration space [N, C, ...] (axis 1 the channel), emitted as one C++
-// declaration per instruction a result needs (`const float r3 = r1 - r2;`); input a is `in<a>`.
+// global_avgpool_grad): straight-line code over one element of an iteration space [N, C, ...]
+// (axis 1 the channel), emitted as one C++ declaration per instruction a result needs
+// (`const float r3 = r1 - r2;`); input a is `in<a>`.
 // - map: an elementwise kernel (emit_elementwise_kernel: grid-stride, float4 when the sizes and
 //   alignments allow) in float; a channel load reads in<a>[row * C + c] through __ldg, c the
 //   element's channel, a plane load in<a>[i / INNER], the element's (n, c) plane.
