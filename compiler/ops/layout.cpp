@@ -3,18 +3,34 @@
 // Everything about these kinds that is not a backend kernel, one section per layer
 // (compiler/ops/family.h): shape rules, parameters and kind checks; gradients (those that read
 // no forward input carry the input's shape as their `shape` attribute); how the reference
-// executor runs them (their kernels are in reference/forward_ops.cpp, backward_ops.cpp and,
-// for view, fused_ops.cpp).
+// executor runs them (flatten and reshape as their map programs, the copy `load(0)`, through
+// the fused interpreter; the shortcut's kernels are in reference/forward_ops.cpp and
+// backward_ops.cpp, view's in fused_ops.cpp).
 #include "compiler/ops/family.h"
 
 #if defined(RESNETC_OPS_IR)
 #include <fmt/format.h>
 
+#include "compiler/ir/map_program.h"
+#include "compiler/ir/program_builder.h"
 #include "compiler/ir/shape_rules/checks.h"
 #include "compiler/ir/shape_rules/rules.h"
 #include "compiler/ir/verify/kind_checks.h"
 
 namespace resnetc::ir {
+namespace map_programs {
+
+// The same elements in the same order: each output element is input 0's at its flat index.
+FusedProgram Flatten(const Attrs&, const Dims&) {
+  ProgramBuilder p;
+  const int32_t x = p.load(0);
+  return std::move(p).map(x);
+}
+
+FusedProgram Reshape(const Attrs& a, const Dims& out) { return Flatten(a, out); }
+
+}  // namespace map_programs
+
 namespace shape_rules {
 
 ShapeResult Flatten(std::span<const Dims> d, const Attrs&) {
@@ -92,17 +108,28 @@ RESNETC_NOT_DIFFERENTIABLE(View)
 }  // namespace resnetc::autodiff::gradients
 
 #elif defined(RESNETC_OPS_REFERENCE)
+#include "compiler/ir/map_program.h"
 #include "compiler/reference/run.h"
 
 namespace resnetc::reference::run {
 
-ops::Buffer Flatten(const OpArgs& args) { return ops::copy(args.in(0)); }
+namespace {
+
+// The kind's map program (ir::map_program, above) interpreted in double.
+ops::Buffer map(ir::OpKind kind, const OpArgs& args) {
+  const ops::TensorRef x = args.in(0);
+  return ops::fused({&x, 1}, ir::map_program(kind, args.attrs, args.out_shape), args.out_shape);
+}
+
+}  // namespace
+
+ops::Buffer Flatten(const OpArgs& args) { return map(ir::OpKind::Flatten, args); }
 
 ops::Buffer PadShortcut(const OpArgs& args) { return ops::pad_shortcut(args.in(0), args.attrs, args.out_shape); }
 
 ops::Buffer PadShortcutGrad(const OpArgs& args) { return ops::pad_shortcut_grad(args.in(0), args.attrs); }
 
-ops::Buffer Reshape(const OpArgs& args) { return ops::copy(args.in(0)); }
+ops::Buffer Reshape(const OpArgs& args) { return map(ir::OpKind::Reshape, args); }
 
 ops::Buffer View(const OpArgs& args) {
   return ops::view(args.in(0), args.attrs.offset, ir::numel(args.attrs.shape));

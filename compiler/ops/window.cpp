@@ -2,7 +2,7 @@
 // about these kinds that is not a backend kernel, one section per layer (compiler/ops/family.h):
 // shape rules, parameters and kind checks; gradients; how the reference executor runs them
 // (their double-precision kernels are reference/forward_ops.cpp and backward_ops.cpp, shared
-// with the convolution through reference/window.h).
+// with the convolution through reference/window.h; global_avgpool_grad is a map program).
 #include "compiler/ops/family.h"
 
 #if defined(RESNETC_OPS_IR)
@@ -11,7 +11,9 @@
 #include <limits>
 #include <stdexcept>
 
+#include "compiler/ir/map_program.h"
 #include "compiler/ir/ops.h"
+#include "compiler/ir/program_builder.h"
 #include "compiler/ir/shape_rules/checks.h"
 #include "compiler/ir/shape_rules/rules.h"
 #include "compiler/ir/verify/kind_checks.h"
@@ -42,6 +44,16 @@ WindowReduction window_reduction(OpKind kind, const Attrs& a, const Dims& x) {
   }
   throw std::logic_error(fmt::format("window_reduction: {} is not a pooling op", op_kind_name(kind)));
 }
+
+// dy [N, C, 1, 1] -> dx [N, C, H, W]: each element dy at its (n, c) plane, divided by H * W.
+FusedProgram map_programs::GlobalAvgPoolGrad(const Attrs&, const Dims& out) {
+  ProgramBuilder p;
+  const int32_t dy = p.plane(0);
+  const int32_t area = p.constant(static_cast<double>(out[2] * out[3]));
+  const int32_t dx = p.div(dy, area);
+  return std::move(p).map(dx);
+}
+
 namespace shape_rules {
 
 ShapeResult MaxPool(std::span<const Dims> d, const Attrs& a) { return pool_output(d[0], a, "maxpool"); }
@@ -134,6 +146,7 @@ RESNETC_NOT_DIFFERENTIABLE(GlobalAvgPoolGrad)
 }  // namespace resnetc::autodiff::gradients
 
 #elif defined(RESNETC_OPS_REFERENCE)
+#include "compiler/ir/map_program.h"
 #include "compiler/reference/run.h"
 
 namespace resnetc::reference::run {
@@ -159,7 +172,12 @@ ops::Buffer MaxPoolGrad(const OpArgs& args) { return ops::maxpool_grad(args.in(0
 
 ops::Buffer AvgPoolGrad(const OpArgs& args) { return ops::avgpool_grad(args.in(0), args.attrs); }
 
-ops::Buffer GlobalAvgPoolGrad(const OpArgs& args) { return ops::global_avgpool_grad(args.in(0), args.attrs.shape); }
+// Its map program (ir::map_program) interpreted in double.
+ops::Buffer GlobalAvgPoolGrad(const OpArgs& args) {
+  const ops::TensorRef dy = args.in(0);
+  return ops::fused({&dy, 1}, ir::map_program(ir::OpKind::GlobalAvgPoolGrad, args.attrs, args.out_shape),
+                    args.out_shape);
+}
 
 }  // namespace resnetc::reference::run
 #endif

@@ -6,11 +6,6 @@
 #include "compiler/reference/window.h"
 
 namespace resnetc::reference::ops {
-namespace {
-
-int64_t plane(const ir::Dims& s) { return s[2] * s[3]; }
-
-}  // namespace
 
 // Calls visit(y, x, w) with the flat indices of every multiply-add of a convolution: output
 // element y, input element x and weight element w; taps that fall on padding are skipped.
@@ -74,14 +69,6 @@ Buffer avgpool_grad(const TensorRef& dy, const ir::Attrs& a) {
               if (g.inside(r, q)) dx[static_cast<size_t>(g.x_index(n, c, r, q))] += share;
             }
         }
-  return dx;
-}
-
-Buffer global_avgpool_grad(const TensorRef& dy, const ir::Dims& x_shape) {
-  const int64_t planes = x_shape[0] * x_shape[1], hw = plane(x_shape);
-  Buffer dx(static_cast<size_t>(planes * hw));
-  for (int64_t p = 0; p < planes; ++p)
-    for (int64_t i = 0; i < hw; ++i) dx[static_cast<size_t>(p * hw + i)] = dy[p] / static_cast<double>(hw);
   return dx;
 }
 

@@ -40,7 +40,7 @@ Buffer conv2d(const TensorRef& x, const TensorRef& w, const TensorRef* bias, con
 // A pooling: each output the fold of its window's elements inside the image (padding never takes
 // part: a max never sees it, a sum counts it as zero), then finalized, as `r` describes.
 Buffer window_reduce(const TensorRef& x, const ir::WindowReduction& r, const ir::Dims& y_shape);
-// Flatten and Reshape: the same elements in the same order.
+// The same elements in the same order (dropout and drop-path outside training).
 Buffer copy(const TensorRef& x);
 // y = x W^T + b, W [out, in].
 Buffer linear(const TensorRef& x, const TensorRef& w, const TensorRef* bias);
@@ -55,7 +55,6 @@ Buffer conv2d_grad_weight(const TensorRef& dy, const TensorRef& x, const ir::Att
 // Each window's gradient goes to the first maximum in row-major scan order (as PyTorch).
 Buffer maxpool_grad(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a);
 Buffer avgpool_grad(const TensorRef& dy, const ir::Attrs& a);
-Buffer global_avgpool_grad(const TensorRef& dy, const ir::Dims& x_shape);
 // pad_shortcut's adjoint: dx[n, c, h, w] = dy[n, c, h/s, w/s] where s divides h and w, else 0.
 Buffer pad_shortcut_grad(const TensorRef& dy, const ir::Attrs& a);
 // dx = dy W.

@@ -185,7 +185,7 @@ void dispatch(detail::Emitter& e) {
       detail::emit_channel_reduction(e);
       return;
     case Skeleton::Map:
-      detail::emit_elementwise(e);
+      detail::emit_map(e);
       return;
     case Skeleton::Window:
       detail::emit_pooling(e);

@@ -22,7 +22,7 @@ void dispatch(KernelBody& k) {
     case Skeleton::WindowContraction: return emit_convolution(k);
     case Skeleton::Contraction: return emit_linear(k);
     case Skeleton::PerChannel: return emit_channel_reduction(k);
-    case Skeleton::Map: return emit_elementwise(k);
+    case Skeleton::Map: return emit_map(k);
     case Skeleton::Window: return emit_pooling(k);
     case Skeleton::Loss: return emit_loss(k);
     case Skeleton::Update: return emit_update(k);

@@ -1,7 +1,7 @@
 // Elementwise kernels: grid-stride loops, 16-byte (float4) loads and stores when the element
-// count allows, every shape a constant. Copies (flatten, reshape) and the global-average-pool
-// gradient are written here; fused maps (relu, add and the other elementwise ops, lowered at
-// every level), BatchNorm's and the optimizer's elementwise passes use the same generator.
+// count allows, every shape a constant. The fused maps (relu, add and the other elementwise ops,
+// lowered at every level, and the Map kinds' programs), BatchNorm's and the optimizer's
+// elementwise passes use this generator.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -109,39 +109,6 @@ void emit_elementwise_kernel(Emitter& e, const Elementwise& kernel) {
   s.threads = 256;
   s.grid[0] = e.grid_stride(items, 256);
   e.launch(std::move(s));
-}
-
-void emit_elementwise(Emitter& e) {
-  const plan::Kernel& k = e.kernel();
-  using Mode = Elementwise::Mode;
-  Elementwise w;
-  w.total = ir::numel(e.out().shape);
-  w.max_elements = w.total;
-  const std::string shape = ir::format_dims(e.out().shape);
-  switch (k.kind) {
-    case ir::OpKind::Flatten:
-    case ir::OpKind::Reshape:
-      w.family = "copy";
-      w.comment = "y = x, the same elements as " + shape;
-      w.streams = {{"x", Mode::In, e.in_index(0)}, {"y", Mode::Out, e.out_index()}};
-      w.code = "y_v = x_v;";
-      break;
-    case ir::OpKind::GlobalAvgPoolGrad: {
-      const ir::Dims& x = e.out().shape;
-      w.family = "global_avgpool_grad";
-      w.comment = "dx[n, c, h, w] = dy[n, c] / (H * W), " + shape;
-      Members m;
-      m.constant("HW", x[2] * x[3]).constant_f("HWF", static_cast<double>(x[2] * x[3]));
-      w.members = m.str();
-      w.streams = {{"dx", Mode::Out, e.out_index()}};
-      w.extra = {{"dy", ParamType::In, e.in_index(0)}};
-      w.code = "dx_v = dy[i / HW] / HWF;";
-      break;
-    }
-    default:
-      throw std::invalid_argument("CUDA emitter: not an elementwise op: " + e.where());
-  }
-  emit_elementwise_kernel(e, w);
 }
 
 }  // namespace resnetc::codegen::cuda::detail

@@ -1,6 +1,8 @@
-// Fused elementwise programs (OpKind::Fused, made by the fusion passes): straight-line code over
-// one element of an iteration space [N, C, ...] (axis 1 the channel), emitted as one C++
-// declaration per instruction a result needs (`const float r3 = r1 - r2;`); input a is `in<a>`.
+// Fused elementwise programs (OpKind::Fused, made by the fusion passes; and the Map kinds'
+// programs from ir::map_program over their output's shape: flatten, reshape,
+// global_avgpool_grad): straight-line code over one element of an iteration space [N, C, ...]
+// (axis 1 the channel), emitted as one C++ declaration per instruction a result needs
+// (`const float r3 = r1 - r2;`); input a is `in<a>`.
 // - map: an elementwise kernel (emit_elementwise_kernel: grid-stride, float4 when the sizes and
 //   alignments allow) in float; a channel load reads in<a>[row * C + c] through __ldg, c the
 //   element's channel, a plane load in<a>[i / INNER], the element's (n, c) plane.
@@ -16,6 +18,7 @@
 
 #include "compiler/codegen/cuda/emit/emitter.h"
 #include "compiler/ir/fused_extent.h"
+#include "compiler/ir/map_program.h"
 #include "compiler/ir/random_mask.h"
 
 namespace resnetc::codegen::cuda::detail {
@@ -161,10 +164,9 @@ std::string fused_expression(const Emitter& e, const FusedInstr& in, bool dbl, c
   throw std::invalid_argument(fmt::format("CUDA emitter: {}: unknown fused opcode", e.where()));
 }
 
-void emit_fused(Emitter& e) {
-  const ir::Attrs& a = e.attrs();
-  const ir::FusedProgram& p = a.program;
-  const ir::Dims& space = a.shape;
+namespace {
+
+void emit_program(Emitter& e, const ir::FusedProgram& p, const ir::Dims& space) {
   if (p.results.empty()) throw std::invalid_argument(fmt::format("CUDA emitter: {}: no result", e.where()));
   const ir::FusedExtent extent = ir::fused_extent(space);
   const int64_t total = ir::numel(space), channels = extent.channels, inner = extent.plane;
@@ -248,6 +250,14 @@ void emit_fused(Emitter& e) {
   r.params.push_back({"y", ParamType::Out, e.out_index()});
   r.max_elements = total;
   e.need_workspace(emit_channel_reduce(e, r) * 4);
+}
+
+}  // namespace
+
+void emit_fused(Emitter& e) { emit_program(e, e.attrs().program, e.attrs().shape); }
+
+void emit_map(Emitter& e) {
+  emit_program(e, ir::map_program(e.kernel().kind, e.attrs(), e.out().shape), e.out().shape);
 }
 
 }  // namespace resnetc::codegen::cuda::detail

@@ -1,5 +1,6 @@
 // fused: the straight-line programs of the elementwise-fusion pass (ir::FusedProgram) over an
-// iteration space [N, C, ...] whose axis 1 is the channel.
+// iteration space [N, C, ...] whose axis 1 is the channel; and the Map kinds (flatten, reshape,
+// global_avgpool_grad), whose programs ir::map_program gives over their output's shape.
 //
 // Registers that depend on the channel only (LoadChannel, Const and arithmetic on those: a
 // BatchNorm's 1/sqrt(var + eps) * weight) are computed in double once per plane or channel and
@@ -26,6 +27,7 @@
 #include "compiler/codegen/llvm/emit/scalar_op.h"
 #include "compiler/codegen/llvm/kernel_emitter.h"
 #include "compiler/ir/fused_extent.h"
+#include "compiler/ir/map_program.h"
 #include "compiler/ir/random_mask.h"
 
 namespace resnetc::codegen::llvm_backend {
@@ -201,8 +203,7 @@ int64_t work_of(const ir::FusedProgram& program, const Space& s) {
   return loads * s.total();
 }
 
-void emit_map_planes(KernelBody& k, const Space& s) {
-  const ir::FusedProgram& program = k.attrs().program;
+void emit_map_planes(KernelBody& k, const ir::FusedProgram& program, const Space& s) {
   for_range(k, "planes", s.batch * s.channels, work_of(program, s), arrays_of(k),
             [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
               Registers r(program, s.channels, input_dtypes(k));
@@ -221,8 +222,7 @@ void emit_map_planes(KernelBody& k, const Space& s) {
             });
 }
 
-void emit_map_rows(KernelBody& k, const Space& s) {
-  const ir::FusedProgram& program = k.attrs().program;
+void emit_map_rows(KernelBody& k, const ir::FusedProgram& program, const Space& s) {
   for_range(k, "rows", s.batch, work_of(program, s), arrays_of(k),
             [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
               Registers r(program, s.channels, input_dtypes(k));
@@ -243,8 +243,7 @@ void emit_map_rows(KernelBody& k, const Space& s) {
             });
 }
 
-void emit_reduce_planes(KernelBody& k, const Space& s) {
-  const ir::FusedProgram& program = k.attrs().program;
+void emit_reduce_planes(KernelBody& k, const ir::FusedProgram& program, const Space& s) {
   const size_t rows = program.results.size();
   for_range(k, "channels", s.channels, work_of(program, s), arrays_of(k),
             [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
@@ -286,8 +285,7 @@ void emit_reduce_planes(KernelBody& k, const Space& s) {
 // channel's registers computed once. Not vectorized over the channels as bias_grad is: adding
 // several results into output rows C elements apart is a dependence the vectorizer refuses
 // for small C. Neighbouring channels share the rows' cache lines, so the stride costs little.
-void emit_reduce_rows(KernelBody& k, const Space& s) {
-  const ir::FusedProgram& program = k.attrs().program;
+void emit_reduce_rows(KernelBody& k, const ir::FusedProgram& program, const Space& s) {
   const size_t rows = program.results.size();
   for_range(k, "channels", s.channels, work_of(program, s), arrays_of(k),
             [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
@@ -309,6 +307,12 @@ void emit_reduce_rows(KernelBody& k, const Space& s) {
                                 b.CreateNUWAdd(i64(b, static_cast<int64_t>(row) * s.channels), c), output_dtype(k));
               }, kOuter);
             });
+}
+
+void emit_program(KernelBody& k, const ir::FusedProgram& program, const ir::Dims& space) {
+  const Space s = space_of(space);
+  if (program.reduce) return s.inner == 1 ? emit_reduce_rows(k, program, s) : emit_reduce_planes(k, program, s);
+  return s.inner == 1 ? emit_map_rows(k, program, s) : emit_map_planes(k, program, s);
 }
 
 }  // namespace
@@ -348,10 +352,11 @@ llvm::Value* scalar_op(Builder& b, FusedOpcode code, llvm::Value* x, llvm::Value
 void emit_fused(KernelBody& k) {
   if (k.kernel.kind != ir::OpKind::Fused)
     throw std::logic_error(fmt::format("emit_fused: {} is not a fused op", ir::op_kind_name(k.kernel.kind)));
-  const ir::FusedProgram& program = k.attrs().program;
-  const Space s = space_of(k.attrs().shape);
-  if (program.reduce) return s.inner == 1 ? emit_reduce_rows(k, s) : emit_reduce_planes(k, s);
-  return s.inner == 1 ? emit_map_rows(k, s) : emit_map_planes(k, s);
+  emit_program(k, k.attrs().program, k.attrs().shape);
+}
+
+void emit_map(KernelBody& k) {
+  emit_program(k, ir::map_program(k.kernel.kind, k.attrs(), k.out_shape()), k.out_shape());
 }
 
 }  // namespace resnetc::codegen::llvm_backend

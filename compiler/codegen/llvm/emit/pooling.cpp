@@ -1,7 +1,7 @@
 // The window renderer: the pooling kinds and their gradients, over N*C planes in parallel, each
 // rendered from its ir::WindowReduction (the accumulator's start, the combining opcode through
 // scalar_op.h's table, the finalization), never from its kind (global_avgpool's gradient is a
-// map, in elementwise.cpp). A whole-plane window (global pooling) is one loop per plane.
+// map program, ir::map_program). A whole-plane window (global pooling) is one loop per plane.
 //
 // A window op splits each plane's outputs at compile time into an interior, whose windows
 // lie wholly inside the image (no bounds checks, the window unrolled, the ow loop
