@@ -6,6 +6,10 @@
 #include <cmath>
 #include <random>
 
+#include <llvm/ADT/StringMap.h>
+#include <llvm/Support/Host.h>
+
+#include "backends/cpu/cpu_precision.h"
 #include "backends/cpu/cpu_program.h"
 #include "compiler/plan/kernel_plan.h"
 #include "compiler/reference/executor.h"
@@ -14,10 +18,25 @@
 
 namespace resnetc::testing {
 
+codegen::llvm_backend::Jit& test_jit() {
+  static codegen::llvm_backend::Jit instance;
+  return instance;
+}
+
+bool host_has_bf16() {
+  llvm::StringMap<bool> features;
+  llvm::sys::getHostCPUFeatures(features);
+  return !codegen::llvm_backend::cpu_precision_refusal(plan::Precision::Bf16, features);
+}
+
+bool host_has_amx() {
+  llvm::StringMap<bool> features;
+  return llvm::sys::getHostCPUFeatures(features) && features.lookup("amx-tile") && features.lookup("amx-bf16");
+}
+
 std::vector<Mismatch> compare_with_reference(const ir::Graph& graph, const HarnessOptions& options) {
   plan::KernelPlan plan = plan::make_plan(graph, {.reuse_memory = false});  // every value is read back
-  static codegen::llvm_backend::Jit jit;  // one per process: creating it costs ~100 ms
-  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit, plan, cpu::ThreadPool::global()),
+  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(test_jit(), plan, cpu::ThreadPool::global()),
                          cpu::ThreadPool::global());
   reference::Executor reference(graph);
 

@@ -8,7 +8,18 @@
 
 #include "compiler/ir/graph.h"
 
+namespace resnetc::codegen::llvm_backend {
+class Jit;
+}
+
 namespace resnetc::testing {
+
+// The one JIT of the test process (creating one costs ~100 ms).
+codegen::llvm_backend::Jit& test_jit();
+
+// Whether this host runs bf16 plans (avx512_bf16), and AMX's bf16 tiles (amx-tile, amx-bf16).
+bool host_has_bf16();
+bool host_has_amx();
 
 struct Mismatch {
   std::string value;  // the buffer's name

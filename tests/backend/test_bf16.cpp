@@ -30,6 +30,7 @@
 #include "backends/cpu/plan_runner.h"
 #include "compiler/codegen/llvm/kernel_emitter.h"
 #include "tests/bf16_bounds.h"
+#include "tests/backend/kernel_harness.h"
 #include "tests/conformance/graphs.h"
 #include "tests/conv_case.h"
 
@@ -38,17 +39,6 @@ using testing::square_conv;
 namespace conformance = testing::conformance;
 
 namespace {
-
-codegen::llvm_backend::Jit& jit() {
-  static codegen::llvm_backend::Jit instance;
-  return instance;
-}
-
-bool host_has_bf16() {
-  llvm::StringMap<bool> features;
-  llvm::sys::getHostCPUFeatures(features);
-  return !codegen::llvm_backend::cpu_precision_refusal(plan::Precision::Bf16, features);
-}
 
 // The graph's one contraction, with reduction length K, in bf16 against the two bounds, with
 // the window GEMM's formulation `path` forced (RESNETC_CONV_PATH, read when kernels are emitted).
@@ -59,7 +49,7 @@ void check_path(const ir::Graph& graph, int64_t K, const char* path) {
   const plan::Kernel& kernel = plan.kernels[0];
   REQUIRE(kernel.operands == plan::Precision::Bf16);
   setenv("RESNETC_CONV_PATH", path, 1);
-  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit(), plan, cpu::ThreadPool::global()),
+  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(testing::test_jit(), plan, cpu::ThreadPool::global()),
                          cpu::ThreadPool::global());
   unsetenv("RESNETC_CONV_PATH");
   testing::check_bf16_bounds(graph, plan, K,
@@ -84,11 +74,6 @@ void check(const ir::Graph& graph, int64_t K) {
   for (const char* path : {"amx", "direct", "im2col"}) check_path(graph, K, path);
 }
 
-bool host_has_amx() {
-  llvm::StringMap<bool> features;
-  return llvm::sys::getHostCPUFeatures(features) && features.lookup("amx-tile") && features.lookup("amx-bf16");
-}
-
 // Whether the graph's one kernel, emitted under bf16, runs on AMX tiles (its image operand's
 // planes are packed by a function of its own, named *.amxb).
 bool emits_amx(const ir::Graph& graph) {
@@ -101,7 +86,7 @@ bool emits_amx(const ir::Graph& graph) {
 
 // check(), on a shape AMX tiles must take where the host has them.
 void check_amx(const ir::Graph& graph, int64_t K) {
-  if (host_has_amx()) REQUIRE(emits_amx(graph));
+  if (testing::host_has_amx()) REQUIRE(emits_amx(graph));
   check(graph, K);
 }
 
@@ -134,7 +119,7 @@ TEST_CASE("the CPU refuses bf16 without avx512_bf16 and tf32 always, naming why"
 }
 
 TEST_CASE("bf16 convolutions and fully connected layers match the reference at bf16's bound", "[backend][bf16]") {
-  if (!host_has_bf16()) {
+  if (!testing::host_has_bf16()) {
     WARN("not run: this CPU lacks avx512_bf16");
     return;
   }

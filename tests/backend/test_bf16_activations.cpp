@@ -22,6 +22,7 @@
 #include "compiler/reference/bf16.h"
 #include "compiler/reference/executor.h"
 #include "tests/bf16_bounds.h"
+#include "tests/backend/kernel_harness.h"
 #include "tests/conformance/graphs.h"
 
 using namespace resnetc;
@@ -29,11 +30,6 @@ namespace conformance = testing::conformance;
 using ir::OpKind;
 
 namespace {
-
-codegen::llvm_backend::Jit& jit() {
-  static codegen::llvm_backend::Jit instance;
-  return instance;
-}
 
 uint32_t bits_of(float f) {
   uint32_t u;
@@ -99,11 +95,11 @@ void check_bits(const ir::Graph& graph, size_t expected_bf16, bool vectorized = 
   REQUIRE(chosen.size() == expected_bf16);
   const plan::KernelPlan bf16 = with_bf16(fp32, chosen);
   if (vectorized)
-    CHECK_THAT(codegen::llvm_backend::plan_llvm_ir(jit(), bf16, cpu::ThreadPool::global()),
+    CHECK_THAT(codegen::llvm_backend::plan_llvm_ir(testing::test_jit(), bf16, cpu::ThreadPool::global()),
                Catch::Matchers::Contains(" x i16>"));
-  cpu::PlanRunner a(fp32, codegen::llvm_backend::compile_plan(jit(), fp32, cpu::ThreadPool::global()),
+  cpu::PlanRunner a(fp32, codegen::llvm_backend::compile_plan(testing::test_jit(), fp32, cpu::ThreadPool::global()),
                     cpu::ThreadPool::global());
-  cpu::PlanRunner b(bf16, codegen::llvm_backend::compile_plan(jit(), bf16, cpu::ThreadPool::global()),
+  cpu::PlanRunner b(bf16, codegen::llvm_backend::compile_plan(testing::test_jit(), bf16, cpu::ThreadPool::global()),
                     cpu::ThreadPool::global());
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> uniform(-2, 2);
@@ -209,7 +205,7 @@ TEST_CASE("a plan storing an activation in bf16 matches the reference rounding i
   // y, read by the three kernels after it, and z, which nothing reads.
   const std::set<int> chosen{fp32.kernels[0].output, fp32.kernels[2].output};
   const plan::KernelPlan p = with_bf16(fp32, chosen);
-  cpu::PlanRunner run(p, codegen::llvm_backend::compile_plan(jit(), p, cpu::ThreadPool::global()), cpu::ThreadPool::global());
+  cpu::PlanRunner run(p, codegen::llvm_backend::compile_plan(testing::test_jit(), p, cpu::ThreadPool::global()), cpu::ThreadPool::global());
   reference::Executor exact(graph), stored(graph);
   testing::store_as_planned(stored, p);
   std::mt19937 rng(5);

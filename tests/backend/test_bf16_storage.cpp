@@ -31,6 +31,7 @@
 #include "backends/cpu/cpu_program.h"
 #include "backends/cpu/plan_runner.h"
 #include "compiler/codegen/llvm/kernel_emitter.h"
+#include "tests/backend/kernel_harness.h"
 #include "tests/conformance/graphs.h"
 #include "tests/conv_case.h"
 
@@ -39,22 +40,6 @@ using testing::square_conv;
 namespace conformance = testing::conformance;
 
 namespace {
-
-codegen::llvm_backend::Jit& jit() {
-  static codegen::llvm_backend::Jit instance;
-  return instance;
-}
-
-bool host_has_bf16() {
-  llvm::StringMap<bool> features;
-  llvm::sys::getHostCPUFeatures(features);
-  return !codegen::llvm_backend::cpu_precision_refusal(plan::Precision::Bf16, features);
-}
-
-bool host_has_amx() {
-  llvm::StringMap<bool> features;
-  return llvm::sys::getHostCPUFeatures(features) && features.lookup("amx-tile") && features.lookup("amx-bf16");
-}
 
 // Whether the plan's one kernel runs on AMX tiles when emitted with AMX allowed: its image
 // operand's planes (*.amxb) or the weight gradient's dy pairs (*.dybf) are packed by functions
@@ -99,7 +84,7 @@ struct Result {
 // the bits of their values rounded), returning what it wrote.
 Result run(const plan::KernelPlan& plan, const char* path, const std::vector<std::vector<float>>& values) {
   setenv("RESNETC_CONV_PATH", path, 1);
-  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(jit(), plan, cpu::ThreadPool::global()),
+  cpu::PlanRunner runner(plan, codegen::llvm_backend::compile_plan(testing::test_jit(), plan, cpu::ThreadPool::global()),
                          cpu::ThreadPool::global());
   unsetenv("RESNETC_CONV_PATH");
   for (size_t i = 0; i < plan.buffers.size(); ++i) {
@@ -142,7 +127,7 @@ void check(const ir::Graph& graph, bool amx = false) {
     b.dtype = ir::DType::BF16;
     b.bytes = ir::numel(b.shape) * ir::dtype_bytes(ir::DType::BF16);
   }
-  if (amx && host_has_amx()) REQUIRE(emits_amx(bf16));
+  if (amx && testing::host_has_amx()) REQUIRE(emits_amx(bf16));
   // Uniform values, every other one an exact tie between two bfloat16 values (so the kernel's
   // own rounding must be to nearest even to meet the stored bits).
   std::mt19937 rng(7);
@@ -178,7 +163,7 @@ void check(const ir::Graph& graph, bool amx = false) {
 }  // namespace
 
 TEST_CASE("bf16 contractions read activations stored in bf16 as their float32 values rounded", "[backend][bf16]") {
-  if (!host_has_bf16()) {
+  if (!testing::host_has_bf16()) {
     WARN("not run: this CPU lacks avx512_bf16");
     return;
   }

@@ -20,6 +20,7 @@
 #include "compiler/passes/pass.h"
 #include "compiler/reference/executor.h"
 #include "backends/cpu/plan_runner.h"
+#include "tests/backend/kernel_harness.h"
 #include "tests/conformance/graphs.h"
 #include "tests/conv_case.h"
 #include "tests/tiny_network.h"
@@ -33,11 +34,6 @@ using Conv = testing::ConvCase;
 using testing::square_conv;
 using testing::conformance::conv_stats;
 
-codegen::llvm_backend::Jit& jit() {
-  static codegen::llvm_backend::Jit instance;  // creating one costs ~100 ms
-  return instance;
-}
-
 // A plan's runner with every non-arena buffer drawn from [-1, 1] (the reference gets the same
 // values), the arena poisoned.
 struct Run {
@@ -49,7 +45,7 @@ struct Run {
   explicit Run(ir::Graph g)
       : graph(std::move(g)),
         plan(plan::make_plan(graph, {.reuse_memory = false})),
-        runner(plan, codegen::llvm_backend::compile_plan(jit(), plan, cpu::ThreadPool::global()),
+        runner(plan, codegen::llvm_backend::compile_plan(testing::test_jit(), plan, cpu::ThreadPool::global()),
                cpu::ThreadPool::global()),
         reference(graph) {
     std::mt19937 rng(3);
@@ -131,7 +127,7 @@ TEST_CASE("epilogue statistics on a kernel other than conv2d are refused", "[bac
   passes::lower_maps(graph);  // relu's kernel: a fused map
   plan::KernelPlan plan = plan::make_plan(graph);
   plan.kernels.at(0).epilogue_stats = plan.kernels[0].output;
-  CHECK_THROWS_AS(codegen::llvm_backend::compile_plan(jit(), plan, cpu::ThreadPool::global()), std::logic_error);
+  CHECK_THROWS_AS(codegen::llvm_backend::compile_plan(testing::test_jit(), plan, cpu::ThreadPool::global()), std::logic_error);
 }
 
 TEST_CASE("the -O2 passes put every BatchNorm's statistics of a training step in its conv's epilogue",
