@@ -48,9 +48,10 @@ Precision contraction_operands(ir::OpKind kind, Precision precision) {
     case ir::OpKind::Conv2d:
     case ir::OpKind::ConvGradInput: return precision;
     case ir::OpKind::Linear:
-    case ir::OpKind::LinearGradInput: return precision == Precision::Tf32 ? Precision::Fp32 : precision;
+    case ir::OpKind::LinearGradInput:
+    case ir::OpKind::LinearGradWeight: return precision == Precision::Tf32 ? Precision::Fp32 : precision;
     case ir::OpKind::ConvGradWeight: return precision;
-    default: return Precision::Fp32;  // linear_grad_weight too: float32 in every precision
+    default: return Precision::Fp32;
   }
 }
 

@@ -73,9 +73,9 @@ struct PlanOptions {
   // Arena buffers whose lifetimes do not overlap share bytes (compiler/plan/memory_plan.h);
   // off: each its own bytes, so every value can still be read after a run (tests compare them).
   bool reuse_memory = true;
-  // The contractions' arithmetic. Bf16 covers the convolutions (conv2d, conv2d_grad_input,
-  // conv2d_grad_weight; the CUDA backend still runs the last as in fp32) and linear and
-  // linear_grad_input; linear_grad_weight stays Fp32.
+  // The contractions' arithmetic: the convolutions (conv2d and both gradients) and the fully
+  // connected layers (linear and both gradients; under Tf32 they stay Fp32, as PyTorch's
+  // matmuls).
   Precision precision = Precision::Fp32;
   // Under Bf16: the activations between an elementwise kernel and a bf16 contraction stored as
   // bfloat16 (compiler/plan/storage_precision.h), as resnetc's commands plan them; off, every

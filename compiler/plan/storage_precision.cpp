@@ -26,7 +26,8 @@ bool bf16_activation_operand(const Kernel& k, size_t input) {
     case ir::OpKind::Linear: return input == 0;  // x
     case ir::OpKind::ConvGradInput:
     case ir::OpKind::LinearGradInput: return input == 0;  // dy
-    case ir::OpKind::ConvGradWeight: return input == 0 || input == 1;  // dy, x
+    case ir::OpKind::ConvGradWeight:
+    case ir::OpKind::LinearGradWeight: return input == 0 || input == 1;  // dy, x
     default: return false;
   }
 }

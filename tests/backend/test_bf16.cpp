@@ -230,4 +230,5 @@ TEST_CASE("bf16 convolutions and fully connected layers match the reference at b
   SECTION("conv2d_grad_weight grouped") { check(conformance::conv_grad_weight(square_conv({2, 8, 7, 7}, 12, 3, 1, 1, 2)), 98); }
   SECTION("linear with bias") { check(conformance::linear_forward(11, 37, 19, true), 37); }
   SECTION("linear_grad_input") { check(conformance::linear_grad_input(11, 37, 19), 19); }
+  SECTION("linear_grad_weight") { check(conformance::linear_grad_weight(11, 37, 19), 11); }
 }

@@ -110,6 +110,7 @@ TEST_CASE("emulated bf16 mma.sync GEMMs match the reference at bf16's bound", "[
   SECTION("linear with bias") { check(conformance::linear_forward(11, 37, 19, true), 37); }
   SECTION("linear 40 rows") { check(conformance::linear_forward(40, 50, 30, false), 50); }
   SECTION("linear_grad_input") { check(conformance::linear_grad_input(11, 37, 19), 19); }
+  SECTION("linear_grad_weight") { check(conformance::linear_grad_weight(11, 37, 19), 11); }
 }
 
 TEST_CASE("a bf16 plan's CUDA program puts every convolution GEMM on bf16 mma.sync", "[cuda][emulation][bf16]") {

@@ -79,10 +79,7 @@ TEST_CASE("fully connected layers stay off TF32 in every precision but bf16", "[
   const ir::Graph linear = conformance::linear_all(6, 20, 7, true);
   for (Precision p : {Precision::Fp32, Precision::Tf32})
     check_kernels(linear, p, [](ir::OpKind) { return Expected{false, false, Precision::Fp32}; });
-  check_kernels(linear, Precision::Bf16, [](ir::OpKind kind) {
-    return kind == ir::OpKind::LinearGradWeight ? Expected{false, false, Precision::Fp32}
-                                                : Expected{false, true, Precision::Bf16};
-  });
+  check_kernels(linear, Precision::Bf16, [](ir::OpKind) { return Expected{false, true, Precision::Bf16}; });
 }
 
 TEST_CASE("fp32 and tf32 programs of a convolution match the reference under emulation",

@@ -112,7 +112,7 @@ TEST_CASE("plan: the d2l ResNet-18's bf16 activations are those between elementw
   CHECK(backward >= 16);
   for (const plan::Kernel& k : p.kernels)
     if (k.kind == OpKind::Conv2d || k.kind == OpKind::ConvGradInput) CHECK(bf16.count(k.output) == 0);
-  // A contraction that rounds nothing keeps its operand float32: the fc weight gradient's x.
+  // A view keeps float32 (its offset counts floats): the fc's x, the flattened pooling.
   for (const plan::Kernel& k : p.kernels)
     if (k.kind == OpKind::LinearGradWeight) CHECK(bf16.count(k.inputs[1]) == 0);
 

@@ -488,8 +488,7 @@ void emit_tiles(const Ir& ir, KernelBody& k, const WeightGrad& d, const GradDire
 // `bf16`: the operands rounded to bf16 in the copies the kernel makes anyway (dyT, the padded
 // x) or, for x read in place, in a copy of its own: the same products as bf16 multiplies
 // (two bf16 values multiply exactly in float32), at float32's speed. An operand stored in bf16
-// (WeightGrad::dy_bf16, x_bf16), in any precision (linear_grad_weight is float32 in every one), is
-// widened in those copies instead (x read in place gets a widened copy).
+// (WeightGrad::dy_bf16, x_bf16) is widened in those copies instead (x read in place gets a widened copy).
 void emit_weight_grad_direct(KernelBody& k, const WeightGrad& d, llvm::Value* dy, llvm::Value* x, llvm::Value* dw,
                              const std::string& tag, bool bf16) {
   GradDirect p = grad_direct_shape(d);
