@@ -3,18 +3,23 @@
 namespace resnetc::codegen::llvm_backend {
 namespace {
 
-// v as a constant of x's type: a scalar i32 or a splat.
+llvm::Value* bf16_pointer(Builder& b, llvm::Value* array, llvm::Value* index) {
+  return b.CreateInBoundsGEP(b.getInt16Ty(), b.CreateBitCast(array, b.getInt16Ty()->getPointerTo()), index);
+}
+
+}  // namespace
+
 llvm::Value* int_like(Builder& b, llvm::Value* x, uint32_t v) {
   llvm::Constant* c = b.getInt32(v);
   if (auto* vt = llvm::dyn_cast<llvm::FixedVectorType>(x->getType())) return llvm::ConstantVector::getSplat(vt->getElementCount(), c);
   return c;
 }
 
-llvm::Value* bf16_pointer(Builder& b, llvm::Value* array, llvm::Value* index) {
-  return b.CreateInBoundsGEP(b.getInt16Ty(), b.CreateBitCast(array, b.getInt16Ty()->getPointerTo()), index);
+llvm::Value* widen_bf16(Builder& b, llvm::Value* bits) {
+  llvm::Type* type = b.getFloatTy();
+  if (auto* vt = llvm::dyn_cast<llvm::FixedVectorType>(bits->getType())) type = llvm::FixedVectorType::get(type, vt->getNumElements());
+  return b.CreateBitCast(b.CreateShl(bits, int_like(b, bits, 16)), type);
 }
-
-}  // namespace
 
 llvm::Value* round_to_bf16(Builder& b, llvm::Value* x) {
   llvm::Type* int_type = b.getInt32Ty();
@@ -31,7 +36,7 @@ llvm::Value* round_to_bf16(Builder& b, llvm::Value* x) {
 llvm::Value* load_element(Builder& b, llvm::Value* array, llvm::Value* index, ir::DType dtype) {
   if (dtype != ir::DType::BF16) return load_f32(b, array, index);
   llvm::Value* bits = b.CreateAlignedLoad(b.getInt16Ty(), bf16_pointer(b, array, index), llvm::Align(2));
-  return b.CreateBitCast(b.CreateShl(b.CreateZExt(bits, b.getInt32Ty()), 16), b.getFloatTy());
+  return widen_bf16(b, b.CreateZExt(bits, b.getInt32Ty()));
 }
 
 void store_element(Builder& b, llvm::Value* value, llvm::Value* array, llvm::Value* index, ir::DType dtype) {

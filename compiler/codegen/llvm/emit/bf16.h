@@ -13,6 +13,11 @@ namespace resnetc::codegen::llvm_backend {
 // x (float or a vector of floats) rounded to bfloat16, to nearest with ties to even, NaN to
 // the quiet 0x7fc0, denormals kept: the bits in the low half of an i32 (or a vector of i32).
 llvm::Value* round_to_bf16(Builder& b, llvm::Value* x);
+// bf16 bits in the low half of an i32 (or a vector of i32) as float32 (or floats), exactly: the
+// bits as a float32's top half.
+llvm::Value* widen_bf16(Builder& b, llvm::Value* bits);
+// v as a constant of x's type: a scalar i32 or a splat.
+llvm::Value* int_like(Builder& b, llvm::Value* x, uint32_t v);
 
 // Element `index` (an i64) of `array` (a float* argument) as a float: a float32 buffer's
 // element, or a bf16 buffer's bits widened (exactly: the bits as a float32's top half).

@@ -14,12 +14,6 @@ namespace {
 llvm::Value* at_i32(Builder& b, llvm::Value* p, llvm::Value* i) { return b.CreateGEP(b.getInt32Ty(), p, i); }
 llvm::Value* as_i32(Builder& b, llvm::Value* p) { return b.CreateBitCast(p, b.getInt32Ty()->getPointerTo()); }
 
-llvm::Value* int_like(Builder& b, llvm::Value* x, uint32_t v) {
-  llvm::Constant* c = b.getInt32(v);
-  if (auto* vt = llvm::dyn_cast<llvm::FixedVectorType>(x->getType())) return llvm::ConstantVector::getSplat(vt->getElementCount(), c);
-  return c;
-}
-
 }  // namespace
 
 llvm::Value* operand_at(const Ir& ir, Builder& b, llvm::Value* p, llvm::Value* i, bool bf16) {
@@ -31,20 +25,10 @@ llvm::Value* operand_at(const Ir& ir, Builder& b, llvm::Value* p, int64_t i, boo
   return operand_at(ir, b, p, b.getInt64(static_cast<uint64_t>(i)), bf16);
 }
 
-namespace {
-
-// bf16 bits in the low half of i32 lanes (or an i32) -> float32, exactly.
-llvm::Value* widen_bf16(const Ir& ir, Builder& b, llvm::Value* bits) {
-  llvm::Type* type = llvm::isa<llvm::FixedVectorType>(bits->getType()) ? static_cast<llvm::Type*>(ir.vf) : ir.f32;
-  return b.CreateBitCast(b.CreateShl(bits, int_like(b, bits, 16)), type);
-}
-
-}  // namespace
-
 llvm::Value* load_operand(const Ir& ir, Builder& b, llvm::Value* p, bool bf16) {
   if (!bf16) return b.CreateAlignedLoad(ir.f32, p, llvm::Align(4));
   llvm::Value* bits = b.CreateAlignedLoad(b.getInt16Ty(), b.CreateBitCast(p, b.getInt16Ty()->getPointerTo()), llvm::Align(2));
-  return widen_bf16(ir, b, b.CreateZExt(bits, b.getInt32Ty()));
+  return widen_bf16(b, b.CreateZExt(bits, b.getInt32Ty()));
 }
 
 llvm::Value* load_operand(const Ir& ir, Builder& b, llvm::Value* p, llvm::Value* mask, bool bf16) {
@@ -52,7 +36,7 @@ llvm::Value* load_operand(const Ir& ir, Builder& b, llvm::Value* p, llvm::Value*
   auto* v16 = llvm::FixedVectorType::get(b.getInt16Ty(), kLanes);
   llvm::Value* bits = b.CreateMaskedLoad(v16, b.CreateBitCast(p, v16->getPointerTo()), llvm::Align(2), mask,
                                          llvm::Constant::getNullValue(v16));
-  return widen_bf16(ir, b, b.CreateZExt(bits, llvm::FixedVectorType::get(b.getInt32Ty(), kLanes)));
+  return widen_bf16(b, b.CreateZExt(bits, llvm::FixedVectorType::get(b.getInt32Ty(), kLanes)));
 }
 
 llvm::Value* gather_operand(const Ir& ir, Builder& b, llvm::Value* p, llvm::Value* index, llvm::Value* mask, bool bf16) {
