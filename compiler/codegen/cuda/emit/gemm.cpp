@@ -366,40 +366,92 @@ const double var = tot[1] / ROWS - mean * mean;
 stats[c] = (float)mean;
 stats[C + c] = (float)(var > 0.0 ? var : 0.0);)";
 
-}  // namespace
+// What emit_gemm chose for one problem: the tile, the K split and what the kernels write.
+struct GemmLayout {
+  bool bf16 = false, tc = false;  // bf16 operands; tensor cores (TF32 or bf16 mma.sync)
+  Tile t{};
+  int64_t split = 1, chunk = 0;  // K split `split` ways, `chunk` of it (whole BK steps) each
+  int64_t part = 0;              // C's elements
+  int64_t ws_numel = 0;          // the split-K partial results in the workspace, in floats
+  bool stats = false, bias = false;
+  int64_t row_tiles = 0;
+  int64_t stats_floats = 0;  // the epilogue's statistics in the workspace
+  std::string I;             // the index type
+};
 
-void emit_gemm(Emitter& e, const GemmProblem& p) {
+GemmLayout lay_out(const Emitter& e, const GemmProblem& p) {
   const CudaOptions& o = e.options();
-  const bool bf16 = p.bf16;
-  const bool tc = p.tensor_cores || bf16;
-  const Tile t = choose_tile(p, tc, o.target_blocks);
+  GemmLayout l;
+  l.bf16 = p.bf16;
+  l.tc = p.tensor_cores || l.bf16;
+  l.t = choose_tile(p, l.tc, o.target_blocks);
+  const Tile& t = l.t;
   const int64_t tiles_mn = ceil_div(p.M, t.BM) * ceil_div(p.N, t.BN) * p.groups;
   // Split K until the blocks fill the GPU, each split doing at least min_split_k of K.
   int64_t split = 1;
   if (tiles_mn < o.target_blocks)
     split = std::clamp<int64_t>(
         std::min(ceil_div(o.target_blocks, tiles_mn), p.K / std::max<int64_t>(o.min_split_k, 1)), 1, 64);
-  int64_t chunk = std::max<int64_t>(ceil_div(ceil_div(p.K, split), t.BK) * t.BK, t.BK);
-  split = std::max<int64_t>(ceil_div(p.K, chunk), 1);  // K = 0 (taps only in the padding): one split of zeros
-  if (ceil_div(p.M, t.BM) > 0x7fffffff || ceil_div(p.N, t.BN) > 65535 || p.groups * split > 65535)
+  l.chunk = std::max<int64_t>(ceil_div(ceil_div(p.K, split), t.BK) * t.BK, t.BK);
+  l.split = std::max<int64_t>(ceil_div(p.K, l.chunk), 1);  // K = 0 (taps only in the padding): one split of zeros
+  if (ceil_div(p.M, t.BM) > 0x7fffffff || ceil_div(p.N, t.BN) > 65535 || p.groups * l.split > 65535)
     throw std::invalid_argument(fmt::format("CUDA emitter: {}: GEMM {}x{}x{} in {} groups is too large for one grid",
                                             e.where(), p.M, p.N, p.K, p.groups));
-  const int64_t part = p.groups * p.M * p.N;  // C's elements
-  const int64_t ws_numel = split > 1 ? split * part : 0;
-  const bool stats = p.stats_buffer >= 0;
-  if (stats && !p.out_m_contiguous)
+  l.part = p.groups * p.M * p.N;
+  l.ws_numel = l.split > 1 ? l.split * l.part : 0;
+  l.stats = p.stats_buffer >= 0;
+  if (l.stats && !p.out_m_contiguous)
     throw std::invalid_argument(
         fmt::format("CUDA emitter: {}: column statistics need a row-contiguous output", e.where()));
-  const int64_t row_tiles = ceil_div(p.M, t.BM);
+  l.row_tiles = ceil_div(p.M, t.BM);
   // The epilogue's statistics: two doubles (four floats) per column and row tile.
-  const int64_t stats_floats = stats && split == 1 ? p.groups * p.N * row_tiles * 4 : 0;
-  const std::string I = index_type(std::max({p.max_elements, ws_numel, stats_floats}));
+  l.stats_floats = l.stats && l.split == 1 ? p.groups * p.N * l.row_tiles * 4 : 0;
+  l.I = index_type(std::max({p.max_elements, l.ws_numel, l.stats_floats}));
+  l.bias = p.bias_buffer >= 0;
+  return l;
+}
 
+std::string out_index_fn(const GemmProblem& p) {
+  return fmt::format("  static __device__ __forceinline__ I out_index(int g, I m, I n) {{\n{}  }}\n", p.out_index);
+}
+
+std::string bias_index_fn(const GemmProblem& p) {
+  return fmt::format("  static __device__ __forceinline__ int bias_index(int g, I n) {{\n{}  }}\n", p.bias_index);
+}
+
+const char* operand_pointer(bool bf16_buffer) {
+  return bf16_buffer ? "const unsigned short* __restrict__" : "const float* __restrict__";
+}
+
+// The tile's fetch (global memory to registers), stash (registers to shared memory, rounded)
+// and compute (the products of one shared tile), for operands in bf16 buffers or not.
+std::string tile_functions(const GemmProblem& p, const GemmLayout& l, bool a_bf16, bool b_bf16) {
+  const std::string_view depth = l.bf16 ? "KP" : "BK";
+  const Mapping a = mapping(p.a_m_contiguous, "BM", depth);
+  const Mapping b = mapping(p.b_n_contiguous, "BN", depth);
+  const std::vector<std::pair<std::string, std::string>> operands = {
+      {"AROW", a.row}, {"AK", a.k}, {"BROW", b.row}, {"BK", b.k},
+      {"ATYPE", operand_pointer(a_bf16)}, {"BTYPE", operand_pointer(b_bf16)}};
+  std::vector<std::pair<std::string, std::string>> values = operands;
+  if (l.bf16) {
+    values.insert(values.end(), {{"ACVT", a_bf16 ? "rc_bf16_join" : "rc_bf16x2"},
+                                 {"BCVT", b_bf16 ? "rc_bf16_join" : "rc_bf16x2"}});
+    return subst(kFetchBf16, values) + std::string(kComputeBf16);
+  }
+  values.emplace_back("CVT", l.tc ? "rc_tf32" : "");
+  return subst(kFetch, values) + std::string(l.tc ? kComputeTc : kComputeFma);
+}
+
+// The main kernel's members: its constants, the problem's gathers and stores, and the tile's
+// functions.
+std::string gemm_members(const Emitter& e, const GemmProblem& p, const GemmLayout& l) {
+  const Tile& t = l.t;
+  const bool bf16 = l.bf16, tc = l.tc;
   Members m;
-  m.text(fmt::format("  using I = {};\n", I));
+  m.text(fmt::format("  using I = {};\n", l.I));
   m.text(p.members);
   m.constant("M", p.M).constant("N", p.N).constant("K", p.K).constant("G", p.groups);
-  m.constant("KSPLIT", split).constant("KCHUNK", chunk).constant("PART", part);
+  m.constant("KSPLIT", l.split).constant("KCHUNK", l.chunk).constant("PART", l.part);
   m.constant("BM", t.BM).constant("BN", t.BN).constant("BK", t.BK).constant("THREADS", t.threads);
   m.constant("A_PER", t.BM * t.BK / t.threads).constant("B_PER", t.BN * t.BK / t.threads);
   m.constant("APAD", tc ? 8 : 4).constant("BPAD", tc ? 8 : 4);
@@ -417,64 +469,37 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
   }
   // An operand in a bf16 buffer: its pointer, and the bodies' A[...] / B[...] through a view that widens.
   const bool a_bf16 = is_bf16(e, p.a_buffer), b_bf16 = is_bf16(e, p.b_buffer);
-  const auto pointer = [](bool stored) {
-    return stored ? "const unsigned short* __restrict__" : "const float* __restrict__";
-  };
   const auto view = [](bool stored, char name) {
     return stored ? fmt::format("    const rc_bf16_view {0}{{{0}_bits}};\n", name) : std::string();
   };
   m.text(fmt::format("  static __device__ __forceinline__ float load_a({} A{}, int g, I m, I k) {{\n{}{}  }}\n",
-                     pointer(a_bf16), a_bf16 ? "_bits" : "", view(a_bf16, 'A'), p.load_a));
+                     operand_pointer(a_bf16), a_bf16 ? "_bits" : "", view(a_bf16, 'A'), p.load_a));
   m.text(fmt::format("  static __device__ __forceinline__ float load_b({} B{}, int g, I k, I n) {{\n{}{}  }}\n",
-                     pointer(b_bf16), b_bf16 ? "_bits" : "", view(b_bf16, 'B'), p.load_b));
-  m.text(fmt::format("  static __device__ __forceinline__ I out_index(int g, I m, I n) {{\n{}  }}\n", p.out_index));
-  const bool bias = p.bias_buffer >= 0;
-  if (bias && split == 1)
-    m.text(fmt::format("  static __device__ __forceinline__ int bias_index(int g, I n) {{\n{}  }}\n", p.bias_index));
+                     operand_pointer(b_bf16), b_bf16 ? "_bits" : "", view(b_bf16, 'B'), p.load_b));
+  m.text(out_index_fn(p));
+  if (l.bias && l.split == 1) m.text(bias_index_fn(p));
   // Split-K partial results: C of split s at ws[s * PART + part_index(g, m, n)], dense, in the
   // output's contiguous order so the second pass reads and writes coalesced.
   const std::string part_index =
       p.out_m_contiguous ? "    return ((I)g * N + n) * M + m;\n" : "    return ((I)g * M + m) * N + n;\n";
-  if (split > 1)
+  if (l.split > 1)
     m.text(fmt::format("  static __device__ __forceinline__ I part_index(int g, I m, I n) {{\n{}  }}\n", part_index));
-  if (stats_floats > 0) m.constant("MT", row_tiles).text(kStatsPartial);
-  const std::string_view depth = bf16 ? "KP" : "BK";
-  const Mapping a = mapping(p.a_m_contiguous, "BM", depth);
-  const Mapping b = mapping(p.b_n_contiguous, "BN", depth);
-  const std::vector<std::pair<std::string, std::string>> operands = {
-      {"AROW", a.row}, {"AK", a.k}, {"BROW", b.row}, {"BK", b.k},
-      {"ATYPE", pointer(a_bf16)}, {"BTYPE", pointer(b_bf16)}};
-  if (bf16) {
-    std::vector<std::pair<std::string, std::string>> values = operands;
-    values.insert(values.end(), {{"ACVT", a_bf16 ? "rc_bf16_join" : "rc_bf16x2"},
-                                 {"BCVT", b_bf16 ? "rc_bf16_join" : "rc_bf16x2"}});
-    m.text(subst(kFetchBf16, values));
-    m.text(kComputeBf16);
-  } else {
-    std::vector<std::pair<std::string, std::string>> values = operands;
-    values.emplace_back("CVT", tc ? "rc_tf32" : "");
-    m.text(subst(kFetch, values));
-    m.text(tc ? kComputeTc : kComputeFma);
-  }
+  if (l.stats_floats > 0) m.constant("MT", l.row_tiles).text(kStatsPartial);
+  m.text(tile_functions(p, l, a_bf16, b_bf16));
+  return m.str();
+}
 
-  std::string store;
-  std::vector<Param> params;
-  const std::string value = bias ? "$V + bias[bias_index(g, n)]" : "$V";  // the output element, from $V
-  if (split == 1) {
-    store = "y[out_index(g, m, n)] = " + value;
-    params = {{"y", ParamType::Out, p.out_buffer},
-              {p.a_name, in_param(e, p.a_buffer), p.a_buffer},
-              {p.b_name, in_param(e, p.b_buffer), p.b_buffer}};
-    if (bias) params.push_back({"bias", ParamType::In, p.bias_buffer});
-    if (stats) params.push_back({"ws", ParamType::Out, kWorkspace});
-  } else {
-    store = "ws[(I)split * PART + part_index(g, m, n)] = $V";
-    params = {{"ws", ParamType::Out, kWorkspace},
-              {p.a_name, in_param(e, p.a_buffer), p.a_buffer},
-              {p.b_name, in_param(e, p.b_buffer), p.b_buffer}};
-  }
+// The output element, from $V: the accumulator plus the bias, if any.
+std::string output_value(const GemmLayout& l) { return l.bias ? "$V + bias[bias_index(g, n)]" : "$V"; }
+
+// The main kernel's epilogue: each accumulator stored to y (or, split, to its partial result in
+// the workspace), then the tile's column statistics when asked.
+std::string gemm_epilogue(const GemmLayout& l) {
+  const std::string value = output_value(l);
+  const std::string store =
+      l.split == 1 ? "y[out_index(g, m, n)] = " + value : "ws[(I)split * PART + part_index(g, m, n)] = $V";
   // $STORE(v) -> the store with v.
-  std::string epilogue(tc ? kEpilogueTc : kEpilogueFma);
+  std::string epilogue(l.tc ? kEpilogueTc : kEpilogueFma);
   {
     const std::string_view tag = "$STORE(";
     const size_t at = epilogue.find(tag);
@@ -482,9 +507,29 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
     const std::string v = epilogue.substr(at + tag.size(), close - at - tag.size());
     epilogue = epilogue.substr(0, at) + subst(store, {{"V", v}}) + epilogue.substr(close + 1);
   }
-  if (stats_floats > 0)
-    epilogue += subst(tc ? kStatsTc : kStatsFma,
-                      {{"VALUE", subst(value, {{"V", tc ? "acc[i][j][2 * h + q]" : "acc[i][j]"}})}});
+  if (l.stats_floats > 0)
+    epilogue += subst(l.tc ? kStatsTc : kStatsFma,
+                      {{"VALUE", subst(value, {{"V", l.tc ? "acc[i][j][2 * h + q]" : "acc[i][j]"}})}});
+  return epilogue;
+}
+
+std::vector<Param> gemm_params(const Emitter& e, const GemmProblem& p, const GemmLayout& l) {
+  if (l.split > 1)
+    return {{"ws", ParamType::Out, kWorkspace},
+            {p.a_name, in_param(e, p.a_buffer), p.a_buffer},
+            {p.b_name, in_param(e, p.b_buffer), p.b_buffer}};
+  std::vector<Param> params = {{"y", ParamType::Out, p.out_buffer},
+                               {p.a_name, in_param(e, p.a_buffer), p.a_buffer},
+                               {p.b_name, in_param(e, p.b_buffer), p.b_buffer}};
+  if (l.bias) params.push_back({"bias", ParamType::In, p.bias_buffer});
+  if (l.stats) params.push_back({"ws", ParamType::Out, kWorkspace});
+  return params;
+}
+
+// The tiled kernel itself: C (or the splits' partial results) and the tiles' statistics.
+void launch_tiles(Emitter& e, const GemmProblem& p, const GemmLayout& l) {
+  const Tile& t = l.t;
+  const bool bf16 = l.bf16, tc = l.tc;
   const std::string acc =
       tc ? "float acc[FM][FN][4];\n#pragma unroll\nfor (int i = 0; i < FM; ++i)\n#pragma unroll\n"
            "  for (int j = 0; j < FN; ++j)\n#pragma unroll\n    for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.0f;"
@@ -494,102 +539,98 @@ void emit_gemm(Emitter& e, const GemmProblem& p) {
   k.family = p.family;
   k.comment = fmt::format("{}: GEMM M={} N={} K={}{}, {}x{} tiles{}, {}{}{}", p.comment, p.M, p.N, p.K,
                           p.groups > 1 ? fmt::format(" x {} groups", p.groups) : "", t.BM, t.BN,
-                          split > 1 ? fmt::format(", K split {} ways", split) : "",
+                          l.split > 1 ? fmt::format(", K split {} ways", l.split) : "",
                           bf16 ? "BF16 mma.sync" : tc ? "TF32 mma.sync" : "FMA",
-                          split > 1 ? " (partial sums to the workspace)" : "",
-                          stats_floats > 0 ? ", column sums and sums of squares per row tile to the workspace" : "");
-  k.members = m.str();
+                          l.split > 1 ? " (partial sums to the workspace)" : "",
+                          l.stats_floats > 0 ? ", column sums and sums of squares per row tile to the workspace" : "");
+  k.members = gemm_members(e, p, l);
   k.body = subst(kRun, {{"ACC_DECL", acc},
-                        {"EPILOGUE", epilogue},
+                        {"EPILOGUE", gemm_epilogue(l)},
                         {"A", p.a_name},
                         {"B", p.b_name},
                         {"SMEM", bf16 ? "unsigned" : "float"},
                         {"DEPTH", bf16 ? "KP" : "BK"}});
-  k.params = std::move(params);
+  k.params = gemm_params(e, p, l);
   k.threads = static_cast<unsigned>(t.threads);
   // The 256-thread tensor-core tiles with int indices: at most 128 registers a thread, so two
   // blocks (16 warps) share an SM; ptxas fits them without spilling (the NVRTC tests check). The
   // others (smaller tiles, FMA register blocks, 64-bit indices) spill under that cap: up to 255.
-  k.min_blocks = tc && t.threads == 256 && I == "int" ? 2 : 1;
+  k.min_blocks = tc && t.threads == 256 && l.I == "int" ? 2 : 1;
   k.grid[0] = static_cast<unsigned>(ceil_div(p.M, t.BM));
   k.grid[1] = static_cast<unsigned>(ceil_div(p.N, t.BN));
-  k.grid[2] = static_cast<unsigned>(p.groups * split);
+  k.grid[2] = static_cast<unsigned>(p.groups * l.split);
   e.launch(std::move(k));
-  const std::string out_index_fn =
-      fmt::format("  static __device__ __forceinline__ I out_index(int g, I m, I n) {{\n{}  }}\n", p.out_index);
-  const std::string bias_index_fn =
-      bias ? fmt::format("  static __device__ __forceinline__ int bias_index(int g, I n) {{\n{}  }}\n", p.bias_index)
-           : std::string();
-  if (split == 1) {
-    if (!stats) return;
-    // Each column's row tiles added in order (a channel reduction over [1, G*N, MT] pairs).
-    ChannelReduce r;
-    r.family = p.family + "_stats";
-    r.comment = fmt::format("{}: BatchNorm mean and biased variance of the {} channels from their {} row tiles' sums",
-                            p.comment, p.groups * p.N, row_tiles);
-    r.C = p.groups * p.N, r.NB = 1, r.HW = row_tiles, r.nsum = 2;
-    Members rm;
-    rm.constant("C", r.C).constant("HW", row_tiles).constant("COUNT", row_tiles).constant("ROWS", p.M);
-    r.members = rm.str();
-    r.element =
-        "const double* pair = reinterpret_cast<const double*>(ws) + 2 * idx;\n"
-        "s[0] += pair[0];\n"
-        "s[1] += pair[1];";
-    r.finalize = kStatsFinalize;
-    r.params = {{"stats", ParamType::Out, p.stats_buffer}};
-    r.max_elements = stats_floats;
-    r.workspace_offset = stats_floats;
-    e.need_workspace((stats_floats + emit_channel_reduce(e, r)) * 4);
-    return;
-  }
-  e.need_workspace(ws_numel * 4);
-  if (stats) {
-    // The splits' sum as a channel reduction over [1, G*N, M]: part_index(g, m, n) is
-    // (g*N + n)*M + m, so a block sums a run of one column's rows, stores them and accumulates
-    // their statistics.
-    ChannelReduce r;
-    r.family = p.family + "_sum_stats";
-    r.comment = fmt::format("{}: the sum of {} split-K partial results{}, and the BatchNorm mean and biased variance "
-                            "of each of its {} channels",
-                            p.comment, split, bias ? " plus the bias" : "", p.groups * p.N);
-    r.C = p.groups * p.N, r.NB = 1, r.HW = p.M, r.nsum = 2;
-    Members rm;
-    rm.text(p.members);
-    rm.constant("M", p.M).constant("N", p.N).constant("KSPLIT", split).constant("PART", part);
-    rm.constant("C", r.C).constant("HW", p.M).constant("COUNT", p.M).constant("ROWS", p.M);
-    rm.text(out_index_fn).text(bias_index_fn);
-    r.members = rm.str();
-    r.prologue = "const int g = c / N, n = c % N;";
-    if (bias) r.prologue += "\nconst float b = bias[bias_index(g, n)];";
-    r.element = fmt::format(R"(float v = 0.0f;
+}
+
+// Unsplit with statistics: each column's row tiles added in order (a channel reduction over
+// [1, G*N, MT] pairs).
+void emit_tile_stats_reduction(Emitter& e, const GemmProblem& p, const GemmLayout& l) {
+  ChannelReduce r;
+  r.family = p.family + "_stats";
+  r.comment = fmt::format("{}: BatchNorm mean and biased variance of the {} channels from their {} row tiles' sums",
+                          p.comment, p.groups * p.N, l.row_tiles);
+  r.C = p.groups * p.N, r.NB = 1, r.HW = l.row_tiles, r.nsum = 2;
+  Members rm;
+  rm.constant("C", r.C).constant("HW", l.row_tiles).constant("COUNT", l.row_tiles).constant("ROWS", p.M);
+  r.members = rm.str();
+  r.element =
+      "const double* pair = reinterpret_cast<const double*>(ws) + 2 * idx;\n"
+      "s[0] += pair[0];\n"
+      "s[1] += pair[1];";
+  r.finalize = kStatsFinalize;
+  r.params = {{"stats", ParamType::Out, p.stats_buffer}};
+  r.max_elements = l.stats_floats;
+  r.workspace_offset = l.stats_floats;
+  e.need_workspace((l.stats_floats + emit_channel_reduce(e, r)) * 4);
+}
+
+// Split with statistics: the splits' sum as a channel reduction over [1, G*N, M]:
+// part_index(g, m, n) is (g*N + n)*M + m, so a block sums a run of one column's rows, stores
+// them and accumulates their statistics.
+void emit_split_sum_with_stats(Emitter& e, const GemmProblem& p, const GemmLayout& l) {
+  ChannelReduce r;
+  r.family = p.family + "_sum_stats";
+  r.comment = fmt::format("{}: the sum of {} split-K partial results{}, and the BatchNorm mean and biased variance "
+                          "of each of its {} channels",
+                          p.comment, l.split, l.bias ? " plus the bias" : "", p.groups * p.N);
+  r.C = p.groups * p.N, r.NB = 1, r.HW = p.M, r.nsum = 2;
+  Members rm;
+  rm.text(p.members);
+  rm.constant("M", p.M).constant("N", p.N).constant("KSPLIT", l.split).constant("PART", l.part);
+  rm.constant("C", r.C).constant("HW", p.M).constant("COUNT", p.M).constant("ROWS", p.M);
+  rm.text(out_index_fn(p)).text(l.bias ? bias_index_fn(p) : std::string());
+  r.members = rm.str();
+  r.prologue = "const int g = c / N, n = c % N;";
+  if (l.bias) r.prologue += "\nconst float b = bias[bias_index(g, n)];";
+  r.element = fmt::format(R"(float v = 0.0f;
 #pragma unroll 4
 for (int k = 0; k < KSPLIT; ++k) v += ws[(I)k * PART + idx];
 {}y[out_index(g, idx % M, n)] = v;
 s[0] += v;
 s[1] += (double)v * v;)",
-                            bias ? "v = v + b;\n" : "");
-    r.finalize = kStatsFinalize;
-    r.params = {{"y", ParamType::Out, p.out_buffer}, {"stats", ParamType::Out, p.stats_buffer}};
-    if (bias) r.params.push_back({"bias", ParamType::In, p.bias_buffer});
-    r.max_elements = std::max(p.max_elements, ws_numel);
-    r.workspace_offset = ceil_div(ws_numel, 2) * 2;  // the chunks' double sums, 8-byte aligned
-    e.need_workspace((r.workspace_offset + emit_channel_reduce(e, r)) * 4);
-    return;
-  }
+                          l.bias ? "v = v + b;\n" : "");
+  r.finalize = kStatsFinalize;
+  r.params = {{"y", ParamType::Out, p.out_buffer}, {"stats", ParamType::Out, p.stats_buffer}};
+  if (l.bias) r.params.push_back({"bias", ParamType::In, p.bias_buffer});
+  r.max_elements = std::max(p.max_elements, l.ws_numel);
+  r.workspace_offset = ceil_div(l.ws_numel, 2) * 2;  // the chunks' double sums, 8-byte aligned
+  e.need_workspace((r.workspace_offset + emit_channel_reduce(e, r)) * 4);
+}
 
-  // Second pass: y = sum of the splits, in order (+ bias).
+// Split without statistics, the second pass: y = sum of the splits, in order (+ bias).
+void emit_split_sum(Emitter& e, const GemmProblem& p, const GemmLayout& l) {
   Members r;
-  r.text(fmt::format("  using I = {};\n", I));
+  r.text(fmt::format("  using I = {};\n", l.I));
   r.text(p.members);
-  r.constant("M", p.M).constant("N", p.N).constant("KSPLIT", split).constant("PART", part).constant("THREADS", 256);
-  r.text(out_index_fn).text(bias_index_fn);
+  r.constant("M", p.M).constant("N", p.N).constant("KSPLIT", l.split).constant("PART", l.part).constant("THREADS", 256);
+  r.text(out_index_fn(p)).text(l.bias ? bias_index_fn(p) : std::string());
   const std::string decode =
       p.out_m_contiguous ? "  const I m = q % M;\n  const I n = (q / M) % N;\n  const int g = (int)(q / ((I)M * N));\n"
                          : "  const I n = q % N;\n  const I m = (q / N) % M;\n  const int g = (int)(q / ((I)M * N));\n";
   KernelSource s;
   s.family = p.family + "_sum";
   s.comment =
-      fmt::format("{}: the sum of {} split-K partial results{}", p.comment, split, bias ? " plus the bias" : "");
+      fmt::format("{}: the sum of {} split-K partial results{}", p.comment, l.split, l.bias ? " plus the bias" : "");
   s.members = r.str();
   s.body = fmt::format(R"(for (I q = (I)blockIdx.x * THREADS + threadIdx.x; q < PART; q += (I)gridDim.x * THREADS) {{
 {}  float v = 0.0f;
@@ -597,12 +638,28 @@ s[1] += (double)v * v;)",
   for (int s = 0; s < KSPLIT; ++s) v += ws[(I)s * PART + q];
   y[out_index(g, m, n)] = v{};
 }})",
-                       decode, bias ? " + bias[bias_index(g, n)]" : "");
+                       decode, l.bias ? " + bias[bias_index(g, n)]" : "");
   s.params = {{"y", ParamType::Out, p.out_buffer}, {"ws", ParamType::In, kWorkspace}};
-  if (bias) s.params.push_back({"bias", ParamType::In, p.bias_buffer});
+  if (l.bias) s.params.push_back({"bias", ParamType::In, p.bias_buffer});
   s.threads = 256;
-  s.grid[0] = e.grid_stride(part, 256);
+  s.grid[0] = e.grid_stride(l.part, 256);
   e.launch(std::move(s));
+}
+
+}  // namespace
+
+void emit_gemm(Emitter& e, const GemmProblem& p) {
+  const GemmLayout l = lay_out(e, p);
+  launch_tiles(e, p, l);
+  if (l.split == 1) {
+    if (l.stats) emit_tile_stats_reduction(e, p, l);
+    return;
+  }
+  e.need_workspace(l.ws_numel * 4);
+  if (l.stats)
+    emit_split_sum_with_stats(e, p, l);
+  else
+    emit_split_sum(e, p, l);
 }
 
 }  // namespace resnetc::codegen::cuda::detail
