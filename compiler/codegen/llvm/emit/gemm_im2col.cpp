@@ -141,6 +141,249 @@ void window_store(const Ir& ir, Builder& b, const WindowGemm& d, const WindowPla
   }
 }
 
+// Where direct's offsets need 64 bits: the image's and the output's extents, and A's rows
+// rounded up to whole panels.
+bool direct_is_wide(const WindowGemm& d) {
+  const int64_t extent = d.batch * std::abs(d.in_n) + (d.out_rows * d.in_sh + d.in_h) * d.in_w + d.out_cols * d.in_sw;
+  const int64_t out_extent = d.batch * std::abs(d.out_n) + d.rows * std::abs(d.out_row) + (d.out_rows * d.out_sh + 2) * d.out_w + d.out_cols * d.out_sw;
+  return std::max({extent, out_extent + kDRows * std::abs(d.out_row), round_up(d.rows, kDRows) * std::abs(d.a_row)}) >= (int64_t{1} << 31);
+}
+
+// The im2col path's classes, column blocks and row blocks: at least 4 items per thread where
+// the column blocks alone are fewer.
+WindowPlan lay_out(const WindowGemm& d, int threads, bool bf16, int64_t K) {
+  WindowPlan p;
+  window_classes(d, p, /*merge_small=*/true, /*one_class=*/bf16);
+  if (bf16 && !p.classes.empty()) p.Kmax = round_up(K, 2) * p.classes.front().block_panels;
+  const int64_t blocks = d.groups * p.NBLK;
+  if (blocks < 4 * threads) p.MBn = std::min(ceil_div(d.rows, kMR), ceil_div(4 * threads, blocks));
+  p.MB = round_up(ceil_div(d.rows, p.MBn), kMR);
+  p.MBn = ceil_div(d.rows, p.MB);
+  p.items = blocks * p.MBn;
+  p.Mfull = d.rows / kMR * kMR;
+  p.Mtail = d.rows - p.Mfull;
+  return p;
+}
+
+// Per-column tables (WindowPlan's in_base, y0, x0, col_off), each class padded to whole panels.
+struct Columns {
+  std::vector<int64_t> in_base, y0, x0, off;
+  bool wide = false;  // the image's or the output's offsets need 64 bits
+};
+
+Columns columns(const WindowGemm& d, const WindowPlan& p) {
+  const auto padded = static_cast<size_t>(p.NP * kNR);
+  Columns t{std::vector<int64_t>(padded, 0), std::vector<int64_t>(padded, std::numeric_limits<int32_t>::min() / 2),
+            std::vector<int64_t>(padded, 0), std::vector<int64_t>(padded, -1)};
+  int64_t max_abs = 0, in_extent = 0;
+  for (const WindowClass& c : p.classes) {
+    for (size_t i = 0; i < c.cols.size(); ++i) {
+      const auto [n, qh, qw] = c.cols[i];
+      const size_t col = static_cast<size_t>(c.first_panel * kNR) + i;
+      t.y0[col] = qh * d.in_sh;
+      t.x0[col] = qw * d.in_sw;
+      t.in_base[col] = n * d.in_n + t.y0[col] * d.in_w + t.x0[col];
+      t.off[col] = n * d.out_n + (qh * d.out_sh + d.out_oh) * d.out_w + qw * d.out_sw + d.out_ow;
+      max_abs = std::max(max_abs, t.off[col]);
+      in_extent = std::max(in_extent, std::abs(t.in_base[col]));
+    }
+  }
+  for (int64_t tap : d.tap_h) in_extent += std::abs(tap) * d.in_w;
+  for (int64_t tap : d.tap_w) in_extent += std::abs(tap);
+  in_extent += (d.kouter + 1) * std::abs(d.in_c);
+  t.wide = std::max(in_extent, max_abs + kLanes) >= (int64_t{1} << 31);
+  return t;
+}
+
+// The contiguous runs of class c's output vectors: per vector, (output offset of lane 0, lane mask).
+std::vector<std::vector<std::pair<int64_t, int64_t>>> output_runs(const WindowClass& c, const std::vector<int64_t>& off) {
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> vector_runs(static_cast<size_t>(c.panels * kNV));
+  for (size_t v = 0; v < vector_runs.size(); ++v) {
+    auto& list = vector_runs[v];
+    const size_t first = static_cast<size_t>(c.first_panel * kNR) + v * kLanes;
+    for (int64_t l = 0; l < kLanes; ++l) {
+      int64_t o = off[first + static_cast<size_t>(l)];
+      if (o < 0) continue;
+      bool extends = l > 0 && !list.empty() && off[first + static_cast<size_t>(l) - 1] == o - 1;
+      if (!extends) list.push_back({o - l, 0});
+      list.back().second |= int64_t{1} << l;
+    }
+  }
+  return vector_runs;
+}
+
+// p's tables: each class's runs (or, past kMaxRuns per vector, runs = 0: a scatter through
+// col_off), then the columns'.
+void make_tables(const Ir& ir, Builder& b, const std::string& prefix, WindowPlan& p, const Columns& cols) {
+  bool any_scatter = false;
+  for (size_t ci = 0; ci < p.classes.size(); ++ci) {
+    WindowClass& c = p.classes[ci];
+    const auto vector_runs = output_runs(c, cols.off);
+    int64_t runs = 0;
+    for (const auto& list : vector_runs) runs = std::max(runs, static_cast<int64_t>(list.size()));
+    if (runs > kMaxRuns) {
+      c.runs = 0;
+      any_scatter = true;
+      continue;
+    }
+    c.runs = std::max<int64_t>(runs, 1);
+    std::vector<int64_t> base(vector_runs.size() * static_cast<size_t>(c.runs), 0), mask(base.size(), 0);
+    for (size_t v = 0; v < vector_runs.size(); ++v)
+      for (size_t r = 0; r < vector_runs[v].size(); ++r) {
+        base[v * static_cast<size_t>(c.runs) + r] = vector_runs[v][r].first;
+        mask[v * static_cast<size_t>(c.runs) + r] = static_cast<int16_t>(static_cast<uint16_t>(vector_runs[v][r].second));
+      }
+    c.run_base = ir.table(fmt::format("{}.c{}.run_base", prefix, ci), ir.it, base);
+    c.run_mask = ir.table(fmt::format("{}.c{}.run_mask", prefix, ci), b.getInt16Ty(), mask);
+  }
+  p.in_base = ir.table(prefix + ".in_base", ir.it, cols.in_base);
+  p.y0 = ir.table(prefix + ".y0", ir.it, cols.y0);
+  p.x0 = ir.table(prefix + ".x0", ir.it, cols.x0);
+  if (any_scatter) p.col_off = ir.table(prefix + ".col_off", ir.it, cols.off);
+}
+
+// What the im2col path's work items share: the problem, its plan, the IR helpers and, under
+// bf16, K (the one class's k: taps x kouter).
+struct Im2col {
+  const WindowGemm& d;
+  const WindowPlan& p;
+  const Ir& ir;
+  bool bf16;
+  int64_t K;
+};
+
+// Inside the items' parallel loop: its builder, the captured operands (bias and apack, A
+// packed in bf16, null when absent), the packed column block and which (group, block) it holds.
+struct Im2colLoop {
+  const Im2col& w;
+  Builder& bb;
+  llvm::Value *a, *in, *out, *bias, *apack;
+  llvm::Value *bpack, *last;
+};
+
+// One item: group g, column block blk (gb: both), rows [row0, full_end) of row block mb, and its
+// statistics slot (null without statistics).
+struct Im2colItem {
+  llvm::Value *mb, *gb, *blk, *g, *row0, *full_end, *slot;
+};
+
+// This item's panels [p0, p0 + np) of class c, panel_floats floats each once packed.
+struct ClassPanels {
+  const WindowClass& c;
+  llvm::Value *p0, *np;
+  int64_t panel_floats;
+};
+
+// Packs the item's panels into bpack unless it holds them already (the previous item had the
+// same group and column block).
+void pack_panels(const Im2colLoop& l, const Im2colItem& it, const ClassPanels& cp) {
+  Builder& bb = l.bb;
+  const Ir& ir = l.w.ir;
+  emit_if(bb, bb.CreateICmpNE(it.gb, bb.CreateLoad(bb.getInt64Ty(), l.last)), [&] {
+    emit_for(bb, "pack.panel", c64(bb, 0), cp.np, c64(bb, 1), [&](llvm::Value* j) {
+      llvm::Value* panel = ir.at(bb, l.bpack, bb.CreateMul(j, c64(bb, cp.panel_floats)));
+      window_pack(ir, bb, l.w.d, l.w.p, cp.c, l.in, it.g, bb.CreateAdd(cp.p0, j), panel);
+      if (l.w.bf16) panel_to_bf16(ir, bb, panel, l.w.K);
+    }, LoopHints{.no_vectorize = true, .no_unroll = true});
+    bb.CreateStore(it.gb, l.last);
+  });
+}
+
+// Rows [row, row + mr) against each of the item's panels: the k loop, then the stores.
+void row_block(const Im2colLoop& l, const Im2colItem& it, const ClassPanels& cp, int64_t mr, llvm::Value* row) {
+  Builder& bb = l.bb;
+  const Ir& ir = l.w.ir;
+  const WindowGemm& d = l.w.d;
+  emit_for(bb, "panel", c64(bb, 0), cp.np, c64(bb, 1), [&](llvm::Value* j) {
+    auto acc = make_acc(ir, bb, mr);
+    llvm::Value* bp = cp.panel_floats > 0 ? ir.at(bb, l.bpack, bb.CreateMul(j, c64(bb, cp.panel_floats))) : nullptr;
+    if (l.w.bf16) {
+      llvm::Value* a_rows = bb.CreateGEP(bb.getInt32Ty(), bb.CreateBitCast(l.apack, bb.getInt32Ty()->getPointerTo()),
+                                         bb.CreateMul(bb.CreateAdd(bb.CreateMul(it.g, c64(bb, d.rows)), row), c64(bb, ceil_div(l.w.K, 2))));
+      bf16_kloop(ir, bb, l.w.K, mr, a_rows, bp, acc);
+    } else {
+      window_kloop(ir, bb, d, cp.c, mr, l.a, it.g, row, bp, acc);
+    }
+    llvm::Value* stat_rows = it.slot ? at_f64(bb, it.slot, bb.CreateSub(row, it.row0)) : nullptr;
+    window_store(ir, bb, d, l.w.p, cp.c, mr, l.bias, l.out, it.g, row, bb.CreateAdd(cp.p0, j), acc, stat_rows, l.w.p.MB);
+  }, LoopHints{.no_vectorize = true, .no_unroll = true});
+}
+
+// The item's part of class c: its panels packed, then its full row blocks and the tail.
+void run_class(const Im2colLoop& l, const Im2colItem& it, const WindowClass& c) {
+  Builder& bb = l.bb;
+  const WindowPlan& p = l.w.p;
+  llvm::Value* local = bb.CreateSub(it.blk, c64(bb, c.first_block));
+  llvm::Value* p0 = bb.CreateAdd(c64(bb, c.first_panel), bb.CreateMul(local, c64(bb, c.block_panels)));
+  llvm::Value* np = min64(bb, c64(bb, c.block_panels), bb.CreateSub(c64(bb, c.first_panel + c.panels), p0));
+  const ClassPanels cp{c, p0, np, (l.w.bf16 ? round_up(l.w.K, 2) : c.T * l.w.d.kouter) * kNR};
+  if (cp.panel_floats > 0) pack_panels(l, it, cp);
+  if (p.Mfull > 0)
+    emit_for(bb, "rows", it.row0, it.full_end, c64(bb, kMR), [&](llvm::Value* row) { row_block(l, it, cp, kMR, row); },
+             LoopHints{.no_vectorize = true, .no_unroll = true});
+  if (p.Mtail > 0) {
+    auto tail = [&] { row_block(l, it, cp, p.Mtail, c64(bb, p.Mfull)); };
+    if (p.MBn == 1) tail();
+    else emit_if(bb, bb.CreateICmpEQ(it.mb, c64(bb, p.MBn - 1)), tail);
+  }
+}
+
+// The window GEMM's operands: A, the image, the bias and statistics (null when absent), C.
+struct Operands {
+  llvm::Value *a, *in, *bias, *out, *stats;
+};
+
+// Columns in lanes: per item (a row block of a column block of a group) each class's panels
+// gathered from the image into bpack, then multiplied by blocks of kMR rows.
+void emit_im2col(KernelBody& k, const WindowGemm& d, const Operands& o, const std::string& tag) {
+  Builder& b = k.b;
+  const bool bf16 = k.kernel.operands == plan::Precision::Bf16;
+  const int64_t K = static_cast<int64_t>(d.tap_a.size()) * d.kouter;  // bf16: the one class's
+  WindowPlan p = lay_out(d, std::max(1, k.options.threads), bf16, K);
+
+  // Per-column tables, and the contiguous runs of each class's output vectors.
+  const Columns cols = columns(d, p);
+  Ir ir(k.module, cols.wide);
+  const std::string prefix = unique_prefix(b, tag);
+  make_tables(ir, b, prefix, p, cols);
+
+  // Statistics: an item owns rows [mb*MB, mb*MB + MB) of its column block.
+  RowStats st;
+  if (o.stats) st = row_stats(ir, b, p.items, p.MB, p.NBLK * p.MBn, 1, p.MBn, p.NBLK);
+  llvm::Value* apack = bf16 ? pack_a_bf16(ir, b, k.pool, prefix, d, K, o.a) : nullptr;
+  std::vector<llvm::Value*> captured{o.a, o.in, o.out};
+  if (o.bias) captured.push_back(o.bias);
+  if (apack) captured.push_back(apack);
+  if (st.partials) captured.push_back(st.partials);
+  const Im2col w{d, p, ir, bf16, K};
+  emit_parallel_for(b, k.pool, prefix, c64(b, p.items), captured,
+                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
+    llvm::Value* partials = st.partials ? cap.back() : nullptr;
+    llvm::Value* bpack = p.Kmax > 0 ? ir.alloc(bb, p.Kmax * kNR * 4) : nullptr;  // one column block
+    llvm::Value* last = ir.slot(bb, bb.getInt64Ty());
+    bb.CreateStore(c64(bb, -1), last);
+    const Im2colLoop l{w, bb, cap[0], cap[1], cap[2], o.bias ? cap[3] : nullptr, apack ? cap[o.bias ? 4 : 3] : nullptr, bpack, last};
+    emit_for(bb, "item", begin, end, c64(bb, 1), [&](llvm::Value* item) {
+      llvm::Value* mb = bb.CreateURem(item, c64(bb, p.MBn));
+      llvm::Value* gb = bb.CreateUDiv(item, c64(bb, p.MBn));
+      llvm::Value* blk = bb.CreateURem(gb, c64(bb, p.NBLK));
+      llvm::Value* g = bb.CreateUDiv(gb, c64(bb, p.NBLK));
+      llvm::Value* row0 = bb.CreateMul(mb, c64(bb, p.MB));
+      llvm::Value* full_end = p.MBn == 1 ? c64(bb, p.Mfull) : min64(bb, bb.CreateAdd(row0, c64(bb, p.MB)), c64(bb, p.Mfull));
+      llvm::Value* slot = partials ? at_f64(bb, partials, bb.CreateMul(item, c64(bb, 2 * p.MB))) : nullptr;
+      if (slot) bb.CreateMemSet(slot, bb.getInt8(0), c64(bb, 2 * p.MB * 8), llvm::MaybeAlign(8));
+      const Im2colItem it{mb, gb, blk, g, row0, full_end, slot};
+      for (const WindowClass& c : p.classes) {
+        if (p.classes.size() == 1) run_class(l, it, c);
+        else emit_if(bb, bb.CreateICmpULT(bb.CreateSub(blk, c64(bb, c.first_block)), c64(bb, c.blocks)), [&] { run_class(l, it, c); });
+      }
+    }, LoopHints{.no_vectorize = true, .no_unroll = true});
+    if (bpack) ir.release(bb, bpack);
+  });
+  if (apack) ir.release(b, apack);
+  if (st.partials) finalize_row_stats(ir, b, d, st, o.bias, o.stats);
+}
+
 }  // namespace
 
 void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::Value* in, llvm::Value* bias,
@@ -149,7 +392,6 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
   if (static_cast<int64_t>(d.tap_a.size()) != static_cast<int64_t>(d.tap_h.size() * d.tap_w.size()))
     throw std::logic_error("WindowGemm: tap_a does not match the taps");
   if (d.batch * d.out_rows * d.out_cols == 0 || d.rows == 0 || d.groups == 0) return;
-  const int threads = std::max(1, k.options.threads);
   // Under bf16 both formulations multiply bf16 pairs along k (vdpbf16ps); the im2col path
   // converts its packed panels, with one class of all taps (its weights in one k order).
   const bool bf16 = k.kernel.operands == plan::Precision::Bf16;
@@ -168,161 +410,8 @@ void emit_window_gemm(KernelBody& k, const WindowGemm& d, llvm::Value* a, llvm::
   const int64_t cols = d.batch * d.out_rows * d.out_cols;
   const bool forced = force && (std::string_view(force) == "direct" || std::string_view(force) == "im2col");
   const bool use_direct = forced ? std::string_view(force) == "direct" : cols * 4 > d.rows;
-  if (use_direct) {
-    int64_t extent = d.batch * std::abs(d.in_n) + (d.out_rows * d.in_sh + d.in_h) * d.in_w + d.out_cols * d.in_sw;
-    int64_t out_extent = d.batch * std::abs(d.out_n) + d.rows * std::abs(d.out_row) + (d.out_rows * d.out_sh + 2) * d.out_w + d.out_cols * d.out_sw;
-    const bool wide = std::max({extent, out_extent + kDRows * std::abs(d.out_row), round_up(d.rows, kDRows) * std::abs(d.a_row)}) >= (int64_t{1} << 31);
-    return emit_direct(k, d, exact, a, in, bias, out, stats, unique_prefix(b, tag), wide);
-  }
-  WindowPlan p;
-  window_classes(d, p, /*merge_small=*/true, /*one_class=*/bf16);
-  const int64_t K = static_cast<int64_t>(d.tap_a.size()) * d.kouter;  // bf16: the one class's
-  if (bf16 && !p.classes.empty()) p.Kmax = round_up(K, 2) * p.classes.front().block_panels;
-  const int64_t blocks = d.groups * p.NBLK;
-  if (blocks < 4 * threads) p.MBn = std::min(ceil_div(d.rows, kMR), ceil_div(4 * threads, blocks));
-  p.MB = round_up(ceil_div(d.rows, p.MBn), kMR);
-  p.MBn = ceil_div(d.rows, p.MB);
-  p.items = blocks * p.MBn;
-  p.Mfull = d.rows / kMR * kMR;
-  p.Mtail = d.rows - p.Mfull;
-
-  // Per-column tables, and the contiguous runs of each class's output vectors.
-  const auto padded = static_cast<size_t>(p.NP * kNR);
-  std::vector<int64_t> in_base(padded, 0), y0(padded, std::numeric_limits<int32_t>::min() / 2), x0(padded, 0),
-      off(padded, -1);
-  int64_t max_abs = 0, in_extent = 0;
-  for (const WindowClass& c : p.classes) {
-    for (size_t i = 0; i < c.cols.size(); ++i) {
-      const auto [n, qh, qw] = c.cols[i];
-      const size_t col = static_cast<size_t>(c.first_panel * kNR) + i;
-      y0[col] = qh * d.in_sh;
-      x0[col] = qw * d.in_sw;
-      in_base[col] = n * d.in_n + y0[col] * d.in_w + x0[col];
-      off[col] = n * d.out_n + (qh * d.out_sh + d.out_oh) * d.out_w + qw * d.out_sw + d.out_ow;
-      max_abs = std::max(max_abs, off[col]);
-      in_extent = std::max(in_extent, std::abs(in_base[col]));
-    }
-  }
-  for (int64_t t : d.tap_h) in_extent += std::abs(t) * d.in_w;
-  for (int64_t t : d.tap_w) in_extent += std::abs(t);
-  in_extent += (d.kouter + 1) * std::abs(d.in_c);
-  const bool wide = std::max(in_extent, max_abs + kLanes) >= (int64_t{1} << 31);
-  Ir ir(k.module, wide);
-  const std::string prefix = unique_prefix(b, tag);
-  bool any_scatter = false;
-  for (size_t ci = 0; ci < p.classes.size(); ++ci) {
-    WindowClass& c = p.classes[ci];
-    std::vector<std::vector<std::pair<int64_t, int64_t>>> vector_runs(static_cast<size_t>(c.panels * kNV));  // (base, mask)
-    int64_t runs = 0;
-    for (size_t v = 0; v < vector_runs.size(); ++v) {
-      auto& list = vector_runs[v];
-      const size_t first = static_cast<size_t>(c.first_panel * kNR) + v * kLanes;
-      for (int64_t l = 0; l < kLanes; ++l) {
-        int64_t o = off[first + static_cast<size_t>(l)];
-        if (o < 0) continue;
-        bool extends = l > 0 && !list.empty() && off[first + static_cast<size_t>(l) - 1] == o - 1;
-        if (!extends) list.push_back({o - l, 0});
-        list.back().second |= int64_t{1} << l;
-      }
-      runs = std::max(runs, static_cast<int64_t>(list.size()));
-    }
-    if (runs > kMaxRuns) {
-      c.runs = 0;
-      any_scatter = true;
-      continue;
-    }
-    c.runs = std::max<int64_t>(runs, 1);
-    std::vector<int64_t> base(vector_runs.size() * static_cast<size_t>(c.runs), 0), mask(base.size(), 0);
-    for (size_t v = 0; v < vector_runs.size(); ++v)
-      for (size_t r = 0; r < vector_runs[v].size(); ++r) {
-        base[v * static_cast<size_t>(c.runs) + r] = vector_runs[v][r].first;
-        mask[v * static_cast<size_t>(c.runs) + r] = static_cast<int16_t>(static_cast<uint16_t>(vector_runs[v][r].second));
-      }
-    c.run_base = ir.table(fmt::format("{}.c{}.run_base", prefix, ci), ir.it, base);
-    c.run_mask = ir.table(fmt::format("{}.c{}.run_mask", prefix, ci), b.getInt16Ty(), mask);
-  }
-  p.in_base = ir.table(prefix + ".in_base", ir.it, in_base);
-  p.y0 = ir.table(prefix + ".y0", ir.it, y0);
-  p.x0 = ir.table(prefix + ".x0", ir.it, x0);
-  if (any_scatter) p.col_off = ir.table(prefix + ".col_off", ir.it, off);
-
-  // Statistics: an item owns rows [mb*MB, mb*MB + MB) of its column block.
-  RowStats st;
-  if (stats) st = row_stats(ir, b, p.items, p.MB, p.NBLK * p.MBn, 1, p.MBn, p.NBLK);
-  llvm::Value* apack = bf16 ? pack_a_bf16(ir, b, k.pool, prefix, d, K, a) : nullptr;
-  std::vector<llvm::Value*> captured{a, in, out};
-  if (bias) captured.push_back(bias);
-  if (apack) captured.push_back(apack);
-  if (st.partials) captured.push_back(st.partials);
-  emit_parallel_for(b, k.pool, prefix, c64(b, p.items), captured,
-                    [&](Builder& bb, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> cap) {
-    llvm::Value* a_ = cap[0];
-    llvm::Value* in_ = cap[1];
-    llvm::Value* out_ = cap[2];
-    llvm::Value* bias_ = bias ? cap[3] : nullptr;
-    llvm::Value* apack_ = apack ? cap[bias ? 4 : 3] : nullptr;
-    llvm::Value* partials = st.partials ? cap.back() : nullptr;
-    llvm::Value* bpack = p.Kmax > 0 ? ir.alloc(bb, p.Kmax * kNR * 4) : nullptr;  // one column block
-    llvm::Value* last = ir.slot(bb, bb.getInt64Ty());
-    bb.CreateStore(c64(bb, -1), last);
-    emit_for(bb, "item", begin, end, c64(bb, 1), [&](llvm::Value* item) {
-      llvm::Value* mb = bb.CreateURem(item, c64(bb, p.MBn));
-      llvm::Value* gb = bb.CreateUDiv(item, c64(bb, p.MBn));
-      llvm::Value* blk = bb.CreateURem(gb, c64(bb, p.NBLK));
-      llvm::Value* g = bb.CreateUDiv(gb, c64(bb, p.NBLK));
-      llvm::Value* row0 = bb.CreateMul(mb, c64(bb, p.MB));
-      llvm::Value* full_end = p.MBn == 1 ? c64(bb, p.Mfull) : min64(bb, bb.CreateAdd(row0, c64(bb, p.MB)), c64(bb, p.Mfull));
-      llvm::Value* slot = partials ? at_f64(bb, partials, bb.CreateMul(item, c64(bb, 2 * p.MB))) : nullptr;
-      if (slot) bb.CreateMemSet(slot, bb.getInt8(0), c64(bb, 2 * p.MB * 8), llvm::MaybeAlign(8));
-      for (const WindowClass& c : p.classes) {
-        auto run_class = [&] {
-          // This item: panels [p0, p0 + np) of class c, rows of block mb.
-          llvm::Value* local = bb.CreateSub(blk, c64(bb, c.first_block));
-          llvm::Value* p0 = bb.CreateAdd(c64(bb, c.first_panel), bb.CreateMul(local, c64(bb, c.block_panels)));
-          llvm::Value* np = min64(bb, c64(bb, c.block_panels), bb.CreateSub(c64(bb, c.first_panel + c.panels), p0));
-          const int64_t panel_floats = (bf16 ? round_up(K, 2) : c.T * d.kouter) * kNR;
-          if (panel_floats > 0) {
-            emit_if(bb, bb.CreateICmpNE(gb, bb.CreateLoad(bb.getInt64Ty(), last)), [&] {
-              emit_for(bb, "pack.panel", c64(bb, 0), np, c64(bb, 1), [&](llvm::Value* j) {
-                llvm::Value* panel = ir.at(bb, bpack, bb.CreateMul(j, c64(bb, panel_floats)));
-                window_pack(ir, bb, d, p, c, in_, g, bb.CreateAdd(p0, j), panel);
-                if (bf16) panel_to_bf16(ir, bb, panel, K);
-              }, LoopHints{.no_vectorize = true, .no_unroll = true});
-              bb.CreateStore(gb, last);
-            });
-          }
-          auto block = [&](int64_t mr, llvm::Value* row) {
-            emit_for(bb, "panel", c64(bb, 0), np, c64(bb, 1), [&](llvm::Value* j) {
-              auto acc = make_acc(ir, bb, mr);
-              llvm::Value* bp = panel_floats > 0 ? ir.at(bb, bpack, bb.CreateMul(j, c64(bb, panel_floats))) : nullptr;
-              if (bf16) {
-                llvm::Value* a_rows = bb.CreateGEP(bb.getInt32Ty(), bb.CreateBitCast(apack_, bb.getInt32Ty()->getPointerTo()),
-                                                   bb.CreateMul(bb.CreateAdd(bb.CreateMul(g, c64(bb, d.rows)), row), c64(bb, ceil_div(K, 2))));
-                bf16_kloop(ir, bb, K, mr, a_rows, bp, acc);
-              } else {
-                window_kloop(ir, bb, d, c, mr, a_, g, row, bp, acc);
-              }
-              llvm::Value* stat_rows = slot ? at_f64(bb, slot, bb.CreateSub(row, row0)) : nullptr;
-              window_store(ir, bb, d, p, c, mr, bias_, out_, g, row, bb.CreateAdd(p0, j), acc, stat_rows, p.MB);
-            }, LoopHints{.no_vectorize = true, .no_unroll = true});
-          };
-          if (p.Mfull > 0)
-            emit_for(bb, "rows", row0, full_end, c64(bb, kMR), [&](llvm::Value* row) { block(kMR, row); },
-                     LoopHints{.no_vectorize = true, .no_unroll = true});
-          if (p.Mtail > 0) {
-            auto tail = [&] { block(p.Mtail, c64(bb, p.Mfull)); };
-            if (p.MBn == 1) tail();
-            else emit_if(bb, bb.CreateICmpEQ(mb, c64(bb, p.MBn - 1)), tail);
-          }
-        };
-        if (p.classes.size() == 1) run_class();
-        else emit_if(bb, bb.CreateICmpULT(bb.CreateSub(blk, c64(bb, c.first_block)), c64(bb, c.blocks)), run_class);
-      }
-    }, LoopHints{.no_vectorize = true, .no_unroll = true});
-    if (bpack) ir.release(bb, bpack);
-  });
-  if (apack) ir.release(b, apack);
-  if (st.partials) finalize_row_stats(ir, b, d, st, bias, stats);
+  if (use_direct) return emit_direct(k, d, exact, a, in, bias, out, stats, unique_prefix(b, tag), direct_is_wide(d));
+  emit_im2col(k, d, Operands{a, in, bias, out, stats}, tag);
 }
 
 }  // namespace resnetc::codegen::llvm_backend
