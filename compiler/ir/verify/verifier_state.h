@@ -6,12 +6,14 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "compiler/ir/graph.h"
+#include "compiler/ir/shape_inference.h"
 
 namespace resnetc::ir::verify_detail {
 
@@ -49,6 +51,13 @@ class Verifier {
   // ops.cpp
   class KindContext;
   void check_op(OpId id);
+  void check_op_name(OpId id, const Op& op, const std::string& me);
+  void check_op_output(OpId id, const Op& op, const std::string& me);
+  std::optional<std::vector<Dims>> check_inputs(OpId id, const Op& op, const std::string& me);
+  void check_data_input(OpId id, const Op& op, const std::string& me, size_t k);
+  bool check_output_shape(const Op& op, const std::string& me, const std::vector<Dims>& data_shapes);
+  void check_params(const Op& op, const std::string& me, const Dims& first_shape);
+  void check_param(const Op& op, const std::string& me, const ParamSpec& spec, size_t index);
   void check_attrs(const Op& op, const std::string& me);
   void check_update_order(OpId id, const std::string& me);
 
