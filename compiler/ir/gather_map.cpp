@@ -21,7 +21,8 @@ std::vector<GatherRead> gather_reads(const FusedProgram& program, const FusedIns
     const GatherAxis& m = map[axis];
     constexpr int64_t kMax = int64_t{1} << 31;
     if (m.num < 1 || m.num > kMax || m.den < 1 || m.den > kMax)
-      throw std::invalid_argument(fmt::format("gather: axis {} maps by {}/{}, not by 1 to 2^31 over 1 to 2^31", axis, m.num, m.den));
+      throw std::invalid_argument(
+          fmt::format("gather: axis {} maps by {}/{}, not by 1 to 2^31 over 1 to 2^31", axis, m.num, m.den));
     GatherRead& r = reads[axis];
     r.num = m.num, r.den = m.den, r.extent = source[axis], r.stride = stride;
     r.off_grid = m.num % m.den != 0;

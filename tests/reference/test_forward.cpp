@@ -122,7 +122,8 @@ TEST_CASE("relu, add, flatten", "[reference][forward]") {
 namespace {
 
 // A gather's output, interpreted over `space` from one input of shape `x` holding `values`.
-std::vector<double> gathered(const Dims& x, const std::vector<double>& values, resnetc::ir::GatherMap map, const Dims& space) {
+std::vector<double> gathered(const Dims& x, const std::vector<double>& values, resnetc::ir::GatherMap map,
+                             const Dims& space) {
   resnetc::ir::ProgramBuilder p;
   const int32_t r = p.gather(0, std::move(map));
   const ops::TensorRef in{values, x};

@@ -176,8 +176,8 @@ class Registers {
   // Input `input` at the source of the element at `coords`, or 0 where an axis has none. Only
   // the checks that can fail are emitted; an axis checked for its range reads a clamped
   // coordinate, so the load stays inside the input and the line loop can load unconditionally.
-  llvm::Value* gather(Builder& b, llvm::ArrayRef<llvm::Value*> in, int32_t input, const std::vector<ir::GatherRead>& reads,
-                      llvm::ArrayRef<llvm::Value*> coords) const {
+  llvm::Value* gather(Builder& b, llvm::ArrayRef<llvm::Value*> in, int32_t input,
+                      const std::vector<ir::GatherRead>& reads, llvm::ArrayRef<llvm::Value*> coords) const {
     if (coords.size() != reads.size()) throw std::logic_error("fused: a gather outside the gathering map loop");
     llvm::Value* index = nullptr;
     llvm::Value* valid = nullptr;
@@ -237,7 +237,8 @@ std::vector<llvm::Value*> arrays_of(const KernelBody& k) {
 // Elements touched: the space once per elementwise load, plus the output.
 int64_t work_of(const ir::FusedProgram& program, const Space& s) {
   int64_t loads = 1;
-  for (const ir::FusedInstr& in : program.instrs) loads += in.code == FusedOpcode::Load || in.code == FusedOpcode::Gather ? 1 : 0;
+  for (const ir::FusedInstr& in : program.instrs)
+    loads += in.code == FusedOpcode::Load || in.code == FusedOpcode::Gather ? 1 : 0;
   return loads * s.total();
 }
 
@@ -308,7 +309,8 @@ void emit_map_lines(KernelBody& k, const ir::FusedProgram& program, const ir::Di
                 }
                 if (rank > 1) coords[0] = rest;
                 // A line of [N, C] runs across the channels: its channel registers are per element.
-                llvm::Value* plane = rank > 2 ? b.CreateNUWAdd(b.CreateNUWMul(coords[0], i64(b, s.channels)), coords[1]) : i64(b, 0);
+                llvm::Value* plane =
+                    rank > 2 ? b.CreateNUWAdd(b.CreateNUWMul(coords[0], i64(b, s.channels)), coords[1]) : i64(b, 0);
                 if (rank != 2) r.emit_channel(b, a, rank > 2 ? coords[1] : i64(b, 0));
                 llvm::Value* first = b.CreateNUWMul(line, i64(b, last), "first");
                 emit_for(
