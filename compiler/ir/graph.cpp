@@ -7,7 +7,8 @@ namespace resnetc::ir {
 
 bool reads_register_a(FusedOpcode code) {
   return code != FusedOpcode::Load && code != FusedOpcode::LoadChannel && code != FusedOpcode::Const &&
-         code != FusedOpcode::LoadPlane && code != FusedOpcode::MaskKey && code != FusedOpcode::AtLabel;
+         code != FusedOpcode::LoadPlane && code != FusedOpcode::MaskKey && code != FusedOpcode::AtLabel &&
+         code != FusedOpcode::Gather;
 }
 
 bool reads_register_b(FusedOpcode code) {
@@ -39,6 +40,7 @@ std::string_view fused_opcode_name(FusedOpcode code) {
     case FusedOpcode::Log: return "log";
     case FusedOpcode::AtLabel: return "at_label";
     case FusedOpcode::OnLabel: return "on_label";
+    case FusedOpcode::Gather: return "gather";
   }
   return "?";
 }
@@ -86,6 +88,14 @@ std::string format_program(const FusedProgram& p) {
       case FusedOpcode::MaskKey: args = fmt::format("{},{}", in.a, in.value); break;
       case FusedOpcode::Keep:
       case FusedOpcode::KeepSample: args = fmt::format("r{},r{},{}", in.a, in.b, in.value); break;
+      case FusedOpcode::Gather: {
+        std::vector<std::string> axes;
+        const auto b = static_cast<size_t>(in.b);
+        for (const GatherAxis& x : b < p.gathers.size() ? p.gathers[b] : GatherMap{})
+          axes.push_back(x.den == 1 ? fmt::format("{}", x.num) : fmt::format("{}/{}", x.num, x.den));
+        args = fmt::format("{},[{}]", in.a, fmt::join(axes, ","));
+        break;
+      }
       default:
         args = reads_register_b(in.code) ? fmt::format("r{},r{}", in.a, in.b) : fmt::format("r{}", in.a);
     }

@@ -79,8 +79,19 @@ enum class FusedOpcode : uint8_t {
   Log,          // log(r[a]) (natural)
   AtLabel,      // input `a` ([N, K]) at the row's label (a loss's row reduction only: ir/row_reduction.h)
   OnLabel,      // r[a] if the element's column is its row's label, else r[b] (the same)
+  Gather,       // input `a` (of the space's rank) at another element: the program's gather map `b`
+                // gives each axis's source coordinate from the element's; 0 where there is none
+                // (a Map kind's program only: ir/map_program.h)
 };
-inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::OnLabel;
+inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::Gather;
+
+// One axis of a gather map: the source coordinate is coord * num / den where den divides
+// coord * num and the result is inside the source's extent; else the element reads 0.
+struct GatherAxis {
+  int64_t num = 1, den = 1;
+  bool operator==(const GatherAxis&) const = default;
+};
+using GatherMap = std::vector<GatherAxis>;  // one per axis of the space
 
 struct FusedInstr {
   FusedOpcode code;
@@ -95,6 +106,7 @@ struct FusedProgram {
   // output row, summed over every axis of the space but the channel ([rows, C]).
   std::vector<int32_t> results;
   bool reduce = false;
+  std::vector<GatherMap> gathers = {};  // the Gather instructions' maps, by their `b`
   bool operator==(const FusedProgram&) const = default;
   bool empty() const { return instrs.empty(); }
 };
@@ -105,7 +117,8 @@ bool reads_register_b(FusedOpcode code);
 std::string_view fused_opcode_name(FusedOpcode code);
 // Whether a MaskKey of the program reads input `input` (an int32 (seed, step)).
 bool reads_mask_key(const FusedProgram& program, int32_t input);
-// "{r0=load(0); r1=channel(1,0); r2=sub(r0,r1)} -> r2", or "-> sum(r3,r4)" for a reduction.
+// "{r0=load(0); r1=channel(1,0); r2=sub(r0,r1)} -> r2", or "-> sum(r3,r4)" for a reduction; a
+// gather names its map per axis, "gather(0,[1,1,1/2,1/2])" (num, or num/den where den is not 1).
 std::string format_program(const FusedProgram& program);
 
 // One flat attribute record: every op reads the fields that concern it and the verifier

@@ -79,11 +79,11 @@ enum class Skeleton : uint8_t {
   WindowContraction,  // a matrix product over windows of the input (implicit GEMM): conv and its gradients
   Contraction,        // a dense matrix product: linear and its gradients
   PerChannel,         // per channel, over its N*H*W elements: sums (statistics, their gradients) and maps
-  Map,                // each output element from the input elements at one index (copies and broadcasts too)
+  Map,                // each output element from the inputs at its index or gathered from others (copies,
+                      // broadcasts, strided and zero-padded copies): a map program (ir/map_program.h)
   Window,             // each output element from a window of its input plane: pooling and its gradients
   Loss,               // per row of logits (a softmax over the classes), then the mean over the batch
   Update,             // in place over parameters and state: the optimizer, BatchNorm's running statistics
-  Shortcut,           // the option-A shortcut's strided gather with zero channels, and its scatter back
   Fused,              // the fusion passes' programs over the scalar instruction set
 };
 

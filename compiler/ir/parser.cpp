@@ -387,6 +387,12 @@ class Parser {
             expect(",");
             in.value = real();
             break;
+          case FusedOpcode::Gather:
+            in.a = static_cast<int32_t>(integer());
+            expect(",");
+            in.b = static_cast<int32_t>(p.gathers.size());
+            p.gathers.push_back(gather_map());
+            break;
           default:
             in.a = reg();
             if (reads_register_b(*code)) {
@@ -409,6 +415,21 @@ class Parser {
     while (accept(","));
     if (p.reduce) expect(")");
     return p;
+  }
+
+  // A gather's map, `[1,1,2,2]` or `[1,1,1/2,1/2]`: per axis num, or num/den.
+  GatherMap gather_map() {
+    GatherMap map;
+    expect("[");
+    if (!accept("]")) {
+      do {
+        GatherAxis axis{integer(), 1};
+        if (accept("/")) axis.den = integer();
+        map.push_back(axis);
+      } while (accept(","));
+      expect("]");
+    }
+    return map;
   }
 
   // The rest of an op's line: ` named X` and `// file:line[:col]`.

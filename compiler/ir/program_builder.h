@@ -32,6 +32,11 @@ class ProgramBuilder {
   int32_t log(int32_t a) { return push({FusedOpcode::Log, a, 0, 0}); }
   int32_t at_label(int32_t input) { return push({FusedOpcode::AtLabel, input, 0, 0}); }
   int32_t on_label(int32_t a, int32_t b) { return push({FusedOpcode::OnLabel, a, b, 0}); }
+  // Input `input` read through `map` (ir::FusedOpcode::Gather), the map added to the program's.
+  int32_t gather(int32_t input, GatherMap map) {
+    gathers_.push_back(std::move(map));
+    return push({FusedOpcode::Gather, input, static_cast<int32_t>(gathers_.size() - 1), 0});
+  }
   // 1 / sqrt(var + eps) from the variance row of a [2, C] statistics input (or a [C] one).
   int32_t inverse_std(int32_t input, int32_t row, double eps) {
     const int32_t var = channel(input, row);
@@ -40,9 +45,13 @@ class ProgramBuilder {
   // (x - mean) * invstd: BatchNorm's normalized input.
   int32_t normalized(int32_t x, int32_t mean, int32_t invstd) { return mul(sub(x, mean), invstd); }
 
-  FusedProgram map(int32_t result) && { return {std::move(instrs_), {result}, false}; }
-  FusedProgram map(std::vector<int32_t> results) && { return {std::move(instrs_), std::move(results), false}; }
-  FusedProgram reduce(std::vector<int32_t> results) && { return {std::move(instrs_), std::move(results), true}; }
+  FusedProgram map(int32_t result) && { return {std::move(instrs_), {result}, false, std::move(gathers_)}; }
+  FusedProgram map(std::vector<int32_t> results) && {
+    return {std::move(instrs_), std::move(results), false, std::move(gathers_)};
+  }
+  FusedProgram reduce(std::vector<int32_t> results) && {
+    return {std::move(instrs_), std::move(results), true, std::move(gathers_)};
+  }
 
  private:
   int32_t push(FusedInstr in) {
@@ -50,6 +59,7 @@ class ProgramBuilder {
     return static_cast<int32_t>(instrs_.size() - 1);
   }
   std::vector<FusedInstr> instrs_;
+  std::vector<GatherMap> gathers_;
 };
 
 }  // namespace resnetc::ir

@@ -40,6 +40,9 @@ ShapeResult Fused(std::span<const Dims> d, const Attrs& a) {
     if (static_cast<uint8_t>(in.code) > static_cast<uint8_t>(kLastFusedOpcode)) return bad("unknown opcode");
     if (in.code == FusedOpcode::AtLabel || in.code == FusedOpcode::OnLabel)
       return bad(fmt::format("{} reads a row's label: only a loss's row reduction has one", fused_opcode_name(in.code)));
+    // The fusion passes treat every load as reading the element's own index; a gather reads
+    // others', so only a Map kind's program (ir/map_program.h) has one, never a pass's.
+    if (in.code == FusedOpcode::Gather) return bad("gather reads other elements: only a Map kind's program may");
     if ((reads_register_a(in.code) && (in.a < 0 || in.a >= i)) || (reads_register_b(in.code) && (in.b < 0 || in.b >= i)))
       return bad("reads a register not defined before it");
     if (in.code == FusedOpcode::MaskKey &&

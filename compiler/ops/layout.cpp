@@ -3,9 +3,8 @@
 // Everything about these kinds that is not a backend kernel, one section per layer
 // (compiler/ops/family.h): shape rules, parameters and kind checks; gradients (those that read
 // no forward input carry the input's shape as their `shape` attribute); how the reference
-// executor runs them (flatten and reshape as their map programs, the copy `load(0)`, through
-// the fused interpreter; the shortcut's kernels are in reference/forward_ops.cpp and
-// backward_ops.cpp, view's in fused_ops.cpp).
+// executor runs them (flatten, reshape and the shortcut's two as their map programs, through the
+// fused interpreter; view's kernel is in reference/fused_ops.cpp).
 #include "compiler/ops/family.h"
 
 #if defined(RESNETC_OPS_IR)
@@ -28,6 +27,21 @@ FusedProgram Flatten(const Attrs&, const Dims&) {
 }
 
 FusedProgram Reshape(const Attrs& a, const Dims& out) { return Flatten(a, out); }
+
+// y[n, c, h, w] = x[n, c, h * sh, w * sw], 0 in the channels past x's (the gather's range).
+FusedProgram PadShortcut(const Attrs& a, const Dims&) {
+  ProgramBuilder p;
+  const int32_t x = p.gather(0, {{1, 1}, {1, 1}, {a.stride[0], 1}, {a.stride[1], 1}});
+  return std::move(p).map(x);
+}
+
+// Its adjoint: dx[n, c, h, w] = dy[n, c, h / sh, w / sw] where sh divides h and sw divides w,
+// else 0; dy's channels past x's are dropped.
+FusedProgram PadShortcutGrad(const Attrs& a, const Dims&) {
+  ProgramBuilder p;
+  const int32_t dy = p.gather(0, {{1, 1}, {1, 1}, {1, a.stride[0]}, {1, a.stride[1]}});
+  return std::move(p).map(dy);
+}
 
 }  // namespace map_programs
 
@@ -125,9 +139,9 @@ ops::Buffer map(ir::OpKind kind, const OpArgs& args) {
 
 ops::Buffer Flatten(const OpArgs& args) { return map(ir::OpKind::Flatten, args); }
 
-ops::Buffer PadShortcut(const OpArgs& args) { return ops::pad_shortcut(args.in(0), args.attrs, args.out_shape); }
+ops::Buffer PadShortcut(const OpArgs& args) { return map(ir::OpKind::PadShortcut, args); }
 
-ops::Buffer PadShortcutGrad(const OpArgs& args) { return ops::pad_shortcut_grad(args.in(0), args.attrs); }
+ops::Buffer PadShortcutGrad(const OpArgs& args) { return map(ir::OpKind::PadShortcutGrad, args); }
 
 ops::Buffer Reshape(const OpArgs& args) { return map(ir::OpKind::Reshape, args); }
 

@@ -72,20 +72,6 @@ Buffer avgpool_grad(const TensorRef& dy, const ir::Attrs& a) {
   return dx;
 }
 
-Buffer pad_shortcut_grad(const TensorRef& dy, const ir::Attrs& a) {
-  const ir::Dims& x = a.shape;
-  const int64_t cin = x[1], h = x[2], w = x[3];
-  const int64_t cout = dy.dim(1), oh = dy.dim(2), ow = dy.dim(3);
-  Buffer dx(static_cast<size_t>(ir::numel(x)));
-  for (int64_t n = 0; n < x[0]; ++n)
-    for (int64_t c = 0; c < cin; ++c)
-      for (int64_t i = 0; i < oh; ++i)
-        for (int64_t j = 0; j < ow; ++j)
-          dx[static_cast<size_t>(((n * cin + c) * h + i * a.stride[0]) * w + j * a.stride[1])] =
-              dy[((n * cout + c) * oh + i) * ow + j];
-  return dx;
-}
-
 Buffer linear_grad_input(const TensorRef& dy, const TensorRef& w) {
   const int64_t batch = dy.dim(0), out = w.dim(0), in = w.dim(1);
   Buffer dx(static_cast<size_t>(batch * in));

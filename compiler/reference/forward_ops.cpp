@@ -72,19 +72,6 @@ Buffer window_reduce(const TensorRef& x, const ir::WindowReduction& r, const ir:
   return y;
 }
 
-Buffer pad_shortcut(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape) {
-  const int64_t cin = x.dim(1), h = x.dim(2), w = x.dim(3);
-  const int64_t cout = y_shape[1], oh = y_shape[2], ow = y_shape[3];
-  Buffer y(static_cast<size_t>(ir::numel(y_shape)));
-  for (int64_t n = 0; n < y_shape[0]; ++n)
-    for (int64_t c = 0; c < cin; ++c)
-      for (int64_t i = 0; i < oh; ++i)
-        for (int64_t j = 0; j < ow; ++j)
-          y[static_cast<size_t>(((n * cout + c) * oh + i) * ow + j)] =
-              x[((n * cin + c) * h + i * a.stride[0]) * w + j * a.stride[1]];
-  return y;
-}
-
 Buffer copy(const TensorRef& x) { return Buffer(x.data.begin(), x.data.end()); }
 
 Buffer linear(const TensorRef& x, const TensorRef& w, const TensorRef* bias) {

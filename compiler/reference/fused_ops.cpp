@@ -2,13 +2,15 @@
 // (maps and per-channel reductions) interpreted in double, and views. The elementwise kinds of
 // the map table (ir/maps.def) run through the interpreter too, so the semantics of the scalar
 // opcodes below, in double, are what every backend's rendering of them is checked against (the
-// window renderers' combining opcodes too, reference/forward_ops.cpp).
+// window renderers' combining opcodes too, reference/forward_ops.cpp). The Map kinds
+// (ir/map_program.h: flatten, the option-A shortcut, ...) run here too.
 #include <fmt/format.h>
 
 #include <cmath>
 #include <stdexcept>
 
 #include "compiler/ir/fused_extent.h"
+#include "compiler/ir/gather_map.h"
 #include "compiler/ir/random_mask.h"
 #include "compiler/reference/ops.h"
 
@@ -37,6 +39,20 @@ double keep(double x, double key, int64_t index, double rate) {
              : 0.0;
 }
 
+// Input x at the source of element i of `space` through a gather's per-axis reads (ir/gather_map.h),
+// or 0 where some axis has none.
+double gather(const TensorRef& x, const std::vector<ir::GatherRead>& reads, const ir::Dims& space, int64_t i) {
+  int64_t source = 0;
+  for (size_t axis = space.size(); axis-- > 0;) {
+    const int64_t coord = i % space[axis] * reads[axis].num;
+    i /= space[axis];
+    const int64_t at = coord / reads[axis].den;
+    if (coord % reads[axis].den != 0 || at >= reads[axis].extent) return 0;
+    source += at * reads[axis].stride;
+  }
+  return x[source];
+}
+
 }  // namespace
 
 double scalar_op(ir::FusedOpcode code, double a, double b) {
@@ -62,7 +78,8 @@ double scalar_op(ir::FusedOpcode code, double a, double b) {
     case FusedOpcode::Keep:
     case FusedOpcode::KeepSample:
     case FusedOpcode::AtLabel:
-    case FusedOpcode::OnLabel: break;
+    case FusedOpcode::OnLabel:
+    case FusedOpcode::Gather: break;
   }
   throw std::logic_error(fmt::format("reference: {} is not arithmetic", ir::fused_opcode_name(code)));
 }
@@ -75,6 +92,10 @@ Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program,
   const auto rows = static_cast<int64_t>(program.results.size());
   Buffer out(static_cast<size_t>(program.reduce ? rows * channels : total), 0.0);
   std::vector<double> r(program.instrs.size());
+  std::vector<std::vector<ir::GatherRead>> reads(program.instrs.size());
+  for (size_t k = 0; k < program.instrs.size(); ++k)
+    if (const ir::FusedInstr& in = program.instrs[k]; in.code == FusedOpcode::Gather)
+      reads[k] = ir::gather_reads(program, in, space, inputs[static_cast<size_t>(in.a)].shape);
   for (int64_t i = 0; i < total; ++i) {
     const int64_t plane = i / inner, c = plane % channels;
     for (size_t k = 0; k < program.instrs.size(); ++k) {
@@ -89,6 +110,7 @@ Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program,
         case FusedOpcode::MaskKey: r[k] = mask_key(inputs[static_cast<size_t>(in.a)], in.value); break;
         case FusedOpcode::Keep: r[k] = keep(a, b, i, in.value); break;
         case FusedOpcode::KeepSample: r[k] = keep(a, b, plane / channels, in.value); break;
+        case FusedOpcode::Gather: r[k] = gather(inputs[static_cast<size_t>(in.a)], reads[k], space, i); break;
         default: r[k] = scalar_op(in.code, a, b);
       }
     }

@@ -44,8 +44,6 @@ Buffer window_reduce(const TensorRef& x, const ir::WindowReduction& r, const ir:
 Buffer copy(const TensorRef& x);
 // y = x W^T + b, W [out, in].
 Buffer linear(const TensorRef& x, const TensorRef& w, const TensorRef* bias);
-// Option-A shortcut: y[n, c, h, w] = x[n, c, h*s, w*s] for c < x's channels, else 0.
-Buffer pad_shortcut(const TensorRef& x, const ir::Attrs& a, const ir::Dims& y_shape);
 
 // ---- Backward (backward_ops.cpp) ----
 // dx of conv2d, x's shape in a.shape.
@@ -55,8 +53,6 @@ Buffer conv2d_grad_weight(const TensorRef& dy, const TensorRef& x, const ir::Att
 // Each window's gradient goes to the first maximum in row-major scan order (as PyTorch).
 Buffer maxpool_grad(const TensorRef& dy, const TensorRef& x, const ir::Attrs& a);
 Buffer avgpool_grad(const TensorRef& dy, const ir::Attrs& a);
-// pad_shortcut's adjoint: dx[n, c, h, w] = dy[n, c, h/s, w/s] where s divides h and w, else 0.
-Buffer pad_shortcut_grad(const TensorRef& dy, const ir::Attrs& a);
 // dx = dy W.
 Buffer linear_grad_input(const TensorRef& dy, const TensorRef& w);
 // dW = dy^T x.

@@ -9,6 +9,8 @@
 #include <string_view>
 
 #include "compiler/ir/channel_reduction.h"
+#include "compiler/ir/gather_map.h"
+#include "compiler/ir/map_program.h"
 #include "compiler/ir/ops.h"
 #include "compiler/ir/update_rule.h"
 #include "compiler/ir/row_reduction.h"
@@ -87,6 +89,45 @@ TEST_CASE("every Window kind, and no other, is a window reduction the renderers 
       CHECK_THROWS_AS(window_reduction(kind, Attrs{}, x), std::logic_error);
     }
   }
+}
+
+TEST_CASE("every Map kind, and no other, is a map program the fused renderers render") {
+  for (int k = 0; k <= static_cast<int>(kLastOpKind); ++k) {
+    const auto kind = static_cast<OpKind>(k);
+    INFO(op_kind_name(kind));
+    if (op_skeleton(kind) == Skeleton::Map) {
+      const FusedProgram p = map_program(kind, Attrs{}, {2, 3, 4, 5});
+      CHECK_FALSE(p.reduce);
+      CHECK(p.results.size() == 1);
+    } else {
+      CHECK_THROWS_AS(map_program(kind, Attrs{}, {2, 3, 4, 5}), std::logic_error);
+    }
+  }
+}
+
+TEST_CASE("the option-A shortcut and its gradient gather: strided, the padded channels and off-grid elements 0") {
+  Attrs a;
+  a.stride[0] = 2, a.stride[1] = 3;
+  const FusedProgram forward = map_program(OpKind::PadShortcut, a, {2, 8, 3, 2});
+  CHECK(format_program(forward) == "{r0=gather(0,[1,1,2,3])} -> r0");
+  const FusedProgram backward = map_program(OpKind::PadShortcutGrad, a, {2, 5, 5, 4});
+  CHECK(format_program(backward) == "{r0=gather(0,[1,1,1/2,1/3])} -> r0");
+  // Only the checks that can fail: the forward's channels past x's 5, the backward's rows and
+  // columns off the stride's grid; x [2, 5, 5, 4] is read at h * 2 <= 4 and w * 3 <= 3.
+  const std::vector<GatherRead> f = gather_reads(forward, forward.instrs[0], {2, 8, 3, 2}, {2, 5, 5, 4});
+  CHECK((f[1].past_end && !f[2].past_end && !f[3].past_end && !f[0].past_end));
+  CHECK((!f[0].off_grid && !f[1].off_grid && !f[2].off_grid && !f[3].off_grid));
+  CHECK((f[0].stride == 100 && f[1].stride == 20 && f[2].stride == 4 && f[3].stride == 1));
+  const std::vector<GatherRead> b = gather_reads(backward, backward.instrs[0], {2, 5, 5, 4}, {2, 8, 3, 2});
+  CHECK((b[2].off_grid && b[3].off_grid && !b[1].off_grid));
+  CHECK((!b[0].past_end && !b[1].past_end && !b[2].past_end && !b[3].past_end));
+  // A malformed gather is refused by name.
+  CHECK_THROWS_WITH(gather_reads(forward, forward.instrs[0], {2, 8, 3, 2}, {2, 5, 20}),
+                    "gather: a map of 4 axes reads [2, 5, 20] over the space [2, 8, 3, 2]");
+  FusedProgram zero = forward;
+  zero.gathers[0][2].den = 0;
+  CHECK_THROWS_WITH(gather_reads(zero, zero.instrs[0], {2, 8, 3, 2}, {2, 5, 5, 4}),
+                    "gather: axis 2 maps by 2/0, not by 1 to 2^31 over 1 to 2^31");
 }
 
 TEST_CASE("a pooling kind's reduction: its start, combining opcode and finalization, as PyTorch pools") {

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "compiler/ir/program_builder.h"
+#include "compiler/reference/ops.h"
 #include "reference_test_util.h"
 
 using namespace resnetc::reference;
@@ -115,6 +117,43 @@ TEST_CASE("relu, add, flatten", "[reference][forward]") {
   ex.set(other, {10, 20, 30});
   ex.run();
   CHECK_THAT(ex.get(y), Approx(std::vector<double>{11, 22, 33}));
+}
+
+namespace {
+
+// A gather's output, interpreted over `space` from one input of shape `x` holding `values`.
+std::vector<double> gathered(const Dims& x, const std::vector<double>& values, resnetc::ir::GatherMap map,
+                             const Dims& space) {
+  resnetc::ir::ProgramBuilder p;
+  const int32_t r = p.gather(0, std::move(map));
+  const ops::TensorRef in{values, x};
+  return ops::fused({&in, 1}, std::move(p).map(r), space);
+}
+
+}  // namespace
+
+TEST_CASE("gather reads each axis's source coordinate; 0 off the grid and past the source's end", "[reference][forward]") {
+  // Every second row and column of a 5x5 plane (2 does not divide 5: 3 of them), a third
+  // channel past the input's two.
+  CHECK(gathered({1, 2, 5, 5}, iota(50), {{1, 1}, {1, 1}, {2, 1}, {2, 1}}, {1, 3, 3, 3}) ==
+        std::vector<double>{1,  3,  5,  11, 13, 15, 21, 23, 25,  //
+                            26, 28, 30, 36, 38, 40, 46, 48, 50,  //
+                            0,  0,  0,  0,  0,  0,  0,  0,  0});
+  // The scatter back: h and w at half speed, 0 at the odd ones; dy's second channel unread.
+  CHECK(gathered({1, 2, 2, 3}, iota(12), {{1, 1}, {1, 1}, {1, 2}, {1, 2}}, {1, 1, 3, 5}) ==
+        std::vector<double>{1, 0, 2, 0, 3, 0, 0, 0, 0, 0, 4, 0, 5, 0, 6});
+  // num/den at once on a vector: w * 3 / 2 where w is even (0, 3, 6), 6 past the end of 6.
+  CHECK(gathered({6}, iota(6), {{3, 2}}, {6}) == std::vector<double>{1, 0, 4, 0, 0, 0});
+}
+
+TEST_CASE("pad_shortcut: every second row and column, zero channels appended", "[reference][forward]") {
+  Attrs a;
+  a.out_channels = 3;
+  a.stride[0] = a.stride[1] = 2;
+  Dims out;
+  CHECK(run_one(OpKind::PadShortcut, {1, 2, 3, 3}, iota(18), a, {}, &out) ==
+        std::vector<double>{1, 3, 7, 9, 10, 12, 16, 18, 0, 0, 0, 0});
+  CHECK(out == Dims{1, 3, 2, 2});
 }
 
 TEST_CASE("sigmoid and silu, finite for large |x|", "[reference][forward]") {

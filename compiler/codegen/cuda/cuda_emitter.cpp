@@ -196,9 +196,6 @@ void dispatch(detail::Emitter& e) {
     case Skeleton::Update:
       detail::emit_update(e);
       return;
-    case Skeleton::Shortcut:
-      detail::emit_shortcut(e);
-      return;
     case Skeleton::Fused:
       detail::emit_fused(e);
       return;

@@ -26,7 +26,6 @@ void dispatch(KernelBody& k) {
     case Skeleton::Window: return emit_pooling(k);
     case Skeleton::Loss: return emit_loss(k);
     case Skeleton::Update: return emit_update(k);
-    case Skeleton::Shortcut: return emit_shortcut(k);
     case Skeleton::Fused: return emit_fused(k);
     case Skeleton::Alias:  // the plan makes these views of their source, never kernels
     case Skeleton::None: break;  // lowered to fused maps at every level (passes/lower_maps.cpp)

@@ -52,11 +52,10 @@ void emit_convolution(KernelBody& k);  // WindowContraction: conv2d, conv2d_grad
 void emit_linear(KernelBody& k);       // Contraction: linear, linear_grad_input, linear_grad_weight
 // PerChannel: batchnorm, bn_stats, bn_apply, bn_grad_*, bias_grad, each by its ir::ChannelReduction
 void emit_channel_reduction(KernelBody& k);
-void emit_map(KernelBody& k);          // Map: flatten, reshape, global_avgpool_grad (emit/fused.cpp)
+void emit_map(KernelBody& k);          // Map: flatten, reshape, pad_shortcut(_grad), global_avgpool_grad (fused.cpp)
 void emit_pooling(KernelBody& k);      // Window: maxpool, avgpool, global_*pool, maxpool_grad, avgpool_grad
 void emit_loss(KernelBody& k);         // Loss: softmax_cross_entropy and its gradient
 void emit_update(KernelBody& k);       // Update: sgd_update, sgd_momentum_update, bn_running_update and their groups
-void emit_shortcut(KernelBody& k);     // Shortcut: pad_shortcut and its gradient
 void emit_fused(KernelBody& k);        // Fused: fused (the fusion pass's elementwise maps and reductions)
 
 }  // namespace resnetc::codegen::llvm_backend

@@ -137,11 +137,10 @@ void emit_convolution(Emitter& e);  // WindowContraction: Conv2d, ConvGradInput,
 void emit_linear(Emitter& e);       // Contraction: Linear, LinearGradInput, LinearGradWeight
 // PerChannel: BatchNorm, BnStats, BnApply, BnGradWeight, BnGradInput, BiasGrad, each by its ir::ChannelReduction
 void emit_channel_reduction(Emitter& e);
-void emit_map(Emitter& e);          // Map: Flatten, Reshape, GlobalAvgPoolGrad (emit/fused.cpp)
+void emit_map(Emitter& e);          // Map: Flatten, Reshape, PadShortcut(Grad), GlobalAvgPoolGrad (emit/fused.cpp)
 void emit_pooling(Emitter& e);      // Window: MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPoolGrad, AvgPoolGrad
 void emit_loss(Emitter& e);         // Loss: SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad
 void emit_update(Emitter& e);       // Update: SgdUpdate, SgdMomentumUpdate, BnRunningUpdate and their groups
-void emit_shortcut(Emitter& e);     // Shortcut: PadShortcut, PadShortcutGrad
 void emit_fused(Emitter& e);        // Fused: Fused (the fusion passes' elementwise programs)
 
 // ---- Shared generators ----

@@ -1,16 +1,18 @@
 // Fused elementwise programs (OpKind::Fused, made by the fusion passes; and the Map kinds'
-// programs from ir::map_program over their output's shape: flatten, reshape,
-// global_avgpool_grad): straight-line code over one element of an iteration space [N, C, ...]
-// (axis 1 the channel), emitted as one C++ declaration per instruction a result needs
-// (`const float r3 = r1 - r2;`); input a is `in<a>`.
+// programs from ir::map_program over their output's shape: flatten, reshape, pad_shortcut and
+// its gradient, global_avgpool_grad): straight-line code over one element of an iteration space
+// [N, C, ...] (axis 1 the channel), emitted as one C++ declaration per instruction a result
+// needs (`const float r3 = r1 - r2;`); input a is `in<a>`.
 // - map: an elementwise kernel (emit_elementwise_kernel: grid-stride, float4 when the sizes and
 //   alignments allow) in float; a channel load reads in<a>[row * C + c] through __ldg, c the
-//   element's channel, a plane load in<a>[i / INNER], the element's (n, c) plane.
+//   element's channel, a plane load in<a>[i / INNER], the element's (n, c) plane; a gather
+//   in<a> at the source of the element's coordinates at0, at1, ... (split from i once).
 // - reduce: the per-channel reduction of BatchNorm's statistics (emit_channel_reduce: chunks,
 //   partial sums in the workspace added in order by a second pass), in double like the other
 //   reductions; what depends on the channel only (channel loads, constants and what is computed
 //   from them alone) is evaluated once per block, outside the element loop.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -18,6 +20,7 @@
 
 #include "compiler/codegen/cuda/emit/emitter.h"
 #include "compiler/ir/fused_extent.h"
+#include "compiler/ir/gather_map.h"
 #include "compiler/ir/map_program.h"
 #include "compiler/ir/random_mask.h"
 
@@ -49,6 +52,7 @@ std::vector<bool> channel_uniform(const ir::FusedProgram& p) {
     switch (in.code) {
       case FusedOpcode::Load:
       case FusedOpcode::LoadPlane:
+      case FusedOpcode::Gather:
         break;
       case FusedOpcode::LoadChannel:
       case FusedOpcode::Const:
@@ -159,12 +163,47 @@ std::string fused_expression(const Emitter& e, const FusedInstr& in, bool dbl, c
       return fmt::format("{}({})", dbl ? "log" : "logf", reg(in.a));
     case FusedOpcode::AtLabel:  // the row renderer's (loss.cpp)
     case FusedOpcode::OnLabel:
+    case FusedOpcode::Gather:  // the map renderer's (gather_declaration, below)
       break;
   }
   throw std::invalid_argument(fmt::format("CUDA emitter: {}: unknown fused opcode", e.where()));
 }
 
 namespace {
+
+// The element's coordinate on each axis of `space`, at0 ... from its index i.
+std::string coordinates(const ir::Dims& space) {
+  std::vector<std::string> axes;
+  int64_t inner = 1;
+  for (size_t axis = space.size(); axis-- > 0;) {
+    const std::string index = inner == 1 ? "i" : fmt::format("i / {}", inner);
+    axes.push_back(axis == 0 ? fmt::format("at0 = {}", index) : fmt::format("at{} = {} % {}", axis, index, space[axis]));
+    inner *= space[axis];
+  }
+  return fmt::format("const I {};\n", fmt::join(axes, ", "));
+}
+
+// Gather instruction k: in<a> at the source of the element's coordinates, with only the checks
+// that can fail; the load is conditional, so a missing source is never read.
+std::string gather_declaration(const Emitter& e, const ir::FusedProgram& p, size_t k, const ir::Dims& space) {
+  const FusedInstr& in = p.instrs[k];
+  const auto input = static_cast<size_t>(in.a);
+  std::vector<std::string> terms, checks;
+  const std::vector<ir::GatherRead> reads = ir::gather_reads(p, in, space, e.in(input).shape);
+  for (size_t axis = 0; axis < reads.size(); ++axis) {
+    const ir::GatherRead& g = reads[axis];
+    std::string scaled = fmt::format("at{}", axis);
+    if (g.num != 1) scaled += fmt::format(" * {}", g.num);
+    const std::string at = g.den == 1 ? scaled : fmt::format("{} / {}", scaled, g.den);
+    if (g.off_grid) checks.push_back(fmt::format("{} % {} == 0", scaled, g.den));
+    if (g.past_end) checks.push_back(fmt::format("{} < {}", at, g.extent));
+    terms.push_back(g.stride == 1 ? at : fmt::format("{} * {}", at, g.stride));
+  }
+  const std::string load =
+      widened(e, e.in_index(input), fmt::format("__ldg(in{} + {})", in.a, fmt::join(terms, " + ")));
+  if (checks.empty()) return fmt::format("const float r{} = {};\n", k, load);
+  return fmt::format("const float r{} = {} ? {} : 0.0f;\n", k, fmt::join(checks, " && "), load);
+}
 
 void emit_program(Emitter& e, const ir::FusedProgram& p, const ir::Dims& space) {
   if (p.results.empty()) throw std::invalid_argument(fmt::format("CUDA emitter: {}: no result", e.where()));
@@ -174,10 +213,15 @@ void emit_program(Emitter& e, const ir::FusedProgram& p, const ir::Dims& space) 
   // What each input is read as: elementwise (a Load) and/or per channel or plane (a parameter).
   std::vector<bool> loaded(e.kernel().inputs.size(), false), per_channel(e.kernel().inputs.size(), false),
       integer(e.kernel().inputs.size(), false);
-  bool any_channel = false;
+  bool any_channel = false, any_gather = false;
+  int64_t max_elements = total;
   for (size_t k = 0; k < p.instrs.size(); ++k) {
     if (!live[k]) continue;
     const FusedInstr& in = p.instrs[k];
+    if (in.code == FusedOpcode::Gather) {
+      per_channel.at(static_cast<size_t>(in.a)) = any_gather = true;
+      max_elements = std::max(max_elements, ir::numel(e.in(static_cast<size_t>(in.a)).shape));
+    }
     if (in.code == FusedOpcode::Load) loaded.at(static_cast<size_t>(in.a)) = true;
     if (in.code == FusedOpcode::LoadChannel) per_channel.at(static_cast<size_t>(in.a)) = any_channel = true;
     if (in.code == FusedOpcode::LoadPlane) per_channel.at(static_cast<size_t>(in.a)) = true;
@@ -189,10 +233,10 @@ void emit_program(Emitter& e, const ir::FusedProgram& p, const ir::Dims& space) 
   if (!p.reduce) {
     using Mode = Elementwise::Mode;
     Elementwise w;
-    w.family = "fused_map";
+    w.family = any_gather ? "gather_map" : "fused_map";  // kernels are numbered per family
     w.comment = fmt::format("fused map over {}: {}", ir::format_dims(space), program);
     w.total = total;
-    w.max_elements = total;
+    w.max_elements = max_elements;
     Members m;
     m.constant("C", channels).constant("INNER", inner);
     w.members = m.str() + helpers;
@@ -206,13 +250,18 @@ void emit_program(Emitter& e, const ir::FusedProgram& p, const ir::Dims& space) 
     }
     w.streams.push_back({"y", Mode::Out, e.out_index()});
     if (any_channel) w.code = "const int c = (int)((i / INNER) % C);\n";
+    if (any_gather) w.code += coordinates(space);
     for (size_t k = 0; k < p.instrs.size(); ++k)
-      if (live[k]) w.code += declare(e, p, k, false, fmt::format("in{}_v", p.instrs[k].a), "i / INNER", "i");
+      if (live[k])
+        w.code += p.instrs[k].code == FusedOpcode::Gather
+                      ? gather_declaration(e, p, k, space)
+                      : declare(e, p, k, false, fmt::format("in{}_v", p.instrs[k].a), "i / INNER", "i");
     w.code += fmt::format("y_v = r{};", p.results[0]);
     emit_elementwise_kernel(e, w);
     return;
   }
 
+  if (any_gather) throw std::invalid_argument(fmt::format("CUDA emitter: {}: a reduction gathers", e.where()));
   const std::vector<bool> uniform = channel_uniform(p);
   ChannelReduce r;
   r.family = "fused_reduce";

@@ -14,8 +14,12 @@
 // - A space with one element per plane ([N, C], [N, C, 1, 1]) has no plane loop worth
 //   vectorizing: maps run along rows of channels instead, vectorized over the channels, the
 //   channel registers computed per element; reductions run per channel down the rows.
+// - A map that gathers (a Map kind's: the option-A shortcut) runs along lines of the space's
+//   last axis, the element's other coordinates split from the line's index once per line, so
+//   the vectorized line loop computes only its own axis's source coordinate.
 #include <llvm/IR/Intrinsics.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -27,6 +31,7 @@
 #include "compiler/codegen/llvm/emit/scalar_op.h"
 #include "compiler/codegen/llvm/kernel_emitter.h"
 #include "compiler/ir/fused_extent.h"
+#include "compiler/ir/gather_map.h"
 #include "compiler/ir/map_program.h"
 #include "compiler/ir/random_mask.h"
 
@@ -77,17 +82,20 @@ llvm::Value* keep(Builder& b, llvm::Value* x, llvm::Value* key, llvm::Value* ind
 // precomputed scale does.
 class Registers {
  public:
-  // `dtypes`: the inputs' (a bf16 input's loads widen its bits).
-  Registers(const ir::FusedProgram& program, int64_t channels, std::vector<ir::DType> dtypes)
-      : program_(program), channels_(channels), dtypes_(std::move(dtypes)), uniform_(program.instrs.size()), scaled_(program.instrs.size()),
-        wide_(program.instrs.size()), factor_(program.instrs.size()), scale_(program.instrs.size()),
-        value_(program.instrs.size()) {
+  // `dtypes`: the inputs' (a bf16 input's loads widen its bits); `reads`: each Gather's
+  // (ir::gather_reads), by instruction, empty where the program has none.
+  Registers(const ir::FusedProgram& program, int64_t channels, std::vector<ir::DType> dtypes,
+            std::vector<std::vector<ir::GatherRead>> reads = {})
+      : program_(program), channels_(channels), dtypes_(std::move(dtypes)), reads_(std::move(reads)),
+        uniform_(program.instrs.size()), scaled_(program.instrs.size()), wide_(program.instrs.size()),
+        factor_(program.instrs.size()), scale_(program.instrs.size()), value_(program.instrs.size()) {
     for (size_t i = 0; i < program.instrs.size(); ++i) {
       const ir::FusedInstr& in = program.instrs[i];
       const auto a = static_cast<size_t>(in.a), b = static_cast<size_t>(in.b);
       switch (in.code) {
         case FusedOpcode::Load:
-        case FusedOpcode::LoadPlane: uniform_[i] = false; break;
+        case FusedOpcode::LoadPlane:
+        case FusedOpcode::Gather: uniform_[i] = false; break;
         case FusedOpcode::LoadChannel:
         case FusedOpcode::Const:
         case FusedOpcode::MaskKey: uniform_[i] = true; break;
@@ -132,8 +140,9 @@ class Registers {
   }
 
   // The other registers at flat element i of the space, in float; `plane` is i's (n, c) plane,
-  // n * C + c, where LoadPlane reads.
-  void emit_element(Builder& b, llvm::ArrayRef<llvm::Value*> in, llvm::Value* i, llvm::Value* plane) {
+  // n * C + c, where LoadPlane reads; `coords` its coordinate on each axis, where Gather reads.
+  void emit_element(Builder& b, llvm::ArrayRef<llvm::Value*> in, llvm::Value* i, llvm::Value* plane,
+                    llvm::ArrayRef<llvm::Value*> coords = {}) {
     for (size_t r = 0; r < program_.instrs.size(); ++r) {
       if (uniform_[r]) continue;
       const ir::FusedInstr& ins = program_.instrs[r];
@@ -143,6 +152,8 @@ class Registers {
         value_[r] = load(b, in, ins.a, i);
       } else if (ins.code == FusedOpcode::LoadPlane) {
         value_[r] = load(b, in, ins.a, plane);
+      } else if (ins.code == FusedOpcode::Gather) {
+        value_[r] = gather(b, in, ins.a, reads_.at(r), coords);
       } else if (ins.code == FusedOpcode::Keep || ins.code == FusedOpcode::KeepSample) {
         llvm::Value* index = ins.code == FusedOpcode::Keep ? i : b.CreateUDiv(plane, i64(b, channels_), "sample");
         value_[r] = keep(b, value_[static_cast<size_t>(ins.a)], value_[static_cast<size_t>(ins.b)], index, ins.value);
@@ -162,6 +173,32 @@ class Registers {
     return load_element(b, in[i], index, dtypes_.at(i));
   }
 
+  // Input `input` at the source of the element at `coords`, or 0 where an axis has none. Only
+  // the checks that can fail are emitted; an axis checked for its range reads a clamped
+  // coordinate, so the load stays inside the input and the line loop can load unconditionally.
+  llvm::Value* gather(Builder& b, llvm::ArrayRef<llvm::Value*> in, int32_t input,
+                      const std::vector<ir::GatherRead>& reads, llvm::ArrayRef<llvm::Value*> coords) const {
+    if (coords.size() != reads.size()) throw std::logic_error("fused: a gather outside the gathering map loop");
+    llvm::Value* index = nullptr;
+    llvm::Value* valid = nullptr;
+    auto require = [&](llvm::Value* ok) { valid = valid ? b.CreateAnd(valid, ok) : ok; };
+    for (size_t axis = 0; axis < reads.size(); ++axis) {
+      const ir::GatherRead& g = reads[axis];
+      llvm::Value* scaled = g.num == 1 ? coords[axis] : b.CreateNUWMul(coords[axis], i64(b, g.num));
+      llvm::Value* at = g.den == 1 ? scaled : b.CreateUDiv(scaled, i64(b, g.den));
+      if (g.off_grid) require(b.CreateICmpEQ(b.CreateURem(scaled, i64(b, g.den)), i64(b, 0)));
+      if (g.past_end) {
+        llvm::Value* inside = b.CreateICmpULT(at, i64(b, g.extent));
+        require(inside);
+        at = b.CreateSelect(inside, at, i64(b, g.extent - 1));
+      }
+      if (g.stride != 1) at = b.CreateNUWMul(at, i64(b, g.stride));
+      index = index ? b.CreateNUWAdd(index, at) : at;
+    }
+    llvm::Value* v = load(b, in, input, index);
+    return valid ? b.CreateSelect(valid, v, f32(b, 0)) : v;
+  }
+
   // A varying register times a uniform one: base * (the factors' product), base the first
   // register of the chain that is not such a product; operand the varying factor.
   struct Scaled {
@@ -171,6 +208,7 @@ class Registers {
   const ir::FusedProgram& program_;
   int64_t channels_;
   std::vector<ir::DType> dtypes_;
+  std::vector<std::vector<ir::GatherRead>> reads_;
   std::vector<bool> uniform_;
   std::vector<Scaled> scaled_;
   std::vector<llvm::Value*> wide_;    // uniform registers, double
@@ -199,7 +237,8 @@ std::vector<llvm::Value*> arrays_of(const KernelBody& k) {
 // Elements touched: the space once per elementwise load, plus the output.
 int64_t work_of(const ir::FusedProgram& program, const Space& s) {
   int64_t loads = 1;
-  for (const ir::FusedInstr& in : program.instrs) loads += in.code == FusedOpcode::Load ? 1 : 0;
+  for (const ir::FusedInstr& in : program.instrs)
+    loads += in.code == FusedOpcode::Load || in.code == FusedOpcode::Gather ? 1 : 0;
   return loads * s.total();
 }
 
@@ -239,6 +278,54 @@ void emit_map_rows(KernelBody& k, const ir::FusedProgram& program, const Space& 
                     // Fewer channels than the narrowest vector's 4 floats: nothing to vectorize,
                     // and LLVM rotates a 2-trip loop into a form its forced vectorizer warns about.
                     s.channels < 4 ? kOuter : kVector);
+              }, kOuter);
+            });
+}
+
+bool gathers(const ir::FusedProgram& program) {
+  return std::any_of(program.instrs.begin(), program.instrs.end(),
+                     [](const ir::FusedInstr& in) { return in.code == FusedOpcode::Gather; });
+}
+
+// A map that gathers, along lines of the space's last axis: the line's coordinates on the other
+// axes (and so its channel and plane, in a space of rank 3 and more) once per line.
+void emit_map_lines(KernelBody& k, const ir::FusedProgram& program, const ir::Dims& space) {
+  const Space s = space_of(space);
+  const size_t rank = space.size();
+  const int64_t last = space.back(), lines = ir::numel(space) / last;
+  std::vector<std::vector<ir::GatherRead>> reads(program.instrs.size());
+  for (size_t r = 0; r < program.instrs.size(); ++r)
+    if (const ir::FusedInstr& in = program.instrs[r]; in.code == FusedOpcode::Gather)
+      reads[r] = ir::gather_reads(program, in, space, k.in_shape(static_cast<size_t>(in.a)));
+  for_range(k, "lines", lines, work_of(program, s), arrays_of(k),
+            [&](Builder& b, llvm::Value* begin, llvm::Value* end, llvm::ArrayRef<llvm::Value*> a) {
+              Registers r(program, s.channels, input_dtypes(k), reads);
+              emit_for(b, "line", begin, end, i64(b, 1), [&](llvm::Value* line) {
+                std::vector<llvm::Value*> coords(rank);
+                llvm::Value* rest = line;
+                for (size_t axis = rank - 1; axis-- > 1;) {
+                  coords[axis] = b.CreateURem(rest, i64(b, space[axis]));
+                  rest = b.CreateUDiv(rest, i64(b, space[axis]));
+                }
+                if (rank > 1) coords[0] = rest;
+                // A line of [N, C] runs across the channels: its channel registers are per element.
+                llvm::Value* plane =
+                    rank > 2 ? b.CreateNUWAdd(b.CreateNUWMul(coords[0], i64(b, s.channels)), coords[1]) : i64(b, 0);
+                if (rank != 2) r.emit_channel(b, a, rank > 2 ? coords[1] : i64(b, 0));
+                llvm::Value* first = b.CreateNUWMul(line, i64(b, last), "first");
+                emit_for(
+                    b, "j", 0, last, 1,
+                    [&](llvm::Value* j) {
+                      llvm::Value* i = b.CreateNUWAdd(first, j);
+                      coords[rank - 1] = j;
+                      if (rank == 2) {
+                        r.emit_channel(b, a, j);
+                        plane = i;
+                      }
+                      r.emit_element(b, a, i, plane, coords);
+                      store_element(b, r.result(0), a.back(), i, output_dtype(k));
+                    },
+                    last < 4 ? kOuter : kVector);
               }, kOuter);
             });
 }
@@ -311,6 +398,10 @@ void emit_reduce_rows(KernelBody& k, const ir::FusedProgram& program, const Spac
 
 void emit_program(KernelBody& k, const ir::FusedProgram& program, const ir::Dims& space) {
   const Space s = space_of(space);
+  if (gathers(program)) {
+    if (program.reduce) throw std::logic_error("fused: a reduction gathers (only a Map kind's map may)");
+    return emit_map_lines(k, program, space);
+  }
   if (program.reduce) return s.inner == 1 ? emit_reduce_rows(k, program, s) : emit_reduce_planes(k, program, s);
   return s.inner == 1 ? emit_map_rows(k, program, s) : emit_map_planes(k, program, s);
 }
@@ -344,7 +435,8 @@ llvm::Value* scalar_op(Builder& b, FusedOpcode code, llvm::Value* x, llvm::Value
     case FusedOpcode::Keep:
     case FusedOpcode::KeepSample:
     case FusedOpcode::AtLabel:
-    case FusedOpcode::OnLabel: break;
+    case FusedOpcode::OnLabel:
+    case FusedOpcode::Gather: break;
   }
   throw std::logic_error(fmt::format("fused: {} is not arithmetic", ir::fused_opcode_name(code)));
 }
