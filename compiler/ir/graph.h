@@ -79,13 +79,15 @@ enum class FusedOpcode : uint8_t {
   Log,          // log(r[a]) (natural)
   AtLabel,      // input `a` ([N, K]) at the row's label (a loss's row reduction only: ir/row_reduction.h)
   OnLabel,      // r[a] if the element's column is its row's label, else r[b] (the same)
+  Select,       // r[a] > 0 ? r[b] : r[c] (a NaN r[a] selects r[c])
 };
-inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::OnLabel;
+inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::Select;
 
 struct FusedInstr {
   FusedOpcode code;
   int32_t a = 0, b = 0;
   double value = 0;
+  int32_t c = 0;  // Select's third register (after `value`, so {code, a, b, value} stays as it was)
   bool operator==(const FusedInstr&) const = default;
 };
 
@@ -99,9 +101,12 @@ struct FusedProgram {
   bool empty() const { return instrs.empty(); }
 };
 
-// Whether a fused instruction reads registers a and b.
+// Whether a fused instruction reads registers a, b and c.
 bool reads_register_a(FusedOpcode code);
 bool reads_register_b(FusedOpcode code);
+bool reads_register_c(FusedOpcode code);
+// Whether every register `in` reads is one where `marked` is true (e.g. channel-uniform ones).
+bool reads_only(const FusedInstr& in, const std::vector<bool>& marked);
 std::string_view fused_opcode_name(FusedOpcode code);
 // Whether a MaskKey of the program reads input `input` (an int32 (seed, step)).
 bool reads_mask_key(const FusedProgram& program, int32_t input);

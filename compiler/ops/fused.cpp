@@ -40,7 +40,8 @@ ShapeResult Fused(std::span<const Dims> d, const Attrs& a) {
     if (static_cast<uint8_t>(in.code) > static_cast<uint8_t>(kLastFusedOpcode)) return bad("unknown opcode");
     if (in.code == FusedOpcode::AtLabel || in.code == FusedOpcode::OnLabel)
       return bad(fmt::format("{} reads a row's label: only a loss's row reduction has one", fused_opcode_name(in.code)));
-    if ((reads_register_a(in.code) && (in.a < 0 || in.a >= i)) || (reads_register_b(in.code) && (in.b < 0 || in.b >= i)))
+    if ((reads_register_a(in.code) && (in.a < 0 || in.a >= i)) || (reads_register_b(in.code) && (in.b < 0 || in.b >= i)) ||
+        (reads_register_c(in.code) && (in.c < 0 || in.c >= i)))
       return bad("reads a register not defined before it");
     if (in.code == FusedOpcode::MaskKey &&
         (in.a < 0 || static_cast<size_t>(in.a) >= d.size() || d[static_cast<size_t>(in.a)] != Dims{2}))

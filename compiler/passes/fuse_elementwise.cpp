@@ -49,7 +49,7 @@ std::optional<FusedProgram> as_map(const ir::Op& op) {
 class Emitter {
  public:
   int32_t push(FusedInstr in) {
-    auto key = std::tuple{in.code, in.a, in.b, in.value};
+    auto key = std::tuple{in.code, in.a, in.b, in.c, in.value};
     auto [it, inserted] = seen_.emplace(key, static_cast<int32_t>(instrs_.size()));
     if (inserted) instrs_.push_back(in);
     return it->second;
@@ -58,7 +58,7 @@ class Emitter {
 
  private:
   std::vector<FusedInstr> instrs_;
-  std::map<std::tuple<FusedOpcode, int32_t, int32_t, double>, int32_t> seen_;
+  std::map<std::tuple<FusedOpcode, int32_t, int32_t, int32_t, double>, int32_t> seen_;
 };
 
 // Whether instruction `code` names an input in `a` (a mask key its (seed, step)).
@@ -83,6 +83,7 @@ std::vector<int32_t> append(Emitter& out, const FusedProgram& from, const std::v
     } else {
       if (ir::reads_register_a(in.code)) in.a = reg[static_cast<size_t>(in.a)];
       if (ir::reads_register_b(in.code)) in.b = reg[static_cast<size_t>(in.b)];
+      if (ir::reads_register_c(in.code)) in.c = reg[static_cast<size_t>(in.c)];
     }
     reg[k] = out.push(in);
   }
