@@ -14,7 +14,16 @@ bool reads_register_a(FusedOpcode code) {
 bool reads_register_b(FusedOpcode code) {
   return code == FusedOpcode::Add || code == FusedOpcode::Sub || code == FusedOpcode::Mul ||
          code == FusedOpcode::ReluMask || code == FusedOpcode::Max || code == FusedOpcode::Keep ||
-         code == FusedOpcode::KeepSample || code == FusedOpcode::Div || code == FusedOpcode::OnLabel;
+         code == FusedOpcode::KeepSample || code == FusedOpcode::Div || code == FusedOpcode::OnLabel ||
+         code == FusedOpcode::Select;
+}
+
+bool reads_register_c(FusedOpcode code) { return code == FusedOpcode::Select; }
+
+bool reads_only(const FusedInstr& in, const std::vector<bool>& marked) {
+  return (!reads_register_a(in.code) || marked.at(static_cast<size_t>(in.a))) &&
+         (!reads_register_b(in.code) || marked.at(static_cast<size_t>(in.b))) &&
+         (!reads_register_c(in.code) || marked.at(static_cast<size_t>(in.c)));
 }
 
 std::string_view fused_opcode_name(FusedOpcode code) {
@@ -41,6 +50,7 @@ std::string_view fused_opcode_name(FusedOpcode code) {
     case FusedOpcode::AtLabel: return "at_label";
     case FusedOpcode::OnLabel: return "on_label";
     case FusedOpcode::Gather: return "gather";
+    case FusedOpcode::Select: return "select";
   }
   return "?";
 }
@@ -96,6 +106,7 @@ std::string format_program(const FusedProgram& p) {
         args = fmt::format("{},[{}]", in.a, fmt::join(axes, ","));
         break;
       }
+      case FusedOpcode::Select: args = fmt::format("r{},r{},r{}", in.a, in.b, in.c); break;
       default:
         args = reads_register_b(in.code) ? fmt::format("r{},r{}", in.a, in.b) : fmt::format("r{}", in.a);
     }

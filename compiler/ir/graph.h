@@ -82,8 +82,9 @@ enum class FusedOpcode : uint8_t {
   Gather,       // input `a` (of the space's rank) at another element: the program's gather map `b`
                 // gives each axis's source coordinate from the element's; 0 where there is none
                 // (a Map kind's program only: ir/map_program.h)
+  Select,       // r[a] > 0 ? r[b] : r[c] (a NaN r[a] selects r[c])
 };
-inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::Gather;
+inline constexpr FusedOpcode kLastFusedOpcode = FusedOpcode::Select;
 
 // One axis of a gather map: the source coordinate is coord * num / den where den divides
 // coord * num and the result is inside the source's extent; else the element reads 0.
@@ -97,6 +98,7 @@ struct FusedInstr {
   FusedOpcode code;
   int32_t a = 0, b = 0;
   double value = 0;
+  int32_t c = 0;  // Select's third register (after `value`, so {code, a, b, value} stays as it was)
   bool operator==(const FusedInstr&) const = default;
 };
 
@@ -111,9 +113,12 @@ struct FusedProgram {
   bool empty() const { return instrs.empty(); }
 };
 
-// Whether a fused instruction reads registers a and b.
+// Whether a fused instruction reads registers a, b and c.
 bool reads_register_a(FusedOpcode code);
 bool reads_register_b(FusedOpcode code);
+bool reads_register_c(FusedOpcode code);
+// Whether every register `in` reads is one where `marked` is true (e.g. channel-uniform ones).
+bool reads_only(const FusedInstr& in, const std::vector<bool>& marked);
 std::string_view fused_opcode_name(FusedOpcode code);
 // Whether a MaskKey of the program reads input `input` (an int32 (seed, step)).
 bool reads_mask_key(const FusedProgram& program, int32_t input);

@@ -6,22 +6,26 @@
 
 namespace resnetc::ir::maps {
 
-Expr::Expr(double constant) : node_(std::make_shared<const Node>(Node{FusedOpcode::Const, {}, constant, -1, {}, {}})) {}
+Expr::Expr(double constant) : node_(std::make_shared<const Node>(Node{FusedOpcode::Const, {}, constant, -1, {}, {}, {}})) {}
 
 Expr Expr::leaf(Operand operand) {
-  return Expr(std::make_shared<const Node>(Node{FusedOpcode::Load, operand, 0, -1, {}, {}}));
+  return Expr(std::make_shared<const Node>(Node{FusedOpcode::Load, operand, 0, -1, {}, {}, {}}));
 }
 
 Expr Expr::attribute(int32_t index, double fallback) {
-  return Expr(std::make_shared<const Node>(Node{FusedOpcode::Const, {}, fallback, index, {}, {}}));
+  return Expr(std::make_shared<const Node>(Node{FusedOpcode::Const, {}, fallback, index, {}, {}, {}}));
 }
 
 Expr Expr::apply(FusedOpcode code, const Expr& a) {
-  return Expr(std::make_shared<const Node>(Node{code, {}, 0, -1, a.node_, {}}));
+  return Expr(std::make_shared<const Node>(Node{code, {}, 0, -1, a.node_, {}, {}}));
 }
 
 Expr Expr::apply(FusedOpcode code, const Expr& a, const Expr& b) {
-  return Expr(std::make_shared<const Node>(Node{code, {}, 0, -1, a.node_, b.node_}));
+  return Expr(std::make_shared<const Node>(Node{code, {}, 0, -1, a.node_, b.node_, {}}));
+}
+
+Expr Expr::apply(FusedOpcode code, const Expr& a, const Expr& b, const Expr& c) {
+  return Expr(std::make_shared<const Node>(Node{code, {}, 0, -1, a.node_, b.node_, c.node_}));
 }
 
 Expr Expr::per_plane() const {
@@ -38,6 +42,9 @@ Expr operator*(const Expr& a, const Expr& b) { return Expr::apply(FusedOpcode::M
 Expr relu(const Expr& a) { return Expr::apply(FusedOpcode::Relu, a); }
 Expr sigmoid(const Expr& a) { return Expr::apply(FusedOpcode::Sigmoid, a); }
 Expr relu_mask(const Expr& value, const Expr& gate) { return Expr::apply(FusedOpcode::ReluMask, value, gate); }
+Expr select(const Expr& gate, const Expr& then, const Expr& otherwise) {
+  return Expr::apply(FusedOpcode::Select, gate, then, otherwise);
+}
 
 namespace {
 
@@ -47,7 +54,8 @@ bool is_leaf(const Node& n) { return n.code == FusedOpcode::Load || n.code == Fu
 
 bool reads_per_plane(const Node& n, int32_t index) {
   if (n.code == FusedOpcode::LoadPlane) return n.operand == Operand{Operand::Role::Input, index};
-  return (n.a && reads_per_plane(*n.a, index)) || (n.b && reads_per_plane(*n.b, index));
+  return (n.a && reads_per_plane(*n.a, index)) || (n.b && reads_per_plane(*n.b, index)) ||
+         (n.c && reads_per_plane(*n.c, index));
 }
 
 // Emits instructions with value numbering: an instruction equal to an earlier one is that one.
@@ -67,10 +75,11 @@ class Compiler {
     } else {
       if (n.a) in.a = emit(*n.a);
       if (n.b) in.b = emit(*n.b);
+      if (n.c) in.c = emit(*n.c);
     }
     // An attribute is never the same instruction as a constant that equals its fallback.
     const auto next = static_cast<int32_t>(instrs_.size());
-    auto [it, inserted] = seen_.emplace(std::tuple{in.code, in.a, in.b, in.value, n.attribute}, next);
+    auto [it, inserted] = seen_.emplace(std::tuple{in.code, in.a, in.b, in.c, in.value, n.attribute}, next);
     if (inserted) {
       instrs_.push_back(in);
       if (n.attribute >= 0) immediates_.push_back({next, n.attribute});
@@ -91,7 +100,7 @@ class Compiler {
   const std::vector<bool>& per_plane_;
   std::vector<FusedInstr> instrs_;
   std::vector<Immediate> immediates_;
-  std::map<std::tuple<FusedOpcode, int32_t, int32_t, double, int32_t>, int32_t> seen_;
+  std::map<std::tuple<FusedOpcode, int32_t, int32_t, int32_t, double, int32_t>, int32_t> seen_;
 };
 
 }  // namespace

@@ -32,6 +32,7 @@ class Expr {
   static Expr attribute(int32_t index, double fallback);
   static Expr apply(FusedOpcode code, const Expr& a);
   static Expr apply(FusedOpcode code, const Expr& a, const Expr& b);
+  static Expr apply(FusedOpcode code, const Expr& a, const Expr& b, const Expr& c);
   // The same expression, its leaf read as a [N, C, 1, 1] gate at the element's sample and
   // channel (LoadPlane); `e` must be a leaf.
   Expr per_plane() const;
@@ -49,7 +50,7 @@ struct Expr::Node {
   Operand operand{};  // a leaf's
   double value = 0;   // Const's
   int32_t attribute = -1;  // a Const that is the row's attribute this index
-  std::shared_ptr<const Node> a, b;
+  std::shared_ptr<const Node> a, b, c;
 };
 
 // The operations a row may use, one per opcode of the scalar instruction set.
@@ -60,6 +61,8 @@ Expr relu(const Expr& a);
 Expr sigmoid(const Expr& a);
 // value where gate > 0, else 0 (relu's gradient, with gate relu's output).
 Expr relu_mask(const Expr& value, const Expr& gate);
+// then where gate > 0, else otherwise (a NaN gate too).
+Expr select(const Expr& gate, const Expr& then, const Expr& otherwise);
 // Input `leaf` read per plane: a [N, C, 1, 1] (or [N, C]) gate broadcast over each (n, c) plane.
 inline Expr plane(const Expr& leaf) { return leaf.per_plane(); }
 

@@ -399,6 +399,10 @@ class Parser {
               expect(",");
               in.b = reg();
             }
+            if (reads_register_c(*code)) {
+              expect(",");
+              in.c = reg();
+            }
             if (*code == FusedOpcode::Keep || *code == FusedOpcode::KeepSample) {
               expect(",");
               in.value = real();

@@ -3,7 +3,8 @@
 // and bn_grad_input (the bias's gradient is dense.cpp's bias_grad). Everything about these
 // kinds that is not a backend kernel, one section per layer (compiler/ops/family.h): shape
 // rules, parameters and kind checks; each kind's ir::ChannelReduction, which the backends render
-// and the reference interprets (reference/channel_reduce.cpp); gradients; how the reference
+// and the reference interprets (reference/channel_reduce.cpp), and batchnorm's and bn_apply's
+// elementwise form, the fused map fuse-elementwise makes of them; gradients; how the reference
 // executor runs them.
 #include "compiler/ops/family.h"
 
@@ -14,6 +15,7 @@
 #include <stdexcept>
 
 #include "compiler/ir/channel_reduction.h"
+#include "compiler/ir/elementwise_form.h"
 #include "compiler/ir/fused_extent.h"
 #include "compiler/ir/program_builder.h"
 #include "compiler/ir/shape_rules/checks.h"
@@ -29,6 +31,10 @@ namespace {
 struct AffineInputs {
   int32_t inputs, mean, mean_row, var, var_row, weight, bias;
 };
+// x, weight, bias, running_mean, running_var -> y, by the running statistics
+constexpr AffineInputs kBatchNormInputs{.inputs = 5, .mean = 3, .mean_row = 0, .var = 4, .var_row = 0, .weight = 1, .bias = 2};
+// x, stats [2, C], weight, bias -> y, by the batch's mean and variance
+constexpr AffineInputs kBnApplyInputs{.inputs = 4, .mean = 1, .mean_row = 0, .var = 1, .var_row = 1, .weight = 2, .bias = 3};
 
 // batchnorm and bn_apply: y = (x - mean) * scale + bias, no sums. The finalize makes the
 // channel's scale, weight / sqrt(var + eps), in double; the map reads the mean and the bias
@@ -46,6 +52,19 @@ ChannelReduction affine(const AffineInputs& in, double eps) {
   return r;
 }
 
+// batchnorm and bn_apply as one fused map: ((x - mean) * invstd) * weight + bias, every factor
+// in float at the element. Another rounding than affine()'s one per-channel scale, kept because
+// the fused maps have always computed it so and plans and training stay bit for bit as they were.
+FusedProgram normalized_map(const AffineInputs& in, double eps) {
+  ProgramBuilder p;
+  const int32_t x = p.load(0);
+  const int32_t mean = p.channel(in.mean, in.mean_row);
+  const int32_t invstd = p.inverse_std(in.var, in.var_row, eps);
+  const int32_t xhat = p.normalized(x, mean, invstd);
+  const int32_t scaled = p.mul(xhat, p.channel(in.weight));
+  return std::move(p).map(p.add(scaled, p.channel(in.bias)));
+}
+
 }  // namespace
 
 // bias_grad is dense.cpp's kind, but a per-channel sum like BatchNorm's: described here with them.
@@ -54,10 +73,8 @@ ChannelReduction channel_reduction(OpKind kind, const Attrs& a, std::span<const 
   // and the programs' register numbers must not depend on the compiler.
   ProgramBuilder t, f;
   switch (kind) {
-    case OpKind::BatchNorm:  // x, weight, bias, running_mean, running_var -> y, by the running statistics
-      return affine({.inputs = 5, .mean = 3, .mean_row = 0, .var = 4, .var_row = 0, .weight = 1, .bias = 2}, a.eps);
-    case OpKind::BnApply:  // x, stats [2, C], weight, bias -> y, by the batch's mean and variance
-      return affine({.inputs = 4, .mean = 1, .mean_row = 0, .var = 1, .var_row = 1, .weight = 2, .bias = 3}, a.eps);
+    case OpKind::BatchNorm: return affine(kBatchNormInputs, a.eps);
+    case OpKind::BnApply: return affine(kBnApplyInputs, a.eps);
     case OpKind::BnStats: {  // x -> [2, C]: the mean and the biased variance
       ChannelReduction r{0, 1, {}, {}, {}};
       const int32_t x = t.load(0);
@@ -133,6 +150,9 @@ ChannelReduction channel_reduction(OpKind kind, const Attrs& a, std::span<const 
   }
   throw std::logic_error(fmt::format("channel_reduction: {} is not a per-channel reduction", op_kind_name(kind)));
 }
+
+FusedProgram elementwise_forms::BatchNorm(const Attrs& a) { return normalized_map(kBatchNormInputs, a.eps); }
+FusedProgram elementwise_forms::BnApply(const Attrs& a) { return normalized_map(kBnApplyInputs, a.eps); }
 
 namespace shape_rules {
 

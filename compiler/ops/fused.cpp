@@ -43,7 +43,8 @@ ShapeResult Fused(std::span<const Dims> d, const Attrs& a) {
     // The fusion passes treat every load as reading the element's own index; a gather reads
     // others', so only a Map kind's program (ir/map_program.h) has one, never a pass's.
     if (in.code == FusedOpcode::Gather) return bad("gather reads other elements: only a Map kind's program may");
-    if ((reads_register_a(in.code) && (in.a < 0 || in.a >= i)) || (reads_register_b(in.code) && (in.b < 0 || in.b >= i)))
+    if ((reads_register_a(in.code) && (in.a < 0 || in.a >= i)) || (reads_register_b(in.code) && (in.b < 0 || in.b >= i)) ||
+        (reads_register_c(in.code) && (in.c < 0 || in.c >= i)))
       return bad("reads a register not defined before it");
     if (in.code == FusedOpcode::MaskKey &&
         (in.a < 0 || static_cast<size_t>(in.a) >= d.size() || d[static_cast<size_t>(in.a)] != Dims{2}))

@@ -1,5 +1,6 @@
-// Elementwise fusion. First BatchNorm's elementwise ops (bn_apply, inference batchnorm) become
-// fused maps (lower-maps made the others maps at every level); then, in topological order, a fused map is inlined into the
+// Elementwise fusion. First the ops with an elementwise form (ir::elementwise_form: BatchNorm's
+// bn_apply and inference batchnorm) become fused maps (lower-maps made the others maps at every
+// level); then, in topological order, a fused map is inlined into the
 // fused ops that read it (maps and per-channel reductions over the same space), so its result
 // never goes to memory:
 //   bn_apply -> add -> relu            one kernel (forward BatchNorm, residual add, activation)
@@ -13,6 +14,7 @@
 #include <optional>
 #include <tuple>
 
+#include "compiler/ir/elementwise_form.h"
 #include "compiler/passes/graph_edit.h"
 #include "compiler/passes/pass.h"
 
@@ -26,30 +28,12 @@ using ir::FusedProgram;
 
 constexpr size_t kMaxRecomputedLoads = 2;
 
-// The fused map a BatchNorm's elementwise op is, or nothing.
-std::optional<FusedProgram> as_map(const ir::Op& op) {
-  ProgramBuilder p;
-  switch (op.kind) {
-    case ir::OpKind::BnApply:      // x, stats, weight, bias
-    case ir::OpKind::BatchNorm: {  // x, weight, bias, running_mean, running_var
-      const bool batch = op.kind == ir::OpKind::BnApply;
-      const int32_t x = p.load(0);
-      const int32_t mean = batch ? p.channel(1, 0) : p.channel(3);
-      const int32_t invstd = batch ? p.inverse_std(1, 1, op.attrs.eps) : p.inverse_std(4, 0, op.attrs.eps);
-      const int32_t xhat = p.normalized(x, mean, invstd);
-      const int32_t scaled = p.mul(xhat, p.channel(batch ? 2 : 1));
-      return std::move(p).map(p.add(scaled, p.channel(batch ? 3 : 2)));
-    }
-    default: return std::nullopt;
-  }
-}
-
 // Instructions appended with value numbering, so loads and arithmetic that two merged programs
 // share are computed once.
 class Emitter {
  public:
   int32_t push(FusedInstr in) {
-    auto key = std::tuple{in.code, in.a, in.b, in.value};
+    auto key = std::tuple{in.code, in.a, in.b, in.c, in.value};
     auto [it, inserted] = seen_.emplace(key, static_cast<int32_t>(instrs_.size()));
     if (inserted) instrs_.push_back(in);
     return it->second;
@@ -58,7 +42,7 @@ class Emitter {
 
  private:
   std::vector<FusedInstr> instrs_;
-  std::map<std::tuple<FusedOpcode, int32_t, int32_t, double>, int32_t> seen_;
+  std::map<std::tuple<FusedOpcode, int32_t, int32_t, int32_t, double>, int32_t> seen_;
 };
 
 // Whether instruction `code` names an input in `a` (a mask key its (seed, step)).
@@ -83,6 +67,7 @@ std::vector<int32_t> append(Emitter& out, const FusedProgram& from, const std::v
     } else {
       if (ir::reads_register_a(in.code)) in.a = reg[static_cast<size_t>(in.a)];
       if (ir::reads_register_b(in.code)) in.b = reg[static_cast<size_t>(in.b)];
+      if (ir::reads_register_c(in.code)) in.c = reg[static_cast<size_t>(in.c)];
     }
     reg[k] = out.push(in);
   }
@@ -157,7 +142,7 @@ std::vector<std::vector<ir::OpId>> distinct_users(const ir::Graph& g) {
 
 void fuse_elementwise(ir::Graph& g) {
   for (ir::Op& op : g.ops)
-    if (std::optional<FusedProgram> program = as_map(op)) {
+    if (std::optional<FusedProgram> program = ir::elementwise_form(op.kind, op.attrs)) {
       ir::Op fused = fused_op(op.name, op.inputs, g.shape(op.output), std::move(*program), op.loc);
       fused.output = op.output;
       op = std::move(fused);

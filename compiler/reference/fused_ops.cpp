@@ -55,7 +55,7 @@ double gather(const TensorRef& x, const std::vector<ir::GatherRead>& reads, cons
 
 }  // namespace
 
-double scalar_op(ir::FusedOpcode code, double a, double b) {
+double scalar_op(ir::FusedOpcode code, double a, double b, double c) {
   using ir::FusedOpcode;
   switch (code) {
     case FusedOpcode::Add: return a + b;
@@ -70,6 +70,7 @@ double scalar_op(ir::FusedOpcode code, double a, double b) {
     case FusedOpcode::Sqrt: return std::sqrt(a);
     case FusedOpcode::Exp: return std::exp(a);
     case FusedOpcode::Log: return std::log(a);
+    case FusedOpcode::Select: return a > 0 ? b : c;
     case FusedOpcode::Load:
     case FusedOpcode::LoadChannel:
     case FusedOpcode::LoadPlane:
@@ -97,26 +98,27 @@ Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program,
     if (const ir::FusedInstr& in = program.instrs[k]; in.code == FusedOpcode::Gather)
       reads[k] = ir::gather_reads(program, in, space, inputs[static_cast<size_t>(in.a)].shape);
   for (int64_t i = 0; i < total; ++i) {
-    const int64_t plane = i / inner, c = plane % channels;
+    const int64_t plane = i / inner, channel = plane % channels;
     for (size_t k = 0; k < program.instrs.size(); ++k) {
       const ir::FusedInstr& in = program.instrs[k];
       const double a = ir::reads_register_a(in.code) ? r[static_cast<size_t>(in.a)] : 0;
       const double b = ir::reads_register_b(in.code) ? r[static_cast<size_t>(in.b)] : 0;
+      const double c = ir::reads_register_c(in.code) ? r[static_cast<size_t>(in.c)] : 0;
       switch (in.code) {
         case FusedOpcode::Load: r[k] = inputs[static_cast<size_t>(in.a)][i]; break;
-        case FusedOpcode::LoadChannel: r[k] = inputs[static_cast<size_t>(in.a)][in.b * channels + c]; break;
+        case FusedOpcode::LoadChannel: r[k] = inputs[static_cast<size_t>(in.a)][in.b * channels + channel]; break;
         case FusedOpcode::Const: r[k] = in.value; break;
         case FusedOpcode::LoadPlane: r[k] = inputs[static_cast<size_t>(in.a)][plane]; break;
         case FusedOpcode::MaskKey: r[k] = mask_key(inputs[static_cast<size_t>(in.a)], in.value); break;
         case FusedOpcode::Keep: r[k] = keep(a, b, i, in.value); break;
         case FusedOpcode::KeepSample: r[k] = keep(a, b, plane / channels, in.value); break;
         case FusedOpcode::Gather: r[k] = gather(inputs[static_cast<size_t>(in.a)], reads[k], space, i); break;
-        default: r[k] = scalar_op(in.code, a, b);
+        default: r[k] = scalar_op(in.code, a, b, c);
       }
     }
     if (program.reduce) {
       for (int64_t row = 0; row < rows; ++row)
-        out[static_cast<size_t>(row * channels + c)] += r[static_cast<size_t>(program.results[static_cast<size_t>(row)])];
+        out[static_cast<size_t>(row * channels + channel)] += r[static_cast<size_t>(program.results[static_cast<size_t>(row)])];
     } else {
       out[static_cast<size_t>(i)] = r[static_cast<size_t>(program.results[0])];
     }

@@ -73,8 +73,9 @@ Buffer channel_reduce(std::span<const TensorRef> inputs, const ir::ChannelReduct
 // A loss or its gradient (softmax_cross_entropy, softmax_cross_entropy_grad; row_reduce.cpp):
 // [1], or with a map the rows' shape; a label that is no class index throws std::runtime_error.
 Buffer row_reduce(std::span<const TensorRef> inputs, const ir::RowReduction& r);
-// An arithmetic opcode of the scalar instruction set on a = r[a] and b = r[b], in double.
-double scalar_op(ir::FusedOpcode code, double a, double b);
+// An arithmetic opcode of the scalar instruction set on a = r[a], b = r[b] and c = r[c] (select's
+// third register; a combining opcode has none), in double.
+double scalar_op(ir::FusedOpcode code, double a, double b, double c = 0);
 // `count` elements of x from element `offset`.
 Buffer view(const TensorRef& x, int64_t offset, int64_t count);
 

@@ -45,13 +45,14 @@ void run(const ir::FusedProgram& p, std::vector<double>& reg, const RowOperands&
     const ir::FusedInstr& in = p.instrs[i];
     const double a = ir::reads_register_a(in.code) ? reg[static_cast<size_t>(in.a)] : 0;
     const double b = ir::reads_register_b(in.code) ? reg[static_cast<size_t>(in.b)] : 0;
+    const double c = ir::reads_register_c(in.code) ? reg[static_cast<size_t>(in.c)] : 0;
     switch (in.code) {
       case FusedOpcode::Load: reg[i] = o.inputs[static_cast<size_t>(in.a)][o.n * o.classes + o.k]; break;
       case FusedOpcode::AtLabel: reg[i] = o.inputs[static_cast<size_t>(in.a)][o.n * o.classes + o.label]; break;
       case FusedOpcode::OnLabel: reg[i] = o.k == o.label ? a : b; break;
       case FusedOpcode::LoadChannel: reg[i] = o.channel(in.a, in.b); break;
       case FusedOpcode::Const: reg[i] = in.value; break;
-      default: reg[i] = scalar_op(in.code, a, b);
+      default: reg[i] = scalar_op(in.code, a, b, c);
     }
   }
 }

@@ -21,11 +21,12 @@ void run(const ir::FusedProgram& p, std::vector<double>& r, Load load) {
     const ir::FusedInstr& in = p.instrs[k];
     const double a = ir::reads_register_a(in.code) ? r[static_cast<size_t>(in.a)] : 0;
     const double b = ir::reads_register_b(in.code) ? r[static_cast<size_t>(in.b)] : 0;
+    const double c = ir::reads_register_c(in.code) ? r[static_cast<size_t>(in.c)] : 0;
     switch (in.code) {
       case FusedOpcode::Load: r[k] = load(in.a, 0); break;
       case FusedOpcode::LoadChannel: r[k] = load(in.a, in.b); break;
       case FusedOpcode::Const: r[k] = in.value; break;
-      default: r[k] = scalar_op(in.code, a, b);
+      default: r[k] = scalar_op(in.code, a, b, c);
     }
   }
 }

@@ -430,6 +430,8 @@ void added_later(std::vector<Case>& out) {
     for (const ir::Dims& s : {ir::Dims{3, 5, 7, 7}, {2, 3, 5, 11}, {11, 13}})
       out.push_back({fmt::format("fused exp, log and div, {} {}", reduce ? "reduce" : "map", dims(s)),
                      [s, reduce] { return fused_exp_log(s, reduce); }});
+  for (const ir::Dims& s : {ir::Dims{3, 5, 7, 7}, {7, 5, 1, 1}, {11, 13}})
+    out.push_back({"fused select " + dims(s), [s] { return fused_select(s); }});
 }
 
 }  // namespace

@@ -46,6 +46,11 @@ struct Program {
   int32_t mask_key(int32_t rng, uint32_t salt) { return emit(FusedOpcode::MaskKey, rng, 0, salt); }
   int32_t keep(int32_t x, int32_t key, double rate) { return emit(FusedOpcode::Keep, x, key, rate); }
   int32_t keep_sample(int32_t x, int32_t key, double rate) { return emit(FusedOpcode::KeepSample, x, key, rate); }
+  int32_t select(int32_t gate, int32_t then, int32_t otherwise) {
+    const int32_t r = emit(FusedOpcode::Select, gate, then);
+    p.instrs.back().c = otherwise;
+    return r;
+  }
   // (x - mean) * rsqrt(var + eps), mean and var rows 0 and 1 of input `stats`.
   int32_t normalize(int32_t x, int32_t stats, double eps = 1e-5) {
     return mul(sub(x, channel(stats, 0)), rsqrt(add(channel(stats, 1), constant(eps))));
@@ -504,6 +509,26 @@ ir::Graph fused_max(const ir::Dims& shape) {
   Program p;
   const int32_t y = p.max(p.max(p.load(0), p.load(1)), p.channel(2));
   return std::move(b).finish(b.apply(OpKind::Fused, "max", {b.input(), other, bias}, p.map(shape, y), {}));
+}
+
+// y = select(relu(x) - relu(o), o, x * bias) * select(bias, 2, -1): the first condition is
+// exactly 0 where x and o are both negative, else negative or positive; the second is the same
+// for a whole channel (computed once per channel by the LLVM renderer, in double).
+ir::Graph fused_select(const ir::Dims& shape) {
+  ir::GraphBuilder b("fused_select", shape);
+  ValueId other = input(b, "other", shape);
+  ValueId bias = b.add_value("bias", {shape[1]}, ValueRole::Parameter);
+  Program p;
+  const int32_t x = p.load(0), o = p.load(1), w = p.channel(2);
+  const int32_t rx = p.relu(x);
+  const int32_t ro = p.relu(o);
+  const int32_t gate = p.sub(rx, ro);
+  const int32_t picked = p.select(gate, o, p.mul(x, w));
+  const int32_t two = p.constant(2);
+  const int32_t minus_one = p.constant(-1);
+  const int32_t sign = p.select(w, two, minus_one);
+  return std::move(b).finish(
+      b.apply(OpKind::Fused, "select", {b.input(), other, bias}, p.map(shape, p.mul(picked, sign)), {}));
 }
 
 // y = exp(x) / (sqrt(o * o) + 1): the div, sqrt and exp opcodes in a fused map.

@@ -71,6 +71,7 @@ ir::Graph fused_bn_apply_add_relu(const ir::Dims& shape);
 // The max opcode: max(max(x, other), bias[c]).
 ir::Graph fused_max(const ir::Dims& shape);
 ir::Graph fused_div_sqrt_exp(const ir::Dims& shape);
+ir::Graph fused_select(const ir::Dims& shape);
 ir::Graph fused_bn_backward(const ir::Dims& shape, bool reduce);
 ir::Graph fused_bn_training(const ir::Dims& shape);  // forward, both backward programs, the add's mask
 ir::Graph fused_fold_into_weights(const ir::Dims& weight_shape);

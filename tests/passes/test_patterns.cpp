@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "compiler/ir/builder.h"
+#include "compiler/ir/parser.h"
 #include "compiler/ir/printer.h"
 #include "compiler/passes/pass.h"
 #include "compiler/plan/kernel_plan.h"
@@ -72,6 +73,29 @@ TEST_CASE("fuse-elementwise: BatchNorm apply, the residual add and relu in one o
   // bn_stats is a reduction of its own.
   CHECK_THAT(line_of(text, "stage1.block0.relu1"), Contains("= fused(%stage1.block0.conv1, "));
   CHECK_THAT(line_of(text, "stage1.block0.bn1.stats"), Contains("= bn_stats(%stage1.block0.conv1)"));
+}
+
+TEST_CASE("fuse-elementwise: value numbering keeps two selects that differ only in their third register") {
+  // Inlining %pick into %out appends both programs through one value numbering; their selects
+  // read the same condition and the same then-value, and only the else-value tells them apart.
+  const ir::Graph before = ir::parse_ir(
+      "graph g {\n"
+      "  input %x : [2, 3, 4]\n"
+      "  param %o : [2, 3, 4]\n"
+      "  param %z : [2, 3, 4]\n"
+      "  %pick = fused(%x, %o, %z) {shape=[2, 3, 4], program={r0=load(0); r1=load(1); r2=load(2); "
+      "r3=select(r0,r1,r2)} -> r3} : [2, 3, 4]\n"
+      "  %out = fused(%pick, %x, %o) {shape=[2, 3, 4], program={r0=load(0); r1=load(1); r2=load(2); "
+      "r3=select(r1,r2,r1); r4=add(r0,r3)} -> r4} : [2, 3, 4]\n"
+      "  return %out\n"
+      "}\n",
+      "select.ir");
+  ir::Graph g = before;
+  fuse_elementwise(g);
+  REQUIRE(g.ops.size() == 1);
+  CHECK(ir::format_program(g.ops[0].attrs.program) ==
+        "{r0=load(0); r1=load(1); r2=load(2); r3=select(r0,r1,r2); r4=select(r0,r1,r0); r5=add(r3,r4)} -> r5");
+  CHECK(max_relative_difference(run_reference(before), run_reference(g)) == 0);
 }
 
 TEST_CASE("lower-maps: at every level relu, add and relu_grad are fused maps that keep their values") {

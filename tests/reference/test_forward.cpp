@@ -179,6 +179,18 @@ TEST_CASE("leaky_relu: x where x > 0, else slope * x; the slope 0.01 unless give
              Approx(std::vector<double>{-250, -0.5, -2.5e-4, 0, 1e-3, 5}));
 }
 
+TEST_CASE("leaky_relu at -0, the infinities and NaN, as PyTorch's F.leaky_relu", "[reference][forward]") {
+  // PyTorch 2.x: x > 0 ? x : x * slope, so -0 -> -0 and +inf -> +inf (not inf - inf).
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<double> y =
+      run_one(OpKind::LeakyRelu, {1, 1, 1, 5}, {-0.0, 0.0, inf, -inf, std::numeric_limits<double>::quiet_NaN()}, {});
+  CHECK((y[0] == 0 && std::signbit(y[0])));
+  CHECK((y[1] == 0 && !std::signbit(y[1])));
+  CHECK(y[2] == inf);
+  CHECK(y[3] == -inf);
+  CHECK(std::isnan(y[4]));
+}
+
 TEST_CASE("channel_mul scales each (n, c) plane by its gate", "[reference][forward]") {
   resnetc::ir::GraphBuilder b("g", {2, 2, 1, 2});
   ValueId gate = b.add_value("gate", {2, 2, 1, 1}, ValueRole::State);

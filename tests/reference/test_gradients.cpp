@@ -3,7 +3,9 @@
 // fed with dy = R; the scalar loss is sum(R * y), so the backward ops must give its gradient.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <tuple>
 
 #include "reference_test_util.h"
@@ -356,6 +358,26 @@ TEST_CASE("leaky_relu gradient at 0 is the slope's, as PyTorch", "[reference][gr
   for (const auto& [id, data] : c.values) ex.set(id, data);
   ex.run();
   CHECK_THAT(ex.get(dx), Catch::Matchers::Approx(std::vector<double>{0.2, 0.4, 3, 4}));
+}
+
+TEST_CASE("leaky_relu gradient keeps dy's sign at -0 and takes the slope at a NaN x, as PyTorch", "[reference][gradients]") {
+  // PyTorch 2.x: x > 0 ? dy : dy * negative_slope, so dy = -0 at x = 0 gives -0, and a NaN x
+  // (not > 0) gives dy * slope.
+  Attrs a;
+  a.scalars = {0.2};
+  Builder t({1, 1, 1, 3}, {0, 1, std::numeric_limits<double>::quiet_NaN()});
+  ValueId in = t.b.input();
+  ValueId y = t.b.add(OpKind::LeakyRelu, "act", {in}, a, here());
+  ValueId r = t.leaf("r", {1, 1, 1, 3}, {-0.0, -0.0, 5});
+  ValueId dx = t.b.apply(OpKind::LeakyReluGrad, "act_grad", {r, in}, a, here());
+  Case c = t.finish(y);
+  Executor ex(c.graph);
+  for (const auto& [id, data] : c.values) ex.set(id, data);
+  ex.run();
+  const std::vector<double> g = ex.get(dx);
+  CHECK((g[0] == 0 && std::signbit(g[0])));
+  CHECK((g[1] == 0 && std::signbit(g[1])));
+  CHECK(g[2] == Approx(1.0));
 }
 
 TEST_CASE("hardswish gradient", "[reference][gradients]") {

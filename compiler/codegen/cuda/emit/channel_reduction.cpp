@@ -135,8 +135,7 @@ void emit_channel_reduction(Emitter& e) {
     const ir::FusedInstr& in = d.terms.instrs[i];
     if (in.code == FusedOpcode::Load) continue;
     uniform[i] = in.code == FusedOpcode::LoadChannel || in.code == FusedOpcode::Const ||
-                 (uniform[static_cast<size_t>(in.a)] &&
-                  (!ir::reads_register_b(in.code) || uniform[static_cast<size_t>(in.b)]));
+                 ir::reads_only(in, uniform);
     if (uniform[i]) r.prologue += line(d.terms, i);
   }
   for (size_t i = 0; i < d.terms.instrs.size(); ++i)

@@ -40,6 +40,7 @@ std::vector<bool> live_instructions(const ir::FusedProgram& p) {
     const FusedInstr& in = p.instrs[k];
     if (ir::reads_register_a(in.code)) live.at(static_cast<size_t>(in.a)) = true;
     if (ir::reads_register_b(in.code)) live.at(static_cast<size_t>(in.b)) = true;
+    if (ir::reads_register_c(in.code)) live.at(static_cast<size_t>(in.c)) = true;
   }
   return live;
 }
@@ -63,8 +64,7 @@ std::vector<bool> channel_uniform(const ir::FusedProgram& p) {
       case FusedOpcode::KeepSample:
         break;
       default:
-        uniform[k] = uniform[static_cast<size_t>(in.a)] &&
-                     (!ir::reads_register_b(in.code) || uniform[static_cast<size_t>(in.b)]);
+        uniform[k] = ir::reads_only(in, uniform);
     }
   }
   return uniform;
@@ -161,6 +161,8 @@ std::string fused_expression(const Emitter& e, const FusedInstr& in, bool dbl, c
     }
     case FusedOpcode::Log:
       return fmt::format("{}({})", dbl ? "log" : "logf", reg(in.a));
+    case FusedOpcode::Select:  // a NaN condition compares false: the else branch, as the reference
+      return fmt::format("{} > {} ? {} : {}", reg(in.a), zero, reg(in.b), reg(in.c));
     case FusedOpcode::AtLabel:  // the row renderer's (loss.cpp)
     case FusedOpcode::OnLabel:
     case FusedOpcode::Gather:  // the map renderer's (gather_declaration, below)

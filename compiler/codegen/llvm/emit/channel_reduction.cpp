@@ -39,8 +39,7 @@ llvm::Value* instruction(Builder& b, llvm::Type* t, const ir::FusedProgram& p, s
     case FusedOpcode::Const: return llvm::ConstantFP::get(t, in.value);
     case FusedOpcode::LoadPlane: throw std::logic_error("channel reduction: a plane load");
     default:
-      return scalar_op(b, in.code, reg[static_cast<size_t>(in.a)],
-                       ir::reads_register_b(in.code) ? reg[static_cast<size_t>(in.b)] : nullptr);
+      return scalar_op(b, in, reg);
   }
 }
 
@@ -51,8 +50,7 @@ std::vector<bool> channel_uniform(const ir::FusedProgram& p) {
     const ir::FusedInstr& in = p.instrs[k];
     if (in.code == FusedOpcode::Load || in.code == FusedOpcode::LoadPlane) continue;
     uniform[k] = in.code == FusedOpcode::LoadChannel || in.code == FusedOpcode::Const ||
-                 (uniform[static_cast<size_t>(in.a)] &&
-                  (!ir::reads_register_b(in.code) || uniform[static_cast<size_t>(in.b)]));
+                 ir::reads_only(in, uniform);
   }
   return uniform;
 }

@@ -101,7 +101,7 @@ class Registers {
         case FusedOpcode::MaskKey: uniform_[i] = true; break;
         case FusedOpcode::Keep:
         case FusedOpcode::KeepSample: uniform_[i] = false; break;
-        default: uniform_[i] = uniform_[a] && (!ir::reads_register_b(in.code) || uniform_[b]);
+        default: uniform_[i] = ir::reads_only(in, uniform_);
       }
       if (in.code == FusedOpcode::Mul && uniform_[a] != uniform_[b]) {
         const size_t v = uniform_[a] ? b : a;
@@ -132,8 +132,7 @@ class Registers {
         value_[i] = wide_[i] = mask_key(b, in[static_cast<size_t>(ins.a)], ins.value);  // an i32, not a real
         continue;
       } else {
-        wide_[i] = scalar_op(b, ins.code, wide_[static_cast<size_t>(ins.a)],
-                              ir::reads_register_b(ins.code) ? wide_[static_cast<size_t>(ins.b)] : nullptr);
+        wide_[i] = scalar_op(b, ins, wide_);
       }
       value_[i] = to_f32(b, wide_[i]);
     }
@@ -158,8 +157,7 @@ class Registers {
         llvm::Value* index = ins.code == FusedOpcode::Keep ? i : b.CreateUDiv(plane, i64(b, channels_), "sample");
         value_[r] = keep(b, value_[static_cast<size_t>(ins.a)], value_[static_cast<size_t>(ins.b)], index, ins.value);
       } else {
-        value_[r] = scalar_op(b, ins.code, value_[static_cast<size_t>(ins.a)],
-                               ir::reads_register_b(ins.code) ? value_[static_cast<size_t>(ins.b)] : nullptr);
+        value_[r] = scalar_op(b, ins, value_);
       }
     }
   }
@@ -408,7 +406,7 @@ void emit_program(KernelBody& k, const ir::FusedProgram& program, const ir::Dims
 
 }  // namespace
 
-llvm::Value* scalar_op(Builder& b, FusedOpcode code, llvm::Value* x, llvm::Value* y) {
+llvm::Value* scalar_op(Builder& b, FusedOpcode code, llvm::Value* x, llvm::Value* y, llvm::Value* z) {
   llvm::Type* t = x->getType();
   switch (code) {
     case FusedOpcode::Add: return b.CreateFAdd(x, y);
@@ -427,6 +425,7 @@ llvm::Value* scalar_op(Builder& b, FusedOpcode code, llvm::Value* x, llvm::Value
     case FusedOpcode::Sqrt: return b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x);
     case FusedOpcode::Exp: return b.CreateUnaryIntrinsic(llvm::Intrinsic::exp, x);
     case FusedOpcode::Log: return b.CreateUnaryIntrinsic(llvm::Intrinsic::log, x);
+    case FusedOpcode::Select: return b.CreateSelect(b.CreateFCmpOGT(x, fp(t, 0)), y, z);
     case FusedOpcode::Load:
     case FusedOpcode::LoadChannel:
     case FusedOpcode::LoadPlane:
@@ -439,6 +438,12 @@ llvm::Value* scalar_op(Builder& b, FusedOpcode code, llvm::Value* x, llvm::Value
     case FusedOpcode::Gather: break;
   }
   throw std::logic_error(fmt::format("fused: {} is not arithmetic", ir::fused_opcode_name(code)));
+}
+
+llvm::Value* scalar_op(Builder& b, const ir::FusedInstr& in, llvm::ArrayRef<llvm::Value*> reg) {
+  auto operand = [&](bool reads, int32_t r) { return reads ? reg[static_cast<size_t>(r)] : nullptr; };
+  return scalar_op(b, in.code, reg[static_cast<size_t>(in.a)], operand(ir::reads_register_b(in.code), in.b),
+                   operand(ir::reads_register_c(in.code), in.c));
 }
 
 void emit_fused(KernelBody& k) {

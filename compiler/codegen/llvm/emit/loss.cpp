@@ -70,8 +70,7 @@ std::vector<llvm::Value*> run(Builder& b, const ir::FusedProgram& p, const Row& 
         break;
       }
       default:
-        v = scalar_op(b, in.code, reg[static_cast<size_t>(in.a)],
-                      ir::reads_register_b(in.code) ? reg[static_cast<size_t>(in.b)] : nullptr);
+        v = scalar_op(b, in, reg);
     }
     reg.push_back(v);
   }

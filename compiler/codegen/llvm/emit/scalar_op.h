@@ -7,8 +7,10 @@
 
 namespace resnetc::codegen::llvm_backend {
 
-// Arithmetic instruction `code` on x = r[a] and y = r[b] (null when not read), in their type;
-// throws std::logic_error for a load or constant.
-llvm::Value* scalar_op(Builder& b, ir::FusedOpcode code, llvm::Value* x, llvm::Value* y);
+// Arithmetic instruction `code` on x = r[a], y = r[b] and z = r[c] (null when not read), in their
+// type; throws std::logic_error for a load or constant.
+llvm::Value* scalar_op(Builder& b, ir::FusedOpcode code, llvm::Value* x, llvm::Value* y, llvm::Value* z = nullptr);
+// Arithmetic instruction `in` on the registers it reads of `reg`.
+llvm::Value* scalar_op(Builder& b, const ir::FusedInstr& in, llvm::ArrayRef<llvm::Value*> reg);
 
 }  // namespace resnetc::codegen::llvm_backend

@@ -38,8 +38,7 @@ std::vector<llvm::Value*> registers(Builder& b, llvm::Type* t, const ir::FusedPr
       case FusedOpcode::LoadChannel: reg[k] = load(in.a, in.b); break;
       case FusedOpcode::Const: reg[k] = llvm::ConstantFP::get(t, in.value); break;
       default:
-        reg[k] = scalar_op(b, in.code, reg[static_cast<size_t>(in.a)],
-                           ir::reads_register_b(in.code) ? reg[static_cast<size_t>(in.b)] : nullptr);
+        reg[k] = scalar_op(b, in, reg);
     }
   }
   return reg;
@@ -56,8 +55,7 @@ std::vector<bool> element_uniform(const ir::UpdateRule::Member& m) {
     uniform[k] = in.code == FusedOpcode::LoadChannel ? in.a >= arrays
                  : in.code == FusedOpcode::Const
                      ? true
-                     : uniform[static_cast<size_t>(in.a)] &&
-                           (!ir::reads_register_b(in.code) || uniform[static_cast<size_t>(in.b)]);
+                     : ir::reads_only(in, uniform);
   }
   return uniform;
 }
