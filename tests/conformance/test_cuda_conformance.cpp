@@ -37,6 +37,7 @@ void check(const Group& group, EmulationOptions o) {
   o.tolerance = std::max(o.tolerance, group.tolerance);
   o.input_scale *= group.input_scale;
   o.positive_inputs = group.positive_inputs;
+  o.batchnorm_near_identity = group.batchnorm_near_identity;
   const testing::EmulationResult r = testing::compare_emulated(group.graph, o);
   std::string cases;
   for (const testing::EmulationMismatch& m : r.mismatches)
