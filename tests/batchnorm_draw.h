@@ -14,6 +14,7 @@
 // channel of a few dozen values hardly ever does (0 of 400 seeds of the ResNet-D step failed,
 // against 80 of 400 drawn from [-1, 1]).
 #include <string>
+#include <utility>
 
 #include "compiler/ir/graph.h"
 
