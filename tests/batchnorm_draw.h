@@ -3,7 +3,7 @@
 // [-0.5, 0.5]) for whole training steps, as the test harnesses draw them when asked.
 //
 // Drawn from [-1, 1] like every other input, a channel's weight is often near 0 (on the grid of
-// 0.25 the tied-input runs use, exactly 0 one time in eight) or smaller than its bias: the
+// 0.25 the tied-input runs use, exactly 0 one time in eight) or small beside its bias: the
 // channel after the ReLU is then constant, entirely zero or entirely passed. Behind a 1x1 conv
 // or a pooling layer that feeds the next BatchNorm, the gradients of such a channel are
 // mathematically zero (BatchNorm's input gradient sums to zero over a channel and is orthogonal
