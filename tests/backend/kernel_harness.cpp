@@ -14,6 +14,7 @@
 #include "compiler/plan/kernel_plan.h"
 #include "compiler/reference/executor.h"
 #include "backends/cpu/plan_runner.h"
+#include "tests/batchnorm_draw.h"
 #include "tests/label_classes.h"
 
 namespace resnetc::testing {
@@ -56,8 +57,10 @@ std::vector<Mismatch> compare_with_reference(const ir::Graph& graph, const Harne
       }
     } else {
       bool positive = options.positive_inputs || b.name.ends_with("running_var") || b.value == graph.learning_rate;
+      const BatchnormAffine affine = options.batchnorm_near_identity ? batchnorm_affine(graph, b.value) : BatchnormAffine::No;
       for (size_t j = 0; j < values.size(); ++j) {
         float v = uniform(rng);
+        if (affine != BatchnormAffine::No) v = batchnorm_affine_value(affine, v / options.input_scale);
         if (positive) v = std::abs(v) + 0.1f;
         runner.buffer(static_cast<int>(i))[j] = v;
         values[j] = v;

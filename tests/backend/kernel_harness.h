@@ -31,6 +31,7 @@ struct HarnessOptions {
   double tolerance = 1e-4;
   float input_scale = 1.0f;  // inputs, parameters and states drawn from [-scale, scale]
   bool positive_inputs = false;  // from [0.1, 0.1 + scale] instead: a zeroed element always shows
+  bool batchnorm_near_identity = false;  // BatchNorm weights and biases as tests/batchnorm_draw.h says
 };
 
 // The worst relative error of each value that exceeds the tolerance (empty: all match).

@@ -348,6 +348,7 @@ void fused(std::vector<Case>& out) {
 }
 
 void training_steps(std::vector<Case>& out) {
+  const size_t first = out.size();
   // tests/tiny_network.h: every block kind of a ResNet; every kernel of a step.
   out.push_back({"training step, plain SGD", [] { return training_step(0, 0); }});
   out.push_back({"training step, momentum and weight decay", [] { return training_step(0.9, 5e-4); }, 1e-4, 1, true});
@@ -374,6 +375,10 @@ void training_steps(std::vector<Case>& out) {
     out.push_back({"training step through global max pooling" + passes,
                    [level] { return training_step_of(kGlobalMaxPoolNetwork, 3, level); }});
   }
+  // Every step runs BatchNorm into ReLU: its weights and biases drawn near the identity, so no
+  // gradient is left to rounding (cases.h). Drawn from [-1, 1], one seed in five of the ResNet-D
+  // step failed, by up to 28 times its values' maximum, on parameter gradients that are zero.
+  for (size_t i = first; i < out.size(); ++i) out[i].batchnorm_near_identity = true;
 }
 
 void dilated_and_rectangular_convs(std::vector<Case>& out) {

@@ -31,9 +31,11 @@ ir::ValueId append(ir::GraphBuilder& out, const ir::Graph& g, const std::string&
 }  // namespace
 
 std::vector<Group> merged_groups(const std::vector<Case>& cases) {
-  std::map<std::tuple<double, float, bool, bool, bool>, std::vector<size_t>> keyed;
+  std::map<std::tuple<double, float, bool, bool, bool, bool>, std::vector<size_t>> keyed;
   for (size_t i = 0; i < cases.size(); ++i)
-    keyed[{cases[i].tolerance, cases[i].input_scale, cases[i].gemm, cases[i].large, cases[i].positive_inputs}].push_back(i);
+    keyed[{cases[i].tolerance, cases[i].input_scale, cases[i].gemm, cases[i].large, cases[i].positive_inputs,
+           cases[i].batchnorm_near_identity}]
+        .push_back(i);
   std::vector<Group> groups;
   for (const auto& [key, members] : keyed) {
     ir::GraphBuilder builder(fmt::format("conformance{}", groups.size()), {1});
@@ -43,7 +45,7 @@ std::vector<Group> merged_groups(const std::vector<Case>& cases) {
       if (output == ir::kNoValue) output = out;
     }
     groups.push_back({std::move(builder).finish(output), std::get<0>(key), std::get<1>(key), std::get<2>(key),
-                      std::get<3>(key), std::get<4>(key), members});
+                      std::get<3>(key), std::get<4>(key), std::get<5>(key), members});
   }
   return groups;
 }

@@ -1,7 +1,7 @@
 #pragma once
 // Conformance cases merged into a few graphs, for backends whose per-graph cost is high (the
 // emulated CUDA backend compiles each program with the host compiler): the cases that share a
-// tolerance, an input scale, the GEMM, large and positive-inputs flags go into one graph, each case's values renamed
+// tolerance, an input scale, the GEMM, large, positive-inputs and BatchNorm-draw flags go into one graph, each case's values renamed
 // "c<index>.<name>" so a mismatch names its case.
 #include <string>
 #include <vector>
@@ -17,6 +17,7 @@ struct Group {
   bool gemm = false;
   bool large = false;
   bool positive_inputs = false;
+  bool batchnorm_near_identity = false;
   std::vector<size_t> members;  // indices into cases()
 };
 

@@ -16,6 +16,7 @@
 
 #include "compiler/codegen/cuda/cuda_emitter.h"
 #include "compiler/plan/kernel_plan.h"
+#include "tests/batchnorm_draw.h"
 #include "tests/conformance/cases.h"
 #include "tests/conformance/graphs.h"
 #include "tests/conformance/merge.h"
@@ -37,6 +38,7 @@ void check(const Group& group, EmulationOptions o) {
   o.tolerance = std::max(o.tolerance, group.tolerance);
   o.input_scale *= group.input_scale;
   o.positive_inputs = group.positive_inputs;
+  o.batchnorm_near_identity = group.batchnorm_near_identity;
   const testing::EmulationResult r = testing::compare_emulated(group.graph, o);
   std::string cases;
   for (const testing::EmulationMismatch& m : r.mismatches)
@@ -87,4 +89,22 @@ TEST_CASE("the CUDA emitter emits every kind whose skeleton has a kernel, and on
   testing::conformance::check_kernel_skeletons(
       [](const plan::KernelPlan& plan) { codegen::cuda::emit_cuda(plan); },
       [](const plan::Kernel& k) { return fmt::format("no kernel for '{}' ({})", k.name, ir::op_kind_name(k.kind)); });
+}
+
+TEST_CASE("the cases that draw BatchNorm near the identity find a weight and a bias of every BatchNorm", "[conformance]") {
+  for (const testing::conformance::Case& c : testing::conformance::cases()) {
+    if (!c.batchnorm_near_identity) continue;
+    const ir::Graph g = testing::conformance::backend_graph(c);
+    size_t weights = 0, biases = 0, running_vars = 0;
+    for (size_t i = 0; i < g.values.size(); ++i) {
+      const testing::BatchnormAffine kind = testing::batchnorm_affine(g, static_cast<ir::ValueId>(i));
+      weights += kind == testing::BatchnormAffine::Weight;
+      biases += kind == testing::BatchnormAffine::Bias;
+      running_vars += g.values[i].name.ends_with(".running_var");
+    }
+    INFO(c.name);
+    CHECK(running_vars > 0);
+    CHECK(weights == running_vars);
+    CHECK(biases == running_vars);
+  }
 }

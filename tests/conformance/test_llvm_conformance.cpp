@@ -38,6 +38,7 @@ TEST_CASE("the LLVM CPU backend matches the reference executor on every conforma
       options.tolerance = c.tolerance;
       options.input_scale = c.input_scale;
       options.positive_inputs = c.positive_inputs;
+      options.batchnorm_near_identity = c.batchnorm_near_identity;
       std::vector<const char*> paths{""};
       if (c.gemm && has_conv_path(graph)) paths = {"", "direct", "im2col"};
       for (const char* path : paths) {

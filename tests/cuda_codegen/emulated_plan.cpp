@@ -22,6 +22,7 @@
 #include <stdexcept>
 
 #include "compiler/reference/executor.h"
+#include "tests/batchnorm_draw.h"
 #include "tests/label_classes.h"
 
 namespace resnetc::testing {
@@ -231,9 +232,11 @@ EmulationResult compare_emulated(const ir::Graph& graph, const EmulationOptions&
       }
     } else {
       const bool positive = options.positive_inputs || b.name.ends_with("running_var") || b.value == graph.learning_rate;
+      const BatchnormAffine affine = options.batchnorm_near_identity ? batchnorm_affine(graph, b.value) : BatchnormAffine::No;
       const std::span<float> data = emulated.floats(static_cast<int>(i));
       for (size_t j = 0; j < n; ++j) {
         float v = uniform(rng);
+        if (affine != BatchnormAffine::No) v = batchnorm_affine_value(affine, v / options.input_scale);
         if (options.quantize_inputs) v = std::round(v * 4.0f) / 4.0f;
         if (positive) v = std::abs(v) + 0.1f;
         data[j] = v;

@@ -95,6 +95,7 @@ struct EmulationOptions {
   float input_scale = 1.0f;
   bool quantize_inputs = false;  // inputs on a grid of 0.25: many exact ties (maxpool's tie rule)
   bool positive_inputs = false;  // from [0.1, 0.1 + scale]: a zeroed element always shows
+  bool batchnorm_near_identity = false;  // BatchNorm weights and biases as tests/batchnorm_draw.h says
   // What `--precision fp32` runs on a GPU: float32 FMA, no tensor cores.
   codegen::cuda::CudaOptions cuda = codegen::cuda::options_for_precision(plan::Precision::Fp32);
   plan::Precision precision = plan::Precision::Fp32;  // the plan's: Bf16 puts the GEMMs on bf16 mma.sync
