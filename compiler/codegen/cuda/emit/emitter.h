@@ -138,7 +138,7 @@ void emit_linear(Emitter& e);       // Contraction: Linear, LinearGradInput, Lin
 // PerChannel: BatchNorm, BnStats, BnApply, BnGradWeight, BnGradInput, BiasGrad, each by its ir::ChannelReduction
 void emit_channel_reduction(Emitter& e);
 void emit_map(Emitter& e);          // Map: Flatten, Reshape, GlobalAvgPoolGrad (emit/fused.cpp)
-void emit_pooling(Emitter& e);      // Window: MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPoolGrad, AvgPoolGrad
+void emit_pooling(Emitter& e);      // Window: each kind by its ir::WindowReduction (compiler/ops/window.cpp)
 void emit_loss(Emitter& e);         // Loss: SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad
 void emit_update(Emitter& e);       // Update: SgdUpdate, SgdMomentumUpdate, BnRunningUpdate and their groups
 void emit_shortcut(Emitter& e);     // Shortcut: PadShortcut, PadShortcutGrad
