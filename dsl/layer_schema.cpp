@@ -253,8 +253,8 @@ ResolvedLayer resolve_layer(const ast::Layer& layer, const Env& env) {
     }
     case ir::OpKind::MaxPool:
     case ir::OpKind::AvgPool: {
-      if (schema.kind == ir::OpKind::AvgPool && keys.empty() && flags_set.empty()) {  // `avgpool` alone pools each channel to 1x1
-        out.kind = ir::OpKind::GlobalAvgPool;
+      if (keys.empty() && flags_set.empty()) {  // `avgpool` or `maxpool` alone pools each channel to 1x1
+        out.kind = schema.kind == ir::OpKind::AvgPool ? ir::OpKind::GlobalAvgPool : ir::OpKind::GlobalMaxPool;
         break;
       }
       required("kernel", "k3");

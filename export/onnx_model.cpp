@@ -193,6 +193,7 @@ class Lowering {
       case ir::OpKind::MaxPool:
       case ir::OpKind::AvgPool: return pool(op);
       case ir::OpKind::GlobalAvgPool: same("GlobalAveragePool", op); return;
+      case ir::OpKind::GlobalMaxPool: same("GlobalMaxPool", op); return;
       case ir::OpKind::Flatten: set_int(same("Flatten", op), "axis", 1); return;
       case ir::OpKind::Linear: set_int(same("Gemm", op), "transB", 1); return;  // weight [out, in]
       case ir::OpKind::PadShortcut: return pad_shortcut(op);

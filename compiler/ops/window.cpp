@@ -1,4 +1,4 @@
-// The pooling family: maxpool, avgpool, global avgpool and their gradients. Everything
+// The pooling family: maxpool, avgpool, their global forms and their gradients. Everything
 // about these kinds that is not a backend kernel, one section per layer (compiler/ops/family.h):
 // shape rules, parameters and kind checks; gradients; how the reference executor runs them
 // (their double-precision kernels are reference/forward_ops.cpp and backward_ops.cpp, shared
@@ -36,6 +36,7 @@ WindowReduction window_reduction(OpKind kind, const Attrs& a, const Dims& x) {
   switch (kind) {
     case OpKind::MaxPool: return window(lowest, FusedOpcode::Max, F::None, false);
     case OpKind::AvgPool: return window(0, FusedOpcode::Add, average, false);
+    case OpKind::GlobalMaxPool: return plane(lowest, FusedOpcode::Max, F::None);
     case OpKind::GlobalAvgPool: return plane(0, FusedOpcode::Add, F::DivideByArea);
     case OpKind::MaxPoolGrad: return window(lowest, FusedOpcode::Max, F::None, true);
     case OpKind::AvgPoolGrad: return window(0, FusedOpcode::Add, average, true);
@@ -65,6 +66,12 @@ ShapeResult GlobalAvgPool(std::span<const Dims> d, const Attrs&) {
   return {{x[0], x[1], 1, 1}, {}};
 }
 
+ShapeResult GlobalMaxPool(std::span<const Dims> d, const Attrs&) {
+  const Dims& x = d[0];
+  if (auto r = expect_rank(x, 4, "global maxpool"); !r.ok()) return r;
+  return {{x[0], x[1], 1, 1}, {}};
+}
+
 // dy, x
 ShapeResult MaxPoolGrad(std::span<const Dims> d, const Attrs& a) {
   return grad_matches(pool_output(d[1], a, "maxpool"), d[0], d[1]);
@@ -87,6 +94,7 @@ namespace param_rules {
 RESNETC_NO_PARAMS(MaxPool)
 RESNETC_NO_PARAMS(AvgPool)
 RESNETC_NO_PARAMS(GlobalAvgPool)
+RESNETC_NO_PARAMS(GlobalMaxPool)
 RESNETC_NO_PARAMS(MaxPoolGrad)
 RESNETC_NO_PARAMS(AvgPoolGrad)
 RESNETC_NO_PARAMS(GlobalAvgPoolGrad)
@@ -96,6 +104,7 @@ namespace kind_checks {
 RESNETC_NO_KIND_CHECKS(MaxPool)
 RESNETC_NO_KIND_CHECKS(AvgPool)
 RESNETC_NO_KIND_CHECKS(GlobalAvgPool)
+RESNETC_NO_KIND_CHECKS(GlobalMaxPool)
 RESNETC_NO_KIND_CHECKS(MaxPoolGrad)
 RESNETC_NO_KIND_CHECKS(AvgPoolGrad)
 RESNETC_NO_KIND_CHECKS(GlobalAvgPoolGrad)
@@ -121,6 +130,13 @@ void AvgPool(const OpGradient& g) {
 
 void GlobalAvgPool(const OpGradient& g) {
   g.accumulate(g.x(), g.grad_op(OpKind::GlobalAvgPoolGrad, "grad", {g.dy}, shape_of_x(g)));
+}
+
+// maxpool's gradient, the whole plane as the window
+void GlobalMaxPool(const OpGradient& g) {
+  ir::Attrs plane;
+  plane.kernel[0] = g.x_shape[2], plane.kernel[1] = g.x_shape[3];
+  g.accumulate(g.x(), g.grad_op(OpKind::MaxPoolGrad, "grad", {g.dy, g.x()}, plane));
 }
 
 RESNETC_NOT_DIFFERENTIABLE(MaxPoolGrad)
@@ -149,6 +165,8 @@ ops::Buffer MaxPool(const OpArgs& args) { return pool(ir::OpKind::MaxPool, args)
 ops::Buffer AvgPool(const OpArgs& args) { return pool(ir::OpKind::AvgPool, args); }
 
 ops::Buffer GlobalAvgPool(const OpArgs& args) { return pool(ir::OpKind::GlobalAvgPool, args); }
+
+ops::Buffer GlobalMaxPool(const OpArgs& args) { return pool(ir::OpKind::GlobalMaxPool, args); }
 
 ops::Buffer MaxPoolGrad(const OpArgs& args) { return ops::maxpool_grad(args.in(0), args.in(1), args.attrs); }
 

@@ -202,6 +202,10 @@ void pooling(std::vector<Case>& out) {
     out.push_back({"global_avgpool and its gradient " + dims(s), [s] { return global_avgpool(s); }});
   out.push_back({"global_avgpool and its gradient, large", [] { return global_avgpool({3, 6, 37, 41}); }, 1e-4, 1, false,
                  true});
+  for (const ir::Dims& s : {ir::Dims{3, 3, 5, 7}, {3, 5, 1, 1}, {3, 5, 7, 9}})
+    out.push_back({"global_maxpool and its gradient " + dims(s), [s] { return global_maxpool(s); }});
+  out.push_back({"global_maxpool and its gradient, large (looped)", [] { return global_maxpool({3, 6, 37, 41}); }, 1e-4,
+                 1, false, true});
 }
 
 void gates_shortcuts_masks(std::vector<Case>& out) {
@@ -362,11 +366,13 @@ void training_steps(std::vector<Case>& out) {
     out.push_back({fmt::format("training step of an SE network at -O{}", level),
                    [level] { return training_step_of(kTinySeNetwork, 3, level); }});
   // tests/window_network.h: dilated and rectangular convs, ceil_mode pools, ResNet-D's pooled
-  // shortcut.
+  // shortcut, global max pooling; and global max pooling after a plain stage.
   for (int level : {-1, 2}) {
     const std::string passes = level < 0 ? "" : " after the -O2 passes";
     out.push_back({"training step of a ResNet-D-like network with dilated and rectangular convs" + passes,
                    [level] { return training_step_of(kWindowNetwork, 3, level); }});
+    out.push_back({"training step through global max pooling" + passes,
+                   [level] { return training_step_of(kGlobalMaxPoolNetwork, 3, level); }});
   }
 }
 

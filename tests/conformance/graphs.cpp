@@ -243,6 +243,15 @@ ir::Graph global_avgpool(const ir::Dims& shape) {
   return std::move(b).finish(y);
 }
 
+ir::Graph global_maxpool(const ir::Dims& shape) {
+  ir::GraphBuilder b("gmp", shape);
+  ValueId y = b.add(OpKind::GlobalMaxPool, "gmp", {b.input()}, {}, {});
+  ValueId dy = input(b, "dy", b.shape(y));
+  // Its gradient is maxpool_grad with the plane as the window.
+  b.apply(OpKind::MaxPoolGrad, "gmp.grad", {dy, b.input()}, window(shape[2], shape[3], 1, 1, 0, 0), {});
+  return std::move(b).finish(y);
+}
+
 // --- gating ops, option-A shortcuts, dropout and drop-path ---------------------------------
 
 ir::Graph gates(const ir::Dims& shape) {

@@ -31,6 +31,7 @@ ir::Graph linear_all(int64_t n, int64_t in, int64_t out, bool bias);  // forward
 ir::Attrs window(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw);
 ir::Graph pool(ir::OpKind kind, const ir::Dims& shape, const ir::Attrs& window);  // and its gradient
 ir::Graph global_avgpool(const ir::Dims& shape);                                   // and its gradient
+ir::Graph global_maxpool(const ir::Dims& shape);                                   // and its gradient
 
 // Sigmoid, silu, channel_mul and their gradients on x `shape` [N, C, H, W] and a gate
 // [N, C, 1, 1]; the activations also on the gate's gradient and on an [N, C] tensor.

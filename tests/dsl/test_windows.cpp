@@ -124,6 +124,13 @@ TEST_CASE("pooling modes are refused where PyTorch has no such argument") {
         "t.net:2:9: error: 'avgpool' needs a kernel size, like k3");
 }
 
+TEST_CASE("maxpool written alone is global, as avgpool alone") {
+  auto g = compile_text("network n { input 2x7x9\n head { maxpool; fc 3 } }");
+  const ir::Op& pool = find_op(g, "head.maxpool");
+  CHECK(pool.kind == ir::OpKind::GlobalMaxPool);
+  CHECK(g.shape(pool.output) == ir::Dims{1, 2, 1, 1});
+}
+
 // examples/resnet50-d.net's shapes, as PyTorch's ResNet-50-D gives them (tests/pytorch/
 // example_counts.py builds it): at 200x200 the stride-2 shortcuts' ceil_mode pools give
 // 13x13 after 25x25, the size of the 3x3 convs' output; without ceil_mode they would give 12.

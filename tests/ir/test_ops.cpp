@@ -108,6 +108,9 @@ TEST_CASE("a pooling kind's reduction: its start, combining opcode and finalizat
   a.count_include_pad = false;
   const WindowReduction clipped = window_reduction(OpKind::AvgPoolGrad, a, x);
   CHECK((clipped.finalize == F::DivideByCount && !clipped.count_include_pad && clipped.gradient));
+  const WindowReduction global = window_reduction(OpKind::GlobalMaxPool, Attrs{}, x);
+  CHECK((global.whole_plane && global.combine == FusedOpcode::Max && global.kernel[0] == 7 && global.kernel[1] == 9));
+  CHECK((global.stride[0] == 1 && global.padding[0] == 0));
   const WindowReduction mean = window_reduction(OpKind::GlobalAvgPool, Attrs{}, x);
   CHECK((mean.whole_plane && mean.combine == FusedOpcode::Add && mean.finalize == F::DivideByArea));
 }

@@ -192,12 +192,23 @@ TEST_CASE("pooling with ceil_mode: PyTorch's sizes and divisors", "[reference][f
   CHECK(out == Dims{1, 1, 3, 3});
 }
 
+TEST_CASE("global maxpool: the maximum of each channel", "[reference][forward]") {
+  Dims out;
+  auto y = run_one(OpKind::GlobalMaxPool, {2, 1, 2, 3}, {3, -1, 7, 2, 0, 5, -4, -2, -9, -3, -8, -5}, {}, {}, &out);
+  CHECK(out == Dims{2, 1, 1, 1});
+  CHECK_THAT(y, Approx(std::vector<double>{7, -2}));
+}
+
 TEST_CASE("a NaN wins a max window, as in PyTorch; windows without one keep their maximum", "[reference][forward]") {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   auto y = run_one(OpKind::MaxPool, {1, 1, 2, 4}, {1, nan, 3, 4, 5, 6, 7, 8}, window(2, 2, 0));
   REQUIRE(y.size() == 2);
   CHECK(std::isnan(y[0]));
   CHECK(y[1] == 8);
+  auto g = run_one(OpKind::GlobalMaxPool, {1, 2, 1, 3}, {nan, 9, -1, 2, -3, 1}, {});
+  REQUIRE(g.size() == 2);
+  CHECK(std::isnan(g[0]));
+  CHECK(g[1] == 2);
 }
 
 TEST_CASE("global avgpool: the mean of each channel", "[reference][forward]") {

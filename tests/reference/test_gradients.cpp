@@ -226,6 +226,17 @@ TEST_CASE("avgpool gradients", "[reference][gradients]") {
   }
 }
 
+TEST_CASE("global maxpool gradient: maxpool_grad over the whole plane", "[reference][gradients]") {
+  const Dims shape{2, 3, 5, 7};
+  Builder t(shape, distinct_values(resnetc::ir::numel(shape), 520));
+  ValueId x = t.b.input();
+  ValueId y = t.b.add(OpKind::GlobalMaxPool, "pool", {x}, {}, here());
+  ValueId r = t.leaf("r", t.b.shape(y));
+  ValueId dx = t.b.apply(OpKind::MaxPoolGrad, "pool_grad", {r, x}, window_attrs({5, 7}, {1, 1}, {0, 0}), here());
+  Case c = t.finish(y);
+  CHECK(check("maxpool_grad (global)", c, x, dx, y, r) < kTolerance);
+}
+
 TEST_CASE("global avgpool gradient", "[reference][gradients]") {
   const Dims shape{2, 3, 5, 7};
   Builder t(shape, random_values(resnetc::ir::numel(shape), 700));
