@@ -137,8 +137,8 @@ void emit_convolution(Emitter& e);  // WindowContraction: Conv2d, ConvGradInput,
 void emit_linear(Emitter& e);       // Contraction: Linear, LinearGradInput, LinearGradWeight
 // PerChannel: BatchNorm, BnStats, BnApply, BnGradWeight, BnGradInput, BiasGrad, each by its ir::ChannelReduction
 void emit_channel_reduction(Emitter& e);
-void emit_map(Emitter& e);          // Map: Flatten, Reshape, PadShortcut(Grad), GlobalAvgPoolGrad (emit/fused.cpp)
-void emit_pooling(Emitter& e);      // Window: MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPoolGrad, AvgPoolGrad
+void emit_map(Emitter& e);          // Map: each kind by its ir::map_program (emit/fused.cpp)
+void emit_pooling(Emitter& e);      // Window: each kind by its ir::WindowReduction (compiler/ops/window.cpp)
 void emit_loss(Emitter& e);         // Loss: SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad
 void emit_update(Emitter& e);       // Update: SgdUpdate, SgdMomentumUpdate, BnRunningUpdate and their groups
 void emit_fused(Emitter& e);        // Fused: Fused (the fusion passes' elementwise programs)
