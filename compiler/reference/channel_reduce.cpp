@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "compiler/ir/fused_extent.h"
+#include "compiler/reference/interpret.h"
 #include "compiler/reference/ops.h"
 
 namespace resnetc::reference::ops {
@@ -17,21 +18,11 @@ namespace {
 // row)` one at the channel.
 template <class Load, class Channel>
 void run(const ir::FusedProgram& p, std::vector<double>& r, Load load, Channel channel) {
-  using ir::FusedOpcode;
-  for (size_t k = 0; k < p.instrs.size(); ++k) {
-    const ir::FusedInstr& in = p.instrs[k];
-    const double a = ir::reads_register_a(in.code) ? r[static_cast<size_t>(in.a)] : 0;
-    const double b = ir::reads_register_b(in.code) ? r[static_cast<size_t>(in.b)] : 0;
-    const double c = ir::reads_register_c(in.code) ? r[static_cast<size_t>(in.c)] : 0;
-    switch (in.code) {
-      case FusedOpcode::Load: r[k] = load(in.a); break;
-      case FusedOpcode::LoadChannel: r[k] = channel(in.a, in.b); break;
-      case FusedOpcode::Const: r[k] = in.value; break;
-      case FusedOpcode::LoadPlane:
-        throw std::logic_error("reference: a channel reduction reads no plane");
-      default: r[k] = scalar_op(in.code, a, b, c);
-    }
-  }
+  interpret(p, r, [&](const ir::FusedInstr& in, size_t, double, double) -> std::optional<double> {
+    if (in.code == ir::FusedOpcode::Load) return load(in.a);
+    if (in.code == ir::FusedOpcode::LoadChannel) return channel(in.a, in.b);
+    return std::nullopt;
+  });
 }
 
 }  // namespace

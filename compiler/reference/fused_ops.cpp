@@ -12,6 +12,7 @@
 #include "compiler/ir/fused_extent.h"
 #include "compiler/ir/gather_map.h"
 #include "compiler/ir/random_mask.h"
+#include "compiler/reference/interpret.h"
 #include "compiler/reference/ops.h"
 
 namespace resnetc::reference::ops {
@@ -99,23 +100,19 @@ Buffer fused(std::span<const TensorRef> inputs, const ir::FusedProgram& program,
       reads[k] = ir::gather_reads(program, in, space, inputs[static_cast<size_t>(in.a)].shape);
   for (int64_t i = 0; i < total; ++i) {
     const int64_t plane = i / inner, channel = plane % channels;
-    for (size_t k = 0; k < program.instrs.size(); ++k) {
-      const ir::FusedInstr& in = program.instrs[k];
-      const double a = ir::reads_register_a(in.code) ? r[static_cast<size_t>(in.a)] : 0;
-      const double b = ir::reads_register_b(in.code) ? r[static_cast<size_t>(in.b)] : 0;
-      const double c = ir::reads_register_c(in.code) ? r[static_cast<size_t>(in.c)] : 0;
+    interpret(program, r, [&](const ir::FusedInstr& in, size_t k, double a, double b) -> std::optional<double> {
+      const auto x = [&]() -> const TensorRef& { return inputs[static_cast<size_t>(in.a)]; };  // a load's input
       switch (in.code) {
-        case FusedOpcode::Load: r[k] = inputs[static_cast<size_t>(in.a)][i]; break;
-        case FusedOpcode::LoadChannel: r[k] = inputs[static_cast<size_t>(in.a)][in.b * channels + channel]; break;
-        case FusedOpcode::Const: r[k] = in.value; break;
-        case FusedOpcode::LoadPlane: r[k] = inputs[static_cast<size_t>(in.a)][plane]; break;
-        case FusedOpcode::MaskKey: r[k] = mask_key(inputs[static_cast<size_t>(in.a)], in.value); break;
-        case FusedOpcode::Keep: r[k] = keep(a, b, i, in.value); break;
-        case FusedOpcode::KeepSample: r[k] = keep(a, b, plane / channels, in.value); break;
-        case FusedOpcode::Gather: r[k] = gather(inputs[static_cast<size_t>(in.a)], reads[k], space, i); break;
-        default: r[k] = scalar_op(in.code, a, b, c);
+        case FusedOpcode::Load: return x()[i];
+        case FusedOpcode::LoadChannel: return x()[in.b * channels + channel];
+        case FusedOpcode::LoadPlane: return x()[plane];
+        case FusedOpcode::MaskKey: return mask_key(x(), in.value);
+        case FusedOpcode::Keep: return keep(a, b, i, in.value);
+        case FusedOpcode::KeepSample: return keep(a, b, plane / channels, in.value);
+        case FusedOpcode::Gather: return gather(x(), reads[k], space, i);
+        default: return std::nullopt;
       }
-    }
+    });
     if (program.reduce) {
       for (int64_t row = 0; row < rows; ++row)
         out[static_cast<size_t>(row * channels + channel)] += r[static_cast<size_t>(program.results[static_cast<size_t>(row)])];

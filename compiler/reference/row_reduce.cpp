@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "compiler/reference/interpret.h"
 #include "compiler/reference/ops.h"
 
 namespace resnetc::reference::ops {
@@ -41,20 +42,15 @@ struct RowOperands {
 // Program `p` in registers `reg`.
 void run(const ir::FusedProgram& p, std::vector<double>& reg, const RowOperands& o) {
   using ir::FusedOpcode;
-  for (size_t i = 0; i < p.instrs.size(); ++i) {
-    const ir::FusedInstr& in = p.instrs[i];
-    const double a = ir::reads_register_a(in.code) ? reg[static_cast<size_t>(in.a)] : 0;
-    const double b = ir::reads_register_b(in.code) ? reg[static_cast<size_t>(in.b)] : 0;
-    const double c = ir::reads_register_c(in.code) ? reg[static_cast<size_t>(in.c)] : 0;
+  interpret(p, reg, [&](const ir::FusedInstr& in, size_t, double a, double b) -> std::optional<double> {
     switch (in.code) {
-      case FusedOpcode::Load: reg[i] = o.inputs[static_cast<size_t>(in.a)][o.n * o.classes + o.k]; break;
-      case FusedOpcode::AtLabel: reg[i] = o.inputs[static_cast<size_t>(in.a)][o.n * o.classes + o.label]; break;
-      case FusedOpcode::OnLabel: reg[i] = o.k == o.label ? a : b; break;
-      case FusedOpcode::LoadChannel: reg[i] = o.channel(in.a, in.b); break;
-      case FusedOpcode::Const: reg[i] = in.value; break;
-      default: reg[i] = scalar_op(in.code, a, b, c);
+      case FusedOpcode::Load: return o.inputs[static_cast<size_t>(in.a)][o.n * o.classes + o.k];
+      case FusedOpcode::AtLabel: return o.inputs[static_cast<size_t>(in.a)][o.n * o.classes + o.label];
+      case FusedOpcode::OnLabel: return o.k == o.label ? a : b;
+      case FusedOpcode::LoadChannel: return o.channel(in.a, in.b);
+      default: return std::nullopt;
     }
-  }
+  });
 }
 
 double result(const ir::FusedProgram& p, const std::vector<double>& reg, size_t q = 0) {

@@ -1,11 +1,7 @@
 // The reference's update interpreter: an ir::UpdateRule (the optimizers' updates and BatchNorm's
 // running statistics) evaluated in double: the prologue once, then each member's program at
 // every element, its results stored into the member's arrays.
-#include <fmt/format.h>
-
-#include <algorithm>
-#include <stdexcept>
-
+#include "compiler/reference/interpret.h"
 #include "compiler/reference/ops.h"
 
 namespace resnetc::reference::ops {
@@ -15,20 +11,11 @@ namespace {
 // Program `p` in registers `r`; `load(input, row)` reads an input (Load: row 0).
 template <class Load>
 void run(const ir::FusedProgram& p, std::vector<double>& r, Load load) {
-  using ir::FusedOpcode;
-  r.resize(std::max(r.size(), p.instrs.size()));
-  for (size_t k = 0; k < p.instrs.size(); ++k) {
-    const ir::FusedInstr& in = p.instrs[k];
-    const double a = ir::reads_register_a(in.code) ? r[static_cast<size_t>(in.a)] : 0;
-    const double b = ir::reads_register_b(in.code) ? r[static_cast<size_t>(in.b)] : 0;
-    const double c = ir::reads_register_c(in.code) ? r[static_cast<size_t>(in.c)] : 0;
-    switch (in.code) {
-      case FusedOpcode::Load: r[k] = load(in.a, 0); break;
-      case FusedOpcode::LoadChannel: r[k] = load(in.a, in.b); break;
-      case FusedOpcode::Const: r[k] = in.value; break;
-      default: r[k] = scalar_op(in.code, a, b, c);
-    }
-  }
+  interpret(p, r, [&](const ir::FusedInstr& in, size_t, double, double) -> std::optional<double> {
+    if (in.code == ir::FusedOpcode::Load) return load(in.a, 0);
+    if (in.code == ir::FusedOpcode::LoadChannel) return load(in.a, in.b);
+    return std::nullopt;
+  });
 }
 
 }  // namespace
